@@ -1,0 +1,70 @@
+/**
+ * Task classes: the one place a class is defined. Each class is one BullMQ queue with its own
+ * defaults; config (`[classes.NAME]` in the TOML file) overrides a default class field by field
+ * or adds new classes.
+ */
+export type BackoffKind = 'fixed' | 'exponential';
+
+export interface TaskClassOptions {
+  /** Queue and class name: [a-z0-9_]+. */
+  name: string;
+  /** Tasks one pool runs at once for this class. @default 8 */
+  concurrency: number;
+  /** Attempts per task unless the task sets its own. @default 3 */
+  attempts: number;
+  /** Retry backoff unless the task sets its own. @default exponential, 1000 ms */
+  backoff: { type: BackoffKind; delayMs: number };
+  /** Per-attempt time limit unless the task sets its own. @default 60000 */
+  timeoutMs: number;
+  /** Lock a running task holds; a pool that stops renewing it loses the task. @default 30000 */
+  lockDurationMs: number;
+  /** How often pools look for tasks whose pool died. @default 30000 */
+  stalledIntervalMs: number;
+  /** Times a task may be recovered from a dead pool before it fails. @default 1 */
+  maxStalledCount: number;
+  /**
+   * Run handler tasks inside the pool process instead of a sandbox. Faster; a handler that
+   * crashes or blocks the event loop takes the pool down with it. Only for trusted handlers.
+   * @default false
+   */
+  inProcessHandlers: boolean;
+  /** Completed tasks kept in Redis (newest first). @default {count: 10000, ageMs: 86400000} */
+  keepCompleted: { count: number; ageMs: number };
+  /** Failed tasks kept in Redis (the dead letters). @default {count: 50000, ageMs: 604800000} */
+  keepFailed: { count: number; ageMs: number };
+}
+
+const base: Omit<TaskClassOptions, 'name'> = {
+  concurrency: 8,
+  attempts: 3,
+  backoff: { type: 'exponential', delayMs: 1_000 },
+  timeoutMs: 60_000,
+  lockDurationMs: 30_000,
+  stalledIntervalMs: 30_000,
+  maxStalledCount: 1,
+  inProcessHandlers: false,
+  keepCompleted: { count: 10_000, ageMs: 24 * 3_600_000 },
+  keepFailed: { count: 50_000, ageMs: 7 * 24 * 3_600_000 },
+};
+
+/** The four classes every installation has (DESIGN.md section 4). */
+export const DEFAULT_TASK_CLASSES: readonly TaskClassOptions[] = Object.freeze([
+  { ...base, name: 'cpu_short', concurrency: 16, timeoutMs: 60_000 },
+  { ...base, name: 'cpu_long', concurrency: 2, timeoutMs: 6 * 3_600_000, lockDurationMs: 120_000, stalledIntervalMs: 60_000 },
+  { ...base, name: 'gpu', concurrency: 1, timeoutMs: 6 * 3_600_000, lockDurationMs: 120_000, stalledIntervalMs: 60_000 },
+  { ...base, name: 'gpu_slurm', concurrency: 32, timeoutMs: 24 * 3_600_000, lockDurationMs: 120_000, stalledIntervalMs: 60_000 },
+]);
+
+export type TaskClassOverrides = Partial<Omit<TaskClassOptions, 'name'>>;
+
+/** Merge config overrides onto the defaults; a name not among the defaults adds a class. */
+export function resolveTaskClasses(overrides: Record<string, TaskClassOverrides>): ReadonlyMap<string, TaskClassOptions> {
+  const classes = new Map<string, TaskClassOptions>();
+  for (const c of DEFAULT_TASK_CLASSES) classes.set(c.name, c);
+  for (const [name, o] of Object.entries(overrides)) {
+    const prev = classes.get(name) ?? { ...base, name };
+    classes.set(name, { ...prev, ...o, name });
+  }
+  for (const c of classes.values()) Object.freeze(c);
+  return classes;
+}

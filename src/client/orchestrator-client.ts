@@ -1,0 +1,156 @@
+/**
+ * Typed TypeScript client for OrchestratorService: promises for unary calls, async iterators
+ * for the streams, a default deadline on every unary call, and waitForResult().
+ *
+ *   const client = new OrchestratorClient('127.0.0.1:50052');
+ *   const { taskId } = await client.submitTask({ taskClass: 'cpu_short', payload: { n: '1' } });
+ *   const result = await client.waitForResult(taskId);
+ */
+import { credentials, Metadata, type CallOptions, type ChannelCredentials, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import * as pb from '../gen/orchestrator/v1/orchestrator.js';
+
+export type { ServiceError };
+export { TaskState, ServingStatus, BackoffType } from '../gen/orchestrator/v1/orchestrator.js';
+export type { TaskResult, TaskEvent, TaskStatus, HealthResponse, SubmitTaskResponse } from '../gen/orchestrator/v1/orchestrator.js';
+
+/** A task to submit. Only taskClass and payload are required. */
+export interface TaskInput {
+  taskId?: string;
+  taskClass: string;
+  payload: Record<string, string>;
+  priority?: number;
+  workflowId?: string;
+  maxAttempts?: number;
+  backoff?: { type?: 'fixed' | 'exponential'; delayMs: number };
+  timeoutMs?: number;
+  delayMs?: number;
+  /** Default: handler "echo". */
+  executor?: { handler: string } | { command: { argv: string[]; env?: Record<string, string>; cwd?: string } };
+}
+
+export interface OrchestratorClientOptions {
+  /** Default: insecure (plain TCP). */
+  credentials?: ChannelCredentials;
+  /** Deadline of unary calls. @default 30000 */
+  defaultDeadlineMs?: number;
+  /** Largest message sent or received. @default 64 MiB */
+  maxMessageBytes?: number;
+}
+
+export function toPbTask(t: TaskInput): pb.TaskSpec {
+  let executor: pb.ExecutorSpec | undefined;
+  if (t.executor && 'handler' in t.executor) executor = { kind: { $case: 'handler', value: { name: t.executor.handler } } };
+  else if (t.executor && 'command' in t.executor) {
+    const c = t.executor.command;
+    executor = { kind: { $case: 'command', value: { argv: c.argv, env: c.env ?? {}, cwd: c.cwd ?? '' } } };
+  }
+  const backoffType = t.backoff?.type === 'fixed' ? pb.BackoffType.BACKOFF_TYPE_FIXED : t.backoff?.type === 'exponential' ? pb.BackoffType.BACKOFF_TYPE_EXPONENTIAL : pb.BackoffType.BACKOFF_TYPE_UNSPECIFIED;
+  return {
+    taskId: t.taskId ?? '',
+    taskClass: t.taskClass,
+    payload: t.payload,
+    priority: t.priority ?? 0,
+    workflowId: t.workflowId ?? '',
+    maxAttempts: t.maxAttempts ?? 0,
+    backoff: t.backoff ? { type: backoffType, delayMs: t.backoff.delayMs } : undefined,
+    timeoutMs: t.timeoutMs ?? 0,
+    delayMs: t.delayMs ?? 0,
+    executor,
+  };
+}
+
+type Unary<Req, Res> = (req: Req, md: Metadata, opts: Partial<CallOptions>, cb: (err: ServiceError | null, res: Res) => void) => unknown;
+
+export class OrchestratorClient {
+  readonly raw: pb.OrchestratorServiceClient;
+  private readonly deadlineMs: number;
+
+  constructor(address: string, opts: OrchestratorClientOptions = {}) {
+    const max = opts.maxMessageBytes ?? 64 << 20;
+    this.raw = new pb.OrchestratorServiceClient(address, opts.credentials ?? credentials.createInsecure(), {
+      'grpc.max_receive_message_length': max,
+      'grpc.max_send_message_length': max,
+    });
+    this.deadlineMs = opts.defaultDeadlineMs ?? 30_000;
+  }
+
+  private call<Req, Res>(method: Unary<Req, Res>, req: Req, deadlineMs?: number): Promise<Res> {
+    return new Promise((resolve, reject) => {
+      method.call(this.raw, req, new Metadata(), { deadline: Date.now() + (deadlineMs ?? this.deadlineMs) }, (err, res) => (err ? reject(err) : resolve(res)));
+    });
+  }
+
+  health(): Promise<pb.HealthResponse> {
+    return this.call(this.raw.health as Unary<pb.HealthRequest, pb.HealthResponse>, {});
+  }
+
+  getMetrics(): Promise<pb.GetMetricsResponse> {
+    return this.call(this.raw.getMetrics as Unary<pb.GetMetricsRequest, pb.GetMetricsResponse>, {});
+  }
+
+  submitTask(task: TaskInput): Promise<pb.SubmitTaskResponse> {
+    return this.call(this.raw.submitTask as Unary<pb.SubmitTaskRequest, pb.SubmitTaskResponse>, { task: toPbTask(task) });
+  }
+
+  async submitTasks(tasks: TaskInput[], deadlineMs?: number): Promise<pb.SubmitTaskResponse[]> {
+    const res = await this.call(this.raw.submitTasks as Unary<pb.SubmitTasksRequest, pb.SubmitTasksResponse>, { tasks: tasks.map(toPbTask) }, deadlineMs);
+    return res.results;
+  }
+
+  getTaskStatus(taskId: string): Promise<pb.TaskStatus> {
+    return this.call(this.raw.getTaskStatus as Unary<pb.GetTaskStatusRequest, pb.TaskStatus>, { taskId });
+  }
+
+  cancelTask(taskId: string, reason = ''): Promise<pb.CancelTaskResponse> {
+    return this.call(this.raw.cancelTask as Unary<pb.CancelTaskRequest, pb.CancelTaskResponse>, { taskId, reason });
+  }
+
+  /** Final results; iterate with for-await. Breaking out of the loop cancels the call. */
+  streamTaskResults(sel: Partial<pb.StreamTaskResultsRequest> = {}): AsyncIterable<pb.TaskResult> & { cancel(): void } {
+    const req: pb.StreamTaskResultsRequest = { taskIds: [], workflowId: '', taskClass: '', cursor: '', closeWhenDone: false, ...sel };
+    return iterate(this.raw.streamTaskResults(req));
+  }
+
+  /** Lifecycle events; iterate with for-await. Breaking out of the loop cancels the call. */
+  streamEvents(sel: Partial<pb.StreamEventsRequest> = {}): AsyncIterable<pb.TaskEvent> & { cancel(): void } {
+    const req: pb.StreamEventsRequest = { types: [], taskClasses: [], taskIds: [], workflowId: '', cursor: '', ...sel };
+    return iterate(this.raw.streamEvents(req));
+  }
+
+  /** Resolves with the task's final result (at once when it has already finished). */
+  async waitForResult(taskId: string, opts: { timeoutMs?: number } = {}): Promise<pb.TaskResult> {
+    const stream = this.streamTaskResults({ taskIds: [taskId], closeWhenDone: true });
+    const timer = opts.timeoutMs ? setTimeout(() => stream.cancel(), opts.timeoutMs) : undefined;
+    try {
+      for await (const r of stream) return r;
+    } finally {
+      clearTimeout(timer);
+      stream.cancel();
+    }
+    throw new Error(`no result for task ${taskId}${opts.timeoutMs ? ` within ${opts.timeoutMs} ms` : ''}`);
+  }
+
+  close(): void {
+    this.raw.close();
+  }
+}
+
+function iterate<T>(call: ClientReadableStream<T>): AsyncIterable<T> & { cancel(): void } {
+  let cancelled = false;
+  return {
+    cancel() {
+      cancelled = true;
+      call.cancel();
+    },
+    async *[Symbol.asyncIterator]() {
+      try {
+        for await (const msg of call as AsyncIterable<T>) yield msg;
+      } catch (err) {
+        if (cancelled && (err as ServiceError).code === 1) return;
+        throw err;
+      } finally {
+        call.cancel();
+      }
+    },
+  };
+}

@@ -1,0 +1,200 @@
+/**
+ * The one config loader: a TOML file (path from ORCHESTRATOR_CONFIG or the caller) plus
+ * environment overrides, validated once and frozen. Nothing else reads process.env.
+ *
+ * Environment variables keep the older stack's names where it had them:
+ *   REDIS_URL, ORCHESTRATOR_GRPC_ADDR, ORCHESTRATOR_HTTP_ADDR
+ * and add: ORCHESTRATOR_CONFIG, ORCHESTRATOR_PREFIX, ORCHESTRATOR_LOG_LEVEL,
+ * ORCHESTRATOR_POOL_ID, ORCHESTRATOR_POOL_CLASSES (cpu_short:8,cpu_long),
+ * ORCHESTRATOR_HANDLERS_DIR, ORCHESTRATOR_SANDBOX (process|thread).
+ */
+import { readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { parse as parseToml } from 'smol-toml';
+import { z } from 'zod';
+import { resolveTaskClasses, type TaskClassOptions } from '../../queues/task-classes.js';
+
+const keep = z.strictObject({ count: z.number().int().min(0), ageMs: z.number().int().min(0) });
+
+const classOverrides = z.strictObject({
+  concurrency: z.number().int().min(1).max(10_000).optional(),
+  attempts: z.number().int().min(1).max(1_000).optional(),
+  backoff: z.strictObject({ type: z.enum(['fixed', 'exponential']), delayMs: z.number().int().min(0) }).optional(),
+  timeoutMs: z.number().int().min(1).optional(),
+  lockDurationMs: z.number().int().min(1_000).optional(),
+  stalledIntervalMs: z.number().int().min(500).optional(),
+  maxStalledCount: z.number().int().min(0).optional(),
+  inProcessHandlers: z.boolean().optional(),
+  keepCompleted: keep.optional(),
+  keepFailed: keep.optional(),
+});
+
+const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'expected host:port');
+
+const schema = z.strictObject({
+  logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
+  redis: z
+    .strictObject({
+      /** Empty: start an embedded redis-server (see `embedded`). */
+      url: z.string().default(''),
+      /** Prefix of every key; queues add a hash tag per class so Redis Cluster works. @default "orq" */
+      prefix: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('orq'),
+      embedded: z
+        .strictObject({
+          dataDir: z.string().default('.orchestrator/redis'),
+          port: z.number().int().min(1).max(65_535).default(6390),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  grpc: z
+    .strictObject({
+      addr: hostPort.default('127.0.0.1:50052'),
+      /** Largest payload one task may carry, in bytes of keys plus values. @default 1 MiB */
+      maxPayloadBytes: z.number().int().min(1).default(1 << 20),
+      /** Largest number of tasks in one SubmitTasks call. @default 10000 */
+      maxBatchSize: z.number().int().min(1).default(10_000),
+      /** Largest gRPC message accepted. @default 64 MiB */
+      maxMessageBytes: z.number().int().min(1024).default(64 << 20),
+    })
+    .prefault({}),
+  http: z.strictObject({ addr: hostPort.default('127.0.0.1:9097') }).prefault({}),
+  streams: z
+    .strictObject({
+      /** Approximate MAXLEN of the events stream. @default 1000000 */
+      eventsMaxLen: z.number().int().min(100).default(1_000_000),
+      /** Approximate MAXLEN of the results stream. @default 1000000 */
+      resultsMaxLen: z.number().int().min(100).default(1_000_000),
+    })
+    .prefault({}),
+  pool: z
+    .strictObject({
+      /** Unique per pool process; default host-pid. */
+      id: z.string().default(''),
+      /** Classes served and the concurrency of each (0 = the class default). */
+      classes: z.record(z.string(), z.number().int().min(0)).default({ cpu_short: 0, cpu_long: 0 }),
+      /** Directory of user handler modules (NAME.js exporting a default function). */
+      handlersDir: z.string().default(''),
+      /** How sandboxed handlers run: child processes or worker threads. */
+      sandbox: z.enum(['process', 'thread']).default('process'),
+      /** On SIGTERM, time running tasks get to finish before they are handed back. @default 30000 */
+      shutdownGraceMs: z.number().int().min(0).default(30_000),
+      /** How often a pool announces itself. @default 5000 */
+      heartbeatMs: z.number().int().min(100).default(5_000),
+    })
+    .prefault({}),
+  classes: z.record(z.string().regex(/^[a-z0-9_]+$/), classOverrides).default({}),
+});
+
+export type ConfigInput = z.input<typeof schema>;
+type Parsed = z.output<typeof schema>;
+
+export interface Config extends Omit<Parsed, 'classes'> {
+  readonly classes: ReadonlyMap<string, TaskClassOptions>;
+}
+
+export class ConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ConfigError';
+  }
+}
+
+export interface LoadConfigOptions {
+  /** TOML file; default: env ORCHESTRATOR_CONFIG, else none. */
+  file?: string;
+  /** Values applied over the file and the environment (tests, CLI flags). */
+  overrides?: ConfigInput;
+  /** The environment to read; default process.env. */
+  env?: NodeJS.ProcessEnv;
+}
+
+function parsePoolClasses(text: string): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const [name, conc] = part.split(':');
+    const n = conc === undefined ? 0 : Number(conc);
+    if (!name || !Number.isInteger(n) || n < 0) {
+      throw new ConfigError(`ORCHESTRATOR_POOL_CLASSES: bad entry "${part}" (expected class or class:concurrency)`);
+    }
+    out[name] = n;
+  }
+  return out;
+}
+
+function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
+  const out: Record<string, Record<string, unknown>> = {};
+  const set = (section: string, key: string, value: unknown) => {
+    (out[section] ??= {})[key] = value;
+  };
+  if (env.REDIS_URL) set('redis', 'url', env.REDIS_URL);
+  if (env.ORCHESTRATOR_PREFIX) set('redis', 'prefix', env.ORCHESTRATOR_PREFIX);
+  if (env.ORCHESTRATOR_GRPC_ADDR) set('grpc', 'addr', env.ORCHESTRATOR_GRPC_ADDR);
+  if (env.ORCHESTRATOR_HTTP_ADDR) set('http', 'addr', env.ORCHESTRATOR_HTTP_ADDR);
+  if (env.ORCHESTRATOR_POOL_ID) set('pool', 'id', env.ORCHESTRATOR_POOL_ID);
+  if (env.ORCHESTRATOR_POOL_CLASSES) set('pool', 'classes', parsePoolClasses(env.ORCHESTRATOR_POOL_CLASSES));
+  if (env.ORCHESTRATOR_HANDLERS_DIR) set('pool', 'handlersDir', env.ORCHESTRATOR_HANDLERS_DIR);
+  if (env.ORCHESTRATOR_SANDBOX) set('pool', 'sandbox', env.ORCHESTRATOR_SANDBOX);
+  const result: Record<string, unknown> = { ...out };
+  if (env.ORCHESTRATOR_LOG_LEVEL) result.logLevel = env.ORCHESTRATOR_LOG_LEVEL;
+  return result;
+}
+
+function isPlainObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/** Deep merge of plain objects; later sources win; arrays and records of scalars replace. */
+function merge(...sources: Record<string, unknown>[]): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const src of sources) {
+    for (const [k, v] of Object.entries(src)) {
+      if (v === undefined) continue;
+      out[k] = isPlainObject(v) && isPlainObject(out[k]) && k !== 'classes' ? merge(out[k] as Record<string, unknown>, v) : v;
+    }
+  }
+  return out;
+}
+
+function deepFreeze<T>(o: T): T {
+  if (o && typeof o === 'object' && !Object.isFrozen(o)) {
+    Object.freeze(o);
+    for (const v of Object.values(o)) deepFreeze(v);
+  }
+  return o;
+}
+
+/** Load, validate and freeze the configuration. Throws ConfigError naming the bad key. */
+export function loadConfig(opts: LoadConfigOptions = {}): Config {
+  const env = opts.env ?? process.env;
+  const file = opts.file ?? env.ORCHESTRATOR_CONFIG;
+  let fromFile: Record<string, unknown> = {};
+  if (file) {
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`config file ${file}: ${(err as Error).message}`);
+    }
+    try {
+      fromFile = parseToml(text) as Record<string, unknown>;
+    } catch (err) {
+      throw new ConfigError(`config file ${file}: ${(err as Error).message}`);
+    }
+  }
+  const input = merge(fromFile, fromEnv(env), (opts.overrides ?? {}) as Record<string, unknown>);
+  const parsed = schema.safeParse(input);
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const key = issue.path.join('.') || '(root)';
+    const extra = issue.code === 'unrecognized_keys' ? ` ${issue.keys.join(', ')}` : '';
+    throw new ConfigError(`config key ${key}: ${issue.message}${extra}${file ? ` (in ${file} or the environment)` : ''}`);
+  }
+  const { classes: classOverrides, ...rest } = parsed.data;
+  const classes = resolveTaskClasses(classOverrides);
+  for (const name of Object.keys(rest.pool.classes)) {
+    if (!classes.has(name)) throw new ConfigError(`config key pool.classes.${name}: unknown task class (known: ${[...classes.keys()].join(', ')})`);
+  }
+  if (!rest.pool.id) rest.pool.id = `${hostname()}-${process.pid}`;
+  return deepFreeze({ ...rest, classes }) as Config;
+}

@@ -1,0 +1,137 @@
+/**
+ * Filtered, resumable subscriptions to the feeds, behind StreamEvents and StreamTaskResults.
+ * Each item carries its cursor (the stream entry id) so a client that reconnects resumes
+ * exactly after the last item it saw.
+ */
+import type { Keys } from '../redis/keys.js';
+import type { TaskStatusReader, TaskStatusView } from '../tasks/task-status.js';
+import { OrchestratorError } from '../tasks/errors.js';
+import { EVENT_TYPES, parseEvent, parseResult, type TaskEventRecord, type TaskResultRecord } from './feed-format.js';
+import { checkCursor, lastEntryId, tailStream } from './feed-reader.js';
+import type { Redis } from 'ioredis';
+import { invalidArgument } from '../tasks/errors.js';
+
+export interface EventFilter {
+  types: string[];
+  taskClasses: string[];
+  taskIds: string[];
+  workflowId: string;
+}
+
+export interface FeedSubscriptionsOptions {
+  redis: Redis;
+  redisUrl: string;
+  keys: Keys;
+  status: TaskStatusReader;
+  knownClasses: ReadonlySet<string>;
+}
+
+export interface Cursored<T> {
+  cursor: string;
+  item: T;
+}
+
+/** Most task ids remembered per results subscription for once-only delivery. */
+const DEDUPE_LIMIT = 200_000;
+
+function checkClasses(field: string, classes: string[], known: ReadonlySet<string>): void {
+  for (const c of classes) if (!known.has(c)) throw invalidArgument(field, `unknown class "${c}"`);
+}
+
+export class FeedSubscriptions {
+  constructor(private readonly opts: FeedSubscriptionsOptions) {}
+
+  /** Validates an events filter; call before streaming so errors come back as a status. */
+  checkEventFilter(f: EventFilter, cursor: string): void {
+    for (const t of f.types) {
+      if (!(EVENT_TYPES as readonly string[]).includes(t)) throw invalidArgument('types', `unknown event type "${t}" (known: ${EVENT_TYPES.join(', ')})`);
+    }
+    checkClasses('task_classes', f.taskClasses, this.opts.knownClasses);
+    if (cursor) checkCursor('cursor', cursor);
+  }
+
+  /** Events after `cursor` ("" = only new ones, "0" = all retained) matching the filter. */
+  async *events(f: EventFilter, cursor: string, signal: AbortSignal): AsyncGenerator<Cursored<TaskEventRecord>> {
+    this.checkEventFilter(f, cursor);
+    const types = new Set(f.types);
+    const classes = new Set(f.taskClasses);
+    const ids = new Set(f.taskIds);
+    for await (const [id, fields] of tailStream({ redisUrl: this.opts.redisUrl, key: this.opts.keys.events, cursor: cursor || '$', signal })) {
+      const e = parseEvent(fields);
+      if (types.size && !types.has(e.type)) continue;
+      if (classes.size && !classes.has(e.taskClass)) continue;
+      if (ids.size && !ids.has(e.taskId)) continue;
+      if (f.workflowId && e.workflowId !== f.workflowId) continue;
+      yield { cursor: id, item: e };
+    }
+  }
+
+  /**
+   * Final results matching the selection, each task's once. Without a cursor, tasks named in
+   * `taskIds` that already finished are answered from their records first, then the stream is
+   * followed from the moment before that look-up, so nothing finishing in between is missed;
+   * other selections read the stream from its oldest retained entry.
+   */
+  async *results(
+    sel: { taskIds: string[]; workflowId: string; taskClass: string; closeWhenDone: boolean },
+    cursor: string,
+    signal: AbortSignal,
+  ): AsyncGenerator<Cursored<TaskResultRecord>> {
+    if (cursor) checkCursor('cursor', cursor);
+    if (sel.taskClass) checkClasses('task_class', [sel.taskClass], this.opts.knownClasses);
+    if (sel.closeWhenDone && sel.taskIds.length === 0) throw invalidArgument('close_when_done', 'needs task_ids');
+    const ids = new Set(sel.taskIds);
+    const seen = new Set<string>();
+    const pending = new Set(ids);
+    const deliver = (r: TaskResultRecord): boolean => {
+      if (seen.has(r.taskId)) return false;
+      if (seen.size >= DEDUPE_LIMIT) seen.clear();
+      seen.add(r.taskId);
+      pending.delete(r.taskId);
+      return true;
+    };
+    const matches = (r: TaskResultRecord) =>
+      (!ids.size || ids.has(r.taskId)) && (!sel.workflowId || r.workflowId === sel.workflowId) && (!sel.taskClass || r.taskClass === sel.taskClass);
+
+    let from = cursor;
+    if (!from && ids.size) {
+      from = await lastEntryId(this.opts.redis, this.opts.keys.results);
+      for (const taskId of ids) {
+        let view: TaskStatusView;
+        try {
+          view = await this.opts.status.get(taskId);
+        } catch (err) {
+          if (err instanceof OrchestratorError && err.code === 'not_found') continue;
+          throw err;
+        }
+        const r = resultFromStatus(view);
+        if (r && matches(r) && deliver(r)) yield { cursor: from, item: r };
+      }
+      if (sel.closeWhenDone && pending.size === 0) return;
+    }
+    for await (const [id, fields] of tailStream({ redisUrl: this.opts.redisUrl, key: this.opts.keys.results, cursor: from || '0', signal })) {
+      const r = parseResult(fields);
+      if (!matches(r) || !deliver(r)) continue;
+      yield { cursor: id, item: r };
+      if (sel.closeWhenDone && pending.size === 0) return;
+    }
+  }
+}
+
+/** The final result of a task from its status, or undefined while it has none. */
+export function resultFromStatus(v: TaskStatusView): TaskResultRecord | undefined {
+  if (v.state !== 'succeeded' && v.state !== 'failed' && v.state !== 'cancelled') return undefined;
+  return {
+    taskId: v.taskId,
+    taskClass: v.taskClass,
+    attempt: Math.max(1, v.attemptsMade),
+    atMs: v.finishedAtMs,
+    state: v.state,
+    workflowId: v.workflowId || undefined,
+    workerId: v.workerId || undefined,
+    resultJson: v.state === 'succeeded' ? v.resultJson : undefined,
+    error: v.state === 'succeeded' ? undefined : v.error,
+    errorCode: v.state === 'cancelled' ? 'cancelled' : v.state === 'failed' ? (v.error.startsWith('timed out') ? 'timed_out' : 'task_failed') : undefined,
+    durationMs: v.finishedAtMs && v.startedAtMs ? v.finishedAtMs - v.startedAtMs : 0,
+  };
+}

@@ -1,0 +1,101 @@
+/** Proto messages <-> domain types. Pure functions, no I/O. */
+import * as pb from '../gen/orchestrator/v1/orchestrator.js';
+import type { TaskEventRecord, TaskResultRecord } from '../feeds/feed-format.js';
+import type { HealthView, Serving } from '../monitoring/system-status.js';
+import type { ExecutorSpec, TaskSubmission } from '../tasks/task-spec.js';
+import type { TaskState, TaskStatusView } from '../tasks/task-status.js';
+import { invalidArgument } from '../tasks/errors.js';
+
+const STATE: Record<TaskState, pb.TaskState> = {
+  queued: pb.TaskState.TASK_STATE_QUEUED,
+  scheduled: pb.TaskState.TASK_STATE_SCHEDULED,
+  running: pb.TaskState.TASK_STATE_RUNNING,
+  succeeded: pb.TaskState.TASK_STATE_SUCCEEDED,
+  failed: pb.TaskState.TASK_STATE_FAILED,
+  cancelled: pb.TaskState.TASK_STATE_CANCELLED,
+};
+
+export const toPbState = (s: TaskState): pb.TaskState => STATE[s];
+
+const SERVING: Record<Serving, pb.ServingStatus> = {
+  serving: pb.ServingStatus.SERVING_STATUS_SERVING,
+  degraded: pb.ServingStatus.SERVING_STATUS_DEGRADED,
+  not_serving: pb.ServingStatus.SERVING_STATUS_NOT_SERVING,
+};
+
+function executorOf(e: pb.ExecutorSpec | undefined, field: string): ExecutorSpec | undefined {
+  switch (e?.kind?.$case) {
+    case undefined:
+      return undefined;
+    case 'handler':
+      return { kind: 'handler', name: e.kind.value.name };
+    case 'command':
+      return { kind: 'command', argv: e.kind.value.argv, env: e.kind.value.env, cwd: e.kind.value.cwd };
+    default:
+      throw invalidArgument(field, 'unknown executor kind');
+  }
+}
+
+export function toSubmission(t: pb.TaskSpec | undefined, field: string): TaskSubmission {
+  if (!t) throw invalidArgument(field, 'is required');
+  let backoff: TaskSubmission['backoff'];
+  if (t.backoff) {
+    const type = t.backoff.type === pb.BackoffType.BACKOFF_TYPE_FIXED ? 'fixed' : t.backoff.type === pb.BackoffType.BACKOFF_TYPE_EXPONENTIAL ? 'exponential' : undefined;
+    backoff = { type, delayMs: t.backoff.delayMs };
+  }
+  return {
+    taskId: t.taskId,
+    taskClass: t.taskClass,
+    payload: t.payload,
+    priority: t.priority,
+    workflowId: t.workflowId,
+    maxAttempts: t.maxAttempts,
+    backoff,
+    timeoutMs: t.timeoutMs,
+    delayMs: t.delayMs,
+    executor: executorOf(t.executor, `${field}.executor`),
+  };
+}
+
+export function toPbStatus(v: TaskStatusView): pb.TaskStatus {
+  return { ...v, state: toPbState(v.state) };
+}
+
+export function toPbEvent(cursor: string, e: TaskEventRecord): pb.TaskEvent {
+  return {
+    cursor,
+    type: e.type,
+    taskId: e.taskId,
+    taskClass: e.taskClass,
+    attempt: e.attempt,
+    workflowId: e.workflowId ?? '',
+    atMs: e.atMs,
+    workerId: e.workerId ?? '',
+    detail: e.detail ?? '',
+  };
+}
+
+export function toPbResult(cursor: string, r: TaskResultRecord): pb.TaskResult {
+  return {
+    cursor,
+    taskId: r.taskId,
+    taskClass: r.taskClass,
+    attempt: r.attempt,
+    state: toPbState(r.state),
+    resultJson: r.resultJson ?? '',
+    error: r.error ?? '',
+    workflowId: r.workflowId ?? '',
+    workerId: r.workerId ?? '',
+    finishedAtMs: r.atMs,
+    durationMs: r.durationMs,
+  };
+}
+
+export function toPbHealth(h: HealthView): pb.HealthResponse {
+  return {
+    status: SERVING[h.status],
+    version: h.version,
+    uptimeMs: h.uptimeMs,
+    components: h.components.map((c) => ({ name: c.name, status: SERVING[c.status], detail: c.detail })),
+  };
+}

@@ -1,0 +1,115 @@
+/**
+ * gRPC handlers of orchestrator.v1.OrchestratorService. Each maps the request to one domain call
+ * and the result, or the error (src/grpc/status.ts), back: no logic lives here.
+ */
+import type { ServerUnaryCall, ServerWritableStream, sendUnaryData, UntypedHandleCall } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
+import type { Logger } from '../logging/logger.js';
+import type { FeedSubscriptions, Cursored } from '../feeds/feed-subscriptions.js';
+import type { SystemStatus } from '../monitoring/system-status.js';
+import type { TaskCanceller } from '../tasks/task-canceller.js';
+import type { TaskStatusReader } from '../tasks/task-status.js';
+import type { TaskSubmitter } from '../tasks/submitter.js';
+import { invalidArgument } from '../tasks/errors.js';
+import type * as pb from '../gen/orchestrator/v1/orchestrator.js';
+import { toPbEvent, toPbHealth, toPbResult, toPbState, toPbStatus, toSubmission } from './mapping.js';
+import { toServiceError } from './status.js';
+
+export interface OrchestratorServices {
+  submitter: TaskSubmitter;
+  status: TaskStatusReader;
+  canceller: TaskCanceller;
+  feeds: FeedSubscriptions;
+  system: SystemStatus;
+  logger: Logger;
+}
+
+function unary<Req, Res>(fn: (req: Req) => Promise<Res>) {
+  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
+    fn(call.request).then(
+      (res) => callback(null, res),
+      (err) => callback(toServiceError(err)),
+    );
+  };
+}
+
+/** Pipes an async iterable into a server stream, with backpressure and client cancel. */
+function serverStream<Req, Item, Res>(
+  log: Logger,
+  source: (req: Req, signal: AbortSignal) => AsyncIterable<Cursored<Item>>,
+  toMessage: (cursor: string, item: Item) => Res,
+) {
+  return (call: ServerWritableStream<Req, Res>) => {
+    const ac = new AbortController();
+    call.on('cancelled', () => ac.abort());
+    call.on('close', () => ac.abort());
+    (async () => {
+      for await (const { cursor, item } of source(call.request, ac.signal)) {
+        if (!call.write(toMessage(cursor, item))) {
+          await new Promise<void>((resolve) => {
+            const done = () => {
+              call.off('drain', done);
+              ac.signal.removeEventListener('abort', done);
+              resolve();
+            };
+            call.once('drain', done);
+            ac.signal.addEventListener('abort', done, { once: true });
+          });
+        }
+        if (ac.signal.aborted) return;
+      }
+      call.end();
+    })().catch((err) => {
+      if (ac.signal.aborted) return;
+      log.debug({ err }, 'stream ended with an error');
+      call.emit('error', toServiceError(err));
+    });
+  };
+}
+
+const unimplemented = (what: string) => (_call: unknown, callback?: sendUnaryData<never>) => {
+  const err = { code: status.UNIMPLEMENTED, details: `${what} is not available yet` };
+  if (callback) callback(err);
+  else (_call as ServerWritableStream<unknown, unknown>).emit('error', err);
+};
+
+export function orchestratorHandlers(s: OrchestratorServices): Record<string, UntypedHandleCall> {
+  const log = s.logger.child({ component: 'grpc' });
+  const handlers = {
+    health: unary<pb.HealthRequest, pb.HealthResponse>(async () => toPbHealth(await s.system.health())),
+    getMetrics: unary<pb.GetMetricsRequest, pb.GetMetricsResponse>(async () => ({ metrics: await s.system.metrics(), collectedAtMs: Date.now() })),
+    submitTask: unary<pb.SubmitTaskRequest, pb.SubmitTaskResponse>(async (req) => {
+      const o = await s.submitter.submit(toSubmission(req.task, 'task'));
+      const state = o.created ? (o.scheduled ? 'scheduled' : 'queued') : (await s.status.get(o.taskId)).state;
+      return { taskId: o.taskId, created: o.created, state: toPbState(state) };
+    }),
+    submitTasks: unary<pb.SubmitTasksRequest, pb.SubmitTasksResponse>(async (req) => {
+      const outcomes = await s.submitter.submitMany(req.tasks.map((t, i) => toSubmission(t, `tasks[${i}]`)));
+      return { results: outcomes.map((o) => ({ taskId: o.taskId, created: o.created, state: toPbState(o.scheduled ? 'scheduled' : 'queued') })) };
+    }),
+    getTaskStatus: unary<pb.GetTaskStatusRequest, pb.TaskStatus>(async (req) => {
+      if (!req.taskId) throw invalidArgument('task_id', 'is required');
+      return toPbStatus(await s.status.get(req.taskId));
+    }),
+    cancelTask: unary<pb.CancelTaskRequest, pb.CancelTaskResponse>(async (req) => {
+      if (!req.taskId) throw invalidArgument('task_id', 'is required');
+      return { taskId: req.taskId, state: toPbState(await s.canceller.cancel(req.taskId, req.reason)) };
+    }),
+    streamEvents: serverStream(
+      log,
+      (req: pb.StreamEventsRequest, signal) =>
+        s.feeds.events({ types: req.types, taskClasses: req.taskClasses, taskIds: req.taskIds, workflowId: req.workflowId }, req.cursor, signal),
+      toPbEvent,
+    ),
+    streamTaskResults: serverStream(
+      log,
+      (req: pb.StreamTaskResultsRequest, signal) =>
+        s.feeds.results({ taskIds: req.taskIds, workflowId: req.workflowId, taskClass: req.taskClass, closeWhenDone: req.closeWhenDone }, req.cursor, signal),
+      toPbResult,
+    ),
+    createWorkflow: unimplemented('CreateWorkflow'),
+    startWorkflowRun: unimplemented('StartWorkflowRun'),
+    streamWorkflowStatus: unimplemented('StreamWorkflowStatus'),
+  } satisfies Record<keyof pb.OrchestratorServiceServer, unknown>;
+  return handlers as unknown as Record<string, UntypedHandleCall>;
+}

@@ -1,0 +1,31 @@
+/**
+ * Orchestrator's package entry.
+ *
+ *   import { OrchestratorClient } from 'orchestrator';
+ *   const client = new OrchestratorClient('127.0.0.1:50052');
+ *   const { taskId } = await client.submitTask({ taskClass: 'cpu_short', payload: { text: 'hi' } });
+ *   console.log(await client.waitForResult(taskId));
+ *
+ * Embedding the server or a pool:
+ *
+ *   const config = loadConfig();
+ *   const orchestrator = new Orchestrator({ config, redisUrl, logger: createLogger('info') });
+ *   await orchestrator.start();
+ */
+export { OrchestratorClient, toPbTask, TaskState, ServingStatus, BackoffType } from './client/orchestrator-client.js';
+export type { TaskInput, OrchestratorClientOptions, TaskResult, TaskEvent, TaskStatus, HealthResponse, SubmitTaskResponse } from './client/orchestrator-client.js';
+export { loadConfig, ConfigError } from './config/config.js';
+export type { Config, ConfigInput, LoadConfigOptions } from './config/config.js';
+export { Orchestrator } from './orchestrator.js';
+export type { OrchestratorOptions } from './orchestrator.js';
+export { WorkerPool } from '../workers/worker-pool.js';
+export type { WorkerPoolOptions } from '../workers/worker-pool.js';
+export { createLogger } from './logging/logger.js';
+export { OrchestratorError, TaskError } from './tasks/errors.js';
+export type { ErrorCode } from './tasks/errors.js';
+export { EVENT_TYPES } from './feeds/feed-format.js';
+export type { EventType, TaskEventRecord, TaskResultRecord } from './feeds/feed-format.js';
+export { DEFAULT_TASK_CLASSES } from '../queues/task-classes.js';
+export type { TaskClassOptions } from '../queues/task-classes.js';
+export type { Handler, HandlerContext } from '../workers/handlers/handler.js';
+export { VERSION } from './version.js';

@@ -1,0 +1,135 @@
+/**
+ * Health and the metrics snapshot behind the Health and GetMetrics calls. Everything is read
+ * from Redis at call time in a few pipelined round trips.
+ */
+import type { Redis } from 'ioredis';
+import type { Keys } from '../redis/keys.js';
+import type { TaskQueues } from '../tasks/task-queues.js';
+
+export type Serving = 'serving' | 'degraded' | 'not_serving';
+
+export interface ComponentStatus {
+  name: string;
+  status: Serving;
+  detail: string;
+}
+
+export interface HealthView {
+  status: Serving;
+  version: string;
+  uptimeMs: number;
+  components: ComponentStatus[];
+}
+
+export interface PoolView {
+  id: string;
+  lastSeenMs: number;
+  /** Concurrency per class. */
+  classes: Record<string, number>;
+  busy: number;
+}
+
+export interface SystemStatusOptions {
+  redis: Redis;
+  keys: Keys;
+  queues: TaskQueues;
+  version: string;
+  startedAtMs: number;
+  /** A pool not heard from for this long is gone. */
+  poolTimeoutMs: number;
+}
+
+const COUNT_STATES = ['waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed'] as const;
+
+export class SystemStatus {
+  constructor(private readonly opts: SystemStatusOptions) {}
+
+  /** Pools heard from recently. */
+  async pools(): Promise<PoolView[]> {
+    const { redis, keys } = this.opts;
+    const since = Date.now() - this.opts.poolTimeoutMs;
+    const ids = await redis.zrangebyscore(keys.pools, since, '+inf', 'WITHSCORES');
+    const pipe = redis.pipeline();
+    const pools: PoolView[] = [];
+    for (let i = 0; i < ids.length; i += 2) {
+      pools.push({ id: ids[i]!, lastSeenMs: Number(ids[i + 1]), classes: {}, busy: 0 });
+      pipe.hmget(keys.pool(ids[i]!), 'classes', 'busy');
+    }
+    const facts = (await pipe.exec()) ?? [];
+    pools.forEach((p, i) => {
+      const [classes, busy] = (facts[i]?.[1] as (string | null)[]) ?? [];
+      p.classes = classes ? (JSON.parse(classes) as Record<string, number>) : {};
+      p.busy = Number(busy ?? 0);
+    });
+    return pools;
+  }
+
+  async health(): Promise<HealthView> {
+    const base = { version: this.opts.version, uptimeMs: Date.now() - this.opts.startedAtMs };
+    try {
+      await this.opts.redis.ping();
+    } catch (err) {
+      return { ...base, status: 'not_serving', components: [{ name: 'redis', status: 'not_serving', detail: (err as Error).message }] };
+    }
+    const components: ComponentStatus[] = [{ name: 'redis', status: 'serving', detail: 'reachable' }];
+    const pools = await this.pools();
+    for (const [name, queue] of this.opts.queues.all()) {
+      const serving = pools.filter((p) => name in p.classes);
+      const paused = await queue.isPaused();
+      components.push({
+        name: `queue:${name}`,
+        status: paused || serving.length === 0 ? 'degraded' : 'serving',
+        detail: `${paused ? 'paused; ' : ''}${serving.length} pool(s) serving`,
+      });
+    }
+    components.push({ name: 'pools', status: pools.length ? 'serving' : 'degraded', detail: `${pools.length} pool(s) seen recently` });
+    return { ...base, status: components.some((c) => c.status !== 'serving') ? 'degraded' : 'serving', components };
+  }
+
+  /** Named figures: per-class queue counts, pools, counters, stream lengths, uptime. */
+  async metrics(): Promise<Record<string, number>> {
+    const { redis, keys } = this.opts;
+    const out: Record<string, number> = {};
+    const classes = [...this.opts.queues.all()];
+    const counts = await Promise.all(classes.map(([, q]) => q.getJobCounts(...COUNT_STATES)));
+    classes.forEach(([name], i) => {
+      const c = counts[i]!;
+      out[`queue_waiting{class="${name}"}`] = (c.waiting ?? 0) + (c.prioritized ?? 0);
+      out[`queue_active{class="${name}"}`] = c.active ?? 0;
+      out[`queue_delayed{class="${name}"}`] = c.delayed ?? 0;
+      out[`queue_completed{class="${name}"}`] = c.completed ?? 0;
+      out[`queue_failed{class="${name}"}`] = c.failed ?? 0;
+    });
+    const [pools, [[, counters], [, eventsLen], [, resultsLen]]] = await Promise.all([
+      this.pools(),
+      redis.pipeline().hgetall(keys.counters).xlen(keys.events).xlen(keys.results).exec() as Promise<[unknown, unknown][]>,
+    ]);
+    out.pools = pools.length;
+    out.pool_busy_slots = pools.reduce((n, p) => n + p.busy, 0);
+    for (const [name] of classes) {
+      out[`pool_concurrency{class="${name}"}`] = pools.reduce((n, p) => n + (p.classes[name] ?? 0), 0);
+      out[`pools_serving{class="${name}"}`] = pools.filter((p) => name in p.classes).length;
+    }
+    let submitted = 0;
+    let finished = 0;
+    for (const [name] of classes) {
+      const c = counters as Record<string, string>;
+      const s = Number(c[`submitted:${name}`] ?? 0);
+      const ok = Number(c[`succeeded:${name}`] ?? 0);
+      const bad = Number(c[`failed:${name}`] ?? 0);
+      const cancelled = Number(c[`cancelled:${name}`] ?? 0);
+      out[`tasks_submitted_total{class="${name}"}`] = s;
+      out[`tasks_succeeded_total{class="${name}"}`] = ok;
+      out[`tasks_failed_total{class="${name}"}`] = bad;
+      out[`tasks_cancelled_total{class="${name}"}`] = cancelled;
+      submitted += s;
+      finished += ok + bad + cancelled;
+    }
+    out.tasks_submitted_total = submitted;
+    out.tasks_finished_total = finished;
+    out.events_stream_length = Number(eventsLen);
+    out.results_stream_length = Number(resultsLen);
+    out.uptime_seconds = (Date.now() - this.opts.startedAtMs) / 1000;
+    return out;
+  }
+}

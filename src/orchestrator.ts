@@ -1,0 +1,78 @@
+/**
+ * The orchestrator process's core: the domain services over one Redis, behind the gRPC server.
+ * start() and close() bring it up and down; close() has a grace budget for open calls and
+ * streams, then cuts them.
+ */
+import type { Redis } from 'ioredis';
+import type { Config } from './config/config.js';
+import { FeedSubscriptions } from './feeds/feed-subscriptions.js';
+import { FeedWriter } from './feeds/feed-writer.js';
+import { GrpcServer } from './grpc/grpc-server.js';
+import type { Logger } from './logging/logger.js';
+import { SystemStatus } from './monitoring/system-status.js';
+import { createFailFastRedis } from './redis/connection.js';
+import { keys as makeKeys } from './redis/keys.js';
+import { TaskSubmitter } from './tasks/submitter.js';
+import { TaskCanceller } from './tasks/task-canceller.js';
+import { TaskQueues } from './tasks/task-queues.js';
+import { TaskStatusReader } from './tasks/task-status.js';
+import { VERSION } from './version.js';
+
+export interface OrchestratorOptions {
+  config: Config;
+  redisUrl: string;
+  logger: Logger;
+}
+
+export class Orchestrator {
+  private readonly log: Logger;
+  private redis?: Redis;
+  private queues?: TaskQueues;
+  private grpc?: GrpcServer;
+
+  constructor(private readonly opts: OrchestratorOptions) {
+    this.log = opts.logger.child({ component: 'orchestrator' });
+  }
+
+  /** The bound gRPC port (after start). */
+  get grpcPort(): number {
+    return this.grpc?.port ?? 0;
+  }
+
+  async start(): Promise<void> {
+    const { config, redisUrl, logger } = this.opts;
+    const redis = (this.redis = await createFailFastRedis(redisUrl, 'orq-orchestrator'));
+    const keys = makeKeys(config.redis.prefix);
+    const queues = (this.queues = new TaskQueues({ redis, keys, classes: config.classes }));
+    const writer = new FeedWriter({ redis, keys, eventsMaxLen: config.streams.eventsMaxLen, resultsMaxLen: config.streams.resultsMaxLen });
+    const status = new TaskStatusReader({ redis, keys, queues });
+    this.grpc = new GrpcServer({
+      addr: config.grpc.addr,
+      maxMessageBytes: config.grpc.maxMessageBytes,
+      services: {
+        submitter: new TaskSubmitter({
+          redis,
+          keys,
+          queues,
+          maxPayloadBytes: config.grpc.maxPayloadBytes,
+          maxBatchSize: config.grpc.maxBatchSize,
+          eventsMaxLen: config.streams.eventsMaxLen,
+        }),
+        status,
+        canceller: new TaskCanceller({ redis, keys, queues, status, feeds: writer }),
+        feeds: new FeedSubscriptions({ redis, redisUrl, keys, status, knownClasses: new Set(config.classes.keys()) }),
+        system: new SystemStatus({ redis, keys, queues, version: VERSION, startedAtMs: Date.now(), poolTimeoutMs: config.pool.heartbeatMs * 3 }),
+        logger,
+      },
+    });
+    await this.grpc.start();
+    this.log.info({ grpc: `${config.grpc.addr.replace(/:\d+$/, '')}:${this.grpc.port}` }, 'orchestrator serving');
+  }
+
+  async close(graceMs = 5_000): Promise<void> {
+    await this.grpc?.close(graceMs);
+    await this.queues?.close();
+    await this.redis?.quit().catch(() => undefined);
+    this.log.info('orchestrator stopped');
+  }
+}

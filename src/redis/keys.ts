@@ -1,0 +1,42 @@
+/**
+ * Every Redis key Orchestrator writes, in one place. `prefix` comes from config (default "orq").
+ *
+ * - BullMQ queues: prefix `<prefix>:{<class>}` and queue name `<class>`, so each class's keys
+ *   share one hash slot (Redis Cluster) while different classes spread over the cluster.
+ * - Our own keys share the hash tag `{<prefix>}`, so one Lua script can update several of them
+ *   atomically on a Redis Cluster too.
+ * - `{<prefix>}:tasks`   hash task_id -> "<class>\t<digest>": the cross-class id index that makes
+ *                      ids unique across classes and submissions idempotent.
+ * - `{<prefix>}:cancel`  hash task_id -> reason: cancellations requested (read by pools).
+ * - `{<prefix>}:cancel:ch` pub/sub channel: "<task_id>\t<reason>" for each cancel just requested.
+ * - `{<prefix>}:events`, `<prefix>:results`: the feeds (format in src/feeds/feed-format.ts).
+ * - `{<prefix>}:pools`   zset pool_id -> last heartbeat ms; `<prefix>:pool:<id>` hash of its facts.
+ */
+export interface Keys {
+  readonly prefix: string;
+  queuePrefix(taskClass: string): string;
+  readonly tasks: string;
+  readonly cancel: string;
+  readonly cancelChannel: string;
+  readonly events: string;
+  readonly results: string;
+  readonly pools: string;
+  pool(poolId: string): string;
+  readonly counters: string;
+}
+
+export function keys(prefix: string): Keys {
+  const own = `{${prefix}}`;
+  return Object.freeze({
+    prefix,
+    queuePrefix: (taskClass: string) => `${prefix}:{${taskClass}}`,
+    tasks: `${own}:tasks`,
+    cancel: `${own}:cancel`,
+    cancelChannel: `${own}:cancel:ch`,
+    events: `${own}:events`,
+    results: `${own}:results`,
+    pools: `${own}:pools`,
+    pool: (poolId: string) => `${own}:pool:${poolId}`,
+    counters: `${own}:counters`,
+  });
+}

@@ -1,0 +1,52 @@
+/**
+ * Typed errors of the domain. Each has a stable code and says whether a retry can help.
+ * Transport layers map codes to their own status (gRPC: src/grpc/status.ts) in one place.
+ */
+export type ErrorCode =
+  | 'invalid_argument'
+  | 'not_found'
+  | 'already_exists'
+  | 'resource_exhausted'
+  | 'unavailable'
+  | 'failed_precondition'
+  | 'unimplemented'
+  | 'internal'
+  // Task-attempt outcomes, carried in results and events.
+  | 'task_failed'
+  | 'timed_out'
+  | 'cancelled';
+
+export class OrchestratorError extends Error {
+  readonly code: ErrorCode;
+  readonly retryable: boolean;
+  /** The request field at fault, for invalid_argument (e.g. "tasks[3].payload"). */
+  readonly field?: string;
+
+  constructor(code: ErrorCode, message: string, opts: { retryable?: boolean; field?: string; cause?: unknown } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'OrchestratorError';
+    this.code = code;
+    this.retryable = opts.retryable ?? false;
+    this.field = opts.field;
+  }
+}
+
+export function invalidArgument(field: string, message: string): OrchestratorError {
+  return new OrchestratorError('invalid_argument', `${field}: ${message}`, { field });
+}
+
+/** The outcome of one task attempt that did not succeed. */
+export class TaskError extends OrchestratorError {
+  /** Structured detail that goes into the result (exit code, output tail, ...). */
+  readonly detail?: Record<string, unknown>;
+
+  constructor(
+    code: 'task_failed' | 'timed_out' | 'cancelled',
+    message: string,
+    opts: { retryable?: boolean; detail?: Record<string, unknown>; cause?: unknown } = {},
+  ) {
+    super(code, message, { retryable: opts.retryable ?? code !== 'cancelled', cause: opts.cause });
+    this.name = 'TaskError';
+    this.detail = opts.detail;
+  }
+}

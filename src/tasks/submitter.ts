@@ -1,0 +1,161 @@
+/**
+ * Submission: validate every task, claim the ids in the cross-class index, then enqueue.
+ *
+ * Idempotency: the index maps task_id -> "<class>\t<digest>". Claiming runs in one Lua script
+ * for the whole batch, all or nothing: when any id is already taken with different content the
+ * script writes nothing and the call fails with already_exists. An id already taken with the
+ * same content is "existing": its job is re-added only when it is missing (the orchestrator
+ * died between claiming and enqueueing), which BullMQ's own jobId uniqueness makes safe.
+ * A task whose record was removed by retention (queues/ keepCompleted/keepFailed) and is
+ * submitted again runs again: idempotency lasts as long as the task is retained.
+ */
+import type { Redis } from 'ioredis';
+import type { JobsOptions } from 'bullmq';
+import type { Keys } from '../redis/keys.js';
+import { OrchestratorError, invalidArgument } from './errors.js';
+import { resolveTask, type ResolvedTask, type TaskSubmission } from './task-spec.js';
+import type { TaskQueues } from './task-queues.js';
+
+/**
+ * Claim task ids and record their submission.
+ * KEYS[1] tasks index hash, KEYS[2] events stream, KEYS[3] counters hash
+ * ARGV[1] now (ms), ARGV[2] events MAXLEN, then per task 5 values:
+ *   task_id, "<class>\t<digest>", class, workflow_id ("" for none), delay_ms
+ * Returns {0, v1, v2, ...}: vi is "" when task i was claimed now, else its existing index value;
+ *         {1, i, existing} when task i is taken with different content (nothing was written).
+ * Claimed tasks get a "submitted" event and count in counters "submitted:<class>".
+ */
+const CLAIM_SCRIPT = `
+local n = (#ARGV - 2) / 5
+local out = {0}
+for i = 1, n do
+  local b = 2 + (i - 1) * 5
+  local v = redis.call('HGET', KEYS[1], ARGV[b + 1])
+  if v and v ~= ARGV[b + 2] then return {1, i, v} end
+  out[i + 1] = v or ''
+end
+for i = 1, n do
+  if out[i + 1] == '' then
+    local b = 2 + (i - 1) * 5
+    redis.call('HSET', KEYS[1], ARGV[b + 1], ARGV[b + 2])
+    local ev = {'type', 'submitted', 'task_id', ARGV[b + 1], 'class', ARGV[b + 3], 'attempt', '0', 'at', ARGV[1]}
+    if ARGV[b + 4] ~= '' then table.insert(ev, 'workflow_id'); table.insert(ev, ARGV[b + 4]) end
+    if ARGV[b + 5] ~= '0' then table.insert(ev, 'detail'); table.insert(ev, 'delay_ms=' .. ARGV[b + 5]) end
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ev))
+    redis.call('HINCRBY', KEYS[3], 'submitted:' .. ARGV[b + 3], 1)
+  end
+end
+return out
+`;
+
+export interface SubmitterOptions {
+  redis: Redis;
+  keys: Keys;
+  queues: TaskQueues;
+  maxPayloadBytes: number;
+  maxBatchSize: number;
+  eventsMaxLen: number;
+}
+
+export interface SubmitOutcome {
+  taskId: string;
+  taskClass: string;
+  /** False when the task already existed with the same content. */
+  created: boolean;
+  /** Whether it waits out a delay before it can run. */
+  scheduled: boolean;
+}
+
+export class TaskSubmitter {
+  constructor(private readonly opts: SubmitterOptions) {}
+
+  async submit(task: TaskSubmission): Promise<SubmitOutcome> {
+    return (await this.submitResolved([this.resolve(task, 'task')]))[0]!;
+  }
+
+  /** Validates all, then enqueues all; nothing is enqueued when any task is invalid. */
+  async submitMany(tasks: TaskSubmission[]): Promise<SubmitOutcome[]> {
+    if (tasks.length === 0) throw invalidArgument('tasks', 'must not be empty');
+    if (tasks.length > this.opts.maxBatchSize) {
+      throw new OrchestratorError('resource_exhausted', `tasks: ${tasks.length} tasks is over the batch limit of ${this.opts.maxBatchSize}`, { field: 'tasks' });
+    }
+    return this.submitResolved(tasks.map((t, i) => this.resolve(t, `tasks[${i}]`)));
+  }
+
+  private resolve(t: TaskSubmission, field: string): ResolvedTask {
+    return resolveTask(t, { classes: this.opts.queues.classes, maxPayloadBytes: this.opts.maxPayloadBytes, field });
+  }
+
+  private async submitResolved(all: ResolvedTask[]): Promise<SubmitOutcome[]> {
+    // The same id twice in one batch: fine when identical (kept once), an error otherwise.
+    const byId = new Map<string, ResolvedTask>();
+    const unique: ResolvedTask[] = [];
+    all.forEach((t, i) => {
+      const prev = byId.get(t.taskId);
+      if (!prev) {
+        byId.set(t.taskId, t);
+        unique.push(t);
+      } else if (prev.taskClass !== t.taskClass || prev.data.digest !== t.data.digest) {
+        throw invalidArgument(`tasks[${i}].task_id`, `"${t.taskId}" appears twice in the batch with different content`);
+      }
+    });
+
+    const argv: (string | number)[] = [Date.now(), this.opts.eventsMaxLen];
+    for (const t of unique) argv.push(t.taskId, `${t.taskClass}\t${t.data.digest}`, t.taskClass, t.data.workflowId ?? '', t.delayMs);
+    const k = this.opts.keys;
+    const reply = (await this.opts.redis.eval(CLAIM_SCRIPT, 3, k.tasks, k.events, k.counters, ...argv)) as (string | number)[];
+    if (reply[0] === 1) {
+      const t = unique[Number(reply[1]) - 1]!;
+      const [cls] = String(reply[2]).split('\t');
+      throw new OrchestratorError(
+        'already_exists',
+        `task_id: "${t.taskId}" already exists${cls === t.taskClass ? '' : ` in class ${cls}`} with different content`,
+        { field: 'task_id' },
+      );
+    }
+
+    const created = new Set<string>();
+    const existing: ResolvedTask[] = [];
+    unique.forEach((t, i) => (reply[i + 1] === '' ? created.add(t.taskId) : existing.push(t)));
+    const toAdd = unique.filter((t) => created.has(t.taskId));
+    toAdd.push(...(await this.missingJobs(existing)));
+    await this.enqueue(toAdd);
+
+    return all.map((t) => ({ taskId: t.taskId, taskClass: t.taskClass, created: created.has(t.taskId), scheduled: t.delayMs > 0 }));
+  }
+
+  /** Of tasks already in the index, those whose job is missing from their queue. */
+  private async missingJobs(tasks: ResolvedTask[]): Promise<ResolvedTask[]> {
+    if (tasks.length === 0) return [];
+    const pipe = this.opts.redis.pipeline();
+    for (const t of tasks) pipe.exists(`${this.opts.queues.get(t.taskClass).toKey(t.taskId)}`);
+    const res = (await pipe.exec()) ?? [];
+    return tasks.filter((_, i) => res[i]?.[1] === 0);
+  }
+
+  private async enqueue(tasks: ResolvedTask[]): Promise<void> {
+    const byClass = new Map<string, ResolvedTask[]>();
+    for (const t of tasks) {
+      const list = byClass.get(t.taskClass);
+      if (list) list.push(t);
+      else byClass.set(t.taskClass, [t]);
+    }
+    await Promise.all(
+      [...byClass].map(([cls, list]) =>
+        this.opts.queues.get(cls).addBulk(
+          list.map((t) => ({
+            name: t.jobName,
+            data: t.data,
+            opts: {
+              jobId: t.taskId,
+              attempts: t.attempts,
+              backoff: t.backoff,
+              priority: t.bullPriority,
+              ...(t.delayMs > 0 ? { delay: t.delayMs } : {}),
+            } satisfies JobsOptions,
+          })),
+        ),
+      ),
+    );
+  }
+}

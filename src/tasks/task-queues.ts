@@ -1,0 +1,58 @@
+/**
+ * One BullMQ Queue per task class, created once and shared by the submitter, status lookups
+ * and metrics.
+ */
+import { Queue } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { TaskClassOptions } from '../../queues/task-classes.js';
+import type { Keys } from '../redis/keys.js';
+import { invalidArgument } from './errors.js';
+
+export interface TaskQueuesOptions {
+  redis: Redis;
+  keys: Keys;
+  classes: ReadonlyMap<string, TaskClassOptions>;
+}
+
+/** BullMQ's own per-queue event stream: we keep it short, our feeds are the public record. */
+export const BULL_EVENTS_MAXLEN = 1_000;
+
+export class TaskQueues {
+  private readonly queues = new Map<string, Queue>();
+
+  constructor(private readonly opts: TaskQueuesOptions) {
+    for (const cls of opts.classes.values()) {
+      this.queues.set(
+        cls.name,
+        new Queue(cls.name, {
+          connection: opts.redis,
+          prefix: opts.keys.queuePrefix(cls.name),
+          streams: { events: { maxLen: BULL_EVENTS_MAXLEN } },
+          defaultJobOptions: {
+            removeOnComplete: { count: cls.keepCompleted.count, age: Math.ceil(cls.keepCompleted.ageMs / 1000) },
+            removeOnFail: { count: cls.keepFailed.count, age: Math.ceil(cls.keepFailed.ageMs / 1000) },
+          },
+        }),
+      );
+    }
+  }
+
+  get classes(): ReadonlyMap<string, TaskClassOptions> {
+    return this.opts.classes;
+  }
+
+  /** The queue of a class; invalid_argument naming `field` when there is none. */
+  get(taskClass: string, field = 'task_class'): Queue {
+    const q = this.queues.get(taskClass);
+    if (!q) throw invalidArgument(field, `unknown class "${taskClass}"`);
+    return q;
+  }
+
+  all(): IterableIterator<[string, Queue]> {
+    return this.queues.entries();
+  }
+
+  async close(): Promise<void> {
+    await Promise.all([...this.queues.values()].map((q) => q.close()));
+  }
+}

@@ -1,0 +1,157 @@
+/**
+ * The task model: what a client submits, how it is validated, and what a BullMQ job carries.
+ * Validation happens before anything is written, and names the field at fault.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { TaskClassOptions, BackoffKind } from '../../queues/task-classes.js';
+import { invalidArgument } from './errors.js';
+
+export type ExecutorSpec =
+  | { kind: 'handler'; name: string }
+  | { kind: 'command'; argv: string[]; env: Record<string, string>; cwd: string };
+
+export interface TaskSubmission {
+  taskId?: string;
+  taskClass: string;
+  payload: Record<string, string>;
+  /** 0..1000, higher runs first. @default 0 */
+  priority?: number;
+  workflowId?: string;
+  /** 0 or unset: the class default. */
+  maxAttempts?: number;
+  backoff?: { type?: BackoffKind; delayMs: number };
+  /** 0 or unset: the class default. */
+  timeoutMs?: number;
+  delayMs?: number;
+  /** Unset: handler "echo". */
+  executor?: ExecutorSpec;
+}
+
+/** What a BullMQ job's data holds. Kept small: it is stored once per task. */
+export interface TaskJobData {
+  executor: ExecutorSpec;
+  payload: Record<string, string>;
+  timeoutMs: number;
+  /** Our priority (0..1000), kept because BullMQ stores its own inverted number. */
+  priority: number;
+  workflowId?: string;
+  /** Content digest for idempotent resubmission. */
+  digest: string;
+}
+
+/** A validated submission, ready to enqueue. */
+export interface ResolvedTask {
+  taskId: string;
+  taskClass: string;
+  data: TaskJobData;
+  /** BullMQ job name: the executor, for dashboards ("handler:echo", "command"). */
+  jobName: string;
+  attempts: number;
+  backoff: { type: BackoffKind; delay: number };
+  bullPriority: number;
+  delayMs: number;
+}
+
+export const MAX_PRIORITY = 1000;
+const TASK_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+const NAME_RE = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/;
+const MAX_ATTEMPTS = 1000;
+const MAX_TIMEOUT_MS = 7 * 24 * 3_600_000;
+const MAX_DELAY_MS = 365 * 24 * 3_600_000;
+
+export interface ValidateOptions {
+  classes: ReadonlyMap<string, TaskClassOptions>;
+  maxPayloadBytes: number;
+  /** Field path prefix for messages, e.g. "tasks[3]". */
+  field: string;
+}
+
+/**
+ * BullMQ runs lower numbers first and puts un-prioritised jobs ahead of all prioritised ones,
+ * so every task gets a BullMQ priority: 1 + (1000 - priority). Priority 1000 -> 1 (first),
+ * 0 -> 1001 (last); equal priorities keep submission order.
+ */
+export function toBullPriority(priority: number): number {
+  return 1 + (MAX_PRIORITY - priority);
+}
+
+function checkInt(field: string, v: number | undefined, min: number, max: number): number {
+  const n = v ?? 0;
+  if (!Number.isInteger(n) || n < min || n > max) throw invalidArgument(field, `must be an integer from ${min} to ${max}, got ${v}`);
+  return n;
+}
+
+function checkExecutor(field: string, e: ExecutorSpec | undefined): ExecutorSpec {
+  if (!e) return { kind: 'handler', name: 'echo' };
+  if (e.kind === 'handler') {
+    if (!NAME_RE.test(e.name)) throw invalidArgument(`${field}.handler.name`, `"${e.name}" is not a handler name ([A-Za-z0-9_.-], not starting with ".")`);
+    return { kind: 'handler', name: e.name };
+  }
+  if (e.kind === 'command') {
+    if (e.argv.length === 0 || !e.argv[0]) throw invalidArgument(`${field}.command.argv`, 'must name a program');
+    for (const k of Object.keys(e.env)) {
+      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw invalidArgument(`${field}.command.env`, `"${k}" is not an environment variable name`);
+    }
+    return { kind: 'command', argv: [...e.argv], env: { ...e.env }, cwd: e.cwd };
+  }
+  throw invalidArgument(field, 'unknown executor kind');
+}
+
+function digestOf(t: TaskSubmission, executor: ExecutorSpec, priority: number): string {
+  const payload = Object.keys(t.payload)
+    .sort()
+    .map((k) => [k, t.payload[k]]);
+  const canonical = JSON.stringify([
+    t.taskClass,
+    payload,
+    priority,
+    t.workflowId ?? '',
+    t.maxAttempts ?? 0,
+    t.backoff ? [t.backoff.type ?? '', t.backoff.delayMs] : null,
+    t.timeoutMs ?? 0,
+    t.delayMs ?? 0,
+    executor,
+  ]);
+  return createHash('sha1').update(canonical).digest('base64url');
+}
+
+/** Validate one submission and apply its class defaults. Throws invalid_argument. */
+export function resolveTask(t: TaskSubmission, opts: ValidateOptions): ResolvedTask {
+  const f = opts.field;
+  const taskId = t.taskId || randomUUID();
+  if (!TASK_ID_RE.test(taskId)) throw invalidArgument(`${f}.task_id`, `"${taskId.slice(0, 140)}" must be 1-128 characters of A-Z a-z 0-9 . _ : -`);
+  const cls = opts.classes.get(t.taskClass);
+  if (!cls) throw invalidArgument(`${f}.task_class`, `unknown class "${t.taskClass}" (known: ${[...opts.classes.keys()].join(', ')})`);
+  const keys = Object.keys(t.payload);
+  if (keys.length === 0) throw invalidArgument(`${f}.payload`, 'must not be empty');
+  let bytes = 0;
+  for (const k of keys) bytes += Buffer.byteLength(k) + Buffer.byteLength(t.payload[k]!);
+  if (bytes > opts.maxPayloadBytes) throw invalidArgument(`${f}.payload`, `is ${bytes} bytes, over the limit of ${opts.maxPayloadBytes}`);
+  const priority = checkInt(`${f}.priority`, t.priority, 0, MAX_PRIORITY);
+  const maxAttempts = checkInt(`${f}.max_attempts`, t.maxAttempts, 0, MAX_ATTEMPTS);
+  const timeoutMs = checkInt(`${f}.timeout_ms`, t.timeoutMs, 0, MAX_TIMEOUT_MS);
+  const delayMs = checkInt(`${f}.delay_ms`, t.delayMs, 0, MAX_DELAY_MS);
+  if (t.backoff) checkInt(`${f}.backoff.delay_ms`, t.backoff.delayMs, 0, MAX_DELAY_MS);
+  if (t.workflowId && !TASK_ID_RE.test(t.workflowId)) throw invalidArgument(`${f}.workflow_id`, `"${t.workflowId.slice(0, 140)}" must be 1-128 characters of A-Z a-z 0-9 . _ : -`);
+  const executor = checkExecutor(`${f}.executor`, t.executor);
+  const data: TaskJobData = {
+    executor,
+    payload: t.payload,
+    timeoutMs: timeoutMs || cls.timeoutMs,
+    priority,
+    digest: digestOf(t, executor, priority),
+  };
+  if (t.workflowId) data.workflowId = t.workflowId;
+  return {
+    taskId,
+    taskClass: cls.name,
+    data,
+    jobName: executor.kind === 'handler' ? `handler:${executor.name}` : 'command',
+    attempts: maxAttempts || cls.attempts,
+    backoff: t.backoff
+      ? { type: t.backoff.type ?? cls.backoff.type, delay: t.backoff.delayMs }
+      : { type: cls.backoff.type, delay: cls.backoff.delayMs },
+    bullPriority: toBullPriority(priority),
+    delayMs,
+  };
+}

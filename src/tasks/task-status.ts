@@ -1,0 +1,117 @@
+/**
+ * Task state as clients see it, read from the cross-class index and the task's BullMQ job.
+ *
+ * BullMQ state -> ours: waiting, prioritized, waiting-children -> queued; delayed -> scheduled
+ * (a delay, or a retry's backoff); active -> running; completed -> succeeded; failed -> failed,
+ * or cancelled when a cancel was requested.
+ */
+import { Job, type JobState } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Keys } from '../redis/keys.js';
+import { OrchestratorError } from './errors.js';
+import type { TaskJobData } from './task-spec.js';
+import type { TaskQueues } from './task-queues.js';
+
+export type TaskState = 'queued' | 'scheduled' | 'running' | 'succeeded' | 'failed' | 'cancelled';
+
+export interface TaskStatusView {
+  taskId: string;
+  taskClass: string;
+  state: TaskState;
+  attemptsMade: number;
+  maxAttempts: number;
+  resultJson: string;
+  error: string;
+  progressJson: string;
+  workerId: string;
+  submittedAtMs: number;
+  startedAtMs: number;
+  finishedAtMs: number;
+  workflowId: string;
+  priority: number;
+}
+
+export function mapState(state: JobState | 'unknown', cancelRequested: boolean): TaskState {
+  switch (state) {
+    case 'completed':
+      return 'succeeded';
+    case 'failed':
+      return cancelRequested ? 'cancelled' : 'failed';
+    case 'active':
+      return 'running';
+    case 'delayed':
+      return 'scheduled';
+    default:
+      return 'queued';
+  }
+}
+
+export interface TaskStatusReaderOptions {
+  redis: Redis;
+  keys: Keys;
+  queues: TaskQueues;
+}
+
+export class TaskStatusReader {
+  constructor(private readonly opts: TaskStatusReaderOptions) {}
+
+  /** The task's class, or not_found. */
+  async classOf(taskId: string): Promise<{ taskClass: string; cancelReason: string | null }> {
+    const [[, entry], [, cancelReason]] = (await this.opts.redis.pipeline().hget(this.opts.keys.tasks, taskId).hget(this.opts.keys.cancel, taskId).exec()) as [
+      [unknown, string | null],
+      [unknown, string | null],
+    ];
+    if (!entry) throw new OrchestratorError('not_found', `task_id: no task "${taskId}"`, { field: 'task_id' });
+    return { taskClass: entry.slice(0, entry.indexOf('\t')), cancelReason };
+  }
+
+  async get(taskId: string): Promise<TaskStatusView> {
+    const { taskClass, cancelReason } = await this.classOf(taskId);
+    const queue = this.opts.queues.get(taskClass);
+    const job = (await Job.fromId(queue, taskId)) as Job<TaskJobData> | undefined;
+    if (!job) {
+      if (cancelReason !== null) return { ...empty(taskId, taskClass), state: 'cancelled', error: `cancelled: ${cancelReason}` };
+      throw new OrchestratorError('not_found', `task_id: task "${taskId}" is no longer retained`, { field: 'task_id' });
+    }
+    return this.view(job, await job.getState(), cancelReason !== null);
+  }
+
+  view(job: Job<TaskJobData>, state: JobState | 'unknown', cancelRequested: boolean): TaskStatusView {
+    const ours = mapState(state, cancelRequested);
+    return {
+      taskId: job.id!,
+      taskClass: job.queueName,
+      state: ours,
+      attemptsMade: ours === 'running' ? job.attemptsMade + 1 : job.attemptsMade,
+      maxAttempts: job.opts.attempts ?? 1,
+      resultJson: state === 'completed' ? JSON.stringify(job.returnvalue ?? null) : '',
+      error: job.failedReason ?? '',
+      progressJson: job.progress === undefined || job.progress === 0 ? '' : JSON.stringify(job.progress),
+      workerId: job.processedBy ?? '',
+      submittedAtMs: job.timestamp ?? 0,
+      startedAtMs: job.processedOn ?? 0,
+      finishedAtMs: job.finishedOn ?? 0,
+      workflowId: job.data.workflowId ?? '',
+      priority: job.data.priority ?? 0,
+    };
+  }
+}
+
+function empty(taskId: string, taskClass: string): TaskStatusView {
+  return {
+    taskId,
+    taskClass,
+    state: 'queued',
+    attemptsMade: 0,
+    maxAttempts: 0,
+    resultJson: '',
+    error: '',
+    progressJson: '',
+    workerId: '',
+    submittedAtMs: 0,
+    startedAtMs: 0,
+    finishedAtMs: 0,
+    workflowId: '',
+    priority: 0,
+  };
+}

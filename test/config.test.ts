@@ -1,0 +1,61 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../src/config/config.js';
+
+function tomlFile(text: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'orq-config-')), 'c.toml');
+  writeFileSync(file, text);
+  return file;
+}
+
+describe('config loader', () => {
+  it('has the documented defaults', () => {
+    const c = loadConfig({ env: {} });
+    expect(c.grpc.addr).toBe('127.0.0.1:50052');
+    expect(c.http.addr).toBe('127.0.0.1:9097');
+    expect(c.redis.url).toBe('');
+    expect([...c.classes.keys()]).toEqual(['cpu_short', 'cpu_long', 'gpu', 'gpu_slurm']);
+    expect(Object.isFrozen(c.grpc)).toBe(true);
+  });
+
+  it('reads the older stack environment names over the file', () => {
+    const file = tomlFile('[grpc]\naddr = "0.0.0.0:1"\n');
+    const c = loadConfig({ file, env: { ORCHESTRATOR_GRPC_ADDR: '127.0.0.1:6000', ORCHESTRATOR_HTTP_ADDR: '127.0.0.1:6001', REDIS_URL: 'redis://x:1' } });
+    expect(c.grpc.addr).toBe('127.0.0.1:6000');
+    expect(c.http.addr).toBe('127.0.0.1:6001');
+    expect(c.redis.url).toBe('redis://x:1');
+  });
+
+  it('adds and overrides task classes field by field', () => {
+    const file = tomlFile('[classes.cpu_short]\nconcurrency = 3\n[classes.video]\nattempts = 5\n');
+    const c = loadConfig({ file, env: {} });
+    expect(c.classes.get('cpu_short')!.concurrency).toBe(3);
+    expect(c.classes.get('cpu_short')!.timeoutMs).toBe(60_000);
+    expect(c.classes.get('video')!.attempts).toBe(5);
+  });
+
+  it('parses pool classes from the environment', () => {
+    const c = loadConfig({ env: { ORCHESTRATOR_POOL_CLASSES: 'cpu_short:8, gpu' } });
+    expect(c.pool.classes).toEqual({ cpu_short: 8, gpu: 0 });
+  });
+
+  it.each([
+    ['[grpc]\naddr = "nope"\n', 'grpc.addr'],
+    ['[grpc]\nmaxPayloadBytes = -1\n', 'grpc.maxPayloadBytes'],
+    ['[classes.cpu_short]\nconcurrency = 0\n', 'classes.cpu_short.concurrency'],
+    ['[classes.cpu_short]\nconcurency = 2\n', 'classes.cpu_short'],
+    ['[pool]\nsandbox = "vm"\n', 'pool.sandbox'],
+    ['[pool.classes]\nnosuch = 1\n', 'pool.classes.nosuch'],
+    ['bogus = 1\n', 'bogus'],
+  ])('rejects %j naming %s', (text, key) => {
+    expect(() => loadConfig({ file: tomlFile(text), env: {} })).toThrow(ConfigError);
+    expect(() => loadConfig({ file: tomlFile(text), env: {} })).toThrow(key);
+  });
+
+  it('names the file when its TOML is broken', () => {
+    const file = tomlFile('[grpc\n');
+    expect(() => loadConfig({ file, env: {} })).toThrow(file);
+  });
+});

@@ -1,0 +1,93 @@
+/**
+ * Health, GetMetrics, the standard grpc.health.v1 service and server reflection, through real
+ * gRPC clients.
+ */
+import { credentials, loadPackageDefinition, type ServiceError } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ServingStatus } from '../src/client/orchestrator-client.js';
+import { VERSION } from '../src/version.js';
+import pkg from '../package.json' with { type: 'json' };
+import { startSystem, type TestSystem } from './helpers/system.js';
+import { waitFor } from './helpers/wait.js';
+
+let sys: TestSystem;
+beforeAll(async () => {
+  sys = await startSystem();
+});
+afterAll(async () => sys?.stop());
+
+describe('Health', () => {
+  it('is DEGRADED with no pools, SERVING per class once a pool serves it', async () => {
+    const before = await sys.client.health();
+    expect(before.status).toBe(ServingStatus.SERVING_STATUS_DEGRADED);
+    expect(before.version).toBe(VERSION);
+    expect(VERSION).toBe(pkg.version);
+    expect(before.components.find((c) => c.name === 'redis')?.status).toBe(ServingStatus.SERVING_STATUS_SERVING);
+    await sys.startPool({ classes: 'cpu_short:2' });
+    const after = await sys.client.health();
+    expect(after.components.find((c) => c.name === 'queue:cpu_short')?.status).toBe(ServingStatus.SERVING_STATUS_SERVING);
+    expect(after.components.find((c) => c.name === 'pools')?.detail).toContain('1 pool');
+    expect(after.uptimeMs).toBeGreaterThanOrEqual(0);
+  });
+
+  it('GetMetrics reports at least 17 named figures that follow the work', async () => {
+    const { taskId } = await sys.client.submitTask({ taskClass: 'cpu_short', payload: { m: '1' } });
+    await sys.client.waitForResult(taskId);
+    const m = (await sys.client.getMetrics()).metrics;
+    expect(Object.keys(m).length).toBeGreaterThanOrEqual(17);
+    for (const name of ['queue_waiting{class="cpu_short"}', 'queue_active{class="cpu_short"}', 'queue_delayed{class="cpu_short"}', 'pools', 'events_stream_length', 'results_stream_length', 'uptime_seconds']) {
+      expect(m).toHaveProperty([name]);
+    }
+    expect(m['queue_completed{class="cpu_short"}']).toBeGreaterThanOrEqual(1);
+    expect(m['tasks_submitted_total{class="cpu_short"}']).toBeGreaterThanOrEqual(1);
+    expect(m['tasks_succeeded_total{class="cpu_short"}']).toBeGreaterThanOrEqual(1);
+    expect(m['pool_concurrency{class="cpu_short"}']).toBe(2);
+    expect(m.results_stream_length).toBeGreaterThanOrEqual(1);
+  });
+
+  it('serves grpc.health.v1.Health for probes', async () => {
+    const def = loadPackageDefinition(loadSync(healthProtoPath, { enums: String })) as any;
+    const health = new def.grpc.health.v1.Health(sys.addr, credentials.createInsecure());
+    const check = (service: string) =>
+      new Promise<{ status: string }>((resolve, reject) => health.Check({ service }, (err: ServiceError | null, res: { status: string }) => (err ? reject(err) : resolve(res))));
+    expect((await check('')).status).toBe('SERVING');
+    expect((await check('orchestrator.v1.OrchestratorService')).status).toBe('SERVING');
+    health.close();
+  });
+
+  it('serves reflection listing the orchestrator service', async () => {
+    const reflectionProto = loadSync('grpc/reflection/v1alpha/reflection.proto', { includeDirs: [new URL('../node_modules/@grpc/reflection/build/proto', import.meta.url).pathname] });
+    const def = loadPackageDefinition(reflectionProto) as any;
+    const client = new def.grpc.reflection.v1alpha.ServerReflection(sys.addr, credentials.createInsecure());
+    const call = client.ServerReflectionInfo();
+    const names = await new Promise<string[]>((resolve, reject) => {
+      call.on('data', (res: any) => {
+        resolve(res.listServicesResponse.service.map((s: { name: string }) => s.name));
+        call.end();
+      });
+      call.on('error', reject);
+      call.write({ listServices: '*' });
+    });
+    expect(names).toContain('orchestrator.v1.OrchestratorService');
+    expect(names).toContain('grpc.health.v1.Health');
+    client.close();
+  });
+});
+
+describe('Redis down', () => {
+  it('answers UNAVAILABLE for a submit and NOT_SERVING for health while Redis is gone', async () => {
+    await sys.redis.stop();
+    const h = await sys.client.health();
+    expect(h.status).toBe(ServingStatus.SERVING_STATUS_NOT_SERVING);
+    await waitFor(async () => {
+      try {
+        await sys.client.submitTask({ taskClass: 'cpu_short', payload: { a: '1' } });
+        return false;
+      } catch (err) {
+        return (err as ServiceError).code === 14;
+      }
+    });
+  });
+});

@@ -1,0 +1,78 @@
+/**
+ * Several pools on one class, pools killed with SIGKILL mid-task, and graceful SIGTERM. The
+ * test classes use a 2 s lock and a 1 s stall check (test/helpers/system.ts), so a dead pool's
+ * task is recovered in a few seconds.
+ */
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { TaskState } from '../src/client/orchestrator-client.js';
+import { startSystem, type TestSystem } from './helpers/system.js';
+import { waitFor } from './helpers/wait.js';
+
+let sys: TestSystem;
+beforeEach(async () => {
+  sys = await startSystem();
+});
+afterEach(async () => sys?.stop());
+
+async function eventsOf(taskId: string): Promise<string[][]> {
+  return (await sys.r.xrange(sys.keys.events, '-', '+')).map(([, f]) => f).filter((f) => f[3] === taskId);
+}
+
+describe('pools', () => {
+  it('three pools share a class and run every task exactly once', async () => {
+    const pools = await Promise.all([1, 2, 3].map(() => sys.startPool({ classes: 'cpu_short:4' })));
+    const ids = Array.from({ length: 300 }, (_, i) => `shared-${i}`);
+    await sys.client.submitTasks(ids.map((taskId) => ({ taskId, taskClass: 'cpu_short', payload: { ms: '5' }, executor: { handler: 'sleep' } })));
+    const byPool = new Map<string, number>();
+    for await (const r of sys.client.streamTaskResults({ taskIds: ids, closeWhenDone: true })) {
+      expect(r.state).toBe(TaskState.TASK_STATE_SUCCEEDED);
+      byPool.set(r.workerId, (byPool.get(r.workerId) ?? 0) + 1);
+    }
+    const starts = (await sys.r.xrange(sys.keys.events, '-', '+')).filter(([, f]) => f[1] === 'started' && f[3]!.startsWith('shared-'));
+    expect(starts).toHaveLength(300);
+    const results = (await sys.r.xrange(sys.keys.results, '-', '+')).filter(([, f]) => f[1]!.startsWith('shared-'));
+    expect(results).toHaveLength(300);
+    expect([...byPool.keys()].sort()).toEqual(pools.map((p) => p.id).sort());
+  });
+
+  it('a task whose pool is killed with SIGKILL completes on another pool with one final result', async () => {
+    const doomed = await sys.startPool({ classes: 'cpu_short:1' });
+    const { taskId } = await sys.client.submitTask({ taskClass: 'cpu_short', payload: { ms: '1500' }, executor: { handler: 'sleep' } });
+    await waitFor(async () => (await sys.client.getTaskStatus(taskId)).state === TaskState.TASK_STATE_RUNNING);
+    doomed.kill('SIGKILL');
+    await doomed.exited;
+    const survivor = await sys.startPool({ classes: 'cpu_short:1' });
+    const r = await sys.client.waitForResult(taskId);
+    expect(r.state).toBe(TaskState.TASK_STATE_SUCCEEDED);
+    expect(r.workerId).toBe(survivor.id);
+    await waitFor(async () => (await eventsOf(taskId)).some((f) => f[1] === 'stalled'));
+    const results = (await sys.r.xrange(sys.keys.results, '-', '+')).filter(([, f]) => f[1] === taskId);
+    expect(results).toHaveLength(1);
+    // The rerun repeats attempt 1: the dead pool's attempt never finished.
+    expect((await eventsOf(taskId)).filter((f) => f[1] === 'started').map((f) => f[7])).toEqual(['1', '1']);
+  });
+
+  it('SIGTERM lets a running task finish, then the pool exits 0', async () => {
+    const pool = await sys.startPool({ classes: 'cpu_short:2' });
+    const { taskId } = await sys.client.submitTask({ taskClass: 'cpu_short', payload: { ms: '800' }, executor: { handler: 'sleep' } });
+    await waitFor(async () => (await sys.client.getTaskStatus(taskId)).state === TaskState.TASK_STATE_RUNNING);
+    pool.kill('SIGTERM');
+    expect(await pool.exited).toBe(0);
+    expect((await sys.client.getTaskStatus(taskId)).state).toBe(TaskState.TASK_STATE_SUCCEEDED);
+    expect(await sys.r.zscore(sys.keys.pools, pool.id)).toBeNull();
+  });
+
+  it('SIGTERM hands back a task that outlives the grace period; it completes elsewhere without using an attempt', async () => {
+    const pool = await sys.startPool({ classes: 'cpu_short:1' });
+    const { taskId } = await sys.client.submitTask({ taskClass: 'cpu_short', payload: { ms: '8000' }, executor: { handler: 'sleep' }, maxAttempts: 1 });
+    await waitFor(async () => (await sys.client.getTaskStatus(taskId)).state === TaskState.TASK_STATE_RUNNING);
+    pool.kill('SIGTERM');
+    expect(await pool.exited).toBe(0);
+    const st = await sys.client.getTaskStatus(taskId);
+    expect([TaskState.TASK_STATE_QUEUED, TaskState.TASK_STATE_SCHEDULED]).toContain(st.state);
+    expect(st.attemptsMade).toBe(0);
+    await sys.startPool({ classes: 'cpu_short:1' });
+    const r = await sys.client.waitForResult(taskId, { timeoutMs: 30_000 });
+    expect(r.state).toBe(TaskState.TASK_STATE_SUCCEEDED);
+  });
+});

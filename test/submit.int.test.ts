@@ -1,0 +1,146 @@
+/**
+ * Submission over gRPC: idempotency, bad input, batches and priority order. Real Redis, real
+ * gRPC, real pool processes.
+ */
+import { status, type ServiceError } from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TaskState, type TaskInput } from '../src/client/orchestrator-client.js';
+import { startSystem, type TestSystem } from './helpers/system.js';
+import { waitFor } from './helpers/wait.js';
+
+let sys: TestSystem;
+beforeAll(async () => {
+  sys = await startSystem();
+});
+afterAll(async () => sys?.stop());
+
+async function grpcError(p: Promise<unknown>): Promise<ServiceError> {
+  try {
+    await p;
+  } catch (err) {
+    return err as ServiceError;
+  }
+  throw new Error('expected the call to fail');
+}
+
+async function queuedJobs(): Promise<number> {
+  let n = 0;
+  for (const cls of sys.config.classes.keys()) {
+    n += await sys.r.zcard(`${sys.keys.queuePrefix(cls)}:${cls}:prioritized`);
+    n += await sys.r.llen(`${sys.keys.queuePrefix(cls)}:${cls}:wait`);
+    n += await sys.r.zcard(`${sys.keys.queuePrefix(cls)}:${cls}:delayed`);
+  }
+  return n;
+}
+
+describe('SubmitTask', () => {
+  it('is idempotent on task_id: same content returns the existing task', async () => {
+    const t: TaskInput = { taskId: 'idem-1', taskClass: 'cpu_short', payload: { a: '1' } };
+    const first = await sys.client.submitTask(t);
+    const again = await sys.client.submitTask({ ...t, payload: { a: '1' } });
+    expect(first).toMatchObject({ taskId: 'idem-1', created: true });
+    expect(again).toMatchObject({ taskId: 'idem-1', created: false });
+    const counts = await sys.r.hget(sys.keys.counters, 'submitted:cpu_short');
+    expect(Number(counts)).toBeGreaterThanOrEqual(1);
+    const events = await sys.r.xrange(sys.keys.events, '-', '+');
+    expect(events.filter(([, f]) => f.includes('idem-1') && f.includes('submitted'))).toHaveLength(1);
+  });
+
+  it('answers ALREADY_EXISTS for the same id with other content, in any class', async () => {
+    await sys.client.submitTask({ taskId: 'idem-2', taskClass: 'cpu_short', payload: { a: '1' } });
+    const differentPayload = await grpcError(sys.client.submitTask({ taskId: 'idem-2', taskClass: 'cpu_short', payload: { a: '2' } }));
+    expect(differentPayload.code).toBe(status.ALREADY_EXISTS);
+    const differentClass = await grpcError(sys.client.submitTask({ taskId: 'idem-2', taskClass: 'cpu_long', payload: { a: '1' } }));
+    expect(differentClass.code).toBe(status.ALREADY_EXISTS);
+    expect(differentClass.details).toContain('cpu_short');
+    const status2 = await sys.client.getTaskStatus('idem-2');
+    expect(status2.taskClass).toBe('cpu_short');
+  });
+
+  it('generates an id when none is given', async () => {
+    const a = await sys.client.submitTask({ taskClass: 'cpu_short', payload: { a: '1' } });
+    const b = await sys.client.submitTask({ taskClass: 'cpu_short', payload: { a: '1' } });
+    expect(a.taskId).not.toBe(b.taskId);
+    expect(a.created && b.created).toBe(true);
+  });
+
+  it.each<[string, Partial<TaskInput>, string]>([
+    ['unknown class', { taskClass: 'nope' }, 'task.task_class'],
+    ['empty payload', { payload: {} }, 'task.payload'],
+    ['oversized payload', { payload: { big: 'x'.repeat(1_100_000) } }, 'task.payload'],
+    ['negative priority', { priority: -1 }, 'task.priority'],
+    ['negative attempts', { maxAttempts: -1 }, 'task.max_attempts'],
+    ['bad id characters', { taskId: 'a b/c' }, 'task.task_id'],
+    ['empty argv', { executor: { command: { argv: [] } } }, 'task.executor.command.argv'],
+  ])('rejects %s with INVALID_ARGUMENT naming the field, enqueueing nothing', async (_name, bad, field) => {
+    const before = await queuedJobs();
+    const indexBefore = await sys.r.hlen(sys.keys.tasks);
+    const err = await grpcError(sys.client.submitTask({ taskClass: 'cpu_short', payload: { a: '1' }, ...bad }));
+    expect(err.code).toBe(status.INVALID_ARGUMENT);
+    expect(err.details).toContain(field);
+    expect(err.metadata.get('field')).toEqual([field]);
+    expect(await queuedJobs()).toBe(before);
+    expect(await sys.r.hlen(sys.keys.tasks)).toBe(indexBefore);
+  });
+});
+
+describe('SubmitTasks', () => {
+  it('rejects the whole batch when one task is bad, naming its index', async () => {
+    const before = await queuedJobs();
+    const tasks: TaskInput[] = Array.from({ length: 10 }, (_, i) => ({ taskClass: 'cpu_short', payload: { i: String(i) } }));
+    tasks[7] = { ...tasks[7]!, priority: 5000 };
+    const err = await grpcError(sys.client.submitTasks(tasks));
+    expect(err.code).toBe(status.INVALID_ARGUMENT);
+    expect(err.details).toContain('tasks[7].priority');
+    expect(await queuedJobs()).toBe(before);
+  });
+
+  it('rejects the whole batch when one id exists with other content', async () => {
+    await sys.client.submitTask({ taskId: 'batch-conflict', taskClass: 'cpu_short', payload: { a: '1' } });
+    const indexBefore = await sys.r.hlen(sys.keys.tasks);
+    const err = await grpcError(
+      sys.client.submitTasks([
+        { taskId: 'batch-new-1', taskClass: 'cpu_short', payload: { a: '1' } },
+        { taskId: 'batch-conflict', taskClass: 'cpu_short', payload: { a: 'other' } },
+      ]),
+    );
+    expect(err.code).toBe(status.ALREADY_EXISTS);
+    expect(await sys.r.hlen(sys.keys.tasks)).toBe(indexBefore);
+    await expect(sys.client.getTaskStatus('batch-new-1')).rejects.toMatchObject({ code: status.NOT_FOUND });
+  });
+
+  it('runs a batch of 1,000 tasks to completion, each exactly once', async () => {
+    const tasks: TaskInput[] = Array.from({ length: 1000 }, (_, i) => ({ taskId: `bulk-${i}`, taskClass: 'inproc', payload: { i: String(i) } }));
+    const accepted = await sys.client.submitTasks(tasks);
+    expect(accepted).toHaveLength(1000);
+    expect(accepted.every((a, i) => a.taskId === `bulk-${i}` && a.created)).toBe(true);
+    const pool = await sys.startPool({ classes: 'inproc:16' });
+    const seen = new Map<string, number>();
+    for await (const r of sys.client.streamTaskResults({ taskIds: accepted.map((a) => a.taskId), closeWhenDone: true })) {
+      expect(r.state).toBe(TaskState.TASK_STATE_SUCCEEDED);
+      seen.set(r.taskId, (seen.get(r.taskId) ?? 0) + 1);
+    }
+    expect(seen.size).toBe(1000);
+    const results = await sys.r.xrange(sys.keys.results, '-', '+');
+    const bulk = results.filter(([, f]) => f[1]!.startsWith('bulk-'));
+    expect(bulk).toHaveLength(1000);
+    pool.kill('SIGTERM');
+    expect(await pool.exited).toBe(0);
+  });
+
+  it('runs higher priority first within a class', async () => {
+    // One slot, queued before the pool starts: the order they run in is the priority order.
+    const prios = [0, 500, 10, 1000, 500, 3];
+    const tasks: TaskInput[] = prios.map((p, i) => ({ taskId: `prio-${i}`, taskClass: 'cpu_long', priority: p, payload: { p: String(p) } }));
+    await sys.client.submitTasks(tasks);
+    const pool = await sys.startPool({ classes: 'cpu_long:1' });
+    await waitFor(async () => (await Promise.all(tasks.map((t) => sys.client.getTaskStatus(t.taskId!)))).every((s) => s.state === TaskState.TASK_STATE_SUCCEEDED));
+    const starts = (await sys.r.xrange(sys.keys.events, '-', '+'))
+      .map(([, f]) => f)
+      .filter((f) => f[1] === 'started' && f[3]!.startsWith('prio-'))
+      .map((f) => f[3]);
+    expect(starts).toEqual(['prio-3', 'prio-1', 'prio-4', 'prio-2', 'prio-5', 'prio-0']);
+    pool.kill('SIGTERM');
+    await pool.exited;
+  });
+});

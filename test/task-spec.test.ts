@@ -1,0 +1,60 @@
+import { describe, expect, it } from 'vitest';
+import { resolveTaskClasses } from '../queues/task-classes.js';
+import { OrchestratorError } from '../src/tasks/errors.js';
+import { resolveTask, toBullPriority, type TaskSubmission } from '../src/tasks/task-spec.js';
+
+const classes = resolveTaskClasses({});
+const opts = { classes, maxPayloadBytes: 100, field: 'task' };
+const ok: TaskSubmission = { taskClass: 'cpu_short', payload: { a: 'b' } };
+
+function fieldOf(t: TaskSubmission): string | undefined {
+  try {
+    resolveTask(t, opts);
+  } catch (err) {
+    expect(err).toBeInstanceOf(OrchestratorError);
+    expect((err as OrchestratorError).code).toBe('invalid_argument');
+    return (err as OrchestratorError).field;
+  }
+  return undefined;
+}
+
+describe('task validation', () => {
+  it('generates an id and applies class defaults', () => {
+    const t = resolveTask(ok, opts);
+    expect(t.taskId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(t.attempts).toBe(3);
+    expect(t.data.timeoutMs).toBe(60_000);
+    expect(t.data.executor).toEqual({ kind: 'handler', name: 'echo' });
+  });
+
+  it('maps priority so higher runs first', () => {
+    expect(toBullPriority(1000)).toBe(1);
+    expect(toBullPriority(0)).toBe(1001);
+    expect(toBullPriority(10)).toBeGreaterThan(toBullPriority(11));
+  });
+
+  it('gives equal content the same digest and different content another', () => {
+    const a = resolveTask({ ...ok, taskId: 'x', payload: { a: '1', b: '2' } }, opts);
+    const b = resolveTask({ ...ok, taskId: 'x', payload: { b: '2', a: '1' } }, opts);
+    const c = resolveTask({ ...ok, taskId: 'x', payload: { a: '1', b: '3' } }, opts);
+    expect(a.data.digest).toBe(b.data.digest);
+    expect(a.data.digest).not.toBe(c.data.digest);
+  });
+
+  it.each<[string, TaskSubmission]>([
+    ['task.task_class', { ...ok, taskClass: 'nope' }],
+    ['task.payload', { ...ok, payload: {} }],
+    ['task.payload', { ...ok, payload: { big: 'x'.repeat(200) } }],
+    ['task.priority', { ...ok, priority: -1 }],
+    ['task.priority', { ...ok, priority: 1001 }],
+    ['task.max_attempts', { ...ok, maxAttempts: -2 }],
+    ['task.task_id', { ...ok, taskId: 'has space' }],
+    ['task.task_id', { ...ok, taskId: 'x'.repeat(129) }],
+    ['task.timeout_ms', { ...ok, timeoutMs: 1.5 }],
+    ['task.executor.command.argv', { ...ok, executor: { kind: 'command', argv: [], env: {}, cwd: '' } }],
+    ['task.executor.command.env', { ...ok, executor: { kind: 'command', argv: ['true'], env: { 'BAD-NAME': '1' }, cwd: '' } }],
+    ['task.executor.handler.name', { ...ok, executor: { kind: 'handler', name: '../etc/passwd' } }],
+  ])('rejects bad %s', (field, t) => {
+    expect(fieldOf(t)).toBe(field);
+  });
+});

@@ -1,0 +1,321 @@
+/**
+ * The `command` executor: runs one attempt as a local subprocess.
+ *
+ * Why it is shaped like this:
+ * - The unit of a task is a process group, not a PID. Commands are usually wrappers
+ *   (`sh -c`, npm, python launchers) whose real work runs in grandchildren; killing only the
+ *   direct child would leave those running and holding GPUs, ports and files. So the child is
+ *   spawned `detached` (its own group) and every signal goes to the group (`kill(-pid)`).
+ * - Stragglers left in the group after the leader exits are terminated too (SIGTERM, then
+ *   SIGKILL after the grace), even on success: they would outlive the attempt, and because
+ *   they inherit our stdout/stderr pipes, the child's 'close' would otherwise never fire.
+ * - Output is kept as a bounded tail: a chatty command must not grow worker memory, and the
+ *   end of the output is where the error usually is. The tail is decoded only once, at the
+ *   end, so multi-byte characters split across chunks survive.
+ * - Cancellation and timeouts belong to the pool and arrive through `ctx.signal`; its reason
+ *   (a TaskError) is what we throw, enriched with the output tail, once the process is gone,
+ *   never before: a rejected attempt must not leave a process running behind it.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { performance } from 'node:perf_hooks';
+import { setTimeout as sleep } from 'node:timers/promises';
+
+import { TaskError } from '../../src/tasks/errors.js';
+import type { ExecutionContext, Executor } from './executor.js';
+
+export interface CommandSpec {
+  /** Program and arguments; argv[0] is resolved through PATH. No shell is involved. */
+  argv: string[];
+  /** Environment for the child, on top of the worker's environment and `ctx.env`. */
+  env: Record<string, string>;
+  /** Working directory; '' inherits the worker's. */
+  cwd: string;
+}
+
+export interface CommandExecutorOptions {
+  /** Bytes of stdout/stderr kept (the tail). @default 16384 */
+  outputTailBytes?: number;
+  /** Time between SIGTERM and SIGKILL when stopping. @default 2000 */
+  killGraceMs?: number;
+}
+
+export interface CommandResult {
+  exitCode: 0;
+  stdout: string;
+  stderr: string;
+  durationMs: number;
+}
+
+type TaskErrorCode = ConstructorParameters<typeof TaskError>[0];
+
+/**
+ * How long to wait for the output pipes to close once the group is dead. Only a process that
+ * escaped the group (setsid) can hold them that long; then we stop reading.
+ */
+const PIPE_DRAIN_MS = 1000;
+
+export class CommandExecutor implements Executor<CommandSpec> {
+  readonly kind = 'command';
+  private readonly outputTailBytes: number;
+  private readonly killGraceMs: number;
+
+  constructor(opts: CommandExecutorOptions = {}) {
+    this.outputTailBytes = opts.outputTailBytes ?? 16384;
+    this.killGraceMs = opts.killGraceMs ?? 2000;
+    if (!Number.isInteger(this.outputTailBytes) || this.outputTailBytes < 0) {
+      throw new RangeError(`outputTailBytes must be a non-negative integer, got ${this.outputTailBytes}`);
+    }
+    if (!Number.isFinite(this.killGraceMs) || this.killGraceMs < 0) {
+      throw new RangeError(`killGraceMs must be a non-negative number, got ${this.killGraceMs}`);
+    }
+  }
+
+  async run(spec: CommandSpec, _payload: Record<string, string>, ctx: ExecutionContext): Promise<CommandResult> {
+    const argv = spec.argv;
+    if (argv.length === 0 || argv[0] === '') {
+      throw new TaskError('task_failed', 'command spec has an empty argv', { retryable: false });
+    }
+    if (ctx.signal.aborted) throw abortError(ctx.signal.reason, undefined);
+
+    const started = performance.now();
+    const child = spawn(argv[0], argv.slice(1), {
+      cwd: spec.cwd === '' ? undefined : spec.cwd,
+      env: {
+        ...process.env,
+        ...ctx.env,
+        ...spec.env,
+        ORCHESTRATOR_TASK_ID: ctx.taskId,
+        ORCHESTRATOR_TASK_CLASS: ctx.taskClass,
+        ORCHESTRATOR_ATTEMPT: String(ctx.attempt),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+      detached: true,
+      shell: false,
+    });
+
+    // Listen before anything can be emitted: 'error' is emitted asynchronously on spawn failure.
+    const exited = waitForExit(child);
+    const pid = child.pid;
+    if (pid === undefined) {
+      const err = await exited.then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      const code = (err as NodeJS.ErrnoException | undefined)?.code ?? 'unknown error';
+      const where = spec.cwd === '' ? '' : ` (cwd "${spec.cwd}")`;
+      throw new TaskError('task_failed', `failed to start "${argv[0]}"${where}: ${code}`, {
+        retryable: false,
+        cause: err,
+      });
+    }
+
+    const closed = waitForClose(child);
+    const stdout = new OutputTail(this.outputTailBytes);
+    const stderr = new OutputTail(this.outputTailBytes);
+    child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
+    child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
+
+    const group = new ProcessGroup(pid, this.killGraceMs);
+    let stoppedByUs = false;
+    const onAbort = (): void => {
+      // Once the leader has exited its outcome stands; stragglers are dealt with below anyway.
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      stoppedByUs = true;
+      group.stop();
+    };
+    ctx.signal.addEventListener('abort', onAbort, { once: true });
+
+    try {
+      const { code, signal } = await exited;
+      // Stragglers still in the group hold our pipes: stop them like the task itself.
+      if (group.alive()) group.stop();
+      if (!(await settlesWithin(closed, group.remainingGraceMs() + PIPE_DRAIN_MS))) {
+        group.kill();
+        if (!(await settlesWithin(closed, PIPE_DRAIN_MS))) {
+          child.stdout?.destroy();
+          child.stderr?.destroy();
+          await closed;
+        }
+      }
+      // Whatever is left has had its SIGTERM and gave up its output: kill it outright rather
+      // than poll, since unreaped zombies keep `kill(-pgid, 0)` succeeding indefinitely.
+      if (group.alive()) group.kill();
+      const out = stdout.toString();
+      const err = stderr.toString();
+
+      if (stoppedByUs) {
+        throw abortError(ctx.signal.reason, { stdout: out, stderr: err, exitCode: code, signal });
+      }
+      if (signal !== null) {
+        throw new TaskError('task_failed', `command killed by signal ${signal}`, {
+          retryable: true,
+          detail: { signal, stdout: out, stderr: err },
+        });
+      }
+      if (code !== 0) {
+        throw new TaskError('task_failed', `command exited with code ${code}`, {
+          retryable: true,
+          detail: { exitCode: code, stdout: out, stderr: err },
+        });
+      }
+      return { exitCode: 0, stdout: out, stderr: err, durationMs: performance.now() - started };
+    } finally {
+      ctx.signal.removeEventListener('abort', onAbort);
+      group.dispose();
+    }
+  }
+}
+
+/** The error for an attempt stopped through the abort signal, carrying the output tail if any. */
+function abortError(reason: unknown, detail: Record<string, unknown> | undefined): Error {
+  if (reason instanceof TaskError) {
+    if (detail === undefined) return reason;
+    return new TaskError(reason.code as TaskErrorCode, reason.message, {
+      retryable: reason.retryable,
+      detail: { ...detail, ...reason.detail },
+      cause: reason,
+    });
+  }
+  if (reason instanceof Error) return reason;
+  return new TaskError('cancelled', 'command cancelled', { detail, cause: reason });
+}
+
+function waitForExit(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
+  return new Promise((resolve, reject) => {
+    const onExit = (code: number | null, signal: NodeJS.Signals | null): void => {
+      child.off('error', onError);
+      resolve({ code, signal });
+    };
+    // Once spawned, 'error' only reports failed kill()/send(), which we do not use; it is
+    // awaited only when the spawn failed.
+    const onError = (err: Error): void => {
+      child.off('exit', onExit);
+      reject(err);
+    };
+    child.once('exit', onExit);
+    child.once('error', onError);
+  });
+}
+
+function waitForClose(child: ChildProcess): Promise<void> {
+  return new Promise((resolve) => {
+    child.once('close', () => resolve());
+  });
+}
+
+/** Whether `p` settles within `ms`; the timer is cleared either way. */
+async function settlesWithin(p: Promise<void>, ms: number): Promise<boolean> {
+  const ac = new AbortController();
+  try {
+    return await Promise.race([
+      p.then(() => true),
+      sleep(ms, false, { signal: ac.signal }),
+    ]);
+  } finally {
+    ac.abort();
+  }
+}
+
+/** Signals a process group; tolerates the group being gone already. */
+class ProcessGroup {
+  private termSentAt: number | undefined;
+  private killTimer: NodeJS.Timeout | undefined;
+  private killed = false;
+
+  constructor(
+    private readonly pgid: number,
+    private readonly graceMs: number,
+  ) {}
+
+  /** SIGTERM the group now and SIGKILL it after the grace. Idempotent. */
+  stop(): void {
+    if (this.termSentAt !== undefined) return;
+    this.termSentAt = performance.now();
+    this.send('SIGTERM');
+    this.killTimer = setTimeout(() => this.kill(), this.graceMs);
+  }
+
+  kill(): void {
+    if (this.killed) return;
+    this.killed = true;
+    clearTimeout(this.killTimer);
+    this.send('SIGKILL');
+  }
+
+  /** Time left until the SIGKILL of a stop in progress; 0 if not stopping or already killed. */
+  remainingGraceMs(): number {
+    if (this.termSentAt === undefined || this.killed) return 0;
+    return Math.max(0, this.termSentAt + this.graceMs - performance.now());
+  }
+
+  /** Whether any member (zombies included) is left. */
+  alive(): boolean {
+    try {
+      process.kill(-this.pgid, 0);
+      return true;
+    } catch (err) {
+      return (err as NodeJS.ErrnoException).code === 'EPERM';
+    }
+  }
+
+  dispose(): void {
+    clearTimeout(this.killTimer);
+  }
+
+  private send(signal: NodeJS.Signals): void {
+    try {
+      process.kill(-this.pgid, signal);
+    } catch (err) {
+      // ESRCH: the whole group is gone. EPERM: a member we may not signal (setuid); the
+      // rest of the group still got the signal, and there is nothing better to do.
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code !== 'ESRCH' && code !== 'EPERM') throw err;
+    }
+  }
+}
+
+/** Keeps the last `limit` bytes written to it, holding at most about one chunk more. */
+class OutputTail {
+  private chunks: Buffer[] = [];
+  private size = 0;
+  private truncated = false;
+
+  constructor(private readonly limit: number) {}
+
+  push(chunk: Buffer): void {
+    if (this.limit === 0) {
+      this.truncated ||= chunk.length > 0;
+      return;
+    }
+    if (chunk.length >= this.limit) {
+      this.truncated ||= this.size > 0 || chunk.length > this.limit;
+      // Copy so the (possibly large) source chunk is not retained through a view.
+      this.chunks = [Buffer.from(chunk.subarray(chunk.length - this.limit))];
+      this.size = this.limit;
+      return;
+    }
+    this.chunks.push(chunk);
+    this.size += chunk.length;
+    while (this.size - this.chunks[0].length >= this.limit) {
+      this.size -= this.chunks[0].length;
+      this.chunks.shift();
+      this.truncated = true;
+    }
+  }
+
+  toString(): string {
+    let buf = Buffer.concat(this.chunks, this.size);
+    if (buf.length > this.limit) {
+      buf = buf.subarray(buf.length - this.limit);
+      this.truncated = true;
+    }
+    if (this.truncated) {
+      // The cut may have landed inside a UTF-8 sequence: drop its continuation bytes
+      // rather than decode them as U+FFFD.
+      let start = 0;
+      while (start < buf.length && start < 3 && (buf[start] & 0xc0) === 0x80) start++;
+      buf = buf.subarray(start);
+    }
+    return buf.toString('utf8');
+  }
+}

@@ -1,0 +1,25 @@
+/**
+ * The contract every executor implements: run one attempt of a task and return its result,
+ * or throw a TaskError. The pool owns timeouts and cancellation and expresses both through
+ * `signal`; an executor must stop its work (kill the subprocess, container, ...) promptly when
+ * the signal aborts, and then throw.
+ */
+export interface ExecutionContext {
+  taskId: string;
+  taskClass: string;
+  /** 1-based number of this attempt. */
+  attempt: number;
+  /** Aborted on timeout or cancel; `signal.reason` is a TaskError saying which. */
+  signal: AbortSignal;
+  /** Extra environment for subprocesses (e.g. CUDA_VISIBLE_DEVICES). */
+  env: Record<string, string>;
+  /** Report progress; the value must be JSON-serialisable. */
+  progress(value: unknown): Promise<void>;
+}
+
+export interface Executor<Spec> {
+  readonly kind: string;
+  run(spec: Spec, payload: Record<string, string>, ctx: ExecutionContext): Promise<unknown>;
+  /** Release long-lived resources (child pools, clients). */
+  close?(): Promise<void>;
+}

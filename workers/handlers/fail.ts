@@ -1,0 +1,13 @@
+/**
+ * Fails on purpose, for tests and drills: payload.message (default "failed on purpose"),
+ * payload.retryable ("false" fails without retrying), payload.succeed_on_attempt (succeed from
+ * that attempt on).
+ */
+import type { Handler } from './handler.js';
+
+const fail: Handler = (payload, ctx) => {
+  const from = Number(payload.succeed_on_attempt ?? 0);
+  if (from > 0 && ctx.attempt >= from) return { attempt: ctx.attempt };
+  throw Object.assign(new Error(payload.message ?? 'failed on purpose'), { retryable: payload.retryable !== 'false' });
+};
+export default fail;

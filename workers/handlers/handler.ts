@@ -1,0 +1,15 @@
+/**
+ * What a handler module exports: `export default async function (payload, ctx) { ... }`.
+ * The return value (JSON-serialisable) is the task's result; a thrown error fails the attempt.
+ * Throw an error with `retryable = false` (or named "UnrecoverableError") to fail without
+ * retrying. Handlers should honour `ctx.signal`; a sandboxed one that does not is killed.
+ */
+export interface HandlerContext {
+  taskId: string;
+  taskClass: string;
+  attempt: number;
+  signal: AbortSignal;
+  progress(value: unknown): Promise<void>;
+}
+
+export type Handler = (payload: Record<string, string>, ctx: HandlerContext) => unknown;

@@ -1,0 +1,48 @@
+/**
+ * Worker pool process.
+ *
+ *   node dist/workers/main.js [--config FILE] [--classes cpu_short:8,cpu_long] [--pool-id ID]
+ *
+ * Flags override the config file and the environment (ORCHESTRATOR_POOL_CLASSES, ...).
+ */
+import { Command } from 'commander';
+import { loadConfig, ConfigError, type ConfigInput } from '../src/config/config.js';
+import { createLogger } from '../src/logging/logger.js';
+import { onShutdown } from '../src/process/shutdown.js';
+import { resolveRedis } from '../src/process/redis-url.js';
+import { WorkerPool } from './worker-pool.js';
+
+const program = new Command()
+  .name('orchestrator-pool')
+  .description('Run tasks of one or more classes')
+  .option('--config <file>', 'TOML config file')
+  .option('--classes <list>', 'classes served, each with an optional concurrency: cpu_short:8,cpu_long')
+  .option('--pool-id <id>', 'unique pool id (default host-pid)')
+  .parse();
+
+const flags = program.opts<{ config?: string; classes?: string; poolId?: string }>();
+const overrides: ConfigInput = { pool: {} };
+if (flags.classes) {
+  overrides.pool!.classes = Object.fromEntries(
+    flags.classes.split(',').map((part) => {
+      const [name, n] = part.trim().split(':');
+      return [name!, n === undefined ? 0 : Number(n)];
+    }),
+  );
+}
+if (flags.poolId) overrides.pool!.id = flags.poolId;
+
+try {
+  const config = loadConfig({ file: flags.config, overrides });
+  const log = createLogger(config.logLevel, { process: 'pool' });
+  const redis = await resolveRedis(config, log);
+  const pool = new WorkerPool({ config, redisUrl: redis.url, logger: log });
+  onShutdown(log, () => pool.close());
+  await pool.start();
+} catch (err) {
+  if (err instanceof ConfigError) {
+    process.stderr.write(`orchestrator-pool: ${err.message}\n`);
+    process.exit(2);
+  }
+  throw err;
+}

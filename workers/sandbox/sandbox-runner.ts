@@ -1,0 +1,111 @@
+/**
+ * Runs handler calls in BullMQ's sandbox children (ChildPool: forked processes or worker
+ * threads), one call per child at a time, children reused.
+ *
+ * Why not the Worker's built-in sandbox (a processor file): it only forwards a Cancel message,
+ * so a handler that ignores its AbortSignal (a tight loop, a blocking call) keeps running after
+ * a timeout or CancelTask. Here the child gets `killGraceMs` to stop after the signal aborts and
+ * is then killed. A per-task runner also lets one BullMQ Worker mix sandboxed handler tasks
+ * with command tasks that need no sandbox around their wait.
+ */
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { ChildPool, ChildCommand, ParentCommand, type Child } from 'bullmq';
+import { TaskError } from '../../src/tasks/errors.js';
+import type { SandboxJobData } from './handler-process.js';
+
+// BullMQ's child entry files; the CommonJS build, because its ESM build uses extensionless
+// imports that Node cannot load directly.
+const bullmqChildDir = join(dirname(createRequire(import.meta.url).resolve('bullmq')), 'classes');
+const PROCESS_FILE = join(dirname(fileURLToPath(import.meta.url)), 'handler-process.js');
+
+export interface SandboxRunnerOptions {
+  /** Worker threads instead of child processes. @default false */
+  useWorkerThreads?: boolean;
+  /** Time a handler gets to stop after its signal aborts before its child is killed. @default 1000 */
+  killGraceMs?: number;
+}
+
+export interface SandboxCall {
+  data: SandboxJobData;
+  signal: AbortSignal;
+  progress(value: unknown): Promise<void>;
+}
+
+interface ChildMessage {
+  cmd: ParentCommand;
+  value?: unknown;
+  err?: unknown;
+}
+
+export class SandboxRunner {
+  private readonly pool: ChildPool;
+  private readonly killGraceMs: number;
+
+  constructor(opts: SandboxRunnerOptions = {}) {
+    const useWorkerThreads = opts.useWorkerThreads ?? false;
+    this.pool = new ChildPool({
+      mainFile: join(bullmqChildDir, useWorkerThreads ? 'main-worker.js' : 'main.js'),
+      useWorkerThreads,
+    });
+    this.killGraceMs = opts.killGraceMs ?? 1_000;
+  }
+
+  async run(call: SandboxCall): Promise<unknown> {
+    const { signal } = call;
+    if (signal.aborted) throw signal.reason;
+    const child: Child = await this.pool.retain(PROCESS_FILE);
+    let killTimer: NodeJS.Timeout | undefined;
+    let onMessage: ((msg: ChildMessage) => void) | undefined;
+    let onExit: ((code: number | null, sig: string | null) => void) | undefined;
+    let onAbort: (() => void) | undefined;
+    let killed = false;
+    try {
+      return await new Promise<unknown>((resolve, reject) => {
+        onExit = (code, sig) => {
+          if (killed) reject(signal.reason);
+          else reject(new TaskError('task_failed', `handler process exited unexpectedly (code ${code}, signal ${sig})`, { retryable: true }));
+        };
+        onMessage = (msg) => {
+          switch (msg.cmd) {
+            case ParentCommand.Completed:
+              resolve(msg.value);
+              break;
+            case ParentCommand.Failed:
+            case ParentCommand.Error:
+              reject(Object.assign(new Error(), msg.value ?? msg.err));
+              break;
+            case ParentCommand.Progress:
+              call.progress(msg.value).catch(() => undefined);
+              break;
+          }
+        };
+        onAbort = () => {
+          child.send({ cmd: ChildCommand.Cancel, value: String((signal.reason as Error)?.message ?? signal.reason) }).catch(() => undefined);
+          killTimer = setTimeout(() => {
+            killed = true;
+            this.pool.kill(child, 'SIGKILL').catch(() => undefined);
+          }, this.killGraceMs);
+        };
+        child.on('exit', onExit);
+        child.on('message', onMessage);
+        if (!signal.aborted) signal.addEventListener('abort', onAbort, { once: true });
+        const job = { id: call.data.taskId, name: 'handler', data: JSON.stringify(call.data), opts: {}, attemptsMade: call.data.attempt - 1 };
+        child.send({ cmd: ChildCommand.Start, job }).catch(reject);
+        // The signal may have fired while a child was being forked: stop what just started.
+        if (signal.aborted) onAbort();
+      });
+    } finally {
+      clearTimeout(killTimer);
+      if (onAbort) signal.removeEventListener('abort', onAbort);
+      if (onMessage) child.off('message', onMessage);
+      if (onExit) child.off('exit', onExit);
+      if (!killed && child.exitCode === null && child.signalCode === null) this.pool.release(child);
+    }
+  }
+
+  async close(): Promise<void> {
+    await this.pool.clean();
+  }
+}

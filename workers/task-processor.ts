@@ -1,0 +1,153 @@
+/**
+ * One attempt of one task, as a BullMQ processor: announce the start, run the executor under
+ * the task's timeout and cancel signal, write the outcome to the feeds, and tell BullMQ what
+ * happens next (complete, retry, fail for good, or hand back on shutdown).
+ *
+ * The final event and result are written before BullMQ records the outcome: a pool that dies in
+ * between leaves a task that runs again (at-least-once), never one that finished silently.
+ * The attempt number is attemptsMade + 1, so a rerun after a pool died carries the same attempt
+ * as the run it repeats and consumers can drop the duplicate.
+ */
+import { DelayedError, UnrecoverableError, type Job, type Processor } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../src/logging/logger.js';
+import type { FeedWriter } from '../src/feeds/feed-writer.js';
+import type { Keys } from '../src/redis/keys.js';
+import { TaskError } from '../src/tasks/errors.js';
+import type { TaskJobData } from '../src/tasks/task-spec.js';
+import type { ExecutionContext, Executor } from './executors/executor.js';
+
+/** The reason a pool aborts its running tasks when its shutdown grace runs out. */
+export class HandBack extends Error {
+  constructor() {
+    super('handed back: pool shutting down');
+    this.name = 'HandBack';
+  }
+}
+
+export interface TaskProcessorOptions {
+  redis: Redis;
+  keys: Keys;
+  feeds: FeedWriter;
+  poolId: string;
+  executors: ReadonlyMap<string, Executor<unknown>>;
+  logger: Logger;
+  /** Extra environment for the task's processes (GPU assignment, ...). */
+  env?: Record<string, string>;
+  /** Aborted when the pool gives up waiting for running tasks on shutdown. */
+  shutdownSignal: AbortSignal;
+  /** Called with the number of tasks running, whenever it changes. */
+  onBusy?(running: number): void;
+}
+
+function backoffDelay(job: Job): number {
+  const b = job.opts.backoff;
+  if (b === undefined) return 0;
+  if (typeof b === 'number') return b;
+  const delay = b.delay ?? 0;
+  return b.type === 'exponential' ? Math.round(2 ** job.attemptsMade * delay) : delay;
+}
+
+/** Normalise whatever an executor threw into a TaskError. */
+function toTaskError(err: unknown, signal: AbortSignal): TaskError {
+  if (signal.aborted && signal.reason instanceof TaskError) {
+    // The executor stopped because we asked it to; keep its detail (output tail) if it has one.
+    return err instanceof TaskError && err.code === signal.reason.code ? err : signal.reason;
+  }
+  if (err instanceof TaskError) return err;
+  const e = err as { message?: string; retryable?: boolean; name?: string };
+  const message = e?.message || String(err);
+  const retryable = e?.retryable !== false && e?.name !== 'UnrecoverableError';
+  return new TaskError('task_failed', message, { retryable });
+}
+
+export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJobData> {
+  const { redis, keys, feeds, poolId, logger } = opts;
+  let running = 0;
+
+  return async (job: Job<TaskJobData>, token?: string, cancelSignal?: AbortSignal) => {
+    const taskId = job.id!;
+    const taskClass = job.queueName;
+    const attempt = job.attemptsMade + 1;
+    const data = job.data;
+    const base = { taskId, taskClass, attempt, workflowId: data.workflowId, workerId: poolId };
+    const log = logger.child({ taskId, taskClass, attempt });
+    const startedAt = Date.now();
+
+    // One round trip: announce the start and learn whether a cancel was requested while the
+    // task waited (a pool that died may have missed the cancel message).
+    const pipe = redis.pipeline();
+    feeds.addEvent(pipe, { ...base, type: 'started', atMs: startedAt });
+    pipe.hget(keys.cancel, taskId);
+    const cancelReason = ((await pipe.exec()) ?? [])[1]?.[1] as string | null;
+
+    const ac = new AbortController();
+    const abort = (reason: Error) => {
+      if (!ac.signal.aborted) ac.abort(reason);
+    };
+    const onCancel = () => abort(new TaskError('cancelled', `cancelled: ${cancelSignal?.reason ?? 'requested'}`));
+    const onShutdown = () => abort(new HandBack());
+    cancelSignal?.addEventListener('abort', onCancel, { once: true });
+    opts.shutdownSignal.addEventListener('abort', onShutdown, { once: true });
+    if (cancelReason !== null) abort(new TaskError('cancelled', `cancelled: ${cancelReason}`));
+    if (opts.shutdownSignal.aborted) onShutdown();
+    const timer = setTimeout(
+      () => abort(new TaskError('timed_out', `timed out after ${data.timeoutMs} ms`, { retryable: true })),
+      data.timeoutMs,
+    );
+    opts.onBusy?.(++running);
+
+    try {
+      const executor = opts.executors.get(data.executor.kind);
+      if (!executor) throw new TaskError('task_failed', `this pool has no "${data.executor.kind}" executor`, { retryable: true });
+      if (ac.signal.aborted) throw ac.signal.reason;
+      const ctx: ExecutionContext = {
+        taskId,
+        taskClass,
+        attempt,
+        signal: ac.signal,
+        env: opts.env ?? {},
+        progress: async (value) => {
+          await job.updateProgress(value as object);
+          await feeds.event({ ...base, type: 'progress', atMs: Date.now(), detail: JSON.stringify(value) });
+        },
+      };
+      const result = await executor.run(data.executor, data.payload, ctx);
+      // A result that arrives after the abort still loses: the client was told it stopped.
+      if (ac.signal.aborted) throw ac.signal.reason;
+      const now = Date.now();
+      await feeds.final(
+        { ...base, type: 'succeeded', atMs: now },
+        { ...base, state: 'succeeded', atMs: now, resultJson: JSON.stringify(result ?? null), durationMs: now - startedAt },
+      );
+      return result ?? null;
+    } catch (err) {
+      if (ac.signal.reason instanceof HandBack) {
+        // Back to the queue without using up an attempt; another pool picks it up.
+        await job.moveToDelayed(Date.now(), token);
+        await feeds.event({ ...base, type: 'retrying', atMs: Date.now(), detail: ac.signal.reason.message });
+        log.info('handed back on shutdown');
+        throw new DelayedError();
+      }
+      const e = toTaskError(err, ac.signal);
+      const now = Date.now();
+      const allowed = job.opts.attempts ?? 1;
+      if (e.code === 'cancelled' || !e.retryable || attempt >= allowed) {
+        const state = e.code === 'cancelled' ? 'cancelled' : 'failed';
+        await feeds.final(
+          { ...base, type: state, atMs: now, detail: e.message },
+          { ...base, state, atMs: now, error: e.message, errorCode: e.code, durationMs: now - startedAt, resultJson: e.detail ? JSON.stringify(e.detail) : undefined },
+        );
+        log.info({ code: e.code, error: e.message }, `task ${state}`);
+        throw new UnrecoverableError(e.code === 'cancelled' ? e.message : `${e.code === 'timed_out' ? 'timed out: ' : ''}${e.message}`);
+      }
+      await feeds.event({ ...base, type: 'retrying', atMs: now, detail: `${e.message} (retry in ${backoffDelay(job)} ms)` });
+      throw new Error(e.message);
+    } finally {
+      clearTimeout(timer);
+      cancelSignal?.removeEventListener('abort', onCancel);
+      opts.shutdownSignal.removeEventListener('abort', onShutdown);
+      opts.onBusy?.(--running);
+    }
+  };
+}

@@ -1,0 +1,200 @@
+/**
+ * A worker pool: one BullMQ Worker per class it serves, all sharing the executors. Any number
+ * of pools on any number of machines can serve the same classes; BullMQ's locks give each task
+ * to one pool at a time, and its stall checker hands a dead pool's tasks to the others.
+ *
+ * Lifecycle: start() registers the pool and starts taking tasks; close() stops taking tasks,
+ * lets running ones finish for `graceMs`, hands back what is still running, then releases
+ * everything.
+ */
+import { Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { setMaxListeners } from 'node:events';
+import { hostname } from 'node:os';
+import type { Config } from '../src/config/config.js';
+import { FeedWriter } from '../src/feeds/feed-writer.js';
+import type { Logger } from '../src/logging/logger.js';
+import { createRedis } from '../src/redis/connection.js';
+import { keys as makeKeys, type Keys } from '../src/redis/keys.js';
+import type { TaskJobData } from '../src/tasks/task-spec.js';
+import { CommandExecutor } from './executors/command.js';
+import type { Executor } from './executors/executor.js';
+import { HandlerExecutor } from './executors/handler.js';
+import { SandboxRunner } from './sandbox/sandbox-runner.js';
+import { createTaskProcessor } from './task-processor.js';
+
+const STALLED_LIMIT_REASON = 'job stalled more than allowable limit';
+
+export interface WorkerPoolOptions {
+  config: Config;
+  redisUrl: string;
+  logger: Logger;
+}
+
+export class WorkerPool {
+  readonly id: string;
+  private readonly keys: Keys;
+  private readonly log: Logger;
+  private redis?: Redis;
+  private subscriber?: Redis;
+  private readonly workers = new Map<string, Worker<TaskJobData>>();
+  private executors = new Map<string, Executor<unknown>>();
+  private readonly shutdown = new AbortController();
+  private heartbeat?: NodeJS.Timeout;
+  private busy = 0;
+  private closing?: Promise<void>;
+
+  constructor(private readonly opts: WorkerPoolOptions) {
+    // Every running task listens for the shutdown: one listener per concurrency slot.
+    setMaxListeners(0, this.shutdown.signal);
+    this.id = opts.config.pool.id;
+    this.keys = makeKeys(opts.config.redis.prefix);
+    this.log = opts.logger.child({ component: 'pool', poolId: this.id });
+  }
+
+  /** Concurrency per class this pool serves. */
+  get concurrency(): ReadonlyMap<string, number> {
+    const { config } = this.opts;
+    return new Map(Object.entries(config.pool.classes).map(([name, n]) => [name, n || config.classes.get(name)!.concurrency]));
+  }
+
+  async start(): Promise<void> {
+    const { config } = this.opts;
+    const redis = (this.redis = createRedis(this.opts.redisUrl, { connectionName: `orq-pool-${this.id}` }));
+    const feeds = new FeedWriter({ redis, keys: this.keys, eventsMaxLen: config.streams.eventsMaxLen, resultsMaxLen: config.streams.resultsMaxLen });
+    const classes = [...this.concurrency.keys()];
+    const inProcess = new Set(classes.filter((c) => config.classes.get(c)!.inProcessHandlers));
+    const needsSandbox = classes.some((c) => !inProcess.has(c));
+    const handler = new HandlerExecutor({
+      handlersDir: config.pool.handlersDir,
+      sandbox: needsSandbox ? new SandboxRunner({ useWorkerThreads: config.pool.sandbox === 'thread' }) : undefined,
+      inProcessClasses: inProcess,
+    });
+    this.executors = new Map<string, Executor<unknown>>([
+      ['handler', handler as Executor<unknown>],
+      ['command', new CommandExecutor() as Executor<unknown>],
+    ]);
+    const processor = createTaskProcessor({
+      redis,
+      keys: this.keys,
+      feeds,
+      poolId: this.id,
+      executors: this.executors,
+      logger: this.log,
+      shutdownSignal: this.shutdown.signal,
+      onBusy: (n) => (this.busy = n),
+    });
+
+    // Cancel requests reach every pool; the one running the task aborts it.
+    this.subscriber = redis.duplicate({ enableAutoPipelining: false });
+    this.subscriber.on('error', () => undefined);
+    this.subscriber.on('message', (_channel: string, message: string) => {
+      const tab = message.indexOf('\t');
+      const [taskId, reason] = tab < 0 ? [message, 'requested'] : [message.slice(0, tab), message.slice(tab + 1)];
+      for (const w of this.workers.values()) w.cancelJob(taskId, reason);
+    });
+    await this.subscriber.subscribe(this.keys.cancelChannel);
+
+    for (const [name, concurrency] of this.concurrency) {
+      const cls = config.classes.get(name)!;
+      const worker = new Worker<TaskJobData>(name, processor, {
+        connection: redis,
+        prefix: this.keys.queuePrefix(name),
+        name: this.id,
+        concurrency,
+        lockDuration: cls.lockDurationMs,
+        stalledInterval: cls.stalledIntervalMs,
+        maxStalledCount: cls.maxStalledCount,
+        autorun: false,
+      } as ConstructorParameters<typeof Worker>[2]);
+      worker.on('error', (err) => this.log.error({ err, taskClass: name }, 'worker error'));
+      // Tasks a dead pool left behind are found by whichever pool's stall checker runs first;
+      // that pool writes what happened, since the dead one cannot.
+      worker.on('stalled', (jobId) => void this.onStalled(name, jobId, feeds));
+      worker.on('failed', (job, err) => {
+        if (job && err?.message === STALLED_LIMIT_REASON) void this.onStalledOut(job, feeds);
+      });
+      this.workers.set(name, worker);
+    }
+    await this.beat();
+    this.heartbeat = setInterval(() => void this.beat(), config.pool.heartbeatMs);
+    this.heartbeat.unref();
+    for (const w of this.workers.values()) {
+      w.run().catch((err) => this.log.error({ err }, 'worker stopped'));
+    }
+    this.log.info({ classes: Object.fromEntries(this.concurrency) }, 'pool started');
+  }
+
+  private async onStalled(taskClass: string, taskId: string, feeds: FeedWriter): Promise<void> {
+    try {
+      await feeds.event({ type: 'stalled', taskId, taskClass, attempt: 0, atMs: Date.now(), workerId: this.id, detail: 'its pool stopped renewing the lock; queued again' });
+    } catch (err) {
+      this.log.warn({ err, taskId }, 'could not record a stalled task');
+    }
+  }
+
+  private async onStalledOut(job: Job<TaskJobData>, feeds: FeedWriter): Promise<void> {
+    const now = Date.now();
+    const base = { taskId: job.id!, taskClass: job.queueName, attempt: job.attemptsMade + 1, workflowId: job.data.workflowId, workerId: this.id };
+    try {
+      await feeds.final(
+        { ...base, type: 'failed', atMs: now, detail: STALLED_LIMIT_REASON },
+        { ...base, state: 'failed', atMs: now, error: STALLED_LIMIT_REASON, errorCode: 'task_failed', durationMs: 0 },
+      );
+    } catch (err) {
+      this.log.warn({ err, taskId: job.id }, 'could not record a task that stalled out');
+    }
+  }
+
+  private async beat(): Promise<void> {
+    if (!this.redis) return;
+    const now = Date.now();
+    const facts = {
+      host: hostname(),
+      pid: String(process.pid),
+      classes: JSON.stringify(Object.fromEntries(this.concurrency)),
+      busy: String(this.busy),
+      at: String(now),
+    };
+    try {
+      await this.redis
+        .multi()
+        .zadd(this.keys.pools, now, this.id)
+        .hset(this.keys.pool(this.id), facts)
+        .pexpire(this.keys.pool(this.id), this.opts.config.pool.heartbeatMs * 3)
+        .exec();
+    } catch (err) {
+      this.log.warn({ err }, 'heartbeat failed');
+    }
+  }
+
+  /**
+   * Stop taking tasks; wait up to `graceMs` for running ones, then hand them back to the queue
+   * (no attempt used) and wait for that to land.
+   */
+  close(graceMs = this.opts.config.pool.shutdownGraceMs): Promise<void> {
+    this.closing ??= this.doClose(graceMs);
+    return this.closing;
+  }
+
+  private async doClose(graceMs: number): Promise<void> {
+    this.log.info({ graceMs, running: this.busy }, 'pool stopping');
+    clearInterval(this.heartbeat);
+    const closed = Promise.all([...this.workers.values()].map((w) => w.close()));
+    let timer: NodeJS.Timeout | undefined;
+    const graceOver = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), graceMs)));
+    if ((await Promise.race([closed, graceOver])) === 'timeout') {
+      this.log.warn({ running: this.busy }, 'grace period over: handing running tasks back');
+      this.shutdown.abort();
+      await closed;
+    }
+    clearTimeout(timer);
+    await Promise.all([...this.executors.values()].map((e) => e.close?.()));
+    if (this.redis) {
+      await this.redis.multi().zrem(this.keys.pools, this.id).del(this.keys.pool(this.id)).exec().catch(() => undefined);
+    }
+    this.subscriber?.disconnect();
+    await this.redis?.quit().catch(() => undefined);
+    this.log.info('pool stopped');
+  }
+}
