@@ -52,6 +52,20 @@ describe('pools', () => {
     expect((await eventsOf(taskId)).filter((f) => f[1] === 'started').map((f) => f[7])).toEqual(['1', '1']);
   });
 
+  it('an attempt recorded as finished by a pool that died is replayed, not run again', async () => {
+    // The state a pool leaves when it dies after writing the outcome but before BullMQ heard:
+    // the job still queued for its attempt 1, with the outcome recorded on it.
+    const { taskId } = await sys.client.submitTask({ taskClass: 'cpu_short', payload: { message: 'must not run' }, executor: { handler: 'fail' }, maxAttempts: 1 });
+    const recorded = { taskId, taskClass: 'cpu_short', attempt: 1, atMs: Date.now(), state: 'succeeded', resultJson: '{"from":"the dead pool"}', durationMs: 5, workerId: 'dead-pool' };
+    await sys.r.hset(sys.keys.job('cpu_short', taskId), 'orq_final', JSON.stringify(recorded));
+    await sys.startPool({ classes: 'cpu_short:1' });
+    const r = await sys.client.waitForResult(taskId);
+    expect(r.state).toBe(TaskState.TASK_STATE_SUCCEEDED);
+    expect(JSON.parse(r.resultJson)).toEqual({ from: 'the dead pool' });
+    await waitFor(async () => (await sys.client.getTaskStatus(taskId)).state === TaskState.TASK_STATE_SUCCEEDED);
+    expect(JSON.parse((await sys.client.getTaskStatus(taskId)).resultJson)).toEqual({ from: 'the dead pool' });
+  });
+
   it('SIGTERM lets a running task finish, then the pool exits 0', async () => {
     const pool = await sys.startPool({ classes: 'cpu_short:2' });
     const { taskId } = await sys.client.submitTask({ taskClass: 'cpu_short', payload: { ms: '800' }, executor: { handler: 'sleep' } });

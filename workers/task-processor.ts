@@ -15,6 +15,8 @@ import type { FeedWriter } from '../src/feeds/feed-writer.js';
 import type { Keys } from '../src/redis/keys.js';
 import { TaskError } from '../src/tasks/errors.js';
 import type { TaskJobData } from '../src/tasks/task-spec.js';
+import { FINAL_FIELD, parseOutcome, recordOutcome } from '../src/tasks/final-outcome.js';
+import type { TaskResultRecord } from '../src/feeds/feed-format.js';
 import type { ExecutionContext, Executor } from './executors/executor.js';
 
 /** The reason a pool aborts its running tasks when its shutdown grace runs out. */
@@ -61,6 +63,11 @@ function toTaskError(err: unknown, signal: AbortSignal): TaskError {
   return new TaskError('task_failed', message, { retryable });
 }
 
+/** BullMQ's failedReason for a final failure; status reads the code back from its prefix. */
+function failedReason(code: string | undefined, message: string): string {
+  return code === 'timed_out' && !message.startsWith('timed out') ? `timed out: ${message}` : message;
+}
+
 export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJobData> {
   const { redis, keys, feeds, poolId, logger } = opts;
   let running = 0;
@@ -74,12 +81,33 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
     const log = logger.child({ taskId, taskClass, attempt });
     const startedAt = Date.now();
 
-    // One round trip: announce the start and learn whether a cancel was requested while the
-    // task waited (a pool that died may have missed the cancel message).
+    /** Record the final outcome, then write it to the feeds: one pipelined round trip. */
+    const finish = async (r: TaskResultRecord) => {
+      await Promise.all([
+        recordOutcome(redis, keys.job(taskClass, taskId), r),
+        feeds.final({ ...base, type: r.state, atMs: r.atMs, detail: r.error }, r),
+      ]);
+    };
+    /** Hand BullMQ an outcome recorded by a pool that died before it could. */
+    const replay = async (r: TaskResultRecord): Promise<unknown> => {
+      log.info({ state: r.state }, 'attempt already finished on a pool that died: replaying its outcome');
+      await feeds.final({ ...base, type: r.state, atMs: r.atMs, workerId: r.workerId, detail: r.error }, r);
+      if (r.state === 'succeeded') return JSON.parse(r.resultJson ?? 'null');
+      throw new UnrecoverableError(failedReason(r.errorCode, r.error ?? ''));
+    };
+
+    // One round trip: announce the start, learn whether a cancel was requested while the task
+    // waited (a pool that died may have missed the cancel message), and whether this attempt
+    // already finished on a pool that died before BullMQ heard of it (final-outcome.ts).
+    const jobKey = keys.job(taskClass, taskId);
     const pipe = redis.pipeline();
     feeds.addEvent(pipe, { ...base, type: 'started', atMs: startedAt });
     pipe.hget(keys.cancel, taskId);
-    const cancelReason = ((await pipe.exec()) ?? [])[1]?.[1] as string | null;
+    pipe.hget(jobKey, FINAL_FIELD);
+    const replies = (await pipe.exec()) ?? [];
+    const cancelReason = replies[1]?.[1] as string | null;
+    const recorded = parseOutcome(replies[2]?.[1] as string | null, attempt);
+    if (recorded) return replay(recorded);
 
     const ac = new AbortController();
     const abort = (reason: Error) => {
@@ -116,10 +144,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
       // A result that arrives after the abort still loses: the client was told it stopped.
       if (ac.signal.aborted) throw ac.signal.reason;
       const now = Date.now();
-      await feeds.final(
-        { ...base, type: 'succeeded', atMs: now },
-        { ...base, state: 'succeeded', atMs: now, resultJson: JSON.stringify(result ?? null), durationMs: now - startedAt },
-      );
+      await finish({ ...base, state: 'succeeded', atMs: now, resultJson: JSON.stringify(result ?? null), durationMs: now - startedAt });
       return result ?? null;
     } catch (err) {
       if (ac.signal.reason instanceof HandBack) {
@@ -134,12 +159,9 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
       const allowed = job.opts.attempts ?? 1;
       if (e.code === 'cancelled' || !e.retryable || attempt >= allowed) {
         const state = e.code === 'cancelled' ? 'cancelled' : 'failed';
-        await feeds.final(
-          { ...base, type: state, atMs: now, detail: e.message },
-          { ...base, state, atMs: now, error: e.message, errorCode: e.code, durationMs: now - startedAt, resultJson: e.detail ? JSON.stringify(e.detail) : undefined },
-        );
+        await finish({ ...base, state, atMs: now, error: e.message, errorCode: e.code, durationMs: now - startedAt, resultJson: e.detail ? JSON.stringify(e.detail) : undefined });
         log.info({ code: e.code, error: e.message }, `task ${state}`);
-        throw new UnrecoverableError(e.code === 'cancelled' ? e.message : `${e.code === 'timed_out' ? 'timed out: ' : ''}${e.message}`);
+        throw new UnrecoverableError(failedReason(e.code, e.message));
       }
       await feeds.event({ ...base, type: 'retrying', atMs: now, detail: `${e.message} (retry in ${backoffDelay(job)} ms)` });
       throw new Error(e.message);

@@ -7,7 +7,7 @@
  * lets running ones finish for `graceMs`, hands back what is still running, then releases
  * everything.
  */
-import { Worker, type Job } from 'bullmq';
+import { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
@@ -127,7 +127,17 @@ export class WorkerPool {
 
   private async onStalled(taskClass: string, taskId: string, feeds: FeedWriter): Promise<void> {
     try {
-      await feeds.event({ type: 'stalled', taskId, taskClass, attempt: 0, atMs: Date.now(), workerId: this.id, detail: 'its pool stopped renewing the lock; queued again' });
+      const job = (await Job.fromId(this.workers.get(taskClass)!, taskId)) as Job<TaskJobData> | undefined;
+      await feeds.event({
+        type: 'stalled',
+        taskId,
+        taskClass,
+        attempt: (job?.attemptsMade ?? 0) + 1,
+        workflowId: job?.data.workflowId,
+        atMs: Date.now(),
+        workerId: this.id,
+        detail: 'its pool stopped renewing the lock; queued again',
+      });
     } catch (err) {
       this.log.warn({ err, taskId }, 'could not record a stalled task');
     }

@@ -63,6 +63,26 @@ function installRedis(log: EmbeddedRedisOptions['logger']): void {
   }
 }
 
+/**
+ * The path of redis-server, installing Debian's package first when it is missing and we can
+ * (root, apt-get); otherwise an error saying exactly what to install.
+ */
+export function ensureRedisServer(log: EmbeddedRedisOptions['logger']): string {
+  let bin = which('redis-server');
+  if (!bin) {
+    try {
+      installRedis(log);
+    } catch (err) {
+      log.warn({ err }, 'installing redis-server failed');
+    }
+    bin = which('redis-server');
+  }
+  if (!bin) {
+    throw new Error('redis-server not found. Install it (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis) or set REDIS_URL to a running Redis');
+  }
+  return bin;
+}
+
 export async function startEmbeddedRedis(opts: EmbeddedRedisOptions): Promise<EmbeddedRedis> {
   const dataDir = resolve(opts.dataDir);
   const url = `redis://127.0.0.1:${opts.port}`;
@@ -72,19 +92,7 @@ export async function startEmbeddedRedis(opts: EmbeddedRedisOptions): Promise<Em
     throw new Error(`port ${opts.port} is taken by a Redis serving ${running}: set REDIS_URL to use it, or redis.embedded.port for another`);
   }
 
-  let bin = which('redis-server');
-  if (!bin) {
-    try {
-      installRedis(opts.logger);
-    } catch (err) {
-      opts.logger.warn({ err }, 'installing redis-server failed');
-    }
-    bin = which('redis-server');
-  }
-  if (!bin) {
-    throw new Error('redis-server not found. Install it (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis) or set REDIS_URL to a running Redis');
-  }
-
+  const bin = ensureRedisServer(opts.logger);
   mkdirSync(dataDir, { recursive: true });
   const logFile = resolve(dataDir, 'redis.log');
   const out = openSync(logFile, 'a');

@@ -15,6 +15,8 @@
 export interface Keys {
   readonly prefix: string;
   queuePrefix(taskClass: string): string;
+  /** The hash BullMQ keeps for one job (task). */
+  job(taskClass: string, taskId: string): string;
   readonly tasks: string;
   readonly cancel: string;
   readonly cancelChannel: string;
@@ -30,6 +32,7 @@ export function keys(prefix: string): Keys {
   return Object.freeze({
     prefix,
     queuePrefix: (taskClass: string) => `${prefix}:{${taskClass}}`,
+    job: (taskClass: string, taskId: string) => `${prefix}:{${taskClass}}:${taskClass}:${taskId}`,
     tasks: `${own}:tasks`,
     cancel: `${own}:cancel`,
     cancelChannel: `${own}:cancel:ch`,

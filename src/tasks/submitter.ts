@@ -128,7 +128,7 @@ export class TaskSubmitter {
   private async missingJobs(tasks: ResolvedTask[]): Promise<ResolvedTask[]> {
     if (tasks.length === 0) return [];
     const pipe = this.opts.redis.pipeline();
-    for (const t of tasks) pipe.exists(`${this.opts.queues.get(t.taskClass).toKey(t.taskId)}`);
+    for (const t of tasks) pipe.exists(this.opts.keys.job(t.taskClass, t.taskId));
     const res = (await pipe.exec()) ?? [];
     return tasks.filter((_, i) => res[i]?.[1] === 0);
   }

@@ -11,6 +11,8 @@ import type { Keys } from '../redis/keys.js';
 import { OrchestratorError } from './errors.js';
 import type { TaskJobData } from './task-spec.js';
 import type { TaskQueues } from './task-queues.js';
+import { FINAL_FIELD, parseOutcome } from './final-outcome.js';
+import type { TaskResultRecord } from '../feeds/feed-format.js';
 
 export type TaskState = 'queued' | 'scheduled' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
@@ -73,7 +75,24 @@ export class TaskStatusReader {
       if (cancelReason !== null) return { ...empty(taskId, taskClass), state: 'cancelled', error: `cancelled: ${cancelReason}` };
       throw new OrchestratorError('not_found', `task_id: task "${taskId}" is no longer retained`, { field: 'task_id' });
     }
-    return this.view(job, await job.getState(), cancelReason !== null);
+    const state = await job.getState();
+    if (state === 'active') {
+      // The attempt may have finished a moment ago with BullMQ not yet told (final-outcome.ts).
+      const recorded = parseOutcome(await this.opts.redis.hget(this.opts.keys.job(taskClass, taskId), FINAL_FIELD), job.attemptsMade + 1);
+      if (recorded) return this.finishedView(job, recorded);
+    }
+    return this.view(job, state, cancelReason !== null);
+  }
+
+  private finishedView(job: Job<TaskJobData>, r: TaskResultRecord): TaskStatusView {
+    return {
+      ...this.view(job, 'active', false),
+      state: r.state,
+      attemptsMade: r.attempt,
+      resultJson: r.resultJson && r.state === 'succeeded' ? r.resultJson : '',
+      error: r.error ?? '',
+      finishedAtMs: r.atMs,
+    };
   }
 
   view(job: Job<TaskJobData>, state: JobState | 'unknown', cancelRequested: boolean): TaskStatusView {

@@ -2,7 +2,8 @@
  * What a handler module exports: `export default async function (payload, ctx) { ... }`.
  * The return value (JSON-serialisable) is the task's result; a thrown error fails the attempt.
  * Throw an error with `retryable = false` (or named "UnrecoverableError") to fail without
- * retrying. Handlers should honour `ctx.signal`; a sandboxed one that does not is killed.
+ * retrying. Handlers should honour `ctx.signal` (check `signal.aborted` too: it can fire before
+ * the handler is called); a sandboxed one that does not is killed.
  */
 export interface HandlerContext {
   taskId: string;

@@ -22,5 +22,7 @@ interface SandboxJob {
 export default async function runHandler(job: SandboxJob, _token: string | undefined, signal: AbortSignal): Promise<unknown> {
   const { module, payload, taskId, taskClass, attempt } = job.data;
   const mod = (await import(pathToFileURL(module).href)) as { default: Handler };
+  // A cancel that arrived while the module loaded: do not start the handler at all.
+  if (signal.aborted) throw new Error(String(signal.reason ?? 'aborted'));
   return mod.default(payload, { taskId, taskClass, attempt, signal, progress: (v) => job.updateProgress(v) });
 }

@@ -1,0 +1,95 @@
+/**
+ * The process entry points as users run them: `npm start`'s embedded Redis and demo, the
+ * orchestrator and pool binaries' SIGTERM handling, and a bad config stopping start-up.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { PROJECT_ROOT } from '../src/paths.js';
+import { startRedis } from './helpers/redis-server.js';
+import { waitFor } from './helpers/wait.js';
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+function run(script: string, args: string[], env: Record<string, string>) {
+  const child = spawn(process.execPath, [join(PROJECT_ROOT, script), ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  let out = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  return { child, exited, output: () => out };
+}
+
+describe('process entry points', () => {
+  it('start --demo runs the whole system on an embedded redis-server and shows results', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'orq-start-'));
+    const config = join(dir, 'c.toml');
+    writeFileSync(config, `[redis.embedded]\ndataDir = "${join(dir, 'redis')}"\nport = ${await freePort()}\n[grpc]\naddr = "127.0.0.1:${await freePort()}"\n`);
+    const p = run('dist/src/bin/start.js', ['--demo', '--exit', '--config', config], {});
+    expect(await p.exited).toBe(0);
+    const out = p.output();
+    expect(out).toContain('submitted 6 tasks');
+    expect(out).toMatch(/demo-echo-high\s+succeeded/);
+    expect(out).toMatch(/demo-retry\s+succeeded\s+2/);
+    expect(out).toMatch(/demo-timeout\s+failed\s+1\s+timed out/);
+    expect(out).toContain('finished 6');
+  });
+
+  it('the orchestrator and a pool exit 0 on SIGTERM', async () => {
+    const redis = await startRedis();
+    try {
+      const env = { REDIS_URL: redis.url, ORCHESTRATOR_GRPC_ADDR: `127.0.0.1:${await freePort()}` };
+      const orch = run('dist/src/bin/orchestrator.js', [], env);
+      const pool = run('dist/workers/main.js', ['--classes', 'cpu_short:2'], env);
+      await waitFor(() => orch.output().includes('orchestrator serving') && pool.output().includes('pool started'));
+      orch.child.kill('SIGTERM');
+      pool.child.kill('SIGINT');
+      expect(await orch.exited).toBe(0);
+      expect(await pool.exited).toBe(0);
+      expect(orch.output()).toContain('orchestrator stopped');
+      expect(pool.output()).toContain('pool stopped');
+    } finally {
+      await redis.stop();
+    }
+  });
+
+  it('a bad config value stops start-up with the key named and exit code 2', async () => {
+    const p = run('dist/workers/main.js', ['--classes', 'cpu_short:2'], { REDIS_URL: 'redis://127.0.0.1:1', ORCHESTRATOR_SANDBOX: 'vm' });
+    expect(await p.exited).toBe(2);
+    expect(p.output()).toContain('pool.sandbox');
+  });
+
+  it('a pool runs sandboxed handlers in worker threads when configured', async () => {
+    const redis = await startRedis();
+    try {
+      const env = { REDIS_URL: redis.url, ORCHESTRATOR_GRPC_ADDR: `127.0.0.1:${await freePort()}`, ORCHESTRATOR_SANDBOX: 'thread' };
+      const orch = run('dist/src/bin/orchestrator.js', [], env);
+      const pool = run('dist/workers/main.js', ['--classes', 'cpu_short:2'], env);
+      await waitFor(() => orch.output().includes('orchestrator serving') && pool.output().includes('pool started'));
+      const { OrchestratorClient, TaskState } = await import('../src/client/orchestrator-client.js');
+      const client = new OrchestratorClient(env.ORCHESTRATOR_GRPC_ADDR);
+      const { taskId } = await client.submitTask({ taskClass: 'cpu_short', payload: { ms: '10' }, executor: { handler: 'sleep' } });
+      const r = await client.waitForResult(taskId, { timeoutMs: 20_000 });
+      expect(r.state).toBe(TaskState.TASK_STATE_SUCCEEDED);
+      const crash = await client.submitTask({ taskClass: 'cpu_short', payload: { a: '1' }, executor: { handler: 'crash' }, maxAttempts: 1 });
+      expect((await client.waitForResult(crash.taskId, { timeoutMs: 20_000 })).state).toBe(TaskState.TASK_STATE_FAILED);
+      expect(pool.child.exitCode).toBeNull();
+      client.close();
+      orch.child.kill('SIGTERM');
+      pool.child.kill('SIGTERM');
+      await Promise.all([orch.exited, pool.exited]);
+    } finally {
+      await redis.stop();
+    }
+  });
+});
