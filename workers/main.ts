@@ -6,9 +6,10 @@
  * Flags override the config file and the environment (ORCHESTRATOR_POOL_CLASSES, ...).
  */
 import { Command } from 'commander';
-import { loadConfig, ConfigError, type ConfigInput } from '../src/config/config.js';
+import { loadConfig, type ConfigInput } from '../src/config/config.js';
 import { createLogger } from '../src/logging/logger.js';
 import { onShutdown } from '../src/process/shutdown.js';
+import { runMain } from '../src/process/run-main.js';
 import { resolveRedis } from '../src/process/redis-url.js';
 import { WorkerPool } from './worker-pool.js';
 
@@ -32,17 +33,11 @@ if (flags.classes) {
 }
 if (flags.poolId) overrides.pool!.id = flags.poolId;
 
-try {
+await runMain('orchestrator-pool', async () => {
   const config = loadConfig({ file: flags.config, overrides });
   const log = createLogger(config.logLevel, { process: 'pool' });
   const redis = await resolveRedis(config, log);
   const pool = new WorkerPool({ config, redisUrl: redis.url, logger: log });
   onShutdown(log, () => pool.close());
   await pool.start();
-} catch (err) {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`orchestrator-pool: ${err.message}\n`);
-    process.exit(2);
-  }
-  throw err;
-}
+});

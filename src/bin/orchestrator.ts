@@ -4,10 +4,11 @@
  *   node dist/src/bin/orchestrator.js [--config FILE] [--grpc-addr HOST:PORT]
  */
 import { Command } from 'commander';
-import { loadConfig, ConfigError, type ConfigInput } from '../config/config.js';
+import { loadConfig, type ConfigInput } from '../config/config.js';
 import { createLogger } from '../logging/logger.js';
 import { Orchestrator } from '../orchestrator.js';
 import { onShutdown } from '../process/shutdown.js';
+import { runMain } from '../process/run-main.js';
 import { resolveRedis } from '../process/redis-url.js';
 
 const program = new Command()
@@ -19,17 +20,11 @@ const program = new Command()
 const flags = program.opts<{ config?: string; grpcAddr?: string }>();
 const overrides: ConfigInput = flags.grpcAddr ? { grpc: { addr: flags.grpcAddr } } : {};
 
-try {
+await runMain('orchestrator', async () => {
   const config = loadConfig({ file: flags.config, overrides });
   const log = createLogger(config.logLevel, { process: 'orchestrator' });
   const redis = await resolveRedis(config, log);
   const orchestrator = new Orchestrator({ config, redisUrl: redis.url, logger: log });
   onShutdown(log, () => orchestrator.close());
   await orchestrator.start();
-} catch (err) {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`orchestrator: ${err.message}\n`);
-    process.exit(2);
-  }
-  throw err;
-}
+});

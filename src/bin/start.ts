@@ -7,10 +7,11 @@
  */
 import { Command } from 'commander';
 import { OrchestratorClient, TaskState, type TaskInput } from '../client/orchestrator-client.js';
-import { loadConfig, ConfigError, type ConfigInput } from '../config/config.js';
+import { loadConfig, type ConfigInput } from '../config/config.js';
 import { createLogger } from '../logging/logger.js';
 import { Orchestrator } from '../orchestrator.js';
 import { onShutdown } from '../process/shutdown.js';
+import { runMain } from '../process/run-main.js';
 import { resolveRedis } from '../process/redis-url.js';
 import { WorkerPool } from '../../workers/worker-pool.js';
 
@@ -64,7 +65,7 @@ async function demo(addr: string): Promise<void> {
   }
 }
 
-try {
+await runMain('orchestrator', async () => {
   const logLevel = flags.logLevel ?? (flags.demo ? 'warn' : undefined);
   const config = loadConfig({ file: flags.config, overrides: logLevel ? ({ logLevel } as ConfigInput) : {} });
   const log = createLogger(config.logLevel, { process: 'start' });
@@ -86,10 +87,4 @@ try {
     process.exit(0);
   }
   out(`orchestrator serving gRPC on ${addr}, one pool serving ${Object.keys(config.pool.classes).join(', ')}; Ctrl-C to stop`);
-} catch (err) {
-  if (err instanceof ConfigError) {
-    process.stderr.write(`orchestrator: ${err.message}\n`);
-    process.exit(2);
-  }
-  throw err;
-}
+});

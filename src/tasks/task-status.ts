@@ -76,6 +76,11 @@ export class TaskStatusReader {
       throw new OrchestratorError('not_found', `task_id: task "${taskId}" is no longer retained`, { field: 'task_id' });
     }
     const state = await job.getState();
+    if ((state === 'completed' || state === 'failed') && !job.finishedOn) {
+      // It finished between reading the job and reading its state: read the finished job.
+      const finished = (await Job.fromId(queue, taskId)) as Job<TaskJobData> | undefined;
+      if (finished) return this.view(finished, state, cancelReason !== null);
+    }
     if (state === 'active') {
       // The attempt may have finished a moment ago with BullMQ not yet told (final-outcome.ts).
       const recorded = parseOutcome(await this.opts.redis.hget(this.opts.keys.job(taskClass, taskId), FINAL_FIELD), job.attemptsMade + 1);
