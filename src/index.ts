@@ -13,7 +13,15 @@
  *   await orchestrator.start();
  */
 export { OrchestratorClient, toPbTask, TaskState, ServingStatus, BackoffType } from './client/orchestrator-client.js';
-export type { TaskInput, OrchestratorClientOptions, TaskResult, TaskEvent, TaskStatus, HealthResponse, SubmitTaskResponse } from './client/orchestrator-client.js';
+export type {
+  TaskInput,
+  OrchestratorClientOptions,
+  TaskResult,
+  TaskEvent,
+  TaskStatus,
+  HealthResponse,
+  SubmitTaskResponse,
+} from './client/orchestrator-client.js';
 export { loadConfig, ConfigError } from './config/config.js';
 export type { Config, ConfigInput, LoadConfigOptions } from './config/config.js';
 export { Orchestrator } from './orchestrator.js';

@@ -105,14 +105,9 @@ describe('CommandExecutor', () => {
   it('passes spec env, ctx env and the task identity to the child; spec env wins over ctx env', async () => {
     const { ctx } = makeCtx({ env: { BAR: 'from-ctx', BOTH: 'ctx' } });
     const res = await new CommandExecutor().run(
-      spec(
-        [
-          'sh',
-          '-c',
-          'echo "$FOO|$BAR|$BOTH|$ORCHESTRATOR_TASK_ID|$ORCHESTRATOR_TASK_CLASS|$ORCHESTRATOR_ATTEMPT|${PATH:+has-path}"',
-        ],
-        { env: { FOO: 'from-spec', BOTH: 'spec' } },
-      ),
+      spec(['sh', '-c', 'echo "$FOO|$BAR|$BOTH|$ORCHESTRATOR_TASK_ID|$ORCHESTRATOR_TASK_CLASS|$ORCHESTRATOR_ATTEMPT|${PATH:+has-path}"'], {
+        env: { FOO: 'from-spec', BOTH: 'spec' },
+      }),
       {},
       ctx,
     );
@@ -127,9 +122,7 @@ describe('CommandExecutor', () => {
 
   it('turns a non-zero exit into a retryable task_failed with exit code and output tail', async () => {
     const { ctx } = makeCtx();
-    const err = await rejection(
-      new CommandExecutor().run(spec(['sh', '-c', 'echo partial; echo "it broke" >&2; exit 3']), {}, ctx),
-    );
+    const err = await rejection(new CommandExecutor().run(spec(['sh', '-c', 'echo partial; echo "it broke" >&2; exit 3']), {}, ctx));
     expect(err.code).toBe('task_failed');
     expect(err.retryable).toBe(true);
     expect(err.message).toBe('command exited with code 3');
@@ -152,11 +145,7 @@ describe('CommandExecutor', () => {
     expect(full.length).toBeGreaterThan(1_000_000);
 
     const { ctx } = makeCtx();
-    const res = await new CommandExecutor({ outputTailBytes: 1000 }).run(
-      spec([process.execPath, '-e', script]),
-      {},
-      ctx,
-    );
+    const res = await new CommandExecutor({ outputTailBytes: 1000 }).run(spec([process.execPath, '-e', script]), {}, ctx);
     expect(Buffer.byteLength(res.stdout)).toBeLessThanOrEqual(1000);
     expect(res.stdout).toBe(full.slice(-1000));
     expect(res.stderr).toBe(full.slice(-1000));
@@ -164,11 +153,7 @@ describe('CommandExecutor', () => {
 
   it('does not produce a broken character when the tail cuts a UTF-8 sequence', async () => {
     const { ctx } = makeCtx();
-    const res = await new CommandExecutor({ outputTailBytes: 1001 }).run(
-      spec([process.execPath, '-e', "process.stdout.write('é'.repeat(5000))"]),
-      {},
-      ctx,
-    );
+    const res = await new CommandExecutor({ outputTailBytes: 1001 }).run(spec([process.execPath, '-e', "process.stdout.write('é'.repeat(5000))"]), {}, ctx);
     expect(res.stdout).toBe('é'.repeat(500));
   });
 
@@ -228,11 +213,7 @@ describe('CommandExecutor', () => {
   it('kills the whole process group on abort, grandchildren included', async () => {
     const pidFile = join(dir, 'grandchild.pid');
     const { ctx, abort } = makeCtx();
-    const run = new CommandExecutor().run(
-      spec(['sh', '-c', 'echo started; sleep 30 & echo $! > "$PID_FILE"; wait'], { env: { PID_FILE: pidFile } }),
-      {},
-      ctx,
-    );
+    const run = new CommandExecutor().run(spec(['sh', '-c', 'echo started; sleep 30 & echo $! > "$PID_FILE"; wait'], { env: { PID_FILE: pidFile } }), {}, ctx);
     await waitFor(() => readPid(pidFile) !== undefined, 'the grandchild pid');
     const grandchild = readPid(pidFile)!;
     stray.push(grandchild);

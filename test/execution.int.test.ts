@@ -100,7 +100,9 @@ describe('retries', () => {
     expect(r.attempt).toBe(3);
     const events = (await sys.r.xrange(sys.keys.events, '-', '+')).filter(([, f]) => f.includes(taskId)).map(([, f]) => `${f[1]}:${f[7]}`);
     expect(events).toEqual(['submitted:0', 'started:1', 'retrying:1', 'started:2', 'retrying:2', 'started:3', 'succeeded:3']);
-    const starts = (await sys.r.xrange(sys.keys.events, '-', '+')).filter(([, f]) => f.includes(taskId) && f[1] === 'started').map(([id]) => Number(id.split('-')[0]));
+    const starts = (await sys.r.xrange(sys.keys.events, '-', '+'))
+      .filter(([, f]) => f.includes(taskId) && f[1] === 'started')
+      .map(([id]) => Number(id.split('-')[0]));
     expect(starts[1]! - starts[0]!).toBeGreaterThanOrEqual(140);
   });
 
@@ -138,7 +140,13 @@ describe('retries', () => {
 
 describe('timeouts', () => {
   it('kills a handler over its timeout and fails it as timed out', async () => {
-    const { taskId } = await sys.client.submitTask({ taskClass: 'cpu_short', payload: { ms: '30000' }, executor: { handler: 'spin' }, timeoutMs: 300, maxAttempts: 1 });
+    const { taskId } = await sys.client.submitTask({
+      taskClass: 'cpu_short',
+      payload: { ms: '30000' },
+      executor: { handler: 'spin' },
+      timeoutMs: 300,
+      maxAttempts: 1,
+    });
     const r = await sys.client.waitForResult(taskId);
     expect(state(r.state)).toBe('TASK_STATE_FAILED');
     expect(r.error).toContain('timed out after 300 ms');
@@ -147,7 +155,13 @@ describe('timeouts', () => {
   });
 
   it('kills a command over its timeout', async () => {
-    const { taskId } = await sys.client.submitTask({ taskClass: 'cpu_short', payload: { a: '1' }, executor: { command: { argv: ['sleep', '30'] } }, timeoutMs: 300, maxAttempts: 1 });
+    const { taskId } = await sys.client.submitTask({
+      taskClass: 'cpu_short',
+      payload: { a: '1' },
+      executor: { command: { argv: ['sleep', '30'] } },
+      timeoutMs: 300,
+      maxAttempts: 1,
+    });
     const r = await sys.client.waitForResult(taskId);
     expect(r.error).toContain('timed out');
   });

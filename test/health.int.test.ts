@@ -37,7 +37,15 @@ describe('Health', () => {
     await sys.client.waitForResult(taskId);
     const m = (await sys.client.getMetrics()).metrics;
     expect(Object.keys(m).length).toBeGreaterThanOrEqual(17);
-    for (const name of ['queue_waiting{class="cpu_short"}', 'queue_active{class="cpu_short"}', 'queue_delayed{class="cpu_short"}', 'pools', 'events_stream_length', 'results_stream_length', 'uptime_seconds']) {
+    for (const name of [
+      'queue_waiting{class="cpu_short"}',
+      'queue_active{class="cpu_short"}',
+      'queue_delayed{class="cpu_short"}',
+      'pools',
+      'events_stream_length',
+      'results_stream_length',
+      'uptime_seconds',
+    ]) {
       expect(m).toHaveProperty([name]);
     }
     expect(m['queue_completed{class="cpu_short"}']).toBeGreaterThanOrEqual(1);
@@ -51,14 +59,18 @@ describe('Health', () => {
     const def = loadPackageDefinition(loadSync(healthProtoPath, { enums: String })) as any;
     const health = new def.grpc.health.v1.Health(sys.addr, credentials.createInsecure());
     const check = (service: string) =>
-      new Promise<{ status: string }>((resolve, reject) => health.Check({ service }, (err: ServiceError | null, res: { status: string }) => (err ? reject(err) : resolve(res))));
+      new Promise<{ status: string }>((resolve, reject) =>
+        health.Check({ service }, (err: ServiceError | null, res: { status: string }) => (err ? reject(err) : resolve(res))),
+      );
     expect((await check('')).status).toBe('SERVING');
     expect((await check('orchestrator.v1.OrchestratorService')).status).toBe('SERVING');
     health.close();
   });
 
   it('serves reflection listing the orchestrator service', async () => {
-    const reflectionProto = loadSync('grpc/reflection/v1alpha/reflection.proto', { includeDirs: [new URL('../node_modules/@grpc/reflection/build/proto', import.meta.url).pathname] });
+    const reflectionProto = loadSync('grpc/reflection/v1alpha/reflection.proto', {
+      includeDirs: [new URL('../node_modules/@grpc/reflection/build/proto', import.meta.url).pathname],
+    });
     const def = loadPackageDefinition(reflectionProto) as any;
     const client = new def.grpc.reflection.v1alpha.ServerReflection(sys.addr, credentials.createInsecure());
     const call = client.ServerReflectionInfo();

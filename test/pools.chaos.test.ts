@@ -55,8 +55,22 @@ describe('pools', () => {
   it('an attempt recorded as finished by a pool that died is replayed, not run again', async () => {
     // The state a pool leaves when it dies after writing the outcome but before BullMQ heard:
     // the job still queued for its attempt 1, with the outcome recorded on it.
-    const { taskId } = await sys.client.submitTask({ taskClass: 'cpu_short', payload: { message: 'must not run' }, executor: { handler: 'fail' }, maxAttempts: 1 });
-    const recorded = { taskId, taskClass: 'cpu_short', attempt: 1, atMs: Date.now(), state: 'succeeded', resultJson: '{"from":"the dead pool"}', durationMs: 5, workerId: 'dead-pool' };
+    const { taskId } = await sys.client.submitTask({
+      taskClass: 'cpu_short',
+      payload: { message: 'must not run' },
+      executor: { handler: 'fail' },
+      maxAttempts: 1,
+    });
+    const recorded = {
+      taskId,
+      taskClass: 'cpu_short',
+      attempt: 1,
+      atMs: Date.now(),
+      state: 'succeeded',
+      resultJson: '{"from":"the dead pool"}',
+      durationMs: 5,
+      workerId: 'dead-pool',
+    };
     await sys.r.hset(sys.keys.job('cpu_short', taskId), 'orq_final', JSON.stringify(recorded));
     await sys.startPool({ classes: 'cpu_short:1' });
     const r = await sys.client.waitForResult(taskId);

@@ -134,7 +134,9 @@ describe('SubmitTasks', () => {
     const tasks: TaskInput[] = prios.map((p, i) => ({ taskId: `prio-${i}`, taskClass: 'cpu_long', priority: p, payload: { p: String(p) } }));
     await sys.client.submitTasks(tasks);
     const pool = await sys.startPool({ classes: 'cpu_long:1' });
-    await waitFor(async () => (await Promise.all(tasks.map((t) => sys.client.getTaskStatus(t.taskId!)))).every((s) => s.state === TaskState.TASK_STATE_SUCCEEDED));
+    await waitFor(async () =>
+      (await Promise.all(tasks.map((t) => sys.client.getTaskStatus(t.taskId!)))).every((s) => s.state === TaskState.TASK_STATE_SUCCEEDED),
+    );
     const starts = (await sys.r.xrange(sys.keys.events, '-', '+'))
       .map(([, f]) => f)
       .filter((f) => f[1] === 'started' && f[3]!.startsWith('prio-'))

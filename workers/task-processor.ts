@@ -83,10 +83,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
 
     /** Record the final outcome, then write it to the feeds: one pipelined round trip. */
     const finish = async (r: TaskResultRecord) => {
-      await Promise.all([
-        recordOutcome(redis, keys.job(taskClass, taskId), r),
-        feeds.final({ ...base, type: r.state, atMs: r.atMs, detail: r.error }, r),
-      ]);
+      await Promise.all([recordOutcome(redis, keys.job(taskClass, taskId), r), feeds.final({ ...base, type: r.state, atMs: r.atMs, detail: r.error }, r)]);
     };
     /** Hand BullMQ an outcome recorded by a pool that died before it could. */
     const replay = async (r: TaskResultRecord): Promise<unknown> => {
@@ -119,10 +116,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
     opts.shutdownSignal.addEventListener('abort', onShutdown, { once: true });
     if (cancelReason !== null) abort(new TaskError('cancelled', `cancelled: ${cancelReason}`));
     if (opts.shutdownSignal.aborted) onShutdown();
-    const timer = setTimeout(
-      () => abort(new TaskError('timed_out', `timed out after ${data.timeoutMs} ms`, { retryable: true })),
-      data.timeoutMs,
-    );
+    const timer = setTimeout(() => abort(new TaskError('timed_out', `timed out after ${data.timeoutMs} ms`, { retryable: true })), data.timeoutMs);
     opts.onBusy?.(++running);
 
     try {
@@ -159,12 +153,20 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
       const allowed = job.opts.attempts ?? 1;
       if (e.code === 'cancelled' || !e.retryable || attempt >= allowed) {
         const state = e.code === 'cancelled' ? 'cancelled' : 'failed';
-        await finish({ ...base, state, atMs: now, error: e.message, errorCode: e.code, durationMs: now - startedAt, resultJson: e.detail ? JSON.stringify(e.detail) : undefined });
+        await finish({
+          ...base,
+          state,
+          atMs: now,
+          error: e.message,
+          errorCode: e.code,
+          durationMs: now - startedAt,
+          resultJson: e.detail ? JSON.stringify(e.detail) : undefined,
+        });
         log.info({ code: e.code, error: e.message }, `task ${state}`);
         throw new UnrecoverableError(failedReason(e.code, e.message));
       }
       await feeds.event({ ...base, type: 'retrying', atMs: now, detail: `${e.message} (retry in ${backoffDelay(job)} ms)` });
-      throw new Error(e.message);
+      throw new Error(e.message, { cause: err });
     } finally {
       clearTimeout(timer);
       cancelSignal?.removeEventListener('abort', onCancel);

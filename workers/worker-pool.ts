@@ -201,7 +201,12 @@ export class WorkerPool {
     clearTimeout(timer);
     await Promise.all([...this.executors.values()].map((e) => e.close?.()));
     if (this.redis) {
-      await this.redis.multi().zrem(this.keys.pools, this.id).del(this.keys.pool(this.id)).exec().catch(() => undefined);
+      await this.redis
+        .multi()
+        .zrem(this.keys.pools, this.id)
+        .del(this.keys.pool(this.id))
+        .exec()
+        .catch(() => undefined);
     }
     this.subscriber?.disconnect();
     await this.redis?.quit().catch(() => undefined);

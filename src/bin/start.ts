@@ -56,7 +56,9 @@ async function demo(addr: string): Promise<void> {
     for await (const r of stream) {
       const state = TaskState[r.state].replace('TASK_STATE_', '').toLowerCase();
       const detail = r.resultJson || r.error;
-      out(`${r.taskId.replace(`-${run}`, '').padEnd(24)} ${state.padEnd(10)} ${String(r.attempt).padEnd(7)} ${detail.length > 80 ? `${detail.slice(0, 77)}...` : detail}`);
+      out(
+        `${r.taskId.replace(`-${run}`, '').padEnd(24)} ${state.padEnd(10)} ${String(r.attempt).padEnd(7)} ${detail.length > 80 ? `${detail.slice(0, 77)}...` : detail}`,
+      );
     }
     const m = (await client.getMetrics()).metrics;
     out(`metrics: submitted ${m.tasks_submitted_total}, finished ${m.tasks_finished_total}, pools ${m.pools}, events stream ${m.events_stream_length} entries`);

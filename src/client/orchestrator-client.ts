@@ -44,7 +44,12 @@ export function toPbTask(t: TaskInput): pb.TaskSpec {
     const c = t.executor.command;
     executor = { kind: { $case: 'command', value: { argv: c.argv, env: c.env ?? {}, cwd: c.cwd ?? '' } } };
   }
-  const backoffType = t.backoff?.type === 'fixed' ? pb.BackoffType.BACKOFF_TYPE_FIXED : t.backoff?.type === 'exponential' ? pb.BackoffType.BACKOFF_TYPE_EXPONENTIAL : pb.BackoffType.BACKOFF_TYPE_UNSPECIFIED;
+  const backoffType =
+    t.backoff?.type === 'fixed'
+      ? pb.BackoffType.BACKOFF_TYPE_FIXED
+      : t.backoff?.type === 'exponential'
+        ? pb.BackoffType.BACKOFF_TYPE_EXPONENTIAL
+        : pb.BackoffType.BACKOFF_TYPE_UNSPECIFIED;
   return {
     taskId: t.taskId ?? '',
     taskClass: t.taskClass,

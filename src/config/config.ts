@@ -38,7 +38,10 @@ const schema = z.strictObject({
       /** Empty: start an embedded redis-server (see `embedded`). */
       url: z.string().default(''),
       /** Prefix of every key; queues add a hash tag per class so Redis Cluster works. @default "orq" */
-      prefix: z.string().regex(/^[A-Za-z0-9_.-]+$/).default('orq'),
+      prefix: z
+        .string()
+        .regex(/^[A-Za-z0-9_.-]+$/)
+        .default('orq'),
       embedded: z
         .strictObject({
           dataDir: z.string().default('.orchestrator/redis'),
@@ -51,11 +54,19 @@ const schema = z.strictObject({
     .strictObject({
       addr: hostPort.default('127.0.0.1:50052'),
       /** Largest payload one task may carry, in bytes of keys plus values. @default 1 MiB */
-      maxPayloadBytes: z.number().int().min(1).default(1 << 20),
+      maxPayloadBytes: z
+        .number()
+        .int()
+        .min(1)
+        .default(1 << 20),
       /** Largest number of tasks in one SubmitTasks call. @default 10000 */
       maxBatchSize: z.number().int().min(1).default(10_000),
       /** Largest gRPC message accepted. @default 64 MiB */
-      maxMessageBytes: z.number().int().min(1024).default(64 << 20),
+      maxMessageBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .default(64 << 20),
     })
     .prefault({}),
   http: z.strictObject({ addr: hostPort.default('127.0.0.1:9097') }).prefault({}),
@@ -111,7 +122,10 @@ export interface LoadConfigOptions {
 
 function parsePoolClasses(text: string): Record<string, number> {
   const out: Record<string, number> = {};
-  for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+  for (const part of text
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)) {
     const [name, conc] = part.split(':');
     const n = conc === undefined ? 0 : Number(conc);
     if (!name || !Number.isInteger(n) || n < 0) {

@@ -45,9 +45,7 @@ export async function* tailStream(opts: TailOptions): AsyncGenerator<RawEntry> {
     while (!opts.signal.aborted) {
       let reply: [string, RawEntry[]][] | null;
       try {
-        reply = (await redis.xread('COUNT', opts.batch ?? 500, 'BLOCK', opts.blockMs ?? 5_000, 'STREAMS', opts.key, cursor)) as
-          | [string, RawEntry[]][]
-          | null;
+        reply = (await redis.xread('COUNT', opts.batch ?? 500, 'BLOCK', opts.blockMs ?? 5_000, 'STREAMS', opts.key, cursor)) as [string, RawEntry[]][] | null;
       } catch (err) {
         if (opts.signal.aborted) return;
         throw err;

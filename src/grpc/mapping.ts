@@ -40,7 +40,8 @@ export function toSubmission(t: pb.TaskSpec | undefined, field: string): TaskSub
   if (!t) throw invalidArgument(field, 'is required');
   let backoff: TaskSubmission['backoff'];
   if (t.backoff) {
-    const type = t.backoff.type === pb.BackoffType.BACKOFF_TYPE_FIXED ? 'fixed' : t.backoff.type === pb.BackoffType.BACKOFF_TYPE_EXPONENTIAL ? 'exponential' : undefined;
+    const type =
+      t.backoff.type === pb.BackoffType.BACKOFF_TYPE_FIXED ? 'fixed' : t.backoff.type === pb.BackoffType.BACKOFF_TYPE_EXPONENTIAL ? 'exponential' : undefined;
     backoff = { type, delayMs: t.backoff.delayMs };
   }
   return {

@@ -54,7 +54,8 @@ function installRedis(log: EmbeddedRedisOptions['logger']): void {
   const isRoot = process.getuid?.() === 0;
   if (!isRoot || !which('apt-get')) return;
   log.info({}, 'redis-server is missing: installing it with apt-get (Debian package redis-server)');
-  const install = () => execFileSync('apt-get', ['install', '-y', 'redis-server'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
+  const install = () =>
+    execFileSync('apt-get', ['install', '-y', 'redis-server'], { stdio: 'ignore', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } });
   try {
     install();
   } catch {
@@ -78,7 +79,9 @@ export function ensureRedisServer(log: EmbeddedRedisOptions['logger']): string {
     bin = which('redis-server');
   }
   if (!bin) {
-    throw new Error('redis-server not found. Install it (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis) or set REDIS_URL to a running Redis');
+    throw new Error(
+      'redis-server not found. Install it (Debian/Ubuntu: apt-get install redis-server; macOS: brew install redis) or set REDIS_URL to a running Redis',
+    );
   }
   return bin;
 }
@@ -98,7 +101,24 @@ export async function startEmbeddedRedis(opts: EmbeddedRedisOptions): Promise<Em
   const out = openSync(logFile, 'a');
   const child = spawn(
     bin,
-    ['--port', String(opts.port), '--bind', '127.0.0.1', '--dir', dataDir, '--appendonly', 'yes', '--appendfsync', 'everysec', '--maxmemory-policy', 'noeviction', '--save', '', '--daemonize', 'no'],
+    [
+      '--port',
+      String(opts.port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dataDir,
+      '--appendonly',
+      'yes',
+      '--appendfsync',
+      'everysec',
+      '--maxmemory-policy',
+      'noeviction',
+      '--save',
+      '',
+      '--daemonize',
+      'no',
+    ],
     { stdio: ['ignore', out, out], detached: true },
   );
   const exited = new Promise<number | null>((res) => child.once('exit', (code) => res(code)));

@@ -77,7 +77,9 @@ export class TaskSubmitter {
   async submitMany(tasks: TaskSubmission[]): Promise<SubmitOutcome[]> {
     if (tasks.length === 0) throw invalidArgument('tasks', 'must not be empty');
     if (tasks.length > this.opts.maxBatchSize) {
-      throw new OrchestratorError('resource_exhausted', `tasks: ${tasks.length} tasks is over the batch limit of ${this.opts.maxBatchSize}`, { field: 'tasks' });
+      throw new OrchestratorError('resource_exhausted', `tasks: ${tasks.length} tasks is over the batch limit of ${this.opts.maxBatchSize}`, {
+        field: 'tasks',
+      });
     }
     return this.submitResolved(tasks.map((t, i) => this.resolve(t, `tasks[${i}]`)));
   }

@@ -6,9 +6,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { TaskClassOptions, BackoffKind } from '../../queues/task-classes.js';
 import { invalidArgument } from './errors.js';
 
-export type ExecutorSpec =
-  | { kind: 'handler'; name: string }
-  | { kind: 'command'; argv: string[]; env: Record<string, string>; cwd: string };
+export type ExecutorSpec = { kind: 'handler'; name: string } | { kind: 'command'; argv: string[]; env: Record<string, string>; cwd: string };
 
 export interface TaskSubmission {
   taskId?: string;
@@ -132,7 +130,8 @@ export function resolveTask(t: TaskSubmission, opts: ValidateOptions): ResolvedT
   const timeoutMs = checkInt(`${f}.timeout_ms`, t.timeoutMs, 0, MAX_TIMEOUT_MS);
   const delayMs = checkInt(`${f}.delay_ms`, t.delayMs, 0, MAX_DELAY_MS);
   if (t.backoff) checkInt(`${f}.backoff.delay_ms`, t.backoff.delayMs, 0, MAX_DELAY_MS);
-  if (t.workflowId && !TASK_ID_RE.test(t.workflowId)) throw invalidArgument(`${f}.workflow_id`, `"${t.workflowId.slice(0, 140)}" must be 1-128 characters of A-Z a-z 0-9 . _ : -`);
+  if (t.workflowId && !TASK_ID_RE.test(t.workflowId))
+    throw invalidArgument(`${f}.workflow_id`, `"${t.workflowId.slice(0, 140)}" must be 1-128 characters of A-Z a-z 0-9 . _ : -`);
   const executor = checkExecutor(`${f}.executor`, t.executor);
   const data: TaskJobData = {
     executor,
@@ -148,9 +147,7 @@ export function resolveTask(t: TaskSubmission, opts: ValidateOptions): ResolvedT
     data,
     jobName: executor.kind === 'handler' ? `handler:${executor.name}` : 'command',
     attempts: maxAttempts || cls.attempts,
-    backoff: t.backoff
-      ? { type: t.backoff.type ?? cls.backoff.type, delay: t.backoff.delayMs }
-      : { type: cls.backoff.type, delay: cls.backoff.delayMs },
+    backoff: t.backoff ? { type: t.backoff.type ?? cls.backoff.type, delay: t.backoff.delayMs } : { type: cls.backoff.type, delay: cls.backoff.delayMs },
     bullPriority: toBullPriority(priority),
     delayMs,
   };

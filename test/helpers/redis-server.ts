@@ -57,7 +57,7 @@ export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<R
       });
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
-        throw new Error('redis-server not found: install it (apt-get install redis-server); CI installs it in .ci/run');
+        throw new Error('redis-server not found: install it (apt-get install redis-server); CI installs it in .ci/run', { cause: err });
       }
       throw err;
     }

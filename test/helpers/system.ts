@@ -81,15 +81,20 @@ export async function startSystem(opts: { toml?: string; withOrchestrator?: bool
   const addr = `127.0.0.1:${orchestrator.grpcPort}`;
   const client = new OrchestratorClient(addr, { defaultDeadlineMs: 20_000 });
   const r = new Redis(redis.url, { maxRetriesPerRequest: null });
+  r.on('error', () => undefined);
   const pools: PoolProcess[] = [];
   const k = keys(config.redis.prefix);
 
   async function startPool(p: { classes?: string; id?: string; env?: Record<string, string> } = {}): Promise<PoolProcess> {
     const id = p.id ?? `test-pool-${process.pid}-${++poolSeq}`;
-    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist/workers/main.js'), '--classes', p.classes ?? 'cpu_short,cpu_long,inproc', '--pool-id', id], {
-      env: { PATH: process.env.PATH, REDIS_URL: redis.url, ORCHESTRATOR_CONFIG: configFile, ...p.env },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const child = spawn(
+      process.execPath,
+      [join(PROJECT_ROOT, 'dist/workers/main.js'), '--classes', p.classes ?? 'cpu_short,cpu_long,inproc', '--pool-id', id],
+      {
+        env: { PATH: process.env.PATH, REDIS_URL: redis.url, ORCHESTRATOR_CONFIG: configFile, ...p.env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     let output = '';
     child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
     child.stderr!.on('data', (d: Buffer) => (output += d.toString()));

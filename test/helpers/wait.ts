@@ -2,10 +2,7 @@
  * Polls a condition with a deadline: tests wait for states, never for fixed sleeps. Errors
  * thrown by the condition count as "not yet"; the last one is reported on timeout.
  */
-export async function waitFor<T>(
-  fn: () => T | Promise<T>,
-  opts: { timeoutMs?: number; intervalMs?: number; message?: string } = {},
-): Promise<T> {
+export async function waitFor<T>(fn: () => T | Promise<T>, opts: { timeoutMs?: number; intervalMs?: number; message?: string } = {}): Promise<T> {
   const deadline = Date.now() + (opts.timeoutMs ?? 20_000);
   let lastError: unknown;
   for (;;) {

@@ -207,10 +207,7 @@ function waitForClose(child: ChildProcess): Promise<void> {
 async function settlesWithin(p: Promise<void>, ms: number): Promise<boolean> {
   const ac = new AbortController();
   try {
-    return await Promise.race([
-      p.then(() => true),
-      sleep(ms, false, { signal: ac.signal }),
-    ]);
+    return await Promise.race([p.then(() => true), sleep(ms, false, { signal: ac.signal })]);
   } finally {
     ac.abort();
   }

@@ -9,10 +9,14 @@ const sleep: Handler = async (payload, ctx) => {
     // The signal may have fired before the handler was even called.
     if (ctx.signal.aborted) return stop();
     const timer = setTimeout(resolve, ms);
-    ctx.signal.addEventListener('abort', () => {
-      clearTimeout(timer);
-      stop();
-    }, { once: true });
+    ctx.signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        stop();
+      },
+      { once: true },
+    );
   });
   return { sleptMs: ms };
 };
