@@ -27,6 +27,7 @@ export interface OrchestratorOptions {
 export class Orchestrator {
   private readonly log: Logger;
   private redis?: Redis;
+  private bullRedis?: Redis;
   private queues?: TaskQueues;
   private grpc?: GrpcServer;
 
@@ -41,9 +42,11 @@ export class Orchestrator {
 
   async start(): Promise<void> {
     const { config, redisUrl, logger } = this.opts;
-    const redis = (this.redis = await createFailFastRedis(redisUrl, 'orq-orchestrator'));
+    // Two connections: BullMQ's and ours (see src/redis/connection.ts).
+    const redis = (this.redis = await createFailFastRedis(redisUrl, 'orq-orchestrator', true));
+    const bullRedis = (this.bullRedis = await createFailFastRedis(redisUrl, 'orq-orchestrator-queues'));
     const keys = makeKeys(config.redis.prefix);
-    const queues = (this.queues = new TaskQueues({ redis, keys, classes: config.classes }));
+    const queues = (this.queues = new TaskQueues({ redis: bullRedis, keys, classes: config.classes }));
     const writer = new FeedWriter({ redis, keys, eventsMaxLen: config.streams.eventsMaxLen, resultsMaxLen: config.streams.resultsMaxLen });
     const status = new TaskStatusReader({ redis, keys, queues });
     this.grpc = new GrpcServer({
@@ -72,7 +75,7 @@ export class Orchestrator {
   async close(graceMs = 5_000): Promise<void> {
     await this.grpc?.close(graceMs);
     await this.queues?.close();
-    await this.redis?.quit().catch(() => undefined);
+    await Promise.all([this.redis?.quit(), this.bullRedis?.quit()]).catch(() => undefined);
     this.log.info('orchestrator stopped');
   }
 }

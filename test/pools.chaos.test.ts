@@ -71,7 +71,7 @@ describe('pools', () => {
       durationMs: 5,
       workerId: 'dead-pool',
     };
-    await sys.r.hset(sys.keys.job('cpu_short', taskId), 'orq_final', JSON.stringify(recorded));
+    await sys.r.set(sys.keys.final(taskId), JSON.stringify(recorded), 'PX', 60_000);
     await sys.startPool({ classes: 'cpu_short:1' });
     const r = await sys.client.waitForResult(taskId);
     expect(r.state).toBe(TaskState.TASK_STATE_SUCCEEDED);

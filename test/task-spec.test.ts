@@ -37,8 +37,8 @@ describe('task validation', () => {
     const a = resolveTask({ ...ok, taskId: 'x', payload: { a: '1', b: '2' } }, opts);
     const b = resolveTask({ ...ok, taskId: 'x', payload: { b: '2', a: '1' } }, opts);
     const c = resolveTask({ ...ok, taskId: 'x', payload: { a: '1', b: '3' } }, opts);
-    expect(a.data.digest).toBe(b.data.digest);
-    expect(a.data.digest).not.toBe(c.data.digest);
+    expect(a.digest).toBe(b.digest);
+    expect(a.digest).not.toBe(c.digest);
   });
 
   it.each<[string, TaskSubmission]>([

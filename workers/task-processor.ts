@@ -15,7 +15,7 @@ import type { FeedWriter } from '../src/feeds/feed-writer.js';
 import type { Keys } from '../src/redis/keys.js';
 import { TaskError } from '../src/tasks/errors.js';
 import type { TaskJobData } from '../src/tasks/task-spec.js';
-import { FINAL_FIELD, parseOutcome, recordOutcome } from '../src/tasks/final-outcome.js';
+import { AttemptRecords } from '../src/tasks/attempt-records.js';
 import type { TaskResultRecord } from '../src/feeds/feed-format.js';
 import type { ExecutionContext, Executor } from './executors/executor.js';
 
@@ -40,6 +40,10 @@ export interface TaskProcessorOptions {
   shutdownSignal: AbortSignal;
   /** Called with the number of tasks running, whenever it changes. */
   onBusy?(running: number): void;
+  eventsMaxLen: number;
+  resultsMaxLen: number;
+  /** How long a finished attempt's record must outlive it, per class. */
+  recordTtlMs(taskClass: string): number;
 }
 
 function backoffDelay(job: Job): number {
@@ -69,7 +73,8 @@ function failedReason(code: string | undefined, message: string): string {
 }
 
 export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJobData> {
-  const { redis, keys, feeds, poolId, logger } = opts;
+  const { feeds, poolId, logger } = opts;
+  const records = new AttemptRecords({ redis: opts.redis, keys: opts.keys, eventsMaxLen: opts.eventsMaxLen, resultsMaxLen: opts.resultsMaxLen });
   let running = 0;
 
   return async (job: Job<TaskJobData>, token?: string, cancelSignal?: AbortSignal) => {
@@ -78,32 +83,24 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
     const attempt = job.attemptsMade + 1;
     const data = job.data;
     const base = { taskId, taskClass, attempt, workflowId: data.workflowId, workerId: poolId };
-    const log = logger.child({ taskId, taskClass, attempt });
+    // Built only when something is logged: most attempts log nothing.
+    const log = () => logger.child({ taskId, taskClass, attempt });
     const startedAt = Date.now();
 
-    /** Record the final outcome, then write it to the feeds: one pipelined round trip. */
-    const finish = async (r: TaskResultRecord) => {
-      await Promise.all([recordOutcome(redis, keys.job(taskClass, taskId), r), feeds.final({ ...base, type: r.state, atMs: r.atMs, detail: r.error }, r)]);
-    };
+    /** Record the final outcome and write it to the feeds (attempt-records.ts). */
+    const finish = (r: TaskResultRecord) => records.finish({ ...base, type: r.state, atMs: r.atMs, detail: r.error }, r, opts.recordTtlMs(taskClass));
     /** Hand BullMQ an outcome recorded by a pool that died before it could. */
     const replay = async (r: TaskResultRecord): Promise<unknown> => {
-      log.info({ state: r.state }, 'attempt already finished on a pool that died: replaying its outcome');
+      log().info({ state: r.state }, 'attempt already finished on a pool that died: replaying its outcome');
       await feeds.final({ ...base, type: r.state, atMs: r.atMs, workerId: r.workerId, detail: r.error }, r);
       if (r.state === 'succeeded') return JSON.parse(r.resultJson ?? 'null');
       throw new UnrecoverableError(failedReason(r.errorCode, r.error ?? ''));
     };
 
-    // One round trip: announce the start, learn whether a cancel was requested while the task
-    // waited (a pool that died may have missed the cancel message), and whether this attempt
-    // already finished on a pool that died before BullMQ heard of it (final-outcome.ts).
-    const jobKey = keys.job(taskClass, taskId);
-    const pipe = redis.pipeline();
-    feeds.addEvent(pipe, { ...base, type: 'started', atMs: startedAt });
-    pipe.hget(keys.cancel, taskId);
-    pipe.hget(jobKey, FINAL_FIELD);
-    const replies = (await pipe.exec()) ?? [];
-    const cancelReason = replies[1]?.[1] as string | null;
-    const recorded = parseOutcome(replies[2]?.[1] as string | null, attempt);
+    // One call: announce the start, learn whether a cancel was requested while the task waited
+    // (a pool that died may have missed the cancel message), and whether this attempt already
+    // finished on a pool that died before BullMQ heard of it.
+    const { cancelReason, recorded } = await records.start({ ...base, type: 'started', atMs: startedAt });
     if (recorded) return replay(recorded);
 
     const ac = new AbortController();
@@ -145,7 +142,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
         // Back to the queue without using up an attempt; another pool picks it up.
         await job.moveToDelayed(Date.now(), token);
         await feeds.event({ ...base, type: 'retrying', atMs: Date.now(), detail: ac.signal.reason.message });
-        log.info('handed back on shutdown');
+        log().info('handed back on shutdown');
         throw new DelayedError();
       }
       const e = toTaskError(err, ac.signal);
@@ -162,7 +159,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
           durationMs: now - startedAt,
           resultJson: e.detail ? JSON.stringify(e.detail) : undefined,
         });
-        log.info({ code: e.code, error: e.message }, `task ${state}`);
+        log().info({ code: e.code, error: e.message }, `task ${state}`);
         throw new UnrecoverableError(failedReason(e.code, e.message));
       }
       await feeds.event({ ...base, type: 'retrying', atMs: now, detail: `${e.message} (retry in ${backoffDelay(job)} ms)` });

@@ -14,7 +14,7 @@ import { hostname } from 'node:os';
 import type { Config } from '../src/config/config.js';
 import { FeedWriter } from '../src/feeds/feed-writer.js';
 import type { Logger } from '../src/logging/logger.js';
-import { createRedis } from '../src/redis/connection.js';
+import { createOwnRedis, createRedis } from '../src/redis/connection.js';
 import { keys as makeKeys, type Keys } from '../src/redis/keys.js';
 import type { TaskJobData } from '../src/tasks/task-spec.js';
 import { CommandExecutor } from './executors/command.js';
@@ -36,6 +36,7 @@ export class WorkerPool {
   private readonly keys: Keys;
   private readonly log: Logger;
   private redis?: Redis;
+  private bullRedis?: Redis;
   private subscriber?: Redis;
   private readonly workers = new Map<string, Worker<TaskJobData>>();
   private executors = new Map<string, Executor<unknown>>();
@@ -60,7 +61,9 @@ export class WorkerPool {
 
   async start(): Promise<void> {
     const { config } = this.opts;
-    const redis = (this.redis = createRedis(this.opts.redisUrl, { connectionName: `orq-pool-${this.id}` }));
+    // Two connections: BullMQ's and ours (see src/redis/connection.ts).
+    const redis = (this.redis = createOwnRedis(this.opts.redisUrl, `orq-pool-${this.id}`));
+    const bullRedis = (this.bullRedis = createRedis(this.opts.redisUrl, { connectionName: `orq-pool-${this.id}-workers` }));
     const feeds = new FeedWriter({ redis, keys: this.keys, eventsMaxLen: config.streams.eventsMaxLen, resultsMaxLen: config.streams.resultsMaxLen });
     const classes = [...this.concurrency.keys()];
     const inProcess = new Set(classes.filter((c) => config.classes.get(c)!.inProcessHandlers));
@@ -83,10 +86,18 @@ export class WorkerPool {
       logger: this.log,
       shutdownSignal: this.shutdown.signal,
       onBusy: (n) => (this.busy = n),
+      eventsMaxLen: config.streams.eventsMaxLen,
+      resultsMaxLen: config.streams.resultsMaxLen,
+      // A rerun can only come after the lock expired and a stall check ran: keep the record
+      // past that, with a minute to spare.
+      recordTtlMs: (cls) => {
+        const c = config.classes.get(cls)!;
+        return c.lockDurationMs + 2 * c.stalledIntervalMs + 60_000;
+      },
     });
 
     // Cancel requests reach every pool; the one running the task aborts it.
-    this.subscriber = redis.duplicate({ enableAutoPipelining: false });
+    this.subscriber = createRedis(this.opts.redisUrl, { connectionName: `orq-pool-${this.id}-cancel` });
     this.subscriber.on('error', () => undefined);
     this.subscriber.on('message', (_channel: string, message: string) => {
       const tab = message.indexOf('\t');
@@ -98,13 +109,15 @@ export class WorkerPool {
     for (const [name, concurrency] of this.concurrency) {
       const cls = config.classes.get(name)!;
       const worker = new Worker<TaskJobData>(name, processor, {
-        connection: redis,
+        connection: bullRedis,
         prefix: this.keys.queuePrefix(name),
         name: this.id,
         concurrency,
         lockDuration: cls.lockDurationMs,
         stalledInterval: cls.stalledIntervalMs,
         maxStalledCount: cls.maxStalledCount,
+        removeOnComplete: { count: cls.keepCompleted.count, age: Math.ceil(cls.keepCompleted.ageMs / 1000) },
+        removeOnFail: { count: cls.keepFailed.count, age: Math.ceil(cls.keepFailed.ageMs / 1000) },
         autorun: false,
       } as ConstructorParameters<typeof Worker>[2]);
       worker.on('error', (err) => this.log.error({ err, taskClass: name }, 'worker error'));
@@ -209,7 +222,7 @@ export class WorkerPool {
         .catch(() => undefined);
     }
     this.subscriber?.disconnect();
-    await this.redis?.quit().catch(() => undefined);
+    await Promise.all([this.redis?.quit(), this.bullRedis?.quit()]).catch(() => undefined);
     this.log.info('pool stopped');
   }
 }

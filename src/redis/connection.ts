@@ -1,6 +1,11 @@
 /**
  * Redis connections. BullMQ needs `maxRetriesPerRequest: null` on connections it blocks on;
  * we use the same settings everywhere so a Redis restart is ridden out rather than crashing.
+ *
+ * BullMQ and our own code never share a connection: BullMQ defines some fifty Lua commands on
+ * the connection it is given, and every ioredis pipeline (ours, or an auto-pipeline) copies
+ * all of them when it is created. That made each of our pipelines cost more than the command it
+ * carried. BullMQ gets plain connections; ours auto-pipeline.
  */
 import { Redis, type RedisOptions } from 'ioredis';
 
@@ -8,9 +13,6 @@ export function createRedis(url: string, opts: RedisOptions = {}): Redis {
   const redis = new Redis(url, {
     maxRetriesPerRequest: null,
     enableReadyCheck: true,
-    // Commands issued in the same tick go out as one pipeline: the feeds write several
-    // small entries per task and this keeps them to one round trip.
-    enableAutoPipelining: true,
     ...opts,
   });
   // ioredis reconnects by itself; a failure reaches whoever issued the failing command, and
@@ -21,7 +23,15 @@ export function createRedis(url: string, opts: RedisOptions = {}): Redis {
 
 /** A connection for blocking reads (XREAD BLOCK): never shared, never auto-pipelined. */
 export function createBlockingRedis(url: string): Redis {
-  return createRedis(url, { enableAutoPipelining: false });
+  return createRedis(url);
+}
+
+/**
+ * A connection for our own commands (never BullMQ's): commands issued in the same tick go out as
+ * one pipeline, so the feed entries of many concurrent tasks share round trips.
+ */
+export function createOwnRedis(url: string, connectionName: string): Redis {
+  return createRedis(url, { connectionName, enableAutoPipelining: true });
 }
 
 /**
@@ -29,8 +39,8 @@ export function createBlockingRedis(url: string): Redis {
  * commands fail at once instead of queueing, so callers get UNAVAILABLE rather than a hang.
  * Resolves once the connection is ready.
  */
-export async function createFailFastRedis(url: string, connectionName: string): Promise<Redis> {
-  const redis = createRedis(url, { connectionName, enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true });
+export async function createFailFastRedis(url: string, connectionName: string, autoPipeline = false): Promise<Redis> {
+  const redis = createRedis(url, { connectionName, enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true, enableAutoPipelining: autoPipeline });
   await redis.connect();
   return redis;
 }

@@ -10,6 +10,8 @@
  * - `{<prefix>}:cancel`  hash task_id -> reason: cancellations requested (read by pools).
  * - `{<prefix>}:cancel:ch` pub/sub channel: "<task_id>\t<reason>" for each cancel just requested.
  * - `{<prefix>}:events`, `<prefix>:results`: the feeds (format in src/feeds/feed-format.ts).
+ * - `{<prefix>}:final:<task_id>` a finished attempt's outcome, for a few minutes.
+ * - `{<prefix>}:counters` hash "<submitted|succeeded|failed|cancelled>:<class>" -> count.
  * - `{<prefix>}:pools`   zset pool_id -> last heartbeat ms; `<prefix>:pool:<id>` hash of its facts.
  */
 export interface Keys {
@@ -25,6 +27,8 @@ export interface Keys {
   readonly pools: string;
   pool(poolId: string): string;
   readonly counters: string;
+  /** A finished attempt's record, kept until no rerun can come (src/tasks/attempt-records.ts). */
+  final(taskId: string): string;
 }
 
 export function keys(prefix: string): Keys {
@@ -41,5 +45,6 @@ export function keys(prefix: string): Keys {
     pools: `${own}:pools`,
     pool: (poolId: string) => `${own}:pool:${poolId}`,
     counters: `${own}:counters`,
+    final: (taskId: string) => `${own}:final:${taskId}`,
   });
 }

@@ -66,8 +66,17 @@ export interface SubmitOutcome {
   scheduled: boolean;
 }
 
+type ClaimCommand = (k1: string, k2: string, k3: string, ...argv: (string | number)[]) => Promise<(string | number)[]>;
+
 export class TaskSubmitter {
-  constructor(private readonly opts: SubmitterOptions) {}
+  private readonly claim: ClaimCommand;
+
+  constructor(private readonly opts: SubmitterOptions) {
+    // A defined command runs by EVALSHA: the script text is not resent with every call.
+    if (!('orqClaim' in opts.redis)) opts.redis.defineCommand('orqClaim', { numberOfKeys: 3, lua: CLAIM_SCRIPT });
+    const redis = opts.redis as unknown as { orqClaim: ClaimCommand };
+    this.claim = (...a) => redis.orqClaim(...a);
+  }
 
   async submit(task: TaskSubmission): Promise<SubmitOutcome> {
     return (await this.submitResolved([this.resolve(task, 'task')]))[0]!;
@@ -97,15 +106,15 @@ export class TaskSubmitter {
       if (!prev) {
         byId.set(t.taskId, t);
         unique.push(t);
-      } else if (prev.taskClass !== t.taskClass || prev.data.digest !== t.data.digest) {
+      } else if (prev.taskClass !== t.taskClass || prev.digest !== t.digest) {
         throw invalidArgument(`tasks[${i}].task_id`, `"${t.taskId}" appears twice in the batch with different content`);
       }
     });
 
     const argv: (string | number)[] = [Date.now(), this.opts.eventsMaxLen];
-    for (const t of unique) argv.push(t.taskId, `${t.taskClass}\t${t.data.digest}`, t.taskClass, t.data.workflowId ?? '', t.delayMs);
+    for (const t of unique) argv.push(t.taskId, `${t.taskClass}\t${t.digest}`, t.taskClass, t.data.workflowId ?? '', t.delayMs);
     const k = this.opts.keys;
-    const reply = (await this.opts.redis.eval(CLAIM_SCRIPT, 3, k.tasks, k.events, k.counters, ...argv)) as (string | number)[];
+    const reply = await this.claim(k.tasks, k.events, k.counters, ...argv);
     if (reply[0] === 1) {
       const t = unique[Number(reply[1]) - 1]!;
       const [cls] = String(reply[2]).split('\t');
@@ -142,22 +151,27 @@ export class TaskSubmitter {
       if (list) list.push(t);
       else byClass.set(t.taskClass, [t]);
     }
+    const job = (t: ResolvedTask) => ({
+      name: t.jobName,
+      data: t.data,
+      opts: {
+        jobId: t.taskId,
+        attempts: t.attempts,
+        backoff: t.backoff,
+        priority: t.bullPriority,
+        ...(t.delayMs > 0 ? { delay: t.delayMs } : {}),
+      } satisfies JobsOptions,
+    });
     await Promise.all(
-      [...byClass].map(([cls, list]) =>
-        this.opts.queues.get(cls).addBulk(
-          list.map((t) => ({
-            name: t.jobName,
-            data: t.data,
-            opts: {
-              jobId: t.taskId,
-              attempts: t.attempts,
-              backoff: t.backoff,
-              priority: t.bullPriority,
-              ...(t.delayMs > 0 ? { delay: t.delayMs } : {}),
-            } satisfies JobsOptions,
-          })),
-        ),
-      ),
+      [...byClass].map(([cls, list]) => {
+        const queue = this.opts.queues.get(cls);
+        // addBulk wraps its jobs in a MULTI; one job goes cheaper on its own.
+        if (list.length === 1) {
+          const { name, data, opts } = job(list[0]!);
+          return queue.add(name, data, opts);
+        }
+        return queue.addBulk(list.map(job));
+      }),
     );
   }
 }

@@ -28,10 +28,8 @@ export class TaskQueues {
           connection: opts.redis,
           prefix: opts.keys.queuePrefix(cls.name),
           streams: { events: { maxLen: BULL_EVENTS_MAXLEN } },
-          defaultJobOptions: {
-            removeOnComplete: { count: cls.keepCompleted.count, age: Math.ceil(cls.keepCompleted.ageMs / 1000) },
-            removeOnFail: { count: cls.keepFailed.count, age: Math.ceil(cls.keepFailed.ageMs / 1000) },
-          },
+          // Retention (keepCompleted / keepFailed) is applied by the pools' Workers, so it is
+          // not stored in every job's options.
         }),
       );
     }

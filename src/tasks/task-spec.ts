@@ -30,17 +30,15 @@ export interface TaskJobData {
   executor: ExecutorSpec;
   payload: Record<string, string>;
   timeoutMs: number;
-  /** Our priority (0..1000), kept because BullMQ stores its own inverted number. */
-  priority: number;
   workflowId?: string;
-  /** Content digest for idempotent resubmission. */
-  digest: string;
 }
 
 /** A validated submission, ready to enqueue. */
 export interface ResolvedTask {
   taskId: string;
   taskClass: string;
+  /** Content digest for idempotent resubmission (kept in the task index, not on the job). */
+  digest: string;
   data: TaskJobData;
   /** BullMQ job name: the executor, for dashboards ("handler:echo", "command"). */
   jobName: string;
@@ -71,6 +69,11 @@ export interface ValidateOptions {
  */
 export function toBullPriority(priority: number): number {
   return 1 + (MAX_PRIORITY - priority);
+}
+
+/** The inverse of toBullPriority. */
+export function fromBullPriority(bullPriority: number): number {
+  return bullPriority > 0 ? MAX_PRIORITY + 1 - bullPriority : 0;
 }
 
 function checkInt(field: string, v: number | undefined, min: number, max: number): number {
@@ -137,13 +140,12 @@ export function resolveTask(t: TaskSubmission, opts: ValidateOptions): ResolvedT
     executor,
     payload: t.payload,
     timeoutMs: timeoutMs || cls.timeoutMs,
-    priority,
-    digest: digestOf(t, executor, priority),
   };
   if (t.workflowId) data.workflowId = t.workflowId;
   return {
     taskId,
     taskClass: cls.name,
+    digest: digestOf(t, executor, priority),
     data,
     jobName: executor.kind === 'handler' ? `handler:${executor.name}` : 'command',
     attempts: maxAttempts || cls.attempts,

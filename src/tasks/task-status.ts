@@ -9,9 +9,9 @@ import { Job, type JobState } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/keys.js';
 import { OrchestratorError } from './errors.js';
-import type { TaskJobData } from './task-spec.js';
+import { fromBullPriority, type TaskJobData } from './task-spec.js';
 import type { TaskQueues } from './task-queues.js';
-import { FINAL_FIELD, parseOutcome } from './final-outcome.js';
+import { parseRecord } from './attempt-records.js';
 import type { TaskResultRecord } from '../feeds/feed-format.js';
 
 export type TaskState = 'queued' | 'scheduled' | 'running' | 'succeeded' | 'failed' | 'cancelled';
@@ -82,8 +82,8 @@ export class TaskStatusReader {
       if (finished) return this.view(finished, state, cancelReason !== null);
     }
     if (state === 'active') {
-      // The attempt may have finished a moment ago with BullMQ not yet told (final-outcome.ts).
-      const recorded = parseOutcome(await this.opts.redis.hget(this.opts.keys.job(taskClass, taskId), FINAL_FIELD), job.attemptsMade + 1);
+      // The attempt may have finished a moment ago with BullMQ not yet told (attempt-records.ts).
+      const recorded = parseRecord(await this.opts.redis.get(this.opts.keys.final(taskId)), job.attemptsMade + 1);
       if (recorded) return this.finishedView(job, recorded);
     }
     return this.view(job, state, cancelReason !== null);
@@ -116,7 +116,7 @@ export class TaskStatusReader {
       startedAtMs: job.processedOn ?? 0,
       finishedAtMs: job.finishedOn ?? 0,
       workflowId: job.data.workflowId ?? '',
-      priority: job.data.priority ?? 0,
+      priority: fromBullPriority(job.priority),
     };
   }
 }
