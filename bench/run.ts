@@ -13,9 +13,11 @@ import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { Queue } from 'bullmq';
 import { Redis } from 'ioredis';
 import { OrchestratorClient, type TaskInput } from '../src/client/orchestrator-client.js';
+import { OrchestratorServiceService } from '../src/gen/orchestrator/v1/orchestrator.js';
 import { loadConfig } from '../src/config/config.js';
 import { createLogger } from '../src/logging/logger.js';
 import { Orchestrator } from '../src/orchestrator.js';
@@ -87,12 +89,30 @@ function vmHwmKb(pid: number): number {
   return m ? Number(m[1]) : 0;
 }
 
+/** CPU time a process has used so far, in ms (user + system, from /proc). */
+function cpuMs(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+  return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100;
+}
+
+/** CPU per task of each process over `fn`: where the time goes. */
+async function cpuPerTask(pids: Record<string, number>, tasks: number, fn: () => Promise<void>): Promise<Record<string, number>> {
+  const before = Object.fromEntries(Object.entries(pids).map(([k, pid]) => [k, cpuMs(pid)]));
+  const self0 = process.cpuUsage();
+  await fn();
+  const self = process.cpuUsage(self0);
+  const out: Record<string, number> = { driver: ((self.user + self.system) / 1000 / tasks) * 1000 };
+  for (const [k, pid] of Object.entries(pids)) out[k] = ((cpuMs(pid) - before[k]!) / tasks) * 1000;
+  return out;
+}
+
 function percentile(sorted: number[], p: number): number {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]!;
 }
 
 async function main(): Promise<void> {
   const redis = await benchRedis();
+  const redisPid = redis.pid ?? 0;
   const r = new Redis(redis.url, { maxRetriesPerRequest: null });
   const dir = mkdtempSync(join(tmpdir(), 'orq-bench-'));
   const configFile = join(dir, 'bench.toml');
@@ -168,6 +188,18 @@ async function main(): Promise<void> {
     const base = await run((i) => q.add('noop', { n: String(i) }));
     await q.close();
     record(`SubmitTask unary, ${inFlight} in flight`, 'tasks/s', ours, base, 'vs Queue.add');
+    // For scale: the same calls against a server whose handler does nothing at all.
+    const noop = new Server();
+    noop.addService(
+      OrchestratorServiceService,
+      new Proxy({}, { get: () => (_call: unknown, cb: (e: null, r: object) => void) => cb(null, { taskId: '', created: false, state: 0 }) }) as never,
+    );
+    const port = await new Promise<number>((res, rej) => noop.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (e, p) => (e ? rej(e) : res(p))));
+    const noopClient = new OrchestratorClient(`127.0.0.1:${port}`);
+    extra.grpc_noop_unary_calls_per_s = await run((i) => noopClient.submitTask({ taskClass: 'bench_inproc', payload: { n: String(i) } }));
+    noopClient.close();
+    noop.forceShutdown();
+    console.log(`  (gRPC alone, a handler that does nothing: ${Math.round(extra.grpc_noop_unary_calls_per_s)} calls/s)`);
   }
 
   for (const mode of ['inproc', 'sandbox'] as const) {
@@ -185,8 +217,10 @@ async function main(): Promise<void> {
     await submitAll(warm, 0);
     await until(async () => (await r.xlen(keys.results)) >= warm, 'warm-up results');
     let t0 = performance.now();
-    await submitAll(total, warm);
-    await until(async () => (await r.xlen(keys.results)) >= warm + total, 'results');
+    const oursCpu = await cpuPerTask({ redis: redisPid, worker: pool.pid! }, total, async () => {
+      await submitAll(total, warm);
+      await until(async () => (await r.xlen(keys.results)) >= warm + total, 'results');
+    });
     const ours = total / ((performance.now() - t0) / 1000);
     extra[`pool_peak_rss_mb_${mode}`] = vmHwmKb(pool.pid!) / 1024;
     await stop(pool);
@@ -201,9 +235,18 @@ async function main(): Promise<void> {
     await addAll(warm, 0);
     await until(async () => (await q.getCompletedCount()) >= warm, 'baseline warm-up');
     t0 = performance.now();
-    await addAll(total, warm);
-    await until(async () => (await q.getCompletedCount()) >= warm + total, 'baseline completions');
+    const baseCpu = await cpuPerTask({ redis: redisPid, worker: worker.pid! }, total, async () => {
+      await addAll(total, warm);
+      await until(async () => (await q.getCompletedCount()) >= warm + total, 'baseline completions');
+    });
     const base = total / ((performance.now() - t0) / 1000);
+    const fmt = (c: Record<string, number>) =>
+      Object.entries(c)
+        .map(([k, v]) => `${k} ${Math.round(v)}`)
+        .join(', ');
+    console.log(`  CPU µs per task, ${mode}: ours ${fmt(oursCpu)}; baseline ${fmt(baseCpu)}`);
+    for (const [k, v] of Object.entries(oursCpu)) extra[`cpu_us_per_task_${mode}_ours_${k}`] = v;
+    for (const [k, v] of Object.entries(baseCpu)) extra[`cpu_us_per_task_${mode}_baseline_${k}`] = v;
     extra[`baseline_worker_peak_rss_mb_${mode}`] = vmHwmKb(worker.pid!) / 1024;
     await stop(worker);
     await q.close();

@@ -1,7 +1,8 @@
 /**
- * What a pool writes around one attempt, each side in one Lua script so an attempt costs two
- * calls: the start (its event, plus two look-ups) and the finish (its final record, event,
- * result and count). All keys share the `{<prefix>}` hash tag, so this works on a Redis Cluster.
+ * What a pool writes around one attempt: the start (its event, plus two look-ups) and the finish
+ * (its final record, event, result and count), each applied atomically by one Lua script that
+ * takes a whole batch of them. All keys share the `{<prefix>}` hash tag, so this works on a
+ * Redis Cluster.
  *
  * The final record (`{<prefix>}:final:<task_id>`, expiring) exists because the finish is
  * written before BullMQ is told the attempt ended: a pool dying in between causes a rerun,
@@ -18,29 +19,51 @@ import type { Keys } from '../redis/keys.js';
 import { eventFields, resultFields, type TaskEventRecord, type TaskResultRecord } from '../feeds/feed-format.js';
 
 /**
- * KEYS[1] events stream, KEYS[2] cancel hash, KEYS[3] final record
- * ARGV[1] events MAXLEN, ARGV[2] task id, ARGV[3..] the "started" event's fields
- * Returns {cancel reason or nil, final record JSON or nil}.
+ * Applies a batch of attempt starts and finishes.
+ * KEYS[1] events stream, KEYS[2] results stream, KEYS[3] counters hash, KEYS[4] cancel hash,
+ * KEYS[4 + i] the final record of the task of op i.
+ * ARGV[1] events MAXLEN, ARGV[2] results MAXLEN, then the ops:
+ *   "S", task_id, N, N fields of the "started" event
+ *       -> {cancel reason or nil, final record JSON or nil}
+ *   "F", record TTL ms, record JSON, counter field, N, N event fields, M, M result fields
+ *       -> 1
+ * Returns one reply per op, in order.
  */
-const START = `
-redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, 3))
-return {redis.call('HGET', KEYS[2], ARGV[2]), redis.call('GET', KEYS[3])}
+const BATCH = `
+local out = {}
+local i = 3
+local k = 5
+while i <= #ARGV do
+  if ARGV[i] == 'S' then
+    local n = tonumber(ARGV[i + 2])
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, i + 3, i + 2 + n))
+    out[#out + 1] = {redis.call('HGET', KEYS[4], ARGV[i + 1]), redis.call('GET', KEYS[k])}
+    i = i + 3 + n
+  else
+    redis.call('SET', KEYS[k], ARGV[i + 2], 'PX', ARGV[i + 1])
+    local n = tonumber(ARGV[i + 4])
+    redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, i + 5, i + 4 + n))
+    local j = i + 5 + n
+    local m = tonumber(ARGV[j])
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, j + 1, j + m))
+    redis.call('HINCRBY', KEYS[3], ARGV[i + 3], 1)
+    out[#out + 1] = 1
+    i = j + m + 1
+  end
+  k = k + 1
+end
+return out
 `;
 
-/**
- * KEYS[1] final record, KEYS[2] events stream, KEYS[3] results stream, KEYS[4] counters hash
- * ARGV[1] record TTL ms, ARGV[2] record JSON, ARGV[3] events MAXLEN, ARGV[4] results MAXLEN,
- * ARGV[5] counter field, ARGV[6] N = number of event fields, ARGV[7..6+N] event fields,
- * ARGV[7+N..] result fields. Returns 1.
- */
-const FINISH = `
-redis.call('SET', KEYS[1], ARGV[2], 'PX', ARGV[1])
-local n = tonumber(ARGV[6])
-redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[3], '*', unpack(ARGV, 7, 6 + n))
-redis.call('XADD', KEYS[3], 'MAXLEN', '~', ARGV[4], '*', unpack(ARGV, 7 + n))
-redis.call('HINCRBY', KEYS[4], ARGV[5], 1)
-return 1
-`;
+/** Most ops in one script call (Lua's unpack and the reply stay small). */
+const MAX_BATCH = 128;
+
+interface Op {
+  finalKey: string;
+  args: (string | number)[];
+  resolve(reply: unknown): void;
+  reject(err: unknown): void;
+}
 
 type Script = (...args: (string | number)[]) => Promise<unknown>;
 
@@ -69,49 +92,71 @@ export function parseRecord(raw: string | null | undefined, attempt: number): Ta
   }
 }
 
+/**
+ * Group commit: the starts and finishes requested in one turn of the event loop, by all the
+ * attempts a pool runs at once, go to Redis as one script call. A pool at full concurrency then
+ * pays one command per batch instead of two per task.
+ */
 export class AttemptRecords {
-  private readonly start_: Script;
-  private readonly finish_: Script;
+  private readonly batch: Script;
+  private queue: Op[] = [];
+  private scheduled = false;
 
   constructor(private readonly opts: AttemptRecordsOptions) {
     const r = opts.redis as Redis & Record<string, Script>;
-    if (!('orqAttemptStart' in r)) r.defineCommand('orqAttemptStart', { numberOfKeys: 3, lua: START });
-    if (!('orqAttemptFinish' in r)) r.defineCommand('orqAttemptFinish', { numberOfKeys: 4, lua: FINISH });
-    this.start_ = (...a) => r.orqAttemptStart!(...a);
-    this.finish_ = (...a) => r.orqAttemptFinish!(...a);
+    if (!('orqAttempts' in r)) r.defineCommand('orqAttempts', { lua: BATCH });
+    this.batch = (...a) => r.orqAttempts!(...a);
   }
 
   /** Write the "started" event; learn of a pending cancel and of an already recorded finish. */
   async start(started: TaskEventRecord): Promise<AttemptStart> {
-    const { keys } = this.opts;
-    const [cancelReason, final] = (await this.start_(
-      keys.events,
-      keys.cancel,
-      keys.final(started.taskId),
-      this.opts.eventsMaxLen,
-      started.taskId,
-      ...eventFields(started),
-    )) as [string | null, string | null];
+    const ev = eventFields(started);
+    const [cancelReason, final] = (await this.enqueue(this.opts.keys.final(started.taskId), ['S', started.taskId, ev.length, ...ev])) as [
+      string | null,
+      string | null,
+    ];
     return { cancelReason, recorded: parseRecord(final, started.attempt) };
   }
 
   /** Record the final outcome and write its event, result and count, atomically. */
   async finish(event: TaskEventRecord, result: TaskResultRecord, recordTtlMs: number): Promise<void> {
-    const { keys } = this.opts;
     const ev = eventFields(event);
-    await this.finish_(
-      keys.final(result.taskId),
-      keys.events,
-      keys.results,
-      keys.counters,
+    const res = resultFields(result);
+    await this.enqueue(this.opts.keys.final(result.taskId), [
+      'F',
       recordTtlMs,
       JSON.stringify(result),
-      this.opts.eventsMaxLen,
-      this.opts.resultsMaxLen,
       `${result.state}:${result.taskClass}`,
       ev.length,
       ...ev,
-      ...resultFields(result),
+      res.length,
+      ...res,
+    ]);
+  }
+
+  private enqueue(finalKey: string, args: (string | number)[]): Promise<unknown> {
+    return new Promise((resolve, reject) => {
+      this.queue.push({ finalKey, args, resolve, reject });
+      if (this.queue.length >= MAX_BATCH) this.flush();
+      else if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => this.flush());
+      }
+    });
+  }
+
+  private flush(): void {
+    this.scheduled = false;
+    const ops = this.queue;
+    if (ops.length === 0) return;
+    this.queue = [];
+    const { keys } = this.opts;
+    const keyList = [keys.events, keys.results, keys.counters, keys.cancel, ...ops.map((o) => o.finalKey)];
+    const argv: (string | number)[] = [this.opts.eventsMaxLen, this.opts.resultsMaxLen];
+    for (const o of ops) for (const a of o.args) argv.push(a);
+    this.batch(keyList.length, ...keyList, ...argv).then(
+      (replies) => ops.forEach((o, i) => o.resolve((replies as unknown[])[i])),
+      (err: unknown) => ops.forEach((o) => o.reject(err)),
     );
   }
 }
