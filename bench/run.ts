@@ -9,6 +9,7 @@
  * sides run the same concurrency in the same execution mode (in-process or sandboxed).
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -138,8 +139,11 @@ async function main(): Promise<void> {
     await until(async () => (await r.zscore(keys.pools, 'bench-pool')) !== null, 'the pool to register');
     return child;
   };
-  const startBaselineWorker = async (queue: string, concurrency: number, mode: 'inproc' | 'sandbox'): Promise<ChildProcess> => {
-    const child = fork(join(here, 'baseline-worker.js'), [redis.url, queue, String(concurrency), mode], { stdio: 'inherit', execArgv: profArgs });
+  const startBaselineWorker = async (queue: string, concurrency: number, mode: 'inproc' | 'sandbox', likeOurs = false): Promise<ChildProcess> => {
+    const child = fork(join(here, 'baseline-worker.js'), [redis.url, queue, String(concurrency), mode, likeOurs ? 'like-ours' : ''], {
+      stdio: 'inherit',
+      execArgv: profArgs,
+    });
     children.push(child);
     await new Promise((res) => child.once('message', res));
     return child;
@@ -257,6 +261,33 @@ async function main(): Promise<void> {
       base,
       'gRPC submit -> pool -> results stream vs addBulk -> Worker',
     );
+
+    // The same plain BullMQ, but with the job and worker options every Orchestrator task has
+    // (its own id, priority, attempts and backoff, retention, a worker name, the task envelope):
+    // what BullMQ itself costs when configured like this system.
+    await flush();
+    const q2 = baseQueue(`${qname}-like-ours`);
+    const worker2 = await startBaselineWorker(`${qname}-like-ours`, concurrency, mode, true);
+    const likeOurs = (n: number, from: number) =>
+      Array.from({ length: n }, (_, i) => ({
+        name: 'handler:echo',
+        data: { executor: { kind: 'handler', name: 'echo' }, payload: { n: String(from + i) }, timeoutMs: 60_000 },
+        opts: { jobId: randomUUID(), priority: 1001, attempts: 1, backoff: { type: 'exponential' as const, delay: 1000 } },
+      }));
+    const pending = async () => {
+      const c = await q2.getJobCounts('wait', 'prioritized', 'active');
+      return (c.wait ?? 0) + (c.prioritized ?? 0) + (c.active ?? 0);
+    };
+    for (let i = 0; i < warm; i += 1000) await q2.addBulk(likeOurs(Math.min(1000, warm - i), i));
+    await until(async () => (await pending()) === 0, 'like-ours warm-up');
+    t0 = performance.now();
+    for (let i = 0; i < total; i += 1000) await q2.addBulk(likeOurs(Math.min(1000, total - i), warm + i));
+    await until(async () => (await pending()) === 0, 'like-ours completions');
+    const likeOursRate = total / ((performance.now() - t0) / 1000);
+    await stop(worker2);
+    await q2.close();
+    extra[`bullmq_like_ours_tasks_per_s_${mode}`] = likeOursRate;
+    console.log(`  (plain BullMQ with our job options, ${mode}: ${Math.round(likeOursRate)} tasks/s; ours is ${(ours / likeOursRate).toFixed(3)} of it)`);
   }
 
   if (want('latency')) {

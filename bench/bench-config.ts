@@ -1,0 +1,40 @@
+/**
+ * The configuration the bench's orchestrator and its pool share: two bench classes, one whose
+ * `echo` handler runs in the pool process and one sandboxed (BullMQ child processes), each
+ * with the concurrency its baseline Worker gets. No environment, no file: nothing on the
+ * machine can change what is measured.
+ */
+import { loadConfig, type Config } from '../src/config/config.js';
+
+export const INPROC_CLASS = 'bench_inproc';
+export const SANDBOX_CLASS = 'bench_sandbox';
+/** Concurrency of the in-process runs, ours and the baseline Worker's. */
+export const INPROC_CONCURRENCY = 16;
+/** Concurrency of the sandboxed runs: also the number of sandbox children on either side. */
+export const SANDBOX_CONCURRENCY = 8;
+
+export interface BenchConfigOptions {
+  redisUrl: string;
+  prefix: string;
+  poolId?: string;
+  /** Classes a pool serves, with their concurrency; none for the orchestrator. */
+  poolClasses?: Record<string, number>;
+}
+
+export function benchConfig(opts: BenchConfigOptions): Config {
+  return loadConfig({
+    env: {},
+    overrides: {
+      logLevel: 'warn',
+      redis: { url: opts.redisUrl, prefix: opts.prefix },
+      grpc: { addr: '127.0.0.1:0' },
+      http: { addr: '127.0.0.1:0' },
+      pool: { id: opts.poolId ?? 'bench-pool', classes: opts.poolClasses ?? {}, heartbeatMs: 1_000, shutdownGraceMs: 2_000 },
+      classes: {
+        // One attempt, as a plain BullMQ job has by default: both sides store and run the same.
+        [INPROC_CLASS]: { concurrency: INPROC_CONCURRENCY, attempts: 1, inProcessHandlers: true },
+        [SANDBOX_CLASS]: { concurrency: SANDBOX_CONCURRENCY, attempts: 1 },
+      },
+    },
+  });
+}
