@@ -9,6 +9,11 @@
  * uses BullMQ's CommonJS build: the ESM build's child entry uses extensionless imports that Node
  * cannot load as a main module, and the CJS Worker finds its own `classes/main.js` by __dirname.
  *
+ * With a sixth argument `like-ours`, the Worker gets the options our pool gives its Workers
+ * (workers/worker-pool.ts: worker name, lock and stall timings, retention), from the same bench
+ * config; the jobs then carry our job options too (scenarios.ts). That measures what BullMQ
+ * itself costs when configured like this system, apart from our code.
+ *
  * Completion is observed the plain BullMQ way, by counting the Worker's `completed` events: the
  * parent sends {waitFor: N} and gets {reached: count} once N jobs have completed in total.
  */
@@ -17,13 +22,36 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import type * as Bull from 'bullmq';
+import { benchConfig, INPROC_CLASS, SANDBOX_CLASS } from './bench-config.js';
 
-const [url, prefix, queue, concurrency, mode] = process.argv.slice(2) as [string, string, string, string, 'inproc' | 'sandbox'];
+const [url, prefix, queue, concurrency, mode, variant] = process.argv.slice(2) as [string, string, string, string, 'inproc' | 'sandbox', string?];
 const bull: typeof Bull = mode === 'sandbox' ? (createRequire(import.meta.url)('bullmq') as typeof Bull) : await import('bullmq');
 const connection = new Redis(url, { maxRetriesPerRequest: null });
 const processor =
-  mode === 'sandbox' ? join(dirname(fileURLToPath(import.meta.url)), 'noop-processor.js') : async (job: Bull.Job<Record<string, string>>) => job.data;
-const worker = new bull.Worker(queue, processor, { connection, concurrency: Number(concurrency), prefix, useWorkerThreads: false });
+  mode === 'sandbox'
+    ? join(dirname(fileURLToPath(import.meta.url)), 'noop-processor.js')
+    : async (job: Bull.Job<Record<string, unknown>>) => (variant === 'like-ours' ? job.data.payload : job.data);
+
+/** Our pool's Worker options for the bench class of this mode (see workers/worker-pool.ts). */
+function likeOursOptions(): Partial<Bull.WorkerOptions> {
+  const cls = benchConfig({ redisUrl: url, prefix }).classes.get(mode === 'sandbox' ? SANDBOX_CLASS : INPROC_CLASS)!;
+  return {
+    name: 'bench-pool',
+    lockDuration: cls.lockDurationMs,
+    stalledInterval: cls.stalledIntervalMs,
+    maxStalledCount: cls.maxStalledCount,
+    removeOnComplete: { count: cls.keepCompleted.count, age: Math.ceil(cls.keepCompleted.ageMs / 1000) },
+    removeOnFail: { count: cls.keepFailed.count, age: Math.ceil(cls.keepFailed.ageMs / 1000) },
+  };
+}
+
+const worker = new bull.Worker(queue, processor, {
+  connection,
+  concurrency: Number(concurrency),
+  prefix,
+  useWorkerThreads: false,
+  ...(variant === 'like-ours' ? likeOursOptions() : {}),
+});
 
 let completed = 0;
 let waitFor = Infinity;

@@ -1,0 +1,660 @@
+/**
+ * The measured scenarios, each ours against plain BullMQ on the same Redis, one after the other.
+ *
+ * Isolation: every scenario side gets key prefixes of its own, deleted when it ends (no FLUSHALL,
+ * so a REDIS_URL that holds other data survives). Our side runs a fresh Orchestrator (gRPC server
+ * and its Redis connections) in this process and, where tasks run, one WorkerPool in a child
+ * process (pool-process.ts); the baseline runs its Queue in this process and one plain BullMQ
+ * Worker in a child process (baseline-worker.ts), with the same concurrency and execution mode.
+ * Each timed run follows a short warm-up on the same side.
+ */
+import { Server, ServerCredentials, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
+import { Queue, QueueEvents } from 'bullmq';
+import { Redis } from 'ioredis';
+import type { ChildProcess } from 'node:child_process';
+import { join } from 'node:path';
+import type { TaskClassOptions } from '../queues/task-classes.js';
+import { OrchestratorClient, type TaskInput } from '../src/client/orchestrator-client.js';
+import { OrchestratorServiceService } from '../src/gen/orchestrator/v1/orchestrator.js';
+import { createLogger } from '../src/logging/logger.js';
+import { Orchestrator } from '../src/orchestrator.js';
+import { keys as makeKeys, type Keys } from '../src/redis/keys.js';
+import { BULL_EVENTS_MAXLEN } from '../src/tasks/task-queues.js';
+import { resolveTask } from '../src/tasks/task-spec.js';
+import { benchConfig, INPROC_CLASS, INPROC_CONCURRENCY, SANDBOX_CLASS, SANDBOX_CONCURRENCY } from './bench-config.js';
+import { forkReady, peakRssMb, processTree, stopChild, treeCpuMs, waitMessage } from './processes.js';
+import type { Report } from './report.js';
+import { StreamCounter } from './stream-counter.js';
+
+export interface BenchOptions {
+  /** Tasks per timed run: enqueue and in-process end-to-end. */
+  tasks: number;
+  /** Tasks of the sandboxed end-to-end run. */
+  sandboxTasks: number;
+  /** Calls of the unary run. */
+  unaryTasks: number;
+  /** Tasks per SubmitTasks / addBulk call. */
+  batch: number;
+  /** Unary calls in flight at once. */
+  inFlight: number;
+  /** Latency run: tasks per second, and seconds measured (after one second of warm-up). */
+  rate: number;
+  latencySeconds: number;
+  /** Tasks queued for the memory figure. */
+  memoryTasks: number;
+  /** Node flags for the worker processes (--cpu-prof ...). */
+  childExecArgv: string[];
+  /** Print Redis's per-command time of each timed run (resets Redis's INFO commandstats). */
+  redisStats: boolean;
+}
+
+export interface BenchContext {
+  redisUrl: string;
+  /** For INFO, MEMORY USAGE and key clean-up; never given to BullMQ. */
+  control: Redis;
+  report: Report;
+  opts: BenchOptions;
+  /** Unique per run: the start of every key prefix. */
+  runId: string;
+  /** dist/bench, where the child entry files are. */
+  dir: string;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+const payload = (i: number) => ({ n: String(i) });
+const tasks = (taskClass: string, from: number, n: number): TaskInput[] => Array.from({ length: n }, (_, k) => ({ taskClass, payload: payload(from + k) }));
+const jobs = (from: number, n: number) => Array.from({ length: n }, (_, k) => ({ name: 'noop', data: payload(from + k) }));
+
+let benchClasses: ReadonlyMap<string, TaskClassOptions> | undefined;
+
+/** Jobs exactly as our submitter (src/tasks/submitter.ts) makes them from a default task. */
+function jobsLikeOurs(ctx: BenchContext, taskClass: string, from: number, n: number) {
+  const classes = (benchClasses ??= benchConfig({ redisUrl: ctx.redisUrl, prefix: 'x' }).classes);
+  return Array.from({ length: n }, (_, k) => {
+    const t = resolveTask({ taskClass, payload: payload(from + k) }, { classes, maxPayloadBytes: 1 << 20, field: 'task' });
+    return { name: t.jobName, data: t.data, opts: { jobId: t.taskId, attempts: t.attempts, backoff: t.backoff, priority: t.bullPriority } };
+  });
+}
+
+/** `total` items in calls of `batch`, one call at a time, numbered from `from`. */
+async function inBatches(total: number, batch: number, from: number, call: (from: number, n: number) => Promise<unknown>): Promise<void> {
+  for (let i = 0; i < total; i += batch) await call(from + i, Math.min(batch, total - i));
+}
+
+/** `total` calls with `width` of them in flight at any time, numbered from `from`. */
+async function inFlight(total: number, width: number, from: number, call: (i: number) => Promise<unknown>): Promise<void> {
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: width }, async () => {
+      while (next < total) await call(from + next++);
+    }),
+  );
+}
+
+async function deleteKeys(redis: Redis, patterns: string[]): Promise<void> {
+  for (const match of patterns) {
+    let cursor = '0';
+    do {
+      const [next, found] = await redis.scan(cursor, 'MATCH', match, 'COUNT', 1_000);
+      cursor = next;
+      // DEL, not UNLINK: memory is measured right after, so it must be freed by then.
+      if (found.length) await redis.del(...found);
+    } while (cursor !== '0');
+  }
+}
+
+async function redisCpuMs(redis: Redis): Promise<number> {
+  const info = await redis.info('cpu');
+  const field = (name: string) => Number(new RegExp(`^${name}:([\\d.]+)`, 'm').exec(info)?.[1] ?? 0);
+  return (field('used_cpu_user') + field('used_cpu_sys')) * 1000;
+}
+
+/** Redis time per command since the last CONFIG RESETSTAT, in µs per task, largest first. */
+async function commandStats(redis: Redis, tasks: number): Promise<[string, number, number][]> {
+  const info = await redis.info('commandstats');
+  const out: [string, number, number][] = [];
+  for (const m of info.matchAll(/^cmdstat_(\S+):calls=(\d+),usec=(\d+)/gm)) {
+    if (m[1] !== 'info' && !m[1]!.startsWith('config')) out.push([m[1]!, Number(m[3]) / tasks, Number(m[2]) / tasks]);
+  }
+  return out.sort((a, b) => b[1] - a[1]);
+}
+
+async function usedMemory(redis: Redis): Promise<number> {
+  return Number(/^used_memory:(\d+)/m.exec(await redis.info('memory'))![1]);
+}
+
+async function memoryUsage(redis: Redis, key: string): Promise<number> {
+  return Number((await redis.call('MEMORY', 'USAGE', key, 'SAMPLES', '0')) ?? 0);
+}
+
+/** Bytes of a BullMQ queue's wait list and prioritized set together. */
+async function queueBytes(redis: Redis, queueKeyPrefix: string): Promise<number> {
+  return (await memoryUsage(redis, `${queueKeyPrefix}:wait`)) + (await memoryUsage(redis, `${queueKeyPrefix}:prioritized`));
+}
+
+interface Measured {
+  perSecond: number;
+  seconds: number;
+  /** CPU µs per task: "driver" is this process, "redis" the server, others as named. */
+  cpuUsPerTask: Record<string, number>;
+}
+
+/** Times `fn` over `tasks` tasks, with the CPU each process spent on them. */
+async function measure(ctx: BenchContext, tasks: number, pids: Record<string, number | undefined>, fn: () => Promise<void>): Promise<Measured> {
+  const procs = Object.entries(pids).filter((e): e is [string, number] => e[1] !== undefined);
+  const redis0 = await redisCpuMs(ctx.control);
+  const procs0 = procs.map(([, pid]) => treeCpuMs(pid));
+  if (ctx.opts.redisStats) await ctx.control.config('RESETSTAT');
+  const self0 = process.cpuUsage();
+  const t0 = performance.now();
+  await fn();
+  const seconds = (performance.now() - t0) / 1000;
+  const self = process.cpuUsage(self0);
+  const cpuUsPerTask: Record<string, number> = {
+    driver: (self.user + self.system) / tasks,
+    redis: ((await redisCpuMs(ctx.control)) - redis0) * (1000 / tasks),
+  };
+  procs.forEach(([name, pid], i) => (cpuUsPerTask[name] = (treeCpuMs(pid) - procs0[i]!) * (1000 / tasks)));
+  const top = ctx.opts.redisStats ? (await commandStats(ctx.control, tasks)).slice(0, 8) : [];
+  if (top.length) {
+    // Commands a script runs count both on their own line and inside the script's.
+    console.log(`    Redis µs per task (calls per task): ${top.map(([c, us, n]) => `${c} ${us.toFixed(1)} (${n.toFixed(2)})`).join(', ')}`);
+  }
+  return { perSecond: tasks / seconds, seconds, cpuUsPerTask };
+}
+
+function noteCpu(ctx: BenchContext, id: string, side: string, m: Measured): void {
+  for (const [proc, us] of Object.entries(m.cpuUsPerTask)) ctx.report.note(`${id}.${side}.cpu_us_per_task.${proc}`, us);
+}
+
+function printCpu(ours: Measured, base: Measured): void {
+  const fmt = (m: Measured) =>
+    Object.entries(m.cpuUsPerTask)
+      .map(([k, v]) => `${k} ${Math.round(v)}`)
+      .join(', ');
+  console.log(`    CPU µs per task: ours ${fmt(ours)}; baseline ${fmt(base)}`);
+}
+
+/** Our side of one scenario: an Orchestrator over fresh prefixes, and a client for it. */
+interface OurSide {
+  prefix: string;
+  keys: Keys;
+  client: OrchestratorClient;
+  close(): Promise<void>;
+}
+
+async function startOurs(ctx: BenchContext, scenario: string): Promise<OurSide> {
+  const prefix = `${ctx.runId}-${scenario}`;
+  const config = benchConfig({ redisUrl: ctx.redisUrl, prefix });
+  const orchestrator = new Orchestrator({ config, redisUrl: ctx.redisUrl, logger: createLogger('warn', { process: 'bench-orchestrator' }) });
+  await orchestrator.start();
+  const client = new OrchestratorClient(`127.0.0.1:${orchestrator.grpcPort}`, { defaultDeadlineMs: 120_000 });
+  return {
+    prefix,
+    keys: makeKeys(prefix),
+    client,
+    close: async () => {
+      client.close();
+      await orchestrator.close(1_000);
+      await deleteKeys(ctx.control, [`{${prefix}}:*`, `${prefix}:*`]);
+    },
+  };
+}
+
+/** The baseline's side of one scenario: a plain BullMQ Queue on a connection of its own. */
+interface BaselineSide {
+  prefix: string;
+  queue: Queue;
+  close(): Promise<void>;
+}
+
+/**
+ * `like-ours`: the Queue as TaskQueues (src/tasks/task-queues.ts) makes ours, i.e. with BullMQ's
+ * own events stream kept as short.
+ */
+function startBaseline(ctx: BenchContext, scenario: string, variant: 'plain' | 'like-ours' = 'plain'): BaselineSide {
+  const prefix = `${ctx.runId}-${scenario}-bull`;
+  const connection = new Redis(ctx.redisUrl, { maxRetriesPerRequest: null });
+  const queue = new Queue(scenario, { connection, prefix, ...(variant === 'like-ours' ? { streams: { events: { maxLen: BULL_EVENTS_MAXLEN } } } : {}) });
+  return {
+    prefix,
+    queue,
+    close: async () => {
+      await queue.close();
+      await connection.quit();
+      await deleteKeys(ctx.control, [`${prefix}:*`]);
+    },
+  };
+}
+
+const poolFile = (ctx: BenchContext) => join(ctx.dir, 'pool-process.js');
+const baselineWorkerFile = (ctx: BenchContext) => join(ctx.dir, 'baseline-worker.js');
+
+function startPool(ctx: BenchContext, ours: OurSide, taskClass: string, concurrency: number): Promise<ChildProcess> {
+  return forkReady(poolFile(ctx), [ctx.redisUrl, ours.prefix, taskClass, String(concurrency)], { execArgv: ctx.opts.childExecArgv });
+}
+
+function startBaselineWorker(
+  ctx: BenchContext,
+  base: BaselineSide,
+  concurrency: number,
+  mode: 'inproc' | 'sandbox',
+  variant: 'plain' | 'like-ours' = 'plain',
+): Promise<ChildProcess> {
+  return forkReady(baselineWorkerFile(ctx), [ctx.redisUrl, base.prefix, base.queue.name, String(concurrency), mode, variant], {
+    execArgv: ctx.opts.childExecArgv,
+  });
+}
+
+/** Resolves once the baseline Worker has completed `n` jobs in total (its `completed` events). */
+async function completed(worker: ChildProcess, n: number, timeoutMs: number): Promise<void> {
+  const reached = waitMessage(worker, (m) => ((m as { reached?: number }).reached ?? -1) >= n, timeoutMs, `${n} completed jobs`);
+  worker.send({ waitFor: n });
+  await reached;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** 1. Enqueue rate: SubmitTasks in batches vs Queue.addBulk with the same batches. */
+export async function enqueue(ctx: BenchContext): Promise<void> {
+  const { tasks: total, batch } = ctx.opts;
+  const ours = await startOurs(ctx, 'enqueue');
+  let o: Measured;
+  try {
+    const submit = (from: number, n: number) => ours.client.submitTasks(tasks(INPROC_CLASS, from, n));
+    await inBatches(batch, batch, 0, submit);
+    o = await measure(ctx, total, {}, () => inBatches(total, batch, batch, submit));
+  } finally {
+    await ours.close();
+  }
+  const base = startBaseline(ctx, 'enqueue');
+  let b: Measured;
+  try {
+    const add = (from: number, n: number) => base.queue.addBulk(jobs(from, n));
+    await inBatches(batch, batch, 0, add);
+    b = await measure(ctx, total, {}, () => inBatches(total, batch, batch, add));
+  } finally {
+    await base.close();
+  }
+  ctx.report.add({
+    id: 'enqueue',
+    scenario: `enqueue, ${total.toLocaleString('en-US')} in batches of ${batch.toLocaleString('en-US')}`,
+    unit: 'tasks/s',
+    ours: o.perSecond,
+    baseline: b.perSecond,
+    note: 'SubmitTasks (gRPC) vs Queue.addBulk',
+  });
+  printCpu(o, b);
+  noteCpu(ctx, 'enqueue', 'ours', o);
+  noteCpu(ctx, 'enqueue', 'baseline', b);
+}
+
+/** A gRPC server whose every method answers at once: the cost of the gRPC layer alone. */
+async function startNoopGrpc(): Promise<{ port: number; stop(): void }> {
+  const server = new Server();
+  const answer = (_call: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>) => cb(null, { taskId: 'x', created: true, state: 0 });
+  server.addService(OrchestratorServiceService, Object.fromEntries(Object.keys(OrchestratorServiceService).map((m) => [m, answer])));
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  return { port, stop: () => server.forceShutdown() };
+}
+
+/** 2. Unary submission with many calls in flight: SubmitTask vs Queue.add. */
+export async function unary(ctx: BenchContext): Promise<void> {
+  const { unaryTasks: total, inFlight: width } = ctx.opts;
+  const warm = Math.min(1_000, total);
+  const ours = await startOurs(ctx, 'unary');
+  let o: Measured;
+  try {
+    const submit = (i: number) => ours.client.submitTask({ taskClass: INPROC_CLASS, payload: payload(i) });
+    await inFlight(warm, width, 0, submit);
+    o = await measure(ctx, total, {}, () => inFlight(total, width, warm, submit));
+  } finally {
+    await ours.close();
+  }
+  const base = startBaseline(ctx, 'unary');
+  let b: Measured;
+  try {
+    const add = (i: number) => base.queue.add('noop', payload(i));
+    await inFlight(warm, width, 0, add);
+    b = await measure(ctx, total, {}, () => inFlight(total, width, warm, add));
+  } finally {
+    await base.close();
+  }
+  ctx.report.add({
+    id: 'unary',
+    scenario: `unary submit, ${width} in flight`,
+    unit: 'tasks/s',
+    ours: o.perSecond,
+    baseline: b.perSecond,
+    note: 'SubmitTask (gRPC) vs Queue.add',
+  });
+  printCpu(o, b);
+  noteCpu(ctx, 'unary', 'ours', o);
+  noteCpu(ctx, 'unary', 'baseline', b);
+
+  // For scale: the same client and calls against a server that does nothing.
+  const noop = await startNoopGrpc();
+  const client = new OrchestratorClient(`127.0.0.1:${noop.port}`);
+  try {
+    const call = (i: number) => client.submitTask({ taskClass: INPROC_CLASS, payload: payload(i) });
+    await inFlight(warm, width, 0, call);
+    const n = await measure(ctx, total, {}, () => inFlight(total, width, warm, call));
+    ctx.report.note('unary.grpc_only.calls_per_s', n.perSecond);
+    ctx.report.note('unary.grpc_only.cpu_us_per_call', n.cpuUsPerTask.driver!);
+    console.log(
+      `    gRPC alone (same client, a server whose handler answers at once): ${Math.round(n.perSecond)} calls/s, ${Math.round(n.cpuUsPerTask.driver!)} µs CPU per call`,
+    );
+  } finally {
+    client.close();
+    noop.stop();
+  }
+}
+
+/** Plain BullMQ's end-to-end run: addBulk in batches, one Worker process, its completed events. */
+async function baselineEndToEnd(
+  ctx: BenchContext,
+  id: string,
+  mode: 'inproc' | 'sandbox',
+  concurrency: number,
+  total: number,
+  warm: number,
+  variant: 'plain' | 'like-ours',
+): Promise<Measured> {
+  const { batch } = ctx.opts;
+  const side = variant === 'plain' ? 'baseline' : 'like_ours';
+  const base = startBaseline(ctx, variant === 'plain' ? id : `${id}-like-ours`, variant);
+  let worker: ChildProcess | undefined;
+  try {
+    worker = await startBaselineWorker(ctx, base, concurrency, mode, variant);
+    const taskClass = mode === 'inproc' ? INPROC_CLASS : SANDBOX_CLASS;
+    const add = (from: number, n: number) => base.queue.addBulk(variant === 'plain' ? jobs(from, n) : jobsLikeOurs(ctx, taskClass, from, n));
+    await inBatches(warm, batch, 0, add);
+    await completed(worker, warm, 60_000);
+    const w = worker;
+    const m = await measure(ctx, total, { worker: worker.pid }, async () => {
+      await inBatches(total, batch, warm, add);
+      await completed(w, warm + total, 150_000);
+    });
+    const tree = processTree(worker.pid!);
+    ctx.report.note(`${id}.${side}.worker_peak_rss_mb`, peakRssMb(worker.pid!));
+    ctx.report.note(`${id}.${side}.children`, tree.length - 1);
+    ctx.report.note(
+      `${id}.${side}.children_peak_rss_mb`,
+      tree.slice(1).reduce((s, p) => s + peakRssMb(p), 0),
+    );
+    noteCpu(ctx, id, side, m);
+    return m;
+  } finally {
+    if (worker) await stopChild(worker);
+    await base.close();
+  }
+}
+
+/** 3. End-to-end no-op throughput: submit, run, see the completion. */
+export async function endToEnd(ctx: BenchContext, mode: 'inproc' | 'sandbox'): Promise<void> {
+  const { batch } = ctx.opts;
+  const taskClass = mode === 'inproc' ? INPROC_CLASS : SANDBOX_CLASS;
+  const concurrency = mode === 'inproc' ? INPROC_CONCURRENCY : SANDBOX_CONCURRENCY;
+  const total = mode === 'inproc' ? ctx.opts.tasks : ctx.opts.sandboxTasks;
+  const warm = 1_000;
+  const id = `e2e-${mode}`;
+  const label = `end-to-end no-op, ${mode === 'inproc' ? 'in-process' : 'sandboxed'}, concurrency ${concurrency}, ${total.toLocaleString('en-US')} tasks`;
+
+  const ours = await startOurs(ctx, id);
+  const results = new StreamCounter(ctx.redisUrl, ours.keys.results);
+  let pool: ChildProcess | undefined;
+  let o: Measured;
+  try {
+    pool = await startPool(ctx, ours, taskClass, concurrency);
+    const submit = (from: number, n: number) => ours.client.submitTasks(tasks(taskClass, from, n));
+    await inBatches(warm, batch, 0, submit);
+    await results.until(warm, 60_000);
+    o = await measure(ctx, total, { worker: pool.pid }, async () => {
+      await inBatches(total, batch, warm, submit);
+      await results.until(warm + total, 150_000);
+    });
+    const tree = processTree(pool.pid!);
+    ctx.report.note(`${id}.ours.worker_peak_rss_mb`, peakRssMb(pool.pid!));
+    ctx.report.note(`${id}.ours.children`, tree.length - 1);
+    ctx.report.note(
+      `${id}.ours.children_peak_rss_mb`,
+      tree.slice(1).reduce((s, p) => s + peakRssMb(p), 0),
+    );
+    noteCpu(ctx, id, 'ours', o);
+  } finally {
+    await results.close();
+    if (pool) await stopChild(pool);
+    await ours.close();
+  }
+
+  const b = await baselineEndToEnd(ctx, id, mode, concurrency, total, warm, 'plain');
+  ctx.report.add({
+    id,
+    scenario: label,
+    unit: 'tasks/s',
+    ours: o.perSecond,
+    baseline: b.perSecond,
+    note: 'SubmitTasks -> WorkerPool -> results stream vs addBulk -> Worker -> completed events',
+  });
+  printCpu(o, b);
+
+  // For scale: BullMQ alone, configured as we configure it. The gap between this and plain
+  // BullMQ is what our job and worker options cost; the rest of the gap is our own code.
+  const l = await baselineEndToEnd(ctx, id, mode, concurrency, total, warm, 'like-ours');
+  ctx.report.add({
+    id,
+    scenario: `  the same, baseline = BullMQ with our job and worker options`,
+    unit: 'tasks/s',
+    ours: o.perSecond,
+    baseline: l.perSecond,
+    note: 'plain BullMQ given our job ids, priority, attempts/backoff, job data envelope, retention and worker name',
+  });
+  printCpu(o, l);
+}
+
+/** Submit-to-result times of tasks matched by id. */
+class LatencyTracker {
+  readonly samples: number[] = [];
+  errors = 0;
+  private expected = 0;
+  private readonly sent = new Map<string, number>();
+  private wake?: () => void;
+
+  /** Starts `call`; the task's time counts from just before it when `measured`. */
+  submit(id: string, measured: boolean, call: () => Promise<unknown>): void {
+    if (measured) {
+      this.expected++;
+      this.sent.set(id, performance.now());
+    }
+    call().catch(() => {
+      if (this.sent.delete(id)) {
+        this.errors++;
+        this.check();
+      }
+    });
+  }
+
+  arrived(id: string): void {
+    const t0 = this.sent.get(id);
+    if (t0 === undefined) return;
+    this.samples.push(performance.now() - t0);
+    this.sent.delete(id);
+    this.check();
+  }
+
+  private check(): void {
+    if (this.samples.length + this.errors >= this.expected) this.wake?.();
+  }
+
+  /** Resolves once every measured task has its result (or failed to submit). */
+  async done(timeoutMs: number): Promise<void> {
+    if (this.samples.length + this.errors >= this.expected) return;
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`timed out: ${this.samples.length} of ${this.expected} results after ${timeoutMs} ms`)), timeoutMs);
+      this.wake = () => {
+        clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  percentile(p: number): number {
+    const sorted = [...this.samples].sort((a, b) => a - b);
+    return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+  }
+}
+
+/** Calls `fn(i)` for i in [0, count) at `rate` per second, catching up in bursts when late. */
+async function paced(count: number, rate: number, fn: (i: number) => void): Promise<void> {
+  const start = performance.now();
+  for (let i = 0; i < count; i++) {
+    const wait = start + (i * 1000) / rate - performance.now();
+    if (wait >= 1) await sleep(wait);
+    fn(i);
+  }
+}
+
+/** 4. Submit-to-result latency at a steady moderate rate, one unary submission per task. */
+export async function latency(ctx: BenchContext): Promise<void> {
+  const { rate, latencySeconds } = ctx.opts;
+  const warm = rate;
+  const count = Math.round(rate * latencySeconds);
+  const run = async (tracker: LatencyTracker, submit: (id: string, i: number) => Promise<unknown>) => {
+    await paced(warm + count, rate, (i) => {
+      const id = i < warm ? `warm-${i}` : `t-${i}`;
+      tracker.submit(id, i >= warm, () => submit(id, i));
+    });
+    await tracker.done(30_000);
+  };
+
+  const ours = await startOurs(ctx, 'latency');
+  const o = new LatencyTracker();
+  let pool: ChildProcess | undefined;
+  try {
+    pool = await startPool(ctx, ours, INPROC_CLASS, INPROC_CONCURRENCY);
+    // One subscription for the whole run, as a client waiting on its class's results would hold.
+    const stream = ours.client.streamTaskResults({ taskClass: INPROC_CLASS });
+    const consuming = (async () => {
+      for await (const r of stream) o.arrived(r.taskId);
+    })();
+    try {
+      await sleep(200);
+      await run(o, (taskId, i) => ours.client.submitTask({ taskId, taskClass: INPROC_CLASS, payload: payload(i) }));
+    } finally {
+      stream.cancel();
+      await consuming.catch(() => undefined);
+    }
+  } finally {
+    if (pool) await stopChild(pool);
+    await ours.close();
+  }
+
+  const base = startBaseline(ctx, 'latency');
+  const b = new LatencyTracker();
+  let worker: ChildProcess | undefined;
+  const eventsConnection = new Redis(ctx.redisUrl, { maxRetriesPerRequest: null });
+  const events = new QueueEvents(base.queue.name, { connection: eventsConnection, prefix: base.prefix });
+  try {
+    worker = await startBaselineWorker(ctx, base, INPROC_CONCURRENCY, 'inproc');
+    events.on('completed', ({ jobId }) => b.arrived(jobId));
+    await events.waitUntilReady();
+    await sleep(200);
+    await run(b, (jobId, i) => base.queue.add('noop', payload(i), { jobId }));
+  } finally {
+    await events.close();
+    await eventsConnection.quit();
+    if (worker) await stopChild(worker);
+    await base.close();
+  }
+
+  const label = `${rate}/s for ${latencySeconds} s`;
+  for (const p of [50, 99]) {
+    ctx.report.add({
+      id: 'latency',
+      scenario: `submit->result p${p} at ${label}`,
+      unit: 'ms',
+      ours: o.percentile(p),
+      baseline: b.percentile(p),
+      latency: true,
+      note: 'SubmitTask -> StreamTaskResults(class) vs Queue.add -> QueueEvents completed',
+    });
+  }
+  for (const [side, t] of [
+    ['ours', o],
+    ['baseline', b],
+  ] as const) {
+    ctx.report.note(`latency.${side}.p90_ms`, t.percentile(90));
+    ctx.report.note(`latency.${side}.max_ms`, t.percentile(100));
+    ctx.report.note(`latency.${side}.samples`, t.samples.length);
+    ctx.report.note(`latency.${side}.submit_errors`, t.errors);
+  }
+  console.log(
+    `    p90 ours ${o.percentile(90).toFixed(2)} ms, baseline ${b.percentile(90).toFixed(2)} ms; max ours ${o.percentile(100).toFixed(2)} ms, baseline ${b
+      .percentile(100)
+      .toFixed(2)} ms`,
+  );
+}
+
+/** 5. Redis bytes per queued task: SubmitTasks with no pool running vs addBulk. */
+export async function memory(ctx: BenchContext): Promise<void> {
+  const { memoryTasks: count, batch } = ctx.opts;
+  const r = ctx.control;
+
+  const ours = await startOurs(ctx, 'memory');
+  let o: number;
+  try {
+    let sample = '';
+    const before = await usedMemory(r);
+    await inBatches(count, batch, 0, async (from, n) => {
+      const res = await ours.client.submitTasks(tasks(INPROC_CLASS, from, n));
+      sample ||= res[0]!.taskId;
+    });
+    o = ((await usedMemory(r)) - before) / count;
+    const qp = ours.keys.queuePrefix(INPROC_CLASS);
+    ctx.report.note('memory.ours.task_index_bytes_per_task', (await memoryUsage(r, ours.keys.tasks)) / count);
+    ctx.report.note('memory.ours.events_stream_bytes_per_task', (await memoryUsage(r, ours.keys.events)) / count);
+    ctx.report.note('memory.ours.job_hash_bytes', await memoryUsage(r, ours.keys.job(INPROC_CLASS, sample)));
+    // Every task has a BullMQ priority (src/tasks/task-spec.ts toBullPriority): it waits in the
+    // prioritized sorted set, not in the wait list.
+    ctx.report.note('memory.ours.queue_bytes_per_task', (await queueBytes(r, `${qp}:${INPROC_CLASS}`)) / count);
+    ctx.report.note('memory.ours.bull_events_stream_bytes_per_task', (await memoryUsage(r, `${qp}:${INPROC_CLASS}:events`)) / count);
+  } finally {
+    await ours.close();
+  }
+
+  const base = startBaseline(ctx, 'memory');
+  let b: number;
+  try {
+    let sample = '';
+    const before = await usedMemory(r);
+    await inBatches(count, batch, 0, async (from, n) => {
+      const added = await base.queue.addBulk(jobs(from, n));
+      sample ||= added[0]!.id!;
+    });
+    b = ((await usedMemory(r)) - before) / count;
+    const qp = `${base.prefix}:${base.queue.name}`;
+    ctx.report.note('memory.baseline.job_hash_bytes', await memoryUsage(r, `${qp}:${sample}`));
+    ctx.report.note('memory.baseline.queue_bytes_per_task', (await queueBytes(r, qp)) / count);
+    ctx.report.note('memory.baseline.bull_events_stream_bytes_per_task', (await memoryUsage(r, `${qp}:events`)) / count);
+  } finally {
+    await base.close();
+  }
+
+  ctx.report.add({
+    id: 'memory',
+    scenario: `Redis bytes per queued task (${count.toLocaleString('en-US')})`,
+    unit: 'B',
+    ours: o,
+    baseline: b,
+    note: 'INFO used_memory delta; ours adds the task index and a submitted event per task, and uses UUID ids',
+  });
+  const e = ctx.report.extra;
+  console.log(
+    `    ours: job hash ${e['memory.ours.job_hash_bytes']} B, queue ${Math.round(e['memory.ours.queue_bytes_per_task']!)} B/task, task index ${Math.round(e['memory.ours.task_index_bytes_per_task']!)} B/task, events stream ${Math.round(
+      e['memory.ours.events_stream_bytes_per_task']!,
+    )} B/task; baseline job hash ${e['memory.baseline.job_hash_bytes']} B, queue ${Math.round(e['memory.baseline.queue_bytes_per_task']!)} B/task`,
+  );
+}
