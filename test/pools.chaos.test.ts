@@ -38,7 +38,8 @@ describe('pools', () => {
   it('a task whose pool is killed with SIGKILL completes on another pool with one final result', async () => {
     const doomed = await sys.startPool({ classes: 'cpu_short:1' });
     const { taskId } = await sys.client.submitTask({ taskClass: 'cpu_short', payload: { ms: '1500' }, executor: { handler: 'sleep' } });
-    await waitFor(async () => (await sys.client.getTaskStatus(taskId)).state === TaskState.TASK_STATE_RUNNING);
+    // Mid-task: the pool has announced the start (BullMQ marks the job active a moment before).
+    await waitFor(async () => (await eventsOf(taskId)).some((f) => f[1] === 'started' && f.includes(doomed.id)));
     doomed.kill('SIGKILL');
     await doomed.exited;
     const survivor = await sys.startPool({ classes: 'cpu_short:1' });

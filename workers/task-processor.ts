@@ -112,6 +112,8 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
     cancelSignal?.addEventListener('abort', onCancel, { once: true });
     opts.shutdownSignal.addEventListener('abort', onShutdown, { once: true });
     if (cancelReason !== null) abort(new TaskError('cancelled', `cancelled: ${cancelReason}`));
+    // BullMQ's signal may have fired while the start was in flight: a listener added now would miss it.
+    if (cancelSignal?.aborted) onCancel();
     if (opts.shutdownSignal.aborted) onShutdown();
     const timer = setTimeout(() => abort(new TaskError('timed_out', `timed out after ${data.timeoutMs} ms`, { retryable: true })), data.timeoutMs);
     opts.onBusy?.(++running);
