@@ -4,7 +4,7 @@
  *   import { OrchestratorClient } from 'orchestrator';
  *   const client = new OrchestratorClient('127.0.0.1:50052');
  *   const { taskId } = await client.submitTask({ taskClass: 'cpu_short', payload: { text: 'hi' } });
- *   console.log(await client.waitForResult(taskId));
+ *   const result = await client.waitForResult(taskId); // state, resultJson, error, attempt
  *
  * Embedding the server or a pool:
  *
