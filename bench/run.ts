@@ -17,10 +17,11 @@ import { benchRedis, type BenchRedis } from './bench-redis.js';
 import { killAllChildren } from './processes.js';
 import { Report } from './report.js';
 import { endToEnd, enqueue, latency, memory, unary, type BenchContext, type BenchOptions } from './scenarios.js';
+import { workflow } from './workflow-scenario.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
-const SCENARIOS = ['enqueue', 'unary', 'e2e-inproc', 'e2e-sandbox', 'latency', 'memory'] as const;
+const SCENARIOS = ['enqueue', 'unary', 'e2e-inproc', 'e2e-sandbox', 'latency', 'memory', 'workflow'] as const;
 
 const HELP = `Usage: node dist/bench/run.js [options]
 
@@ -145,6 +146,7 @@ async function main(): Promise<void> {
       else if (s === 'e2e-sandbox') await endToEnd(ctx, 'sandbox');
       else if (s === 'latency') await latency(ctx);
       else if (s === 'memory') await memory(ctx);
+      else if (s === 'workflow') await workflow(ctx);
       console.log(`    (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
     }
 

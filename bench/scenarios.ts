@@ -177,14 +177,14 @@ function printCpu(ours: Measured, base: Measured): void {
 }
 
 /** Our side of one scenario: an Orchestrator over fresh prefixes, and a client for it. */
-interface OurSide {
+export interface OurSide {
   prefix: string;
   keys: Keys;
   client: OrchestratorClient;
   close(): Promise<void>;
 }
 
-async function startOurs(ctx: BenchContext, scenario: string): Promise<OurSide> {
+export async function startOurs(ctx: BenchContext, scenario: string): Promise<OurSide> {
   const prefix = `${ctx.runId}-${scenario}`;
   const config = benchConfig({ redisUrl: ctx.redisUrl, prefix });
   const orchestrator = new Orchestrator({ config, redisUrl: ctx.redisUrl, logger: createLogger('warn', { process: 'bench-orchestrator' }) });
@@ -203,7 +203,7 @@ async function startOurs(ctx: BenchContext, scenario: string): Promise<OurSide> 
 }
 
 /** The baseline's side of one scenario: a plain BullMQ Queue on a connection of its own. */
-interface BaselineSide {
+export interface BaselineSide {
   prefix: string;
   queue: Queue;
   close(): Promise<void>;
@@ -213,7 +213,7 @@ interface BaselineSide {
  * `like-ours`: the Queue as TaskQueues (src/tasks/task-queues.ts) makes ours, i.e. with BullMQ's
  * own events stream kept as short.
  */
-function startBaseline(ctx: BenchContext, scenario: string, variant: 'plain' | 'like-ours' = 'plain'): BaselineSide {
+export function startBaseline(ctx: BenchContext, scenario: string, variant: 'plain' | 'like-ours' = 'plain'): BaselineSide {
   const prefix = `${ctx.runId}-${scenario}-bull`;
   const connection = new Redis(ctx.redisUrl, { maxRetriesPerRequest: null });
   const queue = new Queue(scenario, { connection, prefix, ...(variant === 'like-ours' ? { streams: { events: { maxLen: BULL_EVENTS_MAXLEN } } } : {}) });
@@ -231,11 +231,11 @@ function startBaseline(ctx: BenchContext, scenario: string, variant: 'plain' | '
 const poolFile = (ctx: BenchContext) => join(ctx.dir, 'pool-process.js');
 const baselineWorkerFile = (ctx: BenchContext) => join(ctx.dir, 'baseline-worker.js');
 
-function startPool(ctx: BenchContext, ours: OurSide, taskClass: string, concurrency: number): Promise<ChildProcess> {
+export function startPool(ctx: BenchContext, ours: OurSide, taskClass: string, concurrency: number): Promise<ChildProcess> {
   return forkReady(poolFile(ctx), [ctx.redisUrl, ours.prefix, taskClass, String(concurrency)], { execArgv: ctx.opts.childExecArgv });
 }
 
-function startBaselineWorker(
+export function startBaselineWorker(
   ctx: BenchContext,
   base: BaselineSide,
   concurrency: number,
@@ -248,7 +248,7 @@ function startBaselineWorker(
 }
 
 /** Resolves once the baseline Worker has completed `n` jobs in total (its `completed` events). */
-async function completed(worker: ChildProcess, n: number, timeoutMs: number): Promise<void> {
+export async function completed(worker: ChildProcess, n: number, timeoutMs: number): Promise<void> {
   const reached = waitMessage(worker, (m) => ((m as { reached?: number }).reached ?? -1) >= n, timeoutMs, `${n} completed jobs`);
   worker.send({ waitFor: n });
   await reached;

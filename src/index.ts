@@ -6,15 +6,36 @@
  *   const { taskId } = await client.submitTask({ taskClass: 'cpu_short', payload: { text: 'hi' } });
  *   const result = await client.waitForResult(taskId); // state, resultJson, error, attempt
  *
+ *   await client.createWorkflow({ name: 'etl', steps: [
+ *     { stepId: 'fetch', task: { taskClass: 'cpu_short', payload: { url: '${inputs.url}' } } },
+ *     { stepId: 'load', dependsOn: ['fetch'], task: { taskClass: 'cpu_short', payload: { rows: '${steps.fetch.result.rows}' } } },
+ *   ] });
+ *   const { runId } = await client.startWorkflowRun({ name: 'etl', inputs: { url: 'https://example.org/a.csv' } });
+ *   const run = await client.waitForRun(runId); // state, and every step's state and result
+ *
  * Embedding the server or a pool:
  *
  *   const config = loadConfig();
  *   const orchestrator = new Orchestrator({ config, redisUrl, logger: createLogger('info') });
  *   await orchestrator.start();
  */
-export { OrchestratorClient, toPbTask, TaskState, ServingStatus, BackoffType } from './client/orchestrator-client.js';
+export {
+  OrchestratorClient,
+  toPbTask,
+  TaskState,
+  ServingStatus,
+  BackoffType,
+  WorkflowRunState,
+  StepState,
+  FailurePolicy,
+} from './client/orchestrator-client.js';
 export type {
   TaskInput,
+  WorkflowInput,
+  WorkflowRun,
+  StepRun,
+  WorkflowStatusUpdate,
+  StartWorkflowRunResponse,
   OrchestratorClientOptions,
   TaskResult,
   TaskEvent,

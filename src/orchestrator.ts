@@ -17,6 +17,10 @@ import { TaskCanceller } from './tasks/task-canceller.js';
 import { TaskQueues } from './tasks/task-queues.js';
 import { TaskStatusReader } from './tasks/task-status.js';
 import { VERSION } from './version.js';
+import { WorkflowEngine } from './workflows/workflow-engine.js';
+import { WorkflowRuns } from './workflows/workflow-runs.js';
+import { WorkflowStatusReader } from './workflows/workflow-status.js';
+import { WorkflowStore } from './workflows/workflow-store.js';
 
 export interface OrchestratorOptions {
   config: Config;
@@ -30,6 +34,7 @@ export class Orchestrator {
   private bullRedis?: Redis;
   private queues?: TaskQueues;
   private grpc?: GrpcServer;
+  private engine?: WorkflowEngine;
 
   constructor(private readonly opts: OrchestratorOptions) {
     this.log = opts.logger.child({ component: 'orchestrator' });
@@ -49,22 +54,53 @@ export class Orchestrator {
     const queues = (this.queues = new TaskQueues({ redis: bullRedis, keys, classes: config.classes }));
     const writer = new FeedWriter({ redis, keys, eventsMaxLen: config.streams.eventsMaxLen, resultsMaxLen: config.streams.resultsMaxLen });
     const status = new TaskStatusReader({ redis, keys, queues });
+    const submitter = new TaskSubmitter({
+      redis,
+      keys,
+      queues,
+      maxPayloadBytes: config.grpc.maxPayloadBytes,
+      maxBatchSize: config.grpc.maxBatchSize,
+      eventsMaxLen: config.streams.eventsMaxLen,
+    });
+    const canceller = new TaskCanceller({ redis, keys, queues, status, feeds: writer });
+    const store = new WorkflowStore({
+      redis,
+      keys,
+      classes: config.classes,
+      maxPayloadBytes: config.grpc.maxPayloadBytes,
+      maxSteps: config.workflows.maxSteps,
+    });
+    const runs = new WorkflowRuns({
+      redis,
+      keys,
+      store,
+      submitter,
+      canceller,
+      logger,
+      eventsMaxLen: config.streams.eventsMaxLen,
+      runRetentionMs: config.workflows.runRetentionMs,
+      maxInputBytes: config.grpc.maxPayloadBytes,
+    });
+    this.engine = new WorkflowEngine({
+      redis,
+      redisUrl,
+      keys,
+      runs,
+      logger,
+      recoverAfterMs: config.workflows.recoverAfterMs,
+      sweepIntervalMs: config.workflows.sweepIntervalMs,
+    });
+    await this.engine.start();
     this.grpc = new GrpcServer({
       addr: config.grpc.addr,
       maxMessageBytes: config.grpc.maxMessageBytes,
       services: {
-        submitter: new TaskSubmitter({
-          redis,
-          keys,
-          queues,
-          maxPayloadBytes: config.grpc.maxPayloadBytes,
-          maxBatchSize: config.grpc.maxBatchSize,
-          eventsMaxLen: config.streams.eventsMaxLen,
-        }),
+        submitter,
         status,
-        canceller: new TaskCanceller({ redis, keys, queues, status, feeds: writer }),
+        canceller,
         feeds: new FeedSubscriptions({ redis, redisUrl, keys, status, knownClasses: new Set(config.classes.keys()) }),
         system: new SystemStatus({ redis, keys, queues, version: VERSION, startedAtMs: Date.now(), poolTimeoutMs: config.pool.heartbeatMs * 3 }),
+        workflows: { store, runs, status: new WorkflowStatusReader({ redis, redisUrl, keys, store, status }) },
         logger,
       },
     });
@@ -74,6 +110,7 @@ export class Orchestrator {
 
   async close(graceMs = 5_000): Promise<void> {
     await this.grpc?.close(graceMs);
+    await this.engine?.close();
     await this.queues?.close();
     await Promise.all([this.redis?.quit(), this.bullRedis?.quit()]).catch(() => undefined);
     this.log.info('orchestrator stopped');

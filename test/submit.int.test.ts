@@ -2,9 +2,10 @@
  * Submission over gRPC: idempotency, bad input, batches and priority order. Real Redis, real
  * gRPC, real pool processes.
  */
-import { status, type ServiceError } from '@grpc/grpc-js';
+import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskState, type TaskInput } from '../src/client/orchestrator-client.js';
+import { grpcError } from './helpers/grpc.js';
 import { startSystem, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -13,15 +14,6 @@ beforeAll(async () => {
   sys = await startSystem();
 });
 afterAll(async () => sys?.stop());
-
-async function grpcError(p: Promise<unknown>): Promise<ServiceError> {
-  try {
-    await p;
-  } catch (err) {
-    return err as ServiceError;
-  }
-  throw new Error('expected the call to fail');
-}
 
 async function queuedJobs(): Promise<number> {
   let n = 0;
@@ -71,6 +63,8 @@ describe('SubmitTask', () => {
     ['negative priority', { priority: -1 }, 'task.priority'],
     ['negative attempts', { maxAttempts: -1 }, 'task.max_attempts'],
     ['bad id characters', { taskId: 'a b/c' }, 'task.task_id'],
+    ['a colon in the id (BullMQ refuses it)', { taskId: 'user:1' }, 'task.task_id'],
+    ['an all-digit id (BullMQ refuses it)', { taskId: '12345' }, 'task.task_id'],
     ['empty argv', { executor: { command: { argv: [] } } }, 'task.executor.command.argv'],
   ])('rejects %s with INVALID_ARGUMENT naming the field, enqueueing nothing', async (_name, bad, field) => {
     const before = await queuedJobs();

@@ -10,8 +10,18 @@ import { credentials, Metadata, type CallOptions, type ChannelCredentials, type 
 import * as pb from '../gen/orchestrator/v1/orchestrator.js';
 
 export type { ServiceError };
-export { TaskState, ServingStatus, BackoffType } from '../gen/orchestrator/v1/orchestrator.js';
-export type { TaskResult, TaskEvent, TaskStatus, HealthResponse, SubmitTaskResponse } from '../gen/orchestrator/v1/orchestrator.js';
+export { TaskState, ServingStatus, BackoffType, WorkflowRunState, StepState, FailurePolicy } from '../gen/orchestrator/v1/orchestrator.js';
+export type {
+  TaskResult,
+  TaskEvent,
+  TaskStatus,
+  HealthResponse,
+  SubmitTaskResponse,
+  WorkflowRun,
+  StepRun,
+  WorkflowStatusUpdate,
+  StartWorkflowRunResponse,
+} from '../gen/orchestrator/v1/orchestrator.js';
 
 /** A task to submit. Only taskClass and payload are required. */
 export interface TaskInput {
@@ -27,6 +37,21 @@ export interface TaskInput {
   /** Default: handler "echo". */
   executor?: { handler: string } | { command: { argv: string[]; env?: Record<string, string>; cwd?: string } };
 }
+
+/** A workflow to create: steps with their tasks and dependencies. */
+export interface WorkflowInput {
+  name: string;
+  steps: { stepId: string; task: TaskInput; dependsOn?: string[] }[];
+  /** @default "fail_fast" */
+  failurePolicy?: 'fail_fast' | 'continue';
+  description?: string;
+}
+
+const FINAL_RUN_STATES = new Set([
+  pb.WorkflowRunState.WORKFLOW_RUN_STATE_SUCCEEDED,
+  pb.WorkflowRunState.WORKFLOW_RUN_STATE_FAILED,
+  pb.WorkflowRunState.WORKFLOW_RUN_STATE_CANCELLED,
+]);
 
 export interface OrchestratorClientOptions {
   /** Default: insecure (plain TCP). */
@@ -120,6 +145,56 @@ export class OrchestratorClient {
   streamEvents(sel: Partial<pb.StreamEventsRequest> = {}): AsyncIterable<pb.TaskEvent> & { cancel(): void } {
     const req: pb.StreamEventsRequest = { types: [], taskClasses: [], taskIds: [], workflowId: '', cursor: '', ...sel };
     return iterate(this.raw.streamEvents(req));
+  }
+
+  /** Stores the workflow as a new version of its name. */
+  createWorkflow(w: WorkflowInput): Promise<pb.CreateWorkflowResponse> {
+    const req: pb.CreateWorkflowRequest = {
+      name: w.name,
+      description: w.description ?? '',
+      failurePolicy: w.failurePolicy === 'continue' ? pb.FailurePolicy.FAILURE_POLICY_CONTINUE : pb.FailurePolicy.FAILURE_POLICY_FAIL_FAST,
+      steps: w.steps.map((s) => ({ stepId: s.stepId, task: toPbTask(s.task), dependsOn: s.dependsOn ?? [] })),
+    };
+    return this.call(this.raw.createWorkflow as Unary<pb.CreateWorkflowRequest, pb.CreateWorkflowResponse>, req);
+  }
+
+  /** Starts a run (version 0: the latest). Idempotent on runId. */
+  startWorkflowRun(r: { name: string; inputs?: Record<string, string>; runId?: string; version?: number }): Promise<pb.StartWorkflowRunResponse> {
+    const req: pb.StartWorkflowRunRequest = { name: r.name, inputs: r.inputs ?? {}, runId: r.runId ?? '', version: r.version ?? 0 };
+    return this.call(this.raw.startWorkflowRun as Unary<pb.StartWorkflowRunRequest, pb.StartWorkflowRunResponse>, req);
+  }
+
+  getWorkflowRun(runId: string): Promise<pb.WorkflowRun> {
+    return this.call(this.raw.getWorkflowRun as Unary<pb.GetWorkflowRunRequest, pb.WorkflowRun>, { runId });
+  }
+
+  cancelWorkflowRun(runId: string, reason = ''): Promise<pb.CancelWorkflowRunResponse> {
+    return this.call(this.raw.cancelWorkflowRun as Unary<pb.CancelWorkflowRunRequest, pb.CancelWorkflowRunResponse>, { runId, reason });
+  }
+
+  /** The run as it stands, then every change until it ends; iterate with for-await. */
+  streamWorkflowStatus(runId: string): AsyncIterable<pb.WorkflowStatusUpdate> & { cancel(): void } {
+    return iterate(this.raw.streamWorkflowStatus({ runId }));
+  }
+
+  /** Resolves with the whole run once it has ended (at once when it already has). */
+  async waitForRun(runId: string, opts: { timeoutMs?: number } = {}): Promise<pb.WorkflowRun> {
+    const stream = this.streamWorkflowStatus(runId);
+    const timer = opts.timeoutMs ? setTimeout(() => stream.cancel(), opts.timeoutMs) : undefined;
+    let ended = false;
+    try {
+      for await (const u of stream) {
+        if (FINAL_RUN_STATES.has(u.runState)) {
+          ended = true;
+          break;
+        }
+      }
+    } finally {
+      clearTimeout(timer);
+      stream.cancel();
+    }
+    if (!ended) throw new Error(`run ${runId} did not end${opts.timeoutMs ? ` within ${opts.timeoutMs} ms` : ''}`);
+    return this.getWorkflowRun(runId);
   }
 
   /** Resolves with the task's final result (at once when it has already finished). */

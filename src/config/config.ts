@@ -94,6 +94,22 @@ const schema = z.strictObject({
       heartbeatMs: z.number().int().min(100).default(5_000),
     })
     .prefault({}),
+  workflows: z
+    .strictObject({
+      /** Most steps one workflow may have. @default 10000 */
+      maxSteps: z.number().int().min(1).max(100_000).default(10_000),
+      /** How long a finished run's state is kept. @default 7 days */
+      runRetentionMs: z
+        .number()
+        .int()
+        .min(1_000)
+        .default(7 * 24 * 3_600_000),
+      /** Time after which another orchestrator takes over work a stopped one left unfinished. @default 30000 */
+      recoverAfterMs: z.number().int().min(100).default(30_000),
+      /** How often each orchestrator looks for such work. @default 5000 */
+      sweepIntervalMs: z.number().int().min(50).default(5_000),
+    })
+    .prefault({}),
   classes: z.record(z.string().regex(/^[a-z0-9_]+$/), classOverrides).default({}),
 });
 

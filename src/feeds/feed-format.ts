@@ -14,6 +14,12 @@
  *   detail      present when there is one: error text (retrying, failed, cancelled), progress
  *               JSON (progress), the retry delay in ms (retrying)
  *
+ * Workflow runs add two types, written by the workflow engine with workflow_id = the run id:
+ *   workflow_run   the run's state changed: state running | succeeded | failed | cancelled;
+ *                  task_id "" and attempt "0"; detail: why it stopped early
+ *   workflow_step  a step's state changed: step_id, state queued | succeeded | failed |
+ *                  cancelled | skipped, task_id "<run_id>.<step_id>", attempt; detail: error
+ *
  * `<prefix>:results`, one entry per final outcome (at least once per task; duplicates carry the
  * same task_id and attempt), trimmed with MAXLEN ~ streams.resultsMaxLen:
  *   task_id, class, attempt, at, workflow_id?, worker?   as above
@@ -25,7 +31,18 @@
  *
  * The entry id is the cursor: resume with XREAD ... STREAMS key <last id seen>.
  */
-export const EVENT_TYPES = ['submitted', 'started', 'progress', 'retrying', 'succeeded', 'failed', 'cancelled', 'stalled'] as const;
+export const EVENT_TYPES = [
+  'submitted',
+  'started',
+  'progress',
+  'retrying',
+  'succeeded',
+  'failed',
+  'cancelled',
+  'stalled',
+  'workflow_run',
+  'workflow_step',
+] as const;
 export type EventType = (typeof EVENT_TYPES)[number];
 
 export type FinalState = 'succeeded' | 'failed' | 'cancelled';
@@ -39,6 +56,10 @@ export interface TaskEventRecord {
   workflowId?: string;
   workerId?: string;
   detail?: string;
+  /** workflow_step events. */
+  stepId?: string;
+  /** workflow_run and workflow_step events: the new state. */
+  state?: string;
 }
 
 export interface TaskResultRecord {
@@ -64,6 +85,8 @@ export function eventFields(e: TaskEventRecord): string[] {
   if (e.workflowId) f.push('workflow_id', e.workflowId);
   if (e.workerId) f.push('worker', e.workerId);
   if (e.detail !== undefined) f.push('detail', e.detail);
+  if (e.stepId !== undefined) f.push('step_id', e.stepId);
+  if (e.state !== undefined) f.push('state', e.state);
   return f;
 }
 
@@ -95,6 +118,8 @@ export function parseEvent(fields: string[]): TaskEventRecord {
     workflowId: m.get('workflow_id'),
     workerId: m.get('worker'),
     detail: m.get('detail'),
+    stepId: m.get('step_id'),
+    state: m.get('state'),
   };
 }
 

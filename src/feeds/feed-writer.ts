@@ -24,16 +24,33 @@ export class FeedWriter {
   }
 
   /**
-   * Write a final outcome: its event, its result and the finished count. No MULTI: the three go
-   * out in order on one auto-pipelined connection, and a reader that sees the result entry
-   * without the event (a dropped connection between them) loses nothing it needs.
+   * Write a final outcome: its event, its result and the finished count. No MULTI for a plain
+   * task: the three go out in order on one auto-pipelined connection, and a reader that sees the
+   * result entry without the event (a dropped connection between them) loses nothing it needs.
+   * A workflow's task also puts the result on the workflow inbox, in a MULTI with the rest: a
+   * result the engine never hears of would leave its run waiting.
    */
   async final(e: TaskEventRecord, r: TaskResultRecord): Promise<void> {
-    const { redis, keys } = this.opts;
-    await Promise.all([
-      redis.xadd(keys.events, 'MAXLEN', '~', this.opts.eventsMaxLen, '*', ...eventFields(e)),
-      redis.xadd(keys.results, 'MAXLEN', '~', this.opts.resultsMaxLen, '*', ...resultFields(r)),
-      redis.hincrby(keys.counters, `${r.state}:${r.taskClass}`, 1),
-    ]);
+    const { redis, keys, eventsMaxLen, resultsMaxLen } = this.opts;
+    const ev = eventFields(e);
+    const res = resultFields(r);
+    const counter = `${r.state}:${r.taskClass}`;
+    if (!r.workflowId) {
+      await Promise.all([
+        redis.xadd(keys.events, 'MAXLEN', '~', eventsMaxLen, '*', ...ev),
+        redis.xadd(keys.results, 'MAXLEN', '~', resultsMaxLen, '*', ...res),
+        redis.hincrby(keys.counters, counter, 1),
+      ]);
+      return;
+    }
+    const replies = await redis
+      .multi()
+      .xadd(keys.events, 'MAXLEN', '~', eventsMaxLen, '*', ...ev)
+      .xadd(keys.results, 'MAXLEN', '~', resultsMaxLen, '*', ...res)
+      .hincrby(keys.counters, counter, 1)
+      .xadd(keys.workflowInbox, '*', ...res)
+      .exec();
+    const failed = replies?.find(([err]) => err);
+    if (failed) throw failed[0];
   }
 }

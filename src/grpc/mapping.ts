@@ -73,6 +73,8 @@ export function toPbEvent(cursor: string, e: TaskEventRecord): pb.TaskEvent {
     atMs: e.atMs,
     workerId: e.workerId ?? '',
     detail: e.detail ?? '',
+    stepId: e.stepId ?? '',
+    state: e.state ?? '',
   };
 }
 

@@ -3,7 +3,6 @@
  * and the result, or the error (src/grpc/status.ts), back: no logic lives here.
  */
 import type { ServerUnaryCall, ServerWritableStream, sendUnaryData, UntypedHandleCall } from '@grpc/grpc-js';
-import { status } from '@grpc/grpc-js';
 import type { Logger } from '../logging/logger.js';
 import type { FeedSubscriptions, Cursored } from '../feeds/feed-subscriptions.js';
 import type { SystemStatus } from '../monitoring/system-status.js';
@@ -12,7 +11,11 @@ import type { TaskStatusReader } from '../tasks/task-status.js';
 import type { TaskSubmitter } from '../tasks/submitter.js';
 import { invalidArgument } from '../tasks/errors.js';
 import type * as pb from '../gen/orchestrator/v1/orchestrator.js';
+import type { WorkflowStore } from '../workflows/workflow-store.js';
+import type { WorkflowRuns } from '../workflows/workflow-runs.js';
+import type { WorkflowStatusReader } from '../workflows/workflow-status.js';
 import { toPbEvent, toPbHealth, toPbResult, toPbState, toPbStatus, toSubmission } from './mapping.js';
+import { toPbRun, toPbRunState, toPbUpdate, toWorkflowInput } from './workflow-mapping.js';
 import { toServiceError } from './status.js';
 
 export interface OrchestratorServices {
@@ -21,7 +24,13 @@ export interface OrchestratorServices {
   canceller: TaskCanceller;
   feeds: FeedSubscriptions;
   system: SystemStatus;
+  workflows: { store: WorkflowStore; runs: WorkflowRuns; status: WorkflowStatusReader };
   logger: Logger;
+}
+
+function requireRunId(runId: string): string {
+  if (!runId) throw invalidArgument('run_id', 'is required');
+  return runId;
 }
 
 function unary<Req, Res>(fn: (req: Req) => Promise<Res>) {
@@ -67,12 +76,6 @@ function serverStream<Req, Item, Res>(
   };
 }
 
-const unimplemented = (what: string) => (_call: unknown, callback?: sendUnaryData<never>) => {
-  const err = { code: status.UNIMPLEMENTED, details: `${what} is not available yet` };
-  if (callback) callback(err);
-  else (_call as ServerWritableStream<unknown, unknown>).emit('error', err);
-};
-
 export function orchestratorHandlers(s: OrchestratorServices): Record<string, UntypedHandleCall> {
   const log = s.logger.child({ component: 'grpc' });
   const handlers = {
@@ -107,9 +110,21 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
         s.feeds.results({ taskIds: req.taskIds, workflowId: req.workflowId, taskClass: req.taskClass, closeWhenDone: req.closeWhenDone }, req.cursor, signal),
       toPbResult,
     ),
-    createWorkflow: unimplemented('CreateWorkflow'),
-    startWorkflowRun: unimplemented('StartWorkflowRun'),
-    streamWorkflowStatus: unimplemented('StreamWorkflowStatus'),
+    createWorkflow: unary<pb.CreateWorkflowRequest, pb.CreateWorkflowResponse>((req) => s.workflows.store.create(toWorkflowInput(req))),
+    startWorkflowRun: unary<pb.StartWorkflowRunRequest, pb.StartWorkflowRunResponse>(async (req) => {
+      const o = await s.workflows.runs.start({ name: req.name, version: req.version, inputs: req.inputs, runId: req.runId });
+      return { ...o, state: toPbRunState(o.state) };
+    }),
+    getWorkflowRun: unary<pb.GetWorkflowRunRequest, pb.WorkflowRun>(async (req) => toPbRun(await s.workflows.status.get(requireRunId(req.runId)))),
+    cancelWorkflowRun: unary<pb.CancelWorkflowRunRequest, pb.CancelWorkflowRunResponse>(async (req) => ({
+      runId: req.runId,
+      state: toPbRunState(await s.workflows.runs.cancel(requireRunId(req.runId), req.reason)),
+    })),
+    streamWorkflowStatus: serverStream(
+      log,
+      (req: pb.StreamWorkflowStatusRequest, signal) => s.workflows.status.watch(requireRunId(req.runId), signal),
+      toPbUpdate,
+    ),
   } satisfies Record<keyof pb.OrchestratorServiceServer, unknown>;
   return handlers as unknown as Record<string, UntypedHandleCall>;
 }

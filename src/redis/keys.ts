@@ -13,6 +13,10 @@
  * - `{<prefix>}:final:<task_id>` a finished attempt's outcome, for a few minutes.
  * - `{<prefix>}:counters` hash "<submitted|succeeded|failed|cancelled>:<class>" -> count.
  * - `{<prefix>}:pools`   zset pool_id -> last heartbeat ms; `<prefix>:pool:<id>` hash of its facts.
+ * - Workflows (src/workflows/): `{<prefix>}:wfdef:<name>` hash of a workflow's versions,
+ *   `{<prefix>}:workflows` zset name -> latest version, `{<prefix>}:run:<id>` and its
+ *   `:steps`, `:deps`, `:out` hashes, `{<prefix>}:runs:active` zset, `{<prefix>}:wf:inbox`
+ *   stream of finished step tasks, `{<prefix>}:wf:releasing` zset of steps being submitted.
  */
 export interface Keys {
   readonly prefix: string;
@@ -29,6 +33,19 @@ export interface Keys {
   readonly counters: string;
   /** A finished attempt's record, kept until no rerun can come (src/tasks/attempt-records.ts). */
   final(taskId: string): string;
+  /** A workflow's versions: field "latest" and one JSON definition per version number. */
+  workflow(name: string): string;
+  readonly workflows: string;
+  /** A run's own hash; its step states, remaining dependency counts and outcomes. */
+  run(runId: string): string;
+  runSteps(runId: string): string;
+  runDeps(runId: string): string;
+  runOutcomes(runId: string): string;
+  readonly activeRuns: string;
+  /** Final results of step tasks, consumed by the workflow engine (consumer group "engine"). */
+  readonly workflowInbox: string;
+  /** "<run_id>\t<step_id>" -> ms: steps released to run whose task is being submitted. */
+  readonly releasing: string;
 }
 
 export function keys(prefix: string): Keys {
@@ -46,5 +63,14 @@ export function keys(prefix: string): Keys {
     pool: (poolId: string) => `${own}:pool:${poolId}`,
     counters: `${own}:counters`,
     final: (taskId: string) => `${own}:final:${taskId}`,
+    workflow: (name: string) => `${own}:wfdef:${name}`,
+    workflows: `${own}:workflows`,
+    run: (runId: string) => `${own}:run:${runId}`,
+    runSteps: (runId: string) => `${own}:run:${runId}:steps`,
+    runDeps: (runId: string) => `${own}:run:${runId}:deps`,
+    runOutcomes: (runId: string) => `${own}:run:${runId}:out`,
+    activeRuns: `${own}:runs:active`,
+    workflowInbox: `${own}:wf:inbox`,
+    releasing: `${own}:wf:releasing`,
   });
 }

@@ -21,18 +21,19 @@ import { eventFields, resultFields, type TaskEventRecord, type TaskResultRecord 
 /**
  * Applies a batch of attempt starts and finishes.
  * KEYS[1] events stream, KEYS[2] results stream, KEYS[3] counters hash, KEYS[4] cancel hash,
- * KEYS[4 + i] the final record of the task of op i.
+ * KEYS[5] workflow inbox stream, KEYS[5 + i] the final record of the task of op i.
  * ARGV[1] events MAXLEN, ARGV[2] results MAXLEN, then the ops:
  *   "S", task_id, N, N fields of the "started" event
  *       -> {cancel reason or nil, final record JSON or nil}
- *   "F", record TTL ms, record JSON, counter field, N, N event fields, M, M result fields
+ *   "F", record TTL ms, record JSON, counter field, N, N event fields, M, M result fields,
+ *        "1" when the result also goes to the workflow inbox (the task is a workflow's) else "0"
  *       -> 1
  * Returns one reply per op, in order.
  */
 const BATCH = `
 local out = {}
 local i = 3
-local k = 5
+local k = 6
 while i <= #ARGV do
   if ARGV[i] == 'S' then
     local n = tonumber(ARGV[i + 2])
@@ -46,9 +47,10 @@ while i <= #ARGV do
     local j = i + 5 + n
     local m = tonumber(ARGV[j])
     redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ARGV, j + 1, j + m))
+    if ARGV[j + m + 1] == '1' then redis.call('XADD', KEYS[5], '*', unpack(ARGV, j + 1, j + m)) end
     redis.call('HINCRBY', KEYS[3], ARGV[i + 3], 1)
     out[#out + 1] = 1
-    i = j + m + 1
+    i = j + m + 2
   end
   k = k + 1
 end
@@ -131,6 +133,7 @@ export class AttemptRecords {
       ...ev,
       res.length,
       ...res,
+      result.workflowId ? '1' : '0',
     ]);
   }
 
@@ -151,7 +154,7 @@ export class AttemptRecords {
     if (ops.length === 0) return;
     this.queue = [];
     const { keys } = this.opts;
-    const keyList = [keys.events, keys.results, keys.counters, keys.cancel, ...ops.map((o) => o.finalKey)];
+    const keyList = [keys.events, keys.results, keys.counters, keys.cancel, keys.workflowInbox, ...ops.map((o) => o.finalKey)];
     const argv: (string | number)[] = [this.opts.eventsMaxLen, this.opts.resultsMaxLen];
     for (const o of ops) for (const a of o.args) argv.push(a);
     this.batch(keyList.length, ...keyList, ...argv).then(

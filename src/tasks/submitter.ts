@@ -79,7 +79,7 @@ export class TaskSubmitter {
   }
 
   async submit(task: TaskSubmission): Promise<SubmitOutcome> {
-    return (await this.submitResolved([this.resolve(task, 'task')]))[0]!;
+    return (await this.submitPrepared([this.prepare(task, 'task')]))[0]!;
   }
 
   /** Validates all, then enqueues all; nothing is enqueued when any task is invalid. */
@@ -90,14 +90,16 @@ export class TaskSubmitter {
         field: 'tasks',
       });
     }
-    return this.submitResolved(tasks.map((t, i) => this.resolve(t, `tasks[${i}]`)));
+    return this.submitPrepared(tasks.map((t, i) => this.prepare(t, `tasks[${i}]`)));
   }
 
-  private resolve(t: TaskSubmission, field: string): ResolvedTask {
+  /** Validates one task and applies its class defaults; throws invalid_argument naming `field`. */
+  prepare(t: TaskSubmission, field: string): ResolvedTask {
     return resolveTask(t, { classes: this.opts.queues.classes, maxPayloadBytes: this.opts.maxPayloadBytes, field });
   }
 
-  private async submitResolved(all: ResolvedTask[]): Promise<SubmitOutcome[]> {
+  /** Claims and enqueues tasks already validated by prepare(). */
+  async submitPrepared(all: ResolvedTask[]): Promise<SubmitOutcome[]> {
     // The same id twice in one batch: fine when identical (kept once), an error otherwise.
     const byId = new Map<string, ResolvedTask>();
     const unique: ResolvedTask[] = [];

@@ -49,7 +49,9 @@ export interface ResolvedTask {
 }
 
 export const MAX_PRIORITY = 1000;
-const TASK_ID_RE = /^[A-Za-z0-9._:-]{1,128}$/;
+/** BullMQ refuses job ids with ":" (its own repeat-job keys) and all-digit ones (its counters). */
+const TASK_ID_RE = /^[A-Za-z0-9._-]{1,128}$/;
+const ALL_DIGITS_RE = /^\d+$/;
 const NAME_RE = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/;
 const MAX_ATTEMPTS = 1000;
 const MAX_TIMEOUT_MS = 7 * 24 * 3_600_000;
@@ -120,7 +122,9 @@ function digestOf(t: TaskSubmission, executor: ExecutorSpec, priority: number): 
 export function resolveTask(t: TaskSubmission, opts: ValidateOptions): ResolvedTask {
   const f = opts.field;
   const taskId = t.taskId || randomUUID();
-  if (!TASK_ID_RE.test(taskId)) throw invalidArgument(`${f}.task_id`, `"${taskId.slice(0, 140)}" must be 1-128 characters of A-Z a-z 0-9 . _ : -`);
+  if (!TASK_ID_RE.test(taskId) || ALL_DIGITS_RE.test(taskId)) {
+    throw invalidArgument(`${f}.task_id`, `"${taskId.slice(0, 140)}" must be 1-128 characters of A-Z a-z 0-9 . _ -, not all digits`);
+  }
   const cls = opts.classes.get(t.taskClass);
   if (!cls) throw invalidArgument(`${f}.task_class`, `unknown class "${t.taskClass}" (known: ${[...opts.classes.keys()].join(', ')})`);
   const keys = Object.keys(t.payload);
@@ -134,7 +138,7 @@ export function resolveTask(t: TaskSubmission, opts: ValidateOptions): ResolvedT
   const delayMs = checkInt(`${f}.delay_ms`, t.delayMs, 0, MAX_DELAY_MS);
   if (t.backoff) checkInt(`${f}.backoff.delay_ms`, t.backoff.delayMs, 0, MAX_DELAY_MS);
   if (t.workflowId && !TASK_ID_RE.test(t.workflowId))
-    throw invalidArgument(`${f}.workflow_id`, `"${t.workflowId.slice(0, 140)}" must be 1-128 characters of A-Z a-z 0-9 . _ : -`);
+    throw invalidArgument(`${f}.workflow_id`, `"${t.workflowId.slice(0, 140)}" must be 1-128 characters of A-Z a-z 0-9 . _ -`);
   const executor = checkExecutor(`${f}.executor`, t.executor);
   const data: TaskJobData = {
     executor,

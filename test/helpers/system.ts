@@ -26,6 +26,10 @@ logLevel = "warn"
 [pool]
 heartbeatMs = 500
 shutdownGraceMs = 5000
+[workflows]
+maxSteps = 500
+recoverAfterMs = 1500
+sweepIntervalMs = 250
 [classes.cpu_short]
 concurrency = 4
 attempts = 1
@@ -54,66 +58,117 @@ export interface PoolProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
-export interface TestSystem {
+export interface OrchestratorProcess {
+  addr: string;
+  client: OrchestratorClient;
+  child: ChildProcess;
+  exited: Promise<number | string>;
+  output(): string;
+  kill(signal?: NodeJS.Signals): void;
+}
+
+/** Redis, config and child processes, without an orchestrator in the test process. */
+export interface BareSystem {
   redis: RedisServerHandle;
   /** A plain connection for assertions. */
   r: Redis;
   keys: Keys;
   config: Config;
   configFile: string;
+  startPool(opts?: { classes?: string; id?: string; env?: Record<string, string> }): Promise<PoolProcess>;
+  /** An orchestrator as a child process on a free port (built JS in dist/). */
+  startOrchestrator(): Promise<OrchestratorProcess>;
+  stop(): Promise<void>;
+}
+
+export interface TestSystem extends BareSystem {
   orchestrator: Orchestrator;
   client: OrchestratorClient;
   addr: string;
-  startPool(opts?: { classes?: string; id?: string; env?: Record<string, string> }): Promise<PoolProcess>;
-  stop(): Promise<void>;
 }
 
 let poolSeq = 0;
 
-export async function startSystem(opts: { toml?: string; withOrchestrator?: boolean } = {}): Promise<TestSystem> {
+function spawnWithOutput(args: string[], env: Record<string, string | undefined>) {
+  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+  let output = '';
+  child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
+  const exited = new Promise<number | string>((resolve) => child.on('exit', (code, sig) => resolve(code ?? sig ?? -1)));
+  return { child, exited, output: () => output, kill: (sig: NodeJS.Signals = 'SIGTERM') => child.kill(sig) };
+}
+
+export async function startBareSystem(opts: { toml?: string } = {}): Promise<BareSystem> {
   const redis = await startRedis();
   const dir = mkdtempSync(join(tmpdir(), 'orq-test-'));
   const configFile = join(dir, 'orchestrator.toml');
   writeFileSync(configFile, opts.toml ?? TEST_CONFIG_TOML);
   const config = loadConfig({ file: configFile, env: {}, overrides: { redis: { url: redis.url }, grpc: { addr: '127.0.0.1:0' } } });
-  const orchestrator = new Orchestrator({ config, redisUrl: redis.url, logger: createLogger('warn', { process: 'test-orchestrator' }) });
-  await orchestrator.start();
-  const addr = `127.0.0.1:${orchestrator.grpcPort}`;
-  const client = new OrchestratorClient(addr, { defaultDeadlineMs: 20_000 });
   const r = new Redis(redis.url, { maxRetriesPerRequest: null });
   r.on('error', () => undefined);
-  const pools: PoolProcess[] = [];
+  const children: { child: ChildProcess; exited: Promise<unknown>; kill(sig?: NodeJS.Signals): void }[] = [];
+  const clients: OrchestratorClient[] = [];
   const k = keys(config.redis.prefix);
+  const env = { PATH: process.env.PATH, REDIS_URL: redis.url, ORCHESTRATOR_CONFIG: configFile };
 
   async function startPool(p: { classes?: string; id?: string; env?: Record<string, string> } = {}): Promise<PoolProcess> {
     const id = p.id ?? `test-pool-${process.pid}-${++poolSeq}`;
-    const child = spawn(
-      process.execPath,
-      [join(PROJECT_ROOT, 'dist/workers/main.js'), '--classes', p.classes ?? 'cpu_short,cpu_long,inproc', '--pool-id', id],
-      {
-        env: { PATH: process.env.PATH, REDIS_URL: redis.url, ORCHESTRATOR_CONFIG: configFile, ...p.env },
-        stdio: ['ignore', 'pipe', 'pipe'],
-      },
-    );
-    let output = '';
-    child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
-    child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
-    const exited = new Promise<number | string>((resolve) => child.on('exit', (code, sig) => resolve(code ?? sig ?? -1)));
-    const pool: PoolProcess = { id, child, exited, output: () => output, kill: (sig = 'SIGTERM') => child.kill(sig) };
-    pools.push(pool);
+    const proc = spawnWithOutput([join(PROJECT_ROOT, 'dist/workers/main.js'), '--classes', p.classes ?? 'cpu_short,cpu_long,inproc', '--pool-id', id], {
+      ...env,
+      ...p.env,
+    });
+    const pool: PoolProcess = { id, ...proc };
+    children.push(pool);
+    const { child } = proc;
     await waitFor(async () => (await r.zscore(k.pools, id)) !== null || child.exitCode !== null, { timeoutMs: 20_000, message: `pool ${id} never registered` });
-    if (child.exitCode !== null) throw new Error(`pool ${id} exited at start (${child.exitCode}):\n${output}`);
+    if (child.exitCode !== null) throw new Error(`pool ${id} exited at start (${child.exitCode}):\n${proc.output()}`);
     return pool;
   }
 
+  async function startOrchestrator(): Promise<OrchestratorProcess> {
+    const proc = spawnWithOutput([join(PROJECT_ROOT, 'dist/src/bin/orchestrator.js'), '--grpc-addr', '127.0.0.1:0'], {
+      ...env,
+      ORCHESTRATOR_LOG_LEVEL: 'info',
+    });
+    children.push(proc);
+    const addr = await waitFor(
+      () => {
+        if (proc.child.exitCode !== null) throw new Error(`orchestrator exited at start (${proc.child.exitCode}):\n${proc.output()}`);
+        return /"grpc":"(127\.0\.0\.1:\d+)"/.exec(proc.output())?.[1] ?? '';
+      },
+      { timeoutMs: 20_000, message: 'orchestrator never served' },
+    );
+    const client = new OrchestratorClient(addr, { defaultDeadlineMs: 20_000 });
+    clients.push(client);
+    return { addr, client, ...proc };
+  }
+
   async function stop(): Promise<void> {
-    client.close();
-    for (const p of pools) if (p.child.exitCode === null && p.child.signalCode === null) p.kill('SIGKILL');
-    await Promise.all(pools.map((p) => p.exited));
-    await orchestrator.close(1_000);
+    for (const c of clients) c.close();
+    for (const p of children) if (p.child.exitCode === null && p.child.signalCode === null) p.kill('SIGKILL');
+    await Promise.all(children.map((p) => p.exited));
     r.disconnect();
     await redis.stop();
   }
 
-  return { redis, r, keys: k, config, configFile, orchestrator, client, addr, startPool, stop };
+  return { redis, r, keys: k, config, configFile, startPool, startOrchestrator, stop };
+}
+
+export async function startSystem(opts: { toml?: string } = {}): Promise<TestSystem> {
+  const bare = await startBareSystem(opts);
+  const orchestrator = new Orchestrator({ config: bare.config, redisUrl: bare.redis.url, logger: createLogger('warn', { process: 'test-orchestrator' }) });
+  await orchestrator.start();
+  const addr = `127.0.0.1:${orchestrator.grpcPort}`;
+  const client = new OrchestratorClient(addr, { defaultDeadlineMs: 20_000 });
+  return {
+    ...bare,
+    orchestrator,
+    client,
+    addr,
+    async stop() {
+      client.close();
+      await orchestrator.close(1_000);
+      await bare.stop();
+    },
+  };
 }

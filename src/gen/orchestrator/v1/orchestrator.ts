@@ -179,6 +179,171 @@ export function servingStatusToJSON(object: ServingStatus): string {
   }
 }
 
+export enum FailurePolicy {
+  /** FAILURE_POLICY_UNSPECIFIED - fail fast */
+  FAILURE_POLICY_UNSPECIFIED = 0,
+  /** FAILURE_POLICY_FAIL_FAST - The first failed step stops the run: pending steps are skipped, running ones cancelled. */
+  FAILURE_POLICY_FAIL_FAST = 1,
+  /** FAILURE_POLICY_CONTINUE - Every branch that does not depend on a failed step keeps running. */
+  FAILURE_POLICY_CONTINUE = 2,
+  UNRECOGNIZED = -1,
+}
+
+export function failurePolicyFromJSON(object: any): FailurePolicy {
+  switch (object) {
+    case 0:
+    case "FAILURE_POLICY_UNSPECIFIED":
+      return FailurePolicy.FAILURE_POLICY_UNSPECIFIED;
+    case 1:
+    case "FAILURE_POLICY_FAIL_FAST":
+      return FailurePolicy.FAILURE_POLICY_FAIL_FAST;
+    case 2:
+    case "FAILURE_POLICY_CONTINUE":
+      return FailurePolicy.FAILURE_POLICY_CONTINUE;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return FailurePolicy.UNRECOGNIZED;
+  }
+}
+
+export function failurePolicyToJSON(object: FailurePolicy): string {
+  switch (object) {
+    case FailurePolicy.FAILURE_POLICY_UNSPECIFIED:
+      return "FAILURE_POLICY_UNSPECIFIED";
+    case FailurePolicy.FAILURE_POLICY_FAIL_FAST:
+      return "FAILURE_POLICY_FAIL_FAST";
+    case FailurePolicy.FAILURE_POLICY_CONTINUE:
+      return "FAILURE_POLICY_CONTINUE";
+    case FailurePolicy.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+export enum WorkflowRunState {
+  WORKFLOW_RUN_STATE_UNSPECIFIED = 0,
+  WORKFLOW_RUN_STATE_RUNNING = 1,
+  WORKFLOW_RUN_STATE_SUCCEEDED = 2,
+  WORKFLOW_RUN_STATE_FAILED = 3,
+  WORKFLOW_RUN_STATE_CANCELLED = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function workflowRunStateFromJSON(object: any): WorkflowRunState {
+  switch (object) {
+    case 0:
+    case "WORKFLOW_RUN_STATE_UNSPECIFIED":
+      return WorkflowRunState.WORKFLOW_RUN_STATE_UNSPECIFIED;
+    case 1:
+    case "WORKFLOW_RUN_STATE_RUNNING":
+      return WorkflowRunState.WORKFLOW_RUN_STATE_RUNNING;
+    case 2:
+    case "WORKFLOW_RUN_STATE_SUCCEEDED":
+      return WorkflowRunState.WORKFLOW_RUN_STATE_SUCCEEDED;
+    case 3:
+    case "WORKFLOW_RUN_STATE_FAILED":
+      return WorkflowRunState.WORKFLOW_RUN_STATE_FAILED;
+    case 4:
+    case "WORKFLOW_RUN_STATE_CANCELLED":
+      return WorkflowRunState.WORKFLOW_RUN_STATE_CANCELLED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return WorkflowRunState.UNRECOGNIZED;
+  }
+}
+
+export function workflowRunStateToJSON(object: WorkflowRunState): string {
+  switch (object) {
+    case WorkflowRunState.WORKFLOW_RUN_STATE_UNSPECIFIED:
+      return "WORKFLOW_RUN_STATE_UNSPECIFIED";
+    case WorkflowRunState.WORKFLOW_RUN_STATE_RUNNING:
+      return "WORKFLOW_RUN_STATE_RUNNING";
+    case WorkflowRunState.WORKFLOW_RUN_STATE_SUCCEEDED:
+      return "WORKFLOW_RUN_STATE_SUCCEEDED";
+    case WorkflowRunState.WORKFLOW_RUN_STATE_FAILED:
+      return "WORKFLOW_RUN_STATE_FAILED";
+    case WorkflowRunState.WORKFLOW_RUN_STATE_CANCELLED:
+      return "WORKFLOW_RUN_STATE_CANCELLED";
+    case WorkflowRunState.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
+export enum StepState {
+  STEP_STATE_UNSPECIFIED = 0,
+  /** STEP_STATE_PENDING - Waiting for its dependencies. */
+  STEP_STATE_PENDING = 1,
+  /** STEP_STATE_QUEUED - Its task is queued (or waiting out a retry backoff). */
+  STEP_STATE_QUEUED = 2,
+  STEP_STATE_RUNNING = 3,
+  STEP_STATE_SUCCEEDED = 4,
+  STEP_STATE_FAILED = 5,
+  STEP_STATE_CANCELLED = 6,
+  /** STEP_STATE_SKIPPED - Never ran: a step it depends on failed, or the run stopped first. */
+  STEP_STATE_SKIPPED = 7,
+  UNRECOGNIZED = -1,
+}
+
+export function stepStateFromJSON(object: any): StepState {
+  switch (object) {
+    case 0:
+    case "STEP_STATE_UNSPECIFIED":
+      return StepState.STEP_STATE_UNSPECIFIED;
+    case 1:
+    case "STEP_STATE_PENDING":
+      return StepState.STEP_STATE_PENDING;
+    case 2:
+    case "STEP_STATE_QUEUED":
+      return StepState.STEP_STATE_QUEUED;
+    case 3:
+    case "STEP_STATE_RUNNING":
+      return StepState.STEP_STATE_RUNNING;
+    case 4:
+    case "STEP_STATE_SUCCEEDED":
+      return StepState.STEP_STATE_SUCCEEDED;
+    case 5:
+    case "STEP_STATE_FAILED":
+      return StepState.STEP_STATE_FAILED;
+    case 6:
+    case "STEP_STATE_CANCELLED":
+      return StepState.STEP_STATE_CANCELLED;
+    case 7:
+    case "STEP_STATE_SKIPPED":
+      return StepState.STEP_STATE_SKIPPED;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return StepState.UNRECOGNIZED;
+  }
+}
+
+export function stepStateToJSON(object: StepState): string {
+  switch (object) {
+    case StepState.STEP_STATE_UNSPECIFIED:
+      return "STEP_STATE_UNSPECIFIED";
+    case StepState.STEP_STATE_PENDING:
+      return "STEP_STATE_PENDING";
+    case StepState.STEP_STATE_QUEUED:
+      return "STEP_STATE_QUEUED";
+    case StepState.STEP_STATE_RUNNING:
+      return "STEP_STATE_RUNNING";
+    case StepState.STEP_STATE_SUCCEEDED:
+      return "STEP_STATE_SUCCEEDED";
+    case StepState.STEP_STATE_FAILED:
+      return "STEP_STATE_FAILED";
+    case StepState.STEP_STATE_CANCELLED:
+      return "STEP_STATE_CANCELLED";
+    case StepState.STEP_STATE_SKIPPED:
+      return "STEP_STATE_SKIPPED";
+    case StepState.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export interface Backoff {
   type: BackoffType;
   /** Base delay between attempts; exponential doubles it each attempt. */
@@ -211,7 +376,7 @@ export interface ExecutorSpec {
 }
 
 export interface TaskSpec {
-  /** Client-chosen id ([A-Za-z0-9._:-], at most 128 chars); generated when empty. */
+  /** Client-chosen id ([A-Za-z0-9._-], at most 128 chars, not all digits); generated when empty. */
   taskId: string;
   taskClass: string;
   payload: { [key: string]: string };
@@ -319,7 +484,10 @@ export interface TaskResult {
 }
 
 export interface StreamEventsRequest {
-  /** Event types (submitted, started, progress, retrying, succeeded, failed, cancelled, stalled). */
+  /**
+   * Event types (submitted, started, progress, retrying, succeeded, failed, cancelled, stalled,
+   * workflow_run, workflow_step).
+   */
   types: string[];
   taskClasses: string[];
   taskIds: string[];
@@ -339,6 +507,10 @@ export interface TaskEvent {
   workerId: string;
   /** Type-specific detail: error text, progress JSON, delay before the retry. */
   detail: string;
+  /** workflow_step events: the step. */
+  stepId: string;
+  /** workflow_run and workflow_step events: the new state (see WorkflowRunState / StepState). */
+  state: string;
 }
 
 export interface HealthRequest {
@@ -371,25 +543,40 @@ export interface GetMetricsResponse_MetricsEntry {
 }
 
 export interface WorkflowStep {
+  /** [A-Za-z0-9_-], at most 63 characters, unique in the workflow. */
   stepId: string;
+  /**
+   * task_id and workflow_id stay empty (the run sets them: "<run_id>.<step_id>", the run id). Payload values, command argv and
+   * env may refer to ${inputs.NAME}, ${run_id} and ${steps.STEP.result[.PATH]} (STEP upstream).
+   */
   task: TaskSpec | undefined;
   dependsOn: string[];
 }
 
 export interface CreateWorkflowRequest {
+  /** [A-Za-z0-9_.-], at most 128 characters. */
   name: string;
   steps: WorkflowStep[];
+  failurePolicy: FailurePolicy;
+  description: string;
 }
 
 export interface CreateWorkflowResponse {
   name: string;
+  /** 1 for a new name, one more than the latest for an existing one. */
   version: number;
 }
 
 export interface StartWorkflowRunRequest {
   name: string;
   inputs: { [key: string]: string };
+  /**
+   * Client-chosen ([A-Za-z0-9_-], at most 64 characters); generated when empty. The same id
+   * with the same name, version and inputs returns the existing run.
+   */
   runId: string;
+  /** 0 means the latest version. */
+  version: number;
 }
 
 export interface StartWorkflowRunRequest_InputsEntry {
@@ -399,6 +586,62 @@ export interface StartWorkflowRunRequest_InputsEntry {
 
 export interface StartWorkflowRunResponse {
   runId: string;
+  version: number;
+  /** False when the run already existed. */
+  created: boolean;
+  state: WorkflowRunState;
+}
+
+export interface StepRun {
+  stepId: string;
+  /** "<run_id>.<step_id>": look it up with GetTaskStatus. */
+  taskId: string;
+  taskClass: string;
+  state: StepState;
+  dependsOn: string[];
+  /** The attempt the state belongs to (0 before the first). */
+  attempt: number;
+  /** JSON text of the result, when succeeded. */
+  resultJson: string;
+  error: string;
+  finishedAtMs: number;
+}
+
+export interface GetWorkflowRunRequest {
+  runId: string;
+}
+
+export interface WorkflowRun {
+  runId: string;
+  workflowName: string;
+  version: number;
+  state: WorkflowRunState;
+  failurePolicy: FailurePolicy;
+  inputs: { [key: string]: string };
+  startedAtMs: number;
+  finishedAtMs: number;
+  /** Why the run stopped early (cancel reason, the failed step); empty otherwise. */
+  stopReason: string;
+  steps: StepRun[];
+}
+
+export interface WorkflowRun_InputsEntry {
+  key: string;
+  value: string;
+}
+
+export interface CancelWorkflowRunRequest {
+  runId: string;
+  reason: string;
+}
+
+export interface CancelWorkflowRunResponse {
+  runId: string;
+  /**
+   * RUNNING while running steps are being stopped, CANCELLED once nothing runs, or the final
+   * state when the run had already ended (nothing changed).
+   */
+  state: WorkflowRunState;
 }
 
 export interface StreamWorkflowStatusRequest {
@@ -407,9 +650,20 @@ export interface StreamWorkflowStatusRequest {
 
 export interface WorkflowStatusUpdate {
   runId: string;
+  /** The step this update is about; empty for an update of the run itself. */
   stepId: string;
-  state: string;
+  /** The run's state as of this update. */
+  runState: WorkflowRunState;
+  stepState: StepState;
   atMs: number;
+  taskId: string;
+  attempt: number;
+  error: string;
+  resultJson: string;
+  /** True for the updates that describe the run as it stood when the stream began. */
+  snapshot: boolean;
+  /** The events-stream entry this update came from (the snapshot's position for snapshot updates). */
+  cursor: string;
 }
 
 function createBaseBackoff(): Backoff {
@@ -2723,6 +2977,8 @@ function createBaseTaskEvent(): TaskEvent {
     atMs: 0,
     workerId: "",
     detail: "",
+    stepId: "",
+    state: "",
   };
 }
 
@@ -2754,6 +3010,12 @@ export const TaskEvent: MessageFns<TaskEvent> = {
     }
     if (message.detail !== "") {
       writer.uint32(74).string(message.detail);
+    }
+    if (message.stepId !== "") {
+      writer.uint32(82).string(message.stepId);
+    }
+    if (message.state !== "") {
+      writer.uint32(90).string(message.state);
     }
     return writer;
   },
@@ -2843,6 +3105,22 @@ export const TaskEvent: MessageFns<TaskEvent> = {
             message.detail = reader.string();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.stepId = reader.string();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.state = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2886,6 +3164,12 @@ export const TaskEvent: MessageFns<TaskEvent> = {
         ? globalThis.String(object.worker_id)
         : "",
       detail: isSet(object.detail) ? globalThis.String(object.detail) : "",
+      stepId: isSet(object.stepId)
+        ? globalThis.String(object.stepId)
+        : isSet(object.step_id)
+        ? globalThis.String(object.step_id)
+        : "",
+      state: isSet(object.state) ? globalThis.String(object.state) : "",
     };
   },
 
@@ -2918,6 +3202,12 @@ export const TaskEvent: MessageFns<TaskEvent> = {
     if (message.detail !== "") {
       obj.detail = message.detail;
     }
+    if (message.stepId !== "") {
+      obj.stepId = message.stepId;
+    }
+    if (message.state !== "") {
+      obj.state = message.state;
+    }
     return obj;
   },
 
@@ -2935,6 +3225,8 @@ export const TaskEvent: MessageFns<TaskEvent> = {
     message.atMs = object.atMs ?? 0;
     message.workerId = object.workerId ?? "";
     message.detail = object.detail ?? "";
+    message.stepId = object.stepId ?? "";
+    message.state = object.state ?? "";
     return message;
   },
 };
@@ -3583,7 +3875,7 @@ export const WorkflowStep: MessageFns<WorkflowStep> = {
 };
 
 function createBaseCreateWorkflowRequest(): CreateWorkflowRequest {
-  return { name: "", steps: [] };
+  return { name: "", steps: [], failurePolicy: 0, description: "" };
 }
 
 export const CreateWorkflowRequest: MessageFns<CreateWorkflowRequest> = {
@@ -3593,6 +3885,12 @@ export const CreateWorkflowRequest: MessageFns<CreateWorkflowRequest> = {
     }
     for (const v of message.steps) {
       WorkflowStep.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.failurePolicy !== 0) {
+      writer.uint32(24).int32(message.failurePolicy);
+    }
+    if (message.description !== "") {
+      writer.uint32(34).string(message.description);
     }
     return writer;
   },
@@ -3626,6 +3924,22 @@ export const CreateWorkflowRequest: MessageFns<CreateWorkflowRequest> = {
             message.steps.push(WorkflowStep.decode(reader, reader.uint32()));
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.failurePolicy = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.description = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3642,6 +3956,12 @@ export const CreateWorkflowRequest: MessageFns<CreateWorkflowRequest> = {
     return {
       name: isSet(object.name) ? globalThis.String(object.name) : "",
       steps: globalThis.Array.isArray(object?.steps) ? object.steps.map((e: any) => WorkflowStep.fromJSON(e)) : [],
+      failurePolicy: isSet(object.failurePolicy)
+        ? failurePolicyFromJSON(object.failurePolicy)
+        : isSet(object.failure_policy)
+        ? failurePolicyFromJSON(object.failure_policy)
+        : 0,
+      description: isSet(object.description) ? globalThis.String(object.description) : "",
     };
   },
 
@@ -3653,6 +3973,12 @@ export const CreateWorkflowRequest: MessageFns<CreateWorkflowRequest> = {
     if (message.steps?.length) {
       obj.steps = message.steps.map((e) => WorkflowStep.toJSON(e));
     }
+    if (message.failurePolicy !== 0) {
+      obj.failurePolicy = failurePolicyToJSON(message.failurePolicy);
+    }
+    if (message.description !== "") {
+      obj.description = message.description;
+    }
     return obj;
   },
 
@@ -3663,6 +3989,8 @@ export const CreateWorkflowRequest: MessageFns<CreateWorkflowRequest> = {
     const message = createBaseCreateWorkflowRequest();
     message.name = object.name ?? "";
     message.steps = object.steps?.map((e) => WorkflowStep.fromPartial(e)) || [];
+    message.failurePolicy = object.failurePolicy ?? 0;
+    message.description = object.description ?? "";
     return message;
   },
 };
@@ -3753,7 +4081,7 @@ export const CreateWorkflowResponse: MessageFns<CreateWorkflowResponse> = {
 };
 
 function createBaseStartWorkflowRunRequest(): StartWorkflowRunRequest {
-  return { name: "", inputs: {}, runId: "" };
+  return { name: "", inputs: {}, runId: "", version: 0 };
 }
 
 export const StartWorkflowRunRequest: MessageFns<StartWorkflowRunRequest> = {
@@ -3766,6 +4094,9 @@ export const StartWorkflowRunRequest: MessageFns<StartWorkflowRunRequest> = {
     });
     if (message.runId !== "") {
       writer.uint32(26).string(message.runId);
+    }
+    if (message.version !== 0) {
+      writer.uint32(32).int32(message.version);
     }
     return writer;
   },
@@ -3810,6 +4141,14 @@ export const StartWorkflowRunRequest: MessageFns<StartWorkflowRunRequest> = {
             message.runId = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.version = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3844,6 +4183,7 @@ export const StartWorkflowRunRequest: MessageFns<StartWorkflowRunRequest> = {
         : isSet(object.run_id)
         ? globalThis.String(object.run_id)
         : "",
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
     };
   },
 
@@ -3864,6 +4204,9 @@ export const StartWorkflowRunRequest: MessageFns<StartWorkflowRunRequest> = {
     if (message.runId !== "") {
       obj.runId = message.runId;
     }
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
     return obj;
   },
 
@@ -3883,6 +4226,7 @@ export const StartWorkflowRunRequest: MessageFns<StartWorkflowRunRequest> = {
       {},
     );
     message.runId = object.runId ?? "";
+    message.version = object.version ?? 0;
     return message;
   },
 };
@@ -3977,13 +4321,22 @@ export const StartWorkflowRunRequest_InputsEntry: MessageFns<StartWorkflowRunReq
 };
 
 function createBaseStartWorkflowRunResponse(): StartWorkflowRunResponse {
-  return { runId: "" };
+  return { runId: "", version: 0, created: false, state: 0 };
 }
 
 export const StartWorkflowRunResponse: MessageFns<StartWorkflowRunResponse> = {
   encode(message: StartWorkflowRunResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.runId !== "") {
       writer.uint32(10).string(message.runId);
+    }
+    if (message.version !== 0) {
+      writer.uint32(16).int32(message.version);
+    }
+    if (message.created !== false) {
+      writer.uint32(24).bool(message.created);
+    }
+    if (message.state !== 0) {
+      writer.uint32(32).int32(message.state);
     }
     return writer;
   },
@@ -4009,6 +4362,30 @@ export const StartWorkflowRunResponse: MessageFns<StartWorkflowRunResponse> = {
             message.runId = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.version = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.created = reader.bool();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4028,6 +4405,9 @@ export const StartWorkflowRunResponse: MessageFns<StartWorkflowRunResponse> = {
         : isSet(object.run_id)
         ? globalThis.String(object.run_id)
         : "",
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      created: isSet(object.created) ? globalThis.Boolean(object.created) : false,
+      state: isSet(object.state) ? workflowRunStateFromJSON(object.state) : 0,
     };
   },
 
@@ -4035,6 +4415,15 @@ export const StartWorkflowRunResponse: MessageFns<StartWorkflowRunResponse> = {
     const obj: any = {};
     if (message.runId !== "") {
       obj.runId = message.runId;
+    }
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.created !== false) {
+      obj.created = message.created;
+    }
+    if (message.state !== 0) {
+      obj.state = workflowRunStateToJSON(message.state);
     }
     return obj;
   },
@@ -4045,6 +4434,856 @@ export const StartWorkflowRunResponse: MessageFns<StartWorkflowRunResponse> = {
   fromPartial<I extends Exact<DeepPartial<StartWorkflowRunResponse>, I>>(object: I): StartWorkflowRunResponse {
     const message = createBaseStartWorkflowRunResponse();
     message.runId = object.runId ?? "";
+    message.version = object.version ?? 0;
+    message.created = object.created ?? false;
+    message.state = object.state ?? 0;
+    return message;
+  },
+};
+
+function createBaseStepRun(): StepRun {
+  return {
+    stepId: "",
+    taskId: "",
+    taskClass: "",
+    state: 0,
+    dependsOn: [],
+    attempt: 0,
+    resultJson: "",
+    error: "",
+    finishedAtMs: 0,
+  };
+}
+
+export const StepRun: MessageFns<StepRun> = {
+  encode(message: StepRun, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.stepId !== "") {
+      writer.uint32(10).string(message.stepId);
+    }
+    if (message.taskId !== "") {
+      writer.uint32(18).string(message.taskId);
+    }
+    if (message.taskClass !== "") {
+      writer.uint32(26).string(message.taskClass);
+    }
+    if (message.state !== 0) {
+      writer.uint32(32).int32(message.state);
+    }
+    for (const v of message.dependsOn) {
+      writer.uint32(42).string(v!);
+    }
+    if (message.attempt !== 0) {
+      writer.uint32(48).int32(message.attempt);
+    }
+    if (message.resultJson !== "") {
+      writer.uint32(58).string(message.resultJson);
+    }
+    if (message.error !== "") {
+      writer.uint32(66).string(message.error);
+    }
+    if (message.finishedAtMs !== 0) {
+      writer.uint32(72).int64(message.finishedAtMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StepRun {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStepRun();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.stepId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.taskId = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.taskClass = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.dependsOn.push(reader.string());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.attempt = reader.int32();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.resultJson = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.finishedAtMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StepRun {
+    return {
+      stepId: isSet(object.stepId)
+        ? globalThis.String(object.stepId)
+        : isSet(object.step_id)
+        ? globalThis.String(object.step_id)
+        : "",
+      taskId: isSet(object.taskId)
+        ? globalThis.String(object.taskId)
+        : isSet(object.task_id)
+        ? globalThis.String(object.task_id)
+        : "",
+      taskClass: isSet(object.taskClass)
+        ? globalThis.String(object.taskClass)
+        : isSet(object.task_class)
+        ? globalThis.String(object.task_class)
+        : "",
+      state: isSet(object.state) ? stepStateFromJSON(object.state) : 0,
+      dependsOn: globalThis.Array.isArray(object?.dependsOn)
+        ? object.dependsOn.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.depends_on)
+        ? object.depends_on.map((e: any) => globalThis.String(e))
+        : [],
+      attempt: isSet(object.attempt) ? globalThis.Number(object.attempt) : 0,
+      resultJson: isSet(object.resultJson)
+        ? globalThis.String(object.resultJson)
+        : isSet(object.result_json)
+        ? globalThis.String(object.result_json)
+        : "",
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+      finishedAtMs: isSet(object.finishedAtMs)
+        ? globalThis.Number(object.finishedAtMs)
+        : isSet(object.finished_at_ms)
+        ? globalThis.Number(object.finished_at_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: StepRun): unknown {
+    const obj: any = {};
+    if (message.stepId !== "") {
+      obj.stepId = message.stepId;
+    }
+    if (message.taskId !== "") {
+      obj.taskId = message.taskId;
+    }
+    if (message.taskClass !== "") {
+      obj.taskClass = message.taskClass;
+    }
+    if (message.state !== 0) {
+      obj.state = stepStateToJSON(message.state);
+    }
+    if (message.dependsOn?.length) {
+      obj.dependsOn = message.dependsOn;
+    }
+    if (message.attempt !== 0) {
+      obj.attempt = Math.round(message.attempt);
+    }
+    if (message.resultJson !== "") {
+      obj.resultJson = message.resultJson;
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    if (message.finishedAtMs !== 0) {
+      obj.finishedAtMs = Math.round(message.finishedAtMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StepRun>, I>>(base?: I): StepRun {
+    return StepRun.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StepRun>, I>>(object: I): StepRun {
+    const message = createBaseStepRun();
+    message.stepId = object.stepId ?? "";
+    message.taskId = object.taskId ?? "";
+    message.taskClass = object.taskClass ?? "";
+    message.state = object.state ?? 0;
+    message.dependsOn = object.dependsOn?.map((e) => e) || [];
+    message.attempt = object.attempt ?? 0;
+    message.resultJson = object.resultJson ?? "";
+    message.error = object.error ?? "";
+    message.finishedAtMs = object.finishedAtMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseGetWorkflowRunRequest(): GetWorkflowRunRequest {
+  return { runId: "" };
+}
+
+export const GetWorkflowRunRequest: MessageFns<GetWorkflowRunRequest> = {
+  encode(message: GetWorkflowRunRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.runId !== "") {
+      writer.uint32(10).string(message.runId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetWorkflowRunRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetWorkflowRunRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetWorkflowRunRequest {
+    return {
+      runId: isSet(object.runId)
+        ? globalThis.String(object.runId)
+        : isSet(object.run_id)
+        ? globalThis.String(object.run_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetWorkflowRunRequest): unknown {
+    const obj: any = {};
+    if (message.runId !== "") {
+      obj.runId = message.runId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetWorkflowRunRequest>, I>>(base?: I): GetWorkflowRunRequest {
+    return GetWorkflowRunRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetWorkflowRunRequest>, I>>(object: I): GetWorkflowRunRequest {
+    const message = createBaseGetWorkflowRunRequest();
+    message.runId = object.runId ?? "";
+    return message;
+  },
+};
+
+function createBaseWorkflowRun(): WorkflowRun {
+  return {
+    runId: "",
+    workflowName: "",
+    version: 0,
+    state: 0,
+    failurePolicy: 0,
+    inputs: {},
+    startedAtMs: 0,
+    finishedAtMs: 0,
+    stopReason: "",
+    steps: [],
+  };
+}
+
+export const WorkflowRun: MessageFns<WorkflowRun> = {
+  encode(message: WorkflowRun, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.runId !== "") {
+      writer.uint32(10).string(message.runId);
+    }
+    if (message.workflowName !== "") {
+      writer.uint32(18).string(message.workflowName);
+    }
+    if (message.version !== 0) {
+      writer.uint32(24).int32(message.version);
+    }
+    if (message.state !== 0) {
+      writer.uint32(32).int32(message.state);
+    }
+    if (message.failurePolicy !== 0) {
+      writer.uint32(40).int32(message.failurePolicy);
+    }
+    globalThis.Object.entries(message.inputs).forEach(([key, value]: [string, string]) => {
+      WorkflowRun_InputsEntry.encode({ key: key as any, value }, writer.uint32(50).fork()).join();
+    });
+    if (message.startedAtMs !== 0) {
+      writer.uint32(56).int64(message.startedAtMs);
+    }
+    if (message.finishedAtMs !== 0) {
+      writer.uint32(64).int64(message.finishedAtMs);
+    }
+    if (message.stopReason !== "") {
+      writer.uint32(74).string(message.stopReason);
+    }
+    for (const v of message.steps) {
+      StepRun.encode(v!, writer.uint32(82).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WorkflowRun {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWorkflowRun();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.workflowName = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.version = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.failurePolicy = reader.int32() as any;
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            const entry6 = WorkflowRun_InputsEntry.decode(reader, reader.uint32());
+            if (entry6.value !== undefined) {
+              message.inputs[entry6.key] = entry6.value;
+            }
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.startedAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.finishedAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.stopReason = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.steps.push(StepRun.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WorkflowRun {
+    return {
+      runId: isSet(object.runId)
+        ? globalThis.String(object.runId)
+        : isSet(object.run_id)
+        ? globalThis.String(object.run_id)
+        : "",
+      workflowName: isSet(object.workflowName)
+        ? globalThis.String(object.workflowName)
+        : isSet(object.workflow_name)
+        ? globalThis.String(object.workflow_name)
+        : "",
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      state: isSet(object.state) ? workflowRunStateFromJSON(object.state) : 0,
+      failurePolicy: isSet(object.failurePolicy)
+        ? failurePolicyFromJSON(object.failurePolicy)
+        : isSet(object.failure_policy)
+        ? failurePolicyFromJSON(object.failure_policy)
+        : 0,
+      inputs: isObject(object.inputs)
+        ? (globalThis.Object.entries(object.inputs) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      startedAtMs: isSet(object.startedAtMs)
+        ? globalThis.Number(object.startedAtMs)
+        : isSet(object.started_at_ms)
+        ? globalThis.Number(object.started_at_ms)
+        : 0,
+      finishedAtMs: isSet(object.finishedAtMs)
+        ? globalThis.Number(object.finishedAtMs)
+        : isSet(object.finished_at_ms)
+        ? globalThis.Number(object.finished_at_ms)
+        : 0,
+      stopReason: isSet(object.stopReason)
+        ? globalThis.String(object.stopReason)
+        : isSet(object.stop_reason)
+        ? globalThis.String(object.stop_reason)
+        : "",
+      steps: globalThis.Array.isArray(object?.steps)
+        ? object.steps.map((e: any) => StepRun.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: WorkflowRun): unknown {
+    const obj: any = {};
+    if (message.runId !== "") {
+      obj.runId = message.runId;
+    }
+    if (message.workflowName !== "") {
+      obj.workflowName = message.workflowName;
+    }
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.state !== 0) {
+      obj.state = workflowRunStateToJSON(message.state);
+    }
+    if (message.failurePolicy !== 0) {
+      obj.failurePolicy = failurePolicyToJSON(message.failurePolicy);
+    }
+    if (message.inputs) {
+      const entries = globalThis.Object.entries(message.inputs) as [string, string][];
+      if (entries.length > 0) {
+        obj.inputs = {};
+        entries.forEach(([k, v]) => {
+          obj.inputs[k] = v;
+        });
+      }
+    }
+    if (message.startedAtMs !== 0) {
+      obj.startedAtMs = Math.round(message.startedAtMs);
+    }
+    if (message.finishedAtMs !== 0) {
+      obj.finishedAtMs = Math.round(message.finishedAtMs);
+    }
+    if (message.stopReason !== "") {
+      obj.stopReason = message.stopReason;
+    }
+    if (message.steps?.length) {
+      obj.steps = message.steps.map((e) => StepRun.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WorkflowRun>, I>>(base?: I): WorkflowRun {
+    return WorkflowRun.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WorkflowRun>, I>>(object: I): WorkflowRun {
+    const message = createBaseWorkflowRun();
+    message.runId = object.runId ?? "";
+    message.workflowName = object.workflowName ?? "";
+    message.version = object.version ?? 0;
+    message.state = object.state ?? 0;
+    message.failurePolicy = object.failurePolicy ?? 0;
+    message.inputs = (globalThis.Object.entries(object.inputs ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.startedAtMs = object.startedAtMs ?? 0;
+    message.finishedAtMs = object.finishedAtMs ?? 0;
+    message.stopReason = object.stopReason ?? "";
+    message.steps = object.steps?.map((e) => StepRun.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseWorkflowRun_InputsEntry(): WorkflowRun_InputsEntry {
+  return { key: "", value: "" };
+}
+
+export const WorkflowRun_InputsEntry: MessageFns<WorkflowRun_InputsEntry> = {
+  encode(message: WorkflowRun_InputsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WorkflowRun_InputsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWorkflowRun_InputsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WorkflowRun_InputsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: WorkflowRun_InputsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WorkflowRun_InputsEntry>, I>>(base?: I): WorkflowRun_InputsEntry {
+    return WorkflowRun_InputsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WorkflowRun_InputsEntry>, I>>(object: I): WorkflowRun_InputsEntry {
+    const message = createBaseWorkflowRun_InputsEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseCancelWorkflowRunRequest(): CancelWorkflowRunRequest {
+  return { runId: "", reason: "" };
+}
+
+export const CancelWorkflowRunRequest: MessageFns<CancelWorkflowRunRequest> = {
+  encode(message: CancelWorkflowRunRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.runId !== "") {
+      writer.uint32(10).string(message.runId);
+    }
+    if (message.reason !== "") {
+      writer.uint32(18).string(message.reason);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CancelWorkflowRunRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCancelWorkflowRunRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.reason = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CancelWorkflowRunRequest {
+    return {
+      runId: isSet(object.runId)
+        ? globalThis.String(object.runId)
+        : isSet(object.run_id)
+        ? globalThis.String(object.run_id)
+        : "",
+      reason: isSet(object.reason) ? globalThis.String(object.reason) : "",
+    };
+  },
+
+  toJSON(message: CancelWorkflowRunRequest): unknown {
+    const obj: any = {};
+    if (message.runId !== "") {
+      obj.runId = message.runId;
+    }
+    if (message.reason !== "") {
+      obj.reason = message.reason;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CancelWorkflowRunRequest>, I>>(base?: I): CancelWorkflowRunRequest {
+    return CancelWorkflowRunRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CancelWorkflowRunRequest>, I>>(object: I): CancelWorkflowRunRequest {
+    const message = createBaseCancelWorkflowRunRequest();
+    message.runId = object.runId ?? "";
+    message.reason = object.reason ?? "";
+    return message;
+  },
+};
+
+function createBaseCancelWorkflowRunResponse(): CancelWorkflowRunResponse {
+  return { runId: "", state: 0 };
+}
+
+export const CancelWorkflowRunResponse: MessageFns<CancelWorkflowRunResponse> = {
+  encode(message: CancelWorkflowRunResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.runId !== "") {
+      writer.uint32(10).string(message.runId);
+    }
+    if (message.state !== 0) {
+      writer.uint32(16).int32(message.state);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CancelWorkflowRunResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCancelWorkflowRunResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CancelWorkflowRunResponse {
+    return {
+      runId: isSet(object.runId)
+        ? globalThis.String(object.runId)
+        : isSet(object.run_id)
+        ? globalThis.String(object.run_id)
+        : "",
+      state: isSet(object.state) ? workflowRunStateFromJSON(object.state) : 0,
+    };
+  },
+
+  toJSON(message: CancelWorkflowRunResponse): unknown {
+    const obj: any = {};
+    if (message.runId !== "") {
+      obj.runId = message.runId;
+    }
+    if (message.state !== 0) {
+      obj.state = workflowRunStateToJSON(message.state);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CancelWorkflowRunResponse>, I>>(base?: I): CancelWorkflowRunResponse {
+    return CancelWorkflowRunResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CancelWorkflowRunResponse>, I>>(object: I): CancelWorkflowRunResponse {
+    const message = createBaseCancelWorkflowRunResponse();
+    message.runId = object.runId ?? "";
+    message.state = object.state ?? 0;
     return message;
   },
 };
@@ -4123,7 +5362,19 @@ export const StreamWorkflowStatusRequest: MessageFns<StreamWorkflowStatusRequest
 };
 
 function createBaseWorkflowStatusUpdate(): WorkflowStatusUpdate {
-  return { runId: "", stepId: "", state: "", atMs: 0 };
+  return {
+    runId: "",
+    stepId: "",
+    runState: 0,
+    stepState: 0,
+    atMs: 0,
+    taskId: "",
+    attempt: 0,
+    error: "",
+    resultJson: "",
+    snapshot: false,
+    cursor: "",
+  };
 }
 
 export const WorkflowStatusUpdate: MessageFns<WorkflowStatusUpdate> = {
@@ -4134,11 +5385,32 @@ export const WorkflowStatusUpdate: MessageFns<WorkflowStatusUpdate> = {
     if (message.stepId !== "") {
       writer.uint32(18).string(message.stepId);
     }
-    if (message.state !== "") {
-      writer.uint32(26).string(message.state);
+    if (message.runState !== 0) {
+      writer.uint32(24).int32(message.runState);
+    }
+    if (message.stepState !== 0) {
+      writer.uint32(32).int32(message.stepState);
     }
     if (message.atMs !== 0) {
-      writer.uint32(32).int64(message.atMs);
+      writer.uint32(40).int64(message.atMs);
+    }
+    if (message.taskId !== "") {
+      writer.uint32(50).string(message.taskId);
+    }
+    if (message.attempt !== 0) {
+      writer.uint32(56).int32(message.attempt);
+    }
+    if (message.error !== "") {
+      writer.uint32(66).string(message.error);
+    }
+    if (message.resultJson !== "") {
+      writer.uint32(74).string(message.resultJson);
+    }
+    if (message.snapshot !== false) {
+      writer.uint32(80).bool(message.snapshot);
+    }
+    if (message.cursor !== "") {
+      writer.uint32(90).string(message.cursor);
     }
     return writer;
   },
@@ -4173,11 +5445,11 @@ export const WorkflowStatusUpdate: MessageFns<WorkflowStatusUpdate> = {
             continue;
           }
           case 3: {
-            if (tag !== 26) {
+            if (tag !== 24) {
               break;
             }
 
-            message.state = reader.string();
+            message.runState = reader.int32() as any;
             continue;
           }
           case 4: {
@@ -4185,7 +5457,63 @@ export const WorkflowStatusUpdate: MessageFns<WorkflowStatusUpdate> = {
               break;
             }
 
+            message.stepState = reader.int32() as any;
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
             message.atMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.taskId = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.attempt = reader.int32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.resultJson = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.snapshot = reader.bool();
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.cursor = reader.string();
             continue;
           }
         }
@@ -4212,12 +5540,35 @@ export const WorkflowStatusUpdate: MessageFns<WorkflowStatusUpdate> = {
         : isSet(object.step_id)
         ? globalThis.String(object.step_id)
         : "",
-      state: isSet(object.state) ? globalThis.String(object.state) : "",
+      runState: isSet(object.runState)
+        ? workflowRunStateFromJSON(object.runState)
+        : isSet(object.run_state)
+        ? workflowRunStateFromJSON(object.run_state)
+        : 0,
+      stepState: isSet(object.stepState)
+        ? stepStateFromJSON(object.stepState)
+        : isSet(object.step_state)
+        ? stepStateFromJSON(object.step_state)
+        : 0,
       atMs: isSet(object.atMs)
         ? globalThis.Number(object.atMs)
         : isSet(object.at_ms)
         ? globalThis.Number(object.at_ms)
         : 0,
+      taskId: isSet(object.taskId)
+        ? globalThis.String(object.taskId)
+        : isSet(object.task_id)
+        ? globalThis.String(object.task_id)
+        : "",
+      attempt: isSet(object.attempt) ? globalThis.Number(object.attempt) : 0,
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+      resultJson: isSet(object.resultJson)
+        ? globalThis.String(object.resultJson)
+        : isSet(object.result_json)
+        ? globalThis.String(object.result_json)
+        : "",
+      snapshot: isSet(object.snapshot) ? globalThis.Boolean(object.snapshot) : false,
+      cursor: isSet(object.cursor) ? globalThis.String(object.cursor) : "",
     };
   },
 
@@ -4229,11 +5580,32 @@ export const WorkflowStatusUpdate: MessageFns<WorkflowStatusUpdate> = {
     if (message.stepId !== "") {
       obj.stepId = message.stepId;
     }
-    if (message.state !== "") {
-      obj.state = message.state;
+    if (message.runState !== 0) {
+      obj.runState = workflowRunStateToJSON(message.runState);
+    }
+    if (message.stepState !== 0) {
+      obj.stepState = stepStateToJSON(message.stepState);
     }
     if (message.atMs !== 0) {
       obj.atMs = Math.round(message.atMs);
+    }
+    if (message.taskId !== "") {
+      obj.taskId = message.taskId;
+    }
+    if (message.attempt !== 0) {
+      obj.attempt = Math.round(message.attempt);
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    if (message.resultJson !== "") {
+      obj.resultJson = message.resultJson;
+    }
+    if (message.snapshot !== false) {
+      obj.snapshot = message.snapshot;
+    }
+    if (message.cursor !== "") {
+      obj.cursor = message.cursor;
     }
     return obj;
   },
@@ -4245,8 +5617,15 @@ export const WorkflowStatusUpdate: MessageFns<WorkflowStatusUpdate> = {
     const message = createBaseWorkflowStatusUpdate();
     message.runId = object.runId ?? "";
     message.stepId = object.stepId ?? "";
-    message.state = object.state ?? "";
+    message.runState = object.runState ?? 0;
+    message.stepState = object.stepState ?? 0;
     message.atMs = object.atMs ?? 0;
+    message.taskId = object.taskId ?? "";
+    message.attempt = object.attempt ?? 0;
+    message.error = object.error ?? "";
+    message.resultJson = object.resultJson ?? "";
+    message.snapshot = object.snapshot ?? false;
+    message.cursor = object.cursor ?? "";
     return message;
   },
 };
@@ -4324,6 +5703,7 @@ export const OrchestratorServiceService = {
     responseSerialize: (value: TaskResult): Buffer => Buffer.from(TaskResult.encode(value).finish()),
     responseDeserialize: (value: Buffer): TaskResult => TaskResult.decode(value),
   },
+  /** Store a named DAG of steps as a new version. Validated first: nothing is stored when invalid. */
   createWorkflow: {
     path: "/orchestrator.v1.OrchestratorService/CreateWorkflow" as const,
     requestStream: false as const,
@@ -4335,6 +5715,7 @@ export const OrchestratorServiceService = {
       Buffer.from(CreateWorkflowResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): CreateWorkflowResponse => CreateWorkflowResponse.decode(value),
   },
+  /** Start a run of a workflow's version with inputs. Idempotent on a client-given run_id. */
   startWorkflowRun: {
     path: "/orchestrator.v1.OrchestratorService/StartWorkflowRun" as const,
     requestStream: false as const,
@@ -4346,6 +5727,7 @@ export const OrchestratorServiceService = {
       Buffer.from(StartWorkflowRunResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): StartWorkflowRunResponse => StartWorkflowRunResponse.decode(value),
   },
+  /** The run's current state first, then every change of it and of its steps until it ends. */
   streamWorkflowStatus: {
     path: "/orchestrator.v1.OrchestratorService/StreamWorkflowStatus" as const,
     requestStream: false as const,
@@ -4356,6 +5738,29 @@ export const OrchestratorServiceService = {
     responseSerialize: (value: WorkflowStatusUpdate): Buffer =>
       Buffer.from(WorkflowStatusUpdate.encode(value).finish()),
     responseDeserialize: (value: Buffer): WorkflowStatusUpdate => WorkflowStatusUpdate.decode(value),
+  },
+  /** The whole state of one run. NOT_FOUND when unknown. */
+  getWorkflowRun: {
+    path: "/orchestrator.v1.OrchestratorService/GetWorkflowRun" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetWorkflowRunRequest): Buffer =>
+      Buffer.from(GetWorkflowRunRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetWorkflowRunRequest => GetWorkflowRunRequest.decode(value),
+    responseSerialize: (value: WorkflowRun): Buffer => Buffer.from(WorkflowRun.encode(value).finish()),
+    responseDeserialize: (value: Buffer): WorkflowRun => WorkflowRun.decode(value),
+  },
+  /** Cancel a run's pending and running steps; the run ends as cancelled. */
+  cancelWorkflowRun: {
+    path: "/orchestrator.v1.OrchestratorService/CancelWorkflowRun" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CancelWorkflowRunRequest): Buffer =>
+      Buffer.from(CancelWorkflowRunRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CancelWorkflowRunRequest => CancelWorkflowRunRequest.decode(value),
+    responseSerialize: (value: CancelWorkflowRunResponse): Buffer =>
+      Buffer.from(CancelWorkflowRunResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CancelWorkflowRunResponse => CancelWorkflowRunResponse.decode(value),
   },
   /** Lifecycle events, filtered, resumable from a cursor (default: only new events). */
   streamEvents: {
@@ -4384,9 +5789,16 @@ export interface OrchestratorServiceServer extends UntypedServiceImplementation 
   cancelTask: handleUnaryCall<CancelTaskRequest, CancelTaskResponse>;
   /** Final results of the selected tasks, from a cursor (default: the start of the stream). */
   streamTaskResults: handleServerStreamingCall<StreamTaskResultsRequest, TaskResult>;
+  /** Store a named DAG of steps as a new version. Validated first: nothing is stored when invalid. */
   createWorkflow: handleUnaryCall<CreateWorkflowRequest, CreateWorkflowResponse>;
+  /** Start a run of a workflow's version with inputs. Idempotent on a client-given run_id. */
   startWorkflowRun: handleUnaryCall<StartWorkflowRunRequest, StartWorkflowRunResponse>;
+  /** The run's current state first, then every change of it and of its steps until it ends. */
   streamWorkflowStatus: handleServerStreamingCall<StreamWorkflowStatusRequest, WorkflowStatusUpdate>;
+  /** The whole state of one run. NOT_FOUND when unknown. */
+  getWorkflowRun: handleUnaryCall<GetWorkflowRunRequest, WorkflowRun>;
+  /** Cancel a run's pending and running steps; the run ends as cancelled. */
+  cancelWorkflowRun: handleUnaryCall<CancelWorkflowRunRequest, CancelWorkflowRunResponse>;
   /** Lifecycle events, filtered, resumable from a cursor (default: only new events). */
   streamEvents: handleServerStreamingCall<StreamEventsRequest, TaskEvent>;
 }
@@ -4498,6 +5910,7 @@ export interface OrchestratorServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<TaskResult>;
+  /** Store a named DAG of steps as a new version. Validated first: nothing is stored when invalid. */
   createWorkflow(
     request: CreateWorkflowRequest,
     callback: (error: ServiceError | null, response: CreateWorkflowResponse) => void,
@@ -4513,6 +5926,7 @@ export interface OrchestratorServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: CreateWorkflowResponse) => void,
   ): ClientUnaryCall;
+  /** Start a run of a workflow's version with inputs. Idempotent on a client-given run_id. */
   startWorkflowRun(
     request: StartWorkflowRunRequest,
     callback: (error: ServiceError | null, response: StartWorkflowRunResponse) => void,
@@ -4528,6 +5942,7 @@ export interface OrchestratorServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: StartWorkflowRunResponse) => void,
   ): ClientUnaryCall;
+  /** The run's current state first, then every change of it and of its steps until it ends. */
   streamWorkflowStatus(
     request: StreamWorkflowStatusRequest,
     options?: Partial<CallOptions>,
@@ -4537,6 +5952,38 @@ export interface OrchestratorServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<WorkflowStatusUpdate>;
+  /** The whole state of one run. NOT_FOUND when unknown. */
+  getWorkflowRun(
+    request: GetWorkflowRunRequest,
+    callback: (error: ServiceError | null, response: WorkflowRun) => void,
+  ): ClientUnaryCall;
+  getWorkflowRun(
+    request: GetWorkflowRunRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: WorkflowRun) => void,
+  ): ClientUnaryCall;
+  getWorkflowRun(
+    request: GetWorkflowRunRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: WorkflowRun) => void,
+  ): ClientUnaryCall;
+  /** Cancel a run's pending and running steps; the run ends as cancelled. */
+  cancelWorkflowRun(
+    request: CancelWorkflowRunRequest,
+    callback: (error: ServiceError | null, response: CancelWorkflowRunResponse) => void,
+  ): ClientUnaryCall;
+  cancelWorkflowRun(
+    request: CancelWorkflowRunRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CancelWorkflowRunResponse) => void,
+  ): ClientUnaryCall;
+  cancelWorkflowRun(
+    request: CancelWorkflowRunRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CancelWorkflowRunResponse) => void,
+  ): ClientUnaryCall;
   /** Lifecycle events, filtered, resumable from a cursor (default: only new events). */
   streamEvents(request: StreamEventsRequest, options?: Partial<CallOptions>): ClientReadableStream<TaskEvent>;
   streamEvents(

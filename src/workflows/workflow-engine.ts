@@ -1,0 +1,163 @@
+/**
+ * The workflow engine: reads the workflow inbox (final outcomes of step tasks, appended by
+ * whoever wrote the outcome) in the consumer group "engine" and advances the runs. Every
+ * orchestrator process runs one; the group hands each entry to one of them.
+ *
+ * Crash safety:
+ * - An entry is acknowledged (and deleted) only after its outcome was applied and the steps it
+ *   released were submitted. An entry whose consumer died is claimed by another after
+ *   `recoverAfterMs` (XAUTOCLAIM) and applied again, which changes nothing the first time did.
+ * - Steps released by a process that died before submitting them wait in the releasing zset;
+ *   the sweep submits them after `recoverAfterMs`.
+ *
+ * Why our own engine: BullMQ's flows are trees (one parent per job) that it completes bottom-up;
+ * a DAG with fan-in, references to upstream results and failure policies needs more.
+ */
+import { randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
+import type { Redis } from 'ioredis';
+import type { Logger } from '../logging/logger.js';
+import { createBlockingRedis } from '../redis/connection.js';
+import type { Keys } from '../redis/keys.js';
+import { parseResult, type RawEntry } from '../feeds/feed-format.js';
+import type { WorkflowRuns } from './workflow-runs.js';
+
+export const ENGINE_GROUP = 'engine';
+
+export interface WorkflowEngineOptions {
+  redis: Redis;
+  redisUrl: string;
+  keys: Keys;
+  runs: WorkflowRuns;
+  logger: Logger;
+  /** Time after which another process takes over an unfinished entry or release. */
+  recoverAfterMs: number;
+  /** How often the sweep looks for such work. */
+  sweepIntervalMs: number;
+}
+
+/** Entries read at once. */
+const BATCH = 200;
+/** A consumer idle this long with nothing pending is removed from the group. */
+const FORGET_CONSUMER_MS = 3_600_000;
+
+export class WorkflowEngine {
+  readonly consumer = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
+  private readonly log: Logger;
+  private blocking?: Redis;
+  private loop?: Promise<void>;
+  private sweepTimer?: NodeJS.Timeout;
+  private sweeping?: Promise<void>;
+  private closed = false;
+  /** Resolves on close(): a blocking read queued while Redis is away never settles by itself. */
+  private readonly closing: Promise<null>;
+  private signalClose = () => {};
+
+  constructor(private readonly opts: WorkflowEngineOptions) {
+    this.log = opts.logger.child({ component: 'workflow-engine', consumer: this.consumer });
+    this.closing = new Promise((resolve) => (this.signalClose = () => resolve(null)));
+  }
+
+  async start(): Promise<void> {
+    try {
+      await this.opts.redis.xgroup('CREATE', this.opts.keys.workflowInbox, ENGINE_GROUP, '0', 'MKSTREAM');
+    } catch (err) {
+      if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
+    }
+    this.blocking = createBlockingRedis(this.opts.redisUrl);
+    this.loop = this.readLoop();
+    this.sweepTimer = setInterval(() => {
+      this.sweeping ??= this.sweep().finally(() => (this.sweeping = undefined));
+    }, this.opts.sweepIntervalMs);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.signalClose();
+    clearInterval(this.sweepTimer);
+    this.blocking?.disconnect();
+    await Promise.all([this.loop, this.sweeping]);
+  }
+
+  private async readLoop(): Promise<void> {
+    const { keys } = this.opts;
+    let failures = 0;
+    while (!this.closed) {
+      try {
+        const read = this.blocking!.xreadgroup('GROUP', ENGINE_GROUP, this.consumer, 'COUNT', BATCH, 'BLOCK', 2_000, 'STREAMS', keys.workflowInbox, '>');
+        read.catch(() => undefined);
+        const reply = (await Promise.race([read, this.closing])) as [string, RawEntry[]][] | null;
+        if (this.closed) return;
+        failures = 0;
+        if (reply) await this.handle(reply[0]![1]);
+      } catch (err) {
+        if (this.closed) return;
+        failures += 1;
+        this.log.warn({ err }, 'reading the workflow inbox failed; retrying');
+        await Promise.race([new Promise((r) => setTimeout(r, Math.min(5_000, 100 * 2 ** failures)).unref()), this.closing]);
+      }
+    }
+  }
+
+  /**
+   * Applies entries side by side (each outcome is applied atomically by its own script, so their
+   * order does not matter, and the scripts share round trips); acks what was applied.
+   */
+  private async handle(entries: RawEntry[]): Promise<void> {
+    const done: string[] = [];
+    await Promise.all(
+      entries.map(async (e) => {
+        if (!e?.[1]) return;
+        try {
+          await this.opts.runs.stepFinished(parseResult(e[1]));
+          done.push(e[0]);
+        } catch (err) {
+          // Left pending: claimed again after recoverAfterMs.
+          this.log.warn({ err, entry: e[0] }, 'could not apply a step outcome; will retry');
+        }
+      }),
+    );
+    if (done.length === 0) return;
+    const { redis, keys } = this.opts;
+    await redis
+      .multi()
+      .xack(keys.workflowInbox, ENGINE_GROUP, ...done)
+      .xdel(keys.workflowInbox, ...done)
+      .exec();
+  }
+
+  /** Takes over entries and releases left unfinished by processes that died. */
+  private async sweep(): Promise<void> {
+    const { redis, keys, recoverAfterMs } = this.opts;
+    try {
+      let start = '0-0';
+      do {
+        const [next, entries] = (await redis.xautoclaim(keys.workflowInbox, ENGINE_GROUP, this.consumer, recoverAfterMs, start, 'COUNT', BATCH)) as [
+          string,
+          RawEntry[],
+        ];
+        if (entries.length) {
+          this.log.info({ entries: entries.length }, 'taking over workflow inbox entries of a stopped consumer');
+          await this.handle(entries);
+        }
+        start = next;
+      } while (start !== '0-0' && !this.closed);
+      while (!this.closed && (await this.opts.runs.recoverReleasing(recoverAfterMs)) > 0);
+      await this.forgetIdleConsumers();
+    } catch (err) {
+      if (!this.closed) this.log.warn({ err }, 'workflow sweep failed');
+    }
+  }
+
+  private async forgetIdleConsumers(): Promise<void> {
+    const { redis, keys } = this.opts;
+    const list = (await redis.xinfo('CONSUMERS', keys.workflowInbox, ENGINE_GROUP)) as unknown[][];
+    for (const c of list) {
+      const info = new Map<string, unknown>();
+      for (let i = 0; i + 1 < c.length; i += 2) info.set(String(c[i]), c[i + 1]);
+      if (info.get('name') !== this.consumer && Number(info.get('pending')) === 0 && Number(info.get('idle')) > FORGET_CONSUMER_MS) {
+        await redis.xgroup('DELCONSUMER', keys.workflowInbox, ENGINE_GROUP, String(info.get('name')));
+      }
+    }
+  }
+}

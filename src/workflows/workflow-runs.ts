@@ -1,0 +1,379 @@
+/**
+ * Workflow runs: start, advance, cancel and read them. All run state lives in Redis and changes
+ * only through the scripts of run-scripts.ts, so any orchestrator process can carry on a run
+ * that another started, and a run survives the process that started it.
+ *
+ * Advancing: when a step's task reaches a final state, the pool (or whoever wrote the outcome)
+ * also appends it to the workflow inbox; the engine (workflow-engine.ts) hands it to
+ * stepFinished(), which records it and releases the steps whose dependencies have all succeeded.
+ * Released steps get their references resolved (templates.ts) and their tasks submitted with the
+ * id "<run_id>.<step_id>", which the task index makes idempotent.
+ */
+import { createHash, randomUUID } from 'node:crypto';
+import type { Redis } from 'ioredis';
+import type { Keys } from '../redis/keys.js';
+import type { Logger } from '../logging/logger.js';
+import { OrchestratorError, invalidArgument } from '../tasks/errors.js';
+import type { TaskSubmitter } from '../tasks/submitter.js';
+import type { TaskCanceller } from '../tasks/task-canceller.js';
+import type { ResolvedTask, TaskSubmission, ExecutorSpec } from '../tasks/task-spec.js';
+import type { TaskResultRecord } from '../feeds/feed-format.js';
+import { RUN_ID_RE, stepIdOf, stepTaskId, templatedStrings, type FailurePolicy, type WorkflowPlan } from './workflow-definition.js';
+import type { WorkflowStore } from './workflow-store.js';
+import { CANCEL_RUN, MARK_QUEUED, RETAKE, START_RUN, STEP_DONE } from './run-scripts.js';
+import { renderTemplate, TemplateError, templateRefs, type TemplateContext } from './templates.js';
+
+export type RunState = 'running' | 'succeeded' | 'failed' | 'cancelled';
+/** Step states as stored; `releasing` reads as pending to clients. */
+export type StoredStepState = 'pending' | 'releasing' | 'queued' | 'succeeded' | 'failed' | 'cancelled' | 'skipped';
+
+/** A final step's outcome as stored (the outcomes hash). */
+export interface StepOutcome {
+  state: 'succeeded' | 'failed' | 'cancelled' | 'skipped';
+  attempt: number;
+  /** JSON text of the result, when succeeded. */
+  result?: string;
+  error?: string;
+  at: number;
+}
+
+export interface StartRunRequest {
+  name: string;
+  /** 0: the latest version. */
+  version?: number;
+  inputs: Record<string, string>;
+  /** Generated when empty. */
+  runId?: string;
+}
+
+export interface StartRunOutcome {
+  runId: string;
+  version: number;
+  created: boolean;
+  state: RunState;
+}
+
+/** What a run knows about itself (the run hash). */
+export interface RunHeader {
+  runId: string;
+  name: string;
+  version: number;
+  failurePolicy: FailurePolicy;
+  inputs: Record<string, string>;
+  state: RunState;
+  startedAtMs: number;
+  finishedAtMs: number;
+  stopReason: string;
+}
+
+export interface WorkflowRunsOptions {
+  redis: Redis;
+  keys: Keys;
+  store: WorkflowStore;
+  submitter: TaskSubmitter;
+  canceller: TaskCanceller;
+  logger: Logger;
+  eventsMaxLen: number;
+  /** How long a finished run's state is kept. */
+  runRetentionMs: number;
+  /** Largest total size of a run's inputs, in bytes of names plus values. */
+  maxInputBytes: number;
+}
+
+type Script = (...args: (string | number)[]) => Promise<unknown>;
+
+/** Tasks submitted per claim script call when a wide layer is released. */
+const SUBMIT_CHUNK = 500;
+/** Run headers cached (they never change, but for state). */
+const HEADER_CACHE = 10_000;
+
+function digestOf(req: StartRunRequest): string {
+  const inputs = Object.keys(req.inputs)
+    .sort()
+    .map((k) => [k, req.inputs[k]]);
+  return createHash('sha1')
+    .update(JSON.stringify([req.name, req.version ?? 0, inputs]))
+    .digest('base64url');
+}
+
+export function parseHeader(runId: string, h: Record<string, string>): RunHeader {
+  return {
+    runId,
+    name: h.name ?? '',
+    version: Number(h.version ?? 0),
+    failurePolicy: (h.policy ?? 'fail_fast') as FailurePolicy,
+    inputs: JSON.parse(h.inputs ?? '{}') as Record<string, string>,
+    state: (h.state ?? 'running') as RunState,
+    startedAtMs: Number(h.started_at ?? 0),
+    finishedAtMs: Number(h.finished_at ?? 0),
+    stopReason: h.stop_reason ?? '',
+  };
+}
+
+export function parseOutcome(json: string | undefined | null): StepOutcome | undefined {
+  if (!json) return undefined;
+  try {
+    return JSON.parse(json) as StepOutcome;
+  } catch {
+    return undefined;
+  }
+}
+
+export class WorkflowRuns {
+  private readonly scripts: Record<'start' | 'stepDone' | 'markQueued' | 'cancel' | 'retake', Script>;
+  private readonly headers = new Map<string, { header: RunHeader; plan: WorkflowPlan }>();
+  private readonly log: Logger;
+
+  constructor(private readonly opts: WorkflowRunsOptions) {
+    this.log = opts.logger.child({ component: 'workflows' });
+    const r = opts.redis as Redis & Record<string, Script>;
+    const define = (name: string, lua: string): Script => {
+      if (!(name in r)) r.defineCommand(name, { numberOfKeys: 7, lua });
+      return (...a) => r[name]!(...a);
+    };
+    this.scripts = {
+      start: define('orqRunStart', START_RUN),
+      stepDone: define('orqRunStepDone', STEP_DONE),
+      markQueued: define('orqRunMarkQueued', MARK_QUEUED),
+      cancel: define('orqRunCancel', CANCEL_RUN),
+      retake: define('orqRunRetake', RETAKE),
+    };
+  }
+
+  /** The seven keys and four common arguments every run script takes. */
+  private scriptArgs(runId: string): (string | number)[] {
+    const k = this.opts.keys;
+    return [k.run(runId), k.runSteps(runId), k.runDeps(runId), k.runOutcomes(runId), k.events, k.activeRuns, k.releasing];
+  }
+
+  private common(runId: string): (string | number)[] {
+    return [...this.scriptArgs(runId), Date.now(), this.opts.eventsMaxLen, runId, this.opts.runRetentionMs];
+  }
+
+  async start(req: StartRunRequest): Promise<StartRunOutcome> {
+    if (!req.name) throw invalidArgument('name', 'is required');
+    const runId = req.runId || randomUUID();
+    if (!RUN_ID_RE.test(runId)) throw invalidArgument('run_id', `"${runId.slice(0, 80)}" must be 1-64 characters of A-Z a-z 0-9 _ -`);
+    if (!Number.isInteger(req.version ?? 0) || (req.version ?? 0) < 0) throw invalidArgument('version', 'must be 0 (the latest) or a version number');
+    let bytes = 0;
+    for (const [k, v] of Object.entries(req.inputs)) {
+      if (!k) throw invalidArgument('inputs', 'an input name must not be empty');
+      bytes += Buffer.byteLength(k) + Buffer.byteLength(v);
+    }
+    if (bytes > this.opts.maxInputBytes) throw invalidArgument('inputs', `are ${bytes} bytes, over the limit of ${this.opts.maxInputBytes}`);
+    const plan = await this.opts.store.get(req.name, req.version ?? 0);
+    const def = plan.definition;
+    const argv: (string | number)[] = [digestOf(req), def.name, def.version, def.failurePolicy, JSON.stringify(req.inputs)];
+    for (const s of def.steps) argv.push(s.stepId, plan.dependencyCounts.get(s.stepId)!);
+    const reply = (await this.scripts.start(...this.common(runId), ...argv)) as string[];
+    if (reply[0] === 'conflict') {
+      throw new OrchestratorError('already_exists', `run_id: run "${runId}" already exists with a different workflow, version or inputs`, { field: 'run_id' });
+    }
+    if (reply[0] === 'exists') {
+      const header = await this.header(runId);
+      return { runId, version: header.version, created: false, state: header.state };
+    }
+    this.log.debug({ runId, workflow: def.name, version: def.version }, 'run started');
+    await this.release(runId, reply.slice(1));
+    return { runId, version: def.version, created: true, state: 'running' };
+  }
+
+  /** A run's header, or not_found. */
+  async header(runId: string): Promise<RunHeader> {
+    const h = await this.opts.redis.hgetall(this.opts.keys.run(runId));
+    if (!h.name) throw new OrchestratorError('not_found', `run_id: no run "${runId}"`, { field: 'run_id' });
+    return parseHeader(runId, h);
+  }
+
+  /** The run's header and plan, cached: neither changes but for the state, not used here. */
+  private async context(runId: string): Promise<{ header: RunHeader; plan: WorkflowPlan } | undefined> {
+    const hit = this.headers.get(runId);
+    if (hit) return hit;
+    let header: RunHeader;
+    try {
+      header = await this.header(runId);
+    } catch (err) {
+      if (err instanceof OrchestratorError && err.code === 'not_found') return undefined;
+      throw err;
+    }
+    const plan = await this.opts.store.get(header.name, header.version);
+    if (this.headers.size >= HEADER_CACHE) this.headers.clear();
+    const ctx = { header, plan };
+    this.headers.set(runId, ctx);
+    return ctx;
+  }
+
+  /**
+   * A step task's final outcome (from the workflow inbox). Idempotent: an outcome already
+   * recorded, or one of a task that belongs to no run, changes nothing.
+   */
+  async stepFinished(r: TaskResultRecord): Promise<void> {
+    if (!r.workflowId) return;
+    const stepId = stepIdOf(r.workflowId, r.taskId);
+    if (!stepId) return;
+    const ctx = await this.context(r.workflowId);
+    if (!ctx?.plan.steps.has(stepId)) return;
+    const outcome: StepOutcome = { state: r.state, attempt: r.attempt, at: r.atMs };
+    if (r.state === 'succeeded') outcome.result = r.resultJson ?? 'null';
+    if (r.error) outcome.error = r.error;
+    await this.recordOutcome(r.workflowId, ctx.plan, stepId, outcome);
+  }
+
+  /** Applies a final outcome, then releases and cancels what it leads to. */
+  private async recordOutcome(runId: string, plan: WorkflowPlan, stepId: string, o: StepOutcome): Promise<void> {
+    const direct = plan.dependents.get(stepId) ?? [];
+    const downstream = o.state === 'succeeded' ? [] : plan.descendants(stepId);
+    const reply = (await this.scripts.stepDone(
+      ...this.common(runId),
+      stepId,
+      o.state,
+      o.attempt,
+      JSON.stringify(o),
+      o.error ?? '',
+      direct.length,
+      ...direct,
+      ...downstream,
+    )) as [0] | [1, string[], string[], number];
+    if (reply[0] === 0) return;
+    const [, released, cancel, ended] = reply;
+    if (ended) {
+      this.headers.delete(runId);
+      this.log.debug({ runId }, 'run ended');
+    }
+    await Promise.all([this.release(runId, released), this.cancelSteps(runId, cancel, `run stopped: step ${stepId} ${o.state}`)]);
+  }
+
+  /**
+   * Submits the tasks of steps this caller released. A step whose references cannot be resolved,
+   * or whose resolved task is invalid, fails without running.
+   */
+  async release(runId: string, stepIds: string[]): Promise<void> {
+    if (stepIds.length === 0) return;
+    const ctx = await this.context(runId);
+    if (!ctx) return;
+    const { plan, header } = ctx;
+    const results = await this.upstreamResults(runId, plan, stepIds);
+    const tctx: TemplateContext = {
+      runId,
+      inputs: header.inputs,
+      stepResult: (id) => (results.has(id) ? { value: results.get(id) } : undefined),
+    };
+    const ready: { stepId: string; task: ResolvedTask }[] = [];
+    const failed: { stepId: string; error: string }[] = [];
+    for (const stepId of stepIds) {
+      const step = plan.steps.get(stepId)!;
+      try {
+        const task = this.opts.submitter.prepare(renderTask(step.task, tctx, runId, stepId), `steps.${stepId}.task`);
+        ready.push({ stepId, task });
+      } catch (err) {
+        if (!(err instanceof TemplateError) && !(err instanceof OrchestratorError && err.code === 'invalid_argument')) throw err;
+        failed.push({ stepId, error: `step ${stepId} could not start: ${err.message}` });
+      }
+    }
+    for (let i = 0; i < ready.length; i += SUBMIT_CHUNK) {
+      const chunk = ready.slice(i, i + SUBMIT_CHUNK);
+      await this.opts.submitter.submitPrepared(chunk.map((c) => c.task));
+      const cancel = (await this.scripts.markQueued(...this.common(runId), ...chunk.map((c) => c.stepId))) as string[];
+      await this.cancelSteps(runId, cancel, 'run stopped');
+    }
+    for (const f of failed) {
+      await this.recordOutcome(runId, plan, f.stepId, { state: 'failed', attempt: 0, error: f.error, at: Date.now() });
+    }
+  }
+
+  /** Parsed results of the succeeded upstream steps that the given steps refer to. */
+  private async upstreamResults(runId: string, plan: WorkflowPlan, stepIds: string[]): Promise<Map<string, unknown>> {
+    const wanted = new Set<string>();
+    for (const id of stepIds) {
+      for (const [, s] of templatedStrings(plan.steps.get(id)!.task, '')) for (const r of templateRefs(s)) if (r.kind === 'step') wanted.add(r.stepId);
+    }
+    const out = new Map<string, unknown>();
+    if (wanted.size === 0) return out;
+    const ids = [...wanted];
+    const raw = await this.opts.redis.hmget(this.opts.keys.runOutcomes(runId), ...ids);
+    ids.forEach((id, i) => {
+      const o = parseOutcome(raw[i]);
+      if (o?.state !== 'succeeded') return;
+      try {
+        out.set(id, JSON.parse(o.result ?? 'null'));
+      } catch {
+        out.set(id, o.result);
+      }
+    });
+    return out;
+  }
+
+  private async cancelSteps(runId: string, stepIds: string[], reason: string): Promise<void> {
+    await Promise.all(
+      stepIds.map(async (s) => {
+        try {
+          await this.opts.canceller.cancel(stepTaskId(runId, s), reason);
+        } catch (err) {
+          // A step stopped while releasing may have no task yet: nothing to cancel.
+          if (!(err instanceof OrchestratorError && err.code === 'not_found')) throw err;
+        }
+      }),
+    );
+  }
+
+  /** CancelWorkflowRun: the state right after the request (RUNNING while tasks are stopping). */
+  async cancel(runId: string, reason: string): Promise<RunState> {
+    if (!runId) throw invalidArgument('run_id', 'is required');
+    const reply = (await this.scripts.cancel(...this.common(runId), reason || 'requested')) as [string, string[]?];
+    if (reply[0] === 'missing') throw new OrchestratorError('not_found', `run_id: no run "${runId}"`, { field: 'run_id' });
+    await this.cancelSteps(runId, reply[1] ?? [], `run cancelled: ${reason || 'requested'}`);
+    return reply[0] as RunState;
+  }
+
+  /**
+   * Takes over steps left releasing for longer than `olderThanMs` (their releaser died) and
+   * submits them. Submission is idempotent on the step's task id; a step whose task already
+   * finished (its outcome is on its way through the inbox) is left to that outcome.
+   */
+  async recoverReleasing(olderThanMs: number): Promise<number> {
+    const { redis, keys } = this.opts;
+    const cutoff = Date.now() - olderThanMs;
+    const members = await redis.zrangebyscore(keys.releasing, '-inf', cutoff, 'LIMIT', 0, 200);
+    const byRun = new Map<string, string[]>();
+    await Promise.all(
+      members.map(async (m) => {
+        const [runId, stepId] = m.split('\t') as [string, string];
+        if ((await this.scripts.retake(...this.common(runId), stepId, cutoff)) !== 1) return;
+        if (await redis.exists(keys.final(stepTaskId(runId, stepId)))) return;
+        byRun.set(runId, [...(byRun.get(runId) ?? []), stepId]);
+      }),
+    );
+    let recovered = 0;
+    for (const [runId, steps] of byRun) {
+      this.log.info({ runId, steps: steps.length }, 'releasing steps whose releaser stopped');
+      await this.release(runId, steps);
+      recovered += steps.length;
+    }
+    return recovered;
+  }
+}
+
+/** The step's task with references resolved, named and tied to its run. */
+function renderTask(t: TaskSubmission, ctx: TemplateContext, runId: string, stepId: string): TaskSubmission {
+  const payload: Record<string, string> = {};
+  for (const [k, v] of Object.entries(t.payload)) payload[k] = wrap(`payload.${k}`, () => renderTemplate(v, ctx));
+  let executor: ExecutorSpec | undefined = t.executor;
+  if (executor?.kind === 'command') {
+    const c = executor;
+    executor = {
+      ...c,
+      argv: c.argv.map((a, i) => wrap(`executor.command.argv[${i}]`, () => renderTemplate(a, ctx))),
+      env: Object.fromEntries(Object.entries(c.env).map(([k, v]) => [k, wrap(`executor.command.env.${k}`, () => renderTemplate(v, ctx))])),
+    };
+  }
+  return { ...t, payload, executor, taskId: stepTaskId(runId, stepId), workflowId: runId };
+}
+
+function wrap(field: string, fn: () => string): string {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof TemplateError) throw new TemplateError(`${field}: ${err.message}`);
+    throw err;
+  }
+}

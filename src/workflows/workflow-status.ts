@@ -1,0 +1,181 @@
+/**
+ * The read side of workflow runs: GetWorkflowRun's whole picture and StreamWorkflowStatus's
+ * picture-then-changes. The snapshot and the events stream's last id are read in one MULTI, and
+ * every state change is written together with its event (run-scripts.ts), so following the
+ * stream from that id misses nothing and repeats nothing the snapshot already said.
+ */
+import type { Redis } from 'ioredis';
+import type { Keys } from '../redis/keys.js';
+import { OrchestratorError } from '../tasks/errors.js';
+import type { TaskStatusReader } from '../tasks/task-status.js';
+import { parseEvent, type RawEntry, type TaskEventRecord } from '../feeds/feed-format.js';
+import { tailStream } from '../feeds/feed-reader.js';
+import type { Cursored } from '../feeds/feed-subscriptions.js';
+import { stepIdOf, stepTaskId, type FailurePolicy } from './workflow-definition.js';
+import type { WorkflowStore } from './workflow-store.js';
+import { parseHeader, parseOutcome, type RunHeader, type RunState, type StoredStepState } from './workflow-runs.js';
+
+export type StepState = 'pending' | 'queued' | 'running' | 'succeeded' | 'failed' | 'cancelled' | 'skipped';
+
+export interface StepRunView {
+  stepId: string;
+  taskId: string;
+  taskClass: string;
+  state: StepState;
+  dependsOn: string[];
+  attempt: number;
+  resultJson: string;
+  error: string;
+  finishedAtMs: number;
+}
+
+export interface WorkflowRunView extends RunHeader {
+  failurePolicy: FailurePolicy;
+  steps: StepRunView[];
+}
+
+export interface WorkflowUpdate {
+  runId: string;
+  /** Empty for an update of the run itself. */
+  stepId: string;
+  runState: RunState;
+  stepState?: StepState;
+  atMs: number;
+  taskId: string;
+  attempt: number;
+  error: string;
+  resultJson: string;
+  /** Part of the picture sent when the stream began. */
+  snapshot: boolean;
+}
+
+export interface WorkflowStatusReaderOptions {
+  redis: Redis;
+  redisUrl: string;
+  keys: Keys;
+  store: WorkflowStore;
+  status: TaskStatusReader;
+}
+
+const FINAL_RUN = new Set<RunState>(['succeeded', 'failed', 'cancelled']);
+const FINAL_STEP = new Set<StepState>(['succeeded', 'failed', 'cancelled', 'skipped']);
+
+export class WorkflowStatusReader {
+  constructor(private readonly opts: WorkflowStatusReaderOptions) {}
+
+  /** GetWorkflowRun. */
+  async get(runId: string): Promise<WorkflowRunView> {
+    return (await this.snapshot(runId)).view;
+  }
+
+  /** The run and its steps, with the events-stream id they are current as of. */
+  private async snapshot(runId: string): Promise<{ view: WorkflowRunView; cursor: string }> {
+    const { redis, keys } = this.opts;
+    const replies = (await redis
+      .multi()
+      .hgetall(keys.run(runId))
+      .hgetall(keys.runSteps(runId))
+      .hgetall(keys.runOutcomes(runId))
+      .xrevrange(keys.events, '+', '-', 'COUNT', 1)
+      .exec()) as [Error | null, unknown][];
+    for (const [err] of replies) if (err) throw err;
+    const [run, steps, outcomes, last] = replies.map(([, v]) => v) as [Record<string, string>, Record<string, string>, Record<string, string>, RawEntry[]];
+    if (!run.name) throw new OrchestratorError('not_found', `run_id: no run "${runId}"`, { field: 'run_id' });
+    const header = parseHeader(runId, run);
+    const plan = await this.opts.store.get(header.name, header.version);
+    const views = await Promise.all(
+      plan.definition.steps.map(async (s): Promise<StepRunView> => {
+        const taskId = stepTaskId(runId, s.stepId);
+        const stored = (steps[s.stepId] ?? 'pending') as StoredStepState;
+        const o = parseOutcome(outcomes[s.stepId]);
+        const view: StepRunView = {
+          stepId: s.stepId,
+          taskId,
+          taskClass: s.task.taskClass,
+          state: stored === 'releasing' ? 'pending' : (stored as StepState),
+          dependsOn: s.dependsOn,
+          attempt: o?.attempt ?? 0,
+          resultJson: o?.state === 'succeeded' ? (o.result ?? 'null') : '',
+          error: o?.error ?? '',
+          finishedAtMs: o?.at ?? 0,
+        };
+        if (stored === 'queued') await this.refine(view);
+        return view;
+      }),
+    );
+    return { view: { ...header, steps: views }, cursor: last[0]?.[0] ?? '0-0' };
+  }
+
+  /** A queued step's task may be running, or retrying: its task status says. */
+  private async refine(view: StepRunView): Promise<void> {
+    try {
+      const t = await this.opts.status.get(view.taskId);
+      if (t.state === 'running') view.state = 'running';
+      view.attempt = t.attemptsMade;
+      if (t.state === 'scheduled' || t.state === 'queued') view.error = t.error;
+    } catch (err) {
+      // Its task is being submitted right now: queued is what it is about to be.
+      if (!(err instanceof OrchestratorError && err.code === 'not_found')) throw err;
+    }
+  }
+
+  /**
+   * StreamWorkflowStatus: the run and every step as they stand, then each change, until the run
+   * ends. Steps' running and retrying come from their tasks' events; the rest from the run's own.
+   */
+  async *watch(runId: string, signal: AbortSignal): AsyncGenerator<Cursored<WorkflowUpdate>> {
+    const { view, cursor } = await this.snapshot(runId);
+    let runState = view.state;
+    const base = { runId, runState, atMs: Date.now(), taskId: '', attempt: 0, error: '', resultJson: '', snapshot: true };
+    yield { cursor, item: { ...base, stepId: '', error: view.stopReason } };
+    const last = new Map<string, { state: StepState; attempt: number }>();
+    for (const s of view.steps) {
+      last.set(s.stepId, { state: s.state, attempt: s.attempt });
+      yield { cursor, item: { ...base, stepId: s.stepId, stepState: s.state, taskId: s.taskId, attempt: s.attempt, error: s.error, resultJson: s.resultJson } };
+    }
+    if (FINAL_RUN.has(runState)) return;
+
+    for await (const [id, fields] of tailStream({ redisUrl: this.opts.redisUrl, key: this.opts.keys.events, cursor, signal })) {
+      const e = parseEvent(fields);
+      if (e.workflowId !== runId) continue;
+      if (e.type === 'workflow_run') {
+        runState = (e.state ?? runState) as RunState;
+        yield { cursor: id, item: { ...base, runState, snapshot: false, stepId: '', atMs: e.atMs, error: e.detail ?? '' } };
+        if (FINAL_RUN.has(runState)) return;
+        continue;
+      }
+      const change = stepChange(runId, e);
+      if (!change) continue;
+      const prev = last.get(change.stepId);
+      // The queued mark can land after the task's start: never step back from running or an end.
+      if (prev && (FINAL_STEP.has(prev.state) || (e.type === 'workflow_step' && change.state === 'queued' && prev.state === 'running'))) continue;
+      last.set(change.stepId, change);
+      const outcome = change.state === 'succeeded' ? parseOutcome(await this.opts.redis.hget(this.opts.keys.runOutcomes(runId), change.stepId)) : undefined;
+      yield {
+        cursor: id,
+        item: {
+          ...base,
+          runState,
+          snapshot: false,
+          stepId: change.stepId,
+          stepState: change.state,
+          atMs: e.atMs,
+          taskId: e.taskId,
+          attempt: change.attempt,
+          error: e.type === 'workflow_step' && change.state !== 'succeeded' ? (e.detail ?? '') : e.type === 'retrying' ? (e.detail ?? '') : '',
+          resultJson: outcome ? (outcome.result ?? 'null') : '',
+        },
+      };
+    }
+  }
+}
+
+/** A step's new state, from a workflow_step event or its task's own event. */
+function stepChange(runId: string, e: TaskEventRecord): { stepId: string; state: StepState; attempt: number } | undefined {
+  if (e.type === 'workflow_step' && e.stepId) return { stepId: e.stepId, state: e.state as StepState, attempt: e.attempt };
+  const stepId = stepIdOf(runId, e.taskId);
+  if (!stepId) return undefined;
+  if (e.type === 'started') return { stepId, state: 'running', attempt: e.attempt };
+  if (e.type === 'retrying' || e.type === 'stalled') return { stepId, state: 'queued', attempt: e.attempt };
+  return undefined;
+}

@@ -1,0 +1,122 @@
+/**
+ * Workflow runs under concurrency and crashes: several orchestrator processes driving the same
+ * runs, and orchestrators killed with SIGKILL mid-run then restarted. Run state lives in Redis;
+ * what a killed process left unfinished is taken over after `workflows.recoverAfterMs` (1.5 s in
+ * the test config).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { StepState, WorkflowRunState, type OrchestratorClient, type TaskInput, type WorkflowInput } from '../src/client/orchestrator-client.js';
+import { startBareSystem, type BareSystem } from './helpers/system.js';
+import { waitFor } from './helpers/wait.js';
+
+let sys: BareSystem | undefined;
+afterEach(async () => {
+  await sys?.stop();
+  sys = undefined;
+});
+
+const sleepTask = (ms: number): TaskInput => ({ taskClass: 'inproc', payload: { ms: String(ms) }, executor: { handler: 'sleep' } });
+
+/** Layers of `width` steps, each step depending on every step of the layer before. */
+function layered(name: string, layers: number, width: number, ms: number): WorkflowInput {
+  const steps: WorkflowInput['steps'] = [];
+  for (let l = 0; l < layers; l++) {
+    for (let i = 0; i < width; i++) {
+      steps.push({ stepId: `l${l}s${i}`, task: sleepTask(ms), dependsOn: l === 0 ? [] : Array.from({ length: width }, (_, j) => `l${l - 1}s${j}`) });
+    }
+  }
+  return { name, steps };
+}
+
+/** How many times each step task of the run was submitted and started (events stream). */
+async function countsPerStep(s: BareSystem, runId: string): Promise<Map<string, { submitted: number; started: number }>> {
+  const out = new Map<string, { submitted: number; started: number }>();
+  for (const [, f] of await s.r.xrange(s.keys.events, '-', '+')) {
+    const [type, taskId] = [f[1], f[3]];
+    if (!taskId?.startsWith(`${runId}.`) || (type !== 'submitted' && type !== 'started')) continue;
+    const c = out.get(taskId) ?? { submitted: 0, started: 0 };
+    c[type] += 1;
+    out.set(taskId, c);
+  }
+  return out;
+}
+
+async function expectEachStepOnce(s: BareSystem, client: OrchestratorClient, runId: string, steps: number): Promise<void> {
+  const run = await client.getWorkflowRun(runId);
+  expect(run.state).toBe(WorkflowRunState.WORKFLOW_RUN_STATE_SUCCEEDED);
+  expect(run.steps.filter((x) => x.state === StepState.STEP_STATE_SUCCEEDED)).toHaveLength(steps);
+  const counts = await countsPerStep(s, runId);
+  expect(counts.size).toBe(steps);
+  for (const [taskId, c] of counts) expect({ taskId, ...c }).toEqual({ taskId, submitted: 1, started: 1 });
+}
+
+describe('several orchestrators', () => {
+  it('drive the same runs with no step run twice', async () => {
+    sys = await startBareSystem();
+    await sys.startPool({ classes: 'inproc:16' });
+    const [a, b, c] = await Promise.all([sys.startOrchestrator(), sys.startOrchestrator(), sys.startOrchestrator()]);
+    await a.client.createWorkflow(layered('shared', 3, 6, 20));
+    const runs = await Promise.all(Array.from({ length: 12 }, (_, i) => [a, b, c][i % 3]!.client.startWorkflowRun({ name: 'shared', runId: `shared-${i}` })));
+    for (const { runId } of runs) {
+      await b.client.waitForRun(runId, { timeoutMs: 60_000 });
+      await expectEachStepOnce(sys, c.client, runId, 18);
+    }
+    // All three engines joined the inbox's consumer group.
+    const consumers = (await sys.r.xinfo('CONSUMERS', sys.keys.workflowInbox, 'engine')) as unknown[];
+    expect(consumers.length).toBe(3);
+  });
+});
+
+describe('an orchestrator killed mid-run', () => {
+  it('is restarted and the run completes, each step run once', async () => {
+    sys = await startBareSystem();
+    await sys.startPool({ classes: 'inproc:8' });
+    let o = await sys.startOrchestrator();
+    await o.client.createWorkflow(layered('survivor', 4, 3, 300));
+    const { runId } = await o.client.startWorkflowRun({ name: 'survivor', runId: 'survivor-1' });
+
+    // Kill it three times at different points of the run, restarting it each time.
+    for (const layer of [0, 1, 2]) {
+      const client = o.client;
+      await waitFor(
+        async () => (await client.getWorkflowRun(runId)).steps.some((s) => s.stepId.startsWith(`l${layer}`) && s.state === StepState.STEP_STATE_RUNNING),
+        {
+          timeoutMs: 30_000,
+          message: `layer ${layer} never ran`,
+        },
+      );
+      o.kill('SIGKILL');
+      await o.exited;
+      o = await sys.startOrchestrator();
+    }
+    const run = await o.client.waitForRun(runId, { timeoutMs: 60_000 });
+    expect(run.state).toBe(WorkflowRunState.WORKFLOW_RUN_STATE_SUCCEEDED);
+    await expectEachStepOnce(sys, o.client, runId, 12);
+  });
+
+  it('leaves no step behind when killed between releasing steps and submitting them', async () => {
+    sys = await startBareSystem();
+    await sys.startPool({ classes: 'inproc:8' });
+    const o = await sys.startOrchestrator();
+    // A wide layer after a short root: the kill lands while 100 steps are being released.
+    await o.client.createWorkflow({
+      name: 'wide-kill',
+      steps: [
+        { stepId: 'root', task: sleepTask(200) },
+        ...Array.from({ length: 100 }, (_, i) => ({ stepId: `w${i}`, dependsOn: ['root'], task: sleepTask(0) })),
+      ],
+    });
+    const { runId } = await o.client.startWorkflowRun({ name: 'wide-kill', runId: 'wide-kill-1' });
+    const s = sys;
+    await waitFor(async () => (await s.r.hget(s.keys.runSteps(runId), 'root')) === 'succeeded' || (await s.r.zcard(s.keys.releasing)) > 0, {
+      intervalMs: 1,
+      message: 'root never finished',
+    });
+    o.kill('SIGKILL');
+    await o.exited;
+    const restarted = await sys.startOrchestrator();
+    await restarted.client.waitForRun(runId, { timeoutMs: 60_000 });
+    await expectEachStepOnce(sys, restarted.client, runId, 101);
+    expect(await sys.r.zcard(sys.keys.releasing)).toBe(0);
+  });
+});

@@ -1,0 +1,354 @@
+/**
+ * Workflows over gRPC against a real Redis and a real pool process: result passing along a
+ * diamond, fan-out and fan-in, both failure policies, retries, cancel, versions, idempotent
+ * starts, the status stream, and every invalid definition rejected with nothing stored.
+ */
+import { status } from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  StepState,
+  TaskState,
+  WorkflowRunState,
+  type StepRun,
+  type TaskInput,
+  type WorkflowInput,
+  type WorkflowStatusUpdate,
+} from '../src/client/orchestrator-client.js';
+import { fieldOf, grpcError } from './helpers/grpc.js';
+import { startSystem, type TestSystem } from './helpers/system.js';
+import { waitFor } from './helpers/wait.js';
+
+let sys: TestSystem;
+beforeAll(async () => {
+  sys = await startSystem();
+  await sys.startPool({ classes: 'inproc:8,cpu_short' });
+});
+afterAll(async () => sys?.stop());
+
+const echo = (payload: Record<string, string>): TaskInput => ({ taskClass: 'inproc', payload });
+const handler = (name: string, payload: Record<string, string>, extra: Partial<TaskInput> = {}): TaskInput => ({
+  taskClass: 'inproc',
+  payload,
+  executor: { handler: name },
+  ...extra,
+});
+
+function step(run: { steps: StepRun[] }, id: string): StepRun {
+  const s = run.steps.find((x) => x.stepId === id);
+  if (!s) throw new Error(`no step ${id}`);
+  return s;
+}
+
+async function collect(runId: string): Promise<WorkflowStatusUpdate[]> {
+  const out: WorkflowStatusUpdate[] = [];
+  for await (const u of sys.client.streamWorkflowStatus(runId)) out.push(u);
+  return out;
+}
+
+/** Every events-stream entry of one type for one task. */
+async function eventsOf(type: string, taskId: string): Promise<string[][]> {
+  const all = await sys.r.xrange(sys.keys.events, '-', '+');
+  return all.map(([, f]) => f).filter((f) => f[1] === type && f[3] === taskId);
+}
+
+describe('a diamond DAG', () => {
+  const diamond: WorkflowInput = {
+    name: 'diamond',
+    steps: [
+      { stepId: 'a', task: echo({ x: '${inputs.x}', n: '${run_id}' }) },
+      { stepId: 'b', dependsOn: ['a'], task: echo({ b: 'B-${steps.a.result.x}' }) },
+      { stepId: 'c', dependsOn: ['a'], task: echo({ c: 'C-${steps.a.result.x}' }) },
+      { stepId: 'd', dependsOn: ['b', 'c'], task: echo({ joined: '${steps.b.result.b}+${steps.c.result.c}', literal: '$${not.a.ref}' }) },
+    ],
+  };
+
+  it('passes results downstream and runs each step once, after its dependencies', async () => {
+    const created = await sys.client.createWorkflow(diamond);
+    expect(created.version).toBeGreaterThanOrEqual(1);
+    const { runId, created: isNew } = await sys.client.startWorkflowRun({ name: 'diamond', inputs: { x: '7' }, runId: 'diamond-1' });
+    expect(isNew).toBe(true);
+    const updates = await collect(runId);
+    const run = await sys.client.getWorkflowRun(runId);
+    expect(run.state).toBe(WorkflowRunState.WORKFLOW_RUN_STATE_SUCCEEDED);
+    expect(JSON.parse(step(run, 'a').resultJson)).toEqual({ x: '7', n: 'diamond-1' });
+    expect(JSON.parse(step(run, 'd').resultJson)).toEqual({ joined: 'B-7+C-7', literal: '${not.a.ref}' });
+    expect(step(run, 'd').dependsOn.sort()).toEqual(['b', 'c']);
+    expect(run.finishedAtMs).toBeGreaterThanOrEqual(run.startedAtMs);
+
+    // Order: a step starts only after all it depends on succeeded.
+    const at = (id: string, s: StepState) => updates.findIndex((u) => u.stepId === id && u.stepState === s);
+    for (const [down, up] of [
+      ['b', 'a'],
+      ['c', 'a'],
+      ['d', 'b'],
+      ['d', 'c'],
+    ] as const) {
+      expect(at(down, StepState.STEP_STATE_RUNNING)).toBeGreaterThan(at(up, StepState.STEP_STATE_SUCCEEDED));
+    }
+    expect(updates.at(-1)).toMatchObject({ stepId: '', runState: WorkflowRunState.WORKFLOW_RUN_STATE_SUCCEEDED });
+    for (const id of ['a', 'b', 'c', 'd']) expect(await eventsOf('started', `${runId}.${id}`)).toHaveLength(1);
+  });
+
+  it('gives a late subscriber where the run stands, then closes when it has ended', async () => {
+    const updates = await collect('diamond-1');
+    expect(updates.every((u) => u.snapshot)).toBe(true);
+    expect(updates[0]).toMatchObject({ stepId: '', runState: WorkflowRunState.WORKFLOW_RUN_STATE_SUCCEEDED });
+    expect(updates.filter((u) => u.stepId).map((u) => [u.stepId, u.stepState])).toEqual(['a', 'b', 'c', 'd'].map((s) => [s, StepState.STEP_STATE_SUCCEEDED]));
+  });
+
+  it('puts workflow events on the events stream, filterable by workflow', async () => {
+    const seen: string[] = [];
+    const stream = sys.client.streamEvents({ workflowId: 'diamond-1', cursor: '0' });
+    for await (const e of stream) {
+      seen.push(`${e.type}:${e.stepId || e.taskId}:${e.state}`);
+      if (e.type === 'workflow_run' && e.state === 'succeeded') break;
+    }
+    expect(seen[0]).toBe('workflow_run::running');
+    expect(seen).toContain('workflow_step:d:succeeded');
+    expect(seen).toContain('started:diamond-1.a:');
+  });
+
+  it('is idempotent on run_id, and ALREADY_EXISTS with other inputs', async () => {
+    const again = await sys.client.startWorkflowRun({ name: 'diamond', inputs: { x: '7' }, runId: 'diamond-1' });
+    expect(again).toMatchObject({ runId: 'diamond-1', created: false, state: WorkflowRunState.WORKFLOW_RUN_STATE_SUCCEEDED });
+    const err = await grpcError(sys.client.startWorkflowRun({ name: 'diamond', inputs: { x: '8' }, runId: 'diamond-1' }));
+    expect(err.code).toBe(status.ALREADY_EXISTS);
+    expect(fieldOf(err)).toBe('run_id');
+  });
+});
+
+describe('fan-out and fan-in', () => {
+  it('runs 200 steps after one and one after all 200', async () => {
+    const width = 200;
+    const mids = Array.from({ length: width }, (_, i) => `m${i}`);
+    await sys.client.createWorkflow({
+      name: 'wide',
+      steps: [
+        { stepId: 'root', task: echo({ seed: '${inputs.seed}' }) },
+        ...mids.map((id, i) => ({ stepId: id, dependsOn: ['root'], task: echo({ i: String(i), seed: '${steps.root.result.seed}' }) })),
+        { stepId: 'sink', dependsOn: mids, task: echo({ first: '${steps.m0.result.i}', last: `\${steps.m${width - 1}.result.i}` }) },
+      ],
+    });
+    const { runId } = await sys.client.startWorkflowRun({ name: 'wide', inputs: { seed: 's' } });
+    const run = await sys.client.waitForRun(runId, { timeoutMs: 60_000 });
+    expect(run.state).toBe(WorkflowRunState.WORKFLOW_RUN_STATE_SUCCEEDED);
+    expect(run.steps.filter((s) => s.state === StepState.STEP_STATE_SUCCEEDED)).toHaveLength(width + 2);
+    expect(JSON.parse(step(run, 'm150').resultJson)).toEqual({ i: '150', seed: 's' });
+    expect(JSON.parse(step(run, 'sink').resultJson)).toEqual({ first: '0', last: String(width - 1) });
+    const submitted = (await sys.r.xrange(sys.keys.events, '-', '+')).filter(([, f]) => f[1] === 'submitted' && f[3]?.startsWith(`${runId}.`));
+    expect(submitted).toHaveLength(width + 2);
+  });
+});
+
+describe('failure policies', () => {
+  it('fail_fast: the first failure skips pending steps and cancels running ones', async () => {
+    await sys.client.createWorkflow({
+      name: 'ff',
+      failurePolicy: 'fail_fast',
+      steps: [
+        { stepId: 'ok', task: echo({ a: '1' }) },
+        { stepId: 'slow', task: handler('sleep', { ms: '60000' }) },
+        { stepId: 'bad', dependsOn: ['ok'], task: handler('fail', { message: 'boom', retryable: 'false' }) },
+        { stepId: 'after', dependsOn: ['bad'], task: echo({ a: '2' }) },
+        { stepId: 'later', dependsOn: ['slow'], task: echo({ a: '3' }) },
+      ],
+    });
+    const { runId } = await sys.client.startWorkflowRun({ name: 'ff' });
+    const run = await sys.client.waitForRun(runId, { timeoutMs: 30_000 });
+    expect(run.state).toBe(WorkflowRunState.WORKFLOW_RUN_STATE_FAILED);
+    expect(run.stopReason).toContain('bad');
+    expect(step(run, 'ok').state).toBe(StepState.STEP_STATE_SUCCEEDED);
+    expect(step(run, 'bad')).toMatchObject({ state: StepState.STEP_STATE_FAILED, error: expect.stringContaining('boom') });
+    expect(step(run, 'slow').state).toBe(StepState.STEP_STATE_CANCELLED);
+    expect(step(run, 'after').state).toBe(StepState.STEP_STATE_SKIPPED);
+    expect(step(run, 'later').state).toBe(StepState.STEP_STATE_SKIPPED);
+    expect((await sys.client.getTaskStatus(`${runId}.slow`)).state).toBe(TaskState.TASK_STATE_CANCELLED);
+  });
+
+  it('continue: branches that do not depend on the failure run to the end', async () => {
+    await sys.client.createWorkflow({
+      name: 'cont',
+      failurePolicy: 'continue',
+      steps: [
+        { stepId: 'bad', task: handler('fail', { retryable: 'false' }) },
+        { stepId: 'after', dependsOn: ['bad'], task: echo({ a: '1' }) },
+        { stepId: 'after2', dependsOn: ['after'], task: echo({ a: '1' }) },
+        { stepId: 'side', task: handler('sleep', { ms: '300' }) },
+        { stepId: 'side2', dependsOn: ['side'], task: echo({ slept: '${steps.side.result.sleptMs}' }) },
+      ],
+    });
+    const { runId } = await sys.client.startWorkflowRun({ name: 'cont' });
+    const run = await sys.client.waitForRun(runId, { timeoutMs: 30_000 });
+    expect(run.state).toBe(WorkflowRunState.WORKFLOW_RUN_STATE_FAILED);
+    expect(step(run, 'bad').state).toBe(StepState.STEP_STATE_FAILED);
+    expect(step(run, 'after').state).toBe(StepState.STEP_STATE_SKIPPED);
+    expect(step(run, 'after2').state).toBe(StepState.STEP_STATE_SKIPPED);
+    expect(JSON.parse(step(run, 'side2').resultJson)).toEqual({ slept: '300' });
+  });
+
+  it('retries a step by its own attempts and backoff before its dependents run', async () => {
+    await sys.client.createWorkflow({
+      name: 'flaky',
+      steps: [
+        { stepId: 'flaky', task: handler('fail', { succeed_on_attempt: '2' }, { maxAttempts: 3, backoff: { type: 'fixed', delayMs: 50 } }) },
+        { stepId: 'then', dependsOn: ['flaky'], task: echo({ got: '${steps.flaky.result.attempt}' }) },
+      ],
+    });
+    const { runId } = await sys.client.startWorkflowRun({ name: 'flaky' });
+    const updates = await collect(runId);
+    const run = await sys.client.getWorkflowRun(runId);
+    expect(run.state).toBe(WorkflowRunState.WORKFLOW_RUN_STATE_SUCCEEDED);
+    expect(step(run, 'flaky').attempt).toBe(2);
+    expect(JSON.parse(step(run, 'then').resultJson)).toEqual({ got: '2' });
+    expect(await eventsOf('started', `${runId}.flaky`)).toHaveLength(2);
+    expect(await eventsOf('retrying', `${runId}.flaky`)).toHaveLength(1);
+    // The stream began just after the start: attempt 1 may be in its snapshot or already over.
+    const flaky = updates.filter((u) => u.stepId === 'flaky').map((u) => [u.stepState, u.attempt]);
+    expect(flaky).toContainEqual([StepState.STEP_STATE_RUNNING, 2]);
+    expect(flaky.at(-1)).toEqual([StepState.STEP_STATE_SUCCEEDED, 2]);
+  });
+
+  it('fails a step whose reference does not resolve, naming it', async () => {
+    await sys.client.createWorkflow({ name: 'noinput', steps: [{ stepId: 's', task: echo({ v: '${inputs.nope}' }) }] });
+    const { runId } = await sys.client.startWorkflowRun({ name: 'noinput', inputs: { other: '1' } });
+    const run = await sys.client.waitForRun(runId, { timeoutMs: 20_000 });
+    expect(run.state).toBe(WorkflowRunState.WORKFLOW_RUN_STATE_FAILED);
+    expect(step(run, 's').error).toMatch(/payload\.v: \$\{inputs\.nope\}: the run has no input "nope"/);
+    await expect(sys.client.getTaskStatus(`${runId}.s`)).rejects.toMatchObject({ code: status.NOT_FOUND });
+  });
+});
+
+describe('CancelWorkflowRun', () => {
+  it('cancels running and pending steps; the run ends cancelled', async () => {
+    await sys.client.createWorkflow({
+      name: 'tocancel',
+      steps: [
+        { stepId: 'long', task: handler('sleep', { ms: '60000' }) },
+        { stepId: 'next', dependsOn: ['long'], task: echo({ a: '1' }) },
+      ],
+    });
+    const { runId } = await sys.client.startWorkflowRun({ name: 'tocancel' });
+    await waitFor(async () => step(await sys.client.getWorkflowRun(runId), 'long').state === StepState.STEP_STATE_RUNNING, { message: 'step long never ran' });
+    const res = await sys.client.cancelWorkflowRun(runId, 'no longer needed');
+    expect([WorkflowRunState.WORKFLOW_RUN_STATE_RUNNING, WorkflowRunState.WORKFLOW_RUN_STATE_CANCELLED]).toContain(res.state);
+    const run = await sys.client.waitForRun(runId, { timeoutMs: 20_000 });
+    expect(run.state).toBe(WorkflowRunState.WORKFLOW_RUN_STATE_CANCELLED);
+    expect(run.stopReason).toContain('no longer needed');
+    expect(step(run, 'long').state).toBe(StepState.STEP_STATE_CANCELLED);
+    expect(step(run, 'next').state).toBe(StepState.STEP_STATE_CANCELLED);
+    expect(await eventsOf('started', `${runId}.next`)).toHaveLength(0);
+    const again = await sys.client.cancelWorkflowRun(runId);
+    expect(again.state).toBe(WorkflowRunState.WORKFLOW_RUN_STATE_CANCELLED);
+  });
+
+  it('answers NOT_FOUND for an unknown run', async () => {
+    expect((await grpcError(sys.client.cancelWorkflowRun('no-such-run'))).code).toBe(status.NOT_FOUND);
+    expect((await grpcError(sys.client.getWorkflowRun('no-such-run'))).code).toBe(status.NOT_FOUND);
+    expect((await grpcError(collect('no-such-run'))).code).toBe(status.NOT_FOUND);
+  });
+});
+
+describe('versions', () => {
+  it('creating a name again makes a new version; a run keeps the version it started with', async () => {
+    const v1 = await sys.client.createWorkflow({ name: 'versioned', steps: [{ stepId: 's', task: echo({ v: 'one' }) }] });
+    const v2 = await sys.client.createWorkflow({ name: 'versioned', steps: [{ stepId: 's', task: echo({ v: 'two' }) }] });
+    expect(v2.version).toBe(v1.version + 1);
+    const old = await sys.client.startWorkflowRun({ name: 'versioned', version: v1.version });
+    const latest = await sys.client.startWorkflowRun({ name: 'versioned' });
+    expect(latest.version).toBe(v2.version);
+    const [a, b] = await Promise.all([sys.client.waitForRun(old.runId), sys.client.waitForRun(latest.runId)]);
+    expect(a.version).toBe(v1.version);
+    expect(JSON.parse(step(a, 's').resultJson)).toEqual({ v: 'one' });
+    expect(JSON.parse(step(b, 's').resultJson)).toEqual({ v: 'two' });
+    const err = await grpcError(sys.client.startWorkflowRun({ name: 'versioned', version: 99 }));
+    expect(err.code).toBe(status.NOT_FOUND);
+  });
+});
+
+describe('invalid definitions', () => {
+  const ok = echo({ a: '1' });
+  const cases: [string, WorkflowInput, string, RegExp][] = [
+    ['an empty workflow', { name: 'bad-empty', steps: [] }, 'steps', /at least one step/],
+    ['a bad name', { name: 'bad name!', steps: [{ stepId: 'a', task: ok }] }, 'name', /must be/],
+    [
+      'a cycle',
+      {
+        name: 'bad-cycle',
+        steps: [
+          { stepId: 'a', task: ok },
+          { stepId: 'b', task: ok, dependsOn: ['a', 'd'] },
+          { stepId: 'c', task: ok, dependsOn: ['b'] },
+          { stepId: 'd', task: ok, dependsOn: ['c'] },
+        ],
+      },
+      'steps[1].depends_on',
+      /cycle: b -> d -> c -> b|cycle: .*b/,
+    ],
+    ['a self-dependency', { name: 'bad-self', steps: [{ stepId: 'a', task: ok, dependsOn: ['a'] }] }, 'steps[0].depends_on', /cycle: a -> a/],
+    ['an unknown dependency', { name: 'bad-unknown', steps: [{ stepId: 'a', task: ok, dependsOn: ['zz'] }] }, 'steps[0].depends_on', /unknown step "zz"/],
+    [
+      'a duplicate step id',
+      {
+        name: 'bad-dup',
+        steps: [
+          { stepId: 'a', task: ok },
+          { stepId: 'a', task: ok },
+        ],
+      },
+      'steps[1].step_id',
+      /appears twice/,
+    ],
+    ['a bad step id', { name: 'bad-stepid', steps: [{ stepId: 'a.b', task: ok }] }, 'steps[0].step_id', /must be/],
+    ['too many steps', { name: 'bad-big', steps: Array.from({ length: 501 }, (_, i) => ({ stepId: `s${i}`, task: ok })) }, 'steps', /over the limit of 500/],
+    [
+      'an unknown class',
+      { name: 'bad-class', steps: [{ stepId: 'a', task: { taskClass: 'nope', payload: { a: '1' } } }] },
+      'steps[0].task.task_class',
+      /unknown class/,
+    ],
+    [
+      'an empty payload',
+      { name: 'bad-payload', steps: [{ stepId: 'a', task: { taskClass: 'inproc', payload: {} } }] },
+      'steps[0].task.payload',
+      /must not be empty/,
+    ],
+    ['a task id on a step', { name: 'bad-taskid', steps: [{ stepId: 'a', task: { ...ok, taskId: 'x' } }] }, 'steps[0].task.task_id', /must be empty/],
+    [
+      'a reference to a step that is not upstream',
+      {
+        name: 'bad-ref',
+        steps: [
+          { stepId: 'a', task: ok },
+          { stepId: 'b', task: echo({ v: '${steps.a.result}' }) },
+        ],
+      },
+      'steps[1].task.payload.v',
+      /not upstream of it/,
+    ],
+    ['a malformed reference', { name: 'bad-syntax', steps: [{ stepId: 'a', task: echo({ v: '${inputs.x' }) }] }, 'steps[0].task.payload.v', /unterminated/],
+    [
+      'an unknown kind of reference',
+      { name: 'bad-kind', steps: [{ stepId: 'a', task: echo({ v: '${env.HOME}' }) }] },
+      'steps[0].task.payload.v',
+      /not a reference/,
+    ],
+  ];
+
+  it.each(cases)('rejects %s with INVALID_ARGUMENT naming the field, storing nothing', async (_what, w, field, message) => {
+    const err = await grpcError(sys.client.createWorkflow(w));
+    expect(err.code).toBe(status.INVALID_ARGUMENT);
+    expect(fieldOf(err)).toBe(field);
+    expect(err.details).toMatch(message);
+    expect(await sys.r.exists(sys.keys.workflow(w.name))).toBe(0);
+    expect(await sys.r.zscore(sys.keys.workflows, w.name)).toBeNull();
+  });
+
+  it('rejects a bad run id and an unknown workflow at start', async () => {
+    const bad = await grpcError(sys.client.startWorkflowRun({ name: 'diamond', runId: 'has space' }));
+    expect([bad.code, fieldOf(bad)]).toEqual([status.INVALID_ARGUMENT, 'run_id']);
+    const unknown = await grpcError(sys.client.startWorkflowRun({ name: 'never-created' }));
+    expect([unknown.code, fieldOf(unknown)]).toEqual([status.NOT_FOUND, 'name']);
+    const noName = await grpcError(sys.client.startWorkflowRun({ name: '' }));
+    expect([noName.code, fieldOf(noName)]).toEqual([status.INVALID_ARGUMENT, 'name']);
+  });
+});
