@@ -15,6 +15,7 @@
 export { OrchestratorClient, toPbTask, TaskState, ServingStatus, BackoffType } from './client/orchestrator-client.js';
 export type {
   TaskInput,
+  ExecutorInput,
   OrchestratorClientOptions,
   TaskResult,
   TaskEvent,

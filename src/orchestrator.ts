@@ -4,7 +4,7 @@
  * streams, then cuts them.
  */
 import type { Redis } from 'ioredis';
-import type { Config } from './config/config.js';
+import { executorPolicyOf, type Config } from './config/config.js';
 import { FeedSubscriptions } from './feeds/feed-subscriptions.js';
 import { FeedWriter } from './feeds/feed-writer.js';
 import { GrpcServer } from './grpc/grpc-server.js';
@@ -60,6 +60,7 @@ export class Orchestrator {
           maxPayloadBytes: config.grpc.maxPayloadBytes,
           maxBatchSize: config.grpc.maxBatchSize,
           eventsMaxLen: config.streams.eventsMaxLen,
+          executors: executorPolicyOf(config),
         }),
         status,
         canceller: new TaskCanceller({ redis, keys, queues, status, feeds: writer }),

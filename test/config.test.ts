@@ -49,9 +49,17 @@ describe('config loader', () => {
     ['[pool]\nsandbox = "vm"\n', 'pool.sandbox'],
     ['[pool.classes]\nnosuch = 1\n', 'pool.classes.nosuch'],
     ['bogus = 1\n', 'bogus'],
+    ['[executors.http]\nallowedUrlPrefixes = ["ftp://x/"]\n', 'executors.http.allowedUrlPrefixes.0'],
+    ['[executors.http]\nallowedUrlPrefixes = ["http://x/?a=1"]\n', 'executors.http.allowedUrlPrefixes.0'],
   ])('rejects %j naming %s', (text, key) => {
     expect(() => loadConfig({ file: tomlFile(text), env: {} })).toThrow(ConfigError);
     expect(() => loadConfig({ file: tomlFile(text), env: {} })).toThrow(key);
+  });
+
+  it('allows no http URL by default and stores prefixes normalised', () => {
+    expect(loadConfig({ env: {} }).executors.http.allowedUrlPrefixes).toEqual([]);
+    const c = loadConfig({ file: tomlFile('[executors.http]\nallowedUrlPrefixes = ["HTTPS://Runner:443/a/./b/"]\n'), env: {} });
+    expect(c.executors.http.allowedUrlPrefixes).toEqual(['https://runner/a/b/']);
   });
 
   it('names the file when its TOML is broken', () => {

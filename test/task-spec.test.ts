@@ -54,7 +54,36 @@ describe('task validation', () => {
     ['task.executor.command.argv', { ...ok, executor: { kind: 'command', argv: [], env: {}, cwd: '' } }],
     ['task.executor.command.env', { ...ok, executor: { kind: 'command', argv: ['true'], env: { 'BAD-NAME': '1' }, cwd: '' } }],
     ['task.executor.handler.name', { ...ok, executor: { kind: 'handler', name: '../etc/passwd' } }],
+    // The default policy allows no http URL at all.
+    ['task.executor.http.url', { ...ok, executor: { kind: 'http', url: 'http://127.0.0.1:8080/run', method: '', headers: {} } }],
   ])('rejects bad %s', (field, t) => {
     expect(fieldOf(t)).toBe(field);
+  });
+});
+
+describe('http executor validation', () => {
+  const policy = { httpAllowedUrlPrefixes: ['http://runner.internal:8080/tasks/'], containerAllowNetwork: false };
+  const http = (url: string, headers: Record<string, string> = {}): TaskSubmission => ({
+    ...ok,
+    taskId: 'h',
+    executor: { kind: 'http', url, method: '', headers },
+  });
+
+  it('normalises the URL, defaults the method to POST and digests headers in any order', () => {
+    const a = resolveTask(http('HTTP://Runner.Internal:8080/tasks/a/../b', { a: '1', b: '2' }), { ...opts, executors: policy });
+    const b = resolveTask(http('http://runner.internal:8080/tasks/b', { b: '2', a: '1' }), { ...opts, executors: policy });
+    expect(a.data.executor).toEqual({ kind: 'http', url: 'http://runner.internal:8080/tasks/b', method: 'POST', headers: { a: '1', b: '2' } });
+    expect(a.digest).toBe(b.digest);
+    expect(a.jobName).toBe('http');
+  });
+
+  it.each([
+    ['http://runner.internal:8080/tasks', 'the prefix without its slash'],
+    ['http://runner.internal:8081/tasks/x', 'another port'],
+    ['http://runner.internal.evil:8080/tasks/x', 'a lookalike host'],
+    ['http://runner.internal:8080/tasks/%2E%2E/admin', 'an encoded climb out of the prefix'],
+    ['http://runner.internal:8080@evil/tasks/x', 'credentials naming the allowed host'],
+  ])('refuses %s (%s)', (url) => {
+    expect(() => resolveTask(http(url), { ...opts, executors: policy })).toThrow(/executor\.http\.url/);
   });
 });

@@ -20,6 +20,7 @@ import type { TaskJobData } from '../src/tasks/task-spec.js';
 import { CommandExecutor } from './executors/command.js';
 import type { Executor } from './executors/executor.js';
 import { HandlerExecutor } from './executors/handler.js';
+import { HttpExecutor } from './executors/http.js';
 import { SandboxRunner } from './sandbox/sandbox-runner.js';
 import { createTaskProcessor } from './task-processor.js';
 
@@ -76,6 +77,13 @@ export class WorkerPool {
     this.executors = new Map<string, Executor<unknown>>([
       ['handler', handler as Executor<unknown>],
       ['command', new CommandExecutor() as Executor<unknown>],
+      [
+        'http',
+        new HttpExecutor({
+          allowedUrlPrefixes: config.executors.http.allowedUrlPrefixes,
+          maxResponseBytes: config.executors.http.maxResponseBytes,
+        }) as Executor<unknown>,
+      ],
     ]);
     const processor = createTaskProcessor({
       redis,

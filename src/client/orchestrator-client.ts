@@ -25,7 +25,21 @@ export interface TaskInput {
   timeoutMs?: number;
   delayMs?: number;
   /** Default: handler "echo". */
-  executor?: { handler: string } | { command: { argv: string[]; env?: Record<string, string>; cwd?: string } };
+  executor?: ExecutorInput;
+}
+
+/** How a task runs: exactly one executor. */
+export type ExecutorInput =
+  | { handler: string }
+  | { command: { argv: string[]; env?: Record<string, string>; cwd?: string } }
+  /** POST (default), PUT or PATCH the task as JSON to `url`; the response body is the result. */
+  | { http: { url: string; method?: string; headers?: Record<string, string> } };
+
+function toPbExecutor(e: ExecutorInput | undefined): pb.ExecutorSpec | undefined {
+  if (e === undefined) return undefined;
+  if ('handler' in e) return { kind: { $case: 'handler', value: { name: e.handler } } };
+  if ('command' in e) return { kind: { $case: 'command', value: { argv: e.command.argv, env: e.command.env ?? {}, cwd: e.command.cwd ?? '' } } };
+  return { kind: { $case: 'http', value: { url: e.http.url, method: e.http.method ?? '', headers: e.http.headers ?? {} } } };
 }
 
 export interface OrchestratorClientOptions {
@@ -38,12 +52,6 @@ export interface OrchestratorClientOptions {
 }
 
 export function toPbTask(t: TaskInput): pb.TaskSpec {
-  let executor: pb.ExecutorSpec | undefined;
-  if (t.executor && 'handler' in t.executor) executor = { kind: { $case: 'handler', value: { name: t.executor.handler } } };
-  else if (t.executor && 'command' in t.executor) {
-    const c = t.executor.command;
-    executor = { kind: { $case: 'command', value: { argv: c.argv, env: c.env ?? {}, cwd: c.cwd ?? '' } } };
-  }
   const backoffType =
     t.backoff?.type === 'fixed'
       ? pb.BackoffType.BACKOFF_TYPE_FIXED
@@ -60,7 +68,7 @@ export function toPbTask(t: TaskInput): pb.TaskSpec {
     backoff: t.backoff ? { type: backoffType, delayMs: t.backoff.delayMs } : undefined,
     timeoutMs: t.timeoutMs ?? 0,
     delayMs: t.delayMs ?? 0,
-    executor,
+    executor: toPbExecutor(t.executor),
   };
 }
 

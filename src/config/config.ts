@@ -13,6 +13,7 @@ import { hostname } from 'node:os';
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { resolveTaskClasses, type TaskClassOptions } from '../../queues/task-classes.js';
+import { normaliseHttpUrl, type ExecutorPolicy } from '../tasks/executor-policy.js';
 
 const keep = z.strictObject({ count: z.number().int().min(0), ageMs: z.number().int().min(0) });
 
@@ -30,6 +31,16 @@ const classOverrides = z.strictObject({
 });
 
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'expected host:port');
+
+/** An http(s) URL prefix, stored in its normalised form (see src/tasks/executor-policy.ts). */
+const httpUrlPrefix = z.string().transform((text, ctx) => {
+  const url = normaliseHttpUrl(text);
+  if (url === undefined || /[?#]/.test(url)) {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not an http:// or https:// URL prefix without query or fragment` });
+    return z.NEVER;
+  }
+  return url;
+});
 
 const schema = z.strictObject({
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
@@ -92,6 +103,26 @@ const schema = z.strictObject({
       shutdownGraceMs: z.number().int().min(0).default(30_000),
       /** How often a pool announces itself. @default 5000 */
       heartbeatMs: z.number().int().min(100).default(5_000),
+    })
+    .prefault({}),
+  executors: z
+    .strictObject({
+      http: z
+        .strictObject({
+          /**
+           * URL prefixes the http executor may call, e.g. "https://runner.internal:8443/tasks/".
+           * A task's URL must start with one (after normalisation), at submission and on the pool.
+           * @default [] (the http executor calls nothing until this is set)
+           */
+          allowedUrlPrefixes: z.array(httpUrlPrefix).default([]),
+          /** Largest response body taken as a result; a larger one fails the attempt. @default 1 MiB */
+          maxResponseBytes: z
+            .number()
+            .int()
+            .min(1)
+            .default(1 << 20),
+        })
+        .prefault({}),
     })
     .prefault({}),
   classes: z.record(z.string().regex(/^[a-z0-9_]+$/), classOverrides).default({}),
@@ -176,6 +207,11 @@ function deepFreeze<T>(o: T): T {
     for (const v of Object.values(o)) deepFreeze(v);
   }
   return o;
+}
+
+/** What the executors may do under this configuration. */
+export function executorPolicyOf(config: Config): ExecutorPolicy {
+  return { httpAllowedUrlPrefixes: config.executors.http.allowedUrlPrefixes, containerAllowNetwork: false };
 }
 
 /** Load, validate and freeze the configuration. Throws ConfigError naming the bad key. */

@@ -13,6 +13,7 @@ import type { Redis } from 'ioredis';
 import type { JobsOptions } from 'bullmq';
 import type { Keys } from '../redis/keys.js';
 import { OrchestratorError, invalidArgument } from './errors.js';
+import type { ExecutorPolicy } from './executor-policy.js';
 import { resolveTask, type ResolvedTask, type TaskSubmission } from './task-spec.js';
 import type { TaskQueues } from './task-queues.js';
 
@@ -55,6 +56,8 @@ export interface SubmitterOptions {
   maxPayloadBytes: number;
   maxBatchSize: number;
   eventsMaxLen: number;
+  /** What executors may do. @default DEFAULT_EXECUTOR_POLICY */
+  executors?: ExecutorPolicy;
 }
 
 export interface SubmitOutcome {
@@ -94,7 +97,7 @@ export class TaskSubmitter {
   }
 
   private resolve(t: TaskSubmission, field: string): ResolvedTask {
-    return resolveTask(t, { classes: this.opts.queues.classes, maxPayloadBytes: this.opts.maxPayloadBytes, field });
+    return resolveTask(t, { classes: this.opts.queues.classes, maxPayloadBytes: this.opts.maxPayloadBytes, field, executors: this.opts.executors });
   }
 
   private async submitResolved(all: ResolvedTask[]): Promise<SubmitOutcome[]> {

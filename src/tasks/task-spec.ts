@@ -5,8 +5,35 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { TaskClassOptions, BackoffKind } from '../../queues/task-classes.js';
 import { invalidArgument } from './errors.js';
+import { DEFAULT_EXECUTOR_POLICY, httpUrlAllowed, normaliseHttpUrl, type ExecutorPolicy } from './executor-policy.js';
 
-export type ExecutorSpec = { kind: 'handler'; name: string } | { kind: 'command'; argv: string[]; env: Record<string, string>; cwd: string };
+export type ExecutorSpec = { kind: 'handler'; name: string } | { kind: 'command'; argv: string[]; env: Record<string, string>; cwd: string } | HttpExecutorSpec;
+
+/** POST (or PUT, PATCH) the task as JSON to `url`; the response body is the result. */
+export interface HttpExecutorSpec {
+  kind: 'http';
+  /** Normalised at submission (see executor-policy.ts). */
+  url: string;
+  /** POST, PUT or PATCH; '' on input means POST. */
+  method: string;
+  headers: Record<string, string>;
+}
+
+export const HTTP_METHODS: readonly string[] = ['POST', 'PUT', 'PATCH'];
+/** Header names the http executor sets itself, or that would break the request's framing. */
+const RESERVED_HEADERS = new Set([
+  'host',
+  'content-type',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'expect',
+  'te',
+  'trailer',
+]);
+const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 export interface TaskSubmission {
   taskId?: string;
@@ -40,7 +67,7 @@ export interface ResolvedTask {
   /** Content digest for idempotent resubmission (kept in the task index, not on the job). */
   digest: string;
   data: TaskJobData;
-  /** BullMQ job name: the executor, for dashboards ("handler:echo", "command"). */
+  /** BullMQ job name: the executor, for dashboards ("handler:echo", "command", "http"). */
   jobName: string;
   attempts: number;
   backoff: { type: BackoffKind; delay: number };
@@ -60,6 +87,8 @@ export interface ValidateOptions {
   maxPayloadBytes: number;
   /** Field path prefix for messages, e.g. "tasks[3]". */
   field: string;
+  /** What executors may do. @default DEFAULT_EXECUTOR_POLICY (no http calls, no container network) */
+  executors?: ExecutorPolicy;
 }
 
 /**
@@ -82,7 +111,34 @@ function checkInt(field: string, v: number | undefined, min: number, max: number
   return n;
 }
 
-function checkExecutor(field: string, e: ExecutorSpec | undefined): ExecutorSpec {
+/** A copy with its keys sorted, so that maps given in another order digest the same. */
+function sortedRecord(r: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.keys(r)
+      .sort()
+      .map((k) => [k, r[k]!]),
+  );
+}
+
+function checkHttp(field: string, e: HttpExecutorSpec, policy: ExecutorPolicy): HttpExecutorSpec {
+  const url = normaliseHttpUrl(e.url);
+  if (url === undefined) throw invalidArgument(`${field}.http.url`, `"${e.url.slice(0, 200)}" is not an http:// or https:// URL`);
+  if (!httpUrlAllowed(url, policy.httpAllowedUrlPrefixes)) {
+    const allowed = policy.httpAllowedUrlPrefixes.length === 0 ? 'none is configured' : policy.httpAllowedUrlPrefixes.join(', ');
+    throw invalidArgument(`${field}.http.url`, `"${url.slice(0, 200)}" does not start with an allowed prefix (executors.http.allowedUrlPrefixes: ${allowed})`);
+  }
+  const method = e.method === '' ? 'POST' : e.method;
+  if (!HTTP_METHODS.includes(method)) throw invalidArgument(`${field}.http.method`, `must be one of ${HTTP_METHODS.join(', ')}, got "${method.slice(0, 20)}"`);
+  for (const [k, v] of Object.entries(e.headers)) {
+    if (!HEADER_NAME_RE.test(k)) throw invalidArgument(`${field}.http.headers`, `"${k.slice(0, 100)}" is not a header name`);
+    const lower = k.toLowerCase();
+    if (RESERVED_HEADERS.has(lower) || lower.startsWith('x-orchestrator-')) throw invalidArgument(`${field}.http.headers`, `"${k}" is set by the executor`);
+    if (/[\r\n\0]/.test(v)) throw invalidArgument(`${field}.http.headers`, `the value of "${k}" contains a line break or NUL`);
+  }
+  return { kind: 'http', url, method, headers: sortedRecord(e.headers) };
+}
+
+function checkExecutor(field: string, e: ExecutorSpec | undefined, policy: ExecutorPolicy): ExecutorSpec {
   if (!e) return { kind: 'handler', name: 'echo' };
   if (e.kind === 'handler') {
     if (!NAME_RE.test(e.name)) throw invalidArgument(`${field}.handler.name`, `"${e.name}" is not a handler name ([A-Za-z0-9_.-], not starting with ".")`);
@@ -95,6 +151,7 @@ function checkExecutor(field: string, e: ExecutorSpec | undefined): ExecutorSpec
     }
     return { kind: 'command', argv: [...e.argv], env: { ...e.env }, cwd: e.cwd };
   }
+  if (e.kind === 'http') return checkHttp(field, e, policy);
   throw invalidArgument(field, 'unknown executor kind');
 }
 
@@ -135,7 +192,7 @@ export function resolveTask(t: TaskSubmission, opts: ValidateOptions): ResolvedT
   if (t.backoff) checkInt(`${f}.backoff.delay_ms`, t.backoff.delayMs, 0, MAX_DELAY_MS);
   if (t.workflowId && !TASK_ID_RE.test(t.workflowId))
     throw invalidArgument(`${f}.workflow_id`, `"${t.workflowId.slice(0, 140)}" must be 1-128 characters of A-Z a-z 0-9 . _ : -`);
-  const executor = checkExecutor(`${f}.executor`, t.executor);
+  const executor = checkExecutor(`${f}.executor`, t.executor, opts.executors ?? DEFAULT_EXECUTOR_POLICY);
   const data: TaskJobData = {
     executor,
     payload: t.payload,
@@ -147,7 +204,7 @@ export function resolveTask(t: TaskSubmission, opts: ValidateOptions): ResolvedT
     taskClass: cls.name,
     digest: digestOf(t, executor, priority),
     data,
-    jobName: executor.kind === 'handler' ? `handler:${executor.name}` : 'command',
+    jobName: executor.kind === 'handler' ? `handler:${executor.name}` : executor.kind,
     attempts: maxAttempts || cls.attempts,
     backoff: t.backoff ? { type: t.backoff.type ?? cls.backoff.type, delay: t.backoff.delayMs } : { type: cls.backoff.type, delay: cls.backoff.delayMs },
     bullPriority: toBullPriority(priority),

@@ -22,6 +22,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { TaskError } from '../../src/tasks/errors.js';
 import type { ExecutionContext, Executor } from './executor.js';
+import { OutputTail } from './output-tail.js';
 
 export interface CommandSpec {
   /** Program and arguments; argv[0] is resolved through PATH. No shell is involved. */
@@ -268,51 +269,5 @@ class ProcessGroup {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'ESRCH' && code !== 'EPERM') throw err;
     }
-  }
-}
-
-/** Keeps the last `limit` bytes written to it, holding at most about one chunk more. */
-class OutputTail {
-  private chunks: Buffer[] = [];
-  private size = 0;
-  private truncated = false;
-
-  constructor(private readonly limit: number) {}
-
-  push(chunk: Buffer): void {
-    if (this.limit === 0) {
-      this.truncated ||= chunk.length > 0;
-      return;
-    }
-    if (chunk.length >= this.limit) {
-      this.truncated ||= this.size > 0 || chunk.length > this.limit;
-      // Copy so the (possibly large) source chunk is not retained through a view.
-      this.chunks = [Buffer.from(chunk.subarray(chunk.length - this.limit))];
-      this.size = this.limit;
-      return;
-    }
-    this.chunks.push(chunk);
-    this.size += chunk.length;
-    while (this.size - this.chunks[0].length >= this.limit) {
-      this.size -= this.chunks[0].length;
-      this.chunks.shift();
-      this.truncated = true;
-    }
-  }
-
-  toString(): string {
-    let buf = Buffer.concat(this.chunks, this.size);
-    if (buf.length > this.limit) {
-      buf = buf.subarray(buf.length - this.limit);
-      this.truncated = true;
-    }
-    if (this.truncated) {
-      // The cut may have landed inside a UTF-8 sequence: drop its continuation bytes
-      // rather than decode them as U+FFFD.
-      let start = 0;
-      while (start < buf.length && start < 3 && (buf[start] & 0xc0) === 0x80) start++;
-      buf = buf.subarray(start);
-    }
-    return buf.toString('utf8');
   }
 }

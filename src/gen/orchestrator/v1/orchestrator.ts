@@ -206,8 +206,30 @@ export interface CommandExecutor_EnvEntry {
   value: string;
 }
 
+/**
+ * Sends the task to an HTTP task runner: a JSON body {task_id, task_class, attempt, payload};
+ * the response body is the result (parsed when its content type is JSON). 5xx, 408, 429 and
+ * connection errors are retried; other 4xx fail for good; redirects are not followed.
+ */
+export interface HttpExecutor {
+  /** http:// or https:// URL; must start with one of executors.http.allowedUrlPrefixes. */
+  url: string;
+  /** POST (the default when empty), PUT or PATCH. */
+  method: string;
+  /** Extra request headers (e.g. authorization). */
+  headers: { [key: string]: string };
+}
+
+export interface HttpExecutor_HeadersEntry {
+  key: string;
+  value: string;
+}
+
 export interface ExecutorSpec {
-  kind: { $case: "handler"; value: HandlerExecutor } | { $case: "command"; value: CommandExecutor } | undefined;
+  kind: { $case: "handler"; value: HandlerExecutor } | { $case: "command"; value: CommandExecutor } | {
+    $case: "http";
+    value: HttpExecutor;
+  } | undefined;
 }
 
 export interface TaskSpec {
@@ -784,6 +806,222 @@ export const CommandExecutor_EnvEntry: MessageFns<CommandExecutor_EnvEntry> = {
   },
 };
 
+function createBaseHttpExecutor(): HttpExecutor {
+  return { url: "", method: "", headers: {} };
+}
+
+export const HttpExecutor: MessageFns<HttpExecutor> = {
+  encode(message: HttpExecutor, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.url !== "") {
+      writer.uint32(10).string(message.url);
+    }
+    if (message.method !== "") {
+      writer.uint32(18).string(message.method);
+    }
+    globalThis.Object.entries(message.headers).forEach(([key, value]: [string, string]) => {
+      HttpExecutor_HeadersEntry.encode({ key: key as any, value }, writer.uint32(26).fork()).join();
+    });
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HttpExecutor {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHttpExecutor();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.url = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.method = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            const entry3 = HttpExecutor_HeadersEntry.decode(reader, reader.uint32());
+            if (entry3.value !== undefined) {
+              message.headers[entry3.key] = entry3.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HttpExecutor {
+    return {
+      url: isSet(object.url) ? globalThis.String(object.url) : "",
+      method: isSet(object.method) ? globalThis.String(object.method) : "",
+      headers: isObject(object.headers)
+        ? (globalThis.Object.entries(object.headers) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
+  },
+
+  toJSON(message: HttpExecutor): unknown {
+    const obj: any = {};
+    if (message.url !== "") {
+      obj.url = message.url;
+    }
+    if (message.method !== "") {
+      obj.method = message.method;
+    }
+    if (message.headers) {
+      const entries = globalThis.Object.entries(message.headers) as [string, string][];
+      if (entries.length > 0) {
+        obj.headers = {};
+        entries.forEach(([k, v]) => {
+          obj.headers[k] = v;
+        });
+      }
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HttpExecutor>, I>>(base?: I): HttpExecutor {
+    return HttpExecutor.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HttpExecutor>, I>>(object: I): HttpExecutor {
+    const message = createBaseHttpExecutor();
+    message.url = object.url ?? "";
+    message.method = object.method ?? "";
+    message.headers = (globalThis.Object.entries(object.headers ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseHttpExecutor_HeadersEntry(): HttpExecutor_HeadersEntry {
+  return { key: "", value: "" };
+}
+
+export const HttpExecutor_HeadersEntry: MessageFns<HttpExecutor_HeadersEntry> = {
+  encode(message: HttpExecutor_HeadersEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HttpExecutor_HeadersEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHttpExecutor_HeadersEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HttpExecutor_HeadersEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: HttpExecutor_HeadersEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HttpExecutor_HeadersEntry>, I>>(base?: I): HttpExecutor_HeadersEntry {
+    return HttpExecutor_HeadersEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HttpExecutor_HeadersEntry>, I>>(object: I): HttpExecutor_HeadersEntry {
+    const message = createBaseHttpExecutor_HeadersEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
 function createBaseExecutorSpec(): ExecutorSpec {
   return { kind: undefined };
 }
@@ -796,6 +1034,9 @@ export const ExecutorSpec: MessageFns<ExecutorSpec> = {
         break;
       case "command":
         CommandExecutor.encode(message.kind.value, writer.uint32(18).fork()).join();
+        break;
+      case "http":
+        HttpExecutor.encode(message.kind.value, writer.uint32(26).fork()).join();
         break;
     }
     return writer;
@@ -830,6 +1071,14 @@ export const ExecutorSpec: MessageFns<ExecutorSpec> = {
             message.kind = { $case: "command", value: CommandExecutor.decode(reader, reader.uint32()) };
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.kind = { $case: "http", value: HttpExecutor.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -848,6 +1097,8 @@ export const ExecutorSpec: MessageFns<ExecutorSpec> = {
         ? { $case: "handler", value: HandlerExecutor.fromJSON(object.handler) }
         : isSet(object.command)
         ? { $case: "command", value: CommandExecutor.fromJSON(object.command) }
+        : isSet(object.http)
+        ? { $case: "http", value: HttpExecutor.fromJSON(object.http) }
         : undefined,
     };
   },
@@ -858,6 +1109,8 @@ export const ExecutorSpec: MessageFns<ExecutorSpec> = {
       obj.handler = HandlerExecutor.toJSON(message.kind.value);
     } else if (message.kind?.$case === "command") {
       obj.command = CommandExecutor.toJSON(message.kind.value);
+    } else if (message.kind?.$case === "http") {
+      obj.http = HttpExecutor.toJSON(message.kind.value);
     }
     return obj;
   },
@@ -877,6 +1130,12 @@ export const ExecutorSpec: MessageFns<ExecutorSpec> = {
       case "command": {
         if (object.kind?.value !== undefined && object.kind?.value !== null) {
           message.kind = { $case: "command", value: CommandExecutor.fromPartial(object.kind.value) };
+        }
+        break;
+      }
+      case "http": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "http", value: HttpExecutor.fromPartial(object.kind.value) };
         }
         break;
       }

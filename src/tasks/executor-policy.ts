@@ -1,0 +1,58 @@
+/**
+ * What the executors may do, from the config's `executors` section. Checked twice: when a task
+ * is submitted, so that a task the policy forbids is refused with its field named, and again by
+ * the pool that runs it, since a pool may be configured more strictly than the front end (or a
+ * task may have been queued under an older policy).
+ */
+
+export interface ExecutorPolicy {
+  /**
+   * Normalised URL prefixes (see normaliseHttpUrl) the http executor may call. Empty: the http
+   * executor calls nothing.
+   */
+  httpAllowedUrlPrefixes: readonly string[];
+  /** Whether a container task may ask for a network. */
+  containerAllowNetwork: boolean;
+}
+
+/** Nothing beyond what is safe without configuration: no http calls, no container network. */
+export const DEFAULT_EXECUTOR_POLICY: ExecutorPolicy = Object.freeze({
+  httpAllowedUrlPrefixes: Object.freeze([]) as readonly string[],
+  containerAllowNetwork: false,
+});
+
+/**
+ * The WHATWG form of an http(s) URL (lower-case scheme and host, default port dropped, `..` and
+ * `%2e%2e` segments resolved), or undefined when `text` is not one. The http executor calls
+ * exactly this form, so the allow-list check and the request see the same URL.
+ */
+export function normaliseHttpUrl(text: string): string | undefined {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    return undefined;
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') return undefined;
+  return url.href;
+}
+
+/**
+ * Whether a normalised URL starts with one of the normalised prefixes. Both carry at least
+ * `scheme://host[:port]/`, so a prefix never matches another host (`http://a/` does not match
+ * `http://a.evil/`) or port; within the path the match is textual, so a prefix meant as a
+ * directory should end with `/`.
+ */
+export function httpUrlAllowed(normalisedUrl: string, prefixes: readonly string[]): boolean {
+  return prefixes.some((p) => normalisedUrl.startsWith(p));
+}
+
+/** The part of a URL that is safe to show in errors and logs: no credentials, query or fragment. */
+export function describeUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    return `${u.origin}${u.pathname}`;
+  } catch {
+    return '(not a URL)';
+  }
+}
