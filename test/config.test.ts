@@ -62,6 +62,13 @@ describe('config loader', () => {
     expect(c.executors.http.allowedUrlPrefixes).toEqual(['https://runner/a/b/']);
   });
 
+  it('locks containers down by default and reads the Docker socket from DOCKER_HOST', () => {
+    const c = loadConfig({ env: { DOCKER_HOST: 'unix:///run/other.sock' } });
+    expect(c.executors.container).toMatchObject({ allowNetwork: false, defaultMemoryBytes: 1 << 30, defaultPidsLimit: 256 });
+    expect(c.docker.socketPath).toBe('/run/other.sock');
+    expect(() => loadConfig({ env: { DOCKER_HOST: 'tcp://10.0.0.1:2375' } })).toThrow('DOCKER_HOST');
+  });
+
   it('names the file when its TOML is broken', () => {
     const file = tomlFile('[grpc\n');
     expect(() => loadConfig({ file, env: {} })).toThrow(file);

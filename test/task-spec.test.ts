@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { resolveTaskClasses } from '../queues/task-classes.js';
 import { OrchestratorError } from '../src/tasks/errors.js';
-import { resolveTask, toBullPriority, type TaskSubmission } from '../src/tasks/task-spec.js';
+import { resolveTask, toBullPriority, type ContainerExecutorSpec, type TaskSubmission } from '../src/tasks/task-spec.js';
 
 const classes = resolveTaskClasses({});
 const opts = { classes, maxPayloadBytes: 100, field: 'task' };
@@ -85,5 +85,45 @@ describe('http executor validation', () => {
     ['http://runner.internal:8080@evil/tasks/x', 'credentials naming the allowed host'],
   ])('refuses %s (%s)', (url) => {
     expect(() => resolveTask(http(url), { ...opts, executors: policy })).toThrow(/executor\.http\.url/);
+  });
+});
+
+describe('container executor validation', () => {
+  const base: ContainerExecutorSpec = {
+    kind: 'container',
+    image: 'busybox:1',
+    command: ['true'],
+    env: {},
+    workingDir: '',
+    cpuMillis: 0,
+    memoryBytes: 0,
+    pidsLimit: 0,
+    user: '',
+    network: false,
+  };
+  const task = (c: Partial<ContainerExecutorSpec>): TaskSubmission => ({ ...ok, executor: { ...base, ...c } });
+
+  it('accepts a plain container and keeps its env in key order', () => {
+    const t = resolveTask(task({ env: { B: '2', A: '1' }, memoryBytes: 64 << 20, user: '1000:1000', workingDir: '/work' }), opts);
+    expect(t.data.executor).toMatchObject({ kind: 'container', image: 'busybox:1', env: { A: '1', B: '2' }, memoryBytes: 64 << 20 });
+    expect(Object.keys((t.data.executor as { env: object }).env)).toEqual(['A', 'B']);
+    expect(t.jobName).toBe('container');
+  });
+
+  it('allows a network only when the policy does', () => {
+    expect(fieldOf(task({ network: true }))).toBe('task.executor.container.network');
+    expect(() => resolveTask(task({ network: true }), { ...opts, executors: { httpAllowedUrlPrefixes: [], containerAllowNetwork: true } })).not.toThrow();
+  });
+
+  it.each<[string, Partial<ContainerExecutorSpec>]>([
+    ['task.executor.container.image', { image: '' }],
+    ['task.executor.container.image', { image: 'has space' }],
+    ['task.executor.container.env', { env: { 'A-B': '1' } }],
+    ['task.executor.container.working_dir', { workingDir: 'relative' }],
+    ['task.executor.container.user', { user: 'root;rm' }],
+    ['task.executor.container.memory_bytes', { memoryBytes: 1024 }],
+    ['task.executor.container.cpu_millis', { cpuMillis: 1.5 }],
+  ])('rejects bad %s', (field, c) => {
+    expect(fieldOf(task(c))).toBe(field);
   });
 });

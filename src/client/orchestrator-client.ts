@@ -33,13 +33,44 @@ export type ExecutorInput =
   | { handler: string }
   | { command: { argv: string[]; env?: Record<string, string>; cwd?: string } }
   /** POST (default), PUT or PATCH the task as JSON to `url`; the response body is the result. */
-  | { http: { url: string; method?: string; headers?: Record<string, string> } };
+  | { http: { url: string; method?: string; headers?: Record<string, string> } }
+  /** Run `image` as a locked-down Docker container; unset limits take the pool's defaults. */
+  | {
+      container: {
+        image: string;
+        command?: string[];
+        env?: Record<string, string>;
+        workingDir?: string;
+        cpuMillis?: number;
+        memoryBytes?: number;
+        pidsLimit?: number;
+        user?: string;
+        network?: boolean;
+      };
+    };
 
 function toPbExecutor(e: ExecutorInput | undefined): pb.ExecutorSpec | undefined {
   if (e === undefined) return undefined;
   if ('handler' in e) return { kind: { $case: 'handler', value: { name: e.handler } } };
   if ('command' in e) return { kind: { $case: 'command', value: { argv: e.command.argv, env: e.command.env ?? {}, cwd: e.command.cwd ?? '' } } };
-  return { kind: { $case: 'http', value: { url: e.http.url, method: e.http.method ?? '', headers: e.http.headers ?? {} } } };
+  if ('http' in e) return { kind: { $case: 'http', value: { url: e.http.url, method: e.http.method ?? '', headers: e.http.headers ?? {} } } };
+  const c = e.container;
+  return {
+    kind: {
+      $case: 'container',
+      value: {
+        image: c.image,
+        command: c.command ?? [],
+        env: c.env ?? {},
+        workingDir: c.workingDir ?? '',
+        cpuMillis: c.cpuMillis ?? 0,
+        memoryBytes: c.memoryBytes ?? 0,
+        pidsLimit: c.pidsLimit ?? 0,
+        user: c.user ?? '',
+        network: c.network ?? false,
+      },
+    },
+  };
 }
 
 export interface OrchestratorClientOptions {

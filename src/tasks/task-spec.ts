@@ -7,7 +7,8 @@ import type { TaskClassOptions, BackoffKind } from '../../queues/task-classes.js
 import { invalidArgument } from './errors.js';
 import { DEFAULT_EXECUTOR_POLICY, httpUrlAllowed, normaliseHttpUrl, type ExecutorPolicy } from './executor-policy.js';
 
-export type ExecutorSpec = { kind: 'handler'; name: string } | { kind: 'command'; argv: string[]; env: Record<string, string>; cwd: string } | HttpExecutorSpec;
+export type ExecutorSpec =
+  { kind: 'handler'; name: string } | { kind: 'command'; argv: string[]; env: Record<string, string>; cwd: string } | HttpExecutorSpec | ContainerExecutorSpec;
 
 /** POST (or PUT, PATCH) the task as JSON to `url`; the response body is the result. */
 export interface HttpExecutorSpec {
@@ -17,6 +18,26 @@ export interface HttpExecutorSpec {
   /** POST, PUT or PATCH; '' on input means POST. */
   method: string;
   headers: Record<string, string>;
+}
+
+/** Run `image` as a locked-down Docker container (workers/executors/container.ts). */
+export interface ContainerExecutorSpec {
+  kind: 'container';
+  image: string;
+  /** Empty: the image's default command. */
+  command: string[];
+  env: Record<string, string>;
+  /** '' for the image's. */
+  workingDir: string;
+  /** Thousandths of a CPU; 0 for the pool default. */
+  cpuMillis: number;
+  /** 0 for the pool default. */
+  memoryBytes: number;
+  /** 0 for the pool default. */
+  pidsLimit: number;
+  /** '' for the image's. */
+  user: string;
+  network: boolean;
 }
 
 export const HTTP_METHODS: readonly string[] = ['POST', 'PUT', 'PATCH'];
@@ -120,6 +141,45 @@ function sortedRecord(r: Record<string, string>): Record<string, string> {
   );
 }
 
+const IMAGE_RE = /^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$/;
+const USER_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,63})?$/;
+/** Docker refuses a memory limit under 6 MiB. */
+const MIN_CONTAINER_MEMORY_BYTES = 6 << 20;
+
+function checkEnv(field: string, env: Record<string, string>): void {
+  for (const k of Object.keys(env)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw invalidArgument(field, `"${k}" is not an environment variable name`);
+  }
+}
+
+function checkContainer(field: string, e: ContainerExecutorSpec, policy: ExecutorPolicy): ContainerExecutorSpec {
+  const f = `${field}.container`;
+  if (!IMAGE_RE.test(e.image)) throw invalidArgument(`${f}.image`, `"${e.image.slice(0, 100)}" is not an image reference`);
+  if (e.command.some((a) => a.includes('\0'))) throw invalidArgument(`${f}.command`, 'must not contain NUL');
+  checkEnv(`${f}.env`, e.env);
+  if (e.workingDir !== '' && !e.workingDir.startsWith('/')) throw invalidArgument(`${f}.working_dir`, 'must be an absolute path');
+  if (e.user !== '' && !USER_RE.test(e.user)) throw invalidArgument(`${f}.user`, `"${e.user.slice(0, 100)}" is not a user, uid or uid:gid`);
+  checkInt(`${f}.cpu_millis`, e.cpuMillis, 0, 1_000_000);
+  checkInt(`${f}.pids_limit`, e.pidsLimit, 0, 1_000_000);
+  checkInt(`${f}.memory_bytes`, e.memoryBytes, 0, Number.MAX_SAFE_INTEGER);
+  if (e.memoryBytes !== 0 && e.memoryBytes < MIN_CONTAINER_MEMORY_BYTES)
+    throw invalidArgument(`${f}.memory_bytes`, `must be 0 or at least ${MIN_CONTAINER_MEMORY_BYTES}`);
+  if (e.network && !policy.containerAllowNetwork)
+    throw invalidArgument(`${f}.network`, 'containers may not have a network here (executors.container.allowNetwork is off)');
+  return {
+    kind: 'container',
+    image: e.image,
+    command: [...e.command],
+    env: sortedRecord(e.env),
+    workingDir: e.workingDir,
+    cpuMillis: e.cpuMillis,
+    memoryBytes: e.memoryBytes,
+    pidsLimit: e.pidsLimit,
+    user: e.user,
+    network: e.network,
+  };
+}
+
 function checkHttp(field: string, e: HttpExecutorSpec, policy: ExecutorPolicy): HttpExecutorSpec {
   const url = normaliseHttpUrl(e.url);
   if (url === undefined) throw invalidArgument(`${field}.http.url`, `"${e.url.slice(0, 200)}" is not an http:// or https:// URL`);
@@ -146,12 +206,11 @@ function checkExecutor(field: string, e: ExecutorSpec | undefined, policy: Execu
   }
   if (e.kind === 'command') {
     if (e.argv.length === 0 || !e.argv[0]) throw invalidArgument(`${field}.command.argv`, 'must name a program');
-    for (const k of Object.keys(e.env)) {
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw invalidArgument(`${field}.command.env`, `"${k}" is not an environment variable name`);
-    }
+    checkEnv(`${field}.command.env`, e.env);
     return { kind: 'command', argv: [...e.argv], env: { ...e.env }, cwd: e.cwd };
   }
   if (e.kind === 'http') return checkHttp(field, e, policy);
+  if (e.kind === 'container') return checkContainer(field, e, policy);
   throw invalidArgument(field, 'unknown executor kind');
 }
 

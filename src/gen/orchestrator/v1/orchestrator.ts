@@ -225,11 +225,43 @@ export interface HttpExecutor_HeadersEntry {
   value: string;
 }
 
+/**
+ * Runs an image as a Docker container, locked down: no network unless asked for and allowed,
+ * read-only root filesystem with a writable tmpfs at /tmp, all capabilities dropped, no new
+ * privileges, never privileged, no host mounts. Killed and removed on timeout or cancel.
+ */
+export interface ContainerExecutor {
+  /** An image present on the pool's Docker engine (pools do not pull). */
+  image: string;
+  /** Program and arguments (no shell); empty means the image's default command. */
+  command: string[];
+  env: { [key: string]: string };
+  /** Working directory inside the container; empty means the image's. */
+  workingDir: string;
+  /** CPU limit in thousandths of a CPU (1000 = one CPU); 0 means the pool default. */
+  cpuMillis: number;
+  /** Memory limit in bytes (no swap on top); 0 means the pool default. */
+  memoryBytes: number;
+  /** Most processes inside; 0 means the pool default. */
+  pidsLimit: number;
+  /** User inside the container (name, uid or uid:gid); empty means the image's. */
+  user: string;
+  /** Ask for a network; refused unless executors.container.allowNetwork is set. */
+  network: boolean;
+}
+
+export interface ContainerExecutor_EnvEntry {
+  key: string;
+  value: string;
+}
+
 export interface ExecutorSpec {
-  kind: { $case: "handler"; value: HandlerExecutor } | { $case: "command"; value: CommandExecutor } | {
-    $case: "http";
-    value: HttpExecutor;
-  } | undefined;
+  kind:
+    | { $case: "handler"; value: HandlerExecutor }
+    | { $case: "command"; value: CommandExecutor }
+    | { $case: "http"; value: HttpExecutor }
+    | { $case: "container"; value: ContainerExecutor }
+    | undefined;
 }
 
 export interface TaskSpec {
@@ -1022,6 +1054,344 @@ export const HttpExecutor_HeadersEntry: MessageFns<HttpExecutor_HeadersEntry> = 
   },
 };
 
+function createBaseContainerExecutor(): ContainerExecutor {
+  return {
+    image: "",
+    command: [],
+    env: {},
+    workingDir: "",
+    cpuMillis: 0,
+    memoryBytes: 0,
+    pidsLimit: 0,
+    user: "",
+    network: false,
+  };
+}
+
+export const ContainerExecutor: MessageFns<ContainerExecutor> = {
+  encode(message: ContainerExecutor, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.image !== "") {
+      writer.uint32(10).string(message.image);
+    }
+    for (const v of message.command) {
+      writer.uint32(18).string(v!);
+    }
+    globalThis.Object.entries(message.env).forEach(([key, value]: [string, string]) => {
+      ContainerExecutor_EnvEntry.encode({ key: key as any, value }, writer.uint32(26).fork()).join();
+    });
+    if (message.workingDir !== "") {
+      writer.uint32(34).string(message.workingDir);
+    }
+    if (message.cpuMillis !== 0) {
+      writer.uint32(40).uint32(message.cpuMillis);
+    }
+    if (message.memoryBytes !== 0) {
+      writer.uint32(48).uint64(message.memoryBytes);
+    }
+    if (message.pidsLimit !== 0) {
+      writer.uint32(56).uint32(message.pidsLimit);
+    }
+    if (message.user !== "") {
+      writer.uint32(66).string(message.user);
+    }
+    if (message.network !== false) {
+      writer.uint32(72).bool(message.network);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ContainerExecutor {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseContainerExecutor();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.image = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.command.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            const entry3 = ContainerExecutor_EnvEntry.decode(reader, reader.uint32());
+            if (entry3.value !== undefined) {
+              message.env[entry3.key] = entry3.value;
+            }
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.workingDir = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.cpuMillis = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.memoryBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.pidsLimit = reader.uint32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.user = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.network = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ContainerExecutor {
+    return {
+      image: isSet(object.image) ? globalThis.String(object.image) : "",
+      command: globalThis.Array.isArray(object?.command) ? object.command.map((e: any) => globalThis.String(e)) : [],
+      env: isObject(object.env)
+        ? (globalThis.Object.entries(object.env) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      workingDir: isSet(object.workingDir)
+        ? globalThis.String(object.workingDir)
+        : isSet(object.working_dir)
+        ? globalThis.String(object.working_dir)
+        : "",
+      cpuMillis: isSet(object.cpuMillis)
+        ? globalThis.Number(object.cpuMillis)
+        : isSet(object.cpu_millis)
+        ? globalThis.Number(object.cpu_millis)
+        : 0,
+      memoryBytes: isSet(object.memoryBytes)
+        ? globalThis.Number(object.memoryBytes)
+        : isSet(object.memory_bytes)
+        ? globalThis.Number(object.memory_bytes)
+        : 0,
+      pidsLimit: isSet(object.pidsLimit)
+        ? globalThis.Number(object.pidsLimit)
+        : isSet(object.pids_limit)
+        ? globalThis.Number(object.pids_limit)
+        : 0,
+      user: isSet(object.user) ? globalThis.String(object.user) : "",
+      network: isSet(object.network) ? globalThis.Boolean(object.network) : false,
+    };
+  },
+
+  toJSON(message: ContainerExecutor): unknown {
+    const obj: any = {};
+    if (message.image !== "") {
+      obj.image = message.image;
+    }
+    if (message.command?.length) {
+      obj.command = message.command;
+    }
+    if (message.env) {
+      const entries = globalThis.Object.entries(message.env) as [string, string][];
+      if (entries.length > 0) {
+        obj.env = {};
+        entries.forEach(([k, v]) => {
+          obj.env[k] = v;
+        });
+      }
+    }
+    if (message.workingDir !== "") {
+      obj.workingDir = message.workingDir;
+    }
+    if (message.cpuMillis !== 0) {
+      obj.cpuMillis = Math.round(message.cpuMillis);
+    }
+    if (message.memoryBytes !== 0) {
+      obj.memoryBytes = Math.round(message.memoryBytes);
+    }
+    if (message.pidsLimit !== 0) {
+      obj.pidsLimit = Math.round(message.pidsLimit);
+    }
+    if (message.user !== "") {
+      obj.user = message.user;
+    }
+    if (message.network !== false) {
+      obj.network = message.network;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ContainerExecutor>, I>>(base?: I): ContainerExecutor {
+    return ContainerExecutor.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ContainerExecutor>, I>>(object: I): ContainerExecutor {
+    const message = createBaseContainerExecutor();
+    message.image = object.image ?? "";
+    message.command = object.command?.map((e) => e) || [];
+    message.env = (globalThis.Object.entries(object.env ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.workingDir = object.workingDir ?? "";
+    message.cpuMillis = object.cpuMillis ?? 0;
+    message.memoryBytes = object.memoryBytes ?? 0;
+    message.pidsLimit = object.pidsLimit ?? 0;
+    message.user = object.user ?? "";
+    message.network = object.network ?? false;
+    return message;
+  },
+};
+
+function createBaseContainerExecutor_EnvEntry(): ContainerExecutor_EnvEntry {
+  return { key: "", value: "" };
+}
+
+export const ContainerExecutor_EnvEntry: MessageFns<ContainerExecutor_EnvEntry> = {
+  encode(message: ContainerExecutor_EnvEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ContainerExecutor_EnvEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseContainerExecutor_EnvEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ContainerExecutor_EnvEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: ContainerExecutor_EnvEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ContainerExecutor_EnvEntry>, I>>(base?: I): ContainerExecutor_EnvEntry {
+    return ContainerExecutor_EnvEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ContainerExecutor_EnvEntry>, I>>(object: I): ContainerExecutor_EnvEntry {
+    const message = createBaseContainerExecutor_EnvEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
 function createBaseExecutorSpec(): ExecutorSpec {
   return { kind: undefined };
 }
@@ -1037,6 +1407,9 @@ export const ExecutorSpec: MessageFns<ExecutorSpec> = {
         break;
       case "http":
         HttpExecutor.encode(message.kind.value, writer.uint32(26).fork()).join();
+        break;
+      case "container":
+        ContainerExecutor.encode(message.kind.value, writer.uint32(34).fork()).join();
         break;
     }
     return writer;
@@ -1079,6 +1452,14 @@ export const ExecutorSpec: MessageFns<ExecutorSpec> = {
             message.kind = { $case: "http", value: HttpExecutor.decode(reader, reader.uint32()) };
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.kind = { $case: "container", value: ContainerExecutor.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1099,6 +1480,8 @@ export const ExecutorSpec: MessageFns<ExecutorSpec> = {
         ? { $case: "command", value: CommandExecutor.fromJSON(object.command) }
         : isSet(object.http)
         ? { $case: "http", value: HttpExecutor.fromJSON(object.http) }
+        : isSet(object.container)
+        ? { $case: "container", value: ContainerExecutor.fromJSON(object.container) }
         : undefined,
     };
   },
@@ -1111,6 +1494,8 @@ export const ExecutorSpec: MessageFns<ExecutorSpec> = {
       obj.command = CommandExecutor.toJSON(message.kind.value);
     } else if (message.kind?.$case === "http") {
       obj.http = HttpExecutor.toJSON(message.kind.value);
+    } else if (message.kind?.$case === "container") {
+      obj.container = ContainerExecutor.toJSON(message.kind.value);
     }
     return obj;
   },
@@ -1136,6 +1521,12 @@ export const ExecutorSpec: MessageFns<ExecutorSpec> = {
       case "http": {
         if (object.kind?.value !== undefined && object.kind?.value !== null) {
           message.kind = { $case: "http", value: HttpExecutor.fromPartial(object.kind.value) };
+        }
+        break;
+      }
+      case "container": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "container", value: ContainerExecutor.fromPartial(object.kind.value) };
         }
         break;
       }
