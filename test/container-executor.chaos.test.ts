@@ -43,7 +43,7 @@ describe.skipIf(!docker)('containers and dying pools', () => {
       taskClass: 'cpu_long',
       payload: { a: '1' },
       // Long enough that the orphan would still be there, exited, when the test looks.
-      executor: { container: { image, command: ['sh', '-c', 'sleep 4; echo finished'] } },
+      executor: { container: { image, command: ['sh', '-c', 'sleep 5; echo finished'] } },
     });
     const orphan = (await waitFor(async () => (await taskContainers(d, sys, taskId)).find((c) => c.State === 'running'), {
       message: 'the first container never ran',

@@ -178,13 +178,14 @@ describe('http executor', () => {
     const { taskId } = await sys.client.submitTask({
       taskClass: 'cpu_short',
       payload: { a: '1' },
-      timeoutMs: 500,
+      // Long enough for the request to reach the runner even on a busy machine.
+      timeoutMs: 2000,
       maxAttempts: 1,
       executor: { http: { url: `${base}/tasks/hang` } },
     });
     const r = await sys.client.waitForResult(taskId);
     expect(state(r.state)).toBe('TASK_STATE_FAILED');
-    expect(r.error).toContain('timed out after 500 ms');
+    expect(r.error).toContain('timed out after 2000 ms');
     expect((await resultFields(sys.r, sys.keys, taskId))!.error_code).toBe('timed_out');
     await waitFor(() => hanging.get(taskId)?.closed, { message: 'the runner never saw the request go away' });
   });
