@@ -64,7 +64,10 @@ describe('config loader', () => {
 
   it('locks containers down by default and reads the Docker socket from DOCKER_HOST', () => {
     const c = loadConfig({ env: { DOCKER_HOST: 'unix:///run/other.sock' } });
-    expect(c.executors.container).toMatchObject({ allowNetwork: false, defaultMemoryBytes: 1 << 30, defaultPidsLimit: 256 });
+    expect(c.executors.container).toMatchObject({ allowNetwork: false, allowedMounts: [], defaultMemoryBytes: 1 << 30, defaultPidsLimit: 256 });
+    const file = tomlFile('[executors.container]\nallowedMounts = ["/srv//data/"]\n');
+    expect(loadConfig({ file, env: {} }).executors.container.allowedMounts).toEqual(['/srv/data']);
+    expect(() => loadConfig({ file: tomlFile('[executors.container]\nallowedMounts = ["srv"]\n'), env: {} })).toThrow('executors.container.allowedMounts.0');
     expect(c.docker.socketPath).toBe('/run/other.sock');
     expect(() => loadConfig({ env: { DOCKER_HOST: 'tcp://10.0.0.1:2375' } })).toThrow('DOCKER_HOST');
   });

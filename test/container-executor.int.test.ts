@@ -3,6 +3,9 @@
  * run by a real pool process in containers of a local busybox image. Skips without an engine on
  * a laptop; fails under CI=true (see helpers/docker.ts).
  */
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskState, type ExecutorInput } from '../src/client/orchestrator-client.js';
@@ -15,6 +18,8 @@ import { waitFor } from './helpers/wait.js';
 const docker = await dockerForTests('container executor suite');
 let image: string;
 let sys: TestSystem;
+/** The one host directory containers may bind here. */
+const mountDir = mkdtempSync(join(tmpdir(), 'orq-mounts-'));
 
 describe.skipIf(!docker)('container executor', () => {
   const d = docker!;
@@ -22,7 +27,11 @@ describe.skipIf(!docker)('container executor', () => {
 
   beforeAll(async () => {
     image = await ensureTestImage(d);
-    sys = await startSystem({ toml: containerSuiteToml('orqcont') });
+    mkdirSync(join(mountDir, 'in'));
+    writeFileSync(join(mountDir, 'in', 'input.txt'), 'from the host\n');
+    mkdirSync(join(mountDir, 'out'));
+    symlinkSync('/etc', join(mountDir, 'escape'));
+    sys = await startSystem({ toml: containerSuiteToml('orqcont', `allowedMounts = ["${mountDir}"]`) });
     await sys.startPool({ classes: 'cpu_short:4' });
   });
 
@@ -157,6 +166,49 @@ describe.skipIf(!docker)('container executor', () => {
       [CONTAINER_LABELS.poolId]: expect.any(String),
     });
     await sys.client.waitForResult(taskId);
+  });
+
+  it('binds an allowed host directory read-only unless asked, and a writable one as asked', async () => {
+    const { taskId } = await sys.client.submitTask({
+      taskClass: 'cpu_short',
+      payload: { a: '1' },
+      executor: container({
+        command: [
+          'sh',
+          '-c',
+          'cat /in/input.txt; if echo x > /in/new 2>/dev/null; then echo in-writable; else echo in-readonly; fi; echo result > /out/result.txt',
+        ],
+        mounts: [
+          { hostPath: join(mountDir, 'in'), containerPath: '/in' },
+          { hostPath: join(mountDir, 'out'), containerPath: '/out', writable: true },
+        ],
+      }),
+    });
+    const r = await sys.client.waitForResult(taskId);
+    expect(JSON.parse(r.resultJson)).toMatchObject({ exitCode: 0, stdout: 'from the host\nin-readonly\n' });
+    expect(readFileSync(join(mountDir, 'out', 'result.txt'), 'utf8')).toBe('result\n');
+  });
+
+  it('refuses a host path outside the allowed directories at submission', async () => {
+    const err = (await sys.client
+      .submitTask({ taskClass: 'cpu_short', payload: { a: '1' }, executor: container({ mounts: [{ hostPath: '/etc', containerPath: '/x' }] }) })
+      .catch((e: unknown) => e)) as ServiceError;
+    expect(err.code).toBe(status.INVALID_ARGUMENT);
+    expect(err.metadata.get('field')).toEqual(['task.executor.container.mounts[0].host_path']);
+  });
+
+  it('refuses, on the pool, a host path that a symbolic link leads out of the allowed directories', async () => {
+    const { taskId } = await sys.client.submitTask({
+      taskClass: 'cpu_short',
+      payload: { a: '1' },
+      maxAttempts: 3,
+      executor: container({ command: ['cat', '/x/hostname'], mounts: [{ hostPath: join(mountDir, 'escape'), containerPath: '/x' }] }),
+    });
+    const r = await sys.client.waitForResult(taskId);
+    expect(TaskState[r.state]).toBe('TASK_STATE_FAILED');
+    expect(r.attempt).toBe(1);
+    expect(r.error).toContain('resolves to "/etc"');
+    expect(await taskContainers(d, sys, taskId)).toEqual([]);
   });
 
   it('fails a task whose image is missing without retrying', async () => {

@@ -100,6 +100,7 @@ describe('container executor validation', () => {
     pidsLimit: 0,
     user: '',
     network: false,
+    mounts: [],
   };
   const task = (c: Partial<ContainerExecutorSpec>): TaskSubmission => ({ ...ok, executor: { ...base, ...c } });
 
@@ -113,6 +114,28 @@ describe('container executor validation', () => {
   it('allows a network only when the policy does', () => {
     expect(fieldOf(task({ network: true }))).toBe('task.executor.container.network');
     expect(() => resolveTask(task({ network: true }), { ...opts, executors: { httpAllowedUrlPrefixes: [], containerAllowNetwork: true } })).not.toThrow();
+  });
+
+  it('binds host paths only under an allowed directory, by path components', () => {
+    const policy = { httpAllowedUrlPrefixes: [], containerAllowNetwork: false, containerAllowedMounts: ['/srv/data'] };
+    const mount = (hostPath: string, containerPath = '/data') => task({ mounts: [{ hostPath, containerPath, writable: false }] });
+    expect(resolveTask(mount('/srv/data/./set1/'), { ...opts, executors: policy }).data.executor).toMatchObject({
+      mounts: [{ hostPath: '/srv/data/set1', containerPath: '/data', writable: false }],
+    });
+    const field = (t: TaskSubmission) => {
+      try {
+        resolveTask(t, { ...opts, executors: policy });
+      } catch (err) {
+        return (err as OrchestratorError).field;
+      }
+      return undefined;
+    };
+    expect(field(mount('/srv/database'))).toBe('task.executor.container.mounts[0].host_path');
+    expect(field(mount('/srv/data/../../etc'))).toBe('task.executor.container.mounts[0].host_path');
+    expect(field(mount('relative/path'))).toBe('task.executor.container.mounts[0].host_path');
+    expect(field(mount('/srv/data/x', '/'))).toBe('task.executor.container.mounts[0].container_path');
+    // The default policy allows no host path at all.
+    expect(fieldOf(mount('/srv/data/x'))).toBe('task.executor.container.mounts[0].host_path');
   });
 
   it.each<[string, Partial<ContainerExecutorSpec>]>([

@@ -160,6 +160,7 @@ export class WorkerPool {
       poolId: this.id,
       logger: this.log,
       allowNetwork: c.allowNetwork,
+      allowedMounts: c.allowedMounts,
       networkMode: c.networkMode,
       defaultMemoryBytes: c.defaultMemoryBytes,
       defaultCpuMillis: c.defaultCpuMillis,

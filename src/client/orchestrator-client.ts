@@ -46,6 +46,8 @@ export type ExecutorInput =
         pidsLimit?: number;
         user?: string;
         network?: boolean;
+        /** Host directories bound in (read-only unless writable); each under executors.container.allowedMounts. */
+        mounts?: { hostPath: string; containerPath: string; writable?: boolean }[];
       };
     };
 
@@ -68,6 +70,7 @@ function toPbExecutor(e: ExecutorInput | undefined): pb.ExecutorSpec | undefined
         pidsLimit: c.pidsLimit ?? 0,
         user: c.user ?? '',
         network: c.network ?? false,
+        mounts: (c.mounts ?? []).map((m) => ({ hostPath: m.hostPath, containerPath: m.containerPath, writable: m.writable ?? false })),
       },
     },
   };

@@ -14,7 +14,7 @@ import { hostname } from 'node:os';
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { resolveTaskClasses, type TaskClassOptions } from '../../queues/task-classes.js';
-import { normaliseHttpUrl, type ExecutorPolicy } from '../tasks/executor-policy.js';
+import { normaliseAbsolutePath, normaliseHttpUrl, type ExecutorPolicy } from '../tasks/executor-policy.js';
 
 const keep = z.strictObject({ count: z.number().int().min(0), ageMs: z.number().int().min(0) });
 
@@ -32,6 +32,16 @@ const classOverrides = z.strictObject({
 });
 
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'expected host:port');
+
+/** An absolute host directory, stored normalised. */
+const absoluteDir = z.string().transform((text, ctx) => {
+  const dir = normaliseAbsolutePath(text);
+  if (dir === undefined) {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not an absolute path` });
+    return z.NEVER;
+  }
+  return dir;
+});
 
 /** An http(s) URL prefix, stored in its normalised form (see src/tasks/executor-policy.ts). */
 const httpUrlPrefix = z.string().transform((text, ctx) => {
@@ -146,6 +156,11 @@ const schema = z.strictObject({
             .int()
             .min(1 << 20)
             .default(64 << 20),
+          /**
+           * Host directories under which a container task may bind paths (`mounts`), after
+           * symbolic links are resolved on the pool. @default [] (no host mounts)
+           */
+          allowedMounts: z.array(absoluteDir).default([]),
           /** Time between SIGTERM and SIGKILL when a container is stopped (rounded up to seconds). @default 2000 */
           killGraceMs: z.number().int().min(0).default(2000),
         })
@@ -248,7 +263,11 @@ function deepFreeze<T>(o: T): T {
 
 /** What the executors may do under this configuration. */
 export function executorPolicyOf(config: Config): ExecutorPolicy {
-  return { httpAllowedUrlPrefixes: config.executors.http.allowedUrlPrefixes, containerAllowNetwork: config.executors.container.allowNetwork };
+  return {
+    httpAllowedUrlPrefixes: config.executors.http.allowedUrlPrefixes,
+    containerAllowNetwork: config.executors.container.allowNetwork,
+    containerAllowedMounts: config.executors.container.allowedMounts,
+  };
 }
 
 /** Load, validate and freeze the configuration. Throws ConfigError naming the bad key. */

@@ -34,7 +34,11 @@ function executorOf(e: pb.ExecutorSpec | undefined, field: string): ExecutorSpec
     case 'http':
       return { kind: 'http', url: e.kind.value.url, method: e.kind.value.method, headers: e.kind.value.headers };
     case 'container':
-      return { kind: 'container', ...e.kind.value };
+      return {
+        kind: 'container',
+        ...e.kind.value,
+        mounts: e.kind.value.mounts.map((m) => ({ hostPath: m.hostPath, containerPath: m.containerPath, writable: m.writable })),
+      };
     default:
       throw invalidArgument(field, 'unknown executor kind');
   }

@@ -13,6 +13,8 @@ export interface ExecutorPolicy {
   httpAllowedUrlPrefixes: readonly string[];
   /** Whether a container task may ask for a network. */
   containerAllowNetwork: boolean;
+  /** Normalised absolute host directories under which a container may bind paths. Empty: none. */
+  containerAllowedMounts?: readonly string[];
 }
 
 /** Nothing beyond what is safe without configuration: no http calls, no container network. */
@@ -45,6 +47,28 @@ export function normaliseHttpUrl(text: string): string | undefined {
  */
 export function httpUrlAllowed(normalisedUrl: string, prefixes: readonly string[]): boolean {
   return prefixes.some((p) => normalisedUrl.startsWith(p));
+}
+
+/**
+ * Whether a normalised absolute path is one of the directories or lies below one. The match is
+ * by path components: `/srv/data` allows `/srv/data/x`, not `/srv/database`. Symbolic links are
+ * not resolved here (the submitter cannot see the pool's filesystem); the pool resolves them
+ * before it checks again.
+ */
+export function pathAllowed(normalisedPath: string, dirs: readonly string[]): boolean {
+  return dirs.some((d) => normalisedPath === d || normalisedPath.startsWith(d === '/' ? '/' : `${d}/`));
+}
+
+/** The normalised form of an absolute path (no `.`, `..`, `//` or trailing `/`), or undefined when it is not absolute. */
+export function normaliseAbsolutePath(p: string): string | undefined {
+  if (!p.startsWith('/') || p.includes('\0')) return undefined;
+  const parts: string[] = [];
+  for (const part of p.split('/')) {
+    if (part === '' || part === '.') continue;
+    if (part === '..') parts.pop();
+    else parts.push(part);
+  }
+  return `/${parts.join('/')}`;
 }
 
 /** The part of a URL that is safe to show in errors and logs: no credentials, query or fragment. */

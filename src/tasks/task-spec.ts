@@ -5,7 +5,7 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { TaskClassOptions, BackoffKind } from '../../queues/task-classes.js';
 import { invalidArgument } from './errors.js';
-import { DEFAULT_EXECUTOR_POLICY, httpUrlAllowed, normaliseHttpUrl, type ExecutorPolicy } from './executor-policy.js';
+import { DEFAULT_EXECUTOR_POLICY, httpUrlAllowed, normaliseAbsolutePath, normaliseHttpUrl, pathAllowed, type ExecutorPolicy } from './executor-policy.js';
 
 export type ExecutorSpec =
   { kind: 'handler'; name: string } | { kind: 'command'; argv: string[]; env: Record<string, string>; cwd: string } | HttpExecutorSpec | ContainerExecutorSpec;
@@ -38,6 +38,17 @@ export interface ContainerExecutorSpec {
   /** '' for the image's. */
   user: string;
   network: boolean;
+  /** Host directories bound in; each must lie under executors.container.allowedMounts. */
+  mounts: ContainerMountSpec[];
+}
+
+export interface ContainerMountSpec {
+  /** Absolute, normalised at submission. */
+  hostPath: string;
+  /** Absolute, normalised at submission. */
+  containerPath: string;
+  /** Read-only unless true. */
+  writable: boolean;
 }
 
 export const HTTP_METHODS: readonly string[] = ['POST', 'PUT', 'PATCH'];
@@ -152,6 +163,18 @@ function checkEnv(field: string, env: Record<string, string>): void {
   }
 }
 
+function checkMount(field: string, m: ContainerMountSpec, allowed: readonly string[]): ContainerMountSpec {
+  const hostPath = normaliseAbsolutePath(m.hostPath);
+  if (hostPath === undefined) throw invalidArgument(`${field}.host_path`, 'must be an absolute path');
+  if (!pathAllowed(hostPath, allowed)) {
+    const dirs = allowed.length === 0 ? 'none is configured' : allowed.join(', ');
+    throw invalidArgument(`${field}.host_path`, `"${hostPath.slice(0, 200)}" is not under an allowed directory (executors.container.allowedMounts: ${dirs})`);
+  }
+  const containerPath = normaliseAbsolutePath(m.containerPath);
+  if (containerPath === undefined || containerPath === '/') throw invalidArgument(`${field}.container_path`, 'must be an absolute path other than /');
+  return { hostPath, containerPath, writable: m.writable };
+}
+
 function checkContainer(field: string, e: ContainerExecutorSpec, policy: ExecutorPolicy): ContainerExecutorSpec {
   const f = `${field}.container`;
   if (!IMAGE_RE.test(e.image)) throw invalidArgument(`${f}.image`, `"${e.image.slice(0, 100)}" is not an image reference`);
@@ -164,6 +187,8 @@ function checkContainer(field: string, e: ContainerExecutorSpec, policy: Executo
   checkInt(`${f}.memory_bytes`, e.memoryBytes, 0, Number.MAX_SAFE_INTEGER);
   if (e.memoryBytes !== 0 && e.memoryBytes < MIN_CONTAINER_MEMORY_BYTES)
     throw invalidArgument(`${f}.memory_bytes`, `must be 0 or at least ${MIN_CONTAINER_MEMORY_BYTES}`);
+  const mounts = e.mounts.map((m, i) => checkMount(`${f}.mounts[${i}]`, m, policy.containerAllowedMounts ?? []));
+  if (new Set(mounts.map((m) => m.containerPath)).size !== mounts.length) throw invalidArgument(`${f}.mounts`, 'two mounts share a container path');
   if (e.network && !policy.containerAllowNetwork)
     throw invalidArgument(`${f}.network`, 'containers may not have a network here (executors.container.allowNetwork is off)');
   return {
@@ -177,6 +202,7 @@ function checkContainer(field: string, e: ContainerExecutorSpec, policy: Executo
     pidsLimit: e.pidsLimit,
     user: e.user,
     network: e.network,
+    mounts,
   };
 }
 

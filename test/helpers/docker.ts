@@ -59,8 +59,8 @@ export async function ensureTestImage(docker: DockerClient): Promise<string> {
  * Test config for a container suite: its own key prefix, so that the containers' labels match no
  * other suite's (a pool removes the containers of its deployment's dead pools), and a short kill grace.
  */
-export function containerSuiteToml(name: string): string {
-  return `${TEST_CONFIG_TOML}\n[redis]\nprefix = "${name}${process.pid}"\n[executors.container]\nkillGraceMs = 1000\n`;
+export function containerSuiteToml(name: string, executorsContainer = ''): string {
+  return `${TEST_CONFIG_TOML}\n[redis]\nprefix = "${name}${process.pid}"\n[executors.container]\nkillGraceMs = 1000\n${executorsContainer}\n`;
 }
 
 /** The containers, running or not, of a task in a test system's deployment. */

@@ -5,8 +5,8 @@
  * - Locked down unless told otherwise, because the task chooses the image and the command: no
  *   network (NetworkMode none) unless the task asks and the pool's config allows it; read-only
  *   root filesystem with a small writable tmpfs at /tmp; every capability dropped;
- *   no-new-privileges (setuid binaries cannot gain anything); never privileged; no host
- *   mounts; memory (without swap), CPU and process limits from the task or the pool's
+ *   no-new-privileges (setuid binaries cannot gain anything); never privileged; host
+ *   directories only under `executors.container.allowedMounts` (none by default); memory (without swap), CPU and process limits from the task or the pool's
  *   defaults; Docker's log driver off, so a chatty container cannot fill the engine's disk.
  * - The container belongs to the attempt. It is removed when the attempt ends, however it ends;
  *   timeout and CancelTask stop it (SIGTERM, SIGKILL after the grace) and then remove it.
@@ -18,12 +18,14 @@
  *   that exits at once) and demultiplexed with dockerode into bounded tails.
  * - The pool only waits on the engine here, so no sandbox is involved (like `command`).
  */
+import { realpath } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
 import { dockerMessage, dockerStatus, type DockerClient } from '../../src/docker/docker-client.js';
 import type { Logger } from '../../src/logging/logger.js';
 import { TaskError } from '../../src/tasks/errors.js';
+import { pathAllowed } from '../../src/tasks/executor-policy.js';
 import type { ContainerExecutorSpec } from '../../src/tasks/task-spec.js';
 import { abortError } from './abort-error.js';
 import type { CommandResult } from './command.js';
@@ -50,6 +52,8 @@ export interface ContainerExecutorOptions {
   logger: Logger;
   /** Whether a task may have a network (config `executors.container.allowNetwork`). @default false */
   allowNetwork?: boolean;
+  /** Normalised host directories under which tasks may bind paths (config `executors.container.allowedMounts`). @default [] */
+  allowedMounts?: readonly string[];
   /** The network a task that asks for one joins. @default "bridge" */
   networkMode?: string;
   /** Limits for a task that sets none. */
@@ -92,6 +96,7 @@ export class ContainerExecutor implements Executor<ContainerSpec> {
         },
       );
     }
+    const mounts = await this.resolveMounts(spec.mounts);
     if (ctx.signal.aborted) throw abortError(ctx.signal.reason, 'container cancelled');
     const { docker } = this.opts;
 
@@ -100,7 +105,7 @@ export class ContainerExecutor implements Executor<ContainerSpec> {
 
     let container: Docker.Container;
     try {
-      container = await docker.api.createContainer(this.createOptions(spec, ctx));
+      container = await docker.api.createContainer(this.createOptions(spec, mounts, ctx));
     } catch (err) {
       if (dockerStatus(err) === 404) {
         throw new TaskError('task_failed', `image "${spec.image}" is not on this pool's Docker engine (pools do not pull images): ${dockerMessage(err)}`, {
@@ -169,7 +174,36 @@ export class ContainerExecutor implements Executor<ContainerSpec> {
     }
   }
 
-  private createOptions(spec: ContainerSpec, ctx: ExecutionContext): Docker.ContainerCreateOptions {
+  /**
+   * Bind mounts with their host paths resolved on this host: a path under an allowed directory
+   * may be, or pass through, a symbolic link to anywhere, which Docker would follow.
+   */
+  private async resolveMounts(mounts: ContainerSpec['mounts']): Promise<Docker.MountSettings[]> {
+    if (mounts.length === 0) return [];
+    const allowed: string[] = [];
+    for (const dir of this.opts.allowedMounts ?? []) allowed.push(await realpath(dir).catch(() => dir));
+    return Promise.all(
+      mounts.map(async (m, i) => {
+        const field = `executor.container.mounts[${i}].host_path`;
+        let source: string;
+        try {
+          source = await realpath(m.hostPath);
+        } catch (err) {
+          throw new TaskError('task_failed', `${field}: "${m.hostPath}" cannot be used on this pool (${(err as NodeJS.ErrnoException).code ?? err})`, {
+            retryable: false,
+          });
+        }
+        if (!pathAllowed(source, allowed)) {
+          throw new TaskError('task_failed', `${field}: "${m.hostPath}" resolves to "${source}", not under executors.container.allowedMounts on this pool`, {
+            retryable: false,
+          });
+        }
+        return { Type: 'bind', Source: source, Target: m.containerPath, ReadOnly: !m.writable } as Docker.MountSettings;
+      }),
+    );
+  }
+
+  private createOptions(spec: ContainerSpec, mounts: Docker.MountSettings[], ctx: ExecutionContext): Docker.ContainerCreateOptions {
     const env = {
       ...ctx.env,
       ...spec.env,
@@ -203,6 +237,7 @@ export class ContainerExecutor implements Executor<ContainerSpec> {
         SecurityOpt: ['no-new-privileges'],
         Privileged: false,
         Binds: [],
+        Mounts: mounts,
         Memory: memory,
         // Equal to Memory: no swap on top of the limit.
         MemorySwap: memory,

@@ -228,7 +228,8 @@ export interface HttpExecutor_HeadersEntry {
 /**
  * Runs an image as a Docker container, locked down: no network unless asked for and allowed,
  * read-only root filesystem with a writable tmpfs at /tmp, all capabilities dropped, no new
- * privileges, never privileged, no host mounts. Killed and removed on timeout or cancel.
+ * privileges, never privileged, no host mounts unless allowed. Killed and removed on timeout or
+ * cancel.
  */
 export interface ContainerExecutor {
   /** An image present on the pool's Docker engine (pools do not pull). */
@@ -248,11 +249,25 @@ export interface ContainerExecutor {
   user: string;
   /** Ask for a network; refused unless executors.container.allowNetwork is set. */
   network: boolean;
+  /**
+   * Host directories bound into the container; refused unless each lies under one of
+   * executors.container.allowedMounts (none by default).
+   */
+  mounts: ContainerMount[];
 }
 
 export interface ContainerExecutor_EnvEntry {
   key: string;
   value: string;
+}
+
+export interface ContainerMount {
+  /** Absolute path on the pool's host. */
+  hostPath: string;
+  /** Absolute path inside the container. */
+  containerPath: string;
+  /** Read-only unless set. */
+  writable: boolean;
 }
 
 export interface ExecutorSpec {
@@ -1065,6 +1080,7 @@ function createBaseContainerExecutor(): ContainerExecutor {
     pidsLimit: 0,
     user: "",
     network: false,
+    mounts: [],
   };
 }
 
@@ -1096,6 +1112,9 @@ export const ContainerExecutor: MessageFns<ContainerExecutor> = {
     }
     if (message.network !== false) {
       writer.uint32(72).bool(message.network);
+    }
+    for (const v of message.mounts) {
+      ContainerMount.encode(v!, writer.uint32(82).fork()).join();
     }
     return writer;
   },
@@ -1188,6 +1207,14 @@ export const ContainerExecutor: MessageFns<ContainerExecutor> = {
             message.network = reader.bool();
             continue;
           }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.mounts.push(ContainerMount.decode(reader, reader.uint32()));
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1240,6 +1267,9 @@ export const ContainerExecutor: MessageFns<ContainerExecutor> = {
         : 0,
       user: isSet(object.user) ? globalThis.String(object.user) : "",
       network: isSet(object.network) ? globalThis.Boolean(object.network) : false,
+      mounts: globalThis.Array.isArray(object?.mounts)
+        ? object.mounts.map((e: any) => ContainerMount.fromJSON(e))
+        : [],
     };
   },
 
@@ -1278,6 +1308,9 @@ export const ContainerExecutor: MessageFns<ContainerExecutor> = {
     if (message.network !== false) {
       obj.network = message.network;
     }
+    if (message.mounts?.length) {
+      obj.mounts = message.mounts.map((e) => ContainerMount.toJSON(e));
+    }
     return obj;
   },
 
@@ -1303,6 +1336,7 @@ export const ContainerExecutor: MessageFns<ContainerExecutor> = {
     message.pidsLimit = object.pidsLimit ?? 0;
     message.user = object.user ?? "";
     message.network = object.network ?? false;
+    message.mounts = object.mounts?.map((e) => ContainerMount.fromPartial(e)) || [];
     return message;
   },
 };
@@ -1388,6 +1422,115 @@ export const ContainerExecutor_EnvEntry: MessageFns<ContainerExecutor_EnvEntry> 
     const message = createBaseContainerExecutor_EnvEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseContainerMount(): ContainerMount {
+  return { hostPath: "", containerPath: "", writable: false };
+}
+
+export const ContainerMount: MessageFns<ContainerMount> = {
+  encode(message: ContainerMount, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hostPath !== "") {
+      writer.uint32(10).string(message.hostPath);
+    }
+    if (message.containerPath !== "") {
+      writer.uint32(18).string(message.containerPath);
+    }
+    if (message.writable !== false) {
+      writer.uint32(24).bool(message.writable);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ContainerMount {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseContainerMount();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hostPath = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.containerPath = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.writable = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ContainerMount {
+    return {
+      hostPath: isSet(object.hostPath)
+        ? globalThis.String(object.hostPath)
+        : isSet(object.host_path)
+        ? globalThis.String(object.host_path)
+        : "",
+      containerPath: isSet(object.containerPath)
+        ? globalThis.String(object.containerPath)
+        : isSet(object.container_path)
+        ? globalThis.String(object.container_path)
+        : "",
+      writable: isSet(object.writable) ? globalThis.Boolean(object.writable) : false,
+    };
+  },
+
+  toJSON(message: ContainerMount): unknown {
+    const obj: any = {};
+    if (message.hostPath !== "") {
+      obj.hostPath = message.hostPath;
+    }
+    if (message.containerPath !== "") {
+      obj.containerPath = message.containerPath;
+    }
+    if (message.writable !== false) {
+      obj.writable = message.writable;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ContainerMount>, I>>(base?: I): ContainerMount {
+    return ContainerMount.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ContainerMount>, I>>(object: I): ContainerMount {
+    const message = createBaseContainerMount();
+    message.hostPath = object.hostPath ?? "";
+    message.containerPath = object.containerPath ?? "";
+    message.writable = object.writable ?? false;
     return message;
   },
 };
