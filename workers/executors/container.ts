@@ -88,13 +88,8 @@ export class ContainerExecutor implements Executor<ContainerSpec> {
 
   async run(spec: ContainerSpec, _payload: Record<string, string>, ctx: ExecutionContext): Promise<ContainerResult> {
     if (spec.network && !this.opts.allowNetwork) {
-      throw new TaskError(
-        'task_failed',
-        'executor.container.network: containers may not have a network on this pool (executors.container.allowNetwork is off)',
-        {
-          retryable: false,
-        },
-      );
+      const why = 'containers may not have a network on this pool (executors.container.allowNetwork is off)';
+      throw new TaskError('task_failed', `executor.container.network: ${why}`, { retryable: false });
     }
     const mounts = await this.resolveMounts(spec.mounts);
     if (ctx.signal.aborted) throw abortError(ctx.signal.reason, 'container cancelled');
@@ -122,8 +117,11 @@ export class ContainerExecutor implements Executor<ContainerSpec> {
     const stop = (): void => {
       stoppedByUs = true;
       container.stop({ t: this.killGraceSec }).catch((err: unknown) => {
-        // 304: not running (any more); 404: already gone. Removal below kills it anyway.
-        if (dockerStatus(err) !== 304 && dockerStatus(err) !== 404) this.log.warn({ err, taskId: ctx.taskId }, 'could not stop a container');
+        // 304: not running (any more); 404: already gone.
+        if (dockerStatus(err) === 304 || dockerStatus(err) === 404) return;
+        // Anything else: kill it by removing it, or the wait below could last forever.
+        this.log.warn({ err, taskId: ctx.taskId }, 'could not stop a container: removing it');
+        docker.remove(container.id).catch(() => undefined);
       });
     };
     try {
@@ -154,8 +152,9 @@ export class ContainerExecutor implements Executor<ContainerSpec> {
       const detail = { exitCode: waited.StatusCode, stdout: stdout.toString(), stderr: stderr.toString() };
 
       if (stoppedByUs) throw abortError(ctx.signal.reason, 'container cancelled', detail);
-      if (state.OOMKilled) {
-        // The same limit would kill it again: retrying cannot help.
+      if (waited.StatusCode !== 0 && state.OOMKilled) {
+        // The same limit would kill it again: retrying cannot help. (A container whose main
+        // process survived the kill of another one and exited 0 has succeeded.)
         const limit = spec.memoryBytes || this.opts.defaultMemoryBytes;
         throw new TaskError('task_failed', `container ran out of memory (limit ${limit} bytes) and was killed`, {
           retryable: false,
