@@ -36,6 +36,7 @@ export type {
   StepRun,
   WorkflowStatusUpdate,
   StartWorkflowRunResponse,
+  ExecutorInput,
   OrchestratorClientOptions,
   TaskResult,
   TaskEvent,

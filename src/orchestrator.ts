@@ -4,7 +4,7 @@
  * streams, then cuts them.
  */
 import type { Redis } from 'ioredis';
-import type { Config } from './config/config.js';
+import { executorPolicyOf, type Config } from './config/config.js';
 import { FeedSubscriptions } from './feeds/feed-subscriptions.js';
 import { FeedWriter } from './feeds/feed-writer.js';
 import { GrpcServer } from './grpc/grpc-server.js';
@@ -61,6 +61,7 @@ export class Orchestrator {
       maxPayloadBytes: config.grpc.maxPayloadBytes,
       maxBatchSize: config.grpc.maxBatchSize,
       eventsMaxLen: config.streams.eventsMaxLen,
+      executors: executorPolicyOf(config),
     });
     const canceller = new TaskCanceller({ redis, keys, queues, status, feeds: writer });
     const store = new WorkflowStore({
@@ -69,6 +70,7 @@ export class Orchestrator {
       classes: config.classes,
       maxPayloadBytes: config.grpc.maxPayloadBytes,
       maxSteps: config.workflows.maxSteps,
+      executors: executorPolicyOf(config),
     });
     const runs = new WorkflowRuns({
       redis,

@@ -49,9 +49,27 @@ describe('config loader', () => {
     ['[pool]\nsandbox = "vm"\n', 'pool.sandbox'],
     ['[pool.classes]\nnosuch = 1\n', 'pool.classes.nosuch'],
     ['bogus = 1\n', 'bogus'],
+    ['[executors.http]\nallowedUrlPrefixes = ["ftp://x/"]\n', 'executors.http.allowedUrlPrefixes.0'],
+    ['[executors.http]\nallowedUrlPrefixes = ["http://x/?a=1"]\n', 'executors.http.allowedUrlPrefixes.0'],
   ])('rejects %j naming %s', (text, key) => {
     expect(() => loadConfig({ file: tomlFile(text), env: {} })).toThrow(ConfigError);
     expect(() => loadConfig({ file: tomlFile(text), env: {} })).toThrow(key);
+  });
+
+  it('allows no http URL by default and stores prefixes normalised', () => {
+    expect(loadConfig({ env: {} }).executors.http.allowedUrlPrefixes).toEqual([]);
+    const c = loadConfig({ file: tomlFile('[executors.http]\nallowedUrlPrefixes = ["HTTPS://Runner:443/a/./b/"]\n'), env: {} });
+    expect(c.executors.http.allowedUrlPrefixes).toEqual(['https://runner/a/b/']);
+  });
+
+  it('locks containers down by default and reads the Docker socket from DOCKER_HOST', () => {
+    const c = loadConfig({ env: { DOCKER_HOST: 'unix:///run/other.sock' } });
+    expect(c.executors.container).toMatchObject({ allowNetwork: false, allowedMounts: [], defaultMemoryBytes: 1 << 30, defaultPidsLimit: 256 });
+    const file = tomlFile('[executors.container]\nallowedMounts = ["/srv//data/"]\n');
+    expect(loadConfig({ file, env: {} }).executors.container.allowedMounts).toEqual(['/srv/data']);
+    expect(() => loadConfig({ file: tomlFile('[executors.container]\nallowedMounts = ["srv"]\n'), env: {} })).toThrow('executors.container.allowedMounts.0');
+    expect(c.docker.socketPath).toBe('/run/other.sock');
+    expect(() => loadConfig({ env: { DOCKER_HOST: 'tcp://10.0.0.1:2375' } })).toThrow('DOCKER_HOST');
   });
 
   it('names the file when its TOML is broken', () => {

@@ -8,6 +8,7 @@ import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskState } from '../src/client/orchestrator-client.js';
+import { resultFields } from './helpers/results.js';
 import { startSystem, type PoolProcess, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -79,8 +80,7 @@ describe('executors', () => {
     expect(r.error).toContain('code 3');
     const st = await sys.client.getTaskStatus(taskId);
     expect(st.error).toContain('code 3');
-    const entry = (await sys.r.xrange(sys.keys.results, '-', '+')).find(([, f]) => f[1] === taskId)!;
-    const fields = Object.fromEntries(entry[1].reduce<[string, string][]>((acc, v, i, a) => (i % 2 ? acc : [...acc, [v, a[i + 1]!]]), []));
+    const fields = (await resultFields(sys.r, sys.keys, taskId))!;
     expect(fields.error_code).toBe('task_failed');
     expect(JSON.parse(fields.result!)).toMatchObject({ exitCode: 3, stderr: 'broken\n' });
   });

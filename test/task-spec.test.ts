@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { resolveTaskClasses } from '../queues/task-classes.js';
 import { OrchestratorError } from '../src/tasks/errors.js';
-import { resolveTask, toBullPriority, type TaskSubmission } from '../src/tasks/task-spec.js';
+import { resolveTask, toBullPriority, type ContainerExecutorSpec, type TaskSubmission } from '../src/tasks/task-spec.js';
 
 const classes = resolveTaskClasses({});
 const opts = { classes, maxPayloadBytes: 100, field: 'task' };
@@ -54,7 +54,99 @@ describe('task validation', () => {
     ['task.executor.command.argv', { ...ok, executor: { kind: 'command', argv: [], env: {}, cwd: '' } }],
     ['task.executor.command.env', { ...ok, executor: { kind: 'command', argv: ['true'], env: { 'BAD-NAME': '1' }, cwd: '' } }],
     ['task.executor.handler.name', { ...ok, executor: { kind: 'handler', name: '../etc/passwd' } }],
+    // The default policy allows no http URL at all.
+    ['task.executor.http.url', { ...ok, executor: { kind: 'http', url: 'http://127.0.0.1:8080/run', method: '', headers: {} } }],
   ])('rejects bad %s', (field, t) => {
     expect(fieldOf(t)).toBe(field);
+  });
+});
+
+describe('http executor validation', () => {
+  const policy = { httpAllowedUrlPrefixes: ['http://runner.internal:8080/tasks/'], containerAllowNetwork: false };
+  const http = (url: string, headers: Record<string, string> = {}): TaskSubmission => ({
+    ...ok,
+    taskId: 'h',
+    executor: { kind: 'http', url, method: '', headers },
+  });
+
+  it('normalises the URL, defaults the method to POST and digests headers in any order', () => {
+    const a = resolveTask(http('HTTP://Runner.Internal:8080/tasks/a/../b', { a: '1', b: '2' }), { ...opts, executors: policy });
+    const b = resolveTask(http('http://runner.internal:8080/tasks/b', { b: '2', a: '1' }), { ...opts, executors: policy });
+    expect(a.data.executor).toEqual({ kind: 'http', url: 'http://runner.internal:8080/tasks/b', method: 'POST', headers: { a: '1', b: '2' } });
+    expect(a.digest).toBe(b.digest);
+    expect(a.jobName).toBe('http');
+  });
+
+  it.each([
+    ['http://runner.internal:8080/tasks', 'the prefix without its slash'],
+    ['http://runner.internal:8081/tasks/x', 'another port'],
+    ['http://runner.internal.evil:8080/tasks/x', 'a lookalike host'],
+    ['http://runner.internal:8080/tasks/%2E%2E/admin', 'an encoded climb out of the prefix'],
+    ['http://runner.internal:8080@evil/tasks/x', 'credentials naming the allowed host'],
+  ])('refuses %s (%s)', (url) => {
+    expect(() => resolveTask(http(url), { ...opts, executors: policy })).toThrow(/executor\.http\.url/);
+  });
+});
+
+describe('container executor validation', () => {
+  const base: ContainerExecutorSpec = {
+    kind: 'container',
+    image: 'busybox:1',
+    command: ['true'],
+    env: {},
+    workingDir: '',
+    cpuMillis: 0,
+    memoryBytes: 0,
+    pidsLimit: 0,
+    user: '',
+    network: false,
+    mounts: [],
+  };
+  const task = (c: Partial<ContainerExecutorSpec>): TaskSubmission => ({ ...ok, executor: { ...base, ...c } });
+
+  it('accepts a plain container and keeps its env in key order', () => {
+    const t = resolveTask(task({ env: { B: '2', A: '1' }, memoryBytes: 64 << 20, user: '1000:1000', workingDir: '/work' }), opts);
+    expect(t.data.executor).toMatchObject({ kind: 'container', image: 'busybox:1', env: { A: '1', B: '2' }, memoryBytes: 64 << 20 });
+    expect(Object.keys((t.data.executor as { env: object }).env)).toEqual(['A', 'B']);
+    expect(t.jobName).toBe('container');
+  });
+
+  it('allows a network only when the policy does', () => {
+    expect(fieldOf(task({ network: true }))).toBe('task.executor.container.network');
+    expect(() => resolveTask(task({ network: true }), { ...opts, executors: { httpAllowedUrlPrefixes: [], containerAllowNetwork: true } })).not.toThrow();
+  });
+
+  it('binds host paths only under an allowed directory, by path components', () => {
+    const policy = { httpAllowedUrlPrefixes: [], containerAllowNetwork: false, containerAllowedMounts: ['/srv/data'] };
+    const mount = (hostPath: string, containerPath = '/data') => task({ mounts: [{ hostPath, containerPath, writable: false }] });
+    expect(resolveTask(mount('/srv/data/./set1/'), { ...opts, executors: policy }).data.executor).toMatchObject({
+      mounts: [{ hostPath: '/srv/data/set1', containerPath: '/data', writable: false }],
+    });
+    const field = (t: TaskSubmission) => {
+      try {
+        resolveTask(t, { ...opts, executors: policy });
+      } catch (err) {
+        return (err as OrchestratorError).field;
+      }
+      return undefined;
+    };
+    expect(field(mount('/srv/database'))).toBe('task.executor.container.mounts[0].host_path');
+    expect(field(mount('/srv/data/../../etc'))).toBe('task.executor.container.mounts[0].host_path');
+    expect(field(mount('relative/path'))).toBe('task.executor.container.mounts[0].host_path');
+    expect(field(mount('/srv/data/x', '/'))).toBe('task.executor.container.mounts[0].container_path');
+    // The default policy allows no host path at all.
+    expect(fieldOf(mount('/srv/data/x'))).toBe('task.executor.container.mounts[0].host_path');
+  });
+
+  it.each<[string, Partial<ContainerExecutorSpec>]>([
+    ['task.executor.container.image', { image: '' }],
+    ['task.executor.container.image', { image: 'has space' }],
+    ['task.executor.container.env', { env: { 'A-B': '1' } }],
+    ['task.executor.container.working_dir', { workingDir: 'relative' }],
+    ['task.executor.container.user', { user: 'root;rm' }],
+    ['task.executor.container.memory_bytes', { memoryBytes: 1024 }],
+    ['task.executor.container.cpu_millis', { cpuMillis: 1.5 }],
+  ])('rejects bad %s', (field, c) => {
+    expect(fieldOf(task(c))).toBe(field);
   });
 });

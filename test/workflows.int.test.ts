@@ -208,6 +208,28 @@ describe('failure policies', () => {
     expect(flaky.at(-1)).toEqual([StepState.STEP_STATE_SUCCEEDED, 2]);
   });
 
+  it("resolves references in a command step's argv and env", async () => {
+    await sys.client.createWorkflow({
+      name: 'cmd',
+      steps: [
+        { stepId: 'a', task: echo({ x: '${inputs.x}' }) },
+        {
+          stepId: 'sh',
+          dependsOn: ['a'],
+          task: {
+            taskClass: 'cpu_short',
+            payload: { p: '1' },
+            executor: { command: { argv: ['sh', '-c', 'echo "$X-${steps.a.result.x}"'], env: { X: '${run_id}' } } },
+          },
+        },
+      ],
+    });
+    const { runId } = await sys.client.startWorkflowRun({ name: 'cmd', inputs: { x: 'from-a' }, runId: 'cmd-1' });
+    const run = await sys.client.waitForRun(runId, { timeoutMs: 20_000 });
+    expect(run.state).toBe(WorkflowRunState.WORKFLOW_RUN_STATE_SUCCEEDED);
+    expect(JSON.parse(step(run, 'sh').resultJson)).toMatchObject({ exitCode: 0, stdout: 'cmd-1-from-a\n' });
+  });
+
   it('fails a step whose reference does not resolve, naming it', async () => {
     await sys.client.createWorkflow({ name: 'noinput', steps: [{ stepId: 's', task: echo({ v: '${inputs.nope}' }) }] });
     const { runId } = await sys.client.startWorkflowRun({ name: 'noinput', inputs: { other: '1' } });

@@ -20,6 +20,10 @@ import type { TaskJobData } from '../src/tasks/task-spec.js';
 import { CommandExecutor } from './executors/command.js';
 import type { Executor } from './executors/executor.js';
 import { HandlerExecutor } from './executors/handler.js';
+import { HttpExecutor } from './executors/http.js';
+import { ContainerExecutor } from './executors/container.js';
+import { reapOrphanContainers } from './container-reaper.js';
+import { DockerClient } from '../src/docker/docker-client.js';
 import { SandboxRunner } from './sandbox/sandbox-runner.js';
 import { createTaskProcessor } from './task-processor.js';
 
@@ -68,6 +72,7 @@ export class WorkerPool {
     const classes = [...this.concurrency.keys()];
     const inProcess = new Set(classes.filter((c) => config.classes.get(c)!.inProcessHandlers));
     const needsSandbox = classes.some((c) => !inProcess.has(c));
+    const docker = new DockerClient({ socketPath: config.docker.socketPath });
     const handler = new HandlerExecutor({
       handlersDir: config.pool.handlersDir,
       sandbox: needsSandbox ? new SandboxRunner({ useWorkerThreads: config.pool.sandbox === 'thread' }) : undefined,
@@ -76,6 +81,14 @@ export class WorkerPool {
     this.executors = new Map<string, Executor<unknown>>([
       ['handler', handler as Executor<unknown>],
       ['command', new CommandExecutor() as Executor<unknown>],
+      [
+        'http',
+        new HttpExecutor({
+          allowedUrlPrefixes: config.executors.http.allowedUrlPrefixes,
+          maxResponseBytes: config.executors.http.maxResponseBytes,
+        }) as Executor<unknown>,
+      ],
+      ['container', this.containerExecutor(docker) as Executor<unknown>],
     ]);
     const processor = createTaskProcessor({
       redis,
@@ -129,6 +142,7 @@ export class WorkerPool {
       });
       this.workers.set(name, worker);
     }
+    await this.reapContainers(docker, redis);
     await this.beat();
     this.heartbeat = setInterval(() => void this.beat(), config.pool.heartbeatMs);
     this.heartbeat.unref();
@@ -136,6 +150,47 @@ export class WorkerPool {
       w.run().catch((err) => this.log.error({ err }, 'worker stopped'));
     }
     this.log.info({ classes: Object.fromEntries(this.concurrency) }, 'pool started');
+  }
+
+  private containerExecutor(docker: DockerClient): ContainerExecutor {
+    const c = this.opts.config.executors.container;
+    return new ContainerExecutor({
+      docker,
+      prefix: this.opts.config.redis.prefix,
+      poolId: this.id,
+      logger: this.log,
+      allowNetwork: c.allowNetwork,
+      allowedMounts: c.allowedMounts,
+      networkMode: c.networkMode,
+      defaultMemoryBytes: c.defaultMemoryBytes,
+      defaultCpuMillis: c.defaultCpuMillis,
+      defaultPidsLimit: c.defaultPidsLimit,
+      tmpfsBytes: c.tmpfsBytes,
+      killGraceMs: c.killGraceMs,
+    });
+  }
+
+  /** Before taking tasks: remove containers that dead pools (or this id's last life) left behind. */
+  private async reapContainers(docker: DockerClient, redis: Redis): Promise<void> {
+    if (!(await docker.ping())) {
+      this.log.info({ socket: docker.opts.socketPath }, 'no Docker engine answers: container tasks fail on this pool');
+      return;
+    }
+    try {
+      const removed = await reapOrphanContainers({
+        docker,
+        redis,
+        keys: this.keys,
+        prefix: this.opts.config.redis.prefix,
+        poolId: this.id,
+        // Far beyond the 3 beats that make a pool look gone to Health: a slow pool keeps its containers.
+        deadAfterMs: Math.max(10 * this.opts.config.pool.heartbeatMs, 30_000),
+        logger: this.log,
+      });
+      if (removed > 0) this.log.info({ removed }, 'removed containers of pools that are gone');
+    } catch (err) {
+      this.log.warn({ err }, 'could not look for orphaned containers');
+    }
   }
 
   private async onStalled(taskClass: string, taskId: string, feeds: FeedWriter): Promise<void> {

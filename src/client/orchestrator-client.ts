@@ -35,7 +35,55 @@ export interface TaskInput {
   timeoutMs?: number;
   delayMs?: number;
   /** Default: handler "echo". */
-  executor?: { handler: string } | { command: { argv: string[]; env?: Record<string, string>; cwd?: string } };
+  executor?: ExecutorInput;
+}
+
+/** How a task runs: exactly one executor. */
+export type ExecutorInput =
+  | { handler: string }
+  | { command: { argv: string[]; env?: Record<string, string>; cwd?: string } }
+  /** POST (default), PUT or PATCH the task as JSON to `url`; the response body is the result. */
+  | { http: { url: string; method?: string; headers?: Record<string, string> } }
+  /** Run `image` as a locked-down Docker container; unset limits take the pool's defaults. */
+  | {
+      container: {
+        image: string;
+        command?: string[];
+        env?: Record<string, string>;
+        workingDir?: string;
+        cpuMillis?: number;
+        memoryBytes?: number;
+        pidsLimit?: number;
+        user?: string;
+        network?: boolean;
+        /** Host directories bound in (read-only unless writable); each under executors.container.allowedMounts. */
+        mounts?: { hostPath: string; containerPath: string; writable?: boolean }[];
+      };
+    };
+
+function toPbExecutor(e: ExecutorInput | undefined): pb.ExecutorSpec | undefined {
+  if (e === undefined) return undefined;
+  if ('handler' in e) return { kind: { $case: 'handler', value: { name: e.handler } } };
+  if ('command' in e) return { kind: { $case: 'command', value: { argv: e.command.argv, env: e.command.env ?? {}, cwd: e.command.cwd ?? '' } } };
+  if ('http' in e) return { kind: { $case: 'http', value: { url: e.http.url, method: e.http.method ?? '', headers: e.http.headers ?? {} } } };
+  const c = e.container;
+  return {
+    kind: {
+      $case: 'container',
+      value: {
+        image: c.image,
+        command: c.command ?? [],
+        env: c.env ?? {},
+        workingDir: c.workingDir ?? '',
+        cpuMillis: c.cpuMillis ?? 0,
+        memoryBytes: c.memoryBytes ?? 0,
+        pidsLimit: c.pidsLimit ?? 0,
+        user: c.user ?? '',
+        network: c.network ?? false,
+        mounts: (c.mounts ?? []).map((m) => ({ hostPath: m.hostPath, containerPath: m.containerPath, writable: m.writable ?? false })),
+      },
+    },
+  };
 }
 
 /** A workflow to create: steps with their tasks and dependencies. */
@@ -63,12 +111,6 @@ export interface OrchestratorClientOptions {
 }
 
 export function toPbTask(t: TaskInput): pb.TaskSpec {
-  let executor: pb.ExecutorSpec | undefined;
-  if (t.executor && 'handler' in t.executor) executor = { kind: { $case: 'handler', value: { name: t.executor.handler } } };
-  else if (t.executor && 'command' in t.executor) {
-    const c = t.executor.command;
-    executor = { kind: { $case: 'command', value: { argv: c.argv, env: c.env ?? {}, cwd: c.cwd ?? '' } } };
-  }
   const backoffType =
     t.backoff?.type === 'fixed'
       ? pb.BackoffType.BACKOFF_TYPE_FIXED
@@ -85,7 +127,7 @@ export function toPbTask(t: TaskInput): pb.TaskSpec {
     backoff: t.backoff ? { type: backoffType, delayMs: t.backoff.delayMs } : undefined,
     timeoutMs: t.timeoutMs ?? 0,
     delayMs: t.delayMs ?? 0,
-    executor,
+    executor: toPbExecutor(t.executor),
   };
 }
 

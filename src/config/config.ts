@@ -6,13 +6,15 @@
  *   REDIS_URL, ORCHESTRATOR_GRPC_ADDR, ORCHESTRATOR_HTTP_ADDR
  * and add: ORCHESTRATOR_CONFIG, ORCHESTRATOR_PREFIX, ORCHESTRATOR_LOG_LEVEL,
  * ORCHESTRATOR_POOL_ID, ORCHESTRATOR_POOL_CLASSES (cpu_short:8,cpu_long),
- * ORCHESTRATOR_HANDLERS_DIR, ORCHESTRATOR_SANDBOX (process|thread).
+ * ORCHESTRATOR_HANDLERS_DIR, ORCHESTRATOR_SANDBOX (process|thread); and Docker's own DOCKER_HOST
+ * (unix:// sockets only).
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { resolveTaskClasses, type TaskClassOptions } from '../../queues/task-classes.js';
+import { normaliseAbsolutePath, normaliseHttpUrl, type ExecutorPolicy } from '../tasks/executor-policy.js';
 
 const keep = z.strictObject({ count: z.number().int().min(0), ageMs: z.number().int().min(0) });
 
@@ -30,6 +32,26 @@ const classOverrides = z.strictObject({
 });
 
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'expected host:port');
+
+/** An absolute host directory, stored normalised. */
+const absoluteDir = z.string().transform((text, ctx) => {
+  const dir = normaliseAbsolutePath(text);
+  if (dir === undefined) {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not an absolute path` });
+    return z.NEVER;
+  }
+  return dir;
+});
+
+/** An http(s) URL prefix, stored in its normalised form (see src/tasks/executor-policy.ts). */
+const httpUrlPrefix = z.string().transform((text, ctx) => {
+  const url = normaliseHttpUrl(text);
+  if (url === undefined || /[?#]/.test(url)) {
+    ctx.addIssue({ code: 'custom', message: `"${text}" is not an http:// or https:// URL prefix without query or fragment` });
+    return z.NEVER;
+  }
+  return url;
+});
 
 const schema = z.strictObject({
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
@@ -110,6 +132,63 @@ const schema = z.strictObject({
       sweepIntervalMs: z.number().int().min(50).default(5_000),
     })
     .prefault({}),
+  executors: z
+    .strictObject({
+      http: z
+        .strictObject({
+          /**
+           * URL prefixes the http executor may call, e.g. "https://runner.internal:8443/tasks/".
+           * A task's URL must start with one (after normalisation), at submission and on the pool.
+           * @default [] (the http executor calls nothing until this is set)
+           */
+          allowedUrlPrefixes: z.array(httpUrlPrefix).default([]),
+          /** Largest response body taken as a result; a larger one fails the attempt. @default 1 MiB */
+          maxResponseBytes: z
+            .number()
+            .int()
+            .min(1)
+            .default(1 << 20),
+        })
+        .prefault({}),
+      container: z
+        .strictObject({
+          /** Whether a task may ask for a network (`network = true`). @default false */
+          allowNetwork: z.boolean().default(false),
+          /** The Docker network a container joins when it asks for one and may. @default "bridge" */
+          networkMode: z.string().min(1).default('bridge'),
+          /** Memory limit of a task that sets none, in bytes (no swap on top). @default 1 GiB */
+          defaultMemoryBytes: z
+            .number()
+            .int()
+            .min(6 << 20)
+            .default(1 << 30),
+          /** CPU limit of a task that sets none, in thousandths of a CPU. @default 1000 */
+          defaultCpuMillis: z.number().int().min(1).default(1000),
+          /** Process limit of a task that sets none. @default 256 */
+          defaultPidsLimit: z.number().int().min(1).default(256),
+          /** Size of the writable tmpfs at /tmp. @default 64 MiB */
+          tmpfsBytes: z
+            .number()
+            .int()
+            .min(1 << 20)
+            .default(64 << 20),
+          /**
+           * Host directories under which a container task may bind paths (`mounts`), after
+           * symbolic links are resolved on the pool. @default [] (no host mounts)
+           */
+          allowedMounts: z.array(absoluteDir).default([]),
+          /** Time between SIGTERM and SIGKILL when a container is stopped (rounded up to seconds). @default 2000 */
+          killGraceMs: z.number().int().min(0).default(2000),
+        })
+        .prefault({}),
+    })
+    .prefault({}),
+  docker: z
+    .strictObject({
+      /** The Docker engine's API socket. Env DOCKER_HOST (unix:// only). @default "/var/run/docker.sock" */
+      socketPath: z.string().min(1).default('/var/run/docker.sock'),
+    })
+    .prefault({}),
   classes: z.record(z.string().regex(/^[a-z0-9_]+$/), classOverrides).default({}),
 });
 
@@ -165,6 +244,10 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env.ORCHESTRATOR_POOL_CLASSES) set('pool', 'classes', parsePoolClasses(env.ORCHESTRATOR_POOL_CLASSES));
   if (env.ORCHESTRATOR_HANDLERS_DIR) set('pool', 'handlersDir', env.ORCHESTRATOR_HANDLERS_DIR);
   if (env.ORCHESTRATOR_SANDBOX) set('pool', 'sandbox', env.ORCHESTRATOR_SANDBOX);
+  if (env.DOCKER_HOST) {
+    if (!env.DOCKER_HOST.startsWith('unix://')) throw new ConfigError(`DOCKER_HOST: only unix:// sockets are supported, got "${env.DOCKER_HOST}"`);
+    set('docker', 'socketPath', env.DOCKER_HOST.slice('unix://'.length));
+  }
   const result: Record<string, unknown> = { ...out };
   if (env.ORCHESTRATOR_LOG_LEVEL) result.logLevel = env.ORCHESTRATOR_LOG_LEVEL;
   return result;
@@ -192,6 +275,15 @@ function deepFreeze<T>(o: T): T {
     for (const v of Object.values(o)) deepFreeze(v);
   }
   return o;
+}
+
+/** What the executors may do under this configuration. */
+export function executorPolicyOf(config: Config): ExecutorPolicy {
+  return {
+    httpAllowedUrlPrefixes: config.executors.http.allowedUrlPrefixes,
+    containerAllowNetwork: config.executors.container.allowNetwork,
+    containerAllowedMounts: config.executors.container.allowedMounts,
+  };
 }
 
 /** Load, validate and freeze the configuration. Throws ConfigError naming the bad key. */

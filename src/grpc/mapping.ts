@@ -31,6 +31,14 @@ function executorOf(e: pb.ExecutorSpec | undefined, field: string): ExecutorSpec
       return { kind: 'handler', name: e.kind.value.name };
     case 'command':
       return { kind: 'command', argv: e.kind.value.argv, env: e.kind.value.env, cwd: e.kind.value.cwd };
+    case 'http':
+      return { kind: 'http', url: e.kind.value.url, method: e.kind.value.method, headers: e.kind.value.headers };
+    case 'container':
+      return {
+        kind: 'container',
+        ...e.kind.value,
+        mounts: e.kind.value.mounts.map((m) => ({ hostPath: m.hostPath, containerPath: m.containerPath, writable: m.writable })),
+      };
     default:
       throw invalidArgument(field, 'unknown executor kind');
   }

@@ -13,6 +13,7 @@ import type { Redis } from 'ioredis';
 import type { JobsOptions } from 'bullmq';
 import type { Keys } from '../redis/keys.js';
 import { OrchestratorError, invalidArgument } from './errors.js';
+import type { ExecutorPolicy } from './executor-policy.js';
 import { resolveTask, type ResolvedTask, type TaskSubmission } from './task-spec.js';
 import type { TaskQueues } from './task-queues.js';
 
@@ -55,6 +56,8 @@ export interface SubmitterOptions {
   maxPayloadBytes: number;
   maxBatchSize: number;
   eventsMaxLen: number;
+  /** What executors may do. @default DEFAULT_EXECUTOR_POLICY */
+  executors?: ExecutorPolicy;
 }
 
 export interface SubmitOutcome {
@@ -95,7 +98,7 @@ export class TaskSubmitter {
 
   /** Validates one task and applies its class defaults; throws invalid_argument naming `field`. */
   prepare(t: TaskSubmission, field: string): ResolvedTask {
-    return resolveTask(t, { classes: this.opts.queues.classes, maxPayloadBytes: this.opts.maxPayloadBytes, field });
+    return resolveTask(t, { classes: this.opts.queues.classes, maxPayloadBytes: this.opts.maxPayloadBytes, field, executors: this.opts.executors });
   }
 
   /** Claims and enqueues tasks already validated by prepare(). */

@@ -5,8 +5,67 @@
 import { createHash, randomUUID } from 'node:crypto';
 import type { TaskClassOptions, BackoffKind } from '../../queues/task-classes.js';
 import { invalidArgument } from './errors.js';
+import { DEFAULT_EXECUTOR_POLICY, httpUrlAllowed, normaliseAbsolutePath, normaliseHttpUrl, pathAllowed, type ExecutorPolicy } from './executor-policy.js';
 
-export type ExecutorSpec = { kind: 'handler'; name: string } | { kind: 'command'; argv: string[]; env: Record<string, string>; cwd: string };
+export type ExecutorSpec =
+  { kind: 'handler'; name: string } | { kind: 'command'; argv: string[]; env: Record<string, string>; cwd: string } | HttpExecutorSpec | ContainerExecutorSpec;
+
+/** POST (or PUT, PATCH) the task as JSON to `url`; the response body is the result. */
+export interface HttpExecutorSpec {
+  kind: 'http';
+  /** Normalised at submission (see executor-policy.ts). */
+  url: string;
+  /** POST, PUT or PATCH; '' on input means POST. */
+  method: string;
+  headers: Record<string, string>;
+}
+
+/** Run `image` as a locked-down Docker container (workers/executors/container.ts). */
+export interface ContainerExecutorSpec {
+  kind: 'container';
+  image: string;
+  /** Empty: the image's default command. */
+  command: string[];
+  env: Record<string, string>;
+  /** '' for the image's. */
+  workingDir: string;
+  /** Thousandths of a CPU; 0 for the pool default. */
+  cpuMillis: number;
+  /** 0 for the pool default. */
+  memoryBytes: number;
+  /** 0 for the pool default. */
+  pidsLimit: number;
+  /** '' for the image's. */
+  user: string;
+  network: boolean;
+  /** Host directories bound in; each must lie under executors.container.allowedMounts. */
+  mounts: ContainerMountSpec[];
+}
+
+export interface ContainerMountSpec {
+  /** Absolute, normalised at submission. */
+  hostPath: string;
+  /** Absolute, normalised at submission. */
+  containerPath: string;
+  /** Read-only unless true. */
+  writable: boolean;
+}
+
+export const HTTP_METHODS: readonly string[] = ['POST', 'PUT', 'PATCH'];
+/** Header names the http executor sets itself, or that would break the request's framing. */
+const RESERVED_HEADERS = new Set([
+  'host',
+  'content-type',
+  'content-length',
+  'transfer-encoding',
+  'connection',
+  'keep-alive',
+  'upgrade',
+  'expect',
+  'te',
+  'trailer',
+]);
+const HEADER_NAME_RE = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 
 export interface TaskSubmission {
   taskId?: string;
@@ -40,7 +99,7 @@ export interface ResolvedTask {
   /** Content digest for idempotent resubmission (kept in the task index, not on the job). */
   digest: string;
   data: TaskJobData;
-  /** BullMQ job name: the executor, for dashboards ("handler:echo", "command"). */
+  /** BullMQ job name: the executor, for dashboards ("handler:echo", "command", "http"). */
   jobName: string;
   attempts: number;
   backoff: { type: BackoffKind; delay: number };
@@ -62,6 +121,8 @@ export interface ValidateOptions {
   maxPayloadBytes: number;
   /** Field path prefix for messages, e.g. "tasks[3]". */
   field: string;
+  /** What executors may do. @default DEFAULT_EXECUTOR_POLICY (no http calls, no container network) */
+  executors?: ExecutorPolicy;
 }
 
 /**
@@ -84,7 +145,88 @@ function checkInt(field: string, v: number | undefined, min: number, max: number
   return n;
 }
 
-function checkExecutor(field: string, e: ExecutorSpec | undefined): ExecutorSpec {
+/** A copy with its keys sorted, so that maps given in another order digest the same. */
+function sortedRecord(r: Record<string, string>): Record<string, string> {
+  return Object.fromEntries(
+    Object.keys(r)
+      .sort()
+      .map((k) => [k, r[k]!]),
+  );
+}
+
+const IMAGE_RE = /^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$/;
+const USER_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,63})?$/;
+/** Docker refuses a memory limit under 6 MiB. */
+const MIN_CONTAINER_MEMORY_BYTES = 6 << 20;
+
+function checkEnv(field: string, env: Record<string, string>): void {
+  for (const k of Object.keys(env)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw invalidArgument(field, `"${k}" is not an environment variable name`);
+  }
+}
+
+function checkMount(field: string, m: ContainerMountSpec, allowed: readonly string[]): ContainerMountSpec {
+  const hostPath = normaliseAbsolutePath(m.hostPath);
+  if (hostPath === undefined) throw invalidArgument(`${field}.host_path`, 'must be an absolute path');
+  if (!pathAllowed(hostPath, allowed)) {
+    const dirs = allowed.length === 0 ? 'none is configured' : allowed.join(', ');
+    throw invalidArgument(`${field}.host_path`, `"${hostPath.slice(0, 200)}" is not under an allowed directory (executors.container.allowedMounts: ${dirs})`);
+  }
+  const containerPath = normaliseAbsolutePath(m.containerPath);
+  if (containerPath === undefined || containerPath === '/') throw invalidArgument(`${field}.container_path`, 'must be an absolute path other than /');
+  return { hostPath, containerPath, writable: m.writable };
+}
+
+function checkContainer(field: string, e: ContainerExecutorSpec, policy: ExecutorPolicy): ContainerExecutorSpec {
+  const f = `${field}.container`;
+  if (!IMAGE_RE.test(e.image)) throw invalidArgument(`${f}.image`, `"${e.image.slice(0, 100)}" is not an image reference`);
+  if (e.command.some((a) => a.includes('\0'))) throw invalidArgument(`${f}.command`, 'must not contain NUL');
+  checkEnv(`${f}.env`, e.env);
+  if (e.workingDir !== '' && !e.workingDir.startsWith('/')) throw invalidArgument(`${f}.working_dir`, 'must be an absolute path');
+  if (e.user !== '' && !USER_RE.test(e.user)) throw invalidArgument(`${f}.user`, `"${e.user.slice(0, 100)}" is not a user, uid or uid:gid`);
+  checkInt(`${f}.cpu_millis`, e.cpuMillis, 0, 1_000_000);
+  checkInt(`${f}.pids_limit`, e.pidsLimit, 0, 1_000_000);
+  checkInt(`${f}.memory_bytes`, e.memoryBytes, 0, Number.MAX_SAFE_INTEGER);
+  if (e.memoryBytes !== 0 && e.memoryBytes < MIN_CONTAINER_MEMORY_BYTES)
+    throw invalidArgument(`${f}.memory_bytes`, `must be 0 or at least ${MIN_CONTAINER_MEMORY_BYTES}`);
+  const mounts = e.mounts.map((m, i) => checkMount(`${f}.mounts[${i}]`, m, policy.containerAllowedMounts ?? []));
+  if (new Set(mounts.map((m) => m.containerPath)).size !== mounts.length) throw invalidArgument(`${f}.mounts`, 'two mounts share a container path');
+  if (e.network && !policy.containerAllowNetwork)
+    throw invalidArgument(`${f}.network`, 'containers may not have a network here (executors.container.allowNetwork is off)');
+  return {
+    kind: 'container',
+    image: e.image,
+    command: [...e.command],
+    env: sortedRecord(e.env),
+    workingDir: e.workingDir,
+    cpuMillis: e.cpuMillis,
+    memoryBytes: e.memoryBytes,
+    pidsLimit: e.pidsLimit,
+    user: e.user,
+    network: e.network,
+    mounts,
+  };
+}
+
+function checkHttp(field: string, e: HttpExecutorSpec, policy: ExecutorPolicy): HttpExecutorSpec {
+  const url = normaliseHttpUrl(e.url);
+  if (url === undefined) throw invalidArgument(`${field}.http.url`, `"${e.url.slice(0, 200)}" is not an http:// or https:// URL`);
+  if (!httpUrlAllowed(url, policy.httpAllowedUrlPrefixes)) {
+    const allowed = policy.httpAllowedUrlPrefixes.length === 0 ? 'none is configured' : policy.httpAllowedUrlPrefixes.join(', ');
+    throw invalidArgument(`${field}.http.url`, `"${url.slice(0, 200)}" does not start with an allowed prefix (executors.http.allowedUrlPrefixes: ${allowed})`);
+  }
+  const method = e.method === '' ? 'POST' : e.method;
+  if (!HTTP_METHODS.includes(method)) throw invalidArgument(`${field}.http.method`, `must be one of ${HTTP_METHODS.join(', ')}, got "${method.slice(0, 20)}"`);
+  for (const [k, v] of Object.entries(e.headers)) {
+    if (!HEADER_NAME_RE.test(k)) throw invalidArgument(`${field}.http.headers`, `"${k.slice(0, 100)}" is not a header name`);
+    const lower = k.toLowerCase();
+    if (RESERVED_HEADERS.has(lower) || lower.startsWith('x-orchestrator-')) throw invalidArgument(`${field}.http.headers`, `"${k}" is set by the executor`);
+    if (/[\r\n\0]/.test(v)) throw invalidArgument(`${field}.http.headers`, `the value of "${k}" contains a line break or NUL`);
+  }
+  return { kind: 'http', url, method, headers: sortedRecord(e.headers) };
+}
+
+function checkExecutor(field: string, e: ExecutorSpec | undefined, policy: ExecutorPolicy): ExecutorSpec {
   if (!e) return { kind: 'handler', name: 'echo' };
   if (e.kind === 'handler') {
     if (!NAME_RE.test(e.name)) throw invalidArgument(`${field}.handler.name`, `"${e.name}" is not a handler name ([A-Za-z0-9_.-], not starting with ".")`);
@@ -92,11 +234,11 @@ function checkExecutor(field: string, e: ExecutorSpec | undefined): ExecutorSpec
   }
   if (e.kind === 'command') {
     if (e.argv.length === 0 || !e.argv[0]) throw invalidArgument(`${field}.command.argv`, 'must name a program');
-    for (const k of Object.keys(e.env)) {
-      if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw invalidArgument(`${field}.command.env`, `"${k}" is not an environment variable name`);
-    }
+    checkEnv(`${field}.command.env`, e.env);
     return { kind: 'command', argv: [...e.argv], env: { ...e.env }, cwd: e.cwd };
   }
+  if (e.kind === 'http') return checkHttp(field, e, policy);
+  if (e.kind === 'container') return checkContainer(field, e, policy);
   throw invalidArgument(field, 'unknown executor kind');
 }
 
@@ -139,7 +281,7 @@ export function resolveTask(t: TaskSubmission, opts: ValidateOptions): ResolvedT
   if (t.backoff) checkInt(`${f}.backoff.delay_ms`, t.backoff.delayMs, 0, MAX_DELAY_MS);
   if (t.workflowId && !TASK_ID_RE.test(t.workflowId))
     throw invalidArgument(`${f}.workflow_id`, `"${t.workflowId.slice(0, 140)}" must be 1-128 characters of A-Z a-z 0-9 . _ -`);
-  const executor = checkExecutor(`${f}.executor`, t.executor);
+  const executor = checkExecutor(`${f}.executor`, t.executor, opts.executors ?? DEFAULT_EXECUTOR_POLICY);
   const data: TaskJobData = {
     executor,
     payload: t.payload,
@@ -151,7 +293,7 @@ export function resolveTask(t: TaskSubmission, opts: ValidateOptions): ResolvedT
     taskClass: cls.name,
     digest: digestOf(t, executor, priority),
     data,
-    jobName: executor.kind === 'handler' ? `handler:${executor.name}` : 'command',
+    jobName: executor.kind === 'handler' ? `handler:${executor.name}` : executor.kind,
     attempts: maxAttempts || cls.attempts,
     backoff: t.backoff ? { type: t.backoff.type ?? cls.backoff.type, delay: t.backoff.delayMs } : { type: cls.backoff.type, delay: cls.backoff.delayMs },
     bullPriority: toBullPriority(priority),

@@ -5,6 +5,7 @@
  */
 import type { TaskClassOptions } from '../../queues/task-classes.js';
 import { invalidArgument } from '../tasks/errors.js';
+import type { ExecutorPolicy } from '../tasks/executor-policy.js';
 import { resolveTask, type TaskSubmission } from '../tasks/task-spec.js';
 import { TemplateError, templateRefs } from './templates.js';
 
@@ -52,18 +53,40 @@ export function stepIdOf(runId: string, taskId: string): string | undefined {
 export interface ValidateWorkflowOptions {
   classes: ReadonlyMap<string, TaskClassOptions>;
   maxPayloadBytes: number;
+  /** What executors may do (see src/tasks/executor-policy.ts). */
+  executors?: ExecutorPolicy;
   /** Most steps one workflow may have. */
   maxSteps: number;
 }
 
+/**
+ * The task with every string that may hold references (payload values; a command's or a
+ * container's argv and env) replaced by `fn(field, value)`, where `field` names it from the
+ * task ("payload.x", "executor.command.argv[0]").
+ */
+export function mapTemplatedStrings(t: TaskSubmission, fn: (field: string, value: string) => string): TaskSubmission {
+  const mapEnv = (prefix: string, env: Record<string, string>) => Object.fromEntries(Object.entries(env).map(([k, v]) => [k, fn(`${prefix}.${k}`, v)]));
+  const payload = Object.fromEntries(Object.entries(t.payload).map(([k, v]) => [k, fn(`payload.${k}`, v)]));
+  let executor = t.executor;
+  if (executor?.kind === 'command') {
+    executor = { ...executor, argv: executor.argv.map((a, i) => fn(`executor.command.argv[${i}]`, a)), env: mapEnv('executor.command.env', executor.env) };
+  } else if (executor?.kind === 'container') {
+    executor = {
+      ...executor,
+      command: executor.command.map((a, i) => fn(`executor.container.command[${i}]`, a)),
+      env: mapEnv('executor.container.env', executor.env),
+    };
+  }
+  return { ...t, payload, executor };
+}
+
 /** Every string of a task that may hold references, with the field that names it. */
 export function templatedStrings(t: TaskSubmission, field: string): [string, string][] {
-  const out: [string, string][] = Object.entries(t.payload).map(([k, v]) => [`${field}.payload.${k}`, v]);
-  const e = t.executor;
-  if (e?.kind === 'command') {
-    e.argv.forEach((a, i) => out.push([`${field}.executor.command.argv[${i}]`, a]));
-    for (const [k, v] of Object.entries(e.env)) out.push([`${field}.executor.command.env.${k}`, v]);
-  }
+  const out: [string, string][] = [];
+  mapTemplatedStrings(t, (f, v) => {
+    out.push([field ? `${field}.${f}` : f, v]);
+    return v;
+  });
   return out;
 }
 
@@ -140,7 +163,7 @@ export function validateWorkflow(w: WorkflowInput, opts: ValidateWorkflowOptions
     if (!s.task) throw invalidArgument(f, `step "${s.stepId}" has no task`);
     if (s.task.taskId) throw invalidArgument(`${f}.task_id`, `must be empty: the run names step tasks "<run_id>.${s.stepId}"`);
     if (s.task.workflowId) throw invalidArgument(`${f}.workflow_id`, 'must be empty: the run sets it to the run id');
-    resolveTask({ ...s.task, taskId: 'x' }, { classes: opts.classes, maxPayloadBytes: opts.maxPayloadBytes, field: f });
+    resolveTask({ ...s.task, taskId: 'x' }, { classes: opts.classes, maxPayloadBytes: opts.maxPayloadBytes, field: f, executors: opts.executors });
     const upstream = ancestry.get(s.stepId)!;
     for (const [field, text] of templatedStrings(s.task, f)) {
       let refs;

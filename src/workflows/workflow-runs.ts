@@ -16,9 +16,9 @@ import type { Logger } from '../logging/logger.js';
 import { OrchestratorError, invalidArgument } from '../tasks/errors.js';
 import type { TaskSubmitter } from '../tasks/submitter.js';
 import type { TaskCanceller } from '../tasks/task-canceller.js';
-import type { ResolvedTask, TaskSubmission, ExecutorSpec } from '../tasks/task-spec.js';
+import type { ResolvedTask, TaskSubmission } from '../tasks/task-spec.js';
 import type { TaskResultRecord } from '../feeds/feed-format.js';
-import { RUN_ID_RE, stepIdOf, stepTaskId, templatedStrings, type FailurePolicy, type WorkflowPlan } from './workflow-definition.js';
+import { mapTemplatedStrings, RUN_ID_RE, stepIdOf, stepTaskId, templatedStrings, type FailurePolicy, type WorkflowPlan } from './workflow-definition.js';
 import type { WorkflowStore } from './workflow-store.js';
 import { CANCEL_RUN, MARK_QUEUED, RETAKE, START_RUN, STEP_DONE } from './run-scripts.js';
 import { renderTemplate, TemplateError, templateRefs, type TemplateContext } from './templates.js';
@@ -355,25 +355,13 @@ export class WorkflowRuns {
 
 /** The step's task with references resolved, named and tied to its run. */
 function renderTask(t: TaskSubmission, ctx: TemplateContext, runId: string, stepId: string): TaskSubmission {
-  const payload: Record<string, string> = {};
-  for (const [k, v] of Object.entries(t.payload)) payload[k] = wrap(`payload.${k}`, () => renderTemplate(v, ctx));
-  let executor: ExecutorSpec | undefined = t.executor;
-  if (executor?.kind === 'command') {
-    const c = executor;
-    executor = {
-      ...c,
-      argv: c.argv.map((a, i) => wrap(`executor.command.argv[${i}]`, () => renderTemplate(a, ctx))),
-      env: Object.fromEntries(Object.entries(c.env).map(([k, v]) => [k, wrap(`executor.command.env.${k}`, () => renderTemplate(v, ctx))])),
-    };
-  }
-  return { ...t, payload, executor, taskId: stepTaskId(runId, stepId), workflowId: runId };
-}
-
-function wrap(field: string, fn: () => string): string {
-  try {
-    return fn();
-  } catch (err) {
-    if (err instanceof TemplateError) throw new TemplateError(`${field}: ${err.message}`);
-    throw err;
-  }
+  const rendered = mapTemplatedStrings(t, (field, value) => {
+    try {
+      return renderTemplate(value, ctx);
+    } catch (err) {
+      if (err instanceof TemplateError) throw new TemplateError(`${field}: ${err.message}`);
+      throw err;
+    }
+  });
+  return { ...rendered, taskId: stepTaskId(runId, stepId), workflowId: runId };
 }

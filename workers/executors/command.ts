@@ -18,10 +18,12 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
-import { setTimeout as sleep } from 'node:timers/promises';
 
 import { TaskError } from '../../src/tasks/errors.js';
 import type { ExecutionContext, Executor } from './executor.js';
+import { OutputTail } from './output-tail.js';
+import { abortError } from './abort-error.js';
+import { settlesWithin } from './settles-within.js';
 
 export interface CommandSpec {
   /** Program and arguments; argv[0] is resolved through PATH. No shell is involved. */
@@ -45,8 +47,6 @@ export interface CommandResult {
   stderr: string;
   durationMs: number;
 }
-
-type TaskErrorCode = ConstructorParameters<typeof TaskError>[0];
 
 /**
  * How long to wait for the output pipes to close once the group is dead. Only a process that
@@ -75,7 +75,7 @@ export class CommandExecutor implements Executor<CommandSpec> {
     if (argv.length === 0 || argv[0] === '') {
       throw new TaskError('task_failed', 'command spec has an empty argv', { retryable: false });
     }
-    if (ctx.signal.aborted) throw abortError(ctx.signal.reason, undefined);
+    if (ctx.signal.aborted) throw abortError(ctx.signal.reason, 'command cancelled');
 
     const started = performance.now();
     const child = spawn(argv[0], argv.slice(1), {
@@ -144,7 +144,7 @@ export class CommandExecutor implements Executor<CommandSpec> {
       const err = stderr.toString();
 
       if (stoppedByUs) {
-        throw abortError(ctx.signal.reason, { stdout: out, stderr: err, exitCode: code, signal });
+        throw abortError(ctx.signal.reason, 'command cancelled', { stdout: out, stderr: err, exitCode: code, signal });
       }
       if (signal !== null) {
         throw new TaskError('task_failed', `command killed by signal ${signal}`, {
@@ -164,20 +164,6 @@ export class CommandExecutor implements Executor<CommandSpec> {
       group.dispose();
     }
   }
-}
-
-/** The error for an attempt stopped through the abort signal, carrying the output tail if any. */
-function abortError(reason: unknown, detail: Record<string, unknown> | undefined): Error {
-  if (reason instanceof TaskError) {
-    if (detail === undefined) return reason;
-    return new TaskError(reason.code as TaskErrorCode, reason.message, {
-      retryable: reason.retryable,
-      detail: { ...detail, ...reason.detail },
-      cause: reason,
-    });
-  }
-  if (reason instanceof Error) return reason;
-  return new TaskError('cancelled', 'command cancelled', { detail, cause: reason });
 }
 
 function waitForExit(child: ChildProcess): Promise<{ code: number | null; signal: NodeJS.Signals | null }> {
@@ -201,16 +187,6 @@ function waitForClose(child: ChildProcess): Promise<void> {
   return new Promise((resolve) => {
     child.once('close', () => resolve());
   });
-}
-
-/** Whether `p` settles within `ms`; the timer is cleared either way. */
-async function settlesWithin(p: Promise<void>, ms: number): Promise<boolean> {
-  const ac = new AbortController();
-  try {
-    return await Promise.race([p.then(() => true), sleep(ms, false, { signal: ac.signal })]);
-  } finally {
-    ac.abort();
-  }
 }
 
 /** Signals a process group; tolerates the group being gone already. */
@@ -268,51 +244,5 @@ class ProcessGroup {
       const code = (err as NodeJS.ErrnoException).code;
       if (code !== 'ESRCH' && code !== 'EPERM') throw err;
     }
-  }
-}
-
-/** Keeps the last `limit` bytes written to it, holding at most about one chunk more. */
-class OutputTail {
-  private chunks: Buffer[] = [];
-  private size = 0;
-  private truncated = false;
-
-  constructor(private readonly limit: number) {}
-
-  push(chunk: Buffer): void {
-    if (this.limit === 0) {
-      this.truncated ||= chunk.length > 0;
-      return;
-    }
-    if (chunk.length >= this.limit) {
-      this.truncated ||= this.size > 0 || chunk.length > this.limit;
-      // Copy so the (possibly large) source chunk is not retained through a view.
-      this.chunks = [Buffer.from(chunk.subarray(chunk.length - this.limit))];
-      this.size = this.limit;
-      return;
-    }
-    this.chunks.push(chunk);
-    this.size += chunk.length;
-    while (this.size - this.chunks[0].length >= this.limit) {
-      this.size -= this.chunks[0].length;
-      this.chunks.shift();
-      this.truncated = true;
-    }
-  }
-
-  toString(): string {
-    let buf = Buffer.concat(this.chunks, this.size);
-    if (buf.length > this.limit) {
-      buf = buf.subarray(buf.length - this.limit);
-      this.truncated = true;
-    }
-    if (this.truncated) {
-      // The cut may have landed inside a UTF-8 sequence: drop its continuation bytes
-      // rather than decode them as U+FFFD.
-      let start = 0;
-      while (start < buf.length && start < 3 && (buf[start] & 0xc0) === 0x80) start++;
-      buf = buf.subarray(start);
-    }
-    return buf.toString('utf8');
   }
 }

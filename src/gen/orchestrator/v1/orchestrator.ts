@@ -371,8 +371,77 @@ export interface CommandExecutor_EnvEntry {
   value: string;
 }
 
+/**
+ * Sends the task to an HTTP task runner: a JSON body {task_id, task_class, attempt, payload};
+ * the response body is the result (parsed when its content type is JSON). 5xx, 408, 429 and
+ * connection errors are retried; other 4xx fail for good; redirects are not followed.
+ */
+export interface HttpExecutor {
+  /** http:// or https:// URL; must start with one of executors.http.allowedUrlPrefixes. */
+  url: string;
+  /** POST (the default when empty), PUT or PATCH. */
+  method: string;
+  /** Extra request headers (e.g. authorization). */
+  headers: { [key: string]: string };
+}
+
+export interface HttpExecutor_HeadersEntry {
+  key: string;
+  value: string;
+}
+
+/**
+ * Runs an image as a Docker container, locked down: no network unless asked for and allowed,
+ * read-only root filesystem with a writable tmpfs at /tmp, all capabilities dropped, no new
+ * privileges, never privileged, no host mounts unless allowed. Killed and removed on timeout or
+ * cancel.
+ */
+export interface ContainerExecutor {
+  /** An image present on the pool's Docker engine (pools do not pull). */
+  image: string;
+  /** Program and arguments (no shell); empty means the image's default command. */
+  command: string[];
+  env: { [key: string]: string };
+  /** Working directory inside the container; empty means the image's. */
+  workingDir: string;
+  /** CPU limit in thousandths of a CPU (1000 = one CPU); 0 means the pool default. */
+  cpuMillis: number;
+  /** Memory limit in bytes (no swap on top); 0 means the pool default. */
+  memoryBytes: number;
+  /** Most processes inside; 0 means the pool default. */
+  pidsLimit: number;
+  /** User inside the container (name, uid or uid:gid); empty means the image's. */
+  user: string;
+  /** Ask for a network; refused unless executors.container.allowNetwork is set. */
+  network: boolean;
+  /**
+   * Host directories bound into the container; refused unless each lies under one of
+   * executors.container.allowedMounts (none by default).
+   */
+  mounts: ContainerMount[];
+}
+
+export interface ContainerExecutor_EnvEntry {
+  key: string;
+  value: string;
+}
+
+export interface ContainerMount {
+  /** Absolute path on the pool's host. */
+  hostPath: string;
+  /** Absolute path inside the container. */
+  containerPath: string;
+  /** Read-only unless set. */
+  writable: boolean;
+}
+
 export interface ExecutorSpec {
-  kind: { $case: "handler"; value: HandlerExecutor } | { $case: "command"; value: CommandExecutor } | undefined;
+  kind:
+    | { $case: "handler"; value: HandlerExecutor }
+    | { $case: "command"; value: CommandExecutor }
+    | { $case: "http"; value: HttpExecutor }
+    | { $case: "container"; value: ContainerExecutor }
+    | undefined;
 }
 
 export interface TaskSpec {
@@ -1038,6 +1107,688 @@ export const CommandExecutor_EnvEntry: MessageFns<CommandExecutor_EnvEntry> = {
   },
 };
 
+function createBaseHttpExecutor(): HttpExecutor {
+  return { url: "", method: "", headers: {} };
+}
+
+export const HttpExecutor: MessageFns<HttpExecutor> = {
+  encode(message: HttpExecutor, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.url !== "") {
+      writer.uint32(10).string(message.url);
+    }
+    if (message.method !== "") {
+      writer.uint32(18).string(message.method);
+    }
+    globalThis.Object.entries(message.headers).forEach(([key, value]: [string, string]) => {
+      HttpExecutor_HeadersEntry.encode({ key: key as any, value }, writer.uint32(26).fork()).join();
+    });
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HttpExecutor {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHttpExecutor();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.url = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.method = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            const entry3 = HttpExecutor_HeadersEntry.decode(reader, reader.uint32());
+            if (entry3.value !== undefined) {
+              message.headers[entry3.key] = entry3.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HttpExecutor {
+    return {
+      url: isSet(object.url) ? globalThis.String(object.url) : "",
+      method: isSet(object.method) ? globalThis.String(object.method) : "",
+      headers: isObject(object.headers)
+        ? (globalThis.Object.entries(object.headers) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
+  },
+
+  toJSON(message: HttpExecutor): unknown {
+    const obj: any = {};
+    if (message.url !== "") {
+      obj.url = message.url;
+    }
+    if (message.method !== "") {
+      obj.method = message.method;
+    }
+    if (message.headers) {
+      const entries = globalThis.Object.entries(message.headers) as [string, string][];
+      if (entries.length > 0) {
+        obj.headers = {};
+        entries.forEach(([k, v]) => {
+          obj.headers[k] = v;
+        });
+      }
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HttpExecutor>, I>>(base?: I): HttpExecutor {
+    return HttpExecutor.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HttpExecutor>, I>>(object: I): HttpExecutor {
+    const message = createBaseHttpExecutor();
+    message.url = object.url ?? "";
+    message.method = object.method ?? "";
+    message.headers = (globalThis.Object.entries(object.headers ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseHttpExecutor_HeadersEntry(): HttpExecutor_HeadersEntry {
+  return { key: "", value: "" };
+}
+
+export const HttpExecutor_HeadersEntry: MessageFns<HttpExecutor_HeadersEntry> = {
+  encode(message: HttpExecutor_HeadersEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): HttpExecutor_HeadersEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseHttpExecutor_HeadersEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): HttpExecutor_HeadersEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: HttpExecutor_HeadersEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<HttpExecutor_HeadersEntry>, I>>(base?: I): HttpExecutor_HeadersEntry {
+    return HttpExecutor_HeadersEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<HttpExecutor_HeadersEntry>, I>>(object: I): HttpExecutor_HeadersEntry {
+    const message = createBaseHttpExecutor_HeadersEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseContainerExecutor(): ContainerExecutor {
+  return {
+    image: "",
+    command: [],
+    env: {},
+    workingDir: "",
+    cpuMillis: 0,
+    memoryBytes: 0,
+    pidsLimit: 0,
+    user: "",
+    network: false,
+    mounts: [],
+  };
+}
+
+export const ContainerExecutor: MessageFns<ContainerExecutor> = {
+  encode(message: ContainerExecutor, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.image !== "") {
+      writer.uint32(10).string(message.image);
+    }
+    for (const v of message.command) {
+      writer.uint32(18).string(v!);
+    }
+    globalThis.Object.entries(message.env).forEach(([key, value]: [string, string]) => {
+      ContainerExecutor_EnvEntry.encode({ key: key as any, value }, writer.uint32(26).fork()).join();
+    });
+    if (message.workingDir !== "") {
+      writer.uint32(34).string(message.workingDir);
+    }
+    if (message.cpuMillis !== 0) {
+      writer.uint32(40).uint32(message.cpuMillis);
+    }
+    if (message.memoryBytes !== 0) {
+      writer.uint32(48).uint64(message.memoryBytes);
+    }
+    if (message.pidsLimit !== 0) {
+      writer.uint32(56).uint32(message.pidsLimit);
+    }
+    if (message.user !== "") {
+      writer.uint32(66).string(message.user);
+    }
+    if (message.network !== false) {
+      writer.uint32(72).bool(message.network);
+    }
+    for (const v of message.mounts) {
+      ContainerMount.encode(v!, writer.uint32(82).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ContainerExecutor {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseContainerExecutor();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.image = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.command.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            const entry3 = ContainerExecutor_EnvEntry.decode(reader, reader.uint32());
+            if (entry3.value !== undefined) {
+              message.env[entry3.key] = entry3.value;
+            }
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.workingDir = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.cpuMillis = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.memoryBytes = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.pidsLimit = reader.uint32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.user = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.network = reader.bool();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            message.mounts.push(ContainerMount.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ContainerExecutor {
+    return {
+      image: isSet(object.image) ? globalThis.String(object.image) : "",
+      command: globalThis.Array.isArray(object?.command) ? object.command.map((e: any) => globalThis.String(e)) : [],
+      env: isObject(object.env)
+        ? (globalThis.Object.entries(object.env) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      workingDir: isSet(object.workingDir)
+        ? globalThis.String(object.workingDir)
+        : isSet(object.working_dir)
+        ? globalThis.String(object.working_dir)
+        : "",
+      cpuMillis: isSet(object.cpuMillis)
+        ? globalThis.Number(object.cpuMillis)
+        : isSet(object.cpu_millis)
+        ? globalThis.Number(object.cpu_millis)
+        : 0,
+      memoryBytes: isSet(object.memoryBytes)
+        ? globalThis.Number(object.memoryBytes)
+        : isSet(object.memory_bytes)
+        ? globalThis.Number(object.memory_bytes)
+        : 0,
+      pidsLimit: isSet(object.pidsLimit)
+        ? globalThis.Number(object.pidsLimit)
+        : isSet(object.pids_limit)
+        ? globalThis.Number(object.pids_limit)
+        : 0,
+      user: isSet(object.user) ? globalThis.String(object.user) : "",
+      network: isSet(object.network) ? globalThis.Boolean(object.network) : false,
+      mounts: globalThis.Array.isArray(object?.mounts)
+        ? object.mounts.map((e: any) => ContainerMount.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ContainerExecutor): unknown {
+    const obj: any = {};
+    if (message.image !== "") {
+      obj.image = message.image;
+    }
+    if (message.command?.length) {
+      obj.command = message.command;
+    }
+    if (message.env) {
+      const entries = globalThis.Object.entries(message.env) as [string, string][];
+      if (entries.length > 0) {
+        obj.env = {};
+        entries.forEach(([k, v]) => {
+          obj.env[k] = v;
+        });
+      }
+    }
+    if (message.workingDir !== "") {
+      obj.workingDir = message.workingDir;
+    }
+    if (message.cpuMillis !== 0) {
+      obj.cpuMillis = Math.round(message.cpuMillis);
+    }
+    if (message.memoryBytes !== 0) {
+      obj.memoryBytes = Math.round(message.memoryBytes);
+    }
+    if (message.pidsLimit !== 0) {
+      obj.pidsLimit = Math.round(message.pidsLimit);
+    }
+    if (message.user !== "") {
+      obj.user = message.user;
+    }
+    if (message.network !== false) {
+      obj.network = message.network;
+    }
+    if (message.mounts?.length) {
+      obj.mounts = message.mounts.map((e) => ContainerMount.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ContainerExecutor>, I>>(base?: I): ContainerExecutor {
+    return ContainerExecutor.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ContainerExecutor>, I>>(object: I): ContainerExecutor {
+    const message = createBaseContainerExecutor();
+    message.image = object.image ?? "";
+    message.command = object.command?.map((e) => e) || [];
+    message.env = (globalThis.Object.entries(object.env ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.workingDir = object.workingDir ?? "";
+    message.cpuMillis = object.cpuMillis ?? 0;
+    message.memoryBytes = object.memoryBytes ?? 0;
+    message.pidsLimit = object.pidsLimit ?? 0;
+    message.user = object.user ?? "";
+    message.network = object.network ?? false;
+    message.mounts = object.mounts?.map((e) => ContainerMount.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseContainerExecutor_EnvEntry(): ContainerExecutor_EnvEntry {
+  return { key: "", value: "" };
+}
+
+export const ContainerExecutor_EnvEntry: MessageFns<ContainerExecutor_EnvEntry> = {
+  encode(message: ContainerExecutor_EnvEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ContainerExecutor_EnvEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseContainerExecutor_EnvEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ContainerExecutor_EnvEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: ContainerExecutor_EnvEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ContainerExecutor_EnvEntry>, I>>(base?: I): ContainerExecutor_EnvEntry {
+    return ContainerExecutor_EnvEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ContainerExecutor_EnvEntry>, I>>(object: I): ContainerExecutor_EnvEntry {
+    const message = createBaseContainerExecutor_EnvEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseContainerMount(): ContainerMount {
+  return { hostPath: "", containerPath: "", writable: false };
+}
+
+export const ContainerMount: MessageFns<ContainerMount> = {
+  encode(message: ContainerMount, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.hostPath !== "") {
+      writer.uint32(10).string(message.hostPath);
+    }
+    if (message.containerPath !== "") {
+      writer.uint32(18).string(message.containerPath);
+    }
+    if (message.writable !== false) {
+      writer.uint32(24).bool(message.writable);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ContainerMount {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseContainerMount();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.hostPath = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.containerPath = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.writable = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ContainerMount {
+    return {
+      hostPath: isSet(object.hostPath)
+        ? globalThis.String(object.hostPath)
+        : isSet(object.host_path)
+        ? globalThis.String(object.host_path)
+        : "",
+      containerPath: isSet(object.containerPath)
+        ? globalThis.String(object.containerPath)
+        : isSet(object.container_path)
+        ? globalThis.String(object.container_path)
+        : "",
+      writable: isSet(object.writable) ? globalThis.Boolean(object.writable) : false,
+    };
+  },
+
+  toJSON(message: ContainerMount): unknown {
+    const obj: any = {};
+    if (message.hostPath !== "") {
+      obj.hostPath = message.hostPath;
+    }
+    if (message.containerPath !== "") {
+      obj.containerPath = message.containerPath;
+    }
+    if (message.writable !== false) {
+      obj.writable = message.writable;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ContainerMount>, I>>(base?: I): ContainerMount {
+    return ContainerMount.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ContainerMount>, I>>(object: I): ContainerMount {
+    const message = createBaseContainerMount();
+    message.hostPath = object.hostPath ?? "";
+    message.containerPath = object.containerPath ?? "";
+    message.writable = object.writable ?? false;
+    return message;
+  },
+};
+
 function createBaseExecutorSpec(): ExecutorSpec {
   return { kind: undefined };
 }
@@ -1050,6 +1801,12 @@ export const ExecutorSpec: MessageFns<ExecutorSpec> = {
         break;
       case "command":
         CommandExecutor.encode(message.kind.value, writer.uint32(18).fork()).join();
+        break;
+      case "http":
+        HttpExecutor.encode(message.kind.value, writer.uint32(26).fork()).join();
+        break;
+      case "container":
+        ContainerExecutor.encode(message.kind.value, writer.uint32(34).fork()).join();
         break;
     }
     return writer;
@@ -1084,6 +1841,22 @@ export const ExecutorSpec: MessageFns<ExecutorSpec> = {
             message.kind = { $case: "command", value: CommandExecutor.decode(reader, reader.uint32()) };
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.kind = { $case: "http", value: HttpExecutor.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.kind = { $case: "container", value: ContainerExecutor.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1102,6 +1875,10 @@ export const ExecutorSpec: MessageFns<ExecutorSpec> = {
         ? { $case: "handler", value: HandlerExecutor.fromJSON(object.handler) }
         : isSet(object.command)
         ? { $case: "command", value: CommandExecutor.fromJSON(object.command) }
+        : isSet(object.http)
+        ? { $case: "http", value: HttpExecutor.fromJSON(object.http) }
+        : isSet(object.container)
+        ? { $case: "container", value: ContainerExecutor.fromJSON(object.container) }
         : undefined,
     };
   },
@@ -1112,6 +1889,10 @@ export const ExecutorSpec: MessageFns<ExecutorSpec> = {
       obj.handler = HandlerExecutor.toJSON(message.kind.value);
     } else if (message.kind?.$case === "command") {
       obj.command = CommandExecutor.toJSON(message.kind.value);
+    } else if (message.kind?.$case === "http") {
+      obj.http = HttpExecutor.toJSON(message.kind.value);
+    } else if (message.kind?.$case === "container") {
+      obj.container = ContainerExecutor.toJSON(message.kind.value);
     }
     return obj;
   },
@@ -1131,6 +1912,18 @@ export const ExecutorSpec: MessageFns<ExecutorSpec> = {
       case "command": {
         if (object.kind?.value !== undefined && object.kind?.value !== null) {
           message.kind = { $case: "command", value: CommandExecutor.fromPartial(object.kind.value) };
+        }
+        break;
+      }
+      case "http": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "http", value: HttpExecutor.fromPartial(object.kind.value) };
+        }
+        break;
+      }
+      case "container": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "container", value: ContainerExecutor.fromPartial(object.kind.value) };
         }
         break;
       }

@@ -1,0 +1,234 @@
+/**
+ * The container executor end to end against the real Docker engine: tasks submitted over gRPC,
+ * run by a real pool process in containers of a local busybox image. Skips without an engine on
+ * a laptop; fails under CI=true (see helpers/docker.ts).
+ */
+import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { status, type ServiceError } from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TaskState, type ExecutorInput } from '../src/client/orchestrator-client.js';
+import { CONTAINER_LABELS } from '../workers/executors/container.js';
+import { containerSuiteToml, dockerForTests, ensureTestImage, taskContainers } from './helpers/docker.js';
+import { resultFields } from './helpers/results.js';
+import { startSystem, type TestSystem } from './helpers/system.js';
+import { waitFor } from './helpers/wait.js';
+
+const docker = await dockerForTests('container executor suite');
+let image: string;
+let sys: TestSystem;
+/** The one host directory containers may bind here. */
+const mountDir = mkdtempSync(join(tmpdir(), 'orq-mounts-'));
+
+describe.skipIf(!docker)('container executor', () => {
+  const d = docker!;
+  const container = (c: Partial<Extract<ExecutorInput, { container: unknown }>['container']>): ExecutorInput => ({ container: { image, ...c } });
+
+  beforeAll(async () => {
+    image = await ensureTestImage(d);
+    mkdirSync(join(mountDir, 'in'));
+    writeFileSync(join(mountDir, 'in', 'input.txt'), 'from the host\n');
+    mkdirSync(join(mountDir, 'out'));
+    symlinkSync('/etc', join(mountDir, 'escape'));
+    sys = await startSystem({ toml: containerSuiteToml('orqcont', `allowedMounts = ["${mountDir}"]`) });
+    await sys.startPool({ classes: 'cpu_short:4' });
+  });
+
+  afterAll(async () => {
+    if (!sys) return;
+    await sys.stop();
+    for (const c of await d.containersLabelled({ [CONTAINER_LABELS.prefix]: sys.config.redis.prefix })) await d.remove(c.Id);
+  });
+
+  it('runs a command in a container and returns its output', async () => {
+    const { taskId } = await sys.client.submitTask({
+      taskClass: 'cpu_short',
+      payload: { a: '1' },
+      executor: container({ command: ['sh', '-c', 'echo "hello $GREETING $ORCHESTRATOR_TASK_ID"; echo note >&2'], env: { GREETING: 'there' } }),
+    });
+    const r = await sys.client.waitForResult(taskId);
+    expect(TaskState[r.state]).toBe('TASK_STATE_SUCCEEDED');
+    expect(JSON.parse(r.resultJson)).toMatchObject({ exitCode: 0, stdout: `hello there ${taskId}\n`, stderr: 'note\n' });
+    expect(await taskContainers(d, sys, taskId)).toEqual([]);
+  });
+
+  it('fails a container that exits non-zero, with its exit code and output', async () => {
+    const { taskId } = await sys.client.submitTask({
+      taskClass: 'cpu_short',
+      payload: { a: '1' },
+      maxAttempts: 1,
+      executor: container({ command: ['sh', '-c', 'echo broken >&2; exit 3'] }),
+    });
+    const r = await sys.client.waitForResult(taskId);
+    expect(TaskState[r.state]).toBe('TASK_STATE_FAILED');
+    expect(r.error).toContain('exited with code 3');
+    expect(JSON.parse((await resultFields(sys.r, sys.keys, taskId))!.result!)).toMatchObject({ exitCode: 3, stderr: 'broken\n' });
+  });
+
+  it('kills and removes a container over its timeout', async () => {
+    const { taskId } = await sys.client.submitTask({
+      taskClass: 'cpu_short',
+      payload: { a: '1' },
+      timeoutMs: 3000,
+      maxAttempts: 1,
+      executor: container({ command: ['sleep', '300'] }),
+    });
+    // Not waiting for it to run: on a busy machine the timeout may come first, and then too no
+    // container may be left.
+    const r = await sys.client.waitForResult(taskId);
+    expect(TaskState[r.state]).toBe('TASK_STATE_FAILED');
+    expect(r.error).toContain('timed out after 3000 ms');
+    expect((await resultFields(sys.r, sys.keys, taskId))!.error_code).toBe('timed_out');
+    expect(await taskContainers(d, sys, taskId)).toEqual([]);
+  });
+
+  it('kills and removes a running container on CancelTask', async () => {
+    const { taskId } = await sys.client.submitTask({
+      taskClass: 'cpu_short',
+      payload: { a: '1' },
+      maxAttempts: 3,
+      executor: container({ command: ['sleep', '300'] }),
+    });
+    await waitFor(async () => (await taskContainers(d, sys, taskId)).some((c) => c.State === 'running'), { message: 'the container never ran' });
+    await sys.client.cancelTask(taskId, 'not wanted');
+    const r = await sys.client.waitForResult(taskId);
+    expect(TaskState[r.state]).toBe('TASK_STATE_CANCELLED');
+    expect(r.error).toContain('not wanted');
+    expect(await taskContainers(d, sys, taskId)).toEqual([]);
+    expect((await sys.client.getTaskStatus(taskId)).attemptsMade).toBe(1);
+  });
+
+  it('reports a container killed at its memory limit as out of memory, without retrying', async () => {
+    const { taskId } = await sys.client.submitTask({
+      taskClass: 'cpu_short',
+      payload: { a: '1' },
+      maxAttempts: 3,
+      // dd allocates its 64 MiB block at once: four times the limit.
+      executor: container({ command: ['dd', 'if=/dev/zero', 'of=/dev/null', 'bs=64M', 'count=1'], memoryBytes: 16 << 20 }),
+    });
+    const r = await sys.client.waitForResult(taskId);
+    expect(TaskState[r.state]).toBe('TASK_STATE_FAILED');
+    expect(r.error).toContain('out of memory');
+    expect(r.attempt).toBe(1);
+    expect(JSON.parse((await resultFields(sys.r, sys.keys, taskId))!.result!)).toMatchObject({ oomKilled: true });
+  });
+
+  it('gives a container no network: only the loopback interface', async () => {
+    const { taskId } = await sys.client.submitTask({ taskClass: 'cpu_short', payload: { a: '1' }, executor: container({ command: ['cat', '/proc/net/dev'] }) });
+    const r = await sys.client.waitForResult(taskId);
+    const { stdout } = JSON.parse(r.resultJson) as { stdout: string };
+    // Two header lines, then one line per interface.
+    const interfaces = stdout
+      .trim()
+      .split('\n')
+      .slice(2)
+      .map((l) => l.split(':')[0]!.trim());
+    expect(interfaces).toEqual(['lo']);
+  });
+
+  it('mounts the root filesystem read-only, with a writable /tmp', async () => {
+    const { taskId } = await sys.client.submitTask({
+      taskClass: 'cpu_short',
+      payload: { a: '1' },
+      executor: container({
+        command: ['sh', '-c', 'if touch /x 2>/dev/null; then echo root-writable; else echo root-readonly; fi; echo data > /tmp/y && cat /tmp/y'],
+      }),
+    });
+    const r = await sys.client.waitForResult(taskId);
+    expect(JSON.parse(r.resultJson)).toMatchObject({ exitCode: 0, stdout: 'root-readonly\ndata\n' });
+  });
+
+  it('locks a container down: no capabilities, privileges, mounts or network; limits from the pool defaults', async () => {
+    const { taskId } = await sys.client.submitTask({ taskClass: 'cpu_short', payload: { a: '1' }, executor: container({ command: ['sleep', '300'] }) });
+    const running = (await waitFor(async () => (await taskContainers(d, sys, taskId)).find((c) => c.State === 'running'), {
+      message: 'the container never ran',
+    }))!;
+    const info = await d.api.getContainer(running.Id).inspect();
+    await sys.client.cancelTask(taskId);
+    expect(info.HostConfig).toMatchObject({
+      NetworkMode: 'none',
+      ReadonlyRootfs: true,
+      Privileged: false,
+      CapDrop: ['ALL'],
+      SecurityOpt: ['no-new-privileges'],
+      Memory: 1 << 30,
+      MemorySwap: 1 << 30,
+      NanoCpus: 1e9,
+      PidsLimit: 256,
+    });
+    expect(info.HostConfig.CapAdd ?? []).toEqual([]);
+    expect(info.HostConfig.Binds ?? []).toEqual([]);
+    expect(info.Mounts).toEqual([]);
+    expect(info.Config.Labels).toMatchObject({
+      [CONTAINER_LABELS.taskId]: taskId,
+      [CONTAINER_LABELS.attempt]: '1',
+      [CONTAINER_LABELS.poolId]: expect.any(String),
+    });
+    await sys.client.waitForResult(taskId);
+  });
+
+  it('binds an allowed host directory read-only unless asked, and a writable one as asked', async () => {
+    const { taskId } = await sys.client.submitTask({
+      taskClass: 'cpu_short',
+      payload: { a: '1' },
+      executor: container({
+        command: [
+          'sh',
+          '-c',
+          'cat /in/input.txt; if echo x > /in/new 2>/dev/null; then echo in-writable; else echo in-readonly; fi; echo result > /out/result.txt',
+        ],
+        mounts: [
+          { hostPath: join(mountDir, 'in'), containerPath: '/in' },
+          { hostPath: join(mountDir, 'out'), containerPath: '/out', writable: true },
+        ],
+      }),
+    });
+    const r = await sys.client.waitForResult(taskId);
+    expect(JSON.parse(r.resultJson)).toMatchObject({ exitCode: 0, stdout: 'from the host\nin-readonly\n' });
+    expect(readFileSync(join(mountDir, 'out', 'result.txt'), 'utf8')).toBe('result\n');
+  });
+
+  it('refuses a host path outside the allowed directories at submission', async () => {
+    const err = (await sys.client
+      .submitTask({ taskClass: 'cpu_short', payload: { a: '1' }, executor: container({ mounts: [{ hostPath: '/etc', containerPath: '/x' }] }) })
+      .catch((e: unknown) => e)) as ServiceError;
+    expect(err.code).toBe(status.INVALID_ARGUMENT);
+    expect(err.metadata.get('field')).toEqual(['task.executor.container.mounts[0].host_path']);
+  });
+
+  it('refuses, on the pool, a host path that a symbolic link leads out of the allowed directories', async () => {
+    const { taskId } = await sys.client.submitTask({
+      taskClass: 'cpu_short',
+      payload: { a: '1' },
+      maxAttempts: 3,
+      executor: container({ command: ['cat', '/x/hostname'], mounts: [{ hostPath: join(mountDir, 'escape'), containerPath: '/x' }] }),
+    });
+    const r = await sys.client.waitForResult(taskId);
+    expect(TaskState[r.state]).toBe('TASK_STATE_FAILED');
+    expect(r.attempt).toBe(1);
+    expect(r.error).toContain('resolves to "/etc"');
+    expect(await taskContainers(d, sys, taskId)).toEqual([]);
+  });
+
+  it('fails a task whose image is missing without retrying', async () => {
+    const { taskId } = await sys.client.submitTask({
+      taskClass: 'cpu_short',
+      payload: { a: '1' },
+      maxAttempts: 3,
+      executor: { container: { image: 'orchestrator-test/no-such-image:1', command: ['true'] } },
+    });
+    const r = await sys.client.waitForResult(taskId);
+    expect(TaskState[r.state]).toBe('TASK_STATE_FAILED');
+    expect(r.attempt).toBe(1);
+    expect(r.error).toContain('image "orchestrator-test/no-such-image:1" is not on this pool\'s Docker engine');
+  });
+
+  it('refuses a task asking for a network at submission, when the config does not allow one', async () => {
+    const err = (await sys.client
+      .submitTask({ taskClass: 'cpu_short', payload: { a: '1' }, executor: container({ network: true }) })
+      .catch((e: unknown) => e)) as ServiceError;
+    expect(err.code).toBe(status.INVALID_ARGUMENT);
+    expect(err.metadata.get('field')).toEqual(['task.executor.container.network']);
+  });
+});

@@ -1,0 +1,275 @@
+/**
+ * The `container` executor: runs one attempt as a Docker container, for code we do not trust.
+ *
+ * Why it is shaped like this:
+ * - Locked down unless told otherwise, because the task chooses the image and the command: no
+ *   network (NetworkMode none) unless the task asks and the pool's config allows it; read-only
+ *   root filesystem with a small writable tmpfs at /tmp; every capability dropped;
+ *   no-new-privileges (setuid binaries cannot gain anything); never privileged; host
+ *   directories only under `executors.container.allowedMounts` (none by default); memory (without swap), CPU and process limits from the task or the pool's
+ *   defaults; Docker's log driver off, so a chatty container cannot fill the engine's disk.
+ * - The container belongs to the attempt. It is removed when the attempt ends, however it ends;
+ *   timeout and CancelTask stop it (SIGTERM, SIGKILL after the grace) and then remove it.
+ * - A pool can die while its container runs on (the engine owns it). Two things stop it from
+ *   living on: the run of the same task on another pool first removes every container
+ *   labelled with the task's id, and a pool starting up removes the containers of pools that
+ *   are gone (workers/container-reaper.ts). Hence the labels on every container.
+ * - Output is read by attaching before the start (nothing is missed, even from a container
+ *   that exits at once) and demultiplexed with dockerode into bounded tails.
+ * - The pool only waits on the engine here, so no sandbox is involved (like `command`).
+ */
+import { realpath } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
+import { PassThrough } from 'node:stream';
+import type Docker from 'dockerode';
+import { dockerMessage, dockerStatus, type DockerClient } from '../../src/docker/docker-client.js';
+import type { Logger } from '../../src/logging/logger.js';
+import { TaskError } from '../../src/tasks/errors.js';
+import { pathAllowed } from '../../src/tasks/executor-policy.js';
+import type { ContainerExecutorSpec } from '../../src/tasks/task-spec.js';
+import { abortError } from './abort-error.js';
+import type { CommandResult } from './command.js';
+import type { ExecutionContext, Executor } from './executor.js';
+import { OutputTail } from './output-tail.js';
+import { settlesWithin } from './settles-within.js';
+
+export type ContainerSpec = Omit<ContainerExecutorSpec, 'kind'>;
+
+/** Labels on every container this executor starts. */
+export const CONTAINER_LABELS = {
+  /** The Redis key prefix of the deployment, so that deployments sharing an engine leave each other alone. */
+  prefix: 'orchestrator.prefix',
+  taskId: 'orchestrator.task_id',
+  poolId: 'orchestrator.pool_id',
+  attempt: 'orchestrator.attempt',
+} as const;
+
+export interface ContainerExecutorOptions {
+  docker: DockerClient;
+  /** The Redis key prefix (label `orchestrator.prefix`). */
+  prefix: string;
+  poolId: string;
+  logger: Logger;
+  /** Whether a task may have a network (config `executors.container.allowNetwork`). @default false */
+  allowNetwork?: boolean;
+  /** Normalised host directories under which tasks may bind paths (config `executors.container.allowedMounts`). @default [] */
+  allowedMounts?: readonly string[];
+  /** The network a task that asks for one joins. @default "bridge" */
+  networkMode?: string;
+  /** Limits for a task that sets none. */
+  defaultMemoryBytes: number;
+  defaultCpuMillis: number;
+  defaultPidsLimit: number;
+  /** Size of the tmpfs at /tmp. @default 64 MiB */
+  tmpfsBytes?: number;
+  /** Time between SIGTERM and SIGKILL when stopping, rounded up to whole seconds. @default 2000 */
+  killGraceMs?: number;
+  /** Bytes of stdout/stderr kept (the tail). @default 16384 */
+  outputTailBytes?: number;
+}
+
+/** The same shape as a command's result: clients treat both alike. */
+export type ContainerResult = CommandResult;
+
+/** How long to wait for the output stream to end once the container has stopped. */
+const OUTPUT_DRAIN_MS = 2000;
+
+export class ContainerExecutor implements Executor<ContainerSpec> {
+  readonly kind = 'container';
+  private readonly outputTailBytes: number;
+  private readonly killGraceSec: number;
+  private readonly log: Logger;
+
+  constructor(private readonly opts: ContainerExecutorOptions) {
+    this.outputTailBytes = opts.outputTailBytes ?? 16384;
+    this.killGraceSec = Math.ceil((opts.killGraceMs ?? 2000) / 1000);
+    this.log = opts.logger.child({ component: 'container-executor' });
+  }
+
+  async run(spec: ContainerSpec, _payload: Record<string, string>, ctx: ExecutionContext): Promise<ContainerResult> {
+    if (spec.network && !this.opts.allowNetwork) {
+      const why = 'containers may not have a network on this pool (executors.container.allowNetwork is off)';
+      throw new TaskError('task_failed', `executor.container.network: ${why}`, { retryable: false });
+    }
+    const mounts = await this.resolveMounts(spec.mounts);
+    if (ctx.signal.aborted) throw abortError(ctx.signal.reason, 'container cancelled');
+    const { docker } = this.opts;
+
+    // A run of this task on a pool that died may have left its container running.
+    await this.removeTaskContainers(ctx.taskId);
+
+    let container: Docker.Container;
+    try {
+      container = await docker.api.createContainer(this.createOptions(spec, mounts, ctx));
+    } catch (err) {
+      if (dockerStatus(err) === 404) {
+        throw new TaskError('task_failed', `image "${spec.image}" is not on this pool's Docker engine (pools do not pull images): ${dockerMessage(err)}`, {
+          retryable: false,
+          cause: err,
+        });
+      }
+      throw engineError('creating the container', err);
+    }
+
+    const stdout = new OutputTail(this.outputTailBytes);
+    const stderr = new OutputTail(this.outputTailBytes);
+    let stoppedByUs = false;
+    const stop = (): void => {
+      stoppedByUs = true;
+      container.stop({ t: this.killGraceSec }).catch((err: unknown) => {
+        // 304: not running (any more); 404: already gone.
+        if (dockerStatus(err) === 304 || dockerStatus(err) === 404) return;
+        // Anything else: kill it by removing it, or the wait below could last forever.
+        this.log.warn({ err, taskId: ctx.taskId }, 'could not stop a container: removing it');
+        docker.remove(container.id).catch(() => undefined);
+      });
+    };
+    try {
+      const output = await container.attach({ stream: true, stdout: true, stderr: true });
+      const ended = new Promise<void>((resolve) => {
+        output.once('end', resolve);
+        output.once('close', resolve);
+        output.once('error', () => resolve());
+      });
+      const out = new PassThrough().on('data', (c: Buffer) => stdout.push(c));
+      const err = new PassThrough().on('data', (c: Buffer) => stderr.push(c));
+      docker.api.modem.demuxStream(output, out, err);
+
+      if (ctx.signal.aborted) throw abortError(ctx.signal.reason, 'container cancelled');
+      ctx.signal.addEventListener('abort', stop, { once: true });
+      const started = performance.now();
+      try {
+        await container.start();
+      } catch (e) {
+        throw engineError('starting the container', e, spec);
+      }
+      // An abort that landed while the start was in flight stopped nothing: stop it (again) now.
+      if (ctx.signal.aborted) stop();
+      const waited = (await container.wait()) as { StatusCode: number };
+      const durationMs = performance.now() - started;
+      if (!(await settlesWithin(ended, OUTPUT_DRAIN_MS))) (output as unknown as { destroy?(): void }).destroy?.();
+      const state = (await container.inspect()).State;
+      const detail = { exitCode: waited.StatusCode, stdout: stdout.toString(), stderr: stderr.toString() };
+
+      if (stoppedByUs) throw abortError(ctx.signal.reason, 'container cancelled', detail);
+      if (waited.StatusCode !== 0 && state.OOMKilled) {
+        // The same limit would kill it again: retrying cannot help. (A container whose main
+        // process survived the kill of another one and exited 0 has succeeded.)
+        const limit = spec.memoryBytes || this.opts.defaultMemoryBytes;
+        throw new TaskError('task_failed', `container ran out of memory (limit ${limit} bytes) and was killed`, {
+          retryable: false,
+          detail: { ...detail, oomKilled: true },
+        });
+      }
+      if (waited.StatusCode !== 0) {
+        throw new TaskError('task_failed', `container exited with code ${waited.StatusCode}`, { retryable: true, detail });
+      }
+      return { exitCode: 0, stdout: detail.stdout, stderr: detail.stderr, durationMs };
+    } finally {
+      ctx.signal.removeEventListener('abort', stop);
+      await docker
+        .remove(container.id)
+        .catch((err: unknown) => this.log.warn({ err, taskId: ctx.taskId, container: container.id }, 'could not remove a container'));
+    }
+  }
+
+  /**
+   * Bind mounts with their host paths resolved on this host: a path under an allowed directory
+   * may be, or pass through, a symbolic link to anywhere, which Docker would follow.
+   */
+  private async resolveMounts(mounts: ContainerSpec['mounts']): Promise<Docker.MountSettings[]> {
+    if (mounts.length === 0) return [];
+    const allowed: string[] = [];
+    for (const dir of this.opts.allowedMounts ?? []) allowed.push(await realpath(dir).catch(() => dir));
+    return Promise.all(
+      mounts.map(async (m, i) => {
+        const field = `executor.container.mounts[${i}].host_path`;
+        let source: string;
+        try {
+          source = await realpath(m.hostPath);
+        } catch (err) {
+          throw new TaskError('task_failed', `${field}: "${m.hostPath}" cannot be used on this pool (${(err as NodeJS.ErrnoException).code ?? err})`, {
+            retryable: false,
+          });
+        }
+        if (!pathAllowed(source, allowed)) {
+          throw new TaskError('task_failed', `${field}: "${m.hostPath}" resolves to "${source}", not under executors.container.allowedMounts on this pool`, {
+            retryable: false,
+          });
+        }
+        return { Type: 'bind', Source: source, Target: m.containerPath, ReadOnly: !m.writable } as Docker.MountSettings;
+      }),
+    );
+  }
+
+  private createOptions(spec: ContainerSpec, mounts: Docker.MountSettings[], ctx: ExecutionContext): Docker.ContainerCreateOptions {
+    const env = {
+      ...ctx.env,
+      ...spec.env,
+      ORCHESTRATOR_TASK_ID: ctx.taskId,
+      ORCHESTRATOR_TASK_CLASS: ctx.taskClass,
+      ORCHESTRATOR_ATTEMPT: String(ctx.attempt),
+    };
+    const memory = spec.memoryBytes || this.opts.defaultMemoryBytes;
+    return {
+      Image: spec.image,
+      Cmd: spec.command.length > 0 ? spec.command : undefined,
+      Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
+      WorkingDir: spec.workingDir || undefined,
+      User: spec.user || undefined,
+      Labels: {
+        [CONTAINER_LABELS.prefix]: this.opts.prefix,
+        [CONTAINER_LABELS.taskId]: ctx.taskId,
+        [CONTAINER_LABELS.poolId]: this.opts.poolId,
+        [CONTAINER_LABELS.attempt]: String(ctx.attempt),
+      },
+      AttachStdin: false,
+      AttachStdout: true,
+      AttachStderr: true,
+      OpenStdin: false,
+      Tty: false,
+      HostConfig: {
+        NetworkMode: spec.network ? (this.opts.networkMode ?? 'bridge') : 'none',
+        ReadonlyRootfs: true,
+        Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${this.opts.tmpfsBytes ?? 64 << 20}` },
+        CapDrop: ['ALL'],
+        SecurityOpt: ['no-new-privileges'],
+        Privileged: false,
+        Binds: [],
+        Mounts: mounts,
+        Memory: memory,
+        // Equal to Memory: no swap on top of the limit.
+        MemorySwap: memory,
+        NanoCpus: (spec.cpuMillis || this.opts.defaultCpuMillis) * 1_000_000,
+        PidsLimit: spec.pidsLimit || this.opts.defaultPidsLimit,
+        LogConfig: { Type: 'none', Config: {} },
+      },
+    };
+  }
+
+  private async removeTaskContainers(taskId: string): Promise<void> {
+    let found: Docker.ContainerInfo[];
+    try {
+      found = await this.opts.docker.containersLabelled({ [CONTAINER_LABELS.prefix]: this.opts.prefix, [CONTAINER_LABELS.taskId]: taskId });
+    } catch (err) {
+      throw engineError('looking for containers of an earlier run', err);
+    }
+    for (const c of found) {
+      this.log.info({ taskId, container: c.Id, pool: c.Labels[CONTAINER_LABELS.poolId] }, 'removing a container an earlier run of this task left behind');
+      await this.opts.docker.remove(c.Id).catch((err: unknown) => {
+        throw engineError('removing a container of an earlier run', err);
+      });
+    }
+  }
+}
+
+/**
+ * An engine call that failed: retryable (another pool, or this one a moment later, may do
+ * better) unless the engine refused the request itself (400: a bad working dir, user, ...).
+ */
+function engineError(what: string, err: unknown, spec?: ContainerSpec): TaskError {
+  const status = dockerStatus(err);
+  const retryable = status === undefined || status >= 500;
+  const image = spec ? ` (image "${spec.image}")` : '';
+  return new TaskError('task_failed', `docker: ${what}${image}: ${dockerMessage(err)}`, { retryable, cause: err });
+}
