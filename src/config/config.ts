@@ -189,6 +189,20 @@ const schema = z.strictObject({
       socketPath: z.string().min(1).default('/var/run/docker.sock'),
     })
     .prefault({}),
+  envManager: z
+    .strictObject({
+      /** The service file (TOML) of the services to manage. Env ORCHESTRATOR_ENV_FILE. */
+      servicesFile: z.string().default(''),
+      /** gRPC address of envmanager.v1.EnvManagerService. Env ORCHESTRATOR_ENV_GRPC_ADDR. */
+      grpcAddr: hostPort.default('127.0.0.1:50100'),
+      /** HTTP address of /health and /metrics. Env ORCHESTRATOR_ENV_HTTP_ADDR. */
+      httpAddr: hostPort.default('127.0.0.1:50101'),
+      /** Bring every service up when the env-manager starts. @default true */
+      startOnBoot: z.boolean().default(true),
+      /** On SIGTERM, stop and remove the managed services too. @default false */
+      stopServicesOnExit: z.boolean().default(false),
+    })
+    .prefault({}),
   classes: z.record(z.string().regex(/^[a-z0-9_]+$/), classOverrides).default({}),
 });
 
@@ -244,6 +258,9 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env.ORCHESTRATOR_POOL_CLASSES) set('pool', 'classes', parsePoolClasses(env.ORCHESTRATOR_POOL_CLASSES));
   if (env.ORCHESTRATOR_HANDLERS_DIR) set('pool', 'handlersDir', env.ORCHESTRATOR_HANDLERS_DIR);
   if (env.ORCHESTRATOR_SANDBOX) set('pool', 'sandbox', env.ORCHESTRATOR_SANDBOX);
+  if (env.ORCHESTRATOR_ENV_FILE) set('envManager', 'servicesFile', env.ORCHESTRATOR_ENV_FILE);
+  if (env.ORCHESTRATOR_ENV_GRPC_ADDR) set('envManager', 'grpcAddr', env.ORCHESTRATOR_ENV_GRPC_ADDR);
+  if (env.ORCHESTRATOR_ENV_HTTP_ADDR) set('envManager', 'httpAddr', env.ORCHESTRATOR_ENV_HTTP_ADDR);
   if (env.DOCKER_HOST) {
     if (!env.DOCKER_HOST.startsWith('unix://')) throw new ConfigError(`DOCKER_HOST: only unix:// sockets are supported, got "${env.DOCKER_HOST}"`);
     set('docker', 'socketPath', env.DOCKER_HOST.slice('unix://'.length));

@@ -33,7 +33,7 @@ function requireRunId(runId: string): string {
   return runId;
 }
 
-function unary<Req, Res>(fn: (req: Req) => Promise<Res>) {
+export function unary<Req, Res>(fn: (req: Req) => Promise<Res>) {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
     fn(call.request).then(
       (res) => callback(null, res),
@@ -43,7 +43,7 @@ function unary<Req, Res>(fn: (req: Req) => Promise<Res>) {
 }
 
 /** Pipes an async iterable into a server stream, with backpressure and client cancel. */
-function serverStream<Req, Item, Res>(
+export function serverStream<Req, Item, Res>(
   log: Logger,
   source: (req: Req, signal: AbortSignal) => AsyncIterable<Cursored<Item>>,
   toMessage: (cursor: string, item: Item) => Res,

@@ -120,7 +120,7 @@ export async function startBareSystem(opts: { toml?: string } = {}): Promise<Bar
     const pool: PoolProcess = { id, ...proc };
     children.push(pool);
     const { child } = proc;
-    await waitFor(async () => (await r.zscore(k.pools, id)) !== null || child.exitCode !== null, { timeoutMs: 20_000, message: `pool ${id} never registered` });
+    await waitFor(async () => (await r.zscore(k.pools, id)) !== null || child.exitCode !== null, { timeoutMs: 60_000, message: `pool ${id} never registered` });
     if (child.exitCode !== null) throw new Error(`pool ${id} exited at start (${child.exitCode}):\n${proc.output()}`);
     return pool;
   }
@@ -136,7 +136,7 @@ export async function startBareSystem(opts: { toml?: string } = {}): Promise<Bar
         if (proc.child.exitCode !== null) throw new Error(`orchestrator exited at start (${proc.child.exitCode}):\n${proc.output()}`);
         return /"grpc":"(127\.0\.0\.1:\d+)"/.exec(proc.output())?.[1] ?? '';
       },
-      { timeoutMs: 20_000, message: 'orchestrator never served' },
+      { timeoutMs: 60_000, message: 'orchestrator never served' },
     );
     const client = new OrchestratorClient(addr, { defaultDeadlineMs: 20_000 });
     clients.push(client);

@@ -1,0 +1,136 @@
+/**
+ * gRPC handlers of envmanager.v1.EnvManagerService and the server that carries them (with the
+ * standard health service and reflection). Each handler maps the request to one EnvManager call.
+ */
+import { Server, ServerCredentials, type UntypedHandleCall } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import type { DockerClient } from '../docker/docker-client.js';
+import type { EnvManager, ServiceEventRecord, ServiceState as State, ServiceStatusView } from '../env-manager/env-manager.js';
+import * as pb from '../gen/envmanager/v1/envmanager.js';
+import type { Logger } from '../logging/logger.js';
+import { PROTO_DIR } from '../paths.js';
+import { invalidArgument } from '../tasks/errors.js';
+import { VERSION } from '../version.js';
+import { serverStream, unary } from './orchestrator-service.js';
+
+export const ENV_MANAGER_SERVICE = 'envmanager.v1.EnvManagerService';
+
+const STATE: Record<State, pb.ServiceState> = {
+  absent: pb.ServiceState.SERVICE_STATE_ABSENT,
+  starting: pb.ServiceState.SERVICE_STATE_STARTING,
+  healthy: pb.ServiceState.SERVICE_STATE_HEALTHY,
+  unhealthy: pb.ServiceState.SERVICE_STATE_UNHEALTHY,
+  exited: pb.ServiceState.SERVICE_STATE_EXITED,
+};
+
+const toPb = (v: ServiceStatusView): pb.ServiceStatus => ({ ...v, state: STATE[v.state] });
+
+/** Events of the named services from now on, as an async iterable that ends on abort. */
+async function* eventsOf(manager: EnvManager, names: string[], signal: AbortSignal): AsyncGenerator<{ cursor: string; item: ServiceEventRecord }> {
+  const want = new Set(names);
+  const queue: ServiceEventRecord[] = [];
+  let wake: (() => void) | undefined;
+  const unsubscribe = manager.subscribe((e) => {
+    if (want.size && !want.has(e.service)) return;
+    queue.push(e);
+    wake?.();
+  });
+  const onAbort = () => wake?.();
+  signal.addEventListener('abort', onAbort);
+  try {
+    while (!signal.aborted) {
+      if (queue.length === 0) await new Promise<void>((resolve) => (wake = resolve));
+      wake = undefined;
+      while (queue.length) yield { cursor: '', item: queue.shift()! };
+    }
+  } finally {
+    unsubscribe();
+    signal.removeEventListener('abort', onAbort);
+  }
+}
+
+export function envManagerHandlers(manager: EnvManager, docker: DockerClient, startedAtMs: number, logger: Logger): Record<string, UntypedHandleCall> {
+  const log = logger.child({ component: 'grpc' });
+  const known = (names: string[]) => {
+    for (const n of names) if (!manager.services.some((s) => s.name === n)) throw invalidArgument('names', `no service "${n}"`);
+    return names;
+  };
+  const handlers = {
+    listServices: unary<pb.ListServicesRequest, pb.ListServicesResponse>(async () => ({ services: (await manager.list()).map(toPb) })),
+    getServiceStatus: unary<pb.GetServiceStatusRequest, pb.ServiceStatus>(async (req) => {
+      if (!req.name) throw invalidArgument('name', 'is required');
+      return toPb(await manager.status(req.name));
+    }),
+    startServices: unary<pb.StartServicesRequest, pb.StartServicesResponse>(async (req) => ({ services: (await manager.up(known(req.names))).map(toPb) })),
+    stopServices: unary<pb.StopServicesRequest, pb.StopServicesResponse>(async (req) => ({ services: (await manager.down(known(req.names))).map(toPb) })),
+    restartService: unary<pb.RestartServiceRequest, pb.ServiceStatus>(async (req) => {
+      if (!req.name) throw invalidArgument('name', 'is required');
+      return toPb(await manager.restartService(req.name));
+    }),
+    streamServiceEvents: serverStream(
+      log,
+      (req: pb.StreamServiceEventsRequest, signal) => eventsOf(manager, known(req.names), signal),
+      (_cursor, e: ServiceEventRecord): pb.ServiceEvent => e,
+    ),
+    health: unary<pb.HealthRequest, pb.HealthResponse>(async () => {
+      const services = await manager.list();
+      return {
+        dockerReachable: await docker.ping(),
+        services: services.length,
+        healthy: services.filter((s) => s.state === 'healthy').length,
+        version: VERSION,
+        uptimeMs: Date.now() - startedAtMs,
+      };
+    }),
+  } satisfies Record<keyof pb.EnvManagerServiceServer, unknown>;
+  return handlers as unknown as Record<string, UntypedHandleCall>;
+}
+
+export interface EnvManagerServerOptions {
+  addr: string;
+  manager: EnvManager;
+  docker: DockerClient;
+  logger: Logger;
+}
+
+export class EnvManagerServer {
+  private readonly server = new Server();
+  readonly health = new HealthImplementation({ '': 'NOT_SERVING', [ENV_MANAGER_SERVICE]: 'NOT_SERVING' });
+  private boundPort = 0;
+
+  constructor(private readonly opts: EnvManagerServerOptions) {
+    this.server.addService(pb.EnvManagerServiceService, envManagerHandlers(opts.manager, opts.docker, Date.now(), opts.logger));
+    this.health.addToServer(this.server);
+    const definitions = loadSync(['envmanager/v1/envmanager.proto', healthProtoPath], { includeDirs: [PROTO_DIR] });
+    new ReflectionService(definitions).addToServer(this.server);
+  }
+
+  get port(): number {
+    return this.boundPort;
+  }
+
+  async start(): Promise<void> {
+    this.boundPort = await new Promise<number>((resolve, reject) =>
+      this.server.bindAsync(this.opts.addr, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+    );
+    this.health.setStatus('', 'SERVING');
+    this.health.setStatus(ENV_MANAGER_SERVICE, 'SERVING');
+  }
+
+  async close(graceMs: number): Promise<void> {
+    this.health.setStatus('', 'NOT_SERVING');
+    this.health.setStatus(ENV_MANAGER_SERVICE, 'NOT_SERVING');
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+}

@@ -1,0 +1,267 @@
+/**
+ * The env-manager against the real Docker engine, with an image the suite builds (no pulls):
+ * dependency order up and down, health checks that pass late or never, a service killed from
+ * outside and restarted by the watcher, idempotent starts, a changed definition recreated, and
+ * every method of the gRPC service, with StreamServiceEvents during a restart.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { credentials, status } from '@grpc/grpc-js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { DockerClient } from '../src/docker/docker-client.js';
+import { EnvManager, type ServiceEventRecord } from '../src/env-manager/env-manager.js';
+import { LABEL_PROJECT } from '../src/env-manager/service-container.js';
+import { parseServiceFile } from '../src/env-manager/service-file.js';
+import * as pb from '../src/gen/envmanager/v1/envmanager.js';
+import { EnvManagerServer } from '../src/grpc/env-manager-service.js';
+import { createLogger } from '../src/logging/logger.js';
+import { PROJECT_ROOT } from '../src/paths.js';
+import { dockerForTests, ensureTestImage, TEST_IMAGE } from './helpers/docker.js';
+import { grpcError } from './helpers/grpc.js';
+import { waitFor } from './helpers/wait.js';
+
+const docker: DockerClient | undefined = await dockerForTests('env-manager');
+const PROJECT = `orqenv${process.pid}`;
+const logger = createLogger('warn', { process: 'test-env-manager' });
+const managers: EnvManager[] = [];
+
+beforeAll(async () => {
+  if (docker) await ensureTestImage(docker);
+});
+
+afterAll(async () => {
+  await Promise.all(managers.map((m) => m.close()));
+  if (!docker) return;
+  for (const c of await docker.containersLabelled({ [LABEL_PROJECT]: PROJECT })) await docker.remove(c.Id);
+});
+
+/** A service that sleeps; its health check is a command run inside it. */
+function service(name: string, extra = '', check = 'command = ["true"]'): string {
+  return `
+[services.${name}]
+image = "${TEST_IMAGE}"
+command = ["sleep", "3600"]
+network = "none"
+${extra.includes('startTimeout') ? '' : 'startTimeout = "20s"'}
+${extra}
+[services.${name}.healthcheck]
+kind = "command"
+${check}
+interval = "200ms"
+retries = 2
+`;
+}
+
+function manager(toml: string, project = PROJECT): { m: EnvManager; events: ServiceEventRecord[] } {
+  const file = parseServiceFile(`[settings]\nproject = "${project}"\nstopGrace = "1s"\n${toml}`, 'test.toml');
+  const m = new EnvManager({ docker: docker!, file, logger, maxBackoffMs: 1_000 });
+  managers.push(m);
+  const events: ServiceEventRecord[] = [];
+  m.subscribe((e) => events.push(e));
+  return { m, events };
+}
+
+const at = (events: ServiceEventRecord[], service: string, type: string) => events.findIndex((e) => e.service === service && e.type === type);
+
+describe.skipIf(!docker)('env-manager', () => {
+  it('starts A -> B -> C in dependency order, each healthy before the next, and stops them in reverse', async () => {
+    const { m, events } = manager(service('c', 'depends_on = ["b"]') + service('a') + service('b', 'depends_on = ["a"]'), `${PROJECT}abc`);
+    const up = await m.up();
+    expect(up.map((s) => [s.name, s.state])).toEqual([
+      ['a', 'healthy'],
+      ['b', 'healthy'],
+      ['c', 'healthy'],
+    ]);
+    expect(at(events, 'a', 'healthy')).toBeLessThan(at(events, 'b', 'created'));
+    expect(at(events, 'b', 'healthy')).toBeLessThan(at(events, 'c', 'created'));
+    const down = await m.down();
+    expect(down.every((s) => s.state === 'absent')).toBe(true);
+    const stopped = events.filter((e) => e.type === 'stopped').map((e) => e.service);
+    expect(stopped).toEqual(['c', 'b', 'a']);
+    await m.close();
+  });
+
+  it('waits out a health check that fails until the third try', async () => {
+    const check = `command = ["sh", "-c", "n=$(cat /tmp/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /tmp/n; echo try $n; [ $n -ge 3 ]"]`;
+    const { m, events } = manager(
+      service('late', 'volumes = []', check).replace('command = ["sleep", "3600"]', 'command = ["sh", "-c", "mkdir -p /tmp; sleep 3600"]'),
+      `${PROJECT}late`,
+    );
+    const [s] = await m.up(['late']);
+    expect(s!.state).toBe('healthy');
+    expect(s!.healthOutput).toBe('try 3');
+    expect(m.figures()[0]).toMatchObject({ checks: 3, checkFailures: 2 });
+    expect(events.filter((e) => e.service === 'late' && e.type === 'healthy')).toHaveLength(1);
+    await m.down();
+    await m.close();
+  });
+
+  it('fails the start of a service that never gets healthy, with its health output, and rolls back when configured', async () => {
+    const toml = `[settings]\nproject = "${PROJECT}never"\nstopGrace = "1s"\nonStartFailure = "rollback"\n${service('base')}${service('never', 'depends_on = ["base"]\nstartTimeout = "2s"', 'command = ["sh", "-c", "echo not ready yet; exit 1"]')}${service('after', 'depends_on = ["never"]')}`;
+    const m = new EnvManager({ docker: docker!, file: parseServiceFile(toml, 'never.toml'), logger, maxBackoffMs: 500 });
+    managers.push(m);
+    await expect(m.up()).rejects.toThrow(/service never did not get healthy within 2000 ms; last health check: .*not ready yet/);
+    // Rolled back: what this start created is gone; the dependent never started.
+    const states = await m.list();
+    expect(states.map((s) => [s.name, s.state])).toEqual([
+      ['base', 'absent'],
+      ['never', 'absent'],
+      ['after', 'absent'],
+    ]);
+    await m.close();
+  });
+
+  it('restarts a service killed from outside, and is idempotent on a second start', async () => {
+    const { m, events } = manager(service('victim', 'restart = "always"'), `${PROJECT}victim`);
+    const [first] = await m.up();
+    const again = await m.up();
+    expect(again[0]!.containerId).toBe(first!.containerId);
+    expect(at(events, 'victim', 'unchanged')).toBeGreaterThan(-1);
+
+    await docker!.api.getContainer(first!.containerId).kill();
+    await waitFor(
+      async () => {
+        const s = await m.status('victim');
+        return s.state === 'healthy' && s.containerId !== first!.containerId && s.restarts === 1;
+      },
+      { timeoutMs: 30_000, message: 'the watcher never restarted the killed service' },
+    );
+    const order = ['exited', 'restarting', 'started', 'healthy'].map((t) =>
+      events.findIndex((e, i) => i > at(events, 'victim', 'unchanged') && e.service === 'victim' && e.type === t),
+    );
+    expect(order.every((i, k) => i > -1 && (k === 0 || i > order[k - 1]!))).toBe(true);
+    await m.down();
+    await m.close();
+  });
+
+  it('recreates a service whose definition changed, and leaves an unchanged one alone', async () => {
+    const project = `${PROJECT}change`;
+    const before = manager(service('keep') + service('svc', 'env = { MODE = "one" }'), project);
+    const [keep1, svc1] = await before.m.up();
+    await before.m.close();
+    const after = manager(service('keep') + service('svc', 'env = { MODE = "two" }'), project);
+    const [keep2, svc2] = await after.m.up();
+    expect(keep2!.containerId).toBe(keep1!.containerId);
+    expect(svc2!.containerId).not.toBe(svc1!.containerId);
+    expect(at(after.events, 'svc', 'recreated')).toBeGreaterThan(-1);
+    expect(at(after.events, 'keep', 'unchanged')).toBeGreaterThan(-1);
+    const env = (await docker!.api.getContainer(svc2!.containerId).inspect()).Config.Env;
+    expect(env).toContain('MODE=two');
+    await after.m.down();
+    await after.m.close();
+  });
+
+  it('checks a TCP port on a service in the host network', async () => {
+    const port = 20_000 + (process.pid % 20_000);
+    const toml = `
+[services.listener]
+image = "${TEST_IMAGE}"
+command = ["sh", "-c", "while true; do nc -l -p ${port} </dev/null; done"]
+network = "host"
+[services.listener.healthcheck]
+kind = "tcp"
+port = ${port}
+interval = "200ms"
+`;
+    const { m } = manager(toml, `${PROJECT}tcp`);
+    const [s] = await m.up();
+    expect(s).toMatchObject({ state: 'healthy', healthOutput: `tcp 127.0.0.1:${port}: connected` });
+    await m.down();
+    await m.close();
+  });
+});
+
+describe.skipIf(!docker)('envmanager.v1.EnvManagerService', () => {
+  it('serves every method, and streams the events of a restart', async () => {
+    const { m } = manager(service('db') + service('app', 'depends_on = ["db"]'), `${PROJECT}grpc`);
+    const server = new EnvManagerServer({ addr: '127.0.0.1:0', manager: m, docker: docker!, logger });
+    await server.start();
+    const client = new pb.EnvManagerServiceClient(`127.0.0.1:${server.port}`, credentials.createInsecure());
+    const call = <Req, Res>(method: string, req: Req) =>
+      new Promise<Res>((resolve, reject) =>
+        (client as unknown as Record<string, (r: Req, cb: (e: Error | null, v: Res) => void) => void>)[method]!.call(client, req, (e, v) =>
+          e ? reject(e) : resolve(v),
+        ),
+      );
+    try {
+      const started = await call<pb.StartServicesRequest, pb.StartServicesResponse>('startServices', { names: ['app'] });
+      expect(started.services.map((s) => [s.name, s.state])).toEqual([
+        ['db', pb.ServiceState.SERVICE_STATE_HEALTHY],
+        ['app', pb.ServiceState.SERVICE_STATE_HEALTHY],
+      ]);
+      const list = await call<pb.ListServicesRequest, pb.ListServicesResponse>('listServices', {});
+      expect(list.services.map((s) => s.name)).toEqual(['db', 'app']);
+      const one = await call<pb.GetServiceStatusRequest, pb.ServiceStatus>('getServiceStatus', { name: 'app' });
+      expect(one).toMatchObject({ name: 'app', dependsOn: ['db'], state: pb.ServiceState.SERVICE_STATE_HEALTHY });
+      expect((await grpcError(call('getServiceStatus', { name: 'nope' }))).code).toBe(status.NOT_FOUND);
+      expect((await grpcError(call('startServices', { names: ['nope'] }))).code).toBe(status.INVALID_ARGUMENT);
+
+      const seen: pb.ServiceEvent[] = [];
+      const stream = client.streamServiceEvents({ names: ['app'] });
+      stream.on('data', (e: pb.ServiceEvent) => seen.push(e));
+      stream.on('error', () => undefined);
+      const restarted = await call<pb.RestartServiceRequest, pb.ServiceStatus>('restartService', { name: 'app' });
+      expect(restarted.state).toBe(pb.ServiceState.SERVICE_STATE_HEALTHY);
+      await waitFor(() => seen.some((e) => e.type === 'healthy'), { message: 'no healthy event streamed' });
+      expect(seen.map((e) => e.type)).toEqual(expect.arrayContaining(['stopped', 'removed', 'restarting', 'created', 'started', 'healthy']));
+      expect(seen.every((e) => e.service === 'app')).toBe(true);
+      stream.cancel();
+
+      const health = await call<pb.HealthRequest, pb.HealthResponse>('health', {});
+      expect(health).toMatchObject({ dockerReachable: true, services: 2, healthy: 2 });
+      const stopped = await call<pb.StopServicesRequest, pb.StopServicesResponse>('stopServices', { names: ['db'] });
+      expect(stopped.services.map((s) => [s.name, s.state])).toEqual([
+        ['app', pb.ServiceState.SERVICE_STATE_ABSENT],
+        ['db', pb.ServiceState.SERVICE_STATE_ABSENT],
+      ]);
+    } finally {
+      client.close();
+      await server.close(1_000);
+      await m.close();
+    }
+  });
+});
+
+describe.skipIf(!docker)('the env-manager process', () => {
+  function run(args: string[], env: Record<string, string> = {}) {
+    const child = spawn(
+      process.execPath,
+      [join(PROJECT_ROOT, 'dist/src/bin/env-manager.js'), '--grpc-addr', '127.0.0.1:0', '--http-addr', '127.0.0.1:0', ...args],
+      {
+        env: { PATH: process.env.PATH, ORCHESTRATOR_LOG_LEVEL: 'info', ...env },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+    return { child, exited, output: () => output };
+  }
+
+  it('brings the services up on boot, serves /health, and on SIGTERM stops them and exits 0', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'orq-env-'));
+    const project = `${PROJECT}proc`;
+    writeFileSync(join(dir, 'services.toml'), `[settings]\nproject = "${project}"\nstopGrace = "1s"\n${service('solo')}`);
+    writeFileSync(join(dir, 'orchestrator.toml'), '[envManager]\nstopServicesOnExit = true\n');
+    const p = run(['--services', join(dir, 'services.toml'), '--config', join(dir, 'orchestrator.toml')]);
+    await waitFor(() => /"event":"healthy"/.test(p.output()), { timeoutMs: 30_000, message: 'the service never got healthy' });
+    const httpPort = Number(/"http":(\d+)/.exec(p.output())![1]);
+    expect((await fetch(`http://127.0.0.1:${httpPort}/health`)).status).toBe(200);
+    expect((await fetch(`http://127.0.0.1:${httpPort}/ready`)).status).toBe(200);
+    expect(await docker!.containersLabelled({ [LABEL_PROJECT]: project })).toHaveLength(1);
+    p.child.kill('SIGTERM');
+    expect(await p.exited).toBe(0);
+    expect(await docker!.containersLabelled({ [LABEL_PROJECT]: project })).toHaveLength(0);
+  });
+
+  it('refuses a bad service file with the key and line, exit code 2', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'orq-env-'));
+    writeFileSync(join(dir, 'bad.toml'), '[services.a]\nimage = "x"\ndepends_on = ["b"]\n');
+    const p = run(['--services', join(dir, 'bad.toml')]);
+    expect(await p.exited).toBe(2);
+    expect(p.output()).toContain('bad.toml:3: services.a.depends_on: depends on unknown service "b"');
+  });
+});
