@@ -252,6 +252,25 @@ describe.skipIf(!docker)('the env-manager process', () => {
     expect((await fetch(`http://127.0.0.1:${httpPort}/health`)).status).toBe(200);
     expect((await fetch(`http://127.0.0.1:${httpPort}/ready`)).status).toBe(200);
     expect(await docker!.containersLabelled({ [LABEL_PROJECT]: project })).toHaveLength(1);
+
+    // orchctl env drives it.
+    const grpcAddr = /"grpc":"(127\.0\.0\.1:\d+)"/.exec(p.output())![1]!;
+    const orchctl = (...args: string[]) =>
+      new Promise<{ code: number | null; out: string }>((resolve) => {
+        const c = spawn(process.execPath, [join(PROJECT_ROOT, 'dist/src/cli/orchctl.js'), '--env-addr', grpcAddr, ...args], {
+          env: { PATH: process.env.PATH },
+        });
+        let out = '';
+        c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+        c.on('exit', (code) => resolve({ code, out }));
+      });
+    const st = await orchctl('env', 'status');
+    expect(st.code).toBe(0);
+    expect(st.out).toMatch(/solo\s+healthy/);
+    expect((await orchctl('env', 'logs', 'solo')).code).toBe(0);
+    expect((await orchctl('--json', 'env', 'up', 'solo')).out).toContain('"state":"healthy"');
+    expect((await orchctl('env', 'logs', 'nope')).code).toBe(3);
+
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
     expect(await docker!.containersLabelled({ [LABEL_PROJECT]: project })).toHaveLength(0);

@@ -407,6 +407,13 @@ export class EnvManager {
     return view;
   }
 
+  /** The last `lines` lines of a service's output; empty when it has no container. */
+  async logs(name: string, lines: number): Promise<string> {
+    this.def(name);
+    const c = await findContainer(this.opts.docker, this.project, name);
+    return c ? logTail(this.opts.docker, c.Id, lines) : '';
+  }
+
   list(): Promise<ServiceStatusView[]> {
     return Promise.all(this.services.map((s) => this.status(s.name)));
   }

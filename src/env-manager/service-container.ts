@@ -71,7 +71,7 @@ export async function findContainer(docker: DockerClient, project: string, servi
   return found[0];
 }
 
-/** The last `bytes` of a container's output (both streams). */
+/** The last `lines` lines of a container's output (both streams). */
 export async function logTail(docker: DockerClient, id: string, lines = 20): Promise<string> {
   try {
     const buf = (await docker.api.getContainer(id).logs({ stdout: true, stderr: true, tail: lines, follow: false })) as unknown as Buffer;

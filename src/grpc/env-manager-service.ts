@@ -69,6 +69,11 @@ export function envManagerHandlers(manager: EnvManager, docker: DockerClient, st
       if (!req.name) throw invalidArgument('name', 'is required');
       return toPb(await manager.restartService(req.name));
     }),
+    getServiceLogs: unary<pb.GetServiceLogsRequest, pb.GetServiceLogsResponse>(async (req) => {
+      if (!req.name) throw invalidArgument('name', 'is required');
+      if (req.tail < 0) throw invalidArgument('tail', 'must not be negative');
+      return { name: req.name, text: await manager.logs(req.name, req.tail || 100) };
+    }),
     streamServiceEvents: serverStream(
       log,
       (req: pb.StreamServiceEventsRequest, signal) => eventsOf(manager, known(req.names), signal),

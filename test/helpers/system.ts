@@ -77,7 +77,7 @@ export interface BareSystem {
   configFile: string;
   startPool(opts?: { classes?: string; id?: string; env?: Record<string, string> }): Promise<PoolProcess>;
   /** An orchestrator as a child process on a free port (built JS in dist/). */
-  startOrchestrator(): Promise<OrchestratorProcess>;
+  startOrchestrator(opts?: { addr?: string }): Promise<OrchestratorProcess>;
   stop(): Promise<void>;
 }
 
@@ -125,8 +125,8 @@ export async function startBareSystem(opts: { toml?: string } = {}): Promise<Bar
     return pool;
   }
 
-  async function startOrchestrator(): Promise<OrchestratorProcess> {
-    const proc = spawnWithOutput([join(PROJECT_ROOT, 'dist/src/bin/orchestrator.js'), '--grpc-addr', '127.0.0.1:0'], {
+  async function startOrchestrator(o: { addr?: string } = {}): Promise<OrchestratorProcess> {
+    const proc = spawnWithOutput([join(PROJECT_ROOT, 'dist/src/bin/orchestrator.js'), '--grpc-addr', o.addr ?? '127.0.0.1:0'], {
       ...env,
       ORCHESTRATOR_LOG_LEVEL: 'info',
     });

@@ -136,6 +136,17 @@ export interface RestartServiceRequest {
   name: string;
 }
 
+export interface GetServiceLogsRequest {
+  name: string;
+  /** Lines from the end; 0 means 100. */
+  tail: number;
+}
+
+export interface GetServiceLogsResponse {
+  name: string;
+  text: string;
+}
+
 export interface StreamServiceEventsRequest {
   names: string[];
 }
@@ -922,6 +933,176 @@ export const RestartServiceRequest: MessageFns<RestartServiceRequest> = {
   },
 };
 
+function createBaseGetServiceLogsRequest(): GetServiceLogsRequest {
+  return { name: "", tail: 0 };
+}
+
+export const GetServiceLogsRequest: MessageFns<GetServiceLogsRequest> = {
+  encode(message: GetServiceLogsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.tail !== 0) {
+      writer.uint32(16).int32(message.tail);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetServiceLogsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetServiceLogsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.tail = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetServiceLogsRequest {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      tail: isSet(object.tail) ? globalThis.Number(object.tail) : 0,
+    };
+  },
+
+  toJSON(message: GetServiceLogsRequest): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.tail !== 0) {
+      obj.tail = Math.round(message.tail);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetServiceLogsRequest>, I>>(base?: I): GetServiceLogsRequest {
+    return GetServiceLogsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetServiceLogsRequest>, I>>(object: I): GetServiceLogsRequest {
+    const message = createBaseGetServiceLogsRequest();
+    message.name = object.name ?? "";
+    message.tail = object.tail ?? 0;
+    return message;
+  },
+};
+
+function createBaseGetServiceLogsResponse(): GetServiceLogsResponse {
+  return { name: "", text: "" };
+}
+
+export const GetServiceLogsResponse: MessageFns<GetServiceLogsResponse> = {
+  encode(message: GetServiceLogsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.name !== "") {
+      writer.uint32(10).string(message.name);
+    }
+    if (message.text !== "") {
+      writer.uint32(18).string(message.text);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetServiceLogsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetServiceLogsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.text = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetServiceLogsResponse {
+    return {
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      text: isSet(object.text) ? globalThis.String(object.text) : "",
+    };
+  },
+
+  toJSON(message: GetServiceLogsResponse): unknown {
+    const obj: any = {};
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.text !== "") {
+      obj.text = message.text;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetServiceLogsResponse>, I>>(base?: I): GetServiceLogsResponse {
+    return GetServiceLogsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetServiceLogsResponse>, I>>(object: I): GetServiceLogsResponse {
+    const message = createBaseGetServiceLogsResponse();
+    message.name = object.name ?? "";
+    message.text = object.text ?? "";
+    return message;
+  },
+};
+
 function createBaseStreamServiceEventsRequest(): StreamServiceEventsRequest {
   return { names: [] };
 }
@@ -1367,6 +1548,18 @@ export const EnvManagerServiceService = {
     responseSerialize: (value: ServiceStatus): Buffer => Buffer.from(ServiceStatus.encode(value).finish()),
     responseDeserialize: (value: Buffer): ServiceStatus => ServiceStatus.decode(value),
   },
+  /** The last lines of a service's output (both streams). */
+  getServiceLogs: {
+    path: "/envmanager.v1.EnvManagerService/GetServiceLogs" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetServiceLogsRequest): Buffer =>
+      Buffer.from(GetServiceLogsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetServiceLogsRequest => GetServiceLogsRequest.decode(value),
+    responseSerialize: (value: GetServiceLogsResponse): Buffer =>
+      Buffer.from(GetServiceLogsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): GetServiceLogsResponse => GetServiceLogsResponse.decode(value),
+  },
   /** Every change of the named services (all when none are named) from now on. */
   streamServiceEvents: {
     path: "/envmanager.v1.EnvManagerService/StreamServiceEvents" as const,
@@ -1408,6 +1601,8 @@ export interface EnvManagerServiceServer extends UntypedServiceImplementation {
   stopServices: handleUnaryCall<StopServicesRequest, StopServicesResponse>;
   /** Stop, remove and start one service again, then wait until it is healthy. */
   restartService: handleUnaryCall<RestartServiceRequest, ServiceStatus>;
+  /** The last lines of a service's output (both streams). */
+  getServiceLogs: handleUnaryCall<GetServiceLogsRequest, GetServiceLogsResponse>;
   /** Every change of the named services (all when none are named) from now on. */
   streamServiceEvents: handleServerStreamingCall<StreamServiceEventsRequest, ServiceEvent>;
   /** The env-manager itself: the Docker engine reachable, services healthy. */
@@ -1501,6 +1696,22 @@ export interface EnvManagerServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ServiceStatus) => void,
+  ): ClientUnaryCall;
+  /** The last lines of a service's output (both streams). */
+  getServiceLogs(
+    request: GetServiceLogsRequest,
+    callback: (error: ServiceError | null, response: GetServiceLogsResponse) => void,
+  ): ClientUnaryCall;
+  getServiceLogs(
+    request: GetServiceLogsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: GetServiceLogsResponse) => void,
+  ): ClientUnaryCall;
+  getServiceLogs(
+    request: GetServiceLogsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: GetServiceLogsResponse) => void,
   ): ClientUnaryCall;
   /** Every change of the named services (all when none are named) from now on. */
   streamServiceEvents(

@@ -1,0 +1,142 @@
+/**
+ * What every orchctl command shares: the clients (built from the global flags and the config
+ * file), output as a readable table or as JSON (--json), and the exit codes:
+ *
+ *   0 done   1 failed (a task or run ended failed, or another error)   2 usage or bad input
+ *   3 not found   4 server unavailable (or a deadline passed)   5 not allowed (authentication)
+ */
+import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { OrchestratorClient } from '../client/orchestrator-client.js';
+import { loadConfig, type Config } from '../config/config.js';
+import * as envpb from '../gen/envmanager/v1/envmanager.js';
+
+export const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, unavailable: 4, denied: 5 } as const;
+
+export interface GlobalFlags {
+  addr?: string;
+  envAddr?: string;
+  config?: string;
+  json?: boolean;
+  deadlineMs?: string;
+}
+
+/** An error that ends the command with a given exit code and message. */
+export class CliError extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+    this.name = 'CliError';
+  }
+}
+
+/** The exit code for an error a call failed with. */
+export function exitCodeOf(err: unknown): number {
+  if (err instanceof CliError) return err.exitCode;
+  const code = (err as Partial<ServiceError>)?.code;
+  switch (code) {
+    case status.INVALID_ARGUMENT:
+    case status.ALREADY_EXISTS:
+    case status.FAILED_PRECONDITION:
+      return EXIT.usage;
+    case status.NOT_FOUND:
+      return EXIT.notFound;
+    case status.UNAVAILABLE:
+    case status.DEADLINE_EXCEEDED:
+      return EXIT.unavailable;
+    case status.UNAUTHENTICATED:
+    case status.PERMISSION_DENIED:
+      return EXIT.denied;
+    default:
+      return EXIT.failed;
+  }
+}
+
+/** An enum value's name without its prefix, lower case: TASK_STATE_QUEUED -> queued. */
+export function enumName(e: Record<number, string>, value: number, prefix: string): string {
+  return (e[value] ?? String(value)).replace(prefix, '').toLowerCase();
+}
+
+export class CliContext {
+  private config?: Config;
+  private orch?: OrchestratorClient;
+  private env?: envpb.EnvManagerServiceClient;
+
+  constructor(readonly flags: GlobalFlags) {}
+
+  get json(): boolean {
+    return Boolean(this.flags.json);
+  }
+
+  private cfg(): Config {
+    this.config ??= loadConfig({ file: this.flags.config });
+    return this.config;
+  }
+
+  get deadlineMs(): number {
+    const n = Number(this.flags.deadlineMs ?? 30_000);
+    if (!Number.isInteger(n) || n <= 0) throw new CliError(`--deadline-ms: expected a positive integer, got "${this.flags.deadlineMs}"`, EXIT.usage);
+    return n;
+  }
+
+  client(): OrchestratorClient {
+    this.orch ??= new OrchestratorClient(this.flags.addr ?? this.cfg().grpc.addr, { defaultDeadlineMs: this.deadlineMs });
+    return this.orch;
+  }
+
+  envClient(): envpb.EnvManagerServiceClient {
+    this.env ??= new envpb.EnvManagerServiceClient(this.flags.envAddr ?? this.cfg().envManager.grpcAddr, credentials.createInsecure());
+    return this.env;
+  }
+
+  /** One unary call of the env-manager, with the deadline. */
+  envCall<Req, Res>(method: keyof envpb.EnvManagerServiceClient, req: Req, deadlineMs = this.deadlineMs): Promise<Res> {
+    const c = this.envClient() as unknown as Record<string, (r: Req, md: Metadata, o: object, cb: (e: Error | null, v: Res) => void) => void>;
+    return new Promise((resolve, reject) =>
+      c[method]!.call(c, req, new Metadata(), { deadline: Date.now() + deadlineMs }, (e, v) => (e ? reject(e) : resolve(v))),
+    );
+  }
+
+  close(): void {
+    this.orch?.close();
+    this.env?.close();
+  }
+
+  line(text = ''): void {
+    process.stdout.write(`${text}\n`);
+  }
+
+  /** One JSON value per line (--json), e.g. a streamed item. */
+  jsonLine(value: unknown): void {
+    this.line(JSON.stringify(value));
+  }
+
+  note(text: string): void {
+    process.stderr.write(`${text}\n`);
+  }
+
+  /** A record: JSON, or "key  value" lines. */
+  record(value: Record<string, unknown>): void {
+    if (this.json) return this.jsonLine(value);
+    const width = Math.max(...Object.keys(value).map((k) => k.length));
+    for (const [k, v] of Object.entries(value)) this.line(`${k.padEnd(width)}  ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+  }
+
+  /** Rows: JSON (an array), or an aligned table with a header. */
+  table(rows: Record<string, unknown>[], columns = rows[0] ? Object.keys(rows[0]) : []): void {
+    if (this.json) return this.jsonLine(rows);
+    const cell = (v: unknown) => {
+      const s = typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v ?? '');
+      return s.length > 60 ? `${s.slice(0, 57)}...` : s;
+    };
+    const widths = columns.map((c) => Math.max(c.length, ...rows.map((r) => cell(r[c]).length)));
+    const fmt = (cells: string[]) =>
+      cells
+        .map((c, i) => c.padEnd(widths[i]!))
+        .join('  ')
+        .trimEnd();
+    this.line(fmt(columns.map((c) => c.toUpperCase())));
+    for (const r of rows) this.line(fmt(columns.map((c) => cell(r[c]))));
+  }
+}

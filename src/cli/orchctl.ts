@@ -1,0 +1,54 @@
+#!/usr/bin/env node
+/**
+ * orchctl: the operator's command line for Orchestrator (and its env-manager).
+ *
+ *   orchctl [--addr HOST:PORT] [--json] <command> ...
+ *   orchctl submit -c cpu_short -p n=1 --wait        orchctl events --follow
+ *   orchctl workflow run etl -i url=... --watch      orchctl env status
+ *
+ * Exit codes: 0 done, 1 failed, 2 usage or bad input, 3 not found, 4 server unavailable,
+ * 5 not allowed (src/cli/cli-context.ts).
+ */
+import { Command, CommanderError } from 'commander';
+import { ConfigError } from '../config/config.js';
+import { VERSION } from '../version.js';
+import { CliContext, EXIT, exitCodeOf, type GlobalFlags } from './cli-context.js';
+import { registerFeedCommands } from './feed-commands.js';
+import { registerSystemCommands } from './system-commands.js';
+import { registerTaskCommands } from './task-commands.js';
+import { registerWorkflowCommands } from './workflow-commands.js';
+
+const program = new Command()
+  .name('orchctl')
+  .description('Operate Orchestrator: tasks, feeds, workflows, health, the env-manager')
+  .version(VERSION)
+  .option('--addr <host:port>', 'orchestrator gRPC address (default: grpc.addr of the config, 127.0.0.1:50052)')
+  .option('--env-addr <host:port>', 'env-manager gRPC address (default: envManager.grpcAddr, 127.0.0.1:50100)')
+  .option('--config <file>', 'Orchestrator TOML config file for the defaults')
+  .option('--json', 'machine-readable output: one JSON value per line')
+  .option('--deadline-ms <ms>', 'deadline of each call', '30000')
+  .exitOverride()
+  .showHelpAfterError();
+
+let context: CliContext | undefined;
+const ctx = () => (context ??= new CliContext(program.opts<GlobalFlags>()));
+registerTaskCommands(program, ctx);
+registerFeedCommands(program, ctx);
+registerWorkflowCommands(program, ctx);
+registerSystemCommands(program, ctx);
+for (const c of program.commands) c.exitOverride();
+for (const c of program.commands.flatMap((x) => x.commands)) c.exitOverride();
+
+try {
+  await program.parseAsync();
+} catch (err) {
+  if (err instanceof CommanderError) {
+    process.exitCode = err.code === 'commander.helpDisplayed' || err.code === 'commander.version' || err.code === 'commander.help' ? EXIT.ok : EXIT.usage;
+  } else {
+    const e = err as { details?: string; message?: string };
+    process.stderr.write(`orchctl: ${e.details || e.message || String(err)}\n`);
+    process.exitCode = err instanceof ConfigError ? EXIT.usage : exitCodeOf(err);
+  }
+} finally {
+  context?.close();
+}

@@ -1,0 +1,173 @@
+/**
+ * orchctl as operators run it: the built CLI as a subprocess against a live system (Redis, an
+ * orchestrator process, a pool), checking output and exit codes, and `events --follow` riding out
+ * an orchestrator restart without missing or repeating an event.
+ */
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { PROJECT_ROOT } from '../src/paths.js';
+import { startBareSystem, type BareSystem, type OrchestratorProcess } from './helpers/system.js';
+import { waitFor } from './helpers/wait.js';
+
+let sys: BareSystem;
+let orch: OrchestratorProcess;
+let addr: string;
+const dir = mkdtempSync(join(tmpdir(), 'orq-cli-'));
+
+async function freePort(): Promise<number> {
+  const srv = createServer();
+  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
+  const port = (srv.address() as { port: number }).port;
+  await new Promise((resolve) => srv.close(resolve));
+  return port;
+}
+
+beforeAll(async () => {
+  sys = await startBareSystem();
+  addr = `127.0.0.1:${await freePort()}`;
+  orch = await sys.startOrchestrator({ addr });
+  await sys.startPool({ classes: 'cpu_short,inproc' });
+});
+afterAll(async () => sys?.stop());
+
+interface Run {
+  code: number | null;
+  out: string;
+  err: string;
+}
+
+function orchctl(args: string[], opts: { stdin?: string; addr?: string } = {}): { done: Promise<Run>; out: () => string; kill(): void } {
+  const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist/src/cli/orchctl.js'), '--addr', opts.addr ?? addr, ...args], {
+    env: { PATH: process.env.PATH },
+    stdio: ['pipe', 'pipe', 'pipe'],
+  });
+  let out = '';
+  let err = '';
+  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+  child.stdin.end(opts.stdin ?? '');
+  const done = new Promise<Run>((resolve) => child.on('exit', (code) => resolve({ code, out, err })));
+  return { done, out: () => out, kill: () => child.kill('SIGTERM') };
+}
+
+const run = (args: string[], opts?: { stdin?: string; addr?: string }) => orchctl(args, opts).done;
+
+describe('orchctl', () => {
+  it('submits a task, waits for it, and shows its status', async () => {
+    const r = await run(['submit', '-c', 'inproc', '-p', 'a=1', '--id', 'cli-1', '--wait']);
+    expect(r.code).toBe(0);
+    expect(r.out).toMatch(/state\s+succeeded/);
+    expect(r.out).toContain('{"a":"1"}');
+    const s = await run(['--json', 'status', 'cli-1']);
+    expect(s.code).toBe(0);
+    expect(JSON.parse(s.out)).toMatchObject({ task: 'cli-1', state: 'succeeded', attempts: '1/1' });
+  });
+
+  it('takes the payload from stdin and a command after --', async () => {
+    const r = await run(['--json', 'submit', '-c', 'cpu_short', '--payload-stdin', '--wait', '--', 'sh', '-c', 'echo from-cli'], { stdin: '{"k":"v"}' });
+    expect(r.code).toBe(0);
+    const res = JSON.parse(r.out.trim().split('\n').at(-1)!);
+    expect(res.state).toBe('succeeded');
+    expect(JSON.parse(res.result)).toMatchObject({ exitCode: 0, stdout: 'from-cli\n' });
+  });
+
+  it('submits a batch from a file and shows the progress', async () => {
+    const file = join(dir, 'batch.jsonl');
+    writeFileSync(file, [1, 2, 3].map((i) => JSON.stringify({ taskClass: 'inproc', payload: { i: String(i) } })).join('\n'));
+    const r = await run(['submit', '--file', file, '--wait']);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('3/3 done, 3 succeeded, 0 not');
+  });
+
+  it('exits 1 when a waited-for task fails, 2 for usage and bad input, 3 for not found, 4 when the server is away', async () => {
+    expect((await run(['submit', '-c', 'inproc', '-p', 'a=1', '--handler', 'fail', '--attempts', '1', '--wait'])).code).toBe(1);
+    const usage = await run(['submit', '--nope']);
+    expect(usage.code).toBe(2);
+    const bad = await run(['submit', '-c', 'no_such_class', '-p', 'a=1']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('task.task_class');
+    const missing = await run(['status', 'no-such-task']);
+    expect(missing.code).toBe(3);
+    expect(missing.err).toContain('no task "no-such-task"');
+    const away = await run(['--deadline-ms', '1500', 'health'], { addr: `127.0.0.1:${await freePort()}` });
+    expect(away.code).toBe(4);
+  });
+
+  it('cancels a task', async () => {
+    await run(['submit', '-c', 'inproc', '-p', 'ms=60000', '--handler', 'sleep', '--id', 'cli-cancel']);
+    const r = await run(['--json', 'cancel', 'cli-cancel', '--reason', 'test']);
+    expect(r.code).toBe(0);
+    expect(['cancelled', 'running']).toContain(JSON.parse(r.out).state);
+  });
+
+  it('creates a workflow from a file, runs it and watches it to the end', async () => {
+    const file = join(dir, 'wf.json');
+    writeFileSync(
+      file,
+      JSON.stringify({
+        name: 'cli-wf',
+        steps: [
+          { stepId: 'a', task: { taskClass: 'inproc', payload: { x: '${inputs.x}' } } },
+          { stepId: 'b', dependsOn: ['a'], task: { taskClass: 'inproc', payload: { y: '${steps.a.result.x}!' } } },
+        ],
+      }),
+    );
+    expect((await run(['workflow', 'create', file])).out).toMatch(/version\s+1/);
+    const r = await run(['workflow', 'run', 'cli-wf', '-i', 'x=7', '--run-id', 'cli-run', '--watch']);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('[2/2] b: succeeded');
+    expect(r.out).toMatch(/state\s+succeeded/);
+    expect(r.out).toContain('{"y":"7!"}');
+    const status = await run(['--json', 'workflow', 'status', 'cli-run']);
+    expect(JSON.parse(status.out)).toMatchObject({ runId: 'cli-run' });
+  });
+
+  it('prints health and metrics, as tables or JSON', async () => {
+    const h = await run(['health']);
+    expect(h.out).toMatch(/^(serving|degraded)/);
+    const m = await run(['--json', 'metrics']);
+    expect(m.code).toBe(0);
+    expect(Object.keys(JSON.parse(m.out)).length).toBeGreaterThanOrEqual(17);
+  });
+
+  it('prints retained results of a task and stops', async () => {
+    const r = await run(['results', '--task', 'cli-1']);
+    expect(r.code).toBe(0);
+    expect(r.out).toContain('cli-1  succeeded  attempt 1');
+  });
+
+  it('events --follow resumes after an orchestrator restart, missing and repeating nothing', async () => {
+    const follow = orchctl(['--json', 'events', '--follow', '--type', 'submitted', '--cursor', '$']);
+    const seen = () =>
+      follow
+        .out()
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => (JSON.parse(l) as { taskId: string }).taskId);
+    // The follower is connected once it sees an event submitted after it started.
+    await waitFor(
+      async () => {
+        await run(['submit', '-c', 'inproc', '-p', 'a=1']);
+        return seen().length > 0;
+      },
+      { timeoutMs: 30_000, message: 'the follower never saw an event' },
+    );
+    await run(['submit', '-c', 'inproc', '-p', 'a=1', '--id', 'before-restart']);
+    await waitFor(() => seen().includes('before-restart'));
+
+    orch.kill('SIGKILL');
+    await orch.exited;
+    orch = await sys.startOrchestrator({ addr });
+    await run(['submit', '-c', 'inproc', '-p', 'a=1', '--id', 'after-restart']);
+    await waitFor(() => seen().includes('after-restart'), { timeoutMs: 30_000, message: 'the follower did not resume' });
+    follow.kill();
+    const r = await follow.done;
+    expect(seen().filter((id) => id === 'before-restart')).toHaveLength(1);
+    expect(seen().filter((id) => id === 'after-restart')).toHaveLength(1);
+    expect(r.err).toContain('connection lost');
+  });
+});
