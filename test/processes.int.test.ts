@@ -42,7 +42,10 @@ describe('process entry points', () => {
     expect(out).toMatch(/demo-echo-high\s+succeeded/);
     expect(out).toMatch(/demo-retry\s+succeeded\s+2/);
     expect(out).toMatch(/demo-timeout\s+failed\s+1\s+timed out/);
-    expect(out).toContain('finished 6');
+    expect(out).toMatch(/workflow demo-diamond, run demo-\w+: succeeded/);
+    expect(out).toContain('{"both":"L21+R21"}');
+    // Six tasks and the workflow's four steps.
+    expect(out).toContain('finished 10');
   });
 
   it('the orchestrator and a pool exit 0 on SIGTERM', async () => {

@@ -1,12 +1,13 @@
 /**
  * `npm start`: the whole system in one command. Starts a local redis-server when no REDIS_URL
  * is given, the orchestrator, and one worker pool. With --demo it then submits a few tasks of
- * every kind through the gRPC API and prints their results as they arrive.
+ * every kind through the gRPC API and prints their results as they arrive, then runs a small
+ * workflow (a diamond passing results along) and prints its steps.
  *
  *   npm start -- [--demo] [--exit] [--config FILE]
  */
 import { Command } from 'commander';
-import { OrchestratorClient, TaskState, type TaskInput } from '../client/orchestrator-client.js';
+import { OrchestratorClient, TaskState, WorkflowRunState, type TaskInput } from '../client/orchestrator-client.js';
 import { loadConfig, type ConfigInput } from '../config/config.js';
 import { createLogger } from '../logging/logger.js';
 import { Orchestrator } from '../orchestrator.js';
@@ -60,6 +61,19 @@ async function demo(addr: string): Promise<void> {
         `${r.taskId.replace(`-${run}`, '').padEnd(24)} ${state.padEnd(10)} ${String(r.attempt).padEnd(7)} ${detail.length > 80 ? `${detail.slice(0, 77)}...` : detail}`,
       );
     }
+    await client.createWorkflow({
+      name: 'demo-diamond',
+      steps: [
+        { stepId: 'fetch', task: { taskClass: 'cpu_short', payload: { x: '${inputs.x}' } } },
+        { stepId: 'left', dependsOn: ['fetch'], task: { taskClass: 'cpu_short', payload: { l: 'L${steps.fetch.result.x}' } } },
+        { stepId: 'right', dependsOn: ['fetch'], task: { taskClass: 'cpu_short', payload: { r: 'R${steps.fetch.result.x}' } } },
+        { stepId: 'join', dependsOn: ['left', 'right'], task: { taskClass: 'cpu_short', payload: { both: '${steps.left.result.l}+${steps.right.result.r}' } } },
+      ],
+    });
+    const { runId } = await client.startWorkflowRun({ name: 'demo-diamond', inputs: { x: '21' }, runId: `demo-${run}` });
+    const wf = await client.waitForRun(runId, { timeoutMs: 60_000 });
+    out(`workflow demo-diamond, run ${runId}: ${WorkflowRunState[wf.state].replace('WORKFLOW_RUN_STATE_', '').toLowerCase()}`);
+    for (const s of wf.steps) out(`  ${s.stepId.padEnd(8)} after [${s.dependsOn.join(', ')}]`.padEnd(34) + ` ${s.resultJson}`);
     const m = (await client.getMetrics()).metrics;
     out(`metrics: submitted ${m.tasks_submitted_total}, finished ${m.tasks_finished_total}, pools ${m.pools}, events stream ${m.events_stream_length} entries`);
   } finally {
