@@ -13,6 +13,7 @@ import { SystemStatus } from './monitoring/system-status.js';
 import { createFailFastRedis } from './redis/connection.js';
 import { keys as makeKeys } from './redis/keys.js';
 import { TaskSubmitter } from './tasks/submitter.js';
+import { ClassControls } from './tasks/class-controls.js';
 import { TaskCanceller } from './tasks/task-canceller.js';
 import { TaskQueues } from './tasks/task-queues.js';
 import { TaskStatusReader } from './tasks/task-status.js';
@@ -103,6 +104,7 @@ export class Orchestrator {
         feeds: new FeedSubscriptions({ redis, redisUrl, keys, status, knownClasses: new Set(config.classes.keys()) }),
         system: new SystemStatus({ redis, keys, queues, version: VERSION, startedAtMs: Date.now(), poolTimeoutMs: config.pool.heartbeatMs * 3 }),
         workflows: { store, runs, status: new WorkflowStatusReader({ redis, redisUrl, keys, store, status }) },
+        classes: new ClassControls({ redis, keys, queues }),
         logger,
       },
     });

@@ -134,6 +134,17 @@ describe('orchctl', () => {
     expect(Object.keys(JSON.parse(m.out)).length).toBeGreaterThanOrEqual(17);
   });
 
+  it('shows and changes class limits, pauses and resumes a class', async () => {
+    const set = await run(['--json', 'limits', 'inproc', '--global-concurrency', '3', '--rate', '50/1000']);
+    expect(set.code).toBe(0);
+    expect(JSON.parse(set.out)).toMatchObject({ class: 'inproc', global_concurrency: 3, rate_limit: '50 per 1000 ms', paused: false });
+    expect((await run(['--json', 'pause', 'inproc'])).out).toContain('"paused":true');
+    expect((await run(['--json', 'resume', 'inproc'])).out).toContain('"paused":false');
+    const cleared = await run(['--json', 'limits', 'inproc', '--global-concurrency', '0', '--rate', '0/0']);
+    expect(JSON.parse(cleared.out)).toMatchObject({ global_concurrency: 'no cap', rate_limit: 'none' });
+    expect((await run(['limits', 'inproc', '--pool-concurrency', '-1'])).code).toBe(2);
+  });
+
   it('prints retained results of a task and stops', async () => {
     const r = await run(['results', '--task', 'cli-1']);
     expect(r.code).toBe(0);

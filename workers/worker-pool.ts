@@ -23,6 +23,7 @@ import { HandlerExecutor } from './executors/handler.js';
 import { HttpExecutor } from './executors/http.js';
 import { ContainerExecutor } from './executors/container.js';
 import { reapOrphanContainers } from './container-reaper.js';
+import { poolConcurrencyOverrides } from '../src/tasks/class-controls.js';
 import { DockerClient } from '../src/docker/docker-client.js';
 import { SandboxRunner } from './sandbox/sandbox-runner.js';
 import { createTaskProcessor } from './task-processor.js';
@@ -48,6 +49,9 @@ export class WorkerPool {
   private heartbeat?: NodeJS.Timeout;
   private busy = 0;
   private closing?: Promise<void>;
+  /** Concurrency per class from config and flags; `live` is what runs now. */
+  private readonly configured: ReadonlyMap<string, number>;
+  private readonly live: Map<string, number>;
 
   constructor(private readonly opts: WorkerPoolOptions) {
     // Every running task listens for the shutdown: one listener per concurrency slot.
@@ -55,12 +59,14 @@ export class WorkerPool {
     this.id = opts.config.pool.id;
     this.keys = makeKeys(opts.config.redis.prefix);
     this.log = opts.logger.child({ component: 'pool', poolId: this.id });
+    const { config } = opts;
+    this.configured = new Map(Object.entries(config.pool.classes).map(([name, n]) => [name, n || config.classes.get(name)!.concurrency]));
+    this.live = new Map(this.configured);
   }
 
-  /** Concurrency per class this pool serves. */
+  /** Concurrency per class this pool serves, as it runs now (run-time limits applied). */
   get concurrency(): ReadonlyMap<string, number> {
-    const { config } = this.opts;
-    return new Map(Object.entries(config.pool.classes).map(([name, n]) => [name, n || config.classes.get(name)!.concurrency]));
+    return this.live;
   }
 
   async start(): Promise<void> {
@@ -112,12 +118,16 @@ export class WorkerPool {
     // Cancel requests reach every pool; the one running the task aborts it.
     this.subscriber = createRedis(this.opts.redisUrl, { connectionName: `orq-pool-${this.id}-cancel` });
     this.subscriber.on('error', () => undefined);
-    this.subscriber.on('message', (_channel: string, message: string) => {
+    this.subscriber.on('message', (channel: string, message: string) => {
+      if (channel === this.keys.limitsChannel) {
+        if (this.workers.has(message)) void this.applyLimits([message]);
+        return;
+      }
       const tab = message.indexOf('\t');
       const [taskId, reason] = tab < 0 ? [message, 'requested'] : [message.slice(0, tab), message.slice(tab + 1)];
       for (const w of this.workers.values()) w.cancelJob(taskId, reason);
     });
-    await this.subscriber.subscribe(this.keys.cancelChannel);
+    await this.subscriber.subscribe(this.keys.cancelChannel, this.keys.limitsChannel);
 
     for (const [name, concurrency] of this.concurrency) {
       const cls = config.classes.get(name)!;
@@ -143,6 +153,7 @@ export class WorkerPool {
       this.workers.set(name, worker);
     }
     await this.reapContainers(docker, redis);
+    await this.applyLimits([...this.workers.keys()]);
     await this.beat();
     this.heartbeat = setInterval(() => void this.beat(), config.pool.heartbeatMs);
     this.heartbeat.unref();
@@ -150,6 +161,28 @@ export class WorkerPool {
       w.run().catch((err) => this.log.error({ err }, 'worker stopped'));
     }
     this.log.info({ classes: Object.fromEntries(this.concurrency) }, 'pool started');
+  }
+
+  /**
+   * Applies the per-pool concurrency set at run time (SetClassLimits) to the Workers of
+   * `classes`, or their configured concurrency where none is set. BullMQ takes a new concurrency
+   * on a running Worker: more slots fill at once, fewer drain as running tasks end.
+   */
+  private async applyLimits(classes: string[]): Promise<void> {
+    try {
+      const overrides = await poolConcurrencyOverrides(this.redis!, this.keys, classes);
+      for (const name of classes) {
+        const worker = this.workers.get(name)!;
+        const n = overrides.get(name) || this.configured.get(name)!;
+        if (worker.concurrency !== n) {
+          worker.concurrency = n;
+          this.live.set(name, n);
+          this.log.info({ taskClass: name, concurrency: n }, 'concurrency changed');
+        }
+      }
+    } catch (err) {
+      this.log.warn({ err }, 'could not read class limits');
+    }
   }
 
   private containerExecutor(docker: DockerClient): ContainerExecutor {

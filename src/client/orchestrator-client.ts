@@ -21,6 +21,7 @@ export type {
   StepRun,
   WorkflowStatusUpdate,
   StartWorkflowRunResponse,
+  ClassLimits,
 } from '../gen/orchestrator/v1/orchestrator.js';
 
 /** A task to submit. Only taskClass and payload are required. */
@@ -187,6 +188,30 @@ export class OrchestratorClient {
   streamEvents(sel: Partial<pb.StreamEventsRequest> = {}): AsyncIterable<pb.TaskEvent> & { cancel(): void } {
     const req: pb.StreamEventsRequest = { types: [], taskClasses: [], taskIds: [], workflowId: '', cursor: '', ...sel };
     return iterate(this.raw.streamEvents(req));
+  }
+
+  getClassLimits(taskClass: string): Promise<pb.ClassLimits> {
+    return this.call(this.raw.getClassLimits as Unary<pb.GetClassLimitsRequest, pb.ClassLimits>, { taskClass });
+  }
+
+  /** Changes the given limits of a class (0 clears one); running pools apply them at once. */
+  setClassLimits(taskClass: string, change: Omit<Partial<pb.SetClassLimitsRequest>, 'taskClass'>): Promise<pb.ClassLimits> {
+    const req: pb.SetClassLimitsRequest = {
+      taskClass,
+      poolConcurrency: change.poolConcurrency,
+      globalConcurrency: change.globalConcurrency,
+      rateLimitMax: change.rateLimitMax,
+      rateLimitDurationMs: change.rateLimitDurationMs,
+    };
+    return this.call(this.raw.setClassLimits as Unary<pb.SetClassLimitsRequest, pb.ClassLimits>, req);
+  }
+
+  pauseClass(taskClass: string): Promise<pb.ClassLimits> {
+    return this.call(this.raw.pauseClass as Unary<pb.PauseClassRequest, pb.ClassLimits>, { taskClass });
+  }
+
+  resumeClass(taskClass: string): Promise<pb.ClassLimits> {
+    return this.call(this.raw.resumeClass as Unary<pb.ResumeClassRequest, pb.ClassLimits>, { taskClass });
   }
 
   /** Stores the workflow as a new version of its name. */

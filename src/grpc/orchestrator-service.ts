@@ -6,6 +6,7 @@ import type { ServerUnaryCall, ServerWritableStream, sendUnaryData, UntypedHandl
 import type { Logger } from '../logging/logger.js';
 import type { FeedSubscriptions, Cursored } from '../feeds/feed-subscriptions.js';
 import type { SystemStatus } from '../monitoring/system-status.js';
+import type { ClassControls } from '../tasks/class-controls.js';
 import type { TaskCanceller } from '../tasks/task-canceller.js';
 import type { TaskStatusReader } from '../tasks/task-status.js';
 import type { TaskSubmitter } from '../tasks/submitter.js';
@@ -25,6 +26,7 @@ export interface OrchestratorServices {
   feeds: FeedSubscriptions;
   system: SystemStatus;
   workflows: { store: WorkflowStore; runs: WorkflowRuns; status: WorkflowStatusReader };
+  classes: ClassControls;
   logger: Logger;
 }
 
@@ -110,6 +112,10 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
         s.feeds.results({ taskIds: req.taskIds, workflowId: req.workflowId, taskClass: req.taskClass, closeWhenDone: req.closeWhenDone }, req.cursor, signal),
       toPbResult,
     ),
+    getClassLimits: unary<pb.GetClassLimitsRequest, pb.ClassLimits>((req) => s.classes.get(req.taskClass)),
+    setClassLimits: unary<pb.SetClassLimitsRequest, pb.ClassLimits>(({ taskClass, ...change }) => s.classes.set(taskClass, change)),
+    pauseClass: unary<pb.PauseClassRequest, pb.ClassLimits>((req) => s.classes.pause(req.taskClass)),
+    resumeClass: unary<pb.ResumeClassRequest, pb.ClassLimits>((req) => s.classes.resume(req.taskClass)),
     createWorkflow: unary<pb.CreateWorkflowRequest, pb.CreateWorkflowResponse>((req) => s.workflows.store.create(toWorkflowInput(req))),
     startWorkflowRun: unary<pb.StartWorkflowRunRequest, pb.StartWorkflowRunResponse>(async (req) => {
       const o = await s.workflows.runs.start({ name: req.name, version: req.version, inputs: req.inputs, runId: req.runId });

@@ -17,6 +17,8 @@
  *   `{<prefix>}:workflows` zset name -> latest version, `{<prefix>}:run:<id>` and its
  *   `:steps`, `:deps`, `:out` hashes, `{<prefix>}:runs:active` zset, `{<prefix>}:wf:inbox`
  *   stream of finished step tasks, `{<prefix>}:wf:releasing` zset of steps being submitted.
+ * - `{<prefix>}:limits` hash class -> per-pool concurrency set at run time; `:limits:ch` its
+ *   change channel. Cluster-wide caps, rate limits and pause live in BullMQ's queue meta.
  */
 export interface Keys {
   readonly prefix: string;
@@ -46,6 +48,10 @@ export interface Keys {
   readonly workflowInbox: string;
   /** "<run_id>\t<step_id>" -> ms: steps released to run whose task is being submitted. */
   readonly releasing: string;
+  /** Class -> per-pool concurrency set at run time (SetClassLimits). */
+  readonly limits: string;
+  /** Pub/sub: a class name whenever its limits changed. */
+  readonly limitsChannel: string;
 }
 
 export function keys(prefix: string): Keys {
@@ -72,5 +78,7 @@ export function keys(prefix: string): Keys {
     activeRuns: `${own}:runs:active`,
     workflowInbox: `${own}:wf:inbox`,
     releasing: `${own}:wf:releasing`,
+    limits: `${own}:limits`,
+    limitsChannel: `${own}:limits:ch`,
   });
 }

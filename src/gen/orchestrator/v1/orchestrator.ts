@@ -20,6 +20,7 @@ import {
   type ServiceError,
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
+import { Int32Value } from "../../google/protobuf/wrappers.js";
 
 export const protobufPackage = "orchestrator.v1";
 
@@ -580,6 +581,42 @@ export interface TaskEvent {
   stepId: string;
   /** workflow_run and workflow_step events: the new state (see WorkflowRunState / StepState). */
   state: string;
+}
+
+export interface ClassLimits {
+  taskClass: string;
+  /** Tasks each pool runs at once; 0 means the pool's configured concurrency. */
+  poolConcurrency: number;
+  /** Tasks all pools together run at once; 0 means no cap. */
+  globalConcurrency: number;
+  /** At most rate_limit_max tasks started per rate_limit_duration_ms across all pools; 0: none. */
+  rateLimitMax: number;
+  rateLimitDurationMs: number;
+  paused: boolean;
+}
+
+export interface GetClassLimitsRequest {
+  taskClass: string;
+}
+
+/**
+ * Unset fields are left as they are; 0 clears a limit. (Wrapper types rather than proto3
+ * `optional`, which older protoc releases, such as Debian's grpcio-tools, refuse.)
+ */
+export interface SetClassLimitsRequest {
+  taskClass: string;
+  poolConcurrency: number | undefined;
+  globalConcurrency: number | undefined;
+  rateLimitMax: number | undefined;
+  rateLimitDurationMs: number | undefined;
+}
+
+export interface PauseClassRequest {
+  taskClass: string;
+}
+
+export interface ResumeClassRequest {
+  taskClass: string;
 }
 
 export interface HealthRequest {
@@ -4024,6 +4061,560 @@ export const TaskEvent: MessageFns<TaskEvent> = {
   },
 };
 
+function createBaseClassLimits(): ClassLimits {
+  return {
+    taskClass: "",
+    poolConcurrency: 0,
+    globalConcurrency: 0,
+    rateLimitMax: 0,
+    rateLimitDurationMs: 0,
+    paused: false,
+  };
+}
+
+export const ClassLimits: MessageFns<ClassLimits> = {
+  encode(message: ClassLimits, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskClass !== "") {
+      writer.uint32(10).string(message.taskClass);
+    }
+    if (message.poolConcurrency !== 0) {
+      writer.uint32(16).int32(message.poolConcurrency);
+    }
+    if (message.globalConcurrency !== 0) {
+      writer.uint32(24).int32(message.globalConcurrency);
+    }
+    if (message.rateLimitMax !== 0) {
+      writer.uint32(32).int32(message.rateLimitMax);
+    }
+    if (message.rateLimitDurationMs !== 0) {
+      writer.uint32(40).int32(message.rateLimitDurationMs);
+    }
+    if (message.paused !== false) {
+      writer.uint32(48).bool(message.paused);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ClassLimits {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseClassLimits();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.taskClass = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.poolConcurrency = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.globalConcurrency = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.rateLimitMax = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.rateLimitDurationMs = reader.int32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.paused = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ClassLimits {
+    return {
+      taskClass: isSet(object.taskClass)
+        ? globalThis.String(object.taskClass)
+        : isSet(object.task_class)
+        ? globalThis.String(object.task_class)
+        : "",
+      poolConcurrency: isSet(object.poolConcurrency)
+        ? globalThis.Number(object.poolConcurrency)
+        : isSet(object.pool_concurrency)
+        ? globalThis.Number(object.pool_concurrency)
+        : 0,
+      globalConcurrency: isSet(object.globalConcurrency)
+        ? globalThis.Number(object.globalConcurrency)
+        : isSet(object.global_concurrency)
+        ? globalThis.Number(object.global_concurrency)
+        : 0,
+      rateLimitMax: isSet(object.rateLimitMax)
+        ? globalThis.Number(object.rateLimitMax)
+        : isSet(object.rate_limit_max)
+        ? globalThis.Number(object.rate_limit_max)
+        : 0,
+      rateLimitDurationMs: isSet(object.rateLimitDurationMs)
+        ? globalThis.Number(object.rateLimitDurationMs)
+        : isSet(object.rate_limit_duration_ms)
+        ? globalThis.Number(object.rate_limit_duration_ms)
+        : 0,
+      paused: isSet(object.paused) ? globalThis.Boolean(object.paused) : false,
+    };
+  },
+
+  toJSON(message: ClassLimits): unknown {
+    const obj: any = {};
+    if (message.taskClass !== "") {
+      obj.taskClass = message.taskClass;
+    }
+    if (message.poolConcurrency !== 0) {
+      obj.poolConcurrency = Math.round(message.poolConcurrency);
+    }
+    if (message.globalConcurrency !== 0) {
+      obj.globalConcurrency = Math.round(message.globalConcurrency);
+    }
+    if (message.rateLimitMax !== 0) {
+      obj.rateLimitMax = Math.round(message.rateLimitMax);
+    }
+    if (message.rateLimitDurationMs !== 0) {
+      obj.rateLimitDurationMs = Math.round(message.rateLimitDurationMs);
+    }
+    if (message.paused !== false) {
+      obj.paused = message.paused;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ClassLimits>, I>>(base?: I): ClassLimits {
+    return ClassLimits.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ClassLimits>, I>>(object: I): ClassLimits {
+    const message = createBaseClassLimits();
+    message.taskClass = object.taskClass ?? "";
+    message.poolConcurrency = object.poolConcurrency ?? 0;
+    message.globalConcurrency = object.globalConcurrency ?? 0;
+    message.rateLimitMax = object.rateLimitMax ?? 0;
+    message.rateLimitDurationMs = object.rateLimitDurationMs ?? 0;
+    message.paused = object.paused ?? false;
+    return message;
+  },
+};
+
+function createBaseGetClassLimitsRequest(): GetClassLimitsRequest {
+  return { taskClass: "" };
+}
+
+export const GetClassLimitsRequest: MessageFns<GetClassLimitsRequest> = {
+  encode(message: GetClassLimitsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskClass !== "") {
+      writer.uint32(10).string(message.taskClass);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetClassLimitsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetClassLimitsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.taskClass = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetClassLimitsRequest {
+    return {
+      taskClass: isSet(object.taskClass)
+        ? globalThis.String(object.taskClass)
+        : isSet(object.task_class)
+        ? globalThis.String(object.task_class)
+        : "",
+    };
+  },
+
+  toJSON(message: GetClassLimitsRequest): unknown {
+    const obj: any = {};
+    if (message.taskClass !== "") {
+      obj.taskClass = message.taskClass;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetClassLimitsRequest>, I>>(base?: I): GetClassLimitsRequest {
+    return GetClassLimitsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetClassLimitsRequest>, I>>(object: I): GetClassLimitsRequest {
+    const message = createBaseGetClassLimitsRequest();
+    message.taskClass = object.taskClass ?? "";
+    return message;
+  },
+};
+
+function createBaseSetClassLimitsRequest(): SetClassLimitsRequest {
+  return {
+    taskClass: "",
+    poolConcurrency: undefined,
+    globalConcurrency: undefined,
+    rateLimitMax: undefined,
+    rateLimitDurationMs: undefined,
+  };
+}
+
+export const SetClassLimitsRequest: MessageFns<SetClassLimitsRequest> = {
+  encode(message: SetClassLimitsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskClass !== "") {
+      writer.uint32(10).string(message.taskClass);
+    }
+    if (message.poolConcurrency !== undefined) {
+      Int32Value.encode({ value: message.poolConcurrency! }, writer.uint32(18).fork()).join();
+    }
+    if (message.globalConcurrency !== undefined) {
+      Int32Value.encode({ value: message.globalConcurrency! }, writer.uint32(26).fork()).join();
+    }
+    if (message.rateLimitMax !== undefined) {
+      Int32Value.encode({ value: message.rateLimitMax! }, writer.uint32(34).fork()).join();
+    }
+    if (message.rateLimitDurationMs !== undefined) {
+      Int32Value.encode({ value: message.rateLimitDurationMs! }, writer.uint32(42).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SetClassLimitsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSetClassLimitsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.taskClass = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.poolConcurrency = Int32Value.decode(reader, reader.uint32()).value;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.globalConcurrency = Int32Value.decode(reader, reader.uint32()).value;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.rateLimitMax = Int32Value.decode(reader, reader.uint32()).value;
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.rateLimitDurationMs = Int32Value.decode(reader, reader.uint32()).value;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SetClassLimitsRequest {
+    return {
+      taskClass: isSet(object.taskClass)
+        ? globalThis.String(object.taskClass)
+        : isSet(object.task_class)
+        ? globalThis.String(object.task_class)
+        : "",
+      poolConcurrency: isSet(object.poolConcurrency)
+        ? Number(object.poolConcurrency)
+        : isSet(object.pool_concurrency)
+        ? Number(object.pool_concurrency)
+        : undefined,
+      globalConcurrency: isSet(object.globalConcurrency)
+        ? Number(object.globalConcurrency)
+        : isSet(object.global_concurrency)
+        ? Number(object.global_concurrency)
+        : undefined,
+      rateLimitMax: isSet(object.rateLimitMax)
+        ? Number(object.rateLimitMax)
+        : isSet(object.rate_limit_max)
+        ? Number(object.rate_limit_max)
+        : undefined,
+      rateLimitDurationMs: isSet(object.rateLimitDurationMs)
+        ? Number(object.rateLimitDurationMs)
+        : isSet(object.rate_limit_duration_ms)
+        ? Number(object.rate_limit_duration_ms)
+        : undefined,
+    };
+  },
+
+  toJSON(message: SetClassLimitsRequest): unknown {
+    const obj: any = {};
+    if (message.taskClass !== "") {
+      obj.taskClass = message.taskClass;
+    }
+    if (message.poolConcurrency !== undefined) {
+      obj.poolConcurrency = message.poolConcurrency;
+    }
+    if (message.globalConcurrency !== undefined) {
+      obj.globalConcurrency = message.globalConcurrency;
+    }
+    if (message.rateLimitMax !== undefined) {
+      obj.rateLimitMax = message.rateLimitMax;
+    }
+    if (message.rateLimitDurationMs !== undefined) {
+      obj.rateLimitDurationMs = message.rateLimitDurationMs;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SetClassLimitsRequest>, I>>(base?: I): SetClassLimitsRequest {
+    return SetClassLimitsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SetClassLimitsRequest>, I>>(object: I): SetClassLimitsRequest {
+    const message = createBaseSetClassLimitsRequest();
+    message.taskClass = object.taskClass ?? "";
+    message.poolConcurrency = object.poolConcurrency ?? undefined;
+    message.globalConcurrency = object.globalConcurrency ?? undefined;
+    message.rateLimitMax = object.rateLimitMax ?? undefined;
+    message.rateLimitDurationMs = object.rateLimitDurationMs ?? undefined;
+    return message;
+  },
+};
+
+function createBasePauseClassRequest(): PauseClassRequest {
+  return { taskClass: "" };
+}
+
+export const PauseClassRequest: MessageFns<PauseClassRequest> = {
+  encode(message: PauseClassRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskClass !== "") {
+      writer.uint32(10).string(message.taskClass);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PauseClassRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePauseClassRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.taskClass = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PauseClassRequest {
+    return {
+      taskClass: isSet(object.taskClass)
+        ? globalThis.String(object.taskClass)
+        : isSet(object.task_class)
+        ? globalThis.String(object.task_class)
+        : "",
+    };
+  },
+
+  toJSON(message: PauseClassRequest): unknown {
+    const obj: any = {};
+    if (message.taskClass !== "") {
+      obj.taskClass = message.taskClass;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PauseClassRequest>, I>>(base?: I): PauseClassRequest {
+    return PauseClassRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PauseClassRequest>, I>>(object: I): PauseClassRequest {
+    const message = createBasePauseClassRequest();
+    message.taskClass = object.taskClass ?? "";
+    return message;
+  },
+};
+
+function createBaseResumeClassRequest(): ResumeClassRequest {
+  return { taskClass: "" };
+}
+
+export const ResumeClassRequest: MessageFns<ResumeClassRequest> = {
+  encode(message: ResumeClassRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskClass !== "") {
+      writer.uint32(10).string(message.taskClass);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResumeClassRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResumeClassRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.taskClass = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResumeClassRequest {
+    return {
+      taskClass: isSet(object.taskClass)
+        ? globalThis.String(object.taskClass)
+        : isSet(object.task_class)
+        ? globalThis.String(object.task_class)
+        : "",
+    };
+  },
+
+  toJSON(message: ResumeClassRequest): unknown {
+    const obj: any = {};
+    if (message.taskClass !== "") {
+      obj.taskClass = message.taskClass;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ResumeClassRequest>, I>>(base?: I): ResumeClassRequest {
+    return ResumeClassRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ResumeClassRequest>, I>>(object: I): ResumeClassRequest {
+    const message = createBaseResumeClassRequest();
+    message.taskClass = object.taskClass ?? "";
+    return message;
+  },
+};
+
 function createBaseHealthRequest(): HealthRequest {
   return {};
 }
@@ -6565,6 +7156,47 @@ export const OrchestratorServiceService = {
     responseSerialize: (value: TaskEvent): Buffer => Buffer.from(TaskEvent.encode(value).finish()),
     responseDeserialize: (value: Buffer): TaskEvent => TaskEvent.decode(value),
   },
+  /** A class's limits: per-pool concurrency, cluster-wide concurrency cap, rate limit, paused. */
+  getClassLimits: {
+    path: "/orchestrator.v1.OrchestratorService/GetClassLimits" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetClassLimitsRequest): Buffer =>
+      Buffer.from(GetClassLimitsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetClassLimitsRequest => GetClassLimitsRequest.decode(value),
+    responseSerialize: (value: ClassLimits): Buffer => Buffer.from(ClassLimits.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ClassLimits => ClassLimits.decode(value),
+  },
+  /** Change a class's limits at run time; running pools apply them without a restart. */
+  setClassLimits: {
+    path: "/orchestrator.v1.OrchestratorService/SetClassLimits" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: SetClassLimitsRequest): Buffer =>
+      Buffer.from(SetClassLimitsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SetClassLimitsRequest => SetClassLimitsRequest.decode(value),
+    responseSerialize: (value: ClassLimits): Buffer => Buffer.from(ClassLimits.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ClassLimits => ClassLimits.decode(value),
+  },
+  /** Stop starting tasks of a class (queued ones wait, running ones finish). */
+  pauseClass: {
+    path: "/orchestrator.v1.OrchestratorService/PauseClass" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PauseClassRequest): Buffer => Buffer.from(PauseClassRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PauseClassRequest => PauseClassRequest.decode(value),
+    responseSerialize: (value: ClassLimits): Buffer => Buffer.from(ClassLimits.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ClassLimits => ClassLimits.decode(value),
+  },
+  resumeClass: {
+    path: "/orchestrator.v1.OrchestratorService/ResumeClass" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ResumeClassRequest): Buffer => Buffer.from(ResumeClassRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ResumeClassRequest => ResumeClassRequest.decode(value),
+    responseSerialize: (value: ClassLimits): Buffer => Buffer.from(ClassLimits.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ClassLimits => ClassLimits.decode(value),
+  },
 } as const;
 
 export interface OrchestratorServiceServer extends UntypedServiceImplementation {
@@ -6594,6 +7226,13 @@ export interface OrchestratorServiceServer extends UntypedServiceImplementation 
   cancelWorkflowRun: handleUnaryCall<CancelWorkflowRunRequest, CancelWorkflowRunResponse>;
   /** Lifecycle events, filtered, resumable from a cursor (default: only new events). */
   streamEvents: handleServerStreamingCall<StreamEventsRequest, TaskEvent>;
+  /** A class's limits: per-pool concurrency, cluster-wide concurrency cap, rate limit, paused. */
+  getClassLimits: handleUnaryCall<GetClassLimitsRequest, ClassLimits>;
+  /** Change a class's limits at run time; running pools apply them without a restart. */
+  setClassLimits: handleUnaryCall<SetClassLimitsRequest, ClassLimits>;
+  /** Stop starting tasks of a class (queued ones wait, running ones finish). */
+  pauseClass: handleUnaryCall<PauseClassRequest, ClassLimits>;
+  resumeClass: handleUnaryCall<ResumeClassRequest, ClassLimits>;
 }
 
 export interface OrchestratorServiceClient extends Client {
@@ -6784,6 +7423,69 @@ export interface OrchestratorServiceClient extends Client {
     metadata?: Metadata,
     options?: Partial<CallOptions>,
   ): ClientReadableStream<TaskEvent>;
+  /** A class's limits: per-pool concurrency, cluster-wide concurrency cap, rate limit, paused. */
+  getClassLimits(
+    request: GetClassLimitsRequest,
+    callback: (error: ServiceError | null, response: ClassLimits) => void,
+  ): ClientUnaryCall;
+  getClassLimits(
+    request: GetClassLimitsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ClassLimits) => void,
+  ): ClientUnaryCall;
+  getClassLimits(
+    request: GetClassLimitsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ClassLimits) => void,
+  ): ClientUnaryCall;
+  /** Change a class's limits at run time; running pools apply them without a restart. */
+  setClassLimits(
+    request: SetClassLimitsRequest,
+    callback: (error: ServiceError | null, response: ClassLimits) => void,
+  ): ClientUnaryCall;
+  setClassLimits(
+    request: SetClassLimitsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ClassLimits) => void,
+  ): ClientUnaryCall;
+  setClassLimits(
+    request: SetClassLimitsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ClassLimits) => void,
+  ): ClientUnaryCall;
+  /** Stop starting tasks of a class (queued ones wait, running ones finish). */
+  pauseClass(
+    request: PauseClassRequest,
+    callback: (error: ServiceError | null, response: ClassLimits) => void,
+  ): ClientUnaryCall;
+  pauseClass(
+    request: PauseClassRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ClassLimits) => void,
+  ): ClientUnaryCall;
+  pauseClass(
+    request: PauseClassRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ClassLimits) => void,
+  ): ClientUnaryCall;
+  resumeClass(
+    request: ResumeClassRequest,
+    callback: (error: ServiceError | null, response: ClassLimits) => void,
+  ): ClientUnaryCall;
+  resumeClass(
+    request: ResumeClassRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ClassLimits) => void,
+  ): ClientUnaryCall;
+  resumeClass(
+    request: ResumeClassRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ClassLimits) => void,
+  ): ClientUnaryCall;
 }
 
 export const OrchestratorServiceClient = makeGenericClientConstructor(

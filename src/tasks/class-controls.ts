@@ -1,0 +1,108 @@
+/**
+ * Flow control of a class at run time: per-pool concurrency, a cluster-wide concurrency cap, a
+ * rate limit, pause and resume. The cap, the rate limit and pause are BullMQ's own (kept in the
+ * queue's meta hash and honoured by every Worker when it takes a job); the per-pool concurrency
+ * is ours: kept in `{prefix}:limits` so new pools pick it up, and announced on a channel so
+ * running pools apply it at once (workers/worker-pool.ts).
+ */
+import type { Redis } from 'ioredis';
+import type { Keys } from '../redis/keys.js';
+import { invalidArgument } from './errors.js';
+import type { TaskQueues } from './task-queues.js';
+
+export interface ClassLimitsView {
+  taskClass: string;
+  /** 0: the pools' configured concurrency. */
+  poolConcurrency: number;
+  /** 0: no cap. */
+  globalConcurrency: number;
+  /** 0: no rate limit. */
+  rateLimitMax: number;
+  rateLimitDurationMs: number;
+  paused: boolean;
+}
+
+export interface ClassLimitsChange {
+  poolConcurrency?: number;
+  globalConcurrency?: number;
+  rateLimitMax?: number;
+  rateLimitDurationMs?: number;
+}
+
+export interface ClassControlsOptions {
+  redis: Redis;
+  keys: Keys;
+  queues: TaskQueues;
+}
+
+/** Upper bound of any limit a client may set. */
+const MAX_LIMIT = 1_000_000;
+
+function checkLimit(field: string, v: number | undefined): void {
+  if (v === undefined) return;
+  if (!Number.isInteger(v) || v < 0 || v > MAX_LIMIT) throw invalidArgument(field, `must be an integer from 0 to ${MAX_LIMIT}, got ${v}`);
+}
+
+/** The per-pool concurrency overrides of `classes` (0 where none is set). */
+export async function poolConcurrencyOverrides(redis: Redis, keys: Keys, classes: string[]): Promise<Map<string, number>> {
+  if (classes.length === 0) return new Map();
+  const values = await redis.hmget(keys.limits, ...classes);
+  return new Map(classes.map((c, i) => [c, Number(values[i] ?? 0)]));
+}
+
+export class ClassControls {
+  constructor(private readonly opts: ClassControlsOptions) {}
+
+  async get(taskClass: string): Promise<ClassLimitsView> {
+    const queue = this.opts.queues.get(taskClass);
+    const [meta, overrides] = await Promise.all([queue.getMeta(), poolConcurrencyOverrides(this.opts.redis, this.opts.keys, [taskClass])]);
+    const m = meta as { concurrency?: number; max?: number; duration?: number; paused?: boolean };
+    return {
+      taskClass,
+      poolConcurrency: overrides.get(taskClass) ?? 0,
+      globalConcurrency: Number(m.concurrency ?? 0),
+      rateLimitMax: Number(m.max ?? 0),
+      rateLimitDurationMs: Number(m.duration ?? 0),
+      paused: Boolean(m.paused),
+    };
+  }
+
+  async set(taskClass: string, change: ClassLimitsChange): Promise<ClassLimitsView> {
+    const queue = this.opts.queues.get(taskClass);
+    checkLimit('pool_concurrency', change.poolConcurrency);
+    checkLimit('global_concurrency', change.globalConcurrency);
+    checkLimit('rate_limit_max', change.rateLimitMax);
+    checkLimit('rate_limit_duration_ms', change.rateLimitDurationMs);
+    const current = await this.get(taskClass);
+    const max = change.rateLimitMax ?? current.rateLimitMax;
+    const duration = change.rateLimitDurationMs ?? current.rateLimitDurationMs;
+    if (max > 0 && duration === 0) throw invalidArgument('rate_limit_duration_ms', 'a rate limit needs a duration');
+
+    if (change.globalConcurrency !== undefined) {
+      if (change.globalConcurrency === 0) await queue.removeGlobalConcurrency();
+      else await queue.setGlobalConcurrency(change.globalConcurrency);
+    }
+    if (change.rateLimitMax !== undefined || change.rateLimitDurationMs !== undefined) {
+      if (max === 0) await queue.removeGlobalRateLimit();
+      else await queue.setGlobalRateLimit(max, duration);
+    }
+    if (change.poolConcurrency !== undefined) {
+      const { redis, keys } = this.opts;
+      const tx = redis.multi();
+      if (change.poolConcurrency === 0) tx.hdel(keys.limits, taskClass);
+      else tx.hset(keys.limits, taskClass, change.poolConcurrency);
+      await tx.publish(keys.limitsChannel, taskClass).exec();
+    }
+    return this.get(taskClass);
+  }
+
+  async pause(taskClass: string): Promise<ClassLimitsView> {
+    await this.opts.queues.get(taskClass).pause();
+    return this.get(taskClass);
+  }
+
+  async resume(taskClass: string): Promise<ClassLimitsView> {
+    await this.opts.queues.get(taskClass).resume();
+    return this.get(taskClass);
+  }
+}
