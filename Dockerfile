@@ -1,0 +1,38 @@
+# Orchestrator's image: the orchestrator, worker pools, the env-manager and orchctl, one image,
+# the process chosen by the command. Multi-stage: the build stage has the dev dependencies and
+# the compiler, the runtime stage only what runs, as a non-root user.
+#
+#   docker build -t orchestrator:0.1.0 .
+#   docker run --rm -e REDIS_URL=redis://redis:6379 orchestrator:0.1.0                      # orchestrator
+#   docker run --rm -e REDIS_URL=... orchestrator:0.1.0 node dist/workers/main.js --classes cpu_short
+ARG NODE_IMAGE=node:20-bookworm-slim
+
+FROM ${NODE_IMAGE} AS build
+WORKDIR /src
+COPY package.json package-lock.json ./
+RUN npm ci --no-audit --no-fund
+COPY tsconfig.json buf.yaml buf.gen.yaml ./
+COPY proto ./proto
+COPY src ./src
+COPY queues ./queues
+COPY workers ./workers
+COPY bench ./bench
+RUN npm run build && npm prune --omit=dev
+
+FROM ${NODE_IMAGE}
+ENV NODE_ENV=production \
+    ORCHESTRATOR_GRPC_ADDR=0.0.0.0:50052 \
+    ORCHESTRATOR_HTTP_ADDR=0.0.0.0:9097
+WORKDIR /app
+RUN groupadd --system orq && useradd --system --gid orq --home-dir /app --shell /usr/sbin/nologin orq
+COPY --from=build --chown=root:root /src/package.json ./
+COPY --from=build --chown=root:root /src/node_modules ./node_modules
+COPY --from=build --chown=root:root /src/dist ./dist
+# The server reads the proto files for reflection.
+COPY --from=build --chown=root:root /src/proto ./proto
+USER orq
+EXPOSE 50052 9097
+# Healthy when the gRPC port accepts connections (the standard gRPC health service answers there).
+HEALTHCHECK --interval=10s --timeout=3s --start-period=10s --retries=3 \
+  CMD ["node", "-e", "require('net').connect(50052,'127.0.0.1').on('connect',()=>process.exit(0)).on('error',()=>process.exit(1))"]
+CMD ["node", "dist/src/bin/orchestrator.js"]
