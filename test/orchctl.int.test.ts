@@ -56,7 +56,7 @@ function orchctl(args: string[], opts: { stdin?: string; addr?: string } = {}): 
 
 const run = (args: string[], opts?: { stdin?: string; addr?: string }) => orchctl(args, opts).done;
 
-describe('orchctl', () => {
+describe('orchctl', { timeout: 120_000 }, () => {
   it('submits a task, waits for it, and shows its status', async () => {
     const r = await run(['submit', '-c', 'inproc', '-p', 'a=1', '--id', 'cli-1', '--wait']);
     expect(r.code).toBe(0);

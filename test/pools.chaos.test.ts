@@ -18,7 +18,7 @@ async function eventsOf(taskId: string): Promise<string[][]> {
   return (await sys.r.xrange(sys.keys.events, '-', '+')).map(([, f]) => f).filter((f) => f[3] === taskId);
 }
 
-describe('pools', () => {
+describe('pools', { timeout: 180_000 }, () => {
   it('three pools share a class and run every task exactly once', async () => {
     const pools = await Promise.all([1, 2, 3].map(() => sys.startPool({ classes: 'cpu_short:4' })));
     const ids = Array.from({ length: 300 }, (_, i) => `shared-${i}`);

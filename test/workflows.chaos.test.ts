@@ -50,7 +50,8 @@ async function expectEachStepOnce(s: BareSystem, client: OrchestratorClient, run
   for (const [taskId, c] of counts) expect({ taskId, ...c }).toEqual({ taskId, submitted: 1, started: 1 });
 }
 
-describe('several orchestrators', () => {
+// Several processes started, killed and started again: minutes on a loaded 2-core machine.
+describe('several orchestrators', { timeout: 180_000 }, () => {
   it('drive the same runs with no step run twice', async () => {
     sys = await startBareSystem();
     await sys.startPool({ classes: 'inproc:16' });
@@ -67,7 +68,7 @@ describe('several orchestrators', () => {
   });
 });
 
-describe('an orchestrator killed mid-run', () => {
+describe('an orchestrator killed mid-run', { timeout: 180_000 }, () => {
   it('is restarted and the run completes, each step run once', async () => {
     sys = await startBareSystem();
     await sys.startPool({ classes: 'inproc:8' });
