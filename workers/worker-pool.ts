@@ -11,7 +11,7 @@ import { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
-import type { Config } from '../src/config/config.js';
+import { ConfigError, type Config } from '../src/config/config.js';
 import { FeedWriter } from '../src/feeds/feed-writer.js';
 import type { Logger } from '../src/logging/logger.js';
 import { createOwnRedis, createRedis } from '../src/redis/connection.js';
@@ -26,6 +26,8 @@ import { reapOrphanContainers } from './container-reaper.js';
 import { DockerClient } from '../src/docker/docker-client.js';
 import { SandboxRunner } from './sandbox/sandbox-runner.js';
 import { createTaskProcessor } from './task-processor.js';
+import { gpuDevices } from './gpu-devices.js';
+import { GpuSlots } from './gpu-slots.js';
 
 const STALLED_LIMIT_REASON = 'job stalled more than allowable limit';
 
@@ -48,6 +50,8 @@ export class WorkerPool {
   private heartbeat?: NodeJS.Timeout;
   private busy = 0;
   private closing?: Promise<void>;
+  /** The GPUs found at start, when a class served uses GPUs. */
+  private gpus: readonly string[] = [];
 
   constructor(private readonly opts: WorkerPoolOptions) {
     // Every running task listens for the shutdown: one listener per concurrency slot.
@@ -57,14 +61,52 @@ export class WorkerPool {
     this.log = opts.logger.child({ component: 'pool', poolId: this.id });
   }
 
-  /** Concurrency per class this pool serves. */
+  /**
+   * Concurrency per class this pool serves. A GPU class runs one task per GPU: its concurrency
+   * is the number of GPUs, or the pool's configured figure when that is lower.
+   */
   get concurrency(): ReadonlyMap<string, number> {
     const { config } = this.opts;
-    return new Map(Object.entries(config.pool.classes).map(([name, n]) => [name, n || config.classes.get(name)!.concurrency]));
+    return new Map(
+      Object.entries(config.pool.classes).map(([name, n]) => {
+        const cls = config.classes.get(name)!;
+        return [name, cls.usesGpu ? Math.min(n || this.gpus.length, this.gpus.length) : n || cls.concurrency];
+      }),
+    );
+  }
+
+  /** The classes served that use GPUs. */
+  private get gpuClasses(): Set<string> {
+    const { config } = this.opts;
+    return new Set(Object.keys(config.pool.classes).filter((name) => config.classes.get(name)!.usesGpu));
+  }
+
+  /**
+   * Finds the GPUs when a class served needs them. Throws ConfigError (the process exits 2)
+   * when there are none: such a pool could take tasks it can never run.
+   */
+  private async findGpus(): Promise<void> {
+    const { config } = this.opts;
+    const gpuClasses = [...this.gpuClasses];
+    if (gpuClasses.length === 0) return;
+    this.gpus = await gpuDevices({ configured: config.pool.gpus, logger: this.log });
+    if (this.gpus.length === 0) {
+      const where = config.pool.gpus === undefined ? 'nvidia-smi found none' : 'pool.gpus (ORCHESTRATOR_POOL_GPUS) is empty';
+      throw new ConfigError(
+        `pool.classes: this pool serves ${gpuClasses.join(', ')}, which needs GPUs, but it has none (${where}); set pool.gpus or ORCHESTRATOR_POOL_GPUS`,
+      );
+    }
+    for (const name of gpuClasses) {
+      const n = config.pool.classes[name]!;
+      if (n > this.gpus.length)
+        this.log.warn({ taskClass: name, configured: n, gpus: this.gpus.length }, 'concurrency capped at the number of GPUs: one task per GPU');
+    }
+    this.log.info({ gpus: this.gpus }, 'GPUs');
   }
 
   async start(): Promise<void> {
     const { config } = this.opts;
+    await this.findGpus();
     // Two connections: BullMQ's and ours (see src/redis/connection.ts).
     const redis = (this.redis = createOwnRedis(this.opts.redisUrl, `orq-pool-${this.id}`));
     const bullRedis = (this.bullRedis = createRedis(this.opts.redisUrl, { connectionName: `orq-pool-${this.id}-workers` }));
@@ -98,6 +140,7 @@ export class WorkerPool {
       executors: this.executors,
       logger: this.log,
       shutdownSignal: this.shutdown.signal,
+      gpus: this.gpus.length > 0 ? { classes: this.gpuClasses, slots: new GpuSlots(this.gpus) } : undefined,
       onBusy: (n) => (this.busy = n),
       eventsMaxLen: config.streams.eventsMaxLen,
       resultsMaxLen: config.streams.resultsMaxLen,
