@@ -27,6 +27,7 @@ describe('config loader', () => {
     expect(loadConfig({ env: { ORCHESTRATOR_POOL_GPUS: '' } }).pool.gpus).toEqual([]);
     expect(() => loadConfig({ env: { ORCHESTRATOR_POOL_GPUS: '0,a b' } })).toThrow(/config key pool\.gpus\.1/);
     expect(loadConfig({ env: {} }).classes.get('gpu')!.usesGpu).toBe(true);
+    expect(loadConfig({ env: {} }).executors.slurm).toMatchObject({ pollIntervalMs: 2000, sbatchPath: 'sbatch', defaultPartition: '' });
   });
 
   it('reads the older stack environment names over the file', () => {

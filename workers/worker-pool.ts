@@ -11,6 +11,7 @@ import { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
+import { resolve } from 'node:path';
 import { ConfigError, type Config } from '../src/config/config.js';
 import { FeedWriter } from '../src/feeds/feed-writer.js';
 import type { Logger } from '../src/logging/logger.js';
@@ -25,6 +26,9 @@ import { ContainerExecutor } from './executors/container.js';
 import { reapOrphanContainers } from './container-reaper.js';
 import { DockerClient } from '../src/docker/docker-client.js';
 import { SandboxRunner } from './sandbox/sandbox-runner.js';
+import { SlurmExecutor } from './executors/slurm.js';
+import { SlurmJobIds } from './slurm-job-ids.js';
+import { SlurmCli } from '../src/slurm/slurm-cli.js';
 import { createTaskProcessor } from './task-processor.js';
 import { gpuDevices } from './gpu-devices.js';
 import { GpuSlots } from './gpu-slots.js';
@@ -131,6 +135,7 @@ export class WorkerPool {
         }) as Executor<unknown>,
       ],
       ['container', this.containerExecutor(docker) as Executor<unknown>],
+      ['slurm', this.slurmExecutor(redis) as Executor<unknown>],
     ]);
     const processor = createTaskProcessor({
       redis,
@@ -210,6 +215,26 @@ export class WorkerPool {
       defaultPidsLimit: c.defaultPidsLimit,
       tmpfsBytes: c.tmpfsBytes,
       killGraceMs: c.killGraceMs,
+    });
+  }
+
+  private slurmExecutor(redis: Redis): SlurmExecutor {
+    const s = this.opts.config.executors.slurm;
+    return new SlurmExecutor({
+      cli: new SlurmCli({
+        sbatchPath: s.sbatchPath,
+        scontrolPath: s.scontrolPath,
+        squeuePath: s.squeuePath,
+        scancelPath: s.scancelPath,
+        commandTimeoutMs: s.commandTimeoutMs,
+      }),
+      jobIds: new SlurmJobIds({ redis, keys: this.keys }),
+      prefix: this.opts.config.redis.prefix,
+      spoolDir: resolve(s.spoolDir),
+      pollIntervalMs: s.pollIntervalMs,
+      defaultPartition: s.defaultPartition,
+      outputTailBytes: s.outputTailBytes,
+      logger: this.log,
     });
   }
 

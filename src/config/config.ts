@@ -188,6 +188,28 @@ const schema = z.strictObject({
           killGraceMs: z.number().int().min(0).default(2000),
         })
         .prefault({}),
+      slurm: z
+        .strictObject({
+          /**
+           * Directory for batch scripts and job output (`<job id>.out`). On a cluster it must be
+           * a filesystem the pools and the compute nodes share. @default ".orchestrator/slurm"
+           */
+          spoolDir: z.string().min(1).default('.orchestrator/slurm'),
+          /** How often a running job's state is read (scontrol). @default 2000 */
+          pollIntervalMs: z.number().int().min(50).default(2_000),
+          /** Partition of a task that names none; '' for Slurm's default partition. @default "" */
+          defaultPartition: z.string().default(''),
+          /** The Slurm commands (through PATH unless absolute). */
+          sbatchPath: z.string().min(1).default('sbatch'),
+          scontrolPath: z.string().min(1).default('scontrol'),
+          squeuePath: z.string().min(1).default('squeue'),
+          scancelPath: z.string().min(1).default('scancel'),
+          /** Longest one Slurm command may take. @default 30000 */
+          commandTimeoutMs: z.number().int().min(100).default(30_000),
+          /** Bytes of the job's output kept in the result (the tail). @default 16384 */
+          outputTailBytes: z.number().int().min(0).default(16_384),
+        })
+        .prefault({}),
     })
     .prefault({}),
   docker: z
