@@ -103,28 +103,7 @@ export class SlurmExecutor implements Executor<SlurmSpec> {
     const stdout = await readTail(info.stdoutPath || join(this.opts.spoolDir, `${jobId}.out`), this.opts.outputTailBytes ?? 16_384);
     const detail = { slurmJobId: jobId, state: info.state, exitCode: info.exitCode, stdout, stderr: '' };
     if (cancelledAt !== undefined) throw abortError(ctx.signal.reason, 'slurm job cancelled', detail);
-    const job = `slurm job ${jobId}`;
-    switch (info.state) {
-      case 'COMPLETED':
-        return { ...detail, durationMs: performance.now() - started };
-      case 'FAILED':
-        throw new TaskError('task_failed', info.signal ? `${job} killed by signal ${info.signal}` : `${job} exited with code ${info.exitCode}`, {
-          retryable: true,
-          detail,
-        });
-      case 'OUT_OF_MEMORY':
-        // The same limit would end it again.
-        throw new TaskError('task_failed', `${job} ran out of memory`, { retryable: false, detail });
-      case 'TIMEOUT':
-      case 'DEADLINE':
-        throw new TaskError('timed_out', `${job} reached its Slurm time limit`, { retryable: false, detail });
-      case 'CANCELLED':
-        // Someone cancelled it in Slurm (an operator's scancel): running it again would overrule them.
-        throw new TaskError('task_failed', `${job} was cancelled in Slurm (${info.reason})`, { retryable: false, detail });
-      default:
-        // NODE_FAIL, BOOT_FAIL, PREEMPTED: the cluster's trouble, not the job's.
-        throw new TaskError('task_failed', `${job} ended ${info.state} (${info.reason})`, { retryable: true, detail });
-    }
+    return slurmOutcome(info, stdout, performance.now() - started);
   }
 
   /** The attempt's job: the one an earlier run of it submitted, if Slurm still knows it, else a new one. */
@@ -219,6 +198,36 @@ export class SlurmExecutor implements Executor<SlurmSpec> {
       const interval = ctx.signal.aborted ? Math.min(this.pollIntervalMs, 250) : this.pollIntervalMs;
       await sleep(interval, undefined, { signal: ctx.signal.aborted ? undefined : wake }).catch(() => undefined);
     }
+  }
+}
+
+/**
+ * The result of a job that ended on its own (not cancelled by us), or the TaskError it ends
+ * the attempt with.
+ */
+export function slurmOutcome(info: SlurmJobInfo, stdout: string, durationMs: number): SlurmResult {
+  const detail = { slurmJobId: info.jobId, state: info.state, exitCode: info.exitCode, stdout, stderr: '' };
+  const job = `slurm job ${info.jobId}`;
+  switch (info.state) {
+    case 'COMPLETED':
+      return { ...detail, durationMs };
+    case 'FAILED':
+      throw new TaskError('task_failed', info.signal ? `${job} killed by signal ${info.signal}` : `${job} exited with code ${info.exitCode}`, {
+        retryable: true,
+        detail,
+      });
+    case 'OUT_OF_MEMORY':
+      // The same limit would end it again.
+      throw new TaskError('task_failed', `${job} ran out of memory`, { retryable: false, detail });
+    case 'TIMEOUT':
+    case 'DEADLINE':
+      throw new TaskError('timed_out', `${job} reached its Slurm time limit`, { retryable: false, detail });
+    case 'CANCELLED':
+      // Someone cancelled it in Slurm (an operator's scancel): running it again would overrule them.
+      throw new TaskError('task_failed', `${job} was cancelled in Slurm (${info.reason})`, { retryable: false, detail });
+    default:
+      // NODE_FAIL, BOOT_FAIL, PREEMPTED: the cluster's trouble, not the job's.
+      throw new TaskError('task_failed', `${job} ended ${info.state} (${info.reason})`, { retryable: true, detail });
   }
 }
 
