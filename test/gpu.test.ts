@@ -22,15 +22,20 @@ describe('GPU devices', () => {
     expect(parseNvidiaSmi('')).toEqual([]);
   });
 
-  it('hands each device to one holder at a time, and takes it back', () => {
+  it('hands each device to one holder at a time; a third waits for one to be released, or for its signal', async () => {
     const slots = new GpuSlots(['0', '1']);
-    expect(slots.acquire()).toBe('0');
-    expect(slots.acquire()).toBe('1');
-    expect(slots.acquire()).toBeUndefined();
+    const signal = new AbortController().signal;
+    expect(await slots.acquire(signal)).toBe('0');
+    expect(await slots.acquire(signal)).toBe('1');
+    const third = slots.acquire(signal);
+    const gaveUp = new AbortController();
+    const fourth = slots.acquire(gaveUp.signal);
+    gaveUp.abort(new Error('cancelled'));
+    await expect(fourth).rejects.toThrow('cancelled');
+    slots.release('1');
+    expect(await third).toBe('1');
     slots.release('0');
-    slots.release('0');
-    expect(slots.acquire()).toBe('0');
-    expect(slots.acquire()).toBeUndefined();
+    expect(await slots.acquire(signal)).toBe('0');
   });
 
   it('asks Docker for exactly the attempt’s GPU, and for none without one', () => {

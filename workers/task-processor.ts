@@ -128,8 +128,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
       if (ac.signal.aborted) throw ac.signal.reason;
       let env = opts.env ?? {};
       if (opts.gpus?.classes.has(taskClass)) {
-        gpu = opts.gpus.slots.acquire();
-        if (gpu === undefined) throw new TaskError('task_failed', 'no free GPU on this pool', { retryable: true });
+        gpu = await opts.gpus.slots.acquire(ac.signal);
         env = { ...env, CUDA_VISIBLE_DEVICES: gpu, NVIDIA_VISIBLE_DEVICES: gpu };
       }
       const ctx: ExecutionContext = {
