@@ -28,6 +28,12 @@ export interface TaskClassOptions {
    * @default false
    */
   inProcessHandlers: boolean;
+  /**
+   * One GPU per task: a pool runs at most one task per GPU it has (its concurrency for the
+   * class is its GPU count) and hands each task its device (workers/gpu-slots.ts).
+   * @default false (true for "gpu")
+   */
+  usesGpu: boolean;
   /** Completed tasks kept in Redis (newest first). @default {count: 10000, ageMs: 86400000} */
   keepCompleted: { count: number; ageMs: number };
   /** Failed tasks kept in Redis (the dead letters). @default {count: 50000, ageMs: 604800000} */
@@ -43,6 +49,7 @@ const base: Omit<TaskClassOptions, 'name'> = {
   stalledIntervalMs: 30_000,
   maxStalledCount: 1,
   inProcessHandlers: false,
+  usesGpu: false,
   keepCompleted: { count: 10_000, ageMs: 24 * 3_600_000 },
   keepFailed: { count: 50_000, ageMs: 7 * 24 * 3_600_000 },
 };
@@ -51,7 +58,7 @@ const base: Omit<TaskClassOptions, 'name'> = {
 export const DEFAULT_TASK_CLASSES: readonly TaskClassOptions[] = Object.freeze([
   { ...base, name: 'cpu_short', concurrency: 16, timeoutMs: 60_000 },
   { ...base, name: 'cpu_long', concurrency: 2, timeoutMs: 6 * 3_600_000, lockDurationMs: 120_000, stalledIntervalMs: 60_000 },
-  { ...base, name: 'gpu', concurrency: 1, timeoutMs: 6 * 3_600_000, lockDurationMs: 120_000, stalledIntervalMs: 60_000 },
+  { ...base, name: 'gpu', usesGpu: true, concurrency: 1, timeoutMs: 6 * 3_600_000, lockDurationMs: 120_000, stalledIntervalMs: 60_000 },
   { ...base, name: 'gpu_slurm', concurrency: 32, timeoutMs: 24 * 3_600_000, lockDurationMs: 120_000, stalledIntervalMs: 60_000 },
 ]);
 

@@ -20,6 +20,16 @@ describe('config loader', () => {
     expect(Object.isFrozen(c.grpc)).toBe(true);
   });
 
+  it('takes the pool GPUs from the file or ORCHESTRATOR_POOL_GPUS; unset means detect, empty means none', () => {
+    expect(loadConfig({ env: {} }).pool.gpus).toBeUndefined();
+    expect(loadConfig({ file: tomlFile('[pool]\ngpus = ["0", "1"]\n'), env: {} }).pool.gpus).toEqual(['0', '1']);
+    expect(loadConfig({ file: tomlFile('[pool]\ngpus = ["0"]\n'), env: { ORCHESTRATOR_POOL_GPUS: '2, 3' } }).pool.gpus).toEqual(['2', '3']);
+    expect(loadConfig({ env: { ORCHESTRATOR_POOL_GPUS: '' } }).pool.gpus).toEqual([]);
+    expect(() => loadConfig({ env: { ORCHESTRATOR_POOL_GPUS: '0,a b' } })).toThrow(/config key pool\.gpus\.1/);
+    expect(loadConfig({ env: {} }).classes.get('gpu')!.usesGpu).toBe(true);
+    expect(loadConfig({ env: {} }).executors.slurm).toMatchObject({ pollIntervalMs: 2000, sbatchPath: 'sbatch', defaultPartition: '' });
+  });
+
   it('reads the older stack environment names over the file', () => {
     const file = tomlFile('[grpc]\naddr = "0.0.0.0:1"\n');
     const c = loadConfig({ file, env: { ORCHESTRATOR_GRPC_ADDR: '127.0.0.1:6000', ORCHESTRATOR_HTTP_ADDR: '127.0.0.1:6001', REDIS_URL: 'redis://x:1' } });

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { resolveTaskClasses } from '../queues/task-classes.js';
 import { OrchestratorError } from '../src/tasks/errors.js';
-import { resolveTask, toBullPriority, type ContainerExecutorSpec, type TaskSubmission } from '../src/tasks/task-spec.js';
+import { resolveTask, toBullPriority, type ContainerExecutorSpec, type SlurmExecutorSpec, type TaskSubmission } from '../src/tasks/task-spec.js';
 
 const classes = resolveTaskClasses({});
 const opts = { classes, maxPayloadBytes: 100, field: 'task' };
@@ -148,5 +148,39 @@ describe('container executor validation', () => {
     ['task.executor.container.cpu_millis', { cpuMillis: 1.5 }],
   ])('rejects bad %s', (field, c) => {
     expect(fieldOf(task(c))).toBe(field);
+  });
+});
+
+describe('slurm executor validation', () => {
+  const base: SlurmExecutorSpec = {
+    kind: 'slurm',
+    script: '',
+    command: ['train'],
+    partition: '',
+    gres: '',
+    cpus: 0,
+    memoryMb: 0,
+    timeLimitMinutes: 0,
+    env: {},
+  };
+  const task = (e: Partial<SlurmExecutorSpec>): TaskSubmission => ({ ...ok, taskClass: 'gpu_slurm', executor: { ...base, ...e } });
+
+  it('accepts a command or a script, with gres, limits and env in key order', () => {
+    const t = resolveTask(task({ gres: 'gpu:a100:2', cpus: 8, memoryMb: 16_000, timeLimitMinutes: 90, env: { B: '2', A: '1' } }), opts);
+    expect(t.data.executor).toMatchObject({ kind: 'slurm', command: ['train'], gres: 'gpu:a100:2', cpus: 8, env: { A: '1', B: '2' } });
+    expect(Object.keys((t.data.executor as SlurmExecutorSpec).env)).toEqual(['A', 'B']);
+    expect(t.jobName).toBe('slurm');
+    expect(() => resolveTask(task({ command: [], script: '#!/bin/sh\n#SBATCH --nodes=1\nsrun train\n' }), opts)).not.toThrow();
+  });
+
+  it('names the field at fault', () => {
+    expect(fieldOf(task({ script: '#!/bin/sh\ntrue\n' }))).toBe('task.executor.slurm');
+    expect(fieldOf(task({ command: [] }))).toBe('task.executor.slurm');
+    expect(fieldOf(task({ command: [], script: 'echo no shebang' }))).toBe('task.executor.slurm.script');
+    expect(fieldOf(task({ command: [''] }))).toBe('task.executor.slurm.command');
+    expect(fieldOf(task({ partition: 'a b' }))).toBe('task.executor.slurm.partition');
+    expect(fieldOf(task({ gres: 'gpu:1;rm -rf /' }))).toBe('task.executor.slurm.gres');
+    expect(fieldOf(task({ cpus: -1 }))).toBe('task.executor.slurm.cpus');
+    expect(fieldOf(task({ env: { 'A=B': '1' } }))).toBe('task.executor.slurm.env');
   });
 });

@@ -1,6 +1,8 @@
 /** References in workflow steps: parsing, resolution and the errors that name what failed. */
 import { describe, expect, it } from 'vitest';
 import { parseTemplate, renderTemplate, TemplateError, templateRefs, type TemplateContext } from '../src/workflows/templates.js';
+import type { TaskSubmission } from '../src/tasks/task-spec.js';
+import { mapTemplatedStrings, templatedStrings } from '../src/workflows/workflow-definition.js';
 
 const ctx: TemplateContext = {
   runId: 'r1',
@@ -47,5 +49,32 @@ describe('templates', () => {
   ])('fails %s at run time with an error naming it', (text, message) => {
     expect(() => renderTemplate(text, ctx)).toThrow(TemplateError);
     expect(() => renderTemplate(text, ctx)).toThrow(message);
+  });
+});
+
+describe('templated strings of a step', () => {
+  it('include a slurm step’s script, command and env', () => {
+    const task: TaskSubmission = {
+      taskClass: 'gpu_slurm',
+      payload: { p: '${inputs.x}' },
+      executor: {
+        kind: 'slurm',
+        script: '#!/bin/sh\ntrain ${inputs.x}\n',
+        command: [],
+        partition: '',
+        gres: 'gpu:1',
+        cpus: 0,
+        memoryMb: 0,
+        timeLimitMinutes: 0,
+        env: { RUN: '${run_id}' },
+      },
+    };
+    expect(templatedStrings(task, 'steps[0].task')).toEqual([
+      ['steps[0].task.payload.p', '${inputs.x}'],
+      ['steps[0].task.executor.slurm.script', '#!/bin/sh\ntrain ${inputs.x}\n'],
+      ['steps[0].task.executor.slurm.env.RUN', '${run_id}'],
+    ]);
+    const rendered = mapTemplatedStrings(task, (_f, v) => renderTemplate(v, ctx));
+    expect(rendered.executor).toMatchObject({ script: '#!/bin/sh\ntrain 7\n', env: { RUN: 'r1' }, gres: 'gpu:1' });
   });
 });

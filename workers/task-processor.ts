@@ -18,6 +18,7 @@ import type { TaskJobData } from '../src/tasks/task-spec.js';
 import { AttemptRecords } from '../src/tasks/attempt-records.js';
 import type { TaskResultRecord } from '../src/feeds/feed-format.js';
 import type { ExecutionContext, Executor } from './executors/executor.js';
+import type { GpuSlots } from './gpu-slots.js';
 
 /** The reason a pool aborts its running tasks when its shutdown grace runs out. */
 export class HandBack extends Error {
@@ -34,8 +35,10 @@ export interface TaskProcessorOptions {
   poolId: string;
   executors: ReadonlyMap<string, Executor<unknown>>;
   logger: Logger;
-  /** Extra environment for the task's processes (GPU assignment, ...). */
+  /** Extra environment for the task's processes. */
   env?: Record<string, string>;
+  /** The pool's GPUs and the classes whose tasks each hold one while they run. */
+  gpus?: { classes: ReadonlySet<string>; slots: GpuSlots };
   /** Aborted when the pool gives up waiting for running tasks on shutdown. */
   shutdownSignal: AbortSignal;
   /** Called with the number of tasks running, whenever it changes. */
@@ -117,17 +120,24 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
     if (opts.shutdownSignal.aborted) onShutdown();
     const timer = setTimeout(() => abort(new TaskError('timed_out', `timed out after ${data.timeoutMs} ms`, { retryable: true })), data.timeoutMs);
     opts.onBusy?.(++running);
+    let gpu: string | undefined;
 
     try {
       const executor = opts.executors.get(data.executor.kind);
       if (!executor) throw new TaskError('task_failed', `this pool has no "${data.executor.kind}" executor`, { retryable: true });
       if (ac.signal.aborted) throw ac.signal.reason;
+      let env = opts.env ?? {};
+      if (opts.gpus?.classes.has(taskClass)) {
+        gpu = await opts.gpus.slots.acquire(ac.signal);
+        env = { ...env, CUDA_VISIBLE_DEVICES: gpu, NVIDIA_VISIBLE_DEVICES: gpu };
+      }
       const ctx: ExecutionContext = {
         taskId,
         taskClass,
         attempt,
         signal: ac.signal,
-        env: opts.env ?? {},
+        env,
+        gpu,
         progress: async (value) => {
           await job.updateProgress(value as object);
           await feeds.event({ ...base, type: 'progress', atMs: Date.now(), detail: JSON.stringify(value) });
@@ -167,6 +177,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
       await feeds.event({ ...base, type: 'retrying', atMs: now, detail: `${e.message} (retry in ${backoffDelay(job)} ms)` });
       throw new Error(e.message, { cause: err });
     } finally {
+      if (gpu !== undefined) opts.gpus?.slots.release(gpu);
       clearTimeout(timer);
       cancelSignal?.removeEventListener('abort', onCancel);
       opts.shutdownSignal.removeEventListener('abort', onShutdown);

@@ -11,7 +11,8 @@ import { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
-import type { Config } from '../src/config/config.js';
+import { resolve } from 'node:path';
+import { ConfigError, type Config } from '../src/config/config.js';
 import { FeedWriter } from '../src/feeds/feed-writer.js';
 import type { Logger } from '../src/logging/logger.js';
 import { createOwnRedis, createRedis } from '../src/redis/connection.js';
@@ -26,7 +27,12 @@ import { reapOrphanContainers } from './container-reaper.js';
 import { poolConcurrencyOverrides } from '../src/tasks/class-controls.js';
 import { DockerClient } from '../src/docker/docker-client.js';
 import { SandboxRunner } from './sandbox/sandbox-runner.js';
+import { SlurmExecutor } from './executors/slurm.js';
+import { SlurmJobIds } from './slurm-job-ids.js';
+import { SlurmCli } from '../src/slurm/slurm-cli.js';
 import { createTaskProcessor } from './task-processor.js';
+import { gpuDevices } from './gpu-devices.js';
+import { GpuSlots } from './gpu-slots.js';
 
 const STALLED_LIMIT_REASON = 'job stalled more than allowable limit';
 
@@ -49,9 +55,11 @@ export class WorkerPool {
   private heartbeat?: NodeJS.Timeout;
   private busy = 0;
   private closing?: Promise<void>;
-  /** Concurrency per class from config and flags; `live` is what runs now. */
-  private readonly configured: ReadonlyMap<string, number>;
-  private readonly live: Map<string, number>;
+  /** The GPUs found at start, when a class served uses GPUs. */
+  private gpus: readonly string[] = [];
+  /** Concurrency per class from config, flags and GPUs (set at start); `live` is what runs now. */
+  private configured = new Map<string, number>();
+  private readonly live = new Map<string, number>();
 
   constructor(private readonly opts: WorkerPoolOptions) {
     // Every running task listens for the shutdown: one listener per concurrency slot.
@@ -59,18 +67,60 @@ export class WorkerPool {
     this.id = opts.config.pool.id;
     this.keys = makeKeys(opts.config.redis.prefix);
     this.log = opts.logger.child({ component: 'pool', poolId: this.id });
-    const { config } = opts;
-    this.configured = new Map(Object.entries(config.pool.classes).map(([name, n]) => [name, n || config.classes.get(name)!.concurrency]));
-    this.live = new Map(this.configured);
   }
 
   /** Concurrency per class this pool serves, as it runs now (run-time limits applied). */
   get concurrency(): ReadonlyMap<string, number> {
-    return this.live;
+    return this.live.size ? this.live : this.configuredConcurrency();
+  }
+
+  /**
+   * Concurrency per class from config and flags. A GPU class runs one task per GPU: its
+   * concurrency is the number of GPUs, or the pool's configured figure when that is lower.
+   */
+  private configuredConcurrency(): Map<string, number> {
+    const { config } = this.opts;
+    return new Map(
+      Object.entries(config.pool.classes).map(([name, n]) => {
+        const cls = config.classes.get(name)!;
+        return [name, cls.usesGpu ? Math.min(n || this.gpus.length, this.gpus.length) : n || cls.concurrency];
+      }),
+    );
+  }
+  /** The classes served that use GPUs. */
+  private get gpuClasses(): Set<string> {
+    const { config } = this.opts;
+    return new Set(Object.keys(config.pool.classes).filter((name) => config.classes.get(name)!.usesGpu));
+  }
+
+  /**
+   * Finds the GPUs when a class served needs them. Throws ConfigError (the process exits 2)
+   * when there are none: such a pool could take tasks it can never run.
+   */
+  private async findGpus(): Promise<void> {
+    const { config } = this.opts;
+    const gpuClasses = [...this.gpuClasses];
+    if (gpuClasses.length === 0) return;
+    this.gpus = await gpuDevices({ configured: config.pool.gpus, logger: this.log });
+    if (this.gpus.length === 0) {
+      const where = config.pool.gpus === undefined ? 'nvidia-smi found none' : 'pool.gpus (ORCHESTRATOR_POOL_GPUS) is empty';
+      throw new ConfigError(
+        `pool.classes: this pool serves ${gpuClasses.join(', ')}, which needs GPUs, but it has none (${where}); set pool.gpus or ORCHESTRATOR_POOL_GPUS`,
+      );
+    }
+    for (const name of gpuClasses) {
+      const n = config.pool.classes[name]!;
+      if (n > this.gpus.length)
+        this.log.warn({ taskClass: name, configured: n, gpus: this.gpus.length }, 'concurrency capped at the number of GPUs: one task per GPU');
+    }
+    this.log.info({ gpus: this.gpus }, 'GPUs');
   }
 
   async start(): Promise<void> {
     const { config } = this.opts;
+    await this.findGpus();
+    this.configured = this.configuredConcurrency();
+    for (const [name, n] of this.configured) this.live.set(name, n);
     // Two connections: BullMQ's and ours (see src/redis/connection.ts).
     const redis = (this.redis = createOwnRedis(this.opts.redisUrl, `orq-pool-${this.id}`));
     const bullRedis = (this.bullRedis = createRedis(this.opts.redisUrl, { connectionName: `orq-pool-${this.id}-workers` }));
@@ -95,6 +145,7 @@ export class WorkerPool {
         }) as Executor<unknown>,
       ],
       ['container', this.containerExecutor(docker) as Executor<unknown>],
+      ['slurm', this.slurmExecutor(redis) as Executor<unknown>],
     ]);
     const processor = createTaskProcessor({
       redis,
@@ -104,6 +155,7 @@ export class WorkerPool {
       executors: this.executors,
       logger: this.log,
       shutdownSignal: this.shutdown.signal,
+      gpus: this.gpus.length > 0 ? { classes: this.gpuClasses, slots: new GpuSlots(this.gpus) } : undefined,
       onBusy: (n) => (this.busy = n),
       eventsMaxLen: config.streams.eventsMaxLen,
       resultsMaxLen: config.streams.resultsMaxLen,
@@ -173,7 +225,9 @@ export class WorkerPool {
       const overrides = await poolConcurrencyOverrides(this.redis!, this.keys, classes);
       for (const name of classes) {
         const worker = this.workers.get(name)!;
-        const n = overrides.get(name) || this.configured.get(name)!;
+        let n = overrides.get(name) || this.configured.get(name)!;
+        // A GPU class never runs more tasks than the pool has GPUs.
+        if (this.opts.config.classes.get(name)!.usesGpu) n = Math.min(n, this.gpus.length);
         if (worker.concurrency !== n) {
           worker.concurrency = n;
           this.live.set(name, n);
@@ -200,6 +254,26 @@ export class WorkerPool {
       defaultPidsLimit: c.defaultPidsLimit,
       tmpfsBytes: c.tmpfsBytes,
       killGraceMs: c.killGraceMs,
+    });
+  }
+
+  private slurmExecutor(redis: Redis): SlurmExecutor {
+    const s = this.opts.config.executors.slurm;
+    return new SlurmExecutor({
+      cli: new SlurmCli({
+        sbatchPath: s.sbatchPath,
+        scontrolPath: s.scontrolPath,
+        squeuePath: s.squeuePath,
+        scancelPath: s.scancelPath,
+        commandTimeoutMs: s.commandTimeoutMs,
+      }),
+      jobIds: new SlurmJobIds({ redis, keys: this.keys }),
+      prefix: this.opts.config.redis.prefix,
+      spoolDir: resolve(s.spoolDir),
+      pollIntervalMs: s.pollIntervalMs,
+      defaultPartition: s.defaultPartition,
+      outputTailBytes: s.outputTailBytes,
+      logger: this.log,
     });
   }
 

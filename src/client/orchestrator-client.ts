@@ -60,6 +60,20 @@ export type ExecutorInput =
         /** Host directories bound in (read-only unless writable); each under executors.container.allowedMounts. */
         mounts?: { hostPath: string; containerPath: string; writable?: boolean }[];
       };
+    }
+  /** Submit a Slurm batch job (`script` or `command`, not both) and wait for it to end. */
+  | {
+      slurm: {
+        script?: string;
+        command?: string[];
+        partition?: string;
+        /** Generic resources, e.g. "gpu:1". */
+        gres?: string;
+        cpus?: number;
+        memoryMb?: number;
+        timeLimitMinutes?: number;
+        env?: Record<string, string>;
+      };
     };
 
 function toPbExecutor(e: ExecutorInput | undefined): pb.ExecutorSpec | undefined {
@@ -67,6 +81,24 @@ function toPbExecutor(e: ExecutorInput | undefined): pb.ExecutorSpec | undefined
   if ('handler' in e) return { kind: { $case: 'handler', value: { name: e.handler } } };
   if ('command' in e) return { kind: { $case: 'command', value: { argv: e.command.argv, env: e.command.env ?? {}, cwd: e.command.cwd ?? '' } } };
   if ('http' in e) return { kind: { $case: 'http', value: { url: e.http.url, method: e.http.method ?? '', headers: e.http.headers ?? {} } } };
+  if ('slurm' in e) {
+    const s = e.slurm;
+    return {
+      kind: {
+        $case: 'slurm',
+        value: {
+          script: s.script ?? '',
+          command: s.command ?? [],
+          partition: s.partition ?? '',
+          gres: s.gres ?? '',
+          cpus: s.cpus ?? 0,
+          memoryMb: s.memoryMb ?? 0,
+          timeLimitMinutes: s.timeLimitMinutes ?? 0,
+          env: s.env ?? {},
+        },
+      },
+    };
+  }
   const c = e.container;
   return {
     kind: {

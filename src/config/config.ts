@@ -6,8 +6,8 @@
  *   REDIS_URL, ORCHESTRATOR_GRPC_ADDR, ORCHESTRATOR_HTTP_ADDR
  * and add: ORCHESTRATOR_CONFIG, ORCHESTRATOR_PREFIX, ORCHESTRATOR_LOG_LEVEL,
  * ORCHESTRATOR_POOL_ID, ORCHESTRATOR_POOL_CLASSES (cpu_short:8,cpu_long),
- * ORCHESTRATOR_HANDLERS_DIR, ORCHESTRATOR_SANDBOX (process|thread); and Docker's own DOCKER_HOST
- * (unix:// sockets only).
+ * ORCHESTRATOR_HANDLERS_DIR, ORCHESTRATOR_SANDBOX (process|thread), ORCHESTRATOR_POOL_GPUS (0,1);
+ * and Docker's own DOCKER_HOST (unix:// sockets only).
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -27,6 +27,7 @@ const classOverrides = z.strictObject({
   stalledIntervalMs: z.number().int().min(500).optional(),
   maxStalledCount: z.number().int().min(0).optional(),
   inProcessHandlers: z.boolean().optional(),
+  usesGpu: z.boolean().optional(),
   keepCompleted: keep.optional(),
   keepFailed: keep.optional(),
 });
@@ -114,6 +115,12 @@ const schema = z.strictObject({
       shutdownGraceMs: z.number().int().min(0).default(30_000),
       /** How often a pool announces itself. @default 5000 */
       heartbeatMs: z.number().int().min(100).default(5_000),
+      /**
+       * The GPUs (device ids as CUDA_VISIBLE_DEVICES takes them) this pool hands to tasks of
+       * GPU classes. Env ORCHESTRATOR_POOL_GPUS=0,1. Set, it wins over detection; unset, the
+       * pool asks `nvidia-smi` when a class it serves uses GPUs. @default unset (detect)
+       */
+      gpus: z.array(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected a GPU index or UUID')).optional(),
     })
     .prefault({}),
   workflows: z
@@ -179,6 +186,28 @@ const schema = z.strictObject({
           allowedMounts: z.array(absoluteDir).default([]),
           /** Time between SIGTERM and SIGKILL when a container is stopped (rounded up to seconds). @default 2000 */
           killGraceMs: z.number().int().min(0).default(2000),
+        })
+        .prefault({}),
+      slurm: z
+        .strictObject({
+          /**
+           * Directory for batch scripts and job output (`<job id>.out`). On a cluster it must be
+           * a filesystem the pools and the compute nodes share. @default ".orchestrator/slurm"
+           */
+          spoolDir: z.string().min(1).default('.orchestrator/slurm'),
+          /** How often a running job's state is read (scontrol). @default 2000 */
+          pollIntervalMs: z.number().int().min(50).default(2_000),
+          /** Partition of a task that names none; '' for Slurm's default partition. @default "" */
+          defaultPartition: z.string().default(''),
+          /** The Slurm commands (through PATH unless absolute). */
+          sbatchPath: z.string().min(1).default('sbatch'),
+          scontrolPath: z.string().min(1).default('scontrol'),
+          squeuePath: z.string().min(1).default('squeue'),
+          scancelPath: z.string().min(1).default('scancel'),
+          /** Longest one Slurm command may take. @default 30000 */
+          commandTimeoutMs: z.number().int().min(100).default(30_000),
+          /** Bytes of the job's output kept in the result (the tail). @default 16384 */
+          outputTailBytes: z.number().int().min(0).default(16_384),
         })
         .prefault({}),
     })
@@ -261,6 +290,16 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env.ORCHESTRATOR_ENV_FILE) set('envManager', 'servicesFile', env.ORCHESTRATOR_ENV_FILE);
   if (env.ORCHESTRATOR_ENV_GRPC_ADDR) set('envManager', 'grpcAddr', env.ORCHESTRATOR_ENV_GRPC_ADDR);
   if (env.ORCHESTRATOR_ENV_HTTP_ADDR) set('envManager', 'httpAddr', env.ORCHESTRATOR_ENV_HTTP_ADDR);
+  // Set but empty means "no GPUs", which is different from unset ("detect").
+  if (env.ORCHESTRATOR_POOL_GPUS !== undefined) {
+    set(
+      'pool',
+      'gpus',
+      env.ORCHESTRATOR_POOL_GPUS.split(',')
+        .map((s) => s.trim())
+        .filter(Boolean),
+    );
+  }
   if (env.DOCKER_HOST) {
     if (!env.DOCKER_HOST.startsWith('unix://')) throw new ConfigError(`DOCKER_HOST: only unix:// sockets are supported, got "${env.DOCKER_HOST}"`);
     set('docker', 'socketPath', env.DOCKER_HOST.slice('unix://'.length));

@@ -39,6 +39,8 @@ function executorOf(e: pb.ExecutorSpec | undefined, field: string): ExecutorSpec
         ...e.kind.value,
         mounts: e.kind.value.mounts.map((m) => ({ hostPath: m.hostPath, containerPath: m.containerPath, writable: m.writable })),
       };
+    case 'slurm':
+      return { kind: 'slurm', ...e.kind.value };
     default:
       throw invalidArgument(field, 'unknown executor kind');
   }

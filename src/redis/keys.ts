@@ -12,6 +12,7 @@
  * - `{<prefix>}:events`, `<prefix>:results`: the feeds (format in src/feeds/feed-format.ts).
  * - `{<prefix>}:final:<task_id>` a finished attempt's outcome, for a few minutes.
  * - `{<prefix>}:counters` hash "<submitted|succeeded|failed|cancelled>:<class>" -> count.
+ * - `{<prefix>}:slurm:<task_id>:<attempt>` the Slurm job id of an attempt (workers/slurm-job-ids.ts).
  * - `{<prefix>}:pools`   zset pool_id -> last heartbeat ms; `<prefix>:pool:<id>` hash of its facts.
  * - Workflows (src/workflows/): `{<prefix>}:wfdef:<name>` hash of a workflow's versions,
  *   `{<prefix>}:workflows` zset name -> latest version, `{<prefix>}:run:<id>` and its
@@ -35,6 +36,8 @@ export interface Keys {
   readonly counters: string;
   /** A finished attempt's record, kept until no rerun can come (src/tasks/attempt-records.ts). */
   final(taskId: string): string;
+  /** The Slurm job an attempt submitted, so that a rerun of the attempt re-attaches to it. */
+  slurmJob(taskId: string, attempt: number): string;
   /** A workflow's versions: field "latest" and one JSON definition per version number. */
   workflow(name: string): string;
   readonly workflows: string;
@@ -69,6 +72,7 @@ export function keys(prefix: string): Keys {
     pool: (poolId: string) => `${own}:pool:${poolId}`,
     counters: `${own}:counters`,
     final: (taskId: string) => `${own}:final:${taskId}`,
+    slurmJob: (taskId: string, attempt: number) => `${own}:slurm:${taskId}:${attempt}`,
     workflow: (name: string) => `${own}:wfdef:${name}`,
     workflows: `${own}:workflows`,
     run: (runId: string) => `${own}:run:${runId}`,

@@ -8,7 +8,11 @@ import { invalidArgument } from './errors.js';
 import { DEFAULT_EXECUTOR_POLICY, httpUrlAllowed, normaliseAbsolutePath, normaliseHttpUrl, pathAllowed, type ExecutorPolicy } from './executor-policy.js';
 
 export type ExecutorSpec =
-  { kind: 'handler'; name: string } | { kind: 'command'; argv: string[]; env: Record<string, string>; cwd: string } | HttpExecutorSpec | ContainerExecutorSpec;
+  | { kind: 'handler'; name: string }
+  | { kind: 'command'; argv: string[]; env: Record<string, string>; cwd: string }
+  | HttpExecutorSpec
+  | ContainerExecutorSpec
+  | SlurmExecutorSpec;
 
 /** POST (or PUT, PATCH) the task as JSON to `url`; the response body is the result. */
 export interface HttpExecutorSpec {
@@ -40,6 +44,26 @@ export interface ContainerExecutorSpec {
   network: boolean;
   /** Host directories bound in; each must lie under executors.container.allowedMounts. */
   mounts: ContainerMountSpec[];
+}
+
+/** Submit a batch job to Slurm and track it (workers/executors/slurm.ts). Exactly one of script and command. */
+export interface SlurmExecutorSpec {
+  kind: 'slurm';
+  /** A batch script starting with "#!"; '' when `command` is given. */
+  script: string;
+  /** Program and arguments run by a generated script; empty when `script` is given. */
+  command: string[];
+  /** '' for executors.slurm.defaultPartition (or Slurm's default). */
+  partition: string;
+  /** Generic resources, e.g. "gpu:1"; '' for none. */
+  gres: string;
+  /** 0 for Slurm's default. */
+  cpus: number;
+  /** 0 for Slurm's default. */
+  memoryMb: number;
+  /** 0 for the partition's limit. */
+  timeLimitMinutes: number;
+  env: Record<string, string>;
 }
 
 export interface ContainerMountSpec {
@@ -208,6 +232,41 @@ function checkContainer(field: string, e: ContainerExecutorSpec, policy: Executo
   };
 }
 
+const SLURM_PARTITION_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+/** Slurm's gres syntax: name[:type]:count, comma-separated. */
+const SLURM_GRES_RE = /^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+){0,2}(,[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+){0,2})*$/;
+const MAX_SLURM_SCRIPT_BYTES = 1 << 20;
+
+function checkSlurm(field: string, e: SlurmExecutorSpec): SlurmExecutorSpec {
+  const f = `${field}.slurm`;
+  if ((e.script === '') === (e.command.length === 0)) throw invalidArgument(f, 'needs exactly one of script and command');
+  if (e.script !== '') {
+    if (!e.script.startsWith('#!')) throw invalidArgument(`${f}.script`, 'must start with "#!" (e.g. "#!/bin/sh")');
+    if (e.script.includes('\0')) throw invalidArgument(`${f}.script`, 'must not contain NUL');
+    if (Buffer.byteLength(e.script) > MAX_SLURM_SCRIPT_BYTES) throw invalidArgument(`${f}.script`, `is over ${MAX_SLURM_SCRIPT_BYTES} bytes`);
+  }
+  if (e.command.length > 0 && !e.command[0]) throw invalidArgument(`${f}.command`, 'must name a program');
+  if (e.command.some((a) => a.includes('\0'))) throw invalidArgument(`${f}.command`, 'must not contain NUL');
+  if (e.partition !== '' && !SLURM_PARTITION_RE.test(e.partition))
+    throw invalidArgument(`${f}.partition`, `"${e.partition.slice(0, 100)}" is not a partition name`);
+  if (e.gres !== '' && !SLURM_GRES_RE.test(e.gres)) throw invalidArgument(`${f}.gres`, `"${e.gres.slice(0, 100)}" is not a gres list (e.g. "gpu:1")`);
+  checkInt(`${f}.cpus`, e.cpus, 0, 100_000);
+  checkInt(`${f}.memory_mb`, e.memoryMb, 0, Number.MAX_SAFE_INTEGER);
+  checkInt(`${f}.time_limit_minutes`, e.timeLimitMinutes, 0, 1_000_000);
+  checkEnv(`${f}.env`, e.env);
+  return {
+    kind: 'slurm',
+    script: e.script,
+    command: [...e.command],
+    partition: e.partition,
+    gres: e.gres,
+    cpus: e.cpus,
+    memoryMb: e.memoryMb,
+    timeLimitMinutes: e.timeLimitMinutes,
+    env: sortedRecord(e.env),
+  };
+}
+
 function checkHttp(field: string, e: HttpExecutorSpec, policy: ExecutorPolicy): HttpExecutorSpec {
   const url = normaliseHttpUrl(e.url);
   if (url === undefined) throw invalidArgument(`${field}.http.url`, `"${e.url.slice(0, 200)}" is not an http:// or https:// URL`);
@@ -239,6 +298,7 @@ function checkExecutor(field: string, e: ExecutorSpec | undefined, policy: Execu
   }
   if (e.kind === 'http') return checkHttp(field, e, policy);
   if (e.kind === 'container') return checkContainer(field, e, policy);
+  if (e.kind === 'slurm') return checkSlurm(field, e);
   throw invalidArgument(field, 'unknown executor kind');
 }
 

@@ -60,8 +60,8 @@ export interface ValidateWorkflowOptions {
 }
 
 /**
- * The task with every string that may hold references (payload values; a command's or a
- * container's argv and env) replaced by `fn(field, value)`, where `field` names it from the
+ * The task with every string that may hold references (payload values; a command's, a
+ * container's or a Slurm job's argv and env, and a Slurm job's script) replaced by `fn(field, value)`, where `field` names it from the
  * task ("payload.x", "executor.command.argv[0]").
  */
 export function mapTemplatedStrings(t: TaskSubmission, fn: (field: string, value: string) => string): TaskSubmission {
@@ -75,6 +75,13 @@ export function mapTemplatedStrings(t: TaskSubmission, fn: (field: string, value
       ...executor,
       command: executor.command.map((a, i) => fn(`executor.container.command[${i}]`, a)),
       env: mapEnv('executor.container.env', executor.env),
+    };
+  } else if (executor?.kind === 'slurm') {
+    executor = {
+      ...executor,
+      script: fn('executor.slurm.script', executor.script),
+      command: executor.command.map((a, i) => fn(`executor.slurm.command[${i}]`, a)),
+      env: mapEnv('executor.slurm.env', executor.env),
     };
   }
   return { ...t, payload, executor };

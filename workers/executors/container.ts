@@ -31,18 +31,12 @@ import { abortError } from './abort-error.js';
 import type { CommandResult } from './command.js';
 import type { ExecutionContext, Executor } from './executor.js';
 import { OutputTail } from './output-tail.js';
+import { CONTAINER_LABELS, containerCreateOptions } from './container-create-options.js';
 import { settlesWithin } from './settles-within.js';
 
 export type ContainerSpec = Omit<ContainerExecutorSpec, 'kind'>;
 
-/** Labels on every container this executor starts. */
-export const CONTAINER_LABELS = {
-  /** The Redis key prefix of the deployment, so that deployments sharing an engine leave each other alone. */
-  prefix: 'orchestrator.prefix',
-  taskId: 'orchestrator.task_id',
-  poolId: 'orchestrator.pool_id',
-  attempt: 'orchestrator.attempt',
-} as const;
+export { CONTAINER_LABELS };
 
 export interface ContainerExecutorOptions {
   docker: DockerClient;
@@ -100,7 +94,13 @@ export class ContainerExecutor implements Executor<ContainerSpec> {
 
     let container: Docker.Container;
     try {
-      container = await docker.api.createContainer(this.createOptions(spec, mounts, ctx));
+      container = await docker.api.createContainer(
+        containerCreateOptions(
+          spec,
+          { taskId: ctx.taskId, taskClass: ctx.taskClass, attempt: ctx.attempt, env: ctx.env, gpu: ctx.gpu, mounts },
+          { ...this.opts, tmpfsBytes: this.opts.tmpfsBytes ?? 64 << 20, networkMode: this.opts.networkMode ?? 'bridge' },
+        ),
+      );
     } catch (err) {
       if (dockerStatus(err) === 404) {
         throw new TaskError('task_failed', `image "${spec.image}" is not on this pool's Docker engine (pools do not pull images): ${dockerMessage(err)}`, {
@@ -200,51 +200,6 @@ export class ContainerExecutor implements Executor<ContainerSpec> {
         return { Type: 'bind', Source: source, Target: m.containerPath, ReadOnly: !m.writable } as Docker.MountSettings;
       }),
     );
-  }
-
-  private createOptions(spec: ContainerSpec, mounts: Docker.MountSettings[], ctx: ExecutionContext): Docker.ContainerCreateOptions {
-    const env = {
-      ...ctx.env,
-      ...spec.env,
-      ORCHESTRATOR_TASK_ID: ctx.taskId,
-      ORCHESTRATOR_TASK_CLASS: ctx.taskClass,
-      ORCHESTRATOR_ATTEMPT: String(ctx.attempt),
-    };
-    const memory = spec.memoryBytes || this.opts.defaultMemoryBytes;
-    return {
-      Image: spec.image,
-      Cmd: spec.command.length > 0 ? spec.command : undefined,
-      Env: Object.entries(env).map(([k, v]) => `${k}=${v}`),
-      WorkingDir: spec.workingDir || undefined,
-      User: spec.user || undefined,
-      Labels: {
-        [CONTAINER_LABELS.prefix]: this.opts.prefix,
-        [CONTAINER_LABELS.taskId]: ctx.taskId,
-        [CONTAINER_LABELS.poolId]: this.opts.poolId,
-        [CONTAINER_LABELS.attempt]: String(ctx.attempt),
-      },
-      AttachStdin: false,
-      AttachStdout: true,
-      AttachStderr: true,
-      OpenStdin: false,
-      Tty: false,
-      HostConfig: {
-        NetworkMode: spec.network ? (this.opts.networkMode ?? 'bridge') : 'none',
-        ReadonlyRootfs: true,
-        Tmpfs: { '/tmp': `rw,nosuid,nodev,size=${this.opts.tmpfsBytes ?? 64 << 20}` },
-        CapDrop: ['ALL'],
-        SecurityOpt: ['no-new-privileges'],
-        Privileged: false,
-        Binds: [],
-        Mounts: mounts,
-        Memory: memory,
-        // Equal to Memory: no swap on top of the limit.
-        MemorySwap: memory,
-        NanoCpus: (spec.cpuMillis || this.opts.defaultCpuMillis) * 1_000_000,
-        PidsLimit: spec.pidsLimit || this.opts.defaultPidsLimit,
-        LogConfig: { Type: 'none', Config: {} },
-      },
-    };
   }
 
   private async removeTaskContainers(taskId: string): Promise<void> {

@@ -13,6 +13,11 @@ export interface ExecutionContext {
   signal: AbortSignal;
   /** Extra environment for subprocesses (e.g. CUDA_VISIBLE_DEVICES). */
   env: Record<string, string>;
+  /**
+   * The GPU this attempt holds (a device id), for tasks of a GPU class; already in `env` as
+   * CUDA_VISIBLE_DEVICES and NVIDIA_VISIBLE_DEVICES. Containers get it as a device request.
+   */
+  gpu?: string;
   /** Report progress; the value must be JSON-serialisable. */
   progress(value: unknown): Promise<void>;
 }

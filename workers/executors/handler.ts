@@ -53,7 +53,7 @@ export class HandlerExecutor implements Executor<HandlerSpec> {
     const module = this.resolve(spec.name);
     if (this.opts.sandbox && !this.opts.inProcessClasses.has(ctx.taskClass)) {
       return this.opts.sandbox.run({
-        data: { module, payload, taskId: ctx.taskId, taskClass: ctx.taskClass, attempt: ctx.attempt },
+        data: { module, payload, taskId: ctx.taskId, taskClass: ctx.taskClass, attempt: ctx.attempt, env: ctx.env },
         signal: ctx.signal,
         progress: ctx.progress,
       });
@@ -63,7 +63,8 @@ export class HandlerExecutor implements Executor<HandlerSpec> {
       fn = ((await import(pathToFileURL(module).href)) as { default: Handler }).default;
       this.loaded.set(module, fn);
     }
-    return fn(payload, { taskId: ctx.taskId, taskClass: ctx.taskClass, attempt: ctx.attempt, signal: ctx.signal, progress: ctx.progress });
+    // In-process handlers share the pool's process.env, so they get the task's env only here.
+    return fn(payload, { taskId: ctx.taskId, taskClass: ctx.taskClass, attempt: ctx.attempt, env: ctx.env, signal: ctx.signal, progress: ctx.progress });
   }
 
   async close(): Promise<void> {

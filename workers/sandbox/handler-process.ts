@@ -12,6 +12,8 @@ export interface SandboxJobData {
   taskId: string;
   taskClass: string;
   attempt: number;
+  /** Set in process.env for the call: the child runs one call at a time. */
+  env: Record<string, string>;
 }
 
 interface SandboxJob {
@@ -19,10 +21,17 @@ interface SandboxJob {
   updateProgress(value: unknown): Promise<void>;
 }
 
+/** Variables the previous call added to process.env (ones the child had before are overwritten, not removed). */
+let setByLastCall: string[] = [];
+
 export default async function runHandler(job: SandboxJob, _token: string | undefined, signal: AbortSignal): Promise<unknown> {
-  const { module, payload, taskId, taskClass, attempt } = job.data;
+  const { module, payload, taskId, taskClass, attempt, env } = job.data;
   const mod = (await import(pathToFileURL(module).href)) as { default: Handler };
   // A cancel that arrived while the module loaded: do not start the handler at all.
   if (signal.aborted) throw new Error(String(signal.reason ?? 'aborted'));
-  return mod.default(payload, { taskId, taskClass, attempt, signal, progress: (v) => job.updateProgress(v) });
+  // The child is reused: take back what the last call set, then set this call's.
+  for (const k of setByLastCall) delete process.env[k];
+  setByLastCall = Object.keys(env).filter((k) => process.env[k] === undefined);
+  Object.assign(process.env, env);
+  return mod.default(payload, { taskId, taskClass, attempt, env, signal, progress: (v) => job.updateProgress(v) });
 }

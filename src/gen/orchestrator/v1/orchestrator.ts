@@ -436,12 +436,43 @@ export interface ContainerMount {
   writable: boolean;
 }
 
+/**
+ * Submits a batch job to Slurm with sbatch and tracks it until it ends; the pool only waits
+ * on Slurm. Exactly one of script and command. Cancel and the task's timeout run scancel. A
+ * pool that dies while the job runs does not submit it again: the task's next run re-attaches
+ * to the same job.
+ */
+export interface SlurmExecutor {
+  /** A batch script, starting with "#!" (e.g. "#!/bin/sh\n..."); #SBATCH lines are allowed. */
+  script: string;
+  /** Program and arguments, run by a generated script (no shell parsing of the words). */
+  command: string[];
+  /** Slurm partition; empty means executors.slurm.defaultPartition (or Slurm's default). */
+  partition: string;
+  /** Generic resources, e.g. "gpu:1"; empty means none. */
+  gres: string;
+  /** CPUs for the job; 0 means Slurm's default. */
+  cpus: number;
+  /** Memory in MB; 0 means Slurm's default. */
+  memoryMb: number;
+  /** Slurm's time limit in minutes; 0 means the partition's. */
+  timeLimitMinutes: number;
+  /** Extra environment for the job. */
+  env: { [key: string]: string };
+}
+
+export interface SlurmExecutor_EnvEntry {
+  key: string;
+  value: string;
+}
+
 export interface ExecutorSpec {
   kind:
     | { $case: "handler"; value: HandlerExecutor }
     | { $case: "command"; value: CommandExecutor }
     | { $case: "http"; value: HttpExecutor }
     | { $case: "container"; value: ContainerExecutor }
+    | { $case: "slurm"; value: SlurmExecutor }
     | undefined;
 }
 
@@ -1826,6 +1857,310 @@ export const ContainerMount: MessageFns<ContainerMount> = {
   },
 };
 
+function createBaseSlurmExecutor(): SlurmExecutor {
+  return { script: "", command: [], partition: "", gres: "", cpus: 0, memoryMb: 0, timeLimitMinutes: 0, env: {} };
+}
+
+export const SlurmExecutor: MessageFns<SlurmExecutor> = {
+  encode(message: SlurmExecutor, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.script !== "") {
+      writer.uint32(10).string(message.script);
+    }
+    for (const v of message.command) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.partition !== "") {
+      writer.uint32(26).string(message.partition);
+    }
+    if (message.gres !== "") {
+      writer.uint32(34).string(message.gres);
+    }
+    if (message.cpus !== 0) {
+      writer.uint32(40).uint32(message.cpus);
+    }
+    if (message.memoryMb !== 0) {
+      writer.uint32(48).uint64(message.memoryMb);
+    }
+    if (message.timeLimitMinutes !== 0) {
+      writer.uint32(56).uint32(message.timeLimitMinutes);
+    }
+    globalThis.Object.entries(message.env).forEach(([key, value]: [string, string]) => {
+      SlurmExecutor_EnvEntry.encode({ key: key as any, value }, writer.uint32(66).fork()).join();
+    });
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SlurmExecutor {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSlurmExecutor();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.script = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.command.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.partition = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.gres = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.cpus = reader.uint32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.memoryMb = longToNumber(reader.uint64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.timeLimitMinutes = reader.uint32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            const entry8 = SlurmExecutor_EnvEntry.decode(reader, reader.uint32());
+            if (entry8.value !== undefined) {
+              message.env[entry8.key] = entry8.value;
+            }
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SlurmExecutor {
+    return {
+      script: isSet(object.script) ? globalThis.String(object.script) : "",
+      command: globalThis.Array.isArray(object?.command) ? object.command.map((e: any) => globalThis.String(e)) : [],
+      partition: isSet(object.partition) ? globalThis.String(object.partition) : "",
+      gres: isSet(object.gres) ? globalThis.String(object.gres) : "",
+      cpus: isSet(object.cpus) ? globalThis.Number(object.cpus) : 0,
+      memoryMb: isSet(object.memoryMb)
+        ? globalThis.Number(object.memoryMb)
+        : isSet(object.memory_mb)
+        ? globalThis.Number(object.memory_mb)
+        : 0,
+      timeLimitMinutes: isSet(object.timeLimitMinutes)
+        ? globalThis.Number(object.timeLimitMinutes)
+        : isSet(object.time_limit_minutes)
+        ? globalThis.Number(object.time_limit_minutes)
+        : 0,
+      env: isObject(object.env)
+        ? (globalThis.Object.entries(object.env) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+    };
+  },
+
+  toJSON(message: SlurmExecutor): unknown {
+    const obj: any = {};
+    if (message.script !== "") {
+      obj.script = message.script;
+    }
+    if (message.command?.length) {
+      obj.command = message.command;
+    }
+    if (message.partition !== "") {
+      obj.partition = message.partition;
+    }
+    if (message.gres !== "") {
+      obj.gres = message.gres;
+    }
+    if (message.cpus !== 0) {
+      obj.cpus = Math.round(message.cpus);
+    }
+    if (message.memoryMb !== 0) {
+      obj.memoryMb = Math.round(message.memoryMb);
+    }
+    if (message.timeLimitMinutes !== 0) {
+      obj.timeLimitMinutes = Math.round(message.timeLimitMinutes);
+    }
+    if (message.env) {
+      const entries = globalThis.Object.entries(message.env) as [string, string][];
+      if (entries.length > 0) {
+        obj.env = {};
+        entries.forEach(([k, v]) => {
+          obj.env[k] = v;
+        });
+      }
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SlurmExecutor>, I>>(base?: I): SlurmExecutor {
+    return SlurmExecutor.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SlurmExecutor>, I>>(object: I): SlurmExecutor {
+    const message = createBaseSlurmExecutor();
+    message.script = object.script ?? "";
+    message.command = object.command?.map((e) => e) || [];
+    message.partition = object.partition ?? "";
+    message.gres = object.gres ?? "";
+    message.cpus = object.cpus ?? 0;
+    message.memoryMb = object.memoryMb ?? 0;
+    message.timeLimitMinutes = object.timeLimitMinutes ?? 0;
+    message.env = (globalThis.Object.entries(object.env ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    return message;
+  },
+};
+
+function createBaseSlurmExecutor_EnvEntry(): SlurmExecutor_EnvEntry {
+  return { key: "", value: "" };
+}
+
+export const SlurmExecutor_EnvEntry: MessageFns<SlurmExecutor_EnvEntry> = {
+  encode(message: SlurmExecutor_EnvEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SlurmExecutor_EnvEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSlurmExecutor_EnvEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SlurmExecutor_EnvEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: SlurmExecutor_EnvEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SlurmExecutor_EnvEntry>, I>>(base?: I): SlurmExecutor_EnvEntry {
+    return SlurmExecutor_EnvEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SlurmExecutor_EnvEntry>, I>>(object: I): SlurmExecutor_EnvEntry {
+    const message = createBaseSlurmExecutor_EnvEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
 function createBaseExecutorSpec(): ExecutorSpec {
   return { kind: undefined };
 }
@@ -1844,6 +2179,9 @@ export const ExecutorSpec: MessageFns<ExecutorSpec> = {
         break;
       case "container":
         ContainerExecutor.encode(message.kind.value, writer.uint32(34).fork()).join();
+        break;
+      case "slurm":
+        SlurmExecutor.encode(message.kind.value, writer.uint32(42).fork()).join();
         break;
     }
     return writer;
@@ -1894,6 +2232,14 @@ export const ExecutorSpec: MessageFns<ExecutorSpec> = {
             message.kind = { $case: "container", value: ContainerExecutor.decode(reader, reader.uint32()) };
             continue;
           }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.kind = { $case: "slurm", value: SlurmExecutor.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1916,6 +2262,8 @@ export const ExecutorSpec: MessageFns<ExecutorSpec> = {
         ? { $case: "http", value: HttpExecutor.fromJSON(object.http) }
         : isSet(object.container)
         ? { $case: "container", value: ContainerExecutor.fromJSON(object.container) }
+        : isSet(object.slurm)
+        ? { $case: "slurm", value: SlurmExecutor.fromJSON(object.slurm) }
         : undefined,
     };
   },
@@ -1930,6 +2278,8 @@ export const ExecutorSpec: MessageFns<ExecutorSpec> = {
       obj.http = HttpExecutor.toJSON(message.kind.value);
     } else if (message.kind?.$case === "container") {
       obj.container = ContainerExecutor.toJSON(message.kind.value);
+    } else if (message.kind?.$case === "slurm") {
+      obj.slurm = SlurmExecutor.toJSON(message.kind.value);
     }
     return obj;
   },
@@ -1961,6 +2311,12 @@ export const ExecutorSpec: MessageFns<ExecutorSpec> = {
       case "container": {
         if (object.kind?.value !== undefined && object.kind?.value !== null) {
           message.kind = { $case: "container", value: ContainerExecutor.fromPartial(object.kind.value) };
+        }
+        break;
+      }
+      case "slurm": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "slurm", value: SlurmExecutor.fromPartial(object.kind.value) };
         }
         break;
       }

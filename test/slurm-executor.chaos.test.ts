@@ -1,0 +1,86 @@
+/**
+ * A pool SIGKILLed while its Slurm job runs: BullMQ's stall recovery runs the attempt again on
+ * another pool, which must re-attach to the same job rather than submit a second one. The job
+ * script appends a line to a marker file each time it starts, so a second submission would
+ * show; it then waits for a gate file, so the job is still running when its pool dies.
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { TaskState } from '../src/client/orchestrator-client.js';
+import { slurmJobName } from '../workers/executors/slurm.js';
+import { slurm, slurmForTests, slurmSuiteToml, storedJobId } from './helpers/slurm.js';
+import { startSystem, type TestSystem } from './helpers/system.js';
+import { waitFor } from './helpers/wait.js';
+
+const available = await slurmForTests('slurm chaos suite');
+let sys: TestSystem;
+let spoolDir: string;
+
+async function eventTypes(taskId: string): Promise<string[]> {
+  return (await sys.r.xrange(sys.keys.events, '-', '+'))
+    .map(([, f]) => f)
+    .filter((f) => f[3] === taskId)
+    .map((f) => f[1]!);
+}
+
+describe.skipIf(!available)('slurm executor when a pool dies', () => {
+  beforeEach(async () => {
+    const suite = slurmSuiteToml('orqslurmchaos');
+    spoolDir = suite.spoolDir;
+    sys = await startSystem({ toml: suite.toml });
+  });
+
+  afterEach(async () => {
+    await sys?.stop();
+  });
+
+  /**
+   * Submits a gated job on a pool, kills the pool once the job runs, lets `beforeRecovery`
+   * tamper, starts a second pool and opens the gate once that pool runs the attempt again.
+   */
+  async function killMidJob(beforeRecovery: (taskId: string) => Promise<void>) {
+    const doomed = await sys.startPool({ classes: 'gpu_slurm:1' });
+    const taskId = `chaos-${randomUUID().slice(0, 8)}`;
+    const marker = join(spoolDir, `${taskId}.starts`);
+    const gate = join(spoolDir, `${taskId}.gate`);
+    await sys.client.submitTask({
+      taskId,
+      taskClass: 'gpu_slurm',
+      payload: { a: '1' },
+      executor: { slurm: { memoryMb: 50, script: `#!/bin/sh\necho started >> ${marker}\nwhile [ ! -e ${gate} ]; do sleep 0.2; done\necho finished\n` } },
+    });
+    const jobId = (await waitFor(() => storedJobId(sys, taskId), { message: 'the job id was never stored' }))!;
+    await waitFor(() => existsSync(marker), { message: `job ${jobId} never started` });
+    doomed.kill('SIGKILL');
+    await doomed.exited;
+    await beforeRecovery(taskId);
+
+    const survivor = await sys.startPool({ classes: 'gpu_slurm:1' });
+    await waitFor(async () => (await eventTypes(taskId)).filter((t) => t === 'started').length === 2, { message: 'the attempt never ran again' });
+    writeFileSync(gate, '');
+    const r = await sys.client.waitForResult(taskId);
+    return { taskId, jobId, marker, survivor, r };
+  }
+
+  it('re-attaches to the job its dead pool submitted: the job is submitted once', async () => {
+    const { taskId, jobId, marker, survivor, r } = await killMidJob(async () => undefined);
+    expect(TaskState[r.state]).toBe('TASK_STATE_SUCCEEDED');
+    expect(r.workerId).toBe(survivor.id);
+    expect(r.attempt).toBe(1);
+    expect(JSON.parse(r.resultJson)).toMatchObject({ slurmJobId: jobId, exitCode: 0, stdout: 'finished\n' });
+    expect(readFileSync(marker, 'utf8')).toBe('started\n');
+    expect(await eventTypes(taskId)).toContain('stalled');
+    expect(await slurm.jobsNamed(slurmJobName(sys.config.redis.prefix, taskId, 1))).toEqual([jobId]);
+  });
+
+  it('finds the job by its name when its pool died before storing the id', async () => {
+    const { jobId, marker, r } = await killMidJob(async (taskId) => {
+      await sys.r.del(sys.keys.slurmJob(taskId, 1));
+    });
+    expect(TaskState[r.state]).toBe('TASK_STATE_SUCCEEDED');
+    expect(JSON.parse(r.resultJson)).toMatchObject({ slurmJobId: jobId });
+    expect(readFileSync(marker, 'utf8')).toBe('started\n');
+  });
+});
