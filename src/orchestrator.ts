@@ -21,6 +21,12 @@ import { WorkflowEngine } from './workflows/workflow-engine.js';
 import { WorkflowRuns } from './workflows/workflow-runs.js';
 import { WorkflowStatusReader } from './workflows/workflow-status.js';
 import { WorkflowStore } from './workflows/workflow-store.js';
+import { createMetricsRegistry } from './monitoring/metrics-registry.js';
+import { ClusterMetrics } from './monitoring/cluster-metrics.js';
+import { GrpcMetrics } from './monitoring/grpc-metrics.js';
+import { ProbeRoutes } from './monitoring/probe-routes.js';
+import { HttpListener } from './http/http-listener.js';
+import { createOperatorApp } from '../dashboard/operator-app.js';
 
 export interface OrchestratorOptions {
   config: Config;
@@ -35,6 +41,7 @@ export class Orchestrator {
   private queues?: TaskQueues;
   private grpc?: GrpcServer;
   private engine?: WorkflowEngine;
+  private http?: HttpListener;
 
   constructor(private readonly opts: OrchestratorOptions) {
     this.log = opts.logger.child({ component: 'orchestrator' });
@@ -43,6 +50,11 @@ export class Orchestrator {
   /** The bound gRPC port (after start). */
   get grpcPort(): number {
     return this.grpc?.port ?? 0;
+  }
+
+  /** The bound HTTP port of /metrics, /health, /ready and the dashboard (after start). */
+  get httpPort(): number {
+    return this.http?.port ?? 0;
   }
 
   async start(): Promise<void> {
@@ -93,25 +105,40 @@ export class Orchestrator {
       sweepIntervalMs: config.workflows.sweepIntervalMs,
     });
     await this.engine.start();
+    const system = new SystemStatus({ redis, keys, queues, version: VERSION, startedAtMs: Date.now(), poolTimeoutMs: config.pool.heartbeatMs * 3 });
+    const registry = createMetricsRegistry();
+    new ClusterMetrics({ registry, system });
+    this.http = new HttpListener({
+      addr: config.http.addr,
+      handler: createOperatorApp({ probes: new ProbeRoutes({ registry, ping: () => redis.ping() }) }),
+    });
+    await this.http.start();
     this.grpc = new GrpcServer({
       addr: config.grpc.addr,
       maxMessageBytes: config.grpc.maxMessageBytes,
+      interceptors: [new GrpcMetrics({ registry }).interceptor],
       services: {
         submitter,
         status,
         canceller,
         feeds: new FeedSubscriptions({ redis, redisUrl, keys, status, knownClasses: new Set(config.classes.keys()) }),
-        system: new SystemStatus({ redis, keys, queues, version: VERSION, startedAtMs: Date.now(), poolTimeoutMs: config.pool.heartbeatMs * 3 }),
+        system,
         workflows: { store, runs, status: new WorkflowStatusReader({ redis, redisUrl, keys, store, status }) },
         logger,
       },
     });
     await this.grpc.start();
-    this.log.info({ grpc: `${config.grpc.addr.replace(/:\d+$/, '')}:${this.grpc.port}` }, 'orchestrator serving');
+    this.log.info(
+      {
+        grpc: `${config.grpc.addr.replace(/:\d+$/, '')}:${this.grpc.port}`,
+        http: this.http.address,
+      },
+      'orchestrator serving',
+    );
   }
 
   async close(graceMs = 5_000): Promise<void> {
-    await this.grpc?.close(graceMs);
+    await Promise.all([this.grpc?.close(graceMs), this.http?.close(Math.min(graceMs, 2_000))]);
     await this.engine?.close();
     await this.queues?.close();
     await Promise.all([this.redis?.quit(), this.bullRedis?.quit()]).catch(() => undefined);

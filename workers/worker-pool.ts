@@ -26,6 +26,11 @@ import { reapOrphanContainers } from './container-reaper.js';
 import { DockerClient } from '../src/docker/docker-client.js';
 import { SandboxRunner } from './sandbox/sandbox-runner.js';
 import { createTaskProcessor } from './task-processor.js';
+import { createMetricsRegistry } from '../src/monitoring/metrics-registry.js';
+import { ProbeRoutes } from '../src/monitoring/probe-routes.js';
+import { HttpListener } from '../src/http/http-listener.js';
+import { probeHandler } from '../src/http/probe-handler.js';
+import { PoolMetrics } from './pool-metrics.js';
 
 const STALLED_LIMIT_REASON = 'job stalled more than allowable limit';
 
@@ -48,6 +53,7 @@ export class WorkerPool {
   private heartbeat?: NodeJS.Timeout;
   private busy = 0;
   private closing?: Promise<void>;
+  private metricsListener?: HttpListener;
 
   constructor(private readonly opts: WorkerPoolOptions) {
     // Every running task listens for the shutdown: one listener per concurrency slot.
@@ -63,10 +69,19 @@ export class WorkerPool {
     return new Map(Object.entries(config.pool.classes).map(([name, n]) => [name, n || config.classes.get(name)!.concurrency]));
   }
 
+  /** Where this pool serves /metrics, /health and /ready (after start). */
+  get metricsAddress(): string {
+    return this.metricsListener?.address ?? '';
+  }
+
   async start(): Promise<void> {
     const { config } = this.opts;
     // Two connections: BullMQ's and ours (see src/redis/connection.ts).
     const redis = (this.redis = createOwnRedis(this.opts.redisUrl, `orq-pool-${this.id}`));
+    const registry = createMetricsRegistry();
+    const metrics = new PoolMetrics({ registry, concurrency: this.concurrency });
+    this.metricsListener = new HttpListener({ addr: config.pool.metricsAddr, handler: probeHandler(new ProbeRoutes({ registry, ping: () => redis.ping() })) });
+    await this.metricsListener.start();
     const bullRedis = (this.bullRedis = createRedis(this.opts.redisUrl, { connectionName: `orq-pool-${this.id}-workers` }));
     const feeds = new FeedWriter({ redis, keys: this.keys, eventsMaxLen: config.streams.eventsMaxLen, resultsMaxLen: config.streams.resultsMaxLen });
     const classes = [...this.concurrency.keys()];
@@ -99,6 +114,7 @@ export class WorkerPool {
       logger: this.log,
       shutdownSignal: this.shutdown.signal,
       onBusy: (n) => (this.busy = n),
+      observer: metrics,
       eventsMaxLen: config.streams.eventsMaxLen,
       resultsMaxLen: config.streams.resultsMaxLen,
       // A rerun can only come after the lock expired and a stall check ran: keep the record
@@ -149,7 +165,7 @@ export class WorkerPool {
     for (const w of this.workers.values()) {
       w.run().catch((err) => this.log.error({ err }, 'worker stopped'));
     }
-    this.log.info({ classes: Object.fromEntries(this.concurrency) }, 'pool started');
+    this.log.info({ classes: Object.fromEntries(this.concurrency), metrics: this.metricsAddress }, 'pool started');
   }
 
   private containerExecutor(docker: DockerClient): ContainerExecutor {
@@ -232,6 +248,7 @@ export class WorkerPool {
       pid: String(process.pid),
       classes: JSON.stringify(Object.fromEntries(this.concurrency)),
       busy: String(this.busy),
+      metrics: this.metricsAddress,
       at: String(now),
     };
     try {
@@ -277,6 +294,7 @@ export class WorkerPool {
         .catch(() => undefined);
     }
     this.subscriber?.disconnect();
+    await this.metricsListener?.close();
     await Promise.all([this.redis?.quit(), this.bullRedis?.quit()]).catch(() => undefined);
     this.log.info('pool stopped');
   }

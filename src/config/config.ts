@@ -5,7 +5,7 @@
  * Environment variables keep the older stack's names where it had them:
  *   REDIS_URL, ORCHESTRATOR_GRPC_ADDR, ORCHESTRATOR_HTTP_ADDR
  * and add: ORCHESTRATOR_CONFIG, ORCHESTRATOR_PREFIX, ORCHESTRATOR_LOG_LEVEL,
- * ORCHESTRATOR_POOL_ID, ORCHESTRATOR_POOL_CLASSES (cpu_short:8,cpu_long),
+ * ORCHESTRATOR_POOL_ID, ORCHESTRATOR_POOL_CLASSES (cpu_short:8,cpu_long), ORCHESTRATOR_POOL_METRICS_ADDR,
  * ORCHESTRATOR_HANDLERS_DIR, ORCHESTRATOR_SANDBOX (process|thread); and Docker's own DOCKER_HOST
  * (unix:// sockets only).
  */
@@ -91,7 +91,12 @@ const schema = z.strictObject({
         .default(64 << 20),
     })
     .prefault({}),
-  http: z.strictObject({ addr: hostPort.default('127.0.0.1:9097') }).prefault({}),
+  http: z
+    .strictObject({
+      /** Where the orchestrator serves /metrics, /health, /ready and the dashboard. @default "127.0.0.1:9097" */
+      addr: hostPort.default('127.0.0.1:9097'),
+    })
+    .prefault({}),
   streams: z
     .strictObject({
       /** Approximate MAXLEN of the events stream. @default 1000000 */
@@ -114,6 +119,12 @@ const schema = z.strictObject({
       shutdownGraceMs: z.number().int().min(0).default(30_000),
       /** How often a pool announces itself. @default 5000 */
       heartbeatMs: z.number().int().min(100).default(5_000),
+      /**
+       * Where a pool serves /metrics, /health and /ready. Port 0 picks a free one, announced in
+       * the "pool started" log line and the pool's heartbeat (field `metrics`); give each pool
+       * a fixed port for Prometheus to scrape. @default "127.0.0.1:0"
+       */
+      metricsAddr: hostPort.default('127.0.0.1:0'),
     })
     .prefault({}),
   workflows: z
@@ -241,6 +252,7 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env.ORCHESTRATOR_GRPC_ADDR) set('grpc', 'addr', env.ORCHESTRATOR_GRPC_ADDR);
   if (env.ORCHESTRATOR_HTTP_ADDR) set('http', 'addr', env.ORCHESTRATOR_HTTP_ADDR);
   if (env.ORCHESTRATOR_POOL_ID) set('pool', 'id', env.ORCHESTRATOR_POOL_ID);
+  if (env.ORCHESTRATOR_POOL_METRICS_ADDR) set('pool', 'metricsAddr', env.ORCHESTRATOR_POOL_METRICS_ADDR);
   if (env.ORCHESTRATOR_POOL_CLASSES) set('pool', 'classes', parsePoolClasses(env.ORCHESTRATOR_POOL_CLASSES));
   if (env.ORCHESTRATOR_HANDLERS_DIR) set('pool', 'handlersDir', env.ORCHESTRATOR_HANDLERS_DIR);
   if (env.ORCHESTRATOR_SANDBOX) set('pool', 'sandbox', env.ORCHESTRATOR_SANDBOX);

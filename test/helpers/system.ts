@@ -51,6 +51,8 @@ stalledIntervalMs = 1000
 
 export interface PoolProcess {
   id: string;
+  /** http://host:port of the pool's /metrics, /health and /ready (from its heartbeat). */
+  metricsUrl: string;
   child: ChildProcess;
   /** Resolves with the exit code (or signal name). */
   exited: Promise<number | string>;
@@ -60,6 +62,8 @@ export interface PoolProcess {
 
 export interface OrchestratorProcess {
   addr: string;
+  /** http://host:port of /metrics, /health, /ready and the dashboard. */
+  httpUrl: string;
   client: OrchestratorClient;
   child: ChildProcess;
   exited: Promise<number | string>;
@@ -85,6 +89,8 @@ export interface TestSystem extends BareSystem {
   orchestrator: Orchestrator;
   client: OrchestratorClient;
   addr: string;
+  /** http://127.0.0.1:port of the in-process orchestrator's HTTP server. */
+  httpUrl: string;
 }
 
 let poolSeq = 0;
@@ -103,13 +109,23 @@ export async function startBareSystem(opts: { toml?: string } = {}): Promise<Bar
   const dir = mkdtempSync(join(tmpdir(), 'orq-test-'));
   const configFile = join(dir, 'orchestrator.toml');
   writeFileSync(configFile, opts.toml ?? TEST_CONFIG_TOML);
-  const config = loadConfig({ file: configFile, env: {}, overrides: { redis: { url: redis.url }, grpc: { addr: '127.0.0.1:0' } } });
+  const config = loadConfig({
+    file: configFile,
+    env: {},
+    overrides: { redis: { url: redis.url }, grpc: { addr: '127.0.0.1:0' }, http: { addr: '127.0.0.1:0' } },
+  });
   const r = new Redis(redis.url, { maxRetriesPerRequest: null });
   r.on('error', () => undefined);
   const children: { child: ChildProcess; exited: Promise<unknown>; kill(sig?: NodeJS.Signals): void }[] = [];
   const clients: OrchestratorClient[] = [];
   const k = keys(config.redis.prefix);
-  const env = { PATH: process.env.PATH, REDIS_URL: redis.url, ORCHESTRATOR_CONFIG: configFile };
+  const env = {
+    PATH: process.env.PATH,
+    REDIS_URL: redis.url,
+    ORCHESTRATOR_CONFIG: configFile,
+    ORCHESTRATOR_HTTP_ADDR: '127.0.0.1:0',
+    ORCHESTRATOR_POOL_METRICS_ADDR: '127.0.0.1:0',
+  };
 
   async function startPool(p: { classes?: string; id?: string; env?: Record<string, string> } = {}): Promise<PoolProcess> {
     const id = p.id ?? `test-pool-${process.pid}-${++poolSeq}`;
@@ -117,12 +133,12 @@ export async function startBareSystem(opts: { toml?: string } = {}): Promise<Bar
       ...env,
       ...p.env,
     });
-    const pool: PoolProcess = { id, ...proc };
-    children.push(pool);
+    children.push(proc);
     const { child } = proc;
     await waitFor(async () => (await r.zscore(k.pools, id)) !== null || child.exitCode !== null, { timeoutMs: 20_000, message: `pool ${id} never registered` });
     if (child.exitCode !== null) throw new Error(`pool ${id} exited at start (${child.exitCode}):\n${proc.output()}`);
-    return pool;
+    const metrics = await r.hget(k.pool(id), 'metrics');
+    return { id, metricsUrl: `http://${metrics}`, ...proc };
   }
 
   async function startOrchestrator(): Promise<OrchestratorProcess> {
@@ -138,9 +154,10 @@ export async function startBareSystem(opts: { toml?: string } = {}): Promise<Bar
       },
       { timeoutMs: 20_000, message: 'orchestrator never served' },
     );
+    const httpUrl = `http://${/"http":"(127\.0\.0\.1:\d+)"/.exec(proc.output())![1]}`;
     const client = new OrchestratorClient(addr, { defaultDeadlineMs: 20_000 });
     clients.push(client);
-    return { addr, client, ...proc };
+    return { addr, httpUrl, client, ...proc };
   }
 
   async function stop(): Promise<void> {
@@ -165,6 +182,7 @@ export async function startSystem(opts: { toml?: string } = {}): Promise<TestSys
     orchestrator,
     client,
     addr,
+    httpUrl: `http://127.0.0.1:${orchestrator.httpPort}`,
     async stop() {
       client.close();
       await orchestrator.close(1_000);
