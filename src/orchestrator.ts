@@ -27,6 +27,9 @@ import { GrpcMetrics } from './monitoring/grpc-metrics.js';
 import { ProbeRoutes } from './monitoring/probe-routes.js';
 import { HttpListener } from './http/http-listener.js';
 import { createOperatorApp } from '../dashboard/operator-app.js';
+import { configuredTokens, TokenSet } from './auth/token-set.js';
+import { authInterceptor } from './grpc/auth-interceptor.js';
+import { serverCredentials } from './grpc/server-credentials.js';
 
 export interface OrchestratorOptions {
   config: Config;
@@ -59,6 +62,9 @@ export class Orchestrator {
 
   async start(): Promise<void> {
     const { config, redisUrl, logger } = this.opts;
+    // Credentials first: a bad tokens or certificate file stops start-up before anything runs.
+    const grpcTokens = new TokenSet(configuredTokens(config.grpc.auth).map((t) => [t, true]));
+    const grpcCredentials = serverCredentials(config.grpc.tls);
     // Two connections: BullMQ's and ours (see src/redis/connection.ts).
     const redis = (this.redis = await createFailFastRedis(redisUrl, 'orq-orchestrator', true));
     const bullRedis = (this.bullRedis = await createFailFastRedis(redisUrl, 'orq-orchestrator-queues'));
@@ -116,7 +122,9 @@ export class Orchestrator {
     this.grpc = new GrpcServer({
       addr: config.grpc.addr,
       maxMessageBytes: config.grpc.maxMessageBytes,
-      interceptors: [new GrpcMetrics({ registry }).interceptor],
+      credentials: grpcCredentials,
+      // Metrics inside auth, so refused calls are counted too.
+      interceptors: [new GrpcMetrics({ registry }).interceptor, ...(grpcTokens.size ? [authInterceptor({ tokens: grpcTokens, logger })] : [])],
       services: {
         submitter,
         status,
@@ -132,6 +140,8 @@ export class Orchestrator {
       {
         grpc: `${config.grpc.addr.replace(/:\d+$/, '')}:${this.grpc.port}`,
         http: this.http.address,
+        tls: config.grpc.tls.certFile ? (config.grpc.tls.requireClientCert ? 'mutual' : 'server') : 'off',
+        tokens: grpcTokens.size,
       },
       'orchestrator serving',
     );

@@ -6,7 +6,7 @@
  *   REDIS_URL, ORCHESTRATOR_GRPC_ADDR, ORCHESTRATOR_HTTP_ADDR
  * and add: ORCHESTRATOR_CONFIG, ORCHESTRATOR_PREFIX, ORCHESTRATOR_LOG_LEVEL,
  * ORCHESTRATOR_POOL_ID, ORCHESTRATOR_POOL_CLASSES (cpu_short:8,cpu_long), ORCHESTRATOR_POOL_METRICS_ADDR,
- * ORCHESTRATOR_HANDLERS_DIR, ORCHESTRATOR_SANDBOX (process|thread); and Docker's own DOCKER_HOST
+ * ORCHESTRATOR_HANDLERS_DIR, ORCHESTRATOR_SANDBOX (process|thread), ORCHESTRATOR_GRPC_TOKENS_FILE; and Docker's own DOCKER_HOST
  * (unix:// sockets only).
  */
 import { readFileSync } from 'node:fs';
@@ -89,6 +89,36 @@ const schema = z.strictObject({
         .int()
         .min(1024)
         .default(64 << 20),
+      auth: z
+        .strictObject({
+          /**
+           * Bearer tokens accepted (metadata `authorization: Bearer <token>`); with none here nor
+           * in tokensFile, calls need no token. grpc.health.v1.Health is always open. @default []
+           */
+          tokens: z.array(z.string().regex(/^\S{16,}$/, 'a token is at least 16 characters without spaces')).default([]),
+          /** A file of tokens, one per line (# comments), read at start. Env ORCHESTRATOR_GRPC_TOKENS_FILE. @default "" */
+          tokensFile: z.string().default(''),
+        })
+        .prefault({}),
+      tls: z
+        .strictObject({
+          /** PEM certificate chain; set with keyFile to serve TLS. @default "" (plain TCP) */
+          certFile: z.string().default(''),
+          /** PEM private key of certFile. @default "" */
+          keyFile: z.string().default(''),
+          /** PEM CA certificates of client certificates (mutual TLS). @default "" */
+          clientCaFile: z.string().default(''),
+          /** Refuse clients without a certificate signed by clientCaFile. @default false */
+          requireClientCert: z.boolean().default(false),
+        })
+        .prefault({})
+        .superRefine((tls, ctx) => {
+          if (Boolean(tls.certFile) !== Boolean(tls.keyFile))
+            ctx.addIssue({ code: 'custom', path: [tls.certFile ? 'keyFile' : 'certFile'], message: 'certFile and keyFile go together' });
+          if (tls.clientCaFile && !tls.certFile)
+            ctx.addIssue({ code: 'custom', path: ['clientCaFile'], message: 'needs certFile and keyFile (mutual TLS is TLS)' });
+          if (tls.requireClientCert && !tls.clientCaFile) ctx.addIssue({ code: 'custom', path: ['requireClientCert'], message: 'needs clientCaFile' });
+        }),
     })
     .prefault({}),
   http: z
@@ -250,6 +280,7 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env.REDIS_URL) set('redis', 'url', env.REDIS_URL);
   if (env.ORCHESTRATOR_PREFIX) set('redis', 'prefix', env.ORCHESTRATOR_PREFIX);
   if (env.ORCHESTRATOR_GRPC_ADDR) set('grpc', 'addr', env.ORCHESTRATOR_GRPC_ADDR);
+  if (env.ORCHESTRATOR_GRPC_TOKENS_FILE) set('grpc', 'auth', { tokensFile: env.ORCHESTRATOR_GRPC_TOKENS_FILE });
   if (env.ORCHESTRATOR_HTTP_ADDR) set('http', 'addr', env.ORCHESTRATOR_HTTP_ADDR);
   if (env.ORCHESTRATOR_POOL_ID) set('pool', 'id', env.ORCHESTRATOR_POOL_ID);
   if (env.ORCHESTRATOR_POOL_METRICS_ADDR) set('pool', 'metricsAddr', env.ORCHESTRATOR_POOL_METRICS_ADDR);

@@ -17,6 +17,8 @@ export interface GrpcServerOptions {
   addr: string;
   maxMessageBytes: number;
   services: OrchestratorServices;
+  /** Transport credentials (server-credentials.ts). @default plain TCP */
+  credentials?: ServerCredentials;
   /** Server interceptors, innermost first (metrics, then auth: see grpc-metrics.ts). */
   interceptors?: ServerInterceptor[];
 }
@@ -47,7 +49,7 @@ export class GrpcServer {
   async start(): Promise<void> {
     const { addr } = this.opts;
     this.boundPort = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync(addr, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+      this.server.bindAsync(addr, this.opts.credentials ?? ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
     );
     this.health.setStatus('', 'SERVING');
     this.health.setStatus(SERVICE_NAME, 'SERVING');
