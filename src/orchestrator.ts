@@ -9,24 +9,17 @@ import { FeedSubscriptions } from './feeds/feed-subscriptions.js';
 import { FeedWriter } from './feeds/feed-writer.js';
 import { GrpcServer } from './grpc/grpc-server.js';
 import type { Logger } from './logging/logger.js';
-import { SystemStatus } from './monitoring/system-status.js';
 import { createFailFastRedis } from './redis/connection.js';
-import { keys as makeKeys } from './redis/keys.js';
 import { TaskSubmitter } from './tasks/submitter.js';
 import { TaskCanceller } from './tasks/task-canceller.js';
-import { TaskQueues } from './tasks/task-queues.js';
-import { TaskStatusReader } from './tasks/task-status.js';
-import { VERSION } from './version.js';
+import type { TaskQueues } from './tasks/task-queues.js';
 import { WorkflowEngine } from './workflows/workflow-engine.js';
 import { WorkflowRuns } from './workflows/workflow-runs.js';
-import { WorkflowStatusReader } from './workflows/workflow-status.js';
-import { WorkflowStore } from './workflows/workflow-store.js';
 import { createMetricsRegistry } from './monitoring/metrics-registry.js';
-import { ClusterMetrics } from './monitoring/cluster-metrics.js';
 import { GrpcMetrics } from './monitoring/grpc-metrics.js';
-import { ProbeRoutes } from './monitoring/probe-routes.js';
-import { HttpListener } from './http/http-listener.js';
-import { createOperatorApp } from '../dashboard/operator-app.js';
+import type { HttpListener } from './http/http-listener.js';
+import { createReadServices } from './read-services.js';
+import { createOperatorHttp } from '../dashboard/operator-http.js';
 import { configuredTokens, TokenSet } from './auth/token-set.js';
 import { authInterceptor } from './grpc/auth-interceptor.js';
 import { serverCredentials } from './grpc/server-credentials.js';
@@ -68,10 +61,10 @@ export class Orchestrator {
     // Two connections: BullMQ's and ours (see src/redis/connection.ts).
     const redis = (this.redis = await createFailFastRedis(redisUrl, 'orq-orchestrator', true));
     const bullRedis = (this.bullRedis = await createFailFastRedis(redisUrl, 'orq-orchestrator-queues'));
-    const keys = makeKeys(config.redis.prefix);
-    const queues = (this.queues = new TaskQueues({ redis: bullRedis, keys, classes: config.classes }));
+    const services = createReadServices({ config, redisUrl, redis, bullRedis });
+    const { keys, queues, status, store, workflowStatus, system } = services;
+    this.queues = queues;
     const writer = new FeedWriter({ redis, keys, eventsMaxLen: config.streams.eventsMaxLen, resultsMaxLen: config.streams.resultsMaxLen });
-    const status = new TaskStatusReader({ redis, keys, queues });
     const submitter = new TaskSubmitter({
       redis,
       keys,
@@ -82,14 +75,6 @@ export class Orchestrator {
       executors: executorPolicyOf(config),
     });
     const canceller = new TaskCanceller({ redis, keys, queues, status, feeds: writer });
-    const store = new WorkflowStore({
-      redis,
-      keys,
-      classes: config.classes,
-      maxPayloadBytes: config.grpc.maxPayloadBytes,
-      maxSteps: config.workflows.maxSteps,
-      executors: executorPolicyOf(config),
-    });
     const runs = new WorkflowRuns({
       redis,
       keys,
@@ -111,13 +96,8 @@ export class Orchestrator {
       sweepIntervalMs: config.workflows.sweepIntervalMs,
     });
     await this.engine.start();
-    const system = new SystemStatus({ redis, keys, queues, version: VERSION, startedAtMs: Date.now(), poolTimeoutMs: config.pool.heartbeatMs * 3 });
     const registry = createMetricsRegistry();
-    new ClusterMetrics({ registry, system });
-    this.http = new HttpListener({
-      addr: config.http.addr,
-      handler: createOperatorApp({ probes: new ProbeRoutes({ registry, ping: () => redis.ping() }) }),
-    });
+    this.http = createOperatorHttp({ config, redis, registry, services, dashboard: config.http.dashboard.enabled });
     await this.http.start();
     this.grpc = new GrpcServer({
       addr: config.grpc.addr,
@@ -131,7 +111,7 @@ export class Orchestrator {
         canceller,
         feeds: new FeedSubscriptions({ redis, redisUrl, keys, status, knownClasses: new Set(config.classes.keys()) }),
         system,
-        workflows: { store, runs, status: new WorkflowStatusReader({ redis, redisUrl, keys, store, status }) },
+        workflows: { store, runs, status: workflowStatus },
         logger,
       },
     });

@@ -13,6 +13,7 @@ import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
+import { isLoopback, splitHostPort } from '../http/http-listener.js';
 import { resolveTaskClasses, type TaskClassOptions } from '../../queues/task-classes.js';
 import { normaliseAbsolutePath, normaliseHttpUrl, type ExecutorPolicy } from '../tasks/executor-policy.js';
 
@@ -125,8 +126,41 @@ const schema = z.strictObject({
     .strictObject({
       /** Where the orchestrator serves /metrics, /health, /ready and the dashboard. @default "127.0.0.1:9097" */
       addr: hostPort.default('127.0.0.1:9097'),
+      dashboard: z
+        .strictObject({
+          /** Serve Bull Board and the workflow pages under /admin in the orchestrator. @default true */
+          enabled: z.boolean().default(true),
+          /** Users of HTTP basic auth, each with a role. @default [] */
+          users: z
+            .array(
+              z.strictObject({
+                name: z.string().regex(/^[^:\s]+$/, 'a user name has no colon or space'),
+                password: z.string().min(8, 'a password is at least 8 characters'),
+                /** "admin" may retry, clean, promote and add jobs; "read_only" may look. @default "read_only" */
+                role: z.enum(['admin', 'read_only']).default('read_only'),
+              }),
+            )
+            .default([]),
+          /** Bearer tokens (Authorization: Bearer <token>), each with a role. @default [] */
+          tokens: z
+            .array(
+              z.strictObject({
+                token: z.string().regex(/^\S{16,}$/, 'a token is at least 16 characters without spaces'),
+                role: z.enum(['admin', 'read_only']).default('read_only'),
+              }),
+            )
+            .default([]),
+        })
+        .prefault({}),
     })
-    .prefault({}),
+    .prefault({})
+    .superRefine((http, ctx) => {
+      // Without credentials the dashboard lets anyone act on jobs: only on loopback.
+      const { users, tokens, enabled } = http.dashboard;
+      if (enabled && users.length === 0 && tokens.length === 0 && !isLoopback(splitHostPort(http.addr).host)) {
+        ctx.addIssue({ code: 'custom', path: ['dashboard', 'users'], message: `the dashboard on ${http.addr}, not a loopback address, needs users or tokens` });
+      }
+    }),
   streams: z
     .strictObject({
       /** Approximate MAXLEN of the events stream. @default 1000000 */

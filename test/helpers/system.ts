@@ -60,6 +60,15 @@ export interface PoolProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
+export interface ServedProcess {
+  /** http://host:port it serves on. */
+  httpUrl: string;
+  child: ChildProcess;
+  exited: Promise<number | string>;
+  output(): string;
+  kill(signal?: NodeJS.Signals): void;
+}
+
 export interface OrchestratorProcess {
   addr: string;
   /** http://host:port of /metrics, /health, /ready and the dashboard. */
@@ -82,6 +91,8 @@ export interface BareSystem {
   startPool(opts?: { classes?: string; id?: string; env?: Record<string, string> }): Promise<PoolProcess>;
   /** An orchestrator as a child process on a free port (built JS in dist/). */
   startOrchestrator(): Promise<OrchestratorProcess>;
+  /** The dashboard on its own as a child process (src/bin/dashboard.ts). */
+  startDashboard(): Promise<ServedProcess>;
   stop(): Promise<void>;
 }
 
@@ -141,20 +152,22 @@ export async function startBareSystem(opts: { toml?: string } = {}): Promise<Bar
     return { id, metricsUrl: `http://${metrics}`, ...proc };
   }
 
-  async function startOrchestrator(): Promise<OrchestratorProcess> {
-    const proc = spawnWithOutput([join(PROJECT_ROOT, 'dist/src/bin/orchestrator.js'), '--grpc-addr', '127.0.0.1:0'], {
-      ...env,
-      ORCHESTRATOR_LOG_LEVEL: 'info',
-    });
+  /** Spawns a process entry point and waits for the address it logs under `field`. */
+  async function spawnServing(script: string, args: string[], field: 'grpc' | 'http', what: string) {
+    const proc = spawnWithOutput([join(PROJECT_ROOT, script), ...args], { ...env, ORCHESTRATOR_LOG_LEVEL: 'info' });
     children.push(proc);
     const addr = await waitFor(
       () => {
-        if (proc.child.exitCode !== null) throw new Error(`orchestrator exited at start (${proc.child.exitCode}):\n${proc.output()}`);
-        return /"grpc":"(127\.0\.0\.1:\d+)"/.exec(proc.output())?.[1] ?? '';
+        if (proc.child.exitCode !== null) throw new Error(`${what} exited at start (${proc.child.exitCode}):\n${proc.output()}`);
+        return new RegExp(`"${field}":"(127\\.0\\.0\\.1:\\d+)"`).exec(proc.output())?.[1] ?? '';
       },
-      { timeoutMs: 20_000, message: 'orchestrator never served' },
+      { timeoutMs: 20_000, message: `${what} never served` },
     );
-    const httpUrl = `http://${/"http":"(127\.0\.0\.1:\d+)"/.exec(proc.output())![1]}`;
+    return { proc, addr, httpUrl: `http://${/"http":"(127\.0\.0\.1:\d+)"/.exec(proc.output())![1]}` };
+  }
+
+  async function startOrchestrator(): Promise<OrchestratorProcess> {
+    const { proc, addr, httpUrl } = await spawnServing('dist/src/bin/orchestrator.js', ['--grpc-addr', '127.0.0.1:0'], 'grpc', 'orchestrator');
     const client = new OrchestratorClient(addr, { defaultDeadlineMs: 20_000 });
     clients.push(client);
     return { addr, httpUrl, client, ...proc };
@@ -168,7 +181,12 @@ export async function startBareSystem(opts: { toml?: string } = {}): Promise<Bar
     await redis.stop();
   }
 
-  return { redis, r, keys: k, config, configFile, startPool, startOrchestrator, stop };
+  async function startDashboard(): Promise<ServedProcess> {
+    const { proc, httpUrl } = await spawnServing('dist/src/bin/dashboard.js', [], 'http', 'dashboard');
+    return { httpUrl, ...proc };
+  }
+
+  return { redis, r, keys: k, config, configFile, startPool, startOrchestrator, startDashboard, stop };
 }
 
 export async function startSystem(opts: { toml?: string } = {}): Promise<TestSystem> {
