@@ -20,6 +20,14 @@ export default tseslint.config(
     },
   },
   {
+    // The dashboard's static pages: plain browser scripts.
+    files: ['dashboard/static/**/*.js'],
+    languageOptions: {
+      sourceType: 'script',
+      globals: { document: 'readonly', location: 'readonly', fetch: 'readonly', setTimeout: 'readonly' },
+    },
+  },
+  {
     files: ['test/**', 'bench/**'],
     rules: { 'no-console': 'off', '@typescript-eslint/no-explicit-any': 'off' },
   },

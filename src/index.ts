@@ -38,6 +38,7 @@ export type {
   StartWorkflowRunResponse,
   ExecutorInput,
   OrchestratorClientOptions,
+  ClientTlsOptions,
   TaskResult,
   TaskEvent,
   TaskStatus,

@@ -9,19 +9,21 @@ import { FeedSubscriptions } from './feeds/feed-subscriptions.js';
 import { FeedWriter } from './feeds/feed-writer.js';
 import { GrpcServer } from './grpc/grpc-server.js';
 import type { Logger } from './logging/logger.js';
-import { SystemStatus } from './monitoring/system-status.js';
 import { createFailFastRedis } from './redis/connection.js';
-import { keys as makeKeys } from './redis/keys.js';
 import { TaskSubmitter } from './tasks/submitter.js';
 import { ClassControls } from './tasks/class-controls.js';
 import { TaskCanceller } from './tasks/task-canceller.js';
-import { TaskQueues } from './tasks/task-queues.js';
-import { TaskStatusReader } from './tasks/task-status.js';
-import { VERSION } from './version.js';
+import type { TaskQueues } from './tasks/task-queues.js';
 import { WorkflowEngine } from './workflows/workflow-engine.js';
 import { WorkflowRuns } from './workflows/workflow-runs.js';
-import { WorkflowStatusReader } from './workflows/workflow-status.js';
-import { WorkflowStore } from './workflows/workflow-store.js';
+import { createMetricsRegistry } from './monitoring/metrics-registry.js';
+import { GrpcMetrics } from './monitoring/grpc-metrics.js';
+import type { HttpListener } from './http/http-listener.js';
+import { createReadServices } from './read-services.js';
+import { createOperatorHttp } from '../dashboard/operator-http.js';
+import { configuredTokens, TokenSet } from './auth/token-set.js';
+import { authInterceptor } from './grpc/auth-interceptor.js';
+import { serverCredentials } from './grpc/server-credentials.js';
 
 export interface OrchestratorOptions {
   config: Config;
@@ -36,6 +38,7 @@ export class Orchestrator {
   private queues?: TaskQueues;
   private grpc?: GrpcServer;
   private engine?: WorkflowEngine;
+  private http?: HttpListener;
 
   constructor(private readonly opts: OrchestratorOptions) {
     this.log = opts.logger.child({ component: 'orchestrator' });
@@ -46,15 +49,23 @@ export class Orchestrator {
     return this.grpc?.port ?? 0;
   }
 
+  /** The bound HTTP port of /metrics, /health, /ready and the dashboard (after start). */
+  get httpPort(): number {
+    return this.http?.port ?? 0;
+  }
+
   async start(): Promise<void> {
     const { config, redisUrl, logger } = this.opts;
+    // Credentials first: a bad tokens or certificate file stops start-up before anything runs.
+    const grpcTokens = new TokenSet(configuredTokens(config.grpc.auth).map((t) => [t, true]));
+    const grpcCredentials = serverCredentials(config.grpc.tls);
     // Two connections: BullMQ's and ours (see src/redis/connection.ts).
     const redis = (this.redis = await createFailFastRedis(redisUrl, 'orq-orchestrator', true));
     const bullRedis = (this.bullRedis = await createFailFastRedis(redisUrl, 'orq-orchestrator-queues'));
-    const keys = makeKeys(config.redis.prefix);
-    const queues = (this.queues = new TaskQueues({ redis: bullRedis, keys, classes: config.classes }));
+    const services = createReadServices({ config, redisUrl, redis, bullRedis });
+    const { keys, queues, status, store, workflowStatus, system } = services;
+    this.queues = queues;
     const writer = new FeedWriter({ redis, keys, eventsMaxLen: config.streams.eventsMaxLen, resultsMaxLen: config.streams.resultsMaxLen });
-    const status = new TaskStatusReader({ redis, keys, queues });
     const submitter = new TaskSubmitter({
       redis,
       keys,
@@ -65,14 +76,6 @@ export class Orchestrator {
       executors: executorPolicyOf(config),
     });
     const canceller = new TaskCanceller({ redis, keys, queues, status, feeds: writer });
-    const store = new WorkflowStore({
-      redis,
-      keys,
-      classes: config.classes,
-      maxPayloadBytes: config.grpc.maxPayloadBytes,
-      maxSteps: config.workflows.maxSteps,
-      executors: executorPolicyOf(config),
-    });
     const runs = new WorkflowRuns({
       redis,
       keys,
@@ -94,26 +97,40 @@ export class Orchestrator {
       sweepIntervalMs: config.workflows.sweepIntervalMs,
     });
     await this.engine.start();
+    const registry = createMetricsRegistry();
+    this.http = createOperatorHttp({ config, redis, registry, services, dashboard: config.http.dashboard.enabled });
+    await this.http.start();
     this.grpc = new GrpcServer({
       addr: config.grpc.addr,
       maxMessageBytes: config.grpc.maxMessageBytes,
+      credentials: grpcCredentials,
+      // Metrics inside auth, so refused calls are counted too.
+      interceptors: [new GrpcMetrics({ registry }).interceptor, ...(grpcTokens.size ? [authInterceptor({ tokens: grpcTokens, logger })] : [])],
       services: {
         submitter,
         status,
         canceller,
         feeds: new FeedSubscriptions({ redis, redisUrl, keys, status, knownClasses: new Set(config.classes.keys()) }),
-        system: new SystemStatus({ redis, keys, queues, version: VERSION, startedAtMs: Date.now(), poolTimeoutMs: config.pool.heartbeatMs * 3 }),
-        workflows: { store, runs, status: new WorkflowStatusReader({ redis, redisUrl, keys, store, status }) },
+        system,
+        workflows: { store, runs, status: workflowStatus },
         classes: new ClassControls({ redis, keys, queues }),
         logger,
       },
     });
     await this.grpc.start();
-    this.log.info({ grpc: `${config.grpc.addr.replace(/:\d+$/, '')}:${this.grpc.port}` }, 'orchestrator serving');
+    this.log.info(
+      {
+        grpc: `${config.grpc.addr.replace(/:\d+$/, '')}:${this.grpc.port}`,
+        http: this.http.address,
+        tls: config.grpc.tls.certFile ? (config.grpc.tls.requireClientCert ? 'mutual' : 'server') : 'off',
+        tokens: grpcTokens.size,
+      },
+      'orchestrator serving',
+    );
   }
 
   async close(graceMs = 5_000): Promise<void> {
-    await this.grpc?.close(graceMs);
+    await Promise.all([this.grpc?.close(graceMs), this.http?.close(Math.min(graceMs, 2_000))]);
     await this.engine?.close();
     await this.queues?.close();
     await Promise.all([this.redis?.quit(), this.bullRedis?.quit()]).catch(() => undefined);

@@ -22,7 +22,10 @@ function freePort(): Promise<number> {
 }
 
 function run(script: string, args: string[], env: Record<string, string>) {
-  const child = spawn(process.execPath, [join(PROJECT_ROOT, script), ...args], { env: { PATH: process.env.PATH, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [join(PROJECT_ROOT, script), ...args], {
+    env: { PATH: process.env.PATH, ORCHESTRATOR_HTTP_ADDR: '127.0.0.1:0', ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -34,7 +37,10 @@ describe('process entry points', () => {
   it('start --demo runs the whole system on an embedded redis-server and shows results', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'orq-start-'));
     const config = join(dir, 'c.toml');
-    writeFileSync(config, `[redis.embedded]\ndataDir = "${join(dir, 'redis')}"\nport = ${await freePort()}\n[grpc]\naddr = "127.0.0.1:${await freePort()}"\n`);
+    writeFileSync(
+      config,
+      `[redis.embedded]\ndataDir = "${join(dir, 'redis')}"\nport = ${await freePort()}\n[grpc]\naddr = "127.0.0.1:${await freePort()}"\n[http]\naddr = "127.0.0.1:0"\n`,
+    );
     const p = run('dist/src/bin/start.js', ['--demo', '--exit', '--config', config], {});
     expect(await p.exited).toBe(0);
     const out = p.output();

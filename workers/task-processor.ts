@@ -43,10 +43,21 @@ export interface TaskProcessorOptions {
   shutdownSignal: AbortSignal;
   /** Called with the number of tasks running, whenever it changes. */
   onBusy?(running: number): void;
+  /** Told when each attempt starts and ends (the pool's metrics). */
+  observer?: AttemptObserver;
   eventsMaxLen: number;
   resultsMaxLen: number;
   /** How long a finished attempt's record must outlive it, per class. */
   recordTtlMs(taskClass: string): number;
+}
+
+/** How an attempt ended, from the pool's point of view. */
+export type AttemptOutcome = 'succeeded' | 'failed' | 'cancelled' | 'retried' | 'handed_back';
+
+export interface AttemptObserver {
+  /** `queueWaitMs`: time from when the task could first run to its first attempt's start; undefined for later attempts. */
+  started(taskClass: string, queueWaitMs: number | undefined): void;
+  ended(taskClass: string, outcome: AttemptOutcome, runMs: number, timedOut: boolean): void;
 }
 
 function backoffDelay(job: Job): number {
@@ -121,6 +132,9 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
     const timer = setTimeout(() => abort(new TaskError('timed_out', `timed out after ${data.timeoutMs} ms`, { retryable: true })), data.timeoutMs);
     opts.onBusy?.(++running);
     let gpu: string | undefined;
+    opts.observer?.started(taskClass, attempt === 1 ? Math.max(0, startedAt - job.timestamp - (job.opts.delay ?? 0)) : undefined);
+    let outcome: AttemptOutcome = 'failed';
+    let timedOut = false;
 
     try {
       const executor = opts.executors.get(data.executor.kind);
@@ -148,17 +162,21 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
       if (ac.signal.aborted) throw ac.signal.reason;
       const now = Date.now();
       await finish({ ...base, state: 'succeeded', atMs: now, resultJson: JSON.stringify(result ?? null), durationMs: now - startedAt });
+      outcome = 'succeeded';
       return result ?? null;
     } catch (err) {
       if (ac.signal.reason instanceof HandBack) {
         // Back to the queue without using up an attempt; another pool picks it up.
         await job.moveToDelayed(Date.now(), token);
         await feeds.event({ ...base, type: 'retrying', atMs: Date.now(), detail: ac.signal.reason.message });
+        outcome = 'handed_back';
         log().info('handed back on shutdown');
         throw new DelayedError();
       }
       const e = toTaskError(err, ac.signal);
       const now = Date.now();
+      timedOut = e.code === 'timed_out';
+      if (timedOut) await feeds.count('timed_out', taskClass);
       const allowed = job.opts.attempts ?? 1;
       if (e.code === 'cancelled' || !e.retryable || attempt >= allowed) {
         const state = e.code === 'cancelled' ? 'cancelled' : 'failed';
@@ -171,10 +189,15 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
           durationMs: now - startedAt,
           resultJson: e.detail ? JSON.stringify(e.detail) : undefined,
         });
+        outcome = state;
         log().info({ code: e.code, error: e.message }, `task ${state}`);
         throw new UnrecoverableError(failedReason(e.code, e.message));
       }
-      await feeds.event({ ...base, type: 'retrying', atMs: now, detail: `${e.message} (retry in ${backoffDelay(job)} ms)` });
+      await Promise.all([
+        feeds.event({ ...base, type: 'retrying', atMs: now, detail: `${e.message} (retry in ${backoffDelay(job)} ms)` }),
+        feeds.count('retried', taskClass),
+      ]);
+      outcome = 'retried';
       throw new Error(e.message, { cause: err });
     } finally {
       if (gpu !== undefined) opts.gpus?.slots.release(gpu);
@@ -182,6 +205,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
       cancelSignal?.removeEventListener('abort', onCancel);
       opts.shutdownSignal.removeEventListener('abort', onShutdown);
       opts.onBusy?.(--running);
+      opts.observer?.ended(taskClass, outcome, Date.now() - startedAt, timedOut);
     }
   };
 }

@@ -33,6 +33,11 @@ import { SlurmCli } from '../src/slurm/slurm-cli.js';
 import { createTaskProcessor } from './task-processor.js';
 import { gpuDevices } from './gpu-devices.js';
 import { GpuSlots } from './gpu-slots.js';
+import { createMetricsRegistry } from '../src/monitoring/metrics-registry.js';
+import { ProbeRoutes } from '../src/monitoring/probe-routes.js';
+import { HttpListener } from '../src/http/http-listener.js';
+import { probeHandler } from '../src/http/probe-handler.js';
+import { PoolMetrics } from './pool-metrics.js';
 
 const STALLED_LIMIT_REASON = 'job stalled more than allowable limit';
 
@@ -60,6 +65,7 @@ export class WorkerPool {
   /** Concurrency per class from config, flags and GPUs (set at start); `live` is what runs now. */
   private configured = new Map<string, number>();
   private readonly live = new Map<string, number>();
+  private metricsListener?: HttpListener;
 
   constructor(private readonly opts: WorkerPoolOptions) {
     // Every running task listens for the shutdown: one listener per concurrency slot.
@@ -116,6 +122,11 @@ export class WorkerPool {
     this.log.info({ gpus: this.gpus }, 'GPUs');
   }
 
+  /** Where this pool serves /metrics, /health and /ready (after start). */
+  get metricsAddress(): string {
+    return this.metricsListener?.address ?? '';
+  }
+
   async start(): Promise<void> {
     const { config } = this.opts;
     await this.findGpus();
@@ -123,6 +134,10 @@ export class WorkerPool {
     for (const [name, n] of this.configured) this.live.set(name, n);
     // Two connections: BullMQ's and ours (see src/redis/connection.ts).
     const redis = (this.redis = createOwnRedis(this.opts.redisUrl, `orq-pool-${this.id}`));
+    const registry = createMetricsRegistry();
+    const metrics = new PoolMetrics({ registry, concurrency: this.concurrency });
+    this.metricsListener = new HttpListener({ addr: config.pool.metricsAddr, handler: probeHandler(new ProbeRoutes({ registry, ping: () => redis.ping() })) });
+    await this.metricsListener.start();
     const bullRedis = (this.bullRedis = createRedis(this.opts.redisUrl, { connectionName: `orq-pool-${this.id}-workers` }));
     const feeds = new FeedWriter({ redis, keys: this.keys, eventsMaxLen: config.streams.eventsMaxLen, resultsMaxLen: config.streams.resultsMaxLen });
     const classes = [...this.concurrency.keys()];
@@ -157,6 +172,7 @@ export class WorkerPool {
       shutdownSignal: this.shutdown.signal,
       gpus: this.gpus.length > 0 ? { classes: this.gpuClasses, slots: new GpuSlots(this.gpus) } : undefined,
       onBusy: (n) => (this.busy = n),
+      observer: metrics,
       eventsMaxLen: config.streams.eventsMaxLen,
       resultsMaxLen: config.streams.resultsMaxLen,
       // A rerun can only come after the lock expired and a stall check ran: keep the record
@@ -212,7 +228,7 @@ export class WorkerPool {
     for (const w of this.workers.values()) {
       w.run().catch((err) => this.log.error({ err }, 'worker stopped'));
     }
-    this.log.info({ classes: Object.fromEntries(this.concurrency) }, 'pool started');
+    this.log.info({ classes: Object.fromEntries(this.concurrency), metrics: this.metricsAddress }, 'pool started');
   }
 
   /**
@@ -339,6 +355,7 @@ export class WorkerPool {
       pid: String(process.pid),
       classes: JSON.stringify(Object.fromEntries(this.concurrency)),
       busy: String(this.busy),
+      metrics: this.metricsAddress,
       at: String(now),
     };
     try {
@@ -384,6 +401,7 @@ export class WorkerPool {
         .catch(() => undefined);
     }
     this.subscriber?.disconnect();
+    await this.metricsListener?.close();
     await Promise.all([this.redis?.quit(), this.bullRedis?.quit()]).catch(() => undefined);
     this.log.info('pool stopped');
   }

@@ -8,6 +8,7 @@
  */
 import { Command } from 'commander';
 import { OrchestratorClient, TaskState, WorkflowRunState, type TaskInput } from '../client/orchestrator-client.js';
+import { configuredTokens } from '../auth/token-set.js';
 import { loadConfig, type ConfigInput } from '../config/config.js';
 import { createLogger } from '../logging/logger.js';
 import { Orchestrator } from '../orchestrator.js';
@@ -44,8 +45,8 @@ const DEMO_TASKS: TaskInput[] = [
   { taskId: 'demo-timeout', taskClass: 'cpu_short', payload: { ms: '5000' }, executor: { handler: 'sleep' }, timeoutMs: 300, maxAttempts: 1 },
 ];
 
-async function demo(addr: string): Promise<void> {
-  const client = new OrchestratorClient(addr);
+async function demo(addr: string, token: string | undefined): Promise<void> {
+  const client = new OrchestratorClient(addr, { token });
   try {
     // Unique ids per run so a second demo on the same Redis runs again.
     const run = Date.now().toString(36);
@@ -97,7 +98,8 @@ await runMain('orchestrator', async () => {
   await orchestrator.start();
   await pool.start();
   const addr = `${config.grpc.addr.replace(/:\d+$/, '')}:${orchestrator.grpcPort}`;
-  if (flags.demo) await demo(addr);
+  // The demo is a client like any other: it needs a token when the server asks for one.
+  if (flags.demo) await demo(addr, configuredTokens(config.grpc.auth)[0]);
   if (flags.exit) {
     await stop();
     process.exit(0);

@@ -5,14 +5,16 @@
  * Environment variables keep the older stack's names where it had them:
  *   REDIS_URL, ORCHESTRATOR_GRPC_ADDR, ORCHESTRATOR_HTTP_ADDR
  * and add: ORCHESTRATOR_CONFIG, ORCHESTRATOR_PREFIX, ORCHESTRATOR_LOG_LEVEL,
- * ORCHESTRATOR_POOL_ID, ORCHESTRATOR_POOL_CLASSES (cpu_short:8,cpu_long),
- * ORCHESTRATOR_HANDLERS_DIR, ORCHESTRATOR_SANDBOX (process|thread), ORCHESTRATOR_POOL_GPUS (0,1);
- * and Docker's own DOCKER_HOST (unix:// sockets only).
+ * ORCHESTRATOR_POOL_ID, ORCHESTRATOR_POOL_CLASSES (cpu_short:8,cpu_long), ORCHESTRATOR_POOL_METRICS_ADDR,
+ * ORCHESTRATOR_HANDLERS_DIR, ORCHESTRATOR_SANDBOX (process|thread), ORCHESTRATOR_POOL_GPUS (0,1),
+ * ORCHESTRATOR_GRPC_TOKENS_FILE, ORCHESTRATOR_ENV_FILE, ORCHESTRATOR_ENV_GRPC_ADDR,
+ * ORCHESTRATOR_ENV_HTTP_ADDR; and Docker's own DOCKER_HOST (unix:// sockets only).
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
+import { isLoopback, splitHostPort } from '../http/http-listener.js';
 import { resolveTaskClasses, type TaskClassOptions } from '../../queues/task-classes.js';
 import { normaliseAbsolutePath, normaliseHttpUrl, type ExecutorPolicy } from '../tasks/executor-policy.js';
 
@@ -90,9 +92,77 @@ const schema = z.strictObject({
         .int()
         .min(1024)
         .default(64 << 20),
+      auth: z
+        .strictObject({
+          /**
+           * Bearer tokens accepted (metadata `authorization: Bearer <token>`); with none here nor
+           * in tokensFile, calls need no token. grpc.health.v1.Health is always open. @default []
+           */
+          tokens: z.array(z.string().regex(/^\S{16,}$/, 'a token is at least 16 characters without spaces')).default([]),
+          /** A file of tokens, one per line (# comments), read at start. Env ORCHESTRATOR_GRPC_TOKENS_FILE. @default "" */
+          tokensFile: z.string().default(''),
+        })
+        .prefault({}),
+      tls: z
+        .strictObject({
+          /** PEM certificate chain; set with keyFile to serve TLS. @default "" (plain TCP) */
+          certFile: z.string().default(''),
+          /** PEM private key of certFile. @default "" */
+          keyFile: z.string().default(''),
+          /** PEM CA certificates of client certificates (mutual TLS). @default "" */
+          clientCaFile: z.string().default(''),
+          /** Refuse clients without a certificate signed by clientCaFile. @default false */
+          requireClientCert: z.boolean().default(false),
+        })
+        .prefault({})
+        .superRefine((tls, ctx) => {
+          if (Boolean(tls.certFile) !== Boolean(tls.keyFile))
+            ctx.addIssue({ code: 'custom', path: [tls.certFile ? 'keyFile' : 'certFile'], message: 'certFile and keyFile go together' });
+          if (tls.clientCaFile && !tls.certFile)
+            ctx.addIssue({ code: 'custom', path: ['clientCaFile'], message: 'needs certFile and keyFile (mutual TLS is TLS)' });
+          if (tls.requireClientCert && !tls.clientCaFile) ctx.addIssue({ code: 'custom', path: ['requireClientCert'], message: 'needs clientCaFile' });
+        }),
     })
     .prefault({}),
-  http: z.strictObject({ addr: hostPort.default('127.0.0.1:9097') }).prefault({}),
+  http: z
+    .strictObject({
+      /** Where the orchestrator serves /metrics, /health, /ready and the dashboard. @default "127.0.0.1:9097" */
+      addr: hostPort.default('127.0.0.1:9097'),
+      dashboard: z
+        .strictObject({
+          /** Serve Bull Board and the workflow pages under /admin in the orchestrator. @default true */
+          enabled: z.boolean().default(true),
+          /** Users of HTTP basic auth, each with a role. @default [] */
+          users: z
+            .array(
+              z.strictObject({
+                name: z.string().regex(/^[^:\s]+$/, 'a user name has no colon or space'),
+                password: z.string().min(8, 'a password is at least 8 characters'),
+                /** "admin" may retry, clean, promote and add jobs; "read_only" may look. @default "read_only" */
+                role: z.enum(['admin', 'read_only']).default('read_only'),
+              }),
+            )
+            .default([]),
+          /** Bearer tokens (Authorization: Bearer <token>), each with a role. @default [] */
+          tokens: z
+            .array(
+              z.strictObject({
+                token: z.string().regex(/^\S{16,}$/, 'a token is at least 16 characters without spaces'),
+                role: z.enum(['admin', 'read_only']).default('read_only'),
+              }),
+            )
+            .default([]),
+        })
+        .prefault({}),
+    })
+    .prefault({})
+    .superRefine((http, ctx) => {
+      // Without credentials the dashboard lets anyone act on jobs: only on loopback.
+      const { users, tokens, enabled } = http.dashboard;
+      if (enabled && users.length === 0 && tokens.length === 0 && !isLoopback(splitHostPort(http.addr).host)) {
+        ctx.addIssue({ code: 'custom', path: ['dashboard', 'users'], message: `the dashboard on ${http.addr}, not a loopback address, needs users or tokens` });
+      }
+    }),
   streams: z
     .strictObject({
       /** Approximate MAXLEN of the events stream. @default 1000000 */
@@ -121,6 +191,12 @@ const schema = z.strictObject({
        * pool asks `nvidia-smi` when a class it serves uses GPUs. @default unset (detect)
        */
       gpus: z.array(z.string().regex(/^[A-Za-z0-9_-]{1,64}$/, 'expected a GPU index or UUID')).optional(),
+      /**
+       * Where a pool serves /metrics, /health and /ready. Port 0 picks a free one, announced in
+       * the "pool started" log line and the pool's heartbeat (field `metrics`); give each pool
+       * a fixed port for Prometheus to scrape. @default "127.0.0.1:0"
+       */
+      metricsAddr: hostPort.default('127.0.0.1:0'),
     })
     .prefault({}),
   workflows: z
@@ -282,8 +358,10 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env.REDIS_URL) set('redis', 'url', env.REDIS_URL);
   if (env.ORCHESTRATOR_PREFIX) set('redis', 'prefix', env.ORCHESTRATOR_PREFIX);
   if (env.ORCHESTRATOR_GRPC_ADDR) set('grpc', 'addr', env.ORCHESTRATOR_GRPC_ADDR);
+  if (env.ORCHESTRATOR_GRPC_TOKENS_FILE) set('grpc', 'auth', { tokensFile: env.ORCHESTRATOR_GRPC_TOKENS_FILE });
   if (env.ORCHESTRATOR_HTTP_ADDR) set('http', 'addr', env.ORCHESTRATOR_HTTP_ADDR);
   if (env.ORCHESTRATOR_POOL_ID) set('pool', 'id', env.ORCHESTRATOR_POOL_ID);
+  if (env.ORCHESTRATOR_POOL_METRICS_ADDR) set('pool', 'metricsAddr', env.ORCHESTRATOR_POOL_METRICS_ADDR);
   if (env.ORCHESTRATOR_POOL_CLASSES) set('pool', 'classes', parsePoolClasses(env.ORCHESTRATOR_POOL_CLASSES));
   if (env.ORCHESTRATOR_HANDLERS_DIR) set('pool', 'handlersDir', env.ORCHESTRATOR_HANDLERS_DIR);
   if (env.ORCHESTRATOR_SANDBOX) set('pool', 'sandbox', env.ORCHESTRATOR_SANDBOX);

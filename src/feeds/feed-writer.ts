@@ -23,6 +23,11 @@ export class FeedWriter {
     await this.opts.redis.xadd(this.opts.keys.events, 'MAXLEN', '~', this.opts.eventsMaxLen, '*', ...eventFields(e));
   }
 
+  /** Adds one to a cluster-wide count in the counters hash ("<kind>:<class>"). */
+  async count(kind: 'retried' | 'timed_out', taskClass: string): Promise<void> {
+    await this.opts.redis.hincrby(this.opts.keys.counters, `${kind}:${taskClass}`, 1);
+  }
+
   /**
    * Write a final outcome: its event, its result and the finished count. No MULTI for a plain
    * task: the three go out in order on one auto-pipelined connection, and a reader that sees the

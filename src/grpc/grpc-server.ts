@@ -2,7 +2,7 @@
  * The gRPC server: OrchestratorService plus the standard grpc.health.v1.Health service and
  * server reflection, so generic tools (grpcurl, grpc_health_probe) work unconfigured.
  */
-import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { Server, ServerCredentials, type ServerInterceptor } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
@@ -17,6 +17,10 @@ export interface GrpcServerOptions {
   addr: string;
   maxMessageBytes: number;
   services: OrchestratorServices;
+  /** Transport credentials (server-credentials.ts). @default plain TCP */
+  credentials?: ServerCredentials;
+  /** Server interceptors, innermost first (metrics, then auth: see grpc-metrics.ts). */
+  interceptors?: ServerInterceptor[];
 }
 
 export class GrpcServer {
@@ -29,6 +33,7 @@ export class GrpcServer {
       'grpc.max_receive_message_length': opts.maxMessageBytes,
       'grpc.max_send_message_length': opts.maxMessageBytes,
       'grpc.keepalive_permit_without_calls': 1,
+      interceptors: opts.interceptors ?? [],
     });
     this.server.addService(OrchestratorServiceService, orchestratorHandlers(opts.services));
     this.health.addToServer(this.server);
@@ -44,7 +49,7 @@ export class GrpcServer {
   async start(): Promise<void> {
     const { addr } = this.opts;
     this.boundPort = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync(addr, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
+      this.server.bindAsync(addr, this.opts.credentials ?? ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
     );
     this.health.setStatus('', 'SERVING');
     this.health.setStatus(SERVICE_NAME, 'SERVING');

@@ -41,6 +41,29 @@ export interface SystemStatusOptions {
 
 const COUNT_STATES = ['waiting', 'prioritized', 'active', 'delayed', 'completed', 'failed'] as const;
 
+/** A class queue's jobs by state ("waiting" includes prioritized jobs). */
+export interface QueueCounts {
+  waiting: number;
+  active: number;
+  delayed: number;
+  completed: number;
+  failed: number;
+}
+
+/** The fields of the `{prefix}:counters` hash, each "<kind>:<class>". */
+export type CounterKind = 'submitted' | 'succeeded' | 'failed' | 'cancelled' | 'retried' | 'timed_out';
+export const COUNTER_KINDS: readonly CounterKind[] = ['submitted', 'succeeded', 'failed', 'cancelled', 'retried', 'timed_out'];
+
+export interface ClusterSnapshot {
+  queues: ReadonlyMap<string, QueueCounts>;
+  pools: PoolView[];
+  /** A cluster-wide count from the counters hash. */
+  count(kind: CounterKind, taskClass: string): number;
+  streams: { events: number; results: number; workflowInbox: number };
+  activeRuns: number;
+  uptimeMs: number;
+}
+
 export class SystemStatus {
   constructor(private readonly opts: SystemStatusOptions) {}
 
@@ -86,38 +109,66 @@ export class SystemStatus {
     return { ...base, status: components.some((c) => c.status !== 'serving') ? 'degraded' : 'serving', components };
   }
 
-  /** Named figures: per-class queue counts, pools, counters, stream lengths, uptime. */
-  async metrics(): Promise<Record<string, number>> {
+  /**
+   * Everything the metrics views show, read in one go: one getJobCounts per class, the pools'
+   * heartbeats, and one pipeline for the counters hash, stream lengths and active runs.
+   */
+  async snapshot(): Promise<ClusterSnapshot> {
     const { redis, keys } = this.opts;
-    const out: Record<string, number> = {};
     const classes = [...this.opts.queues.all()];
-    const counts = await Promise.all(classes.map(([, q]) => q.getJobCounts(...COUNT_STATES)));
+    const [counts, pools, replies] = await Promise.all([
+      Promise.all(classes.map(([, q]) => q.getJobCounts(...COUNT_STATES))),
+      this.pools(),
+      redis.pipeline().hgetall(keys.counters).xlen(keys.events).xlen(keys.results).xlen(keys.workflowInbox).zcard(keys.activeRuns).exec(),
+    ]);
+    for (const [err] of replies ?? []) if (err) throw err;
+    const [counters, events, results, workflowInbox, activeRuns] = (replies ?? []).map(([, v]) => v) as [
+      Record<string, string>,
+      number,
+      number,
+      number,
+      number,
+    ];
+    const queues = new Map<string, QueueCounts>();
     classes.forEach(([name], i) => {
       const c = counts[i]!;
-      out[`queue_waiting{class="${name}"}`] = (c.waiting ?? 0) + (c.prioritized ?? 0);
-      out[`queue_active{class="${name}"}`] = c.active ?? 0;
-      out[`queue_delayed{class="${name}"}`] = c.delayed ?? 0;
-      out[`queue_completed{class="${name}"}`] = c.completed ?? 0;
-      out[`queue_failed{class="${name}"}`] = c.failed ?? 0;
+      queues.set(name, {
+        waiting: (c.waiting ?? 0) + (c.prioritized ?? 0),
+        active: c.active ?? 0,
+        delayed: c.delayed ?? 0,
+        completed: c.completed ?? 0,
+        failed: c.failed ?? 0,
+      });
     });
-    const [pools, [[, counters], [, eventsLen], [, resultsLen]]] = await Promise.all([
-      this.pools(),
-      redis.pipeline().hgetall(keys.counters).xlen(keys.events).xlen(keys.results).exec() as Promise<[unknown, unknown][]>,
-    ]);
+    const count = (kind: CounterKind, taskClass: string) => Number(counters[`${kind}:${taskClass}`] ?? 0);
+    return { queues, pools, count, streams: { events, results, workflowInbox }, activeRuns, uptimeMs: Date.now() - this.opts.startedAtMs };
+  }
+
+  /** Named figures: per-class queue counts, pools, counters, stream lengths, uptime. */
+  async metrics(): Promise<Record<string, number>> {
+    const snap = await this.snapshot();
+    const out: Record<string, number> = {};
+    for (const [name, c] of snap.queues) {
+      out[`queue_waiting{class="${name}"}`] = c.waiting;
+      out[`queue_active{class="${name}"}`] = c.active;
+      out[`queue_delayed{class="${name}"}`] = c.delayed;
+      out[`queue_completed{class="${name}"}`] = c.completed;
+      out[`queue_failed{class="${name}"}`] = c.failed;
+    }
+    const { pools } = snap;
     out.pools = pools.length;
     out.pool_busy_slots = pools.reduce((n, p) => n + p.busy, 0);
-    for (const [name] of classes) {
+    for (const name of snap.queues.keys()) {
       out[`pool_concurrency{class="${name}"}`] = pools.reduce((n, p) => n + (p.classes[name] ?? 0), 0);
       out[`pools_serving{class="${name}"}`] = pools.filter((p) => name in p.classes).length;
     }
     let submitted = 0;
     let finished = 0;
-    for (const [name] of classes) {
-      const c = counters as Record<string, string>;
-      const s = Number(c[`submitted:${name}`] ?? 0);
-      const ok = Number(c[`succeeded:${name}`] ?? 0);
-      const bad = Number(c[`failed:${name}`] ?? 0);
-      const cancelled = Number(c[`cancelled:${name}`] ?? 0);
+    for (const name of snap.queues.keys()) {
+      const s = snap.count('submitted', name);
+      const ok = snap.count('succeeded', name);
+      const bad = snap.count('failed', name);
+      const cancelled = snap.count('cancelled', name);
       out[`tasks_submitted_total{class="${name}"}`] = s;
       out[`tasks_succeeded_total{class="${name}"}`] = ok;
       out[`tasks_failed_total{class="${name}"}`] = bad;
@@ -127,9 +178,9 @@ export class SystemStatus {
     }
     out.tasks_submitted_total = submitted;
     out.tasks_finished_total = finished;
-    out.events_stream_length = Number(eventsLen);
-    out.results_stream_length = Number(resultsLen);
-    out.uptime_seconds = (Date.now() - this.opts.startedAtMs) / 1000;
+    out.events_stream_length = snap.streams.events;
+    out.results_stream_length = snap.streams.results;
+    out.uptime_seconds = snap.uptimeMs / 1000;
     return out;
   }
 }

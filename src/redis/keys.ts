@@ -11,7 +11,8 @@
  * - `{<prefix>}:cancel:ch` pub/sub channel: "<task_id>\t<reason>" for each cancel just requested.
  * - `{<prefix>}:events`, `<prefix>:results`: the feeds (format in src/feeds/feed-format.ts).
  * - `{<prefix>}:final:<task_id>` a finished attempt's outcome, for a few minutes.
- * - `{<prefix>}:counters` hash "<submitted|succeeded|failed|cancelled>:<class>" -> count.
+ * - `{<prefix>}:counters` hash "<submitted|succeeded|failed|cancelled|retried|timed_out>:<class>"
+ *   -> count (retried and timed_out count attempts, the others tasks).
  * - `{<prefix>}:slurm:<task_id>:<attempt>` the Slurm job id of an attempt (workers/slurm-job-ids.ts).
  * - `{<prefix>}:pools`   zset pool_id -> last heartbeat ms; `<prefix>:pool:<id>` hash of its facts.
  * - Workflows (src/workflows/): `{<prefix>}:wfdef:<name>` hash of a workflow's versions,

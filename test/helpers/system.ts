@@ -51,6 +51,8 @@ stalledIntervalMs = 1000
 
 export interface PoolProcess {
   id: string;
+  /** http://host:port of the pool's /metrics, /health and /ready (from its heartbeat). */
+  metricsUrl: string;
   child: ChildProcess;
   /** Resolves with the exit code (or signal name). */
   exited: Promise<number | string>;
@@ -58,8 +60,19 @@ export interface PoolProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
+export interface ServedProcess {
+  /** http://host:port it serves on. */
+  httpUrl: string;
+  child: ChildProcess;
+  exited: Promise<number | string>;
+  output(): string;
+  kill(signal?: NodeJS.Signals): void;
+}
+
 export interface OrchestratorProcess {
   addr: string;
+  /** http://host:port of /metrics, /health, /ready and the dashboard. */
+  httpUrl: string;
   client: OrchestratorClient;
   child: ChildProcess;
   exited: Promise<number | string>;
@@ -78,6 +91,8 @@ export interface BareSystem {
   startPool(opts?: { classes?: string; id?: string; env?: Record<string, string> }): Promise<PoolProcess>;
   /** An orchestrator as a child process on a free port (built JS in dist/). */
   startOrchestrator(opts?: { addr?: string }): Promise<OrchestratorProcess>;
+  /** The dashboard on its own as a child process (src/bin/dashboard.ts). */
+  startDashboard(): Promise<ServedProcess>;
   stop(): Promise<void>;
 }
 
@@ -85,6 +100,8 @@ export interface TestSystem extends BareSystem {
   orchestrator: Orchestrator;
   client: OrchestratorClient;
   addr: string;
+  /** http://127.0.0.1:port of the in-process orchestrator's HTTP server. */
+  httpUrl: string;
 }
 
 let poolSeq = 0;
@@ -103,13 +120,23 @@ export async function startBareSystem(opts: { toml?: string } = {}): Promise<Bar
   const dir = mkdtempSync(join(tmpdir(), 'orq-test-'));
   const configFile = join(dir, 'orchestrator.toml');
   writeFileSync(configFile, opts.toml ?? TEST_CONFIG_TOML);
-  const config = loadConfig({ file: configFile, env: {}, overrides: { redis: { url: redis.url }, grpc: { addr: '127.0.0.1:0' } } });
+  const config = loadConfig({
+    file: configFile,
+    env: {},
+    overrides: { redis: { url: redis.url }, grpc: { addr: '127.0.0.1:0' }, http: { addr: '127.0.0.1:0' } },
+  });
   const r = new Redis(redis.url, { maxRetriesPerRequest: null });
   r.on('error', () => undefined);
   const children: { child: ChildProcess; exited: Promise<unknown>; kill(sig?: NodeJS.Signals): void }[] = [];
   const clients: OrchestratorClient[] = [];
   const k = keys(config.redis.prefix);
-  const env = { PATH: process.env.PATH, REDIS_URL: redis.url, ORCHESTRATOR_CONFIG: configFile };
+  const env = {
+    PATH: process.env.PATH,
+    REDIS_URL: redis.url,
+    ORCHESTRATOR_CONFIG: configFile,
+    ORCHESTRATOR_HTTP_ADDR: '127.0.0.1:0',
+    ORCHESTRATOR_POOL_METRICS_ADDR: '127.0.0.1:0',
+  };
 
   async function startPool(p: { classes?: string; id?: string; env?: Record<string, string> } = {}): Promise<PoolProcess> {
     const id = p.id ?? `test-pool-${process.pid}-${++poolSeq}`;
@@ -117,30 +144,33 @@ export async function startBareSystem(opts: { toml?: string } = {}): Promise<Bar
       ...env,
       ...p.env,
     });
-    const pool: PoolProcess = { id, ...proc };
-    children.push(pool);
+    children.push(proc);
     const { child } = proc;
     await waitFor(async () => (await r.zscore(k.pools, id)) !== null || child.exitCode !== null, { timeoutMs: 60_000, message: `pool ${id} never registered` });
     if (child.exitCode !== null) throw new Error(`pool ${id} exited at start (${child.exitCode}):\n${proc.output()}`);
-    return pool;
+    const metrics = await r.hget(k.pool(id), 'metrics');
+    return { id, metricsUrl: `http://${metrics}`, ...proc };
   }
 
-  async function startOrchestrator(o: { addr?: string } = {}): Promise<OrchestratorProcess> {
-    const proc = spawnWithOutput([join(PROJECT_ROOT, 'dist/src/bin/orchestrator.js'), '--grpc-addr', o.addr ?? '127.0.0.1:0'], {
-      ...env,
-      ORCHESTRATOR_LOG_LEVEL: 'info',
-    });
+  /** Spawns a process entry point and waits for the address it logs under `field`. */
+  async function spawnServing(script: string, args: string[], field: 'grpc' | 'http', what: string) {
+    const proc = spawnWithOutput([join(PROJECT_ROOT, script), ...args], { ...env, ORCHESTRATOR_LOG_LEVEL: 'info' });
     children.push(proc);
     const addr = await waitFor(
       () => {
-        if (proc.child.exitCode !== null) throw new Error(`orchestrator exited at start (${proc.child.exitCode}):\n${proc.output()}`);
-        return /"grpc":"(127\.0\.0\.1:\d+)"/.exec(proc.output())?.[1] ?? '';
+        if (proc.child.exitCode !== null) throw new Error(`${what} exited at start (${proc.child.exitCode}):\n${proc.output()}`);
+        return new RegExp(`"${field}":"(127\\.0\\.0\\.1:\\d+)"`).exec(proc.output())?.[1] ?? '';
       },
-      { timeoutMs: 60_000, message: 'orchestrator never served' },
+      { timeoutMs: 60_000, message: `${what} never served` },
     );
+    return { proc, addr, httpUrl: `http://${/"http":"(127\.0\.0\.1:\d+)"/.exec(proc.output())![1]}` };
+  }
+
+  async function startOrchestrator(o: { addr?: string } = {}): Promise<OrchestratorProcess> {
+    const { proc, addr, httpUrl } = await spawnServing('dist/src/bin/orchestrator.js', ['--grpc-addr', o.addr ?? '127.0.0.1:0'], 'grpc', 'orchestrator');
     const client = new OrchestratorClient(addr, { defaultDeadlineMs: 20_000 });
     clients.push(client);
-    return { addr, client, ...proc };
+    return { addr, httpUrl, client, ...proc };
   }
 
   async function stop(): Promise<void> {
@@ -151,7 +181,12 @@ export async function startBareSystem(opts: { toml?: string } = {}): Promise<Bar
     await redis.stop();
   }
 
-  return { redis, r, keys: k, config, configFile, startPool, startOrchestrator, stop };
+  async function startDashboard(): Promise<ServedProcess> {
+    const { proc, httpUrl } = await spawnServing('dist/src/bin/dashboard.js', [], 'http', 'dashboard');
+    return { httpUrl, ...proc };
+  }
+
+  return { redis, r, keys: k, config, configFile, startPool, startOrchestrator, startDashboard, stop };
 }
 
 export async function startSystem(opts: { toml?: string } = {}): Promise<TestSystem> {
@@ -165,6 +200,7 @@ export async function startSystem(opts: { toml?: string } = {}): Promise<TestSys
     orchestrator,
     client,
     addr,
+    httpUrl: `http://127.0.0.1:${orchestrator.httpPort}`,
     async stop() {
       client.close();
       await orchestrator.close(1_000);

@@ -1,0 +1,54 @@
+/**
+ * The dashboard on its own (src/bin/dashboard.ts): Bull Board, the workflow pages and the
+ * probe and cluster metrics routes over one Redis, without the gRPC front end or the workflow
+ * engine. The orchestrator serves the same app on its own HTTP server by default.
+ */
+import type { Redis } from 'ioredis';
+import type { Config } from '../src/config/config.js';
+import type { HttpListener } from '../src/http/http-listener.js';
+import type { Logger } from '../src/logging/logger.js';
+import { createMetricsRegistry } from '../src/monitoring/metrics-registry.js';
+import { createReadServices } from '../src/read-services.js';
+import { createFailFastRedis } from '../src/redis/connection.js';
+import type { TaskQueues } from '../src/tasks/task-queues.js';
+import { createOperatorHttp } from './operator-http.js';
+
+export interface DashboardServerOptions {
+  config: Config;
+  redisUrl: string;
+  logger: Logger;
+}
+
+export class DashboardServer {
+  private readonly log: Logger;
+  private redis?: Redis;
+  private bullRedis?: Redis;
+  private queues?: TaskQueues;
+  private http?: HttpListener;
+
+  constructor(private readonly opts: DashboardServerOptions) {
+    this.log = opts.logger.child({ component: 'dashboard' });
+  }
+
+  get httpPort(): number {
+    return this.http?.port ?? 0;
+  }
+
+  async start(): Promise<void> {
+    const { config, redisUrl } = this.opts;
+    const redis = (this.redis = await createFailFastRedis(redisUrl, 'orq-dashboard', true));
+    const bullRedis = (this.bullRedis = await createFailFastRedis(redisUrl, 'orq-dashboard-queues'));
+    const services = createReadServices({ config, redisUrl, redis, bullRedis });
+    this.queues = services.queues;
+    this.http = createOperatorHttp({ config, redis, registry: createMetricsRegistry(), services, dashboard: true });
+    await this.http.start();
+    this.log.info({ http: this.http.address }, 'dashboard serving');
+  }
+
+  async close(graceMs = 2_000): Promise<void> {
+    await this.http?.close(graceMs);
+    await this.queues?.close();
+    await Promise.all([this.redis?.quit(), this.bullRedis?.quit()]).catch(() => undefined);
+    this.log.info('dashboard stopped');
+  }
+}

@@ -1,0 +1,28 @@
+/**
+ * The workflow run page's routes, as plain functions returning {status, body}: the run as JSON
+ * (WorkflowStatusReader.get: every step's state, dependencies, attempt and error), which the
+ * page polls. The page itself is a static file (static/workflow.html).
+ */
+import { OrchestratorError } from '../src/tasks/errors.js';
+import type { RouteResult } from '../src/monitoring/probe-routes.js';
+import type { WorkflowStatusReader } from '../src/workflows/workflow-status.js';
+
+export interface WorkflowRoutesOptions {
+  status: WorkflowStatusReader;
+}
+
+const json = (status: number, body: unknown): RouteResult => ({ status, contentType: 'application/json; charset=utf-8', body: JSON.stringify(body) });
+
+export class WorkflowRoutes {
+  constructor(private readonly opts: WorkflowRoutesOptions) {}
+
+  async run(runId: string): Promise<RouteResult> {
+    try {
+      return json(200, await this.opts.status.get(runId));
+    } catch (err) {
+      if (err instanceof OrchestratorError && err.code === 'not_found') return json(404, { error: err.message });
+      if (err instanceof OrchestratorError && err.code === 'invalid_argument') return json(400, { error: err.message });
+      throw err;
+    }
+  }
+}

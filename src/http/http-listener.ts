@@ -1,0 +1,65 @@
+/**
+ * An HTTP server on a host:port with start() and close(grace): the orchestrator's operator
+ * surface (the dashboard app) and a pool's /metrics listener both run on one.
+ */
+import { createServer, type RequestListener, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+
+export interface HttpListenerOptions {
+  /** host:port ([v6]:port); port 0 picks a free one. */
+  addr: string;
+  handler: RequestListener;
+}
+
+/** Host and port of "host:port" or "[v6]:port". */
+export function splitHostPort(addr: string): { host: string; port: number } {
+  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(addr);
+  if (!m) throw new Error(`not a host:port address: "${addr}"`);
+  return { host: m[1]!, port: Number(m[2]) };
+}
+
+/** Whether a host name or address is the loopback interface. */
+export function isLoopback(host: string): boolean {
+  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
+}
+
+export class HttpListener {
+  private readonly server: Server;
+  private boundPort = 0;
+
+  constructor(private readonly opts: HttpListenerOptions) {
+    this.server = createServer(opts.handler);
+  }
+
+  /** The port actually bound (after start). */
+  get port(): number {
+    return this.boundPort;
+  }
+
+  /** host:port as bound, for logs and heartbeats. */
+  get address(): string {
+    const { host } = splitHostPort(this.opts.addr);
+    return `${host.includes(':') ? `[${host}]` : host}:${this.boundPort}`;
+  }
+
+  async start(): Promise<void> {
+    const { host, port } = splitHostPort(this.opts.addr);
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', reject);
+      this.server.listen(port, host, () => {
+        this.server.off('error', reject);
+        resolve();
+      });
+    });
+    this.boundPort = (this.server.address() as AddressInfo).port;
+  }
+
+  /** Stop accepting connections; requests in flight get `graceMs`, then connections are cut. */
+  async close(graceMs = 2_000): Promise<void> {
+    if (!this.server.listening) return;
+    this.server.closeIdleConnections();
+    const timer = setTimeout(() => this.server.closeAllConnections(), graceMs);
+    await new Promise<void>((resolve) => this.server.close(() => resolve()));
+    clearTimeout(timer);
+  }
+}

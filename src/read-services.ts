@@ -1,0 +1,55 @@
+/**
+ * The domain services that read the system, shared by the orchestrator and the dashboard on
+ * its own: class queues, task status, workflow definitions and run status, and the health and
+ * figures behind Health, GetMetrics and /metrics. Built over two connections: BullMQ's and ours
+ * (see src/redis/connection.ts).
+ */
+import type { Redis } from 'ioredis';
+import { executorPolicyOf, type Config } from './config/config.js';
+import { SystemStatus } from './monitoring/system-status.js';
+import { keys as makeKeys, type Keys } from './redis/keys.js';
+import { TaskQueues } from './tasks/task-queues.js';
+import { TaskStatusReader } from './tasks/task-status.js';
+import { VERSION } from './version.js';
+import { WorkflowStatusReader } from './workflows/workflow-status.js';
+import { WorkflowStore } from './workflows/workflow-store.js';
+
+export interface ReadServicesOptions {
+  config: Config;
+  redisUrl: string;
+  /** Our own connection. */
+  redis: Redis;
+  /** BullMQ's connection. */
+  bullRedis: Redis;
+}
+
+export interface ReadServices {
+  keys: Keys;
+  queues: TaskQueues;
+  status: TaskStatusReader;
+  store: WorkflowStore;
+  workflowStatus: WorkflowStatusReader;
+  system: SystemStatus;
+}
+
+export function createReadServices({ config, redisUrl, redis, bullRedis }: ReadServicesOptions): ReadServices {
+  const keys = makeKeys(config.redis.prefix);
+  const queues = new TaskQueues({ redis: bullRedis, keys, classes: config.classes });
+  const status = new TaskStatusReader({ redis, keys, queues });
+  const store = new WorkflowStore({
+    redis,
+    keys,
+    classes: config.classes,
+    maxPayloadBytes: config.grpc.maxPayloadBytes,
+    maxSteps: config.workflows.maxSteps,
+    executors: executorPolicyOf(config),
+  });
+  return {
+    keys,
+    queues,
+    status,
+    store,
+    workflowStatus: new WorkflowStatusReader({ redis, redisUrl, keys, store, status }),
+    system: new SystemStatus({ redis, keys, queues, version: VERSION, startedAtMs: Date.now(), poolTimeoutMs: config.pool.heartbeatMs * 3 }),
+  };
+}
