@@ -6,6 +6,7 @@
  */
 import { credentials, loadPackageDefinition, status, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
+import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { protoPath as healthProtoPath } from 'grpc-health-check';
@@ -14,6 +15,7 @@ import { OrchestratorClient, ServingStatus, type OrchestratorClientOptions } fro
 import { loadConfig, type ConfigInput } from '../src/config/config.js';
 import { createLogger } from '../src/logging/logger.js';
 import { Orchestrator } from '../src/orchestrator.js';
+import { PROJECT_ROOT } from '../src/paths.js';
 import { makeTestCerts, type TestCerts } from './helpers/certs.js';
 import { grpcError } from './helpers/grpc.js';
 import { getText, sample } from './helpers/http.js';
@@ -79,6 +81,21 @@ describe('bearer tokens', () => {
     expect(taskId).not.toBe('');
   });
 
+  it('orchctl takes the same credentials: exit 5 without a token, 0 with one from a flag or a file', async () => {
+    const orchctl = (...args: string[]) => {
+      const r = spawnSync(process.execPath, [join(PROJECT_ROOT, 'dist/src/cli/orchctl.js'), '--addr', orch.addr, ...args], { encoding: 'utf8' });
+      return { code: r.status, out: r.stdout, err: r.stderr };
+    };
+    const none = orchctl('metrics');
+    expect(none.code).toBe(5);
+    expect(none.err).not.toContain(LISTED);
+    expect(orchctl('--token', WRONG, 'metrics').code).toBe(5);
+    expect(orchctl('--token', LISTED, 'metrics').code).toBe(0);
+    const file = join(certs.dir, 'cli-token');
+    writeFileSync(file, `${FROM_FILE}\n`);
+    expect(orchctl('--token-file', file, '--json', 'metrics').code).toBe(0);
+  });
+
   it('leaves grpc.health.v1.Health open for probes', async () => {
     expect(await healthCheck(orch.addr)).toBe('SERVING');
   });
@@ -133,6 +150,18 @@ describe('TLS', () => {
       defaultDeadlineMs: 2_000,
     });
     expect((await grpcError(rogue.health())).code).toBe(status.UNAVAILABLE);
+
+    // orchctl with the same certificates (not spawnSync: this process serves the calls).
+    const orchctl = (...args: string[]) =>
+      new Promise<number | null>((resolve) => {
+        const c = spawn(process.execPath, [join(PROJECT_ROOT, 'dist/src/cli/orchctl.js'), '--addr', addr, '--deadline-ms', '3000', ...args], {
+          stdio: 'ignore',
+        });
+        c.on('exit', resolve);
+      });
+    expect(await orchctl('--ca', certs.caCert, '--cert', certs.clientCert, '--key', certs.clientKey, 'metrics')).toBe(0);
+    expect(await orchctl('--ca', certs.caCert, 'metrics')).toBe(4);
+    expect(await orchctl('--ca', certs.caCert, '--cert', certs.clientCert, 'metrics')).toBe(2);
   });
 
   it('refuses a half TLS configuration at start-up, naming the key', () => {

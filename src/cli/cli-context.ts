@@ -6,7 +6,8 @@
  *   3 not found   4 server unavailable (or a deadline passed)   5 not allowed (authentication)
  */
 import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
-import { OrchestratorClient } from '../client/orchestrator-client.js';
+import { readFileSync } from 'node:fs';
+import { OrchestratorClient, type ClientTlsOptions } from '../client/orchestrator-client.js';
 import { loadConfig, type Config } from '../config/config.js';
 import * as envpb from '../gen/envmanager/v1/envmanager.js';
 
@@ -18,6 +19,12 @@ export interface GlobalFlags {
   config?: string;
   json?: boolean;
   deadlineMs?: string;
+  token?: string;
+  tokenFile?: string;
+  tls?: boolean;
+  ca?: string;
+  cert?: string;
+  key?: string;
 }
 
 /** An error that ends the command with a given exit code and message. */
@@ -80,8 +87,29 @@ export class CliContext {
     return n;
   }
 
+  /** The bearer token (--token, or the first line of --token-file), if any. */
+  private token(): string | undefined {
+    if (this.flags.token) return this.flags.token;
+    if (!this.flags.tokenFile) return undefined;
+    const first = readFileSync(this.flags.tokenFile, 'utf8')
+      .split('\n')
+      .map((l) => l.trim())
+      .find((l) => l && !l.startsWith('#'));
+    if (!first) throw new CliError(`--token-file: ${this.flags.tokenFile} holds no token`, EXIT.usage);
+    return first;
+  }
+
+  /** TLS settings from --tls, --ca, --cert, --key (any of them turns TLS on). */
+  private tls(): ClientTlsOptions | undefined {
+    const { tls, ca, cert, key } = this.flags;
+    if (!tls && !ca && !cert && !key) return undefined;
+    if (Boolean(cert) !== Boolean(key)) throw new CliError('--cert and --key go together (mutual TLS)', EXIT.usage);
+    const read = (f: string | undefined) => (f ? readFileSync(f) : undefined);
+    return { ca: read(ca), certChain: read(cert), privateKey: read(key) };
+  }
+
   client(): OrchestratorClient {
-    this.orch ??= new OrchestratorClient(this.flags.addr ?? this.cfg().grpc.addr, { defaultDeadlineMs: this.deadlineMs });
+    this.orch ??= new OrchestratorClient(this.flags.addr ?? this.cfg().grpc.addr, { defaultDeadlineMs: this.deadlineMs, token: this.token(), tls: this.tls() });
     return this.orch;
   }
 

@@ -28,6 +28,12 @@ const program = new Command()
   .option('--config <file>', 'Orchestrator TOML config file for the defaults')
   .option('--json', 'machine-readable output: one JSON value per line')
   .option('--deadline-ms <ms>', 'deadline of each call', '30000')
+  .option('--token <token>', 'bearer token for the orchestrator')
+  .option('--token-file <file>', 'bearer token: the first line of this file')
+  .option('--tls', 'connect with TLS (system roots unless --ca)')
+  .option('--ca <file>', 'PEM CA certificate to trust (implies --tls)')
+  .option('--cert <file>', 'PEM client certificate, for mutual TLS (with --key)')
+  .option('--key <file>', 'PEM private key of --cert')
   .exitOverride()
   .showHelpAfterError();
 
