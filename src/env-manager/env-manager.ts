@@ -213,9 +213,9 @@ export class EnvManager {
   }
 
   private async startContainer(s: ServiceDefinition, id: string): Promise<void> {
-    await this.opts.docker.api.getContainer(id).start();
     const t = this.t(s.name);
     t.health = 'starting';
+    await this.opts.docker.api.getContainer(id).start();
     t.failuresInRow = 0;
     t.startedAtMs = Date.now();
     this.emit(s.name, 'started', id.slice(0, 12));
@@ -330,6 +330,7 @@ export class EnvManager {
     }
     const wait = this.backoff(t.restarts, 1_000);
     t.restarts += 1;
+    t.health = 'starting';
     this.emit(s.name, 'restarting', `${why}; restart ${t.restarts} in ${wait} ms`);
     await new Promise((resolve) => setTimeout(resolve, wait));
     if (!t.watching || this.closed) return;
