@@ -1,22 +1,11 @@
 import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
+import { acceptsConnections } from '../src/redis/redis-server-process.js';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ensureRedisServer, startEmbeddedRedis, type EmbeddedRedis } from '../src/redis/embedded-redis.js';
 import { freePort, startRedis } from './helpers/redis-server.js';
-
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createConnection({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 function testLogger() {
   const lines: string[] = [];
@@ -70,14 +59,14 @@ describe('embedded redis-server', () => {
       expect(await r.config('GET', 'save')).toEqual(['save', '']);
     });
     await first.stop();
-    expect(await accepts(port)).toBe(false);
+    expect(await acceptsConnections(port)).toBe(false);
     expect(existsSync(join(dataDir, 'redis.log'))).toBe(true);
 
     const second = await start(dataDir, port);
     expect(second.reused).toBe(false);
     expect(await withClient(second.url, (r) => r.get('survives'))).toBe('restart');
     await second.stop();
-    expect(await accepts(port)).toBe(false);
+    expect(await acceptsConnections(port)).toBe(false);
   });
 
   it('reuses a server already running for the same dataDir, and leaves it running on stop()', async () => {
@@ -94,7 +83,7 @@ describe('embedded redis-server', () => {
     expect(await withClient(first.url, (r) => r.ping())).toBe('PONG');
 
     await first.stop();
-    expect(await accepts(port)).toBe(false);
+    expect(await acceptsConnections(port)).toBe(false);
   });
 
   it('refuses a port taken by a Redis for another directory, naming REDIS_URL', async () => {
@@ -114,7 +103,7 @@ describe('embedded redis-server', () => {
     expect(existsSync(manifest)).toBe(true);
     writeFileSync(manifest, 'not a manifest\n');
     await expect(startEmbeddedRedis({ dataDir, port, logger: testLogger() })).rejects.toThrow(/exited at start[\s\S]*redis\.log\) ends:\n.*\S/);
-    expect(await accepts(port)).toBe(false);
+    expect(await acceptsConnections(port)).toBe(false);
   });
 
   it('says what to install when redis-server is missing and it cannot install it', () => {

@@ -1,21 +1,9 @@
 import { existsSync } from 'node:fs';
-import { createConnection } from 'node:net';
 import { Redis } from 'ioredis';
+import { acceptsConnections } from '../src/redis/redis-server-process.js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startRedis, type RedisServerHandle } from './helpers/redis-server.js';
 import { waitFor } from './helpers/wait.js';
-
-/** Whether something accepts TCP connections on 127.0.0.1:port. */
-function accepts(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const s = createConnection({ host: '127.0.0.1', port });
-    s.once('connect', () => {
-      s.destroy();
-      resolve(true);
-    });
-    s.once('error', () => resolve(false));
-  });
-}
 
 const started: RedisServerHandle[] = [];
 afterEach(async () => {
@@ -42,7 +30,7 @@ describe('startRedis (test helper)', () => {
     }
 
     await srv.stop();
-    expect(await accepts(srv.port)).toBe(false);
+    expect(await acceptsConnections(srv.port)).toBe(false);
     expect(existsSync(srv.dir)).toBe(false);
     await srv.stop(); // a second stop is harmless
   });

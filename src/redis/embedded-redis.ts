@@ -18,11 +18,10 @@
  * - When redis-server is missing we install Debian's package if we can (root with apt-get);
  *   otherwise the error says what to install, or to set REDIS_URL.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { accessSync, closeSync, constants, mkdirSync, openSync, readFileSync, realpathSync, statSync } from 'node:fs';
-import { createConnection } from 'node:net';
-import { delimiter, join, resolve } from 'node:path';
-import { Redis } from 'ioredis';
+import { execFileSync } from 'node:child_process';
+import { mkdirSync, realpathSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { acceptsConnections, findOnPath, probeRedis, RedisStartError, startRedisServerProcess } from './redis-server-process.js';
 
 export interface EmbeddedRedisOptions {
   /** Where the AOF and the log (redis.log) live; relative to the working directory. @default '.orchestrator/redis' */
@@ -45,21 +44,6 @@ type Log = EmbeddedRedisOptions['logger'];
 const START_TIMEOUT_MS = 60_000;
 const STOP_TIMEOUT_MS = 30_000;
 
-/** The executable `cmd` on PATH, or undefined. */
-function which(cmd: string): string | undefined {
-  for (const dir of (process.env.PATH ?? '').split(delimiter)) {
-    if (!dir) continue;
-    const file = join(dir, cmd);
-    try {
-      accessSync(file, constants.X_OK);
-      if (statSync(file).isFile()) return file;
-    } catch {
-      /* not here */
-    }
-  }
-  return undefined;
-}
-
 function outputOf(err: unknown): string {
   const e = err as { stderr?: Buffer | string; stdout?: Buffer | string; message?: string };
   const text = `${e.stdout?.toString() ?? ''}${e.stderr?.toString() ?? ''}`.trim() || e.message || String(err);
@@ -78,7 +62,7 @@ function aptGet(args: string[]): void {
 /** Installs Debian's redis-server when we are root and have apt-get; the reason when we did not or it failed. */
 function installRedis(log: Log): string {
   if (process.getuid?.() !== 0) return 'not running as root, so not installing it';
-  if (!which('apt-get')) return 'no apt-get, so not installing it';
+  if (!findOnPath('apt-get')) return 'no apt-get, so not installing it';
   log.info({ command: 'apt-get install -y redis-server' }, 'redis-server not found: installing the Debian package redis-server');
   try {
     aptGet(['install', '-y', 'redis-server']);
@@ -103,10 +87,10 @@ function installRedis(log: Log): string {
  * apt-get runs), so it can run before anything else starts.
  */
 export function ensureRedisServer(log: Log): string {
-  const found = which('redis-server');
+  const found = findOnPath('redis-server');
   if (found) return found;
   const reason = installRedis(log);
-  const bin = which('redis-server');
+  const bin = findOnPath('redis-server');
   if (bin) {
     log.info({ path: bin }, 'installed redis-server');
     return bin;
@@ -117,78 +101,12 @@ export function ensureRedisServer(log: Log): string {
   );
 }
 
-interface Probe {
-  dir: string;
-  pid: number;
-  /** PING answered PONG (false while the server is still loading its AOF). */
-  ready: boolean;
-}
-
-/** Asks the Redis on 127.0.0.1:port who it is; undefined when no Redis answers there. */
-async function probe(port: number): Promise<Probe | undefined> {
-  const r = new Redis({
-    host: '127.0.0.1',
-    port,
-    lazyConnect: true,
-    connectTimeout: 2_000,
-    commandTimeout: 2_000,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-    enableOfflineQueue: false,
-    enableReadyCheck: false,
-  });
-  r.on('error', () => undefined);
-  try {
-    await r.connect();
-    // CONFIG and INFO answer while an AOF is loading; PING does not until it is loaded.
-    const [, dir] = (await r.config('GET', 'dir')) as [string, string];
-    const m = /^process_id:(\d+)/m.exec(await r.info('server'));
-    const ready = await r.ping().then(
-      (p) => p === 'PONG',
-      () => false,
-    );
-    return { dir, pid: m ? Number(m[1]) : -1, ready };
-  } catch {
-    return undefined;
-  } finally {
-    r.disconnect();
-  }
-}
-
-/** Whether anything accepts TCP connections on 127.0.0.1:port. */
-function portTaken(port: number): Promise<boolean> {
-  return new Promise((res) => {
-    const s = createConnection({ host: '127.0.0.1', port });
-    s.setTimeout(2_000, () => {
-      s.destroy();
-      res(true);
-    });
-    s.once('connect', () => {
-      s.destroy();
-      res(true);
-    });
-    s.once('error', () => res(false));
-  });
-}
-
-function logTail(file: string, lines = 15): string {
-  try {
-    return readFileSync(file, 'utf8')
-      .split('\n')
-      .filter((l) => l.trim())
-      .slice(-lines)
-      .join('\n');
-  } catch {
-    return '(no log)';
-  }
-}
-
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Waits until a server for `dirs` answers PING; false if it stops answering as ours. */
 async function waitReady(port: number, dirs: string[], until: number): Promise<boolean> {
   for (;;) {
-    const p = await probe(port);
+    const p = await probeRedis(port);
     if (!p || !dirs.includes(p.dir)) return false;
     if (p.ready) return true;
     if (Date.now() > until) return false;
@@ -210,7 +128,7 @@ export async function startEmbeddedRedis(opts: EmbeddedRedisOptions): Promise<Em
     return { url, reused: true, stop: async () => undefined };
   };
 
-  const running = await probe(port);
+  const running = await probeRedis(port);
   if (running) {
     if (!dirs.includes(running.dir)) {
       throw new Error(
@@ -223,84 +141,36 @@ export async function startEmbeddedRedis(opts: EmbeddedRedisOptions): Promise<Em
     }
     return reuse(running.pid);
   }
-  if (await portTaken(port)) {
+  if (await acceptsConnections(port)) {
     throw new Error(`127.0.0.1:${port} is in use by something that is not a Redis we can use: choose another redis.embedded.port, or set REDIS_URL`);
   }
 
   const bin = ensureRedisServer(log);
-  const args = [
-    '--port',
-    String(port),
-    '--bind',
-    '127.0.0.1',
-    '--dir',
-    dataDir,
-    '--appendonly',
-    'yes',
-    '--appendfsync',
-    'everysec',
-    '--maxmemory-policy',
-    'noeviction',
-    '--save',
-    '',
-    '--daemonize',
-    'no',
-  ];
-  const out = openSync(logFile, 'a');
-  let child: ChildProcess;
   try {
-    child = spawn(bin, args, { stdio: ['ignore', out, out], detached: true });
-  } finally {
-    closeSync(out);
-  }
-  let spawnError: Error | undefined;
-  child.on('error', (err) => (spawnError ??= err));
-  const exited = new Promise<void>((res) => {
-    child.once('exit', () => res());
-    child.once('error', () => res());
-  });
-  const gone = () => spawnError !== undefined || child.exitCode !== null || child.signalCode !== null;
-
-  const deadline = Date.now() + START_TIMEOUT_MS;
-  for (;;) {
-    if (gone()) {
+    const server = await startRedisServerProcess({
+      bin,
+      port,
+      dir: dataDir,
+      appendonly: true,
+      logFile,
+      detached: true,
+      startTimeoutMs: START_TIMEOUT_MS,
+      stopTimeoutMs: STOP_TIMEOUT_MS,
+      onKilled: (pid) => log.warn({ pid, timeoutMs: STOP_TIMEOUT_MS }, 'embedded redis-server did not exit on SIGTERM: killing it'),
+    });
+    log.info({ url, dataDir, pid: server.pid, log: logFile }, 'embedded redis-server started');
+    let stopping: Promise<void> | undefined;
+    return {
+      url,
+      reused: false,
+      stop: () => (stopping ??= server.stop().then(() => log.info({ pid: server.pid }, 'embedded redis-server stopped'))),
+    };
+  } catch (err) {
+    if (err instanceof RedisStartError && err.reason === 'exited') {
       // Another process may have started a server for the same directory just before us.
-      const other = await probe(port);
-      if (other && dirs.includes(other.dir) && (await waitReady(port, dirs, deadline))) return reuse(other.pid);
-      const why = spawnError ? `could not run ${bin}: ${spawnError.message}` : `redis-server exited at start (code ${child.exitCode ?? child.signalCode})`;
-      throw new Error(`embedded ${why}; its log (${logFile}) ends:\n${logTail(logFile)}`);
+      const other = await probeRedis(port);
+      if (other && dirs.includes(other.dir) && (await waitReady(port, dirs, Date.now() + START_TIMEOUT_MS))) return reuse(other.pid);
     }
-    const p = await probe(port);
-    if (p && p.pid === child.pid && p.ready) break;
-    if (Date.now() > deadline) {
-      child.kill('SIGKILL');
-      await exited;
-      throw new Error(
-        `embedded redis-server on 127.0.0.1:${port} did not answer PING within ${START_TIMEOUT_MS} ms; its log (${logFile}) ends:\n${logTail(logFile)}`,
-      );
-    }
-    await sleep(50);
+    throw new Error(`embedded ${(err as Error).message}`, { cause: err });
   }
-  log.info({ url, dataDir, pid: child.pid, log: logFile }, 'embedded redis-server started');
-
-  let stopping: Promise<void> | undefined;
-  return {
-    url,
-    reused: false,
-    stop() {
-      stopping ??= (async () => {
-        if (gone()) return;
-        // SIGTERM: Redis's orderly shutdown, which flushes and fsyncs the AOF before exiting.
-        child.kill('SIGTERM');
-        const timer = setTimeout(() => {
-          log.warn({ pid: child.pid, timeoutMs: STOP_TIMEOUT_MS }, 'embedded redis-server did not exit on SIGTERM: killing it');
-          child.kill('SIGKILL');
-        }, STOP_TIMEOUT_MS);
-        await exited;
-        clearTimeout(timer);
-        log.info({ pid: child.pid }, 'embedded redis-server stopped');
-      })();
-      return stopping;
-    },
-  };
 }
