@@ -176,7 +176,7 @@ interval = "200ms"
 describe.skipIf(!docker)('envmanager.v1.EnvManagerService', () => {
   it('serves every method, and streams the events of a restart', async () => {
     const { m } = manager(service('db') + service('app', 'depends_on = ["db"]'), `${PROJECT}grpc`);
-    const server = new EnvManagerServer({ addr: '127.0.0.1:0', manager: m, docker: docker!, logger });
+    const server = new EnvManagerServer({ addr: '127.0.0.1:0', maxMessageBytes: 4 << 20, manager: m, docker: docker!, logger });
     await server.start();
     const client = new pb.EnvManagerServiceClient(`127.0.0.1:${server.port}`, credentials.createInsecure());
     const call = <Req, Res>(method: string, req: Req) =>
