@@ -24,7 +24,7 @@ import { createLogger } from '../src/logging/logger.js';
 import { PROJECT_ROOT } from '../src/paths.js';
 import { dockerForTests, ensureTestImage, TEST_IMAGE } from './helpers/docker.js';
 import { makeTestCerts } from './helpers/certs.js';
-import { grpcError } from './helpers/grpc.js';
+import { grpcError, healthCheck } from './helpers/grpc.js';
 import { getText, promtool, runPromtool, sample } from './helpers/http.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -364,7 +364,7 @@ describe.skipIf(!docker)("the env-manager's /metrics", () => {
 describe.skipIf(!docker)("the env-manager's gRPC credentials", () => {
   const TOKEN = 'env-token-0123456789abcdef';
 
-  it('with a token and TLS configured, refuses a call without the token and takes one with it; orchctl env passes both', async () => {
+  it('with a token and TLS configured, refuses a call without the token and takes one with it, leaves the health service open; orchctl env passes both', async () => {
     const certs = makeTestCerts();
     const proc = await startProcess(service('idle'), `${PROJECT}auth`, {
       auth: { tokens: [TOKEN] },
@@ -389,6 +389,7 @@ describe.skipIf(!docker)("the env-manager's gRPC credentials", () => {
         plain.listServices({}, right, { deadline: Date.now() + 2_000 }, (e, v) => (e ? reject(e) : resolve(v))),
       );
       expect((await grpcError(overTcp)).code).toBe(status.UNAVAILABLE);
+      expect(await healthCheck(addr, credentials.createSsl(certs.read(certs.caCert)))).toBe('SERVING');
 
       expect((await orchctl(addr, '--ca', certs.caCert, 'env', 'status')).code).toBe(5);
       const ok = await orchctl(addr, '--ca', certs.caCert, '--token', TOKEN, 'env', 'status');
