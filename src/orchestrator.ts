@@ -21,9 +21,7 @@ import { GrpcMetrics } from './monitoring/grpc-metrics.js';
 import type { HttpListener } from './http/http-listener.js';
 import { createReadServices } from './read-services.js';
 import { createOperatorHttp } from '../dashboard/operator-http.js';
-import { configuredTokens, TokenSet } from './auth/token-set.js';
-import { authInterceptor } from './grpc/auth-interceptor.js';
-import { serverCredentials } from './grpc/server-credentials.js';
+import { grpcSecurity } from './grpc/grpc-security.js';
 
 export interface OrchestratorOptions {
   config: Config;
@@ -57,8 +55,7 @@ export class Orchestrator {
   async start(): Promise<void> {
     const { config, redisUrl, logger } = this.opts;
     // Credentials first: a bad tokens or certificate file stops start-up before anything runs.
-    const grpcTokens = new TokenSet(configuredTokens(config.grpc.auth).map((t) => [t, true]));
-    const grpcCredentials = serverCredentials(config.grpc.tls);
+    const security = grpcSecurity(config.grpc, logger);
     // Two connections: BullMQ's and ours (see src/redis/connection.ts).
     const redis = (this.redis = await createFailFastRedis(redisUrl, 'orq-orchestrator', true));
     const bullRedis = (this.bullRedis = await createFailFastRedis(redisUrl, 'orq-orchestrator-queues'));
@@ -103,9 +100,9 @@ export class Orchestrator {
     this.grpc = new GrpcServer({
       addr: config.grpc.addr,
       maxMessageBytes: config.grpc.maxMessageBytes,
-      credentials: grpcCredentials,
+      security,
       // Metrics inside auth, so refused calls are counted too.
-      interceptors: [new GrpcMetrics({ registry }).interceptor, ...(grpcTokens.size ? [authInterceptor({ tokens: grpcTokens, logger })] : [])],
+      interceptors: [new GrpcMetrics({ registry }).interceptor],
       services: {
         submitter,
         status,
@@ -122,8 +119,7 @@ export class Orchestrator {
       {
         grpc: `${config.grpc.addr.replace(/:\d+$/, '')}:${this.grpc.port}`,
         http: this.http.address,
-        tls: config.grpc.tls.certFile ? (config.grpc.tls.requireClientCert ? 'mutual' : 'server') : 'off',
-        tokens: grpcTokens.size,
+        ...security.summary,
       },
       'orchestrator serving',
     );

@@ -2,15 +2,19 @@
  * The env-manager against the real Docker engine, with an image the suite builds (no pulls):
  * dependency order up and down, health checks that pass late or never, a service killed from
  * outside and restarted by the watcher, idempotent starts, a changed definition recreated, and
- * every method of the gRPC service, with StreamServiceEvents during a restart.
+ * every method of the gRPC service, with StreamServiceEvents during a restart; /metrics moving
+ * with a restart and with failed checks (and passing promtool); bearer tokens and TLS on the
+ * env-manager's gRPC server, with orchctl env.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { credentials, status } from '@grpc/grpc-js';
+import { credentials, Metadata, status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { loadConfig, type ConfigInput } from '../src/config/config.js';
 import type { DockerClient } from '../src/docker/docker-client.js';
+import { EnvManagerProcess } from '../src/env-manager-process.js';
 import { EnvManager, type ServiceEventRecord } from '../src/env-manager/env-manager.js';
 import { LABEL_PROJECT } from '../src/env-manager/service-container.js';
 import { parseServiceFile } from '../src/env-manager/service-file.js';
@@ -19,13 +23,16 @@ import { EnvManagerServer } from '../src/grpc/env-manager-service.js';
 import { createLogger } from '../src/logging/logger.js';
 import { PROJECT_ROOT } from '../src/paths.js';
 import { dockerForTests, ensureTestImage, TEST_IMAGE } from './helpers/docker.js';
-import { grpcError } from './helpers/grpc.js';
+import { makeTestCerts } from './helpers/certs.js';
+import { grpcError, healthCheck } from './helpers/grpc.js';
+import { getText, promtool, runPromtool, sample } from './helpers/http.js';
 import { waitFor } from './helpers/wait.js';
 
 const docker: DockerClient | undefined = await dockerForTests('env-manager');
 const PROJECT = `orqenv${process.pid}`;
 const logger = createLogger('warn', { process: 'test-env-manager' });
 const managers: EnvManager[] = [];
+const PROMTOOL = promtool();
 
 beforeAll(async () => {
   if (docker) await ensureTestImage(docker);
@@ -61,6 +68,18 @@ function manager(toml: string, project = PROJECT): { m: EnvManager; events: Serv
   const events: ServiceEventRecord[] = [];
   m.subscribe((e) => events.push(e));
   return { m, events };
+}
+
+/** orchctl against `addr` (spawned, not spawnSync: this process serves the calls). */
+function orchctl(addr: string, ...args: string[]): Promise<{ code: number | null; out: string }> {
+  return new Promise((resolve) => {
+    const c = spawn(process.execPath, [join(PROJECT_ROOT, 'dist/src/cli/orchctl.js'), '--env-addr', addr, '--deadline-ms', '5000', ...args], {
+      env: { PATH: process.env.PATH },
+    });
+    let out = '';
+    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    c.on('exit', (code) => resolve({ code, out }));
+  });
 }
 
 const at = (events: ServiceEventRecord[], service: string, type: string) => events.findIndex((e) => e.service === service && e.type === type);
@@ -176,7 +195,7 @@ interval = "200ms"
 describe.skipIf(!docker)('envmanager.v1.EnvManagerService', () => {
   it('serves every method, and streams the events of a restart', async () => {
     const { m } = manager(service('db') + service('app', 'depends_on = ["db"]'), `${PROJECT}grpc`);
-    const server = new EnvManagerServer({ addr: '127.0.0.1:0', manager: m, docker: docker!, logger });
+    const server = new EnvManagerServer({ addr: '127.0.0.1:0', maxMessageBytes: 4 << 20, manager: m, docker: docker!, logger });
     await server.start();
     const client = new pb.EnvManagerServiceClient(`127.0.0.1:${server.port}`, credentials.createInsecure());
     const call = <Req, Res>(method: string, req: Req) =>
@@ -241,7 +260,7 @@ describe.skipIf(!docker)('the env-manager process', () => {
     return { child, exited, output: () => output };
   }
 
-  it('brings the services up on boot, serves /health, and on SIGTERM stops them and exits 0', async () => {
+  it('brings the services up on boot, serves /health, /ready and /metrics, and on SIGTERM stops them and exits 0', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'orq-env-'));
     const project = `${PROJECT}proc`;
     writeFileSync(join(dir, 'services.toml'), `[settings]\nproject = "${project}"\nstopGrace = "1s"\n${service('solo')}`);
@@ -251,25 +270,17 @@ describe.skipIf(!docker)('the env-manager process', () => {
     const httpPort = Number(/"http":(\d+)/.exec(p.output())![1]);
     expect((await fetch(`http://127.0.0.1:${httpPort}/health`)).status).toBe(200);
     expect((await fetch(`http://127.0.0.1:${httpPort}/ready`)).status).toBe(200);
+    expect(sample((await getText(`http://127.0.0.1:${httpPort}/metrics`)).body, 'orq_env_service_up', '{service="solo"}')).toBe(1);
     expect(await docker!.containersLabelled({ [LABEL_PROJECT]: project })).toHaveLength(1);
 
     // orchctl env drives it.
     const grpcAddr = /"grpc":"(127\.0\.0\.1:\d+)"/.exec(p.output())![1]!;
-    const orchctl = (...args: string[]) =>
-      new Promise<{ code: number | null; out: string }>((resolve) => {
-        const c = spawn(process.execPath, [join(PROJECT_ROOT, 'dist/src/cli/orchctl.js'), '--env-addr', grpcAddr, ...args], {
-          env: { PATH: process.env.PATH },
-        });
-        let out = '';
-        c.stdout.on('data', (d: Buffer) => (out += d.toString()));
-        c.on('exit', (code) => resolve({ code, out }));
-      });
-    const st = await orchctl('env', 'status');
+    const st = await orchctl(grpcAddr, 'env', 'status');
     expect(st.code).toBe(0);
     expect(st.out).toMatch(/solo\s+healthy/);
-    expect((await orchctl('env', 'logs', 'solo')).code).toBe(0);
-    expect((await orchctl('--json', 'env', 'up', 'solo')).out).toContain('"state":"healthy"');
-    expect((await orchctl('env', 'logs', 'nope')).code).toBe(3);
+    expect((await orchctl(grpcAddr, 'env', 'logs', 'solo')).code).toBe(0);
+    expect((await orchctl(grpcAddr, '--json', 'env', 'up', 'solo')).out).toContain('"state":"healthy"');
+    expect((await orchctl(grpcAddr, 'env', 'logs', 'nope')).code).toBe(3);
 
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
@@ -282,5 +293,119 @@ describe.skipIf(!docker)('the env-manager process', () => {
     const p = run(['--services', join(dir, 'bad.toml')]);
     expect(await p.exited).toBe(2);
     expect(p.output()).toContain('bad.toml:3: services.a.depends_on: depends on unknown service "b"');
+  });
+});
+
+/** An env-manager process (gRPC and HTTP on free ports) in this process, over `toml`'s services. */
+async function startProcess(toml: string, project: string, envManager: NonNullable<ConfigInput['envManager']> = {}): Promise<EnvManagerProcess> {
+  const config = loadConfig({
+    env: {},
+    overrides: {
+      logLevel: 'warn',
+      envManager: { grpcAddr: '127.0.0.1:0', httpAddr: '127.0.0.1:0', startOnBoot: false, stopServicesOnExit: true, ...envManager },
+    },
+  });
+  const file = parseServiceFile(`[settings]\nproject = "${project}"\nstopGrace = "1s"\n${toml}`, 'test.toml');
+  const proc = new EnvManagerProcess({ config, file, docker: docker!, logger, maxBackoffMs: 1_000 });
+  await proc.start();
+  return proc;
+}
+
+describe.skipIf(!docker)("the env-manager's /metrics", () => {
+  it('shows each service up, its restarts, and its health checks with their latency and failures; passes promtool', async () => {
+    // Fails the first two checks of every new container, so each start adds two failures.
+    const check = `command = ["sh", "-c", "n=$(cat /tmp/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /tmp/n; [ $n -ge 3 ]"]`;
+    const toml = service('flaky', 'restart = "always"', check).replace('command = ["sleep", "3600"]', 'command = ["sh", "-c", "mkdir -p /tmp; sleep 3600"]');
+    const proc = await startProcess(toml, `${PROJECT}metrics`);
+    const url = `http://127.0.0.1:${proc.httpPort}`;
+    const scrape = async () => (await getText(`${url}/metrics`)).body;
+    const svc = '{service="flaky"}';
+    try {
+      const before = await scrape();
+      expect(sample(before, 'orq_env_service_up', svc)).toBe(0);
+      expect(sample(before, 'orq_env_service_restarts_total', svc)).toBe(0);
+      expect(sample(before, 'orq_env_health_check_failures_total', svc)).toBe(0);
+      expect(sample(before, 'orq_env_health_check_duration_seconds_count', svc)).toBe(0);
+      expect(sample(before, 'process_resident_memory_bytes')).toBeGreaterThan(0);
+
+      const [first] = await proc.manager.up();
+      const up = await scrape();
+      expect(sample(up, 'orq_env_service_up', svc)).toBe(1);
+      expect(sample(up, 'orq_env_health_check_failures_total', svc)).toBe(2);
+      expect(sample(up, 'orq_env_health_check_duration_seconds_count', svc)).toBeGreaterThanOrEqual(3);
+      expect(sample(up, 'orq_env_health_check_duration_seconds_sum', svc)).toBeGreaterThan(0);
+
+      await docker!.api.getContainer(first!.containerId).kill();
+      const after = await waitFor(
+        async () => {
+          const s = await proc.manager.status('flaky');
+          return s.state === 'healthy' && s.restarts === 1 ? scrape() : '';
+        },
+        { timeoutMs: 30_000, message: 'the watcher never restarted the killed service' },
+      );
+      expect(sample(after, 'orq_env_service_restarts_total', svc)).toBe(1);
+      expect(sample(after, 'orq_env_service_up', svc)).toBe(1);
+      expect(sample(after, 'orq_env_health_check_failures_total', svc)).toBeGreaterThanOrEqual(4);
+      expect(sample(after, 'orq_env_health_check_duration_seconds_count', svc)).toBeGreaterThanOrEqual(6);
+
+      expect((await getText(`${url}/health`)).status).toBe(200);
+      expect((await getText(`${url}/ready`)).status).toBe(200);
+      if (PROMTOOL) {
+        const r = runPromtool(PROMTOOL, ['check', 'metrics'], after);
+        expect(r.output).toBe('');
+        expect(r.status).toBe(0);
+      }
+    } finally {
+      await proc.close(1_000);
+    }
+  });
+});
+
+describe.skipIf(!docker)("the env-manager's gRPC credentials", () => {
+  const TOKEN = 'env-token-0123456789abcdef';
+
+  it('with a token and TLS configured, refuses a call without the token and takes one with it, leaves the health service open; orchctl env passes both', async () => {
+    const certs = makeTestCerts();
+    const proc = await startProcess(service('idle'), `${PROJECT}auth`, {
+      auth: { tokens: [TOKEN] },
+      tls: { certFile: certs.serverCert, keyFile: certs.serverKey },
+    });
+    const addr = `127.0.0.1:${proc.grpcPort}`;
+    const client = new pb.EnvManagerServiceClient(addr, credentials.createSsl(certs.read(certs.caCert)));
+    const list = (md: Metadata) =>
+      new Promise<pb.ListServicesResponse>((resolve, reject) =>
+        client.listServices({}, md, { deadline: Date.now() + 5_000 }, (e, v) => (e ? reject(e) : resolve(v))),
+      );
+    const plain = new pb.EnvManagerServiceClient(addr, credentials.createInsecure());
+    try {
+      expect((await grpcError(list(new Metadata()))).code).toBe(status.UNAUTHENTICATED);
+      const wrong = new Metadata();
+      wrong.set('authorization', 'Bearer wrong-token-aaaaaaaaaaaa');
+      expect((await grpcError(list(wrong))).code).toBe(status.UNAUTHENTICATED);
+      const right = new Metadata();
+      right.set('authorization', `Bearer ${TOKEN}`);
+      expect((await list(right)).services.map((s) => [s.name, s.state])).toEqual([['idle', pb.ServiceState.SERVICE_STATE_ABSENT]]);
+      const overTcp = new Promise<unknown>((resolve, reject) =>
+        plain.listServices({}, right, { deadline: Date.now() + 2_000 }, (e, v) => (e ? reject(e) : resolve(v))),
+      );
+      expect((await grpcError(overTcp)).code).toBe(status.UNAVAILABLE);
+      expect(await healthCheck(addr, credentials.createSsl(certs.read(certs.caCert)))).toBe('SERVING');
+
+      expect((await orchctl(addr, '--ca', certs.caCert, 'env', 'status')).code).toBe(5);
+      const ok = await orchctl(addr, '--ca', certs.caCert, '--token', TOKEN, 'env', 'status');
+      expect(ok.code).toBe(0);
+      expect(ok.out).toMatch(/idle\s+absent/);
+      expect((await orchctl(addr, '--token', TOKEN, 'env', 'status')).code).toBe(4);
+
+      // Refused calls count, by code, in the env-manager's own gRPC metrics.
+      const { body } = await getText(`http://127.0.0.1:${proc.httpPort}/metrics`);
+      const labels = '{grpc_service="envmanager.v1.EnvManagerService",grpc_method="ListServices",grpc_type="unary"';
+      expect(sample(body, 'orq_grpc_server_handled_total', `${labels},grpc_code="UNAUTHENTICATED"}`)).toBeGreaterThanOrEqual(3);
+      expect(sample(body, 'orq_grpc_server_handled_total', `${labels},grpc_code="OK"}`)).toBeGreaterThanOrEqual(2);
+    } finally {
+      client.close();
+      plain.close();
+      await proc.close(1_000);
+    }
   });
 });

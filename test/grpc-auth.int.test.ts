@@ -4,12 +4,10 @@
  * grpc.health.v1.Health stays open; a token never appears in the orchestrator's log; TLS and mTLS
  * with certificates made for the test by openssl.
  */
-import { credentials, loadPackageDefinition, status, type ServiceError } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
+import { credentials, status } from '@grpc/grpc-js';
 import { spawn, spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OrchestratorClient, ServingStatus, type OrchestratorClientOptions } from '../src/client/orchestrator-client.js';
 import { loadConfig, type ConfigInput } from '../src/config/config.js';
@@ -17,7 +15,7 @@ import { createLogger } from '../src/logging/logger.js';
 import { Orchestrator } from '../src/orchestrator.js';
 import { PROJECT_ROOT } from '../src/paths.js';
 import { makeTestCerts, type TestCerts } from './helpers/certs.js';
-import { grpcError } from './helpers/grpc.js';
+import { grpcError, healthCheck } from './helpers/grpc.js';
 import { getText, sample } from './helpers/http.js';
 import { startBareSystem, TEST_CONFIG_TOML, type BareSystem, type OrchestratorProcess } from './helpers/system.js';
 
@@ -44,17 +42,6 @@ function client(addr: string, opts: OrchestratorClientOptions = {}): Orchestrato
   const c = new OrchestratorClient(addr, { defaultDeadlineMs: 10_000, ...opts });
   closers.push(() => c.close());
   return c;
-}
-
-function healthCheck(addr: string, creds = credentials.createInsecure()): Promise<string> {
-  const def = loadPackageDefinition(loadSync(healthProtoPath, { enums: String })) as any;
-  const health = new def.grpc.health.v1.Health(addr, creds);
-  return new Promise<string>((resolve, reject) =>
-    health.Check({ service: '' }, (err: ServiceError | null, res: { status: string }) => {
-      health.close();
-      return err ? reject(err) : resolve(res.status);
-    }),
-  );
 }
 
 describe('bearer tokens', () => {

@@ -5,9 +5,9 @@
  *   0 done   1 failed (a task or run ended failed, or another error)   2 usage or bad input
  *   3 not found   4 server unavailable (or a deadline passed)   5 not allowed (authentication)
  */
-import { credentials, Metadata, status, type ServiceError } from '@grpc/grpc-js';
+import { status, type Metadata, type ServiceError } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
-import { OrchestratorClient, type ClientTlsOptions } from '../client/orchestrator-client.js';
+import { bearerMetadata, channelCredentials, OrchestratorClient, type ClientTlsOptions } from '../client/orchestrator-client.js';
 import { loadConfig, type Config } from '../config/config.js';
 import * as envpb from '../gen/envmanager/v1/envmanager.js';
 
@@ -113,16 +113,22 @@ export class CliContext {
     return this.orch;
   }
 
+  /** The env-manager's client, with the same credentials (--token, --tls, ...) as the orchestrator's. */
   envClient(): envpb.EnvManagerServiceClient {
-    this.env ??= new envpb.EnvManagerServiceClient(this.flags.envAddr ?? this.cfg().envManager.grpcAddr, credentials.createInsecure());
+    this.env ??= new envpb.EnvManagerServiceClient(this.flags.envAddr ?? this.cfg().envManager.grpcAddr, channelCredentials({ tls: this.tls() }));
     return this.env;
+  }
+
+  /** Metadata of every env-manager call: the bearer token, when there is one. */
+  private envMetadata(): Metadata {
+    return bearerMetadata(this.token());
   }
 
   /** One unary call of the env-manager, with the deadline. */
   envCall<Req, Res>(method: keyof envpb.EnvManagerServiceClient, req: Req, deadlineMs = this.deadlineMs): Promise<Res> {
     const c = this.envClient() as unknown as Record<string, (r: Req, md: Metadata, o: object, cb: (e: Error | null, v: Res) => void) => void>;
     return new Promise((resolve, reject) =>
-      c[method]!.call(c, req, new Metadata(), { deadline: Date.now() + deadlineMs }, (e, v) => (e ? reject(e) : resolve(v))),
+      c[method]!.call(c, req, this.envMetadata(), { deadline: Date.now() + deadlineMs }, (e, v) => (e ? reject(e) : resolve(v))),
     );
   }
 

@@ -2,7 +2,7 @@
 /**
  * orchctl: the operator's command line for Orchestrator (and its env-manager).
  *
- *   orchctl [--addr HOST:PORT] [--json] <command> ...
+ *   orchctl [--addr HOST:PORT] [--json] [--token T | --token-file F] [--tls --ca F [--cert F --key F]] <command> ...
  *   orchctl submit -c cpu_short -p n=1 --wait        orchctl events --follow
  *   orchctl workflow run etl -i url=... --watch      orchctl env status
  *
@@ -28,7 +28,7 @@ const program = new Command()
   .option('--config <file>', 'Orchestrator TOML config file for the defaults')
   .option('--json', 'machine-readable output: one JSON value per line')
   .option('--deadline-ms <ms>', 'deadline of each call', '30000')
-  .option('--token <token>', 'bearer token for the orchestrator')
+  .option('--token <token>', 'bearer token (orchestrator and env-manager calls)')
   .option('--token-file <file>', 'bearer token: the first line of this file')
   .option('--tls', 'connect with TLS (system roots unless --ca)')
   .option('--ca <file>', 'PEM CA certificate to trust (implies --tls)')

@@ -182,10 +182,22 @@ type Unary<Req, Res> = (req: Req, md: Metadata, opts: Partial<CallOptions>, cb: 
 
 const pem = (v: Buffer | string | undefined): Buffer | null => (v === undefined ? null : Buffer.from(v));
 
-function channelCredentials(opts: OrchestratorClientOptions): ChannelCredentials {
+/** Channel credentials from `credentials` or `tls` (plain TCP without either); the env-manager's clients use it too. */
+export function channelCredentials(opts: Pick<OrchestratorClientOptions, 'credentials' | 'tls'>): ChannelCredentials {
   if (opts.credentials) return opts.credentials;
   if (!opts.tls) return credentials.createInsecure();
   return credentials.createSsl(pem(opts.tls.ca), pem(opts.tls.privateKey), pem(opts.tls.certChain));
+}
+
+/**
+ * Call metadata carrying a bearer token, when there is one. The token travels as per-call
+ * metadata rather than call credentials: grpc-js sends call credentials only over TLS, and a
+ * token over plain TCP on a trusted network is allowed.
+ */
+export function bearerMetadata(token: string | undefined): Metadata {
+  const md = new Metadata();
+  if (token) md.set('authorization', `Bearer ${token}`);
+  return md;
 }
 
 export class OrchestratorClient {
@@ -196,8 +208,6 @@ export class OrchestratorClient {
   constructor(address: string, opts: OrchestratorClientOptions = {}) {
     const max = opts.maxMessageBytes ?? 64 << 20;
     this.token = opts.token;
-    // The token travels as per-call metadata rather than call credentials: grpc-js sends call
-    // credentials only over TLS, and a token over plain TCP on a trusted network is allowed.
     this.raw = new pb.OrchestratorServiceClient(address, channelCredentials(opts), {
       'grpc.max_receive_message_length': max,
       'grpc.max_send_message_length': max,
@@ -207,9 +217,7 @@ export class OrchestratorClient {
 
   /** Metadata every call carries: the bearer token, when there is one. */
   private metadata(): Metadata {
-    const md = new Metadata();
-    if (this.token) md.set('authorization', `Bearer ${this.token}`);
-    return md;
+    return bearerMetadata(this.token);
   }
 
   private call<Req, Res>(method: Unary<Req, Res>, req: Req, deadlineMs?: number): Promise<Res> {

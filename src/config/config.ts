@@ -8,7 +8,7 @@
  * ORCHESTRATOR_POOL_ID, ORCHESTRATOR_POOL_CLASSES (cpu_short:8,cpu_long), ORCHESTRATOR_POOL_METRICS_ADDR,
  * ORCHESTRATOR_HANDLERS_DIR, ORCHESTRATOR_SANDBOX (process|thread), ORCHESTRATOR_POOL_GPUS (0,1),
  * ORCHESTRATOR_GRPC_TOKENS_FILE, ORCHESTRATOR_ENV_FILE, ORCHESTRATOR_ENV_GRPC_ADDR,
- * ORCHESTRATOR_ENV_HTTP_ADDR; and Docker's own DOCKER_HOST (unix:// sockets only).
+ * ORCHESTRATOR_ENV_HTTP_ADDR, ORCHESTRATOR_ENV_TOKENS_FILE; and Docker's own DOCKER_HOST (unix:// sockets only).
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -56,6 +56,45 @@ const httpUrlPrefix = z.string().transform((text, ctx) => {
   return url;
 });
 
+/**
+ * Bearer tokens of a gRPC server (grpc.auth, envManager.auth): with none in `tokens` nor in
+ * `tokensFile`, calls need no token.
+ */
+const grpcAuth = z
+  .strictObject({
+    /**
+     * Bearer tokens accepted (metadata `authorization: Bearer <token>`); with none here nor
+     * in tokensFile, calls need no token. grpc.health.v1.Health is always open. @default []
+     */
+    tokens: z.array(z.string().regex(/^\S{16,}$/, 'a token is at least 16 characters without spaces')).default([]),
+    /**
+     * A file of tokens, one per line (# comments), read at start. Env ORCHESTRATOR_GRPC_TOKENS_FILE
+     * (grpc.auth), ORCHESTRATOR_ENV_TOKENS_FILE (envManager.auth). @default ""
+     */
+    tokensFile: z.string().default(''),
+  })
+  .prefault({});
+
+/** TLS of a gRPC server (grpc.tls, envManager.tls). */
+const grpcTls = z
+  .strictObject({
+    /** PEM certificate chain; set with keyFile to serve TLS. @default "" (plain TCP) */
+    certFile: z.string().default(''),
+    /** PEM private key of certFile. @default "" */
+    keyFile: z.string().default(''),
+    /** PEM CA certificates of client certificates (mutual TLS). @default "" */
+    clientCaFile: z.string().default(''),
+    /** Refuse clients without a certificate signed by clientCaFile. @default false */
+    requireClientCert: z.boolean().default(false),
+  })
+  .prefault({})
+  .superRefine((tls, ctx) => {
+    if (Boolean(tls.certFile) !== Boolean(tls.keyFile))
+      ctx.addIssue({ code: 'custom', path: [tls.certFile ? 'keyFile' : 'certFile'], message: 'certFile and keyFile go together' });
+    if (tls.clientCaFile && !tls.certFile) ctx.addIssue({ code: 'custom', path: ['clientCaFile'], message: 'needs certFile and keyFile (mutual TLS is TLS)' });
+    if (tls.requireClientCert && !tls.clientCaFile) ctx.addIssue({ code: 'custom', path: ['requireClientCert'], message: 'needs clientCaFile' });
+  });
+
 const schema = z.strictObject({
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   redis: z
@@ -92,36 +131,10 @@ const schema = z.strictObject({
         .int()
         .min(1024)
         .default(64 << 20),
-      auth: z
-        .strictObject({
-          /**
-           * Bearer tokens accepted (metadata `authorization: Bearer <token>`); with none here nor
-           * in tokensFile, calls need no token. grpc.health.v1.Health is always open. @default []
-           */
-          tokens: z.array(z.string().regex(/^\S{16,}$/, 'a token is at least 16 characters without spaces')).default([]),
-          /** A file of tokens, one per line (# comments), read at start. Env ORCHESTRATOR_GRPC_TOKENS_FILE. @default "" */
-          tokensFile: z.string().default(''),
-        })
-        .prefault({}),
-      tls: z
-        .strictObject({
-          /** PEM certificate chain; set with keyFile to serve TLS. @default "" (plain TCP) */
-          certFile: z.string().default(''),
-          /** PEM private key of certFile. @default "" */
-          keyFile: z.string().default(''),
-          /** PEM CA certificates of client certificates (mutual TLS). @default "" */
-          clientCaFile: z.string().default(''),
-          /** Refuse clients without a certificate signed by clientCaFile. @default false */
-          requireClientCert: z.boolean().default(false),
-        })
-        .prefault({})
-        .superRefine((tls, ctx) => {
-          if (Boolean(tls.certFile) !== Boolean(tls.keyFile))
-            ctx.addIssue({ code: 'custom', path: [tls.certFile ? 'keyFile' : 'certFile'], message: 'certFile and keyFile go together' });
-          if (tls.clientCaFile && !tls.certFile)
-            ctx.addIssue({ code: 'custom', path: ['clientCaFile'], message: 'needs certFile and keyFile (mutual TLS is TLS)' });
-          if (tls.requireClientCert && !tls.clientCaFile) ctx.addIssue({ code: 'custom', path: ['requireClientCert'], message: 'needs clientCaFile' });
-        }),
+      /** Bearer tokens of the orchestrator's gRPC API. */
+      auth: grpcAuth,
+      /** TLS of the orchestrator's gRPC API. */
+      tls: grpcTls,
     })
     .prefault({}),
   http: z
@@ -300,8 +313,21 @@ const schema = z.strictObject({
       servicesFile: z.string().default(''),
       /** gRPC address of envmanager.v1.EnvManagerService. Env ORCHESTRATOR_ENV_GRPC_ADDR. */
       grpcAddr: hostPort.default('127.0.0.1:50100'),
-      /** HTTP address of /health and /metrics. Env ORCHESTRATOR_ENV_HTTP_ADDR. */
+      /** HTTP address of /metrics, /health and /ready. Env ORCHESTRATOR_ENV_HTTP_ADDR. */
       httpAddr: hostPort.default('127.0.0.1:50101'),
+      /**
+       * Bearer tokens of the env-manager's gRPC API, same keys as grpc.auth. Not inherited from
+       * grpc.auth: point both tokensFile keys at one file to share the tokens. @default none
+       */
+      auth: grpcAuth,
+      /** TLS of the env-manager's gRPC API, same keys as grpc.tls. @default plain TCP */
+      tls: grpcTls,
+      /** Largest gRPC message the env-manager accepts or sends. @default 16 MiB */
+      maxMessageBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .default(16 << 20),
       /** Bring every service up when the env-manager starts. @default true */
       startOnBoot: z.boolean().default(true),
       /** On SIGTERM, stop and remove the managed services too. @default false */
@@ -368,6 +394,7 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env.ORCHESTRATOR_ENV_FILE) set('envManager', 'servicesFile', env.ORCHESTRATOR_ENV_FILE);
   if (env.ORCHESTRATOR_ENV_GRPC_ADDR) set('envManager', 'grpcAddr', env.ORCHESTRATOR_ENV_GRPC_ADDR);
   if (env.ORCHESTRATOR_ENV_HTTP_ADDR) set('envManager', 'httpAddr', env.ORCHESTRATOR_ENV_HTTP_ADDR);
+  if (env.ORCHESTRATOR_ENV_TOKENS_FILE) set('envManager', 'auth', { tokensFile: env.ORCHESTRATOR_ENV_TOKENS_FILE });
   // Set but empty means "no GPUs", which is different from unset ("detect").
   if (env.ORCHESTRATOR_POOL_GPUS !== undefined) {
     set(

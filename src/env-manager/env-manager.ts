@@ -100,6 +100,12 @@ export class EnvManager {
     return () => this.events.off('event', listener);
   }
 
+  /** Calls `listener` with the outcome of every health check from now on (for metrics); returns the unsubscribe function. */
+  onHealthCheck(listener: (service: string, result: HealthResult) => void): () => void {
+    this.events.on('check', listener);
+    return () => this.events.off('check', listener);
+  }
+
   private emit(service: string, type: ServiceEventRecord['type'], detail = ''): void {
     const e: ServiceEventRecord = { service, type, detail, atMs: Date.now() };
     this.log.info({ service, event: type, detail: detail.slice(0, 300) }, 'service event');
@@ -180,10 +186,9 @@ export class EnvManager {
       await this.removeContainer(existing.Id);
       this.emit(s.name, 'recreated', 'its definition changed');
     } else if (existing && existing.State === 'running') {
-      const check = await runHealthCheck(docker, existing.Id, s.healthcheck);
+      const check = await this.check(s, existing.Id);
       if (check.ok) {
         this.t(s.name).health = 'healthy';
-        this.t(s.name).output = check.output;
         this.emit(s.name, 'unchanged', check.output);
         this.watch(s);
         return;
@@ -233,6 +238,7 @@ export class EnvManager {
     t.checkLatencyMsSum += r.latencyMs;
     if (!r.ok) t.checkFailures += 1;
     t.output = r.output;
+    this.events.emit('check', s.name, r);
     return r;
   }
 

@@ -1,18 +1,15 @@
 /**
- * gRPC handlers of envmanager.v1.EnvManagerService and the server that carries them (with the
- * standard health service and reflection). Each handler maps the request to one EnvManager call.
+ * gRPC handlers of envmanager.v1.EnvManagerService and the server that carries them. Each
+ * handler maps the request to one EnvManager call.
  */
-import { Server, ServerCredentials, type UntypedHandleCall } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
-import { ReflectionService } from '@grpc/reflection';
-import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import type { UntypedHandleCall } from '@grpc/grpc-js';
 import type { DockerClient } from '../docker/docker-client.js';
 import type { EnvManager, ServiceEventRecord, ServiceState as State, ServiceStatusView } from '../env-manager/env-manager.js';
 import * as pb from '../gen/envmanager/v1/envmanager.js';
 import type { Logger } from '../logging/logger.js';
-import { PROTO_DIR } from '../paths.js';
 import { invalidArgument } from '../tasks/errors.js';
 import { VERSION } from '../version.js';
+import { GrpcHost, type GrpcHostOptions } from './grpc-host.js';
 import { serverStream, unary } from './orchestrator-service.js';
 
 export const ENV_MANAGER_SERVICE = 'envmanager.v1.EnvManagerService';
@@ -93,49 +90,23 @@ export function envManagerHandlers(manager: EnvManager, docker: DockerClient, st
   return handlers as unknown as Record<string, UntypedHandleCall>;
 }
 
-export interface EnvManagerServerOptions {
-  addr: string;
+export interface EnvManagerServerOptions extends Omit<GrpcHostOptions, 'service'> {
   manager: EnvManager;
   docker: DockerClient;
   logger: Logger;
 }
 
-export class EnvManagerServer {
-  private readonly server = new Server();
-  readonly health = new HealthImplementation({ '': 'NOT_SERVING', [ENV_MANAGER_SERVICE]: 'NOT_SERVING' });
-  private boundPort = 0;
-
-  constructor(private readonly opts: EnvManagerServerOptions) {
-    this.server.addService(pb.EnvManagerServiceService, envManagerHandlers(opts.manager, opts.docker, Date.now(), opts.logger));
-    this.health.addToServer(this.server);
-    const definitions = loadSync(['envmanager/v1/envmanager.proto', healthProtoPath], { includeDirs: [PROTO_DIR] });
-    new ReflectionService(definitions).addToServer(this.server);
-  }
-
-  get port(): number {
-    return this.boundPort;
-  }
-
-  async start(): Promise<void> {
-    this.boundPort = await new Promise<number>((resolve, reject) =>
-      this.server.bindAsync(this.opts.addr, ServerCredentials.createInsecure(), (err, port) => (err ? reject(err) : resolve(port))),
-    );
-    this.health.setStatus('', 'SERVING');
-    this.health.setStatus(ENV_MANAGER_SERVICE, 'SERVING');
-  }
-
-  async close(graceMs: number): Promise<void> {
-    this.health.setStatus('', 'NOT_SERVING');
-    this.health.setStatus(ENV_MANAGER_SERVICE, 'NOT_SERVING');
-    await new Promise<void>((resolve) => {
-      const timer = setTimeout(() => {
-        this.server.forceShutdown();
-        resolve();
-      }, graceMs);
-      this.server.tryShutdown(() => {
-        clearTimeout(timer);
-        resolve();
-      });
+/** The env-manager's gRPC server: EnvManagerService on a GrpcHost (health, reflection, limits, tokens, TLS). */
+export class EnvManagerServer extends GrpcHost {
+  constructor({ manager, docker, logger, ...opts }: EnvManagerServerOptions) {
+    super({
+      ...opts,
+      service: {
+        name: ENV_MANAGER_SERVICE,
+        protoFile: 'envmanager/v1/envmanager.proto',
+        definition: pb.EnvManagerServiceService,
+        handlers: envManagerHandlers(manager, docker, Date.now(), logger),
+      },
     });
   }
 }

@@ -1,7 +1,8 @@
 /**
  * The operator's HTTP routes, as plain functions returning {status, body}: `/metrics`
- * (Prometheus text), `/health` (the process is up) and `/ready` (Redis answers PING). The
- * orchestrator's Express app and a pool's own listener only map requests onto them.
+ * (Prometheus text), `/health` (the process is up) and `/ready` (what the process depends on
+ * answers: Redis PING, or for the env-manager the Docker engine). The orchestrator's Express app,
+ * a pool's own listener and the env-manager's only map requests onto them.
  */
 import type { Registry } from 'prom-client';
 
@@ -13,8 +14,10 @@ export interface RouteResult {
 
 export interface ProbeRoutesOptions {
   registry: Registry;
-  /** Resolves when Redis answers PING; rejects (or hangs past the timeout) when it does not. */
+  /** Resolves when the dependency answers (Redis PING); rejects (or hangs past the timeout) when it does not. */
   ping(): Promise<unknown>;
+  /** The dependency's name, for /ready's message. @default "redis" */
+  dependency?: string;
   /** How long /ready waits for the PING. @default 2000 */
   readyTimeoutMs?: number;
 }
@@ -40,7 +43,7 @@ export class ProbeRoutes {
   async ready(): Promise<RouteResult> {
     let timer: NodeJS.Timeout | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error('redis did not answer PING in time')), this.opts.readyTimeoutMs ?? 2_000);
+      timer = setTimeout(() => reject(new Error(`${this.opts.dependency ?? 'redis'} did not answer in time`)), this.opts.readyTimeoutMs ?? 2_000);
     });
     try {
       await Promise.race([this.opts.ping(), timeout]);

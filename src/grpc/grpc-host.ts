@@ -1,0 +1,88 @@
+/**
+ * One gRPC service on a listening server, with what every Orchestrator gRPC server has: the
+ * standard grpc.health.v1.Health service and server reflection (so grpcurl and
+ * grpc_health_probe work unconfigured), message size limits, bearer tokens and TLS
+ * (grpc-security.ts), and start() / close(grace) with a force budget. The orchestrator's and the
+ * env-manager's servers are both one of these.
+ */
+import { Server, ServerCredentials, type ServerInterceptor, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { ReflectionService } from '@grpc/reflection';
+import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
+import { PROTO_DIR } from '../paths.js';
+import type { GrpcSecurity } from './grpc-security.js';
+
+export interface GrpcServiceSpec {
+  /** Full name, as the health service and reflection know it, e.g. "orchestrator.v1.OrchestratorService". */
+  name: string;
+  /** Its proto file under proto/, for reflection. */
+  protoFile: string;
+  definition: ServiceDefinition;
+  handlers: UntypedServiceImplementation;
+}
+
+export interface GrpcHostOptions {
+  /** host:port; port 0 picks a free one. */
+  addr: string;
+  /** Largest message received or sent. */
+  maxMessageBytes: number;
+  service: GrpcServiceSpec;
+  /** Credentials and the auth interceptor. @default plain TCP, no tokens */
+  security?: GrpcSecurity;
+  /** Interceptors that run inside the auth one, innermost first (metrics: see grpc-metrics.ts). */
+  interceptors?: ServerInterceptor[];
+}
+
+export class GrpcHost {
+  private readonly server: Server;
+  readonly health: HealthImplementation;
+  private boundPort = 0;
+
+  constructor(private readonly opts: GrpcHostOptions) {
+    const { service } = opts;
+    this.server = new Server({
+      'grpc.max_receive_message_length': opts.maxMessageBytes,
+      'grpc.max_send_message_length': opts.maxMessageBytes,
+      'grpc.keepalive_permit_without_calls': 1,
+      interceptors: [...(opts.interceptors ?? []), ...(opts.security?.interceptors ?? [])],
+    });
+    this.server.addService(service.definition, service.handlers);
+    this.health = new HealthImplementation({ '': 'NOT_SERVING', [service.name]: 'NOT_SERVING' });
+    this.health.addToServer(this.server);
+    const definitions = loadSync([service.protoFile, healthProtoPath], { includeDirs: [PROTO_DIR] });
+    new ReflectionService(definitions).addToServer(this.server);
+  }
+
+  /** The port actually bound (useful with port 0). */
+  get port(): number {
+    return this.boundPort;
+  }
+
+  async start(): Promise<void> {
+    const credentials = this.opts.security?.credentials ?? ServerCredentials.createInsecure();
+    this.boundPort = await new Promise<number>((resolve, reject) =>
+      this.server.bindAsync(this.opts.addr, credentials, (err, port) => (err ? reject(err) : resolve(port))),
+    );
+    this.setServing('SERVING');
+  }
+
+  /** Stop accepting calls, let running ones end for `graceMs`, then cut the rest. */
+  async close(graceMs: number): Promise<void> {
+    this.setServing('NOT_SERVING');
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => {
+        this.server.forceShutdown();
+        resolve();
+      }, graceMs);
+      this.server.tryShutdown(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
+  }
+
+  private setServing(state: 'SERVING' | 'NOT_SERVING'): void {
+    this.health.setStatus('', state);
+    this.health.setStatus(this.opts.service.name, state);
+  }
+}
