@@ -67,7 +67,7 @@ describe('retention', () => {
         },
         { timeoutMs: 60_000, intervalMs: 20, message: `batch ${b}: tasks in flight never dropped` },
       );
-      const tasks: TaskInput[] = Array.from({ length: BATCH }, (_, i) =>
+      const tasks = Array.from({ length: BATCH }, (_, i): TaskInput =>
         i % 10 === 0
           ? { taskId: `rf-${b}-${i}`, taskClass: 'flow', payload: { retryable: 'false' }, executor: { handler: 'fail' } }
           : { taskId: `rf-${b}-${i}`, taskClass: 'flow', payload: { i: String(i) } },

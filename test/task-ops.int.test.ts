@@ -58,7 +58,7 @@ describe('ListTasks', { timeout: 180_000 }, () => {
 
   beforeAll(async () => {
     for (let b = 0; b < 10; b++) {
-      const tasks: TaskInput[] = Array.from({ length: 100 }, (_, i) => {
+      const tasks = Array.from({ length: 100 }, (_, i): TaskInput => {
         const taskId = `lt-b${String(b).padStart(2, '0')}-${String(i).padStart(3, '0')}`;
         // 0-3: queued (no pool serves cpu_long), batch 2 in a workflow; 4: scheduled far ahead;
         // 5-9: run on the pool, every fourth task failing.

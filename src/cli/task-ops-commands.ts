@@ -137,16 +137,14 @@ export function registerTaskOpsCommands(program: Command, ctx: () => CliContext)
     .option('-s, --state <state>', 'succeeded, failed or cancelled (repeatable; default all three)', list, [] as string[])
     .action(async (f: { olderThan: string; class: string[]; state: string[] }) => {
       const c = ctx();
-      const removed = await c
-        .client()
-        .purgeTasks(
-          {
-            olderThanMs: parseDuration(f.olderThan, '--older-than'),
-            taskClasses: f.class.flatMap((x) => x.split(',')),
-            states: parseStates(f.state, '--state'),
-          },
-          Math.max(c.deadlineMs, 120_000),
-        );
+      const removed = await c.client().purgeTasks(
+        {
+          olderThanMs: parseDuration(f.olderThan, '--older-than'),
+          taskClasses: f.class.flatMap((x) => x.split(',')),
+          states: parseStates(f.state, '--state'),
+        },
+        Math.max(c.deadlineMs, 120_000),
+      );
       c.record({ removed });
     });
 

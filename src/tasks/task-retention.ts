@@ -48,8 +48,10 @@ export interface PurgeRequest {
 
 /** Tasks removed per step (one pipelined removal and one MULTI of entries). */
 const BATCH = 500;
-/** Task-list entries checked for a missing job per class per sweep. */
+/** Task-list entries checked for a missing job per class per orphan scan. */
 const ORPHAN_SCAN = 500;
+/** Orphans are rare (cancels of queued tasks, removals by hand): one scan every this many sweeps. */
+const ORPHAN_SCAN_EVERY = 10;
 
 /**
  * Forget tasks: their index entries, task-list entries, cancel marks and final records.
@@ -79,6 +81,7 @@ export class TaskRetention {
   /** Per class: where the orphan scan goes on from (a task-list rank from the oldest). */
   private readonly orphanAt = new Map<string, number>();
   private readonly log: Logger;
+  private sweeps = 0;
 
   constructor(private readonly opts: TaskRetentionOptions) {
     const r = opts.redis as Redis & Record<string, unknown>;
@@ -128,10 +131,11 @@ export class TaskRetention {
   /** One pass over every class; returns how many tasks were removed. */
   async sweep(): Promise<number> {
     let removed = 0;
+    const orphans = this.sweeps++ % ORPHAN_SCAN_EVERY === 0;
     for (const [name, cls] of this.opts.queues.classes) {
       removed += await this.trim(name, 'completed', cls.keepCompleted);
       removed += await this.trim(name, 'failed', cls.keepFailed);
-      removed += await this.sweepOrphans(name);
+      if (orphans) removed += await this.sweepOrphans(name);
     }
     return removed;
   }
