@@ -152,7 +152,11 @@ describe('RetryTasks', { timeout: 120_000 }, () => {
     expect((await sys.client.getTaskStatus('rt-id-0')).state).toBe(TaskState.TASK_STATE_FAILED);
 
     writeFileSync(flag, '');
+    // Paused, so the retried tasks are seen queued again with their attempts reset.
+    await sys.client.pauseClass('cpu_short');
     const res = await sys.client.retryTasks({ taskIds: [...tasks.map((t) => t.taskId!), 'rt-ok', 'rt-missing'] });
+    expect(await sys.client.getTaskStatus('rt-id-0')).toMatchObject({ state: TaskState.TASK_STATE_QUEUED, attemptsMade: 0, error: '' });
+    await sys.client.resumeClass('cpu_short');
     expect(res.retried.sort()).toEqual(tasks.map((t) => t.taskId!).sort());
     expect(res.errors.map((e) => [e.taskId, e.code]).sort()).toEqual([
       ['rt-missing', 'NOT_FOUND'],

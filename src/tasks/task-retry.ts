@@ -7,6 +7,9 @@
  *
  * By ids, each task succeeds or fails on its own (not_found, failed_precondition); by filter,
  * every failed task matching it is retried.
+ *
+ * A workflow's step task can be retried, but its run has already taken the failure: the run's
+ * step stays failed (the engine ignores an outcome for a step already final).
  */
 import { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
