@@ -267,4 +267,17 @@ describe('orchctl tasks, retry, purge', { timeout: 120_000 }, () => {
     expect(JSON.parse(purged.out).removed).toBeGreaterThanOrEqual(3);
     expect((await grpcError(sys.client.getTaskStatus('cli-ops-0'))).code).toBe(status.NOT_FOUND);
   });
+
+  it('drains a class: every queued and scheduled task ends cancelled', async () => {
+    // cpu_long has no pool here: its tasks from the ListTasks suite still wait.
+    const waiting = await listAll({ taskClasses: ['cpu_long'], states: [TaskState.TASK_STATE_QUEUED, TaskState.TASK_STATE_SCHEDULED] }, 1_000);
+    expect(waiting.length).toBeGreaterThanOrEqual(500);
+    const drained = await orchctl(['--json', 'drain', 'cpu_long']);
+    expect(drained.code, drained.err).toBe(0);
+    expect(JSON.parse(drained.out)).toMatchObject({ class: 'cpu_long', cancelled: waiting.length });
+    expect(await listAll({ taskClasses: ['cpu_long'], states: [TaskState.TASK_STATE_QUEUED, TaskState.TASK_STATE_SCHEDULED] }, 1_000)).toEqual([]);
+    const cancelled = await listAll({ taskClasses: ['cpu_long'], states: [TaskState.TASK_STATE_CANCELLED] }, 1_000);
+    expect(cancelled.map((t) => t.taskId).sort()).toEqual(waiting.map((t) => t.taskId).sort());
+    expect((await sys.client.getTaskStatus('lt-b04-000')).state).toBe(TaskState.TASK_STATE_CANCELLED);
+  });
 });
