@@ -109,8 +109,11 @@ describe('ListTasks', { timeout: 180_000 }, () => {
     const scheduled = await listAll({ taskClasses: ['cpu_long'], states: [TaskState.TASK_STATE_SCHEDULED] }, 30);
     expect(scheduled.map((t) => t.taskId).sort()).toEqual(batches[4]!.ids);
 
+    // A payload key that looks like a workflow id is not one.
+    await sys.client.submitTask({ taskId: 'lt-not-wf', taskClass: 'cpu_long', payload: { workflowId: 'wf-list', '"workflowId"': '"wf-list"}' } });
     const wf = await listAll({ workflowId: 'wf-list' }, 1_000);
     expect(wf.map((t) => t.taskId).sort()).toEqual(batches[2]!.ids);
+    expect(wf[0]).toMatchObject({ workflowId: 'wf-list', taskClass: 'cpu_long', maxAttempts: 3, attemptsMade: 0 });
 
     // Batches 3 to 6 by submit time, in pages that cross class boundaries.
     const range = await listAll({ submittedSinceMs: batches[3]!.fromMs, submittedUntilMs: batches[6]!.toMs + 1 }, 64);

@@ -16,7 +16,7 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/keys.js';
 import { invalidArgument } from './errors.js';
-import { fromBullPriority, type TaskJobData } from './task-spec.js';
+import { fromBullPriority } from './task-spec.js';
 import type { TaskQueues } from './task-queues.js';
 import type { TaskState } from './task-status.js';
 
@@ -98,6 +98,48 @@ while true do
 end
 `;
 
+/** Values per task in a JOBS_SCRIPT reply. */
+const JOB_FIELDS = 11;
+
+/** State codes of JOBS_SCRIPT. */
+const STATE_CODE: Record<string, TaskState> = { c: 'succeeded', f: 'failed', d: 'scheduled', a: 'running', w: 'queued' };
+
+/**
+ * What a task summary needs from BullMQ, for tasks of one class.
+ * KEYS[1] completed zset, KEYS[2] failed zset, KEYS[3] delayed zset (the class's queue)
+ * ARGV[1] the queue's key prefix ("<prefix>:{<class>}:<class>:"), ARGV[2..] task ids
+ * Returns 11 strings per task: "1" when its job exists (else "0" and the rest empty), state code
+ * (c completed, f failed, d delayed, a active: its lock is held, w waiting or prioritized),
+ * timestamp, processedOn, finishedOn, attempts made, failedReason, attempts allowed, BullMQ
+ * priority, processedBy, workflow id.
+ * Job keys are built from ARGV[1], as BullMQ's own scripts do: they share the class's hash slot.
+ * The workflow id is read from the tail of the job's data (TaskJobData ends with it, after
+ * timeoutMs), so a large payload is neither decoded nor sent.
+ */
+const JOBS_SCRIPT = `
+local out = {}
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  local key = ARGV[1] .. id
+  local f = redis.call('HMGET', key, 'timestamp', 'processedOn', 'finishedOn', 'atm', 'failedReason', 'opts', 'priority', 'processedBy', 'data')
+  if not f[1] then
+    for _ = 1, 11 do out[#out + 1] = '' end
+    out[#out - 10] = '0'
+  else
+    local code = 'w'
+    if redis.call('ZSCORE', KEYS[1], id) then code = 'c'
+    elseif redis.call('ZSCORE', KEYS[2], id) then code = 'f'
+    elseif redis.call('ZSCORE', KEYS[3], id) then code = 'd'
+    elseif redis.call('EXISTS', key .. ':lock') == 1 then code = 'a' end
+    local attempts = f[6] and string.match(f[6], '"attempts":(%d+)') or ''
+    local wf = f[9] and string.match(string.sub(f[9], -200), '"workflowId":"([%w%._%-]+)"}$') or ''
+    local row = {'1', code, f[1], f[2] or '', f[3] or '', f[4] or '', f[5] or '', attempts, f[7] or '', f[8] or '', wf}
+    for j = 1, 11 do out[#out + 1] = row[j] end
+  end
+end
+return out
+`;
+
 interface Cursor {
   /** Submit time of the last task looked at. */
   s: number;
@@ -148,17 +190,22 @@ interface Candidate {
 }
 
 type PageCommand = (key: string, max: string, min: string, cursorScore: string, cursorId: string, count: number) => Promise<string[]>;
+type JobsCommand = (completed: string, failed: string, delayed: string, prefix: string, ...ids: string[]) => Promise<string[]>;
 
 /** Newest first: by score, then by id bytewise (task ids are ASCII). */
 const newestFirst = (a: Candidate, b: Candidate) => b.score - a.score || (a.taskId < b.taskId ? 1 : a.taskId > b.taskId ? -1 : 0);
 
 export class TaskLister {
   private readonly page: PageCommand;
+  private readonly jobs: JobsCommand;
 
   constructor(private readonly opts: TaskListerOptions) {
-    const r = opts.redis as Redis & { orqTaskPage?: PageCommand };
+    const r = opts.redis as Redis & Record<string, unknown>;
     if (!('orqTaskPage' in r)) r.defineCommand('orqTaskPage', { numberOfKeys: 1, lua: PAGE_SCRIPT });
-    this.page = (...a) => (opts.redis as unknown as { orqTaskPage: PageCommand }).orqTaskPage(...a);
+    if (!('orqTaskJobs' in r)) r.defineCommand('orqTaskJobs', { numberOfKeys: 3, lua: JOBS_SCRIPT });
+    const cmds = opts.redis as unknown as { orqTaskPage: PageCommand; orqTaskJobs: JobsCommand };
+    this.page = (...a) => cmds.orqTaskPage(...a);
+    this.jobs = (...a) => cmds.orqTaskJobs(...a);
   }
 
   /** One page. `pageSize` 0 means DEFAULT_PAGE_SIZE. */
@@ -228,67 +275,52 @@ export class TaskLister {
   }
 
   /**
-   * Summaries of tasks from their BullMQ jobs, in one pipeline; undefined for a task whose job
-   * is gone (no longer retained), unless a cancel removed it from its queue.
+   * Summaries of tasks from their BullMQ jobs: one script call per class (its job keys share the
+   * class's hash slot) and one HMGET of cancel marks; undefined for a task whose job is gone (no
+   * longer retained), unless a cancel removed it from its queue.
    */
   private async summaries(list: Candidate[]): Promise<(TaskSummaryView | undefined)[]> {
     const { redis, keys, queues } = this.opts;
-    const pipe = redis.pipeline();
-    const PER = 6;
-    for (const c of list) {
-      const q = queues.get(c.taskClass);
-      const jobKey = keys.job(c.taskClass, c.taskId);
-      pipe.hmget(jobKey, 'timestamp', 'processedOn', 'finishedOn', 'atm', 'failedReason', 'data', 'opts', 'priority', 'processedBy');
-      pipe.zscore(q.keys.completed!, c.taskId);
-      pipe.zscore(q.keys.failed!, c.taskId);
-      pipe.zscore(q.keys.delayed!, c.taskId);
-      pipe.exists(`${jobKey}:lock`);
-      pipe.hget(keys.cancel, c.taskId);
-    }
-    const res = (await pipe.exec()) ?? [];
+    const byClass = new Map<string, number[]>();
+    list.forEach((c, i) => {
+      const at = byClass.get(c.taskClass);
+      if (at) at.push(i);
+      else byClass.set(c.taskClass, [i]);
+    });
+    const rows: string[][] = new Array<string[]>(list.length);
+    const [marks] = await Promise.all([
+      redis.hmget(keys.cancel, ...list.map((c) => c.taskId)),
+      ...[...byClass].map(async ([cls, at]) => {
+        const q = queues.get(cls);
+        const flat = await this.jobs(q.keys.completed!, q.keys.failed!, q.keys.delayed!, keys.job(cls, ''), ...at.map((i) => list[i]!.taskId));
+        at.forEach((i, j) => (rows[i] = flat.slice(j * JOB_FIELDS, (j + 1) * JOB_FIELDS)));
+      }),
+    ]);
     return list.map((c, i) => {
-      const at = (k: number) => {
-        const [err, v] = res[i * PER + k] ?? [];
-        if (err) throw err;
-        return v;
-      };
-      const [timestamp, processedOn, finishedOn, atm, failedReason, data, opts, priority, processedBy] = at(0) as (string | null)[];
-      const cancelReason = at(5) as string | null;
-      if (timestamp === null) {
+      const [found, code, timestamp, processedOn, finishedOn, atm, failedReason, attempts, priority, processedBy, workflowId] = rows[i]!;
+      const cancelReason = marks[i] ?? null;
+      if (found !== '1') {
         if (cancelReason === null) return undefined;
         return { ...removedSummary(c), state: 'cancelled' as const, error: `cancelled: ${cancelReason}` };
       }
-      let state: TaskState;
-      if (at(1) !== null) state = 'succeeded';
-      else if (at(2) !== null) state = cancelReason !== null ? 'cancelled' : 'failed';
-      else if (at(3) !== null) state = 'scheduled';
-      else if (at(4) === 1) state = 'running';
-      else state = 'queued';
-      const made = Number(atm ?? 0);
+      const state = STATE_CODE[code!]!;
+      const ours: TaskState = state === 'failed' && cancelReason !== null ? 'cancelled' : state;
+      const made = Number(atm || 0);
       return {
         taskId: c.taskId,
         taskClass: c.taskClass,
-        state,
-        attemptsMade: state === 'running' ? made + 1 : made,
-        maxAttempts: parse<{ attempts?: number }>(opts)?.attempts ?? 1,
+        state: ours,
+        attemptsMade: ours === 'running' ? made + 1 : made,
+        maxAttempts: Number(attempts || 1),
         error: failedReason ?? '',
-        workflowId: parse<TaskJobData>(data)?.workflowId ?? '',
-        priority: fromBullPriority(Number(priority ?? 0)),
+        workflowId: workflowId ?? '',
+        priority: fromBullPriority(Number(priority || 0)),
         workerId: processedBy ?? '',
-        submittedAtMs: Number(timestamp),
-        startedAtMs: Number(processedOn ?? 0),
-        finishedAtMs: Number(finishedOn ?? 0),
+        submittedAtMs: Number(timestamp || 0),
+        startedAtMs: Number(processedOn || 0),
+        finishedAtMs: Number(finishedOn || 0),
       };
     });
-  }
-}
-
-function parse<T>(json: string | null): T | undefined {
-  if (!json) return undefined;
-  try {
-    return JSON.parse(json) as T;
-  } catch {
-    return undefined;
   }
 }
 
