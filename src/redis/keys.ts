@@ -13,7 +13,8 @@
  * - `{<prefix>}:cancel`  hash task_id -> reason: cancellations requested (read by pools).
  * - `{<prefix>}:cancel:ch` pub/sub channel: "<task_id>\t<reason>" for each cancel just requested.
  * - `{<prefix>}:events`, `<prefix>:results`: the feeds (format in src/feeds/feed-format.ts).
- * - `{<prefix>}:final:<task_id>` a finished attempt's outcome, for a few minutes.
+ * - `{<prefix>}:final:<task_id>` a finished attempt's outcome, until BullMQ has recorded it
+ *                      (workers/final-record-cleaner.ts), at most a few minutes.
  * - `{<prefix>}:counters` hash "<submitted|succeeded|failed|cancelled|retried|timed_out>:<class>"
  *   -> count (retried and timed_out count attempts, the others tasks).
  * - `{<prefix>}:slurm:<task_id>:<attempt>` the Slurm job id of an attempt (workers/slurm-job-ids.ts).
