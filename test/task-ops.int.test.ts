@@ -224,6 +224,31 @@ describe('PurgeTasks', { timeout: 120_000 }, () => {
     expect(await sys.r.zcard(sys.keys.taskList('inproc'))).toBe(0);
     expect(await sys.r.hget(sys.keys.tasks, 'pg-1')).toBeNull();
   });
+
+  it('keeps what finished more recently than the age', async () => {
+    const finished = async (ids: string[]) => {
+      await allDone(ids);
+      // BullMQ records the finish just after the result is written: wait for its state.
+      await waitFor(async () => {
+        const done = await listAll({ taskClasses: ['inproc'], states: [TaskState.TASK_STATE_SUCCEEDED] }, 1_000);
+        return ids.every((id) => done.some((t) => t.taskId === id));
+      });
+    };
+    const older = Array.from({ length: 10 }, (_, i) => ({ taskId: `pg-old-${i}`, taskClass: 'inproc', payload: { n: '1' } }));
+    await sys.client.submitTasks(older);
+    await finished(older.map((t) => t.taskId));
+    const between = Date.now();
+    // The newer tasks finish well after `between`, so a cut there splits the two groups.
+    await waitFor(() => Date.now() > between + 300, { intervalMs: 10 });
+    const newer = Array.from({ length: 10 }, (_, i) => ({ taskId: `pg-new-${i}`, taskClass: 'inproc', payload: { n: '1' } }));
+    await sys.client.submitTasks(newer);
+    await finished(newer.map((t) => t.taskId));
+
+    const removed = await sys.client.purgeTasks({ olderThanMs: Date.now() - between - 50, taskClasses: ['inproc'] });
+    expect(removed).toBe(10);
+    const left = await listAll({ taskClasses: ['inproc'] }, 1_000);
+    expect(left.map((t) => t.taskId).sort()).toEqual(newer.map((t) => t.taskId).sort());
+  });
 });
 
 describe('orchctl tasks, retry, purge', { timeout: 120_000 }, () => {
