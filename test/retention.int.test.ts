@@ -1,10 +1,11 @@
 /**
  * Retention under a steady load: 20,000 tasks flow through a class that keeps 200 completed and
  * 100 failed tasks, and Redis's key count and the task index stay under a bound derived from
- * those counts and the number of tasks in flight, instead of growing with every task.
+ * those counts and the number of tasks in flight, instead of growing with every task. Tasks
+ * cancelled while queued (their job removed) are forgotten after the orphan grace.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { TaskInput } from '../src/client/orchestrator-client.js';
+import { TaskState, type TaskInput } from '../src/client/orchestrator-client.js';
 import { startSystem, TEST_CONFIG_TOML, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -32,11 +33,6 @@ keepFailed = { count = ${KEEP_FAILED}, ageMs = 0 }
 `;
 
 let sys: TestSystem;
-beforeAll(async () => {
-  sys = await startSystem({ toml: TOML });
-  await sys.startPool({ classes: 'flow' });
-});
-afterAll(async () => sys?.stop());
 
 async function counts(): Promise<{ submitted: number; finished: number }> {
   const [s, ok, failed] = await sys.r.hmget(sys.keys.counters, 'submitted:flow', 'succeeded:flow', 'failed:flow');
@@ -44,6 +40,12 @@ async function counts(): Promise<{ submitted: number; finished: number }> {
 }
 
 describe('retention', () => {
+  beforeAll(async () => {
+    sys = await startSystem({ toml: TOML });
+    await sys.startPool({ classes: 'flow' });
+  });
+  afterAll(async () => sys?.stop());
+
   it('keeps Redis bounded while 20,000 tasks flow through', { timeout: 170_000 }, async () => {
     const baseline = await sys.r.dbsize();
     // One job hash per retained or unfinished task, a lock and a final record per running one,
@@ -86,5 +88,24 @@ describe('retention', () => {
     // The newest are the ones kept.
     expect(await sys.r.hexists(sys.keys.tasks, `rf-${TOTAL / BATCH - 1}-${BATCH - 1}`)).toBe(1);
     expect(await sys.r.hexists(sys.keys.tasks, 'rf-0-1')).toBe(0);
+  });
+});
+
+describe('tasks whose job is gone', () => {
+  let orphans: TestSystem;
+  beforeAll(async () => {
+    orphans = await startSystem({ toml: `${TEST_CONFIG_TOML}\n[retention]\nsweepIntervalMs = 100\norphanGraceMs = 1000\n` });
+  });
+  afterAll(async () => orphans?.stop());
+
+  it('answers cancelled for a task cancelled while queued, then forgets it after the grace', async () => {
+    // No pool serves cpu_long: the tasks stay queued until cancelled.
+    const ids = Array.from({ length: 20 }, (_, i) => `orphan-${i}`);
+    await orphans.client.submitTasks(ids.map((taskId) => ({ taskId, taskClass: 'cpu_long', payload: { n: '1' } })));
+    for (const id of ids) await orphans.client.cancelTask(id, 'not needed');
+    expect((await orphans.client.getTaskStatus('orphan-0')).state).toBe(TaskState.TASK_STATE_CANCELLED);
+    await waitFor(async () => (await orphans.r.hlen(orphans.keys.tasks)) === 0, { message: 'cancelled tasks were never forgotten' });
+    expect(await orphans.r.zcard(orphans.keys.taskList('cpu_long'))).toBe(0);
+    expect(await orphans.r.hlen(orphans.keys.cancel)).toBe(0);
   });
 });
