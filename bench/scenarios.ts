@@ -615,6 +615,7 @@ export async function memory(ctx: BenchContext): Promise<void> {
     o = ((await usedMemory(r)) - before) / count;
     const qp = ours.keys.queuePrefix(INPROC_CLASS);
     ctx.report.note('memory.ours.task_index_bytes_per_task', (await memoryUsage(r, ours.keys.tasks)) / count);
+    ctx.report.note('memory.ours.task_list_bytes_per_task', (await memoryUsage(r, ours.keys.taskList(INPROC_CLASS))) / count);
     ctx.report.note('memory.ours.events_stream_bytes_per_task', (await memoryUsage(r, ours.keys.events)) / count);
     ctx.report.note('memory.ours.job_hash_bytes', await memoryUsage(r, ours.keys.job(INPROC_CLASS, sample)));
     // Every task has a BullMQ priority (src/tasks/task-spec.ts toBullPriority): it waits in the
@@ -649,11 +650,11 @@ export async function memory(ctx: BenchContext): Promise<void> {
     unit: 'B',
     ours: o,
     baseline: b,
-    note: 'INFO used_memory delta; ours adds the task index and a submitted event per task, and uses UUID ids',
+    note: 'INFO used_memory delta; ours adds the task index, the task list and a submitted event per task, and uses UUID ids',
   });
   const e = ctx.report.extra;
   console.log(
-    `    ours: job hash ${e['memory.ours.job_hash_bytes']} B, queue ${Math.round(e['memory.ours.queue_bytes_per_task']!)} B/task, task index ${Math.round(e['memory.ours.task_index_bytes_per_task']!)} B/task, events stream ${Math.round(
+    `    ours: job hash ${e['memory.ours.job_hash_bytes']} B, queue ${Math.round(e['memory.ours.queue_bytes_per_task']!)} B/task, task index ${Math.round(e['memory.ours.task_index_bytes_per_task']!)} B/task, task list ${Math.round(e['memory.ours.task_list_bytes_per_task']!)} B/task, events stream ${Math.round(
       e['memory.ours.events_stream_bytes_per_task']!,
     )} B/task; baseline job hash ${e['memory.baseline.job_hash_bytes']} B, queue ${Math.round(e['memory.baseline.queue_bytes_per_task']!)} B/task`,
   );

@@ -45,6 +45,7 @@ export type {
   HealthResponse,
   SubmitTaskResponse,
 } from './client/orchestrator-client.js';
+export type { TaskFilterInput, TaskSummary, ListTasksResponse, RetryTasksResponse, RetryError } from './client/orchestrator-client.js';
 export { loadConfig, ConfigError } from './config/config.js';
 export type { Config, ConfigInput, LoadConfigOptions } from './config/config.js';
 export { Orchestrator } from './orchestrator.js';

@@ -4,6 +4,8 @@
  * streams, then cuts them.
  */
 import type { Redis } from 'ioredis';
+import { randomUUID } from 'node:crypto';
+import { hostname } from 'node:os';
 import { executorPolicyOf, type Config } from './config/config.js';
 import { FeedSubscriptions } from './feeds/feed-subscriptions.js';
 import { FeedWriter } from './feeds/feed-writer.js';
@@ -13,6 +15,9 @@ import { createFailFastRedis } from './redis/connection.js';
 import { TaskSubmitter } from './tasks/submitter.js';
 import { ClassControls } from './tasks/class-controls.js';
 import { TaskCanceller } from './tasks/task-canceller.js';
+import { TaskLister } from './tasks/task-list.js';
+import { TaskRetrier } from './tasks/task-retry.js';
+import { TaskRetention } from './tasks/task-retention.js';
 import type { TaskQueues } from './tasks/task-queues.js';
 import { WorkflowEngine } from './workflows/workflow-engine.js';
 import { WorkflowRuns } from './workflows/workflow-runs.js';
@@ -37,6 +42,7 @@ export class Orchestrator {
   private grpc?: GrpcServer;
   private engine?: WorkflowEngine;
   private http?: HttpListener;
+  private retention?: TaskRetention;
 
   constructor(private readonly opts: OrchestratorOptions) {
     this.log = opts.logger.child({ component: 'orchestrator' });
@@ -73,6 +79,18 @@ export class Orchestrator {
       executors: executorPolicyOf(config),
     });
     const canceller = new TaskCanceller({ redis, keys, queues, status, feeds: writer });
+    const lister = new TaskLister({ redis, keys, queues });
+    const retrier = new TaskRetrier({ redis, keys, queues, status, lister, feeds: writer });
+    this.retention = new TaskRetention({
+      redis,
+      keys,
+      queues,
+      logger,
+      ownerId: `${hostname()}:${process.pid}:${randomUUID()}`,
+      intervalMs: config.retention.sweepIntervalMs,
+      orphanGraceMs: config.retention.orphanGraceMs,
+    });
+    this.retention.start();
     const runs = new WorkflowRuns({
       redis,
       keys,
@@ -112,6 +130,7 @@ export class Orchestrator {
         workflows: { store, runs, status: workflowStatus },
         classes: new ClassControls({ redis, keys, queues }),
         logger,
+        taskOps: { lister, retrier, retention: this.retention },
       },
     });
     await this.grpc.start();
@@ -128,6 +147,7 @@ export class Orchestrator {
   async close(graceMs = 5_000): Promise<void> {
     await Promise.all([this.grpc?.close(graceMs), this.http?.close(Math.min(graceMs, 2_000))]);
     await this.engine?.close();
+    await this.retention?.close();
     await this.queues?.close();
     await Promise.all([this.redis?.quit(), this.bullRedis?.quit()]).catch(() => undefined);
     this.log.info('orchestrator stopped');

@@ -38,6 +38,7 @@ import { ProbeRoutes } from '../src/monitoring/probe-routes.js';
 import { HttpListener } from '../src/http/http-listener.js';
 import { probeHandler } from '../src/http/probe-handler.js';
 import { PoolMetrics } from './pool-metrics.js';
+import { FinalRecordCleaner } from './final-record-cleaner.js';
 
 const STALLED_LIMIT_REASON = 'job stalled more than allowable limit';
 
@@ -197,6 +198,7 @@ export class WorkerPool {
     });
     await this.subscriber.subscribe(this.keys.cancelChannel, this.keys.limitsChannel);
 
+    const cleaner = new FinalRecordCleaner({ redis, keys: this.keys, logger: this.log });
     for (const [name, concurrency] of this.concurrency) {
       const cls = config.classes.get(name)!;
       const worker = new Worker<TaskJobData>(name, processor, {
@@ -207,8 +209,10 @@ export class WorkerPool {
         lockDuration: cls.lockDurationMs,
         stalledInterval: cls.stalledIntervalMs,
         maxStalledCount: cls.maxStalledCount,
-        removeOnComplete: { count: cls.keepCompleted.count, age: Math.ceil(cls.keepCompleted.ageMs / 1000) },
-        removeOnFail: { count: cls.keepFailed.count, age: Math.ceil(cls.keepFailed.ageMs / 1000) },
+        // Finished jobs stay: the orchestrator's retention sweeper removes them together with
+        // the task's own entries (src/tasks/task-retention.ts), which BullMQ would leave behind.
+        removeOnComplete: false,
+        removeOnFail: false,
         autorun: false,
       } as ConstructorParameters<typeof Worker>[2]);
       worker.on('error', (err) => this.log.error({ err, taskClass: name }, 'worker error'));
@@ -217,7 +221,9 @@ export class WorkerPool {
       worker.on('stalled', (jobId) => void this.onStalled(name, jobId, feeds));
       worker.on('failed', (job, err) => {
         if (job && err?.message === STALLED_LIMIT_REASON) void this.onStalledOut(job, feeds);
+        if (job?.id) cleaner.ended(job.id);
       });
+      worker.on('completed', (job) => cleaner.ended(job.id!));
       this.workers.set(name, worker);
     }
     await this.reapContainers(docker, redis);

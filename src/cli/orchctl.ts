@@ -5,6 +5,8 @@
  *   orchctl [--addr HOST:PORT] [--json] [--token T | --token-file F] [--tls --ca F [--cert F --key F]] <command> ...
  *   orchctl submit -c cpu_short -p n=1 --wait        orchctl events --follow
  *   orchctl workflow run etl -i url=... --watch      orchctl env status
+ *   orchctl tasks --state failed --class cpu_short   orchctl retry --failed -c cpu_short
+ *   orchctl purge --older-than 7d
  *
  * Exit codes: 0 done, 1 failed, 2 usage or bad input, 3 not found, 4 server unavailable,
  * 5 not allowed (src/cli/cli-context.ts).
@@ -17,6 +19,7 @@ import { registerClassCommands } from './class-commands.js';
 import { registerFeedCommands } from './feed-commands.js';
 import { registerSystemCommands } from './system-commands.js';
 import { registerTaskCommands } from './task-commands.js';
+import { registerTaskOpsCommands } from './task-ops-commands.js';
 import { registerWorkflowCommands } from './workflow-commands.js';
 
 const program = new Command()
@@ -40,6 +43,7 @@ const program = new Command()
 let context: CliContext | undefined;
 const ctx = () => (context ??= new CliContext(program.opts<GlobalFlags>()));
 registerTaskCommands(program, ctx);
+registerTaskOpsCommands(program, ctx);
 registerFeedCommands(program, ctx);
 registerWorkflowCommands(program, ctx);
 registerClassCommands(program, ctx);

@@ -23,6 +23,28 @@ export type {
   StartWorkflowRunResponse,
   ClassLimits,
 } from '../gen/orchestrator/v1/orchestrator.js';
+export type { TaskSummary, ListTasksResponse, RetryTasksResponse, RetryError } from '../gen/orchestrator/v1/orchestrator.js';
+
+/** Which tasks to list, retry or purge; unset fields do not filter. */
+export interface TaskFilterInput {
+  taskClasses?: string[];
+  states?: pb.TaskState[];
+  workflowId?: string;
+  /** Submitted at or after (ms since the epoch). */
+  submittedSinceMs?: number;
+  /** Submitted before (ms since the epoch). */
+  submittedUntilMs?: number;
+}
+
+function toPbFilter(f: TaskFilterInput): pb.TaskFilter {
+  return {
+    taskClasses: f.taskClasses ?? [],
+    states: f.states ?? [],
+    workflowId: f.workflowId ?? '',
+    submittedSinceMs: f.submittedSinceMs ?? 0,
+    submittedUntilMs: f.submittedUntilMs ?? 0,
+  };
+}
 
 /** A task to submit. Only taskClass and payload are required. */
 export interface TaskInput {
@@ -285,6 +307,36 @@ export class OrchestratorClient {
 
   resumeClass(taskClass: string): Promise<pb.ClassLimits> {
     return this.call(this.raw.resumeClass as Unary<pb.ResumeClassRequest, pb.ClassLimits>, { taskClass });
+  }
+
+  // ---- finding and replaying tasks ----
+
+  /** One page of tasks, newest first. pageSize 0: 100 (at most 1000). Pass nextPageToken back for the next. */
+  listTasks(filter: TaskFilterInput = {}, page: { pageSize?: number; pageToken?: string } = {}): Promise<pb.ListTasksResponse> {
+    const req: pb.ListTasksRequest = { filter: toPbFilter(filter), pageSize: page.pageSize ?? 0, pageToken: page.pageToken ?? '' };
+    return this.call(this.raw.listTasks as Unary<pb.ListTasksRequest, pb.ListTasksResponse>, req);
+  }
+
+  /** Every task matching the filter, newest first, page by page. */
+  async *allTasks(filter: TaskFilterInput = {}, pageSize = 1_000): AsyncIterable<pb.TaskSummary> {
+    let pageToken = '';
+    do {
+      const page = await this.listTasks(filter, { pageSize, pageToken });
+      yield* page.tasks;
+      pageToken = page.nextPageToken;
+    } while (pageToken);
+  }
+
+  /** Runs failed tasks again: the named ones (per-id errors in the response), or every failed one matching a filter. */
+  retryTasks(sel: { taskIds: string[] } | { filter: TaskFilterInput }, deadlineMs?: number): Promise<pb.RetryTasksResponse> {
+    const req: pb.RetryTasksRequest = 'taskIds' in sel ? { taskIds: sel.taskIds, filter: undefined } : { taskIds: [], filter: toPbFilter(sel.filter) };
+    return this.call(this.raw.retryTasks as Unary<pb.RetryTasksRequest, pb.RetryTasksResponse>, req, deadlineMs);
+  }
+
+  /** Removes finished tasks that ended at least olderThanMs ago; resolves with how many. */
+  async purgeTasks(opts: { olderThanMs: number; taskClasses?: string[]; states?: pb.TaskState[] }, deadlineMs?: number): Promise<number> {
+    const req: pb.PurgeTasksRequest = { olderThanMs: opts.olderThanMs, taskClasses: opts.taskClasses ?? [], states: opts.states ?? [] };
+    return (await this.call(this.raw.purgeTasks as Unary<pb.PurgeTasksRequest, pb.PurgeTasksResponse>, req, deadlineMs)).removed;
   }
 
   /** Stores the workflow as a new version of its name. */

@@ -212,6 +212,15 @@ const schema = z.strictObject({
       metricsAddr: hostPort.default('127.0.0.1:0'),
     })
     .prefault({}),
+  /** How finished tasks are removed (per-class counts and ages: keepCompleted / keepFailed in queues/). */
+  retention: z
+    .strictObject({
+      /** Pause between retention sweeps (one orchestrator sweeps at a time). @default 1000 */
+      sweepIntervalMs: z.number().int().min(50).default(1_000),
+      /** Age after which a task whose job is gone (cancelled while queued) is forgotten. @default 300000 */
+      orphanGraceMs: z.number().int().min(1_000).default(300_000),
+    })
+    .prefault({}),
   workflows: z
     .strictObject({
       /** Most steps one workflow may have. @default 10000 */

@@ -5,6 +5,7 @@
  *
  * `<prefix>:events`, one entry per state change, trimmed with MAXLEN ~ streams.eventsMaxLen:
  *   type        submitted | started | progress | retrying | succeeded | failed | cancelled | stalled
+ *               | requeued (a failed task queued again by RetryTasks, attempts reset; attempt "0")
  *   task_id     the task
  *   class       its task class
  *   attempt     1-based attempt the event belongs to ("0" for submitted)
@@ -40,6 +41,7 @@ export const EVENT_TYPES = [
   'failed',
   'cancelled',
   'stalled',
+  'requeued',
   'workflow_run',
   'workflow_step',
 ] as const;

@@ -4,7 +4,8 @@ import type { TaskEventRecord, TaskResultRecord } from '../feeds/feed-format.js'
 import type { HealthView, Serving } from '../monitoring/system-status.js';
 import type { ExecutorSpec, TaskSubmission } from '../tasks/task-spec.js';
 import type { TaskState, TaskStatusView } from '../tasks/task-status.js';
-import { invalidArgument } from '../tasks/errors.js';
+import { invalidArgument, type ErrorCode } from '../tasks/errors.js';
+import { EMPTY_FILTER, type TaskFilter, type TaskSummaryView } from '../tasks/task-list.js';
 
 const STATE: Record<TaskState, pb.TaskState> = {
   queued: pb.TaskState.TASK_STATE_QUEUED,
@@ -111,4 +112,37 @@ export function toPbHealth(h: HealthView): pb.HealthResponse {
     uptimeMs: h.uptimeMs,
     components: h.components.map((c) => ({ name: c.name, status: SERVING[c.status], detail: c.detail })),
   };
+}
+
+// ---- finding and replaying tasks ----
+
+const STATE_OF = new Map<pb.TaskState, TaskState>(Object.entries(STATE).map(([k, v]) => [v, k as TaskState]));
+
+/** Proto states into ours; invalid_argument naming `field` for UNSPECIFIED or an unknown value. */
+export function toStates(states: pb.TaskState[], field: string): TaskState[] {
+  return states.map((s, i) => {
+    const v = STATE_OF.get(s);
+    if (!v) throw invalidArgument(`${field}[${i}]`, `not a task state: ${s}`);
+    return v;
+  });
+}
+
+export function toTaskFilter(f: pb.TaskFilter | undefined): TaskFilter {
+  if (!f) return EMPTY_FILTER;
+  return {
+    taskClasses: f.taskClasses,
+    states: toStates(f.states, 'filter.states'),
+    workflowId: f.workflowId,
+    submittedSinceMs: f.submittedSinceMs,
+    submittedUntilMs: f.submittedUntilMs,
+  };
+}
+
+export function toPbSummary(v: TaskSummaryView): pb.TaskSummary {
+  return { ...v, state: toPbState(v.state) };
+}
+
+/** A per-task error code as the gRPC status name clients know (NOT_FOUND, FAILED_PRECONDITION). */
+export function toStatusName(code: ErrorCode): string {
+  return code.toUpperCase();
 }

@@ -16,6 +16,10 @@ import type { WorkflowStore } from '../workflows/workflow-store.js';
 import type { WorkflowRuns } from '../workflows/workflow-runs.js';
 import type { WorkflowStatusReader } from '../workflows/workflow-status.js';
 import { toPbEvent, toPbHealth, toPbResult, toPbState, toPbStatus, toSubmission } from './mapping.js';
+import { toPbSummary, toStates, toStatusName, toTaskFilter } from './mapping.js';
+import type { TaskLister } from '../tasks/task-list.js';
+import type { TaskRetrier } from '../tasks/task-retry.js';
+import type { TaskRetention } from '../tasks/task-retention.js';
 import { toPbRun, toPbRunState, toPbUpdate, toWorkflowInput } from './workflow-mapping.js';
 import { toServiceError } from './status.js';
 
@@ -28,6 +32,8 @@ export interface OrchestratorServices {
   workflows: { store: WorkflowStore; runs: WorkflowRuns; status: WorkflowStatusReader };
   classes: ClassControls;
   logger: Logger;
+  /** ListTasks, RetryTasks, PurgeTasks. */
+  taskOps: { lister: TaskLister; retrier: TaskRetrier; retention: TaskRetention };
 }
 
 function requireRunId(runId: string): string {
@@ -131,6 +137,20 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
       (req: pb.StreamWorkflowStatusRequest, signal) => s.workflows.status.watch(requireRunId(req.runId), signal),
       toPbUpdate,
     ),
+    // ---- finding and replaying tasks ----
+    listTasks: unary<pb.ListTasksRequest, pb.ListTasksResponse>(async (req) => {
+      const page = await s.taskOps.lister.list(toTaskFilter(req.filter), req.pageSize, req.pageToken);
+      return { tasks: page.tasks.map(toPbSummary), nextPageToken: page.nextPageToken };
+    }),
+    retryTasks: unary<pb.RetryTasksRequest, pb.RetryTasksResponse>(async (req) => {
+      if (req.taskIds.length && req.filter) throw invalidArgument('filter', 'give task_ids or filter, not both');
+      if (!req.taskIds.length && !req.filter) throw invalidArgument('task_ids', 'give task_ids or a filter (an empty filter: every failed task)');
+      const o = req.taskIds.length ? await s.taskOps.retrier.retryIds(req.taskIds) : await s.taskOps.retrier.retryMatching(toTaskFilter(req.filter));
+      return { retried: o.retried, errors: o.errors.map((e) => ({ taskId: e.taskId, code: toStatusName(e.code), message: e.message })) };
+    }),
+    purgeTasks: unary<pb.PurgeTasksRequest, pb.PurgeTasksResponse>(async (req) => ({
+      removed: await s.taskOps.retention.purge({ olderThanMs: req.olderThanMs, taskClasses: req.taskClasses, states: toStates(req.states, 'states') }),
+    })),
   } satisfies Record<keyof pb.OrchestratorServiceServer, unknown>;
   return handlers as unknown as Record<string, UntypedHandleCall>;
 }

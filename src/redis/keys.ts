@@ -7,10 +7,14 @@
  *   atomically on a Redis Cluster too.
  * - `{<prefix>}:tasks`   hash task_id -> "<class>\t<digest>": the cross-class id index that makes
  *                      ids unique across classes and submissions idempotent.
+ * - `{<prefix>}:tasks:<class>` zset task_id -> submit time (ms): the class's tasks newest first,
+ *                      for ListTasks; written with the index entry, removed with it.
+ * - `{<prefix>}:retention:lock` string: the orchestrator applying retention now (src/tasks/task-retention.ts).
  * - `{<prefix>}:cancel`  hash task_id -> reason: cancellations requested (read by pools).
  * - `{<prefix>}:cancel:ch` pub/sub channel: "<task_id>\t<reason>" for each cancel just requested.
  * - `{<prefix>}:events`, `<prefix>:results`: the feeds (format in src/feeds/feed-format.ts).
- * - `{<prefix>}:final:<task_id>` a finished attempt's outcome, for a few minutes.
+ * - `{<prefix>}:final:<task_id>` a finished attempt's outcome, until BullMQ has recorded it
+ *                      (workers/final-record-cleaner.ts), at most a few minutes.
  * - `{<prefix>}:counters` hash "<submitted|succeeded|failed|cancelled|retried|timed_out>:<class>"
  *   -> count (retried and timed_out count attempts, the others tasks).
  * - `{<prefix>}:slurm:<task_id>:<attempt>` the Slurm job id of an attempt (workers/slurm-job-ids.ts).
@@ -28,6 +32,10 @@ export interface Keys {
   /** The hash BullMQ keeps for one job (task). */
   job(taskClass: string, taskId: string): string;
   readonly tasks: string;
+  /** A class's task ids scored by submit time (ms). */
+  taskList(taskClass: string): string;
+  /** Held by the one orchestrator that applies retention at a time. */
+  readonly retentionLock: string;
   readonly cancel: string;
   readonly cancelChannel: string;
   readonly events: string;
@@ -65,6 +73,8 @@ export function keys(prefix: string): Keys {
     queuePrefix: (taskClass: string) => `${prefix}:{${taskClass}}`,
     job: (taskClass: string, taskId: string) => `${prefix}:{${taskClass}}:${taskClass}:${taskId}`,
     tasks: `${own}:tasks`,
+    taskList: (taskClass: string) => `${own}:tasks:${taskClass}`,
+    retentionLock: `${own}:retention:lock`,
     cancel: `${own}:cancel`,
     cancelChannel: `${own}:cancel:ch`,
     events: `${own}:events`,

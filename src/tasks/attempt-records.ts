@@ -12,7 +12,8 @@
  * - Reruns: a pool starting an attempt already recorded as finished (its first pool died after
  *   writing the outcome) replays the recorded outcome instead of running the task again.
  * A record is valid only for the attempt it names. It expires once no rerun can still come
- * (the class's lock duration plus two stall checks, plus a minute).
+ * (the class's lock duration plus two stall checks, plus a minute); the pool deletes it sooner,
+ * as soon as BullMQ has recorded the attempt's end (workers/final-record-cleaner.ts).
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/keys.js';

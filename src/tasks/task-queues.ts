@@ -28,8 +28,8 @@ export class TaskQueues {
           connection: opts.redis,
           prefix: opts.keys.queuePrefix(cls.name),
           streams: { events: { maxLen: BULL_EVENTS_MAXLEN } },
-          // Retention (keepCompleted / keepFailed) is applied by the pools' Workers, so it is
-          // not stored in every job's options.
+          // Retention (keepCompleted / keepFailed) is applied by the orchestrator's sweeper
+          // (task-retention.ts), so it is not stored in every job's options.
         }),
       );
     }

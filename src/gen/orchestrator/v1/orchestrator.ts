@@ -803,6 +803,91 @@ export interface WorkflowStatusUpdate {
   cursor: string;
 }
 
+/** Which tasks a list, a retry or a purge is about. Empty fields do not filter. */
+export interface TaskFilter {
+  /** Classes to include; empty: all. */
+  taskClasses: string[];
+  /** States to include; empty: all. */
+  states: TaskState[];
+  workflowId: string;
+  /** Submitted at or after this time (ms since the epoch); 0: no lower bound. */
+  submittedSinceMs: number;
+  /** Submitted before this time (ms since the epoch); 0: no upper bound. */
+  submittedUntilMs: number;
+}
+
+export interface ListTasksRequest {
+  filter:
+    | TaskFilter
+    | undefined;
+  /** Most tasks in one page: 1..1000; 0 means 100. */
+  pageSize: number;
+  /** next_page_token of the previous page; empty: the newest task first. */
+  pageToken: string;
+}
+
+/** A task as listed: its status without result or progress (GetTaskStatus has those). */
+export interface TaskSummary {
+  taskId: string;
+  taskClass: string;
+  state: TaskState;
+  attemptsMade: number;
+  maxAttempts: number;
+  error: string;
+  workflowId: string;
+  priority: number;
+  workerId: string;
+  submittedAtMs: number;
+  startedAtMs: number;
+  finishedAtMs: number;
+}
+
+export interface ListTasksResponse {
+  /**
+   * Newest first. A page can be shorter than page_size (even empty) when filters skip many
+   * tasks: each page looks at a bounded number of tasks. Keep paging while a token comes back.
+   */
+  tasks: TaskSummary[];
+  /** Empty when there is nothing more. */
+  nextPageToken: string;
+}
+
+export interface RetryTasksRequest {
+  /**
+   * The tasks to retry; or, when empty, every failed task matching filter (its states must be
+   * empty or FAILED).
+   */
+  taskIds: string[];
+  filter: TaskFilter | undefined;
+}
+
+export interface RetryError {
+  taskId: string;
+  /** NOT_FOUND or FAILED_PRECONDITION (not failed: still running, succeeded, cancelled). */
+  code: string;
+  message: string;
+}
+
+export interface RetryTasksResponse {
+  /** Queued again, attempts reset. */
+  retried: string[];
+  /** Named tasks that could not be retried; the others were. */
+  errors: RetryError[];
+}
+
+export interface PurgeTasksRequest {
+  /** Only tasks that finished at least this long ago; 0: every finished task. */
+  olderThanMs: number;
+  /** Classes to purge; empty: all. */
+  taskClasses: string[];
+  /** Among SUCCEEDED, FAILED, CANCELLED; empty: all three. */
+  states: TaskState[];
+}
+
+export interface PurgeTasksResponse {
+  removed: number;
+}
+
 function createBaseBackoff(): Backoff {
   return { type: 0, delayMs: 0 };
 }
@@ -7370,6 +7455,1134 @@ export const WorkflowStatusUpdate: MessageFns<WorkflowStatusUpdate> = {
   },
 };
 
+function createBaseTaskFilter(): TaskFilter {
+  return { taskClasses: [], states: [], workflowId: "", submittedSinceMs: 0, submittedUntilMs: 0 };
+}
+
+export const TaskFilter: MessageFns<TaskFilter> = {
+  encode(message: TaskFilter, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.taskClasses) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.states.length !== 0) {
+      writer.uint32(18).fork();
+      for (const v of message.states) {
+        writer.int32(v);
+      }
+      writer.join();
+    }
+    if (message.workflowId !== "") {
+      writer.uint32(26).string(message.workflowId);
+    }
+    if (message.submittedSinceMs !== 0) {
+      writer.uint32(32).int64(message.submittedSinceMs);
+    }
+    if (message.submittedUntilMs !== 0) {
+      writer.uint32(40).int64(message.submittedUntilMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TaskFilter {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTaskFilter();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.taskClasses.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag === 16) {
+              message.states.push(reader.int32() as any);
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.states.push(reader.int32() as any);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.workflowId = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.submittedSinceMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.submittedUntilMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TaskFilter {
+    return {
+      taskClasses: globalThis.Array.isArray(object?.taskClasses)
+        ? object.taskClasses.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.task_classes)
+        ? object.task_classes.map((e: any) => globalThis.String(e))
+        : [],
+      states: globalThis.Array.isArray(object?.states) ? object.states.map((e: any) => taskStateFromJSON(e)) : [],
+      workflowId: isSet(object.workflowId)
+        ? globalThis.String(object.workflowId)
+        : isSet(object.workflow_id)
+        ? globalThis.String(object.workflow_id)
+        : "",
+      submittedSinceMs: isSet(object.submittedSinceMs)
+        ? globalThis.Number(object.submittedSinceMs)
+        : isSet(object.submitted_since_ms)
+        ? globalThis.Number(object.submitted_since_ms)
+        : 0,
+      submittedUntilMs: isSet(object.submittedUntilMs)
+        ? globalThis.Number(object.submittedUntilMs)
+        : isSet(object.submitted_until_ms)
+        ? globalThis.Number(object.submitted_until_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: TaskFilter): unknown {
+    const obj: any = {};
+    if (message.taskClasses?.length) {
+      obj.taskClasses = message.taskClasses;
+    }
+    if (message.states?.length) {
+      obj.states = message.states.map((e) => taskStateToJSON(e));
+    }
+    if (message.workflowId !== "") {
+      obj.workflowId = message.workflowId;
+    }
+    if (message.submittedSinceMs !== 0) {
+      obj.submittedSinceMs = Math.round(message.submittedSinceMs);
+    }
+    if (message.submittedUntilMs !== 0) {
+      obj.submittedUntilMs = Math.round(message.submittedUntilMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TaskFilter>, I>>(base?: I): TaskFilter {
+    return TaskFilter.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TaskFilter>, I>>(object: I): TaskFilter {
+    const message = createBaseTaskFilter();
+    message.taskClasses = object.taskClasses?.map((e) => e) || [];
+    message.states = object.states?.map((e) => e) || [];
+    message.workflowId = object.workflowId ?? "";
+    message.submittedSinceMs = object.submittedSinceMs ?? 0;
+    message.submittedUntilMs = object.submittedUntilMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseListTasksRequest(): ListTasksRequest {
+  return { filter: undefined, pageSize: 0, pageToken: "" };
+}
+
+export const ListTasksRequest: MessageFns<ListTasksRequest> = {
+  encode(message: ListTasksRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.filter !== undefined) {
+      TaskFilter.encode(message.filter, writer.uint32(10).fork()).join();
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(16).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(26).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListTasksRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListTasksRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.filter = TaskFilter.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListTasksRequest {
+    return {
+      filter: isSet(object.filter) ? TaskFilter.fromJSON(object.filter) : undefined,
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListTasksRequest): unknown {
+    const obj: any = {};
+    if (message.filter !== undefined) {
+      obj.filter = TaskFilter.toJSON(message.filter);
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListTasksRequest>, I>>(base?: I): ListTasksRequest {
+    return ListTasksRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListTasksRequest>, I>>(object: I): ListTasksRequest {
+    const message = createBaseListTasksRequest();
+    message.filter = (object.filter !== undefined && object.filter !== null)
+      ? TaskFilter.fromPartial(object.filter)
+      : undefined;
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseTaskSummary(): TaskSummary {
+  return {
+    taskId: "",
+    taskClass: "",
+    state: 0,
+    attemptsMade: 0,
+    maxAttempts: 0,
+    error: "",
+    workflowId: "",
+    priority: 0,
+    workerId: "",
+    submittedAtMs: 0,
+    startedAtMs: 0,
+    finishedAtMs: 0,
+  };
+}
+
+export const TaskSummary: MessageFns<TaskSummary> = {
+  encode(message: TaskSummary, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskId !== "") {
+      writer.uint32(10).string(message.taskId);
+    }
+    if (message.taskClass !== "") {
+      writer.uint32(18).string(message.taskClass);
+    }
+    if (message.state !== 0) {
+      writer.uint32(24).int32(message.state);
+    }
+    if (message.attemptsMade !== 0) {
+      writer.uint32(32).int32(message.attemptsMade);
+    }
+    if (message.maxAttempts !== 0) {
+      writer.uint32(40).int32(message.maxAttempts);
+    }
+    if (message.error !== "") {
+      writer.uint32(50).string(message.error);
+    }
+    if (message.workflowId !== "") {
+      writer.uint32(58).string(message.workflowId);
+    }
+    if (message.priority !== 0) {
+      writer.uint32(64).int32(message.priority);
+    }
+    if (message.workerId !== "") {
+      writer.uint32(74).string(message.workerId);
+    }
+    if (message.submittedAtMs !== 0) {
+      writer.uint32(80).int64(message.submittedAtMs);
+    }
+    if (message.startedAtMs !== 0) {
+      writer.uint32(88).int64(message.startedAtMs);
+    }
+    if (message.finishedAtMs !== 0) {
+      writer.uint32(96).int64(message.finishedAtMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TaskSummary {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTaskSummary();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.taskId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.taskClass = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.attemptsMade = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.maxAttempts = reader.int32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.error = reader.string();
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.workflowId = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.priority = reader.int32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.workerId = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.submittedAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.startedAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 12: {
+            if (tag !== 96) {
+              break;
+            }
+
+            message.finishedAtMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TaskSummary {
+    return {
+      taskId: isSet(object.taskId)
+        ? globalThis.String(object.taskId)
+        : isSet(object.task_id)
+        ? globalThis.String(object.task_id)
+        : "",
+      taskClass: isSet(object.taskClass)
+        ? globalThis.String(object.taskClass)
+        : isSet(object.task_class)
+        ? globalThis.String(object.task_class)
+        : "",
+      state: isSet(object.state) ? taskStateFromJSON(object.state) : 0,
+      attemptsMade: isSet(object.attemptsMade)
+        ? globalThis.Number(object.attemptsMade)
+        : isSet(object.attempts_made)
+        ? globalThis.Number(object.attempts_made)
+        : 0,
+      maxAttempts: isSet(object.maxAttempts)
+        ? globalThis.Number(object.maxAttempts)
+        : isSet(object.max_attempts)
+        ? globalThis.Number(object.max_attempts)
+        : 0,
+      error: isSet(object.error) ? globalThis.String(object.error) : "",
+      workflowId: isSet(object.workflowId)
+        ? globalThis.String(object.workflowId)
+        : isSet(object.workflow_id)
+        ? globalThis.String(object.workflow_id)
+        : "",
+      priority: isSet(object.priority) ? globalThis.Number(object.priority) : 0,
+      workerId: isSet(object.workerId)
+        ? globalThis.String(object.workerId)
+        : isSet(object.worker_id)
+        ? globalThis.String(object.worker_id)
+        : "",
+      submittedAtMs: isSet(object.submittedAtMs)
+        ? globalThis.Number(object.submittedAtMs)
+        : isSet(object.submitted_at_ms)
+        ? globalThis.Number(object.submitted_at_ms)
+        : 0,
+      startedAtMs: isSet(object.startedAtMs)
+        ? globalThis.Number(object.startedAtMs)
+        : isSet(object.started_at_ms)
+        ? globalThis.Number(object.started_at_ms)
+        : 0,
+      finishedAtMs: isSet(object.finishedAtMs)
+        ? globalThis.Number(object.finishedAtMs)
+        : isSet(object.finished_at_ms)
+        ? globalThis.Number(object.finished_at_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: TaskSummary): unknown {
+    const obj: any = {};
+    if (message.taskId !== "") {
+      obj.taskId = message.taskId;
+    }
+    if (message.taskClass !== "") {
+      obj.taskClass = message.taskClass;
+    }
+    if (message.state !== 0) {
+      obj.state = taskStateToJSON(message.state);
+    }
+    if (message.attemptsMade !== 0) {
+      obj.attemptsMade = Math.round(message.attemptsMade);
+    }
+    if (message.maxAttempts !== 0) {
+      obj.maxAttempts = Math.round(message.maxAttempts);
+    }
+    if (message.error !== "") {
+      obj.error = message.error;
+    }
+    if (message.workflowId !== "") {
+      obj.workflowId = message.workflowId;
+    }
+    if (message.priority !== 0) {
+      obj.priority = Math.round(message.priority);
+    }
+    if (message.workerId !== "") {
+      obj.workerId = message.workerId;
+    }
+    if (message.submittedAtMs !== 0) {
+      obj.submittedAtMs = Math.round(message.submittedAtMs);
+    }
+    if (message.startedAtMs !== 0) {
+      obj.startedAtMs = Math.round(message.startedAtMs);
+    }
+    if (message.finishedAtMs !== 0) {
+      obj.finishedAtMs = Math.round(message.finishedAtMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TaskSummary>, I>>(base?: I): TaskSummary {
+    return TaskSummary.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TaskSummary>, I>>(object: I): TaskSummary {
+    const message = createBaseTaskSummary();
+    message.taskId = object.taskId ?? "";
+    message.taskClass = object.taskClass ?? "";
+    message.state = object.state ?? 0;
+    message.attemptsMade = object.attemptsMade ?? 0;
+    message.maxAttempts = object.maxAttempts ?? 0;
+    message.error = object.error ?? "";
+    message.workflowId = object.workflowId ?? "";
+    message.priority = object.priority ?? 0;
+    message.workerId = object.workerId ?? "";
+    message.submittedAtMs = object.submittedAtMs ?? 0;
+    message.startedAtMs = object.startedAtMs ?? 0;
+    message.finishedAtMs = object.finishedAtMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseListTasksResponse(): ListTasksResponse {
+  return { tasks: [], nextPageToken: "" };
+}
+
+export const ListTasksResponse: MessageFns<ListTasksResponse> = {
+  encode(message: ListTasksResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.tasks) {
+      TaskSummary.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListTasksResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListTasksResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.tasks.push(TaskSummary.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListTasksResponse {
+    return {
+      tasks: globalThis.Array.isArray(object?.tasks) ? object.tasks.map((e: any) => TaskSummary.fromJSON(e)) : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListTasksResponse): unknown {
+    const obj: any = {};
+    if (message.tasks?.length) {
+      obj.tasks = message.tasks.map((e) => TaskSummary.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListTasksResponse>, I>>(base?: I): ListTasksResponse {
+    return ListTasksResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListTasksResponse>, I>>(object: I): ListTasksResponse {
+    const message = createBaseListTasksResponse();
+    message.tasks = object.tasks?.map((e) => TaskSummary.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseRetryTasksRequest(): RetryTasksRequest {
+  return { taskIds: [], filter: undefined };
+}
+
+export const RetryTasksRequest: MessageFns<RetryTasksRequest> = {
+  encode(message: RetryTasksRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.taskIds) {
+      writer.uint32(10).string(v!);
+    }
+    if (message.filter !== undefined) {
+      TaskFilter.encode(message.filter, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RetryTasksRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRetryTasksRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.taskIds.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.filter = TaskFilter.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RetryTasksRequest {
+    return {
+      taskIds: globalThis.Array.isArray(object?.taskIds)
+        ? object.taskIds.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.task_ids)
+        ? object.task_ids.map((e: any) => globalThis.String(e))
+        : [],
+      filter: isSet(object.filter) ? TaskFilter.fromJSON(object.filter) : undefined,
+    };
+  },
+
+  toJSON(message: RetryTasksRequest): unknown {
+    const obj: any = {};
+    if (message.taskIds?.length) {
+      obj.taskIds = message.taskIds;
+    }
+    if (message.filter !== undefined) {
+      obj.filter = TaskFilter.toJSON(message.filter);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RetryTasksRequest>, I>>(base?: I): RetryTasksRequest {
+    return RetryTasksRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RetryTasksRequest>, I>>(object: I): RetryTasksRequest {
+    const message = createBaseRetryTasksRequest();
+    message.taskIds = object.taskIds?.map((e) => e) || [];
+    message.filter = (object.filter !== undefined && object.filter !== null)
+      ? TaskFilter.fromPartial(object.filter)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseRetryError(): RetryError {
+  return { taskId: "", code: "", message: "" };
+}
+
+export const RetryError: MessageFns<RetryError> = {
+  encode(message: RetryError, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskId !== "") {
+      writer.uint32(10).string(message.taskId);
+    }
+    if (message.code !== "") {
+      writer.uint32(18).string(message.code);
+    }
+    if (message.message !== "") {
+      writer.uint32(26).string(message.message);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RetryError {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRetryError();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.taskId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.code = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RetryError {
+    return {
+      taskId: isSet(object.taskId)
+        ? globalThis.String(object.taskId)
+        : isSet(object.task_id)
+        ? globalThis.String(object.task_id)
+        : "",
+      code: isSet(object.code) ? globalThis.String(object.code) : "",
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+    };
+  },
+
+  toJSON(message: RetryError): unknown {
+    const obj: any = {};
+    if (message.taskId !== "") {
+      obj.taskId = message.taskId;
+    }
+    if (message.code !== "") {
+      obj.code = message.code;
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RetryError>, I>>(base?: I): RetryError {
+    return RetryError.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RetryError>, I>>(object: I): RetryError {
+    const message = createBaseRetryError();
+    message.taskId = object.taskId ?? "";
+    message.code = object.code ?? "";
+    message.message = object.message ?? "";
+    return message;
+  },
+};
+
+function createBaseRetryTasksResponse(): RetryTasksResponse {
+  return { retried: [], errors: [] };
+}
+
+export const RetryTasksResponse: MessageFns<RetryTasksResponse> = {
+  encode(message: RetryTasksResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.retried) {
+      writer.uint32(10).string(v!);
+    }
+    for (const v of message.errors) {
+      RetryError.encode(v!, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RetryTasksResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRetryTasksResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.retried.push(reader.string());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.errors.push(RetryError.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RetryTasksResponse {
+    return {
+      retried: globalThis.Array.isArray(object?.retried) ? object.retried.map((e: any) => globalThis.String(e)) : [],
+      errors: globalThis.Array.isArray(object?.errors) ? object.errors.map((e: any) => RetryError.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: RetryTasksResponse): unknown {
+    const obj: any = {};
+    if (message.retried?.length) {
+      obj.retried = message.retried;
+    }
+    if (message.errors?.length) {
+      obj.errors = message.errors.map((e) => RetryError.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RetryTasksResponse>, I>>(base?: I): RetryTasksResponse {
+    return RetryTasksResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RetryTasksResponse>, I>>(object: I): RetryTasksResponse {
+    const message = createBaseRetryTasksResponse();
+    message.retried = object.retried?.map((e) => e) || [];
+    message.errors = object.errors?.map((e) => RetryError.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBasePurgeTasksRequest(): PurgeTasksRequest {
+  return { olderThanMs: 0, taskClasses: [], states: [] };
+}
+
+export const PurgeTasksRequest: MessageFns<PurgeTasksRequest> = {
+  encode(message: PurgeTasksRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.olderThanMs !== 0) {
+      writer.uint32(8).int64(message.olderThanMs);
+    }
+    for (const v of message.taskClasses) {
+      writer.uint32(18).string(v!);
+    }
+    if (message.states.length !== 0) {
+      writer.uint32(26).fork();
+      for (const v of message.states) {
+        writer.int32(v);
+      }
+      writer.join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PurgeTasksRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePurgeTasksRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.olderThanMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.taskClasses.push(reader.string());
+            continue;
+          }
+          case 3: {
+            if (tag === 24) {
+              message.states.push(reader.int32() as any);
+
+              continue;
+            }
+
+            if (tag === 26) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.states.push(reader.int32() as any);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PurgeTasksRequest {
+    return {
+      olderThanMs: isSet(object.olderThanMs)
+        ? globalThis.Number(object.olderThanMs)
+        : isSet(object.older_than_ms)
+        ? globalThis.Number(object.older_than_ms)
+        : 0,
+      taskClasses: globalThis.Array.isArray(object?.taskClasses)
+        ? object.taskClasses.map((e: any) => globalThis.String(e))
+        : globalThis.Array.isArray(object?.task_classes)
+        ? object.task_classes.map((e: any) => globalThis.String(e))
+        : [],
+      states: globalThis.Array.isArray(object?.states) ? object.states.map((e: any) => taskStateFromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: PurgeTasksRequest): unknown {
+    const obj: any = {};
+    if (message.olderThanMs !== 0) {
+      obj.olderThanMs = Math.round(message.olderThanMs);
+    }
+    if (message.taskClasses?.length) {
+      obj.taskClasses = message.taskClasses;
+    }
+    if (message.states?.length) {
+      obj.states = message.states.map((e) => taskStateToJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PurgeTasksRequest>, I>>(base?: I): PurgeTasksRequest {
+    return PurgeTasksRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PurgeTasksRequest>, I>>(object: I): PurgeTasksRequest {
+    const message = createBasePurgeTasksRequest();
+    message.olderThanMs = object.olderThanMs ?? 0;
+    message.taskClasses = object.taskClasses?.map((e) => e) || [];
+    message.states = object.states?.map((e) => e) || [];
+    return message;
+  },
+};
+
+function createBasePurgeTasksResponse(): PurgeTasksResponse {
+  return { removed: 0 };
+}
+
+export const PurgeTasksResponse: MessageFns<PurgeTasksResponse> = {
+  encode(message: PurgeTasksResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.removed !== 0) {
+      writer.uint32(8).int64(message.removed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PurgeTasksResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePurgeTasksResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.removed = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PurgeTasksResponse {
+    return { removed: isSet(object.removed) ? globalThis.Number(object.removed) : 0 };
+  },
+
+  toJSON(message: PurgeTasksResponse): unknown {
+    const obj: any = {};
+    if (message.removed !== 0) {
+      obj.removed = Math.round(message.removed);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PurgeTasksResponse>, I>>(base?: I): PurgeTasksResponse {
+    return PurgeTasksResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PurgeTasksResponse>, I>>(object: I): PurgeTasksResponse {
+    const message = createBasePurgeTasksResponse();
+    message.removed = object.removed ?? 0;
+    return message;
+  },
+};
+
 export type OrchestratorServiceService = typeof OrchestratorServiceService;
 export const OrchestratorServiceService = {
   /** Overall status with per-component detail. Always answers while the process runs. */
@@ -7553,6 +8766,40 @@ export const OrchestratorServiceService = {
     responseSerialize: (value: ClassLimits): Buffer => Buffer.from(ClassLimits.encode(value).finish()),
     responseDeserialize: (value: Buffer): ClassLimits => ClassLimits.decode(value),
   },
+  /**
+   * ---- finding and replaying tasks ----
+   * Tasks newest first, filtered by class, state, workflow and submit time; paged by cursor.
+   * The failed ones are the dead letters.
+   */
+  listTasks: {
+    path: "/orchestrator.v1.OrchestratorService/ListTasks" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListTasksRequest): Buffer => Buffer.from(ListTasksRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListTasksRequest => ListTasksRequest.decode(value),
+    responseSerialize: (value: ListTasksResponse): Buffer => Buffer.from(ListTasksResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListTasksResponse => ListTasksResponse.decode(value),
+  },
+  /** Run failed tasks again (named, or all failed tasks matching a filter), attempts reset. */
+  retryTasks: {
+    path: "/orchestrator.v1.OrchestratorService/RetryTasks" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: RetryTasksRequest): Buffer => Buffer.from(RetryTasksRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): RetryTasksRequest => RetryTasksRequest.decode(value),
+    responseSerialize: (value: RetryTasksResponse): Buffer => Buffer.from(RetryTasksResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): RetryTasksResponse => RetryTasksResponse.decode(value),
+  },
+  /** Remove finished tasks older than an age, with their records; returns how many. */
+  purgeTasks: {
+    path: "/orchestrator.v1.OrchestratorService/PurgeTasks" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: PurgeTasksRequest): Buffer => Buffer.from(PurgeTasksRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): PurgeTasksRequest => PurgeTasksRequest.decode(value),
+    responseSerialize: (value: PurgeTasksResponse): Buffer => Buffer.from(PurgeTasksResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): PurgeTasksResponse => PurgeTasksResponse.decode(value),
+  },
 } as const;
 
 export interface OrchestratorServiceServer extends UntypedServiceImplementation {
@@ -7589,6 +8836,16 @@ export interface OrchestratorServiceServer extends UntypedServiceImplementation 
   /** Stop starting tasks of a class (queued ones wait, running ones finish). */
   pauseClass: handleUnaryCall<PauseClassRequest, ClassLimits>;
   resumeClass: handleUnaryCall<ResumeClassRequest, ClassLimits>;
+  /**
+   * ---- finding and replaying tasks ----
+   * Tasks newest first, filtered by class, state, workflow and submit time; paged by cursor.
+   * The failed ones are the dead letters.
+   */
+  listTasks: handleUnaryCall<ListTasksRequest, ListTasksResponse>;
+  /** Run failed tasks again (named, or all failed tasks matching a filter), attempts reset. */
+  retryTasks: handleUnaryCall<RetryTasksRequest, RetryTasksResponse>;
+  /** Remove finished tasks older than an age, with their records; returns how many. */
+  purgeTasks: handleUnaryCall<PurgeTasksRequest, PurgeTasksResponse>;
 }
 
 export interface OrchestratorServiceClient extends Client {
@@ -7841,6 +9098,58 @@ export interface OrchestratorServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ClassLimits) => void,
+  ): ClientUnaryCall;
+  /**
+   * ---- finding and replaying tasks ----
+   * Tasks newest first, filtered by class, state, workflow and submit time; paged by cursor.
+   * The failed ones are the dead letters.
+   */
+  listTasks(
+    request: ListTasksRequest,
+    callback: (error: ServiceError | null, response: ListTasksResponse) => void,
+  ): ClientUnaryCall;
+  listTasks(
+    request: ListTasksRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListTasksResponse) => void,
+  ): ClientUnaryCall;
+  listTasks(
+    request: ListTasksRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListTasksResponse) => void,
+  ): ClientUnaryCall;
+  /** Run failed tasks again (named, or all failed tasks matching a filter), attempts reset. */
+  retryTasks(
+    request: RetryTasksRequest,
+    callback: (error: ServiceError | null, response: RetryTasksResponse) => void,
+  ): ClientUnaryCall;
+  retryTasks(
+    request: RetryTasksRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: RetryTasksResponse) => void,
+  ): ClientUnaryCall;
+  retryTasks(
+    request: RetryTasksRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: RetryTasksResponse) => void,
+  ): ClientUnaryCall;
+  /** Remove finished tasks older than an age, with their records; returns how many. */
+  purgeTasks(
+    request: PurgeTasksRequest,
+    callback: (error: ServiceError | null, response: PurgeTasksResponse) => void,
+  ): ClientUnaryCall;
+  purgeTasks(
+    request: PurgeTasksRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: PurgeTasksResponse) => void,
+  ): ClientUnaryCall;
+  purgeTasks(
+    request: PurgeTasksRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: PurgeTasksResponse) => void,
   ): ClientUnaryCall;
 }
 

@@ -1,0 +1,168 @@
+/** orchctl tasks, retry, purge, drain: finding and replaying tasks. */
+import type { Command } from 'commander';
+import { TaskState, type TaskFilterInput, type TaskSummary } from '../client/orchestrator-client.js';
+import { CliError, EXIT, enumName, type CliContext } from './cli-context.js';
+
+const stateName = (s: TaskState) => enumName(TaskState, s, 'TASK_STATE_');
+
+const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000, d: 86_400_000, w: 604_800_000 };
+
+/** "7d", "12h", "30m", "45s", "500ms" or a plain number of milliseconds. */
+export function parseDuration(v: string, flag: string): number {
+  const m = /^(\d+)(ms|s|m|h|d|w)?$/.exec(v.trim());
+  if (!m) throw new CliError(`${flag}: expected a duration such as 7d, 12h, 30m, 45s or 500ms, got "${v}"`, EXIT.usage);
+  return Number(m[1]) * UNITS[m[2] ?? 'ms']!;
+}
+
+/** A point in time: an ISO date, ms since the epoch, or a duration meaning that long ago. */
+function parseTime(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (/^\d{13,}$/.test(v)) return Number(v);
+  if (/^\d+(ms|s|m|h|d|w)?$/.test(v)) return Date.now() - parseDuration(v, flag);
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new CliError(`${flag}: expected an ISO time, ms since the epoch or a duration ago (1h), got "${v}"`, EXIT.usage);
+  return t;
+}
+
+function parseStates(list: string[], flag: string): TaskState[] {
+  return list
+    .flatMap((s) => s.split(','))
+    .filter(Boolean)
+    .map((s) => {
+      const v = (TaskState as unknown as Record<string, number>)[`TASK_STATE_${s.trim().toUpperCase()}`];
+      if (v === undefined || v === TaskState.TASK_STATE_UNSPECIFIED) {
+        throw new CliError(`${flag}: unknown state "${s}" (queued, scheduled, running, succeeded, failed, cancelled)`, EXIT.usage);
+      }
+      return v as TaskState;
+    });
+}
+
+const list = (v: string, prev: string[]) => [...prev, v];
+
+interface FilterFlags {
+  class: string[];
+  state: string[];
+  workflow?: string;
+  since?: string;
+  until?: string;
+}
+
+function filterOf(f: FilterFlags): TaskFilterInput {
+  return {
+    taskClasses: f.class.flatMap((c) => c.split(',')).filter(Boolean),
+    states: parseStates(f.state, '--state'),
+    workflowId: f.workflow,
+    submittedSinceMs: parseTime(f.since, '--since'),
+    submittedUntilMs: parseTime(f.until, '--until'),
+  };
+}
+
+function withFilterFlags(cmd: Command): Command {
+  return cmd
+    .option('-c, --class <class>', 'task class (repeatable, or comma-separated)', list, [] as string[])
+    .option('-s, --state <state>', 'queued, scheduled, running, succeeded, failed, cancelled (repeatable)', list, [] as string[])
+    .option('--workflow <id>', 'tasks of this workflow (run) id')
+    .option('--since <time>', 'submitted at or after: ISO time, ms since the epoch, or a duration ago (e.g. 1h)')
+    .option('--until <time>', 'submitted before: ISO time, ms since the epoch, or a duration ago');
+}
+
+function row(t: TaskSummary): Record<string, unknown> {
+  const iso = (ms: number) => (ms ? new Date(ms).toISOString() : '');
+  return {
+    task: t.taskId,
+    class: t.taskClass,
+    state: stateName(t.state),
+    attempts: `${t.attemptsMade}/${t.maxAttempts}`,
+    submitted: iso(t.submittedAtMs),
+    finished: iso(t.finishedAtMs),
+    workflow: t.workflowId,
+    error: t.error,
+  };
+}
+
+function printRetry(c: CliContext, r: { retried: string[]; errors: { taskId: string; code: string; message: string }[] }): void {
+  if (c.json) return c.jsonLine(r);
+  c.line(`retried ${r.retried.length} task(s)`);
+  for (const e of r.errors) c.line(`${e.taskId}  ${e.code}  ${e.message}`);
+  if (r.errors.length) process.exitCode = EXIT.failed;
+}
+
+export function registerTaskOpsCommands(program: Command, ctx: () => CliContext): void {
+  withFilterFlags(
+    program
+      .command('tasks')
+      .description('list tasks newest first (the failed ones are the dead letters); one page unless --all')
+      .option('--limit <n>', 'tasks per page (1..1000)', '50')
+      .option('--page-token <token>', 'go on from the token a previous page printed')
+      .option('--all', 'every matching task, page after page'),
+  ).action(async (f: FilterFlags & { limit: string; pageToken?: string; all?: boolean }) => {
+    const c = ctx();
+    const pageSize = Number(f.limit);
+    if (!Number.isInteger(pageSize) || pageSize < 1) throw new CliError(`--limit: expected a positive integer, got "${f.limit}"`, EXIT.usage);
+    const filter = filterOf(f);
+    const rows: Record<string, unknown>[] = [];
+    let token = f.pageToken ?? '';
+    do {
+      const page = await c.client().listTasks(filter, { pageSize, pageToken: token });
+      rows.push(...page.tasks.map(row));
+      token = page.nextPageToken;
+    } while (f.all && token);
+    if (c.json) {
+      c.jsonLine({ tasks: rows, next_page_token: token });
+      return;
+    }
+    c.table(rows, ['task', 'class', 'state', 'attempts', 'submitted', 'finished', 'workflow', 'error']);
+    if (token) c.note(`more: --page-token ${token}`);
+  });
+
+  withFilterFlags(
+    program
+      .command('retry')
+      .description('run failed tasks again, attempts reset: the named ones, or with --failed every failed task matching the filter')
+      .argument('[task_ids...]')
+      .option('--failed', 'retry every failed task matching the filter flags (all classes unless --class)'),
+  ).action(async (ids: string[], f: FilterFlags & { failed?: boolean }) => {
+    const c = ctx();
+    if (ids.length && f.failed) throw new CliError('retry: give task ids or --failed with filters, not both', EXIT.usage);
+    if (!ids.length && !f.failed) throw new CliError('retry: give task ids, or --failed (with --class, --workflow, --since, --until)', EXIT.usage);
+    const deadline = Math.max(c.deadlineMs, 120_000);
+    printRetry(c, ids.length ? await c.client().retryTasks({ taskIds: ids }, deadline) : await c.client().retryTasks({ filter: filterOf(f) }, deadline));
+  });
+
+  program
+    .command('purge')
+    .description('remove finished tasks (and their records) that ended at least --older-than ago')
+    .requiredOption('--older-than <duration>', 'e.g. 7d, 12h, 30m; 0 for every finished task')
+    .option('-c, --class <class>', 'task class (repeatable)', list, [] as string[])
+    .option('-s, --state <state>', 'succeeded, failed or cancelled (repeatable; default all three)', list, [] as string[])
+    .action(async (f: { olderThan: string; class: string[]; state: string[] }) => {
+      const c = ctx();
+      const removed = await c.client().purgeTasks(
+        {
+          olderThanMs: parseDuration(f.olderThan, '--older-than'),
+          taskClasses: f.class.flatMap((x) => x.split(',')),
+          states: parseStates(f.state, '--state'),
+        },
+        Math.max(c.deadlineMs, 120_000),
+      );
+      c.record({ removed });
+    });
+
+  program
+    .command('drain')
+    .description('cancel every queued and scheduled task of a class (each ends as cancelled, with its event and result)')
+    .argument('<class>')
+    .action(async (cls: string) => {
+      const c = ctx();
+      const client = c.client();
+      const ids: string[] = [];
+      const filter = { taskClasses: [cls], states: [TaskState.TASK_STATE_QUEUED, TaskState.TASK_STATE_SCHEDULED] };
+      for await (const t of client.allTasks(filter)) ids.push(t.taskId);
+      let cancelled = 0;
+      for (let i = 0; i < ids.length; i += 32) {
+        const states = await Promise.all(ids.slice(i, i + 32).map(async (id) => (await client.cancelTask(id, 'drained')).state));
+        cancelled += states.filter((s) => s === TaskState.TASK_STATE_CANCELLED).length;
+      }
+      c.record({ class: cls, cancelled, started_meanwhile: ids.length - cancelled });
+    });
+}

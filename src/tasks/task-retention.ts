@@ -1,0 +1,243 @@
+/**
+ * Retention: how many finished tasks Redis keeps, and PurgeTasks.
+ *
+ * Why not BullMQ's removeOnComplete / removeOnFail: BullMQ removes a job silently, so the task's
+ * own entries (index, task list, cancel mark) would outlive it and grow without bound. The pools'
+ * Workers therefore keep every finished job, and this sweeper removes the oldest beyond each
+ * class's keepCompleted / keepFailed (count and age, queues/task-classes.ts) together with those
+ * entries. PurgeTasks removes through the same code (`removeTasks`).
+ *
+ * One orchestrator sweeps at a time: the one holding `{<prefix>}:retention:lock`. Another takes
+ * over within a lock time-to-live when it stops.
+ *
+ * What bounds Redis's key count, per class: keepCompleted.count + keepFailed.count finished jobs
+ * (one hash each), plus the tasks not yet finished, plus what finished since the last sweep. The
+ * index hash and the task lists hold one entry per retained task.
+ *
+ * A task removed by a cancel while it was queued has no job; its entries go once they are older
+ * than `orphanGraceMs` (the grace also covers a task claimed but not yet in its queue).
+ */
+import type { Redis } from 'ioredis';
+import type { Logger } from '../logging/logger.js';
+import type { Keys } from '../redis/keys.js';
+import { invalidArgument } from './errors.js';
+import type { TaskQueues } from './task-queues.js';
+import type { TaskState } from './task-status.js';
+
+export interface TaskRetentionOptions {
+  redis: Redis;
+  keys: Keys;
+  queues: TaskQueues;
+  logger: Logger;
+  /** This orchestrator's name on the lock. */
+  ownerId: string;
+  /** Pause between sweeps. @default 1000 */
+  intervalMs?: number;
+  /** Age after which a task's entries go when its job is gone. @default 300000 */
+  orphanGraceMs?: number;
+}
+
+export interface PurgeRequest {
+  /** Only tasks finished at least this long ago; 0: all finished tasks. */
+  olderThanMs: number;
+  /** Empty: all classes. */
+  taskClasses: string[];
+  /** Among succeeded, failed, cancelled; empty: all three. */
+  states: TaskState[];
+}
+
+/** Tasks removed per step (one pipelined removal and one MULTI of entries). */
+const BATCH = 500;
+/** Task-list entries checked for a missing job per class per orphan scan. */
+const ORPHAN_SCAN = 500;
+/** Orphans are rare (cancels of queued tasks, removals by hand): one scan every this many sweeps. */
+const ORPHAN_SCAN_EVERY = 10;
+
+/**
+ * Forget tasks: their index entries, task-list entries, cancel marks and final records.
+ * KEYS[1] index hash, KEYS[2] the class's task list, KEYS[3] cancel hash, KEYS[4..] final records
+ * ARGV the task ids (same order as the final records)
+ * Returns the number of index entries removed.
+ */
+const FORGET_SCRIPT = `
+redis.call('ZREM', KEYS[2], unpack(ARGV))
+redis.call('HDEL', KEYS[3], unpack(ARGV))
+redis.call('DEL', unpack(KEYS, 4))
+return redis.call('HDEL', KEYS[1], unpack(ARGV))
+`;
+
+/** Releases the lock only when this owner still holds it. KEYS[1] lock, ARGV[1] owner. */
+const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
+
+type Forget = (numKeys: number, ...keysAndArgs: string[]) => Promise<number>;
+type Release = (lock: string, owner: string) => Promise<number>;
+
+export class TaskRetention {
+  private readonly forget: Forget;
+  private readonly release: Release;
+  private timer?: NodeJS.Timeout;
+  private running?: Promise<unknown>;
+  private closed = false;
+  /** Per class: where the orphan scan goes on from (a task-list rank from the oldest). */
+  private readonly orphanAt = new Map<string, number>();
+  private readonly log: Logger;
+  private sweeps = 0;
+
+  constructor(private readonly opts: TaskRetentionOptions) {
+    const r = opts.redis as Redis & Record<string, unknown>;
+    if (!('orqForget' in r)) opts.redis.defineCommand('orqForget', { lua: FORGET_SCRIPT });
+    if (!('orqReleaseLock' in r)) opts.redis.defineCommand('orqReleaseLock', { numberOfKeys: 1, lua: RELEASE_SCRIPT });
+    const cmds = opts.redis as unknown as { orqForget: Forget; orqReleaseLock: Release };
+    this.forget = (...a) => cmds.orqForget(...a);
+    this.release = (...a) => cmds.orqReleaseLock(...a);
+    this.log = opts.logger.child({ component: 'retention' });
+  }
+
+  private get intervalMs(): number {
+    return this.opts.intervalMs ?? 1_000;
+  }
+
+  start(): void {
+    const tick = () => {
+      if (this.closed) return;
+      this.running = this.sweepIfLeader()
+        .catch((err) => this.log.warn({ err }, 'retention sweep failed'))
+        .finally(() => {
+          if (!this.closed) this.timer = setTimeout(tick, this.intervalMs);
+        });
+    };
+    this.timer = setTimeout(tick, 0);
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    clearTimeout(this.timer);
+    await this.running;
+    await this.release(this.opts.keys.retentionLock, this.opts.ownerId).catch(() => undefined);
+  }
+
+  /** Sweeps when this orchestrator holds (or takes) the lock. */
+  private async sweepIfLeader(): Promise<void> {
+    const { redis, keys, ownerId } = this.opts;
+    const ttl = Math.max(30_000, this.intervalMs * 10);
+    const took = await redis.set(keys.retentionLock, ownerId, 'PX', ttl, 'NX');
+    if (took !== 'OK') {
+      if ((await redis.get(keys.retentionLock)) !== ownerId) return;
+      await redis.pexpire(keys.retentionLock, ttl);
+    }
+    await this.sweep();
+  }
+
+  /** One pass over every class; returns how many tasks were removed. */
+  async sweep(): Promise<number> {
+    let removed = 0;
+    const orphans = this.sweeps++ % ORPHAN_SCAN_EVERY === 0;
+    for (const [name, cls] of this.opts.queues.classes) {
+      removed += await this.trim(name, 'completed', cls.keepCompleted);
+      removed += await this.trim(name, 'failed', cls.keepFailed);
+      if (orphans) removed += await this.sweepOrphans(name);
+    }
+    return removed;
+  }
+
+  /**
+   * Removes the oldest finished jobs of one kind beyond `keep.count`, and those older than
+   * `keep.ageMs` (0: no age limit). BullMQ scores its finished sets by finish time.
+   */
+  private async trim(taskClass: string, kind: 'completed' | 'failed', keep: { count: number; ageMs: number }): Promise<number> {
+    const { redis, queues } = this.opts;
+    const set = queues.get(taskClass).keys[kind]!;
+    let removed = 0;
+    for (;;) {
+      const excess = (await redis.zcard(set)) - keep.count;
+      const ids = new Set(excess > 0 ? await redis.zrange(set, 0, Math.min(excess, BATCH) - 1) : []);
+      if (keep.ageMs > 0) for (const id of await redis.zrangebyscore(set, '-inf', Date.now() - keep.ageMs, 'LIMIT', 0, BATCH)) ids.add(id);
+      if (ids.size === 0) return removed;
+      const n = await this.removeTasks(taskClass, [...ids]);
+      removed += n;
+      // Nothing could be removed (jobs retried and running meanwhile): try again next sweep.
+      if (n === 0 || ids.size < BATCH) return removed;
+    }
+  }
+
+  /** Forgets, a slice per sweep, tasks whose job is gone (cancelled while queued, or removed by hand). */
+  private async sweepOrphans(taskClass: string): Promise<number> {
+    const { redis, keys } = this.opts;
+    const list = keys.taskList(taskClass);
+    const from = this.orphanAt.get(taskClass) ?? 0;
+    const before = Date.now() - (this.opts.orphanGraceMs ?? 300_000);
+    const flat = await redis.zrangebyscore(list, '-inf', before, 'WITHSCORES', 'LIMIT', from, ORPHAN_SCAN);
+    const ids: string[] = [];
+    for (let i = 0; i < flat.length; i += 2) ids.push(flat[i]!);
+    this.orphanAt.set(taskClass, ids.length < ORPHAN_SCAN ? 0 : from + ids.length);
+    if (ids.length === 0) return 0;
+    const pipe = redis.pipeline();
+    for (const id of ids) pipe.exists(keys.job(taskClass, id));
+    const res = (await pipe.exec()) ?? [];
+    const gone = ids.filter((_, i) => res[i]?.[1] === 0);
+    if (gone.length === 0) return 0;
+    this.orphanAt.set(taskClass, Math.max(0, (this.orphanAt.get(taskClass) ?? 0) - gone.length));
+    return this.forgetTasks(taskClass, gone);
+  }
+
+  /**
+   * Removes tasks for good: their jobs (BullMQ's removeJob; a job locked by a running attempt is
+   * left alone), then their own entries. Retention and PurgeTasks both remove through here.
+   * Returns how many were removed.
+   */
+  async removeTasks(taskClass: string, ids: string[]): Promise<number> {
+    const queue = this.opts.queues.get(taskClass);
+    const results = await Promise.all(ids.map((id) => queue.remove(id).catch(() => 0)));
+    const done = ids.filter((_, i) => results[i] === 1);
+    await this.forgetTasks(taskClass, done);
+    return done.length;
+  }
+
+  private async forgetTasks(taskClass: string, ids: string[]): Promise<number> {
+    const { keys } = this.opts;
+    let n = 0;
+    for (let i = 0; i < ids.length; i += BATCH) {
+      const part = ids.slice(i, i + BATCH);
+      const k = [keys.tasks, keys.taskList(taskClass), keys.cancel, ...part.map((id) => keys.final(id))];
+      n += await this.forget(k.length, ...k, ...part);
+    }
+    return n;
+  }
+
+  /** PurgeTasks: finished tasks older than an age, by class and state. Returns how many went. */
+  async purge(req: PurgeRequest): Promise<number> {
+    const { redis, keys, queues } = this.opts;
+    if (!Number.isSafeInteger(req.olderThanMs) || req.olderThanMs < 0) throw invalidArgument('older_than_ms', `must not be negative, got ${req.olderThanMs}`);
+    for (const c of req.taskClasses) queues.get(c, 'task_classes');
+    for (const s of req.states) {
+      if (s !== 'succeeded' && s !== 'failed' && s !== 'cancelled') {
+        throw invalidArgument('states', `only finished states (succeeded, failed, cancelled) can be purged, got ${s}`);
+      }
+    }
+    const states = new Set<TaskState>(req.states.length ? req.states : ['succeeded', 'failed', 'cancelled']);
+    const cutoff = Date.now() - req.olderThanMs;
+    const classes = req.taskClasses.length ? [...new Set(req.taskClasses)] : [...queues.classes.keys()];
+    let removed = 0;
+    for (const cls of classes) {
+      const q = queues.get(cls);
+      const kinds: ['completed' | 'failed', (cancelled: boolean) => boolean][] = [];
+      if (states.has('succeeded')) kinds.push(['completed', () => true]);
+      if (states.has('failed') || states.has('cancelled')) kinds.push(['failed', (cancelled) => states.has(cancelled ? 'cancelled' : 'failed')]);
+      for (const [kind, wanted] of kinds) {
+        let offset = 0;
+        for (;;) {
+          const ids = await redis.zrangebyscore(q.keys[kind]!, '-inf', cutoff, 'LIMIT', offset, BATCH);
+          if (ids.length === 0) break;
+          const marks = kind === 'failed' ? await redis.hmget(keys.cancel, ...ids) : ids.map(() => null);
+          const take = ids.filter((_, i) => wanted(marks[i] !== null));
+          const n = take.length ? await this.removeTasks(cls, take) : 0;
+          removed += n;
+          // What stays (not wanted, or locked) is skipped on the next read.
+          offset += ids.length - n;
+          if (ids.length < BATCH) break;
+        }
+      }
+    }
+    return removed;
+  }
+}

@@ -1,0 +1,311 @@
+/**
+ * Finding and replaying tasks against a real Redis and a real pool: ListTasks paging through
+ * 1,000 tasks in several classes and states (with tasks submitted while paging), its filters,
+ * RetryTasks by ids and by filter, PurgeTasks by age, orchctl's tasks / retry / purge, and bad
+ * input refused with INVALID_ARGUMENT naming the field.
+ */
+import { status } from '@grpc/grpc-js';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TaskState, type TaskFilterInput, type TaskInput, type TaskSummary } from '../src/client/orchestrator-client.js';
+import { PROJECT_ROOT } from '../src/paths.js';
+import { fieldOf, grpcError } from './helpers/grpc.js';
+import { startSystem, TEST_CONFIG_TOML, type TestSystem } from './helpers/system.js';
+import { waitFor } from './helpers/wait.js';
+
+let sys: TestSystem;
+const dir = mkdtempSync(join(tmpdir(), 'orq-task-ops-'));
+
+beforeAll(async () => {
+  // Finished tasks are kept (large counts): retention has its own suite.
+  sys = await startSystem({ toml: `${TEST_CONFIG_TOML}\n[retention]\nsweepIntervalMs = 200\n` });
+  await sys.startPool({ classes: 'inproc:8,cpu_short:4' });
+});
+afterAll(async () => sys?.stop());
+
+async function allDone(ids: string[]): Promise<void> {
+  for await (const r of sys.client.streamTaskResults({ taskIds: ids, closeWhenDone: true })) void r;
+}
+
+async function listAll(filter: TaskFilterInput, pageSize: number, between?: () => Promise<void>): Promise<TaskSummary[]> {
+  const out: TaskSummary[] = [];
+  let pageToken = '';
+  do {
+    const page = await sys.client.listTasks(filter, { pageSize, pageToken });
+    expect(page.tasks.length).toBeLessThanOrEqual(pageSize);
+    out.push(...page.tasks);
+    pageToken = page.nextPageToken;
+    await between?.();
+  } while (pageToken);
+  return out;
+}
+
+/** A task that fails until `flag` exists (a command run by the pool). */
+const flaky = (taskId: string, flag: string): TaskInput => ({
+  taskId,
+  taskClass: 'cpu_short',
+  payload: { n: '1' },
+  executor: { command: { argv: ['sh', '-c', `test -e ${flag}`] } },
+});
+
+describe('ListTasks', { timeout: 180_000 }, () => {
+  /** Batch b of 100: its ids, and the time range its submission fell in. */
+  const batches: { ids: string[]; fromMs: number; toMs: number }[] = [];
+  const failing = new Set<string>();
+
+  beforeAll(async () => {
+    for (let b = 0; b < 10; b++) {
+      const tasks = Array.from({ length: 100 }, (_, i): TaskInput => {
+        const taskId = `lt-b${String(b).padStart(2, '0')}-${String(i).padStart(3, '0')}`;
+        // 0-3: queued (no pool serves cpu_long), batch 2 in a workflow; 4: scheduled far ahead;
+        // 5-9: run on the pool, every fourth task failing.
+        if (b < 4) return { taskId, taskClass: 'cpu_long', payload: { n: '1' }, workflowId: b === 2 ? 'wf-list' : undefined };
+        if (b === 4) return { taskId, taskClass: 'cpu_long', payload: { n: '1' }, delayMs: 3_600_000 };
+        if (i % 4 === 0) {
+          failing.add(taskId);
+          return { taskId, taskClass: 'inproc', payload: { retryable: 'false' }, executor: { handler: 'fail' } };
+        }
+        return { taskId, taskClass: 'inproc', payload: { n: '1' } };
+      });
+      const fromMs = Date.now();
+      await sys.client.submitTasks(tasks);
+      const toMs = Date.now();
+      batches.push({ ids: tasks.map((t) => t.taskId!), fromMs, toMs });
+      // The next batch is submitted in a later millisecond, so time ranges split exactly.
+      await waitFor(() => Date.now() > toMs, { intervalMs: 1 });
+    }
+    await allDone(batches.slice(5).flatMap((b) => b.ids));
+  });
+
+  it('pages through 1,000 tasks newest first, nothing missed or repeated, while more are submitted', async () => {
+    let extra = 0;
+    const listed = await listAll({}, 37, async () => {
+      const tasks = Array.from({ length: 5 }, () => ({ taskId: `lt-new-${extra++}`, taskClass: 'cpu_long', payload: { n: '1' } }));
+      await sys.client.submitTasks(tasks);
+    });
+    const ids = listed.map((t) => t.taskId);
+    expect(new Set(ids).size).toBe(ids.length);
+    const original = ids.filter((id) => id.startsWith('lt-b'));
+    expect(original).toHaveLength(1_000);
+    // Newest first: batch numbers never go up along the list, ids within a batch go down.
+    expect(original).toEqual([...original].sort().reverse());
+    const byId = new Map(listed.map((t) => [t.taskId, t]));
+    expect(byId.get('lt-b00-000')!.state).toBe(TaskState.TASK_STATE_QUEUED);
+    expect(byId.get('lt-b04-000')!.state).toBe(TaskState.TASK_STATE_SCHEDULED);
+    expect(byId.get('lt-b05-000')).toMatchObject({ state: TaskState.TASK_STATE_FAILED, taskClass: 'inproc', attemptsMade: 1 });
+    expect(byId.get('lt-b05-001')).toMatchObject({ state: TaskState.TASK_STATE_SUCCEEDED, taskClass: 'inproc' });
+  });
+
+  it('filters by class, state, workflow and submit time', async () => {
+    const failed = await listAll({ states: [TaskState.TASK_STATE_FAILED], taskClasses: ['inproc'] }, 50);
+    expect(new Set(failed.map((t) => t.taskId))).toEqual(failing);
+
+    const done = await listAll({ states: [TaskState.TASK_STATE_SUCCEEDED, TaskState.TASK_STATE_FAILED] }, 1_000);
+    expect(done).toHaveLength(500);
+
+    const scheduled = await listAll({ taskClasses: ['cpu_long'], states: [TaskState.TASK_STATE_SCHEDULED] }, 30);
+    expect(scheduled.map((t) => t.taskId).sort()).toEqual(batches[4]!.ids);
+
+    // A payload key that looks like a workflow id is not one.
+    await sys.client.submitTask({ taskId: 'lt-not-wf', taskClass: 'cpu_long', payload: { workflowId: 'wf-list', '"workflowId"': '"wf-list"}' } });
+    const wf = await listAll({ workflowId: 'wf-list' }, 1_000);
+    expect(wf.map((t) => t.taskId).sort()).toEqual(batches[2]!.ids);
+    expect(wf[0]).toMatchObject({ workflowId: 'wf-list', taskClass: 'cpu_long', maxAttempts: 3, attemptsMade: 0 });
+
+    // Batches 3 to 6 by submit time, in pages that cross class boundaries.
+    const range = await listAll({ submittedSinceMs: batches[3]!.fromMs, submittedUntilMs: batches[6]!.toMs + 1 }, 64);
+    expect(range.map((t) => t.taskId).sort()).toEqual(batches.slice(3, 7).flatMap((b) => b.ids));
+  });
+
+  it('refuses bad input with INVALID_ARGUMENT naming the field', async () => {
+    const cases: [Promise<unknown>, string][] = [
+      [sys.client.listTasks({}, { pageToken: 'not a token!' }), 'page_token'],
+      [sys.client.listTasks({}, { pageToken: Buffer.from('{"s":"x"}').toString('base64url') }), 'page_token'],
+      [sys.client.listTasks({}, { pageSize: -1 }), 'page_size'],
+      [sys.client.listTasks({}, { pageSize: 1_001 }), 'page_size'],
+      [sys.client.listTasks({ taskClasses: ['nope'] }), 'filter.task_classes'],
+      [sys.client.listTasks({ states: [42 as TaskState] }), 'filter.states[0]'],
+      [sys.client.listTasks({ submittedSinceMs: -5 }), 'filter.submitted_since_ms'],
+      [sys.client.listTasks({ submittedSinceMs: 2_000, submittedUntilMs: 1_000 }), 'filter.submitted_until_ms'],
+      [sys.client.retryTasks({ taskIds: [] }), 'task_ids'],
+      [sys.client.retryTasks({ filter: { states: [TaskState.TASK_STATE_SUCCEEDED] } }), 'filter.states'],
+      [sys.client.retryTasks({ filter: { taskClasses: ['nope'] } }), 'filter.task_classes'],
+      [sys.client.purgeTasks({ olderThanMs: -1 }), 'older_than_ms'],
+      [sys.client.purgeTasks({ olderThanMs: 0, taskClasses: ['nope'] }), 'task_classes'],
+      [sys.client.purgeTasks({ olderThanMs: 0, states: [TaskState.TASK_STATE_QUEUED] }), 'states'],
+    ];
+    for (const [call, field] of cases) {
+      const err = await grpcError(call);
+      expect([err.code, fieldOf(err)], field).toEqual([status.INVALID_ARGUMENT, field]);
+    }
+  });
+});
+
+describe('RetryTasks', { timeout: 120_000 }, () => {
+  it('retries failed tasks by id, reporting the ones it cannot retry, and they then succeed', async () => {
+    const flag = join(dir, 'flag-ids');
+    const tasks = Array.from({ length: 20 }, (_, i) => flaky(`rt-id-${i}`, flag));
+    await sys.client.submitTasks(tasks);
+    await allDone(tasks.map((t) => t.taskId!));
+    const ok = await sys.client.submitTask({ taskId: 'rt-ok', taskClass: 'inproc', payload: { n: '1' } });
+    await sys.client.waitForResult(ok.taskId, { timeoutMs: 20_000 });
+    expect((await sys.client.getTaskStatus('rt-id-0')).state).toBe(TaskState.TASK_STATE_FAILED);
+
+    writeFileSync(flag, '');
+    // Paused, so the retried tasks are seen queued again with their attempts reset.
+    await sys.client.pauseClass('cpu_short');
+    const res = await sys.client.retryTasks({ taskIds: [...tasks.map((t) => t.taskId!), 'rt-ok', 'rt-missing'] });
+    expect(await sys.client.getTaskStatus('rt-id-0')).toMatchObject({ state: TaskState.TASK_STATE_QUEUED, attemptsMade: 0, error: '' });
+    await sys.client.resumeClass('cpu_short');
+    expect(res.retried.sort()).toEqual(tasks.map((t) => t.taskId!).sort());
+    expect(res.errors.map((e) => [e.taskId, e.code]).sort()).toEqual([
+      ['rt-missing', 'NOT_FOUND'],
+      ['rt-ok', 'FAILED_PRECONDITION'],
+    ]);
+    await waitFor(async () => {
+      const states = await Promise.all(tasks.map(async (t) => (await sys.client.getTaskStatus(t.taskId!)).state));
+      return states.every((s) => s === TaskState.TASK_STATE_SUCCEEDED);
+    });
+    const s = await sys.client.getTaskStatus('rt-id-3');
+    expect(s).toMatchObject({ attemptsMade: 1, error: '' });
+    // The feeds tell of the retry.
+    const requeued = (await sys.r.xrange(sys.keys.events, '-', '+')).filter(([, f]) => f[1] === 'requeued' && f[3] === 'rt-id-3');
+    expect(requeued).toHaveLength(1);
+  });
+
+  it('retries every failed task matching a filter', async () => {
+    const flag = join(dir, 'flag-filter');
+    const since = Date.now();
+    const tasks = Array.from({ length: 30 }, (_, i) => flaky(`rt-f-${i}`, flag));
+    await sys.client.submitTasks(tasks);
+    await allDone(tasks.map((t) => t.taskId!));
+    writeFileSync(flag, '');
+    const res = await sys.client.retryTasks({ filter: { taskClasses: ['cpu_short'], submittedSinceMs: since } });
+    expect(res.retried.sort()).toEqual(tasks.map((t) => t.taskId!).sort());
+    expect(res.errors).toEqual([]);
+    await allDoneSucceeded(tasks.map((t) => t.taskId!));
+    const still = await listAll({ taskClasses: ['cpu_short'], states: [TaskState.TASK_STATE_FAILED], submittedSinceMs: since }, 100);
+    expect(still).toEqual([]);
+  });
+});
+
+async function allDoneSucceeded(ids: string[]): Promise<void> {
+  await waitFor(async () => {
+    const page = await sys.client.listTasks({ taskClasses: ['cpu_short'], states: [TaskState.TASK_STATE_SUCCEEDED] }, { pageSize: 1_000 });
+    const ok = new Set(page.tasks.map((t) => t.taskId));
+    return ids.every((id) => ok.has(id));
+  });
+}
+
+describe('PurgeTasks', { timeout: 120_000 }, () => {
+  it('removes finished tasks older than an age, with their index and list entries', async () => {
+    const tasks = Array.from({ length: 40 }, (_, i) =>
+      i % 2
+        ? { taskId: `pg-${i}`, taskClass: 'inproc', payload: { n: '1' } }
+        : { taskId: `pg-${i}`, taskClass: 'inproc', payload: { n: '1' }, executor: { handler: 'fail' } },
+    );
+    await sys.client.submitTasks(tasks);
+    await allDone(tasks.map((t) => t.taskId));
+    // Nothing finished an hour ago.
+    expect(await sys.client.purgeTasks({ olderThanMs: 3_600_000, taskClasses: ['inproc'] })).toBe(0);
+
+    const failedBefore = (await listAll({ taskClasses: ['inproc'], states: [TaskState.TASK_STATE_FAILED] }, 1_000)).length;
+    const removedFailed = await sys.client.purgeTasks({ olderThanMs: 0, taskClasses: ['inproc'], states: [TaskState.TASK_STATE_FAILED] });
+    expect(removedFailed).toBe(failedBefore);
+    expect(await listAll({ taskClasses: ['inproc'], states: [TaskState.TASK_STATE_FAILED] }, 1_000)).toEqual([]);
+    expect((await sys.client.getTaskStatus('pg-1')).state).toBe(TaskState.TASK_STATE_SUCCEEDED);
+    expect((await grpcError(sys.client.getTaskStatus('pg-0'))).code).toBe(status.NOT_FOUND);
+
+    await sys.client.purgeTasks({ olderThanMs: 0, taskClasses: ['inproc'] });
+    expect(await listAll({ taskClasses: ['inproc'] }, 1_000)).toEqual([]);
+    expect(await sys.r.zcard(sys.keys.taskList('inproc'))).toBe(0);
+    expect(await sys.r.hget(sys.keys.tasks, 'pg-1')).toBeNull();
+  });
+
+  it('keeps what finished more recently than the age', async () => {
+    const finished = async (ids: string[]) => {
+      await allDone(ids);
+      // BullMQ records the finish just after the result is written: wait for its state.
+      await waitFor(async () => {
+        const done = await listAll({ taskClasses: ['inproc'], states: [TaskState.TASK_STATE_SUCCEEDED] }, 1_000);
+        return ids.every((id) => done.some((t) => t.taskId === id));
+      });
+    };
+    const older = Array.from({ length: 10 }, (_, i) => ({ taskId: `pg-old-${i}`, taskClass: 'inproc', payload: { n: '1' } }));
+    await sys.client.submitTasks(older);
+    await finished(older.map((t) => t.taskId));
+    const between = Date.now();
+    // The newer tasks finish well after `between`, so a cut there splits the two groups.
+    await waitFor(() => Date.now() > between + 300, { intervalMs: 10 });
+    const newer = Array.from({ length: 10 }, (_, i) => ({ taskId: `pg-new-${i}`, taskClass: 'inproc', payload: { n: '1' } }));
+    await sys.client.submitTasks(newer);
+    await finished(newer.map((t) => t.taskId));
+
+    const removed = await sys.client.purgeTasks({ olderThanMs: Date.now() - between - 50, taskClasses: ['inproc'] });
+    expect(removed).toBe(10);
+    const left = await listAll({ taskClasses: ['inproc'] }, 1_000);
+    expect(left.map((t) => t.taskId).sort()).toEqual(newer.map((t) => t.taskId).sort());
+  });
+});
+
+describe('orchctl tasks, retry, purge', { timeout: 120_000 }, () => {
+  function orchctl(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
+    // Async spawn: the orchestrator runs in this process and must keep serving.
+    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist/src/cli/orchctl.js'), '--addr', sys.addr, ...args], {
+      env: { PATH: process.env.PATH },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    return new Promise((resolve) => child.on('exit', (code) => resolve({ code, out, err })));
+  }
+
+  it('lists, retries and purges from the command line', async () => {
+    const flag = join(dir, 'flag-cli');
+    const tasks = Array.from({ length: 3 }, (_, i) => flaky(`cli-ops-${i}`, flag));
+    await sys.client.submitTasks(tasks);
+    await allDone(tasks.map((t) => t.taskId!));
+
+    const listed = await orchctl(['--json', 'tasks', '--class', 'cpu_short', '--state', 'failed', '--all']);
+    expect(listed.code, listed.err).toBe(0);
+    const rows = (JSON.parse(listed.out) as { tasks: { task: string; state: string }[] }).tasks;
+    expect(rows.filter((r) => r.task.startsWith('cli-ops-')).map((r) => r.state)).toEqual(['failed', 'failed', 'failed']);
+
+    const bad = await orchctl(['tasks', '--state', 'sleeping']);
+    expect(bad.code).toBe(2);
+    const badToken = await orchctl(['tasks', '--page-token', '%%%']);
+    expect([badToken.code, badToken.err]).toEqual([2, expect.stringContaining('page_token')]);
+
+    writeFileSync(flag, '');
+    const retried = await orchctl(['retry', 'cli-ops-0', 'cli-ops-1']);
+    expect(retried.code, retried.err).toBe(0);
+    expect(retried.out).toContain('retried 2 task(s)');
+    const byFilter = await orchctl(['--json', 'retry', '--failed', '--class', 'cpu_short']);
+    expect(byFilter.code, byFilter.err).toBe(0);
+    expect(JSON.parse(byFilter.out).retried).toContain('cli-ops-2');
+    await allDoneSucceeded(tasks.map((t) => t.taskId!));
+
+    const purged = await orchctl(['--json', 'purge', '--older-than', '0', '--class', 'cpu_short', '--state', 'succeeded']);
+    expect(purged.code, purged.err).toBe(0);
+    expect(JSON.parse(purged.out).removed).toBeGreaterThanOrEqual(3);
+    expect((await grpcError(sys.client.getTaskStatus('cli-ops-0'))).code).toBe(status.NOT_FOUND);
+  });
+
+  it('drains a class: every queued and scheduled task ends cancelled', async () => {
+    // cpu_long has no pool here: its tasks from the ListTasks suite still wait.
+    const waiting = await listAll({ taskClasses: ['cpu_long'], states: [TaskState.TASK_STATE_QUEUED, TaskState.TASK_STATE_SCHEDULED] }, 1_000);
+    expect(waiting.length).toBeGreaterThanOrEqual(500);
+    const drained = await orchctl(['--json', 'drain', 'cpu_long']);
+    expect(drained.code, drained.err).toBe(0);
+    expect(JSON.parse(drained.out)).toMatchObject({ class: 'cpu_long', cancelled: waiting.length });
+    expect(await listAll({ taskClasses: ['cpu_long'], states: [TaskState.TASK_STATE_QUEUED, TaskState.TASK_STATE_SCHEDULED] }, 1_000)).toEqual([]);
+    const cancelled = await listAll({ taskClasses: ['cpu_long'], states: [TaskState.TASK_STATE_CANCELLED] }, 1_000);
+    expect(cancelled.map((t) => t.taskId).sort()).toEqual(waiting.map((t) => t.taskId).sort());
+    expect((await sys.client.getTaskStatus('lt-b04-000')).state).toBe(TaskState.TASK_STATE_CANCELLED);
+  });
+});
