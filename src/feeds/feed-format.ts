@@ -13,6 +13,7 @@
  *   worker      present when a pool wrote it: the pool id
  *   detail      present when there is one: error text (retrying, failed, cancelled), progress
  *               JSON (progress), the retry delay in ms (retrying)
+ *   schedule_id submitted events only, present when a schedule submitted the task
  *
  * Workflow runs add two types, written by the workflow engine with workflow_id = the run id:
  *   workflow_run   the run's state changed: state running | succeeded | failed | cancelled;
@@ -60,6 +61,8 @@ export interface TaskEventRecord {
   stepId?: string;
   /** workflow_run and workflow_step events: the new state. */
   state?: string;
+  /** submitted events of a task a schedule submitted. */
+  scheduleId?: string;
 }
 
 export interface TaskResultRecord {
@@ -87,6 +90,7 @@ export function eventFields(e: TaskEventRecord): string[] {
   if (e.detail !== undefined) f.push('detail', e.detail);
   if (e.stepId !== undefined) f.push('step_id', e.stepId);
   if (e.state !== undefined) f.push('state', e.state);
+  if (e.scheduleId) f.push('schedule_id', e.scheduleId);
   return f;
 }
 
@@ -120,6 +124,7 @@ export function parseEvent(fields: string[]): TaskEventRecord {
     detail: m.get('detail'),
     stepId: m.get('step_id'),
     state: m.get('state'),
+    scheduleId: m.get('schedule_id'),
   };
 }
 

@@ -85,6 +85,7 @@ export function toPbEvent(cursor: string, e: TaskEventRecord): pb.TaskEvent {
     detail: e.detail ?? '',
     stepId: e.stepId ?? '',
     state: e.state ?? '',
+    scheduleId: e.scheduleId ?? '',
   };
 }
 

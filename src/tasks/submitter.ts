@@ -20,28 +20,29 @@ import type { TaskQueues } from './task-queues.js';
 /**
  * Claim task ids and record their submission.
  * KEYS[1] tasks index hash, KEYS[2] events stream, KEYS[3] counters hash
- * ARGV[1] now (ms), ARGV[2] events MAXLEN, then per task 5 values:
- *   task_id, "<class>\t<digest>", class, workflow_id ("" for none), delay_ms
+ * ARGV[1] now (ms), ARGV[2] events MAXLEN, then per task 6 values:
+ *   task_id, "<class>\t<digest>", class, workflow_id ("" for none), delay_ms, schedule_id ("" for none)
  * Returns {0, v1, v2, ...}: vi is "" when task i was claimed now, else its existing index value;
  *         {1, i, existing} when task i is taken with different content (nothing was written).
  * Claimed tasks get a "submitted" event and count in counters "submitted:<class>".
  */
 const CLAIM_SCRIPT = `
-local n = (#ARGV - 2) / 5
+local n = (#ARGV - 2) / 6
 local out = {0}
 for i = 1, n do
-  local b = 2 + (i - 1) * 5
+  local b = 2 + (i - 1) * 6
   local v = redis.call('HGET', KEYS[1], ARGV[b + 1])
   if v and v ~= ARGV[b + 2] then return {1, i, v} end
   out[i + 1] = v or ''
 end
 for i = 1, n do
   if out[i + 1] == '' then
-    local b = 2 + (i - 1) * 5
+    local b = 2 + (i - 1) * 6
     redis.call('HSET', KEYS[1], ARGV[b + 1], ARGV[b + 2])
     local ev = {'type', 'submitted', 'task_id', ARGV[b + 1], 'class', ARGV[b + 3], 'attempt', '0', 'at', ARGV[1]}
     if ARGV[b + 4] ~= '' then table.insert(ev, 'workflow_id'); table.insert(ev, ARGV[b + 4]) end
     if ARGV[b + 5] ~= '0' then table.insert(ev, 'detail'); table.insert(ev, 'delay_ms=' .. ARGV[b + 5]) end
+    if ARGV[b + 6] ~= '' then table.insert(ev, 'schedule_id'); table.insert(ev, ARGV[b + 6]) end
     redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ev))
     redis.call('HINCRBY', KEYS[3], 'submitted:' .. ARGV[b + 3], 1)
   end
@@ -117,7 +118,7 @@ export class TaskSubmitter {
     });
 
     const argv: (string | number)[] = [Date.now(), this.opts.eventsMaxLen];
-    for (const t of unique) argv.push(t.taskId, `${t.taskClass}\t${t.digest}`, t.taskClass, t.data.workflowId ?? '', t.delayMs);
+    for (const t of unique) argv.push(t.taskId, `${t.taskClass}\t${t.digest}`, t.taskClass, t.data.workflowId ?? '', t.delayMs, t.data.scheduleId ?? '');
     const k = this.opts.keys;
     const reply = await this.claim(k.tasks, k.events, k.counters, ...argv);
     if (reply[0] === 1) {
