@@ -24,6 +24,10 @@ import { createOperatorHttp } from '../dashboard/operator-http.js';
 import { configuredTokens, TokenSet } from './auth/token-set.js';
 import { authInterceptor } from './grpc/auth-interceptor.js';
 import { serverCredentials } from './grpc/server-credentials.js';
+import { ScheduleRunner } from './schedules/schedule-runner.js';
+import { ScheduleService } from './schedules/schedule-service.js';
+import { ScheduleStore } from './schedules/schedule-store.js';
+import { ScheduleTimers } from './schedules/schedule-timers.js';
 
 export interface OrchestratorOptions {
   config: Config;
@@ -39,6 +43,8 @@ export class Orchestrator {
   private grpc?: GrpcServer;
   private engine?: WorkflowEngine;
   private http?: HttpListener;
+  private scheduleTimers?: ScheduleTimers;
+  private scheduleRunner?: ScheduleRunner;
 
   constructor(private readonly opts: OrchestratorOptions) {
     this.log = opts.logger.child({ component: 'orchestrator' });
@@ -97,6 +103,11 @@ export class Orchestrator {
       sweepIntervalMs: config.workflows.sweepIntervalMs,
     });
     await this.engine.start();
+    const scheduleStore = new ScheduleStore({ redis, keys });
+    const scheduleTimers = (this.scheduleTimers = new ScheduleTimers({ bullRedis, keys }));
+    this.scheduleRunner = new ScheduleRunner({ redisUrl, keys, store: scheduleStore, timers: scheduleTimers, submitter, logger });
+    await this.scheduleRunner.start();
+    const schedules = new ScheduleService({ store: scheduleStore, timers: scheduleTimers, checkTask: (t, field) => void submitter.prepare(t, field) });
     const registry = createMetricsRegistry();
     this.http = createOperatorHttp({ config, redis, registry, services, dashboard: config.http.dashboard.enabled });
     await this.http.start();
@@ -115,6 +126,7 @@ export class Orchestrator {
         workflows: { store, runs, status: workflowStatus },
         classes: new ClassControls({ redis, keys, queues }),
         logger,
+        schedules,
       },
     });
     await this.grpc.start();
@@ -132,6 +144,8 @@ export class Orchestrator {
   async close(graceMs = 5_000): Promise<void> {
     await Promise.all([this.grpc?.close(graceMs), this.http?.close(Math.min(graceMs, 2_000))]);
     await this.engine?.close();
+    await this.scheduleRunner?.close();
+    await this.scheduleTimers?.close();
     await this.queues?.close();
     await Promise.all([this.redis?.quit(), this.bullRedis?.quit()]).catch(() => undefined);
     this.log.info('orchestrator stopped');

@@ -18,6 +18,8 @@ import type { WorkflowStatusReader } from '../workflows/workflow-status.js';
 import { toPbEvent, toPbHealth, toPbResult, toPbState, toPbStatus, toSubmission } from './mapping.js';
 import { toPbRun, toPbRunState, toPbUpdate, toWorkflowInput } from './workflow-mapping.js';
 import { toServiceError } from './status.js';
+import type { ScheduleService } from '../schedules/schedule-service.js';
+import { toPbSchedule, toScheduleSpec } from './schedule-mapping.js';
 
 export interface OrchestratorServices {
   submitter: TaskSubmitter;
@@ -28,11 +30,17 @@ export interface OrchestratorServices {
   workflows: { store: WorkflowStore; runs: WorkflowRuns; status: WorkflowStatusReader };
   classes: ClassControls;
   logger: Logger;
+  schedules: ScheduleService;
 }
 
 function requireRunId(runId: string): string {
   if (!runId) throw invalidArgument('run_id', 'is required');
   return runId;
+}
+
+function requireScheduleId(id: string): string {
+  if (!id) throw invalidArgument('schedule_id', 'is required');
+  return id;
 }
 
 export function unary<Req, Res>(fn: (req: Req) => Promise<Res>) {
@@ -131,6 +139,19 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
       (req: pb.StreamWorkflowStatusRequest, signal) => s.workflows.status.watch(requireRunId(req.runId), signal),
       toPbUpdate,
     ),
+    // Schedules.
+    createSchedule: unary<pb.CreateScheduleRequest, pb.Schedule>(async (req) =>
+      toPbSchedule(await s.schedules.create(toScheduleSpec(req.schedule, 'schedule'))),
+    ),
+    getSchedule: unary<pb.GetScheduleRequest, pb.Schedule>(async (req) => toPbSchedule(await s.schedules.get(requireScheduleId(req.scheduleId)))),
+    listSchedules: unary<pb.ListSchedulesRequest, pb.ListSchedulesResponse>(async () => ({ schedules: (await s.schedules.list()).map(toPbSchedule) })),
+    updateSchedule: unary<pb.UpdateScheduleRequest, pb.Schedule>(async (req) =>
+      toPbSchedule(await s.schedules.update(toScheduleSpec(req.schedule, 'schedule'))),
+    ),
+    deleteSchedule: unary<pb.DeleteScheduleRequest, pb.DeleteScheduleResponse>(async (req) => {
+      await s.schedules.delete(requireScheduleId(req.scheduleId));
+      return { scheduleId: req.scheduleId };
+    }),
   } satisfies Record<keyof pb.OrchestratorServiceServer, unknown>;
   return handlers as unknown as Record<string, UntypedHandleCall>;
 }

@@ -814,7 +814,7 @@ export interface ScheduleSpec {
    * task_id "<schedule_id>.<tick time in ms since the epoch>".
    */
   scheduleId: string;
-  /** A cron expression: 5 fields (minute first) or 6 (second first), e.g. "0 * /5 * * * *". */
+  /** A cron expression: 5 fields (minute first) or 6 (second first), e.g. "0 30 9 * * 1-5" (09:30:00 on weekdays). */
   cron: string;
   /**
    * IANA time zone the cron expression is read in (e.g. "Europe/Berlin"); empty means UTC.
