@@ -18,6 +18,7 @@ import { registerFeedCommands } from './feed-commands.js';
 import { registerSystemCommands } from './system-commands.js';
 import { registerTaskCommands } from './task-commands.js';
 import { registerWorkflowCommands } from './workflow-commands.js';
+import { registerScheduleCommands } from './schedule-commands.js';
 
 const program = new Command()
   .name('orchctl')
@@ -44,6 +45,7 @@ registerFeedCommands(program, ctx);
 registerWorkflowCommands(program, ctx);
 registerClassCommands(program, ctx);
 registerSystemCommands(program, ctx);
+registerScheduleCommands(program, ctx);
 for (const c of program.commands) c.exitOverride();
 for (const c of program.commands.flatMap((x) => x.commands)) c.exitOverride();
 

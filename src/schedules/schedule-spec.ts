@@ -14,7 +14,7 @@ export interface ScheduleSpec {
   cron: string;
   /** IANA time zone of the cron expression; '' means UTC. Only with cron. */
   tz: string;
-  /** Interval in ms; 0 when cron is set. */
+  /** Interval in ms, the first tick at once (or at startAtMs); 0 when cron is set. */
   everyMs: number;
   /** No tick before this time (ms since the epoch); 0: from now. */
   startAtMs: number;
@@ -88,7 +88,8 @@ export function validateSchedule(s: ScheduleSpec, checkTask: TaskCheck, field: s
   }
   const cron = s.cron.trim().replace(/\s+/g, ' ');
   if (cron && s.everyMs) throw invalidArgument(`${f}.cron`, 'give either cron or every_ms, not both');
-  if (!cron && !s.everyMs) throw invalidArgument(`${f}.cron`, 'one of cron and every_ms is required');
+  // Named every_ms: an interval of 0 reads the same as no interval at all.
+  if (!cron && !s.everyMs) throw invalidArgument(`${f}.every_ms`, `one of cron and every_ms (at least ${MIN_EVERY_MS}) is required`);
   checkMs(`${f}.start_at_ms`, s.startAtMs, 0, Number.MAX_SAFE_INTEGER);
   checkMs(`${f}.end_at_ms`, s.endAtMs, 0, Number.MAX_SAFE_INTEGER);
   if (s.endAtMs && s.endAtMs <= Math.max(s.startAtMs, nowMs)) throw invalidArgument(`${f}.end_at_ms`, 'lies in the past or before start_at_ms');

@@ -821,7 +821,10 @@ export interface ScheduleSpec {
    * Only with cron.
    */
   tz: string;
-  /** Fire every this many milliseconds (at multiples of it since the epoch); 0 when cron is set. */
+  /**
+   * Fire every this many milliseconds (at least 100), the first tick at once (or at start_at_ms);
+   * 0 when cron is set.
+   */
   everyMs: number;
   /** No tick before this time (ms since the epoch); 0 means from now. */
   startAtMs: number;
