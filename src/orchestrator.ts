@@ -144,7 +144,7 @@ export class Orchestrator {
   async close(graceMs = 5_000): Promise<void> {
     await Promise.all([this.grpc?.close(graceMs), this.http?.close(Math.min(graceMs, 2_000))]);
     await this.engine?.close();
-    await this.scheduleRunner?.close();
+    await this.scheduleRunner?.close(Math.min(graceMs, 2_000));
     await this.scheduleTimers?.close();
     await this.queues?.close();
     await Promise.all([this.redis?.quit(), this.bullRedis?.quit()]).catch(() => undefined);

@@ -72,8 +72,19 @@ export class ScheduleRunner {
     this.worker.on('failed', (job, err) => this.log.warn({ err, scheduleId: job?.data.scheduleId, tick: job?.id }, 'a schedule tick failed'));
   }
 
-  async close(): Promise<void> {
-    await this.worker?.close();
+  /**
+   * Stops taking ticks and lets the ones being submitted finish, for at most `graceMs`. An
+   * unfinished tick is taken over by another orchestrator once its lock lapses.
+   */
+  async close(graceMs = 5_000): Promise<void> {
+    if (this.worker) {
+      // With Redis away, a graceful close would wait for ever on its QUIT: cut the connections.
+      const closed = this.worker.close(this.connection?.status !== 'ready').catch((err: unknown) => this.log.debug({ err }, 'closing the schedule worker'));
+      let timer: NodeJS.Timeout | undefined;
+      const late = await Promise.race([closed.then(() => false), new Promise<boolean>((r) => (timer = setTimeout(() => r(true), graceMs)))]);
+      clearTimeout(timer);
+      if (late) this.log.warn({ graceMs }, 'schedule ticks still running at close; left to another orchestrator');
+    }
     this.connection?.disconnect();
   }
 
