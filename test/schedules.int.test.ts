@@ -84,15 +84,18 @@ describe('schedules', { timeout: 120_000 }, () => {
       }
       for (const id of ids) {
         const r = await sys.client.waitForResult(id, { timeoutMs: 20_000 });
-        expect(r.state).toBe(TaskState.TASK_STATE_SUCCEEDED);
+        expect([r.state, r.scheduleId]).toEqual([TaskState.TASK_STATE_SUCCEEDED, 'every-second']);
         const s = await second.client.getTaskStatus(id);
         expect(s.scheduleId).toBe('every-second');
       }
-      // The submitted event in the gRPC feed names the schedule too.
-      for await (const e of sys.client.streamEvents({ types: ['submitted'], taskIds: [ids[0]!], cursor: '0' })) {
+      // Its events in the gRPC feed name the schedule too, from submitted to succeeded.
+      const seen: string[] = [];
+      for await (const e of sys.client.streamEvents({ taskIds: [ids[0]!], cursor: '0' })) {
         expect(e.scheduleId).toBe('every-second');
-        break;
+        seen.push(e.type);
+        if (e.type === 'succeeded') break;
       }
+      expect(seen).toEqual(['submitted', 'started', 'succeeded']);
     } finally {
       await second.close();
     }

@@ -102,6 +102,7 @@ export function toPbResult(cursor: string, r: TaskResultRecord): pb.TaskResult {
     workerId: r.workerId ?? '',
     finishedAtMs: r.atMs,
     durationMs: r.durationMs,
+    scheduleId: r.scheduleId ?? '',
   };
 }
 

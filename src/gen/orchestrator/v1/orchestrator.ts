@@ -584,6 +584,8 @@ export interface TaskResult {
   workerId: string;
   finishedAtMs: number;
   durationMs: number;
+  /** The schedule that submitted the task; empty for a task submitted otherwise. */
+  scheduleId: string;
 }
 
 export interface StreamEventsRequest {
@@ -614,7 +616,7 @@ export interface TaskEvent {
   stepId: string;
   /** workflow_run and workflow_step events: the new state (see WorkflowRunState / StepState). */
   state: string;
-  /** submitted events of a task a schedule submitted: the schedule. */
+  /** The schedule that submitted the task; empty for a task submitted otherwise. */
   scheduleId: string;
 }
 
@@ -3846,6 +3848,7 @@ function createBaseTaskResult(): TaskResult {
     workerId: "",
     finishedAtMs: 0,
     durationMs: 0,
+    scheduleId: "",
   };
 }
 
@@ -3883,6 +3886,9 @@ export const TaskResult: MessageFns<TaskResult> = {
     }
     if (message.durationMs !== 0) {
       writer.uint32(88).int64(message.durationMs);
+    }
+    if (message.scheduleId !== "") {
+      writer.uint32(98).string(message.scheduleId);
     }
     return writer;
   },
@@ -3988,6 +3994,14 @@ export const TaskResult: MessageFns<TaskResult> = {
             message.durationMs = longToNumber(reader.int64());
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.scheduleId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4041,6 +4055,11 @@ export const TaskResult: MessageFns<TaskResult> = {
         : isSet(object.duration_ms)
         ? globalThis.Number(object.duration_ms)
         : 0,
+      scheduleId: isSet(object.scheduleId)
+        ? globalThis.String(object.scheduleId)
+        : isSet(object.schedule_id)
+        ? globalThis.String(object.schedule_id)
+        : "",
     };
   },
 
@@ -4079,6 +4098,9 @@ export const TaskResult: MessageFns<TaskResult> = {
     if (message.durationMs !== 0) {
       obj.durationMs = Math.round(message.durationMs);
     }
+    if (message.scheduleId !== "") {
+      obj.scheduleId = message.scheduleId;
+    }
     return obj;
   },
 
@@ -4098,6 +4120,7 @@ export const TaskResult: MessageFns<TaskResult> = {
     message.workerId = object.workerId ?? "";
     message.finishedAtMs = object.finishedAtMs ?? 0;
     message.durationMs = object.durationMs ?? 0;
+    message.scheduleId = object.scheduleId ?? "";
     return message;
   },
 };
