@@ -9,6 +9,7 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
+import { Queue } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { OrchestratorClient, TaskState, type ScheduleInput } from '../src/client/orchestrator-client.js';
 import { createLogger } from '../src/logging/logger.js';
@@ -98,6 +99,25 @@ describe('schedules', { timeout: 120_000 }, () => {
       expect(seen).toEqual(['submitted', 'started', 'succeeded']);
     } finally {
       await second.close();
+    }
+  });
+
+  it('submits nothing new when a tick job runs again', async () => {
+    await sys.startPool({ classes: 'inproc:2' });
+    // Hourly: no second tick comes by itself during the test.
+    await sys.client.createSchedule({ scheduleId: 'replayed', everyMs: 3_600_000, task: task() });
+    const [first] = await waitFired(sys, 'replayed', 1);
+    const queue = new Queue('orq-schedules', { connection: sys.r.duplicate(), prefix: 'orq:{orq-schedules}' });
+    try {
+      const jobId = `repeat:replayed:${tickOf(first!)}`;
+      const done = (await waitFor(async () => (await queue.getJob(jobId))?.finishedOn)) ?? 0;
+      // As BullMQ does when a tick job is retried or taken over from a dead orchestrator.
+      await (await queue.getJob(jobId))!.retry('completed');
+      await waitFor(async () => ((await queue.getJob(jobId))?.finishedOn ?? 0) > done && (await queue.getJobState(jobId)) === 'completed');
+      expect((await queue.getJob(jobId))!.returnvalue).toBe(first);
+      expect(await firedBy(sys, 'replayed')).toEqual([first]);
+    } finally {
+      await queue.close();
     }
   });
 
