@@ -63,7 +63,8 @@ describe('schedules', { timeout: 120_000 }, () => {
   afterEach(async () => sys?.stop());
 
   it('submits exactly one task per tick with two orchestrators firing, each carrying the schedule id', async () => {
-    const second = await startInProcess(sys, 'test-orchestrator-2');
+    // This process's orchestrator and a second one as its own process, both running the runner.
+    const second = await sys.startOrchestrator();
     try {
       await sys.startPool({ classes: 'inproc:4' });
       const created = await sys.client.createSchedule({ scheduleId: 'every-second', everyMs: 1_000, task: task() });
@@ -98,7 +99,8 @@ describe('schedules', { timeout: 120_000 }, () => {
       }
       expect(seen).toEqual(['submitted', 'started', 'succeeded']);
     } finally {
-      await second.close();
+      second.kill();
+      await second.exited;
     }
   });
 
