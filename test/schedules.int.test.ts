@@ -167,11 +167,13 @@ describe('schedules', { timeout: 120_000 }, () => {
           const r = await sys.client.waitForResult(id, { timeoutMs: 20_000 });
           if ((JSON.parse(r.resultJson) as { v: string }).v === '2') v2.push(id);
         }
-        return v2.length >= 2;
+        return v2.length >= 3;
       },
       { timeoutMs: 30_000, intervalMs: 250, message: 'no tasks from the updated spec' },
     );
-    for (const id of v2) expect(tickOf(id) % 2_000).toBe(0);
+    // The runner reads the spec at each tick, so a tick of the old timing already on its way when
+    // the update landed fires with the new task: only the first may be off the new timing.
+    for (const id of v2.slice(1)) expect(tickOf(id) % 2_000).toBe(0);
     expect(await sys.client.getSchedule('changing')).toMatchObject({ spec: { cron: '*/2 * * * * *' } });
   });
 
