@@ -348,6 +348,13 @@ describe('orchctl schedule', { timeout: 120_000 }, () => {
     const got = await orchctl(['schedule', 'get', 'nightly']);
     expect(got.out).toMatch(/when\s+every 60000 ms/);
 
+    // A fired task shows its schedule in `orchctl status`.
+    await sys.client.createSchedule({ scheduleId: 'cli-fired', everyMs: 3_600_000, task: task() });
+    const [fired] = await waitFired(sys, 'cli-fired', 1);
+    const st = await orchctl(['--json', 'status', fired!]);
+    expect(JSON.parse(st.out)).toMatchObject({ task: fired, schedule: 'cli-fired' });
+    await sys.client.deleteSchedule('cli-fired');
+
     const bad = await orchctl(['schedule', 'create', 'broken', '--cron', 'not a cron', '-c', 'inproc', '-p', 'a=1']);
     expect(bad.code).toBe(2);
     expect(bad.err).toContain('schedule.cron');
