@@ -11,6 +11,7 @@
  * Ticks missed while no orchestrator ran: the one tick job that was due fires when a runner is
  * back, late; BullMQ then times the next tick from the schedule, so missed ticks do not pile up.
  */
+import { hostname } from 'node:os';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
@@ -37,7 +38,10 @@ export interface ScheduleRunnerOptions {
   lockDurationMs?: number;
 }
 
-/** Finished tick jobs kept for Bull Board; the fired tasks are the record that matters. */
+/**
+ * Finished tick jobs kept for inspection (a tick job's return value is the task it submitted, its
+ * processedBy the orchestrator); the fired tasks are the record that matters.
+ */
 const KEEP_TICKS = 100;
 
 /** The task id a tick submits: a plain "." joins them, as BullMQ refuses ":" in job ids. */
@@ -62,6 +66,7 @@ export class ScheduleRunner {
     this.worker = new Worker<TickJobData>(SCHEDULE_QUEUE, (job) => this.fire(job), {
       connection: this.connection,
       prefix: this.opts.keys.scheduleQueuePrefix,
+      name: `${hostname()}-${process.pid}`,
       concurrency: this.opts.concurrency ?? 4,
       lockDuration,
       stalledInterval: lockDuration,
