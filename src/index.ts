@@ -13,6 +13,9 @@
  *   const { runId } = await client.startWorkflowRun({ name: 'etl', inputs: { url: 'https://example.org/a.csv' } });
  *   const run = await client.waitForRun(runId); // state, and every step's state and result
  *
+ *   await client.createSchedule({ scheduleId: 'nightly', cron: '0 30 2 * * *', tz: 'Europe/Berlin',
+ *     task: { taskClass: 'cpu_long', payload: { job: 'report' } } }); // task ids "nightly.<tick ms>"
+ *
  * Embedding the server or a pool:
  *
  *   const config = loadConfig();
@@ -46,6 +49,7 @@ export type {
   SubmitTaskResponse,
 } from './client/orchestrator-client.js';
 export type { TaskFilterInput, TaskSummary, ListTasksResponse, RetryTasksResponse, RetryError } from './client/orchestrator-client.js';
+export type { ScheduleInput, Schedule, ScheduleSpec } from './client/orchestrator-client.js';
 export { loadConfig, ConfigError } from './config/config.js';
 export type { Config, ConfigInput, LoadConfigOptions } from './config/config.js';
 export { Orchestrator } from './orchestrator.js';

@@ -27,6 +27,10 @@ import type { HttpListener } from './http/http-listener.js';
 import { createReadServices } from './read-services.js';
 import { createOperatorHttp } from '../dashboard/operator-http.js';
 import { grpcSecurity } from './grpc/grpc-security.js';
+import { ScheduleRunner } from './schedules/schedule-runner.js';
+import { ScheduleService } from './schedules/schedule-service.js';
+import { ScheduleStore } from './schedules/schedule-store.js';
+import { ScheduleTimers } from './schedules/schedule-timers.js';
 
 export interface OrchestratorOptions {
   config: Config;
@@ -43,6 +47,8 @@ export class Orchestrator {
   private engine?: WorkflowEngine;
   private http?: HttpListener;
   private retention?: TaskRetention;
+  private scheduleTimers?: ScheduleTimers;
+  private scheduleRunner?: ScheduleRunner;
 
   constructor(private readonly opts: OrchestratorOptions) {
     this.log = opts.logger.child({ component: 'orchestrator' });
@@ -112,6 +118,11 @@ export class Orchestrator {
       sweepIntervalMs: config.workflows.sweepIntervalMs,
     });
     await this.engine.start();
+    const scheduleStore = new ScheduleStore({ redis, keys });
+    const scheduleTimers = (this.scheduleTimers = new ScheduleTimers({ bullRedis, keys }));
+    this.scheduleRunner = new ScheduleRunner({ redisUrl, keys, store: scheduleStore, timers: scheduleTimers, submitter, logger });
+    await this.scheduleRunner.start();
+    const schedules = new ScheduleService({ store: scheduleStore, timers: scheduleTimers, checkTask: (t, field) => void submitter.prepare(t, field) });
     const registry = createMetricsRegistry();
     this.http = createOperatorHttp({ config, redis, registry, services, dashboard: config.http.dashboard.enabled });
     await this.http.start();
@@ -131,6 +142,7 @@ export class Orchestrator {
         classes: new ClassControls({ redis, keys, queues }),
         logger,
         taskOps: { lister, retrier, retention: this.retention },
+        schedules,
       },
     });
     await this.grpc.start();
@@ -148,6 +160,8 @@ export class Orchestrator {
     await Promise.all([this.grpc?.close(graceMs), this.http?.close(Math.min(graceMs, 2_000))]);
     await this.engine?.close();
     await this.retention?.close();
+    await this.scheduleRunner?.close(Math.min(graceMs, 2_000));
+    await this.scheduleTimers?.close();
     await this.queues?.close();
     await Promise.all([this.redis?.quit(), this.bullRedis?.quit()]).catch(() => undefined);
     this.log.info('orchestrator stopped');

@@ -96,7 +96,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
     const taskClass = job.queueName;
     const attempt = job.attemptsMade + 1;
     const data = job.data;
-    const base = { taskId, taskClass, attempt, workflowId: data.workflowId, workerId: poolId };
+    const base = { taskId, taskClass, attempt, workflowId: data.workflowId, scheduleId: data.scheduleId, workerId: poolId };
     // Built only when something is logged: most attempts log nothing.
     const log = () => logger.child({ taskId, taskClass, attempt });
     const startedAt = Date.now();

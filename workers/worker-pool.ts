@@ -331,6 +331,7 @@ export class WorkerPool {
         taskClass,
         attempt: (job?.attemptsMade ?? 0) + 1,
         workflowId: job?.data.workflowId,
+        scheduleId: job?.data.scheduleId,
         atMs: Date.now(),
         workerId: this.id,
         detail: 'its pool stopped renewing the lock; queued again',
@@ -342,7 +343,14 @@ export class WorkerPool {
 
   private async onStalledOut(job: Job<TaskJobData>, feeds: FeedWriter): Promise<void> {
     const now = Date.now();
-    const base = { taskId: job.id!, taskClass: job.queueName, attempt: job.attemptsMade + 1, workflowId: job.data.workflowId, workerId: this.id };
+    const base = {
+      taskId: job.id!,
+      taskClass: job.queueName,
+      attempt: job.attemptsMade + 1,
+      workflowId: job.data.workflowId,
+      scheduleId: job.data.scheduleId,
+      workerId: this.id,
+    };
     try {
       await feeds.final(
         { ...base, type: 'failed', atMs: now, detail: STALLED_LIMIT_REASON },

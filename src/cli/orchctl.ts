@@ -21,6 +21,7 @@ import { registerSystemCommands } from './system-commands.js';
 import { registerTaskCommands } from './task-commands.js';
 import { registerTaskOpsCommands } from './task-ops-commands.js';
 import { registerWorkflowCommands } from './workflow-commands.js';
+import { registerScheduleCommands } from './schedule-commands.js';
 
 const program = new Command()
   .name('orchctl')
@@ -48,6 +49,7 @@ registerFeedCommands(program, ctx);
 registerWorkflowCommands(program, ctx);
 registerClassCommands(program, ctx);
 registerSystemCommands(program, ctx);
+registerScheduleCommands(program, ctx);
 for (const c of program.commands) c.exitOverride();
 for (const c of program.commands.flatMap((x) => x.commands)) c.exitOverride();
 

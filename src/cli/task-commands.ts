@@ -158,6 +158,7 @@ export function registerTaskCommands(program: Command, ctx: () => CliContext): v
         progress: s.progressJson,
         worker: s.workerId,
         workflow: s.workflowId,
+        schedule: s.scheduleId,
         priority: s.priority,
         submitted: iso(s.submittedAtMs),
         started: iso(s.startedAtMs),

@@ -45,6 +45,7 @@ function toPbFilter(f: TaskFilterInput): pb.TaskFilter {
     submittedUntilMs: f.submittedUntilMs ?? 0,
   };
 }
+export type { Schedule, ScheduleSpec } from '../gen/orchestrator/v1/orchestrator.js';
 
 /** A task to submit. Only taskClass and payload are required. */
 export interface TaskInput {
@@ -148,6 +149,40 @@ export interface WorkflowInput {
   /** @default "fail_fast" */
   failurePolicy?: 'fail_fast' | 'continue';
   description?: string;
+}
+
+/**
+ * A schedule to create or (whole) replace: exactly one of `cron` and `everyMs`, and the task it
+ * submits each tick (without a taskId: each tick's task is "<scheduleId>.<tick ms>").
+ */
+export interface ScheduleInput {
+  scheduleId: string;
+  /** 5 fields, or 6 with seconds first, e.g. "0 30 9 * * 1-5". */
+  cron?: string;
+  /** IANA time zone of `cron`. @default "UTC" */
+  tz?: string;
+  /** Interval in ms (at least 100); the first tick comes at once, or at startAtMs. */
+  everyMs?: number;
+  /** No tick before this time (ms since the epoch). @default now */
+  startAtMs?: number;
+  /** No tick after this time (ms since the epoch). @default never */
+  endAtMs?: number;
+  task: Omit<TaskInput, 'taskId'>;
+  /** Stored but not firing. @default false */
+  paused?: boolean;
+}
+
+export function toPbScheduleSpec(s: ScheduleInput): pb.ScheduleSpec {
+  return {
+    scheduleId: s.scheduleId,
+    cron: s.cron ?? '',
+    tz: s.tz ?? '',
+    everyMs: s.everyMs ?? 0,
+    startAtMs: s.startAtMs ?? 0,
+    endAtMs: s.endAtMs ?? 0,
+    task: toPbTask(s.task),
+    paused: s.paused ?? false,
+  };
 }
 
 const FINAL_RUN_STATES = new Set([
@@ -404,6 +439,31 @@ export class OrchestratorClient {
 
   close(): void {
     this.raw.close();
+  }
+
+  // ---------- schedules ----------
+
+  /** Stores a schedule and starts its ticks. Idempotent with the same spec; ALREADY_EXISTS with another. */
+  createSchedule(s: ScheduleInput): Promise<pb.Schedule> {
+    return this.call(this.raw.createSchedule as Unary<pb.CreateScheduleRequest, pb.Schedule>, { schedule: toPbScheduleSpec(s) });
+  }
+
+  getSchedule(scheduleId: string): Promise<pb.Schedule> {
+    return this.call(this.raw.getSchedule as Unary<pb.GetScheduleRequest, pb.Schedule>, { scheduleId });
+  }
+
+  async listSchedules(): Promise<pb.Schedule[]> {
+    return (await this.call(this.raw.listSchedules as Unary<pb.ListSchedulesRequest, pb.ListSchedulesResponse>, {})).schedules;
+  }
+
+  /** Replaces the whole spec of an existing schedule (NOT_FOUND when unknown). */
+  updateSchedule(s: ScheduleInput): Promise<pb.Schedule> {
+    return this.call(this.raw.updateSchedule as Unary<pb.UpdateScheduleRequest, pb.Schedule>, { schedule: toPbScheduleSpec(s) });
+  }
+
+  /** Stops and removes a schedule; the tasks it submitted stay. */
+  async deleteSchedule(scheduleId: string): Promise<void> {
+    await this.call(this.raw.deleteSchedule as Unary<pb.DeleteScheduleRequest, pb.DeleteScheduleResponse>, { scheduleId });
   }
 }
 

@@ -14,6 +14,7 @@
  *   worker      present when a pool wrote it: the pool id
  *   detail      present when there is one: error text (retrying, failed, cancelled), progress
  *               JSON (progress), the retry delay in ms (retrying)
+ *   schedule_id present when a schedule submitted the task
  *
  * Workflow runs add two types, written by the workflow engine with workflow_id = the run id:
  *   workflow_run   the run's state changed: state running | succeeded | failed | cancelled;
@@ -23,7 +24,7 @@
  *
  * `<prefix>:results`, one entry per final outcome (at least once per task; duplicates carry the
  * same task_id and attempt), trimmed with MAXLEN ~ streams.resultsMaxLen:
- *   task_id, class, attempt, at, workflow_id?, worker?   as above
+ *   task_id, class, attempt, at, workflow_id?, worker?, schedule_id?   as above
  *   state       succeeded | failed | cancelled
  *   result      JSON of the handler's return value (succeeded only)
  *   error       error text (failed, cancelled)
@@ -62,6 +63,8 @@ export interface TaskEventRecord {
   stepId?: string;
   /** workflow_run and workflow_step events: the new state. */
   state?: string;
+  /** Present when a schedule submitted the task. */
+  scheduleId?: string;
 }
 
 export interface TaskResultRecord {
@@ -77,6 +80,7 @@ export interface TaskResultRecord {
   error?: string;
   errorCode?: string;
   durationMs: number;
+  scheduleId?: string;
 }
 
 /** A stream entry as Redis returns it: [id, [field, value, field, value, ...]]. */
@@ -89,6 +93,7 @@ export function eventFields(e: TaskEventRecord): string[] {
   if (e.detail !== undefined) f.push('detail', e.detail);
   if (e.stepId !== undefined) f.push('step_id', e.stepId);
   if (e.state !== undefined) f.push('state', e.state);
+  if (e.scheduleId) f.push('schedule_id', e.scheduleId);
   return f;
 }
 
@@ -100,6 +105,7 @@ export function resultFields(r: TaskResultRecord): string[] {
   if (r.error !== undefined) f.push('error', r.error);
   if (r.errorCode !== undefined) f.push('error_code', r.errorCode);
   f.push('duration_ms', String(r.durationMs));
+  if (r.scheduleId) f.push('schedule_id', r.scheduleId);
   return f;
 }
 
@@ -122,6 +128,7 @@ export function parseEvent(fields: string[]): TaskEventRecord {
     detail: m.get('detail'),
     stepId: m.get('step_id'),
     state: m.get('state'),
+    scheduleId: m.get('schedule_id'),
   };
 }
 
@@ -139,5 +146,6 @@ export function parseResult(fields: string[]): TaskResultRecord {
     error: m.get('error'),
     errorCode: m.get('error_code'),
     durationMs: Number(m.get('duration_ms') ?? 0),
+    scheduleId: m.get('schedule_id'),
   };
 }

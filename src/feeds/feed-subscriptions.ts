@@ -133,5 +133,6 @@ export function resultFromStatus(v: TaskStatusView): TaskResultRecord | undefine
     error: v.state === 'succeeded' ? undefined : v.error,
     errorCode: v.state === 'cancelled' ? 'cancelled' : v.state === 'failed' ? (v.error.startsWith('timed out') ? 'timed_out' : 'task_failed') : undefined,
     durationMs: v.finishedAtMs && v.startedAtMs ? v.finishedAtMs - v.startedAtMs : 0,
+    scheduleId: v.scheduleId || undefined,
   };
 }

@@ -86,6 +86,7 @@ export function toPbEvent(cursor: string, e: TaskEventRecord): pb.TaskEvent {
     detail: e.detail ?? '',
     stepId: e.stepId ?? '',
     state: e.state ?? '',
+    scheduleId: e.scheduleId ?? '',
   };
 }
 
@@ -102,6 +103,7 @@ export function toPbResult(cursor: string, r: TaskResultRecord): pb.TaskResult {
     workerId: r.workerId ?? '',
     finishedAtMs: r.atMs,
     durationMs: r.durationMs,
+    scheduleId: r.scheduleId ?? '',
   };
 }
 

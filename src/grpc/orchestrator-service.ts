@@ -22,6 +22,8 @@ import type { TaskRetrier } from '../tasks/task-retry.js';
 import type { TaskRetention } from '../tasks/task-retention.js';
 import { toPbRun, toPbRunState, toPbUpdate, toWorkflowInput } from './workflow-mapping.js';
 import { toServiceError } from './status.js';
+import type { ScheduleService } from '../schedules/schedule-service.js';
+import { toPbSchedule, toScheduleSpec } from './schedule-mapping.js';
 
 export interface OrchestratorServices {
   submitter: TaskSubmitter;
@@ -34,11 +36,17 @@ export interface OrchestratorServices {
   logger: Logger;
   /** ListTasks, RetryTasks, PurgeTasks. */
   taskOps: { lister: TaskLister; retrier: TaskRetrier; retention: TaskRetention };
+  schedules: ScheduleService;
 }
 
 function requireRunId(runId: string): string {
   if (!runId) throw invalidArgument('run_id', 'is required');
   return runId;
+}
+
+function requireScheduleId(id: string): string {
+  if (!id) throw invalidArgument('schedule_id', 'is required');
+  return id;
 }
 
 export function unary<Req, Res>(fn: (req: Req) => Promise<Res>) {
@@ -151,6 +159,19 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
     purgeTasks: unary<pb.PurgeTasksRequest, pb.PurgeTasksResponse>(async (req) => ({
       removed: await s.taskOps.retention.purge({ olderThanMs: req.olderThanMs, taskClasses: req.taskClasses, states: toStates(req.states, 'states') }),
     })),
+    // Schedules.
+    createSchedule: unary<pb.CreateScheduleRequest, pb.Schedule>(async (req) =>
+      toPbSchedule(await s.schedules.create(toScheduleSpec(req.schedule, 'schedule'))),
+    ),
+    getSchedule: unary<pb.GetScheduleRequest, pb.Schedule>(async (req) => toPbSchedule(await s.schedules.get(requireScheduleId(req.scheduleId)))),
+    listSchedules: unary<pb.ListSchedulesRequest, pb.ListSchedulesResponse>(async () => ({ schedules: (await s.schedules.list()).map(toPbSchedule) })),
+    updateSchedule: unary<pb.UpdateScheduleRequest, pb.Schedule>(async (req) =>
+      toPbSchedule(await s.schedules.update(toScheduleSpec(req.schedule, 'schedule'))),
+    ),
+    deleteSchedule: unary<pb.DeleteScheduleRequest, pb.DeleteScheduleResponse>(async (req) => {
+      await s.schedules.delete(requireScheduleId(req.scheduleId));
+      return { scheduleId: req.scheduleId };
+    }),
   } satisfies Record<keyof pb.OrchestratorServiceServer, unknown>;
   return handlers as unknown as Record<string, UntypedHandleCall>;
 }

@@ -25,6 +25,11 @@
  *   stream of finished step tasks, `{<prefix>}:wf:releasing` zset of steps being submitted.
  * - `{<prefix>}:limits` hash class -> per-pool concurrency set at run time; `:limits:ch` its
  *   change channel. Cluster-wide caps, rate limits and pause live in BullMQ's queue meta.
+ * - Schedules (src/schedules/): `{<prefix>}:schedules` hash schedule_id -> JSON of the stored
+ *   schedule (the durable record); `{<prefix>}:schedules:last` hash schedule_id ->
+ *   "<tick ms>\t<task_id>" of its last submission. Their ticks come from BullMQ job schedulers
+ *   on the internal queue `orq-schedules` (prefix `<prefix>:{orq-schedules}`; a class name
+ *   cannot contain "-", so it never meets a class's queue).
  */
 export interface Keys {
   readonly prefix: string;
@@ -64,7 +69,16 @@ export interface Keys {
   readonly limits: string;
   /** Pub/sub: a class name whenever its limits changed. */
   readonly limitsChannel: string;
+  /** schedule_id -> JSON of the stored schedule (src/schedules/schedule-store.ts). */
+  readonly schedules: string;
+  /** schedule_id -> "<tick ms>\t<task_id>" of its last submission. */
+  readonly schedulesLast: string;
+  /** BullMQ prefix of the internal queue whose job schedulers tick the schedules. */
+  readonly scheduleQueuePrefix: string;
 }
+
+/** Name of the internal queue of schedule ticks (not a task class: class names have no "-"). */
+export const SCHEDULE_QUEUE = 'orq-schedules';
 
 export function keys(prefix: string): Keys {
   const own = `{${prefix}}`;
@@ -95,5 +109,8 @@ export function keys(prefix: string): Keys {
     releasing: `${own}:wf:releasing`,
     limits: `${own}:limits`,
     limitsChannel: `${own}:limits:ch`,
+    schedules: `${own}:schedules`,
+    schedulesLast: `${own}:schedules:last`,
+    scheduleQueuePrefix: `${prefix}:{${SCHEDULE_QUEUE}}`,
   });
 }

@@ -21,31 +21,32 @@ import type { TaskQueues } from './task-queues.js';
  * Claim task ids and record their submission.
  * KEYS[1] tasks index hash, KEYS[2] events stream, KEYS[3] counters hash,
  * KEYS[4..] the task lists (zsets) of the classes in the batch
- * ARGV[1] now (ms), ARGV[2] events MAXLEN, then per task 6 values:
+ * ARGV[1] now (ms), ARGV[2] events MAXLEN, then per task 7 values:
  *   task_id, "<class>\t<digest>", class, workflow_id ("" for none), delay_ms,
- *   the KEYS index of its class's task list
+ *   schedule_id ("" for none), the KEYS index of its class's task list
  * Returns {0, v1, v2, ...}: vi is "" when task i was claimed now, else its existing index value;
  *         {1, i, existing} when task i is taken with different content (nothing was written).
  * Claimed tasks get a "submitted" event, count in counters "submitted:<class>", and enter their
  * class's task list scored by ARGV[1] (one ZADD: the only per-task cost of listing).
  */
 const CLAIM_SCRIPT = `
-local n = (#ARGV - 2) / 6
+local n = (#ARGV - 2) / 7
 local out = {0}
 for i = 1, n do
-  local b = 2 + (i - 1) * 6
+  local b = 2 + (i - 1) * 7
   local v = redis.call('HGET', KEYS[1], ARGV[b + 1])
   if v and v ~= ARGV[b + 2] then return {1, i, v} end
   out[i + 1] = v or ''
 end
 for i = 1, n do
   if out[i + 1] == '' then
-    local b = 2 + (i - 1) * 6
+    local b = 2 + (i - 1) * 7
     redis.call('HSET', KEYS[1], ARGV[b + 1], ARGV[b + 2])
-    redis.call('ZADD', KEYS[tonumber(ARGV[b + 6])], ARGV[1], ARGV[b + 1])
+    redis.call('ZADD', KEYS[tonumber(ARGV[b + 7])], ARGV[1], ARGV[b + 1])
     local ev = {'type', 'submitted', 'task_id', ARGV[b + 1], 'class', ARGV[b + 3], 'attempt', '0', 'at', ARGV[1]}
     if ARGV[b + 4] ~= '' then table.insert(ev, 'workflow_id'); table.insert(ev, ARGV[b + 4]) end
     if ARGV[b + 5] ~= '0' then table.insert(ev, 'detail'); table.insert(ev, 'delay_ms=' .. ARGV[b + 5]) end
+    if ARGV[b + 6] ~= '' then table.insert(ev, 'schedule_id'); table.insert(ev, ARGV[b + 6]) end
     redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ev))
     redis.call('HINCRBY', KEYS[3], 'submitted:' .. ARGV[b + 3], 1)
   end
@@ -127,7 +128,7 @@ export class TaskSubmitter {
     for (const t of unique) {
       let li = listIndex.get(t.taskClass);
       if (li === undefined) listIndex.set(t.taskClass, (li = keyList.push(k.taskList(t.taskClass))));
-      argv.push(t.taskId, `${t.taskClass}\t${t.digest}`, t.taskClass, t.data.workflowId ?? '', t.delayMs, li);
+      argv.push(t.taskId, `${t.taskClass}\t${t.digest}`, t.taskClass, t.data.workflowId ?? '', t.delayMs, t.data.scheduleId ?? '', li);
     }
     const reply = await this.claim(keyList.length, ...keyList, ...argv);
     if (reply[0] === 1) {

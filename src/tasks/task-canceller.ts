@@ -39,7 +39,7 @@ export class TaskCanceller {
       try {
         await job.remove();
         const now = Date.now();
-        const base = { taskId, taskClass, attempt: job.attemptsMade, workflowId: job.data.workflowId };
+        const base = { taskId, taskClass, attempt: job.attemptsMade, workflowId: job.data.workflowId, scheduleId: job.data.scheduleId };
         await feeds.final(
           { ...base, type: 'cancelled', atMs: now, detail: `cancelled: ${why}` },
           { ...base, state: 'cancelled', atMs: now, error: `cancelled: ${why}`, errorCode: 'cancelled', durationMs: 0 },

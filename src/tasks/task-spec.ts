@@ -106,6 +106,8 @@ export interface TaskSubmission {
   delayMs?: number;
   /** Unset: handler "echo". */
   executor?: ExecutorSpec;
+  /** The schedule submitting the task (src/schedules/); not settable through SubmitTask. */
+  scheduleId?: string;
 }
 
 /** What a BullMQ job's data holds. Kept small: it is stored once per task. */
@@ -114,6 +116,7 @@ export interface TaskJobData {
   payload: Record<string, string>;
   timeoutMs: number;
   workflowId?: string;
+  scheduleId?: string;
 }
 
 /** A validated submission, ready to enqueue. */
@@ -316,6 +319,8 @@ function digestOf(t: TaskSubmission, executor: ExecutorSpec, priority: number): 
     t.timeoutMs ?? 0,
     t.delayMs ?? 0,
     executor,
+    // Only when set, so digests of tasks submitted otherwise stay what they were.
+    ...(t.scheduleId ? [t.scheduleId] : []),
   ]);
   return createHash('sha1').update(canonical).digest('base64url');
 }
@@ -348,6 +353,7 @@ export function resolveTask(t: TaskSubmission, opts: ValidateOptions): ResolvedT
     timeoutMs: timeoutMs || cls.timeoutMs,
   };
   if (t.workflowId) data.workflowId = t.workflowId;
+  if (t.scheduleId) data.scheduleId = t.scheduleId;
   return {
     taskId,
     taskClass: cls.name,

@@ -31,6 +31,8 @@ export interface TaskStatusView {
   finishedAtMs: number;
   workflowId: string;
   priority: number;
+  /** The schedule that submitted the task; '' for none. */
+  scheduleId: string;
 }
 
 export function mapState(state: JobState | 'unknown', cancelRequested: boolean): TaskState {
@@ -117,6 +119,7 @@ export class TaskStatusReader {
       finishedAtMs: job.finishedOn ?? 0,
       workflowId: job.data.workflowId ?? '',
       priority: fromBullPriority(job.priority),
+      scheduleId: job.data.scheduleId ?? '',
     };
   }
 }
@@ -137,5 +140,6 @@ function empty(taskId: string, taskClass: string): TaskStatusView {
     finishedAtMs: 0,
     workflowId: '',
     priority: 0,
+    scheduleId: '',
   };
 }

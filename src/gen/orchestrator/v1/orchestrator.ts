@@ -544,6 +544,8 @@ export interface TaskStatus {
   finishedAtMs: number;
   workflowId: string;
   priority: number;
+  /** The schedule that submitted the task; empty for a task submitted otherwise. */
+  scheduleId: string;
 }
 
 export interface CancelTaskRequest {
@@ -582,6 +584,8 @@ export interface TaskResult {
   workerId: string;
   finishedAtMs: number;
   durationMs: number;
+  /** The schedule that submitted the task; empty for a task submitted otherwise. */
+  scheduleId: string;
 }
 
 export interface StreamEventsRequest {
@@ -612,6 +616,8 @@ export interface TaskEvent {
   stepId: string;
   /** workflow_run and workflow_step events: the new state (see WorkflowRunState / StepState). */
   state: string;
+  /** The schedule that submitted the task; empty for a task submitted otherwise. */
+  scheduleId: string;
 }
 
 export interface ClassLimits {
@@ -886,6 +892,76 @@ export interface PurgeTasksRequest {
 
 export interface PurgeTasksResponse {
   removed: number;
+}
+
+/** What a schedule does: exactly one of cron and every_ms, and the task it submits each tick. */
+export interface ScheduleSpec {
+  /**
+   * [A-Za-z0-9._-], at most 100 characters, not all digits. Each tick submits the task with
+   * task_id "<schedule_id>.<tick time in ms since the epoch>".
+   */
+  scheduleId: string;
+  /** A cron expression: 5 fields (minute first) or 6 (second first), e.g. "0 30 9 * * 1-5" (09:30:00 on weekdays). */
+  cron: string;
+  /**
+   * IANA time zone the cron expression is read in (e.g. "Europe/Berlin"); empty means UTC.
+   * Only with cron.
+   */
+  tz: string;
+  /**
+   * Fire every this many milliseconds (at least 100), the first tick at once (or at start_at_ms);
+   * 0 when cron is set.
+   */
+  everyMs: number;
+  /** No tick before this time (ms since the epoch); 0 means from now. */
+  startAtMs: number;
+  /** No tick after this time (ms since the epoch); 0 means never ending. */
+  endAtMs: number;
+  /** The task submitted each tick; task_id must be empty (it is derived from the tick). */
+  task:
+    | TaskSpec
+    | undefined;
+  /** Stored but not firing. */
+  paused: boolean;
+}
+
+export interface Schedule {
+  spec: ScheduleSpec | undefined;
+  createdAtMs: number;
+  updatedAtMs: number;
+  /** When it fires next; 0 when paused or past its end. */
+  nextRunAtMs: number;
+  /** The last tick that submitted a task (ms since the epoch), and that task; 0 and "" before the first. */
+  lastRunAtMs: number;
+  lastTaskId: string;
+}
+
+export interface CreateScheduleRequest {
+  schedule: ScheduleSpec | undefined;
+}
+
+export interface GetScheduleRequest {
+  scheduleId: string;
+}
+
+export interface ListSchedulesRequest {
+}
+
+export interface ListSchedulesResponse {
+  schedules: Schedule[];
+}
+
+/** The whole spec is replaced: fields left unset take their defaults. */
+export interface UpdateScheduleRequest {
+  schedule: ScheduleSpec | undefined;
+}
+
+export interface DeleteScheduleRequest {
+  scheduleId: string;
+}
+
+export interface DeleteScheduleResponse {
+  scheduleId: string;
 }
 
 function createBaseBackoff(): Backoff {
@@ -3176,6 +3252,7 @@ function createBaseTaskStatus(): TaskStatus {
     finishedAtMs: 0,
     workflowId: "",
     priority: 0,
+    scheduleId: "",
   };
 }
 
@@ -3222,6 +3299,9 @@ export const TaskStatus: MessageFns<TaskStatus> = {
     }
     if (message.priority !== 0) {
       writer.uint32(112).int32(message.priority);
+    }
+    if (message.scheduleId !== "") {
+      writer.uint32(122).string(message.scheduleId);
     }
     return writer;
   },
@@ -3351,6 +3431,14 @@ export const TaskStatus: MessageFns<TaskStatus> = {
             message.priority = reader.int32();
             continue;
           }
+          case 15: {
+            if (tag !== 122) {
+              break;
+            }
+
+            message.scheduleId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3423,6 +3511,11 @@ export const TaskStatus: MessageFns<TaskStatus> = {
         ? globalThis.String(object.workflow_id)
         : "",
       priority: isSet(object.priority) ? globalThis.Number(object.priority) : 0,
+      scheduleId: isSet(object.scheduleId)
+        ? globalThis.String(object.scheduleId)
+        : isSet(object.schedule_id)
+        ? globalThis.String(object.schedule_id)
+        : "",
     };
   },
 
@@ -3470,6 +3563,9 @@ export const TaskStatus: MessageFns<TaskStatus> = {
     if (message.priority !== 0) {
       obj.priority = Math.round(message.priority);
     }
+    if (message.scheduleId !== "") {
+      obj.scheduleId = message.scheduleId;
+    }
     return obj;
   },
 
@@ -3492,6 +3588,7 @@ export const TaskStatus: MessageFns<TaskStatus> = {
     message.finishedAtMs = object.finishedAtMs ?? 0;
     message.workflowId = object.workflowId ?? "";
     message.priority = object.priority ?? 0;
+    message.scheduleId = object.scheduleId ?? "";
     return message;
   },
 };
@@ -3836,6 +3933,7 @@ function createBaseTaskResult(): TaskResult {
     workerId: "",
     finishedAtMs: 0,
     durationMs: 0,
+    scheduleId: "",
   };
 }
 
@@ -3873,6 +3971,9 @@ export const TaskResult: MessageFns<TaskResult> = {
     }
     if (message.durationMs !== 0) {
       writer.uint32(88).int64(message.durationMs);
+    }
+    if (message.scheduleId !== "") {
+      writer.uint32(98).string(message.scheduleId);
     }
     return writer;
   },
@@ -3978,6 +4079,14 @@ export const TaskResult: MessageFns<TaskResult> = {
             message.durationMs = longToNumber(reader.int64());
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.scheduleId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4031,6 +4140,11 @@ export const TaskResult: MessageFns<TaskResult> = {
         : isSet(object.duration_ms)
         ? globalThis.Number(object.duration_ms)
         : 0,
+      scheduleId: isSet(object.scheduleId)
+        ? globalThis.String(object.scheduleId)
+        : isSet(object.schedule_id)
+        ? globalThis.String(object.schedule_id)
+        : "",
     };
   },
 
@@ -4069,6 +4183,9 @@ export const TaskResult: MessageFns<TaskResult> = {
     if (message.durationMs !== 0) {
       obj.durationMs = Math.round(message.durationMs);
     }
+    if (message.scheduleId !== "") {
+      obj.scheduleId = message.scheduleId;
+    }
     return obj;
   },
 
@@ -4088,6 +4205,7 @@ export const TaskResult: MessageFns<TaskResult> = {
     message.workerId = object.workerId ?? "";
     message.finishedAtMs = object.finishedAtMs ?? 0;
     message.durationMs = object.durationMs ?? 0;
+    message.scheduleId = object.scheduleId ?? "";
     return message;
   },
 };
@@ -4250,6 +4368,7 @@ function createBaseTaskEvent(): TaskEvent {
     detail: "",
     stepId: "",
     state: "",
+    scheduleId: "",
   };
 }
 
@@ -4287,6 +4406,9 @@ export const TaskEvent: MessageFns<TaskEvent> = {
     }
     if (message.state !== "") {
       writer.uint32(90).string(message.state);
+    }
+    if (message.scheduleId !== "") {
+      writer.uint32(98).string(message.scheduleId);
     }
     return writer;
   },
@@ -4392,6 +4514,14 @@ export const TaskEvent: MessageFns<TaskEvent> = {
             message.state = reader.string();
             continue;
           }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.scheduleId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4441,6 +4571,11 @@ export const TaskEvent: MessageFns<TaskEvent> = {
         ? globalThis.String(object.step_id)
         : "",
       state: isSet(object.state) ? globalThis.String(object.state) : "",
+      scheduleId: isSet(object.scheduleId)
+        ? globalThis.String(object.scheduleId)
+        : isSet(object.schedule_id)
+        ? globalThis.String(object.schedule_id)
+        : "",
     };
   },
 
@@ -4479,6 +4614,9 @@ export const TaskEvent: MessageFns<TaskEvent> = {
     if (message.state !== "") {
       obj.state = message.state;
     }
+    if (message.scheduleId !== "") {
+      obj.scheduleId = message.scheduleId;
+    }
     return obj;
   },
 
@@ -4498,6 +4636,7 @@ export const TaskEvent: MessageFns<TaskEvent> = {
     message.detail = object.detail ?? "";
     message.stepId = object.stepId ?? "";
     message.state = object.state ?? "";
+    message.scheduleId = object.scheduleId ?? "";
     return message;
   },
 };
@@ -8583,6 +8722,854 @@ export const PurgeTasksResponse: MessageFns<PurgeTasksResponse> = {
   },
 };
 
+function createBaseScheduleSpec(): ScheduleSpec {
+  return { scheduleId: "", cron: "", tz: "", everyMs: 0, startAtMs: 0, endAtMs: 0, task: undefined, paused: false };
+}
+
+export const ScheduleSpec: MessageFns<ScheduleSpec> = {
+  encode(message: ScheduleSpec, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.scheduleId !== "") {
+      writer.uint32(10).string(message.scheduleId);
+    }
+    if (message.cron !== "") {
+      writer.uint32(18).string(message.cron);
+    }
+    if (message.tz !== "") {
+      writer.uint32(26).string(message.tz);
+    }
+    if (message.everyMs !== 0) {
+      writer.uint32(32).int64(message.everyMs);
+    }
+    if (message.startAtMs !== 0) {
+      writer.uint32(40).int64(message.startAtMs);
+    }
+    if (message.endAtMs !== 0) {
+      writer.uint32(48).int64(message.endAtMs);
+    }
+    if (message.task !== undefined) {
+      TaskSpec.encode(message.task, writer.uint32(58).fork()).join();
+    }
+    if (message.paused !== false) {
+      writer.uint32(64).bool(message.paused);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ScheduleSpec {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseScheduleSpec();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.scheduleId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.cron = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.tz = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.everyMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.startAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.endAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.task = TaskSpec.decode(reader, reader.uint32());
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.paused = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ScheduleSpec {
+    return {
+      scheduleId: isSet(object.scheduleId)
+        ? globalThis.String(object.scheduleId)
+        : isSet(object.schedule_id)
+        ? globalThis.String(object.schedule_id)
+        : "",
+      cron: isSet(object.cron) ? globalThis.String(object.cron) : "",
+      tz: isSet(object.tz) ? globalThis.String(object.tz) : "",
+      everyMs: isSet(object.everyMs)
+        ? globalThis.Number(object.everyMs)
+        : isSet(object.every_ms)
+        ? globalThis.Number(object.every_ms)
+        : 0,
+      startAtMs: isSet(object.startAtMs)
+        ? globalThis.Number(object.startAtMs)
+        : isSet(object.start_at_ms)
+        ? globalThis.Number(object.start_at_ms)
+        : 0,
+      endAtMs: isSet(object.endAtMs)
+        ? globalThis.Number(object.endAtMs)
+        : isSet(object.end_at_ms)
+        ? globalThis.Number(object.end_at_ms)
+        : 0,
+      task: isSet(object.task) ? TaskSpec.fromJSON(object.task) : undefined,
+      paused: isSet(object.paused) ? globalThis.Boolean(object.paused) : false,
+    };
+  },
+
+  toJSON(message: ScheduleSpec): unknown {
+    const obj: any = {};
+    if (message.scheduleId !== "") {
+      obj.scheduleId = message.scheduleId;
+    }
+    if (message.cron !== "") {
+      obj.cron = message.cron;
+    }
+    if (message.tz !== "") {
+      obj.tz = message.tz;
+    }
+    if (message.everyMs !== 0) {
+      obj.everyMs = Math.round(message.everyMs);
+    }
+    if (message.startAtMs !== 0) {
+      obj.startAtMs = Math.round(message.startAtMs);
+    }
+    if (message.endAtMs !== 0) {
+      obj.endAtMs = Math.round(message.endAtMs);
+    }
+    if (message.task !== undefined) {
+      obj.task = TaskSpec.toJSON(message.task);
+    }
+    if (message.paused !== false) {
+      obj.paused = message.paused;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ScheduleSpec>, I>>(base?: I): ScheduleSpec {
+    return ScheduleSpec.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ScheduleSpec>, I>>(object: I): ScheduleSpec {
+    const message = createBaseScheduleSpec();
+    message.scheduleId = object.scheduleId ?? "";
+    message.cron = object.cron ?? "";
+    message.tz = object.tz ?? "";
+    message.everyMs = object.everyMs ?? 0;
+    message.startAtMs = object.startAtMs ?? 0;
+    message.endAtMs = object.endAtMs ?? 0;
+    message.task = (object.task !== undefined && object.task !== null) ? TaskSpec.fromPartial(object.task) : undefined;
+    message.paused = object.paused ?? false;
+    return message;
+  },
+};
+
+function createBaseSchedule(): Schedule {
+  return { spec: undefined, createdAtMs: 0, updatedAtMs: 0, nextRunAtMs: 0, lastRunAtMs: 0, lastTaskId: "" };
+}
+
+export const Schedule: MessageFns<Schedule> = {
+  encode(message: Schedule, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.spec !== undefined) {
+      ScheduleSpec.encode(message.spec, writer.uint32(10).fork()).join();
+    }
+    if (message.createdAtMs !== 0) {
+      writer.uint32(16).int64(message.createdAtMs);
+    }
+    if (message.updatedAtMs !== 0) {
+      writer.uint32(24).int64(message.updatedAtMs);
+    }
+    if (message.nextRunAtMs !== 0) {
+      writer.uint32(32).int64(message.nextRunAtMs);
+    }
+    if (message.lastRunAtMs !== 0) {
+      writer.uint32(40).int64(message.lastRunAtMs);
+    }
+    if (message.lastTaskId !== "") {
+      writer.uint32(50).string(message.lastTaskId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Schedule {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSchedule();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.spec = ScheduleSpec.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.createdAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.updatedAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.nextRunAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.lastRunAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.lastTaskId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Schedule {
+    return {
+      spec: isSet(object.spec) ? ScheduleSpec.fromJSON(object.spec) : undefined,
+      createdAtMs: isSet(object.createdAtMs)
+        ? globalThis.Number(object.createdAtMs)
+        : isSet(object.created_at_ms)
+        ? globalThis.Number(object.created_at_ms)
+        : 0,
+      updatedAtMs: isSet(object.updatedAtMs)
+        ? globalThis.Number(object.updatedAtMs)
+        : isSet(object.updated_at_ms)
+        ? globalThis.Number(object.updated_at_ms)
+        : 0,
+      nextRunAtMs: isSet(object.nextRunAtMs)
+        ? globalThis.Number(object.nextRunAtMs)
+        : isSet(object.next_run_at_ms)
+        ? globalThis.Number(object.next_run_at_ms)
+        : 0,
+      lastRunAtMs: isSet(object.lastRunAtMs)
+        ? globalThis.Number(object.lastRunAtMs)
+        : isSet(object.last_run_at_ms)
+        ? globalThis.Number(object.last_run_at_ms)
+        : 0,
+      lastTaskId: isSet(object.lastTaskId)
+        ? globalThis.String(object.lastTaskId)
+        : isSet(object.last_task_id)
+        ? globalThis.String(object.last_task_id)
+        : "",
+    };
+  },
+
+  toJSON(message: Schedule): unknown {
+    const obj: any = {};
+    if (message.spec !== undefined) {
+      obj.spec = ScheduleSpec.toJSON(message.spec);
+    }
+    if (message.createdAtMs !== 0) {
+      obj.createdAtMs = Math.round(message.createdAtMs);
+    }
+    if (message.updatedAtMs !== 0) {
+      obj.updatedAtMs = Math.round(message.updatedAtMs);
+    }
+    if (message.nextRunAtMs !== 0) {
+      obj.nextRunAtMs = Math.round(message.nextRunAtMs);
+    }
+    if (message.lastRunAtMs !== 0) {
+      obj.lastRunAtMs = Math.round(message.lastRunAtMs);
+    }
+    if (message.lastTaskId !== "") {
+      obj.lastTaskId = message.lastTaskId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Schedule>, I>>(base?: I): Schedule {
+    return Schedule.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Schedule>, I>>(object: I): Schedule {
+    const message = createBaseSchedule();
+    message.spec = (object.spec !== undefined && object.spec !== null)
+      ? ScheduleSpec.fromPartial(object.spec)
+      : undefined;
+    message.createdAtMs = object.createdAtMs ?? 0;
+    message.updatedAtMs = object.updatedAtMs ?? 0;
+    message.nextRunAtMs = object.nextRunAtMs ?? 0;
+    message.lastRunAtMs = object.lastRunAtMs ?? 0;
+    message.lastTaskId = object.lastTaskId ?? "";
+    return message;
+  },
+};
+
+function createBaseCreateScheduleRequest(): CreateScheduleRequest {
+  return { schedule: undefined };
+}
+
+export const CreateScheduleRequest: MessageFns<CreateScheduleRequest> = {
+  encode(message: CreateScheduleRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.schedule !== undefined) {
+      ScheduleSpec.encode(message.schedule, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CreateScheduleRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCreateScheduleRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.schedule = ScheduleSpec.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CreateScheduleRequest {
+    return { schedule: isSet(object.schedule) ? ScheduleSpec.fromJSON(object.schedule) : undefined };
+  },
+
+  toJSON(message: CreateScheduleRequest): unknown {
+    const obj: any = {};
+    if (message.schedule !== undefined) {
+      obj.schedule = ScheduleSpec.toJSON(message.schedule);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CreateScheduleRequest>, I>>(base?: I): CreateScheduleRequest {
+    return CreateScheduleRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CreateScheduleRequest>, I>>(object: I): CreateScheduleRequest {
+    const message = createBaseCreateScheduleRequest();
+    message.schedule = (object.schedule !== undefined && object.schedule !== null)
+      ? ScheduleSpec.fromPartial(object.schedule)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseGetScheduleRequest(): GetScheduleRequest {
+  return { scheduleId: "" };
+}
+
+export const GetScheduleRequest: MessageFns<GetScheduleRequest> = {
+  encode(message: GetScheduleRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.scheduleId !== "") {
+      writer.uint32(10).string(message.scheduleId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetScheduleRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetScheduleRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.scheduleId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetScheduleRequest {
+    return {
+      scheduleId: isSet(object.scheduleId)
+        ? globalThis.String(object.scheduleId)
+        : isSet(object.schedule_id)
+        ? globalThis.String(object.schedule_id)
+        : "",
+    };
+  },
+
+  toJSON(message: GetScheduleRequest): unknown {
+    const obj: any = {};
+    if (message.scheduleId !== "") {
+      obj.scheduleId = message.scheduleId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetScheduleRequest>, I>>(base?: I): GetScheduleRequest {
+    return GetScheduleRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetScheduleRequest>, I>>(object: I): GetScheduleRequest {
+    const message = createBaseGetScheduleRequest();
+    message.scheduleId = object.scheduleId ?? "";
+    return message;
+  },
+};
+
+function createBaseListSchedulesRequest(): ListSchedulesRequest {
+  return {};
+}
+
+export const ListSchedulesRequest: MessageFns<ListSchedulesRequest> = {
+  encode(_: ListSchedulesRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSchedulesRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSchedulesRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListSchedulesRequest {
+    return {};
+  },
+
+  toJSON(_: ListSchedulesRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListSchedulesRequest>, I>>(base?: I): ListSchedulesRequest {
+    return ListSchedulesRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListSchedulesRequest>, I>>(_: I): ListSchedulesRequest {
+    const message = createBaseListSchedulesRequest();
+    return message;
+  },
+};
+
+function createBaseListSchedulesResponse(): ListSchedulesResponse {
+  return { schedules: [] };
+}
+
+export const ListSchedulesResponse: MessageFns<ListSchedulesResponse> = {
+  encode(message: ListSchedulesResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.schedules) {
+      Schedule.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListSchedulesResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListSchedulesResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.schedules.push(Schedule.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListSchedulesResponse {
+    return {
+      schedules: globalThis.Array.isArray(object?.schedules)
+        ? object.schedules.map((e: any) => Schedule.fromJSON(e))
+        : [],
+    };
+  },
+
+  toJSON(message: ListSchedulesResponse): unknown {
+    const obj: any = {};
+    if (message.schedules?.length) {
+      obj.schedules = message.schedules.map((e) => Schedule.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListSchedulesResponse>, I>>(base?: I): ListSchedulesResponse {
+    return ListSchedulesResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListSchedulesResponse>, I>>(object: I): ListSchedulesResponse {
+    const message = createBaseListSchedulesResponse();
+    message.schedules = object.schedules?.map((e) => Schedule.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseUpdateScheduleRequest(): UpdateScheduleRequest {
+  return { schedule: undefined };
+}
+
+export const UpdateScheduleRequest: MessageFns<UpdateScheduleRequest> = {
+  encode(message: UpdateScheduleRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.schedule !== undefined) {
+      ScheduleSpec.encode(message.schedule, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): UpdateScheduleRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseUpdateScheduleRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.schedule = ScheduleSpec.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): UpdateScheduleRequest {
+    return { schedule: isSet(object.schedule) ? ScheduleSpec.fromJSON(object.schedule) : undefined };
+  },
+
+  toJSON(message: UpdateScheduleRequest): unknown {
+    const obj: any = {};
+    if (message.schedule !== undefined) {
+      obj.schedule = ScheduleSpec.toJSON(message.schedule);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<UpdateScheduleRequest>, I>>(base?: I): UpdateScheduleRequest {
+    return UpdateScheduleRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<UpdateScheduleRequest>, I>>(object: I): UpdateScheduleRequest {
+    const message = createBaseUpdateScheduleRequest();
+    message.schedule = (object.schedule !== undefined && object.schedule !== null)
+      ? ScheduleSpec.fromPartial(object.schedule)
+      : undefined;
+    return message;
+  },
+};
+
+function createBaseDeleteScheduleRequest(): DeleteScheduleRequest {
+  return { scheduleId: "" };
+}
+
+export const DeleteScheduleRequest: MessageFns<DeleteScheduleRequest> = {
+  encode(message: DeleteScheduleRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.scheduleId !== "") {
+      writer.uint32(10).string(message.scheduleId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteScheduleRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteScheduleRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.scheduleId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteScheduleRequest {
+    return {
+      scheduleId: isSet(object.scheduleId)
+        ? globalThis.String(object.scheduleId)
+        : isSet(object.schedule_id)
+        ? globalThis.String(object.schedule_id)
+        : "",
+    };
+  },
+
+  toJSON(message: DeleteScheduleRequest): unknown {
+    const obj: any = {};
+    if (message.scheduleId !== "") {
+      obj.scheduleId = message.scheduleId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteScheduleRequest>, I>>(base?: I): DeleteScheduleRequest {
+    return DeleteScheduleRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteScheduleRequest>, I>>(object: I): DeleteScheduleRequest {
+    const message = createBaseDeleteScheduleRequest();
+    message.scheduleId = object.scheduleId ?? "";
+    return message;
+  },
+};
+
+function createBaseDeleteScheduleResponse(): DeleteScheduleResponse {
+  return { scheduleId: "" };
+}
+
+export const DeleteScheduleResponse: MessageFns<DeleteScheduleResponse> = {
+  encode(message: DeleteScheduleResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.scheduleId !== "") {
+      writer.uint32(10).string(message.scheduleId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DeleteScheduleResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDeleteScheduleResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.scheduleId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DeleteScheduleResponse {
+    return {
+      scheduleId: isSet(object.scheduleId)
+        ? globalThis.String(object.scheduleId)
+        : isSet(object.schedule_id)
+        ? globalThis.String(object.schedule_id)
+        : "",
+    };
+  },
+
+  toJSON(message: DeleteScheduleResponse): unknown {
+    const obj: any = {};
+    if (message.scheduleId !== "") {
+      obj.scheduleId = message.scheduleId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DeleteScheduleResponse>, I>>(base?: I): DeleteScheduleResponse {
+    return DeleteScheduleResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DeleteScheduleResponse>, I>>(object: I): DeleteScheduleResponse {
+    const message = createBaseDeleteScheduleResponse();
+    message.scheduleId = object.scheduleId ?? "";
+    return message;
+  },
+};
+
 export type OrchestratorServiceService = typeof OrchestratorServiceService;
 export const OrchestratorServiceService = {
   /** Overall status with per-component detail. Always answers while the process runs. */
@@ -8800,6 +9787,65 @@ export const OrchestratorServiceService = {
     responseSerialize: (value: PurgeTasksResponse): Buffer => Buffer.from(PurgeTasksResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): PurgeTasksResponse => PurgeTasksResponse.decode(value),
   },
+  /**
+   * ---------- schedules ----------
+   * Store a recurring submission of a task spec (cron with time zone, or a fixed interval).
+   * Idempotent on schedule_id with the same spec; ALREADY_EXISTS with a different one.
+   */
+  createSchedule: {
+    path: "/orchestrator.v1.OrchestratorService/CreateSchedule" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CreateScheduleRequest): Buffer =>
+      Buffer.from(CreateScheduleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CreateScheduleRequest => CreateScheduleRequest.decode(value),
+    responseSerialize: (value: Schedule): Buffer => Buffer.from(Schedule.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Schedule => Schedule.decode(value),
+  },
+  /** One schedule with its next run time. NOT_FOUND when unknown. */
+  getSchedule: {
+    path: "/orchestrator.v1.OrchestratorService/GetSchedule" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetScheduleRequest): Buffer => Buffer.from(GetScheduleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetScheduleRequest => GetScheduleRequest.decode(value),
+    responseSerialize: (value: Schedule): Buffer => Buffer.from(Schedule.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Schedule => Schedule.decode(value),
+  },
+  /** Every schedule, by id. */
+  listSchedules: {
+    path: "/orchestrator.v1.OrchestratorService/ListSchedules" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListSchedulesRequest): Buffer => Buffer.from(ListSchedulesRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListSchedulesRequest => ListSchedulesRequest.decode(value),
+    responseSerialize: (value: ListSchedulesResponse): Buffer =>
+      Buffer.from(ListSchedulesResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListSchedulesResponse => ListSchedulesResponse.decode(value),
+  },
+  /** Replace a schedule's spec (timing, task, paused); ticks from now on follow it. NOT_FOUND when unknown. */
+  updateSchedule: {
+    path: "/orchestrator.v1.OrchestratorService/UpdateSchedule" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: UpdateScheduleRequest): Buffer =>
+      Buffer.from(UpdateScheduleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): UpdateScheduleRequest => UpdateScheduleRequest.decode(value),
+    responseSerialize: (value: Schedule): Buffer => Buffer.from(Schedule.encode(value).finish()),
+    responseDeserialize: (value: Buffer): Schedule => Schedule.decode(value),
+  },
+  /** Remove a schedule: it fires no more. Tasks it already submitted are left alone. NOT_FOUND when unknown. */
+  deleteSchedule: {
+    path: "/orchestrator.v1.OrchestratorService/DeleteSchedule" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DeleteScheduleRequest): Buffer =>
+      Buffer.from(DeleteScheduleRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DeleteScheduleRequest => DeleteScheduleRequest.decode(value),
+    responseSerialize: (value: DeleteScheduleResponse): Buffer =>
+      Buffer.from(DeleteScheduleResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DeleteScheduleResponse => DeleteScheduleResponse.decode(value),
+  },
 } as const;
 
 export interface OrchestratorServiceServer extends UntypedServiceImplementation {
@@ -8846,6 +9892,20 @@ export interface OrchestratorServiceServer extends UntypedServiceImplementation 
   retryTasks: handleUnaryCall<RetryTasksRequest, RetryTasksResponse>;
   /** Remove finished tasks older than an age, with their records; returns how many. */
   purgeTasks: handleUnaryCall<PurgeTasksRequest, PurgeTasksResponse>;
+  /**
+   * ---------- schedules ----------
+   * Store a recurring submission of a task spec (cron with time zone, or a fixed interval).
+   * Idempotent on schedule_id with the same spec; ALREADY_EXISTS with a different one.
+   */
+  createSchedule: handleUnaryCall<CreateScheduleRequest, Schedule>;
+  /** One schedule with its next run time. NOT_FOUND when unknown. */
+  getSchedule: handleUnaryCall<GetScheduleRequest, Schedule>;
+  /** Every schedule, by id. */
+  listSchedules: handleUnaryCall<ListSchedulesRequest, ListSchedulesResponse>;
+  /** Replace a schedule's spec (timing, task, paused); ticks from now on follow it. NOT_FOUND when unknown. */
+  updateSchedule: handleUnaryCall<UpdateScheduleRequest, Schedule>;
+  /** Remove a schedule: it fires no more. Tasks it already submitted are left alone. NOT_FOUND when unknown. */
+  deleteSchedule: handleUnaryCall<DeleteScheduleRequest, DeleteScheduleResponse>;
 }
 
 export interface OrchestratorServiceClient extends Client {
@@ -9150,6 +10210,90 @@ export interface OrchestratorServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: PurgeTasksResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * ---------- schedules ----------
+   * Store a recurring submission of a task spec (cron with time zone, or a fixed interval).
+   * Idempotent on schedule_id with the same spec; ALREADY_EXISTS with a different one.
+   */
+  createSchedule(
+    request: CreateScheduleRequest,
+    callback: (error: ServiceError | null, response: Schedule) => void,
+  ): ClientUnaryCall;
+  createSchedule(
+    request: CreateScheduleRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Schedule) => void,
+  ): ClientUnaryCall;
+  createSchedule(
+    request: CreateScheduleRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Schedule) => void,
+  ): ClientUnaryCall;
+  /** One schedule with its next run time. NOT_FOUND when unknown. */
+  getSchedule(
+    request: GetScheduleRequest,
+    callback: (error: ServiceError | null, response: Schedule) => void,
+  ): ClientUnaryCall;
+  getSchedule(
+    request: GetScheduleRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Schedule) => void,
+  ): ClientUnaryCall;
+  getSchedule(
+    request: GetScheduleRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Schedule) => void,
+  ): ClientUnaryCall;
+  /** Every schedule, by id. */
+  listSchedules(
+    request: ListSchedulesRequest,
+    callback: (error: ServiceError | null, response: ListSchedulesResponse) => void,
+  ): ClientUnaryCall;
+  listSchedules(
+    request: ListSchedulesRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListSchedulesResponse) => void,
+  ): ClientUnaryCall;
+  listSchedules(
+    request: ListSchedulesRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListSchedulesResponse) => void,
+  ): ClientUnaryCall;
+  /** Replace a schedule's spec (timing, task, paused); ticks from now on follow it. NOT_FOUND when unknown. */
+  updateSchedule(
+    request: UpdateScheduleRequest,
+    callback: (error: ServiceError | null, response: Schedule) => void,
+  ): ClientUnaryCall;
+  updateSchedule(
+    request: UpdateScheduleRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: Schedule) => void,
+  ): ClientUnaryCall;
+  updateSchedule(
+    request: UpdateScheduleRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: Schedule) => void,
+  ): ClientUnaryCall;
+  /** Remove a schedule: it fires no more. Tasks it already submitted are left alone. NOT_FOUND when unknown. */
+  deleteSchedule(
+    request: DeleteScheduleRequest,
+    callback: (error: ServiceError | null, response: DeleteScheduleResponse) => void,
+  ): ClientUnaryCall;
+  deleteSchedule(
+    request: DeleteScheduleRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DeleteScheduleResponse) => void,
+  ): ClientUnaryCall;
+  deleteSchedule(
+    request: DeleteScheduleRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DeleteScheduleResponse) => void,
   ): ClientUnaryCall;
 }
 

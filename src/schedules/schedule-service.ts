@@ -1,0 +1,73 @@
+/**
+ * Create, read, update and delete schedules: the calls behind the Schedule RPCs.
+ *
+ * Every write goes to the store first and to BullMQ's job scheduler second. A crash between
+ * the two leaves a stored schedule whose timer is missing or stale, which the next orchestrator
+ * start repairs (ScheduleRunner.reconcile); never a timer without a stored schedule that fires
+ * anything, since the runner reads the spec from the store at each tick.
+ */
+import type { TaskCheck, ScheduleSpec, ScheduleView, StoredSchedule } from './schedule-spec.js';
+import { validateSchedule } from './schedule-spec.js';
+import type { ScheduleStore } from './schedule-store.js';
+import type { ScheduleTimers } from './schedule-timers.js';
+
+export interface ScheduleServiceOptions {
+  store: ScheduleStore;
+  timers: ScheduleTimers;
+  /** Checks a schedule's task as SubmitTask would (TaskSubmitter.prepare). */
+  checkTask: TaskCheck;
+}
+
+/** The request field that holds the schedule, for error messages. */
+const FIELD = 'schedule';
+
+export class ScheduleService {
+  constructor(private readonly opts: ScheduleServiceOptions) {}
+
+  /** Idempotent on the id with the same spec; already_exists with a different one. */
+  async create(input: ScheduleSpec): Promise<ScheduleView> {
+    const spec = validateSchedule(input, this.opts.checkTask, FIELD);
+    const { stored, created } = await this.opts.store.create(spec);
+    // When it existed, only a missing or stale timer is set: a create retried after a crash
+    // between the two writes completes it, and a plain repeat leaves the ticks as they are.
+    if (created || !(await this.opts.timers.isCurrent(stored.spec))) await this.opts.timers.apply(stored.spec);
+    return this.view(stored);
+  }
+
+  /** Replaces the whole spec; not_found when unknown. */
+  async update(input: ScheduleSpec): Promise<ScheduleView> {
+    const spec = validateSchedule(input, this.opts.checkTask, FIELD);
+    const stored = await this.opts.store.replace(spec);
+    await this.opts.timers.apply(spec);
+    return this.view(stored);
+  }
+
+  async delete(scheduleId: string): Promise<void> {
+    await this.opts.store.delete(scheduleId);
+    await this.opts.timers.remove(scheduleId);
+  }
+
+  async get(scheduleId: string): Promise<ScheduleView> {
+    return this.view(await this.opts.store.get(scheduleId));
+  }
+
+  async list(): Promise<ScheduleView[]> {
+    const [all, timers] = await Promise.all([this.opts.store.list(), this.opts.timers.all()]);
+    const last = await this.opts.store.lastRuns(all.map((s) => s.spec.scheduleId));
+    return all.map((s) => {
+      const id = s.spec.scheduleId;
+      return {
+        ...s,
+        nextRunAtMs: s.spec.paused ? 0 : (timers.get(id)?.next ?? 0),
+        lastRunAtMs: last.get(id)?.tickMs ?? 0,
+        lastTaskId: last.get(id)?.taskId ?? '',
+      };
+    });
+  }
+
+  private async view(s: StoredSchedule): Promise<ScheduleView> {
+    const id = s.spec.scheduleId;
+    const [next, last] = await Promise.all([s.spec.paused ? 0 : this.opts.timers.next(id), this.opts.store.lastRuns([id])]);
+    return { ...s, nextRunAtMs: next, lastRunAtMs: last.get(id)?.tickMs ?? 0, lastTaskId: last.get(id)?.taskId ?? '' };
+  }
+}

@@ -1,0 +1,130 @@
+/**
+ * The durable record of schedules: one hash, schedule_id -> JSON of the StoredSchedule. This,
+ * not BullMQ's job schedulers, is the source of truth: the runner reads the spec from here at
+ * every tick, and every orchestrator re-creates missing job schedulers from here when it starts.
+ */
+import type { Redis } from 'ioredis';
+import type { Keys } from '../redis/keys.js';
+import { OrchestratorError } from '../tasks/errors.js';
+import { canonicalJson, type ScheduleSpec, type StoredSchedule } from './schedule-spec.js';
+
+/**
+ * Replaces an existing schedule.
+ * KEYS[1] schedules hash; ARGV[1] schedule_id, ARGV[2] the new JSON
+ * Returns 1 when replaced, 0 when there is no such schedule (nothing written).
+ */
+const REPLACE_SCRIPT = `
+if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+`;
+
+/**
+ * Records a tick's submission unless a later tick was recorded already (ticks of one schedule
+ * can finish out of order when a tick is retried).
+ * KEYS[1] schedules-last hash; ARGV[1] schedule_id, ARGV[2] tick ms, ARGV[3] task_id
+ * Returns 1 when recorded, 0 when a later tick was there.
+ */
+const RECORD_RUN_SCRIPT = `
+local v = redis.call('HGET', KEYS[1], ARGV[1])
+if v and tonumber(string.match(v, '^(%d+)')) >= tonumber(ARGV[2]) then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '\\t' .. ARGV[3])
+return 1
+`;
+
+export interface ScheduleStoreOptions {
+  redis: Redis;
+  keys: Keys;
+}
+
+type ReplaceCommand = (key: string, id: string, json: string) => Promise<number>;
+type RecordRunCommand = (key: string, id: string, tickMs: number, taskId: string) => Promise<number>;
+
+export const sameSpec = (a: ScheduleSpec, b: ScheduleSpec): boolean => canonicalJson(a) === canonicalJson(b);
+
+const notFound = (id: string) => new OrchestratorError('not_found', `schedule_id: no schedule "${id}"`, { field: 'schedule_id' });
+
+export class ScheduleStore {
+  private readonly replaceCmd: ReplaceCommand;
+  private readonly recordRunCmd: RecordRunCommand;
+
+  constructor(private readonly opts: ScheduleStoreOptions) {
+    const r = opts.redis as unknown as Record<string, unknown>;
+    if (!('orqReplaceSchedule' in r)) opts.redis.defineCommand('orqReplaceSchedule', { numberOfKeys: 1, lua: REPLACE_SCRIPT });
+    if (!('orqRecordScheduleRun' in r)) opts.redis.defineCommand('orqRecordScheduleRun', { numberOfKeys: 1, lua: RECORD_RUN_SCRIPT });
+    const cmds = opts.redis as unknown as { orqReplaceSchedule: ReplaceCommand; orqRecordScheduleRun: RecordRunCommand };
+    this.replaceCmd = (...a) => cmds.orqReplaceSchedule(...a);
+    this.recordRunCmd = (...a) => cmds.orqRecordScheduleRun(...a);
+  }
+
+  /**
+   * Stores a new schedule. An existing one with the same spec is returned as it is (created
+   * false); one with a different spec is already_exists.
+   */
+  async create(spec: ScheduleSpec, nowMs = Date.now()): Promise<{ stored: StoredSchedule; created: boolean }> {
+    const stored: StoredSchedule = { spec, createdAtMs: nowMs, updatedAtMs: nowMs };
+    const { redis, keys } = this.opts;
+    if (await redis.hsetnx(keys.schedules, spec.scheduleId, JSON.stringify(stored))) return { stored, created: true };
+    const existing = await this.find(spec.scheduleId);
+    // Deleted between the two calls: the caller may simply try again.
+    if (!existing) throw new OrchestratorError('unavailable', `schedule_id: "${spec.scheduleId}" changed during the call; try again`, { retryable: true });
+    if (!sameSpec(existing.spec, spec)) {
+      throw new OrchestratorError('already_exists', `schedule_id: schedule "${spec.scheduleId}" already exists with a different spec`, {
+        field: 'schedule_id',
+      });
+    }
+    return { stored: existing, created: false };
+  }
+
+  /** Replaces an existing schedule's spec, keeping its creation time; not_found when unknown. */
+  async replace(spec: ScheduleSpec, nowMs = Date.now()): Promise<StoredSchedule> {
+    const existing = await this.get(spec.scheduleId);
+    const stored: StoredSchedule = { spec, createdAtMs: existing.createdAtMs, updatedAtMs: nowMs };
+    if (!(await this.replaceCmd(this.opts.keys.schedules, spec.scheduleId, JSON.stringify(stored)))) throw notFound(spec.scheduleId);
+    return stored;
+  }
+
+  /** Removes a schedule and its last-run record; not_found when unknown. */
+  async delete(id: string): Promise<void> {
+    const { redis, keys } = this.opts;
+    const [[, removed]] = (await redis.multi().hdel(keys.schedules, id).hdel(keys.schedulesLast, id).exec()) as [[unknown, number], [unknown, number]];
+    if (!removed) throw notFound(id);
+  }
+
+  async find(id: string): Promise<StoredSchedule | undefined> {
+    const json = await this.opts.redis.hget(this.opts.keys.schedules, id);
+    return json ? (JSON.parse(json) as StoredSchedule) : undefined;
+  }
+
+  async get(id: string): Promise<StoredSchedule> {
+    const s = await this.find(id);
+    if (!s) throw notFound(id);
+    return s;
+  }
+
+  /** Every schedule, by id. */
+  async list(): Promise<StoredSchedule[]> {
+    const all = await this.opts.redis.hgetall(this.opts.keys.schedules);
+    return Object.keys(all)
+      .sort()
+      .map((id) => JSON.parse(all[id]!) as StoredSchedule);
+  }
+
+  /** The last submission of each of `ids` (absent for none yet). */
+  async lastRuns(ids: string[]): Promise<Map<string, { tickMs: number; taskId: string }>> {
+    const out = new Map<string, { tickMs: number; taskId: string }>();
+    if (ids.length === 0) return out;
+    const values = await this.opts.redis.hmget(this.opts.keys.schedulesLast, ...ids);
+    ids.forEach((id, i) => {
+      const v = values[i];
+      if (!v) return;
+      const tab = v.indexOf('\t');
+      out.set(id, { tickMs: Number(v.slice(0, tab)), taskId: v.slice(tab + 1) });
+    });
+    return out;
+  }
+
+  async recordRun(id: string, tickMs: number, taskId: string): Promise<void> {
+    await this.recordRunCmd(this.opts.keys.schedulesLast, id, tickMs, taskId);
+  }
+}

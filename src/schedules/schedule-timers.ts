@@ -1,0 +1,99 @@
+/**
+ * The ticking of schedules, left to BullMQ's job schedulers on one internal queue
+ * (`orq-schedules`, src/redis/keys.ts): one job scheduler per active schedule, keyed by the
+ * schedule id. BullMQ adds a scheduler's next job, with id "repeat:<scheduler id>:<tick ms>",
+ * atomically when a worker takes the current one, so every tick is one job however many
+ * orchestrators run a worker on the queue; src/schedules/schedule-runner.ts processes them.
+ *
+ * The job carries only the schedule id: the runner reads the spec from the store at each tick,
+ * so an update applies from the next tick on without touching queued jobs.
+ */
+import { Queue, type JobSchedulerJson } from 'bullmq';
+import type { Redis } from 'ioredis';
+import { SCHEDULE_QUEUE, type Keys } from '../redis/keys.js';
+import { BULL_EVENTS_MAXLEN } from '../tasks/task-queues.js';
+import { repeatOptions, type ScheduleSpec } from './schedule-spec.js';
+
+/** The data of a tick job. */
+export interface TickJobData {
+  scheduleId: string;
+}
+
+export const TICK_JOB_NAME = 'tick';
+/** A tick whose submission failed (Redis away a moment) is retried; the task id keeps it once. */
+const TICK_ATTEMPTS = 5;
+const TICK_BACKOFF_MS = 500;
+
+export interface ScheduleTimersOptions {
+  /** BullMQ's connection (never our own; see src/redis/connection.ts). */
+  bullRedis: Redis;
+  keys: Keys;
+}
+
+/** The tick time of a scheduler job id "repeat:<scheduler id>:<tick ms>". */
+export function tickOf(jobId: string): number {
+  return Number(jobId.slice(jobId.lastIndexOf(':') + 1));
+}
+
+export class ScheduleTimers {
+  readonly queue: Queue<TickJobData>;
+
+  constructor(opts: ScheduleTimersOptions) {
+    this.queue = new Queue<TickJobData>(SCHEDULE_QUEUE, {
+      connection: opts.bullRedis,
+      prefix: opts.keys.scheduleQueuePrefix,
+      streams: { events: { maxLen: BULL_EVENTS_MAXLEN } },
+    });
+  }
+
+  /** Starts or re-times the schedule's ticks; a paused schedule has none. */
+  async apply(spec: ScheduleSpec): Promise<void> {
+    if (spec.paused) {
+      await this.remove(spec.scheduleId);
+      return;
+    }
+    await this.queue.upsertJobScheduler(spec.scheduleId, repeatOptions(spec), {
+      name: TICK_JOB_NAME,
+      data: { scheduleId: spec.scheduleId },
+      opts: { attempts: TICK_ATTEMPTS, backoff: { type: 'exponential', delay: TICK_BACKOFF_MS } },
+    });
+  }
+
+  async remove(scheduleId: string): Promise<void> {
+    await this.queue.removeJobScheduler(scheduleId);
+  }
+
+  /** Whether the job scheduler of `spec` exists with the timing the spec asks for. */
+  static matches(spec: ScheduleSpec, js: JobSchedulerJson | undefined): boolean {
+    if (!js) return false;
+    const want = repeatOptions(spec);
+    return (
+      (js.pattern ?? '') === (want.pattern ?? '') &&
+      (js.every ?? 0) === (want.every ?? 0) &&
+      (js.pattern ? (js.tz ?? '') === (want.tz ?? '') : true) &&
+      (js.startDate ?? 0) === Number(want.startDate ?? 0) &&
+      (js.endDate ?? 0) === Number(want.endDate ?? 0)
+    );
+  }
+
+  /** Whether the schedule's timer is as its spec asks (none for a paused one). */
+  async isCurrent(spec: ScheduleSpec): Promise<boolean> {
+    const js = await this.queue.getJobScheduler(spec.scheduleId);
+    return spec.paused ? !js : ScheduleTimers.matches(spec, js);
+  }
+
+  /** Every job scheduler on the queue, by schedule id. */
+  async all(): Promise<Map<string, JobSchedulerJson>> {
+    const list = await this.queue.getJobSchedulers(0, -1, true);
+    return new Map(list.map((js) => [js.key, js]));
+  }
+
+  /** When the schedule fires next (0: it does not). */
+  async next(scheduleId: string): Promise<number> {
+    return (await this.queue.getJobScheduler(scheduleId))?.next ?? 0;
+  }
+
+  async close(): Promise<void> {
+    await this.queue.close();
+  }
+}
