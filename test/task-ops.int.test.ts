@@ -11,7 +11,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskState, type TaskFilterInput, type TaskInput, type TaskSummary } from '../src/client/orchestrator-client.js';
+import { createLogger } from '../src/logging/logger.js';
 import { PROJECT_ROOT } from '../src/paths.js';
+import { TaskQueues } from '../src/tasks/task-queues.js';
+import { TaskRetention } from '../src/tasks/task-retention.js';
 import { fieldOf, grpcError } from './helpers/grpc.js';
 import { startSystem, TEST_CONFIG_TOML, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
@@ -28,6 +31,21 @@ afterAll(async () => sys?.stop());
 
 async function allDone(ids: string[]): Promise<void> {
   for await (const r of sys.client.streamTaskResults({ taskIds: ids, closeWhenDone: true })) void r;
+}
+
+const FINISHED = [TaskState.TASK_STATE_SUCCEEDED, TaskState.TASK_STATE_FAILED, TaskState.TASK_STATE_CANCELLED];
+
+/**
+ * Every task's result is out and BullMQ has recorded its end. A pool writes the result first and
+ * tells BullMQ just after, so for a moment a task has a result while its job is still active:
+ * retry and purge act on what BullMQ has recorded.
+ */
+async function allSettled(taskClass: string, ids: string[]): Promise<void> {
+  await allDone(ids);
+  await waitFor(async () => {
+    const done = new Set((await listAll({ taskClasses: [taskClass], states: FINISHED }, 1_000)).map((t) => t.taskId));
+    return ids.every((id) => done.has(id));
+  });
 }
 
 async function listAll(filter: TaskFilterInput, pageSize: number, between?: () => Promise<void>): Promise<TaskSummary[]> {
@@ -149,7 +167,10 @@ describe('RetryTasks', { timeout: 120_000 }, () => {
     const flag = join(dir, 'flag-ids');
     const tasks = Array.from({ length: 20 }, (_, i) => flaky(`rt-id-${i}`, flag));
     await sys.client.submitTasks(tasks);
-    await allDone(tasks.map((t) => t.taskId!));
+    await allSettled(
+      'cpu_short',
+      tasks.map((t) => t.taskId!),
+    );
     const ok = await sys.client.submitTask({ taskId: 'rt-ok', taskClass: 'inproc', payload: { n: '1' } });
     await sys.client.waitForResult(ok.taskId, { timeoutMs: 20_000 });
     expect((await sys.client.getTaskStatus('rt-id-0')).state).toBe(TaskState.TASK_STATE_FAILED);
@@ -181,7 +202,10 @@ describe('RetryTasks', { timeout: 120_000 }, () => {
     const since = Date.now();
     const tasks = Array.from({ length: 30 }, (_, i) => flaky(`rt-f-${i}`, flag));
     await sys.client.submitTasks(tasks);
-    await allDone(tasks.map((t) => t.taskId!));
+    await allSettled(
+      'cpu_short',
+      tasks.map((t) => t.taskId!),
+    );
     writeFileSync(flag, '');
     const res = await sys.client.retryTasks({ filter: { taskClasses: ['cpu_short'], submittedSinceMs: since } });
     expect(res.retried.sort()).toEqual(tasks.map((t) => t.taskId!).sort());
@@ -189,6 +213,28 @@ describe('RetryTasks', { timeout: 120_000 }, () => {
     await allDoneSucceeded(tasks.map((t) => t.taskId!));
     const still = await listAll({ taskClasses: ['cpu_short'], states: [TaskState.TASK_STATE_FAILED], submittedSinceMs: since }, 100);
     expect(still).toEqual([]);
+  });
+  it('leaves alone a task retried after a sweep or purge read its id', async () => {
+    const flag = join(dir, 'flag-stale');
+    const task = flaky('rt-stale', flag);
+    await sys.client.submitTask(task);
+    await allSettled('cpu_short', ['rt-stale']);
+    // A second remover, as a sweep or purge on another orchestrator that has just read this
+    // task's id from the failed set.
+    const queues = new TaskQueues({ redis: sys.r, keys: sys.keys, classes: sys.config.classes });
+    const remover = new TaskRetention({ redis: sys.r, keys: sys.keys, queues, logger: createLogger('warn'), ownerId: 'test' });
+    try {
+      await sys.client.pauseClass('cpu_short');
+      expect((await sys.client.retryTasks({ taskIds: ['rt-stale'] })).retried).toEqual(['rt-stale']);
+      expect(await remover.removeTasks('cpu_short', 'failed', ['rt-stale'])).toBe(0);
+      expect((await sys.client.getTaskStatus('rt-stale')).state).toBe(TaskState.TASK_STATE_QUEUED);
+      writeFileSync(flag, '');
+      await sys.client.resumeClass('cpu_short');
+      await allDoneSucceeded(['rt-stale']);
+    } finally {
+      await sys.client.resumeClass('cpu_short');
+      await queues.close();
+    }
   });
 });
 
@@ -208,7 +254,10 @@ describe('PurgeTasks', { timeout: 120_000 }, () => {
         : { taskId: `pg-${i}`, taskClass: 'inproc', payload: { n: '1' }, executor: { handler: 'fail' } },
     );
     await sys.client.submitTasks(tasks);
-    await allDone(tasks.map((t) => t.taskId));
+    await allSettled(
+      'inproc',
+      tasks.map((t) => t.taskId),
+    );
     // Nothing finished an hour ago.
     expect(await sys.client.purgeTasks({ olderThanMs: 3_600_000, taskClasses: ['inproc'] })).toBe(0);
 
@@ -226,14 +275,7 @@ describe('PurgeTasks', { timeout: 120_000 }, () => {
   });
 
   it('keeps what finished more recently than the age', async () => {
-    const finished = async (ids: string[]) => {
-      await allDone(ids);
-      // BullMQ records the finish just after the result is written: wait for its state.
-      await waitFor(async () => {
-        const done = await listAll({ taskClasses: ['inproc'], states: [TaskState.TASK_STATE_SUCCEEDED] }, 1_000);
-        return ids.every((id) => done.some((t) => t.taskId === id));
-      });
-    };
+    const finished = (ids: string[]) => allSettled('inproc', ids);
     const older = Array.from({ length: 10 }, (_, i) => ({ taskId: `pg-old-${i}`, taskClass: 'inproc', payload: { n: '1' } }));
     await sys.client.submitTasks(older);
     await finished(older.map((t) => t.taskId));

@@ -66,14 +66,52 @@ redis.call('DEL', unpack(KEYS, 4))
 return redis.call('HDEL', KEYS[1], unpack(ARGV))
 `;
 
+/**
+ * Removes finished jobs that are still finished: a job retried (back in its queue) or a task id
+ * resubmitted after a removal is no longer in the set and is left alone, however late the caller
+ * read its id. The job's keys are those BullMQ's own clean deletes (includes/removeJobKeys.lua);
+ * task jobs have no parents, children or deduplication ids.
+ * KEYS[1] the finished set (completed or failed) of a class's queue
+ * ARGV[1] the queue's job key prefix, ARGV[2..] job ids
+ * Job keys are built from ARGV[1], as BullMQ's own scripts do: they share the set's hash slot.
+ * Returns the ids removed.
+ */
+const REMOVE_FINISHED_SCRIPT = `
+local out = {}
+for i = 2, #ARGV do
+  local id = ARGV[i]
+  if redis.call('ZSCORE', KEYS[1], id) then
+    local k = ARGV[1] .. id
+    redis.call('DEL', k, k .. ':logs', k .. ':dependencies', k .. ':processed', k .. ':failed', k .. ':unsuccessful')
+    redis.call('ZREM', KEYS[1], id)
+    out[#out + 1] = id
+  end
+end
+return out
+`;
+
+/**
+ * Takes the lock, or extends it when this owner holds it.
+ * KEYS[1] lock, ARGV[1] owner, ARGV[2] time to live (ms). Returns 1 when held by this owner.
+ */
+const HOLD_SCRIPT = `
+if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 1 end
+if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]); return 1 end
+return 0
+`;
+
 /** Releases the lock only when this owner still holds it. KEYS[1] lock, ARGV[1] owner. */
 const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
 
 type Forget = (numKeys: number, ...keysAndArgs: string[]) => Promise<number>;
+type RemoveFinished = (set: string, prefix: string, ...ids: string[]) => Promise<string[]>;
+type Hold = (lock: string, owner: string, ttlMs: number) => Promise<number>;
 type Release = (lock: string, owner: string) => Promise<number>;
 
 export class TaskRetention {
   private readonly forget: Forget;
+  private readonly removeFinished: RemoveFinished;
+  private readonly hold: Hold;
   private readonly release: Release;
   private timer?: NodeJS.Timeout;
   private running?: Promise<unknown>;
@@ -86,9 +124,13 @@ export class TaskRetention {
   constructor(private readonly opts: TaskRetentionOptions) {
     const r = opts.redis as Redis & Record<string, unknown>;
     if (!('orqForget' in r)) opts.redis.defineCommand('orqForget', { lua: FORGET_SCRIPT });
+    if (!('orqRemoveFinished' in r)) opts.redis.defineCommand('orqRemoveFinished', { numberOfKeys: 1, lua: REMOVE_FINISHED_SCRIPT });
+    if (!('orqHoldLock' in r)) opts.redis.defineCommand('orqHoldLock', { numberOfKeys: 1, lua: HOLD_SCRIPT });
     if (!('orqReleaseLock' in r)) opts.redis.defineCommand('orqReleaseLock', { numberOfKeys: 1, lua: RELEASE_SCRIPT });
-    const cmds = opts.redis as unknown as { orqForget: Forget; orqReleaseLock: Release };
+    const cmds = opts.redis as unknown as { orqForget: Forget; orqRemoveFinished: RemoveFinished; orqHoldLock: Hold; orqReleaseLock: Release };
     this.forget = (...a) => cmds.orqForget(...a);
+    this.removeFinished = (...a) => cmds.orqRemoveFinished(...a);
+    this.hold = (...a) => cmds.orqHoldLock(...a);
     this.release = (...a) => cmds.orqReleaseLock(...a);
     this.log = opts.logger.child({ component: 'retention' });
   }
@@ -118,21 +160,24 @@ export class TaskRetention {
 
   /** Sweeps when this orchestrator holds (or takes) the lock. */
   private async sweepIfLeader(): Promise<void> {
-    const { redis, keys, ownerId } = this.opts;
-    const ttl = Math.max(30_000, this.intervalMs * 10);
-    const took = await redis.set(keys.retentionLock, ownerId, 'PX', ttl, 'NX');
-    if (took !== 'OK') {
-      if ((await redis.get(keys.retentionLock)) !== ownerId) return;
-      await redis.pexpire(keys.retentionLock, ttl);
-    }
-    await this.sweep();
+    if (!(await this.holdLock())) return;
+    await this.sweep(() => this.holdLock());
   }
 
-  /** One pass over every class; returns how many tasks were removed. */
-  async sweep(): Promise<number> {
+  private async holdLock(): Promise<boolean> {
+    const { keys, ownerId } = this.opts;
+    return (await this.hold(keys.retentionLock, ownerId, Math.max(30_000, this.intervalMs * 10))) === 1;
+  }
+
+  /**
+   * One pass over every class; returns how many tasks were removed. `stillLeader` is asked
+   * before each class (it extends the lock), so a long sweep does not outlive its lock.
+   */
+  async sweep(stillLeader: () => Promise<boolean> = async () => true): Promise<number> {
     let removed = 0;
     const orphans = this.sweeps++ % ORPHAN_SCAN_EVERY === 0;
     for (const [name, cls] of this.opts.queues.classes) {
+      if (!(await stillLeader())) return removed;
       removed += await this.trim(name, 'completed', cls.keepCompleted);
       removed += await this.trim(name, 'failed', cls.keepFailed);
       if (orphans) removed += await this.sweepOrphans(name);
@@ -153,9 +198,9 @@ export class TaskRetention {
       const ids = new Set(excess > 0 ? await redis.zrange(set, 0, Math.min(excess, BATCH) - 1) : []);
       if (keep.ageMs > 0) for (const id of await redis.zrangebyscore(set, '-inf', Date.now() - keep.ageMs, 'LIMIT', 0, BATCH)) ids.add(id);
       if (ids.size === 0) return removed;
-      const n = await this.removeTasks(taskClass, [...ids]);
+      const n = await this.removeTasks(taskClass, kind, [...ids]);
       removed += n;
-      // Nothing could be removed (jobs retried and running meanwhile): try again next sweep.
+      // Nothing could be removed (retried meanwhile): try again next sweep.
       if (n === 0 || ids.size < BATCH) return removed;
     }
   }
@@ -181,16 +226,20 @@ export class TaskRetention {
   }
 
   /**
-   * Removes tasks for good: their jobs (BullMQ's removeJob; a job locked by a running attempt is
-   * left alone), then their own entries. Retention and PurgeTasks both remove through here.
-   * Returns how many were removed.
+   * Removes finished tasks for good: their jobs, those still in the `kind` set when the removal
+   * runs (REMOVE_FINISHED_SCRIPT), then their own entries. Retention and PurgeTasks both remove
+   * through here. Returns how many were removed.
    */
-  async removeTasks(taskClass: string, ids: string[]): Promise<number> {
-    const queue = this.opts.queues.get(taskClass);
-    const results = await Promise.all(ids.map((id) => queue.remove(id).catch(() => 0)));
-    const done = ids.filter((_, i) => results[i] === 1);
-    await this.forgetTasks(taskClass, done);
-    return done.length;
+  async removeTasks(taskClass: string, kind: 'completed' | 'failed', ids: string[]): Promise<number> {
+    const set = this.opts.queues.get(taskClass).keys[kind]!;
+    const prefix = this.opts.keys.job(taskClass, '');
+    let n = 0;
+    for (let i = 0; i < ids.length; i += BATCH) {
+      const done = await this.removeFinished(set, prefix, ...ids.slice(i, i + BATCH));
+      await this.forgetTasks(taskClass, done);
+      n += done.length;
+    }
+    return n;
   }
 
   private async forgetTasks(taskClass: string, ids: string[]): Promise<number> {
@@ -230,7 +279,7 @@ export class TaskRetention {
           if (ids.length === 0) break;
           const marks = kind === 'failed' ? await redis.hmget(keys.cancel, ...ids) : ids.map(() => null);
           const take = ids.filter((_, i) => wanted(marks[i] !== null));
-          const n = take.length ? await this.removeTasks(cls, take) : 0;
+          const n = take.length ? await this.removeTasks(cls, kind, take) : 0;
           removed += n;
           // What stays (not wanted, or locked) is skipped on the next read.
           offset += ids.length - n;

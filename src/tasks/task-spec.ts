@@ -352,8 +352,9 @@ export function resolveTask(t: TaskSubmission, opts: ValidateOptions): ResolvedT
     payload: t.payload,
     timeoutMs: timeoutMs || cls.timeoutMs,
   };
-  if (t.workflowId) data.workflowId = t.workflowId;
+  // workflowId last: ListTasks reads it from the end of the job's data (task-list.ts).
   if (t.scheduleId) data.scheduleId = t.scheduleId;
+  if (t.workflowId) data.workflowId = t.workflowId;
   return {
     taskId,
     taskClass: cls.name,
