@@ -104,12 +104,14 @@ describe('schedules', { timeout: 120_000 }, () => {
     }
   });
 
-  it('submits nothing new when a tick job runs again', async () => {
+  it('submits nothing new when a tick job runs again, even after its task was purged', async () => {
     await sys.startPool({ classes: 'inproc:2' });
     // Hourly: no second tick comes by itself during the test.
     await sys.client.createSchedule({ scheduleId: 'replayed', everyMs: 3_600_000, task: task() });
     const [first] = await waitFired(sys, 'replayed', 1);
-    const queue = new Queue('orq-schedules', { connection: sys.r.duplicate(), prefix: 'orq:{orq-schedules}' });
+    // A connection of its own, closed here: BullMQ leaves a connection it was given open.
+    const connection = sys.r.duplicate();
+    const queue = new Queue('orq-schedules', { connection, prefix: 'orq:{orq-schedules}' });
     try {
       const jobId = `repeat:replayed:${tickOf(first!)}`;
       const done = (await waitFor(async () => (await queue.getJob(jobId))?.finishedOn)) ?? 0;
@@ -118,8 +120,19 @@ describe('schedules', { timeout: 120_000 }, () => {
       await waitFor(async () => ((await queue.getJob(jobId))?.finishedOn ?? 0) > done && (await queue.getJobState(jobId)) === 'completed');
       expect((await queue.getJob(jobId))!.returnvalue).toBe(first);
       expect(await firedBy(sys, 'replayed')).toEqual([first]);
+
+      // Once the task is gone (retention or a purge), the tick itself still remembers it fired.
+      await waitFor(async () => (await sys.client.purgeTasks({ olderThanMs: 0, taskClasses: ['inproc'] })) > 0);
+      expect((await grpcError(sys.client.getTaskStatus(first!))).code).toBe(status.NOT_FOUND);
+      const again = (await queue.getJob(jobId))!.finishedOn!;
+      await (await queue.getJob(jobId))!.retry('completed');
+      await waitFor(async () => ((await queue.getJob(jobId))?.finishedOn ?? 0) > again && (await queue.getJobState(jobId)) === 'completed');
+      expect(await firedBy(sys, 'replayed')).toEqual([first]);
+      expect((await grpcError(sys.client.getTaskStatus(first!))).code).toBe(status.NOT_FOUND);
+      expect((await sys.client.getSchedule('replayed')).lastTaskId).toBe(first);
     } finally {
       await queue.close();
+      connection.disconnect();
     }
   });
 

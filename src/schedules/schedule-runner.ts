@@ -4,9 +4,10 @@
  * each tick job to one of them.
  *
  * Exactly one task per tick: the task id is "<schedule_id>.<tick ms>", claimed by the ordinary
- * submission path (src/tasks/submitter.ts). A tick job that is retried, or taken over from an
- * orchestrator that died while submitting it (BullMQ's stalled-job check), finds its task
- * already there and submits nothing new.
+ * submission path (src/tasks/submitter.ts), which in the same script records the tick as the
+ * schedule's last. A tick job that is retried, or taken over from an orchestrator that died while
+ * submitting it (BullMQ's stalled-job check), finds its task already there, or its tick already
+ * recorded when retention has since removed that task, and submits nothing new.
  *
  * Ticks missed while no orchestrator ran: the one tick job that was due fires when a runner is
  * back, late; BullMQ then times the next tick from the schedule, so missed ticks do not pile up.
@@ -36,6 +37,8 @@ export interface ScheduleRunnerOptions {
    * over after about this long. @default 30000
    */
   lockDurationMs?: number;
+  /** How often the timers are checked against the store (reconcile()). @default 60000 */
+  reconcileIntervalMs?: number;
 }
 
 /**
@@ -51,6 +54,8 @@ export class ScheduleRunner {
   private readonly log: Logger;
   private worker?: Worker<TickJobData>;
   private connection?: Redis;
+  private reconcileTimer?: NodeJS.Timeout;
+  private reconciling?: Promise<void>;
 
   constructor(private readonly opts: ScheduleRunnerOptions) {
     this.log = opts.logger.child({ component: 'schedule-runner' });
@@ -75,6 +80,14 @@ export class ScheduleRunner {
     });
     this.worker.on('error', (err) => this.log.error({ err }, 'schedule worker error'));
     this.worker.on('failed', (job, err) => this.log.warn({ err, scheduleId: job?.data.scheduleId, tick: job?.id }, 'a schedule tick failed'));
+    // Not only at start: a write racing another (or a reconcile elsewhere) can leave a timer
+    // behind its spec, and a tick job can die without BullMQ scheduling the next one.
+    this.reconcileTimer = setInterval(() => {
+      this.reconciling ??= this.reconcile()
+        .catch((err: unknown) => this.log.warn({ err }, 'reconciling schedules failed'))
+        .finally(() => (this.reconciling = undefined));
+    }, this.opts.reconcileIntervalMs ?? 60_000);
+    this.reconcileTimer.unref();
   }
 
   /**
@@ -82,6 +95,8 @@ export class ScheduleRunner {
    * unfinished tick is taken over by another orchestrator once its lock lapses.
    */
   async close(graceMs = 5_000): Promise<void> {
+    clearInterval(this.reconcileTimer);
+    await this.reconciling;
     if (this.worker) {
       // With Redis away, a graceful close would wait for ever on its QUIT: cut the connections.
       const closed = this.worker.close(this.connection?.status !== 'ready').catch((err: unknown) => this.log.debug({ err }, 'closing the schedule worker'));
@@ -95,8 +110,8 @@ export class ScheduleRunner {
 
   /**
    * Makes BullMQ's job schedulers match the store: re-creates missing or stale timers (a lost
-   * scheduler key, a crash between a write's two steps) and removes timers of schedules that
-   * are gone or paused. Timers are read before the store, so a schedule created in between is
+   * scheduler key, a crash between a write's two steps, a tick job that ended without BullMQ
+   * scheduling the next) and removes timers of schedules that are gone or paused. Timers are read before the store, so a schedule created in between is
    * never taken for a leftover and removed.
    */
   async reconcile(): Promise<void> {
@@ -107,7 +122,7 @@ export class ScheduleRunner {
     let fixed = 0;
     for (const { spec } of stored) {
       const js = current.get(spec.scheduleId);
-      if (spec.paused ? js !== undefined : !ScheduleTimers.matches(spec, js)) {
+      if (spec.paused ? js !== undefined : !ScheduleTimers.matches(spec, js) || (await timers.stuck(js!))) {
         await timers.apply(spec);
         fixed += 1;
       }
@@ -127,16 +142,25 @@ export class ScheduleRunner {
     const log = this.log.child({ scheduleId, tick: tickMs });
     if (!Number.isSafeInteger(tickMs)) throw new UnrecoverableError(`tick job ${job.id} has no tick time`);
     const stored = await this.opts.store.find(scheduleId);
-    // Deleted or paused after this tick job was queued.
-    if (!stored || stored.spec.paused) return 'skipped';
+    if (!stored || stored.spec.paused) {
+      // Deleted or paused after this tick job was queued, or a timer left behind by a delete
+      // that raced a create: a schedule without a spec to fire has no timer.
+      await this.opts.timers.remove(scheduleId);
+      return 'skipped';
+    }
     const taskId = tickTaskId(scheduleId, tickMs);
+    let task = job.data.task;
+    if (!task) {
+      task = stored.spec.task;
+      await job.updateData({ ...job.data, task });
+    }
     try {
-      const o = await this.opts.submitter.submit({ ...stored.spec.task, taskId, scheduleId });
+      const o = await this.opts.submitter.submit({ ...task, taskId, scheduleId, scheduleTickMs: tickMs });
       if (!o.created) log.debug({ taskId }, 'tick was submitted before');
     } catch (err) {
       if (err instanceof OrchestratorError && err.code === 'already_exists') {
-        // The spec changed after this tick's task was submitted: the tick has its task.
-        log.debug({ taskId }, 'tick was submitted before, with the spec of then');
+        // Someone else submitted a task under this tick's id: the tick has its task.
+        log.warn({ taskId }, "a task with this tick's id and other content exists; the tick submits nothing");
       } else if (err instanceof OrchestratorError && err.code === 'invalid_argument') {
         // Valid when stored, refused now (a class removed from the config): retrying cannot help.
         log.error({ err, taskId }, "a schedule's task is no longer valid; the tick is skipped");
@@ -145,7 +169,6 @@ export class ScheduleRunner {
         throw err;
       }
     }
-    await this.opts.store.recordRun(scheduleId, tickMs, taskId);
     return taskId;
   }
 }

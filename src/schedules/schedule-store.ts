@@ -19,26 +19,12 @@ redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
 return 1
 `;
 
-/**
- * Records a tick's submission unless a later tick was recorded already (ticks of one schedule
- * can finish out of order when a tick is retried).
- * KEYS[1] schedules-last hash; ARGV[1] schedule_id, ARGV[2] tick ms, ARGV[3] task_id
- * Returns 1 when recorded, 0 when a later tick was there.
- */
-const RECORD_RUN_SCRIPT = `
-local v = redis.call('HGET', KEYS[1], ARGV[1])
-if v and tonumber(string.match(v, '^(%d+)')) >= tonumber(ARGV[2]) then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2] .. '\\t' .. ARGV[3])
-return 1
-`;
-
 export interface ScheduleStoreOptions {
   redis: Redis;
   keys: Keys;
 }
 
 type ReplaceCommand = (key: string, id: string, json: string) => Promise<number>;
-type RecordRunCommand = (key: string, id: string, tickMs: number, taskId: string) => Promise<number>;
 
 export const sameSpec = (a: ScheduleSpec, b: ScheduleSpec): boolean => canonicalJson(a) === canonicalJson(b);
 
@@ -46,15 +32,12 @@ const notFound = (id: string) => new OrchestratorError('not_found', `schedule_id
 
 export class ScheduleStore {
   private readonly replaceCmd: ReplaceCommand;
-  private readonly recordRunCmd: RecordRunCommand;
 
   constructor(private readonly opts: ScheduleStoreOptions) {
     const r = opts.redis as unknown as Record<string, unknown>;
     if (!('orqReplaceSchedule' in r)) opts.redis.defineCommand('orqReplaceSchedule', { numberOfKeys: 1, lua: REPLACE_SCRIPT });
-    if (!('orqRecordScheduleRun' in r)) opts.redis.defineCommand('orqRecordScheduleRun', { numberOfKeys: 1, lua: RECORD_RUN_SCRIPT });
-    const cmds = opts.redis as unknown as { orqReplaceSchedule: ReplaceCommand; orqRecordScheduleRun: RecordRunCommand };
+    const cmds = opts.redis as unknown as { orqReplaceSchedule: ReplaceCommand };
     this.replaceCmd = (...a) => cmds.orqReplaceSchedule(...a);
-    this.recordRunCmd = (...a) => cmds.orqRecordScheduleRun(...a);
   }
 
   /**
@@ -122,9 +105,5 @@ export class ScheduleStore {
       out.set(id, { tickMs: Number(v.slice(0, tab)), taskId: v.slice(tab + 1) });
     });
     return out;
-  }
-
-  async recordRun(id: string, tickMs: number, taskId: string): Promise<void> {
-    await this.recordRunCmd(this.opts.keys.schedulesLast, id, tickMs, taskId);
   }
 }

@@ -2,12 +2,16 @@
  * The ticking of schedules, left to BullMQ's job schedulers on one internal queue
  * (`orq-schedules`, src/redis/keys.ts): one job scheduler per active schedule, keyed by the
  * schedule id. BullMQ adds a scheduler's next job, with id "repeat:<scheduler id>:<tick ms>",
- * atomically when a worker takes the current one, so every tick is one job however many
- * orchestrators run a worker on the queue; src/schedules/schedule-runner.ts processes them.
+ * when a worker takes the current one, so every tick is one job however many orchestrators run
+ * a worker on the queue; src/schedules/schedule-runner.ts processes them. That addition is not
+ * in the script that takes the job: a process dying in between stops the timer, which
+ * stuck() recognises and the runner's reconcile re-creates.
  *
- * The job carries only the schedule id: the runner reads the spec from the store at each tick,
- * so an update applies from the next tick on without touching queued jobs.
+ * The job carries the schedule id (and, once its tick is being submitted, the task): the runner
+ * reads the spec from the store at each tick, so an update applies from the next tick on
+ * without touching queued jobs.
  */
+import type { TaskSubmission } from '../tasks/task-spec.js';
 import { Queue, type JobSchedulerJson } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { SCHEDULE_QUEUE, type Keys } from '../redis/keys.js';
@@ -17,6 +21,13 @@ import { repeatOptions, type ScheduleSpec } from './schedule-spec.js';
 /** The data of a tick job. */
 export interface TickJobData {
   scheduleId: string;
+  /**
+   * The task this tick submits, saved on the tick job before its first submission: a retry (or
+   * another orchestrator taking the tick over) submits the same content even when the schedule
+   * was updated in between, so the claim finds it as the same task and queues its job if the
+   * first try did not get that far.
+   */
+  task?: TaskSubmission;
 }
 
 export const TICK_JOB_NAME = 'tick';
@@ -34,6 +45,9 @@ export interface ScheduleTimersOptions {
 export function tickOf(jobId: string): number {
   return Number(jobId.slice(jobId.lastIndexOf(':') + 1));
 }
+
+/** How overdue a tick may be before its timer counts as stopped (a busy runner is late, not stuck). */
+const STUCK_AFTER_MS = 120_000;
 
 export class ScheduleTimers {
   readonly queue: Queue<TickJobData>;
@@ -74,6 +88,20 @@ export class ScheduleTimers {
       (js.startDate ?? 0) === Number(want.startDate ?? 0) &&
       (js.endDate ?? 0) === Number(want.endDate ?? 0)
     );
+  }
+
+  /**
+   * Whether a timer has stopped: its next tick is more than STUCK_AFTER_MS overdue and no job for
+   * it is waiting or running. BullMQ adds the next tick job when a worker takes the current
+   * one, outside the script that takes it; a process dying in between, or a tick job that
+   * stalled too often, leaves a scheduler that never fires again.
+   */
+  async stuck(js: JobSchedulerJson): Promise<boolean> {
+    if (!js.next || js.next > Date.now() - STUCK_AFTER_MS) return false;
+    const job = await this.queue.getJob(`repeat:${js.key}:${js.next}`);
+    if (!job) return true;
+    const state = await job.getState();
+    return state === 'completed' || state === 'failed' || state === 'unknown';
   }
 
   /** Whether the schedule's timer is as its spec asks (none for a paused one). */

@@ -20,29 +20,43 @@ import type { TaskQueues } from './task-queues.js';
 /**
  * Claim task ids and record their submission.
  * KEYS[1] tasks index hash, KEYS[2] events stream, KEYS[3] counters hash,
- * KEYS[4..] the task lists (zsets) of the classes in the batch
- * ARGV[1] now (ms), ARGV[2] events MAXLEN, then per task 7 values:
+ * KEYS[4] schedules' last ticks hash, KEYS[5] schedules hash,
+ * KEYS[6..] the task lists (zsets) of the classes in the batch
+ * ARGV[1] now (ms), ARGV[2] events MAXLEN, then per task 8 values:
  *   task_id, "<class>\t<digest>", class, workflow_id ("" for none), delay_ms,
- *   schedule_id ("" for none), the KEYS index of its class's task list
- * Returns {0, v1, v2, ...}: vi is "" when task i was claimed now, else its existing index value;
+ *   schedule_id ("" for none), schedule tick ms ("" for none), the KEYS index of its class's task list
+ * Returns {0, v1, v2, ...}: vi is "" when task i was claimed now, "\ttick" when its schedule tick
+ *         already submitted a task (one since forgotten by retention), else its existing index value;
  *         {1, i, existing} when task i is taken with different content (nothing was written).
  * Claimed tasks get a "submitted" event, count in counters "submitted:<class>", and enter their
- * class's task list scored by ARGV[1] (one ZADD: the only per-task cost of listing).
+ * class's task list scored by ARGV[1] (one ZADD: the only per-task cost of listing). A claimed
+ * tick becomes its schedule's last tick ("<tick>\t<task_id>") while the schedule exists, in the
+ * same script: a tick taken over from a dead orchestrator can never submit a second task.
  */
+/** The claim's answer for a task whose schedule tick already submitted one. */
+const TICK_DONE = '\ttick';
+
 const CLAIM_SCRIPT = `
-local n = (#ARGV - 2) / 7
+local n = (#ARGV - 2) / 8
 local out = {0}
 for i = 1, n do
-  local b = 2 + (i - 1) * 7
+  local b = 2 + (i - 1) * 8
   local v = redis.call('HGET', KEYS[1], ARGV[b + 1])
   if v and v ~= ARGV[b + 2] then return {1, i, v} end
+  if not v and ARGV[b + 7] ~= '' then
+    local last = redis.call('HGET', KEYS[4], ARGV[b + 6])
+    if last and tonumber(string.match(last, '^(%d+)')) >= tonumber(ARGV[b + 7]) then v = '\ttick' end
+  end
   out[i + 1] = v or ''
 end
 for i = 1, n do
   if out[i + 1] == '' then
-    local b = 2 + (i - 1) * 7
+    local b = 2 + (i - 1) * 8
     redis.call('HSET', KEYS[1], ARGV[b + 1], ARGV[b + 2])
-    redis.call('ZADD', KEYS[tonumber(ARGV[b + 7])], ARGV[1], ARGV[b + 1])
+    redis.call('ZADD', KEYS[tonumber(ARGV[b + 8])], ARGV[1], ARGV[b + 1])
+    if ARGV[b + 7] ~= '' and redis.call('HEXISTS', KEYS[5], ARGV[b + 6]) == 1 then
+      redis.call('HSET', KEYS[4], ARGV[b + 6], ARGV[b + 7] .. '\t' .. ARGV[b + 1])
+    end
     local ev = {'type', 'submitted', 'task_id', ARGV[b + 1], 'class', ARGV[b + 3], 'attempt', '0', 'at', ARGV[1]}
     if ARGV[b + 4] ~= '' then table.insert(ev, 'workflow_id'); table.insert(ev, ARGV[b + 4]) end
     if ARGV[b + 5] ~= '0' then table.insert(ev, 'detail'); table.insert(ev, 'delay_ms=' .. ARGV[b + 5]) end
@@ -122,13 +136,13 @@ export class TaskSubmitter {
     });
 
     const k = this.opts.keys;
-    const keyList = [k.tasks, k.events, k.counters];
+    const keyList = [k.tasks, k.events, k.counters, k.schedulesLast, k.schedules];
     const listIndex = new Map<string, number>();
     const argv: (string | number)[] = [Date.now(), this.opts.eventsMaxLen];
     for (const t of unique) {
       let li = listIndex.get(t.taskClass);
       if (li === undefined) listIndex.set(t.taskClass, (li = keyList.push(k.taskList(t.taskClass))));
-      argv.push(t.taskId, `${t.taskClass}\t${t.digest}`, t.taskClass, t.data.workflowId ?? '', t.delayMs, t.data.scheduleId ?? '', li);
+      argv.push(t.taskId, `${t.taskClass}\t${t.digest}`, t.taskClass, t.data.workflowId ?? '', t.delayMs, t.data.scheduleId ?? '', t.scheduleTickMs ?? '', li);
     }
     const reply = await this.claim(keyList.length, ...keyList, ...argv);
     if (reply[0] === 1) {
@@ -143,7 +157,10 @@ export class TaskSubmitter {
 
     const created = new Set<string>();
     const existing: ResolvedTask[] = [];
-    unique.forEach((t, i) => (reply[i + 1] === '' ? created.add(t.taskId) : existing.push(t)));
+    unique.forEach((t, i) => {
+      if (reply[i + 1] === '') created.add(t.taskId);
+      else if (reply[i + 1] !== TICK_DONE) existing.push(t);
+    });
     const toAdd = unique.filter((t) => created.has(t.taskId));
     toAdd.push(...(await this.missingJobs(existing)));
     await this.enqueue(toAdd);

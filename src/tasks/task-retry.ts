@@ -101,6 +101,15 @@ export class TaskRetrier {
       // Retried by another request a moment ago, or removed by retention.
       throw new OrchestratorError('failed_precondition', `task "${taskId}" could not be retried: ${(err as Error).message}`);
     }
-    await feeds.event({ type: 'requeued', taskId, taskClass, attempt: 0, atMs: Date.now(), workflowId: job.data.workflowId, detail: 'retried on request' });
+    await feeds.event({
+      type: 'requeued',
+      taskId,
+      taskClass,
+      attempt: 0,
+      atMs: Date.now(),
+      workflowId: job.data.workflowId,
+      scheduleId: job.data.scheduleId,
+      detail: 'retried on request',
+    });
   }
 }

@@ -108,6 +108,8 @@ export interface TaskSubmission {
   executor?: ExecutorSpec;
   /** The schedule submitting the task (src/schedules/); not settable through SubmitTask. */
   scheduleId?: string;
+  /** With scheduleId: the tick (ms) this task is for; a tick submits at most one task. */
+  scheduleTickMs?: number;
 }
 
 /** What a BullMQ job's data holds. Kept small: it is stored once per task. */
@@ -132,6 +134,8 @@ export interface ResolvedTask {
   backoff: { type: BackoffKind; delay: number };
   bullPriority: number;
   delayMs: number;
+  /** The schedule tick this task is for (TaskSubmission.scheduleTickMs). */
+  scheduleTickMs?: number;
 }
 
 export const MAX_PRIORITY = 1000;
@@ -365,5 +369,6 @@ export function resolveTask(t: TaskSubmission, opts: ValidateOptions): ResolvedT
     backoff: t.backoff ? { type: t.backoff.type ?? cls.backoff.type, delay: t.backoff.delayMs } : { type: cls.backoff.type, delay: cls.backoff.delayMs },
     bullPriority: toBullPriority(priority),
     delayMs,
+    ...(t.scheduleId && t.scheduleTickMs !== undefined ? { scheduleTickMs: t.scheduleTickMs } : {}),
   };
 }
