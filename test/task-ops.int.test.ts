@@ -342,12 +342,35 @@ describe('orchctl tasks, retry, purge', { timeout: 120_000 }, () => {
     // cpu_long has no pool here: its tasks from the ListTasks suite still wait.
     const waiting = await listAll({ taskClasses: ['cpu_long'], states: [TaskState.TASK_STATE_QUEUED, TaskState.TASK_STATE_SCHEDULED] }, 1_000);
     expect(waiting.length).toBeGreaterThanOrEqual(500);
-    const drained = await orchctl(['--json', 'drain', 'cpu_long']);
+    const drained = await orchctl(['--json', 'queue', 'drain', 'cpu_long']);
     expect(drained.code, drained.err).toBe(0);
     expect(JSON.parse(drained.out)).toMatchObject({ class: 'cpu_long', cancelled: waiting.length });
     expect(await listAll({ taskClasses: ['cpu_long'], states: [TaskState.TASK_STATE_QUEUED, TaskState.TASK_STATE_SCHEDULED] }, 1_000)).toEqual([]);
     const cancelled = await listAll({ taskClasses: ['cpu_long'], states: [TaskState.TASK_STATE_CANCELLED] }, 1_000);
     expect(cancelled.map((t) => t.taskId).sort()).toEqual(waiting.map((t) => t.taskId).sort());
     expect((await sys.client.getTaskStatus('lt-b04-000')).state).toBe(TaskState.TASK_STATE_CANCELLED);
+  });
+
+  it('pauses, resumes and retries the failed tasks of a class under `queue`', async () => {
+    const flag = join(dir, 'flag-queue');
+    const tasks = Array.from({ length: 5 }, (_, i) => flaky(`q-rf-${i}`, flag));
+    await sys.client.submitTasks(tasks);
+    await allSettled(
+      'cpu_short',
+      tasks.map((t) => t.taskId!),
+    );
+    const paused = await orchctl(['--json', 'queue', 'pause', 'cpu_short']);
+    expect(paused.code, paused.err).toBe(0);
+    expect(JSON.parse(paused.out)).toMatchObject({ class: 'cpu_short', paused: true });
+    writeFileSync(flag, '');
+    const retried = await orchctl(['--json', 'queue', 'retry-failed', 'cpu_short']);
+    expect(retried.code, retried.err).toBe(0);
+    expect(JSON.parse(retried.out).retried).toEqual(expect.arrayContaining(tasks.map((t) => t.taskId!)));
+    // Paused: the retried tasks wait.
+    expect((await sys.client.getTaskStatus('q-rf-0')).state).toBe(TaskState.TASK_STATE_QUEUED);
+    const resumed = await orchctl(['--json', 'queue', 'resume', 'cpu_short']);
+    expect(resumed.code, resumed.err).toBe(0);
+    expect(JSON.parse(resumed.out)).toMatchObject({ class: 'cpu_short', paused: false });
+    await allDoneSucceeded(tasks.map((t) => t.taskId!));
   });
 });

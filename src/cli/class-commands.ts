@@ -44,12 +44,17 @@ export function registerClassCommands(program: Command, ctx: () => CliContext): 
       const changing = Object.values(change).some((v) => v !== undefined);
       printLimits(c, changing ? await c.client().setClassLimits(cls, change) : await c.client().getClassLimits(cls));
     });
-  program
+  registerPauseResume(program, ctx);
+}
+
+/** `pause <class>` and `resume <class>`, at the top level and under `queue`. */
+export function registerPauseResume(parent: Command, ctx: () => CliContext): void {
+  parent
     .command('pause')
     .description('stop starting tasks of a class (queued ones wait, running ones finish)')
     .argument('<class>')
     .action(async (cls: string) => printLimits(ctx(), await ctx().client().pauseClass(cls)));
-  program
+  parent
     .command('resume')
     .description('start tasks of a paused class again')
     .argument('<class>')

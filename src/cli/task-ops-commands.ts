@@ -148,7 +148,12 @@ export function registerTaskOpsCommands(program: Command, ctx: () => CliContext)
       c.record({ removed });
     });
 
-  program
+  registerDrain(program, ctx);
+}
+
+/** `drain <class>`, at the top level and under `queue`. */
+export function registerDrain(parent: Command, ctx: () => CliContext): void {
+  parent
     .command('drain')
     .description('cancel every queued and scheduled task of a class (each ends as cancelled, with its event and result)')
     .argument('<class>')
@@ -164,5 +169,17 @@ export function registerTaskOpsCommands(program: Command, ctx: () => CliContext)
         cancelled += states.filter((s) => s === TaskState.TASK_STATE_CANCELLED).length;
       }
       c.record({ class: cls, cancelled, started_meanwhile: ids.length - cancelled });
+    });
+}
+
+/** `queue retry-failed <class>`: RetryTasks with a filter on the class. */
+export function registerRetryFailed(parent: Command, ctx: () => CliContext): void {
+  parent
+    .command('retry-failed')
+    .description('run every failed task of a class again, attempts reset (retry --failed -c CLASS)')
+    .argument('<class>')
+    .action(async (cls: string) => {
+      const c = ctx();
+      printRetry(c, await c.client().retryTasks({ filter: { taskClasses: [cls] } }, Math.max(c.deadlineMs, 120_000)));
     });
 }
