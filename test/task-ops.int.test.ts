@@ -173,13 +173,21 @@ describe('RetryTasks', { timeout: 120_000 }, () => {
     );
     const ok = await sys.client.submitTask({ taskId: 'rt-ok', taskClass: 'inproc', payload: { n: '1' } });
     await sys.client.waitForResult(ok.taskId, { timeoutMs: 20_000 });
-    expect((await sys.client.getTaskStatus('rt-id-0')).state).toBe(TaskState.TASK_STATE_FAILED);
+    const failed = await sys.client.getTaskStatus('rt-id-0');
+    expect(failed.state).toBe(TaskState.TASK_STATE_FAILED);
+    const made = failed.attemptsMade;
+    expect(made).toBe(failed.maxAttempts);
 
     writeFileSync(flag, '');
-    // Paused, so the retried tasks are seen queued again with their attempts reset.
+    // Paused, so the retried tasks are seen queued again, with as many attempts again to go.
     await sys.client.pauseClass('cpu_short');
     const res = await sys.client.retryTasks({ taskIds: [...tasks.map((t) => t.taskId!), 'rt-ok', 'rt-missing'] });
-    expect(await sys.client.getTaskStatus('rt-id-0')).toMatchObject({ state: TaskState.TASK_STATE_QUEUED, attemptsMade: 0, error: '' });
+    expect(await sys.client.getTaskStatus('rt-id-0')).toMatchObject({
+      state: TaskState.TASK_STATE_QUEUED,
+      attemptsMade: made,
+      maxAttempts: 2 * made,
+      error: '',
+    });
     await sys.client.resumeClass('cpu_short');
     expect(res.retried.sort()).toEqual(tasks.map((t) => t.taskId!).sort());
     expect(res.errors.map((e) => [e.taskId, e.code]).sort()).toEqual([
@@ -191,10 +199,16 @@ describe('RetryTasks', { timeout: 120_000 }, () => {
       return states.every((s) => s === TaskState.TASK_STATE_SUCCEEDED);
     });
     const s = await sys.client.getTaskStatus('rt-id-3');
-    expect(s).toMatchObject({ attemptsMade: 1, error: '' });
-    // The feeds tell of the retry.
-    const requeued = (await sys.r.xrange(sys.keys.events, '-', '+')).filter(([, f]) => f[1] === 'requeued' && f[3] === 'rt-id-3');
-    expect(requeued).toHaveLength(1);
+    expect(s).toMatchObject({ attemptsMade: made + 1, error: '' });
+    // The feeds tell of the retry, and attempt numbers go on from where they were: a consumer
+    // dropping duplicates by (task_id, attempt) keeps the retried run's outcome.
+    const events = (await sys.r.xrange(sys.keys.events, '-', '+')).map(([, f]) => Object.fromEntries(f.flatMap((v, i) => (i % 2 ? [] : [[v, f[i + 1]!]]))));
+    const mine = events.filter((e) => e.task_id === 'rt-id-3');
+    expect(mine.filter((e) => e.type === 'requeued').map((e) => Number(e.attempt))).toEqual([made]);
+    const finals = mine.filter((e) => e.type === 'failed' || e.type === 'succeeded').map((e) => `${e.type}:${e.attempt}`);
+    expect(finals).toEqual([`failed:${made}`, `succeeded:${made + 1}`]);
+    const started = mine.filter((e) => e.type === 'started').map((e) => Number(e.attempt));
+    expect(started).toEqual(Array.from({ length: made + 1 }, (_, i) => i + 1));
   });
 
   it('retries every failed task matching a filter', async () => {

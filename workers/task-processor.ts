@@ -5,7 +5,7 @@
  *
  * The final event and result are written before BullMQ records the outcome: a pool that dies in
  * between leaves a task that runs again (at-least-once), never one that finished silently.
- * The attempt number is attemptsMade + 1, so a rerun after a pool died carries the same attempt
+ * The attempt number is attemptsMade + 1 (plus the attempts before a manual retry), so a rerun after a pool died carries the same attempt
  * as the run it repeats and consumers can drop the duplicate.
  */
 import { DelayedError, UnrecoverableError, type Job, type Processor } from 'bullmq';
@@ -14,7 +14,7 @@ import type { Logger } from '../src/logging/logger.js';
 import type { FeedWriter } from '../src/feeds/feed-writer.js';
 import type { Keys } from '../src/redis/keys.js';
 import { TaskError } from '../src/tasks/errors.js';
-import type { TaskJobData } from '../src/tasks/task-spec.js';
+import { attemptsBefore, type TaskJobData } from '../src/tasks/task-spec.js';
 import { AttemptRecords } from '../src/tasks/attempt-records.js';
 import type { TaskResultRecord } from '../src/feeds/feed-format.js';
 import type { ExecutionContext, Executor } from './executors/executor.js';
@@ -94,7 +94,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
   return async (job: Job<TaskJobData>, token?: string, cancelSignal?: AbortSignal) => {
     const taskId = job.id!;
     const taskClass = job.queueName;
-    const attempt = job.attemptsMade + 1;
+    const attempt = attemptsBefore(job.data) + job.attemptsMade + 1;
     const data = job.data;
     const base = { taskId, taskClass, attempt, workflowId: data.workflowId, scheduleId: data.scheduleId, workerId: poolId };
     // Built only when something is logged: most attempts log nothing.

@@ -17,7 +17,7 @@ import { FeedWriter } from '../src/feeds/feed-writer.js';
 import type { Logger } from '../src/logging/logger.js';
 import { createOwnRedis, createRedis } from '../src/redis/connection.js';
 import { keys as makeKeys, type Keys } from '../src/redis/keys.js';
-import type { TaskJobData } from '../src/tasks/task-spec.js';
+import { attemptsBefore, type TaskJobData } from '../src/tasks/task-spec.js';
 import { CommandExecutor } from './executors/command.js';
 import type { Executor } from './executors/executor.js';
 import { HandlerExecutor } from './executors/handler.js';
@@ -329,7 +329,7 @@ export class WorkerPool {
         type: 'stalled',
         taskId,
         taskClass,
-        attempt: (job?.attemptsMade ?? 0) + 1,
+        attempt: attemptsBefore(job?.data) + (job?.attemptsMade ?? 0) + 1,
         workflowId: job?.data.workflowId,
         scheduleId: job?.data.scheduleId,
         atMs: Date.now(),
@@ -346,7 +346,7 @@ export class WorkerPool {
     const base = {
       taskId: job.id!,
       taskClass: job.queueName,
-      attempt: job.attemptsMade + 1,
+      attempt: attemptsBefore(job.data) + job.attemptsMade + 1,
       workflowId: job.data.workflowId,
       scheduleId: job.data.scheduleId,
       workerId: this.id,

@@ -118,7 +118,7 @@ export function registerTaskOpsCommands(program: Command, ctx: () => CliContext)
   withFilterFlags(
     program
       .command('retry')
-      .description('run failed tasks again, attempts reset: the named ones, or with --failed every failed task matching the filter')
+      .description('run failed tasks again, their attempts renewed: the named ones, or with --failed every failed task matching the filter')
       .argument('[task_ids...]')
       .option('--failed', 'retry every failed task matching the filter flags (all classes unless --class)'),
   ).action(async (ids: string[], f: FilterFlags & { failed?: boolean }) => {
@@ -176,7 +176,7 @@ export function registerDrain(parent: Command, ctx: () => CliContext): void {
 export function registerRetryFailed(parent: Command, ctx: () => CliContext): void {
   parent
     .command('retry-failed')
-    .description('run every failed task of a class again, attempts reset (retry --failed -c CLASS)')
+    .description('run every failed task of a class again, its attempts renewed (retry --failed -c CLASS)')
     .argument('<class>')
     .action(async (cls: string) => {
       const c = ctx();

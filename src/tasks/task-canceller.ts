@@ -8,7 +8,7 @@ import { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { FeedWriter } from '../feeds/feed-writer.js';
 import type { Keys } from '../redis/keys.js';
-import type { TaskJobData } from './task-spec.js';
+import { attemptsBefore, type TaskJobData } from './task-spec.js';
 import type { TaskQueues } from './task-queues.js';
 import type { TaskState, TaskStatusReader } from './task-status.js';
 import { mapState } from './task-status.js';
@@ -39,7 +39,13 @@ export class TaskCanceller {
       try {
         await job.remove();
         const now = Date.now();
-        const base = { taskId, taskClass, attempt: job.attemptsMade, workflowId: job.data.workflowId, scheduleId: job.data.scheduleId };
+        const base = {
+          taskId,
+          taskClass,
+          attempt: attemptsBefore(job.data) + job.attemptsMade,
+          workflowId: job.data.workflowId,
+          scheduleId: job.data.scheduleId,
+        };
         await feeds.final(
           { ...base, type: 'cancelled', atMs: now, detail: `cancelled: ${why}` },
           { ...base, state: 'cancelled', atMs: now, error: `cancelled: ${why}`, errorCode: 'cancelled', durationMs: 0 },

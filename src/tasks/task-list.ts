@@ -99,7 +99,7 @@ end
 `;
 
 /** Values per task in a JOBS_SCRIPT reply. */
-const JOB_FIELDS = 11;
+const JOB_FIELDS = 12;
 
 /** State codes of JOBS_SCRIPT. */
 const STATE_CODE: Record<string, TaskState> = { c: 'succeeded', f: 'failed', d: 'scheduled', a: 'running', w: 'queued' };
@@ -108,13 +108,14 @@ const STATE_CODE: Record<string, TaskState> = { c: 'succeeded', f: 'failed', d: 
  * What a task summary needs from BullMQ, for tasks of one class.
  * KEYS[1] completed zset, KEYS[2] failed zset, KEYS[3] delayed zset (the class's queue)
  * ARGV[1] the queue's key prefix ("<prefix>:{<class>}:<class>:"), ARGV[2..] task ids
- * Returns 11 strings per task: "1" when its job exists (else "0" and the rest empty), state code
+ * Returns 12 strings per task: "1" when its job exists (else "0" and the rest empty), state code
  * (c completed, f failed, d delayed, a active: its lock is held, w waiting or prioritized),
  * timestamp, processedOn, finishedOn, attempts made, failedReason, attempts allowed, BullMQ
- * priority, processedBy, workflow id.
+ * priority, processedBy, workflow id, attempts before the last manual retry.
  * Job keys are built from ARGV[1], as BullMQ's own scripts do: they share the class's hash slot.
- * The workflow id is read from the tail of the job's data (TaskJobData ends with it, after
- * timeoutMs), so a large payload is neither decoded nor sent.
+ * The workflow id and attemptsBefore are read from the tail of the job's data (TaskJobData ends
+ * with them, after timeoutMs), so a large payload is neither decoded nor sent; payload values
+ * are strings, so an unquoted number after "attemptsBefore": can only be ours.
  */
 const JOBS_SCRIPT = `
 local out = {}
@@ -123,8 +124,8 @@ for i = 2, #ARGV do
   local key = ARGV[1] .. id
   local f = redis.call('HMGET', key, 'timestamp', 'processedOn', 'finishedOn', 'atm', 'failedReason', 'opts', 'priority', 'processedBy', 'data')
   if not f[1] then
-    for _ = 1, 11 do out[#out + 1] = '' end
-    out[#out - 10] = '0'
+    for _ = 1, 12 do out[#out + 1] = '' end
+    out[#out - 11] = '0'
   else
     local code = 'w'
     if redis.call('ZSCORE', KEYS[1], id) then code = 'c'
@@ -132,9 +133,11 @@ for i = 2, #ARGV do
     elseif redis.call('ZSCORE', KEYS[3], id) then code = 'd'
     elseif redis.call('EXISTS', key .. ':lock') == 1 then code = 'a' end
     local attempts = f[6] and string.match(f[6], '"attempts":(%d+)') or ''
-    local wf = f[9] and string.match(string.sub(f[9], -200), '"workflowId":"([%w%._%-]+)"}$') or ''
-    local row = {'1', code, f[1], f[2] or '', f[3] or '', f[4] or '', f[5] or '', attempts, f[7] or '', f[8] or '', wf}
-    for j = 1, 11 do out[#out + 1] = row[j] end
+    local tail = f[9] and string.sub(f[9], -400) or ''
+    local wf = string.match(tail, '"workflowId":"([%w%._%-]+)"}$') or ''
+    local before = string.match(tail, '"attemptsBefore":(%d+)[,}]') or ''
+    local row = {'1', code, f[1], f[2] or '', f[3] or '', f[4] or '', f[5] or '', attempts, f[7] or '', f[8] or '', wf, before}
+    for j = 1, 12 do out[#out + 1] = row[j] end
   end
 end
 return out
@@ -297,7 +300,7 @@ export class TaskLister {
       }),
     ]);
     return list.map((c, i) => {
-      const [found, code, timestamp, processedOn, finishedOn, atm, failedReason, attempts, priority, processedBy, workflowId] = rows[i]!;
+      const [found, code, timestamp, processedOn, finishedOn, atm, failedReason, attempts, priority, processedBy, workflowId, before] = rows[i]!;
       const cancelReason = marks[i] ?? null;
       if (found !== '1') {
         if (cancelReason === null) return undefined;
@@ -306,12 +309,13 @@ export class TaskLister {
       const state = STATE_CODE[code!]!;
       const ours: TaskState = state === 'failed' && cancelReason !== null ? 'cancelled' : state;
       const made = Number(atm || 0);
+      const earlier = Number(before || 0);
       return {
         taskId: c.taskId,
         taskClass: c.taskClass,
         state: ours,
-        attemptsMade: ours === 'running' ? made + 1 : made,
-        maxAttempts: Number(attempts || 1),
+        attemptsMade: earlier + (ours === 'running' ? made + 1 : made),
+        maxAttempts: earlier + Number(attempts || 1),
         error: failedReason ?? '',
         workflowId: workflowId ?? '',
         priority: fromBullPriority(Number(priority || 0)),

@@ -18,7 +18,7 @@ import type { Keys } from '../redis/keys.js';
 import { OrchestratorError, invalidArgument, type ErrorCode } from './errors.js';
 import type { TaskFilter, TaskLister } from './task-list.js';
 import { checkFilter } from './task-list.js';
-import type { TaskJobData } from './task-spec.js';
+import { attemptsBefore, type TaskJobData } from './task-spec.js';
 import type { TaskQueues } from './task-queues.js';
 import { mapState, type TaskStatusReader } from './task-status.js';
 
@@ -95,6 +95,11 @@ export class TaskRetrier {
       throw new OrchestratorError('failed_precondition', `task "${taskId}" is ${mapState(state, cancelReason !== null)}, not failed`);
     }
     await redis.del(keys.final(taskId));
+    // BullMQ's count restarts (a retry gets the task's full attempts again); ours goes on, so the
+    // attempt numbers on events and results never repeat. workflowId stays last (task-list.ts).
+    const { workflowId, ...rest } = job.data;
+    const attempts = attemptsBefore(job.data) + job.attemptsMade;
+    await job.updateData({ ...rest, attemptsBefore: attempts, ...(workflowId ? { workflowId } : {}) });
     try {
       await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
     } catch (err) {
@@ -105,7 +110,7 @@ export class TaskRetrier {
       type: 'requeued',
       taskId,
       taskClass,
-      attempt: 0,
+      attempt: attempts,
       atMs: Date.now(),
       workflowId: job.data.workflowId,
       scheduleId: job.data.scheduleId,

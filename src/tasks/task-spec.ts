@@ -117,9 +117,18 @@ export interface TaskJobData {
   executor: ExecutorSpec;
   payload: Record<string, string>;
   timeoutMs: number;
-  workflowId?: string;
   scheduleId?: string;
+  /**
+   * Attempts made before the last RetryTasks (which restarts BullMQ's count): attempt numbers
+   * go on from here, so (task_id, attempt) stays unique across retries.
+   */
+  attemptsBefore?: number;
+  /** Last: ListTasks reads it from the end of the job's data (task-list.ts). */
+  workflowId?: string;
 }
+
+/** Attempts a task made before its last manual retry (TaskJobData.attemptsBefore). */
+export const attemptsBefore = (data: TaskJobData | undefined): number => data?.attemptsBefore ?? 0;
 
 /** A validated submission, ready to enqueue. */
 export interface ResolvedTask {

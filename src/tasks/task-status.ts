@@ -9,7 +9,7 @@ import { Job, type JobState } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/keys.js';
 import { OrchestratorError } from './errors.js';
-import { fromBullPriority, type TaskJobData } from './task-spec.js';
+import { attemptsBefore, fromBullPriority, type TaskJobData } from './task-spec.js';
 import type { TaskQueues } from './task-queues.js';
 import { parseRecord } from './attempt-records.js';
 import type { TaskResultRecord } from '../feeds/feed-format.js';
@@ -85,7 +85,7 @@ export class TaskStatusReader {
     }
     if (state === 'active') {
       // The attempt may have finished a moment ago with BullMQ not yet told (attempt-records.ts).
-      const recorded = parseRecord(await this.opts.redis.get(this.opts.keys.final(taskId)), job.attemptsMade + 1);
+      const recorded = parseRecord(await this.opts.redis.get(this.opts.keys.final(taskId)), attemptsBefore(job.data) + job.attemptsMade + 1);
       if (recorded) return this.finishedView(job, recorded);
     }
     return this.view(job, state, cancelReason !== null);
@@ -104,12 +104,13 @@ export class TaskStatusReader {
 
   view(job: Job<TaskJobData>, state: JobState | 'unknown', cancelRequested: boolean): TaskStatusView {
     const ours = mapState(state, cancelRequested);
+    const before = attemptsBefore(job.data);
     return {
       taskId: job.id!,
       taskClass: job.queueName,
       state: ours,
-      attemptsMade: ours === 'running' ? job.attemptsMade + 1 : job.attemptsMade,
-      maxAttempts: job.opts.attempts ?? 1,
+      attemptsMade: before + (ours === 'running' ? job.attemptsMade + 1 : job.attemptsMade),
+      maxAttempts: before + (job.opts.attempts ?? 1),
       resultJson: state === 'completed' ? JSON.stringify(job.returnvalue ?? null) : '',
       error: job.failedReason ?? '',
       progressJson: job.progress === undefined || job.progress === 0 ? '' : JSON.stringify(job.progress),

@@ -875,7 +875,7 @@ export interface RetryError {
 }
 
 export interface RetryTasksResponse {
-  /** Queued again, attempts reset. */
+  /** Queued again, their attempts renewed. */
   retried: string[];
   /** Named tasks that could not be retried; the others were. */
   errors: RetryError[];
@@ -9767,7 +9767,10 @@ export const OrchestratorServiceService = {
     responseSerialize: (value: ListTasksResponse): Buffer => Buffer.from(ListTasksResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): ListTasksResponse => ListTasksResponse.decode(value),
   },
-  /** Run failed tasks again (named, or all failed tasks matching a filter), attempts reset. */
+  /**
+   * Run failed tasks again (named, or all failed tasks matching a filter) with as many attempts
+   * to go as they first had; attempt numbers go on from the last one, so (task_id, attempt) stays unique.
+   */
   retryTasks: {
     path: "/orchestrator.v1.OrchestratorService/RetryTasks" as const,
     requestStream: false as const,
@@ -9888,7 +9891,10 @@ export interface OrchestratorServiceServer extends UntypedServiceImplementation 
    * The failed ones are the dead letters.
    */
   listTasks: handleUnaryCall<ListTasksRequest, ListTasksResponse>;
-  /** Run failed tasks again (named, or all failed tasks matching a filter), attempts reset. */
+  /**
+   * Run failed tasks again (named, or all failed tasks matching a filter) with as many attempts
+   * to go as they first had; attempt numbers go on from the last one, so (task_id, attempt) stays unique.
+   */
   retryTasks: handleUnaryCall<RetryTasksRequest, RetryTasksResponse>;
   /** Remove finished tasks older than an age, with their records; returns how many. */
   purgeTasks: handleUnaryCall<PurgeTasksRequest, PurgeTasksResponse>;
@@ -10179,7 +10185,10 @@ export interface OrchestratorServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: ListTasksResponse) => void,
   ): ClientUnaryCall;
-  /** Run failed tasks again (named, or all failed tasks matching a filter), attempts reset. */
+  /**
+   * Run failed tasks again (named, or all failed tasks matching a filter) with as many attempts
+   * to go as they first had; attempt numbers go on from the last one, so (task_id, attempt) stays unique.
+   */
   retryTasks(
     request: RetryTasksRequest,
     callback: (error: ServiceError | null, response: RetryTasksResponse) => void,
