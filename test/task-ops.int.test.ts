@@ -223,6 +223,7 @@ describe('RetryTasks', { timeout: 120_000 }, () => {
     writeFileSync(flag, '');
     const res = await sys.client.retryTasks({ filter: { taskClasses: ['cpu_short'], submittedSinceMs: since } });
     expect(res.retried.sort()).toEqual(tasks.map((t) => t.taskId!).sort());
+    expect(res.more).toBe(false);
     expect(res.errors).toEqual([]);
     await allDoneSucceeded(tasks.map((t) => t.taskId!));
     const still = await listAll({ taskClasses: ['cpu_short'], states: [TaskState.TASK_STATE_FAILED], submittedSinceMs: since }, 100);

@@ -1,6 +1,6 @@
 /** orchctl tasks, retry, purge, drain: finding and replaying tasks. */
 import type { Command } from 'commander';
-import { TaskState, type TaskFilterInput, type TaskSummary } from '../client/orchestrator-client.js';
+import { TaskState, type RetryError, type TaskFilterInput, type TaskSummary } from '../client/orchestrator-client.js';
 import { CliError, EXIT, enumName, type CliContext } from './cli-context.js';
 
 const stateName = (s: TaskState) => enumName(TaskState, s, 'TASK_STATE_');
@@ -87,6 +87,23 @@ function printRetry(c: CliContext, r: { retried: string[]; errors: { taskId: str
   if (r.errors.length) process.exitCode = EXIT.failed;
 }
 
+/**
+ * RetryTasks by filter, call after call while the server says more match (it stops each call at
+ * 10,000 tasks). Stops when a call retries nothing new: tasks failing again meanwhile are not
+ * chased for ever.
+ */
+async function retryMatching(c: CliContext, filter: TaskFilterInput, deadlineMs: number): Promise<{ retried: string[]; errors: RetryError[] }> {
+  const retried = new Set<string>();
+  const errors: RetryError[] = [];
+  for (;;) {
+    const r = await c.client().retryTasks({ filter }, deadlineMs);
+    const before = retried.size;
+    r.retried.forEach((id) => retried.add(id));
+    errors.push(...r.errors);
+    if (!r.more || retried.size === before) return { retried: [...retried], errors };
+  }
+}
+
 export function registerTaskOpsCommands(program: Command, ctx: () => CliContext): void {
   withFilterFlags(
     program
@@ -126,7 +143,7 @@ export function registerTaskOpsCommands(program: Command, ctx: () => CliContext)
     if (ids.length && f.failed) throw new CliError('retry: give task ids or --failed with filters, not both', EXIT.usage);
     if (!ids.length && !f.failed) throw new CliError('retry: give task ids, or --failed (with --class, --workflow, --since, --until)', EXIT.usage);
     const deadline = Math.max(c.deadlineMs, 120_000);
-    printRetry(c, ids.length ? await c.client().retryTasks({ taskIds: ids }, deadline) : await c.client().retryTasks({ filter: filterOf(f) }, deadline));
+    printRetry(c, ids.length ? await c.client().retryTasks({ taskIds: ids }, deadline) : await retryMatching(c, filterOf(f), deadline));
   });
 
   program
@@ -180,6 +197,6 @@ export function registerRetryFailed(parent: Command, ctx: () => CliContext): voi
     .argument('<class>')
     .action(async (cls: string) => {
       const c = ctx();
-      printRetry(c, await c.client().retryTasks({ filter: { taskClasses: [cls] } }, Math.max(c.deadlineMs, 120_000)));
+      printRetry(c, await retryMatching(c, { taskClasses: [cls] }, Math.max(c.deadlineMs, 120_000)));
     });
 }

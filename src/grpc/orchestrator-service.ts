@@ -154,7 +154,11 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
       if (req.taskIds.length && req.filter) throw invalidArgument('filter', 'give task_ids or filter, not both');
       if (!req.taskIds.length && !req.filter) throw invalidArgument('task_ids', 'give task_ids or a filter (an empty filter: every failed task)');
       const o = req.taskIds.length ? await s.taskOps.retrier.retryIds(req.taskIds) : await s.taskOps.retrier.retryMatching(toTaskFilter(req.filter));
-      return { retried: o.retried, errors: o.errors.map((e) => ({ taskId: e.taskId, code: toStatusName(e.code), message: e.message })) };
+      return {
+        retried: o.retried,
+        errors: o.errors.map((e) => ({ taskId: e.taskId, code: toStatusName(e.code), message: e.message })),
+        more: o.more ?? false,
+      };
     }),
     purgeTasks: unary<pb.PurgeTasksRequest, pb.PurgeTasksResponse>(async (req) => ({
       removed: await s.taskOps.retention.purge({ olderThanMs: req.olderThanMs, taskClasses: req.taskClasses, states: toStates(req.states, 'states') }),

@@ -34,9 +34,11 @@ export interface TaskRetrierOptions {
 export interface RetryOutcome {
   retried: string[];
   errors: { taskId: string; code: ErrorCode; message: string }[];
+  /** By filter: the call stopped at MAX_RETRY_IDS tasks and more may match (call again). */
+  more?: boolean;
 }
 
-/** Most ids in one request. */
+/** Most ids in one request, and most tasks one retry by filter looks at (a reply stays small). */
 export const MAX_RETRY_IDS = 10_000;
 /** Retries in flight at once. */
 const PARALLEL = 64;
@@ -56,12 +58,16 @@ export class TaskRetrier {
   async retryMatching(filter: TaskFilter): Promise<RetryOutcome> {
     if (filter.states.some((s) => s !== 'failed')) throw invalidArgument('filter.states', 'only failed tasks can be retried: leave empty or FAILED');
     checkFilter(filter, this.opts.queues);
-    const out: RetryOutcome = { retried: [], errors: [] };
-    for await (const batch of this.opts.lister.ids({ ...filter, states: ['failed'] })) {
+    const out: RetryOutcome = { retried: [], errors: [], more: false };
+    let seen = 0;
+    for await (const batch of this.opts.lister.ids({ ...filter, states: ['failed'] }, MAX_RETRY_IDS)) {
       const o = await this.retryAll(batch);
       out.retried.push(...o.retried);
       out.errors.push(...o.errors);
+      seen += batch.length;
     }
+    // Retried tasks are failed no more, so the next call goes on with the rest.
+    out.more = seen >= MAX_RETRY_IDS;
     return out;
   }
 

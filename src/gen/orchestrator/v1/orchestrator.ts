@@ -879,6 +879,11 @@ export interface RetryTasksResponse {
   retried: string[];
   /** Named tasks that could not be retried; the others were. */
   errors: RetryError[];
+  /**
+   * By filter: this call stopped after 10,000 tasks and more may match; call again to go on
+   * (the retried ones are failed no more).
+   */
+  more: boolean;
 }
 
 export interface PurgeTasksRequest {
@@ -8448,7 +8453,7 @@ export const RetryError: MessageFns<RetryError> = {
 };
 
 function createBaseRetryTasksResponse(): RetryTasksResponse {
-  return { retried: [], errors: [] };
+  return { retried: [], errors: [], more: false };
 }
 
 export const RetryTasksResponse: MessageFns<RetryTasksResponse> = {
@@ -8458,6 +8463,9 @@ export const RetryTasksResponse: MessageFns<RetryTasksResponse> = {
     }
     for (const v of message.errors) {
       RetryError.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.more !== false) {
+      writer.uint32(24).bool(message.more);
     }
     return writer;
   },
@@ -8491,6 +8499,14 @@ export const RetryTasksResponse: MessageFns<RetryTasksResponse> = {
             message.errors.push(RetryError.decode(reader, reader.uint32()));
             continue;
           }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.more = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -8507,6 +8523,7 @@ export const RetryTasksResponse: MessageFns<RetryTasksResponse> = {
     return {
       retried: globalThis.Array.isArray(object?.retried) ? object.retried.map((e: any) => globalThis.String(e)) : [],
       errors: globalThis.Array.isArray(object?.errors) ? object.errors.map((e: any) => RetryError.fromJSON(e)) : [],
+      more: isSet(object.more) ? globalThis.Boolean(object.more) : false,
     };
   },
 
@@ -8518,6 +8535,9 @@ export const RetryTasksResponse: MessageFns<RetryTasksResponse> = {
     if (message.errors?.length) {
       obj.errors = message.errors.map((e) => RetryError.toJSON(e));
     }
+    if (message.more !== false) {
+      obj.more = message.more;
+    }
     return obj;
   },
 
@@ -8528,6 +8548,7 @@ export const RetryTasksResponse: MessageFns<RetryTasksResponse> = {
     const message = createBaseRetryTasksResponse();
     message.retried = object.retried?.map((e) => e) || [];
     message.errors = object.errors?.map((e) => RetryError.fromPartial(e)) || [];
+    message.more = object.more ?? false;
     return message;
   },
 };
