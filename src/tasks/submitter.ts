@@ -22,14 +22,15 @@ import type { TaskQueues } from './task-queues.js';
  * KEYS[1] tasks index hash, KEYS[2] events stream, KEYS[3] counters hash,
  * KEYS[4] schedules' last ticks hash, KEYS[5] schedules hash,
  * KEYS[6..] the task lists (zsets) of the classes in the batch
- * ARGV[1] now (ms), ARGV[2] events MAXLEN, then per task 8 values:
+ * ARGV[1] events MAXLEN, then per task 8 values:
  *   task_id, "<class>\t<digest>", class, workflow_id ("" for none), delay_ms,
  *   schedule_id ("" for none), schedule tick ms ("" for none), the KEYS index of its class's task list
  * Returns {0, v1, v2, ...}: vi is "" when task i was claimed now, "\ttick" when its schedule tick
  *         already submitted a task (one since forgotten by retention), else its existing index value;
  *         {1, i, existing} when task i is taken with different content (nothing was written).
  * Claimed tasks get a "submitted" event, count in counters "submitted:<class>", and enter their
- * class's task list scored by ARGV[1] (one ZADD: the only per-task cost of listing). A claimed
+ * class's task list scored by Redis's clock (one ZADD: the only per-task cost of listing; one
+ * clock for every orchestrator, so a page cursor is never passed by a later submission). A claimed
  * tick becomes its schedule's last tick ("<tick>\t<task_id>") while the schedule exists, in the
  * same script: a tick taken over from a dead orchestrator can never submit a second task.
  */
@@ -37,10 +38,12 @@ import type { TaskQueues } from './task-queues.js';
 const TICK_DONE = '\ttick';
 
 const CLAIM_SCRIPT = `
-local n = (#ARGV - 2) / 8
+local t = redis.call('TIME')
+local now = tostring(t[1] * 1000 + math.floor(t[2] / 1000))
+local n = (#ARGV - 1) / 8
 local out = {0}
 for i = 1, n do
-  local b = 2 + (i - 1) * 8
+  local b = 1 + (i - 1) * 8
   local v = redis.call('HGET', KEYS[1], ARGV[b + 1])
   if v and v ~= ARGV[b + 2] then return {1, i, v} end
   if not v and ARGV[b + 7] ~= '' then
@@ -51,17 +54,17 @@ for i = 1, n do
 end
 for i = 1, n do
   if out[i + 1] == '' then
-    local b = 2 + (i - 1) * 8
+    local b = 1 + (i - 1) * 8
     redis.call('HSET', KEYS[1], ARGV[b + 1], ARGV[b + 2])
-    redis.call('ZADD', KEYS[tonumber(ARGV[b + 8])], ARGV[1], ARGV[b + 1])
+    redis.call('ZADD', KEYS[tonumber(ARGV[b + 8])], now, ARGV[b + 1])
     if ARGV[b + 7] ~= '' and redis.call('HEXISTS', KEYS[5], ARGV[b + 6]) == 1 then
       redis.call('HSET', KEYS[4], ARGV[b + 6], ARGV[b + 7] .. '\t' .. ARGV[b + 1])
     end
-    local ev = {'type', 'submitted', 'task_id', ARGV[b + 1], 'class', ARGV[b + 3], 'attempt', '0', 'at', ARGV[1]}
+    local ev = {'type', 'submitted', 'task_id', ARGV[b + 1], 'class', ARGV[b + 3], 'attempt', '0', 'at', now}
     if ARGV[b + 4] ~= '' then table.insert(ev, 'workflow_id'); table.insert(ev, ARGV[b + 4]) end
     if ARGV[b + 5] ~= '0' then table.insert(ev, 'detail'); table.insert(ev, 'delay_ms=' .. ARGV[b + 5]) end
     if ARGV[b + 6] ~= '' then table.insert(ev, 'schedule_id'); table.insert(ev, ARGV[b + 6]) end
-    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', unpack(ev))
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', unpack(ev))
     redis.call('HINCRBY', KEYS[3], 'submitted:' .. ARGV[b + 3], 1)
   end
 end
@@ -138,7 +141,7 @@ export class TaskSubmitter {
     const k = this.opts.keys;
     const keyList = [k.tasks, k.events, k.counters, k.schedulesLast, k.schedules];
     const listIndex = new Map<string, number>();
-    const argv: (string | number)[] = [Date.now(), this.opts.eventsMaxLen];
+    const argv: (string | number)[] = [this.opts.eventsMaxLen];
     for (const t of unique) {
       let li = listIndex.get(t.taskClass);
       if (li === undefined) listIndex.set(t.taskClass, (li = keyList.push(k.taskList(t.taskClass))));
