@@ -289,6 +289,17 @@ describe('PurgeTasks', { timeout: 120_000 }, () => {
     expect(await sys.r.hget(sys.keys.tasks, 'pg-1')).toBeNull();
   });
 
+  it('purges cancelled tasks, those cancelled while queued (their job gone) included', async () => {
+    // cpu_long has no pool here: the task waits until cancelled.
+    await sys.client.submitTask({ taskId: 'pg-cq', taskClass: 'cpu_long', payload: { n: '1' } });
+    expect((await sys.client.cancelTask('pg-cq', 'not needed')).state).toBe(TaskState.TASK_STATE_CANCELLED);
+    expect((await sys.client.getTaskStatus('pg-cq')).state).toBe(TaskState.TASK_STATE_CANCELLED);
+    expect(await sys.client.purgeTasks({ olderThanMs: 0, taskClasses: ['cpu_long'], states: [TaskState.TASK_STATE_CANCELLED] })).toBeGreaterThanOrEqual(1);
+    expect((await grpcError(sys.client.getTaskStatus('pg-cq'))).code).toBe(status.NOT_FOUND);
+    expect(await sys.r.zscore(sys.keys.taskList('cpu_long'), 'pg-cq')).toBeNull();
+    expect(await sys.r.hget(sys.keys.cancel, 'pg-cq')).toBeNull();
+  });
+
   it('keeps what finished more recently than the age', async () => {
     const finished = (ids: string[]) => allSettled('inproc', ids);
     const older = Array.from({ length: 10 }, (_, i) => ({ taskId: `pg-old-${i}`, taskClass: 'inproc', payload: { n: '1' } }));

@@ -216,13 +216,38 @@ export class TaskRetention {
     for (let i = 0; i < flat.length; i += 2) ids.push(flat[i]!);
     this.orphanAt.set(taskClass, ids.length < ORPHAN_SCAN ? 0 : from + ids.length);
     if (ids.length === 0) return 0;
-    const pipe = redis.pipeline();
-    for (const id of ids) pipe.exists(keys.job(taskClass, id));
-    const res = (await pipe.exec()) ?? [];
-    const gone = ids.filter((_, i) => res[i]?.[1] === 0);
+    const gone = await this.jobless(taskClass, ids);
     if (gone.length === 0) return 0;
     this.orphanAt.set(taskClass, Math.max(0, (this.orphanAt.get(taskClass) ?? 0) - gone.length));
     return this.forgetTasks(taskClass, gone);
+  }
+
+  /** Of these tasks of a class, those whose job is gone. */
+  private async jobless(taskClass: string, ids: string[]): Promise<string[]> {
+    const pipe = this.opts.redis.pipeline();
+    for (const id of ids) pipe.exists(this.opts.keys.job(taskClass, id));
+    const res = (await pipe.exec()) ?? [];
+    return ids.filter((_, i) => res[i]?.[1] === 0);
+  }
+
+  /**
+   * PurgeTasks of cancelled tasks whose job a cancel removed while they were queued: they have
+   * no finish time on record, so those submitted before `cutoff` go.
+   */
+  private async purgeCancelledQueued(taskClass: string, cutoff: number): Promise<number> {
+    const { redis, keys } = this.opts;
+    let removed = 0;
+    for (let offset = 0; ;) {
+      const ids = await redis.zrangebyscore(keys.taskList(taskClass), '-inf', cutoff, 'LIMIT', offset, BATCH);
+      if (ids.length === 0) return removed;
+      const gone = await this.jobless(taskClass, ids);
+      const marks = gone.length ? await redis.hmget(keys.cancel, ...gone) : [];
+      const cancelled = gone.filter((_, i) => marks[i] !== null);
+      const n = cancelled.length ? await this.forgetTasks(taskClass, cancelled) : 0;
+      removed += n;
+      offset += ids.length - cancelled.length;
+      if (ids.length < BATCH) return removed;
+    }
   }
 
   /**
@@ -286,6 +311,7 @@ export class TaskRetention {
           if (ids.length < BATCH) break;
         }
       }
+      if (states.has('cancelled')) removed += await this.purgeCancelledQueued(cls, cutoff);
     }
     return removed;
   }
