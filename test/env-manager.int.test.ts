@@ -26,6 +26,7 @@ import { dockerForTests, ensureTestImage, TEST_IMAGE } from './helpers/docker.js
 import { makeTestCerts } from './helpers/certs.js';
 import { grpcError, healthCheck } from './helpers/grpc.js';
 import { getText, promtool, runPromtool, sample } from './helpers/http.js';
+import { orchctl as runOrchctl } from './helpers/orchctl.js';
 import { waitFor } from './helpers/wait.js';
 
 const docker: DockerClient | undefined = await dockerForTests('env-manager');
@@ -70,17 +71,8 @@ function manager(toml: string, project = PROJECT): { m: EnvManager; events: Serv
   return { m, events };
 }
 
-/** orchctl against `addr` (spawned, not spawnSync: this process serves the calls). */
-function orchctl(addr: string, ...args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const c = spawn(process.execPath, [join(PROJECT_ROOT, 'dist/src/cli/orchctl.js'), '--env-addr', addr, '--deadline-ms', '5000', ...args], {
-      env: { PATH: process.env.PATH },
-    });
-    let out = '';
-    c.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    c.on('exit', (code) => resolve({ code, out }));
-  });
-}
+/** orchctl against the env-manager at `addr`. */
+const orchctl = (addr: string, ...args: string[]) => runOrchctl(['--env-addr', addr, '--deadline-ms', '5000', ...args]);
 
 const at = (events: ServiceEventRecord[], service: string, type: string) => events.findIndex((e) => e.service === service && e.type === type);
 

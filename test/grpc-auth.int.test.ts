@@ -5,7 +5,7 @@
  * with certificates made for the test by openssl.
  */
 import { credentials, status } from '@grpc/grpc-js';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,6 +18,7 @@ import { makeTestCerts, type TestCerts } from './helpers/certs.js';
 import { grpcError, healthCheck } from './helpers/grpc.js';
 import { getText, sample } from './helpers/http.js';
 import { startBareSystem, TEST_CONFIG_TOML, type BareSystem, type OrchestratorProcess } from './helpers/system.js';
+import { orchctl as runOrchctl } from './helpers/orchctl.js';
 
 const LISTED = 'listed-token-0123456789abcdef';
 const FROM_FILE = 'file-token-fedcba9876543210';
@@ -138,14 +139,8 @@ describe('TLS', () => {
     });
     expect((await grpcError(rogue.health())).code).toBe(status.UNAVAILABLE);
 
-    // orchctl with the same certificates (not spawnSync: this process serves the calls).
-    const orchctl = (...args: string[]) =>
-      new Promise<number | null>((resolve) => {
-        const c = spawn(process.execPath, [join(PROJECT_ROOT, 'dist/src/cli/orchctl.js'), '--addr', addr, '--deadline-ms', '3000', ...args], {
-          stdio: 'ignore',
-        });
-        c.on('exit', resolve);
-      });
+    // orchctl with the same certificates.
+    const orchctl = async (...args: string[]) => (await runOrchctl(['--addr', addr, '--deadline-ms', '3000', ...args])).code;
     expect(await orchctl('--ca', certs.caCert, '--cert', certs.clientCert, '--key', certs.clientKey, 'metrics')).toBe(0);
     expect(await orchctl('--ca', certs.caCert, 'metrics')).toBe(4);
     expect(await orchctl('--ca', certs.caCert, '--cert', certs.clientCert, 'metrics')).toBe(2);

@@ -3,14 +3,13 @@
  * orchestrator process, a pool), checking output and exit codes, and `events --follow` riding out
  * an orchestrator restart without missing or repeating an event.
  */
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PROJECT_ROOT } from '../src/paths.js';
 import { startBareSystem, type BareSystem, type OrchestratorProcess } from './helpers/system.js';
+import { spawnOrchctl, type OrchctlProcess } from './helpers/orchctl.js';
 import { waitFor } from './helpers/wait.js';
 
 let sys: BareSystem;
@@ -34,24 +33,8 @@ beforeAll(async () => {
 });
 afterAll(async () => sys?.stop());
 
-interface Run {
-  code: number | null;
-  out: string;
-  err: string;
-}
-
-function orchctl(args: string[], opts: { stdin?: string; addr?: string } = {}): { done: Promise<Run>; out: () => string; kill(): void } {
-  const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist/src/cli/orchctl.js'), '--addr', opts.addr ?? addr, ...args], {
-    env: { PATH: process.env.PATH },
-    stdio: ['pipe', 'pipe', 'pipe'],
-  });
-  let out = '';
-  let err = '';
-  child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-  child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-  child.stdin.end(opts.stdin ?? '');
-  const done = new Promise<Run>((resolve) => child.on('exit', (code) => resolve({ code, out, err })));
-  return { done, out: () => out, kill: () => child.kill('SIGTERM') };
+function orchctl(args: string[], opts: { stdin?: string; addr?: string } = {}): OrchctlProcess {
+  return spawnOrchctl(['--addr', opts.addr ?? addr, ...args], opts);
 }
 
 const run = (args: string[], opts?: { stdin?: string; addr?: string }) => orchctl(args, opts).done;

@@ -6,17 +6,15 @@
  * Which tasks a schedule fired is read from the events stream: each fired task's submitted event
  * carries schedule_id (a public field, src/feeds/feed-format.ts).
  */
-import { spawn } from 'node:child_process';
-import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
 import { Queue } from 'bullmq';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { OrchestratorClient, TaskState, type ScheduleInput } from '../src/client/orchestrator-client.js';
 import { createLogger } from '../src/logging/logger.js';
 import { Orchestrator } from '../src/orchestrator.js';
-import { PROJECT_ROOT } from '../src/paths.js';
 import { fieldOf, grpcError } from './helpers/grpc.js';
 import { startBareSystem, startSystem, type BareSystem, type TestSystem } from './helpers/system.js';
+import { orchctl as runOrchctl } from './helpers/orchctl.js';
 import { waitFor } from './helpers/wait.js';
 
 const task = (payload: Record<string, string> = { from: 'schedule' }) => ({ taskClass: 'inproc', payload });
@@ -306,18 +304,7 @@ describe('orchctl schedule', { timeout: 120_000 }, () => {
   });
   afterEach(async () => sys?.stop());
 
-  /** The built CLI as a subprocess; async, since the orchestrator it talks to runs in this process. */
-  function orchctl(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist/src/cli/orchctl.js'), '--addr', sys.addr, ...args], {
-      env: { PATH: process.env.PATH },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    return new Promise((resolve) => child.on('exit', (code) => resolve({ code, out, err })));
-  }
+  const orchctl = (args: string[]) => runOrchctl(['--addr', sys.addr, ...args]);
 
   it('creates, lists, shows, updates and deletes a schedule', async () => {
     const created = await orchctl([

@@ -5,18 +5,17 @@
  * input refused with INVALID_ARGUMENT naming the field.
  */
 import { status } from '@grpc/grpc-js';
-import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskState, type TaskFilterInput, type TaskInput, type TaskSummary } from '../src/client/orchestrator-client.js';
 import { createLogger } from '../src/logging/logger.js';
-import { PROJECT_ROOT } from '../src/paths.js';
 import { TaskQueues } from '../src/tasks/task-queues.js';
 import { TaskRetention } from '../src/tasks/task-retention.js';
 import { fieldOf, grpcError } from './helpers/grpc.js';
 import { startSystem, TEST_CONFIG_TOML, type TestSystem } from './helpers/system.js';
+import { orchctl as runOrchctl } from './helpers/orchctl.js';
 import { waitFor } from './helpers/wait.js';
 
 let sys: TestSystem;
@@ -320,18 +319,7 @@ describe('PurgeTasks', { timeout: 120_000 }, () => {
 });
 
 describe('orchctl tasks, retry, purge', { timeout: 120_000 }, () => {
-  function orchctl(args: string[]): Promise<{ code: number | null; out: string; err: string }> {
-    // Async spawn: the orchestrator runs in this process and must keep serving.
-    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist/src/cli/orchctl.js'), '--addr', sys.addr, ...args], {
-      env: { PATH: process.env.PATH },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    return new Promise((resolve) => child.on('exit', (code) => resolve({ code, out, err })));
-  }
+  const orchctl = (args: string[]) => runOrchctl(['--addr', sys.addr, ...args]);
 
   it('lists, retries and purges from the command line', async () => {
     const flag = join(dir, 'flag-cli');
