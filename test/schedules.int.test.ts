@@ -248,14 +248,14 @@ describe('schedules', { timeout: 120_000 }, () => {
     const again = await sys.client.createSchedule({ ...spec, task: task({ a: '1', b: '2' }) });
     expect(again.createdAtMs).toBe(first.createdAtMs);
     const clash = await grpcError(sys.client.createSchedule({ ...spec, cron: '0 30 * * * *' }));
-    expect([clash.code, fieldOf(clash)]).toEqual([status.ALREADY_EXISTS, 'schedule_id']);
-    for (const call of [
-      () => sys.client.getSchedule('nope'),
-      () => sys.client.deleteSchedule('nope'),
-      () => sys.client.updateSchedule({ scheduleId: 'nope', everyMs: 1_000, task: task() }),
-    ]) {
+    expect([clash.code, fieldOf(clash)]).toEqual([status.ALREADY_EXISTS, 'schedule.schedule_id']);
+    for (const [call, field] of [
+      [() => sys.client.getSchedule('nope'), 'schedule_id'],
+      [() => sys.client.deleteSchedule('nope'), 'schedule_id'],
+      [() => sys.client.updateSchedule({ scheduleId: 'nope', everyMs: 1_000, task: task() }), 'schedule.schedule_id'],
+    ] as const) {
       const err = await grpcError(call());
-      expect([err.code, fieldOf(err)]).toEqual([status.NOT_FOUND, 'schedule_id']);
+      expect([err.code, fieldOf(err)]).toEqual([status.NOT_FOUND, field]);
     }
     // Paused: stored, no timer; resumed by an update.
     const paused = await sys.client.updateSchedule({ ...spec, paused: true });

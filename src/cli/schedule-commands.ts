@@ -1,6 +1,6 @@
 /** orchctl schedule create | list | get | update | delete: recurring task submissions. */
 import type { Command } from 'commander';
-import type { ExecutorInput, Schedule, ScheduleInput, TaskInput } from '../client/orchestrator-client.js';
+import { BackoffType, type ExecutorInput, type Schedule, type ScheduleInput, type TaskInput } from '../client/orchestrator-client.js';
 import { CliError, EXIT, type CliContext } from './cli-context.js';
 
 interface ScheduleFlags {
@@ -56,7 +56,8 @@ function taskInputOf(s: Schedule): Omit<TaskInput, 'taskId'> {
   else if (e?.$case === 'http') executor = { http: e.value };
   else if (e?.$case === 'container') executor = { container: e.value };
   else if (e?.$case === 'slurm') executor = { slurm: e.value };
-  const backoffType = t.backoff?.type === 1 ? 'fixed' : t.backoff?.type === 2 ? 'exponential' : undefined;
+  const backoffType =
+    t.backoff?.type === BackoffType.BACKOFF_TYPE_FIXED ? 'fixed' : t.backoff?.type === BackoffType.BACKOFF_TYPE_EXPONENTIAL ? 'exponential' : undefined;
   return {
     taskClass: t.taskClass,
     payload: t.payload,

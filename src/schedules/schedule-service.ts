@@ -27,7 +27,7 @@ export class ScheduleService {
   /** Idempotent on the id with the same spec; already_exists with a different one. */
   async create(input: ScheduleSpec): Promise<ScheduleView> {
     const spec = validateSchedule(input, this.opts.checkTask, FIELD);
-    const { stored, created } = await this.opts.store.create(spec);
+    const { stored, created } = await this.opts.store.create(spec, `${FIELD}.schedule_id`);
     // When it existed, only a missing or stale timer is set: a create retried after a crash
     // between the two writes completes it, and a plain repeat leaves the ticks as they are.
     if (created || !(await this.opts.timers.isCurrent(stored.spec))) await this.opts.timers.apply(stored.spec);
@@ -37,7 +37,7 @@ export class ScheduleService {
   /** Replaces the whole spec; not_found when unknown. */
   async update(input: ScheduleSpec): Promise<ScheduleView> {
     const spec = validateSchedule(input, this.opts.checkTask, FIELD);
-    const stored = await this.opts.store.replace(spec);
+    const stored = await this.opts.store.replace(spec, `${FIELD}.schedule_id`);
     await this.opts.timers.apply(spec);
     return this.view(stored);
   }

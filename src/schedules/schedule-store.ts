@@ -28,7 +28,8 @@ type ReplaceCommand = (key: string, id: string, json: string) => Promise<number>
 
 export const sameSpec = (a: ScheduleSpec, b: ScheduleSpec): boolean => canonicalJson(a) === canonicalJson(b);
 
-const notFound = (id: string) => new OrchestratorError('not_found', `schedule_id: no schedule "${id}"`, { field: 'schedule_id' });
+/** `field`: where the request names the schedule (`schedule_id`, or `schedule.schedule_id` in a spec). */
+const notFound = (id: string, field = 'schedule_id') => new OrchestratorError('not_found', `${field}: no schedule "${id}"`, { field });
 
 export class ScheduleStore {
   private readonly replaceCmd: ReplaceCommand;
@@ -44,7 +45,7 @@ export class ScheduleStore {
    * Stores a new schedule. An existing one with the same spec is returned as it is (created
    * false); one with a different spec is already_exists.
    */
-  async create(spec: ScheduleSpec, nowMs = Date.now()): Promise<{ stored: StoredSchedule; created: boolean }> {
+  async create(spec: ScheduleSpec, field = 'schedule_id', nowMs = Date.now()): Promise<{ stored: StoredSchedule; created: boolean }> {
     const stored: StoredSchedule = { spec, createdAtMs: nowMs, updatedAtMs: nowMs };
     const { redis, keys } = this.opts;
     if (await redis.hsetnx(keys.schedules, spec.scheduleId, JSON.stringify(stored))) return { stored, created: true };
@@ -52,18 +53,16 @@ export class ScheduleStore {
     // Deleted between the two calls: the caller may simply try again.
     if (!existing) throw new OrchestratorError('unavailable', `schedule_id: "${spec.scheduleId}" changed during the call; try again`, { retryable: true });
     if (!sameSpec(existing.spec, spec)) {
-      throw new OrchestratorError('already_exists', `schedule_id: schedule "${spec.scheduleId}" already exists with a different spec`, {
-        field: 'schedule_id',
-      });
+      throw new OrchestratorError('already_exists', `${field}: schedule "${spec.scheduleId}" already exists with a different spec`, { field });
     }
     return { stored: existing, created: false };
   }
 
   /** Replaces an existing schedule's spec, keeping its creation time; not_found when unknown. */
-  async replace(spec: ScheduleSpec, nowMs = Date.now()): Promise<StoredSchedule> {
-    const existing = await this.get(spec.scheduleId);
+  async replace(spec: ScheduleSpec, field = 'schedule_id', nowMs = Date.now()): Promise<StoredSchedule> {
+    const existing = await this.get(spec.scheduleId, field);
     const stored: StoredSchedule = { spec, createdAtMs: existing.createdAtMs, updatedAtMs: nowMs };
-    if (!(await this.replaceCmd(this.opts.keys.schedules, spec.scheduleId, JSON.stringify(stored)))) throw notFound(spec.scheduleId);
+    if (!(await this.replaceCmd(this.opts.keys.schedules, spec.scheduleId, JSON.stringify(stored)))) throw notFound(spec.scheduleId, field);
     return stored;
   }
 
@@ -79,9 +78,9 @@ export class ScheduleStore {
     return json ? (JSON.parse(json) as StoredSchedule) : undefined;
   }
 
-  async get(id: string): Promise<StoredSchedule> {
+  async get(id: string, field = 'schedule_id'): Promise<StoredSchedule> {
     const s = await this.find(id);
-    if (!s) throw notFound(id);
+    if (!s) throw notFound(id, field);
     return s;
   }
 
