@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { TaskState } from '../src/client/orchestrator-client.js';
 import { slurmJobName } from '../workers/executors/slurm.js';
-import { slurm, slurmForTests, slurmSuiteToml, storedJobId } from './helpers/slurm.js';
+import { slurm, slurmForTests, slurmSuiteToml, squeueState, storedJobId } from './helpers/slurm.js';
 import { startSystem, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -81,6 +81,45 @@ describe.skipIf(!available)('slurm executor when a pool dies', () => {
     });
     expect(TaskState[r.state]).toBe('TASK_STATE_SUCCEEDED');
     expect(JSON.parse(r.resultJson)).toMatchObject({ slurmJobId: jobId });
+    expect(readFileSync(marker, 'utf8')).toBe('started\n');
+  });
+});
+
+describe.skipIf(!available)('slurm executor when a task stalls out', () => {
+  beforeEach(async () => {
+    // No stall recovery at all: the first time its pool dies, the task fails for good.
+    const suite = slurmSuiteToml('orqslurmstallout', { maxStalledCount: 0 });
+    spoolDir = suite.spoolDir;
+    sys = await startSystem({ toml: suite.toml });
+  });
+
+  afterEach(async () => {
+    await sys?.stop();
+  });
+
+  it('cancels the Slurm job of a task that failed because its pool died more often than allowed', async () => {
+    const doomed = await sys.startPool({ classes: 'gpu_slurm:1' });
+    const taskId = `stallout-${randomUUID().slice(0, 8)}`;
+    const marker = join(spoolDir, `${taskId}.starts`);
+    await sys.client.submitTask({
+      taskId,
+      taskClass: 'gpu_slurm',
+      payload: { a: '1' },
+      // Never ends by itself: only a scancel stops it.
+      executor: { slurm: { memoryMb: 50, script: `#!/bin/sh\necho started >> ${marker}\nwhile true; do sleep 0.2; done\n` } },
+    });
+    const jobId = (await waitFor(() => storedJobId(sys, taskId), { message: 'the job id was never stored' }))!;
+    await waitFor(() => existsSync(marker), { message: `job ${jobId} never started` });
+    doomed.kill('SIGKILL');
+    await doomed.exited;
+
+    // The survivor's stall check finds the task without a pool and fails it for good.
+    await sys.startPool({ classes: 'gpu_slurm:1' });
+    const r = await sys.client.waitForResult(taskId);
+    expect(TaskState[r.state]).toBe('TASK_STATE_FAILED');
+    expect(r.error).toMatch(/stalled/);
+    expect(r.attempt).toBe(1);
+    await waitFor(() => squeueState(jobId) === '', { message: `Slurm job ${jobId} of the stalled-out task still runs` });
     expect(readFileSync(marker, 'utf8')).toBe('started\n');
   });
 });

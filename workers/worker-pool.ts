@@ -346,7 +346,9 @@ export class WorkerPool {
     const base = {
       taskId: job.id!,
       taskClass: job.queueName,
-      attempt: attemptsBefore(job.data) + job.attemptsMade + 1,
+      // BullMQ fails a stalled-out job when a worker next takes it, counting that as an attempt
+      // made: the attempt that stalled is the last one counted.
+      attempt: attemptsBefore(job.data) + job.attemptsMade,
       workflowId: job.data.workflowId,
       scheduleId: job.data.scheduleId,
       workerId: this.id,
@@ -358,6 +360,11 @@ export class WorkerPool {
       );
     } catch (err) {
       this.log.warn({ err, taskId: job.id }, 'could not record a task that stalled out');
+    }
+    try {
+      await this.executors.get(job.data.executor.kind)?.abandon?.(base.taskId, base.attempt);
+    } catch (err) {
+      this.log.warn({ err, taskId: job.id }, 'could not stop what a stalled-out task left running');
     }
   }
 

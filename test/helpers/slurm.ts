@@ -37,7 +37,7 @@ export async function slurmForTests(suite: string): Promise<boolean> {
  * run's), a spool dir of its own, a short poll interval, and a gpu_slurm class with the short
  * lock and stall timings of the other test classes.
  */
-export function slurmSuiteToml(name: string): { toml: string; spoolDir: string } {
+export function slurmSuiteToml(name: string, opts: { maxStalledCount?: number } = {}): { toml: string; spoolDir: string } {
   const spoolDir = mkdtempSync(join(tmpdir(), `orq-${name}-`));
   const toml = `${TEST_CONFIG_TOML}
 [redis]
@@ -49,7 +49,7 @@ pollIntervalMs = 200
 attempts = 1
 lockDurationMs = 2000
 stalledIntervalMs = 1000
-maxStalledCount = 2
+maxStalledCount = ${opts.maxStalledCount ?? 2}
 `;
   return { toml, spoolDir };
 }

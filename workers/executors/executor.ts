@@ -27,4 +27,10 @@ export interface Executor<Spec> {
   run(spec: Spec, payload: Record<string, string>, ctx: ExecutionContext): Promise<unknown>;
   /** Release long-lived resources (child pools, clients). */
   close?(): Promise<void>;
+  /**
+   * Stop what an attempt left running outside the pool when no pool will run that attempt again
+   * (its task stalled out: its pools died more often than the class allows). Runs on the pool
+   * whose stall check saw it, not the one that ran the attempt.
+   */
+  abandon?(taskId: string, attempt: number): Promise<void>;
 }

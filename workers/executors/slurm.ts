@@ -60,6 +60,9 @@ export interface SlurmResult {
   state: string;
 }
 
+/** Slurm states of a job that is not over. */
+const LIVE_STATES = new Set(['PENDING', 'CONFIGURING', 'RUNNING', 'SUSPENDED', 'REQUEUED', 'RESIZING']);
+
 /** Variables a job gets from the pool's environment besides the task's own. */
 const INHERITED_ENV = ['PATH', 'LANG', 'LC_ALL', 'TZ'];
 
@@ -104,6 +107,20 @@ export class SlurmExecutor implements Executor<SlurmSpec> {
     const detail = { slurmJobId: jobId, state: info.state, exitCode: info.exitCode, stdout, stderr: '' };
     if (cancelledAt !== undefined) throw abortError(ctx.signal.reason, 'slurm job cancelled', detail);
     return slurmOutcome(info, stdout, performance.now() - started);
+  }
+
+  /** scancel the attempt's job (found by its stored id or its name), if Slurm still has one. */
+  async abandon(taskId: string, attempt: number): Promise<void> {
+    const { cli, jobIds } = this.opts;
+    const stored = await jobIds.get(taskId, attempt);
+    const ids = stored !== undefined ? [stored] : await cli.jobsNamed(slurmJobName(this.opts.prefix, taskId, attempt));
+    for (const jobId of ids) {
+      const info = await cli.job(jobId);
+      if (!info || !LIVE_STATES.has(info.state)) continue;
+      this.log.warn({ taskId, attempt, slurmJobId: jobId }, 'the task stalled out with its Slurm job still known: cancelling the job');
+      await cli.cancel(jobId);
+    }
+    await jobIds.ended(taskId, attempt);
   }
 
   /** The attempt's job: the one an earlier run of it submitted, if Slurm still knows it, else a new one. */
