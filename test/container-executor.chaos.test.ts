@@ -88,3 +88,49 @@ describe.skipIf(!docker)('containers and dying pools', () => {
     await d.remove(ofLivePool);
   });
 });
+
+describe.skipIf(!docker)('containers of a task that stalls out', () => {
+  const d = docker!;
+  let stall: TestSystem;
+
+  beforeAll(async () => {
+    image = await ensureTestImage(d);
+    // No stall recovery at all: the first time its pool dies, the task fails for good.
+    stall = await startSystem({
+      toml: `${containerSuiteToml('orqcstall')}
+[classes.stallout]
+concurrency = 1
+attempts = 1
+lockDurationMs = 2000
+stalledIntervalMs = 1000
+maxStalledCount = 0
+`,
+    });
+  });
+
+  afterAll(async () => {
+    if (!stall) return;
+    await stall.stop();
+    for (const c of await d.containersLabelled({ [CONTAINER_LABELS.prefix]: stall.config.redis.prefix })) await d.remove(c.Id);
+  });
+
+  it('removes the container of a task that failed because its pool died more often than allowed', async () => {
+    const doomed = await stall.startPool({ classes: 'stallout:1' });
+    const { taskId } = await stall.client.submitTask({
+      taskClass: 'stallout',
+      payload: { a: '1' },
+      executor: { container: { image, command: ['sleep', '300'] } },
+    });
+    await waitFor(async () => (await taskContainers(d, stall, taskId)).some((c) => c.State === 'running'), { message: 'the container never ran' });
+    doomed.kill('SIGKILL');
+    await doomed.exited;
+
+    // The survivor's stall check finds the task without a pool and fails it for good; a pool
+    // only just gone is not yet counted dead by the start-up reaper, so this is the removal.
+    await stall.startPool({ classes: 'stallout:1' });
+    const r = await stall.client.waitForResult(taskId);
+    expect(TaskState[r.state]).toBe('TASK_STATE_FAILED');
+    expect(r.error).toMatch(/stalled/);
+    await waitFor(async () => (await taskContainers(d, stall, taskId)).length === 0, { message: 'the container of the stalled-out task is still there' });
+  });
+});

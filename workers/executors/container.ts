@@ -202,6 +202,11 @@ export class ContainerExecutor implements Executor<ContainerSpec> {
     );
   }
 
+  /** The task stalled out: no run of it is left, so none of its containers is either. */
+  async abandon(taskId: string): Promise<void> {
+    await this.removeTaskContainers(taskId);
+  }
+
   private async removeTaskContainers(taskId: string): Promise<void> {
     let found: Docker.ContainerInfo[];
     try {
