@@ -87,6 +87,13 @@ export class TaskStatusReader {
       // The attempt may have finished a moment ago with BullMQ not yet told (attempt-records.ts).
       const recorded = parseRecord(await this.opts.redis.get(this.opts.keys.final(taskId)), attemptsBefore(job.data) + job.attemptsMade + 1);
       if (recorded) return this.finishedView(job, recorded);
+      // The pool deletes the record once BullMQ has the outcome (workers/final-record-cleaner.ts),
+      // so both may have happened since the state was read: look at the state again.
+      const now = await job.getState();
+      if (now === 'completed' || now === 'failed') {
+        const finished = (await Job.fromId(queue, taskId)) as Job<TaskJobData> | undefined;
+        if (finished) return this.view(finished, now, cancelReason !== null);
+      }
     }
     return this.view(job, state, cancelReason !== null);
   }
