@@ -257,6 +257,7 @@ describe('schedules', { timeout: 120_000 }, () => {
       const err = await grpcError(call());
       expect([err.code, fieldOf(err)]).toEqual([status.NOT_FOUND, field]);
     }
+    expect((await sys.client.getMetrics()).metrics.schedules).toBe(1);
     // Paused: stored, no timer; resumed by an update.
     const paused = await sys.client.updateSchedule({ ...spec, paused: true });
     expect([paused.spec!.paused, paused.nextRunAtMs]).toEqual([true, 0]);

@@ -109,6 +109,14 @@ export class ClusterMetrics {
         this.set((await snap()).activeRuns);
       },
     });
+    new Gauge({
+      name: 'orq_schedules',
+      help: 'Schedules stored, paused ones included.',
+      registers,
+      async collect() {
+        this.set((await snap()).schedules);
+      },
+    });
   }
 
   private snapshot(): Promise<ClusterSnapshot> {

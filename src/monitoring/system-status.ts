@@ -61,6 +61,8 @@ export interface ClusterSnapshot {
   count(kind: CounterKind, taskClass: string): number;
   streams: { events: number; results: number; workflowInbox: number };
   activeRuns: number;
+  /** Schedules stored (paused ones included). */
+  schedules: number;
   uptimeMs: number;
 }
 
@@ -119,11 +121,12 @@ export class SystemStatus {
     const [counts, pools, replies] = await Promise.all([
       Promise.all(classes.map(([, q]) => q.getJobCounts(...COUNT_STATES))),
       this.pools(),
-      redis.pipeline().hgetall(keys.counters).xlen(keys.events).xlen(keys.results).xlen(keys.workflowInbox).zcard(keys.activeRuns).exec(),
+      redis.pipeline().hgetall(keys.counters).xlen(keys.events).xlen(keys.results).xlen(keys.workflowInbox).zcard(keys.activeRuns).hlen(keys.schedules).exec(),
     ]);
     for (const [err] of replies ?? []) if (err) throw err;
-    const [counters, events, results, workflowInbox, activeRuns] = (replies ?? []).map(([, v]) => v) as [
+    const [counters, events, results, workflowInbox, activeRuns, schedules] = (replies ?? []).map(([, v]) => v) as [
       Record<string, string>,
+      number,
       number,
       number,
       number,
@@ -141,7 +144,7 @@ export class SystemStatus {
       });
     });
     const count = (kind: CounterKind, taskClass: string) => Number(counters[`${kind}:${taskClass}`] ?? 0);
-    return { queues, pools, count, streams: { events, results, workflowInbox }, activeRuns, uptimeMs: Date.now() - this.opts.startedAtMs };
+    return { queues, pools, count, streams: { events, results, workflowInbox }, activeRuns, schedules, uptimeMs: Date.now() - this.opts.startedAtMs };
   }
 
   /** Named figures: per-class queue counts, pools, counters, stream lengths, uptime. */
@@ -180,6 +183,8 @@ export class SystemStatus {
     out.tasks_finished_total = finished;
     out.events_stream_length = snap.streams.events;
     out.results_stream_length = snap.streams.results;
+    out.workflow_runs_active = snap.activeRuns;
+    out.schedules = snap.schedules;
     out.uptime_seconds = snap.uptimeMs / 1000;
     return out;
   }
