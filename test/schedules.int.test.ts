@@ -96,6 +96,23 @@ describe('schedules', { timeout: 120_000 }, () => {
         if (e.type === 'succeeded') break;
       }
       expect(seen).toEqual(['submitted', 'started', 'succeeded']);
+
+      // Streams filtered by the schedule carry its tasks and nothing else.
+      const other = await sys.client.submitTask({ taskClass: 'inproc', payload: { not: 'scheduled' } });
+      await sys.client.waitForResult(other.taskId);
+      const results = new Set<string>();
+      for await (const r of sys.client.streamTaskResults({ scheduleId: 'every-second' })) {
+        expect(r.scheduleId).toBe('every-second');
+        results.add(r.taskId);
+        if (results.size === ids.length) break;
+      }
+      expect([...results].sort()).toEqual([...ids].sort());
+      const submitted: string[] = [];
+      for await (const e of sys.client.streamEvents({ scheduleId: 'every-second', types: ['submitted'], cursor: '0' })) {
+        submitted.push(e.taskId);
+        if (submitted.length === ids.length) break;
+      }
+      expect(submitted).toEqual(ids);
     } finally {
       second.kill();
       await second.exited;

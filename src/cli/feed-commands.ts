@@ -64,14 +64,16 @@ export function registerFeedCommands(program: Command, ctx: () => CliContext): v
     .description('final results from the results stream (all retained, or after --cursor); --follow keeps streaming')
     .option('--task <id>', 'only this task (repeatable)', list, [] as string[])
     .option('--workflow <id>', 'only this workflow run')
+    .option('--schedule <id>', 'only tasks this schedule fired')
     .option('--class <class>', 'only this class')
     .option('--cursor <id>', 'start after this entry id')
     .option('-f, --follow', 'keep streaming; reconnect and resume when the connection drops')
     .option('--idle-ms <ms>', 'without --follow: stop after this long with nothing new', '1000')
-    .action(async (f: { task: string[]; workflow?: string; class?: string; cursor?: string; follow?: boolean; idleMs: string }) => {
+    .action(async (f: { task: string[]; workflow?: string; schedule?: string; class?: string; cursor?: string; follow?: boolean; idleMs: string }) => {
       const c = ctx();
       await stream<TaskResult>(c, {
-        open: (cursor) => c.client().streamTaskResults({ taskIds: f.task, workflowId: f.workflow ?? '', taskClass: f.class ?? '', cursor }),
+        open: (cursor) =>
+          c.client().streamTaskResults({ taskIds: f.task, workflowId: f.workflow ?? '', scheduleId: f.schedule ?? '', taskClass: f.class ?? '', cursor }),
         cursorOf: (r) => r.cursor,
         print: (r) =>
           c.json
@@ -90,23 +92,38 @@ export function registerFeedCommands(program: Command, ctx: () => CliContext): v
     .option('--class <class>', 'only this class (repeatable)', list, [] as string[])
     .option('--task <id>', 'only this task (repeatable)', list, [] as string[])
     .option('--workflow <id>', 'only this workflow run')
+    .option('--schedule <id>', 'only tasks this schedule fired')
     .option('--cursor <id>', 'start after this entry id (default: all retained)')
     .option('-f, --follow', 'keep streaming; reconnect and resume when the connection drops')
     .option('--idle-ms <ms>', 'without --follow: stop after this long with nothing new', '1000')
-    .action(async (f: { type: string[]; class: string[]; task: string[]; workflow?: string; cursor?: string; follow?: boolean; idleMs: string }) => {
-      const c = ctx();
-      await stream<TaskEvent>(c, {
-        open: (cursor) => c.client().streamEvents({ types: f.type, taskClasses: f.class, taskIds: f.task, workflowId: f.workflow ?? '', cursor }),
-        cursorOf: (e) => e.cursor,
-        print: (e) =>
-          c.json
-            ? c.jsonLine(e)
-            : c.line(
-                `${e.cursor}  ${e.type.padEnd(13)}  ${e.stepId ? `${e.workflowId}/${e.stepId}` : e.taskId || e.workflowId}  ${e.state || `attempt ${e.attempt}`}  ${e.detail}`,
-              ),
-        cursor: f.cursor ?? '0',
-        follow: Boolean(f.follow),
-        idleMs: Number(f.idleMs),
-      });
-    });
+    .action(
+      async (f: {
+        type: string[];
+        class: string[];
+        task: string[];
+        workflow?: string;
+        schedule?: string;
+        cursor?: string;
+        follow?: boolean;
+        idleMs: string;
+      }) => {
+        const c = ctx();
+        await stream<TaskEvent>(c, {
+          open: (cursor) =>
+            c
+              .client()
+              .streamEvents({ types: f.type, taskClasses: f.class, taskIds: f.task, workflowId: f.workflow ?? '', scheduleId: f.schedule ?? '', cursor }),
+          cursorOf: (e) => e.cursor,
+          print: (e) =>
+            c.json
+              ? c.jsonLine(e)
+              : c.line(
+                  `${e.cursor}  ${e.type.padEnd(13)}  ${e.stepId ? `${e.workflowId}/${e.stepId}` : e.taskId || e.workflowId}  ${e.state || `attempt ${e.attempt}`}  ${e.detail}`,
+                ),
+          cursor: f.cursor ?? '0',
+          follow: Boolean(f.follow),
+          idleMs: Number(f.idleMs),
+        });
+      },
+    );
 }

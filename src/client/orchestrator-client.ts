@@ -310,13 +310,13 @@ export class OrchestratorClient {
 
   /** Final results; iterate with for-await. Breaking out of the loop cancels the call. */
   streamTaskResults(sel: Partial<pb.StreamTaskResultsRequest> = {}): AsyncIterable<pb.TaskResult> & { cancel(): void } {
-    const req: pb.StreamTaskResultsRequest = { taskIds: [], workflowId: '', taskClass: '', cursor: '', closeWhenDone: false, ...sel };
+    const req: pb.StreamTaskResultsRequest = { taskIds: [], workflowId: '', taskClass: '', cursor: '', closeWhenDone: false, scheduleId: '', ...sel };
     return iterate(this.raw.streamTaskResults(req, this.metadata()));
   }
 
   /** Lifecycle events; iterate with for-await. Breaking out of the loop cancels the call. */
   streamEvents(sel: Partial<pb.StreamEventsRequest> = {}): AsyncIterable<pb.TaskEvent> & { cancel(): void } {
-    const req: pb.StreamEventsRequest = { types: [], taskClasses: [], taskIds: [], workflowId: '', cursor: '', ...sel };
+    const req: pb.StreamEventsRequest = { types: [], taskClasses: [], taskIds: [], workflowId: '', cursor: '', scheduleId: '', ...sel };
     return iterate(this.raw.streamEvents(req, this.metadata()));
   }
 

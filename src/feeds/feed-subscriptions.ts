@@ -16,6 +16,8 @@ export interface EventFilter {
   taskClasses: string[];
   taskIds: string[];
   workflowId: string;
+  /** Only events of tasks this schedule fired ("" for any). */
+  scheduleId?: string;
 }
 
 export interface FeedSubscriptionsOptions {
@@ -62,6 +64,7 @@ export class FeedSubscriptions {
       if (classes.size && !classes.has(e.taskClass)) continue;
       if (ids.size && !ids.has(e.taskId)) continue;
       if (f.workflowId && e.workflowId !== f.workflowId) continue;
+      if (f.scheduleId && e.scheduleId !== f.scheduleId) continue;
       yield { cursor: id, item: e };
     }
   }
@@ -73,7 +76,7 @@ export class FeedSubscriptions {
    * other selections read the stream from its oldest retained entry.
    */
   async *results(
-    sel: { taskIds: string[]; workflowId: string; taskClass: string; closeWhenDone: boolean },
+    sel: { taskIds: string[]; workflowId: string; taskClass: string; closeWhenDone: boolean; scheduleId?: string },
     cursor: string,
     signal: AbortSignal,
   ): AsyncGenerator<Cursored<TaskResultRecord>> {
@@ -91,7 +94,10 @@ export class FeedSubscriptions {
       return true;
     };
     const matches = (r: TaskResultRecord) =>
-      (!ids.size || ids.has(r.taskId)) && (!sel.workflowId || r.workflowId === sel.workflowId) && (!sel.taskClass || r.taskClass === sel.taskClass);
+      (!ids.size || ids.has(r.taskId)) &&
+      (!sel.workflowId || r.workflowId === sel.workflowId) &&
+      (!sel.taskClass || r.taskClass === sel.taskClass) &&
+      (!sel.scheduleId || r.scheduleId === sel.scheduleId);
 
     let from = cursor;
     if (!from && ids.size) {

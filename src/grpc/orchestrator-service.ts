@@ -117,13 +117,21 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
     streamEvents: serverStream(
       log,
       (req: pb.StreamEventsRequest, signal) =>
-        s.feeds.events({ types: req.types, taskClasses: req.taskClasses, taskIds: req.taskIds, workflowId: req.workflowId }, req.cursor, signal),
+        s.feeds.events(
+          { types: req.types, taskClasses: req.taskClasses, taskIds: req.taskIds, workflowId: req.workflowId, scheduleId: req.scheduleId },
+          req.cursor,
+          signal,
+        ),
       toPbEvent,
     ),
     streamTaskResults: serverStream(
       log,
       (req: pb.StreamTaskResultsRequest, signal) =>
-        s.feeds.results({ taskIds: req.taskIds, workflowId: req.workflowId, taskClass: req.taskClass, closeWhenDone: req.closeWhenDone }, req.cursor, signal),
+        s.feeds.results(
+          { taskIds: req.taskIds, workflowId: req.workflowId, taskClass: req.taskClass, closeWhenDone: req.closeWhenDone, scheduleId: req.scheduleId },
+          req.cursor,
+          signal,
+        ),
       toPbResult,
     ),
     getClassLimits: unary<pb.GetClassLimitsRequest, pb.ClassLimits>((req) => s.classes.get(req.taskClass)),

@@ -570,6 +570,8 @@ export interface StreamTaskResultsRequest {
   cursor: string;
   /** End the stream once every task in task_ids has a result (only with task_ids). */
   closeWhenDone: boolean;
+  /** Only the results of tasks this schedule fired. */
+  scheduleId: string;
 }
 
 export interface TaskResult {
@@ -599,6 +601,8 @@ export interface StreamEventsRequest {
   workflowId: string;
   /** An events-stream entry id, "0" for everything retained; empty: only new events. */
   cursor: string;
+  /** Only the events of tasks this schedule fired. */
+  scheduleId: string;
 }
 
 export interface TaskEvent {
@@ -3777,7 +3781,7 @@ export const CancelTaskResponse: MessageFns<CancelTaskResponse> = {
 };
 
 function createBaseStreamTaskResultsRequest(): StreamTaskResultsRequest {
-  return { taskIds: [], workflowId: "", taskClass: "", cursor: "", closeWhenDone: false };
+  return { taskIds: [], workflowId: "", taskClass: "", cursor: "", closeWhenDone: false, scheduleId: "" };
 }
 
 export const StreamTaskResultsRequest: MessageFns<StreamTaskResultsRequest> = {
@@ -3796,6 +3800,9 @@ export const StreamTaskResultsRequest: MessageFns<StreamTaskResultsRequest> = {
     }
     if (message.closeWhenDone !== false) {
       writer.uint32(40).bool(message.closeWhenDone);
+    }
+    if (message.scheduleId !== "") {
+      writer.uint32(50).string(message.scheduleId);
     }
     return writer;
   },
@@ -3853,6 +3860,14 @@ export const StreamTaskResultsRequest: MessageFns<StreamTaskResultsRequest> = {
             message.closeWhenDone = reader.bool();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.scheduleId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3888,6 +3903,11 @@ export const StreamTaskResultsRequest: MessageFns<StreamTaskResultsRequest> = {
         : isSet(object.close_when_done)
         ? globalThis.Boolean(object.close_when_done)
         : false,
+      scheduleId: isSet(object.scheduleId)
+        ? globalThis.String(object.scheduleId)
+        : isSet(object.schedule_id)
+        ? globalThis.String(object.schedule_id)
+        : "",
     };
   },
 
@@ -3908,6 +3928,9 @@ export const StreamTaskResultsRequest: MessageFns<StreamTaskResultsRequest> = {
     if (message.closeWhenDone !== false) {
       obj.closeWhenDone = message.closeWhenDone;
     }
+    if (message.scheduleId !== "") {
+      obj.scheduleId = message.scheduleId;
+    }
     return obj;
   },
 
@@ -3921,6 +3944,7 @@ export const StreamTaskResultsRequest: MessageFns<StreamTaskResultsRequest> = {
     message.taskClass = object.taskClass ?? "";
     message.cursor = object.cursor ?? "";
     message.closeWhenDone = object.closeWhenDone ?? false;
+    message.scheduleId = object.scheduleId ?? "";
     return message;
   },
 };
@@ -4216,7 +4240,7 @@ export const TaskResult: MessageFns<TaskResult> = {
 };
 
 function createBaseStreamEventsRequest(): StreamEventsRequest {
-  return { types: [], taskClasses: [], taskIds: [], workflowId: "", cursor: "" };
+  return { types: [], taskClasses: [], taskIds: [], workflowId: "", cursor: "", scheduleId: "" };
 }
 
 export const StreamEventsRequest: MessageFns<StreamEventsRequest> = {
@@ -4235,6 +4259,9 @@ export const StreamEventsRequest: MessageFns<StreamEventsRequest> = {
     }
     if (message.cursor !== "") {
       writer.uint32(42).string(message.cursor);
+    }
+    if (message.scheduleId !== "") {
+      writer.uint32(50).string(message.scheduleId);
     }
     return writer;
   },
@@ -4292,6 +4319,14 @@ export const StreamEventsRequest: MessageFns<StreamEventsRequest> = {
             message.cursor = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.scheduleId = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4323,6 +4358,11 @@ export const StreamEventsRequest: MessageFns<StreamEventsRequest> = {
         ? globalThis.String(object.workflow_id)
         : "",
       cursor: isSet(object.cursor) ? globalThis.String(object.cursor) : "",
+      scheduleId: isSet(object.scheduleId)
+        ? globalThis.String(object.scheduleId)
+        : isSet(object.schedule_id)
+        ? globalThis.String(object.schedule_id)
+        : "",
     };
   },
 
@@ -4343,6 +4383,9 @@ export const StreamEventsRequest: MessageFns<StreamEventsRequest> = {
     if (message.cursor !== "") {
       obj.cursor = message.cursor;
     }
+    if (message.scheduleId !== "") {
+      obj.scheduleId = message.scheduleId;
+    }
     return obj;
   },
 
@@ -4356,6 +4399,7 @@ export const StreamEventsRequest: MessageFns<StreamEventsRequest> = {
     message.taskIds = object.taskIds?.map((e) => e) || [];
     message.workflowId = object.workflowId ?? "";
     message.cursor = object.cursor ?? "";
+    message.scheduleId = object.scheduleId ?? "";
     return message;
   },
 };
