@@ -613,7 +613,7 @@ export async function memory(ctx: BenchContext): Promise<void> {
       sample ||= res[0]!.taskId;
     });
     o = ((await usedMemory(r)) - before) / count;
-    const qp = ours.keys.queuePrefix(INPROC_CLASS);
+    const qp = ours.keys.queuePrefix;
     ctx.report.note('memory.ours.task_index_bytes_per_task', (await memoryUsage(r, ours.keys.tasks)) / count);
     ctx.report.note('memory.ours.task_list_bytes_per_task', (await memoryUsage(r, ours.keys.taskList(INPROC_CLASS))) / count);
     ctx.report.note('memory.ours.events_stream_bytes_per_task', (await memoryUsage(r, ours.keys.events)) / count);

@@ -59,32 +59,25 @@ describe('pools', { timeout: 180_000 }, () => {
     expect((await eventsOf(taskId)).filter((f) => f[1] === 'started').map((f) => f[7])).toEqual(['1', '1']);
   });
 
-  it('an attempt recorded as finished by a pool that died is replayed, not run again', async () => {
-    // The state a pool leaves when it dies after writing the outcome but before BullMQ heard:
-    // the job still queued for its attempt 1, with the outcome recorded on it.
-    const { taskId } = await sys.client.submitTask({
-      taskClass: 'cpu_short',
-      payload: { message: 'must not run' },
-      executor: { handler: 'fail' },
-      maxAttempts: 1,
-    });
-    const recorded = {
-      taskId,
-      taskClass: 'cpu_short',
-      attempt: 1,
-      atMs: Date.now(),
-      state: 'succeeded',
-      resultJson: '{"from":"the dead pool"}',
-      durationMs: 5,
-      workerId: 'dead-pool',
-    };
-    await sys.r.set(sys.keys.final(taskId), JSON.stringify(recorded), 'PX', 60_000);
-    await sys.startPool({ classes: 'cpu_short:1' });
+  it('an attempt whose pool lost the task to the stall checker writes no outcome; the rerun writes the one result', async () => {
+    const first = await sys.startPool({ classes: 'cpu_short:1' });
+    const { taskId } = await sys.client.submitTask({ taskClass: 'cpu_short', payload: { ms: '2500' }, executor: { handler: 'sleep' }, maxAttempts: 1 });
+    await waitFor(async () => (await eventsOf(taskId)).some((f) => f[1] === 'started' && f.includes(first.id)));
+    // What a pool starved past its lock looks like to the others: the lock is gone. A stall
+    // checker queues the task again, and the second pool runs it while the first still does.
+    await sys.r.del(`${sys.keys.queuePrefix}:cpu_short:${taskId}:lock`);
+    const second = await sys.startPool({ classes: 'cpu_short:1' });
     const r = await sys.client.waitForResult(taskId);
     expect(r.state).toBe(TaskState.TASK_STATE_SUCCEEDED);
-    expect(JSON.parse(r.resultJson)).toEqual({ from: 'the dead pool' });
-    await waitFor(async () => (await sys.client.getTaskStatus(taskId)).state === TaskState.TASK_STATE_SUCCEEDED);
-    expect(JSON.parse((await sys.client.getTaskStatus(taskId)).resultJson)).toEqual({ from: 'the dead pool' });
+    expect(r.workerId).toBe(second.id);
+    // The first run's finish was refused by BullMQ, and with it the outcome it carried.
+    await waitFor(async () => /(Missing lock|Lock mismatch) for job/.test(first.output()), { timeoutMs: 30_000 });
+    expect((await eventsOf(taskId)).filter((f) => f[1] === 'started').length).toBeGreaterThanOrEqual(2);
+    const results = (await sys.r.xrange(sys.keys.results, '-', '+')).filter(([, f]) => f[1] === taskId);
+    expect(results).toHaveLength(1);
+    expect((await eventsOf(taskId)).filter((f) => f[1] === 'succeeded')).toHaveLength(1);
+    expect(await sys.r.hget(sys.keys.counters, 'succeeded:cpu_short')).toBe('1');
+    expect((await sys.client.getTaskStatus(taskId)).state).toBe(TaskState.TASK_STATE_SUCCEEDED);
   });
 
   it('SIGTERM lets a running task finish, then the pool exits 0', async () => {

@@ -71,7 +71,7 @@ describe('schedules', { timeout: 120_000 }, () => {
       await waitFired(sys, 'every-second', 4);
       await second.client.deleteSchedule('every-second');
       // Ticks already taken when the delete came may still submit: read once none is in flight.
-      await waitFor(async () => (await sys.r.llen('orq:{orq-schedules}:orq-schedules:active')) === 0);
+      await waitFor(async () => (await sys.r.llen('{orq}:q:orq-schedules:active')) === 0);
       const ids = await firedBy(sys, 'every-second');
 
       expect(new Set(ids).size).toBe(ids.length);
@@ -126,7 +126,7 @@ describe('schedules', { timeout: 120_000 }, () => {
     const [first] = await waitFired(sys, 'replayed', 1);
     // A connection of its own, closed here: BullMQ leaves a connection it was given open.
     const connection = sys.r.duplicate();
-    const queue = new Queue('orq-schedules', { connection, prefix: 'orq:{orq-schedules}' });
+    const queue = new Queue('orq-schedules', { connection, prefix: '{orq}:q' });
     try {
       const jobId = `repeat:replayed:${tickOf(first!)}`;
       const done = (await waitFor(async () => (await queue.getJob(jobId))?.finishedOn)) ?? 0;
@@ -223,7 +223,7 @@ describe('schedules', { timeout: 120_000 }, () => {
     await waitFired(sys, 'clock', clock0 + 4);
     expect((await firedBy(sys, 'doomed')).length).toBe(after);
     // Its job scheduler is gone too, not only the stored spec.
-    expect(await sys.r.exists('orq:{orq-schedules}:orq-schedules:repeat:doomed')).toBe(0);
+    expect(await sys.r.exists('{orq}:q:orq-schedules:repeat:doomed')).toBe(0);
   });
 
   it('refuses bad input with INVALID_ARGUMENT naming the field, storing nothing', async () => {
@@ -250,7 +250,7 @@ describe('schedules', { timeout: 120_000 }, () => {
     }
     expect(await sys.client.listSchedules()).toEqual([]);
     expect(await sys.r.hlen(sys.keys.schedules)).toBe(0);
-    expect(await sys.r.keys('orq:{orq-schedules}:orq-schedules:repeat*')).toEqual([]);
+    expect(await sys.r.keys('{orq}:q:orq-schedules:repeat*')).toEqual([]);
 
     // An invalid update leaves the stored schedule as it was.
     await sys.client.createSchedule({ scheduleId: 'kept', cron: '0 0 * * * *', task: task() });
@@ -295,7 +295,7 @@ describe('schedules across restarts', { timeout: 120_000 }, () => {
     const before = await waitFired(bare, 'durable', 1);
     await a.close();
     // Everything BullMQ keeps for the schedule queue goes: only our stored schedule remains.
-    const lost = await bare.r.keys('orq:{orq-schedules}:*');
+    const lost = await bare.r.keys('{orq}:q:orq-schedules:*');
     expect(lost.length).toBeGreaterThan(0);
     await bare.r.del(...lost);
 

@@ -18,9 +18,9 @@ afterAll(async () => sys?.stop());
 async function queuedJobs(): Promise<number> {
   let n = 0;
   for (const cls of sys.config.classes.keys()) {
-    n += await sys.r.zcard(`${sys.keys.queuePrefix(cls)}:${cls}:prioritized`);
-    n += await sys.r.llen(`${sys.keys.queuePrefix(cls)}:${cls}:wait`);
-    n += await sys.r.zcard(`${sys.keys.queuePrefix(cls)}:${cls}:delayed`);
+    n += await sys.r.zcard(`${sys.keys.queuePrefix}:${cls}:prioritized`);
+    n += await sys.r.llen(`${sys.keys.queuePrefix}:${cls}:wait`);
+    n += await sys.r.zcard(`${sys.keys.queuePrefix}:${cls}:delayed`);
   }
   return n;
 }

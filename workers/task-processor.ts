@@ -3,10 +3,12 @@
  * the task's timeout and cancel signal, write the outcome to the feeds, and tell BullMQ what
  * happens next (complete, retry, fail for good, or hand back on shutdown).
  *
- * The final event and result are written before BullMQ records the outcome: a pool that dies in
- * between leaves a task that runs again (at-least-once), never one that finished silently.
- * The attempt number is attemptsMade + 1 (plus the attempts before a manual retry), so a rerun after a pool died carries the same attempt
- * as the run it repeats and consumers can drop the duplicate.
+ * The final event and result are committed by the same script as BullMQ's record of the outcome
+ * (outcome-commit.ts): the processor leaves them in `outcomes` and returns. A pool that dies
+ * before that script ran leaves a task that runs again (at-least-once), never one that finished
+ * silently or twice. The attempt number is attemptsMade + 1 (plus the attempts before a manual
+ * retry), so a rerun after a pool died carries the same attempt as the run it repeats and
+ * consumers can drop a duplicate "started".
  */
 import { DelayedError, UnrecoverableError, type Job, type Processor } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -15,8 +17,9 @@ import type { FeedWriter } from '../src/feeds/feed-writer.js';
 import type { Keys } from '../src/redis/keys.js';
 import { TaskError } from '../src/tasks/errors.js';
 import { attemptsBefore, type TaskJobData } from '../src/tasks/task-spec.js';
-import { AttemptRecords } from '../src/tasks/attempt-records.js';
+import { AttemptStarts } from '../src/tasks/attempt-starts.js';
 import type { TaskResultRecord } from '../src/feeds/feed-format.js';
+import type { PendingOutcomes } from './outcome-commit.js';
 import type { ExecutionContext, Executor } from './executors/executor.js';
 import type { GpuSlots } from './gpu-slots.js';
 
@@ -46,9 +49,8 @@ export interface TaskProcessorOptions {
   /** Told when each attempt starts and ends (the pool's metrics). */
   observer?: AttemptObserver;
   eventsMaxLen: number;
-  resultsMaxLen: number;
-  /** How long a finished attempt's record must outlive it, per class. */
-  recordTtlMs(taskClass: string): number;
+  /** Where an attempt that ended for good leaves its outcome, for BullMQ's finish to commit. */
+  outcomes: PendingOutcomes;
 }
 
 /** How an attempt ended, from the pool's point of view. */
@@ -88,7 +90,8 @@ function failedReason(code: string | undefined, message: string): string {
 
 export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJobData> {
   const { feeds, poolId, logger } = opts;
-  const records = new AttemptRecords({ redis: opts.redis, keys: opts.keys, eventsMaxLen: opts.eventsMaxLen, resultsMaxLen: opts.resultsMaxLen });
+  const starts = new AttemptStarts({ redis: opts.redis, keys: opts.keys, eventsMaxLen: opts.eventsMaxLen });
+  const { outcomes } = opts;
   let running = 0;
 
   return async (job: Job<TaskJobData>, token?: string, cancelSignal?: AbortSignal) => {
@@ -101,21 +104,14 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
     const log = () => logger.child({ taskId, taskClass, attempt });
     const startedAt = Date.now();
 
-    /** Record the final outcome and write it to the feeds (attempt-records.ts). */
-    const finish = (r: TaskResultRecord) => records.finish({ ...base, type: r.state, atMs: r.atMs, detail: r.error }, r, opts.recordTtlMs(taskClass));
-    /** Hand BullMQ an outcome recorded by a pool that died before it could. */
-    const replay = async (r: TaskResultRecord): Promise<unknown> => {
-      log().info({ state: r.state }, 'attempt already finished on a pool that died: replaying its outcome');
-      await feeds.final({ ...base, type: r.state, atMs: r.atMs, workerId: r.workerId, detail: r.error }, r);
-      if (r.state === 'succeeded') return JSON.parse(r.resultJson ?? 'null');
-      throw new UnrecoverableError(failedReason(r.errorCode, r.error ?? ''));
-    };
+    /** Leave the final outcome for BullMQ's finish of this job to commit (outcome-commit.ts). */
+    const finish = (r: TaskResultRecord) => outcomes.set({ ...base, type: r.state, atMs: r.atMs, detail: r.error }, r);
 
-    // One call: announce the start, learn whether a cancel was requested while the task waited
-    // (a pool that died may have missed the cancel message), and whether this attempt already
-    // finished on a pool that died before BullMQ heard of it.
-    const { cancelReason, recorded } = await records.start({ ...base, type: 'started', atMs: startedAt });
-    if (recorded) return replay(recorded);
+    // An outcome an earlier run of this job left on this pool (its finish failed) is not this one's.
+    outcomes.clear(taskId);
+    // One call: announce the start, and learn whether a cancel was requested while the task
+    // waited (a pool that died may have missed the cancel message).
+    const cancelReason = await starts.start({ ...base, type: 'started', atMs: startedAt });
 
     const ac = new AbortController();
     const abort = (reason: Error) => {
@@ -129,7 +125,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
     // BullMQ's signal may have fired while the start was in flight: a listener added now would miss it.
     if (cancelSignal?.aborted) onCancel();
     if (opts.shutdownSignal.aborted) onShutdown();
-    const timer = setTimeout(() => abort(new TaskError('timed_out', `timed out after ${data.timeoutMs} ms`, { retryable: true })), data.timeoutMs);
+    let timer: NodeJS.Timeout | undefined;
     opts.onBusy?.(++running);
     let gpu: string | undefined;
     opts.observer?.started(taskClass, attempt === 1 ? Math.max(0, startedAt - job.timestamp - (job.opts.delay ?? 0)) : undefined);
@@ -145,6 +141,8 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
         gpu = await opts.gpus.slots.acquire(ac.signal);
         env = { ...env, CUDA_VISIBLE_DEVICES: gpu, NVIDIA_VISIBLE_DEVICES: gpu };
       }
+      // The timeout counts the task's run, not its wait for a GPU.
+      timer = setTimeout(() => abort(new TaskError('timed_out', `timed out after ${data.timeoutMs} ms`, { retryable: true })), data.timeoutMs);
       const ctx: ExecutionContext = {
         taskId,
         taskClass,
@@ -161,7 +159,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
       // A result that arrives after the abort still loses: the client was told it stopped.
       if (ac.signal.aborted) throw ac.signal.reason;
       const now = Date.now();
-      await finish({ ...base, state: 'succeeded', atMs: now, resultJson: JSON.stringify(result ?? null), durationMs: now - startedAt });
+      finish({ ...base, state: 'succeeded', atMs: now, resultJson: JSON.stringify(result ?? null), durationMs: now - startedAt });
       outcome = 'succeeded';
       return result ?? null;
     } catch (err) {
@@ -180,7 +178,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
       const allowed = job.opts.attempts ?? 1;
       if (e.code === 'cancelled' || !e.retryable || attempt >= allowed) {
         const state = e.code === 'cancelled' ? 'cancelled' : 'failed';
-        await finish({
+        finish({
           ...base,
           state,
           atMs: now,

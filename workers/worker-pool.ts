@@ -38,7 +38,7 @@ import { ProbeRoutes } from '../src/monitoring/probe-routes.js';
 import { HttpListener } from '../src/http/http-listener.js';
 import { probeHandler } from '../src/http/probe-handler.js';
 import { PoolMetrics } from './pool-metrics.js';
-import { FinalRecordCleaner } from './final-record-cleaner.js';
+import { defineOutcomeCommand, outcomeCommittingBackend, PendingOutcomes } from './outcome-commit.js';
 
 const STALLED_LIMIT_REASON = 'job stalled more than allowable limit';
 
@@ -163,6 +163,9 @@ export class WorkerPool {
       ['container', this.containerExecutor(docker) as Executor<unknown>],
       ['slurm', this.slurmExecutor(redis) as Executor<unknown>],
     ]);
+    const outcomes = new PendingOutcomes({ eventsMaxLen: config.streams.eventsMaxLen, resultsMaxLen: config.streams.resultsMaxLen });
+    defineOutcomeCommand(bullRedis);
+    const backend = outcomeCommittingBackend(outcomes, this.keys);
     const processor = createTaskProcessor({
       redis,
       keys: this.keys,
@@ -175,13 +178,7 @@ export class WorkerPool {
       onBusy: (n) => (this.busy = n),
       observer: metrics,
       eventsMaxLen: config.streams.eventsMaxLen,
-      resultsMaxLen: config.streams.resultsMaxLen,
-      // A rerun can only come after the lock expired and a stall check ran: keep the record
-      // past that, with a minute to spare.
-      recordTtlMs: (cls) => {
-        const c = config.classes.get(cls)!;
-        return c.lockDurationMs + 2 * c.stalledIntervalMs + 60_000;
-      },
+      outcomes,
     });
 
     // Cancel requests reach every pool; the one running the task aborts it.
@@ -198,32 +195,34 @@ export class WorkerPool {
     });
     await this.subscriber.subscribe(this.keys.cancelChannel, this.keys.limitsChannel);
 
-    const cleaner = new FinalRecordCleaner({ redis, keys: this.keys, logger: this.log });
     for (const [name, concurrency] of this.concurrency) {
       const cls = config.classes.get(name)!;
-      const worker = new Worker<TaskJobData>(name, processor, {
-        connection: bullRedis,
-        prefix: this.keys.queuePrefix(name),
-        name: this.id,
-        concurrency,
-        lockDuration: cls.lockDurationMs,
-        stalledInterval: cls.stalledIntervalMs,
-        maxStalledCount: cls.maxStalledCount,
-        // Finished jobs stay: the orchestrator's retention sweeper removes them together with
-        // the task's own entries (src/tasks/task-retention.ts), which BullMQ would leave behind.
-        removeOnComplete: false,
-        removeOnFail: false,
-        autorun: false,
-      } as ConstructorParameters<typeof Worker>[2]);
+      const worker = new Worker<TaskJobData>(
+        name,
+        processor,
+        {
+          connection: bullRedis,
+          prefix: this.keys.queuePrefix,
+          name: this.id,
+          concurrency,
+          lockDuration: cls.lockDurationMs,
+          stalledInterval: cls.stalledIntervalMs,
+          maxStalledCount: cls.maxStalledCount,
+          // Finished jobs stay: the orchestrator's retention sweeper removes them together with
+          // the task's own entries (src/tasks/task-retention.ts), which BullMQ would leave behind.
+          removeOnComplete: false,
+          removeOnFail: false,
+          autorun: false,
+        } as ConstructorParameters<typeof Worker>[2],
+        backend,
+      );
       worker.on('error', (err) => this.log.error({ err, taskClass: name }, 'worker error'));
       // Tasks a dead pool left behind are found by whichever pool's stall checker runs first;
       // that pool writes what happened, since the dead one cannot.
       worker.on('stalled', (jobId) => void this.onStalled(name, jobId, feeds));
       worker.on('failed', (job, err) => {
         if (job && err?.message === STALLED_LIMIT_REASON) void this.onStalledOut(job, feeds);
-        if (job?.id) cleaner.ended(job.id);
       });
-      worker.on('completed', (job) => cleaner.ended(job.id!));
       this.workers.set(name, worker);
     }
     await this.reapContainers(docker, redis);

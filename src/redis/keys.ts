@@ -1,10 +1,12 @@
 /**
  * Every Redis key Orchestrator writes, in one place. `prefix` comes from config (default "orq").
  *
- * - BullMQ queues: prefix `<prefix>:{<class>}` and queue name `<class>`, so each class's keys
- *   share one hash slot (Redis Cluster) while different classes spread over the cluster.
- * - Our own keys share the hash tag `{<prefix>}`, so one Lua script can update several of them
- *   atomically on a Redis Cluster too.
+ * - Every key shares the hash tag `{<prefix>}`, BullMQ's too: one Lua script can update our keys
+ *   and a queue's together (a pool commits an attempt's outcome to the feeds in the same script
+ *   as BullMQ's finish, workers/outcome-commit.ts), on a Redis Cluster too. The whole system
+ *   then lives on one shard; the feeds and the task index, written for every task, would keep
+ *   one shard the busiest anyway.
+ * - BullMQ queues: prefix `{<prefix>}:q` and queue name `<class>` (keys `{orq}:q:<class>:...`).
  * - `{<prefix>}:tasks`   hash task_id -> "<class>\t<digest>": the cross-class id index that makes
  *                      ids unique across classes and submissions idempotent.
  * - `{<prefix>}:tasks:<class>` zset task_id -> submit time (ms): the class's tasks newest first,
@@ -13,8 +15,6 @@
  * - `{<prefix>}:cancel`  hash task_id -> reason: cancellations requested (read by pools).
  * - `{<prefix>}:cancel:ch` pub/sub channel: "<task_id>\t<reason>" for each cancel just requested.
  * - `{<prefix>}:events`, `<prefix>:results`: the feeds (format in src/feeds/feed-format.ts).
- * - `{<prefix>}:final:<task_id>` a finished attempt's outcome, until BullMQ has recorded it
- *                      (workers/final-record-cleaner.ts), at most a few minutes.
  * - `{<prefix>}:counters` hash "<submitted|succeeded|failed|cancelled|retried|timed_out>:<class>"
  *   -> count (retried and timed_out count attempts, the others tasks).
  * - `{<prefix>}:slurm:<task_id>:<attempt>` the Slurm job id of an attempt (workers/slurm-job-ids.ts).
@@ -28,12 +28,13 @@
  * - Schedules (src/schedules/): `{<prefix>}:schedules` hash schedule_id -> JSON of the stored
  *   schedule (the durable record); `{<prefix>}:schedules:last` hash schedule_id ->
  *   "<tick ms>\t<task_id>" of its last submission. Their ticks come from BullMQ job schedulers
- *   on the internal queue `orq-schedules` (prefix `<prefix>:{orq-schedules}`; a class name
+ *   on the internal queue `orq-schedules` (same prefix as the classes' queues; a class name
  *   cannot contain "-", so it never meets a class's queue).
  */
 export interface Keys {
   readonly prefix: string;
-  queuePrefix(taskClass: string): string;
+  /** BullMQ's prefix for every class's queue (and the schedule queue). */
+  readonly queuePrefix: string;
   /** The hash BullMQ keeps for one job (task). */
   job(taskClass: string, taskId: string): string;
   readonly tasks: string;
@@ -48,8 +49,6 @@ export interface Keys {
   readonly pools: string;
   pool(poolId: string): string;
   readonly counters: string;
-  /** A finished attempt's record, kept until no rerun can come (src/tasks/attempt-records.ts). */
-  final(taskId: string): string;
   /** The Slurm job an attempt submitted, so that a rerun of the attempt re-attaches to it. */
   slurmJob(taskId: string, attempt: number): string;
   /** A workflow's versions: field "latest" and one JSON definition per version number. */
@@ -84,8 +83,8 @@ export function keys(prefix: string): Keys {
   const own = `{${prefix}}`;
   return Object.freeze({
     prefix,
-    queuePrefix: (taskClass: string) => `${prefix}:{${taskClass}}`,
-    job: (taskClass: string, taskId: string) => `${prefix}:{${taskClass}}:${taskClass}:${taskId}`,
+    queuePrefix: `${own}:q`,
+    job: (taskClass: string, taskId: string) => `${own}:q:${taskClass}:${taskId}`,
     tasks: `${own}:tasks`,
     taskList: (taskClass: string) => `${own}:tasks:${taskClass}`,
     retentionLock: `${own}:retention:lock`,
@@ -96,7 +95,6 @@ export function keys(prefix: string): Keys {
     pools: `${own}:pools`,
     pool: (poolId: string) => `${own}:pool:${poolId}`,
     counters: `${own}:counters`,
-    final: (taskId: string) => `${own}:final:${taskId}`,
     slurmJob: (taskId: string, attempt: number) => `${own}:slurm:${taskId}:${attempt}`,
     workflow: (name: string) => `${own}:wfdef:${name}`,
     workflows: `${own}:workflows`,
@@ -111,6 +109,6 @@ export function keys(prefix: string): Keys {
     limitsChannel: `${own}:limits:ch`,
     schedules: `${own}:schedules`,
     schedulesLast: `${own}:schedules:last`,
-    scheduleQueuePrefix: `${prefix}:{${SCHEDULE_QUEUE}}`,
+    scheduleQueuePrefix: `${own}:q`,
   });
 }

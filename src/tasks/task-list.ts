@@ -107,12 +107,12 @@ const STATE_CODE: Record<string, TaskState> = { c: 'succeeded', f: 'failed', d: 
 /**
  * What a task summary needs from BullMQ, for tasks of one class.
  * KEYS[1] completed zset, KEYS[2] failed zset, KEYS[3] delayed zset (the class's queue)
- * ARGV[1] the queue's key prefix ("<prefix>:{<class>}:<class>:"), ARGV[2..] task ids
+ * ARGV[1] the queue's key prefix ("{<prefix>}:q:<class>:"), ARGV[2..] task ids
  * Returns 12 strings per task: "1" when its job exists (else "0" and the rest empty), state code
  * (c completed, f failed, d delayed, a active: its lock is held, w waiting or prioritized),
  * timestamp, processedOn, finishedOn, attempts made, failedReason, attempts allowed, BullMQ
  * priority, processedBy, workflow id, attempts before the last manual retry.
- * Job keys are built from ARGV[1], as BullMQ's own scripts do: they share the class's hash slot.
+ * Job keys are built from ARGV[1], as BullMQ's own scripts do: they share the hash tag.
  * The workflow id and attemptsBefore are read from the tail of the job's data (TaskJobData ends
  * with them, after timeoutMs), so a large payload is neither decoded nor sent; payload values
  * are strings, so an unquoted number after "attemptsBefore": can only be ours.

@@ -54,15 +54,14 @@ const ORPHAN_SCAN = 500;
 const ORPHAN_SCAN_EVERY = 10;
 
 /**
- * Forget tasks: their index entries, task-list entries, cancel marks and final records.
- * KEYS[1] index hash, KEYS[2] the class's task list, KEYS[3] cancel hash, KEYS[4..] final records
- * ARGV the task ids (same order as the final records)
+ * Forget tasks: their index entries, task-list entries and cancel marks.
+ * KEYS[1] index hash, KEYS[2] the class's task list, KEYS[3] cancel hash
+ * ARGV the task ids
  * Returns the number of index entries removed.
  */
 const FORGET_SCRIPT = `
 redis.call('ZREM', KEYS[2], unpack(ARGV))
 redis.call('HDEL', KEYS[3], unpack(ARGV))
-redis.call('DEL', unpack(KEYS, 4))
 return redis.call('HDEL', KEYS[1], unpack(ARGV))
 `;
 
@@ -272,8 +271,7 @@ export class TaskRetention {
     let n = 0;
     for (let i = 0; i < ids.length; i += BATCH) {
       const part = ids.slice(i, i + BATCH);
-      const k = [keys.tasks, keys.taskList(taskClass), keys.cancel, ...part.map((id) => keys.final(id))];
-      n += await this.forget(k.length, ...k, ...part);
+      n += await this.forget(3, keys.tasks, keys.taskList(taskClass), keys.cancel, ...part);
     }
     return n;
   }

@@ -1,9 +1,8 @@
 /**
  * RetryTasks: run failed tasks again. A task qualifies when its job is in BullMQ's failed set
  * and no cancel was requested for it (a cancelled task stays cancelled: cancel is a decision,
- * not a fault). Its job goes back to its queue with attempts reset (BullMQ's Job.retry), its
- * stale final record is deleted first (a fresh attempt 1 would otherwise replay the old attempt
- * 1's failure, see attempt-records.ts), and a "requeued" event is written.
+ * not a fault). Its job goes back to its queue with attempts reset (BullMQ's Job.retry) and a
+ * "requeued" event is written.
  *
  * By ids, each task succeeds or fails on its own (not_found, failed_precondition); by filter,
  * every failed task matching it is retried.
@@ -100,7 +99,6 @@ export class TaskRetrier {
     if (state !== 'failed' || cancelReason !== null) {
       throw new OrchestratorError('failed_precondition', `task "${taskId}" is ${mapState(state, cancelReason !== null)}, not failed`);
     }
-    await redis.del(keys.final(taskId));
     // BullMQ's count restarts (a retry gets the task's full attempts again); ours goes on, so the
     // attempt numbers on events and results never repeat. workflowId stays last (task-list.ts).
     const { workflowId, ...rest } = job.data;

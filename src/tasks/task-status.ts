@@ -11,8 +11,6 @@ import type { Keys } from '../redis/keys.js';
 import { OrchestratorError } from './errors.js';
 import { attemptsBefore, fromBullPriority, type TaskJobData } from './task-spec.js';
 import type { TaskQueues } from './task-queues.js';
-import { parseRecord } from './attempt-records.js';
-import type { TaskResultRecord } from '../feeds/feed-format.js';
 
 export type TaskState = 'queued' | 'scheduled' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
@@ -83,30 +81,7 @@ export class TaskStatusReader {
       const finished = (await Job.fromId(queue, taskId)) as Job<TaskJobData> | undefined;
       if (finished) return this.view(finished, state, cancelReason !== null);
     }
-    if (state === 'active') {
-      // The attempt may have finished a moment ago with BullMQ not yet told (attempt-records.ts).
-      const recorded = parseRecord(await this.opts.redis.get(this.opts.keys.final(taskId)), attemptsBefore(job.data) + job.attemptsMade + 1);
-      if (recorded) return this.finishedView(job, recorded);
-      // The pool deletes the record once BullMQ has the outcome (workers/final-record-cleaner.ts),
-      // so both may have happened since the state was read: look at the state again.
-      const now = await job.getState();
-      if (now === 'completed' || now === 'failed') {
-        const finished = (await Job.fromId(queue, taskId)) as Job<TaskJobData> | undefined;
-        if (finished) return this.view(finished, now, cancelReason !== null);
-      }
-    }
     return this.view(job, state, cancelReason !== null);
-  }
-
-  private finishedView(job: Job<TaskJobData>, r: TaskResultRecord): TaskStatusView {
-    return {
-      ...this.view(job, 'active', false),
-      state: r.state,
-      attemptsMade: r.attempt,
-      resultJson: r.resultJson && r.state === 'succeeded' ? r.resultJson : '',
-      error: r.error ?? '',
-      finishedAtMs: r.atMs,
-    };
   }
 
   view(job: Job<TaskJobData>, state: JobState | 'unknown', cancelRequested: boolean): TaskStatusView {

@@ -327,8 +327,8 @@ export class WorkflowRuns {
 
   /**
    * Takes over steps left releasing for longer than `olderThanMs` (their releaser died) and
-   * submits them. Submission is idempotent on the step's task id; a step whose task already
-   * finished (its outcome is on its way through the inbox) is left to that outcome.
+   * submits them. Submission is idempotent on the step's task id: a step whose task was
+   * submitted, or already ran (its outcome went to the inbox with its finish), is not run again.
    */
   async recoverReleasing(olderThanMs: number): Promise<number> {
     const { redis, keys } = this.opts;
@@ -339,7 +339,6 @@ export class WorkflowRuns {
       members.map(async (m) => {
         const [runId, stepId] = m.split('\t') as [string, string];
         if ((await this.scripts.retake(...this.common(runId), stepId, cutoff)) !== 1) return;
-        if (await redis.exists(keys.final(stepTaskId(runId, stepId)))) return;
         byRun.set(runId, [...(byRun.get(runId) ?? []), stepId]);
       }),
     );
