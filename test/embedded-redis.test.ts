@@ -56,6 +56,7 @@ describe('embedded redis-server', () => {
       expect(await r.config('GET', 'appendonly')).toEqual(['appendonly', 'yes']);
       expect(await r.config('GET', 'appendfsync')).toEqual(['appendfsync', 'everysec']);
       expect(await r.config('GET', 'maxmemory-policy')).toEqual(['maxmemory-policy', 'noeviction']);
+      expect(await r.config('GET', 'hash-max-listpack-value')).toEqual(['hash-max-listpack-value', '512']);
       expect(await r.config('GET', 'save')).toEqual(['save', '']);
     });
     await first.stop();

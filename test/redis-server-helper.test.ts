@@ -22,6 +22,7 @@ describe('startRedis (test helper)', () => {
       await r.set('k', 'v');
       expect(await r.get('k')).toBe('v');
       expect(await r.config('GET', 'maxmemory-policy')).toEqual(['maxmemory-policy', 'noeviction']);
+      expect(await r.config('GET', 'hash-max-listpack-value')).toEqual(['hash-max-listpack-value', '512']);
       expect(await r.config('GET', 'appendonly')).toEqual(['appendonly', 'no']);
       expect(await r.config('GET', 'save')).toEqual(['save', '']);
       expect(await r.config('GET', 'bind')).toEqual(['bind', '127.0.0.1']);

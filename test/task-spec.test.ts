@@ -21,10 +21,16 @@ function fieldOf(t: TaskSubmission): string | undefined {
 describe('task validation', () => {
   it('generates an id and applies class defaults', () => {
     const t = resolveTask(ok, opts);
-    expect(t.taskId).toMatch(/^[0-9a-f-]{36}$/);
+    expect(t.taskId).toMatch(/^[A-Za-z][A-Za-z0-9]{21}$/);
     expect(t.attempts).toBe(3);
     expect(t.data.timeoutMs).toBe(60_000);
     expect(t.data.executor).toEqual({ kind: 'handler', name: 'echo' });
+  });
+
+  it('generates distinct ids that pass its own validation', () => {
+    const ids = Array.from({ length: 10_000 }, () => resolveTask(ok, opts).taskId);
+    expect(new Set(ids).size).toBe(10_000);
+    for (const id of ids) expect(id).toMatch(/^[A-Za-z][A-Za-z0-9]{21}$/);
   });
 
   it('maps priority so higher runs first', () => {

@@ -156,13 +156,22 @@ export function logTail(file: string, lines = 15): string {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+/**
+ * Settings for the Redis servers we start (and recommended for any Redis Orchestrator uses).
+ * A task's BullMQ job hash holds its data and options as JSON; past Redis's default 64-byte
+ * limit one such value moves the whole hash to the hashtable encoding, about twice the memory.
+ * 512 keeps the job of a typical task compact; a hash of a dozen fields that size is still
+ * read in well under a microsecond.
+ */
+export const REDIS_TUNING = ['--hash-max-listpack-value', '512'];
+
 /** Spawns redis-server and resolves once it answers PING as itself; throws RedisStartError otherwise. */
 export async function startRedisServerProcess(opts: RedisServerProcessOptions): Promise<RedisServerProcess> {
   const bin = opts.bin ?? 'redis-server';
   const { port, dir } = opts;
   const logFile = opts.logFile ?? join(dir, 'redis.log');
   const startTimeoutMs = opts.startTimeoutMs ?? 15_000;
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--maxmemory-policy', 'noeviction', '--daemonize', 'no'];
+  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--maxmemory-policy', 'noeviction', '--daemonize', 'no', ...REDIS_TUNING];
   args.push('--appendonly', opts.appendonly ? 'yes' : 'no');
   if (opts.appendonly) args.push('--appendfsync', 'everysec');
 
