@@ -42,8 +42,16 @@ export interface TaskProcessorOptions {
   env?: Record<string, string>;
   /** The pool's GPUs and the classes whose tasks each hold one while they run. */
   gpus?: { classes: ReadonlySet<string>; slots: GpuSlots };
-  /** Aborted when the pool gives up waiting for running tasks on shutdown. */
+  /**
+   * Aborted when the pool gives up waiting for running tasks on shutdown. The pool aborts each
+   * running task's signal with a HandBack then; a task starting after that is handed back at once.
+   */
   shutdownSignal: AbortSignal;
+  /**
+   * Aborts the signal BullMQ gave the running attempt of `taskId` with `reason` (the Worker's
+   * cancelJob): the one signal each attempt listens to, whatever stops it.
+   */
+  abort(taskClass: string, taskId: string, reason: Error): void;
   /** Called with the number of tasks running, whenever it changes. */
   onBusy?(running: number): void;
   /** Told when each attempt starts and ends (the pool's metrics). */
@@ -70,11 +78,21 @@ function backoffDelay(job: Job): number {
   return b.type === 'exponential' ? Math.round(2 ** job.attemptsMade * delay) : delay;
 }
 
+/**
+ * Why an attempt's signal was aborted, as an Error: a TaskError or HandBack this module passed,
+ * or BullMQ's own reason (a string) read as a cancel.
+ */
+function abortReason(signal: AbortSignal): Error {
+  const r: unknown = signal.reason;
+  return r instanceof TaskError || r instanceof HandBack ? r : new TaskError('cancelled', `cancelled: ${typeof r === 'string' ? r : 'requested'}`);
+}
+
 /** Normalise whatever an executor threw into a TaskError. */
 function toTaskError(err: unknown, signal: AbortSignal): TaskError {
-  if (signal.aborted && signal.reason instanceof TaskError) {
+  const reason = signal.aborted ? abortReason(signal) : undefined;
+  if (reason instanceof TaskError) {
     // The executor stopped because we asked it to; keep its detail (output tail) if it has one.
-    return err instanceof TaskError && err.code === signal.reason.code ? err : signal.reason;
+    return err instanceof TaskError && err.code === reason.code ? err : reason;
   }
   if (err instanceof TaskError) return err;
   const e = err as { message?: string; retryable?: boolean; name?: string };
@@ -113,18 +131,15 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
     // waited (a pool that died may have missed the cancel message).
     const cancelReason = await starts.start({ ...base, type: 'started', atMs: startedAt });
 
-    const ac = new AbortController();
+    // BullMQ's signal for this attempt: cancels, the timeout and a hand-back on shutdown all
+    // abort it, the first with its reason (a TaskError or HandBack). BullMQ always passes one to
+    // a processor that takes it; the fallback only keeps the types honest.
+    const signal = cancelSignal ?? new AbortController().signal;
     const abort = (reason: Error) => {
-      if (!ac.signal.aborted) ac.abort(reason);
+      if (!signal.aborted) opts.abort(taskClass, taskId, reason);
     };
-    const onCancel = () => abort(new TaskError('cancelled', `cancelled: ${cancelSignal?.reason ?? 'requested'}`));
-    const onShutdown = () => abort(new HandBack());
-    cancelSignal?.addEventListener('abort', onCancel, { once: true });
-    opts.shutdownSignal.addEventListener('abort', onShutdown, { once: true });
     if (cancelReason !== null) abort(new TaskError('cancelled', `cancelled: ${cancelReason}`));
-    // BullMQ's signal may have fired while the start was in flight: a listener added now would miss it.
-    if (cancelSignal?.aborted) onCancel();
-    if (opts.shutdownSignal.aborted) onShutdown();
+    if (opts.shutdownSignal.aborted) abort(new HandBack());
     let timer: NodeJS.Timeout | undefined;
     opts.onBusy?.(++running);
     let gpu: string | undefined;
@@ -135,10 +150,10 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
     try {
       const executor = opts.executors.get(data.executor.kind);
       if (!executor) throw new TaskError('task_failed', `this pool has no "${data.executor.kind}" executor`, { retryable: true });
-      if (ac.signal.aborted) throw ac.signal.reason;
+      if (signal.aborted) throw abortReason(signal);
       let env = opts.env ?? {};
       if (opts.gpus?.classes.has(taskClass)) {
-        gpu = await opts.gpus.slots.acquire(ac.signal);
+        gpu = await opts.gpus.slots.acquire(signal);
         env = { ...env, CUDA_VISIBLE_DEVICES: gpu, NVIDIA_VISIBLE_DEVICES: gpu };
       }
       // The timeout counts the task's run, not its wait for a GPU.
@@ -147,7 +162,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
         taskId,
         taskClass,
         attempt,
-        signal: ac.signal,
+        signal,
         env,
         gpu,
         progress: async (value) => {
@@ -157,21 +172,21 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
       };
       const result = await executor.run(data.executor, data.payload, ctx);
       // A result that arrives after the abort still loses: the client was told it stopped.
-      if (ac.signal.aborted) throw ac.signal.reason;
+      if (signal.aborted) throw abortReason(signal);
       const now = Date.now();
       finish({ ...base, state: 'succeeded', atMs: now, resultJson: JSON.stringify(result ?? null), durationMs: now - startedAt });
       outcome = 'succeeded';
       return result ?? null;
     } catch (err) {
-      if (ac.signal.reason instanceof HandBack) {
+      if (signal.aborted && abortReason(signal) instanceof HandBack) {
         // Back to the queue without using up an attempt; another pool picks it up.
         await job.moveToDelayed(Date.now(), token);
-        await feeds.event({ ...base, type: 'retrying', atMs: Date.now(), detail: ac.signal.reason.message });
+        await feeds.event({ ...base, type: 'retrying', atMs: Date.now(), detail: abortReason(signal).message });
         outcome = 'handed_back';
         log().info('handed back on shutdown');
         throw new DelayedError();
       }
-      const e = toTaskError(err, ac.signal);
+      const e = toTaskError(err, signal);
       const now = Date.now();
       timedOut = e.code === 'timed_out';
       if (timedOut) await feeds.count('timed_out', taskClass);
@@ -200,8 +215,6 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
     } finally {
       if (gpu !== undefined) opts.gpus?.slots.release(gpu);
       clearTimeout(timer);
-      cancelSignal?.removeEventListener('abort', onCancel);
-      opts.shutdownSignal.removeEventListener('abort', onShutdown);
       opts.onBusy?.(--running);
       opts.observer?.ended(taskClass, outcome, Date.now() - startedAt, timedOut);
     }

@@ -9,7 +9,6 @@
  */
 import { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { setMaxListeners } from 'node:events';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { ConfigError, type Config } from '../src/config/config.js';
@@ -30,7 +29,8 @@ import { SandboxRunner } from './sandbox/sandbox-runner.js';
 import { SlurmExecutor } from './executors/slurm.js';
 import { SlurmJobIds } from './slurm-job-ids.js';
 import { SlurmCli } from '../src/slurm/slurm-cli.js';
-import { createTaskProcessor } from './task-processor.js';
+import { createTaskProcessor, HandBack } from './task-processor.js';
+import { TaskError } from '../src/tasks/errors.js';
 import { gpuDevices } from './gpu-devices.js';
 import { GpuSlots } from './gpu-slots.js';
 import { createMetricsRegistry } from '../src/monitoring/metrics-registry.js';
@@ -69,8 +69,6 @@ export class WorkerPool {
   private metricsListener?: HttpListener;
 
   constructor(private readonly opts: WorkerPoolOptions) {
-    // Every running task listens for the shutdown: one listener per concurrency slot.
-    setMaxListeners(0, this.shutdown.signal);
     this.id = opts.config.pool.id;
     this.keys = makeKeys(opts.config.redis.prefix);
     this.log = opts.logger.child({ component: 'pool', poolId: this.id });
@@ -174,6 +172,7 @@ export class WorkerPool {
       executors: this.executors,
       logger: this.log,
       shutdownSignal: this.shutdown.signal,
+      abort: (taskClass, taskId, reason) => this.cancelRunning(taskClass, taskId, reason),
       gpus: this.gpus.length > 0 ? { classes: this.gpuClasses, slots: new GpuSlots(this.gpus) } : undefined,
       onBusy: (n) => (this.busy = n),
       observer: metrics,
@@ -191,7 +190,7 @@ export class WorkerPool {
       }
       const tab = message.indexOf('\t');
       const [taskId, reason] = tab < 0 ? [message, 'requested'] : [message.slice(0, tab), message.slice(tab + 1)];
-      for (const w of this.workers.values()) w.cancelJob(taskId, reason);
+      for (const [name, w] of this.workers) this.cancelRunning(name, taskId, new TaskError('cancelled', `cancelled: ${reason}`), w);
     });
     await this.subscriber.subscribe(this.keys.cancelChannel, this.keys.limitsChannel);
 
@@ -321,6 +320,15 @@ export class WorkerPool {
     }
   }
 
+  /**
+   * Aborts BullMQ's signal of the running attempt of `taskId` with `reason` (the processor reads
+   * it back: a TaskError says cancelled or timed out, a HandBack hands the task back). BullMQ
+   * types the reason as a string but passes it through as it is.
+   */
+  private cancelRunning(taskClass: string, taskId: string, reason: Error, worker = this.workers.get(taskClass)): void {
+    worker?.cancelJob(taskId, reason as unknown as string);
+  }
+
   private async onStalled(taskClass: string, taskId: string, feeds: FeedWriter): Promise<void> {
     try {
       const job = (await Job.fromId(this.workers.get(taskClass)!, taskId)) as Job<TaskJobData> | undefined;
@@ -408,6 +416,7 @@ export class WorkerPool {
     if ((await Promise.race([closed, graceOver])) === 'timeout') {
       this.log.warn({ running: this.busy }, 'grace period over: handing running tasks back');
       this.shutdown.abort();
+      for (const w of this.workers.values()) w.cancelAllJobs(new HandBack() as unknown as string);
       await closed;
     }
     clearTimeout(timer);
