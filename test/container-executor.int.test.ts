@@ -68,20 +68,37 @@ describe.skipIf(!docker)('container executor', () => {
     expect(JSON.parse((await resultFields(sys.r, sys.keys, taskId))!.result!)).toMatchObject({ exitCode: 3, stderr: 'broken\n' });
   });
 
-  it('kills and removes a container over its timeout', async () => {
+  it('kills and removes a running container over its timeout', async () => {
     const { taskId } = await sys.client.submitTask({
       taskClass: 'cpu_short',
       payload: { a: '1' },
-      timeoutMs: 3000,
+      // Long enough for the container to be running well before the timeout fires, even on a
+      // loaded machine (a start takes about 0.3 s here), so the test proves a running
+      // container is killed, not one that never started.
+      timeoutMs: 8000,
       maxAttempts: 1,
-      executor: container({ command: ['sleep', '300'] }),
+      executor: container({ command: ['sh', '-c', 'echo started; exec sleep 300'] }),
     });
-    // Not waiting for it to run: on a busy machine the timeout may come first, and then too no
-    // container may be left.
+    const running = (await waitFor(async () => (await taskContainers(d, sys, taskId)).find((c) => c.State === 'running'), {
+      message: 'the container never ran before its timeout',
+    }))!;
     const r = await sys.client.waitForResult(taskId);
     expect(TaskState[r.state]).toBe('TASK_STATE_FAILED');
-    expect(r.error).toContain('timed out after 3000 ms');
-    expect((await resultFields(sys.r, sys.keys, taskId))!.error_code).toBe('timed_out');
+    expect(r.error).toBe('timed out after 8000 ms');
+    const fields = (await resultFields(sys.r, sys.keys, taskId))!;
+    expect(fields.error_code).toBe('timed_out');
+    // It ran (its output) and was killed: sleep, as the container's PID 1, ignores SIGTERM, so
+    // the stop ends in SIGKILL after the grace (exit status 128 + 9).
+    expect(JSON.parse(fields.result!)).toMatchObject({ stdout: 'started\n', exitCode: 137 });
+    // The very container seen running is gone.
+    expect(
+      dockerStatus(
+        await d.api
+          .getContainer(running.Id)
+          .inspect()
+          .catch((e: unknown) => e),
+      ),
+    ).toBe(404);
     expect(await taskContainers(d, sys, taskId)).toEqual([]);
   });
 
