@@ -9,7 +9,9 @@ import { join } from 'node:path';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskState, type ExecutorInput } from '../src/client/orchestrator-client.js';
+import { dockerStatus } from '../src/docker/docker-client.js';
 import { CONTAINER_LABELS } from '../workers/executors/container.js';
+import { containerEngineError } from '../workers/executors/container-errors.js';
 import { containerSuiteToml, dockerForTests, ensureTestImage, taskContainers } from './helpers/docker.js';
 import { resultFields } from './helpers/results.js';
 import { startSystem, type TestSystem } from './helpers/system.js';
@@ -66,20 +68,37 @@ describe.skipIf(!docker)('container executor', () => {
     expect(JSON.parse((await resultFields(sys.r, sys.keys, taskId))!.result!)).toMatchObject({ exitCode: 3, stderr: 'broken\n' });
   });
 
-  it('kills and removes a container over its timeout', async () => {
+  it('kills and removes a running container over its timeout', async () => {
     const { taskId } = await sys.client.submitTask({
       taskClass: 'cpu_short',
       payload: { a: '1' },
-      timeoutMs: 3000,
+      // Long enough for the container to be running well before the timeout fires, even on a
+      // loaded machine (a start takes about 0.3 s here), so the test proves a running
+      // container is killed, not one that never started.
+      timeoutMs: 8000,
       maxAttempts: 1,
-      executor: container({ command: ['sleep', '300'] }),
+      executor: container({ command: ['sh', '-c', 'echo started; exec sleep 300'] }),
     });
-    // Not waiting for it to run: on a busy machine the timeout may come first, and then too no
-    // container may be left.
+    const running = (await waitFor(async () => (await taskContainers(d, sys, taskId)).find((c) => c.State === 'running'), {
+      message: 'the container never ran before its timeout',
+    }))!;
     const r = await sys.client.waitForResult(taskId);
     expect(TaskState[r.state]).toBe('TASK_STATE_FAILED');
-    expect(r.error).toContain('timed out after 3000 ms');
-    expect((await resultFields(sys.r, sys.keys, taskId))!.error_code).toBe('timed_out');
+    expect(r.error).toBe('timed out after 8000 ms');
+    const fields = (await resultFields(sys.r, sys.keys, taskId))!;
+    expect(fields.error_code).toBe('timed_out');
+    // It ran (its output) and was killed: sleep, as the container's PID 1, ignores SIGTERM, so
+    // the stop ends in SIGKILL after the grace (exit status 128 + 9).
+    expect(JSON.parse(fields.result!)).toMatchObject({ stdout: 'started\n', exitCode: 137 });
+    // The very container seen running is gone.
+    expect(
+      dockerStatus(
+        await d.api
+          .getContainer(running.Id)
+          .inspect()
+          .catch((e: unknown) => e),
+      ),
+    ).toBe(404);
     expect(await taskContainers(d, sys, taskId)).toEqual([]);
   });
 
@@ -227,11 +246,61 @@ describe.skipIf(!docker)('container executor', () => {
     expect(r.error).toContain('image "orchestrator-test/no-such-image:1" is not on this pool\'s Docker engine');
   });
 
+  it('fails a container the engine cannot give a GPU, for want of a device driver, without retrying', async () => {
+    // The engine's own refusal: one without NVIDIA's toolkit refuses any GPU request in these
+    // words, one with it (as in CI, see .ci/run) a capability its driver lacks.
+    const created = await d.api.createContainer({
+      Image: image,
+      Cmd: ['true'],
+      Labels: { [CONTAINER_LABELS.prefix]: sys.config.redis.prefix },
+      HostConfig: { NetworkMode: 'none', DeviceRequests: [{ Driver: 'nvidia', DeviceIDs: ['0'], Capabilities: [['orq-no-such-capability']] }] },
+    });
+    const err = await created.start().catch((e: unknown) => e);
+    await d.remove(created.id);
+    expect(dockerStatus(err)).toBe(500);
+    const e = containerEngineError('starting the container', err, { image, network: false, networkMode: 'bridge', gpu: '0' });
+    expect(e.retryable).toBe(false);
+    expect(e.message).toMatch(/^this pool's Docker engine has no GPU device driver, so the container cannot be given GPU 0 .*could not select device driver/);
+  });
+
   it('refuses a task asking for a network at submission, when the config does not allow one', async () => {
     const err = (await sys.client
       .submitTask({ taskClass: 'cpu_short', payload: { a: '1' }, executor: container({ network: true }) })
       .catch((e: unknown) => e)) as ServiceError;
     expect(err.code).toBe(status.INVALID_ARGUMENT);
     expect(err.metadata.get('field')).toEqual(['task.executor.container.network']);
+  });
+});
+
+describe.skipIf(!docker)('container executor with networks allowed', () => {
+  const d = docker!;
+  const network = `orq-no-such-network-${process.pid}`;
+  let nsys: TestSystem;
+
+  beforeAll(async () => {
+    image = await ensureTestImage(d);
+    nsys = await startSystem({ toml: containerSuiteToml('orqcontnet', `allowNetwork = true\nnetworkMode = "${network}"`) });
+    await nsys.startPool({ classes: 'cpu_short:2' });
+  });
+
+  afterAll(async () => {
+    if (!nsys) return;
+    await nsys.stop();
+    for (const c of await d.containersLabelled({ [CONTAINER_LABELS.prefix]: nsys.config.redis.prefix })) await d.remove(c.Id);
+  });
+
+  it('fails a task whose network does not exist on the engine without retrying, naming the network (not the image)', async () => {
+    const { taskId } = await nsys.client.submitTask({
+      taskClass: 'cpu_short',
+      payload: { a: '1' },
+      maxAttempts: 3,
+      executor: { container: { image, command: ['true'], network: true } },
+    });
+    const r = await nsys.client.waitForResult(taskId);
+    expect(TaskState[r.state]).toBe('TASK_STATE_FAILED');
+    expect(r.attempt).toBe(1);
+    expect(r.error).toContain(`network "${network}" (executors.container.networkMode) does not exist on this pool's Docker engine`);
+    expect(r.error).not.toContain('is not on this pool');
+    expect(await taskContainers(d, nsys, taskId)).toEqual([]);
   });
 });

@@ -1,25 +1,27 @@
 /**
  * The gpu class on a pool given two GPU ids (no hardware here): one task per GPU, each told its
  * device, and a pool serving gpu without GPUs refusing to start. The container part runs
- * against the real Docker engine; it has no nvidia runtime, so a container with a device
- * request cannot start here, and the request is read back from a created container instead.
+ * through a real pool against the real Docker engine, whose "nvidia" device driver exists
+ * because a no-op nvidia-container-runtime-hook is on dockerd's PATH (.ci/run installs it):
+ * the containers start, and each one's device request is read back while it runs.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskState } from '../src/client/orchestrator-client.js';
-import { containerCreateOptions } from '../workers/executors/container-create-options.js';
-import { dockerForTests, ensureTestImage } from './helpers/docker.js';
+import { CONTAINER_LABELS } from '../workers/executors/container.js';
+import { containerSuiteToml, dockerForTests, ensureTestImage, gpuDriverForTests, taskContainers } from './helpers/docker.js';
 import { startSystem, TEST_CONFIG_TOML, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
 
-const GPU_TOML = `${TEST_CONFIG_TOML}
+const GPU_CLASS_TOML = `
 [classes.gpu]
 attempts = 1
 lockDurationMs = 2000
 stalledIntervalMs = 1000
 `;
+const GPU_TOML = `${TEST_CONFIG_TOML}${GPU_CLASS_TOML}`;
 
 let sys: TestSystem;
 const gates = mkdtempSync(join(tmpdir(), 'orq-gpu-'));
@@ -101,30 +103,75 @@ describe('gpu class', () => {
 });
 
 const docker = await dockerForTests('gpu container suite');
+const gpuDriver = docker !== undefined && (await gpuDriverForTests(docker, 'gpu container suite'));
 
-describe.skipIf(!docker)('gpu class in containers', () => {
-  it('creates a gpu task’s container with a device request for its GPU only', async () => {
-    const d = docker!;
+describe.skipIf(!gpuDriver)('gpu class in containers', () => {
+  const d = docker!;
+  let csys: TestSystem;
+
+  beforeAll(async () => {
+    csys = await startSystem({ toml: `${containerSuiteToml('orqgpucont')}\n${GPU_CLASS_TOML}` });
+  });
+
+  afterAll(async () => {
+    if (!csys) return;
+    await csys.stop();
+    for (const c of await d.containersLabelled({ [CONTAINER_LABELS.prefix]: csys.config.redis.prefix })) await d.remove(c.Id);
+  });
+
+  it('starts each gpu task’s container with a device request for its own GPU; a third waits for a free GPU', async () => {
     const image = await ensureTestImage(d);
-    const spec = { image, command: ['true'], env: {}, workingDir: '', cpuMillis: 0, memoryBytes: 0, pidsLimit: 0, user: '', network: false, mounts: [] };
-    const pool = {
-      prefix: `orqgpu${process.pid}`,
-      poolId: 'p',
-      networkMode: 'none',
-      defaultMemoryBytes: 64 << 20,
-      defaultCpuMillis: 500,
-      defaultPidsLimit: 64,
-      tmpfsBytes: 1 << 20,
+    await csys.startPool({ classes: 'gpu:8', env: { ORCHESTRATOR_POOL_GPUS: '0,1' } });
+    const ids = ['gpuc-a', 'gpuc-b', 'gpuc-c'];
+    for (const id of ids) {
+      await csys.client.submitTask({ taskId: id, taskClass: 'gpu', payload: { a: '1' }, executor: { container: { image, command: ['sleep', '300'] } } });
+    }
+    /** The tasks' running containers, by task id. */
+    const running = async () => {
+      const found = new Map<string, string>();
+      for (const id of ids) {
+        const c = (await taskContainers(d, csys, id)).find((c) => c.State === 'running');
+        if (c) found.set(id, c.Id);
+      }
+      return found;
     };
-    const container = await d.api.createContainer(
-      containerCreateOptions(spec, { taskId: 'gpu-container', taskClass: 'gpu', attempt: 1, env: { CUDA_VISIBLE_DEVICES: '1' }, gpu: '1', mounts: [] }, pool),
-    );
-    try {
-      const info = await container.inspect();
-      expect(info.HostConfig.DeviceRequests).toEqual([{ Driver: 'nvidia', Count: 0, DeviceIDs: ['1'], Capabilities: [['gpu']], Options: null }]);
-      expect(info.Config.Env).toContain('CUDA_VISIBLE_DEVICES=1');
-    } finally {
-      await d.remove(container.id);
+    /** The GPU a live container's device request names, after checking the request is that one GPU alone. */
+    const deviceOf = async (containerId: string) => {
+      const info = await d.api.getContainer(containerId).inspect();
+      expect(info.State.Running).toBe(true);
+      expect(info.HostConfig.DeviceRequests).toHaveLength(1);
+      const [request] = info.HostConfig.DeviceRequests!;
+      expect(request).toMatchObject({ Driver: 'nvidia', Count: 0, Capabilities: [['gpu']] });
+      expect(request!.DeviceIDs).toHaveLength(1);
+      const gpu = request!.DeviceIDs![0]!;
+      expect(info.Config.Env).toEqual(expect.arrayContaining([`CUDA_VISIBLE_DEVICES=${gpu}`, `NVIDIA_VISIBLE_DEVICES=${gpu}`]));
+      return gpu;
+    };
+
+    const firstTwo = (await waitFor(
+      async () => {
+        const r = await running();
+        return r.size >= 2 ? r : undefined;
+      },
+      { timeoutMs: 60_000, message: 'two gpu containers never ran' },
+    ))!;
+    expect(firstTwo.size).toBe(2);
+    const waiting = ids.find((id) => !firstTwo.has(id))!;
+    expect((await csys.client.getTaskStatus(waiting)).state).toBe(TaskState.TASK_STATE_QUEUED);
+    expect(await taskContainers(d, csys, waiting)).toEqual([]);
+    const [[first, firstContainer], [second, secondContainer]] = [...firstTwo];
+    const gpus = [await deviceOf(firstContainer!), await deviceOf(secondContainer!)];
+    expect(new Set(gpus)).toEqual(new Set(['0', '1']));
+
+    // Ending the first gives its GPU to the waiting task.
+    await csys.client.cancelTask(first!, 'done with it');
+    const third = (await waitFor(async () => (await running()).get(waiting), { timeoutMs: 60_000, message: 'the third gpu container never ran' }))!;
+    expect(await deviceOf(third)).toBe(gpus[0]);
+
+    for (const id of [second!, waiting]) await csys.client.cancelTask(id, 'done with it');
+    for (const id of ids) {
+      expect(TaskState[(await csys.client.waitForResult(id)).state]).toBe('TASK_STATE_CANCELLED');
+      expect(await taskContainers(d, csys, id)).toEqual([]);
     }
   });
 });

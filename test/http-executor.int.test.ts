@@ -39,6 +39,12 @@ function route(res: ServerResponse, r: Received): void {
         return;
       }
       return json(200, { ok: true, attempt: r.body.attempt });
+    case '/tasks/crashes-once':
+      if (seen === 1) {
+        res.writeHead(500, { 'content-type': 'text/plain' }).end('internal error: lost the database');
+        return;
+      }
+      return json(200, { ok: true, attempt: r.body.attempt });
     case '/tasks/bad':
       res.writeHead(400, { 'content-type': 'text/plain' }).end(`${'x'.repeat(10_000)} bad input: field "n" is missing`);
       return;
@@ -135,7 +141,25 @@ describe('http executor', () => {
     expect(JSON.parse(r.resultJson)).toEqual({ ok: true, attempt: 2 });
     const retrying = (await sys.r.xrange(sys.keys.events, '-', '+')).filter(([, f]) => f[3] === taskId && f[1] === 'retrying');
     expect(retrying).toHaveLength(1);
-    expect(retrying[0]![1].join(' ')).toContain('503');
+    expect(retrying[0]![1].join(' ')).toContain('answered 503 Service Unavailable');
+  });
+
+  it('retries a plain 500 answer and succeeds on the next attempt', async () => {
+    const { taskId } = await sys.client.submitTask({
+      taskClass: 'cpu_short',
+      payload: { a: '1' },
+      maxAttempts: 3,
+      backoff: { type: 'fixed', delayMs: 100 },
+      executor: { http: { url: `${base}/tasks/crashes-once` } },
+    });
+    const r = await sys.client.waitForResult(taskId);
+    expect(state(r.state)).toBe('TASK_STATE_SUCCEEDED');
+    expect(r.attempt).toBe(2);
+    expect(JSON.parse(r.resultJson)).toEqual({ ok: true, attempt: 2 });
+    expect(received.get(taskId)).toHaveLength(2);
+    const retrying = (await sys.r.xrange(sys.keys.events, '-', '+')).filter(([, f]) => f[3] === taskId && f[1] === 'retrying');
+    expect(retrying).toHaveLength(1);
+    expect(retrying[0]![1].join(' ')).toContain('answered 500 Internal Server Error');
   });
 
   it('fails a 4xx answer without retrying, with the status and the body tail', async () => {

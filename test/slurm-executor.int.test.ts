@@ -4,15 +4,19 @@
  * Slurm on a laptop; fails under CI=true (see helpers/slurm.ts).
  */
 import { randomUUID } from 'node:crypto';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskState, type ExecutorInput } from '../src/client/orchestrator-client.js';
 import { resultFields } from './helpers/results.js';
-import { slurm, slurmForTests, slurmSuiteToml, squeueState, storedJobId } from './helpers/slurm.js';
+import { scontrolJobFields, slurm, slurmForTests, slurmGpusForTests, slurmSuiteToml, squeueState, storedJobId } from './helpers/slurm.js';
 import { startSystem, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
 
 const available = await slurmForTests('slurm executor suite');
+const gpus = available && slurmGpusForTests('slurm executor suite');
 let sys: TestSystem;
+let spoolDir: string;
 
 /** Small memory, so that jobs do not each claim the whole node (Slurm's default here). */
 const job = (s: Extract<ExecutorInput, { slurm: unknown }>['slurm']): ExecutorInput => ({ slurm: { memoryMb: 50, ...s } });
@@ -20,7 +24,9 @@ const newId = (what: string) => `${what}-${randomUUID().slice(0, 8)}`;
 
 describe.skipIf(!available)('slurm executor', () => {
   beforeAll(async () => {
-    sys = await startSystem({ toml: slurmSuiteToml('orqslurm').toml });
+    const suite = slurmSuiteToml('orqslurm');
+    spoolDir = suite.spoolDir;
+    sys = await startSystem({ toml: suite.toml });
     await sys.startPool({ classes: 'gpu_slurm:4' });
   });
 
@@ -90,6 +96,87 @@ describe.skipIf(!available)('slurm executor', () => {
     const jobId = (await storedJobId(sys, taskId))!;
     await waitFor(() => squeueState(jobId) === '', { message: `job ${jobId} still queued or running` });
   });
+
+  // Waits for the whole node: the job asks for both CPUs, so it runs only once other suites'
+  // jobs have ended.
+  it.skipIf(!gpus)(
+    'submits the partition, GPUs, CPUs, memory and time limit a task asks for: the running job has each',
+    async () => {
+      const taskId = newId('resources');
+      const gate = join(spoolDir, `${taskId}.gate`);
+      await sys.client.submitTask({
+        taskId,
+        taskClass: 'gpu_slurm',
+        payload: { a: '1' },
+        executor: {
+          slurm: {
+            partition: 'gpu',
+            gres: 'gpu:1',
+            cpus: 2,
+            memoryMb: 64,
+            timeLimitMinutes: 7,
+            script: `#!/bin/sh\necho "gpu=$CUDA_VISIBLE_DEVICES"\nwhile [ ! -e ${gate} ]; do sleep 0.2; done\n`,
+          },
+        },
+      });
+      let jobId: string;
+      let job: Record<string, string>;
+      try {
+        jobId = (await waitFor(() => storedJobId(sys, taskId), { message: 'the job id was never stored' }))!;
+        job = (await waitFor(
+          () => {
+            const fields = scontrolJobFields(jobId);
+            return fields.JobState === 'RUNNING' ? fields : undefined;
+          },
+          { timeoutMs: 150_000, intervalMs: 250, message: `job ${jobId} never ran` },
+        ))!;
+      } finally {
+        // Lets the job end, even when the test failed.
+        writeFileSync(gate, '');
+      }
+      expect(job).toMatchObject({
+        Partition: 'gpu',
+        NumCPUs: '2',
+        'CPUs/Task': '2',
+        MinMemoryNode: '64M',
+        TimeLimit: '00:07:00',
+        TresPerNode: 'gres:gpu:1',
+        // Allocated, not only asked for.
+        JOB_GRES: 'gpu:1',
+      });
+      const r = await sys.client.waitForResult(taskId);
+      expect(TaskState[r.state]).toBe('TASK_STATE_SUCCEEDED');
+      // Slurm hands the job its GPU.
+      expect(JSON.parse(r.resultJson)).toMatchObject({ exitCode: 0, stdout: expect.stringMatching(/^gpu=[01]\n$/) });
+    },
+    180_000,
+  );
+
+  // Slurm's time limits are whole minutes, enforced by a check every 30 s or so: the job ends
+  // 60 to 100 s after it starts (77 to 81 s seen here).
+  it('fails a job that outlives its Slurm time limit as timed out, without a retry', async () => {
+    const { taskId } = await sys.client.submitTask({
+      taskId: newId('slurmlimit'),
+      taskClass: 'gpu_slurm',
+      payload: { a: '1' },
+      maxAttempts: 3,
+      executor: job({ command: ['sleep', '600'], timeLimitMinutes: 1 }),
+    });
+    const jobId = (await waitFor(() => storedJobId(sys, taskId), { message: 'the job id was never stored' }))!;
+    await waitFor(() => squeueState(jobId) === 'RUNNING', { timeoutMs: 60_000, message: `job ${jobId} never ran` });
+    const r = await sys.client.waitForResult(taskId);
+    expect(TaskState[r.state]).toBe('TASK_STATE_FAILED');
+    expect(r.attempt).toBe(1);
+    // Said apart from the task's own timeout ("timed out after N ms").
+    expect(r.error).toBe(`slurm job ${jobId} reached its Slurm time limit`);
+    const fields = (await resultFields(sys.r, sys.keys, taskId))!;
+    expect(fields.error_code).toBe('timed_out');
+    expect(JSON.parse(fields.result!)).toMatchObject({ slurmJobId: jobId, state: 'TIMEOUT' });
+    expect((await sys.client.getTaskStatus(taskId)).attemptsMade).toBe(1);
+    const retries = (await sys.r.xrange(sys.keys.events, '-', '+')).filter(([, f]) => f[3] === taskId && f[1] === 'retrying');
+    expect(retries).toEqual([]);
+    await waitFor(() => squeueState(jobId) === '', { message: `job ${jobId} still queued or running` });
+  }, 180_000);
 
   it('refuses a spec with both a script and a command, naming the field', async () => {
     const err = await sys.client

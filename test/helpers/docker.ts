@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync, copyFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { DockerClient } from '../../src/docker/docker-client.js';
+import { DockerClient, dockerMessage } from '../../src/docker/docker-client.js';
 import { CONTAINER_LABELS } from '../../workers/executors/container.js';
 import { TEST_CONFIG_TOML, type TestSystem } from './system.js';
 
@@ -53,6 +53,35 @@ export async function ensureTestImage(docker: DockerClient): Promise<string> {
   } finally {
     rmSync(root, { recursive: true, force: true });
   }
+}
+
+/**
+ * Whether the engine can start a container with an NVIDIA device request, as a gpu task's
+ * container has: it registers its "nvidia" device driver at start only when it finds
+ * `nvidia-container-runtime-hook` on its PATH (.ci/run installs a no-op one on a machine without
+ * GPUs). Without the driver the start fails with 500 "could not select device driver". Throws
+ * under CI=true when it cannot.
+ */
+export async function gpuDriverForTests(docker: DockerClient, suite: string): Promise<boolean> {
+  const image = await ensureTestImage(docker);
+  const container = await docker.api.createContainer({
+    Image: image,
+    Cmd: ['true'],
+    HostConfig: { NetworkMode: 'none', DeviceRequests: [{ Driver: 'nvidia', DeviceIDs: ['0'], Capabilities: [['gpu']] }] },
+  });
+  let why = '';
+  try {
+    await container.start();
+  } catch (err) {
+    why = dockerMessage(err);
+  } finally {
+    await docker.remove(container.id);
+  }
+  if (!why) return true;
+  const hint = 'dockerd registers it at start when nvidia-container-runtime-hook is on its PATH (.ci/run installs a no-op one)';
+  if (process.env.CI === 'true') throw new Error(`${suite}: the Docker engine cannot start a container with a GPU (${why}); ${hint}`);
+  process.stderr.write(`SKIPPED ${suite}: the Docker engine cannot start a container with a GPU (${why}); ${hint}\n`);
+  return false;
 }
 
 /**

@@ -33,6 +33,24 @@ export async function slurmForTests(suite: string): Promise<boolean> {
 }
 
 /**
+ * Whether Slurm's partition `gpu` has nodes with GPUs as a generic resource (.ci/run's
+ * slurm.conf has two, counted only); throws under CI=true when it has none.
+ */
+export function slurmGpusForTests(suite: string): boolean {
+  let why = '';
+  try {
+    const gres = execFileSync('sinfo', ['--noheader', '--partition=gpu', '--format=%G'], { encoding: 'utf8', timeout: 10_000 });
+    if (!/\bgpu:/.test(gres)) why = `partition gpu has no GPU generic resource (sinfo: ${gres.trim() || 'no such partition'})`;
+  } catch (err) {
+    why = `sinfo failed: ${(err as Error).message}`;
+  }
+  if (!why) return true;
+  if (process.env.CI === 'true') throw new Error(`${suite}: ${why}; CI's slurm.conf must have them (.ci/run writes GresTypes=gpu and a gpu partition)`);
+  process.stderr.write(`SKIPPED the GPU tests of ${suite}: ${why} (see the slurm.conf in .ci/run)\n`);
+  return false;
+}
+
+/**
  * A Slurm suite's config: its own key prefix (so job names, which carry it, match no other
  * run's), a spool dir of its own, a short poll interval, and a gpu_slurm class with the short
  * lock and stall timings of the other test classes.
@@ -57,6 +75,20 @@ maxStalledCount = ${opts.maxStalledCount ?? 2}
 /** The Slurm job id stored for a task's attempt, once there is one. */
 export async function storedJobId(sys: BareSystem, taskId: string, attempt = 1): Promise<string | undefined> {
   return (await sys.r.get(sys.keys.slurmJob(taskId, attempt))) ?? undefined;
+}
+
+/**
+ * The job as `scontrol -d show job` shows it, field by field (the first of a repeated name),
+ * e.g. `Partition`, `NumCPUs`, `MinMemoryNode`, `TimeLimit`, `TresPerNode`, `JOB_GRES`.
+ */
+export function scontrolJobFields(jobId: string): Record<string, string> {
+  const text = execFileSync('scontrol', ['--details', '--oneliner', 'show', 'job', jobId], { encoding: 'utf8', timeout: 10_000 });
+  const fields: Record<string, string> = {};
+  for (const word of text.trim().split(/\s+/)) {
+    const eq = word.indexOf('=');
+    if (eq > 0 && !(word.slice(0, eq) in fields)) fields[word.slice(0, eq)] = word.slice(eq + 1);
+  }
+  return fields;
 }
 
 /** The job's state per squeue (pending and running jobs only); '' once it is gone from the queue. */

@@ -17,12 +17,15 @@
  * - Output is read by attaching before the start (nothing is missed, even from a container
  *   that exits at once) and demultiplexed with dockerode into bounded tails.
  * - The pool only waits on the engine here, so no sandbox is involved (like `command`).
+ * - A failed engine call ends the attempt as container-errors.ts decides: something missing
+ *   (the image, the network) or no GPU driver fails for good, saying which; the engine's own
+ *   trouble is retried.
  */
 import { realpath } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import { PassThrough } from 'node:stream';
 import type Docker from 'dockerode';
-import { dockerMessage, dockerStatus, type DockerClient } from '../../src/docker/docker-client.js';
+import { dockerStatus, type DockerClient } from '../../src/docker/docker-client.js';
 import type { Logger } from '../../src/logging/logger.js';
 import { TaskError } from '../../src/tasks/errors.js';
 import { pathAllowed } from '../../src/tasks/executor-policy.js';
@@ -32,6 +35,7 @@ import type { CommandResult } from './command.js';
 import type { ExecutionContext, Executor } from './executor.js';
 import { OutputTail } from './output-tail.js';
 import { CONTAINER_LABELS, containerCreateOptions } from './container-create-options.js';
+import { containerEngineError, type ContainerRequest } from './container-errors.js';
 import { settlesWithin } from './settles-within.js';
 
 export type ContainerSpec = Omit<ContainerExecutorSpec, 'kind'>;
@@ -92,23 +96,19 @@ export class ContainerExecutor implements Executor<ContainerSpec> {
     // A run of this task on a pool that died may have left its container running.
     await this.removeTaskContainers(ctx.taskId);
 
+    const networkMode = this.opts.networkMode ?? 'bridge';
+    const request: ContainerRequest = { image: spec.image, network: spec.network, networkMode, gpu: ctx.gpu };
     let container: Docker.Container;
     try {
       container = await docker.api.createContainer(
         containerCreateOptions(
           spec,
           { taskId: ctx.taskId, taskClass: ctx.taskClass, attempt: ctx.attempt, env: ctx.env, gpu: ctx.gpu, mounts },
-          { ...this.opts, tmpfsBytes: this.opts.tmpfsBytes ?? 64 << 20, networkMode: this.opts.networkMode ?? 'bridge' },
+          { ...this.opts, tmpfsBytes: this.opts.tmpfsBytes ?? 64 << 20, networkMode },
         ),
       );
     } catch (err) {
-      if (dockerStatus(err) === 404) {
-        throw new TaskError('task_failed', `image "${spec.image}" is not on this pool's Docker engine (pools do not pull images): ${dockerMessage(err)}`, {
-          retryable: false,
-          cause: err,
-        });
-      }
-      throw engineError('creating the container', err);
+      throw containerEngineError('creating the container', err, request);
     }
 
     const stdout = new OutputTail(this.outputTailBytes);
@@ -141,7 +141,7 @@ export class ContainerExecutor implements Executor<ContainerSpec> {
       try {
         await container.start();
       } catch (e) {
-        throw engineError('starting the container', e, spec);
+        throw containerEngineError('starting the container', e, request);
       }
       // An abort that landed while the start was in flight stopped nothing: stop it (again) now.
       if (ctx.signal.aborted) stop();
@@ -212,24 +212,13 @@ export class ContainerExecutor implements Executor<ContainerSpec> {
     try {
       found = await this.opts.docker.containersLabelled({ [CONTAINER_LABELS.prefix]: this.opts.prefix, [CONTAINER_LABELS.taskId]: taskId });
     } catch (err) {
-      throw engineError('looking for containers of an earlier run', err);
+      throw containerEngineError('looking for containers of an earlier run', err);
     }
     for (const c of found) {
       this.log.info({ taskId, container: c.Id, pool: c.Labels[CONTAINER_LABELS.poolId] }, 'removing a container an earlier run of this task left behind');
       await this.opts.docker.remove(c.Id).catch((err: unknown) => {
-        throw engineError('removing a container of an earlier run', err);
+        throw containerEngineError('removing a container of an earlier run', err);
       });
     }
   }
-}
-
-/**
- * An engine call that failed: retryable (another pool, or this one a moment later, may do
- * better) unless the engine refused the request itself (400: a bad working dir, user, ...).
- */
-function engineError(what: string, err: unknown, spec?: ContainerSpec): TaskError {
-  const status = dockerStatus(err);
-  const retryable = status === undefined || status >= 500;
-  const image = spec ? ` (image "${spec.image}")` : '';
-  return new TaskError('task_failed', `docker: ${what}${image}: ${dockerMessage(err)}`, { retryable, cause: err });
 }
