@@ -20,6 +20,18 @@ const GPU_CLASS_TOML = `
 attempts = 1
 lockDurationMs = 2000
 stalledIntervalMs = 1000
+
+[classes.gpu_b]
+usesGpu = true
+attempts = 1
+lockDurationMs = 2000
+stalledIntervalMs = 1000
+
+[classes.gpu_c]
+usesGpu = true
+attempts = 1
+lockDurationMs = 2000
+stalledIntervalMs = 1000
 `;
 const GPU_TOML = `${TEST_CONFIG_TOML}${GPU_CLASS_TOML}`;
 
@@ -92,6 +104,33 @@ describe('gpu class', () => {
       if (e.type === 'succeeded' || e.type === 'failed') running--;
     }
     expect(most).toBe(2);
+  });
+
+  it('counts a task’s timeout from when it holds a GPU, not while it waits for one', async () => {
+    // Two GPU classes on one pool with one GPU: a task of each may be taken at once, and the
+    // second waits in the pool for the GPU the first holds, for longer than its own timeout.
+    // (Classes no other pool of this suite serves.)
+    await sys.startPool({ classes: 'gpu_b:1,gpu_c:1', env: { ORCHESTRATOR_POOL_GPUS: '0' } });
+    const gate = join(gates, 'holder');
+    await sys.client.submitTask({
+      taskId: 'gpu-holder',
+      taskClass: 'gpu_c',
+      payload: { a: '1' },
+      executor: { command: { argv: ['sh', '-c', `while [ ! -e ${gate} ]; do sleep 0.05; done`] } },
+    });
+    await waitFor(async () => (await events(['gpu-holder'])).some((e) => e.type === 'started'), { message: 'the holder never started' });
+    const timeoutMs = 1_500;
+    await sys.client.submitTask({ taskId: 'gpu-waiter', taskClass: 'gpu_b', payload: { a: '1' }, timeoutMs, executor: { command: { argv: ['true'] } } });
+    await waitFor(async () => (await events(['gpu-waiter'])).some((e) => e.type === 'started'), { message: 'the waiter was never taken' });
+    const takenAt = Date.now();
+    // The waiter has now waited past its timeout without failing.
+    await waitFor(async () => Date.now() - takenAt > 2 * timeoutMs, { timeoutMs: 30_000 });
+    expect((await sys.client.getTaskStatus('gpu-waiter')).state).toBe(TaskState.TASK_STATE_RUNNING);
+    writeFileSync(gate, '');
+    const r = await sys.client.waitForResult('gpu-waiter');
+    expect(TaskState[r.state]).toBe('TASK_STATE_SUCCEEDED');
+    expect(r.attempt).toBe(1);
+    expect(TaskState[(await sys.client.waitForResult('gpu-holder')).state]).toBe('TASK_STATE_SUCCEEDED');
   });
 
   it('refuses to start a pool that serves gpu without GPUs (exit code 2)', async () => {

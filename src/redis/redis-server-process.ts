@@ -171,7 +171,21 @@ export async function startRedisServerProcess(opts: RedisServerProcessOptions): 
   const { port, dir } = opts;
   const logFile = opts.logFile ?? join(dir, 'redis.log');
   const startTimeoutMs = opts.startTimeoutMs ?? 15_000;
-  const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--maxmemory-policy', 'noeviction', '--daemonize', 'no', ...REDIS_TUNING];
+  const args = [
+    '--port',
+    String(port),
+    '--bind',
+    '127.0.0.1',
+    '--dir',
+    dir,
+    '--save',
+    '',
+    '--maxmemory-policy',
+    'noeviction',
+    '--daemonize',
+    'no',
+    ...REDIS_TUNING,
+  ];
   args.push('--appendonly', opts.appendonly ? 'yes' : 'no');
   if (opts.appendonly) args.push('--appendfsync', 'everysec');
 
