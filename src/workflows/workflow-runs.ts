@@ -205,7 +205,8 @@ export class WorkflowRuns {
 
   /**
    * A step task's final outcome (from the workflow inbox). Idempotent: an outcome already
-   * recorded, or one of a task that belongs to no run, changes nothing.
+   * recorded changes nothing (but sends a stopped run's cancels again), nor does one of a task
+   * that belongs to no run.
    */
   async stepFinished(r: TaskResultRecord): Promise<void> {
     if (!r.workflowId) return;
@@ -233,14 +234,20 @@ export class WorkflowRuns {
       direct.length,
       ...direct,
       ...downstream,
-    )) as [0] | [1, string[], string[], number];
-    if (reply[0] === 0) return;
+    )) as [0, string[]] | [1, string[], string[], number];
+    const reason = `run stopped: step ${stepId} ${o.state}`;
+    if (reply[0] === 0) {
+      // Recorded before: the steps of a stopped run still queued are cancelled again, since the
+      // first application may have stopped before its cancels went out (STEP_DONE).
+      await this.cancelSteps(runId, reply[1], reason);
+      return;
+    }
     const [, released, cancel, ended] = reply;
     if (ended) {
       this.headers.delete(runId);
       this.log.debug({ runId }, 'run ended');
     }
-    await Promise.all([this.release(runId, released), this.cancelSteps(runId, cancel, `run stopped: step ${stepId} ${o.state}`)]);
+    await Promise.all([this.release(runId, released), this.cancelSteps(runId, cancel, reason)]);
   }
 
   /**
