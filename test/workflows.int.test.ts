@@ -240,6 +240,35 @@ describe('failure policies', () => {
   });
 });
 
+describe('a step whose task id is taken by another task', () => {
+  it('fails that step naming the conflict, and the rest of the run goes on', async () => {
+    await sys.client.submitTask({ taskId: 'taken-1.b', taskClass: 'inproc', payload: { mine: 'yes' } });
+    await sys.client.createWorkflow({
+      name: 'taken',
+      failurePolicy: 'continue',
+      steps: [
+        { stepId: 'a', task: echo({ a: '1' }) },
+        // b and c are released and submitted together: c must not be held up by b's conflict.
+        { stepId: 'b', dependsOn: ['a'], task: echo({ b: '1' }) },
+        { stepId: 'c', dependsOn: ['a'], task: echo({ c: '1' }) },
+        { stepId: 'd', dependsOn: ['b'], task: echo({ d: '1' }) },
+      ],
+    });
+    const { runId } = await sys.client.startWorkflowRun({ name: 'taken', runId: 'taken-1' });
+    const run = await sys.client.waitForRun(runId, { timeoutMs: 20_000 });
+    expect(run.state).toBe(WorkflowRunState.WORKFLOW_RUN_STATE_FAILED);
+    expect(step(run, 'b')).toMatchObject({
+      state: StepState.STEP_STATE_FAILED,
+      error: 'step b could not start: its task id "taken-1.b" is taken by another task with different content',
+    });
+    expect(step(run, 'c').state).toBe(StepState.STEP_STATE_SUCCEEDED);
+    expect(step(run, 'd').state).toBe(StepState.STEP_STATE_SKIPPED);
+    expect(await sys.r.zscore(sys.keys.releasing, `${runId}\tb`)).toBeNull();
+    // The task that held the id is left alone.
+    expect(JSON.parse((await sys.client.waitForResult('taken-1.b', { timeoutMs: 20_000 })).resultJson)).toEqual({ mine: 'yes' });
+  });
+});
+
 describe('CancelWorkflowRun', () => {
   it('cancels running and pending steps; the run ends cancelled', async () => {
     await sys.client.createWorkflow({
