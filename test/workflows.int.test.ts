@@ -269,6 +269,44 @@ describe('a step whose task id is taken by another task', () => {
   });
 });
 
+describe('tasks from clients', () => {
+  it("cannot carry a workflow id, so nothing but a run's own step tasks feeds the run", async () => {
+    await sys.client.createWorkflow({
+      name: 'guarded',
+      steps: [
+        { stepId: 'first', task: handler('sleep', { ms: '60000' }) },
+        { stepId: 'next', dependsOn: ['first'], task: echo({ real: 'yes' }) },
+      ],
+    });
+    const { runId } = await sys.client.startWorkflowRun({ name: 'guarded', runId: 'guarded-1' });
+    await waitFor(async () => step(await sys.client.getWorkflowRun(runId), 'first').state === StepState.STEP_STATE_RUNNING, {
+      message: 'step first never ran',
+    });
+
+    // A task named as the pending step and carrying the run's id would land its outcome there.
+    const fake = (extra: Partial<TaskInput> = {}): TaskInput => ({
+      taskId: `${runId}.next`,
+      taskClass: 'inproc',
+      payload: { real: 'no' },
+      workflowId: runId,
+      ...extra,
+    });
+    const one = await grpcError(sys.client.submitTask(fake()));
+    expect([one.code, fieldOf(one)]).toEqual([status.INVALID_ARGUMENT, 'task.workflow_id']);
+    expect(one.details).toMatch(/must be empty: the workflow engine sets it/);
+    const batch = await grpcError(sys.client.submitTasks([echo({ a: '1' }), fake({ taskId: 'guarded-other' })]));
+    expect([batch.code, fieldOf(batch)]).toEqual([status.INVALID_ARGUMENT, 'tasks[1].workflow_id']);
+    const schedule = await grpcError(sys.client.createSchedule({ scheduleId: 'guarded', everyMs: 60_000, task: fake({ taskId: undefined }) }));
+    expect([schedule.code, fieldOf(schedule)]).toEqual([status.INVALID_ARGUMENT, 'schedule.task.workflow_id']);
+
+    expect((await grpcError(sys.client.getTaskStatus(`${runId}.next`))).code).toBe(status.NOT_FOUND);
+    expect((await grpcError(sys.client.getTaskStatus('guarded-other'))).code).toBe(status.NOT_FOUND);
+    expect(step(await sys.client.getWorkflowRun(runId), 'next').state).toBe(StepState.STEP_STATE_PENDING);
+    await sys.client.cancelWorkflowRun(runId);
+    expect((await sys.client.waitForRun(runId, { timeoutMs: 20_000 })).state).toBe(WorkflowRunState.WORKFLOW_RUN_STATE_CANCELLED);
+  });
+});
+
 describe('CancelWorkflowRun', () => {
   it('cancels running and pending steps; the run ends cancelled', async () => {
     await sys.client.createWorkflow({

@@ -279,7 +279,7 @@ export class WorkflowRuns {
     for (const stepId of stepIds) {
       const step = plan.steps.get(stepId)!;
       try {
-        const task = this.opts.submitter.prepare(renderTask(step.task, tctx, runId, stepId), `steps.${stepId}.task`);
+        const task = this.opts.submitter.prepareStep(renderTask(step.task, tctx, runId, stepId), `steps.${stepId}.task`);
         ready.push({ stepId, task });
       } catch (err) {
         if (!(err instanceof TemplateError) && !(err instanceof OrchestratorError && err.code === 'invalid_argument')) throw err;
