@@ -6,14 +6,17 @@
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
+  FailurePolicy,
   StepState,
   TaskState,
+  toPbTask,
   WorkflowRunState,
   type StepRun,
   type TaskInput,
   type WorkflowInput,
   type WorkflowStatusUpdate,
 } from '../src/client/orchestrator-client.js';
+import type { CreateWorkflowRequest } from '../src/gen/orchestrator/v1/orchestrator.js';
 import { fieldOf, grpcError } from './helpers/grpc.js';
 import { startSystem, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
@@ -354,9 +357,21 @@ describe('versions', () => {
   });
 });
 
+/** CreateWorkflow through the generated stub, for what the client cannot send (an enum value it does not know). */
+function createRaw(w: WorkflowInput, over: Partial<CreateWorkflowRequest>): Promise<unknown> {
+  const req: CreateWorkflowRequest = {
+    name: w.name,
+    description: '',
+    failurePolicy: FailurePolicy.FAILURE_POLICY_UNSPECIFIED,
+    steps: w.steps.map((s) => ({ stepId: s.stepId, task: toPbTask(s.task), dependsOn: s.dependsOn ?? [] })),
+    ...over,
+  };
+  return new Promise((resolve, reject) => sys.client.raw.createWorkflow(req, (err, res) => (err ? reject(err) : resolve(res))));
+}
+
 describe('invalid definitions', () => {
   const ok = echo({ a: '1' });
-  const cases: [string, WorkflowInput, string, RegExp][] = [
+  const cases: [string, WorkflowInput, string, RegExp, Partial<CreateWorkflowRequest>?][] = [
     ['an empty workflow', { name: 'bad-empty', steps: [] }, 'steps', /at least one step/],
     ['a bad name', { name: 'bad name!', steps: [{ stepId: 'a', task: ok }] }, 'name', /must be/],
     [
@@ -414,6 +429,13 @@ describe('invalid definitions', () => {
       'steps[1].task.payload.v',
       /not upstream of it/,
     ],
+    [
+      'an unknown failure policy',
+      { name: 'bad-policy', steps: [{ stepId: 'a', task: ok }] },
+      'failure_policy',
+      /unknown failure policy 7/,
+      { failurePolicy: 7 as FailurePolicy },
+    ],
     ['a malformed reference', { name: 'bad-syntax', steps: [{ stepId: 'a', task: echo({ v: '${inputs.x' }) }] }, 'steps[0].task.payload.v', /unterminated/],
     [
       'an unknown kind of reference',
@@ -423,8 +445,8 @@ describe('invalid definitions', () => {
     ],
   ];
 
-  it.each(cases)('rejects %s with INVALID_ARGUMENT naming the field, storing nothing', async (_what, w, field, message) => {
-    const err = await grpcError(sys.client.createWorkflow(w));
+  it.each(cases)('rejects %s with INVALID_ARGUMENT naming the field, storing nothing', async (_what, w, field, message, raw) => {
+    const err = await grpcError(raw ? createRaw(w, raw) : sys.client.createWorkflow(w));
     expect(err.code).toBe(status.INVALID_ARGUMENT);
     expect(fieldOf(err)).toBe(field);
     expect(err.details).toMatch(message);
