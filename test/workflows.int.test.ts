@@ -4,6 +4,10 @@
  * starts, the status stream, and every invalid definition rejected with nothing stored.
  */
 import { status } from '@grpc/grpc-js';
+import { Redis } from 'ioredis';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   FailurePolicy,
@@ -17,6 +21,8 @@ import {
   type WorkflowStatusUpdate,
 } from '../src/client/orchestrator-client.js';
 import type { CreateWorkflowRequest } from '../src/gen/orchestrator/v1/orchestrator.js';
+import { createReadServices } from '../src/read-services.js';
+import { WorkflowStatusReader } from '../src/workflows/workflow-status.js';
 import { fieldOf, grpcError } from './helpers/grpc.js';
 import { startSystem, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
@@ -461,5 +467,135 @@ describe('invalid definitions', () => {
     expect([unknown.code, fieldOf(unknown)]).toEqual([status.NOT_FOUND, 'name']);
     const noName = await grpcError(sys.client.startWorkflowRun({ name: '' }));
     expect([noName.code, fieldOf(noName)]).toEqual([status.INVALID_ARGUMENT, 'name']);
+  });
+});
+
+describe('StreamWorkflowStatus', () => {
+  /** A cpu_short step that runs until `gate` exists: the test decides when it ends. */
+  const gated = (gate: string): TaskInput => ({
+    taskClass: 'cpu_short',
+    payload: { p: '1' },
+    executor: { command: { argv: ['sh', '-c', 'while [ ! -e "$GATE" ]; do sleep 0.05; done; echo opened'], env: { GATE: gate } } },
+  });
+
+  /** The next `n` updates of a stream, or everything until it closes (n = Infinity); fails on a stream still open after 20 s. */
+  async function next<T>(it: AsyncIterator<T>, n: number, cancel: () => void): Promise<T[]> {
+    const out: T[] = [];
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      cancel();
+    }, 20_000);
+    try {
+      while (out.length < n) {
+        const r = await it.next();
+        if (r.done) break;
+        out.push(r.value);
+      }
+    } finally {
+      clearTimeout(timer);
+    }
+    if (timedOut) throw new Error(`the stream was still open after 20 s, with ${out.length} updates read: ${JSON.stringify(out)}`);
+    return out;
+  }
+
+  it('gives a subscriber joining mid-run where the run stands, then the rest, then closes', async () => {
+    const gate = join(mkdtempSync(join(tmpdir(), 'orq-gate-')), 'open');
+    await sys.client.createWorkflow({
+      name: 'midrun',
+      steps: [
+        { stepId: 'a', task: echo({ a: '1' }) },
+        { stepId: 'side', dependsOn: ['a'], task: echo({ side: '1' }) },
+        { stepId: 'b', dependsOn: ['a'], task: gated(gate) },
+        { stepId: 'c', dependsOn: ['b'], task: echo({ c: '${steps.b.result.stdout}' }) },
+      ],
+    });
+    const { runId } = await sys.client.startWorkflowRun({ name: 'midrun', runId: 'midrun-1' });
+    await waitFor(
+      async () => {
+        const run = await sys.client.getWorkflowRun(runId);
+        return step(run, 'side').state === StepState.STEP_STATE_SUCCEEDED && step(run, 'b').state === StepState.STEP_STATE_RUNNING;
+      },
+      { message: 'the run never got to b running with a and side done' },
+    );
+
+    const stream = sys.client.streamWorkflowStatus(runId);
+    const it = stream[Symbol.asyncIterator]();
+    const snapshot = await next(it, 5, () => stream.cancel());
+    expect(snapshot.every((u) => u.snapshot)).toBe(true);
+    expect(snapshot[0]).toMatchObject({ stepId: '', runState: WorkflowRunState.WORKFLOW_RUN_STATE_RUNNING });
+    expect(snapshot.slice(1).map((u) => [u.stepId, u.stepState])).toEqual([
+      ['a', StepState.STEP_STATE_SUCCEEDED],
+      ['side', StepState.STEP_STATE_SUCCEEDED],
+      ['b', StepState.STEP_STATE_RUNNING],
+      ['c', StepState.STEP_STATE_PENDING],
+    ]);
+    expect(JSON.parse(snapshot[1]!.resultJson)).toEqual({ a: '1' });
+
+    writeFileSync(gate, '');
+    const rest = await next(it, Infinity, () => stream.cancel());
+    expect(rest.every((u) => !u.snapshot)).toBe(true);
+    // Nothing again about the steps that had ended; b ends, then c runs, then the run ends.
+    expect(rest.filter((u) => u.stepId === 'a' || u.stepId === 'side')).toEqual([]);
+    const states = rest.map((u) => [u.stepId, u.stepState || u.runState]);
+    const at = (id: string, s: StepState) => states.findIndex(([i, x]) => i === id && x === s);
+    expect(at('b', StepState.STEP_STATE_SUCCEEDED)).toBeGreaterThanOrEqual(0);
+    expect(at('c', StepState.STEP_STATE_RUNNING)).toBeGreaterThan(at('b', StepState.STEP_STATE_SUCCEEDED));
+    expect(at('c', StepState.STEP_STATE_SUCCEEDED)).toBeGreaterThan(at('c', StepState.STEP_STATE_RUNNING));
+    expect(JSON.parse(rest[at('c', StepState.STEP_STATE_SUCCEEDED)]!.resultJson)).toEqual({ c: 'opened\n' });
+    expect(rest.at(-1)).toMatchObject({ stepId: '', runState: WorkflowRunState.WORKFLOW_RUN_STATE_SUCCEEDED });
+  });
+
+  it('ends for a watcher held back while the events it had not read were trimmed away', async () => {
+    // The reader behind StreamWorkflowStatus, pulled by hand: a generator not pulled is a watcher
+    // whose client reads slowly (gRPC backpressure stops it).
+    const bullRedis = new Redis(sys.redis.url, { maxRetriesPerRequest: null });
+    const services = createReadServices({ config: sys.config, redisUrl: sys.redis.url, redis: sys.r, bullRedis });
+    const reader = new WorkflowStatusReader({
+      redis: sys.r,
+      redisUrl: sys.redis.url,
+      keys: sys.keys,
+      store: services.store,
+      status: services.status,
+      recheckMs: 200,
+    });
+    const ac = new AbortController();
+    try {
+      const gate = join(mkdtempSync(join(tmpdir(), 'orq-gate-')), 'open');
+      await sys.client.createWorkflow({
+        name: 'trimmed',
+        steps: [
+          { stepId: 'a', task: gated(gate) },
+          { stepId: 'b', dependsOn: ['a'], task: echo({ b: '1' }) },
+        ],
+      });
+      const { runId } = await sys.client.startWorkflowRun({ name: 'trimmed', runId: 'trimmed-1' });
+      await waitFor(async () => step(await sys.client.getWorkflowRun(runId), 'a').state === StepState.STEP_STATE_RUNNING, { message: 'step a never ran' });
+      const watch = reader.watch(runId, ac.signal);
+      const snapshot = (await next(watch, 3, () => ac.abort())).map((u) => u.item);
+      expect(snapshot.map((u) => [u.stepId, u.stepState ?? u.runState])).toEqual([
+        ['', 'running'],
+        ['a', 'running'],
+        ['b', 'pending'],
+      ]);
+
+      // The run ends while the watcher reads nothing, and the stream is trimmed past all of it
+      // (as MAXLEN does on a busy stream): the run's end is not there to be read.
+      writeFileSync(gate, '');
+      await waitFor(async () => (await sys.r.hget(sys.keys.run(runId), 'state')) === 'succeeded', { message: 'the run never ended' });
+      await sys.r.xtrim(sys.keys.events, 'MAXLEN', 0);
+
+      const rest = (await next(watch, Infinity, () => ac.abort())).map((u) => u.item);
+      expect(rest.map((u) => [u.stepId, u.stepState ?? u.runState, u.snapshot])).toEqual([
+        ['a', 'succeeded', false],
+        ['b', 'succeeded', false],
+        ['', 'succeeded', false],
+      ]);
+      expect(JSON.parse(rest[1]!.resultJson)).toEqual({ b: '1' });
+    } finally {
+      ac.abort();
+      await services.queues.close();
+      bullRedis.disconnect();
+    }
   });
 });
