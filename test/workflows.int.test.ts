@@ -339,6 +339,49 @@ describe('CancelWorkflowRun', () => {
     expect(again.state).toBe(WorkflowRunState.WORKFLOW_RUN_STATE_CANCELLED);
   });
 
+  it('cancels steps still waiting in their queue: they end cancelled without running', async () => {
+    const waiting = (n: string): TaskInput => ({ taskClass: 'cpu_short', payload: { n } });
+    await sys.client.createWorkflow({
+      name: 'waiting',
+      steps: [
+        { stepId: 'w1', task: waiting('1') },
+        { stepId: 'w2', task: waiting('2') },
+        { stepId: 'after', dependsOn: ['w1', 'w2'], task: echo({ a: '1' }) },
+      ],
+    });
+    const runId = 'waiting-1';
+    const stepTasks = [`${runId}.w1`, `${runId}.w2`];
+    // The pool serves cpu_short but takes nothing from a paused queue: the steps' tasks wait.
+    await sys.client.pauseClass('cpu_short');
+    try {
+      await sys.client.startWorkflowRun({ name: 'waiting', runId });
+      await waitFor(
+        async () => {
+          const run = await sys.client.getWorkflowRun(runId);
+          return step(run, 'w1').state === StepState.STEP_STATE_QUEUED && step(run, 'w2').state === StepState.STEP_STATE_QUEUED;
+        },
+        { message: 'the steps were never queued' },
+      );
+      for (const t of stepTasks) expect((await sys.client.getTaskStatus(t)).state).toBe(TaskState.TASK_STATE_QUEUED);
+
+      await sys.client.cancelWorkflowRun(runId, 'not needed');
+      const run = await sys.client.waitForRun(runId, { timeoutMs: 20_000 });
+      expect(run.state).toBe(WorkflowRunState.WORKFLOW_RUN_STATE_CANCELLED);
+      expect(run.steps.map((x) => [x.stepId, x.state])).toEqual([
+        ['w1', StepState.STEP_STATE_CANCELLED],
+        ['w2', StepState.STEP_STATE_CANCELLED],
+        ['after', StepState.STEP_STATE_CANCELLED],
+      ]);
+      for (const t of stepTasks) expect((await sys.client.getTaskStatus(t)).state).toBe(TaskState.TASK_STATE_CANCELLED);
+    } finally {
+      await sys.client.resumeClass('cpu_short');
+    }
+    // Once the queue runs again, a task submitted after the steps runs, and they still do not.
+    const probe = await sys.client.submitTask({ taskClass: 'cpu_short', payload: { probe: '1' } });
+    await sys.client.waitForResult(probe.taskId, { timeoutMs: 20_000 });
+    for (const t of stepTasks) expect(await eventsOf('started', t)).toEqual([]);
+  });
+
   it('answers NOT_FOUND for an unknown run', async () => {
     expect((await grpcError(sys.client.cancelWorkflowRun('no-such-run'))).code).toBe(status.NOT_FOUND);
     expect((await grpcError(sys.client.getWorkflowRun('no-such-run'))).code).toBe(status.NOT_FOUND);
