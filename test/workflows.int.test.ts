@@ -54,6 +54,13 @@ async function collect(runId: string): Promise<WorkflowStatusUpdate[]> {
   return out;
 }
 
+/** An events-stream entry's fields by name. */
+function fieldMap(f: string[]): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (let i = 0; i + 1 < f.length; i += 2) out[f[i]!] = f[i + 1]!;
+  return out;
+}
+
 /** Every events-stream entry of one type for one task. */
 async function eventsOf(type: string, taskId: string): Promise<string[][]> {
   const all = await sys.r.xrange(sys.keys.events, '-', '+');
@@ -199,7 +206,7 @@ describe('failure policies', () => {
     await sys.client.createWorkflow({
       name: 'flaky',
       steps: [
-        { stepId: 'flaky', task: handler('fail', { succeed_on_attempt: '2' }, { maxAttempts: 3, backoff: { type: 'fixed', delayMs: 50 } }) },
+        { stepId: 'flaky', task: handler('fail', { succeed_on_attempt: '2' }, { maxAttempts: 3, backoff: { type: 'fixed', delayMs: 400 } }) },
         { stepId: 'then', dependsOn: ['flaky'], task: echo({ got: '${steps.flaky.result.attempt}' }) },
       ],
     });
@@ -209,8 +216,14 @@ describe('failure policies', () => {
     expect(run.state).toBe(WorkflowRunState.WORKFLOW_RUN_STATE_SUCCEEDED);
     expect(step(run, 'flaky').attempt).toBe(2);
     expect(JSON.parse(step(run, 'then').resultJson)).toEqual({ got: '2' });
-    expect(await eventsOf('started', `${runId}.flaky`)).toHaveLength(2);
-    expect(await eventsOf('retrying', `${runId}.flaky`)).toHaveLength(1);
+    const started = (await eventsOf('started', `${runId}.flaky`)).map(fieldMap);
+    const retrying = (await eventsOf('retrying', `${runId}.flaky`)).map(fieldMap);
+    expect(started.map((e) => e.attempt)).toEqual(['1', '2']);
+    expect(retrying).toHaveLength(1);
+    expect(retrying[0]).toMatchObject({ attempt: '1', detail: expect.stringContaining('(retry in 400 ms)') });
+    // The backoff was waited out: attempt 2 started no sooner than 400 ms after attempt 1 failed
+    // (both times from the events, written by the pool as they happened).
+    expect(Number(started[1]!.at) - Number(retrying[0]!.at)).toBeGreaterThanOrEqual(400);
     // The stream began just after the start: attempt 1 may be in its snapshot or already over.
     const flaky = updates.filter((u) => u.stepId === 'flaky').map((u) => [u.stepState, u.attempt]);
     expect(flaky).toContainEqual([StepState.STEP_STATE_RUNNING, 2]);
@@ -513,6 +526,7 @@ describe('invalid definitions', () => {
   });
 });
 
+// Last in the file: its second test trims the events stream that earlier tests read.
 describe('StreamWorkflowStatus', () => {
   /** A cpu_short step that runs until `gate` exists: the test decides when it ends. */
   const gated = (gate: string): TaskInput => ({
