@@ -194,7 +194,14 @@ describe('an orchestrator that dies after applying a failure, before cancelling'
     const runs = new WorkflowRuns({
       redis: s.r,
       keys: s.keys,
-      store: new WorkflowStore({ redis: s.r, keys: s.keys, classes: s.config.classes, maxPayloadBytes: 1 << 20, maxSteps: 500 }),
+      store: new WorkflowStore({
+        redis: s.r,
+        keys: s.keys,
+        classes: s.config.classes,
+        maxPayloadBytes: s.config.grpc.maxPayloadBytes,
+        maxSteps: s.config.workflows.maxSteps,
+      }),
+      // A fail_fast failure releases nothing: nothing is submitted.
       submitter: {} as TaskSubmitter,
       canceller: {
         cancel: () => Promise.reject(new Error('connection lost')),
@@ -202,7 +209,7 @@ describe('an orchestrator that dies after applying a failure, before cancelling'
       logger: createLogger('silent'),
       eventsMaxLen: s.config.streams.eventsMaxLen,
       runRetentionMs: s.config.workflows.runRetentionMs,
-      maxInputBytes: 1 << 20,
+      maxInputBytes: s.config.grpc.maxPayloadBytes,
     });
     await expect(runs.stepFinished(parseResult(entries![0]![1]))).rejects.toThrow('connection lost');
     expect(await s.r.hgetall(s.keys.runSteps(runId))).toEqual({ slow: 'queued', bad: 'failed' });
