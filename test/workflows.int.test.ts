@@ -1,7 +1,9 @@
 /**
  * Workflows over gRPC against a real Redis and a real pool process: result passing along a
- * diamond, fan-out and fan-in, both failure policies, retries, cancel, versions, idempotent
- * starts, the status stream, and every invalid definition rejected with nothing stored.
+ * diamond, fan-out and fan-in, both failure policies, retries and their backoff, a step whose
+ * task id is taken, client tasks refused a workflow id, cancel (of running and of queued steps),
+ * versions, idempotent starts, the status stream (joined mid-run, and a watcher whose unread
+ * events were trimmed), and every invalid definition rejected with nothing stored.
  */
 import { status } from '@grpc/grpc-js';
 import { Redis } from 'ioredis';
