@@ -34,9 +34,12 @@ describe('StreamTaskResults', () => {
   });
 
   it('resumes from a cursor with nothing missed and nothing repeated', async () => {
+    // The step tasks of a workflow run: a selection of 60 by workflow id.
     const wf = `wf-resume-${Date.now()}`;
-    const ids = Array.from({ length: 60 }, (_, i) => `resume-${i}`);
-    await sys.client.submitTasks(ids.map((taskId) => ({ taskId, taskClass: 'inproc', payload: { id: taskId }, workflowId: wf })));
+    const steps = Array.from({ length: 60 }, (_, i) => `s${i}`);
+    await sys.client.createWorkflow({ name: 'resume', steps: steps.map((stepId) => ({ stepId, task: { taskClass: 'inproc', payload: { id: stepId } } })) });
+    await sys.client.startWorkflowRun({ name: 'resume', runId: wf });
+    const ids = steps.map((s) => `${wf}.${s}`);
     const first = await take(sys.client.streamTaskResults({ workflowId: wf }), 25);
     const rest = await take(sys.client.streamTaskResults({ workflowId: wf, cursor: first.at(-1)!.cursor }), 35);
     const all = [...first, ...rest].map((r: TaskResult) => r.taskId);

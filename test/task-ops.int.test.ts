@@ -77,9 +77,9 @@ describe('ListTasks', { timeout: 180_000 }, () => {
     for (let b = 0; b < 10; b++) {
       const tasks = Array.from({ length: 100 }, (_, i): TaskInput => {
         const taskId = `lt-b${String(b).padStart(2, '0')}-${String(i).padStart(3, '0')}`;
-        // 0-3: queued (no pool serves cpu_long), batch 2 in a workflow; 4: scheduled far ahead;
-        // 5-9: run on the pool, every fourth task failing.
-        if (b < 4) return { taskId, taskClass: 'cpu_long', payload: { n: '1' }, workflowId: b === 2 ? 'wf-list' : undefined };
+        // 0-3: queued (no pool serves cpu_long); 4: scheduled far ahead; 5-9: run on the pool,
+        // every fourth task failing.
+        if (b < 4) return { taskId, taskClass: 'cpu_long', payload: { n: '1' } };
         if (b === 4) return { taskId, taskClass: 'cpu_long', payload: { n: '1' }, delayMs: 3_600_000 };
         if (i % 4 === 0) {
           failing.add(taskId);
@@ -95,6 +95,12 @@ describe('ListTasks', { timeout: 180_000 }, () => {
       await waitFor(() => Date.now() > toMs, { intervalMs: 1 });
     }
     await allDone(batches.slice(5).flatMap((b) => b.ids));
+    // A workflow run's step tasks carry its id (clients cannot set one): queued, like batches 0-3.
+    await sys.client.createWorkflow({
+      name: 'wf-list',
+      steps: Array.from({ length: 20 }, (_, i) => ({ stepId: `s${i}`, task: { taskClass: 'cpu_long', payload: { n: '1' } } })),
+    });
+    await sys.client.startWorkflowRun({ name: 'wf-list', runId: 'wf-list' });
   });
 
   it('pages through 1,000 tasks newest first, nothing missed or repeated, while more are submitted', async () => {
@@ -129,7 +135,7 @@ describe('ListTasks', { timeout: 180_000 }, () => {
     // A payload key that looks like a workflow id is not one.
     await sys.client.submitTask({ taskId: 'lt-not-wf', taskClass: 'cpu_long', payload: { workflowId: 'wf-list', '"workflowId"': '"wf-list"}' } });
     const wf = await listAll({ workflowId: 'wf-list' }, 1_000);
-    expect(wf.map((t) => t.taskId).sort()).toEqual(batches[2]!.ids);
+    expect(wf.map((t) => t.taskId).sort()).toEqual(Array.from({ length: 20 }, (_, i) => `wf-list.s${i}`).sort());
     expect(wf[0]).toMatchObject({ workflowId: 'wf-list', taskClass: 'cpu_long', maxAttempts: 3, attemptsMade: 0 });
 
     // Batches 3 to 6 by submit time, in pages that cross class boundaries.

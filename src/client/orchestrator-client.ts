@@ -53,6 +53,7 @@ export interface TaskInput {
   taskClass: string;
   payload: Record<string, string>;
   priority?: number;
+  /** Set by the workflow engine on a run's step tasks: the server refuses it here (INVALID_ARGUMENT). */
   workflowId?: string;
   maxAttempts?: number;
   backoff?: { type?: 'fixed' | 'exponential'; delayMs: number };

@@ -51,7 +51,9 @@ function requireScheduleId(id: string): string {
 
 export function unary<Req, Res>(fn: (req: Req) => Promise<Res>) {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
-    fn(call.request).then(
+    // Inside a promise: a request mapping that throws before fn returns one is answered with
+    // its own status too, not grpc-js's UNKNOWN.
+    new Promise<Res>((resolve) => resolve(fn(call.request))).then(
       (res) => callback(null, res),
       (err) => callback(toServiceError(err)),
     );

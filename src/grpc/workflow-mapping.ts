@@ -3,6 +3,7 @@ import * as pb from '../gen/orchestrator/v1/orchestrator.js';
 import type { FailurePolicy, WorkflowInput } from '../workflows/workflow-definition.js';
 import type { RunState } from '../workflows/workflow-runs.js';
 import type { StepState, WorkflowRunView, WorkflowUpdate } from '../workflows/workflow-status.js';
+import { invalidArgument } from '../tasks/errors.js';
 import { toSubmission } from './mapping.js';
 
 const RUN_STATE: Record<RunState, pb.WorkflowRunState> = {
@@ -27,11 +28,24 @@ export const toPbRunState = (s: RunState): pb.WorkflowRunState => RUN_STATE[s];
 const toPbPolicy = (p: FailurePolicy): pb.FailurePolicy =>
   p === 'continue' ? pb.FailurePolicy.FAILURE_POLICY_CONTINUE : pb.FailurePolicy.FAILURE_POLICY_FAIL_FAST;
 
+/** UNSPECIFIED is the documented default (fail fast); a value this server does not know is refused, not guessed. */
+function policyOf(p: pb.FailurePolicy): FailurePolicy {
+  switch (p) {
+    case pb.FailurePolicy.FAILURE_POLICY_UNSPECIFIED:
+    case pb.FailurePolicy.FAILURE_POLICY_FAIL_FAST:
+      return 'fail_fast';
+    case pb.FailurePolicy.FAILURE_POLICY_CONTINUE:
+      return 'continue';
+    default:
+      throw invalidArgument('failure_policy', `unknown failure policy ${p} (FAILURE_POLICY_FAIL_FAST or FAILURE_POLICY_CONTINUE)`);
+  }
+}
+
 export function toWorkflowInput(req: pb.CreateWorkflowRequest): WorkflowInput {
   return {
     name: req.name,
     description: req.description,
-    failurePolicy: req.failurePolicy === pb.FailurePolicy.FAILURE_POLICY_CONTINUE ? 'continue' : 'fail_fast',
+    failurePolicy: policyOf(req.failurePolicy),
     steps: req.steps.map((s, i) => ({
       stepId: s.stepId,
       dependsOn: s.dependsOn,

@@ -118,9 +118,24 @@ export class TaskSubmitter {
     return this.submitPrepared(tasks.map((t, i) => this.prepare(t, `tasks[${i}]`)));
   }
 
-  /** Validates one task and applies its class defaults; throws invalid_argument naming `field`. */
+  /**
+   * Validates one task and applies its class defaults; throws invalid_argument naming `field`.
+   * A task of a client (or a schedule's) must not carry a workflow id: only the workflow engine's
+   * step tasks do (prepareStep), and their outcomes advance the run.
+   */
   prepare(t: TaskSubmission, field: string): ResolvedTask {
     return resolveTask(t, { classes: this.opts.queues.classes, maxPayloadBytes: this.opts.maxPayloadBytes, field, executors: this.opts.executors });
+  }
+
+  /** prepare() for the workflow engine's step tasks, which carry their run's id as workflowId. */
+  prepareStep(t: TaskSubmission, field: string): ResolvedTask {
+    return resolveTask(t, {
+      classes: this.opts.queues.classes,
+      maxPayloadBytes: this.opts.maxPayloadBytes,
+      field,
+      executors: this.opts.executors,
+      workflowStep: true,
+    });
   }
 
   /** Claims and enqueues tasks already validated by prepare(). */

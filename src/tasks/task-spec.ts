@@ -97,6 +97,7 @@ export interface TaskSubmission {
   payload: Record<string, string>;
   /** 0..1000, higher runs first. @default 0 */
   priority?: number;
+  /** The run whose step this task is; set by the workflow engine only (ValidateOptions.workflowStep). */
   workflowId?: string;
   /** 0 or unset: the class default. */
   maxAttempts?: number;
@@ -163,6 +164,11 @@ export interface ValidateOptions {
   field: string;
   /** What executors may do. @default DEFAULT_EXECUTOR_POLICY (no http calls, no container network) */
   executors?: ExecutorPolicy;
+  /**
+   * The workflow engine submitting a run's step task: the only submitter that may set
+   * workflowId, since a task carrying a run's id feeds its outcome to that run. @default false
+   */
+  workflowStep?: boolean;
 }
 
 /**
@@ -371,6 +377,8 @@ export function resolveTask(t: TaskSubmission, opts: ValidateOptions): ResolvedT
   const timeoutMs = checkInt(`${f}.timeout_ms`, t.timeoutMs, 0, MAX_TIMEOUT_MS);
   const delayMs = checkInt(`${f}.delay_ms`, t.delayMs, 0, MAX_DELAY_MS);
   if (t.backoff) checkInt(`${f}.backoff.delay_ms`, t.backoff.delayMs, 0, MAX_DELAY_MS);
+  if (t.workflowId && !opts.workflowStep)
+    throw invalidArgument(`${f}.workflow_id`, "must be empty: the workflow engine sets it on the tasks of a run's steps (start a workflow run instead)");
   if (t.workflowId && !TASK_ID_RE.test(t.workflowId))
     throw invalidArgument(`${f}.workflow_id`, `"${t.workflowId.slice(0, 140)}" must be 1-128 characters of A-Z a-z 0-9 . _ -`);
   const executor = checkExecutor(`${f}.executor`, t.executor, opts.executors ?? DEFAULT_EXECUTOR_POLICY);

@@ -121,14 +121,24 @@ return out
  * Records a step's final outcome. ARGV[5] step, [6] succeeded | failed | cancelled, [7] attempt,
  * [8] outcome JSON, [9] error text, [10] n, then the n steps depending on it directly, then every
  * step downstream of it (skipped after a failure under the "continue" policy).
- * Returns {0} when there is nothing to record (no such run or step, or already final), else
- * {1, {steps released}, {steps whose tasks to cancel}, 1 if the run ended}.
+ * Returns {0, {steps whose tasks to cancel}} when there is nothing to record (no such run or
+ * step, or already final), else {1, {steps released}, {steps whose tasks to cancel}, 1 if the run
+ * ended}.
+ * An outcome applied again (its inbox entry was taken over because whoever applied it first
+ * stopped before acknowledging it) records nothing, but while its run is stopped and not yet
+ * over it hands back the queued steps, as CANCEL_RUN does: the first application may have
+ * died, or failed, before its cancels went out.
  */
 export const STEP_DONE = `${PRELUDE}
-if not redis.call('HGET', KEYS[1], 'state') then return {0} end
+local run = redis.call('HGET', KEYS[1], 'state')
+if not run then return {0, {}} end
 local step, state = ARGV[5], ARGV[6]
 local cur = redis.call('HGET', KEYS[2], step)
-if not cur or FINAL[cur] then return {0} end
+if not cur then return {0, {}} end
+if FINAL[cur] then
+  if run == 'running' and redis.call('HGET', KEYS[1], 'stop') ~= '' then return {0, queuedSteps()} end
+  return {0, {}}
+end
 if cur == 'releasing' then redis.call('ZREM', KEYS[7], RUN .. '\\t' .. step) end
 redis.call('HSET', KEYS[2], step, state)
 redis.call('HSET', KEYS[4], step, ARGV[8])

@@ -82,6 +82,14 @@ export interface WorkflowRunsOptions {
 
 type Script = (...args: (string | number)[]) => Promise<unknown>;
 
+/** A released step with its task resolved, ready to submit. */
+interface PreparedStep {
+  stepId: string;
+  task: ResolvedTask;
+}
+
+const isAlreadyExists = (err: unknown): boolean => err instanceof OrchestratorError && err.code === 'already_exists';
+
 /** Tasks submitted per claim script call when a wide layer is released. */
 const SUBMIT_CHUNK = 500;
 /** Run headers cached (they never change, but for state). */
@@ -205,7 +213,8 @@ export class WorkflowRuns {
 
   /**
    * A step task's final outcome (from the workflow inbox). Idempotent: an outcome already
-   * recorded, or one of a task that belongs to no run, changes nothing.
+   * recorded changes nothing (but sends a stopped run's cancels again), nor does one of a task
+   * that belongs to no run.
    */
   async stepFinished(r: TaskResultRecord): Promise<void> {
     if (!r.workflowId) return;
@@ -233,19 +242,26 @@ export class WorkflowRuns {
       direct.length,
       ...direct,
       ...downstream,
-    )) as [0] | [1, string[], string[], number];
-    if (reply[0] === 0) return;
+    )) as [0, string[]] | [1, string[], string[], number];
+    const reason = `run stopped: step ${stepId} ${o.state}`;
+    if (reply[0] === 0) {
+      // Recorded before: the steps of a stopped run still queued are cancelled again, since the
+      // first application may have stopped before its cancels went out (STEP_DONE).
+      await this.cancelSteps(runId, reply[1], reason);
+      return;
+    }
     const [, released, cancel, ended] = reply;
     if (ended) {
       this.headers.delete(runId);
       this.log.debug({ runId }, 'run ended');
     }
-    await Promise.all([this.release(runId, released), this.cancelSteps(runId, cancel, `run stopped: step ${stepId} ${o.state}`)]);
+    await Promise.all([this.release(runId, released), this.cancelSteps(runId, cancel, reason)]);
   }
 
   /**
    * Submits the tasks of steps this caller released. A step whose references cannot be resolved,
-   * or whose resolved task is invalid, fails without running.
+   * whose resolved task is invalid, or whose task id is taken by a task with other content, fails
+   * without running.
    */
   async release(runId: string, stepIds: string[]): Promise<void> {
     if (stepIds.length === 0) return;
@@ -258,12 +274,12 @@ export class WorkflowRuns {
       inputs: header.inputs,
       stepResult: (id) => (results.has(id) ? { value: results.get(id) } : undefined),
     };
-    const ready: { stepId: string; task: ResolvedTask }[] = [];
+    const ready: PreparedStep[] = [];
     const failed: { stepId: string; error: string }[] = [];
     for (const stepId of stepIds) {
       const step = plan.steps.get(stepId)!;
       try {
-        const task = this.opts.submitter.prepare(renderTask(step.task, tctx, runId, stepId), `steps.${stepId}.task`);
+        const task = this.opts.submitter.prepareStep(renderTask(step.task, tctx, runId, stepId), `steps.${stepId}.task`);
         ready.push({ stepId, task });
       } catch (err) {
         if (!(err instanceof TemplateError) && !(err instanceof OrchestratorError && err.code === 'invalid_argument')) throw err;
@@ -271,14 +287,45 @@ export class WorkflowRuns {
       }
     }
     for (let i = 0; i < ready.length; i += SUBMIT_CHUNK) {
-      const chunk = ready.slice(i, i + SUBMIT_CHUNK);
-      await this.opts.submitter.submitPrepared(chunk.map((c) => c.task));
-      const cancel = (await this.scripts.markQueued(...this.common(runId), ...chunk.map((c) => c.stepId))) as string[];
+      const submitted = await this.submitSteps(ready.slice(i, i + SUBMIT_CHUNK), failed);
+      if (submitted.length === 0) continue;
+      const cancel = (await this.scripts.markQueued(...this.common(runId), ...submitted.map((c) => c.stepId))) as string[];
       await this.cancelSteps(runId, cancel, 'run stopped');
     }
     for (const f of failed) {
       await this.recordOutcome(runId, plan, f.stepId, { state: 'failed', attempt: 0, error: f.error, at: Date.now() });
     }
+  }
+
+  /**
+   * Submits step tasks; returns the steps submitted. A step whose task id is already taken by a
+   * task with other content goes to `failed`: resubmitting cannot help, and left releasing it
+   * would be taken up by the sweep again and again.
+   */
+  private async submitSteps(chunk: PreparedStep[], failed: { stepId: string; error: string }[]): Promise<PreparedStep[]> {
+    try {
+      await this.opts.submitter.submitPrepared(chunk.map((c) => c.task));
+      return chunk;
+    } catch (err) {
+      if (!isAlreadyExists(err)) throw err;
+    }
+    // A batch's claim is all or nothing: one at a time, to tell the taken ids from the rest.
+    const outcomes = await Promise.all(
+      chunk.map(async (c) => {
+        try {
+          await this.opts.submitter.submitPrepared([c.task]);
+          return true;
+        } catch (err) {
+          if (!isAlreadyExists(err)) throw err;
+          failed.push({
+            stepId: c.stepId,
+            error: `step ${c.stepId} could not start: its task id "${c.task.taskId}" is taken by another task with different content`,
+          });
+          return false;
+        }
+      }),
+    );
+    return chunk.filter((_, i) => outcomes[i]);
   }
 
   /** Parsed results of the succeeded upstream steps that the given steps refer to. */

@@ -2,14 +2,17 @@
  * The read side of workflow runs: GetWorkflowRun's whole picture and StreamWorkflowStatus's
  * picture-then-changes. The snapshot and the events stream's last id are read in one MULTI, and
  * every state change is written together with its event (run-scripts.ts), so following the
- * stream from that id misses nothing and repeats nothing the snapshot already said.
+ * stream from that id misses nothing and repeats nothing the snapshot already said, as long as
+ * the stream still holds those entries when they are read: a watcher held back by a slow client
+ * can find them trimmed (MAXLEN), so it checks now and then and reads the run again when it may
+ * have missed something.
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/keys.js';
 import { OrchestratorError } from '../tasks/errors.js';
 import type { TaskStatusReader } from '../tasks/task-status.js';
 import { parseEvent, type RawEntry, type TaskEventRecord } from '../feeds/feed-format.js';
-import { tailStream } from '../feeds/feed-reader.js';
+import { createBlockingRedis } from '../redis/connection.js';
 import type { Cursored } from '../feeds/feed-subscriptions.js';
 import { stepIdOf, stepTaskId, type FailurePolicy } from './workflow-definition.js';
 import type { WorkflowStore } from './workflow-store.js';
@@ -55,10 +58,28 @@ export interface WorkflowStatusReaderOptions {
   keys: Keys;
   store: WorkflowStore;
   status: TaskStatusReader;
+  /**
+   * How often a watcher checks whether it may have missed changes of its run: entries after its
+   * position trimmed from the events stream (MAXLEN) before it read them, as can happen to a
+   * watcher held back by a slow client. It then reads the run again, sends what changed and
+   * closes when the run has ended. @default 5000
+   */
+  recheckMs?: number;
 }
 
 const FINAL_RUN = new Set<RunState>(['succeeded', 'failed', 'cancelled']);
 const FINAL_STEP = new Set<StepState>(['succeeded', 'failed', 'cancelled', 'skipped']);
+const DEFAULT_RECHECK_MS = 5_000;
+/** Events-stream entries read at once. */
+const READ_BATCH = 500;
+
+/** Orders two stream entry ids ("<ms>-<seq>"). */
+function compareIds(a: string, b: string): number {
+  const [am = '0', as = '0'] = a.split('-');
+  const [bm = '0', bs = '0'] = b.split('-');
+  const d = BigInt(am) - BigInt(bm) || BigInt(as) - BigInt(bs);
+  return d === 0n ? 0 : d > 0n ? 1 : -1;
+}
 
 export class WorkflowStatusReader {
   constructor(private readonly opts: WorkflowStatusReaderOptions) {}
@@ -122,51 +143,120 @@ export class WorkflowStatusReader {
   /**
    * StreamWorkflowStatus: the run and every step as they stand, then each change, until the run
    * ends. Steps' running and retrying come from their tasks' events; the rest from the run's own.
+   * Every `recheckMs` the watcher also makes sure it has not missed the end (see mayHaveMissed).
    */
   async *watch(runId: string, signal: AbortSignal): AsyncGenerator<Cursored<WorkflowUpdate>> {
-    const { view, cursor } = await this.snapshot(runId);
-    let runState = view.state;
+    const first = await this.snapshot(runId);
+    let { cursor } = first;
+    let runState = first.view.state;
     const base = { runId, runState, atMs: Date.now(), taskId: '', attempt: 0, error: '', resultJson: '', snapshot: true };
-    yield { cursor, item: { ...base, stepId: '', error: view.stopReason } };
+    yield { cursor, item: { ...base, stepId: '', error: first.view.stopReason } };
     const last = new Map<string, { state: StepState; attempt: number }>();
-    for (const s of view.steps) {
+    for (const s of first.view.steps) {
       last.set(s.stepId, { state: s.state, attempt: s.attempt });
       yield { cursor, item: { ...base, stepId: s.stepId, stepState: s.state, taskId: s.taskId, attempt: s.attempt, error: s.error, resultJson: s.resultJson } };
     }
     if (FINAL_RUN.has(runState)) return;
 
-    for await (const [id, fields] of tailStream({ redisUrl: this.opts.redisUrl, key: this.opts.keys.events, cursor, signal })) {
-      const e = parseEvent(fields);
-      if (e.workflowId !== runId) continue;
-      if (e.type === 'workflow_run') {
-        runState = (e.state ?? runState) as RunState;
-        yield { cursor: id, item: { ...base, runState, snapshot: false, stepId: '', atMs: e.atMs, error: e.detail ?? '' } };
-        if (FINAL_RUN.has(runState)) return;
-        continue;
+    const recheckMs = this.opts.recheckMs ?? DEFAULT_RECHECK_MS;
+    const blocking = createBlockingRedis(this.opts.redisUrl);
+    const onAbort = () => blocking.disconnect();
+    signal.addEventListener('abort', onAbort, { once: true });
+    try {
+      let checkedAt = Date.now();
+      while (!signal.aborted) {
+        if (Date.now() - checkedAt >= recheckMs) {
+          checkedAt = Date.now();
+          if (await this.mayHaveMissed(cursor)) {
+            // Read the run again (with the stream position it is current as of) and send what
+            // changed since what this watcher last sent.
+            const again = await this.snapshot(runId);
+            cursor = again.cursor;
+            for (const s of again.view.steps) {
+              const prev = last.get(s.stepId);
+              if (prev && (FINAL_STEP.has(prev.state) || (prev.state === s.state && prev.attempt === s.attempt))) continue;
+              last.set(s.stepId, { state: s.state, attempt: s.attempt });
+              yield {
+                cursor,
+                item: {
+                  ...base,
+                  runState,
+                  snapshot: false,
+                  stepId: s.stepId,
+                  stepState: s.state,
+                  atMs: s.finishedAtMs || Date.now(),
+                  taskId: s.taskId,
+                  attempt: s.attempt,
+                  error: s.error,
+                  resultJson: s.resultJson,
+                },
+              };
+            }
+            if (again.view.state !== runState) {
+              runState = again.view.state;
+              const atMs = again.view.finishedAtMs || Date.now();
+              yield { cursor, item: { ...base, runState, snapshot: false, stepId: '', atMs, error: again.view.stopReason } };
+            }
+            if (FINAL_RUN.has(runState)) return;
+          }
+        }
+        let reply: [string, RawEntry[]][] | null;
+        try {
+          reply = (await blocking.xread('COUNT', READ_BATCH, 'BLOCK', recheckMs, 'STREAMS', this.opts.keys.events, cursor)) as [string, RawEntry[]][] | null;
+        } catch (err) {
+          if (signal.aborted) return;
+          throw err;
+        }
+        for (const [id, fields] of reply?.[0]?.[1] ?? []) {
+          cursor = id;
+          const e = parseEvent(fields);
+          if (e.workflowId !== runId) continue;
+          if (e.type === 'workflow_run') {
+            runState = (e.state ?? runState) as RunState;
+            yield { cursor: id, item: { ...base, runState, snapshot: false, stepId: '', atMs: e.atMs, error: e.detail ?? '' } };
+            if (FINAL_RUN.has(runState)) return;
+            continue;
+          }
+          const change = stepChange(runId, e);
+          if (!change) continue;
+          const prev = last.get(change.stepId);
+          // The queued mark can land after the task's start: never step back from running or an end.
+          if (prev && (FINAL_STEP.has(prev.state) || (e.type === 'workflow_step' && change.state === 'queued' && prev.state === 'running'))) continue;
+          last.set(change.stepId, change);
+          const outcome = change.state === 'succeeded' ? parseOutcome(await this.opts.redis.hget(this.opts.keys.runOutcomes(runId), change.stepId)) : undefined;
+          yield {
+            cursor: id,
+            item: {
+              ...base,
+              runState,
+              snapshot: false,
+              stepId: change.stepId,
+              stepState: change.state,
+              atMs: e.atMs,
+              taskId: e.taskId,
+              attempt: change.attempt,
+              error: e.type === 'workflow_step' && change.state !== 'succeeded' ? (e.detail ?? '') : e.type === 'retrying' ? (e.detail ?? '') : '',
+              resultJson: outcome ? (outcome.result ?? 'null') : '',
+            },
+          };
+          if (signal.aborted) return;
+        }
       }
-      const change = stepChange(runId, e);
-      if (!change) continue;
-      const prev = last.get(change.stepId);
-      // The queued mark can land after the task's start: never step back from running or an end.
-      if (prev && (FINAL_STEP.has(prev.state) || (e.type === 'workflow_step' && change.state === 'queued' && prev.state === 'running'))) continue;
-      last.set(change.stepId, change);
-      const outcome = change.state === 'succeeded' ? parseOutcome(await this.opts.redis.hget(this.opts.keys.runOutcomes(runId), change.stepId)) : undefined;
-      yield {
-        cursor: id,
-        item: {
-          ...base,
-          runState,
-          snapshot: false,
-          stepId: change.stepId,
-          stepState: change.state,
-          atMs: e.atMs,
-          taskId: e.taskId,
-          attempt: change.attempt,
-          error: e.type === 'workflow_step' && change.state !== 'succeeded' ? (e.detail ?? '') : e.type === 'retrying' ? (e.detail ?? '') : '',
-          resultJson: outcome ? (outcome.result ?? 'null') : '',
-        },
-      };
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+      blocking.disconnect();
     }
+  }
+
+  /**
+   * Whether a watcher at `cursor` may have missed changes of its run: the events stream no longer
+   * holds the entry at the cursor, so entries after it may have been trimmed unread. (The run's
+   * end, once written, stays readable until trimming removes it and everything before it.)
+   */
+  private async mayHaveMissed(cursor: string): Promise<boolean> {
+    const oldest = (await this.opts.redis.xrange(this.opts.keys.events, '-', '+', 'COUNT', 1)) as RawEntry[];
+    const oldestId = oldest[0]?.[0];
+    return oldestId === undefined ? cursor !== '0-0' : compareIds(oldestId, cursor) > 0;
   }
 }
 

@@ -483,6 +483,10 @@ export interface TaskSpec {
   payload: { [key: string]: string };
   /** 0..1000, higher runs first; equal priorities run in submission order. */
   priority: number;
+  /**
+   * The run whose step this task is (its run id), set by the workflow engine. Must be empty in
+   * SubmitTask, SubmitTasks and a schedule's task: INVALID_ARGUMENT naming the field otherwise.
+   */
   workflowId: string;
   /** 0 means the class default. */
   maxAttempts: number;
