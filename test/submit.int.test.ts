@@ -3,8 +3,12 @@
  * gRPC, real pool processes.
  */
 import { status } from '@grpc/grpc-js';
+import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TaskState, type TaskInput } from '../src/client/orchestrator-client.js';
+import { TaskState, toPbTask, type TaskInput } from '../src/client/orchestrator-client.js';
+import { toSubmission } from '../src/grpc/mapping.js';
+import { jobOptions } from '../src/tasks/job-encoding.js';
+import { resolveTask } from '../src/tasks/task-spec.js';
 import { grpcError } from './helpers/grpc.js';
 import { startSystem, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
@@ -138,5 +142,45 @@ describe('SubmitTasks', () => {
     expect(starts).toEqual(['prio-3', 'prio-1', 'prio-4', 'prio-2', 'prio-5', 'prio-0']);
     pool.kill('SIGTERM');
     await pool.exited;
+  });
+});
+
+describe('jobs as BullMQ stores them', () => {
+  // The claim script adds each job with BullMQ's own add code (src/tasks/job-encoding.ts): the
+  // stored job must be the one Queue.add would have stored. gpu_slurm: no pool of this file
+  // serves it, so the jobs stay queued.
+  const fields = async (id: string) => {
+    const h = await sys.r.hgetall(sys.keys.job('gpu_slurm', id));
+    const { timestamp, data, opts, ...rest } = h;
+    expect(Number(timestamp)).toBeGreaterThan(0);
+    return { ...rest, data: JSON.parse(data!) as unknown, opts: JSON.parse(opts!) as unknown };
+  };
+
+  it.each<[string, Partial<TaskInput>]>([
+    ['prioritised, exponential backoff', { priority: 7, maxAttempts: 4, backoff: { type: 'exponential', delayMs: 250 } }],
+    ['default priority and attempts', {}],
+    ['delayed', { delayMs: 60_000, priority: 3 }],
+  ])('stores a %s job exactly as Queue.add does', async (_, extra) => {
+    const input: TaskInput = { taskClass: 'gpu_slurm', payload: { a: '1', b: 'two' }, executor: { command: { argv: ['true'] } }, ...extra };
+    const ours = (await sys.client.submitTask(input)).taskId;
+    const t = resolveTask(toSubmission({ ...toPbTask(input), taskId: `${ours}-bull` }, 'task'), {
+      classes: sys.config.classes,
+      maxPayloadBytes: 1 << 20,
+      field: 'task',
+    });
+    const queue = new Queue('gpu_slurm', { connection: sys.r.duplicate(), prefix: sys.keys.queuePrefix });
+    try {
+      await queue.add(t.jobName, t.data, jobOptions(t));
+    } finally {
+      await queue.close();
+      await queue.disconnect();
+    }
+    const [a, b] = [await fields(ours), await fields(`${ours}-bull`)];
+    expect((a.opts as { jobId: string }).jobId).toBe(ours);
+    (a.opts as { jobId: string }).jobId = `${ours}-bull`;
+    expect(a).toEqual(b);
+    const where = extra.delayMs ? 'delayed' : 'prioritized';
+    expect(await sys.r.zscore(`${sys.keys.queuePrefix}:gpu_slurm:${where}`, ours)).not.toBeNull();
+    expect(await sys.r.zscore(`${sys.keys.queuePrefix}:gpu_slurm:${where}`, `${ours}-bull`)).not.toBeNull();
   });
 });

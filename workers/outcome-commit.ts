@@ -18,29 +18,14 @@
  */
 import { createRedisBackend, type BackendFactory, type RedisQueueBackend } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { createRequire } from 'node:module';
 import { eventFields, resultFields, type TaskEventRecord, type TaskResultRecord } from '../src/feeds/feed-format.js';
 import type { Keys } from '../src/redis/keys.js';
-
-interface BullScript {
-  name: string;
-  keys: number;
-  content: string;
-}
+import { bullmqFunction } from '../src/redis/bullmq-scripts.js';
 
 /** BullMQ's moveToFinished: its keys, then ARGV[1..9]. */
 const BULL_KEYS = 14;
 const BULL_ARGS = 9;
 const COMMAND = 'orqMoveToFinished';
-
-function bullMoveToFinished(): BullScript {
-  const scripts = createRequire(import.meta.url)('bullmq/dist/cjs/scripts/index.js') as Record<string, BullScript>;
-  const script = scripts.moveToFinished;
-  if (!script || script.keys !== BULL_KEYS) {
-    throw new Error(`this BullMQ's moveToFinished script takes ${script?.keys ?? 'no'} keys, not ${BULL_KEYS}: workers/outcome-commit.ts needs updating`);
-  }
-  return script;
-}
 
 /**
  * BullMQ's script as a function, then ours when it finished the job (it returns 0, or the next
@@ -49,12 +34,10 @@ function bullMoveToFinished(): BullScript {
  * ARGV[10] events MAXLEN, ARGV[11] results MAXLEN, ARGV[12] counter field, ARGV[13] N, N event
  * fields, M, M result fields, then "1" when the result also goes to the workflow inbox.
  */
-function wrappedLua(bull: string): string {
+function wrappedLua(): string {
   return `
-local function bullmqMoveToFinished()
-${bull}
-end
-local r = bullmqMoveToFinished()
+${bullmqFunction('bullmqMoveToFinished', 'moveToFinished', BULL_KEYS)}
+local r = bullmqMoveToFinished(KEYS, ARGV)
 if r == 0 or type(r) == 'table' then
   local n = tonumber(ARGV[13])
   redis.call('XADD', KEYS[15], 'MAXLEN', '~', ARGV[10], '*', unpack(ARGV, 14, 13 + n))
@@ -71,7 +54,7 @@ return r
 /** Defines the wrapped command on the connection BullMQ's Workers are given. */
 export function defineOutcomeCommand(bullRedis: Redis): void {
   if (typeof (bullRedis as unknown as Record<string, unknown>)[COMMAND] === 'function') return;
-  bullRedis.defineCommand(COMMAND, { numberOfKeys: BULL_KEYS + 4, lua: wrappedLua(bullMoveToFinished().content) });
+  bullRedis.defineCommand(COMMAND, { numberOfKeys: BULL_KEYS + 4, lua: wrappedLua() });
 }
 
 /** The outcomes processors left for BullMQ's next `moveToFinished` of each job. */

@@ -1,5 +1,6 @@
 /**
- * Submission: validate every task, claim the ids in the cross-class index, then enqueue.
+ * Submission: validate every task, then claim the ids in the cross-class index and add the
+ * claimed tasks' jobs to their queues, in one script call for the whole batch.
  *
  * Idempotency: the index maps task_id -> "<class>\t<digest>". Claiming runs in one Lua script
  * for the whole batch, all or nothing: when any id is already taken with different content the
@@ -10,21 +11,28 @@
  * submitted again runs again: idempotency lasts as long as the task is retained.
  */
 import type { Redis } from 'ioredis';
-import type { JobsOptions } from 'bullmq';
 import type { Keys } from '../redis/keys.js';
+import { bullmqFunction } from '../redis/bullmq-scripts.js';
+import { encodeJob, jobOptions } from './job-encoding.js';
 import { OrchestratorError, invalidArgument } from './errors.js';
 import type { ExecutorPolicy } from './executor-policy.js';
 import { resolveTask, type ResolvedTask, type TaskSubmission } from './task-spec.js';
 import type { TaskQueues } from './task-queues.js';
 
+/** BullMQ queue keys each class of a batch passes to the claim script, after its task list. */
+const QUEUE_KEYS = ['marker', 'meta', 'id', 'prioritized', 'delayed', 'completed', 'active', 'events', 'pc'] as const;
+/** Values per task in the claim script's ARGV. */
+const PER_TASK = 11;
+
 /**
- * Claim task ids and record their submission.
+ * Claim task ids, record their submission and add their jobs.
  * KEYS[1] tasks index hash, KEYS[2] events stream, KEYS[3] counters hash,
  * KEYS[4] schedules' last ticks hash, KEYS[5] schedules hash,
- * KEYS[6..] the task lists (zsets) of the classes in the batch
- * ARGV[1] events MAXLEN, then per task 8 values:
+ * KEYS[6..] per class of the batch, 10 keys: its task list (zset), then its queue's QUEUE_KEYS
+ * ARGV[1] events MAXLEN, then per task 11 values:
  *   task_id, "<class>\t<digest>", class, workflow_id ("" for none), delay_ms,
- *   schedule_id ("" for none), schedule tick ms ("" for none), the KEYS index of its class's task list
+ *   schedule_id ("" for none), schedule tick ms ("" for none), the KEYS index of its class's task
+ *   list, and its job as BullMQ's add scripts take it (job-encoding.ts): packed args, data, packed opts
  * Returns {0, v1, v2, ...}: vi is "" when task i was claimed now, "\ttick" when its schedule tick
  *         already submitted a task (one since forgotten by retention), else its existing index value;
  *         {1, i, existing} when task i is taken with different content (nothing was written).
@@ -33,17 +41,21 @@ import type { TaskQueues } from './task-queues.js';
  * clock for every orchestrator, so a page cursor is never passed by a later submission). A claimed
  * tick becomes its schedule's last tick ("<tick>\t<task_id>") while the schedule exists, in the
  * same script: a tick taken over from a dead orchestrator can never submit a second task.
+ * A claimed task's job is added by BullMQ's own addPrioritizedJob (or addDelayedJob, for a delay)
+ * code, run as a function in this script: the job is in its queue exactly when its id is claimed.
  */
 /** The claim's answer for a task whose schedule tick already submitted one. */
 const TICK_DONE = '\ttick';
 
 const CLAIM_SCRIPT = `
+${bullmqFunction('bullAddPrioritized', 'addPrioritizedJob', 9)}
+${bullmqFunction('bullAddDelayed', 'addDelayedJob', 6)}
 local t = redis.call('TIME')
 local now = tostring(t[1] * 1000 + math.floor(t[2] / 1000))
-local n = (#ARGV - 1) / 8
+local n = (#ARGV - 1) / ${PER_TASK}
 local out = {0}
 for i = 1, n do
-  local b = 1 + (i - 1) * 8
+  local b = 1 + (i - 1) * ${PER_TASK}
   local v = redis.call('HGET', KEYS[1], ARGV[b + 1])
   if v and v ~= ARGV[b + 2] then return {1, i, v} end
   if not v and ARGV[b + 7] ~= '' then
@@ -54,9 +66,10 @@ for i = 1, n do
 end
 for i = 1, n do
   if out[i + 1] == '' then
-    local b = 1 + (i - 1) * 8
+    local b = 1 + (i - 1) * ${PER_TASK}
+    local c = tonumber(ARGV[b + 8])
     redis.call('HSET', KEYS[1], ARGV[b + 1], ARGV[b + 2])
-    redis.call('ZADD', KEYS[tonumber(ARGV[b + 8])], now, ARGV[b + 1])
+    redis.call('ZADD', KEYS[c], now, ARGV[b + 1])
     if ARGV[b + 7] ~= '' and redis.call('HEXISTS', KEYS[5], ARGV[b + 6]) == 1 then
       redis.call('HSET', KEYS[4], ARGV[b + 6], ARGV[b + 7] .. '\t' .. ARGV[b + 1])
     end
@@ -66,6 +79,12 @@ for i = 1, n do
     if ARGV[b + 6] ~= '' then table.insert(ev, 'schedule_id'); table.insert(ev, ARGV[b + 6]) end
     redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', unpack(ev))
     redis.call('HINCRBY', KEYS[3], 'submitted:' .. ARGV[b + 3], 1)
+    local job = {ARGV[b + 9], ARGV[b + 10], ARGV[b + 11]}
+    if ARGV[b + 5] ~= '0' then
+      bullAddDelayed({KEYS[c + 1], KEYS[c + 2], KEYS[c + 3], KEYS[c + 5], KEYS[c + 6], KEYS[c + 8]}, job)
+    else
+      bullAddPrioritized({KEYS[c + 1], KEYS[c + 2], KEYS[c + 3], KEYS[c + 4], KEYS[c + 5], KEYS[c + 6], KEYS[c + 7], KEYS[c + 8], KEYS[c + 9]}, job)
+    end
   end
 end
 return out
@@ -91,7 +110,7 @@ export interface SubmitOutcome {
   scheduled: boolean;
 }
 
-type ClaimCommand = (numKeys: number, ...keysAndArgv: (string | number)[]) => Promise<(string | number)[]>;
+type ClaimCommand = (numKeys: number, ...keysAndArgv: (string | number | Buffer)[]) => Promise<(string | number)[]>;
 
 export class TaskSubmitter {
   private readonly claim: ClaimCommand;
@@ -156,11 +175,18 @@ export class TaskSubmitter {
     const k = this.opts.keys;
     const keyList = [k.tasks, k.events, k.counters, k.schedulesLast, k.schedules];
     const listIndex = new Map<string, number>();
-    const argv: (string | number)[] = [this.opts.eventsMaxLen];
+    const argv: (string | number | Buffer)[] = [this.opts.eventsMaxLen];
     for (const t of unique) {
+      const queue = this.opts.queues.get(t.taskClass);
       let li = listIndex.get(t.taskClass);
-      if (li === undefined) listIndex.set(t.taskClass, (li = keyList.push(k.taskList(t.taskClass))));
+      if (li === undefined) {
+        li = keyList.push(k.taskList(t.taskClass));
+        for (const name of QUEUE_KEYS) keyList.push(queue.keys[name]!);
+        listIndex.set(t.taskClass, li);
+      }
+      const job = encodeJob(queue, t);
       argv.push(t.taskId, `${t.taskClass}\t${t.digest}`, t.taskClass, t.data.workflowId ?? '', t.delayMs, t.data.scheduleId ?? '', t.scheduleTickMs ?? '', li);
+      argv.push(job.args, job.data, job.opts);
     }
     const reply = await this.claim(keyList.length, ...keyList, ...argv);
     if (reply[0] === 1) {
@@ -179,9 +205,9 @@ export class TaskSubmitter {
       if (reply[i + 1] === '') created.add(t.taskId);
       else if (reply[i + 1] !== TICK_DONE) existing.push(t);
     });
-    const toAdd = unique.filter((t) => created.has(t.taskId));
-    toAdd.push(...(await this.missingJobs(existing)));
-    await this.enqueue(toAdd);
+    // Claimed tasks were added by the claim; an existing task whose job is missing from its
+    // queue is added again here.
+    await this.enqueue(await this.missingJobs(existing));
 
     return all.map((t) => ({ taskId: t.taskId, taskClass: t.taskClass, created: created.has(t.taskId), scheduled: t.delayMs > 0 }));
   }
@@ -202,17 +228,7 @@ export class TaskSubmitter {
       if (list) list.push(t);
       else byClass.set(t.taskClass, [t]);
     }
-    const job = (t: ResolvedTask) => ({
-      name: t.jobName,
-      data: t.data,
-      opts: {
-        jobId: t.taskId,
-        attempts: t.attempts,
-        backoff: t.backoff,
-        priority: t.bullPriority,
-        ...(t.delayMs > 0 ? { delay: t.delayMs } : {}),
-      } satisfies JobsOptions,
-    });
+    const job = (t: ResolvedTask) => ({ name: t.jobName, data: t.data, opts: jobOptions(t) });
     await Promise.all(
       [...byClass].map(([cls, list]) => {
         const queue = this.opts.queues.get(cls);
