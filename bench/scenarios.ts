@@ -456,8 +456,41 @@ export async function endToEnd(ctx: BenchContext, mode: 'inproc' | 'sandbox'): P
 }
 
 /** Submit-to-result times of tasks matched by id. */
+/**
+ * Where our submit->result time goes, from the task events' timestamps (ms; the claim's is
+ * Redis's clock, the pool's its own, on one machine here): the call until the claim, the claim
+ * until the pool's start, the run, and the result's way back to the client. Medians.
+ */
+async function latencySegments(ctx: BenchContext, ours: OurSide, t: LatencyTracker): Promise<void> {
+  const at = new Map<string, Record<string, number>>();
+  for (const [, f] of (await ctx.control.xrange(ours.keys.events, '-', '+')) as [string, string[]][]) {
+    const e: Record<string, string> = {};
+    for (let i = 0; i < f.length; i += 2) e[f[i]!] = f[i + 1]!;
+    if (!t.wall.has(e.task_id!)) continue;
+    const rec = at.get(e.task_id!) ?? {};
+    rec[e.type!] = Number(e.at);
+    at.set(e.task_id!, rec);
+  }
+  const median = (f: (w: { sent: number; arrived?: number }, e: Record<string, number>) => number) => {
+    const v = [...t.wall].map(([id, w]) => f(w, at.get(id) ?? {})).filter(Number.isFinite);
+    return v.sort((a, b) => a - b)[Math.floor(v.length / 2)] ?? NaN;
+  };
+  const seg = {
+    call_to_claim: median((w, e) => e.submitted! - w.sent),
+    claim_to_start: median((_, e) => e.started! - e.submitted!),
+    start_to_finish: median((_, e) => e.succeeded! - e.started!),
+    finish_to_client: median((w, e) => w.arrived! - e.succeeded!),
+  };
+  for (const [k, v] of Object.entries(seg)) ctx.report.note(`latency.ours.segment_p50_ms.${k}`, v);
+  console.log(
+    `    ours, medians from event timestamps (ms): call->claim ${seg.call_to_claim}, claim->pool start ${seg.claim_to_start}, start->finish ${seg.start_to_finish}, finish->client ${seg.finish_to_client}`,
+  );
+}
+
 class LatencyTracker {
   readonly samples: number[] = [];
+  /** Wall-clock (ms) of each measured task's submit and result, to line up with event timestamps. */
+  readonly wall = new Map<string, { sent: number; arrived?: number }>();
   errors = 0;
   private expected = 0;
   private readonly sent = new Map<string, number>();
@@ -468,6 +501,7 @@ class LatencyTracker {
     if (measured) {
       this.expected++;
       this.sent.set(id, performance.now());
+      this.wall.set(id, { sent: Date.now() });
     }
     call().catch(() => {
       if (this.sent.delete(id)) {
@@ -481,6 +515,7 @@ class LatencyTracker {
     const t0 = this.sent.get(id);
     if (t0 === undefined) return;
     this.samples.push(performance.now() - t0);
+    this.wall.get(id)!.arrived = Date.now();
     this.sent.delete(id);
     this.check();
   }
@@ -547,6 +582,7 @@ export async function latency(ctx: BenchContext): Promise<void> {
       stream.cancel();
       await consuming.catch(() => undefined);
     }
+    await latencySegments(ctx, ours, o);
   } finally {
     if (pool) await stopChild(pool);
     await ours.close();

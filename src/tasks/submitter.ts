@@ -5,8 +5,9 @@
  * Idempotency: the index maps task_id -> "<class>\t<digest>". Claiming runs in one Lua script
  * for the whole batch, all or nothing: when any id is already taken with different content the
  * script writes nothing and the call fails with already_exists. An id already taken with the
- * same content is "existing": its job is re-added only when it is missing (the orchestrator
- * died between claiming and enqueueing), which BullMQ's own jobId uniqueness makes safe.
+ * same content is "existing": its job is re-added only when it is missing from its queue (it
+ * was removed by hand, or by a cancel while queued), which BullMQ's own jobId uniqueness makes
+ * safe.
  * A task whose record was removed by retention (queues/ keepCompleted/keepFailed) and is
  * submitted again runs again: idempotency lasts as long as the task is retained.
  */
