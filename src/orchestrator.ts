@@ -84,7 +84,14 @@ export class Orchestrator {
       eventsMaxLen: config.streams.eventsMaxLen,
       executors: executorPolicyOf(config),
     });
-    const canceller = new TaskCanceller({ redis, keys, queues, status, feeds: writer });
+    const canceller = new TaskCanceller({
+      redis,
+      keys,
+      queues,
+      status,
+      eventsMaxLen: config.streams.eventsMaxLen,
+      resultsMaxLen: config.streams.resultsMaxLen,
+    });
     const lister = new TaskLister({ redis, keys, queues });
     const retrier = new TaskRetrier({ redis, keys, queues, status, lister, feeds: writer });
     this.retention = new TaskRetention({

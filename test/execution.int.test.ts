@@ -178,6 +178,15 @@ describe('cancel', () => {
     expect(st.error).toContain('not needed');
     const r = await sys.client.waitForResult(taskId);
     expect(state(r.state)).toBe('TASK_STATE_CANCELLED');
+    // Removed from its queue together with its one outcome (one script).
+    expect(await sys.r.exists(sys.keys.job('cpu_short', taskId))).toBe(0);
+    const results = (await sys.r.xrange(sys.keys.results, '-', '+')).filter(([, f]) => f[1] === taskId);
+    expect(results).toHaveLength(1);
+    const events = (await sys.r.xrange(sys.keys.events, '-', '+')).map(([, f]) => f).filter((f) => f[3] === taskId);
+    expect(events.map((f) => f[1])).toEqual(['submitted', 'cancelled']);
+    // A second cancel changes nothing.
+    expect(state((await sys.client.cancelTask(taskId)).state)).toBe('TASK_STATE_CANCELLED');
+    expect((await sys.r.xrange(sys.keys.results, '-', '+')).filter(([, f]) => f[1] === taskId)).toHaveLength(1);
   });
 
   it.each([

@@ -18,7 +18,8 @@
  */
 import { createRedisBackend, type BackendFactory, type RedisQueueBackend } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { eventFields, resultFields, type TaskEventRecord, type TaskResultRecord } from '../src/feeds/feed-format.js';
+import type { TaskEventRecord, TaskResultRecord } from '../src/feeds/feed-format.js';
+import { outcomeArgv, outcomeKeys, outcomeWritesLua } from '../src/feeds/outcome-writes.js';
 import type { Keys } from '../src/redis/keys.js';
 import { bullmqFunction } from '../src/redis/bullmq-scripts.js';
 
@@ -30,22 +31,14 @@ const COMMAND = 'orqMoveToFinished';
 /**
  * BullMQ's script as a function, then ours when it finished the job (it returns 0, or the next
  * job to run as a table; a negative number is an error and changes nothing of ours).
- * KEYS[15] events stream, KEYS[16] results stream, KEYS[17] counters hash, KEYS[18] workflow inbox.
- * ARGV[10] events MAXLEN, ARGV[11] results MAXLEN, ARGV[12] counter field, ARGV[13] N, N event
- * fields, M, M result fields, then "1" when the result also goes to the workflow inbox.
+ * KEYS[15..18] and ARGV[10..]: the outcome's writes (src/feeds/outcome-writes.ts).
  */
 function wrappedLua(): string {
   return `
 ${bullmqFunction('bullmqMoveToFinished', 'moveToFinished', BULL_KEYS)}
 local r = bullmqMoveToFinished(KEYS, ARGV)
 if r == 0 or type(r) == 'table' then
-  local n = tonumber(ARGV[13])
-  redis.call('XADD', KEYS[15], 'MAXLEN', '~', ARGV[10], '*', unpack(ARGV, 14, 13 + n))
-  local j = 14 + n
-  local m = tonumber(ARGV[j])
-  redis.call('XADD', KEYS[16], 'MAXLEN', '~', ARGV[11], '*', unpack(ARGV, j + 1, j + m))
-  if ARGV[j + m + 1] == '1' then redis.call('XADD', KEYS[18], '*', unpack(ARGV, j + 1, j + m)) end
-  redis.call('HINCRBY', KEYS[17], ARGV[12], 1)
+${outcomeWritesLua(BULL_KEYS + 1, BULL_ARGS + 1)}
 end
 return r
 `;
@@ -65,18 +58,7 @@ export class PendingOutcomes {
 
   /** The attempt of `event.taskId` ended for good with `result`: commit both with BullMQ's finish. */
   set(event: TaskEventRecord, result: TaskResultRecord): void {
-    const ev = eventFields(event);
-    const res = resultFields(result);
-    this.byJob.set(result.taskId, [
-      this.opts.eventsMaxLen,
-      this.opts.resultsMaxLen,
-      `${result.state}:${result.taskClass}`,
-      ev.length,
-      ...ev,
-      res.length,
-      ...res,
-      result.workflowId ? '1' : '0',
-    ]);
+    this.byJob.set(result.taskId, outcomeArgv(event, result, this.opts.eventsMaxLen, this.opts.resultsMaxLen));
   }
 
   /** Forget what an earlier attempt of `taskId` left (a new attempt starts). */
@@ -100,7 +82,7 @@ export class PendingOutcomes {
  * and the retry must carry it again.
  */
 export function outcomeCommittingBackend(outcomes: PendingOutcomes, keys: Keys): BackendFactory<RedisQueueBackend> {
-  const ourKeys = [keys.events, keys.results, keys.counters, keys.workflowInbox];
+  const ourKeys = outcomeKeys(keys);
   return (name, queueOpts, flags) => {
     const backend = createRedisBackend(name, queueOpts, flags);
     if (backend.moveToFinishedKeys.length !== BULL_KEYS) {
