@@ -2,7 +2,7 @@
  * Running tasks: every executor end to end over gRPC, retries with backoff, timeouts, cancel,
  * and a crashing handler that must not take its pool down.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status } from '@grpc/grpc-js';
@@ -204,6 +204,29 @@ describe('cancel', () => {
     const st = await sys.client.getTaskStatus(taskId);
     expect(state(st.state)).toBe('TASK_STATE_CANCELLED');
     expect(st.attemptsMade).toBe(1);
+  });
+
+  it('cancels, without running it, a task whose cancel a pool missed while it waited', async () => {
+    // The state a lost cancel message leaves: the request recorded, the task still queued (no
+    // pool of this file serves gpu_slurm until now). The pool that takes it finds the record in
+    // the script that hands it over, and never runs it.
+    const marker = join(mkdtempSync(join(tmpdir(), 'orq-cancel-')), 'ran');
+    const { taskId } = await sys.client.submitTask({ taskClass: 'gpu_slurm', payload: { a: '1' }, executor: { command: { argv: ['touch', marker] } } });
+    await sys.r.hset(sys.keys.cancel, taskId, 'missed');
+    const taker = await sys.startPool({ classes: 'gpu_slurm:1' });
+    try {
+      const r = await sys.client.waitForResult(taskId);
+      expect(state(r.state)).toBe('TASK_STATE_CANCELLED');
+      expect(r.error).toContain('missed');
+      expect(existsSync(marker)).toBe(false);
+      const events = (await sys.r.xrange(sys.keys.events, '-', '+')).map(([, f]) => f).filter((f) => f[3] === taskId);
+      expect(events.map((f) => f[1])).toEqual(['submitted', 'started', 'cancelled']);
+      // The started event names the pool that took it.
+      expect(events[1]).toContain(taker.id);
+    } finally {
+      taker.kill('SIGTERM');
+      await taker.exited;
+    }
   });
 
   it('answers NOT_FOUND for an unknown task', async () => {

@@ -3,8 +3,10 @@
  * the task's timeout and cancel signal, write the outcome to the feeds, and tell BullMQ what
  * happens next (complete, retry, fail for good, or hand back on shutdown).
  *
- * The final event and result are committed by the same script as BullMQ's record of the outcome
- * (outcome-commit.ts): the processor leaves them in `outcomes` and returns. A pool that dies
+ * The "started" event is written by the script that handed the job over (task-backend.ts), or
+ * here when another one did. The final event and result are committed by the same script as
+ * BullMQ's record of the outcome (task-backend.ts): the processor leaves them in `outcomes` and
+ * returns. A pool that dies
  * before that script ran leaves a task that runs again (at-least-once), never one that finished
  * silently or twice. The attempt number is attemptsMade + 1 (plus the attempts before a manual
  * retry), so a rerun after a pool died carries the same attempt as the run it repeats and
@@ -19,7 +21,7 @@ import { TaskError } from '../src/tasks/errors.js';
 import { attemptsBefore, type TaskJobData } from '../src/tasks/task-spec.js';
 import { AttemptStarts } from '../src/tasks/attempt-starts.js';
 import type { TaskResultRecord } from '../src/feeds/feed-format.js';
-import type { PendingOutcomes } from './outcome-commit.js';
+import type { PendingOutcomes, PendingStarts } from './task-backend.js';
 import type { ExecutionContext, Executor } from './executors/executor.js';
 import type { GpuSlots } from './gpu-slots.js';
 
@@ -59,6 +61,8 @@ export interface TaskProcessorOptions {
   eventsMaxLen: number;
   /** Where an attempt that ended for good leaves its outcome, for BullMQ's finish to commit. */
   outcomes: PendingOutcomes;
+  /** Starts the queue backend's scripts already wrote (task-backend.ts). */
+  started: PendingStarts;
 }
 
 /** How an attempt ended, from the pool's point of view. */
@@ -122,14 +126,16 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
     const log = () => logger.child({ taskId, taskClass, attempt });
     const startedAt = Date.now();
 
-    /** Leave the final outcome for BullMQ's finish of this job to commit (outcome-commit.ts). */
+    /** Leave the final outcome for BullMQ's finish of this job to commit (task-backend.ts). */
     const finish = (r: TaskResultRecord) => outcomes.set({ ...base, type: r.state, atMs: r.atMs, detail: r.error }, r);
 
     // An outcome an earlier run of this job left on this pool (its finish failed) is not this one's.
     outcomes.clear(taskId);
-    // One call: announce the start, and learn whether a cancel was requested while the task
-    // waited (a pool that died may have missed the cancel message).
-    const cancelReason = await starts.start({ ...base, type: 'started', atMs: startedAt });
+    // Announce the start, and learn whether a cancel was requested while the task waited (a pool
+    // that died may have missed the cancel message): done by the script that handed the job over,
+    // else one call here.
+    const early = opts.started.take(taskId);
+    const cancelReason = early ? early.cancelReason : await starts.start({ ...base, type: 'started', atMs: startedAt });
 
     // BullMQ's signal for this attempt: cancels, the timeout and a hand-back on shutdown all
     // abort it, the first with its reason (a TaskError or HandBack). BullMQ always passes one to

@@ -38,7 +38,7 @@ import { ProbeRoutes } from '../src/monitoring/probe-routes.js';
 import { HttpListener } from '../src/http/http-listener.js';
 import { probeHandler } from '../src/http/probe-handler.js';
 import { PoolMetrics } from './pool-metrics.js';
-import { defineOutcomeCommand, outcomeCommittingBackend, PendingOutcomes } from './outcome-commit.js';
+import { defineTaskCommands, PendingOutcomes, PendingStarts, taskBackend } from './task-backend.js';
 
 const STALLED_LIMIT_REASON = 'job stalled more than allowable limit';
 
@@ -162,8 +162,9 @@ export class WorkerPool {
       ['slurm', this.slurmExecutor(redis) as Executor<unknown>],
     ]);
     const outcomes = new PendingOutcomes({ eventsMaxLen: config.streams.eventsMaxLen, resultsMaxLen: config.streams.resultsMaxLen });
-    defineOutcomeCommand(bullRedis);
-    const backend = outcomeCommittingBackend(outcomes, this.keys);
+    const started = new PendingStarts();
+    defineTaskCommands(bullRedis);
+    const backend = taskBackend({ keys: this.keys, outcomes, starts: started, eventsMaxLen: config.streams.eventsMaxLen, poolId: this.id });
     const processor = createTaskProcessor({
       redis,
       keys: this.keys,
@@ -178,6 +179,7 @@ export class WorkerPool {
       observer: metrics,
       eventsMaxLen: config.streams.eventsMaxLen,
       outcomes,
+      started,
     });
 
     // Cancel requests reach every pool; the one running the task aborts it.
