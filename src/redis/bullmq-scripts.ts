@@ -1,6 +1,6 @@
 /**
  * BullMQ's own Lua scripts, as the installed BullMQ defines them, for scripts of ours that run
- * BullMQ's step and ours in one call (workers/outcome-commit.ts: the finish; src/tasks/submitter.ts:
+ * BullMQ's step and ours in one call (workers/task-backend.ts: the finish; src/tasks/submitter.ts:
  * the add). Each is wrapped as a Lua function of (KEYS, ARGV), so that inside it BullMQ's code
  * sees exactly the keys and arguments BullMQ itself would pass. Building from the installed
  * source keeps the two from drifting apart; a script whose key count is not the one our callers

@@ -1,12 +1,9 @@
 /**
  * What a pool writes when an attempt starts: its "started" event, and a look-up of a cancel
  * requested while the task waited (a pool that was down may have missed the cancel message).
- * The starts requested in one turn of the event loop, by all the attempts a pool starts at once,
- * go to Redis as one script call. All keys share the `{<prefix>}` hash tag, so this works on a
- * Redis Cluster.
- *
- * The attempt's end is committed together with BullMQ's own record of it
- * (workers/outcome-commit.ts).
+ * Most starts are written by the script that hands the job over (workers/task-backend.ts); this
+ * is for a job fetched another way (BullMQ's moveToDelayed fetching the next job after a retry's
+ * backoff). The starts requested in one turn of the event loop go to Redis as one script call.
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/keys.js';
