@@ -6,11 +6,10 @@
  * The "started" event is written by the script that handed the job over (task-backend.ts), or
  * here when another one did. The final event and result are committed by the same script as
  * BullMQ's record of the outcome (task-backend.ts): the processor leaves them in `outcomes` and
- * returns. A pool that dies
- * before that script ran leaves a task that runs again (at-least-once), never one that finished
- * silently or twice. The attempt number is attemptsMade + 1 (plus the attempts before a manual
- * retry), so a rerun after a pool died carries the same attempt as the run it repeats and
- * consumers can drop a duplicate "started".
+ * returns. A pool that dies before that script ran leaves a task that runs again
+ * (at-least-once), never one that finished silently or twice. The attempt number is
+ * attemptsMade + 1 (plus the attempts before a manual retry), so a rerun after a pool died
+ * carries the same attempt as the run it repeats and consumers can drop a duplicate "started".
  */
 import { DelayedError, UnrecoverableError, type Job, type Processor } from 'bullmq';
 import type { Redis } from 'ioredis';
