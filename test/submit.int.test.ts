@@ -6,6 +6,7 @@ import { status } from '@grpc/grpc-js';
 import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskState, toPbTask, type TaskInput } from '../src/client/orchestrator-client.js';
+import type { BackoffType } from '../src/gen/orchestrator/v1/orchestrator.js';
 import { toSubmission } from '../src/grpc/mapping.js';
 import { jobOptions } from '../src/tasks/job-encoding.js';
 import { resolveTask } from '../src/tasks/task-spec.js';
@@ -51,6 +52,17 @@ describe('SubmitTask', () => {
     expect(differentClass.details).toContain('cpu_short');
     const status2 = await sys.client.getTaskStatus('idem-2');
     expect(status2.taskClass).toBe('cpu_short');
+  });
+
+  it('rejects a backoff type it does not know, naming the field, enqueueing nothing', async () => {
+    // The TS client cannot send one; an older or newer client of another language can.
+    const before = await queuedJobs();
+    const task = { ...toPbTask({ taskClass: 'cpu_short', payload: { a: '1' }, backoff: { delayMs: 100 } }), backoff: { type: 7 as BackoffType, delayMs: 100 } };
+    const err = await grpcError(new Promise((resolve, reject) => sys.client.raw.submitTask({ task }, (e, r) => (e ? reject(e) : resolve(r)))));
+    expect(err.code).toBe(status.INVALID_ARGUMENT);
+    expect(err.metadata.get('field')).toEqual(['task.backoff.type']);
+    expect(err.details).toMatch(/unknown backoff type 7/);
+    expect(await queuedJobs()).toBe(before);
   });
 
   it('generates an id when none is given', async () => {

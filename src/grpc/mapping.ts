@@ -47,14 +47,24 @@ function executorOf(e: pb.ExecutorSpec | undefined, field: string): ExecutorSpec
   }
 }
 
+/** A backoff type, or undefined for the class default; invalid_argument naming `field` for a value this server does not know. */
+function backoffKind(type: pb.BackoffType, field: string): 'fixed' | 'exponential' | undefined {
+  switch (type) {
+    case pb.BackoffType.BACKOFF_TYPE_UNSPECIFIED:
+      return undefined;
+    case pb.BackoffType.BACKOFF_TYPE_FIXED:
+      return 'fixed';
+    case pb.BackoffType.BACKOFF_TYPE_EXPONENTIAL:
+      return 'exponential';
+    default:
+      throw invalidArgument(field, `unknown backoff type ${type} (BACKOFF_TYPE_FIXED or BACKOFF_TYPE_EXPONENTIAL, or unset for the class default)`);
+  }
+}
+
 export function toSubmission(t: pb.TaskSpec | undefined, field: string): TaskSubmission {
   if (!t) throw invalidArgument(field, 'is required');
   let backoff: TaskSubmission['backoff'];
-  if (t.backoff) {
-    const type =
-      t.backoff.type === pb.BackoffType.BACKOFF_TYPE_FIXED ? 'fixed' : t.backoff.type === pb.BackoffType.BACKOFF_TYPE_EXPONENTIAL ? 'exponential' : undefined;
-    backoff = { type, delayMs: t.backoff.delayMs };
-  }
+  if (t.backoff) backoff = { type: backoffKind(t.backoff.type, `${field}.backoff.type`), delayMs: t.backoff.delayMs };
   return {
     taskId: t.taskId,
     taskClass: t.taskClass,
