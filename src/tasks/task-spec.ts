@@ -2,7 +2,7 @@
  * The task model: what a client submits, how it is validated, and what a BullMQ job carries.
  * Validation happens before anything is written, and names the field at fault.
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { createHash, randomFillSync } from 'node:crypto';
 import type { TaskClassOptions, BackoffKind } from '../../queues/task-classes.js';
 import { invalidArgument } from './errors.js';
 import { DEFAULT_EXECUTOR_POLICY, httpUrlAllowed, normaliseAbsolutePath, normaliseHttpUrl, pathAllowed, type ExecutorPolicy } from './executor-policy.js';
@@ -345,6 +345,9 @@ function digestOf(t: TaskSubmission, executor: ExecutorSpec, priority: number): 
 }
 
 const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+const ID_LENGTH = 22;
+const idPool = Buffer.alloc(4096);
+let idPoolAt = idPool.length;
 
 /**
  * A generated task id: 22 letters and digits, about 130 random bits. Shorter than a UUID (the id
@@ -352,9 +355,16 @@ const ID_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456
  * event), with no "-" a command line could read as an option, and never all digits.
  */
 export function newTaskId(): string {
-  const bytes = randomBytes(22);
-  let id = ID_ALPHABET[bytes[0]! % 52]!;
-  for (let i = 1; i < 22; i++) id += ID_ALPHABET[bytes[i]! % 62];
+  // Random bytes are taken from a pool refilled 4 KiB at a time: one call into the system's
+  // generator per task cost more than the rest of the id.
+  if (idPoolAt + ID_LENGTH > idPool.length) {
+    randomFillSync(idPool);
+    idPoolAt = 0;
+  }
+  const at = idPoolAt;
+  idPoolAt += ID_LENGTH;
+  let id = ID_ALPHABET[idPool[at]! % 52]!;
+  for (let i = 1; i < ID_LENGTH; i++) id += ID_ALPHABET[idPool[at + i]! % 62];
   return id;
 }
 
