@@ -7,6 +7,7 @@
  * Sends {ready: true} once the pool has started; SIGTERM closes it; it exits when the bench
  * that forked it goes away.
  */
+import '../src/process/v8-tuning.js'; // first: V8 settings before any other module is compiled
 import { createLogger } from '../src/logging/logger.js';
 import { WorkerPool } from '../workers/worker-pool.js';
 import { benchConfig } from './bench-config.js';

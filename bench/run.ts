@@ -9,6 +9,7 @@
  * Uses REDIS_URL when set (it must be on 127.0.0.1; only the bench's own keys are written and
  * deleted), else starts a throwaway redis-server on a free loopback port.
  */
+import '../src/process/v8-tuning.js'; // first: V8 settings before any other module is compiled
 import { Redis } from 'ioredis';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -33,7 +34,8 @@ const HELP = `Usage: node dist/bench/run.js [options]
   --batch N              tasks per SubmitTasks / addBulk call (default 1000)
   --in-flight N          unary calls in flight (default 64)
   --rate N               latency run: tasks per second (default 500)
-  --latency-seconds N    latency run: seconds measured, after 1 s of warm-up (default 10)
+  --latency-seconds N    latency run: seconds measured (default 10)
+  --latency-warmup N     latency run: seconds at the rate before that, reported apart (default 5)
   --memory-tasks N       tasks queued for the memory figure (default 100000)
   --cpu-prof             worker processes write V8 CPU profiles to bench/results/
                          (for this process: node --cpu-prof --cpu-prof-dir=bench/results dist/bench/run.js)
@@ -78,6 +80,7 @@ const KNOWN = new Set([
   'in-flight',
   'rate',
   'latency-seconds',
+  'latency-warmup',
   'memory-tasks',
   'cpu-prof',
   'redis-stats',
@@ -103,6 +106,7 @@ const opts: BenchOptions = {
   inFlight: num('in-flight', 64),
   rate: num('rate', 500),
   latencySeconds: num('latency-seconds', 10),
+  latencyWarmupSeconds: num('latency-warmup', 5),
   memoryTasks: num('memory-tasks', 100_000),
   redisStats: args.has('redis-stats'),
   childExecArgv: args.has('cpu-prof') ? ['--cpu-prof', `--cpu-prof-dir=${join(root, 'bench', 'results')}`] : [],

@@ -37,9 +37,13 @@ export interface BenchOptions {
   batch: number;
   /** Unary calls in flight at once. */
   inFlight: number;
-  /** Latency run: tasks per second, and seconds measured (after one second of warm-up). */
+  /**
+   * Latency run: tasks per second, seconds measured, and seconds at that rate before them (a
+   * process just started runs unoptimised code: measured and reported apart, not in the figure).
+   */
   rate: number;
   latencySeconds: number;
+  latencyWarmupSeconds: number;
   /** Tasks queued for the memory figure. */
   memoryTasks: number;
   /** Node flags for the worker processes (--cpu-prof ...). */
@@ -552,28 +556,43 @@ async function paced(count: number, rate: number, fn: (i: number) => void): Prom
   }
 }
 
-/** 4. Submit-to-result latency at a steady moderate rate, one unary submission per task. */
+/** One side's latency run: the warm-up's tasks and the measured ones, tracked apart. */
+interface LatencyRun {
+  warm: LatencyTracker;
+  steady: LatencyTracker;
+}
+
+/**
+ * 4. Submit-to-result latency at a steady moderate rate, one unary submission per task. Both
+ * sides first run `latencyWarmupSeconds` at the rate: V8 optimises a fresh process's hot code
+ * (grpc-js above all) over its first few thousand calls, and the figure is of a running system.
+ * The warm-up's own latencies are reported too.
+ */
 export async function latency(ctx: BenchContext): Promise<void> {
-  const { rate, latencySeconds } = ctx.opts;
-  const warm = rate;
+  const { rate, latencySeconds, latencyWarmupSeconds } = ctx.opts;
+  const warm = Math.round(rate * latencyWarmupSeconds);
   const count = Math.round(rate * latencySeconds);
-  const run = async (tracker: LatencyTracker, submit: (id: string, i: number) => Promise<unknown>) => {
+  const run = async (side: LatencyRun, submit: (id: string, i: number) => Promise<unknown>) => {
     await paced(warm + count, rate, (i) => {
       const id = i < warm ? `warm-${i}` : `t-${i}`;
-      tracker.submit(id, i >= warm, () => submit(id, i));
+      const call = () => submit(id, i);
+      if (i < warm) side.warm.submit(id, true, call);
+      else side.steady.submit(id, true, call);
     });
-    await tracker.done(30_000);
+    await side.warm.done(30_000);
+    await side.steady.done(30_000);
   };
+  const arrived = (side: LatencyRun, id: string) => (id.startsWith('warm-') ? side.warm : side.steady).arrived(id);
 
   const ours = await startOurs(ctx, 'latency');
-  const o = new LatencyTracker();
+  const o: LatencyRun = { warm: new LatencyTracker(), steady: new LatencyTracker() };
   let pool: ChildProcess | undefined;
   try {
     pool = await startPool(ctx, ours, INPROC_CLASS, INPROC_CONCURRENCY);
     // One subscription for the whole run, as a client waiting on its class's results would hold.
     const stream = ours.client.streamTaskResults({ taskClass: INPROC_CLASS });
     const consuming = (async () => {
-      for await (const r of stream) o.arrived(r.taskId);
+      for await (const r of stream) arrived(o, r.taskId);
     })();
     try {
       await sleep(200);
@@ -582,20 +601,20 @@ export async function latency(ctx: BenchContext): Promise<void> {
       stream.cancel();
       await consuming.catch(() => undefined);
     }
-    await latencySegments(ctx, ours, o);
+    await latencySegments(ctx, ours, o.steady);
   } finally {
     if (pool) await stopChild(pool);
     await ours.close();
   }
 
   const base = startBaseline(ctx, 'latency');
-  const b = new LatencyTracker();
+  const b: LatencyRun = { warm: new LatencyTracker(), steady: new LatencyTracker() };
   let worker: ChildProcess | undefined;
   const eventsConnection = new Redis(ctx.redisUrl, { maxRetriesPerRequest: null });
   const events = new QueueEvents(base.queue.name, { connection: eventsConnection, prefix: base.prefix });
   try {
     worker = await startBaselineWorker(ctx, base, INPROC_CONCURRENCY, 'inproc');
-    events.on('completed', ({ jobId }) => b.arrived(jobId));
+    events.on('completed', ({ jobId }) => arrived(b, jobId));
     await events.waitUntilReady();
     await sleep(200);
     await run(b, (jobId, i) => base.queue.add('noop', payload(i), { jobId }));
@@ -612,25 +631,35 @@ export async function latency(ctx: BenchContext): Promise<void> {
       id: 'latency',
       scenario: `submit->result p${p} at ${label}`,
       unit: 'ms',
-      ours: o.percentile(p),
-      baseline: b.percentile(p),
+      ours: o.steady.percentile(p),
+      baseline: b.steady.percentile(p),
       latency: true,
-      note: 'SubmitTask -> StreamTaskResults(class) vs Queue.add -> QueueEvents completed',
+      note: `SubmitTask -> StreamTaskResults(class) vs Queue.add -> QueueEvents completed, after ${latencyWarmupSeconds} s at the rate`,
     });
   }
-  for (const [side, t] of [
+  ctx.report.add({
+    id: 'latency',
+    scenario: `  p50 of the first ${latencyWarmupSeconds} s after start (warm-up)`,
+    unit: 'ms',
+    ours: o.warm.percentile(50),
+    baseline: b.warm.percentile(50),
+    latency: true,
+    note: 'processes just started: code not yet optimised',
+  });
+  for (const [side, r] of [
     ['ours', o],
     ['baseline', b],
   ] as const) {
+    const t = r.steady;
     ctx.report.note(`latency.${side}.p90_ms`, t.percentile(90));
     ctx.report.note(`latency.${side}.max_ms`, t.percentile(100));
     ctx.report.note(`latency.${side}.samples`, t.samples.length);
-    ctx.report.note(`latency.${side}.submit_errors`, t.errors);
+    ctx.report.note(`latency.${side}.submit_errors`, t.errors + r.warm.errors);
+    ctx.report.note(`latency.${side}.warmup_p99_ms`, r.warm.percentile(99));
   }
+  const ms = (v: number) => v.toFixed(2);
   console.log(
-    `    p90 ours ${o.percentile(90).toFixed(2)} ms, baseline ${b.percentile(90).toFixed(2)} ms; max ours ${o.percentile(100).toFixed(2)} ms, baseline ${b
-      .percentile(100)
-      .toFixed(2)} ms`,
+    `    p90 ours ${ms(o.steady.percentile(90))} ms, baseline ${ms(b.steady.percentile(90))} ms; max ours ${ms(o.steady.percentile(100))} ms, baseline ${ms(b.steady.percentile(100))} ms`,
   );
 }
 

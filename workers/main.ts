@@ -5,6 +5,7 @@
  *
  * Flags override the config file and the environment (ORCHESTRATOR_POOL_CLASSES, ...).
  */
+import '../src/process/v8-tuning.js'; // first: V8 settings before any other module is compiled
 import { Command } from 'commander';
 import { loadConfig, type ConfigInput } from '../src/config/config.js';
 import { createLogger } from '../src/logging/logger.js';

@@ -3,6 +3,7 @@
  *
  *   node dist/src/bin/orchestrator.js [--config FILE] [--grpc-addr HOST:PORT]
  */
+import '../process/v8-tuning.js'; // first: V8 settings before any other module is compiled
 import { Command } from 'commander';
 import { loadConfig, type ConfigInput } from '../config/config.js';
 import { createLogger } from '../logging/logger.js';

@@ -6,6 +6,7 @@
  *
  *   npm start -- [--demo] [--exit] [--config FILE]
  */
+import '../process/v8-tuning.js'; // first: V8 settings before any other module is compiled
 import { Command } from 'commander';
 import { OrchestratorClient, TaskState, WorkflowRunState, type TaskInput } from '../client/orchestrator-client.js';
 import { configuredTokens } from '../auth/token-set.js';
