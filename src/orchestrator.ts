@@ -123,6 +123,7 @@ export class Orchestrator {
       logger,
       recoverAfterMs: config.workflows.recoverAfterMs,
       sweepIntervalMs: config.workflows.sweepIntervalMs,
+      maxDeliveries: config.workflows.inboxMaxDeliveries,
     });
     await this.engine.start();
     const scheduleStore = new ScheduleStore({ redis, keys });

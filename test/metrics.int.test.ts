@@ -69,6 +69,7 @@ describe('orchestrator /metrics', () => {
     expect(sample(orchText, 'orq_class_concurrency', '{class="cpu_short"}')).toBe(4);
     expect(sample(orchText, 'orq_stream_length', '{stream="results"}')).toBeGreaterThanOrEqual(5);
     expect(sample(orchText, 'orq_stream_length', '{stream="workflow_inbox"}')).toBe(0);
+    expect(sample(orchText, 'orq_stream_length', '{stream="workflow_inbox_dead"}')).toBe(0);
     expect(sample(orchText, 'orq_workflow_runs_active')).toBe(0);
     expect(sample(orchText, 'orq_schedules')).toBe(0);
     expect(sample(orchText, 'process_resident_memory_bytes')).toBeGreaterThan(0);

@@ -1,21 +1,21 @@
 /**
  * Workflow runs under concurrency and crashes: several orchestrator processes driving the same
  * runs, orchestrators killed with SIGKILL mid-run then restarted, and one that applied a failure
- * but died before cancelling the run's running steps. Run state lives in Redis; what a killed
- * process left unfinished is taken over after `workflows.recoverAfterMs` (1.5 s in the test
- * config).
+ * but died before cancelling the run's running steps, and a step outcome that fails to apply
+ * every time. Run state lives in Redis; what a killed process left unfinished is taken over after
+ * `workflows.recoverAfterMs` (1.5 s in the test config).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StepState, TaskState, WorkflowRunState, type OrchestratorClient, type TaskInput, type WorkflowInput } from '../src/client/orchestrator-client.js';
-import { parseResult } from '../src/feeds/feed-format.js';
+import { parseResult, type TaskResultRecord } from '../src/feeds/feed-format.js';
 import { createLogger } from '../src/logging/logger.js';
 import type { TaskCanceller } from '../src/tasks/task-canceller.js';
 import type { TaskSubmitter } from '../src/tasks/submitter.js';
-import { ENGINE_GROUP } from '../src/workflows/workflow-engine.js';
-import { WorkflowRuns } from '../src/workflows/workflow-runs.js';
+import { ENGINE_GROUP, WorkflowEngine } from '../src/workflows/workflow-engine.js';
+import { WorkflowRuns, type WorkflowRunsOptions } from '../src/workflows/workflow-runs.js';
 import { WorkflowStore } from '../src/workflows/workflow-store.js';
 import { startBareSystem, type BareSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
@@ -50,6 +50,35 @@ async function countsPerStep(s: BareSystem, runId: string): Promise<Map<string, 
     out.set(taskId, c);
   }
   return out;
+}
+
+/** WorkflowRuns options for a test playing an orchestrator's engine over the system's Redis. */
+function runsOptions(s: BareSystem, parts: Pick<WorkflowRunsOptions, 'submitter' | 'canceller'>): WorkflowRunsOptions {
+  return {
+    redis: s.r,
+    keys: s.keys,
+    store: new WorkflowStore({
+      redis: s.r,
+      keys: s.keys,
+      classes: s.config.classes,
+      maxPayloadBytes: s.config.grpc.maxPayloadBytes,
+      maxSteps: s.config.workflows.maxSteps,
+    }),
+    logger: createLogger('silent'),
+    eventsMaxLen: s.config.streams.eventsMaxLen,
+    runRetentionMs: s.config.workflows.runRetentionMs,
+    maxInputBytes: s.config.grpc.maxPayloadBytes,
+    ...parts,
+  };
+}
+
+/** A command task that waits for the file `gate` to exist, then exits with `code`. */
+function gatedTask(gate: string, code: number): TaskInput {
+  return {
+    taskClass: 'cpu_short',
+    payload: { p: '1' },
+    executor: { command: { argv: ['sh', '-c', `while [ ! -e "$GATE" ]; do sleep 0.05; done; exit ${code}`], env: { GATE: gate } } },
+  };
 }
 
 async function expectEachStepOnce(s: BareSystem, client: OrchestratorClient, runId: string, steps: number): Promise<void> {
@@ -162,14 +191,7 @@ describe('an orchestrator that dies after applying a failure, before cancelling'
       steps: [
         { stepId: 'slow', task: { ...sleepTask(120_000), timeoutMs: 300_000 } },
         // Fails once the test opens the gate, while no orchestrator reads the inbox.
-        {
-          stepId: 'bad',
-          task: {
-            taskClass: 'cpu_short',
-            payload: { p: '1' },
-            executor: { command: { argv: ['sh', '-c', 'while [ ! -e "$GATE" ]; do sleep 0.05; done; exit 3'], env: { GATE: gate } } },
-          },
-        },
+        { stepId: 'bad', task: gatedTask(gate, 3) },
       ],
     });
     const { runId } = await o.client.startWorkflowRun({ name: 'lost-cancel', runId: 'lost-cancel-1' });
@@ -191,26 +213,13 @@ describe('an orchestrator that dies after applying a failure, before cancelling'
       { message: "bad's outcome never reached the inbox" },
     );
     expect(entries).toHaveLength(1);
-    const runs = new WorkflowRuns({
-      redis: s.r,
-      keys: s.keys,
-      store: new WorkflowStore({
-        redis: s.r,
-        keys: s.keys,
-        classes: s.config.classes,
-        maxPayloadBytes: s.config.grpc.maxPayloadBytes,
-        maxSteps: s.config.workflows.maxSteps,
+    const runs = new WorkflowRuns(
+      runsOptions(s, {
+        // A fail_fast failure releases nothing: nothing is submitted.
+        submitter: {} as TaskSubmitter,
+        canceller: { cancel: () => Promise.reject(new Error('connection lost')) } as unknown as TaskCanceller,
       }),
-      // A fail_fast failure releases nothing: nothing is submitted.
-      submitter: {} as TaskSubmitter,
-      canceller: {
-        cancel: () => Promise.reject(new Error('connection lost')),
-      } as unknown as TaskCanceller,
-      logger: createLogger('silent'),
-      eventsMaxLen: s.config.streams.eventsMaxLen,
-      runRetentionMs: s.config.workflows.runRetentionMs,
-      maxInputBytes: s.config.grpc.maxPayloadBytes,
-    });
+    );
     await expect(runs.stepFinished(parseResult(entries![0]![1]))).rejects.toThrow('connection lost');
     expect(await s.r.hgetall(s.keys.runSteps(runId))).toEqual({ slow: 'queued', bad: 'failed' });
     expect(await s.r.hmget(s.keys.run(runId), 'state', 'stop')).toEqual(['running', 'failure']);
@@ -225,5 +234,92 @@ describe('an orchestrator that dies after applying a failure, before cancelling'
     ]);
     expect((await next.client.getTaskStatus(`${runId}.slow`)).state).toBe(TaskState.TASK_STATE_CANCELLED);
     expect(next.output()).toContain('taking over workflow inbox entries of a stopped consumer');
+  });
+});
+
+describe('a step outcome that fails to apply every time', { timeout: 120_000 }, () => {
+  it('is dead-lettered after its tries; its step fails naming why and the run ends', async () => {
+    const s = (sys = await startBareSystem());
+    await s.startPool({ classes: 'inproc:2,cpu_short:2' });
+    const o = await s.startOrchestrator();
+    const gate = join(mkdtempSync(join(tmpdir(), 'orq-gate-')), 'open');
+    await o.client.createWorkflow({
+      name: 'poisoned',
+      failurePolicy: 'continue',
+      steps: [
+        { stepId: 'a', task: gatedTask(gate, 0) },
+        { stepId: 'b', dependsOn: ['a'], task: sleepTask(10) },
+        { stepId: 'c', task: sleepTask(10) },
+      ],
+    });
+    const { runId } = await o.client.startWorkflowRun({ name: 'poisoned', runId: 'poisoned-1' });
+    await waitFor(
+      async () => {
+        const steps = (await o.client.getWorkflowRun(runId)).steps;
+        return (
+          steps.find((x) => x.stepId === 'a')?.state === StepState.STEP_STATE_RUNNING &&
+          steps.find((x) => x.stepId === 'c')?.state === StepState.STEP_STATE_SUCCEEDED
+        );
+      },
+      { message: 'a never ran, or c never finished' },
+    );
+    o.kill('SIGKILL');
+    await o.exited;
+
+    // Play an orchestrator whose engine fails to apply a's success every time (as a bug, or run
+    // state it cannot read, would make it), trying each entry twice.
+    class Poisoned extends WorkflowRuns {
+      override stepFinished(r: TaskResultRecord): Promise<void> {
+        return r.state === 'succeeded' ? Promise.reject(new Error('cannot apply this outcome')) : super.stepFinished(r);
+      }
+    }
+    // With the continue policy and a's dependent skipped, nothing is submitted or cancelled.
+    const runs = new Poisoned(runsOptions(s, { submitter: {} as TaskSubmitter, canceller: {} as TaskCanceller }));
+    const engine = new WorkflowEngine({
+      redis: s.r,
+      redisUrl: s.redis.url,
+      keys: s.keys,
+      runs,
+      logger: createLogger('silent'),
+      recoverAfterMs: 300,
+      sweepIntervalMs: 100,
+      maxDeliveries: 2,
+    });
+    await engine.start();
+    let dead: [string, string[]][] | undefined;
+    try {
+      writeFileSync(gate, '');
+      dead = await waitFor(
+        async () => {
+          const entries = await s.r.xrange(s.keys.workflowInboxDead, '-', '+');
+          return entries.length > 0 ? entries : undefined;
+        },
+        { message: "a's outcome was never dead-lettered" },
+      );
+      await waitFor(async () => (await s.r.hget(s.keys.run(runId), 'state')) !== 'running', { message: 'the run never ended' });
+    } finally {
+      await engine.close();
+    }
+
+    // Moved with its inbox id and tries; nothing left in the inbox or pending in the group.
+    expect(dead).toHaveLength(1);
+    const f = dead![0]![1];
+    expect(f.slice(0, 4)).toEqual(['inbox_id', expect.stringMatching(/^\d+-\d+$/), 'deliveries', '2']);
+    const entry = parseResult(f.slice(4));
+    expect([entry.taskId, entry.state, entry.workflowId]).toEqual([`${runId}.a`, 'succeeded', runId]);
+    expect(await s.r.xlen(s.keys.workflowInbox)).toBe(0);
+    expect(((await s.r.xpending(s.keys.workflowInbox, ENGINE_GROUP)) as unknown[])[0]).toBe(0);
+
+    // a failed naming why, b was skipped, c's success stands; operators see the dead letter.
+    const next = await s.startOrchestrator();
+    const run = await next.client.getWorkflowRun(runId);
+    expect(run.state).toBe(WorkflowRunState.WORKFLOW_RUN_STATE_FAILED);
+    expect(run.steps.map((x) => [x.stepId, x.state])).toEqual([
+      ['a', StepState.STEP_STATE_FAILED],
+      ['b', StepState.STEP_STATE_SKIPPED],
+      ['c', StepState.STEP_STATE_SUCCEEDED],
+    ]);
+    expect(run.steps[0]!.error).toBe(`its succeeded outcome could not be applied after 2 tries (kept in ${s.keys.workflowInboxDead} as inbox entry ${f[1]})`);
+    expect((await next.client.getMetrics()).metrics.workflow_inbox_dead_letters).toBe(1);
   });
 });

@@ -235,6 +235,11 @@ const schema = z.strictObject({
       recoverAfterMs: z.number().int().min(100).default(30_000),
       /** How often each orchestrator looks for such work. @default 5000 */
       sweepIntervalMs: z.number().int().min(50).default(5_000),
+      /**
+       * Tries an outcome on the workflow inbox gets (the first read, then one per take-over)
+       * before it is moved to the dead-letter stream and its step counted as failed. @default 5
+       */
+      inboxMaxDeliveries: z.number().int().min(1).max(1_000).default(5),
     })
     .prefault({}),
   executors: z

@@ -51,7 +51,7 @@ export class ClusterMetrics {
     }
     new Gauge({
       name: 'orq_stream_length',
-      help: 'Entries in each Redis stream (events, results, workflow_inbox).',
+      help: 'Entries in each Redis stream (events, results, workflow_inbox, workflow_inbox_dead).',
       labelNames: ['stream'],
       registers,
       async collect() {
@@ -59,6 +59,7 @@ export class ClusterMetrics {
         this.set({ stream: 'events' }, streams.events);
         this.set({ stream: 'results' }, streams.results);
         this.set({ stream: 'workflow_inbox' }, streams.workflowInbox);
+        this.set({ stream: 'workflow_inbox_dead' }, streams.workflowInboxDead);
       },
     });
     new Gauge({

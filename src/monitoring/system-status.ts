@@ -59,7 +59,7 @@ export interface ClusterSnapshot {
   pools: PoolView[];
   /** A cluster-wide count from the counters hash. */
   count(kind: CounterKind, taskClass: string): number;
-  streams: { events: number; results: number; workflowInbox: number };
+  streams: { events: number; results: number; workflowInbox: number; workflowInboxDead: number };
   activeRuns: number;
   /** Schedules stored (paused ones included). */
   schedules: number;
@@ -121,11 +121,21 @@ export class SystemStatus {
     const [counts, pools, replies] = await Promise.all([
       Promise.all(classes.map(([, q]) => q.getJobCounts(...COUNT_STATES))),
       this.pools(),
-      redis.pipeline().hgetall(keys.counters).xlen(keys.events).xlen(keys.results).xlen(keys.workflowInbox).zcard(keys.activeRuns).hlen(keys.schedules).exec(),
+      redis
+        .pipeline()
+        .hgetall(keys.counters)
+        .xlen(keys.events)
+        .xlen(keys.results)
+        .xlen(keys.workflowInbox)
+        .xlen(keys.workflowInboxDead)
+        .zcard(keys.activeRuns)
+        .hlen(keys.schedules)
+        .exec(),
     ]);
     for (const [err] of replies ?? []) if (err) throw err;
-    const [counters, events, results, workflowInbox, activeRuns, schedules] = (replies ?? []).map(([, v]) => v) as [
+    const [counters, events, results, workflowInbox, workflowInboxDead, activeRuns, schedules] = (replies ?? []).map(([, v]) => v) as [
       Record<string, string>,
+      number,
       number,
       number,
       number,
@@ -144,7 +154,15 @@ export class SystemStatus {
       });
     });
     const count = (kind: CounterKind, taskClass: string) => Number(counters[`${kind}:${taskClass}`] ?? 0);
-    return { queues, pools, count, streams: { events, results, workflowInbox }, activeRuns, schedules, uptimeMs: Date.now() - this.opts.startedAtMs };
+    return {
+      queues,
+      pools,
+      count,
+      streams: { events, results, workflowInbox, workflowInboxDead },
+      activeRuns,
+      schedules,
+      uptimeMs: Date.now() - this.opts.startedAtMs,
+    };
   }
 
   /** Named figures: per-class queue counts, pools, counters, stream lengths, uptime. */
@@ -183,6 +201,7 @@ export class SystemStatus {
     out.tasks_finished_total = finished;
     out.events_stream_length = snap.streams.events;
     out.results_stream_length = snap.streams.results;
+    out.workflow_inbox_dead_letters = snap.streams.workflowInboxDead;
     out.workflow_runs_active = snap.activeRuns;
     out.schedules = snap.schedules;
     out.uptime_seconds = snap.uptimeMs / 1000;

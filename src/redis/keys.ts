@@ -62,6 +62,8 @@ export interface Keys {
   readonly activeRuns: string;
   /** Final results of step tasks, consumed by the workflow engine (consumer group "engine"). */
   readonly workflowInbox: string;
+  /** Inbox entries that could not be applied after `workflows.inboxMaxDeliveries` tries, kept for inspection. */
+  readonly workflowInboxDead: string;
   /** "<run_id>\t<step_id>" -> ms: steps released to run whose task is being submitted. */
   readonly releasing: string;
   /** Class -> per-pool concurrency set at run time (SetClassLimits). */
@@ -104,6 +106,7 @@ export function keys(prefix: string): Keys {
     runOutcomes: (runId: string) => `${own}:run:${runId}:out`,
     activeRuns: `${own}:runs:active`,
     workflowInbox: `${own}:wf:inbox`,
+    workflowInboxDead: `${own}:wf:inbox:dead`,
     releasing: `${own}:wf:releasing`,
     limits: `${own}:limits`,
     limitsChannel: `${own}:limits:ch`,

@@ -9,6 +9,10 @@
  *   `recoverAfterMs` (XAUTOCLAIM) and applied again, which changes nothing the first time did.
  * - Steps released by a process that died before submitting them wait in the releasing zset;
  *   the sweep submits them after `recoverAfterMs`.
+ * - An entry that still could not be applied after `maxDeliveries` tries (its outcome, or the
+ *   run's state, is such that applying it fails every time) is moved to the dead-letter stream
+ *   (`{orq}:wf:inbox:dead`, with its inbox id and tries) instead of being retried for ever, and
+ *   its step is recorded as failed with the reason, so the run ends by its failure policy.
  *
  * Why our own engine: BullMQ's flows are trees (one parent per job) that it completes bottom-up;
  * a DAG with fan-in, references to upstream results and failure policies needs more.
@@ -34,12 +38,38 @@ export interface WorkflowEngineOptions {
   recoverAfterMs: number;
   /** How often the sweep looks for such work. */
   sweepIntervalMs: number;
+  /** Tries an inbox entry gets before it is dead-lettered. */
+  maxDeliveries: number;
 }
 
 /** Entries read at once. */
 const BATCH = 200;
 /** A consumer idle this long with nothing pending is removed from the group. */
 const FORGET_CONSUMER_MS = 3_600_000;
+/** Entries the dead-letter stream keeps (approximately: MAXLEN ~). */
+const DEAD_MAXLEN = 10_000;
+
+/**
+ * Moves pending inbox entries to the dead-letter stream. KEYS[1] inbox, KEYS[2] dead-letter
+ * stream; ARGV[1] group, ARGV[2] dead-letter MAXLEN, then pairs of entry id and tries. Each entry
+ * still in the inbox is copied with `inbox_id` and `deliveries` in front of its fields; every one
+ * is acknowledged and deleted. Returns the copied entries as [id, fields].
+ */
+const DEAD_LETTER = `
+local out = {}
+for i = 3, #ARGV, 2 do
+  local e = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])[1]
+  if e then
+    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'inbox_id', ARGV[i], 'deliveries', ARGV[i + 1], unpack(e[2]))
+    out[#out + 1] = e
+  end
+  redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
+  redis.call('XDEL', KEYS[1], ARGV[i])
+end
+return out
+`;
+
+type DeadLetterCommand = (inbox: string, dead: string, group: string, maxLen: number, ...idsAndTries: (string | number)[]) => Promise<RawEntry[]>;
 
 export class WorkflowEngine {
   readonly consumer = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -56,6 +86,7 @@ export class WorkflowEngine {
   constructor(private readonly opts: WorkflowEngineOptions) {
     this.log = opts.logger.child({ component: 'workflow-engine', consumer: this.consumer });
     this.closing = new Promise((resolve) => (this.signalClose = () => resolve(null)));
+    if (!('orqInboxDeadLetter' in opts.redis)) opts.redis.defineCommand('orqInboxDeadLetter', { numberOfKeys: 2, lua: DEAD_LETTER });
   }
 
   async start(): Promise<void> {
@@ -130,6 +161,7 @@ export class WorkflowEngine {
   private async sweep(): Promise<void> {
     const { redis, keys, recoverAfterMs } = this.opts;
     try {
+      await this.deadLetter();
       let start = '0-0';
       do {
         const [next, entries] = (await redis.xautoclaim(keys.workflowInbox, ENGINE_GROUP, this.consumer, recoverAfterMs, start, 'COUNT', BATCH)) as [
@@ -146,6 +178,41 @@ export class WorkflowEngine {
       await this.forgetIdleConsumers();
     } catch (err) {
       if (!this.closed) this.log.warn({ err }, 'workflow sweep failed');
+    }
+  }
+
+  /**
+   * Entries idle past `recoverAfterMs` that were tried `maxDeliveries` times go to the dead-letter
+   * stream; each one's step is then recorded as failed, naming why, so that its run ends (by its
+   * failure policy) instead of waiting for an outcome that will never apply. Should that fail
+   * too, the run is cancelled with the same reason.
+   */
+  private async deadLetter(): Promise<void> {
+    const { redis, keys, recoverAfterMs, maxDeliveries } = this.opts;
+    const pending = (await redis.xpending(keys.workflowInbox, ENGINE_GROUP, 'IDLE', recoverAfterMs, '-', '+', BATCH)) as [string, string, number, number][];
+    const spent = pending.filter(([, , , tries]) => tries >= maxDeliveries);
+    if (spent.length === 0) return;
+    const tries = new Map(spent.map(([id, , , n]) => [id, n]));
+    const moved = await (redis as unknown as { orqInboxDeadLetter: DeadLetterCommand }).orqInboxDeadLetter(
+      keys.workflowInbox,
+      keys.workflowInboxDead,
+      ENGINE_GROUP,
+      DEAD_MAXLEN,
+      ...spent.flatMap(([id, , , n]) => [id, n]),
+    );
+    for (const [id, fields] of moved) {
+      const r = parseResult(fields);
+      const reason = `its ${r.state} outcome could not be applied after ${tries.get(id)} tries (kept in ${keys.workflowInboxDead} as inbox entry ${id})`;
+      this.log.error({ entry: id, taskId: r.taskId, runId: r.workflowId }, `workflow inbox entry dead-lettered: ${reason}`);
+      if (!r.workflowId) continue;
+      try {
+        await this.opts.runs.stepFinished({ ...r, state: 'failed', error: reason, errorCode: 'task_failed', resultJson: undefined });
+      } catch (err) {
+        this.log.error({ err, runId: r.workflowId, taskId: r.taskId }, 'could not record the step as failed either; cancelling its run');
+        await this.opts.runs.cancel(r.workflowId, `step task ${r.taskId}: ${reason}`).catch((e: unknown) => {
+          this.log.error({ err: e, runId: r.workflowId }, 'could not cancel the run: cancel it by hand (CancelWorkflowRun)');
+        });
+      }
     }
   }
 
