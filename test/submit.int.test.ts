@@ -72,6 +72,17 @@ describe('SubmitTask', () => {
     expect(a.created && b.created).toBe(true);
   });
 
+  it('goes on when Redis has forgotten our scripts (restarted, or SCRIPT FLUSH)', async () => {
+    const a = await sys.client.submitTask({ taskClass: 'cpu_long', payload: { flush: 'before' } });
+    await sys.r.script('FLUSH');
+    const b = await sys.client.submitTask({ taskClass: 'cpu_long', payload: { flush: 'after' } });
+    expect(b.created).toBe(true);
+    expect((await sys.client.getTaskStatus(b.taskId)).state).toBe(TaskState.TASK_STATE_QUEUED);
+    await sys.r.script('FLUSH');
+    await sys.client.cancelTask(a.taskId);
+    expect((await sys.client.getTaskStatus(a.taskId)).state).toBe(TaskState.TASK_STATE_CANCELLED);
+  });
+
   it.each<[string, Partial<TaskInput>, string]>([
     ['unknown class', { taskClass: 'nope' }, 'task.task_class'],
     ['empty payload', { payload: {} }, 'task.payload'],

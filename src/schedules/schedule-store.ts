@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/keys.js';
 import { OrchestratorError } from '../tasks/errors.js';
 import { canonicalJson, type ScheduleSpec, type StoredSchedule } from './schedule-spec.js';
+import { luaCommand } from '../redis/lua-command.js';
 
 /**
  * Replaces an existing schedule.
@@ -35,10 +36,7 @@ export class ScheduleStore {
   private readonly replaceCmd: ReplaceCommand;
 
   constructor(private readonly opts: ScheduleStoreOptions) {
-    const r = opts.redis as unknown as Record<string, unknown>;
-    if (!('orqReplaceSchedule' in r)) opts.redis.defineCommand('orqReplaceSchedule', { numberOfKeys: 1, lua: REPLACE_SCRIPT });
-    const cmds = opts.redis as unknown as { orqReplaceSchedule: ReplaceCommand };
-    this.replaceCmd = (...a) => cmds.orqReplaceSchedule(...a);
+    this.replaceCmd = luaCommand<ReplaceCommand>(opts.redis, REPLACE_SCRIPT, 1);
   }
 
   /**

@@ -8,6 +8,7 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/keys.js';
 import { eventFields, type TaskEventRecord } from '../feeds/feed-format.js';
+import { luaCommand } from '../redis/lua-command.js';
 
 /**
  * Applies a batch of attempt starts.
@@ -49,9 +50,7 @@ export class AttemptStarts {
   private scheduled = false;
 
   constructor(private readonly opts: AttemptStartsOptions) {
-    const r = opts.redis as Redis & Record<string, Script>;
-    if (!('orqAttemptStarts' in r)) r.defineCommand('orqAttemptStarts', { numberOfKeys: 2, lua: BATCH });
-    this.batch = (...a) => r.orqAttemptStarts!(...a);
+    this.batch = luaCommand<Script>(opts.redis, BATCH, 2);
   }
 
   /** Writes the "started" event; resolves to the reason of a cancel requested meanwhile, or null. */

@@ -19,6 +19,7 @@ import { OrchestratorError, invalidArgument } from './errors.js';
 import type { ExecutorPolicy } from './executor-policy.js';
 import { resolveTask, type ResolvedTask, type TaskSubmission } from './task-spec.js';
 import type { TaskQueues } from './task-queues.js';
+import { luaCommand } from '../redis/lua-command.js';
 
 /** BullMQ queue keys each class of a batch passes to the claim script, after its task list. */
 const QUEUE_KEYS = ['marker', 'meta', 'id', 'prioritized', 'delayed', 'completed', 'active', 'events', 'pc'] as const;
@@ -117,10 +118,7 @@ export class TaskSubmitter {
   private readonly claim: ClaimCommand;
 
   constructor(private readonly opts: SubmitterOptions) {
-    // A defined command runs by EVALSHA: the script text is not resent with every call.
-    if (!('orqClaim' in opts.redis)) opts.redis.defineCommand('orqClaim', { lua: CLAIM_SCRIPT });
-    const redis = opts.redis as unknown as { orqClaim: ClaimCommand };
-    this.claim = (...a) => redis.orqClaim(...a);
+    this.claim = luaCommand<ClaimCommand>(opts.redis, CLAIM_SCRIPT);
   }
 
   async submit(task: TaskSubmission): Promise<SubmitOutcome> {

@@ -15,6 +15,7 @@ import { attemptsBefore, type TaskJobData } from './task-spec.js';
 import type { TaskQueues } from './task-queues.js';
 import type { TaskState, TaskStatusReader } from './task-status.js';
 import { mapState } from './task-status.js';
+import { luaCommand } from '../redis/lua-command.js';
 
 export interface TaskCancellerOptions {
   redis: Redis;
@@ -47,9 +48,7 @@ export class TaskCanceller {
   private readonly removeCancelled: RemoveCancelled;
 
   constructor(private readonly opts: TaskCancellerOptions) {
-    const r = opts.redis as Redis & Record<string, RemoveCancelled>;
-    if (!('orqRemoveCancelled' in r)) opts.redis.defineCommand('orqRemoveCancelled', { numberOfKeys: 6, lua: REMOVE_CANCELLED });
-    this.removeCancelled = (...a) => r.orqRemoveCancelled!(...a);
+    this.removeCancelled = luaCommand<RemoveCancelled>(opts.redis, REMOVE_CANCELLED, 6);
   }
 
   /** Returns the state right after the request (see CancelTaskResponse). */

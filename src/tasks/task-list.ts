@@ -19,6 +19,7 @@ import { invalidArgument } from './errors.js';
 import { fromBullPriority } from './task-spec.js';
 import type { TaskQueues } from './task-queues.js';
 import type { TaskState } from './task-status.js';
+import { luaCommand } from '../redis/lua-command.js';
 
 /** Which tasks a list, a retry or a purge is about; empty fields do not filter. */
 export interface TaskFilter {
@@ -203,12 +204,8 @@ export class TaskLister {
   private readonly jobs: JobsCommand;
 
   constructor(private readonly opts: TaskListerOptions) {
-    const r = opts.redis as Redis & Record<string, unknown>;
-    if (!('orqTaskPage' in r)) r.defineCommand('orqTaskPage', { numberOfKeys: 1, lua: PAGE_SCRIPT });
-    if (!('orqTaskJobs' in r)) r.defineCommand('orqTaskJobs', { numberOfKeys: 3, lua: JOBS_SCRIPT });
-    const cmds = opts.redis as unknown as { orqTaskPage: PageCommand; orqTaskJobs: JobsCommand };
-    this.page = (...a) => cmds.orqTaskPage(...a);
-    this.jobs = (...a) => cmds.orqTaskJobs(...a);
+    this.page = luaCommand<PageCommand>(opts.redis, PAGE_SCRIPT, 1);
+    this.jobs = luaCommand<JobsCommand>(opts.redis, JOBS_SCRIPT, 3);
   }
 
   /** One page. `pageSize` 0 means DEFAULT_PAGE_SIZE. */

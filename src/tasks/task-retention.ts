@@ -23,6 +23,7 @@ import type { Keys } from '../redis/keys.js';
 import { invalidArgument } from './errors.js';
 import type { TaskQueues } from './task-queues.js';
 import type { TaskState } from './task-status.js';
+import { luaCommand } from '../redis/lua-command.js';
 
 export interface TaskRetentionOptions {
   redis: Redis;
@@ -121,16 +122,10 @@ export class TaskRetention {
   private sweeps = 0;
 
   constructor(private readonly opts: TaskRetentionOptions) {
-    const r = opts.redis as Redis & Record<string, unknown>;
-    if (!('orqForget' in r)) opts.redis.defineCommand('orqForget', { lua: FORGET_SCRIPT });
-    if (!('orqRemoveFinished' in r)) opts.redis.defineCommand('orqRemoveFinished', { numberOfKeys: 1, lua: REMOVE_FINISHED_SCRIPT });
-    if (!('orqHoldLock' in r)) opts.redis.defineCommand('orqHoldLock', { numberOfKeys: 1, lua: HOLD_SCRIPT });
-    if (!('orqReleaseLock' in r)) opts.redis.defineCommand('orqReleaseLock', { numberOfKeys: 1, lua: RELEASE_SCRIPT });
-    const cmds = opts.redis as unknown as { orqForget: Forget; orqRemoveFinished: RemoveFinished; orqHoldLock: Hold; orqReleaseLock: Release };
-    this.forget = (...a) => cmds.orqForget(...a);
-    this.removeFinished = (...a) => cmds.orqRemoveFinished(...a);
-    this.hold = (...a) => cmds.orqHoldLock(...a);
-    this.release = (...a) => cmds.orqReleaseLock(...a);
+    this.forget = luaCommand<Forget>(opts.redis, FORGET_SCRIPT);
+    this.removeFinished = luaCommand<RemoveFinished>(opts.redis, REMOVE_FINISHED_SCRIPT, 1);
+    this.hold = luaCommand<Hold>(opts.redis, HOLD_SCRIPT, 1);
+    this.release = luaCommand<Release>(opts.redis, RELEASE_SCRIPT, 1);
     this.log = opts.logger.child({ component: 'retention' });
   }
 

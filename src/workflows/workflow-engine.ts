@@ -25,6 +25,7 @@ import { createBlockingRedis } from '../redis/connection.js';
 import type { Keys } from '../redis/keys.js';
 import { parseResult, type RawEntry } from '../feeds/feed-format.js';
 import type { WorkflowRuns } from './workflow-runs.js';
+import { luaCommand } from '../redis/lua-command.js';
 
 export const ENGINE_GROUP = 'engine';
 
@@ -82,11 +83,12 @@ export class WorkflowEngine {
   /** Resolves on close(): a blocking read queued while Redis is away never settles by itself. */
   private readonly closing: Promise<null>;
   private signalClose = () => {};
+  private readonly deadLetterCmd: DeadLetterCommand;
 
   constructor(private readonly opts: WorkflowEngineOptions) {
     this.log = opts.logger.child({ component: 'workflow-engine', consumer: this.consumer });
     this.closing = new Promise((resolve) => (this.signalClose = () => resolve(null)));
-    if (!('orqInboxDeadLetter' in opts.redis)) opts.redis.defineCommand('orqInboxDeadLetter', { numberOfKeys: 2, lua: DEAD_LETTER });
+    this.deadLetterCmd = luaCommand<DeadLetterCommand>(opts.redis, DEAD_LETTER, 2);
   }
 
   async start(): Promise<void> {
@@ -193,13 +195,7 @@ export class WorkflowEngine {
     const spent = pending.filter(([, , , tries]) => tries >= maxDeliveries);
     if (spent.length === 0) return;
     const tries = new Map(spent.map(([id, , , n]) => [id, n]));
-    const moved = await (redis as unknown as { orqInboxDeadLetter: DeadLetterCommand }).orqInboxDeadLetter(
-      keys.workflowInbox,
-      keys.workflowInboxDead,
-      ENGINE_GROUP,
-      DEAD_MAXLEN,
-      ...spent.flatMap(([id, , , n]) => [id, n]),
-    );
+    const moved = await this.deadLetterCmd(keys.workflowInbox, keys.workflowInboxDead, ENGINE_GROUP, DEAD_MAXLEN, ...spent.flatMap(([id, , , n]) => [id, n]));
     for (const [id, fields] of moved) {
       const r = parseResult(fields);
       const reason = `its ${r.state} outcome could not be applied after ${tries.get(id)} tries (kept in ${keys.workflowInboxDead} as inbox entry ${id})`;

@@ -22,6 +22,7 @@ import { mapTemplatedStrings, RUN_ID_RE, stepIdOf, stepTaskId, templatedStrings,
 import type { WorkflowStore } from './workflow-store.js';
 import { CANCEL_RUN, MARK_QUEUED, RETAKE, START_RUN, STEP_DONE } from './run-scripts.js';
 import { renderTemplate, TemplateError, templateRefs, type TemplateContext } from './templates.js';
+import { luaCommand } from '../redis/lua-command.js';
 
 export type RunState = 'running' | 'succeeded' | 'failed' | 'cancelled';
 /** Step states as stored; `releasing` reads as pending to clients. */
@@ -134,17 +135,13 @@ export class WorkflowRuns {
 
   constructor(private readonly opts: WorkflowRunsOptions) {
     this.log = opts.logger.child({ component: 'workflows' });
-    const r = opts.redis as Redis & Record<string, Script>;
-    const define = (name: string, lua: string): Script => {
-      if (!(name in r)) r.defineCommand(name, { numberOfKeys: 7, lua });
-      return (...a) => r[name]!(...a);
-    };
+    const define = (lua: string) => luaCommand<Script>(opts.redis, lua, 7);
     this.scripts = {
-      start: define('orqRunStart', START_RUN),
-      stepDone: define('orqRunStepDone', STEP_DONE),
-      markQueued: define('orqRunMarkQueued', MARK_QUEUED),
-      cancel: define('orqRunCancel', CANCEL_RUN),
-      retake: define('orqRunRetake', RETAKE),
+      start: define(START_RUN),
+      stepDone: define(STEP_DONE),
+      markQueued: define(MARK_QUEUED),
+      cancel: define(CANCEL_RUN),
+      retake: define(RETAKE),
     };
   }
 

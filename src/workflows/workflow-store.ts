@@ -7,6 +7,7 @@ import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/keys.js';
 import { OrchestratorError } from '../tasks/errors.js';
 import { validateWorkflow, WorkflowPlan, type ValidateWorkflowOptions, type WorkflowDefinition, type WorkflowInput } from './workflow-definition.js';
+import { luaCommand } from '../redis/lua-command.js';
 
 /**
  * Stores a new version of a workflow.
@@ -34,9 +35,7 @@ export class WorkflowStore {
   private readonly createCmd: CreateCommand;
 
   constructor(private readonly opts: WorkflowStoreOptions) {
-    if (!('orqCreateWorkflow' in opts.redis)) opts.redis.defineCommand('orqCreateWorkflow', { numberOfKeys: 2, lua: CREATE_SCRIPT });
-    const r = opts.redis as unknown as { orqCreateWorkflow: CreateCommand };
-    this.createCmd = (...a) => r.orqCreateWorkflow(...a);
+    this.createCmd = luaCommand<CreateCommand>(opts.redis, CREATE_SCRIPT, 2);
   }
 
   /** Validates, then stores the workflow as its name's next version. */
