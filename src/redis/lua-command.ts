@@ -1,6 +1,8 @@
 /**
- * Our Lua scripts as plain functions over a connection: EVALSHA, and EVAL when Redis does not
- * know the script (first use, a restarted or flushed Redis), which also loads it.
+ * Our Lua scripts as plain functions over a connection. The first call sends the script (EVAL,
+ * which also loads it), later ones its SHA1 (EVALSHA): commands on one connection run in the
+ * order sent, so calls queued right behind the first already find it loaded. A Redis that
+ * forgot it (restarted, SCRIPT FLUSH) answers NOSCRIPT, and that call is sent again as EVAL.
  *
  * Why not ioredis's defineCommand: ioredis copies every defined command into each pipeline it
  * creates, and an auto-pipelined connection creates one per tick. With our twenty scripts on the
@@ -19,8 +21,13 @@ type Arg = string | number | Buffer;
  */
 export function luaCommand<F extends (...args: never[]) => Promise<unknown>>(redis: Redis, lua: string, numberOfKeys?: number): F {
   const sha = createHash('sha1').update(lua).digest('hex');
+  let sent = false;
   const run = async (...args: Arg[]): Promise<unknown> => {
     const keysAndArgs = numberOfKeys === undefined ? args : [numberOfKeys, ...args];
+    if (!sent) {
+      sent = true;
+      return redis.call('EVAL', lua, ...keysAndArgs);
+    }
     try {
       return await redis.call('EVALSHA', sha, ...keysAndArgs);
     } catch (err) {
