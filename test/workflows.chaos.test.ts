@@ -72,6 +72,14 @@ function runsOptions(s: BareSystem, parts: Pick<WorkflowRunsOptions, 'submitter'
   };
 }
 
+/** A system with a pool serving `classes`, an orchestrator process, and a gate file (not yet there) for gatedTask. */
+async function gatedSystem(classes: string) {
+  const s = (sys = await startBareSystem());
+  await s.startPool({ classes });
+  const o = await s.startOrchestrator();
+  return { s, o, gate: join(mkdtempSync(join(tmpdir(), 'orq-gate-')), 'open') };
+}
+
 /** A command task that waits for the file `gate` to exist, then exits with `code`. */
 function gatedTask(gate: string, code: number): TaskInput {
   return {
@@ -181,10 +189,7 @@ describe('an orchestrator killed mid-run', { timeout: 180_000 }, () => {
 
 describe('an orchestrator that dies after applying a failure, before cancelling', { timeout: 180_000 }, () => {
   it('has running steps of the stopped run cancelled by whoever applies the outcome again', async () => {
-    const s = (sys = await startBareSystem());
-    await s.startPool({ classes: 'inproc:4,cpu_short:2' });
-    const o = await s.startOrchestrator();
-    const gate = join(mkdtempSync(join(tmpdir(), 'orq-gate-')), 'open');
+    const { s, o, gate } = await gatedSystem('inproc:4,cpu_short:2');
     await o.client.createWorkflow({
       name: 'lost-cancel',
       failurePolicy: 'fail_fast',
@@ -239,10 +244,7 @@ describe('an orchestrator that dies after applying a failure, before cancelling'
 
 describe('a step outcome that fails to apply every time', { timeout: 120_000 }, () => {
   it('is dead-lettered after its tries; its step fails naming why and the run ends', async () => {
-    const s = (sys = await startBareSystem());
-    await s.startPool({ classes: 'inproc:2,cpu_short:2' });
-    const o = await s.startOrchestrator();
-    const gate = join(mkdtempSync(join(tmpdir(), 'orq-gate-')), 'open');
+    const { s, o, gate } = await gatedSystem('inproc:2,cpu_short:2');
     await o.client.createWorkflow({
       name: 'poisoned',
       failurePolicy: 'continue',
