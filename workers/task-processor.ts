@@ -126,7 +126,21 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
     const startedAt = Date.now();
 
     /** Leave the final outcome for BullMQ's finish of this job to commit (task-backend.ts). */
-    const finish = (r: TaskResultRecord) => outcomes.set({ ...base, type: r.state, atMs: r.atMs, detail: r.error }, r);
+    const finish = (r: TaskResultRecord) =>
+      outcomes.set(
+        {
+          type: r.state,
+          taskId,
+          taskClass,
+          attempt,
+          atMs: r.atMs,
+          workflowId: base.workflowId,
+          workerId: poolId,
+          detail: r.error,
+          scheduleId: base.scheduleId,
+        },
+        r,
+      );
 
     // An outcome an earlier run of this job left on this pool (its finish failed) is not this one's.
     outcomes.clear(taskId);
@@ -179,7 +193,18 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
       // A result that arrives after the abort still loses: the client was told it stopped.
       if (signal.aborted) throw abortReason(signal);
       const now = Date.now();
-      finish({ ...base, state: 'succeeded', atMs: now, resultJson: JSON.stringify(result ?? null), durationMs: now - startedAt });
+      finish({
+        taskId,
+        taskClass,
+        attempt,
+        atMs: now,
+        state: 'succeeded',
+        workflowId: base.workflowId,
+        workerId: poolId,
+        resultJson: JSON.stringify(result ?? null),
+        durationMs: now - startedAt,
+        scheduleId: base.scheduleId,
+      });
       outcome = 'succeeded';
       return result ?? null;
     } catch (err) {
