@@ -6,7 +6,7 @@
  * Crash safety:
  * - An entry is acknowledged (and deleted) only after its outcome was applied and the steps it
  *   released were submitted. An entry whose consumer died is claimed by another after
- *   `recoverAfterMs` (XAUTOCLAIM) and applied again, which changes nothing the first time did.
+ *   `recoverAfterMs` (XCLAIM) and applied again, which changes nothing the first time did.
  * - Steps released by a process that died before submitting them wait in the releasing zset;
  *   the sweep submits them after `recoverAfterMs`.
  * - An entry that still could not be applied after `maxDeliveries` tries (its outcome, or the
@@ -51,26 +51,54 @@ const FORGET_CONSUMER_MS = 3_600_000;
 const DEAD_MAXLEN = 10_000;
 
 /**
- * Moves pending inbox entries to the dead-letter stream. KEYS[1] inbox, KEYS[2] dead-letter
- * stream; ARGV[1] group, ARGV[2] dead-letter MAXLEN, then pairs of entry id and tries. Each entry
- * still in the inbox is copied with `inbox_id` and `deliveries` in front of its fields; every one
- * is acknowledged and deleted. Returns the copied entries as [id, fields].
+ * Takes over inbox entries other consumers left unfinished, in one step so that deciding and
+ * claiming see the same state. KEYS[1] inbox, KEYS[2] dead-letter stream; ARGV: [1] group,
+ * [2] consumer, [3] min idle ms, [4] max deliveries, [5] count, [6] dead-letter MAXLEN, [7] start
+ * of the pending-entries range. Of up to `count` pending entries idle at least that long, each
+ * delivered `max deliveries` times already is copied to the dead-letter stream (`inbox_id` and
+ * `deliveries` in front of its fields), acknowledged and deleted; the others are claimed for
+ * `consumer` (which counts a delivery). An entry no longer in the inbox is acknowledged.
+ * Returns {dead: {id, deliveries, fields}..., claimed: {id, fields}..., last id looked at,
+ * entries looked at}.
  */
-const DEAD_LETTER = `
-local out = {}
-for i = 3, #ARGV, 2 do
-  local e = redis.call('XRANGE', KEYS[1], ARGV[i], ARGV[i])[1]
-  if e then
-    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[2], '*', 'inbox_id', ARGV[i], 'deliveries', ARGV[i + 1], unpack(e[2]))
-    out[#out + 1] = e
+const TAKE_OVER = `
+local pending = redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[3], ARGV[7], '+', ARGV[5])
+local dead, claim = {}, {}
+for _, p in ipairs(pending) do
+  local id, n = p[1], p[4]
+  if n >= tonumber(ARGV[4]) then
+    local e = redis.call('XRANGE', KEYS[1], id, id)[1]
+    if e then
+      redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'inbox_id', id, 'deliveries', n, unpack(e[2]))
+      dead[#dead + 1] = {id, n, e[2]}
+    end
+    redis.call('XACK', KEYS[1], ARGV[1], id)
+    redis.call('XDEL', KEYS[1], id)
+  else
+    claim[#claim + 1] = id
   end
-  redis.call('XACK', KEYS[1], ARGV[1], ARGV[i])
-  redis.call('XDEL', KEYS[1], ARGV[i])
 end
-return out
+local claimed = {}
+if #claim > 0 then
+  for _, e in ipairs(redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], unpack(claim))) do
+    if type(e) == 'table' and e[2] then claimed[#claimed + 1] = e end
+  end
+end
+local last = pending[#pending]
+return {dead, claimed, last and last[1] or '', #pending}
 `;
 
-type DeadLetterCommand = (inbox: string, dead: string, group: string, maxLen: number, ...idsAndTries: (string | number)[]) => Promise<RawEntry[]>;
+type TakeOverCommand = (
+  inbox: string,
+  dead: string,
+  group: string,
+  consumer: string,
+  minIdleMs: number,
+  maxDeliveries: number,
+  count: number,
+  deadMaxLen: number,
+  start: string,
+) => Promise<[dead: [id: string, deliveries: number, fields: string[]][], claimed: RawEntry[], last: string, looked: number]>;
 
 export class WorkflowEngine {
   readonly consumer = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
@@ -83,12 +111,12 @@ export class WorkflowEngine {
   /** Resolves on close(): a blocking read queued while Redis is away never settles by itself. */
   private readonly closing: Promise<null>;
   private signalClose = () => {};
-  private readonly deadLetterCmd: DeadLetterCommand;
+  private readonly takeOverCmd: TakeOverCommand;
 
   constructor(private readonly opts: WorkflowEngineOptions) {
     this.log = opts.logger.child({ component: 'workflow-engine', consumer: this.consumer });
     this.closing = new Promise((resolve) => (this.signalClose = () => resolve(null)));
-    this.deadLetterCmd = luaCommand<DeadLetterCommand>(opts.redis, DEAD_LETTER, 2);
+    this.takeOverCmd = luaCommand<TakeOverCommand>(opts.redis, TAKE_OVER, 2);
   }
 
   async start(): Promise<void> {
@@ -161,21 +189,29 @@ export class WorkflowEngine {
 
   /** Takes over entries and releases left unfinished by processes that died. */
   private async sweep(): Promise<void> {
-    const { redis, keys, recoverAfterMs } = this.opts;
+    const { keys, recoverAfterMs, maxDeliveries } = this.opts;
     try {
-      await this.deadLetter();
-      let start = '0-0';
-      do {
-        const [next, entries] = (await redis.xautoclaim(keys.workflowInbox, ENGINE_GROUP, this.consumer, recoverAfterMs, start, 'COUNT', BATCH)) as [
-          string,
-          RawEntry[],
-        ];
-        if (entries.length) {
-          this.log.info({ entries: entries.length }, 'taking over workflow inbox entries of a stopped consumer');
-          await this.handle(entries);
+      let start = '-';
+      for (;;) {
+        const [dead, claimed, last, looked] = await this.takeOverCmd(
+          keys.workflowInbox,
+          keys.workflowInboxDead,
+          ENGINE_GROUP,
+          this.consumer,
+          recoverAfterMs,
+          maxDeliveries,
+          BATCH,
+          DEAD_MAXLEN,
+          start,
+        );
+        for (const [id, tries, fields] of dead) await this.failDeadLettered(id, tries, fields);
+        if (claimed.length) {
+          this.log.info({ entries: claimed.length }, 'taking over workflow inbox entries of a stopped consumer');
+          await this.handle(claimed);
         }
-        start = next;
-      } while (start !== '0-0' && !this.closed);
+        if (looked < BATCH || this.closed) break;
+        start = `(${last}`;
+      }
       while (!this.closed && (await this.opts.runs.recoverReleasing(recoverAfterMs)) > 0);
       await this.forgetIdleConsumers();
     } catch (err) {
@@ -184,31 +220,22 @@ export class WorkflowEngine {
   }
 
   /**
-   * Entries idle past `recoverAfterMs` that were tried `maxDeliveries` times go to the dead-letter
-   * stream; each one's step is then recorded as failed, naming why, so that its run ends (by its
-   * failure policy) instead of waiting for an outcome that will never apply. Should that fail
-   * too, the run is cancelled with the same reason.
+   * An entry moved to the dead-letter stream after `tries` deliveries: its step is recorded as
+   * failed, naming why, so that its run ends (by its failure policy) instead of waiting for an
+   * outcome that will never apply. Should that fail too, the run is cancelled with the reason.
    */
-  private async deadLetter(): Promise<void> {
-    const { redis, keys, recoverAfterMs, maxDeliveries } = this.opts;
-    const pending = (await redis.xpending(keys.workflowInbox, ENGINE_GROUP, 'IDLE', recoverAfterMs, '-', '+', BATCH)) as [string, string, number, number][];
-    const spent = pending.filter(([, , , tries]) => tries >= maxDeliveries);
-    if (spent.length === 0) return;
-    const tries = new Map(spent.map(([id, , , n]) => [id, n]));
-    const moved = await this.deadLetterCmd(keys.workflowInbox, keys.workflowInboxDead, ENGINE_GROUP, DEAD_MAXLEN, ...spent.flatMap(([id, , , n]) => [id, n]));
-    for (const [id, fields] of moved) {
-      const r = parseResult(fields);
-      const reason = `its ${r.state} outcome could not be applied after ${tries.get(id)} tries (kept in ${keys.workflowInboxDead} as inbox entry ${id})`;
-      this.log.error({ entry: id, taskId: r.taskId, runId: r.workflowId }, `workflow inbox entry dead-lettered: ${reason}`);
-      if (!r.workflowId) continue;
-      try {
-        await this.opts.runs.stepFinished({ ...r, state: 'failed', error: reason, errorCode: 'task_failed', resultJson: undefined });
-      } catch (err) {
-        this.log.error({ err, runId: r.workflowId, taskId: r.taskId }, 'could not record the step as failed either; cancelling its run');
-        await this.opts.runs.cancel(r.workflowId, `step task ${r.taskId}: ${reason}`).catch((e: unknown) => {
-          this.log.error({ err: e, runId: r.workflowId }, 'could not cancel the run: cancel it by hand (CancelWorkflowRun)');
-        });
-      }
+  private async failDeadLettered(id: string, tries: number, fields: string[]): Promise<void> {
+    const r = parseResult(fields);
+    const reason = `its ${r.state} outcome could not be applied after ${tries} tries (kept in ${this.opts.keys.workflowInboxDead} as inbox entry ${id})`;
+    this.log.error({ entry: id, taskId: r.taskId, runId: r.workflowId }, `workflow inbox entry dead-lettered: ${reason}`);
+    if (!r.workflowId) return;
+    try {
+      await this.opts.runs.stepFinished({ ...r, state: 'failed', error: reason, errorCode: 'task_failed', resultJson: undefined });
+    } catch (err) {
+      this.log.error({ err, runId: r.workflowId, taskId: r.taskId }, 'could not record the step as failed either; cancelling its run');
+      await this.opts.runs.cancel(r.workflowId, `step task ${r.taskId}: ${reason}`).catch((e: unknown) => {
+        this.log.error({ err: e, runId: r.workflowId }, 'could not cancel the run: cancel it by hand (CancelWorkflowRun)');
+      });
     }
   }
 
