@@ -50,7 +50,7 @@ function mountDashboard(app: Express, d: DashboardOptions): void {
   app.use('/admin', auth.middleware);
   // Bull Board's API is where a retry, clean, promote or add lands: guard it by method.
   app.use(`${QUEUES_PATH}/api`, auth.readOnlyGuard);
-  app.use(QUEUES_PATH, queueBoard({ queues: d.queues.all(), basePath: QUEUES_PATH }));
+  app.use(QUEUES_PATH, queueBoard({ queues: d.queues.all(), readOnlyQueues: [d.queues.scheduleTicks], basePath: QUEUES_PATH }));
   app.use(`${WORKFLOWS_PATH}/static`, express.static(STATIC_DIR, { index: false, fallthrough: false }));
   app.get(`${WORKFLOWS_PATH}/api/runs/:runId`, async (req, res) => send(res, await workflows.run(req.params.runId)));
   app.get(`${WORKFLOWS_PATH}/:runId`, (_req, res) => res.sendFile(join(STATIC_DIR, 'workflow.html')));

@@ -1,11 +1,11 @@
 /**
  * One BullMQ Queue per task class, created once and shared by the submitter, status lookups
- * and metrics.
+ * and metrics; and a view of the internal queue schedule ticks wait on, for the dashboard.
  */
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { TaskClassOptions } from '../../queues/task-classes.js';
-import type { Keys } from '../redis/keys.js';
+import { SCHEDULE_QUEUE, type Keys } from '../redis/keys.js';
 import { invalidArgument } from './errors.js';
 
 export interface TaskQueuesOptions {
@@ -19,6 +19,8 @@ export const BULL_EVENTS_MAXLEN = 1_000;
 
 export class TaskQueues {
   private readonly queues = new Map<string, Queue>();
+  /** `orq-schedules`: each schedule's next tick as a delayed job (src/schedules/schedule-timers.ts). */
+  readonly scheduleTicks: Queue;
 
   constructor(private readonly opts: TaskQueuesOptions) {
     for (const cls of opts.classes.values()) {
@@ -33,6 +35,7 @@ export class TaskQueues {
         }),
       );
     }
+    this.scheduleTicks = new Queue(SCHEDULE_QUEUE, { connection: opts.redis, prefix: opts.keys.scheduleQueuePrefix });
   }
 
   get classes(): ReadonlyMap<string, TaskClassOptions> {
@@ -51,6 +54,6 @@ export class TaskQueues {
   }
 
   async close(): Promise<void> {
-    await Promise.all([...this.queues.values()].map((q) => q.close()));
+    await Promise.all([...this.queues.values(), this.scheduleTicks].map((q) => q.close()));
   }
 }

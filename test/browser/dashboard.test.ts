@@ -91,6 +91,22 @@ describe('dashboard auth', () => {
     expect((await sys.client.getTaskStatus(failedTaskId)).state).toBe(TaskState.TASK_STATE_FAILED);
   });
 
+  it("shows the schedule ticks' queue, read-only even to an admin", async () => {
+    // Yearly, so nothing fires while the suite runs (an interval schedule ticks once at once).
+    await sys.client.createSchedule({ scheduleId: 'board-yearly', cron: '0 0 0 1 1 *', task: { taskClass: 'cpu_long', payload: { s: '1' } } });
+    const list = await getText(api('/queues?activeQueue=orq-schedules&status=delayed'), { headers: basic(ADMIN) });
+    expect(list.status).toBe(200);
+    const ticks = (JSON.parse(list.body) as { queues: { name: string; readOnlyMode: boolean; jobs: { id: string }[] }[] }).queues.find(
+      (q) => q.name === 'orq-schedules',
+    );
+    expect(ticks?.readOnlyMode).toBe(true);
+    expect(ticks?.jobs.map((j) => j.id)).toEqual([expect.stringMatching(/^repeat:board-yearly:\d+$/)]);
+    const promote = await getText(api(`/queues/orq-schedules/${encodeURIComponent(ticks!.jobs[0]!.id)}/promote`), { method: 'PUT', headers: basic(ADMIN) });
+    expect(promote.status).toBe(405);
+    expect((await sys.client.getSchedule('board-yearly')).lastRunAtMs).toBe(0);
+    await sys.client.deleteSchedule('board-yearly');
+  });
+
   it('an admin token may use the API', async () => {
     const res = await getText(api('/queues?activeQueue=cpu_short&status=completed'), { headers: bearer(ADMIN_TOKEN) });
     expect(res.status).toBe(200);
