@@ -21,17 +21,24 @@ interface SandboxJob {
   updateProgress(value: unknown): Promise<void>;
 }
 
+/** Handler modules this child has loaded, by path: import() resolves its URL again on every call. */
+const loaded = new Map<string, Handler>();
+
 /** Variables the previous call added to process.env (ones the child had before are overwritten, not removed). */
 let setByLastCall: string[] = [];
 
 export default async function runHandler(job: SandboxJob, _token: string | undefined, signal: AbortSignal): Promise<unknown> {
   const { module, payload, taskId, taskClass, attempt, env } = job.data;
-  const mod = (await import(pathToFileURL(module).href)) as { default: Handler };
+  let handler = loaded.get(module);
+  if (!handler) {
+    handler = ((await import(pathToFileURL(module).href)) as { default: Handler }).default;
+    loaded.set(module, handler);
+  }
   // A cancel that arrived while the module loaded: do not start the handler at all.
   if (signal.aborted) throw new Error(String(signal.reason ?? 'aborted'));
   // The child is reused: take back what the last call set, then set this call's.
   for (const k of setByLastCall) delete process.env[k];
   setByLastCall = Object.keys(env).filter((k) => process.env[k] === undefined);
   Object.assign(process.env, env);
-  return mod.default(payload, { taskId, taskClass, attempt, env, signal, progress: (v) => job.updateProgress(v) });
+  return handler(payload, { taskId, taskClass, attempt, env, signal, progress: (v) => job.updateProgress(v) });
 }
