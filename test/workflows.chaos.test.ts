@@ -2,7 +2,7 @@
  * Workflow runs under concurrency and crashes: several orchestrator processes driving the same
  * runs, orchestrators killed with SIGKILL mid-run then restarted, and one that applied a failure
  * but died before cancelling the run's running steps, and a step outcome that fails to apply
- * every time. Run state lives in Redis; what a killed process left unfinished is taken over after
+ * every time, and a run cancelled while its steps' tasks are being submitted. Run state lives in Redis; what a killed process left unfinished is taken over after
  * `workflows.recoverAfterMs` (1.5 s in the test config).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -12,8 +12,11 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { StepState, TaskState, WorkflowRunState, type OrchestratorClient, type TaskInput, type WorkflowInput } from '../src/client/orchestrator-client.js';
 import { parseResult, type TaskResultRecord } from '../src/feeds/feed-format.js';
 import { createLogger } from '../src/logging/logger.js';
-import type { TaskCanceller } from '../src/tasks/task-canceller.js';
-import type { TaskSubmitter } from '../src/tasks/submitter.js';
+import { Redis } from 'ioredis';
+import { TaskCanceller } from '../src/tasks/task-canceller.js';
+import { TaskSubmitter } from '../src/tasks/submitter.js';
+import { TaskQueues } from '../src/tasks/task-queues.js';
+import { TaskStatusReader } from '../src/tasks/task-status.js';
 import { ENGINE_GROUP, WorkflowEngine } from '../src/workflows/workflow-engine.js';
 import { WorkflowRuns, type WorkflowRunsOptions } from '../src/workflows/workflow-runs.js';
 import { WorkflowStore } from '../src/workflows/workflow-store.js';
@@ -323,5 +326,73 @@ describe('a step outcome that fails to apply every time', { timeout: 120_000 }, 
     ]);
     expect(run.steps[0]!.error).toBe(`its succeeded outcome could not be applied after 2 tries (kept in ${s.keys.workflowInboxDead} as inbox entry ${f[1]})`);
     expect((await next.client.getMetrics()).metrics.workflow_inbox_dead_letters).toBe(1);
+  });
+});
+
+describe('a run cancelled while its steps are being submitted', { timeout: 120_000 }, () => {
+  it('creates none of their tasks, so none can start', async () => {
+    const s = (sys = await startBareSystem());
+    await s.startPool({ classes: 'inproc:4' });
+    const o = await s.startOrchestrator();
+    await o.client.createWorkflow({
+      name: 'cancel-early',
+      steps: [
+        { stepId: 'a', task: sleepTask(10) },
+        { stepId: 'b', task: sleepTask(10) },
+      ],
+    });
+
+    // This test's engine submits the run's first steps, held at the submit until the run is cancelled.
+    const bull = new Redis(s.redis.url, { maxRetriesPerRequest: null });
+    const queues = new TaskQueues({ redis: bull, keys: s.keys, classes: s.config.classes });
+    try {
+      const submitter = new TaskSubmitter({
+        redis: s.r,
+        keys: s.keys,
+        queues,
+        maxPayloadBytes: s.config.grpc.maxPayloadBytes,
+        maxBatchSize: s.config.grpc.maxBatchSize,
+        eventsMaxLen: s.config.streams.eventsMaxLen,
+      });
+      const canceller = new TaskCanceller({
+        redis: s.r,
+        keys: s.keys,
+        queues,
+        status: new TaskStatusReader({ redis: s.r, keys: s.keys, queues }),
+        eventsMaxLen: s.config.streams.eventsMaxLen,
+        resultsMaxLen: s.config.streams.resultsMaxLen,
+      });
+      let reached!: () => void;
+      const atSubmit = new Promise<void>((resolve) => (reached = resolve));
+      let open!: () => void;
+      const gate = new Promise<void>((resolve) => (open = resolve));
+      const held = Object.create(submitter) as TaskSubmitter;
+      held.submitPrepared = async (tasks) => {
+        reached();
+        await gate;
+        return submitter.submitPrepared(tasks);
+      };
+      const runs = new WorkflowRuns(runsOptions(s, { submitter: held, canceller }));
+
+      const started = runs.start({ name: 'cancel-early', runId: 'cancel-early-1', inputs: {} });
+      await atSubmit;
+      expect(await s.r.hgetall(s.keys.runSteps('cancel-early-1'))).toEqual({ a: 'releasing', b: 'releasing' });
+      await o.client.cancelWorkflowRun('cancel-early-1', 'changed my mind');
+      open();
+      await started;
+
+      const run = await o.client.getWorkflowRun('cancel-early-1');
+      expect(run.state).toBe(WorkflowRunState.WORKFLOW_RUN_STATE_CANCELLED);
+      expect(run.steps.map((x) => [x.stepId, x.state])).toEqual([
+        ['a', StepState.STEP_STATE_CANCELLED],
+        ['b', StepState.STEP_STATE_CANCELLED],
+      ]);
+      for (const step of ['a', 'b']) await expect(o.client.getTaskStatus(`cancel-early-1.${step}`)).rejects.toThrow(/NOT_FOUND/);
+      expect((await countsPerStep(s, 'cancel-early-1')).size).toBe(0);
+      expect(await s.r.zcard(s.keys.releasing)).toBe(0);
+    } finally {
+      await queues.close();
+      bull.disconnect();
+    }
   });
 });

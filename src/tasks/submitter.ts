@@ -24,19 +24,22 @@ import { luaCommand } from '../redis/lua-command.js';
 /** BullMQ queue keys each class of a batch passes to the claim script, after its task list. */
 const QUEUE_KEYS = ['marker', 'meta', 'id', 'prioritized', 'delayed', 'completed', 'active', 'events', 'pc'] as const;
 /** Values per task in the claim script's ARGV. */
-const PER_TASK = 11;
+const PER_TASK = 12;
 
 /**
  * Claim task ids, record their submission and add their jobs.
  * KEYS[1] tasks index hash, KEYS[2] events stream, KEYS[3] counters hash,
  * KEYS[4] schedules' last ticks hash, KEYS[5] schedules hash,
  * KEYS[6..] per class of the batch, 10 keys: its task list (zset), then its queue's QUEUE_KEYS
- * ARGV[1] events MAXLEN, then per task 11 values:
+ * ARGV[1] events MAXLEN, then per task 12 values:
  *   task_id, "<class>\t<digest>", class, workflow_id ("" for none), delay_ms,
  *   schedule_id ("" for none), schedule tick ms ("" for none), the KEYS index of its class's task
- *   list, and its job as BullMQ's add scripts take it (job-encoding.ts): packed args, data, packed opts
+ *   list, its job as BullMQ's add scripts take it (job-encoding.ts): packed args, data, packed opts,
+ *   and for a workflow's step task the KEYS index of its run's steps hash (0 for other tasks)
  * Returns {0, v1, v2, ...}: vi is "" when task i was claimed now, "\ttick" when its schedule tick
- *         already submitted a task (one since forgotten by retention), else its existing index value;
+ *         already submitted a task (one since forgotten by retention), "\tstopped" when it is a
+ *         step task whose step is no longer releasing (its run stopped meanwhile: the task is not
+ *         created, so it can never start), else its existing index value;
  *         {1, i, existing} when task i is taken with different content (nothing was written).
  * Claimed tasks get a "submitted" event, count in counters "submitted:<class>", and enter their
  * class's task list scored by Redis's clock (one ZADD: the only per-task cost of listing; one
@@ -48,6 +51,8 @@ const PER_TASK = 11;
  */
 /** The claim's answer for a task whose schedule tick already submitted one. */
 const TICK_DONE = '\ttick';
+/** The claim's answer for a step task whose step stopped releasing (its run was cancelled or failed fast). */
+const STEP_STOPPED = '\tstopped';
 
 const CLAIM_SCRIPT = `
 ${bullmqFunction('bullAddPrioritized', 'addPrioritizedJob', 9)}
@@ -64,6 +69,8 @@ for i = 1, n do
     local last = redis.call('HGET', KEYS[4], ARGV[b + 6])
     if last and tonumber(string.match(last, '^(%d+)')) >= tonumber(ARGV[b + 7]) then v = '\ttick' end
   end
+  local g = tonumber(ARGV[b + 12])
+  if not v and g > 0 and redis.call('HGET', KEYS[g], string.sub(ARGV[b + 1], #ARGV[b + 4] + 2)) ~= 'releasing' then v = '${STEP_STOPPED}' end
   out[i + 1] = v or ''
 end
 for i = 1, n do
@@ -174,6 +181,7 @@ export class TaskSubmitter {
     const k = this.opts.keys;
     const keyList = [k.tasks, k.events, k.counters, k.schedulesLast, k.schedules];
     const listIndex = new Map<string, number>();
+    const stepsIndex = new Map<string, number>();
     const argv: (string | number | Buffer)[] = [this.opts.eventsMaxLen];
     for (const t of unique) {
       const queue = this.opts.queues.get(t.taskClass);
@@ -185,7 +193,13 @@ export class TaskSubmitter {
       }
       const job = encodeJob(queue, t);
       argv.push(t.taskId, `${t.taskClass}\t${t.digest}`, t.taskClass, t.data.workflowId ?? '', t.delayMs, t.data.scheduleId ?? '', t.scheduleTickMs ?? '', li);
-      argv.push(job.args, job.data, job.opts);
+      const wf = t.data.workflowId;
+      let si = 0;
+      if (wf) {
+        si = stepsIndex.get(wf) ?? keyList.push(k.runSteps(wf));
+        stepsIndex.set(wf, si);
+      }
+      argv.push(job.args, job.data, job.opts, si);
     }
     const reply = await this.claim(keyList.length, ...keyList, ...argv);
     if (reply[0] === 1) {
@@ -202,7 +216,7 @@ export class TaskSubmitter {
     const existing: ResolvedTask[] = [];
     unique.forEach((t, i) => {
       if (reply[i + 1] === '') created.add(t.taskId);
-      else if (reply[i + 1] !== TICK_DONE) existing.push(t);
+      else if (reply[i + 1] !== TICK_DONE && reply[i + 1] !== STEP_STOPPED) existing.push(t);
     });
     // Claimed tasks were added by the claim; an existing task whose job is missing from its
     // queue is added again here.
