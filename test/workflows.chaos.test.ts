@@ -1,9 +1,10 @@
 /**
  * Workflow runs under concurrency and crashes: several orchestrator processes driving the same
  * runs, orchestrators killed with SIGKILL mid-run then restarted, and one that applied a failure
- * but died before cancelling the run's running steps, and a step outcome that fails to apply
- * every time, and a run cancelled while its steps' tasks are being submitted. Run state lives in Redis; what a killed process left unfinished is taken over after
- * `workflows.recoverAfterMs` (1.5 s in the test config).
+ * but died before cancelling the run's running steps, a step outcome that fails to apply every
+ * time, and a run cancelled while its steps' tasks are being submitted. Run state lives in Redis;
+ * what a killed process left unfinished is taken over after `workflows.recoverAfterMs` (1.5 s in
+ * the test config).
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
