@@ -13,12 +13,21 @@ export interface PoolMetricsOptions {
   concurrency: ReadonlyMap<string, number>;
 }
 
+/** The series of one class an attempt updates, labelled once: labelling hashes the labels on every call. */
+interface ClassSeries {
+  wait: Histogram.Internal<'class'>;
+  ended: Map<AttemptOutcome, { attempts: Counter.Internal; run: Histogram.Internal<'class' | 'outcome'> }>;
+}
+
 export class PoolMetrics implements AttemptObserver {
   private readonly attempts: Counter<'class' | 'outcome'>;
   private readonly timedOut: Counter<'class'>;
   private readonly runSeconds: Histogram<'class' | 'outcome'>;
   private readonly waitSeconds: Histogram<'class'>;
-  private readonly busy: Gauge<'class'>;
+  /** Tasks running per class, read by the busy-slots gauge when scraped. */
+  private readonly running = new Map<string, number>();
+  /** Per class, the series its attempts update. */
+  private readonly series = new Map<string, ClassSeries>();
 
   constructor(opts: PoolMetricsOptions) {
     const registers = [opts.registry];
@@ -49,10 +58,19 @@ export class PoolMetrics implements AttemptObserver {
       registers,
     });
     const concurrency = new Gauge({ name: 'orq_pool_concurrency', help: 'Task slots of this pool per class.', labelNames: ['class'], registers });
-    this.busy = new Gauge({ name: 'orq_pool_busy_slots', help: 'Tasks this pool is running per class.', labelNames: ['class'], registers });
+    const running = this.running;
+    new Gauge({
+      name: 'orq_pool_busy_slots',
+      help: 'Tasks this pool is running per class.',
+      labelNames: ['class'],
+      registers,
+      collect() {
+        for (const [cls, n] of running) this.set({ class: cls }, n);
+      },
+    });
     for (const [cls, n] of opts.concurrency) {
       concurrency.set({ class: cls }, n);
-      this.busy.set({ class: cls }, 0);
+      this.running.set(cls, 0);
       // Series exist from the start, so rate() and absent() behave before the first task.
       for (const outcome of ['succeeded', 'failed', 'cancelled', 'retried'] as const) this.attempts.inc({ class: cls, outcome }, 0);
       this.timedOut.inc({ class: cls }, 0);
@@ -60,14 +78,29 @@ export class PoolMetrics implements AttemptObserver {
   }
 
   started(taskClass: string, queueWaitMs: number | undefined): void {
-    this.busy.inc({ class: taskClass });
-    if (queueWaitMs !== undefined) this.waitSeconds.observe({ class: taskClass }, seconds(queueWaitMs));
+    this.running.set(taskClass, (this.running.get(taskClass) ?? 0) + 1);
+    if (queueWaitMs !== undefined) this.of(taskClass).wait.observe(seconds(queueWaitMs));
   }
 
   ended(taskClass: string, outcome: AttemptOutcome, runMs: number, timedOut: boolean): void {
-    this.busy.dec({ class: taskClass });
-    this.attempts.inc({ class: taskClass, outcome });
-    this.runSeconds.observe({ class: taskClass, outcome }, seconds(runMs));
+    this.running.set(taskClass, (this.running.get(taskClass) ?? 1) - 1);
+    const byOutcome = this.of(taskClass).ended;
+    let s = byOutcome.get(outcome);
+    if (!s) {
+      s = { attempts: this.attempts.labels({ class: taskClass, outcome }), run: this.runSeconds.labels({ class: taskClass, outcome }) };
+      byOutcome.set(outcome, s);
+    }
+    s.attempts.inc();
+    s.run.observe(seconds(runMs));
     if (timedOut) this.timedOut.inc({ class: taskClass });
+  }
+
+  private of(taskClass: string): ClassSeries {
+    let s = this.series.get(taskClass);
+    if (!s) {
+      s = { wait: this.waitSeconds.labels({ class: taskClass }), ended: new Map() };
+      this.series.set(taskClass, s);
+    }
+    return s;
   }
 }

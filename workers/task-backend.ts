@@ -111,7 +111,7 @@ export function defineTaskCommands(bullRedis: Redis): void {
 
 /** The outcomes processors left for BullMQ's next `moveToFinished` of each job. */
 export class PendingOutcomes {
-  private readonly byJob = new Map<string, (string | number)[]>();
+  private readonly byJob = new Map<string, (string | number | Buffer)[]>();
 
   constructor(private readonly opts: { eventsMaxLen: number; resultsMaxLen: number }) {}
 
@@ -125,7 +125,7 @@ export class PendingOutcomes {
     this.byJob.delete(taskId);
   }
 
-  get(taskId: string): (string | number)[] | undefined {
+  get(taskId: string): (string | number | Buffer)[] | undefined {
     return this.byJob.get(taskId);
   }
 }

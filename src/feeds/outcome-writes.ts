@@ -5,6 +5,7 @@
  * disagree: a pool's finish (workers/task-backend.ts) and the removal of a task cancelled while
  * queued (src/tasks/task-canceller.ts).
  */
+import { Packr } from 'msgpackr';
 import type { Keys } from '../redis/keys.js';
 import { eventFields, resultFields, type TaskEventRecord, type TaskResultRecord } from './feed-format.js';
 
@@ -13,26 +14,28 @@ export function outcomeKeys(keys: Keys): string[] {
   return [keys.events, keys.results, keys.counters, keys.workflowInbox];
 }
 
+/** The packer BullMQ's Redis backend uses; Redis's Lua reads it with cmsgpack. */
+const packer = new Packr({ useRecords: false });
+
 /**
- * The arguments of the writes: events MAXLEN, results MAXLEN, counter field, N, N event fields,
- * M, M result fields, then "1" when the result also goes to the workflow inbox.
+ * The arguments of the writes: events MAXLEN, results MAXLEN, counter field, the event's and the
+ * result's fields packed as one msgpack array of two arrays (one argument instead of one per
+ * field: each argument costs the client and Redis more than its bytes do), then "1" when the
+ * result also goes to the workflow inbox.
  */
-export function outcomeArgv(event: TaskEventRecord, result: TaskResultRecord, eventsMaxLen: number, resultsMaxLen: number): (string | number)[] {
-  const ev = eventFields(event);
-  const res = resultFields(result);
-  return [eventsMaxLen, resultsMaxLen, `${result.state}:${result.taskClass}`, ev.length, ...ev, res.length, ...res, result.workflowId ? '1' : '0'];
+export function outcomeArgv(event: TaskEventRecord, result: TaskResultRecord, eventsMaxLen: number, resultsMaxLen: number): (string | number | Buffer)[] {
+  const fields = packer.pack([eventFields(event), resultFields(result)]) as Buffer;
+  return [eventsMaxLen, resultsMaxLen, `${result.state}:${result.taskClass}`, fields, result.workflowId ? '1' : '0'];
 }
 
 /** Lua doing the writes, with outcomeKeys at KEYS[k..k+3] and outcomeArgv from ARGV[a]. */
 export function outcomeWritesLua(k: number, a: number): string {
   return `
 do
-  local n = tonumber(ARGV[${a + 3}])
-  redis.call('XADD', KEYS[${k}], 'MAXLEN', '~', ARGV[${a}], '*', unpack(ARGV, ${a + 4}, ${a + 3} + n))
-  local j = ${a + 4} + n
-  local m = tonumber(ARGV[j])
-  redis.call('XADD', KEYS[${k + 1}], 'MAXLEN', '~', ARGV[${a + 1}], '*', unpack(ARGV, j + 1, j + m))
-  if ARGV[j + m + 1] == '1' then redis.call('XADD', KEYS[${k + 3}], '*', unpack(ARGV, j + 1, j + m)) end
+  local f = cmsgpack.unpack(ARGV[${a + 3}])
+  redis.call('XADD', KEYS[${k}], 'MAXLEN', '~', ARGV[${a}], '*', unpack(f[1]))
+  redis.call('XADD', KEYS[${k + 1}], 'MAXLEN', '~', ARGV[${a + 1}], '*', unpack(f[2]))
+  if ARGV[${a + 4}] == '1' then redis.call('XADD', KEYS[${k + 3}], '*', unpack(f[2])) end
   redis.call('HINCRBY', KEYS[${k + 2}], ARGV[${a + 2}], 1)
 end
 `;

@@ -42,7 +42,7 @@ end
 return r
 `;
 
-type RemoveCancelled = (...args: (string | number)[]) => Promise<number>;
+type RemoveCancelled = (...args: (string | number | Buffer)[]) => Promise<number>;
 
 export class TaskCanceller {
   private readonly removeCancelled: RemoveCancelled;
