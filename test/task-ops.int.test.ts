@@ -214,6 +214,22 @@ describe('RetryTasks', { timeout: 120_000 }, () => {
     expect(finals).toEqual([`failed:${made}`, `succeeded:${made + 1}`]);
     const started = mine.filter((e) => e.type === 'started').map((e) => Number(e.attempt));
     expect(started).toEqual(Array.from({ length: made + 1 }, (_, i) => i + 1));
+    // A subscription to the class is given both of its results: the failure, then the retried run's success.
+    const results = sys.client.streamTaskResults({ taskClass: 'cpu_short' });
+    const got: [TaskState, number][] = [];
+    const reading = (async () => {
+      for await (const r of results) if (r.taskId === 'rt-id-3') got.push([r.state, r.attempt]);
+    })().catch(() => undefined);
+    try {
+      await waitFor(() => got.length >= 2, { message: "the class's results never showed rt-id-3 twice" });
+    } finally {
+      results.cancel();
+      await reading;
+    }
+    expect(got).toEqual([
+      [TaskState.TASK_STATE_FAILED, made],
+      [TaskState.TASK_STATE_SUCCEEDED, made + 1],
+    ]);
   });
 
   it('retries every failed task matching a filter', async () => {

@@ -33,9 +33,6 @@ export interface Cursored<T> {
   item: T;
 }
 
-/** Most task ids remembered per results subscription for once-only delivery. */
-const DEDUPE_LIMIT = 200_000;
-
 function checkClasses(field: string, classes: string[], known: ReadonlySet<string>): void {
   for (const c of classes) if (!known.has(c)) throw invalidArgument(field, `unknown class "${c}"`);
 }
@@ -70,10 +67,16 @@ export class FeedSubscriptions {
   }
 
   /**
-   * Final results matching the selection, each task's once. Without a cursor, tasks named in
-   * `taskIds` that already finished are answered from their records first, then the stream is
-   * followed from the moment before that look-up, so nothing finishing in between is missed;
-   * other selections read the stream from its oldest retained entry.
+   * Final results matching the selection, each once. Without a cursor, tasks named in `taskIds`
+   * that already finished are answered from their records first, then the stream is followed from
+   * the moment before that look-up, so nothing finishing in between is missed; other selections
+   * read the stream from its oldest retained entry.
+   *
+   * The results stream holds one entry per outcome that ended a task (the script writing it is
+   * the one that ends it); a task retried by RetryTasks ends again, with a later attempt, and that
+   * result is delivered too. Only a task answered from its record can be seen twice: its result
+   * may also be on the stream after the look-up. Those are remembered by (task id, attempt) until
+   * the stream shows them, so what a subscription remembers is bounded by the task ids it names.
    */
   async *results(
     sel: { taskIds: string[]; workflowId: string; taskClass: string; closeWhenDone: boolean; scheduleId?: string },
@@ -84,15 +87,9 @@ export class FeedSubscriptions {
     if (sel.taskClass) checkClasses('task_class', [sel.taskClass], this.opts.knownClasses);
     if (sel.closeWhenDone && sel.taskIds.length === 0) throw invalidArgument('close_when_done', 'needs task_ids');
     const ids = new Set(sel.taskIds);
-    const seen = new Set<string>();
     const pending = new Set(ids);
-    const deliver = (r: TaskResultRecord): boolean => {
-      if (seen.has(r.taskId)) return false;
-      if (seen.size >= DEDUPE_LIMIT) seen.clear();
-      seen.add(r.taskId);
-      pending.delete(r.taskId);
-      return true;
-    };
+    /** "<task id>\t<attempt>" of results answered from records and not yet seen on the stream. */
+    const answered = new Set<string>();
     const matches = (r: TaskResultRecord) =>
       (!ids.size || ids.has(r.taskId)) &&
       (!sel.workflowId || r.workflowId === sel.workflowId) &&
@@ -111,13 +108,17 @@ export class FeedSubscriptions {
           throw err;
         }
         const r = resultFromStatus(view);
-        if (r && matches(r) && deliver(r)) yield { cursor: from, item: r };
+        if (!r || !matches(r)) continue;
+        answered.add(`${r.taskId}\t${r.attempt}`);
+        pending.delete(r.taskId);
+        yield { cursor: from, item: r };
       }
       if (sel.closeWhenDone && pending.size === 0) return;
     }
     for await (const [id, fields] of tailStream({ redisUrl: this.opts.redisUrl, key: this.opts.keys.results, cursor: from || '0', signal })) {
       const r = parseResult(fields);
-      if (!matches(r) || !deliver(r)) continue;
+      if (!matches(r) || (answered.size > 0 && answered.delete(`${r.taskId}\t${r.attempt}`))) continue;
+      pending.delete(r.taskId);
       yield { cursor: id, item: r };
       if (sel.closeWhenDone && pending.size === 0) return;
     }
@@ -130,7 +131,8 @@ export function resultFromStatus(v: TaskStatusView): TaskResultRecord | undefine
   return {
     taskId: v.taskId,
     taskClass: v.taskClass,
-    attempt: Math.max(1, v.attemptsMade),
+    // As on the stream: 0 for a task cancelled before any attempt ran.
+    attempt: v.attemptsMade,
     atMs: v.finishedAtMs,
     state: v.state,
     workflowId: v.workflowId || undefined,
