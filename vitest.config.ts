@@ -13,7 +13,7 @@ export default defineConfig({
     // The browser suite runs alone, after the rest: Chromium beside the chaos suites' pools (2 s
     // locks, on 2 cores) starved a pool long enough to lose a lock and run a task twice.
     projects: [
-      { extends: true, test: { name: 'services', include: ['test/*.test.ts'], sequence: { groupOrder: 0 } } },
+      { extends: true, test: { name: 'services', include: ['test/*.test.ts', 'test/security/**/*.test.ts'], sequence: { groupOrder: 0 } } },
       { extends: true, test: { name: 'browser', include: ['test/browser/**/*.test.ts'], sequence: { groupOrder: 1 } } },
     ],
   },
