@@ -34,8 +34,8 @@ async function start(dataDir: string, port: number): Promise<EmbeddedRedis> {
   return e;
 }
 
-async function withClient<T>(url: string, fn: (r: Redis) => Promise<T>): Promise<T> {
-  const r = new Redis(url);
+async function withClient<T>(e: EmbeddedRedis, fn: (r: Redis) => Promise<T>): Promise<T> {
+  const r = new Redis(e.url, { password: e.password });
   try {
     return await fn(r);
   } finally {
@@ -51,7 +51,7 @@ describe('embedded redis-server', () => {
     const first = await start(dataDir, port);
     expect(first.reused).toBe(false);
     expect(first.url).toBe(`redis://127.0.0.1:${port}`);
-    await withClient(first.url, async (r) => {
+    await withClient(first, async (r) => {
       await r.set('survives', 'restart');
       expect(await r.config('GET', 'appendonly')).toEqual(['appendonly', 'yes']);
       expect(await r.config('GET', 'appendfsync')).toEqual(['appendfsync', 'everysec']);
@@ -65,7 +65,7 @@ describe('embedded redis-server', () => {
 
     const second = await start(dataDir, port);
     expect(second.reused).toBe(false);
-    expect(await withClient(second.url, (r) => r.get('survives'))).toBe('restart');
+    expect(await withClient(second, (r) => r.get('survives'))).toBe('restart');
     await second.stop();
     expect(await acceptsConnections(port)).toBe(false);
   });
@@ -81,7 +81,7 @@ describe('embedded redis-server', () => {
     expect(again.url).toBe(first.url);
     expect(log.lines.join('\n')).toContain('reusing');
     await again.stop();
-    expect(await withClient(first.url, (r) => r.ping())).toBe('PONG');
+    expect(await withClient(first, (r) => r.ping())).toBe('PONG');
 
     await first.stop();
     expect(await acceptsConnections(port)).toBe(false);

@@ -4,7 +4,7 @@
  *
  * Environment variables keep the older stack's names where it had them:
  *   REDIS_URL, ORCHESTRATOR_GRPC_ADDR, ORCHESTRATOR_HTTP_ADDR
- * and add: ORCHESTRATOR_CONFIG, ORCHESTRATOR_PREFIX, ORCHESTRATOR_LOG_LEVEL,
+ * and add: ORCHESTRATOR_CONFIG, ORCHESTRATOR_PREFIX, ORCHESTRATOR_REDIS_PASSWORD_FILE, ORCHESTRATOR_REDIS_CA_FILE, ORCHESTRATOR_LOG_LEVEL,
  * ORCHESTRATOR_POOL_ID, ORCHESTRATOR_POOL_CLASSES (cpu_short:8,cpu_long), ORCHESTRATOR_POOL_METRICS_ADDR,
  * ORCHESTRATOR_HANDLERS_DIR, ORCHESTRATOR_SANDBOX (process|thread), ORCHESTRATOR_POOL_GPUS (0,1),
  * ORCHESTRATOR_GRPC_TOKENS_FILE, ORCHESTRATOR_ENV_FILE, ORCHESTRATOR_ENV_GRPC_ADDR,
@@ -99,8 +99,37 @@ const schema = z.strictObject({
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   redis: z
     .strictObject({
-      /** Empty: start an embedded redis-server (see `embedded`). */
+      /**
+       * The Redis to use: `redis://[user:password@]host:port[/db]`, or `rediss://...` for TLS
+       * (see `tls`). Env REDIS_URL. @default "" (start the embedded redis-server, see `embedded`)
+       */
       url: z.string().default(''),
+      /**
+       * A file holding the password for `url` when the URL carries none, e.g. a Docker or
+       * Kubernetes secret, so the password is in no environment variable or command line;
+       * trailing newlines are ignored. Env ORCHESTRATOR_REDIS_PASSWORD_FILE. @default ""
+       */
+      passwordFile: z.string().default(''),
+      /** TLS to a `rediss://` url; used for every connection a process makes (orchestrator, pools, BullMQ, dashboard). */
+      tls: z
+        .strictObject({
+          /**
+           * PEM CA certificates the server's certificate must chain to, instead of Node's
+           * built-in roots (no NODE_EXTRA_CA_CERTS needed). Env ORCHESTRATOR_REDIS_CA_FILE. @default "" (Node's roots)
+           */
+          caFile: z.string().default(''),
+          /** PEM client certificate, for a Redis that asks for one (tls-auth-clients). @default "" */
+          certFile: z.string().default(''),
+          /** PEM private key of certFile. @default "" */
+          keyFile: z.string().default(''),
+          /** The name the server's certificate must carry, when it is not the URL's host. @default "" (the URL's host) */
+          servername: z.string().default(''),
+        })
+        .prefault({})
+        .superRefine((tls, ctx) => {
+          if (Boolean(tls.certFile) !== Boolean(tls.keyFile))
+            ctx.addIssue({ code: 'custom', path: [tls.certFile ? 'keyFile' : 'certFile'], message: 'certFile and keyFile go together' });
+        }),
       /** Prefix of every key; queues add a hash tag per class so Redis Cluster works. @default "orq" */
       prefix: z
         .string()
@@ -108,12 +137,31 @@ const schema = z.strictObject({
         .default('orq'),
       embedded: z
         .strictObject({
+          /**
+           * Where the embedded server keeps its AOF, its log (redis.log) and its generated
+           * password (`password`, mode 0600); relative to the working directory. @default ".orchestrator/redis"
+           */
           dataDir: z.string().default('.orchestrator/redis'),
+          /** Its port on 127.0.0.1. @default 6390 */
           port: z.number().int().min(1).max(65_535).default(6390),
         })
         .prefault({}),
     })
-    .prefault({}),
+    .prefault({})
+    .superRefine((redis, ctx) => {
+      // TLS settings on a plain URL would be ignored, and the operator would believe the link encrypted.
+      const tlsKeys = (['caFile', 'certFile', 'keyFile', 'servername'] as const).filter((k) => redis.tls[k]);
+      for (const k of tlsKeys) {
+        if (!redis.url.startsWith('rediss://'))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['tls', k],
+            message: `needs a rediss:// url (redis.url is ${redis.url ? 'not rediss://' : 'empty: the embedded server has no TLS'})`,
+          });
+      }
+      if (redis.passwordFile && !redis.url)
+        ctx.addIssue({ code: 'custom', path: ['passwordFile'], message: 'needs redis.url (the embedded server generates its own password)' });
+    }),
   grpc: z
     .strictObject({
       addr: hostPort.default('127.0.0.1:50052'),
@@ -397,6 +445,8 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   };
   if (env.REDIS_URL) set('redis', 'url', env.REDIS_URL);
   if (env.ORCHESTRATOR_PREFIX) set('redis', 'prefix', env.ORCHESTRATOR_PREFIX);
+  if (env.ORCHESTRATOR_REDIS_PASSWORD_FILE) set('redis', 'passwordFile', env.ORCHESTRATOR_REDIS_PASSWORD_FILE);
+  if (env.ORCHESTRATOR_REDIS_CA_FILE) set('redis', 'tls', { caFile: env.ORCHESTRATOR_REDIS_CA_FILE });
   if (env.ORCHESTRATOR_GRPC_ADDR) set('grpc', 'addr', env.ORCHESTRATOR_GRPC_ADDR);
   if (env.ORCHESTRATOR_GRPC_TOKENS_FILE) set('grpc', 'auth', { tokensFile: env.ORCHESTRATOR_GRPC_TOKENS_FILE });
   if (env.ORCHESTRATOR_HTTP_ADDR) set('http', 'addr', env.ORCHESTRATOR_HTTP_ADDR);

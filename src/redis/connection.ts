@@ -8,9 +8,40 @@
  * carried. BullMQ gets plain connections; ours auto-pipeline.
  */
 import { Redis, type RedisOptions } from 'ioredis';
+import type { RedisConnectionSettings } from './connection-settings.js';
+
+/**
+ * The password and TLS settings of this process's Redis, set once at start (resolveRedis in
+ * src/process/redis-url.ts) before any connection is made. A process talks to one Redis
+ * deployment, so these are a property of the process, like a CA bundle; keeping them here,
+ * rather than beside every URL, means the dozens of places that open connections by URL
+ * (BullMQ's included: it duplicates the connections it is given) cannot forget them, and the
+ * URLs passed around and logged carry no password.
+ */
+let settings: RedisConnectionSettings = {};
+
+export function useRedisConnectionSettings(next: RedisConnectionSettings): void {
+  settings = next;
+}
+
+/**
+ * `url` with the configured password when it carries none. ioredis lets the URL's user and
+ * password win over its options, and reads `redis://user@host` as an empty password, so the
+ * password goes into the URL object handed to ioredis (never into one that is logged).
+ */
+function withPassword(url: string): string {
+  if (settings.password === undefined || !/^rediss?:\/\//i.test(url)) return url;
+  const u = new URL(url);
+  if (u.password) return url;
+  u.password = encodeURIComponent(settings.password);
+  return u.toString();
+}
 
 export function createRedis(url: string, opts: RedisOptions = {}): Redis {
-  const redis = new Redis(url, {
+  // Only for rediss://: TLS options on a redis:// URL would silently switch ioredis to TLS.
+  const tls = settings.tls && /^rediss:\/\//i.test(url) ? { tls: settings.tls } : {};
+  const redis = new Redis(withPassword(url), {
+    ...tls,
     maxRetriesPerRequest: null,
     enableReadyCheck: true,
     ...opts,

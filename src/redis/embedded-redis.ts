@@ -6,6 +6,16 @@
  * - It runs as production should: AOF with `appendfsync everysec` (queued work survives a
  *   restart, losing at most about a second on a crash), `noeviction` (BullMQ's keys must never
  *   be evicted), no RDB snapshots (`--save ''`: the AOF is the persistence), bound to 127.0.0.1.
+ * - It asks every client for a password: loopback is not a boundary between users of one host,
+ *   and any local user (or a web page, through a browser that speaks to 127.0.0.1) could
+ *   otherwise write jobs that a pool runs. The password is generated at the first start and kept
+ *   in `<dataDir>/password` (mode 0600, in a 0700 folder); every later start, and every process
+ *   that finds the server on its own (a pool or dashboard started by hand), reads it there. It
+ *   reaches redis-server on its stdin, never on a command line, and our processes hold it in
+ *   memory only (src/redis/connection.ts), never in a URL, an environment variable or a log.
+ * - A server on the port for our dataDir but without a password was started by an older
+ *   version: we refuse to use it, with the command that stops it, rather than restart it under
+ *   processes that may still be using it.
  * - Its data and log (`redis.log`) live under `dataDir` in the project, not in a system folder.
  * - A server already answering on the port for the same data directory is reused (and left
  *   running by stop()), so a second `npm start`, or one after a crash that left the server
@@ -19,8 +29,10 @@
  *   otherwise the error says what to install, or to set REDIS_URL.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, realpathSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { chmodSync, linkSync, mkdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { readPasswordFile } from './connection-settings.js';
 import { acceptsConnections, findOnPath, probeRedis, RedisStartError, startRedisServerProcess } from './redis-server-process.js';
 
 export interface EmbeddedRedisOptions {
@@ -32,7 +44,10 @@ export interface EmbeddedRedisOptions {
 }
 
 export interface EmbeddedRedis {
+  /** Without the password: safe to log. */
   url: string;
+  /** What clients must AUTH with (from `<dataDir>/password`). Never log it. */
+  password: string;
   /** Whether an already running server for the same dataDir was reused (stop() then leaves it running). */
   reused: boolean;
   stop(): Promise<void>;
@@ -101,13 +116,47 @@ export function ensureRedisServer(log: Log): string {
   );
 }
 
+/** The file of the embedded server's password in its data directory. */
+export function embeddedPasswordFile(dataDir: string): string {
+  return join(resolve(dataDir), 'password');
+}
+
+/**
+ * The password kept in `file`, created (mode 0600) with 32 random bytes when it does not exist.
+ * Created whole under a temporary name and linked into place, so two processes starting at once
+ * agree on one password and neither reads a half-written file.
+ */
+function loadOrCreatePassword(file: string, log: Log): string {
+  try {
+    statSync(file);
+  } catch {
+    const tmp = `${file}.${process.pid}.${randomBytes(4).toString('hex')}`;
+    writeFileSync(tmp, `${randomBytes(32).toString('hex')}\n`, { mode: 0o600, flag: 'wx' });
+    try {
+      linkSync(tmp, file);
+      log.info({ file }, 'generated a password for the embedded redis-server');
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+    } finally {
+      rmSync(tmp, { force: true });
+    }
+  }
+  // Owned by someone else the chmod fails, and so, unless they let us read it, does the read.
+  const mode = statSync(file).mode & 0o777;
+  if (mode & 0o077) {
+    chmodSync(file, 0o600);
+    log.warn({ file, mode: mode.toString(8) }, 'the embedded redis-server password file was readable by others: made it 0600');
+  }
+  return readPasswordFile('the embedded redis-server password', file);
+}
+
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
 /** Waits until a server for `dirs` answers PING; false if it stops answering as ours. */
-async function waitReady(port: number, dirs: string[], until: number): Promise<boolean> {
+async function waitReady(port: number, dirs: string[], password: string, until: number): Promise<boolean> {
   for (;;) {
-    const p = await probeRedis(port);
-    if (!p || !dirs.includes(p.dir)) return false;
+    const p = await probeRedis(port, 2_000, password);
+    if (p?.auth !== 'ok' || !dirs.includes(p.dir)) return false;
     if (p.ready) return true;
     if (Date.now() > until) return false;
     await sleep(100);
@@ -117,7 +166,10 @@ async function waitReady(port: number, dirs: string[], until: number): Promise<b
 export async function startEmbeddedRedis(opts: EmbeddedRedisOptions): Promise<EmbeddedRedis> {
   const log = opts.logger;
   const dataDir = resolve(opts.dataDir);
-  mkdirSync(dataDir, { recursive: true });
+  // 0700 when we create it: the AOF holds every task's data, and the password file lives here.
+  mkdirSync(dataDir, { recursive: true, mode: 0o700 });
+  const passwordFile = embeddedPasswordFile(dataDir);
+  const password = loadOrCreatePassword(passwordFile, log);
   // Redis reports its dir as getcwd() after chdir, i.e. with symlinks resolved.
   const dirs = [...new Set([dataDir, realpathSync(dataDir)])];
   const { port } = opts;
@@ -125,10 +177,17 @@ export async function startEmbeddedRedis(opts: EmbeddedRedisOptions): Promise<Em
   const logFile = join(dataDir, 'redis.log');
   const reuse = (pid: number): EmbeddedRedis => {
     log.info({ url, dataDir, pid }, 'reusing the redis-server already running for this data directory');
-    return { url, reused: true, stop: async () => undefined };
+    return { url, password, reused: true, stop: async () => undefined };
   };
 
-  const running = await probeRedis(port);
+  const running = await probeRedis(port, 2_000, password);
+  if (running?.auth === 'refused') {
+    throw new Error(
+      `127.0.0.1:${port} is taken by a Redis that refuses the embedded server's password (${passwordFile}): ` +
+        'if it is the embedded server of this dataDir, its password file was replaced; stop that server (kill its redis-server process) and start again. ' +
+        'Otherwise set REDIS_URL to use that server, or choose another redis.embedded.port',
+    );
+  }
   if (running) {
     if (!dirs.includes(running.dir)) {
       throw new Error(
@@ -136,7 +195,13 @@ export async function startEmbeddedRedis(opts: EmbeddedRedisOptions): Promise<Em
           'or choose another redis.embedded.port (or dataDir)',
       );
     }
-    if (!(await waitReady(port, dirs, Date.now() + START_TIMEOUT_MS))) {
+    if (!running.passwordSet) {
+      throw new Error(
+        `the redis-server running on 127.0.0.1:${port} for ${dataDir} has no password (an older version started it): ` +
+          `stop it (redis-cli -p ${port} shutdown) once nothing uses it, and start again; the new one asks for the password in ${passwordFile}`,
+      );
+    }
+    if (!(await waitReady(port, dirs, password, Date.now() + START_TIMEOUT_MS))) {
       throw new Error(`the redis-server already running on 127.0.0.1:${port} for ${dataDir} does not answer PING; see ${logFile}`);
     }
     return reuse(running.pid);
@@ -154,6 +219,7 @@ export async function startEmbeddedRedis(opts: EmbeddedRedisOptions): Promise<Em
       appendonly: true,
       logFile,
       detached: true,
+      password,
       startTimeoutMs: START_TIMEOUT_MS,
       stopTimeoutMs: STOP_TIMEOUT_MS,
       onKilled: (pid) => log.warn({ pid, timeoutMs: STOP_TIMEOUT_MS }, 'embedded redis-server did not exit on SIGTERM: killing it'),
@@ -162,14 +228,16 @@ export async function startEmbeddedRedis(opts: EmbeddedRedisOptions): Promise<Em
     let stopping: Promise<void> | undefined;
     return {
       url,
+      password,
       reused: false,
       stop: () => (stopping ??= server.stop().then(() => log.info({ pid: server.pid }, 'embedded redis-server stopped'))),
     };
   } catch (err) {
     if (err instanceof RedisStartError && err.reason === 'exited') {
       // Another process may have started a server for the same directory just before us.
-      const other = await probeRedis(port);
-      if (other && dirs.includes(other.dir) && (await waitReady(port, dirs, Date.now() + START_TIMEOUT_MS))) return reuse(other.pid);
+      const other = await probeRedis(port, 2_000, password);
+      if (other?.auth === 'ok' && other.passwordSet && dirs.includes(other.dir) && (await waitReady(port, dirs, password, Date.now() + START_TIMEOUT_MS)))
+        return reuse(other.pid);
     }
     throw new Error(`embedded ${(err as Error).message}`, { cause: err });
   }

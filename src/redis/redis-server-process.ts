@@ -22,6 +22,14 @@ export interface RedisServerProcessOptions {
   appendonly?: boolean;
   /** Where its stdout and stderr go (appended). @default `<dir>/redis.log` */
   logFile?: string;
+  /**
+   * Clients must AUTH with this (requirepass). Handed to the server as a config file on its
+   * stdin (`redis-server -`), so it is on no command line and in no file beyond the caller's.
+   * @default undefined (no password)
+   */
+  password?: string;
+  /** More redis-server options, appended (e.g. --tls-port and its files). @default [] */
+  extraArgs?: string[];
   /** Own process group: Ctrl-C on the parent's terminal does not reach it. @default false */
   detached?: boolean;
   /** Let the parent exit while the server runs. @default false */
@@ -102,16 +110,27 @@ export function acceptsConnections(port: number): Promise<boolean> {
   });
 }
 
-export interface RedisProbe {
-  /** Its --dir, as the server reports it (symlinks resolved). */
-  dir: string;
-  pid: number;
-  /** PING answered PONG (false while the server is still loading its AOF). */
-  ready: boolean;
-}
+export type RedisProbe =
+  | {
+      auth: 'ok';
+      /** Whether the server asks clients for a password (false: anyone on the host may use it). */
+      passwordSet: boolean;
+      /** Its --dir, as the server reports it (symlinks resolved). */
+      dir: string;
+      pid: number;
+      /** PING answered PONG (false while the server is still loading its AOF). */
+      ready: boolean;
+    }
+  /** A Redis that asks for a password we do not have, or refused the one we gave. */
+  | { auth: 'refused' };
 
-/** Asks the Redis on 127.0.0.1:port who it is; undefined when no Redis answers there. */
-export async function probeRedis(port: number, timeoutMs = 2_000): Promise<RedisProbe | undefined> {
+const isAuthError = (err: unknown) => /^(NOAUTH|WRONGPASS)/.test((err as Error).message ?? '');
+
+/**
+ * Asks the Redis on 127.0.0.1:port who it is, authenticating with `password` when it asks for
+ * one; undefined when no Redis answers there.
+ */
+export async function probeRedis(port: number, timeoutMs = 2_000, password?: string): Promise<RedisProbe | undefined> {
   const r = new Redis({
     host: '127.0.0.1',
     port,
@@ -126,14 +145,32 @@ export async function probeRedis(port: number, timeoutMs = 2_000): Promise<Redis
   r.on('error', () => undefined);
   try {
     await r.connect();
-    // CONFIG and INFO answer while an AOF is loading; PING does not until it is loaded.
-    const [, dir] = (await r.config('GET', 'dir')) as [string, string];
+    // CONFIG, INFO and AUTH answer while an AOF is loading; PING does not until it is loaded.
+    // AUTH only when asked: ioredis's own AUTH at connect would warn on stderr when a server has
+    // no password, and that server is exactly what the caller needs to tell apart.
+    const getDir = async () => ((await r.config('GET', 'dir')) as [string, string])[1];
+    let dir: string;
+    let passwordSet = false;
+    try {
+      dir = await getDir();
+    } catch (err) {
+      if (!isAuthError(err)) throw err;
+      if (password === undefined) return { auth: 'refused' };
+      try {
+        await r.call('AUTH', password);
+      } catch (authErr) {
+        if (isAuthError(authErr)) return { auth: 'refused' };
+        throw authErr;
+      }
+      passwordSet = true;
+      dir = await getDir();
+    }
     const m = /^process_id:(\d+)/m.exec(await r.info('server'));
     const ready = await r.ping().then(
       (p) => p === 'PONG',
       () => false,
     );
-    return { dir, pid: m ? Number(m[1]) : -1, ready };
+    return { auth: 'ok', passwordSet, dir, pid: m ? Number(m[1]) : -1, ready };
   } catch {
     return undefined;
   } finally {
@@ -165,6 +202,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
  */
 export const REDIS_TUNING = ['--hash-max-listpack-value', '512'];
 
+/** `text` as a double-quoted string of a Redis config file (its parser's escapes). */
+export function redisConfigString(text: string): string {
+  return `"${text
+    .replace(/[\\"]/g, (c) => `\\${c}`)
+    .replace(/\n/g, '\\n')
+    .replace(/\r/g, '\\r')}"`;
+}
+
 /** Spawns redis-server and resolves once it answers PING as itself; throws RedisStartError otherwise. */
 export async function startRedisServerProcess(opts: RedisServerProcessOptions): Promise<RedisServerProcess> {
   const bin = opts.bin ?? 'redis-server';
@@ -188,13 +233,21 @@ export async function startRedisServerProcess(opts: RedisServerProcessOptions): 
   ];
   args.push('--appendonly', opts.appendonly ? 'yes' : 'no');
   if (opts.appendonly) args.push('--appendfsync', 'everysec');
+  args.push(...(opts.extraArgs ?? []));
+  // `-` first: the config file is stdin, and the options after it still apply.
+  if (opts.password !== undefined) args.unshift('-');
 
   const out = openSync(logFile, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(bin, args, { stdio: ['ignore', out, out], detached: opts.detached ?? false });
+    child = spawn(bin, args, { stdio: [opts.password === undefined ? 'ignore' : 'pipe', out, out], detached: opts.detached ?? false });
   } finally {
     closeSync(out);
+  }
+  if (opts.password !== undefined && child.stdin) {
+    // An early exit closes the pipe; that exit is reported below, not this EPIPE.
+    child.stdin.on('error', () => undefined);
+    child.stdin.end(`requirepass ${redisConfigString(opts.password)}\n`);
   }
   if (opts.unref) child.unref();
   let spawnError: Error | undefined;
@@ -216,8 +269,8 @@ export async function startRedisServerProcess(opts: RedisServerProcessOptions): 
         tail,
       );
     }
-    const p = await probeRedis(port, 1_000);
-    if (p && p.pid === child.pid && p.ready) break;
+    const p = await probeRedis(port, 1_000, opts.password);
+    if (p?.auth === 'ok' && p.pid === child.pid && p.ready) break;
     if (Date.now() > deadline) {
       child.kill('SIGKILL');
       await exited;

@@ -16,6 +16,8 @@ export interface RedisServerHandle {
   url: string;
   /** The server's --dir (and its log, redis.log); removed by stop(). */
   dir: string;
+  /** Its process id. */
+  pid: number | undefined;
   /** SIGTERM, wait for exit (SIGKILL after a deadline), remove dir. Safe to call twice. */
   stop(): Promise<void>;
 }
@@ -39,7 +41,15 @@ function track(server: RedisServerProcess, dir: string): void {
   });
 }
 
-export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<RedisServerHandle> {
+export interface StartRedisOptions {
+  appendonly?: boolean;
+  /** requirepass; `url` then carries no password (clients pass it themselves). */
+  password?: string;
+  /** More redis-server options, e.g. --tls-port and its files. */
+  extraArgs?: string[];
+}
+
+export async function startRedis(opts: StartRedisOptions = {}): Promise<RedisServerHandle> {
   if (!findOnPath('redis-server')) throw new Error(NOT_FOUND);
   for (let attempt = 1; ; attempt++) {
     const port = await freeLoopbackPort();
@@ -47,7 +57,7 @@ export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<R
     let server: RedisServerProcess;
     try {
       // unref: a forgotten stop() must not keep the test process alive; the exit hook kills it.
-      server = await startRedisServerProcess({ port, dir, appendonly: opts.appendonly, unref: true });
+      server = await startRedisServerProcess({ port, dir, appendonly: opts.appendonly, password: opts.password, extraArgs: opts.extraArgs, unref: true });
     } catch (err) {
       rmSync(dir, { recursive: true, force: true });
       // Most likely someone took the port between our probe and its bind: try another.
@@ -62,6 +72,7 @@ export async function startRedis(opts: { appendonly?: boolean } = {}): Promise<R
       port,
       url: server.url,
       dir,
+      pid: server.pid,
       stop: () => (stopping ??= server.stop().then(() => rmSync(dir, { recursive: true, force: true }))),
     };
   }
