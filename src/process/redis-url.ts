@@ -6,16 +6,34 @@
  * (src/redis/connection.ts) before it returns, and the URL it returns carries no password that
  * was not already in the configured one.
  */
-import type { Config } from '../config/config.js';
+import { ConfigError, type Config } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
 import { useRedisConnectionSettings } from '../redis/connection.js';
+import { checkRedisAccess, redactRedisUrl } from '../redis/connection-check.js';
 import { configuredConnectionSettings } from '../redis/connection-settings.js';
 import { startEmbeddedRedis } from '../redis/embedded-redis.js';
 
 export async function resolveRedis(config: Config, log: Logger): Promise<{ url: string; stop(): Promise<void> }> {
   if (config.redis.url) {
+    const { url } = config.redis;
     useRedisConnectionSettings(configuredConnectionSettings(config.redis));
-    return { url: config.redis.url, stop: async () => undefined };
+    const access = await checkRedisAccess(url);
+    if (!access.ok) {
+      const where = `redis.url ${redactRedisUrl(url)}`;
+      if (access.reason === 'tls') {
+        throw new ConfigError(
+          `${where}: TLS failed (${access.message}); if the server's certificate is signed by your own CA, set redis.tls.caFile (env ORCHESTRATOR_REDIS_CA_FILE) to it`,
+        );
+      }
+      if (access.reason === 'auth') {
+        throw new ConfigError(
+          `${where}: the server refused our credentials (${access.message}); put them in the URL (redis://user:password@host) or in redis.passwordFile`,
+        );
+      }
+      // An outage, not a mistake: our connections keep reconnecting until it is back.
+      log.warn({ url: redactRedisUrl(url), err: access.message }, 'Redis is not reachable yet: waiting for it');
+    }
+    return { url, stop: async () => undefined };
   }
   const embedded = await startEmbeddedRedis({ ...config.redis.embedded, logger: log.child({ component: 'embedded-redis' }) });
   useRedisConnectionSettings({ password: embedded.password });

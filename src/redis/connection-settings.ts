@@ -2,11 +2,12 @@
  * What every Redis connection of a process carries besides its URL: the password (from
  * redis.passwordFile, or the embedded server's generated one) and the TLS settings of a
  * rediss:// URL (redis.tls). Files are read once, at start, so a missing or unreadable one
- * stops start-up naming its config key rather than failing on the first reconnect.
+ * stops start-up naming its config key (a ConfigError: exit code 2) rather than failing on the
+ * first reconnect.
  */
 import { readFileSync } from 'node:fs';
 import type { ConnectionOptions } from 'node:tls';
-import type { Config } from '../config/config.js';
+import { ConfigError, type Config } from '../config/config.js';
 
 export interface RedisConnectionSettings {
   /** Used when the URL carries no password. */
@@ -19,7 +20,7 @@ function readSetting(key: string, path: string): Buffer {
   try {
     return readFileSync(path);
   } catch (err) {
-    throw new Error(`${key}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+    throw new ConfigError(`${key}: cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
 }
 
@@ -28,7 +29,7 @@ export function readPasswordFile(key: string, path: string): string {
   const password = readSetting(key, path)
     .toString('utf8')
     .replace(/[\r\n]+$/, '');
-  if (!password) throw new Error(`${key}: ${path} is empty`);
+  if (!password) throw new ConfigError(`${key}: ${path} is empty`);
   return password;
 }
 

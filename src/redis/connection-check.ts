@@ -1,0 +1,63 @@
+/**
+ * One connection to the configured Redis at start, to tell a misconfiguration from an outage.
+ * Our connections ride out an unreachable Redis by reconnecting for as long as it takes (a
+ * Redis restart must not stop the system), so without this check an untrusted certificate or a
+ * wrong password would look like an outage forever: a pool waiting silently, an orchestrator
+ * ending with "Connection is closed". Errors no retry can fix (TLS verification, credentials)
+ * are reported at once; an unreachable server is left to the reconnecting connections.
+ */
+import { Redis } from 'ioredis';
+import { createRedis } from './connection.js';
+
+export type RedisAccess =
+  | { ok: true }
+  /** `reason`: tls (the certificate or handshake), auth (credentials), unreachable (anything else). */
+  | { ok: false; reason: 'tls' | 'auth' | 'unreachable'; message: string };
+
+/** `url` with any password replaced by `***`, for messages and logs. */
+export function redactRedisUrl(url: string): string {
+  try {
+    const u = new URL(url);
+    if (!u.password) return url;
+    u.password = '***';
+    return u.toString();
+  } catch {
+    return url.replace(/\/\/[^@/]*@/, '//***@');
+  }
+}
+
+const TLS_CODES = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|SELF_SIGNED_|DEPTH_ZERO_|ERR_OSSL_)/;
+
+function classify(err: Error & { code?: string }): 'tls' | 'auth' | 'unreachable' {
+  if (/^(NOAUTH|WRONGPASS)|invalid password|invalid username-password/i.test(err.message)) return 'auth';
+  if ((err.code && TLS_CODES.test(err.code)) || /certificate|ssl|tls/i.test(err.message)) return 'tls';
+  return 'unreachable';
+}
+
+/** Connects once (no retries) and PINGs, with this process's password and TLS settings. */
+export async function checkRedisAccess(url: string, timeoutMs = 10_000): Promise<RedisAccess> {
+  const errors: Error[] = [];
+  const r: Redis = createRedis(url, {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+    enableReadyCheck: false,
+    connectionName: 'orq-start-check',
+  });
+  r.on('error', (err: Error) => void errors.push(err));
+  try {
+    await r.connect();
+    await r.ping();
+    return { ok: true };
+  } catch (err) {
+    // The first error event says why (a TLS alert, WRONGPASS); the rejection is often only "Connection is closed".
+    const first = errors.find((e) => classify(e) !== 'unreachable') ?? errors[0] ?? (err as Error);
+    const cause = classify(err as Error) !== 'unreachable' ? (err as Error) : first;
+    return { ok: false, reason: classify(cause), message: cause.message };
+  } finally {
+    r.disconnect();
+  }
+}
