@@ -22,7 +22,8 @@ export async function resolveRedis(config: Config, log: Logger): Promise<{ url: 
       const where = `redis.url ${redactRedisUrl(url)}`;
       if (access.reason === 'tls') {
         throw new ConfigError(
-          `${where}: TLS failed (${access.message}); if the server's certificate is signed by your own CA, set redis.tls.caFile (env ORCHESTRATOR_REDIS_CA_FILE) to it`,
+          `${where}: TLS failed (${access.message}); if the server's certificate is signed by your own CA, set redis.tls.caFile (env ORCHESTRATOR_REDIS_CA_FILE) to it; ` +
+            'if the server asks for client certificates, set redis.tls.certFile and redis.tls.keyFile',
         );
       }
       if (access.reason === 'auth') {

@@ -28,9 +28,13 @@ export function redactRedisUrl(url: string): string {
 
 const TLS_CODES = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|SELF_SIGNED_|DEPTH_ZERO_|ERR_OSSL_)/;
 
-function classify(err: Error & { code?: string }): 'tls' | 'auth' | 'unreachable' {
+function classify(err: Error & { code?: string }, tls: boolean): 'tls' | 'auth' | 'unreachable' {
   if (/^(NOAUTH|WRONGPASS)|invalid password|invalid username-password/i.test(err.message)) return 'auth';
   if ((err.code && TLS_CODES.test(err.code)) || /certificate|ssl|tls/i.test(err.message)) return 'tls';
+  // A TLS server that refuses our client certificate (TLS 1.3) sends its alert after the
+  // handshake and closes; the reset often arrives before the alert is read. A server that is
+  // down refuses the TCP connection instead (ECONNREFUSED).
+  if (tls && (err.code === 'ECONNRESET' || err.code === 'EPIPE')) return 'tls';
   return 'unreachable';
 }
 
@@ -54,9 +58,10 @@ export async function checkRedisAccess(url: string, timeoutMs = 10_000): Promise
     return { ok: true };
   } catch (err) {
     // The first error event says why (a TLS alert, WRONGPASS); the rejection is often only "Connection is closed".
-    const first = errors.find((e) => classify(e) !== 'unreachable') ?? errors[0] ?? (err as Error);
-    const cause = classify(err as Error) !== 'unreachable' ? (err as Error) : first;
-    return { ok: false, reason: classify(cause), message: cause.message };
+    const tls = /^rediss:\/\//i.test(url);
+    const first = errors.find((e) => classify(e, tls) !== 'unreachable') ?? errors[0] ?? (err as Error);
+    const cause = classify(err as Error, tls) !== 'unreachable' ? (err as Error) : first;
+    return { ok: false, reason: classify(cause, tls), message: cause.message.replace(/\s+/g, ' ').trim() };
   } finally {
     r.disconnect();
   }
