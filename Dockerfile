@@ -2,9 +2,19 @@
 # the process chosen by the command. Multi-stage: the build stage has the dev dependencies and
 # the compiler, the runtime stage only what runs, as a non-root user.
 #
+# It listens on all interfaces of its container, so it starts only with credentials: gRPC
+# tokens, dashboard credentials and the Redis password come from files mounted as secrets (see
+# docker-compose.yml and deploy/compose/make-secrets.sh), never from the image or a command line.
+#
 #   docker build -t orchestrator:0.1.0 .
-#   docker run --rm -e REDIS_URL=redis://redis:6379 orchestrator:0.1.0                      # orchestrator
-#   docker run --rm -e REDIS_URL=... orchestrator:0.1.0 node dist/workers/main.js --classes cpu_short
+#   deploy/compose/make-secrets.sh
+#   docker run --rm -v "$PWD/deploy/compose/secrets:/run/secrets:ro" \
+#     -e REDIS_URL=redis://redis:6379 -e ORCHESTRATOR_REDIS_PASSWORD_FILE=/run/secrets/redis_password \
+#     -e ORCHESTRATOR_GRPC_TOKENS_FILE=/run/secrets/grpc_tokens -e ORCHESTRATOR_CONFIG=/run/secrets/orchestrator.toml \
+#     orchestrator:0.1.0                                                                     # orchestrator
+#   docker run --rm -v "$PWD/deploy/compose/secrets/redis_password:/run/secrets/redis_password:ro" \
+#     -e REDIS_URL=redis://redis:6379 -e ORCHESTRATOR_REDIS_PASSWORD_FILE=/run/secrets/redis_password \
+#     orchestrator:0.1.0 node dist/workers/main.js --classes cpu_short                       # a pool
 ARG NODE_IMAGE=node:20-bookworm-slim
 
 FROM ${NODE_IMAGE} AS build

@@ -4,9 +4,11 @@
  * as an unprivileged user with a hardening section, and start entry points the build produces.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { loadConfig } from '../src/config/config.js';
 import { PROJECT_ROOT } from '../src/paths.js';
 
 const file = (p: string) => readFileSync(join(PROJECT_ROOT, p), 'utf8');
@@ -16,6 +18,16 @@ function dockerCompose(): boolean {
   if (process.env.CI === 'true') throw new Error('docker-compose is missing; CI must install it (.ci/run)');
   process.stderr.write('SKIPPED docker-compose config check: docker-compose is not installed (apt-get install docker-compose)\n');
   return false;
+}
+
+/** One service's block of `docker-compose config` output (services are indented two spaces). */
+function serviceBlock(config: string, name: string): string {
+  const services = config.slice(config.indexOf('\nservices:\n'));
+  const start = services.indexOf(`\n  ${name}:\n`);
+  expect(start, `service ${name}`).toBeGreaterThanOrEqual(0);
+  const rest = services.slice(start + 1);
+  const end = rest.slice(1).search(/\n(?: {2}\S|\S)/);
+  return end < 0 ? rest : rest.slice(0, end + 1);
 }
 
 /** key -> values of a systemd unit (a key may repeat). */
@@ -39,6 +51,69 @@ describe('deployment files', () => {
     // A service that scales must not pin a container name or a host port.
     const pool = r.stdout.slice(r.stdout.indexOf('  pool-cpu:'), r.stdout.indexOf('\n  redis:'));
     expect(pool).not.toMatch(/container_name|ports:/);
+  });
+
+  it.skipIf(!dockerCompose())('docker-compose.yml starts no service without the credentials it declares as secret files', () => {
+    const r = spawnSync('docker-compose', ['-f', join(PROJECT_ROOT, 'docker-compose.yml'), 'config'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    // Every secret is a file made by deploy/compose/make-secrets.sh, in a git-ignored folder.
+    for (const name of ['redis_password', 'grpc_tokens', 'orchestrator.toml']) {
+      expect(r.stdout).toContain(`file: ${join(PROJECT_ROOT, 'deploy/compose/secrets', name)}`);
+    }
+    // Redis asks for the password, given on stdin (`-`), never as --requirepass on its command line.
+    const redis = serviceBlock(r.stdout, 'redis');
+    expect(redis).toMatch(/redis-server[\s\S]*? - <<EOF\s+requirepass "\$\$\(cat \/run\/secrets\/redis_password\)"/);
+    expect(redis).not.toMatch(/--requirepass|protected-mode no|-a /);
+    expect(redis).toContain('source: redis_password');
+    expect(redis).toContain('REDISCLI_AUTH=');
+    // Its clients read the password from the secret; none carries it in REDIS_URL.
+    for (const name of ['orchestrator', 'pool-cpu']) {
+      const block = serviceBlock(r.stdout, name);
+      expect(block).toContain('REDIS_URL: redis://redis:6379');
+      expect(block).toContain('ORCHESTRATOR_REDIS_PASSWORD_FILE: /run/secrets/redis_password');
+      expect(block).toContain('source: redis_password');
+    }
+    const orchestrator = serviceBlock(r.stdout, 'orchestrator');
+    expect(orchestrator).toContain('ORCHESTRATOR_GRPC_TOKENS_FILE: /run/secrets/grpc_tokens');
+    expect(orchestrator).toContain('ORCHESTRATOR_CONFIG: /run/secrets/orchestrator.toml');
+    expect(orchestrator).toContain('source: grpc_tokens');
+    expect(orchestrator).toContain('source: orchestrator.toml');
+    // Nothing opens a server by switching its checks off.
+    expect(r.stdout).not.toMatch(/allowUnauthenticated|ALLOW_UNAUTHENTICATED/i);
+  });
+
+  it('make-secrets.sh makes the credentials once, in a 0700 folder, and the orchestrator config they form is valid', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'orq-compose-'));
+    try {
+      cpSync(join(PROJECT_ROOT, 'deploy/compose/make-secrets.sh'), join(dir, 'make-secrets.sh'));
+      const make = () => spawnSync('sh', [join(dir, 'make-secrets.sh')], { encoding: 'utf8' });
+      expect(make().status).toBe(0);
+      const secrets = join(dir, 'secrets');
+      const read = (name: string) => readFileSync(join(secrets, name), 'utf8');
+      const first = ['redis_password', 'grpc_tokens', 'orchestrator.toml'].map(read);
+      expect(statSync(secrets).mode & 0o777).toBe(0o700);
+      expect(read('redis_password')).toMatch(/^[0-9a-f]{64}\n$/);
+      expect(read('grpc_tokens')).toMatch(/^[0-9a-f]{64} admin\n$/);
+      // A second run keeps every credential in use.
+      expect(make().stdout).not.toContain('created');
+      expect(['redis_password', 'grpc_tokens', 'orchestrator.toml'].map(read)).toEqual(first);
+      // The orchestrator container's settings: all interfaces, with the dashboard's token from the config secret.
+      const config = loadConfig({
+        file: join(secrets, 'orchestrator.toml'),
+        env: {
+          REDIS_URL: 'redis://redis:6379',
+          ORCHESTRATOR_REDIS_PASSWORD_FILE: join(secrets, 'redis_password'),
+          ORCHESTRATOR_GRPC_TOKENS_FILE: join(secrets, 'grpc_tokens'),
+          ORCHESTRATOR_GRPC_ADDR: '0.0.0.0:50052',
+          ORCHESTRATOR_HTTP_ADDR: '0.0.0.0:9097',
+        },
+      });
+      expect(config.http.dashboard.tokens).toHaveLength(1);
+      expect(config.http.dashboard.tokens[0]!.role).toBe('admin');
+      expect(config.redis.passwordFile).toBe(join(secrets, 'redis_password'));
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('the Dockerfile is multi-stage, runs as a non-root user, and copies only what exists', () => {
