@@ -6,7 +6,7 @@
  * ending with "Connection is closed". Errors no retry can fix (TLS verification, credentials)
  * are reported at once; an unreachable server is left to the reconnecting connections.
  */
-import { Redis } from 'ioredis';
+import type { Redis } from 'ioredis';
 import { createRedis } from './connection.js';
 
 export type RedisAccess =
