@@ -13,7 +13,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/paths.js';
 import { embeddedPasswordFile, startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded-redis.js';
 import { startRedisServerProcess } from '../../src/redis/redis-server-process.js';
-import { freePort } from '../helpers/redis-server.js';
+import { freePort, startRedis } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/wait.js';
 
 const logger = { info: () => undefined, warn: () => undefined };
@@ -153,6 +153,15 @@ describe('embedded Redis credentials', () => {
     const a = await startEmbedded(join(tempDir(), 'redis'), await freePort());
     const b = await startEmbedded(join(tempDir(), 'redis'), await freePort());
     expect(a.password).not.toBe(b.password);
+  });
+
+  it('a password with quotes, backslashes and spaces reaches redis-server intact through its stdin config', async () => {
+    const password = 'a "quoted" \\ back slash and spaces #not-a-comment';
+    const server = await startRedis({ password });
+    cleanups.push(() => server.stop());
+    expect(await rawReply(server.port, 'PING')).toMatch(/^-NOAUTH/);
+    expect(await withClient(server.url, password, (r) => r.ping())).toBe('PONG');
+    expect(procText(server.pid!)).not.toContain('quoted');
   });
 
   it('refuses a server for its data folder that has no password (an older version), saying how to stop it', async () => {

@@ -12,6 +12,8 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { OrchestratorClient, TaskState } from '../../src/client/orchestrator-client.js';
 import { PROJECT_ROOT } from '../../src/paths.js';
+import { checkRedisAccess } from '../../src/redis/connection-check.js';
+import { useRedisConnectionSettings } from '../../src/redis/connection.js';
 import { makeTestCerts, type TestCerts } from '../helpers/certs.js';
 import { freePort, startRedis, type RedisServerHandle } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/wait.js';
@@ -157,6 +159,21 @@ describe('Redis over TLS with a configured CA', () => {
     expect(await p.exited).toBe(2);
     expect(p.output()).toMatch(/refused our credentials \((WRONGPASS|NOAUTH).*redis\.passwordFile/);
     expect(p.output()).not.toContain('not-the-password');
+  });
+
+  it('redis.tls.servername is the name the certificate is checked against', async () => {
+    const url = `rediss://127.0.0.1:${tlsPort}`;
+    const tls = { ca: certs.read(certs.caCert), cert: certs.read(certs.clientCert), key: certs.read(certs.clientKey) };
+    try {
+      useRedisConnectionSettings({ password: PASSWORD, tls: { ...tls, servername: 'localhost' } });
+      expect(await checkRedisAccess(url)).toEqual({ ok: true });
+      useRedisConnectionSettings({ password: PASSWORD, tls: { ...tls, servername: 'redis.wrong.example' } });
+      const refused = await checkRedisAccess(url);
+      expect(refused).toMatchObject({ ok: false, reason: 'tls' });
+      expect(refused.ok === false && refused.message).toMatch(/redis\.wrong\.example/);
+    } finally {
+      useRedisConnectionSettings({});
+    }
   });
 
   it('a CA file that cannot be read stops start-up naming redis.tls.caFile', async () => {
