@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/paths.js';
+import { createRedis, useRedisConnectionSettings } from '../../src/redis/connection.js';
 import { embeddedPasswordFile, startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded-redis.js';
 import { startRedisServerProcess } from '../../src/redis/redis-server-process.js';
 import { freePort, startRedis } from '../helpers/redis-server.js';
@@ -156,12 +157,45 @@ describe('embedded Redis credentials', () => {
   });
 
   it('a password with quotes, backslashes and spaces reaches redis-server intact through its stdin config', async () => {
-    const password = 'a "quoted" \\ back slash and spaces #not-a-comment';
+    const password = 'a "quoted" \\ back slash and spaces #not-a-comment @:/%41';
     const server = await startRedis({ password });
     cleanups.push(() => server.stop());
     expect(await rawReply(server.port, 'PING')).toMatch(/^-NOAUTH/);
     expect(await withClient(server.url, password, (r) => r.ping())).toBe('PONG');
     expect(procText(server.pid!)).not.toContain('quoted');
+    // Our connections get it from the process's settings, through the URL ioredis parses.
+    useRedisConnectionSettings({ password });
+    const ours = createRedis(server.url, { maxRetriesPerRequest: 0 });
+    try {
+      expect(await ours.ping()).toBe('PONG');
+    } finally {
+      ours.disconnect();
+      useRedisConnectionSettings({});
+    }
+  });
+
+  it('an ACL user named in the URL gets its password from the URL or from the process settings', async () => {
+    const server = await startRedis({ password: 'admin-password' });
+    cleanups.push(() => server.stop());
+    await withClient(server.url, 'admin-password', (r) => r.call('ACL', 'SETUSER', 'orq', 'on', '>orq-password', '~*', '&*', '+@all'));
+    const whoami = async (url: string) => {
+      const r = createRedis(url, { maxRetriesPerRequest: 0 });
+      try {
+        return await r.call('ACL', 'WHOAMI');
+      } finally {
+        r.disconnect();
+      }
+    };
+    const at = `127.0.0.1:${server.port}`;
+    expect(await whoami(`redis://orq:orq-password@${at}`)).toBe('orq');
+    useRedisConnectionSettings({ password: 'orq-password' });
+    try {
+      expect(await whoami(`redis://orq@${at}`)).toBe('orq');
+      // A password in the URL wins over the settings.
+      await expect(whoami(`redis://orq:wrong@${at}`)).rejects.toThrow(/WRONGPASS|NOAUTH/);
+    } finally {
+      useRedisConnectionSettings({});
+    }
   });
 
   it('refuses a server for its data folder that has no password (an older version), saying how to stop it', async () => {
