@@ -33,18 +33,41 @@ const out = (line: string) => process.stdout.write(`${line}\n`);
 const DEMO_TASKS: TaskInput[] = [
   { taskId: 'demo-echo-low', taskClass: 'cpu_short', payload: { text: 'low priority' }, priority: 1 },
   { taskId: 'demo-echo-high', taskClass: 'cpu_short', payload: { text: 'high priority' }, priority: 900 },
-  { taskId: 'demo-command', taskClass: 'cpu_short', payload: { note: 'a subprocess' }, executor: { command: { argv: ['uname', '-sr'] } } },
+  { taskId: 'demo-command', taskClass: 'cpu_short', payload: { note: 'a subprocess' }, executor: { command: { name: 'uname' } } },
   { taskId: 'demo-sleep', taskClass: 'cpu_long', payload: { ms: '300' }, executor: { handler: 'sleep' } },
   {
     taskId: 'demo-retry',
     taskClass: 'cpu_short',
-    payload: { message: 'first attempt fails', succeed_on_attempt: '2' },
-    executor: { handler: 'fail' },
+    payload: { note: 'first attempt fails' },
+    executor: { command: { name: 'flaky' } },
     maxAttempts: 3,
     backoff: { type: 'fixed', delayMs: 200 },
   },
   { taskId: 'demo-timeout', taskClass: 'cpu_short', payload: { ms: '5000' }, executor: { handler: 'sleep' }, timeoutMs: 300, maxAttempts: 1 },
 ];
+
+/**
+ * What the demo adds to the configuration: two named commands (a command task names one; it
+ * cannot choose its own program) and the class policy that lets cpu_short run them. Without
+ * --demo nothing is opened: classes run handler tasks only.
+ */
+const DEMO_CONFIG: ConfigInput = {
+  executors: {
+    command: {
+      commands: {
+        uname: { argv: ['uname', '-sr'] },
+        flaky: {
+          argv: [
+            'sh',
+            '-c',
+            'if [ "$ORCHESTRATOR_ATTEMPT" -lt 2 ]; then echo "attempt $ORCHESTRATOR_ATTEMPT fails on purpose" >&2; exit 1; fi; echo "ok on attempt $ORCHESTRATOR_ATTEMPT"',
+          ],
+        },
+      },
+    },
+  },
+  classes: { cpu_short: { policy: { executors: ['handler', 'command'], command: { names: ['uname', 'flaky'] } } } },
+};
 
 async function demo(addr: string, token: string | undefined): Promise<void> {
   const client = new OrchestratorClient(addr, { token });
@@ -85,11 +108,14 @@ async function demo(addr: string, token: string | undefined): Promise<void> {
 
 await runMain('orchestrator', async () => {
   const logLevel = flags.logLevel ?? (flags.demo ? 'warn' : undefined);
-  const config = loadConfig({ file: flags.config, overrides: logLevel ? ({ logLevel } as ConfigInput) : {} });
+  const config = loadConfig({
+    file: flags.config,
+    overrides: { ...(flags.demo ? DEMO_CONFIG : {}), ...(logLevel ? { logLevel: logLevel as ConfigInput['logLevel'] } : {}) },
+  });
   const log = createLogger(config.logLevel, { process: 'start' });
   const redis = await resolveRedis(config, log);
   const orchestrator = new Orchestrator({ config, redisUrl: redis.url, logger: log });
-  const pool = new WorkerPool({ config, redisUrl: redis.url, logger: log });
+  const pool = new WorkerPool({ config, redisUrl: redis.url, logger: log, env: process.env });
   const stop = async () => {
     await pool.close();
     await orchestrator.close();

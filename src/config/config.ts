@@ -15,10 +15,73 @@ import { hostname } from 'node:os';
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { isLoopback, splitHostPort } from '../http/http-listener.js';
-import { resolveTaskClasses, type TaskClassOptions } from '../../queues/task-classes.js';
+import { EXECUTOR_KINDS, resolveTaskClasses, type TaskClassOptions } from '../../queues/task-classes.js';
 import { normaliseAbsolutePath, normaliseHttpUrl, type ExecutorPolicy } from '../tasks/executor-policy.js';
+import { parseCommandTemplate, type CommandTemplate } from '../tasks/command-template.js';
+import { CONTAINER_USER_RE, IMAGE_PATTERN_RE, SLURM_NAME_RE } from '../tasks/task-spec.js';
 
 const keep = z.strictObject({ count: z.number().int().min(0), ageMs: z.number().int().min(0) });
+
+const commandName = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'a command name is [A-Za-z0-9_.-], not starting with "." or "-"');
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'not an environment variable name');
+
+/** `[classes.NAME.policy]`: what the class's tasks may run (queues/task-classes.ts ClassPolicy). */
+const classPolicy = z.strictObject({
+  executors: z.array(z.enum(EXECUTOR_KINDS)).optional(),
+  command: z
+    .strictObject({
+      names: z.array(commandName).optional(),
+      raw: z.boolean().optional(),
+      runAs: z
+        .string()
+        .regex(/^$|^[A-Za-z_][A-Za-z0-9_.-]{0,31}$|^\d+(:\d+)?$/, 'expected a user name, uid or uid:gid')
+        .optional(),
+    })
+    .optional(),
+  envPassthrough: z.array(envName).optional(),
+  container: z
+    .strictObject({
+      images: z.array(z.string().regex(IMAGE_PATTERN_RE, 'expected an image reference, * for any run of characters')).optional(),
+      maxMemoryBytes: z
+        .number()
+        .int()
+        .min(6 << 20)
+        .optional(),
+      maxCpuMillis: z.number().int().min(1).optional(),
+      maxPidsLimit: z.number().int().min(1).optional(),
+      maxTimeoutMs: z.number().int().min(1).optional(),
+      user: z.string().regex(CONTAINER_USER_RE, 'expected a user, uid or uid:gid').optional(),
+      allowRootUser: z.boolean().optional(),
+    })
+    .optional(),
+  slurm: z
+    .strictObject({
+      names: z.array(commandName).optional(),
+      raw: z.boolean().optional(),
+      partitions: z.array(z.string().regex(SLURM_NAME_RE)).optional(),
+      accounts: z.array(z.string().regex(SLURM_NAME_RE)).optional(),
+    })
+    .optional(),
+});
+
+/** A named command or Slurm script: an argv template (src/tasks/command-template.ts). */
+const commandTemplate = z
+  .strictObject({
+    /** Program and argument templates: `{name}` placeholders, argv[0] literal. */
+    argv: z.array(z.string()).min(1),
+    /** Environment the command always gets. @default {} */
+    env: z.record(envName, z.string()).default({}),
+    /** Working directory; "" for the pool's. @default "" */
+    cwd: z.string().default(''),
+  })
+  .superRefine((t, ctx) => {
+    try {
+      parseCommandTemplate(t);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', path: ['argv'], message: (err as Error).message });
+    }
+    if (t.cwd !== '' && !t.cwd.startsWith('/')) ctx.addIssue({ code: 'custom', path: ['cwd'], message: 'must be an absolute path' });
+  });
 
 const classOverrides = z.strictObject({
   concurrency: z.number().int().min(1).max(10_000).optional(),
@@ -32,6 +95,8 @@ const classOverrides = z.strictObject({
   usesGpu: z.boolean().optional(),
   keepCompleted: keep.optional(),
   keepFailed: keep.optional(),
+  /** What the class's tasks may run. @default handler tasks only (gpu_slurm: and named Slurm scripts) */
+  policy: classPolicy.optional(),
 });
 
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'expected host:port');
@@ -244,6 +309,21 @@ const schema = z.strictObject({
     .prefault({}),
   executors: z
     .strictObject({
+      handler: z
+        .strictObject({
+          /**
+           * Whether the built-in test handlers (fail, crash, spin) may run: they fail, kill
+           * their process or burn a CPU on purpose. @default false
+           */
+          testHandlers: z.boolean().default(false),
+        })
+        .prefault({}),
+      command: z
+        .strictObject({
+          /** Named commands: `[executors.command.commands.NAME] argv = [...]` (see README "Execution policy"). @default {} */
+          commands: z.record(commandName, commandTemplate).default({}),
+        })
+        .prefault({}),
       http: z
         .strictObject({
           /**
@@ -311,6 +391,8 @@ const schema = z.strictObject({
           commandTimeoutMs: z.number().int().min(100).default(30_000),
           /** Bytes of the job's output kept in the result (the tail). @default 16384 */
           outputTailBytes: z.number().int().min(0).default(16_384),
+          /** Named scripts: `[executors.slurm.scripts.NAME] argv = [...]`, run by a generated batch script. @default {} */
+          scripts: z.record(commandName, commandTemplate).default({}),
         })
         .prefault({}),
     })
@@ -432,13 +514,17 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Deep merge of plain objects; later sources win; arrays and records of scalars replace. */
-function merge(...sources: Record<string, unknown>[]): Record<string, unknown> {
+/** Objects that a later source replaces whole: the classes a pool serves (ORCHESTRATOR_POOL_CLASSES, --classes). */
+const REPLACED = new Set(['pool.classes']);
+
+/** Deep merge of plain objects; later sources win; arrays and the REPLACED records replace. */
+function merge(sources: Record<string, unknown>[], path = ''): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const src of sources) {
     for (const [k, v] of Object.entries(src)) {
       if (v === undefined) continue;
-      out[k] = isPlainObject(v) && isPlainObject(out[k]) && k !== 'classes' ? merge(out[k] as Record<string, unknown>, v) : v;
+      const at = path ? `${path}.${k}` : k;
+      out[k] = isPlainObject(v) && isPlainObject(out[k]) && !REPLACED.has(at) ? merge([out[k] as Record<string, unknown>, v], at) : v;
     }
   }
   return out;
@@ -452,13 +538,38 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
-/** What the executors may do under this configuration. */
+const templates = (defs: Readonly<Record<string, { argv: string[]; env: Record<string, string>; cwd: string }>>): ReadonlyMap<string, CommandTemplate> =>
+  new Map(Object.entries(defs).map(([name, t]) => [name, parseCommandTemplate(t)]));
+
+/** What the executors may do under this configuration (each class's own policy is on its class). */
 export function executorPolicyOf(config: Config): ExecutorPolicy {
+  const c = config.executors.container;
   return {
     httpAllowedUrlPrefixes: config.executors.http.allowedUrlPrefixes,
-    containerAllowNetwork: config.executors.container.allowNetwork,
-    containerAllowedMounts: config.executors.container.allowedMounts,
+    containerAllowNetwork: c.allowNetwork,
+    containerAllowedMounts: c.allowedMounts,
+    testHandlers: config.executors.handler.testHandlers,
+    commands: templates(config.executors.command.commands),
+    slurmScripts: templates(config.executors.slurm.scripts),
+    containerDefaults: { memoryBytes: c.defaultMemoryBytes, cpuMillis: c.defaultCpuMillis, pidsLimit: c.defaultPidsLimit },
   };
+}
+
+/** Policy rules that span sections: names a class allows must be defined. */
+function checkPolicies(rest: Omit<Parsed, 'classes'>, classes: ReadonlyMap<string, TaskClassOptions>): void {
+  for (const cls of classes.values()) {
+    const p = cls.policy;
+    for (const [section, names, defined, where] of [
+      ['command', p.command.names, rest.executors.command.commands, 'executors.command.commands'],
+      ['slurm', p.slurm.names, rest.executors.slurm.scripts, 'executors.slurm.scripts'],
+    ] as const) {
+      for (const n of names ?? []) {
+        if (!Object.hasOwn(defined, n)) throw new ConfigError(`config key classes.${cls.name}.policy.${section}.names: "${n}" is not defined in ${where}`);
+      }
+    }
+    if (/^(root|0+)(:|$)/.test(p.container.user) && !p.container.allowRootUser)
+      throw new ConfigError(`config key classes.${cls.name}.policy.container.user: "${p.container.user}" is root; set allowRootUser = true to mean it`);
+  }
 }
 
 /** Load, validate and freeze the configuration. Throws ConfigError naming the bad key. */
@@ -479,7 +590,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
       throw new ConfigError(`config file ${file}: ${(err as Error).message}`);
     }
   }
-  const input = merge(fromFile, fromEnv(env), (opts.overrides ?? {}) as Record<string, unknown>);
+  const input = merge([fromFile, fromEnv(env), (opts.overrides ?? {}) as Record<string, unknown>]);
   const parsed = schema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -492,6 +603,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   for (const name of Object.keys(rest.pool.classes)) {
     if (!classes.has(name)) throw new ConfigError(`config key pool.classes.${name}: unknown task class (known: ${[...classes.keys()].join(', ')})`);
   }
+  checkPolicies(rest, classes);
   if (!rest.pool.id) rest.pool.id = `${hostname()}-${process.pid}`;
   return deepFreeze({ ...rest, classes }) as Config;
 }
