@@ -216,14 +216,13 @@ describe('what a command task gets', () => {
     expect((JSON.parse(r.resultJson) as { stdout: string }).stdout.trim()).toBe('65534');
   });
 
-  it.skipIf(!root)('no way to the Docker socket as the runAs user', async () => {
-    const { taskId } = await sys.client.submitTask({
-      taskClass: 'cmds',
-      payload: { a: '1' },
-      executor: { command: { argv: ['sh', '-c', 'test -w /var/run/docker.sock && echo writable || echo refused'] } },
-    });
-    const r = await sys.client.waitForResult(taskId, { timeoutMs: 30_000 });
-    expect((JSON.parse(r.resultJson) as { stdout: string }).stdout.trim()).toBe('refused');
+  it.skipIf(!root)("no way to the Docker socket or Slurm's munge key as the runAs user", async () => {
+    const probe = (path: string) => `if [ -e ${path} ] && { [ -w ${path} ] || [ -r ${path} ]; }; then echo open; else echo refused; fi`;
+    for (const path of ['/var/run/docker.sock', '/etc/munge/munge.key']) {
+      const { taskId } = await sys.client.submitTask({ taskClass: 'cmds', payload: { a: '1' }, executor: { command: { argv: ['sh', '-c', probe(path)] } } });
+      const r = await sys.client.waitForResult(taskId, { timeoutMs: 30_000 });
+      expect((JSON.parse(r.resultJson) as { stdout: string }).stdout.trim(), path).toBe('refused');
+    }
   });
 });
 
