@@ -85,7 +85,7 @@ function grpcAuth<R extends readonly [string, ...string[]]>(section: string, rol
             .array(z.string().regex(/^[a-z0-9_]+$/, 'expected a task class name'))
             .min(1, 'list at least one class, or leave classes out for every class')
             .optional()
-        : z.undefined({ error: 'the env-manager has no task classes' }),
+        : z.never({ error: 'the env-manager has no task classes' }).optional(),
     }),
   );
   return z
