@@ -5,7 +5,7 @@
  * (UNAUTHENTICATED), and with a token limited to one class (refused when the call reaches
  * another, with nothing stored).
  */
-import { credentials, Metadata, status, type Client, type ServiceError } from '@grpc/grpc-js';
+import { credentials, makeGenericClientConstructor, Metadata, status, type Client, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENV_MANAGER_ROLES, GRPC_ROLES, roleCovers } from '../../src/auth/roles.js';
 import { loadConfig } from '../../src/config/config.js';
@@ -19,6 +19,7 @@ import { grpcSecurity } from '../../src/grpc/grpc-security.js';
 import { ENV_MANAGER_METHOD_ROLES, ORCHESTRATOR_METHOD_ROLES } from '../../src/grpc/method-roles.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { dockerForTests, TEST_IMAGE } from '../helpers/docker.js';
+import { getText, sample } from '../helpers/http.js';
 import { orchctl } from '../helpers/orchctl.js';
 import { startSystem, TEST_CONFIG_TOML, type TestSystem } from '../helpers/system.js';
 
@@ -129,6 +130,56 @@ describe('orchestrator roles', () => {
     expect(o.code).toBe(status.PERMISSION_DENIED);
     expect(o.details).toBe('SubmitTask needs role "submit" or above; this token has role "read"');
     expect((await orch('purgeTasks', TOKENS.submit)).details).toBe('PurgeTasks needs role "operate" or above; this token has role "submit"');
+  });
+
+  it('counts refusals by code in the gRPC metrics', async () => {
+    expect((await orch('submitTask', TOKENS.read)).code).toBe(status.PERMISSION_DENIED);
+    const { body } = await getText(`${sys.httpUrl}/metrics`);
+    const labels = '{grpc_service="orchestrator.v1.OrchestratorService",grpc_method="SubmitTask",grpc_type="unary"';
+    expect(sample(body, 'orq_grpc_server_handled_total', `${labels},grpc_code="PERMISSION_DENIED"}`)).toBeGreaterThanOrEqual(1);
+  });
+
+  it('lets every role use server reflection, and nobody without a token', async () => {
+    // ServerReflectionRequest{list_services: ""}, by hand: field 7, length 0.
+    const Reflection = makeGenericClientConstructor(
+      {
+        info: {
+          path: '/grpc.reflection.v1.ServerReflection/ServerReflectionInfo',
+          requestStream: true,
+          responseStream: true,
+          requestSerialize: (b: Buffer) => b,
+          requestDeserialize: (b: Buffer) => b,
+          responseSerialize: (b: Buffer) => b,
+          responseDeserialize: (b: Buffer) => b,
+        },
+      },
+      'ServerReflection',
+    );
+    const reflection = new Reflection(sys.addr, credentials.createInsecure()) as unknown as Client & {
+      info(md: Metadata): NodeJS.EventEmitter & { write(b: Buffer): void; end(): void };
+    };
+    const list = (token?: string) =>
+      new Promise<{ code: status; bytes: number }>((resolve) => {
+        const md = new Metadata();
+        if (token) md.set('authorization', `Bearer ${token}`);
+        const stream = reflection.info(md);
+        let bytes = 0;
+        stream.on('data', (b: Buffer) => (bytes += b.length));
+        stream.on('error', (e: ServiceError) => resolve({ code: e.code, bytes }));
+        stream.on('end', () => resolve({ code: status.OK, bytes }));
+        stream.write(Buffer.from([0x3a, 0x00]));
+        stream.end();
+      });
+    try {
+      expect((await list()).code).toBe(status.UNAUTHENTICATED);
+      for (const role of GRPC_ROLES) {
+        const o = await list(TOKENS[role]);
+        expect(o.code, role).toBe(status.OK);
+        expect(o.bytes, role).toBeGreaterThan(0);
+      }
+    } finally {
+      reflection.close();
+    }
   });
 
   it('orchctl exits 5 on a call beyond its token, 0 within it', async () => {
