@@ -6,6 +6,9 @@
  * another, with nothing stored).
  */
 import { credentials, makeGenericClientConstructor, Metadata, status, type Client, type ServiceError } from '@grpc/grpc-js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ENV_MANAGER_ROLES, GRPC_ROLES, roleCovers } from '../../src/auth/roles.js';
 import { loadConfig } from '../../src/config/config.js';
@@ -187,6 +190,10 @@ describe('orchestrator roles', () => {
     expect(denied.code).toBe(5);
     expect(denied.err).toContain('needs role "submit"');
     expect((await orchctl(['--addr', sys.addr, '--token', TOKENS.read, 'metrics'])).code).toBe(0);
+    // A line as the server's tokens file has it: the token is its first word.
+    const file = join(mkdtempSync(join(tmpdir(), 'orq-roles-')), 'token');
+    writeFileSync(file, `# mine\n${TOKENS.submit} submit\n`);
+    expect((await orchctl(['--addr', sys.addr, '--token-file', file, 'submit', '-c', 'cpu_short', '-p', 'a=1'])).code).toBe(0);
   });
 });
 
