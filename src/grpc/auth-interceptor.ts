@@ -40,12 +40,11 @@ export interface AuthInterceptorOptions {
 
 const methodName = (path: string) => path.slice(path.lastIndexOf('/') + 1);
 
-/** Why a class-limited token may not make a call, or undefined when it may. */
-function classRefusal(grant: Grant, reach: ClassReach): string | undefined {
-  const allowed = [...grant.classes!].join(', ');
-  if (!Array.isArray(reach))
-    return `this token acts on classes ${allowed} only, and this call cannot be limited to them: ${(reach as { unbounded: string }).unbounded}`;
-  const other = (reach as readonly string[]).find((c) => !grant.classes!.has(c));
+/** Why a token limited to `classes` may not make a call, or undefined when it may. */
+function classRefusal(classes: ReadonlySet<string>, reach: ClassReach): string | undefined {
+  const allowed = [...classes].join(', ');
+  if ('unbounded' in reach) return `this token acts on classes ${allowed} only, and this call cannot be limited to them: ${reach.unbounded}`;
+  const other = reach.find((c) => !classes.has(c));
   return other === undefined ? undefined : `this token acts on classes ${allowed} only; the call reaches class "${other}"`;
 }
 
@@ -85,16 +84,17 @@ export function authInterceptor(opts: AuthInterceptorOptions): ServerInterceptor
           next(message);
           return;
         }
+        const role = grant!.role;
         // The message waits here (grpc-js holds the half-close meanwhile) until the lookups end.
         (policy.classReach ? policy.classReach(method.path, message) : Promise.resolve<ClassReach>([])).then(
           (reach) => {
-            const why = classRefusal(grant!, reach);
+            const why = classRefusal(limited, reach);
             if (why === undefined) next(message);
-            else refuse(status.PERMISSION_DENIED, why, { role: grant!.role, classLimited: true });
+            else refuse(status.PERMISSION_DENIED, why, { role, classLimited: true });
           },
           (err: unknown) => {
             const e = toServiceError(err);
-            refuse(e.code, e.details, { role: grant!.role, classLimited: true });
+            refuse(e.code, e.details, { role, classLimited: true });
           },
         );
       })
