@@ -26,6 +26,7 @@ import { GrpcMetrics } from './monitoring/grpc-metrics.js';
 import type { HttpListener } from './http/http-listener.js';
 import { createReadServices } from './read-services.js';
 import { createOperatorHttp } from '../dashboard/operator-http.js';
+import { GRPC_ROLES } from './auth/roles.js';
 import { grpcSecurity } from './grpc/grpc-security.js';
 import { ScheduleRunner } from './schedules/schedule-runner.js';
 import { ScheduleService } from './schedules/schedule-service.js';
@@ -67,7 +68,11 @@ export class Orchestrator {
   async start(): Promise<void> {
     const { config, redisUrl, logger } = this.opts;
     // Credentials first: a bad tokens or certificate file stops start-up before anything runs.
-    const security = grpcSecurity(config.grpc, logger);
+    const security = grpcSecurity(
+      config.grpc,
+      { section: 'grpc', addrKey: 'grpc.addr', addr: config.grpc.addr, roles: GRPC_ROLES, taskClasses: config.classes.keys() },
+      logger,
+    );
     // Two connections: BullMQ's and ours (see src/redis/connection.ts).
     const redis = (this.redis = await createFailFastRedis(redisUrl, 'orq-orchestrator', true));
     const bullRedis = (this.bullRedis = await createFailFastRedis(redisUrl, 'orq-orchestrator-queues'));
@@ -140,6 +145,7 @@ export class Orchestrator {
       security,
       // Metrics inside auth, so refused calls are counted too.
       interceptors: [new GrpcMetrics({ registry }).interceptor],
+      taskClasses: [...config.classes.keys()],
       services: {
         submitter,
         status,

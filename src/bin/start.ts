@@ -9,7 +9,8 @@
 import '../process/v8-tuning.js'; // first: V8 settings before any other module is compiled
 import { Command } from 'commander';
 import { OrchestratorClient, TaskState, WorkflowRunState, type TaskInput } from '../client/orchestrator-client.js';
-import { configuredTokens } from '../auth/token-set.js';
+import { GRPC_ROLES, type GrpcRole } from '../auth/roles.js';
+import { configuredTokens, type TokenEntry } from '../auth/token-set.js';
 import { loadConfig, type ConfigInput } from '../config/config.js';
 import { createLogger } from '../logging/logger.js';
 import { Orchestrator } from '../orchestrator.js';
@@ -106,6 +107,12 @@ async function demo(addr: string, token: string | undefined): Promise<void> {
   }
 }
 
+/** The configured token of the highest role, those not limited to classes first. */
+function demoToken(tokens: TokenEntry<GrpcRole>[]): string | undefined {
+  const rank = (t: TokenEntry<GrpcRole>) => GRPC_ROLES.indexOf(t.role) + (t.classes ? 0 : GRPC_ROLES.length);
+  return [...tokens].sort((a, b) => rank(b) - rank(a))[0]?.token;
+}
+
 await runMain('orchestrator', async () => {
   const logLevel = flags.logLevel ?? (flags.demo ? 'warn' : undefined);
   const config = loadConfig({
@@ -125,8 +132,9 @@ await runMain('orchestrator', async () => {
   await orchestrator.start();
   await pool.start();
   const addr = `${config.grpc.addr.replace(/:\d+$/, '')}:${orchestrator.grpcPort}`;
-  // The demo is a client like any other: it needs a token when the server asks for one.
-  if (flags.demo) await demo(addr, configuredTokens(config.grpc.auth)[0]);
+  // The demo is a client like any other: it needs a token when the server asks for one, and one
+  // that may create a workflow (operate or admin) and reach every class.
+  if (flags.demo) await demo(addr, demoToken(configuredTokens(config.grpc.auth, { roles: GRPC_ROLES, classes: true })));
   if (flags.exit) {
     await stop();
     process.exit(0);

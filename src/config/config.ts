@@ -16,6 +16,7 @@ import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { isLoopback, splitHostPort } from '../http/http-listener.js';
 import { EXECUTOR_KINDS, resolveTaskClasses, type TaskClassOptions } from '../../queues/task-classes.js';
+import { ENV_MANAGER_ROLES, GRPC_ROLES } from '../auth/roles.js';
 import { normaliseAbsolutePath, normaliseHttpUrl, type ExecutorPolicy } from '../tasks/executor-policy.js';
 import { parseCommandTemplate, type CommandTemplate } from '../tasks/command-template.js';
 import { CONTAINER_USER_RE, IMAGE_PATTERN_RE, SLURM_NAME_RE } from '../tasks/task-spec.js';
@@ -121,24 +122,53 @@ const httpUrlPrefix = z.string().transform((text, ctx) => {
   return url;
 });
 
+const TOKEN_TEXT = /^\S{16,}$/;
+const TOKEN_MESSAGE = 'a token is at least 16 characters without spaces';
+
 /**
- * Bearer tokens of a gRPC server (grpc.auth, envManager.auth): with none in `tokens` nor in
- * `tokensFile`, calls need no token.
+ * Bearer tokens of a gRPC server (grpc.auth, envManager.auth), each with a role. With none in
+ * `tokens` nor in `tokensFile`, calls need no token (allowed on loopback only, see
+ * allowUnauthenticated). A plain string, the form before roles, is refused naming the key: it is
+ * never silently given a role.
  */
-const grpcAuth = z
-  .strictObject({
-    /**
-     * Bearer tokens accepted (metadata `authorization: Bearer <token>`); with none here nor
-     * in tokensFile, calls need no token. grpc.health.v1.Health is always open. @default []
-     */
-    tokens: z.array(z.string().regex(/^\S{16,}$/, 'a token is at least 16 characters without spaces')).default([]),
-    /**
-     * A file of tokens, one per line (# comments), read at start. Env ORCHESTRATOR_GRPC_TOKENS_FILE
-     * (grpc.auth), ORCHESTRATOR_ENV_TOKENS_FILE (envManager.auth). @default ""
-     */
-    tokensFile: z.string().default(''),
-  })
-  .prefault({});
+function grpcAuth<R extends readonly [string, ...string[]]>(section: string, roles: R, withClasses: boolean) {
+  const example = `[[${section}.auth.tokens]] token = "..." role = "${roles.join('|')}"${withClasses ? ' (classes = [...] optional)' : ''}`;
+  const entry = z.preprocess(
+    (v, ctx) => {
+      if (typeof v !== 'string') return v;
+      ctx.addIssue({ code: 'custom', message: `a token needs a role: write it as a table, ${example}` });
+      return z.NEVER;
+    },
+    z.strictObject({
+      /** The token (metadata `authorization: Bearer <token>`). */
+      token: z.string().regex(TOKEN_TEXT, TOKEN_MESSAGE),
+      /** What the token may call (README, "Roles"); required. */
+      role: z.enum(roles),
+      /** The only task classes the token may act on (grpc.auth only). @default every class */
+      classes: withClasses
+        ? z
+            .array(z.string().regex(/^[a-z0-9_]+$/, 'expected a task class name'))
+            .min(1, 'list at least one class, or leave classes out for every class')
+            .optional()
+        : z.never({ error: 'the env-manager has no task classes' }).optional(),
+    }),
+  );
+  return z
+    .strictObject({
+      /**
+       * Tokens accepted, each `{token, role}` (plus `classes` on grpc.auth); with none here nor
+       * in tokensFile, calls need no token. grpc.health.v1.Health is always open. @default []
+       */
+      tokens: z.array(entry).default([]),
+      /**
+       * A file of tokens, one per line: `<token> <role> [classes=a,b]` (# comments), read at
+       * start. Env ORCHESTRATOR_GRPC_TOKENS_FILE (grpc.auth), ORCHESTRATOR_ENV_TOKENS_FILE
+       * (envManager.auth). @default ""
+       */
+      tokensFile: z.string().default(''),
+    })
+    .prefault({});
+}
 
 /** TLS of a gRPC server (grpc.tls, envManager.tls). */
 const grpcTls = z
@@ -196,10 +226,16 @@ const schema = z.strictObject({
         .int()
         .min(1024)
         .default(64 << 20),
-      /** Bearer tokens of the orchestrator's gRPC API. */
-      auth: grpcAuth,
+      /** Bearer tokens of the orchestrator's gRPC API, roles read, submit, operate, admin. */
+      auth: grpcAuth('grpc', GRPC_ROLES, true),
       /** TLS of the orchestrator's gRPC API. */
       tls: grpcTls,
+      /**
+       * Serve gRPC on a non-loopback address without credentials (no token, no mutual TLS): for
+       * a trusted network only; warned about at every start. Without it such a start is
+       * refused. @default false
+       */
+      allowUnauthenticated: z.boolean().default(false),
     })
     .prefault({}),
   http: z
@@ -412,12 +448,14 @@ const schema = z.strictObject({
       /** HTTP address of /metrics, /health and /ready. Env ORCHESTRATOR_ENV_HTTP_ADDR. */
       httpAddr: hostPort.default('127.0.0.1:50101'),
       /**
-       * Bearer tokens of the env-manager's gRPC API, same keys as grpc.auth. Not inherited from
-       * grpc.auth: point both tokensFile keys at one file to share the tokens. @default none
+       * Bearer tokens of the env-manager's gRPC API, same keys as grpc.auth, roles read and
+       * control, no classes. Not inherited from grpc.auth. @default none
        */
-      auth: grpcAuth,
+      auth: grpcAuth('envManager', ENV_MANAGER_ROLES, false),
       /** TLS of the env-manager's gRPC API, same keys as grpc.tls. @default plain TCP */
       tls: grpcTls,
+      /** As grpc.allowUnauthenticated, for the env-manager's gRPC server. @default false */
+      allowUnauthenticated: z.boolean().default(false),
       /** Largest gRPC message the env-manager accepts or sends. @default 16 MiB */
       maxMessageBytes: z
         .number()
@@ -604,6 +642,10 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
     if (!classes.has(name)) throw new ConfigError(`config key pool.classes.${name}: unknown task class (known: ${[...classes.keys()].join(', ')})`);
   }
   checkPolicies(rest, classes);
+  rest.grpc.auth.tokens.forEach((t, i) => {
+    const unknown = t.classes?.find((c) => !classes.has(c));
+    if (unknown !== undefined) throw new ConfigError(`config key grpc.auth.tokens.${i}.classes: unknown task class "${unknown}"`);
+  });
   if (!rest.pool.id) rest.pool.id = `${hostname()}-${process.pid}`;
   return deepFreeze({ ...rest, classes }) as Config;
 }
