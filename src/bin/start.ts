@@ -99,6 +99,10 @@ await runMain('orchestrator', async () => {
   await orchestrator.start();
   await pool.start();
   const addr = `${config.grpc.addr.replace(/:\d+$/, '')}:${orchestrator.grpcPort}`;
+  const login = orchestrator.dashboardLogin;
+  if (login?.generated?.created) out(`dashboard: ${login.generated.loginUrl} (log in once; the admin token is kept in ${login.generated.tokenFile})`);
+  else if (login?.generated) out(`dashboard: ${login.url} (log in once with ?token=<the token in ${login.generated.tokenFile}>)`);
+  else if (login) out(`dashboard: ${login.url} (http.dashboard users and tokens)`);
   // The demo is a client like any other: it needs a token when the server asks for one.
   if (flags.demo) await demo(addr, configuredTokens(config.grpc.auth)[0]);
   if (flags.exit) {

@@ -127,7 +127,11 @@ describe('dashboard auth', () => {
 
   it('refuses a dashboard without credentials on a non-loopback address', () => {
     expect(() => loadConfig({ env: {}, overrides: { http: { addr: '0.0.0.0:9097' } } })).toThrow(/http\.dashboard\.users/);
-    expect(() => loadConfig({ env: {}, overrides: { http: { addr: '0.0.0.0:9097', dashboard: { enabled: false } } } })).not.toThrow();
+    // Without the dashboard, the open probe routes alone on a public address need the explicit opening.
+    expect(() => loadConfig({ env: {}, overrides: { http: { addr: '0.0.0.0:9097', dashboard: { enabled: false } } } })).toThrow(/http\.allowUnauthenticated/);
+    expect(() =>
+      loadConfig({ env: {}, overrides: { http: { addr: '0.0.0.0:9097', allowUnauthenticated: true, dashboard: { enabled: false } } } }),
+    ).not.toThrow();
     expect(() => loadConfig({ env: {}, overrides: { http: { addr: '127.0.0.1:9097' } } })).not.toThrow();
   });
 });
