@@ -235,13 +235,14 @@ role = "admin"
     const api = url('/admin/queues/api/queues');
     const from = '127.0.0.2';
     expect((await send(api, { headers: { authorization: ADMIN }, localAddress: from })).status).toBe(200);
-    const wrong = [
+    const wrong: Record<string, string>[] = [
       { authorization: basic('admin', 'wrong-password') },
       { authorization: 'Bearer wrong-token-000000000000' },
       { cookie: 'orq_dashboard=forged' },
     ];
     for (const headers of wrong) expect((await send(api, { headers, localAddress: from })).status).toBe(401);
-    for (const headers of [{ authorization: ADMIN }, { authorization: `Bearer ${ADMIN_TOKEN}` }, {}]) {
+    const right: Record<string, string>[] = [{ authorization: ADMIN }, { authorization: `Bearer ${ADMIN_TOKEN}` }, {}];
+    for (const headers of right) {
       const a = await send(api, { headers, localAddress: from });
       expect(a.status).toBe(429);
       expect(Number(a.headers['retry-after'])).toBeGreaterThan(0);
