@@ -45,13 +45,21 @@ export function loadOrCreateDashboardToken(path: string): GeneratedToken {
   try {
     return { token: readToken(file), file, created: false };
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    if (err instanceof ConfigError) throw err;
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code !== 'ENOENT') throw new ConfigError(`http.dashboard.generatedTokenFile ${file}: cannot read it (${code ?? 'error'})`);
   }
-  // 0700 only when we make the folder: an operator's existing folder keeps the mode they chose.
-  mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
   const token = randomBytes(32).toString('base64url');
   const tmp = `${file}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`;
-  writeFileSync(tmp, `${token}\n`, { mode: 0o600, flag: 'wx' });
+  try {
+    // 0700 only when we make the folder: an operator's existing folder keeps the mode they chose.
+    mkdirSync(dirname(file), { recursive: true, mode: 0o700 });
+    writeFileSync(tmp, `${token}\n`, { mode: 0o600, flag: 'wx' });
+  } catch (err) {
+    throw new ConfigError(
+      `http.dashboard.generatedTokenFile ${file}: cannot create it (${(err as NodeJS.ErrnoException).code ?? 'error'}); point it at a writable folder or configure http.dashboard.users or tokens`,
+    );
+  }
   try {
     linkSync(tmp, file);
     return { token, file, created: true };

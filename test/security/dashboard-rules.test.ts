@@ -63,6 +63,8 @@ describe('generated token file', () => {
     const short = join(dir, 'short');
     writeFileSync(short, 'abc\n', { mode: 0o600 });
     expect(() => loadOrCreateDashboardToken(short)).toThrow(/short: not a token/);
+    // Somewhere it cannot be written (a read-only install folder, say): a config error naming the key.
+    expect(() => loadOrCreateDashboardToken(join(short, 'token'))).toThrow(/http\.dashboard\.generatedTokenFile .*cannot read it \(ENOTDIR\)/);
   });
 });
 

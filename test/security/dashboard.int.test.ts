@@ -11,9 +11,10 @@
  * address (127.0.0.2 for the throttled client, so the rest of the suite is not throttled).
  */
 import { spawn } from 'node:child_process';
-import { readFileSync, statSync } from 'node:fs';
+import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
+import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REDACTED } from '../../dashboard/redaction.js';
@@ -129,6 +130,38 @@ describe('generated admin token (no users, no tokens configured)', () => {
     expect((await send(`${second.httpUrl}/admin/queues/api/queues`, { headers: { cookie } })).status).toBe(200);
     second.kill('SIGTERM');
     expect(await second.exited).toBe(0);
+  });
+
+  it('with http.allowUnauthenticated starts on a public address, warns, and still asks for the generated token', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'orq-open-'));
+    const configFile = join(dir, 'orchestrator.toml');
+    writeFileSync(configFile, `${TEST_CONFIG_TOML}\n[http]\nallowUnauthenticated = true\n`);
+    const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist/src/bin/dashboard.js'), '--http-addr', '0.0.0.0:0'], {
+      env: {
+        PATH: process.env.PATH,
+        REDIS_URL: sys.redis.url,
+        ORCHESTRATOR_CONFIG: configFile,
+        ORCHESTRATOR_LOG_LEVEL: 'info',
+        ORCHESTRATOR_DASHBOARD_TOKEN_FILE: join(dir, 'dashboard-token'),
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    const exited = new Promise((resolve) => child.on('exit', (c) => resolve(c)));
+    try {
+      const port = await waitFor(() => /"http":"0\.0\.0\.0:(\d+)"/.exec(output)?.[1], { message: `the dashboard never served:\n${output}` });
+      expect(output).toMatch(/"level":40.*http\.allowUnauthenticated = true/);
+      const base = `http://127.0.0.1:${port}`;
+      expect((await send(`${base}/admin/queues/api/queues`)).status).toBe(401);
+      expect((await send(`${base}/metrics`)).status).toBe(200);
+      const token = readFileSync(join(dir, 'dashboard-token'), 'utf8').trim();
+      expect((await send(`${base}/admin/queues/api/queues`, { headers: { authorization: `Bearer ${token}` } })).status).toBe(200);
+    } finally {
+      child.kill('SIGTERM');
+      expect(await exited).toBe(0);
+    }
   });
 
   it('refuses to start on a public address without configured credentials, naming the setting', async () => {
