@@ -231,15 +231,15 @@ const schema = z.strictObject({
       // Nothing listens beyond loopback without credentials unless the operator says the network
       // is trusted. The generated token does not count: it exists to keep loopback safe, and an
       // address others can reach deserves credentials an operator chose and can hand out.
-      if (http.allowUnauthenticated || isLoopback(splitHostPort(http.addr).host)) return;
       const { users, tokens, enabled } = http.dashboard;
+      if (http.allowUnauthenticated || users.length > 0 || tokens.length > 0 || isLoopback(splitHostPort(http.addr).host)) return;
       if (!enabled) {
         ctx.addIssue({
           code: 'custom',
           path: ['allowUnauthenticated'],
-          message: `http.addr ${http.addr} is not a loopback address and, with the dashboard off, /metrics, /health and /ready would be served there without credentials: bind http.addr to loopback, or set http.allowUnauthenticated = true for a trusted network`,
+          message: `http.addr ${http.addr} is not a loopback address and, with the dashboard off and no http.dashboard users or tokens, /metrics, /health and /ready would be served there with no credentials anywhere: bind http.addr to loopback, or set http.allowUnauthenticated = true for a trusted network`,
         });
-      } else if (users.length === 0 && tokens.length === 0) {
+      } else {
         ctx.addIssue({
           code: 'custom',
           path: ['dashboard', 'users'],

@@ -28,6 +28,10 @@ describe('http exposure rule', () => {
     expect(load({ addr: '0.0.0.0:9097', dashboard: { tokens: [{ token: 'a-token-of-16-chars-or-more', role: 'admin' }] } }).http.addr).toBe('0.0.0.0:9097');
     expect(load({ addr: '0.0.0.0:9097', allowUnauthenticated: true }).http.allowUnauthenticated).toBe(true);
     expect(load({ addr: '0.0.0.0:9097', allowUnauthenticated: true, dashboard: { enabled: false } }).http.dashboard.enabled).toBe(false);
+    // Users or tokens in the shared config: a dashboard.js on its own serves with them.
+    expect(load({ addr: '0.0.0.0:9097', dashboard: { enabled: false, users: [{ name: 'ops', password: 'a long passphrase' }] } }).http.addr).toBe(
+      '0.0.0.0:9097',
+    );
     for (const addr of ['127.0.0.1:9097', '[::1]:9097', 'localhost:9097']) expect(load({ addr }).http.allowUnauthenticated).toBe(false);
   });
 
