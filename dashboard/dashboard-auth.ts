@@ -5,9 +5,10 @@
  *
  * A browser logs in once with `?token=<token>` on any /admin URL: the answer sets an HttpOnly,
  * SameSite=Strict session cookie (Secure under TLS) and redirects to the same URL without the
- * token, so it does not linger in the address bar. The cookie holds an HMAC of the token, not
- * the token: it works on every process that knows the token (no session store), and a leaked
- * cookie does not reveal the token.
+ * token, so it does not linger in the address bar. The cookie holds its expiry and an HMAC of
+ * that expiry keyed by the token, not the token: it works on every process that knows the token
+ * (no session store), ends after `sessionMaxAgeMs` whatever the browser does, and a leaked
+ * cookie reveals neither the token nor a way to extend itself.
  *
  * Failed logins (a wrong token, password or cookie) are counted per client address
  * (login-throttle.ts). A mutating request (not GET, HEAD or OPTIONS) from another site is
@@ -20,7 +21,7 @@
  * buttons are not offered either. Credentials are compared in constant time
  * (src/auth/token-set.ts) and never logged.
  */
-import { createHmac } from 'node:crypto';
+import { createHmac, timingSafeEqual } from 'node:crypto';
 import type { NextFunction, Request, Response } from 'express';
 import { bearerToken, TokenSet } from '../src/auth/token-set.js';
 import type { LoginThrottle } from './login-throttle.js';
@@ -41,6 +42,10 @@ export interface DashboardAuthOptions {
   scheme: 'http' | 'https';
   /** http.publicNames, for the Origin check. */
   publicNames: readonly string[];
+  /** How long a ?token= login lasts. @default 12 hours */
+  sessionMaxAgeMs?: number;
+  /** Clock, for tests. @default Date.now */
+  now?: () => number;
   /** Where the cookie applies. @default "/admin" */
   cookiePath?: string;
   realm?: string;
@@ -61,8 +66,11 @@ function basicCredentials(header: string | undefined): string | undefined {
   return decoded.includes(':') ? decoded : undefined;
 }
 
-/** The session cookie's value for a token. */
-const sessionOf = (token: string): string => createHmac('sha256', token).update('orq-dashboard-session/v1').digest('base64url');
+/** The MAC of a session ending at `expires` (seconds since the epoch), keyed by the token. */
+const sessionMac = (token: string, expires: number): Buffer => createHmac('sha256', token).update(`orq-dashboard-session/v1/${expires}`).digest();
+
+/** The session cookie's value: "v1.<expires>.<mac>". */
+const sessionOf = (token: string, expires: number): string => `v1.${expires}.${sessionMac(token, expires).toString('base64url')}`;
 
 function cookieValue(header: string | undefined, name: string): string | undefined {
   for (const part of (header ?? '').split(';')) {
@@ -75,7 +83,8 @@ function cookieValue(header: string | undefined, name: string): string | undefin
 export class DashboardAuth {
   private readonly users: TokenSet<DashboardRole>;
   private readonly tokens: TokenSet<DashboardRole>;
-  private readonly sessions: TokenSet<DashboardRole>;
+  private readonly now: () => number;
+  private readonly sessionMaxAgeMs: number;
   private readonly cookiePath: string;
 
   constructor(private readonly opts: DashboardAuthOptions) {
@@ -84,7 +93,8 @@ export class DashboardAuth {
     // "name:password" as one secret: a wrong name and a wrong password take the same path.
     this.users = new TokenSet(users.map((u) => [`${u.name}:${u.password}`, u.role]));
     this.tokens = new TokenSet(tokens.map((t) => [t.token, t.role]));
-    this.sessions = new TokenSet(tokens.map((t) => [sessionOf(t.token), t.role]));
+    this.now = opts.now ?? Date.now;
+    this.sessionMaxAgeMs = opts.sessionMaxAgeMs ?? 12 * 3_600_000;
     this.cookiePath = opts.cookiePath ?? '/admin';
   }
 
@@ -94,6 +104,19 @@ export class DashboardAuth {
     if (token !== undefined) return this.tokens.match(token);
     const basic = basicCredentials(header);
     return basic === undefined ? undefined : this.users.match(basic);
+  }
+
+  /** The role of a live session cookie value, or undefined. Every token is tried, in constant time each. */
+  private session(value: string): DashboardRole | undefined {
+    const m = /^v1\.(\d{1,12})\.([A-Za-z0-9_-]{43})$/.exec(value);
+    if (!m || Number(m[1]) * 1000 <= this.now()) return undefined;
+    const expires = Number(m[1]);
+    const presented = Buffer.from(m[2]!, 'base64url');
+    let found: DashboardRole | undefined;
+    for (const t of this.opts.credentials.tokens) {
+      if (timingSafeEqual(sessionMac(t.token, expires), presented) && found === undefined) found = t.role;
+    }
+    return found;
   }
 
   private cookie(value: string, maxAgeSeconds?: number): string {
@@ -132,7 +155,8 @@ export class DashboardAuth {
       const role = this.tokens.match(queryToken);
       if (role === undefined) return this.refuse(res, client);
       url.searchParams.delete('token');
-      res.append('Set-Cookie', this.cookie(sessionOf(queryToken)));
+      const maxAge = Math.floor(this.sessionMaxAgeMs / 1000);
+      res.append('Set-Cookie', this.cookie(sessionOf(queryToken, Math.floor(this.now() / 1000) + maxAge), maxAge));
       res.redirect(303, `${url.pathname}${url.search}`);
       return;
     }
@@ -145,7 +169,7 @@ export class DashboardAuth {
     } else {
       const session = cookieValue(req.headers.cookie, SESSION_COOKIE);
       if (session === undefined || session === '') return this.refuse(res, undefined);
-      role = this.sessions.match(session);
+      role = this.session(session);
       if (role === undefined) return this.refuse(res, client, true);
     }
     if (isMutating(req.method)) {

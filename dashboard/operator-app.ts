@@ -39,6 +39,8 @@ export interface DashboardOptions {
   scheme: 'http' | 'https';
   /** http.dashboard.secretPayloadKeys. */
   secretPayloadKeys: readonly string[];
+  /** http.dashboard.sessionMaxAgeMs. */
+  sessionMaxAgeMs: number;
   /** http.dashboard.loginThrottle. */
   loginThrottle: { maxFailures: number; windowMs: number };
 }
@@ -70,6 +72,7 @@ function mountDashboard(app: Express, d: DashboardOptions): void {
     throttle: new LoginThrottle(d.loginThrottle),
     scheme: d.scheme,
     publicNames: d.publicNames,
+    sessionMaxAgeMs: d.sessionMaxAgeMs,
   });
   const isSecret = secretKeyTest(d.secretPayloadKeys);
   const workflows = new WorkflowRoutes({ status: d.workflows, isSecret });

@@ -74,6 +74,7 @@ export class OperatorHttp extends HttpListener {
               publicNames: config.http.publicNames,
               scheme: tls.certFile ? 'https' : 'http',
               secretPayloadKeys: d.secretPayloadKeys,
+              sessionMaxAgeMs: d.sessionMaxAgeMs,
               loginThrottle: d.loginThrottle,
             }
           : undefined,

@@ -215,6 +215,12 @@ const schema = z.strictObject({
               }, 'not a valid regular expression'),
             )
             .default(['token', 'secret', 'passw', 'key', 'credential', 'auth', 'cookie']),
+          /** How long a `?token=` login (its session cookie) lasts. @default 43200000 (12 hours) */
+          sessionMaxAgeMs: z
+            .number()
+            .int()
+            .min(60_000)
+            .default(12 * 3_600_000),
           loginThrottle: z
             .strictObject({
               /** Failed logins one client address may make per window before it is answered 429. @default 10 */

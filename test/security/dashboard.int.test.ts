@@ -11,6 +11,7 @@
  * address (127.0.0.2 for the throttled client, so the rest of the suite is not throttled).
  */
 import { spawn } from 'node:child_process';
+import { createHmac } from 'node:crypto';
 import { mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
 import { request as httpsRequest } from 'node:https';
@@ -113,6 +114,19 @@ describe('generated admin token (no users, no tokens configured)', () => {
     const withCookie = await send(`${first.httpUrl}/admin/queues/api/queues`, { headers: { cookie } });
     expect(withCookie.status).toBe(200);
     expect(withCookie.body).toContain('"name":"cpu_short"');
+    // The session ends after http.dashboard.sessionMaxAgeMs (12 h by default), whatever the browser keeps.
+    expect(setCookie).toMatch(/Max-Age=43200/);
+    const expires = Number(/^orq_dashboard=v1\.(\d+)\./.exec(cookie)?.[1]);
+    expect(expires * 1000 - Date.now()).toBeGreaterThan(43_100_000);
+    const pastMac = createHmac('sha256', token)
+      .update(`orq-dashboard-session/v1/${expires - 43_201}`)
+      .digest('base64url');
+    expect((await send(`${first.httpUrl}/admin/queues/api/queues`, { headers: { cookie: `orq_dashboard=v1.${expires - 43_201}.${pastMac}` } })).status).toBe(
+      401,
+    );
+    // Moving the expiry on breaks the MAC.
+    const mac = cookie.split('.')[2];
+    expect((await send(`${first.httpUrl}/admin/queues/api/queues`, { headers: { cookie: `orq_dashboard=v1.${expires + 3600}.${mac}` } })).status).toBe(401);
     // A forged cookie is refused and cleared.
     const forged = await send(`${first.httpUrl}/admin/queues/api/queues`, { headers: { cookie: 'orq_dashboard=forged' } });
     expect(forged.status).toBe(401);
