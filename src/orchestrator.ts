@@ -23,9 +23,8 @@ import { WorkflowEngine } from './workflows/workflow-engine.js';
 import { WorkflowRuns } from './workflows/workflow-runs.js';
 import { createMetricsRegistry } from './monitoring/metrics-registry.js';
 import { GrpcMetrics } from './monitoring/grpc-metrics.js';
-import type { HttpListener } from './http/http-listener.js';
 import { createReadServices } from './read-services.js';
-import { createOperatorHttp } from '../dashboard/operator-http.js';
+import { createOperatorHttp, type DashboardLogin, type OperatorHttp } from '../dashboard/operator-http.js';
 import { GRPC_ROLES } from './auth/roles.js';
 import { grpcSecurity } from './grpc/grpc-security.js';
 import { ScheduleRunner } from './schedules/schedule-runner.js';
@@ -46,7 +45,7 @@ export class Orchestrator {
   private queues?: TaskQueues;
   private grpc?: GrpcServer;
   private engine?: WorkflowEngine;
-  private http?: HttpListener;
+  private http?: OperatorHttp;
   private retention?: TaskRetention;
   private scheduleTimers?: ScheduleTimers;
   private scheduleRunner?: ScheduleRunner;
@@ -63,6 +62,11 @@ export class Orchestrator {
   /** The bound HTTP port of /metrics, /health, /ready and the dashboard (after start). */
   get httpPort(): number {
     return this.http?.port ?? 0;
+  }
+
+  /** Where the dashboard is served and how to log in (after start); undefined when it is off. */
+  get dashboardLogin(): DashboardLogin | undefined {
+    return this.http?.dashboardLogin;
   }
 
   async start(): Promise<void> {
@@ -137,7 +141,7 @@ export class Orchestrator {
     await this.scheduleRunner.start();
     const schedules = new ScheduleService({ store: scheduleStore, timers: scheduleTimers, checkTask: (t, field) => void submitter.prepare(t, field) });
     const registry = createMetricsRegistry();
-    this.http = createOperatorHttp({ config, redis, registry, services, dashboard: config.http.dashboard.enabled });
+    this.http = createOperatorHttp({ config, redis, registry, services, dashboard: config.http.dashboard.enabled, logger });
     await this.http.start();
     this.grpc = new GrpcServer({
       addr: config.grpc.addr,

@@ -132,6 +132,10 @@ await runMain('orchestrator', async () => {
   await orchestrator.start();
   await pool.start();
   const addr = `${config.grpc.addr.replace(/:\d+$/, '')}:${orchestrator.grpcPort}`;
+  const login = orchestrator.dashboardLogin;
+  if (login?.generated?.created) out(`dashboard: ${login.generated.loginUrl} (log in once; the admin token is kept in ${login.generated.tokenFile})`);
+  else if (login?.generated) out(`dashboard: ${login.url} (log in once with ?token=<the token in ${login.generated.tokenFile}>)`);
+  else if (login) out(`dashboard: ${login.url} (http.dashboard users and tokens)`);
   // The demo is a client like any other: it needs a token when the server asks for one, and one
   // that may create a workflow (operate or admin) and reach every class.
   if (flags.demo) await demo(addr, demoToken(configuredTokens(config.grpc.auth, { roles: GRPC_ROLES, classes: true })));

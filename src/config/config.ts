@@ -8,7 +8,7 @@
  * ORCHESTRATOR_POOL_ID, ORCHESTRATOR_POOL_CLASSES (cpu_short:8,cpu_long), ORCHESTRATOR_POOL_METRICS_ADDR,
  * ORCHESTRATOR_HANDLERS_DIR, ORCHESTRATOR_SANDBOX (process|thread), ORCHESTRATOR_POOL_GPUS (0,1),
  * ORCHESTRATOR_GRPC_TOKENS_FILE, ORCHESTRATOR_ENV_FILE, ORCHESTRATOR_ENV_GRPC_ADDR,
- * ORCHESTRATOR_ENV_HTTP_ADDR, ORCHESTRATOR_ENV_TOKENS_FILE; and Docker's own DOCKER_HOST (unix:// sockets only).
+ * ORCHESTRATOR_ENV_HTTP_ADDR, ORCHESTRATOR_ENV_TOKENS_FILE, ORCHESTRATOR_DASHBOARD_TOKEN_FILE; and Docker's own DOCKER_HOST (unix:// sockets only).
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
@@ -242,6 +242,32 @@ const schema = z.strictObject({
     .strictObject({
       /** Where the orchestrator serves /metrics, /health, /ready and the dashboard. @default "127.0.0.1:9097" */
       addr: hostPort.default('127.0.0.1:9097'),
+      /**
+       * Serve on a non-loopback http.addr without configured dashboard users or tokens: for a
+       * trusted network only, warned about at every start. /metrics, /health and /ready are then
+       * open to that network, and the dashboard (when enabled) still needs the generated token
+       * (http.dashboard.generatedTokenFile). @default false
+       */
+      allowUnauthenticated: z.boolean().default(false),
+      /**
+       * Host names (without port) the dashboard answers to besides loopback names and IP
+       * addresses, e.g. ["orq.example.com"]; any other Host header is refused (DNS rebinding).
+       * @default []
+       */
+      publicNames: z.array(z.string().regex(/^[A-Za-z0-9.-]+$/, 'a host name, without port or scheme')).default([]),
+      /** Serve HTTPS on http.addr with this PEM certificate chain and key. @default plain HTTP */
+      tls: z
+        .strictObject({
+          /** PEM certificate chain; set with keyFile to serve HTTPS. @default "" */
+          certFile: z.string().default(''),
+          /** PEM private key of certFile. @default "" */
+          keyFile: z.string().default(''),
+        })
+        .prefault({})
+        .superRefine((tls, ctx) => {
+          if (Boolean(tls.certFile) !== Boolean(tls.keyFile))
+            ctx.addIssue({ code: 'custom', path: [tls.certFile ? 'keyFile' : 'certFile'], message: 'certFile and keyFile go together' });
+        }),
       dashboard: z
         .strictObject({
           /** Serve Bull Board and the workflow pages under /admin in the orchestrator. @default true */
@@ -266,15 +292,66 @@ const schema = z.strictObject({
               }),
             )
             .default([]),
+          /**
+           * With no users and no tokens, the admin token generated at the first start is kept
+           * here (mode 0600, its folder created 0700) and reused. Env
+           * ORCHESTRATOR_DASHBOARD_TOKEN_FILE. @default ".orchestrator/dashboard-token"
+           */
+          generatedTokenFile: z.string().min(1).default('.orchestrator/dashboard-token'),
+          /**
+           * Payload (and workflow input) keys whose values the read_only role sees redacted:
+           * case-insensitive regular expressions, a key matching any is secret. Executor
+           * `headers` and `env` values are always redacted for read_only.
+           * @default ["token", "secret", "passw", "key", "credential", "auth", "cookie"]
+           */
+          secretPayloadKeys: z
+            .array(
+              z.string().refine((src) => {
+                try {
+                  new RegExp(src, 'i');
+                  return true;
+                } catch {
+                  return false;
+                }
+              }, 'not a valid regular expression'),
+            )
+            .default(['token', 'secret', 'passw', 'key', 'credential', 'auth', 'cookie']),
+          /** How long a `?token=` login (its session cookie) lasts. @default 43200000 (12 hours) */
+          sessionMaxAgeMs: z
+            .number()
+            .int()
+            .min(60_000)
+            .default(12 * 3_600_000),
+          loginThrottle: z
+            .strictObject({
+              /** Failed logins one client address may make per window before it is answered 429. @default 10 */
+              maxFailures: z.number().int().min(1).default(10),
+              /** The window, from the client's first failure in it. @default 60000 */
+              windowMs: z.number().int().min(1_000).default(60_000),
+            })
+            .prefault({}),
         })
         .prefault({}),
     })
     .prefault({})
     .superRefine((http, ctx) => {
-      // Without credentials the dashboard lets anyone act on jobs: only on loopback.
+      // Nothing listens beyond loopback without credentials unless the operator says the network
+      // is trusted. The generated token does not count: it exists to keep loopback safe, and an
+      // address others can reach deserves credentials an operator chose and can hand out.
       const { users, tokens, enabled } = http.dashboard;
-      if (enabled && users.length === 0 && tokens.length === 0 && !isLoopback(splitHostPort(http.addr).host)) {
-        ctx.addIssue({ code: 'custom', path: ['dashboard', 'users'], message: `the dashboard on ${http.addr}, not a loopback address, needs users or tokens` });
+      if (http.allowUnauthenticated || users.length > 0 || tokens.length > 0 || isLoopback(splitHostPort(http.addr).host)) return;
+      if (!enabled) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['allowUnauthenticated'],
+          message: `http.addr ${http.addr} is not a loopback address and, with the dashboard off and no http.dashboard users or tokens, /metrics, /health and /ready would be served there with no credentials anywhere: bind http.addr to loopback, or set http.allowUnauthenticated = true for a trusted network`,
+        });
+      } else {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['dashboard', 'users'],
+          message: `the dashboard on ${http.addr}, not a loopback address, needs http.dashboard.users or http.dashboard.tokens (or http.allowUnauthenticated = true for a trusted network, which keeps the generated token)`,
+        });
       }
     }),
   streams: z
@@ -520,6 +597,7 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env.ORCHESTRATOR_GRPC_ADDR) set('grpc', 'addr', env.ORCHESTRATOR_GRPC_ADDR);
   if (env.ORCHESTRATOR_GRPC_TOKENS_FILE) set('grpc', 'auth', { tokensFile: env.ORCHESTRATOR_GRPC_TOKENS_FILE });
   if (env.ORCHESTRATOR_HTTP_ADDR) set('http', 'addr', env.ORCHESTRATOR_HTTP_ADDR);
+  if (env.ORCHESTRATOR_DASHBOARD_TOKEN_FILE) set('http', 'dashboard', { generatedTokenFile: env.ORCHESTRATOR_DASHBOARD_TOKEN_FILE });
   if (env.ORCHESTRATOR_POOL_ID) set('pool', 'id', env.ORCHESTRATOR_POOL_ID);
   if (env.ORCHESTRATOR_POOL_METRICS_ADDR) set('pool', 'metricsAddr', env.ORCHESTRATOR_POOL_METRICS_ADDR);
   if (env.ORCHESTRATOR_POOL_CLASSES) set('pool', 'classes', parsePoolClasses(env.ORCHESTRATOR_POOL_CLASSES));

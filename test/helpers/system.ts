@@ -137,11 +137,17 @@ export async function startBareSystem(opts: { toml?: string } = {}): Promise<Bar
   const redis = await startRedis();
   const dir = mkdtempSync(join(tmpdir(), 'orq-test-'));
   const configFile = join(dir, 'orchestrator.toml');
+  const dashboardTokenFile = join(dir, 'state', 'dashboard-token');
   writeFileSync(configFile, opts.toml ?? TEST_CONFIG_TOML);
   const config = loadConfig({
     file: configFile,
     env: {},
-    overrides: { redis: { url: redis.url }, grpc: { addr: '127.0.0.1:0' }, http: { addr: '127.0.0.1:0' } },
+    // The dashboard's generated token (no users or tokens configured) goes in the test's own folder.
+    overrides: {
+      redis: { url: redis.url },
+      grpc: { addr: '127.0.0.1:0' },
+      http: { addr: '127.0.0.1:0', dashboard: { generatedTokenFile: dashboardTokenFile } },
+    },
   });
   const r = new Redis(redis.url, { maxRetriesPerRequest: null });
   r.on('error', () => undefined);
@@ -153,6 +159,7 @@ export async function startBareSystem(opts: { toml?: string } = {}): Promise<Bar
     REDIS_URL: redis.url,
     ORCHESTRATOR_CONFIG: configFile,
     ORCHESTRATOR_HTTP_ADDR: '127.0.0.1:0',
+    ORCHESTRATOR_DASHBOARD_TOKEN_FILE: dashboardTokenFile,
     ORCHESTRATOR_POOL_METRICS_ADDR: '127.0.0.1:0',
   };
 
