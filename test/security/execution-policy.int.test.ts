@@ -20,6 +20,7 @@ import { taskReadableTempDir } from '../helpers/temp-dir.js';
 import { waitFor } from '../helpers/wait.js';
 
 const root = process.getuid?.() === 0;
+const DASHBOARD_ADMIN = 'dashboard-admin-token-0123456789';
 const markers = taskReadableTempDir('orq-policy-');
 
 /** Short timings; no policy beyond the defaults except where a class says so. */
@@ -28,6 +29,9 @@ logLevel = "warn"
 [pool]
 heartbeatMs = 500
 shutdownGraceMs = 2000
+[[http.dashboard.tokens]]
+token = "${DASHBOARD_ADMIN}"
+role = "admin"
 [executors.command.commands.printenv]
 argv = ["env"]
 [executors.command.commands.whoami]
@@ -176,6 +180,24 @@ describe('on the pool, for jobs written straight into Redis', () => {
     expect(job.failedReason).toMatch(/refused by the pool/);
     expect(job.attemptsMade).toBe(1);
     for (const m of ['raw', 'slurm']) expect(existsSync(join(markers, m))).toBe(false);
+  });
+
+  it("fails a raw command added through Bull Board's add (an admin's dashboard)", async () => {
+    const marker = join(markers, 'bull-board');
+    const added = await fetch(`${sys.httpUrl}/admin/queues/api/queues/cpu_short/add`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${DASHBOARD_ADMIN}`, 'content-type': 'application/json', 'sec-fetch-site': 'same-origin' },
+      body: JSON.stringify({
+        name: 'command',
+        data: { ...base, executor: { kind: 'command', argv: ['touch', marker], env: {}, cwd: '' } },
+        options: { jobId: 'bull-board-add' },
+      }),
+    });
+    expect(added.status).toBe(200);
+    const r = await finalResult('bull-board-add');
+    expect(r.error_code).toBe('policy_denied');
+    expect(r.error).toMatch(/classes\.cpu_short\.policy\.executors/);
+    expect(existsSync(marker)).toBe(false);
   });
 
   it.skipIf(!root)('refuses a raw command on a root pool whose class names no runAs user', async () => {
