@@ -5,13 +5,12 @@
  */
 import type { Redis } from 'ioredis';
 import type { Config } from '../src/config/config.js';
-import type { HttpListener } from '../src/http/http-listener.js';
 import type { Logger } from '../src/logging/logger.js';
 import { createMetricsRegistry } from '../src/monitoring/metrics-registry.js';
 import { createReadServices } from '../src/read-services.js';
 import { createFailFastRedis } from '../src/redis/connection.js';
 import type { TaskQueues } from '../src/tasks/task-queues.js';
-import { createOperatorHttp } from './operator-http.js';
+import { createOperatorHttp, type OperatorHttp } from './operator-http.js';
 
 export interface DashboardServerOptions {
   config: Config;
@@ -24,7 +23,7 @@ export class DashboardServer {
   private redis?: Redis;
   private bullRedis?: Redis;
   private queues?: TaskQueues;
-  private http?: HttpListener;
+  private http?: OperatorHttp;
 
   constructor(private readonly opts: DashboardServerOptions) {
     this.log = opts.logger.child({ component: 'dashboard' });
@@ -40,7 +39,7 @@ export class DashboardServer {
     const bullRedis = (this.bullRedis = await createFailFastRedis(redisUrl, 'orq-dashboard-queues'));
     const services = createReadServices({ config, redisUrl, redis, bullRedis });
     this.queues = services.queues;
-    this.http = createOperatorHttp({ config, redis, registry: createMetricsRegistry(), services, dashboard: true });
+    this.http = createOperatorHttp({ config, redis, registry: createMetricsRegistry(), services, dashboard: true, logger: this.opts.logger });
     await this.http.start();
     this.log.info({ http: this.http.address }, 'dashboard serving');
   }

@@ -3,6 +3,12 @@
  * open; and, behind DashboardAuth, Bull Board at /admin/queues and the workflow run page at
  * /admin/workflows/<run_id>. Routes only map a request onto a plain route function and its
  * {status, body} back.
+ *
+ * Every response carries the security headers (security-headers.ts). Everything under /admin
+ * first passes the Host check (host-check.ts), then DashboardAuth. The probe routes skip the Host
+ * check on purpose: they are read-only, need no credentials (so a rebinding page gains nothing a
+ * network peer does not already have), and Prometheus scrapes them by whatever name its service
+ * discovery uses.
  */
 import express, { type Express, type Response } from 'express';
 import { join } from 'node:path';
@@ -10,8 +16,12 @@ import { PROJECT_ROOT } from '../src/paths.js';
 import type { ProbeRoutes, RouteResult } from '../src/monitoring/probe-routes.js';
 import type { TaskQueues } from '../src/tasks/task-queues.js';
 import type { WorkflowStatusReader } from '../src/workflows/workflow-status.js';
-import { DashboardAuth, type DashboardCredentials } from './dashboard-auth.js';
+import { DashboardAuth, roleOf, type DashboardCredentials } from './dashboard-auth.js';
+import { hostGuard } from './host-check.js';
+import { LoginThrottle } from './login-throttle.js';
 import { queueBoard } from './queue-board.js';
+import { redactBoardApi, secretKeyTest } from './redaction.js';
+import { securityHeaders } from './security-headers.js';
 import { WorkflowRoutes } from './workflow-routes.js';
 
 export const QUEUES_PATH = '/admin/queues';
@@ -21,7 +31,18 @@ const STATIC_DIR = join(PROJECT_ROOT, 'dashboard', 'static');
 export interface DashboardOptions {
   queues: TaskQueues;
   workflows: WorkflowStatusReader;
+  /** Configured users and tokens, or the generated admin token: never empty. */
   credentials: DashboardCredentials;
+  /** http.publicNames: Host names answered besides loopback and IP addresses. */
+  publicNames: readonly string[];
+  /** How the server is reached (https with http.tls). */
+  scheme: 'http' | 'https';
+  /** http.dashboard.secretPayloadKeys. */
+  secretPayloadKeys: readonly string[];
+  /** http.dashboard.sessionMaxAgeMs. */
+  sessionMaxAgeMs: number;
+  /** http.dashboard.loginThrottle. */
+  loginThrottle: { maxFailures: number; windowMs: number };
 }
 
 export interface OperatorAppOptions {
@@ -37,6 +58,7 @@ export function send(res: Response, r: RouteResult): void {
 export function createOperatorApp(opts: OperatorAppOptions): Express {
   const app = express();
   app.disable('x-powered-by');
+  app.use(securityHeaders);
   app.get('/metrics', async (_req, res) => send(res, await opts.probes.metrics()));
   app.get('/health', (_req, res) => send(res, opts.probes.health()));
   app.get('/ready', async (_req, res) => send(res, await opts.probes.ready()));
@@ -45,14 +67,22 @@ export function createOperatorApp(opts: OperatorAppOptions): Express {
 }
 
 function mountDashboard(app: Express, d: DashboardOptions): void {
-  const auth = new DashboardAuth({ credentials: d.credentials });
-  const workflows = new WorkflowRoutes({ status: d.workflows });
-  app.use('/admin', auth.middleware);
-  // Bull Board's API is where a retry, clean, promote or add lands: guard it by method.
-  app.use(`${QUEUES_PATH}/api`, auth.readOnlyGuard);
+  const auth = new DashboardAuth({
+    credentials: d.credentials,
+    throttle: new LoginThrottle(d.loginThrottle),
+    scheme: d.scheme,
+    publicNames: d.publicNames,
+    sessionMaxAgeMs: d.sessionMaxAgeMs,
+  });
+  const isSecret = secretKeyTest(d.secretPayloadKeys);
+  const workflows = new WorkflowRoutes({ status: d.workflows, isSecret });
+  app.use('/admin', hostGuard(d.publicNames), auth.middleware);
+  // Bull Board's API is where a retry, clean, promote or add lands: guard it by method; and it is
+  // where job data leaves, so a read-only caller's answers are redacted there.
+  app.use(`${QUEUES_PATH}/api`, auth.readOnlyGuard, redactBoardApi(isSecret));
   app.use(QUEUES_PATH, queueBoard({ queues: d.queues.all(), readOnlyQueues: [d.queues.scheduleTicks], basePath: QUEUES_PATH }));
   app.use(`${WORKFLOWS_PATH}/static`, express.static(STATIC_DIR, { index: false, fallthrough: false }));
-  app.get(`${WORKFLOWS_PATH}/api/runs/:runId`, async (req, res) => send(res, await workflows.run(req.params.runId)));
+  app.get(`${WORKFLOWS_PATH}/api/runs/:runId`, async (req, res) => send(res, await workflows.run(req.params.runId, roleOf(res))));
   app.get(`${WORKFLOWS_PATH}/:runId`, (_req, res) => res.sendFile(join(STATIC_DIR, 'workflow.html')));
-  app.get('/admin', (_req, res) => res.redirect(QUEUES_PATH));
+  app.get(['/admin', '/admin/'], (_req, res) => res.redirect(QUEUES_PATH));
 }

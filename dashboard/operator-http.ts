@@ -1,15 +1,23 @@
 /**
  * The HTTP server of the operator surface: the cluster metrics on `registry`, the probe routes
- * and, when asked, the dashboard, on http.addr. The orchestrator and the dashboard on its own
- * both serve it.
+ * and, when asked, the dashboard, on http.addr (HTTPS with http.tls). The orchestrator and the
+ * dashboard on its own both serve it.
+ *
+ * With the dashboard on and no users or tokens configured, the generated admin token
+ * (generated-token.ts) is the credential: the start that makes it logs the login URL (the one
+ * time the token is ever written anywhere but its file), and every start logs where the file is.
  */
+import { readFileSync } from 'node:fs';
 import type { Redis } from 'ioredis';
 import type { Registry } from 'prom-client';
-import type { Config } from '../src/config/config.js';
-import { HttpListener } from '../src/http/http-listener.js';
+import { ConfigError, type Config } from '../src/config/config.js';
+import { HttpListener, isLoopback, splitHostPort } from '../src/http/http-listener.js';
+import type { Logger } from '../src/logging/logger.js';
 import { ClusterMetrics } from '../src/monitoring/cluster-metrics.js';
 import { ProbeRoutes } from '../src/monitoring/probe-routes.js';
 import type { ReadServices } from '../src/read-services.js';
+import type { DashboardCredentials } from './dashboard-auth.js';
+import { loadOrCreateDashboardToken, type GeneratedToken } from './generated-token.js';
 import { createOperatorApp } from './operator-app.js';
 
 export interface OperatorHttpOptions {
@@ -20,15 +28,95 @@ export interface OperatorHttpOptions {
   services: ReadServices;
   /** Serve Bull Board and the workflow pages. */
   dashboard: boolean;
+  logger: Logger;
 }
 
-export function createOperatorHttp({ config, redis, registry, services, dashboard }: OperatorHttpOptions): HttpListener {
-  new ClusterMetrics({ registry, system: services.system });
-  return new HttpListener({
-    addr: config.http.addr,
-    handler: createOperatorApp({
-      probes: new ProbeRoutes({ registry, ping: () => redis.ping() }),
-      dashboard: dashboard ? { queues: services.queues, workflows: services.workflowStatus, credentials: config.http.dashboard } : undefined,
-    }),
-  });
+/** How to reach the dashboard, once the server is up. */
+export interface DashboardLogin {
+  /** e.g. http://127.0.0.1:9097/admin/ */
+  url: string;
+  /** With a generated token: its file, and whether this start made it. */
+  generated?: { tokenFile: string; created: boolean; loginUrl: string };
+}
+
+function readPem(key: string, file: string): Buffer {
+  try {
+    return readFileSync(file);
+  } catch (err) {
+    throw new ConfigError(`config key ${key}: ${file}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
+  }
+}
+
+export class OperatorHttp extends HttpListener {
+  private readonly log: Logger;
+  private readonly generated?: GeneratedToken;
+
+  constructor(private readonly o: OperatorHttpOptions) {
+    const { config, redis, registry, services, dashboard } = o;
+    const { tls, dashboard: d } = config.http;
+    let credentials: DashboardCredentials = d;
+    let generated: GeneratedToken | undefined;
+    if (dashboard && d.users.length === 0 && d.tokens.length === 0) {
+      generated = loadOrCreateDashboardToken(d.generatedTokenFile);
+      credentials = { users: [], tokens: [{ token: generated.token, role: 'admin' }] };
+    }
+    new ClusterMetrics({ registry, system: services.system });
+    super({
+      addr: config.http.addr,
+      tls: tls.certFile ? { cert: readPem('http.tls.certFile', tls.certFile), key: readPem('http.tls.keyFile', tls.keyFile) } : undefined,
+      handler: createOperatorApp({
+        probes: new ProbeRoutes({ registry, ping: () => redis.ping() }),
+        dashboard: dashboard
+          ? {
+              queues: services.queues,
+              workflows: services.workflowStatus,
+              credentials,
+              publicNames: config.http.publicNames,
+              scheme: tls.certFile ? 'https' : 'http',
+              secretPayloadKeys: d.secretPayloadKeys,
+              sessionMaxAgeMs: d.sessionMaxAgeMs,
+              loginThrottle: d.loginThrottle,
+            }
+          : undefined,
+      }),
+    });
+    this.generated = generated;
+    this.log = o.logger.child({ component: 'operator-http' });
+  }
+
+  /** Where the dashboard is (after start); undefined when it is not served. */
+  get dashboardLogin(): DashboardLogin | undefined {
+    if (!this.o.dashboard) return undefined;
+    const { host } = splitHostPort(this.o.config.http.addr);
+    // A wildcard bind is reachable on loopback; that is the URL to print on this host.
+    const shown = host === '0.0.0.0' || host === '' ? '127.0.0.1' : host === '::' ? '[::1]' : host.includes(':') ? `[${host}]` : host;
+    const url = `${this.scheme}://${shown}:${this.port}/admin/`;
+    const g = this.generated;
+    return { url, generated: g && { tokenFile: g.file, created: g.created, loginUrl: `${url}?token=${g.token}` } };
+  }
+
+  override async start(): Promise<void> {
+    await super.start();
+    const { config } = this.o;
+    if (config.http.allowUnauthenticated) {
+      this.log.warn(
+        { http: this.address, loopback: isLoopback(splitHostPort(config.http.addr).host) },
+        'http.allowUnauthenticated = true: /metrics, /health and /ready are served without credentials to whoever reaches http.addr; use it on a trusted network only',
+      );
+    }
+    const login = this.dashboardLogin;
+    if (login?.generated?.created) {
+      this.log.info(
+        { tokenFile: login.generated.tokenFile },
+        `dashboard admin token generated; log in once at ${login.generated.loginUrl} (the token is kept in the file; configure http.dashboard.users or tokens to replace it)`,
+      );
+    } else if (login?.generated) {
+      this.log.info({ tokenFile: login.generated.tokenFile }, `dashboard at ${login.url}: log in once with ?token=<the token in ${login.generated.tokenFile}>`);
+    }
+  }
+}
+
+/** The operator HTTP server (kept as a function for the callers that build one). */
+export function createOperatorHttp(opts: OperatorHttpOptions): OperatorHttp {
+  return new OperatorHttp(opts);
 }

@@ -9,6 +9,7 @@ import type { DockerClient } from './docker/docker-client.js';
 import { EnvManager } from './env-manager/env-manager.js';
 import type { ServiceFile } from './env-manager/service-file.js';
 import { EnvManagerServer } from './grpc/env-manager-service.js';
+import { ENV_MANAGER_ROLES } from './auth/roles.js';
 import { grpcSecurity } from './grpc/grpc-security.js';
 import { HttpListener } from './http/http-listener.js';
 import { probeHandler } from './http/probe-handler.js';
@@ -53,7 +54,11 @@ export class EnvManagerProcess {
     const { config, docker, logger } = this.opts;
     const { envManager } = config;
     // Credentials first: a bad tokens or certificate file stops start-up before anything listens.
-    const security = grpcSecurity(envManager, logger);
+    const security = grpcSecurity(
+      envManager,
+      { section: 'envManager', addrKey: 'envManager.grpcAddr', addr: envManager.grpcAddr, roles: ENV_MANAGER_ROLES },
+      logger,
+    );
     const registry = createMetricsRegistry();
     this.metrics = new EnvMetrics({ registry, manager: this.manager });
     const probes = new ProbeRoutes({

@@ -23,9 +23,9 @@ import { WorkflowEngine } from './workflows/workflow-engine.js';
 import { WorkflowRuns } from './workflows/workflow-runs.js';
 import { createMetricsRegistry } from './monitoring/metrics-registry.js';
 import { GrpcMetrics } from './monitoring/grpc-metrics.js';
-import type { HttpListener } from './http/http-listener.js';
 import { createReadServices } from './read-services.js';
-import { createOperatorHttp } from '../dashboard/operator-http.js';
+import { createOperatorHttp, type DashboardLogin, type OperatorHttp } from '../dashboard/operator-http.js';
+import { GRPC_ROLES } from './auth/roles.js';
 import { grpcSecurity } from './grpc/grpc-security.js';
 import { ScheduleRunner } from './schedules/schedule-runner.js';
 import { ScheduleService } from './schedules/schedule-service.js';
@@ -45,7 +45,7 @@ export class Orchestrator {
   private queues?: TaskQueues;
   private grpc?: GrpcServer;
   private engine?: WorkflowEngine;
-  private http?: HttpListener;
+  private http?: OperatorHttp;
   private retention?: TaskRetention;
   private scheduleTimers?: ScheduleTimers;
   private scheduleRunner?: ScheduleRunner;
@@ -64,10 +64,19 @@ export class Orchestrator {
     return this.http?.port ?? 0;
   }
 
+  /** Where the dashboard is served and how to log in (after start); undefined when it is off. */
+  get dashboardLogin(): DashboardLogin | undefined {
+    return this.http?.dashboardLogin;
+  }
+
   async start(): Promise<void> {
     const { config, redisUrl, logger } = this.opts;
     // Credentials first: a bad tokens or certificate file stops start-up before anything runs.
-    const security = grpcSecurity(config.grpc, logger);
+    const security = grpcSecurity(
+      config.grpc,
+      { section: 'grpc', addrKey: 'grpc.addr', addr: config.grpc.addr, roles: GRPC_ROLES, taskClasses: config.classes.keys() },
+      logger,
+    );
     // Two connections: BullMQ's and ours (see src/redis/connection.ts).
     const redis = (this.redis = await createFailFastRedis(redisUrl, 'orq-orchestrator', true));
     const bullRedis = (this.bullRedis = await createFailFastRedis(redisUrl, 'orq-orchestrator-queues'));
@@ -132,7 +141,7 @@ export class Orchestrator {
     await this.scheduleRunner.start();
     const schedules = new ScheduleService({ store: scheduleStore, timers: scheduleTimers, checkTask: (t, field) => void submitter.prepare(t, field) });
     const registry = createMetricsRegistry();
-    this.http = createOperatorHttp({ config, redis, registry, services, dashboard: config.http.dashboard.enabled });
+    this.http = createOperatorHttp({ config, redis, registry, services, dashboard: config.http.dashboard.enabled, logger });
     await this.http.start();
     this.grpc = new GrpcServer({
       addr: config.grpc.addr,
@@ -140,6 +149,7 @@ export class Orchestrator {
       security,
       // Metrics inside auth, so refused calls are counted too.
       interceptors: [new GrpcMetrics({ registry }).interceptor],
+      taskClasses: [...config.classes.keys()],
       services: {
         submitter,
         status,

@@ -83,13 +83,17 @@ describe('config loader', () => {
   });
 
   it("gives the env-manager its own gRPC tokens and TLS, checked like the orchestrator's, not inherited from grpc", () => {
-    const file = tomlFile('[grpc.auth]\ntokens = ["orchestrator-token-0123"]\n[envManager.tls]\ncertFile = "/srv/env.pem"\nkeyFile = "/srv/env.key"\n');
+    const file = tomlFile(
+      '[[grpc.auth.tokens]]\ntoken = "orchestrator-token-0123"\nrole = "admin"\n[envManager.tls]\ncertFile = "/srv/env.pem"\nkeyFile = "/srv/env.key"\n',
+    );
     const c = loadConfig({ file, env: { ORCHESTRATOR_ENV_TOKENS_FILE: '/srv/env-tokens' } });
     expect(c.envManager.auth).toEqual({ tokens: [], tokensFile: '/srv/env-tokens' });
     expect(c.envManager.tls).toMatchObject({ certFile: '/srv/env.pem', keyFile: '/srv/env.key', requireClientCert: false });
     expect(c.envManager.maxMessageBytes).toBe(16 << 20);
     expect(() => loadConfig({ env: {}, overrides: { envManager: { tls: { certFile: '/srv/env.pem' } } } })).toThrow(/config key envManager\.tls\.keyFile/);
-    expect(() => loadConfig({ env: {}, overrides: { envManager: { auth: { tokens: ['short'] } } } })).toThrow(/config key envManager\.auth\.tokens\.0/);
+    expect(() => loadConfig({ env: {}, overrides: { envManager: { auth: { tokens: [{ token: 'short', role: 'read' }] } } } })).toThrow(
+      /config key envManager\.auth\.tokens\.0\.token/,
+    );
   });
 
   it('names the file when its TOML is broken', () => {

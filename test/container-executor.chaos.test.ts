@@ -8,7 +8,7 @@ import { TaskState } from '../src/client/orchestrator-client.js';
 import { dockerStatus } from '../src/docker/docker-client.js';
 import { CONTAINER_LABELS } from '../workers/executors/container.js';
 import { containerSuiteToml, dockerForTests, ensureTestImage, taskContainers } from './helpers/docker.js';
-import { startSystem, type TestSystem } from './helpers/system.js';
+import { OPEN_POLICY, startSystem, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
 
 const docker = await dockerForTests('container chaos suite');
@@ -99,6 +99,7 @@ describe.skipIf(!docker)('containers of a task that stalls out', () => {
     stall = await startSystem({
       toml: `${containerSuiteToml('orqcstall')}
 [classes.stallout]
+policy = ${OPEN_POLICY}
 concurrency = 1
 attempts = 1
 lockDurationMs = 2000

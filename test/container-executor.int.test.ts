@@ -3,7 +3,7 @@
  * run by a real pool process in containers of a local busybox image. Skips without an engine on
  * a laptop; fails under CI=true (see helpers/docker.ts).
  */
-import { mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
+import { chmodSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status, type ServiceError } from '@grpc/grpc-js';
@@ -31,7 +31,9 @@ describe.skipIf(!docker)('container executor', () => {
     image = await ensureTestImage(d);
     mkdirSync(join(mountDir, 'in'));
     writeFileSync(join(mountDir, 'in', 'input.txt'), 'from the host\n');
-    mkdirSync(join(mountDir, 'out'));
+    // Containers run as nobody unless a task names its user: the writable mount is open to it.
+    mkdirSync(join(mountDir, 'out'), { mode: 0o777 });
+    chmodSync(join(mountDir, 'out'), 0o777);
     symlinkSync('/etc', join(mountDir, 'escape'));
     sys = await startSystem({ toml: containerSuiteToml('orqcont', `allowedMounts = ["${mountDir}"]`) });
     await sys.startPool({ classes: 'cpu_short:4' });
@@ -267,7 +269,7 @@ describe.skipIf(!docker)('container executor', () => {
     const err = (await sys.client
       .submitTask({ taskClass: 'cpu_short', payload: { a: '1' }, executor: container({ network: true }) })
       .catch((e: unknown) => e)) as ServiceError;
-    expect(err.code).toBe(status.INVALID_ARGUMENT);
+    expect(err.code).toBe(status.PERMISSION_DENIED);
     expect(err.metadata.get('field')).toEqual(['task.executor.container.network']);
   });
 });

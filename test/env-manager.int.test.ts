@@ -359,7 +359,7 @@ describe.skipIf(!docker)("the env-manager's gRPC credentials", () => {
   it('with a token and TLS configured, refuses a call without the token and takes one with it, leaves the health service open; orchctl env passes both', async () => {
     const certs = makeTestCerts();
     const proc = await startProcess(service('idle'), `${PROJECT}auth`, {
-      auth: { tokens: [TOKEN] },
+      auth: { tokens: [{ token: TOKEN, role: 'read' }] },
       tls: { certFile: certs.serverCert, keyFile: certs.serverKey },
     });
     const addr = `127.0.0.1:${proc.grpcPort}`;

@@ -5,29 +5,32 @@
  * because a no-op nvidia-container-runtime-hook is on dockerd's PATH (.ci/run installs it):
  * the containers start, and each one's device request is read back while it runs.
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskState } from '../src/client/orchestrator-client.js';
 import { CONTAINER_LABELS } from '../workers/executors/container.js';
 import { containerSuiteToml, dockerForTests, ensureTestImage, gpuDriverForTests, taskContainers } from './helpers/docker.js';
-import { startSystem, TEST_CONFIG_TOML, type TestSystem } from './helpers/system.js';
+import { OPEN_POLICY, startSystem, TEST_CONFIG_TOML, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
+import { taskReadableTempDir } from './helpers/temp-dir.js';
 
 const GPU_CLASS_TOML = `
 [classes.gpu]
+policy = ${OPEN_POLICY}
 attempts = 1
 lockDurationMs = 2000
 stalledIntervalMs = 1000
 
 [classes.gpu_b]
+policy = ${OPEN_POLICY}
 usesGpu = true
 attempts = 1
 lockDurationMs = 2000
 stalledIntervalMs = 1000
 
 [classes.gpu_c]
+policy = ${OPEN_POLICY}
 usesGpu = true
 attempts = 1
 lockDurationMs = 2000
@@ -36,7 +39,7 @@ stalledIntervalMs = 1000
 const GPU_TOML = `${TEST_CONFIG_TOML}${GPU_CLASS_TOML}`;
 
 let sys: TestSystem;
-const gates = mkdtempSync(join(tmpdir(), 'orq-gpu-'));
+const gates = taskReadableTempDir('orq-gpu-');
 
 /** Events of the given tasks, in stream order. */
 async function events(taskIds: string[]): Promise<{ type: string; taskId: string }[]> {

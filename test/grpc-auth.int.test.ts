@@ -31,8 +31,10 @@ const closers: (() => unknown)[] = [];
 beforeAll(async () => {
   certs = makeTestCerts();
   const tokensFile = join(certs.dir, 'tokens');
-  writeFileSync(tokensFile, `# operators\n\n  ${FROM_FILE}  \n`);
-  sys = await startBareSystem({ toml: `${TEST_CONFIG_TOML}\n[grpc.auth]\ntokens = ["${LISTED}"]\ntokensFile = "${tokensFile}"\n` });
+  writeFileSync(tokensFile, `# operators\n\n  ${FROM_FILE}   submit \n`);
+  sys = await startBareSystem({
+    toml: `${TEST_CONFIG_TOML}\n[grpc.auth]\ntokensFile = "${tokensFile}"\n[[grpc.auth.tokens]]\ntoken = "${LISTED}"\nrole = "read"\n`,
+  });
 });
 afterAll(async () => {
   for (const close of closers.reverse()) await close();

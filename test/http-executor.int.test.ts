@@ -232,18 +232,24 @@ describe('http executor', () => {
   });
 
   // URLs are built inside the test: the runner's port is only known once beforeAll has run.
-  it.each<[string, (base: string) => { url: string; method?: string; headers?: Record<string, string> }, string]>([
-    ['a URL outside the allowed prefixes', (b) => ({ url: `${b}/admin/reset` }), 'task.executor.http.url'],
-    ['a lookalike host', (b) => ({ url: b.replace('127.0.0.1', '127.0.0.1.example.com') + '/tasks/echo' }), 'task.executor.http.url'],
-    ['a path climbing out of the prefix', (b) => ({ url: `${b}/tasks/%2e%2e/admin` }), 'task.executor.http.url'],
-    ['a non-http scheme', () => ({ url: 'file:///etc/passwd' }), 'task.executor.http.url'],
-    ['a method without a body', (b) => ({ url: `${b}/tasks/echo`, method: 'GET' }), 'task.executor.http.method'],
-    ['a header the executor sets', (b) => ({ url: `${b}/tasks/echo`, headers: { 'Content-Type': 'text/plain' } }), 'task.executor.http.headers'],
-  ])('refuses %s at submission with INVALID_ARGUMENT', async (_name, http, field) => {
+  // A URL outside the allow-list is a rule (PERMISSION_DENIED); a malformed request is bad input.
+  it.each<[string, (base: string) => { url: string; method?: string; headers?: Record<string, string> }, string, status]>([
+    ['a URL outside the allowed prefixes', (b) => ({ url: `${b}/admin/reset` }), 'task.executor.http.url', status.PERMISSION_DENIED],
+    ['a lookalike host', (b) => ({ url: b.replace('127.0.0.1', '127.0.0.1.example.com') + '/tasks/echo' }), 'task.executor.http.url', status.PERMISSION_DENIED],
+    ['a path climbing out of the prefix', (b) => ({ url: `${b}/tasks/%2e%2e/admin` }), 'task.executor.http.url', status.PERMISSION_DENIED],
+    ['a non-http scheme', () => ({ url: 'file:///etc/passwd' }), 'task.executor.http.url', status.INVALID_ARGUMENT],
+    ['a method without a body', (b) => ({ url: `${b}/tasks/echo`, method: 'GET' }), 'task.executor.http.method', status.INVALID_ARGUMENT],
+    [
+      'a header the executor sets',
+      (b) => ({ url: `${b}/tasks/echo`, headers: { 'Content-Type': 'text/plain' } }),
+      'task.executor.http.headers',
+      status.INVALID_ARGUMENT,
+    ],
+  ])('refuses %s at submission', async (_name, http, field, code) => {
     const err = (await sys.client
       .submitTask({ taskClass: 'cpu_short', payload: { a: '1' }, executor: { http: http(base) } })
       .catch((e: unknown) => e)) as ServiceError;
-    expect(err.code).toBe(status.INVALID_ARGUMENT);
+    expect(err.code).toBe(code);
     expect(err.metadata.get('field')).toEqual([field]);
   });
 });

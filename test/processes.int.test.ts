@@ -45,6 +45,8 @@ describe('process entry points', () => {
     expect(await p.exited).toBe(0);
     const out = p.output();
     expect(out).toContain('submitted 6 tasks');
+    // Where the dashboard is: the login URL on the start that made the token, its file's path after.
+    expect(out).toMatch(/dashboard: http:\/\/127\.0\.0\.1:\d+\/admin\/(\?token=\S{32,} |.*the token in )/);
     expect(out).toMatch(/demo-echo-high\s+succeeded/);
     expect(out).toMatch(/demo-retry\s+succeeded\s+2/);
     expect(out).toMatch(/demo-timeout\s+failed\s+1\s+timed out/);
@@ -81,7 +83,15 @@ describe('process entry points', () => {
   it('a pool runs sandboxed handlers in worker threads when configured', async () => {
     const redis = await startRedis();
     try {
-      const env = { REDIS_URL: redis.url, ORCHESTRATOR_GRPC_ADDR: `127.0.0.1:${await freePort()}`, ORCHESTRATOR_SANDBOX: 'thread' };
+      // The crash handler is a test handler: off unless the config turns test handlers on.
+      const config = join(mkdtempSync(join(tmpdir(), 'orq-threads-')), 'c.toml');
+      writeFileSync(config, '[executors.handler]\ntestHandlers = true\n');
+      const env = {
+        REDIS_URL: redis.url,
+        ORCHESTRATOR_GRPC_ADDR: `127.0.0.1:${await freePort()}`,
+        ORCHESTRATOR_SANDBOX: 'thread',
+        ORCHESTRATOR_CONFIG: config,
+      };
       const orch = run('dist/src/bin/orchestrator.js', [], env);
       const pool = run('dist/workers/main.js', ['--classes', 'cpu_short:2'], env);
       await waitFor(() => orch.output().includes('orchestrator serving') && pool.output().includes('pool started'));

@@ -6,7 +6,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskState, type TaskInput } from '../src/client/orchestrator-client.js';
-import { startSystem, TEST_CONFIG_TOML, type TestSystem } from './helpers/system.js';
+import { OPEN_POLICY, startSystem, TEST_CONFIG_TOML, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
 
 const KEEP_COMPLETED = 200;
@@ -25,6 +25,7 @@ const TOML = `${TEST_CONFIG_TOML}
 [retention]
 sweepIntervalMs = 200
 [classes.flow]
+policy = ${OPEN_POLICY}
 concurrency = 32
 attempts = 1
 inProcessHandlers = true

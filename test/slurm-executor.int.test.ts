@@ -182,6 +182,6 @@ describe.skipIf(!available)('slurm executor', () => {
     const err = await sys.client
       .submitTask({ taskClass: 'gpu_slurm', payload: { a: '1' }, executor: job({ script: '#!/bin/sh\ntrue\n', command: ['true'] }) })
       .catch((e: Error) => e);
-    expect((err as Error).message).toMatch(/executor\.slurm: needs exactly one of script and command/);
+    expect((err as Error).message).toMatch(/executor\.slurm: needs exactly one of name, script and command/);
   });
 });

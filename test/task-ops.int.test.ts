@@ -5,8 +5,7 @@
  * input refused with INVALID_ARGUMENT naming the field.
  */
 import { status } from '@grpc/grpc-js';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskState, type TaskFilterInput, type TaskInput, type TaskSummary } from '../src/client/orchestrator-client.js';
@@ -17,9 +16,10 @@ import { fieldOf, grpcError } from './helpers/grpc.js';
 import { startSystem, TEST_CONFIG_TOML, type TestSystem } from './helpers/system.js';
 import { orchctl as runOrchctl } from './helpers/orchctl.js';
 import { waitFor } from './helpers/wait.js';
+import { taskReadableTempDir } from './helpers/temp-dir.js';
 
 let sys: TestSystem;
-const dir = mkdtempSync(join(tmpdir(), 'orq-task-ops-'));
+const dir = taskReadableTempDir('orq-task-ops-');
 
 beforeAll(async () => {
   // Finished tasks are kept (large counts): retention has its own suite.

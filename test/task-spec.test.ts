@@ -1,10 +1,20 @@
 import { describe, expect, it } from 'vitest';
-import { resolveTaskClasses } from '../queues/task-classes.js';
+import { resolveTaskClasses, type ClassPolicyOverrides } from '../queues/task-classes.js';
 import { OrchestratorError } from '../src/tasks/errors.js';
+import { DEFAULT_EXECUTOR_POLICY, type ExecutorPolicy } from '../src/tasks/executor-policy.js';
 import { resolveTask, toBullPriority, type ContainerExecutorSpec, type SlurmExecutorSpec, type TaskSubmission } from '../src/tasks/task-spec.js';
 
-const classes = resolveTaskClasses({});
+// Every kind open: these suites check each executor's own validation (the policy's rules have
+// theirs in test/security/execution-policy.test.ts).
+const open: ClassPolicyOverrides = {
+  executors: ['handler', 'command', 'http', 'container', 'slurm'],
+  command: { raw: true },
+  container: { images: ['busybox:*'] },
+  slurm: { raw: true, partitions: ['debug'] },
+};
+const classes = resolveTaskClasses({ cpu_short: { policy: open }, gpu_slurm: { policy: open } });
 const opts = { classes, maxPayloadBytes: 100, field: 'task' };
+const withPolicy = (p: Partial<ExecutorPolicy>): ExecutorPolicy => ({ ...DEFAULT_EXECUTOR_POLICY, ...p });
 const ok: TaskSubmission = { taskClass: 'cpu_short', payload: { a: 'b' } };
 
 function fieldOf(t: TaskSubmission): string | undefined {
@@ -12,7 +22,7 @@ function fieldOf(t: TaskSubmission): string | undefined {
     resolveTask(t, opts);
   } catch (err) {
     expect(err).toBeInstanceOf(OrchestratorError);
-    expect((err as OrchestratorError).code).toBe('invalid_argument');
+    expect(['invalid_argument', 'permission_denied']).toContain((err as OrchestratorError).code);
     return (err as OrchestratorError).field;
   }
   return undefined;
@@ -68,7 +78,7 @@ describe('task validation', () => {
 });
 
 describe('http executor validation', () => {
-  const policy = { httpAllowedUrlPrefixes: ['http://runner.internal:8080/tasks/'], containerAllowNetwork: false };
+  const policy = withPolicy({ httpAllowedUrlPrefixes: ['http://runner.internal:8080/tasks/'] });
   const http = (url: string, headers: Record<string, string> = {}): TaskSubmission => ({
     ...ok,
     taskId: 'h',
@@ -119,11 +129,11 @@ describe('container executor validation', () => {
 
   it('allows a network only when the policy does', () => {
     expect(fieldOf(task({ network: true }))).toBe('task.executor.container.network');
-    expect(() => resolveTask(task({ network: true }), { ...opts, executors: { httpAllowedUrlPrefixes: [], containerAllowNetwork: true } })).not.toThrow();
+    expect(() => resolveTask(task({ network: true }), { ...opts, executors: withPolicy({ containerAllowNetwork: true }) })).not.toThrow();
   });
 
   it('binds host paths only under an allowed directory, by path components', () => {
-    const policy = { httpAllowedUrlPrefixes: [], containerAllowNetwork: false, containerAllowedMounts: ['/srv/data'] };
+    const policy = withPolicy({ containerAllowedMounts: ['/srv/data'] });
     const mount = (hostPath: string, containerPath = '/data') => task({ mounts: [{ hostPath, containerPath, writable: false }] });
     expect(resolveTask(mount('/srv/data/./set1/'), { ...opts, executors: policy }).data.executor).toMatchObject({
       mounts: [{ hostPath: '/srv/data/set1', containerPath: '/data', writable: false }],
@@ -185,6 +195,7 @@ describe('slurm executor validation', () => {
     expect(fieldOf(task({ command: [], script: 'echo no shebang' }))).toBe('task.executor.slurm.script');
     expect(fieldOf(task({ command: [''] }))).toBe('task.executor.slurm.command');
     expect(fieldOf(task({ partition: 'a b' }))).toBe('task.executor.slurm.partition');
+    expect(fieldOf(task({ partition: 'other' }))).toBe('task.executor.slurm.partition');
     expect(fieldOf(task({ gres: 'gpu:1;rm -rf /' }))).toBe('task.executor.slurm.gres');
     expect(fieldOf(task({ cpus: -1 }))).toBe('task.executor.slurm.cpus');
     expect(fieldOf(task({ env: { 'A=B': '1' } }))).toBe('task.executor.slurm.env');

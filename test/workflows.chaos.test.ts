@@ -6,8 +6,7 @@
  * what a killed process left unfinished is taken over after `workflows.recoverAfterMs` (1.5 s in
  * the test config).
  */
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StepState, TaskState, WorkflowRunState, type OrchestratorClient, type TaskInput, type WorkflowInput } from '../src/client/orchestrator-client.js';
@@ -23,6 +22,7 @@ import { WorkflowRuns, type WorkflowRunsOptions } from '../src/workflows/workflo
 import { WorkflowStore } from '../src/workflows/workflow-store.js';
 import { startBareSystem, type BareSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
+import { taskReadableTempDir } from './helpers/temp-dir.js';
 
 let sys: BareSystem | undefined;
 afterEach(async () => {
@@ -81,7 +81,7 @@ async function gatedSystem(classes: string) {
   const s = (sys = await startBareSystem());
   await s.startPool({ classes });
   const o = await s.startOrchestrator();
-  return { s, o, gate: join(mkdtempSync(join(tmpdir(), 'orq-gate-')), 'open') };
+  return { s, o, gate: join(taskReadableTempDir('orq-gate-'), 'open') };
 }
 
 /** A command task that waits for the file `gate` to exist, then exits with `code`. */

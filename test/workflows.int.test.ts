@@ -7,8 +7,7 @@
  */
 import { status } from '@grpc/grpc-js';
 import { Redis } from 'ioredis';
-import { mkdtempSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -28,6 +27,7 @@ import { WorkflowStatusReader } from '../src/workflows/workflow-status.js';
 import { fieldOf, grpcError } from './helpers/grpc.js';
 import { startSystem, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
+import { taskReadableTempDir } from './helpers/temp-dir.js';
 
 let sys: TestSystem;
 beforeAll(async () => {
@@ -559,7 +559,7 @@ describe('StreamWorkflowStatus', () => {
   }
 
   it('gives a subscriber joining mid-run where the run stands, then the rest, then closes', async () => {
-    const gate = join(mkdtempSync(join(tmpdir(), 'orq-gate-')), 'open');
+    const gate = join(taskReadableTempDir('orq-gate-'), 'open');
     await sys.client.createWorkflow({
       name: 'midrun',
       steps: [
@@ -620,7 +620,7 @@ describe('StreamWorkflowStatus', () => {
     });
     const ac = new AbortController();
     try {
-      const gate = join(mkdtempSync(join(tmpdir(), 'orq-gate-')), 'open');
+      const gate = join(taskReadableTempDir('orq-gate-'), 'open');
       await sys.client.createWorkflow({
         name: 'trimmed',
         steps: [

@@ -38,7 +38,7 @@ await runMain('orchestrator-pool', async () => {
   const config = loadConfig({ file: flags.config, overrides });
   const log = createLogger(config.logLevel, { process: 'pool' });
   const redis = await resolveRedis(config, log);
-  const pool = new WorkerPool({ config, redisUrl: redis.url, logger: log });
+  const pool = new WorkerPool({ config, redisUrl: redis.url, logger: log, env: process.env });
   onShutdown(log, () => pool.close());
   await pool.start();
 });

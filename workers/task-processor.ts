@@ -23,6 +23,7 @@ import type { TaskResultRecord } from '../src/feeds/feed-format.js';
 import type { PendingOutcomes, PendingStarts } from './task-backend.js';
 import type { ExecutionContext, Executor } from './executors/executor.js';
 import type { GpuSlots } from './gpu-slots.js';
+import type { JobAdmission } from './job-admission.js';
 
 /** The reason a pool aborts its running tasks when its shutdown grace runs out. */
 export class HandBack extends Error {
@@ -38,6 +39,8 @@ export interface TaskProcessorOptions {
   feeds: FeedWriter;
   poolId: string;
   executors: ReadonlyMap<string, Executor<unknown>>;
+  /** The pool's own check of each job against its config, before anything runs. */
+  admission: JobAdmission;
   logger: Logger;
   /** Extra environment for the task's processes. */
   env?: Record<string, string>;
@@ -119,7 +122,9 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
     const taskId = job.id!;
     const taskClass = job.queueName;
     const attempt = attemptsBefore(job.data) + job.attemptsMade + 1;
-    const data = job.data;
+    // Job data comes from Redis, which others can write: whatever it holds, the attempt ends with
+    // an outcome (admission refuses what is not a task), never with an error thrown out of here.
+    const data = (typeof job.data === 'object' && job.data !== null ? job.data : {}) as TaskJobData;
     const base = { taskId, taskClass, attempt, workflowId: data.workflowId, scheduleId: data.scheduleId, workerId: poolId };
     // Built only when something is logged: most attempts log nothing.
     const log = () => logger.child({ taskId, taskClass, attempt });
@@ -167,8 +172,9 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
     let timedOut = false;
 
     try {
-      const executor = opts.executors.get(data.executor.kind);
-      if (!executor) throw new TaskError('task_failed', `this pool has no "${data.executor.kind}" executor`, { retryable: true });
+      const task = opts.admission.admit(taskClass, job.data);
+      const executor = opts.executors.get(task.executor.kind);
+      if (!executor) throw new TaskError('task_failed', `this pool has no "${task.executor.kind}" executor`, { retryable: true });
       if (signal.aborted) throw abortReason(signal);
       let env = opts.env ?? {};
       if (opts.gpus?.classes.has(taskClass)) {
@@ -176,7 +182,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
         env = { ...env, CUDA_VISIBLE_DEVICES: gpu, NVIDIA_VISIBLE_DEVICES: gpu };
       }
       // The timeout counts the task's run, not its wait for a GPU.
-      timer = setTimeout(() => abort(new TaskError('timed_out', `timed out after ${data.timeoutMs} ms`, { retryable: true })), data.timeoutMs);
+      timer = setTimeout(() => abort(new TaskError('timed_out', `timed out after ${task.timeoutMs} ms`, { retryable: true })), task.timeoutMs);
       const ctx: ExecutionContext = {
         taskId,
         taskClass,
@@ -189,7 +195,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
           await feeds.event({ ...base, type: 'progress', atMs: Date.now(), detail: JSON.stringify(value) });
         },
       };
-      const result = await executor.run(data.executor, data.payload, ctx);
+      const result = await executor.run(task.executor, task.payload, ctx);
       // A result that arrives after the abort still loses: the client was told it stopped.
       if (signal.aborted) throw abortReason(signal);
       const now = Date.now();

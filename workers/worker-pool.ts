@@ -11,13 +11,15 @@ import { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
-import { ConfigError, type Config } from '../src/config/config.js';
+import { ConfigError, executorPolicyOf, type Config } from '../src/config/config.js';
 import { FeedWriter } from '../src/feeds/feed-writer.js';
 import type { Logger } from '../src/logging/logger.js';
 import { createOwnRedis, createRedis } from '../src/redis/connection.js';
 import { keys as makeKeys, type Keys } from '../src/redis/keys.js';
 import { attemptsBefore, type TaskJobData } from '../src/tasks/task-spec.js';
-import { CommandExecutor } from './executors/command.js';
+import { CommandExecutor, cleanEnvironment } from './executors/command.js';
+import { JobAdmission } from './job-admission.js';
+import { canRunAs, poolUid, poolUserName, resolveRunAs, type RunAsUser } from './run-as.js';
 import type { Executor } from './executors/executor.js';
 import { HandlerExecutor } from './executors/handler.js';
 import { HttpExecutor } from './executors/http.js';
@@ -46,6 +48,11 @@ export interface WorkerPoolOptions {
   config: Config;
   redisUrl: string;
   logger: Logger;
+  /**
+   * The pool process's environment: command tasks and Slurm jobs get only its minimal base and
+   * their class's pass-through names from it. @default process.env
+   */
+  env?: NodeJS.ProcessEnv;
 }
 
 export class WorkerPool {
@@ -143,14 +150,18 @@ export class WorkerPool {
     const inProcess = new Set(classes.filter((c) => config.classes.get(c)!.inProcessHandlers));
     const needsSandbox = classes.some((c) => !inProcess.has(c));
     const docker = new DockerClient({ socketPath: config.docker.socketPath });
+    const runAs = this.runAsUsers(classes);
+    const poolEnv = this.opts.env ?? process.env;
+    const classEnv = new Map(classes.map((c) => [c, cleanEnvironment(poolEnv, config.classes.get(c)!.policy.envPassthrough, runAs.get(c))]));
     const handler = new HandlerExecutor({
       handlersDir: config.pool.handlersDir,
+      testHandlers: config.executors.handler.testHandlers,
       sandbox: needsSandbox ? new SandboxRunner({ useWorkerThreads: config.pool.sandbox === 'thread' }) : undefined,
       inProcessClasses: inProcess,
     });
     this.executors = new Map<string, Executor<unknown>>([
       ['handler', handler as Executor<unknown>],
-      ['command', new CommandExecutor() as Executor<unknown>],
+      ['command', new CommandExecutor({ environment: (c) => classEnv.get(c)!, runAs: (c) => runAs.get(c) }) as Executor<unknown>],
       [
         'http',
         new HttpExecutor({
@@ -171,6 +182,7 @@ export class WorkerPool {
       feeds,
       poolId: this.id,
       executors: this.executors,
+      admission: new JobAdmission({ policy: executorPolicyOf(config), classes: config.classes, runAs }),
       logger: this.log,
       shutdownSignal: this.shutdown.signal,
       abort: (taskClass, taskId, reason) => this.cancelRunning(taskClass, taskId, reason),
@@ -261,6 +273,30 @@ export class WorkerPool {
     }
   }
 
+  /**
+   * The user each served class's command tasks run as (policy.command.runAs). ConfigError when
+   * this pool cannot become that user; a warning where raw commands are on but will be refused
+   * (a root pool without an unprivileged runAs).
+   */
+  private runAsUsers(classes: string[]): Map<string, RunAsUser> {
+    const users = new Map<string, RunAsUser>();
+    const uid = poolUid();
+    for (const name of classes) {
+      const p = this.opts.config.classes.get(name)!.policy;
+      if (!p.executors.includes('command')) continue;
+      const key = `classes.${name}.policy.command.runAs`;
+      if (p.command.runAs) {
+        const user = resolveRunAs(p.command.runAs, key);
+        if (!canRunAs(user, uid))
+          throw new ConfigError(`config key ${key}: this pool runs as ${poolUserName()}, not root, and cannot run tasks as "${p.command.runAs}"`);
+        users.set(name, user);
+      }
+      if (uid === 0 && p.command.raw && !(users.get(name)?.uid ?? 0))
+        this.log.warn({ taskClass: name }, `raw command tasks of ${name} will be refused: this pool runs as root and ${key} names no unprivileged user`);
+    }
+    return users;
+  }
+
   private containerExecutor(docker: DockerClient): ContainerExecutor {
     const c = this.opts.config.executors.container;
     return new ContainerExecutor({
@@ -295,6 +331,7 @@ export class WorkerPool {
       pollIntervalMs: s.pollIntervalMs,
       defaultPartition: s.defaultPartition,
       outputTailBytes: s.outputTailBytes,
+      envPassthrough: (c) => this.opts.config.classes.get(c)?.policy.envPassthrough ?? [],
       logger: this.log,
     });
   }

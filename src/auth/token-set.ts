@@ -38,11 +38,30 @@ export class TokenSet<Tag = true> {
   }
 }
 
+/** One configured token: its role and, optionally, the only task classes it may act on. */
+export interface TokenEntry<R extends string = string> {
+  token: string;
+  role: R;
+  classes?: readonly string[];
+}
+
+const TOKEN = /^\S{16,}$/;
+const CLASS_NAME = /^[a-z0-9_]+$/;
+
+export interface ReadTokensFileOptions<R extends string> {
+  /** The roles a line may name. */
+  roles: readonly R[];
+  /** Whether a line may end with `classes=a,b` (the orchestrator's tokens, not the env-manager's). */
+  classes: boolean;
+}
+
 /**
- * Tokens from a file: one per line; blank lines and lines starting with # are skipped, spaces
- * around a token are not part of it. The file is read once, at start.
+ * Tokens from a file, one per line: `<token> <role> [classes=cpu_short,gpu]`; blank lines and
+ * lines starting with # are skipped. A line without a role is refused, never given one: a file
+ * of bare tokens from before roles existed must be edited, not read as more (or less) than the
+ * operator meant. Messages name the file and line, never a token. Read once, at start.
  */
-export function readTokensFile(file: string): string[] {
+export function readTokensFile<R extends string>(file: string, opts: ReadTokensFileOptions<R>): TokenEntry<R>[] {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -50,10 +69,27 @@ export function readTokensFile(file: string): string[] {
     // The message names the file, never its contents.
     throw new TokenSetError(`tokens file ${file}: ${(err as NodeJS.ErrnoException).code ?? 'unreadable'}`);
   }
-  return text
-    .split('\n')
-    .map((l) => l.trim())
-    .filter((l) => l && !l.startsWith('#'));
+  const entries: TokenEntry<R>[] = [];
+  text.split('\n').forEach((raw, i) => {
+    const line = raw.trim();
+    if (!line || line.startsWith('#')) return;
+    const fail = (why: string) => new TokenSetError(`tokens file ${file} line ${i + 1}: ${why}`);
+    const [token, role, ...rest] = line.split(/\s+/) as [string, string | undefined, ...string[]];
+    if (!TOKEN.test(token)) throw fail('a token is at least 16 characters without spaces');
+    if (role === undefined) throw fail(`no role: expected "<token> <role>", the role one of ${opts.roles.join(', ')}`);
+    if (!(opts.roles as readonly string[]).includes(role)) throw fail(`role "${role}" is not one of ${opts.roles.join(', ')}`);
+    const entry: TokenEntry<R> = { token, role: role as R };
+    for (const field of rest) {
+      const m = /^classes=(.*)$/.exec(field);
+      if (!m || !opts.classes || entry.classes) throw fail(`unexpected "${field}" after the role${opts.classes ? ' (only classes=a,b may follow)' : ''}`);
+      const classes = m[1]!.split(',').filter(Boolean);
+      const bad = classes.find((c) => !CLASS_NAME.test(c));
+      if (!classes.length || bad !== undefined) throw fail(`classes= takes task class names separated by commas${bad ? `, not "${bad}"` : ''}`);
+      entry.classes = classes;
+    }
+    entries.push(entry);
+  });
+  return entries;
 }
 
 /** The value of an `authorization: Bearer <token>` header, or undefined. */
@@ -63,6 +99,9 @@ export function bearerToken(header: string | undefined): string | undefined {
 }
 
 /** The tokens listed in config plus those of its tokens file (when set). */
-export function configuredTokens(auth: { tokens: readonly string[]; tokensFile: string }): string[] {
-  return [...auth.tokens, ...(auth.tokensFile ? readTokensFile(auth.tokensFile) : [])];
+export function configuredTokens<R extends string>(
+  auth: { tokens: readonly TokenEntry<R>[]; tokensFile: string },
+  opts: ReadTokensFileOptions<R>,
+): TokenEntry<R>[] {
+  return [...auth.tokens, ...(auth.tokensFile ? readTokensFile(auth.tokensFile, opts) : [])];
 }

@@ -9,7 +9,8 @@
 import '../process/v8-tuning.js'; // first: V8 settings before any other module is compiled
 import { Command } from 'commander';
 import { OrchestratorClient, TaskState, WorkflowRunState, type TaskInput } from '../client/orchestrator-client.js';
-import { configuredTokens } from '../auth/token-set.js';
+import { GRPC_ROLES, type GrpcRole } from '../auth/roles.js';
+import { configuredTokens, type TokenEntry } from '../auth/token-set.js';
 import { loadConfig, type ConfigInput } from '../config/config.js';
 import { createLogger } from '../logging/logger.js';
 import { Orchestrator } from '../orchestrator.js';
@@ -33,18 +34,41 @@ const out = (line: string) => process.stdout.write(`${line}\n`);
 const DEMO_TASKS: TaskInput[] = [
   { taskId: 'demo-echo-low', taskClass: 'cpu_short', payload: { text: 'low priority' }, priority: 1 },
   { taskId: 'demo-echo-high', taskClass: 'cpu_short', payload: { text: 'high priority' }, priority: 900 },
-  { taskId: 'demo-command', taskClass: 'cpu_short', payload: { note: 'a subprocess' }, executor: { command: { argv: ['uname', '-sr'] } } },
+  { taskId: 'demo-command', taskClass: 'cpu_short', payload: { note: 'a subprocess' }, executor: { command: { name: 'uname' } } },
   { taskId: 'demo-sleep', taskClass: 'cpu_long', payload: { ms: '300' }, executor: { handler: 'sleep' } },
   {
     taskId: 'demo-retry',
     taskClass: 'cpu_short',
-    payload: { message: 'first attempt fails', succeed_on_attempt: '2' },
-    executor: { handler: 'fail' },
+    payload: { note: 'first attempt fails' },
+    executor: { command: { name: 'flaky' } },
     maxAttempts: 3,
     backoff: { type: 'fixed', delayMs: 200 },
   },
   { taskId: 'demo-timeout', taskClass: 'cpu_short', payload: { ms: '5000' }, executor: { handler: 'sleep' }, timeoutMs: 300, maxAttempts: 1 },
 ];
+
+/**
+ * What the demo adds to the configuration: two named commands (a command task names one; it
+ * cannot choose its own program) and the class policy that lets cpu_short run them. Without
+ * --demo nothing is opened: classes run handler tasks only.
+ */
+const DEMO_CONFIG: ConfigInput = {
+  executors: {
+    command: {
+      commands: {
+        uname: { argv: ['uname', '-sr'] },
+        flaky: {
+          argv: [
+            'sh',
+            '-c',
+            'if [ "$ORCHESTRATOR_ATTEMPT" -lt 2 ]; then echo "attempt $ORCHESTRATOR_ATTEMPT fails on purpose" >&2; exit 1; fi; echo "ok on attempt $ORCHESTRATOR_ATTEMPT"',
+          ],
+        },
+      },
+    },
+  },
+  classes: { cpu_short: { policy: { executors: ['handler', 'command'], command: { names: ['uname', 'flaky'] } } } },
+};
 
 async function demo(addr: string, token: string | undefined): Promise<void> {
   const client = new OrchestratorClient(addr, { token });
@@ -83,13 +107,22 @@ async function demo(addr: string, token: string | undefined): Promise<void> {
   }
 }
 
+/** The configured token of the highest role, those not limited to classes first. */
+function demoToken(tokens: TokenEntry<GrpcRole>[]): string | undefined {
+  const rank = (t: TokenEntry<GrpcRole>) => GRPC_ROLES.indexOf(t.role) + (t.classes ? 0 : GRPC_ROLES.length);
+  return [...tokens].sort((a, b) => rank(b) - rank(a))[0]?.token;
+}
+
 await runMain('orchestrator', async () => {
   const logLevel = flags.logLevel ?? (flags.demo ? 'warn' : undefined);
-  const config = loadConfig({ file: flags.config, overrides: logLevel ? ({ logLevel } as ConfigInput) : {} });
+  const config = loadConfig({
+    file: flags.config,
+    overrides: { ...(flags.demo ? DEMO_CONFIG : {}), ...(logLevel ? { logLevel: logLevel as ConfigInput['logLevel'] } : {}) },
+  });
   const log = createLogger(config.logLevel, { process: 'start' });
   const redis = await resolveRedis(config, log);
   const orchestrator = new Orchestrator({ config, redisUrl: redis.url, logger: log });
-  const pool = new WorkerPool({ config, redisUrl: redis.url, logger: log });
+  const pool = new WorkerPool({ config, redisUrl: redis.url, logger: log, env: process.env });
   const stop = async () => {
     await pool.close();
     await orchestrator.close();
@@ -99,8 +132,13 @@ await runMain('orchestrator', async () => {
   await orchestrator.start();
   await pool.start();
   const addr = `${config.grpc.addr.replace(/:\d+$/, '')}:${orchestrator.grpcPort}`;
-  // The demo is a client like any other: it needs a token when the server asks for one.
-  if (flags.demo) await demo(addr, configuredTokens(config.grpc.auth)[0]);
+  const login = orchestrator.dashboardLogin;
+  if (login?.generated?.created) out(`dashboard: ${login.generated.loginUrl} (log in once; the admin token is kept in ${login.generated.tokenFile})`);
+  else if (login?.generated) out(`dashboard: ${login.url} (log in once with ?token=<the token in ${login.generated.tokenFile}>)`);
+  else if (login) out(`dashboard: ${login.url} (http.dashboard users and tokens)`);
+  // The demo is a client like any other: it needs a token when the server asks for one, and one
+  // that may create a workflow (operate or admin) and reach every class.
+  if (flags.demo) await demo(addr, demoToken(configuredTokens(config.grpc.auth, { roles: GRPC_ROLES, classes: true })));
   if (flags.exit) {
     await stop();
     process.exit(0);

@@ -87,7 +87,10 @@ export class CliContext {
     return n;
   }
 
-  /** The bearer token (--token, or the first line of --token-file), if any. */
+  /**
+   * The bearer token (--token, or the first word of the first line of --token-file), if any. The
+   * first word, so a line copied from a server's tokens file (`<token> <role> ...`) works as is.
+   */
   private token(): string | undefined {
     if (this.flags.token) return this.flags.token;
     if (!this.flags.tokenFile) return undefined;
@@ -96,7 +99,7 @@ export class CliContext {
       .map((l) => l.trim())
       .find((l) => l && !l.startsWith('#'));
     if (!first) throw new CliError(`--token-file: ${this.flags.tokenFile} holds no token`, EXIT.usage);
-    return first;
+    return first.split(/\s/)[0];
   }
 
   /** TLS settings from --tls, --ca, --cert, --key (any of them turns TLS on). */

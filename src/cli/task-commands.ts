@@ -54,6 +54,8 @@ interface SubmitFlags {
   timeoutMs?: string;
   delayMs?: string;
   handler?: string;
+  command?: string;
+  arg: string[];
   file?: string;
   wait?: boolean;
 }
@@ -70,7 +72,9 @@ function taskFromFlags(f: SubmitFlags, argv: string[]): TaskInput {
   let payload = pairs(f.payload, '--payload');
   if (f.payloadFile) payload = { ...stringMap(readJson(readFileSync(f.payloadFile, 'utf8'), f.payloadFile), f.payloadFile), ...payload };
   if (f.payloadStdin) payload = { ...stringMap(readJson(readFileSync(0, 'utf8'), 'stdin'), 'stdin'), ...payload };
-  if (argv.length && f.handler) throw new CliError('submit: give either --handler or a command after --, not both', EXIT.usage);
+  if ([argv.length > 0, Boolean(f.handler), Boolean(f.command)].filter(Boolean).length > 1)
+    throw new CliError('submit: give one of --handler, --command or a raw command after --', EXIT.usage);
+  if (f.arg.length && !f.command) throw new CliError('submit: --arg goes with --command', EXIT.usage);
   return {
     taskClass: f.taskClass,
     payload,
@@ -79,7 +83,13 @@ function taskFromFlags(f: SubmitFlags, argv: string[]): TaskInput {
     maxAttempts: int(f.attempts, '--attempts'),
     timeoutMs: int(f.timeoutMs, '--timeout-ms'),
     delayMs: int(f.delayMs, '--delay-ms'),
-    executor: argv.length ? { command: { argv } } : f.handler ? { handler: f.handler } : undefined,
+    executor: f.command
+      ? { command: { name: f.command, args: pairs(f.arg, '--arg') } }
+      : argv.length
+        ? { command: { argv } }
+        : f.handler
+          ? { handler: f.handler }
+          : undefined,
   };
 }
 
@@ -119,9 +129,11 @@ export function registerTaskCommands(program: Command, ctx: () => CliContext): v
     .option('--timeout-ms <n>', 'per-attempt time limit')
     .option('--delay-ms <n>', 'start no earlier than this')
     .option('--handler <name>', 'handler executor (default echo)')
+    .option('--command <name>', "a named command of the pools' config")
+    .option('--arg <k=v>', 'a value of the named command (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--file <file>', 'a batch: JSON array or JSON lines of tasks ("-" for stdin)')
     .option('-w, --wait', 'wait for the results (exit 1 unless all succeed)')
-    .argument('[command...]', 'a command to run (after --)')
+    .argument('[command...]', "a raw command to run (after --), where the class's policy allows raw commands")
     .action(async (argv: string[], f: SubmitFlags & { class?: string }) => {
       const c = ctx();
       f.taskClass = f.class;

@@ -66,7 +66,11 @@ export interface TaskInput {
 /** How a task runs: exactly one executor. */
 export type ExecutorInput =
   | { handler: string }
-  | { command: { argv: string[]; env?: Record<string, string>; cwd?: string } }
+  /**
+   * A named command of the pools' config (`name`, with `args` for its placeholders), or a raw
+   * `argv` where the class's policy allows raw commands.
+   */
+  | { command: { name?: string; args?: Record<string, string>; argv?: string[]; env?: Record<string, string>; cwd?: string } }
   /** POST (default), PUT or PATCH the task as JSON to `url`; the response body is the result. */
   | { http: { url: string; method?: string; headers?: Record<string, string> } }
   /** Run `image` as a locked-down Docker container; unset limits take the pool's defaults. */
@@ -85,9 +89,15 @@ export type ExecutorInput =
         mounts?: { hostPath: string; containerPath: string; writable?: boolean }[];
       };
     }
-  /** Submit a Slurm batch job (`script` or `command`, not both) and wait for it to end. */
+  /** Submit a Slurm batch job (a named script, a raw `script` or a raw `command`: one of them) and wait for it to end. */
   | {
       slurm: {
+        /** A named script of the pools' config (executors.slurm.scripts). */
+        name?: string;
+        /** Values of the named script's placeholders. */
+        args?: Record<string, string>;
+        /** Slurm account; one of the class's policy slurm.accounts. */
+        account?: string;
         script?: string;
         command?: string[];
         partition?: string;
@@ -103,7 +113,10 @@ export type ExecutorInput =
 function toPbExecutor(e: ExecutorInput | undefined): pb.ExecutorSpec | undefined {
   if (e === undefined) return undefined;
   if ('handler' in e) return { kind: { $case: 'handler', value: { name: e.handler } } };
-  if ('command' in e) return { kind: { $case: 'command', value: { argv: e.command.argv, env: e.command.env ?? {}, cwd: e.command.cwd ?? '' } } };
+  if ('command' in e) {
+    const c = e.command;
+    return { kind: { $case: 'command', value: { name: c.name ?? '', args: c.args ?? {}, argv: c.argv ?? [], env: c.env ?? {}, cwd: c.cwd ?? '' } } };
+  }
   if ('http' in e) return { kind: { $case: 'http', value: { url: e.http.url, method: e.http.method ?? '', headers: e.http.headers ?? {} } } };
   if ('slurm' in e) {
     const s = e.slurm;
@@ -111,6 +124,9 @@ function toPbExecutor(e: ExecutorInput | undefined): pb.ExecutorSpec | undefined
       kind: {
         $case: 'slurm',
         value: {
+          name: s.name ?? '',
+          args: s.args ?? {},
+          account: s.account ?? '',
           script: s.script ?? '',
           command: s.command ?? [],
           partition: s.partition ?? '',

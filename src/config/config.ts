@@ -8,17 +8,81 @@
  * ORCHESTRATOR_POOL_ID, ORCHESTRATOR_POOL_CLASSES (cpu_short:8,cpu_long), ORCHESTRATOR_POOL_METRICS_ADDR,
  * ORCHESTRATOR_HANDLERS_DIR, ORCHESTRATOR_SANDBOX (process|thread), ORCHESTRATOR_POOL_GPUS (0,1),
  * ORCHESTRATOR_GRPC_TOKENS_FILE, ORCHESTRATOR_ENV_FILE, ORCHESTRATOR_ENV_GRPC_ADDR,
- * ORCHESTRATOR_ENV_HTTP_ADDR, ORCHESTRATOR_ENV_TOKENS_FILE; and Docker's own DOCKER_HOST (unix:// sockets only).
+ * ORCHESTRATOR_ENV_HTTP_ADDR, ORCHESTRATOR_ENV_TOKENS_FILE, ORCHESTRATOR_DASHBOARD_TOKEN_FILE; and Docker's own DOCKER_HOST (unix:// sockets only).
  */
 import { readFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { isLoopback, splitHostPort } from '../http/http-listener.js';
-import { resolveTaskClasses, type TaskClassOptions } from '../../queues/task-classes.js';
+import { EXECUTOR_KINDS, resolveTaskClasses, type TaskClassOptions } from '../../queues/task-classes.js';
+import { ENV_MANAGER_ROLES, GRPC_ROLES } from '../auth/roles.js';
 import { normaliseAbsolutePath, normaliseHttpUrl, type ExecutorPolicy } from '../tasks/executor-policy.js';
+import { parseCommandTemplate, type CommandTemplate } from '../tasks/command-template.js';
+import { CONTAINER_USER_RE, IMAGE_PATTERN_RE, SLURM_NAME_RE } from '../tasks/task-spec.js';
 
 const keep = z.strictObject({ count: z.number().int().min(0), ageMs: z.number().int().min(0) });
+
+const commandName = z.string().regex(/^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$/, 'a command name is [A-Za-z0-9_.-], not starting with "." or "-"');
+const envName = z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'not an environment variable name');
+
+/** `[classes.NAME.policy]`: what the class's tasks may run (queues/task-classes.ts ClassPolicy). */
+const classPolicy = z.strictObject({
+  executors: z.array(z.enum(EXECUTOR_KINDS)).optional(),
+  command: z
+    .strictObject({
+      names: z.array(commandName).optional(),
+      raw: z.boolean().optional(),
+      runAs: z
+        .string()
+        .regex(/^$|^[A-Za-z_][A-Za-z0-9_.-]{0,31}$|^\d+(:\d+)?$/, 'expected a user name, uid or uid:gid')
+        .optional(),
+    })
+    .optional(),
+  envPassthrough: z.array(envName).optional(),
+  container: z
+    .strictObject({
+      images: z.array(z.string().regex(IMAGE_PATTERN_RE, 'expected an image reference, * for any run of characters')).optional(),
+      maxMemoryBytes: z
+        .number()
+        .int()
+        .min(6 << 20)
+        .optional(),
+      maxCpuMillis: z.number().int().min(1).optional(),
+      maxPidsLimit: z.number().int().min(1).optional(),
+      maxTimeoutMs: z.number().int().min(1).optional(),
+      user: z.string().regex(CONTAINER_USER_RE, 'expected a user, uid or uid:gid').optional(),
+      allowRootUser: z.boolean().optional(),
+    })
+    .optional(),
+  slurm: z
+    .strictObject({
+      names: z.array(commandName).optional(),
+      raw: z.boolean().optional(),
+      partitions: z.array(z.string().regex(SLURM_NAME_RE)).optional(),
+      accounts: z.array(z.string().regex(SLURM_NAME_RE)).optional(),
+    })
+    .optional(),
+});
+
+/** A named command or Slurm script: an argv template (src/tasks/command-template.ts). */
+const commandTemplate = z
+  .strictObject({
+    /** Program and argument templates: `{name}` placeholders, argv[0] literal. */
+    argv: z.array(z.string()).min(1),
+    /** Environment the command always gets. @default {} */
+    env: z.record(envName, z.string()).default({}),
+    /** Working directory; "" for the pool's. @default "" */
+    cwd: z.string().default(''),
+  })
+  .superRefine((t, ctx) => {
+    try {
+      parseCommandTemplate(t);
+    } catch (err) {
+      ctx.addIssue({ code: 'custom', path: ['argv'], message: (err as Error).message });
+    }
+    if (t.cwd !== '' && !t.cwd.startsWith('/')) ctx.addIssue({ code: 'custom', path: ['cwd'], message: 'must be an absolute path' });
+  });
 
 const classOverrides = z.strictObject({
   concurrency: z.number().int().min(1).max(10_000).optional(),
@@ -32,6 +96,8 @@ const classOverrides = z.strictObject({
   usesGpu: z.boolean().optional(),
   keepCompleted: keep.optional(),
   keepFailed: keep.optional(),
+  /** What the class's tasks may run. @default handler tasks only (gpu_slurm: and named Slurm scripts) */
+  policy: classPolicy.optional(),
 });
 
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'expected host:port');
@@ -56,24 +122,53 @@ const httpUrlPrefix = z.string().transform((text, ctx) => {
   return url;
 });
 
+const TOKEN_TEXT = /^\S{16,}$/;
+const TOKEN_MESSAGE = 'a token is at least 16 characters without spaces';
+
 /**
- * Bearer tokens of a gRPC server (grpc.auth, envManager.auth): with none in `tokens` nor in
- * `tokensFile`, calls need no token.
+ * Bearer tokens of a gRPC server (grpc.auth, envManager.auth), each with a role. With none in
+ * `tokens` nor in `tokensFile`, calls need no token (allowed on loopback only, see
+ * allowUnauthenticated). A plain string, the form before roles, is refused naming the key: it is
+ * never silently given a role.
  */
-const grpcAuth = z
-  .strictObject({
-    /**
-     * Bearer tokens accepted (metadata `authorization: Bearer <token>`); with none here nor
-     * in tokensFile, calls need no token. grpc.health.v1.Health is always open. @default []
-     */
-    tokens: z.array(z.string().regex(/^\S{16,}$/, 'a token is at least 16 characters without spaces')).default([]),
-    /**
-     * A file of tokens, one per line (# comments), read at start. Env ORCHESTRATOR_GRPC_TOKENS_FILE
-     * (grpc.auth), ORCHESTRATOR_ENV_TOKENS_FILE (envManager.auth). @default ""
-     */
-    tokensFile: z.string().default(''),
-  })
-  .prefault({});
+function grpcAuth<R extends readonly [string, ...string[]]>(section: string, roles: R, withClasses: boolean) {
+  const example = `[[${section}.auth.tokens]] token = "..." role = "${roles.join('|')}"${withClasses ? ' (classes = [...] optional)' : ''}`;
+  const entry = z.preprocess(
+    (v, ctx) => {
+      if (typeof v !== 'string') return v;
+      ctx.addIssue({ code: 'custom', message: `a token needs a role: write it as a table, ${example}` });
+      return z.NEVER;
+    },
+    z.strictObject({
+      /** The token (metadata `authorization: Bearer <token>`). */
+      token: z.string().regex(TOKEN_TEXT, TOKEN_MESSAGE),
+      /** What the token may call (README, "Roles"); required. */
+      role: z.enum(roles),
+      /** The only task classes the token may act on (grpc.auth only). @default every class */
+      classes: withClasses
+        ? z
+            .array(z.string().regex(/^[a-z0-9_]+$/, 'expected a task class name'))
+            .min(1, 'list at least one class, or leave classes out for every class')
+            .optional()
+        : z.never({ error: 'the env-manager has no task classes' }).optional(),
+    }),
+  );
+  return z
+    .strictObject({
+      /**
+       * Tokens accepted, each `{token, role}` (plus `classes` on grpc.auth); with none here nor
+       * in tokensFile, calls need no token. grpc.health.v1.Health is always open. @default []
+       */
+      tokens: z.array(entry).default([]),
+      /**
+       * A file of tokens, one per line: `<token> <role> [classes=a,b]` (# comments), read at
+       * start. Env ORCHESTRATOR_GRPC_TOKENS_FILE (grpc.auth), ORCHESTRATOR_ENV_TOKENS_FILE
+       * (envManager.auth). @default ""
+       */
+      tokensFile: z.string().default(''),
+    })
+    .prefault({});
+}
 
 /** TLS of a gRPC server (grpc.tls, envManager.tls). */
 const grpcTls = z
@@ -179,16 +274,48 @@ const schema = z.strictObject({
         .int()
         .min(1024)
         .default(64 << 20),
-      /** Bearer tokens of the orchestrator's gRPC API. */
-      auth: grpcAuth,
+      /** Bearer tokens of the orchestrator's gRPC API, roles read, submit, operate, admin. */
+      auth: grpcAuth('grpc', GRPC_ROLES, true),
       /** TLS of the orchestrator's gRPC API. */
       tls: grpcTls,
+      /**
+       * Serve gRPC on a non-loopback address without credentials (no token, no mutual TLS): for
+       * a trusted network only; warned about at every start. Without it such a start is
+       * refused. @default false
+       */
+      allowUnauthenticated: z.boolean().default(false),
     })
     .prefault({}),
   http: z
     .strictObject({
       /** Where the orchestrator serves /metrics, /health, /ready and the dashboard. @default "127.0.0.1:9097" */
       addr: hostPort.default('127.0.0.1:9097'),
+      /**
+       * Serve on a non-loopback http.addr without configured dashboard users or tokens: for a
+       * trusted network only, warned about at every start. /metrics, /health and /ready are then
+       * open to that network, and the dashboard (when enabled) still needs the generated token
+       * (http.dashboard.generatedTokenFile). @default false
+       */
+      allowUnauthenticated: z.boolean().default(false),
+      /**
+       * Host names (without port) the dashboard answers to besides loopback names and IP
+       * addresses, e.g. ["orq.example.com"]; any other Host header is refused (DNS rebinding).
+       * @default []
+       */
+      publicNames: z.array(z.string().regex(/^[A-Za-z0-9.-]+$/, 'a host name, without port or scheme')).default([]),
+      /** Serve HTTPS on http.addr with this PEM certificate chain and key. @default plain HTTP */
+      tls: z
+        .strictObject({
+          /** PEM certificate chain; set with keyFile to serve HTTPS. @default "" */
+          certFile: z.string().default(''),
+          /** PEM private key of certFile. @default "" */
+          keyFile: z.string().default(''),
+        })
+        .prefault({})
+        .superRefine((tls, ctx) => {
+          if (Boolean(tls.certFile) !== Boolean(tls.keyFile))
+            ctx.addIssue({ code: 'custom', path: [tls.certFile ? 'keyFile' : 'certFile'], message: 'certFile and keyFile go together' });
+        }),
       dashboard: z
         .strictObject({
           /** Serve Bull Board and the workflow pages under /admin in the orchestrator. @default true */
@@ -213,15 +340,66 @@ const schema = z.strictObject({
               }),
             )
             .default([]),
+          /**
+           * With no users and no tokens, the admin token generated at the first start is kept
+           * here (mode 0600, its folder created 0700) and reused. Env
+           * ORCHESTRATOR_DASHBOARD_TOKEN_FILE. @default ".orchestrator/dashboard-token"
+           */
+          generatedTokenFile: z.string().min(1).default('.orchestrator/dashboard-token'),
+          /**
+           * Payload (and workflow input) keys whose values the read_only role sees redacted:
+           * case-insensitive regular expressions, a key matching any is secret. Executor
+           * `headers` and `env` values are always redacted for read_only.
+           * @default ["token", "secret", "passw", "key", "credential", "auth", "cookie"]
+           */
+          secretPayloadKeys: z
+            .array(
+              z.string().refine((src) => {
+                try {
+                  new RegExp(src, 'i');
+                  return true;
+                } catch {
+                  return false;
+                }
+              }, 'not a valid regular expression'),
+            )
+            .default(['token', 'secret', 'passw', 'key', 'credential', 'auth', 'cookie']),
+          /** How long a `?token=` login (its session cookie) lasts. @default 43200000 (12 hours) */
+          sessionMaxAgeMs: z
+            .number()
+            .int()
+            .min(60_000)
+            .default(12 * 3_600_000),
+          loginThrottle: z
+            .strictObject({
+              /** Failed logins one client address may make per window before it is answered 429. @default 10 */
+              maxFailures: z.number().int().min(1).default(10),
+              /** The window, from the client's first failure in it. @default 60000 */
+              windowMs: z.number().int().min(1_000).default(60_000),
+            })
+            .prefault({}),
         })
         .prefault({}),
     })
     .prefault({})
     .superRefine((http, ctx) => {
-      // Without credentials the dashboard lets anyone act on jobs: only on loopback.
+      // Nothing listens beyond loopback without credentials unless the operator says the network
+      // is trusted. The generated token does not count: it exists to keep loopback safe, and an
+      // address others can reach deserves credentials an operator chose and can hand out.
       const { users, tokens, enabled } = http.dashboard;
-      if (enabled && users.length === 0 && tokens.length === 0 && !isLoopback(splitHostPort(http.addr).host)) {
-        ctx.addIssue({ code: 'custom', path: ['dashboard', 'users'], message: `the dashboard on ${http.addr}, not a loopback address, needs users or tokens` });
+      if (http.allowUnauthenticated || users.length > 0 || tokens.length > 0 || isLoopback(splitHostPort(http.addr).host)) return;
+      if (!enabled) {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['allowUnauthenticated'],
+          message: `http.addr ${http.addr} is not a loopback address and, with the dashboard off and no http.dashboard users or tokens, /metrics, /health and /ready would be served there with no credentials anywhere: bind http.addr to loopback, or set http.allowUnauthenticated = true for a trusted network`,
+        });
+      } else {
+        ctx.addIssue({
+          code: 'custom',
+          path: ['dashboard', 'users'],
+          message: `the dashboard on ${http.addr}, not a loopback address, needs http.dashboard.users or http.dashboard.tokens (or http.allowUnauthenticated = true for a trusted network, which keeps the generated token)`,
+        });
       }
     }),
   streams: z
@@ -292,6 +470,21 @@ const schema = z.strictObject({
     .prefault({}),
   executors: z
     .strictObject({
+      handler: z
+        .strictObject({
+          /**
+           * Whether the built-in test handlers (fail, crash, spin) may run: they fail, kill
+           * their process or burn a CPU on purpose. @default false
+           */
+          testHandlers: z.boolean().default(false),
+        })
+        .prefault({}),
+      command: z
+        .strictObject({
+          /** Named commands: `[executors.command.commands.NAME] argv = [...]` (see README "Execution policy"). @default {} */
+          commands: z.record(commandName, commandTemplate).default({}),
+        })
+        .prefault({}),
       http: z
         .strictObject({
           /**
@@ -359,6 +552,8 @@ const schema = z.strictObject({
           commandTimeoutMs: z.number().int().min(100).default(30_000),
           /** Bytes of the job's output kept in the result (the tail). @default 16384 */
           outputTailBytes: z.number().int().min(0).default(16_384),
+          /** Named scripts: `[executors.slurm.scripts.NAME] argv = [...]`, run by a generated batch script. @default {} */
+          scripts: z.record(commandName, commandTemplate).default({}),
         })
         .prefault({}),
     })
@@ -378,12 +573,14 @@ const schema = z.strictObject({
       /** HTTP address of /metrics, /health and /ready. Env ORCHESTRATOR_ENV_HTTP_ADDR. */
       httpAddr: hostPort.default('127.0.0.1:50101'),
       /**
-       * Bearer tokens of the env-manager's gRPC API, same keys as grpc.auth. Not inherited from
-       * grpc.auth: point both tokensFile keys at one file to share the tokens. @default none
+       * Bearer tokens of the env-manager's gRPC API, same keys as grpc.auth, roles read and
+       * control, no classes. Not inherited from grpc.auth. @default none
        */
-      auth: grpcAuth,
+      auth: grpcAuth('envManager', ENV_MANAGER_ROLES, false),
       /** TLS of the env-manager's gRPC API, same keys as grpc.tls. @default plain TCP */
       tls: grpcTls,
+      /** As grpc.allowUnauthenticated, for the env-manager's gRPC server. @default false */
+      allowUnauthenticated: z.boolean().default(false),
       /** Largest gRPC message the env-manager accepts or sends. @default 16 MiB */
       maxMessageBytes: z
         .number()
@@ -450,6 +647,7 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env.ORCHESTRATOR_GRPC_ADDR) set('grpc', 'addr', env.ORCHESTRATOR_GRPC_ADDR);
   if (env.ORCHESTRATOR_GRPC_TOKENS_FILE) set('grpc', 'auth', { tokensFile: env.ORCHESTRATOR_GRPC_TOKENS_FILE });
   if (env.ORCHESTRATOR_HTTP_ADDR) set('http', 'addr', env.ORCHESTRATOR_HTTP_ADDR);
+  if (env.ORCHESTRATOR_DASHBOARD_TOKEN_FILE) set('http', 'dashboard', { generatedTokenFile: env.ORCHESTRATOR_DASHBOARD_TOKEN_FILE });
   if (env.ORCHESTRATOR_POOL_ID) set('pool', 'id', env.ORCHESTRATOR_POOL_ID);
   if (env.ORCHESTRATOR_POOL_METRICS_ADDR) set('pool', 'metricsAddr', env.ORCHESTRATOR_POOL_METRICS_ADDR);
   if (env.ORCHESTRATOR_POOL_CLASSES) set('pool', 'classes', parsePoolClasses(env.ORCHESTRATOR_POOL_CLASSES));
@@ -482,13 +680,17 @@ function isPlainObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-/** Deep merge of plain objects; later sources win; arrays and records of scalars replace. */
-function merge(...sources: Record<string, unknown>[]): Record<string, unknown> {
+/** Objects that a later source replaces whole: the classes a pool serves (ORCHESTRATOR_POOL_CLASSES, --classes). */
+const REPLACED = new Set(['pool.classes']);
+
+/** Deep merge of plain objects; later sources win; arrays and the REPLACED records replace. */
+function merge(sources: Record<string, unknown>[], path = ''): Record<string, unknown> {
   const out: Record<string, unknown> = {};
   for (const src of sources) {
     for (const [k, v] of Object.entries(src)) {
       if (v === undefined) continue;
-      out[k] = isPlainObject(v) && isPlainObject(out[k]) && k !== 'classes' ? merge(out[k] as Record<string, unknown>, v) : v;
+      const at = path ? `${path}.${k}` : k;
+      out[k] = isPlainObject(v) && isPlainObject(out[k]) && !REPLACED.has(at) ? merge([out[k] as Record<string, unknown>, v], at) : v;
     }
   }
   return out;
@@ -502,13 +704,38 @@ function deepFreeze<T>(o: T): T {
   return o;
 }
 
-/** What the executors may do under this configuration. */
+const templates = (defs: Readonly<Record<string, { argv: string[]; env: Record<string, string>; cwd: string }>>): ReadonlyMap<string, CommandTemplate> =>
+  new Map(Object.entries(defs).map(([name, t]) => [name, parseCommandTemplate(t)]));
+
+/** What the executors may do under this configuration (each class's own policy is on its class). */
 export function executorPolicyOf(config: Config): ExecutorPolicy {
+  const c = config.executors.container;
   return {
     httpAllowedUrlPrefixes: config.executors.http.allowedUrlPrefixes,
-    containerAllowNetwork: config.executors.container.allowNetwork,
-    containerAllowedMounts: config.executors.container.allowedMounts,
+    containerAllowNetwork: c.allowNetwork,
+    containerAllowedMounts: c.allowedMounts,
+    testHandlers: config.executors.handler.testHandlers,
+    commands: templates(config.executors.command.commands),
+    slurmScripts: templates(config.executors.slurm.scripts),
+    containerDefaults: { memoryBytes: c.defaultMemoryBytes, cpuMillis: c.defaultCpuMillis, pidsLimit: c.defaultPidsLimit },
   };
+}
+
+/** Policy rules that span sections: names a class allows must be defined. */
+function checkPolicies(rest: Omit<Parsed, 'classes'>, classes: ReadonlyMap<string, TaskClassOptions>): void {
+  for (const cls of classes.values()) {
+    const p = cls.policy;
+    for (const [section, names, defined, where] of [
+      ['command', p.command.names, rest.executors.command.commands, 'executors.command.commands'],
+      ['slurm', p.slurm.names, rest.executors.slurm.scripts, 'executors.slurm.scripts'],
+    ] as const) {
+      for (const n of names ?? []) {
+        if (!Object.hasOwn(defined, n)) throw new ConfigError(`config key classes.${cls.name}.policy.${section}.names: "${n}" is not defined in ${where}`);
+      }
+    }
+    if (/^(root|0+)(:|$)/.test(p.container.user) && !p.container.allowRootUser)
+      throw new ConfigError(`config key classes.${cls.name}.policy.container.user: "${p.container.user}" is root; set allowRootUser = true to mean it`);
+  }
 }
 
 /** Load, validate and freeze the configuration. Throws ConfigError naming the bad key. */
@@ -529,7 +756,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
       throw new ConfigError(`config file ${file}: ${(err as Error).message}`);
     }
   }
-  const input = merge(fromFile, fromEnv(env), (opts.overrides ?? {}) as Record<string, unknown>);
+  const input = merge([fromFile, fromEnv(env), (opts.overrides ?? {}) as Record<string, unknown>]);
   const parsed = schema.safeParse(input);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
@@ -542,6 +769,11 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
   for (const name of Object.keys(rest.pool.classes)) {
     if (!classes.has(name)) throw new ConfigError(`config key pool.classes.${name}: unknown task class (known: ${[...classes.keys()].join(', ')})`);
   }
+  checkPolicies(rest, classes);
+  rest.grpc.auth.tokens.forEach((t, i) => {
+    const unknown = t.classes?.find((c) => !classes.has(c));
+    if (unknown !== undefined) throw new ConfigError(`config key grpc.auth.tokens.${i}.classes: unknown task class "${unknown}"`);
+  });
   if (!rest.pool.id) rest.pool.id = `${hostname()}-${process.pid}`;
   return deepFreeze({ ...rest, classes }) as Config;
 }

@@ -28,7 +28,7 @@
  *   state       succeeded | failed | cancelled
  *   result      JSON of the handler's return value (succeeded only)
  *   error       error text (failed, cancelled)
- *   error_code  task_failed | timed_out | cancelled (failed, cancelled)
+ *   error_code  task_failed | timed_out | cancelled | policy_denied (failed, cancelled)
  *   duration_ms run time of the final attempt
  *
  * The entry id is the cursor: resume with XREAD ... STREAMS key <last id seen>.

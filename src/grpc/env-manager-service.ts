@@ -3,6 +3,7 @@
  * handler maps the request to one EnvManager call.
  */
 import type { UntypedHandleCall } from '@grpc/grpc-js';
+import { ENV_MANAGER_ROLES } from '../auth/roles.js';
 import type { DockerClient } from '../docker/docker-client.js';
 import type { EnvManager, ServiceEventRecord, ServiceState as State, ServiceStatusView } from '../env-manager/env-manager.js';
 import * as pb from '../gen/envmanager/v1/envmanager.js';
@@ -10,6 +11,7 @@ import type { Logger } from '../logging/logger.js';
 import { invalidArgument } from '../tasks/errors.js';
 import { VERSION } from '../version.js';
 import { GrpcHost, type GrpcHostOptions } from './grpc-host.js';
+import { ENV_MANAGER_PATH_ROLES } from './method-roles.js';
 import { serverStream, unary } from './orchestrator-service.js';
 
 export const ENV_MANAGER_SERVICE = 'envmanager.v1.EnvManagerService';
@@ -96,7 +98,7 @@ export interface EnvManagerServerOptions extends Omit<GrpcHostOptions, 'service'
   logger: Logger;
 }
 
-/** The env-manager's gRPC server: EnvManagerService on a GrpcHost (health, reflection, limits, tokens, TLS). */
+/** The env-manager's gRPC server: EnvManagerService on a GrpcHost (health, reflection, limits, tokens with roles read and control, TLS). */
 export class EnvManagerServer extends GrpcHost {
   constructor({ manager, docker, logger, ...opts }: EnvManagerServerOptions) {
     super({
@@ -106,6 +108,7 @@ export class EnvManagerServer extends GrpcHost {
         protoFile: 'envmanager/v1/envmanager.proto',
         definition: pb.EnvManagerServiceService,
         handlers: envManagerHandlers(manager, docker, Date.now(), logger),
+        policy: { ladder: ENV_MANAGER_ROLES, roles: ENV_MANAGER_PATH_ROLES },
       },
     });
   }

@@ -1,8 +1,8 @@
 /**
  * One gRPC service on a listening server, with what every Orchestrator gRPC server has: the
  * standard grpc.health.v1.Health service and server reflection (so grpcurl and
- * grpc_health_probe work unconfigured), message size limits, bearer tokens and TLS
- * (grpc-security.ts), and start() / close(grace) with a force budget. The orchestrator's and the
+ * grpc_health_probe work unconfigured), message size limits, bearer tokens with roles and
+ * TLS (grpc-security.ts), and start() / close(grace) with a force budget. The orchestrator's and the
  * env-manager's servers are both one of these.
  */
 import { Server, ServerCredentials, type ServerInterceptor, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
@@ -10,6 +10,7 @@ import { loadSync } from '@grpc/proto-loader';
 import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { PROTO_DIR } from '../paths.js';
+import type { CallPolicy } from './auth-interceptor.js';
 import type { GrpcSecurity } from './grpc-security.js';
 
 export interface GrpcServiceSpec {
@@ -19,6 +20,8 @@ export interface GrpcServiceSpec {
   protoFile: string;
   definition: ServiceDefinition;
   handlers: UntypedServiceImplementation;
+  /** What each token role may call (method-roles.ts). */
+  policy: CallPolicy;
 }
 
 export interface GrpcHostOptions {
@@ -44,7 +47,7 @@ export class GrpcHost {
       'grpc.max_receive_message_length': opts.maxMessageBytes,
       'grpc.max_send_message_length': opts.maxMessageBytes,
       'grpc.keepalive_permit_without_calls': 1,
-      interceptors: [...(opts.interceptors ?? []), ...(opts.security?.interceptors ?? [])],
+      interceptors: [...(opts.interceptors ?? []), ...(opts.security?.interceptors(service.policy) ?? [])],
     });
     this.server.addService(service.definition, service.handlers);
     this.health = new HealthImplementation({ '': 'NOT_SERVING', [service.name]: 'NOT_SERVING' });

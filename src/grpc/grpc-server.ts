@@ -1,19 +1,39 @@
 /**
  * The orchestrator's gRPC server: OrchestratorService on a GrpcHost (grpc-host.ts: health,
- * reflection, limits, tokens, TLS, start and close).
+ * reflection, limits, tokens and their roles, TLS, start and close).
  */
+import { GRPC_ROLES } from '../auth/roles.js';
 import { OrchestratorServiceService } from '../gen/orchestrator/v1/orchestrator.js';
+import { orchestratorClassReach, unlessNotFound, type ClassLookups } from './class-reach.js';
 import { GrpcHost, type GrpcHostOptions } from './grpc-host.js';
+import { ORCHESTRATOR_PATH_ROLES } from './method-roles.js';
 import { orchestratorHandlers, type OrchestratorServices } from './orchestrator-service.js';
 
 export const SERVICE_NAME = 'orchestrator.v1.OrchestratorService';
 
 export interface GrpcServerOptions extends Omit<GrpcHostOptions, 'service'> {
   services: OrchestratorServices;
+  /** Every configured task class: what an unfiltered call reaches, for class-limited tokens. */
+  taskClasses: readonly string[];
+}
+
+/** The classes behind task, run, workflow and schedule ids, from the domain services. */
+function classLookups(s: OrchestratorServices, allClasses: readonly string[]): ClassLookups {
+  return {
+    allClasses,
+    taskClass: async (id) => (id ? (await unlessNotFound(s.status.classOf(id)))?.taskClass : undefined),
+    runClasses: async (id) => (id ? (await unlessNotFound(s.workflows.status.get(id)))?.steps.map((step) => step.taskClass) : undefined),
+    workflowClasses: async (name, version) => {
+      const plan = name ? await unlessNotFound(s.workflows.store.get(name, version)) : undefined;
+      return plan && [...plan.steps.values()].map((step) => step.task.taskClass);
+    },
+    scheduleClass: async (id) => (id ? (await unlessNotFound(s.schedules.get(id)))?.spec.task.taskClass : undefined),
+    scheduleClasses: async () => (await s.schedules.list()).map((v) => v.spec.task.taskClass),
+  };
 }
 
 export class GrpcServer extends GrpcHost {
-  constructor({ services, ...opts }: GrpcServerOptions) {
+  constructor({ services, taskClasses, ...opts }: GrpcServerOptions) {
     super({
       ...opts,
       service: {
@@ -21,6 +41,7 @@ export class GrpcServer extends GrpcHost {
         protoFile: 'orchestrator/v1/orchestrator.proto',
         definition: OrchestratorServiceService,
         handlers: orchestratorHandlers(services),
+        policy: { ladder: GRPC_ROLES, roles: ORCHESTRATOR_PATH_ROLES, classReach: orchestratorClassReach(classLookups(services, taskClasses)) },
       },
     });
   }

@@ -31,7 +31,7 @@ function executorOf(e: pb.ExecutorSpec | undefined, field: string): ExecutorSpec
     case 'handler':
       return { kind: 'handler', name: e.kind.value.name };
     case 'command':
-      return { kind: 'command', argv: e.kind.value.argv, env: e.kind.value.env, cwd: e.kind.value.cwd };
+      return { kind: 'command', argv: e.kind.value.argv, env: e.kind.value.env, cwd: e.kind.value.cwd, name: e.kind.value.name, args: e.kind.value.args };
     case 'http':
       return { kind: 'http', url: e.kind.value.url, method: e.kind.value.method, headers: e.kind.value.headers };
     case 'container':

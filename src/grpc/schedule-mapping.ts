@@ -25,7 +25,7 @@ function toPbExecutor(e: ExecutorSpec | undefined): pb.ExecutorSpec | undefined 
     case 'handler':
       return { kind: { $case: 'handler', value: { name: e.name } } };
     case 'command':
-      return { kind: { $case: 'command', value: { argv: e.argv, env: e.env, cwd: e.cwd } } };
+      return { kind: { $case: 'command', value: { argv: e.argv, env: e.env, cwd: e.cwd, name: e.name ?? '', args: e.args ?? {} } } };
     case 'http':
       return { kind: { $case: 'http', value: { url: e.url, method: e.method, headers: e.headers } } };
     case 'container': {
@@ -34,7 +34,7 @@ function toPbExecutor(e: ExecutorSpec | undefined): pb.ExecutorSpec | undefined 
     }
     case 'slurm': {
       const { kind: _kind, ...value } = e;
-      return { kind: { $case: 'slurm', value } };
+      return { kind: { $case: 'slurm', value: { ...value, name: e.name ?? '', args: e.args ?? {}, account: e.account ?? '' } } };
     }
   }
 }

@@ -9,6 +9,8 @@ const CODES: Record<ErrorCode, status> = {
   resource_exhausted: status.RESOURCE_EXHAUSTED,
   unavailable: status.UNAVAILABLE,
   failed_precondition: status.FAILED_PRECONDITION,
+  permission_denied: status.PERMISSION_DENIED,
+  policy_denied: status.PERMISSION_DENIED,
   unimplemented: status.UNIMPLEMENTED,
   internal: status.INTERNAL,
   task_failed: status.INTERNAL,

@@ -1,14 +1,18 @@
 /**
- * An HTTP server on a host:port with start() and close(grace): the orchestrator's operator
- * surface (the dashboard app) and a pool's /metrics listener both run on one.
+ * An HTTP (or, with `tls`, HTTPS) server on a host:port with start() and close(grace): the
+ * orchestrator's operator surface (the dashboard app) and a pool's /metrics listener both run
+ * on one.
  */
 import { createServer, type RequestListener, type Server } from 'node:http';
+import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
 
 export interface HttpListenerOptions {
   /** host:port ([v6]:port); port 0 picks a free one. */
   addr: string;
   handler: RequestListener;
+  /** PEM certificate chain and key: serve HTTPS. @default plain HTTP */
+  tls?: { cert: Buffer; key: Buffer };
 }
 
 /** Host and port of "host:port" or "[v6]:port". */
@@ -28,7 +32,12 @@ export class HttpListener {
   private boundPort = 0;
 
   constructor(private readonly opts: HttpListenerOptions) {
-    this.server = createServer(opts.handler);
+    this.server = opts.tls ? createHttpsServer({ cert: opts.tls.cert, key: opts.tls.key }, opts.handler) : createServer(opts.handler);
+  }
+
+  /** "https" when serving TLS, else "http". */
+  get scheme(): 'http' | 'https' {
+    return this.opts.tls ? 'https' : 'http';
   }
 
   /** The port actually bound (after start). */

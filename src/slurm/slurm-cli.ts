@@ -31,6 +31,8 @@ export interface SlurmSubmission {
   outputPath: string;
   workDir: string;
   partition?: string;
+  /** Slurm account (--account). */
+  account?: string;
   gres?: string;
   cpus?: number;
   memoryMb?: number;
@@ -90,6 +92,7 @@ export class SlurmCli {
   async submit(s: SlurmSubmission): Promise<string> {
     const args = ['--parsable', `--job-name=${s.jobName}`, `--output=${s.outputPath}`, `--chdir=${s.workDir}`, `--export=${s.exportNames.join(',')}`];
     if (s.partition) args.push(`--partition=${s.partition}`);
+    if (s.account) args.push(`--account=${s.account}`);
     if (s.gres) args.push(`--gres=${s.gres}`);
     if (s.cpus) args.push(`--cpus-per-task=${s.cpus}`);
     if (s.memoryMb) args.push(`--mem=${s.memoryMb}`);

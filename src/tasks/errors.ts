@@ -9,12 +9,16 @@ export type ErrorCode =
   | 'resource_exhausted'
   | 'unavailable'
   | 'failed_precondition'
+  | 'permission_denied'
   | 'unimplemented'
   | 'internal'
   // Task-attempt outcomes, carried in results and events.
   | 'task_failed'
   | 'timed_out'
-  | 'cancelled';
+  | 'cancelled'
+  // The pool refused to run the attempt: its execution policy forbids it, or the job's data is
+  // not a valid task (written into Redis by other means). Never retried.
+  | 'policy_denied';
 
 export class OrchestratorError extends Error {
   readonly code: ErrorCode;
@@ -35,17 +39,25 @@ export function invalidArgument(field: string, message: string): OrchestratorErr
   return new OrchestratorError('invalid_argument', `${field}: ${message}`, { field });
 }
 
+/**
+ * A request the execution policy or the caller's role forbids. `field` names the request field
+ * at fault; the message names the rule (a config key) that forbids it.
+ */
+export function permissionDenied(field: string, message: string): OrchestratorError {
+  return new OrchestratorError('permission_denied', `${field}: ${message}`, { field });
+}
+
 /** The outcome of one task attempt that did not succeed. */
 export class TaskError extends OrchestratorError {
   /** Structured detail that goes into the result (exit code, output tail, ...). */
   readonly detail?: Record<string, unknown>;
 
   constructor(
-    code: 'task_failed' | 'timed_out' | 'cancelled',
+    code: 'task_failed' | 'timed_out' | 'cancelled' | 'policy_denied',
     message: string,
     opts: { retryable?: boolean; detail?: Record<string, unknown>; cause?: unknown } = {},
   ) {
-    super(code, message, { retryable: opts.retryable ?? code !== 'cancelled', cause: opts.cause });
+    super(code, message, { retryable: opts.retryable ?? (code !== 'cancelled' && code !== 'policy_denied'), cause: opts.cause });
     this.name = 'TaskError';
     this.detail = opts.detail;
   }

@@ -1,9 +1,12 @@
 /**
- * What the executors may do, from the config's `executors` section. Checked twice: when a task
- * is submitted, so that a task the policy forbids is refused with its field named, and again by
- * the pool that runs it, since a pool may be configured more strictly than the front end (or a
- * task may have been queued under an older policy).
+ * What the executors may do, from the config's `executors` section; each class's own rules are
+ * its ClassPolicy (queues/task-classes.ts). Checked twice: when a task is submitted, so that a
+ * task the policy forbids is refused with its field named, and again by the pool that runs it,
+ * against the pool's own config, since a pool may be configured more strictly than the front
+ * end, and a job can reach Redis by other ways (written directly, added through Bull Board, or
+ * queued under an older policy).
  */
+import type { CommandTemplate } from './command-template.js';
 
 export interface ExecutorPolicy {
   /**
@@ -14,14 +17,51 @@ export interface ExecutorPolicy {
   /** Whether a container task may ask for a network. */
   containerAllowNetwork: boolean;
   /** Normalised absolute host directories under which a container may bind paths. Empty: none. */
-  containerAllowedMounts?: readonly string[];
+  containerAllowedMounts: readonly string[];
+  /** Whether the built-in test handlers (fail, crash, spin) may run. */
+  testHandlers: boolean;
+  /** Named commands of the command executor. */
+  commands: ReadonlyMap<string, CommandTemplate>;
+  /** Named scripts of the slurm executor. */
+  slurmScripts: ReadonlyMap<string, CommandTemplate>;
+  /** What a container task that sets no limit gets (before the class's ceilings). */
+  containerDefaults: { memoryBytes: number; cpuMillis: number; pidsLimit: number };
 }
 
-/** Nothing beyond what is safe without configuration: no http calls, no container network. */
+/** Nothing beyond what is safe without configuration: no http calls, no container network, no named commands. */
 export const DEFAULT_EXECUTOR_POLICY: ExecutorPolicy = Object.freeze({
   httpAllowedUrlPrefixes: Object.freeze([]) as readonly string[],
   containerAllowNetwork: false,
+  containerAllowedMounts: Object.freeze([]) as readonly string[],
+  testHandlers: false,
+  commands: new Map(),
+  slurmScripts: new Map(),
+  containerDefaults: Object.freeze({ memoryBytes: 1 << 30, cpuMillis: 1000, pidsLimit: 256 }),
 });
+
+/**
+ * Whether an image reference matches one of the patterns: exact, or `*` standing for any run
+ * of characters (so "registry.local/team/*" allows every image of that namespace, with any
+ * tag, and "busybox:*" any tag of busybox).
+ */
+export function imageAllowed(image: string, patterns: readonly string[]): boolean {
+  return patterns.some((p) => (p.includes('*') ? globRegExp(p).test(image) : p === image));
+}
+
+const globCache = new Map<string, RegExp>();
+function globRegExp(pattern: string): RegExp {
+  let re = globCache.get(pattern);
+  if (!re) {
+    re = new RegExp(
+      `^${pattern
+        .split('*')
+        .map((s) => s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'))
+        .join('.*')}$`,
+    );
+    globCache.set(pattern, re);
+  }
+  return re;
+}
 
 /**
  * The WHATWG form of an http(s) URL (lower-case scheme and host, default port dropped, `..` and

@@ -4,15 +4,39 @@
  */
 import { createHash, randomFillSync } from 'node:crypto';
 import type { TaskClassOptions, BackoffKind } from '../../queues/task-classes.js';
-import { invalidArgument } from './errors.js';
-import { DEFAULT_EXECUTOR_POLICY, httpUrlAllowed, normaliseAbsolutePath, normaliseHttpUrl, pathAllowed, type ExecutorPolicy } from './executor-policy.js';
+import { invalidArgument, permissionDenied } from './errors.js';
+import { fillCommandTemplate } from './command-template.js';
+import {
+  DEFAULT_EXECUTOR_POLICY,
+  httpUrlAllowed,
+  imageAllowed,
+  normaliseAbsolutePath,
+  normaliseHttpUrl,
+  pathAllowed,
+  type ExecutorPolicy,
+} from './executor-policy.js';
 
-export type ExecutorSpec =
-  | { kind: 'handler'; name: string }
-  | { kind: 'command'; argv: string[]; env: Record<string, string>; cwd: string }
-  | HttpExecutorSpec
-  | ContainerExecutorSpec
-  | SlurmExecutorSpec;
+export type ExecutorSpec = { kind: 'handler'; name: string } | CommandExecutorSpec | HttpExecutorSpec | ContainerExecutorSpec | SlurmExecutorSpec;
+
+/**
+ * Run a subprocess: a named command of the pool's config (`name`, `args`; argv empty), or a
+ * raw argv where the class's policy allows it.
+ */
+export interface CommandExecutorSpec {
+  kind: 'command';
+  /** Raw program and arguments; empty for a named command. */
+  argv: string[];
+  env: Record<string, string>;
+  /** Raw commands only; '' for the pool's. */
+  cwd: string;
+  /** A named command (executors.command.commands); absent for a raw one. */
+  name?: string;
+  /** Values of the named command's placeholders. */
+  args?: Record<string, string>;
+}
+
+/** The built-in handlers that fail, crash or burn a CPU on purpose: off unless executors.handler.testHandlers. */
+export const TEST_HANDLERS: ReadonlySet<string> = new Set(['fail', 'crash', 'spin']);
 
 /** POST (or PUT, PATCH) the task as JSON to `url`; the response body is the result. */
 export interface HttpExecutorSpec {
@@ -46,9 +70,15 @@ export interface ContainerExecutorSpec {
   mounts: ContainerMountSpec[];
 }
 
-/** Submit a batch job to Slurm and track it (workers/executors/slurm.ts). Exactly one of script and command. */
+/** Submit a batch job to Slurm and track it (workers/executors/slurm.ts). Exactly one of name, script and command. */
 export interface SlurmExecutorSpec {
   kind: 'slurm';
+  /** A named script (executors.slurm.scripts); absent for a raw script or command. */
+  name?: string;
+  /** Values of the named script's placeholders. */
+  args?: Record<string, string>;
+  /** Slurm account; absent or '' for the user's default. */
+  account?: string;
   /** A batch script starting with "#!"; '' when `command` is given. */
   script: string;
   /** Program and arguments run by a generated script; empty when `script` is given. */
@@ -154,7 +184,7 @@ const TASK_ID_RE = /^[A-Za-z0-9._-]{1,128}$/;
 const ALL_DIGITS_RE = /^\d+$/;
 const NAME_RE = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/;
 const MAX_ATTEMPTS = 1000;
-const MAX_TIMEOUT_MS = 7 * 24 * 3_600_000;
+export const MAX_TIMEOUT_MS = 7 * 24 * 3_600_000;
 const MAX_DELAY_MS = 365 * 24 * 3_600_000;
 
 export interface ValidateOptions {
@@ -201,7 +231,11 @@ function sortedRecord(r: Record<string, string>): Record<string, string> {
 }
 
 const IMAGE_RE = /^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$/;
-const USER_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,63})?$/;
+/** An image reference, or a pattern of one where `*` stands for any run of characters. */
+export const IMAGE_PATTERN_RE = /^[A-Za-z0-9*][A-Za-z0-9._/:@*-]{0,254}$/;
+export const CONTAINER_USER_RE = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,63})?$/;
+/** A user that is root inside a container: "root", uid 0, with any group. */
+const ROOT_USER_RE = /^(root|0+)(:|$)/;
 /** Docker refuses a memory limit under 6 MiB. */
 const MIN_CONTAINER_MEMORY_BYTES = 6 << 20;
 
@@ -209,6 +243,10 @@ function checkEnv(field: string, env: Record<string, string>): void {
   for (const k of Object.keys(env)) {
     if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw invalidArgument(field, `"${k}" is not an environment variable name`);
   }
+}
+
+function checkArgv(field: string, argv: readonly string[]): void {
+  if (argv.some((a) => a.includes('\0'))) throw invalidArgument(field, 'must not contain NUL');
 }
 
 function checkMount(field: string, m: ContainerMountSpec, allowed: readonly string[]): ContainerMountSpec {
@@ -223,22 +261,61 @@ function checkMount(field: string, m: ContainerMountSpec, allowed: readonly stri
   return { hostPath, containerPath, writable: m.writable };
 }
 
-function checkContainer(field: string, e: ContainerExecutorSpec, policy: ExecutorPolicy): ContainerExecutorSpec {
+/** What one executor check needs besides the spec. */
+interface CheckContext {
+  policy: ExecutorPolicy;
+  cls: TaskClassOptions;
+  payload: Record<string, string>;
+  /** The attempt timeout the task will run under (its own or the class default). */
+  timeoutMs: number;
+  /** Field of the task's timeout, for the container ceiling's message. */
+  timeoutField: string;
+}
+
+const listed = (items: readonly string[]): string => (items.length === 0 ? 'none' : items.join(', '));
+
+/** The per-task limit the pool applies: the task's own, else the pool default kept under the class ceiling. */
+export function containerLimit(asked: number, poolDefault: number, ceiling: number): number {
+  return asked || Math.min(poolDefault, ceiling);
+}
+
+function checkContainer(field: string, e: ContainerExecutorSpec, c: CheckContext): ContainerExecutorSpec {
   const f = `${field}.container`;
+  const { cls, policy } = c;
+  const rule = `classes.${cls.name}.policy.container`;
+  const p = cls.policy.container;
   if (!IMAGE_RE.test(e.image)) throw invalidArgument(`${f}.image`, `"${e.image.slice(0, 100)}" is not an image reference`);
-  if (e.command.some((a) => a.includes('\0'))) throw invalidArgument(`${f}.command`, 'must not contain NUL');
+  if (!imageAllowed(e.image, p.images))
+    throw permissionDenied(`${f}.image`, `"${e.image}" is not an image class ${cls.name} may run (${rule}.images: ${listed(p.images)})`);
+  checkArgv(`${f}.command`, e.command);
   checkEnv(`${f}.env`, e.env);
-  if (e.workingDir !== '' && !e.workingDir.startsWith('/')) throw invalidArgument(`${f}.working_dir`, 'must be an absolute path');
-  if (e.user !== '' && !USER_RE.test(e.user)) throw invalidArgument(`${f}.user`, `"${e.user.slice(0, 100)}" is not a user, uid or uid:gid`);
+  if (e.workingDir !== '' && (!e.workingDir.startsWith('/') || e.workingDir.includes('\0')))
+    throw invalidArgument(`${f}.working_dir`, 'must be an absolute path');
+  if (e.user !== '' && !CONTAINER_USER_RE.test(e.user)) throw invalidArgument(`${f}.user`, `"${e.user.slice(0, 100)}" is not a user, uid or uid:gid`);
+  if (e.user !== '' && ROOT_USER_RE.test(e.user) && !p.allowRootUser)
+    throw permissionDenied(`${f}.user`, `containers of class ${cls.name} may not run as root (${rule}.allowRootUser)`);
   checkInt(`${f}.cpu_millis`, e.cpuMillis, 0, 1_000_000);
   checkInt(`${f}.pids_limit`, e.pidsLimit, 0, 1_000_000);
   checkInt(`${f}.memory_bytes`, e.memoryBytes, 0, Number.MAX_SAFE_INTEGER);
   if (e.memoryBytes !== 0 && e.memoryBytes < MIN_CONTAINER_MEMORY_BYTES)
     throw invalidArgument(`${f}.memory_bytes`, `must be 0 or at least ${MIN_CONTAINER_MEMORY_BYTES}`);
-  const mounts = e.mounts.map((m, i) => checkMount(`${f}.mounts[${i}]`, m, policy.containerAllowedMounts ?? []));
+  // Refused, not clamped: a task that asks for more than the class allows is told so.
+  for (const [key, asked, ceiling] of [
+    ['memory_bytes', e.memoryBytes, p.maxMemoryBytes],
+    ['cpu_millis', e.cpuMillis, p.maxCpuMillis],
+    ['pids_limit', e.pidsLimit, p.maxPidsLimit],
+  ] as const) {
+    if (asked > ceiling) throw permissionDenied(`${f}.${key}`, `${asked} is over the class's ceiling of ${ceiling} (${rule}.max${ceilingKey(key)})`);
+  }
+  if (c.timeoutMs > p.maxTimeoutMs)
+    throw permissionDenied(
+      c.timeoutField,
+      `${c.timeoutMs} ms is over the container ceiling of ${p.maxTimeoutMs} ms of class ${cls.name} (${rule}.maxTimeoutMs)`,
+    );
+  const mounts = e.mounts.map((m, i) => checkMount(`${f}.mounts[${i}]`, m, policy.containerAllowedMounts));
   if (new Set(mounts.map((m) => m.containerPath)).size !== mounts.length) throw invalidArgument(`${f}.mounts`, 'two mounts share a container path');
   if (e.network && !policy.containerAllowNetwork)
-    throw invalidArgument(`${f}.network`, 'containers may not have a network here (executors.container.allowNetwork is off)');
+    throw permissionDenied(`${f}.network`, 'containers may not have a network here (executors.container.allowNetwork is off)');
   return {
     kind: 'container',
     image: e.image,
@@ -254,23 +331,48 @@ function checkContainer(field: string, e: ContainerExecutorSpec, policy: Executo
   };
 }
 
-const SLURM_PARTITION_RE = /^[A-Za-z0-9_.-]{1,64}$/;
+const ceilingKey = (key: 'memory_bytes' | 'cpu_millis' | 'pids_limit'): string =>
+  ({ memory_bytes: 'MemoryBytes', cpu_millis: 'CpuMillis', pids_limit: 'PidsLimit' })[key];
+
+/** A Slurm partition or account name. */
+export const SLURM_NAME_RE = /^[A-Za-z0-9_.-]{1,64}$/;
 /** Slurm's gres syntax: name[:type]:count, comma-separated. */
 const SLURM_GRES_RE = /^[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+){0,2}(,[A-Za-z0-9_.-]+(:[A-Za-z0-9_.-]+){0,2})*$/;
 const MAX_SLURM_SCRIPT_BYTES = 1 << 20;
 
-function checkSlurm(field: string, e: SlurmExecutorSpec): SlurmExecutorSpec {
+function checkSlurm(field: string, e: SlurmExecutorSpec, c: CheckContext): SlurmExecutorSpec {
   const f = `${field}.slurm`;
-  if ((e.script === '') === (e.command.length === 0)) throw invalidArgument(f, 'needs exactly one of script and command');
+  const { cls } = c;
+  const p = cls.policy.slurm;
+  const rule = `classes.${cls.name}.policy.slurm`;
+  const name = e.name ?? '';
+  if ([name !== '', e.script !== '', e.command.length > 0].filter(Boolean).length !== 1)
+    throw invalidArgument(f, 'needs exactly one of name, script and command');
+  const args = e.args ?? {};
+  if (name !== '') {
+    checkNamed(`${f}`, name, args, c.payload, c.policy.slurmScripts, p.names, `${rule}.names`, 'executors.slurm.scripts');
+  } else {
+    if (Object.keys(args).length > 0) throw invalidArgument(`${f}.args`, 'goes with name');
+    if (!p.raw)
+      throw permissionDenied(
+        `${f}.${e.script !== '' ? 'script' : 'command'}`,
+        `raw Slurm scripts and commands are off for class ${cls.name} (${rule}.raw); name a script of executors.slurm.scripts`,
+      );
+  }
   if (e.script !== '') {
     if (!e.script.startsWith('#!')) throw invalidArgument(`${f}.script`, 'must start with "#!" (e.g. "#!/bin/sh")');
     if (e.script.includes('\0')) throw invalidArgument(`${f}.script`, 'must not contain NUL');
     if (Buffer.byteLength(e.script) > MAX_SLURM_SCRIPT_BYTES) throw invalidArgument(`${f}.script`, `is over ${MAX_SLURM_SCRIPT_BYTES} bytes`);
   }
   if (e.command.length > 0 && !e.command[0]) throw invalidArgument(`${f}.command`, 'must name a program');
-  if (e.command.some((a) => a.includes('\0'))) throw invalidArgument(`${f}.command`, 'must not contain NUL');
-  if (e.partition !== '' && !SLURM_PARTITION_RE.test(e.partition))
-    throw invalidArgument(`${f}.partition`, `"${e.partition.slice(0, 100)}" is not a partition name`);
+  checkArgv(`${f}.command`, e.command);
+  if (e.partition !== '' && !SLURM_NAME_RE.test(e.partition)) throw invalidArgument(`${f}.partition`, `"${e.partition.slice(0, 100)}" is not a partition name`);
+  if (e.partition !== '' && !p.partitions.includes(e.partition))
+    throw permissionDenied(`${f}.partition`, `class ${cls.name} may not use partition "${e.partition}" (${rule}.partitions: ${listed(p.partitions)})`);
+  const account = e.account ?? '';
+  if (account !== '' && !SLURM_NAME_RE.test(account)) throw invalidArgument(`${f}.account`, `"${account.slice(0, 100)}" is not an account name`);
+  if (account !== '' && !p.accounts.includes(account))
+    throw permissionDenied(`${f}.account`, `class ${cls.name} may not use account "${account}" (${rule}.accounts: ${listed(p.accounts)})`);
   if (e.gres !== '' && !SLURM_GRES_RE.test(e.gres)) throw invalidArgument(`${f}.gres`, `"${e.gres.slice(0, 100)}" is not a gres list (e.g. "gpu:1")`);
   checkInt(`${f}.cpus`, e.cpus, 0, 100_000);
   checkInt(`${f}.memory_mb`, e.memoryMb, 0, Number.MAX_SAFE_INTEGER);
@@ -278,6 +380,9 @@ function checkSlurm(field: string, e: SlurmExecutorSpec): SlurmExecutorSpec {
   checkEnv(`${f}.env`, e.env);
   return {
     kind: 'slurm',
+    // Only when set, so digests of raw tasks submitted before named scripts existed stay what they were.
+    ...(name !== '' ? { name, args: sortedRecord(args) } : {}),
+    ...(account !== '' ? { account } : {}),
     script: e.script,
     command: [...e.command],
     partition: e.partition,
@@ -289,12 +394,54 @@ function checkSlurm(field: string, e: SlurmExecutorSpec): SlurmExecutorSpec {
   };
 }
 
+/** Checks a named command or script: defined, allowed for the class, its values safe. */
+function checkNamed(
+  f: string,
+  name: string,
+  args: Record<string, string>,
+  payload: Record<string, string>,
+  defined: ExecutorPolicy['commands'],
+  allowed: readonly string[] | undefined,
+  allowedKey: string,
+  definedKey: string,
+): void {
+  const template = defined.get(name);
+  if (!template) throw invalidArgument(`${f}.name`, `"${name.slice(0, 100)}" is not defined here (${definedKey}: ${listed([...defined.keys()])})`);
+  if (allowed && !allowed.includes(name)) throw permissionDenied(`${f}.name`, `"${name}" is not allowed for this class (${allowedKey}: ${listed(allowed)})`);
+  for (const [k, v] of Object.entries(args)) {
+    if (typeof v !== 'string') throw invalidArgument(`${f}.args.${k}`, 'must be a string');
+  }
+  fillCommandTemplate(template, args, payload, f, name);
+}
+
+function checkCommand(field: string, e: CommandExecutorSpec, c: CheckContext): CommandExecutorSpec {
+  const f = `${field}.command`;
+  const { cls } = c;
+  const p = cls.policy.command;
+  const rule = `classes.${cls.name}.policy.command`;
+  const name = e.name ?? '';
+  const args = e.args ?? {};
+  checkEnv(`${f}.env`, e.env);
+  if (name !== '') {
+    if (e.argv.length > 0 || e.cwd !== '') throw invalidArgument(f, 'give either name (with args) or argv (with cwd), not both');
+    checkNamed(f, name, args, c.payload, c.policy.commands, p.names, `${rule}.names`, 'executors.command.commands');
+    return { kind: 'command', name, args: sortedRecord(args), argv: [], env: { ...e.env }, cwd: '' };
+  }
+  if (Object.keys(args).length > 0) throw invalidArgument(`${f}.args`, 'goes with name');
+  if (e.argv.length === 0 || !e.argv[0]) throw invalidArgument(`${f}.argv`, 'must name a program (or give name: a named command)');
+  if (!p.raw)
+    throw permissionDenied(`${f}.argv`, `raw command tasks are off for class ${cls.name} (${rule}.raw); name a command of executors.command.commands`);
+  checkArgv(`${f}.argv`, e.argv);
+  if (e.cwd !== '' && normaliseAbsolutePath(e.cwd) === undefined) throw invalidArgument(`${f}.cwd`, 'must be an absolute path');
+  return { kind: 'command', argv: [...e.argv], env: { ...e.env }, cwd: e.cwd };
+}
+
 function checkHttp(field: string, e: HttpExecutorSpec, policy: ExecutorPolicy): HttpExecutorSpec {
   const url = normaliseHttpUrl(e.url);
   if (url === undefined) throw invalidArgument(`${field}.http.url`, `"${e.url.slice(0, 200)}" is not an http:// or https:// URL`);
   if (!httpUrlAllowed(url, policy.httpAllowedUrlPrefixes)) {
     const allowed = policy.httpAllowedUrlPrefixes.length === 0 ? 'none is configured' : policy.httpAllowedUrlPrefixes.join(', ');
-    throw invalidArgument(`${field}.http.url`, `"${url.slice(0, 200)}" does not start with an allowed prefix (executors.http.allowedUrlPrefixes: ${allowed})`);
+    throw permissionDenied(`${field}.http.url`, `"${url.slice(0, 200)}" does not start with an allowed prefix (executors.http.allowedUrlPrefixes: ${allowed})`);
   }
   const method = e.method === '' ? 'POST' : e.method;
   if (!HTTP_METHODS.includes(method)) throw invalidArgument(`${field}.http.method`, `must be one of ${HTTP_METHODS.join(', ')}, got "${method.slice(0, 20)}"`);
@@ -307,22 +454,43 @@ function checkHttp(field: string, e: HttpExecutorSpec, policy: ExecutorPolicy): 
   return { kind: 'http', url, method, headers: sortedRecord(e.headers) };
 }
 
-function checkExecutor(field: string, e: ExecutorSpec | undefined, policy: ExecutorPolicy): ExecutorSpec {
-  if (!e) return { kind: 'handler', name: 'echo' };
-  if (e.kind === 'handler') {
-    if (!NAME_RE.test(e.name)) throw invalidArgument(`${field}.handler.name`, `"${e.name}" is not a handler name ([A-Za-z0-9_.-], not starting with ".")`);
-    return { kind: 'handler', name: e.name };
+const DEFAULT_EXECUTOR: ExecutorSpec = Object.freeze({ kind: 'handler', name: 'echo' });
+
+/**
+ * Validates an executor spec against the executors' policy and the class's: invalid_argument
+ * for a malformed spec, permission_denied (naming the config key) for one the policy forbids.
+ * The one check both the front end and the pool run (workers/job-admission.ts).
+ */
+export function checkExecutor(field: string, e: ExecutorSpec | undefined, c: CheckContext): ExecutorSpec {
+  const spec = e ?? DEFAULT_EXECUTOR;
+  const { cls } = c;
+  if (!cls.policy.executors.includes(spec.kind)) {
+    throw permissionDenied(
+      e ? `${field}.${spec.kind}` : field,
+      `class ${cls.name} does not accept ${spec.kind} tasks${e ? '' : ' (a task without an executor runs the handler "echo")'} (classes.${cls.name}.policy.executors: ${listed(cls.policy.executors)})`,
+    );
   }
-  if (e.kind === 'command') {
-    if (e.argv.length === 0 || !e.argv[0]) throw invalidArgument(`${field}.command.argv`, 'must name a program');
-    checkEnv(`${field}.command.env`, e.env);
-    return { kind: 'command', argv: [...e.argv], env: { ...e.env }, cwd: e.cwd };
+  switch (spec.kind) {
+    case 'handler':
+      if (!NAME_RE.test(spec.name))
+        throw invalidArgument(`${field}.handler.name`, `"${spec.name}" is not a handler name ([A-Za-z0-9_.-], not starting with ".")`);
+      if (TEST_HANDLERS.has(spec.name) && !c.policy.testHandlers)
+        throw permissionDenied(`${field}.handler.name`, `"${spec.name}" is a test handler, off here (executors.handler.testHandlers)`);
+      return spec === DEFAULT_EXECUTOR ? spec : { kind: 'handler', name: spec.name };
+    case 'command':
+      return checkCommand(field, spec, c);
+    case 'http':
+      return checkHttp(field, spec, c.policy);
+    case 'container':
+      return checkContainer(field, spec, c);
+    case 'slurm':
+      return checkSlurm(field, spec, c);
+    default:
+      throw invalidArgument(field, 'unknown executor kind');
   }
-  if (e.kind === 'http') return checkHttp(field, e, policy);
-  if (e.kind === 'container') return checkContainer(field, e, policy);
-  if (e.kind === 'slurm') return checkSlurm(field, e);
-  throw invalidArgument(field, 'unknown executor kind');
 }
+
+export type { CheckContext as ExecutorCheckContext };
 
 function digestOf(t: TaskSubmission, executor: ExecutorSpec, priority: number): string {
   const payload = Object.keys(t.payload)
@@ -391,7 +559,13 @@ export function resolveTask(t: TaskSubmission, opts: ValidateOptions): ResolvedT
     throw invalidArgument(`${f}.workflow_id`, "must be empty: the workflow engine sets it on the tasks of a run's steps (start a workflow run instead)");
   if (t.workflowId && !TASK_ID_RE.test(t.workflowId))
     throw invalidArgument(`${f}.workflow_id`, `"${t.workflowId.slice(0, 140)}" must be 1-128 characters of A-Z a-z 0-9 . _ -`);
-  const executor = checkExecutor(`${f}.executor`, t.executor, opts.executors ?? DEFAULT_EXECUTOR_POLICY);
+  const executor = checkExecutor(`${f}.executor`, t.executor, {
+    policy: opts.executors ?? DEFAULT_EXECUTOR_POLICY,
+    cls,
+    payload: t.payload,
+    timeoutMs: timeoutMs || cls.timeoutMs,
+    timeoutField: `${f}.timeout_ms`,
+  });
   const data: TaskJobData = {
     executor,
     payload: t.payload,

@@ -61,7 +61,8 @@ export interface ValidateWorkflowOptions {
 
 /**
  * The task with every string that may hold references (payload values; a command's, a
- * container's or a Slurm job's argv and env, and a Slurm job's script) replaced by `fn(field, value)`, where `field` names it from the
+ * container's or a Slurm job's argv and env, a named command's or script's args, and a Slurm
+ * job's script) replaced by `fn(field, value)`, where `field` names it from the
  * task ("payload.x", "executor.command.argv[0]").
  */
 export function mapTemplatedStrings(t: TaskSubmission, fn: (field: string, value: string) => string): TaskSubmission {
@@ -69,7 +70,12 @@ export function mapTemplatedStrings(t: TaskSubmission, fn: (field: string, value
   const payload = Object.fromEntries(Object.entries(t.payload).map(([k, v]) => [k, fn(`payload.${k}`, v)]));
   let executor = t.executor;
   if (executor?.kind === 'command') {
-    executor = { ...executor, argv: executor.argv.map((a, i) => fn(`executor.command.argv[${i}]`, a)), env: mapEnv('executor.command.env', executor.env) };
+    executor = {
+      ...executor,
+      argv: executor.argv.map((a, i) => fn(`executor.command.argv[${i}]`, a)),
+      env: mapEnv('executor.command.env', executor.env),
+      ...(executor.args ? { args: mapEnv('executor.command.args', executor.args) } : {}),
+    };
   } else if (executor?.kind === 'container') {
     executor = {
       ...executor,
@@ -82,6 +88,7 @@ export function mapTemplatedStrings(t: TaskSubmission, fn: (field: string, value
       script: fn('executor.slurm.script', executor.script),
       command: executor.command.map((a, i) => fn(`executor.slurm.command[${i}]`, a)),
       env: mapEnv('executor.slurm.env', executor.env),
+      ...(executor.args ? { args: mapEnv('executor.slurm.args', executor.args) } : {}),
     };
   }
   return { ...t, payload, executor };

@@ -3,7 +3,8 @@
  * and bearer tokens with an admin and a read-only role; driven in headless Chromium (log in,
  * see each queue's counts, retry a failed task and see it succeed, watch a running DAG's step
  * states change) with screenshots saved under test/artifacts/. Also: the dashboard on its own
- * (src/bin/dashboard.js), and the refusal to serve it without credentials off loopback.
+ * (src/bin/dashboard.js), the refusal to serve it without credentials off loopback, and a
+ * ?token= login rendering Bull Board under the content security policy.
  */
 import { join } from 'node:path';
 import type { Browser, BrowserContext } from 'playwright-core';
@@ -127,7 +128,11 @@ describe('dashboard auth', () => {
 
   it('refuses a dashboard without credentials on a non-loopback address', () => {
     expect(() => loadConfig({ env: {}, overrides: { http: { addr: '0.0.0.0:9097' } } })).toThrow(/http\.dashboard\.users/);
-    expect(() => loadConfig({ env: {}, overrides: { http: { addr: '0.0.0.0:9097', dashboard: { enabled: false } } } })).not.toThrow();
+    // Without the dashboard, the open probe routes alone on a public address need the explicit opening.
+    expect(() => loadConfig({ env: {}, overrides: { http: { addr: '0.0.0.0:9097', dashboard: { enabled: false } } } })).toThrow(/http\.allowUnauthenticated/);
+    expect(() =>
+      loadConfig({ env: {}, overrides: { http: { addr: '0.0.0.0:9097', allowUnauthenticated: true, dashboard: { enabled: false } } } }),
+    ).not.toThrow();
     expect(() => loadConfig({ env: {}, overrides: { http: { addr: '127.0.0.1:9097' } } })).not.toThrow();
   });
 });
@@ -167,6 +172,30 @@ describe.skipIf(!chromiumAvailable())('dashboard in a browser', () => {
     await page.goto(`${sys.httpUrl}/admin/queues/queue/cpu_short?status=completed`);
     await page.getByText(failedTaskId).first().waitFor();
     await page.screenshot({ path: join(ARTIFACTS_DIR, 'dashboard-retried.png'), fullPage: true });
+  });
+
+  it('logs in with a ?token= URL (no basic auth) and renders under the content security policy', async () => {
+    const context = await browser.newContext({ viewport: { width: 1400, height: 900 } });
+    try {
+      const page = await context.newPage();
+      // Only the Google Fonts stylesheet may be refused: the policy blocks third parties on purpose.
+      const violations: string[] = [];
+      page.on('console', (m) => {
+        if (/Content Security Policy|violates/i.test(m.text()) && !m.text().includes('fonts.googleapis.com')) violations.push(m.text());
+      });
+      page.on('pageerror', (e) => violations.push(e.message));
+      const res = await page.goto(`${sys.httpUrl}/admin/?token=${ADMIN_TOKEN}`);
+      expect(new URL(page.url()).search).not.toContain('token');
+      expect(res?.headers()['content-security-policy']).toContain("script-src 'self'");
+      for (const cls of CLASSES) await page.getByRole('link', { name: cls, exact: true }).first().waitFor();
+      await page.goto(`${sys.httpUrl}/admin/queues/queue/cpu_short?status=completed`);
+      await page.getByText('Completed').first().waitFor();
+      const cookies = await context.cookies();
+      expect(cookies.find((c) => c.name === 'orq_dashboard')).toMatchObject({ httpOnly: true, sameSite: 'Strict', path: '/admin' });
+      expect(violations).toEqual([]);
+    } finally {
+      await context.close();
+    }
   });
 
   it("draws a running workflow's DAG and follows its steps' states live", async () => {

@@ -57,17 +57,17 @@ export function slurmGpusForTests(suite: string): boolean {
  */
 export function slurmSuiteToml(name: string, opts: { maxStalledCount?: number } = {}): { toml: string; spoolDir: string } {
   const spoolDir = mkdtempSync(join(tmpdir(), `orq-${name}-`));
+  // TEST_CONFIG_TOML ends in [classes.gpu_slurm]: these first lines are keys of that table.
   const toml = `${TEST_CONFIG_TOML}
+attempts = 1
+lockDurationMs = 2000
+stalledIntervalMs = 1000
+maxStalledCount = ${opts.maxStalledCount ?? 2}
 [redis]
 prefix = "${name}${process.pid}"
 [executors.slurm]
 spoolDir = "${spoolDir}"
 pollIntervalMs = 200
-[classes.gpu_slurm]
-attempts = 1
-lockDurationMs = 2000
-stalledIntervalMs = 1000
-maxStalledCount = ${opts.maxStalledCount ?? 2}
 `;
   return { toml, spoolDir };
 }

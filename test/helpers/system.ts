@@ -18,11 +18,23 @@ import { startRedis, type RedisServerHandle } from './redis-server.js';
 import { waitFor } from './wait.js';
 
 /**
- * Short lock and stall timings so a killed pool's task is recovered within seconds, and a
- * `test` class whose handlers run in-process.
+ * The execution policy the suites run under: every executor kind open on the classes they use,
+ * the test handlers on, raw commands (as nobody where the pool runs as root, as a careful
+ * operator would set it), containers of the suites' local images. The security suites
+ * (test/security/) check the safe defaults and each rule on its own.
+ */
+export const OPEN_POLICY = `{ executors = ["handler", "command", "http", "container", "slurm"], command = { raw = true${
+  process.getuid?.() === 0 ? ', runAs = "nobody"' : ''
+} }, container = { images = ["orchestrator-test/*"] }, slurm = { raw = true, partitions = ["debug", "gpu"] } }`;
+
+/**
+ * Short lock and stall timings so a killed pool's task is recovered within seconds, a `test`
+ * class whose handlers run in-process, and the open policy above.
  */
 export const TEST_CONFIG_TOML = `
 logLevel = "warn"
+[executors.handler]
+testHandlers = true
 [pool]
 heartbeatMs = 500
 shutdownGraceMs = 5000
@@ -31,6 +43,7 @@ maxSteps = 500
 recoverAfterMs = 1500
 sweepIntervalMs = 250
 [classes.cpu_short]
+policy = ${OPEN_POLICY}
 concurrency = 4
 attempts = 1
 lockDurationMs = 2000
@@ -38,15 +51,20 @@ stalledIntervalMs = 1000
 maxStalledCount = 2
 backoff = { type = "fixed", delayMs = 100 }
 [classes.cpu_long]
+policy = ${OPEN_POLICY}
 concurrency = 2
 lockDurationMs = 2000
 stalledIntervalMs = 1000
 [classes.inproc]
+policy = ${OPEN_POLICY}
 concurrency = 4
 attempts = 1
 inProcessHandlers = true
 lockDurationMs = 2000
 stalledIntervalMs = 1000
+# Last, so a suite can add keys of its own to gpu_slurm by appending lines (test/helpers/slurm.ts).
+[classes.gpu_slurm]
+policy = ${OPEN_POLICY}
 `;
 
 export interface PoolProcess {
@@ -119,11 +137,17 @@ export async function startBareSystem(opts: { toml?: string } = {}): Promise<Bar
   const redis = await startRedis();
   const dir = mkdtempSync(join(tmpdir(), 'orq-test-'));
   const configFile = join(dir, 'orchestrator.toml');
+  const dashboardTokenFile = join(dir, 'state', 'dashboard-token');
   writeFileSync(configFile, opts.toml ?? TEST_CONFIG_TOML);
   const config = loadConfig({
     file: configFile,
     env: {},
-    overrides: { redis: { url: redis.url }, grpc: { addr: '127.0.0.1:0' }, http: { addr: '127.0.0.1:0' } },
+    // The dashboard's generated token (no users or tokens configured) goes in the test's own folder.
+    overrides: {
+      redis: { url: redis.url },
+      grpc: { addr: '127.0.0.1:0' },
+      http: { addr: '127.0.0.1:0', dashboard: { generatedTokenFile: dashboardTokenFile } },
+    },
   });
   const r = new Redis(redis.url, { maxRetriesPerRequest: null });
   r.on('error', () => undefined);
@@ -135,6 +159,7 @@ export async function startBareSystem(opts: { toml?: string } = {}): Promise<Bar
     REDIS_URL: redis.url,
     ORCHESTRATOR_CONFIG: configFile,
     ORCHESTRATOR_HTTP_ADDR: '127.0.0.1:0',
+    ORCHESTRATOR_DASHBOARD_TOKEN_FILE: dashboardTokenFile,
     ORCHESTRATOR_POOL_METRICS_ADDR: '127.0.0.1:0',
   };
 

@@ -24,14 +24,38 @@ import type { ExecutionContext, Executor } from './executor.js';
 import { OutputTail } from './output-tail.js';
 import { abortError } from './abort-error.js';
 import { settlesWithin } from './settles-within.js';
+import type { RunAsUser } from '../run-as.js';
 
 export interface CommandSpec {
   /** Program and arguments; argv[0] is resolved through PATH. No shell is involved. */
   argv: string[];
-  /** Environment for the child, on top of the worker's environment and `ctx.env`. */
+  /** Environment for the child, on top of the clean base and `ctx.env`. */
   env: Record<string, string>;
-  /** Working directory; '' inherits the worker's. */
+  /** Working directory; '' inherits the worker's ("/" when the task runs as another user). */
   cwd: string;
+}
+
+/** Variables of the pool's environment every command task gets (when the pool has them). */
+export const BASE_ENV_NAMES: readonly string[] = ['PATH', 'LANG', 'LC_ALL', 'TZ', 'TMPDIR'];
+/** PATH of a task when the pool has none. */
+export const DEFAULT_PATH = '/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin';
+
+/**
+ * The clean environment of a command task: the minimal base and the class's pass-through names
+ * from the pool's environment, HOME (and USER, LOGNAME) of the user it runs as. Never the rest
+ * of the pool's variables: they hold Redis URLs, tokens and config paths.
+ */
+export function cleanEnvironment(poolEnv: NodeJS.ProcessEnv, passthrough: readonly string[], user?: RunAsUser): Record<string, string> {
+  const env: Record<string, string> = { PATH: poolEnv.PATH || DEFAULT_PATH };
+  for (const name of [...BASE_ENV_NAMES, ...passthrough]) {
+    const v = poolEnv[name];
+    if (v !== undefined && name !== 'PATH') env[name] = v;
+  }
+  if (user) {
+    env.HOME = user.home;
+    env.USER = env.LOGNAME = user.name;
+  } else if (poolEnv.HOME) env.HOME = poolEnv.HOME;
+  return env;
 }
 
 export interface CommandExecutorOptions {
@@ -39,6 +63,10 @@ export interface CommandExecutorOptions {
   outputTailBytes?: number;
   /** Time between SIGTERM and SIGKILL when stopping. @default 2000 */
   killGraceMs?: number;
+  /** The base environment of a class's tasks. @default the minimal base of this process's environment (cleanEnvironment) */
+  environment?: (taskClass: string) => Record<string, string>;
+  /** The user a class's tasks run as; undefined runs them as the pool's user. @default none */
+  runAs?: (taskClass: string) => RunAsUser | undefined;
 }
 
 export interface CommandResult {
@@ -58,8 +86,13 @@ export class CommandExecutor implements Executor<CommandSpec> {
   readonly kind = 'command';
   private readonly outputTailBytes: number;
   private readonly killGraceMs: number;
+  private readonly environment: (taskClass: string) => Record<string, string>;
+  private readonly runAs: (taskClass: string) => RunAsUser | undefined;
 
   constructor(opts: CommandExecutorOptions = {}) {
+    const base = cleanEnvironment(process.env, []);
+    this.environment = opts.environment ?? (() => base);
+    this.runAs = opts.runAs ?? (() => undefined);
     this.outputTailBytes = opts.outputTailBytes ?? 16384;
     this.killGraceMs = opts.killGraceMs ?? 2000;
     if (!Number.isInteger(this.outputTailBytes) || this.outputTailBytes < 0) {
@@ -78,10 +111,12 @@ export class CommandExecutor implements Executor<CommandSpec> {
     if (ctx.signal.aborted) throw abortError(ctx.signal.reason, 'command cancelled');
 
     const started = performance.now();
+    const user = this.runAs(ctx.taskClass);
     const child = spawn(argv[0], argv.slice(1), {
-      cwd: spec.cwd === '' ? undefined : spec.cwd,
+      cwd: spec.cwd === '' ? (user ? '/' : undefined) : spec.cwd,
+      ...(user ? { uid: user.uid, gid: user.gid } : {}),
       env: {
-        ...process.env,
+        ...this.environment(ctx.taskClass),
         ...ctx.env,
         ...spec.env,
         ORCHESTRATOR_TASK_ID: ctx.taskId,

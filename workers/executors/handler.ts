@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { TaskError } from '../../src/tasks/errors.js';
+import { TEST_HANDLERS } from '../../src/tasks/task-spec.js';
 import type { Handler } from '../handlers/handler.js';
 import type { SandboxRunner } from '../sandbox/sandbox-runner.js';
 import type { ExecutionContext, Executor } from './executor.js';
@@ -21,6 +22,8 @@ export interface HandlerSpec {
 export interface HandlerExecutorOptions {
   /** User handler directory; '' for built-ins only. */
   handlersDir: string;
+  /** Whether the built-in test handlers (fail, crash, spin) are found. @default false */
+  testHandlers?: boolean;
   /** Runs sandboxed calls; undefined means every call runs in-process. */
   sandbox?: SandboxRunner;
   /** Classes whose handlers run in-process even when a sandbox exists. */
@@ -38,7 +41,8 @@ export class HandlerExecutor implements Executor<HandlerSpec> {
   resolve(name: string): string {
     const cached = this.paths.get(name);
     if (cached) return cached;
-    const candidates = NOT_HANDLERS.has(name) ? [] : [join(BUILTIN_DIR, `${name}.js`)];
+    const builtin = !NOT_HANDLERS.has(name) && (this.opts.testHandlers || !TEST_HANDLERS.has(name));
+    const candidates = builtin ? [join(BUILTIN_DIR, `${name}.js`)] : [];
     if (this.opts.handlersDir) {
       const dir = resolve(this.opts.handlersDir);
       candidates.push(join(dir, `${name}.js`), join(dir, `${name}.mjs`));

@@ -12,8 +12,9 @@
  * - Cancel and the task's timeout run scancel and then wait for Slurm to report the job over,
  *   so a rejected attempt leaves no job running. A pool handing its tasks back on shutdown
  *   does not cancel: the next run of the attempt re-attaches to the job.
- * - The job sees PATH and the task's variables only (`--export` with names), not the pool's
- *   whole environment, which may hold Redis URLs and tokens.
+ * - The job sees PATH, LANG, LC_ALL, TZ, the class's pass-through names and the task's
+ *   variables only (`--export` with names), not the pool's whole environment, which may hold
+ *   Redis URLs and tokens.
  * - The job's state is read with `scontrol show job`, which works without Slurm's accounting
  *   database (see src/slurm/slurm-cli.ts); output goes to `<spoolDir>/<job id>.out`, whose
  *   tail is the result's `stdout`.
@@ -45,6 +46,8 @@ export interface SlurmExecutorOptions {
   defaultPartition?: string;
   /** Bytes of the job's output kept (the tail). @default 16384 */
   outputTailBytes?: number;
+  /** Variables of the pool's environment a class's jobs get besides PATH, LANG, LC_ALL and TZ. @default none */
+  envPassthrough?: (taskClass: string) => readonly string[];
   /** How long to wait for Slurm to report a cancelled job over before giving up on it. @default 30000 */
   cancelWaitMs?: number;
   logger: Logger;
@@ -168,12 +171,15 @@ export class SlurmExecutor implements Executor<SlurmSpec> {
         outputPath: join(this.opts.spoolDir, '%j.out'),
         workDir: this.opts.spoolDir,
         partition: spec.partition || this.opts.defaultPartition || undefined,
+        account: spec.account || undefined,
         gres: spec.gres || undefined,
         cpus: spec.cpus || undefined,
         memoryMb: spec.memoryMb || undefined,
         timeLimitMinutes: spec.timeLimitMinutes || undefined,
         env,
-        exportNames: [...INHERITED_ENV.filter((k) => process.env[k] !== undefined), ...Object.keys(env)],
+        exportNames: [...new Set([...INHERITED_ENV, ...(this.opts.envPassthrough?.(ctx.taskClass) ?? [])])]
+          .filter((k) => process.env[k] !== undefined && !(k in env))
+          .concat(Object.keys(env)),
       });
     } catch (err) {
       throw slurmError('submitting the job (sbatch)', err);

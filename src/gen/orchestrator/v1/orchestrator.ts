@@ -352,22 +352,40 @@ export interface Backoff {
 }
 
 /**
- * Runs a named JS module: a built-in (echo, sleep, fail, crash) or one from the
- * configured handler directory.
+ * Runs a named JS module: a built-in (echo, sleep; the test handlers fail, crash and spin only
+ * where executors.handler.testHandlers is set) or one from the configured handler directory.
  */
 export interface HandlerExecutor {
   name: string;
 }
 
-/** Runs an argv as a subprocess (no shell). */
+/**
+ * Runs a subprocess (no shell), as the class's runAs user, with a clean environment. Either a
+ * named command (name, args): a program and argument template the operator defined
+ * (executors.command.commands.<name>), whose {placeholders} are filled from args (then the
+ * payload), each value one whole argument; or a raw argv, only on a class whose policy sets
+ * command.raw = true. A class whose policy does not accept command tasks answers
+ * PERMISSION_DENIED.
+ */
 export interface CommandExecutor {
+  /** Raw program and arguments; empty with name. */
   argv: string[];
+  /** Extra environment for the child, on top of the clean base and the class's pass-through list. */
   env: { [key: string]: string };
-  /** Working directory; empty means the pool's. */
+  /** Working directory of a raw command; empty means the pool's ("/" under runAs). */
   cwd: string;
+  /** A named command of the pool's config; empty with argv. */
+  name: string;
+  /** Values of the named command's placeholders. */
+  args: { [key: string]: string };
 }
 
 export interface CommandExecutor_EnvEntry {
+  key: string;
+  value: string;
+}
+
+export interface CommandExecutor_ArgsEntry {
   key: string;
   value: string;
 }
@@ -438,7 +456,7 @@ export interface ContainerMount {
 
 /**
  * Submits a batch job to Slurm with sbatch and tracks it until it ends; the pool only waits
- * on Slurm. Exactly one of script and command. Cancel and the task's timeout run scancel. A
+ * on Slurm. Exactly one of name, script and command. Cancel and the task's timeout run scancel. A
  * pool that dies while the job runs does not submit it again: the task's next run re-attaches
  * to the same job.
  */
@@ -459,9 +477,27 @@ export interface SlurmExecutor {
   timeLimitMinutes: number;
   /** Extra environment for the job. */
   env: { [key: string]: string };
+  /**
+   * A named script of the pool's config (executors.slurm.scripts.<name>), run like command;
+   * with it, script and command stay empty. Raw scripts and commands only where the class's
+   * policy sets slurm.raw = true.
+   */
+  name: string;
+  /** Values of the named script's placeholders. */
+  args: { [key: string]: string };
+  /**
+   * Slurm account (--account); empty means the user's default. Must be one of the class's
+   * policy slurm.accounts.
+   */
+  account: string;
 }
 
 export interface SlurmExecutor_EnvEntry {
+  key: string;
+  value: string;
+}
+
+export interface SlurmExecutor_ArgsEntry {
   key: string;
   value: string;
 }
@@ -1134,7 +1170,7 @@ export const HandlerExecutor: MessageFns<HandlerExecutor> = {
 };
 
 function createBaseCommandExecutor(): CommandExecutor {
-  return { argv: [], env: {}, cwd: "" };
+  return { argv: [], env: {}, cwd: "", name: "", args: {} };
 }
 
 export const CommandExecutor: MessageFns<CommandExecutor> = {
@@ -1148,6 +1184,12 @@ export const CommandExecutor: MessageFns<CommandExecutor> = {
     if (message.cwd !== "") {
       writer.uint32(26).string(message.cwd);
     }
+    if (message.name !== "") {
+      writer.uint32(34).string(message.name);
+    }
+    globalThis.Object.entries(message.args).forEach(([key, value]: [string, string]) => {
+      CommandExecutor_ArgsEntry.encode({ key: key as any, value }, writer.uint32(42).fork()).join();
+    });
     return writer;
   },
 
@@ -1191,6 +1233,25 @@ export const CommandExecutor: MessageFns<CommandExecutor> = {
             message.cwd = reader.string();
             continue;
           }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            const entry5 = CommandExecutor_ArgsEntry.decode(reader, reader.uint32());
+            if (entry5.value !== undefined) {
+              message.args[entry5.key] = entry5.value;
+            }
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1221,6 +1282,21 @@ export const CommandExecutor: MessageFns<CommandExecutor> = {
         )
         : {},
       cwd: isSet(object.cwd) ? globalThis.String(object.cwd) : "",
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      args: isObject(object.args)
+        ? (globalThis.Object.entries(object.args) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
     };
   },
 
@@ -1241,6 +1317,18 @@ export const CommandExecutor: MessageFns<CommandExecutor> = {
     if (message.cwd !== "") {
       obj.cwd = message.cwd;
     }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.args) {
+      const entries = globalThis.Object.entries(message.args) as [string, string][];
+      if (entries.length > 0) {
+        obj.args = {};
+        entries.forEach(([k, v]) => {
+          obj.args[k] = v;
+        });
+      }
+    }
     return obj;
   },
 
@@ -1260,6 +1348,16 @@ export const CommandExecutor: MessageFns<CommandExecutor> = {
       {},
     );
     message.cwd = object.cwd ?? "";
+    message.name = object.name ?? "";
+    message.args = (globalThis.Object.entries(object.args ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
     return message;
   },
 };
@@ -1343,6 +1441,91 @@ export const CommandExecutor_EnvEntry: MessageFns<CommandExecutor_EnvEntry> = {
   },
   fromPartial<I extends Exact<DeepPartial<CommandExecutor_EnvEntry>, I>>(object: I): CommandExecutor_EnvEntry {
     const message = createBaseCommandExecutor_EnvEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseCommandExecutor_ArgsEntry(): CommandExecutor_ArgsEntry {
+  return { key: "", value: "" };
+}
+
+export const CommandExecutor_ArgsEntry: MessageFns<CommandExecutor_ArgsEntry> = {
+  encode(message: CommandExecutor_ArgsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CommandExecutor_ArgsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCommandExecutor_ArgsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CommandExecutor_ArgsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: CommandExecutor_ArgsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CommandExecutor_ArgsEntry>, I>>(base?: I): CommandExecutor_ArgsEntry {
+    return CommandExecutor_ArgsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CommandExecutor_ArgsEntry>, I>>(object: I): CommandExecutor_ArgsEntry {
+    const message = createBaseCommandExecutor_ArgsEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
     return message;
@@ -2032,7 +2215,19 @@ export const ContainerMount: MessageFns<ContainerMount> = {
 };
 
 function createBaseSlurmExecutor(): SlurmExecutor {
-  return { script: "", command: [], partition: "", gres: "", cpus: 0, memoryMb: 0, timeLimitMinutes: 0, env: {} };
+  return {
+    script: "",
+    command: [],
+    partition: "",
+    gres: "",
+    cpus: 0,
+    memoryMb: 0,
+    timeLimitMinutes: 0,
+    env: {},
+    name: "",
+    args: {},
+    account: "",
+  };
 }
 
 export const SlurmExecutor: MessageFns<SlurmExecutor> = {
@@ -2061,6 +2256,15 @@ export const SlurmExecutor: MessageFns<SlurmExecutor> = {
     globalThis.Object.entries(message.env).forEach(([key, value]: [string, string]) => {
       SlurmExecutor_EnvEntry.encode({ key: key as any, value }, writer.uint32(66).fork()).join();
     });
+    if (message.name !== "") {
+      writer.uint32(74).string(message.name);
+    }
+    globalThis.Object.entries(message.args).forEach(([key, value]: [string, string]) => {
+      SlurmExecutor_ArgsEntry.encode({ key: key as any, value }, writer.uint32(82).fork()).join();
+    });
+    if (message.account !== "") {
+      writer.uint32(90).string(message.account);
+    }
     return writer;
   },
 
@@ -2144,6 +2348,33 @@ export const SlurmExecutor: MessageFns<SlurmExecutor> = {
             }
             continue;
           }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.name = reader.string();
+            continue;
+          }
+          case 10: {
+            if (tag !== 82) {
+              break;
+            }
+
+            const entry10 = SlurmExecutor_ArgsEntry.decode(reader, reader.uint32());
+            if (entry10.value !== undefined) {
+              message.args[entry10.key] = entry10.value;
+            }
+            continue;
+          }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.account = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -2187,6 +2418,22 @@ export const SlurmExecutor: MessageFns<SlurmExecutor> = {
           {},
         )
         : {},
+      name: isSet(object.name) ? globalThis.String(object.name) : "",
+      args: isObject(object.args)
+        ? (globalThis.Object.entries(object.args) as [string, any][]).reduce(
+          (acc: { [key: string]: string }, [key, value]: [string, any]) => {
+            globalThis.Object.defineProperty(acc, key, {
+              value: globalThis.String(value),
+              enumerable: true,
+              configurable: true,
+              writable: true,
+            });
+            return acc;
+          },
+          {},
+        )
+        : {},
+      account: isSet(object.account) ? globalThis.String(object.account) : "",
     };
   },
 
@@ -2222,6 +2469,21 @@ export const SlurmExecutor: MessageFns<SlurmExecutor> = {
         });
       }
     }
+    if (message.name !== "") {
+      obj.name = message.name;
+    }
+    if (message.args) {
+      const entries = globalThis.Object.entries(message.args) as [string, string][];
+      if (entries.length > 0) {
+        obj.args = {};
+        entries.forEach(([k, v]) => {
+          obj.args[k] = v;
+        });
+      }
+    }
+    if (message.account !== "") {
+      obj.account = message.account;
+    }
     return obj;
   },
 
@@ -2246,6 +2508,17 @@ export const SlurmExecutor: MessageFns<SlurmExecutor> = {
       },
       {},
     );
+    message.name = object.name ?? "";
+    message.args = (globalThis.Object.entries(object.args ?? {}) as [string, string][]).reduce(
+      (acc: { [key: string]: string }, [key, value]: [string, string]) => {
+        if (value !== undefined) {
+          acc[key] = globalThis.String(value);
+        }
+        return acc;
+      },
+      {},
+    );
+    message.account = object.account ?? "";
     return message;
   },
 };
@@ -2329,6 +2602,91 @@ export const SlurmExecutor_EnvEntry: MessageFns<SlurmExecutor_EnvEntry> = {
   },
   fromPartial<I extends Exact<DeepPartial<SlurmExecutor_EnvEntry>, I>>(object: I): SlurmExecutor_EnvEntry {
     const message = createBaseSlurmExecutor_EnvEntry();
+    message.key = object.key ?? "";
+    message.value = object.value ?? "";
+    return message;
+  },
+};
+
+function createBaseSlurmExecutor_ArgsEntry(): SlurmExecutor_ArgsEntry {
+  return { key: "", value: "" };
+}
+
+export const SlurmExecutor_ArgsEntry: MessageFns<SlurmExecutor_ArgsEntry> = {
+  encode(message: SlurmExecutor_ArgsEntry, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.key !== "") {
+      writer.uint32(10).string(message.key);
+    }
+    if (message.value !== "") {
+      writer.uint32(18).string(message.value);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SlurmExecutor_ArgsEntry {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSlurmExecutor_ArgsEntry();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.key = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.value = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SlurmExecutor_ArgsEntry {
+    return {
+      key: isSet(object.key) ? globalThis.String(object.key) : "",
+      value: isSet(object.value) ? globalThis.String(object.value) : "",
+    };
+  },
+
+  toJSON(message: SlurmExecutor_ArgsEntry): unknown {
+    const obj: any = {};
+    if (message.key !== "") {
+      obj.key = message.key;
+    }
+    if (message.value !== "") {
+      obj.value = message.value;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SlurmExecutor_ArgsEntry>, I>>(base?: I): SlurmExecutor_ArgsEntry {
+    return SlurmExecutor_ArgsEntry.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SlurmExecutor_ArgsEntry>, I>>(object: I): SlurmExecutor_ArgsEntry {
+    const message = createBaseSlurmExecutor_ArgsEntry();
     message.key = object.key ?? "";
     message.value = object.value ?? "";
     return message;

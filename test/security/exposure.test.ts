@@ -1,0 +1,115 @@
+/**
+ * The exposure rule of the gRPC servers, as start-up applies it (grpcSecurity, the first thing
+ * the orchestrator and the env-manager do): beyond loopback, no credentials means no start,
+ * unless allowUnauthenticated says so, and then a warning at every start.
+ */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Writable } from 'node:stream';
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { ENV_MANAGER_ROLES, GRPC_ROLES } from '../../src/auth/roles.js';
+import { ConfigError, loadConfig, type ConfigInput } from '../../src/config/config.js';
+import { grpcSecurity } from '../../src/grpc/grpc-security.js';
+import { makeTestCerts } from '../helpers/certs.js';
+
+const TOKEN = 'exposure-token-0123456789';
+
+/** A logger whose lines the test reads. */
+function capturingLogger() {
+  const lines: Record<string, unknown>[] = [];
+  const stream = new Writable({
+    write(chunk: Buffer, _enc, cb) {
+      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
+      cb();
+    },
+  });
+  return { logger: pino({ level: 'info' }, stream), lines };
+}
+
+/** grpcSecurity of the orchestrator's section, as Orchestrator.start() calls it. */
+function orchestratorSecurity(grpc: NonNullable<ConfigInput['grpc']>) {
+  const config = loadConfig({ env: {}, overrides: { grpc } });
+  const { logger, lines } = capturingLogger();
+  grpcSecurity(config.grpc, { section: 'grpc', addrKey: 'grpc.addr', addr: config.grpc.addr, roles: GRPC_ROLES, taskClasses: config.classes.keys() }, logger);
+  return lines;
+}
+
+function envManagerSecurity(envManager: NonNullable<ConfigInput['envManager']>) {
+  const config = loadConfig({ env: {}, overrides: { envManager } });
+  const { logger, lines } = capturingLogger();
+  grpcSecurity(
+    config.envManager,
+    { section: 'envManager', addrKey: 'envManager.grpcAddr', addr: config.envManager.grpcAddr, roles: ENV_MANAGER_ROLES },
+    logger,
+  );
+  return lines;
+}
+
+describe('the exposure rule', () => {
+  it('refuses gRPC beyond loopback without credentials, naming the setting and the ways out', () => {
+    for (const addr of ['0.0.0.0:50052', '[::]:50052', '192.168.1.10:50052', '10.0.0.5:50052', 'orchestrator.internal:50052']) {
+      let err: unknown;
+      try {
+        orchestratorSecurity({ addr });
+      } catch (e) {
+        err = e;
+      }
+      expect(err, addr).toBeInstanceOf(ConfigError);
+      expect((err as Error).message).toBe(
+        `config key grpc.addr: ${addr} is not a loopback address and grpc has no credentials; set grpc.auth.tokens or grpc.auth.tokensFile, ` +
+          'or mutual TLS (grpc.tls.requireClientCert), or grpc.allowUnauthenticated = true for a trusted network',
+      );
+    }
+    expect(() => envManagerSecurity({ grpcAddr: '0.0.0.0:50100' })).toThrow(
+      /^config key envManager\.grpcAddr: 0\.0\.0\.0:50100 is not a loopback address and envManager has no credentials; .*envManager\.allowUnauthenticated = true/,
+    );
+  });
+
+  it('leaves loopback open without tokens, as before, and silent', () => {
+    for (const addr of ['127.0.0.1:0', '127.0.0.2:50052', 'localhost:50052', '[::1]:50052']) expect(orchestratorSecurity({ addr }), addr).toEqual([]);
+    expect(envManagerSecurity({ grpcAddr: '127.0.0.1:0' })).toEqual([]);
+  });
+
+  it('takes tokens or mutual TLS as credentials, but not server-only TLS nor an empty tokens file', () => {
+    expect(orchestratorSecurity({ addr: '0.0.0.0:50052', auth: { tokens: [{ token: TOKEN, role: 'read' }] } })).toEqual([]);
+    expect(envManagerSecurity({ grpcAddr: '0.0.0.0:50100', auth: { tokens: [{ token: TOKEN, role: 'control' }] } })).toEqual([]);
+    const certs = makeTestCerts();
+    const tls = { certFile: certs.serverCert, keyFile: certs.serverKey };
+    expect(orchestratorSecurity({ addr: '0.0.0.0:50052', tls: { ...tls, clientCaFile: certs.caCert, requireClientCert: true } })).toEqual([]);
+    expect(() => orchestratorSecurity({ addr: '0.0.0.0:50052', tls })).toThrow(/config key grpc\.addr/);
+    expect(() => orchestratorSecurity({ addr: '0.0.0.0:50052', tls: { ...tls, clientCaFile: certs.caCert } })).toThrow(/config key grpc\.addr/);
+    const file = join(mkdtempSync(join(tmpdir(), 'orq-exposure-')), 'tokens');
+    writeFileSync(file, '# nobody yet\n');
+    expect(() => orchestratorSecurity({ addr: '0.0.0.0:50052', auth: { tokensFile: file } })).toThrow(/config key grpc\.addr/);
+    writeFileSync(file, `${TOKEN} submit\n`);
+    expect(orchestratorSecurity({ addr: '0.0.0.0:50052', auth: { tokensFile: file } })).toEqual([]);
+  });
+
+  it('opens with allowUnauthenticated = true and warns, naming the server and address, at every start', () => {
+    for (let start = 0; start < 2; start++) {
+      const lines = orchestratorSecurity({ addr: '0.0.0.0:50052', allowUnauthenticated: true });
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toMatchObject({ level: 40, server: 'grpc', addr: '0.0.0.0:50052' });
+      expect(lines[0]!.msg).toMatch(/grpc\.allowUnauthenticated: gRPC on 0\.0\.0\.0:50052 takes calls without credentials/);
+    }
+    const env = envManagerSecurity({ grpcAddr: '[::]:50100', allowUnauthenticated: true });
+    expect(env).toMatchObject([{ level: 40, server: 'envManager', addr: '[::]:50100' }]);
+    // Nothing to warn about where the flag changes nothing.
+    expect(orchestratorSecurity({ addr: '127.0.0.1:0', allowUnauthenticated: true })).toEqual([]);
+    expect(orchestratorSecurity({ addr: '0.0.0.0:50052', allowUnauthenticated: true, auth: { tokens: [{ token: TOKEN, role: 'read' }] } })).toEqual([]);
+  });
+
+  it('names the tokens file and line when a line has no role', () => {
+    const file = join(mkdtempSync(join(tmpdir(), 'orq-exposure-')), 'tokens');
+    writeFileSync(file, `${TOKEN} admin\n${TOKEN}x\n`);
+    expect(() => orchestratorSecurity({ auth: { tokensFile: file } })).toThrow(
+      new ConfigError(
+        `config key grpc.auth.tokensFile: tokens file ${file} line 2: no role: expected "<token> <role>", the role one of read, submit, operate, admin`,
+      ),
+    );
+    writeFileSync(file, `${TOKEN} admin classes=no_such_class\n`);
+    expect(() => orchestratorSecurity({ auth: { tokensFile: file } })).toThrow(/config key grpc\.auth\.tokensFile: unknown task class "no_such_class"/);
+  });
+});
