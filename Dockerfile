@@ -2,15 +2,18 @@
 # the process chosen by the command. Multi-stage: the build stage has the dev dependencies and
 # the compiler, the runtime stage only what runs, as a non-root user.
 #
-# It listens on all interfaces of its container, so it starts only with credentials: gRPC
-# tokens, dashboard credentials and the Redis password come from files mounted as secrets (see
-# docker-compose.yml and deploy/compose/make-secrets.sh), never from the image or a command line.
+# To be reached from outside its container the orchestrator listens on all interfaces
+# (ORCHESTRATOR_GRPC_ADDR=0.0.0.0:50052, ORCHESTRATOR_HTTP_ADDR=0.0.0.0:9097), and then starts
+# only with credentials: gRPC tokens, dashboard credentials and the Redis password come from
+# files mounted as secrets (see docker-compose.yml and deploy/compose/make-secrets.sh), never
+# from the image or a command line.
 #
 #   docker build -t orchestrator:0.1.0 .
 #   deploy/compose/make-secrets.sh
 #   docker run --rm -v "$PWD/deploy/compose/secrets:/run/secrets:ro" \
 #     -e REDIS_URL=redis://redis:6379 -e ORCHESTRATOR_REDIS_PASSWORD_FILE=/run/secrets/redis_password \
 #     -e ORCHESTRATOR_GRPC_TOKENS_FILE=/run/secrets/grpc_tokens -e ORCHESTRATOR_CONFIG=/run/secrets/orchestrator.toml \
+#     -e ORCHESTRATOR_GRPC_ADDR=0.0.0.0:50052 -e ORCHESTRATOR_HTTP_ADDR=0.0.0.0:9097 -p 127.0.0.1:50052:50052 \
 #     orchestrator:0.1.0                                                                     # orchestrator
 #   docker run --rm -v "$PWD/deploy/compose/secrets/redis_password:/run/secrets/redis_password:ro" \
 #     -e REDIS_URL=redis://redis:6379 -e ORCHESTRATOR_REDIS_PASSWORD_FILE=/run/secrets/redis_password \
@@ -30,9 +33,10 @@ COPY bench ./bench
 RUN npm run build && npm prune --omit=dev
 
 FROM ${NODE_IMAGE}
-ENV NODE_ENV=production \
-    ORCHESTRATOR_GRPC_ADDR=0.0.0.0:50052 \
-    ORCHESTRATOR_HTTP_ADDR=0.0.0.0:9097
+# Listen addresses stay at their loopback defaults: every process of the image loads the same
+# config, and a pool given the orchestrator's 0.0.0.0 binds would be refused at start for
+# having no gRPC or dashboard credentials. The orchestrator's service sets them (docker-compose.yml).
+ENV NODE_ENV=production
 WORKDIR /app
 RUN groupadd --system orq && useradd --system --gid orq --home-dir /app --shell /usr/sbin/nologin orq
 COPY --from=build --chown=root:root /src/package.json ./

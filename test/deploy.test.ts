@@ -74,6 +74,8 @@ describe('deployment files', () => {
       expect(block).toContain('source: redis_password');
     }
     const orchestrator = serviceBlock(r.stdout, 'orchestrator');
+    // It listens beyond loopback (its published ports), which its credentials allow.
+    expect(orchestrator).toContain('ORCHESTRATOR_GRPC_ADDR: 0.0.0.0:50052');
     expect(orchestrator).toContain('ORCHESTRATOR_GRPC_TOKENS_FILE: /run/secrets/grpc_tokens');
     expect(orchestrator).toContain('ORCHESTRATOR_CONFIG: /run/secrets/orchestrator.toml');
     expect(orchestrator).toContain('source: grpc_tokens');
@@ -111,6 +113,15 @@ describe('deployment files', () => {
       expect(config.http.dashboard.tokens).toHaveLength(1);
       expect(config.http.dashboard.tokens[0]!.role).toBe('admin');
       expect(config.redis.passwordFile).toBe(join(secrets, 'redis_password'));
+      // A pool's settings (the image's, plus compose's Redis ones) need no gRPC or dashboard
+      // credentials: the image binds nothing beyond loopback by itself.
+      const instructions = file('Dockerfile')
+        .split('\n')
+        .filter((l) => !l.startsWith('#'))
+        .join('\n');
+      expect(instructions).not.toMatch(/ORCHESTRATOR_(GRPC|HTTP)_ADDR/);
+      const pool = loadConfig({ env: { REDIS_URL: 'redis://redis:6379', ORCHESTRATOR_REDIS_PASSWORD_FILE: join(secrets, 'redis_password') } });
+      expect(pool.grpc.addr).toBe('127.0.0.1:50052');
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
