@@ -11,7 +11,7 @@ import type { ServiceFile } from './env-manager/service-file.js';
 import { EnvManagerServer } from './grpc/env-manager-service.js';
 import { ENV_MANAGER_ROLES } from './auth/roles.js';
 import { grpcSecurity } from './grpc/grpc-security.js';
-import { HttpListener } from './http/http-listener.js';
+import { HttpListener, isLoopback, splitHostPort } from './http/http-listener.js';
 import { probeHandler } from './http/probe-handler.js';
 import type { Logger } from './logging/logger.js';
 import { EnvMetrics } from './monitoring/env-metrics.js';
@@ -81,6 +81,11 @@ export class EnvManagerProcess {
     });
     await this.grpc.start();
     await this.http.start();
+    if (envManager.httpAllowUnauthenticated && !isLoopback(splitHostPort(envManager.httpAddr).host))
+      this.log.warn(
+        { addr: envManager.httpAddr },
+        'envManager.httpAllowUnauthenticated = true: /metrics, /health and /ready are served without credentials beyond loopback',
+      );
     this.log.info(
       {
         grpc: `${envManager.grpcAddr.replace(/:\d+$/, '')}:${this.grpc.port}`,

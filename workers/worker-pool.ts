@@ -37,7 +37,7 @@ import { gpuDevices } from './gpu-devices.js';
 import { GpuSlots } from './gpu-slots.js';
 import { createMetricsRegistry } from '../src/monitoring/metrics-registry.js';
 import { ProbeRoutes } from '../src/monitoring/probe-routes.js';
-import { HttpListener } from '../src/http/http-listener.js';
+import { HttpListener, isLoopback, splitHostPort } from '../src/http/http-listener.js';
 import { probeHandler } from '../src/http/probe-handler.js';
 import { PoolMetrics } from './pool-metrics.js';
 import { defineTaskCommands, PendingOutcomes, PendingStarts, taskBackend } from './task-backend.js';
@@ -144,6 +144,11 @@ export class WorkerPool {
     const metrics = new PoolMetrics({ registry, concurrency: this.concurrency });
     this.metricsListener = new HttpListener({ addr: config.pool.metricsAddr, handler: probeHandler(new ProbeRoutes({ registry, ping: () => redis.ping() })) });
     await this.metricsListener.start();
+    if (config.pool.metricsAllowUnauthenticated && !isLoopback(splitHostPort(config.pool.metricsAddr).host))
+      this.log.warn(
+        { addr: this.metricsAddress },
+        'pool.metricsAllowUnauthenticated = true: /metrics, /health and /ready are served without credentials beyond loopback',
+      );
     const bullRedis = (this.bullRedis = createRedis(this.opts.redisUrl, { connectionName: `orq-pool-${this.id}-workers` }));
     const feeds = new FeedWriter({ redis, keys: this.keys, eventsMaxLen: config.streams.eventsMaxLen, resultsMaxLen: config.streams.resultsMaxLen });
     const classes = [...this.concurrency.keys()];

@@ -190,6 +190,19 @@ const grpcTls = z
     if (tls.requireClientCert && !tls.clientCaFile) ctx.addIssue({ code: 'custom', path: ['requireClientCert'], message: 'needs clientCaFile' });
   });
 
+/**
+ * Probe and metrics listeners (a pool's, the env-manager's) have no credentials: beyond loopback
+ * only where the operator says the network is trusted.
+ */
+function refuseOpenProbes(ctx: z.RefinementCtx, addrKey: string, addr: string, openKey: string, open: boolean, path: string): void {
+  if (open || isLoopback(splitHostPort(addr).host)) return;
+  ctx.addIssue({
+    code: 'custom',
+    path: [path],
+    message: `${addrKey} ${addr} is not a loopback address, and /metrics, /health and /ready have no credentials: bind it to loopback, or set ${openKey} = true for a trusted network`,
+  });
+}
+
 const schema = z.strictObject({
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
   redis: z
@@ -436,8 +449,17 @@ const schema = z.strictObject({
        * a fixed port for Prometheus to scrape. @default "127.0.0.1:0"
        */
       metricsAddr: hostPort.default('127.0.0.1:0'),
+      /**
+       * Serve the pool's /metrics, /health and /ready on a non-loopback metricsAddr, where they
+       * have no credentials (for Prometheus on a trusted network); warned about at every start.
+       * @default false
+       */
+      metricsAllowUnauthenticated: z.boolean().default(false),
     })
-    .prefault({}),
+    .prefault({})
+    .superRefine((pool, ctx) =>
+      refuseOpenProbes(ctx, 'pool.metricsAddr', pool.metricsAddr, 'pool.metricsAllowUnauthenticated', pool.metricsAllowUnauthenticated, 'metricsAddr'),
+    ),
   /** How finished tasks are removed (per-class counts and ages: keepCompleted / keepFailed in queues/). */
   retention: z
     .strictObject({
@@ -573,6 +595,11 @@ const schema = z.strictObject({
       /** HTTP address of /metrics, /health and /ready. Env ORCHESTRATOR_ENV_HTTP_ADDR. */
       httpAddr: hostPort.default('127.0.0.1:50101'),
       /**
+       * Serve the env-manager's /metrics, /health and /ready on a non-loopback httpAddr, where they
+       * have no credentials; warned about at every start. @default false
+       */
+      httpAllowUnauthenticated: z.boolean().default(false),
+      /**
        * Bearer tokens of the env-manager's gRPC API, same keys as grpc.auth, roles read and
        * control, no classes. Not inherited from grpc.auth. @default none
        */
@@ -592,7 +619,10 @@ const schema = z.strictObject({
       /** On SIGTERM, stop and remove the managed services too. @default false */
       stopServicesOnExit: z.boolean().default(false),
     })
-    .prefault({}),
+    .prefault({})
+    .superRefine((e, ctx) =>
+      refuseOpenProbes(ctx, 'envManager.httpAddr', e.httpAddr, 'envManager.httpAllowUnauthenticated', e.httpAllowUnauthenticated, 'httpAddr'),
+    ),
   classes: z.record(z.string().regex(/^[a-z0-9_]+$/), classOverrides).default({}),
 });
 

@@ -113,3 +113,20 @@ describe('the exposure rule', () => {
     expect(() => orchestratorSecurity({ auth: { tokensFile: file } })).toThrow(/config key grpc\.auth\.tokensFile: unknown task class "no_such_class"/);
   });
 });
+
+describe('the exposure rule for probe listeners', () => {
+  it('refuses a pool’s or the env-manager’s /metrics beyond loopback unless opened on purpose', () => {
+    expect(() => loadConfig({ env: {}, overrides: { pool: { metricsAddr: '0.0.0.0:9100' } } })).toThrow(
+      /pool\.metricsAddr 0\.0\.0\.0:9100 .*pool\.metricsAllowUnauthenticated/,
+    );
+    expect(() => loadConfig({ env: { ORCHESTRATOR_POOL_METRICS_ADDR: '10.0.0.5:9100' } })).toThrow(ConfigError);
+    expect(loadConfig({ env: {}, overrides: { pool: { metricsAddr: '0.0.0.0:9100', metricsAllowUnauthenticated: true } } }).pool.metricsAddr).toBe(
+      '0.0.0.0:9100',
+    );
+    expect(loadConfig({ env: {}, overrides: { pool: { metricsAddr: '127.0.0.1:9100' } } }).pool.metricsAddr).toBe('127.0.0.1:9100');
+    expect(() => loadConfig({ env: {}, overrides: { envManager: { httpAddr: '[::]:50101' } } })).toThrow(/envManager\.httpAllowUnauthenticated/);
+    expect(loadConfig({ env: {}, overrides: { envManager: { httpAddr: '[::]:50101', httpAllowUnauthenticated: true } } }).envManager.httpAddr).toBe(
+      '[::]:50101',
+    );
+  });
+});
