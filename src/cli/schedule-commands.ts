@@ -12,6 +12,8 @@ interface ScheduleFlags {
   class?: string;
   payload: string[];
   handler?: string;
+  command?: string;
+  arg: string[];
   priority?: string;
   attempts?: string;
   timeoutMs?: string;
@@ -34,11 +36,11 @@ function when(v: string | undefined, flag: string): number | undefined {
   return ms;
 }
 
-function pairs(list: string[]): Record<string, string> {
+function pairs(list: string[], flag = '--payload'): Record<string, string> {
   const out: Record<string, string> = {};
   for (const p of list) {
     const i = p.indexOf('=');
-    if (i <= 0) throw new CliError(`--payload: expected key=value, got "${p}"`, EXIT.usage);
+    if (i <= 0) throw new CliError(`${flag}: expected key=value, got "${p}"`, EXIT.usage);
     out[p.slice(0, i)] = p.slice(i + 1);
   }
   return out;
@@ -96,8 +98,11 @@ function applyFlags(base: ScheduleInput, f: ScheduleFlags, argv: string[]): Sche
   if (f.endAt !== undefined) s.endAtMs = when(f.endAt, '--end-at');
   if (f.class !== undefined) s.task.taskClass = f.class;
   if (f.payload.length) s.task.payload = pairs(f.payload);
-  if (argv.length && f.handler) throw new CliError('give either --handler or a command after --, not both', EXIT.usage);
-  if (argv.length) s.task.executor = { command: { argv } };
+  if ([argv.length > 0, Boolean(f.handler), Boolean(f.command)].filter(Boolean).length > 1)
+    throw new CliError('give one of --handler, --command or a raw command after --', EXIT.usage);
+  if (f.arg.length && !f.command) throw new CliError('--arg goes with --command', EXIT.usage);
+  if (f.command) s.task.executor = { command: { name: f.command, args: pairs(f.arg, '--arg') } };
+  else if (argv.length) s.task.executor = { command: { argv } };
   else if (f.handler) s.task.executor = { handler: f.handler };
   if (f.priority !== undefined) s.task.priority = int(f.priority, '--priority');
   if (f.attempts !== undefined) s.task.maxAttempts = int(f.attempts, '--attempts');
@@ -139,11 +144,13 @@ function timingAndTask(cmd: Command): Command {
     .option('-c, --class <class>', 'task class')
     .option('-p, --payload <k=v>', 'payload entry (repeatable; on update, replaces the payload)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--handler <name>', 'handler executor (default echo)')
+    .option('--command <name>', "a named command of the pools' config")
+    .option('--arg <k=v>', 'a value of the named command (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
     .option('--priority <n>', '0..1000, higher first')
     .option('--attempts <n>', 'attempts in all')
     .option('--timeout-ms <n>', 'per-attempt time limit')
     .argument('<schedule_id>')
-    .argument('[command...]', 'a command each tick runs (after --)');
+    .argument('[command...]', "a raw command each tick runs (after --), where the class's policy allows raw commands");
 }
 
 export function registerScheduleCommands(program: Command, ctx: () => CliContext): void {
