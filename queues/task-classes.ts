@@ -130,6 +130,14 @@ export interface TaskClassOptions {
   keepCompleted: { count: number; ageMs: number };
   /** Failed tasks kept in Redis (the dead letters). @default {count: 50000, ageMs: 604800000} */
   keepFailed: { count: number; ageMs: number };
+  /**
+   * Largest result one attempt may store, in bytes of its JSON (a handler's return value, a
+   * command's or container's output tail, an http body, a Slurm job's output). Above it the
+   * attempt fails with `result_too_large`, not retried, and only a short error is stored: a
+   * result is copied whole into Redis, the results stream and every message that carries it.
+   * @default 1048576 (1 MiB)
+   */
+  maxResultBytes: number;
   /** What the class's tasks may run (config `[classes.NAME.policy]`). */
   policy: ClassPolicy;
 }
@@ -146,6 +154,7 @@ const base: Omit<TaskClassOptions, 'name'> = {
   usesGpu: false,
   keepCompleted: { count: 10_000, ageMs: 24 * 3_600_000 },
   keepFailed: { count: 50_000, ageMs: 7 * 24 * 3_600_000 },
+  maxResultBytes: 1 << 20,
   policy: DEFAULT_CLASS_POLICY,
 };
 

@@ -23,7 +23,7 @@ import { WorkflowEngine } from './workflows/workflow-engine.js';
 import { WorkflowRuns } from './workflows/workflow-runs.js';
 import { createMetricsRegistry } from './monitoring/metrics-registry.js';
 import { GrpcMetrics } from './monitoring/grpc-metrics.js';
-import { createReadServices } from './read-services.js';
+import { createReadServices, maxDeliveredBytes } from './read-services.js';
 import { createOperatorHttp, type DashboardLogin, type OperatorHttp } from '../dashboard/operator-http.js';
 import { GRPC_ROLES } from './auth/roles.js';
 import { grpcSecurity } from './grpc/grpc-security.js';
@@ -154,7 +154,14 @@ export class Orchestrator {
         submitter,
         status,
         canceller,
-        feeds: new FeedSubscriptions({ redis, redisUrl, keys, status, knownClasses: new Set(config.classes.keys()) }),
+        feeds: new FeedSubscriptions({
+          redis,
+          redisUrl,
+          keys,
+          status,
+          knownClasses: new Set(config.classes.keys()),
+          maxEntryBytes: maxDeliveredBytes(config),
+        }),
         system,
         workflows: { store, runs, status: workflowStatus },
         classes: new ClassControls({ redis, keys, queues }),

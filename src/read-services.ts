@@ -32,10 +32,19 @@ export interface ReadServices {
   system: SystemStatus;
 }
 
+/**
+ * Most bytes of one result, or one stream entry, the front end hands out in a message: the
+ * gRPC message limit less room for the other fields. Larger ones go out as markers, since a
+ * message over the limit would end the call (and a stream would stop at that entry for ever).
+ */
+export function maxDeliveredBytes(config: Config): number {
+  return Math.max(1024, config.grpc.maxMessageBytes - (64 << 10));
+}
+
 export function createReadServices({ config, redisUrl, redis, bullRedis }: ReadServicesOptions): ReadServices {
   const keys = makeKeys(config.redis.prefix);
   const queues = new TaskQueues({ redis: bullRedis, keys, classes: config.classes });
-  const status = new TaskStatusReader({ redis, keys, queues });
+  const status = new TaskStatusReader({ redis, keys, queues, maxResultBytes: maxDeliveredBytes(config) });
   const store = new WorkflowStore({
     redis,
     keys,

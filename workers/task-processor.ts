@@ -24,6 +24,7 @@ import type { PendingOutcomes, PendingStarts } from './task-backend.js';
 import type { ExecutionContext, Executor } from './executors/executor.js';
 import type { GpuSlots } from './gpu-slots.js';
 import type { JobAdmission } from './job-admission.js';
+import type { TaskClassOptions } from '../queues/task-classes.js';
 
 /** The reason a pool aborts its running tasks when its shutdown grace runs out. */
 export class HandBack extends Error {
@@ -41,6 +42,8 @@ export interface TaskProcessorOptions {
   executors: ReadonlyMap<string, Executor<unknown>>;
   /** The pool's own check of each job against its config, before anything runs. */
   admission: JobAdmission;
+  /** The task classes as this pool's config defines them (each class's maxResultBytes). */
+  classes: ReadonlyMap<string, TaskClassOptions>;
   logger: Logger;
   /** Extra environment for the task's processes. */
   env?: Record<string, string>;
@@ -107,6 +110,33 @@ function toTaskError(err: unknown, signal: AbortSignal): TaskError {
   return new TaskError('task_failed', message, { retryable });
 }
 
+/** Used for a class this pool's config does not know (admission refuses its tasks anyway). */
+const DEFAULT_MAX_RESULT_BYTES = 1 << 20;
+
+/**
+ * The result as stored JSON, or a result_too_large TaskError when it is over the class's limit.
+ * Checked here, before the outcome is committed, for every executor alike: the stored result is
+ * copied into the job, the results stream and every message that carries it.
+ */
+function resultJsonWithin(result: unknown, maxBytes: number, taskClass: string): string {
+  const json = JSON.stringify(result ?? null);
+  // A string of n UTF-16 units is at most 3n bytes of UTF-8: most results need no byte count.
+  const bytes = json.length * 3 <= maxBytes ? json.length : Buffer.byteLength(json);
+  if (bytes > maxBytes) {
+    throw new TaskError('result_too_large', `result too large: ${bytes} bytes of JSON, over the limit of ${maxBytes} (classes.${taskClass}.maxResultBytes)`, {
+      retryable: false,
+    });
+  }
+  return json;
+}
+
+/** The JSON of a failure's detail, or undefined when there is none or it is over the limit. */
+function detailJsonWithin(detail: Record<string, unknown> | undefined, maxBytes: number): string | undefined {
+  if (!detail) return undefined;
+  const json = JSON.stringify(detail);
+  return Buffer.byteLength(json) <= maxBytes ? json : undefined;
+}
+
 /** BullMQ's failedReason for a final failure; status reads the code back from its prefix. */
 function failedReason(code: string | undefined, message: string): string {
   return code === 'timed_out' && !message.startsWith('timed out') ? `timed out: ${message}` : message;
@@ -129,6 +159,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
     // Built only when something is logged: most attempts log nothing.
     const log = () => logger.child({ taskId, taskClass, attempt });
     const startedAt = Date.now();
+    const maxResultBytes = opts.classes.get(taskClass)?.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
 
     /** Leave the final outcome for BullMQ's finish of this job to commit (task-backend.ts). */
     const finish = (r: TaskResultRecord) =>
@@ -198,6 +229,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
       const result = await executor.run(task.executor, task.payload, ctx);
       // A result that arrives after the abort still loses: the client was told it stopped.
       if (signal.aborted) throw abortReason(signal);
+      const resultJson = resultJsonWithin(result, maxResultBytes, taskClass);
       const now = Date.now();
       finish({
         taskId,
@@ -207,7 +239,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
         state: 'succeeded',
         workflowId: base.workflowId,
         workerId: poolId,
-        resultJson: JSON.stringify(result ?? null),
+        resultJson,
         durationMs: now - startedAt,
         scheduleId: base.scheduleId,
       });
@@ -236,7 +268,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
           error: e.message,
           errorCode: e.code,
           durationMs: now - startedAt,
-          resultJson: e.detail ? JSON.stringify(e.detail) : undefined,
+          resultJson: detailJsonWithin(e.detail, maxResultBytes),
         });
         outcome = state;
         log().info({ code: e.code, error: e.message }, `task ${state}`);

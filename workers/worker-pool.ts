@@ -188,6 +188,7 @@ export class WorkerPool {
       poolId: this.id,
       executors: this.executors,
       admission: new JobAdmission({ policy: executorPolicyOf(config), classes: config.classes, runAs }),
+      classes: config.classes,
       logger: this.log,
       shutdownSignal: this.shutdown.signal,
       abort: (taskClass, taskId, reason) => this.cancelRunning(taskClass, taskId, reason),

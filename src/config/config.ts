@@ -96,6 +96,8 @@ const classOverrides = z.strictObject({
   usesGpu: z.boolean().optional(),
   keepCompleted: keep.optional(),
   keepFailed: keep.optional(),
+  /** Largest result an attempt may store, in bytes of JSON (queues/task-classes.ts). @default 1048576 (1 MiB) */
+  maxResultBytes: z.number().int().min(1024).optional(),
   /** What the class's tasks may run. @default handler tasks only (gpu_slurm: and named Slurm scripts) */
   policy: classPolicy.optional(),
 });

@@ -28,10 +28,17 @@
  *   state       succeeded | failed | cancelled
  *   result      JSON of the handler's return value (succeeded only)
  *   error       error text (failed, cancelled)
- *   error_code  task_failed | timed_out | cancelled | policy_denied (failed, cancelled)
+ *   error_code  task_failed | timed_out | cancelled | policy_denied | result_too_large (failed,
+ *               cancelled)
  *   duration_ms run time of the final attempt
  *
  * The entry id is the cursor: resume with XREAD ... STREAMS key <last id seen>.
+ *
+ * Anyone who can reach Redis can XADD anything to these streams, and an entry is read back whole.
+ * parseEvent and parseResult never throw: an entry they cannot turn into a record (a required
+ * field missing, a number that is not one, a result state that is not final, or more bytes than
+ * one message may carry) comes back as a marker, a record with `undeliverable` set to why, so a
+ * subscription delivers the marker with its cursor and goes on instead of stopping there.
  */
 export const EVENT_TYPES = [
   'submitted',
@@ -65,6 +72,8 @@ export interface TaskEventRecord {
   state?: string;
   /** Present when a schedule submitted the task. */
   scheduleId?: string;
+  /** Set on a marker: why the entry cannot be delivered (its detail is dropped). */
+  undeliverable?: string;
 }
 
 export interface TaskResultRecord {
@@ -81,6 +90,8 @@ export interface TaskResultRecord {
   errorCode?: string;
   durationMs: number;
   scheduleId?: string;
+  /** Set on a marker: why the entry cannot be delivered (its result and error are dropped). */
+  undeliverable?: string;
 }
 
 /** A stream entry as Redis returns it: [id, [field, value, field, value, ...]]. */
@@ -115,37 +126,145 @@ function toMap(fields: string[]): Map<string, string> {
   return m;
 }
 
-export function parseEvent(fields: string[]): TaskEventRecord {
+export interface ParseOptions {
+  /**
+   * Most bytes of field values an entry may hold to be delivered whole; above it, a marker.
+   * @default no limit (the workflow engine reads its inbox whole)
+   */
+  maxBytes?: number;
+}
+
+/** Identifying fields a marker keeps: any longer is dropped with the rest. */
+const MARKER_FIELD_MAX = 1024;
+
+/** Bytes of an entry's field values, counted exactly only when a cheap bound is not enough. */
+function entryBytes(fields: string[], maxBytes: number): number {
+  let units = 0;
+  for (const f of fields) units += f.length;
+  // UTF-8 takes at most 3 bytes per UTF-16 unit.
+  if (units * 3 <= maxBytes) return units;
+  let bytes = 0;
+  for (const f of fields) bytes += Buffer.byteLength(f);
+  return bytes;
+}
+
+/** Reads fields, collecting what is wrong with them instead of throwing. */
+class FieldReader {
+  readonly problems: string[] = [];
+  constructor(private readonly m: Map<string, string>) {}
+
+  text(name: string): string | undefined {
+    return this.m.get(name);
+  }
+
+  required(name: string): string {
+    const v = this.m.get(name);
+    if (v === undefined || v === '') this.problems.push(`${name} is missing`);
+    return v ?? '';
+  }
+
+  /** A non-negative integer within `max`; 0 when absent and not required. */
+  integer(name: string, max: number, required: boolean): number {
+    const v = this.m.get(name);
+    if (v === undefined) {
+      if (required) this.problems.push(`${name} is missing`);
+      return 0;
+    }
+    const n = /^\d{1,16}$/.test(v) ? Number(v) : NaN;
+    if (!Number.isSafeInteger(n) || n > max) {
+      this.problems.push(`${name} is not an integer from 0 to ${max}`);
+      return 0;
+    }
+    return n;
+  }
+}
+
+const INT32_MAX = 2 ** 31 - 1;
+
+/** A marker's copy of a field: the value when short enough to be harmless, else absent. */
+const short = (v: string | undefined) => (v !== undefined && v.length <= MARKER_FIELD_MAX ? v : undefined);
+
+function sizeProblem(fields: string[], opts: ParseOptions): string | undefined {
+  if (opts.maxBytes === undefined) return undefined;
+  const bytes = entryBytes(fields, opts.maxBytes);
+  return bytes > opts.maxBytes ? `entry of ${bytes} bytes is over the ${opts.maxBytes}-byte limit of one message` : undefined;
+}
+
+/** An events-stream entry as a record, or a marker (`undeliverable` set) when it cannot be one. */
+export function parseEvent(fields: string[], opts: ParseOptions = {}): TaskEventRecord {
   const m = toMap(fields);
+  const r = new FieldReader(m);
+  const type = r.required('type');
+  // Workflow run events belong to no task.
+  const taskId = type === 'workflow_run' ? (r.text('task_id') ?? '') : r.required('task_id');
+  const e: TaskEventRecord = {
+    type: type as EventType,
+    taskId,
+    taskClass: r.text('class') ?? '',
+    attempt: r.integer('attempt', INT32_MAX, false),
+    atMs: r.integer('at', Number.MAX_SAFE_INTEGER, false),
+    workflowId: r.text('workflow_id'),
+    workerId: r.text('worker'),
+    detail: r.text('detail'),
+    stepId: r.text('step_id'),
+    state: r.text('state'),
+    scheduleId: r.text('schedule_id'),
+  };
+  const size = sizeProblem(fields, opts);
+  if (size) r.problems.unshift(size);
+  if (r.problems.length === 0) return e;
   return {
-    type: (m.get('type') ?? 'submitted') as EventType,
-    taskId: m.get('task_id') ?? '',
-    taskClass: m.get('class') ?? '',
-    attempt: Number(m.get('attempt') ?? 0),
-    atMs: Number(m.get('at') ?? 0),
-    workflowId: m.get('workflow_id'),
-    workerId: m.get('worker'),
-    detail: m.get('detail'),
-    stepId: m.get('step_id'),
-    state: m.get('state'),
-    scheduleId: m.get('schedule_id'),
+    type: (short(type) ?? '') as EventType,
+    taskId: short(taskId) ?? '',
+    taskClass: short(e.taskClass) ?? '',
+    attempt: e.attempt,
+    atMs: e.atMs,
+    workflowId: short(e.workflowId),
+    workerId: short(e.workerId),
+    stepId: short(e.stepId),
+    state: short(e.state),
+    scheduleId: short(e.scheduleId),
+    undeliverable: r.problems.join('; '),
   };
 }
 
-export function parseResult(fields: string[]): TaskResultRecord {
+const FINAL_STATES: ReadonlySet<string> = new Set<FinalState>(['succeeded', 'failed', 'cancelled']);
+
+/** A results-stream entry as a record, or a marker (`undeliverable` set) when it cannot be one. */
+export function parseResult(fields: string[], opts: ParseOptions = {}): TaskResultRecord {
   const m = toMap(fields);
+  const r = new FieldReader(m);
+  const state = r.required('state');
+  if (state && !FINAL_STATES.has(state)) r.problems.push('state is not succeeded, failed or cancelled');
+  const res: TaskResultRecord = {
+    taskId: r.required('task_id'),
+    taskClass: r.text('class') ?? '',
+    attempt: r.integer('attempt', INT32_MAX, false),
+    atMs: r.integer('at', Number.MAX_SAFE_INTEGER, false),
+    // "failed" when unreadable, as before markers: the workflow engine ends the step rather than wait for ever.
+    state: (FINAL_STATES.has(state) ? state : 'failed') as FinalState,
+    workflowId: r.text('workflow_id'),
+    workerId: r.text('worker'),
+    resultJson: r.text('result'),
+    error: r.text('error'),
+    errorCode: r.text('error_code'),
+    durationMs: r.integer('duration_ms', Number.MAX_SAFE_INTEGER, false),
+    scheduleId: r.text('schedule_id'),
+  };
+  const size = sizeProblem(fields, opts);
+  if (size) r.problems.unshift(size);
+  if (r.problems.length === 0) return res;
   return {
-    taskId: m.get('task_id') ?? '',
-    taskClass: m.get('class') ?? '',
-    attempt: Number(m.get('attempt') ?? 0),
-    atMs: Number(m.get('at') ?? 0),
-    state: (m.get('state') ?? 'failed') as FinalState,
-    workflowId: m.get('workflow_id'),
-    workerId: m.get('worker'),
-    resultJson: m.get('result'),
-    error: m.get('error'),
-    errorCode: m.get('error_code'),
-    durationMs: Number(m.get('duration_ms') ?? 0),
-    scheduleId: m.get('schedule_id'),
+    taskId: short(res.taskId) ?? '',
+    taskClass: short(res.taskClass) ?? '',
+    attempt: res.attempt,
+    atMs: res.atMs,
+    state: res.state,
+    workflowId: short(res.workflowId),
+    workerId: short(res.workerId),
+    errorCode: short(res.errorCode),
+    durationMs: res.durationMs,
+    scheduleId: short(res.scheduleId),
+    undeliverable: r.problems.join('; '),
   };
 }

@@ -26,6 +26,8 @@ export interface FeedSubscriptionsOptions {
   keys: Keys;
   status: TaskStatusReader;
   knownClasses: ReadonlySet<string>;
+  /** Most bytes an entry may hold to be delivered whole; larger ones are delivered as markers (feed-format.ts). */
+  maxEntryBytes?: number;
 }
 
 export interface Cursored<T> {
@@ -56,7 +58,7 @@ export class FeedSubscriptions {
     const classes = new Set(f.taskClasses);
     const ids = new Set(f.taskIds);
     for await (const [id, fields] of tailStream({ redisUrl: this.opts.redisUrl, key: this.opts.keys.events, cursor: cursor || '$', signal })) {
-      const e = parseEvent(fields);
+      const e = parseEvent(fields, { maxBytes: this.opts.maxEntryBytes });
       if (types.size && !types.has(e.type)) continue;
       if (classes.size && !classes.has(e.taskClass)) continue;
       if (ids.size && !ids.has(e.taskId)) continue;
@@ -116,7 +118,7 @@ export class FeedSubscriptions {
       if (sel.closeWhenDone && pending.size === 0) return;
     }
     for await (const [id, fields] of tailStream({ redisUrl: this.opts.redisUrl, key: this.opts.keys.results, cursor: from || '0', signal })) {
-      const r = parseResult(fields);
+      const r = parseResult(fields, { maxBytes: this.opts.maxEntryBytes });
       if (!matches(r) || (answered.size > 0 && answered.delete(`${r.taskId}\t${r.attempt}`))) continue;
       pending.delete(r.taskId);
       yield { cursor: id, item: r };
@@ -139,8 +141,16 @@ export function resultFromStatus(v: TaskStatusView): TaskResultRecord | undefine
     workerId: v.workerId || undefined,
     resultJson: v.state === 'succeeded' ? v.resultJson : undefined,
     error: v.state === 'succeeded' ? undefined : v.error,
-    errorCode: v.state === 'cancelled' ? 'cancelled' : v.state === 'failed' ? (v.error.startsWith('timed out') ? 'timed_out' : 'task_failed') : undefined,
+    errorCode: v.state === 'cancelled' ? 'cancelled' : v.state === 'failed' ? failedCode(v.error) : undefined,
     durationMs: v.finishedAtMs && v.startedAtMs ? v.finishedAtMs - v.startedAtMs : 0,
     scheduleId: v.scheduleId || undefined,
+    undeliverable: v.undeliverable || undefined,
   };
+}
+
+/** A failed task's error code, read back from the prefix of its stored error. */
+function failedCode(error: string): string {
+  if (error.startsWith('timed out')) return 'timed_out';
+  if (error.startsWith('result too large')) return 'result_too_large';
+  return 'task_failed';
 }

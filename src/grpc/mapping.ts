@@ -97,6 +97,7 @@ export function toPbEvent(cursor: string, e: TaskEventRecord): pb.TaskEvent {
     stepId: e.stepId ?? '',
     state: e.state ?? '',
     scheduleId: e.scheduleId ?? '',
+    undeliverable: e.undeliverable ?? '',
   };
 }
 
@@ -106,7 +107,8 @@ export function toPbResult(cursor: string, r: TaskResultRecord): pb.TaskResult {
     taskId: r.taskId,
     taskClass: r.taskClass,
     attempt: r.attempt,
-    state: toPbState(r.state),
+    // A marker's state is not delivered either: a reader that skips the field sees no outcome.
+    state: r.undeliverable ? pb.TaskState.TASK_STATE_UNSPECIFIED : toPbState(r.state),
     resultJson: r.resultJson ?? '',
     error: r.error ?? '',
     workflowId: r.workflowId ?? '',
@@ -114,6 +116,7 @@ export function toPbResult(cursor: string, r: TaskResultRecord): pb.TaskResult {
     finishedAtMs: r.atMs,
     durationMs: r.durationMs,
     scheduleId: r.scheduleId ?? '',
+    undeliverable: r.undeliverable ?? '',
   };
 }
 

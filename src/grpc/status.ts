@@ -11,6 +11,7 @@ const CODES: Record<ErrorCode, status> = {
   failed_precondition: status.FAILED_PRECONDITION,
   permission_denied: status.PERMISSION_DENIED,
   policy_denied: status.PERMISSION_DENIED,
+  result_too_large: status.RESOURCE_EXHAUSTED,
   unimplemented: status.UNIMPLEMENTED,
   internal: status.INTERNAL,
   task_failed: status.INTERNAL,

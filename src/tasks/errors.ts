@@ -18,7 +18,10 @@ export type ErrorCode =
   | 'cancelled'
   // The pool refused to run the attempt: its execution policy forbids it, or the job's data is
   // not a valid task (written into Redis by other means). Never retried.
-  | 'policy_denied';
+  | 'policy_denied'
+  // The attempt's result was larger than its class's maxResultBytes. Never retried: the same
+  // task gives the same result.
+  | 'result_too_large';
 
 export class OrchestratorError extends Error {
   readonly code: ErrorCode;
@@ -53,11 +56,11 @@ export class TaskError extends OrchestratorError {
   readonly detail?: Record<string, unknown>;
 
   constructor(
-    code: 'task_failed' | 'timed_out' | 'cancelled' | 'policy_denied',
+    code: 'task_failed' | 'timed_out' | 'cancelled' | 'policy_denied' | 'result_too_large',
     message: string,
     opts: { retryable?: boolean; detail?: Record<string, unknown>; cause?: unknown } = {},
   ) {
-    super(code, message, { retryable: opts.retryable ?? (code !== 'cancelled' && code !== 'policy_denied'), cause: opts.cause });
+    super(code, message, { retryable: opts.retryable ?? (code === 'task_failed' || code === 'timed_out'), cause: opts.cause });
     this.name = 'TaskError';
     this.detail = opts.detail;
   }

@@ -31,6 +31,8 @@ export interface TaskStatusView {
   priority: number;
   /** The schedule that submitted the task; '' for none. */
   scheduleId: string;
+  /** Why resultJson is empty although the task has a stored result ('' when it is not). */
+  undeliverable: string;
 }
 
 export function mapState(state: JobState | 'unknown', cancelRequested: boolean): TaskState {
@@ -52,6 +54,12 @@ export interface TaskStatusReaderOptions {
   redis: Redis;
   keys: Keys;
   queues: TaskQueues;
+  /**
+   * Most bytes of result JSON a status carries; a larger stored result (written before the
+   * classes' maxResultBytes bounded it, or by other means) is left out and `undeliverable` says
+   * so, rather than every read of the task failing. @default no limit
+   */
+  maxResultBytes?: number;
 }
 
 export class TaskStatusReader {
@@ -87,13 +95,23 @@ export class TaskStatusReader {
   view(job: Job<TaskJobData>, state: JobState | 'unknown', cancelRequested: boolean): TaskStatusView {
     const ours = mapState(state, cancelRequested);
     const before = attemptsBefore(job.data);
+    let resultJson = state === 'completed' ? JSON.stringify(job.returnvalue ?? null) : '';
+    let undeliverable = '';
+    const max = this.opts.maxResultBytes;
+    if (max !== undefined && resultJson.length * 3 > max) {
+      const bytes = Buffer.byteLength(resultJson);
+      if (bytes > max) {
+        undeliverable = `stored result of ${bytes} bytes is over the ${max}-byte limit of one message`;
+        resultJson = '';
+      }
+    }
     return {
       taskId: job.id!,
       taskClass: job.queueName,
       state: ours,
       attemptsMade: before + (ours === 'running' ? job.attemptsMade + 1 : job.attemptsMade),
       maxAttempts: before + (job.opts.attempts ?? 1),
-      resultJson: state === 'completed' ? JSON.stringify(job.returnvalue ?? null) : '',
+      resultJson,
       error: job.failedReason ?? '',
       progressJson: job.progress === undefined || job.progress === 0 ? '' : JSON.stringify(job.progress),
       workerId: job.processedBy ?? '',
@@ -103,6 +121,7 @@ export class TaskStatusReader {
       workflowId: job.data.workflowId ?? '',
       priority: fromBullPriority(job.priority),
       scheduleId: job.data.scheduleId ?? '',
+      undeliverable,
     };
   }
 }
@@ -124,5 +143,6 @@ function empty(taskId: string, taskClass: string): TaskStatusView {
     workflowId: '',
     priority: 0,
     scheduleId: '',
+    undeliverable: '',
   };
 }

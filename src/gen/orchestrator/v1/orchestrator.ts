@@ -586,6 +586,11 @@ export interface TaskStatus {
   priority: number;
   /** The schedule that submitted the task; empty for a task submitted otherwise. */
   scheduleId: string;
+  /**
+   * Set when the task has a stored result this call cannot return (larger than one message):
+   * why. result_json is then empty; the other fields are as usual.
+   */
+  undeliverable: string;
 }
 
 export interface CancelTaskRequest {
@@ -628,6 +633,12 @@ export interface TaskResult {
   durationMs: number;
   /** The schedule that submitted the task; empty for a task submitted otherwise. */
   scheduleId: string;
+  /**
+   * Set on a marker: the results-stream entry at `cursor` could not be delivered (larger than
+   * one message, or fields that do not decode); says why. A marker's state is UNSPECIFIED, its
+   * result_json and error are empty, and it carries whichever of the other fields could be read.
+   */
+  undeliverable: string;
 }
 
 export interface StreamEventsRequest {
@@ -662,6 +673,12 @@ export interface TaskEvent {
   state: string;
   /** The schedule that submitted the task; empty for a task submitted otherwise. */
   scheduleId: string;
+  /**
+   * Set on a marker: the events-stream entry at `cursor` could not be delivered (larger than one
+   * message, or fields that do not decode); says why. A marker's detail is empty and it carries
+   * whichever of the other fields could be read.
+   */
+  undeliverable: string;
 }
 
 export interface ClassLimits {
@@ -3624,6 +3641,7 @@ function createBaseTaskStatus(): TaskStatus {
     workflowId: "",
     priority: 0,
     scheduleId: "",
+    undeliverable: "",
   };
 }
 
@@ -3673,6 +3691,9 @@ export const TaskStatus: MessageFns<TaskStatus> = {
     }
     if (message.scheduleId !== "") {
       writer.uint32(122).string(message.scheduleId);
+    }
+    if (message.undeliverable !== "") {
+      writer.uint32(130).string(message.undeliverable);
     }
     return writer;
   },
@@ -3810,6 +3831,14 @@ export const TaskStatus: MessageFns<TaskStatus> = {
             message.scheduleId = reader.string();
             continue;
           }
+          case 16: {
+            if (tag !== 130) {
+              break;
+            }
+
+            message.undeliverable = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3887,6 +3916,7 @@ export const TaskStatus: MessageFns<TaskStatus> = {
         : isSet(object.schedule_id)
         ? globalThis.String(object.schedule_id)
         : "",
+      undeliverable: isSet(object.undeliverable) ? globalThis.String(object.undeliverable) : "",
     };
   },
 
@@ -3937,6 +3967,9 @@ export const TaskStatus: MessageFns<TaskStatus> = {
     if (message.scheduleId !== "") {
       obj.scheduleId = message.scheduleId;
     }
+    if (message.undeliverable !== "") {
+      obj.undeliverable = message.undeliverable;
+    }
     return obj;
   },
 
@@ -3960,6 +3993,7 @@ export const TaskStatus: MessageFns<TaskStatus> = {
     message.workflowId = object.workflowId ?? "";
     message.priority = object.priority ?? 0;
     message.scheduleId = object.scheduleId ?? "";
+    message.undeliverable = object.undeliverable ?? "";
     return message;
   },
 };
@@ -4325,6 +4359,7 @@ function createBaseTaskResult(): TaskResult {
     finishedAtMs: 0,
     durationMs: 0,
     scheduleId: "",
+    undeliverable: "",
   };
 }
 
@@ -4365,6 +4400,9 @@ export const TaskResult: MessageFns<TaskResult> = {
     }
     if (message.scheduleId !== "") {
       writer.uint32(98).string(message.scheduleId);
+    }
+    if (message.undeliverable !== "") {
+      writer.uint32(106).string(message.undeliverable);
     }
     return writer;
   },
@@ -4478,6 +4516,14 @@ export const TaskResult: MessageFns<TaskResult> = {
             message.scheduleId = reader.string();
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.undeliverable = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4536,6 +4582,7 @@ export const TaskResult: MessageFns<TaskResult> = {
         : isSet(object.schedule_id)
         ? globalThis.String(object.schedule_id)
         : "",
+      undeliverable: isSet(object.undeliverable) ? globalThis.String(object.undeliverable) : "",
     };
   },
 
@@ -4577,6 +4624,9 @@ export const TaskResult: MessageFns<TaskResult> = {
     if (message.scheduleId !== "") {
       obj.scheduleId = message.scheduleId;
     }
+    if (message.undeliverable !== "") {
+      obj.undeliverable = message.undeliverable;
+    }
     return obj;
   },
 
@@ -4597,6 +4647,7 @@ export const TaskResult: MessageFns<TaskResult> = {
     message.finishedAtMs = object.finishedAtMs ?? 0;
     message.durationMs = object.durationMs ?? 0;
     message.scheduleId = object.scheduleId ?? "";
+    message.undeliverable = object.undeliverable ?? "";
     return message;
   },
 };
@@ -4780,6 +4831,7 @@ function createBaseTaskEvent(): TaskEvent {
     stepId: "",
     state: "",
     scheduleId: "",
+    undeliverable: "",
   };
 }
 
@@ -4820,6 +4872,9 @@ export const TaskEvent: MessageFns<TaskEvent> = {
     }
     if (message.scheduleId !== "") {
       writer.uint32(98).string(message.scheduleId);
+    }
+    if (message.undeliverable !== "") {
+      writer.uint32(106).string(message.undeliverable);
     }
     return writer;
   },
@@ -4933,6 +4988,14 @@ export const TaskEvent: MessageFns<TaskEvent> = {
             message.scheduleId = reader.string();
             continue;
           }
+          case 13: {
+            if (tag !== 106) {
+              break;
+            }
+
+            message.undeliverable = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4987,6 +5050,7 @@ export const TaskEvent: MessageFns<TaskEvent> = {
         : isSet(object.schedule_id)
         ? globalThis.String(object.schedule_id)
         : "",
+      undeliverable: isSet(object.undeliverable) ? globalThis.String(object.undeliverable) : "",
     };
   },
 
@@ -5028,6 +5092,9 @@ export const TaskEvent: MessageFns<TaskEvent> = {
     if (message.scheduleId !== "") {
       obj.scheduleId = message.scheduleId;
     }
+    if (message.undeliverable !== "") {
+      obj.undeliverable = message.undeliverable;
+    }
     return obj;
   },
 
@@ -5048,6 +5115,7 @@ export const TaskEvent: MessageFns<TaskEvent> = {
     message.stepId = object.stepId ?? "";
     message.state = object.state ?? "";
     message.scheduleId = object.scheduleId ?? "";
+    message.undeliverable = object.undeliverable ?? "";
     return message;
   },
 };
