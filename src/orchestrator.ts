@@ -146,6 +146,7 @@ export class Orchestrator {
     this.grpc = new GrpcServer({
       addr: config.grpc.addr,
       maxMessageBytes: config.grpc.maxMessageBytes,
+      maxInFlightBytes: config.grpc.maxInFlightBytes,
       security,
       // Metrics inside auth, so refused calls are counted too.
       interceptors: [new GrpcMetrics({ registry }).interceptor],

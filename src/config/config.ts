@@ -289,6 +289,16 @@ const schema = z.strictObject({
         .int()
         .min(1024)
         .default(64 << 20),
+      /**
+       * Most bytes of unary requests (SubmitTasks batches and the rest) the front end works on at
+       * once; a request that would go over ends RESOURCE_EXHAUSTED with a `retry-after-ms` hint.
+       * One request is always let in while nothing else is in flight. @default 256 MiB
+       */
+      maxInFlightBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .default(256 << 20),
       /** Bearer tokens of the orchestrator's gRPC API, roles read, submit, operate, admin. */
       auth: grpcAuth('grpc', GRPC_ROLES, true),
       /** TLS of the orchestrator's gRPC API. */

@@ -12,6 +12,7 @@ import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-
 import { PROTO_DIR } from '../paths.js';
 import type { CallPolicy } from './auth-interceptor.js';
 import type { GrpcSecurity } from './grpc-security.js';
+import { InFlightBytes } from './in-flight-bytes.js';
 
 export interface GrpcServiceSpec {
   /** Full name, as the health service and reflection know it, e.g. "orchestrator.v1.OrchestratorService". */
@@ -29,6 +30,8 @@ export interface GrpcHostOptions {
   addr: string;
   /** Largest message received or sent. */
   maxMessageBytes: number;
+  /** Most bytes of unary requests worked on at once (in-flight-bytes.ts). @default no cap */
+  maxInFlightBytes?: number;
   service: GrpcServiceSpec;
   /** Credentials and the auth interceptor. @default plain TCP, no tokens */
   security?: GrpcSecurity;
@@ -43,13 +46,15 @@ export class GrpcHost {
 
   constructor(private readonly opts: GrpcHostOptions) {
     const { service } = opts;
+    const inFlight = opts.maxInFlightBytes === undefined ? undefined : new InFlightBytes(opts.maxInFlightBytes);
     this.server = new Server({
       'grpc.max_receive_message_length': opts.maxMessageBytes,
       'grpc.max_send_message_length': opts.maxMessageBytes,
       'grpc.keepalive_permit_without_calls': 1,
-      interceptors: [...(opts.interceptors ?? []), ...(opts.security?.interceptors(service.policy) ?? [])],
+      // The in-flight cap outermost: it sees only calls auth let through, and its refusals pass the inner (metrics) ones.
+      interceptors: [...(opts.interceptors ?? []), ...(opts.security?.interceptors(service.policy) ?? []), ...(inFlight ? [inFlight.interceptor] : [])],
     });
-    this.server.addService(service.definition, service.handlers);
+    this.server.addService(inFlight ? inFlight.wrap(service.definition) : service.definition, service.handlers);
     this.health = new HealthImplementation({ '': 'NOT_SERVING', [service.name]: 'NOT_SERVING' });
     this.health.addToServer(this.server);
     const definitions = loadSync([service.protoFile, healthProtoPath], { includeDirs: [PROTO_DIR] });

@@ -1,0 +1,107 @@
+/**
+ * A cap on the bytes of unary requests a server is working on at once (grpc.maxInFlightBytes).
+ *
+ * grpc.maxMessageBytes bounds one request, not how many arrive together: a request's handling
+ * holds several times its size (decoded messages, jobs, Redis commands), so a few concurrent
+ * batches near the message limit took the front end from ~130 MiB to over 1 GiB. A request that
+ * would take the total over the cap ends RESOURCE_EXHAUSTED at once, with a retry hint
+ * (`retry-after-ms` trailer), before any handler sees it; nothing waits in memory for room. One
+ * request is always let in while nothing else is in flight, so a request of any size up to the
+ * message limit can pass.
+ *
+ * The wire size of a request is known only to its deserializer, so the service definition's
+ * deserializers are wrapped to note it (a WeakMap keyed by the decoded message), and the
+ * interceptor counts it from when the message arrives until the call's status is sent or the
+ * call is cancelled. Streaming calls are not counted: their requests are small and they last long.
+ */
+import {
+  Metadata,
+  ResponderBuilder,
+  ServerInterceptingCall,
+  ServerListenerBuilder,
+  status,
+  type ServerInterceptor,
+  type ServiceDefinition,
+} from '@grpc/grpc-js';
+
+/** What a caller refused for the cap is told to wait before retrying. */
+export const IN_FLIGHT_RETRY_AFTER_MS = 1_000;
+
+export class InFlightBytes {
+  private used = 0;
+  /** Wire size of each decoded request, until the interceptor takes it. */
+  private readonly sizes = new WeakMap<object, number>();
+
+  constructor(readonly maxBytes: number) {}
+
+  /** Bytes of requests being worked on now. */
+  get inFlight(): number {
+    return this.used;
+  }
+
+  /** The definition with each unary method's deserializer noting the size of what it decodes. */
+  wrap(definition: ServiceDefinition): ServiceDefinition {
+    const wrapped: Record<string, ServiceDefinition[string]> = {};
+    for (const [name, method] of Object.entries(definition)) {
+      if (method.requestStream || method.responseStream) {
+        wrapped[name] = method;
+        continue;
+      }
+      const decode = method.requestDeserialize;
+      wrapped[name] = {
+        ...method,
+        requestDeserialize: (buf: Buffer) => {
+          const message: unknown = decode(buf);
+          if (typeof message === 'object' && message !== null) this.sizes.set(message, buf.length);
+          return message;
+        },
+      };
+    }
+    return wrapped as ServiceDefinition;
+  }
+
+  /** Counts `bytes` in, or answers false when they would go over the cap. */
+  private tryTake(bytes: number): boolean {
+    if (this.used > 0 && this.used + bytes > this.maxBytes) return false;
+    this.used += bytes;
+    return true;
+  }
+
+  /** The server interceptor enforcing the cap; put it outermost, so that refusals pass the metrics one. */
+  readonly interceptor: ServerInterceptor = (method, call) => {
+    if (method.requestStream || method.responseStream) return new ServerInterceptingCall(call);
+    let held = 0;
+    const release = () => {
+      this.used -= held;
+      held = 0;
+    };
+    const listener = new ServerListenerBuilder()
+      .withOnReceiveMessage((message: unknown, next) => {
+        const bytes = (typeof message === 'object' && message !== null && this.sizes.get(message)) || 0;
+        if (!this.tryTake(bytes)) {
+          const metadata = new Metadata();
+          metadata.set('retry-after-ms', String(IN_FLIGHT_RETRY_AFTER_MS));
+          call.sendStatus({
+            code: status.RESOURCE_EXHAUSTED,
+            details:
+              `server busy: ${this.used} bytes of requests in flight, and this one's ${bytes} would go over ` +
+              `grpc.maxInFlightBytes (${this.maxBytes}); retry in about ${IN_FLIGHT_RETRY_AFTER_MS} ms`,
+            metadata,
+          });
+          return;
+        }
+        held += bytes;
+        next(message);
+      })
+      .withOnCancel(release)
+      .build();
+    const responder = new ResponderBuilder()
+      .withStart((next) => next(listener))
+      .withSendStatus((st, next) => {
+        release();
+        next(st);
+      })
+      .build();
+    return new ServerInterceptingCall(call, responder);
+  };
+}
