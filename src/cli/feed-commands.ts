@@ -78,7 +78,9 @@ export function registerFeedCommands(program: Command, ctx: () => CliContext): v
         print: (r) =>
           c.json
             ? c.jsonLine(r)
-            : c.line(`${r.cursor}  ${r.taskId}  ${enumName(TaskState, r.state, 'TASK_STATE_')}  attempt ${r.attempt}  ${r.resultJson || r.error}`),
+            : c.line(
+                `${r.cursor}  ${r.taskId}  ${enumName(TaskState, r.state, 'TASK_STATE_')}  attempt ${r.attempt}  ${r.undeliverable ? `undeliverable: ${r.undeliverable}` : r.resultJson || r.error}`,
+              ),
         cursor: f.cursor ?? '',
         follow: Boolean(f.follow),
         idleMs: Number(f.idleMs),
@@ -118,7 +120,7 @@ export function registerFeedCommands(program: Command, ctx: () => CliContext): v
             c.json
               ? c.jsonLine(e)
               : c.line(
-                  `${e.cursor}  ${e.type.padEnd(13)}  ${e.stepId ? `${e.workflowId}/${e.stepId}` : e.taskId || e.workflowId}  ${e.state || `attempt ${e.attempt}`}  ${e.detail}`,
+                  `${e.cursor}  ${e.type.padEnd(13)}  ${e.stepId ? `${e.workflowId}/${e.stepId}` : e.taskId || e.workflowId}  ${e.state || `attempt ${e.attempt}`}  ${e.undeliverable ? `undeliverable: ${e.undeliverable}` : e.detail}`,
                 ),
           cursor: f.cursor ?? '0',
           follow: Boolean(f.follow),

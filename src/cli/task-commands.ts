@@ -165,7 +165,7 @@ export function registerTaskCommands(program: Command, ctx: () => CliContext): v
         class: s.taskClass,
         state: stateName(s.state),
         attempts: `${s.attemptsMade}/${s.maxAttempts}`,
-        result: s.resultJson,
+        result: s.undeliverable ? `(undeliverable: ${s.undeliverable})` : s.resultJson,
         error: s.error,
         progress: s.progressJson,
         worker: s.workerId,
