@@ -24,6 +24,7 @@ import { WorkflowRuns } from './workflows/workflow-runs.js';
 import { createMetricsRegistry } from './monitoring/metrics-registry.js';
 import { GrpcMetrics } from './monitoring/grpc-metrics.js';
 import { createReadServices, maxDeliveredBytes } from './read-services.js';
+import { InFlightBytes } from './grpc/in-flight-bytes.js';
 import { createOperatorHttp, type DashboardLogin, type OperatorHttp } from '../dashboard/operator-http.js';
 import { GRPC_ROLES } from './auth/roles.js';
 import { grpcSecurity } from './grpc/grpc-security.js';
@@ -143,10 +144,12 @@ export class Orchestrator {
     const registry = createMetricsRegistry();
     this.http = createOperatorHttp({ config, redis, registry, services, dashboard: config.http.dashboard.enabled, logger });
     await this.http.start();
+    const inFlight = new InFlightBytes(config.grpc.maxInFlightBytes);
+    inFlight.register(registry);
     this.grpc = new GrpcServer({
       addr: config.grpc.addr,
       maxMessageBytes: config.grpc.maxMessageBytes,
-      maxInFlightBytes: config.grpc.maxInFlightBytes,
+      inFlight,
       security,
       // Metrics inside auth, so refused calls are counted too.
       interceptors: [new GrpcMetrics({ registry }).interceptor],

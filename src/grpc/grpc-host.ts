@@ -12,7 +12,7 @@ import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-
 import { PROTO_DIR } from '../paths.js';
 import type { CallPolicy } from './auth-interceptor.js';
 import type { GrpcSecurity } from './grpc-security.js';
-import { InFlightBytes } from './in-flight-bytes.js';
+import type { InFlightBytes } from './in-flight-bytes.js';
 
 export interface GrpcServiceSpec {
   /** Full name, as the health service and reflection know it, e.g. "orchestrator.v1.OrchestratorService". */
@@ -30,8 +30,8 @@ export interface GrpcHostOptions {
   addr: string;
   /** Largest message received or sent. */
   maxMessageBytes: number;
-  /** Most bytes of unary requests worked on at once (in-flight-bytes.ts). @default no cap */
-  maxInFlightBytes?: number;
+  /** The cap on bytes of unary requests worked on at once (in-flight-bytes.ts). @default no cap */
+  inFlight?: InFlightBytes;
   service: GrpcServiceSpec;
   /** Credentials and the auth interceptor. @default plain TCP, no tokens */
   security?: GrpcSecurity;
@@ -46,7 +46,7 @@ export class GrpcHost {
 
   constructor(private readonly opts: GrpcHostOptions) {
     const { service } = opts;
-    const inFlight = opts.maxInFlightBytes === undefined ? undefined : new InFlightBytes(opts.maxInFlightBytes);
+    const { inFlight } = opts;
     this.server = new Server({
       'grpc.max_receive_message_length': opts.maxMessageBytes,
       'grpc.max_send_message_length': opts.maxMessageBytes,

@@ -23,6 +23,7 @@ import {
   type ServerInterceptor,
   type ServiceDefinition,
 } from '@grpc/grpc-js';
+import { Gauge, type Registry } from 'prom-client';
 
 /** What a caller refused for the cap is told to wait before retrying. */
 export const IN_FLIGHT_RETRY_AFTER_MS = 1_000;
@@ -33,6 +34,19 @@ export class InFlightBytes {
   private readonly sizes = new WeakMap<object, number>();
 
   constructor(readonly maxBytes: number) {}
+
+  /** Reports the bytes in flight as `orq_grpc_in_flight_request_bytes` (refusals count in orq_grpc_server_handled_total). */
+  register(registry: Registry): void {
+    const used = () => this.used;
+    new Gauge({
+      name: 'orq_grpc_in_flight_request_bytes',
+      help: 'Bytes of unary gRPC requests being worked on now (capped by grpc.maxInFlightBytes).',
+      registers: [registry],
+      collect() {
+        this.set(used());
+      },
+    });
+  }
 
   /** Bytes of requests being worked on now. */
   get inFlight(): number {
