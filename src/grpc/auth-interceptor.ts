@@ -18,6 +18,7 @@ import { bearerToken, type TokenSet } from '../auth/token-set.js';
 import type { Logger } from '../logging/logger.js';
 import type { ClassReach } from './class-reach.js';
 import { toServiceError } from './status.js';
+import { UndecodableRequest } from './request-decoding.js';
 
 /** Paths anyone may call. */
 const OPEN_PREFIXES = ['/grpc.health.v1.Health/'];
@@ -80,7 +81,8 @@ export function authInterceptor(opts: AuthInterceptorOptions): ServerInterceptor
       })
       .withOnReceiveMessage((message, next) => {
         const limited = grant?.classes;
-        if (!limited) {
+        // A request that did not decode reaches no class: its handler answers INVALID_ARGUMENT.
+        if (!limited || message instanceof UndecodableRequest) {
           next(message);
           return;
         }

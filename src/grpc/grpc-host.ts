@@ -12,6 +12,7 @@ import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-
 import { PROTO_DIR } from '../paths.js';
 import type { CallPolicy } from './auth-interceptor.js';
 import type { GrpcSecurity } from './grpc-security.js';
+import { tolerantService } from './request-decoding.js';
 
 export interface GrpcServiceSpec {
   /** Full name, as the health service and reflection know it, e.g. "orchestrator.v1.OrchestratorService". */
@@ -49,7 +50,8 @@ export class GrpcHost {
       'grpc.keepalive_permit_without_calls': 1,
       interceptors: [...(opts.interceptors ?? []), ...(opts.security?.interceptors(service.policy) ?? [])],
     });
-    this.server.addService(service.definition, service.handlers);
+    const tolerant = tolerantService(service.definition, service.handlers, service.name, service.protoFile);
+    this.server.addService(tolerant.definition, tolerant.handlers);
     this.health = new HealthImplementation({ '': 'NOT_SERVING', [service.name]: 'NOT_SERVING' });
     this.health.addToServer(this.server);
     const definitions = loadSync([service.protoFile, healthProtoPath], { includeDirs: [PROTO_DIR] });
