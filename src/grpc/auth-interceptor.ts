@@ -88,17 +88,22 @@ export function authInterceptor(opts: AuthInterceptorOptions): ServerInterceptor
         }
         const role = grant!.role;
         // The message waits here (grpc-js holds the half-close meanwhile) until the lookups end.
-        (policy.classReach ? policy.classReach(method.path, message) : Promise.resolve<ClassReach>([])).then(
-          (reach) => {
-            const why = classRefusal(limited, reach);
-            if (why === undefined) next(message);
-            else refuse(status.PERMISSION_DENIED, why, { role, classLimited: true });
-          },
-          (err: unknown) => {
-            const e = toServiceError(err);
-            refuse(e.code, e.details, { role, classLimited: true });
-          },
-        );
+        // Started inside a promise, and caught last: a lookup that throws, even synchronously, ends
+        // this call with a status; nothing of it becomes an unhandled rejection (the process's end).
+        Promise.resolve()
+          .then(() => (policy.classReach ? policy.classReach(method.path, message) : []))
+          .then(
+            (reach) => {
+              const why = classRefusal(limited, reach);
+              if (why === undefined) next(message);
+              else refuse(status.PERMISSION_DENIED, why, { role, classLimited: true });
+            },
+            (err: unknown) => {
+              const e = toServiceError(err);
+              refuse(e.code, e.details, { role, classLimited: true });
+            },
+          )
+          .catch((err: unknown) => log.warn({ err, method: method.path }, 'call could not be answered'));
       })
       .build();
     return new ServerInterceptingCall(call, new ResponderBuilder().withStart((next) => next(listener)).build());
