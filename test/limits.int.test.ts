@@ -7,7 +7,7 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { status } from '@grpc/grpc-js';
+import { Client, credentials, status, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { ExecutorInput, TaskInput } from '../src/client/orchestrator-client.js';
 import { ServingStatus, TaskState } from '../src/gen/orchestrator/v1/orchestrator.js';
@@ -148,6 +148,25 @@ describe('INVALID_ARGUMENT at submit, naming the field', () => {
       expect(fieldOf(err)).toBe(field);
     });
   }
+
+  it('a request that is not a protobuf message at all', async () => {
+    const raw = new Client(orch.addr, credentials.createInsecure());
+    // Field 1 (the task), length-delimited, claiming more bytes than follow.
+    const garbled = Buffer.from([0x0a, 0xff, 0xff, 0xff, 0xff, 0x0f, 0x01]);
+    const err = await new Promise<ServiceError | null>((resolve) =>
+      raw.makeUnaryRequest(
+        '/orchestrator.v1.OrchestratorService/SubmitTask',
+        (b: Buffer) => b,
+        (b: Buffer) => b,
+        garbled,
+        (e) => resolve(e),
+      ),
+    );
+    raw.close();
+    expect(err?.code).toBe(status.INVALID_ARGUMENT);
+    expect(err?.details).toMatch(/^request: does not decode/);
+    await expectServing();
+  });
 
   it('a ListTasks window above 2^53 too, and the process serves on', async () => {
     const err = await grpcError(orch.client.listTasks({ submittedSinceMs: 2 ** 60 }));
