@@ -18,6 +18,7 @@ import { bearerToken, type TokenSet } from '../auth/token-set.js';
 import type { Logger } from '../logging/logger.js';
 import type { ClassReach } from './class-reach.js';
 import { toServiceError } from './status.js';
+import { UndecodableRequest } from './request-decoding.js';
 
 /** Paths anyone may call. */
 const OPEN_PREFIXES = ['/grpc.health.v1.Health/'];
@@ -80,23 +81,29 @@ export function authInterceptor(opts: AuthInterceptorOptions): ServerInterceptor
       })
       .withOnReceiveMessage((message, next) => {
         const limited = grant?.classes;
-        if (!limited) {
+        // A request that did not decode reaches no class: its handler answers INVALID_ARGUMENT.
+        if (!limited || message instanceof UndecodableRequest) {
           next(message);
           return;
         }
         const role = grant!.role;
         // The message waits here (grpc-js holds the half-close meanwhile) until the lookups end.
-        (policy.classReach ? policy.classReach(method.path, message) : Promise.resolve<ClassReach>([])).then(
-          (reach) => {
-            const why = classRefusal(limited, reach);
-            if (why === undefined) next(message);
-            else refuse(status.PERMISSION_DENIED, why, { role, classLimited: true });
-          },
-          (err: unknown) => {
-            const e = toServiceError(err);
-            refuse(e.code, e.details, { role, classLimited: true });
-          },
-        );
+        // Started inside a promise, and caught last: a lookup that throws, even synchronously, ends
+        // this call with a status; nothing of it becomes an unhandled rejection (the process's end).
+        Promise.resolve()
+          .then(() => (policy.classReach ? policy.classReach(method.path, message) : []))
+          .then(
+            (reach) => {
+              const why = classRefusal(limited, reach);
+              if (why === undefined) next(message);
+              else refuse(status.PERMISSION_DENIED, why, { role, classLimited: true });
+            },
+            (err: unknown) => {
+              const e = toServiceError(err);
+              refuse(e.code, e.details, { role, classLimited: true });
+            },
+          )
+          .catch((err: unknown) => log.warn({ err, method: method.path }, 'call could not be answered'));
       })
       .build();
     return new ServerInterceptingCall(call, new ResponderBuilder().withStart((next) => next(listener)).build());

@@ -13,6 +13,7 @@ import { PROTO_DIR } from '../paths.js';
 import type { CallPolicy } from './auth-interceptor.js';
 import type { GrpcSecurity } from './grpc-security.js';
 import type { InFlightBytes } from './in-flight-bytes.js';
+import { tolerantService } from './request-decoding.js';
 
 export interface GrpcServiceSpec {
   /** Full name, as the health service and reflection know it, e.g. "orchestrator.v1.OrchestratorService". */
@@ -54,7 +55,8 @@ export class GrpcHost {
       // The in-flight cap outermost: it sees only calls auth let through, and its refusals pass the inner (metrics) ones.
       interceptors: [...(opts.interceptors ?? []), ...(opts.security?.interceptors(service.policy) ?? []), ...(inFlight ? [inFlight.interceptor] : [])],
     });
-    this.server.addService(inFlight ? inFlight.wrap(service.definition) : service.definition, service.handlers);
+    const tolerant = tolerantService(service.definition, service.handlers, service.name, service.protoFile);
+    this.server.addService(inFlight ? inFlight.wrap(tolerant.definition) : tolerant.definition, tolerant.handlers);
     this.health = new HealthImplementation({ '': 'NOT_SERVING', [service.name]: 'NOT_SERVING' });
     this.health.addToServer(this.server);
     const definitions = loadSync([service.protoFile, healthProtoPath], { includeDirs: [PROTO_DIR] });

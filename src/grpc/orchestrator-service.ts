@@ -53,10 +53,14 @@ export function unary<Req, Res>(fn: (req: Req) => Promise<Res>) {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
     // Inside a promise: a request mapping that throws before fn returns one is answered with
     // its own status too, not grpc-js's UNKNOWN.
-    new Promise<Res>((resolve) => resolve(fn(call.request))).then(
-      (res) => callback(null, res),
-      (err) => callback(toServiceError(err)),
-    );
+    // The last catch: the request has had its answer (or a status) whatever callback did; a throw
+    // there must not become an unhandled rejection, which would end the process.
+    new Promise<Res>((resolve) => resolve(fn(call.request)))
+      .then(
+        (res) => callback(null, res),
+        (err) => callback(toServiceError(err)),
+      )
+      .catch(() => undefined);
   };
 }
 
@@ -86,11 +90,14 @@ export function serverStream<Req, Item, Res>(
         if (ac.signal.aborted) return;
       }
       call.end();
-    })().catch((err) => {
-      if (ac.signal.aborted) return;
-      log.debug({ err }, 'stream ended with an error');
-      call.emit('error', toServiceError(err));
-    });
+    })()
+      .catch((err) => {
+        if (ac.signal.aborted) return;
+        log.debug({ err }, 'stream ended with an error');
+        call.emit('error', toServiceError(err));
+      })
+      // As in unary(): nothing of one stream may become an unhandled rejection.
+      .catch((err) => log.warn({ err }, 'stream could not be ended with its status'));
   };
 }
 

@@ -9,11 +9,28 @@
  * orchestrator's connection that was about 4 KB of garbage per tick, more than a lone command
  * costs. (BullMQ's Workers call their commands by name, so workers/task-backend.ts still defines
  * its two on BullMQ's connection.)
+ *
+ * Arguments of per-task (or per-id) length are passed as arrays, never spread: a spread puts
+ * every element on the call stack, and a batch of a few thousand tasks (12 values each) overflowed
+ * it ("Maximum call stack size exceeded", inside ioredis's auto-pipeline flush, where it took the
+ * whole process down). The function flattens one level of arrays into the command with a loop.
  */
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 
-type Arg = string | number | Buffer;
+type Value = string | number | Buffer;
+/** One argument, or an array of them (sent as consecutive arguments). */
+export type LuaArg = Value | readonly Value[];
+
+/** `args` as one flat command argument list, after `head`, without spreading anything. */
+function flatten(head: Value[], args: readonly LuaArg[]): Value[] {
+  const out = head;
+  for (const a of args) {
+    if (Array.isArray(a)) for (const v of a as readonly Value[]) out.push(v);
+    else out.push(a as Value);
+  }
+  return out;
+}
 
 /**
  * A function running `lua` on `redis`. With `numberOfKeys` the first that many arguments are the
@@ -22,17 +39,17 @@ type Arg = string | number | Buffer;
 export function luaCommand<F extends (...args: never[]) => Promise<unknown>>(redis: Redis, lua: string, numberOfKeys?: number): F {
   const sha = createHash('sha1').update(lua).digest('hex');
   let sent = false;
-  const run = async (...args: Arg[]): Promise<unknown> => {
-    const keysAndArgs = numberOfKeys === undefined ? args : [numberOfKeys, ...args];
+  const run = async (...args: LuaArg[]): Promise<unknown> => {
+    const rest = (first: Value) => flatten(numberOfKeys === undefined ? [first] : [first, numberOfKeys], args);
     if (!sent) {
       sent = true;
-      return redis.call('EVAL', lua, ...keysAndArgs);
+      return redis.call('EVAL', rest(lua));
     }
     try {
-      return await redis.call('EVALSHA', sha, ...keysAndArgs);
+      return await redis.call('EVALSHA', rest(sha));
     } catch (err) {
       if (!(err instanceof Error) || !err.message.startsWith('NOSCRIPT')) throw err;
-      return redis.call('EVAL', lua, ...keysAndArgs);
+      return redis.call('EVAL', rest(lua));
     }
   };
   return run as unknown as F;

@@ -36,7 +36,7 @@ interface Op {
   reject(err: unknown): void;
 }
 
-type Script = (...args: (string | number)[]) => Promise<(string | null)[]>;
+type Script = (argv: (string | number)[]) => Promise<(string | null)[]>;
 
 export interface AttemptStartsOptions {
   redis: Redis;
@@ -74,7 +74,7 @@ export class AttemptStarts {
     const { keys } = this.opts;
     const argv: (string | number)[] = [keys.events, keys.cancel, this.opts.eventsMaxLen];
     for (const o of ops) for (const a of o.args) argv.push(a);
-    this.batch(...argv).then(
+    this.batch(argv).then(
       (replies) => ops.forEach((o, i) => o.resolve(replies[i] ?? null)),
       (err: unknown) => ops.forEach((o) => o.reject(err)),
     );

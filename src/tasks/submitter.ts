@@ -119,7 +119,8 @@ export interface SubmitOutcome {
   scheduled: boolean;
 }
 
-type ClaimCommand = (numKeys: number, ...keysAndArgv: (string | number | Buffer)[]) => Promise<(string | number)[]>;
+/** Keys and ARGV go as arrays (see lua-command.ts): a batch of 10,000 tasks is 120,000 arguments. */
+type ClaimCommand = (numKeys: number, keys: string[], argv: (string | number | Buffer)[]) => Promise<(string | number)[]>;
 
 export class TaskSubmitter {
   private readonly claim: ClaimCommand;
@@ -192,16 +193,16 @@ export class TaskSubmitter {
         listIndex.set(t.taskClass, li);
       }
       const job = encodeJob(queue, t);
-      argv.push(t.taskId, `${t.taskClass}\t${t.digest}`, t.taskClass, t.data.workflowId ?? '', t.delayMs, t.data.scheduleId ?? '', t.scheduleTickMs ?? '', li);
       const wf = t.data.workflowId;
       let si = 0;
       if (wf) {
         si = stepsIndex.get(wf) ?? keyList.push(k.runSteps(wf));
         stepsIndex.set(wf, si);
       }
+      argv.push(t.taskId, `${t.taskClass}\t${t.digest}`, t.taskClass, wf ?? '', t.delayMs, t.data.scheduleId ?? '', t.scheduleTickMs ?? '', li);
       argv.push(job.args, job.data, job.opts, si);
     }
-    const reply = await this.claim(keyList.length, ...keyList, ...argv);
+    const reply = await this.claim(keyList.length, keyList, argv);
     if (reply[0] === 1) {
       const t = unique[Number(reply[1]) - 1]!;
       const [cls] = String(reply[2]).split('\t');

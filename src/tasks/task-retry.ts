@@ -61,8 +61,8 @@ export class TaskRetrier {
     let seen = 0;
     for await (const batch of this.opts.lister.ids({ ...filter, states: ['failed'] }, MAX_RETRY_IDS)) {
       const o = await this.retryAll(batch);
-      out.retried.push(...o.retried);
-      out.errors.push(...o.errors);
+      for (const id of o.retried) out.retried.push(id);
+      for (const e of o.errors) out.errors.push(e);
       seen += batch.length;
     }
     // Retried tasks are failed no more, so the next call goes on with the rest.

@@ -240,13 +240,16 @@ const ROOT_USER_RE = /^(root|0+)(:|$)/;
 const MIN_CONTAINER_MEMORY_BYTES = 6 << 20;
 
 function checkEnv(field: string, env: Record<string, string>): void {
-  for (const k of Object.keys(env)) {
-    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw invalidArgument(field, `"${k}" is not an environment variable name`);
+  for (const [k, v] of Object.entries(env)) {
+    if (!/^[A-Za-z_][A-Za-z0-9_]*$/.test(k)) throw invalidArgument(field, `"${k.slice(0, 100).replace(/\0/g, '\\0')}" is not an environment variable name`);
+    // The environment is handed to execve as NUL-terminated strings: a NUL would cut the value.
+    if (typeof v !== 'string' || v.includes('\0')) throw invalidArgument(`${field}.${k}`, 'must be a string without NUL');
   }
 }
 
 function checkArgv(field: string, argv: readonly string[]): void {
-  if (argv.some((a) => a.includes('\0'))) throw invalidArgument(field, 'must not contain NUL');
+  const i = argv.findIndex((a) => a.includes('\0'));
+  if (i >= 0) throw invalidArgument(`${field}[${i}]`, 'must not contain NUL');
 }
 
 function checkMount(field: string, m: ContainerMountSpec, allowed: readonly string[]): ContainerMountSpec {
@@ -290,7 +293,7 @@ function checkContainer(field: string, e: ContainerExecutorSpec, c: CheckContext
   checkArgv(`${f}.command`, e.command);
   checkEnv(`${f}.env`, e.env);
   if (e.workingDir !== '' && (!e.workingDir.startsWith('/') || e.workingDir.includes('\0')))
-    throw invalidArgument(`${f}.working_dir`, 'must be an absolute path');
+    throw invalidArgument(`${f}.working_dir`, 'must be an absolute path without NUL');
   if (e.user !== '' && !CONTAINER_USER_RE.test(e.user)) throw invalidArgument(`${f}.user`, `"${e.user.slice(0, 100)}" is not a user, uid or uid:gid`);
   if (e.user !== '' && ROOT_USER_RE.test(e.user) && !p.allowRootUser)
     throw permissionDenied(`${f}.user`, `containers of class ${cls.name} may not run as root (${rule}.allowRootUser)`);
@@ -432,7 +435,7 @@ function checkCommand(field: string, e: CommandExecutorSpec, c: CheckContext): C
   if (!p.raw)
     throw permissionDenied(`${f}.argv`, `raw command tasks are off for class ${cls.name} (${rule}.raw); name a command of executors.command.commands`);
   checkArgv(`${f}.argv`, e.argv);
-  if (e.cwd !== '' && normaliseAbsolutePath(e.cwd) === undefined) throw invalidArgument(`${f}.cwd`, 'must be an absolute path');
+  if (e.cwd !== '' && normaliseAbsolutePath(e.cwd) === undefined) throw invalidArgument(`${f}.cwd`, 'must be an absolute path without NUL');
   return { kind: 'command', argv: [...e.argv], env: { ...e.env }, cwd: e.cwd };
 }
 

@@ -22,7 +22,7 @@ import { mapTemplatedStrings, RUN_ID_RE, stepIdOf, stepTaskId, templatedStrings,
 import type { WorkflowStore } from './workflow-store.js';
 import { CANCEL_RUN, MARK_QUEUED, RETAKE, START_RUN, STEP_DONE } from './run-scripts.js';
 import { renderTemplate, TemplateError, templateRefs, type TemplateContext } from './templates.js';
-import { luaCommand } from '../redis/lua-command.js';
+import { luaCommand, type LuaArg } from '../redis/lua-command.js';
 
 export type RunState = 'running' | 'succeeded' | 'failed' | 'cancelled';
 /** Step states as stored; `releasing` reads as pending to clients. */
@@ -81,7 +81,8 @@ export interface WorkflowRunsOptions {
   maxInputBytes: number;
 }
 
-type Script = (...args: (string | number)[]) => Promise<unknown>;
+/** Per-step values go as arrays, never spread (lua-command.ts): a run may have 100,000 steps. */
+type Script = (...args: LuaArg[]) => Promise<unknown>;
 
 /** A released step with its task resolved, ready to submit. */
 interface PreparedStep {
@@ -170,7 +171,7 @@ export class WorkflowRuns {
     const def = plan.definition;
     const argv: (string | number)[] = [digestOf(req), def.name, def.version, def.failurePolicy, JSON.stringify(req.inputs)];
     for (const s of def.steps) argv.push(s.stepId, plan.dependencyCounts.get(s.stepId)!);
-    const reply = (await this.scripts.start(...this.common(runId), ...argv)) as string[];
+    const reply = (await this.scripts.start(this.common(runId), argv)) as string[];
     if (reply[0] === 'conflict') {
       throw new OrchestratorError('already_exists', `run_id: run "${runId}" already exists with a different workflow, version or inputs`, { field: 'run_id' });
     }
@@ -230,15 +231,15 @@ export class WorkflowRuns {
     const direct = plan.dependents.get(stepId) ?? [];
     const downstream = o.state === 'succeeded' ? [] : plan.descendants(stepId);
     const reply = (await this.scripts.stepDone(
-      ...this.common(runId),
+      this.common(runId),
       stepId,
       o.state,
       o.attempt,
       JSON.stringify(o),
       o.error ?? '',
       direct.length,
-      ...direct,
-      ...downstream,
+      direct,
+      downstream,
     )) as [0, string[]] | [1, string[], string[], number];
     const reason = `run stopped: step ${stepId} ${o.state}`;
     if (reply[0] === 0) {
@@ -286,7 +287,10 @@ export class WorkflowRuns {
     for (let i = 0; i < ready.length; i += SUBMIT_CHUNK) {
       const submitted = await this.submitSteps(ready.slice(i, i + SUBMIT_CHUNK), failed);
       if (submitted.length === 0) continue;
-      const cancel = (await this.scripts.markQueued(...this.common(runId), ...submitted.map((c) => c.stepId))) as string[];
+      const cancel = (await this.scripts.markQueued(
+        this.common(runId),
+        submitted.map((c) => c.stepId),
+      )) as string[];
       await this.cancelSteps(runId, cancel, 'run stopped');
     }
     for (const f of failed) {
@@ -363,7 +367,7 @@ export class WorkflowRuns {
   /** CancelWorkflowRun: the state right after the request (RUNNING while tasks are stopping). */
   async cancel(runId: string, reason: string): Promise<RunState> {
     if (!runId) throw invalidArgument('run_id', 'is required');
-    const reply = (await this.scripts.cancel(...this.common(runId), reason || 'requested')) as [string, string[]?];
+    const reply = (await this.scripts.cancel(this.common(runId), reason || 'requested')) as [string, string[]?];
     if (reply[0] === 'missing') throw new OrchestratorError('not_found', `run_id: no run "${runId}"`, { field: 'run_id' });
     await this.cancelSteps(runId, reply[1] ?? [], `run cancelled: ${reason || 'requested'}`);
     return reply[0] as RunState;
@@ -382,7 +386,7 @@ export class WorkflowRuns {
     await Promise.all(
       members.map(async (m) => {
         const [runId, stepId] = m.split('\t') as [string, string];
-        if ((await this.scripts.retake(...this.common(runId), stepId, cutoff)) !== 1) return;
+        if ((await this.scripts.retake(this.common(runId), stepId, cutoff)) !== 1) return;
         byRun.set(runId, [...(byRun.get(runId) ?? []), stepId]);
       }),
     );
