@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { executorPolicyOf, type Config } from './config/config.js';
 import { FeedSubscriptions } from './feeds/feed-subscriptions.js';
+import { StreamAdmission } from './grpc/stream-admission.js';
 import { FeedWriter } from './feeds/feed-writer.js';
 import { GrpcServer } from './grpc/grpc-server.js';
 import type { Logger } from './logging/logger.js';
@@ -45,6 +46,7 @@ export class Orchestrator {
   private queues?: TaskQueues;
   private grpc?: GrpcServer;
   private engine?: WorkflowEngine;
+  private feeds?: FeedSubscriptions;
   private http?: OperatorHttp;
   private retention?: TaskRetention;
   private scheduleTimers?: ScheduleTimers;
@@ -154,7 +156,21 @@ export class Orchestrator {
         submitter,
         status,
         canceller,
-        feeds: new FeedSubscriptions({ redis, redisUrl, keys, status, knownClasses: new Set(config.classes.keys()) }),
+        feeds: (this.feeds = new FeedSubscriptions({
+          redis,
+          redisUrl,
+          keys,
+          status,
+          knownClasses: new Set(config.classes.keys()),
+          logger,
+          maxBufferedEntries: config.grpc.streamBufferEntries,
+          maxBufferedBytes: config.grpc.streamBufferBytes,
+        })),
+        streams: new StreamAdmission({
+          maxStreams: config.grpc.maxStreams,
+          maxStreamsPerCaller: config.grpc.maxStreamsPerCaller,
+          callerFromToken: security.summary.tokens > 0,
+        }),
         system,
         workflows: { store, runs, status: workflowStatus },
         classes: new ClassControls({ redis, keys, queues }),
@@ -176,6 +192,7 @@ export class Orchestrator {
 
   async close(graceMs = 5_000): Promise<void> {
     await Promise.all([this.grpc?.close(graceMs), this.http?.close(Math.min(graceMs, 2_000))]);
+    await this.feeds?.close();
     await this.engine?.close();
     await this.retention?.close();
     await this.scheduleRunner?.close(Math.min(graceMs, 2_000));
