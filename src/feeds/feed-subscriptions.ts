@@ -36,6 +36,8 @@ export interface FeedSubscriptionsOptions {
   maxBufferedBytes: number;
   /** Longest one shared XREAD blocks. @default 5000 */
   blockMs?: number;
+  /** The shared reader of the events stream, when another reader (workflow status) uses it too. */
+  eventsTail?: StreamTailer<TaskEventRecord>;
 }
 
 /** What a subscription needs from its call: when it ends, and how to end it early. */
@@ -60,8 +62,8 @@ export class FeedSubscriptions {
 
   constructor(private readonly opts: FeedSubscriptionsOptions) {
     const common = { redisUrl: opts.redisUrl, redis: opts.redis, logger: opts.logger, blockMs: opts.blockMs, taskIdOf: (r: { taskId: string }) => r.taskId };
-    this.eventsTail = new StreamTailer({ ...common, key: opts.keys.events, parse: parseEvent });
-    this.resultsTail = new StreamTailer({ ...common, key: opts.keys.results, parse: parseResult });
+    this.eventsTail = opts.eventsTail ?? new StreamTailer({ ...common, key: opts.keys.events, parse: parseEvent, name: 'orq-tail-events' });
+    this.resultsTail = new StreamTailer({ ...common, key: opts.keys.results, parse: parseResult, name: 'orq-tail-results' });
   }
 
   /** Subscribers attached to the shared readers now. */
@@ -73,8 +75,9 @@ export class FeedSubscriptions {
     return { maxBufferedEntries: this.opts.maxBufferedEntries, maxBufferedBytes: this.opts.maxBufferedBytes, signal: ctx.signal, onOverflow: ctx.fail };
   }
 
+  /** Stops the shared readers (the events one only when it is this object's own). */
   async close(): Promise<void> {
-    await Promise.all([this.eventsTail.close(), this.resultsTail.close()]);
+    await Promise.all([this.opts.eventsTail ? undefined : this.eventsTail.close(), this.resultsTail.close()]);
   }
 
   /** Validates an events filter; call before streaming so errors come back as a status. */

@@ -26,7 +26,7 @@
  * trims it), so resuming from that cursor misses nothing still retained.
  */
 import type { Redis } from 'ioredis';
-import { createBlockingRedis } from '../redis/connection.js';
+import { createRedis } from '../redis/connection.js';
 import type { Logger } from '../logging/logger.js';
 import { OrchestratorError } from '../tasks/errors.js';
 import type { RawEntry } from './feed-format.js';
@@ -46,6 +46,8 @@ export interface StreamTailerOptions<R> {
   /** The shared, non-blocking connection catch-up reads use. */
   redis: Redis;
   key: string;
+  /** The blocking connection's client name (CLIENT LIST), e.g. "orq-tail-events". */
+  name: string;
   /** Parses an entry once for every subscriber (feed-format.ts, so its decoding rules apply). */
   parse: (fields: string[]) => R;
   logger: Logger;
@@ -95,6 +97,7 @@ interface Subscriber<R> {
   bytes: number;
   /** The id of the last record handed to the consumer (or skipped by catch-up). */
   delivered: string;
+  /** Dropped for falling behind, or closed by its owner: the consumer loop ends. */
   dropped: boolean;
   wake?: () => void;
 }
@@ -129,7 +132,8 @@ export class StreamTailer<R> {
   /** Starts the shared reader on first use; resolves once its position is known. */
   private start(): Promise<void> {
     if (this.ready) return this.ready;
-    const blocking = (this.blocking = createBlockingRedis(this.opts.redisUrl));
+    // Never shared nor auto-pipelined: an XREAD BLOCK holds its connection.
+    const blocking = (this.blocking = createRedis(this.opts.redisUrl, { connectionName: this.opts.name }));
     this.ready = (async () => {
       const last = (await blocking.xrevrange(this.opts.key, '+', '-', 'COUNT', 1)) as RawEntry[];
       this.position = last[0]?.[0] ?? '0-0';
@@ -252,6 +256,9 @@ export class StreamTailer<R> {
       o.signal.removeEventListener('abort', onAbort);
       this.detach(sub);
       sub.buffer = [];
+      sub.bytes = 0;
+      sub.dropped = true;
+      sub.wake?.();
     };
     const self = this;
     async function* items(): AsyncGenerator<{ id: string; record: R }> {

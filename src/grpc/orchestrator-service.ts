@@ -181,7 +181,7 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
     streamWorkflowStatus: serverStream(
       log,
       s.streams,
-      (req: pb.StreamWorkflowStatusRequest, ctx) => s.workflows.status.watch(requireRunId(req.runId), ctx.signal),
+      (req: pb.StreamWorkflowStatusRequest, ctx) => s.workflows.status.watch(requireRunId(req.runId), ctx),
       toPbUpdate,
     ),
     // ---- finding and replaying tasks ----
