@@ -99,6 +99,10 @@ interface Subscriber<R> {
   delivered: string;
   /** Dropped for falling behind, or closed by its owner: the consumer loop ends. */
   dropped: boolean;
+  /** Reading history with XRANGE (handover step 3), not yet from the live buffer. */
+  catchingUp: boolean;
+  /** Taken off the fan-out while catching up, its live buffer having overflowed. */
+  detached: boolean;
   wake?: () => void;
 }
 
@@ -191,13 +195,19 @@ export class StreamTailer<R> {
   }
 
   private offer(sub: Subscriber<R>, id: string, record: R, bytes: number): void {
-    if (sub.dropped || !sub.opts.match(record)) return;
+    if (sub.dropped || sub.detached || !sub.opts.match(record)) return;
     const o = sub.opts;
     if (sub.buffer.length > 0 && (sub.buffer.length >= o.maxBufferedEntries || sub.bytes + bytes > o.maxBufferedBytes)) {
-      sub.dropped = true;
       this.detach(sub);
       sub.buffer = [];
       sub.bytes = 0;
+      if (sub.catchingUp) {
+        // Still reading history: what overflowed is in Redis too, and the catch-up reads it there
+        // (stepping back onto the live tail when it reaches the end).
+        sub.detached = true;
+        return;
+      }
+      sub.dropped = true;
       o.onOverflow(
         new OrchestratorError(
           'resource_exhausted',
@@ -247,7 +257,7 @@ export class StreamTailer<R> {
     await this.start();
     // From "$": everything after the tailer's position reaches the live buffer, so that position
     // is this subscriber's cursor (and the one to resume from should it fall behind at once).
-    const sub: Subscriber<R> = { opts: o, buffer: [], bytes: 0, delivered: this.position, dropped: false };
+    const sub: Subscriber<R> = { opts: o, buffer: [], bytes: 0, delivered: this.position, dropped: false, catchingUp: o.cursor !== '$', detached: false };
     const from = this.position;
     if (!o.signal.aborted) this.attach(sub);
     const onAbort = () => sub.wake?.();
@@ -260,12 +270,12 @@ export class StreamTailer<R> {
       sub.dropped = true;
       sub.wake?.();
     };
-    const self = this;
+    const catchUp = (s: Subscriber<R>) => this.catchUp(s);
     async function* items(): AsyncGenerator<{ id: string; record: R }> {
       try {
         if (o.cursor !== '$') {
           sub.delivered = o.cursor.includes('-') ? o.cursor : `${o.cursor}-0`;
-          yield* self.catchUp(sub);
+          yield* catchUp(sub);
         }
         while (!o.signal.aborted && !sub.dropped) {
           const next = sub.buffer.shift();
@@ -296,8 +306,21 @@ export class StreamTailer<R> {
     }
   }
 
-  /** Step 3 of the handover: XRANGE pages from the subscriber's cursor to the stream's end. */
+  /**
+   * Step 3 of the handover: XRANGE pages from the subscriber's cursor to the stream's end. A
+   * subscriber whose live buffer overflowed meanwhile (a long history, or a burst of new entries)
+   * was detached: at the end it attaches again (step 2) and reads on until a short page, so the
+   * handover holds again.
+   */
   private async *catchUp(sub: Subscriber<R>): AsyncGenerator<{ id: string; record: R }> {
+    try {
+      yield* this.readHistory(sub);
+    } finally {
+      sub.catchingUp = false;
+    }
+  }
+
+  private async *readHistory(sub: Subscriber<R>): AsyncGenerator<{ id: string; record: R }> {
     const batch = this.opts.batch ?? 500;
     const o = sub.opts;
     for (;;) {
@@ -314,6 +337,14 @@ export class StreamTailer<R> {
         }
         if (o.taskIds && this.opts.taskIdOf && !o.taskIds.has(this.opts.taskIdOf(record))) continue;
         if (o.match(record)) yield { id, record };
+      }
+      if (sub.detached) {
+        if (page.length < batch) {
+          // At the end: back on the fan-out, then one more round to the end (handover step 3).
+          sub.detached = false;
+          this.attach(sub);
+        }
+        continue;
       }
       // A short page is the stream's end when it was read: what follows is in the live buffer.
       if (page.length < batch) return;
