@@ -142,23 +142,65 @@ describe('one tailer per stream', () => {
     const wf = `handover-${Date.now()}`;
     const written: string[] = [];
     const streams: { cancel(): void }[] = [];
-    const subs: TaskEvent[][] = [];
+    const subs: { got: TaskEvent[]; resumes: number; failure?: ServiceError }[] = [];
+    /**
+     * A client as it should be written: on RESOURCE_EXHAUSTED (it fell behind, which a loaded
+     * machine can make it) it calls again from the last cursor it received.
+     */
+    const follow = async (sub: (typeof subs)[number]) => {
+      for (;;) {
+        const stream = c.streamEvents({ workflowId: wf, cursor: sub.got.at(-1)?.cursor ?? '0' });
+        streams.push(stream);
+        const err = await collect(stream, sub.got, () => false);
+        if (err?.code !== status.RESOURCE_EXHAUSTED) {
+          sub.failure = err;
+          return;
+        }
+        sub.resumes++;
+      }
+    };
     // Subscribers join from the start while entries keep coming: each catches up with XRANGE
     // pages, then switches to the shared reader, at a different point of the writing.
     const total = 3000;
     for (let i = 0; i < total; i += 100) {
       written.push(...(await writeEvents(wf, 100, i)));
       if (i % 500 === 0) {
-        const got: TaskEvent[] = [];
-        const stream = c.streamEvents({ workflowId: wf, cursor: '0' });
-        streams.push(stream);
-        void collect(stream, got, () => false);
-        subs.push(got);
+        const sub = { got: [] as TaskEvent[], resumes: 0 };
+        subs.push(sub);
+        void follow(sub);
       }
     }
-    await waitFor(() => subs.every((got) => got.length >= total), { timeoutMs: 30_000, message: 'a subscriber fell short' });
-    for (const got of subs) expect(got.map((e) => e.cursor)).toEqual(written);
+    await waitFor(
+      () => {
+        const failed = subs.find((s) => s.failure);
+        if (failed) throw new Error(`a subscriber's stream ended: ${failed.failure?.message}`);
+        return subs.every((s) => s.got.length >= total);
+      },
+      { timeoutMs: 30_000, message: 'a subscriber fell short' },
+    );
+    for (const sub of subs) expect(sub.got.map((e) => e.cursor)).toEqual(written);
+    console.log(`handover: ${subs.length} subscribers, resumed ${subs.map((s) => s.resumes).join(', ')} times`);
     for (const s of streams) s.cancel();
+  }, 60_000);
+});
+
+describe('the shared reader', () => {
+  it('rides out its Redis connection being killed: subscribers get what was written meanwhile, once', async () => {
+    const c = client(orch.addr);
+    const wf = `killed-${Date.now()}`;
+    const written = await writeEvents(wf, 1);
+    const got: TaskEvent[] = [];
+    const stream = c.streamEvents({ workflowId: wf, cursor: '0' });
+    await collect(stream, got, () => true);
+    // Every reader of the events stream on this Redis loses its connection.
+    const list = (await sys.r.client('LIST')) as string;
+    const ids = [...list.matchAll(/^id=(\d+) .*name=orq-tail-events /gm)].map((m) => m[1]!);
+    expect(ids.length).toBeGreaterThan(0);
+    for (const id of ids) await sys.r.client('KILL', 'ID', id);
+    written.push(...(await writeEvents(wf, 50, 1)));
+    await collect(stream, got, () => got.length === written.length);
+    expect(got.map((e) => e.cursor)).toEqual(written);
+    stream.cancel();
   }, 60_000);
 });
 
