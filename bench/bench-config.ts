@@ -27,7 +27,9 @@ export function benchConfig(opts: BenchConfigOptions): Config {
     overrides: {
       logLevel: 'warn',
       redis: { url: opts.redisUrl, prefix: opts.prefix },
-      grpc: { addr: '127.0.0.1:0' },
+      // Every bench client is one caller (127.0.0.1): the streams scenario holds 1,000 streams
+      // and then waitForResult calls beyond them.
+      grpc: { addr: '127.0.0.1:0', maxStreamsPerCaller: 100_000 },
       http: { addr: '127.0.0.1:0' },
       pool: { id: opts.poolId ?? 'bench-pool', classes: opts.poolClasses ?? {}, heartbeatMs: 1_000, shutdownGraceMs: 2_000 },
       classes: {

@@ -19,10 +19,11 @@ import { killAllChildren } from './processes.js';
 import { Report } from './report.js';
 import { endToEnd, enqueue, latency, memory, unary, type BenchContext, type BenchOptions } from './scenarios.js';
 import { workflow } from './workflow-scenario.js';
+import { streams } from './streams-scenario.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
-const SCENARIOS = ['enqueue', 'unary', 'e2e-inproc', 'e2e-sandbox', 'latency', 'memory', 'workflow'] as const;
+const SCENARIOS = ['enqueue', 'unary', 'e2e-inproc', 'e2e-sandbox', 'latency', 'memory', 'workflow', 'streams'] as const;
 
 const HELP = `Usage: node dist/bench/run.js [options]
 
@@ -33,8 +34,8 @@ const HELP = `Usage: node dist/bench/run.js [options]
   --unary-tasks N        unary calls (default 10000)
   --batch N              tasks per SubmitTasks / addBulk call (default 1000)
   --in-flight N          unary calls in flight (default 64)
-  --rate N               latency run: tasks per second (default 500)
-  --latency-seconds N    latency run: seconds measured (default 10)
+  --rate N               latency and streams runs: tasks per second (default 500)
+  --latency-seconds N    latency and streams runs: seconds measured (default 10)
   --latency-warmup N     latency run: seconds at the rate before that, reported apart (default 5)
   --memory-tasks N       tasks queued for the memory figure (default 100000)
   --cpu-prof             worker processes write V8 CPU profiles to bench/results/
@@ -151,6 +152,7 @@ async function main(): Promise<void> {
       else if (s === 'latency') await latency(ctx);
       else if (s === 'memory') await memory(ctx);
       else if (s === 'workflow') await workflow(ctx);
+      else if (s === 'streams') await streams(ctx);
       console.log(`    (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
     }
 

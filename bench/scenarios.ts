@@ -183,6 +183,8 @@ function printCpu(ours: Measured, base: Measured): void {
 /** Our side of one scenario: an Orchestrator over fresh prefixes, and a client for it. */
 export interface OurSide {
   prefix: string;
+  /** The orchestrator's gRPC address, for more clients. */
+  address: string;
   keys: Keys;
   client: OrchestratorClient;
   close(): Promise<void>;
@@ -193,9 +195,11 @@ export async function startOurs(ctx: BenchContext, scenario: string): Promise<Ou
   const config = benchConfig({ redisUrl: ctx.redisUrl, prefix });
   const orchestrator = new Orchestrator({ config, redisUrl: ctx.redisUrl, logger: createLogger('warn', { process: 'bench-orchestrator' }) });
   await orchestrator.start();
-  const client = new OrchestratorClient(`127.0.0.1:${orchestrator.grpcPort}`, { defaultDeadlineMs: 120_000 });
+  const address = `127.0.0.1:${orchestrator.grpcPort}`;
+  const client = new OrchestratorClient(address, { defaultDeadlineMs: 120_000 });
   return {
     prefix,
+    address,
     keys: makeKeys(prefix),
     client,
     close: async () => {

@@ -8,6 +8,10 @@ import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { executorPolicyOf, type Config } from './config/config.js';
 import { FeedSubscriptions } from './feeds/feed-subscriptions.js';
+import { StreamAdmission } from './grpc/stream-admission.js';
+import { StreamTailer } from './feeds/stream-tailer.js';
+import { keys as makeKeys } from './redis/keys.js';
+import { parseEvent, type TaskEventRecord } from './feeds/feed-format.js';
 import { FeedWriter } from './feeds/feed-writer.js';
 import { GrpcServer } from './grpc/grpc-server.js';
 import type { Logger } from './logging/logger.js';
@@ -46,6 +50,8 @@ export class Orchestrator {
   private queues?: TaskQueues;
   private grpc?: GrpcServer;
   private engine?: WorkflowEngine;
+  private feeds?: FeedSubscriptions;
+  private eventsTail?: StreamTailer<TaskEventRecord>;
   private http?: OperatorHttp;
   private retention?: TaskRetention;
   private scheduleTimers?: ScheduleTimers;
@@ -81,7 +87,17 @@ export class Orchestrator {
     // Two connections: BullMQ's and ours (see src/redis/connection.ts).
     const redis = (this.redis = await createFailFastRedis(redisUrl, 'orq-orchestrator', true));
     const bullRedis = (this.bullRedis = await createFailFastRedis(redisUrl, 'orq-orchestrator-queues'));
-    const services = createReadServices({ config, redisUrl, redis, bullRedis });
+    // One shared reader of the events stream for StreamEvents and StreamWorkflowStatus alike.
+    const eventsTail = (this.eventsTail = new StreamTailer({
+      redisUrl,
+      redis,
+      key: makeKeys(config.redis.prefix).events,
+      name: 'orq-tail-events',
+      parse: parseEvent,
+      logger,
+      taskIdOf: (e) => e.taskId,
+    }));
+    const services = createReadServices({ config, redisUrl, redis, bullRedis, eventsTail });
     const { keys, queues, status, store, workflowStatus, system } = services;
     this.queues = queues;
     const writer = new FeedWriter({ redis, keys, eventsMaxLen: config.streams.eventsMaxLen, resultsMaxLen: config.streams.resultsMaxLen });
@@ -158,13 +174,22 @@ export class Orchestrator {
         submitter,
         status,
         canceller,
-        feeds: new FeedSubscriptions({
+        feeds: (this.feeds = new FeedSubscriptions({
           redis,
           redisUrl,
           keys,
           status,
           knownClasses: new Set(config.classes.keys()),
           maxEntryBytes: maxDeliveredBytes(config),
+          logger,
+          maxBufferedEntries: config.grpc.streamBufferEntries,
+          maxBufferedBytes: config.grpc.streamBufferBytes,
+          eventsTail,
+        })),
+        streams: new StreamAdmission({
+          maxStreams: config.grpc.maxStreams,
+          maxStreamsPerCaller: config.grpc.maxStreamsPerCaller,
+          callerFromToken: security.summary.tokens > 0,
         }),
         system,
         workflows: { store, runs, status: workflowStatus },
@@ -187,6 +212,7 @@ export class Orchestrator {
 
   async close(graceMs = 5_000): Promise<void> {
     await Promise.all([this.grpc?.close(graceMs), this.http?.close(Math.min(graceMs, 2_000))]);
+    await Promise.all([this.feeds?.close(), this.eventsTail?.close()]);
     await this.engine?.close();
     await this.retention?.close();
     await this.scheduleRunner?.close(Math.min(graceMs, 2_000));

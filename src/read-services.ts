@@ -13,6 +13,8 @@ import { TaskStatusReader } from './tasks/task-status.js';
 import { VERSION } from './version.js';
 import { WorkflowStatusReader } from './workflows/workflow-status.js';
 import { WorkflowStore } from './workflows/workflow-store.js';
+import type { StreamTailer } from './feeds/stream-tailer.js';
+import type { TaskEventRecord } from './feeds/feed-format.js';
 
 export interface ReadServicesOptions {
   config: Config;
@@ -21,6 +23,8 @@ export interface ReadServicesOptions {
   redis: Redis;
   /** BullMQ's connection. */
   bullRedis: Redis;
+  /** The shared reader of the events stream (the orchestrator's); workflow status makes its own when absent. */
+  eventsTail?: StreamTailer<TaskEventRecord>;
 }
 
 export interface ReadServices {
@@ -41,7 +45,7 @@ export function maxDeliveredBytes(config: Config): number {
   return Math.max(1024, config.grpc.maxMessageBytes - (64 << 10));
 }
 
-export function createReadServices({ config, redisUrl, redis, bullRedis }: ReadServicesOptions): ReadServices {
+export function createReadServices({ config, redisUrl, redis, bullRedis, eventsTail }: ReadServicesOptions): ReadServices {
   const keys = makeKeys(config.redis.prefix);
   const queues = new TaskQueues({ redis: bullRedis, keys, classes: config.classes });
   const status = new TaskStatusReader({ redis, keys, queues, maxResultBytes: maxDeliveredBytes(config) });
@@ -58,7 +62,16 @@ export function createReadServices({ config, redisUrl, redis, bullRedis }: ReadS
     queues,
     status,
     store,
-    workflowStatus: new WorkflowStatusReader({ redis, redisUrl, keys, store, status }),
+    workflowStatus: new WorkflowStatusReader({
+      redis,
+      redisUrl,
+      keys,
+      store,
+      status,
+      events: eventsTail,
+      maxBufferedEntries: config.grpc.streamBufferEntries,
+      maxBufferedBytes: config.grpc.streamBufferBytes,
+    }),
     system: new SystemStatus({ redis, keys, queues, version: VERSION, startedAtMs: Date.now(), poolTimeoutMs: config.pool.heartbeatMs * 3 }),
   };
 }

@@ -630,7 +630,8 @@ describe('StreamWorkflowStatus', () => {
       });
       const { runId } = await sys.client.startWorkflowRun({ name: 'trimmed', runId: 'trimmed-1' });
       await waitFor(async () => step(await sys.client.getWorkflowRun(runId), 'a').state === StepState.STEP_STATE_RUNNING, { message: 'step a never ran' });
-      const watch = reader.watch(runId, ac.signal);
+      let overflow: Error | undefined;
+      const watch = reader.watch(runId, { signal: ac.signal, fail: (err) => (overflow = err) });
       const snapshot = (await next(watch, 3, () => ac.abort())).map((u) => u.item);
       expect(snapshot.map((u) => [u.stepId, u.stepState ?? u.runState])).toEqual([
         ['', 'running'],
@@ -651,8 +652,10 @@ describe('StreamWorkflowStatus', () => {
         ['', 'succeeded', false],
       ]);
       expect(JSON.parse(rest[1]!.resultJson)).toEqual({ b: '1' });
+      expect(overflow).toBeUndefined();
     } finally {
       ac.abort();
+      await reader.close();
       await services.queues.close();
       bullRedis.disconnect();
     }

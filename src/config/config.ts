@@ -299,6 +299,25 @@ const schema = z.strictObject({
         .int()
         .min(1024)
         .default(256 << 20),
+      /** Most server streams (StreamEvents, StreamTaskResults, StreamWorkflowStatus) open at once; RESOURCE_EXHAUSTED beyond. @default 10000 */
+      maxStreams: z.number().int().min(1).default(10_000),
+      /**
+       * Most server streams one caller may hold open at once (a caller is its bearer token when
+       * grpc.auth has tokens, else its address without port); RESOURCE_EXHAUSTED beyond. @default 1000
+       */
+      maxStreamsPerCaller: z.number().int().min(1).default(1_000),
+      /**
+       * Feed entries one stream may have waiting to be sent (its client reads too slowly) before
+       * the stream is ended with RESOURCE_EXHAUSTED, telling the client to resume from its last
+       * cursor. @default 1000
+       */
+      streamBufferEntries: z.number().int().min(1).default(1_000),
+      /** Bytes of feed entries one stream may have waiting to be sent, as streamBufferEntries. @default 4 MiB */
+      streamBufferBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .default(4 << 20),
       /** Bearer tokens of the orchestrator's gRPC API, roles read, submit, operate, admin. */
       auth: grpcAuth('grpc', GRPC_ROLES, true),
       /** TLS of the orchestrator's gRPC API. */

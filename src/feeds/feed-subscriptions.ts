@@ -1,15 +1,18 @@
 /**
  * Filtered, resumable subscriptions to the feeds, behind StreamEvents and StreamTaskResults.
  * Each item carries its cursor (the stream entry id) so a client that reconnects resumes
- * exactly after the last item it saw.
+ * exactly after the last item it saw. Every subscription reads through the one shared tailer of
+ * its stream (stream-tailer.ts): Redis connections do not grow with subscribers.
  */
 import type { Keys } from '../redis/keys.js';
 import type { TaskStatusReader, TaskStatusView } from '../tasks/task-status.js';
 import { OrchestratorError } from '../tasks/errors.js';
 import { EVENT_TYPES, parseEvent, parseResult, type TaskEventRecord, type TaskResultRecord } from './feed-format.js';
-import { checkCursor, lastEntryId, tailStream } from './feed-reader.js';
+import { checkCursor } from './feed-reader.js';
 import type { Redis } from 'ioredis';
 import { invalidArgument } from '../tasks/errors.js';
+import type { Logger } from '../logging/logger.js';
+import { StreamTailer } from './stream-tailer.js';
 
 export interface EventFilter {
   types: string[];
@@ -28,6 +31,22 @@ export interface FeedSubscriptionsOptions {
   knownClasses: ReadonlySet<string>;
   /** Most bytes an entry may hold to be delivered whole; larger ones are delivered as markers (feed-format.ts). */
   maxEntryBytes?: number;
+  logger: Logger;
+  /** Records one subscriber may have waiting to be sent before it is ended (grpc.streamBufferEntries). */
+  maxBufferedEntries: number;
+  /** Bytes one subscriber may have waiting to be sent before it is ended (grpc.streamBufferBytes). */
+  maxBufferedBytes: number;
+  /** Longest one shared XREAD blocks. @default 5000 */
+  blockMs?: number;
+  /** The shared reader of the events stream, when another reader (workflow status) uses it too. */
+  eventsTail?: StreamTailer<TaskEventRecord>;
+}
+
+/** What a subscription needs from its call: when it ends, and how to end it early. */
+export interface StreamContext {
+  signal: AbortSignal;
+  /** Ends the call with this error (a subscriber that fell behind). */
+  fail: (err: OrchestratorError) => void;
 }
 
 export interface Cursored<T> {
@@ -40,7 +59,35 @@ function checkClasses(field: string, classes: string[], known: ReadonlySet<strin
 }
 
 export class FeedSubscriptions {
-  constructor(private readonly opts: FeedSubscriptionsOptions) {}
+  private readonly eventsTail: StreamTailer<TaskEventRecord>;
+  private readonly resultsTail: StreamTailer<TaskResultRecord>;
+
+  constructor(private readonly opts: FeedSubscriptionsOptions) {
+    const common = { redisUrl: opts.redisUrl, redis: opts.redis, logger: opts.logger, blockMs: opts.blockMs, taskIdOf: (r: { taskId: string }) => r.taskId };
+    this.eventsTail =
+      opts.eventsTail ??
+      new StreamTailer({ ...common, key: opts.keys.events, parse: (f) => parseEvent(f, { maxBytes: opts.maxEntryBytes }), name: 'orq-tail-events' });
+    this.resultsTail = new StreamTailer({
+      ...common,
+      key: opts.keys.results,
+      parse: (f) => parseResult(f, { maxBytes: opts.maxEntryBytes }),
+      name: 'orq-tail-results',
+    });
+  }
+
+  /** Subscribers attached to the shared readers now. */
+  get subscribers(): number {
+    return this.eventsTail.subscribers + this.resultsTail.subscribers;
+  }
+
+  private caps(ctx: StreamContext) {
+    return { maxBufferedEntries: this.opts.maxBufferedEntries, maxBufferedBytes: this.opts.maxBufferedBytes, signal: ctx.signal, onOverflow: ctx.fail };
+  }
+
+  /** Stops the shared readers (the events one only when it is this object's own). */
+  async close(): Promise<void> {
+    await Promise.all([this.opts.eventsTail ? undefined : this.eventsTail.close(), this.resultsTail.close()]);
+  }
 
   /** Validates an events filter; call before streaming so errors come back as a status. */
   checkEventFilter(f: EventFilter, cursor: string): void {
@@ -52,20 +99,18 @@ export class FeedSubscriptions {
   }
 
   /** Events after `cursor` ("" = only new ones, "0" = all retained) matching the filter. */
-  async *events(f: EventFilter, cursor: string, signal: AbortSignal): AsyncGenerator<Cursored<TaskEventRecord>> {
+  async *events(f: EventFilter, cursor: string, ctx: StreamContext): AsyncGenerator<Cursored<TaskEventRecord>> {
     this.checkEventFilter(f, cursor);
     const types = new Set(f.types);
     const classes = new Set(f.taskClasses);
     const ids = new Set(f.taskIds);
-    for await (const [id, fields] of tailStream({ redisUrl: this.opts.redisUrl, key: this.opts.keys.events, cursor: cursor || '$', signal })) {
-      const e = parseEvent(fields, { maxBytes: this.opts.maxEntryBytes });
-      if (types.size && !types.has(e.type)) continue;
-      if (classes.size && !classes.has(e.taskClass)) continue;
-      if (ids.size && !ids.has(e.taskId)) continue;
-      if (f.workflowId && e.workflowId !== f.workflowId) continue;
-      if (f.scheduleId && e.scheduleId !== f.scheduleId) continue;
-      yield { cursor: id, item: e };
-    }
+    const match = (e: TaskEventRecord) =>
+      (!types.size || types.has(e.type)) &&
+      (!classes.size || classes.has(e.taskClass)) &&
+      (!f.workflowId || e.workflowId === f.workflowId) &&
+      (!f.scheduleId || e.scheduleId === f.scheduleId);
+    const sub = this.eventsTail.subscribe({ cursor: cursor || '$', match, taskIds: ids.size ? ids : undefined, ...this.caps(ctx) });
+    for await (const { id, record } of sub) yield { cursor: id, item: record };
   }
 
   /**
@@ -83,7 +128,7 @@ export class FeedSubscriptions {
   async *results(
     sel: { taskIds: string[]; workflowId: string; taskClass: string; closeWhenDone: boolean; scheduleId?: string },
     cursor: string,
-    signal: AbortSignal,
+    ctx: StreamContext,
   ): AsyncGenerator<Cursored<TaskResultRecord>> {
     if (cursor) checkCursor('cursor', cursor);
     if (sel.taskClass) checkClasses('task_class', [sel.taskClass], this.opts.knownClasses);
@@ -98,9 +143,21 @@ export class FeedSubscriptions {
       (!sel.taskClass || r.taskClass === sel.taskClass) &&
       (!sel.scheduleId || r.scheduleId === sel.scheduleId);
 
-    let from = cursor;
-    if (!from && ids.size) {
-      from = await lastEntryId(this.opts.redis, this.opts.keys.results);
+    const taskIds = ids.size ? ids : undefined;
+    if (cursor || !ids.size) {
+      for await (const { id, record } of this.resultsTail.subscribe({ cursor: cursor || '0', match: matches, taskIds, ...this.caps(ctx) })) {
+        pending.delete(record.taskId);
+        yield { cursor: id, item: record };
+        if (sel.closeWhenDone && pending.size === 0) return;
+      }
+      return;
+    }
+    // Named tasks without a cursor: join the live tail first (no round trip once the tailer runs),
+    // then read the tasks' records. A result written after a record was read reaches the live
+    // buffer; one written before is in the record (the script that writes it ends the task).
+    const live = await this.resultsTail.open({ cursor: '$', match: matches, taskIds, ...this.caps(ctx) });
+    try {
+      const from = live.from;
       for (const taskId of ids) {
         let view: TaskStatusView;
         try {
@@ -116,13 +173,14 @@ export class FeedSubscriptions {
         yield { cursor: from, item: r };
       }
       if (sel.closeWhenDone && pending.size === 0) return;
-    }
-    for await (const [id, fields] of tailStream({ redisUrl: this.opts.redisUrl, key: this.opts.keys.results, cursor: from || '0', signal })) {
-      const r = parseResult(fields, { maxBytes: this.opts.maxEntryBytes });
-      if (!matches(r) || (answered.size > 0 && answered.delete(`${r.taskId}\t${r.attempt}`))) continue;
-      pending.delete(r.taskId);
-      yield { cursor: id, item: r };
-      if (sel.closeWhenDone && pending.size === 0) return;
+      for await (const { id, record: r } of live.items()) {
+        if (answered.size > 0 && answered.delete(`${r.taskId}\t${r.attempt}`)) continue;
+        pending.delete(r.taskId);
+        yield { cursor: id, item: r };
+        if (sel.closeWhenDone && pending.size === 0) return;
+      }
+    } finally {
+      live.close();
     }
   }
 }

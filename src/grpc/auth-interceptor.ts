@@ -12,6 +12,7 @@
  * service stays open so load balancers and grpc_health_probe need no token. Refusals are logged
  * with the method, peer and role only: a token never reaches a log.
  */
+import { createHash } from 'node:crypto';
 import { ResponderBuilder, ServerInterceptingCall, ServerListenerBuilder, status, type ServerInterceptor } from '@grpc/grpc-js';
 import { roleCovers, type Grant } from '../auth/roles.js';
 import { bearerToken, type TokenSet } from '../auth/token-set.js';
@@ -19,6 +20,15 @@ import type { Logger } from '../logging/logger.js';
 import type { ClassReach } from './class-reach.js';
 import { toServiceError } from './status.js';
 import { UndecodableRequest } from './request-decoding.js';
+
+/**
+ * Metadata the interceptor sets on every call it lets through: the caller, as "token:" and a
+ * short SHA-256 digest of its token (never the token), for per-caller limits (stream-admission.ts).
+ * A value the client sent under this name is replaced.
+ */
+export const CALLER_METADATA = 'x-orchestrator-caller';
+
+const callerOfToken = (token: string): string => `token:${createHash('sha256').update(token, 'utf8').digest('hex').slice(0, 16)}`;
 
 /** Paths anyone may call. */
 const OPEN_PREFIXES = ['/grpc.health.v1.Health/'];
@@ -75,8 +85,9 @@ export function authInterceptor(opts: AuthInterceptorOptions): ServerInterceptor
           refuse(status.PERMISSION_DENIED, `${why}; this token has role "${grant.role}"`, { role: grant.role, needed });
           return;
         }
-        // Handlers never see the credential.
+        // Handlers never see the credential; per-caller limits see its digest.
         metadata.remove('authorization');
+        metadata.set(CALLER_METADATA, callerOfToken(token!));
         next(metadata);
       })
       .withOnReceiveMessage((message, next) => {

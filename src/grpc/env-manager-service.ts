@@ -75,7 +75,8 @@ export function envManagerHandlers(manager: EnvManager, docker: DockerClient, st
     }),
     streamServiceEvents: serverStream(
       log,
-      (req: pb.StreamServiceEventsRequest, signal) => eventsOf(manager, known(req.names), signal),
+      undefined,
+      (req: pb.StreamServiceEventsRequest, ctx) => eventsOf(manager, known(req.names), ctx.signal),
       (_cursor, e: ServiceEventRecord): pb.ServiceEvent => e,
     ),
     health: unary<pb.HealthRequest, pb.HealthResponse>(async () => {

@@ -4,7 +4,8 @@
  */
 import type { ServerUnaryCall, ServerWritableStream, sendUnaryData, UntypedHandleCall } from '@grpc/grpc-js';
 import type { Logger } from '../logging/logger.js';
-import type { FeedSubscriptions, Cursored } from '../feeds/feed-subscriptions.js';
+import type { FeedSubscriptions, Cursored, StreamContext } from '../feeds/feed-subscriptions.js';
+import type { StreamAdmission } from './stream-admission.js';
 import type { SystemStatus } from '../monitoring/system-status.js';
 import type { ClassControls } from '../tasks/class-controls.js';
 import type { TaskCanceller } from '../tasks/task-canceller.js';
@@ -30,6 +31,8 @@ export interface OrchestratorServices {
   status: TaskStatusReader;
   canceller: TaskCanceller;
   feeds: FeedSubscriptions;
+  /** Caps on concurrent server streams (grpc.maxStreams, grpc.maxStreamsPerCaller). */
+  streams: StreamAdmission;
   system: SystemStatus;
   workflows: { store: WorkflowStore; runs: WorkflowRuns; status: WorkflowStatusReader };
   classes: ClassControls;
@@ -64,18 +67,39 @@ export function unary<Req, Res>(fn: (req: Req) => Promise<Res>) {
   };
 }
 
-/** Pipes an async iterable into a server stream, with backpressure and client cancel. */
+/**
+ * Pipes an async iterable into a server stream, with backpressure and client cancel. The call
+ * first takes a slot of `admission`, when given (RESOURCE_EXHAUSTED when none is left) and frees it when it
+ * ends however it ends. `ctx.fail` ends the call at once with a status, even while it waits for
+ * the client to read (a subscriber that fell behind).
+ */
 export function serverStream<Req, Item, Res>(
   log: Logger,
-  source: (req: Req, signal: AbortSignal) => AsyncIterable<Cursored<Item>>,
+  admission: StreamAdmission | undefined,
+  source: (req: Req, ctx: StreamContext) => AsyncIterable<Cursored<Item>>,
   toMessage: (cursor: string, item: Item) => Res,
 ) {
   return (call: ServerWritableStream<Req, Res>) => {
+    let release = () => undefined as void;
+    try {
+      if (admission) release = admission.admit(call);
+    } catch (err) {
+      call.emit('error', toServiceError(err));
+      return;
+    }
     const ac = new AbortController();
+    let ended = false;
+    const endWith = (err: unknown) => {
+      if (ended || ac.signal.aborted) return;
+      ended = true;
+      ac.abort();
+      call.emit('error', toServiceError(err));
+    };
     call.on('cancelled', () => ac.abort());
     call.on('close', () => ac.abort());
+    const ctx: StreamContext = { signal: ac.signal, fail: endWith };
     (async () => {
-      for await (const { cursor, item } of source(call.request, ac.signal)) {
+      for await (const { cursor, item } of source(call.request, ctx)) {
         if (!call.write(toMessage(cursor, item))) {
           await new Promise<void>((resolve) => {
             const done = () => {
@@ -89,15 +113,16 @@ export function serverStream<Req, Item, Res>(
         }
         if (ac.signal.aborted) return;
       }
-      call.end();
+      if (!ac.signal.aborted) call.end();
     })()
       .catch((err) => {
         if (ac.signal.aborted) return;
         log.debug({ err }, 'stream ended with an error');
-        call.emit('error', toServiceError(err));
+        endWith(err);
       })
       // As in unary(): nothing of one stream may become an unhandled rejection.
-      .catch((err) => log.warn({ err }, 'stream could not be ended with its status'));
+      .catch((err) => log.warn({ err }, 'stream could not be ended with its status'))
+      .finally(() => release());
   };
 }
 
@@ -125,21 +150,23 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
     }),
     streamEvents: serverStream(
       log,
-      (req: pb.StreamEventsRequest, signal) =>
+      s.streams,
+      (req: pb.StreamEventsRequest, ctx) =>
         s.feeds.events(
           { types: req.types, taskClasses: req.taskClasses, taskIds: req.taskIds, workflowId: req.workflowId, scheduleId: req.scheduleId },
           req.cursor,
-          signal,
+          ctx,
         ),
       toPbEvent,
     ),
     streamTaskResults: serverStream(
       log,
-      (req: pb.StreamTaskResultsRequest, signal) =>
+      s.streams,
+      (req: pb.StreamTaskResultsRequest, ctx) =>
         s.feeds.results(
           { taskIds: req.taskIds, workflowId: req.workflowId, taskClass: req.taskClass, closeWhenDone: req.closeWhenDone, scheduleId: req.scheduleId },
           req.cursor,
-          signal,
+          ctx,
         ),
       toPbResult,
     ),
@@ -159,7 +186,8 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
     })),
     streamWorkflowStatus: serverStream(
       log,
-      (req: pb.StreamWorkflowStatusRequest, signal) => s.workflows.status.watch(requireRunId(req.runId), signal),
+      s.streams,
+      (req: pb.StreamWorkflowStatusRequest, ctx) => s.workflows.status.watch(requireRunId(req.runId), ctx),
       toPbUpdate,
     ),
     // ---- finding and replaying tasks ----

@@ -5,15 +5,17 @@
  * stream from that id misses nothing and repeats nothing the snapshot already said, as long as
  * the stream still holds those entries when they are read: a watcher held back by a slow client
  * can find them trimmed (MAXLEN), so it checks now and then and reads the run again when it may
- * have missed something.
+ * have missed something. Watchers read the events stream through one shared tailer
+ * (src/feeds/stream-tailer.ts), never a connection each.
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/keys.js';
 import { OrchestratorError } from '../tasks/errors.js';
 import type { TaskStatusReader } from '../tasks/task-status.js';
 import { parseEvent, type RawEntry, type TaskEventRecord } from '../feeds/feed-format.js';
-import { createBlockingRedis } from '../redis/connection.js';
-import type { Cursored } from '../feeds/feed-subscriptions.js';
+import type { Cursored, StreamContext } from '../feeds/feed-subscriptions.js';
+import { compareIds, StreamTailer, type TailSubscription } from '../feeds/stream-tailer.js';
+import { createLogger } from '../logging/logger.js';
 import { stepIdOf, stepTaskId, type FailurePolicy } from './workflow-definition.js';
 import type { WorkflowStore } from './workflow-store.js';
 import { parseHeader, parseOutcome, type RunHeader, type RunState, type StoredStepState } from './workflow-runs.js';
@@ -65,24 +67,38 @@ export interface WorkflowStatusReaderOptions {
    * closes when the run has ended. @default 5000
    */
   recheckMs?: number;
+  /** The shared reader of the events stream; one of its own when absent. */
+  events?: StreamTailer<TaskEventRecord>;
+  /** Updates one watcher may have waiting to be sent before it is ended (grpc.streamBufferEntries). @default 1000 */
+  maxBufferedEntries?: number;
+  /** Bytes one watcher may have waiting, as maxBufferedEntries (grpc.streamBufferBytes). @default 4 MiB */
+  maxBufferedBytes?: number;
 }
 
 const FINAL_RUN = new Set<RunState>(['succeeded', 'failed', 'cancelled']);
 const FINAL_STEP = new Set<StepState>(['succeeded', 'failed', 'cancelled', 'skipped']);
 const DEFAULT_RECHECK_MS = 5_000;
-/** Events-stream entries read at once. */
-const READ_BATCH = 500;
-
-/** Orders two stream entry ids ("<ms>-<seq>"). */
-function compareIds(a: string, b: string): number {
-  const [am = '0', as = '0'] = a.split('-');
-  const [bm = '0', bs = '0'] = b.split('-');
-  const d = BigInt(am) - BigInt(bm) || BigInt(as) - BigInt(bs);
-  return d === 0n ? 0 : d > 0n ? 1 : -1;
-}
 
 export class WorkflowStatusReader {
-  constructor(private readonly opts: WorkflowStatusReaderOptions) {}
+  private readonly events: StreamTailer<TaskEventRecord>;
+
+  constructor(private readonly opts: WorkflowStatusReaderOptions) {
+    this.events =
+      opts.events ??
+      new StreamTailer({
+        redisUrl: opts.redisUrl,
+        redis: opts.redis,
+        key: opts.keys.events,
+        parse: parseEvent,
+        logger: createLogger('silent'),
+        name: 'orq-tail-events',
+      });
+  }
+
+  /** Stops the reader of its own, if it has one (a shared one is closed by its owner). */
+  async close(): Promise<void> {
+    if (!this.opts.events) await this.events.close();
+  }
 
   /** GetWorkflowRun. */
   async get(runId: string): Promise<WorkflowRunView> {
@@ -145,7 +161,7 @@ export class WorkflowStatusReader {
    * ends. Steps' running and retrying come from their tasks' events; the rest from the run's own.
    * Every `recheckMs` the watcher also makes sure it has not missed the end (see mayHaveMissed).
    */
-  async *watch(runId: string, signal: AbortSignal): AsyncGenerator<Cursored<WorkflowUpdate>> {
+  async *watch(runId: string, ctx: StreamContext): AsyncGenerator<Cursored<WorkflowUpdate>> {
     const first = await this.snapshot(runId);
     let { cursor } = first;
     let runState = first.view.state;
@@ -159,9 +175,19 @@ export class WorkflowStatusReader {
     if (FINAL_RUN.has(runState)) return;
 
     const recheckMs = this.opts.recheckMs ?? DEFAULT_RECHECK_MS;
-    const blocking = createBlockingRedis(this.opts.redisUrl);
-    const onAbort = () => blocking.disconnect();
-    signal.addEventListener('abort', onAbort, { once: true });
+    const signal = ctx.signal;
+    const follow = (from: string) =>
+      this.events.open({
+        cursor: from,
+        match: (e) => e.workflowId === runId,
+        maxBufferedEntries: this.opts.maxBufferedEntries ?? 1_000,
+        maxBufferedBytes: this.opts.maxBufferedBytes ?? 4 << 20,
+        signal,
+        onOverflow: ctx.fail,
+      });
+    let sub: TailSubscription<TaskEventRecord> = await follow(cursor);
+    let items = sub.items();
+    let pending: Promise<IteratorResult<{ id: string; record: TaskEventRecord }>> | undefined;
     try {
       let checkedAt = Date.now();
       while (!signal.aborted) {
@@ -169,9 +195,13 @@ export class WorkflowStatusReader {
           checkedAt = Date.now();
           if (await this.mayHaveMissed(cursor)) {
             // Read the run again (with the stream position it is current as of) and send what
-            // changed since what this watcher last sent.
+            // changed since what this watcher last sent; then follow the stream from there.
             const again = await this.snapshot(runId);
             cursor = again.cursor;
+            sub.close();
+            sub = await follow(cursor);
+            items = sub.items();
+            pending = undefined;
             for (const s of again.view.steps) {
               const prev = last.get(s.stepId);
               if (prev && (FINAL_STEP.has(prev.state) || (prev.state === s.state && prev.attempt === s.attempt))) continue;
@@ -200,51 +230,53 @@ export class WorkflowStatusReader {
             if (FINAL_RUN.has(runState)) return;
           }
         }
-        let reply: [string, RawEntry[]][] | null;
-        try {
-          reply = (await blocking.xread('COUNT', READ_BATCH, 'BLOCK', recheckMs, 'STREAMS', this.opts.keys.events, cursor)) as [string, RawEntry[]][] | null;
-        } catch (err) {
-          if (signal.aborted) return;
-          throw err;
+        // The next event of this run, or nothing within the recheck interval.
+        pending ??= items.next();
+        let timer: ReturnType<typeof setTimeout> | undefined;
+        const waitMs = Math.max(1, recheckMs - (Date.now() - checkedAt));
+        const got = await Promise.race([
+          pending,
+          new Promise<undefined>((resolve) => {
+            timer = setTimeout(() => resolve(undefined), waitMs);
+          }),
+        ]);
+        clearTimeout(timer);
+        if (got === undefined) continue;
+        pending = undefined;
+        if (got.done) return;
+        const { id, record: e } = got.value;
+        cursor = id;
+        if (e.type === 'workflow_run') {
+          runState = (e.state ?? runState) as RunState;
+          yield { cursor: id, item: { ...base, runState, snapshot: false, stepId: '', atMs: e.atMs, error: e.detail ?? '' } };
+          if (FINAL_RUN.has(runState)) return;
+          continue;
         }
-        for (const [id, fields] of reply?.[0]?.[1] ?? []) {
-          cursor = id;
-          const e = parseEvent(fields);
-          if (e.workflowId !== runId) continue;
-          if (e.type === 'workflow_run') {
-            runState = (e.state ?? runState) as RunState;
-            yield { cursor: id, item: { ...base, runState, snapshot: false, stepId: '', atMs: e.atMs, error: e.detail ?? '' } };
-            if (FINAL_RUN.has(runState)) return;
-            continue;
-          }
-          const change = stepChange(runId, e);
-          if (!change) continue;
-          const prev = last.get(change.stepId);
-          // The queued mark can land after the task's start: never step back from running or an end.
-          if (prev && (FINAL_STEP.has(prev.state) || (e.type === 'workflow_step' && change.state === 'queued' && prev.state === 'running'))) continue;
-          last.set(change.stepId, change);
-          const outcome = change.state === 'succeeded' ? parseOutcome(await this.opts.redis.hget(this.opts.keys.runOutcomes(runId), change.stepId)) : undefined;
-          yield {
-            cursor: id,
-            item: {
-              ...base,
-              runState,
-              snapshot: false,
-              stepId: change.stepId,
-              stepState: change.state,
-              atMs: e.atMs,
-              taskId: e.taskId,
-              attempt: change.attempt,
-              error: e.type === 'workflow_step' && change.state !== 'succeeded' ? (e.detail ?? '') : e.type === 'retrying' ? (e.detail ?? '') : '',
-              resultJson: outcome ? (outcome.result ?? 'null') : '',
-            },
-          };
-          if (signal.aborted) return;
-        }
+        const change = stepChange(runId, e);
+        if (!change) continue;
+        const prev = last.get(change.stepId);
+        // The queued mark can land after the task's start: never step back from running or an end.
+        if (prev && (FINAL_STEP.has(prev.state) || (e.type === 'workflow_step' && change.state === 'queued' && prev.state === 'running'))) continue;
+        last.set(change.stepId, change);
+        const outcome = change.state === 'succeeded' ? parseOutcome(await this.opts.redis.hget(this.opts.keys.runOutcomes(runId), change.stepId)) : undefined;
+        yield {
+          cursor: id,
+          item: {
+            ...base,
+            runState,
+            snapshot: false,
+            stepId: change.stepId,
+            stepState: change.state,
+            atMs: e.atMs,
+            taskId: e.taskId,
+            attempt: change.attempt,
+            error: e.type === 'workflow_step' && change.state !== 'succeeded' ? (e.detail ?? '') : e.type === 'retrying' ? (e.detail ?? '') : '',
+            resultJson: outcome ? (outcome.result ?? 'null') : '',
+          },
+        };
       }
     } finally {
-      signal.removeEventListener('abort', onAbort);
-      blocking.disconnect();
+      sub.close();
     }
   }
 

@@ -1,0 +1,118 @@
+/**
+ * Many subscribers on one front end: 1,000 open StreamEvents calls (each following one task, as a
+ * UI or a waiting client would), the Redis connections they cost, the front end's RSS with them
+ * open, and waitForResult's submit-to-result latency, at idle and at `rate` tasks/s with the
+ * 1,000 subscribers attached. There is no plain-BullMQ counterpart: the figures are ours alone,
+ * to compare between versions (README "Streams" has the figures before and after the shared
+ * tailer).
+ */
+import { OrchestratorClient } from '../src/client/orchestrator-client.js';
+import { INPROC_CLASS, INPROC_CONCURRENCY } from './bench-config.js';
+import { stopChild } from './processes.js';
+import { startOurs, startPool, type BenchContext } from './scenarios.js';
+
+const SUBSCRIBERS = 1_000;
+const IDLE_SAMPLES = 200;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+function percentile(samples: number[], p: number): number {
+  const sorted = [...samples].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.ceil((p / 100) * sorted.length) - 1)] ?? NaN;
+}
+
+async function redisClients(ctx: BenchContext): Promise<number> {
+  return ((await ctx.control.client('LIST')) as string).trim().split('\n').length;
+}
+
+export async function streams(ctx: BenchContext): Promise<void> {
+  const { rate, latencySeconds } = ctx.opts;
+  const ours = await startOurs(ctx, 'streams');
+  const pool = await startPool(ctx, ours, INPROC_CLASS, INPROC_CONCURRENCY);
+  const callers = Array.from({ length: 4 }, () => new OrchestratorClient(ours.address, { defaultDeadlineMs: 60_000 }));
+  const open: { cancel(): void }[] = [];
+  try {
+    // One waitForResult first, so whatever a front end opens on first use is open before counting.
+    const warm = await ours.client.submitTask({ taskClass: INPROC_CLASS, payload: { n: 'warm' } });
+    await ours.client.waitForResult(warm.taskId, { timeoutMs: 30_000 });
+    const warmEvents = ours.client.streamEvents({ cursor: '0' });
+    for await (const _ of warmEvents) break;
+
+    // waitForResult at idle, one at a time.
+    const idle: number[] = [];
+    for (let i = 0; i < IDLE_SAMPLES; i++) {
+      const t0 = performance.now();
+      const { taskId } = await ours.client.submitTask({ taskClass: INPROC_CLASS, payload: { n: String(i) } });
+      await ours.client.waitForResult(taskId, { timeoutMs: 30_000 });
+      idle.push(performance.now() - t0);
+    }
+
+    global.gc?.();
+    const connectionsBefore = await redisClients(ctx);
+    const rssBefore = process.memoryUsage().rss;
+    const ids = Array.from({ length: SUBSCRIBERS }, (_, i) => `${ctx.runId}-sub-${i}`);
+    const delivered = new Set<string>();
+    for (let i = 0; i < SUBSCRIBERS; i++) {
+      const s = callers[i % callers.length]!.streamEvents({ taskIds: [ids[i]!], types: ['succeeded'] });
+      open.push(s);
+      void (async () => {
+        for await (const e of s) delivered.add(e.taskId);
+      })().catch(() => undefined);
+    }
+    // Let every call reach the server and attach.
+    await sleep(2_000);
+    const connectionsDuring = await redisClients(ctx);
+    const rssDuring = process.memoryUsage().rss;
+
+    // waitForResult at the rate, the subscribers attached.
+    const loaded: number[] = [];
+    let errors = 0;
+    const count = rate * latencySeconds;
+    const pending: Promise<void>[] = [];
+    const start = performance.now();
+    for (let i = 0; i < count; i++) {
+      const wait = start + (i * 1000) / rate - performance.now();
+      if (wait >= 1) await sleep(wait);
+      pending.push(
+        (async () => {
+          const t0 = performance.now();
+          const { taskId } = await ours.client.submitTask({ taskClass: INPROC_CLASS, payload: { n: String(i) } });
+          await ours.client.waitForResult(taskId, { timeoutMs: 30_000 });
+          loaded.push(performance.now() - t0);
+        })().catch(() => void errors++),
+      );
+    }
+    await Promise.all(pending);
+    // The subscribers' own tasks: each of the 1,000 streams gets its one event.
+    await ours.client.submitTasks(ids.map((taskId) => ({ taskId, taskClass: INPROC_CLASS, payload: { n: taskId } })));
+    const deadline = Date.now() + 30_000;
+    while (delivered.size < SUBSCRIBERS && Date.now() < deadline) await sleep(100);
+
+    const add = (scenario: string, unit: string, value: number, note?: string) =>
+      ctx.report.add({ id: 'streams', scenario, unit, ours: value, baseline: null, latency: unit === 'ms', note });
+    add(
+      `Redis connections added by ${SUBSCRIBERS} open streams`,
+      'conn',
+      connectionsDuring - connectionsBefore,
+      `${connectionsBefore} -> ${connectionsDuring}`,
+    );
+    add(`front-end RSS added by ${SUBSCRIBERS} open streams`, 'MiB', (rssDuring - rssBefore) / 2 ** 20, 'this process: orchestrator and the clients');
+    add(`waitForResult p50 at idle`, 'ms', percentile(idle, 50));
+    add(`waitForResult p99 at idle`, 'ms', percentile(idle, 99));
+    add(`waitForResult p50 at ${rate}/s, ${SUBSCRIBERS} streams open`, 'ms', percentile(loaded, 50));
+    add(`waitForResult p99 at ${rate}/s, ${SUBSCRIBERS} streams open`, 'ms', percentile(loaded, 99));
+    ctx.report.note('streams.delivered', delivered.size);
+    ctx.report.note('streams.errors', errors);
+    console.log(
+      `    ${SUBSCRIBERS} streams: Redis connections ${connectionsBefore} -> ${connectionsDuring}, RSS +${((rssDuring - rssBefore) / 2 ** 20).toFixed(1)} MiB; ` +
+        `waitForResult idle p50 ${percentile(idle, 50).toFixed(2)} p99 ${percentile(idle, 99).toFixed(2)} ms; ` +
+        `at ${rate}/s p50 ${percentile(loaded, 50).toFixed(2)} p99 ${percentile(loaded, 99).toFixed(2)} ms (${errors} errors); ` +
+        `${delivered.size}/${SUBSCRIBERS} subscribers got their event`,
+    );
+  } finally {
+    for (const s of open) s.cancel();
+    for (const c of callers) c.close();
+    await stopChild(pool);
+    await ours.close();
+  }
+}
