@@ -14,6 +14,7 @@
  * is taken before the kill.
  */
 import { readFileSync } from 'node:fs';
+import type { TaskInput } from '../src/client/orchestrator-client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allProcesses, procStat, type ProcStat } from '../workers/pool-guard/proc-stat.js';
 import { CONTAINER_LABELS } from '../workers/executors/container.js';
@@ -113,7 +114,7 @@ const LOOP = ['sh', '-c', 'sleep 600 & while :; do :; done'];
 
 /** Submits the mix the issue names on `taskClass`; returns the task ids. */
 async function submitMix(taskClass: string, tag: string, opts: { commands: boolean; container: boolean }): Promise<string[]> {
-  const tasks = [
+  const tasks: Omit<TaskInput, 'taskClass'>[] = [
     { taskId: `${tag}-spin`, executor: { handler: 'spin' }, payload: { ms: '600000' } },
     { taskId: `${tag}-sleep`, executor: { handler: 'sleep' }, payload: { ms: '600000' } },
     ...(opts.commands ? [{ taskId: `${tag}-loop`, executor: { command: { argv: LOOP } }, payload: { kind: 'loop' } }] : []),
@@ -122,7 +123,7 @@ async function submitMix(taskClass: string, tag: string, opts: { commands: boole
       : []),
   ];
   for (const t of tasks) await sys.client.submitTask({ taskClass, timeoutMs: 600_000, ...t });
-  return tasks.map((t) => t.taskId);
+  return tasks.map((t) => t.taskId!);
 }
 
 async function poolContainers(poolId: string) {
@@ -141,14 +142,16 @@ describe('a pool killed with SIGKILL', { timeout: 180_000 }, () => {
     await startedOn(byThread, threadIds);
 
     // Everything running: two sandbox children, the shell loop and its `sleep`, the container.
-    const tree = await waitFor(
+    const tree = (await waitFor(
       () => {
         const d = descendants(byProcess.child.pid!);
         const names = d.map((p) => comm(p.pid));
         return names.includes('sh') && names.includes('sleep') && names.filter((n) => n === 'node').length >= 3 ? d : undefined;
       },
       { message: 'the tasks never all ran' },
-    );
+    ))!;
+    // Processes started from here on (in clock ticks since boot, as /proc counts) are the pools'.
+    const firstStart = Math.min(...tree.map((p) => p.start));
     const shell = tree.find((p) => comm(p.pid) === 'sh')!;
     const groups = [shell.pgid];
     if (docker) await waitFor(async () => (await poolContainers(byProcess.id)).some((c) => c.State === 'running'), { message: 'the container never ran' });
@@ -173,24 +176,14 @@ describe('a pool killed with SIGKILL', { timeout: 180_000 }, () => {
       });
     expect(Date.now() - killedAt).toBeLessThan(GONE_WITHIN_MS + 1_000);
 
-    // Nothing burns CPU: no process the pools had is left to, and none of the spinning kind
-    // appeared elsewhere (a sandbox child or loop reparented before the tree was taken).
-    const ticks = new Map(allProcesses().map((p) => [p.pid, cpuTicks(p.pid)]));
-    const spinning = await waitFor(() => true).then(
-      () =>
-        new Promise<number[]>((r) =>
-          setTimeout(
-            () =>
-              r(
-                allProcesses()
-                  .filter((p) => comm(p.pid) === 'sh' && cpuTicks(p.pid) - (ticks.get(p.pid) ?? 0) > 20)
-                  .map((p) => p.pid),
-              ),
-            500,
-          ),
-        ),
+    // Nothing burns CPU: besides the processes above, no process of the kinds that spin (a
+    // sandbox child, the shell loop) started since these pools did is left without a live pool
+    // as its parent (other suites' pools may run such processes on this machine meanwhile).
+    const spinKind = /bullmq\/dist\/cjs\/classes\/main\.js|while :; do :; done/;
+    const stray = allProcesses().filter(
+      (p) => p.start >= firstStart && spinKind.test(cmdline(p.pid)) && !cmdline(p.ppid).includes('workers/main.js') && state(p.pid) !== 'Z',
     );
-    expect(spinning).toEqual([]);
+    expect(stray.map((p) => [p.pid, cmdline(p.pid), cpuTicks(p.pid)])).toEqual([]);
 
     // The next pool's start-up reap finds nothing of them left.
     const next = await sys.startPool({ classes: 'inproc:1', env });
@@ -209,10 +202,10 @@ describe('a pool killed with SIGKILL', { timeout: 180_000 }, () => {
     const [taskId] = [`guarded-${Date.now()}`];
     await sys.client.submitTask({ taskId, taskClass: 'cpu_short', timeoutMs: 600_000, payload: { kind: 'loop' }, executor: { command: { argv: LOOP } } });
     await startedOn(doomed, [taskId]);
-    const tree = await waitFor(() => {
+    const tree = (await waitFor(() => {
       const d = descendants(doomed.child.pid!);
       return d.some((p) => comm(p.pid) === 'sleep') ? d : undefined;
-    });
+    }))!;
     seen.push(...tree);
     const shell = tree.find((p) => comm(p.pid) === 'sh')!;
     // The guard is the pool's child in a session of its own.
