@@ -167,7 +167,7 @@ describe('a pool killed with SIGKILL', { timeout: 180_000 }, () => {
     await waitFor(() => left().length === 0, {
       timeoutMs: GONE_WITHIN_MS,
       intervalMs: 100,
-      message: `still running: ${JSON.stringify(left().map((p) => [p.pid, cmdline(p.pid)]))}`,
+      message: `still running: ${JSON.stringify(left().map((p) => [p.pid, procStat(p.pid)?.ppid, state(p.pid), cmdline(p.pid)]))}`,
     });
     if (docker)
       await waitFor(async () => (await poolContainers(byProcess.id)).length === 0, {

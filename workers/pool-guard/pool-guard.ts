@@ -16,6 +16,8 @@ import { fileURLToPath } from 'node:url';
 import type { Logger } from '../../src/logging/logger.js';
 import { guardStateFile, type GuardArgs } from './guard-state.js';
 
+/** A guard that lived less than this is not started again. */
+const RESTART_AFTER_MS = 1_000;
 const GUARD_FILE = join(dirname(fileURLToPath(import.meta.url)), 'pool-guard-main.js');
 
 export interface PoolGuardOptions extends GuardArgs {
@@ -51,11 +53,17 @@ export class PoolGuard implements ProcessGroupWatch {
     this.child = child;
     // A write after the guard died fails here; the exit handler starts a new one.
     child.stdin!.on('error', () => undefined);
+    const startedAt = Date.now();
     child.once('exit', (code, signal) => {
       if (this.closing) return;
-      logger.warn({ code, signal, guardPid: child.pid }, 'the pool guard exited; starting another');
       // Its record would make a pool starting on this host reap groups that are still ours.
       if (child.pid) rmSync(guardStateFile(args.runDir, args.poolId, child.pid), { force: true });
+      // One that cannot even start (a missing file, no memory) would fail again at once.
+      if (Date.now() - startedAt < RESTART_AFTER_MS) {
+        logger.error({ code, signal }, 'the pool guard cannot run: command tasks and containers of this pool would outlive a kill of it');
+        return;
+      }
+      logger.warn({ code, signal, guardPid: child.pid }, 'the pool guard exited; starting another');
       this.start();
       for (const [pgid, taskId] of this.groups) this.send(`add ${pgid} ${taskId}`);
     });
