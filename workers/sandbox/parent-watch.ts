@@ -37,7 +37,11 @@ export function exitWhenParentGoes(pollMs = PARENT_POLL_MS): void {
   process.once('disconnect', () => process.kill(process.pid, 'SIGKILL'));
   // The parent may have gone before the watch started: then there is nothing to wait for.
   if (!process.connected) process.kill(process.pid, 'SIGKILL');
-  const thread = new Worker(WATCH_THREAD, { eval: true, workerData: { ppid, pollMs } });
+  // No execArgv of the child's (a flag such as --input-type=module would make this CommonJS
+  // source fail to load, and the watch with it).
+  const thread = new Worker(WATCH_THREAD, { eval: true, execArgv: [], workerData: { ppid, pollMs } });
+  // A watch that failed must not take the handler's call down with it ('error' unhandled throws).
+  thread.on('error', () => undefined);
   // The watch must not keep a child alive whose work is done, nor stop it from exiting normally.
   thread.unref();
 }
