@@ -26,6 +26,8 @@ import { guardStateFile, type GuardArgs, type GuardedGroup, type GuardState } fr
 
 const args = JSON.parse(process.argv[2] ?? '{}') as GuardArgs;
 const POLL_MS = 100;
+/** Time the engine gets, beyond the groups' grace, to list and remove the pool's containers. */
+const ENGINE_BUDGET_MS = 10_000;
 const groups = new Map<number, GuardedGroup>();
 const stateFile = guardStateFile(args.runDir, args.poolId, process.pid);
 const self = { pid: process.pid, start: procStat(process.pid)?.start ?? 0 };
@@ -95,5 +97,8 @@ lines.on('line', (line) => {
   saveState();
 });
 lines.on('close', () => {
+  // A hung engine must not keep the guard: the groups are stopped by then, and the next pool's
+  // start-up reap (container-reaper.ts) removes containers left behind.
+  setTimeout(() => process.exit(0), args.killGraceMs + ENGINE_BUDGET_MS).unref();
   void Promise.all([stopGroups(), removeContainers()]).then(() => process.exit(0));
 });
