@@ -28,6 +28,8 @@ import { reapOrphanContainers } from './container-reaper.js';
 import { poolConcurrencyOverrides } from '../src/tasks/class-controls.js';
 import { DockerClient } from '../src/docker/docker-client.js';
 import { SandboxRunner } from './sandbox/sandbox-runner.js';
+import { PoolGuard } from './pool-guard/pool-guard.js';
+import { reapOrphanGroups } from './pool-guard/orphan-group-reaper.js';
 import { SlurmExecutor } from './executors/slurm.js';
 import { SlurmJobIds } from './slurm-job-ids.js';
 import { SlurmCli } from '../src/slurm/slurm-cli.js';
@@ -43,6 +45,8 @@ import { PoolMetrics } from './pool-metrics.js';
 import { defineTaskCommands, PendingOutcomes, PendingStarts, taskBackend } from './task-backend.js';
 
 const STALLED_LIMIT_REASON = 'job stalled more than allowable limit';
+/** SIGTERM to SIGKILL, for command tasks stopped by the pool and by its guard alike. */
+const COMMAND_KILL_GRACE_MS = 2_000;
 
 export interface WorkerPoolOptions {
   config: Config;
@@ -74,6 +78,7 @@ export class WorkerPool {
   private configured = new Map<string, number>();
   private readonly live = new Map<string, number>();
   private metricsListener?: HttpListener;
+  private guard?: PoolGuard;
 
   constructor(private readonly opts: WorkerPoolOptions) {
     this.id = opts.config.pool.id;
@@ -156,6 +161,7 @@ export class WorkerPool {
     const needsSandbox = classes.some((c) => !inProcess.has(c));
     const docker = new DockerClient({ socketPath: config.docker.socketPath });
     const runAs = this.runAsUsers(classes);
+    const guard = this.startGuard(classes);
     const poolEnv = this.opts.env ?? process.env;
     const classEnv = new Map(classes.map((c) => [c, cleanEnvironment(poolEnv, config.classes.get(c)!.policy.envPassthrough, runAs.get(c))]));
     const handler = new HandlerExecutor({
@@ -166,7 +172,15 @@ export class WorkerPool {
     });
     this.executors = new Map<string, Executor<unknown>>([
       ['handler', handler as Executor<unknown>],
-      ['command', new CommandExecutor({ environment: (c) => classEnv.get(c)!, runAs: (c) => runAs.get(c) }) as Executor<unknown>],
+      [
+        'command',
+        new CommandExecutor({
+          killGraceMs: COMMAND_KILL_GRACE_MS,
+          environment: (c) => classEnv.get(c)!,
+          runAs: (c) => runAs.get(c),
+          guard,
+        }) as Executor<unknown>,
+      ],
       [
         'http',
         new HttpExecutor({
@@ -342,6 +356,33 @@ export class WorkerPool {
     });
   }
 
+  /**
+   * Before taking tasks: kill the command tasks that killed pools on this host left running
+   * with nobody watching, then start this pool's guard when a class it serves may run commands
+   * or containers, which would outlive the pool (see workers/pool-guard/).
+   */
+  private startGuard(classes: string[]): PoolGuard | undefined {
+    const { config } = this.opts;
+    const runDir = resolve(config.pool.runDir);
+    try {
+      const reaped = reapOrphanGroups({ runDir, logger: this.log });
+      if (reaped > 0) this.log.info({ reaped, runDir }, 'killed command tasks of pools that are gone');
+    } catch (err) {
+      this.log.warn({ err, runDir }, 'could not look for orphaned command tasks');
+    }
+    const may = (kind: 'command' | 'container') => classes.some((c) => config.classes.get(c)!.policy.executors.includes(kind));
+    if (!may('command') && !may('container')) return undefined;
+    this.guard = new PoolGuard({
+      runDir,
+      poolId: this.id,
+      killGraceMs: COMMAND_KILL_GRACE_MS,
+      docker: may('container') ? { socketPath: config.docker.socketPath, prefix: config.redis.prefix } : undefined,
+      logger: this.log,
+    });
+    this.guard.start();
+    return this.guard;
+  }
+
   /** Before taking tasks: remove containers that dead pools (or this id's last life) left behind. */
   private async reapContainers(docker: DockerClient, redis: Redis): Promise<void> {
     if (!(await docker.ping())) {
@@ -466,6 +507,8 @@ export class WorkerPool {
     }
     clearTimeout(timer);
     await Promise.all([...this.executors.values()].map((e) => e.close?.()));
+    // After the executors: every command and container has ended, so the guard has nothing to stop.
+    await this.guard?.close();
     if (this.redis) {
       await this.redis
         .multi()

@@ -5,7 +5,7 @@
  * Environment variables keep the older stack's names where it had them:
  *   REDIS_URL, ORCHESTRATOR_GRPC_ADDR, ORCHESTRATOR_HTTP_ADDR
  * and add: ORCHESTRATOR_CONFIG, ORCHESTRATOR_PREFIX, ORCHESTRATOR_REDIS_PASSWORD_FILE, ORCHESTRATOR_REDIS_CA_FILE, ORCHESTRATOR_LOG_LEVEL,
- * ORCHESTRATOR_POOL_ID, ORCHESTRATOR_POOL_CLASSES (cpu_short:8,cpu_long), ORCHESTRATOR_POOL_METRICS_ADDR,
+ * ORCHESTRATOR_POOL_ID, ORCHESTRATOR_POOL_CLASSES (cpu_short:8,cpu_long), ORCHESTRATOR_POOL_METRICS_ADDR, ORCHESTRATOR_POOL_RUN_DIR,
  * ORCHESTRATOR_HANDLERS_DIR, ORCHESTRATOR_SANDBOX (process|thread), ORCHESTRATOR_POOL_GPUS (0,1),
  * ORCHESTRATOR_GRPC_TOKENS_FILE, ORCHESTRATOR_ENV_FILE, ORCHESTRATOR_ENV_GRPC_ADDR,
  * ORCHESTRATOR_ENV_HTTP_ADDR, ORCHESTRATOR_ENV_TOKENS_FILE, ORCHESTRATOR_DASHBOARD_TOKEN_FILE; and Docker's own DOCKER_HOST (unix:// sockets only).
@@ -464,6 +464,13 @@ const schema = z.strictObject({
       handlersDir: z.string().default(''),
       /** How sandboxed handlers run: child processes or worker threads. */
       sandbox: z.enum(['process', 'thread']).default('process'),
+      /**
+       * A directory, shared by the pools of one host, where each pool's command guard records
+       * the process groups of its running command tasks, so that a pool starting later reaps
+       * those a killed pool (and guard) left behind. Env ORCHESTRATOR_POOL_RUN_DIR; relative to
+       * the pool's working directory. @default ".orchestrator/pools"
+       */
+      runDir: z.string().min(1).default('.orchestrator/pools'),
       /** On SIGTERM, time running tasks get to finish before they are handed back. @default 30000 */
       shutdownGraceMs: z.number().int().min(0).default(30_000),
       /** How often a pool announces itself. @default 5000 */
@@ -711,6 +718,7 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env.ORCHESTRATOR_DASHBOARD_TOKEN_FILE) set('http', 'dashboard', { generatedTokenFile: env.ORCHESTRATOR_DASHBOARD_TOKEN_FILE });
   if (env.ORCHESTRATOR_POOL_ID) set('pool', 'id', env.ORCHESTRATOR_POOL_ID);
   if (env.ORCHESTRATOR_POOL_METRICS_ADDR) set('pool', 'metricsAddr', env.ORCHESTRATOR_POOL_METRICS_ADDR);
+  if (env.ORCHESTRATOR_POOL_RUN_DIR) set('pool', 'runDir', env.ORCHESTRATOR_POOL_RUN_DIR);
   if (env.ORCHESTRATOR_POOL_CLASSES) set('pool', 'classes', parsePoolClasses(env.ORCHESTRATOR_POOL_CLASSES));
   if (env.ORCHESTRATOR_HANDLERS_DIR) set('pool', 'handlersDir', env.ORCHESTRATOR_HANDLERS_DIR);
   if (env.ORCHESTRATOR_SANDBOX) set('pool', 'sandbox', env.ORCHESTRATOR_SANDBOX);

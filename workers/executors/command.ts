@@ -25,6 +25,7 @@ import { OutputTail } from './output-tail.js';
 import { abortError } from './abort-error.js';
 import { settlesWithin } from './settles-within.js';
 import type { RunAsUser } from '../run-as.js';
+import type { ProcessGroupWatch } from '../pool-guard/pool-guard.js';
 
 export interface CommandSpec {
   /** Program and arguments; argv[0] is resolved through PATH. No shell is involved. */
@@ -67,6 +68,11 @@ export interface CommandExecutorOptions {
   environment?: (taskClass: string) => Record<string, string>;
   /** The user a class's tasks run as; undefined runs them as the pool's user. @default none */
   runAs?: (taskClass: string) => RunAsUser | undefined;
+  /**
+   * Told of every group while it runs, so that the groups of a pool killed outright are stopped
+   * (the pool guard, workers/pool-guard/). @default none
+   */
+  guard?: ProcessGroupWatch;
 }
 
 export interface CommandResult {
@@ -88,11 +94,13 @@ export class CommandExecutor implements Executor<CommandSpec> {
   private readonly killGraceMs: number;
   private readonly environment: (taskClass: string) => Record<string, string>;
   private readonly runAs: (taskClass: string) => RunAsUser | undefined;
+  private readonly guard: ProcessGroupWatch | undefined;
 
   constructor(opts: CommandExecutorOptions = {}) {
     const base = cleanEnvironment(process.env, []);
     this.environment = opts.environment ?? (() => base);
     this.runAs = opts.runAs ?? (() => undefined);
+    this.guard = opts.guard;
     this.outputTailBytes = opts.outputTailBytes ?? 16384;
     this.killGraceMs = opts.killGraceMs ?? 2000;
     if (!Number.isInteger(this.outputTailBytes) || this.outputTailBytes < 0) {
@@ -144,6 +152,7 @@ export class CommandExecutor implements Executor<CommandSpec> {
       });
     }
 
+    this.guard?.track(pid, ctx.taskId);
     const closed = waitForClose(child);
     const stdout = new OutputTail(this.outputTailBytes);
     const stderr = new OutputTail(this.outputTailBytes);
@@ -197,6 +206,7 @@ export class CommandExecutor implements Executor<CommandSpec> {
     } finally {
       ctx.signal.removeEventListener('abort', onAbort);
       group.dispose();
+      this.guard?.untrack(pid);
     }
   }
 }

@@ -5,6 +5,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import type { Handler } from '../handlers/handler.js';
+import { exitWhenParentGoes } from './parent-watch.js';
 
 export interface SandboxJobData {
   module: string;
@@ -20,6 +21,9 @@ interface SandboxJob {
   data: SandboxJobData;
   updateProgress(value: unknown): Promise<void>;
 }
+
+// A child whose pool was killed must not run on (spinning a CPU) with nobody to report to.
+exitWhenParentGoes();
 
 /** Handler modules this child has loaded, by path: import() resolves its URL again on every call. */
 const loaded = new Map<string, Handler>();
