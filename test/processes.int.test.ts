@@ -7,7 +7,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../src/paths.js';
 import { startRedis } from './helpers/redis-server.js';
 import { waitFor } from './helpers/wait.js';
@@ -21,11 +21,27 @@ function freePort(): Promise<number> {
   });
 }
 
+/** Every process a test started; whatever a failed test left running is killed after it. */
+const started: ReturnType<typeof spawn>[] = [];
+afterEach(async () => {
+  const alive = started.splice(0).filter((c) => c.exitCode === null && c.signalCode === null);
+  await Promise.all(
+    alive.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          c.once('exit', () => resolve());
+          c.kill('SIGKILL');
+        }),
+    ),
+  );
+});
+
 function run(script: string, args: string[], env: Record<string, string>) {
   const child = spawn(process.execPath, [join(PROJECT_ROOT, script), ...args], {
     env: { PATH: process.env.PATH, ORCHESTRATOR_HTTP_ADDR: '127.0.0.1:0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
+  started.push(child);
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
