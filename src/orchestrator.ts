@@ -93,7 +93,8 @@ export class Orchestrator {
       redis,
       key: makeKeys(config.redis.prefix).events,
       name: 'orq-tail-events',
-      parse: parseEvent,
+      // Entries too large for one message are delivered as markers (feed-format.ts).
+      parse: (fields) => parseEvent(fields, { maxBytes: maxDeliveredBytes(config) }),
       logger,
       taskIdOf: (e) => e.taskId,
     }));
