@@ -112,6 +112,9 @@ const entryBytes = (e: RawEntry): number => {
   return n;
 };
 
+/** Longest close() waits for the reading loop to notice. */
+const CLOSE_WAIT_MS = 1_000;
+
 export class StreamTailer<R> {
   private readonly general = new Set<Subscriber<R>>();
   private readonly byTask = new Map<string, Set<Subscriber<R>>>();
@@ -364,6 +367,11 @@ export class StreamTailer<R> {
     this.general.clear();
     this.byTask.clear();
     this.blocking?.disconnect();
-    await this.loop?.catch(() => undefined);
+    // With Redis unreachable, ioredis may never settle the XREAD it holds (a command waiting on a
+    // connection that is between reconnects is not failed by disconnect()): wait for the loop a
+    // moment, never for ever.
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.loop?.catch(() => undefined), new Promise<void>((resolve) => (timer = setTimeout(resolve, CLOSE_WAIT_MS)))]);
+    clearTimeout(timer);
   }
 }
