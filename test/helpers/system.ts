@@ -228,8 +228,16 @@ export async function startSystem(opts: { toml?: string } = {}): Promise<TestSys
     httpUrl: `http://127.0.0.1:${orchestrator.httpPort}`,
     async stop() {
       client.close();
-      await orchestrator.close(1_000);
-      await bare.stop();
+      // The pools and Redis go whatever happens to the orchestrator's close: a close that fails
+      // or hangs must not leave the suite's processes running.
+      let timer: NodeJS.Timeout | undefined;
+      try {
+        const hung = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('the orchestrator did not close within 20 s')), 20_000)));
+        await Promise.race([orchestrator.close(1_000), hung]);
+      } finally {
+        clearTimeout(timer);
+        await bare.stop();
+      }
     },
   };
 }
