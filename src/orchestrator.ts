@@ -12,7 +12,6 @@ import { StreamAdmission } from './grpc/stream-admission.js';
 import { StreamTailer } from './feeds/stream-tailer.js';
 import { keys as makeKeys } from './redis/keys.js';
 import { parseEvent, type TaskEventRecord } from './feeds/feed-format.js';
-import { FeedWriter } from './feeds/feed-writer.js';
 import { GrpcServer } from './grpc/grpc-server.js';
 import type { Logger } from './logging/logger.js';
 import { createFailFastRedis } from './redis/connection.js';
@@ -101,7 +100,6 @@ export class Orchestrator {
     const services = createReadServices({ config, redisUrl, redis, bullRedis, eventsTail });
     const { keys, queues, status, store, workflowStatus, system } = services;
     this.queues = queues;
-    const writer = new FeedWriter({ redis, keys, eventsMaxLen: config.streams.eventsMaxLen, resultsMaxLen: config.streams.resultsMaxLen });
     const submitter = new TaskSubmitter({
       redis,
       keys,
@@ -120,7 +118,7 @@ export class Orchestrator {
       resultsMaxLen: config.streams.resultsMaxLen,
     });
     const lister = new TaskLister({ redis, keys, queues });
-    const retrier = new TaskRetrier({ redis, keys, queues, status, lister, feeds: writer });
+    const retrier = new TaskRetrier({ redis, keys, queues, status, lister, eventsMaxLen: config.streams.eventsMaxLen });
     this.retention = new TaskRetention({
       redis,
       keys,

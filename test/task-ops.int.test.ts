@@ -209,7 +209,8 @@ describe('RetryTasks', { timeout: 120_000 }, () => {
     // dropping duplicates by (task_id, attempt) keeps the retried run's outcome.
     const events = (await sys.r.xrange(sys.keys.events, '-', '+')).map(([, f]) => Object.fromEntries(f.flatMap((v, i) => (i % 2 ? [] : [[v, f[i + 1]!]]))));
     const mine = events.filter((e) => e.task_id === 'rt-id-3');
-    expect(mine.filter((e) => e.type === 'requeued').map((e) => Number(e.attempt))).toEqual([made]);
+    // The requeued event carries the attempt the task runs next, as its next started event does.
+    expect(mine.filter((e) => e.type === 'requeued').map((e) => Number(e.attempt))).toEqual([made + 1]);
     const finals = mine.filter((e) => e.type === 'failed' || e.type === 'succeeded').map((e) => `${e.type}:${e.attempt}`);
     expect(finals).toEqual([`failed:${made}`, `succeeded:${made + 1}`]);
     const started = mine.filter((e) => e.type === 'started').map((e) => Number(e.attempt));

@@ -258,8 +258,10 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
       const now = Date.now();
       timedOut = e.code === 'timed_out';
       if (timedOut) await feeds.count('timed_out', taskClass);
+      // BullMQ's count against BullMQ's allowance: after RetryTasks, `attempt` goes on from the
+      // attempts before it while the job's attempts start again (src/tasks/task-retry.ts).
       const allowed = job.opts.attempts ?? 1;
-      if (e.code === 'cancelled' || !e.retryable || attempt >= allowed) {
+      if (e.code === 'cancelled' || !e.retryable || job.attemptsMade + 1 >= allowed) {
         const state = e.code === 'cancelled' ? 'cancelled' : 'failed';
         finish({
           ...base,

@@ -5,7 +5,7 @@
  *
  * `<prefix>:events`, one entry per state change, trimmed with MAXLEN ~ streams.eventsMaxLen:
  *   type        submitted | started | progress | retrying | succeeded | failed | cancelled | stalled
- *               | requeued (a failed task queued again by RetryTasks, attempts reset; attempt "0")
+ *               | requeued (a failed task queued again by RetryTasks; attempt: the one it runs next)
  *   task_id     the task
  *   class       its task class
  *   attempt     1-based attempt the event belongs to ("0" for submitted)

@@ -89,6 +89,13 @@ export class SystemStatus {
     return pools;
   }
 
+  /**
+   * DEGRADED only when something is wrong: a component down, or work in a class no pool serves
+   * (tasks queued, scheduled or running there, and no pool heard from recently takes the
+   * class). A configured class nobody uses with no pool (the gpu classes of a CPU-only start) is
+   * fine, as is a paused class (an operator's decision) or no pools at all with no work. Redis
+   * unreachable is NOT_SERVING.
+   */
   async health(): Promise<HealthView> {
     const base = { version: this.opts.version, uptimeMs: Date.now() - this.opts.startedAtMs };
     try {
@@ -97,17 +104,23 @@ export class SystemStatus {
       return { ...base, status: 'not_serving', components: [{ name: 'redis', status: 'not_serving', detail: (err as Error).message }] };
     }
     const components: ComponentStatus[] = [{ name: 'redis', status: 'serving', detail: 'reachable' }];
-    const pools = await this.pools();
-    for (const [name, queue] of this.opts.queues.all()) {
-      const serving = pools.filter((p) => name in p.classes);
-      const paused = await queue.isPaused();
+    const classes = [...this.opts.queues.all()];
+    const [pools, facts] = await Promise.all([
+      this.pools(),
+      Promise.all(classes.map(([, q]) => Promise.all([q.isPaused(), q.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'waiting-children')]))),
+    ]);
+    classes.forEach(([name], i) => {
+      const [paused, counts] = facts[i]!;
+      const unfinished = Object.values(counts).reduce((n, c) => n + (c ?? 0), 0);
+      const serving = pools.filter((p) => name in p.classes).length;
+      const stranded = serving === 0 && unfinished > 0;
       components.push({
         name: `queue:${name}`,
-        status: paused || serving.length === 0 ? 'degraded' : 'serving',
-        detail: `${paused ? 'paused; ' : ''}${serving.length} pool(s) serving`,
+        status: stranded ? 'degraded' : 'serving',
+        detail: `${paused ? 'paused; ' : ''}${serving} pool(s) serving; ${unfinished} task(s) waiting or running${stranded ? ': no pool serves this class' : ''}`,
       });
-    }
-    components.push({ name: 'pools', status: pools.length ? 'serving' : 'degraded', detail: `${pools.length} pool(s) seen recently` });
+    });
+    components.push({ name: 'pools', status: 'serving', detail: `${pools.length} pool(s) seen recently` });
     return { ...base, status: components.some((c) => c.status !== 'serving') ? 'degraded' : 'serving', components };
   }
 

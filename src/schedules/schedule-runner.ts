@@ -120,8 +120,12 @@ export class ScheduleRunner {
     const stored = await store.list();
     const ids = new Set(stored.map((s) => s.spec.scheduleId));
     let fixed = 0;
+    const now = Date.now();
     for (const { spec } of stored) {
       const js = current.get(spec.scheduleId);
+      // An ended schedule fires no more: its timer is neither missing nor stuck (BullMQ adds no
+      // ticks past its end date, and re-creating it would add none either).
+      if (!spec.paused && spec.endAtMs && spec.endAtMs < now) continue;
       if (spec.paused ? js !== undefined : !ScheduleTimers.matches(spec, js) || (await timers.stuck(js!))) {
         await timers.apply(spec);
         fixed += 1;
@@ -147,6 +151,12 @@ export class ScheduleRunner {
       // that raced a create: a schedule without a spec to fire has no timer.
       await this.opts.timers.remove(scheduleId);
       return 'skipped';
+    }
+    if (stored.spec.endAtMs && tickMs > stored.spec.endAtMs) {
+      // BullMQ times the next tick from the last one while its end date has not passed, so the
+      // last tick it adds can lie past end_at_ms: no tick fires after the schedule's end.
+      log.debug({ endAtMs: stored.spec.endAtMs }, 'tick past the schedule end; skipped');
+      return 'ended';
     }
     const taskId = tickTaskId(scheduleId, tickMs);
     let task = job.data.task;

@@ -18,6 +18,20 @@ export interface ScheduleServiceOptions {
   checkTask: TaskCheck;
 }
 
+/**
+ * When a schedule fires next, as GetSchedule and ListSchedules report it: 0 when it will not fire
+ * again. BullMQ's job scheduler keeps the time of its last tick as its "next" once it stops adding
+ * ticks (end_at_ms passed), and may have timed one tick past end_at_ms that the runner skips; so
+ * a next tick that is past end_at_ms, or that already fired (at or before the last tick
+ * recorded), is no next tick.
+ */
+export function nextRunAt(spec: ScheduleSpec, schedulerNextMs: number, lastTickMs: number): number {
+  if (spec.paused || !schedulerNextMs) return 0;
+  if (spec.endAtMs && schedulerNextMs > spec.endAtMs) return 0;
+  if (lastTickMs && schedulerNextMs <= lastTickMs) return 0;
+  return schedulerNextMs;
+}
+
 /** The request field that holds the schedule, for error messages. */
 const FIELD = 'schedule';
 
@@ -56,10 +70,11 @@ export class ScheduleService {
     const last = await this.opts.store.lastRuns(all.map((s) => s.spec.scheduleId));
     return all.map((s) => {
       const id = s.spec.scheduleId;
+      const lastRunAtMs = last.get(id)?.tickMs ?? 0;
       return {
         ...s,
-        nextRunAtMs: s.spec.paused ? 0 : (timers.get(id)?.next ?? 0),
-        lastRunAtMs: last.get(id)?.tickMs ?? 0,
+        nextRunAtMs: nextRunAt(s.spec, timers.get(id)?.next ?? 0, lastRunAtMs),
+        lastRunAtMs,
         lastTaskId: last.get(id)?.taskId ?? '',
       };
     });
@@ -68,6 +83,7 @@ export class ScheduleService {
   private async view(s: StoredSchedule): Promise<ScheduleView> {
     const id = s.spec.scheduleId;
     const [next, last] = await Promise.all([s.spec.paused ? 0 : this.opts.timers.next(id), this.opts.store.lastRuns([id])]);
-    return { ...s, nextRunAtMs: next, lastRunAtMs: last.get(id)?.tickMs ?? 0, lastTaskId: last.get(id)?.taskId ?? '' };
+    const lastRunAtMs = last.get(id)?.tickMs ?? 0;
+    return { ...s, nextRunAtMs: nextRunAt(s.spec, next, lastRunAtMs), lastRunAtMs, lastTaskId: last.get(id)?.taskId ?? '' };
   }
 }

@@ -111,8 +111,9 @@ const STATE_CODE: Record<string, TaskState> = { c: 'succeeded', f: 'failed', d: 
  * ARGV[1] the queue's key prefix ("{<prefix>}:q:<class>:"), ARGV[2..] task ids
  * Returns 12 strings per task: "1" when its job exists (else "0" and the rest empty), state code
  * (c completed, f failed, d delayed, a active: its lock is held, w waiting or prioritized),
- * timestamp, processedOn, finishedOn, attempts made, failedReason, attempts allowed, BullMQ
- * priority, processedBy, workflow id, attempts before the last manual retry.
+ * timestamp (BullMQ's; unused: the task-list score is the submit time reported), processedOn,
+ * finishedOn, attempts made, failedReason, attempts allowed, BullMQ priority, processedBy (BullMQ
+ * stores it as "pb"), workflow id, attempts before the last manual retry.
  * Job keys are built from ARGV[1], as BullMQ's own scripts do: they share the hash tag.
  * The workflow id and attemptsBefore are read from the tail of the job's data (TaskJobData ends
  * with them, after timeoutMs), so a large payload is neither decoded nor sent; payload values
@@ -123,7 +124,7 @@ local out = {}
 for i = 2, #ARGV do
   local id = ARGV[i]
   local key = ARGV[1] .. id
-  local f = redis.call('HMGET', key, 'timestamp', 'processedOn', 'finishedOn', 'atm', 'failedReason', 'opts', 'priority', 'processedBy', 'data')
+  local f = redis.call('HMGET', key, 'timestamp', 'processedOn', 'finishedOn', 'atm', 'failedReason', 'opts', 'priority', 'pb', 'data')
   if not f[1] then
     for _ = 1, 12 do out[#out + 1] = '' end
     out[#out - 11] = '0'
@@ -297,7 +298,7 @@ export class TaskLister {
       }),
     ]);
     return list.map((c, i) => {
-      const [found, code, timestamp, processedOn, finishedOn, atm, failedReason, attempts, priority, processedBy, workflowId, before] = rows[i]!;
+      const [found, code, , processedOn, finishedOn, atm, failedReason, attempts, priority, processedBy, workflowId, before] = rows[i]!;
       const cancelReason = marks[i] ?? null;
       if (found !== '1') {
         if (cancelReason === null) return undefined;
@@ -317,7 +318,8 @@ export class TaskLister {
         workflowId: workflowId ?? '',
         priority: fromBullPriority(Number(priority || 0)),
         workerId: processedBy ?? '',
-        submittedAtMs: Number(timestamp || 0),
+        // The task-list score, the time the filter and the cursor use (task-status.ts, view()).
+        submittedAtMs: c.score,
         startedAtMs: Number(processedOn || 0),
         finishedAtMs: Number(finishedOn || 0),
       };

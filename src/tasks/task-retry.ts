@@ -2,7 +2,8 @@
  * RetryTasks: run failed tasks again. A task qualifies when its job is in BullMQ's failed set
  * and no cancel was requested for it (a cancelled task stays cancelled: cancel is a decision,
  * not a fault). Its job goes back to its queue with attempts reset (BullMQ's Job.retry) and a
- * "requeued" event is written.
+ * "requeued" event is written, carrying the attempt the task runs next: the same number as the
+ * `started` event that follows it, so a reader can pair them.
  *
  * By ids, each task succeeds or fails on its own (not_found, failed_precondition); by filter,
  * every failed task matching it is retried.
@@ -12,8 +13,10 @@
  */
 import { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { FeedWriter } from '../feeds/feed-writer.js';
+import { eventFields } from '../feeds/feed-format.js';
+import { bullmqFunction } from '../redis/bullmq-scripts.js';
 import type { Keys } from '../redis/keys.js';
+import { luaCommand } from '../redis/lua-command.js';
 import { OrchestratorError, invalidArgument, type ErrorCode } from './errors.js';
 import type { TaskFilter, TaskLister } from './task-list.js';
 import { checkFilter } from './task-list.js';
@@ -27,8 +30,37 @@ export interface TaskRetrierOptions {
   queues: TaskQueues;
   status: TaskStatusReader;
   lister: TaskLister;
-  feeds: FeedWriter;
+  eventsMaxLen: number;
 }
+
+/**
+ * BullMQ's reprocessJob (what Job.retry runs) for a failed job, attempts reset; then, when it
+ * requeued the job, the job's new data (attemptsBefore) and the "requeued" event. One script, so
+ * the event is on the stream before any pool can take the job: a reader never sees the rerun's
+ * "started" before its "requeued", nor a "requeued" for a job that was not requeued.
+ * KEYS[1..9] reprocessJob's keys (job, BullMQ events, failed, wait, meta, active, marker,
+ * prioritized, pc), KEYS[10] our events stream;
+ * ARGV[1..6] reprocessJob's arguments, ARGV[7] the job's new data JSON, ARGV[8] events MAXLEN,
+ * ARGV[9..] the event's fields. Returns reprocessJob's code: 1 requeued, -1 no such job, -3 not
+ * in the failed set.
+ */
+const REQUEUE_SCRIPT = `
+${bullmqFunction('bullReprocess', 'reprocessJob', 9)}
+local r = bullReprocess({KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]}, {ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]})
+if r == 1 then
+  redis.call('HSET', KEYS[1], 'data', ARGV[7])
+  redis.call('XADD', KEYS[10], 'MAXLEN', '~', ARGV[8], '*', unpack(ARGV, 9))
+end
+return r
+`;
+
+type RequeueCommand = (...args: (string | number)[]) => Promise<number>;
+
+/** Why reprocessJob refused, by its code. */
+const REQUEUE_REFUSED: Record<number, string> = {
+  [-1]: 'it is no longer retained',
+  [-3]: 'it is no longer failed (retried by another request a moment ago)',
+};
 
 export interface RetryOutcome {
   retried: string[];
@@ -43,7 +75,11 @@ export const MAX_RETRY_IDS = 10_000;
 const PARALLEL = 64;
 
 export class TaskRetrier {
-  constructor(private readonly opts: TaskRetrierOptions) {}
+  private readonly requeue: RequeueCommand;
+
+  constructor(private readonly opts: TaskRetrierOptions) {
+    this.requeue = luaCommand<RequeueCommand>(opts.redis, REQUEUE_SCRIPT, 10);
+  }
 
   async retryIds(ids: string[]): Promise<RetryOutcome> {
     if (ids.length > MAX_RETRY_IDS) throw invalidArgument('task_ids', `at most ${MAX_RETRY_IDS} ids, got ${ids.length}`);
@@ -89,11 +125,12 @@ export class TaskRetrier {
   }
 
   private async retryOne(taskId: string, knownClass?: string): Promise<void> {
-    const { redis, keys, queues, feeds } = this.opts;
+    const { redis, keys, queues } = this.opts;
     const { taskClass, cancelReason } = knownClass
       ? { taskClass: knownClass, cancelReason: await redis.hget(keys.cancel, taskId) }
       : await this.opts.status.classOf(taskId);
-    const job = (await Job.fromId(queues.get(taskClass), taskId)) as Job<TaskJobData> | undefined;
+    const queue = queues.get(taskClass);
+    const job = (await Job.fromId(queue, taskId)) as Job<TaskJobData> | undefined;
     if (!job) throw new OrchestratorError('not_found', `task "${taskId}" is no longer retained`);
     const state = await job.getState();
     if (state !== 'failed' || cancelReason !== null) {
@@ -103,22 +140,28 @@ export class TaskRetrier {
     // attempt numbers on events and results never repeat. workflowId stays last (task-list.ts).
     const { workflowId, ...rest } = job.data;
     const attempts = attemptsBefore(job.data) + job.attemptsMade;
-    await job.updateData({ ...rest, attemptsBefore: attempts, ...(workflowId ? { workflowId } : {}) });
-    try {
-      await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true });
-    } catch (err) {
-      // Retried by another request a moment ago, or removed by retention.
-      throw new OrchestratorError('failed_precondition', `task "${taskId}" could not be retried: ${(err as Error).message}`);
-    }
-    await feeds.event({
+    const data = JSON.stringify({ ...rest, attemptsBefore: attempts, ...(workflowId ? { workflowId } : {}) });
+    // The attempt the task runs next: its next "started" event carries the same number.
+    const event = eventFields({
       type: 'requeued',
       taskId,
       taskClass,
-      attempt: attempts,
+      attempt: attempts + 1,
       atMs: Date.now(),
       workflowId: job.data.workflowId,
       scheduleId: job.data.scheduleId,
       detail: 'retried on request',
     });
+    const k = queue.keys;
+    const code = await this.requeue(
+      ...[queue.toKey(taskId), k.events!, k.failed!, k.wait!, k.meta!, k.active!, k.marker!, k.prioritized!, k.pc!, keys.events],
+      ...[taskId, `${job.opts.lifo ? 'R' : 'L'}PUSH`, 'failedReason', 'failed', '1', '1'],
+      data,
+      this.opts.eventsMaxLen,
+      ...event,
+    );
+    if (code !== 1) {
+      throw new OrchestratorError('failed_precondition', `task "${taskId}" could not be retried: ${REQUEUE_REFUSED[code] ?? `BullMQ refused (code ${code})`}`);
+    }
   }
 }

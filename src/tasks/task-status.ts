@@ -78,21 +78,32 @@ export class TaskStatusReader {
   async get(taskId: string): Promise<TaskStatusView> {
     const { taskClass, cancelReason } = await this.classOf(taskId);
     const queue = this.opts.queues.get(taskClass);
-    const job = (await Job.fromId(queue, taskId)) as Job<TaskJobData> | undefined;
+    // Sent together: the task-list score is the submit time reported (see view()).
+    const [found, score] = await Promise.all([Job.fromId(queue, taskId), this.opts.redis.zscore(this.opts.keys.taskList(taskClass), taskId)]);
+    const job = found as Job<TaskJobData> | undefined;
+    const submittedAtMs = score === null ? undefined : Number(score);
     if (!job) {
-      if (cancelReason !== null) return { ...empty(taskId, taskClass), state: 'cancelled', error: `cancelled: ${cancelReason}` };
+      if (cancelReason !== null)
+        return { ...empty(taskId, taskClass), state: 'cancelled', error: `cancelled: ${cancelReason}`, submittedAtMs: submittedAtMs ?? 0 };
       throw new OrchestratorError('not_found', `task_id: task "${taskId}" is no longer retained`, { field: 'task_id' });
     }
     const state = await job.getState();
     if ((state === 'completed' || state === 'failed') && !job.finishedOn) {
       // It finished between reading the job and reading its state: read the finished job.
       const finished = (await Job.fromId(queue, taskId)) as Job<TaskJobData> | undefined;
-      if (finished) return this.view(finished, state, cancelReason !== null);
+      if (finished) return this.view(finished, state, cancelReason !== null, submittedAtMs);
     }
-    return this.view(job, state, cancelReason !== null);
+    return this.view(job, state, cancelReason !== null, submittedAtMs);
   }
 
-  view(job: Job<TaskJobData>, state: JobState | 'unknown', cancelRequested: boolean): TaskStatusView {
+  /**
+   * `submittedAtMs`: the task's score in its class's task list, the time ListTasks filters and
+   * pages on (Redis's clock when the claim script ran, also the `at` of its `submitted` event).
+   * BullMQ's job timestamp is the front end's clock a moment earlier, when the job was encoded:
+   * reporting it made a window built from reported times miss the tasks at its edges. Falls back
+   * to the job timestamp for a task without a task-list entry.
+   */
+  view(job: Job<TaskJobData>, state: JobState | 'unknown', cancelRequested: boolean, submittedAtMs?: number): TaskStatusView {
     const ours = mapState(state, cancelRequested);
     const before = attemptsBefore(job.data);
     let resultJson = state === 'completed' ? JSON.stringify(job.returnvalue ?? null) : '';
@@ -115,7 +126,7 @@ export class TaskStatusReader {
       error: job.failedReason ?? '',
       progressJson: job.progress === undefined || job.progress === 0 ? '' : JSON.stringify(job.progress),
       workerId: job.processedBy ?? '',
-      submittedAtMs: job.timestamp ?? 0,
+      submittedAtMs: submittedAtMs ?? job.timestamp ?? 0,
       startedAtMs: job.processedOn ?? 0,
       finishedAtMs: job.finishedOn ?? 0,
       workflowId: job.data.workflowId ?? '',
