@@ -164,6 +164,15 @@ describe('ended schedules', { timeout: 60_000 }, () => {
     const cli = await spawnOrchctl(['--addr', sys.addr, '--json', 'schedule', 'get', 'ends-soon']).done;
     expect(cli.code).toBe(0);
     expect(JSON.parse(cli.out)).toMatchObject({ schedule: 'ends-soon', next: '' });
+    // A later end starts it again.
+    const extended = await sys.client.updateSchedule({
+      scheduleId: 'ends-soon',
+      everyMs: 300,
+      endAtMs: Date.now() + 60_000,
+      task: { taskClass: 'cpu_short', payload: { s: '1' } },
+    });
+    expect(extended.nextRunAtMs).toBeGreaterThan(0);
+    await waitFor(async () => (await sys.client.getSchedule('ends-soon')).lastRunAtMs > last, { message: 'the extended schedule never fired' });
     await sys.client.deleteSchedule('ends-soon');
   });
 });

@@ -19,17 +19,24 @@ beforeAll(async () => {
 afterAll(async () => sys?.stop());
 
 describe('Health', () => {
-  it('is DEGRADED with no pools, SERVING per class once a pool serves it', async () => {
+  it('is SERVING with no pools and no work, DEGRADED while work waits unserved, SERVING per class once a pool serves it', async () => {
+    // Nothing is wrong with no pools while no work waits (test/contract.int.test.ts has the rule in full).
     const before = await sys.client.health();
-    expect(before.status).toBe(ServingStatus.SERVING_STATUS_DEGRADED);
+    expect(before.status).toBe(ServingStatus.SERVING_STATUS_SERVING);
     expect(before.version).toBe(VERSION);
     expect(VERSION).toBe(pkg.version);
     expect(before.components.find((c) => c.name === 'redis')?.status).toBe(ServingStatus.SERVING_STATUS_SERVING);
+    expect(before.components.find((c) => c.name === 'pools')?.detail).toContain('0 pool');
+    const { taskId } = await sys.client.submitTask({ taskClass: 'cpu_short', payload: { h: '1' } });
+    const waiting = await sys.client.health();
+    expect(waiting.status).toBe(ServingStatus.SERVING_STATUS_DEGRADED);
+    expect(waiting.components.find((c) => c.name === 'queue:cpu_short')?.status).toBe(ServingStatus.SERVING_STATUS_DEGRADED);
     await sys.startPool({ classes: 'cpu_short:2' });
     const after = await sys.client.health();
     expect(after.components.find((c) => c.name === 'queue:cpu_short')?.status).toBe(ServingStatus.SERVING_STATUS_SERVING);
     expect(after.components.find((c) => c.name === 'pools')?.detail).toContain('1 pool');
     expect(after.uptimeMs).toBeGreaterThanOrEqual(0);
+    await sys.client.waitForResult(taskId);
   });
 
   it('GetMetrics reports at least 17 named figures that follow the work', async () => {

@@ -311,7 +311,7 @@ describe('PurgeTasks', { timeout: 120_000 }, () => {
     expect(await sys.r.hget(sys.keys.tasks, 'pg-1')).toBeNull();
   });
 
-  it('purges cancelled tasks, those cancelled while queued (their job gone) included', async () => {
+  it('purges cancelled tasks, those cancelled while queued included', async () => {
     // cpu_long has no pool here: the task waits until cancelled.
     await sys.client.submitTask({ taskId: 'pg-cq', taskClass: 'cpu_long', payload: { n: '1' } });
     expect((await sys.client.cancelTask('pg-cq', 'not needed')).state).toBe(TaskState.TASK_STATE_CANCELLED);
