@@ -75,13 +75,13 @@ describe('Health', { timeout: 60_000 }, () => {
     pool.kill('SIGTERM');
     await pool.exited;
     try {
-      const h = await waitFor(
+      const h = (await waitFor(
         async () => {
           const got = await sys.client.health();
           return got.components.find((c) => c.name === 'pools')?.detail.startsWith('0 pool') ? got : undefined;
         },
         { message: 'the stopped pool was still seen' },
-      );
+      ))!;
       expect(h.status).toBe(ServingStatus.SERVING_STATUS_DEGRADED);
       expect(h.components.find((c) => c.name === 'queue:cpu_short')?.status).toBe(ServingStatus.SERVING_STATUS_DEGRADED);
       expect(h.components.find((c) => c.name === 'redis')?.status).toBe(ServingStatus.SERVING_STATUS_SERVING);
@@ -104,8 +104,9 @@ describe('ListTasks submit-time window', { timeout: 60_000 }, () => {
     const listed = (await sys.client.listTasks({ taskClasses: ['cpu_long'] }, { pageSize: 1_000 })).tasks.filter((t) => t.taskId.startsWith('win-'));
     expect(listed.map((t) => t.taskId).sort()).toEqual([...ids].sort());
     for (const t of listed) {
-      // GetTaskStatus and ListTasks report one submit time.
+      // GetTaskStatus, ListTasks and the task's submitted event tell one submit time.
       expect((await sys.client.getTaskStatus(t.taskId)).submittedAtMs).toBe(t.submittedAtMs);
+      expect((await eventsOf(t.taskId)).find((e) => e.type === 'submitted')?.at).toBe(String(t.submittedAtMs));
       // A window of that one millisecond (since inclusive, until exclusive) finds the task.
       const one = await sys.client.listTasks({ taskClasses: ['cpu_long'], submittedSinceMs: t.submittedAtMs, submittedUntilMs: t.submittedAtMs + 1 });
       expect(one.tasks.map((x) => x.taskId)).toContain(t.taskId);
@@ -209,13 +210,13 @@ describe('cancelled task status', { timeout: 60_000 }, () => {
 
   it('keeps attempts, submit time, worker and the times of the attempt it ran of a task cancelled while running', async () => {
     await sys.client.submitTask({ taskId: 'cr-1', taskClass: 'cpu_short', payload: { ms: '30000' }, executor: { handler: 'sleep' }, maxAttempts: 3 });
-    const running = await waitFor(
+    const running = (await waitFor(
       async () => {
         const s = await sys.client.getTaskStatus('cr-1');
         return s.state === TaskState.TASK_STATE_RUNNING ? s : undefined;
       },
       { message: 'cr-1 never ran' },
-    );
+    ))!;
     await sys.client.cancelTask('cr-1', 'stop it');
     const r = await sys.client.waitForResult('cr-1', { timeoutMs: 20_000 });
     expect(r.state).toBe(TaskState.TASK_STATE_CANCELLED);
