@@ -208,6 +208,40 @@ describe('cancelled task status', { timeout: 60_000 }, () => {
     expect((await eventsOf('cq-1')).map((e) => e.type)).toEqual(['submitted', 'cancelled']);
   });
 
+  it('keeps the attempt it ran of a task cancelled while waiting out a retry backoff', async () => {
+    await sys.client.submitTask({
+      taskId: 'cb-1',
+      taskClass: 'cpu_short',
+      payload: { a: '1' },
+      executor: { handler: 'fail' },
+      maxAttempts: 3,
+      backoff: { type: 'fixed', delayMs: 600_000 },
+    });
+    const waiting = (await waitFor(
+      async () => {
+        const s = await sys.client.getTaskStatus('cb-1');
+        return s.state === TaskState.TASK_STATE_SCHEDULED && s.attemptsMade === 1 ? s : undefined;
+      },
+      { message: 'cb-1 never failed its first attempt' },
+    ))!;
+    expect((await sys.client.cancelTask('cb-1', 'giving up')).state).toBe(TaskState.TASK_STATE_CANCELLED);
+    const after = await sys.client.getTaskStatus('cb-1');
+    expect(after).toMatchObject({
+      state: TaskState.TASK_STATE_CANCELLED,
+      attemptsMade: 1,
+      maxAttempts: 3,
+      submittedAtMs: waiting.submittedAtMs,
+      workerId: pool.id,
+      startedAtMs: waiting.startedAtMs,
+      error: 'cancelled: giving up',
+    });
+    expect(after.startedAtMs).toBeGreaterThan(0);
+    expect(after.finishedAtMs).toBeGreaterThanOrEqual(after.startedAtMs);
+    // The cancelled outcome names the attempt it ran.
+    const r = await sys.client.waitForResult('cb-1', { timeoutMs: 20_000 });
+    expect([r.state, r.attempt]).toEqual([TaskState.TASK_STATE_CANCELLED, 1]);
+  });
+
   it('keeps attempts, submit time, worker and the times of the attempt it ran of a task cancelled while running', async () => {
     await sys.client.submitTask({ taskId: 'cr-1', taskClass: 'cpu_short', payload: { ms: '30000' }, executor: { handler: 'sleep' }, maxAttempts: 3 });
     const running = (await waitFor(
