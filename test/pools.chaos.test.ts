@@ -73,8 +73,9 @@ describe('pools', { timeout: 180_000 }, () => {
     // Normally the second pool's; on a machine so loaded that the stall check came only after the
     // first run's refused finish, the first pool may have been the free one.
     expect([second.id, first.id]).toContain(r.workerId);
-    // The first run's finish was refused by BullMQ, and with it the outcome it carried.
-    await waitFor(async () => /(Missing lock|Lock mismatch) for job/.test(first.output()), { timeoutMs: 30_000 });
+    // The first run learnt it lost the task: its lock renewal was refused and it was stopped, or
+    // (when it ended first) its finish was refused by BullMQ, and with it the outcome it carried.
+    await waitFor(async () => /(Missing lock|Lock mismatch) for job|its task is no longer its own/.test(first.output()), { timeoutMs: 30_000 });
     expect((await eventsOf(taskId)).filter((f) => f[1] === 'started').length).toBeGreaterThanOrEqual(2);
     const results = (await sys.r.xrange(sys.keys.results, '-', '+')).filter(([, f]) => f[1] === taskId);
     expect(results).toHaveLength(1);
