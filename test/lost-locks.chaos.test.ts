@@ -116,7 +116,12 @@ function cases(): Case[] {
     },
     {
       name: 'command',
-      request: (taskId) => ({ taskId, taskClass: 'locks', payload: { run: '1' }, executor: { command: { argv: ['sh', '-c', `sleep ${sleepArg(taskId)}; echo done`] } } }),
+      request: (taskId) => ({
+        taskId,
+        taskClass: 'locks',
+        payload: { run: '1' },
+        executor: { command: { argv: ['sh', '-c', `sleep ${sleepArg(taskId)}; echo done`] } },
+      }),
       running: async (taskId) => processesMatching(`sleep ${sleepArg(taskId)}`),
     },
     {
@@ -223,7 +228,10 @@ async function survives(fault: (pool: PoolProcess) => Promise<void>): Promise<vo
     const events = await eventsOf(c.taskId);
     expect(orderProblems(events), `${c.name}: ${events.map((e) => `${e.type}@${e.worker ?? ''}`).join(' ')}`).toEqual([]);
     // The fault was longer than the lock: the task stalled (once) and ran again.
-    expect(events.filter((e) => e.type === 'stalled'), c.name).toHaveLength(1);
+    expect(
+      events.filter((e) => e.type === 'stalled'),
+      c.name,
+    ).toHaveLength(1);
     expect((await sys.client.getTaskStatus(c.taskId)).state, c.name).toBe(TaskState.TASK_STATE_SUCCEEDED);
   }
   expect(pool.output()).not.toMatch(/stalled more than allowable limit/);

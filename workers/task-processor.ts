@@ -95,7 +95,9 @@ function backoffDelay(job: Job): number {
  */
 function abortReason(signal: AbortSignal): Error {
   const r: unknown = signal.reason;
-  return r instanceof TaskError || r instanceof HandBack || r instanceof LockLost ? r : new TaskError('cancelled', `cancelled: ${typeof r === 'string' ? r : 'requested'}`);
+  return r instanceof TaskError || r instanceof HandBack || r instanceof LockLost
+    ? r
+    : new TaskError('cancelled', `cancelled: ${typeof r === 'string' ? r : 'requested'}`);
 }
 
 /** Normalise whatever an executor threw into a TaskError. */
