@@ -29,8 +29,12 @@ import { waitFor } from './helpers/wait.js';
 
 const docker = await dockerForTests('lost locks suite (container tasks)');
 const slurmUp = await slurmForTests('lost locks suite (Slurm tasks)');
-/** How long each task runs: the fault comes while every task of a round runs. */
-const RUN_MS = 5_000;
+/**
+ * How long each task runs: every task of a round must still run when the fault ends. Containers
+ * and Slurm jobs take seconds to get going, so they start first and run longer.
+ */
+const RUN_MS = 6_000;
+const SLOW_RUN_MS = 12_000;
 /** How long the fault lasts: over twice the 2 s lock. */
 const FAULT_MS = 4_500;
 
@@ -89,6 +93,8 @@ afterAll(async () => {
 
 interface Case {
   name: string;
+  /** Its work takes seconds to start (a container, a Slurm job): submitted first. */
+  slow?: boolean;
   request: (taskId: string) => TaskInput;
   /** Whether something of the task still runs outside the pool. */
   running?: (taskId: string) => Promise<boolean>;
@@ -132,11 +138,12 @@ function cases(): Case[] {
   if (docker) {
     all.push({
       name: 'container',
+      slow: true,
       request: (taskId) => ({
         taskId,
         taskClass: 'locks',
         payload: { run: '1' },
-        executor: { container: { image, command: ['sh', '-c', `sleep ${RUN_MS / 1000}; echo finished`] } },
+        executor: { container: { image, command: ['sh', '-c', `sleep ${SLOW_RUN_MS / 1000}; echo finished`] } },
       }),
       running: async (taskId) => (await taskContainers(docker, sys, taskId)).length > 0,
     });
@@ -144,11 +151,12 @@ function cases(): Case[] {
   if (slurmUp) {
     all.push({
       name: 'slurm',
+      slow: true,
       request: (taskId) => ({
         taskId,
         taskClass: 'locks',
         payload: { run: '1' },
-        executor: { slurm: { memoryMb: 50, script: `#!/bin/sh\nsleep ${RUN_MS / 1000}\necho finished\n` } },
+        executor: { slurm: { memoryMb: 50, script: `#!/bin/sh\nsleep ${SLOW_RUN_MS / 1000}\necho finished\n` } },
       }),
       running: async (taskId) => {
         for (const jobId of await slurm.jobsNamed(slurmJobName(sys.config.redis.prefix, taskId, 1))) {
@@ -203,22 +211,28 @@ function orderProblems(events: Record<string, string>[]): string[] {
 async function survives(fault: (pool: PoolProcess) => Promise<void>): Promise<void> {
   const pool = await sys.startPool({ classes: 'locks:8,locks_inproc:4' });
   const round = cases().map((c) => ({ ...c, taskId: `lock-${c.name.replace(/\W+/g, '-')}-${randomUUID().slice(0, 8)}` }));
-  await Promise.all(round.map((c) => sys.client.submitTask(c.request(c.taskId))));
-  // Every task running (its run announced, and its process, container or job up) before the fault.
-  await waitFor(async () => (await Promise.all(round.map(async (c) => (await eventsOf(c.taskId)).some((e) => e.type === 'started')))).every(Boolean), {
-    timeoutMs: 60_000,
-    message: 'not every task started',
-  });
-  await waitFor(async () => (await Promise.all(round.map(async (c) => !c.running || (await c.running(c.taskId))))).every(Boolean), {
-    timeoutMs: 30_000,
-    message: 'not every task got its work running',
-  });
+  // Every task running (its run announced, and its process, container or job up) just before
+  // the fault: the slow starters first, then the rest.
+  const submitAndWait = async (cs: typeof round) => {
+    await Promise.all(cs.map((c) => sys.client.submitTask(c.request(c.taskId))));
+    await waitFor(async () => (await Promise.all(cs.map(async (c) => (await eventsOf(c.taskId)).some((e) => e.type === 'started')))).every(Boolean), {
+      timeoutMs: 60_000,
+      message: 'not every task started',
+    });
+    await waitFor(async () => (await Promise.all(cs.map(async (c) => !c.running || (await c.running(c.taskId))))).every(Boolean), {
+      timeoutMs: 30_000,
+      message: 'not every task got its work running',
+    });
+  };
+  await submitAndWait(round.filter((c) => c.slow));
+  await submitAndWait(round.filter((c) => !c.slow));
 
   await fault(pool);
 
   for (const c of round) {
     const r = await sys.client.waitForResult(c.taskId, { timeoutMs: 90_000 });
-    expect(TaskState[r.state], `${c.name}: ${r.error}\n${pool.output().slice(-3000)}`).toBe('TASK_STATE_SUCCEEDED');
+    const seen = (await eventsOf(c.taskId)).map((e) => `${e.type}@${e.worker ?? ''}:${e.detail ?? ''}`).join(' | ');
+    expect(TaskState[r.state], `${c.name}: ${r.error}; events: ${seen}`).toBe('TASK_STATE_SUCCEEDED');
   }
   for (const c of round) {
     // Stopped runs' leftovers go within moments: a killed command's group, a stopped container.

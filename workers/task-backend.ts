@@ -29,7 +29,7 @@
  */
 import { createRedisBackend, type BackendFactory, type RedisQueueBackend } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { Packr } from 'msgpackr';
+import { Packr, unpack } from 'msgpackr';
 import { eventFields, type TaskEventRecord, type TaskResultRecord } from '../src/feeds/feed-format.js';
 import { outcomeArgv, outcomeKeys, outcomeWritesLua } from '../src/feeds/outcome-writes.js';
 import type { Keys } from '../src/redis/keys.js';
@@ -194,40 +194,51 @@ const packer = new Packr({ useRecords: false });
  * `retrying` events for its next `moveToDelayed` or `retryJob`.
  */
 export class PendingOutcomes {
-  private readonly byJob = new Map<string, (string | number | Buffer)[]>();
-  private readonly retries = new Map<string, (string | number | Buffer)[]>();
+  /**
+   * job id -> run's lock token -> the writes. By run, not by job: a run that lost its lock may
+   * still retry its refused finish (BullMQ retries a finish that met a dropped connection) while
+   * a rerun of the same job on this pool leaves its own outcome; neither may take the other's.
+   */
+  private readonly byRun = new Map<string, Map<string, { kind: 'final' | 'retry'; argv: (string | number | Buffer)[] }>>();
 
   constructor(private readonly opts: { eventsMaxLen: number; resultsMaxLen: number }) {}
 
-  /** The attempt of `event.taskId` ended for good with `result`: commit both with BullMQ's finish. */
-  set(event: TaskEventRecord, result: TaskResultRecord): void {
-    this.byJob.set(result.taskId, outcomeArgv(event, result, this.opts.eventsMaxLen, this.opts.resultsMaxLen));
+  /** The run of `event.taskId` holding `token` ended for good with `result`: commit both with BullMQ's finish. */
+  set(token: string, event: TaskEventRecord, result: TaskResultRecord): void {
+    this.put(result.taskId, token, 'final', outcomeArgv(event, result, this.opts.eventsMaxLen, this.opts.resultsMaxLen));
   }
 
   /**
-   * The attempt of `event.taskId` is retried (or handed back): its `retrying` event, and the
-   * `counter` field to add one to when there is one, go with BullMQ's move of the job.
+   * The run of `event.taskId` holding `token` is retried (or handed back): its `retrying` event,
+   * and the `counter` field to add one to when there is one, go with BullMQ's move of the job.
    */
-  setRetry(event: TaskEventRecord, counter?: string): void {
-    this.retries.set(event.taskId, ['1', this.opts.eventsMaxLen, packer.pack(eventFields(event)) as Buffer, counter ?? '']);
+  setRetry(token: string, event: TaskEventRecord, counter?: string): void {
+    this.put(event.taskId, token, 'retry', ['1', this.opts.eventsMaxLen, packer.pack(eventFields(event)) as Buffer, counter ?? '']);
   }
 
-  getRetry(taskId: string): (string | number | Buffer)[] | undefined {
-    return this.retries.get(taskId);
+  private put(taskId: string, token: string, kind: 'final' | 'retry', argv: (string | number | Buffer)[]): void {
+    let runs = this.byRun.get(taskId);
+    if (!runs) this.byRun.set(taskId, (runs = new Map()));
+    runs.set(token, { kind, argv });
   }
 
-  clearRetry(taskId: string, retry: unknown): void {
-    if (this.retries.get(taskId) === retry) this.retries.delete(taskId);
+  /** What the run holding `token` left of `kind`, for the script BullMQ is about to run. */
+  get(taskId: string, token: string, kind: 'final' | 'retry'): (string | number | Buffer)[] | undefined {
+    const left = this.byRun.get(taskId)?.get(token);
+    return left?.kind === kind ? left.argv : undefined;
   }
 
-  /** Forget what an earlier attempt of `taskId` left (a new attempt starts). */
+  /** The script carrying `argv` ran: drop it (unless the run has left something newer since). */
+  taken(taskId: string, token: string, argv: unknown): void {
+    const runs = this.byRun.get(taskId);
+    if (!runs || runs.get(token)?.argv !== argv) return;
+    runs.delete(token);
+    if (runs.size === 0) this.byRun.delete(taskId);
+  }
+
+  /** Forget what earlier runs of `taskId` left (a new run starts: theirs would be refused anyway). */
   clear(taskId: string): void {
-    this.byJob.delete(taskId);
-    this.retries.delete(taskId);
-  }
-
-  get(taskId: string): (string | number | Buffer)[] | undefined {
-    return this.byJob.get(taskId);
+    this.byRun.delete(taskId);
   }
 }
 
@@ -267,11 +278,21 @@ export interface TaskBackendOptions {
   poolId: string;
 }
 
+/** The run's lock token, from moveToFinished's packed options (its ARGV[8]); '' when unreadable. */
+function finishToken(packed: unknown): string {
+  try {
+    return String((unpack(packed as Buffer) as { token?: unknown }).token ?? '');
+  } catch {
+    return '';
+  }
+}
+
 /**
- * BullMQ's Redis backend with `moveToActive` and `moveToFinished` run by our wrapped scripts.
- * A finish's outcome is dropped once the script ran, whatever it answered (a lost lock is final
- * for this run); a call that failed (a dropped connection) keeps it, since BullMQ retries that
- * finish and the retry must carry it again.
+ * BullMQ's Redis backend with `moveToActive`, `moveToFinished`, `moveToDelayed`, `retryJob` and
+ * `moveStalledJobsToWait` run by our wrapped scripts. What a run left for a move (its outcome,
+ * its `retrying` event) is found by the run's lock token and dropped once the script ran,
+ * whatever it answered (a lost lock is final for this run); a call that failed (a dropped
+ * connection) keeps it, since BullMQ retries that move and the retry must carry it again.
  */
 export function taskBackend(opts: TaskBackendOptions): BackendFactory<RedisQueueBackend> {
   const { keys, outcomes, starts } = opts;
@@ -299,11 +320,12 @@ export function taskBackend(opts: TaskBackendOptions): BackendFactory<RedisQueue
       }
       if (command === 'moveToFinished') {
         const jobId = String(all[FINISH_KEYS]);
-        const outcome = outcomes.get(jobId);
+        const token = finishToken(all[FINISH_KEYS + 7]);
+        const outcome = outcomes.get(jobId, token, 'final');
         const extra = outcome ? [...startArgs, '1', ...outcome] : [...startArgs, '0'];
         const run = client.runCommand(MOVE_TO_FINISHED, args(all, FINISH_KEYS, FINISH_ARGS, finishKeys, extra)) as Promise<unknown>;
         return run.then((r) => {
-          if (outcome && outcomes.get(jobId) === outcome) outcomes.clear(jobId);
+          if (outcome) outcomes.taken(jobId, token, outcome);
           starts.fromReply(r);
           return r;
         });
@@ -312,12 +334,16 @@ export function taskBackend(opts: TaskBackendOptions): BackendFactory<RedisQueue
         return client.runCommand(MOVE_STALLED, args(all, STALLED_KEYS, STALLED_ARGS, [keys.events], startArgs));
       }
       if (command === 'moveToDelayed' || command === 'retryJob') {
-        // The job id: moveToDelayed's ARGV[3], retryJob's ARGV[4].
-        const jobId = String(all[RETRY_KEYS + (command === 'moveToDelayed' ? 2 : 3)]);
-        const retry = outcomes.getRetry(jobId);
+        // The job id and token: moveToDelayed's ARGV[3] and [4], retryJob's ARGV[4] and [5].
+        const at = RETRY_KEYS + (command === 'moveToDelayed' ? 2 : 3);
+        const [jobId, token] = [String(all[at]), String(all[at + 1])];
+        const retry = outcomes.get(jobId, token, 'retry');
         const [name, n] = command === 'moveToDelayed' ? [MOVE_TO_DELAYED, DELAYED_ARGS] : [RETRY_JOB, RETRY_ARGS];
         const run = client.runCommand(name, args(all, RETRY_KEYS, n, retryKeys, retry ?? ['0'])) as Promise<unknown>;
-        return run.then((r) => (outcomes.clearRetry(jobId, retry), r));
+        return run.then((r) => {
+          if (retry) outcomes.taken(jobId, token, retry);
+          return r;
+        });
       }
       return bullExec(client, command, all);
     };

@@ -168,6 +168,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
     /** Leave the final outcome for BullMQ's finish of this job to commit (task-backend.ts). */
     const finish = (r: TaskResultRecord) =>
       outcomes.set(
+        token ?? '',
         {
           type: r.state,
           taskId,
@@ -226,6 +227,8 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
         env,
         gpu,
         progress: async (value) => {
+          // A run that lost its task reports nothing more: the rerun's progress is the task's.
+          if (signal.aborted && abortReason(signal) instanceof LockLost) return;
           await job.updateProgress(value as object);
           await feeds.event({ ...base, type: 'progress', atMs: Date.now(), detail: JSON.stringify(value) });
         },
@@ -262,7 +265,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
         // Back to the queue without using up an attempt; another pool picks it up. The
         // `retrying` event goes with the move, so a run that lost its lock meanwhile writes none.
         outcome = 'handed_back';
-        outcomes.setRetry({ ...base, type: 'retrying', atMs: Date.now(), detail: abortReason(signal).message });
+        outcomes.setRetry(token ?? '', { ...base, type: 'retrying', atMs: Date.now(), detail: abortReason(signal).message });
         try {
           await job.moveToDelayed(Date.now(), token);
           log().info('handed back on shutdown');
@@ -294,7 +297,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
         throw new UnrecoverableError(failedReason(e.code, e.message));
       }
       // Written by BullMQ's retry of the job (task-backend.ts), only if this run still holds it.
-      outcomes.setRetry({ ...base, type: 'retrying', atMs: now, detail: `${e.message} (retry in ${backoffDelay(job)} ms)` }, `retried:${taskClass}`);
+      outcomes.setRetry(token ?? '', { ...base, type: 'retrying', atMs: now, detail: `${e.message} (retry in ${backoffDelay(job)} ms)` }, `retried:${taskClass}`);
       outcome = 'retried';
       throw new Error(e.message, { cause: err });
     } finally {
