@@ -297,7 +297,11 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
         throw new UnrecoverableError(failedReason(e.code, e.message));
       }
       // Written by BullMQ's retry of the job (task-backend.ts), only if this run still holds it.
-      outcomes.setRetry(token ?? '', { ...base, type: 'retrying', atMs: now, detail: `${e.message} (retry in ${backoffDelay(job)} ms)` }, `retried:${taskClass}`);
+      outcomes.setRetry(
+        token ?? '',
+        { ...base, type: 'retrying', atMs: now, detail: `${e.message} (retry in ${backoffDelay(job)} ms)` },
+        `retried:${taskClass}`,
+      );
       outcome = 'retried';
       throw new Error(e.message, { cause: err });
     } finally {
