@@ -1,7 +1,8 @@
 /**
  * Lost locks, for every executor: tasks run while Redis stops answering for longer than their
- * lock (SIGSTOP of the redis-server, then SIGCONT), and separately while their pool's process is
- * stopped past the lock (SIGSTOP, SIGCONT). Either way the stall check queues each task again
+ * lock (SIGSTOP of the redis-server, then SIGCONT), while Redis is killed and started again on
+ * its data (AOF, `appendfsync always`) after longer than the lock, and while their pool's
+ * process is stopped past the lock (SIGSTOP, SIGCONT). Either way the stall check queues each task again
  * and the same pool takes it anew while its first run may still go. Each task must end
  * succeeded exactly once (one result, no `retrying` or `failed`, nothing after the final event),
  * its events must read sanely in stream order (a `stalled` before its rerun's `started`, never a
@@ -20,6 +21,7 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startRedisServerProcess, type RedisServerProcess } from '../src/redis/redis-server-process.js';
 import { TaskState, type TaskInput } from '../src/client/orchestrator-client.js';
 import { slurmJobName } from '../workers/executors/slurm.js';
 import { dockerForTests, ensureTestImage, taskContainers } from './helpers/docker.js';
@@ -71,6 +73,8 @@ let sys: TestSystem;
 let server: Server;
 let httpBase: string;
 let image = '';
+/** The redis-server started again on the same port and data by the kill test. */
+let restarted: RedisServerProcess | undefined;
 
 beforeAll(async () => {
   if (docker) image = await ensureTestImage(docker);
@@ -86,6 +90,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  await restarted?.stop();
   await sys?.stop();
   await new Promise((resolve) => server?.close(resolve));
   if (docker && sys) for (const c of await docker.containersLabelled({ 'orchestrator.prefix': sys.config.redis.prefix })) await docker.remove(c.Id);
@@ -276,6 +281,31 @@ describe('lost locks', { timeout: 240_000 }, () => {
       } finally {
         pool.kill('SIGCONT');
       }
+    });
+  });
+
+  // Last: the suite's Redis is a restarted one afterwards.
+  it('Redis killed and started again on its data after longer than the lock: every task succeeds once, nothing left running', async () => {
+    // Every write on disk before it is acknowledged, so the kill loses nothing.
+    await sys.r.config('SET', 'appendfsync', 'always');
+    await sys.r.config('SET', 'appendonly', 'yes');
+    await waitFor(
+      async () => {
+        const info = await sys.r.info('persistence');
+        return ['aof_enabled:1', 'aof_rewrite_in_progress:0', 'aof_rewrite_scheduled:0'].every((f) => info.includes(f));
+      },
+      { message: 'the AOF was never written' },
+    );
+    await survives(async () => {
+      process.kill(sys.redis.pid!, 'SIGKILL');
+      await outage();
+      restarted = await startRedisServerProcess({
+        port: sys.redis.port,
+        dir: sys.redis.dir,
+        appendonly: true,
+        extraArgs: ['--appendfsync', 'always'],
+        unref: true,
+      });
     });
   });
 });
