@@ -61,20 +61,29 @@ describe('pools', { timeout: 180_000 }, () => {
 
   it('an attempt whose pool lost the task to the stall checker writes no outcome; the rerun writes the one result', async () => {
     const first = await sys.startPool({ classes: 'cpu_short:1' });
-    const { taskId } = await sys.client.submitTask({ taskClass: 'cpu_short', payload: { ms: '2500' }, executor: { handler: 'sleep' }, maxAttempts: 1 });
-    await waitFor(async () => (await eventsOf(taskId)).some((f) => f[1] === 'started' && f.includes(first.id)));
     // Idle and waiting before the lock goes, so it is the one free to take the rerun.
     const second = await sys.startPool({ classes: 'cpu_short:1' });
-    // What a pool starved past its lock looks like to the others: the lock is gone. A stall
-    // checker queues the task again, and the second pool runs it while the first still does.
-    await sys.r.del(`${sys.keys.queuePrefix}:cpu_short:${taskId}:lock`);
+    const { taskId } = await sys.client.submitTask({ taskClass: 'cpu_short', payload: { ms: '4000' }, executor: { handler: 'sleep' }, maxAttempts: 1 });
+    await waitFor(async () => (await eventsOf(taskId)).some((f) => f[1] === 'started'));
+    const firstRun = (await eventsOf(taskId)).find((f) => f[1] === 'started')!;
+    const [running, idle] = firstRun.includes(first.id) ? [first, second] : [second, first];
+    // What a pool starved past its lock looks like to the others: the lock is gone (deleted while
+    // the run still goes). A stall check queues the task again, and the idle pool runs it while
+    // the first run still goes.
+    expect(await sys.r.del(`${sys.keys.queuePrefix}:cpu_short:${taskId}:lock`)).toBe(1);
     const r = await sys.client.waitForResult(taskId);
     expect(r.state).toBe(TaskState.TASK_STATE_SUCCEEDED);
-    // Normally the second pool's; on a machine so loaded that the stall check came only after the
-    // first run's refused finish, the first pool may have been the free one.
-    expect([second.id, first.id]).toContain(r.workerId);
-    // The first run's finish was refused by BullMQ, and with it the outcome it carried.
-    await waitFor(async () => /(Missing lock|Lock mismatch) for job/.test(first.output()), { timeoutMs: 30_000 });
+    // Normally the idle pool's; on a machine so loaded that the stall check came only after the
+    // first run's refused finish, the first run's pool may have been the free one.
+    expect([idle.id, running.id]).toContain(r.workerId);
+    // The first run learnt it lost the task: its lock renewal was refused and it was stopped, or
+    // (when it ended first) its finish was refused by BullMQ, and with it the outcome it carried.
+    await waitFor(async () => /(Missing lock|Lock mismatch) for job|its task is no longer its own/.test(running.output()), {
+      timeoutMs: 30_000,
+      message: 'the first pool never saw it lost the task',
+    }).catch((err: Error) => {
+      throw new Error(`${err.message}; its output:\n${running.output().slice(-4000)}`);
+    });
     expect((await eventsOf(taskId)).filter((f) => f[1] === 'started').length).toBeGreaterThanOrEqual(2);
     const results = (await sys.r.xrange(sys.keys.results, '-', '+')).filter(([, f]) => f[1] === taskId);
     expect(results).toHaveLength(1);

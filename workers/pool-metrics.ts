@@ -33,7 +33,7 @@ export class PoolMetrics implements AttemptObserver {
     const registers = [opts.registry];
     this.attempts = new Counter({
       name: 'orq_pool_attempts_total',
-      help: 'Attempts this pool ran to an end, by class and outcome (succeeded, failed, cancelled, retried, handed_back).',
+      help: 'Attempts this pool ran to an end, by class and outcome (succeeded, failed, cancelled, retried, handed_back, lock_lost).',
       labelNames: ['class', 'outcome'],
       registers,
     });

@@ -17,6 +17,11 @@
  *   waits in `PendingStarts` for the processor. A job fetched another way (BullMQ's
  *   `moveToDelayed`, on a retry's backoff) is started by the processor itself
  *   (src/tasks/attempt-starts.ts).
+ * - Stall: BullMQ's stall check writes the `stalled` event of each job it queues again in the
+ *   same script, so the event always precedes the rerun's `started`.
+ * - Retry: a retried attempt's `retrying` event (and the hand-back's) is written by the script
+ *   that moves the job, only when BullMQ's part moved it, that is only by the run that still
+ *   holds the job's lock.
  *
  * The scripts are built from the installed BullMQ's own (src/redis/bullmq-scripts.ts), so the two
  * cannot drift apart. Every key shares the `{<prefix>}` hash tag, so they are valid on a Redis
@@ -24,7 +29,8 @@
  */
 import { createRedisBackend, type BackendFactory, type RedisQueueBackend } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { TaskEventRecord, TaskResultRecord } from '../src/feeds/feed-format.js';
+import { Packr, unpack } from 'msgpackr';
+import { eventFields, type TaskEventRecord, type TaskResultRecord } from '../src/feeds/feed-format.js';
 import { outcomeArgv, outcomeKeys, outcomeWritesLua } from '../src/feeds/outcome-writes.js';
 import type { Keys } from '../src/redis/keys.js';
 import { bullmqFunction } from '../src/redis/bullmq-scripts.js';
@@ -34,21 +40,53 @@ const ACTIVE_KEYS = 11;
 const ACTIVE_ARGS = 3;
 const FINISH_KEYS = 14;
 const FINISH_ARGS = 9;
+/** BullMQ's moveStalledJobsToWait; its moveToDelayed and retryJob (the same keys, not arguments). */
+const STALLED_KEYS = 9;
+const STALLED_ARGS = 4;
+const RETRY_KEYS = 11;
+const DELAYED_ARGS = 9;
+const RETRY_ARGS = 6;
 const MOVE_TO_ACTIVE = 'orqMoveToActive';
+const MOVE_STALLED = 'orqMoveStalledJobsToWait';
+const MOVE_TO_DELAYED = 'orqMoveToDelayed';
+const RETRY_JOB = 'orqRetryJob';
 const MOVE_TO_FINISHED = 'orqMoveToFinished';
 /** Fields appended to a fetched job's HGETALL reply. */
 const STARTED_FIELD = 'orqStarted';
 const CANCEL_FIELD = 'orqCancel';
 
 /**
+ * Lua helpers over a job's data and our events. orqJobFacts(data): attemptsBefore, workflowId
+ * and scheduleId, read from the job data's JSON where only ours can be (task-spec.ts keeps them
+ * after timeoutMs, workflowId last; payload values are strings). orqEvent(...): an event's
+ * fields in feed-format.ts's order, stamped with the Redis server's clock.
+ */
+const EVENT_LUA = `
+local function orqJobFacts(data)
+  local before = tonumber(string.match(data, ',"attemptsBefore":(%d+)')) or 0
+  local wf = string.match(data, ',"workflowId":"([^"]*)"}$')
+  local sched = string.match(data, ',"timeoutMs":%d+,"scheduleId":"([^"]*)"')
+  return before, wf, sched
+end
+local function orqEvent(kind, id, class, attempt, wf, worker, detail, sched)
+  local t = redis.call('TIME')
+  local ev = {'type', kind, 'task_id', id, 'class', class, 'attempt', tostring(attempt), 'at', tostring(t[1] * 1000 + math.floor(t[2] / 1000))}
+  if wf then ev[#ev + 1] = 'workflow_id'; ev[#ev + 1] = wf end
+  ev[#ev + 1] = 'worker'; ev[#ev + 1] = worker
+  if detail then ev[#ev + 1] = 'detail'; ev[#ev + 1] = detail end
+  if sched then ev[#ev + 1] = 'schedule_id'; ev[#ev + 1] = sched end
+  return ev
+end
+`;
+
+/**
  * Lua function orqStart(r, e, c, a): when BullMQ's reply `r` hands over a job, writes its
- * "started" event (feed-format.ts's field order) to KEYS[e] and appends STARTED_FIELD, and the
- * cancel reason from the hash KEYS[c] when there is one, to the job's fields. ARGV[a], [a+1],
- * [a+2]: events MAXLEN, the class, the pool id. The attempt is attemptsBefore + attempts made +
- * 1; workflowId, attemptsBefore and scheduleId are read from the job data's JSON where only ours
- * can be (task-spec.ts keeps them after timeoutMs, workflowId last; payload values are strings).
+ * "started" event to KEYS[e] and appends STARTED_FIELD, and the cancel reason from the hash
+ * KEYS[c] when there is one, to the job's fields. ARGV[a], [a+1], [a+2]: events MAXLEN, the
+ * class, the pool id. The attempt is attemptsBefore + attempts made + 1.
  */
 const START_LUA = `
+${EVENT_LUA}
 local function orqStart(r, e, c, a)
   if type(r) ~= 'table' or type(r[1]) ~= 'table' or not r[2] or r[2] == 0 or r[2] == '0' or r[2] == '' then return end
   local h = r[1]
@@ -56,15 +94,8 @@ local function orqStart(r, e, c, a)
   for i = 1, #h, 2 do
     if h[i] == 'data' then data = h[i + 1] elseif h[i] == 'atm' then atm = tonumber(h[i + 1]) or 0 end
   end
-  local before = tonumber(string.match(data, ',"attemptsBefore":(%d+)')) or 0
-  local wf = string.match(data, ',"workflowId":"([^"]*)"}$')
-  local sched = string.match(data, ',"timeoutMs":%d+,"scheduleId":"([^"]*)"')
-  local t = redis.call('TIME')
-  local ev = {'type', 'started', 'task_id', r[2], 'class', ARGV[a + 1], 'attempt', tostring(before + atm + 1), 'at', tostring(t[1] * 1000 + math.floor(t[2] / 1000))}
-  if wf then ev[#ev + 1] = 'workflow_id'; ev[#ev + 1] = wf end
-  ev[#ev + 1] = 'worker'; ev[#ev + 1] = ARGV[a + 2]
-  if sched then ev[#ev + 1] = 'schedule_id'; ev[#ev + 1] = sched end
-  redis.call('XADD', KEYS[e], 'MAXLEN', '~', ARGV[a], '*', unpack(ev))
+  local before, wf, sched = orqJobFacts(data)
+  redis.call('XADD', KEYS[e], 'MAXLEN', '~', ARGV[a], '*', unpack(orqEvent('started', r[2], ARGV[a + 1], before + atm + 1, wf, ARGV[a + 2], nil, sched)))
   h[#h + 1] = '${STARTED_FIELD}'; h[#h + 1] = '1'
   local cancel = redis.call('HGET', KEYS[c], r[2])
   if cancel then h[#h + 1] = '${CANCEL_FIELD}'; h[#h + 1] = cancel end
@@ -102,31 +133,112 @@ end
 return r
 `;
 
+/**
+ * BullMQ's stall check with the `stalled` event of each job it queues again written in the same
+ * script: the event is on the stream before the job can be taken again, so a reader always sees
+ * a task's `stalled` before the `started` of its rerun, never a running task that goes back to
+ * queued. The attempt is the one that stalled (attempts made + 1, as BullMQ left it), which the
+ * rerun repeats. KEYS[1..9] BullMQ's, KEYS[10] events stream; ARGV[1..4] BullMQ's (ARGV[2] the
+ * queue's key prefix), ARGV[5..7] events MAXLEN, the class, the pool id that saw it.
+ */
+const STALLED_LUA = `
+${bullmqFunction('bullmqMoveStalledJobsToWait', 'moveStalledJobsToWait', STALLED_KEYS)}
+${EVENT_LUA}
+local r = bullmqMoveStalledJobsToWait(KEYS, ARGV)
+for _, id in ipairs(r) do
+  local f = redis.call('HMGET', ARGV[2] .. id, 'data', 'atm', 'defa')
+  local before, wf, sched = orqJobFacts(f[1] or '')
+  local detail = f[3] and ('its pool stopped renewing the lock; queued again to fail: ' .. f[3]) or 'its pool stopped renewing the lock; queued again'
+  redis.call('XADD', KEYS[10], 'MAXLEN', '~', ARGV[5], '*', unpack(orqEvent('stalled', id, ARGV[6], before + (tonumber(f[2]) or 0) + 1, wf, ARGV[7], detail, sched)))
+end
+return r
+`;
+
+/**
+ * BullMQ's retry of a job (`moveToDelayed` on a backoff or a hand-back, `retryJob` without
+ * backoff) with its `retrying` event (and the retried count) written only when BullMQ's part
+ * moved the job, which it does only for the run holding the job's lock: a run that lost its lock
+ * writes no `retrying`. KEYS[1..11] BullMQ's, KEYS[12] events, KEYS[13] counters; ARGV[1..n]
+ * BullMQ's, ARGV[n+1] "1" when an event follows: ARGV[n+2] events MAXLEN, ARGV[n+3] the event's
+ * fields (msgpack), ARGV[n+4] the counter field or "".
+ */
+function retryLua(fn: string, script: string, n: number): string {
+  return `
+${bullmqFunction(fn, script, RETRY_KEYS)}
+local r = ${fn}(KEYS, ARGV)
+if ARGV[${n + 1}] == '1' and (type(r) ~= 'number' or r >= 0) then
+  redis.call('XADD', KEYS[12], 'MAXLEN', '~', ARGV[${n + 2}], '*', unpack(cmsgpack.unpack(ARGV[${n + 3}])))
+  if ARGV[${n + 4}] ~= '' then redis.call('HINCRBY', KEYS[13], ARGV[${n + 4}], 1) end
+end
+return r
+`;
+}
+const DELAYED_LUA = retryLua('bullmqMoveToDelayed', 'moveToDelayed', DELAYED_ARGS);
+const RETRY_LUA = retryLua('bullmqRetryJob', 'retryJob', RETRY_ARGS);
+
 /** Defines the wrapped commands on the connection BullMQ's Workers are given. */
 export function defineTaskCommands(bullRedis: Redis): void {
   const r = bullRedis as unknown as Record<string, unknown>;
   if (typeof r[MOVE_TO_ACTIVE] !== 'function') bullRedis.defineCommand(MOVE_TO_ACTIVE, { numberOfKeys: ACTIVE_KEYS + 2, lua: ACTIVE_LUA });
   if (typeof r[MOVE_TO_FINISHED] !== 'function') bullRedis.defineCommand(MOVE_TO_FINISHED, { numberOfKeys: FINISH_KEYS + 5, lua: FINISH_LUA });
+  if (typeof r[MOVE_STALLED] !== 'function') bullRedis.defineCommand(MOVE_STALLED, { numberOfKeys: STALLED_KEYS + 1, lua: STALLED_LUA });
+  if (typeof r[MOVE_TO_DELAYED] !== 'function') bullRedis.defineCommand(MOVE_TO_DELAYED, { numberOfKeys: RETRY_KEYS + 2, lua: DELAYED_LUA });
+  if (typeof r[RETRY_JOB] !== 'function') bullRedis.defineCommand(RETRY_JOB, { numberOfKeys: RETRY_KEYS + 2, lua: RETRY_LUA });
 }
 
-/** The outcomes processors left for BullMQ's next `moveToFinished` of each job. */
+/** The packer BullMQ's Redis backend uses; Redis's Lua reads it with cmsgpack. */
+const packer = new Packr({ useRecords: false });
+
+/**
+ * The outcomes processors left for BullMQ's next `moveToFinished` of each job, and the
+ * `retrying` events for its next `moveToDelayed` or `retryJob`.
+ */
 export class PendingOutcomes {
-  private readonly byJob = new Map<string, (string | number | Buffer)[]>();
+  /**
+   * job id -> run's lock token -> the writes. By run, not by job: a run that lost its lock may
+   * still retry its refused finish (BullMQ retries a finish that met a dropped connection) while
+   * a rerun of the same job on this pool leaves its own outcome; neither may take the other's.
+   */
+  private readonly byRun = new Map<string, Map<string, { kind: 'final' | 'retry'; argv: (string | number | Buffer)[] }>>();
 
   constructor(private readonly opts: { eventsMaxLen: number; resultsMaxLen: number }) {}
 
-  /** The attempt of `event.taskId` ended for good with `result`: commit both with BullMQ's finish. */
-  set(event: TaskEventRecord, result: TaskResultRecord): void {
-    this.byJob.set(result.taskId, outcomeArgv(event, result, this.opts.eventsMaxLen, this.opts.resultsMaxLen));
+  /** The run of `event.taskId` holding `token` ended for good with `result`: commit both with BullMQ's finish. */
+  set(token: string, event: TaskEventRecord, result: TaskResultRecord): void {
+    this.put(result.taskId, token, 'final', outcomeArgv(event, result, this.opts.eventsMaxLen, this.opts.resultsMaxLen));
   }
 
-  /** Forget what an earlier attempt of `taskId` left (a new attempt starts). */
+  /**
+   * The run of `event.taskId` holding `token` is retried (or handed back): its `retrying` event,
+   * and the `counter` field to add one to when there is one, go with BullMQ's move of the job.
+   */
+  setRetry(token: string, event: TaskEventRecord, counter?: string): void {
+    this.put(event.taskId, token, 'retry', ['1', this.opts.eventsMaxLen, packer.pack(eventFields(event)) as Buffer, counter ?? '']);
+  }
+
+  private put(taskId: string, token: string, kind: 'final' | 'retry', argv: (string | number | Buffer)[]): void {
+    let runs = this.byRun.get(taskId);
+    if (!runs) this.byRun.set(taskId, (runs = new Map()));
+    runs.set(token, { kind, argv });
+  }
+
+  /** What the run holding `token` left of `kind`, for the script BullMQ is about to run. */
+  get(taskId: string, token: string, kind: 'final' | 'retry'): (string | number | Buffer)[] | undefined {
+    const left = this.byRun.get(taskId)?.get(token);
+    return left?.kind === kind ? left.argv : undefined;
+  }
+
+  /** The script carrying `argv` ran: drop it (unless the run has left something newer since). */
+  taken(taskId: string, token: string, argv: unknown): void {
+    const runs = this.byRun.get(taskId);
+    if (!runs || runs.get(token)?.argv !== argv) return;
+    runs.delete(token);
+    if (runs.size === 0) this.byRun.delete(taskId);
+  }
+
+  /** Forget what earlier runs of `taskId` left (a new run starts: theirs would be refused anyway). */
   clear(taskId: string): void {
-    this.byJob.delete(taskId);
-  }
-
-  get(taskId: string): (string | number | Buffer)[] | undefined {
-    return this.byJob.get(taskId);
+    this.byRun.delete(taskId);
   }
 }
 
@@ -166,15 +278,26 @@ export interface TaskBackendOptions {
   poolId: string;
 }
 
+/** The run's lock token, from moveToFinished's packed options (its ARGV[8]); '' when unreadable. */
+function finishToken(packed: unknown): string {
+  try {
+    return String((unpack(packed as Buffer) as { token?: unknown }).token ?? '');
+  } catch {
+    return '';
+  }
+}
+
 /**
- * BullMQ's Redis backend with `moveToActive` and `moveToFinished` run by our wrapped scripts.
- * A finish's outcome is dropped once the script ran, whatever it answered (a lost lock is final
- * for this run); a call that failed (a dropped connection) keeps it, since BullMQ retries that
- * finish and the retry must carry it again.
+ * BullMQ's Redis backend with `moveToActive`, `moveToFinished`, `moveToDelayed`, `retryJob` and
+ * `moveStalledJobsToWait` run by our wrapped scripts. What a run left for a move (its outcome,
+ * its `retrying` event) is found by the run's lock token and dropped once the script ran,
+ * whatever it answered (a lost lock is final for this run); a call that failed (a dropped
+ * connection) keeps it, since BullMQ retries that move and the retry must carry it again.
  */
 export function taskBackend(opts: TaskBackendOptions): BackendFactory<RedisQueueBackend> {
   const { keys, outcomes, starts } = opts;
   const finishKeys = [...outcomeKeys(keys), keys.cancel];
+  const retryKeys = [keys.events, keys.counters];
   return (name, queueOpts, flags) => {
     const backend = createRedisBackend(name, queueOpts, flags);
     if (backend.moveToFinishedKeys.length !== FINISH_KEYS) {
@@ -197,12 +320,28 @@ export function taskBackend(opts: TaskBackendOptions): BackendFactory<RedisQueue
       }
       if (command === 'moveToFinished') {
         const jobId = String(all[FINISH_KEYS]);
-        const outcome = outcomes.get(jobId);
+        const token = finishToken(all[FINISH_KEYS + 7]);
+        const outcome = outcomes.get(jobId, token, 'final');
         const extra = outcome ? [...startArgs, '1', ...outcome] : [...startArgs, '0'];
         const run = client.runCommand(MOVE_TO_FINISHED, args(all, FINISH_KEYS, FINISH_ARGS, finishKeys, extra)) as Promise<unknown>;
         return run.then((r) => {
-          if (outcome && outcomes.get(jobId) === outcome) outcomes.clear(jobId);
+          if (outcome) outcomes.taken(jobId, token, outcome);
           starts.fromReply(r);
+          return r;
+        });
+      }
+      if (command === 'moveStalledJobsToWait') {
+        return client.runCommand(MOVE_STALLED, args(all, STALLED_KEYS, STALLED_ARGS, [keys.events], startArgs));
+      }
+      if (command === 'moveToDelayed' || command === 'retryJob') {
+        // The job id and token: moveToDelayed's ARGV[3] and [4], retryJob's ARGV[4] and [5].
+        const at = RETRY_KEYS + (command === 'moveToDelayed' ? 2 : 3);
+        const [jobId, token] = [String(all[at]), String(all[at + 1])];
+        const retry = outcomes.get(jobId, token, 'retry');
+        const [name, n] = command === 'moveToDelayed' ? [MOVE_TO_DELAYED, DELAYED_ARGS] : [RETRY_JOB, RETRY_ARGS];
+        const run = client.runCommand(name, args(all, RETRY_KEYS, n, retryKeys, retry ?? ['0'])) as Promise<unknown>;
+        return run.then((r) => {
+          if (retry) outcomes.taken(jobId, token, retry);
           return r;
         });
       }

@@ -25,6 +25,7 @@ import type { ExecutionContext, Executor } from './executors/executor.js';
 import type { GpuSlots } from './gpu-slots.js';
 import type { JobAdmission } from './job-admission.js';
 import type { TaskClassOptions } from '../queues/task-classes.js';
+import { LockLost } from './run-locks.js';
 
 /** The reason a pool aborts its running tasks when its shutdown grace runs out. */
 export class HandBack extends Error {
@@ -55,10 +56,10 @@ export interface TaskProcessorOptions {
    */
   shutdownSignal: AbortSignal;
   /**
-   * Aborts the signal BullMQ gave the running attempt of `taskId` with `reason` (the Worker's
-   * cancelJob): the one signal each attempt listens to, whatever stops it.
+   * Aborts the signal BullMQ gave the run of `taskId` holding lock `token` with `reason` (the
+   * Worker's cancelRun): the one signal each run listens to, whatever stops it.
    */
-  abort(taskClass: string, taskId: string, reason: Error): void;
+  abort(taskClass: string, taskId: string, token: string, reason: Error): void;
   /** Called with the number of tasks running, whenever it changes. */
   onBusy?(running: number): void;
   /** Told when each attempt starts and ends (the pool's metrics). */
@@ -71,7 +72,7 @@ export interface TaskProcessorOptions {
 }
 
 /** How an attempt ended, from the pool's point of view. */
-export type AttemptOutcome = 'succeeded' | 'failed' | 'cancelled' | 'retried' | 'handed_back';
+export type AttemptOutcome = 'succeeded' | 'failed' | 'cancelled' | 'retried' | 'handed_back' | 'lock_lost';
 
 export interface AttemptObserver {
   /** `queueWaitMs`: time from when the task could first run to its first attempt's start; undefined for later attempts. */
@@ -89,11 +90,14 @@ function backoffDelay(job: Job): number {
 
 /**
  * Why an attempt's signal was aborted, as an Error: a TaskError or HandBack this module passed,
- * or BullMQ's own reason (a string) read as a cancel.
+ * a LockLost from the Worker's lock renewal (run-locks.ts), or BullMQ's own reason (a string)
+ * read as a cancel.
  */
 function abortReason(signal: AbortSignal): Error {
   const r: unknown = signal.reason;
-  return r instanceof TaskError || r instanceof HandBack ? r : new TaskError('cancelled', `cancelled: ${typeof r === 'string' ? r : 'requested'}`);
+  return r instanceof TaskError || r instanceof HandBack || r instanceof LockLost
+    ? r
+    : new TaskError('cancelled', `cancelled: ${typeof r === 'string' ? r : 'requested'}`);
 }
 
 /** Normalise whatever an executor threw into a TaskError. */
@@ -164,6 +168,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
     /** Leave the final outcome for BullMQ's finish of this job to commit (task-backend.ts). */
     const finish = (r: TaskResultRecord) =>
       outcomes.set(
+        token ?? '',
         {
           type: r.state,
           taskId,
@@ -191,7 +196,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
     // a processor that takes it; the fallback only keeps the types honest.
     const signal = cancelSignal ?? new AbortController().signal;
     const abort = (reason: Error) => {
-      if (!signal.aborted) opts.abort(taskClass, taskId, reason);
+      if (!signal.aborted) opts.abort(taskClass, taskId, token ?? '', reason);
     };
     if (cancelReason !== null) abort(new TaskError('cancelled', `cancelled: ${cancelReason}`));
     if (opts.shutdownSignal.aborted) abort(new HandBack());
@@ -222,6 +227,8 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
         env,
         gpu,
         progress: async (value) => {
+          // A run that lost its task reports nothing more: the rerun's progress is the task's.
+          if (signal.aborted && abortReason(signal) instanceof LockLost) return;
           await job.updateProgress(value as object);
           await feeds.event({ ...base, type: 'progress', atMs: Date.now(), detail: JSON.stringify(value) });
         },
@@ -246,12 +253,27 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
       outcome = 'succeeded';
       return result ?? null;
     } catch (err) {
+      if (signal.aborted && abortReason(signal) instanceof LockLost) {
+        // The job is no longer this run's: its finish would be refused, and a rerun (here or on
+        // another pool) owns the task and writes its outcome. This run writes nothing, and tells
+        // BullMQ nothing either (a DelayedError makes it leave the job as it is).
+        outcome = 'lock_lost';
+        log().warn({ reason: abortReason(signal).message }, 'run stopped: its task is no longer its own');
+        throw new DelayedError();
+      }
       if (signal.aborted && abortReason(signal) instanceof HandBack) {
-        // Back to the queue without using up an attempt; another pool picks it up.
-        await job.moveToDelayed(Date.now(), token);
-        await feeds.event({ ...base, type: 'retrying', atMs: Date.now(), detail: abortReason(signal).message });
+        // Back to the queue without using up an attempt; another pool picks it up. The
+        // `retrying` event goes with the move, so a run that lost its lock meanwhile writes none.
         outcome = 'handed_back';
-        log().info('handed back on shutdown');
+        outcomes.setRetry(token ?? '', { ...base, type: 'retrying', atMs: Date.now(), detail: abortReason(signal).message });
+        try {
+          await job.moveToDelayed(Date.now(), token);
+          log().info('handed back on shutdown');
+        } catch (moveErr) {
+          // Refused (the lock is gone: a rerun owns the task) or Redis unreachable (the lock runs
+          // out and the stall check queues the task again): either way there is nothing to undo.
+          log().warn({ err: moveErr }, 'could not hand the task back; the stall check will');
+        }
         throw new DelayedError();
       }
       const e = toTaskError(err, signal);
@@ -276,10 +298,12 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
         log().info({ code: e.code, error: e.message }, `task ${state}`);
         throw new UnrecoverableError(failedReason(e.code, e.message));
       }
-      await Promise.all([
-        feeds.event({ ...base, type: 'retrying', atMs: now, detail: `${e.message} (retry in ${backoffDelay(job)} ms)` }),
-        feeds.count('retried', taskClass),
-      ]);
+      // Written by BullMQ's retry of the job (task-backend.ts), only if this run still holds it.
+      outcomes.setRetry(
+        token ?? '',
+        { ...base, type: 'retrying', atMs: now, detail: `${e.message} (retry in ${backoffDelay(job)} ms)` },
+        `retried:${taskClass}`,
+      );
       outcome = 'retried';
       throw new Error(e.message, { cause: err });
     } finally {

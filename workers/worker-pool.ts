@@ -7,7 +7,7 @@
  * lets running ones finish for `graceMs`, hands back what is still running, then releases
  * everything.
  */
-import { Job, Worker } from 'bullmq';
+import type { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
@@ -43,6 +43,7 @@ import { HttpListener, isLoopback, splitHostPort } from '../src/http/http-listen
 import { probeHandler } from '../src/http/probe-handler.js';
 import { PoolMetrics } from './pool-metrics.js';
 import { defineTaskCommands, PendingOutcomes, PendingStarts, taskBackend } from './task-backend.js';
+import { TaskWorker } from './run-locks.js';
 
 const STALLED_LIMIT_REASON = 'job stalled more than allowable limit';
 /** SIGTERM to SIGKILL, for command tasks stopped by the pool and by its guard alike. */
@@ -66,7 +67,7 @@ export class WorkerPool {
   private redis?: Redis;
   private bullRedis?: Redis;
   private subscriber?: Redis;
-  private readonly workers = new Map<string, Worker<TaskJobData>>();
+  private readonly workers = new Map<string, TaskWorker<TaskJobData>>();
   private executors = new Map<string, Executor<unknown>>();
   private readonly shutdown = new AbortController();
   private heartbeat?: NodeJS.Timeout;
@@ -205,7 +206,7 @@ export class WorkerPool {
       classes: config.classes,
       logger: this.log,
       shutdownSignal: this.shutdown.signal,
-      abort: (taskClass, taskId, reason) => this.cancelRunning(taskClass, taskId, reason),
+      abort: (taskClass, taskId, token, reason) => this.workers.get(taskClass)?.cancelRun(taskId, token, reason),
       gpus: this.gpus.length > 0 ? { classes: this.gpuClasses, slots: new GpuSlots(this.gpus) } : undefined,
       onBusy: (n) => (this.busy = n),
       observer: metrics,
@@ -230,7 +231,9 @@ export class WorkerPool {
 
     for (const [name, concurrency] of this.concurrency) {
       const cls = config.classes.get(name)!;
-      const worker = new Worker<TaskJobData>(
+      // Lock renewal per run (run-locks.ts): a rerun of a task this pool lost and took again
+      // keeps its lock when the old run ends, and the old run is stopped at once.
+      const worker = new TaskWorker<TaskJobData>(
         name,
         processor,
         {
@@ -250,9 +253,8 @@ export class WorkerPool {
         backend,
       );
       worker.on('error', (err) => this.log.error({ err, taskClass: name }, 'worker error'));
-      // Tasks a dead pool left behind are found by whichever pool's stall checker runs first;
-      // that pool writes what happened, since the dead one cannot.
-      worker.on('stalled', (jobId) => void this.onStalled(name, jobId, feeds));
+      // Tasks a dead pool left behind are found by whichever pool's stall checker runs first; its
+      // script writes the `stalled` event as it queues the task again (task-backend.ts).
       worker.on('failed', (job, err) => {
         if (job && err?.message === STALLED_LIMIT_REASON) void this.onStalledOut(job, feeds);
       });
@@ -412,26 +414,8 @@ export class WorkerPool {
    * types the reason as a string but passes it through as it is.
    */
   private cancelRunning(taskClass: string, taskId: string, reason: Error, worker = this.workers.get(taskClass)): void {
+    // Every run of the task on this pool: an older one that lost its lock is being stopped anyway.
     worker?.cancelJob(taskId, reason as unknown as string);
-  }
-
-  private async onStalled(taskClass: string, taskId: string, feeds: FeedWriter): Promise<void> {
-    try {
-      const job = (await Job.fromId(this.workers.get(taskClass)!, taskId)) as Job<TaskJobData> | undefined;
-      await feeds.event({
-        type: 'stalled',
-        taskId,
-        taskClass,
-        attempt: attemptsBefore(job?.data) + (job?.attemptsMade ?? 0) + 1,
-        workflowId: job?.data.workflowId,
-        scheduleId: job?.data.scheduleId,
-        atMs: Date.now(),
-        workerId: this.id,
-        detail: 'its pool stopped renewing the lock; queued again',
-      });
-    } catch (err) {
-      this.log.warn({ err, taskId }, 'could not record a stalled task');
-    }
   }
 
   private async onStalledOut(job: Job<TaskJobData>, feeds: FeedWriter): Promise<void> {

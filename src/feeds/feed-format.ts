@@ -12,8 +12,8 @@
  *   at          milliseconds since the epoch
  *   workflow_id present only when the task belongs to a workflow
  *   worker      present when a pool wrote it: the pool id
- *   detail      present when there is one: error text (retrying, failed, cancelled), progress
- *               JSON (progress), the retry delay in ms (retrying)
+ *   detail      present when there is one: error text (retrying, failed, cancelled), why
+ *               (stalled), progress JSON (progress), the retry delay in ms (retrying)
  *   schedule_id present when a schedule submitted the task
  *
  * Workflow runs add two types, written by the workflow engine with workflow_id = the run id:
