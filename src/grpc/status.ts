@@ -96,6 +96,8 @@ export function toServiceError(err: unknown): Partial<ServiceError> & { code: st
   const metadata = new Metadata();
   if (err instanceof OrchestratorError) {
     if (err.field) metadata.set('field', err.field);
+    // The same trailer as the in-flight cap's (in-flight-bytes.ts): one rule for clients that back off.
+    if (err.retryAfterMs !== undefined) metadata.set('retry-after-ms', String(Math.max(1, Math.ceil(err.retryAfterMs))));
     return { code: CODES[err.code], details: err.message, metadata };
   }
   const e = err instanceof Error ? err : new Error(String(err));
