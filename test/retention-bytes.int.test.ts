@@ -67,13 +67,17 @@ describe('retention.maxFinishedBytes', () => {
     await sys.client.submitTasks(tasks('new_ones', NEW));
     await waitFor(async () => (await completed('new_ones')) === NEW, { timeoutMs: 60_000, message: 'new tasks never finished' });
 
-    // Settles within the bound (the estimate samples 8 jobs per class: allow it 10 %).
+    // Settles within the bound (the estimate samples 8 jobs per class: allow it 10 %): the same
+    // tasks kept over three sweeps in a row.
+    let last = -1;
     const settled = await waitFor(
       async () => {
         const f = await finishedBytes();
-        return f.bytes <= MAX_BYTES * 1.1 ? f : undefined;
+        const stable = f.ids.length === last && f.bytes <= MAX_BYTES * 1.1;
+        last = f.ids.length;
+        return stable ? f : undefined;
       },
-      { timeoutMs: 20_000, message: 'finished tasks never came within the byte bound' },
+      { timeoutMs: 20_000, intervalMs: 300, message: 'finished tasks never settled within the byte bound' },
     );
     // ... without removing far more than it had to (a task is about 9 KiB).
     expect(settled.bytes).toBeGreaterThan(MAX_BYTES * 0.8);

@@ -14,6 +14,10 @@
  * (one hash each), plus the tasks not yet finished, plus what finished since the last sweep. The
  * index hash and the task lists hold one entry per retained task.
  *
+ * Counts do not bound bytes (10,000 kept results of 1 MiB are 10 GiB), so with maxFinishedBytes
+ * the finished tasks of all classes together are also kept within a byte bound, estimated from
+ * sampled MEMORY USAGE (finishedBytes), the oldest going first whatever their class (trimBytes).
+ *
  * A task removed by a cancel while it was queued has no job; its entries go once they are older
  * than `orphanGraceMs` (the grace also covers a task claimed but not yet in its queue).
  */
@@ -139,6 +143,8 @@ export class TaskRetention {
   private readonly orphanAt = new Map<string, number>();
   private readonly log: Logger;
   private sweeps = 0;
+  /** Per class and kind: the estimated mean bytes of a finished task, smoothed over sweeps. */
+  private readonly meanBytes = new Map<string, number>();
 
   constructor(private readonly opts: TaskRetentionOptions) {
     this.forget = luaCommand<Forget>(opts.redis, FORGET_SCRIPT);
@@ -202,8 +208,8 @@ export class TaskRetention {
 
   /**
    * Estimates the bytes finished tasks take: per class and kind, the set's size times the mean
-   * MEMORY USAGE of up to SIZE_SAMPLES random jobs of it (plus TASK_ENTRY_BYTES each). Two
-   * pipelined round trips whatever the number of tasks.
+   * MEMORY USAGE of up to SIZE_SAMPLES random jobs of it (plus TASK_ENTRY_BYTES each), smoothed
+   * over sweeps. Two pipelined round trips whatever the number of tasks.
    */
   async finishedBytes(): Promise<FinishedBytes> {
     const { redis, queues, keys } = this.opts;
@@ -228,8 +234,14 @@ export class TaskRetention {
       at += sampled[i]!;
       // A job removed between the two reads answers nil: it is left out of the mean.
       const present = bytes.filter((b) => b > 0);
-      const meanBytes = (present.length ? present.reduce((a, b) => a + b, 0) / present.length : 0) + TASK_ENTRY_BYTES;
-      out.sets.set(`${name}:${kind}`, { count, meanBytes });
+      const sampledMean = (present.length ? present.reduce((a, b) => a + b, 0) / present.length : 0) + TASK_ENTRY_BYTES;
+      // Smoothed over sweeps: a fresh random sample each second would otherwise swing the
+      // estimate, and each swing upwards would remove a few more tasks than the bound needs.
+      const key = `${name}:${kind}`;
+      const previous = this.meanBytes.get(key);
+      const meanBytes = previous === undefined || present.length === 0 ? sampledMean : previous * 0.75 + sampledMean * 0.25;
+      if (present.length > 0) this.meanBytes.set(key, meanBytes);
+      out.sets.set(key, { count, meanBytes });
       out.totalBytes += count * meanBytes;
     });
     return out;
