@@ -70,7 +70,7 @@ describe('retention.maxFinishedBytes', () => {
     // Settles within the bound (the estimate samples 8 jobs per class: allow it 10 %): the same
     // tasks kept over three sweeps in a row.
     let last = -1;
-    const settled = await waitFor(
+    const settled = (await waitFor(
       async () => {
         const f = await finishedBytes();
         const stable = f.ids.length === last && f.bytes <= MAX_BYTES * 1.1;
@@ -78,7 +78,7 @@ describe('retention.maxFinishedBytes', () => {
         return stable ? f : undefined;
       },
       { timeoutMs: 20_000, intervalMs: 300, message: 'finished tasks never settled within the byte bound' },
-    );
+    ))!;
     // ... without removing far more than it had to (a task is about 9 KiB).
     expect(settled.bytes).toBeGreaterThan(MAX_BYTES * 0.8);
     const kept = new Set(settled.ids);
