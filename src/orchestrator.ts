@@ -32,8 +32,7 @@ import { createReadServices, maxDeliveredBytes } from './read-services.js';
 import { InFlightBytes } from './grpc/in-flight-bytes.js';
 import { RedisMemoryWatch } from './redis/redis-memory-watch.js';
 import { SubmitAdmission } from './grpc/submit-admission.js';
-import { SubmitRateLimiter, type RateLimit } from './grpc/submit-rate-limit.js';
-import { callerOfToken } from './grpc/auth-interceptor.js';
+import { SubmitRateLimiter } from './grpc/submit-rate-limit.js';
 import { createOperatorHttp, type DashboardLogin, type OperatorHttp } from '../dashboard/operator-http.js';
 import { GRPC_ROLES } from './auth/roles.js';
 import { grpcSecurity } from './grpc/grpc-security.js';
@@ -46,11 +45,6 @@ export interface OrchestratorOptions {
   config: Config;
   redisUrl: string;
   logger: Logger;
-}
-
-/** The tokens configured with their own submit rate, by the caller name the auth interceptor gives them. */
-function tokenRateLimits(config: Config): ReadonlyMap<string, RateLimit> {
-  return new Map(config.grpc.auth.tokens.flatMap((t) => (t.submitRateLimit ? [[callerOfToken(t.token), t.submitRateLimit] as const] : [])));
 }
 
 /** retention.maxFinishedBytes, else retention.maxFinishedFraction of Redis's maxmemory (as last read); 0: none. */
@@ -210,7 +204,7 @@ export class Orchestrator {
     memory.register(registry);
     const submissions = new SubmitAdmission({
       memory: () => memory.current,
-      rate: new SubmitRateLimiter({ limit: config.grpc.submitRateLimit, overrides: tokenRateLimits(config) }),
+      rate: new SubmitRateLimiter({ limit: config.grpc.submitRateLimit, overrides: security.submitRateLimits }),
       callerFromToken: security.summary.tokens > 0,
     });
     submissions.register(registry);

@@ -5,6 +5,9 @@
  * back under; per-caller submit rate limits (token buckets counting tasks) refuse a caller over
  * its rate without touching another's.
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OrchestratorClient, ServingStatus, type TaskInput } from '../src/client/orchestrator-client.js';
@@ -116,6 +119,9 @@ describe('the Redis memory high-water mark (a fraction of maxmemory)', () => {
 const TOKEN_A = 'token-a-0123456789abcdef';
 const TOKEN_B = 'token-b-0123456789abcdef';
 const TOKEN_FAST = 'token-fast-0123456789abcdef';
+const TOKEN_FILE = 'token-file-0123456789abcdef';
+const tokensFile = join(mkdtempSync(join(tmpdir(), 'orq-tokens-')), 'tokens');
+writeFileSync(tokensFile, `# a loader with its own rate\n${TOKEN_FILE} submit submitRateLimit=1000/30\n`);
 
 describe('per-caller submit rate limits (grpc.submitRateLimit) and an absolute high-water mark', () => {
   let sys: TestSystem;
@@ -133,6 +139,8 @@ memoryCheckIntervalMs = 100
 memoryHighWaterMarkBytes = ${64 * MIB}
 [grpc]
 submitRateLimit = { perSecond = 1, burst = 10 }
+[grpc.auth]
+tokensFile = "${tokensFile}"
 [[grpc.auth.tokens]]
 token = "${TOKEN_A}"
 role = "submit"
@@ -179,6 +187,9 @@ submitRateLimit = { perSecond = 1000, burst = 100 }
   it("keeps each token's bucket apart, and a token's own limit wins", async () => {
     await expect(client(TOKEN_B).submitTasks(tasks('b', 10))).resolves.toHaveLength(10);
     await expect(client(TOKEN_FAST).submitTasks(tasks('fast', 100))).resolves.toHaveLength(100);
+    // A token of the tokens file, with its own rate there.
+    await expect(client(TOKEN_FILE).submitTasks(tasks('file', 30))).resolves.toHaveLength(30);
+    expect((await grpcError(client(TOKEN_FILE).submitTasks(tasks('file-more', 31)))).details).toMatch(/submit burst of 30/);
     expect((await grpcError(client(TOKEN_B).submitTask({ taskClass: 'cpu_short', payload: { n: '1' } }))).code).toBe(status.RESOURCE_EXHAUSTED);
   });
 

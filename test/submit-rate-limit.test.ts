@@ -4,7 +4,12 @@
  * per caller, and a map of buckets that stays bounded (idle ones dropped, the least recently
  * used beyond the cap).
  */
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { ENV_MANAGER_ROLES, GRPC_ROLES } from '../src/auth/roles.js';
+import { readTokensFile } from '../src/auth/token-set.js';
 import { SubmitRateLimiter } from '../src/grpc/submit-rate-limit.js';
 
 function limiter(opts: { perSecond: number; burst: number; maxBuckets?: number; overrides?: [string, { perSecond: number; burst: number }][] }) {
@@ -61,5 +66,31 @@ describe('submit rate limiter', () => {
     advance(11_000);
     l.take('z', 1);
     expect(l.size).toBe(1);
+  });
+});
+
+describe("a token's own submit rate in a tokens file", () => {
+  const TOKEN = '0123456789abcdef-token';
+  const file = (text: string) => {
+    const f = join(mkdtempSync(join(tmpdir(), 'orq-tokens-')), 'tokens');
+    writeFileSync(f, text);
+    return f;
+  };
+  const grpc = { roles: GRPC_ROLES, classes: true };
+
+  it('reads submitRateLimit=PER_SECOND/BURST, with or without classes', () => {
+    expect(readTokensFile(file(`${TOKEN} submit submitRateLimit=500/5000\n${TOKEN}b submit classes=gpu submitRateLimit=0.5/10\n`), grpc)).toEqual([
+      { token: TOKEN, role: 'submit', submitRateLimit: { perSecond: 500, burst: 5000 } },
+      { token: `${TOKEN}b`, role: 'submit', classes: ['gpu'], submitRateLimit: { perSecond: 0.5, burst: 10 } },
+    ]);
+  });
+
+  it('refuses a malformed one naming the line, and any on the env-manager', () => {
+    expect(() => readTokensFile(file(`${TOKEN} submit submitRateLimit=fast\n`), grpc)).toThrow(/line 1: submitRateLimit= takes PER_SECOND\/BURST/);
+    expect(() => readTokensFile(file(`${TOKEN} submit submitRateLimit=5/0\n`), grpc)).toThrow(/line 1: submitRateLimit= takes PER_SECOND\/BURST/);
+    expect(() => readTokensFile(file(`${TOKEN} submit submitRateLimit=5/5 submitRateLimit=6/6\n`), grpc)).toThrow(/line 1: unexpected "submitRateLimit=6\/6"/);
+    expect(() => readTokensFile(file(`${TOKEN} read submitRateLimit=5/5\n`), { roles: ENV_MANAGER_ROLES, classes: false })).toThrow(
+      /line 1: unexpected "submitRateLimit=5\/5"/,
+    );
   });
 });

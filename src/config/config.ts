@@ -179,7 +179,7 @@ function grpcAuth<R extends readonly [string, ...string[]]>(section: string, rol
        */
       tokens: z.array(entry).default([]),
       /**
-       * A file of tokens, one per line: `<token> <role> [classes=a,b]` (# comments), read at
+       * A file of tokens, one per line: `<token> <role> [classes=a,b] [submitRateLimit=N/B]` (# comments), read at
        * start. Env ORCHESTRATOR_GRPC_TOKENS_FILE (grpc.auth), ORCHESTRATOR_ENV_TOKENS_FILE
        * (envManager.auth). @default ""
        */
