@@ -139,6 +139,7 @@ memoryCheckIntervalMs = 100
 memoryHighWaterMarkBytes = ${64 * MIB}
 [grpc]
 submitRateLimit = { perSecond = 1, burst = 10 }
+maxBatchSize = 100
 [grpc.auth]
 tokensFile = "${tokensFile}"
 [[grpc.auth.tokens]]
@@ -198,6 +199,9 @@ submitRateLimit = { perSecond = 1000, burst = 100 }
     expect(err.code).toBe(status.RESOURCE_EXHAUSTED);
     expect(err.details).toMatch(/11 tasks in one call is more than this caller's submit burst of 10 \(grpc\.submitRateLimit\): split the batch/);
     expect(err.metadata.get('retry-after-ms')).toEqual([]);
+    // Over grpc.maxBatchSize it is the batch limit that answers, not the rate.
+    const over = await grpcError(client(TOKEN_FAST).submitTasks(tasks('over', 101)));
+    expect(over.details).toMatch(/101 tasks is over the batch limit of 100/);
     expect(sample((await getText(`${sys.httpUrl}/metrics`)).body, 'orq_submissions_refused_total', '{reason="rate"}')).toBeGreaterThanOrEqual(3);
   });
 

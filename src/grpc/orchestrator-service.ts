@@ -166,7 +166,8 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
     ),
     submitTasks: admitted(
       s.submissions,
-      (req) => req.tasks.length,
+      // A batch over grpc.maxBatchSize is refused by the submitter, with its own message, and takes nothing.
+      (req) => (req.tasks.length > s.submitter.maxBatchSize ? 0 : req.tasks.length),
       unary<pb.SubmitTasksRequest, pb.SubmitTasksResponse>(async (req) => {
         const outcomes = await s.submitter.submitMany(req.tasks.map((t, i) => toSubmission(t, `tasks[${i}]`)));
         return { results: outcomes.map((o) => ({ taskId: o.taskId, created: o.created, state: toPbState(o.scheduled ? 'scheduled' : 'queued') })) };
