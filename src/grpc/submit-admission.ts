@@ -10,12 +10,9 @@
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
 import { OrchestratorError } from '../tasks/errors.js';
-import type { MemoryView } from '../redis/redis-memory-watch.js';
+import { MEMORY_RETRY_AFTER_MS, type MemoryView } from '../redis/redis-memory-watch.js';
 import { callerOf, type AdmittedCall } from './stream-admission.js';
 import type { SubmitRateLimiter } from './submit-rate-limit.js';
-
-/** What a caller refused for memory is told to wait: about what retention and the pools need to make room. */
-export const MEMORY_RETRY_AFTER_MS = 5_000;
 
 export interface SubmitAdmissionOptions {
   /** The last read of Redis memory; absent: no memory admission. */

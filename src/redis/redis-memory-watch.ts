@@ -21,6 +21,9 @@ import type { Redis } from 'ioredis';
 import { Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../logging/logger.js';
 
+/** What a caller refused for memory is told to wait: about what retention and the pools need to make room. */
+export const MEMORY_RETRY_AFTER_MS = 5_000;
+
 /** Below this fraction of the mark, submissions are accepted again. */
 export const MEMORY_RESUME_FRACTION = 0.95;
 
