@@ -28,8 +28,9 @@ export function benchConfig(opts: BenchConfigOptions): Config {
       logLevel: 'warn',
       redis: { url: opts.redisUrl, prefix: opts.prefix },
       // Every bench client is one caller (127.0.0.1): the streams scenario holds 1,000 streams
-      // and then waitForResult calls beyond them.
-      grpc: { addr: '127.0.0.1:0', maxStreamsPerCaller: 100_000 },
+      // and then waitForResult calls beyond them; and it submits as fast as Redis takes it, which
+      // is what is measured, so no submit rate limit.
+      grpc: { addr: '127.0.0.1:0', maxStreamsPerCaller: 100_000, submitRateLimit: { perSecond: 0 } },
       http: { addr: '127.0.0.1:0' },
       pool: { id: opts.poolId ?? 'bench-pool', classes: opts.poolClasses ?? {}, heartbeatMs: 1_000, shutdownGraceMs: 2_000 },
       classes: {

@@ -25,9 +25,13 @@ import type { TaskQueues } from './tasks/task-queues.js';
 import { WorkflowEngine } from './workflows/workflow-engine.js';
 import { WorkflowRuns } from './workflows/workflow-runs.js';
 import { createMetricsRegistry } from './monitoring/metrics-registry.js';
+import type { ComponentStatus } from './monitoring/system-status.js';
 import { GrpcMetrics } from './monitoring/grpc-metrics.js';
 import { createReadServices, maxDeliveredBytes } from './read-services.js';
 import { InFlightBytes } from './grpc/in-flight-bytes.js';
+import { RedisMemoryWatch } from './redis/redis-memory-watch.js';
+import { SubmitAdmission } from './grpc/submit-admission.js';
+import { SubmitRateLimiter } from './grpc/submit-rate-limit.js';
 import { createOperatorHttp, type DashboardLogin, type OperatorHttp } from '../dashboard/operator-http.js';
 import { GRPC_ROLES } from './auth/roles.js';
 import { grpcSecurity } from './grpc/grpc-security.js';
@@ -40,6 +44,29 @@ export interface OrchestratorOptions {
   config: Config;
   redisUrl: string;
   logger: Logger;
+}
+
+/** retention.maxFinishedBytes, else retention.maxFinishedFraction of Redis's maxmemory (as last read); 0: none. */
+function finishedBytesBound(config: Config, redisMaxBytes: number): number {
+  const { maxFinishedBytes, maxFinishedFraction } = config.retention;
+  if (maxFinishedBytes > 0) return maxFinishedBytes;
+  return Math.floor(redisMaxBytes * maxFinishedFraction);
+}
+
+/** Health's `submissions` component: degraded while Redis memory holds submissions back. */
+function memoryComponent(memory: RedisMemoryWatch): ComponentStatus {
+  const m = memory.current;
+  const mib = (n: number) => `${(n / (1 << 20)).toFixed(1)} MiB`;
+  switch (m.state) {
+    case 'over':
+      return { name: 'submissions', status: 'degraded', detail: `refused: Redis memory ${mib(m.usedBytes)} is above the high-water mark ${mib(m.markBytes)}` };
+    case 'under':
+      return { name: 'submissions', status: 'serving', detail: `accepted: Redis memory ${mib(m.usedBytes)}, high-water mark ${mib(m.markBytes)}` };
+    case 'off':
+      return { name: 'submissions', status: 'serving', detail: 'accepted: no Redis memory high-water mark' };
+    default:
+      return { name: 'submissions', status: 'serving', detail: 'accepted: Redis memory could not be read' };
+  }
 }
 
 export class Orchestrator {
@@ -55,6 +82,7 @@ export class Orchestrator {
   private retention?: TaskRetention;
   private scheduleTimers?: ScheduleTimers;
   private scheduleRunner?: ScheduleRunner;
+  private memory?: RedisMemoryWatch;
 
   constructor(private readonly opts: OrchestratorOptions) {
     this.log = opts.logger.child({ component: 'orchestrator' });
@@ -100,6 +128,15 @@ export class Orchestrator {
     const services = createReadServices({ config, redisUrl, redis, bullRedis, eventsTail });
     const { keys, queues, status, store, workflowStatus, system } = services;
     this.queues = queues;
+    const memory = (this.memory = new RedisMemoryWatch({
+      redis,
+      intervalMs: config.redis.memoryCheckIntervalMs,
+      highWaterFraction: config.redis.memoryHighWaterMark,
+      highWaterBytes: config.redis.memoryHighWaterMarkBytes,
+      logger,
+    }));
+    await memory.start();
+    system.addComponent(() => memoryComponent(memory));
     const submitter = new TaskSubmitter({
       redis,
       keys,
@@ -127,6 +164,7 @@ export class Orchestrator {
       ownerId: `${hostname()}:${process.pid}:${randomUUID()}`,
       intervalMs: config.retention.sweepIntervalMs,
       orphanGraceMs: config.retention.orphanGraceMs,
+      maxFinishedBytes: () => finishedBytesBound(config, memory.current.maxBytes),
     });
     this.retention.start();
     const runs = new WorkflowRuns({
@@ -161,6 +199,13 @@ export class Orchestrator {
     await this.http.start();
     const inFlight = new InFlightBytes(config.grpc.maxInFlightBytes);
     inFlight.register(registry);
+    memory.register(registry);
+    const submissions = new SubmitAdmission({
+      memory: () => memory.current,
+      rate: new SubmitRateLimiter({ limit: config.grpc.submitRateLimit, overrides: security.submitRateLimits }),
+      callerFromToken: security.summary.tokens > 0,
+    });
+    submissions.register(registry);
     this.grpc = new GrpcServer({
       addr: config.grpc.addr,
       maxMessageBytes: config.grpc.maxMessageBytes,
@@ -190,6 +235,7 @@ export class Orchestrator {
           maxStreamsPerCaller: config.grpc.maxStreamsPerCaller,
           callerFromToken: security.summary.tokens > 0,
         }),
+        submissions,
         system,
         workflows: { store, runs, status: workflowStatus },
         classes: new ClassControls({ redis, keys, queues }),
@@ -214,6 +260,7 @@ export class Orchestrator {
     await Promise.all([this.feeds?.close(), this.eventsTail?.close()]);
     await this.engine?.close();
     await this.retention?.close();
+    await this.memory?.close();
     await this.scheduleRunner?.close(Math.min(graceMs, 2_000));
     await this.scheduleTimers?.close();
     await this.queues?.close();

@@ -46,6 +46,7 @@ describe('deployment files', () => {
     expect(r.status, r.stderr).toBe(0);
     for (const s of ['redis:', 'orchestrator:', 'pool-cpu:']) expect(r.stdout).toContain(s);
     expect(r.stdout).toContain('noeviction');
+    expect(r.stdout).toContain('--maxmemory 1gb');
     expect(r.stdout).toContain('--appendonly');
     expect(r.stdout.match(/healthcheck:/g)?.length).toBe(3);
     // A service that scales must not pin a container name or a host port.

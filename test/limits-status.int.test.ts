@@ -125,6 +125,7 @@ describe('Redis answering is not UNAVAILABLE', () => {
       );
     expect(String(oom)).toMatch(/^ReplyError: OOM/);
     expect(toServiceError(oom).code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(toServiceError(oom).metadata?.get('retry-after-ms')).toEqual(['5000']);
   });
 
   it('a stack overflow inside a request is INTERNAL, and a typed error keeps its code', () => {

@@ -38,11 +38,13 @@ export class TokenSet<Tag = true> {
   }
 }
 
-/** One configured token: its role and, optionally, the only task classes it may act on. */
+/** One configured token: its role and, optionally, the only task classes it may act on and its own submit rate. */
 export interface TokenEntry<R extends string = string> {
   token: string;
   role: R;
   classes?: readonly string[];
+  /** Its grpc.submitRateLimit (the orchestrator's tokens only). */
+  submitRateLimit?: { perSecond: number; burst: number };
 }
 
 const TOKEN = /^\S{16,}$/;
@@ -51,12 +53,12 @@ const CLASS_NAME = /^[a-z0-9_]+$/;
 export interface ReadTokensFileOptions<R extends string> {
   /** The roles a line may name. */
   roles: readonly R[];
-  /** Whether a line may end with `classes=a,b` (the orchestrator's tokens, not the env-manager's). */
+  /** Whether a line may end with `classes=a,b` and `submitRateLimit=PER_SECOND/BURST` (the orchestrator's tokens, not the env-manager's). */
   classes: boolean;
 }
 
 /**
- * Tokens from a file, one per line: `<token> <role> [classes=cpu_short,gpu]`; blank lines and
+ * Tokens from a file, one per line: `<token> <role> [classes=cpu_short,gpu] [submitRateLimit=500/5000]`; blank lines and
  * lines starting with # are skipped. A line without a role is refused, never given one: a file
  * of bare tokens from before roles existed must be edited, not read as more (or less) than the
  * operator meant. Messages name the file and line, never a token. Read once, at start.
@@ -80,8 +82,16 @@ export function readTokensFile<R extends string>(file: string, opts: ReadTokensF
     if (!(opts.roles as readonly string[]).includes(role)) throw fail(`role "${role}" is not one of ${opts.roles.join(', ')}`);
     const entry: TokenEntry<R> = { token, role: role as R };
     for (const field of rest) {
+      const rate = /^submitRateLimit=(.*)$/.exec(field);
+      if (rate && opts.classes && !entry.submitRateLimit) {
+        const parts = /^(\d+(?:\.\d+)?)\/([1-9]\d*)$/.exec(rate[1]!);
+        if (!parts) throw fail('submitRateLimit= takes PER_SECOND/BURST, e.g. submitRateLimit=500/5000');
+        entry.submitRateLimit = { perSecond: Number(parts[1]), burst: Number(parts[2]) };
+        continue;
+      }
       const m = /^classes=(.*)$/.exec(field);
-      if (!m || !opts.classes || entry.classes) throw fail(`unexpected "${field}" after the role${opts.classes ? ' (only classes=a,b may follow)' : ''}`);
+      if (!m || !opts.classes || entry.classes)
+        throw fail(`unexpected "${field}" after the role${opts.classes ? ' (only classes=a,b and submitRateLimit=PER_SECOND/BURST may follow)' : ''}`);
       const classes = m[1]!.split(',').filter(Boolean);
       const bad = classes.find((c) => !CLASS_NAME.test(c));
       if (!classes.length || bad !== undefined) throw fail(`classes= takes task class names separated by commas${bad ? `, not "${bad}"` : ''}`);

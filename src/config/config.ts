@@ -11,7 +11,7 @@
  * ORCHESTRATOR_ENV_HTTP_ADDR, ORCHESTRATOR_ENV_TOKENS_FILE, ORCHESTRATOR_DASHBOARD_TOKEN_FILE; and Docker's own DOCKER_HOST (unix:// sockets only).
  */
 import { readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
+import { hostname, totalmem } from 'node:os';
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { isLoopback, splitHostPort } from '../http/http-listener.js';
@@ -102,6 +102,20 @@ const classOverrides = z.strictObject({
   policy: classPolicy.optional(),
 });
 
+/** The embedded redis-server's default maxmemory: 1 GiB, or half the machine's memory when that is less. */
+export function defaultEmbeddedMaxMemoryBytes(): number {
+  const mib = 1 << 20;
+  return Math.min(1 << 30, Math.floor(totalmem() / 2 / mib) * mib);
+}
+
+/** A token bucket of submitted tasks (grpc.submitRateLimit, and a token's own). */
+const rateLimit = z.strictObject({
+  /** Tasks per second the bucket refills with; 0 turns the limit off. @default 10000 */
+  perSecond: z.number().min(0).default(10_000),
+  /** Tasks the bucket holds: the most one caller submits at once; a batch larger never passes. @default 50000 */
+  burst: z.number().int().min(1).default(50_000),
+});
+
 const hostPort = z.string().regex(/^[^\s:]+:\d{1,5}$|^\[[0-9a-fA-F:]+\]:\d{1,5}$/, 'expected host:port');
 
 /** An absolute host directory, stored normalised. */
@@ -153,6 +167,8 @@ function grpcAuth<R extends readonly [string, ...string[]]>(section: string, rol
             .min(1, 'list at least one class, or leave classes out for every class')
             .optional()
         : z.never({ error: 'the env-manager has no task classes' }).optional(),
+      /** This token's own grpc.submitRateLimit (grpc.auth only). @default grpc.submitRateLimit */
+      submitRateLimit: withClasses ? rateLimit.optional() : z.never({ error: 'the env-manager takes no submissions' }).optional(),
     }),
   );
   return z
@@ -163,7 +179,7 @@ function grpcAuth<R extends readonly [string, ...string[]]>(section: string, rol
        */
       tokens: z.array(entry).default([]),
       /**
-       * A file of tokens, one per line: `<token> <role> [classes=a,b]` (# comments), read at
+       * A file of tokens, one per line: `<token> <role> [classes=a,b] [submitRateLimit=N/B]` (# comments), read at
        * start. Env ORCHESTRATOR_GRPC_TOKENS_FILE (grpc.auth), ORCHESTRATOR_ENV_TOKENS_FILE
        * (envManager.auth). @default ""
        */
@@ -245,6 +261,21 @@ const schema = z.strictObject({
         .string()
         .regex(/^[A-Za-z0-9_.-]+$/)
         .default('orq'),
+      /**
+       * Above this fraction of Redis's `maxmemory`, SubmitTask, SubmitTasks, StartWorkflowRun and
+       * CreateSchedule end RESOURCE_EXHAUSTED with a `retry-after-ms` hint, while pools keep
+       * draining; they are accepted again below 95 % of the mark. 0: no fraction (only
+       * memoryHighWaterMarkBytes, if set). Without a maxmemory the fraction has nothing to apply
+       * to. @default 0.8
+       */
+      memoryHighWaterMark: z.number().min(0).max(1).default(0.8),
+      /**
+       * The high-water mark in bytes of Redis's `used_memory`, instead of the fraction: works on
+       * a Redis without maxmemory too. @default 0 (use memoryHighWaterMark)
+       */
+      memoryHighWaterMarkBytes: z.number().int().min(0).default(0),
+      /** How often each orchestrator reads Redis's INFO memory (one timer, not one read per call). @default 1000 */
+      memoryCheckIntervalMs: z.number().int().min(50).max(60_000).default(1_000),
       embedded: z
         .strictObject({
           /**
@@ -254,6 +285,19 @@ const schema = z.strictObject({
           dataDir: z.string().default('.orchestrator/redis'),
           /** Its port on 127.0.0.1. @default 6390 */
           port: z.number().int().min(1).max(65_535).default(6390),
+          /**
+           * Its `maxmemory` (with `maxmemory-policy noeviction`: a full Redis refuses writes,
+           * never evicts a job), set at its start and on a reused server; 0 for no limit. Without
+           * one, a flood of submissions grows Redis until the machine swaps or the kernel kills it.
+           * 1 GiB holds about a million small queued tasks (README "Sizing").
+           * @default 1073741824 (1 GiB), or half the machine's memory when that is less
+           */
+          maxMemoryBytes: z
+            .number()
+            .int()
+            .min(0)
+            .refine((v) => v === 0 || v >= 1 << 20, 'at least 1048576 (1 MiB), or 0 for no limit')
+            .default(defaultEmbeddedMaxMemoryBytes),
         })
         .prefault({}),
     })
@@ -318,6 +362,13 @@ const schema = z.strictObject({
         .int()
         .min(1024)
         .default(4 << 20),
+      /**
+       * Tasks one caller may submit per second, as a token bucket per front end: SubmitTasks takes
+       * one per task, SubmitTask, StartWorkflowRun and CreateSchedule one each. A caller is its
+       * bearer token when grpc.auth has tokens (a token may carry its own submitRateLimit), else
+       * its address without port. Beyond it: RESOURCE_EXHAUSTED with a `retry-after-ms` hint.
+       */
+      submitRateLimit: rateLimit.prefault({}),
       /** Bearer tokens of the orchestrator's gRPC API, roles read, submit, operate, admin. */
       auth: grpcAuth('grpc', GRPC_ROLES, true),
       /** TLS of the orchestrator's gRPC API. */
@@ -505,6 +556,18 @@ const schema = z.strictObject({
       sweepIntervalMs: z.number().int().min(50).default(1_000),
       /** Age after which a task whose job is gone (removed by hand, or cancelled while queued by an older version) is forgotten. @default 300000 */
       orphanGraceMs: z.number().int().min(1_000).default(300_000),
+      /**
+       * Most bytes of Redis memory finished tasks (all classes) may take, estimated from sampled
+       * MEMORY USAGE of their jobs; beyond it the oldest finished go first, whatever their class's
+       * keepCompleted / keepFailed. @default 0 (use maxFinishedFraction)
+       */
+      maxFinishedBytes: z.number().int().min(0).default(0),
+      /**
+       * The same bound as a fraction of Redis's maxmemory, when maxFinishedBytes is 0 and Redis has
+       * a maxmemory; 0: no byte bound. Below redis.memoryHighWaterMark, so finished tasks alone never
+       * hold submissions back. @default 0.5
+       */
+      maxFinishedFraction: z.number().min(0).max(1).default(0.5),
     })
     .prefault({}),
   workflows: z
@@ -807,6 +870,19 @@ function checkPolicies(rest: Omit<Parsed, 'classes'>, classes: ReadonlyMap<strin
   }
 }
 
+/**
+ * Finished tasks kept up to the submission high-water mark would hold submissions refused for
+ * ever (retention never removes below its own bound): the retention bound must sit below it.
+ */
+function checkMemoryBounds(rest: Omit<Parsed, 'classes'>): void {
+  const { memoryHighWaterMark: mark, memoryHighWaterMarkBytes: markBytes } = rest.redis;
+  const { maxFinishedFraction: kept, maxFinishedBytes: keptBytes } = rest.retention;
+  if (keptBytes === 0 && markBytes === 0 && kept > 0 && mark > 0 && kept >= mark)
+    throw new ConfigError(`config key retention.maxFinishedFraction: ${kept} must be below redis.memoryHighWaterMark (${mark})`);
+  if (keptBytes > 0 && markBytes > 0 && keptBytes >= markBytes)
+    throw new ConfigError(`config key retention.maxFinishedBytes: ${keptBytes} must be below redis.memoryHighWaterMarkBytes (${markBytes})`);
+}
+
 /** Load, validate and freeze the configuration. Throws ConfigError naming the bad key. */
 export function loadConfig(opts: LoadConfigOptions = {}): Config {
   const env = opts.env ?? process.env;
@@ -843,6 +919,7 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
     const unknown = t.classes?.find((c) => !classes.has(c));
     if (unknown !== undefined) throw new ConfigError(`config key grpc.auth.tokens.${i}.classes: unknown task class "${unknown}"`);
   });
+  checkMemoryBounds(rest);
   if (!rest.pool.id) rest.pool.id = `${hostname()}-${process.pid}`;
   return deepFreeze({ ...rest, classes }) as Config;
 }

@@ -28,7 +28,7 @@ import { UndecodableRequest } from './request-decoding.js';
  */
 export const CALLER_METADATA = 'x-orchestrator-caller';
 
-const callerOfToken = (token: string): string => `token:${createHash('sha256').update(token, 'utf8').digest('hex').slice(0, 16)}`;
+export const callerOfToken = (token: string): string => `token:${createHash('sha256').update(token, 'utf8').digest('hex').slice(0, 16)}`;
 
 /** Paths anyone may call. */
 const OPEN_PREFIXES = ['/grpc.health.v1.Health/'];

@@ -14,7 +14,7 @@ import { configuredTokens, TokenSet, TokenSetError, type TokenEntry } from '../a
 import { ConfigError } from '../config/config.js';
 import { isLoopback, splitHostPort } from '../http/http-listener.js';
 import type { Logger } from '../logging/logger.js';
-import { authInterceptor, type CallPolicy } from './auth-interceptor.js';
+import { authInterceptor, callerOfToken, type CallPolicy } from './auth-interceptor.js';
 import { serverCredentials, type GrpcTlsOptions } from './server-credentials.js';
 
 export interface GrpcSecurityConfig<R extends string = string> {
@@ -41,6 +41,8 @@ export interface GrpcSecurity {
   interceptors(policy: CallPolicy): ServerInterceptor[];
   /** For the start-up log line: how many tokens, which TLS, whether calls need no credential. */
   summary: { tokens: number; tls: 'off' | 'server' | 'mutual'; unauthenticated: boolean };
+  /** The tokens' own submit rates (config or tokens file), by the caller name the auth interceptor gives them. */
+  submitRateLimits: ReadonlyMap<string, { perSecond: number; burst: number }>;
 }
 
 function grantsOf<R extends string>(config: GrpcSecurityConfig<R>, opts: GrpcSecurityOptions<R>): TokenEntry<R>[] {
@@ -84,5 +86,6 @@ export function grpcSecurity<R extends string>(config: GrpcSecurityConfig<R>, op
     credentials: serverCredentials(tls),
     interceptors: (policy) => (tokens.size ? [authInterceptor({ tokens, policy, logger })] : []),
     summary: { tokens: tokens.size, tls: tls.certFile ? (tls.requireClientCert ? 'mutual' : 'server') : 'off', unauthenticated },
+    submitRateLimits: new Map(entries.flatMap((e) => (e.submitRateLimit ? [[callerOfToken(e.token), e.submitRateLimit] as const] : []))),
   };
 }

@@ -6,6 +6,7 @@ import type { ServerUnaryCall, ServerWritableStream, sendUnaryData, UntypedHandl
 import type { Logger } from '../logging/logger.js';
 import type { FeedSubscriptions, Cursored, StreamContext } from '../feeds/feed-subscriptions.js';
 import type { StreamAdmission } from './stream-admission.js';
+import type { SubmitAdmission } from './submit-admission.js';
 import type { SystemStatus } from '../monitoring/system-status.js';
 import type { ClassControls } from '../tasks/class-controls.js';
 import type { TaskCanceller } from '../tasks/task-canceller.js';
@@ -33,6 +34,8 @@ export interface OrchestratorServices {
   feeds: FeedSubscriptions;
   /** Caps on concurrent server streams (grpc.maxStreams, grpc.maxStreamsPerCaller). */
   streams: StreamAdmission;
+  /** The memory high-water mark and submit rate limits of submissions; absent: none. */
+  submissions?: SubmitAdmission;
   system: SystemStatus;
   workflows: { store: WorkflowStore; runs: WorkflowRuns; status: WorkflowStatusReader };
   classes: ClassControls;
@@ -64,6 +67,27 @@ export function unary<Req, Res>(fn: (req: Req) => Promise<Res>) {
         (err) => callback(toServiceError(err)),
       )
       .catch(() => undefined);
+  };
+}
+
+/**
+ * A submission's handler behind `admission` (when given): a call it refuses is answered with
+ * its status before the handler sees it. `tasks` counts what the call submits.
+ */
+export function admitted<Req, Res>(
+  admission: SubmitAdmission | undefined,
+  tasks: (req: Req) => number,
+  handler: (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => void,
+) {
+  if (!admission) return handler;
+  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
+    try {
+      admission.admit(call, tasks(call.request));
+    } catch (err) {
+      callback(toServiceError(err));
+      return;
+    }
+    handler(call, callback);
   };
 }
 
@@ -131,15 +155,24 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
   const handlers = {
     health: unary<pb.HealthRequest, pb.HealthResponse>(async () => toPbHealth(await s.system.health())),
     getMetrics: unary<pb.GetMetricsRequest, pb.GetMetricsResponse>(async () => ({ metrics: await s.system.metrics(), collectedAtMs: Date.now() })),
-    submitTask: unary<pb.SubmitTaskRequest, pb.SubmitTaskResponse>(async (req) => {
-      const o = await s.submitter.submit(toSubmission(req.task, 'task'));
-      const state = o.created ? (o.scheduled ? 'scheduled' : 'queued') : (await s.status.get(o.taskId)).state;
-      return { taskId: o.taskId, created: o.created, state: toPbState(state) };
-    }),
-    submitTasks: unary<pb.SubmitTasksRequest, pb.SubmitTasksResponse>(async (req) => {
-      const outcomes = await s.submitter.submitMany(req.tasks.map((t, i) => toSubmission(t, `tasks[${i}]`)));
-      return { results: outcomes.map((o) => ({ taskId: o.taskId, created: o.created, state: toPbState(o.scheduled ? 'scheduled' : 'queued') })) };
-    }),
+    submitTask: admitted(
+      s.submissions,
+      () => 1,
+      unary<pb.SubmitTaskRequest, pb.SubmitTaskResponse>(async (req) => {
+        const o = await s.submitter.submit(toSubmission(req.task, 'task'));
+        const state = o.created ? (o.scheduled ? 'scheduled' : 'queued') : (await s.status.get(o.taskId)).state;
+        return { taskId: o.taskId, created: o.created, state: toPbState(state) };
+      }),
+    ),
+    submitTasks: admitted(
+      s.submissions,
+      // A batch over grpc.maxBatchSize is refused by the submitter, with its own message, and takes nothing.
+      (req) => (req.tasks.length > s.submitter.maxBatchSize ? 0 : req.tasks.length),
+      unary<pb.SubmitTasksRequest, pb.SubmitTasksResponse>(async (req) => {
+        const outcomes = await s.submitter.submitMany(req.tasks.map((t, i) => toSubmission(t, `tasks[${i}]`)));
+        return { results: outcomes.map((o) => ({ taskId: o.taskId, created: o.created, state: toPbState(o.scheduled ? 'scheduled' : 'queued') })) };
+      }),
+    ),
     getTaskStatus: unary<pb.GetTaskStatusRequest, pb.TaskStatus>(async (req) => {
       if (!req.taskId) throw invalidArgument('task_id', 'is required');
       return toPbStatus(await s.status.get(req.taskId));
@@ -175,10 +208,15 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
     pauseClass: unary<pb.PauseClassRequest, pb.ClassLimits>((req) => s.classes.pause(req.taskClass)),
     resumeClass: unary<pb.ResumeClassRequest, pb.ClassLimits>((req) => s.classes.resume(req.taskClass)),
     createWorkflow: unary<pb.CreateWorkflowRequest, pb.CreateWorkflowResponse>((req) => s.workflows.store.create(toWorkflowInput(req))),
-    startWorkflowRun: unary<pb.StartWorkflowRunRequest, pb.StartWorkflowRunResponse>(async (req) => {
-      const o = await s.workflows.runs.start({ name: req.name, version: req.version, inputs: req.inputs, runId: req.runId });
-      return { ...o, state: toPbRunState(o.state) };
-    }),
+    // A run counts as one: its steps are released later, by the engine, and are never refused.
+    startWorkflowRun: admitted(
+      s.submissions,
+      () => 1,
+      unary<pb.StartWorkflowRunRequest, pb.StartWorkflowRunResponse>(async (req) => {
+        const o = await s.workflows.runs.start({ name: req.name, version: req.version, inputs: req.inputs, runId: req.runId });
+        return { ...o, state: toPbRunState(o.state) };
+      }),
+    ),
     getWorkflowRun: unary<pb.GetWorkflowRunRequest, pb.WorkflowRun>(async (req) => toPbRun(await s.workflows.status.get(requireRunId(req.runId)))),
     cancelWorkflowRun: unary<pb.CancelWorkflowRunRequest, pb.CancelWorkflowRunResponse>(async (req) => ({
       runId: req.runId,
@@ -209,8 +247,10 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
       removed: await s.taskOps.retention.purge({ olderThanMs: req.olderThanMs, taskClasses: req.taskClasses, states: toStates(req.states, 'states') }),
     })),
     // Schedules.
-    createSchedule: unary<pb.CreateScheduleRequest, pb.Schedule>(async (req) =>
-      toPbSchedule(await s.schedules.create(toScheduleSpec(req.schedule, 'schedule'))),
+    createSchedule: admitted(
+      s.submissions,
+      () => 1,
+      unary<pb.CreateScheduleRequest, pb.Schedule>(async (req) => toPbSchedule(await s.schedules.create(toScheduleSpec(req.schedule, 'schedule')))),
     ),
     getSchedule: unary<pb.GetScheduleRequest, pb.Schedule>(async (req) => toPbSchedule(await s.schedules.get(requireScheduleId(req.scheduleId)))),
     listSchedules: unary<pb.ListSchedulesRequest, pb.ListSchedulesResponse>(async () => ({ schedules: (await s.schedules.list()).map(toPbSchedule) })),

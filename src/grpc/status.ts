@@ -3,6 +3,7 @@ import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { ConnectionClosedError } from 'bullmq';
 import { ReplyError } from 'ioredis';
 import { OrchestratorError, type ErrorCode } from '../tasks/errors.js';
+import { MEMORY_RETRY_AFTER_MS } from '../redis/redis-memory-watch.js';
 
 const CODES: Record<ErrorCode, status> = {
   invalid_argument: status.INVALID_ARGUMENT,
@@ -96,12 +97,18 @@ export function toServiceError(err: unknown): Partial<ServiceError> & { code: st
   const metadata = new Metadata();
   if (err instanceof OrchestratorError) {
     if (err.field) metadata.set('field', err.field);
+    // The same trailer as the in-flight cap's (in-flight-bytes.ts): one rule for clients that back off.
+    if (err.retryAfterMs !== undefined) metadata.set('retry-after-ms', String(Math.max(1, Math.ceil(err.retryAfterMs))));
     return { code: CODES[err.code], details: err.message, metadata };
   }
   const e = err instanceof Error ? err : new Error(String(err));
   const kind = redisKind(e);
   if (kind === 'unavailable') return { code: status.UNAVAILABLE, details: `redis unavailable: ${e.message}`, metadata };
-  if (kind === 'resource_exhausted') return { code: status.RESOURCE_EXHAUSTED, details: `redis out of memory: ${e.message}`, metadata };
+  if (kind === 'resource_exhausted') {
+    // Redis at its maxmemory: the same wait as the high-water mark's, which should have come first.
+    metadata.set('retry-after-ms', String(MEMORY_RETRY_AFTER_MS));
+    return { code: status.RESOURCE_EXHAUSTED, details: `redis out of memory: ${e.message}`, metadata };
+  }
   // A RangeError (a call stack or an allocation too large for one request) or any other bug: the
   // request ends with INTERNAL, the process goes on.
   return { code: status.INTERNAL, details: e.message, metadata };

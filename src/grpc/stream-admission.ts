@@ -32,6 +32,19 @@ export function peerHost(peer: string): string {
   return peer.replace(/:\d+$/, '');
 }
 
+/**
+ * Who makes a call, for per-caller limits: the token digest the auth interceptor set (only when
+ * the server has tokens: without them a client could write any name there), else the peer's
+ * address without its port.
+ */
+export function callerOf(call: AdmittedCall, callerFromToken: boolean): string {
+  if (callerFromToken) {
+    const v = call.metadata.get(CALLER_METADATA);
+    if (v.length === 1) return String(v[0]);
+  }
+  return `peer:${peerHost(call.getPeer())}`;
+}
+
 export class StreamAdmission {
   private total = 0;
   private readonly byCaller = new Map<string, number>();
@@ -44,11 +57,7 @@ export class StreamAdmission {
   }
 
   callerOf(call: AdmittedCall): string {
-    if (this.opts.callerFromToken) {
-      const v = call.metadata.get(CALLER_METADATA);
-      if (v.length === 1) return String(v[0]);
-    }
-    return `peer:${peerHost(call.getPeer())}`;
+    return callerOf(call, this.opts.callerFromToken);
   }
 
   /** Takes a slot for the call, or throws resource_exhausted; the returned function frees it (once). */

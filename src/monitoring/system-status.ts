@@ -67,7 +67,15 @@ export interface ClusterSnapshot {
 }
 
 export class SystemStatus {
+  /** Components a process adds from its own state (the orchestrator's submission admission). */
+  private readonly extra: (() => ComponentStatus)[] = [];
+
   constructor(private readonly opts: SystemStatusOptions) {}
+
+  /** Adds a component to every Health answer while Redis is reachable. */
+  addComponent(component: () => ComponentStatus): void {
+    this.extra.push(component);
+  }
 
   /** Pools heard from recently. */
   async pools(): Promise<PoolView[]> {
@@ -121,6 +129,7 @@ export class SystemStatus {
       });
     });
     components.push({ name: 'pools', status: 'serving', detail: `${pools.length} pool(s) seen recently` });
+    for (const component of this.extra) components.push(component());
     return { ...base, status: components.some((c) => c.status !== 'serving') ? 'degraded' : 'serving', components };
   }
 

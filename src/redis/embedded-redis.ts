@@ -6,6 +6,11 @@
  * - It runs as production should: AOF with `appendfsync everysec` (queued work survives a
  *   restart, losing at most about a second on a crash), `noeviction` (BullMQ's keys must never
  *   be evicted), no RDB snapshots (`--save ''`: the AOF is the persistence), bound to 127.0.0.1.
+ * - It has a `maxmemory` (redis.embedded.maxMemoryBytes, 1 GiB or half the machine's memory):
+ *   without one, a flood of submissions grows it until the machine swaps or the kernel kills it;
+ *   with one (and noeviction) a full Redis refuses writes, and the front end's high-water mark
+ *   (redis.memoryHighWaterMark) refuses submissions well before. A server reused from an earlier
+ *   start is given the configured value too (CONFIG SET), so changing the key takes effect.
  * - It asks every client for a password: loopback is not a boundary between users of one host,
  *   and any local user (or a web page, through a browser that speaks to 127.0.0.1) could
  *   otherwise write jobs that a pool runs. The password is generated at the first start and kept
@@ -32,6 +37,7 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { chmodSync, linkSync, mkdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
+import { Redis } from 'ioredis';
 import { readPasswordFile } from './connection-settings.js';
 import { acceptsConnections, findOnPath, probeRedis, RedisStartError, startRedisServerProcess } from './redis-server-process.js';
 
@@ -40,6 +46,11 @@ export interface EmbeddedRedisOptions {
   dataDir: string;
   /** Port on 127.0.0.1. @default 6390 */
   port: number;
+  /**
+   * Its maxmemory (noeviction), set at its start and on a server reused with another value
+   * (redis.embedded.maxMemoryBytes, whose default the config computes). @default 0 (no limit)
+   */
+  maxMemoryBytes?: number;
   logger: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void };
 }
 
@@ -163,6 +174,24 @@ async function waitReady(port: number, dirs: string[], password: string, until: 
   }
 }
 
+/** Sets a reused server's maxmemory (and noeviction) to the configured value when it differs. */
+async function applyMaxMemory(port: number, password: string, maxMemoryBytes: number, log: Log): Promise<void> {
+  const r = new Redis({ host: '127.0.0.1', port, password, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null, enableOfflineQueue: false });
+  r.on('error', () => undefined);
+  try {
+    await r.connect();
+    const [, current] = (await r.config('GET', 'maxmemory')) as [string, string];
+    if (Number(current) === maxMemoryBytes) return;
+    await r.config('SET', 'maxmemory', String(maxMemoryBytes));
+    await r.config('SET', 'maxmemory-policy', 'noeviction');
+    log.info({ maxMemoryBytes, was: Number(current) }, 'set the reused redis-server to the configured maxmemory');
+  } catch (err) {
+    log.warn({ err: (err as Error).message, maxMemoryBytes }, 'could not set the reused redis-server maxmemory');
+  } finally {
+    r.disconnect();
+  }
+}
+
 export async function startEmbeddedRedis(opts: EmbeddedRedisOptions): Promise<EmbeddedRedis> {
   const log = opts.logger;
   const dataDir = resolve(opts.dataDir);
@@ -175,8 +204,9 @@ export async function startEmbeddedRedis(opts: EmbeddedRedisOptions): Promise<Em
   const { port } = opts;
   const url = `redis://127.0.0.1:${port}`;
   const logFile = join(dataDir, 'redis.log');
-  const reuse = (pid: number): EmbeddedRedis => {
+  const reuse = async (pid: number): Promise<EmbeddedRedis> => {
     log.info({ url, dataDir, pid }, 'reusing the redis-server already running for this data directory');
+    await applyMaxMemory(port, password, opts.maxMemoryBytes ?? 0, log);
     return { url, password, reused: true, stop: async () => undefined };
   };
 
@@ -220,11 +250,12 @@ export async function startEmbeddedRedis(opts: EmbeddedRedisOptions): Promise<Em
       logFile,
       detached: true,
       password,
+      maxMemoryBytes: opts.maxMemoryBytes ?? 0,
       startTimeoutMs: START_TIMEOUT_MS,
       stopTimeoutMs: STOP_TIMEOUT_MS,
       onKilled: (pid) => log.warn({ pid, timeoutMs: STOP_TIMEOUT_MS }, 'embedded redis-server did not exit on SIGTERM: killing it'),
     });
-    log.info({ url, dataDir, pid: server.pid, log: logFile }, 'embedded redis-server started');
+    log.info({ url, dataDir, pid: server.pid, log: logFile, maxMemoryBytes: opts.maxMemoryBytes ?? 0 }, 'embedded redis-server started');
     let stopping: Promise<void> | undefined;
     return {
       url,

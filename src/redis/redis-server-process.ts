@@ -28,6 +28,8 @@ export interface RedisServerProcessOptions {
    * @default undefined (no password)
    */
   password?: string;
+  /** Its maxmemory (`maxmemory-policy` is always noeviction). @default 0 (no limit) */
+  maxMemoryBytes?: number;
   /** More redis-server options, appended (e.g. --tls-port and its files). @default [] */
   extraArgs?: string[];
   /** Own process group: Ctrl-C on the parent's terminal does not reach it. @default false */
@@ -233,6 +235,7 @@ export async function startRedisServerProcess(opts: RedisServerProcessOptions): 
   ];
   args.push('--appendonly', opts.appendonly ? 'yes' : 'no');
   if (opts.appendonly) args.push('--appendfsync', 'everysec');
+  if (opts.maxMemoryBytes) args.push('--maxmemory', String(opts.maxMemoryBytes));
   args.push(...(opts.extraArgs ?? []));
   // `-` first: the config file is stdin, and the options after it still apply.
   if (opts.password !== undefined) args.unshift('-');

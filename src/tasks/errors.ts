@@ -28,13 +28,16 @@ export class OrchestratorError extends Error {
   readonly retryable: boolean;
   /** The request field at fault, for invalid_argument (e.g. "tasks[3].payload"). */
   readonly field?: string;
+  /** For a refusal that passes with time (a limit, a full Redis): how long to wait before retrying. */
+  readonly retryAfterMs?: number;
 
-  constructor(code: ErrorCode, message: string, opts: { retryable?: boolean; field?: string; cause?: unknown } = {}) {
+  constructor(code: ErrorCode, message: string, opts: { retryable?: boolean; field?: string; cause?: unknown; retryAfterMs?: number } = {}) {
     super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
     this.name = 'OrchestratorError';
     this.code = code;
     this.retryable = opts.retryable ?? false;
     this.field = opts.field;
+    this.retryAfterMs = opts.retryAfterMs;
   }
 }
 

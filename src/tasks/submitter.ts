@@ -129,6 +129,11 @@ export class TaskSubmitter {
     this.claim = luaCommand<ClaimCommand>(opts.redis, CLAIM_SCRIPT);
   }
 
+  /** Most tasks one submitMany takes (grpc.maxBatchSize). */
+  get maxBatchSize(): number {
+    return this.opts.maxBatchSize;
+  }
+
   async submit(task: TaskSubmission): Promise<SubmitOutcome> {
     return (await this.submitPrepared([this.prepare(task, 'task')]))[0]!;
   }

@@ -14,6 +14,10 @@
  * (one hash each), plus the tasks not yet finished, plus what finished since the last sweep. The
  * index hash and the task lists hold one entry per retained task.
  *
+ * Counts do not bound bytes (10,000 kept results of 1 MiB are 10 GiB), so with maxFinishedBytes
+ * the finished tasks of all classes together are also kept within a byte bound, estimated from
+ * sampled MEMORY USAGE (finishedBytes), the oldest going first whatever their class (trimBytes).
+ *
  * A task removed by a cancel while it was queued has no job; its entries go once they are older
  * than `orphanGraceMs` (the grace also covers a task claimed but not yet in its queue).
  */
@@ -36,6 +40,16 @@ export interface TaskRetentionOptions {
   intervalMs?: number;
   /** Age after which a task's entries go when its job is gone. @default 300000 */
   orphanGraceMs?: number;
+  /** Most bytes finished tasks may take (retention.maxFinishedBytes, or its fraction of maxmemory), asked at each sweep; 0: no byte bound. @default none */
+  maxFinishedBytes?: () => number;
+}
+
+/** A finished task's estimated size in Redis and the bytes it was estimated with. */
+export interface FinishedBytes {
+  /** Estimated bytes of all finished tasks. */
+  totalBytes: number;
+  /** Per class and kind ("cpu_short:completed"): finished tasks and their estimated mean size. */
+  sets: Map<string, { count: number; meanBytes: number }>;
 }
 
 export interface PurgeRequest {
@@ -53,6 +67,15 @@ const BATCH = 500;
 const ORPHAN_SCAN = 500;
 /** Orphans are rare (cancels of queued tasks, removals by hand): one scan every this many sweeps. */
 const ORPHAN_SCAN_EVERY = 10;
+/** Jobs of each finished set whose MEMORY USAGE is read per sweep to estimate the set's bytes. */
+const SIZE_SAMPLES = 8;
+/**
+ * Bytes a finished task takes beyond its job hash: its entries in the index hash, its class's
+ * task list and its queue's finished set (bench/redis-sizing.ts measured 360 to 450 with ids of
+ * about 20 characters). The events and results streams are not counted: they are bounded by
+ * their own MAXLEN.
+ */
+export const TASK_ENTRY_BYTES = 400;
 
 /**
  * Forget tasks: their index entries, task-list entries and cancel marks.
@@ -120,6 +143,8 @@ export class TaskRetention {
   private readonly orphanAt = new Map<string, number>();
   private readonly log: Logger;
   private sweeps = 0;
+  /** Per class and kind: the estimated mean bytes of a finished task, smoothed over sweeps. */
+  private readonly meanBytes = new Map<string, number>();
 
   constructor(private readonly opts: TaskRetentionOptions) {
     this.forget = luaCommand<Forget>(opts.redis, FORGET_SCRIPT);
@@ -176,6 +201,95 @@ export class TaskRetention {
       removed += await this.trim(name, 'failed', cls.keepFailed);
       if (orphans) removed += await this.sweepOrphans(name);
     }
+    const maxBytes = this.opts.maxFinishedBytes?.() ?? 0;
+    if (maxBytes > 0 && (await stillLeader())) removed += await this.trimBytes(maxBytes);
+    return removed;
+  }
+
+  /**
+   * Estimates the bytes finished tasks take: per class and kind, the set's size times the mean
+   * MEMORY USAGE of up to SIZE_SAMPLES random jobs of it (plus TASK_ENTRY_BYTES each), smoothed
+   * over sweeps. Two pipelined round trips whatever the number of tasks.
+   */
+  async finishedBytes(): Promise<FinishedBytes> {
+    const { redis, queues, keys } = this.opts;
+    const sets: [string, 'completed' | 'failed', string][] = [];
+    for (const name of queues.classes.keys()) for (const kind of ['completed', 'failed'] as const) sets.push([name, kind, queues.get(name).keys[kind]!]);
+    const first = redis.pipeline();
+    for (const [, , set] of sets) first.zcard(set).zrandmember(set, SIZE_SAMPLES);
+    const counted = (await first.exec()) ?? [];
+    const second = redis.pipeline();
+    const sampled: number[] = [];
+    sets.forEach(([name], i) => {
+      const ids = (counted[i * 2 + 1]?.[1] as string[] | null) ?? [];
+      sampled.push(ids.length);
+      for (const id of ids) second.memory('USAGE', keys.job(name, id), 'SAMPLES', 0);
+    });
+    const usages = sampled.some((n) => n > 0) ? ((await second.exec()) ?? []) : [];
+    const out: FinishedBytes = { totalBytes: 0, sets: new Map() };
+    let at = 0;
+    sets.forEach(([name, kind], i) => {
+      const count = Number(counted[i * 2]?.[1] ?? 0);
+      const bytes = usages.slice(at, at + sampled[i]!).map(([, v]) => Number(v ?? 0));
+      at += sampled[i]!;
+      // A job removed between the two reads answers nil: it is left out of the mean.
+      const present = bytes.filter((b) => b > 0);
+      const sampledMean = (present.length ? present.reduce((a, b) => a + b, 0) / present.length : 0) + TASK_ENTRY_BYTES;
+      // Smoothed over sweeps: a fresh random sample each second would otherwise swing the
+      // estimate, and each swing upwards would remove a few more tasks than the bound needs.
+      const key = `${name}:${kind}`;
+      const previous = this.meanBytes.get(key);
+      const meanBytes = previous === undefined || present.length === 0 ? sampledMean : previous * 0.75 + sampledMean * 0.25;
+      if (present.length > 0) this.meanBytes.set(key, meanBytes);
+      out.sets.set(key, { count, meanBytes });
+      out.totalBytes += count * meanBytes;
+    });
+    return out;
+  }
+
+  /**
+   * Removes the oldest finished tasks, across classes and kinds, until the estimate is within
+   * `maxBytes`. Each step takes the oldest BATCH of every set, merges them by finish time and
+   * removes from the front as many as the excess needs, through removeTasks (the same removal as
+   * the count and age bounds: only jobs still finished go).
+   */
+  private async trimBytes(maxBytes: number): Promise<number> {
+    const { redis, queues } = this.opts;
+    const estimate = await this.finishedBytes();
+    let excess = estimate.totalBytes - maxBytes;
+    let removed = 0;
+    while (excess > 0) {
+      const candidates: { score: number; id: string; set: string; bytes: number }[] = [];
+      for (const [set, { count, meanBytes }] of estimate.sets) {
+        if (count === 0) continue;
+        const [name, kind] = set.split(':') as [string, 'completed' | 'failed'];
+        const flat = await redis.zrange(queues.get(name).keys[kind]!, 0, BATCH - 1, 'WITHSCORES');
+        for (let i = 0; i < flat.length; i += 2) candidates.push({ id: flat[i]!, score: Number(flat[i + 1]), set, bytes: meanBytes });
+      }
+      candidates.sort((a, b) => a.score - b.score);
+      const chosen = new Map<string, string[]>();
+      let freed = 0;
+      for (const c of candidates) {
+        if (freed >= excess) break;
+        freed += c.bytes;
+        const list = chosen.get(c.set);
+        if (list) list.push(c.id);
+        else chosen.set(c.set, [c.id]);
+      }
+      let n = 0;
+      for (const [set, ids] of chosen) {
+        const [name, kind] = set.split(':') as [string, 'completed' | 'failed'];
+        const done = await this.removeTasks(name, kind, ids);
+        n += done;
+        const s = estimate.sets.get(set)!;
+        excess -= done * s.meanBytes;
+        s.count -= done;
+      }
+      removed += n;
+      if (n === 0) break;
+    }
+    if (removed > 0)
+      this.log.debug({ removed, maxBytes, estimatedBytes: Math.round(estimate.totalBytes) }, 'finished tasks over the byte bound removed, oldest first');
     return removed;
   }
 
