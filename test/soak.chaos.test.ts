@@ -293,20 +293,22 @@ describe('chaos soak', { timeout: 420_000 }, () => {
     const load = [...Array.from({ length: 8 }, () => submitter()), runStarter()];
 
     // ---- faults ----
-    const faults: { kind: FaultKind; atS: number; target: string; tookMs: number }[] = [];
-    /** Waits until the tasks stalled since `fromMs` have ended, so the next fault meets each task at most once. */
+    const faults: { kind: FaultKind; atMs: number; target: string; tookMs: number }[] = [];
+    /**
+     * Waits until the tasks stalled since `fromMs` have ended, so the next fault meets each task
+     * at most once; stalls show a lock and a stall check after the fault, so not before that.
+     */
     const settle = async (fromMs: number) => {
+      const stallsShown = Date.now() + LOCK_MS + 1_500;
       try {
         await waitFor(
           async () => {
+            if (Date.now() < stallsShown) return false;
             const events = await readFeed(s.r, s.keys.events, `${fromMs}-0`);
-            const open = new Set<string>();
-            for (const e of events) {
-              const id = e.f.task_id ?? '';
-              if (e.f.type === 'stalled') open.add(id);
-              else if (FINAL_STATES.has(e.f.type ?? '')) open.delete(id);
-            }
-            return open.size === 0;
+            // In any order: a stall written after the rerun's outcome (issue 15 item 7) still ended.
+            const stalled = new Set(events.filter((e) => e.f.type === 'stalled').map((e) => e.f.task_id));
+            for (const e of events) if (FINAL_STATES.has(e.f.type ?? '')) stalled.delete(e.f.task_id);
+            return stalled.size === 0;
           },
           { timeoutMs: 20_000, intervalMs: 250 },
         );
@@ -372,7 +374,7 @@ describe('chaos soak', { timeout: 420_000 }, () => {
       const kind = bag.shift()!;
       const at = Date.now();
       const target = await inject(kind);
-      faults.push({ kind, atS: (at - started) / 1_000, target, tookMs: Date.now() - at });
+      faults.push({ kind, atMs: at, target, tookMs: Date.now() - at });
       say(`fault ${faults.length}: ${kind} of ${target}, ${Date.now() - at} ms; ${acknowledged.size} tasks acknowledged`);
       await settle(at);
     }
@@ -504,7 +506,28 @@ describe('chaos soak', { timeout: 420_000 }, () => {
       stalledOut: stalledOut.length,
     };
     say(`summary ${JSON.stringify(summary, null, 1)}`);
-    for (const f of faults) say(`  fault at +${f.atS.toFixed(1)}s: ${f.kind} of ${f.target} (${f.tookMs} ms)`);
+    const sinceStart = (ms: number) => `+${((ms - started) / 1_000).toFixed(1)}s`;
+    for (const f of faults) say(`  fault at ${sinceStart(f.atMs)}: ${f.kind} of ${f.target} (${f.tookMs} ms)`);
+    /** The fault a moment belongs to: the last one that had begun by then. */
+    const faultAt = (ms: number) => {
+      const f = faults.filter((x) => x.atMs <= ms).pop();
+      return f ? `fault ${faults.indexOf(f) + 1} (${f.kind} at ${sinceStart(f.atMs)})` : 'before the first fault';
+    };
+    const report = (title: string, lines: string[]) => {
+      if (lines.length === 0) return;
+      say(`${title}: ${lines.length}\n  ${lines.slice(0, 40).join('\n  ')}${lines.length > 40 ? `\n  ... ${lines.length - 40} more` : ''}`);
+    };
+    report('LOST', lost);
+    report('TWO FINAL RESULTS', [...duplicates.map((d) => `${d.taskId}: ${d.outcomes.join(', ')}`), ...finalEvents]);
+    report('STUCK', stuck);
+    report('ORPHANS', orphanViolations);
+    report('STATUS DISAGREES', disagree);
+    report('NOT AS BUILT', wrongState);
+    report(
+      'OUT OF ORDER',
+      disorder.map((d) => `${d.taskId} at ${sinceStart(d.atMs)}, after ${faultAt(d.atMs)}: ${d.why}; ${d.events}`),
+    );
+    report('UNEXPECTED CODES', unexpectedCodes);
 
     const first = (list: unknown[]) => list.slice(0, 10);
     expect.soft(first(lost), `${lost.length} acknowledged tasks lost`).toEqual([]);

@@ -53,6 +53,15 @@ export function duplicateResults(results: Map<string, FeedEntry[]>): { taskId: s
   return out;
 }
 
+export interface LifecycleViolation {
+  taskId: string;
+  why: string;
+  /** When the event that broke the rule was written (its `at`). */
+  atMs: number;
+  /** The task's events, as describeEvents gives them. */
+  events: string;
+}
+
 /**
  * Each task's lifecycle events read as a state machine: a task is queued, `started` makes it
  * running, `stalled` or `retrying` makes it queued again, a final event ends it. What a reader
@@ -66,12 +75,14 @@ export function duplicateResults(results: Map<string, FeedEntry[]>): { taskId: s
  * `stalled` while queued is allowed: a pool can die between taking a job and writing `started`.
  * `cancelled` may come in any state before the final one.
  */
-export function lifecycleViolations(events: Map<string, FeedEntry[]>): { taskId: string; why: string; events: string }[] {
-  const out: { taskId: string; why: string; events: string }[] = [];
+export function lifecycleViolations(events: Map<string, FeedEntry[]>): LifecycleViolation[] {
+  const out: LifecycleViolation[] = [];
   for (const [taskId, list] of events) {
     let state: 'queued' | 'running' | 'final' = 'queued';
     let why = '';
+    let atMs = 0;
     for (const e of list) {
+      atMs = Number(e.f.at ?? 0);
       const type = e.f.type ?? '';
       if (type === 'progress' || type === 'submitted' || type === 'workflow_step' || type === 'workflow_run') continue;
       if (state === 'final') {
@@ -92,7 +103,7 @@ export function lifecycleViolations(events: Map<string, FeedEntry[]>): { taskId:
       }
       if (why) break;
     }
-    if (why) out.push({ taskId, why, events: describeEvents(list) });
+    if (why) out.push({ taskId, why, atMs, events: describeEvents(list) });
   }
   return out;
 }
