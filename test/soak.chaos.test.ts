@@ -334,7 +334,7 @@ describe('chaos soak', { timeout: 420_000 }, () => {
         if (kind === 'pool-term' && code !== 0) orphanViolations.push(`${pool.id} exited ${code} on SIGTERM, not 0`);
         await expectGone(`${kind} of ${pool.id}`, tree);
         pools[slot] = await startPoolIn(slot);
-        return pool.id;
+        return `${pool.id} (${tree.length} processes of its own)`;
       }
       if (kind.startsWith('frontend-')) {
         const slot = faultRng.int(0, FRONT_ENDS - 1);

@@ -71,7 +71,11 @@ export interface LifecycleViolation {
  * - `started` while the task is running (the rerun's start on the stream before the stall that
  *   caused it: a running task seen going back to queued);
  * - `retrying` or a final `succeeded`/`failed` while no run has started (an outcome of a run
- *   that had already lost the task).
+ *   that had already lost the task);
+ * - after `retrying` of attempt N, a start of attempt N again: that attempt's failure was
+ *   written, but its move to the next attempt was refused (the run had lost its lock). A
+ *   hand-back on shutdown (`retrying`, "handed back: ...") uses no attempt, so its task starts
+ *   the same attempt again.
  * `stalled` while queued is allowed: a pool can die between taking a job and writing `started`.
  * `cancelled` may come in any state before the final one.
  */
@@ -79,6 +83,8 @@ export function lifecycleViolations(events: Map<string, FeedEntry[]>): Lifecycle
   const out: LifecycleViolation[] = [];
   for (const [taskId, list] of events) {
     let state: 'queued' | 'running' | 'final' = 'queued';
+    /** The attempt the last `retrying` (not a hand-back) failed, until the next start. */
+    let failedAttempt: string | undefined;
     let why = '';
     let atMs = 0;
     for (const e of list) {
@@ -89,11 +95,15 @@ export function lifecycleViolations(events: Map<string, FeedEntry[]>): Lifecycle
         why = `${type} after the final event`;
       } else if (type === 'started') {
         if (state === 'running') why = 'started while running (no stalled or retrying since the last start)';
+        else if (failedAttempt !== undefined && e.f.attempt === failedAttempt)
+          why = `attempt ${failedAttempt} started again after its retrying event (a retry written by a run whose move was refused)`;
+        failedAttempt = undefined;
         state = 'running';
       } else if (type === 'stalled') {
         state = 'queued';
       } else if (type === 'retrying') {
         if (state !== 'running') why = 'retrying with no run started';
+        failedAttempt = /^handed back/.test(e.f.detail ?? '') ? undefined : e.f.attempt;
         state = 'queued';
       } else if (type === 'succeeded' || type === 'failed') {
         if (state !== 'running') why = `${type} with no run started`;
