@@ -65,7 +65,7 @@ export interface LifecycleViolation {
 /**
  * Each task's lifecycle events read as a state machine: a task is queued, `started` makes it
  * running, `stalled` or `retrying` makes it queued again, a final event ends it. What a reader
- * must never see (README "Delivery guarantees", issue 15 item 7):
+ * must never see (README "Delivery guarantees"):
  * - a second final event, or any event but `progress` after the final one (a run that lost its
  *   lock writing `retrying` after the rerun's outcome);
  * - `started` while the task is running (the rerun's start on the stream before the stall that
