@@ -165,8 +165,11 @@ let redis: RestartableRedis | undefined;
 const clients: OrchestratorClient[] = [];
 /** The clients' loops run while this holds (cleared at the drain, or by a failure's teardown). */
 let submitting = false;
+/** Ends the feed readers' streams (set once they run). */
+let stopReaders = () => undefined as void;
 afterAll(async () => {
   submitting = false;
+  stopReaders();
   for (const c of clients) c.close();
   await sys?.stop();
 });
@@ -283,6 +286,47 @@ describe('chaos soak', { timeout: 420_000 }, () => {
               );
         if (ok) for (const p of planned) acknowledged.set(p.task.taskId, p.expected);
       }
+    };
+
+    // ---- feed readers: StreamTaskResults by class through either front end, each resumed from
+    // its last cursor after every break (a front end killed, a stream ended), as README "Feeds" says a
+    // client does; every acknowledged task's outcome must reach them once ----
+    const delivered = new Map<string, number>();
+    const markers: string[] = [];
+    const streamEnds = new Map<string, number>();
+    const unexpectedStreamCodes: string[] = [];
+    let reading = true;
+    const openStreams = new Set<{ cancel(): void }>();
+    const reader = async (taskClass: string) => {
+      let cursor = '';
+      while (reading) {
+        const stream = (await pickFrontEnd()).client.streamTaskResults({ taskClass, cursor });
+        openStreams.add(stream);
+        let end = 'OK';
+        try {
+          for await (const r of stream) {
+            cursor = r.cursor;
+            if (r.undeliverable) markers.push(`${r.cursor} ${r.taskId}: ${r.undeliverable}`);
+            else delivered.set(r.taskId, (delivered.get(r.taskId) ?? 0) + 1);
+          }
+        } catch (err) {
+          const e = err as ServiceError;
+          end = status[e.code] ?? String(e.code);
+          // UNAVAILABLE: its front end or Redis went away; RESOURCE_EXHAUSTED: it fell behind.
+          if (e.code !== status.UNAVAILABLE && e.code !== status.RESOURCE_EXHAUSTED)
+            unexpectedStreamCodes.push(`${taskClass} from ${cursor}: ${end} ${e.details}`);
+        } finally {
+          openStreams.delete(stream);
+        }
+        if (!reading) return;
+        streamEnds.set(end, (streamEnds.get(end) ?? 0) + 1);
+        await pause(clientRng.int(50, 250));
+      }
+    };
+    const readers = ['cpu_short', 'inproc'].map((c) => reader(c));
+    stopReaders = () => {
+      reading = false;
+      for (const stream of openStreams) stream.cancel();
     };
 
     await frontEnds[0]!.client.createWorkflow(WORKFLOW);
@@ -421,6 +465,13 @@ describe('chaos soak', { timeout: 420_000 }, () => {
     } catch {
       say('drain: not every workflow run ended');
     }
+    try {
+      await waitFor(() => [...acknowledged.keys()].every((id) => delivered.has(id)), { timeoutMs: 30_000, intervalMs: 250 });
+    } catch {
+      say('drain: the feed readers did not get every acknowledged outcome within 30 s');
+    }
+    stopReaders();
+    await Promise.all(readers);
     say(`drained in ${Date.now() - drainStart} ms`);
 
     // ---- audit ----
@@ -463,6 +514,8 @@ describe('chaos soak', { timeout: 420_000 }, () => {
     const disorder = lifecycleViolations(events);
     const stalledOut = [...results].filter(([, list]) => list.some((e) => /stalled more than allowable limit/.test(e.f.error ?? ''))).map(([id]) => id);
     const runsNotEnded = runs.filter((id) => !runStates.has(id));
+    const notDelivered = ids.filter((id) => !delivered.has(id));
+    const deliveredTwice = [...delivered].filter(([, n]) => n > 1).map(([id, n]) => `${id}: ${n} times`);
 
     // ---- everything stops gracefully; then nothing of theirs may run ----
     clearInterval(snapshots);
@@ -503,6 +556,7 @@ describe('chaos soak', { timeout: 420_000 }, () => {
       faults: faults.length,
       faultsByKind: byKind,
       callErrors: Object.fromEntries(codes),
+      feedReaders: { delivered: delivered.size, markers: markers.length, streamEnds: Object.fromEntries(streamEnds) },
       workflowRuns: runs.length,
       runStates: Object.fromEntries([...runStates.values()].reduce((m, st) => m.set(st, (m.get(st) ?? 0) + 1), new Map<string, number>())),
       processesSeen: seen.size,
@@ -539,6 +593,10 @@ describe('chaos soak', { timeout: 420_000 }, () => {
       disorder.map((d) => `${d.taskId} at ${sinceStart(d.atMs)}, after ${faultAt(d.atMs)}: ${d.why}; ${d.events}`),
     );
     report('UNEXPECTED CODES', unexpectedCodes);
+    report('NOT DELIVERED TO THE FEED READERS', notDelivered);
+    report('DELIVERED TWICE TO A FEED READER', deliveredTwice);
+    report('MARKERS', markers);
+    report('UNEXPECTED STREAM ENDS', unexpectedStreamCodes);
 
     const first = (list: unknown[]) => list.slice(0, 10);
     expect.soft(first(lost), `${lost.length} acknowledged tasks lost`).toEqual([]);
@@ -555,6 +613,10 @@ describe('chaos soak', { timeout: 420_000 }, () => {
     expect.soft(first(disorder), `${disorder.length} task lifecycles out of order on the events stream`).toEqual([]);
     expect.soft(first(unexpectedCodes), 'client calls answered with a code other than UNAVAILABLE, DEADLINE_EXCEEDED or RESOURCE_EXHAUSTED').toEqual([]);
     expect.soft(gaveUp, 'calls whose outcome stayed unknown past the deadline').toEqual([]);
+    expect.soft(first(notDelivered), `${notDelivered.length} outcomes the resuming StreamTaskResults readers never got`).toEqual([]);
+    expect.soft(first(deliveredTwice), 'outcomes a resuming StreamTaskResults reader got twice').toEqual([]);
+    expect.soft(first(markers), 'markers (undeliverable entries) on the results feed').toEqual([]);
+    expect.soft(first(unexpectedStreamCodes), 'streams ended with a code other than UNAVAILABLE or RESOURCE_EXHAUSTED').toEqual([]);
     expect.soft(exitCodes, 'exit codes on SIGTERM at the end').toEqual(stopping.map(() => 0));
     expect(
       Object.values(byKind).every((n) => n > 0),
