@@ -214,6 +214,8 @@ describe('chaos soak', { timeout: 420_000 }, () => {
     // A failure before the end must not keep the test process alive.
     snapshots.unref();
     const orphanViolations: string[] = [];
+    /** Processes that did not exit 0 on SIGTERM (a graceful stop). */
+    const badExits: string[] = [];
     /** After a kill: everything `tree` held must be gone within ORPHANS_GONE_MS. */
     const expectGone = async (what: string, tree: ProcStat[]) => {
       try {
@@ -380,7 +382,7 @@ describe('chaos soak', { timeout: 420_000 }, () => {
         pools[slot] = undefined;
         pool.kill(kind === 'pool-kill' ? 'SIGKILL' : 'SIGTERM');
         const code = await pool.exited;
-        if (kind === 'pool-term' && code !== 0) orphanViolations.push(`${pool.id} exited ${code} on SIGTERM, not 0`);
+        if (kind === 'pool-term' && code !== 0) badExits.push(`${pool.id} exited ${code} on SIGTERM`);
         await expectGone(`${kind} of ${pool.id}`, tree);
         pools[slot] = await startPoolIn(slot);
         return `${pool.id} (${tree.length} processes of its own)`;
@@ -393,7 +395,7 @@ describe('chaos soak', { timeout: 420_000 }, () => {
         frontEnds[slot] = undefined;
         fe.proc.kill(kind === 'frontend-kill' ? 'SIGKILL' : 'SIGTERM');
         const code = await fe.proc.exited;
-        if (kind === 'frontend-term' && code !== 0) orphanViolations.push(`front end ${fe.proc.addr} exited ${code} on SIGTERM, not 0`);
+        if (kind === 'frontend-term' && code !== 0) badExits.push(`front end ${fe.proc.addr} exited ${code} on SIGTERM`);
         await expectGone(`${kind} of ${fe.proc.addr}`, tree);
         frontEnds[slot] = await startFrontEnd();
         return `${fe.proc.addr} -> ${frontEnds[slot]!.proc.addr}`;
@@ -523,6 +525,10 @@ describe('chaos soak', { timeout: 420_000 }, () => {
     const stopping = [...pools.map((p) => p!), ...frontEnds.map((f) => f!.proc)];
     for (const p of stopping) p.kill('SIGTERM');
     const exitCodes = await Promise.all(stopping.map((p) => p.exited));
+    const stoppedNames = [...pools.map((p) => p!.id), ...frontEnds.map((f) => `front end ${f!.proc.addr}`)];
+    exitCodes.forEach((code, i) => {
+      if (code !== 0) badExits.push(`${stoppedNames[i]} exited ${code} on the final SIGTERM`);
+    });
     const leftOver = async () => {
       const soakProcess = (p: ProcStat) => {
         if (p.start < firstTick || p.pid === process.pid) return false;
@@ -565,6 +571,7 @@ describe('chaos soak', { timeout: 420_000 }, () => {
       stuck: stuck.length,
       noResult: noResult.length,
       orphans: orphanViolations.length,
+      badExits: badExits.length,
       runsNotEnded: runsNotEnded.length,
       lifecycleOutOfOrder: disorder.length,
       stalledOut: stalledOut.length,
@@ -586,6 +593,7 @@ describe('chaos soak', { timeout: 420_000 }, () => {
     report('STUCK', stuck);
     report('NO RESULT', noResult);
     report('ORPHANS', orphanViolations);
+    report('BAD EXITS', badExits);
     report('STATUS DISAGREES', disagree);
     report('NOT AS BUILT', wrongState);
     report(
@@ -617,7 +625,7 @@ describe('chaos soak', { timeout: 420_000 }, () => {
     expect.soft(first(deliveredTwice), 'outcomes a resuming StreamTaskResults reader got twice').toEqual([]);
     expect.soft(first(markers), 'markers (undeliverable entries) on the results feed').toEqual([]);
     expect.soft(first(unexpectedStreamCodes), 'streams ended with a code other than UNAVAILABLE or RESOURCE_EXHAUSTED').toEqual([]);
-    expect.soft(exitCodes, 'exit codes on SIGTERM at the end').toEqual(stopping.map(() => 0));
+    expect.soft(badExits, 'processes that did not exit 0 on SIGTERM').toEqual([]);
     expect(
       Object.values(byKind).every((n) => n > 0),
       `every kind of fault ran: ${JSON.stringify(byKind)}`,
