@@ -1,24 +1,26 @@
 /**
- * The chaos soak: a whole system under a steady load of tasks and workflow
- * runs while a seeded sequence of faults hits every part of it, then a drain and an audit.
+ * The chaos soak: a whole system under a steady load of tasks and workflow runs while a seeded
+ * sequence of faults hits every part of it, then a drain and an audit.
  *
  * - Redis with AOF and `appendfsync always`, its own server restarted on the same port and data
  *   directory after each kill; two front ends (orchestrator processes) and three pools, all real
  *   child processes, on the test classes with 2 s locks.
  * - Clients submit handler tasks (sleeps, some failing once then succeeding, a few failing for
- *   good, in-process and sandboxed), command tasks and single SubmitTasks batches through both
- *   front ends, with ids of their own, and retry every call whose outcome is unknown with the
- *   same id until it is acknowledged (OK, or ALREADY_EXISTS on a retry). Workflow runs start
- *   among them, retried the same way by run id.
+ *   good, in-process and sandboxed), command tasks and SubmitTasks batches through both front
+ *   ends, with ids of their own, and retry every call whose outcome is unknown with the same id
+ *   until it is acknowledged (OK, or ALREADY_EXISTS on a retry). Workflow runs start among them,
+ *   retried the same way by run id. Two readers follow StreamTaskResults by class, resuming from
+ *   their last cursor after every break.
  * - Faults, one at a time, in a random order per round of all kinds: kill -9 of a pool, of a front
  *   end and of Redis (each started again), Redis down and Redis stopped (SIGSTOP) for longer than
  *   a lock, a pool stopped (SIGSTOP) past its lock, SIGTERM of a pool and of a front end. After
- *   each fault the next waits until the tasks it disturbed (stalled) have ended, so a task meets
- *   one fault at a time and a second stall of one task means a bug, not bad luck.
+ *   each fault the next waits until the tasks it stalled have ended, so a task meets one fault
+ *   at a time.
  * - Then the drain, and the audit: no acknowledged task lost or stuck, none with two final
  *   outcomes, its status agreeing with the results stream and its state the one it was built
- *   for, every lifecycle on the events stream in order, every workflow run ended, every client
- *   call answered with a documented code, and no process of a pool or front end left running.
+ *   for, every lifecycle on the events stream in order, every outcome delivered once to the
+ *   resuming readers, every workflow run ended, every client call and stream answered with a
+ *   documented code, and no process of a pool or front end left running.
  *
  * The seed is printed at start; SOAK_SEED=<n> replays the same tasks and fault sequence (timings
  * differ from run to run). SOAK_CHAOS_MS and SOAK_RATE change the length and the load.
