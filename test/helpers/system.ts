@@ -133,8 +133,9 @@ function spawnWithOutput(args: string[], env: Record<string, string | undefined>
   return { child, exited, output: () => output, kill: (sig: NodeJS.Signals = 'SIGTERM') => child.kill(sig) };
 }
 
-export async function startBareSystem(opts: { toml?: string } = {}): Promise<BareSystem> {
-  const redis = await startRedis();
+export async function startBareSystem(opts: { toml?: string; redis?: RedisServerHandle } = {}): Promise<BareSystem> {
+  // A suite may bring a server of its own (the soak's restartable one, with AOF); stop() stops it.
+  const redis = opts.redis ?? (await startRedis());
   const dir = mkdtempSync(join(tmpdir(), 'orq-test-'));
   const configFile = join(dir, 'orchestrator.toml');
   const dashboardTokenFile = join(dir, 'state', 'dashboard-token');
