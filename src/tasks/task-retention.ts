@@ -24,6 +24,7 @@ import { invalidArgument } from './errors.js';
 import type { TaskQueues } from './task-queues.js';
 import type { TaskState } from './task-status.js';
 import { luaCommand } from '../redis/lua-command.js';
+import { repeatLimited, type RepeatedLog } from '../logging/repeat-limiter.js';
 
 export interface TaskRetentionOptions {
   redis: Redis;
@@ -119,6 +120,8 @@ export class TaskRetention {
   /** Per class: where the orphan scan goes on from (a task-list rank from the oldest). */
   private readonly orphanAt = new Map<string, number>();
   private readonly log: Logger;
+  /** A sweep fails every second while Redis is down: logged once per 30 s. */
+  private readonly sweepFailed: RepeatedLog;
   private sweeps = 0;
 
   constructor(private readonly opts: TaskRetentionOptions) {
@@ -127,6 +130,7 @@ export class TaskRetention {
     this.hold = luaCommand<Hold>(opts.redis, HOLD_SCRIPT, 1);
     this.release = luaCommand<Release>(opts.redis, RELEASE_SCRIPT, 1);
     this.log = opts.logger.child({ component: 'retention' });
+    this.sweepFailed = repeatLimited(this.log, 'warn');
   }
 
   private get intervalMs(): number {
@@ -137,7 +141,7 @@ export class TaskRetention {
     const tick = () => {
       if (this.closed) return;
       this.running = this.sweepIfLeader()
-        .catch((err) => this.log.warn({ err }, 'retention sweep failed'))
+        .catch((err) => this.sweepFailed(err, 'retention sweep failed'))
         .finally(() => {
           if (!this.closed) this.timer = setTimeout(tick, this.intervalMs);
         });
