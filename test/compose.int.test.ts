@@ -3,7 +3,8 @@
  * Dockerfile builds (.ci/build-images makes it, and a Redis image from Debian's packages, since
  * no registry is reachable) and the credentials deploy/compose/make-secrets.sh makes. Redis, the
  * orchestrator and two pool replicas come up healthy, a task submitted over the published gRPC
- * port with the generated token runs on a pool, a call without the token is refused, and
+ * port with the generated token runs on a pool, a call without the token is refused, the
+ * orchestrator's and every pool's /metrics answer where the shipped Prometheus config looks, and
  * `docker-compose down -v` leaves no container, network or volume of the project.
  *
  * Needs the images: skipped with a message without them on a laptop, failed under CI=true
@@ -146,6 +147,20 @@ describe.skipIf(!available)('docker-compose.yml with the built image', { timeout
         },
         { timeoutMs: 120_000, message: 'every service healthy', intervalMs: 1000 },
       );
+
+      // Prometheus's view (deploy/prometheus/prometheus.yml): from inside the project's network,
+      // the orchestrator's /metrics on 9097 and each pool replica's on its declared port 9464.
+      const orchestrator = containers().find((c) => c.service === 'orchestrator')!;
+      const scrape = (target: string) =>
+        run('docker', [
+          'exec',
+          orchestrator.name.replace(/^\//, ''),
+          'node',
+          '-e',
+          `fetch('http://${target}/metrics').then((r) => r.text()).then((t) => process.stdout.write(t))`,
+        ]).out;
+      expect(scrape('orchestrator:9097')).toMatch(/^orq_pools 2$/m);
+      for (const p of pools) expect(scrape(`${p.name.replace(/^\//, '')}:9464`)).toMatch(/^orq_pool_concurrency\{class="cpu_short"\} 16$/m);
 
       // The dashboard answers on its published port, and only with credentials.
       const res = await fetch(`http://127.0.0.1:${httpPort}/admin/queues`, { redirect: 'manual' });
