@@ -23,12 +23,18 @@ ARG NODE_IMAGE=node:20-bookworm-slim
 FROM ${NODE_IMAGE} AS build
 WORKDIR /src
 COPY package.json package-lock.json ./
-RUN npm ci --no-audit --no-fund
+# Behind a proxy that re-signs TLS, pass its CA bundle as a build secret (BuildKit):
+#   DOCKER_BUILDKIT=1 docker build --secret id=npm_ca,src=/path/to/ca-bundle.crt .
+# It is mounted for this step only and is in no layer of either stage.
+RUN --mount=type=secret,id=npm_ca \
+    if [ -s /run/secrets/npm_ca ]; then export NODE_EXTRA_CA_CERTS=/run/secrets/npm_ca; fi; \
+    npm ci --no-audit --no-fund
 COPY tsconfig.json buf.yaml buf.gen.yaml ./
 COPY proto ./proto
 COPY src ./src
 COPY queues ./queues
 COPY workers ./workers
+COPY dashboard ./dashboard
 COPY bench ./bench
 RUN npm run build && npm prune --omit=dev
 
@@ -44,6 +50,8 @@ COPY --from=build --chown=root:root /src/node_modules ./node_modules
 COPY --from=build --chown=root:root /src/dist ./dist
 # The server reads the proto files for reflection.
 COPY --from=build --chown=root:root /src/proto ./proto
+# The dashboard serves its workflow pages from here.
+COPY --from=build --chown=root:root /src/dashboard/static ./dashboard/static
 USER orq
 EXPOSE 50052 9097
 # Healthy when the gRPC port accepts connections (the standard gRPC health service answers there).

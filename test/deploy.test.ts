@@ -8,8 +8,11 @@ import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { loadConfig } from '../src/config/config.js';
+import { loadConfig, parsePoolClasses } from '../src/config/config.js';
 import { PROJECT_ROOT } from '../src/paths.js';
+import { promtool, runPromtool } from './helpers/http.js';
+
+const PROMTOOL = promtool();
 
 const file = (p: string) => readFileSync(join(PROJECT_ROOT, p), 'utf8');
 
@@ -81,8 +84,13 @@ describe('deployment files', () => {
     expect(orchestrator).toContain('ORCHESTRATOR_CONFIG: /run/secrets/orchestrator.toml');
     expect(orchestrator).toContain('source: grpc_tokens');
     expect(orchestrator).toContain('source: orchestrator.toml');
-    // Nothing opens a server by switching its checks off.
-    expect(r.stdout).not.toMatch(/allowUnauthenticated|ALLOW_UNAUTHENTICATED/i);
+    // Nothing opens a server by switching its checks off, except the pools' /metrics on the
+    // project's own network, for Prometheus: they publish no port.
+    const pool = serviceBlock(r.stdout, 'pool-cpu');
+    expect(pool).toContain('ORCHESTRATOR_POOL_METRICS_ADDR: 0.0.0.0:9464');
+    expect(pool).toContain('ORCHESTRATOR_POOL_METRICS_ALLOW_UNAUTHENTICATED: "true"');
+    expect(pool).not.toMatch(/\n {4}ports:/);
+    expect(r.stdout.replace('ORCHESTRATOR_POOL_METRICS_ALLOW_UNAUTHENTICATED', '')).not.toMatch(/allowUnauthenticated|ALLOW_UNAUTHENTICATED/i);
   });
 
   it('make-secrets.sh makes the credentials once, in a 0700 folder, and the orchestrator config they form is valid', () => {
@@ -150,4 +158,40 @@ describe('deployment files', () => {
       expect(existsSync(join(PROJECT_ROOT, entry)), entry).toBe(true);
     },
   );
+  it('a pool unit serves a list of classes: the escaped instance verifies with systemd-analyze and unescapes to the list', () => {
+    const text = file('deploy/systemd/orchestrator-pool@.service');
+    // %I, the unescaped instance: a unit name cannot hold a comma, systemd-escape makes it \x2c.
+    expect(unit(text).get('ExecStart')).toEqual(['/usr/bin/node dist/workers/main.js --classes %I']);
+    const escaped = spawnSync('systemd-escape', ['--template=orchestrator-pool@.service', 'cpu_short:16,cpu_long:2'], { encoding: 'utf8' });
+    if (escaped.error && process.env.CI !== 'true') {
+      process.stderr.write('SKIPPED systemd-analyze check: systemd is not installed\n');
+      return;
+    }
+    const instance = escaped.stdout.trim();
+    expect(instance).toBe('orchestrator-pool@cpu_short:16\\x2ccpu_long:2.service');
+    const unescaped = spawnSync('systemd-escape', ['--unescape', '--instance', instance], { encoding: 'utf8' }).stdout.trim();
+    expect(parsePoolClasses(unescaped, '--classes')).toEqual({ cpu_short: 16, cpu_long: 2 });
+    // `verify FILE:NAME` loads the template under the instance's name (its specifiers resolved).
+    const dir = mkdtempSync(join(tmpdir(), 'orq-units-'));
+    try {
+      cpSync(join(PROJECT_ROOT, 'deploy/systemd'), dir, { recursive: true });
+      for (const name of [`${join(dir, 'orchestrator-pool@.service')}:${instance}`, join(dir, 'orchestrator.service')]) {
+        const v = spawnSync('systemd-analyze', ['verify', '--man=no', name], { encoding: 'utf8' });
+        expect(v.status, `${name}: ${v.stdout}${v.stderr}`).toBe(0);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it.skipIf(!PROMTOOL)('the shipped Prometheus config is valid and the alert rules pass their unit tests', () => {
+    const config = runPromtool(PROMTOOL!, ['check', 'config', join(PROJECT_ROOT, 'deploy/prometheus/prometheus.yml')]);
+    expect(config.status, config.output).toBe(0);
+    // Job names the rules select by: orchestrators and pools apart.
+    const scrape = file('deploy/prometheus/prometheus.yml');
+    for (const job of ['orchestrator', 'orchestrator-pool']) expect(scrape).toContain(`- job_name: ${job}\n`);
+    const rules = runPromtool(PROMTOOL!, ['test', 'rules', join(PROJECT_ROOT, 'deploy/prometheus/alerts.test.yml')]);
+    expect(rules.status, rules.output).toBe(0);
+    expect(rules.output).toContain('SUCCESS');
+  });
 });

@@ -3,12 +3,13 @@
  * orchestrator and pool binaries' SIGTERM handling, and a bad config stopping start-up.
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../src/paths.js';
+import { startRedisServerProcess } from '../src/redis/redis-server-process.js';
 import { startRedis } from './helpers/redis-server.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -87,6 +88,48 @@ describe('process entry points', () => {
       expect(pool.output()).toContain('pool stopped');
     } finally {
       await redis.stop();
+    }
+  });
+
+  it('an orchestrator and a pool started before Redis wait for it, serve, and ride out an outage without stack traces', async () => {
+    const port = await freePort();
+    const env = { REDIS_URL: `redis://127.0.0.1:${port}`, ORCHESTRATOR_GRPC_ADDR: `127.0.0.1:${await freePort()}` };
+    const orch = run('dist/src/bin/orchestrator.js', [], env);
+    const pool = run('dist/workers/main.js', ['--classes', 'cpu_short:2'], env);
+    await waitFor(() => orch.output().includes('Redis is not reachable yet') && pool.output().includes('Redis is not reachable yet'));
+    const dir = mkdtempSync(join(tmpdir(), 'orq-late-redis-'));
+    let redis = await startRedisServerProcess({ port, dir });
+    try {
+      await waitFor(() => orch.output().includes('orchestrator serving') && pool.output().includes('pool started'), { timeoutMs: 30_000 });
+      const { OrchestratorClient, ServingStatus, TaskState } = await import('../src/client/orchestrator-client.js');
+      const client = new OrchestratorClient(env.ORCHESTRATOR_GRPC_ADDR);
+      try {
+        const { taskId } = await client.submitTask({ taskClass: 'cpu_short', payload: { ms: '1' }, executor: { handler: 'sleep' } });
+        expect((await client.waitForResult(taskId, { timeoutMs: 20_000 })).state).toBe(TaskState.TASK_STATE_SUCCEEDED);
+        // Redis goes away: both keep running and say so, without a stack trace on stderr for
+        // each reconnect (BullMQ prints the errors of a Queue nobody listens to).
+        await redis.stop();
+        const before = orch.output().length;
+        await waitFor(async () => (await client.health().catch(() => undefined))?.status === ServingStatus.SERVING_STATUS_NOT_SERVING, { timeoutMs: 20_000 });
+        await waitFor(() => orch.output().slice(before).includes('retention sweep failed'), { timeoutMs: 20_000 });
+        expect(orch.child.exitCode).toBeNull();
+        expect(pool.child.exitCode).toBeNull();
+        const stackLines = (text: string) => text.split('\n').filter((l) => /^\s*(Error:|at )/.test(l));
+        expect(stackLines(orch.output())).toEqual([]);
+        expect(stackLines(pool.output())).toEqual([]);
+        // Back: it serves again.
+        redis = await startRedisServerProcess({ port, dir });
+        const again = await waitFor(
+          () => client.submitTask({ taskClass: 'cpu_short', payload: { ms: '1' }, executor: { handler: 'sleep' } }).catch(() => undefined),
+          { timeoutMs: 30_000 },
+        );
+        expect((await client.waitForResult(again!.taskId, { timeoutMs: 20_000 })).state).toBe(TaskState.TASK_STATE_SUCCEEDED);
+      } finally {
+        client.close();
+      }
+    } finally {
+      await redis.stop();
+      rmSync(dir, { recursive: true, force: true });
     }
   });
 

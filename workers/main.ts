@@ -7,7 +7,7 @@
  */
 import '../src/process/v8-tuning.js'; // first: V8 settings before any other module is compiled
 import { Command } from 'commander';
-import { loadConfig, type ConfigInput } from '../src/config/config.js';
+import { loadConfig, parsePoolClasses, type ConfigInput } from '../src/config/config.js';
 import { createLogger } from '../src/logging/logger.js';
 import { onShutdown } from '../src/process/shutdown.js';
 import { runMain } from '../src/process/run-main.js';
@@ -23,18 +23,10 @@ const program = new Command()
   .parse();
 
 const flags = program.opts<{ config?: string; classes?: string; poolId?: string }>();
-const overrides: ConfigInput = { pool: {} };
-if (flags.classes) {
-  overrides.pool!.classes = Object.fromEntries(
-    flags.classes.split(',').map((part) => {
-      const [name, n] = part.trim().split(':');
-      return [name!, n === undefined ? 0 : Number(n)];
-    }),
-  );
-}
-if (flags.poolId) overrides.pool!.id = flags.poolId;
-
 await runMain('orchestrator-pool', async () => {
+  const overrides: ConfigInput = { pool: {} };
+  if (flags.classes) overrides.pool!.classes = parsePoolClasses(flags.classes, '--classes');
+  if (flags.poolId) overrides.pool!.id = flags.poolId;
   const config = loadConfig({ file: flags.config, overrides });
   const log = createLogger(config.logLevel, { process: 'pool' });
   const redis = await resolveRedis(config, log);

@@ -541,7 +541,7 @@ const schema = z.strictObject({
       /**
        * Serve the pool's /metrics, /health and /ready on a non-loopback metricsAddr, where they
        * have no credentials (for Prometheus on a trusted network); warned about at every start.
-       * @default false
+       * Env ORCHESTRATOR_POOL_METRICS_ALLOW_UNAUTHENTICATED=true. @default false
        */
       metricsAllowUnauthenticated: z.boolean().default(false),
     })
@@ -750,7 +750,8 @@ export interface LoadConfigOptions {
   env?: NodeJS.ProcessEnv;
 }
 
-function parsePoolClasses(text: string): Record<string, number> {
+/** A list of classes a pool serves, `cpu_short:8,cpu_long` (no count: the class's default). */
+export function parsePoolClasses(text: string, source = 'ORCHESTRATOR_POOL_CLASSES'): Record<string, number> {
   const out: Record<string, number> = {};
   for (const part of text
     .split(',')
@@ -759,11 +760,18 @@ function parsePoolClasses(text: string): Record<string, number> {
     const [name, conc] = part.split(':');
     const n = conc === undefined ? 0 : Number(conc);
     if (!name || !Number.isInteger(n) || n < 0) {
-      throw new ConfigError(`ORCHESTRATOR_POOL_CLASSES: bad entry "${part}" (expected class or class:concurrency)`);
+      throw new ConfigError(`${source}: bad entry "${part}" (expected class or class:concurrency)`);
     }
     out[name] = n;
   }
   return out;
+}
+
+/** A boolean from the environment: true or false, nothing else (a typo must not open anything). */
+function envFlag(name: string, value: string): boolean {
+  if (value === 'true') return true;
+  if (value === 'false') return false;
+  throw new ConfigError(`${name}: expected true or false, got "${value}"`);
 }
 
 function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
@@ -781,6 +789,9 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env.ORCHESTRATOR_DASHBOARD_TOKEN_FILE) set('http', 'dashboard', { generatedTokenFile: env.ORCHESTRATOR_DASHBOARD_TOKEN_FILE });
   if (env.ORCHESTRATOR_POOL_ID) set('pool', 'id', env.ORCHESTRATOR_POOL_ID);
   if (env.ORCHESTRATOR_POOL_METRICS_ADDR) set('pool', 'metricsAddr', env.ORCHESTRATOR_POOL_METRICS_ADDR);
+  if (env.ORCHESTRATOR_POOL_METRICS_ALLOW_UNAUTHENTICATED !== undefined) {
+    set('pool', 'metricsAllowUnauthenticated', envFlag('ORCHESTRATOR_POOL_METRICS_ALLOW_UNAUTHENTICATED', env.ORCHESTRATOR_POOL_METRICS_ALLOW_UNAUTHENTICATED));
+  }
   if (env.ORCHESTRATOR_POOL_RUN_DIR) set('pool', 'runDir', env.ORCHESTRATOR_POOL_RUN_DIR);
   if (env.ORCHESTRATOR_POOL_CLASSES) set('pool', 'classes', parsePoolClasses(env.ORCHESTRATOR_POOL_CLASSES));
   if (env.ORCHESTRATOR_HANDLERS_DIR) set('pool', 'handlersDir', env.ORCHESTRATOR_HANDLERS_DIR);

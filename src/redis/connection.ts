@@ -68,10 +68,15 @@ export function createOwnRedis(url: string, connectionName: string): Redis {
 /**
  * A connection for request/response paths (the gRPC front end): while Redis is unreachable,
  * commands fail at once instead of queueing, so callers get UNAVAILABLE rather than a hang.
- * Resolves once the connection is ready.
+ * Resolves once the connection is ready: a process started while Redis is down (a restart of
+ * both, a Redis that comes up later than its clients) waits for it, reconnecting as every
+ * connection does, instead of exiting on the first refused connect.
  */
 export async function createFailFastRedis(url: string, connectionName: string, autoPipeline = false): Promise<Redis> {
   const redis = createRedis(url, { connectionName, enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true, enableAutoPipelining: autoPipeline });
-  await redis.connect();
+  const ready = new Promise<void>((resolve) => redis.once('ready', () => resolve()));
+  // The first attempt's failure rejects connect(); ioredis goes on reconnecting by itself.
+  redis.connect().catch(() => undefined);
+  await ready;
   return redis;
 }

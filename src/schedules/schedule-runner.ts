@@ -22,6 +22,7 @@ import { OrchestratorError } from '../tasks/errors.js';
 import type { TaskSubmitter } from '../tasks/submitter.js';
 import type { ScheduleStore } from './schedule-store.js';
 import { ScheduleTimers, tickOf, type TickJobData } from './schedule-timers.js';
+import { repeatLimited } from '../logging/repeat-limiter.js';
 
 export interface ScheduleRunnerOptions {
   redisUrl: string;
@@ -78,7 +79,8 @@ export class ScheduleRunner {
       removeOnComplete: { count: KEEP_TICKS },
       removeOnFail: { count: KEEP_TICKS },
     });
-    this.worker.on('error', (err) => this.log.error({ err }, 'schedule worker error'));
+    const workerError = repeatLimited(this.log, 'error');
+    this.worker.on('error', (err) => workerError(err, 'schedule worker error'));
     this.worker.on('failed', (job, err) => this.log.warn({ err, scheduleId: job?.data.scheduleId, tick: job?.id }, 'a schedule tick failed'));
     // Not only at start: a write racing another (or a reconcile elsewhere) can leave a timer
     // behind its spec, and a tick job can die without BullMQ scheduling the next one.

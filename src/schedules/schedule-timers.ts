@@ -58,6 +58,9 @@ export class ScheduleTimers {
       prefix: opts.keys.scheduleQueuePrefix,
       streams: { events: { maxLen: BULL_EVENTS_MAXLEN } },
     });
+    // As for the class queues (src/tasks/task-queues.ts): connection errors reach the failing
+    // call; without a listener BullMQ prints every one to stderr while Redis is down.
+    this.queue.on('error', () => undefined);
   }
 
   /** Starts or re-times the schedule's ticks; a paused schedule has none. */

@@ -36,6 +36,10 @@ export class TaskQueues {
       );
     }
     this.scheduleTicks = new Queue(SCHEDULE_QUEUE, { connection: opts.redis, prefix: opts.keys.scheduleQueuePrefix });
+    // A Queue re-emits its connection's errors; with no listener BullMQ prints each one to
+    // stderr, a stack trace per queue per reconnect while Redis is down. The failing call gets
+    // its own error (UNAVAILABLE) and Health reports Redis down, as for our own connections.
+    for (const q of [...this.queues.values(), this.scheduleTicks]) q.on('error', () => undefined);
   }
 
   get classes(): ReadonlyMap<string, TaskClassOptions> {

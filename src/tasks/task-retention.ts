@@ -28,6 +28,7 @@ import { invalidArgument } from './errors.js';
 import type { TaskQueues } from './task-queues.js';
 import type { TaskState } from './task-status.js';
 import { luaCommand } from '../redis/lua-command.js';
+import { repeatLimited, type RepeatedLog } from '../logging/repeat-limiter.js';
 
 export interface TaskRetentionOptions {
   redis: Redis;
@@ -142,6 +143,8 @@ export class TaskRetention {
   /** Per class: where the orphan scan goes on from (a task-list rank from the oldest). */
   private readonly orphanAt = new Map<string, number>();
   private readonly log: Logger;
+  /** A sweep fails every second while Redis is down: logged once per 30 s. */
+  private readonly sweepFailed: RepeatedLog;
   private sweeps = 0;
   /** Per class and kind: the estimated mean bytes of a finished task, smoothed over sweeps. */
   private readonly meanBytes = new Map<string, number>();
@@ -152,6 +155,7 @@ export class TaskRetention {
     this.hold = luaCommand<Hold>(opts.redis, HOLD_SCRIPT, 1);
     this.release = luaCommand<Release>(opts.redis, RELEASE_SCRIPT, 1);
     this.log = opts.logger.child({ component: 'retention' });
+    this.sweepFailed = repeatLimited(this.log, 'warn');
   }
 
   private get intervalMs(): number {
@@ -162,7 +166,7 @@ export class TaskRetention {
     const tick = () => {
       if (this.closed) return;
       this.running = this.sweepIfLeader()
-        .catch((err) => this.log.warn({ err }, 'retention sweep failed'))
+        .catch((err) => this.sweepFailed(err, 'retention sweep failed'))
         .finally(() => {
           if (!this.closed) this.timer = setTimeout(tick, this.intervalMs);
         });
