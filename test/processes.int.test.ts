@@ -7,6 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { status as GrpcStatus } from '@grpc/grpc-js';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../src/paths.js';
 import { startRedisServerProcess } from '../src/redis/redis-server-process.js';
@@ -130,6 +131,46 @@ describe('process entry points', () => {
     } finally {
       await redis.stop();
       rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
+  it('an orchestrator stopped with SIGTERM ends its open streams UNAVAILABLE, so clients resume elsewhere', async () => {
+    const redis = await startRedis();
+    try {
+      const env = { REDIS_URL: redis.url, ORCHESTRATOR_GRPC_ADDR: `127.0.0.1:${await freePort()}` };
+      const orch = run('dist/src/bin/orchestrator.js', [], env);
+      await waitFor(() => orch.output().includes('orchestrator serving'));
+      const { OrchestratorClient } = await import('../src/client/orchestrator-client.js');
+      const client = new OrchestratorClient(env.ORCHESTRATOR_GRPC_ADDR);
+      try {
+        // Each stream is seen delivering before the server is told to stop: a task's submit
+        // on the events stream, its cancel on the results stream.
+        const seen: string[] = [];
+        const follow = async (stream: AsyncIterable<{ taskId?: string }>, name: string) => {
+          try {
+            for await (const item of stream) seen.push(`${name}:${item.taskId}`);
+            return 'ended without a status';
+          } catch (err) {
+            return err as { code?: number; details?: string };
+          }
+        };
+        const results = follow(client.streamTaskResults({ taskClass: 'cpu_short', cursor: '0' }), 'result');
+        const events = follow(client.streamEvents({ taskClasses: ['cpu_short'], cursor: '0' }), 'event');
+        const { taskId } = await client.submitTask({ taskClass: 'cpu_short', payload: { text: 'x' }, executor: { handler: 'echo' } });
+        await waitFor(() => seen.includes(`event:${taskId}`));
+        await client.cancelTask(taskId);
+        await waitFor(() => seen.includes(`result:${taskId}`));
+        orch.child.kill('SIGTERM');
+        expect(await orch.exited).toBe(0);
+        for (const r of [await results, await events]) {
+          expect(r).toMatchObject({ code: GrpcStatus.UNAVAILABLE });
+          expect((r as { details: string }).details).toContain('resume from your last cursor');
+        }
+      } finally {
+        client.close();
+      }
+    } finally {
+      await redis.stop();
     }
   });
 

@@ -4,6 +4,7 @@
  */
 import { GRPC_ROLES } from '../auth/roles.js';
 import { OrchestratorServiceService } from '../gen/orchestrator/v1/orchestrator.js';
+import { OrchestratorError } from '../tasks/errors.js';
 import { orchestratorClassReach, unlessNotFound, type ClassLookups } from './class-reach.js';
 import { GrpcHost, type GrpcHostOptions } from './grpc-host.js';
 import { ORCHESTRATOR_PATH_ROLES } from './method-roles.js';
@@ -33,6 +34,8 @@ function classLookups(s: OrchestratorServices, allClasses: readonly string[]): C
 }
 
 export class GrpcServer extends GrpcHost {
+  private readonly streams: OrchestratorServices['streams'];
+
   constructor({ services, taskClasses, ...opts }: GrpcServerOptions) {
     super({
       ...opts,
@@ -44,5 +47,15 @@ export class GrpcServer extends GrpcHost {
         policy: { ladder: GRPC_ROLES, roles: ORCHESTRATOR_PATH_ROLES, classReach: orchestratorClassReach(classLookups(services, taskClasses)) },
       },
     });
+    this.streams = services.streams;
+  }
+
+  /**
+   * Open streams end first, UNAVAILABLE with their resume hint (a stream cut by the forced
+   * shutdown would end CANCELLED, which clients do not resume); unary calls get the grace.
+   */
+  override async close(graceMs: number): Promise<void> {
+    this.streams.endAll(new OrchestratorError('unavailable', 'this server is shutting down: resume from your last cursor on another one'));
+    await super.close(graceMs);
   }
 }

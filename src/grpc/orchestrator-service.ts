@@ -105,12 +105,6 @@ export function serverStream<Req, Item, Res>(
 ) {
   return (call: ServerWritableStream<Req, Res>) => {
     let release = () => undefined as void;
-    try {
-      if (admission) release = admission.admit(call);
-    } catch (err) {
-      call.emit('error', toServiceError(err));
-      return;
-    }
     const ac = new AbortController();
     let ended = false;
     const endWith = (err: unknown) => {
@@ -119,6 +113,12 @@ export function serverStream<Req, Item, Res>(
       ac.abort();
       call.emit('error', toServiceError(err));
     };
+    try {
+      if (admission) release = admission.admit(call, endWith);
+    } catch (err) {
+      call.emit('error', toServiceError(err));
+      return;
+    }
     call.on('cancelled', () => ac.abort());
     call.on('close', () => ac.abort());
     const ctx: StreamContext = { signal: ac.signal, fail: endWith };

@@ -48,6 +48,8 @@ export function callerOf(call: AdmittedCall, callerFromToken: boolean): string {
 export class StreamAdmission {
   private total = 0;
   private readonly byCaller = new Map<string, number>();
+  /** How to end each open stream with a status (see endAll). */
+  private readonly enders = new Set<(err: unknown) => void>();
 
   constructor(private readonly opts: StreamAdmissionOptions) {}
 
@@ -60,8 +62,11 @@ export class StreamAdmission {
     return callerOf(call, this.opts.callerFromToken);
   }
 
-  /** Takes a slot for the call, or throws resource_exhausted; the returned function frees it (once). */
-  admit(call: AdmittedCall): () => void {
+  /**
+   * Takes a slot for the call, or throws resource_exhausted; the returned function frees it
+   * (once). `end` ends the stream with a status; endAll calls it while the slot is held.
+   */
+  admit(call: AdmittedCall, end?: (err: unknown) => void): () => void {
     const caller = this.callerOf(call);
     const mine = this.byCaller.get(caller) ?? 0;
     if (this.total >= this.opts.maxStreams)
@@ -76,14 +81,27 @@ export class StreamAdmission {
       );
     this.total++;
     this.byCaller.set(caller, mine + 1);
+    if (end) this.enders.add(end);
     let freed = false;
     return () => {
       if (freed) return;
       freed = true;
+      if (end) this.enders.delete(end);
       this.total--;
       const n = (this.byCaller.get(caller) ?? 1) - 1;
       if (n > 0) this.byCaller.set(caller, n);
       else this.byCaller.delete(caller);
     };
+  }
+
+  /**
+   * Ends every open stream with `err`. At shutdown, before the server stops: a stream cut by the
+   * server's forced shutdown ends CANCELLED, which a client cannot tell from its own cancel, so
+   * it would not resume; UNAVAILABLE says "resume from your last cursor, elsewhere".
+   */
+  endAll(err: unknown): number {
+    const all = [...this.enders];
+    for (const end of all) end(err);
+    return all.length;
   }
 }
