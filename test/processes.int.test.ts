@@ -134,13 +134,13 @@ describe('process entry points', () => {
     }
   });
 
-  it('an orchestrator stopped with SIGTERM ends its open streams UNAVAILABLE, so clients resume elsewhere', async () => {
+  it('an orchestrator stopped with SIGTERM ends its open streams UNAVAILABLE; waitForResult rides out the restart', async () => {
     const redis = await startRedis();
     try {
       const env = { REDIS_URL: redis.url, ORCHESTRATOR_GRPC_ADDR: `127.0.0.1:${await freePort()}` };
       const orch = run('dist/src/bin/orchestrator.js', [], env);
       await waitFor(() => orch.output().includes('orchestrator serving'));
-      const { OrchestratorClient } = await import('../src/client/orchestrator-client.js');
+      const { OrchestratorClient, TaskState } = await import('../src/client/orchestrator-client.js');
       const client = new OrchestratorClient(env.ORCHESTRATOR_GRPC_ADDR);
       try {
         // Each stream is seen delivering before the server is told to stop: a task's submit
@@ -160,12 +160,19 @@ describe('process entry points', () => {
         await waitFor(() => seen.includes(`event:${taskId}`));
         await client.cancelTask(taskId);
         await waitFor(() => seen.includes(`result:${taskId}`));
+        // A task no pool runs yet, waited for across the front end's restart.
+        const pending = await client.submitTask({ taskClass: 'cpu_short', payload: { text: 'later' }, executor: { handler: 'echo' } });
+        const waited = client.waitForResult(pending.taskId, { timeoutMs: 60_000 });
         orch.child.kill('SIGTERM');
         expect(await orch.exited).toBe(0);
         for (const r of [await results, await events]) {
           expect(r).toMatchObject({ code: GrpcStatus.UNAVAILABLE });
           expect((r as { details: string }).details).toContain('resume from your last cursor');
         }
+        const again = run('dist/src/bin/orchestrator.js', [], env);
+        run('dist/workers/main.js', ['--classes', 'cpu_short:1'], env);
+        await waitFor(() => again.output().includes('orchestrator serving'), { timeoutMs: 30_000 });
+        expect((await waited).state).toBe(TaskState.TASK_STATE_SUCCEEDED);
       } finally {
         client.close();
       }

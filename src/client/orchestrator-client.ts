@@ -6,7 +6,15 @@
  *   const { taskId } = await client.submitTask({ taskClass: 'cpu_short', payload: { n: '1' } });
  *   const result = await client.waitForResult(taskId);
  */
-import { credentials, Metadata, type CallOptions, type ChannelCredentials, type ClientReadableStream, type ServiceError } from '@grpc/grpc-js';
+import {
+  credentials,
+  Metadata,
+  status as GrpcStatus,
+  type CallOptions,
+  type ChannelCredentials,
+  type ClientReadableStream,
+  type ServiceError,
+} from '@grpc/grpc-js';
 import * as pb from '../gen/orchestrator/v1/orchestrator.js';
 
 export type { ServiceError };
@@ -441,15 +449,26 @@ export class OrchestratorClient {
     return this.getWorkflowRun(runId);
   }
 
-  /** Resolves with the task's final result (at once when it has already finished). */
+  /**
+   * Resolves with the task's final result (at once when it has already finished). A front end
+   * that stops or restarts meanwhile ends the stream UNAVAILABLE: the wait asks again (the task
+   * lives in Redis, not in the front end), with a backoff up to 2 s, until `timeoutMs`.
+   */
   async waitForResult(taskId: string, opts: { timeoutMs?: number } = {}): Promise<pb.TaskResult> {
-    const stream = this.streamTaskResults({ taskIds: [taskId], closeWhenDone: true });
-    const timer = opts.timeoutMs ? setTimeout(() => stream.cancel(), opts.timeoutMs) : undefined;
-    try {
-      for await (const r of stream) return r;
-    } finally {
-      clearTimeout(timer);
-      stream.cancel();
+    const deadline = opts.timeoutMs ? Date.now() + opts.timeoutMs : Infinity;
+    for (let backoffMs = 100; ; backoffMs = Math.min(backoffMs * 2, 2_000)) {
+      const stream = this.streamTaskResults({ taskIds: [taskId], closeWhenDone: true });
+      const timer = deadline < Infinity ? setTimeout(() => stream.cancel(), Math.max(0, deadline - Date.now())) : undefined;
+      try {
+        for await (const r of stream) return r;
+        break;
+      } catch (err) {
+        if ((err as ServiceError).code !== GrpcStatus.UNAVAILABLE || Date.now() + backoffMs >= deadline) throw err;
+      } finally {
+        clearTimeout(timer);
+        stream.cancel();
+      }
+      await new Promise((r) => setTimeout(r, backoffMs));
     }
     throw new Error(`no result for task ${taskId}${opts.timeoutMs ? ` within ${opts.timeoutMs} ms` : ''}`);
   }
