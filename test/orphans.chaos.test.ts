@@ -19,6 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allProcesses, procStat, type ProcStat } from '../workers/pool-guard/proc-stat.js';
 import { CONTAINER_LABELS } from '../workers/executors/container.js';
 import { containerSuiteToml, dockerForTests, ensureTestImage } from './helpers/docker.js';
+import { descendants } from './helpers/process-tree.js';
 import { startSystem, TEST_CONFIG_TOML, type PoolProcess, type TestSystem } from './helpers/system.js';
 import { taskReadableTempDir } from './helpers/temp-dir.js';
 import { waitFor } from './helpers/wait.js';
@@ -71,22 +72,6 @@ function comm(pid: number): string {
   } catch {
     return '';
   }
-}
-
-/** The pool's descendants now (children, grandchildren, ...), the pool itself left out. */
-function descendants(rootPid: number): ProcStat[] {
-  const all = allProcesses();
-  const out: ProcStat[] = [];
-  const frontier = [rootPid];
-  while (frontier.length > 0) {
-    const parent = frontier.pop()!;
-    for (const p of all)
-      if (p.ppid === parent) {
-        out.push(p);
-        frontier.push(p.pid);
-      }
-  }
-  return out;
 }
 
 /** CPU ticks (user + system) a process has used. */
