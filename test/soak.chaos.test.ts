@@ -40,7 +40,7 @@ import { taskReadableTempDir } from './helpers/temp-dir.js';
 import { waitFor } from './helpers/wait.js';
 
 const SEED = Number(process.env.SOAK_SEED ?? 1515);
-const CHAOS_MS = Number(process.env.SOAK_CHAOS_MS ?? 75_000);
+const CHAOS_MS = Number(process.env.SOAK_CHAOS_MS ?? 60_000);
 /** Tasks per second the clients submit, in all. */
 const RATE = Number(process.env.SOAK_RATE ?? 25);
 const LOCK_MS = 2_000;
