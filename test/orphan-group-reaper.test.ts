@@ -54,6 +54,20 @@ describe('reapOrphanGroups', () => {
     expect(existsSync(file)).toBe(false);
   });
 
+  it('counts a guard that is a zombie (killed, not reaped yet) as gone', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'orq-reap-'));
+    const g = group();
+    // The inner shell prints its pid and exits; its parent has exec'd sleep, which never reaps
+    // it: a zombie, as a killed guard is until the init it was reparented to reaps it.
+    const parent = spawn('sh', ['-c', 'sh -c "echo \\$\\$" & exec sleep 60'], { detached: true, stdio: ['ignore', 'pipe', 'ignore'] });
+    started.push(parent);
+    const zombiePid = Number(await new Promise<string>((resolve) => parent.stdout!.once('data', (d: Buffer) => resolve(d.toString()))));
+    const zombie = await waitFor(() => (procStat(zombiePid)?.state === 'Z' ? procStat(zombiePid) : undefined), { message: 'no zombie' });
+    record(dir, { pid: zombie!.pid, start: zombie!.start }, [{ ...g, taskId: 't1' }]);
+    expect(reapOrphanGroups({ runDir: dir, logger })).toBe(1);
+    await waitFor(() => members(g.pgid).length === 0, { message: 'the group survived' });
+  });
+
   it('leaves the groups of a live guard alone', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'orq-reap-'));
     const g = group();

@@ -19,7 +19,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allProcesses, procStat, type ProcStat } from '../workers/pool-guard/proc-stat.js';
 import { CONTAINER_LABELS } from '../workers/executors/container.js';
 import { containerSuiteToml, dockerForTests, ensureTestImage } from './helpers/docker.js';
-import { descendants } from './helpers/process-tree.js';
+import { descendants, procState as state, stillRunning as running } from './helpers/process-tree.js';
 import { startSystem, TEST_CONFIG_TOML, type PoolProcess, type TestSystem } from './helpers/system.js';
 import { taskReadableTempDir } from './helpers/temp-dir.js';
 import { waitFor } from './helpers/wait.js';
@@ -39,24 +39,21 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   await sys?.stop();
-  // The pools' guards stop what the stopped pools left; then nothing the suite saw may remain.
-  await waitFor(() => seen.every((p) => !running(p)), { timeoutMs: 15_000, message: 'processes of the suite are still running' });
-});
-
-function state(pid: number): string {
   try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return text.slice(text.lastIndexOf(')') + 2, text.lastIndexOf(')') + 3);
-  } catch {
-    return '';
+    // The pools' guards stop what the stopped pools left; then nothing the suite saw may remain.
+    await waitFor(() => seen.every((p) => !running(p)), { timeoutMs: 15_000, message: 'processes of the suite are still running' });
+  } finally {
+    // What a failed test left is killed here, so it does not spin on: a group it leads (a
+    // command task's shell) whole, any other process alone (a pool's group may be ours).
+    for (const p of seen.filter(running)) {
+      try {
+        process.kill(p.pgid === p.pid ? -p.pid : p.pid, 'SIGKILL');
+      } catch {
+        // Gone meanwhile.
+      }
+    }
   }
-}
-
-/** Still the same process (pid and start time), and not a zombie. */
-function running(p: ProcStat): boolean {
-  const now = procStat(p.pid);
-  return now !== undefined && now.start === p.start && state(p.pid) !== 'Z';
-}
+});
 
 function cmdline(pid: number): string {
   try {

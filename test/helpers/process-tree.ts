@@ -3,24 +3,19 @@
  * named by its pid and start time (a later process may reuse the pid), and a zombie runs nothing.
  */
 import { readFileSync } from 'node:fs';
-import { allProcesses, procStat, type ProcStat } from '../../workers/pool-guard/proc-stat.js';
+import { allProcesses, exited, procStat, type ProcStat } from '../../workers/pool-guard/proc-stat.js';
 
 export type { ProcStat };
 
 /** The one-letter state of `pid` (R, S, Z, T, ...), or '' when there is no such process. */
 export function procState(pid: number): string {
-  try {
-    const text = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return text.slice(text.lastIndexOf(')') + 2, text.lastIndexOf(')') + 3);
-  } catch {
-    return '';
-  }
+  return procStat(pid)?.state ?? '';
 }
 
 /** Still the same process (pid and start time), and not a zombie. */
 export function stillRunning(p: ProcStat): boolean {
   const now = procStat(p.pid);
-  return now !== undefined && now.start === p.start && procState(p.pid) !== 'Z';
+  return now !== undefined && now.start === p.start && !exited(now);
 }
 
 /** Its command line, arguments separated by spaces (at most 200 characters). */

@@ -10,7 +10,7 @@
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from '../../src/logging/logger.js';
-import { allProcesses, procStat } from './proc-stat.js';
+import { allProcesses, exited, procStat } from './proc-stat.js';
 import { GUARD_STATE_SUFFIX, type GuardState } from './guard-state.js';
 
 export interface OrphanGroupReaperOptions {
@@ -37,12 +37,14 @@ export function reapOrphanGroups(opts: OrphanGroupReaperOptions): number {
       continue; // Being rewritten right now (its guard is alive), or not ours.
     }
     const guard = procStat(state.guard?.pid ?? 0);
-    if (guard && guard.start === state.guard.start) continue; // Its guard is watching.
+    // Its guard is watching, unless it is a zombie: killed, and not reaped yet by the init it
+    // was reparented to.
+    if (guard && guard.start === state.guard.start && !exited(guard)) continue;
     processes ??= allProcesses();
     for (const g of state.groups ?? []) {
       const leader = procStat(g.pgid);
       if (leader && g.start !== 0 && leader.start !== g.start) continue;
-      if (!processes.some((p) => p.pgid === g.pgid)) continue;
+      if (!processes.some((p) => p.pgid === g.pgid && !exited(p))) continue;
       opts.logger.warn({ pgid: g.pgid, poolId: state.poolId, taskId: g.taskId }, 'killing a command task its pool left behind');
       try {
         process.kill(-g.pgid, 'SIGKILL');

@@ -10,6 +10,17 @@ export interface ProcStat {
   pgid: number;
   /** Start time in clock ticks since boot: (pid, start) names one process for the host's uptime. */
   start: number;
+  /** R, S, D, T, Z (zombie: exited, not yet reaped by its parent), X ... */
+  state: string;
+}
+
+/**
+ * Whether the process has exited. A zombie still has its /proc entry, pid and start time until
+ * its parent reaps it; a killed process reparented to an init that reaps late (a container's
+ * PID 1, some sandboxes) stays one for a long time.
+ */
+export function exited(p: ProcStat): boolean {
+  return p.state === 'Z' || p.state === 'X';
 }
 
 /** The stat of `pid`, or undefined when there is no such process (or no /proc). */
@@ -23,7 +34,7 @@ export function procStat(pid: number): ProcStat | undefined {
   // The command name (field 2) is in parentheses and may itself hold spaces and parentheses.
   const fields = text.slice(text.lastIndexOf(')') + 2).split(' ');
   // fields[0] is field 3 (state): ppid is field 4, pgrp 5, starttime 22.
-  return { pid, ppid: Number(fields[1]), pgid: Number(fields[2]), start: Number(fields[19]) };
+  return { pid, state: fields[0]!, ppid: Number(fields[1]), pgid: Number(fields[2]), start: Number(fields[19]) };
 }
 
 /** Every process /proc lists now (those that end while it is read are left out). */
