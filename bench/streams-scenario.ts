@@ -109,6 +109,12 @@ export async function streams(ctx: BenchContext): Promise<void> {
         `at ${rate}/s p50 ${percentile(loaded, 50).toFixed(2)} p99 ${percentile(loaded, 99).toFixed(2)} ms (${errors} errors); ` +
         `${delivered.size}/${SUBSCRIBERS} subscribers got their event`,
     );
+    // Figures from a run whose streams broke measure the breakage: say so where they are read.
+    if (errors > 0 || delivered.size < SUBSCRIBERS) {
+      console.log(
+        `    WARNING: ${errors} waits failed and ${SUBSCRIBERS - delivered.size} subscribers missed their event: the figures above are not comparable`,
+      );
+    }
   } finally {
     for (const s of open) s.cancel();
     for (const c of callers) c.close();

@@ -287,3 +287,43 @@ describe('a subscriber that cannot keep up', () => {
     expect([...got, ...rest].map((e) => e.cursor)).toEqual(written);
   }, 60_000);
 });
+
+describe('waitForResult', () => {
+  it('a client waiting for 2,000 results keeps its other streams: waitForResult resets no stream', async () => {
+    // Node's HTTP/2 server closes a connection whose client resets streams at a high rate
+    // (rapid-reset protection), with every call on it; a wait that cancelled its stream after
+    // the result did so once per call.
+    const c = client(orch.addr);
+    const ids = Array.from({ length: 2_000 }, (_, i) => `many-waits-${i}`);
+    await c.submitTasks(ids.map((taskId) => ({ taskId, taskClass: 'inproc', payload: { id: taskId } })));
+    const seen: string[] = [];
+    const follower = c.streamEvents({ types: ['submitted'], taskClasses: ['inproc'] });
+    const followed = (async () => {
+      try {
+        for await (const e of follower) seen.push(e.taskId);
+        return 'ended';
+      } catch (err) {
+        return err;
+      }
+    })();
+    // A probe task's event arrives on the stream: once it is attached (it starts at the tail,
+    // so probes before it are missed), and again after the waits.
+    const probe = () =>
+      waitFor(
+        async () => {
+          const { taskId } = await c.submitTask({ taskClass: 'inproc', payload: { probe: '1' } });
+          return waitFor(() => seen.includes(taskId), { timeoutMs: 2_000 }).then(
+            () => true,
+            () => false,
+          );
+        },
+        { timeoutMs: 30_000, message: 'no probe event on the stream' },
+      );
+    await probe();
+    for (let i = 0; i < ids.length; i += 250) await Promise.all(ids.slice(i, i + 250).map((id) => c.waitForResult(id, { timeoutMs: 60_000 })));
+    // The stream opened before the waits still delivers.
+    await probe();
+    follower.cancel();
+    expect(await followed).toBe('ended');
+  });
+});

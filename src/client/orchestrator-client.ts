@@ -435,12 +435,9 @@ export class OrchestratorClient {
     const timer = opts.timeoutMs ? setTimeout(() => stream.cancel(), opts.timeoutMs) : undefined;
     let ended = false;
     try {
-      for await (const u of stream) {
-        if (FINAL_RUN_STATES.has(u.runState)) {
-          ended = true;
-          break;
-        }
-      }
+      // Read to the end the server gives the stream when the run ends, rather than cancel it
+      // (see waitForResult: resets at a high rate cost the whole connection).
+      for await (const u of stream) if (FINAL_RUN_STATES.has(u.runState)) ended = true;
     } finally {
       clearTimeout(timer);
       stream.cancel();
@@ -460,7 +457,13 @@ export class OrchestratorClient {
       const stream = this.streamTaskResults({ taskIds: [taskId], closeWhenDone: true });
       const timer = deadline < Infinity ? setTimeout(() => stream.cancel(), Math.max(0, deadline - Date.now())) : undefined;
       try {
-        for await (const r of stream) return r;
+        // Read on to the end the server gives the stream once the task's result is out
+        // (closeWhenDone): cancelling it instead sends the server a reset per call, and a
+        // client resetting hundreds of streams a second has its whole connection closed by
+        // Node's HTTP/2 rapid-reset protection, with every other call on it.
+        let result: pb.TaskResult | undefined;
+        for await (const r of stream) result ??= r;
+        if (result) return result;
         break;
       } catch (err) {
         if ((err as ServiceError).code !== GrpcStatus.UNAVAILABLE || Date.now() + backoffMs >= deadline) throw err;
