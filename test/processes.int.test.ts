@@ -181,6 +181,41 @@ describe('process entry points', () => {
     }
   });
 
+  it('a pool stopping while Redis is down exits in bounded time: at once when idle, after its grace when busy', async () => {
+    const redis = await startRedis();
+    const dir = mkdtempSync(join(tmpdir(), 'orq-stop-down-'));
+    try {
+      const env = { REDIS_URL: redis.url, ORCHESTRATOR_GRPC_ADDR: `127.0.0.1:${await freePort()}` };
+      const orch = run('dist/src/bin/orchestrator.js', [], env);
+      // The idle pool has a grace far longer than the wait below allows: it must not need it.
+      writeFileSync(join(dir, 'idle.toml'), '[pool]\nshutdownGraceMs = 600000\n');
+      writeFileSync(join(dir, 'busy.toml'), '[pool]\nshutdownGraceMs = 2000\n');
+      const idle = run('dist/workers/main.js', ['--classes', 'cpu_long:1', '--config', join(dir, 'idle.toml')], env);
+      const busy = run('dist/workers/main.js', ['--classes', 'cpu_short:1', '--config', join(dir, 'busy.toml')], env);
+      await waitFor(() => orch.output().includes('orchestrator serving') && idle.output().includes('pool started') && busy.output().includes('pool started'));
+      const { OrchestratorClient, TaskState } = await import('../src/client/orchestrator-client.js');
+      const client = new OrchestratorClient(env.ORCHESTRATOR_GRPC_ADDR);
+      try {
+        const { taskId } = await client.submitTask({ taskClass: 'cpu_short', payload: { ms: '600000' }, executor: { handler: 'sleep' } });
+        await waitFor(async () => (await client.getTaskStatus(taskId)).state === TaskState.TASK_STATE_RUNNING, { timeoutMs: 20_000 });
+      } finally {
+        client.close();
+      }
+      await redis.stop();
+      idle.child.kill('SIGTERM');
+      busy.child.kill('SIGTERM');
+      // Bounds, not timings: the idle pool within 20 s of its 600 s grace, the busy one within
+      // its 2 s grace plus the hand-back's 10 s and some.
+      expect(await Promise.race([idle.exited, new Promise((r) => setTimeout(() => r('still running'), 20_000))])).toBe(0);
+      expect(await Promise.race([busy.exited, new Promise((r) => setTimeout(() => r('still running'), 30_000))])).toBe(0);
+      expect(busy.output()).toContain('grace period over: handing running tasks back');
+      expect(busy.output()).toContain('Redis did not take the pool');
+    } finally {
+      await redis.stop();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a bad config value stops start-up with the key named and exit code 2', async () => {
     const p = run('dist/workers/main.js', ['--classes', 'cpu_short:2'], { REDIS_URL: 'redis://127.0.0.1:1', ORCHESTRATOR_SANDBOX: 'vm' });
     expect(await p.exited).toBe(2);

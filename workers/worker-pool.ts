@@ -34,6 +34,7 @@ import { SlurmExecutor } from './executors/slurm.js';
 import { SlurmJobIds } from './slurm-job-ids.js';
 import { SlurmCli } from '../src/slurm/slurm-cli.js';
 import { createTaskProcessor, HandBack } from './task-processor.js';
+import { settlesWithin } from './executors/settles-within.js';
 import { TaskError } from '../src/tasks/errors.js';
 import { gpuDevices } from './gpu-devices.js';
 import { GpuSlots } from './gpu-slots.js';
@@ -46,6 +47,14 @@ import { defineTaskCommands, PendingOutcomes, PendingStarts, taskBackend } from 
 import { TaskWorker } from './run-locks.js';
 
 const STALLED_LIMIT_REASON = 'job stalled more than allowable limit';
+/** How often a stopping pool looks whether anything still runs. */
+const IDLE_CHECK_MS = 100;
+/** Stopping with nothing running: how long the Workers may take to close their connections. */
+const IDLE_CLOSE_MS = 2_000;
+/** After the grace: how long Redis has to take the running tasks handed back. */
+const HAND_BACK_MS = 10_000;
+/** The pool's last writes (leaving the registry) and its connections' QUIT. */
+const FAREWELL_MS = 1_000;
 /** SIGTERM to SIGKILL, for command tasks stopped by the pool and by its guard alike. */
 const COMMAND_KILL_GRACE_MS = 2_000;
 
@@ -480,30 +489,56 @@ export class WorkerPool {
   private async doClose(graceMs: number): Promise<void> {
     this.log.info({ graceMs, running: this.busy }, 'pool stopping');
     clearInterval(this.heartbeat);
-    const closed = Promise.all([...this.workers.values()].map((w) => w.close()));
+    const closed = Promise.all([...this.workers.values()].map((w) => w.close())).then(() => undefined);
+    // Nothing running: nothing needs the grace. (A Worker whose Redis is away may never finish
+    // closing its connections: the wait for that is bounded below.)
+    let idleTimer: NodeJS.Timeout | undefined;
+    const idle = new Promise<'idle'>((resolve) => {
+      const check = () => (this.busy === 0 ? resolve('idle') : (idleTimer = setTimeout(check, IDLE_CHECK_MS)));
+      check();
+    });
     let timer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), graceMs)));
-    if ((await Promise.race([closed, graceOver])) === 'timeout') {
+    const first = await Promise.race([closed.then(() => 'closed' as const), idle, graceOver]);
+    clearTimeout(timer);
+    clearTimeout(idleTimer);
+    if (first === 'timeout') {
       this.log.warn({ running: this.busy }, 'grace period over: handing running tasks back');
       this.shutdown.abort();
       for (const w of this.workers.values()) w.cancelAllJobs(new HandBack() as unknown as string);
-      await closed;
     }
-    clearTimeout(timer);
+    if (first !== 'closed' && !(await settlesWithin(closed, first === 'idle' ? IDLE_CLOSE_MS : HAND_BACK_MS))) {
+      // Redis does not answer: a task not handed back keeps its lock until it expires, then
+      // another pool runs it again (README "Delivery guarantees"), as after a crash.
+      this.log.warn({ running: this.busy }, "Redis did not take the pool's last writes: stopping without them");
+    }
     await Promise.all([...this.executors.values()].map((e) => e.close?.()));
     // After the executors: every command and container has ended, so the guard has nothing to stop.
     await this.guard?.close();
     if (this.redis) {
-      await this.redis
-        .multi()
-        .zrem(this.keys.pools, this.id)
-        .del(this.keys.pool(this.id))
-        .exec()
-        .catch(() => undefined);
+      await settlesWithin(
+        this.redis
+          .multi()
+          .zrem(this.keys.pools, this.id)
+          .del(this.keys.pool(this.id))
+          .exec()
+          .then(
+            () => undefined,
+            () => undefined,
+          ),
+        FAREWELL_MS,
+      );
     }
     this.subscriber?.disconnect();
     await this.metricsListener?.close();
-    await Promise.all([this.redis?.quit(), this.bullRedis?.quit()]).catch(() => undefined);
+    const quit = Promise.all([this.redis?.quit(), this.bullRedis?.quit()]).then(
+      () => undefined,
+      () => undefined,
+    );
+    if (!(await settlesWithin(quit, FAREWELL_MS))) {
+      this.redis?.disconnect();
+      this.bullRedis?.disconnect();
+    }
     this.log.info('pool stopped');
   }
 }
