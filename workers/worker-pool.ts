@@ -499,15 +499,21 @@ export class WorkerPool {
     });
     let timer: NodeJS.Timeout | undefined;
     const graceOver = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), graceMs)));
-    const first = await Promise.race([closed.then(() => 'closed' as const), idle, graceOver]);
+    const closedOrGrace = () => Promise.race([closed.then(() => 'closed' as const), graceOver]);
+    let outcome: 'closed' | 'idle' | 'timeout' | 'unclosed' = await Promise.race([closed.then(() => 'closed' as const), idle, graceOver]);
+    if (outcome === 'idle' && !(await settlesWithin(closed, IDLE_CLOSE_MS))) {
+      // A task taken just now (its run has the rest of the grace), or Redis is away.
+      outcome = this.busy > 0 ? await closedOrGrace() : 'unclosed';
+    }
     clearTimeout(timer);
     clearTimeout(idleTimer);
-    if (first === 'timeout') {
+    if (outcome === 'timeout') {
       this.log.warn({ running: this.busy }, 'grace period over: handing running tasks back');
       this.shutdown.abort();
       for (const w of this.workers.values()) w.cancelAllJobs(new HandBack() as unknown as string);
+      if (!(await settlesWithin(closed, HAND_BACK_MS))) outcome = 'unclosed';
     }
-    if (first !== 'closed' && !(await settlesWithin(closed, first === 'idle' ? IDLE_CLOSE_MS : HAND_BACK_MS))) {
+    if (outcome === 'unclosed') {
       // Redis does not answer: a task not handed back keeps its lock until it expires, then
       // another pool runs it again (README "Delivery guarantees"), as after a crash.
       this.log.warn({ running: this.busy }, "Redis did not take the pool's last writes: stopping without them");
