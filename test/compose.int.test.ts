@@ -12,13 +12,13 @@
  */
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status as GrpcStatus } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OrchestratorClient, TaskState } from '../src/client/orchestrator-client.js';
 import { PROJECT_ROOT } from '../src/paths.js';
+import { freePort } from './helpers/redis-server.js';
 import { waitFor } from './helpers/wait.js';
 
 const IMAGES = ['orchestrator:0.1.0', 'orchestrator-ci/redis:trixie'];
@@ -40,17 +40,6 @@ function stackAvailable(): boolean {
   if (process.env.CI === 'true') throw new Error(`${why}; CI builds them in .ci/run`);
   process.stderr.write(`SKIPPED ${why}\n`);
   return false;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 const available = stackAvailable();
