@@ -1,6 +1,7 @@
 /**
  * The orchestrator's HTTP app (Express): /metrics, /health and /ready for Prometheus and probes,
- * open; and, behind DashboardAuth, Bull Board at /admin/queues and the workflow run page at
+ * open; and, behind DashboardAuth, the landing page at /admin/ (and / redirecting there), the
+ * task page at /admin/tasks/<task_id>, Bull Board at /admin/queues and the workflow run page at
  * /admin/workflows/<run_id>. Routes only map a request onto a plain route function and its
  * {status, body} back.
  *
@@ -22,15 +23,20 @@ import { LoginThrottle } from './login-throttle.js';
 import { queueBoard } from './queue-board.js';
 import { redactBoardApi, secretKeyTest } from './redaction.js';
 import { securityHeaders } from './security-headers.js';
+import { TaskRoutes, type TaskRoutesOptions } from './task-routes.js';
 import { WorkflowRoutes } from './workflow-routes.js';
 
 export const QUEUES_PATH = '/admin/queues';
 export const WORKFLOWS_PATH = '/admin/workflows';
+export const TASKS_PATH = '/admin/tasks';
+export const API_PATH = '/admin/api';
 const STATIC_DIR = join(PROJECT_ROOT, 'dashboard', 'static');
 
 export interface DashboardOptions {
   queues: TaskQueues;
   workflows: WorkflowStatusReader;
+  /** What the landing and task pages read and do (task-routes.ts). */
+  tasks: Pick<TaskRoutesOptions, 'system' | 'status' | 'details' | 'canceller' | 'retrier'>;
   /** Configured users and tokens, or the generated admin token: never empty. */
   credentials: DashboardCredentials;
   /** http.publicNames: Host names answered besides loopback and IP addresses. */
@@ -84,5 +90,25 @@ function mountDashboard(app: Express, d: DashboardOptions): void {
   app.use(`${WORKFLOWS_PATH}/static`, express.static(STATIC_DIR, { index: false, fallthrough: false }));
   app.get(`${WORKFLOWS_PATH}/api/runs/:runId`, async (req, res) => send(res, await workflows.run(req.params.runId, roleOf(res))));
   app.get(`${WORKFLOWS_PATH}/:runId`, (_req, res) => res.sendFile(join(STATIC_DIR, 'workflow.html')));
-  app.get(['/admin', '/admin/'], (_req, res) => res.redirect(QUEUES_PATH));
+  mountPages(app, new TaskRoutes({ ...d.tasks, workflows: d.workflows, isSecret, queuesPath: QUEUES_PATH }), auth);
+}
+
+/**
+ * The landing page, the task page and their API. `/` only redirects to /admin/, where
+ * DashboardAuth answers an unauthenticated caller with its challenge: the probe port's root
+ * shows nothing without credentials. The API's POSTs pass DashboardAuth's origin check (a
+ * request from another site is refused) and readOnlyGuard (403 for the read_only role).
+ */
+function mountPages(app: Express, tasks: TaskRoutes, auth: DashboardAuth): void {
+  const page = (file: string) => (_req: unknown, res: Response) => res.sendFile(join(STATIC_DIR, file));
+  app.get('/', (_req, res) => res.redirect('/admin/'));
+  app.use('/admin/static', express.static(STATIC_DIR, { index: false, fallthrough: false }));
+  app.get(['/admin', '/admin/'], page('index.html'));
+  app.get(`${TASKS_PATH}/:taskId`, page('task.html'));
+  app.use(API_PATH, auth.readOnlyGuard);
+  app.get(`${API_PATH}/overview`, async (_req, res) => send(res, await tasks.overview(roleOf(res))));
+  app.get(`${API_PATH}/search`, async (req, res) => send(res, await tasks.search(typeof req.query.q === 'string' ? req.query.q : '')));
+  app.get(`${API_PATH}/tasks/:taskId`, async (req, res) => send(res, await tasks.task(req.params.taskId, roleOf(res))));
+  app.post(`${API_PATH}/tasks/:taskId/cancel`, async (req, res) => send(res, await tasks.cancel(req.params.taskId, roleOf(res))));
+  app.post(`${API_PATH}/tasks/:taskId/retry`, async (req, res) => send(res, await tasks.retry(req.params.taskId, roleOf(res))));
 }

@@ -16,6 +16,12 @@ import type { Logger } from '../src/logging/logger.js';
 import { ClusterMetrics } from '../src/monitoring/cluster-metrics.js';
 import { ProbeRoutes } from '../src/monitoring/probe-routes.js';
 import type { ReadServices } from '../src/read-services.js';
+import { TaskEventHistoryReader } from '../src/feeds/task-event-history.js';
+import { TaskCanceller } from '../src/tasks/task-canceller.js';
+import { TaskDetailsReader } from '../src/tasks/task-details.js';
+import { TaskLister } from '../src/tasks/task-list.js';
+import { TaskRetrier } from '../src/tasks/task-retry.js';
+import type { DashboardOptions } from './operator-app.js';
 import type { DashboardCredentials } from './dashboard-auth.js';
 import { loadOrCreateDashboardToken, type GeneratedToken } from './generated-token.js';
 import { createOperatorApp } from './operator-app.js';
@@ -70,6 +76,7 @@ export class OperatorHttp extends HttpListener {
           ? {
               queues: services.queues,
               workflows: services.workflowStatus,
+              tasks: dashboardTasks(config, redis, services),
               credentials,
               publicNames: config.http.publicNames,
               scheme: tls.certFile ? 'https' : 'http',
@@ -114,6 +121,19 @@ export class OperatorHttp extends HttpListener {
       this.log.info({ tokenFile: login.generated.tokenFile }, `dashboard at ${login.url}: log in once with ?token=<the token in ${login.generated.tokenFile}>`);
     }
   }
+}
+
+/** The readers and actions behind the landing and task pages (dashboard/task-routes.ts). */
+function dashboardTasks(config: Config, redis: Redis, services: ReadServices): DashboardOptions['tasks'] {
+  const { keys, queues, status, system } = services;
+  const { eventsMaxLen, resultsMaxLen } = config.streams;
+  return {
+    system,
+    status,
+    details: new TaskDetailsReader({ queues, status, history: new TaskEventHistoryReader({ redis, eventsKey: keys.events }) }),
+    canceller: new TaskCanceller({ redis, keys, queues, status, eventsMaxLen, resultsMaxLen }),
+    retrier: new TaskRetrier({ redis, keys, queues, status, lister: new TaskLister({ redis, keys, queues }), eventsMaxLen }),
+  };
 }
 
 /** The operator HTTP server (kept as a function for the callers that build one). */

@@ -1,0 +1,155 @@
+/**
+ * The landing page's and the task page's JSON API, as plain functions returning {status, body}:
+ * the system overview (health, per-class counts), search by id, one task's details, and, for
+ * admins, cancel and retry. The pages themselves are static files (static/index.html,
+ * static/task.html) that call these.
+ *
+ * Counts: queued, running and delayed are BullMQ's counts now ("queued" is waiting plus
+ * prioritized: every task carries a priority, so BullMQ keeps all of them in its prioritized
+ * list; see the README). Succeeded, failed and cancelled are the counters hash's totals, which
+ * keep a cancel apart from a failure (BullMQ files both as failed); `retained` is what BullMQ
+ * still holds, which Bull Board shows.
+ *
+ * Cancel and retry change state: DashboardAuth has already refused them from another site, and
+ * readOnlyGuard refused them to the read_only role; the role is checked here again, so a route
+ * mounted without the guard still refuses.
+ */
+import type { RouteResult } from '../src/monitoring/probe-routes.js';
+import type { SystemStatus } from '../src/monitoring/system-status.js';
+import { OrchestratorError } from '../src/tasks/errors.js';
+import type { TaskCanceller } from '../src/tasks/task-canceller.js';
+import type { TaskDetailsReader } from '../src/tasks/task-details.js';
+import type { TaskRetrier } from '../src/tasks/task-retry.js';
+import type { TaskStatusReader } from '../src/tasks/task-status.js';
+import type { WorkflowStatusReader } from '../src/workflows/workflow-status.js';
+import type { DashboardRole } from './dashboard-auth.js';
+import { redactSecrets, type SecretKeyTest } from './redaction.js';
+
+export interface TaskRoutesOptions {
+  system: SystemStatus;
+  status: TaskStatusReader;
+  details: TaskDetailsReader;
+  canceller: TaskCanceller;
+  retrier: TaskRetrier;
+  workflows: WorkflowStatusReader;
+  /** Payload keys whose values the read_only role sees redacted (redaction.ts). */
+  isSecret: SecretKeyTest;
+  /** Where Bull Board is mounted, for links to a task's job page. */
+  queuesPath: string;
+}
+
+const json = (status: number, body: unknown): RouteResult => ({ status, contentType: 'application/json; charset=utf-8', body: JSON.stringify(body) });
+
+/** Task ids and run ids: what SubmitTask accepts (task-spec.ts), so anything else is not worth a Redis read. */
+const ID_RE = /^[A-Za-z0-9._-]{1,128}$/;
+
+/** Why a cancel names itself in the task's error and events. */
+const CANCEL_REASON = 'cancelled from the dashboard';
+
+const STATUS_OF: Partial<Record<string, number>> = {
+  not_found: 404,
+  invalid_argument: 400,
+  failed_precondition: 409,
+  permission_denied: 403,
+  unavailable: 503,
+};
+
+function fromError(err: unknown): RouteResult {
+  if (err instanceof OrchestratorError && STATUS_OF[err.code] !== undefined) return json(STATUS_OF[err.code]!, { error: err.message, code: err.code });
+  throw err;
+}
+
+function badId(field: string, id: string): RouteResult | undefined {
+  return ID_RE.test(id) ? undefined : json(400, { error: `${field}: must be 1 to 128 letters, digits, ".", "_" or "-"`, field });
+}
+
+const forbidden = (): RouteResult => json(403, { error: 'forbidden: this user may only look (read-only role)' });
+
+export class TaskRoutes {
+  constructor(private readonly opts: TaskRoutesOptions) {}
+
+  /** The landing page's figures. */
+  async overview(role: DashboardRole): Promise<RouteResult> {
+    const [health, snap] = await Promise.all([this.opts.system.health(), this.opts.system.snapshot()]);
+    const classes = [...snap.queues].map(([name, q]) => ({
+      name,
+      queued: q.waiting,
+      running: q.active,
+      delayed: q.delayed,
+      succeeded: snap.count('succeeded', name),
+      failed: snap.count('failed', name),
+      cancelled: snap.count('cancelled', name),
+      retained: { completed: q.completed, failed: q.failed },
+    }));
+    return json(200, { role, health, classes, pools: snap.pools.length, activeRuns: snap.activeRuns });
+  }
+
+  /** A task id (any class), else a workflow run id: where to go. */
+  async search(q: string): Promise<RouteResult> {
+    const id = q.trim();
+    const bad = badId('q', id);
+    if (bad) return bad;
+    try {
+      const { taskClass } = await this.opts.status.classOf(id);
+      return json(200, { kind: 'task', id, taskClass, url: `/admin/tasks/${encodeURIComponent(id)}` });
+    } catch (err) {
+      if (!(err instanceof OrchestratorError && err.code === 'not_found')) return fromError(err);
+    }
+    try {
+      await this.opts.workflows.get(id);
+      return json(200, { kind: 'run', id, url: `/admin/workflows/${encodeURIComponent(id)}` });
+    } catch (err) {
+      if (err instanceof OrchestratorError && (err.code === 'not_found' || err.code === 'invalid_argument')) {
+        return json(404, { error: `no task or workflow run "${id}"` });
+      }
+      throw err;
+    }
+  }
+
+  /** One task: status, spec (secrets redacted for read_only), events, links, what the caller may do. */
+  async task(taskId: string, role: DashboardRole): Promise<RouteResult> {
+    const bad = badId('task_id', taskId);
+    if (bad) return bad;
+    try {
+      const d = await this.opts.details.get(taskId);
+      const spec = d.spec && role !== 'admin' ? (redactSecrets(d.spec, this.opts.isSecret) as typeof d.spec) : d.spec;
+      const { state } = d.status;
+      return json(200, {
+        ...d.status,
+        spec: spec ?? null,
+        events: d.history.events,
+        eventsIncomplete: d.history.incomplete,
+        links: { bullBoard: `${this.opts.queuesPath}/queue/${encodeURIComponent(d.status.taskClass)}/${encodeURIComponent(taskId)}` },
+        actions: {
+          cancel: role === 'admin' && (state === 'queued' || state === 'scheduled' || state === 'running'),
+          retry: role === 'admin' && state === 'failed',
+        },
+      });
+    } catch (err) {
+      return fromError(err);
+    }
+  }
+
+  async cancel(taskId: string, role: DashboardRole): Promise<RouteResult> {
+    if (role !== 'admin') return forbidden();
+    const bad = badId('task_id', taskId);
+    if (bad) return bad;
+    try {
+      const state = await this.opts.canceller.cancel(taskId, CANCEL_REASON);
+      if (state === 'succeeded' || state === 'failed') return json(409, { error: `task "${taskId}" already ${state}`, state });
+      return json(200, { taskId, state });
+    } catch (err) {
+      return fromError(err);
+    }
+  }
+
+  async retry(taskId: string, role: DashboardRole): Promise<RouteResult> {
+    if (role !== 'admin') return forbidden();
+    const bad = badId('task_id', taskId);
+    if (bad) return bad;
+    const out = await this.opts.retrier.retryIds([taskId]);
+    const e = out.errors[0];
+    if (e) return json(STATUS_OF[e.code] ?? 500, { error: e.message, code: e.code });
+    return json(200, { taskId, state: 'queued' });
+  }
+}

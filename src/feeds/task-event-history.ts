@@ -1,0 +1,70 @@
+/**
+ * The lifecycle events of one task, for the dashboard's task page: read from the events stream
+ * over the task's lifetime rather than from an index of its own (no write per task on the hot
+ * path). Stream entry ids are Redis's clock in milliseconds, and so is the task's submit time
+ * (its task-list score), so the read starts at the submit time and goes forward.
+ *
+ * Bounded: at most `maxScannedEntries` entries are looked at per call, in chunks, and the read
+ * stops at `untilMs` (the finish time plus a margin for the pool's clock). A busy stream can hold
+ * more than that between a task's submit and its end; the answer then says it is incomplete.
+ * Entries trimmed by the stream's MAXLEN are gone: the answer cannot show them either.
+ */
+import type { Redis } from 'ioredis';
+import { parseEvent, type RawEntry, type TaskEventRecord } from './feed-format.js';
+
+export interface TaskEventHistoryOptions {
+  redis: Redis;
+  /** The events stream key. */
+  eventsKey: string;
+  /** Most entries one call looks at. @default 5000 */
+  maxScannedEntries?: number;
+  /** Most bytes of an event's detail handed out (a page, not a feed). @default 4096 */
+  maxDetailChars?: number;
+}
+
+export interface TaskEventEntry extends TaskEventRecord {
+  /** The stream entry id (a cursor for StreamEvents). */
+  id: string;
+}
+
+export interface TaskEventHistory {
+  events: TaskEventEntry[];
+  /** True when the scan stopped at its bound before reaching the task's end. */
+  incomplete: boolean;
+}
+
+const CHUNK = 500;
+
+export class TaskEventHistoryReader {
+  private readonly maxScanned: number;
+  private readonly maxDetail: number;
+
+  constructor(private readonly opts: TaskEventHistoryOptions) {
+    this.maxScanned = opts.maxScannedEntries ?? 5_000;
+    this.maxDetail = opts.maxDetailChars ?? 4096;
+  }
+
+  /** Events of `taskId` from `sinceMs` to `untilMs` (0: up to now). */
+  async read(taskId: string, sinceMs: number, untilMs: number): Promise<TaskEventHistory> {
+    const events: TaskEventEntry[] = [];
+    const end = untilMs > 0 ? String(untilMs) : '+';
+    let start = String(Math.max(0, sinceMs));
+    let scanned = 0;
+    while (scanned < this.maxScanned) {
+      const count = Math.min(CHUNK, this.maxScanned - scanned);
+      const entries = (await this.opts.redis.xrange(this.opts.eventsKey, start, end, 'COUNT', count)) as RawEntry[];
+      scanned += entries.length;
+      for (const [id, fields] of entries) {
+        // Cheap check before parsing: most entries belong to other tasks.
+        if (!fields.includes(taskId)) continue;
+        const e = parseEvent(fields);
+        if (e.taskId !== taskId) continue;
+        if (e.detail !== undefined && e.detail.length > this.maxDetail) e.detail = `${e.detail.slice(0, this.maxDetail)}… (cut)`;
+        events.push({ id, ...e });
+      }
+      if (entries.length < count) return { events, incomplete: false };
+      start = `(${entries[entries.length - 1]![0]}`;
+    }
+    return { events, incomplete: true };
+  }
+}

@@ -1,0 +1,45 @@
+/**
+ * Everything the dashboard's task page shows of one task: its status (TaskStatusReader), what
+ * it runs (the executor spec, payload and timeout from its job's data) and its lifecycle events
+ * (TaskEventHistoryReader). Read on demand for one task; nothing here is on the hot path.
+ */
+import { Job } from 'bullmq';
+import type { TaskEventHistory, TaskEventHistoryReader } from '../feeds/task-event-history.js';
+import type { ExecutorSpec, TaskJobData } from './task-spec.js';
+import type { TaskQueues } from './task-queues.js';
+import type { TaskStatusReader, TaskStatusView } from './task-status.js';
+
+export interface TaskDetailsOptions {
+  queues: TaskQueues;
+  status: TaskStatusReader;
+  history: TaskEventHistoryReader;
+}
+
+export interface TaskDetails {
+  status: TaskStatusView;
+  /** Absent when the job is gone (a task cancelled while queued keeps its job; one removed by hand does not). */
+  spec?: { executor: ExecutorSpec; payload: Record<string, string>; timeoutMs: number };
+  history: TaskEventHistory;
+}
+
+/** How far past a task's finish time its last events may be stamped (the pool's clock against Redis's). */
+const FINISH_MARGIN_MS = 60_000;
+
+export class TaskDetailsReader {
+  constructor(private readonly opts: TaskDetailsOptions) {}
+
+  /** not_found (from TaskStatusReader) when the task is unknown or no longer retained. */
+  async get(taskId: string): Promise<TaskDetails> {
+    const status = await this.opts.status.get(taskId);
+    const [job, history] = await Promise.all([
+      Job.fromId(this.opts.queues.get(status.taskClass), taskId) as Promise<Job<TaskJobData> | undefined>,
+      this.opts.history.read(taskId, status.submittedAtMs, status.finishedAtMs > 0 ? status.finishedAtMs + FINISH_MARGIN_MS : 0),
+    ]);
+    const data = job?.data;
+    return {
+      status,
+      spec: data ? { executor: data.executor, payload: data.payload, timeoutMs: data.timeoutMs } : undefined,
+      history,
+    };
+  }
+}
