@@ -44,7 +44,7 @@ const json = (status: number, body: unknown): RouteResult => ({ status, contentT
 const ID_RE = /^[A-Za-z0-9._-]{1,128}$/;
 
 /** Why a cancel names itself in the task's error and events. */
-const CANCEL_REASON = 'cancelled from the dashboard';
+const CANCEL_REASON = 'requested from the dashboard';
 
 const STATUS_OF: Partial<Record<string, number>> = {
   not_found: 404,
