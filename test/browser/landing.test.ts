@@ -173,9 +173,12 @@ describe.skipIf(!chromiumAvailable())('landing page and task page in a browser',
     expect(await page.locator('#cancel').isVisible()).toBe(false);
     // The pool really stopped it: its final result says cancelled and its own metric counts it.
     expect((await sys.client.waitForResult('landing-cancel-me')).state).toBe(TaskState.TASK_STATE_CANCELLED);
-    await waitFor(async () => sample((await getText(`${pool.metricsUrl}/metrics`)).body, 'orq_pool_attempts_total', '{class="cpu_long",outcome="cancelled"}') === 1, {
-      message: 'the pool never counted the attempt cancelled',
-    });
+    await waitFor(
+      async () => sample((await getText(`${pool.metricsUrl}/metrics`)).body, 'orq_pool_attempts_total', '{class="cpu_long",outcome="cancelled"}') === 1,
+      {
+        message: 'the pool never counted the attempt cancelled',
+      },
+    );
     await page.locator('#events tr[data-type="cancelled"]').first().waitFor();
     await page.screenshot({ path: join(ARTIFACTS_DIR, 'task-cancelled.png'), fullPage: true });
     // On the landing page it is cancelled, not failed.
