@@ -154,5 +154,10 @@ describe('dashboard API input', () => {
     expect((await send(api('/search?q=no-such-task'), 'GET', h)).status).toBe(404);
     const found = JSON.parse((await send(api('/search?q=api-queued-1'), 'GET', h)).body) as unknown;
     expect(found).toEqual({ kind: 'task', id: 'api-queued-1', taskClass: 'cpu_long', url: '/admin/tasks/api-queued-1' });
+    // Not a task id: a workflow run's.
+    await sys.client.createWorkflow({ name: 'api-search', steps: [{ stepId: 'only', task: { taskClass: 'cpu_long', payload: { s: '1' } } }] });
+    const { runId } = await sys.client.startWorkflowRun({ name: 'api-search' });
+    const run = JSON.parse((await send(api(`/search?q=${runId}`), 'GET', h)).body) as unknown;
+    expect(run).toEqual({ kind: 'run', id: runId, url: `/admin/workflows/${runId}` });
   });
 });
