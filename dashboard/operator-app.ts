@@ -17,6 +17,7 @@ import { PROJECT_ROOT } from '../src/paths.js';
 import type { ProbeRoutes, RouteResult } from '../src/monitoring/probe-routes.js';
 import type { TaskQueues } from '../src/tasks/task-queues.js';
 import type { WorkflowStatusReader } from '../src/workflows/workflow-status.js';
+import { boardCancelled } from './board-cancelled.js';
 import { DashboardAuth, roleOf, type DashboardCredentials } from './dashboard-auth.js';
 import { hostGuard } from './host-check.js';
 import { LoginThrottle } from './login-throttle.js';
@@ -84,8 +85,9 @@ function mountDashboard(app: Express, d: DashboardOptions): void {
   const workflows = new WorkflowRoutes({ status: d.workflows, isSecret });
   app.use('/admin', hostGuard(d.publicNames), auth.middleware);
   // Bull Board's API is where a retry, clean, promote or add lands: guard it by method; and it is
-  // where job data leaves, so a read-only caller's answers are redacted there.
-  app.use(`${QUEUES_PATH}/api`, auth.readOnlyGuard, redactBoardApi(isSecret));
+  // where job data leaves, so a read-only caller's answers are redacted there, and a cancelled
+  // job's error reads as its cancel (board-cancelled.ts).
+  app.use(`${QUEUES_PATH}/api`, auth.readOnlyGuard, redactBoardApi(isSecret), boardCancelled);
   app.use(QUEUES_PATH, queueBoard({ queues: d.queues.all(), readOnlyQueues: [d.queues.scheduleTicks], basePath: QUEUES_PATH }));
   app.use(`${WORKFLOWS_PATH}/static`, express.static(STATIC_DIR, { index: false, fallthrough: false }));
   app.get(`${WORKFLOWS_PATH}/api/runs/:runId`, async (req, res) => send(res, await workflows.run(req.params.runId, roleOf(res))));

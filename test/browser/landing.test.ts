@@ -180,6 +180,15 @@ describe.skipIf(!chromiumAvailable())('landing page and task page in a browser',
       },
     );
     await page.locator('#events tr[data-type="cancelled"]').first().waitFor();
+    // In Bull Board: listed under failed (BullMQ has no cancelled state), its error the cancel itself, not the pool's stack.
+    const board = await getText(`${sys.httpUrl}/admin/queues/api/queues/cpu_long/landing-cancel-me`, { headers: basic(ADMIN) });
+    const { job } = JSON.parse(board.body) as { job: { failedReason: string; stacktrace: string[] } };
+    expect(job.failedReason).toBe('cancelled: requested from the dashboard');
+    expect(job.stacktrace).toEqual(['cancelled: requested from the dashboard']);
+    await page.goto(`${sys.httpUrl}/admin/queues/queue/cpu_long/landing-cancel-me`);
+    await page.getByText('cancelled: requested from the dashboard').first().waitFor();
+    expect(await page.locator('body').innerText()).not.toContain('UnrecoverableError');
+    await page.screenshot({ path: join(ARTIFACTS_DIR, 'task-cancelled-bull-board.png'), fullPage: true });
     await page.screenshot({ path: join(ARTIFACTS_DIR, 'task-cancelled.png'), fullPage: true });
     // On the landing page it is cancelled, not failed.
     await page.goto(`${sys.httpUrl}/admin/`);
