@@ -152,6 +152,14 @@ describe.skipIf(!chromiumAvailable())('landing page and task page in a browser',
     const board = await page.locator('#bull-board-link').getAttribute('href');
     expect(board).toBe('/admin/queues/queue/cpu_short/landing-failed-cmd');
     await page.screenshot({ path: join(ARTIFACTS_DIR, 'task-failed.png'), fullPage: true });
+    // Retry from the page: the task is requeued, runs again (and fails again: the command always exits 3).
+    const retried = page.waitForResponse((r) => r.request().method() === 'POST' && r.url().endsWith('/admin/api/tasks/landing-failed-cmd/retry'));
+    await page.locator('#retry').click();
+    await page.locator('#retry').click();
+    expect((await retried).status()).toBe(200);
+    await waitFor(async () => (await page.locator('#events tr[data-type="started"]').count()) === 2, { message: 'the retried task never started again' });
+    expect(await page.locator('#events tr[data-type="requeued"]').count()).toBe(1);
+    await page.locator('#task-state[data-state="failed"]').waitFor();
     await page.goto(`${sys.httpUrl}${board}`);
     await page.getByText('landing-failed-cmd').first().waitFor();
   });
