@@ -16,7 +16,7 @@
  * only on an Authorization header, never on the cookie alone (origin-check.ts).
  *
  * `admin` may act on jobs; `read_only` may look: every request that is not a GET or HEAD under
- * the Bull Board API is refused with 403 for it (the API is where a retry, clean, promote or add
+ * the Bull Board API or the pages' API (/admin/api) is refused with 403 for it (the API is where a retry, clean, promote or add
  * lands, whatever the UI shows), and its Bull Board view is built in readOnlyMode so those
  * buttons are not offered either. Credentials are compared in constant time
  * (src/auth/token-set.ts) and never logged.
