@@ -1,6 +1,7 @@
 /**
- * The dashboard on its own: Bull Board at /admin/queues, workflow runs at
- * /admin/workflows/<run_id>, and /metrics, /health, /ready, on http.addr.
+ * The dashboard on its own: the landing page at /admin/, task pages at /admin/tasks/<task_id>,
+ * Bull Board at /admin/queues, workflow runs at /admin/workflows/<run_id>, and /metrics,
+ * /health, /ready, on http.addr.
  *
  *   node dist/src/bin/dashboard.js [--config FILE] [--http-addr HOST:PORT]
  */
