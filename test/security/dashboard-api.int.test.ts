@@ -138,6 +138,9 @@ describe('dashboard API origin checks', () => {
     const r = await send(api('/tasks/api-queued-3/cancel'), 'POST', bearer(ADMIN_TOKEN));
     expect(r.status).toBe(200);
     expect(await stateOf('api-queued-3')).toBe(TaskState.TASK_STATE_CANCELLED);
+    // Counted as cancelled on the landing page, never as failed.
+    const overview = JSON.parse((await send(api('/overview'), 'GET', bearer(ADMIN_TOKEN))).body) as { classes: { name: string }[] };
+    expect(overview.classes.find((c) => c.name === 'cpu_long')).toMatchObject({ queued: 1, cancelled: 2, failed: 0 });
   });
 });
 
