@@ -24,6 +24,19 @@ import { registerTaskOpsCommands } from './task-ops-commands.js';
 import { registerWorkflowCommands } from './workflow-commands.js';
 import { registerScheduleCommands } from './schedule-commands.js';
 
+/**
+ * A reader that goes away (`orchctl tasks --all | head`, `events --follow | grep -m1`) closes the
+ * pipe: the next write fails with EPIPE, which Node raises as an error event on the stream, an
+ * uncaught exception with a stack trace when nobody listens. The reader has all it wanted, so
+ * orchctl ends quietly, as `cat` or `seq` do (status 0; open gRPC streams die with the process).
+ */
+for (const out of [process.stdout, process.stderr]) {
+  out.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(EXIT.ok);
+    throw err;
+  });
+}
+
 const program = new Command()
   .name('orchctl')
   .description('Operate Orchestrator: tasks, feeds, workflows, health, the env-manager')
