@@ -30,7 +30,7 @@ export default tseslint.config(
   {
     // npm start's wrapper: plain Node ESM, run before anything is compiled.
     files: ['src/bin/npm-start.mjs'],
-    languageOptions: { sourceType: 'module', globals: { process: 'readonly', performance: 'readonly' } },
+    languageOptions: { sourceType: 'module', globals: { process: 'readonly', performance: 'readonly', URL: 'readonly' } },
   },
   {
     files: ['test/**', 'bench/**'],
