@@ -75,7 +75,7 @@ describe('npm start', () => {
     expect([...at].sort((a, b) => a - b)).toEqual(at);
 
     // Where everything is, and how to log in to the dashboard (this start made the token).
-    const grpc = /^ {2}gRPC {7}(127\.0\.0\.1:\d+) {2}\(no token needed; try: orchctl --addr \1 health\)$/m.exec(out);
+    const grpc = /^ {2}gRPC {7}(127\.0\.0\.1:\d+) {2}\(no token needed; try: node dist\/src\/cli\/orchctl\.js --addr \1 health\)$/m.exec(out);
     expect(grpc, out).not.toBeNull();
     expect(out).toMatch(
       /^ {2}dashboard {2}http:\/\/127\.0\.0\.1:\d+\/admin\/\?token=\S{32,} {2}\(open it once to log in; the admin token is kept in .+dashboard-token\)$/m,

@@ -176,7 +176,12 @@ await runMain('orchestrator', async () => {
   const httpBase = login ? new URL(login.url).origin : `http://${config.http.addr.replace(/:\d+$/, '')}:${orchestrator.httpPort}`;
   const grpcTokens = configuredTokens(config.grpc.auth, { roles: GRPC_ROLES, classes: true });
   out(`ready in ${took(t0)}:`);
-  out(`  gRPC       ${addr}  (${grpcTokens.length ? 'a bearer token of grpc.auth' : 'no token needed'}; try: orchctl --addr ${addr} health)`);
+  // orchctl is the package's bin; in the checkout npm start runs in, it is this path.
+  const orchctl = `node dist/src/cli/orchctl.js --addr ${addr}`;
+  const tryIt = grpcTokens.length
+    ? `a bearer token of grpc.auth; try: ORCHESTRATOR_TOKEN=<token> ${orchctl} health`
+    : `no token needed; try: ${orchctl} health`;
+  out(`  gRPC       ${addr}  (${tryIt})`);
   if (login?.generated?.created)
     out(`  dashboard  ${login.generated.loginUrl}  (open it once to log in; the admin token is kept in ${login.generated.tokenFile})`);
   else if (login?.generated) out(`  dashboard  ${login.url}  (log in once with ?token=<the token in ${login.generated.tokenFile}>)`);
