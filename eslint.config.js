@@ -28,6 +28,11 @@ export default tseslint.config(
     },
   },
   {
+    // npm start's wrapper: plain Node ESM, run before anything is compiled.
+    files: ['src/bin/npm-start.mjs'],
+    languageOptions: { sourceType: 'module', globals: { process: 'readonly', performance: 'readonly', URL: 'readonly' } },
+  },
+  {
     files: ['test/**', 'bench/**'],
     rules: { 'no-console': 'off', '@typescript-eslint/no-explicit-any': 'off' },
   },

@@ -96,6 +96,11 @@ describe('config loader', () => {
     );
   });
 
+  it("takes orchctl's token from ORCHESTRATOR_TOKEN (client.token), none by default", () => {
+    expect(loadConfig({ env: {} }).client.token).toBe('');
+    expect(loadConfig({ env: { ORCHESTRATOR_TOKEN: 'from-the-environment-0123' } }).client.token).toBe('from-the-environment-0123');
+  });
+
   it('names the file when its TOML is broken', () => {
     const file = tomlFile('[grpc\n');
     expect(() => loadConfig({ file, env: {} })).toThrow(file);

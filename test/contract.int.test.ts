@@ -164,7 +164,7 @@ describe('ended schedules', { timeout: 60_000 }, () => {
     expect(listed?.nextRunAtMs).toBe(0);
     const cli = await spawnOrchctl(['--addr', sys.addr, '--json', 'schedule', 'get', 'ends-soon']).done;
     expect(cli.code).toBe(0);
-    expect(JSON.parse(cli.out)).toMatchObject({ schedule: 'ends-soon', next: '' });
+    expect(JSON.parse(cli.out)).toMatchObject({ spec: { scheduleId: 'ends-soon' }, nextRunAtMs: null });
     // A later end starts it again.
     const extended = await sys.client.updateSchedule({
       scheduleId: 'ends-soon',

@@ -271,7 +271,7 @@ describe.skipIf(!docker)('the env-manager process', () => {
     expect(st.code).toBe(0);
     expect(st.out).toMatch(/solo\s+healthy/);
     expect((await orchctl(grpcAddr, 'env', 'logs', 'solo')).code).toBe(0);
-    expect((await orchctl(grpcAddr, '--json', 'env', 'up', 'solo')).out).toContain('"state":"healthy"');
+    expect((await orchctl(grpcAddr, '--json', 'env', 'up', 'solo')).out).toContain('"state":"SERVICE_STATE_HEALTHY"');
     expect((await orchctl(grpcAddr, 'env', 'logs', 'nope')).code).toBe(3);
 
     p.child.kill('SIGTERM');

@@ -47,15 +47,15 @@ describe('orchctl', { timeout: 120_000 }, () => {
     expect(r.out).toContain('{"a":"1"}');
     const s = await run(['--json', 'status', 'cli-1']);
     expect(s.code).toBe(0);
-    expect(JSON.parse(s.out)).toMatchObject({ task: 'cli-1', state: 'succeeded', attempts: '1/1' });
+    expect(JSON.parse(s.out)).toMatchObject({ taskId: 'cli-1', state: 'TASK_STATE_SUCCEEDED', attemptsMade: 1, maxAttempts: 1 });
   });
 
   it('takes the payload from stdin and a command after --', async () => {
     const r = await run(['--json', 'submit', '-c', 'cpu_short', '--payload-stdin', '--wait', '--', 'sh', '-c', 'echo from-cli'], { stdin: '{"k":"v"}' });
     expect(r.code).toBe(0);
     const res = JSON.parse(r.out.trim().split('\n').at(-1)!);
-    expect(res.state).toBe('succeeded');
-    expect(JSON.parse(res.result)).toMatchObject({ exitCode: 0, stdout: 'from-cli\n' });
+    expect(res.state).toBe('TASK_STATE_SUCCEEDED');
+    expect(JSON.parse(res.resultJson)).toMatchObject({ exitCode: 0, stdout: 'from-cli\n' });
   });
 
   it('submits a batch from a file and shows the progress', async () => {
@@ -84,7 +84,7 @@ describe('orchctl', { timeout: 120_000 }, () => {
     await run(['submit', '-c', 'inproc', '-p', 'ms=60000', '--handler', 'sleep', '--id', 'cli-cancel']);
     const r = await run(['--json', 'cancel', 'cli-cancel', '--reason', 'test']);
     expect(r.code).toBe(0);
-    expect(['cancelled', 'running']).toContain(JSON.parse(r.out).state);
+    expect(['TASK_STATE_CANCELLED', 'TASK_STATE_RUNNING']).toContain(JSON.parse(r.out).state);
   });
 
   it('creates a workflow from a file, runs it and watches it to the end', async () => {
@@ -114,17 +114,17 @@ describe('orchctl', { timeout: 120_000 }, () => {
     expect(h.out).toMatch(/^(serving|degraded)/);
     const m = await run(['--json', 'metrics']);
     expect(m.code).toBe(0);
-    expect(Object.keys(JSON.parse(m.out)).length).toBeGreaterThanOrEqual(17);
+    expect(Object.keys(JSON.parse(m.out).metrics).length).toBeGreaterThanOrEqual(17);
   });
 
   it('shows and changes class limits, pauses and resumes a class', async () => {
     const set = await run(['--json', 'limits', 'inproc', '--global-concurrency', '3', '--rate', '50/1000']);
     expect(set.code).toBe(0);
-    expect(JSON.parse(set.out)).toMatchObject({ class: 'inproc', global_concurrency: 3, rate_limit: '50 per 1000 ms', paused: false });
+    expect(JSON.parse(set.out)).toMatchObject({ taskClass: 'inproc', globalConcurrency: 3, rateLimitMax: 50, rateLimitDurationMs: 1000, paused: false });
     expect((await run(['--json', 'pause', 'inproc'])).out).toContain('"paused":true');
     expect((await run(['--json', 'resume', 'inproc'])).out).toContain('"paused":false');
     const cleared = await run(['--json', 'limits', 'inproc', '--global-concurrency', '0', '--rate', '0/0']);
-    expect(JSON.parse(cleared.out)).toMatchObject({ global_concurrency: 'no cap', rate_limit: 'none' });
+    expect(JSON.parse(cleared.out)).toMatchObject({ globalConcurrency: 0, rateLimitMax: 0, rateLimitDurationMs: 0 });
     expect((await run(['limits', 'inproc', '--pool-concurrency', '-1'])).code).toBe(2);
   });
 

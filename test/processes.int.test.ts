@@ -64,7 +64,7 @@ describe('process entry points', () => {
     const out = p.output();
     expect(out).toContain('submitted 6 tasks');
     // Where the dashboard is: the login URL on the start that made the token, its file's path after.
-    expect(out).toMatch(/dashboard: http:\/\/127\.0\.0\.1:\d+\/admin\/(\?token=\S{32,} |.*the token in )/);
+    expect(out).toMatch(/dashboard {2}http:\/\/127\.0\.0\.1:\d+\/admin\/(\?token=\S{32,} {2}|.*the token in )/);
     expect(out).toMatch(/demo-echo-high\s+succeeded/);
     expect(out).toMatch(/demo-retry\s+succeeded\s+2/);
     expect(out).toMatch(/demo-timeout\s+failed\s+1\s+timed out/);

@@ -341,18 +341,14 @@ describe('orchctl schedule', { timeout: 120_000 }, () => {
     ]);
     expect(created.code, created.err).toBe(0);
     expect(JSON.parse(created.out)).toMatchObject({
-      schedule: 'nightly',
-      cron: '0 30 2 * * *',
-      tz: 'Europe/Berlin',
-      class: 'inproc',
-      payload: { job: 'report' },
+      spec: { scheduleId: 'nightly', cron: '0 30 2 * * *', tz: 'Europe/Berlin', task: { taskClass: 'inproc', payload: { job: 'report' } } },
     });
 
     const list = await orchctl(['--json', 'schedule', 'list']);
     expect(list.code).toBe(0);
-    const rows = JSON.parse(list.out) as { schedule: string; next: string }[];
-    expect(rows.map((r) => r.schedule)).toEqual(['nightly']);
-    expect(rows[0]!.next).toMatch(/T\d\d:30:00\.000Z$/);
+    const rows = (JSON.parse(list.out) as { schedules: { spec: { scheduleId: string }; nextRunAtMs: number }[] }).schedules;
+    expect(rows.map((r) => r.spec.scheduleId)).toEqual(['nightly']);
+    expect(new Date(rows[0]!.nextRunAtMs).toISOString()).toMatch(/T\d\d:30:00\.000Z$/);
 
     const table = await orchctl(['schedule', 'list']);
     expect(table.out).toMatch(/^SCHEDULE\s+WHEN\s+/);
@@ -361,7 +357,9 @@ describe('orchctl schedule', { timeout: 120_000 }, () => {
     const updated = await orchctl(['--json', 'schedule', 'update', 'nightly', '--every-ms', '60000']);
     expect(updated.code, updated.err).toBe(0);
     // Flags not given keep their values; the timing switched from cron to an interval.
-    expect(JSON.parse(updated.out)).toMatchObject({ schedule: 'nightly', cron: '', every_ms: 60_000, class: 'inproc', payload: { job: 'report' } });
+    expect(JSON.parse(updated.out)).toMatchObject({
+      spec: { scheduleId: 'nightly', cron: null, everyMs: 60_000, task: { taskClass: 'inproc', payload: { job: 'report' } } },
+    });
 
     const got = await orchctl(['schedule', 'get', 'nightly']);
     expect(got.out).toMatch(/when\s+every 60000 ms/);
@@ -370,7 +368,7 @@ describe('orchctl schedule', { timeout: 120_000 }, () => {
     await sys.client.createSchedule({ scheduleId: 'cli-fired', everyMs: 3_600_000, task: task() });
     const [fired] = await waitFired(sys, 'cli-fired', 1);
     const st = await orchctl(['--json', 'status', fired!]);
-    expect(JSON.parse(st.out)).toMatchObject({ task: fired, schedule: 'cli-fired' });
+    expect(JSON.parse(st.out)).toMatchObject({ taskId: fired, scheduleId: 'cli-fired' });
     await sys.client.deleteSchedule('cli-fired');
 
     const bad = await orchctl(['schedule', 'create', 'broken', '--cron', 'not a cron', '-c', 'inproc', '-p', 'a=1']);
@@ -378,7 +376,7 @@ describe('orchctl schedule', { timeout: 120_000 }, () => {
     expect(bad.err).toContain('schedule.cron');
 
     expect((await orchctl(['--json', 'schedule', 'delete', 'nightly'])).code).toBe(0);
-    expect(JSON.parse((await orchctl(['--json', 'schedule', 'list'])).out)).toEqual([]);
+    expect(JSON.parse((await orchctl(['--json', 'schedule', 'list'])).out)).toEqual({ schedules: [] });
     expect((await orchctl(['schedule', 'delete', 'nightly'])).code).toBe(3);
   });
 });

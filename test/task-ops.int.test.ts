@@ -352,8 +352,8 @@ describe('orchctl tasks, retry, purge', { timeout: 120_000 }, () => {
 
     const listed = await orchctl(['--json', 'tasks', '--class', 'cpu_short', '--state', 'failed', '--all']);
     expect(listed.code, listed.err).toBe(0);
-    const rows = (JSON.parse(listed.out) as { tasks: { task: string; state: string }[] }).tasks;
-    expect(rows.filter((r) => r.task.startsWith('cli-ops-')).map((r) => r.state)).toEqual(['failed', 'failed', 'failed']);
+    const rows = (JSON.parse(listed.out) as { tasks: { taskId: string; state: string }[] }).tasks;
+    expect(rows.filter((r) => r.taskId.startsWith('cli-ops-')).map((r) => r.state)).toEqual(['TASK_STATE_FAILED', 'TASK_STATE_FAILED', 'TASK_STATE_FAILED']);
 
     const bad = await orchctl(['tasks', '--state', 'sleeping']);
     expect(bad.code).toBe(2);
@@ -381,7 +381,7 @@ describe('orchctl tasks, retry, purge', { timeout: 120_000 }, () => {
     expect(waiting.length).toBeGreaterThanOrEqual(500);
     const drained = await orchctl(['--json', 'queue', 'drain', 'cpu_long']);
     expect(drained.code, drained.err).toBe(0);
-    expect(JSON.parse(drained.out)).toMatchObject({ class: 'cpu_long', cancelled: waiting.length });
+    expect(JSON.parse(drained.out)).toMatchObject({ taskClass: 'cpu_long', cancelled: waiting.length });
     expect(await listAll({ taskClasses: ['cpu_long'], states: [TaskState.TASK_STATE_QUEUED, TaskState.TASK_STATE_SCHEDULED] }, 1_000)).toEqual([]);
     const cancelled = await listAll({ taskClasses: ['cpu_long'], states: [TaskState.TASK_STATE_CANCELLED] }, 1_000);
     expect(cancelled.map((t) => t.taskId).sort()).toEqual(waiting.map((t) => t.taskId).sort());
@@ -398,7 +398,7 @@ describe('orchctl tasks, retry, purge', { timeout: 120_000 }, () => {
     );
     const paused = await orchctl(['--json', 'queue', 'pause', 'cpu_short']);
     expect(paused.code, paused.err).toBe(0);
-    expect(JSON.parse(paused.out)).toMatchObject({ class: 'cpu_short', paused: true });
+    expect(JSON.parse(paused.out)).toMatchObject({ taskClass: 'cpu_short', paused: true });
     writeFileSync(flag, '');
     const retried = await orchctl(['--json', 'queue', 'retry-failed', 'cpu_short']);
     expect(retried.code, retried.err).toBe(0);
@@ -407,7 +407,7 @@ describe('orchctl tasks, retry, purge', { timeout: 120_000 }, () => {
     expect((await sys.client.getTaskStatus('q-rf-0')).state).toBe(TaskState.TASK_STATE_QUEUED);
     const resumed = await orchctl(['--json', 'queue', 'resume', 'cpu_short']);
     expect(resumed.code, resumed.err).toBe(0);
-    expect(JSON.parse(resumed.out)).toMatchObject({ class: 'cpu_short', paused: false });
+    expect(JSON.parse(resumed.out)).toMatchObject({ taskClass: 'cpu_short', paused: false });
     await allDoneSucceeded(tasks.map((t) => t.taskId!));
   });
 });

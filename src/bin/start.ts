@@ -1,8 +1,10 @@
 /**
  * `npm start`: the whole system in one command. Starts a local redis-server when no REDIS_URL
- * is given, the orchestrator, and one worker pool. With --demo it then submits a few tasks of
- * every kind through the gRPC API and prints their results as they arrive, then runs a small
- * workflow (a diamond passing results along) and prints its steps.
+ * is given, the orchestrator, and one worker pool, saying what it does and how long each step
+ * took, then where everything is (gRPC, the dashboard and how to log in, /metrics, /health).
+ * With --demo it then submits a few tasks of every kind through the gRPC API and prints their
+ * results as they arrive (the ones that fail on purpose say so), then runs a small workflow (a
+ * diamond passing results along) and prints its steps.
  *
  *   npm start -- [--demo] [--exit] [--config FILE]
  */
@@ -17,6 +19,7 @@ import { Orchestrator } from '../orchestrator.js';
 import { onShutdown } from '../process/shutdown.js';
 import { runMain } from '../process/run-main.js';
 import { resolveRedis } from '../process/redis-url.js';
+import { redactRedisUrl } from '../redis/connection-check.js';
 import { WorkerPool } from '../../workers/worker-pool.js';
 
 const program = new Command()
@@ -30,6 +33,18 @@ const program = new Command()
 const flags = program.opts<{ config?: string; demo?: boolean; exit?: boolean; logLevel?: string }>();
 
 const out = (line: string) => process.stdout.write(`${line}\n`);
+
+/** Seconds since `t0`, for the step lines. */
+const took = (t0: number) => `${((performance.now() - t0) / 1000).toFixed(1)} s`;
+
+/**
+ * Demo tasks that fail on purpose, and how: without the label a red "failed" in the first minute
+ * reads as a broken install.
+ */
+const ON_PURPOSE: Record<string, string> = {
+  'demo-timeout': 'this one fails on purpose: a 5 s sleep with a 300 ms timeout, to show a timeout',
+  'demo-retry': 'its attempt 1 fails on purpose (exit 1), to show a retry',
+};
 
 const DEMO_TASKS: TaskInput[] = [
   { taskId: 'demo-echo-low', taskClass: 'cpu_short', payload: { text: 'low priority' }, priority: 1 },
@@ -80,12 +95,15 @@ async function demo(addr: string, token: string | undefined): Promise<void> {
     out(`submitted ${accepted.length} tasks over gRPC (${addr}); results as they finish:`);
     out(`${'task'.padEnd(24)} ${'state'.padEnd(10)} ${'attempt'.padEnd(7)} result / error`);
     const stream = client.streamTaskResults({ taskIds: accepted.map((a) => a.taskId), closeWhenDone: true });
+    const unexpected: string[] = [];
     for await (const r of stream) {
+      const name = r.taskId.replace(`-${run}`, '');
+      const expected = name === 'demo-timeout' ? TaskState.TASK_STATE_FAILED : TaskState.TASK_STATE_SUCCEEDED;
+      if (r.state !== expected) unexpected.push(name);
       const state = TaskState[r.state].replace('TASK_STATE_', '').toLowerCase();
       const detail = r.resultJson || r.error;
-      out(
-        `${r.taskId.replace(`-${run}`, '').padEnd(24)} ${state.padEnd(10)} ${String(r.attempt).padEnd(7)} ${detail.length > 80 ? `${detail.slice(0, 77)}...` : detail}`,
-      );
+      out(`${name.padEnd(24)} ${state.padEnd(10)} ${String(r.attempt).padEnd(7)} ${detail.length > 80 ? `${detail.slice(0, 77)}...` : detail}`);
+      if (ON_PURPOSE[name]) out(`${''.padEnd(43)} ^ ${ON_PURPOSE[name]}`);
     }
     await client.createWorkflow({
       name: 'demo-diamond',
@@ -102,6 +120,11 @@ async function demo(addr: string, token: string | undefined): Promise<void> {
     for (const s of wf.steps) out(`  ${s.stepId.padEnd(8)} after [${s.dependsOn.join(', ')}]`.padEnd(34) + ` ${s.resultJson}`);
     const m = (await client.getMetrics()).metrics;
     out(`metrics: submitted ${m.tasks_submitted_total}, finished ${m.tasks_finished_total}, pools ${m.pools}, events stream ${m.events_stream_length} entries`);
+    out(
+      unexpected.length
+        ? `demo done, but not as planned: ${unexpected.join(', ')} ended otherwise (see orchctl status <task> and the log)`
+        : 'demo done: every task ended as planned (demo-timeout failed on purpose)',
+    );
   } finally {
     client.close();
   }
@@ -114,13 +137,21 @@ function demoToken(tokens: TokenEntry<GrpcRole>[]): string | undefined {
 }
 
 await runMain('orchestrator', async () => {
+  const t0 = performance.now();
   const logLevel = flags.logLevel ?? (flags.demo ? 'warn' : undefined);
   const config = loadConfig({
     file: flags.config,
     overrides: { ...(flags.demo ? DEMO_CONFIG : {}), ...(logLevel ? { logLevel: logLevel as ConfigInput['logLevel'] } : {}) },
   });
   const log = createLogger(config.logLevel, { process: 'start' });
+
+  let step = performance.now();
+  const { embedded } = config.redis;
+  if (config.redis.url) out(`redis: using ${redactRedisUrl(config.redis.url)} (REDIS_URL or redis.url)`);
+  else out(`redis: no REDIS_URL, starting the embedded redis-server on 127.0.0.1:${embedded.port} (data in ${embedded.dataDir}) ...`);
   const redis = await resolveRedis(config, log);
+  if (!config.redis.url) out(`redis: ${redis.reusedEmbedded ? 'reusing the one already running' : 'started'} (${took(step)})`);
+
   const orchestrator = new Orchestrator({ config, redisUrl: redis.url, logger: log });
   const pool = new WorkerPool({ config, redisUrl: redis.url, logger: log, env: process.env });
   const stop = async () => {
@@ -129,19 +160,41 @@ await runMain('orchestrator', async () => {
     await redis.stop();
   };
   onShutdown(log, stop);
+  step = performance.now();
+  out(`orchestrator: starting (gRPC ${config.grpc.addr}, HTTP ${config.http.addr}) ...`);
   await orchestrator.start();
+  out(`orchestrator: started (${took(step)})`);
+  step = performance.now();
+  const classes = Object.entries(config.pool.classes).map(([name, n]) => `${name} (${n || config.classes.get(name)?.concurrency} at once)`);
+  out(`pool: starting one worker pool for ${classes.join(', ')} ...`);
   await pool.start();
-  const addr = `${config.grpc.addr.replace(/:\d+$/, '')}:${orchestrator.grpcPort}`;
+  out(`pool: started (${took(step)})`);
+
+  const host = config.grpc.addr.replace(/:\d+$/, '');
+  const addr = `${host}:${orchestrator.grpcPort}`;
   const login = orchestrator.dashboardLogin;
-  if (login?.generated?.created) out(`dashboard: ${login.generated.loginUrl} (log in once; the admin token is kept in ${login.generated.tokenFile})`);
-  else if (login?.generated) out(`dashboard: ${login.url} (log in once with ?token=<the token in ${login.generated.tokenFile}>)`);
-  else if (login) out(`dashboard: ${login.url} (http.dashboard users and tokens)`);
+  const httpBase = login ? new URL(login.url).origin : `http://${config.http.addr.replace(/:\d+$/, '')}:${orchestrator.httpPort}`;
+  const grpcTokens = configuredTokens(config.grpc.auth, { roles: GRPC_ROLES, classes: true });
+  out(`ready in ${took(t0)}:`);
+  // orchctl is the package's bin; in the checkout npm start runs in, it is this path.
+  const orchctl = `node dist/src/cli/orchctl.js --addr ${addr}`;
+  const tryIt = grpcTokens.length
+    ? `a bearer token of grpc.auth; try: ORCHESTRATOR_TOKEN=<token> ${orchctl} health`
+    : `no token needed; try: ${orchctl} health`;
+  out(`  gRPC       ${addr}  (${tryIt})`);
+  if (login?.generated?.created)
+    out(`  dashboard  ${login.generated.loginUrl}  (open it once to log in; the admin token is kept in ${login.generated.tokenFile})`);
+  else if (login?.generated) out(`  dashboard  ${login.url}  (log in once with ?token=<the token in ${login.generated.tokenFile}>)`);
+  else if (login) out(`  dashboard  ${login.url}  (log in as one of http.dashboard.users, or with a token of http.dashboard.tokens)`);
+  else out('  dashboard  off (http.dashboard.enabled = false)');
+  out(`  metrics    ${httpBase}/metrics`);
+  out(`  health     ${httpBase}/health  and  ${httpBase}/ready`);
   // The demo is a client like any other: it needs a token when the server asks for one, and one
   // that may create a workflow (operate or admin) and reach every class.
-  if (flags.demo) await demo(addr, demoToken(configuredTokens(config.grpc.auth, { roles: GRPC_ROLES, classes: true })));
+  if (flags.demo) await demo(addr, demoToken(grpcTokens));
   if (flags.exit) {
     await stop();
     process.exit(0);
   }
-  out(`orchestrator serving gRPC on ${addr}, one pool serving ${Object.keys(config.pool.classes).join(', ')}; Ctrl-C to stop`);
+  out(`serving: orchestrator on ${addr}, one pool for ${Object.keys(config.pool.classes).join(', ')}; Ctrl-C to stop`);
 });

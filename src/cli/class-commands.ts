@@ -1,9 +1,11 @@
 /** orchctl limits, pause, resume: flow control of a task class. */
 import type { Command } from 'commander';
 import type { ClassLimits } from '../client/orchestrator-client.js';
+import { ClassLimits as ClassLimitsMessage } from '../gen/orchestrator/v1/orchestrator.js';
 import { CliError, EXIT, type CliContext } from './cli-context.js';
 
 function printLimits(ctx: CliContext, l: ClassLimits): void {
+  if (ctx.json) return ctx.jsonMessage(ClassLimitsMessage, l);
   ctx.record({
     class: l.taskClass,
     pool_concurrency: l.poolConcurrency || 'as configured',

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { bearerMetadata, channelCredentials, OrchestratorClient, type ClientTlsOptions } from '../client/orchestrator-client.js';
 import { loadConfig, type Config } from '../config/config.js';
 import * as envpb from '../gen/envmanager/v1/envmanager.js';
+import { jsonOf, plainJson, type JsonMessageType } from './json-output.js';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, unavailable: 4, denied: 5 } as const;
 
@@ -88,12 +89,13 @@ export class CliContext {
   }
 
   /**
-   * The bearer token (--token, or the first word of the first line of --token-file), if any. The
-   * first word, so a line copied from a server's tokens file (`<token> <role> ...`) works as is.
+   * The bearer token: --token, else the first word of the first line of --token-file, else
+   * client.token of the config (env ORCHESTRATOR_TOKEN), else none. The first word, so a line
+   * copied from a server's tokens file (`<token> <role> ...`) works as is.
    */
   private token(): string | undefined {
     if (this.flags.token) return this.flags.token;
-    if (!this.flags.tokenFile) return undefined;
+    if (!this.flags.tokenFile) return this.cfg().client.token || undefined;
     const first = readFileSync(this.flags.tokenFile, 'utf8')
       .split('\n')
       .map((l) => l.trim())
@@ -144,20 +146,31 @@ export class CliContext {
     process.stdout.write(`${text}\n`);
   }
 
-  /** One JSON value per line (--json), e.g. a streamed item. */
+  /** One JSON value per line (--json), e.g. a streamed item, in the shape of json-output.ts. */
   jsonLine(value: unknown): void {
-    this.line(JSON.stringify(value));
+    this.line(JSON.stringify(plainJson(value)));
+  }
+
+  /** An API message as one JSON line (--json), in the shape of json-output.ts. */
+  jsonMessage<T>(type: JsonMessageType<T>, message: T): void {
+    this.line(JSON.stringify(jsonOf(type, message)));
   }
 
   note(text: string): void {
     process.stderr.write(`${text}\n`);
   }
 
-  /** A record: JSON, or "key  value" lines. */
+  /** A record as "key  value" lines (human output; --json prints the message instead). */
   record(value: Record<string, unknown>): void {
     if (this.json) return this.jsonLine(value);
     const width = Math.max(...Object.keys(value).map((k) => k.length));
-    for (const [k, v] of Object.entries(value)) this.line(`${k.padEnd(width)}  ${typeof v === 'object' ? JSON.stringify(v) : String(v)}`);
+    for (const [k, v] of Object.entries(value)) this.line(`${k.padEnd(width)}  ${typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v ?? '')}`);
+  }
+
+  /** An API message: its JSON (--json), or the human record `view` makes of it. */
+  show<T>(type: JsonMessageType<T>, message: T, view: (m: T) => Record<string, unknown>): void {
+    if (this.json) return this.jsonMessage(type, message);
+    this.record(view(message));
   }
 
   /** Rows: JSON (an array), or an aligned table with a header. */

@@ -6,7 +6,8 @@
 import { status, type ServiceError } from '@grpc/grpc-js';
 import type { Command } from 'commander';
 import { TaskState, type TaskEvent, type TaskResult } from '../client/orchestrator-client.js';
-import { enumName, type CliContext } from './cli-context.js';
+import { TaskEvent as TaskEventMessage, TaskResult as TaskResultMessage } from '../gen/orchestrator/v1/orchestrator.js';
+import { CliError, EXIT, enumName, type CliContext } from './cli-context.js';
 
 /** Codes after which a follower reconnects rather than gives up. */
 const TRANSIENT = new Set([status.UNAVAILABLE, status.INTERNAL, status.UNKNOWN, status.DEADLINE_EXCEEDED, status.CANCELLED]);
@@ -77,7 +78,7 @@ export function registerFeedCommands(program: Command, ctx: () => CliContext): v
         cursorOf: (r) => r.cursor,
         print: (r) =>
           c.json
-            ? c.jsonLine(r)
+            ? c.jsonMessage(TaskResultMessage, r)
             : c.line(
                 `${r.cursor}  ${r.taskId}  ${enumName(TaskState, r.state, 'TASK_STATE_')}  attempt ${r.attempt}  ${r.undeliverable ? `undeliverable: ${r.undeliverable}` : r.resultJson || r.error}`,
               ),
@@ -95,8 +96,9 @@ export function registerFeedCommands(program: Command, ctx: () => CliContext): v
     .option('--task <id>', 'only this task (repeatable)', list, [] as string[])
     .option('--workflow <id>', 'only this workflow run')
     .option('--schedule <id>', 'only tasks this schedule fired')
-    .option('--cursor <id>', 'start after this entry id (default: all retained)')
-    .option('-f, --follow', 'keep streaming; reconnect and resume when the connection drops')
+    .option('--cursor <id>', 'start after this entry id (default: all retained; with --follow, the end)')
+    .option('--from-start', 'with --follow: print every retained event first, then follow')
+    .option('-f, --follow', 'keep streaming, from the end of the feed (new events only); reconnect and resume when the connection drops')
     .option('--idle-ms <ms>', 'without --follow: stop after this long with nothing new', '1000')
     .action(
       async (f: {
@@ -106,10 +108,15 @@ export function registerFeedCommands(program: Command, ctx: () => CliContext): v
         workflow?: string;
         schedule?: string;
         cursor?: string;
+        fromStart?: boolean;
         follow?: boolean;
         idleMs: string;
       }) => {
         const c = ctx();
+        if (f.fromStart && f.cursor !== undefined) throw new CliError('events: give --cursor or --from-start, not both', EXIT.usage);
+        // Following, like `tail -f`, shows what happens from now on: the feed retains up to a
+        // million entries (eventsMaxLen), and printing them all first buries the new ones.
+        const cursor = f.cursor ?? (f.follow && !f.fromStart ? '$' : '0');
         await stream<TaskEvent>(c, {
           open: (cursor) =>
             c
@@ -118,11 +125,11 @@ export function registerFeedCommands(program: Command, ctx: () => CliContext): v
           cursorOf: (e) => e.cursor,
           print: (e) =>
             c.json
-              ? c.jsonLine(e)
+              ? c.jsonMessage(TaskEventMessage, e)
               : c.line(
                   `${e.cursor}  ${e.type.padEnd(13)}  ${e.stepId ? `${e.workflowId}/${e.stepId}` : e.taskId || e.workflowId}  ${e.state || `attempt ${e.attempt}`}  ${e.undeliverable ? `undeliverable: ${e.undeliverable}` : e.detail}`,
                 ),
-          cursor: f.cursor ?? '0',
+          cursor,
           follow: Boolean(f.follow),
           idleMs: Number(f.idleMs),
         });

@@ -24,6 +24,19 @@ import { registerTaskOpsCommands } from './task-ops-commands.js';
 import { registerWorkflowCommands } from './workflow-commands.js';
 import { registerScheduleCommands } from './schedule-commands.js';
 
+/**
+ * A reader that goes away (`orchctl tasks --all | head`, `events --follow | grep -m1`) closes the
+ * pipe: the next write fails with EPIPE, which Node raises as an error event on the stream, an
+ * uncaught exception with a stack trace when nobody listens. The reader has all it wanted, so
+ * orchctl ends quietly, as `cat` or `seq` do (status 0; open gRPC streams die with the process).
+ */
+for (const out of [process.stdout, process.stderr]) {
+  out.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code === 'EPIPE') process.exit(EXIT.ok);
+    throw err;
+  });
+}
+
 const program = new Command()
   .name('orchctl')
   .description('Operate Orchestrator: tasks, feeds, workflows, health, the env-manager')
@@ -33,7 +46,7 @@ const program = new Command()
   .option('--config <file>', 'Orchestrator TOML config file for the defaults')
   .option('--json', 'machine-readable output: one JSON value per line')
   .option('--deadline-ms <ms>', 'deadline of each call', '30000')
-  .option('--token <token>', 'bearer token (orchestrator and env-manager calls)')
+  .option('--token <token>', 'bearer token (orchestrator and env-manager calls; default: env ORCHESTRATOR_TOKEN)')
   .option('--token-file <file>', 'bearer token: the first line of this file')
   .option('--tls', 'connect with TLS (system roots unless --ca)')
   .option('--ca <file>', 'PEM CA certificate to trust (implies --tls)')

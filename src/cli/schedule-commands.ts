@@ -1,6 +1,7 @@
 /** orchctl schedule create | list | get | update | delete: recurring task submissions. */
 import type { Command } from 'commander';
 import { BackoffType, type ExecutorInput, type Schedule, type ScheduleInput, type TaskInput } from '../client/orchestrator-client.js';
+import { ListSchedulesResponse, Schedule as ScheduleMessage } from '../gen/orchestrator/v1/orchestrator.js';
 import { CliError, EXIT, type CliContext } from './cli-context.js';
 
 interface ScheduleFlags {
@@ -157,7 +158,7 @@ export function registerScheduleCommands(program: Command, ctx: () => CliContext
   const schedule = program
     .command('schedule')
     .description('recurring task submissions: a cron (with time zone) or an interval; task ids "<schedule>.<tick ms>"');
-  const show = (c: CliContext, s: Schedule) => c.record(row(s));
+  const show = (c: CliContext, s: Schedule) => c.show(ScheduleMessage, s, row);
 
   timingAndTask(schedule.command('create').description('create a schedule (idempotent when the same spec exists)'))
     .option('--paused', 'store it without firing')
@@ -173,7 +174,9 @@ export function registerScheduleCommands(program: Command, ctx: () => CliContext
     .description('every schedule with its next and last tick')
     .action(async () => {
       const c = ctx();
-      c.table((await c.client().listSchedules()).map(row), ['schedule', 'when', 'class', 'next', 'last_task', 'paused']);
+      const schedules = await c.client().listSchedules();
+      if (c.json) return c.jsonMessage(ListSchedulesResponse, { schedules });
+      c.table(schedules.map(row), ['schedule', 'when', 'class', 'next', 'last_task', 'paused']);
     });
 
   schedule
@@ -199,6 +202,7 @@ export function registerScheduleCommands(program: Command, ctx: () => CliContext
     .action(async (id: string) => {
       const c = ctx();
       await c.client().deleteSchedule(id);
+      if (c.json) return c.jsonLine({ scheduleId: id, deleted: true });
       c.record({ schedule: id, deleted: true });
     });
 }

@@ -2,12 +2,14 @@
 import type { Command } from 'commander';
 import { ServingStatus } from '../client/orchestrator-client.js';
 import * as envpb from '../gen/envmanager/v1/envmanager.js';
+import { GetMetricsResponse, HealthResponse } from '../gen/orchestrator/v1/orchestrator.js';
 import { EXIT, enumName, type CliContext } from './cli-context.js';
 
 const serving = (s: ServingStatus) => enumName(ServingStatus, s, 'SERVING_STATUS_');
 const serviceState = (s: envpb.ServiceState) => enumName(envpb.ServiceState, s, 'SERVICE_STATE_');
 
 function printServices(ctx: CliContext, services: envpb.ServiceStatus[]): void {
+  if (ctx.json) return ctx.jsonMessage(envpb.ListServicesResponse, { services });
   ctx.table(
     services.map((s) => ({
       service: s.name,
@@ -28,7 +30,7 @@ export function registerSystemCommands(program: Command, ctx: () => CliContext):
     .action(async () => {
       const c = ctx();
       const h = await c.client().health();
-      if (c.json) c.jsonLine(h);
+      if (c.json) c.jsonMessage(HealthResponse, h);
       else {
         c.line(`${serving(h.status)}  version ${h.version}  up ${Math.round(h.uptimeMs / 1000)} s`);
         c.table(h.components.map((x) => ({ component: x.name, status: serving(x.status), detail: x.detail })));
@@ -42,7 +44,7 @@ export function registerSystemCommands(program: Command, ctx: () => CliContext):
     .action(async () => {
       const c = ctx();
       const m = await c.client().getMetrics();
-      if (c.json) return c.jsonLine(m.metrics);
+      if (c.json) return c.jsonMessage(GetMetricsResponse, m);
       c.table(
         Object.keys(m.metrics)
           .sort()
@@ -93,7 +95,7 @@ export function registerSystemCommands(program: Command, ctx: () => CliContext):
     .action(async (name: string, f: { tail: string }) => {
       const c = ctx();
       const r = await c.envCall<envpb.GetServiceLogsRequest, envpb.GetServiceLogsResponse>('getServiceLogs', { name, tail: Number(f.tail) || 100 });
-      if (c.json) c.jsonLine(r);
+      if (c.json) c.jsonMessage(envpb.GetServiceLogsResponse, r);
       else c.line(r.text);
     });
 }

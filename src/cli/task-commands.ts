@@ -2,7 +2,15 @@
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { TaskState, type TaskInput, type TaskResult } from '../client/orchestrator-client.js';
+import {
+  CancelTaskResponse,
+  SubmitTaskResponse,
+  SubmitTasksResponse,
+  TaskResult as TaskResultMessage,
+  TaskStatus,
+} from '../gen/orchestrator/v1/orchestrator.js';
 import { CliError, EXIT, enumName, type CliContext } from './cli-context.js';
+import { taskFromFile } from './input-files.js';
 
 const stateName = (s: TaskState) => enumName(TaskState, s, 'TASK_STATE_');
 
@@ -30,7 +38,7 @@ function stringMap(v: unknown, what: string): Record<string, string> {
   return Object.fromEntries(Object.entries(v).map(([k, x]) => [k, typeof x === 'string' ? x : JSON.stringify(x)]));
 }
 
-/** Tasks of a batch file: a JSON array or JSON lines of task objects (TaskInput). */
+/** Tasks of a batch file: a JSON array or JSON lines of task objects (README "File formats"). */
 function batchFile(file: string): TaskInput[] {
   const text = file === '-' ? readFileSync(0, 'utf8') : readFileSync(file, 'utf8');
   const trimmed = text.trim();
@@ -40,7 +48,7 @@ function batchFile(file: string): TaskInput[] {
         .split('\n')
         .filter((l) => l.trim())
         .map((l, i) => readJson(l, `${file}:${i + 1}`));
-  return items as TaskInput[];
+  return items.map((item, i) => taskFromFile(item, `${file}: task ${i + 1}`));
 }
 
 interface SubmitFlags {
@@ -105,7 +113,7 @@ async function waitAll(ctx: CliContext, ids: string[]): Promise<boolean> {
   for await (const r of ctx.client().streamTaskResults({ taskIds: ids, closeWhenDone: true })) {
     done += 1;
     if (r.state !== TaskState.TASK_STATE_SUCCEEDED) failed += 1;
-    if (ctx.json) ctx.jsonLine(resultRow(r));
+    if (ctx.json) ctx.jsonMessage(TaskResultMessage, r);
     else if (ids.length === 1) ctx.record(resultRow(r));
     else if (tty) process.stderr.write(`\r${done}/${ids.length} done, ${failed} not succeeded`);
     else if (r.state !== TaskState.TASK_STATE_SUCCEEDED) ctx.line(`${r.taskId}  ${stateName(r.state)}  ${r.error}`);
@@ -141,6 +149,8 @@ export function registerTaskCommands(program: Command, ctx: () => CliContext): v
       const res =
         tasks.length === 1 && !f.file ? [await c.client().submitTask(tasks[0]!)] : await c.client().submitTasks(tasks, Math.max(c.deadlineMs, 120_000));
       const rows = res.map((r) => ({ task: r.taskId, created: r.created, state: stateName(r.state) }));
+      if (!f.wait && c.json)
+        return tasks.length === 1 && !f.file ? c.jsonMessage(SubmitTaskResponse, res[0]!) : c.jsonMessage(SubmitTasksResponse, { results: res });
       if (!f.wait) return rows.length === 1 ? c.record(rows[0]!) : c.table(rows);
       if (!c.json && rows.length > 1) c.line(`submitted ${rows.length} tasks`);
       if (
@@ -159,6 +169,7 @@ export function registerTaskCommands(program: Command, ctx: () => CliContext): v
     .action(async (id: string) => {
       const c = ctx();
       const s = await c.client().getTaskStatus(id);
+      if (c.json) return c.jsonMessage(TaskStatus, s);
       const iso = (ms: number) => (ms ? new Date(ms).toISOString() : '');
       c.record({
         task: s.taskId,
@@ -186,6 +197,6 @@ export function registerTaskCommands(program: Command, ctx: () => CliContext): v
     .action(async (id: string, f: { reason: string }) => {
       const c = ctx();
       const r = await c.client().cancelTask(id, f.reason);
-      c.record({ task: r.taskId, state: stateName(r.state) });
+      c.show(CancelTaskResponse, r, () => ({ task: r.taskId, state: stateName(r.state) }));
     });
 }

@@ -1,6 +1,7 @@
 /** orchctl tasks, retry, purge, drain: finding and replaying tasks. */
 import type { Command } from 'commander';
-import { TaskState, type RetryError, type TaskFilterInput, type TaskSummary } from '../client/orchestrator-client.js';
+import { TaskState, type TaskFilterInput, type TaskSummary } from '../client/orchestrator-client.js';
+import { ListTasksResponse, PurgeTasksResponse, RetryTasksResponse } from '../gen/orchestrator/v1/orchestrator.js';
 import { CliError, EXIT, enumName, type CliContext } from './cli-context.js';
 
 const stateName = (s: TaskState) => enumName(TaskState, s, 'TASK_STATE_');
@@ -80,11 +81,11 @@ function row(t: TaskSummary): Record<string, unknown> {
   };
 }
 
-function printRetry(c: CliContext, r: { retried: string[]; errors: { taskId: string; code: string; message: string }[] }): void {
-  if (c.json) return c.jsonLine(r);
+function printRetry(c: CliContext, r: RetryTasksResponse): void {
+  if (r.errors.length) process.exitCode = EXIT.failed;
+  if (c.json) return c.jsonMessage(RetryTasksResponse, r);
   c.line(`retried ${r.retried.length} task(s)`);
   for (const e of r.errors) c.line(`${e.taskId}  ${e.code}  ${e.message}`);
-  if (r.errors.length) process.exitCode = EXIT.failed;
 }
 
 /**
@@ -92,15 +93,15 @@ function printRetry(c: CliContext, r: { retried: string[]; errors: { taskId: str
  * 10,000 tasks). Stops when a call retries nothing new: tasks failing again meanwhile are not
  * chased for ever.
  */
-async function retryMatching(c: CliContext, filter: TaskFilterInput, deadlineMs: number): Promise<{ retried: string[]; errors: RetryError[] }> {
+async function retryMatching(c: CliContext, filter: TaskFilterInput, deadlineMs: number): Promise<RetryTasksResponse> {
   const retried = new Set<string>();
-  const errors: RetryError[] = [];
+  const errors: RetryTasksResponse['errors'] = [];
   for (;;) {
     const r = await c.client().retryTasks({ filter }, deadlineMs);
     const before = retried.size;
     r.retried.forEach((id) => retried.add(id));
     errors.push(...r.errors);
-    if (!r.more || retried.size === before) return { retried: [...retried], errors };
+    if (!r.more || retried.size === before) return { retried: [...retried], errors, more: r.more };
   }
 }
 
@@ -117,18 +118,15 @@ export function registerTaskOpsCommands(program: Command, ctx: () => CliContext)
     const pageSize = Number(f.limit);
     if (!Number.isInteger(pageSize) || pageSize < 1) throw new CliError(`--limit: expected a positive integer, got "${f.limit}"`, EXIT.usage);
     const filter = filterOf(f);
-    const rows: Record<string, unknown>[] = [];
+    const tasks: TaskSummary[] = [];
     let token = f.pageToken ?? '';
     do {
       const page = await c.client().listTasks(filter, { pageSize, pageToken: token });
-      rows.push(...page.tasks.map(row));
+      tasks.push(...page.tasks);
       token = page.nextPageToken;
     } while (f.all && token);
-    if (c.json) {
-      c.jsonLine({ tasks: rows, next_page_token: token });
-      return;
-    }
-    c.table(rows, ['task', 'class', 'state', 'attempts', 'submitted', 'finished', 'workflow', 'error']);
+    if (c.json) return c.jsonMessage(ListTasksResponse, { tasks, nextPageToken: token });
+    c.table(tasks.map(row), ['task', 'class', 'state', 'attempts', 'submitted', 'finished', 'workflow', 'error']);
     if (token) c.note(`more: --page-token ${token}`);
   });
 
@@ -162,7 +160,7 @@ export function registerTaskOpsCommands(program: Command, ctx: () => CliContext)
         },
         Math.max(c.deadlineMs, 120_000),
       );
-      c.record({ removed });
+      c.show(PurgeTasksResponse, { removed }, () => ({ removed }));
     });
 
   registerDrain(program, ctx);
@@ -185,7 +183,9 @@ export function registerDrain(parent: Command, ctx: () => CliContext): void {
         const states = await Promise.all(ids.slice(i, i + 32).map(async (id) => (await client.cancelTask(id, 'drained')).state));
         cancelled += states.filter((s) => s === TaskState.TASK_STATE_CANCELLED).length;
       }
-      c.record({ class: cls, cancelled, started_meanwhile: ids.length - cancelled });
+      const startedMeanwhile = ids.length - cancelled;
+      if (c.json) return c.jsonLine({ taskClass: cls, cancelled, startedMeanwhile });
+      c.record({ class: cls, cancelled, started_meanwhile: startedMeanwhile });
     });
 }
 

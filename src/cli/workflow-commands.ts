@@ -3,24 +3,34 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { parse as parseToml } from 'smol-toml';
 import { StepState, WorkflowRunState, type WorkflowInput, type WorkflowRun } from '../client/orchestrator-client.js';
+import {
+  CancelWorkflowRunResponse,
+  CreateWorkflowResponse,
+  StartWorkflowRunResponse,
+  WorkflowRun as WorkflowRunMessage,
+  WorkflowStatusUpdate,
+} from '../gen/orchestrator/v1/orchestrator.js';
 import { CliError, EXIT, enumName, type CliContext } from './cli-context.js';
+import { workflowFromFile } from './input-files.js';
 
 const runState = (s: WorkflowRunState) => enumName(WorkflowRunState, s, 'WORKFLOW_RUN_STATE_');
 const stepState = (s: StepState) => enumName(StepState, s, 'STEP_STATE_');
 const FINAL_STEP = new Set([StepState.STEP_STATE_SUCCEEDED, StepState.STEP_STATE_FAILED, StepState.STEP_STATE_CANCELLED, StepState.STEP_STATE_SKIPPED]);
 
-/** A workflow definition file: JSON, or TOML ([[steps]] tables) by extension. */
+/** A workflow definition file: JSON, or TOML ([[steps]] tables) by extension (README "File formats"). */
 function definitionFile(file: string): WorkflowInput {
   const text = readFileSync(file, 'utf8');
+  let parsed: unknown;
   try {
-    return (file.endsWith('.toml') ? parseToml(text) : JSON.parse(text)) as unknown as WorkflowInput;
+    parsed = file.endsWith('.toml') ? parseToml(text) : JSON.parse(text);
   } catch (err) {
     throw new CliError(`${file}: ${(err as Error).message}`, EXIT.usage);
   }
+  return workflowFromFile(parsed, file);
 }
 
 function printRun(ctx: CliContext, run: WorkflowRun): void {
-  if (ctx.json) return ctx.jsonLine(run);
+  if (ctx.json) return ctx.jsonMessage(WorkflowRunMessage, run);
   ctx.record({
     run: run.runId,
     workflow: `${run.workflowName} v${run.version}`,
@@ -43,7 +53,7 @@ async function watch(ctx: CliContext, runId: string): Promise<WorkflowRun> {
   let total = 0;
   for await (const u of ctx.client().streamWorkflowStatus(runId)) {
     if (ctx.json) {
-      ctx.jsonLine(u);
+      ctx.jsonMessage(WorkflowStatusUpdate, u);
       continue;
     }
     if (!u.stepId) {
@@ -72,7 +82,7 @@ export function registerWorkflowCommands(program: Command, ctx: () => CliContext
     .action(async (file: string) => {
       const c = ctx();
       const r = await c.client().createWorkflow(definitionFile(file));
-      c.record({ workflow: r.name, version: r.version });
+      c.show(CreateWorkflowResponse, r, () => ({ workflow: r.name, version: r.version }));
     });
 
   wf.command('run')
@@ -91,7 +101,7 @@ export function registerWorkflowCommands(program: Command, ctx: () => CliContext
         inputs[p.slice(0, i)] = p.slice(i + 1);
       }
       const r = await c.client().startWorkflowRun({ name, inputs, runId: f.runId, version: f.version ? Number(f.version) : 0 });
-      if (!f.watch) return c.record({ run: r.runId, version: r.version, created: r.created, state: runState(r.state) });
+      if (!f.watch) return c.show(StartWorkflowRunResponse, r, () => ({ run: r.runId, version: r.version, created: r.created, state: runState(r.state) }));
       if (!c.json) c.line(`run ${r.runId} (v${r.version})${r.created ? '' : ' already existed'}`);
       const run = await watch(c, r.runId);
       if (!c.json) printRun(c, run);
@@ -123,6 +133,6 @@ export function registerWorkflowCommands(program: Command, ctx: () => CliContext
     .action(async (runId: string, f: { reason: string }) => {
       const c = ctx();
       const r = await c.client().cancelWorkflowRun(runId, f.reason);
-      c.record({ run: r.runId, state: runState(r.state) });
+      c.show(CancelWorkflowRunResponse, r, () => ({ run: r.runId, state: runState(r.state) }));
     });
 }

@@ -8,7 +8,7 @@
  * ORCHESTRATOR_POOL_ID, ORCHESTRATOR_POOL_CLASSES (cpu_short:8,cpu_long), ORCHESTRATOR_POOL_METRICS_ADDR, ORCHESTRATOR_POOL_RUN_DIR,
  * ORCHESTRATOR_HANDLERS_DIR, ORCHESTRATOR_SANDBOX (process|thread), ORCHESTRATOR_POOL_GPUS (0,1),
  * ORCHESTRATOR_GRPC_TOKENS_FILE, ORCHESTRATOR_ENV_FILE, ORCHESTRATOR_ENV_GRPC_ADDR,
- * ORCHESTRATOR_ENV_HTTP_ADDR, ORCHESTRATOR_ENV_TOKENS_FILE, ORCHESTRATOR_DASHBOARD_TOKEN_FILE; and Docker's own DOCKER_HOST (unix:// sockets only).
+ * ORCHESTRATOR_ENV_HTTP_ADDR, ORCHESTRATOR_ENV_TOKENS_FILE, ORCHESTRATOR_DASHBOARD_TOKEN_FILE, ORCHESTRATOR_TOKEN (orchctl's); and Docker's own DOCKER_HOST (unix:// sockets only).
  */
 import { readFileSync } from 'node:fs';
 import { hostname, totalmem } from 'node:os';
@@ -681,6 +681,16 @@ const schema = z.strictObject({
         .prefault({}),
     })
     .prefault({}),
+  client: z
+    .strictObject({
+      /**
+       * The bearer token orchctl sends when neither --token nor --token-file is given. Meant for
+       * the environment (a shell, a CI secret) rather than a file. Env ORCHESTRATOR_TOKEN.
+       * @default "" (no token)
+       */
+      token: z.string().default(''),
+    })
+    .prefault({}),
   docker: z
     .strictObject({
       /** The Docker engine's API socket. Env DOCKER_HOST (unix:// only). @default "/var/run/docker.sock" */
@@ -786,6 +796,7 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env.ORCHESTRATOR_GRPC_ADDR) set('grpc', 'addr', env.ORCHESTRATOR_GRPC_ADDR);
   if (env.ORCHESTRATOR_GRPC_TOKENS_FILE) set('grpc', 'auth', { tokensFile: env.ORCHESTRATOR_GRPC_TOKENS_FILE });
   if (env.ORCHESTRATOR_HTTP_ADDR) set('http', 'addr', env.ORCHESTRATOR_HTTP_ADDR);
+  if (env.ORCHESTRATOR_TOKEN) set('client', 'token', env.ORCHESTRATOR_TOKEN);
   if (env.ORCHESTRATOR_DASHBOARD_TOKEN_FILE) set('http', 'dashboard', { generatedTokenFile: env.ORCHESTRATOR_DASHBOARD_TOKEN_FILE });
   if (env.ORCHESTRATOR_POOL_ID) set('pool', 'id', env.ORCHESTRATOR_POOL_ID);
   if (env.ORCHESTRATOR_POOL_METRICS_ADDR) set('pool', 'metricsAddr', env.ORCHESTRATOR_POOL_METRICS_ADDR);

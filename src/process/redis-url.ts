@@ -13,7 +13,14 @@ import { checkRedisAccess, redactRedisUrl } from '../redis/connection-check.js';
 import { configuredConnectionSettings } from '../redis/connection-settings.js';
 import { startEmbeddedRedis } from '../redis/embedded-redis.js';
 
-export async function resolveRedis(config: Config, log: Logger): Promise<{ url: string; stop(): Promise<void> }> {
+export interface ResolvedRedis {
+  url: string;
+  /** Whether an already running embedded server was reused (undefined: the configured Redis). */
+  reusedEmbedded?: boolean;
+  stop(): Promise<void>;
+}
+
+export async function resolveRedis(config: Config, log: Logger): Promise<ResolvedRedis> {
   if (config.redis.url) {
     const { url } = config.redis;
     useRedisConnectionSettings(configuredConnectionSettings(config.redis));
@@ -39,5 +46,5 @@ export async function resolveRedis(config: Config, log: Logger): Promise<{ url: 
   const embedded = await startEmbeddedRedis({ ...config.redis.embedded, logger: log.child({ component: 'embedded-redis' }) });
   useRedisConnectionSettings({ password: embedded.password });
   log.info({ url: embedded.url, reused: embedded.reused }, 'no REDIS_URL: using the embedded redis-server');
-  return { url: embedded.url, stop: () => embedded.stop() };
+  return { url: embedded.url, reusedEmbedded: embedded.reused, stop: () => embedded.stop() };
 }

@@ -19,9 +19,9 @@ export interface OrchctlProcess {
   kill(): void;
 }
 
-export function spawnOrchctl(args: string[], opts: { stdin?: string } = {}): OrchctlProcess {
+export function spawnOrchctl(args: string[], opts: { stdin?: string; env?: Record<string, string> } = {}): OrchctlProcess {
   const child = spawn(process.execPath, [join(PROJECT_ROOT, 'dist/src/cli/orchctl.js'), ...args], {
-    env: { PATH: process.env.PATH },
+    env: { PATH: process.env.PATH, ...opts.env },
     stdio: ['pipe', 'pipe', 'pipe'],
   });
   let out = '';
@@ -34,6 +34,6 @@ export function spawnOrchctl(args: string[], opts: { stdin?: string } = {}): Orc
 }
 
 /** Runs orchctl to its end. */
-export function orchctl(args: string[], opts: { stdin?: string } = {}): Promise<OrchctlRun> {
+export function orchctl(args: string[], opts: { stdin?: string; env?: Record<string, string> } = {}): Promise<OrchctlRun> {
   return spawnOrchctl(args, opts).done;
 }
