@@ -2,7 +2,8 @@
  * OpenTelemetry tracing end to end: the orchestrator (in this process) and a pool process export
  * with the real OTLP/HTTP exporter to a receiver started here, which parses the JSON export
  * requests. A caller's traceparent reaches the submit span and, through the job, the pool's
- * queue-wait, attempt and executor spans and the command's own environment; a retry makes two
+ * queue-wait, attempt and executor spans, the command's own environment and an HTTP runner's
+ * request headers; a retry makes two
  * attempt spans; a workflow's steps hang under their run; a malformed traceparent starts a new
  * trace without failing the call; and with tracing off nothing is sent, nor carried in the job.
  */
@@ -101,7 +102,7 @@ const CALLER_SPAN = '00f067aa0ba902b7';
 const TRACEPARENT = `00-${TRACE_ID}-${CALLER_SPAN}-01`;
 
 /** The TOML of a system that exports to `endpoint`, in small batches so the test does not wait long. */
-const tracingToml = (endpoint: string) => `${TEST_CONFIG_TOML}
+const tracingToml = (endpoint: string, extra = '') => `${TEST_CONFIG_TOML}${extra}
 [tracing]
 endpoint = "${endpoint}"
 exportIntervalMs = 100
@@ -122,14 +123,24 @@ const named = (spans: ExportedSpan[], name: string, taskId?: string) =>
 describe('tracing on', () => {
   const receiver = new OtlpReceiver();
   let sys: TestSystem;
+  // An HTTP task runner: the headers of each request it took.
+  const runnerHeaders: Record<string, string | string[] | undefined>[] = [];
+  const runner = createServer((req, res) => {
+    runnerHeaders.push(req.headers);
+    req.resume();
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end('{"ok":true}'));
+  });
 
   beforeAll(async () => {
-    sys = await startSystem({ toml: tracingToml(await receiver.start()) });
+    await new Promise<void>((resolve) => runner.listen(0, '127.0.0.1', resolve));
+    const runnerUrl = `http://127.0.0.1:${(runner.address() as { port: number }).port}/run`;
+    sys = await startSystem({ toml: tracingToml(await receiver.start(), `\n[executors.http]\nallowedUrlPrefixes = ["${runnerUrl}"]\n`) });
     await sys.startPool({ classes: 'cpu_short:4,inproc:4' });
   }, 120_000);
   afterAll(async () => {
     await sys?.stop();
     await receiver.stop();
+    await new Promise<void>((resolve) => runner.close(() => resolve()));
   });
 
   it('continues the caller trace through submit, queue wait, attempt and the command, which sees TRACEPARENT', async () => {
@@ -142,7 +153,9 @@ describe('tracing on', () => {
     expect(r.state).toBe(TaskState.TASK_STATE_SUCCEEDED);
     const spans = (await waitFor(() => {
       const t = receiver.inTrace(TRACE_ID);
-      return named(t, 'execute command', taskId).length === 1 && named(t, 'attempt', taskId).length === 1 ? t : undefined;
+      // Every span of the task, from both processes, which export on their own schedules.
+      const all = ['submit', 'queue wait', 'attempt', 'execute command'].every((n) => named(t, n, taskId).length === 1);
+      return all ? t : undefined;
     }))!;
     const [submit] = named(spans, 'submit', taskId);
     const [wait] = named(spans, 'queue wait', taskId);
@@ -169,6 +182,22 @@ describe('tracing on', () => {
     expect(JSON.parse(r.resultJson).stdout).toBe(`00-${TRACE_ID}-${exec!.spanId}-01`);
   });
 
+  it("gives an HTTP runner the executor span's traceparent and the caller's tracestate as headers", async () => {
+    const url = `http://127.0.0.1:${(runner.address() as { port: number }).port}/run`;
+    const { taskId } = await submitWith(
+      sys,
+      { taskClass: 'cpu_short', payload: { n: '3' }, executor: { http: { url } } },
+      { traceparent: TRACEPARENT, tracestate: 'vendor=abc' },
+    );
+    expect((await sys.client.waitForResult(taskId)).state).toBe(TaskState.TASK_STATE_SUCCEEDED);
+    const [exec] = (await waitFor(() => {
+      const e = named(receiver.inTrace(TRACE_ID), 'execute http', taskId);
+      return e.length === 1 ? e : undefined;
+    }))!;
+    const seen = runnerHeaders.find((h) => h['x-orchestrator-task-id'] === taskId);
+    expect(seen).toMatchObject({ traceparent: `00-${TRACE_ID}-${exec!.spanId}-01`, tracestate: 'vendor=abc' });
+  });
+
   it('records one attempt span per attempt of a retried task, with its outcome and exit code', async () => {
     const { taskId } = await submitWith(
       sys,
@@ -178,7 +207,7 @@ describe('tracing on', () => {
     expect((await sys.client.waitForResult(taskId)).state).toBe(TaskState.TASK_STATE_FAILED);
     const attempts = (await waitFor(() => {
       const a = named(receiver.inTrace(TRACE_ID), 'attempt', taskId);
-      return a.length === 2
+      return a.length === 2 && named(receiver.inTrace(TRACE_ID), 'submit', taskId).length === 1
         ? a.sort((x, y) => Number(x.attributes['orchestrator.task.attempt']) - Number(y.attributes['orchestrator.task.attempt']))
         : undefined;
     }))!;
@@ -211,7 +240,7 @@ describe('tracing on', () => {
     expect((await sys.client.waitForRun(runId)).state).toBe(WorkflowRunState.WORKFLOW_RUN_STATE_SUCCEEDED);
     const spans = (await waitFor(() => {
       const t = receiver.inTrace(traceId);
-      return named(t, 'attempt').length === 2 ? t : undefined;
+      return named(t, 'attempt').length === 2 && named(t, 'workflow step').length === 2 && named(t, 'workflow run').length === 1 ? t : undefined;
     }))!;
     const [run] = named(spans, 'workflow run');
     expect(run).toMatchObject({ parentSpanId: 'b'.repeat(16), attributes: { 'orchestrator.workflow.run_id': runId, 'orchestrator.workflow.name': 'traced' } });
@@ -231,8 +260,11 @@ describe('tracing on', () => {
     for (const bad of ['00-zz-11-01', `00-${'0'.repeat(32)}-${CALLER_SPAN}-01`, `${TRACEPARENT}-extra`, 'x'.repeat(10_000)]) {
       const { taskId } = await submitWith(sys, { taskClass: 'inproc', payload: { bad: bad.slice(0, 20) } }, { traceparent: bad, tracestate: '"quoted"=x' });
       expect((await sys.client.waitForResult(taskId)).state).toBe(TaskState.TASK_STATE_SUCCEEDED);
-      const attempt = await waitFor(() => named(receiver.spans, 'attempt', taskId)[0]);
-      const [submit] = named(receiver.spans, 'submit', taskId);
+      // The two processes export on their own schedules: wait for both spans.
+      const [submit, attempt] = (await waitFor(() => {
+        const pair = [named(receiver.spans, 'submit', taskId)[0], named(receiver.spans, 'attempt', taskId)[0]];
+        return pair[0] && pair[1] ? pair : undefined;
+      }))!;
       expect(submit!.parentSpanId).toBe('');
       expect(submit!.traceId).not.toBe(TRACE_ID);
       expect(attempt).toMatchObject({ traceId: submit!.traceId, parentSpanId: submit!.spanId });
