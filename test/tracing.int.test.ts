@@ -3,12 +3,15 @@
  * with the real OTLP/HTTP exporter to a receiver started here, which parses the JSON export
  * requests. A caller's traceparent reaches the submit span and, through the job, the pool's
  * queue-wait, attempt and executor spans, the command's own environment and an HTTP runner's
- * request headers; a retry makes two
+ * request headers, a handler's ctx; a retry makes two
  * attempt spans; a workflow's steps hang under their run; a malformed traceparent starts a new
  * trace without failing the call; and with tracing off nothing is sent, nor carried in the job.
  */
 import { Metadata, type ServiceError } from '@grpc/grpc-js';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toPbTask, TaskState, WorkflowRunState, type TaskInput } from '../src/client/orchestrator-client.js';
 import type { SubmitTaskResponse } from '../src/gen/orchestrator/v1/orchestrator.js';
@@ -135,7 +138,13 @@ describe('tracing on', () => {
     await new Promise<void>((resolve) => runner.listen(0, '127.0.0.1', resolve));
     const runnerUrl = `http://127.0.0.1:${(runner.address() as { port: number }).port}/run`;
     sys = await startSystem({ toml: tracingToml(await receiver.start(), `\n[executors.http]\nallowedUrlPrefixes = ["${runnerUrl}"]\n`) });
-    await sys.startPool({ classes: 'cpu_short:4,inproc:4' });
+    // A handler that reports the trace context it was given, in ctx.env and in process.env.
+    const handlersDir = mkdtempSync(join(tmpdir(), 'orq-trace-handlers-'));
+    writeFileSync(
+      join(handlersDir, 'trace-env.mjs'),
+      'export default (payload, ctx) => ({ ctx: ctx.env.TRACEPARENT ?? null, process: process.env.TRACEPARENT ?? null });\n',
+    );
+    await sys.startPool({ classes: 'cpu_short:4,inproc:4', env: { ORCHESTRATOR_HANDLERS_DIR: handlersDir } });
   }, 120_000);
   afterAll(async () => {
     await sys?.stop();
@@ -196,6 +205,21 @@ describe('tracing on', () => {
     }))!;
     const seen = runnerHeaders.find((h) => h['x-orchestrator-task-id'] === taskId);
     expect(seen).toMatchObject({ traceparent: `00-${TRACE_ID}-${exec!.spanId}-01`, tracestate: 'vendor=abc' });
+  });
+
+  it("gives a handler the executor span's traceparent in ctx.env, and in process.env when sandboxed", async () => {
+    for (const taskClass of ['cpu_short', 'inproc']) {
+      const { taskId } = await submitWith(sys, { taskClass, payload: { n: '4' }, executor: { handler: 'trace-env' } }, { traceparent: TRACEPARENT });
+      const r = await sys.client.waitForResult(taskId);
+      expect(r.state).toBe(TaskState.TASK_STATE_SUCCEEDED);
+      const [exec] = (await waitFor(() => {
+        const e = named(receiver.inTrace(TRACE_ID), 'execute handler', taskId);
+        return e.length === 1 ? e : undefined;
+      }))!;
+      const tp = `00-${TRACE_ID}-${exec!.spanId}-01`;
+      // An in-process handler shares the pool's process.env, so it gets the context in ctx only.
+      expect(JSON.parse(r.resultJson)).toEqual({ ctx: tp, process: taskClass === 'inproc' ? null : tp });
+    }
   });
 
   it('records one attempt span per attempt of a retried task, with its outcome and exit code', async () => {
