@@ -1,11 +1,15 @@
 /**
- * W3C trace context from hostile input (src/tracing/trace-context.ts) and the tracing config's
- * environment mapping: a bad header is ignored, never an error; the OTEL_* variables land on
- * their keys; a bad value stops start-up naming the variable and not a secret.
+ * W3C trace context from hostile input (src/tracing/trace-context.ts), the tracing config's
+ * environment mapping and the tracer's set-up: a bad header is ignored, never an error; the
+ * OTEL_* variables land on their keys; a bad value stops start-up naming the variable and not a
+ * secret; off sets up nothing; a failed export is logged, without the export's headers.
  */
+import { pino } from 'pino';
+import { Writable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../src/config/config.js';
 import { MAX_TRACESTATE_CHARS, parseCarrier, parseTraceparent, parseTracestate } from '../src/tracing/trace-context.js';
+import { Tracing } from '../src/tracing/tracing.js';
 
 const TP = '00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01';
 
@@ -72,5 +76,38 @@ describe('tracing config', () => {
     expect(() => loadConfig({ env: { OTEL_EXPORTER_OTLP_HEADERS: 'key=%E0%A4%A' } })).toThrow(/OTEL_EXPORTER_OTLP_HEADERS: the value of "key"/);
     expect(() => loadConfig({ env: { OTEL_EXPORTER_OTLP_ENDPOINT: 'collector:4318' } })).toThrow(/tracing\.endpoint/);
     expect(() => loadConfig({ env: { OTEL_SDK_DISABLED: 'yes' } })).toThrow(/OTEL_SDK_DISABLED/);
+  });
+});
+
+describe('Tracing', () => {
+  it('is off without an endpoint, and refuses to start spans then', () => {
+    const t = Tracing.create(loadConfig({ env: {} }).tracing, 'test', pino({ level: 'silent' }));
+    expect(t).toBe(Tracing.off);
+    expect(t.enabled).toBe(false);
+    expect(() => t.startSpan('x')).toThrow(/tracing is off/);
+  });
+
+  it('logs spans it could not export, without the headers', async () => {
+    const lines: string[] = [];
+    const sink = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    // Port 9 (discard) on loopback: nothing listens there in a test environment, so the export is refused.
+    const config = loadConfig({
+      env: {},
+      overrides: { tracing: { endpoint: 'http://127.0.0.1:9', headers: { 'x-api-key': 'sekrit-value' }, exportIntervalMs: 10, exportTimeoutMs: 500 } },
+    });
+    const t = Tracing.create(config.tracing, 'test', pino({ level: 'info' }, sink));
+    expect(t.enabled).toBe(true);
+    const span = t.startSpan('probe', { parent: parseCarrier('00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01') });
+    expect(t.carrierOf(span).traceparent).toMatch(/^00-4bf92f3577b34da6a3ce929d0e0e4736-[0-9a-f]{16}-01$/);
+    span.end();
+    await t.close(); // flushes: the failed export is reported before it returns
+    const text = lines.join('');
+    expect(text).toContain('could not export 1 span(s)');
+    expect(text).not.toContain('sekrit-value');
   });
 });

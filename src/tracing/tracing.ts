@@ -16,10 +16,12 @@
 import { ROOT_CONTEXT, SpanKind, SpanStatusCode, createTraceState, trace, type Attributes, type Link, type Span, type Tracer } from '@opentelemetry/api';
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
-import { BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler } from '@opentelemetry/sdk-trace-base';
+import { ExportResultCode } from '@opentelemetry/core';
+import { BasicTracerProvider, BatchSpanProcessor, ParentBasedSampler, TraceIdRatioBasedSampler, type SpanExporter } from '@opentelemetry/sdk-trace-base';
 import { ATTR_SERVICE_NAME, ATTR_SERVICE_VERSION } from '@opentelemetry/semantic-conventions';
 import type { Config } from '../config/config.js';
 import type { Logger } from '../logging/logger.js';
+import { repeatLimited, type RepeatedLog } from '../logging/repeat-limiter.js';
 import { VERSION } from '../version.js';
 import { formatTraceparent, parseTraceparent, type TraceCarrier } from './trace-context.js';
 
@@ -50,11 +52,14 @@ export class Tracing {
   /** Tracing as `config` says: off (Tracing.off) unless an endpoint is set and tracing is not disabled. */
   static create(config: TracingConfig, serviceName: string, logger: Logger): Tracing {
     if (!config.endpoint || config.disabled) return Tracing.off;
-    const exporter = new OTLPTraceExporter({
-      url: `${config.endpoint.replace(/\/+$/, '')}/v1/traces`,
-      headers: { ...config.headers },
-      timeoutMillis: config.exportTimeoutMs,
-    });
+    const exporter = reportingFailures(
+      new OTLPTraceExporter({
+        url: `${config.endpoint.replace(/\/+$/, '')}/v1/traces`,
+        headers: { ...config.headers },
+        timeoutMillis: config.exportTimeoutMs,
+      }),
+      repeatLimited(logger.child({ component: 'tracing' }), 'warn', 60_000),
+    );
     const provider = new BasicTracerProvider({
       resource: resourceFromAttributes({ [ATTR_SERVICE_NAME]: config.serviceName || serviceName, [ATTR_SERVICE_VERSION]: VERSION }),
       // A caller's trace keeps the caller's decision; a trace started here is sampled by ratio.
@@ -113,6 +118,26 @@ export class Tracing {
 /** Marks a span failed with `message` (its status; the message is the task's own, never a payload). */
 export function failSpan(span: Span, message: string): void {
   span.setStatus({ code: SpanStatusCode.ERROR, message: message.slice(0, 500) });
+}
+
+/**
+ * The exporter, with its failures logged: the SDK reports them only to its own diagnostics
+ * logger, off by default, so a wrong endpoint would lose every span in silence. Once a minute at
+ * most, with the error's message only (never the request's headers, which may hold a key).
+ */
+function reportingFailures(exporter: SpanExporter, warn: RepeatedLog): SpanExporter {
+  return {
+    export(spans, done) {
+      exporter.export(spans, (result) => {
+        if (result.code !== ExportResultCode.SUCCESS) {
+          warn({ message: result.error?.message ?? 'unknown error' }, `tracing: could not export ${spans.length} span(s); they are dropped`);
+        }
+        done(result);
+      });
+    },
+    shutdown: () => exporter.shutdown(),
+    forceFlush: () => exporter.forceFlush?.() ?? Promise.resolve(),
+  };
 }
 
 function parentContext(carrier: TraceCarrier | undefined) {
