@@ -19,6 +19,8 @@ export interface BenchConfigOptions {
   poolId?: string;
   /** Classes a pool serves, with their concurrency; none for the orchestrator. */
   poolClasses?: Record<string, number>;
+  /** OTLP/HTTP endpoint spans go to (the tracing scenario's sink); none: tracing off, as by default. */
+  tracingEndpoint?: string;
 }
 
 export function benchConfig(opts: BenchConfigOptions): Config {
@@ -33,6 +35,7 @@ export function benchConfig(opts: BenchConfigOptions): Config {
       grpc: { addr: '127.0.0.1:0', maxStreamsPerCaller: 100_000, submitRateLimit: { perSecond: 0 } },
       http: { addr: '127.0.0.1:0' },
       pool: { id: opts.poolId ?? 'bench-pool', classes: opts.poolClasses ?? {}, heartbeatMs: 1_000, shutdownGraceMs: 2_000 },
+      ...(opts.tracingEndpoint ? { tracing: { endpoint: opts.tracingEndpoint } } : {}),
       classes: {
         // One attempt, as a plain BullMQ job has by default: both sides store and run the same.
         [INPROC_CLASS]: { concurrency: INPROC_CONCURRENCY, attempts: 1, inProcessHandlers: true },

@@ -20,10 +20,11 @@ import { Report } from './report.js';
 import { endToEnd, enqueue, latency, memory, unary, type BenchContext, type BenchOptions } from './scenarios.js';
 import { workflow } from './workflow-scenario.js';
 import { streams } from './streams-scenario.js';
+import { tracingCost } from './tracing-scenario.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
-const SCENARIOS = ['enqueue', 'unary', 'e2e-inproc', 'e2e-sandbox', 'latency', 'memory', 'workflow', 'streams'] as const;
+const SCENARIOS = ['enqueue', 'unary', 'e2e-inproc', 'e2e-sandbox', 'latency', 'memory', 'workflow', 'streams', 'tracing'] as const;
 
 const HELP = `Usage: node dist/bench/run.js [options]
 
@@ -153,6 +154,7 @@ async function main(): Promise<void> {
       else if (s === 'memory') await memory(ctx);
       else if (s === 'workflow') await workflow(ctx);
       else if (s === 'streams') await streams(ctx);
+      else if (s === 'tracing') await tracingCost(ctx);
       console.log(`    (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
     }
 

@@ -67,7 +67,8 @@ export interface BenchContext {
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 const payload = (i: number) => ({ n: String(i) });
-const tasks = (taskClass: string, from: number, n: number): TaskInput[] => Array.from({ length: n }, (_, k) => ({ taskClass, payload: payload(from + k) }));
+export const tasks = (taskClass: string, from: number, n: number): TaskInput[] =>
+  Array.from({ length: n }, (_, k) => ({ taskClass, payload: payload(from + k) }));
 const jobs = (from: number, n: number) => Array.from({ length: n }, (_, k) => ({ name: 'noop', data: payload(from + k) }));
 
 let benchClasses: ReadonlyMap<string, TaskClassOptions> | undefined;
@@ -82,7 +83,7 @@ function jobsLikeOurs(ctx: BenchContext, taskClass: string, from: number, n: num
 }
 
 /** `total` items in calls of `batch`, one call at a time, numbered from `from`. */
-async function inBatches(total: number, batch: number, from: number, call: (from: number, n: number) => Promise<unknown>): Promise<void> {
+export async function inBatches(total: number, batch: number, from: number, call: (from: number, n: number) => Promise<unknown>): Promise<void> {
   for (let i = 0; i < total; i += batch) await call(from + i, Math.min(batch, total - i));
 }
 
@@ -137,7 +138,7 @@ async function queueBytes(redis: Redis, queueKeyPrefix: string): Promise<number>
   return (await memoryUsage(redis, `${queueKeyPrefix}:wait`)) + (await memoryUsage(redis, `${queueKeyPrefix}:prioritized`));
 }
 
-interface Measured {
+export interface Measured {
   perSecond: number;
   seconds: number;
   /** CPU µs per task: "driver" is this process, "redis" the server, others as named. */
@@ -145,7 +146,7 @@ interface Measured {
 }
 
 /** Times `fn` over `tasks` tasks, with the CPU each process spent on them. */
-async function measure(ctx: BenchContext, tasks: number, pids: Record<string, number | undefined>, fn: () => Promise<void>): Promise<Measured> {
+export async function measure(ctx: BenchContext, tasks: number, pids: Record<string, number | undefined>, fn: () => Promise<void>): Promise<Measured> {
   const procs = Object.entries(pids).filter((e): e is [string, number] => e[1] !== undefined);
   const redis0 = await redisCpuMs(ctx.control);
   const procs0 = procs.map(([, pid]) => treeCpuMs(pid));
@@ -187,12 +188,14 @@ export interface OurSide {
   address: string;
   keys: Keys;
   client: OrchestratorClient;
+  /** Where its processes export spans (the tracing scenario); none: tracing off, the default. */
+  tracingEndpoint?: string;
   close(): Promise<void>;
 }
 
-export async function startOurs(ctx: BenchContext, scenario: string): Promise<OurSide> {
+export async function startOurs(ctx: BenchContext, scenario: string, tracingEndpoint?: string): Promise<OurSide> {
   const prefix = `${ctx.runId}-${scenario}`;
-  const config = benchConfig({ redisUrl: ctx.redisUrl, prefix });
+  const config = benchConfig({ redisUrl: ctx.redisUrl, prefix, tracingEndpoint });
   const orchestrator = new Orchestrator({ config, redisUrl: ctx.redisUrl, logger: createLogger('warn', { process: 'bench-orchestrator' }) });
   await orchestrator.start();
   const address = `127.0.0.1:${orchestrator.grpcPort}`;
@@ -202,6 +205,7 @@ export async function startOurs(ctx: BenchContext, scenario: string): Promise<Ou
     address,
     keys: makeKeys(prefix),
     client,
+    tracingEndpoint,
     close: async () => {
       client.close();
       await orchestrator.close(1_000);
@@ -240,7 +244,8 @@ const poolFile = (ctx: BenchContext) => join(ctx.dir, 'pool-process.js');
 const baselineWorkerFile = (ctx: BenchContext) => join(ctx.dir, 'baseline-worker.js');
 
 export function startPool(ctx: BenchContext, ours: OurSide, taskClass: string, concurrency: number): Promise<ChildProcess> {
-  return forkReady(poolFile(ctx), [ctx.redisUrl, ours.prefix, taskClass, String(concurrency)], { execArgv: ctx.opts.childExecArgv });
+  const args = [ctx.redisUrl, ours.prefix, taskClass, String(concurrency), ...(ours.tracingEndpoint ? [ours.tracingEndpoint] : [])];
+  return forkReady(poolFile(ctx), args, { execArgv: ctx.opts.childExecArgv });
 }
 
 export function startBaselineWorker(

@@ -16,6 +16,7 @@ import { GrpcServer } from './grpc/grpc-server.js';
 import type { Logger } from './logging/logger.js';
 import { createFailFastRedis } from './redis/connection.js';
 import { TaskSubmitter } from './tasks/submitter.js';
+import { Tracing } from './tracing/tracing.js';
 import { ClassControls } from './tasks/class-controls.js';
 import { TaskCanceller } from './tasks/task-canceller.js';
 import { TaskLister } from './tasks/task-list.js';
@@ -83,6 +84,7 @@ export class Orchestrator {
   private scheduleTimers?: ScheduleTimers;
   private scheduleRunner?: ScheduleRunner;
   private memory?: RedisMemoryWatch;
+  private tracing = Tracing.off;
 
   constructor(private readonly opts: OrchestratorOptions) {
     this.log = opts.logger.child({ component: 'orchestrator' });
@@ -105,6 +107,7 @@ export class Orchestrator {
 
   async start(): Promise<void> {
     const { config, redisUrl, logger } = this.opts;
+    const tracing = (this.tracing = Tracing.create(config.tracing, 'orchestrator', logger));
     // Credentials first: a bad tokens or certificate file stops start-up before anything runs.
     const security = grpcSecurity(
       config.grpc,
@@ -177,6 +180,7 @@ export class Orchestrator {
       eventsMaxLen: config.streams.eventsMaxLen,
       runRetentionMs: config.workflows.runRetentionMs,
       maxInputBytes: config.grpc.maxPayloadBytes,
+      tracing,
     });
     this.engine = new WorkflowEngine({
       redis,
@@ -242,6 +246,7 @@ export class Orchestrator {
         logger,
         taskOps: { lister, retrier, retention: this.retention },
         schedules,
+        tracing,
       },
     });
     await this.grpc.start();
@@ -265,6 +270,8 @@ export class Orchestrator {
     await this.scheduleTimers?.close();
     await this.queues?.close();
     await Promise.all([this.redis?.quit(), this.bullRedis?.quit()]).catch(() => undefined);
+    // Last: the spans of calls that ended during the close are sent too.
+    await this.tracing.close();
     this.log.info('orchestrator stopped');
   }
 }

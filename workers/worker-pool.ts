@@ -34,6 +34,8 @@ import { SlurmExecutor } from './executors/slurm.js';
 import { SlurmJobIds } from './slurm-job-ids.js';
 import { SlurmCli } from '../src/slurm/slurm-cli.js';
 import { createTaskProcessor, HandBack } from './task-processor.js';
+import { AttemptTracing } from './attempt-tracing.js';
+import { Tracing } from '../src/tracing/tracing.js';
 import { settlesWithin } from './executors/settles-within.js';
 import { TaskError } from '../src/tasks/errors.js';
 import { gpuDevices } from './gpu-devices.js';
@@ -73,6 +75,7 @@ export class WorkerPool {
   readonly id: string;
   private readonly keys: Keys;
   private readonly log: Logger;
+  private readonly tracing: Tracing;
   private redis?: Redis;
   private bullRedis?: Redis;
   private subscriber?: Redis;
@@ -92,6 +95,7 @@ export class WorkerPool {
 
   constructor(private readonly opts: WorkerPoolOptions) {
     this.id = opts.config.pool.id;
+    this.tracing = Tracing.create(opts.config.tracing, 'orchestrator-pool', opts.logger);
     this.keys = makeKeys(opts.config.redis.prefix);
     this.log = opts.logger.child({ component: 'pool', poolId: this.id });
   }
@@ -205,12 +209,14 @@ export class WorkerPool {
     const started = new PendingStarts();
     defineTaskCommands(bullRedis);
     const backend = taskBackend({ keys: this.keys, outcomes, starts: started, eventsMaxLen: config.streams.eventsMaxLen, poolId: this.id });
-    const processor = createTaskProcessor({
+    // Spans of each attempt and executor run; with tracing off, the processor and executors as they are.
+    const attempts = new AttemptTracing(this.tracing, this.id);
+    const untraced = createTaskProcessor({
       redis,
       keys: this.keys,
       feeds,
       poolId: this.id,
-      executors: this.executors,
+      executors: attempts.executors(this.executors),
       admission: new JobAdmission({ policy: executorPolicyOf(config), classes: config.classes, runAs }),
       classes: config.classes,
       logger: this.log,
@@ -223,6 +229,7 @@ export class WorkerPool {
       outcomes,
       started,
     });
+    const processor = attempts.processor(untraced);
 
     // Cancel requests reach every pool; the one running the task aborts it.
     this.subscriber = createRedis(this.opts.redisUrl, { connectionName: `orq-pool-${this.id}-cancel` });
@@ -545,6 +552,8 @@ export class WorkerPool {
       this.redis?.disconnect();
       this.bullRedis?.disconnect();
     }
+    // Last: the spans of the attempts that ended during the close are sent too.
+    await this.tracing.close();
     this.log.info('pool stopped');
   }
 }

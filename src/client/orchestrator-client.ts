@@ -237,6 +237,11 @@ export interface OrchestratorClientOptions {
   defaultDeadlineMs?: number;
   /** Largest message sent or received. @default 64 MiB */
   maxMessageBytes?: number;
+  /**
+   * Extra metadata of each call, asked for per call: e.g. the W3C `traceparent` (and
+   * `tracestate`) of the caller's active span, which submissions continue (README "Tracing").
+   */
+  callMetadata?: () => Record<string, string>;
 }
 
 export function toPbTask(t: TaskInput): pb.TaskSpec {
@@ -286,10 +291,12 @@ export class OrchestratorClient {
   readonly raw: pb.OrchestratorServiceClient;
   private readonly deadlineMs: number;
   private readonly token?: string;
+  private readonly callMetadata?: () => Record<string, string>;
 
   constructor(address: string, opts: OrchestratorClientOptions = {}) {
     const max = opts.maxMessageBytes ?? 64 << 20;
     this.token = opts.token;
+    this.callMetadata = opts.callMetadata;
     this.raw = new pb.OrchestratorServiceClient(address, channelCredentials(opts), {
       'grpc.max_receive_message_length': max,
       'grpc.max_send_message_length': max,
@@ -297,9 +304,11 @@ export class OrchestratorClient {
     this.deadlineMs = opts.defaultDeadlineMs ?? 30_000;
   }
 
-  /** Metadata every call carries: the bearer token, when there is one. */
+  /** Metadata every call carries: the bearer token, when there is one, and the caller's own (callMetadata). */
   private metadata(): Metadata {
-    return bearerMetadata(this.token);
+    const md = bearerMetadata(this.token);
+    for (const [k, v] of Object.entries(this.callMetadata?.() ?? {})) if (k !== 'authorization') md.set(k, v);
+    return md;
   }
 
   private call<Req, Res>(method: Unary<Req, Res>, req: Req, deadlineMs?: number): Promise<Res> {

@@ -8,7 +8,9 @@
  * ORCHESTRATOR_POOL_ID, ORCHESTRATOR_POOL_CLASSES (cpu_short:8,cpu_long), ORCHESTRATOR_POOL_METRICS_ADDR, ORCHESTRATOR_POOL_RUN_DIR,
  * ORCHESTRATOR_HANDLERS_DIR, ORCHESTRATOR_SANDBOX (process|thread), ORCHESTRATOR_POOL_GPUS (0,1),
  * ORCHESTRATOR_GRPC_TOKENS_FILE, ORCHESTRATOR_ENV_FILE, ORCHESTRATOR_ENV_GRPC_ADDR,
- * ORCHESTRATOR_ENV_HTTP_ADDR, ORCHESTRATOR_ENV_TOKENS_FILE, ORCHESTRATOR_DASHBOARD_TOKEN_FILE, ORCHESTRATOR_TOKEN (orchctl's); and Docker's own DOCKER_HOST (unix:// sockets only).
+ * ORCHESTRATOR_ENV_HTTP_ADDR, ORCHESTRATOR_ENV_TOKENS_FILE, ORCHESTRATOR_DASHBOARD_TOKEN_FILE, ORCHESTRATOR_TOKEN (orchctl's); Docker's own
+ * DOCKER_HOST (unix:// sockets only); and OpenTelemetry's OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS, OTEL_SERVICE_NAME,
+ * OTEL_SDK_DISABLED.
  */
 import { readFileSync } from 'node:fs';
 import { hostname, totalmem } from 'node:os';
@@ -570,6 +572,46 @@ const schema = z.strictObject({
       maxFinishedFraction: z.number().min(0).max(1).default(0.5),
     })
     .prefault({}),
+  /**
+   * OpenTelemetry tracing (src/tracing/): spans of submission, queue wait, attempts, executors and
+   * workflow steps, exported over OTLP/HTTP (JSON). Off unless an endpoint is set.
+   */
+  tracing: z
+    .strictObject({
+      /**
+       * Base URL of the OTLP/HTTP receiver (a collector, Jaeger, Tempo); spans go to
+       * `<endpoint>/v1/traces`. "" turns tracing off. Env OTEL_EXPORTER_OTLP_ENDPOINT
+       * (OTEL_SDK_DISABLED=true turns it off). @default "" (off)
+       */
+      endpoint: z
+        .string()
+        .regex(/^$|^https?:\/\/[^\s]+$/, 'expected an http:// or https:// URL, or "" for off')
+        .default(''),
+      /**
+       * Headers of every export request, e.g. an API key: secret, never logged. Env
+       * OTEL_EXPORTER_OTLP_HEADERS ("name=value,name=value", values URL-encoded). @default {}
+       */
+      headers: z.record(z.string().regex(/^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/, 'not a header name'), z.string().regex(/^[^\r\n\0]*$/)).default({}),
+      /**
+       * service.name of the spans; "" for the process kind's own ("orchestrator",
+       * "orchestrator-pool"). Env OTEL_SERVICE_NAME. @default ""
+       */
+      serviceName: z.string().max(200).default(''),
+      /** Off whatever the endpoint says. Env OTEL_SDK_DISABLED=true. @default false */
+      disabled: z.boolean().default(false),
+      /**
+       * Share of new traces recorded (a trace started here); a caller's traceparent decides for
+       * its own trace (its sampled flag). @default 1
+       */
+      sampleRatio: z.number().min(0).max(1).default(1),
+      /** How long spans wait to be sent in one batch. @default 1000 */
+      exportIntervalMs: z.number().int().min(10).max(60_000).default(1_000),
+      /** Most spans waiting to be sent; more are dropped (and counted by the SDK), never blocking a task. @default 8192 */
+      maxQueuedSpans: z.number().int().min(16).max(1_000_000).default(8_192),
+      /** Longest one export request may take. @default 10000 */
+      exportTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
+    })
+    .prefault({}),
   workflows: z
     .strictObject({
       /** Most steps one workflow may have. @default 10000 */
@@ -784,6 +826,25 @@ function envFlag(name: string, value: string): boolean {
   throw new ConfigError(`${name}: expected true or false, got "${value}"`);
 }
 
+/** OTEL_EXPORTER_OTLP_HEADERS as the OpenTelemetry spec writes it: "name=value,name=value", values URL-encoded. */
+export function parseOtlpHeaders(text: string): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const part of text.split(',')) {
+    if (!part.trim()) continue;
+    const eq = part.indexOf('=');
+    // The value is a secret: the message names the entry by its position only.
+    if (eq <= 0) throw new ConfigError(`OTEL_EXPORTER_OTLP_HEADERS: entry ${Object.keys(out).length + 1} is not name=value`);
+    let value: string;
+    try {
+      value = decodeURIComponent(part.slice(eq + 1).trim());
+    } catch {
+      throw new ConfigError(`OTEL_EXPORTER_OTLP_HEADERS: the value of "${part.slice(0, eq).trim()}" is not URL-encoded`);
+    }
+    out[part.slice(0, eq).trim()] = value;
+  }
+  return out;
+}
+
 function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   const out: Record<string, Record<string, unknown>> = {};
   const set = (section: string, key: string, value: unknown) => {
@@ -825,6 +886,11 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
     if (!env.DOCKER_HOST.startsWith('unix://')) throw new ConfigError(`DOCKER_HOST: only unix:// sockets are supported, got "${env.DOCKER_HOST}"`);
     set('docker', 'socketPath', env.DOCKER_HOST.slice('unix://'.length));
   }
+  if (env.OTEL_EXPORTER_OTLP_ENDPOINT) set('tracing', 'endpoint', env.OTEL_EXPORTER_OTLP_ENDPOINT.replace(/\/+$/, ''));
+  if (env.OTEL_EXPORTER_OTLP_HEADERS) set('tracing', 'headers', parseOtlpHeaders(env.OTEL_EXPORTER_OTLP_HEADERS));
+  if (env.OTEL_SERVICE_NAME) set('tracing', 'serviceName', env.OTEL_SERVICE_NAME);
+  // The SDK's own switch: wins over an endpoint from anywhere.
+  if (env.OTEL_SDK_DISABLED !== undefined && envFlag('OTEL_SDK_DISABLED', env.OTEL_SDK_DISABLED)) set('tracing', 'disabled', true);
   const result: Record<string, unknown> = { ...out };
   if (env.ORCHESTRATOR_LOG_LEVEL) result.logLevel = env.ORCHESTRATOR_LOG_LEVEL;
   return result;

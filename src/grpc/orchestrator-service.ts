@@ -11,11 +11,11 @@ import type { SystemStatus } from '../monitoring/system-status.js';
 import type { ClassControls } from '../tasks/class-controls.js';
 import type { TaskCanceller } from '../tasks/task-canceller.js';
 import type { TaskStatusReader } from '../tasks/task-status.js';
-import type { TaskSubmitter } from '../tasks/submitter.js';
+import type { SubmitOutcome, TaskSubmitter } from '../tasks/submitter.js';
 import { invalidArgument } from '../tasks/errors.js';
 import type * as pb from '../gen/orchestrator/v1/orchestrator.js';
 import type { WorkflowStore } from '../workflows/workflow-store.js';
-import type { WorkflowRuns } from '../workflows/workflow-runs.js';
+import type { StartRunOutcome, WorkflowRuns } from '../workflows/workflow-runs.js';
 import type { WorkflowStatusReader } from '../workflows/workflow-status.js';
 import { toPbEvent, toPbHealth, toPbResult, toPbState, toPbStatus, toSubmission } from './mapping.js';
 import { toPbSummary, toStates, toStatusName, toTaskFilter } from './mapping.js';
@@ -26,6 +26,9 @@ import { toPbRun, toPbRunState, toPbUpdate, toWorkflowInput } from './workflow-m
 import { toServiceError } from './status.js';
 import type { ScheduleService } from '../schedules/schedule-service.js';
 import { toPbSchedule, toScheduleSpec } from './schedule-mapping.js';
+import { Tracing } from '../tracing/tracing.js';
+import { ATTR, SPAN } from '../tracing/span-names.js';
+import { withCallSpan } from './call-tracing.js';
 
 export interface OrchestratorServices {
   submitter: TaskSubmitter;
@@ -43,6 +46,8 @@ export interface OrchestratorServices {
   /** ListTasks, RetryTasks, PurgeTasks. */
   taskOps: { lister: TaskLister; retrier: TaskRetrier; retention: TaskRetention };
   schedules: ScheduleService;
+  /** Spans of submissions (src/tracing/). @default Tracing.off */
+  tracing?: Tracing;
 }
 
 function requireRunId(runId: string): string {
@@ -55,13 +60,13 @@ function requireScheduleId(id: string): string {
   return id;
 }
 
-export function unary<Req, Res>(fn: (req: Req) => Promise<Res>) {
+export function unary<Req, Res>(fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>) {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
     // Inside a promise: a request mapping that throws before fn returns one is answered with
     // its own status too, not grpc-js's UNKNOWN.
     // The last catch: the request has had its answer (or a status) whatever callback did; a throw
     // there must not become an unhandled rejection, which would end the process.
-    new Promise<Res>((resolve) => resolve(fn(call.request)))
+    new Promise<Res>((resolve) => resolve(fn(call.request, call)))
       .then(
         (res) => callback(null, res),
         (err) => callback(toServiceError(err)),
@@ -152,14 +157,26 @@ export function serverStream<Req, Item, Res>(
 
 export function orchestratorHandlers(s: OrchestratorServices): Record<string, UntypedHandleCall> {
   const log = s.logger.child({ component: 'grpc' });
+  const tracing = s.tracing ?? Tracing.off;
   const handlers = {
     health: unary<pb.HealthRequest, pb.HealthResponse>(async () => toPbHealth(await s.system.health())),
     getMetrics: unary<pb.GetMetricsRequest, pb.GetMetricsResponse>(async () => ({ metrics: await s.system.metrics(), collectedAtMs: Date.now() })),
     submitTask: admitted(
       s.submissions,
       () => 1,
-      unary<pb.SubmitTaskRequest, pb.SubmitTaskResponse>(async (req) => {
-        const o = await s.submitter.submit(toSubmission(req.task, 'task'));
+      unary<pb.SubmitTaskRequest, pb.SubmitTaskResponse>(async (req, call) => {
+        const task = toSubmission(req.task, 'task');
+        const o = await withCallSpan<SubmitOutcome>(
+          tracing,
+          call.metadata,
+          {
+            name: SPAN.submit,
+            method: 'SubmitTask',
+            attributes: { [ATTR.taskClass]: task.taskClass },
+            describe: (r, span) => span.setAttributes({ [ATTR.taskId]: r.taskId, [ATTR.created]: r.created }),
+          },
+          (trace) => s.submitter.submit(trace ? { ...task, trace } : task),
+        );
         const state = o.created ? (o.scheduled ? 'scheduled' : 'queued') : (await s.status.get(o.taskId)).state;
         return { taskId: o.taskId, created: o.created, state: toPbState(state) };
       }),
@@ -168,8 +185,19 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
       s.submissions,
       // A batch over grpc.maxBatchSize is refused by the submitter, with its own message, and takes nothing.
       (req) => (req.tasks.length > s.submitter.maxBatchSize ? 0 : req.tasks.length),
-      unary<pb.SubmitTasksRequest, pb.SubmitTasksResponse>(async (req) => {
-        const outcomes = await s.submitter.submitMany(req.tasks.map((t, i) => toSubmission(t, `tasks[${i}]`)));
+      unary<pb.SubmitTasksRequest, pb.SubmitTasksResponse>(async (req, call) => {
+        const tasks = req.tasks.map((t, i) => toSubmission(t, `tasks[${i}]`));
+        // One span for the batch, however large: every task carries it and its attempts are its children.
+        const outcomes = await withCallSpan(
+          tracing,
+          call.metadata,
+          {
+            name: SPAN.submit,
+            method: 'SubmitTasks',
+            attributes: { [ATTR.batchSize]: tasks.length },
+          },
+          (trace) => s.submitter.submitMany(trace ? tasks.map((t) => ({ ...t, trace })) : tasks),
+        );
         return { results: outcomes.map((o) => ({ taskId: o.taskId, created: o.created, state: toPbState(o.scheduled ? 'scheduled' : 'queued') })) };
       }),
     ),
@@ -212,8 +240,18 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
     startWorkflowRun: admitted(
       s.submissions,
       () => 1,
-      unary<pb.StartWorkflowRunRequest, pb.StartWorkflowRunResponse>(async (req) => {
-        const o = await s.workflows.runs.start({ name: req.name, version: req.version, inputs: req.inputs, runId: req.runId });
+      unary<pb.StartWorkflowRunRequest, pb.StartWorkflowRunResponse>(async (req, call) => {
+        const o = await withCallSpan<StartRunOutcome>(
+          tracing,
+          call.metadata,
+          {
+            name: SPAN.workflowRun,
+            method: 'StartWorkflowRun',
+            attributes: { [ATTR.workflowName]: req.name.slice(0, 200) },
+            describe: (r, span) => span.setAttributes({ [ATTR.runId]: r.runId, [ATTR.created]: r.created }),
+          },
+          (trace) => s.workflows.runs.start({ name: req.name, version: req.version, inputs: req.inputs, runId: req.runId, trace }),
+        );
         return { ...o, state: toPbRunState(o.state) };
       }),
     ),

@@ -6,6 +6,7 @@ import { createHash, randomFillSync } from 'node:crypto';
 import type { TaskClassOptions, BackoffKind } from '../../queues/task-classes.js';
 import { invalidArgument, permissionDenied } from './errors.js';
 import { fillCommandTemplate } from './command-template.js';
+import type { TraceCarrier } from '../tracing/trace-context.js';
 import {
   DEFAULT_EXECUTOR_POLICY,
   httpUrlAllowed,
@@ -141,6 +142,11 @@ export interface TaskSubmission {
   scheduleId?: string;
   /** With scheduleId: the tick (ms) this task is for; a tick submits at most one task. */
   scheduleTickMs?: number;
+  /**
+   * The trace its spans continue (src/tracing/), set only while tracing is on. Not content: a
+   * resubmission under another trace is the same task (it is not in the digest).
+   */
+  trace?: TraceCarrier;
 }
 
 /** What a BullMQ job's data holds. Kept small: it is stored once per task. */
@@ -149,6 +155,9 @@ export interface TaskJobData {
   payload: Record<string, string>;
   timeoutMs: number;
   scheduleId?: string;
+  /** W3C trace context of the span that submitted the task (src/tracing/); only while tracing is on. */
+  traceparent?: string;
+  tracestate?: string;
   /**
    * Attempts made before the last RetryTasks (which restarts BullMQ's count): attempt numbers
    * go on from here, so (task_id, attempt) stays unique across retries.
@@ -574,8 +583,15 @@ export function resolveTask(t: TaskSubmission, opts: ValidateOptions): ResolvedT
     payload: t.payload,
     timeoutMs: timeoutMs || cls.timeoutMs,
   };
-  // workflowId last: ListTasks reads it from the end of the job's data (task-list.ts).
+  // Key order is a contract with Lua readers of the job's JSON (workers/task-backend.ts
+  // orqJobFacts, task-list.ts): scheduleId right after timeoutMs, workflowId last. The trace
+  // goes between them, and only when there is one: a task submitted with tracing off carries
+  // nothing more than before.
   if (t.scheduleId) data.scheduleId = t.scheduleId;
+  if (t.trace) {
+    data.traceparent = t.trace.traceparent;
+    if (t.trace.tracestate) data.tracestate = t.trace.tracestate;
+  }
   if (t.workflowId) data.workflowId = t.workflowId;
   return {
     taskId,

@@ -23,6 +23,9 @@ import type { WorkflowStore } from './workflow-store.js';
 import { CANCEL_RUN, MARK_QUEUED, RETAKE, START_RUN, STEP_DONE } from './run-scripts.js';
 import { renderTemplate, TemplateError, templateRefs, type TemplateContext } from './templates.js';
 import { luaCommand, type LuaArg } from '../redis/lua-command.js';
+import { parseCarrier, type TraceCarrier } from '../tracing/trace-context.js';
+import type { Tracing } from '../tracing/tracing.js';
+import { ATTR, SPAN } from '../tracing/span-names.js';
 
 export type RunState = 'running' | 'succeeded' | 'failed' | 'cancelled';
 /** Step states as stored; `releasing` reads as pending to clients. */
@@ -45,6 +48,8 @@ export interface StartRunRequest {
   inputs: Record<string, string>;
   /** Generated when empty. */
   runId?: string;
+  /** The StartWorkflowRun call's span (tracing on only): the run's steps are its children. Not content (not in the digest). */
+  trace?: TraceCarrier;
 }
 
 export interface StartRunOutcome {
@@ -65,6 +70,8 @@ export interface RunHeader {
   startedAtMs: number;
   finishedAtMs: number;
   stopReason: string;
+  /** The span of the call that started the run, when tracing was on then. */
+  trace?: TraceCarrier;
 }
 
 export interface WorkflowRunsOptions {
@@ -79,6 +86,8 @@ export interface WorkflowRunsOptions {
   runRetentionMs: number;
   /** Largest total size of a run's inputs, in bytes of names plus values. */
   maxInputBytes: number;
+  /** Spans of released steps (src/tracing/). @default Tracing.off */
+  tracing?: Tracing;
 }
 
 /** Per-step values go as arrays, never spread (lua-command.ts): a run may have 100,000 steps. */
@@ -117,6 +126,8 @@ export function parseHeader(runId: string, h: Record<string, string>): RunHeader
     startedAtMs: Number(h.started_at ?? 0),
     finishedAtMs: Number(h.finished_at ?? 0),
     stopReason: h.stop_reason ?? '',
+    // Redis can be written by others: a malformed value is dropped (parseCarrier never throws).
+    ...(h.traceparent ? { trace: parseCarrier(h.traceparent, h.tracestate) } : {}),
   };
 }
 
@@ -180,6 +191,14 @@ export class WorkflowRuns {
       return { runId, version: header.version, created: false, state: header.state };
     }
     this.log.debug({ runId, workflow: def.name, version: def.version }, 'run started');
+    // Tracing on only (one write per run, none per step): where the steps' spans hang. Before the
+    // release below, which reads the run's header.
+    if (req.trace) {
+      await this.opts.redis.hset(this.opts.keys.run(runId), {
+        traceparent: req.trace.traceparent,
+        ...(req.trace.tracestate ? { tracestate: req.trace.tracestate } : {}),
+      });
+    }
     await this.release(runId, reply.slice(1));
     return { runId, version: def.version, created: true, state: 'running' };
   }
@@ -277,7 +296,7 @@ export class WorkflowRuns {
     for (const stepId of stepIds) {
       const step = plan.steps.get(stepId)!;
       try {
-        const task = this.opts.submitter.prepareStep(renderTask(step.task, tctx, runId, stepId), `steps.${stepId}.task`);
+        const task = this.opts.submitter.prepareStep(this.traced(renderTask(step.task, tctx, runId, stepId), header, stepId), `steps.${stepId}.task`);
         ready.push({ stepId, task });
       } catch (err) {
         if (!(err instanceof TemplateError) && !(err instanceof OrchestratorError && err.code === 'invalid_argument')) throw err;
@@ -296,6 +315,27 @@ export class WorkflowRuns {
     for (const f of failed) {
       await this.recordOutcome(runId, plan, f.stepId, { state: 'failed', attempt: 0, error: f.error, at: Date.now() });
     }
+  }
+
+  /**
+   * A step's task with the trace it continues: a `workflow step` span, child of the run's span,
+   * recorded as the step is released. Nothing when tracing is off or the run has no trace.
+   */
+  private traced(task: TaskSubmission, header: RunHeader, stepId: string): TaskSubmission {
+    const tracing = this.opts.tracing;
+    if (!tracing?.enabled || !header.trace) return task;
+    const span = tracing.startSpan(SPAN.workflowStep, {
+      parent: header.trace,
+      attributes: {
+        [ATTR.runId]: header.runId,
+        [ATTR.workflowName]: header.name,
+        [ATTR.stepId]: stepId,
+        [ATTR.taskId]: task.taskId ?? '',
+        [ATTR.taskClass]: task.taskClass,
+      },
+    });
+    span.end();
+    return { ...task, trace: tracing.carrierOf(span) };
   }
 
   /**

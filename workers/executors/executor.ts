@@ -18,6 +18,13 @@ export interface ExecutionContext {
    * CUDA_VISIBLE_DEVICES and NVIDIA_VISIBLE_DEVICES. Containers get it as a device request.
    */
   gpu?: string;
+  /**
+   * W3C trace context of this run's span, when the pool traces (workers/attempt-tracing.ts),
+   * which also puts it in `env` as TRACEPARENT / TRACESTATE; executors without an environment
+   * pass it on their own way (http: the `traceparent` header).
+   */
+  traceparent?: string;
+  tracestate?: string;
   /** Report progress; the value must be JSON-serialisable. */
   progress(value: unknown): Promise<void>;
 }

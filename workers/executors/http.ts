@@ -66,6 +66,8 @@ export class HttpExecutor implements Executor<HttpSpec> {
           'content-type': 'application/json',
           'x-orchestrator-task-id': ctx.taskId,
           'x-orchestrator-attempt': String(ctx.attempt),
+          // W3C trace context: the runner's spans continue this attempt's (set only when the pool traces).
+          ...(ctx.traceparent ? { traceparent: ctx.traceparent, ...(ctx.tracestate ? { tracestate: ctx.tracestate } : {}) } : {}),
         },
         body: JSON.stringify({ task_id: ctx.taskId, task_class: ctx.taskClass, attempt: ctx.attempt, payload }),
         redirect: 'manual',

@@ -9,7 +9,10 @@ export interface HandlerContext {
   taskId: string;
   taskClass: string;
   attempt: number;
-  /** The task's extra environment (CUDA_VISIBLE_DEVICES for a GPU class); a sandboxed handler also has it in process.env. */
+  /**
+   * The task's extra environment (CUDA_VISIBLE_DEVICES for a GPU class; TRACEPARENT and
+   * TRACESTATE of its run's span when the pool traces); a sandboxed handler also has it in process.env.
+   */
   env: Record<string, string>;
   signal: AbortSignal;
   progress(value: unknown): Promise<void>;
