@@ -43,8 +43,11 @@ export class AttemptLogs {
 
   open(taskClass: string, taskId: string, attempt: number): AttemptLog {
     const { store, limits, logger } = this.opts;
-    return new AttemptLog(attempt, limits, (entries) => store.write(taskClass, taskId, entries), (err) =>
-      logger.debug({ err, taskId, taskClass, attempt }, 'task log lines could not be written; dropped'),
+    return new AttemptLog(
+      attempt,
+      limits,
+      (entries) => store.write(taskClass, taskId, entries),
+      (err) => logger.debug({ err, taskId, taskClass, attempt }, 'task log lines could not be written; dropped'),
     );
   }
 }
@@ -144,7 +147,11 @@ export class AttemptLog implements AttemptOutput {
     const max = this.limits.maxLineBytes;
     if (text.length > max / 3 && Buffer.byteLength(text) > max) {
       // Cut at a character boundary: decode the first max bytes and drop a split character.
-      text = Buffer.from(text).subarray(0, max).toString('utf8').replace(/\uFFFD$/, '') + CUT;
+      text =
+        Buffer.from(text)
+          .subarray(0, max)
+          .toString('utf8')
+          .replace(/\uFFFD$/, '') + CUT;
     }
     const entry = formatLogLine({ attempt: this.attempt, atMs: Date.now(), stream, text });
     const bytes = entry.length * 3 <= 256 ? entry.length : Buffer.byteLength(entry);
@@ -175,9 +182,11 @@ export class AttemptLog implements AttemptOutput {
     const batch = this.pending;
     this.pending = [];
     // Chained: batches reach Redis in order even when one write is slow.
-    this.chain = this.chain.then(() => this.sink(batch)).then(
-      () => undefined,
-      (err: unknown) => this.onError(err),
-    );
+    this.chain = this.chain
+      .then(() => this.sink(batch))
+      .then(
+        () => undefined,
+        (err: unknown) => this.onError(err),
+      );
   }
 }

@@ -586,7 +586,12 @@ const schema = z.strictObject({
         .max(64 << 20)
         .default(256 << 10),
       /** Longest line kept, in bytes; a longer one is cut and marked " [cut]". @default 4096 */
-      maxLineBytes: z.number().int().min(80).max(1 << 20).default(4_096),
+      maxLineBytes: z
+        .number()
+        .int()
+        .min(80)
+        .max(1 << 20)
+        .default(4_096),
       /** Longest time a captured line waits before the pool writes it (lines are written in batches). @default 200 */
       flushIntervalMs: z.number().int().min(10).max(60_000).default(200),
       /** How often StreamTaskLogs looks for new lines of a running task. @default 250 */
