@@ -229,11 +229,14 @@ describe('orchctl logs', { timeout: 60_000 }, () => {
       state: 'failed',
       attempts: [1],
       truncated: false,
-      lines: [
-        { attempt: 1, stream: 'stdout', text: 'to stdout' },
-        { attempt: 1, stream: 'stderr', text: 'to stderr' },
-      ],
     });
+    // stdout and stderr are two pipes: their lines' order between them is the pool's reading order.
+    expect(JSON.parse(json.out).lines).toEqual(
+      expect.arrayContaining([
+        { attempt: 1, at: expect.stringMatching(/Z$/), stream: 'stdout', text: 'to stdout' },
+        { attempt: 1, at: expect.stringMatching(/Z$/), stream: 'stderr', text: 'to stderr' },
+      ]),
+    );
 
     const followed = await orchctl(['logs', '-f', id]);
     expect(followed.code, followed.err).toBe(0);
