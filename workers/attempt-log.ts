@@ -186,7 +186,7 @@ export class AttemptLog implements AttemptOutput {
       .then(() => this.sink(batch))
       .then(
         () => undefined,
-        (err: unknown) => this.onError(err),
+        (err: unknown) => void this.onError(err),
       );
   }
 }
