@@ -575,16 +575,16 @@ const schema = z.strictObject({
     .strictObject({
       /**
        * Most lines one attempt keeps: the first half as they come, the last half at the end, a
-       * note of how many were dropped in between. @default 2000
+       * note of how many were dropped in between. @default 1000
        */
-      maxLinesPerAttempt: z.number().int().min(2).max(1_000_000).default(2_000),
-      /** Most bytes one attempt keeps, counted as stored (each line with its ~45-byte marker); halved like the lines. @default 262144 (256 KiB) */
+      maxLinesPerAttempt: z.number().int().min(2).max(1_000_000).default(1_000),
+      /** Most bytes one attempt keeps, counted as stored (each line with its ~45-byte marker); halved like the lines. @default 131072 (128 KiB) */
       maxBytesPerAttempt: z
         .number()
         .int()
         .min(4_096)
         .max(64 << 20)
-        .default(256 << 10),
+        .default(128 << 10),
       /** Longest line kept, in bytes; a longer one is cut and marked " [cut]". @default 4096 */
       maxLineBytes: z
         .number()
