@@ -9,6 +9,7 @@ const fail: Handler = (payload, ctx) => {
   if (payload.log !== undefined) {
     ctx.log(payload.log);
     // Captured as the task's stdout in a sandbox; in-process, it is the pool's own output.
+    // eslint-disable-next-line no-console -- a handler's console output is what this drill shows
     console.log(`console: ${payload.log}`);
   }
   const from = Number(payload.succeed_on_attempt ?? 0);
