@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskInput } from '../src/client/orchestrator-client.js';
 import { LogStream, TaskState, type TaskLogLine } from '../src/gen/orchestrator/v1/orchestrator.js';
+import { TaskLogStore } from '../src/tasks/task-log-store.js';
 import { grpcError } from './helpers/grpc.js';
 import { orchctl as runOrchctl, spawnOrchctl } from './helpers/orchctl.js';
 import { startSystem, TEST_CONFIG_TOML, type TestSystem } from './helpers/system.js';
@@ -22,8 +23,13 @@ const dir = taskReadableTempDir('orq-task-logs-');
 const MAX_LINES = 20;
 
 beforeAll(async () => {
-  sys = await startSystem({ toml: `${TEST_CONFIG_TOML}\n[logs]\nmaxLinesPerAttempt = ${MAX_LINES}\nflushIntervalMs = 50\nfollowPollMs = 50\n` });
-  await sys.startPool({ classes: 'cpu_short:4,inproc:2' });
+  // gpu_slurm (the last class table, open to additions) keeps one failed task: retention's own sweep removes the rest.
+  const retention = 'keepFailed = { count = 1, ageMs = 86400000 }\n[retention]\nsweepIntervalMs = 100\n';
+  const logs = `[logs]\nmaxLinesPerAttempt = ${MAX_LINES}\nflushIntervalMs = 50\nfollowPollMs = 50\n`;
+  sys = await startSystem({ toml: `${TEST_CONFIG_TOML}${retention}${logs}` });
+  await sys.startPool({ classes: 'cpu_short:4,inproc:2,gpu_slurm:1' });
+  // Sandboxes as worker threads: the handler's console is the thread's, captured the same way.
+  await sys.startPool({ classes: 'cpu_long:1', env: { ORCHESTRATOR_SANDBOX: 'thread' } });
 });
 afterAll(async () => sys?.stop());
 
@@ -87,6 +93,15 @@ describe('GetTaskLogs', { timeout: 60_000 }, () => {
     const b = await sys.client.getTaskLogs(sandboxed);
     expect(texts(b.lines, LogStream.LOG_STREAM_LOG)).toEqual(['hello from cpu_short']);
     expect(texts(b.lines, LogStream.LOG_STREAM_STDOUT)).toEqual(['console: hello from cpu_short']);
+  });
+
+  it('captures ctx.log and console output of a handler sandboxed in a worker thread', async () => {
+    const id = nextId('thread');
+    await sys.client.submitTask({ taskId: id, taskClass: 'cpu_long', maxAttempts: 1, payload: { log: 'from a thread' }, executor: { handler: 'fail' } });
+    await finished(id);
+    const logs = await sys.client.getTaskLogs(id);
+    expect(texts(logs.lines, LogStream.LOG_STREAM_LOG)).toEqual(['from a thread']);
+    expect(texts(logs.lines, LogStream.LOG_STREAM_STDOUT)).toEqual(['console: from a thread']);
   });
 
   it('keeps the first and last lines of a chatty command within the bounds, and says how many it dropped', async () => {
@@ -154,6 +169,25 @@ describe('GetTaskLogs', { timeout: 60_000 }, () => {
       })(),
     );
     expect(stream.code).toBe(status.NOT_FOUND);
+  });
+
+  it("removes the logs with their task when retention's sweep removes it", async () => {
+    const older = nextId('swept');
+    const newer = nextId('kept');
+    await sys.client.submitTask(shTask(older, 'echo first failure; exit 1', { taskClass: 'gpu_slurm' }));
+    await settled(older);
+    const olderKey = `${sys.keys.job('gpu_slurm', older)}:logs`;
+    await sys.client.submitTask(shTask(newer, 'echo second failure; exit 1', { taskClass: 'gpu_slurm' }));
+    await settled(newer);
+    await waitFor(async () => (await sys.r.exists(olderKey)) === 0, { message: "the swept task's log list is gone" });
+    expect((await grpcError(sys.client.getTaskLogs(older))).code).toBe(status.NOT_FOUND);
+    expect(texts((await sys.client.getTaskLogs(newer)).lines)).toEqual(['second failure']);
+  });
+
+  it('writes no log list for a task whose job is gone (a late batch of a removed task)', async () => {
+    const store = new TaskLogStore(sys.r, sys.keys);
+    expect(await store.write('cpu_short', 'never-submitted', ['2026-12-06T01:50:00.123Z [attempt 1] stdout: late'])).toBe(false);
+    expect(await sys.r.exists(store.logKey('cpu_short', 'never-submitted'))).toBe(0);
   });
 
   it('removes the logs with their task (PurgeTasks): nothing is left in Redis', async () => {
