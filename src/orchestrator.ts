@@ -28,8 +28,6 @@ import { createMetricsRegistry } from './monitoring/metrics-registry.js';
 import type { ComponentStatus } from './monitoring/system-status.js';
 import { GrpcMetrics } from './monitoring/grpc-metrics.js';
 import { createReadServices, maxDeliveredBytes } from './read-services.js';
-import { TaskLogReader } from './tasks/task-logs.js';
-import { TaskLogStore } from './tasks/task-log-store.js';
 import { InFlightBytes } from './grpc/in-flight-bytes.js';
 import { RedisMemoryWatch } from './redis/redis-memory-watch.js';
 import { SubmitAdmission } from './grpc/submit-admission.js';
@@ -244,12 +242,7 @@ export class Orchestrator {
         logger,
         taskOps: { lister, retrier, retention: this.retention },
         schedules,
-        logs: new TaskLogReader({
-          store: new TaskLogStore(redis, keys),
-          status,
-          maxAnswerBytes: maxDeliveredBytes(config),
-          followPollMs: config.logs.followPollMs,
-        }),
+        logs: services.logs,
       },
     });
     await this.grpc.start();
