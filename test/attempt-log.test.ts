@@ -99,3 +99,19 @@ describe('AttemptLog', () => {
     expect(errors).toHaveLength(1);
   });
 });
+
+describe('AttemptLog.close with a store that never answers', () => {
+  it('gives up waiting after its bound instead of holding the attempt back', async () => {
+    const log = new AttemptLog(
+      1,
+      LIMITS,
+      () => new Promise(() => undefined),
+      () => undefined,
+    );
+    log.write('stdout', 'stuck\n');
+    const started = Date.now();
+    await log.close();
+    expect(Date.now() - started).toBeGreaterThanOrEqual(1_900);
+    expect(Date.now() - started).toBeLessThan(10_000);
+  });
+});

@@ -19,6 +19,7 @@ import type { Logger } from '../src/logging/logger.js';
 import { DROPPED_MARK, formatLogLine, type LogStream } from '../src/tasks/task-log-format.js';
 import type { TaskLogStore } from '../src/tasks/task-log-store.js';
 import type { AttemptOutput } from './executors/executor.js';
+import { settlesWithin } from './executors/settles-within.js';
 
 export interface AttemptLogLimits {
   /** Most lines one attempt keeps. */
@@ -53,6 +54,11 @@ export class AttemptLogs {
 }
 
 const CUT = ' [cut]';
+/**
+ * Longest the end of an attempt waits for its last lines to be written: a Redis that does not
+ * answer must not hold back the attempt's outcome, nor a stopping pool past its grace.
+ */
+const CLOSE_WAIT_MS = 2_000;
 
 interface PartialLine {
   decoder: StringDecoder;
@@ -77,6 +83,8 @@ export class AttemptLog implements AttemptOutput {
   private timer: NodeJS.Timeout | undefined;
   private chain: Promise<void> = Promise.resolve();
   private closed = false;
+  /** Batches sent and not yet answered. */
+  private writing = 0;
 
   constructor(
     readonly attempt: number,
@@ -117,7 +125,9 @@ export class AttemptLog implements AttemptOutput {
 
   /**
    * Ends the capture: the held partial lines, the note of what was dropped and the tail ring are
-   * written, and every write has been answered when this resolves. Never rejects.
+   * written, and every write has been answered when this resolves (or CLOSE_WAIT_MS passed, a
+   * write still pending: then it may land later, or fail and be logged). Never rejects. Resolves
+   * at once when nothing was captured.
    */
   async close(): Promise<void> {
     if (this.closed) return this.chain;
@@ -139,7 +149,7 @@ export class AttemptLog implements AttemptOutput {
     for (const t of this.tail) this.pending.push(t.entry);
     this.tail = [];
     this.flush();
-    return this.chain;
+    if (this.writing > 0) await settlesWithin(this.chain, CLOSE_WAIT_MS);
   }
 
   private add(stream: LogStream, raw: string): void {
@@ -182,11 +192,13 @@ export class AttemptLog implements AttemptOutput {
     const batch = this.pending;
     this.pending = [];
     // Chained: batches reach Redis in order even when one write is slow.
+    this.writing++;
     this.chain = this.chain
       .then(() => this.sink(batch))
       .then(
         () => undefined,
         (err: unknown) => void this.onError(err),
-      );
+      )
+      .finally(() => this.writing--);
   }
 }
