@@ -18,8 +18,10 @@ import {
 import * as pb from '../gen/orchestrator/v1/orchestrator.js';
 
 export type { ServiceError };
-export { TaskState, ServingStatus, BackoffType, WorkflowRunState, StepState, FailurePolicy } from '../gen/orchestrator/v1/orchestrator.js';
+export { TaskState, ServingStatus, BackoffType, WorkflowRunState, StepState, FailurePolicy, LogStream } from '../gen/orchestrator/v1/orchestrator.js';
 export type {
+  TaskLogs,
+  TaskLogLine,
   TaskResult,
   TaskEvent,
   TaskStatus,
