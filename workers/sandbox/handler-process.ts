@@ -35,6 +35,7 @@ interface SandboxJob {
 
 /** The call running now; what the child prints meanwhile is its output. */
 let current: SandboxJob | undefined;
+let forwarding = false;
 
 /**
  * Copies what the child writes to stdout or stderr (console.*, process.stdout.write) into the
@@ -47,9 +48,17 @@ function captureStream(stream: 'stdout' | 'stderr'): void {
   const original = target.write.bind(target) as (...args: unknown[]) => boolean;
   target.write = ((chunk: unknown, ...rest: unknown[]) => {
     const job = current;
-    if (job && chunk !== undefined && chunk !== null) {
-      const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8');
-      job.log({ stream, text }).catch(() => undefined);
+    // Not from inside a send: anything the channel itself prints must not loop back into it.
+    if (job && !forwarding && chunk !== undefined && chunk !== null) {
+      forwarding = true;
+      try {
+        const text = typeof chunk === 'string' ? chunk : Buffer.from(chunk as Uint8Array).toString('utf8');
+        job.log({ stream, text }).catch(() => undefined);
+      } catch {
+        // The channel to the pool is gone: the pool's own end of this call reports it.
+      } finally {
+        forwarding = false;
+      }
     }
     return original(chunk, ...rest);
   }) as typeof target.write;
