@@ -5,6 +5,7 @@
  *   const client = new OrchestratorClient('127.0.0.1:50052');
  *   const { taskId } = await client.submitTask({ taskClass: 'cpu_short', payload: { text: 'hi' } });
  *   const result = await client.waitForResult(taskId); // state, resultJson, error, attempt
+ *   const { lines } = await client.getTaskLogs(taskId); // what its latest attempt printed
  *
  *   await client.createWorkflow({ name: 'etl', steps: [
  *     { stepId: 'fetch', task: { taskClass: 'cpu_short', payload: { url: '${inputs.url}' } } },
@@ -31,6 +32,7 @@ export {
   WorkflowRunState,
   StepState,
   FailurePolicy,
+  LogStream,
 } from './client/orchestrator-client.js';
 export type {
   TaskInput,
@@ -47,6 +49,8 @@ export type {
   TaskStatus,
   HealthResponse,
   SubmitTaskResponse,
+  TaskLogs,
+  TaskLogLine,
 } from './client/orchestrator-client.js';
 export type { TaskFilterInput, TaskSummary, ListTasksResponse, RetryTasksResponse, RetryError } from './client/orchestrator-client.js';
 export type { ScheduleInput, Schedule, ScheduleSpec } from './client/orchestrator-client.js';

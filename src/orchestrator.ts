@@ -247,6 +247,7 @@ export class Orchestrator {
         taskOps: { lister, retrier, retention: this.retention },
         schedules,
         tracing,
+        logs: services.logs,
       },
     });
     await this.grpc.start();

@@ -10,6 +10,8 @@ import { SystemStatus } from './monitoring/system-status.js';
 import { keys as makeKeys, type Keys } from './redis/keys.js';
 import { TaskQueues } from './tasks/task-queues.js';
 import { TaskStatusReader } from './tasks/task-status.js';
+import { TaskLogReader } from './tasks/task-logs.js';
+import { TaskLogStore } from './tasks/task-log-store.js';
 import { VERSION } from './version.js';
 import { WorkflowStatusReader } from './workflows/workflow-status.js';
 import { WorkflowStore } from './workflows/workflow-store.js';
@@ -31,6 +33,8 @@ export interface ReadServices {
   keys: Keys;
   queues: TaskQueues;
   status: TaskStatusReader;
+  /** Task logs (GetTaskLogs, StreamTaskLogs; a dashboard page may show them too). */
+  logs: TaskLogReader;
   store: WorkflowStore;
   workflowStatus: WorkflowStatusReader;
   system: SystemStatus;
@@ -61,6 +65,12 @@ export function createReadServices({ config, redisUrl, redis, bullRedis, eventsT
     keys,
     queues,
     status,
+    logs: new TaskLogReader({
+      store: new TaskLogStore(redis, keys),
+      status,
+      maxAnswerBytes: maxDeliveredBytes(config),
+      followPollMs: config.logs.followPollMs,
+    }),
     store,
     workflowStatus: new WorkflowStatusReader({
       redis,

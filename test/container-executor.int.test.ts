@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskState, type ExecutorInput } from '../src/client/orchestrator-client.js';
+import { LogStream } from '../src/gen/orchestrator/v1/orchestrator.js';
 import { dockerStatus } from '../src/docker/docker-client.js';
 import { CONTAINER_LABELS } from '../workers/executors/container.js';
 import { containerEngineError } from '../workers/executors/container-errors.js';
@@ -68,6 +69,21 @@ describe.skipIf(!docker)('container executor', () => {
     expect(TaskState[r.state]).toBe('TASK_STATE_FAILED');
     expect(r.error).toContain('exited with code 3');
     expect(JSON.parse((await resultFields(sys.r, sys.keys, taskId))!.result!)).toMatchObject({ exitCode: 3, stderr: 'broken\n' });
+  });
+
+  it("writes a container's stdout and stderr to the task's log, by stream", async () => {
+    const { taskId } = await sys.client.submitTask({
+      taskClass: 'cpu_short',
+      payload: { a: '1' },
+      maxAttempts: 1,
+      executor: container({ command: ['sh', '-c', 'echo "step one"; echo "step two failed" >&2; exit 5'] }),
+    });
+    expect((await sys.client.waitForResult(taskId)).state).toBe(TaskState.TASK_STATE_FAILED);
+    const logs = await sys.client.getTaskLogs(taskId);
+    expect(logs.lines.map((l) => [l.attempt, LogStream[l.stream], l.text])).toEqual([
+      [1, 'LOG_STREAM_STDOUT', 'step one'],
+      [1, 'LOG_STREAM_STDERR', 'step two failed'],
+    ]);
   });
 
   it('kills and removes a running container over its timeout', async () => {

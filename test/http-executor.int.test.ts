@@ -160,6 +160,10 @@ describe('http executor', () => {
     const retrying = (await sys.r.xrange(sys.keys.events, '-', '+')).filter(([, f]) => f[3] === taskId && f[1] === 'retrying');
     expect(retrying).toHaveLength(1);
     expect(retrying[0]![1].join(' ')).toContain('answered 500 Internal Server Error');
+    // The error answer's body is attempt 1's log; the successful answer is the result, not a log line.
+    const first = await sys.client.getTaskLogs(taskId, { attempt: 1 });
+    expect(first.lines.map((l) => l.text)).toEqual(['internal error: lost the database']);
+    expect(await sys.client.getTaskLogs(taskId)).toMatchObject({ attempt: 2, lines: [], attempts: [1] });
   });
 
   it('fails a 4xx answer without retrying, with the status and the body tail', async () => {

@@ -49,6 +49,14 @@ describe.skipIf(!available)('the Python client example', () => {
     expect(r.out).toMatch(/result \S+ TASK_STATE_SUCCEEDED attempt=1 \{"text":"from python"\}/);
   });
 
+  it("reads a failed task's logs (GetTaskLogs): the handler's ctx.log and its console, by attempt and stream", async () => {
+    const r = await python(['--addr', sys.addr, '--task-class', 'cpu_short', '--handler', 'fail', '--payload', 'log=hello from python', '--logs']);
+    expect(r.code, r.out).toBe(1);
+    expect(r.out).toMatch(/result \S+ TASK_STATE_FAILED attempt=1 /);
+    expect(r.out).toContain('log 1 LOG_STREAM_LOG hello from python');
+    expect(r.out).toContain('log 1 LOG_STREAM_STDOUT console: hello from python');
+  });
+
   it('reports a bad request with its gRPC status', async () => {
     const r = await python(['--addr', sys.addr, '--task-class', 'no_such_class']);
     expect(r.code).toBe(2);

@@ -8,6 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskState, type ExecutorInput } from '../src/client/orchestrator-client.js';
+import { LogStream } from '../src/gen/orchestrator/v1/orchestrator.js';
 import { resultFields } from './helpers/results.js';
 import { scontrolJobFields, slurm, slurmForTests, slurmGpusForTests, slurmSuiteToml, squeueState, storedJobId } from './helpers/slurm.js';
 import { startSystem, type TestSystem } from './helpers/system.js';
@@ -63,6 +64,22 @@ describe.skipIf(!available)('slurm executor', () => {
     expect(TaskState[r.state]).toBe('TASK_STATE_FAILED');
     expect(r.error).toMatch(/slurm job \d+ exited with code 3/);
     expect(JSON.parse((await resultFields(sys.r, sys.keys, taskId))!.result!)).toMatchObject({ exitCode: 3, state: 'FAILED', stdout: 'broken\n' });
+  });
+
+  it("writes the job's output file to the task's log", async () => {
+    const { taskId } = await sys.client.submitTask({
+      taskId: newId('logs'),
+      taskClass: 'gpu_slurm',
+      payload: { a: '1' },
+      executor: job({ script: '#!/bin/sh\necho "loading data"\necho "out of disk" >&2\nexit 2\n' }),
+    });
+    expect((await sys.client.waitForResult(taskId)).state).toBe(TaskState.TASK_STATE_FAILED);
+    const logs = await sys.client.getTaskLogs(taskId);
+    // Slurm writes stdout and stderr to one file: its lines are the attempt's stdout.
+    expect(logs.lines.map((l) => [l.attempt, LogStream[l.stream], l.text])).toEqual([
+      [1, 'LOG_STREAM_STDOUT', 'loading data'],
+      [1, 'LOG_STREAM_STDOUT', 'out of disk'],
+    ]);
   });
 
   it('cancels a running job with scancel', async () => {

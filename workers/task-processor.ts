@@ -26,6 +26,7 @@ import type { GpuSlots } from './gpu-slots.js';
 import type { JobAdmission } from './job-admission.js';
 import type { TaskClassOptions } from '../queues/task-classes.js';
 import { LockLost } from './run-locks.js';
+import type { AttemptLogs } from './attempt-log.js';
 
 /** The reason a pool aborts its running tasks when its shutdown grace runs out. */
 export class HandBack extends Error {
@@ -69,6 +70,8 @@ export interface TaskProcessorOptions {
   outcomes: PendingOutcomes;
   /** Starts the queue backend's scripts already wrote (task-backend.ts). */
   started: PendingStarts;
+  /** Captures each attempt's output into its task's log; absent: nothing is captured. */
+  logs?: AttemptLogs;
 }
 
 /** How an attempt ended, from the pool's point of view. */
@@ -206,6 +209,9 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
     opts.observer?.started(taskClass, attempt === 1 ? Math.max(0, startedAt - job.timestamp - (job.opts.delay ?? 0)) : undefined);
     let outcome: AttemptOutcome = 'failed';
     let timedOut = false;
+    // Writes nothing until the task prints something; closed (flushed) before the outcome is
+    // committed, so a reader that sees the final state finds every line.
+    const output = opts.logs?.open(taskClass, taskId, attempt);
 
     try {
       const task = opts.admission.admit(taskClass, job.data);
@@ -232,6 +238,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
           await job.updateProgress(value as object);
           await feeds.event({ ...base, type: 'progress', atMs: Date.now(), detail: JSON.stringify(value) });
         },
+        output,
       };
       const result = await executor.run(task.executor, task.payload, ctx);
       // A result that arrives after the abort still loses: the client was told it stopped.
@@ -307,6 +314,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
       outcome = 'retried';
       throw new Error(e.message, { cause: err });
     } finally {
+      await output?.close();
       if (gpu !== undefined) opts.gpus?.slots.release(gpu);
       clearTimeout(timer);
       opts.onBusy?.(--running);

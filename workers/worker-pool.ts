@@ -47,6 +47,8 @@ import { probeHandler } from '../src/http/probe-handler.js';
 import { PoolMetrics } from './pool-metrics.js';
 import { defineTaskCommands, PendingOutcomes, PendingStarts, taskBackend } from './task-backend.js';
 import { TaskWorker } from './run-locks.js';
+import { AttemptLogs } from './attempt-log.js';
+import { TaskLogStore } from '../src/tasks/task-log-store.js';
 
 const STALLED_LIMIT_REASON = 'job stalled more than allowable limit';
 /** How often a stopping pool looks whether anything still runs. */
@@ -228,6 +230,7 @@ export class WorkerPool {
       eventsMaxLen: config.streams.eventsMaxLen,
       outcomes,
       started,
+      logs: new AttemptLogs({ store: new TaskLogStore(redis, this.keys), limits: config.logs, logger: this.log }),
     });
     const processor = attempts.processor(untraced);
 

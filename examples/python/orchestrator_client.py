@@ -5,7 +5,9 @@ The client code is generated from Orchestrator's own proto at start-up (grpcio-t
 always matches the server it talks to. On Debian: apt-get install python3-grpcio python3-grpc-tools.
 
     python3 examples/python/orchestrator_client.py --addr 127.0.0.1:50052 \
-        --task-class cpu_short --payload text=hello
+        --task-class cpu_short --payload text=hello [--logs]
+
+With --logs, the task's captured output (GetTaskLogs, every attempt) is printed after its result.
 """
 import argparse
 import importlib
@@ -32,6 +34,15 @@ def load_stubs():
     return importlib.import_module("orchestrator.v1.orchestrator_pb2"), importlib.import_module("orchestrator.v1.orchestrator_pb2_grpc")
 
 
+def print_logs(pb, stub, task_id, metadata):
+    """Every attempt's captured lines: "log <attempt> <stream> <text>"."""
+    logs = stub.GetTaskLogs(pb.GetTaskLogsRequest(task_id=task_id, all_attempts=True), timeout=10, metadata=metadata)
+    for line in logs.lines:
+        print(f"log {line.attempt} {pb.LogStream.Name(line.stream)} {line.text}")
+    if logs.truncated:
+        print("log (truncated: a SYSTEM line says how many lines were dropped)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--addr", default="127.0.0.1:50052")
@@ -40,6 +51,7 @@ def main() -> int:
     parser.add_argument("--handler", default="echo")
     parser.add_argument("--token", default="", help="bearer token, when the server requires one")
     parser.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for the result")
+    parser.add_argument("--logs", action="store_true", help="print the task's logs (every attempt) after its result")
     args = parser.parse_args()
 
     pb, pb_grpc = load_stubs()
@@ -61,6 +73,8 @@ def main() -> int:
         for result in results:
             state = pb.TaskState.Name(result.state)
             print(f"result {result.task_id} {state} attempt={result.attempt} {result.result_json or result.error}")
+            if args.logs:
+                print_logs(pb, stub, result.task_id, metadata)
             return 0 if result.state == pb.TASK_STATE_SUCCEEDED else 1
     return 1
 

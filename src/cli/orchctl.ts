@@ -20,6 +20,7 @@ import { registerFeedCommands } from './feed-commands.js';
 import { registerQueueCommands } from './queue-commands.js';
 import { registerSystemCommands } from './system-commands.js';
 import { registerTaskCommands } from './task-commands.js';
+import { registerLogCommands } from './log-commands.js';
 import { registerTaskOpsCommands } from './task-ops-commands.js';
 import { registerWorkflowCommands } from './workflow-commands.js';
 import { registerScheduleCommands } from './schedule-commands.js';
@@ -58,6 +59,7 @@ const program = new Command()
 let context: CliContext | undefined;
 const ctx = () => (context ??= new CliContext(program.opts<GlobalFlags>()));
 registerTaskCommands(program, ctx);
+registerLogCommands(program, ctx);
 registerTaskOpsCommands(program, ctx);
 registerFeedCommands(program, ctx);
 registerWorkflowCommands(program, ctx);

@@ -18,8 +18,10 @@ import {
 import * as pb from '../gen/orchestrator/v1/orchestrator.js';
 
 export type { ServiceError };
-export { TaskState, ServingStatus, BackoffType, WorkflowRunState, StepState, FailurePolicy } from '../gen/orchestrator/v1/orchestrator.js';
+export { TaskState, ServingStatus, BackoffType, WorkflowRunState, StepState, FailurePolicy, LogStream } from '../gen/orchestrator/v1/orchestrator.js';
 export type {
+  TaskLogs,
+  TaskLogLine,
   TaskResult,
   TaskEvent,
   TaskStatus,
@@ -406,6 +408,23 @@ export class OrchestratorClient {
   async purgeTasks(opts: { olderThanMs: number; taskClasses?: string[]; states?: pb.TaskState[] }, deadlineMs?: number): Promise<number> {
     const req: pb.PurgeTasksRequest = { olderThanMs: opts.olderThanMs, taskClasses: opts.taskClasses ?? [], states: opts.states ?? [] };
     return (await this.call(this.raw.purgeTasks as Unary<pb.PurgeTasksRequest, pb.PurgeTasksResponse>, req, deadlineMs)).removed;
+  }
+
+  /**
+   * A task's captured output: one attempt's lines (attempt 0: the latest), or every attempt's
+   * with `allAttempts`. NOT_FOUND for an unknown task.
+   */
+  getTaskLogs(taskId: string, opts: { attempt?: number; allAttempts?: boolean } = {}): Promise<pb.TaskLogs> {
+    const req: pb.GetTaskLogsRequest = { taskId, attempt: opts.attempt ?? 0, allAttempts: opts.allAttempts ?? false };
+    return this.call(this.raw.getTaskLogs as Unary<pb.GetTaskLogsRequest, pb.TaskLogs>, req);
+  }
+
+  /**
+   * A task's log lines so far, then live ones, until the task ends (attempt 0: from the latest
+   * attempt on; a named attempt: until it is over). Breaking out of the loop cancels the call.
+   */
+  streamTaskLogs(taskId: string, attempt = 0): AsyncIterable<pb.TaskLogLine> & { cancel(): void } {
+    return iterate(this.raw.streamTaskLogs({ taskId, attempt }, this.metadata()));
   }
 
   /** Stores the workflow as a new version of its name. */

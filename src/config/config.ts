@@ -612,6 +612,34 @@ const schema = z.strictObject({
       exportTimeoutMs: z.number().int().min(100).max(120_000).default(10_000),
     })
     .prefault({}),
+  /** Task logs: each attempt's output, kept with its task (README "Task logs"). */
+  logs: z
+    .strictObject({
+      /**
+       * Most lines one attempt keeps: the first half as they come, the last half at the end, a
+       * note of how many were dropped in between. @default 1000
+       */
+      maxLinesPerAttempt: z.number().int().min(2).max(1_000_000).default(1_000),
+      /** Most bytes one attempt keeps, counted as stored (each line with its ~45-byte marker); halved like the lines. @default 131072 (128 KiB) */
+      maxBytesPerAttempt: z
+        .number()
+        .int()
+        .min(4_096)
+        .max(64 << 20)
+        .default(128 << 10),
+      /** Longest line kept, in bytes; a longer one is cut and marked " [cut]". @default 4096 */
+      maxLineBytes: z
+        .number()
+        .int()
+        .min(80)
+        .max(1 << 20)
+        .default(4_096),
+      /** Longest time a captured line waits before the pool writes it (lines are written in batches). @default 200 */
+      flushIntervalMs: z.number().int().min(10).max(60_000).default(200),
+      /** How often StreamTaskLogs looks for new lines of a running task. @default 250 */
+      followPollMs: z.number().int().min(20).max(60_000).default(250),
+    })
+    .prefault({}),
   workflows: z
     .strictObject({
       /** Most steps one workflow may have. @default 10000 */

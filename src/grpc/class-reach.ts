@@ -97,6 +97,9 @@ const REACH = {
   listTasks: async (r: pb.ListTasksRequest, l) => named(r.filter?.taskClasses ?? [], l),
   retryTasks: async (r: pb.RetryTasksRequest, l) => (r.taskIds.length ? ofTasks(r.taskIds, l, 'skip') : named(r.filter?.taskClasses ?? [], l)),
   purgeTasks: async (r: pb.PurgeTasksRequest, l) => named(r.taskClasses, l),
+  // The task must exist when the call starts (NOT_FOUND otherwise), and its id keeps its class while it does.
+  getTaskLogs: (r: pb.GetTaskLogsRequest, l) => ofTasks([r.taskId], l, 'skip'),
+  streamTaskLogs: (r: pb.StreamTaskLogsRequest, l) => ofTasks([r.taskId], l, 'skip'),
   createSchedule: async (r: pb.CreateScheduleRequest) => [r.schedule?.task?.taskClass ?? ''],
   // The schedule's class before and after: moving a schedule out of (or into) a class is acting on both.
   updateSchedule: async (r: pb.UpdateScheduleRequest, l) => {

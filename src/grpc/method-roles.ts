@@ -23,6 +23,8 @@ export const ORCHESTRATOR_METHOD_ROLES = {
   listTasks: 'read',
   getSchedule: 'read',
   listSchedules: 'read',
+  getTaskLogs: 'read',
+  streamTaskLogs: 'read',
   // submit: put work in and take it back.
   submitTask: 'submit',
   submitTasks: 'submit',

@@ -17,11 +17,13 @@ import type * as pb from '../gen/orchestrator/v1/orchestrator.js';
 import type { WorkflowStore } from '../workflows/workflow-store.js';
 import type { StartRunOutcome, WorkflowRuns } from '../workflows/workflow-runs.js';
 import type { WorkflowStatusReader } from '../workflows/workflow-status.js';
+import { toPbLogLine, toPbLogs } from './log-mapping.js';
 import { toPbEvent, toPbHealth, toPbResult, toPbState, toPbStatus, toSubmission } from './mapping.js';
 import { toPbSummary, toStates, toStatusName, toTaskFilter } from './mapping.js';
 import type { TaskLister } from '../tasks/task-list.js';
 import type { TaskRetrier } from '../tasks/task-retry.js';
 import type { TaskRetention } from '../tasks/task-retention.js';
+import type { TaskLogReader } from '../tasks/task-logs.js';
 import { toPbRun, toPbRunState, toPbUpdate, toWorkflowInput } from './workflow-mapping.js';
 import { toServiceError } from './status.js';
 import type { ScheduleService } from '../schedules/schedule-service.js';
@@ -48,6 +50,8 @@ export interface OrchestratorServices {
   schedules: ScheduleService;
   /** Spans of submissions (src/tracing/). @default Tracing.off */
   tracing?: Tracing;
+  /** GetTaskLogs, StreamTaskLogs. */
+  logs: TaskLogReader;
 }
 
 function requireRunId(runId: string): string {
@@ -284,6 +288,9 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
     purgeTasks: unary<pb.PurgeTasksRequest, pb.PurgeTasksResponse>(async (req) => ({
       removed: await s.taskOps.retention.purge({ olderThanMs: req.olderThanMs, taskClasses: req.taskClasses, states: toStates(req.states, 'states') }),
     })),
+    // Task logs.
+    getTaskLogs: unary<pb.GetTaskLogsRequest, pb.TaskLogs>(async (req) => toPbLogs(await s.logs.get(req.taskId, req.attempt, req.allAttempts))),
+    streamTaskLogs: serverStream(log, s.streams, (req: pb.StreamTaskLogsRequest, ctx) => s.logs.follow(req.taskId, req.attempt, ctx), toPbLogLine),
     // Schedules.
     createSchedule: admitted(
       s.submissions,

@@ -7,6 +7,8 @@
  *   then lives on one shard; the feeds and the task index, written for every task, would keep
  *   one shard the busiest anyway.
  * - BullMQ queues: prefix `{<prefix>}:q` and queue name `<class>` (keys `{orq}:q:<class>:...`).
+ *   A task's logs are its job's BullMQ log list, `{orq}:q:<class>:<task_id>:logs`
+ *   (src/tasks/task-log-format.ts), removed with the job.
  * - `{<prefix>}:tasks`   hash task_id -> "<class>\t<digest>": the cross-class id index that makes
  *                      ids unique across classes and submissions idempotent.
  * - `{<prefix>}:tasks:<class>` zset task_id -> submit time (ms): the class's tasks newest first,

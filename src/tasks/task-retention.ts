@@ -212,7 +212,7 @@ export class TaskRetention {
 
   /**
    * Estimates the bytes finished tasks take: per class and kind, the set's size times the mean
-   * MEMORY USAGE of up to SIZE_SAMPLES random jobs of it (plus TASK_ENTRY_BYTES each), smoothed
+   * MEMORY USAGE of up to SIZE_SAMPLES random jobs of it with their log lists (plus TASK_ENTRY_BYTES each), smoothed
    * over sweeps. Two pipelined round trips whatever the number of tasks.
    */
   async finishedBytes(): Promise<FinishedBytes> {
@@ -227,15 +227,21 @@ export class TaskRetention {
     sets.forEach(([name], i) => {
       const ids = (counted[i * 2 + 1]?.[1] as string[] | null) ?? [];
       sampled.push(ids.length);
-      for (const id of ids) second.memory('USAGE', keys.job(name, id), 'SAMPLES', 0);
+      // The job and its log list (task logs, BullMQ's `:logs`): a chatty task's log can outweigh its job.
+      for (const id of ids) second.memory('USAGE', keys.job(name, id), 'SAMPLES', 0).memory('USAGE', `${keys.job(name, id)}:logs`, 'SAMPLES', 0);
     });
     const usages = sampled.some((n) => n > 0) ? ((await second.exec()) ?? []) : [];
     const out: FinishedBytes = { totalBytes: 0, sets: new Map() };
     let at = 0;
     sets.forEach(([name, kind], i) => {
       const count = Number(counted[i * 2]?.[1] ?? 0);
-      const bytes = usages.slice(at, at + sampled[i]!).map(([, v]) => Number(v ?? 0));
-      at += sampled[i]!;
+      const bytes: number[] = [];
+      for (let j = 0; j < sampled[i]!; j++) {
+        const job = Number(usages[at + 2 * j]?.[1] ?? 0);
+        // A job without logs answers nil for its list: it counts the job alone.
+        bytes.push(job > 0 ? job + Number(usages[at + 2 * j + 1]?.[1] ?? 0) : 0);
+      }
+      at += 2 * sampled[i]!;
       // A job removed between the two reads answers nil: it is left out of the mean.
       const present = bytes.filter((b) => b > 0);
       const sampledMean = (present.length ? present.reduce((a, b) => a + b, 0) / present.length : 0) + TASK_ENTRY_BYTES;

@@ -156,8 +156,16 @@ export class CommandExecutor implements Executor<CommandSpec> {
     const closed = waitForClose(child);
     const stdout = new OutputTail(this.outputTailBytes);
     const stderr = new OutputTail(this.outputTailBytes);
-    child.stdout?.on('data', (chunk: Buffer) => stdout.push(chunk));
-    child.stderr?.on('data', (chunk: Buffer) => stderr.push(chunk));
+    // The tails are the failure's detail; the attempt's log (ctx.output) gets every line, bounded there.
+    const output = ctx.output;
+    child.stdout?.on('data', (chunk: Buffer) => {
+      stdout.push(chunk);
+      output?.write('stdout', chunk);
+    });
+    child.stderr?.on('data', (chunk: Buffer) => {
+      stderr.push(chunk);
+      output?.write('stderr', chunk);
+    });
 
     const group = new ProcessGroup(pid, this.killGraceMs);
     let stoppedByUs = false;

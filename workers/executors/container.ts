@@ -131,8 +131,14 @@ export class ContainerExecutor implements Executor<ContainerSpec> {
         output.once('close', resolve);
         output.once('error', () => resolve());
       });
-      const out = new PassThrough().on('data', (c: Buffer) => stdout.push(c));
-      const err = new PassThrough().on('data', (c: Buffer) => stderr.push(c));
+      const out = new PassThrough().on('data', (c: Buffer) => {
+        stdout.push(c);
+        ctx.output?.write('stdout', c);
+      });
+      const err = new PassThrough().on('data', (c: Buffer) => {
+        stderr.push(c);
+        ctx.output?.write('stderr', c);
+      });
       docker.api.modem.demuxStream(output, out, err);
 
       if (ctx.signal.aborted) throw abortError(ctx.signal.reason, 'container cancelled');

@@ -27,6 +27,19 @@ export interface ExecutionContext {
   tracestate?: string;
   /** Report progress; the value must be JSON-serialisable. */
   progress(value: unknown): Promise<void>;
+  /**
+   * The attempt's log (workers/attempt-log.ts): what the task printed, as the operator reads it
+   * with GetTaskLogs and in Bull Board. Absent where nothing captures (executors run alone).
+   */
+  output?: AttemptOutput;
+}
+
+/** Where an executor puts what its task printed; bounded and batched by the receiver. */
+export interface AttemptOutput {
+  /** Raw output of a process on one stream; split into lines by the receiver. */
+  write(stream: 'stdout' | 'stderr', chunk: Buffer | string): void;
+  /** One message on a stream (a handler's ctx.log); may hold newlines. */
+  line(stream: 'stdout' | 'stderr' | 'log' | 'system', text: string): void;
 }
 
 export interface Executor<Spec> {

@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { format } from 'node:util';
 import { TaskError } from '../../src/tasks/errors.js';
 import { TEST_HANDLERS } from '../../src/tasks/task-spec.js';
 import type { Handler } from '../handlers/handler.js';
@@ -60,6 +61,7 @@ export class HandlerExecutor implements Executor<HandlerSpec> {
         data: { module, payload, taskId: ctx.taskId, taskClass: ctx.taskClass, attempt: ctx.attempt, env: ctx.env },
         signal: ctx.signal,
         progress: ctx.progress,
+        output: ctx.output,
       });
     }
     let fn = this.loaded.get(module);
@@ -68,7 +70,16 @@ export class HandlerExecutor implements Executor<HandlerSpec> {
       this.loaded.set(module, fn);
     }
     // In-process handlers share the pool's process.env, so they get the task's env only here.
-    return fn(payload, { taskId: ctx.taskId, taskClass: ctx.taskClass, attempt: ctx.attempt, env: ctx.env, signal: ctx.signal, progress: ctx.progress });
+    const output = ctx.output;
+    return fn(payload, {
+      taskId: ctx.taskId,
+      taskClass: ctx.taskClass,
+      attempt: ctx.attempt,
+      env: ctx.env,
+      signal: ctx.signal,
+      progress: ctx.progress,
+      log: (...args: unknown[]) => output?.line('log', format(...args)),
+    });
   }
 
   async close(): Promise<void> {

@@ -85,6 +85,7 @@ export class HttpExecutor implements Executor<HttpSpec> {
       try {
         return body === '' ? null : (JSON.parse(body) as unknown);
       } catch {
+        ctx.output?.write('stdout', body.slice(-this.errorBodyTailBytes));
         throw new TaskError('task_failed', `${where}: answered ${res.status} with content type ${type} but a body that is not JSON`, {
           retryable: false,
           detail: { status: res.status, body: body.slice(-this.errorBodyTailBytes) },
@@ -93,6 +94,8 @@ export class HttpExecutor implements Executor<HttpSpec> {
     }
 
     const tail = await this.readTail(res, ctx.signal);
+    // The runner's answer is the only output an http task has: its tail goes to the attempt's log.
+    if (tail !== '') ctx.output?.write('stdout', tail);
     const retryable = res.status >= 500 || RETRYABLE_4XX.has(res.status);
     const why = res.status >= 300 && res.status < 400 ? ' (redirects are not followed)' : '';
     throw new TaskError('task_failed', `${where}: answered ${res.status} ${res.statusText}${why}`.trimEnd(), {

@@ -107,6 +107,8 @@ export class SlurmExecutor implements Executor<SlurmSpec> {
     await this.opts.jobIds.ended(ctx.taskId, ctx.attempt).catch((err: unknown) => log.warn({ err }, 'could not expire the job id record'));
 
     const stdout = await readTail(info.stdoutPath || join(this.opts.spoolDir, `${jobId}.out`), this.opts.outputTailBytes ?? 16_384);
+    // The job's output file (stdout and stderr together), its tail, is the attempt's log too.
+    if (stdout !== '') ctx.output?.write('stdout', stdout);
     const detail = { slurmJobId: jobId, state: info.state, exitCode: info.exitCode, stdout, stderr: '' };
     if (cancelledAt !== undefined) throw abortError(ctx.signal.reason, 'slurm job cancelled', detail);
     return slurmOutcome(info, stdout, performance.now() - started);

@@ -16,6 +16,12 @@ export interface HandlerContext {
   env: Record<string, string>;
   signal: AbortSignal;
   progress(value: unknown): Promise<void>;
+  /**
+   * A line in the task's log (GetTaskLogs, `orchctl logs`, Bull Board's Logs tab), stream `log`;
+   * arguments are formatted like console.log's. A sandboxed handler's console output is captured
+   * too (streams stdout and stderr); an in-process handler's console is the pool's own.
+   */
+  log(...args: unknown[]): void;
 }
 
 export type Handler = (payload: Record<string, string>, ctx: HandlerContext) => unknown;

@@ -13,7 +13,8 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChildPool, ChildCommand, ParentCommand, type Child } from 'bullmq';
 import { TaskError } from '../../src/tasks/errors.js';
-import type { SandboxJobData } from './handler-process.js';
+import type { SandboxJobData, SandboxLogMessage } from './handler-process.js';
+import type { AttemptOutput } from '../executors/executor.js';
 
 // BullMQ's child entry files; the CommonJS build, because its ESM build uses extensionless
 // imports that Node cannot load directly.
@@ -31,6 +32,17 @@ export interface SandboxCall {
   data: SandboxJobData;
   signal: AbortSignal;
   progress(value: unknown): Promise<void>;
+  /** The attempt's log: the handler's ctx.log and console output. */
+  output?: AttemptOutput;
+}
+
+const LOG_STREAMS: ReadonlySet<unknown> = new Set(['stdout', 'stderr', 'log']);
+
+/** A Log message of the child as a line, or undefined when it is not one (the handler can send anything). */
+function logMessage(value: unknown): SandboxLogMessage | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const { stream, text } = value as Record<string, unknown>;
+  return LOG_STREAMS.has(stream) && typeof text === 'string' ? { stream: stream as SandboxLogMessage['stream'], text } : undefined;
 }
 
 interface ChildMessage {
@@ -79,6 +91,14 @@ export class SandboxRunner {
             case ParentCommand.Progress:
               call.progress(msg.value).catch(() => undefined);
               break;
+            case ParentCommand.Log: {
+              const m = logMessage(msg.value);
+              if (m && call.output) {
+                if (m.stream === 'log') call.output.line('log', m.text);
+                else call.output.write(m.stream, m.text);
+              }
+              break;
+            }
           }
         };
         onAbort = () => {

@@ -135,6 +135,61 @@ export function taskStateToJSON(object: TaskState): string {
   }
 }
 
+export enum LogStream {
+  LOG_STREAM_UNSPECIFIED = 0,
+  /** LOG_STREAM_STDOUT - A process's, container's or Slurm job's output; a sandboxed handler's console.log/info. */
+  LOG_STREAM_STDOUT = 1,
+  /** LOG_STREAM_STDERR - stderr of the same; a sandboxed handler's console.error/warn. */
+  LOG_STREAM_STDERR = 2,
+  /** LOG_STREAM_LOG - A handler's ctx.log. */
+  LOG_STREAM_LOG = 3,
+  /** LOG_STREAM_SYSTEM - Written by the pool: how many lines the per-attempt bounds dropped. */
+  LOG_STREAM_SYSTEM = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function logStreamFromJSON(object: any): LogStream {
+  switch (object) {
+    case 0:
+    case "LOG_STREAM_UNSPECIFIED":
+      return LogStream.LOG_STREAM_UNSPECIFIED;
+    case 1:
+    case "LOG_STREAM_STDOUT":
+      return LogStream.LOG_STREAM_STDOUT;
+    case 2:
+    case "LOG_STREAM_STDERR":
+      return LogStream.LOG_STREAM_STDERR;
+    case 3:
+    case "LOG_STREAM_LOG":
+      return LogStream.LOG_STREAM_LOG;
+    case 4:
+    case "LOG_STREAM_SYSTEM":
+      return LogStream.LOG_STREAM_SYSTEM;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return LogStream.UNRECOGNIZED;
+  }
+}
+
+export function logStreamToJSON(object: LogStream): string {
+  switch (object) {
+    case LogStream.LOG_STREAM_UNSPECIFIED:
+      return "LOG_STREAM_UNSPECIFIED";
+    case LogStream.LOG_STREAM_STDOUT:
+      return "LOG_STREAM_STDOUT";
+    case LogStream.LOG_STREAM_STDERR:
+      return "LOG_STREAM_STDERR";
+    case LogStream.LOG_STREAM_LOG:
+      return "LOG_STREAM_LOG";
+    case LogStream.LOG_STREAM_SYSTEM:
+      return "LOG_STREAM_SYSTEM";
+    case LogStream.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export enum ServingStatus {
   SERVING_STATUS_UNSPECIFIED = 0,
   SERVING_STATUS_SERVING = 1,
@@ -605,6 +660,46 @@ export interface CancelTaskResponse {
    * one is being stopped, or the final state when it had already finished (nothing changed).
    */
   state: TaskState;
+}
+
+export interface TaskLogLine {
+  attempt: number;
+  /** When the pool captured the line (its clock); 0 for an entry written by other means. */
+  atMs: number;
+  stream: LogStream;
+  /** One line, without its newline. */
+  text: string;
+}
+
+export interface GetTaskLogsRequest {
+  taskId: string;
+  /** The attempt to read (1-based); 0: the latest one. */
+  attempt: number;
+  /** Every attempt's lines, in order (attempt is then ignored). */
+  allAttempts: boolean;
+}
+
+export interface TaskLogs {
+  taskId: string;
+  /** The attempt served; 0 with all_attempts. */
+  attempt: number;
+  lines: TaskLogLine[];
+  /**
+   * Lines are missing: the attempt printed more than logs.maxLinesPerAttempt /
+   * logs.maxBytesPerAttempt (a SYSTEM line says how many were dropped, where), or the oldest
+   * lines were left out to fit one message.
+   */
+  truncated: boolean;
+  /** The attempts that have lines, ascending. */
+  attempts: number[];
+  /** The task's state when the lines were read. */
+  state: TaskState;
+}
+
+export interface StreamTaskLogsRequest {
+  taskId: string;
+  /** Follow this attempt (1-based) only; 0: from the latest attempt on, with every later one. */
+  attempt: number;
 }
 
 export interface StreamTaskResultsRequest {
@@ -4172,6 +4267,492 @@ export const CancelTaskResponse: MessageFns<CancelTaskResponse> = {
     const message = createBaseCancelTaskResponse();
     message.taskId = object.taskId ?? "";
     message.state = object.state ?? 0;
+    return message;
+  },
+};
+
+function createBaseTaskLogLine(): TaskLogLine {
+  return { attempt: 0, atMs: 0, stream: 0, text: "" };
+}
+
+export const TaskLogLine: MessageFns<TaskLogLine> = {
+  encode(message: TaskLogLine, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.attempt !== 0) {
+      writer.uint32(8).int32(message.attempt);
+    }
+    if (message.atMs !== 0) {
+      writer.uint32(16).int64(message.atMs);
+    }
+    if (message.stream !== 0) {
+      writer.uint32(24).int32(message.stream);
+    }
+    if (message.text !== "") {
+      writer.uint32(34).string(message.text);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TaskLogLine {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTaskLogLine();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.attempt = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.atMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.stream = reader.int32() as any;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.text = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TaskLogLine {
+    return {
+      attempt: isSet(object.attempt) ? globalThis.Number(object.attempt) : 0,
+      atMs: isSet(object.atMs)
+        ? globalThis.Number(object.atMs)
+        : isSet(object.at_ms)
+        ? globalThis.Number(object.at_ms)
+        : 0,
+      stream: isSet(object.stream) ? logStreamFromJSON(object.stream) : 0,
+      text: isSet(object.text) ? globalThis.String(object.text) : "",
+    };
+  },
+
+  toJSON(message: TaskLogLine): unknown {
+    const obj: any = {};
+    if (message.attempt !== 0) {
+      obj.attempt = Math.round(message.attempt);
+    }
+    if (message.atMs !== 0) {
+      obj.atMs = Math.round(message.atMs);
+    }
+    if (message.stream !== 0) {
+      obj.stream = logStreamToJSON(message.stream);
+    }
+    if (message.text !== "") {
+      obj.text = message.text;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TaskLogLine>, I>>(base?: I): TaskLogLine {
+    return TaskLogLine.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TaskLogLine>, I>>(object: I): TaskLogLine {
+    const message = createBaseTaskLogLine();
+    message.attempt = object.attempt ?? 0;
+    message.atMs = object.atMs ?? 0;
+    message.stream = object.stream ?? 0;
+    message.text = object.text ?? "";
+    return message;
+  },
+};
+
+function createBaseGetTaskLogsRequest(): GetTaskLogsRequest {
+  return { taskId: "", attempt: 0, allAttempts: false };
+}
+
+export const GetTaskLogsRequest: MessageFns<GetTaskLogsRequest> = {
+  encode(message: GetTaskLogsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskId !== "") {
+      writer.uint32(10).string(message.taskId);
+    }
+    if (message.attempt !== 0) {
+      writer.uint32(16).int32(message.attempt);
+    }
+    if (message.allAttempts !== false) {
+      writer.uint32(24).bool(message.allAttempts);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): GetTaskLogsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseGetTaskLogsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.taskId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.attempt = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.allAttempts = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): GetTaskLogsRequest {
+    return {
+      taskId: isSet(object.taskId)
+        ? globalThis.String(object.taskId)
+        : isSet(object.task_id)
+        ? globalThis.String(object.task_id)
+        : "",
+      attempt: isSet(object.attempt) ? globalThis.Number(object.attempt) : 0,
+      allAttempts: isSet(object.allAttempts)
+        ? globalThis.Boolean(object.allAttempts)
+        : isSet(object.all_attempts)
+        ? globalThis.Boolean(object.all_attempts)
+        : false,
+    };
+  },
+
+  toJSON(message: GetTaskLogsRequest): unknown {
+    const obj: any = {};
+    if (message.taskId !== "") {
+      obj.taskId = message.taskId;
+    }
+    if (message.attempt !== 0) {
+      obj.attempt = Math.round(message.attempt);
+    }
+    if (message.allAttempts !== false) {
+      obj.allAttempts = message.allAttempts;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<GetTaskLogsRequest>, I>>(base?: I): GetTaskLogsRequest {
+    return GetTaskLogsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<GetTaskLogsRequest>, I>>(object: I): GetTaskLogsRequest {
+    const message = createBaseGetTaskLogsRequest();
+    message.taskId = object.taskId ?? "";
+    message.attempt = object.attempt ?? 0;
+    message.allAttempts = object.allAttempts ?? false;
+    return message;
+  },
+};
+
+function createBaseTaskLogs(): TaskLogs {
+  return { taskId: "", attempt: 0, lines: [], truncated: false, attempts: [], state: 0 };
+}
+
+export const TaskLogs: MessageFns<TaskLogs> = {
+  encode(message: TaskLogs, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskId !== "") {
+      writer.uint32(10).string(message.taskId);
+    }
+    if (message.attempt !== 0) {
+      writer.uint32(16).int32(message.attempt);
+    }
+    for (const v of message.lines) {
+      TaskLogLine.encode(v!, writer.uint32(26).fork()).join();
+    }
+    if (message.truncated !== false) {
+      writer.uint32(32).bool(message.truncated);
+    }
+    if (message.attempts.length !== 0) {
+      writer.uint32(42).fork();
+      for (const v of message.attempts) {
+        writer.int32(v);
+      }
+      writer.join();
+    }
+    if (message.state !== 0) {
+      writer.uint32(48).int32(message.state);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TaskLogs {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTaskLogs();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.taskId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.attempt = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.lines.push(TaskLogLine.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.truncated = reader.bool();
+            continue;
+          }
+          case 5: {
+            if (tag === 40) {
+              message.attempts.push(reader.int32());
+
+              continue;
+            }
+
+            if (tag === 42) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.attempts.push(reader.int32());
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TaskLogs {
+    return {
+      taskId: isSet(object.taskId)
+        ? globalThis.String(object.taskId)
+        : isSet(object.task_id)
+        ? globalThis.String(object.task_id)
+        : "",
+      attempt: isSet(object.attempt) ? globalThis.Number(object.attempt) : 0,
+      lines: globalThis.Array.isArray(object?.lines) ? object.lines.map((e: any) => TaskLogLine.fromJSON(e)) : [],
+      truncated: isSet(object.truncated) ? globalThis.Boolean(object.truncated) : false,
+      attempts: globalThis.Array.isArray(object?.attempts) ? object.attempts.map((e: any) => globalThis.Number(e)) : [],
+      state: isSet(object.state) ? taskStateFromJSON(object.state) : 0,
+    };
+  },
+
+  toJSON(message: TaskLogs): unknown {
+    const obj: any = {};
+    if (message.taskId !== "") {
+      obj.taskId = message.taskId;
+    }
+    if (message.attempt !== 0) {
+      obj.attempt = Math.round(message.attempt);
+    }
+    if (message.lines?.length) {
+      obj.lines = message.lines.map((e) => TaskLogLine.toJSON(e));
+    }
+    if (message.truncated !== false) {
+      obj.truncated = message.truncated;
+    }
+    if (message.attempts?.length) {
+      obj.attempts = message.attempts.map((e) => Math.round(e));
+    }
+    if (message.state !== 0) {
+      obj.state = taskStateToJSON(message.state);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TaskLogs>, I>>(base?: I): TaskLogs {
+    return TaskLogs.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TaskLogs>, I>>(object: I): TaskLogs {
+    const message = createBaseTaskLogs();
+    message.taskId = object.taskId ?? "";
+    message.attempt = object.attempt ?? 0;
+    message.lines = object.lines?.map((e) => TaskLogLine.fromPartial(e)) || [];
+    message.truncated = object.truncated ?? false;
+    message.attempts = object.attempts?.map((e) => e) || [];
+    message.state = object.state ?? 0;
+    return message;
+  },
+};
+
+function createBaseStreamTaskLogsRequest(): StreamTaskLogsRequest {
+  return { taskId: "", attempt: 0 };
+}
+
+export const StreamTaskLogsRequest: MessageFns<StreamTaskLogsRequest> = {
+  encode(message: StreamTaskLogsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskId !== "") {
+      writer.uint32(10).string(message.taskId);
+    }
+    if (message.attempt !== 0) {
+      writer.uint32(16).int32(message.attempt);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): StreamTaskLogsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseStreamTaskLogsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.taskId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.attempt = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): StreamTaskLogsRequest {
+    return {
+      taskId: isSet(object.taskId)
+        ? globalThis.String(object.taskId)
+        : isSet(object.task_id)
+        ? globalThis.String(object.task_id)
+        : "",
+      attempt: isSet(object.attempt) ? globalThis.Number(object.attempt) : 0,
+    };
+  },
+
+  toJSON(message: StreamTaskLogsRequest): unknown {
+    const obj: any = {};
+    if (message.taskId !== "") {
+      obj.taskId = message.taskId;
+    }
+    if (message.attempt !== 0) {
+      obj.attempt = Math.round(message.attempt);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<StreamTaskLogsRequest>, I>>(base?: I): StreamTaskLogsRequest {
+    return StreamTaskLogsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<StreamTaskLogsRequest>, I>>(object: I): StreamTaskLogsRequest {
+    const message = createBaseStreamTaskLogsRequest();
+    message.taskId = object.taskId ?? "";
+    message.attempt = object.attempt ?? 0;
     return message;
   },
 };
@@ -10286,6 +10867,34 @@ export const OrchestratorServiceService = {
     responseDeserialize: (value: Buffer): PurgeTasksResponse => PurgeTasksResponse.decode(value),
   },
   /**
+   * ---------- task logs ----------
+   * The captured output of one attempt of a task (default: its latest), or of all its attempts.
+   * NOT_FOUND when the task is unknown or no longer retained.
+   */
+  getTaskLogs: {
+    path: "/orchestrator.v1.OrchestratorService/GetTaskLogs" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: GetTaskLogsRequest): Buffer => Buffer.from(GetTaskLogsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): GetTaskLogsRequest => GetTaskLogsRequest.decode(value),
+    responseSerialize: (value: TaskLogs): Buffer => Buffer.from(TaskLogs.encode(value).finish()),
+    responseDeserialize: (value: Buffer): TaskLogs => TaskLogs.decode(value),
+  },
+  /**
+   * The lines of an attempt so far, then each new line as the pool writes it; ends when the
+   * task reaches a final state (or, with an attempt named, when that attempt is over).
+   */
+  streamTaskLogs: {
+    path: "/orchestrator.v1.OrchestratorService/StreamTaskLogs" as const,
+    requestStream: false as const,
+    responseStream: true as const,
+    requestSerialize: (value: StreamTaskLogsRequest): Buffer =>
+      Buffer.from(StreamTaskLogsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): StreamTaskLogsRequest => StreamTaskLogsRequest.decode(value),
+    responseSerialize: (value: TaskLogLine): Buffer => Buffer.from(TaskLogLine.encode(value).finish()),
+    responseDeserialize: (value: Buffer): TaskLogLine => TaskLogLine.decode(value),
+  },
+  /**
    * ---------- schedules ----------
    * Store a recurring submission of a task spec (cron with time zone, or a fixed interval).
    * Idempotent on schedule_id with the same spec; ALREADY_EXISTS with a different one.
@@ -10393,6 +11002,17 @@ export interface OrchestratorServiceServer extends UntypedServiceImplementation 
   retryTasks: handleUnaryCall<RetryTasksRequest, RetryTasksResponse>;
   /** Remove finished tasks older than an age, with their records; returns how many. */
   purgeTasks: handleUnaryCall<PurgeTasksRequest, PurgeTasksResponse>;
+  /**
+   * ---------- task logs ----------
+   * The captured output of one attempt of a task (default: its latest), or of all its attempts.
+   * NOT_FOUND when the task is unknown or no longer retained.
+   */
+  getTaskLogs: handleUnaryCall<GetTaskLogsRequest, TaskLogs>;
+  /**
+   * The lines of an attempt so far, then each new line as the pool writes it; ends when the
+   * task reaches a final state (or, with an attempt named, when that attempt is over).
+   */
+  streamTaskLogs: handleServerStreamingCall<StreamTaskLogsRequest, TaskLogLine>;
   /**
    * ---------- schedules ----------
    * Store a recurring submission of a task spec (cron with time zone, or a fixed interval).
@@ -10715,6 +11335,36 @@ export interface OrchestratorServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: PurgeTasksResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * ---------- task logs ----------
+   * The captured output of one attempt of a task (default: its latest), or of all its attempts.
+   * NOT_FOUND when the task is unknown or no longer retained.
+   */
+  getTaskLogs(
+    request: GetTaskLogsRequest,
+    callback: (error: ServiceError | null, response: TaskLogs) => void,
+  ): ClientUnaryCall;
+  getTaskLogs(
+    request: GetTaskLogsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: TaskLogs) => void,
+  ): ClientUnaryCall;
+  getTaskLogs(
+    request: GetTaskLogsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: TaskLogs) => void,
+  ): ClientUnaryCall;
+  /**
+   * The lines of an attempt so far, then each new line as the pool writes it; ends when the
+   * task reaches a final state (or, with an attempt named, when that attempt is over).
+   */
+  streamTaskLogs(request: StreamTaskLogsRequest, options?: Partial<CallOptions>): ClientReadableStream<TaskLogLine>;
+  streamTaskLogs(
+    request: StreamTaskLogsRequest,
+    metadata?: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientReadableStream<TaskLogLine>;
   /**
    * ---------- schedules ----------
    * Store a recurring submission of a task spec (cron with time zone, or a fixed interval).
