@@ -23,6 +23,7 @@ import { queueBoard } from './queue-board.js';
 import { redactBoardApi, secretKeyTest } from './redaction.js';
 import { securityHeaders } from './security-headers.js';
 import { WorkflowRoutes } from './workflow-routes.js';
+import type { BoardRetry } from './board-retry.js';
 
 export const QUEUES_PATH = '/admin/queues';
 export const WORKFLOWS_PATH = '/admin/workflows';
@@ -31,6 +32,8 @@ const STATIC_DIR = join(PROJECT_ROOT, 'dashboard', 'static');
 export interface DashboardOptions {
   queues: TaskQueues;
   workflows: WorkflowStatusReader;
+  /** Bull Board's Retry buttons, answered as RetryTasks answers orchctl (board-retry.ts). */
+  retry?: BoardRetry;
   /** Configured users and tokens, or the generated admin token: never empty. */
   credentials: DashboardCredentials;
   /** http.publicNames: Host names answered besides loopback and IP addresses. */
@@ -80,6 +83,16 @@ function mountDashboard(app: Express, d: DashboardOptions): void {
   // Bull Board's API is where a retry, clean, promote or add lands: guard it by method; and it is
   // where job data leaves, so a read-only caller's answers are redacted there.
   app.use(`${QUEUES_PATH}/api`, auth.readOnlyGuard, redactBoardApi(isSecret));
+  const retry = d.retry;
+  if (retry) {
+    // Ahead of Bull Board's own routes, past the admin guard above.
+    app.put(`${QUEUES_PATH}/api/queues/:queueName/retry/:queueStatus`, async (req, res, next) =>
+      retry.handles(req.params.queueName) ? send(res, await retry.retryAll(req.params.queueName, req.params.queueStatus)) : next(),
+    );
+    app.put(`${QUEUES_PATH}/api/queues/:queueName/:jobId/retry`, async (req, res, next) =>
+      retry.handles(req.params.queueName) ? send(res, await retry.retryOne(req.params.jobId)) : next(),
+    );
+  }
   app.use(QUEUES_PATH, queueBoard({ queues: d.queues.all(), readOnlyQueues: [d.queues.scheduleTicks], basePath: QUEUES_PATH }));
   app.use(`${WORKFLOWS_PATH}/static`, express.static(STATIC_DIR, { index: false, fallthrough: false }));
   app.get(`${WORKFLOWS_PATH}/api/runs/:runId`, async (req, res) => send(res, await workflows.run(req.params.runId, roleOf(res))));

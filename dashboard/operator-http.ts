@@ -19,6 +19,9 @@ import type { ReadServices } from '../src/read-services.js';
 import type { DashboardCredentials } from './dashboard-auth.js';
 import { loadOrCreateDashboardToken, type GeneratedToken } from './generated-token.js';
 import { createOperatorApp } from './operator-app.js';
+import { BoardRetry } from './board-retry.js';
+import { TaskLister } from '../src/tasks/task-list.js';
+import { TaskRetrier } from '../src/tasks/task-retry.js';
 
 export interface OperatorHttpOptions {
   config: Config;
@@ -70,6 +73,7 @@ export class OperatorHttp extends HttpListener {
           ? {
               queues: services.queues,
               workflows: services.workflowStatus,
+              retry: boardRetry(config, redis, services),
               credentials,
               publicNames: config.http.publicNames,
               scheme: tls.certFile ? 'https' : 'http',
@@ -114,6 +118,13 @@ export class OperatorHttp extends HttpListener {
       this.log.info({ tokenFile: login.generated.tokenFile }, `dashboard at ${login.url}: log in once with ?token=<the token in ${login.generated.tokenFile}>`);
     }
   }
+}
+
+/** Bull Board's Retry buttons, answered by RetryTasks (board-retry.ts). */
+function boardRetry(config: Config, redis: Redis, s: ReadServices): BoardRetry {
+  const { keys, queues, status } = s;
+  const retrier = new TaskRetrier({ redis, keys, queues, status, lister: new TaskLister({ redis, keys, queues }), eventsMaxLen: config.streams.eventsMaxLen });
+  return new BoardRetry({ retrier, classes: new Set(config.classes.keys()) });
 }
 
 /** The operator HTTP server (kept as a function for the callers that build one). */

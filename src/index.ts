@@ -45,6 +45,7 @@ export type {
   TaskResult,
   TaskEvent,
   TaskStatus,
+  TaskFailure,
   HealthResponse,
   SubmitTaskResponse,
 } from './client/orchestrator-client.js';

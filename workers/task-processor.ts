@@ -26,6 +26,7 @@ import type { GpuSlots } from './gpu-slots.js';
 import type { JobAdmission } from './job-admission.js';
 import type { TaskClassOptions } from '../queues/task-classes.js';
 import { LockLost } from './run-locks.js';
+import { failureOf, failureTrace } from '../src/tasks/task-failure.js';
 
 /** The reason a pool aborts its running tasks when its shutdown grace runs out. */
 export class HandBack extends Error {
@@ -65,6 +66,8 @@ export interface TaskProcessorOptions {
   /** Told when each attempt starts and ends (the pool's metrics). */
   observer?: AttemptObserver;
   eventsMaxLen: number;
+  /** Bytes of a failed attempt's output kept with its error (pool.failureTailBytes). @default 4096 */
+  failureTailBytes?: number;
   /** Where an attempt that ended for good leaves its outcome, for BullMQ's finish to commit. */
   outcomes: PendingOutcomes;
   /** Starts the queue backend's scripts already wrote (task-backend.ts). */
@@ -139,6 +142,16 @@ function detailJsonWithin(detail: Record<string, unknown> | undefined, maxBytes:
   if (!detail) return undefined;
   const json = JSON.stringify(detail);
   return Buffer.byteLength(json) <= maxBytes ? json : undefined;
+}
+
+/**
+ * The error BullMQ records for a failed attempt: its message becomes the job's failedReason and
+ * its stack the job's stacktrace entry (what Bull Board shows), so the stack is the task's own
+ * failure as text, never a stack of the pool's code (that goes to the pool's debug log).
+ */
+function recordedError(error: Error, trace: string): Error {
+  error.stack = trace;
+  return error;
 }
 
 /** BullMQ's failedReason for a final failure; status reads the code back from its prefix. */
@@ -278,6 +291,10 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
       }
       const e = toTaskError(err, signal);
       const now = Date.now();
+      const failure = failureOf(e, opts.failureTailBytes ?? 4096);
+      const trace = failureTrace(failure, attempt);
+      // The operator sees the task's failure; the pool's own stack is for whoever debugs the pool.
+      log().debug({ err }, 'attempt failed');
       timedOut = e.code === 'timed_out';
       if (timedOut) await feeds.count('timed_out', taskClass);
       // BullMQ's count against BullMQ's allowance: after RetryTasks, `attempt` goes on from the
@@ -293,10 +310,11 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
           errorCode: e.code,
           durationMs: now - startedAt,
           resultJson: detailJsonWithin(e.detail, maxResultBytes),
+          failure,
         });
         outcome = state;
         log().info({ code: e.code, error: e.message }, `task ${state}`);
-        throw new UnrecoverableError(failedReason(e.code, e.message));
+        throw recordedError(new UnrecoverableError(failedReason(e.code, e.message)), trace);
       }
       // Written by BullMQ's retry of the job (task-backend.ts), only if this run still holds it.
       outcomes.setRetry(
@@ -305,7 +323,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
         `retried:${taskClass}`,
       );
       outcome = 'retried';
-      throw new Error(e.message, { cause: err });
+      throw recordedError(new Error(e.message), trace);
     } finally {
       if (gpu !== undefined) opts.gpus?.slots.release(gpu);
       clearTimeout(timer);

@@ -220,6 +220,7 @@ export class WorkerPool {
       onBusy: (n) => (this.busy = n),
       observer: metrics,
       eventsMaxLen: config.streams.eventsMaxLen,
+      failureTailBytes: config.pool.failureTailBytes,
       outcomes,
       started,
     });

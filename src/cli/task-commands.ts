@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { TaskState, type TaskInput, type TaskResult } from '../client/orchestrator-client.js';
 import { CliError, EXIT, enumName, type CliContext } from './cli-context.js';
+import { failureFacts, failureJson, printOutputTail } from './failure-output.js';
 
 const stateName = (s: TaskState) => enumName(TaskState, s, 'TASK_STATE_');
 
@@ -93,8 +94,11 @@ function taskFromFlags(f: SubmitFlags, argv: string[]): TaskInput {
   };
 }
 
-function resultRow(r: TaskResult): Record<string, unknown> {
-  return { task: r.taskId, state: stateName(r.state), attempt: r.attempt, result: r.resultJson || r.error };
+function resultRow(r: TaskResult, json: boolean): Record<string, unknown> {
+  if (json) return { task: r.taskId, state: stateName(r.state), attempt: r.attempt, result: r.state === TaskState.TASK_STATE_SUCCEEDED ? r.resultJson : r.error, failure: failureJson(r.failure) };
+  const row: Record<string, unknown> = { task: r.taskId, state: stateName(r.state), attempt: r.attempt, result: r.state === TaskState.TASK_STATE_SUCCEEDED ? r.resultJson : r.error };
+  if (r.failure) row.failure = failureFacts(r.failure);
+  return row;
 }
 
 /** Waits for the results of `ids`, printing each (and live counts on a terminal). */
@@ -105,10 +109,12 @@ async function waitAll(ctx: CliContext, ids: string[]): Promise<boolean> {
   for await (const r of ctx.client().streamTaskResults({ taskIds: ids, closeWhenDone: true })) {
     done += 1;
     if (r.state !== TaskState.TASK_STATE_SUCCEEDED) failed += 1;
-    if (ctx.json) ctx.jsonLine(resultRow(r));
-    else if (ids.length === 1) ctx.record(resultRow(r));
-    else if (tty) process.stderr.write(`\r${done}/${ids.length} done, ${failed} not succeeded`);
-    else if (r.state !== TaskState.TASK_STATE_SUCCEEDED) ctx.line(`${r.taskId}  ${stateName(r.state)}  ${r.error}`);
+    if (ctx.json) ctx.jsonLine(resultRow(r, true));
+    else if (ids.length === 1) {
+      ctx.record(resultRow(r, false));
+      printOutputTail(ctx, r.failure);
+    } else if (tty) process.stderr.write(`\r${done}/${ids.length} done, ${failed} not succeeded`);
+    else if (r.state !== TaskState.TASK_STATE_SUCCEEDED) ctx.line(`${r.taskId}  ${stateName(r.state)}  ${r.error}${r.failure ? `  (${failureFacts(r.failure)})` : ''}`);
   }
   if (tty) process.stderr.write('\n');
   if (!ctx.json && ids.length > 1) ctx.line(`${done}/${ids.length} done, ${done - failed} succeeded, ${failed} not`);
@@ -160,13 +166,17 @@ export function registerTaskCommands(program: Command, ctx: () => CliContext): v
       const c = ctx();
       const s = await c.client().getTaskStatus(id);
       const iso = (ms: number) => (ms ? new Date(ms).toISOString() : '');
+      // attempts: this round's (a retry starts a new one); attempt: the number events carry.
+      const failure = c.json ? { failure: failureJson(s.failure) } : s.failure ? { failure: failureFacts(s.failure) } : {};
       c.record({
         task: s.taskId,
         class: s.taskClass,
         state: stateName(s.state),
         attempts: `${s.attemptsMade}/${s.maxAttempts}`,
+        attempt: s.attempt,
         result: s.undeliverable ? `(undeliverable: ${s.undeliverable})` : s.resultJson,
         error: s.error,
+        ...failure,
         progress: s.progressJson,
         worker: s.workerId,
         workflow: s.workflowId,
@@ -176,6 +186,7 @@ export function registerTaskCommands(program: Command, ctx: () => CliContext): v
         started: iso(s.startedAtMs),
         finished: iso(s.finishedAtMs),
       });
+      if (!c.json) printOutputTail(c, s.failure);
     });
 
   program
