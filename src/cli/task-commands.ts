@@ -95,8 +95,20 @@ function taskFromFlags(f: SubmitFlags, argv: string[]): TaskInput {
 }
 
 function resultRow(r: TaskResult, json: boolean): Record<string, unknown> {
-  if (json) return { task: r.taskId, state: stateName(r.state), attempt: r.attempt, result: r.state === TaskState.TASK_STATE_SUCCEEDED ? r.resultJson : r.error, failure: failureJson(r.failure) };
-  const row: Record<string, unknown> = { task: r.taskId, state: stateName(r.state), attempt: r.attempt, result: r.state === TaskState.TASK_STATE_SUCCEEDED ? r.resultJson : r.error };
+  if (json)
+    return {
+      task: r.taskId,
+      state: stateName(r.state),
+      attempt: r.attempt,
+      result: r.state === TaskState.TASK_STATE_SUCCEEDED ? r.resultJson : r.error,
+      failure: failureJson(r.failure),
+    };
+  const row: Record<string, unknown> = {
+    task: r.taskId,
+    state: stateName(r.state),
+    attempt: r.attempt,
+    result: r.state === TaskState.TASK_STATE_SUCCEEDED ? r.resultJson : r.error,
+  };
   if (r.failure) row.failure = failureFacts(r.failure);
   return row;
 }
@@ -114,7 +126,8 @@ async function waitAll(ctx: CliContext, ids: string[]): Promise<boolean> {
       ctx.record(resultRow(r, false));
       printOutputTail(ctx, r.failure);
     } else if (tty) process.stderr.write(`\r${done}/${ids.length} done, ${failed} not succeeded`);
-    else if (r.state !== TaskState.TASK_STATE_SUCCEEDED) ctx.line(`${r.taskId}  ${stateName(r.state)}  ${r.error}${r.failure ? `  (${failureFacts(r.failure)})` : ''}`);
+    else if (r.state !== TaskState.TASK_STATE_SUCCEEDED)
+      ctx.line(`${r.taskId}  ${stateName(r.state)}  ${r.error}${r.failure ? `  (${failureFacts(r.failure)})` : ''}`);
   }
   if (tty) process.stderr.write('\n');
   if (!ctx.json && ids.length > 1) ctx.line(`${done}/${ids.length} done, ${done - failed} succeeded, ${failed} not`);

@@ -92,7 +92,12 @@ function printRetry(c: CliContext, r: { retried: string[]; errors: { taskId: str
  * 10,000 tasks). Stops when a call retries nothing new: tasks failing again meanwhile are not
  * chased for ever.
  */
-async function retryMatching(c: CliContext, filter: TaskFilterInput, deadlineMs: number, attempts?: number): Promise<{ retried: string[]; errors: RetryError[] }> {
+async function retryMatching(
+  c: CliContext,
+  filter: TaskFilterInput,
+  deadlineMs: number,
+  attempts?: number,
+): Promise<{ retried: string[]; errors: RetryError[] }> {
   const retried = new Set<string>();
   const errors: RetryError[] = [];
   for (;;) {
