@@ -617,7 +617,7 @@ export interface TaskFailure {
    * The process's (command, container, Slurm job) exit code; unset when it had none (killed by
    * a signal, never started, not a process).
    */
-  exitCode?:
+  exitCode:
     | number
     | undefined;
   /** The signal that killed the process ("SIGKILL"), or empty. */
@@ -983,7 +983,7 @@ export interface RetryTasksRequest {
    * Attempts each retried task gets in its new round, 1..1000; unset: the attempts it was
    * submitted with. INVALID_ARGUMENT naming `attempts` otherwise.
    */
-  attempts?: number | undefined;
+  attempts: number | undefined;
 }
 
 export interface RetryError {
@@ -4105,7 +4105,7 @@ export const TaskFailure: MessageFns<TaskFailure> = {
       writer.uint32(18).string(message.kind);
     }
     if (message.exitCode !== undefined) {
-      writer.uint32(24).int32(message.exitCode);
+      Int32Value.encode({ value: message.exitCode! }, writer.uint32(26).fork()).join();
     }
     if (message.signal !== "") {
       writer.uint32(34).string(message.signal);
@@ -4149,11 +4149,11 @@ export const TaskFailure: MessageFns<TaskFailure> = {
             continue;
           }
           case 3: {
-            if (tag !== 24) {
+            if (tag !== 26) {
               break;
             }
 
-            message.exitCode = reader.int32();
+            message.exitCode = Int32Value.decode(reader, reader.uint32()).value;
             continue;
           }
           case 4: {
@@ -4197,9 +4197,9 @@ export const TaskFailure: MessageFns<TaskFailure> = {
       message: isSet(object.message) ? globalThis.String(object.message) : "",
       kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
       exitCode: isSet(object.exitCode)
-        ? globalThis.Number(object.exitCode)
+        ? Number(object.exitCode)
         : isSet(object.exit_code)
-        ? globalThis.Number(object.exit_code)
+        ? Number(object.exit_code)
         : undefined,
       signal: isSet(object.signal) ? globalThis.String(object.signal) : "",
       outputTail: isSet(object.outputTail)
@@ -4220,7 +4220,7 @@ export const TaskFailure: MessageFns<TaskFailure> = {
       obj.kind = message.kind;
     }
     if (message.exitCode !== undefined) {
-      obj.exitCode = Math.round(message.exitCode);
+      obj.exitCode = message.exitCode;
     }
     if (message.signal !== "") {
       obj.signal = message.signal;
@@ -9030,7 +9030,7 @@ export const RetryTasksRequest: MessageFns<RetryTasksRequest> = {
       TaskFilter.encode(message.filter, writer.uint32(18).fork()).join();
     }
     if (message.attempts !== undefined) {
-      writer.uint32(24).int32(message.attempts);
+      Int32Value.encode({ value: message.attempts! }, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -9065,11 +9065,11 @@ export const RetryTasksRequest: MessageFns<RetryTasksRequest> = {
             continue;
           }
           case 3: {
-            if (tag !== 24) {
+            if (tag !== 26) {
               break;
             }
 
-            message.attempts = reader.int32();
+            message.attempts = Int32Value.decode(reader, reader.uint32()).value;
             continue;
           }
         }
@@ -9092,7 +9092,7 @@ export const RetryTasksRequest: MessageFns<RetryTasksRequest> = {
         ? object.task_ids.map((e: any) => globalThis.String(e))
         : [],
       filter: isSet(object.filter) ? TaskFilter.fromJSON(object.filter) : undefined,
-      attempts: isSet(object.attempts) ? globalThis.Number(object.attempts) : undefined,
+      attempts: isSet(object.attempts) ? Number(object.attempts) : undefined,
     };
   },
 
@@ -9105,7 +9105,7 @@ export const RetryTasksRequest: MessageFns<RetryTasksRequest> = {
       obj.filter = TaskFilter.toJSON(message.filter);
     }
     if (message.attempts !== undefined) {
-      obj.attempts = Math.round(message.attempts);
+      obj.attempts = message.attempts;
     }
     return obj;
   },
