@@ -94,7 +94,7 @@ describe('a failed command', { timeout: 120_000 }, () => {
     expect(parsed.failure).toMatchObject({ kind: 'task_failed', exit_code: 3, signal: null, retryable: true });
     expect(parsed.failure.output_tail).toContain('disk quota exceeded');
 
-    const res = await orchctl(['--addr', sys.addr, 'results', '--task', taskId, '--idle-ms', '300']);
+    const res = await orchctl(['--addr', sys.addr, 'results', '--task', taskId, '--idle-ms', '3000']);
     expect(res.out).toContain('(task_failed, exit code 3, retryable)');
     expect(res.out).toContain('  disk quota exceeded');
 
