@@ -144,8 +144,16 @@ describe("Bull Board's Retry agrees with RetryTasks", { timeout: 120_000 }, () =
     await failedAt('rr-board-1', 4);
     expect(await sys.client.getTaskStatus('rr-board-1')).toMatchObject({ attemptsMade: 2, maxAttempts: 2, attempt: 4 });
     // What Bull Board shows of the job: BullMQ's count of this round, of the round's allowance.
-    const { job } = (await (await fetch(api('/rr-board-1'), { headers: as(ADMIN_TOKEN) })).json()) as { job: { attempts: number; opts: { attempts: number } } };
+    const { job } = (await (await fetch(api('/rr-board-1'), { headers: as(ADMIN_TOKEN) })).json()) as {
+      job: { attempts: number; opts: { attempts: number }; stacktrace: string[] };
+    };
     expect([job.attempts, job.opts.attempts]).toEqual([2, 2]);
+    // One trace per failed attempt, retried or final: the task's failure, no stack frames.
+    expect(job.stacktrace.length).toBeGreaterThanOrEqual(2);
+    for (const trace of job.stacktrace) {
+      expect(trace).toMatch(/^upstream 503\n {2}\(attempt \d, task_failed, retryable\)/);
+      expect(trace).not.toMatch(/^\s+at /m);
+    }
   });
 
   it('refuses a read-only user and a succeeded task; retries a whole class', async () => {

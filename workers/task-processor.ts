@@ -26,7 +26,7 @@ import type { GpuSlots } from './gpu-slots.js';
 import type { JobAdmission } from './job-admission.js';
 import type { TaskClassOptions } from '../queues/task-classes.js';
 import { LockLost } from './run-locks.js';
-import { failureOf, failureTrace } from '../src/tasks/task-failure.js';
+import { failureOf, failureTrace, tailOf } from '../src/tasks/task-failure.js';
 
 /** The reason a pool aborts its running tasks when its shutdown grace runs out. */
 export class HandBack extends Error {
@@ -116,6 +116,9 @@ function toTaskError(err: unknown, signal: AbortSignal): TaskError {
   const retryable = e?.retryable !== false && e?.name !== 'UnrecoverableError';
   return new TaskError('task_failed', message, { retryable });
 }
+
+/** Most bytes of output tail in the trace BullMQ keeps of an attempt that is retried. */
+const RETRIED_TRACE_TAIL_BYTES = 1024;
 
 /** Used for a class this pool's config does not know (admission refuses its tasks anyway). */
 const DEFAULT_MAX_RESULT_BYTES = 1 << 20;
@@ -323,7 +326,9 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
         `retried:${taskClass}`,
       );
       outcome = 'retried';
-      throw recordedError(new Error(e.message), trace);
+      // BullMQ keeps one trace per failed attempt in the job: an attempt that is retried keeps a
+      // shorter tail, so a task of many attempts does not grow its record by the full tail each.
+      throw recordedError(new Error(e.message), failureTrace({ ...failure, outputTail: tailOf(failure.outputTail, RETRIED_TRACE_TAIL_BYTES) }, attempt));
     } finally {
       if (gpu !== undefined) opts.gpus?.slots.release(gpu);
       clearTimeout(timer);
