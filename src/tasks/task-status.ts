@@ -170,6 +170,7 @@ export class TaskStatusReader {
 export function failedKind(error: string): string {
   if (error.startsWith('timed out')) return 'timed_out';
   if (error.startsWith('result too large')) return 'result_too_large';
+  if (error.startsWith('refused by the pool')) return 'policy_denied';
   return 'task_failed';
 }
 
