@@ -26,6 +26,7 @@ import { redactBoardApi, secretKeyTest } from './redaction.js';
 import { securityHeaders } from './security-headers.js';
 import { TaskRoutes, type TaskRoutesOptions } from './task-routes.js';
 import { WorkflowRoutes } from './workflow-routes.js';
+import type { BoardRetry } from './board-retry.js';
 
 export const QUEUES_PATH = '/admin/queues';
 export const WORKFLOWS_PATH = '/admin/workflows';
@@ -38,6 +39,8 @@ export interface DashboardOptions {
   workflows: WorkflowStatusReader;
   /** What the landing and task pages read and do (task-routes.ts). */
   tasks: Pick<TaskRoutesOptions, 'system' | 'status' | 'details' | 'canceller' | 'retrier'>;
+  /** Bull Board's Retry buttons, answered as RetryTasks answers orchctl (board-retry.ts). */
+  retry?: BoardRetry;
   /** Configured users and tokens, or the generated admin token: never empty. */
   credentials: DashboardCredentials;
   /** http.publicNames: Host names answered besides loopback and IP addresses. */
@@ -88,6 +91,16 @@ function mountDashboard(app: Express, d: DashboardOptions): void {
   // where job data leaves, so a read-only caller's answers are redacted there, and a cancelled
   // job's error reads as its cancel (board-cancelled.ts).
   app.use(`${QUEUES_PATH}/api`, auth.readOnlyGuard, redactBoardApi(isSecret), boardCancelled);
+  const retry = d.retry;
+  if (retry) {
+    // Ahead of Bull Board's own routes, past the admin guard above.
+    app.put(`${QUEUES_PATH}/api/queues/:queueName/retry/:queueStatus`, async (req, res, next) =>
+      retry.handles(req.params.queueName) ? send(res, await retry.retryAll(req.params.queueName, req.params.queueStatus)) : next(),
+    );
+    app.put(`${QUEUES_PATH}/api/queues/:queueName/:jobId/retry`, async (req, res, next) =>
+      retry.handles(req.params.queueName) ? send(res, await retry.retryOne(req.params.jobId)) : next(),
+    );
+  }
   app.use(QUEUES_PATH, queueBoard({ queues: d.queues.all(), readOnlyQueues: [d.queues.scheduleTicks], basePath: QUEUES_PATH }));
   app.use(`${WORKFLOWS_PATH}/static`, express.static(STATIC_DIR, { index: false, fallthrough: false }));
   app.get(`${WORKFLOWS_PATH}/api/runs/:runId`, async (req, res) => send(res, await workflows.run(req.params.runId, roleOf(res))));

@@ -25,6 +25,9 @@ import type { DashboardOptions } from './operator-app.js';
 import type { DashboardCredentials } from './dashboard-auth.js';
 import { loadOrCreateDashboardToken, type GeneratedToken } from './generated-token.js';
 import { createOperatorApp } from './operator-app.js';
+import { BoardRetry } from './board-retry.js';
+import { TaskLister } from '../src/tasks/task-list.js';
+import { TaskRetrier } from '../src/tasks/task-retry.js';
 
 export interface OperatorHttpOptions {
   config: Config;
@@ -76,7 +79,7 @@ export class OperatorHttp extends HttpListener {
           ? {
               queues: services.queues,
               workflows: services.workflowStatus,
-              tasks: dashboardTasks(config, redis, services),
+              ...dashboardActions(config, redis, services),
               credentials,
               publicNames: config.http.publicNames,
               scheme: tls.certFile ? 'https' : 'http',
@@ -123,16 +126,23 @@ export class OperatorHttp extends HttpListener {
   }
 }
 
-/** The readers and actions behind the landing and task pages (dashboard/task-routes.ts). */
-function dashboardTasks(config: Config, redis: Redis, services: ReadServices): DashboardOptions['tasks'] {
+/**
+ * The readers and actions behind the landing and task pages (dashboard/task-routes.ts), and Bull
+ * Board's Retry buttons, answered as RetryTasks answers orchctl (board-retry.ts): one retrier.
+ */
+function dashboardActions(config: Config, redis: Redis, services: ReadServices): Pick<DashboardOptions, 'tasks' | 'retry'> {
   const { keys, queues, status, system } = services;
   const { eventsMaxLen, resultsMaxLen } = config.streams;
+  const retrier = new TaskRetrier({ redis, keys, queues, status, lister: new TaskLister({ redis, keys, queues }), eventsMaxLen });
   return {
-    system,
-    status,
-    details: new TaskDetailsReader({ queues, status, history: new TaskEventHistoryReader({ redis, eventsKey: keys.events }) }),
-    canceller: new TaskCanceller({ redis, keys, queues, status, eventsMaxLen, resultsMaxLen }),
-    retrier: new TaskRetrier({ redis, keys, queues, status, lister: new TaskLister({ redis, keys, queues }), eventsMaxLen }),
+    tasks: {
+      system,
+      status,
+      details: new TaskDetailsReader({ queues, status, history: new TaskEventHistoryReader({ redis, eventsKey: keys.events }) }),
+      canceller: new TaskCanceller({ redis, keys, queues, status, eventsMaxLen, resultsMaxLen }),
+      retrier,
+    },
+    retry: new BoardRetry({ retrier, classes: new Set(config.classes.keys()) }),
   };
 }
 

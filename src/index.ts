@@ -47,6 +47,7 @@ export type {
   TaskResult,
   TaskEvent,
   TaskStatus,
+  TaskFailure,
   HealthResponse,
   SubmitTaskResponse,
   TaskLogs,

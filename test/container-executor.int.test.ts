@@ -69,6 +69,10 @@ describe.skipIf(!docker)('container executor', () => {
     expect(TaskState[r.state]).toBe('TASK_STATE_FAILED');
     expect(r.error).toContain('exited with code 3');
     expect(JSON.parse((await resultFields(sys.r, sys.keys, taskId))!.result!)).toMatchObject({ exitCode: 3, stderr: 'broken\n' });
+    // The failure in one place: the result and the task's status say the same.
+    expect(r.failure).toMatchObject({ message: 'container exited with code 3', kind: 'task_failed', exitCode: 3, retryable: true, outputTail: 'broken' });
+    await waitFor(async () => TaskState[(await sys.client.getTaskStatus(taskId)).state] === 'TASK_STATE_FAILED');
+    expect((await sys.client.getTaskStatus(taskId)).failure).toEqual(r.failure);
   });
 
   it("writes a container's stdout and stderr to the task's log, by stream", async () => {

@@ -57,6 +57,24 @@ describe.skipIf(!available)('the Python client example', () => {
     expect(r.out).toContain('log 1 LOG_STREAM_STDOUT console: hello from python');
   });
 
+  it("prints a failed task's own failure", async () => {
+    const r = await python([
+      '--addr',
+      sys.addr,
+      '--task-class',
+      'cpu_short',
+      '--handler',
+      'fail',
+      '--payload',
+      'message=bad row 7',
+      '--payload',
+      'retryable=false',
+    ]);
+    expect(r.code).toBe(1);
+    expect(r.out).toMatch(/result \S+ TASK_STATE_FAILED attempt=1 bad row 7/);
+    expect(r.out).toContain('failure kind=task_failed retryable=False');
+  });
+
   it('reports a bad request with its gRPC status', async () => {
     const r = await python(['--addr', sys.addr, '--task-class', 'no_such_class']);
     expect(r.code).toBe(2);

@@ -184,14 +184,17 @@ describe('RetryTasks', { timeout: 120_000 }, () => {
     expect(made).toBe(failed.maxAttempts);
 
     writeFileSync(flag, '');
-    // Paused, so the retried tasks are seen queued again, with as many attempts again to go.
+    // Paused, so the retried tasks are seen queued again, a new round of as many attempts to go:
+    // attempts count the round, `attempt` (the number events carry) goes on.
     await sys.client.pauseClass('cpu_short');
     const res = await sys.client.retryTasks({ taskIds: [...tasks.map((t) => t.taskId!), 'rt-ok', 'rt-missing'] });
     expect(await sys.client.getTaskStatus('rt-id-0')).toMatchObject({
       state: TaskState.TASK_STATE_QUEUED,
-      attemptsMade: made,
-      maxAttempts: 2 * made,
+      attemptsMade: 0,
+      maxAttempts: made,
+      attempt: made,
       error: '',
+      failure: undefined,
     });
     await sys.client.resumeClass('cpu_short');
     expect(res.retried.sort()).toEqual(tasks.map((t) => t.taskId!).sort());
@@ -204,7 +207,7 @@ describe('RetryTasks', { timeout: 120_000 }, () => {
       return states.every((s) => s === TaskState.TASK_STATE_SUCCEEDED);
     });
     const s = await sys.client.getTaskStatus('rt-id-3');
-    expect(s).toMatchObject({ attemptsMade: made + 1, error: '' });
+    expect(s).toMatchObject({ attemptsMade: 1, maxAttempts: made, attempt: made + 1, error: '' });
     // The feeds tell of the retry, and attempt numbers go on from where they were: a consumer
     // dropping duplicates by (task_id, attempt) keeps the retried run's outcome.
     const events = (await sys.r.xrange(sys.keys.events, '-', '+')).map(([, f]) => Object.fromEntries(f.flatMap((v, i) => (i % 2 ? [] : [[v, f[i + 1]!]]))));

@@ -34,6 +34,7 @@ import { eventFields, type TaskEventRecord, type TaskResultRecord } from '../src
 import { outcomeArgv, outcomeKeys, outcomeWritesLua } from '../src/feeds/outcome-writes.js';
 import type { Keys } from '../src/redis/keys.js';
 import { bullmqFunction } from '../src/redis/bullmq-scripts.js';
+import { FAILURE_FIELD, failureJson } from '../src/tasks/task-failure.js';
 
 /** BullMQ's moveToActive and moveToFinished: their key and argument counts. */
 const ACTIVE_KEYS = 11;
@@ -115,10 +116,12 @@ return r
 `;
 
 /**
- * KEYS[1..14] BullMQ's, KEYS[15..18] the outcome's (outcome-writes.ts), KEYS[19] cancel hash;
- * ARGV[1..9] BullMQ's, ARGV[10..12] the start's, ARGV[13] "1" when an outcome follows from ARGV[14].
- * BullMQ's part returns 0, or the next job as a table; a negative number is an error, and then
- * nothing of ours is written.
+ * KEYS[1..14] BullMQ's (KEYS[12] the job), KEYS[15..18] the outcome's (outcome-writes.ts),
+ * KEYS[19] cancel hash; ARGV[1..9] BullMQ's, ARGV[10..12] the start's, ARGV[13] "1" when an
+ * outcome follows from ARGV[14] (five arguments), then ARGV[19], present for a failure: its JSON
+ * (src/tasks/task-failure.ts), kept in the job while the job is kept (never recreating a job
+ * BullMQ removed on finishing). BullMQ's part returns 0, or the next job as a table; a negative
+ * number is an error, and then nothing of ours is written.
  */
 const FINISH_LUA = `
 ${bullmqFunction('bullmqMoveToFinished', 'moveToFinished', FINISH_KEYS)}
@@ -127,6 +130,10 @@ local r = bullmqMoveToFinished(KEYS, ARGV)
 if r == 0 or type(r) == 'table' then
   if ARGV[13] == '1' then
 ${outcomeWritesLua(FINISH_KEYS + 1, FINISH_ARGS + 5)}
+    local failure = ARGV[${FINISH_ARGS + 10}]
+    if failure and failure ~= '' and redis.call('EXISTS', KEYS[12]) == 1 then
+      redis.call('HSET', KEYS[12], '${FAILURE_FIELD}', failure)
+    end
   end
   orqStart(r, 15, 19, 10)
 end
@@ -205,7 +212,10 @@ export class PendingOutcomes {
 
   /** The run of `event.taskId` holding `token` ended for good with `result`: commit both with BullMQ's finish. */
   set(token: string, event: TaskEventRecord, result: TaskResultRecord): void {
-    this.put(result.taskId, token, 'final', outcomeArgv(event, result, this.opts.eventsMaxLen, this.opts.resultsMaxLen));
+    const argv = outcomeArgv(event, result, this.opts.eventsMaxLen, this.opts.resultsMaxLen);
+    // Only a failure adds an argument: a success costs what it did.
+    if (result.failure) argv.push(failureJson(result.failure));
+    this.put(result.taskId, token, 'final', argv);
   }
 
   /**

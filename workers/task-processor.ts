@@ -26,6 +26,7 @@ import type { GpuSlots } from './gpu-slots.js';
 import type { JobAdmission } from './job-admission.js';
 import type { TaskClassOptions } from '../queues/task-classes.js';
 import { LockLost } from './run-locks.js';
+import { failureOf, failureTrace, tailOf } from '../src/tasks/task-failure.js';
 import type { AttemptLogs } from './attempt-log.js';
 
 /** The reason a pool aborts its running tasks when its shutdown grace runs out. */
@@ -66,6 +67,8 @@ export interface TaskProcessorOptions {
   /** Told when each attempt starts and ends (the pool's metrics). */
   observer?: AttemptObserver;
   eventsMaxLen: number;
+  /** Bytes of a failed attempt's output kept with its error (pool.failureTailBytes). @default 4096 */
+  failureTailBytes?: number;
   /** Where an attempt that ended for good leaves its outcome, for BullMQ's finish to commit. */
   outcomes: PendingOutcomes;
   /** Starts the queue backend's scripts already wrote (task-backend.ts). */
@@ -117,6 +120,9 @@ function toTaskError(err: unknown, signal: AbortSignal): TaskError {
   return new TaskError('task_failed', message, { retryable });
 }
 
+/** Most bytes of output tail in the trace BullMQ keeps of an attempt that is retried. */
+const RETRIED_TRACE_TAIL_BYTES = 1024;
+
 /** Used for a class this pool's config does not know (admission refuses its tasks anyway). */
 const DEFAULT_MAX_RESULT_BYTES = 1 << 20;
 
@@ -142,6 +148,16 @@ function detailJsonWithin(detail: Record<string, unknown> | undefined, maxBytes:
   if (!detail) return undefined;
   const json = JSON.stringify(detail);
   return Buffer.byteLength(json) <= maxBytes ? json : undefined;
+}
+
+/**
+ * The error BullMQ records for a failed attempt: its message becomes the job's failedReason and
+ * its stack the job's stacktrace entry (what Bull Board shows), so the stack is the task's own
+ * failure as text, never a stack of the pool's code (that goes to the pool's debug log).
+ */
+function recordedError(error: Error, trace: string): Error {
+  error.stack = trace;
+  return error;
 }
 
 /** BullMQ's failedReason for a final failure; status reads the code back from its prefix. */
@@ -285,6 +301,10 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
       }
       const e = toTaskError(err, signal);
       const now = Date.now();
+      const failure = failureOf(e, opts.failureTailBytes ?? 4096);
+      const trace = failureTrace(failure, attempt);
+      // The operator sees the task's failure; the pool's own stack is for whoever debugs the pool.
+      log().debug({ err }, 'attempt failed');
       timedOut = e.code === 'timed_out';
       if (timedOut) await feeds.count('timed_out', taskClass);
       // BullMQ's count against BullMQ's allowance: after RetryTasks, `attempt` goes on from the
@@ -300,10 +320,11 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
           errorCode: e.code,
           durationMs: now - startedAt,
           resultJson: detailJsonWithin(e.detail, maxResultBytes),
+          failure,
         });
         outcome = state;
         log().info({ code: e.code, error: e.message }, `task ${state}`);
-        throw new UnrecoverableError(failedReason(e.code, e.message));
+        throw recordedError(new UnrecoverableError(failedReason(e.code, e.message)), trace);
       }
       // Written by BullMQ's retry of the job (task-backend.ts), only if this run still holds it.
       outcomes.setRetry(
@@ -312,7 +333,9 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
         `retried:${taskClass}`,
       );
       outcome = 'retried';
-      throw new Error(e.message, { cause: err });
+      // BullMQ keeps one trace per failed attempt in the job: an attempt that is retried keeps a
+      // shorter tail, so a task of many attempts does not grow its record by the full tail each.
+      throw recordedError(new Error(e.message), failureTrace({ ...failure, outputTail: tailOf(failure.outputTail, RETRIED_TRACE_TAIL_BYTES) }, attempt));
     } finally {
       await output?.close();
       if (gpu !== undefined) opts.gpus?.slots.release(gpu);

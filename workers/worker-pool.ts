@@ -228,6 +228,7 @@ export class WorkerPool {
       onBusy: (n) => (this.busy = n),
       observer: metrics,
       eventsMaxLen: config.streams.eventsMaxLen,
+      failureTailBytes: config.pool.failureTailBytes,
       outcomes,
       started,
       logs: new AttemptLogs({ store: new TaskLogStore(redis, this.keys), limits: config.logs, logger: this.log }),

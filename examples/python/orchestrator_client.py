@@ -72,7 +72,14 @@ def main() -> int:
         )
         for result in results:
             state = pb.TaskState.Name(result.state)
-            print(f"result {result.task_id} {state} attempt={result.attempt} {result.result_json or result.error}")
+            print(f"result {result.task_id} {state} attempt={result.attempt} {result.result_json if result.state == pb.TASK_STATE_SUCCEEDED else result.error}")
+            if result.HasField("failure"):
+                # The task's own failure: kind, exit code (a process's), whether a retry could help, output tail.
+                f = result.failure
+                code = f" exit_code={f.exit_code.value}" if f.HasField("exit_code") else ""
+                print(f"failure kind={f.kind}{code} retryable={f.retryable}")
+                for line in f.output_tail.splitlines():
+                    print(f"  {line}")
             if args.logs:
                 print_logs(pb, stub, result.task_id, metadata)
             return 0 if result.state == pb.TASK_STATE_SUCCEEDED else 1

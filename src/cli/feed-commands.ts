@@ -8,6 +8,7 @@ import type { Command } from 'commander';
 import { TaskState, type TaskEvent, type TaskResult } from '../client/orchestrator-client.js';
 import { TaskEvent as TaskEventMessage, TaskResult as TaskResultMessage } from '../gen/orchestrator/v1/orchestrator.js';
 import { CliError, EXIT, enumName, type CliContext } from './cli-context.js';
+import { failureFacts, printOutputTail } from './failure-output.js';
 
 /** Codes after which a follower reconnects rather than gives up. */
 const TRANSIENT = new Set([status.UNAVAILABLE, status.INTERNAL, status.UNKNOWN, status.DEADLINE_EXCEEDED, status.CANCELLED]);
@@ -76,12 +77,15 @@ export function registerFeedCommands(program: Command, ctx: () => CliContext): v
         open: (cursor) =>
           c.client().streamTaskResults({ taskIds: f.task, workflowId: f.workflow ?? '', scheduleId: f.schedule ?? '', taskClass: f.class ?? '', cursor }),
         cursorOf: (r) => r.cursor,
-        print: (r) =>
-          c.json
-            ? c.jsonMessage(TaskResultMessage, r)
-            : c.line(
-                `${r.cursor}  ${r.taskId}  ${enumName(TaskState, r.state, 'TASK_STATE_')}  attempt ${r.attempt}  ${r.undeliverable ? `undeliverable: ${r.undeliverable}` : r.resultJson || r.error}`,
-              ),
+        print: (r) => {
+          if (c.json) return c.jsonMessage(TaskResultMessage, r);
+          const why = r.failure ? `  (${failureFacts(r.failure)})` : '';
+          c.line(
+            `${r.cursor}  ${r.taskId}  ${enumName(TaskState, r.state, 'TASK_STATE_')}  attempt ${r.attempt}  ${r.undeliverable ? `undeliverable: ${r.undeliverable}` : r.state === TaskState.TASK_STATE_SUCCEEDED ? r.resultJson : r.error}${why}`,
+          );
+          // The tail follows one task's result (results --task), not a whole feed's.
+          if (f.task.length) printOutputTail(c, r.failure);
+        },
         cursor: f.cursor ?? '',
         follow: Boolean(f.follow),
         idleMs: Number(f.idleMs),

@@ -10,6 +10,7 @@ import {
   TaskStatus,
 } from '../gen/orchestrator/v1/orchestrator.js';
 import { CliError, EXIT, enumName, type CliContext } from './cli-context.js';
+import { failureFacts, printOutputTail } from './failure-output.js';
 import { taskFromFile } from './input-files.js';
 
 const stateName = (s: TaskState) => enumName(TaskState, s, 'TASK_STATE_');
@@ -102,7 +103,14 @@ function taskFromFlags(f: SubmitFlags, argv: string[]): TaskInput {
 }
 
 function resultRow(r: TaskResult): Record<string, unknown> {
-  return { task: r.taskId, state: stateName(r.state), attempt: r.attempt, result: r.resultJson || r.error };
+  const row: Record<string, unknown> = {
+    task: r.taskId,
+    state: stateName(r.state),
+    attempt: r.attempt,
+    result: r.state === TaskState.TASK_STATE_SUCCEEDED ? r.resultJson : r.error,
+  };
+  if (r.failure) row.failure = failureFacts(r.failure);
+  return row;
 }
 
 /** Waits for the results of `ids`, printing each (and live counts on a terminal). */
@@ -114,9 +122,12 @@ async function waitAll(ctx: CliContext, ids: string[]): Promise<boolean> {
     done += 1;
     if (r.state !== TaskState.TASK_STATE_SUCCEEDED) failed += 1;
     if (ctx.json) ctx.jsonMessage(TaskResultMessage, r);
-    else if (ids.length === 1) ctx.record(resultRow(r));
-    else if (tty) process.stderr.write(`\r${done}/${ids.length} done, ${failed} not succeeded`);
-    else if (r.state !== TaskState.TASK_STATE_SUCCEEDED) ctx.line(`${r.taskId}  ${stateName(r.state)}  ${r.error}`);
+    else if (ids.length === 1) {
+      ctx.record(resultRow(r));
+      printOutputTail(ctx, r.failure);
+    } else if (tty) process.stderr.write(`\r${done}/${ids.length} done, ${failed} not succeeded`);
+    else if (r.state !== TaskState.TASK_STATE_SUCCEEDED)
+      ctx.line(`${r.taskId}  ${stateName(r.state)}  ${r.error}${r.failure ? `  (${failureFacts(r.failure)})` : ''}`);
   }
   if (tty) process.stderr.write('\n');
   if (!ctx.json && ids.length > 1) ctx.line(`${done}/${ids.length} done, ${done - failed} succeeded, ${failed} not`);
@@ -171,13 +182,17 @@ export function registerTaskCommands(program: Command, ctx: () => CliContext): v
       const s = await c.client().getTaskStatus(id);
       if (c.json) return c.jsonMessage(TaskStatus, s);
       const iso = (ms: number) => (ms ? new Date(ms).toISOString() : '');
+      // attempts: this round's (a retry starts a new one); attempt: the number events carry.
+      const failure = s.failure ? { failure: failureFacts(s.failure) } : {};
       c.record({
         task: s.taskId,
         class: s.taskClass,
         state: stateName(s.state),
         attempts: `${s.attemptsMade}/${s.maxAttempts}`,
+        attempt: s.attempt,
         result: s.undeliverable ? `(undeliverable: ${s.undeliverable})` : s.resultJson,
         error: s.error,
+        ...failure,
         progress: s.progressJson,
         worker: s.workerId,
         workflow: s.workflowId,
@@ -187,6 +202,7 @@ export function registerTaskCommands(program: Command, ctx: () => CliContext): v
         started: iso(s.startedAtMs),
         finished: iso(s.finishedAtMs),
       });
+      if (!c.json) printOutputTail(c, s.failure);
     });
 
   program

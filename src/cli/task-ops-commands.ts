@@ -93,11 +93,11 @@ function printRetry(c: CliContext, r: RetryTasksResponse): void {
  * 10,000 tasks). Stops when a call retries nothing new: tasks failing again meanwhile are not
  * chased for ever.
  */
-async function retryMatching(c: CliContext, filter: TaskFilterInput, deadlineMs: number): Promise<RetryTasksResponse> {
+async function retryMatching(c: CliContext, filter: TaskFilterInput, deadlineMs: number, attempts?: number): Promise<RetryTasksResponse> {
   const retried = new Set<string>();
   const errors: RetryTasksResponse['errors'] = [];
   for (;;) {
-    const r = await c.client().retryTasks({ filter }, deadlineMs);
+    const r = await c.client().retryTasks({ filter, attempts }, deadlineMs);
     const before = retried.size;
     r.retried.forEach((id) => retried.add(id));
     errors.push(...r.errors);
@@ -135,13 +135,16 @@ export function registerTaskOpsCommands(program: Command, ctx: () => CliContext)
       .command('retry')
       .description('run failed tasks again, their attempts renewed: the named ones, or with --failed every failed task matching the filter')
       .argument('[task_ids...]')
-      .option('--failed', 'retry every failed task matching the filter flags (all classes unless --class)'),
-  ).action(async (ids: string[], f: FilterFlags & { failed?: boolean }) => {
+      .option('--failed', 'retry every failed task matching the filter flags (all classes unless --class)')
+      .option('--attempts <n>', 'attempts of the new round (1..1000; default: the attempts each task was submitted with)'),
+  ).action(async (ids: string[], f: FilterFlags & { failed?: boolean; attempts?: string }) => {
     const c = ctx();
     if (ids.length && f.failed) throw new CliError('retry: give task ids or --failed with filters, not both', EXIT.usage);
     if (!ids.length && !f.failed) throw new CliError('retry: give task ids, or --failed (with --class, --workflow, --since, --until)', EXIT.usage);
     const deadline = Math.max(c.deadlineMs, 120_000);
-    printRetry(c, ids.length ? await c.client().retryTasks({ taskIds: ids }, deadline) : await retryMatching(c, filterOf(f), deadline));
+    const attempts = f.attempts === undefined ? undefined : Number(f.attempts);
+    if (attempts !== undefined && !Number.isInteger(attempts)) throw new CliError(`--attempts: expected an integer, got "${f.attempts}"`, EXIT.usage);
+    printRetry(c, ids.length ? await c.client().retryTasks({ taskIds: ids, attempts }, deadline) : await retryMatching(c, filterOf(f), deadline, attempts));
   });
 
   program

@@ -25,6 +25,7 @@ export type {
   TaskResult,
   TaskEvent,
   TaskStatus,
+  TaskFailure,
   HealthResponse,
   SubmitTaskResponse,
   WorkflowRun,
@@ -398,9 +399,16 @@ export class OrchestratorClient {
     } while (pageToken);
   }
 
-  /** Runs failed tasks again: the named ones (per-id errors in the response), or every failed one matching a filter. */
-  retryTasks(sel: { taskIds: string[] } | { filter: TaskFilterInput }, deadlineMs?: number): Promise<pb.RetryTasksResponse> {
-    const req: pb.RetryTasksRequest = 'taskIds' in sel ? { taskIds: sel.taskIds, filter: undefined } : { taskIds: [], filter: toPbFilter(sel.filter) };
+  /**
+   * Runs failed tasks again: the named ones (per-id errors in the response), or every failed one
+   * matching a filter. Each gets a new round of `attempts` (1..1000), or of the attempts it was
+   * submitted with when that is left out.
+   */
+  retryTasks(sel: ({ taskIds: string[] } | { filter: TaskFilterInput }) & { attempts?: number }, deadlineMs?: number): Promise<pb.RetryTasksResponse> {
+    const req: pb.RetryTasksRequest =
+      'taskIds' in sel
+        ? { taskIds: sel.taskIds, filter: undefined, attempts: sel.attempts }
+        : { taskIds: [], filter: toPbFilter(sel.filter), attempts: sel.attempts };
     return this.call(this.raw.retryTasks as Unary<pb.RetryTasksRequest, pb.RetryTasksResponse>, req, deadlineMs);
   }
 

@@ -529,6 +529,12 @@ const schema = z.strictObject({
       /** How often a pool announces itself. @default 5000 */
       heartbeatMs: z.number().int().min(100).default(5_000),
       /**
+       * Bytes of a failed attempt's output (stderr, then stdout; an HTTP runner's response body)
+       * kept with its error as the output tail that GetTaskStatus, results, orchctl and Bull
+       * Board show. 0 keeps none. @default 4096
+       */
+      failureTailBytes: z.number().int().min(0).max(65_536).default(4096),
+      /**
        * The GPUs (device ids as CUDA_VISIBLE_DEVICES takes them) this pool hands to tasks of
        * GPU classes. Env ORCHESTRATOR_POOL_GPUS=0,1. Set, it wins over detection; unset, the
        * pool asks `nvidia-smi` when a class it serves uses GPUs. @default unset (detect)

@@ -31,6 +31,11 @@
  *   error_code  task_failed | timed_out | cancelled | policy_denied | result_too_large (failed,
  *               cancelled)
  *   duration_ms run time of the final attempt
+ *   exit_code   failed: the process's exit code (command, container, Slurm job), when it had one
+ *   signal      failed: the signal that killed the process, when one did
+ *   output_tail failed: the end of the attempt's output (stderr, then stdout; an HTTP runner's
+ *               body), at most pool.failureTailBytes, when there was any
+ *   retryable   failed, cancelled: "1" when running the task again could help, else "0"
  *
  * The entry id is the cursor: resume with XREAD ... STREAMS key <last id seen>.
  *
@@ -40,6 +45,9 @@
  * one message may carry) comes back as a marker, a record with `undeliverable` set to why, so a
  * subscription delivers the marker with its cursor and goes on instead of stopping there.
  */
+import type { TaskFailure } from '../tasks/task-failure.js';
+import { failureFromMessage, tailOf } from '../tasks/task-failure.js';
+
 export const EVENT_TYPES = [
   'submitted',
   'started',
@@ -90,6 +98,8 @@ export interface TaskResultRecord {
   errorCode?: string;
   durationMs: number;
   scheduleId?: string;
+  /** Failed and cancelled: why, whole (its message and kind are also `error` and `errorCode`). */
+  failure?: TaskFailure;
   /** Set on a marker: why the entry cannot be delivered (its result and error are dropped). */
   undeliverable?: string;
 }
@@ -117,6 +127,13 @@ export function resultFields(r: TaskResultRecord): string[] {
   if (r.errorCode !== undefined) f.push('error_code', r.errorCode);
   f.push('duration_ms', String(r.durationMs));
   if (r.scheduleId) f.push('schedule_id', r.scheduleId);
+  const x = r.failure;
+  if (x) {
+    if (x.exitCode !== undefined) f.push('exit_code', String(x.exitCode));
+    if (x.signal) f.push('signal', x.signal);
+    if (x.outputTail) f.push('output_tail', x.outputTail);
+    f.push('retryable', x.retryable ? '1' : '0');
+  }
   return f;
 }
 
@@ -228,6 +245,21 @@ export function parseEvent(fields: string[], opts: ParseOptions = {}): TaskEvent
   };
 }
 
+/** Longest output tail read back from an entry (one written by other means may be longer). */
+const MAX_TAIL_BYTES = 65_536;
+
+/** A failed or cancelled result's failure, from its fields (absent ones: an older entry). */
+function failureOfFields(m: Map<string, string>, res: TaskResultRecord): TaskFailure {
+  const kind = res.errorCode ?? (res.state === 'cancelled' ? 'cancelled' : 'task_failed');
+  const f = failureFromMessage(res.error ?? '', kind, m.get('retryable') === '1');
+  const code = m.get('exit_code');
+  if (code !== undefined && /^-?\d{1,10}$/.test(code) && Math.abs(Number(code)) < 2 ** 31) f.exitCode = Number(code);
+  const signal = m.get('signal');
+  if (signal) f.signal = signal.slice(0, 32);
+  f.outputTail = tailOf(m.get('output_tail') ?? '', MAX_TAIL_BYTES);
+  return f;
+}
+
 const FINAL_STATES: ReadonlySet<string> = new Set<FinalState>(['succeeded', 'failed', 'cancelled']);
 
 /** A results-stream entry as a record, or a marker (`undeliverable` set) when it cannot be one. */
@@ -251,6 +283,7 @@ export function parseResult(fields: string[], opts: ParseOptions = {}): TaskResu
     durationMs: r.integer('duration_ms', Number.MAX_SAFE_INTEGER, false),
     scheduleId: r.text('schedule_id'),
   };
+  if (res.state !== 'succeeded') res.failure = failureOfFields(m, res);
   const size = sizeProblem(fields, opts);
   if (size) r.problems.unshift(size);
   if (r.problems.length === 0) return res;

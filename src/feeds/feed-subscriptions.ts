@@ -192,23 +192,17 @@ export function resultFromStatus(v: TaskStatusView): TaskResultRecord | undefine
     taskId: v.taskId,
     taskClass: v.taskClass,
     // As on the stream: 0 for a task cancelled before any attempt ran.
-    attempt: v.attemptsMade,
+    attempt: v.attempt,
     atMs: v.finishedAtMs,
     state: v.state,
     workflowId: v.workflowId || undefined,
     workerId: v.workerId || undefined,
     resultJson: v.state === 'succeeded' ? v.resultJson : undefined,
     error: v.state === 'succeeded' ? undefined : v.error,
-    errorCode: v.state === 'cancelled' ? 'cancelled' : v.state === 'failed' ? failedCode(v.error) : undefined,
+    errorCode: v.failure?.kind,
     durationMs: v.finishedAtMs && v.startedAtMs ? v.finishedAtMs - v.startedAtMs : 0,
     scheduleId: v.scheduleId || undefined,
+    failure: v.failure,
     undeliverable: v.undeliverable || undefined,
   };
-}
-
-/** A failed task's error code, read back from the prefix of its stored error. */
-function failedCode(error: string): string {
-  if (error.startsWith('timed out')) return 'timed_out';
-  if (error.startsWith('result too large')) return 'result_too_large';
-  return 'task_failed';
 }

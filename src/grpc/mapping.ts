@@ -4,6 +4,7 @@ import type { TaskEventRecord, TaskResultRecord } from '../feeds/feed-format.js'
 import type { HealthView, Serving } from '../monitoring/system-status.js';
 import type { ExecutorSpec, TaskSubmission } from '../tasks/task-spec.js';
 import type { TaskState, TaskStatusView } from '../tasks/task-status.js';
+import type { TaskFailure } from '../tasks/task-failure.js';
 import { invalidArgument, type ErrorCode } from '../tasks/errors.js';
 import { EMPTY_FILTER, type TaskFilter, type TaskSummaryView } from '../tasks/task-list.js';
 
@@ -79,8 +80,13 @@ export function toSubmission(t: pb.TaskSpec | undefined, field: string): TaskSub
   };
 }
 
+export function toPbFailure(f: TaskFailure | undefined): pb.TaskFailure | undefined {
+  if (!f) return undefined;
+  return { message: f.message, kind: f.kind, exitCode: f.exitCode, signal: f.signal ?? '', outputTail: f.outputTail, retryable: f.retryable };
+}
+
 export function toPbStatus(v: TaskStatusView): pb.TaskStatus {
-  return { ...v, state: toPbState(v.state) };
+  return { ...v, state: toPbState(v.state), failure: toPbFailure(v.failure) };
 }
 
 export function toPbEvent(cursor: string, e: TaskEventRecord): pb.TaskEvent {
@@ -117,6 +123,7 @@ export function toPbResult(cursor: string, r: TaskResultRecord): pb.TaskResult {
     durationMs: r.durationMs,
     scheduleId: r.scheduleId ?? '',
     undeliverable: r.undeliverable ?? '',
+    failure: r.undeliverable ? undefined : toPbFailure(r.failure),
   };
 }
 

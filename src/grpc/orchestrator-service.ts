@@ -278,7 +278,9 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
     retryTasks: unary<pb.RetryTasksRequest, pb.RetryTasksResponse>(async (req) => {
       if (req.taskIds.length && req.filter) throw invalidArgument('filter', 'give task_ids or filter, not both');
       if (!req.taskIds.length && !req.filter) throw invalidArgument('task_ids', 'give task_ids or a filter (an empty filter: every failed task)');
-      const o = req.taskIds.length ? await s.taskOps.retrier.retryIds(req.taskIds) : await s.taskOps.retrier.retryMatching(toTaskFilter(req.filter));
+      const o = req.taskIds.length
+        ? await s.taskOps.retrier.retryIds(req.taskIds, req.attempts)
+        : await s.taskOps.retrier.retryMatching(toTaskFilter(req.filter), req.attempts);
       return {
         retried: o.retried,
         errors: o.errors.map((e) => ({ taskId: e.taskId, code: toStatusName(e.code), message: e.message })),

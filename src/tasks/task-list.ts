@@ -38,8 +38,11 @@ export interface TaskSummaryView {
   taskId: string;
   taskClass: string;
   state: TaskState;
+  /** This round's attempts (a RetryTasks starts a new round). */
   attemptsMade: number;
   maxAttempts: number;
+  /** The number events carry for the latest attempt. */
+  attempt: number;
   error: string;
   workflowId: string;
   priority: number;
@@ -312,8 +315,10 @@ export class TaskLister {
         taskId: c.taskId,
         taskClass: c.taskClass,
         state: ours,
-        attemptsMade: earlier + (ours === 'running' ? made + 1 : made),
-        maxAttempts: earlier + Number(attempts || 1),
+        // This round's, as GetTaskStatus reports them (a RetryTasks starts a new round).
+        attemptsMade: ours === 'running' ? made + 1 : made,
+        maxAttempts: Number(attempts || 1),
+        attempt: earlier + (ours === 'running' ? made + 1 : made),
         error: failedReason ?? '',
         workflowId: workflowId ?? '',
         priority: fromBullPriority(Number(priority || 0)),
@@ -334,6 +339,7 @@ function removedSummary(c: Candidate): TaskSummaryView {
     state: 'cancelled',
     attemptsMade: 0,
     maxAttempts: 0,
+    attempt: 0,
     error: '',
     workflowId: '',
     priority: 0,

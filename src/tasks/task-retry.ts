@@ -1,9 +1,12 @@
 /**
  * RetryTasks: run failed tasks again. A task qualifies when its job is in BullMQ's failed set
  * and no cancel was requested for it (a cancelled task stays cancelled: cancel is a decision,
- * not a fault). Its job goes back to its queue with attempts reset (BullMQ's Job.retry) and a
- * "requeued" event is written, carrying the attempt the task runs next: the same number as the
- * `started` event that follows it, so a reader can pair them.
+ * not a fault). Its job goes back to its queue with a new round of attempts (BullMQ's count
+ * reset, its allowance the attempts the task was submitted with, or the count the caller gave)
+ * and a "requeued" event is written, carrying the attempt the task runs next: the same number as
+ * the `started` event that follows it, so a reader can pair them. Attempt numbers go on counting
+ * across rounds, so (task_id, attempt) stays unique; GetTaskStatus's attempts_made/max_attempts
+ * count the round. Bull Board's Retry button lands here too (dashboard/board-retry.ts).
  *
  * By ids, each task succeeds or fails on its own (not_found, failed_precondition); by filter,
  * every failed task matching it is retried.
@@ -20,7 +23,8 @@ import { luaCommand } from '../redis/lua-command.js';
 import { OrchestratorError, invalidArgument, type ErrorCode } from './errors.js';
 import type { TaskFilter, TaskLister } from './task-list.js';
 import { checkFilter } from './task-list.js';
-import { attemptsBefore, type TaskJobData } from './task-spec.js';
+import { attemptsBefore, MAX_ATTEMPTS, type TaskJobData } from './task-spec.js';
+import { FAILURE_FIELD } from './task-failure.js';
 import type { TaskQueues } from './task-queues.js';
 import { mapState, type TaskStatusReader } from './task-status.js';
 
@@ -35,21 +39,24 @@ export interface TaskRetrierOptions {
 
 /**
  * BullMQ's reprocessJob (what Job.retry runs) for a failed job, attempts reset; then, when it
- * requeued the job, the job's new data (attemptsBefore) and the "requeued" event. One script, so
- * the event is on the stream before any pool can take the job: a reader never sees the rerun's
- * "started" before its "requeued", nor a "requeued" for a job that was not requeued.
+ * requeued the job, the job's new data (attemptsBefore) and options (the round's attempts), the
+ * last round's failure dropped, and the "requeued" event. One script, so the event is on the
+ * stream before any pool can take the job: a reader never sees the rerun's "started" before its
+ * "requeued", nor a "requeued" for a job that was not requeued.
  * KEYS[1..9] reprocessJob's keys (job, BullMQ events, failed, wait, meta, active, marker,
  * prioritized, pc), KEYS[10] our events stream;
  * ARGV[1..6] reprocessJob's arguments, ARGV[7] the job's new data JSON, ARGV[8] events MAXLEN,
- * ARGV[9..] the event's fields. Returns reprocessJob's code: 1 requeued, -1 no such job, -3 not
- * in the failed set.
+ * ARGV[9] the job's new opts JSON ("" to keep them), ARGV[10..] the event's fields. Returns
+ * reprocessJob's code: 1 requeued, -1 no such job, -3 not in the failed set.
  */
 const REQUEUE_SCRIPT = `
 ${bullmqFunction('bullReprocess', 'reprocessJob', 9)}
 local r = bullReprocess({KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]}, {ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]})
 if r == 1 then
   redis.call('HSET', KEYS[1], 'data', ARGV[7])
-  redis.call('XADD', KEYS[10], 'MAXLEN', '~', ARGV[8], '*', unpack(ARGV, 9))
+  if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'opts', ARGV[9]) end
+  redis.call('HDEL', KEYS[1], '${FAILURE_FIELD}')
+  redis.call('XADD', KEYS[10], 'MAXLEN', '~', ARGV[8], '*', unpack(ARGV, 10))
 end
 return r
 `;
@@ -81,22 +88,28 @@ export class TaskRetrier {
     this.requeue = luaCommand<RequeueCommand>(opts.redis, REQUEUE_SCRIPT, 10);
   }
 
-  async retryIds(ids: string[]): Promise<RetryOutcome> {
+  /** `attempts`: the new round's attempts; undefined for the ones the task was submitted with. */
+  async retryIds(ids: string[], attempts?: number): Promise<RetryOutcome> {
+    checkAttempts(attempts);
     if (ids.length > MAX_RETRY_IDS) throw invalidArgument('task_ids', `at most ${MAX_RETRY_IDS} ids, got ${ids.length}`);
     ids.forEach((id, i) => {
       if (!id) throw invalidArgument(`task_ids[${i}]`, 'must not be empty');
     });
-    return this.retryAll([...new Set(ids)].map((taskId) => ({ taskId })));
+    return this.retryAll(
+      [...new Set(ids)].map((taskId) => ({ taskId })),
+      attempts,
+    );
   }
 
   /** Every failed task matching `filter` (whose states must be empty or just "failed"). */
-  async retryMatching(filter: TaskFilter): Promise<RetryOutcome> {
+  async retryMatching(filter: TaskFilter, attempts?: number): Promise<RetryOutcome> {
+    checkAttempts(attempts);
     if (filter.states.some((s) => s !== 'failed')) throw invalidArgument('filter.states', 'only failed tasks can be retried: leave empty or FAILED');
     checkFilter(filter, this.opts.queues);
     const out: RetryOutcome = { retried: [], errors: [], more: false };
     let seen = 0;
     for await (const batch of this.opts.lister.ids({ ...filter, states: ['failed'] }, MAX_RETRY_IDS)) {
-      const o = await this.retryAll(batch);
+      const o = await this.retryAll(batch, attempts);
       for (const id of o.retried) out.retried.push(id);
       for (const e of o.errors) out.errors.push(e);
       seen += batch.length;
@@ -106,13 +119,13 @@ export class TaskRetrier {
     return out;
   }
 
-  private async retryAll(tasks: { taskId: string; taskClass?: string }[]): Promise<RetryOutcome> {
+  private async retryAll(tasks: { taskId: string; taskClass?: string }[], attempts?: number): Promise<RetryOutcome> {
     const out: RetryOutcome = { retried: [], errors: [] };
     for (let i = 0; i < tasks.length; i += PARALLEL) {
       await Promise.all(
         tasks.slice(i, i + PARALLEL).map(async (t) => {
           try {
-            await this.retryOne(t.taskId, t.taskClass);
+            await this.retryOne(t.taskId, t.taskClass, attempts);
             out.retried.push(t.taskId);
           } catch (err) {
             if (!(err instanceof OrchestratorError)) throw err;
@@ -124,7 +137,7 @@ export class TaskRetrier {
     return out;
   }
 
-  private async retryOne(taskId: string, knownClass?: string): Promise<void> {
+  private async retryOne(taskId: string, knownClass?: string, attemptsGiven?: number): Promise<void> {
     const { redis, keys, queues } = this.opts;
     const { taskClass, cancelReason } = knownClass
       ? { taskClass: knownClass, cancelReason: await redis.hget(keys.cancel, taskId) }
@@ -138,9 +151,22 @@ export class TaskRetrier {
     }
     // BullMQ's count restarts (a retry gets the task's full attempts again); ours goes on, so the
     // attempt numbers on events and results never repeat. workflowId stays last (task-list.ts).
-    const { workflowId, ...rest } = job.data;
+    const { workflowId, submittedAttempts, ...rest } = job.data;
     const attempts = attemptsBefore(job.data) + job.attemptsMade;
-    const data = JSON.stringify({ ...rest, attemptsBefore: attempts, ...(workflowId ? { workflowId } : {}) });
+    // The round's allowance: the caller's count, else the attempts the task was submitted with
+    // (kept in the data once a count replaced them in the job's options).
+    const submitted = submittedAttempts ?? job.opts.attempts ?? 1;
+    const allowance = attemptsGiven ?? submitted;
+    const keep = allowance !== submitted || submittedAttempts !== undefined ? { submittedAttempts: submitted } : {};
+    const data = JSON.stringify({ ...rest, attemptsBefore: attempts, ...keep, ...(workflowId ? { workflowId } : {}) });
+    // BullMQ's options as stored (its own short names), with only `attempts` changed; read raw so
+    // nothing else in them is rewritten. Unchanged options are left alone.
+    let opts = '';
+    if (allowance !== (job.opts.attempts ?? 1)) {
+      const raw = await redis.hget(queue.toKey(taskId), 'opts');
+      const parsed = raw ? (JSON.parse(raw) as Record<string, unknown>) : {};
+      opts = JSON.stringify({ ...parsed, attempts: allowance });
+    }
     // The attempt the task runs next: its next "started" event carries the same number.
     const event = eventFields({
       type: 'requeued',
@@ -158,10 +184,19 @@ export class TaskRetrier {
       ...[taskId, `${job.opts.lifo ? 'R' : 'L'}PUSH`, 'failedReason', 'failed', '1', '1'],
       data,
       this.opts.eventsMaxLen,
+      opts,
       ...event,
     );
     if (code !== 1) {
       throw new OrchestratorError('failed_precondition', `task "${taskId}" could not be retried: ${REQUEUE_REFUSED[code] ?? `BullMQ refused (code ${code})`}`);
     }
+  }
+}
+
+/** The attempts of a retry's new round: 1..MAX_ATTEMPTS, the limit a submission has. */
+function checkAttempts(attempts: number | undefined): void {
+  if (attempts === undefined) return;
+  if (!Number.isInteger(attempts) || attempts < 1 || attempts > MAX_ATTEMPTS) {
+    throw invalidArgument('attempts', `must be from 1 to ${MAX_ATTEMPTS} (or unset for the attempts each task was submitted with), got ${attempts}`);
   }
 }

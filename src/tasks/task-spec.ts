@@ -163,6 +163,12 @@ export interface TaskJobData {
    * go on from here, so (task_id, attempt) stays unique across retries.
    */
   attemptsBefore?: number;
+  /**
+   * The attempts the task was submitted with, kept once a RetryTasks gave it another count, so
+   * a later retry without one renews these. After attemptsBefore (the scripts read that with
+   * a pattern ending in "," or "}").
+   */
+  submittedAttempts?: number;
   /** Last: ListTasks reads it from the end of the job's data (task-list.ts). */
   workflowId?: string;
 }
@@ -192,7 +198,7 @@ export const MAX_PRIORITY = 1000;
 const TASK_ID_RE = /^[A-Za-z0-9._-]{1,128}$/;
 const ALL_DIGITS_RE = /^\d+$/;
 const NAME_RE = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/;
-const MAX_ATTEMPTS = 1000;
+export const MAX_ATTEMPTS = 1000;
 export const MAX_TIMEOUT_MS = 7 * 24 * 3_600_000;
 const MAX_DELAY_MS = 365 * 24 * 3_600_000;
 

@@ -11,6 +11,7 @@ import type { Keys } from '../redis/keys.js';
 import { OrchestratorError } from './errors.js';
 import { attemptsBefore, fromBullPriority, type TaskJobData } from './task-spec.js';
 import type { TaskQueues } from './task-queues.js';
+import { FAILURE_FIELD, failureFromMessage, parseFailure, type TaskFailure } from './task-failure.js';
 
 export type TaskState = 'queued' | 'scheduled' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 
@@ -18,8 +19,14 @@ export interface TaskStatusView {
   taskId: string;
   taskClass: string;
   state: TaskState;
+  /** Attempts made in this round (a RetryTasks starts a new round at 0). */
   attemptsMade: number;
+  /** Attempts this round allows. */
   maxAttempts: number;
+  /** The number events and results carry for the latest attempt (0 before the first). */
+  attempt: number;
+  /** Failed or cancelled: why (its message is `error` too). */
+  failure?: TaskFailure;
   resultJson: string;
   error: string;
   progressJson: string;
@@ -78,22 +85,30 @@ export class TaskStatusReader {
   async get(taskId: string): Promise<TaskStatusView> {
     const { taskClass, cancelReason } = await this.classOf(taskId);
     const queue = this.opts.queues.get(taskClass);
-    // Sent together: the task-list score is the submit time reported (see view()).
-    const [found, score] = await Promise.all([Job.fromId(queue, taskId), this.opts.redis.zscore(this.opts.keys.taskList(taskClass), taskId)]);
+    // Sent together: the task-list score is the submit time reported (see view()); the failure
+    // is read with the job rather than after it, whatever the state turns out to be.
+    const [found, score, failureJson] = await Promise.all([
+      Job.fromId(queue, taskId),
+      this.opts.redis.zscore(this.opts.keys.taskList(taskClass), taskId),
+      this.opts.redis.hget(queue.toKey(taskId), FAILURE_FIELD),
+    ]);
     const job = found as Job<TaskJobData> | undefined;
     const submittedAtMs = score === null ? undefined : Number(score);
     if (!job) {
-      if (cancelReason !== null)
-        return { ...empty(taskId, taskClass), state: 'cancelled', error: `cancelled: ${cancelReason}`, submittedAtMs: submittedAtMs ?? 0 };
+      if (cancelReason !== null) {
+        const error = `cancelled: ${cancelReason}`;
+        return { ...empty(taskId, taskClass), state: 'cancelled', error, failure: failureFromMessage(error, 'cancelled'), submittedAtMs: submittedAtMs ?? 0 };
+      }
       throw new OrchestratorError('not_found', `task_id: task "${taskId}" is no longer retained`, { field: 'task_id' });
     }
     const state = await job.getState();
     if ((state === 'completed' || state === 'failed') && !job.finishedOn) {
       // It finished between reading the job and reading its state: read the finished job.
-      const finished = (await Job.fromId(queue, taskId)) as Job<TaskJobData> | undefined;
-      if (finished) return this.view(finished, state, cancelReason !== null, submittedAtMs);
+      const [again, json] = await Promise.all([Job.fromId(queue, taskId), this.opts.redis.hget(queue.toKey(taskId), FAILURE_FIELD)]);
+      const finished = again as Job<TaskJobData> | undefined;
+      if (finished) return this.view(finished, state, cancelReason !== null, submittedAtMs, json);
     }
-    return this.view(job, state, cancelReason !== null, submittedAtMs);
+    return this.view(job, state, cancelReason !== null, submittedAtMs, failureJson);
   }
 
   /**
@@ -103,7 +118,7 @@ export class TaskStatusReader {
    * reporting it made a window built from reported times miss the tasks at its edges. Falls back
    * to the job timestamp for a task without a task-list entry.
    */
-  view(job: Job<TaskJobData>, state: JobState | 'unknown', cancelRequested: boolean, submittedAtMs?: number): TaskStatusView {
+  view(job: Job<TaskJobData>, state: JobState | 'unknown', cancelRequested: boolean, submittedAtMs?: number, failureJson?: string | null): TaskStatusView {
     const ours = mapState(state, cancelRequested);
     const before = attemptsBefore(job.data);
     let resultJson = state === 'completed' ? JSON.stringify(job.returnvalue ?? null) : '';
@@ -116,14 +131,28 @@ export class TaskStatusReader {
         resultJson = '';
       }
     }
+    const error = job.failedReason ?? '';
+    // BullMQ's count is this round's (RetryTasks restarts it); attempt numbers go on from the
+    // rounds before.
+    const made = ours === 'running' ? job.attemptsMade + 1 : job.attemptsMade;
+    let failure: TaskFailure | undefined;
+    if (ours === 'failed' || ours === 'cancelled') {
+      // A failure the pool recorded, else one known by its message (a cancel while queued, a task
+      // failed by the stall check, a job failed by other means).
+      failure = parseFailure(failureJson) ?? failureFromMessage(error, ours === 'cancelled' ? 'cancelled' : failedKind(error));
+      // Recorded before a cancel reached a running task that then failed on its own: cancelled wins.
+      if (ours === 'cancelled' && failure.kind !== 'cancelled') failure = { ...failure, kind: 'cancelled', retryable: false };
+    }
     return {
       taskId: job.id!,
       taskClass: job.queueName,
       state: ours,
-      attemptsMade: before + (ours === 'running' ? job.attemptsMade + 1 : job.attemptsMade),
-      maxAttempts: before + (job.opts.attempts ?? 1),
+      attemptsMade: made,
+      maxAttempts: job.opts.attempts ?? 1,
+      attempt: before + made,
+      ...(failure ? { failure } : {}),
       resultJson,
-      error: job.failedReason ?? '',
+      error,
       progressJson: job.progress === undefined || job.progress === 0 ? '' : JSON.stringify(job.progress),
       workerId: job.processedBy ?? '',
       submittedAtMs: submittedAtMs ?? job.timestamp ?? 0,
@@ -137,6 +166,14 @@ export class TaskStatusReader {
   }
 }
 
+/** A failed task's kind, read back from the prefix of its stored error (processor's failedReason). */
+export function failedKind(error: string): string {
+  if (error.startsWith('timed out')) return 'timed_out';
+  if (error.startsWith('result too large')) return 'result_too_large';
+  if (error.startsWith('refused by the pool')) return 'policy_denied';
+  return 'task_failed';
+}
+
 function empty(taskId: string, taskClass: string): TaskStatusView {
   return {
     taskId,
@@ -144,6 +181,7 @@ function empty(taskId: string, taskClass: string): TaskStatusView {
     state: 'queued',
     attemptsMade: 0,
     maxAttempts: 0,
+    attempt: 0,
     resultJson: '',
     error: '',
     progressJson: '',

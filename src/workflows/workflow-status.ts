@@ -148,7 +148,7 @@ export class WorkflowStatusReader {
     try {
       const t = await this.opts.status.get(view.taskId);
       if (t.state === 'running') view.state = 'running';
-      view.attempt = t.attemptsMade;
+      view.attempt = t.attempt;
       if (t.state === 'scheduled' || t.state === 'queued') view.error = t.error;
     } catch (err) {
       // Its task is being submitted right now: queued is what it is about to be.

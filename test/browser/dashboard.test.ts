@@ -160,6 +160,14 @@ describe.skipIf(!chromiumAvailable())('dashboard in a browser', () => {
 
     await page.goto(`${sys.httpUrl}/admin/queues/queue/cpu_short?status=failed`);
     await page.getByText(failedTaskId).first().waitFor();
+    // The job's error is the task's own failure (attempt, kind, retryable), never a stack of the
+    // pool's code.
+    await page.getByRole('tab', { name: 'Error' }).first().click();
+    await page.getByText('(attempt 1, task_failed, retryable)').first().waitFor();
+    const errorText = await page.locator('body').innerText();
+    expect(errorText).toContain('fails once');
+    expect(errorText).not.toMatch(/task-processor|node_modules|^\s+at /m);
+    await page.screenshot({ path: join(ARTIFACTS_DIR, 'dashboard-failed-error.png'), fullPage: true });
     // The job card's retry action is an icon (Bull Board gives it no text), then a confirm dialog.
     const card = page.getByText(failedTaskId).first().locator('xpath=ancestor::*[.//button][1]');
     const retried = page.waitForResponse((r) => r.request().method() === 'PUT' && r.url().endsWith(`/api/queues/cpu_short/${failedTaskId}/retry`));

@@ -20,6 +20,7 @@
  *   tail is the result's `stdout`.
  */
 import { mkdir, open, unlink, writeFile } from 'node:fs/promises';
+import { constants } from 'node:os';
 import { join } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -231,7 +232,15 @@ export class SlurmExecutor implements Executor<SlurmSpec> {
  * the attempt with.
  */
 export function slurmOutcome(info: SlurmJobInfo, stdout: string, durationMs: number): SlurmResult {
-  const detail = { slurmJobId: info.jobId, state: info.state, exitCode: info.exitCode, stdout, stderr: '' };
+  // The signal by name, as a command's is: what the task's failure shows (src/tasks/task-failure.ts).
+  const detail = {
+    slurmJobId: info.jobId,
+    state: info.state,
+    exitCode: info.exitCode,
+    stdout,
+    stderr: '',
+    ...(info.signal ? { signal: signalName(info.signal) } : {}),
+  };
   const job = `slurm job ${info.jobId}`;
   switch (info.state) {
     case 'COMPLETED':
@@ -296,4 +305,9 @@ function slurmError(what: string, err: unknown): TaskError {
   // sbatch refusing the request itself (bad partition, gres, limits) will refuse it again.
   const refused = /invalid|unavailable|not available|not permitted|exceeds/i.test(message) && what.startsWith('submitting');
   return new TaskError('task_failed', `slurm: ${what}: ${message}`, { retryable: !refused, cause: err });
+}
+
+/** "SIGKILL" for 9; the number as text for one this platform does not name. */
+function signalName(n: number): string {
+  return Object.entries(constants.signals).find(([, v]) => v === n)?.[0] ?? String(n);
 }

@@ -646,6 +646,47 @@ export interface TaskStatus {
    * why. result_json is then empty; the other fields are as usual.
    */
   undeliverable: string;
+  /**
+   * Why the task failed or was cancelled, in one place: set when state is FAILED or CANCELLED
+   * (its message is also in `error`). While a task waits for a retry, `error` alone says what
+   * ended the attempt before.
+   */
+  failure:
+    | TaskFailure
+    | undefined;
+  /**
+   * The number of the task's latest attempt, as events and results carry it: attempt numbers go
+   * on counting across RetryTasks, while attempts_made / max_attempts count this round (a retry
+   * starts a new round at 0 of its attempts). 0 before the first attempt.
+   */
+  attempt: number;
+}
+
+/** What ended a task's attempt without success: the task's own error, never the pool's. */
+export interface TaskFailure {
+  /** One line: "command exited with code 2", "timed out after 30 s", "cancelled: by alice". */
+  message: string;
+  /** task_failed | timed_out | cancelled | policy_denied | result_too_large */
+  kind: string;
+  /**
+   * The process's (command, container, Slurm job) exit code; unset when it had none (killed by
+   * a signal, never started, not a process).
+   */
+  exitCode:
+    | number
+    | undefined;
+  /** The signal that killed the process ("SIGKILL"), or empty. */
+  signal: string;
+  /**
+   * The end of the attempt's output (stderr, then stdout; an HTTP runner's response body),
+   * bounded by pool.failureTailBytes; empty when there was none.
+   */
+  outputTail: string;
+  /**
+   * Whether running the task again could help (false: a policy refusal, a bad spec, out of
+   * memory at the same limit, a cancel).
+   */
+  retryable: boolean;
 }
 
 export interface CancelTaskRequest {
@@ -734,6 +775,11 @@ export interface TaskResult {
    * result_json and error are empty, and it carries whichever of the other fields could be read.
    */
   undeliverable: string;
+  /**
+   * FAILED and CANCELLED: why, as in TaskStatus.failure (the same whether the result came from
+   * the results stream or from the task's record).
+   */
+  failure: TaskFailure | undefined;
 }
 
 export interface StreamEventsRequest {
@@ -1002,6 +1048,11 @@ export interface TaskSummary {
   submittedAtMs: number;
   startedAtMs: number;
   finishedAtMs: number;
+  /**
+   * As in TaskStatus: attempts_made / max_attempts count this round, `attempt` is the number
+   * events carry for the latest attempt (it goes on counting across RetryTasks).
+   */
+  attempt: number;
 }
 
 export interface ListTasksResponse {
@@ -1020,7 +1071,14 @@ export interface RetryTasksRequest {
    * empty or FAILED).
    */
   taskIds: string[];
-  filter: TaskFilter | undefined;
+  filter:
+    | TaskFilter
+    | undefined;
+  /**
+   * Attempts each retried task gets in its new round, 1..1000; unset: the attempts it was
+   * submitted with. INVALID_ARGUMENT naming `attempts` otherwise.
+   */
+  attempts: number | undefined;
 }
 
 export interface RetryError {
@@ -3737,6 +3795,8 @@ function createBaseTaskStatus(): TaskStatus {
     priority: 0,
     scheduleId: "",
     undeliverable: "",
+    failure: undefined,
+    attempt: 0,
   };
 }
 
@@ -3789,6 +3849,12 @@ export const TaskStatus: MessageFns<TaskStatus> = {
     }
     if (message.undeliverable !== "") {
       writer.uint32(130).string(message.undeliverable);
+    }
+    if (message.failure !== undefined) {
+      TaskFailure.encode(message.failure, writer.uint32(138).fork()).join();
+    }
+    if (message.attempt !== 0) {
+      writer.uint32(144).int32(message.attempt);
     }
     return writer;
   },
@@ -3934,6 +4000,22 @@ export const TaskStatus: MessageFns<TaskStatus> = {
             message.undeliverable = reader.string();
             continue;
           }
+          case 17: {
+            if (tag !== 138) {
+              break;
+            }
+
+            message.failure = TaskFailure.decode(reader, reader.uint32());
+            continue;
+          }
+          case 18: {
+            if (tag !== 144) {
+              break;
+            }
+
+            message.attempt = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -4012,6 +4094,8 @@ export const TaskStatus: MessageFns<TaskStatus> = {
         ? globalThis.String(object.schedule_id)
         : "",
       undeliverable: isSet(object.undeliverable) ? globalThis.String(object.undeliverable) : "",
+      failure: isSet(object.failure) ? TaskFailure.fromJSON(object.failure) : undefined,
+      attempt: isSet(object.attempt) ? globalThis.Number(object.attempt) : 0,
     };
   },
 
@@ -4065,6 +4149,12 @@ export const TaskStatus: MessageFns<TaskStatus> = {
     if (message.undeliverable !== "") {
       obj.undeliverable = message.undeliverable;
     }
+    if (message.failure !== undefined) {
+      obj.failure = TaskFailure.toJSON(message.failure);
+    }
+    if (message.attempt !== 0) {
+      obj.attempt = Math.round(message.attempt);
+    }
     return obj;
   },
 
@@ -4089,6 +4179,167 @@ export const TaskStatus: MessageFns<TaskStatus> = {
     message.priority = object.priority ?? 0;
     message.scheduleId = object.scheduleId ?? "";
     message.undeliverable = object.undeliverable ?? "";
+    message.failure = (object.failure !== undefined && object.failure !== null)
+      ? TaskFailure.fromPartial(object.failure)
+      : undefined;
+    message.attempt = object.attempt ?? 0;
+    return message;
+  },
+};
+
+function createBaseTaskFailure(): TaskFailure {
+  return { message: "", kind: "", exitCode: undefined, signal: "", outputTail: "", retryable: false };
+}
+
+export const TaskFailure: MessageFns<TaskFailure> = {
+  encode(message: TaskFailure, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.message !== "") {
+      writer.uint32(10).string(message.message);
+    }
+    if (message.kind !== "") {
+      writer.uint32(18).string(message.kind);
+    }
+    if (message.exitCode !== undefined) {
+      Int32Value.encode({ value: message.exitCode! }, writer.uint32(26).fork()).join();
+    }
+    if (message.signal !== "") {
+      writer.uint32(34).string(message.signal);
+    }
+    if (message.outputTail !== "") {
+      writer.uint32(42).string(message.outputTail);
+    }
+    if (message.retryable !== false) {
+      writer.uint32(48).bool(message.retryable);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): TaskFailure {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseTaskFailure();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.kind = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.exitCode = Int32Value.decode(reader, reader.uint32()).value;
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.signal = reader.string();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.outputTail = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.retryable = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): TaskFailure {
+    return {
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+      kind: isSet(object.kind) ? globalThis.String(object.kind) : "",
+      exitCode: isSet(object.exitCode)
+        ? Number(object.exitCode)
+        : isSet(object.exit_code)
+        ? Number(object.exit_code)
+        : undefined,
+      signal: isSet(object.signal) ? globalThis.String(object.signal) : "",
+      outputTail: isSet(object.outputTail)
+        ? globalThis.String(object.outputTail)
+        : isSet(object.output_tail)
+        ? globalThis.String(object.output_tail)
+        : "",
+      retryable: isSet(object.retryable) ? globalThis.Boolean(object.retryable) : false,
+    };
+  },
+
+  toJSON(message: TaskFailure): unknown {
+    const obj: any = {};
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    if (message.kind !== "") {
+      obj.kind = message.kind;
+    }
+    if (message.exitCode !== undefined) {
+      obj.exitCode = message.exitCode;
+    }
+    if (message.signal !== "") {
+      obj.signal = message.signal;
+    }
+    if (message.outputTail !== "") {
+      obj.outputTail = message.outputTail;
+    }
+    if (message.retryable !== false) {
+      obj.retryable = message.retryable;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<TaskFailure>, I>>(base?: I): TaskFailure {
+    return TaskFailure.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<TaskFailure>, I>>(object: I): TaskFailure {
+    const message = createBaseTaskFailure();
+    message.message = object.message ?? "";
+    message.kind = object.kind ?? "";
+    message.exitCode = object.exitCode ?? undefined;
+    message.signal = object.signal ?? "";
+    message.outputTail = object.outputTail ?? "";
+    message.retryable = object.retryable ?? false;
     return message;
   },
 };
@@ -4941,6 +5192,7 @@ function createBaseTaskResult(): TaskResult {
     durationMs: 0,
     scheduleId: "",
     undeliverable: "",
+    failure: undefined,
   };
 }
 
@@ -4984,6 +5236,9 @@ export const TaskResult: MessageFns<TaskResult> = {
     }
     if (message.undeliverable !== "") {
       writer.uint32(106).string(message.undeliverable);
+    }
+    if (message.failure !== undefined) {
+      TaskFailure.encode(message.failure, writer.uint32(114).fork()).join();
     }
     return writer;
   },
@@ -5105,6 +5360,14 @@ export const TaskResult: MessageFns<TaskResult> = {
             message.undeliverable = reader.string();
             continue;
           }
+          case 14: {
+            if (tag !== 114) {
+              break;
+            }
+
+            message.failure = TaskFailure.decode(reader, reader.uint32());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -5164,6 +5427,7 @@ export const TaskResult: MessageFns<TaskResult> = {
         ? globalThis.String(object.schedule_id)
         : "",
       undeliverable: isSet(object.undeliverable) ? globalThis.String(object.undeliverable) : "",
+      failure: isSet(object.failure) ? TaskFailure.fromJSON(object.failure) : undefined,
     };
   },
 
@@ -5208,6 +5472,9 @@ export const TaskResult: MessageFns<TaskResult> = {
     if (message.undeliverable !== "") {
       obj.undeliverable = message.undeliverable;
     }
+    if (message.failure !== undefined) {
+      obj.failure = TaskFailure.toJSON(message.failure);
+    }
     return obj;
   },
 
@@ -5229,6 +5496,9 @@ export const TaskResult: MessageFns<TaskResult> = {
     message.durationMs = object.durationMs ?? 0;
     message.scheduleId = object.scheduleId ?? "";
     message.undeliverable = object.undeliverable ?? "";
+    message.failure = (object.failure !== undefined && object.failure !== null)
+      ? TaskFailure.fromPartial(object.failure)
+      : undefined;
     return message;
   },
 };
@@ -8942,6 +9212,7 @@ function createBaseTaskSummary(): TaskSummary {
     submittedAtMs: 0,
     startedAtMs: 0,
     finishedAtMs: 0,
+    attempt: 0,
   };
 }
 
@@ -8982,6 +9253,9 @@ export const TaskSummary: MessageFns<TaskSummary> = {
     }
     if (message.finishedAtMs !== 0) {
       writer.uint32(96).int64(message.finishedAtMs);
+    }
+    if (message.attempt !== 0) {
+      writer.uint32(104).int32(message.attempt);
     }
     return writer;
   },
@@ -9095,6 +9369,14 @@ export const TaskSummary: MessageFns<TaskSummary> = {
             message.finishedAtMs = longToNumber(reader.int64());
             continue;
           }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.attempt = reader.int32();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -9157,6 +9439,7 @@ export const TaskSummary: MessageFns<TaskSummary> = {
         : isSet(object.finished_at_ms)
         ? globalThis.Number(object.finished_at_ms)
         : 0,
+      attempt: isSet(object.attempt) ? globalThis.Number(object.attempt) : 0,
     };
   },
 
@@ -9198,6 +9481,9 @@ export const TaskSummary: MessageFns<TaskSummary> = {
     if (message.finishedAtMs !== 0) {
       obj.finishedAtMs = Math.round(message.finishedAtMs);
     }
+    if (message.attempt !== 0) {
+      obj.attempt = Math.round(message.attempt);
+    }
     return obj;
   },
 
@@ -9218,6 +9504,7 @@ export const TaskSummary: MessageFns<TaskSummary> = {
     message.submittedAtMs = object.submittedAtMs ?? 0;
     message.startedAtMs = object.startedAtMs ?? 0;
     message.finishedAtMs = object.finishedAtMs ?? 0;
+    message.attempt = object.attempt ?? 0;
     return message;
   },
 };
@@ -9312,7 +9599,7 @@ export const ListTasksResponse: MessageFns<ListTasksResponse> = {
 };
 
 function createBaseRetryTasksRequest(): RetryTasksRequest {
-  return { taskIds: [], filter: undefined };
+  return { taskIds: [], filter: undefined, attempts: undefined };
 }
 
 export const RetryTasksRequest: MessageFns<RetryTasksRequest> = {
@@ -9322,6 +9609,9 @@ export const RetryTasksRequest: MessageFns<RetryTasksRequest> = {
     }
     if (message.filter !== undefined) {
       TaskFilter.encode(message.filter, writer.uint32(18).fork()).join();
+    }
+    if (message.attempts !== undefined) {
+      Int32Value.encode({ value: message.attempts! }, writer.uint32(26).fork()).join();
     }
     return writer;
   },
@@ -9355,6 +9645,14 @@ export const RetryTasksRequest: MessageFns<RetryTasksRequest> = {
             message.filter = TaskFilter.decode(reader, reader.uint32());
             continue;
           }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.attempts = Int32Value.decode(reader, reader.uint32()).value;
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -9375,6 +9673,7 @@ export const RetryTasksRequest: MessageFns<RetryTasksRequest> = {
         ? object.task_ids.map((e: any) => globalThis.String(e))
         : [],
       filter: isSet(object.filter) ? TaskFilter.fromJSON(object.filter) : undefined,
+      attempts: isSet(object.attempts) ? Number(object.attempts) : undefined,
     };
   },
 
@@ -9385,6 +9684,9 @@ export const RetryTasksRequest: MessageFns<RetryTasksRequest> = {
     }
     if (message.filter !== undefined) {
       obj.filter = TaskFilter.toJSON(message.filter);
+    }
+    if (message.attempts !== undefined) {
+      obj.attempts = message.attempts;
     }
     return obj;
   },
@@ -9398,6 +9700,7 @@ export const RetryTasksRequest: MessageFns<RetryTasksRequest> = {
     message.filter = (object.filter !== undefined && object.filter !== null)
       ? TaskFilter.fromPartial(object.filter)
       : undefined;
+    message.attempts = object.attempts ?? undefined;
     return message;
   },
 };
