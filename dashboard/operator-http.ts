@@ -26,8 +26,6 @@ import type { DashboardCredentials } from './dashboard-auth.js';
 import { loadOrCreateDashboardToken, type GeneratedToken } from './generated-token.js';
 import { createOperatorApp } from './operator-app.js';
 import { BoardRetry } from './board-retry.js';
-import { TaskLister } from '../src/tasks/task-list.js';
-import { TaskRetrier } from '../src/tasks/task-retry.js';
 
 export interface OperatorHttpOptions {
   config: Config;

@@ -258,18 +258,19 @@ describe('orchctl logs', { timeout: 60_000 }, () => {
 
     const json = await orchctl(['--json', 'logs', id, '--attempt', '1']);
     expect(json.code, json.err).toBe(0);
+    // The TaskLogs message in orchctl's one JSON shape (README "orchctl"): enum names, numbers.
     expect(JSON.parse(json.out)).toMatchObject({
-      task: id,
+      taskId: id,
       attempt: 1,
-      state: 'failed',
+      state: 'TASK_STATE_FAILED',
       attempts: [1],
       truncated: false,
     });
     // stdout and stderr are two pipes: their lines' order between them is the pool's reading order.
     expect(JSON.parse(json.out).lines).toEqual(
       expect.arrayContaining([
-        { attempt: 1, at: expect.stringMatching(/Z$/), stream: 'stdout', text: 'to stdout' },
-        { attempt: 1, at: expect.stringMatching(/Z$/), stream: 'stderr', text: 'to stderr' },
+        { attempt: 1, atMs: expect.any(Number), stream: 'LOG_STREAM_STDOUT', text: 'to stdout' },
+        { attempt: 1, atMs: expect.any(Number), stream: 'LOG_STREAM_STDERR', text: 'to stderr' },
       ]),
     );
 

@@ -1,13 +1,9 @@
 /** orchctl logs: a task's captured output (GetTaskLogs, StreamTaskLogs). */
 import type { Command } from 'commander';
-import { LogStream, TaskState, type TaskLogLine } from '../gen/orchestrator/v1/orchestrator.js';
+import { LogStream, TaskLogLine, TaskLogs } from '../gen/orchestrator/v1/orchestrator.js';
 import { CliError, EXIT, enumName, type CliContext } from './cli-context.js';
 
 const streamName = (s: LogStream) => enumName(LogStream, s, 'LOG_STREAM_');
-
-function lineRow(l: TaskLogLine) {
-  return { attempt: l.attempt, at: l.atMs ? new Date(l.atMs).toISOString() : null, stream: streamName(l.stream), text: l.text };
-}
 
 /** "2026-12-06T01:50:00.123Z #2 stderr boom": time, attempt and stream first, so grep and cut work. */
 function lineText(l: TaskLogLine): string {
@@ -31,22 +27,13 @@ export function registerLogCommands(program: Command, ctx: () => CliContext): vo
       if (f.all && (f.follow || f.attempt !== undefined)) throw new CliError('--all goes without --follow and --attempt', EXIT.usage);
       if (f.follow) {
         for await (const l of c.client().streamTaskLogs(id, attempt)) {
-          if (c.json) c.jsonLine(lineRow(l));
+          if (c.json) c.jsonMessage(TaskLogLine, l);
           else c.line(lineText(l));
         }
         return;
       }
       const logs = await c.client().getTaskLogs(id, { attempt, allAttempts: f.all });
-      if (c.json) {
-        return c.jsonLine({
-          task: logs.taskId,
-          attempt: logs.attempt || null,
-          state: enumName(TaskState, logs.state, 'TASK_STATE_'),
-          attempts: logs.attempts,
-          truncated: logs.truncated,
-          lines: logs.lines.map(lineRow),
-        });
-      }
+      if (c.json) return c.jsonMessage(TaskLogs, logs);
       for (const l of logs.lines) c.line(lineText(l));
       if (logs.lines.length === 0) {
         const other = logs.attempts.length ? ` (attempts with lines: ${logs.attempts.join(', ')})` : '';
