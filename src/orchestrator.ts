@@ -126,7 +126,7 @@ export class Orchestrator {
       taskIdOf: (e) => e.taskId,
     }));
     const services = createReadServices({ config, redisUrl, redis, bullRedis, eventsTail });
-    const { keys, queues, status, store, workflowStatus, system } = services;
+    const { keys, queues, status, store, workflowStatus, system, pools, runList } = services;
     this.queues = queues;
     const memory = (this.memory = new RedisMemoryWatch({
       redis,
@@ -183,6 +183,7 @@ export class Orchestrator {
       redisUrl,
       keys,
       runs,
+      runList,
       logger,
       recoverAfterMs: config.workflows.recoverAfterMs,
       sweepIntervalMs: config.workflows.sweepIntervalMs,
@@ -242,6 +243,8 @@ export class Orchestrator {
         logger,
         taskOps: { lister, retrier, retention: this.retention },
         schedules,
+        pools,
+        runList,
       },
     });
     await this.grpc.start();

@@ -56,6 +56,11 @@ export interface TaskProcessorOptions {
    */
   shutdownSignal: AbortSignal;
   /**
+   * True while the pool drains (DrainPool). A task taken then (a Worker already waiting for one
+   * when it paused) is handed back at once, no attempt used, for another pool to run.
+   */
+  draining?(): boolean;
+  /**
    * Aborts the signal BullMQ gave the run of `taskId` holding lock `token` with `reason` (the
    * Worker's cancelRun): the one signal each run listens to, whatever stops it.
    */
@@ -199,7 +204,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
       if (!signal.aborted) opts.abort(taskClass, taskId, token ?? '', reason);
     };
     if (cancelReason !== null) abort(new TaskError('cancelled', `cancelled: ${cancelReason}`));
-    if (opts.shutdownSignal.aborted) abort(new HandBack());
+    if (opts.shutdownSignal.aborted || opts.draining?.()) abort(new HandBack());
     let timer: NodeJS.Timeout | undefined;
     opts.onBusy?.(++running);
     let gpu: string | undefined;

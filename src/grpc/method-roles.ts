@@ -23,6 +23,8 @@ export const ORCHESTRATOR_METHOD_ROLES = {
   listTasks: 'read',
   getSchedule: 'read',
   listSchedules: 'read',
+  listPools: 'read',
+  listWorkflowRuns: 'read',
   // submit: put work in and take it back.
   submitTask: 'submit',
   submitTasks: 'submit',
@@ -39,6 +41,7 @@ export const ORCHESTRATOR_METHOD_ROLES = {
   createSchedule: 'operate',
   updateSchedule: 'operate',
   deleteSchedule: 'operate',
+  drainPool: 'operate',
 } as const satisfies Record<keyof OrchestratorServiceServer, GrpcRole>;
 
 /** envmanager.v1.EnvManagerService: method -> lowest role. */

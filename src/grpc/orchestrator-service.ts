@@ -26,6 +26,9 @@ import { toPbRun, toPbRunState, toPbUpdate, toWorkflowInput } from './workflow-m
 import { toServiceError } from './status.js';
 import type { ScheduleService } from '../schedules/schedule-service.js';
 import { toPbSchedule, toScheduleSpec } from './schedule-mapping.js';
+import type { PoolRegistry } from '../pools/pool-registry.js';
+import type { WorkflowRunList } from '../workflows/run-list.js';
+import { toPbPool, toPbRunSummary, toRunListFilter } from './pool-run-mapping.js';
 
 export interface OrchestratorServices {
   submitter: TaskSubmitter;
@@ -43,6 +46,10 @@ export interface OrchestratorServices {
   /** ListTasks, RetryTasks, PurgeTasks. */
   taskOps: { lister: TaskLister; retrier: TaskRetrier; retention: TaskRetention };
   schedules: ScheduleService;
+  /** ListPools, DrainPool. */
+  pools: PoolRegistry;
+  /** ListWorkflowRuns. */
+  runList: WorkflowRunList;
 }
 
 function requireRunId(runId: string): string {
@@ -260,6 +267,16 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
     deleteSchedule: unary<pb.DeleteScheduleRequest, pb.DeleteScheduleResponse>(async (req) => {
       await s.schedules.delete(requireScheduleId(req.scheduleId));
       return { scheduleId: req.scheduleId };
+    }),
+    // Pools and runs.
+    listPools: unary<pb.ListPoolsRequest, pb.ListPoolsResponse>(async () => ({ pools: (await s.pools.list()).map(toPbPool) })),
+    drainPool: unary<pb.DrainPoolRequest, pb.DrainPoolResponse>(async (req) => ({
+      poolId: req.poolId,
+      ...(await s.pools.drain(req.poolId, req.exitWhenDrained)),
+    })),
+    listWorkflowRuns: unary<pb.ListWorkflowRunsRequest, pb.ListWorkflowRunsResponse>(async (req) => {
+      const page = await s.runList.list(toRunListFilter(req), req.pageSize, req.pageToken);
+      return { runs: page.runs.map(toPbRunSummary), nextPageToken: page.nextPageToken };
     }),
   } satisfies Record<keyof pb.OrchestratorServiceServer, unknown>;
   return handlers as unknown as Record<string, UntypedHandleCall>;
