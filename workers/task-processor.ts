@@ -273,7 +273,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
         outcomes.setRetry(token ?? '', { ...base, type: 'retrying', atMs: Date.now(), detail: abortReason(signal).message });
         try {
           await job.moveToDelayed(Date.now(), token);
-          log().info('handed back on shutdown');
+          log().info('handed back (the pool is stopping or draining)');
         } catch (moveErr) {
           // Refused (the lock is gone: a rerun owns the task) or Redis unreachable (the lock runs
           // out and the stall check queues the task again): either way there is nothing to undo.

@@ -75,8 +75,10 @@ function int(v: string | null | undefined): number {
 
 export function checkRunFilter(f: RunListFilter): void {
   if (f.workflowName.length > MAX_NAME) throw invalidArgument('workflow_name', `is longer than ${MAX_NAME} characters`);
-  if (!Number.isSafeInteger(f.startedSinceMs) || f.startedSinceMs < 0) throw invalidArgument('started_since_ms', `must not be negative, got ${f.startedSinceMs}`);
-  if (!Number.isSafeInteger(f.startedUntilMs) || f.startedUntilMs < 0) throw invalidArgument('started_until_ms', `must not be negative, got ${f.startedUntilMs}`);
+  if (!Number.isSafeInteger(f.startedSinceMs) || f.startedSinceMs < 0)
+    throw invalidArgument('started_since_ms', `must not be negative, got ${f.startedSinceMs}`);
+  if (!Number.isSafeInteger(f.startedUntilMs) || f.startedUntilMs < 0)
+    throw invalidArgument('started_until_ms', `must not be negative, got ${f.startedUntilMs}`);
   if (f.startedUntilMs && f.startedUntilMs <= f.startedSinceMs) {
     throw invalidArgument('started_until_ms', `must be after started_since_ms (${f.startedSinceMs}), got ${f.startedUntilMs}`);
   }
