@@ -531,7 +531,12 @@ const schema = z.strictObject({
        * `orchctl pools` and /admin/pools, marked stopped or lost; its facts are kept in Redis as
        * long. Read by pools and orchestrators alike. @default 600000 (10 minutes)
        */
-      goneListedMs: z.number().int().min(1_000).max(7 * 24 * 3_600_000).default(600_000),
+      goneListedMs: z
+        .number()
+        .int()
+        .min(1_000)
+        .max(7 * 24 * 3_600_000)
+        .default(600_000),
       /**
        * The GPUs (device ids as CUDA_VISIBLE_DEVICES takes them) this pool hands to tasks of
        * GPU classes. Env ORCHESTRATOR_POOL_GPUS=0,1. Set, it wins over detection; unset, the

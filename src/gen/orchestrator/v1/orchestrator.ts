@@ -864,6 +864,11 @@ export interface StepRun {
   resultJson: string;
   error: string;
   finishedAtMs: number;
+  /**
+   * When the step's task last started running (its latest attempt); 0 before it ran, or once
+   * the task is no longer retained. The step took finished_at_ms - started_at_ms.
+   */
+  startedAtMs: number;
 }
 
 export interface GetWorkflowRunRequest {
@@ -7040,6 +7045,7 @@ function createBaseStepRun(): StepRun {
     resultJson: "",
     error: "",
     finishedAtMs: 0,
+    startedAtMs: 0,
   };
 }
 
@@ -7071,6 +7077,9 @@ export const StepRun: MessageFns<StepRun> = {
     }
     if (message.finishedAtMs !== 0) {
       writer.uint32(72).int64(message.finishedAtMs);
+    }
+    if (message.startedAtMs !== 0) {
+      writer.uint32(80).int64(message.startedAtMs);
     }
     return writer;
   },
@@ -7160,6 +7169,14 @@ export const StepRun: MessageFns<StepRun> = {
             message.finishedAtMs = longToNumber(reader.int64());
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.startedAtMs = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -7207,6 +7224,11 @@ export const StepRun: MessageFns<StepRun> = {
         : isSet(object.finished_at_ms)
         ? globalThis.Number(object.finished_at_ms)
         : 0,
+      startedAtMs: isSet(object.startedAtMs)
+        ? globalThis.Number(object.startedAtMs)
+        : isSet(object.started_at_ms)
+        ? globalThis.Number(object.started_at_ms)
+        : 0,
     };
   },
 
@@ -7239,6 +7261,9 @@ export const StepRun: MessageFns<StepRun> = {
     if (message.finishedAtMs !== 0) {
       obj.finishedAtMs = Math.round(message.finishedAtMs);
     }
+    if (message.startedAtMs !== 0) {
+      obj.startedAtMs = Math.round(message.startedAtMs);
+    }
     return obj;
   },
 
@@ -7256,6 +7281,7 @@ export const StepRun: MessageFns<StepRun> = {
     message.resultJson = object.resultJson ?? "";
     message.error = object.error ?? "";
     message.finishedAtMs = object.finishedAtMs ?? 0;
+    message.startedAtMs = object.startedAtMs ?? 0;
     return message;
   },
 };
