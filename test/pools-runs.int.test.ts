@@ -170,7 +170,7 @@ describe('DrainPool', { timeout: 180_000 }, () => {
       },
       { timeoutMs: 30_000 },
     );
-    expect(first.workerId).toContain(d.id);
+    expect(first!.workerId).toContain(d.id);
     await waitFor(async () => (await poolOf(d.id))?.busy === 0, { timeoutMs: 10_000 });
     // Still waiting: queued, or scheduled when a Worker already waiting for a task as the pool
     // paused took it and handed it straight back (no attempt used).
@@ -186,8 +186,8 @@ describe('DrainPool', { timeout: 180_000 }, () => {
       },
       { timeoutMs: 30_000 },
     );
-    expect(second.workerId).toContain(e.id);
-    expect(second.attemptsMade).toBe(1);
+    expect(second!.workerId).toContain(e.id);
+    expect(second!.attemptsMade).toBe(1);
     expect((await poolOf(d.id))!.draining).toBe(true);
 
     // A drain with exit: the idle drained pool leaves, exit code 0, listed as stopped.
