@@ -32,8 +32,16 @@ function printRun(ctx: CliContext, run: WorkflowRun): void {
   });
   ctx.line();
   ctx.table(
-    run.steps.map((s) => ({ step: s.stepId, state: stepState(s.state), attempt: s.attempt, after: s.dependsOn.join(','), result: s.resultJson || s.error })),
-    ['step', 'state', 'attempt', 'after', 'result'],
+    run.steps.map((s) => ({
+      step: s.stepId,
+      state: stepState(s.state),
+      attempt: s.attempt,
+      after: s.dependsOn.join(','),
+      // The latest attempt's run time: started_at_ms to finished_at_ms.
+      took: s.startedAtMs && s.finishedAtMs >= s.startedAtMs ? `${((s.finishedAtMs - s.startedAtMs) / 1000).toFixed(1)}s` : '',
+      result: s.resultJson || s.error,
+    })),
+    ['step', 'state', 'attempt', 'after', 'took', 'result'],
   );
 }
 

@@ -133,6 +133,17 @@ describe.skipIf(!haveChromium)('pools page', { timeout: 90_000 }, () => {
     expect(bad.status).toBe(400);
     expect(await bad.text()).not.toMatch(/at .*\.js/);
     expect((await sys.client.listPools()).find((p) => p.poolId === b.id)?.draining).toBe(false);
+    // The runs list's JSON names the parameter it refuses.
+    for (const [query, field] of [
+      ['state=sleeping', 'state'],
+      ['pageSize=9999', 'page_size'],
+      ['since=yesterday', 'since'],
+      ['pageToken=%3Cscript%3E', 'page_token'],
+    ]) {
+      const r = await fetch(`${sys.httpUrl}/admin/api/workflow-runs?${query}`, { headers: { authorization: auth } });
+      expect(r.status, query).toBe(400);
+      expect(((await r.json()) as { field: string }).field).toBe(field);
+    }
   });
 });
 
