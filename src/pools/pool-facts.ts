@@ -38,6 +38,9 @@ const CLASS_NAME = /^[a-z0-9_]{1,100}$/;
 /** Largest slot count believed (a pool of more is malformed). */
 const MAX_SLOTS = 1_000_000;
 
+/** Every field of the hash, in the order readers ask for them. */
+export const POOL_FIELDS = ['host', 'pid', 'version', 'classes', 'busy', 'busy_by_class', 'metrics', 'at', 'started', 'draining', 'stopped'] as const;
+
 export function encodePoolFacts(f: Omit<PoolFacts, 'stoppedAtMs'>): Record<string, string> {
   return {
     host: f.host,

@@ -15,7 +15,7 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/keys.js';
 import { OrchestratorError, invalidArgument } from '../tasks/errors.js';
-import { parsePoolFacts, type DrainMode, type PoolFacts } from './pool-facts.js';
+import { parsePoolFacts, POOL_FIELDS, type DrainMode, type PoolFacts } from './pool-facts.js';
 
 export type PoolState = 'running' | 'draining' | 'stopped' | 'lost';
 
@@ -76,7 +76,8 @@ export class PoolRegistry {
     const ids = [...entries.keys()];
     if (ids.length === 0) return [];
     const pipe = redis.pipeline();
-    for (const id of ids) pipe.hgetall(keys.pool(id));
+    // The known fields only: a hash grown huge by something else costs no more than a pool's.
+    for (const id of ids) pipe.hmget(keys.pool(id), ...POOL_FIELDS);
     pipe.hmget(keys.poolDrain, ...ids);
     const replies = (await pipe.exec()) ?? [];
     const requested = (replies[ids.length]?.[1] ?? []) as (string | null)[];
@@ -84,7 +85,8 @@ export class PoolRegistry {
     ids.forEach((id, i) => {
       const [err, h] = replies[i] ?? [];
       if (err) return;
-      const facts = parsePoolFacts(h as Record<string, string>);
+      const values = h as (string | null)[];
+      const facts = parsePoolFacts(Object.fromEntries(POOL_FIELDS.flatMap((f, j) => (values[j] == null ? [] : [[f, values[j]]]))));
       if (!facts) return;
       const e = entries.get(id)!;
       const want = requested[i];
