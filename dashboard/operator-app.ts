@@ -94,25 +94,28 @@ function mountDashboard(app: Express, d: DashboardOptions): void {
 
 /**
  * The pools page (/admin/pools) and the runs list (/admin/workflows), with their JSON under
- * /admin/api/. Viewers read; a drain is a POST, admins only (readOnlyGuard, and the route checks
+ * /admin/api/. Viewers read; a drain or resume is a POST, admins only (readOnlyGuard, and the route checks
  * the role again), and has passed DashboardAuth's origin check like every changing request.
  * The pages load their scripts from the static folder relatively (workflows/static/...), so
  * their own paths are served without a trailing slash.
  */
 function mountPoolsAndRuns(app: Express, routes: PoolRunRoutes): void {
   app.get('/admin/api/pools', async (_req, res) => send(res, await routes.pools(roleOf(res))));
-  app.post('/admin/api/pools/drain', (req, res, next) => {
-    // The guard answers a read-only caller before the body is even read.
-    if (roleOf(res) !== 'admin')
-      return send(res, { status: 403, contentType: 'application/json', body: '{"error":"forbidden: draining a pool takes the admin role"}' });
-    next();
-  });
-  app.post('/admin/api/pools/drain', express.json({ limit: '4kb' }), async (req, res) => send(res, await routes.drain(req.body, roleOf(res))));
-  // A body that is not JSON, or too large: a plain answer, never Express's page with a stack.
-  app.use('/admin/api/pools/drain', (err: { status?: number }, _req: Request, res: Response, next: NextFunction) => {
-    if (res.headersSent) return next(err);
-    res.status(err.status === 413 ? 413 : 400).json({ error: 'body: expected JSON {"poolId": "...", "exitWhenDrained": false} of at most 4 KiB' });
-  });
+  for (const action of ['drain', 'resume'] as const) {
+    const path = `/admin/api/pools/${action}`;
+    app.post(path, (_req, res, next) => {
+      // Refused before the body is even read.
+      if (roleOf(res) !== 'admin')
+        return send(res, { status: 403, contentType: 'application/json', body: `{"error":"forbidden: to ${action} a pool takes the admin role"}` });
+      next();
+    });
+    app.post(path, express.json({ limit: '4kb' }), async (req, res) => send(res, await routes[action](req.body, roleOf(res))));
+    // A body that is not JSON, or too large: a plain answer, never Express's page with a stack.
+    app.use(path, (err: { status?: number }, _req: Request, res: Response, next: NextFunction) => {
+      if (res.headersSent) return next(err);
+      res.status(err.status === 413 ? 413 : 400).json({ error: 'body: expected JSON {"poolId": "..."} of at most 4 KiB' });
+    });
+  }
   app.get('/admin/api/workflow-runs', async (req, res) => send(res, await routes.runs(req.query as Record<string, unknown>)));
   const page = (file: string, path: string) =>
     app.get(path, (req, res) => (req.path.endsWith('/') ? res.redirect(301, path) : res.sendFile(join(STATIC_DIR, file))));

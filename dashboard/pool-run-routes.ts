@@ -69,6 +69,19 @@ export class PoolRunRoutes {
     }
   }
 
+  /** Body: {"poolId": "..."}. Admins only. */
+  async resume(body: unknown, role: DashboardRole): Promise<RouteResult> {
+    if (role !== 'admin') return json(403, { error: 'forbidden: resuming a pool takes the admin role' });
+    const b = (body ?? {}) as { poolId?: unknown };
+    if (typeof b.poolId !== 'string') return json(400, { error: 'poolId: expected a string', field: 'poolId' });
+    try {
+      return json(200, { poolId: b.poolId, ...(await this.opts.pools.resume(b.poolId)) });
+    } catch (err) {
+      if (err instanceof OrchestratorError && err.code === 'failed_precondition') return json(409, { error: err.message });
+      return errorResult(err);
+    }
+  }
+
   /** Query: workflow, state (comma-separated), since, until (ms), pageSize, pageToken. */
   async runs(query: Record<string, unknown>): Promise<RouteResult> {
     try {

@@ -199,6 +199,41 @@ describe('DrainPool', { timeout: 180_000 }, () => {
   });
 });
 
+describe('ResumePool', { timeout: 120_000 }, () => {
+  it('undoes a drain: the pool takes tasks again; a pool drained to exit is not called back', async () => {
+    const f = await sys.startPool({ classes: 'cpu_long:1' });
+    expect((await sys.client.drainPool(f.id)).changed).toBe(true);
+    await waitFor(async () => (await poolOf(f.id))?.state === PoolState.POOL_STATE_DRAINING, { timeoutMs: 10_000 });
+    await waitFor(async () => /^orq_pool_draining 1$/m.test(await (await fetch(`${f.metricsUrl}/metrics`)).text()), { timeoutMs: 10_000 });
+    const cli = await orchctl(['--addr', sys.addr, '--json', 'pools', 'resume', f.id]);
+    expect(cli.code).toBe(0);
+    expect(JSON.parse(cli.out)).toMatchObject({ pool: f.id, draining: false, changed: true });
+    expect((await sys.client.resumePool(f.id)).changed).toBe(false);
+    await waitFor(async () => (await poolOf(f.id))?.state === PoolState.POOL_STATE_RUNNING, { timeoutMs: 10_000 });
+    await waitFor(async () => /^orq_pool_draining 0$/m.test(await (await fetch(`${f.metricsUrl}/metrics`)).text()), { timeoutMs: 10_000 });
+    await sys.client.submitTask(sleepTask('after-resume', 'cpu_long', 10));
+    const done = await waitFor(
+      async () => {
+        const st = await sys.client.getTaskStatus('after-resume');
+        return st.state === TaskState.TASK_STATE_SUCCEEDED ? st : undefined;
+      },
+      { timeoutMs: 30_000 },
+    );
+    expect(done!.workerId).toContain(f.id);
+
+    // Drained to exit, with a task running so that it cannot leave yet: not resumable.
+    await sys.client.submitTask(sleepTask('keeps-f', 'cpu_long', 3_000));
+    await waitFor(async () => (await sys.client.getTaskStatus('keeps-f')).state === TaskState.TASK_STATE_RUNNING, { timeoutMs: 30_000 });
+    await sys.client.drainPool(f.id, true);
+    const refused = await grpcError(sys.client.resumePool(f.id));
+    expect(refused.code).toBe(status.FAILED_PRECONDITION);
+    expect(fieldOf(refused)).toBe('pool_id');
+    expect(await f.exited).toBe(0);
+    expect((await sys.client.getTaskStatus('keeps-f')).state).toBe(TaskState.TASK_STATE_SUCCEEDED);
+    expect((await grpcError(sys.client.resumePool(f.id))).code).toBe(status.NOT_FOUND);
+  });
+});
+
 describe('ListWorkflowRuns', { timeout: 120_000 }, () => {
   const echo = (payload: Record<string, string>): TaskInput => ({ taskClass: 'inproc', payload });
   let middle = 0;

@@ -525,9 +525,21 @@ export class WorkerPool {
     }
   }
 
-  /** Applies a drain request ("stay" | "exit"); anything else is ignored. */
+  /**
+   * Applies the drain requested ("stay" | "exit"), or, with none (ResumePool cleared it), takes
+   * tasks again after a drain without exit. Anything else is ignored.
+   */
   private applyDrain(mode: string | null | undefined): void {
-    if ((mode !== 'stay' && mode !== 'exit') || this.closing) return;
+    if (this.closing) return;
+    if (mode === null && this.drainMode === 'stay') {
+      this.drainMode = '';
+      this.metrics?.setDraining(false);
+      for (const w of this.workers.values()) void w.resume();
+      this.log.info('resumed: taking tasks again');
+      void this.beat();
+      return;
+    }
+    if (mode !== 'stay' && mode !== 'exit') return;
     if (this.drainMode === mode || this.drainMode === 'exit') return;
     const first = this.drainMode === '';
     this.drainMode = mode;

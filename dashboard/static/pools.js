@@ -5,6 +5,7 @@
 
 const POLL_MS = 2000;
 let pending = null;
+let loadFailed = false;
 
 function td(text, cls) {
   const cell = document.createElement('td');
@@ -49,6 +50,15 @@ function row(p, canDrain) {
     b.addEventListener('click', () => ask(p.poolId));
     actions.append(b);
   }
+  // A drain without exit can be undone; a pool drained to exit may be leaving already.
+  if (canDrain && p.state === 'draining' && !p.exitWhenDrained) {
+    const b = document.createElement('button');
+    b.type = 'button';
+    b.textContent = 'Resume';
+    b.className = 'resume';
+    b.addEventListener('click', () => post('resume', { poolId: p.poolId }));
+    actions.append(b);
+  }
   tr.append(actions);
   return tr;
 }
@@ -60,23 +70,27 @@ function ask(poolId) {
   document.getElementById('confirm').hidden = false;
 }
 
+async function post(action, request) {
+  try {
+    const res = await fetch(`api/pools/${action}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      body: JSON.stringify(request),
+    });
+    const body = await res.json();
+    document.getElementById('error').textContent = res.ok ? '' : body.error || `HTTP ${res.status}`;
+  } catch (err) {
+    document.getElementById('error').textContent = `${action} failed: ${err.message}`;
+  }
+  await load();
+}
+
 async function drain() {
   const poolId = pending;
   const exitWhenDrained = document.getElementById('confirm-exit').checked;
   document.getElementById('confirm').hidden = true;
   pending = null;
-  try {
-    const res = await fetch('api/pools/drain', {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json' },
-      body: JSON.stringify({ poolId, exitWhenDrained }),
-    });
-    const body = await res.json();
-    document.getElementById('error').textContent = res.ok ? '' : body.error || `HTTP ${res.status}`;
-  } catch (err) {
-    document.getElementById('error').textContent = `drain failed: ${err.message}`;
-  }
-  await load();
+  await post('drain', { poolId, exitWhenDrained });
 }
 
 async function load() {
@@ -90,8 +104,11 @@ async function load() {
     const slots = live.reduce((n, p) => n + p.classes.reduce((m, c) => m + c.concurrency, 0), 0);
     document.getElementById('summary').textContent = `${live.length} live pool(s), ${busy} of ${slots} slots busy`;
     document.getElementById('updated').textContent = `updated ${new Date(body.atMs).toLocaleTimeString()}`;
-    if (!pending) document.getElementById('error').textContent = '';
+    // A failed load's message goes once the pools can be read again; a refused action's stays.
+    if (loadFailed) document.getElementById('error').textContent = '';
+    loadFailed = false;
   } catch (err) {
+    loadFailed = true;
     document.getElementById('error').textContent = `cannot read the pools: ${err.message}`;
   }
 }

@@ -67,4 +67,14 @@ export function registerPoolCommands(program: Command, ctx: () => CliContext): v
       const r = await c.client().drainPool(poolId, Boolean(f.exit));
       c.record({ pool: r.poolId, draining: true, exit_when_drained: Boolean(f.exit), changed: r.changed });
     });
+
+  pools
+    .command('resume')
+    .description('undo a drain (not one with --exit): the pool takes tasks again')
+    .argument('<pool_id>')
+    .action(async (poolId: string) => {
+      const c = ctx();
+      const r = await c.client().resumePool(poolId);
+      c.record({ pool: r.poolId, draining: false, changed: r.changed });
+    });
 }

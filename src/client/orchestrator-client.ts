@@ -529,6 +529,11 @@ export class OrchestratorClient {
     return this.call(this.raw.drainPool as Unary<pb.DrainPoolRequest, pb.DrainPoolResponse>, { poolId, exitWhenDrained });
   }
 
+  /** Undoes a drain (not one with exitWhenDrained): the pool takes tasks again. */
+  resumePool(poolId: string): Promise<pb.ResumePoolResponse> {
+    return this.call(this.raw.resumePool as Unary<pb.ResumePoolRequest, pb.ResumePoolResponse>, { poolId });
+  }
+
   /** One page of workflow runs, newest first. pageSize 0: 50 (at most 500). Pass nextPageToken back for the next. */
   listWorkflowRuns(filter: RunFilterInput = {}, page: { pageSize?: number; pageToken?: string } = {}): Promise<pb.ListWorkflowRunsResponse> {
     const req: pb.ListWorkflowRunsRequest = {

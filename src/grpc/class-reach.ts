@@ -109,6 +109,7 @@ const REACH = {
   // Pools and runs span classes: a pool serves several, a list of runs names no class.
   listPools: everyClass,
   drainPool: everyClass,
+  resumePool: everyClass,
   listWorkflowRuns: everyClass,
 } satisfies { [K in keyof pb.OrchestratorServiceServer]: Reach<never> };
 

@@ -42,6 +42,7 @@ export const ORCHESTRATOR_METHOD_ROLES = {
   updateSchedule: 'operate',
   deleteSchedule: 'operate',
   drainPool: 'operate',
+  resumePool: 'operate',
 } as const satisfies Record<keyof OrchestratorServiceServer, GrpcRole>;
 
 /** envmanager.v1.EnvManagerService: method -> lowest role. */

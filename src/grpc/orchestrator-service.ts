@@ -274,6 +274,7 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
       poolId: req.poolId,
       ...(await s.pools.drain(req.poolId, req.exitWhenDrained)),
     })),
+    resumePool: unary<pb.ResumePoolRequest, pb.ResumePoolResponse>(async (req) => ({ poolId: req.poolId, ...(await s.pools.resume(req.poolId)) })),
     listWorkflowRuns: unary<pb.ListWorkflowRunsRequest, pb.ListWorkflowRunsResponse>(async (req) => {
       const page = await s.runList.list(toRunListFilter(req), req.pageSize, req.pageToken);
       return { runs: page.runs.map(toPbRunSummary), nextPageToken: page.nextPageToken };

@@ -52,7 +52,7 @@ export interface PoolRegistryOptions {
 
 /** Most pools one list returns (live and gone each). */
 export const MAX_POOLS_LISTED = 1_000;
-/** Pool ids as accepted by DrainPool: what config allows, bounded. */
+/** Pool ids as accepted by DrainPool and ResumePool: what config allows, bounded. */
 const MAX_POOL_ID = 200;
 
 export class PoolRegistry {
@@ -109,18 +109,47 @@ export class PoolRegistry {
    * held back.
    */
   async drain(poolId: string, exitWhenDrained: boolean): Promise<{ changed: boolean }> {
-    if (!poolId) throw invalidArgument('pool_id', 'is required');
-    if (poolId.length > MAX_POOL_ID) throw invalidArgument('pool_id', `is longer than ${MAX_POOL_ID} characters`);
+    const current = await this.liveDrain(poolId);
     const { redis, keys } = this.opts;
-    const [score, current] = await Promise.all([redis.zscore(keys.pools, poolId), redis.hget(keys.poolDrain, poolId)]);
-    if (score === null || Number(score) < Date.now() - this.liveAfterMs) {
-      throw new OrchestratorError('not_found', `pool_id: no live pool "${poolId.slice(0, 80)}" (ListPools lists them)`, { field: 'pool_id' });
-    }
     const want: DrainMode = exitWhenDrained || current === 'exit' ? 'exit' : 'stay';
     if (current === want) return { changed: false };
     await redis.multi().hset(keys.poolDrain, poolId, want).publish(keys.poolDrainChannel, poolId).exec();
     return { changed: true };
   }
+
+  /**
+   * Undoes a drain: the pool resumes its Workers. A pool asked to exit is not called back
+   * (failed_precondition): it may have begun to leave.
+   */
+  async resume(poolId: string): Promise<{ changed: boolean }> {
+    const current = await this.liveDrain(poolId);
+    if (current === 'exit') {
+      throw new OrchestratorError('failed_precondition', `pool_id: pool "${poolId.slice(0, 80)}" was drained to exit; start it again instead`, {
+        field: 'pool_id',
+      });
+    }
+    if (current === null) return { changed: false };
+    const { redis, keys } = this.opts;
+    await redis.multi().hdel(keys.poolDrain, poolId).publish(keys.poolDrainChannel, poolId).exec();
+    return { changed: true };
+  }
+
+  /** The drain requested of a live pool (null: none); NOT_FOUND unless the pool is live. */
+  private async liveDrain(poolId: string): Promise<string | null> {
+    checkId(poolId);
+    const { redis, keys } = this.opts;
+    const [score, current] = await Promise.all([redis.zscore(keys.pools, poolId), redis.hget(keys.poolDrain, poolId)]);
+    if (score === null || Number(score) < Date.now() - this.liveAfterMs) {
+      throw new OrchestratorError('not_found', `pool_id: no live pool "${poolId.slice(0, 80)}" (ListPools lists them)`, { field: 'pool_id' });
+    }
+    return current;
+  }
+}
+
+/** The id of a pool that must be live, checked; NOT_FOUND otherwise. */
+function checkId(poolId: string): void {
+  if (!poolId) throw invalidArgument('pool_id', 'is required');
+  if (poolId.length > MAX_POOL_ID) throw invalidArgument('pool_id', `is longer than ${MAX_POOL_ID} characters`);
 }
 
 const cmp = (a: string, b: string) => (a < b ? -1 : a > b ? 1 : 0);

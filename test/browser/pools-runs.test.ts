@@ -1,7 +1,8 @@
 /**
  * The pools page and the workflow runs list in headless Chromium, with screenshots under
  * test/artifacts/: an admin sees live pools with their busy slots, drains one after confirming
- * (and the pool reports draining over gRPC), a viewer sees no drain button and is refused one;
+ * (and the pool reports draining over gRPC) and resumes it, a viewer sees no drain button and is
+ * refused one;
  * a pool entry with markup in it is shown as text; the runs list filters by state and leads to
  * a run page whose steps show their duration, result and links to the task and its job.
  */
@@ -100,6 +101,10 @@ describe.skipIf(!haveChromium)('pools page', { timeout: 90_000 }, () => {
     expect((await sys.client.listPools()).find((p) => p.poolId === a.id)?.state).toBe(PoolState.POOL_STATE_DRAINING);
     expect(await rowA.locator('button.drain').count()).toBe(0);
     await page.screenshot({ path: join(ARTIFACTS_DIR, 'pools-draining.png'), fullPage: true });
+    // And back: Resume undoes a drain without exit.
+    await rowA.locator('button.resume').click();
+    await expect.poll(() => rowA.getAttribute('data-state'), { timeout: 15_000 }).toBe('running');
+    expect((await sys.client.listPools()).find((p) => p.poolId === a.id)?.state).toBe(PoolState.POOL_STATE_RUNNING);
     await page.close();
   });
 

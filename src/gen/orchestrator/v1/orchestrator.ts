@@ -1141,6 +1141,16 @@ export interface DrainPoolResponse {
   changed: boolean;
 }
 
+export interface ResumePoolRequest {
+  poolId: string;
+}
+
+export interface ResumePoolResponse {
+  poolId: string;
+  /** False when the pool was not draining (nothing changed). */
+  changed: boolean;
+}
+
 export interface ListWorkflowRunsRequest {
   /** Only runs of this workflow (by name); empty: all. */
   workflowName: string;
@@ -10941,6 +10951,168 @@ export const DrainPoolResponse: MessageFns<DrainPoolResponse> = {
   },
 };
 
+function createBaseResumePoolRequest(): ResumePoolRequest {
+  return { poolId: "" };
+}
+
+export const ResumePoolRequest: MessageFns<ResumePoolRequest> = {
+  encode(message: ResumePoolRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.poolId !== "") {
+      writer.uint32(10).string(message.poolId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResumePoolRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResumePoolRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.poolId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResumePoolRequest {
+    return {
+      poolId: isSet(object.poolId)
+        ? globalThis.String(object.poolId)
+        : isSet(object.pool_id)
+        ? globalThis.String(object.pool_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ResumePoolRequest): unknown {
+    const obj: any = {};
+    if (message.poolId !== "") {
+      obj.poolId = message.poolId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ResumePoolRequest>, I>>(base?: I): ResumePoolRequest {
+    return ResumePoolRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ResumePoolRequest>, I>>(object: I): ResumePoolRequest {
+    const message = createBaseResumePoolRequest();
+    message.poolId = object.poolId ?? "";
+    return message;
+  },
+};
+
+function createBaseResumePoolResponse(): ResumePoolResponse {
+  return { poolId: "", changed: false };
+}
+
+export const ResumePoolResponse: MessageFns<ResumePoolResponse> = {
+  encode(message: ResumePoolResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.poolId !== "") {
+      writer.uint32(10).string(message.poolId);
+    }
+    if (message.changed !== false) {
+      writer.uint32(16).bool(message.changed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResumePoolResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResumePoolResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.poolId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.changed = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResumePoolResponse {
+    return {
+      poolId: isSet(object.poolId)
+        ? globalThis.String(object.poolId)
+        : isSet(object.pool_id)
+        ? globalThis.String(object.pool_id)
+        : "",
+      changed: isSet(object.changed) ? globalThis.Boolean(object.changed) : false,
+    };
+  },
+
+  toJSON(message: ResumePoolResponse): unknown {
+    const obj: any = {};
+    if (message.poolId !== "") {
+      obj.poolId = message.poolId;
+    }
+    if (message.changed !== false) {
+      obj.changed = message.changed;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ResumePoolResponse>, I>>(base?: I): ResumePoolResponse {
+    return ResumePoolResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ResumePoolResponse>, I>>(object: I): ResumePoolResponse {
+    const message = createBaseResumePoolResponse();
+    message.poolId = object.poolId ?? "";
+    message.changed = object.changed ?? false;
+    return message;
+  },
+};
+
 function createBaseListWorkflowRunsRequest(): ListWorkflowRunsRequest {
   return { workflowName: "", states: [], startedSinceMs: 0, startedUntilMs: 0, pageSize: 0, pageToken: "" };
 }
@@ -11753,6 +11925,19 @@ export const OrchestratorServiceService = {
     responseDeserialize: (value: Buffer): DrainPoolResponse => DrainPoolResponse.decode(value),
   },
   /**
+   * Undo a drain: the pool takes tasks again. NOT_FOUND when no live pool has the id;
+   * FAILED_PRECONDITION when it was drained with exit_when_drained (it is on its way out).
+   */
+  resumePool: {
+    path: "/orchestrator.v1.OrchestratorService/ResumePool" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ResumePoolRequest): Buffer => Buffer.from(ResumePoolRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ResumePoolRequest => ResumePoolRequest.decode(value),
+    responseSerialize: (value: ResumePoolResponse): Buffer => Buffer.from(ResumePoolResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ResumePoolResponse => ResumePoolResponse.decode(value),
+  },
+  /**
    * Workflow runs newest first (by start time), filtered by workflow, state and start time;
    * paged by an opaque token.
    */
@@ -11841,6 +12026,11 @@ export interface OrchestratorServiceServer extends UntypedServiceImplementation 
    * then stays idle (or exits, with exit_when_drained). NOT_FOUND when no live pool has the id.
    */
   drainPool: handleUnaryCall<DrainPoolRequest, DrainPoolResponse>;
+  /**
+   * Undo a drain: the pool takes tasks again. NOT_FOUND when no live pool has the id;
+   * FAILED_PRECONDITION when it was drained with exit_when_drained (it is on its way out).
+   */
+  resumePool: handleUnaryCall<ResumePoolRequest, ResumePoolResponse>;
   /**
    * Workflow runs newest first (by start time), filtered by workflow, state and start time;
    * paged by an opaque token.
@@ -12276,6 +12466,25 @@ export interface OrchestratorServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DrainPoolResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Undo a drain: the pool takes tasks again. NOT_FOUND when no live pool has the id;
+   * FAILED_PRECONDITION when it was drained with exit_when_drained (it is on its way out).
+   */
+  resumePool(
+    request: ResumePoolRequest,
+    callback: (error: ServiceError | null, response: ResumePoolResponse) => void,
+  ): ClientUnaryCall;
+  resumePool(
+    request: ResumePoolRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ResumePoolResponse) => void,
+  ): ClientUnaryCall;
+  resumePool(
+    request: ResumePoolRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ResumePoolResponse) => void,
   ): ClientUnaryCall;
   /**
    * Workflow runs newest first (by start time), filtered by workflow, state and start time;
