@@ -109,6 +109,14 @@ describe('ListPools', { timeout: 120_000 }, () => {
     expect(pc.state).toBe(PoolState.POOL_STATE_STOPPED);
     expect(pc.stoppedAtMs).toBeGreaterThan(0);
     expect(pc.busy).toBe(0);
+    // The same id started again is listed by its new life.
+    const again = await sys.startPool({ classes: 'inproc:1', id: c.id });
+    const back = (await poolOf(c.id))!;
+    expect(back.state).toBe(PoolState.POOL_STATE_RUNNING);
+    expect(back.pid).toBe(again.child.pid);
+    expect(back.stoppedAtMs).toBe(0);
+    again.kill('SIGTERM');
+    expect(await again.exited).toBe(0);
     const d = await sys.startPool({ classes: 'inproc:1' });
     d.kill('SIGKILL');
     await d.exited;

@@ -261,7 +261,8 @@ export class WorkerPool {
     });
     await this.subscriber.subscribe(this.keys.cancelChannel, this.keys.limitsChannel, this.keys.poolDrainChannel);
     // A drain asked of this id's last life does not hold back this one: a restart serves again.
-    await redis.hdel(this.keys.poolDrain, this.id);
+    // Nor does the stop time a previous life of this id left in its hash.
+    await redis.multi().hdel(this.keys.poolDrain, this.id).hdel(this.keys.pool(this.id), 'stopped').exec();
 
     for (const [name, concurrency] of this.concurrency) {
       const cls = config.classes.get(name)!;
