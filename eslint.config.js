@@ -24,7 +24,7 @@ export default tseslint.config(
     files: ['dashboard/static/**/*.js'],
     languageOptions: {
       sourceType: 'script',
-      globals: { document: 'readonly', location: 'readonly', fetch: 'readonly', setTimeout: 'readonly' },
+      globals: { document: 'readonly', location: 'readonly', fetch: 'readonly', setTimeout: 'readonly', URLSearchParams: 'readonly' },
     },
   },
   {

@@ -11,7 +11,7 @@
  * network peer does not already have), and Prometheus scrapes them by whatever name its service
  * discovery uses.
  */
-import express, { type Express, type Response } from 'express';
+import express, { type Express, type NextFunction, type Request, type Response } from 'express';
 import { join } from 'node:path';
 import { PROJECT_ROOT } from '../src/paths.js';
 import type { ProbeRoutes, RouteResult } from '../src/monitoring/probe-routes.js';
@@ -27,11 +27,13 @@ import { securityHeaders } from './security-headers.js';
 import { TaskRoutes, type TaskRoutesOptions } from './task-routes.js';
 import { WorkflowRoutes } from './workflow-routes.js';
 import type { BoardRetry } from './board-retry.js';
+import { PoolRunRoutes, type PoolRunRoutesOptions } from './pool-run-routes.js';
 
 export const QUEUES_PATH = '/admin/queues';
 export const WORKFLOWS_PATH = '/admin/workflows';
 export const TASKS_PATH = '/admin/tasks';
 export const API_PATH = '/admin/api';
+export const POOLS_PATH = '/admin/pools';
 const STATIC_DIR = join(PROJECT_ROOT, 'dashboard', 'static');
 
 export interface DashboardOptions {
@@ -53,6 +55,8 @@ export interface DashboardOptions {
   sessionMaxAgeMs: number;
   /** http.dashboard.loginThrottle. */
   loginThrottle: { maxFailures: number; windowMs: number };
+  /** The pools page and the workflow runs list. */
+  poolsAndRuns: PoolRunRoutesOptions;
 }
 
 export interface OperatorAppOptions {
@@ -103,6 +107,7 @@ function mountDashboard(app: Express, d: DashboardOptions): void {
   }
   app.use(QUEUES_PATH, queueBoard({ queues: d.queues.all(), readOnlyQueues: [d.queues.scheduleTicks], basePath: QUEUES_PATH }));
   app.use(`${WORKFLOWS_PATH}/static`, express.static(STATIC_DIR, { index: false, fallthrough: false }));
+  mountPoolsAndRuns(app, new PoolRunRoutes(d.poolsAndRuns));
   app.get(`${WORKFLOWS_PATH}/api/runs/:runId`, async (req, res) => send(res, await workflows.run(req.params.runId, roleOf(res))));
   app.get(`${WORKFLOWS_PATH}/:runId`, (_req, res) => res.sendFile(join(STATIC_DIR, 'workflow.html')));
   mountPages(app, new TaskRoutes({ ...d.tasks, workflows: d.workflows, isSecret, queuesPath: QUEUES_PATH }), auth);
@@ -126,4 +131,35 @@ function mountPages(app: Express, tasks: TaskRoutes, auth: DashboardAuth): void 
   app.get(`${API_PATH}/tasks/:taskId`, async (req, res) => send(res, await tasks.task(req.params.taskId, roleOf(res))));
   app.post(`${API_PATH}/tasks/:taskId/cancel`, async (req, res) => send(res, await tasks.cancel(req.params.taskId, roleOf(res))));
   app.post(`${API_PATH}/tasks/:taskId/retry`, async (req, res) => send(res, await tasks.retry(req.params.taskId, roleOf(res))));
+}
+
+/**
+ * The pools page (/admin/pools) and the runs list (/admin/workflows), with their JSON under
+ * /admin/api/. Viewers read; a drain or resume is a POST, admins only (readOnlyGuard, and the route checks
+ * the role again), and has passed DashboardAuth's origin check like every changing request.
+ * The pages load their scripts from the static folder relatively (workflows/static/...), so
+ * their own paths are served without a trailing slash.
+ */
+function mountPoolsAndRuns(app: Express, routes: PoolRunRoutes): void {
+  app.get('/admin/api/pools', async (_req, res) => send(res, await routes.pools(roleOf(res))));
+  for (const action of ['drain', 'resume'] as const) {
+    const path = `/admin/api/pools/${action}`;
+    app.post(path, (_req, res, next) => {
+      // Refused before the body is even read.
+      if (roleOf(res) !== 'admin')
+        return send(res, { status: 403, contentType: 'application/json', body: `{"error":"forbidden: to ${action} a pool takes the admin role"}` });
+      next();
+    });
+    app.post(path, express.json({ limit: '4kb' }), async (req, res) => send(res, await routes[action](req.body, roleOf(res))));
+    // A body that is not JSON, or too large: a plain answer, never Express's page with a stack.
+    app.use(path, (err: { status?: number }, _req: Request, res: Response, next: NextFunction) => {
+      if (res.headersSent) return next(err);
+      res.status(err.status === 413 ? 413 : 400).json({ error: 'body: expected JSON {"poolId": "..."} of at most 4 KiB' });
+    });
+  }
+  app.get('/admin/api/workflow-runs', async (req, res) => send(res, await routes.runs(req.query as Record<string, unknown>)));
+  const page = (file: string, path: string) =>
+    app.get(path, (req, res) => (req.path.endsWith('/') ? res.redirect(301, path) : res.sendFile(join(STATIC_DIR, file))));
+  page('pools.html', POOLS_PATH);
+  page('runs.html', WORKFLOWS_PATH);
 }

@@ -84,6 +84,7 @@ export class OperatorHttp extends HttpListener {
               secretPayloadKeys: d.secretPayloadKeys,
               sessionMaxAgeMs: d.sessionMaxAgeMs,
               loginThrottle: d.loginThrottle,
+              poolsAndRuns: { pools: services.pools, runList: services.runList },
             }
           : undefined,
       }),

@@ -55,6 +55,8 @@ export type {
 } from './client/orchestrator-client.js';
 export type { TaskFilterInput, TaskSummary, ListTasksResponse, RetryTasksResponse, RetryError } from './client/orchestrator-client.js';
 export type { ScheduleInput, Schedule, ScheduleSpec } from './client/orchestrator-client.js';
+export { PoolState } from './client/orchestrator-client.js';
+export type { Pool, PoolClass, DrainPoolResponse, RunFilterInput, WorkflowRunSummary, ListWorkflowRunsResponse } from './client/orchestrator-client.js';
 export { loadConfig, ConfigError } from './config/config.js';
 export type { Config, ConfigInput, LoadConfigOptions } from './config/config.js';
 export { Orchestrator } from './orchestrator.js';

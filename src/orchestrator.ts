@@ -129,7 +129,7 @@ export class Orchestrator {
       taskIdOf: (e) => e.taskId,
     }));
     const services = createReadServices({ config, redisUrl, redis, bullRedis, eventsTail });
-    const { keys, queues, status, store, workflowStatus, system } = services;
+    const { keys, queues, status, store, workflowStatus, system, pools, runList } = services;
     this.queues = queues;
     const memory = (this.memory = new RedisMemoryWatch({
       redis,
@@ -187,6 +187,7 @@ export class Orchestrator {
       redisUrl,
       keys,
       runs,
+      runList,
       logger,
       recoverAfterMs: config.workflows.recoverAfterMs,
       sweepIntervalMs: config.workflows.sweepIntervalMs,
@@ -248,6 +249,8 @@ export class Orchestrator {
         schedules,
         tracing,
         logs: services.logs,
+        pools,
+        runList,
       },
     });
     await this.grpc.start();

@@ -17,6 +17,8 @@ import { WorkflowStatusReader } from './workflows/workflow-status.js';
 import { WorkflowStore } from './workflows/workflow-store.js';
 import type { StreamTailer } from './feeds/stream-tailer.js';
 import type { TaskEventRecord } from './feeds/feed-format.js';
+import { PoolRegistry } from './pools/pool-registry.js';
+import { WorkflowRunList } from './workflows/run-list.js';
 
 export interface ReadServicesOptions {
   config: Config;
@@ -38,6 +40,10 @@ export interface ReadServices {
   store: WorkflowStore;
   workflowStatus: WorkflowStatusReader;
   system: SystemStatus;
+  /** ListPools and DrainPool. */
+  pools: PoolRegistry;
+  /** ListWorkflowRuns. */
+  runList: WorkflowRunList;
 }
 
 /**
@@ -82,6 +88,8 @@ export function createReadServices({ config, redisUrl, redis, bullRedis, eventsT
       maxBufferedEntries: config.grpc.streamBufferEntries,
       maxBufferedBytes: config.grpc.streamBufferBytes,
     }),
+    pools: new PoolRegistry({ redis, keys, heartbeatMs: config.pool.heartbeatMs, goneListedMs: config.pool.goneListedMs }),
+    runList: new WorkflowRunList({ redis, keys }),
     system: new SystemStatus({ redis, keys, queues, version: VERSION, startedAtMs: Date.now(), poolTimeoutMs: config.pool.heartbeatMs * 3 }),
   };
 }

@@ -30,7 +30,21 @@ await runMain('orchestrator-pool', async () => {
   const config = loadConfig({ file: flags.config, overrides });
   const log = createLogger(config.logLevel, { process: 'pool' });
   const redis = await resolveRedis(config, log);
-  const pool = new WorkerPool({ config, redisUrl: redis.url, logger: log, env: process.env });
+  const pool: WorkerPool = new WorkerPool({
+    config,
+    redisUrl: redis.url,
+    logger: log,
+    env: process.env,
+    // DrainPool with exit_when_drained: nothing runs any more, so close() is quick.
+    onDrainedExit: () =>
+      void pool.close().then(
+        () => process.exit(0),
+        (err: unknown) => {
+          log.error({ err }, 'shutdown failed');
+          process.exit(1);
+        },
+      ),
+  });
   onShutdown(log, () => pool.close());
   await pool.start();
 });

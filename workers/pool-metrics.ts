@@ -28,6 +28,7 @@ export class PoolMetrics implements AttemptObserver {
   private readonly running = new Map<string, number>();
   /** Per class, the series its attempts update. */
   private readonly series = new Map<string, ClassSeries>();
+  private readonly drainingGauge: Gauge;
 
   constructor(opts: PoolMetricsOptions) {
     const registers = [opts.registry];
@@ -68,6 +69,12 @@ export class PoolMetrics implements AttemptObserver {
         for (const [cls, n] of running) this.set({ class: cls }, n);
       },
     });
+    this.drainingGauge = new Gauge({
+      name: 'orq_pool_draining',
+      help: '1 while this pool drains (DrainPool): it takes no new tasks and lets its running ones finish.',
+      registers,
+    });
+    this.drainingGauge.set(0);
     for (const [cls, n] of opts.concurrency) {
       concurrency.set({ class: cls }, n);
       this.running.set(cls, 0);
@@ -75,6 +82,15 @@ export class PoolMetrics implements AttemptObserver {
       for (const outcome of ['succeeded', 'failed', 'cancelled', 'retried'] as const) this.attempts.inc({ class: cls, outcome }, 0);
       this.timedOut.inc({ class: cls }, 0);
     }
+  }
+
+  /** Tasks running per class now (the pool's heartbeat publishes them). */
+  runningByClass(): Record<string, number> {
+    return Object.fromEntries(this.running);
+  }
+
+  setDraining(draining: boolean): void {
+    this.drainingGauge.set(draining ? 1 : 0);
   }
 
   started(taskClass: string, queueWaitMs: number | undefined): void {

@@ -58,6 +58,11 @@ export interface TaskProcessorOptions {
    */
   shutdownSignal: AbortSignal;
   /**
+   * True while the pool drains (DrainPool). A task taken then (a Worker already waiting for one
+   * when it paused) is handed back at once, no attempt used, for another pool to run.
+   */
+  draining?(): boolean;
+  /**
    * Aborts the signal BullMQ gave the run of `taskId` holding lock `token` with `reason` (the
    * Worker's cancelRun): the one signal each run listens to, whatever stops it.
    */
@@ -218,7 +223,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
       if (!signal.aborted) opts.abort(taskClass, taskId, token ?? '', reason);
     };
     if (cancelReason !== null) abort(new TaskError('cancelled', `cancelled: ${cancelReason}`));
-    if (opts.shutdownSignal.aborted) abort(new HandBack());
+    if (opts.shutdownSignal.aborted || opts.draining?.()) abort(new HandBack());
     let timer: NodeJS.Timeout | undefined;
     opts.onBusy?.(++running);
     let gpu: string | undefined;
@@ -291,7 +296,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
         outcomes.setRetry(token ?? '', { ...base, type: 'retrying', atMs: Date.now(), detail: abortReason(signal).message });
         try {
           await job.moveToDelayed(Date.now(), token);
-          log().info('handed back on shutdown');
+          log().info('handed back (the pool is stopping or draining)');
         } catch (moveErr) {
           // Refused (the lock is gone: a rerun owns the task) or Redis unreachable (the lock runs
           // out and the stall check queues the task again): either way there is nothing to undo.

@@ -5,7 +5,9 @@
  *
  * Lifecycle: start() registers the pool and starts taking tasks; close() stops taking tasks,
  * lets running ones finish for `graceMs`, hands back what is still running, then releases
- * everything.
+ * everything. A drain (DrainPool, src/pools/pool-registry.ts) pauses the Workers: no new tasks,
+ * the running ones finish without a time limit; then the pool stays up idle, or, asked to exit,
+ * tells its owner (`onDrainedExit`), whose close() finds nothing running.
  */
 import type { Job, Worker } from 'bullmq';
 import type { Redis } from 'ioredis';
@@ -49,6 +51,8 @@ import { defineTaskCommands, PendingOutcomes, PendingStarts, taskBackend } from 
 import { TaskWorker } from './run-locks.js';
 import { AttemptLogs } from './attempt-log.js';
 import { TaskLogStore } from '../src/tasks/task-log-store.js';
+import { encodePoolFacts, type DrainMode } from '../src/pools/pool-facts.js';
+import { VERSION } from '../src/version.js';
 
 const STALLED_LIMIT_REASON = 'job stalled more than allowable limit';
 /** How often a stopping pool looks whether anything still runs. */
@@ -71,6 +75,11 @@ export interface WorkerPoolOptions {
    * their class's pass-through names from it. @default process.env
    */
   env?: NodeJS.ProcessEnv;
+  /**
+   * Called once when a drain asked the pool to exit and its last running task has ended; the
+   * process entry closes the pool and exits 0. Absent: the pool stays up idle.
+   */
+  onDrainedExit?(): void;
 }
 
 export class WorkerPool {
@@ -94,6 +103,11 @@ export class WorkerPool {
   private readonly live = new Map<string, number>();
   private metricsListener?: HttpListener;
   private guard?: PoolGuard;
+  private metrics?: PoolMetrics;
+  private startedAtMs = 0;
+  /** The drain applied: "" while taking tasks. */
+  private drainMode: DrainMode | '' = '';
+  private exitAnnounced = false;
 
   constructor(private readonly opts: WorkerPoolOptions) {
     this.id = opts.config.pool.id;
@@ -162,7 +176,8 @@ export class WorkerPool {
     // Two connections: BullMQ's and ours (see src/redis/connection.ts).
     const redis = (this.redis = createOwnRedis(this.opts.redisUrl, `orq-pool-${this.id}`));
     const registry = createMetricsRegistry();
-    const metrics = new PoolMetrics({ registry, concurrency: this.concurrency });
+    const metrics = (this.metrics = new PoolMetrics({ registry, concurrency: this.concurrency }));
+    this.startedAtMs = Date.now();
     this.metricsListener = new HttpListener({ addr: config.pool.metricsAddr, handler: probeHandler(new ProbeRoutes({ registry, ping: () => redis.ping() })) });
     await this.metricsListener.start();
     if (config.pool.metricsAllowUnauthenticated && !isLoopback(splitHostPort(config.pool.metricsAddr).host))
@@ -225,7 +240,11 @@ export class WorkerPool {
       shutdownSignal: this.shutdown.signal,
       abort: (taskClass, taskId, token, reason) => this.workers.get(taskClass)?.cancelRun(taskId, token, reason),
       gpus: this.gpus.length > 0 ? { classes: this.gpuClasses, slots: new GpuSlots(this.gpus) } : undefined,
-      onBusy: (n) => (this.busy = n),
+      onBusy: (n) => {
+        this.busy = n;
+        this.maybeDrained();
+      },
+      draining: () => this.drainMode !== '',
       observer: metrics,
       eventsMaxLen: config.streams.eventsMaxLen,
       failureTailBytes: config.pool.failureTailBytes,
@@ -239,6 +258,10 @@ export class WorkerPool {
     this.subscriber = createRedis(this.opts.redisUrl, { connectionName: `orq-pool-${this.id}-cancel` });
     this.subscriber.on('error', () => undefined);
     this.subscriber.on('message', (channel: string, message: string) => {
+      if (channel === this.keys.poolDrainChannel) {
+        if (message === this.id) void this.readDrain();
+        return;
+      }
       if (channel === this.keys.limitsChannel) {
         if (this.workers.has(message)) void this.applyLimits([message]);
         return;
@@ -247,7 +270,10 @@ export class WorkerPool {
       const [taskId, reason] = tab < 0 ? [message, 'requested'] : [message.slice(0, tab), message.slice(tab + 1)];
       for (const [name, w] of this.workers) this.cancelRunning(name, taskId, new TaskError('cancelled', `cancelled: ${reason}`), w);
     });
-    await this.subscriber.subscribe(this.keys.cancelChannel, this.keys.limitsChannel);
+    await this.subscriber.subscribe(this.keys.cancelChannel, this.keys.limitsChannel, this.keys.poolDrainChannel);
+    // A drain asked of this id's last life does not hold back this one: a restart serves again.
+    // Nor does the stop time a previous life of this id left in its hash.
+    await redis.multi().hdel(this.keys.poolDrain, this.id).hdel(this.keys.pool(this.id), 'stopped').exec();
 
     for (const [name, concurrency] of this.concurrency) {
       const cls = config.classes.get(name)!;
@@ -465,27 +491,85 @@ export class WorkerPool {
     }
   }
 
+  /**
+   * Announces the pool (pool-facts.ts has the hash's contract), trims pools gone longer than
+   * pool.goneListedMs from the lists, and reads back a drain requested of it (a pool that
+   * missed the drain message finds it here).
+   */
   private async beat(): Promise<void> {
     if (!this.redis) return;
     const now = Date.now();
-    const facts = {
+    const { heartbeatMs, goneListedMs } = this.opts.config.pool;
+    const facts = encodePoolFacts({
       host: hostname(),
-      pid: String(process.pid),
-      classes: JSON.stringify(Object.fromEntries(this.concurrency)),
-      busy: String(this.busy),
-      metrics: this.metricsAddress,
-      at: String(now),
-    };
+      pid: process.pid,
+      version: VERSION,
+      classes: Object.fromEntries(this.concurrency),
+      busy: this.busy,
+      busyByClass: this.metrics?.runningByClass() ?? {},
+      metricsAddr: this.metricsAddress,
+      lastHeartbeatMs: now,
+      startedAtMs: this.startedAtMs,
+      draining: this.drainMode,
+    });
     try {
-      await this.redis
+      const replies = await this.redis
         .multi()
         .zadd(this.keys.pools, now, this.id)
         .hset(this.keys.pool(this.id), facts)
-        .pexpire(this.keys.pool(this.id), this.opts.config.pool.heartbeatMs * 3)
+        // Kept past the three beats that make it lost, for ListPools to show what it was.
+        .pexpire(this.keys.pool(this.id), goneListedMs + heartbeatMs * 3)
+        .zremrangebyscore(this.keys.pools, '-inf', now - goneListedMs)
+        .zremrangebyscore(this.keys.poolsGone, '-inf', now - goneListedMs)
+        .hget(this.keys.poolDrain, this.id)
         .exec();
+      this.applyDrain(replies?.[5]?.[1] as string | null | undefined);
     } catch (err) {
       this.log.warn({ err }, 'heartbeat failed');
     }
+  }
+
+  private async readDrain(): Promise<void> {
+    try {
+      this.applyDrain(await this.redis!.hget(this.keys.poolDrain, this.id));
+    } catch (err) {
+      this.log.warn({ err }, 'could not read the drain requested');
+    }
+  }
+
+  /**
+   * Applies the drain requested ("stay" | "exit"), or, with none (ResumePool cleared it), takes
+   * tasks again after a drain without exit. Anything else is ignored.
+   */
+  private applyDrain(mode: string | null | undefined): void {
+    if (this.closing) return;
+    if (mode === null && this.drainMode === 'stay') {
+      this.drainMode = '';
+      this.metrics?.setDraining(false);
+      for (const w of this.workers.values()) void w.resume();
+      this.log.info('resumed: taking tasks again');
+      void this.beat();
+      return;
+    }
+    if (mode !== 'stay' && mode !== 'exit') return;
+    if (this.drainMode === mode || this.drainMode === 'exit') return;
+    const first = this.drainMode === '';
+    this.drainMode = mode;
+    this.metrics?.setDraining(true);
+    if (first) {
+      // Paused, a Worker takes no new job; the running ones go on and finish as usual.
+      for (const w of this.workers.values()) void w.pause(true).catch((err: unknown) => this.log.warn({ err }, 'could not pause a worker'));
+    }
+    this.log.info({ running: this.busy, exitWhenDrained: mode === 'exit' }, 'draining: taking no new tasks');
+    void this.beat();
+    this.maybeDrained();
+  }
+
+  private maybeDrained(): void {
+    if (this.drainMode !== 'exit' || this.busy > 0 || this.exitAnnounced || this.closing) return;
+    this.exitAnnounced = true;
+    this.log.info('drained: exiting as asked');
+    this.opts.onDrainedExit?.();
   }
 
   /**
@@ -537,7 +621,11 @@ export class WorkerPool {
         this.redis
           .multi()
           .zrem(this.keys.pools, this.id)
-          .del(this.keys.pool(this.id))
+          // Listed as stopped for pool.goneListedMs (src/pools/pool-registry.ts).
+          .zadd(this.keys.poolsGone, Date.now(), this.id)
+          .hset(this.keys.pool(this.id), { stopped: String(Date.now()), busy: '0' })
+          .pexpire(this.keys.pool(this.id), this.opts.config.pool.goneListedMs)
+          .hdel(this.keys.poolDrain, this.id)
           .exec()
           .then(
             () => undefined,

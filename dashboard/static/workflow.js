@@ -74,17 +74,58 @@ function drawDag(svg, steps) {
   }
 }
 
+/** How long the step's latest attempt took (running: so far); '' when it never ran. */
+function took(s) {
+  const end = s.finishedAtMs || (s.state === 'running' ? Date.now() : 0);
+  if (!s.startedAtMs || !end || end < s.startedAtMs) return '';
+  const sec = (end - s.startedAtMs) / 1000;
+  return sec < 60 ? `${sec.toFixed(1)} s` : sec < 3600 ? `${(sec / 60).toFixed(1)} min` : `${(sec / 3600).toFixed(1)} h`;
+}
+
+const RESULT_CHARS = 200;
+
+function link(text, href, cls) {
+  const a = document.createElement('a');
+  a.href = href;
+  a.textContent = text;
+  if (cls) a.className = cls;
+  return a;
+}
+
 function drawTable(tbody, steps) {
   tbody.replaceChildren(
     ...steps.map((s) => {
       const tr = document.createElement('tr');
       tr.dataset.stepId = s.stepId;
       tr.dataset.state = s.state;
-      for (const v of [s.stepId, s.state, s.taskClass, String(s.attempt), s.dependsOn.join(', '), s.error]) {
+      const outcome = s.error || s.resultJson;
+      const cells = [
+        s.stepId,
+        s.state,
+        s.taskClass,
+        String(s.attempt),
+        s.dependsOn.join(', '),
+        s.startedAtMs ? new Date(s.startedAtMs).toLocaleTimeString() : '',
+        took(s),
+        outcome.length > RESULT_CHARS ? `${outcome.slice(0, RESULT_CHARS)}…` : outcome,
+      ];
+      cells.forEach((v, i) => {
         const td = document.createElement('td');
         td.textContent = v;
+        if (i === 6) td.className = 'took';
+        if (i === 7) td.className = s.error ? 'outcome error' : 'outcome';
         tr.append(td);
+      });
+      // The step's task: its page, and its job in Bull Board (only once it has a task).
+      const links = document.createElement('td');
+      if (s.state !== 'pending' && s.state !== 'skipped') {
+        links.append(
+          link('task', `../tasks/${encodeURIComponent(s.taskId)}`, 'task-link'),
+          ' · ',
+          link('job', `../queues/queue/${encodeURIComponent(s.taskClass)}/${encodeURIComponent(s.taskId)}`, 'job-link'),
+        );
       }
+      tr.append(links);
       return tr;
     }),
   );

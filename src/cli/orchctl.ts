@@ -6,7 +6,7 @@
  *   orchctl submit -c cpu_short -p n=1 --wait        orchctl events --follow
  *   orchctl workflow run etl -i url=... --watch      orchctl env status
  *   orchctl tasks --state failed --class cpu_short   orchctl retry --failed -c cpu_short
- *   orchctl purge --older-than 7d
+ *   orchctl purge --older-than 7d                   orchctl pools; orchctl pools drain ID [--exit]
  *
  * Exit codes: 0 done, 1 failed, 2 usage or bad input, 3 not found, 4 server unavailable,
  * 5 not allowed (src/cli/cli-context.ts).
@@ -24,6 +24,7 @@ import { registerLogCommands } from './log-commands.js';
 import { registerTaskOpsCommands } from './task-ops-commands.js';
 import { registerWorkflowCommands } from './workflow-commands.js';
 import { registerScheduleCommands } from './schedule-commands.js';
+import { registerPoolCommands } from './pool-commands.js';
 
 /**
  * A reader that goes away (`orchctl tasks --all | head`, `events --follow | grep -m1`) closes the
@@ -67,6 +68,7 @@ registerClassCommands(program, ctx);
 registerQueueCommands(program, ctx);
 registerSystemCommands(program, ctx);
 registerScheduleCommands(program, ctx);
+registerPoolCommands(program, ctx);
 for (const c of program.commands) c.exitOverride();
 for (const c of program.commands.flatMap((x) => x.commands)) c.exitOverride();
 

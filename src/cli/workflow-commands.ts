@@ -1,4 +1,4 @@
-/** orchctl workflow create | run | status | watch | cancel. */
+/** orchctl workflow create | run | status | watch | cancel | runs. */
 import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { parse as parseToml } from 'smol-toml';
@@ -42,8 +42,16 @@ function printRun(ctx: CliContext, run: WorkflowRun): void {
   });
   ctx.line();
   ctx.table(
-    run.steps.map((s) => ({ step: s.stepId, state: stepState(s.state), attempt: s.attempt, after: s.dependsOn.join(','), result: s.resultJson || s.error })),
-    ['step', 'state', 'attempt', 'after', 'result'],
+    run.steps.map((s) => ({
+      step: s.stepId,
+      state: stepState(s.state),
+      attempt: s.attempt,
+      after: s.dependsOn.join(','),
+      // The latest attempt's run time: started_at_ms to finished_at_ms.
+      took: s.startedAtMs && s.finishedAtMs >= s.startedAtMs ? `${((s.finishedAtMs - s.startedAtMs) / 1000).toFixed(1)}s` : '',
+      result: s.resultJson || s.error,
+    })),
+    ['step', 'state', 'attempt', 'after', 'took', 'result'],
   );
 }
 
@@ -67,6 +75,15 @@ async function watch(ctx: CliContext, runId: string): Promise<WorkflowRun> {
     ctx.line(`[${done}/${total}] ${u.stepId}: ${stepState(u.stepState)}${u.attempt ? ` (attempt ${u.attempt})` : ''}${u.error ? ` ${u.error}` : ''}`);
   }
   return ctx.client().getWorkflowRun(runId);
+}
+
+/** An ISO time or ms since the epoch. */
+function timeFlag(v: string | undefined, flag: string): number | undefined {
+  if (v === undefined) return undefined;
+  if (/^\d+$/.test(v)) return Number(v);
+  const t = Date.parse(v);
+  if (Number.isNaN(t)) throw new CliError(`${flag}: expected an ISO time or ms since the epoch, got "${v}"`, EXIT.usage);
+  return t;
 }
 
 const setExit = (run: WorkflowRun) => {
@@ -124,6 +141,65 @@ export function registerWorkflowCommands(program: Command, ctx: () => CliContext
       const run = await watch(c, runId);
       if (!c.json) printRun(c, run);
       setExit(run);
+    });
+
+  wf.command('runs')
+    .description('workflow runs newest first; one page unless --all')
+    .option('--workflow <name>', 'runs of this workflow')
+    .option(
+      '-s, --state <state>',
+      'running, succeeded, failed, cancelled (repeatable, or comma-separated)',
+      (v: string, prev: string[]) => [...prev, v],
+      [] as string[],
+    )
+    .option('--since <time>', 'started at or after: ISO time or ms since the epoch')
+    .option('--until <time>', 'started before: ISO time or ms since the epoch')
+    .option('--limit <n>', 'runs per page (1..500)', '50')
+    .option('--page-token <token>', 'go on from the token a previous page printed')
+    .option('--all', 'every matching run, page after page')
+    .action(async (f: { workflow?: string; state: string[]; since?: string; until?: string; limit: string; pageToken?: string; all?: boolean }) => {
+      const c = ctx();
+      const pageSize = Number(f.limit);
+      if (!Number.isInteger(pageSize) || pageSize < 1) throw new CliError(`--limit: expected a positive integer, got "${f.limit}"`, EXIT.usage);
+      const states = f.state
+        .flatMap((s) => s.split(','))
+        .filter(Boolean)
+        .map((s) => {
+          const v = (WorkflowRunState as unknown as Record<string, number>)[`WORKFLOW_RUN_STATE_${s.trim().toUpperCase()}`];
+          if (v === undefined || v === 0) throw new CliError(`--state: unknown run state "${s}" (running, succeeded, failed, cancelled)`, EXIT.usage);
+          return v as WorkflowRunState;
+        });
+      const filter = { workflowName: f.workflow, states, startedSinceMs: timeFlag(f.since, '--since'), startedUntilMs: timeFlag(f.until, '--until') };
+      const rows: Record<string, unknown>[] = [];
+      let token = f.pageToken ?? '';
+      do {
+        const page = await c.client().listWorkflowRuns(filter, { pageSize, pageToken: token });
+        rows.push(
+          ...page.runs.map((r) => ({
+            run: r.runId,
+            workflow: r.workflowName,
+            version: r.version,
+            state: runState(r.state),
+            steps: r.steps,
+            open_steps: r.openSteps,
+            started: r.startedAtMs ? new Date(r.startedAtMs).toISOString() : null,
+            finished: r.finishedAtMs ? new Date(r.finishedAtMs).toISOString() : null,
+            stop_reason: r.stopReason,
+          })),
+        );
+        token = page.nextPageToken;
+      } while (f.all && token);
+      if (c.json) return c.jsonLine({ runs: rows, next_page_token: token || null });
+      c.table(
+        rows.map((r) => ({
+          ...r,
+          steps: `${Number(r.steps) - Number(r.open_steps)}/${String(r.steps)}`,
+          finished: r.finished ?? '',
+          started: r.started ?? '',
+        })),
+        ['run', 'workflow', 'version', 'state', 'steps', 'started', 'finished', 'stop_reason'],
+      );
+      if (token) c.note(`more: --page-token ${token}`);
     });
 
   wf.command('cancel')

@@ -57,6 +57,18 @@ function toPbFilter(f: TaskFilterInput): pb.TaskFilter {
   };
 }
 export type { Schedule, ScheduleSpec } from '../gen/orchestrator/v1/orchestrator.js';
+export { PoolState } from '../gen/orchestrator/v1/orchestrator.js';
+export type { Pool, PoolClass, DrainPoolResponse, WorkflowRunSummary, ListWorkflowRunsResponse } from '../gen/orchestrator/v1/orchestrator.js';
+
+/** Which workflow runs to list; unset fields do not filter. */
+export interface RunFilterInput {
+  workflowName?: string;
+  states?: pb.WorkflowRunState[];
+  /** Started at or after (ms since the epoch). */
+  startedSinceMs?: number;
+  /** Started before (ms since the epoch). */
+  startedUntilMs?: number;
+}
 
 /** A task to submit. Only taskClass and payload are required. */
 export interface TaskInput {
@@ -539,6 +551,36 @@ export class OrchestratorClient {
   /** Stops and removes a schedule; the tasks it submitted stay. */
   async deleteSchedule(scheduleId: string): Promise<void> {
     await this.call(this.raw.deleteSchedule as Unary<pb.DeleteScheduleRequest, pb.DeleteScheduleResponse>, { scheduleId });
+  }
+
+  // ---- pools and runs ----
+
+  /** Live pools, then those stopped or lost within pool.goneListedMs. */
+  async listPools(): Promise<pb.Pool[]> {
+    return (await this.call(this.raw.listPools as Unary<pb.ListPoolsRequest, pb.ListPoolsResponse>, {})).pools;
+  }
+
+  /** Asks a live pool to take no new tasks and finish its running ones (then exit, with exitWhenDrained). */
+  drainPool(poolId: string, exitWhenDrained = false): Promise<pb.DrainPoolResponse> {
+    return this.call(this.raw.drainPool as Unary<pb.DrainPoolRequest, pb.DrainPoolResponse>, { poolId, exitWhenDrained });
+  }
+
+  /** Undoes a drain (not one with exitWhenDrained): the pool takes tasks again. */
+  resumePool(poolId: string): Promise<pb.ResumePoolResponse> {
+    return this.call(this.raw.resumePool as Unary<pb.ResumePoolRequest, pb.ResumePoolResponse>, { poolId });
+  }
+
+  /** One page of workflow runs, newest first. pageSize 0: 50 (at most 500). Pass nextPageToken back for the next. */
+  listWorkflowRuns(filter: RunFilterInput = {}, page: { pageSize?: number; pageToken?: string } = {}): Promise<pb.ListWorkflowRunsResponse> {
+    const req: pb.ListWorkflowRunsRequest = {
+      workflowName: filter.workflowName ?? '',
+      states: filter.states ?? [],
+      startedSinceMs: filter.startedSinceMs ?? 0,
+      startedUntilMs: filter.startedUntilMs ?? 0,
+      pageSize: page.pageSize ?? 0,
+      pageToken: page.pageToken ?? '',
+    };
+    return this.call(this.raw.listWorkflowRuns as Unary<pb.ListWorkflowRunsRequest, pb.ListWorkflowRunsResponse>, req);
   }
 }
 

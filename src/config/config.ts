@@ -535,6 +535,17 @@ const schema = z.strictObject({
        */
       failureTailBytes: z.number().int().min(0).max(65_536).default(4096),
       /**
+       * How long a pool that stopped (or went silent: killed, cut off) stays listed by ListPools,
+       * `orchctl pools` and /admin/pools, marked stopped or lost; its facts are kept in Redis as
+       * long. Read by pools and orchestrators alike. @default 600000 (10 minutes)
+       */
+      goneListedMs: z
+        .number()
+        .int()
+        .min(1_000)
+        .max(7 * 24 * 3_600_000)
+        .default(600_000),
+      /**
        * The GPUs (device ids as CUDA_VISIBLE_DEVICES takes them) this pool hands to tasks of
        * GPU classes. Env ORCHESTRATOR_POOL_GPUS=0,1. Set, it wins over detection; unset, the
        * pool asks `nvidia-smi` when a class it serves uses GPUs. @default unset (detect)

@@ -109,6 +109,11 @@ const REACH = {
   getSchedule: async (r: pb.GetScheduleRequest, l) => [(await l.scheduleClass(r.scheduleId)) ?? []].flat(),
   deleteSchedule: async (r: pb.DeleteScheduleRequest, l) => [(await l.scheduleClass(r.scheduleId)) ?? []].flat(),
   listSchedules: async (_r: pb.ListSchedulesRequest, l) => l.scheduleClasses(),
+  // Pools and runs span classes: a pool serves several, a list of runs names no class.
+  listPools: everyClass,
+  drainPool: everyClass,
+  resumePool: everyClass,
+  listWorkflowRuns: everyClass,
 } satisfies { [K in keyof pb.OrchestratorServiceServer]: Reach<never> };
 
 const BY_PATH = new Map(

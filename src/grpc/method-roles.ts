@@ -25,6 +25,8 @@ export const ORCHESTRATOR_METHOD_ROLES = {
   listSchedules: 'read',
   getTaskLogs: 'read',
   streamTaskLogs: 'read',
+  listPools: 'read',
+  listWorkflowRuns: 'read',
   // submit: put work in and take it back.
   submitTask: 'submit',
   submitTasks: 'submit',
@@ -41,6 +43,8 @@ export const ORCHESTRATOR_METHOD_ROLES = {
   createSchedule: 'operate',
   updateSchedule: 'operate',
   deleteSchedule: 'operate',
+  drainPool: 'operate',
+  resumePool: 'operate',
 } as const satisfies Record<keyof OrchestratorServiceServer, GrpcRole>;
 
 /** envmanager.v1.EnvManagerService: method -> lowest role. */

@@ -31,6 +31,9 @@ import { toPbSchedule, toScheduleSpec } from './schedule-mapping.js';
 import { Tracing } from '../tracing/tracing.js';
 import { ATTR, SPAN } from '../tracing/span-names.js';
 import { withCallSpan } from './call-tracing.js';
+import type { PoolRegistry } from '../pools/pool-registry.js';
+import type { WorkflowRunList } from '../workflows/run-list.js';
+import { toPbPool, toPbRunSummary, toRunListFilter } from './pool-run-mapping.js';
 
 export interface OrchestratorServices {
   submitter: TaskSubmitter;
@@ -52,6 +55,10 @@ export interface OrchestratorServices {
   tracing?: Tracing;
   /** GetTaskLogs, StreamTaskLogs. */
   logs: TaskLogReader;
+  /** ListPools, DrainPool. */
+  pools: PoolRegistry;
+  /** ListWorkflowRuns. */
+  runList: WorkflowRunList;
 }
 
 function requireRunId(runId: string): string {
@@ -307,6 +314,17 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
     deleteSchedule: unary<pb.DeleteScheduleRequest, pb.DeleteScheduleResponse>(async (req) => {
       await s.schedules.delete(requireScheduleId(req.scheduleId));
       return { scheduleId: req.scheduleId };
+    }),
+    // Pools and runs.
+    listPools: unary<pb.ListPoolsRequest, pb.ListPoolsResponse>(async () => ({ pools: (await s.pools.list()).map(toPbPool) })),
+    drainPool: unary<pb.DrainPoolRequest, pb.DrainPoolResponse>(async (req) => ({
+      poolId: req.poolId,
+      ...(await s.pools.drain(req.poolId, req.exitWhenDrained)),
+    })),
+    resumePool: unary<pb.ResumePoolRequest, pb.ResumePoolResponse>(async (req) => ({ poolId: req.poolId, ...(await s.pools.resume(req.poolId)) })),
+    listWorkflowRuns: unary<pb.ListWorkflowRunsRequest, pb.ListWorkflowRunsResponse>(async (req) => {
+      const page = await s.runList.list(toRunListFilter(req), req.pageSize, req.pageToken);
+      return { runs: page.runs.map(toPbRunSummary), nextPageToken: page.nextPageToken };
     }),
   } satisfies Record<keyof pb.OrchestratorServiceServer, unknown>;
   return handlers as unknown as Record<string, UntypedHandleCall>;

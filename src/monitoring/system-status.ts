@@ -2,6 +2,7 @@
  * Health and the metrics snapshot behind the Health and GetMetrics calls. Everything is read
  * from Redis at call time in a few pipelined round trips.
  */
+import { parsePoolFacts } from '../pools/pool-facts.js';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/keys.js';
 import type { TaskQueues } from '../tasks/task-queues.js';
@@ -27,6 +28,8 @@ export interface PoolView {
   /** Concurrency per class. */
   classes: Record<string, number>;
   busy: number;
+  /** Drained or draining (DrainPool): takes no new tasks. */
+  draining: boolean;
 }
 
 export interface SystemStatusOptions {
@@ -85,14 +88,16 @@ export class SystemStatus {
     const pipe = redis.pipeline();
     const pools: PoolView[] = [];
     for (let i = 0; i < ids.length; i += 2) {
-      pools.push({ id: ids[i]!, lastSeenMs: Number(ids[i + 1]), classes: {}, busy: 0 });
-      pipe.hmget(keys.pool(ids[i]!), 'classes', 'busy');
+      pools.push({ id: ids[i]!, lastSeenMs: Number(ids[i + 1]), classes: {}, busy: 0, draining: false });
+      pipe.hmget(keys.pool(ids[i]!), 'classes', 'busy', 'draining');
     }
     const facts = (await pipe.exec()) ?? [];
     pools.forEach((p, i) => {
-      const [classes, busy] = (facts[i]?.[1] as (string | null)[]) ?? [];
-      p.classes = classes ? (JSON.parse(classes) as Record<string, number>) : {};
-      p.busy = Number(busy ?? 0);
+      const [classes, busy, draining] = (facts[i]?.[1] as (string | null)[]) ?? [];
+      // Redis contents are not trusted: a malformed entry counts as serving nothing.
+      p.classes = parsePoolFacts({ classes: classes ?? '', at: '0' })?.classes ?? {};
+      p.busy = Number(busy ?? 0) || 0;
+      p.draining = !!draining;
     });
     return pools;
   }
@@ -120,7 +125,8 @@ export class SystemStatus {
     classes.forEach(([name], i) => {
       const [paused, counts] = facts[i]!;
       const unfinished = Object.values(counts).reduce((n, c) => n + (c ?? 0), 0);
-      const serving = pools.filter((p) => name in p.classes).length;
+      // A draining pool takes no new tasks: it serves the class no more.
+      const serving = pools.filter((p) => name in p.classes && !p.draining).length;
       const stranded = serving === 0 && unfinished > 0;
       components.push({
         name: `queue:${name}`,
@@ -128,7 +134,8 @@ export class SystemStatus {
         detail: `${paused ? 'paused; ' : ''}${serving} pool(s) serving; ${unfinished} task(s) waiting or running${stranded ? ': no pool serves this class' : ''}`,
       });
     });
-    components.push({ name: 'pools', status: 'serving', detail: `${pools.length} pool(s) seen recently` });
+    const draining = pools.filter((p) => p.draining).length;
+    components.push({ name: 'pools', status: 'serving', detail: `${pools.length} pool(s) seen recently${draining ? `, ${draining} draining` : ''}` });
     for (const component of this.extra) components.push(component());
     return { ...base, status: components.some((c) => c.status !== 'serving') ? 'degraded' : 'serving', components };
   }

@@ -20,11 +20,15 @@
  * - `{<prefix>}:counters` hash "<submitted|succeeded|failed|cancelled|retried|timed_out>:<class>"
  *   -> count (retried and timed_out count attempts, the others tasks).
  * - `{<prefix>}:slurm:<task_id>:<attempt>` the Slurm job id of an attempt (workers/slurm-job-ids.ts).
- * - `{<prefix>}:pools`   zset pool_id -> last heartbeat ms; `<prefix>:pool:<id>` hash of its facts.
+ * - `{<prefix>}:pools`   zset pool_id -> last heartbeat ms; `<prefix>:pool:<id>` hash of its facts
+ *   (workers/pool-heartbeat.ts); `{<prefix>}:pools:gone` zset pool_id -> ms it left cleanly;
+ *   `{<prefix>}:pools:drain` hash pool_id -> "stay" | "exit" (drains requested, DrainPool) and
+ *   `{<prefix>}:pools:drain:ch` its pub/sub channel (message: the pool id).
  * - Workflows (src/workflows/): `{<prefix>}:wfdef:<name>` hash of a workflow's versions,
  *   `{<prefix>}:workflows` zset name -> latest version, `{<prefix>}:run:<id>` and its
  *   `:steps`, `:deps`, `:out` hashes, `{<prefix>}:runs:active` zset, `{<prefix>}:wf:inbox`
- *   stream of finished step tasks, `{<prefix>}:wf:releasing` zset of steps being submitted.
+ *   stream of finished step tasks, `{<prefix>}:wf:releasing` zset of steps being submitted,
+ *   `{<prefix>}:runs:index` zset run_id -> start ms (every run still retained, ListWorkflowRuns).
  * - `{<prefix>}:limits` hash class -> per-pool concurrency set at run time; `:limits:ch` its
  *   change channel. Cluster-wide caps, rate limits and pause live in BullMQ's queue meta.
  * - Schedules (src/schedules/): `{<prefix>}:schedules` hash schedule_id -> JSON of the stored
@@ -50,6 +54,12 @@ export interface Keys {
   readonly results: string;
   readonly pools: string;
   pool(poolId: string): string;
+  /** Pools that left cleanly: pool_id -> ms it left. */
+  readonly poolsGone: string;
+  /** Drains requested: pool_id -> "stay" | "exit". */
+  readonly poolDrain: string;
+  /** Pub/sub: a pool id whenever a drain of it was requested. */
+  readonly poolDrainChannel: string;
   readonly counters: string;
   /** The Slurm job an attempt submitted, so that a rerun of the attempt re-attaches to it. */
   slurmJob(taskId: string, attempt: number): string;
@@ -62,6 +72,8 @@ export interface Keys {
   runDeps(runId: string): string;
   runOutcomes(runId: string): string;
   readonly activeRuns: string;
+  /** Every retained run: run_id -> start ms (src/workflows/run-list.ts). */
+  readonly runIndex: string;
   /** Final results of step tasks, consumed by the workflow engine (consumer group "engine"). */
   readonly workflowInbox: string;
   /** Inbox entries that could not be applied after `workflows.inboxMaxDeliveries` tries, kept for inspection. */
@@ -98,6 +110,9 @@ export function keys(prefix: string): Keys {
     results: `${own}:results`,
     pools: `${own}:pools`,
     pool: (poolId: string) => `${own}:pool:${poolId}`,
+    poolsGone: `${own}:pools:gone`,
+    poolDrain: `${own}:pools:drain`,
+    poolDrainChannel: `${own}:pools:drain:ch`,
     counters: `${own}:counters`,
     slurmJob: (taskId: string, attempt: number) => `${own}:slurm:${taskId}:${attempt}`,
     workflow: (name: string) => `${own}:wfdef:${name}`,
@@ -107,6 +122,7 @@ export function keys(prefix: string): Keys {
     runDeps: (runId: string) => `${own}:run:${runId}:deps`,
     runOutcomes: (runId: string) => `${own}:run:${runId}:out`,
     activeRuns: `${own}:runs:active`,
+    runIndex: `${own}:runs:index`,
     workflowInbox: `${own}:wf:inbox`,
     workflowInboxDead: `${own}:wf:inbox:dead`,
     releasing: `${own}:wf:releasing`,

@@ -74,7 +74,7 @@ const SCAN_LIMIT = 2_000;
  * strictly after (cursor score, cursor id). Ids compare bytewise, as the zset orders them; only
  * entries sharing the cursor's score (one batch submitted in the same millisecond) are skipped.
  */
-const PAGE_SCRIPT = `
+export const PAGE_SCRIPT = `
 local function before(a, b)
   local la, lb = #a, #b
   for i = 1, math.min(la, lb) do

@@ -14,6 +14,7 @@
  *   KEYS[5] events stream
  *   KEYS[6] active runs zset
  *   KEYS[7] releasing zset "<run>\t<step>" -> ms
+ *   KEYS[8] run index zset run -> start ms (every run retained; START_RUN adds, run-list.ts prunes)
  * Common ARGV: [1] now ms, [2] events MAXLEN, [3] run id, [4] retention ms of a finished run.
  *
  * Step life: pending -> releasing (its dependencies succeeded: exactly one caller got it back
@@ -114,6 +115,7 @@ for i = 0, n - 1 do
   end
 end
 redis.call('ZADD', KEYS[6], NOW, RUN)
+redis.call('ZADD', KEYS[8], NOW, RUN)
 return out
 `;
 

@@ -25,6 +25,7 @@ import { createBlockingRedis } from '../redis/connection.js';
 import type { Keys } from '../redis/keys.js';
 import { parseResult, type RawEntry } from '../feeds/feed-format.js';
 import type { WorkflowRuns } from './workflow-runs.js';
+import type { WorkflowRunList } from './run-list.js';
 import { luaCommand } from '../redis/lua-command.js';
 
 export const ENGINE_GROUP = 'engine';
@@ -34,6 +35,8 @@ export interface WorkflowEngineOptions {
   redisUrl: string;
   keys: Keys;
   runs: WorkflowRuns;
+  /** Its index is pruned of expired runs a slice per sweep. */
+  runList?: WorkflowRunList;
   logger: Logger;
   /** Time after which another process takes over an unfinished entry or release. */
   recoverAfterMs: number;
@@ -213,6 +216,7 @@ export class WorkflowEngine {
         start = `(${last}`;
       }
       while (!this.closed && (await this.opts.runs.recoverReleasing(recoverAfterMs)) > 0);
+      await this.opts.runList?.pruneSlice();
       await this.forgetIdleConsumers();
     } catch (err) {
       if (!this.closed) this.log.warn({ err }, 'workflow sweep failed');

@@ -147,7 +147,7 @@ export class WorkflowRuns {
 
   constructor(private readonly opts: WorkflowRunsOptions) {
     this.log = opts.logger.child({ component: 'workflows' });
-    const define = (lua: string) => luaCommand<Script>(opts.redis, lua, 7);
+    const define = (lua: string) => luaCommand<Script>(opts.redis, lua, 8);
     this.scripts = {
       start: define(START_RUN),
       stepDone: define(STEP_DONE),
@@ -157,10 +157,10 @@ export class WorkflowRuns {
     };
   }
 
-  /** The seven keys and four common arguments every run script takes. */
+  /** The eight keys and four common arguments every run script takes. */
   private scriptArgs(runId: string): (string | number)[] {
     const k = this.opts.keys;
-    return [k.run(runId), k.runSteps(runId), k.runDeps(runId), k.runOutcomes(runId), k.events, k.activeRuns, k.releasing];
+    return [k.run(runId), k.runSteps(runId), k.runDeps(runId), k.runOutcomes(runId), k.events, k.activeRuns, k.releasing, k.runIndex];
   }
 
   private common(runId: string): (string | number)[] {

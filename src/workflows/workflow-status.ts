@@ -32,6 +32,8 @@ export interface StepRunView {
   resultJson: string;
   error: string;
   finishedAtMs: number;
+  /** Start of the step task's latest attempt (BullMQ's processedOn); 0 before it ran or once its job is gone. */
+  startedAtMs: number;
 }
 
 export interface WorkflowRunView extends RunHeader {
@@ -135,12 +137,30 @@ export class WorkflowStatusReader {
           resultJson: o?.state === 'succeeded' ? (o.result ?? 'null') : '',
           error: o?.error ?? '',
           finishedAtMs: o?.at ?? 0,
+          startedAtMs: 0,
         };
         if (stored === 'queued') await this.refine(view);
         return view;
       }),
     );
+    await this.addStarts(views);
     return { view: { ...header, steps: views }, cursor: last[0]?.[0] ?? '0-0' };
+  }
+
+  /**
+   * When each step's task last started, from its BullMQ job (one pipeline for the run), so a
+   * reader can show how long each step took. Steps that never got a task are left at 0.
+   */
+  private async addStarts(views: StepRunView[]): Promise<void> {
+    const ran = views.filter((v) => v.state !== 'pending' && v.state !== 'skipped');
+    if (ran.length === 0) return;
+    const pipe = this.opts.redis.pipeline();
+    for (const v of ran) pipe.hget(this.opts.keys.job(v.taskClass, v.taskId), 'processedOn');
+    const replies = (await pipe.exec()) ?? [];
+    ran.forEach((v, i) => {
+      const n = Number(replies[i]?.[1] ?? 0);
+      v.startedAtMs = Number.isSafeInteger(n) && n > 0 ? n : 0;
+    });
   }
 
   /** A queued step's task may be running, or retrying: its task status says. */

@@ -400,6 +400,61 @@ export function stepStateToJSON(object: StepState): string {
   }
 }
 
+export enum PoolState {
+  POOL_STATE_UNSPECIFIED = 0,
+  /** POOL_STATE_RUNNING - Heard from within three heartbeats, taking tasks. */
+  POOL_STATE_RUNNING = 1,
+  /** POOL_STATE_DRAINING - Heard from within three heartbeats, drained or draining: takes no new tasks. */
+  POOL_STATE_DRAINING = 2,
+  /** POOL_STATE_STOPPED - Left cleanly (SIGTERM, or a drain with exit_when_drained). */
+  POOL_STATE_STOPPED = 3,
+  /** POOL_STATE_LOST - Not heard from for three heartbeats without leaving: killed, hung or cut off from Redis. */
+  POOL_STATE_LOST = 4,
+  UNRECOGNIZED = -1,
+}
+
+export function poolStateFromJSON(object: any): PoolState {
+  switch (object) {
+    case 0:
+    case "POOL_STATE_UNSPECIFIED":
+      return PoolState.POOL_STATE_UNSPECIFIED;
+    case 1:
+    case "POOL_STATE_RUNNING":
+      return PoolState.POOL_STATE_RUNNING;
+    case 2:
+    case "POOL_STATE_DRAINING":
+      return PoolState.POOL_STATE_DRAINING;
+    case 3:
+    case "POOL_STATE_STOPPED":
+      return PoolState.POOL_STATE_STOPPED;
+    case 4:
+    case "POOL_STATE_LOST":
+      return PoolState.POOL_STATE_LOST;
+    case -1:
+    case "UNRECOGNIZED":
+    default:
+      return PoolState.UNRECOGNIZED;
+  }
+}
+
+export function poolStateToJSON(object: PoolState): string {
+  switch (object) {
+    case PoolState.POOL_STATE_UNSPECIFIED:
+      return "POOL_STATE_UNSPECIFIED";
+    case PoolState.POOL_STATE_RUNNING:
+      return "POOL_STATE_RUNNING";
+    case PoolState.POOL_STATE_DRAINING:
+      return "POOL_STATE_DRAINING";
+    case PoolState.POOL_STATE_STOPPED:
+      return "POOL_STATE_STOPPED";
+    case PoolState.POOL_STATE_LOST:
+      return "POOL_STATE_LOST";
+    case PoolState.UNRECOGNIZED:
+    default:
+      return "UNRECOGNIZED";
+  }
+}
+
 export interface Backoff {
   type: BackoffType;
   /** Base delay between attempts; exponential doubles it each attempt. */
@@ -950,6 +1005,11 @@ export interface StepRun {
   resultJson: string;
   error: string;
   finishedAtMs: number;
+  /**
+   * When the step's task last started running (its latest attempt); 0 before it ran, or once
+   * the task is no longer retained. The step took finished_at_ms - started_at_ms.
+   */
+  startedAtMs: number;
 }
 
 export interface GetWorkflowRunRequest {
@@ -1181,6 +1241,106 @@ export interface DeleteScheduleRequest {
 
 export interface DeleteScheduleResponse {
   scheduleId: string;
+}
+
+export interface ListPoolsRequest {
+}
+
+/** One class a pool serves. */
+export interface PoolClass {
+  taskClass: string;
+  /** Task slots of the class on this pool. */
+  concurrency: number;
+  /** Tasks of the class running on this pool as of its last heartbeat. */
+  busy: number;
+}
+
+export interface Pool {
+  poolId: string;
+  state: PoolState;
+  host: string;
+  pid: number;
+  /** The orchestrator version the pool runs. */
+  version: string;
+  classes: PoolClass[];
+  /** Tasks running over all classes as of the last heartbeat. */
+  busy: number;
+  startedAtMs: number;
+  lastHeartbeatMs: number;
+  /** Drain requested: the pool takes no new tasks. Still true once its running tasks are done. */
+  draining: boolean;
+  /** The drain asked the pool to exit once its running tasks are done. */
+  exitWhenDrained: boolean;
+  /** Where the pool serves /metrics, /health and /ready (host:port). */
+  metricsAddr: string;
+  /** When it left (STOPPED); 0 otherwise. */
+  stoppedAtMs: number;
+}
+
+export interface ListPoolsResponse {
+  /** Live pools first (by id), then gone ones (most recent heartbeat first). At most 1,000. */
+  pools: Pool[];
+}
+
+export interface DrainPoolRequest {
+  poolId: string;
+  /** Exit once the running tasks are done, instead of staying up idle. */
+  exitWhenDrained: boolean;
+}
+
+export interface DrainPoolResponse {
+  poolId: string;
+  /** False when the pool was already draining the same way (nothing changed). */
+  changed: boolean;
+}
+
+export interface ResumePoolRequest {
+  poolId: string;
+}
+
+export interface ResumePoolResponse {
+  poolId: string;
+  /** False when the pool was not draining (nothing changed). */
+  changed: boolean;
+}
+
+export interface ListWorkflowRunsRequest {
+  /** Only runs of this workflow (by name); empty: all. */
+  workflowName: string;
+  /** States to include; empty: all. */
+  states: WorkflowRunState[];
+  /** Started at or after this time (ms since the epoch); 0: no lower bound. */
+  startedSinceMs: number;
+  /** Started before this time (ms since the epoch); 0: no upper bound. */
+  startedUntilMs: number;
+  /** Most runs in one page: 1..500; 0 means 50. */
+  pageSize: number;
+  /** next_page_token of the previous page; empty: the newest run first. */
+  pageToken: string;
+}
+
+/** A run as listed: its header and step counts (GetWorkflowRun has the steps). */
+export interface WorkflowRunSummary {
+  runId: string;
+  workflowName: string;
+  version: number;
+  state: WorkflowRunState;
+  startedAtMs: number;
+  finishedAtMs: number;
+  stopReason: string;
+  /** Steps in all, and those not yet in a final state. */
+  steps: number;
+  openSteps: number;
+}
+
+export interface ListWorkflowRunsResponse {
+  /**
+   * Newest first. A page can be shorter than page_size (even empty) when filters skip many
+   * runs: each page looks at a bounded number. Keep paging while a token comes back.
+   */
+  runs: WorkflowRunSummary[];
+  /** Empty when there is nothing more. */
+  nextPageToken: string;
 }
 
 function createBaseBackoff(): Backoff {
@@ -7746,6 +7906,7 @@ function createBaseStepRun(): StepRun {
     resultJson: "",
     error: "",
     finishedAtMs: 0,
+    startedAtMs: 0,
   };
 }
 
@@ -7777,6 +7938,9 @@ export const StepRun: MessageFns<StepRun> = {
     }
     if (message.finishedAtMs !== 0) {
       writer.uint32(72).int64(message.finishedAtMs);
+    }
+    if (message.startedAtMs !== 0) {
+      writer.uint32(80).int64(message.startedAtMs);
     }
     return writer;
   },
@@ -7866,6 +8030,14 @@ export const StepRun: MessageFns<StepRun> = {
             message.finishedAtMs = longToNumber(reader.int64());
             continue;
           }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.startedAtMs = longToNumber(reader.int64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -7913,6 +8085,11 @@ export const StepRun: MessageFns<StepRun> = {
         : isSet(object.finished_at_ms)
         ? globalThis.Number(object.finished_at_ms)
         : 0,
+      startedAtMs: isSet(object.startedAtMs)
+        ? globalThis.Number(object.startedAtMs)
+        : isSet(object.started_at_ms)
+        ? globalThis.Number(object.started_at_ms)
+        : 0,
     };
   },
 
@@ -7945,6 +8122,9 @@ export const StepRun: MessageFns<StepRun> = {
     if (message.finishedAtMs !== 0) {
       obj.finishedAtMs = Math.round(message.finishedAtMs);
     }
+    if (message.startedAtMs !== 0) {
+      obj.startedAtMs = Math.round(message.startedAtMs);
+    }
     return obj;
   },
 
@@ -7962,6 +8142,7 @@ export const StepRun: MessageFns<StepRun> = {
     message.resultJson = object.resultJson ?? "";
     message.error = object.error ?? "";
     message.finishedAtMs = object.finishedAtMs ?? 0;
+    message.startedAtMs = object.startedAtMs ?? 0;
     return message;
   },
 };
@@ -10949,6 +11130,1378 @@ export const DeleteScheduleResponse: MessageFns<DeleteScheduleResponse> = {
   },
 };
 
+function createBaseListPoolsRequest(): ListPoolsRequest {
+  return {};
+}
+
+export const ListPoolsRequest: MessageFns<ListPoolsRequest> = {
+  encode(_: ListPoolsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListPoolsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListPoolsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(_: any): ListPoolsRequest {
+    return {};
+  },
+
+  toJSON(_: ListPoolsRequest): unknown {
+    const obj: any = {};
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListPoolsRequest>, I>>(base?: I): ListPoolsRequest {
+    return ListPoolsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListPoolsRequest>, I>>(_: I): ListPoolsRequest {
+    const message = createBaseListPoolsRequest();
+    return message;
+  },
+};
+
+function createBasePoolClass(): PoolClass {
+  return { taskClass: "", concurrency: 0, busy: 0 };
+}
+
+export const PoolClass: MessageFns<PoolClass> = {
+  encode(message: PoolClass, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.taskClass !== "") {
+      writer.uint32(10).string(message.taskClass);
+    }
+    if (message.concurrency !== 0) {
+      writer.uint32(16).int32(message.concurrency);
+    }
+    if (message.busy !== 0) {
+      writer.uint32(24).int32(message.busy);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): PoolClass {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePoolClass();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.taskClass = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.concurrency = reader.int32();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.busy = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): PoolClass {
+    return {
+      taskClass: isSet(object.taskClass)
+        ? globalThis.String(object.taskClass)
+        : isSet(object.task_class)
+        ? globalThis.String(object.task_class)
+        : "",
+      concurrency: isSet(object.concurrency) ? globalThis.Number(object.concurrency) : 0,
+      busy: isSet(object.busy) ? globalThis.Number(object.busy) : 0,
+    };
+  },
+
+  toJSON(message: PoolClass): unknown {
+    const obj: any = {};
+    if (message.taskClass !== "") {
+      obj.taskClass = message.taskClass;
+    }
+    if (message.concurrency !== 0) {
+      obj.concurrency = Math.round(message.concurrency);
+    }
+    if (message.busy !== 0) {
+      obj.busy = Math.round(message.busy);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<PoolClass>, I>>(base?: I): PoolClass {
+    return PoolClass.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<PoolClass>, I>>(object: I): PoolClass {
+    const message = createBasePoolClass();
+    message.taskClass = object.taskClass ?? "";
+    message.concurrency = object.concurrency ?? 0;
+    message.busy = object.busy ?? 0;
+    return message;
+  },
+};
+
+function createBasePool(): Pool {
+  return {
+    poolId: "",
+    state: 0,
+    host: "",
+    pid: 0,
+    version: "",
+    classes: [],
+    busy: 0,
+    startedAtMs: 0,
+    lastHeartbeatMs: 0,
+    draining: false,
+    exitWhenDrained: false,
+    metricsAddr: "",
+    stoppedAtMs: 0,
+  };
+}
+
+export const Pool: MessageFns<Pool> = {
+  encode(message: Pool, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.poolId !== "") {
+      writer.uint32(10).string(message.poolId);
+    }
+    if (message.state !== 0) {
+      writer.uint32(16).int32(message.state);
+    }
+    if (message.host !== "") {
+      writer.uint32(26).string(message.host);
+    }
+    if (message.pid !== 0) {
+      writer.uint32(32).int32(message.pid);
+    }
+    if (message.version !== "") {
+      writer.uint32(42).string(message.version);
+    }
+    for (const v of message.classes) {
+      PoolClass.encode(v!, writer.uint32(50).fork()).join();
+    }
+    if (message.busy !== 0) {
+      writer.uint32(56).int32(message.busy);
+    }
+    if (message.startedAtMs !== 0) {
+      writer.uint32(64).int64(message.startedAtMs);
+    }
+    if (message.lastHeartbeatMs !== 0) {
+      writer.uint32(72).int64(message.lastHeartbeatMs);
+    }
+    if (message.draining !== false) {
+      writer.uint32(80).bool(message.draining);
+    }
+    if (message.exitWhenDrained !== false) {
+      writer.uint32(88).bool(message.exitWhenDrained);
+    }
+    if (message.metricsAddr !== "") {
+      writer.uint32(98).string(message.metricsAddr);
+    }
+    if (message.stoppedAtMs !== 0) {
+      writer.uint32(104).int64(message.stoppedAtMs);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): Pool {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBasePool();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.poolId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.host = reader.string();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.pid = reader.int32();
+            continue;
+          }
+          case 5: {
+            if (tag !== 42) {
+              break;
+            }
+
+            message.version = reader.string();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.classes.push(PoolClass.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 7: {
+            if (tag !== 56) {
+              break;
+            }
+
+            message.busy = reader.int32();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.startedAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.lastHeartbeatMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 10: {
+            if (tag !== 80) {
+              break;
+            }
+
+            message.draining = reader.bool();
+            continue;
+          }
+          case 11: {
+            if (tag !== 88) {
+              break;
+            }
+
+            message.exitWhenDrained = reader.bool();
+            continue;
+          }
+          case 12: {
+            if (tag !== 98) {
+              break;
+            }
+
+            message.metricsAddr = reader.string();
+            continue;
+          }
+          case 13: {
+            if (tag !== 104) {
+              break;
+            }
+
+            message.stoppedAtMs = longToNumber(reader.int64());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): Pool {
+    return {
+      poolId: isSet(object.poolId)
+        ? globalThis.String(object.poolId)
+        : isSet(object.pool_id)
+        ? globalThis.String(object.pool_id)
+        : "",
+      state: isSet(object.state) ? poolStateFromJSON(object.state) : 0,
+      host: isSet(object.host) ? globalThis.String(object.host) : "",
+      pid: isSet(object.pid) ? globalThis.Number(object.pid) : 0,
+      version: isSet(object.version) ? globalThis.String(object.version) : "",
+      classes: globalThis.Array.isArray(object?.classes) ? object.classes.map((e: any) => PoolClass.fromJSON(e)) : [],
+      busy: isSet(object.busy) ? globalThis.Number(object.busy) : 0,
+      startedAtMs: isSet(object.startedAtMs)
+        ? globalThis.Number(object.startedAtMs)
+        : isSet(object.started_at_ms)
+        ? globalThis.Number(object.started_at_ms)
+        : 0,
+      lastHeartbeatMs: isSet(object.lastHeartbeatMs)
+        ? globalThis.Number(object.lastHeartbeatMs)
+        : isSet(object.last_heartbeat_ms)
+        ? globalThis.Number(object.last_heartbeat_ms)
+        : 0,
+      draining: isSet(object.draining) ? globalThis.Boolean(object.draining) : false,
+      exitWhenDrained: isSet(object.exitWhenDrained)
+        ? globalThis.Boolean(object.exitWhenDrained)
+        : isSet(object.exit_when_drained)
+        ? globalThis.Boolean(object.exit_when_drained)
+        : false,
+      metricsAddr: isSet(object.metricsAddr)
+        ? globalThis.String(object.metricsAddr)
+        : isSet(object.metrics_addr)
+        ? globalThis.String(object.metrics_addr)
+        : "",
+      stoppedAtMs: isSet(object.stoppedAtMs)
+        ? globalThis.Number(object.stoppedAtMs)
+        : isSet(object.stopped_at_ms)
+        ? globalThis.Number(object.stopped_at_ms)
+        : 0,
+    };
+  },
+
+  toJSON(message: Pool): unknown {
+    const obj: any = {};
+    if (message.poolId !== "") {
+      obj.poolId = message.poolId;
+    }
+    if (message.state !== 0) {
+      obj.state = poolStateToJSON(message.state);
+    }
+    if (message.host !== "") {
+      obj.host = message.host;
+    }
+    if (message.pid !== 0) {
+      obj.pid = Math.round(message.pid);
+    }
+    if (message.version !== "") {
+      obj.version = message.version;
+    }
+    if (message.classes?.length) {
+      obj.classes = message.classes.map((e) => PoolClass.toJSON(e));
+    }
+    if (message.busy !== 0) {
+      obj.busy = Math.round(message.busy);
+    }
+    if (message.startedAtMs !== 0) {
+      obj.startedAtMs = Math.round(message.startedAtMs);
+    }
+    if (message.lastHeartbeatMs !== 0) {
+      obj.lastHeartbeatMs = Math.round(message.lastHeartbeatMs);
+    }
+    if (message.draining !== false) {
+      obj.draining = message.draining;
+    }
+    if (message.exitWhenDrained !== false) {
+      obj.exitWhenDrained = message.exitWhenDrained;
+    }
+    if (message.metricsAddr !== "") {
+      obj.metricsAddr = message.metricsAddr;
+    }
+    if (message.stoppedAtMs !== 0) {
+      obj.stoppedAtMs = Math.round(message.stoppedAtMs);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<Pool>, I>>(base?: I): Pool {
+    return Pool.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<Pool>, I>>(object: I): Pool {
+    const message = createBasePool();
+    message.poolId = object.poolId ?? "";
+    message.state = object.state ?? 0;
+    message.host = object.host ?? "";
+    message.pid = object.pid ?? 0;
+    message.version = object.version ?? "";
+    message.classes = object.classes?.map((e) => PoolClass.fromPartial(e)) || [];
+    message.busy = object.busy ?? 0;
+    message.startedAtMs = object.startedAtMs ?? 0;
+    message.lastHeartbeatMs = object.lastHeartbeatMs ?? 0;
+    message.draining = object.draining ?? false;
+    message.exitWhenDrained = object.exitWhenDrained ?? false;
+    message.metricsAddr = object.metricsAddr ?? "";
+    message.stoppedAtMs = object.stoppedAtMs ?? 0;
+    return message;
+  },
+};
+
+function createBaseListPoolsResponse(): ListPoolsResponse {
+  return { pools: [] };
+}
+
+export const ListPoolsResponse: MessageFns<ListPoolsResponse> = {
+  encode(message: ListPoolsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.pools) {
+      Pool.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListPoolsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListPoolsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.pools.push(Pool.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListPoolsResponse {
+    return { pools: globalThis.Array.isArray(object?.pools) ? object.pools.map((e: any) => Pool.fromJSON(e)) : [] };
+  },
+
+  toJSON(message: ListPoolsResponse): unknown {
+    const obj: any = {};
+    if (message.pools?.length) {
+      obj.pools = message.pools.map((e) => Pool.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListPoolsResponse>, I>>(base?: I): ListPoolsResponse {
+    return ListPoolsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListPoolsResponse>, I>>(object: I): ListPoolsResponse {
+    const message = createBaseListPoolsResponse();
+    message.pools = object.pools?.map((e) => Pool.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseDrainPoolRequest(): DrainPoolRequest {
+  return { poolId: "", exitWhenDrained: false };
+}
+
+export const DrainPoolRequest: MessageFns<DrainPoolRequest> = {
+  encode(message: DrainPoolRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.poolId !== "") {
+      writer.uint32(10).string(message.poolId);
+    }
+    if (message.exitWhenDrained !== false) {
+      writer.uint32(16).bool(message.exitWhenDrained);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DrainPoolRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDrainPoolRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.poolId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.exitWhenDrained = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DrainPoolRequest {
+    return {
+      poolId: isSet(object.poolId)
+        ? globalThis.String(object.poolId)
+        : isSet(object.pool_id)
+        ? globalThis.String(object.pool_id)
+        : "",
+      exitWhenDrained: isSet(object.exitWhenDrained)
+        ? globalThis.Boolean(object.exitWhenDrained)
+        : isSet(object.exit_when_drained)
+        ? globalThis.Boolean(object.exit_when_drained)
+        : false,
+    };
+  },
+
+  toJSON(message: DrainPoolRequest): unknown {
+    const obj: any = {};
+    if (message.poolId !== "") {
+      obj.poolId = message.poolId;
+    }
+    if (message.exitWhenDrained !== false) {
+      obj.exitWhenDrained = message.exitWhenDrained;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DrainPoolRequest>, I>>(base?: I): DrainPoolRequest {
+    return DrainPoolRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DrainPoolRequest>, I>>(object: I): DrainPoolRequest {
+    const message = createBaseDrainPoolRequest();
+    message.poolId = object.poolId ?? "";
+    message.exitWhenDrained = object.exitWhenDrained ?? false;
+    return message;
+  },
+};
+
+function createBaseDrainPoolResponse(): DrainPoolResponse {
+  return { poolId: "", changed: false };
+}
+
+export const DrainPoolResponse: MessageFns<DrainPoolResponse> = {
+  encode(message: DrainPoolResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.poolId !== "") {
+      writer.uint32(10).string(message.poolId);
+    }
+    if (message.changed !== false) {
+      writer.uint32(16).bool(message.changed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): DrainPoolResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseDrainPoolResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.poolId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.changed = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): DrainPoolResponse {
+    return {
+      poolId: isSet(object.poolId)
+        ? globalThis.String(object.poolId)
+        : isSet(object.pool_id)
+        ? globalThis.String(object.pool_id)
+        : "",
+      changed: isSet(object.changed) ? globalThis.Boolean(object.changed) : false,
+    };
+  },
+
+  toJSON(message: DrainPoolResponse): unknown {
+    const obj: any = {};
+    if (message.poolId !== "") {
+      obj.poolId = message.poolId;
+    }
+    if (message.changed !== false) {
+      obj.changed = message.changed;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<DrainPoolResponse>, I>>(base?: I): DrainPoolResponse {
+    return DrainPoolResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<DrainPoolResponse>, I>>(object: I): DrainPoolResponse {
+    const message = createBaseDrainPoolResponse();
+    message.poolId = object.poolId ?? "";
+    message.changed = object.changed ?? false;
+    return message;
+  },
+};
+
+function createBaseResumePoolRequest(): ResumePoolRequest {
+  return { poolId: "" };
+}
+
+export const ResumePoolRequest: MessageFns<ResumePoolRequest> = {
+  encode(message: ResumePoolRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.poolId !== "") {
+      writer.uint32(10).string(message.poolId);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResumePoolRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResumePoolRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.poolId = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResumePoolRequest {
+    return {
+      poolId: isSet(object.poolId)
+        ? globalThis.String(object.poolId)
+        : isSet(object.pool_id)
+        ? globalThis.String(object.pool_id)
+        : "",
+    };
+  },
+
+  toJSON(message: ResumePoolRequest): unknown {
+    const obj: any = {};
+    if (message.poolId !== "") {
+      obj.poolId = message.poolId;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ResumePoolRequest>, I>>(base?: I): ResumePoolRequest {
+    return ResumePoolRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ResumePoolRequest>, I>>(object: I): ResumePoolRequest {
+    const message = createBaseResumePoolRequest();
+    message.poolId = object.poolId ?? "";
+    return message;
+  },
+};
+
+function createBaseResumePoolResponse(): ResumePoolResponse {
+  return { poolId: "", changed: false };
+}
+
+export const ResumePoolResponse: MessageFns<ResumePoolResponse> = {
+  encode(message: ResumePoolResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.poolId !== "") {
+      writer.uint32(10).string(message.poolId);
+    }
+    if (message.changed !== false) {
+      writer.uint32(16).bool(message.changed);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ResumePoolResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseResumePoolResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.poolId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.changed = reader.bool();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ResumePoolResponse {
+    return {
+      poolId: isSet(object.poolId)
+        ? globalThis.String(object.poolId)
+        : isSet(object.pool_id)
+        ? globalThis.String(object.pool_id)
+        : "",
+      changed: isSet(object.changed) ? globalThis.Boolean(object.changed) : false,
+    };
+  },
+
+  toJSON(message: ResumePoolResponse): unknown {
+    const obj: any = {};
+    if (message.poolId !== "") {
+      obj.poolId = message.poolId;
+    }
+    if (message.changed !== false) {
+      obj.changed = message.changed;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ResumePoolResponse>, I>>(base?: I): ResumePoolResponse {
+    return ResumePoolResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ResumePoolResponse>, I>>(object: I): ResumePoolResponse {
+    const message = createBaseResumePoolResponse();
+    message.poolId = object.poolId ?? "";
+    message.changed = object.changed ?? false;
+    return message;
+  },
+};
+
+function createBaseListWorkflowRunsRequest(): ListWorkflowRunsRequest {
+  return { workflowName: "", states: [], startedSinceMs: 0, startedUntilMs: 0, pageSize: 0, pageToken: "" };
+}
+
+export const ListWorkflowRunsRequest: MessageFns<ListWorkflowRunsRequest> = {
+  encode(message: ListWorkflowRunsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.workflowName !== "") {
+      writer.uint32(10).string(message.workflowName);
+    }
+    if (message.states.length !== 0) {
+      writer.uint32(18).fork();
+      for (const v of message.states) {
+        writer.int32(v);
+      }
+      writer.join();
+    }
+    if (message.startedSinceMs !== 0) {
+      writer.uint32(24).int64(message.startedSinceMs);
+    }
+    if (message.startedUntilMs !== 0) {
+      writer.uint32(32).int64(message.startedUntilMs);
+    }
+    if (message.pageSize !== 0) {
+      writer.uint32(40).int32(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      writer.uint32(50).string(message.pageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListWorkflowRunsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListWorkflowRunsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.workflowName = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag === 16) {
+              message.states.push(reader.int32() as any);
+
+              continue;
+            }
+
+            if (tag === 18) {
+              const end2 = reader.uint32() + reader.pos;
+              while (reader.pos < end2) {
+                message.states.push(reader.int32() as any);
+              }
+
+              continue;
+            }
+
+            break;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.startedSinceMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.startedUntilMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.pageSize = reader.int32();
+            continue;
+          }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.pageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListWorkflowRunsRequest {
+    return {
+      workflowName: isSet(object.workflowName)
+        ? globalThis.String(object.workflowName)
+        : isSet(object.workflow_name)
+        ? globalThis.String(object.workflow_name)
+        : "",
+      states: globalThis.Array.isArray(object?.states)
+        ? object.states.map((e: any) => workflowRunStateFromJSON(e))
+        : [],
+      startedSinceMs: isSet(object.startedSinceMs)
+        ? globalThis.Number(object.startedSinceMs)
+        : isSet(object.started_since_ms)
+        ? globalThis.Number(object.started_since_ms)
+        : 0,
+      startedUntilMs: isSet(object.startedUntilMs)
+        ? globalThis.Number(object.startedUntilMs)
+        : isSet(object.started_until_ms)
+        ? globalThis.Number(object.started_until_ms)
+        : 0,
+      pageSize: isSet(object.pageSize)
+        ? globalThis.Number(object.pageSize)
+        : isSet(object.page_size)
+        ? globalThis.Number(object.page_size)
+        : 0,
+      pageToken: isSet(object.pageToken)
+        ? globalThis.String(object.pageToken)
+        : isSet(object.page_token)
+        ? globalThis.String(object.page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListWorkflowRunsRequest): unknown {
+    const obj: any = {};
+    if (message.workflowName !== "") {
+      obj.workflowName = message.workflowName;
+    }
+    if (message.states?.length) {
+      obj.states = message.states.map((e) => workflowRunStateToJSON(e));
+    }
+    if (message.startedSinceMs !== 0) {
+      obj.startedSinceMs = Math.round(message.startedSinceMs);
+    }
+    if (message.startedUntilMs !== 0) {
+      obj.startedUntilMs = Math.round(message.startedUntilMs);
+    }
+    if (message.pageSize !== 0) {
+      obj.pageSize = Math.round(message.pageSize);
+    }
+    if (message.pageToken !== "") {
+      obj.pageToken = message.pageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListWorkflowRunsRequest>, I>>(base?: I): ListWorkflowRunsRequest {
+    return ListWorkflowRunsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListWorkflowRunsRequest>, I>>(object: I): ListWorkflowRunsRequest {
+    const message = createBaseListWorkflowRunsRequest();
+    message.workflowName = object.workflowName ?? "";
+    message.states = object.states?.map((e) => e) || [];
+    message.startedSinceMs = object.startedSinceMs ?? 0;
+    message.startedUntilMs = object.startedUntilMs ?? 0;
+    message.pageSize = object.pageSize ?? 0;
+    message.pageToken = object.pageToken ?? "";
+    return message;
+  },
+};
+
+function createBaseWorkflowRunSummary(): WorkflowRunSummary {
+  return {
+    runId: "",
+    workflowName: "",
+    version: 0,
+    state: 0,
+    startedAtMs: 0,
+    finishedAtMs: 0,
+    stopReason: "",
+    steps: 0,
+    openSteps: 0,
+  };
+}
+
+export const WorkflowRunSummary: MessageFns<WorkflowRunSummary> = {
+  encode(message: WorkflowRunSummary, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.runId !== "") {
+      writer.uint32(10).string(message.runId);
+    }
+    if (message.workflowName !== "") {
+      writer.uint32(18).string(message.workflowName);
+    }
+    if (message.version !== 0) {
+      writer.uint32(24).int32(message.version);
+    }
+    if (message.state !== 0) {
+      writer.uint32(32).int32(message.state);
+    }
+    if (message.startedAtMs !== 0) {
+      writer.uint32(40).int64(message.startedAtMs);
+    }
+    if (message.finishedAtMs !== 0) {
+      writer.uint32(48).int64(message.finishedAtMs);
+    }
+    if (message.stopReason !== "") {
+      writer.uint32(58).string(message.stopReason);
+    }
+    if (message.steps !== 0) {
+      writer.uint32(64).int32(message.steps);
+    }
+    if (message.openSteps !== 0) {
+      writer.uint32(72).int32(message.openSteps);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): WorkflowRunSummary {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseWorkflowRunSummary();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runId = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.workflowName = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.version = reader.int32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 32) {
+              break;
+            }
+
+            message.state = reader.int32() as any;
+            continue;
+          }
+          case 5: {
+            if (tag !== 40) {
+              break;
+            }
+
+            message.startedAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.finishedAtMs = longToNumber(reader.int64());
+            continue;
+          }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.stopReason = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 64) {
+              break;
+            }
+
+            message.steps = reader.int32();
+            continue;
+          }
+          case 9: {
+            if (tag !== 72) {
+              break;
+            }
+
+            message.openSteps = reader.int32();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): WorkflowRunSummary {
+    return {
+      runId: isSet(object.runId)
+        ? globalThis.String(object.runId)
+        : isSet(object.run_id)
+        ? globalThis.String(object.run_id)
+        : "",
+      workflowName: isSet(object.workflowName)
+        ? globalThis.String(object.workflowName)
+        : isSet(object.workflow_name)
+        ? globalThis.String(object.workflow_name)
+        : "",
+      version: isSet(object.version) ? globalThis.Number(object.version) : 0,
+      state: isSet(object.state) ? workflowRunStateFromJSON(object.state) : 0,
+      startedAtMs: isSet(object.startedAtMs)
+        ? globalThis.Number(object.startedAtMs)
+        : isSet(object.started_at_ms)
+        ? globalThis.Number(object.started_at_ms)
+        : 0,
+      finishedAtMs: isSet(object.finishedAtMs)
+        ? globalThis.Number(object.finishedAtMs)
+        : isSet(object.finished_at_ms)
+        ? globalThis.Number(object.finished_at_ms)
+        : 0,
+      stopReason: isSet(object.stopReason)
+        ? globalThis.String(object.stopReason)
+        : isSet(object.stop_reason)
+        ? globalThis.String(object.stop_reason)
+        : "",
+      steps: isSet(object.steps) ? globalThis.Number(object.steps) : 0,
+      openSteps: isSet(object.openSteps)
+        ? globalThis.Number(object.openSteps)
+        : isSet(object.open_steps)
+        ? globalThis.Number(object.open_steps)
+        : 0,
+    };
+  },
+
+  toJSON(message: WorkflowRunSummary): unknown {
+    const obj: any = {};
+    if (message.runId !== "") {
+      obj.runId = message.runId;
+    }
+    if (message.workflowName !== "") {
+      obj.workflowName = message.workflowName;
+    }
+    if (message.version !== 0) {
+      obj.version = Math.round(message.version);
+    }
+    if (message.state !== 0) {
+      obj.state = workflowRunStateToJSON(message.state);
+    }
+    if (message.startedAtMs !== 0) {
+      obj.startedAtMs = Math.round(message.startedAtMs);
+    }
+    if (message.finishedAtMs !== 0) {
+      obj.finishedAtMs = Math.round(message.finishedAtMs);
+    }
+    if (message.stopReason !== "") {
+      obj.stopReason = message.stopReason;
+    }
+    if (message.steps !== 0) {
+      obj.steps = Math.round(message.steps);
+    }
+    if (message.openSteps !== 0) {
+      obj.openSteps = Math.round(message.openSteps);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<WorkflowRunSummary>, I>>(base?: I): WorkflowRunSummary {
+    return WorkflowRunSummary.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<WorkflowRunSummary>, I>>(object: I): WorkflowRunSummary {
+    const message = createBaseWorkflowRunSummary();
+    message.runId = object.runId ?? "";
+    message.workflowName = object.workflowName ?? "";
+    message.version = object.version ?? 0;
+    message.state = object.state ?? 0;
+    message.startedAtMs = object.startedAtMs ?? 0;
+    message.finishedAtMs = object.finishedAtMs ?? 0;
+    message.stopReason = object.stopReason ?? "";
+    message.steps = object.steps ?? 0;
+    message.openSteps = object.openSteps ?? 0;
+    return message;
+  },
+};
+
+function createBaseListWorkflowRunsResponse(): ListWorkflowRunsResponse {
+  return { runs: [], nextPageToken: "" };
+}
+
+export const ListWorkflowRunsResponse: MessageFns<ListWorkflowRunsResponse> = {
+  encode(message: ListWorkflowRunsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.runs) {
+      WorkflowRunSummary.encode(v!, writer.uint32(10).fork()).join();
+    }
+    if (message.nextPageToken !== "") {
+      writer.uint32(18).string(message.nextPageToken);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): ListWorkflowRunsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseListWorkflowRunsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.runs.push(WorkflowRunSummary.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.nextPageToken = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): ListWorkflowRunsResponse {
+    return {
+      runs: globalThis.Array.isArray(object?.runs) ? object.runs.map((e: any) => WorkflowRunSummary.fromJSON(e)) : [],
+      nextPageToken: isSet(object.nextPageToken)
+        ? globalThis.String(object.nextPageToken)
+        : isSet(object.next_page_token)
+        ? globalThis.String(object.next_page_token)
+        : "",
+    };
+  },
+
+  toJSON(message: ListWorkflowRunsResponse): unknown {
+    const obj: any = {};
+    if (message.runs?.length) {
+      obj.runs = message.runs.map((e) => WorkflowRunSummary.toJSON(e));
+    }
+    if (message.nextPageToken !== "") {
+      obj.nextPageToken = message.nextPageToken;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<ListWorkflowRunsResponse>, I>>(base?: I): ListWorkflowRunsResponse {
+    return ListWorkflowRunsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<ListWorkflowRunsResponse>, I>>(object: I): ListWorkflowRunsResponse {
+    const message = createBaseListWorkflowRunsResponse();
+    message.runs = object.runs?.map((e) => WorkflowRunSummary.fromPartial(e)) || [];
+    message.nextPageToken = object.nextPageToken ?? "";
+    return message;
+  },
+};
+
 export type OrchestratorServiceService = typeof OrchestratorServiceService;
 export const OrchestratorServiceService = {
   /** Overall status with per-component detail. Always answers while the process runs. */
@@ -11256,6 +12809,61 @@ export const OrchestratorServiceService = {
       Buffer.from(DeleteScheduleResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): DeleteScheduleResponse => DeleteScheduleResponse.decode(value),
   },
+  /**
+   * ---------- pools and runs ----------
+   * Every pool heard from recently, and those gone (stopped, or silent) within pool.goneListedMs,
+   * marked so: host, pid, version, classes with concurrency and busy slots, heartbeat, draining.
+   */
+  listPools: {
+    path: "/orchestrator.v1.OrchestratorService/ListPools" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListPoolsRequest): Buffer => Buffer.from(ListPoolsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListPoolsRequest => ListPoolsRequest.decode(value),
+    responseSerialize: (value: ListPoolsResponse): Buffer => Buffer.from(ListPoolsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListPoolsResponse => ListPoolsResponse.decode(value),
+  },
+  /**
+   * Drain one pool: it stops taking tasks and lets its running ones finish (no time limit),
+   * then stays idle (or exits, with exit_when_drained). NOT_FOUND when no live pool has the id.
+   */
+  drainPool: {
+    path: "/orchestrator.v1.OrchestratorService/DrainPool" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: DrainPoolRequest): Buffer => Buffer.from(DrainPoolRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): DrainPoolRequest => DrainPoolRequest.decode(value),
+    responseSerialize: (value: DrainPoolResponse): Buffer => Buffer.from(DrainPoolResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): DrainPoolResponse => DrainPoolResponse.decode(value),
+  },
+  /**
+   * Undo a drain: the pool takes tasks again. NOT_FOUND when no live pool has the id;
+   * FAILED_PRECONDITION when it was drained with exit_when_drained (it is on its way out).
+   */
+  resumePool: {
+    path: "/orchestrator.v1.OrchestratorService/ResumePool" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ResumePoolRequest): Buffer => Buffer.from(ResumePoolRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ResumePoolRequest => ResumePoolRequest.decode(value),
+    responseSerialize: (value: ResumePoolResponse): Buffer => Buffer.from(ResumePoolResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ResumePoolResponse => ResumePoolResponse.decode(value),
+  },
+  /**
+   * Workflow runs newest first (by start time), filtered by workflow, state and start time;
+   * paged by an opaque token.
+   */
+  listWorkflowRuns: {
+    path: "/orchestrator.v1.OrchestratorService/ListWorkflowRuns" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: ListWorkflowRunsRequest): Buffer =>
+      Buffer.from(ListWorkflowRunsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): ListWorkflowRunsRequest => ListWorkflowRunsRequest.decode(value),
+    responseSerialize: (value: ListWorkflowRunsResponse): Buffer =>
+      Buffer.from(ListWorkflowRunsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): ListWorkflowRunsResponse => ListWorkflowRunsResponse.decode(value),
+  },
 } as const;
 
 export interface OrchestratorServiceServer extends UntypedServiceImplementation {
@@ -11330,6 +12938,27 @@ export interface OrchestratorServiceServer extends UntypedServiceImplementation 
   updateSchedule: handleUnaryCall<UpdateScheduleRequest, Schedule>;
   /** Remove a schedule: it fires no more. Tasks it already submitted are left alone. NOT_FOUND when unknown. */
   deleteSchedule: handleUnaryCall<DeleteScheduleRequest, DeleteScheduleResponse>;
+  /**
+   * ---------- pools and runs ----------
+   * Every pool heard from recently, and those gone (stopped, or silent) within pool.goneListedMs,
+   * marked so: host, pid, version, classes with concurrency and busy slots, heartbeat, draining.
+   */
+  listPools: handleUnaryCall<ListPoolsRequest, ListPoolsResponse>;
+  /**
+   * Drain one pool: it stops taking tasks and lets its running ones finish (no time limit),
+   * then stays idle (or exits, with exit_when_drained). NOT_FOUND when no live pool has the id.
+   */
+  drainPool: handleUnaryCall<DrainPoolRequest, DrainPoolResponse>;
+  /**
+   * Undo a drain: the pool takes tasks again. NOT_FOUND when no live pool has the id;
+   * FAILED_PRECONDITION when it was drained with exit_when_drained (it is on its way out).
+   */
+  resumePool: handleUnaryCall<ResumePoolRequest, ResumePoolResponse>;
+  /**
+   * Workflow runs newest first (by start time), filtered by workflow, state and start time;
+   * paged by an opaque token.
+   */
+  listWorkflowRuns: handleUnaryCall<ListWorkflowRunsRequest, ListWorkflowRunsResponse>;
 }
 
 export interface OrchestratorServiceClient extends Client {
@@ -11751,6 +13380,83 @@ export interface OrchestratorServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: DeleteScheduleResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * ---------- pools and runs ----------
+   * Every pool heard from recently, and those gone (stopped, or silent) within pool.goneListedMs,
+   * marked so: host, pid, version, classes with concurrency and busy slots, heartbeat, draining.
+   */
+  listPools(
+    request: ListPoolsRequest,
+    callback: (error: ServiceError | null, response: ListPoolsResponse) => void,
+  ): ClientUnaryCall;
+  listPools(
+    request: ListPoolsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListPoolsResponse) => void,
+  ): ClientUnaryCall;
+  listPools(
+    request: ListPoolsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListPoolsResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Drain one pool: it stops taking tasks and lets its running ones finish (no time limit),
+   * then stays idle (or exits, with exit_when_drained). NOT_FOUND when no live pool has the id.
+   */
+  drainPool(
+    request: DrainPoolRequest,
+    callback: (error: ServiceError | null, response: DrainPoolResponse) => void,
+  ): ClientUnaryCall;
+  drainPool(
+    request: DrainPoolRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: DrainPoolResponse) => void,
+  ): ClientUnaryCall;
+  drainPool(
+    request: DrainPoolRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: DrainPoolResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Undo a drain: the pool takes tasks again. NOT_FOUND when no live pool has the id;
+   * FAILED_PRECONDITION when it was drained with exit_when_drained (it is on its way out).
+   */
+  resumePool(
+    request: ResumePoolRequest,
+    callback: (error: ServiceError | null, response: ResumePoolResponse) => void,
+  ): ClientUnaryCall;
+  resumePool(
+    request: ResumePoolRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ResumePoolResponse) => void,
+  ): ClientUnaryCall;
+  resumePool(
+    request: ResumePoolRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ResumePoolResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * Workflow runs newest first (by start time), filtered by workflow, state and start time;
+   * paged by an opaque token.
+   */
+  listWorkflowRuns(
+    request: ListWorkflowRunsRequest,
+    callback: (error: ServiceError | null, response: ListWorkflowRunsResponse) => void,
+  ): ClientUnaryCall;
+  listWorkflowRuns(
+    request: ListWorkflowRunsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: ListWorkflowRunsResponse) => void,
+  ): ClientUnaryCall;
+  listWorkflowRuns(
+    request: ListWorkflowRunsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: ListWorkflowRunsResponse) => void,
   ): ClientUnaryCall;
 }
 
