@@ -17,8 +17,11 @@ import { PROJECT_ROOT } from '../src/paths.js';
 import type { ProbeRoutes, RouteResult } from '../src/monitoring/probe-routes.js';
 import type { TaskQueues } from '../src/tasks/task-queues.js';
 import type { WorkflowStatusReader } from '../src/workflows/workflow-status.js';
+import type { Logger } from '../src/logging/logger.js';
 import { boardCancelled } from './board-cancelled.js';
+import { boardCancelledRetry } from './board-cancelled-retry.js';
 import { DashboardAuth, roleOf, type DashboardCredentials } from './dashboard-auth.js';
+import { errorHandler } from './error-handler.js';
 import { hostGuard } from './host-check.js';
 import { LoginThrottle } from './login-throttle.js';
 import { queueBoard } from './queue-board.js';
@@ -56,6 +59,8 @@ export interface OperatorAppOptions {
   probes: ProbeRoutes;
   /** Bull Board and the workflow pages; left out, only the probe routes are served. */
   dashboard?: DashboardOptions;
+  /** Where a request's unexpected error is logged (error-handler.ts). */
+  log?: Logger;
 }
 
 export function send(res: Response, r: RouteResult): void {
@@ -70,6 +75,7 @@ export function createOperatorApp(opts: OperatorAppOptions): Express {
   app.get('/health', (_req, res) => send(res, opts.probes.health()));
   app.get('/ready', async (_req, res) => send(res, await opts.probes.ready()));
   if (opts.dashboard) mountDashboard(app, opts.dashboard);
+  app.use(errorHandler(opts.log));
   return app;
 }
 
@@ -86,8 +92,8 @@ function mountDashboard(app: Express, d: DashboardOptions): void {
   app.use('/admin', hostGuard(d.publicNames), auth.middleware);
   // Bull Board's API is where a retry, clean, promote or add lands: guard it by method; and it is
   // where job data leaves, so a read-only caller's answers are redacted there, and a cancelled
-  // job's error reads as its cancel (board-cancelled.ts).
-  app.use(`${QUEUES_PATH}/api`, auth.readOnlyGuard, redactBoardApi(isSecret), boardCancelled);
+  // job's error reads as its cancel (board-cancelled.ts), and its Retry is refused (board-cancelled-retry.ts).
+  app.use(`${QUEUES_PATH}/api`, auth.readOnlyGuard, redactBoardApi(isSecret), boardCancelled, boardCancelledRetry(d.queues, d.tasks.status));
   app.use(QUEUES_PATH, queueBoard({ queues: d.queues.all(), readOnlyQueues: [d.queues.scheduleTicks], basePath: QUEUES_PATH }));
   app.use(`${WORKFLOWS_PATH}/static`, express.static(STATIC_DIR, { index: false, fallthrough: false }));
   app.get(`${WORKFLOWS_PATH}/api/runs/:runId`, async (req, res) => send(res, await workflows.run(req.params.runId, roleOf(res))));

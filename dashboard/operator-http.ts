@@ -72,6 +72,7 @@ export class OperatorHttp extends HttpListener {
       tls: tls.certFile ? { cert: readPem('http.tls.certFile', tls.certFile), key: readPem('http.tls.keyFile', tls.keyFile) } : undefined,
       handler: createOperatorApp({
         probes: new ProbeRoutes({ registry, ping: () => redis.ping() }),
+        log: o.logger.child({ component: 'dashboard' }),
         dashboard: dashboard
           ? {
               queues: services.queues,

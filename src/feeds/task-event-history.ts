@@ -8,6 +8,11 @@
  * stops at `untilMs` (the finish time plus a margin for the pool's clock). A busy stream can hold
  * more than that between a task's submit and its end; the answer then says it is incomplete.
  * Entries trimmed by the stream's MAXLEN are gone: the answer cannot show them either.
+ *
+ * The stream holds whatever anyone who can write to Redis put there: the answer keeps at most
+ * `maxEvents` events of the task (then says it is incomplete) and cuts every text field of an
+ * event at `maxDetailChars`, so a flood of entries naming one task, or one huge field, does not
+ * become a huge page.
  */
 import type { Redis } from 'ioredis';
 import { parseEvent, type RawEntry, type TaskEventRecord } from './feed-format.js';
@@ -18,8 +23,10 @@ export interface TaskEventHistoryOptions {
   eventsKey: string;
   /** Most entries one call looks at. @default 5000 */
   maxScannedEntries?: number;
-  /** Most bytes of an event's detail handed out (a page, not a feed). @default 4096 */
+  /** Most characters of an event's detail (and of each of its other text fields) handed out (a page, not a feed). @default 4096 */
   maxDetailChars?: number;
+  /** Most events of the task handed out. @default 1000 */
+  maxEvents?: number;
 }
 
 export interface TaskEventEntry extends TaskEventRecord {
@@ -35,13 +42,26 @@ export interface TaskEventHistory {
 
 const CHUNK = 500;
 
+/** The text fields of an event, each cut at maxDetailChars. */
+const TEXT_FIELDS = ['taskClass', 'workflowId', 'workerId', 'detail', 'stepId', 'state', 'scheduleId', 'undeliverable'] as const;
+
 export class TaskEventHistoryReader {
   private readonly maxScanned: number;
   private readonly maxDetail: number;
+  private readonly maxEvents: number;
 
   constructor(private readonly opts: TaskEventHistoryOptions) {
     this.maxScanned = opts.maxScannedEntries ?? 5_000;
     this.maxDetail = opts.maxDetailChars ?? 4096;
+    this.maxEvents = opts.maxEvents ?? 1000;
+  }
+
+  private cut(e: TaskEventRecord): void {
+    if (e.type.length > 64) e.type = `${e.type.slice(0, 64)}… (cut)` as TaskEventRecord['type'];
+    for (const f of TEXT_FIELDS) {
+      const v = e[f];
+      if (typeof v === 'string' && v.length > this.maxDetail) e[f] = `${v.slice(0, this.maxDetail)}… (cut)`;
+    }
   }
 
   /** Events of `taskId` from `sinceMs` to `untilMs` (0: up to now). */
@@ -59,8 +79,9 @@ export class TaskEventHistoryReader {
         if (!fields.includes(taskId)) continue;
         const e = parseEvent(fields);
         if (e.taskId !== taskId) continue;
-        if (e.detail !== undefined && e.detail.length > this.maxDetail) e.detail = `${e.detail.slice(0, this.maxDetail)}… (cut)`;
+        this.cut(e);
         events.push({ id, ...e });
+        if (events.length >= this.maxEvents) return { events, incomplete: true };
       }
       if (entries.length < count) return { events, incomplete: false };
       start = `(${entries[entries.length - 1]![0]}`;

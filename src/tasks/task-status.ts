@@ -75,6 +75,13 @@ export class TaskStatusReader {
     return { taskClass: entry.slice(0, entry.indexOf('\t')), cancelReason };
   }
 
+  /** Which of `ids` had a cancel requested (one HMGET; ids assumed few thousand at most per call). */
+  async cancelledAmong(ids: readonly string[]): Promise<string[]> {
+    if (ids.length === 0) return [];
+    const reasons = await this.opts.redis.hmget(this.opts.keys.cancel, ...ids);
+    return ids.filter((_, i) => reasons[i] !== null);
+  }
+
   async get(taskId: string): Promise<TaskStatusView> {
     const { taskClass, cancelReason } = await this.classOf(taskId);
     const queue = this.opts.queues.get(taskClass);

@@ -1,0 +1,27 @@
+/**
+ * The operator app's last word on an error a route did not turn into an answer (a job in Redis
+ * whose JSON does not parse, a Redis reply of the wrong type, a bug). Express's own handler
+ * answers with the error's stack as an HTML page unless NODE_ENV is "production": that shows
+ * the server's paths and code to whoever sent the request and, for a route fed by Redis
+ * contents, lets anyone who can write to Redis choose what an operator's browser is sent. This
+ * one logs the error (with its stack, for the operator's log only) and answers a short JSON
+ * body that says where to look, never the stack or the message.
+ */
+import type { NextFunction, Request, Response } from 'express';
+import type { Logger } from '../src/logging/logger.js';
+
+export function errorHandler(log?: Logger) {
+  // Express tells an error handler by its four parameters: `_next` must stay.
+  return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
+    log?.error({ err, method: req.method, path: req.path }, 'dashboard request failed');
+    if (res.headersSent) {
+      res.destroy();
+      return;
+    }
+    // Errors Express raises itself (a bad URL encoding, a body too large) carry a 4xx status of their own.
+    const status = typeof (err as { status?: unknown })?.status === 'number' && (err as { status: number }).status >= 400 && (err as { status: number }).status < 500 ? (err as { status: number }).status : 500;
+    res
+      .status(status)
+      .json({ error: status === 500 ? 'internal error: the request could not be answered (the orchestrator log has the cause)' : 'bad request' });
+  };
+}
