@@ -13,13 +13,15 @@ import type { Logger } from '../src/logging/logger.js';
 export function errorHandler(log?: Logger) {
   // Express tells an error handler by its four parameters: `_next` must stay.
   return (err: unknown, req: Request, res: Response, _next: NextFunction): void => {
-    log?.error({ err, method: req.method, path: req.path }, 'dashboard request failed');
+    // Errors Express raises itself (a bad URL encoding, a body too large) carry a 4xx status of their own.
+    const own = (err as { status?: unknown } | null)?.status;
+    const status = typeof own === 'number' && own >= 400 && own < 500 ? own : 500;
+    if (status === 500) log?.error({ err, method: req.method, path: req.path }, 'dashboard request failed');
+    else log?.debug({ err, method: req.method, path: req.path }, 'dashboard request refused');
     if (res.headersSent) {
       res.destroy();
       return;
     }
-    // Errors Express raises itself (a bad URL encoding, a body too large) carry a 4xx status of their own.
-    const status = typeof (err as { status?: unknown })?.status === 'number' && (err as { status: number }).status >= 400 && (err as { status: number }).status < 500 ? (err as { status: number }).status : 500;
     res
       .status(status)
       .json({ error: status === 500 ? 'internal error: the request could not be answered (the orchestrator log has the cause)' : 'bad request' });

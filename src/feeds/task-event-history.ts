@@ -10,9 +10,9 @@
  * Entries trimmed by the stream's MAXLEN are gone: the answer cannot show them either.
  *
  * The stream holds whatever anyone who can write to Redis put there: the answer keeps at most
- * `maxEvents` events of the task (then says it is incomplete) and cuts every text field of an
- * event at `maxDetailChars`, so a flood of entries naming one task, or one huge field, does not
- * become a huge page.
+ * `maxEvents` events of the task and `maxTotalChars` of them as JSON (then says it is
+ * incomplete), and cuts every text field of an event at `maxDetailChars`, so a flood of entries
+ * naming one task, or one huge field, does not become a huge page.
  */
 import type { Redis } from 'ioredis';
 import { parseEvent, type RawEntry, type TaskEventRecord } from './feed-format.js';
@@ -27,6 +27,8 @@ export interface TaskEventHistoryOptions {
   maxDetailChars?: number;
   /** Most events of the task handed out. @default 1000 */
   maxEvents?: number;
+  /** Most characters of the events, as JSON, handed out in one answer. @default 512 KiB */
+  maxTotalChars?: number;
 }
 
 export interface TaskEventEntry extends TaskEventRecord {
@@ -49,11 +51,13 @@ export class TaskEventHistoryReader {
   private readonly maxScanned: number;
   private readonly maxDetail: number;
   private readonly maxEvents: number;
+  private readonly maxTotal: number;
 
   constructor(private readonly opts: TaskEventHistoryOptions) {
     this.maxScanned = opts.maxScannedEntries ?? 5_000;
     this.maxDetail = opts.maxDetailChars ?? 4096;
     this.maxEvents = opts.maxEvents ?? 1000;
+    this.maxTotal = opts.maxTotalChars ?? 512 * 1024;
   }
 
   private cut(e: TaskEventRecord): void {
@@ -70,6 +74,7 @@ export class TaskEventHistoryReader {
     const end = untilMs > 0 ? String(untilMs) : '+';
     let start = String(Math.max(0, sinceMs));
     let scanned = 0;
+    let chars = 0;
     while (scanned < this.maxScanned) {
       const count = Math.min(CHUNK, this.maxScanned - scanned);
       const entries = (await this.opts.redis.xrange(this.opts.eventsKey, start, end, 'COUNT', count)) as RawEntry[];
@@ -80,7 +85,10 @@ export class TaskEventHistoryReader {
         const e = parseEvent(fields);
         if (e.taskId !== taskId) continue;
         this.cut(e);
-        events.push({ id, ...e });
+        const event = { id, ...e };
+        chars += JSON.stringify(event).length;
+        if (chars > this.maxTotal) return { events, incomplete: true };
+        events.push(event);
         if (events.length >= this.maxEvents) return { events, incomplete: true };
       }
       if (entries.length < count) return { events, incomplete: false };
