@@ -131,7 +131,13 @@ function dashboardTasks(config: Config, redis: Redis, services: ReadServices): D
   return {
     system,
     status,
-    details: new TaskDetailsReader({ queues, status, history: new TaskEventHistoryReader({ redis, eventsKey: keys.events }) }),
+    // A spec's JSON: the payload (at most grpc.maxPayloadBytes of keys and values) with its escapes and the executor spec.
+    details: new TaskDetailsReader({
+      queues,
+      status,
+      history: new TaskEventHistoryReader({ redis, eventsKey: keys.events }),
+      maxSpecChars: 4 * config.grpc.maxPayloadBytes,
+    }),
     canceller: new TaskCanceller({ redis, keys, queues, status, eventsMaxLen, resultsMaxLen }),
     retrier: new TaskRetrier({ redis, keys, queues, status, lister: new TaskLister({ redis, keys, queues }), eventsMaxLen }),
   };

@@ -31,7 +31,8 @@ const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v ===
 /** Every value of a `headers` or `env` field, of any shape. */
 function redactAllValues(v: unknown): unknown {
   if (isPlainObject(v)) return Object.fromEntries(Object.keys(v).map((name) => [name, REDACTED]));
-  if (Array.isArray(v)) return v.map((e) => (typeof e === 'string' && /^[A-Za-z_][A-Za-z0-9_]*=/.test(e) ? `${e.slice(0, e.indexOf('='))}=${REDACTED}` : REDACTED));
+  if (Array.isArray(v))
+    return v.map((e) => (typeof e === 'string' && /^[A-Za-z_][A-Za-z0-9_]*=/.test(e) ? `${e.slice(0, e.indexOf('='))}=${REDACTED}` : REDACTED));
   return REDACTED;
 }
 

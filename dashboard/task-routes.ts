@@ -73,7 +73,8 @@ const MAX_TEXT_CHARS = 64 * 1024;
 function boundedText<T extends object>(view: T): T {
   const out = { ...view } as Record<string, unknown>;
   for (const [k, v] of Object.entries(out)) {
-    if (k !== 'resultJson' && typeof v === 'string' && v.length > MAX_TEXT_CHARS) out[k] = `${v.slice(0, MAX_TEXT_CHARS)}… (cut at ${MAX_TEXT_CHARS} characters)`;
+    if (k !== 'resultJson' && typeof v === 'string' && v.length > MAX_TEXT_CHARS)
+      out[k] = `${v.slice(0, MAX_TEXT_CHARS)}… (cut at ${MAX_TEXT_CHARS} characters)`;
   }
   return out as T;
 }

@@ -18,7 +18,7 @@ export interface TaskDetailsOptions {
   history: TaskEventHistoryReader;
   /**
    * Most characters of spec JSON handed out. Pass more than the largest payload SubmitTask takes
-   * (grpc.maxPayloadBytes) with its executor spec. @default 4 MiB
+   * (grpc.maxPayloadBytes) as JSON with its executor spec: the orchestrator passes 4 times it. @default 4 MiB
    */
   maxSpecChars?: number;
 }

@@ -138,13 +138,36 @@ describe('the task page against huge Redis contents', () => {
     await sys.r.hset(jobKey('huge'), 'failedReason', huge, 'progress', JSON.stringify(huge));
     // A flood of entries naming the task, each with a huge field: more than a page holds.
     const p = sys.r.pipeline();
-    for (let i = 0; i < 1200; i++) p.xadd(sys.keys.events, '*', 'type', 'progress', 'task_id', 'huge', 'class', 'cpu_long', 'attempt', '1', 'at', String(Date.now()), 'worker', 'w'.repeat(20_000));
+    for (let i = 0; i < 1200; i++)
+      p.xadd(
+        sys.keys.events,
+        '*',
+        'type',
+        'progress',
+        'task_id',
+        'huge',
+        'class',
+        'cpu_long',
+        'attempt',
+        '1',
+        'at',
+        String(Date.now()),
+        'worker',
+        'w'.repeat(20_000),
+      );
     await p.exec();
 
     const r = await send(url('/admin/api/tasks/huge'), 'GET', viewer);
     expect(r.status).toBe(200);
     expect(r.body.length).toBeLessThan(1 << 20);
-    const t = JSON.parse(r.body) as { spec: unknown; specOmitted: string; error: string; progressJson: string; events: { workerId?: string }[]; eventsIncomplete: boolean };
+    const t = JSON.parse(r.body) as {
+      spec: unknown;
+      specOmitted: string;
+      error: string;
+      progressJson: string;
+      events: { workerId?: string }[];
+      eventsIncomplete: boolean;
+    };
     expect(t.spec).toBeNull();
     expect(t.specOmitted).toMatch(/characters of JSON, over the page's/);
     expect(t.error.length).toBeLessThan(70_000);
@@ -160,7 +183,12 @@ describe("secrets in a task's spec, whatever their shape", () => {
   it('redacts env given as a list and the password in a URL for a viewer, on the task page and in Bull Board', async () => {
     await submit('shapes');
     const data = {
-      executor: { kind: 'http', url: 'https://bob:pa55word-secret@hooks.example/run', headers: [['X-Token', 'hdr-secret']], env: ['API_TOKEN=env-secret', 'loose-secret'] },
+      executor: {
+        kind: 'http',
+        url: 'https://bob:pa55word-secret@hooks.example/run',
+        headers: [['X-Token', 'hdr-secret']],
+        env: ['API_TOKEN=env-secret', 'loose-secret'],
+      },
       payload: { input: 'x' },
       timeoutMs: 1000,
     };
