@@ -20,6 +20,7 @@ import type { WorkflowStatusReader } from '../src/workflows/workflow-status.js';
 import type { Logger } from '../src/logging/logger.js';
 import { boardCancelled } from './board-cancelled.js';
 import { boardCancelledRetry } from './board-cancelled-retry.js';
+import { boardPageSize } from './board-page-size.js';
 import { DashboardAuth, roleOf, type DashboardCredentials } from './dashboard-auth.js';
 import { errorHandler } from './error-handler.js';
 import { hostGuard } from './host-check.js';
@@ -92,8 +93,9 @@ function mountDashboard(app: Express, d: DashboardOptions): void {
   app.use('/admin', hostGuard(d.publicNames), auth.middleware);
   // Bull Board's API is where a retry, clean, promote or add lands: guard it by method; and it is
   // where job data leaves, so a read-only caller's answers are redacted there, and a cancelled
-  // job's error reads as its cancel (board-cancelled.ts), and its Retry is refused (board-cancelled-retry.ts).
-  app.use(`${QUEUES_PATH}/api`, auth.readOnlyGuard, redactBoardApi(isSecret), boardCancelled, boardCancelledRetry(d.queues, d.tasks.status));
+  // job's error reads as its cancel (board-cancelled.ts), and its Retry is refused (board-cancelled-retry.ts);
+  // a page of jobs is bounded (board-page-size.ts).
+  app.use(`${QUEUES_PATH}/api`, auth.readOnlyGuard, boardPageSize, redactBoardApi(isSecret), boardCancelled, boardCancelledRetry(d.queues, d.tasks.status));
   app.use(QUEUES_PATH, queueBoard({ queues: d.queues.all(), readOnlyQueues: [d.queues.scheduleTicks], basePath: QUEUES_PATH }));
   app.use(`${WORKFLOWS_PATH}/static`, express.static(STATIC_DIR, { index: false, fallthrough: false }));
   app.get(`${WORKFLOWS_PATH}/api/runs/:runId`, async (req, res) => send(res, await workflows.run(req.params.runId, roleOf(res))));

@@ -19,8 +19,14 @@
  * - counters holding non-numbers read as null on the landing page, not an error;
  * - a huge events stream is read at most maxScannedEntries entries per page view.
  *
+ * - Bull Board's other caller-sized reads are clamped by Bull Board itself (a flow's depth and
+ *   children); its job-flow answers carry no job data, so they need no redaction.
+ *
  * Not fixed here: one job whose JSON does not parse makes Bull Board's own list of that queue
- * answer 500 (its message, no stack) until the job is removed; Bull Board's code, not ours.
+ * answer 500 (its message, no stack) until the job is removed; Bull Board's code, not ours. Bull
+ * Board's job page sends a job's data whole (bounded by what SubmitTask accepts, not by what is
+ * in Redis): cutting it there would put the cut text in its Edit form, and saving would write it
+ * back over the job. A huge events-stream entry is read whole by XRANGE before it is cut.
  *
  * node:http rather than fetch, which will not let a caller set Origin.
  */
@@ -127,6 +133,20 @@ describe("Bull Board's Retry", () => {
     expect(JSON.parse(other.body)).toMatchObject({ retried: 0 });
     // A viewer never gets this far.
     expect((await send(url('/admin/queues/api/queues/cpu_long/cancelled-1/retry'), 'PUT', viewer)).status).toBe(403);
+  });
+});
+
+describe("Bull Board's job list", () => {
+  it('answers 400 for a page larger than its own settings offer, before reading a job, for any role', async () => {
+    const list = (perPage: string, h: Record<string, string>) =>
+      send(url(`/admin/queues/api/queues?activeQueue=cpu_short&status=prioritized&page=1&jobsPerPage=${perPage}`), 'GET', h);
+    for (const h of [viewer, admin]) {
+      const r = await list('10000000', h);
+      expect(r.status).toBe(400);
+      expect(JSON.parse(r.body)).toEqual({ error: 'jobsPerPage: at most 300 jobs a page', field: 'jobsPerPage' });
+      expect((await list('300', h)).status).toBe(200);
+    }
+    expect((await send(url('/admin/queues/api/queues?activeQueue=cpu_short&jobsPerPage=10&jobsPerPage=20000'), 'GET', viewer)).status).toBe(400);
   });
 });
 
