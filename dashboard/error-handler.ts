@@ -24,6 +24,13 @@ export function errorHandler(log?: Logger) {
     }
     res
       .status(status)
-      .json({ error: status === 500 ? 'internal error: the request could not be answered (the orchestrator log has the cause)' : 'bad request' });
+      .json({
+        error:
+          status === 500
+            ? 'internal error: the request could not be answered (the orchestrator log has the cause)'
+            : status === 404
+              ? 'not found'
+              : 'bad request',
+      });
   };
 }
