@@ -7,6 +7,9 @@
  * entries ("NAME=value" keeps its name), or a single value. A `url` keeps everything but the
  * password of its user info (`https://user:[redacted]@host/`).
  *
+ * A task's result and progress are redacted the same way (an echoing handler hands its payload
+ * back as its result, secrets and all).
+ *
  * Bull Board's JSON API is where its UI gets job data, so the redaction is an Express layer over
  * that API (redactBoardApi): whatever Bull Board renders or a script reads passes through it.
  */
@@ -63,17 +66,35 @@ export function redactSecrets(value: unknown, isSecret: SecretKeyTest): unknown 
   return out;
 }
 
+/** JSON text with secrets redacted; text that is not JSON stays as it is. */
+export function redactJsonText(text: string, isSecret: SecretKeyTest): string {
+  if (text === '') return text;
+  try {
+    return JSON.stringify(redactSecrets(JSON.parse(text), isSecret));
+  } catch {
+    return text;
+  }
+}
+
 interface BoardJob {
   data?: unknown;
 }
 
+/** What a job carries that can hold task data: its data, and what its task handed back. */
+const BOARD_JOB_DATA = ['data', 'returnValue', 'progress'] as const;
+
 /**
- * Job data in Bull Board's API answers: the queue list (`queues[].jobs[]`), one job (`job`),
- * and job schedulers' templates (`schedulers[].template.data`).
+ * Job data, return values and progress in Bull Board's API answers: the queue list
+ * (`queues[].jobs[]`), one job (`job`), and job schedulers' templates (`schedulers[].template.data`).
  */
 function redactBoardBody(body: unknown, isSecret: SecretKeyTest): unknown {
   if (!isPlainObject(body)) return body;
-  const job = (j: BoardJob): BoardJob => (isPlainObject(j) && 'data' in j ? { ...j, data: redactSecrets(j.data, isSecret) } : j);
+  const job = (j: BoardJob): BoardJob => {
+    if (!isPlainObject(j)) return j;
+    const out: Record<string, unknown> = { ...j };
+    for (const k of BOARD_JOB_DATA) if (k in j) out[k] = redactSecrets(j[k], isSecret);
+    return out;
+  };
   const out: Record<string, unknown> = { ...body };
   if (Array.isArray(body.queues)) {
     out.queues = body.queues.map((q: unknown) => (isPlainObject(q) && Array.isArray(q.jobs) ? { ...q, jobs: (q.jobs as BoardJob[]).map(job) } : q));

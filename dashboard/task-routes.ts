@@ -27,7 +27,7 @@ import type { TaskRetrier } from '../src/tasks/task-retry.js';
 import type { TaskStatusReader } from '../src/tasks/task-status.js';
 import type { WorkflowStatusReader } from '../src/workflows/workflow-status.js';
 import type { DashboardRole } from './dashboard-auth.js';
-import { redactSecrets, type SecretKeyTest } from './redaction.js';
+import { redactJsonText, redactSecrets, type SecretKeyTest } from './redaction.js';
 
 export interface TaskRoutesOptions {
   system: SystemStatus;
@@ -128,10 +128,19 @@ export class TaskRoutes {
     if (bad) return bad;
     try {
       const d = await this.opts.details.get(taskId);
-      const spec = d.spec && role !== 'admin' ? (redactSecrets(d.spec, this.opts.isSecret) as typeof d.spec) : d.spec;
+      const viewer = role !== 'admin';
+      const spec = d.spec && viewer ? (redactSecrets(d.spec, this.opts.isSecret) as typeof d.spec) : d.spec;
+      // A result or progress can hand the payload back (an echoing handler): redacted alike.
+      const status = viewer
+        ? {
+            ...d.status,
+            resultJson: redactJsonText(d.status.resultJson, this.opts.isSecret),
+            progressJson: redactJsonText(d.status.progressJson, this.opts.isSecret),
+          }
+        : d.status;
       const { state } = d.status;
       return json(200, {
-        ...boundedText(d.status),
+        ...boundedText(status),
         spec: spec ?? null,
         specOmitted: d.specOmitted,
         events: d.history.events,

@@ -224,4 +224,32 @@ describe("secrets in a task's spec, whatever their shape", () => {
     // Admins see what is there.
     expect((await send(url('/admin/api/tasks/shapes'), 'GET', admin)).body).toContain('pa55word-secret');
   });
+
+  it("redacts a finished task's result and progress for a viewer: an echoing handler hands its payload back", async () => {
+    await submit('echoed');
+    // As a pool finishing an echo task leaves it: the job in the completed set with its return value.
+    const q = (set: string) => `${sys.keys.queuePrefix}:cpu_long:${set}`;
+    await sys.r.zrem(q('prioritized'), 'echoed');
+    await sys.r.zadd(q('completed'), Date.now(), 'echoed');
+    await sys.r.hset(
+      jobKey('echoed'),
+      'returnvalue',
+      JSON.stringify({ input: 'x', apiKey: 'result-secret' }),
+      'progress',
+      JSON.stringify({ authToken: 'progress-secret', pct: 50 }),
+      'finishedOn',
+      String(Date.now()),
+    );
+    const page = await send(url('/admin/api/tasks/echoed'), 'GET', viewer);
+    const board = await send(url('/admin/queues/api/queues/cpu_long/echoed'), 'GET', viewer);
+    for (const r of [page, board]) {
+      expect(r.status).toBe(200);
+      expect(r.body).not.toMatch(/result-secret|progress-secret/);
+    }
+    const t = JSON.parse(page.body) as { state: string; resultJson: string; progressJson: string };
+    expect(t.state).toBe('succeeded');
+    expect(JSON.parse(t.resultJson)).toEqual({ input: 'x', apiKey: '[redacted]' });
+    expect(JSON.parse(t.progressJson)).toEqual({ authToken: '[redacted]', pct: 50 });
+    expect((await send(url('/admin/api/tasks/echoed'), 'GET', admin)).body).toContain('result-secret');
+  });
 });
