@@ -22,15 +22,13 @@ export function errorHandler(log?: Logger) {
       res.destroy();
       return;
     }
-    res
-      .status(status)
-      .json({
-        error:
-          status === 500
-            ? 'internal error: the request could not be answered (the orchestrator log has the cause)'
-            : status === 404
-              ? 'not found'
-              : 'bad request',
-      });
+    res.status(status).json({
+      error:
+        status === 500
+          ? 'internal error: the request could not be answered (the orchestrator log has the cause)'
+          : status === 404
+            ? 'not found'
+            : 'bad request',
+    });
   };
 }
