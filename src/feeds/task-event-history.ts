@@ -71,8 +71,11 @@ export class TaskEventHistoryReader {
   /** Events of `taskId` from `sinceMs` to `untilMs` (0: up to now). */
   async read(taskId: string, sinceMs: number, untilMs: number): Promise<TaskEventHistory> {
     const events: TaskEventEntry[] = [];
-    const end = untilMs > 0 ? String(untilMs) : '+';
-    let start = String(Math.max(0, sinceMs));
+    // Both times come from Redis (a task-list score, a job's finishedOn): anything but a
+    // millisecond time XRANGE takes ("1e+300", NaN) reads from the start or to the end instead.
+    const ms = (t: number) => (Number.isSafeInteger(t) && t > 0 ? t : 0);
+    const end = ms(untilMs) > 0 ? String(ms(untilMs)) : '+';
+    let start = String(ms(sinceMs));
     let scanned = 0;
     let chars = 0;
     while (scanned < this.maxScanned) {

@@ -106,6 +106,18 @@ describe('an error no route answers', () => {
   });
 });
 
+describe('times in Redis that are no times', () => {
+  it('still shows the task when its submit time is not one XRANGE takes', async () => {
+    await submit('odd-times');
+    for (const score of ['1e300', 'inf']) {
+      await sys.r.zadd(sys.keys.taskList('cpu_long'), score, 'odd-times');
+      const r = await send(url('/admin/api/tasks/odd-times'), 'GET', viewer);
+      expect(r.status, score).toBe(200);
+      expect(JSON.parse(r.body)).toMatchObject({ taskId: 'odd-times', state: 'queued' });
+    }
+  });
+});
+
 describe("Bull Board's Retry", () => {
   it('refuses to run a cancelled task again, one job or the whole failed list, and leaves it cancelled', async () => {
     await submit('cancelled-1', 'queued-1');
