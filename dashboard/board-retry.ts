@@ -24,8 +24,12 @@ export interface BoardRetryOptions {
 
 const json = (status: number, body: unknown): RouteResult => ({ status, contentType: 'application/json; charset=utf-8', body: JSON.stringify(body) });
 
-/** A per-task refusal as an HTTP status (Bull Board shows the body's error). */
-const HTTP_OF: Partial<Record<string, number>> = { not_found: 404, failed_precondition: 400, invalid_argument: 400 };
+/**
+ * A per-task refusal as an HTTP status; Bull Board shows the body's `error` as its toast's title
+ * and `message` under it. A task that is not failed (cancelled: a cancelled task stays
+ * cancelled; succeeded; still queued or running) is a conflict with its state.
+ */
+const HTTP_OF: Partial<Record<string, number>> = { not_found: 404, failed_precondition: 409, invalid_argument: 400 };
 
 export class BoardRetry {
   constructor(private readonly opts: BoardRetryOptions) {}
@@ -39,7 +43,7 @@ export class BoardRetry {
   async retryOne(jobId: string): Promise<RouteResult> {
     const o = await this.opts.retrier.retryIds([jobId]);
     const e = o.errors[0];
-    if (e) return json(HTTP_OF[e.code] ?? 500, { error: e.message });
+    if (e) return json(HTTP_OF[e.code] ?? 500, { error: 'Task not retried', message: e.message });
     return { status: 204, contentType: 'text/plain', body: '' };
   }
 

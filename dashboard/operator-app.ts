@@ -17,8 +17,11 @@ import { PROJECT_ROOT } from '../src/paths.js';
 import type { ProbeRoutes, RouteResult } from '../src/monitoring/probe-routes.js';
 import type { TaskQueues } from '../src/tasks/task-queues.js';
 import type { WorkflowStatusReader } from '../src/workflows/workflow-status.js';
+import type { Logger } from '../src/logging/logger.js';
 import { boardCancelled } from './board-cancelled.js';
+import { boardPageSize } from './board-page-size.js';
 import { DashboardAuth, roleOf, type DashboardCredentials } from './dashboard-auth.js';
+import { errorHandler } from './error-handler.js';
 import { hostGuard } from './host-check.js';
 import { LoginThrottle } from './login-throttle.js';
 import { queueBoard } from './queue-board.js';
@@ -63,6 +66,8 @@ export interface OperatorAppOptions {
   probes: ProbeRoutes;
   /** Bull Board and the workflow pages; left out, only the probe routes are served. */
   dashboard?: DashboardOptions;
+  /** Where a request's unexpected error is logged (error-handler.ts). */
+  log?: Logger;
 }
 
 export function send(res: Response, r: RouteResult): void {
@@ -77,6 +82,7 @@ export function createOperatorApp(opts: OperatorAppOptions): Express {
   app.get('/health', (_req, res) => send(res, opts.probes.health()));
   app.get('/ready', async (_req, res) => send(res, await opts.probes.ready()));
   if (opts.dashboard) mountDashboard(app, opts.dashboard);
+  app.use(errorHandler(opts.log));
   return app;
 }
 
@@ -93,11 +99,12 @@ function mountDashboard(app: Express, d: DashboardOptions): void {
   app.use('/admin', hostGuard(d.publicNames), auth.middleware);
   // Bull Board's API is where a retry, clean, promote or add lands: guard it by method; and it is
   // where job data leaves, so a read-only caller's answers are redacted there, and a cancelled
-  // job's error reads as its cancel (board-cancelled.ts).
-  app.use(`${QUEUES_PATH}/api`, auth.readOnlyGuard, redactBoardApi(isSecret), boardCancelled);
+  // job's error reads as its cancel (board-cancelled.ts); a page of jobs is bounded (board-page-size.ts).
+  app.use(`${QUEUES_PATH}/api`, auth.readOnlyGuard, boardPageSize, redactBoardApi(isSecret), boardCancelled);
   const retry = d.retry;
   if (retry) {
-    // Ahead of Bull Board's own routes, past the admin guard above.
+    // Ahead of Bull Board's own routes, past the admin guard above: a cancelled task is refused
+    // there as RetryTasks refuses it (409), one job or the whole failed list (which skips it).
     app.put(`${QUEUES_PATH}/api/queues/:queueName/retry/:queueStatus`, async (req, res, next) =>
       retry.handles(req.params.queueName) ? send(res, await retry.retryAll(req.params.queueName, req.params.queueStatus)) : next(),
     );

@@ -73,6 +73,7 @@ export class OperatorHttp extends HttpListener {
       tls: tls.certFile ? { cert: readPem('http.tls.certFile', tls.certFile), key: readPem('http.tls.keyFile', tls.keyFile) } : undefined,
       handler: createOperatorApp({
         probes: new ProbeRoutes({ registry, ping: () => redis.ping() }),
+        log: o.logger.child({ component: 'dashboard' }),
         dashboard: dashboard
           ? {
               queues: services.queues,
@@ -137,7 +138,13 @@ function dashboardActions(config: Config, redis: Redis, services: ReadServices):
     tasks: {
       system,
       status,
-      details: new TaskDetailsReader({ queues, status, history: new TaskEventHistoryReader({ redis, eventsKey: keys.events }) }),
+      // A spec's JSON: the payload (at most grpc.maxPayloadBytes of keys and values) with its escapes and the executor spec.
+      details: new TaskDetailsReader({
+        queues,
+        status,
+        history: new TaskEventHistoryReader({ redis, eventsKey: keys.events }),
+        maxSpecChars: 4 * config.grpc.maxPayloadBytes,
+      }),
       canceller: new TaskCanceller({ redis, keys, queues, status, eventsMaxLen, resultsMaxLen }),
       retrier,
     },

@@ -10,6 +10,10 @@
  * keep a cancel apart from a failure (BullMQ files both as failed); `retained` is what BullMQ
  * still holds, which Bull Board shows.
  *
+ * What a task's record in Redis holds is not trusted to be what the system wrote: the status'
+ * text fields are cut at MAX_TEXT_CHARS (the result is bounded by the status reader already),
+ * and a spec too large to show is left out with the reason (task-details.ts).
+ *
  * Cancel and retry change state: DashboardAuth has already refused them from another site, and
  * readOnlyGuard refused them to the read_only role; the role is checked here again, so a route
  * mounted without the guard still refuses.
@@ -23,7 +27,7 @@ import type { TaskRetrier } from '../src/tasks/task-retry.js';
 import type { TaskStatusReader } from '../src/tasks/task-status.js';
 import type { WorkflowStatusReader } from '../src/workflows/workflow-status.js';
 import type { DashboardRole } from './dashboard-auth.js';
-import { redactSecrets, type SecretKeyTest } from './redaction.js';
+import { redactJsonText, redactSecrets, type SecretKeyTest } from './redaction.js';
 
 export interface TaskRoutesOptions {
   system: SystemStatus;
@@ -61,6 +65,18 @@ function fromError(err: unknown): RouteResult {
 
 function badId(field: string, id: string): RouteResult | undefined {
   return ID_RE.test(id) ? undefined : json(400, { error: `${field}: must be 1 to 128 letters, digits, ".", "_" or "-"`, field });
+}
+
+/** Most characters of one of a status' text fields (error, progress, worker...) handed out. */
+const MAX_TEXT_CHARS = 64 * 1024;
+
+function boundedText<T extends object>(view: T): T {
+  const out = { ...view } as Record<string, unknown>;
+  for (const [k, v] of Object.entries(out)) {
+    if (k !== 'resultJson' && typeof v === 'string' && v.length > MAX_TEXT_CHARS)
+      out[k] = `${v.slice(0, MAX_TEXT_CHARS)}… (cut at ${MAX_TEXT_CHARS} characters)`;
+  }
+  return out as T;
 }
 
 const forbidden = (): RouteResult => json(403, { error: 'forbidden: this user may only look (read-only role)' });
@@ -112,11 +128,21 @@ export class TaskRoutes {
     if (bad) return bad;
     try {
       const d = await this.opts.details.get(taskId);
-      const spec = d.spec && role !== 'admin' ? (redactSecrets(d.spec, this.opts.isSecret) as typeof d.spec) : d.spec;
+      const viewer = role !== 'admin';
+      const spec = d.spec && viewer ? (redactSecrets(d.spec, this.opts.isSecret) as typeof d.spec) : d.spec;
+      // A result or progress can hand the payload back (an echoing handler): redacted alike.
+      const status = viewer
+        ? {
+            ...d.status,
+            resultJson: redactJsonText(d.status.resultJson, this.opts.isSecret),
+            progressJson: redactJsonText(d.status.progressJson, this.opts.isSecret),
+          }
+        : d.status;
       const { state } = d.status;
       return json(200, {
-        ...d.status,
+        ...boundedText(status),
         spec: spec ?? null,
+        specOmitted: d.specOmitted,
         events: d.history.events,
         eventsIncomplete: d.history.incomplete,
         links: { bullBoard: `${this.opts.queuesPath}/queue/${encodeURIComponent(d.status.taskClass)}/${encodeURIComponent(taskId)}` },

@@ -163,8 +163,8 @@ describe("Bull Board's Retry agrees with RetryTasks", { timeout: 120_000 }, () =
     await sys.client.waitForResult(ok.taskId);
     await waitFor(async () => (await sys.client.getTaskStatus(ok.taskId)).state === TaskState.TASK_STATE_SUCCEEDED);
     const refused = await fetch(api(`/${ok.taskId}/retry`), { method: 'PUT', headers: as(ADMIN_TOKEN) });
-    expect(refused.status).toBe(400);
-    expect(((await refused.json()) as { error: string }).error).toContain('not failed');
+    expect(refused.status).toBe(409);
+    expect(((await refused.json()) as { message: string }).message).toContain('not failed');
 
     const all = await fetch(api('/retry/failed'), { method: 'PUT', headers: as(ADMIN_TOKEN) });
     expect(all.status).toBe(200);

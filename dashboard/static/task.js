@@ -65,7 +65,11 @@ function render(t) {
   const result = t.resultJson ? pretty(t.resultJson) : t.undeliverable;
   document.getElementById('result-section').hidden = !result;
   document.getElementById('task-result').textContent = result;
-  document.getElementById('task-spec').textContent = t.spec ? JSON.stringify(t.spec, null, 2) : 'no longer retained';
+  document.getElementById('task-spec').textContent = t.spec
+    ? JSON.stringify(t.spec, null, 2)
+    : t.specOmitted
+      ? `not shown: ${t.specOmitted}`
+      : 'no longer retained';
 
   document.querySelector('#events tbody').replaceChildren(
     ...t.events.map((e) => {

@@ -2,6 +2,9 @@
  * Everything the dashboard's task page shows of one task: its status (TaskStatusReader), what
  * it runs (the executor spec, payload and timeout from its job's data) and its lifecycle events
  * (TaskEventHistoryReader). Read on demand for one task; nothing here is on the hot path.
+ *
+ * Job data is whatever is in Redis, not only what SubmitTask wrote: a spec larger than
+ * `maxSpecChars` as JSON is left out (and `specOmitted` says so) rather than sent to a browser.
  */
 import { Job } from 'bullmq';
 import type { TaskEventHistory, TaskEventHistoryReader } from '../feeds/task-event-history.js';
@@ -13,12 +16,19 @@ export interface TaskDetailsOptions {
   queues: TaskQueues;
   status: TaskStatusReader;
   history: TaskEventHistoryReader;
+  /**
+   * Most characters of spec JSON handed out. Pass more than the largest payload SubmitTask takes
+   * (grpc.maxPayloadBytes) as JSON with its executor spec: the orchestrator passes 4 times it. @default 4 MiB
+   */
+  maxSpecChars?: number;
 }
 
 export interface TaskDetails {
   status: TaskStatusView;
   /** Absent when the job is gone (a task cancelled while queued keeps its job; one removed by hand does not). */
   spec?: { executor: ExecutorSpec; payload: Record<string, string>; timeoutMs: number };
+  /** Why `spec` is absent although the job is there ('' otherwise). */
+  specOmitted: string;
   history: TaskEventHistory;
 }
 
@@ -36,10 +46,10 @@ export class TaskDetailsReader {
       this.opts.history.read(taskId, status.submittedAtMs, status.finishedAtMs > 0 ? status.finishedAtMs + FINISH_MARGIN_MS : 0),
     ]);
     const data = job?.data;
-    return {
-      status,
-      spec: data ? { executor: data.executor, payload: data.payload, timeoutMs: data.timeoutMs } : undefined,
-      history,
-    };
+    const spec = data ? { executor: data.executor, payload: data.payload, timeoutMs: data.timeoutMs } : undefined;
+    const max = this.opts.maxSpecChars ?? 4 << 20;
+    const chars = spec ? JSON.stringify(spec).length : 0;
+    if (chars > max) return { status, spec: undefined, specOmitted: `its spec is ${chars} characters of JSON, over the page's ${max}`, history };
+    return { status, spec, specOmitted: '', history };
   }
 }
