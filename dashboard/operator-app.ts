@@ -43,7 +43,7 @@ export interface DashboardOptions {
   queues: TaskQueues;
   workflows: WorkflowStatusReader;
   /** What the landing and task pages read and do (task-routes.ts). */
-  tasks: Pick<TaskRoutesOptions, 'system' | 'status' | 'details' | 'canceller' | 'retrier'>;
+  tasks: Pick<TaskRoutesOptions, 'system' | 'status' | 'details' | 'canceller' | 'retrier' | 'logs'>;
   /** Bull Board's Retry buttons, answered as RetryTasks answers orchctl (board-retry.ts). */
   retry?: BoardRetry;
   /** Configured users and tokens, or the generated admin token: never empty. */
@@ -136,6 +136,9 @@ function mountPages(app: Express, tasks: TaskRoutes, auth: DashboardAuth): void 
   app.get(`${API_PATH}/overview`, async (_req, res) => send(res, await tasks.overview(roleOf(res))));
   app.get(`${API_PATH}/search`, async (req, res) => send(res, await tasks.search(typeof req.query.q === 'string' ? req.query.q : '')));
   app.get(`${API_PATH}/tasks/:taskId`, async (req, res) => send(res, await tasks.task(req.params.taskId, roleOf(res))));
+  app.get(`${API_PATH}/tasks/:taskId/logs`, async (req, res) =>
+    send(res, await tasks.logs(req.params.taskId, typeof req.query.attempt === 'string' ? req.query.attempt : '')),
+  );
   app.post(`${API_PATH}/tasks/:taskId/cancel`, async (req, res) => send(res, await tasks.cancel(req.params.taskId, roleOf(res))));
   app.post(`${API_PATH}/tasks/:taskId/retry`, async (req, res) => send(res, await tasks.retry(req.params.taskId, roleOf(res))));
 }

@@ -147,6 +147,7 @@ function dashboardActions(config: Config, redis: Redis, services: ReadServices):
       }),
       canceller: new TaskCanceller({ redis, keys, queues, status, eventsMaxLen, resultsMaxLen }),
       retrier,
+      logs: services.logs,
     },
     retry: new BoardRetry({ retrier, classes: new Set(config.classes.keys()) }),
   };

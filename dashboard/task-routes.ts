@@ -1,7 +1,7 @@
 /**
  * The landing page's and the task page's JSON API, as plain functions returning {status, body}:
- * the system overview (health, per-class counts), search by id, one task's details, and, for
- * admins, cancel and retry. The pages themselves are static files (static/index.html,
+ * the system overview (health, per-class counts), search by id, one task's details and its
+ * logs (one attempt's, as GetTaskLogs serves them), and, for admins, cancel and retry. The pages themselves are static files (static/index.html,
  * static/task.html) that call these.
  *
  * Counts: queued, running and delayed are BullMQ's counts now ("queued" is waiting plus
@@ -23,6 +23,7 @@ import type { SystemStatus } from '../src/monitoring/system-status.js';
 import { OrchestratorError } from '../src/tasks/errors.js';
 import type { TaskCanceller } from '../src/tasks/task-canceller.js';
 import type { TaskDetailsReader } from '../src/tasks/task-details.js';
+import type { TaskLogReader } from '../src/tasks/task-logs.js';
 import type { TaskRetrier } from '../src/tasks/task-retry.js';
 import type { TaskStatusReader } from '../src/tasks/task-status.js';
 import type { WorkflowStatusReader } from '../src/workflows/workflow-status.js';
@@ -35,6 +36,8 @@ export interface TaskRoutesOptions {
   details: TaskDetailsReader;
   canceller: TaskCanceller;
   retrier: TaskRetrier;
+  /** The task page's logs panel (GetTaskLogs' reader). */
+  logs: TaskLogReader;
   workflows: WorkflowStatusReader;
   /** Payload keys whose values the read_only role sees redacted (redaction.ts). */
   isSecret: SecretKeyTest;
@@ -151,6 +154,23 @@ export class TaskRoutes {
           retry: role === 'admin' && state === 'failed',
         },
       });
+    } catch (err) {
+      return fromError(err);
+    }
+  }
+
+  /**
+   * One attempt's captured output (0 or absent: the latest), bounded as GetTaskLogs bounds it.
+   * Shown to viewers too, as Bull Board's Logs tab shows it: task output is not redacted by key.
+   */
+  async logs(taskId: string, attemptParam: string): Promise<RouteResult> {
+    const bad = badId('task_id', taskId);
+    if (bad) return bad;
+    const attempt = attemptParam === '' ? 0 : Number(attemptParam);
+    if (!/^\d{1,9}$/.test(attemptParam || '0')) return json(400, { error: 'attempt: must be 0 (the latest) or an attempt number', field: 'attempt' });
+    try {
+      const l = await this.opts.logs.get(taskId, attempt);
+      return json(200, { attempt: l.attempt, attempts: l.attempts, truncated: l.truncated, state: l.state, lines: l.lines });
     } catch (err) {
       return fromError(err);
     }

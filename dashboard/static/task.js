@@ -1,5 +1,6 @@
-// The task page: one task's state, facts, error or result, what it runs and its events, from
-// /admin/api/tasks/<task_id>, polled until the task ends. Admins get Cancel (queued, delayed or
+// The task page: one task's state, facts, error (with its failure: exit code, output tail) or
+// result, its logs by attempt, what it runs and its events, from /admin/api/tasks/<task_id> and
+// .../logs, polled until the task ends. Admins get Cancel (queued, delayed or
 // running) and Retry (failed) buttons, which POST to the same API; the server decides who may
 // (a read_only user gets 403 whatever this page shows). A button asks for a second click to
 // confirm instead of a dialog, so nothing blocks the page. Text from the server goes in through
@@ -62,6 +63,15 @@ function render(t) {
 
   document.getElementById('error-section').hidden = !t.error;
   document.getElementById('task-error').textContent = t.error;
+  // The task's own failure: kind, exit code, signal, whether a retry could help, output tail.
+  const f = t.failure;
+  const failureFacts = f
+    ? [f.kind, f.exitCode !== undefined ? `exit code ${f.exitCode}` : '', f.signal ? `signal ${f.signal}` : '', f.retryable ? 'retryable' : 'not retryable']
+    : [];
+  document.getElementById('failure-facts').textContent = failureFacts.filter(Boolean).join(', ');
+  const tail = document.getElementById('failure-tail');
+  tail.hidden = !f?.outputTail;
+  tail.textContent = f?.outputTail ?? '';
   const result = t.resultJson ? pretty(t.resultJson) : t.undeliverable;
   document.getElementById('result-section').hidden = !result;
   document.getElementById('task-result').textContent = result;
@@ -97,6 +107,36 @@ function render(t) {
   return t.state;
 }
 
+/** The attempt the logs panel shows: 0 follows the latest one. */
+let logsAttempt = 0;
+
+function renderLogs(l) {
+  const panel = document.getElementById('logs-panel');
+  panel.hidden = l.attempts.length === 0;
+  const select = document.getElementById('logs-attempt');
+  select.replaceChildren(
+    ...[0, ...l.attempts].map((a) => {
+      const o = document.createElement('option');
+      o.value = String(a);
+      o.textContent = a === 0 ? `latest (${l.attempt})` : String(a);
+      o.selected = a === logsAttempt;
+      return o;
+    }),
+  );
+  document.getElementById('task-logs').textContent = l.lines.map((x) => `${time(x.atMs)}  ${x.stream.padEnd(6)}  ${x.text}`).join('\n');
+  document.getElementById('logs-note').textContent = l.truncated ? 'some lines were dropped (the attempt printed more than the bounds keep)' : '';
+}
+
+async function refreshLogs() {
+  const res = await fetch(`${api}/logs?attempt=${logsAttempt}`, { headers: { accept: 'application/json' } });
+  if (res.ok) renderLogs(await res.json());
+}
+
+document.getElementById('logs-attempt').addEventListener('change', (e) => {
+  logsAttempt = Number(e.target.value);
+  refreshLogs();
+});
+
 async function refresh() {
   const error = document.getElementById('load-error');
   try {
@@ -104,7 +144,9 @@ async function refresh() {
     const body = await res.json();
     if (!res.ok) throw new Error(body.error ?? `HTTP ${res.status}`);
     error.textContent = '';
-    if (FINAL.has(render(body))) return true;
+    const state = render(body);
+    await refreshLogs();
+    if (FINAL.has(state)) return true;
   } catch (err) {
     error.textContent = `could not load the task: ${err.message}`;
   }

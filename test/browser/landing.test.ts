@@ -137,7 +137,7 @@ describe.skipIf(!chromiumAvailable())('landing page and task page in a browser',
     await page.screenshot({ path: join(ARTIFACTS_DIR, 'landing-search-task.png'), fullPage: true });
   });
 
-  it("shows a failed command's error, events and Bull Board link", async () => {
+  it("shows a failed command's error with its exit code and output tail, its logs, events and Bull Board link", async () => {
     const page = watch(await admin.newPage());
     await page.goto(`${sys.httpUrl}/admin/tasks/landing-failed-cmd`);
     await page.locator('body[data-loaded="true"]').waitFor();
@@ -147,6 +147,13 @@ describe.skipIf(!chromiumAvailable())('landing page and task page in a browser',
     expect(await page.locator('#events tr[data-type="started"]').count()).toBe(1);
     expect(await page.locator('#events tr[data-type="failed"]').count()).toBe(1);
     expect(await page.locator('#task-spec').innerText()).toContain('exit 3');
+    // The failure in one place: kind, exit code, output tail; and the attempt's logs by stream.
+    expect(await page.locator('#failure-facts').innerText()).toContain('exit code 3');
+    expect(await page.locator('#failure-tail').innerText()).toContain('broken');
+    await page.locator('#logs-panel:not([hidden])').waitFor();
+    const logs = await page.locator('#task-logs').innerText();
+    expect(logs).toMatch(/stdout\s+about to fail/);
+    expect(logs).toMatch(/stderr\s+broken/);
     expect(await page.locator('#retry').isVisible()).toBe(true);
     expect(await page.locator('#cancel').isVisible()).toBe(false);
     const board = await page.locator('#bull-board-link').getAttribute('href');

@@ -153,6 +153,12 @@ describe('dashboard API input', () => {
     expect((await send(api(`/tasks/${'x'.repeat(129)}/cancel`), 'POST', h)).status).toBe(400);
     expect((await send(api('/tasks/no-such-task'), 'GET', h)).status).toBe(404);
     expect((await send(api('/tasks/no-such-task/cancel'), 'POST', h)).status).toBe(404);
+    // The logs panel's API: the attempt is a number, the task a known one.
+    const badAttempt = await send(api('/tasks/api-queued-1/logs?attempt=-1'), 'GET', h);
+    expect(badAttempt.status).toBe(400);
+    expect(JSON.parse(badAttempt.body)).toMatchObject({ field: 'attempt' });
+    expect((await send(api('/tasks/no-such-task/logs'), 'GET', h)).status).toBe(404);
+    expect(JSON.parse((await send(api('/tasks/api-queued-1/logs'), 'GET', bearer(VIEWER_TOKEN))).body)).toMatchObject({ attempts: [], lines: [] });
     expect((await send(api(`/search?q=${'y'.repeat(200)}`), 'GET', h)).status).toBe(400);
     expect((await send(api('/search?q=no-such-task'), 'GET', h)).status).toBe(404);
     const found = JSON.parse((await send(api('/search?q=api-queued-1'), 'GET', h)).body) as unknown;
