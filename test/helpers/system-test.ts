@@ -7,6 +7,10 @@
  * so each test gets its own from its context. Tests that wait on wall-clock time (schedule
  * ticks, lock expiry, grace periods, heartbeats) then overlap their waits rather than add them.
  * A test needing other config extends it: `systemTest.extend({ systemToml: '...' })`.
+ *
+ * Pitfall: a test made with `test.extend` does not take its timeout from the enclosing
+ * describe's options (vitest 3 passes `testTimeout` instead), so each gives its own:
+ * `systemTest('...', { timeout: 120_000 }, async ({ sys }) => ...)`.
  */
 import { test } from 'vitest';
 import { startSystem, TEST_CONFIG_TOML, type TestSystem } from './system.js';
