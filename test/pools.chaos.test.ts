@@ -2,24 +2,27 @@
  * Several pools on one class, pools killed with SIGKILL mid-task, and graceful SIGTERM. The
  * test classes use a 2 s lock and a 1 s stall check (test/helpers/system.ts), so a dead pool's
  * task is recovered in a few seconds.
+ *
+ * The tests run one after another, each on a system of its own: run concurrently, their pools
+ * (seven, one of them running 300 tasks) starved each other of CPU on a loaded 2-core machine,
+ * past their 2 s locks and start-up waits.
  */
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect } from 'vitest';
 import { TaskState } from '../src/client/orchestrator-client.js';
-import { startSystem, type TestSystem } from './helpers/system.js';
+import { TEST_CONFIG_TOML, type TestSystem } from './helpers/system.js';
+// Each test gets a system of its own from its context.
+import { systemTest as it } from './helpers/system-test.js';
 import { waitFor } from './helpers/wait.js';
 
-let sys: TestSystem;
-beforeEach(async () => {
-  sys = await startSystem();
-});
-afterEach(async () => sys?.stop());
+/** The test config with a 1.5 s pool shutdown grace instead of 5 s: the hand-back test waits it out. */
+const shortGrace = it.extend({ systemToml: TEST_CONFIG_TOML.replace('shutdownGraceMs = 5000', 'shutdownGraceMs = 1500') });
 
-async function eventsOf(taskId: string): Promise<string[][]> {
+async function eventsOf(sys: TestSystem, taskId: string): Promise<string[][]> {
   return (await sys.r.xrange(sys.keys.events, '-', '+')).map(([, f]) => f).filter((f) => f[3] === taskId);
 }
 
-describe('pools', { timeout: 180_000 }, () => {
-  it('three pools share a class and run every task exactly once', async () => {
+describe('pools', () => {
+  it('three pools share a class and run every task exactly once', { timeout: 180_000 }, async ({ sys }) => {
     const pools = await Promise.all([1, 2, 3].map(() => sys.startPool({ classes: 'cpu_short:4' })));
     const ids = Array.from({ length: 300 }, (_, i) => `shared-${i}`);
     await sys.client.submitTasks(ids.map((taskId) => ({ taskId, taskClass: 'cpu_short', payload: { ms: '5' }, executor: { handler: 'sleep' } })));
@@ -41,31 +44,31 @@ describe('pools', { timeout: 180_000 }, () => {
     expect([...byPool.keys()].sort()).toEqual(pools.map((p) => p.id).sort());
   });
 
-  it('a task whose pool is killed with SIGKILL completes on another pool with one final result', async () => {
+  it('a task whose pool is killed with SIGKILL completes on another pool with one final result', { timeout: 180_000 }, async ({ sys }) => {
     const doomed = await sys.startPool({ classes: 'cpu_short:1' });
     const { taskId } = await sys.client.submitTask({ taskClass: 'cpu_short', payload: { ms: '1500' }, executor: { handler: 'sleep' } });
     // Mid-task: the pool has announced the start (BullMQ marks the job active a moment before).
-    await waitFor(async () => (await eventsOf(taskId)).some((f) => f[1] === 'started' && f.includes(doomed.id)));
+    await waitFor(async () => (await eventsOf(sys, taskId)).some((f) => f[1] === 'started' && f.includes(doomed.id)));
     doomed.kill('SIGKILL');
     await doomed.exited;
     const survivor = await sys.startPool({ classes: 'cpu_short:1' });
     const r = await sys.client.waitForResult(taskId);
     expect(r.state).toBe(TaskState.TASK_STATE_SUCCEEDED);
     expect(r.workerId).toBe(survivor.id);
-    await waitFor(async () => (await eventsOf(taskId)).some((f) => f[1] === 'stalled'));
+    await waitFor(async () => (await eventsOf(sys, taskId)).some((f) => f[1] === 'stalled'));
     const results = (await sys.r.xrange(sys.keys.results, '-', '+')).filter(([, f]) => f[1] === taskId);
     expect(results).toHaveLength(1);
     // The rerun repeats attempt 1: the dead pool's attempt never finished.
-    expect((await eventsOf(taskId)).filter((f) => f[1] === 'started').map((f) => f[7])).toEqual(['1', '1']);
+    expect((await eventsOf(sys, taskId)).filter((f) => f[1] === 'started').map((f) => f[7])).toEqual(['1', '1']);
   });
 
-  it('an attempt whose pool lost the task to the stall checker writes no outcome; the rerun writes the one result', async () => {
+  it('an attempt whose pool lost the task to the stall checker writes no outcome; the rerun writes the one result', { timeout: 180_000 }, async ({ sys }) => {
     const first = await sys.startPool({ classes: 'cpu_short:1' });
     // Idle and waiting before the lock goes, so it is the one free to take the rerun.
     const second = await sys.startPool({ classes: 'cpu_short:1' });
     const { taskId } = await sys.client.submitTask({ taskClass: 'cpu_short', payload: { ms: '4000' }, executor: { handler: 'sleep' }, maxAttempts: 1 });
-    await waitFor(async () => (await eventsOf(taskId)).some((f) => f[1] === 'started'));
-    const firstRun = (await eventsOf(taskId)).find((f) => f[1] === 'started')!;
+    await waitFor(async () => (await eventsOf(sys, taskId)).some((f) => f[1] === 'started'));
+    const firstRun = (await eventsOf(sys, taskId)).find((f) => f[1] === 'started')!;
     const [running, idle] = firstRun.includes(first.id) ? [first, second] : [second, first];
     // What a pool starved past its lock looks like to the others: the lock is gone (deleted while
     // the run still goes). A stall check queues the task again, and the idle pool runs it while
@@ -84,15 +87,15 @@ describe('pools', { timeout: 180_000 }, () => {
     }).catch((err: Error) => {
       throw new Error(`${err.message}; its output:\n${running.output().slice(-4000)}`);
     });
-    expect((await eventsOf(taskId)).filter((f) => f[1] === 'started').length).toBeGreaterThanOrEqual(2);
+    expect((await eventsOf(sys, taskId)).filter((f) => f[1] === 'started').length).toBeGreaterThanOrEqual(2);
     const results = (await sys.r.xrange(sys.keys.results, '-', '+')).filter(([, f]) => f[1] === taskId);
     expect(results).toHaveLength(1);
-    expect((await eventsOf(taskId)).filter((f) => f[1] === 'succeeded')).toHaveLength(1);
+    expect((await eventsOf(sys, taskId)).filter((f) => f[1] === 'succeeded')).toHaveLength(1);
     expect(await sys.r.hget(sys.keys.counters, 'succeeded:cpu_short')).toBe('1');
     expect((await sys.client.getTaskStatus(taskId)).state).toBe(TaskState.TASK_STATE_SUCCEEDED);
   });
 
-  it('SIGTERM lets a running task finish, then the pool exits 0', async () => {
+  it('SIGTERM lets a running task finish, then the pool exits 0', { timeout: 180_000 }, async ({ sys }) => {
     const pool = await sys.startPool({ classes: 'cpu_short:2' });
     const { taskId } = await sys.client.submitTask({ taskClass: 'cpu_short', payload: { ms: '800' }, executor: { handler: 'sleep' } });
     await waitFor(async () => (await sys.client.getTaskStatus(taskId)).state === TaskState.TASK_STATE_RUNNING);
@@ -102,17 +105,23 @@ describe('pools', { timeout: 180_000 }, () => {
     expect(await sys.r.zscore(sys.keys.pools, pool.id)).toBeNull();
   });
 
-  it('SIGTERM hands back a task that outlives the grace period; it completes elsewhere without using an attempt', async () => {
-    const pool = await sys.startPool({ classes: 'cpu_short:1' });
-    const { taskId } = await sys.client.submitTask({ taskClass: 'cpu_short', payload: { ms: '8000' }, executor: { handler: 'sleep' }, maxAttempts: 1 });
-    await waitFor(async () => (await sys.client.getTaskStatus(taskId)).state === TaskState.TASK_STATE_RUNNING);
-    pool.kill('SIGTERM');
-    expect(await pool.exited).toBe(0);
-    const st = await sys.client.getTaskStatus(taskId);
-    expect([TaskState.TASK_STATE_QUEUED, TaskState.TASK_STATE_SCHEDULED]).toContain(st.state);
-    expect(st.attemptsMade).toBe(0);
-    await sys.startPool({ classes: 'cpu_short:1' });
-    const r = await sys.client.waitForResult(taskId, { timeoutMs: 30_000 });
-    expect(r.state).toBe(TaskState.TASK_STATE_SUCCEEDED);
-  });
+  shortGrace(
+    'SIGTERM hands back a task that outlives the grace period; it completes elsewhere without using an attempt',
+    { timeout: 180_000 },
+    async ({ sys }) => {
+      const pool = await sys.startPool({ classes: 'cpu_short:1' });
+      // 4.5 s past the 1.5 s grace (the 5 s grace had 3 s), for a slow SIGTERM on a loaded machine:
+      // the task still runs when the grace ends.
+      const { taskId } = await sys.client.submitTask({ taskClass: 'cpu_short', payload: { ms: '6000' }, executor: { handler: 'sleep' }, maxAttempts: 1 });
+      await waitFor(async () => (await sys.client.getTaskStatus(taskId)).state === TaskState.TASK_STATE_RUNNING);
+      pool.kill('SIGTERM');
+      expect(await pool.exited).toBe(0);
+      const st = await sys.client.getTaskStatus(taskId);
+      expect([TaskState.TASK_STATE_QUEUED, TaskState.TASK_STATE_SCHEDULED]).toContain(st.state);
+      expect(st.attemptsMade).toBe(0);
+      await sys.startPool({ classes: 'cpu_short:1' });
+      const r = await sys.client.waitForResult(taskId, { timeoutMs: 30_000 });
+      expect(r.state).toBe(TaskState.TASK_STATE_SUCCEEDED);
+    },
+  );
 });

@@ -189,7 +189,8 @@ describe('process entry points', () => {
       const orch = run('dist/src/bin/orchestrator.js', [], env);
       // The idle pool has a grace far longer than the wait below allows: it must not need it.
       writeFileSync(join(dir, 'idle.toml'), '[pool]\nshutdownGraceMs = 600000\n');
-      writeFileSync(join(dir, 'busy.toml'), '[pool]\nshutdownGraceMs = 2000\n');
+      // A 1 s hand-back timeout instead of 10 s: the busy pool waits it out with Redis down.
+      writeFileSync(join(dir, 'busy.toml'), '[pool]\nshutdownGraceMs = 2000\nhandBackTimeoutMs = 1000\n');
       const idle = run('dist/workers/main.js', ['--classes', 'cpu_long:1', '--config', join(dir, 'idle.toml')], env);
       const busy = run('dist/workers/main.js', ['--classes', 'cpu_short:1', '--config', join(dir, 'busy.toml')], env);
       await waitFor(() => orch.output().includes('orchestrator serving') && idle.output().includes('pool started') && busy.output().includes('pool started'));
@@ -205,7 +206,7 @@ describe('process entry points', () => {
       idle.child.kill('SIGTERM');
       busy.child.kill('SIGTERM');
       // Bounds, not timings: the idle pool within 20 s of its 600 s grace, the busy one within
-      // its 2 s grace plus the hand-back's 10 s and some.
+      // its 2 s grace plus the hand-back's 1 s and some.
       expect(await Promise.race([idle.exited, new Promise((r) => setTimeout(() => r('still running'), 20_000))])).toBe(0);
       expect(await Promise.race([busy.exited, new Promise((r) => setTimeout(() => r('still running'), 30_000))])).toBe(0);
       expect(busy.output()).toContain('grace period over: handing running tasks back');

@@ -5,15 +5,20 @@
  *
  * Which tasks a schedule fired is read from the events stream: each fired task's submitted event
  * carries schedule_id (a public field, src/feeds/feed-format.ts).
+ *
+ * Every test has a system (Redis, orchestrator, pool) of its own and the tests run concurrently:
+ * most of their time is waiting for ticks a second or more apart, which then overlaps.
  */
 import { status } from '@grpc/grpc-js';
 import { Queue } from 'bullmq';
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect } from 'vitest';
 import { OrchestratorClient, TaskState, type ScheduleInput } from '../src/client/orchestrator-client.js';
 import { createLogger } from '../src/logging/logger.js';
 import { Orchestrator } from '../src/orchestrator.js';
 import { fieldOf, grpcError } from './helpers/grpc.js';
-import { startBareSystem, startSystem, type BareSystem, type TestSystem } from './helpers/system.js';
+import { startBareSystem, type BareSystem } from './helpers/system.js';
+// A test that takes `sys` from its context gets a system of its own (see the header).
+import { systemTest as it } from './helpers/system-test.js';
 import { orchctl as runOrchctl } from './helpers/orchctl.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -53,14 +58,8 @@ async function startInProcess(sys: BareSystem, name: string): Promise<{ orchestr
   };
 }
 
-describe('schedules', { timeout: 120_000 }, () => {
-  let sys: TestSystem;
-  beforeEach(async () => {
-    sys = await startSystem();
-  });
-  afterEach(async () => sys?.stop());
-
-  it('submits exactly one task per tick with two orchestrators firing, each carrying the schedule id', async () => {
+describe('schedules', { concurrent: true }, () => {
+  it('submits exactly one task per tick with two orchestrators firing, each carrying the schedule id', { timeout: 120_000 }, async ({ sys }) => {
     // This process's orchestrator and a second one as its own process, both running the runner.
     const second = await sys.startOrchestrator();
     try {
@@ -119,7 +118,7 @@ describe('schedules', { timeout: 120_000 }, () => {
     }
   });
 
-  it('submits nothing new when a tick job runs again, even after its task was purged', async () => {
+  it('submits nothing new when a tick job runs again, even after its task was purged', { timeout: 120_000 }, async ({ sys }) => {
     await sys.startPool({ classes: 'inproc:2' });
     // Hourly: no second tick comes by itself during the test.
     await sys.client.createSchedule({ scheduleId: 'replayed', everyMs: 3_600_000, task: task() });
@@ -151,7 +150,7 @@ describe('schedules', { timeout: 120_000 }, () => {
     }
   });
 
-  it('reads a cron expression in its time zone and fires a seconds cron', async () => {
+  it('reads a cron expression in its time zone and fires a seconds cron', { timeout: 120_000 }, async ({ sys }) => {
     const nine = await sys.client.createSchedule({ scheduleId: 'berlin-nine', cron: '0 0 9 * * *', tz: 'Europe/Berlin', task: task() });
     expect(nine.nextRunAtMs).toBeGreaterThan(0);
     const local = new Intl.DateTimeFormat('en-GB', { timeZone: 'Europe/Berlin', hour: '2-digit', minute: '2-digit', second: '2-digit', hourCycle: 'h23' });
@@ -173,7 +172,7 @@ describe('schedules', { timeout: 120_000 }, () => {
     expect((await sys.client.listSchedules()).map((s) => s.spec!.scheduleId)).toEqual(['berlin-nine', 'berlin-seconds', 'utc-nine']);
   });
 
-  it('applies an update from the next tick on: new timing and a new task', async () => {
+  it('applies an update from the next tick on: new timing and a new task', { timeout: 120_000 }, async ({ sys }) => {
     await sys.startPool({ classes: 'inproc:2' });
     const base: ScheduleInput = { scheduleId: 'changing', everyMs: 1_000, task: task({ v: '1' }) };
     const created = await sys.client.createSchedule(base);
@@ -205,7 +204,7 @@ describe('schedules', { timeout: 120_000 }, () => {
     expect(await sys.client.getSchedule('changing')).toMatchObject({ spec: { cron: '*/2 * * * * *' } });
   });
 
-  it('stops firing once deleted', async () => {
+  it('stops firing once deleted', { timeout: 120_000 }, async ({ sys }) => {
     await sys.startPool({ classes: 'inproc:2' });
     await sys.client.createSchedule({ scheduleId: 'doomed', everyMs: 1_000, task: task() });
     // A second schedule is the clock of the observation window below.
@@ -226,7 +225,7 @@ describe('schedules', { timeout: 120_000 }, () => {
     expect(await sys.r.exists('{orq}:q:orq-schedules:repeat:doomed')).toBe(0);
   });
 
-  it('refuses bad input with INVALID_ARGUMENT naming the field, storing nothing', async () => {
+  it('refuses bad input with INVALID_ARGUMENT naming the field, storing nothing', { timeout: 120_000 }, async ({ sys }) => {
     const cases: [ScheduleInput, string][] = [
       [{ scheduleId: 's', cron: 'every tuesday', task: task() }, 'schedule.cron'],
       [{ scheduleId: 's', cron: '61 * * * *', task: task() }, 'schedule.cron'],
@@ -259,7 +258,7 @@ describe('schedules', { timeout: 120_000 }, () => {
     expect((await sys.client.getSchedule('kept')).spec!.cron).toBe('0 0 * * * *');
   });
 
-  it('is idempotent on create with the same spec; ALREADY_EXISTS or NOT_FOUND otherwise', async () => {
+  it('is idempotent on create with the same spec; ALREADY_EXISTS or NOT_FOUND otherwise', { timeout: 120_000 }, async ({ sys }) => {
     const spec: ScheduleInput = { scheduleId: 'once', cron: '0 0 * * * *', tz: 'Europe/Berlin', task: task({ b: '2', a: '1' }) };
     const first = await sys.client.createSchedule(spec);
     const again = await sys.client.createSchedule({ ...spec, task: task({ a: '1', b: '2' }) });
@@ -283,11 +282,11 @@ describe('schedules', { timeout: 120_000 }, () => {
   });
 });
 
-describe('schedules across restarts', { timeout: 120_000 }, () => {
+describe('schedules across restarts', { concurrent: true }, () => {
   let bare: BareSystem;
   afterEach(async () => bare?.stop());
 
-  it('keeps firing after every orchestrator restarted, even when BullMQ lost its scheduler keys', async () => {
+  it('keeps firing after every orchestrator restarted, even when BullMQ lost its scheduler keys', { timeout: 120_000 }, async () => {
     bare = await startBareSystem();
     await bare.startPool({ classes: 'inproc:2' });
     const a = await startInProcess(bare, 'test-orchestrator-a');
@@ -315,16 +314,9 @@ describe('schedules across restarts', { timeout: 120_000 }, () => {
   });
 });
 
-describe('orchctl schedule', { timeout: 120_000 }, () => {
-  let sys: TestSystem;
-  beforeEach(async () => {
-    sys = await startSystem();
-  });
-  afterEach(async () => sys?.stop());
-
-  const orchctl = (args: string[]) => runOrchctl(['--addr', sys.addr, ...args]);
-
-  it('creates, lists, shows, updates and deletes a schedule', async () => {
+describe('orchctl schedule', { concurrent: true }, () => {
+  it('creates, lists, shows, updates and deletes a schedule', { timeout: 120_000 }, async ({ sys }) => {
+    const orchctl = (args: string[]) => runOrchctl(['--addr', sys.addr, ...args]);
     const created = await orchctl([
       '--json',
       'schedule',

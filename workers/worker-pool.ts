@@ -59,8 +59,6 @@ const STALLED_LIMIT_REASON = 'job stalled more than allowable limit';
 const IDLE_CHECK_MS = 100;
 /** Stopping with nothing running: how long the Workers may take to close their connections. */
 const IDLE_CLOSE_MS = 2_000;
-/** After the grace: how long Redis has to take the running tasks handed back. */
-const HAND_BACK_MS = 10_000;
 /** The pool's last writes (leaving the registry) and its connections' QUIT. */
 const FAREWELL_MS = 1_000;
 /** SIGTERM to SIGKILL, for command tasks stopped by the pool and by its guard alike. */
@@ -606,7 +604,7 @@ export class WorkerPool {
       this.log.warn({ running: this.busy }, 'grace period over: handing running tasks back');
       this.shutdown.abort();
       for (const w of this.workers.values()) w.cancelAllJobs(new HandBack() as unknown as string);
-      if (!(await settlesWithin(closed, HAND_BACK_MS))) outcome = 'unclosed';
+      if (!(await settlesWithin(closed, this.opts.config.pool.handBackTimeoutMs))) outcome = 'unclosed';
     }
     if (outcome === 'unclosed') {
       // Redis does not answer: a task not handed back keeps its lock until it expires, then

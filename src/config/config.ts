@@ -526,6 +526,12 @@ const schema = z.strictObject({
       runDir: z.string().min(1).default('.orchestrator/pools'),
       /** On SIGTERM, time running tasks get to finish before they are handed back. @default 30000 */
       shutdownGraceMs: z.number().int().min(0).default(30_000),
+      /**
+       * After the grace: how long Redis has to take the running tasks handed back before the pool
+       * stops without them (their locks expire and they run again elsewhere, as after a crash).
+       * Bounds a stop while Redis is down. @default 10000
+       */
+      handBackTimeoutMs: z.number().int().min(100).max(600_000).default(10_000),
       /** How often a pool announces itself. @default 5000 */
       heartbeatMs: z.number().int().min(100).default(5_000),
       /**
