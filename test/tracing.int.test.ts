@@ -15,6 +15,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { toPbTask, TaskState, WorkflowRunState, type TaskInput } from '../src/client/orchestrator-client.js';
 import type { SubmitTaskResponse } from '../src/gen/orchestrator/v1/orchestrator.js';
+import { orchctl } from './helpers/orchctl.js';
 import { startSystem, TEST_CONFIG_TOML, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
 
@@ -189,6 +190,22 @@ describe('tracing on', () => {
     expect(exec).toMatchObject({ parentSpanId: attempt!.spanId });
     // The command's TRACEPARENT is its executor span's: its own spans would hang under it.
     expect(JSON.parse(r.resultJson).stdout).toBe(`00-${TRACE_ID}-${exec!.spanId}-01`);
+  });
+
+  it("joins the trace of orchctl's environment (TRACEPARENT), as a traced script's child process", async () => {
+    const otherTrace = '5bf92f3577b34da6a3ce929d0e0e4737';
+    const env = { TRACEPARENT: `00-${otherTrace}-${CALLER_SPAN}-01`, TRACESTATE: 'vendor=cli' };
+    const r = await orchctl(['--addr', sys.addr, '--json', 'submit', '--class', 'cpu_short', '--payload', 'via=orchctl'], { env });
+    expect(r.code, r.err).toBe(0);
+    const { taskId } = JSON.parse(r.out) as { taskId: string };
+    const [submit] = (await waitFor(() => {
+      const found = named(receiver.inTrace(otherTrace), 'submit', taskId);
+      return found.length === 1 ? found : undefined;
+    }))!;
+    expect(submit).toMatchObject({ parentSpanId: CALLER_SPAN, attributes: { 'rpc.method': 'SubmitTask' } });
+    // A malformed one is not sent: the submit still works, in a trace of its own.
+    const bad = await orchctl(['--addr', sys.addr, 'submit', '--class', 'cpu_short', '--payload', 'via=orchctl'], { env: { TRACEPARENT: 'not-a-trace' } });
+    expect(bad.code, bad.err).toBe(0);
   });
 
   it("gives an HTTP runner the executor span's traceparent and the caller's tracestate as headers", async () => {

@@ -10,6 +10,7 @@ import { readFileSync } from 'node:fs';
 import { bearerMetadata, channelCredentials, OrchestratorClient, type ClientTlsOptions } from '../client/orchestrator-client.js';
 import { loadConfig, type Config } from '../config/config.js';
 import * as envpb from '../gen/envmanager/v1/envmanager.js';
+import { parseCarrier } from '../tracing/trace-context.js';
 import { jsonOf, plainJson, type JsonMessageType } from './json-output.js';
 
 export const EXIT = { ok: 0, failed: 1, usage: 2, notFound: 3, unavailable: 4, denied: 5 } as const;
@@ -114,8 +115,21 @@ export class CliContext {
   }
 
   client(): OrchestratorClient {
-    this.orch ??= new OrchestratorClient(this.flags.addr ?? this.cfg().grpc.addr, { defaultDeadlineMs: this.deadlineMs, token: this.token(), tls: this.tls() });
+    this.orch ??= new OrchestratorClient(this.flags.addr ?? this.cfg().grpc.addr, {
+      defaultDeadlineMs: this.deadlineMs,
+      token: this.token(),
+      tls: this.tls(),
+      callMetadata: () => this.traceMetadata(),
+    });
     return this.orch;
+  }
+
+  /** The trace context of the environment (TRACEPARENT, TRACESTATE), sent with every call. */
+  private traceMetadata(): Record<string, string> {
+    const { traceparent, tracestate } = this.cfg().client;
+    // Checked as the server checks it: a malformed context is not sent (the call is not failed).
+    const carrier = traceparent ? parseCarrier(traceparent, tracestate) : undefined;
+    return carrier ? { ...carrier } : {};
   }
 
   /** The env-manager's client, with the same credentials (--token, --tls, ...) as the orchestrator's. */

@@ -9,8 +9,8 @@
  * ORCHESTRATOR_HANDLERS_DIR, ORCHESTRATOR_SANDBOX (process|thread), ORCHESTRATOR_POOL_GPUS (0,1),
  * ORCHESTRATOR_GRPC_TOKENS_FILE, ORCHESTRATOR_ENV_FILE, ORCHESTRATOR_ENV_GRPC_ADDR,
  * ORCHESTRATOR_ENV_HTTP_ADDR, ORCHESTRATOR_ENV_TOKENS_FILE, ORCHESTRATOR_DASHBOARD_TOKEN_FILE, ORCHESTRATOR_TOKEN (orchctl's); Docker's own
- * DOCKER_HOST (unix:// sockets only); and OpenTelemetry's OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS, OTEL_SERVICE_NAME,
- * OTEL_SDK_DISABLED.
+ * DOCKER_HOST (unix:// sockets only); OpenTelemetry's OTEL_EXPORTER_OTLP_ENDPOINT, OTEL_EXPORTER_OTLP_HEADERS, OTEL_SERVICE_NAME,
+ * OTEL_SDK_DISABLED; and TRACEPARENT, TRACESTATE (orchctl's calls join that trace).
  */
 import { readFileSync } from 'node:fs';
 import { hostname, totalmem } from 'node:os';
@@ -782,6 +782,15 @@ const schema = z.strictObject({
        * @default "" (no token)
        */
       token: z.string().default(''),
+      /**
+       * A W3C trace context orchctl's calls carry (the `traceparent` metadata), so a submit from
+       * a traced script or CI job joins its trace (README "Tracing"). Env TRACEPARENT (and
+       * TRACESTATE), as OpenTelemetry passes context to child processes; a malformed value is
+       * not sent. @default "" (none)
+       */
+      traceparent: z.string().default(''),
+      /** The trace state sent with `traceparent`. Env TRACESTATE. @default "" */
+      tracestate: z.string().default(''),
     })
     .prefault({}),
   docker: z
@@ -909,6 +918,8 @@ function fromEnv(env: NodeJS.ProcessEnv): Record<string, unknown> {
   if (env.ORCHESTRATOR_GRPC_TOKENS_FILE) set('grpc', 'auth', { tokensFile: env.ORCHESTRATOR_GRPC_TOKENS_FILE });
   if (env.ORCHESTRATOR_HTTP_ADDR) set('http', 'addr', env.ORCHESTRATOR_HTTP_ADDR);
   if (env.ORCHESTRATOR_TOKEN) set('client', 'token', env.ORCHESTRATOR_TOKEN);
+  if (env.TRACEPARENT) set('client', 'traceparent', env.TRACEPARENT);
+  if (env.TRACESTATE) set('client', 'tracestate', env.TRACESTATE);
   if (env.ORCHESTRATOR_DASHBOARD_TOKEN_FILE) set('http', 'dashboard', { generatedTokenFile: env.ORCHESTRATOR_DASHBOARD_TOKEN_FILE });
   if (env.ORCHESTRATOR_POOL_ID) set('pool', 'id', env.ORCHESTRATOR_POOL_ID);
   if (env.ORCHESTRATOR_POOL_METRICS_ADDR) set('pool', 'metricsAddr', env.ORCHESTRATOR_POOL_METRICS_ADDR);

@@ -11,15 +11,11 @@ import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskState } from '../../src/client/orchestrator-client.js';
 import { ARTIFACTS_DIR, chromiumAvailable, launchChromium } from '../helpers/browser.js';
+import { ADMIN, dashboardAccessToml } from '../helpers/dashboard-access.js';
 import { startSystem, TEST_CONFIG_TOML, type TestSystem } from '../helpers/system.js';
 
-const ADMIN = { username: 'admin', password: 'admin-password-1' };
 const TOML = `${TEST_CONFIG_TOML}
-[[http.dashboard.users]]
-name = "${ADMIN.username}"
-password = "${ADMIN.password}"
-role = "admin"
-`;
+${dashboardAccessToml({ users: true, viewer: false })}`;
 const ID = 'hostile-html';
 /** Markup that would show up as an element (found by its id) if a page put it in as HTML. */
 const html = (where: string) => `<img src="x" id="injected-${where}"><b id="injected-${where}-b">${where}</b>`;

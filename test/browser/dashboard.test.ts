@@ -13,29 +13,14 @@ import { TaskState } from '../../src/client/orchestrator-client.js';
 import { loadConfig } from '../../src/config/config.js';
 import { ARTIFACTS_DIR, chromiumAvailable, launchChromium } from '../helpers/browser.js';
 import { getText } from '../helpers/http.js';
+import { ADMIN, VIEWER, VIEWER_TOKEN, ADMIN_TOKEN, dashboardAccessToml } from '../helpers/dashboard-access.js';
 import { startSystem, TEST_CONFIG_TOML, type TestSystem } from '../helpers/system.js';
 import { waitFor } from '../helpers/wait.js';
 
-const ADMIN = { username: 'admin', password: 'admin-password-1' };
-const VIEWER = { username: 'viewer', password: 'viewer-password-1' };
-const VIEWER_TOKEN = 'viewer-token-0123456789abcdef';
-const ADMIN_TOKEN = 'admin-token-0123456789abcdef';
 const CLASSES = ['cpu_short', 'cpu_long', 'gpu', 'gpu_slurm', 'inproc'];
 
 const TOML = `${TEST_CONFIG_TOML}
-[[http.dashboard.users]]
-name = "${ADMIN.username}"
-password = "${ADMIN.password}"
-role = "admin"
-[[http.dashboard.users]]
-name = "${VIEWER.username}"
-password = "${VIEWER.password}"
-[[http.dashboard.tokens]]
-token = "${VIEWER_TOKEN}"
-[[http.dashboard.tokens]]
-token = "${ADMIN_TOKEN}"
-role = "admin"
-`;
+${dashboardAccessToml({ users: true, tokens: true })}`;
 
 const basic = (u: { username: string; password: string }) => ({ authorization: `Basic ${Buffer.from(`${u.username}:${u.password}`).toString('base64')}` });
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });

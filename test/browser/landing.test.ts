@@ -12,21 +12,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskState } from '../../src/client/orchestrator-client.js';
 import { ARTIFACTS_DIR, chromiumAvailable, launchChromium } from '../helpers/browser.js';
 import { getText, sample } from '../helpers/http.js';
+import { ADMIN, VIEWER, dashboardAccessToml } from '../helpers/dashboard-access.js';
 import { startSystem, TEST_CONFIG_TOML, type PoolProcess, type TestSystem } from '../helpers/system.js';
 import { waitFor } from '../helpers/wait.js';
 
-const ADMIN = { username: 'admin', password: 'admin-password-1' };
-const VIEWER = { username: 'viewer', password: 'viewer-password-1' };
-
 const TOML = `${TEST_CONFIG_TOML}
-[[http.dashboard.users]]
-name = "${ADMIN.username}"
-password = "${ADMIN.password}"
-role = "admin"
-[[http.dashboard.users]]
-name = "${VIEWER.username}"
-password = "${VIEWER.password}"
-`;
+${dashboardAccessToml({ users: true })}`;
 
 const basic = (u: { username: string; password: string }) => ({ authorization: `Basic ${Buffer.from(`${u.username}:${u.password}`).toString('base64')}` });
 

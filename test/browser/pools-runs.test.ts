@@ -11,20 +11,12 @@ import type { Browser, BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PoolState, WorkflowRunState } from '../../src/client/orchestrator-client.js';
 import { ARTIFACTS_DIR, chromiumAvailable, launchChromium } from '../helpers/browser.js';
+import { ADMIN, VIEWER, dashboardAccessToml } from '../helpers/dashboard-access.js';
 import { startSystem, TEST_CONFIG_TOML, type PoolProcess, type TestSystem } from '../helpers/system.js';
 import { waitFor } from '../helpers/wait.js';
 
-const ADMIN = { username: 'admin', password: 'admin-password-1' };
-const VIEWER = { username: 'viewer', password: 'viewer-password-1' };
 const TOML = `${TEST_CONFIG_TOML}
-[[http.dashboard.users]]
-name = "${ADMIN.username}"
-password = "${ADMIN.password}"
-role = "admin"
-[[http.dashboard.users]]
-name = "${VIEWER.username}"
-password = "${VIEWER.password}"
-`;
+${dashboardAccessToml({ users: true })}`;
 
 const haveChromium = chromiumAvailable();
 let sys: TestSystem;

@@ -1,5 +1,6 @@
 /** HTTP assertions shared by the operator-surface suites. */
 import { spawnSync } from 'node:child_process';
+import { request, type IncomingHttpHeaders } from 'node:http';
 
 export async function getText(url: string, init: RequestInit = {}): Promise<{ status: number; body: string; type: string }> {
   const res = await fetch(url, init);
@@ -29,4 +30,25 @@ export function promtool(): string | undefined {
 export function runPromtool(bin: string, args: string[], input?: string): { status: number | null; output: string } {
   const r = spawnSync(bin, args, { input, encoding: 'utf8' });
   return { status: r.status, output: `${r.stdout}${r.stderr}` };
+}
+
+export interface RawAnswer {
+  status: number;
+  headers: IncomingHttpHeaders;
+  body: string;
+}
+
+/** One request with node:http rather than fetch, which will not let a caller set Origin or Host. */
+export function sendRaw(url: string, method = 'GET', headers: Record<string, string> = {}): Promise<RawAnswer> {
+  const u = new URL(url);
+  return new Promise((resolve, reject) => {
+    const req = request({ host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, method, headers }, (res) => {
+      let body = '';
+      res.setEncoding('utf8');
+      res.on('data', (d: string) => (body += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+    });
+    req.on('error', reject);
+    req.end();
+  });
 }

@@ -8,41 +8,17 @@
  *
  * node:http rather than fetch, which will not let a caller set Origin or Sec-Fetch-Site.
  */
-import { request, type IncomingHttpHeaders } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { REDACTED } from '../../dashboard/redaction.js';
 import { TaskState } from '../../src/client/orchestrator-client.js';
+import { sendRaw } from '../helpers/http.js';
+import { VIEWER_TOKEN, ADMIN_TOKEN, dashboardAccessToml } from '../helpers/dashboard-access.js';
 import { startSystem, TEST_CONFIG_TOML, type TestSystem } from '../helpers/system.js';
 
-const VIEWER_TOKEN = 'viewer-token-0123456789abcdef';
-const ADMIN_TOKEN = 'admin-token-0123456789abcdef';
 const TOML = `${TEST_CONFIG_TOML}
-[[http.dashboard.tokens]]
-token = "${VIEWER_TOKEN}"
-[[http.dashboard.tokens]]
-token = "${ADMIN_TOKEN}"
-role = "admin"
-`;
+${dashboardAccessToml({ tokens: true })}`;
 
-interface Answer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-function send(url: string, method = 'GET', headers: Record<string, string> = {}): Promise<Answer> {
-  const u = new URL(url);
-  return new Promise((resolve, reject) => {
-    const req = request({ host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, method, headers }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const send = sendRaw;
 
 const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
 

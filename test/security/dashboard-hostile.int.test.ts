@@ -30,40 +30,16 @@
  *
  * node:http rather than fetch, which will not let a caller set Origin.
  */
-import { request, type IncomingHttpHeaders } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskState } from '../../src/client/orchestrator-client.js';
+import { sendRaw, type RawAnswer } from '../helpers/http.js';
+import { VIEWER_TOKEN, ADMIN_TOKEN, dashboardAccessToml } from '../helpers/dashboard-access.js';
 import { startSystem, TEST_CONFIG_TOML, type TestSystem } from '../helpers/system.js';
 
-const VIEWER_TOKEN = 'viewer-token-0123456789abcdef';
-const ADMIN_TOKEN = 'admin-token-0123456789abcdef';
 const TOML = `${TEST_CONFIG_TOML}
-[[http.dashboard.tokens]]
-token = "${VIEWER_TOKEN}"
-[[http.dashboard.tokens]]
-token = "${ADMIN_TOKEN}"
-role = "admin"
-`;
+${dashboardAccessToml({ tokens: true })}`;
 
-interface Answer {
-  status: number;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-function send(url: string, method = 'GET', headers: Record<string, string> = {}): Promise<Answer> {
-  const u = new URL(url);
-  return new Promise((resolve, reject) => {
-    const req = request({ host: u.hostname, port: u.port, path: `${u.pathname}${u.search}`, method, headers }, (res) => {
-      let body = '';
-      res.setEncoding('utf8');
-      res.on('data', (d: string) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
-    });
-    req.on('error', reject);
-    req.end();
-  });
-}
+const send = sendRaw;
 
 const viewer = { authorization: `Bearer ${VIEWER_TOKEN}` };
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` };
@@ -83,7 +59,7 @@ beforeAll(async () => {
 afterAll(async () => sys?.stop());
 
 /** What Express's own error page shows: the error's name and stack, with the server's paths. */
-function expectNoStack(r: Answer): void {
+function expectNoStack(r: RawAnswer): void {
   expect(r.body).not.toMatch(/SyntaxError|node_modules|\bat [A-Za-z.]+ \(|<pre>/);
 }
 
