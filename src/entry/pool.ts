@@ -3,7 +3,7 @@
  * in your own process, and write handlers for it.
  *
  *   import { WorkerPool, loadConfig, createLogger } from 'orchestrator/pool';
- *   const config = loadConfig();
+ *   const config = loadConfig(); // set REDIS_URL: only the process entries (src/bin, workers/main.ts) may start an embedded Redis
  *   const pool = new WorkerPool({ config, redisUrl: config.redis.url, logger: createLogger('info') });
  *   await pool.start();
  *   // ... on SIGTERM: await pool.close();

@@ -3,7 +3,7 @@
  * the operator HTTP listener) in your own process.
  *
  *   import { Orchestrator, loadConfig, createLogger } from 'orchestrator/server';
- *   const config = loadConfig();
+ *   const config = loadConfig(); // set REDIS_URL: only the process entries (src/bin, workers/main.ts) may start an embedded Redis
  *   const orchestrator = new Orchestrator({ config, redisUrl: config.redis.url, logger: createLogger('info') });
  *   await orchestrator.start();
  *   // ... on SIGTERM: await orchestrator.close();
