@@ -33,6 +33,31 @@ export default tseslint.config(
     languageOptions: { sourceType: 'module', globals: { process: 'readonly', performance: 'readonly', URL: 'readonly' } },
   },
   {
+    // The client's import chain (orchestrator/client) loads gRPC and the generated code only, so
+    // a program that just calls an orchestrator carries no BullMQ, ioredis, dockerode, Express or
+    // pino; types from elsewhere are fine (erased). test/client-entry.test.ts checks the built result.
+    files: ['src/client/**/*.ts', 'src/entry/client.ts'],
+    rules: {
+      '@typescript-eslint/no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              regex: '^(?!\\.|node:|@grpc/grpc-js$|@bufbuild/protobuf(/|$))',
+              allowTypeImports: true,
+              message: 'orchestrator/client may load only @grpc/grpc-js, @bufbuild/protobuf and node: builtins.',
+            },
+            {
+              regex: '^\\.\\./(?!gen/|client/|version\\.js$)',
+              allowTypeImports: true,
+              message: 'orchestrator/client may load only src/client, src/gen and src/version.ts (the rest pulls in the server).',
+            },
+          ],
+        },
+      ],
+    },
+  },
+  {
     files: ['test/**', 'bench/**'],
     rules: { 'no-console': 'off', '@typescript-eslint/no-explicit-any': 'off' },
   },

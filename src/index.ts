@@ -1,27 +1,14 @@
 /**
- * Orchestrator's package entry.
+ * Orchestrator's root entry, `orchestrator`: the union of the three entries, kept so that
+ * `import { OrchestratorClient } from 'orchestrator'` and `import { Orchestrator } from
+ * 'orchestrator'` go on working. Importing it loads the whole server (BullMQ, ioredis,
+ * dockerode, Express); pick the entry that fits instead:
  *
- *   import { OrchestratorClient } from 'orchestrator';
- *   const client = new OrchestratorClient('127.0.0.1:50052');
- *   const { taskId } = await client.submitTask({ taskClass: 'cpu_short', payload: { text: 'hi' } });
- *   const result = await client.waitForResult(taskId); // state, resultJson, error, attempt
- *   const { lines } = await client.getTaskLogs(taskId); // what its latest attempt printed
+ *   import { OrchestratorClient } from 'orchestrator/client'; // client and API types only
+ *   import { Orchestrator, loadConfig } from 'orchestrator/server'; // embed the orchestrator
+ *   import { WorkerPool, type Handler } from 'orchestrator/pool'; // embed a worker pool
  *
- *   await client.createWorkflow({ name: 'etl', steps: [
- *     { stepId: 'fetch', task: { taskClass: 'cpu_short', payload: { url: '${inputs.url}' } } },
- *     { stepId: 'load', dependsOn: ['fetch'], task: { taskClass: 'cpu_short', payload: { rows: '${steps.fetch.result.rows}' } } },
- *   ] });
- *   const { runId } = await client.startWorkflowRun({ name: 'etl', inputs: { url: 'https://example.org/a.csv' } });
- *   const run = await client.waitForRun(runId); // state, and every step's state and result
- *
- *   await client.createSchedule({ scheduleId: 'nightly', cron: '0 30 2 * * *', tz: 'Europe/Berlin',
- *     task: { taskClass: 'cpu_long', payload: { job: 'report' } } }); // task ids "nightly.<tick ms>"
- *
- * Embedding the server or a pool:
- *
- *   const config = loadConfig();
- *   const orchestrator = new Orchestrator({ config, redisUrl, logger: createLogger('info') });
- *   await orchestrator.start();
+ * Usage of each is in its module comment (src/entry/).
  */
 export {
   OrchestratorClient,
@@ -33,7 +20,9 @@ export {
   StepState,
   FailurePolicy,
   LogStream,
-} from './client/orchestrator-client.js';
+  PoolState,
+  VERSION,
+} from './entry/client.js';
 export type {
   TaskInput,
   WorkflowInput,
@@ -52,23 +41,32 @@ export type {
   SubmitTaskResponse,
   TaskLogs,
   TaskLogLine,
-} from './client/orchestrator-client.js';
-export type { TaskFilterInput, TaskSummary, ListTasksResponse, RetryTasksResponse, RetryError } from './client/orchestrator-client.js';
-export type { ScheduleInput, Schedule, ScheduleSpec } from './client/orchestrator-client.js';
-export { PoolState } from './client/orchestrator-client.js';
-export type { Pool, PoolClass, DrainPoolResponse, RunFilterInput, WorkflowRunSummary, ListWorkflowRunsResponse } from './client/orchestrator-client.js';
-export { loadConfig, ConfigError } from './config/config.js';
-export type { Config, ConfigInput, LoadConfigOptions } from './config/config.js';
-export { Orchestrator } from './orchestrator.js';
-export type { OrchestratorOptions } from './orchestrator.js';
-export { WorkerPool } from '../workers/worker-pool.js';
-export type { WorkerPoolOptions } from '../workers/worker-pool.js';
-export { createLogger } from './logging/logger.js';
-export { OrchestratorError, TaskError } from './tasks/errors.js';
-export type { ErrorCode } from './tasks/errors.js';
-export { EVENT_TYPES } from './feeds/feed-format.js';
-export type { EventType, TaskEventRecord, TaskResultRecord } from './feeds/feed-format.js';
-export { DEFAULT_TASK_CLASSES } from '../queues/task-classes.js';
-export type { TaskClassOptions } from '../queues/task-classes.js';
-export type { Handler, HandlerContext } from '../workers/handlers/handler.js';
-export { VERSION } from './version.js';
+  TaskFilterInput,
+  TaskSummary,
+  ListTasksResponse,
+  RetryTasksResponse,
+  RetryError,
+  ScheduleInput,
+  Schedule,
+  ScheduleSpec,
+  Pool,
+  PoolClass,
+  DrainPoolResponse,
+  RunFilterInput,
+  WorkflowRunSummary,
+  ListWorkflowRunsResponse,
+} from './entry/client.js';
+export { Orchestrator, loadConfig, ConfigError, createLogger, OrchestratorError, TaskError, EVENT_TYPES, DEFAULT_TASK_CLASSES } from './entry/server.js';
+export type {
+  OrchestratorOptions,
+  Config,
+  ConfigInput,
+  LoadConfigOptions,
+  ErrorCode,
+  EventType,
+  TaskEventRecord,
+  TaskResultRecord,
+  TaskClassOptions,
+} from './entry/server.js';
+export { WorkerPool } from './entry/pool.js';
+export type { WorkerPoolOptions, Handler, HandlerContext } from './entry/pool.js';
