@@ -29,6 +29,8 @@ describe('orchctl JSON shape', () => {
       priority: 0,
       scheduleId: null,
       undeliverable: null,
+      failure: null,
+      attempt: 0,
     });
     expect(jsonOf(TaskStatus, TaskStatus.fromPartial({}))).toMatchObject({ state: null });
   });

@@ -261,7 +261,7 @@ describe.skipIf(!docker)('what a container task gets', () => {
       executor: { container: { image: TEST_IMAGE, command: ['id', '-u'] } },
     });
     const r = await sys.client.waitForResult(taskId, { timeoutMs: 60_000 });
-    expect(r.state).toBe(TaskState.TASK_STATE_SUCCEEDED);
+    expect(r.state, `${r.error} ${r.failure?.outputTail ?? ''}`).toBe(TaskState.TASK_STATE_SUCCEEDED);
     expect((JSON.parse(r.resultJson) as { stdout: string }).stdout.trim()).toBe('65534');
   });
 
