@@ -13,7 +13,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/keys.js';
-import { bullmqFunction } from '../redis/bullmq-scripts.js';
+import { addDelayedJobLua, addPrioritizedJobLua } from '../store/bullmq/installed-scripts.js';
 import { encodeJob, jobOptions } from './job-encoding.js';
 import { OrchestratorError, invalidArgument } from './errors.js';
 import type { ExecutorPolicy } from './executor-policy.js';
@@ -55,8 +55,8 @@ const TICK_DONE = '\ttick';
 const STEP_STOPPED = '\tstopped';
 
 const CLAIM_SCRIPT = `
-${bullmqFunction('bullAddPrioritized', 'addPrioritizedJob', 9)}
-${bullmqFunction('bullAddDelayed', 'addDelayedJob', 6)}
+${addPrioritizedJobLua('bullAddPrioritized')}
+${addDelayedJobLua('bullAddDelayed')}
 local t = redis.call('TIME')
 local now = tostring(t[1] * 1000 + math.floor(t[2] / 1000))
 local n = (#ARGV - 1) / ${PER_TASK}

@@ -15,7 +15,7 @@
 import { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { outcomeArgv, outcomeKeys, outcomeWritesLua } from '../feeds/outcome-writes.js';
-import { bullmqFunction } from '../redis/bullmq-scripts.js';
+import { removeJobLua } from '../store/bullmq/installed-scripts.js';
 import type { Keys } from '../redis/keys.js';
 import { attemptsBefore, type TaskJobData } from './task-spec.js';
 import type { TaskQueues } from './task-queues.js';
@@ -45,7 +45,7 @@ export interface TaskCancellerOptions {
  * pool aborts it), negative for BullMQ's errors.
  */
 const REMOVE_CANCELLED = `
-${bullmqFunction('bullRemoveJob', 'removeJob', 2)}
+${removeJobLua('bullRemoveJob')}
 local fields = redis.call('HGETALL', KEYS[1])
 local r = bullRemoveJob({KEYS[1], KEYS[2]}, {ARGV[1], ARGV[2], ARGV[3]})
 if r == 1 then

@@ -23,30 +23,36 @@
  *   that moves the job, only when BullMQ's part moved it, that is only by the run that still
  *   holds the job's lock.
  *
- * The scripts are built from the installed BullMQ's own (src/redis/bullmq-scripts.ts), so the two
- * cannot drift apart. Every key shares the `{<prefix>}` hash tag, so they are valid on a Redis
+ * The scripts are built from the installed BullMQ's own (installed-scripts.ts), so the two
+ * cannot drift apart; what we read from BullMQ's arguments is found by name (script-layouts.ts). Every key shares the `{<prefix>}` hash tag, so they are valid on a Redis
  * Cluster too.
  */
 import { createRedisBackend, type BackendFactory, type RedisQueueBackend } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Packr, unpack } from 'msgpackr';
-import { eventFields, type TaskEventRecord, type TaskResultRecord } from '../src/feeds/feed-format.js';
-import { outcomeArgv, outcomeKeys, outcomeWritesLua } from '../src/feeds/outcome-writes.js';
-import type { Keys } from '../src/redis/keys.js';
-import { bullmqFunction } from '../src/redis/bullmq-scripts.js';
-import { FAILURE_FIELD, failureJson } from '../src/tasks/task-failure.js';
+import { eventFields, type TaskEventRecord, type TaskResultRecord } from '../../feeds/feed-format.js';
+import { outcomeArgv, outcomeKeys, outcomeWritesLua } from '../../feeds/outcome-writes.js';
+import type { Keys } from '../../redis/keys.js';
+import { FAILURE_FIELD, failureJson } from '../../tasks/task-failure.js';
+import { bullmqFunction } from './installed-scripts.js';
+import { bullArgCount, bullArgIndex, bullKeyCount } from './script-layouts.js';
 
-/** BullMQ's moveToActive and moveToFinished: their key and argument counts. */
-const ACTIVE_KEYS = 11;
-const ACTIVE_ARGS = 3;
-const FINISH_KEYS = 14;
-const FINISH_ARGS = 9;
+/** BullMQ's moveToActive and moveToFinished: their key and argument counts (script-layouts.ts). */
+const ACTIVE_KEYS = bullKeyCount('moveToActive');
+const ACTIVE_ARGS = bullArgCount('moveToActive');
+const FINISH_KEYS = bullKeyCount('moveToFinished');
+const FINISH_ARGS = bullArgCount('moveToFinished');
 /** BullMQ's moveStalledJobsToWait; its moveToDelayed and retryJob (the same keys, not arguments). */
-const STALLED_KEYS = 9;
-const STALLED_ARGS = 4;
-const RETRY_KEYS = 11;
-const DELAYED_ARGS = 9;
-const RETRY_ARGS = 6;
+const STALLED_KEYS = bullKeyCount('moveStalledJobsToWait');
+const STALLED_ARGS = bullArgCount('moveStalledJobsToWait');
+const RETRY_KEYS = bullKeyCount('moveToDelayed');
+const DELAYED_ARGS = bullArgCount('moveToDelayed');
+const RETRY_ARGS = bullArgCount('retryJob');
+/** 0-based positions, in BullMQ's call (keys, then arguments), of what we read from its arguments. */
+const FINISH_JOB_ID = FINISH_KEYS + bullArgIndex('moveToFinished', 'jobid') - 1;
+const FINISH_OPTS = FINISH_KEYS + bullArgIndex('moveToFinished', 'opts') - 1;
+const DELAYED_JOB_ID = RETRY_KEYS + bullArgIndex('moveToDelayed', 'the id of the job') - 1;
+const RETRY_JOB_ID = RETRY_KEYS + bullArgIndex('retryJob', 'jobid') - 1;
 const MOVE_TO_ACTIVE = 'orqMoveToActive';
 const MOVE_STALLED = 'orqMoveStalledJobsToWait';
 const MOVE_TO_DELAYED = 'orqMoveToDelayed';
@@ -108,7 +114,7 @@ end
  * ARGV[1..3] BullMQ's, ARGV[4..6] the start's (see START_LUA).
  */
 const ACTIVE_LUA = `
-${bullmqFunction('bullmqMoveToActive', 'moveToActive', ACTIVE_KEYS)}
+${bullmqFunction('bullmqMoveToActive', 'moveToActive')}
 ${START_LUA}
 local r = bullmqMoveToActive(KEYS, ARGV)
 orqStart(r, 12, 13, 4)
@@ -124,7 +130,7 @@ return r
  * number is an error, and then nothing of ours is written.
  */
 const FINISH_LUA = `
-${bullmqFunction('bullmqMoveToFinished', 'moveToFinished', FINISH_KEYS)}
+${bullmqFunction('bullmqMoveToFinished', 'moveToFinished')}
 ${START_LUA}
 local r = bullmqMoveToFinished(KEYS, ARGV)
 if r == 0 or type(r) == 'table' then
@@ -149,7 +155,7 @@ return r
  * queue's key prefix), ARGV[5..7] events MAXLEN, the class, the pool id that saw it.
  */
 const STALLED_LUA = `
-${bullmqFunction('bullmqMoveStalledJobsToWait', 'moveStalledJobsToWait', STALLED_KEYS)}
+${bullmqFunction('bullmqMoveStalledJobsToWait', 'moveStalledJobsToWait')}
 ${EVENT_LUA}
 local r = bullmqMoveStalledJobsToWait(KEYS, ARGV)
 for _, id in ipairs(r) do
@@ -169,9 +175,9 @@ return r
  * BullMQ's, ARGV[n+1] "1" when an event follows: ARGV[n+2] events MAXLEN, ARGV[n+3] the event's
  * fields (msgpack), ARGV[n+4] the counter field or "".
  */
-function retryLua(fn: string, script: string, n: number): string {
+function retryLua(fn: string, script: 'moveToDelayed' | 'retryJob', n: number): string {
   return `
-${bullmqFunction(fn, script, RETRY_KEYS)}
+${bullmqFunction(fn, script)}
 local r = ${fn}(KEYS, ARGV)
 if ARGV[${n + 1}] == '1' and (type(r) ~= 'number' or r >= 0) then
   redis.call('XADD', KEYS[12], 'MAXLEN', '~', ARGV[${n + 2}], '*', unpack(cmsgpack.unpack(ARGV[${n + 3}])))
@@ -311,9 +317,7 @@ export function taskBackend(opts: TaskBackendOptions): BackendFactory<RedisQueue
   return (name, queueOpts, flags) => {
     const backend = createRedisBackend(name, queueOpts, flags);
     if (backend.moveToFinishedKeys.length !== FINISH_KEYS) {
-      throw new Error(
-        `this BullMQ's moveToFinished takes ${backend.moveToFinishedKeys.length} keys, not ${FINISH_KEYS}: workers/task-backend.ts needs updating`,
-      );
+      throw new Error(`this BullMQ's moveToFinished takes ${backend.moveToFinishedKeys.length} keys, not ${FINISH_KEYS}: see README "Upgrading BullMQ"`);
     }
     const startArgs = [opts.eventsMaxLen, name, opts.poolId];
     const bullExec = backend.execCommand.bind(backend);
@@ -329,8 +333,8 @@ export function taskBackend(opts: TaskBackendOptions): BackendFactory<RedisQueue
         return run.then((r) => (starts.fromReply(r), r));
       }
       if (command === 'moveToFinished') {
-        const jobId = String(all[FINISH_KEYS]);
-        const token = finishToken(all[FINISH_KEYS + 7]);
+        const jobId = String(all[FINISH_JOB_ID]);
+        const token = finishToken(all[FINISH_OPTS]);
         const outcome = outcomes.get(jobId, token, 'final');
         const extra = outcome ? [...startArgs, '1', ...outcome] : [...startArgs, '0'];
         const run = client.runCommand(MOVE_TO_FINISHED, args(all, FINISH_KEYS, FINISH_ARGS, finishKeys, extra)) as Promise<unknown>;
@@ -344,8 +348,8 @@ export function taskBackend(opts: TaskBackendOptions): BackendFactory<RedisQueue
         return client.runCommand(MOVE_STALLED, args(all, STALLED_KEYS, STALLED_ARGS, [keys.events], startArgs));
       }
       if (command === 'moveToDelayed' || command === 'retryJob') {
-        // The job id and token: moveToDelayed's ARGV[3] and [4], retryJob's ARGV[4] and [5].
-        const at = RETRY_KEYS + (command === 'moveToDelayed' ? 2 : 3);
+        // The job id, then the token: moveToDelayed's ARGV[3] and [4], retryJob's ARGV[4] and [5].
+        const at = command === 'moveToDelayed' ? DELAYED_JOB_ID : RETRY_JOB_ID;
         const [jobId, token] = [String(all[at]), String(all[at + 1])];
         const retry = outcomes.get(jobId, token, 'retry');
         const [name, n] = command === 'moveToDelayed' ? [MOVE_TO_DELAYED, DELAYED_ARGS] : [RETRY_JOB, RETRY_ARGS];
