@@ -54,7 +54,7 @@ const TICK_DONE = '\ttick';
 /** The claim's answer for a step task whose step stopped releasing (its run was cancelled or failed fast). */
 const STEP_STOPPED = '\tstopped';
 
-const CLAIM_SCRIPT = `
+const claimScript = (): string => `
 ${addPrioritizedJobLua('bullAddPrioritized')}
 ${addDelayedJobLua('bullAddDelayed')}
 local t = redis.call('TIME')
@@ -126,7 +126,7 @@ export class TaskSubmitter {
   private readonly claim: ClaimCommand;
 
   constructor(private readonly opts: SubmitterOptions) {
-    this.claim = luaCommand<ClaimCommand>(opts.redis, CLAIM_SCRIPT);
+    this.claim = luaCommand<ClaimCommand>(opts.redis, claimScript());
   }
 
   /** Most tasks one submitMany takes (grpc.maxBatchSize). */

@@ -44,7 +44,7 @@ export interface TaskCancellerOptions {
  * (src/feeds/outcome-writes.ts). Returns 1 when cancelled, 0 when locked (the task started: its
  * pool aborts it), negative for BullMQ's errors.
  */
-const REMOVE_CANCELLED = `
+const removeCancelledScript = (): string => `
 ${removeJobLua('bullRemoveJob')}
 local fields = redis.call('HGETALL', KEYS[1])
 local r = bullRemoveJob({KEYS[1], KEYS[2]}, {ARGV[1], ARGV[2], ARGV[3]})
@@ -63,7 +63,7 @@ export class TaskCanceller {
   private readonly removeCancelled: RemoveCancelled;
 
   constructor(private readonly opts: TaskCancellerOptions) {
-    this.removeCancelled = luaCommand<RemoveCancelled>(opts.redis, REMOVE_CANCELLED, 7);
+    this.removeCancelled = luaCommand<RemoveCancelled>(opts.redis, removeCancelledScript(), 7);
   }
 
   /** Returns the state right after the request (see CancelTaskResponse). */

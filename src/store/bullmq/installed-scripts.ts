@@ -6,6 +6,8 @@
  * Building from the installed source keeps the two from drifting apart; the layout our callers
  * were written for is script-layouts.ts's, checked against the installed scripts at start
  * (startup-guard.ts) and again here, once, before the first script is built.
+ * Callers build their scripts when first used, not at import, so that the guard's message at
+ * start is what a mismatch shows.
  */
 import { createRequire } from 'node:module';
 import { assertBullmqScripts } from './startup-guard.js';

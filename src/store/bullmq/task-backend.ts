@@ -113,7 +113,7 @@ end
  * KEYS[1..11] BullMQ's, KEYS[12] events stream, KEYS[13] cancel hash;
  * ARGV[1..3] BullMQ's, ARGV[4..6] the start's (see START_LUA).
  */
-const ACTIVE_LUA = `
+const activeLua = (): string => `
 ${bullmqFunction('bullmqMoveToActive', 'moveToActive')}
 ${START_LUA}
 local r = bullmqMoveToActive(KEYS, ARGV)
@@ -129,7 +129,7 @@ return r
  * BullMQ removed on finishing). BullMQ's part returns 0, or the next job as a table; a negative
  * number is an error, and then nothing of ours is written.
  */
-const FINISH_LUA = `
+const finishLua = (): string => `
 ${bullmqFunction('bullmqMoveToFinished', 'moveToFinished')}
 ${START_LUA}
 local r = bullmqMoveToFinished(KEYS, ARGV)
@@ -154,7 +154,7 @@ return r
  * rerun repeats. KEYS[1..9] BullMQ's, KEYS[10] events stream; ARGV[1..4] BullMQ's (ARGV[2] the
  * queue's key prefix), ARGV[5..7] events MAXLEN, the class, the pool id that saw it.
  */
-const STALLED_LUA = `
+const stalledLua = (): string => `
 ${bullmqFunction('bullmqMoveStalledJobsToWait', 'moveStalledJobsToWait')}
 ${EVENT_LUA}
 local r = bullmqMoveStalledJobsToWait(KEYS, ARGV)
@@ -186,17 +186,21 @@ end
 return r
 `;
 }
-const DELAYED_LUA = retryLua('bullmqMoveToDelayed', 'moveToDelayed', DELAYED_ARGS);
-const RETRY_LUA = retryLua('bullmqRetryJob', 'retryJob', RETRY_ARGS);
+const delayedLua = (): string => retryLua('bullmqMoveToDelayed', 'moveToDelayed', DELAYED_ARGS);
+const retryJobLua = (): string => retryLua('bullmqRetryJob', 'retryJob', RETRY_ARGS);
 
-/** Defines the wrapped commands on the connection BullMQ's Workers are given. */
+/**
+ * Defines the wrapped commands on the connection BullMQ's Workers are given. The scripts are
+ * built here, not at import, so that a mismatched BullMQ is refused by the pool's start-up guard
+ * (startup-guard.ts), with its message, before any script is built from it.
+ */
 export function defineTaskCommands(bullRedis: Redis): void {
   const r = bullRedis as unknown as Record<string, unknown>;
-  if (typeof r[MOVE_TO_ACTIVE] !== 'function') bullRedis.defineCommand(MOVE_TO_ACTIVE, { numberOfKeys: ACTIVE_KEYS + 2, lua: ACTIVE_LUA });
-  if (typeof r[MOVE_TO_FINISHED] !== 'function') bullRedis.defineCommand(MOVE_TO_FINISHED, { numberOfKeys: FINISH_KEYS + 5, lua: FINISH_LUA });
-  if (typeof r[MOVE_STALLED] !== 'function') bullRedis.defineCommand(MOVE_STALLED, { numberOfKeys: STALLED_KEYS + 1, lua: STALLED_LUA });
-  if (typeof r[MOVE_TO_DELAYED] !== 'function') bullRedis.defineCommand(MOVE_TO_DELAYED, { numberOfKeys: RETRY_KEYS + 2, lua: DELAYED_LUA });
-  if (typeof r[RETRY_JOB] !== 'function') bullRedis.defineCommand(RETRY_JOB, { numberOfKeys: RETRY_KEYS + 2, lua: RETRY_LUA });
+  if (typeof r[MOVE_TO_ACTIVE] !== 'function') bullRedis.defineCommand(MOVE_TO_ACTIVE, { numberOfKeys: ACTIVE_KEYS + 2, lua: activeLua() });
+  if (typeof r[MOVE_TO_FINISHED] !== 'function') bullRedis.defineCommand(MOVE_TO_FINISHED, { numberOfKeys: FINISH_KEYS + 5, lua: finishLua() });
+  if (typeof r[MOVE_STALLED] !== 'function') bullRedis.defineCommand(MOVE_STALLED, { numberOfKeys: STALLED_KEYS + 1, lua: stalledLua() });
+  if (typeof r[MOVE_TO_DELAYED] !== 'function') bullRedis.defineCommand(MOVE_TO_DELAYED, { numberOfKeys: RETRY_KEYS + 2, lua: delayedLua() });
+  if (typeof r[RETRY_JOB] !== 'function') bullRedis.defineCommand(RETRY_JOB, { numberOfKeys: RETRY_KEYS + 2, lua: retryJobLua() });
 }
 
 /** The packer BullMQ's Redis backend uses; Redis's Lua reads it with cmsgpack. */
