@@ -40,6 +40,7 @@ import { ScheduleRunner } from './schedules/schedule-runner.js';
 import { ScheduleService } from './schedules/schedule-service.js';
 import { ScheduleStore } from './schedules/schedule-store.js';
 import { ScheduleTimers } from './schedules/schedule-timers.js';
+import { assertBullmqScripts } from './store/bullmq/startup-guard.js';
 
 export interface OrchestratorOptions {
   config: Config;
@@ -107,6 +108,8 @@ export class Orchestrator {
 
   async start(): Promise<void> {
     const { config, redisUrl, logger } = this.opts;
+    // Our scripts call BullMQ's by position: refuse a BullMQ whose scripts are not the recorded ones.
+    assertBullmqScripts();
     const tracing = (this.tracing = Tracing.create(config.tracing, 'orchestrator', logger));
     // Credentials first: a bad tokens or certificate file stops start-up before anything runs.
     const security = grpcSecurity(

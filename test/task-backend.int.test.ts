@@ -1,5 +1,5 @@
 /**
- * The pools' queue backend (workers/task-backend.ts) against a real Redis: the script that hands
+ * The pools' queue backend (src/store/bullmq/task-backend.ts) against a real Redis: the script that hands
  * a job over (BullMQ's moveToActive, or the moveToFinished that fetches the next job) writes the
  * attempt's "started" event and brings back a cancel requested while the task waited, without
  * touching the job's stored fields.
@@ -7,7 +7,7 @@
 import { Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { defineTaskCommands, PendingOutcomes, PendingStarts, taskBackend } from '../workers/task-backend.js';
+import { defineTaskCommands, PendingOutcomes, PendingStarts, taskBackend } from '../src/store/bullmq/task-backend.js';
 import { startSystem, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
 

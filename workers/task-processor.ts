@@ -3,9 +3,9 @@
  * the task's timeout and cancel signal, write the outcome to the feeds, and tell BullMQ what
  * happens next (complete, retry, fail for good, or hand back on shutdown).
  *
- * The "started" event is written by the script that handed the job over (task-backend.ts), or
+ * The "started" event is written by the script that handed the job over (src/store/bullmq/task-backend.ts), or
  * here when another one did. The final event and result are committed by the same script as
- * BullMQ's record of the outcome (task-backend.ts): the processor leaves them in `outcomes` and
+ * BullMQ's record of the outcome (src/store/bullmq/task-backend.ts): the processor leaves them in `outcomes` and
  * returns. A pool that dies before that script ran leaves a task that runs again
  * (at-least-once), never one that finished silently or twice. The attempt number is
  * attemptsMade + 1 (plus the attempts before a manual retry), so a rerun after a pool died
@@ -20,7 +20,7 @@ import { TaskError } from '../src/tasks/errors.js';
 import { attemptsBefore, type TaskJobData } from '../src/tasks/task-spec.js';
 import { AttemptStarts } from '../src/tasks/attempt-starts.js';
 import type { TaskResultRecord } from '../src/feeds/feed-format.js';
-import type { PendingOutcomes, PendingStarts } from './task-backend.js';
+import type { PendingOutcomes, PendingStarts } from '../src/store/bullmq/task-backend.js';
 import type { ExecutionContext, Executor } from './executors/executor.js';
 import type { GpuSlots } from './gpu-slots.js';
 import type { JobAdmission } from './job-admission.js';
@@ -76,7 +76,7 @@ export interface TaskProcessorOptions {
   failureTailBytes?: number;
   /** Where an attempt that ended for good leaves its outcome, for BullMQ's finish to commit. */
   outcomes: PendingOutcomes;
-  /** Starts the queue backend's scripts already wrote (task-backend.ts). */
+  /** Starts the queue backend's scripts already wrote (src/store/bullmq/task-backend.ts). */
   started: PendingStarts;
   /** Captures each attempt's output into its task's log; absent: nothing is captured. */
   logs?: AttemptLogs;
@@ -189,7 +189,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
     const startedAt = Date.now();
     const maxResultBytes = opts.classes.get(taskClass)?.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
 
-    /** Leave the final outcome for BullMQ's finish of this job to commit (task-backend.ts). */
+    /** Leave the final outcome for BullMQ's finish of this job to commit (src/store/bullmq/task-backend.ts). */
     const finish = (r: TaskResultRecord) =>
       outcomes.set(
         token ?? '',
@@ -331,7 +331,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
         log().info({ code: e.code, error: e.message }, `task ${state}`);
         throw recordedError(new UnrecoverableError(failedReason(e.code, e.message)), trace);
       }
-      // Written by BullMQ's retry of the job (task-backend.ts), only if this run still holds it.
+      // Written by BullMQ's retry of the job (src/store/bullmq/task-backend.ts), only if this run still holds it.
       outcomes.setRetry(
         token ?? '',
         { ...base, type: 'retrying', atMs: now, detail: `${e.message} (retry in ${backoffDelay(job)} ms)` },

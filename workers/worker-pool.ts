@@ -47,12 +47,13 @@ import { ProbeRoutes } from '../src/monitoring/probe-routes.js';
 import { HttpListener, isLoopback, splitHostPort } from '../src/http/http-listener.js';
 import { probeHandler } from '../src/http/probe-handler.js';
 import { PoolMetrics } from './pool-metrics.js';
-import { defineTaskCommands, PendingOutcomes, PendingStarts, taskBackend } from './task-backend.js';
+import { defineTaskCommands, PendingOutcomes, PendingStarts, taskBackend } from '../src/store/bullmq/task-backend.js';
 import { TaskWorker } from './run-locks.js';
 import { AttemptLogs } from './attempt-log.js';
 import { TaskLogStore } from '../src/tasks/task-log-store.js';
 import { encodePoolFacts, type DrainMode } from '../src/pools/pool-facts.js';
 import { VERSION } from '../src/version.js';
+import { assertBullmqScripts } from '../src/store/bullmq/startup-guard.js';
 
 const STALLED_LIMIT_REASON = 'job stalled more than allowable limit';
 /** How often a stopping pool looks whether anything still runs. */
@@ -168,6 +169,8 @@ export class WorkerPool {
 
   async start(): Promise<void> {
     const { config } = this.opts;
+    // Our scripts call BullMQ's by position: refuse a BullMQ whose scripts are not the recorded ones.
+    assertBullmqScripts();
     await this.findGpus();
     this.configured = this.configuredConcurrency();
     for (const [name, n] of this.configured) this.live.set(name, n);
@@ -298,7 +301,7 @@ export class WorkerPool {
       );
       worker.on('error', (err) => this.log.error({ err, taskClass: name }, 'worker error'));
       // Tasks a dead pool left behind are found by whichever pool's stall checker runs first; its
-      // script writes the `stalled` event as it queues the task again (task-backend.ts).
+      // script writes the `stalled` event as it queues the task again (src/store/bullmq/task-backend.ts).
       worker.on('failed', (job, err) => {
         if (job && err?.message === STALLED_LIMIT_REASON) void this.onStalledOut(job, feeds);
       });

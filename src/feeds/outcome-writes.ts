@@ -2,7 +2,7 @@
  * A task's final outcome on the feeds, as a piece of a Lua script: its final event, its result
  * (also on the workflow inbox for a workflow's task) and the finished count. The scripts that end
  * a task run it together with the change that ends it, so the feeds and BullMQ's state never
- * disagree: a pool's finish (workers/task-backend.ts) and the removal of a task cancelled while
+ * disagree: a pool's finish (src/store/bullmq/task-backend.ts) and the removal of a task cancelled while
  * queued (src/tasks/task-canceller.ts).
  */
 import { Packr } from 'msgpackr';

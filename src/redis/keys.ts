@@ -3,7 +3,7 @@
  *
  * - Every key shares the hash tag `{<prefix>}`, BullMQ's too: one Lua script can update our keys
  *   and a queue's together (a pool commits an attempt's outcome to the feeds in the same script
- *   as BullMQ's finish, workers/task-backend.ts), on a Redis Cluster too. The whole system
+ *   as BullMQ's finish, src/store/bullmq/task-backend.ts), on a Redis Cluster too. The whole system
  *   then lives on one shard; the feeds and the task index, written for every task, would keep
  *   one shard the busiest anyway.
  * - BullMQ queues: prefix `{<prefix>}:q` and queue name `<class>` (keys `{orq}:q:<class>:...`).

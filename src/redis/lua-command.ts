@@ -7,7 +7,7 @@
  * Why not ioredis's defineCommand: ioredis copies every defined command into each pipeline it
  * creates, and an auto-pipelined connection creates one per tick. With our twenty scripts on the
  * orchestrator's connection that was about 4 KB of garbage per tick, more than a lone command
- * costs. (BullMQ's Workers call their commands by name, so workers/task-backend.ts still defines
+ * costs. (BullMQ's Workers call their commands by name, so src/store/bullmq/task-backend.ts still defines
  * its two on BullMQ's connection.)
  *
  * Arguments of per-task (or per-id) length are passed as arrays, never spread: a spread puts

@@ -1,7 +1,7 @@
 /**
  * What a pool writes when an attempt starts: its "started" event, and a look-up of a cancel
  * requested while the task waited (a pool that was down may have missed the cancel message).
- * Most starts are written by the script that hands the job over (workers/task-backend.ts); this
+ * Most starts are written by the script that hands the job over (src/store/bullmq/task-backend.ts); this
  * is for a job fetched another way (BullMQ's moveToDelayed fetching the next job after a retry's
  * backoff). The starts requested in one turn of the event loop go to Redis as one script call.
  */

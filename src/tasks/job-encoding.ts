@@ -7,11 +7,8 @@
  * checks the stored job against one Queue.add wrote.
  */
 import { Job, type JobsOptions, type Queue } from 'bullmq';
-import { Packr } from 'msgpackr';
+import { packAddArgs, packAddOptions } from '../store/bullmq/add-args.js';
 import type { ResolvedTask } from './task-spec.js';
-
-/** The packer BullMQ's Redis backend uses (redis-queue-backend.js). */
-const packer = new Packr({ useRecords: false, encodeUndefinedAsNil: true });
 
 export interface EncodedJob {
   args: Buffer;
@@ -38,8 +35,8 @@ export function encodeJob(queue: Queue, t: ResolvedTask): EncodedJob {
   const opts: Record<string, unknown> = {};
   for (const [k, v] of Object.entries(job.opts)) if (v !== undefined) opts[k] = v;
   return {
-    args: packer.pack([queue.keys[''], t.taskId, t.jobName, job.timestamp, null, null, undefined, undefined, null, null]) as Buffer,
+    args: packAddArgs({ keyPrefix: queue.keys['']!, jobId: t.taskId, jobName: t.jobName, timestamp: job.timestamp }),
     data: JSON.stringify(t.data),
-    opts: packer.pack(opts) as Buffer,
+    opts: packAddOptions(opts),
   };
 }

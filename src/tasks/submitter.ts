@@ -13,7 +13,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/keys.js';
-import { bullmqFunction } from '../redis/bullmq-scripts.js';
+import { addDelayedJobLua, addPrioritizedJobLua } from '../store/bullmq/installed-scripts.js';
 import { encodeJob, jobOptions } from './job-encoding.js';
 import { OrchestratorError, invalidArgument } from './errors.js';
 import type { ExecutorPolicy } from './executor-policy.js';
@@ -54,9 +54,9 @@ const TICK_DONE = '\ttick';
 /** The claim's answer for a step task whose step stopped releasing (its run was cancelled or failed fast). */
 const STEP_STOPPED = '\tstopped';
 
-const CLAIM_SCRIPT = `
-${bullmqFunction('bullAddPrioritized', 'addPrioritizedJob', 9)}
-${bullmqFunction('bullAddDelayed', 'addDelayedJob', 6)}
+const claimScript = (): string => `
+${addPrioritizedJobLua('bullAddPrioritized')}
+${addDelayedJobLua('bullAddDelayed')}
 local t = redis.call('TIME')
 local now = tostring(t[1] * 1000 + math.floor(t[2] / 1000))
 local n = (#ARGV - 1) / ${PER_TASK}
@@ -126,7 +126,7 @@ export class TaskSubmitter {
   private readonly claim: ClaimCommand;
 
   constructor(private readonly opts: SubmitterOptions) {
-    this.claim = luaCommand<ClaimCommand>(opts.redis, CLAIM_SCRIPT);
+    this.claim = luaCommand<ClaimCommand>(opts.redis, claimScript());
   }
 
   /** Most tasks one submitMany takes (grpc.maxBatchSize). */

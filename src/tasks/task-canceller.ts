@@ -15,7 +15,7 @@
 import { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { outcomeArgv, outcomeKeys, outcomeWritesLua } from '../feeds/outcome-writes.js';
-import { bullmqFunction } from '../redis/bullmq-scripts.js';
+import { removeJobLua } from '../store/bullmq/installed-scripts.js';
 import type { Keys } from '../redis/keys.js';
 import { attemptsBefore, type TaskJobData } from './task-spec.js';
 import type { TaskQueues } from './task-queues.js';
@@ -44,8 +44,8 @@ export interface TaskCancellerOptions {
  * (src/feeds/outcome-writes.ts). Returns 1 when cancelled, 0 when locked (the task started: its
  * pool aborts it), negative for BullMQ's errors.
  */
-const REMOVE_CANCELLED = `
-${bullmqFunction('bullRemoveJob', 'removeJob', 2)}
+const removeCancelledScript = (): string => `
+${removeJobLua('bullRemoveJob')}
 local fields = redis.call('HGETALL', KEYS[1])
 local r = bullRemoveJob({KEYS[1], KEYS[2]}, {ARGV[1], ARGV[2], ARGV[3]})
 if r == 1 then
@@ -63,7 +63,7 @@ export class TaskCanceller {
   private readonly removeCancelled: RemoveCancelled;
 
   constructor(private readonly opts: TaskCancellerOptions) {
-    this.removeCancelled = luaCommand<RemoveCancelled>(opts.redis, REMOVE_CANCELLED, 7);
+    this.removeCancelled = luaCommand<RemoveCancelled>(opts.redis, removeCancelledScript(), 7);
   }
 
   /** Returns the state right after the request (see CancelTaskResponse). */

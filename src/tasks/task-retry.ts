@@ -17,7 +17,7 @@
 import { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { eventFields } from '../feeds/feed-format.js';
-import { bullmqFunction } from '../redis/bullmq-scripts.js';
+import { reprocessJobLua } from '../store/bullmq/installed-scripts.js';
 import type { Keys } from '../redis/keys.js';
 import { luaCommand } from '../redis/lua-command.js';
 import { OrchestratorError, invalidArgument, type ErrorCode } from './errors.js';
@@ -49,8 +49,8 @@ export interface TaskRetrierOptions {
  * ARGV[9] the job's new opts JSON ("" to keep them), ARGV[10..] the event's fields. Returns
  * reprocessJob's code: 1 requeued, -1 no such job, -3 not in the failed set.
  */
-const REQUEUE_SCRIPT = `
-${bullmqFunction('bullReprocess', 'reprocessJob', 9)}
+const requeueScript = (): string => `
+${reprocessJobLua('bullReprocess')}
 local r = bullReprocess({KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]}, {ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]})
 if r == 1 then
   redis.call('HSET', KEYS[1], 'data', ARGV[7])
@@ -85,7 +85,7 @@ export class TaskRetrier {
   private readonly requeue: RequeueCommand;
 
   constructor(private readonly opts: TaskRetrierOptions) {
-    this.requeue = luaCommand<RequeueCommand>(opts.redis, REQUEUE_SCRIPT, 10);
+    this.requeue = luaCommand<RequeueCommand>(opts.redis, requeueScript(), 10);
   }
 
   /** `attempts`: the new round's attempts; undefined for the ones the task was submitted with. */

@@ -589,7 +589,7 @@ export function resolveTask(t: TaskSubmission, opts: ValidateOptions): ResolvedT
     payload: t.payload,
     timeoutMs: timeoutMs || cls.timeoutMs,
   };
-  // Key order is a contract with Lua readers of the job's JSON (workers/task-backend.ts
+  // Key order is a contract with Lua readers of the job's JSON (src/store/bullmq/task-backend.ts
   // orqJobFacts, task-list.ts): scheduleId right after timeoutMs, workflowId last. The trace
   // goes between them, and only when there is one: a task submitted with tracing off carries
   // nothing more than before.

@@ -25,7 +25,7 @@ const TRACEPARENT_RE = /^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2
 /**
  * One tracestate member, `key=value`. The value is printable ASCII without `,` and `=`, and here
  * also without `"` and `\`: the pair is stored inside the job's JSON, whose readers in Lua match
- * fields by pattern (workers/task-backend.ts), so nothing in it may need escaping.
+ * fields by pattern (src/store/bullmq/task-backend.ts), so nothing in it may need escaping.
  */
 const TRACESTATE_MEMBER_RE =
   /^[a-z0-9][a-z0-9_\-*/]{0,240}(@[a-z][a-z0-9_\-*/]{0,13})?=[\x20-\x21\x23-\x2b\x2d-\x3c\x3e-\x5b\x5d-\x7e]{0,255}[\x21\x23-\x2b\x2d-\x3c\x3e-\x5b\x5d-\x7e]$/;

@@ -8,17 +8,13 @@
  * is then killed. A per-task runner also lets one BullMQ Worker mix sandboxed handler tasks
  * with command tasks that need no sandbox around their wait.
  */
-import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ChildPool, ChildCommand, ParentCommand, type Child } from 'bullmq';
+import { ChildCommand, ParentCommand, createChildPool, type Child, type ChildPool } from '../../src/store/bullmq/sandbox-children.js';
 import { TaskError } from '../../src/tasks/errors.js';
 import type { SandboxJobData, SandboxLogMessage } from './handler-process.js';
 import type { AttemptOutput } from '../executors/executor.js';
 
-// BullMQ's child entry files; the CommonJS build, because its ESM build uses extensionless
-// imports that Node cannot load directly.
-const bullmqChildDir = join(dirname(createRequire(import.meta.url).resolve('bullmq')), 'classes');
 const PROCESS_FILE = join(dirname(fileURLToPath(import.meta.url)), 'handler-process.js');
 
 export interface SandboxRunnerOptions {
@@ -57,10 +53,7 @@ export class SandboxRunner {
 
   constructor(opts: SandboxRunnerOptions = {}) {
     const useWorkerThreads = opts.useWorkerThreads ?? false;
-    this.pool = new ChildPool({
-      mainFile: join(bullmqChildDir, useWorkerThreads ? 'main-worker.js' : 'main.js'),
-      useWorkerThreads,
-    });
+    this.pool = createChildPool(useWorkerThreads);
     this.killGraceMs = opts.killGraceMs ?? 1_000;
   }
 

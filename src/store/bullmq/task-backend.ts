@@ -23,30 +23,36 @@
  *   that moves the job, only when BullMQ's part moved it, that is only by the run that still
  *   holds the job's lock.
  *
- * The scripts are built from the installed BullMQ's own (src/redis/bullmq-scripts.ts), so the two
- * cannot drift apart. Every key shares the `{<prefix>}` hash tag, so they are valid on a Redis
+ * The scripts are built from the installed BullMQ's own (installed-scripts.ts), so the two
+ * cannot drift apart; what we read from BullMQ's arguments is found by name (script-layouts.ts). Every key shares the `{<prefix>}` hash tag, so they are valid on a Redis
  * Cluster too.
  */
 import { createRedisBackend, type BackendFactory, type RedisQueueBackend } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Packr, unpack } from 'msgpackr';
-import { eventFields, type TaskEventRecord, type TaskResultRecord } from '../src/feeds/feed-format.js';
-import { outcomeArgv, outcomeKeys, outcomeWritesLua } from '../src/feeds/outcome-writes.js';
-import type { Keys } from '../src/redis/keys.js';
-import { bullmqFunction } from '../src/redis/bullmq-scripts.js';
-import { FAILURE_FIELD, failureJson } from '../src/tasks/task-failure.js';
+import { eventFields, type TaskEventRecord, type TaskResultRecord } from '../../feeds/feed-format.js';
+import { outcomeArgv, outcomeKeys, outcomeWritesLua } from '../../feeds/outcome-writes.js';
+import type { Keys } from '../../redis/keys.js';
+import { FAILURE_FIELD, failureJson } from '../../tasks/task-failure.js';
+import { bullmqFunction } from './installed-scripts.js';
+import { bullArgCount, bullArgIndex, bullKeyCount } from './script-layouts.js';
 
-/** BullMQ's moveToActive and moveToFinished: their key and argument counts. */
-const ACTIVE_KEYS = 11;
-const ACTIVE_ARGS = 3;
-const FINISH_KEYS = 14;
-const FINISH_ARGS = 9;
+/** BullMQ's moveToActive and moveToFinished: their key and argument counts (script-layouts.ts). */
+const ACTIVE_KEYS = bullKeyCount('moveToActive');
+const ACTIVE_ARGS = bullArgCount('moveToActive');
+const FINISH_KEYS = bullKeyCount('moveToFinished');
+const FINISH_ARGS = bullArgCount('moveToFinished');
 /** BullMQ's moveStalledJobsToWait; its moveToDelayed and retryJob (the same keys, not arguments). */
-const STALLED_KEYS = 9;
-const STALLED_ARGS = 4;
-const RETRY_KEYS = 11;
-const DELAYED_ARGS = 9;
-const RETRY_ARGS = 6;
+const STALLED_KEYS = bullKeyCount('moveStalledJobsToWait');
+const STALLED_ARGS = bullArgCount('moveStalledJobsToWait');
+const RETRY_KEYS = bullKeyCount('moveToDelayed');
+const DELAYED_ARGS = bullArgCount('moveToDelayed');
+const RETRY_ARGS = bullArgCount('retryJob');
+/** 0-based positions, in BullMQ's call (keys, then arguments), of what we read from its arguments. */
+const FINISH_JOB_ID = FINISH_KEYS + bullArgIndex('moveToFinished', 'jobid') - 1;
+const FINISH_OPTS = FINISH_KEYS + bullArgIndex('moveToFinished', 'opts') - 1;
+const DELAYED_JOB_ID = RETRY_KEYS + bullArgIndex('moveToDelayed', 'the id of the job') - 1;
+const RETRY_JOB_ID = RETRY_KEYS + bullArgIndex('retryJob', 'jobid') - 1;
 const MOVE_TO_ACTIVE = 'orqMoveToActive';
 const MOVE_STALLED = 'orqMoveStalledJobsToWait';
 const MOVE_TO_DELAYED = 'orqMoveToDelayed';
@@ -107,8 +113,8 @@ end
  * KEYS[1..11] BullMQ's, KEYS[12] events stream, KEYS[13] cancel hash;
  * ARGV[1..3] BullMQ's, ARGV[4..6] the start's (see START_LUA).
  */
-const ACTIVE_LUA = `
-${bullmqFunction('bullmqMoveToActive', 'moveToActive', ACTIVE_KEYS)}
+const activeLua = (): string => `
+${bullmqFunction('bullmqMoveToActive', 'moveToActive')}
 ${START_LUA}
 local r = bullmqMoveToActive(KEYS, ARGV)
 orqStart(r, 12, 13, 4)
@@ -123,8 +129,8 @@ return r
  * BullMQ removed on finishing). BullMQ's part returns 0, or the next job as a table; a negative
  * number is an error, and then nothing of ours is written.
  */
-const FINISH_LUA = `
-${bullmqFunction('bullmqMoveToFinished', 'moveToFinished', FINISH_KEYS)}
+const finishLua = (): string => `
+${bullmqFunction('bullmqMoveToFinished', 'moveToFinished')}
 ${START_LUA}
 local r = bullmqMoveToFinished(KEYS, ARGV)
 if r == 0 or type(r) == 'table' then
@@ -148,8 +154,8 @@ return r
  * rerun repeats. KEYS[1..9] BullMQ's, KEYS[10] events stream; ARGV[1..4] BullMQ's (ARGV[2] the
  * queue's key prefix), ARGV[5..7] events MAXLEN, the class, the pool id that saw it.
  */
-const STALLED_LUA = `
-${bullmqFunction('bullmqMoveStalledJobsToWait', 'moveStalledJobsToWait', STALLED_KEYS)}
+const stalledLua = (): string => `
+${bullmqFunction('bullmqMoveStalledJobsToWait', 'moveStalledJobsToWait')}
 ${EVENT_LUA}
 local r = bullmqMoveStalledJobsToWait(KEYS, ARGV)
 for _, id in ipairs(r) do
@@ -169,9 +175,9 @@ return r
  * BullMQ's, ARGV[n+1] "1" when an event follows: ARGV[n+2] events MAXLEN, ARGV[n+3] the event's
  * fields (msgpack), ARGV[n+4] the counter field or "".
  */
-function retryLua(fn: string, script: string, n: number): string {
+function retryLua(fn: string, script: 'moveToDelayed' | 'retryJob', n: number): string {
   return `
-${bullmqFunction(fn, script, RETRY_KEYS)}
+${bullmqFunction(fn, script)}
 local r = ${fn}(KEYS, ARGV)
 if ARGV[${n + 1}] == '1' and (type(r) ~= 'number' or r >= 0) then
   redis.call('XADD', KEYS[12], 'MAXLEN', '~', ARGV[${n + 2}], '*', unpack(cmsgpack.unpack(ARGV[${n + 3}])))
@@ -180,17 +186,21 @@ end
 return r
 `;
 }
-const DELAYED_LUA = retryLua('bullmqMoveToDelayed', 'moveToDelayed', DELAYED_ARGS);
-const RETRY_LUA = retryLua('bullmqRetryJob', 'retryJob', RETRY_ARGS);
+const delayedLua = (): string => retryLua('bullmqMoveToDelayed', 'moveToDelayed', DELAYED_ARGS);
+const retryJobLua = (): string => retryLua('bullmqRetryJob', 'retryJob', RETRY_ARGS);
 
-/** Defines the wrapped commands on the connection BullMQ's Workers are given. */
+/**
+ * Defines the wrapped commands on the connection BullMQ's Workers are given. The scripts are
+ * built here, not at import, so that a mismatched BullMQ is refused by the pool's start-up guard
+ * (startup-guard.ts), with its message, before any script is built from it.
+ */
 export function defineTaskCommands(bullRedis: Redis): void {
   const r = bullRedis as unknown as Record<string, unknown>;
-  if (typeof r[MOVE_TO_ACTIVE] !== 'function') bullRedis.defineCommand(MOVE_TO_ACTIVE, { numberOfKeys: ACTIVE_KEYS + 2, lua: ACTIVE_LUA });
-  if (typeof r[MOVE_TO_FINISHED] !== 'function') bullRedis.defineCommand(MOVE_TO_FINISHED, { numberOfKeys: FINISH_KEYS + 5, lua: FINISH_LUA });
-  if (typeof r[MOVE_STALLED] !== 'function') bullRedis.defineCommand(MOVE_STALLED, { numberOfKeys: STALLED_KEYS + 1, lua: STALLED_LUA });
-  if (typeof r[MOVE_TO_DELAYED] !== 'function') bullRedis.defineCommand(MOVE_TO_DELAYED, { numberOfKeys: RETRY_KEYS + 2, lua: DELAYED_LUA });
-  if (typeof r[RETRY_JOB] !== 'function') bullRedis.defineCommand(RETRY_JOB, { numberOfKeys: RETRY_KEYS + 2, lua: RETRY_LUA });
+  if (typeof r[MOVE_TO_ACTIVE] !== 'function') bullRedis.defineCommand(MOVE_TO_ACTIVE, { numberOfKeys: ACTIVE_KEYS + 2, lua: activeLua() });
+  if (typeof r[MOVE_TO_FINISHED] !== 'function') bullRedis.defineCommand(MOVE_TO_FINISHED, { numberOfKeys: FINISH_KEYS + 5, lua: finishLua() });
+  if (typeof r[MOVE_STALLED] !== 'function') bullRedis.defineCommand(MOVE_STALLED, { numberOfKeys: STALLED_KEYS + 1, lua: stalledLua() });
+  if (typeof r[MOVE_TO_DELAYED] !== 'function') bullRedis.defineCommand(MOVE_TO_DELAYED, { numberOfKeys: RETRY_KEYS + 2, lua: delayedLua() });
+  if (typeof r[RETRY_JOB] !== 'function') bullRedis.defineCommand(RETRY_JOB, { numberOfKeys: RETRY_KEYS + 2, lua: retryJobLua() });
 }
 
 /** The packer BullMQ's Redis backend uses; Redis's Lua reads it with cmsgpack. */
@@ -311,9 +321,7 @@ export function taskBackend(opts: TaskBackendOptions): BackendFactory<RedisQueue
   return (name, queueOpts, flags) => {
     const backend = createRedisBackend(name, queueOpts, flags);
     if (backend.moveToFinishedKeys.length !== FINISH_KEYS) {
-      throw new Error(
-        `this BullMQ's moveToFinished takes ${backend.moveToFinishedKeys.length} keys, not ${FINISH_KEYS}: workers/task-backend.ts needs updating`,
-      );
+      throw new Error(`this BullMQ's moveToFinished takes ${backend.moveToFinishedKeys.length} keys, not ${FINISH_KEYS}: see README "Upgrading BullMQ"`);
     }
     const startArgs = [opts.eventsMaxLen, name, opts.poolId];
     const bullExec = backend.execCommand.bind(backend);
@@ -329,8 +337,8 @@ export function taskBackend(opts: TaskBackendOptions): BackendFactory<RedisQueue
         return run.then((r) => (starts.fromReply(r), r));
       }
       if (command === 'moveToFinished') {
-        const jobId = String(all[FINISH_KEYS]);
-        const token = finishToken(all[FINISH_KEYS + 7]);
+        const jobId = String(all[FINISH_JOB_ID]);
+        const token = finishToken(all[FINISH_OPTS]);
         const outcome = outcomes.get(jobId, token, 'final');
         const extra = outcome ? [...startArgs, '1', ...outcome] : [...startArgs, '0'];
         const run = client.runCommand(MOVE_TO_FINISHED, args(all, FINISH_KEYS, FINISH_ARGS, finishKeys, extra)) as Promise<unknown>;
@@ -344,8 +352,8 @@ export function taskBackend(opts: TaskBackendOptions): BackendFactory<RedisQueue
         return client.runCommand(MOVE_STALLED, args(all, STALLED_KEYS, STALLED_ARGS, [keys.events], startArgs));
       }
       if (command === 'moveToDelayed' || command === 'retryJob') {
-        // The job id and token: moveToDelayed's ARGV[3] and [4], retryJob's ARGV[4] and [5].
-        const at = RETRY_KEYS + (command === 'moveToDelayed' ? 2 : 3);
+        // The job id, then the token: moveToDelayed's ARGV[3] and [4], retryJob's ARGV[4] and [5].
+        const at = command === 'moveToDelayed' ? DELAYED_JOB_ID : RETRY_JOB_ID;
         const [jobId, token] = [String(all[at]), String(all[at + 1])];
         const retry = outcomes.get(jobId, token, 'retry');
         const [name, n] = command === 'moveToDelayed' ? [MOVE_TO_DELAYED, DELAYED_ARGS] : [RETRY_JOB, RETRY_ARGS];

@@ -1,0 +1,81 @@
+/**
+ * The start-up guard: compares the installed BullMQ's scripts with the layout our code was
+ * written for (script-layouts.ts) and refuses to start on any difference, naming the script,
+ * what was expected and what was found. It reads the header comment of each script file
+ * (`KEYS[n] name`, `ARGV[n] name`) and its key count, so a BullMQ that reorders two keys of a
+ * script without changing their count is caught too, which a count check alone misses.
+ *
+ * Run once per process (the orchestrator and every pool at start; the script loader before it
+ * builds a script); it reads a handful of small files.
+ */
+import { readdirSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { BULLMQ_SCRIPT_LAYOUTS, normalizeSlotName, type BullScriptName } from './script-layouts.js';
+
+/** Where the installed BullMQ keeps its generated script modules (its CommonJS build). */
+export function installedScriptsDir(): string {
+  return dirname(createRequire(import.meta.url).resolve('bullmq/dist/cjs/scripts/index.js'));
+}
+
+export interface ScriptMismatch {
+  script: BullScriptName;
+  /** What differs: 'missing', 'key count', 'keys' or 'args'. */
+  what: string;
+  expected: string;
+  found: string;
+}
+
+/** A script's header slots of one kind (KEYS or ARGV), in order, names normalised. */
+function headerSlots(header: string, kind: 'KEYS' | 'ARGV'): string[] {
+  const out: string[] = [];
+  for (const m of header.matchAll(new RegExp(`^\\s*${kind}\\[(\\d+)\\]\\s*(.*)$`, 'gm'))) out[Number(m[1]) - 1] = normalizeSlotName(m[2]!);
+  return Array.from(out, (s) => s ?? '(none)');
+}
+
+const list = (names: readonly string[]) => names.map((n, i) => `${i + 1}:${n}`).join(', ');
+
+/** The differences between the scripts in `dir` (default: the installed BullMQ's) and our table. */
+export function checkBullmqScripts(dir = installedScriptsDir()): ScriptMismatch[] {
+  const files = readdirSync(dir);
+  const out: ScriptMismatch[] = [];
+  for (const [script, layout] of Object.entries(BULLMQ_SCRIPT_LAYOUTS) as [BullScriptName, (typeof BULLMQ_SCRIPT_LAYOUTS)[BullScriptName]][]) {
+    const file = files.find((f) => new RegExp(`^${script}-\\d+\\.js$`).test(f));
+    if (!file) {
+      out.push({ script, what: 'missing', expected: `${script}-${layout.keys.length}.js`, found: 'no such script' });
+      continue;
+    }
+    const text = readFileSync(join(dir, file), 'utf8');
+    const count = Number(/\bkeys:\s*(\d+)/.exec(text.slice(text.lastIndexOf('exports.')))?.[1] ?? file.match(/-(\d+)\.js$/)![1]);
+    if (count !== layout.keys.length) out.push({ script, what: 'key count', expected: String(layout.keys.length), found: String(count) });
+    const start = text.indexOf('--[[');
+    const header = start < 0 ? '' : text.slice(start, text.indexOf(']]', start));
+    const keys = headerSlots(header, 'KEYS');
+    if (list(keys) !== list(layout.keys)) out.push({ script, what: 'keys', expected: list(layout.keys), found: list(keys) });
+    const args = headerSlots(header, 'ARGV');
+    if (list(args) !== list(layout.args)) out.push({ script, what: 'args', expected: list(layout.args), found: list(args) });
+  }
+  return out;
+}
+
+/** Thrown when the installed BullMQ's scripts are not the ones our scripts were written for. */
+export class BullmqScriptsMismatchError extends Error {
+  constructor(readonly mismatches: ScriptMismatch[]) {
+    super(
+      `the installed BullMQ's scripts differ from what Orchestrator was written for (BullMQ 6.7.0); refusing to start. ` +
+        mismatches.map((m) => `${m.script}: ${m.what} expected [${m.expected}], found [${m.found}]`).join('; ') +
+        `. See README "Upgrading BullMQ".`,
+    );
+    this.name = 'BullmqScriptsMismatchError';
+  }
+}
+
+let checked = false;
+
+/** Throws BullmqScriptsMismatchError on a mismatch; checks the installed BullMQ once per process. */
+export function assertBullmqScripts(dir?: string): void {
+  if (dir === undefined && checked) return;
+  const mismatches = checkBullmqScripts(dir);
+  if (mismatches.length > 0) throw new BullmqScriptsMismatchError(mismatches);
+  if (dir === undefined) checked = true;
+}
