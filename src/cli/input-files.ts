@@ -9,6 +9,7 @@
  */
 import type { ExecutorInput, TaskInput, WorkflowInput } from '../client/orchestrator-client.js';
 import { CliError, EXIT } from './cli-context.js';
+import { EXECUTOR_KINDS } from '../executors/executor-kind.js';
 
 type Obj = Record<string, unknown>;
 
@@ -71,8 +72,6 @@ function enumValue<T extends string>(v: unknown, where: string, prefix: string, 
   const hit = names.find((n) => n === s);
   return hit ?? bad(where, `expected one of ${names.join(', ')} (or ${names.map((n) => `${prefix}${n.toUpperCase()}`).join(', ')})`);
 }
-
-const EXECUTOR_KINDS = ['handler', 'command', 'http', 'container', 'slurm'] as const;
 
 function executor(v: unknown, where: string): ExecutorInput | undefined {
   if (v === undefined || v === null) return undefined;
