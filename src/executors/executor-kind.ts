@@ -6,3 +6,10 @@
  */
 export const EXECUTOR_KINDS = ['handler', 'command', 'http', 'container', 'slurm'] as const;
 export type ExecutorKind = (typeof EXECUTOR_KINDS)[number];
+
+const KINDS: ReadonlySet<string> = new Set(EXECUTOR_KINDS);
+
+/** Whether `kind` (from a caller, a job or a stored record) is one this build knows. */
+export function isExecutorKind(kind: unknown): kind is ExecutorKind {
+  return typeof kind === 'string' && KINDS.has(kind);
+}

@@ -8,7 +8,7 @@ import type * as pb from '../gen/orchestrator/v1/orchestrator.js';
 import { invalidArgument } from '../tasks/errors.js';
 import { commandExecutor } from './command.js';
 import { containerExecutor } from './container.js';
-import { EXECUTOR_KINDS, type ExecutorKind } from './executor-kind.js';
+import { isExecutorKind, type ExecutorKind } from './executor-kind.js';
 import type { ExecutorModule, TemplateMapper } from './executor-module.js';
 import type { ExecutorSpec } from './executor-spec.js';
 import { handlerExecutor } from './handler.js';
@@ -26,13 +26,6 @@ export const EXECUTORS = {
   container: containerExecutor,
   slurm: slurmExecutor,
 } as const satisfies ExecutorTable;
-
-const KINDS: ReadonlySet<string> = new Set(EXECUTOR_KINDS);
-
-/** Whether `kind` (from a caller, a job or a stored record) is one this build knows. */
-export function isExecutorKind(kind: unknown): kind is ExecutorKind {
-  return typeof kind === 'string' && KINDS.has(kind);
-}
 
 /**
  * The module of `kind`, typed for any spec. TypeScript cannot tie `EXECUTORS[spec.kind]` to
