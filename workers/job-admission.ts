@@ -73,7 +73,7 @@ function bool(v: unknown, field: string): boolean {
  * Each kind's reader of a job's executor spec, keyed by kind, so that a kind added to
  * EXECUTOR_KINDS is a compile error here until the pool can read its jobs.
  */
-const JOB_EXECUTOR_READERS = {
+export const JOB_EXECUTOR_READERS = {
   handler: (v, f) => ({ kind: 'handler', name: str(v.name, `${f}.name`) }),
   command: (v, f) => {
     const name = optStr(v.name, `${f}.name`);

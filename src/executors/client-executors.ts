@@ -64,7 +64,7 @@ interface ClientExecutor<K extends ExecutorKind> {
   fromPb(value: PbExecutorOf<K>): ExecutorInputs[K];
 }
 
-const CLIENT_EXECUTORS = {
+export const CLIENT_EXECUTORS = {
   handler: { toPb: (name) => ({ name }), fromPb: (v) => v.name },
   command: {
     toPb: (c) => ({ name: c.name ?? '', args: c.args ?? {}, argv: c.argv ?? [], env: c.env ?? {}, cwd: c.cwd ?? '' }),
