@@ -15,6 +15,7 @@ import { EXECUTOR_KINDS, isExecutorKind, type ExecutorKind } from '../src/execut
 import type { ExecutorSpec } from '../src/executors/executor-spec.js';
 import { EXECUTORS, executorFromPb, executorToPb, mapTemplatedExecutor, type ExecutorTable } from '../src/executors/registry.js';
 import { OrchestratorError } from '../src/tasks/errors.js';
+import { EXECUTOR_READERS } from '../src/cli/input-files.js';
 import { POOL_EXECUTORS } from '../workers/executors/pool-executors.js';
 import { JOB_EXECUTOR_READERS } from '../workers/job-admission.js';
 
@@ -32,6 +33,7 @@ const SITES = {
   'front end: spec, checks, proto mapping, templated fields (src/executors/registry.ts)': EXECUTORS,
   'client: input shape and proto mapping (src/executors/client-executors.ts)': CLIENT_EXECUTORS,
   'pool: executor factory (workers/executors/pool-executors.ts)': POOL_EXECUTORS,
+  'orchctl: --file reader (src/cli/input-files.ts)': EXECUTOR_READERS,
   'pool: job data reader (workers/job-admission.ts)': JOB_EXECUTOR_READERS,
 };
 
@@ -43,6 +45,7 @@ function compileTimeSites(): void {
   requiresKinds(JOB_EXECUTOR_READERS);
   requiresKinds(configSections);
   requiresKinds(inputs);
+  requiresKinds(EXECUTOR_READERS);
   // ...and each would stop the build for a new one.
   // @ts-expect-error the front end's module (src/executors/<kind>.ts) in EXECUTORS
   requiresFake(EXECUTORS);
@@ -54,6 +57,8 @@ function compileTimeSites(): void {
   requiresFake(POOL_EXECUTORS);
   // @ts-expect-error the pool's reader of job data (JOB_EXECUTOR_READERS)
   requiresFake(JOB_EXECUTOR_READERS);
+  // @ts-expect-error orchctl's reader of --file executors (src/cli/input-files.ts)
+  requiresFake(EXECUTOR_READERS);
   // @ts-expect-error the config's executors.<kind> section (src/config/config.ts)
   requiresFake(configSections);
   // The table type itself: a module for "fake" is required once the kind exists.

@@ -44,6 +44,6 @@ export const httpExecutor = {
   check: (field, spec, c) => checkHttp(field, spec, c.policy),
   fromPb: (v) => ({ kind: 'http', url: v.url, method: v.method, headers: v.headers }),
   toPb: (e) => ({ url: e.url, method: e.method, headers: e.headers }),
-  // The URL and headers are checked against the allow-list at submission: templating them would let a step's result choose where to send.
+  // Only the payload is templated for http tasks (README "Workflows"); the URL and headers are as submitted.
   mapTemplated: (e) => e,
 } as const satisfies ExecutorModule<'http'>;
