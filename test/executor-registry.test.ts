@@ -131,6 +131,8 @@ describe('executor registry', () => {
     expect(err).toBeInstanceOf(OrchestratorError);
     expect((err as OrchestratorError).code).toBe('invalid_argument');
     expect((err as OrchestratorError).field).toBe('task.executor');
+    // A stored spec (a schedule's task) of a kind this build does not know: named, not dropped.
+    expect(() => executorToPb({ kind: 'fake' } as unknown as ExecutorSpec)).toThrow(/executor kind "fake" is not one this build knows/);
     expect(isExecutorKind('fake')).toBe(false);
     expect(isExecutorKind('__proto__')).toBe(false);
     // The client: an input naming no kind is an error, not a container task.

@@ -5,7 +5,7 @@
  * another kind's branch (README "Adding an executor kind").
  */
 import type * as pb from '../gen/orchestrator/v1/orchestrator.js';
-import { invalidArgument } from '../tasks/errors.js';
+import { invalidArgument, OrchestratorError } from '../tasks/errors.js';
 import { commandExecutor } from './command.js';
 import { containerExecutor } from './container.js';
 import { isExecutorKind, type ExecutorKind } from './executor-kind.js';
@@ -49,8 +49,12 @@ export function executorFromPb(e: pb.ExecutorSpec | undefined, field: string): E
   return (moduleOf(k.$case).fromPb as (v: unknown) => ExecutorSpec)(k.value);
 }
 
-/** The spec into the proto's executor. */
+/**
+ * The spec into the proto's executor. A stored spec of a kind this build does not know (written
+ * by a newer one) is an internal error naming the kind, never an answer without its executor.
+ */
 export function executorToPb(e: ExecutorSpec): pb.ExecutorSpec {
+  if (!isExecutorKind(e.kind)) throw new OrchestratorError('internal', `executor kind "${String(e.kind).slice(0, 40)}" is not one this build knows`);
   const value = moduleOf(e.kind).toPb(e);
   return { kind: { $case: e.kind, value } as pb.ExecutorSpec['kind'] };
 }
