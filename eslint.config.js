@@ -36,7 +36,8 @@ export default tseslint.config(
     // The client's import chain (orchestrator/client) loads gRPC and the generated code only, so
     // a program that just calls an orchestrator carries no BullMQ, ioredis, dockerode, Express or
     // pino; types from elsewhere are fine (erased). test/client-entry.test.ts checks the built result.
-    files: ['src/client/**/*.ts', 'src/entry/client.ts'],
+    // The executor kinds' client side (their list and proto mapping) is part of that chain.
+    files: ['src/client/**/*.ts', 'src/entry/client.ts', 'src/executors/client-executors.ts', 'src/executors/executor-kind.ts'],
     rules: {
       '@typescript-eslint/no-restricted-imports': [
         'error',
@@ -48,9 +49,10 @@ export default tseslint.config(
               message: 'orchestrator/client may load only @grpc/grpc-js, @bufbuild/protobuf and node: builtins.',
             },
             {
-              regex: '^\\.\\./(?!gen/|client/|version\\.js$)',
+              regex: '^\\.\\./(?!gen/|client/|version\\.js$|executors/(client-executors|executor-kind)\\.js$)',
               allowTypeImports: true,
-              message: 'orchestrator/client may load only src/client, src/gen and src/version.ts (the rest pulls in the server).',
+              message:
+                "orchestrator/client may load only src/client, src/gen, src/version.ts and the executor kinds' client side (the rest pulls in the server).",
             },
           ],
         },

@@ -6,8 +6,10 @@
 export type BackoffKind = 'fixed' | 'exponential';
 
 /** The executor kinds a task can name (src/tasks/task-spec.ts ExecutorSpec). */
-export const EXECUTOR_KINDS = ['handler', 'command', 'http', 'container', 'slurm'] as const;
-export type ExecutorKind = (typeof EXECUTOR_KINDS)[number];
+import type { ExecutorKind } from '../src/executors/executor-kind.js';
+
+// The kinds are listed in src/executors/executor-kind.ts; re-exported for the classes' older import path.
+export { EXECUTOR_KINDS, type ExecutorKind } from '../src/executors/executor-kind.js';
 
 /**
  * What tasks of a class may run: checked when a task is submitted (PERMISSION_DENIED naming the

@@ -11,6 +11,8 @@
  * name and values, so what runs is always what the pool's operator defined.
  */
 import type { TaskClassOptions } from '../queues/task-classes.js';
+import { isExecutorKind, type ExecutorKind } from '../src/executors/executor-kind.js';
+import type { ExecutorSpecOf } from '../src/executors/executor-spec.js';
 import { fillCommandTemplate } from '../src/tasks/command-template.js';
 import { OrchestratorError, TaskError } from '../src/tasks/errors.js';
 import type { ExecutorPolicy } from '../src/tasks/executor-policy.js';
@@ -67,73 +69,75 @@ function bool(v: unknown, field: string): boolean {
   return v;
 }
 
+/**
+ * Each kind's reader of a job's executor spec, keyed by kind, so that a kind added to
+ * EXECUTOR_KINDS is a compile error here until the pool can read its jobs.
+ */
+export const JOB_EXECUTOR_READERS = {
+  handler: (v, f) => ({ kind: 'handler', name: str(v.name, `${f}.name`) }),
+  command: (v, f) => {
+    const name = optStr(v.name, `${f}.name`);
+    const args = optStrRecord(v.args, `${f}.args`);
+    return {
+      kind: 'command',
+      argv: strArray(v.argv ?? [], `${f}.argv`),
+      env: strRecord(v.env ?? {}, `${f}.env`),
+      cwd: str(v.cwd ?? '', `${f}.cwd`),
+      ...(name !== undefined ? { name } : {}),
+      ...(args !== undefined ? { args } : {}),
+    };
+  },
+  http: (v, f) => ({ kind: 'http', url: str(v.url, `${f}.url`), method: str(v.method, `${f}.method`), headers: strRecord(v.headers ?? {}, `${f}.headers`) }),
+  container: (v, f) => {
+    if (!Array.isArray(v.mounts ?? [])) throw new BadJob(`${f}.mounts is not a list`);
+    const mounts = ((v.mounts ?? []) as unknown[]).map((m, i): ContainerMountSpec => {
+      if (!isRecord(m)) throw new BadJob(`${f}.mounts[${i}] is not an object`);
+      return {
+        hostPath: str(m.hostPath, `${f}.mounts[${i}].hostPath`),
+        containerPath: str(m.containerPath, `${f}.mounts[${i}].containerPath`),
+        writable: bool(m.writable, `${f}.mounts[${i}].writable`),
+      };
+    });
+    return {
+      kind: 'container',
+      image: str(v.image, `${f}.image`),
+      command: strArray(v.command ?? [], `${f}.command`),
+      env: strRecord(v.env ?? {}, `${f}.env`),
+      workingDir: str(v.workingDir ?? '', `${f}.workingDir`),
+      cpuMillis: count(v.cpuMillis ?? 0, `${f}.cpuMillis`),
+      memoryBytes: count(v.memoryBytes ?? 0, `${f}.memoryBytes`),
+      pidsLimit: count(v.pidsLimit ?? 0, `${f}.pidsLimit`),
+      user: str(v.user ?? '', `${f}.user`),
+      network: bool(v.network ?? false, `${f}.network`),
+      mounts,
+    };
+  },
+  slurm: (v, f) => {
+    const name = optStr(v.name, `${f}.name`);
+    const args = optStrRecord(v.args, `${f}.args`);
+    const account = optStr(v.account, `${f}.account`);
+    return {
+      kind: 'slurm',
+      ...(name !== undefined ? { name } : {}),
+      ...(args !== undefined ? { args } : {}),
+      ...(account !== undefined ? { account } : {}),
+      script: str(v.script ?? '', `${f}.script`),
+      command: strArray(v.command ?? [], `${f}.command`),
+      partition: str(v.partition ?? '', `${f}.partition`),
+      gres: str(v.gres ?? '', `${f}.gres`),
+      cpus: count(v.cpus ?? 0, `${f}.cpus`),
+      memoryMb: count(v.memoryMb ?? 0, `${f}.memoryMb`),
+      timeLimitMinutes: count(v.timeLimitMinutes ?? 0, `${f}.timeLimitMinutes`),
+      env: strRecord(v.env ?? {}, `${f}.env`),
+    };
+  },
+} as const satisfies { readonly [K in ExecutorKind]: (v: Record<string, unknown>, field: string) => ExecutorSpecOf<K> };
+
 /** The executor spec of a job, every field of the right type; BadJob otherwise. */
 function parseExecutor(v: unknown): ExecutorSpec {
   if (!isRecord(v)) throw new BadJob('executor is not an object');
-  const f = `executor.${String(v.kind)}`;
-  switch (v.kind) {
-    case 'handler':
-      return { kind: 'handler', name: str(v.name, `${f}.name`) };
-    case 'command': {
-      const name = optStr(v.name, `${f}.name`);
-      const args = optStrRecord(v.args, `${f}.args`);
-      return {
-        kind: 'command',
-        argv: strArray(v.argv ?? [], `${f}.argv`),
-        env: strRecord(v.env ?? {}, `${f}.env`),
-        cwd: str(v.cwd ?? '', `${f}.cwd`),
-        ...(name !== undefined ? { name } : {}),
-        ...(args !== undefined ? { args } : {}),
-      };
-    }
-    case 'http':
-      return { kind: 'http', url: str(v.url, `${f}.url`), method: str(v.method, `${f}.method`), headers: strRecord(v.headers ?? {}, `${f}.headers`) };
-    case 'container': {
-      if (!Array.isArray(v.mounts ?? [])) throw new BadJob(`${f}.mounts is not a list`);
-      const mounts = ((v.mounts ?? []) as unknown[]).map((m, i): ContainerMountSpec => {
-        if (!isRecord(m)) throw new BadJob(`${f}.mounts[${i}] is not an object`);
-        return {
-          hostPath: str(m.hostPath, `${f}.mounts[${i}].hostPath`),
-          containerPath: str(m.containerPath, `${f}.mounts[${i}].containerPath`),
-          writable: bool(m.writable, `${f}.mounts[${i}].writable`),
-        };
-      });
-      return {
-        kind: 'container',
-        image: str(v.image, `${f}.image`),
-        command: strArray(v.command ?? [], `${f}.command`),
-        env: strRecord(v.env ?? {}, `${f}.env`),
-        workingDir: str(v.workingDir ?? '', `${f}.workingDir`),
-        cpuMillis: count(v.cpuMillis ?? 0, `${f}.cpuMillis`),
-        memoryBytes: count(v.memoryBytes ?? 0, `${f}.memoryBytes`),
-        pidsLimit: count(v.pidsLimit ?? 0, `${f}.pidsLimit`),
-        user: str(v.user ?? '', `${f}.user`),
-        network: bool(v.network ?? false, `${f}.network`),
-        mounts,
-      };
-    }
-    case 'slurm': {
-      const name = optStr(v.name, `${f}.name`);
-      const args = optStrRecord(v.args, `${f}.args`);
-      const account = optStr(v.account, `${f}.account`);
-      return {
-        kind: 'slurm',
-        ...(name !== undefined ? { name } : {}),
-        ...(args !== undefined ? { args } : {}),
-        ...(account !== undefined ? { account } : {}),
-        script: str(v.script ?? '', `${f}.script`),
-        command: strArray(v.command ?? [], `${f}.command`),
-        partition: str(v.partition ?? '', `${f}.partition`),
-        gres: str(v.gres ?? '', `${f}.gres`),
-        cpus: count(v.cpus ?? 0, `${f}.cpus`),
-        memoryMb: count(v.memoryMb ?? 0, `${f}.memoryMb`),
-        timeLimitMinutes: count(v.timeLimitMinutes ?? 0, `${f}.timeLimitMinutes`),
-        env: strRecord(v.env ?? {}, `${f}.env`),
-      };
-    }
-    default:
-      throw new BadJob(`executor kind "${String(v.kind).slice(0, 40)}" is not one this pool knows`);
-  }
+  if (!isExecutorKind(v.kind)) throw new BadJob(`executor kind "${String(v.kind).slice(0, 40)}" is not one this pool knows`);
+  return JOB_EXECUTOR_READERS[v.kind](v, `executor.${v.kind}`);
 }
 
 export class JobAdmission {

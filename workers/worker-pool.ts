@@ -19,22 +19,16 @@ import type { Logger } from '../src/logging/logger.js';
 import { createOwnRedis, createRedis } from '../src/redis/connection.js';
 import { keys as makeKeys, type Keys } from '../src/redis/keys.js';
 import { attemptsBefore, type TaskJobData } from '../src/tasks/task-spec.js';
-import { CommandExecutor, cleanEnvironment } from './executors/command.js';
+import { cleanEnvironment } from './executors/command.js';
+import { createPoolExecutors } from './executors/pool-executors.js';
 import { JobAdmission } from './job-admission.js';
 import { canRunAs, poolUid, poolUserName, resolveRunAs, type RunAsUser } from './run-as.js';
 import type { Executor } from './executors/executor.js';
-import { HandlerExecutor } from './executors/handler.js';
-import { HttpExecutor } from './executors/http.js';
-import { ContainerExecutor } from './executors/container.js';
 import { reapOrphanContainers } from './container-reaper.js';
 import { poolConcurrencyOverrides } from '../src/tasks/class-controls.js';
 import { DockerClient } from '../src/docker/docker-client.js';
-import { SandboxRunner } from './sandbox/sandbox-runner.js';
 import { PoolGuard } from './pool-guard/pool-guard.js';
 import { reapOrphanGroups } from './pool-guard/orphan-group-reaper.js';
-import { SlurmExecutor } from './executors/slurm.js';
-import { SlurmJobIds } from './slurm-job-ids.js';
-import { SlurmCli } from '../src/slurm/slurm-cli.js';
 import { createTaskProcessor, HandBack } from './task-processor.js';
 import { AttemptTracing } from './attempt-tracing.js';
 import { Tracing } from '../src/tracing/tracing.js';
@@ -189,40 +183,24 @@ export class WorkerPool {
     const bullRedis = (this.bullRedis = createRedis(this.opts.redisUrl, { connectionName: `orq-pool-${this.id}-workers` }));
     const feeds = new FeedWriter({ redis, keys: this.keys, eventsMaxLen: config.streams.eventsMaxLen, resultsMaxLen: config.streams.resultsMaxLen });
     const classes = [...this.concurrency.keys()];
-    const inProcess = new Set(classes.filter((c) => config.classes.get(c)!.inProcessHandlers));
-    const needsSandbox = classes.some((c) => !inProcess.has(c));
     const docker = new DockerClient({ socketPath: config.docker.socketPath });
     const runAs = this.runAsUsers(classes);
     const guard = this.startGuard(classes);
     const poolEnv = this.opts.env ?? process.env;
     const classEnv = new Map(classes.map((c) => [c, cleanEnvironment(poolEnv, config.classes.get(c)!.policy.envPassthrough, runAs.get(c))]));
-    const handler = new HandlerExecutor({
-      handlersDir: config.pool.handlersDir,
-      testHandlers: config.executors.handler.testHandlers,
-      sandbox: needsSandbox ? new SandboxRunner({ useWorkerThreads: config.pool.sandbox === 'thread' }) : undefined,
-      inProcessClasses: inProcess,
+    this.executors = createPoolExecutors({
+      config,
+      poolId: this.id,
+      redis,
+      keys: this.keys,
+      docker,
+      logger: this.log,
+      classes,
+      classEnv,
+      runAs,
+      guard,
+      commandKillGraceMs: COMMAND_KILL_GRACE_MS,
     });
-    this.executors = new Map<string, Executor<unknown>>([
-      ['handler', handler as Executor<unknown>],
-      [
-        'command',
-        new CommandExecutor({
-          killGraceMs: COMMAND_KILL_GRACE_MS,
-          environment: (c) => classEnv.get(c)!,
-          runAs: (c) => runAs.get(c),
-          guard,
-        }) as Executor<unknown>,
-      ],
-      [
-        'http',
-        new HttpExecutor({
-          allowedUrlPrefixes: config.executors.http.allowedUrlPrefixes,
-          maxResponseBytes: config.executors.http.maxResponseBytes,
-        }) as Executor<unknown>,
-      ],
-      ['container', this.containerExecutor(docker) as Executor<unknown>],
-      ['slurm', this.slurmExecutor(redis) as Executor<unknown>],
-    ]);
     const outcomes = new PendingOutcomes({ eventsMaxLen: config.streams.eventsMaxLen, resultsMaxLen: config.streams.resultsMaxLen });
     const started = new PendingStarts();
     defineTaskCommands(bullRedis);
@@ -364,45 +342,6 @@ export class WorkerPool {
         this.log.warn({ taskClass: name }, `raw command tasks of ${name} will be refused: this pool runs as root and ${key} names no unprivileged user`);
     }
     return users;
-  }
-
-  private containerExecutor(docker: DockerClient): ContainerExecutor {
-    const c = this.opts.config.executors.container;
-    return new ContainerExecutor({
-      docker,
-      prefix: this.opts.config.redis.prefix,
-      poolId: this.id,
-      logger: this.log,
-      allowNetwork: c.allowNetwork,
-      allowedMounts: c.allowedMounts,
-      networkMode: c.networkMode,
-      defaultMemoryBytes: c.defaultMemoryBytes,
-      defaultCpuMillis: c.defaultCpuMillis,
-      defaultPidsLimit: c.defaultPidsLimit,
-      tmpfsBytes: c.tmpfsBytes,
-      killGraceMs: c.killGraceMs,
-    });
-  }
-
-  private slurmExecutor(redis: Redis): SlurmExecutor {
-    const s = this.opts.config.executors.slurm;
-    return new SlurmExecutor({
-      cli: new SlurmCli({
-        sbatchPath: s.sbatchPath,
-        scontrolPath: s.scontrolPath,
-        squeuePath: s.squeuePath,
-        scancelPath: s.scancelPath,
-        commandTimeoutMs: s.commandTimeoutMs,
-      }),
-      jobIds: new SlurmJobIds({ redis, keys: this.keys }),
-      prefix: this.opts.config.redis.prefix,
-      spoolDir: resolve(s.spoolDir),
-      pollIntervalMs: s.pollIntervalMs,
-      defaultPartition: s.defaultPartition,
-      outputTailBytes: s.outputTailBytes,
-      envPassthrough: (c) => this.opts.config.classes.get(c)?.policy.envPassthrough ?? [],
-      logger: this.log,
-    });
   }
 
   /**

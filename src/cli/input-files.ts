@@ -9,6 +9,8 @@
  */
 import type { ExecutorInput, TaskInput, WorkflowInput } from '../client/orchestrator-client.js';
 import { CliError, EXIT } from './cli-context.js';
+import type { ExecutorInputs } from '../executors/client-executors.js';
+import { EXECUTOR_KINDS, type ExecutorKind } from '../executors/executor-kind.js';
 
 type Obj = Record<string, unknown>;
 
@@ -72,20 +74,14 @@ function enumValue<T extends string>(v: unknown, where: string, prefix: string, 
   return hit ?? bad(where, `expected one of ${names.join(', ')} (or ${names.map((n) => `${prefix}${n.toUpperCase()}`).join(', ')})`);
 }
 
-const EXECUTOR_KINDS = ['handler', 'command', 'http', 'container', 'slurm'] as const;
-
-function executor(v: unknown, where: string): ExecutorInput | undefined {
-  if (v === undefined || v === null) return undefined;
-  const e = fields(v, where, EXECUTOR_KINDS);
-  const kinds = Object.keys(e);
-  if (kinds.length !== 1) bad(where, `expected exactly one of ${EXECUTOR_KINDS.join(', ')}`);
-  const at = `${where}.${kinds[0]}`;
-  if (e.handler !== undefined) {
-    if (typeof e.handler === 'string') return { handler: e.handler };
-    return { handler: str(fields(e.handler, at, ['name']).name, `${at}.name`) ?? bad(at, 'needs a name') };
-  }
-  if (e.command !== undefined) {
-    const c = fields(e.command, at, ['name', 'args', 'argv', 'env', 'cwd']);
+/** Each kind's reader, keyed by kind: a kind added to EXECUTOR_KINDS is a compile error here until orchctl can read it. */
+export const EXECUTOR_READERS = {
+  handler: (v, at) => {
+    if (typeof v === 'string') return { handler: v };
+    return { handler: str(fields(v, at, ['name']).name, `${at}.name`) ?? bad(at, 'needs a name') };
+  },
+  command: (v, at) => {
+    const c = fields(v, at, ['name', 'args', 'argv', 'env', 'cwd']);
     return {
       command: {
         name: str(c.name, `${at}.name`),
@@ -95,15 +91,15 @@ function executor(v: unknown, where: string): ExecutorInput | undefined {
         cwd: str(c.cwd, `${at}.cwd`),
       },
     };
-  }
-  if (e.http !== undefined) {
-    const h = fields(e.http, at, ['url', 'method', 'headers']);
+  },
+  http: (v, at) => {
+    const h = fields(v, at, ['url', 'method', 'headers']);
     return {
       http: { url: str(h.url, `${at}.url`) ?? bad(at, 'needs a url'), method: str(h.method, `${at}.method`), headers: stringMap(h.headers, `${at}.headers`) },
     };
-  }
-  if (e.container !== undefined) {
-    const c = fields(e.container, at, ['image', 'command', 'env', 'workingDir', 'cpuMillis', 'memoryBytes', 'pidsLimit', 'user', 'network', 'mounts']);
+  },
+  container: (v, at) => {
+    const c = fields(v, at, ['image', 'command', 'env', 'workingDir', 'cpuMillis', 'memoryBytes', 'pidsLimit', 'user', 'network', 'mounts']);
     const mounts = c.mounts === undefined || c.mounts === null ? undefined : Array.isArray(c.mounts) ? c.mounts : bad(`${at}.mounts`, 'expected a list');
     return {
       container: {
@@ -127,23 +123,34 @@ function executor(v: unknown, where: string): ExecutorInput | undefined {
         }),
       },
     };
-  }
-  const s = fields(e.slurm, at, ['name', 'args', 'account', 'script', 'command', 'partition', 'gres', 'cpus', 'memoryMb', 'timeLimitMinutes', 'env']);
-  return {
-    slurm: {
-      name: str(s.name, `${at}.name`),
-      args: stringMap(s.args, `${at}.args`),
-      account: str(s.account, `${at}.account`),
-      script: str(s.script, `${at}.script`),
-      command: strings(s.command, `${at}.command`),
-      partition: str(s.partition, `${at}.partition`),
-      gres: str(s.gres, `${at}.gres`),
-      cpus: num(s.cpus, `${at}.cpus`),
-      memoryMb: num(s.memoryMb, `${at}.memory_mb`),
-      timeLimitMinutes: num(s.timeLimitMinutes, `${at}.time_limit_minutes`),
-      env: stringMap(s.env, `${at}.env`),
-    },
-  };
+  },
+  slurm: (v, at) => {
+    const s = fields(v, at, ['name', 'args', 'account', 'script', 'command', 'partition', 'gres', 'cpus', 'memoryMb', 'timeLimitMinutes', 'env']);
+    return {
+      slurm: {
+        name: str(s.name, `${at}.name`),
+        args: stringMap(s.args, `${at}.args`),
+        account: str(s.account, `${at}.account`),
+        script: str(s.script, `${at}.script`),
+        command: strings(s.command, `${at}.command`),
+        partition: str(s.partition, `${at}.partition`),
+        gres: str(s.gres, `${at}.gres`),
+        cpus: num(s.cpus, `${at}.cpus`),
+        memoryMb: num(s.memoryMb, `${at}.memory_mb`),
+        timeLimitMinutes: num(s.timeLimitMinutes, `${at}.time_limit_minutes`),
+        env: stringMap(s.env, `${at}.env`),
+      },
+    };
+  },
+} satisfies { [K in ExecutorKind]: (v: unknown, at: string) => { [P in K]: ExecutorInputs[K] } };
+
+function executor(v: unknown, where: string): ExecutorInput | undefined {
+  if (v === undefined || v === null) return undefined;
+  const e = fields(v, where, EXECUTOR_KINDS);
+  const kinds = Object.keys(e) as ExecutorKind[];
+  if (kinds.length !== 1) bad(where, `expected exactly one of ${EXECUTOR_KINDS.join(', ')}`);
+  const kind = kinds[0]!;
+  return EXECUTOR_READERS[kind](e[kind], `${where}.${kind}`);
 }
 
 const TASK_FIELDS = ['taskId', 'taskClass', 'payload', 'priority', 'workflowId', 'maxAttempts', 'backoff', 'timeoutMs', 'delayMs', 'executor'] as const;

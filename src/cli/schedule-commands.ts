@@ -1,6 +1,7 @@
 /** orchctl schedule create | list | get | update | delete: recurring task submissions. */
 import type { Command } from 'commander';
-import { BackoffType, type ExecutorInput, type Schedule, type ScheduleInput, type TaskInput } from '../client/orchestrator-client.js';
+import { executorInputFromPb } from '../executors/client-executors.js';
+import { BackoffType, type Schedule, type ScheduleInput, type TaskInput } from '../client/orchestrator-client.js';
 import { ListSchedulesResponse, Schedule as ScheduleMessage } from '../gen/orchestrator/v1/orchestrator.js';
 import { CliError, EXIT, type CliContext } from './cli-context.js';
 
@@ -52,13 +53,7 @@ const iso = (ms: number) => (ms ? new Date(ms).toISOString() : '');
 /** A stored task spec back into the client's input shape (for update's read-modify-write). */
 function taskInputOf(s: Schedule): Omit<TaskInput, 'taskId'> {
   const t = s.spec!.task!;
-  const e = t.executor?.kind;
-  let executor: ExecutorInput | undefined;
-  if (e?.$case === 'handler') executor = { handler: e.value.name };
-  else if (e?.$case === 'command') executor = { command: e.value };
-  else if (e?.$case === 'http') executor = { http: e.value };
-  else if (e?.$case === 'container') executor = { container: e.value };
-  else if (e?.$case === 'slurm') executor = { slurm: e.value };
+  const executor = executorInputFromPb(t.executor);
   const backoffType =
     t.backoff?.type === BackoffType.BACKOFF_TYPE_FIXED ? 'fixed' : t.backoff?.type === BackoffType.BACKOFF_TYPE_EXPONENTIAL ? 'exponential' : undefined;
   return {

@@ -16,8 +16,10 @@ import {
   type ServiceError,
 } from '@grpc/grpc-js';
 import * as pb from '../gen/orchestrator/v1/orchestrator.js';
+import { executorInputToPb, type ExecutorInput } from '../executors/client-executors.js';
 
 export type { ServiceError };
+export type { ExecutorInput, ExecutorInputs } from '../executors/client-executors.js';
 export { TaskState, ServingStatus, BackoffType, WorkflowRunState, StepState, FailurePolicy, LogStream } from '../gen/orchestrator/v1/orchestrator.js';
 export type {
   TaskLogs,
@@ -84,102 +86,6 @@ export interface TaskInput {
   delayMs?: number;
   /** Default: handler "echo". */
   executor?: ExecutorInput;
-}
-
-/** How a task runs: exactly one executor. */
-export type ExecutorInput =
-  | { handler: string }
-  /**
-   * A named command of the pools' config (`name`, with `args` for its placeholders), or a raw
-   * `argv` where the class's policy allows raw commands.
-   */
-  | { command: { name?: string; args?: Record<string, string>; argv?: string[]; env?: Record<string, string>; cwd?: string } }
-  /** POST (default), PUT or PATCH the task as JSON to `url`; the response body is the result. */
-  | { http: { url: string; method?: string; headers?: Record<string, string> } }
-  /** Run `image` as a locked-down Docker container; unset limits take the pool's defaults. */
-  | {
-      container: {
-        image: string;
-        command?: string[];
-        env?: Record<string, string>;
-        workingDir?: string;
-        cpuMillis?: number;
-        memoryBytes?: number;
-        pidsLimit?: number;
-        user?: string;
-        network?: boolean;
-        /** Host directories bound in (read-only unless writable); each under executors.container.allowedMounts. */
-        mounts?: { hostPath: string; containerPath: string; writable?: boolean }[];
-      };
-    }
-  /** Submit a Slurm batch job (a named script, a raw `script` or a raw `command`: one of them) and wait for it to end. */
-  | {
-      slurm: {
-        /** A named script of the pools' config (executors.slurm.scripts). */
-        name?: string;
-        /** Values of the named script's placeholders. */
-        args?: Record<string, string>;
-        /** Slurm account; one of the class's policy slurm.accounts. */
-        account?: string;
-        script?: string;
-        command?: string[];
-        partition?: string;
-        /** Generic resources, e.g. "gpu:1". */
-        gres?: string;
-        cpus?: number;
-        memoryMb?: number;
-        timeLimitMinutes?: number;
-        env?: Record<string, string>;
-      };
-    };
-
-function toPbExecutor(e: ExecutorInput | undefined): pb.ExecutorSpec | undefined {
-  if (e === undefined) return undefined;
-  if ('handler' in e) return { kind: { $case: 'handler', value: { name: e.handler } } };
-  if ('command' in e) {
-    const c = e.command;
-    return { kind: { $case: 'command', value: { name: c.name ?? '', args: c.args ?? {}, argv: c.argv ?? [], env: c.env ?? {}, cwd: c.cwd ?? '' } } };
-  }
-  if ('http' in e) return { kind: { $case: 'http', value: { url: e.http.url, method: e.http.method ?? '', headers: e.http.headers ?? {} } } };
-  if ('slurm' in e) {
-    const s = e.slurm;
-    return {
-      kind: {
-        $case: 'slurm',
-        value: {
-          name: s.name ?? '',
-          args: s.args ?? {},
-          account: s.account ?? '',
-          script: s.script ?? '',
-          command: s.command ?? [],
-          partition: s.partition ?? '',
-          gres: s.gres ?? '',
-          cpus: s.cpus ?? 0,
-          memoryMb: s.memoryMb ?? 0,
-          timeLimitMinutes: s.timeLimitMinutes ?? 0,
-          env: s.env ?? {},
-        },
-      },
-    };
-  }
-  const c = e.container;
-  return {
-    kind: {
-      $case: 'container',
-      value: {
-        image: c.image,
-        command: c.command ?? [],
-        env: c.env ?? {},
-        workingDir: c.workingDir ?? '',
-        cpuMillis: c.cpuMillis ?? 0,
-        memoryBytes: c.memoryBytes ?? 0,
-        pidsLimit: c.pidsLimit ?? 0,
-        user: c.user ?? '',
-        network: c.network ?? false,
-        mounts: (c.mounts ?? []).map((m) => ({ hostPath: m.hostPath, containerPath: m.containerPath, writable: m.writable ?? false })),
-      },
-    },
-  };
 }
 
 /** A workflow to create: steps with their tasks and dependencies. */
@@ -276,7 +182,7 @@ export function toPbTask(t: TaskInput): pb.TaskSpec {
     backoff: t.backoff ? { type: backoffType, delayMs: t.backoff.delayMs } : undefined,
     timeoutMs: t.timeoutMs ?? 0,
     delayMs: t.delayMs ?? 0,
-    executor: toPbExecutor(t.executor),
+    executor: t.executor === undefined ? undefined : executorInputToPb(t.executor),
   };
 }
 

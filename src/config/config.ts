@@ -17,7 +17,7 @@ import { hostname, totalmem } from 'node:os';
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { isLoopback, splitHostPort } from '../http/http-listener.js';
-import { EXECUTOR_KINDS, resolveTaskClasses, type TaskClassOptions } from '../../queues/task-classes.js';
+import { EXECUTOR_KINDS, resolveTaskClasses, type ExecutorKind, type TaskClassOptions } from '../../queues/task-classes.js';
 import { ENV_MANAGER_ROLES, GRPC_ROLES } from '../auth/roles.js';
 import { normaliseAbsolutePath, normaliseHttpUrl, type ExecutorPolicy } from '../tasks/executor-policy.js';
 import { parseCommandTemplate, type CommandTemplate } from '../tasks/command-template.js';
@@ -222,6 +222,100 @@ function refuseOpenProbes(ctx: z.RefinementCtx, addrKey: string, addr: string, o
     message: `${addrKey} ${addr} is not a loopback address, and /metrics, /health and /ready have no credentials: bind it to loopback, or set ${openKey} = true for a trusted network`,
   });
 }
+
+/**
+ * The `executors` section, one entry per executor kind: keyed by kind so that a kind added to
+ * EXECUTOR_KINDS (src/executors/executor-kind.ts) is a compile error here until it has its
+ * section (README "Adding an executor kind").
+ */
+const executorSections = {
+  handler: z
+    .strictObject({
+      /**
+       * Whether the built-in test handlers (fail, crash, spin) may run: they fail, kill
+       * their process or burn a CPU on purpose. @default false
+       */
+      testHandlers: z.boolean().default(false),
+    })
+    .prefault({}),
+  command: z
+    .strictObject({
+      /** Named commands: `[executors.command.commands.NAME] argv = [...]` (see README "Execution policy"). @default {} */
+      commands: z.record(commandName, commandTemplate).default({}),
+    })
+    .prefault({}),
+  http: z
+    .strictObject({
+      /**
+       * URL prefixes the http executor may call, e.g. "https://runner.internal:8443/tasks/".
+       * A task's URL must start with one (after normalisation), at submission and on the pool.
+       * @default [] (the http executor calls nothing until this is set)
+       */
+      allowedUrlPrefixes: z.array(httpUrlPrefix).default([]),
+      /** Largest response body taken as a result; a larger one fails the attempt. @default 1 MiB */
+      maxResponseBytes: z
+        .number()
+        .int()
+        .min(1)
+        .default(1 << 20),
+    })
+    .prefault({}),
+  container: z
+    .strictObject({
+      /** Whether a task may ask for a network (`network = true`). @default false */
+      allowNetwork: z.boolean().default(false),
+      /** The Docker network a container joins when it asks for one and may. @default "bridge" */
+      networkMode: z.string().min(1).default('bridge'),
+      /** Memory limit of a task that sets none, in bytes (no swap on top). @default 1 GiB */
+      defaultMemoryBytes: z
+        .number()
+        .int()
+        .min(6 << 20)
+        .default(1 << 30),
+      /** CPU limit of a task that sets none, in thousandths of a CPU. @default 1000 */
+      defaultCpuMillis: z.number().int().min(1).default(1000),
+      /** Process limit of a task that sets none. @default 256 */
+      defaultPidsLimit: z.number().int().min(1).default(256),
+      /** Size of the writable tmpfs at /tmp. @default 64 MiB */
+      tmpfsBytes: z
+        .number()
+        .int()
+        .min(1 << 20)
+        .default(64 << 20),
+      /**
+       * Host directories under which a container task may bind paths (`mounts`), after
+       * symbolic links are resolved on the pool. @default [] (no host mounts)
+       */
+      allowedMounts: z.array(absoluteDir).default([]),
+      /** Time between SIGTERM and SIGKILL when a container is stopped (rounded up to seconds). @default 2000 */
+      killGraceMs: z.number().int().min(0).default(2000),
+    })
+    .prefault({}),
+  slurm: z
+    .strictObject({
+      /**
+       * Directory for batch scripts and job output (`<job id>.out`). On a cluster it must be
+       * a filesystem the pools and the compute nodes share. @default ".orchestrator/slurm"
+       */
+      spoolDir: z.string().min(1).default('.orchestrator/slurm'),
+      /** How often a running job's state is read (scontrol). @default 2000 */
+      pollIntervalMs: z.number().int().min(50).default(2_000),
+      /** Partition of a task that names none; '' for Slurm's default partition. @default "" */
+      defaultPartition: z.string().default(''),
+      /** The Slurm commands (through PATH unless absolute). */
+      sbatchPath: z.string().min(1).default('sbatch'),
+      scontrolPath: z.string().min(1).default('scontrol'),
+      squeuePath: z.string().min(1).default('squeue'),
+      scancelPath: z.string().min(1).default('scancel'),
+      /** Longest one Slurm command may take. @default 30000 */
+      commandTimeoutMs: z.number().int().min(100).default(30_000),
+      /** Bytes of the job's output kept in the result (the tail). @default 16384 */
+      outputTailBytes: z.number().int().min(0).default(16_384),
+      /** Named scripts: `[executors.slurm.scripts.NAME] argv = [...]`, run by a generated batch script. @default {} */
+      scripts: z.record(commandName, commandTemplate).default({}),
+    })
+    .prefault({}),
+} satisfies Record<ExecutorKind, z.ZodType>;
 
 const schema = z.strictObject({
   logLevel: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent']).default('info'),
@@ -684,96 +778,7 @@ const schema = z.strictObject({
       inboxMaxDeliveries: z.number().int().min(1).max(1_000).default(5),
     })
     .prefault({}),
-  executors: z
-    .strictObject({
-      handler: z
-        .strictObject({
-          /**
-           * Whether the built-in test handlers (fail, crash, spin) may run: they fail, kill
-           * their process or burn a CPU on purpose. @default false
-           */
-          testHandlers: z.boolean().default(false),
-        })
-        .prefault({}),
-      command: z
-        .strictObject({
-          /** Named commands: `[executors.command.commands.NAME] argv = [...]` (see README "Execution policy"). @default {} */
-          commands: z.record(commandName, commandTemplate).default({}),
-        })
-        .prefault({}),
-      http: z
-        .strictObject({
-          /**
-           * URL prefixes the http executor may call, e.g. "https://runner.internal:8443/tasks/".
-           * A task's URL must start with one (after normalisation), at submission and on the pool.
-           * @default [] (the http executor calls nothing until this is set)
-           */
-          allowedUrlPrefixes: z.array(httpUrlPrefix).default([]),
-          /** Largest response body taken as a result; a larger one fails the attempt. @default 1 MiB */
-          maxResponseBytes: z
-            .number()
-            .int()
-            .min(1)
-            .default(1 << 20),
-        })
-        .prefault({}),
-      container: z
-        .strictObject({
-          /** Whether a task may ask for a network (`network = true`). @default false */
-          allowNetwork: z.boolean().default(false),
-          /** The Docker network a container joins when it asks for one and may. @default "bridge" */
-          networkMode: z.string().min(1).default('bridge'),
-          /** Memory limit of a task that sets none, in bytes (no swap on top). @default 1 GiB */
-          defaultMemoryBytes: z
-            .number()
-            .int()
-            .min(6 << 20)
-            .default(1 << 30),
-          /** CPU limit of a task that sets none, in thousandths of a CPU. @default 1000 */
-          defaultCpuMillis: z.number().int().min(1).default(1000),
-          /** Process limit of a task that sets none. @default 256 */
-          defaultPidsLimit: z.number().int().min(1).default(256),
-          /** Size of the writable tmpfs at /tmp. @default 64 MiB */
-          tmpfsBytes: z
-            .number()
-            .int()
-            .min(1 << 20)
-            .default(64 << 20),
-          /**
-           * Host directories under which a container task may bind paths (`mounts`), after
-           * symbolic links are resolved on the pool. @default [] (no host mounts)
-           */
-          allowedMounts: z.array(absoluteDir).default([]),
-          /** Time between SIGTERM and SIGKILL when a container is stopped (rounded up to seconds). @default 2000 */
-          killGraceMs: z.number().int().min(0).default(2000),
-        })
-        .prefault({}),
-      slurm: z
-        .strictObject({
-          /**
-           * Directory for batch scripts and job output (`<job id>.out`). On a cluster it must be
-           * a filesystem the pools and the compute nodes share. @default ".orchestrator/slurm"
-           */
-          spoolDir: z.string().min(1).default('.orchestrator/slurm'),
-          /** How often a running job's state is read (scontrol). @default 2000 */
-          pollIntervalMs: z.number().int().min(50).default(2_000),
-          /** Partition of a task that names none; '' for Slurm's default partition. @default "" */
-          defaultPartition: z.string().default(''),
-          /** The Slurm commands (through PATH unless absolute). */
-          sbatchPath: z.string().min(1).default('sbatch'),
-          scontrolPath: z.string().min(1).default('scontrol'),
-          squeuePath: z.string().min(1).default('squeue'),
-          scancelPath: z.string().min(1).default('scancel'),
-          /** Longest one Slurm command may take. @default 30000 */
-          commandTimeoutMs: z.number().int().min(100).default(30_000),
-          /** Bytes of the job's output kept in the result (the tail). @default 16384 */
-          outputTailBytes: z.number().int().min(0).default(16_384),
-          /** Named scripts: `[executors.slurm.scripts.NAME] argv = [...]`, run by a generated batch script. @default {} */
-          scripts: z.record(commandName, commandTemplate).default({}),
-        })
-        .prefault({}),
-    })
-    .prefault({}),
+  executors: z.strictObject(executorSections).prefault({}),
   client: z
     .strictObject({
       /**

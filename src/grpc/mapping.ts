@@ -2,7 +2,8 @@
 import * as pb from '../gen/orchestrator/v1/orchestrator.js';
 import type { TaskEventRecord, TaskResultRecord } from '../feeds/feed-format.js';
 import type { HealthView, Serving } from '../monitoring/system-status.js';
-import type { ExecutorSpec, TaskSubmission } from '../tasks/task-spec.js';
+import { executorFromPb } from '../executors/registry.js';
+import type { TaskSubmission } from '../tasks/task-spec.js';
 import type { TaskState, TaskStatusView } from '../tasks/task-status.js';
 import type { TaskFailure } from '../tasks/task-failure.js';
 import { invalidArgument, type ErrorCode } from '../tasks/errors.js';
@@ -24,29 +25,6 @@ const SERVING: Record<Serving, pb.ServingStatus> = {
   degraded: pb.ServingStatus.SERVING_STATUS_DEGRADED,
   not_serving: pb.ServingStatus.SERVING_STATUS_NOT_SERVING,
 };
-
-function executorOf(e: pb.ExecutorSpec | undefined, field: string): ExecutorSpec | undefined {
-  switch (e?.kind?.$case) {
-    case undefined:
-      return undefined;
-    case 'handler':
-      return { kind: 'handler', name: e.kind.value.name };
-    case 'command':
-      return { kind: 'command', argv: e.kind.value.argv, env: e.kind.value.env, cwd: e.kind.value.cwd, name: e.kind.value.name, args: e.kind.value.args };
-    case 'http':
-      return { kind: 'http', url: e.kind.value.url, method: e.kind.value.method, headers: e.kind.value.headers };
-    case 'container':
-      return {
-        kind: 'container',
-        ...e.kind.value,
-        mounts: e.kind.value.mounts.map((m) => ({ hostPath: m.hostPath, containerPath: m.containerPath, writable: m.writable })),
-      };
-    case 'slurm':
-      return { kind: 'slurm', ...e.kind.value };
-    default:
-      throw invalidArgument(field, 'unknown executor kind');
-  }
-}
 
 /** A backoff type, or undefined for the class default; invalid_argument naming `field` for a value this server does not know. */
 function backoffKind(type: pb.BackoffType, field: string): 'fixed' | 'exponential' | undefined {
@@ -76,7 +54,7 @@ export function toSubmission(t: pb.TaskSpec | undefined, field: string): TaskSub
     backoff,
     timeoutMs: t.timeoutMs,
     delayMs: t.delayMs,
-    executor: executorOf(t.executor, `${field}.executor`),
+    executor: executorFromPb(t.executor, `${field}.executor`),
   };
 }
 

@@ -2,7 +2,8 @@
 import * as pb from '../gen/orchestrator/v1/orchestrator.js';
 import type { ScheduleSpec, ScheduleView } from '../schedules/schedule-spec.js';
 import { invalidArgument } from '../tasks/errors.js';
-import type { ExecutorSpec, TaskSubmission } from '../tasks/task-spec.js';
+import { executorToPb } from '../executors/registry.js';
+import type { TaskSubmission } from '../tasks/task-spec.js';
 import { toSubmission } from './mapping.js';
 
 export function toScheduleSpec(s: pb.ScheduleSpec | undefined, field: string): ScheduleSpec {
@@ -17,26 +18,6 @@ export function toScheduleSpec(s: pb.ScheduleSpec | undefined, field: string): S
     task: toSubmission(s.task, `${field}.task`),
     paused: s.paused,
   };
-}
-
-function toPbExecutor(e: ExecutorSpec | undefined): pb.ExecutorSpec | undefined {
-  if (!e) return undefined;
-  switch (e.kind) {
-    case 'handler':
-      return { kind: { $case: 'handler', value: { name: e.name } } };
-    case 'command':
-      return { kind: { $case: 'command', value: { argv: e.argv, env: e.env, cwd: e.cwd, name: e.name ?? '', args: e.args ?? {} } } };
-    case 'http':
-      return { kind: { $case: 'http', value: { url: e.url, method: e.method, headers: e.headers } } };
-    case 'container': {
-      const { kind: _kind, ...value } = e;
-      return { kind: { $case: 'container', value } };
-    }
-    case 'slurm': {
-      const { kind: _kind, ...value } = e;
-      return { kind: { $case: 'slurm', value: { ...value, name: e.name ?? '', args: e.args ?? {}, account: e.account ?? '' } } };
-    }
-  }
 }
 
 const BACKOFF: Record<string, pb.BackoffType> = {
@@ -55,7 +36,7 @@ export function toPbTaskSpec(t: TaskSubmission): pb.TaskSpec {
     backoff: t.backoff ? { type: BACKOFF[t.backoff.type ?? ''] ?? pb.BackoffType.BACKOFF_TYPE_UNSPECIFIED, delayMs: t.backoff.delayMs } : undefined,
     timeoutMs: t.timeoutMs ?? 0,
     delayMs: t.delayMs ?? 0,
-    executor: toPbExecutor(t.executor),
+    executor: t.executor ? executorToPb(t.executor) : undefined,
   };
 }
 

@@ -4,6 +4,7 @@
  * definition that passes is turned into a plan (dependents, roots, ancestry) used by runs.
  */
 import type { TaskClassOptions } from '../../queues/task-classes.js';
+import { mapTemplatedExecutor } from '../executors/registry.js';
 import { invalidArgument } from '../tasks/errors.js';
 import type { ExecutorPolicy } from '../tasks/executor-policy.js';
 import { resolveTask, type TaskSubmission } from '../tasks/task-spec.js';
@@ -66,31 +67,8 @@ export interface ValidateWorkflowOptions {
  * task ("payload.x", "executor.command.argv[0]").
  */
 export function mapTemplatedStrings(t: TaskSubmission, fn: (field: string, value: string) => string): TaskSubmission {
-  const mapEnv = (prefix: string, env: Record<string, string>) => Object.fromEntries(Object.entries(env).map(([k, v]) => [k, fn(`${prefix}.${k}`, v)]));
   const payload = Object.fromEntries(Object.entries(t.payload).map(([k, v]) => [k, fn(`payload.${k}`, v)]));
-  let executor = t.executor;
-  if (executor?.kind === 'command') {
-    executor = {
-      ...executor,
-      argv: executor.argv.map((a, i) => fn(`executor.command.argv[${i}]`, a)),
-      env: mapEnv('executor.command.env', executor.env),
-      ...(executor.args ? { args: mapEnv('executor.command.args', executor.args) } : {}),
-    };
-  } else if (executor?.kind === 'container') {
-    executor = {
-      ...executor,
-      command: executor.command.map((a, i) => fn(`executor.container.command[${i}]`, a)),
-      env: mapEnv('executor.container.env', executor.env),
-    };
-  } else if (executor?.kind === 'slurm') {
-    executor = {
-      ...executor,
-      script: fn('executor.slurm.script', executor.script),
-      command: executor.command.map((a, i) => fn(`executor.slurm.command[${i}]`, a)),
-      env: mapEnv('executor.slurm.env', executor.env),
-      ...(executor.args ? { args: mapEnv('executor.slurm.args', executor.args) } : {}),
-    };
-  }
+  const executor = t.executor && mapTemplatedExecutor(t.executor, fn);
   return { ...t, payload, executor };
 }
 
