@@ -1,4 +1,5 @@
 import { configDefaults, defineConfig } from 'vitest/config';
+import { DurationSequencer } from './test/duration-sequencer.js';
 
 /** The chaos soak: a suite of its own, run last and alone (see the soak group below). */
 const SOAK = 'test/soak.chaos.test.ts';
@@ -11,6 +12,8 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 60_000,
     pool: 'forks',
+    // Longest suites first (test/duration-sequencer.ts), so no long one starts last.
+    sequence: { sequencer: DurationSequencer },
     maxWorkers: 3,
     minWorkers: 1,
     // The browser suite runs alone, after the rest: Chromium beside the chaos suites' pools (2 s
