@@ -12,7 +12,9 @@
  * (RetryTasks reruns failed tasks only): submit it again instead.
  */
 import type { RouteResult } from '../src/monitoring/probe-routes.js';
-import { OrchestratorError } from '../src/tasks/errors.js';
+import { OrchestratorError } from '../src/errors/errors.js';
+import { ERROR_CODES } from '../src/errors/error-codes.js';
+import { json } from './json-answer.js';
 import { EMPTY_FILTER } from '../src/tasks/task-list.js';
 import type { TaskRetrier } from '../src/tasks/task-retry.js';
 
@@ -21,15 +23,6 @@ export interface BoardRetryOptions {
   /** The task classes: the queues whose retries land here. */
   classes: ReadonlySet<string>;
 }
-
-const json = (status: number, body: unknown): RouteResult => ({ status, contentType: 'application/json; charset=utf-8', body: JSON.stringify(body) });
-
-/**
- * A per-task refusal as an HTTP status; Bull Board shows the body's `error` as its toast's title
- * and `message` under it. A task that is not failed (cancelled: a cancelled task stays
- * cancelled; succeeded; still queued or running) is a conflict with its state.
- */
-const HTTP_OF: Partial<Record<string, number>> = { not_found: 404, failed_precondition: 409, invalid_argument: 400 };
 
 export class BoardRetry {
   constructor(private readonly opts: BoardRetryOptions) {}
@@ -43,7 +36,9 @@ export class BoardRetry {
   async retryOne(jobId: string): Promise<RouteResult> {
     const o = await this.opts.retrier.retryIds([jobId]);
     const e = o.errors[0];
-    if (e) return json(HTTP_OF[e.code] ?? 500, { error: 'Task not retried', message: e.message });
+    // A per-task refusal as its code's HTTP status (a task that is not failed is a conflict with
+    // its state: 409); Bull Board shows the body's `error` as its toast's title, `message` under it.
+    if (e) return json(ERROR_CODES[e.code]?.http ?? 500, { error: 'Task not retried', message: e.message });
     return { status: 204, contentType: 'text/plain', body: '' };
   }
 

@@ -7,7 +7,8 @@
  */
 import type { RouteResult } from '../src/monitoring/probe-routes.js';
 import type { PoolRegistry } from '../src/pools/pool-registry.js';
-import { OrchestratorError } from '../src/tasks/errors.js';
+import { OrchestratorError } from '../src/errors/errors.js';
+import { errorAnswer, json } from './json-answer.js';
 import type { RunListFilter, WorkflowRunList } from '../src/workflows/run-list.js';
 import type { RunState } from '../src/workflows/workflow-runs.js';
 import type { DashboardRole } from './dashboard-auth.js';
@@ -17,7 +18,6 @@ export interface PoolRunRoutesOptions {
   runList: WorkflowRunList;
 }
 
-const json = (status: number, body: unknown): RouteResult => ({ status, contentType: 'application/json; charset=utf-8', body: JSON.stringify(body) });
 const RUN_STATES = new Set<string>(['running', 'succeeded', 'failed', 'cancelled']);
 
 /** A query parameter given once, as a string; anything else (repeated, nested) is refused. */
@@ -35,14 +35,6 @@ function intParam(query: Record<string, unknown>, name: string): number {
   if (!/^\d+$/.test(v) || !Number.isSafeInteger(Number(v)))
     throw new OrchestratorError('invalid_argument', `${name}: expected a whole number, got "${v}"`, { field: name });
   return Number(v);
-}
-
-function errorResult(err: unknown): RouteResult {
-  if (err instanceof OrchestratorError) {
-    if (err.code === 'invalid_argument') return json(400, { error: err.message, field: err.field });
-    if (err.code === 'not_found') return json(404, { error: err.message });
-  }
-  throw err;
 }
 
 export class PoolRunRoutes {
@@ -65,7 +57,7 @@ export class PoolRunRoutes {
       const r = await this.opts.pools.drain(b.poolId, b.exitWhenDrained === true);
       return json(200, { poolId: b.poolId, ...r });
     } catch (err) {
-      return errorResult(err);
+      return errorAnswer(err);
     }
   }
 
@@ -77,8 +69,7 @@ export class PoolRunRoutes {
     try {
       return json(200, { poolId: b.poolId, ...(await this.opts.pools.resume(b.poolId)) });
     } catch (err) {
-      if (err instanceof OrchestratorError && err.code === 'failed_precondition') return json(409, { error: err.message });
-      return errorResult(err);
+      return errorAnswer(err);
     }
   }
 
@@ -100,7 +91,7 @@ export class PoolRunRoutes {
       };
       return json(200, await this.opts.runList.list(filter, intParam(query, 'pageSize'), param(query, 'pageToken')));
     } catch (err) {
-      return errorResult(err);
+      return errorAnswer(err);
     }
   }
 }

@@ -20,7 +20,9 @@
  */
 import type { RouteResult } from '../src/monitoring/probe-routes.js';
 import type { SystemStatus } from '../src/monitoring/system-status.js';
-import { OrchestratorError } from '../src/tasks/errors.js';
+import { OrchestratorError } from '../src/errors/errors.js';
+import { ERROR_CODES } from '../src/errors/error-codes.js';
+import { errorAnswer, json } from './json-answer.js';
 import type { TaskCanceller } from '../src/tasks/task-canceller.js';
 import type { TaskDetailsReader } from '../src/tasks/task-details.js';
 import type { TaskLogReader } from '../src/tasks/task-logs.js';
@@ -45,26 +47,11 @@ export interface TaskRoutesOptions {
   queuesPath: string;
 }
 
-const json = (status: number, body: unknown): RouteResult => ({ status, contentType: 'application/json; charset=utf-8', body: JSON.stringify(body) });
-
 /** Task ids and run ids: what SubmitTask accepts (task-spec.ts), so anything else is not worth a Redis read. */
 const ID_RE = /^[A-Za-z0-9._-]{1,128}$/;
 
 /** Why a cancel names itself in the task's error and events. */
 const CANCEL_REASON = 'requested from the dashboard';
-
-const STATUS_OF: Partial<Record<string, number>> = {
-  not_found: 404,
-  invalid_argument: 400,
-  failed_precondition: 409,
-  permission_denied: 403,
-  unavailable: 503,
-};
-
-function fromError(err: unknown): RouteResult {
-  if (err instanceof OrchestratorError && STATUS_OF[err.code] !== undefined) return json(STATUS_OF[err.code]!, { error: err.message, code: err.code });
-  throw err;
-}
 
 function badId(field: string, id: string): RouteResult | undefined {
   return ID_RE.test(id) ? undefined : json(400, { error: `${field}: must be 1 to 128 letters, digits, ".", "_" or "-"`, field });
@@ -112,7 +99,7 @@ export class TaskRoutes {
       const { taskClass } = await this.opts.status.classOf(id);
       return json(200, { kind: 'task', id, taskClass, url: `/admin/tasks/${encodeURIComponent(id)}` });
     } catch (err) {
-      if (!(err instanceof OrchestratorError && err.code === 'not_found')) return fromError(err);
+      if (!(err instanceof OrchestratorError && err.code === 'not_found')) return errorAnswer(err);
     }
     try {
       await this.opts.workflows.get(id);
@@ -155,7 +142,7 @@ export class TaskRoutes {
         },
       });
     } catch (err) {
-      return fromError(err);
+      return errorAnswer(err);
     }
   }
 
@@ -172,7 +159,7 @@ export class TaskRoutes {
       const l = await this.opts.logs.get(taskId, attempt);
       return json(200, { attempt: l.attempt, attempts: l.attempts, truncated: l.truncated, state: l.state, lines: l.lines });
     } catch (err) {
-      return fromError(err);
+      return errorAnswer(err);
     }
   }
 
@@ -185,7 +172,7 @@ export class TaskRoutes {
       if (state === 'succeeded' || state === 'failed') return json(409, { error: `task "${taskId}" already ${state}`, state });
       return json(200, { taskId, state });
     } catch (err) {
-      return fromError(err);
+      return errorAnswer(err);
     }
   }
 
@@ -195,7 +182,7 @@ export class TaskRoutes {
     if (bad) return bad;
     const out = await this.opts.retrier.retryIds([taskId]);
     const e = out.errors[0];
-    if (e) return json(STATUS_OF[e.code] ?? 500, { error: e.message, code: e.code });
+    if (e) return json(ERROR_CODES[e.code]?.http ?? 500, { error: e.message, code: e.code });
     return json(200, { taskId, state: 'queued' });
   }
 }

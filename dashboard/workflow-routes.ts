@@ -3,7 +3,7 @@
  * (WorkflowStatusReader.get: every step's state, dependencies, attempt and error), which the
  * page polls. The read_only role sees the run's secret inputs redacted. The page itself is a static file (static/workflow.html).
  */
-import { OrchestratorError } from '../src/tasks/errors.js';
+import { errorAnswer, json } from './json-answer.js';
 import type { RouteResult } from '../src/monitoring/probe-routes.js';
 import type { WorkflowStatusReader } from '../src/workflows/workflow-status.js';
 import type { DashboardRole } from './dashboard-auth.js';
@@ -15,8 +15,6 @@ export interface WorkflowRoutesOptions {
   isSecret: SecretKeyTest;
 }
 
-const json = (status: number, body: unknown): RouteResult => ({ status, contentType: 'application/json; charset=utf-8', body: JSON.stringify(body) });
-
 export class WorkflowRoutes {
   constructor(private readonly opts: WorkflowRoutesOptions) {}
 
@@ -25,9 +23,7 @@ export class WorkflowRoutes {
       const view = await this.opts.status.get(runId);
       return json(200, role === 'admin' ? view : { ...view, inputs: redactSecrets(view.inputs, this.opts.isSecret) });
     } catch (err) {
-      if (err instanceof OrchestratorError && err.code === 'not_found') return json(404, { error: err.message });
-      if (err instanceof OrchestratorError && err.code === 'invalid_argument') return json(400, { error: err.message });
-      throw err;
+      return errorAnswer(err);
     }
   }
 }

@@ -7,7 +7,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 
-import { TaskError } from '../src/tasks/errors.js';
+import { TaskError } from '../src/errors/errors.js';
 import type { ExecutionContext } from '../workers/executors/executor.js';
 import { CommandExecutor, type CommandSpec } from '../workers/executors/command.js';
 

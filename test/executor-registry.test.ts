@@ -14,7 +14,7 @@ import { CLIENT_EXECUTORS, executorInputFromPb, executorInputToPb, type Executor
 import { EXECUTOR_KINDS, isExecutorKind, type ExecutorKind } from '../src/executors/executor-kind.js';
 import type { ExecutorSpec } from '../src/executors/executor-spec.js';
 import { EXECUTORS, executorFromPb, executorToPb, mapTemplatedExecutor, type ExecutorTable } from '../src/executors/registry.js';
-import { OrchestratorError } from '../src/tasks/errors.js';
+import { OrchestratorError } from '../src/errors/errors.js';
 import { EXECUTOR_READERS } from '../src/cli/input-files.js';
 import { POOL_EXECUTORS } from '../workers/executors/pool-executors.js';
 import { JOB_EXECUTOR_READERS } from '../workers/job-admission.js';

@@ -12,7 +12,7 @@ import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { toServiceError } from '../src/grpc/status.js';
 import { freeLoopbackPort, startRedisServerProcess, type RedisServerProcess } from '../src/redis/redis-server-process.js';
-import { OrchestratorError } from '../src/tasks/errors.js';
+import { OrchestratorError } from '../src/errors/errors.js';
 import { waitFor } from './helpers/wait.js';
 
 const dirs: string[] = [];

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_TASK_CLASSES } from '../queues/task-classes.js';
 import { canonicalJson, nextCronTick, repeatOptions, validateSchedule, type ScheduleSpec } from '../src/schedules/schedule-spec.js';
 import { ScheduleTimers, tickOf } from '../src/schedules/schedule-timers.js';
-import { OrchestratorError } from '../src/tasks/errors.js';
+import { OrchestratorError } from '../src/errors/errors.js';
 import { resolveTask } from '../src/tasks/task-spec.js';
 
 const classes = new Map(DEFAULT_TASK_CLASSES.map((c) => [c.name, c]));

@@ -2,7 +2,7 @@
 import { execFileSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
 import { parseScontrolJob, type SlurmJobInfo } from '../src/slurm/slurm-cli.js';
-import { TaskError } from '../src/tasks/errors.js';
+import { TaskError } from '../src/errors/errors.js';
 import { commandScript, slurmOutcome } from '../workers/executors/slurm.js';
 
 const ended = (state: string, exitCode = 0, signal = 0): SlurmJobInfo => ({

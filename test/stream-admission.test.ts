@@ -5,7 +5,7 @@ import { Metadata } from '@grpc/grpc-js';
 import { describe, expect, it } from 'vitest';
 import { CALLER_METADATA } from '../src/grpc/auth-interceptor.js';
 import { peerHost, StreamAdmission } from '../src/grpc/stream-admission.js';
-import { OrchestratorError } from '../src/tasks/errors.js';
+import { OrchestratorError } from '../src/errors/errors.js';
 
 function call(peer: string, caller?: string) {
   const metadata = new Metadata();

@@ -1,13 +1,13 @@
 /**
- * A task's failure as every reader gets it (src/tasks/task-failure.ts, feed-format.ts): built
+ * A task's failure as every reader gets it (src/errors/task-failure.ts, feed-format.ts): built
  * from each executor's error detail, its output tail bounded in bytes without a character cut
  * in half, read back from Redis whatever it holds, written to and read from a results entry,
  * and shown to Bull Board as text without a stack.
  */
 import { describe, expect, it } from 'vitest';
 import { parseResult, resultFields } from '../src/feeds/feed-format.js';
-import { TaskError } from '../src/tasks/errors.js';
-import { failureOf, failureTrace, parseFailure, tailOf } from '../src/tasks/task-failure.js';
+import { TaskError } from '../src/errors/errors.js';
+import { failureOf, failureTrace, parseFailure, tailOf } from '../src/errors/task-failure.js';
 import { slurmOutcome } from '../workers/executors/slurm.js';
 
 describe('failureOf', () => {

@@ -19,7 +19,7 @@
 import { DelayedError, UnrecoverableError, type Job, type Processor } from 'bullmq';
 import { SpanKind, type Attributes, type Span } from '@opentelemetry/api';
 import { attemptsBefore, type TaskJobData } from '../src/tasks/task-spec.js';
-import { OrchestratorError } from '../src/tasks/errors.js';
+import { OrchestratorError } from '../src/errors/errors.js';
 import { parseCarrier } from '../src/tracing/trace-context.js';
 import { failSpan, type Tracing } from '../src/tracing/tracing.js';
 import { ATTR, SPAN } from '../src/tracing/span-names.js';

@@ -13,9 +13,9 @@
 import type { TaskClassOptions } from '../queues/task-classes.js';
 import { isExecutorKind, type ExecutorKind } from '../src/executors/executor-kind.js';
 import type { ExecutorSpecOf } from '../src/executors/executor-spec.js';
-import { fillCommandTemplate } from '../src/tasks/command-template.js';
-import { OrchestratorError, TaskError } from '../src/tasks/errors.js';
-import type { ExecutorPolicy } from '../src/tasks/executor-policy.js';
+import { fillCommandTemplate } from '../src/executors/command-template.js';
+import { OrchestratorError, TaskError } from '../src/errors/errors.js';
+import type { ExecutorPolicy } from '../src/executors/executor-policy.js';
 import { checkExecutor, containerLimit, MAX_TIMEOUT_MS, type ContainerMountSpec, type ExecutorSpec, type TaskJobData } from '../src/tasks/task-spec.js';
 import { poolUid, type RunAsUser } from './run-as.js';
 

@@ -16,7 +16,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../src/logging/logger.js';
 import type { FeedWriter } from '../src/feeds/feed-writer.js';
 import type { Keys } from '../src/redis/keys.js';
-import { TaskError } from '../src/tasks/errors.js';
+import { TaskError } from '../src/errors/errors.js';
 import { attemptsBefore, type TaskJobData } from '../src/tasks/task-spec.js';
 import { AttemptStarts } from '../src/tasks/attempt-starts.js';
 import type { TaskResultRecord } from '../src/feeds/feed-format.js';
@@ -26,7 +26,7 @@ import type { GpuSlots } from './gpu-slots.js';
 import type { JobAdmission } from './job-admission.js';
 import type { TaskClassOptions } from '../queues/task-classes.js';
 import { LockLost } from './run-locks.js';
-import { failureOf, failureTrace, tailOf } from '../src/tasks/task-failure.js';
+import { failureOf, failureTrace, tailOf } from '../src/errors/task-failure.js';
 import type { AttemptLogs } from './attempt-log.js';
 
 /** The reason a pool aborts its running tasks when its shutdown grace runs out. */

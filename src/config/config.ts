@@ -16,12 +16,13 @@ import { readFileSync } from 'node:fs';
 import { hostname, totalmem } from 'node:os';
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
-import { isLoopback, splitHostPort } from '../http/http-listener.js';
+import { isLoopback, splitHostPort } from './listen-address.js';
 import { EXECUTOR_KINDS, resolveTaskClasses, type ExecutorKind, type TaskClassOptions } from '../../queues/task-classes.js';
 import { ENV_MANAGER_ROLES, GRPC_ROLES } from '../auth/roles.js';
-import { normaliseAbsolutePath, normaliseHttpUrl, type ExecutorPolicy } from '../tasks/executor-policy.js';
-import { parseCommandTemplate, type CommandTemplate } from '../tasks/command-template.js';
-import { CONTAINER_USER_RE, IMAGE_PATTERN_RE, SLURM_NAME_RE } from '../tasks/task-spec.js';
+import { normaliseAbsolutePath, normaliseHttpUrl, type ExecutorPolicy } from '../executors/executor-policy.js';
+import { parseCommandTemplate, type CommandTemplate } from '../executors/command-template.js';
+import { CONTAINER_USER_RE, IMAGE_PATTERN_RE } from '../executors/container.js';
+import { SLURM_NAME_RE } from '../executors/slurm.js';
 
 const keep = z.strictObject({ count: z.number().int().min(0), ageMs: z.number().int().min(0) });
 
@@ -67,7 +68,7 @@ const classPolicy = z.strictObject({
     .optional(),
 });
 
-/** A named command or Slurm script: an argv template (src/tasks/command-template.ts). */
+/** A named command or Slurm script: an argv template (src/executors/command-template.ts). */
 const commandTemplate = z
   .strictObject({
     /** Program and argument templates: `{name}` placeholders, argv[0] literal. */
@@ -130,7 +131,7 @@ const absoluteDir = z.string().transform((text, ctx) => {
   return dir;
 });
 
-/** An http(s) URL prefix, stored in its normalised form (see src/tasks/executor-policy.ts). */
+/** An http(s) URL prefix, stored in its normalised form (see src/executors/executor-policy.ts). */
 const httpUrlPrefix = z.string().transform((text, ctx) => {
   const url = normaliseHttpUrl(text);
   if (url === undefined || /[?#]/.test(url)) {

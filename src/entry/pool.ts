@@ -17,8 +17,8 @@ export type { Handler, HandlerContext } from '../../workers/handlers/handler.js'
 export { loadConfig, ConfigError } from '../config/config.js';
 export type { Config, ConfigInput, LoadConfigOptions } from '../config/config.js';
 export { createLogger } from '../logging/logger.js';
-export { OrchestratorError, TaskError } from '../tasks/errors.js';
-export type { ErrorCode } from '../tasks/errors.js';
+export { OrchestratorError, TaskError } from '../errors/errors.js';
+export type { ErrorCode } from '../errors/errors.js';
 export { DEFAULT_TASK_CLASSES } from '../../queues/task-classes.js';
 export type { TaskClassOptions } from '../../queues/task-classes.js';
 export { VERSION } from '../version.js';

@@ -10,7 +10,7 @@ import { EventEmitter } from 'node:events';
 import type { DockerClient } from '../docker/docker-client.js';
 import { dockerMessage, dockerStatus } from '../docker/docker-client.js';
 import type { Logger } from '../logging/logger.js';
-import { OrchestratorError } from '../tasks/errors.js';
+import { OrchestratorError } from '../errors/errors.js';
 import { runHealthCheck, type HealthResult } from './health-check.js';
 import { createOptions, definitionHash, findContainer, LABEL_HASH, logTail } from './service-container.js';
 import type { ServiceDefinition, ServiceFile } from './service-file.js';

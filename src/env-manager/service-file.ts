@@ -23,7 +23,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
-import { normaliseAbsolutePath, pathAllowed } from '../tasks/executor-policy.js';
+import { normaliseAbsolutePath, pathAllowed } from '../executors/executor-policy.js';
 
 const UNITS: Record<string, number> = { ms: 1, s: 1_000, m: 60_000, h: 3_600_000 };
 const SIZE_UNITS: Record<string, number> = { b: 1, k: 1 << 10, m: 1 << 20, g: 1 << 30 };

@@ -1,6 +1,6 @@
 /** The command executor: a subprocess, named in the pools' config or raw (workers/executors/command.ts runs it). */
-import { invalidArgument, permissionDenied } from '../tasks/errors.js';
-import { normaliseAbsolutePath } from '../tasks/executor-policy.js';
+import { invalidArgument, permissionDenied } from '../errors/errors.js';
+import { normaliseAbsolutePath } from './executor-policy.js';
 import type { ExecutorModule } from './executor-module.js';
 import type { CommandExecutorSpec } from './executor-spec.js';
 import { checkArgv, checkEnv, checkNamed, mapEnv, sortedRecord, type ExecutorCheckContext } from './spec-checks.js';

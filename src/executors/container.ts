@@ -1,6 +1,6 @@
 /** The container executor: a locked-down Docker container (workers/executors/container.ts runs it). */
-import { invalidArgument, permissionDenied } from '../tasks/errors.js';
-import { imageAllowed, normaliseAbsolutePath, pathAllowed } from '../tasks/executor-policy.js';
+import { invalidArgument, permissionDenied } from '../errors/errors.js';
+import { imageAllowed, normaliseAbsolutePath, pathAllowed } from './executor-policy.js';
 import type { ExecutorModule } from './executor-module.js';
 import type { ContainerExecutorSpec, ContainerMountSpec } from './executor-spec.js';
 import { checkArgv, checkEnv, checkInt, listed, mapEnv, sortedRecord, type ExecutorCheckContext } from './spec-checks.js';

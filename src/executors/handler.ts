@@ -1,5 +1,5 @@
 /** The handler executor: a named handler of the pool's handlers directory (workers/executors/handler.ts runs it). */
-import { invalidArgument, permissionDenied } from '../tasks/errors.js';
+import { invalidArgument, permissionDenied } from '../errors/errors.js';
 import type { ExecutorModule } from './executor-module.js';
 
 /** The built-in handlers that fail, crash or burn a CPU on purpose: off unless executors.handler.testHandlers. */

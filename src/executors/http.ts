@@ -1,6 +1,6 @@
 /** The http executor: POST (PUT, PATCH) the task as JSON to an allowed URL (workers/executors/http.ts calls it). */
-import { invalidArgument, permissionDenied } from '../tasks/errors.js';
-import { httpUrlAllowed, normaliseHttpUrl, type ExecutorPolicy } from '../tasks/executor-policy.js';
+import { invalidArgument, permissionDenied } from '../errors/errors.js';
+import { httpUrlAllowed, normaliseHttpUrl, type ExecutorPolicy } from './executor-policy.js';
 import type { ExecutorModule } from './executor-module.js';
 import type { HttpExecutorSpec } from './executor-spec.js';
 import { sortedRecord } from './spec-checks.js';

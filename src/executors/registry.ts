@@ -5,7 +5,7 @@
  * another kind's branch (README "Adding an executor kind").
  */
 import type * as pb from '../gen/orchestrator/v1/orchestrator.js';
-import { invalidArgument, OrchestratorError } from '../tasks/errors.js';
+import { invalidArgument, OrchestratorError } from '../errors/errors.js';
 import { commandExecutor } from './command.js';
 import { containerExecutor } from './container.js';
 import { isExecutorKind, type ExecutorKind } from './executor-kind.js';

@@ -1,5 +1,5 @@
 /** The slurm executor: a batch job submitted to Slurm and tracked to its end (workers/executors/slurm.ts runs it). */
-import { invalidArgument, permissionDenied } from '../tasks/errors.js';
+import { invalidArgument, permissionDenied } from '../errors/errors.js';
 import type { ExecutorModule } from './executor-module.js';
 import type { SlurmExecutorSpec } from './executor-spec.js';
 import { checkArgv, checkEnv, checkInt, checkNamed, listed, mapEnv, sortedRecord, type ExecutorCheckContext } from './spec-checks.js';

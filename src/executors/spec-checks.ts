@@ -2,16 +2,17 @@
  * Checks that several executor kinds share (argv, environment, named commands and scripts),
  * and what a kind's check is given besides its spec.
  */
-import type { TaskClassOptions } from '../../queues/task-classes.js';
-import { fillCommandTemplate } from '../tasks/command-template.js';
-import { invalidArgument, permissionDenied } from '../tasks/errors.js';
-import type { ExecutorPolicy } from '../tasks/executor-policy.js';
+import type { ClassPolicy } from './class-policy.js';
+import { fillCommandTemplate } from './command-template.js';
+import { invalidArgument, permissionDenied } from '../errors/errors.js';
+import type { ExecutorPolicy } from './executor-policy.js';
 import type { TemplateMapper } from './executor-module.js';
 
 /** What one executor check needs besides the spec. */
 export interface ExecutorCheckContext {
   policy: ExecutorPolicy;
-  cls: TaskClassOptions;
+  /** The task's class: its name (for messages) and its policy (queues/task-classes.ts). */
+  cls: { readonly name: string; readonly policy: ClassPolicy };
   payload: Record<string, string>;
   /** The attempt timeout the task will run under (its own or the class default). */
   timeoutMs: number;

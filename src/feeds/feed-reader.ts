@@ -3,7 +3,7 @@
  * shared blocking reader per stream, never one connection per subscriber.
  */
 import type { Redis } from 'ioredis';
-import { invalidArgument } from '../tasks/errors.js';
+import { invalidArgument } from '../errors/errors.js';
 import type { RawEntry } from './feed-format.js';
 
 const CURSOR_RE = /^(\d+)(-\d+)?$/;

@@ -5,12 +5,12 @@
  * its stream (stream-tailer.ts): Redis connections do not grow with subscribers.
  */
 import type { Keys } from '../redis/keys.js';
-import type { TaskStatusReader, TaskStatusView } from '../tasks/task-status.js';
-import { OrchestratorError } from '../tasks/errors.js';
+import type { TaskFailure } from '../errors/task-failure.js';
+import { OrchestratorError } from '../errors/errors.js';
 import { EVENT_TYPES, parseEvent, parseResult, type TaskEventRecord, type TaskResultRecord } from './feed-format.js';
 import { checkCursor } from './feed-reader.js';
 import type { Redis } from 'ioredis';
-import { invalidArgument } from '../tasks/errors.js';
+import { invalidArgument } from '../errors/errors.js';
 import type { Logger } from '../logging/logger.js';
 import { StreamTailer } from './stream-tailer.js';
 
@@ -23,11 +23,36 @@ export interface EventFilter {
   scheduleId?: string;
 }
 
+/**
+ * What a results subscription reads of a task that may already be over, to answer it without
+ * waiting on the stream (src/tasks/task-status.ts TaskStatusView has these fields and more).
+ */
+export interface TaskOutcomeView {
+  taskId: string;
+  taskClass: string;
+  state: string;
+  attempt: number;
+  startedAtMs: number;
+  finishedAtMs: number;
+  workflowId: string;
+  workerId: string;
+  resultJson: string;
+  error: string;
+  failure?: TaskFailure;
+  scheduleId: string;
+  undeliverable: string;
+}
+
+/** Looks a task up by id (src/tasks/task-status.ts TaskStatusReader); not_found when it is unknown. */
+export interface TaskOutcomeLookup {
+  get(taskId: string): Promise<TaskOutcomeView>;
+}
+
 export interface FeedSubscriptionsOptions {
   redis: Redis;
   redisUrl: string;
   keys: Keys;
-  status: TaskStatusReader;
+  status: TaskOutcomeLookup;
   knownClasses: ReadonlySet<string>;
   /** Most bytes an entry may hold to be delivered whole; larger ones are delivered as markers (feed-format.ts). */
   maxEntryBytes?: number;
@@ -159,7 +184,7 @@ export class FeedSubscriptions {
     try {
       const from = live.from;
       for (const taskId of ids) {
-        let view: TaskStatusView;
+        let view: TaskOutcomeView;
         try {
           view = await this.opts.status.get(taskId);
         } catch (err) {
@@ -186,7 +211,7 @@ export class FeedSubscriptions {
 }
 
 /** The final result of a task from its status, or undefined while it has none. */
-export function resultFromStatus(v: TaskStatusView): TaskResultRecord | undefined {
+export function resultFromStatus(v: TaskOutcomeView): TaskResultRecord | undefined {
   if (v.state !== 'succeeded' && v.state !== 'failed' && v.state !== 'cancelled') return undefined;
   return {
     taskId: v.taskId,

@@ -9,7 +9,7 @@ import type { Metadata } from '@grpc/grpc-js';
 import { parseCarrier, type TraceCarrier } from '../tracing/trace-context.js';
 import { failSpan, type Tracing } from '../tracing/tracing.js';
 import { ATTR } from '../tracing/span-names.js';
-import { OrchestratorError } from '../tasks/errors.js';
+import { OrchestratorError } from '../errors/errors.js';
 
 /**
  * The caller's trace context, or undefined. Hostile input: two traceparent values are invalid

@@ -15,7 +15,7 @@
  */
 import { OrchestratorServiceService } from '../gen/orchestrator/v1/orchestrator.js';
 import type * as pb from '../gen/orchestrator/v1/orchestrator.js';
-import { OrchestratorError } from '../tasks/errors.js';
+import { OrchestratorError } from '../errors/errors.js';
 
 /** The classes a call reaches, or why it cannot be limited to classes. */
 export type ClassReach = readonly string[] | { unbounded: string };

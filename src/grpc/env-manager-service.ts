@@ -8,7 +8,7 @@ import type { DockerClient } from '../docker/docker-client.js';
 import type { EnvManager, ServiceEventRecord, ServiceState as State, ServiceStatusView } from '../env-manager/env-manager.js';
 import * as pb from '../gen/envmanager/v1/envmanager.js';
 import type { Logger } from '../logging/logger.js';
-import { invalidArgument } from '../tasks/errors.js';
+import { invalidArgument } from '../errors/errors.js';
 import { VERSION } from '../version.js';
 import { GrpcHost, type GrpcHostOptions } from './grpc-host.js';
 import { ENV_MANAGER_PATH_ROLES } from './method-roles.js';

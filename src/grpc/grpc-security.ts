@@ -12,7 +12,7 @@ import type { ServerCredentials, ServerInterceptor } from '@grpc/grpc-js';
 import type { Grant } from '../auth/roles.js';
 import { configuredTokens, TokenSet, TokenSetError, type TokenEntry } from '../auth/token-set.js';
 import { ConfigError } from '../config/config.js';
-import { isLoopback, splitHostPort } from '../http/http-listener.js';
+import { isLoopback, splitHostPort } from '../config/listen-address.js';
 import type { Logger } from '../logging/logger.js';
 import { authInterceptor, callerOfToken, type CallPolicy } from './auth-interceptor.js';
 import { serverCredentials, type GrpcTlsOptions } from './server-credentials.js';

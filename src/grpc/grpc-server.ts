@@ -4,7 +4,7 @@
  */
 import { GRPC_ROLES } from '../auth/roles.js';
 import { OrchestratorServiceService } from '../gen/orchestrator/v1/orchestrator.js';
-import { OrchestratorError } from '../tasks/errors.js';
+import { OrchestratorError } from '../errors/errors.js';
 import { orchestratorClassReach, unlessNotFound, type ClassLookups } from './class-reach.js';
 import { GrpcHost, type GrpcHostOptions } from './grpc-host.js';
 import { ORCHESTRATOR_PATH_ROLES } from './method-roles.js';

@@ -5,8 +5,8 @@ import type { HealthView, Serving } from '../monitoring/system-status.js';
 import { executorFromPb } from '../executors/registry.js';
 import type { TaskSubmission } from '../tasks/task-spec.js';
 import type { TaskState, TaskStatusView } from '../tasks/task-status.js';
-import type { TaskFailure } from '../tasks/task-failure.js';
-import { invalidArgument, type ErrorCode } from '../tasks/errors.js';
+import type { TaskFailure } from '../errors/task-failure.js';
+import { invalidArgument, type ErrorCode } from '../errors/errors.js';
 import { EMPTY_FILTER, type TaskFilter, type TaskSummaryView } from '../tasks/task-list.js';
 
 const STATE: Record<TaskState, pb.TaskState> = {

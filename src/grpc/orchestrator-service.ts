@@ -12,7 +12,7 @@ import type { ClassControls } from '../tasks/class-controls.js';
 import type { TaskCanceller } from '../tasks/task-canceller.js';
 import type { TaskStatusReader } from '../tasks/task-status.js';
 import type { SubmitOutcome, TaskSubmitter } from '../tasks/submitter.js';
-import { invalidArgument } from '../tasks/errors.js';
+import { invalidArgument } from '../errors/errors.js';
 import type * as pb from '../gen/orchestrator/v1/orchestrator.js';
 import type { WorkflowStore } from '../workflows/workflow-store.js';
 import type { StartRunOutcome, WorkflowRuns } from '../workflows/workflow-runs.js';

@@ -3,7 +3,7 @@ import * as pb from '../gen/orchestrator/v1/orchestrator.js';
 import type { PoolState, PoolView } from '../pools/pool-registry.js';
 import type { RunListFilter, RunSummaryView } from '../workflows/run-list.js';
 import type { RunState } from '../workflows/workflow-runs.js';
-import { invalidArgument } from '../tasks/errors.js';
+import { invalidArgument } from '../errors/errors.js';
 import { toPbRunState } from './workflow-mapping.js';
 
 const POOL_STATE: Record<PoolState, pb.PoolState> = {

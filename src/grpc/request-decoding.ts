@@ -12,7 +12,7 @@
 import { type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
 import { loadSync, type MethodDefinition, type PackageDefinition } from '@grpc/proto-loader';
 import { PROTO_DIR } from '../paths.js';
-import { invalidArgument } from '../tasks/errors.js';
+import { invalidArgument } from '../errors/errors.js';
 import { toServiceError } from './status.js';
 
 /** What a handler receives in place of a request that did not decode. */

@@ -1,7 +1,7 @@
 /** Schedule proto messages <-> domain types. Pure functions, no I/O. */
 import * as pb from '../gen/orchestrator/v1/orchestrator.js';
 import type { ScheduleSpec, ScheduleView } from '../schedules/schedule-spec.js';
-import { invalidArgument } from '../tasks/errors.js';
+import { invalidArgument } from '../errors/errors.js';
 import { executorToPb } from '../executors/registry.js';
 import type { TaskSubmission } from '../tasks/task-spec.js';
 import { toSubmission } from './mapping.js';

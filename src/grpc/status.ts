@@ -2,25 +2,9 @@
 import { Metadata, status, type ServiceError } from '@grpc/grpc-js';
 import { ConnectionClosedError } from 'bullmq';
 import { ReplyError } from 'ioredis';
-import { OrchestratorError, type ErrorCode } from '../tasks/errors.js';
+import { OrchestratorError } from '../errors/errors.js';
+import { ERROR_CODES } from '../errors/error-codes.js';
 import { MEMORY_RETRY_AFTER_MS } from '../redis/redis-memory-watch.js';
-
-const CODES: Record<ErrorCode, status> = {
-  invalid_argument: status.INVALID_ARGUMENT,
-  not_found: status.NOT_FOUND,
-  already_exists: status.ALREADY_EXISTS,
-  resource_exhausted: status.RESOURCE_EXHAUSTED,
-  unavailable: status.UNAVAILABLE,
-  failed_precondition: status.FAILED_PRECONDITION,
-  permission_denied: status.PERMISSION_DENIED,
-  policy_denied: status.PERMISSION_DENIED,
-  result_too_large: status.RESOURCE_EXHAUSTED,
-  unimplemented: status.UNIMPLEMENTED,
-  internal: status.INTERNAL,
-  task_failed: status.INTERNAL,
-  timed_out: status.DEADLINE_EXCEEDED,
-  cancelled: status.CANCELLED,
-};
 
 /**
  * redis-errors' base class (ioredis exports only ReplyError; it is not our dependency). Its
@@ -99,7 +83,7 @@ export function toServiceError(err: unknown): Partial<ServiceError> & { code: st
     if (err.field) metadata.set('field', err.field);
     // The same trailer as the in-flight cap's (in-flight-bytes.ts): one rule for clients that back off.
     if (err.retryAfterMs !== undefined) metadata.set('retry-after-ms', String(Math.max(1, Math.ceil(err.retryAfterMs))));
-    return { code: CODES[err.code], details: err.message, metadata };
+    return { code: ERROR_CODES[err.code].grpc, details: err.message, metadata };
   }
   const e = err instanceof Error ? err : new Error(String(err));
   const kind = redisKind(e);

@@ -6,7 +6,7 @@
  * so one client cannot take every slot by opening connections from many ports.
  */
 import type { Metadata } from '@grpc/grpc-js';
-import { OrchestratorError } from '../tasks/errors.js';
+import { OrchestratorError } from '../errors/errors.js';
 import { CALLER_METADATA } from './auth-interceptor.js';
 
 export interface StreamAdmissionOptions {

@@ -9,7 +9,7 @@
  * The memory check comes first: a call refused for memory takes nothing from its caller's bucket.
  */
 import { Counter, Gauge, type Registry } from 'prom-client';
-import { OrchestratorError } from '../tasks/errors.js';
+import { OrchestratorError } from '../errors/errors.js';
 import { MEMORY_RETRY_AFTER_MS, type MemoryView } from '../redis/redis-memory-watch.js';
 import { callerOf, type AdmittedCall } from './stream-admission.js';
 import type { SubmitRateLimiter } from './submit-rate-limit.js';

@@ -3,7 +3,7 @@ import * as pb from '../gen/orchestrator/v1/orchestrator.js';
 import type { FailurePolicy, WorkflowInput } from '../workflows/workflow-definition.js';
 import type { RunState } from '../workflows/workflow-runs.js';
 import type { StepState, WorkflowRunView, WorkflowUpdate } from '../workflows/workflow-status.js';
-import { invalidArgument } from '../tasks/errors.js';
+import { invalidArgument } from '../errors/errors.js';
 import { toSubmission } from './mapping.js';
 
 const RUN_STATE: Record<RunState, pb.WorkflowRunState> = {

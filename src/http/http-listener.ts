@@ -6,6 +6,7 @@
 import { createServer, type RequestListener, type Server } from 'node:http';
 import { createServer as createHttpsServer } from 'node:https';
 import type { AddressInfo } from 'node:net';
+import { splitHostPort } from '../config/listen-address.js';
 
 export interface HttpListenerOptions {
   /** host:port ([v6]:port); port 0 picks a free one. */
@@ -13,18 +14,6 @@ export interface HttpListenerOptions {
   handler: RequestListener;
   /** PEM certificate chain and key: serve HTTPS. @default plain HTTP */
   tls?: { cert: Buffer; key: Buffer };
-}
-
-/** Host and port of "host:port" or "[v6]:port". */
-export function splitHostPort(addr: string): { host: string; port: number } {
-  const m = /^\[?([^\]]*?)\]?:(\d+)$/.exec(addr);
-  if (!m) throw new Error(`not a host:port address: "${addr}"`);
-  return { host: m[1]!, port: Number(m[2]) };
-}
-
-/** Whether a host name or address is the loopback interface. */
-export function isLoopback(host: string): boolean {
-  return host === 'localhost' || host === '::1' || /^127\.\d+\.\d+\.\d+$/.test(host);
 }
 
 export class HttpListener {

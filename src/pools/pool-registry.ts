@@ -14,7 +14,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/keys.js';
-import { OrchestratorError, invalidArgument } from '../tasks/errors.js';
+import { OrchestratorError, invalidArgument } from '../errors/errors.js';
 import { parsePoolFacts, POOL_FIELDS, type DrainMode, type PoolFacts } from './pool-facts.js';
 
 export type PoolState = 'running' | 'draining' | 'stopped' | 'lost';

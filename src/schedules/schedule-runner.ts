@@ -18,7 +18,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
 import { createRedis } from '../redis/connection.js';
 import { SCHEDULE_QUEUE, type Keys } from '../redis/keys.js';
-import { OrchestratorError } from '../tasks/errors.js';
+import { OrchestratorError } from '../errors/errors.js';
 import type { TaskSubmitter } from '../tasks/submitter.js';
 import type { ScheduleStore } from './schedule-store.js';
 import { ScheduleTimers, tickOf, type TickJobData } from './schedule-timers.js';

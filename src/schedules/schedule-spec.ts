@@ -5,7 +5,7 @@
  */
 import { CronExpressionParser } from 'cron-parser';
 import type { RepeatOptions } from 'bullmq';
-import { invalidArgument } from '../tasks/errors.js';
+import { invalidArgument } from '../errors/errors.js';
 import type { TaskSubmission } from '../tasks/task-spec.js';
 
 export interface ScheduleSpec {

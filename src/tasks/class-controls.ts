@@ -7,7 +7,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/keys.js';
-import { invalidArgument } from './errors.js';
+import { invalidArgument } from '../errors/errors.js';
 import type { TaskQueues } from './task-queues.js';
 
 export interface ClassLimitsView {

@@ -15,7 +15,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/keys.js';
-import { invalidArgument } from './errors.js';
+import { invalidArgument } from '../errors/errors.js';
 import { fromBullPriority } from './task-spec.js';
 import type { TaskQueues } from './task-queues.js';
 import type { TaskState } from './task-status.js';

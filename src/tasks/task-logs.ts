@@ -9,7 +9,7 @@
  */
 import { setTimeout as delay } from 'node:timers/promises';
 import type { Cursored, StreamContext } from '../feeds/feed-subscriptions.js';
-import { invalidArgument, OrchestratorError } from './errors.js';
+import { invalidArgument, OrchestratorError } from '../errors/errors.js';
 import { isDroppedNote, parseLogLine, type TaskLogLine } from './task-log-format.js';
 import type { TaskLogStore } from './task-log-store.js';
 import type { TaskState, TaskStatusReader, TaskStatusView } from './task-status.js';

@@ -24,7 +24,7 @@
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
 import type { Keys } from '../redis/keys.js';
-import { invalidArgument } from './errors.js';
+import { invalidArgument } from '../errors/errors.js';
 import type { TaskQueues } from './task-queues.js';
 import type { TaskState } from './task-status.js';
 import { luaCommand } from '../redis/lua-command.js';

@@ -20,11 +20,11 @@ import { eventFields } from '../feeds/feed-format.js';
 import { reprocessJobLua } from '../store/bullmq/installed-scripts.js';
 import type { Keys } from '../redis/keys.js';
 import { luaCommand } from '../redis/lua-command.js';
-import { OrchestratorError, invalidArgument, type ErrorCode } from './errors.js';
+import { OrchestratorError, invalidArgument, type ErrorCode } from '../errors/errors.js';
 import type { TaskFilter, TaskLister } from './task-list.js';
 import { checkFilter } from './task-list.js';
 import { attemptsBefore, MAX_ATTEMPTS, type TaskJobData } from './task-spec.js';
-import { FAILURE_FIELD } from './task-failure.js';
+import { FAILURE_FIELD } from '../errors/task-failure.js';
 import type { TaskQueues } from './task-queues.js';
 import { mapState, type TaskStatusReader } from './task-status.js';
 

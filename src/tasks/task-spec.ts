@@ -7,9 +7,9 @@ import type { TaskClassOptions, BackoffKind } from '../../queues/task-classes.js
 import type { ExecutorSpec } from '../executors/executor-spec.js';
 import { checkExecutorSpec } from '../executors/registry.js';
 import { checkInt, listed, type ExecutorCheckContext } from '../executors/spec-checks.js';
-import { permissionDenied, invalidArgument } from './errors.js';
+import { permissionDenied, invalidArgument } from '../errors/errors.js';
 import type { TraceCarrier } from '../tracing/trace-context.js';
-import { DEFAULT_EXECUTOR_POLICY, type ExecutorPolicy } from './executor-policy.js';
+import { DEFAULT_EXECUTOR_POLICY, type ExecutorPolicy } from '../executors/executor-policy.js';
 
 // Each executor kind's spec and checks live in src/executors/ (one module per kind); these
 // re-exports keep the task model's older import paths working.

@@ -8,10 +8,10 @@
 import { Job, type JobState } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/keys.js';
-import { OrchestratorError } from './errors.js';
+import { OrchestratorError } from '../errors/errors.js';
 import { attemptsBefore, fromBullPriority, type TaskJobData } from './task-spec.js';
 import type { TaskQueues } from './task-queues.js';
-import { FAILURE_FIELD, failureFromMessage, parseFailure, type TaskFailure } from './task-failure.js';
+import { FAILURE_FIELD, failureFromMessage, parseFailure, type TaskFailure } from '../errors/task-failure.js';
 
 export type TaskState = 'queued' | 'scheduled' | 'running' | 'succeeded' | 'failed' | 'cancelled';
 

@@ -12,7 +12,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/keys.js';
-import { invalidArgument } from '../tasks/errors.js';
+import { invalidArgument } from '../errors/errors.js';
 import { luaCommand } from '../redis/lua-command.js';
 import { decodeCursor, encodeCursor, PAGE_SCRIPT } from '../tasks/task-list.js';
 import type { RunState } from './workflow-runs.js';

@@ -5,8 +5,8 @@
  */
 import type { TaskClassOptions } from '../../queues/task-classes.js';
 import { mapTemplatedExecutor } from '../executors/registry.js';
-import { invalidArgument } from '../tasks/errors.js';
-import type { ExecutorPolicy } from '../tasks/executor-policy.js';
+import { invalidArgument } from '../errors/errors.js';
+import type { ExecutorPolicy } from '../executors/executor-policy.js';
 import { resolveTask, type TaskSubmission } from '../tasks/task-spec.js';
 import { TemplateError, templateRefs } from './templates.js';
 
@@ -54,7 +54,7 @@ export function stepIdOf(runId: string, taskId: string): string | undefined {
 export interface ValidateWorkflowOptions {
   classes: ReadonlyMap<string, TaskClassOptions>;
   maxPayloadBytes: number;
-  /** What executors may do (see src/tasks/executor-policy.ts). */
+  /** What executors may do (see src/executors/executor-policy.ts). */
   executors?: ExecutorPolicy;
   /** Most steps one workflow may have. */
   maxSteps: number;

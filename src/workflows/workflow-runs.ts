@@ -13,7 +13,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/keys.js';
 import type { Logger } from '../logging/logger.js';
-import { OrchestratorError, invalidArgument } from '../tasks/errors.js';
+import { OrchestratorError, invalidArgument } from '../errors/errors.js';
 import type { TaskSubmitter } from '../tasks/submitter.js';
 import type { TaskCanceller } from '../tasks/task-canceller.js';
 import type { ResolvedTask, TaskSubmission } from '../tasks/task-spec.js';

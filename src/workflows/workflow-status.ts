@@ -10,7 +10,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/keys.js';
-import { OrchestratorError } from '../tasks/errors.js';
+import { OrchestratorError } from '../errors/errors.js';
 import type { TaskStatusReader } from '../tasks/task-status.js';
 import { parseEvent, type RawEntry, type TaskEventRecord } from '../feeds/feed-format.js';
 import type { Cursored, StreamContext } from '../feeds/feed-subscriptions.js';

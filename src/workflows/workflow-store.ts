@@ -5,7 +5,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../redis/keys.js';
-import { OrchestratorError } from '../tasks/errors.js';
+import { OrchestratorError } from '../errors/errors.js';
 import { validateWorkflow, WorkflowPlan, type ValidateWorkflowOptions, type WorkflowDefinition, type WorkflowInput } from './workflow-definition.js';
 import { luaCommand } from '../redis/lua-command.js';
 

@@ -5,8 +5,8 @@
  */
 import { describe, expect, it } from 'vitest';
 import { loadConfig, executorPolicyOf, ConfigError, type ConfigInput } from '../../src/config/config.js';
-import { parseCommandTemplate, fillCommandTemplate } from '../../src/tasks/command-template.js';
-import { OrchestratorError } from '../../src/tasks/errors.js';
+import { parseCommandTemplate, fillCommandTemplate } from '../../src/executors/command-template.js';
+import { OrchestratorError } from '../../src/errors/errors.js';
 import { resolveTask, type ExecutorSpec, type TaskSubmission } from '../../src/tasks/task-spec.js';
 
 function setup(overrides: ConfigInput = {}) {

@@ -3,7 +3,7 @@
  * gone: the signal's reason (a TaskError saying timed out or cancelled), carrying whatever the
  * work left behind (output tails, exit code) as detail.
  */
-import { TaskError } from '../../src/tasks/errors.js';
+import { TaskError } from '../../src/errors/errors.js';
 
 type TaskErrorCode = ConstructorParameters<typeof TaskError>[0];
 

@@ -19,7 +19,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { performance } from 'node:perf_hooks';
 
-import { TaskError } from '../../src/tasks/errors.js';
+import { TaskError } from '../../src/errors/errors.js';
 import type { ExecutionContext, Executor } from './executor.js';
 import { OutputTail } from './output-tail.js';
 import { abortError } from './abort-error.js';

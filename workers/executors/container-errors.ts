@@ -13,7 +13,7 @@
  *   the engine refused the request itself (another 4xx: a bad working dir, user, ...).
  */
 import { dockerMessage, dockerStatus } from '../../src/docker/docker-client.js';
-import { TaskError } from '../../src/tasks/errors.js';
+import { TaskError } from '../../src/errors/errors.js';
 
 /** What the attempt asked of the engine, for the message. */
 export interface ContainerRequest {

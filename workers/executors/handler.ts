@@ -7,7 +7,7 @@ import { existsSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { format } from 'node:util';
-import { TaskError } from '../../src/tasks/errors.js';
+import { TaskError } from '../../src/errors/errors.js';
 import { TEST_HANDLERS } from '../../src/tasks/task-spec.js';
 import type { Handler } from '../handlers/handler.js';
 import type { SandboxRunner } from '../sandbox/sandbox-runner.js';

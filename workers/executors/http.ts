@@ -16,8 +16,8 @@
  * - Bodies are bounded: a result larger than `maxResponseBytes` fails the attempt (it would be
  *   stored in Redis with every result), and an error body keeps only its tail.
  */
-import { TaskError } from '../../src/tasks/errors.js';
-import { describeUrl, httpUrlAllowed, normaliseHttpUrl } from '../../src/tasks/executor-policy.js';
+import { TaskError } from '../../src/errors/errors.js';
+import { describeUrl, httpUrlAllowed, normaliseHttpUrl } from '../../src/executors/executor-policy.js';
 import type { HttpExecutorSpec } from '../../src/tasks/task-spec.js';
 import type { ExecutionContext, Executor } from './executor.js';
 import { OutputTail } from './output-tail.js';

@@ -26,7 +26,7 @@ import { performance } from 'node:perf_hooks';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from '../../src/logging/logger.js';
 import { SLURM_FINAL_STATES, type SlurmCli, type SlurmJobInfo } from '../../src/slurm/slurm-cli.js';
-import { TaskError } from '../../src/tasks/errors.js';
+import { TaskError } from '../../src/errors/errors.js';
 import type { SlurmExecutorSpec } from '../../src/tasks/task-spec.js';
 import type { SlurmJobIds } from '../slurm-job-ids.js';
 import { abortError } from './abort-error.js';
@@ -232,7 +232,7 @@ export class SlurmExecutor implements Executor<SlurmSpec> {
  * the attempt with.
  */
 export function slurmOutcome(info: SlurmJobInfo, stdout: string, durationMs: number): SlurmResult {
-  // The signal by name, as a command's is: what the task's failure shows (src/tasks/task-failure.ts).
+  // The signal by name, as a command's is: what the task's failure shows (src/errors/task-failure.ts).
   const detail = {
     slurmJobId: info.jobId,
     state: info.state,

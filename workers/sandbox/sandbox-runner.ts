@@ -11,7 +11,7 @@
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ChildCommand, ParentCommand, createChildPool, type Child, type ChildPool } from '../../src/store/bullmq/sandbox-children.js';
-import { TaskError } from '../../src/tasks/errors.js';
+import { TaskError } from '../../src/errors/errors.js';
 import type { SandboxJobData, SandboxLogMessage } from './handler-process.js';
 import type { AttemptOutput } from '../executors/executor.js';
 

@@ -33,7 +33,7 @@ import { Packr, unpack } from 'msgpackr';
 import { eventFields, type TaskEventRecord, type TaskResultRecord } from '../../feeds/feed-format.js';
 import { outcomeArgv, outcomeKeys, outcomeWritesLua } from '../../feeds/outcome-writes.js';
 import type { Keys } from '../../redis/keys.js';
-import { FAILURE_FIELD, failureJson } from '../../tasks/task-failure.js';
+import { FAILURE_FIELD, failureJson } from '../../errors/task-failure.js';
 import { bullmqFunction } from './installed-scripts.js';
 import { bullArgCount, bullArgIndex, bullKeyCount } from './script-layouts.js';
 
@@ -125,7 +125,7 @@ return r
  * KEYS[1..14] BullMQ's (KEYS[12] the job), KEYS[15..18] the outcome's (outcome-writes.ts),
  * KEYS[19] cancel hash; ARGV[1..9] BullMQ's, ARGV[10..12] the start's, ARGV[13] "1" when an
  * outcome follows from ARGV[14] (five arguments), then ARGV[19], present for a failure: its JSON
- * (src/tasks/task-failure.ts), kept in the job while the job is kept (never recreating a job
+ * (src/errors/task-failure.ts), kept in the job while the job is kept (never recreating a job
  * BullMQ removed on finishing). BullMQ's part returns 0, or the next job as a table; a negative
  * number is an error, and then nothing of ours is written.
  */

@@ -14,7 +14,7 @@
  * - Values never contain NUL, CR or LF. `{{` and `}}` are literal braces.
  * - The program (argv[0]) is always literal.
  */
-import { invalidArgument } from './errors.js';
+import { invalidArgument } from '../errors/errors.js';
 
 export interface CommandTemplateOptions {
   /** Program and argument templates; argv[0] is literal. */
