@@ -52,6 +52,8 @@ COPY --from=build --chown=root:root /src/dist ./dist
 COPY --from=build --chown=root:root /src/proto ./proto
 # The dashboard serves its workflow pages from here.
 COPY --from=build --chown=root:root /src/dashboard/static ./dashboard/static
+# The store's Lua scripts, read when the processes start (src/store/store-script.ts).
+COPY --from=build --chown=root:root /src/src/store/lua ./src/store/lua
 USER orq
 EXPOSE 50052 9097
 # Healthy when the gRPC port accepts connections (the standard gRPC health service answers there).

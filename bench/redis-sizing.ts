@@ -21,7 +21,7 @@ import { OrchestratorClient, type TaskInput } from '../src/client/orchestrator-c
 import { loadConfig } from '../src/config/config.js';
 import { createLogger } from '../src/logging/logger.js';
 import { Orchestrator } from '../src/orchestrator.js';
-import { keys as makeKeys } from '../src/redis/keys.js';
+import { keys as makeKeys } from '../src/store/keys.js';
 import { freeLoopbackPort, startRedisServerProcess } from '../src/redis/redis-server-process.js';
 import { WorkerPool } from '../workers/worker-pool.js';
 

@@ -18,7 +18,7 @@ import { OrchestratorClient, type TaskInput } from '../src/client/orchestrator-c
 import { OrchestratorServiceService } from '../src/gen/orchestrator/v1/orchestrator.js';
 import { createLogger } from '../src/logging/logger.js';
 import { Orchestrator } from '../src/orchestrator.js';
-import { keys as makeKeys, type Keys } from '../src/redis/keys.js';
+import { keys as makeKeys, type Keys } from '../src/store/keys.js';
 import { BULL_EVENTS_MAXLEN } from '../src/tasks/task-queues.js';
 import { resolveTask } from '../src/tasks/task-spec.js';
 import { benchConfig, INPROC_CLASS, INPROC_CONCURRENCY, SANDBOX_CLASS, SANDBOX_CONCURRENCY } from './bench-config.js';

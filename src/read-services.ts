@@ -7,7 +7,7 @@
 import type { Redis } from 'ioredis';
 import { executorPolicyOf, type Config } from './config/config.js';
 import { SystemStatus } from './monitoring/system-status.js';
-import { keys as makeKeys, type Keys } from './redis/keys.js';
+import { keys as makeKeys, type Keys } from './store/keys.js';
 import { TaskQueues } from './tasks/task-queues.js';
 import { TaskStatusReader } from './tasks/task-status.js';
 import { TaskLogReader } from './tasks/task-logs.js';
@@ -16,7 +16,7 @@ import { VERSION } from './version.js';
 import { WorkflowStatusReader } from './workflows/workflow-status.js';
 import { WorkflowStore } from './workflows/workflow-store.js';
 import type { StreamTailer } from './feeds/stream-tailer.js';
-import type { TaskEventRecord } from './feeds/feed-format.js';
+import type { TaskEventRecord } from './store/codecs/feed-format.js';
 import { PoolRegistry } from './pools/pool-registry.js';
 import { WorkflowRunList } from './workflows/run-list.js';
 

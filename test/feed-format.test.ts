@@ -3,7 +3,7 @@
  * marker (undeliverable set), and what is written by our own writers reads back unchanged.
  */
 import { describe, expect, it } from 'vitest';
-import { eventFields, parseEvent, parseResult, resultFields, type TaskEventRecord, type TaskResultRecord } from '../src/feeds/feed-format.js';
+import { eventFields, parseEvent, parseResult, resultFields, type TaskEventRecord, type TaskResultRecord } from '../src/store/codecs/feed-format.js';
 
 const event: TaskEventRecord = { type: 'failed', taskId: 't1', taskClass: 'cpu_short', attempt: 2, atMs: 1_700_000_000_000, workerId: 'p1', detail: 'boom' };
 const result: TaskResultRecord = {

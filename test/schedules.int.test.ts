@@ -4,7 +4,7 @@
  * scheduler keys, bad input refused before anything is stored, and orchctl's schedule commands.
  *
  * Which tasks a schedule fired is read from the events stream: each fired task's submitted event
- * carries schedule_id (a public field, src/feeds/feed-format.ts).
+ * carries schedule_id (a public field, src/store/codecs/feed-format.ts).
  *
  * Every test has a system (Redis, orchestrator, pool) of its own and the tests run concurrently:
  * most of their time is waiting for ticks a second or more apart, which then overlaps.

@@ -8,7 +8,7 @@ import { status, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OrchestratorClient, type TaskEvent, type TaskResult } from '../src/client/orchestrator-client.js';
 import type { Config } from '../src/config/config.js';
-import { eventFields } from '../src/feeds/feed-format.js';
+import { eventFields } from '../src/store/codecs/feed-format.js';
 import { createLogger } from '../src/logging/logger.js';
 import { Orchestrator } from '../src/orchestrator.js';
 import { startBareSystem, TEST_CONFIG_TOML, type BareSystem, type OrchestratorProcess } from './helpers/system.js';

@@ -6,7 +6,7 @@
  */
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { eventFields, type TaskEventRecord } from '../src/feeds/feed-format.js';
+import { eventFields, type TaskEventRecord } from '../src/store/codecs/feed-format.js';
 import { TaskEventHistoryReader } from '../src/feeds/task-event-history.js';
 import { startRedis, type RedisServerHandle } from './helpers/redis-server.js';
 

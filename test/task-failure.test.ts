@@ -5,7 +5,7 @@
  * and shown to Bull Board as text without a stack.
  */
 import { describe, expect, it } from 'vitest';
-import { parseResult, resultFields } from '../src/feeds/feed-format.js';
+import { parseResult, resultFields } from '../src/store/codecs/feed-format.js';
 import { TaskError } from '../src/errors/errors.js';
 import { failureOf, failureTrace, parseFailure, tailOf } from '../src/errors/task-failure.js';
 import { slurmOutcome } from '../workers/executors/slurm.js';

@@ -10,7 +10,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { StepState, TaskState, WorkflowRunState, type OrchestratorClient, type TaskInput, type WorkflowInput } from '../src/client/orchestrator-client.js';
-import { parseResult, type TaskResultRecord } from '../src/feeds/feed-format.js';
+import { parseResult, type TaskResultRecord } from '../src/store/codecs/feed-format.js';
 import { createLogger } from '../src/logging/logger.js';
 import { Redis } from 'ioredis';
 import { TaskCanceller } from '../src/tasks/task-canceller.js';

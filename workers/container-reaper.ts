@@ -14,7 +14,7 @@
 import type { Redis } from 'ioredis';
 import type { DockerClient } from '../src/docker/docker-client.js';
 import type { Logger } from '../src/logging/logger.js';
-import type { Keys } from '../src/redis/keys.js';
+import type { Keys } from '../src/store/keys.js';
 import { CONTAINER_LABELS } from './executors/container.js';
 
 export interface ContainerReaperOptions {

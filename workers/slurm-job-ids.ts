@@ -8,7 +8,7 @@
  * job ended (a rerun may still need it to read the outcome while Slurm remembers the job).
  */
 import type { Redis } from 'ioredis';
-import type { Keys } from '../src/redis/keys.js';
+import type { Keys } from '../src/store/keys.js';
 
 export interface SlurmJobIdsOptions {
   redis: Redis;

@@ -15,11 +15,11 @@ import { DelayedError, UnrecoverableError, type Job, type Processor } from 'bull
 import type { Redis } from 'ioredis';
 import type { Logger } from '../src/logging/logger.js';
 import type { FeedWriter } from '../src/feeds/feed-writer.js';
-import type { Keys } from '../src/redis/keys.js';
+import type { Keys } from '../src/store/keys.js';
 import { TaskError } from '../src/errors/errors.js';
 import { attemptsBefore, type TaskJobData } from '../src/tasks/task-spec.js';
 import { AttemptStarts } from '../src/tasks/attempt-starts.js';
-import type { TaskResultRecord } from '../src/feeds/feed-format.js';
+import type { TaskResultRecord } from '../src/store/codecs/feed-format.js';
 import type { PendingOutcomes, PendingStarts } from '../src/store/bullmq/task-backend.js';
 import type { ExecutionContext, Executor } from './executors/executor.js';
 import type { GpuSlots } from './gpu-slots.js';

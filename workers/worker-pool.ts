@@ -17,7 +17,7 @@ import { ConfigError, executorPolicyOf, type Config } from '../src/config/config
 import { FeedWriter } from '../src/feeds/feed-writer.js';
 import type { Logger } from '../src/logging/logger.js';
 import { createOwnRedis, createRedis } from '../src/redis/connection.js';
-import { keys as makeKeys, type Keys } from '../src/redis/keys.js';
+import { keys as makeKeys, type Keys } from '../src/store/keys.js';
 import { attemptsBefore, type TaskJobData } from '../src/tasks/task-spec.js';
 import { cleanEnvironment } from './executors/command.js';
 import { createPoolExecutors } from './executors/pool-executors.js';

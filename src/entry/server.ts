@@ -18,8 +18,8 @@ export type { Config, ConfigInput, LoadConfigOptions } from '../config/config.js
 export { createLogger } from '../logging/logger.js';
 export { OrchestratorError, TaskError } from '../errors/errors.js';
 export type { ErrorCode } from '../errors/errors.js';
-export { EVENT_TYPES } from '../feeds/feed-format.js';
-export type { EventType, TaskEventRecord, TaskResultRecord } from '../feeds/feed-format.js';
+export { EVENT_TYPES } from '../store/codecs/feed-format.js';
+export type { EventType, TaskEventRecord, TaskResultRecord } from '../store/codecs/feed-format.js';
 export { DEFAULT_TASK_CLASSES } from '../../queues/task-classes.js';
 export type { TaskClassOptions } from '../../queues/task-classes.js';
 export { VERSION } from '../version.js';

@@ -4,7 +4,7 @@
  */
 import type { Redis } from 'ioredis';
 import { invalidArgument } from '../errors/errors.js';
-import type { RawEntry } from './feed-format.js';
+import type { RawEntry } from '../store/codecs/feed-format.js';
 
 const CURSOR_RE = /^(\d+)(-\d+)?$/;
 

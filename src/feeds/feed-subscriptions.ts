@@ -4,10 +4,10 @@
  * exactly after the last item it saw. Every subscription reads through the one shared tailer of
  * its stream (stream-tailer.ts): Redis connections do not grow with subscribers.
  */
-import type { Keys } from '../redis/keys.js';
+import type { Keys } from '../store/keys.js';
 import type { TaskFailure } from '../errors/task-failure.js';
 import { OrchestratorError } from '../errors/errors.js';
-import { EVENT_TYPES, parseEvent, parseResult, type TaskEventRecord, type TaskResultRecord } from './feed-format.js';
+import { EVENT_TYPES, parseEvent, parseResult, type TaskEventRecord, type TaskResultRecord } from '../store/codecs/feed-format.js';
 import { checkCursor } from './feed-reader.js';
 import type { Redis } from 'ioredis';
 import { invalidArgument } from '../errors/errors.js';

@@ -4,8 +4,8 @@
  * trip together.
  */
 import type { Redis } from 'ioredis';
-import type { Keys } from '../redis/keys.js';
-import { eventFields, resultFields, type TaskEventRecord, type TaskResultRecord } from './feed-format.js';
+import type { Keys } from '../store/keys.js';
+import { eventFields, resultFields, type TaskEventRecord, type TaskResultRecord } from '../store/codecs/feed-format.js';
 
 export interface FeedWriterOptions {
   redis: Redis;

@@ -29,7 +29,7 @@ import type { Redis } from 'ioredis';
 import { createRedis } from '../redis/connection.js';
 import type { Logger } from '../logging/logger.js';
 import { OrchestratorError } from '../errors/errors.js';
-import type { RawEntry } from './feed-format.js';
+import type { RawEntry } from '../store/codecs/feed-format.js';
 
 /** Orders two stream ids ("<ms>-<seq>", or "<ms>" meaning "<ms>-0"). */
 export function compareIds(a: string, b: string): number {

@@ -15,7 +15,7 @@
  * naming one task, or one huge field, does not become a huge page.
  */
 import type { Redis } from 'ioredis';
-import { parseEvent, type RawEntry, type TaskEventRecord } from './feed-format.js';
+import { parseEvent, type RawEntry, type TaskEventRecord } from '../store/codecs/feed-format.js';
 
 export interface TaskEventHistoryOptions {
   redis: Redis;

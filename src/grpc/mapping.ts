@@ -1,6 +1,6 @@
 /** Proto messages <-> domain types. Pure functions, no I/O. */
 import * as pb from '../gen/orchestrator/v1/orchestrator.js';
-import type { TaskEventRecord, TaskResultRecord } from '../feeds/feed-format.js';
+import type { TaskEventRecord, TaskResultRecord } from '../store/codecs/feed-format.js';
 import type { HealthView, Serving } from '../monitoring/system-status.js';
 import { executorFromPb } from '../executors/registry.js';
 import type { TaskSubmission } from '../tasks/task-spec.js';

@@ -4,7 +4,7 @@
  */
 import { parsePoolFacts } from '../pools/pool-facts.js';
 import type { Redis } from 'ioredis';
-import type { Keys } from '../redis/keys.js';
+import type { Keys } from '../store/keys.js';
 import type { TaskQueues } from '../tasks/task-queues.js';
 
 export type Serving = 'serving' | 'degraded' | 'not_serving';

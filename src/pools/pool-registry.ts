@@ -13,7 +13,7 @@
  * applies at once). The pool pauses its BullMQ Workers and lets its running tasks finish.
  */
 import type { Redis } from 'ioredis';
-import type { Keys } from '../redis/keys.js';
+import type { Keys } from '../store/keys.js';
 import { OrchestratorError, invalidArgument } from '../errors/errors.js';
 import { parsePoolFacts, POOL_FIELDS, type DrainMode, type PoolFacts } from './pool-facts.js';
 

@@ -17,7 +17,7 @@ import { UnrecoverableError, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
 import { createRedis } from '../redis/connection.js';
-import { SCHEDULE_QUEUE, type Keys } from '../redis/keys.js';
+import { SCHEDULE_QUEUE, type Keys } from '../store/keys.js';
 import { OrchestratorError } from '../errors/errors.js';
 import type { TaskSubmitter } from '../tasks/submitter.js';
 import type { ScheduleStore } from './schedule-store.js';

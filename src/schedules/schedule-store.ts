@@ -4,28 +4,16 @@
  * every tick, and every orchestrator re-creates missing job schedulers from here when it starts.
  */
 import type { Redis } from 'ioredis';
-import type { Keys } from '../redis/keys.js';
+import type { Keys } from '../store/keys.js';
 import { OrchestratorError } from '../errors/errors.js';
 import { canonicalJson, type ScheduleSpec, type StoredSchedule } from './schedule-spec.js';
-import { luaCommand } from '../redis/lua-command.js';
-
-/**
- * Replaces an existing schedule.
- * KEYS[1] schedules hash; ARGV[1] schedule_id, ARGV[2] the new JSON
- * Returns 1 when replaced, 0 when there is no such schedule (nothing written).
- */
-const REPLACE_SCRIPT = `
-if redis.call('HEXISTS', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
-return 1
-`;
+import { ReplaceScheduleCode } from '../store/codes.js';
+import { replaceSchedule } from '../store/schedules/replace-schedule.js';
 
 export interface ScheduleStoreOptions {
   redis: Redis;
   keys: Keys;
 }
-
-type ReplaceCommand = (key: string, id: string, json: string) => Promise<number>;
 
 export const sameSpec = (a: ScheduleSpec, b: ScheduleSpec): boolean => canonicalJson(a) === canonicalJson(b);
 
@@ -33,10 +21,10 @@ export const sameSpec = (a: ScheduleSpec, b: ScheduleSpec): boolean => canonical
 const notFound = (id: string, field = 'schedule_id') => new OrchestratorError('not_found', `${field}: no schedule "${id}"`, { field });
 
 export class ScheduleStore {
-  private readonly replaceCmd: ReplaceCommand;
+  private readonly replaceRecord: ReturnType<typeof replaceSchedule>;
 
   constructor(private readonly opts: ScheduleStoreOptions) {
-    this.replaceCmd = luaCommand<ReplaceCommand>(opts.redis, REPLACE_SCRIPT, 1);
+    this.replaceRecord = replaceSchedule(opts.redis, opts.keys);
   }
 
   /**
@@ -60,7 +48,7 @@ export class ScheduleStore {
   async replace(spec: ScheduleSpec, field = 'schedule_id', nowMs = Date.now()): Promise<StoredSchedule> {
     const existing = await this.get(spec.scheduleId, field);
     const stored: StoredSchedule = { spec, createdAtMs: existing.createdAtMs, updatedAtMs: nowMs };
-    if (!(await this.replaceCmd(this.opts.keys.schedules, spec.scheduleId, JSON.stringify(stored)))) throw notFound(spec.scheduleId, field);
+    if ((await this.replaceRecord(spec.scheduleId, JSON.stringify(stored))) === ReplaceScheduleCode.NotFound) throw notFound(spec.scheduleId, field);
     return stored;
   }
 

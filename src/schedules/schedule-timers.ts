@@ -1,6 +1,6 @@
 /**
  * The ticking of schedules, left to BullMQ's job schedulers on one internal queue
- * (`orq-schedules`, src/redis/keys.ts): one job scheduler per active schedule, keyed by the
+ * (`orq-schedules`, src/store/keys.ts): one job scheduler per active schedule, keyed by the
  * schedule id. BullMQ adds a scheduler's next job, with id "repeat:<scheduler id>:<tick ms>",
  * when a worker takes the current one, so every tick is one job however many orchestrators run
  * a worker on the queue; src/schedules/schedule-runner.ts processes them. That addition is not
@@ -14,7 +14,7 @@
 import type { TaskSubmission } from '../tasks/task-spec.js';
 import { Queue, type JobSchedulerJson } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { SCHEDULE_QUEUE, type Keys } from '../redis/keys.js';
+import { SCHEDULE_QUEUE, type Keys } from '../store/keys.js';
 import { BULL_EVENTS_MAXLEN } from '../tasks/task-queues.js';
 import { repeatOptions, type ScheduleSpec } from './schedule-spec.js';
 

@@ -6,9 +6,9 @@
  * backoff). The starts requested in one turn of the event loop go to Redis as one script call.
  */
 import type { Redis } from 'ioredis';
-import type { Keys } from '../redis/keys.js';
-import { eventFields, type TaskEventRecord } from '../feeds/feed-format.js';
-import { luaCommand } from '../redis/lua-command.js';
+import type { Keys } from '../store/keys.js';
+import { eventFields, type TaskEventRecord } from '../store/codecs/feed-format.js';
+import { luaCommand } from '../store/lua-command.js';
 
 /**
  * Applies a batch of attempt starts.

@@ -6,7 +6,7 @@
  * running pools apply it at once (workers/worker-pool.ts).
  */
 import type { Redis } from 'ioredis';
-import type { Keys } from '../redis/keys.js';
+import type { Keys } from '../store/keys.js';
 import { invalidArgument } from '../errors/errors.js';
 import type { TaskQueues } from './task-queues.js';
 

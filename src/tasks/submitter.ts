@@ -12,14 +12,14 @@
  * submitted again runs again: idempotency lasts as long as the task is retained.
  */
 import type { Redis } from 'ioredis';
-import type { Keys } from '../redis/keys.js';
+import type { Keys } from '../store/keys.js';
 import { addDelayedJobLua, addPrioritizedJobLua } from '../store/bullmq/installed-scripts.js';
 import { encodeJob, jobOptions } from './job-encoding.js';
 import { OrchestratorError, invalidArgument } from '../errors/errors.js';
 import type { ExecutorPolicy } from '../executors/executor-policy.js';
 import { resolveTask, type ResolvedTask, type TaskSubmission } from './task-spec.js';
 import type { TaskQueues } from './task-queues.js';
-import { luaCommand } from '../redis/lua-command.js';
+import { luaCommand } from '../store/lua-command.js';
 
 /** BullMQ queue keys each class of a batch passes to the claim script, after its task list. */
 const QUEUE_KEYS = ['marker', 'meta', 'id', 'prioritized', 'delayed', 'completed', 'active', 'events', 'pc'] as const;
@@ -119,7 +119,7 @@ export interface SubmitOutcome {
   scheduled: boolean;
 }
 
-/** Keys and ARGV go as arrays (see lua-command.ts): a batch of 10,000 tasks is 120,000 arguments. */
+/** Keys and ARGV go as arrays (see src/store/lua-command.ts): a batch of 10,000 tasks is 120,000 arguments. */
 type ClaimCommand = (numKeys: number, keys: string[], argv: (string | number | Buffer)[]) => Promise<(string | number)[]>;
 
 export class TaskSubmitter {

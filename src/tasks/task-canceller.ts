@@ -14,14 +14,14 @@
  */
 import { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { outcomeArgv, outcomeKeys, outcomeWritesLua } from '../feeds/outcome-writes.js';
+import { outcomeArgv, outcomeKeys, outcomeWritesLua } from '../store/outcome-writes.js';
 import { removeJobLua } from '../store/bullmq/installed-scripts.js';
-import type { Keys } from '../redis/keys.js';
+import type { Keys } from '../store/keys.js';
 import { attemptsBefore, type TaskJobData } from './task-spec.js';
 import type { TaskQueues } from './task-queues.js';
 import type { TaskState, TaskStatusReader } from './task-status.js';
 import { mapState } from './task-status.js';
-import { luaCommand } from '../redis/lua-command.js';
+import { luaCommand } from '../store/lua-command.js';
 
 export interface TaskCancellerOptions {
   redis: Redis;
@@ -41,7 +41,7 @@ export interface TaskCancellerOptions {
  * KEYS[7] the queue's failed zset;
  * ARGV[1] job id, ARGV[2] remove children "0", ARGV[3] the queue's key prefix (BullMQ's),
  * ARGV[4] finish time (ms), ARGV[5] failedReason, ARGV[6..] the outcome's arguments
- * (src/feeds/outcome-writes.ts). Returns 1 when cancelled, 0 when locked (the task started: its
+ * (src/store/outcome-writes.ts). Returns 1 when cancelled, 0 when locked (the task started: its
  * pool aborts it), negative for BullMQ's errors.
  */
 const removeCancelledScript = (): string => `

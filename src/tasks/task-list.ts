@@ -14,12 +14,12 @@
  * with a token to go on from, so one call never walks an unbounded list.
  */
 import type { Redis } from 'ioredis';
-import type { Keys } from '../redis/keys.js';
+import type { Keys } from '../store/keys.js';
 import { invalidArgument } from '../errors/errors.js';
 import { fromBullPriority } from './task-spec.js';
 import type { TaskQueues } from './task-queues.js';
 import type { TaskState } from './task-status.js';
-import { luaCommand } from '../redis/lua-command.js';
+import { luaCommand } from '../store/lua-command.js';
 
 /** Which tasks a list, a retry or a purge is about; empty fields do not filter. */
 export interface TaskFilter {

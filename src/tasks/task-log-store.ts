@@ -4,8 +4,8 @@
  * (task-logs.ts).
  */
 import type { Redis } from 'ioredis';
-import type { Keys } from '../redis/keys.js';
-import { luaCommand } from '../redis/lua-command.js';
+import type { Keys } from '../store/keys.js';
+import { luaCommand } from '../store/lua-command.js';
 
 /**
  * KEYS[1] the job's hash, KEYS[2] its log list (`<job key>:logs`).

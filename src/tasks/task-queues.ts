@@ -5,7 +5,7 @@
 import { Queue } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { TaskClassOptions } from '../../queues/task-classes.js';
-import { SCHEDULE_QUEUE, type Keys } from '../redis/keys.js';
+import { SCHEDULE_QUEUE, type Keys } from '../store/keys.js';
 import { invalidArgument } from '../errors/errors.js';
 
 export interface TaskQueuesOptions {

@@ -23,11 +23,11 @@
  */
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
-import type { Keys } from '../redis/keys.js';
+import type { Keys } from '../store/keys.js';
 import { invalidArgument } from '../errors/errors.js';
 import type { TaskQueues } from './task-queues.js';
 import type { TaskState } from './task-status.js';
-import { luaCommand } from '../redis/lua-command.js';
+import { luaCommand } from '../store/lua-command.js';
 import { repeatLimited, type RepeatedLog } from '../logging/repeat-limiter.js';
 
 export interface TaskRetentionOptions {

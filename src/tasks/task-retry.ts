@@ -16,10 +16,10 @@
  */
 import { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { eventFields } from '../feeds/feed-format.js';
+import { eventFields } from '../store/codecs/feed-format.js';
 import { reprocessJobLua } from '../store/bullmq/installed-scripts.js';
-import type { Keys } from '../redis/keys.js';
-import { luaCommand } from '../redis/lua-command.js';
+import type { Keys } from '../store/keys.js';
+import { luaCommand } from '../store/lua-command.js';
 import { OrchestratorError, invalidArgument, type ErrorCode } from '../errors/errors.js';
 import type { TaskFilter, TaskLister } from './task-list.js';
 import { checkFilter } from './task-list.js';

@@ -7,7 +7,7 @@
  */
 import { Job, type JobState } from 'bullmq';
 import type { Redis } from 'ioredis';
-import type { Keys } from '../redis/keys.js';
+import type { Keys } from '../store/keys.js';
 import { OrchestratorError } from '../errors/errors.js';
 import { attemptsBefore, fromBullPriority, type TaskJobData } from './task-spec.js';
 import type { TaskQueues } from './task-queues.js';

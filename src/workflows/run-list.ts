@@ -11,9 +11,9 @@
  * a short (even empty) page with a token to go on from.
  */
 import type { Redis } from 'ioredis';
-import type { Keys } from '../redis/keys.js';
+import type { Keys } from '../store/keys.js';
 import { invalidArgument } from '../errors/errors.js';
-import { luaCommand } from '../redis/lua-command.js';
+import { luaCommand } from '../store/lua-command.js';
 import { decodeCursor, encodeCursor, PAGE_SCRIPT } from '../tasks/task-list.js';
 import type { RunState } from './workflow-runs.js';
 

@@ -22,11 +22,11 @@ import { hostname } from 'node:os';
 import type { Redis } from 'ioredis';
 import type { Logger } from '../logging/logger.js';
 import { createBlockingRedis } from '../redis/connection.js';
-import type { Keys } from '../redis/keys.js';
-import { parseResult, type RawEntry } from '../feeds/feed-format.js';
+import type { Keys } from '../store/keys.js';
+import { parseResult, type RawEntry } from '../store/codecs/feed-format.js';
 import type { WorkflowRuns } from './workflow-runs.js';
 import type { WorkflowRunList } from './run-list.js';
-import { luaCommand } from '../redis/lua-command.js';
+import { luaCommand } from '../store/lua-command.js';
 
 export const ENGINE_GROUP = 'engine';
 

@@ -11,18 +11,18 @@
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { Redis } from 'ioredis';
-import type { Keys } from '../redis/keys.js';
+import type { Keys } from '../store/keys.js';
 import type { Logger } from '../logging/logger.js';
 import { OrchestratorError, invalidArgument } from '../errors/errors.js';
 import type { TaskSubmitter } from '../tasks/submitter.js';
 import type { TaskCanceller } from '../tasks/task-canceller.js';
 import type { ResolvedTask, TaskSubmission } from '../tasks/task-spec.js';
-import type { TaskResultRecord } from '../feeds/feed-format.js';
+import type { TaskResultRecord } from '../store/codecs/feed-format.js';
 import { mapTemplatedStrings, RUN_ID_RE, stepIdOf, stepTaskId, templatedStrings, type FailurePolicy, type WorkflowPlan } from './workflow-definition.js';
 import type { WorkflowStore } from './workflow-store.js';
 import { CANCEL_RUN, MARK_QUEUED, RETAKE, START_RUN, STEP_DONE } from './run-scripts.js';
 import { renderTemplate, TemplateError, templateRefs, type TemplateContext } from './templates.js';
-import { luaCommand, type LuaArg } from '../redis/lua-command.js';
+import { luaCommand, type LuaArg } from '../store/lua-command.js';
 import { parseCarrier, type TraceCarrier } from '../tracing/trace-context.js';
 import type { Tracing } from '../tracing/tracing.js';
 import { ATTR, SPAN } from '../tracing/span-names.js';
@@ -90,7 +90,7 @@ export interface WorkflowRunsOptions {
   tracing?: Tracing;
 }
 
-/** Per-step values go as arrays, never spread (lua-command.ts): a run may have 100,000 steps. */
+/** Per-step values go as arrays, never spread (src/store/lua-command.ts): a run may have 100,000 steps. */
 type Script = (...args: LuaArg[]) => Promise<unknown>;
 
 /** A released step with its task resolved, ready to submit. */

@@ -9,10 +9,10 @@
  * (src/feeds/stream-tailer.ts), never a connection each.
  */
 import type { Redis } from 'ioredis';
-import type { Keys } from '../redis/keys.js';
+import type { Keys } from '../store/keys.js';
 import { OrchestratorError } from '../errors/errors.js';
 import type { TaskStatusReader } from '../tasks/task-status.js';
-import { parseEvent, type RawEntry, type TaskEventRecord } from '../feeds/feed-format.js';
+import { parseEvent, type RawEntry, type TaskEventRecord } from '../store/codecs/feed-format.js';
 import type { Cursored, StreamContext } from '../feeds/feed-subscriptions.js';
 import { compareIds, StreamTailer, type TailSubscription } from '../feeds/stream-tailer.js';
 import { createLogger } from '../logging/logger.js';

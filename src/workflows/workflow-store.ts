@@ -4,10 +4,10 @@
  * change); only "which version is latest" is asked of Redis each time.
  */
 import type { Redis } from 'ioredis';
-import type { Keys } from '../redis/keys.js';
+import type { Keys } from '../store/keys.js';
 import { OrchestratorError } from '../errors/errors.js';
 import { validateWorkflow, WorkflowPlan, type ValidateWorkflowOptions, type WorkflowDefinition, type WorkflowInput } from './workflow-definition.js';
-import { luaCommand } from '../redis/lua-command.js';
+import { luaCommand } from '../store/lua-command.js';
 
 /**
  * Stores a new version of a workflow.

@@ -1,6 +1,6 @@
 /** Reading the results stream directly, as a Redis consumer would. */
 import type { Redis } from 'ioredis';
-import type { Keys } from '../../src/redis/keys.js';
+import type { Keys } from '../../src/store/keys.js';
 
 /** The fields of a task's (first) entry in the results stream, or undefined if it has none. */
 export async function resultFields(r: Redis, keys: Keys, taskId: string): Promise<Record<string, string> | undefined> {

@@ -12,7 +12,7 @@ import { OrchestratorClient } from '../../src/client/orchestrator-client.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { Orchestrator } from '../../src/orchestrator.js';
-import { keys, type Keys } from '../../src/redis/keys.js';
+import { keys, type Keys } from '../../src/store/keys.js';
 import { PROJECT_ROOT } from '../../src/paths.js';
 import { startRedis, type RedisServerHandle } from './redis-server.js';
 import { waitFor } from './wait.js';

@@ -11,7 +11,7 @@ import type { DockerClient } from '../../src/docker/docker-client.js';
 import type { ExecutorKind } from '../../src/executors/executor-kind.js';
 import type { ExecutorSpecOf } from '../../src/executors/executor-spec.js';
 import type { Logger } from '../../src/logging/logger.js';
-import type { Keys } from '../../src/redis/keys.js';
+import type { Keys } from '../../src/store/keys.js';
 import { SlurmCli } from '../../src/slurm/slurm-cli.js';
 import type { PoolGuard } from '../pool-guard/pool-guard.js';
 import type { RunAsUser } from '../run-as.js';

@@ -6,7 +6,7 @@
  * - Finish: when an attempt ends for good (succeeded, failed for good, cancelled) the processor
  *   leaves its outcome in `PendingOutcomes`; BullMQ's `moveToFinished` then runs as part of our
  *   script, and the outcome's writes (final event, result, workflow inbox entry, count:
- *   src/feeds/outcome-writes.ts) run only when BullMQ's part finished the job. A pool that dies
+ *   src/store/outcome-writes.ts) run only when BullMQ's part finished the job. A pool that dies
  *   before leaves a task that runs again, never one that finished without a result; a run that
  *   lost its lock to the stall checker writes nothing, and the rerun elsewhere writes the one
  *   outcome.
@@ -30,9 +30,9 @@
 import { createRedisBackend, type BackendFactory, type RedisQueueBackend } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Packr, unpack } from 'msgpackr';
-import { eventFields, type TaskEventRecord, type TaskResultRecord } from '../../feeds/feed-format.js';
-import { outcomeArgv, outcomeKeys, outcomeWritesLua } from '../../feeds/outcome-writes.js';
-import type { Keys } from '../../redis/keys.js';
+import { eventFields, type TaskEventRecord, type TaskResultRecord } from '../codecs/feed-format.js';
+import { outcomeArgv, outcomeKeys, outcomeWritesLua } from '../outcome-writes.js';
+import type { Keys } from '../keys.js';
 import { FAILURE_FIELD, failureJson } from '../../errors/task-failure.js';
 import { bullmqFunction } from './installed-scripts.js';
 import { bullArgCount, bullArgIndex, bullKeyCount } from './script-layouts.js';

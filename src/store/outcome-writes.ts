@@ -6,8 +6,8 @@
  * queued (src/tasks/task-canceller.ts).
  */
 import { Packr } from 'msgpackr';
-import type { Keys } from '../redis/keys.js';
-import { eventFields, resultFields, type TaskEventRecord, type TaskResultRecord } from './feed-format.js';
+import type { Keys } from './keys.js';
+import { eventFields, resultFields, type TaskEventRecord, type TaskResultRecord } from './codecs/feed-format.js';
 
 /** The four keys the writes use, in the order outcomeWritesLua expects them. */
 export function outcomeKeys(keys: Keys): string[] {

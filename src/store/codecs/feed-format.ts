@@ -45,8 +45,8 @@
  * one message may carry) comes back as a marker, a record with `undeliverable` set to why, so a
  * subscription delivers the marker with its cursor and goes on instead of stopping there.
  */
-import type { TaskFailure } from '../errors/task-failure.js';
-import { failureFromMessage, tailOf } from '../errors/task-failure.js';
+import type { TaskFailure } from '../../errors/task-failure.js';
+import { failureFromMessage, tailOf } from '../../errors/task-failure.js';
 
 export const EVENT_TYPES = [
   'submitted',

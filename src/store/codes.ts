@@ -1,0 +1,11 @@
+/**
+ * What our scripts return, by name. Each enum is named in its script's contract header
+ * (`Codes: <Enum>`) with the same members and numbers; test/store-scripts.test.ts checks that
+ * the two agree.
+ */
+
+/** schedules/replace-schedule.lua */
+export enum ReplaceScheduleCode {
+  NotFound = 0,
+  Replaced = 1,
+}
