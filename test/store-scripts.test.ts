@@ -50,7 +50,7 @@ function header(name: string): string {
 
 describe('store scripts', () => {
   it('finds the scripts', () => {
-    expect(operations).toContain('replace-schedule');
+    expect(operations).toContain('schedules/replace-schedule');
   });
 
   it.each(operations)('%s.lua states its contract: KEYS, ARGV, output, events', (name) => {

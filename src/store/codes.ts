@@ -4,7 +4,7 @@
  * the two agree.
  */
 
-/** schedules/replace-schedule.lua */
+/** lua/schedules/replace-schedule.lua */
 export enum ReplaceScheduleCode {
   NotFound = 0,
   Replaced = 1,

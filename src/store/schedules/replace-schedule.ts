@@ -5,8 +5,8 @@ import { storeScript } from '../store-script.js';
 
 type Command = (schedules: string, scheduleId: string, record: string) => Promise<ReplaceScheduleCode>;
 
-/** lua/replace-schedule.lua: writes `record` as schedule `scheduleId`'s only if it exists. */
+/** lua/schedules/replace-schedule.lua: writes `record` as schedule `scheduleId`'s only if it exists. */
 export function replaceSchedule(redis: Redis, keys: Keys): (scheduleId: string, record: string) => Promise<ReplaceScheduleCode> {
-  const run = storeScript<Command>(redis, 'replace-schedule', 1);
+  const run = storeScript<Command>(redis, 'schedules/replace-schedule', 1);
   return (scheduleId, record) => run(keys.schedules, scheduleId, record);
 }
