@@ -35,7 +35,7 @@ export default tseslint.config(
   {
     // The client's import chain (orchestrator/client) loads gRPC and the generated code only, so
     // a program that just calls an orchestrator carries no BullMQ, ioredis, dockerode, Express or
-    // pino; types from elsewhere are fine (erased). test/client-entry.test.ts checks the built result.
+    // pino; types from elsewhere are fine (erased). test/package-entries.int.test.ts checks the built result.
     // The executor kinds' client side (their list and proto mapping) is part of that chain.
     files: ['src/client/**/*.ts', 'src/entry/client.ts', 'src/executors/client-executors.ts', 'src/executors/executor-kind.ts'],
     rules: {

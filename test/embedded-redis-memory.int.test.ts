@@ -29,7 +29,7 @@ describe('the embedded redis-server', () => {
     cleanups.push(() => rmSync(dataDir, { recursive: true, force: true }));
     const port = await freePort();
     const config = loadConfig({ env: {}, overrides: { redis: { embedded: { dataDir, port } } } });
-    const started = await resolveRedis(config, createLogger('silent'));
+    const started = await resolveRedis(config, createLogger('silent'), { startEmbedded: true, what: 'npm start' });
     cleanups.push(() => started.stop());
 
     const password = readFileSync(join(dataDir, 'password'), 'utf8').trim();

@@ -45,12 +45,18 @@ afterAll(async () => {
   for (const c of await docker.containersLabelled({ [LABEL_PROJECT]: PROJECT })) await docker.remove(c.Id);
 });
 
+/**
+ * What a test service runs: a sleep that ends on SIGTERM. A bare `sleep` as the container's
+ * PID 1 ignores SIGTERM, so every stop waited out the whole stopGrace before Docker's SIGKILL.
+ */
+const SLEEPER = `command = ["sh", "-c", "trap 'exit 0' TERM; sleep 3600 & wait"]`;
+
 /** A service that sleeps; its health check is a command run inside it. */
 function service(name: string, extra = '', check = 'command = ["true"]'): string {
   return `
 [services.${name}]
 image = "${TEST_IMAGE}"
-command = ["sleep", "3600"]
+${SLEEPER}
 network = "none"
 ${extra.includes('startTimeout') ? '' : 'startTimeout = "20s"'}
 ${extra}
@@ -96,10 +102,7 @@ describe.skipIf(!docker)('env-manager', () => {
 
   it('waits out a health check that fails until the third try', async () => {
     const check = `command = ["sh", "-c", "n=$(cat /tmp/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /tmp/n; echo try $n; [ $n -ge 3 ]"]`;
-    const { m, events } = manager(
-      service('late', 'volumes = []', check).replace('command = ["sleep", "3600"]', 'command = ["sh", "-c", "mkdir -p /tmp; sleep 3600"]'),
-      `${PROJECT}late`,
-    );
+    const { m, events } = manager(service('late', 'volumes = []', check).replace(SLEEPER, SLEEPER.replace('trap', 'mkdir -p /tmp; trap')), `${PROJECT}late`);
     const [s] = await m.up(['late']);
     expect(s!.state).toBe('healthy');
     expect(s!.healthOutput).toBe('try 3');
@@ -307,7 +310,7 @@ describe.skipIf(!docker)("the env-manager's /metrics", () => {
   it('shows each service up, its restarts, and its health checks with their latency and failures; passes promtool', async () => {
     // Fails the first two checks of every new container, so each start adds two failures.
     const check = `command = ["sh", "-c", "n=$(cat /tmp/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /tmp/n; [ $n -ge 3 ]"]`;
-    const toml = service('flaky', 'restart = "always"', check).replace('command = ["sleep", "3600"]', 'command = ["sh", "-c", "mkdir -p /tmp; sleep 3600"]');
+    const toml = service('flaky', 'restart = "always"', check).replace(SLEEPER, SLEEPER.replace('trap', 'mkdir -p /tmp; trap'));
     const proc = await startProcess(toml, `${PROJECT}metrics`);
     const url = `http://127.0.0.1:${proc.httpPort}`;
     const scrape = async () => (await getText(`${url}/metrics`)).body;

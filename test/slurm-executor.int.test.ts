@@ -35,85 +35,6 @@ describe.skipIf(!available)('slurm executor', () => {
     await sys?.stop();
   });
 
-  it('runs a command as a Slurm job and returns its output tail and exit code', async () => {
-    const { taskId } = await sys.client.submitTask({
-      taskId: newId('ok'),
-      taskClass: 'gpu_slurm',
-      payload: { a: '1' },
-      executor: job({
-        command: ['sh', '-c', 'echo "hello $GREETING $ORCHESTRATOR_TASK_ID"; echo note >&2; echo "redis=$REDIS_URL"'],
-        env: { GREETING: "it's me" },
-      }),
-    });
-    const r = await sys.client.waitForResult(taskId);
-    expect(TaskState[r.state]).toBe('TASK_STATE_SUCCEEDED');
-    const result = JSON.parse(r.resultJson) as Record<string, unknown>;
-    // The job sees the task's variables, not the pool's environment.
-    expect(result).toMatchObject({ exitCode: 0, state: 'COMPLETED', stdout: `hello it's me ${taskId}\nnote\nredis=\n` });
-    expect(result.slurmJobId).toBe(await storedJobId(sys, taskId));
-  });
-
-  it('fails a job whose script exits non-zero, with the exit code and output', async () => {
-    const { taskId } = await sys.client.submitTask({
-      taskId: newId('fail'),
-      taskClass: 'gpu_slurm',
-      payload: { a: '1' },
-      executor: job({ script: '#!/bin/sh\necho broken\nexit 3\n' }),
-    });
-    const r = await sys.client.waitForResult(taskId);
-    expect(TaskState[r.state]).toBe('TASK_STATE_FAILED');
-    expect(r.error).toMatch(/slurm job \d+ exited with code 3/);
-    expect(JSON.parse((await resultFields(sys.r, sys.keys, taskId))!.result!)).toMatchObject({ exitCode: 3, state: 'FAILED', stdout: 'broken\n' });
-  });
-
-  it("writes the job's output file to the task's log", async () => {
-    const { taskId } = await sys.client.submitTask({
-      taskId: newId('logs'),
-      taskClass: 'gpu_slurm',
-      payload: { a: '1' },
-      executor: job({ script: '#!/bin/sh\necho "loading data"\necho "out of disk" >&2\nexit 2\n' }),
-    });
-    expect((await sys.client.waitForResult(taskId)).state).toBe(TaskState.TASK_STATE_FAILED);
-    const logs = await sys.client.getTaskLogs(taskId);
-    // Slurm writes stdout and stderr to one file: its lines are the attempt's stdout.
-    expect(logs.lines.map((l) => [l.attempt, LogStream[l.stream], l.text])).toEqual([
-      [1, 'LOG_STREAM_STDOUT', 'loading data'],
-      [1, 'LOG_STREAM_STDOUT', 'out of disk'],
-    ]);
-  });
-
-  it('cancels a running job with scancel', async () => {
-    const { taskId } = await sys.client.submitTask({
-      taskId: newId('cancel'),
-      taskClass: 'gpu_slurm',
-      payload: { a: '1' },
-      executor: job({ command: ['sleep', '300'] }),
-    });
-    const jobId = (await waitFor(() => storedJobId(sys, taskId), { message: 'the job id was never stored' }))!;
-    await waitFor(() => squeueState(jobId) === 'RUNNING', { message: `job ${jobId} never ran` });
-    await sys.client.cancelTask(taskId, 'test');
-    const r = await sys.client.waitForResult(taskId);
-    expect(TaskState[r.state]).toBe('TASK_STATE_CANCELLED');
-    expect(squeueState(jobId)).toBe('');
-    expect((await slurm.job(jobId))?.state).toBe('CANCELLED');
-  });
-
-  it('times a job out at the task timeout and cancels it', async () => {
-    const { taskId } = await sys.client.submitTask({
-      taskId: newId('timeout'),
-      taskClass: 'gpu_slurm',
-      payload: { a: '1' },
-      timeoutMs: 4000,
-      executor: job({ command: ['sleep', '300'], timeLimitMinutes: 10 }),
-    });
-    const r = await sys.client.waitForResult(taskId);
-    expect(TaskState[r.state]).toBe('TASK_STATE_FAILED');
-    expect(r.error).toMatch(/^timed out/);
-    expect((await resultFields(sys.r, sys.keys, taskId))!.error_code).toBe('timed_out');
-    const jobId = (await storedJobId(sys, taskId))!;
-    await waitFor(() => squeueState(jobId) === '', { message: `job ${jobId} still queued or running` });
-  });
-
   // Waits for the whole node: the job asks for both CPUs, so it runs only once other suites'
   // jobs have ended.
   it.skipIf(!gpus)(
@@ -169,36 +90,126 @@ describe.skipIf(!available)('slurm executor', () => {
     180_000,
   );
 
-  // Slurm's time limits are whole minutes, enforced by a check every 30 s or so: the job ends
-  // 60 to 100 s after it starts (77 to 81 s seen here).
-  it('fails a job that outlives its Slurm time limit as timed out, without a retry', async () => {
-    const { taskId } = await sys.client.submitTask({
-      taskId: newId('slurmlimit'),
-      taskClass: 'gpu_slurm',
-      payload: { a: '1' },
-      maxAttempts: 3,
-      executor: job({ command: ['sleep', '600'], timeLimitMinutes: 1 }),
+  describe('beside a job that outlives its Slurm time limit', () => {
+    // Slurm ends such a job 60 to 100 s after it starts: the job is submitted before this
+    // group's other tests, which run while it waits for its limit, and its test comes last.
+    // After the resources test, which needs the whole node (this job holds one CPU).
+    let limitTask: { taskId: string; jobId: string };
+    beforeAll(async () => {
+      const { taskId } = await sys.client.submitTask({
+        taskId: newId('slurmlimit'),
+        taskClass: 'gpu_slurm',
+        payload: { a: '1' },
+        maxAttempts: 3,
+        executor: job({ command: ['sleep', '600'], timeLimitMinutes: 1 }),
+      });
+      const jobId = (await waitFor(() => storedJobId(sys, taskId), { message: 'the job id was never stored' }))!;
+      await waitFor(() => squeueState(jobId) === 'RUNNING', { timeoutMs: 60_000, message: `job ${jobId} never ran` });
+      limitTask = { taskId, jobId };
     });
-    const jobId = (await waitFor(() => storedJobId(sys, taskId), { message: 'the job id was never stored' }))!;
-    await waitFor(() => squeueState(jobId) === 'RUNNING', { timeoutMs: 60_000, message: `job ${jobId} never ran` });
-    const r = await sys.client.waitForResult(taskId);
-    expect(TaskState[r.state]).toBe('TASK_STATE_FAILED');
-    expect(r.attempt).toBe(1);
-    // Said apart from the task's own timeout ("timed out after N ms").
-    expect(r.error).toBe(`slurm job ${jobId} reached its Slurm time limit`);
-    const fields = (await resultFields(sys.r, sys.keys, taskId))!;
-    expect(fields.error_code).toBe('timed_out');
-    expect(JSON.parse(fields.result!)).toMatchObject({ slurmJobId: jobId, state: 'TIMEOUT' });
-    expect((await sys.client.getTaskStatus(taskId)).attemptsMade).toBe(1);
-    const retries = (await sys.r.xrange(sys.keys.events, '-', '+')).filter(([, f]) => f[3] === taskId && f[1] === 'retrying');
-    expect(retries).toEqual([]);
-    await waitFor(() => squeueState(jobId) === '', { message: `job ${jobId} still queued or running` });
-  }, 180_000);
 
-  it('refuses a spec with both a script and a command, naming the field', async () => {
-    const err = await sys.client
-      .submitTask({ taskClass: 'gpu_slurm', payload: { a: '1' }, executor: job({ script: '#!/bin/sh\ntrue\n', command: ['true'] }) })
-      .catch((e: Error) => e);
-    expect((err as Error).message).toMatch(/executor\.slurm: needs exactly one of name, script and command/);
+    it('runs a command as a Slurm job and returns its output tail and exit code', async () => {
+      const { taskId } = await sys.client.submitTask({
+        taskId: newId('ok'),
+        taskClass: 'gpu_slurm',
+        payload: { a: '1' },
+        executor: job({
+          command: ['sh', '-c', 'echo "hello $GREETING $ORCHESTRATOR_TASK_ID"; echo note >&2; echo "redis=$REDIS_URL"'],
+          env: { GREETING: "it's me" },
+        }),
+      });
+      const r = await sys.client.waitForResult(taskId);
+      expect(TaskState[r.state]).toBe('TASK_STATE_SUCCEEDED');
+      const result = JSON.parse(r.resultJson) as Record<string, unknown>;
+      // The job sees the task's variables, not the pool's environment.
+      expect(result).toMatchObject({ exitCode: 0, state: 'COMPLETED', stdout: `hello it's me ${taskId}\nnote\nredis=\n` });
+      expect(result.slurmJobId).toBe(await storedJobId(sys, taskId));
+    });
+
+    it('fails a job whose script exits non-zero, with the exit code and output', async () => {
+      const { taskId } = await sys.client.submitTask({
+        taskId: newId('fail'),
+        taskClass: 'gpu_slurm',
+        payload: { a: '1' },
+        executor: job({ script: '#!/bin/sh\necho broken\nexit 3\n' }),
+      });
+      const r = await sys.client.waitForResult(taskId);
+      expect(TaskState[r.state]).toBe('TASK_STATE_FAILED');
+      expect(r.error).toMatch(/slurm job \d+ exited with code 3/);
+      expect(JSON.parse((await resultFields(sys.r, sys.keys, taskId))!.result!)).toMatchObject({ exitCode: 3, state: 'FAILED', stdout: 'broken\n' });
+    });
+
+    it("writes the job's output file to the task's log", async () => {
+      const { taskId } = await sys.client.submitTask({
+        taskId: newId('logs'),
+        taskClass: 'gpu_slurm',
+        payload: { a: '1' },
+        executor: job({ script: '#!/bin/sh\necho "loading data"\necho "out of disk" >&2\nexit 2\n' }),
+      });
+      expect((await sys.client.waitForResult(taskId)).state).toBe(TaskState.TASK_STATE_FAILED);
+      const logs = await sys.client.getTaskLogs(taskId);
+      // Slurm writes stdout and stderr to one file: its lines are the attempt's stdout.
+      expect(logs.lines.map((l) => [l.attempt, LogStream[l.stream], l.text])).toEqual([
+        [1, 'LOG_STREAM_STDOUT', 'loading data'],
+        [1, 'LOG_STREAM_STDOUT', 'out of disk'],
+      ]);
+    });
+
+    it('cancels a running job with scancel', async () => {
+      const { taskId } = await sys.client.submitTask({
+        taskId: newId('cancel'),
+        taskClass: 'gpu_slurm',
+        payload: { a: '1' },
+        executor: job({ command: ['sleep', '300'] }),
+      });
+      const jobId = (await waitFor(() => storedJobId(sys, taskId), { message: 'the job id was never stored' }))!;
+      await waitFor(() => squeueState(jobId) === 'RUNNING', { message: `job ${jobId} never ran` });
+      await sys.client.cancelTask(taskId, 'test');
+      const r = await sys.client.waitForResult(taskId);
+      expect(TaskState[r.state]).toBe('TASK_STATE_CANCELLED');
+      expect(squeueState(jobId)).toBe('');
+      expect((await slurm.job(jobId))?.state).toBe('CANCELLED');
+    });
+
+    it('times a job out at the task timeout and cancels it', async () => {
+      const { taskId } = await sys.client.submitTask({
+        taskId: newId('timeout'),
+        taskClass: 'gpu_slurm',
+        payload: { a: '1' },
+        timeoutMs: 4000,
+        executor: job({ command: ['sleep', '300'], timeLimitMinutes: 10 }),
+      });
+      const r = await sys.client.waitForResult(taskId);
+      expect(TaskState[r.state]).toBe('TASK_STATE_FAILED');
+      expect(r.error).toMatch(/^timed out/);
+      expect((await resultFields(sys.r, sys.keys, taskId))!.error_code).toBe('timed_out');
+      const jobId = (await storedJobId(sys, taskId))!;
+      await waitFor(() => squeueState(jobId) === '', { message: `job ${jobId} still queued or running` });
+    });
+
+    it('refuses a spec with both a script and a command, naming the field', async () => {
+      const err = await sys.client
+        .submitTask({ taskClass: 'gpu_slurm', payload: { a: '1' }, executor: job({ script: '#!/bin/sh\ntrue\n', command: ['true'] }) })
+        .catch((e: Error) => e);
+      expect((err as Error).message).toMatch(/executor\.slurm: needs exactly one of name, script and command/);
+    });
+
+    // Slurm's time limits are whole minutes, enforced by a check every 30 s or so: the job ends
+    // 60 to 100 s after it starts (77 to 81 s seen here).
+    it('fails a job that outlives its Slurm time limit as timed out, without a retry', async () => {
+      const { taskId, jobId } = limitTask;
+      const r = await sys.client.waitForResult(taskId);
+      expect(TaskState[r.state]).toBe('TASK_STATE_FAILED');
+      expect(r.attempt).toBe(1);
+      // Said apart from the task's own timeout ("timed out after N ms").
+      expect(r.error).toBe(`slurm job ${jobId} reached its Slurm time limit`);
+      const fields = (await resultFields(sys.r, sys.keys, taskId))!;
+      expect(fields.error_code).toBe('timed_out');
+      expect(JSON.parse(fields.result!)).toMatchObject({ slurmJobId: jobId, state: 'TIMEOUT' });
+      expect((await sys.client.getTaskStatus(taskId)).attemptsMade).toBe(1);
+      const retries = (await sys.r.xrange(sys.keys.events, '-', '+')).filter(([, f]) => f[3] === taskId && f[1] === 'retrying');
+      expect(retries).toEqual([]);
+      await waitFor(() => squeueState(jobId) === '', { message: `job ${jobId} still queued or running` });
+    }, 180_000);
   });
 });

@@ -1,9 +1,8 @@
-/** The slurm executor's pure parts: reading scontrol, the script for a command, and what each end state means. */
-import { execFileSync } from 'node:child_process';
+/** The slurm executor's pure parts: reading scontrol and what each end state means (its command script, run by sh: slurm-script.int.test.ts). */
 import { describe, expect, it } from 'vitest';
 import { parseScontrolJob, type SlurmJobInfo } from '../src/slurm/slurm-cli.js';
 import { TaskError } from '../src/errors/errors.js';
-import { commandScript, slurmOutcome } from '../workers/executors/slurm.js';
+import { slurmOutcome } from '../workers/executors/slurm.js';
 
 const ended = (state: string, exitCode = 0, signal = 0): SlurmJobInfo => ({
   jobId: '42',
@@ -30,13 +29,6 @@ describe('slurm executor parts', () => {
       'Command=/spool/t.1.sh WorkDir=/spool StdErr=/spool/7.out StdIn=/dev/null StdOut=/spool/7.out Power=';
     expect(parseScontrolJob(line)).toEqual({ jobId: '7', state: 'TIMEOUT', exitCode: 0, signal: 15, reason: 'TimeLimit', stdoutPath: '/spool/7.out' });
     expect(parseScontrolJob('')).toBeUndefined();
-  });
-
-  it('quotes every word of a command for sh, so nothing is expanded', () => {
-    const argv = ['printf', '%s|', "it's", '$HOME', '`id`', 'a b'];
-    const script = commandScript(argv);
-    expect(script.startsWith('#!/bin/sh\nexec ')).toBe(true);
-    expect(execFileSync('sh', ['-c', script.split('\n')[1]!], { encoding: 'utf8' })).toBe("it's|$HOME|`id`|a b|");
   });
 
   it('maps each end state to a result or a typed error', () => {

@@ -29,7 +29,7 @@ await runMain('orchestrator-pool', async () => {
   if (flags.poolId) overrides.pool!.id = flags.poolId;
   const config = loadConfig({ file: flags.config, overrides });
   const log = createLogger(config.logLevel, { process: 'pool' });
-  const redis = await resolveRedis(config, log);
+  const redis = await resolveRedis(config, log, { what: 'a worker pool' });
   const pool: WorkerPool = new WorkerPool({
     config,
     redisUrl: redis.url,

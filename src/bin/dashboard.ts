@@ -25,7 +25,7 @@ const overrides: ConfigInput = flags.httpAddr ? { http: { addr: flags.httpAddr }
 await runMain('orchestrator-dashboard', async () => {
   const config = loadConfig({ file: flags.config, overrides });
   const log = createLogger(config.logLevel, { process: 'dashboard' });
-  const redis = await resolveRedis(config, log);
+  const redis = await resolveRedis(config, log, { what: 'the dashboard' });
   const server = new DashboardServer({ config, redisUrl: redis.url, logger: log });
   onShutdown(log, () => server.close());
   await server.start();

@@ -24,7 +24,7 @@ const overrides: ConfigInput = flags.grpcAddr ? { grpc: { addr: flags.grpcAddr }
 await runMain('orchestrator', async () => {
   const config = loadConfig({ file: flags.config, overrides });
   const log = createLogger(config.logLevel, { process: 'orchestrator' });
-  const redis = await resolveRedis(config, log);
+  const redis = await resolveRedis(config, log, { what: 'the orchestrator' });
   const orchestrator = new Orchestrator({ config, redisUrl: redis.url, logger: log });
   onShutdown(log, () => orchestrator.close());
   await orchestrator.start();

@@ -149,7 +149,7 @@ await runMain('orchestrator', async () => {
   const { embedded } = config.redis;
   if (config.redis.url) out(`redis: using ${redactRedisUrl(config.redis.url)} (REDIS_URL or redis.url)`);
   else out(`redis: no REDIS_URL, starting the embedded redis-server on 127.0.0.1:${embedded.port} (data in ${embedded.dataDir}) ...`);
-  const redis = await resolveRedis(config, log);
+  const redis = await resolveRedis(config, log, { startEmbedded: true, what: 'npm start' });
   if (!config.redis.url) out(`redis: ${redis.reusedEmbedded ? 'reusing the one already running' : 'started'} (${took(step)})`);
 
   const orchestrator = new Orchestrator({ config, redisUrl: redis.url, logger: log });

@@ -324,7 +324,8 @@ const schema = z.strictObject({
     .strictObject({
       /**
        * The Redis to use: `redis://[user:password@]host:port[/db]`, or `rediss://...` for TLS
-       * (see `tls`). Env REDIS_URL. @default "" (start the embedded redis-server, see `embedded`)
+       * (see `tls`). Env REDIS_URL. @default "" (the embedded redis-server, see `embedded`: npm
+       * start starts it; any other process only reuses one running, or exits naming REDIS_URL)
        */
       url: z.string().default(''),
       /**

@@ -9,7 +9,7 @@
  * Contract: this module and everything it imports load only @grpc/grpc-js, @bufbuild/protobuf
  * and the generated code. A program that only talks to an orchestrator must not pay for (or
  * carry the attack surface of) BullMQ, ioredis, dockerode, Express or the server's logger;
- * test/client-entry.test.ts loads the built entry in a fresh process and fails when one appears.
+ * test/package-entries.int.test.ts loads the built entry in a fresh process and fails when one appears.
  * So import nothing here from src/config, src/tasks, src/feeds, workers/ or queues/.
  */
 export {

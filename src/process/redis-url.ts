@@ -1,7 +1,9 @@
 /**
  * The Redis a process should use: the configured one (redis.url, with redis.passwordFile and
- * redis.tls), or an embedded redis-server started on demand (data under
- * redis.embedded.dataDir, AOF on, noeviction, a generated password). Either way the password
+ * redis.tls), or the embedded redis-server (data under redis.embedded.dataDir, AOF on,
+ * noeviction, a generated password), which only `npm start` starts on demand: every other
+ * process reuses one already running for its data directory, or refuses to start, naming
+ * REDIS_URL (ResolveRedisOptions.startEmbedded). Either way the password
  * and TLS settings are installed for every connection this process makes
  * (src/redis/connection.ts) before it returns, and the URL it returns carries no password that
  * was not already in the configured one.
@@ -11,7 +13,7 @@ import type { Logger } from '../logging/logger.js';
 import { useRedisConnectionSettings } from '../redis/connection.js';
 import { checkRedisAccess, redactRedisUrl } from '../redis/connection-check.js';
 import { configuredConnectionSettings } from '../redis/connection-settings.js';
-import { startEmbeddedRedis } from '../redis/embedded-redis.js';
+import { EmbeddedRedisNotRunningError, startEmbeddedRedis } from '../redis/embedded-redis.js';
 
 export interface ResolvedRedis {
   url: string;
@@ -20,7 +22,18 @@ export interface ResolvedRedis {
   stop(): Promise<void>;
 }
 
-export async function resolveRedis(config: Config, log: Logger): Promise<ResolvedRedis> {
+export interface ResolveRedisOptions {
+  /**
+   * Whether to start the embedded redis-server when no REDIS_URL is set and none runs: `npm start`
+   * only. A pool, front end or dashboard process without REDIS_URL reuses a running one or exits.
+   * @default false
+   */
+  startEmbedded?: boolean;
+  /** The process, as the refusal names it ("a worker pool"). */
+  what: string;
+}
+
+export async function resolveRedis(config: Config, log: Logger, opts: ResolveRedisOptions): Promise<ResolvedRedis> {
   if (config.redis.url) {
     const { url } = config.redis;
     useRedisConnectionSettings(configuredConnectionSettings(config.redis));
@@ -43,7 +56,20 @@ export async function resolveRedis(config: Config, log: Logger): Promise<Resolve
     }
     return { url, stop: async () => undefined };
   }
-  const embedded = await startEmbeddedRedis({ ...config.redis.embedded, logger: log.child({ component: 'embedded-redis' }) });
+  let embedded;
+  try {
+    embedded = await startEmbeddedRedis({
+      ...config.redis.embedded,
+      startIfMissing: opts.startEmbedded ?? false,
+      logger: log.child({ component: 'embedded-redis' }),
+    });
+  } catch (err) {
+    if (!(err instanceof EmbeddedRedisNotRunningError)) throw err;
+    throw new ConfigError(
+      `no REDIS_URL, and ${err.message}: ${opts.what} does not start a Redis of its own (only npm start does); ` +
+        'set REDIS_URL (or redis.url) to the Redis to use, e.g. REDIS_URL=redis://127.0.0.1:6379, or start npm start first to use its embedded one',
+    );
+  }
   useRedisConnectionSettings({ password: embedded.password });
   log.info({ url: embedded.url, reused: embedded.reused }, 'no REDIS_URL: using the embedded redis-server');
   return { url: embedded.url, reusedEmbedded: embedded.reused, stop: () => embedded.stop() };

@@ -35,7 +35,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { chmodSync, linkSync, mkdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, linkSync, mkdirSync, realpathSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { readPasswordFile } from './connection-settings.js';
@@ -51,7 +51,25 @@ export interface EmbeddedRedisOptions {
    * (redis.embedded.maxMemoryBytes, whose default the config computes). @default 0 (no limit)
    */
   maxMemoryBytes?: number;
+  /**
+   * Whether to start a redis-server when none runs for dataDir. Only `npm start` does (a whole
+   * system in one command); a pool, a front end or the dashboard started on its own only reuses
+   * one, so a process meant for a real deployment never runs a Redis of its own by mistake.
+   * @default true
+   */
+  startIfMissing?: boolean;
   logger: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void };
+}
+
+/** No embedded server runs for the data directory, and the caller may not start one. */
+export class EmbeddedRedisNotRunningError extends Error {
+  constructor(
+    readonly port: number,
+    readonly dataDir: string,
+  ) {
+    super(`no embedded redis-server runs on 127.0.0.1:${port} for ${dataDir}`);
+    this.name = 'EmbeddedRedisNotRunningError';
+  }
 }
 
 export interface EmbeddedRedis {
@@ -195,6 +213,9 @@ async function applyMaxMemory(port: number, password: string, maxMemoryBytes: nu
 export async function startEmbeddedRedis(opts: EmbeddedRedisOptions): Promise<EmbeddedRedis> {
   const log = opts.logger;
   const dataDir = resolve(opts.dataDir);
+  const mayStart = opts.startIfMissing ?? true;
+  // Without its password file no server of ours runs there: refused before anything is created.
+  if (!mayStart && !existsSync(embeddedPasswordFile(dataDir))) throw new EmbeddedRedisNotRunningError(opts.port, dataDir);
   // 0700 when we create it: the AOF holds every task's data, and the password file lives here.
   mkdirSync(dataDir, { recursive: true, mode: 0o700 });
   const passwordFile = embeddedPasswordFile(dataDir);
@@ -239,6 +260,7 @@ export async function startEmbeddedRedis(opts: EmbeddedRedisOptions): Promise<Em
   if (await acceptsConnections(port)) {
     throw new Error(`127.0.0.1:${port} is in use by something that is not a Redis we can use: choose another redis.embedded.port, or set REDIS_URL`);
   }
+  if (!mayStart) throw new EmbeddedRedisNotRunningError(port, dataDir);
 
   const bin = ensureRedisServer(log);
   try {

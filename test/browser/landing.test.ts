@@ -3,8 +3,9 @@
  * every page; a search by id that finds a task in a non-default class; a failed command's task
  * page (its error, its events, a link to its Bull Board job); an admin cancelling a running task
  * from its page (the pool stops it and reports it cancelled); a read-only user, who sees no
- * buttons and whose cancel the API refuses with 403. Screenshots of each page go to
- * test/artifacts/.
+ * buttons and whose cancel the API refuses with 403; and the failed command's job in Bull Board,
+ * whose Logs tab shows its stdout and stderr (BullMQ's job log list, where the pool writes each
+ * attempt's lines). Screenshots of each page go to test/artifacts/.
  */
 import { join } from 'node:path';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
@@ -212,5 +213,26 @@ describe.skipIf(!chromiumAvailable())('landing page and task page in a browser',
     expect(await page.locator('button').count()).toBe(2); // both there, both hidden
     for (const b of await page.locator('button').all()) expect(await b.isVisible()).toBe(false);
     await page.screenshot({ path: join(ARTIFACTS_DIR, 'task-viewer.png'), fullPage: true });
+  });
+
+  it("shows a failed command's stderr and stdout in Bull Board's Logs tab, marked with attempt and stream", async () => {
+    const page = await admin.newPage();
+    await page.goto(`${sys.httpUrl}/admin/queues/queue/cpu_short/landing-failed-cmd`);
+    await page.getByText('landing-failed-cmd').first().waitFor();
+    await page
+      .getByRole('button', { name: 'Logs', exact: true })
+      .or(page.getByText('Logs', { exact: true }))
+      .first()
+      .click();
+    await page
+      .getByText(/\[attempt 1\] stderr: broken/)
+      .first()
+      .waitFor();
+    await page
+      .getByText(/\[attempt 1\] stdout: about to fail/)
+      .first()
+      .waitFor();
+    expect(await page.locator('body').innerText()).not.toContain('No logs available');
+    await page.screenshot({ path: join(ARTIFACTS_DIR, 'task-logs-bull-board.png'), fullPage: true });
   });
 });

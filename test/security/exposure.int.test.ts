@@ -1,7 +1,8 @@
 /**
  * The exposure rule in real processes (built JS in dist/): the orchestrator and the env-manager
  * started on 0.0.0.0 without credentials exit 2 with a message naming the setting, before they
- * listen; with allowUnauthenticated = true the orchestrator serves and warns.
+ * listen; with allowUnauthenticated = true the orchestrator serves and warns. And the rule's
+ * reading of TLS settings with real certificates (openssl), which the fast suite cannot make.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -9,6 +10,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/paths.js';
+import { makeTestCerts } from '../helpers/certs.js';
+import { orchestratorSecurity } from '../helpers/exposure.js';
 import { healthCheck } from '../helpers/grpc.js';
 import { startRedis, type RedisServerHandle } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/wait.js';
@@ -83,5 +86,15 @@ describe('a gRPC server on 0.0.0.0 without credentials', () => {
     expect(JSON.parse(warning!)).toMatchObject({ level: 40, server: 'grpc', addr: '0.0.0.0:0' });
     p.child.kill('SIGTERM');
     expect(await p.exited).toBe(0);
+  });
+});
+
+describe('the exposure rule with TLS settings', () => {
+  it('takes mutual TLS as credentials, but not server-only TLS', () => {
+    const certs = makeTestCerts();
+    const tls = { certFile: certs.serverCert, keyFile: certs.serverKey };
+    expect(orchestratorSecurity({ addr: '0.0.0.0:50052', tls: { ...tls, clientCaFile: certs.caCert, requireClientCert: true } })).toEqual([]);
+    expect(() => orchestratorSecurity({ addr: '0.0.0.0:50052', tls })).toThrow(/config key grpc\.addr/);
+    expect(() => orchestratorSecurity({ addr: '0.0.0.0:50052', tls: { ...tls, clientCaFile: certs.caCert } })).toThrow(/config key grpc\.addr/);
   });
 });

@@ -6,46 +6,11 @@
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Writable } from 'node:stream';
-import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
-import { ENV_MANAGER_ROLES, GRPC_ROLES } from '../../src/auth/roles.js';
-import { ConfigError, loadConfig, type ConfigInput } from '../../src/config/config.js';
-import { grpcSecurity } from '../../src/grpc/grpc-security.js';
-import { makeTestCerts } from '../helpers/certs.js';
+import { ConfigError, loadConfig } from '../../src/config/config.js';
+import { envManagerSecurity, orchestratorSecurity } from '../helpers/exposure.js';
 
 const TOKEN = 'exposure-token-0123456789';
-
-/** A logger whose lines the test reads. */
-function capturingLogger() {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk: Buffer, _enc, cb) {
-      lines.push(JSON.parse(chunk.toString()) as Record<string, unknown>);
-      cb();
-    },
-  });
-  return { logger: pino({ level: 'info' }, stream), lines };
-}
-
-/** grpcSecurity of the orchestrator's section, as Orchestrator.start() calls it. */
-function orchestratorSecurity(grpc: NonNullable<ConfigInput['grpc']>) {
-  const config = loadConfig({ env: {}, overrides: { grpc } });
-  const { logger, lines } = capturingLogger();
-  grpcSecurity(config.grpc, { section: 'grpc', addrKey: 'grpc.addr', addr: config.grpc.addr, roles: GRPC_ROLES, taskClasses: config.classes.keys() }, logger);
-  return lines;
-}
-
-function envManagerSecurity(envManager: NonNullable<ConfigInput['envManager']>) {
-  const config = loadConfig({ env: {}, overrides: { envManager } });
-  const { logger, lines } = capturingLogger();
-  grpcSecurity(
-    config.envManager,
-    { section: 'envManager', addrKey: 'envManager.grpcAddr', addr: config.envManager.grpcAddr, roles: ENV_MANAGER_ROLES },
-    logger,
-  );
-  return lines;
-}
 
 describe('the exposure rule', () => {
   it('refuses gRPC beyond loopback without credentials, naming the setting and the ways out', () => {
@@ -72,14 +37,10 @@ describe('the exposure rule', () => {
     expect(envManagerSecurity({ grpcAddr: '127.0.0.1:0' })).toEqual([]);
   });
 
-  it('takes tokens or mutual TLS as credentials, but not server-only TLS nor an empty tokens file', () => {
+  it('takes tokens as credentials, but not an empty tokens file', () => {
     expect(orchestratorSecurity({ addr: '0.0.0.0:50052', auth: { tokens: [{ token: TOKEN, role: 'read' }] } })).toEqual([]);
     expect(envManagerSecurity({ grpcAddr: '0.0.0.0:50100', auth: { tokens: [{ token: TOKEN, role: 'control' }] } })).toEqual([]);
-    const certs = makeTestCerts();
-    const tls = { certFile: certs.serverCert, keyFile: certs.serverKey };
-    expect(orchestratorSecurity({ addr: '0.0.0.0:50052', tls: { ...tls, clientCaFile: certs.caCert, requireClientCert: true } })).toEqual([]);
-    expect(() => orchestratorSecurity({ addr: '0.0.0.0:50052', tls })).toThrow(/config key grpc\.addr/);
-    expect(() => orchestratorSecurity({ addr: '0.0.0.0:50052', tls: { ...tls, clientCaFile: certs.caCert } })).toThrow(/config key grpc\.addr/);
+    // Mutual TLS, with certificates made by openssl: security/exposure.int.test.ts.
     const file = join(mkdtempSync(join(tmpdir(), 'orq-exposure-')), 'tokens');
     writeFileSync(file, '# nobody yet\n');
     expect(() => orchestratorSecurity({ addr: '0.0.0.0:50052', auth: { tokensFile: file } })).toThrow(/config key grpc\.addr/);

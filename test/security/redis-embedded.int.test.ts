@@ -1,10 +1,11 @@
 /**
  * The embedded redis-server is not open to every local user: it asks for a generated password,
  * kept 0600 in its data folder and reused, on no process's command line or environment, and it
- * will not silently go on serving without one.
+ * will not silently go on serving without one. Only npm start starts it: a pool, a front end or
+ * the dashboard without REDIS_URL reuses a running one or refuses to start, naming REDIS_URL.
  */
 import { spawn } from 'node:child_process';
-import { chmodSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -13,7 +14,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../../src/paths.js';
 import { createRedis, useRedisConnectionSettings } from '../../src/redis/connection.js';
 import { embeddedPasswordFile, startEmbeddedRedis, type EmbeddedRedis } from '../../src/redis/embedded-redis.js';
-import { startRedisServerProcess } from '../../src/redis/redis-server-process.js';
+import { acceptsConnections, startRedisServerProcess } from '../../src/redis/redis-server-process.js';
 import { freePort, startRedis } from '../helpers/redis-server.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -247,5 +248,30 @@ describe('embedded Redis credentials', () => {
     expect(start.output()).not.toContain(password);
     expect(pool.output()).not.toContain(password);
     expect(readFileSync(join(dataDir, 'redis.log'), 'utf8')).not.toContain(password);
+  });
+
+  it('a pool, a front end or the dashboard without REDIS_URL and no embedded server running exits 2 naming REDIS_URL, and starts no redis-server', async () => {
+    const dir = tempDir();
+    const dataDir = join(dir, 'redis');
+    const port = await freePort();
+    const config = join(dir, 'c.toml');
+    writeFileSync(config, `[redis.embedded]\ndataDir = "${dataDir}"\nport = ${port}\n[grpc]\naddr = "127.0.0.1:0"\n[http]\naddr = "127.0.0.1:0"\n`);
+    const entries = [
+      ['a worker pool', 'dist/workers/main.js', '--classes', 'cpu_short:1'],
+      ['the orchestrator', 'dist/src/bin/orchestrator.js'],
+      ['the dashboard', 'dist/src/bin/dashboard.js'],
+    ];
+    for (const [what, script, ...args] of entries) {
+      const p = run(script!, ['--config', config, ...args]);
+      expect(await p.exited, `${what}: ${p.output()}`).toBe(2);
+      expect(p.output()).toMatch(
+        new RegExp(
+          `no REDIS_URL, and no embedded redis-server runs on 127\\.0\\.0\\.1:${port} for .*: ${what} does not start a Redis of its own \\(only npm start does\\); set REDIS_URL`,
+        ),
+      );
+      // Nothing was started or created: no server on the port, no data folder, no password.
+      expect(await acceptsConnections(port)).toBe(false);
+      expect(existsSync(dataDir)).toBe(false);
+    }
   });
 });
