@@ -16,6 +16,8 @@ import { scriptSource } from '../src/store/store-script.js';
 import { forgetTasks } from '../src/store/tasks/forget-tasks.js';
 import { readTaskSummaries, SUMMARY_FIELDS } from '../src/store/tasks/read-task-summaries.js';
 import { removeFinishedTasks } from '../src/store/tasks/remove-finished-tasks.js';
+import { joblessTasks } from '../src/store/tasks/jobless-tasks.js';
+import { sampleFinishedJobs } from '../src/store/tasks/sample-finished-jobs.js';
 import { resolveTask } from '../src/tasks/task-spec.js';
 import { startRedis, type RedisServerHandle } from './helpers/redis-server.js';
 
@@ -159,6 +161,37 @@ describe('tasks/remove-finished-tasks and tasks/forget-tasks', () => {
     expect(await redis.zrange(keys.taskList(CLS), 0, -1)).toEqual(['t3']);
     expect(await redis.hlen(keys.cancel)).toBe(0);
     expect(await forgetTasks(redis, keys)(CLS, ['t1'])).toBe(0);
+  });
+});
+
+describe('tasks/sample-finished-jobs and tasks/jobless-tasks', () => {
+  it('counts each finished set and sizes sampled jobs with their log lists; finds tasks whose job is gone', async () => {
+    const big = 'x'.repeat(4_000);
+    await redis.hset(keys.job(CLS, 'j1'), 'data', '{}');
+    await redis.rpush(`${keys.job(CLS, 'j1')}:logs`, big);
+    await redis.zadd(sets.completed, 1, 'j1');
+    const other = `${keys.queuePrefix}:other:failed`;
+    await redis.zadd(other, 1, 'k1', 2, 'k2');
+    await redis.hset(keys.job('other', 'k1'), 'data', '{}');
+
+    const [completed, failed, empty] = await sampleFinishedJobs(redis, keys)(
+      [
+        { taskClass: CLS, set: sets.completed },
+        { taskClass: 'other', set: other },
+        { taskClass: CLS, set: sets.failed },
+      ],
+      8,
+    );
+    expect(completed!.count).toBe(1);
+    expect(completed!.jobBytes).toHaveLength(1);
+    expect(completed!.jobBytes[0]).toBeGreaterThan(4_000);
+    expect(failed!.count).toBe(2);
+    // k2's job is gone: 0, left out of the mean by the caller.
+    expect([...failed!.jobBytes].sort((a, b) => a - b)[0]).toBe(0);
+    expect(failed!.jobBytes.filter((b) => b > 0)).toHaveLength(1);
+    expect(empty).toEqual({ count: 0, jobBytes: [] });
+
+    expect(await joblessTasks(redis, keys)('other', ['k1', 'k2', 'k3'])).toEqual(['k2', 'k3']);
   });
 });
 

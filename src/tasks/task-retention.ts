@@ -31,6 +31,8 @@ import { forgetTasks } from '../store/tasks/forget-tasks.js';
 import { removeFinishedTasks } from '../store/tasks/remove-finished-tasks.js';
 import { holdLock } from '../store/locks/hold-lock.js';
 import { releaseLock } from '../store/locks/release-lock.js';
+import { joblessTasks } from '../store/tasks/jobless-tasks.js';
+import { sampleFinishedJobs } from '../store/tasks/sample-finished-jobs.js';
 import { repeatLimited, type RepeatedLog } from '../logging/repeat-limiter.js';
 
 export interface TaskRetentionOptions {
@@ -86,6 +88,9 @@ export class TaskRetention {
   private readonly removeFinished: ReturnType<typeof removeFinishedTasks>;
   private readonly hold: ReturnType<typeof holdLock>;
   private readonly release: ReturnType<typeof releaseLock>;
+  private readonly sample: ReturnType<typeof sampleFinishedJobs>;
+  /** Of these tasks of a class, those whose job is gone. */
+  private readonly jobless: ReturnType<typeof joblessTasks>;
   private timer?: NodeJS.Timeout;
   private running?: Promise<unknown>;
   private closed = false;
@@ -103,6 +108,8 @@ export class TaskRetention {
     this.removeFinished = removeFinishedTasks(opts.redis, opts.keys);
     this.hold = holdLock(opts.redis, opts.keys.retentionLock);
     this.release = releaseLock(opts.redis, opts.keys.retentionLock);
+    this.sample = sampleFinishedJobs(opts.redis, opts.keys);
+    this.jobless = joblessTasks(opts.redis, opts.keys);
     this.log = opts.logger.child({ component: 'retention' });
     this.sweepFailed = repeatLimited(this.log, 'warn');
   }
@@ -161,35 +168,19 @@ export class TaskRetention {
   /**
    * Estimates the bytes finished tasks take: per class and kind, the set's size times the mean
    * MEMORY USAGE of up to SIZE_SAMPLES random jobs of it with their log lists (plus TASK_ENTRY_BYTES each), smoothed
-   * over sweeps. Two pipelined round trips whatever the number of tasks.
+   * over sweeps. Two pipelined round trips whatever the number of tasks (sample-finished-jobs.ts).
    */
   async finishedBytes(): Promise<FinishedBytes> {
-    const { redis, queues, keys } = this.opts;
+    const { queues } = this.opts;
     const sets: [string, 'completed' | 'failed', string][] = [];
     for (const name of queues.classes.keys()) for (const kind of ['completed', 'failed'] as const) sets.push([name, kind, queues.get(name).keys[kind]!]);
-    const first = redis.pipeline();
-    for (const [, , set] of sets) first.zcard(set).zrandmember(set, SIZE_SAMPLES);
-    const counted = (await first.exec()) ?? [];
-    const second = redis.pipeline();
-    const sampled: number[] = [];
-    sets.forEach(([name], i) => {
-      const ids = (counted[i * 2 + 1]?.[1] as string[] | null) ?? [];
-      sampled.push(ids.length);
-      // The job and its log list (task logs, BullMQ's `:logs`): a chatty task's log can outweigh its job.
-      for (const id of ids) second.memory('USAGE', keys.job(name, id), 'SAMPLES', 0).memory('USAGE', `${keys.job(name, id)}:logs`, 'SAMPLES', 0);
-    });
-    const usages = sampled.some((n) => n > 0) ? ((await second.exec()) ?? []) : [];
+    const samples = await this.sample(
+      sets.map(([taskClass, , set]) => ({ taskClass, set })),
+      SIZE_SAMPLES,
+    );
     const out: FinishedBytes = { totalBytes: 0, sets: new Map() };
-    let at = 0;
     sets.forEach(([name, kind], i) => {
-      const count = Number(counted[i * 2]?.[1] ?? 0);
-      const bytes: number[] = [];
-      for (let j = 0; j < sampled[i]!; j++) {
-        const job = Number(usages[at + 2 * j]?.[1] ?? 0);
-        // A job without logs answers nil for its list: it counts the job alone.
-        bytes.push(job > 0 ? job + Number(usages[at + 2 * j + 1]?.[1] ?? 0) : 0);
-      }
-      at += 2 * sampled[i]!;
+      const { count, jobBytes: bytes } = samples[i]!;
       // A job removed between the two reads answers nil: it is left out of the mean.
       const present = bytes.filter((b) => b > 0);
       const sampledMean = (present.length ? present.reduce((a, b) => a + b, 0) / present.length : 0) + TASK_ENTRY_BYTES;
@@ -286,14 +277,6 @@ export class TaskRetention {
     if (gone.length === 0) return 0;
     this.orphanAt.set(taskClass, Math.max(0, (this.orphanAt.get(taskClass) ?? 0) - gone.length));
     return this.forgetTasks(taskClass, gone);
-  }
-
-  /** Of these tasks of a class, those whose job is gone. */
-  private async jobless(taskClass: string, ids: string[]): Promise<string[]> {
-    const pipe = this.opts.redis.pipeline();
-    for (const id of ids) pipe.exists(this.opts.keys.job(taskClass, id));
-    const res = (await pipe.exec()) ?? [];
-    return ids.filter((_, i) => res[i]?.[1] === 0);
   }
 
   /**
