@@ -9,3 +9,15 @@ export enum ReplaceScheduleCode {
   NotFound = 0,
   Replaced = 1,
 }
+
+/** lua/locks/hold-lock.lua */
+export enum HoldLockCode {
+  HeldByOther = 0,
+  Held = 1,
+}
+
+/** lua/locks/release-lock.lua */
+export enum ReleaseLockCode {
+  NotHeld = 0,
+  Released = 1,
+}

@@ -19,7 +19,8 @@ import { invalidArgument } from '../errors/errors.js';
 import { fromBullPriority } from './task-spec.js';
 import type { TaskQueues } from './task-queues.js';
 import type { TaskState } from './task-status.js';
-import { luaCommand } from '../store/lua-command.js';
+import { pageNewestFirst } from '../store/lists/page-newest-first.js';
+import { readTaskSummaries, type JobPlace, type JobSummary } from '../store/tasks/read-task-summaries.js';
 
 /** Which tasks a list, a retry or a purge is about; empty fields do not filter. */
 export interface TaskFilter {
@@ -65,88 +66,8 @@ export const MAX_PAGE_SIZE = 1_000;
 /** Most tasks one page looks at (at least page_size). */
 const SCAN_LIMIT = 2_000;
 
-/**
- * The next `count` entries of one class's task list after a cursor, newest first.
- * KEYS[1] the task list zset
- * ARGV[1] highest score to include (or "+inf"), ARGV[2] lowest score (or "-inf"),
- * ARGV[3] cursor score ("" for none), ARGV[4] cursor id, ARGV[5] count
- * Returns {id1, score1, id2, score2, ...}: entries ordered by (score, id) descending that come
- * strictly after (cursor score, cursor id). Ids compare bytewise, as the zset orders them; only
- * entries sharing the cursor's score (one batch submitted in the same millisecond) are skipped.
- */
-export const PAGE_SCRIPT = `
-local function before(a, b)
-  local la, lb = #a, #b
-  for i = 1, math.min(la, lb) do
-    local x, y = string.byte(a, i), string.byte(b, i)
-    if x ~= y then return x < y end
-  end
-  return la < lb
-end
-local want = tonumber(ARGV[5]) * 2
-local chunk = tonumber(ARGV[5]) + 64
-local cursor = ARGV[3] ~= '' and tonumber(ARGV[3]) or nil
-local out = {}
-local offset = 0
-while true do
-  local r = redis.call('ZREVRANGEBYSCORE', KEYS[1], ARGV[1], ARGV[2], 'WITHSCORES', 'LIMIT', offset, chunk)
-  for i = 1, #r, 2 do
-    if cursor == nil or tonumber(r[i + 1]) < cursor or before(r[i], ARGV[4]) then
-      out[#out + 1] = r[i]
-      out[#out + 1] = r[i + 1]
-      if #out >= want then return out end
-    end
-  end
-  if #r < chunk * 2 then return out end
-  offset = offset + chunk
-end
-`;
-
-/** Values per task in a JOBS_SCRIPT reply. */
-const JOB_FIELDS = 12;
-
-/** State codes of JOBS_SCRIPT. */
-const STATE_CODE: Record<string, TaskState> = { c: 'succeeded', f: 'failed', d: 'scheduled', a: 'running', w: 'queued' };
-
-/**
- * What a task summary needs from BullMQ, for tasks of one class.
- * KEYS[1] completed zset, KEYS[2] failed zset, KEYS[3] delayed zset (the class's queue)
- * ARGV[1] the queue's key prefix ("{<prefix>}:q:<class>:"), ARGV[2..] task ids
- * Returns 12 strings per task: "1" when its job exists (else "0" and the rest empty), state code
- * (c completed, f failed, d delayed, a active: its lock is held, w waiting or prioritized),
- * timestamp (BullMQ's; unused: the task-list score is the submit time reported), processedOn,
- * finishedOn, attempts made, failedReason, attempts allowed, BullMQ priority, processedBy (BullMQ
- * stores it as "pb"), workflow id, attempts before the last manual retry.
- * Job keys are built from ARGV[1], as BullMQ's own scripts do: they share the hash tag.
- * The workflow id and attemptsBefore are read from the tail of the job's data (TaskJobData ends
- * with them, after timeoutMs), so a large payload is neither decoded nor sent; payload values
- * are strings, so an unquoted number after "attemptsBefore": can only be ours.
- */
-const JOBS_SCRIPT = `
-local out = {}
-for i = 2, #ARGV do
-  local id = ARGV[i]
-  local key = ARGV[1] .. id
-  local f = redis.call('HMGET', key, 'timestamp', 'processedOn', 'finishedOn', 'atm', 'failedReason', 'opts', 'priority', 'pb', 'data')
-  if not f[1] then
-    for _ = 1, 12 do out[#out + 1] = '' end
-    out[#out - 11] = '0'
-  else
-    local code = 'w'
-    if redis.call('ZSCORE', KEYS[1], id) then code = 'c'
-    elseif redis.call('ZSCORE', KEYS[2], id) then code = 'f'
-    elseif redis.call('ZSCORE', KEYS[3], id) then code = 'd'
-    elseif redis.call('EXISTS', key .. ':lock') == 1 then code = 'a' end
-    local attempts = f[6] and string.match(f[6], '"attempts":(%d+)') or ''
-    local tail = f[9] and string.sub(f[9], -400) or ''
-    local wf = string.match(tail, '"workflowId":"([%w%._%-]+)"}$') or ''
-    local before = string.match(tail, '"attemptsBefore":(%d+)[,}]') or ''
-    local row = {'1', code, f[1], f[2] or '', f[3] or '', f[4] or '', f[5] or '', attempts, f[7] or '', f[8] or '', wf, before}
-    for j = 1, 12 do out[#out + 1] = row[j] end
-  end
-end
-return out
-`;
+/** What ListTasks reports for each place a job can be in. */
+const STATE_OF: Record<JobPlace, TaskState> = { completed: 'succeeded', failed: 'failed', delayed: 'scheduled', active: 'running', waiting: 'queued' };
 
 interface Cursor {
   /** Submit time of the last task looked at. */
@@ -197,19 +118,16 @@ interface Candidate {
   score: number;
 }
 
-type PageCommand = (key: string, max: string, min: string, cursorScore: string, cursorId: string, count: number) => Promise<string[]>;
-type JobsCommand = (completed: string, failed: string, delayed: string, prefix: string, ...ids: string[]) => Promise<string[]>;
-
 /** Newest first: by score, then by id bytewise (task ids are ASCII). */
 const newestFirst = (a: Candidate, b: Candidate) => b.score - a.score || (a.taskId < b.taskId ? 1 : a.taskId > b.taskId ? -1 : 0);
 
 export class TaskLister {
-  private readonly page: PageCommand;
-  private readonly jobs: JobsCommand;
+  private readonly page: ReturnType<typeof pageNewestFirst>;
+  private readonly jobs: ReturnType<typeof readTaskSummaries>;
 
   constructor(private readonly opts: TaskListerOptions) {
-    this.page = luaCommand<PageCommand>(opts.redis, PAGE_SCRIPT, 1);
-    this.jobs = luaCommand<JobsCommand>(opts.redis, JOBS_SCRIPT, 3);
+    this.page = pageNewestFirst(opts.redis);
+    this.jobs = readTaskSummaries(opts.redis, opts.keys);
   }
 
   /** One page. `pageSize` 0 means DEFAULT_PAGE_SIZE. */
@@ -225,16 +143,15 @@ export class TaskLister {
 
     let max = filter.submittedUntilMs ? filter.submittedUntilMs - 1 : Infinity;
     if (cursor) max = Math.min(max, cursor.s);
-    const maxArg = max === Infinity ? '+inf' : String(max);
-    const minArg = filter.submittedSinceMs ? String(filter.submittedSinceMs) : '-inf';
+    const minScore = filter.submittedSinceMs || -Infinity;
     const perClass = await Promise.all(
-      classes.map((c) => this.page(this.opts.keys.taskList(c), maxArg, minArg, cursor ? String(cursor.s) : '', cursor?.i ?? '', scan)),
+      classes.map((c) => this.page(this.opts.keys.taskList(c), { maxScore: max, minScore, cursor: cursor && { score: cursor.s, id: cursor.i }, count: scan })),
     );
     let more = false;
     const candidates: Candidate[] = [];
-    perClass.forEach((flat, ci) => {
-      if (flat.length >= scan * 2) more = true;
-      for (let i = 0; i < flat.length; i += 2) candidates.push({ taskClass: classes[ci]!, taskId: flat[i]!, score: Number(flat[i + 1]) });
+    perClass.forEach((entries, ci) => {
+      if (entries.length >= scan) more = true;
+      for (const e of entries) candidates.push({ taskClass: classes[ci]!, taskId: e.id, score: e.score });
     });
     candidates.sort(newestFirst);
     if (candidates.length > scan) {
@@ -291,42 +208,46 @@ export class TaskLister {
       if (at) at.push(i);
       else byClass.set(c.taskClass, [i]);
     });
-    const rows: string[][] = new Array<string[]>(list.length);
+    const jobs: (JobSummary | undefined)[] = new Array<JobSummary | undefined>(list.length);
     const [marks] = await Promise.all([
       redis.hmget(keys.cancel, ...list.map((c) => c.taskId)),
       ...[...byClass].map(async ([cls, at]) => {
         const q = queues.get(cls);
-        const flat = await this.jobs(q.keys.completed!, q.keys.failed!, q.keys.delayed!, keys.job(cls, ''), ...at.map((i) => list[i]!.taskId));
-        at.forEach((i, j) => (rows[i] = flat.slice(j * JOB_FIELDS, (j + 1) * JOB_FIELDS)));
+        const sets = { completed: q.keys.completed!, failed: q.keys.failed!, delayed: q.keys.delayed! };
+        const found = await this.jobs(
+          cls,
+          sets,
+          at.map((i) => list[i]!.taskId),
+        );
+        at.forEach((i, j) => (jobs[i] = found[j]));
       }),
     ]);
     return list.map((c, i) => {
-      const [found, code, , processedOn, finishedOn, atm, failedReason, attempts, priority, processedBy, workflowId, before] = rows[i]!;
+      const job = jobs[i];
       const cancelReason = marks[i] ?? null;
-      if (found !== '1') {
+      if (!job) {
         if (cancelReason === null) return undefined;
         return { ...removedSummary(c), state: 'cancelled' as const, error: `cancelled: ${cancelReason}` };
       }
-      const state = STATE_CODE[code!]!;
+      const state = STATE_OF[job.place];
       const ours: TaskState = state === 'failed' && cancelReason !== null ? 'cancelled' : state;
-      const made = Number(atm || 0);
-      const earlier = Number(before || 0);
+      const made = job.attemptsMade;
       return {
         taskId: c.taskId,
         taskClass: c.taskClass,
         state: ours,
         // This round's, as GetTaskStatus reports them (a RetryTasks starts a new round).
         attemptsMade: ours === 'running' ? made + 1 : made,
-        maxAttempts: Number(attempts || 1),
-        attempt: earlier + (ours === 'running' ? made + 1 : made),
-        error: failedReason ?? '',
-        workflowId: workflowId ?? '',
-        priority: fromBullPriority(Number(priority || 0)),
-        workerId: processedBy ?? '',
+        maxAttempts: job.attemptsAllowed ?? 1,
+        attempt: job.attemptsBefore + (ours === 'running' ? made + 1 : made),
+        error: job.failedReason,
+        workflowId: job.workflowId,
+        priority: fromBullPriority(job.bullPriority),
+        workerId: job.processedBy,
         // The task-list score, the time the filter and the cursor use (task-status.ts, view()).
         submittedAtMs: c.score,
-        startedAtMs: Number(processedOn || 0),
-        finishedAtMs: Number(finishedOn || 0),
+        startedAtMs: job.processedOnMs,
+        finishedAtMs: job.finishedOnMs,
       };
     });
   }

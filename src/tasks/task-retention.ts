@@ -27,7 +27,12 @@ import type { Keys } from '../store/keys.js';
 import { invalidArgument } from '../errors/errors.js';
 import type { TaskQueues } from './task-queues.js';
 import type { TaskState } from './task-status.js';
-import { luaCommand } from '../store/lua-command.js';
+import { forgetTasks } from '../store/tasks/forget-tasks.js';
+import { removeFinishedTasks } from '../store/tasks/remove-finished-tasks.js';
+import { holdLock } from '../store/locks/hold-lock.js';
+import { releaseLock } from '../store/locks/release-lock.js';
+import { joblessTasks } from '../store/tasks/jobless-tasks.js';
+import { sampleFinishedJobs } from '../store/tasks/sample-finished-jobs.js';
 import { repeatLimited, type RepeatedLog } from '../logging/repeat-limiter.js';
 
 export interface TaskRetentionOptions {
@@ -78,65 +83,14 @@ const SIZE_SAMPLES = 8;
  */
 export const TASK_ENTRY_BYTES = 400;
 
-/**
- * Forget tasks: their index entries, task-list entries and cancel marks.
- * KEYS[1] index hash, KEYS[2] the class's task list, KEYS[3] cancel hash
- * ARGV the task ids
- * Returns the number of index entries removed.
- */
-const FORGET_SCRIPT = `
-redis.call('ZREM', KEYS[2], unpack(ARGV))
-redis.call('HDEL', KEYS[3], unpack(ARGV))
-return redis.call('HDEL', KEYS[1], unpack(ARGV))
-`;
-
-/**
- * Removes finished jobs that are still finished: a job retried (back in its queue) or a task id
- * resubmitted after a removal is no longer in the set and is left alone, however late the caller
- * read its id. The job's keys are those BullMQ's own clean deletes (includes/removeJobKeys.lua);
- * task jobs have no parents, children or deduplication ids.
- * KEYS[1] the finished set (completed or failed) of a class's queue
- * ARGV[1] the queue's job key prefix, ARGV[2..] job ids
- * Job keys are built from ARGV[1], as BullMQ's own scripts do: they share the set's hash slot.
- * Returns the ids removed.
- */
-const REMOVE_FINISHED_SCRIPT = `
-local out = {}
-for i = 2, #ARGV do
-  local id = ARGV[i]
-  if redis.call('ZSCORE', KEYS[1], id) then
-    local k = ARGV[1] .. id
-    redis.call('DEL', k, k .. ':logs', k .. ':dependencies', k .. ':processed', k .. ':failed', k .. ':unsuccessful')
-    redis.call('ZREM', KEYS[1], id)
-    out[#out + 1] = id
-  end
-end
-return out
-`;
-
-/**
- * Takes the lock, or extends it when this owner holds it.
- * KEYS[1] lock, ARGV[1] owner, ARGV[2] time to live (ms). Returns 1 when held by this owner.
- */
-const HOLD_SCRIPT = `
-if redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2], 'NX') then return 1 end
-if redis.call('GET', KEYS[1]) == ARGV[1] then redis.call('PEXPIRE', KEYS[1], ARGV[2]); return 1 end
-return 0
-`;
-
-/** Releases the lock only when this owner still holds it. KEYS[1] lock, ARGV[1] owner. */
-const RELEASE_SCRIPT = `if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end return 0`;
-
-type Forget = (numKeys: number, ...keysAndArgs: string[]) => Promise<number>;
-type RemoveFinished = (set: string, prefix: string, ...ids: string[]) => Promise<string[]>;
-type Hold = (lock: string, owner: string, ttlMs: number) => Promise<number>;
-type Release = (lock: string, owner: string) => Promise<number>;
-
 export class TaskRetention {
-  private readonly forget: Forget;
-  private readonly removeFinished: RemoveFinished;
-  private readonly hold: Hold;
-  private readonly release: Release;
+  private readonly forget: ReturnType<typeof forgetTasks>;
+  private readonly removeFinished: ReturnType<typeof removeFinishedTasks>;
+  private readonly hold: ReturnType<typeof holdLock>;
+  private readonly release: ReturnType<typeof releaseLock>;
+  private readonly sample: ReturnType<typeof sampleFinishedJobs>;
+  /** Of these tasks of a class, those whose job is gone. */
+  private readonly jobless: ReturnType<typeof joblessTasks>;
   private timer?: NodeJS.Timeout;
   private running?: Promise<unknown>;
   private closed = false;
@@ -150,10 +104,12 @@ export class TaskRetention {
   private readonly meanBytes = new Map<string, number>();
 
   constructor(private readonly opts: TaskRetentionOptions) {
-    this.forget = luaCommand<Forget>(opts.redis, FORGET_SCRIPT);
-    this.removeFinished = luaCommand<RemoveFinished>(opts.redis, REMOVE_FINISHED_SCRIPT, 1);
-    this.hold = luaCommand<Hold>(opts.redis, HOLD_SCRIPT, 1);
-    this.release = luaCommand<Release>(opts.redis, RELEASE_SCRIPT, 1);
+    this.forget = forgetTasks(opts.redis, opts.keys);
+    this.removeFinished = removeFinishedTasks(opts.redis, opts.keys);
+    this.hold = holdLock(opts.redis, opts.keys.retentionLock);
+    this.release = releaseLock(opts.redis, opts.keys.retentionLock);
+    this.sample = sampleFinishedJobs(opts.redis, opts.keys);
+    this.jobless = joblessTasks(opts.redis, opts.keys);
     this.log = opts.logger.child({ component: 'retention' });
     this.sweepFailed = repeatLimited(this.log, 'warn');
   }
@@ -178,7 +134,7 @@ export class TaskRetention {
     this.closed = true;
     clearTimeout(this.timer);
     await this.running;
-    await this.release(this.opts.keys.retentionLock, this.opts.ownerId).catch(() => undefined);
+    await this.release(this.opts.ownerId).catch(() => undefined);
   }
 
   /** Sweeps when this orchestrator holds (or takes) the lock. */
@@ -188,8 +144,7 @@ export class TaskRetention {
   }
 
   private async holdLock(): Promise<boolean> {
-    const { keys, ownerId } = this.opts;
-    return (await this.hold(keys.retentionLock, ownerId, Math.max(30_000, this.intervalMs * 10))) === 1;
+    return this.hold(this.opts.ownerId, Math.max(30_000, this.intervalMs * 10));
   }
 
   /**
@@ -213,35 +168,19 @@ export class TaskRetention {
   /**
    * Estimates the bytes finished tasks take: per class and kind, the set's size times the mean
    * MEMORY USAGE of up to SIZE_SAMPLES random jobs of it with their log lists (plus TASK_ENTRY_BYTES each), smoothed
-   * over sweeps. Two pipelined round trips whatever the number of tasks.
+   * over sweeps. Two pipelined round trips whatever the number of tasks (sample-finished-jobs.ts).
    */
   async finishedBytes(): Promise<FinishedBytes> {
-    const { redis, queues, keys } = this.opts;
+    const { queues } = this.opts;
     const sets: [string, 'completed' | 'failed', string][] = [];
     for (const name of queues.classes.keys()) for (const kind of ['completed', 'failed'] as const) sets.push([name, kind, queues.get(name).keys[kind]!]);
-    const first = redis.pipeline();
-    for (const [, , set] of sets) first.zcard(set).zrandmember(set, SIZE_SAMPLES);
-    const counted = (await first.exec()) ?? [];
-    const second = redis.pipeline();
-    const sampled: number[] = [];
-    sets.forEach(([name], i) => {
-      const ids = (counted[i * 2 + 1]?.[1] as string[] | null) ?? [];
-      sampled.push(ids.length);
-      // The job and its log list (task logs, BullMQ's `:logs`): a chatty task's log can outweigh its job.
-      for (const id of ids) second.memory('USAGE', keys.job(name, id), 'SAMPLES', 0).memory('USAGE', `${keys.job(name, id)}:logs`, 'SAMPLES', 0);
-    });
-    const usages = sampled.some((n) => n > 0) ? ((await second.exec()) ?? []) : [];
+    const samples = await this.sample(
+      sets.map(([taskClass, , set]) => ({ taskClass, set })),
+      SIZE_SAMPLES,
+    );
     const out: FinishedBytes = { totalBytes: 0, sets: new Map() };
-    let at = 0;
     sets.forEach(([name, kind], i) => {
-      const count = Number(counted[i * 2]?.[1] ?? 0);
-      const bytes: number[] = [];
-      for (let j = 0; j < sampled[i]!; j++) {
-        const job = Number(usages[at + 2 * j]?.[1] ?? 0);
-        // A job without logs answers nil for its list: it counts the job alone.
-        bytes.push(job > 0 ? job + Number(usages[at + 2 * j + 1]?.[1] ?? 0) : 0);
-      }
-      at += 2 * sampled[i]!;
+      const { count, jobBytes: bytes } = samples[i]!;
       // A job removed between the two reads answers nil: it is left out of the mean.
       const present = bytes.filter((b) => b > 0);
       const sampledMean = (present.length ? present.reduce((a, b) => a + b, 0) / present.length : 0) + TASK_ENTRY_BYTES;
@@ -340,14 +279,6 @@ export class TaskRetention {
     return this.forgetTasks(taskClass, gone);
   }
 
-  /** Of these tasks of a class, those whose job is gone. */
-  private async jobless(taskClass: string, ids: string[]): Promise<string[]> {
-    const pipe = this.opts.redis.pipeline();
-    for (const id of ids) pipe.exists(this.opts.keys.job(taskClass, id));
-    const res = (await pipe.exec()) ?? [];
-    return ids.filter((_, i) => res[i]?.[1] === 0);
-  }
-
   /**
    * PurgeTasks of cancelled tasks whose job a cancel removed while they were queued: they have
    * no finish time on record, so those submitted before `cutoff` go.
@@ -370,15 +301,14 @@ export class TaskRetention {
 
   /**
    * Removes finished tasks for good: their jobs, those still in the `kind` set when the removal
-   * runs (REMOVE_FINISHED_SCRIPT), then their own entries. Retention and PurgeTasks both remove
+   * runs (src/store/tasks/remove-finished-tasks.ts), then their own entries. Retention and PurgeTasks both remove
    * through here. Returns how many were removed.
    */
   async removeTasks(taskClass: string, kind: 'completed' | 'failed', ids: string[]): Promise<number> {
     const set = this.opts.queues.get(taskClass).keys[kind]!;
-    const prefix = this.opts.keys.job(taskClass, '');
     let n = 0;
     for (let i = 0; i < ids.length; i += BATCH) {
-      const done = await this.removeFinished(set, prefix, ...ids.slice(i, i + BATCH));
+      const done = await this.removeFinished(taskClass, set, ids.slice(i, i + BATCH));
       await this.forgetTasks(taskClass, done);
       n += done.length;
     }
@@ -386,12 +316,8 @@ export class TaskRetention {
   }
 
   private async forgetTasks(taskClass: string, ids: string[]): Promise<number> {
-    const { keys } = this.opts;
     let n = 0;
-    for (let i = 0; i < ids.length; i += BATCH) {
-      const part = ids.slice(i, i + BATCH);
-      n += await this.forget(3, keys.tasks, keys.taskList(taskClass), keys.cancel, ...part);
-    }
+    for (let i = 0; i < ids.length; i += BATCH) n += await this.forget(taskClass, ids.slice(i, i + BATCH));
     return n;
   }
 

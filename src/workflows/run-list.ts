@@ -13,8 +13,8 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../store/keys.js';
 import { invalidArgument } from '../errors/errors.js';
-import { luaCommand } from '../store/lua-command.js';
-import { decodeCursor, encodeCursor, PAGE_SCRIPT } from '../tasks/task-list.js';
+import { pageNewestFirst } from '../store/lists/page-newest-first.js';
+import { decodeCursor, encodeCursor } from '../tasks/task-list.js';
 import type { RunState } from './workflow-runs.js';
 
 export interface RunListFilter {
@@ -64,8 +64,6 @@ const MAX_NAME = 200;
 const MAX_REASON = 4_096;
 const RUN_STATES: ReadonlySet<string> = new Set(['running', 'succeeded', 'failed', 'cancelled']);
 
-type PageCommand = (key: string, max: string, min: string, cursorScore: string, cursorId: string, count: number) => Promise<string[]>;
-
 const RUN_FIELDS = ['name', 'version', 'state', 'started_at', 'finished_at', 'stop_reason', 'open'] as const;
 
 function int(v: string | null | undefined): number {
@@ -85,12 +83,12 @@ export function checkRunFilter(f: RunListFilter): void {
 }
 
 export class WorkflowRunList {
-  private readonly page: PageCommand;
+  private readonly page: ReturnType<typeof pageNewestFirst>;
   /** Where the next prune slice starts (rank in the index, oldest first). */
   private pruneAt = 0;
 
   constructor(private readonly opts: WorkflowRunListOptions) {
-    this.page = luaCommand<PageCommand>(opts.redis, PAGE_SCRIPT, 1);
+    this.page = pageNewestFirst(opts.redis);
   }
 
   /** One page. `pageSize` 0 means DEFAULT_RUN_PAGE_SIZE. */
@@ -103,16 +101,13 @@ export class WorkflowRunList {
     const size = pageSize || DEFAULT_RUN_PAGE_SIZE;
     let max = filter.startedUntilMs ? filter.startedUntilMs - 1 : Infinity;
     if (cursor) max = Math.min(max, cursor.s);
-    const flat = await this.page(
-      this.opts.keys.runIndex,
-      max === Infinity ? '+inf' : String(max),
-      filter.startedSinceMs ? String(filter.startedSinceMs) : '-inf',
-      cursor ? String(cursor.s) : '',
-      cursor?.i ?? '',
-      SCAN_LIMIT,
-    );
-    const candidates: { runId: string; score: number }[] = [];
-    for (let i = 0; i < flat.length; i += 2) candidates.push({ runId: flat[i]!, score: Number(flat[i + 1]) });
+    const entries = await this.page(this.opts.keys.runIndex, {
+      maxScore: max,
+      minScore: filter.startedSinceMs || -Infinity,
+      cursor: cursor && { score: cursor.s, id: cursor.i },
+      count: SCAN_LIMIT,
+    });
+    const candidates = entries.map((e) => ({ runId: e.id, score: e.score }));
     const more = candidates.length >= SCAN_LIMIT;
     const states = new Set(filter.states);
     const runs: RunSummaryView[] = [];

@@ -1,0 +1,15 @@
+import type { Redis } from 'ioredis';
+import type { Keys } from '../keys.js';
+import { storeScript } from '../store-script.js';
+
+type Command = (finished: string, jobPrefix: string, taskIds: readonly string[]) => Promise<string[]>;
+
+/**
+ * lua/tasks/remove-finished-tasks.lua: deletes the jobs of `taskIds` of class `taskClass` that
+ * are still in `finishedSet` (the queue's completed or failed zset) with their keys; returns the
+ * ids removed. The tasks' own entries stay (forget-tasks.ts).
+ */
+export function removeFinishedTasks(redis: Redis, keys: Keys): (taskClass: string, finishedSet: string, taskIds: readonly string[]) => Promise<string[]> {
+  const run = storeScript<Command>(redis, 'tasks/remove-finished-tasks', 1);
+  return (taskClass, finishedSet, taskIds) => run(finishedSet, keys.job(taskClass, ''), taskIds);
+}

@@ -1,0 +1,51 @@
+import type { Redis } from 'ioredis';
+import type { Keys } from '../keys.js';
+
+/** One finished set (a class queue's completed or failed zset) to sample. */
+export interface FinishedSetRef {
+  taskClass: string;
+  /** The zset's key. */
+  set: string;
+}
+
+export interface FinishedSetSample {
+  /** Jobs in the set. */
+  count: number;
+  /**
+   * MEMORY USAGE of each sampled job plus its log list (BullMQ's `<job>:logs`, where task logs
+   * live: a chatty task's log can outweigh its job); 0 for a job removed between the two reads.
+   */
+  jobBytes: number[];
+}
+
+/**
+ * The size of each finished set and the bytes of up to `samples` random jobs of it: two pipelined
+ * round trips (ZCARD and ZRANDMEMBER of every set, then MEMORY USAGE of the sampled jobs and
+ * their log lists, skipped when nothing was sampled), whatever the number of tasks.
+ */
+export function sampleFinishedJobs(redis: Redis, keys: Keys): (sets: readonly FinishedSetRef[], samples: number) => Promise<FinishedSetSample[]> {
+  return async (sets, samples) => {
+    const first = redis.pipeline();
+    for (const { set } of sets) first.zcard(set).zrandmember(set, samples);
+    const counted = (await first.exec()) ?? [];
+    const second = redis.pipeline();
+    const sampled: number[] = [];
+    sets.forEach(({ taskClass }, i) => {
+      const ids = (counted[i * 2 + 1]?.[1] as string[] | null) ?? [];
+      sampled.push(ids.length);
+      for (const id of ids) second.memory('USAGE', keys.job(taskClass, id), 'SAMPLES', 0).memory('USAGE', `${keys.job(taskClass, id)}:logs`, 'SAMPLES', 0);
+    });
+    const usages = sampled.some((n) => n > 0) ? ((await second.exec()) ?? []) : [];
+    let at = 0;
+    return sets.map((_, i) => {
+      const jobBytes: number[] = [];
+      for (let j = 0; j < sampled[i]!; j++) {
+        const job = Number(usages[at + 2 * j]?.[1] ?? 0);
+        // A job without logs answers nil for its list: it counts the job alone.
+        jobBytes.push(job > 0 ? job + Number(usages[at + 2 * j + 1]?.[1] ?? 0) : 0);
+      }
+      at += 2 * sampled[i]!;
+      return { count: Number(counted[i * 2]?.[1] ?? 0), jobBytes };
+    });
+  };
+}
