@@ -16,6 +16,7 @@ import { markQueued } from '../src/store/workflows/mark-queued.js';
 import { cancelRun } from '../src/store/workflows/cancel-run.js';
 import { retakeStep } from '../src/store/workflows/retake-step.js';
 import { takeOverInbox } from '../src/store/workflows/take-over-inbox.js';
+import { ackInboxEntries, ensureInboxGroup } from '../src/store/workflows/inbox-group.js';
 import { startRedis, type RedisServerHandle } from './helpers/redis-server.js';
 
 const keys = keyLayout('storewf');
@@ -145,6 +146,19 @@ describe('run scripts', () => {
     const a = { stepId: 'a', state: 'cancelled', attempt: 1, outcomeJson: '{}', error: 'cancelled', dependents: ['b'], downstream: ['b'] };
     expect(await stepDone(redis, keys, runOpts)('r2', 9_004, a)).toEqual({ code: StepDoneCode.Recorded, released: [], cancel: [], runEnded: true });
     expect(await redis.hget(keys.run('r2'), 'state')).toBe('cancelled');
+  });
+});
+
+describe('inbox group', () => {
+  it('is made once (again: no error) and acknowledges applied entries by deleting them', async () => {
+    await ensureInboxGroup(redis, keys, 'eng');
+    await ensureInboxGroup(redis, keys, 'eng');
+    const id = await redis.xadd(keys.workflowInbox, '*', 'task_id', 'r8.a');
+    await redis.xreadgroup('GROUP', 'eng', 'c', 'COUNT', 10, 'STREAMS', keys.workflowInbox, '>');
+    await ackInboxEntries(redis, keys, 'eng', [id!]);
+    expect(await redis.xrange(keys.workflowInbox, id!, id!)).toEqual([]);
+    expect(await redis.xpending(keys.workflowInbox, 'eng')).toEqual([0, null, null, null]);
+    await redis.del(keys.workflowInbox);
   });
 });
 

@@ -27,6 +27,7 @@ import { parseResult, type RawEntry } from '../store/codecs/feed-format.js';
 import type { WorkflowRuns } from './workflow-runs.js';
 import type { WorkflowRunList } from './run-list.js';
 import { takeOverInbox } from '../store/workflows/take-over-inbox.js';
+import { ackInboxEntries, ensureInboxGroup, forgetIdleInboxConsumers } from '../store/workflows/inbox-group.js';
 
 export const ENGINE_GROUP = 'engine';
 
@@ -73,11 +74,7 @@ export class WorkflowEngine {
   }
 
   async start(): Promise<void> {
-    try {
-      await this.opts.redis.xgroup('CREATE', this.opts.keys.workflowInbox, ENGINE_GROUP, '0', 'MKSTREAM');
-    } catch (err) {
-      if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
-    }
+    await ensureInboxGroup(this.opts.redis, this.opts.keys, ENGINE_GROUP);
     this.blocking = createBlockingRedis(this.opts.redisUrl);
     this.loop = this.readLoop();
     this.sweepTimer = setInterval(() => {
@@ -131,13 +128,7 @@ export class WorkflowEngine {
         }
       }),
     );
-    if (done.length === 0) return;
-    const { redis, keys } = this.opts;
-    await redis
-      .multi()
-      .xack(keys.workflowInbox, ENGINE_GROUP, ...done)
-      .xdel(keys.workflowInbox, ...done)
-      .exec();
+    await ackInboxEntries(this.opts.redis, this.opts.keys, ENGINE_GROUP, done);
   }
 
   /** Takes over entries and releases left unfinished by processes that died. */
@@ -166,7 +157,7 @@ export class WorkflowEngine {
       }
       while (!this.closed && (await this.opts.runs.recoverReleasing(recoverAfterMs)) > 0);
       await this.opts.runList?.pruneSlice();
-      await this.forgetIdleConsumers();
+      await forgetIdleInboxConsumers(this.opts.redis, this.opts.keys, ENGINE_GROUP, this.consumer, FORGET_CONSUMER_MS);
     } catch (err) {
       if (!this.closed) this.log.warn({ err }, 'workflow sweep failed');
     }
@@ -189,18 +180,6 @@ export class WorkflowEngine {
       await this.opts.runs.cancel(r.workflowId, `step task ${r.taskId}: ${reason}`).catch((e: unknown) => {
         this.log.error({ err: e, runId: r.workflowId }, 'could not cancel the run: cancel it by hand (CancelWorkflowRun)');
       });
-    }
-  }
-
-  private async forgetIdleConsumers(): Promise<void> {
-    const { redis, keys } = this.opts;
-    const list = (await redis.xinfo('CONSUMERS', keys.workflowInbox, ENGINE_GROUP)) as unknown[][];
-    for (const c of list) {
-      const info = new Map<string, unknown>();
-      for (let i = 0; i + 1 < c.length; i += 2) info.set(String(c[i]), c[i + 1]);
-      if (info.get('name') !== this.consumer && Number(info.get('pending')) === 0 && Number(info.get('idle')) > FORGET_CONSUMER_MS) {
-        await redis.xgroup('DELCONSUMER', keys.workflowInbox, ENGINE_GROUP, String(info.get('name')));
-      }
     }
   }
 }

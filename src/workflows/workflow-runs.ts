@@ -34,6 +34,7 @@ import { markQueued } from '../store/workflows/mark-queued.js';
 import { retakeStep } from '../store/workflows/retake-step.js';
 import { startRun } from '../store/workflows/start-run.js';
 import { stepDone } from '../store/workflows/step-done.js';
+import { setRunTrace } from '../store/workflows/set-run-trace.js';
 import { renderTemplate, TemplateError, templateRefs, type TemplateContext } from './templates.js';
 import { parseCarrier, type TraceCarrier } from '../tracing/trace-context.js';
 import type { Tracing } from '../tracing/tracing.js';
@@ -204,12 +205,7 @@ export class WorkflowRuns {
     this.log.debug({ runId, workflow: def.name, version: def.version }, 'run started');
     // Tracing on only (one write per run, none per step): where the steps' spans hang. Before the
     // release below, which reads the run's header.
-    if (req.trace) {
-      await this.opts.redis.hset(this.opts.keys.run(runId), {
-        traceparent: req.trace.traceparent,
-        ...(req.trace.tracestate ? { tracestate: req.trace.tracestate } : {}),
-      });
-    }
+    if (req.trace) await setRunTrace(this.opts.redis, this.opts.keys, runId, req.trace);
     await this.release(runId, reply.released);
     return { runId, version: def.version, created: true, state: 'running' };
   }
