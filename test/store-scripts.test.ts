@@ -20,9 +20,6 @@ const LUA_STILL_TO_MOVE = [
   'src/tasks/task-canceller.ts',
   'src/tasks/task-log-store.ts',
   'src/tasks/task-retry.ts',
-  'src/workflows/run-scripts.ts',
-  'src/workflows/workflow-engine.ts',
-  'src/workflows/workflow-store.ts',
 ];
 
 function files(dir: string, ext: string, base = ''): string[] {

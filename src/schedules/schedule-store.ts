@@ -8,6 +8,8 @@ import type { Keys } from '../store/keys.js';
 import { OrchestratorError } from '../errors/errors.js';
 import { canonicalJson, type ScheduleSpec, type StoredSchedule } from './schedule-spec.js';
 import { ReplaceScheduleCode } from '../store/codes.js';
+import { createSchedule } from '../store/schedules/create-schedule.js';
+import { deleteSchedule } from '../store/schedules/delete-schedule.js';
 import { replaceSchedule } from '../store/schedules/replace-schedule.js';
 
 export interface ScheduleStoreOptions {
@@ -21,10 +23,14 @@ export const sameSpec = (a: ScheduleSpec, b: ScheduleSpec): boolean => canonical
 const notFound = (id: string, field = 'schedule_id') => new OrchestratorError('not_found', `${field}: no schedule "${id}"`, { field });
 
 export class ScheduleStore {
+  private readonly createRecord: ReturnType<typeof createSchedule>;
   private readonly replaceRecord: ReturnType<typeof replaceSchedule>;
+  private readonly deleteRecord: ReturnType<typeof deleteSchedule>;
 
   constructor(private readonly opts: ScheduleStoreOptions) {
+    this.createRecord = createSchedule(opts.redis, opts.keys);
     this.replaceRecord = replaceSchedule(opts.redis, opts.keys);
+    this.deleteRecord = deleteSchedule(opts.redis, opts.keys);
   }
 
   /**
@@ -33,8 +39,7 @@ export class ScheduleStore {
    */
   async create(spec: ScheduleSpec, field = 'schedule_id', nowMs = Date.now()): Promise<{ stored: StoredSchedule; created: boolean }> {
     const stored: StoredSchedule = { spec, createdAtMs: nowMs, updatedAtMs: nowMs };
-    const { redis, keys } = this.opts;
-    if (await redis.hsetnx(keys.schedules, spec.scheduleId, JSON.stringify(stored))) return { stored, created: true };
+    if (await this.createRecord(spec.scheduleId, JSON.stringify(stored))) return { stored, created: true };
     const existing = await this.find(spec.scheduleId);
     // Deleted between the two calls: the caller may simply try again.
     if (!existing) throw new OrchestratorError('unavailable', `schedule_id: "${spec.scheduleId}" changed during the call; try again`, { retryable: true });
@@ -54,9 +59,7 @@ export class ScheduleStore {
 
   /** Removes a schedule and its last-run record; not_found when unknown. */
   async delete(id: string): Promise<void> {
-    const { redis, keys } = this.opts;
-    const [[, removed]] = (await redis.multi().hdel(keys.schedules, id).hdel(keys.schedulesLast, id).exec()) as [[unknown, number], [unknown, number]];
-    if (!removed) throw notFound(id);
+    if (!(await this.deleteRecord(id))) throw notFound(id);
   }
 
   async find(id: string): Promise<StoredSchedule | undefined> {

@@ -21,3 +21,28 @@ export enum ReleaseLockCode {
   NotHeld = 0,
   Released = 1,
 }
+
+/** lua/workflows/start-run.lua: the reply's first element. */
+export enum StartRunCode {
+  Created = 0,
+  Exists = 1,
+  Conflict = 2,
+}
+
+/** lua/workflows/step-done.lua: the reply's first element. */
+export enum StepDoneCode {
+  NotRecorded = 0,
+  Recorded = 1,
+}
+
+/** lua/workflows/cancel-run.lua: the reply's first element. */
+export enum CancelRunCode {
+  Missing = 0,
+  Found = 1,
+}
+
+/** lua/workflows/retake-step.lua */
+export enum RetakeCode {
+  NotTaken = 0,
+  Taken = 1,
+}

@@ -2,8 +2,9 @@
  * ListWorkflowRuns: runs newest first (by start time), filtered by workflow, state and start
  * time, paged by an opaque cursor.
  *
- * The run index (`{<prefix>}:runs:index`, run_id -> start ms) is written by START_RUN with the
- * run itself. A finished run's keys expire after workflows.runRetentionMs (run-scripts.ts); its
+ * The run index (`{<prefix>}:runs:index`, run_id -> start ms) is written with the run itself
+ * (src/store/lua/workflows/start-run.lua). A finished run's keys expire after
+ * workflows.runRetentionMs (src/store/lua/includes/finish-run.lua); its
  * index entry goes when a list finds the run gone, and the workflow engine's sweep walks the
  * index a slice at a time to drop the others (pruneSlice), so the index stays in step with the
  * runs kept. Paging is task-list.ts's: (start ms, run id) descending, the cursor is the last one

@@ -26,7 +26,8 @@ import type { Keys } from '../store/keys.js';
 import { parseResult, type RawEntry } from '../store/codecs/feed-format.js';
 import type { WorkflowRuns } from './workflow-runs.js';
 import type { WorkflowRunList } from './run-list.js';
-import { luaCommand } from '../store/lua-command.js';
+import { takeOverInbox } from '../store/workflows/take-over-inbox.js';
+import { ackInboxEntries, ensureInboxGroup, forgetIdleInboxConsumers } from '../store/workflows/inbox-group.js';
 
 export const ENGINE_GROUP = 'engine';
 
@@ -53,56 +54,6 @@ const FORGET_CONSUMER_MS = 3_600_000;
 /** Entries the dead-letter stream keeps (approximately: MAXLEN ~). */
 const DEAD_MAXLEN = 10_000;
 
-/**
- * Takes over inbox entries other consumers left unfinished, in one step so that deciding and
- * claiming see the same state. KEYS[1] inbox, KEYS[2] dead-letter stream; ARGV: [1] group,
- * [2] consumer, [3] min idle ms, [4] max deliveries, [5] count, [6] dead-letter MAXLEN, [7] start
- * of the pending-entries range. Of up to `count` pending entries idle at least that long, each
- * delivered `max deliveries` times already is copied to the dead-letter stream (`inbox_id` and
- * `deliveries` in front of its fields), acknowledged and deleted; the others are claimed for
- * `consumer` (which counts a delivery). An entry no longer in the inbox is acknowledged.
- * Returns {dead: {id, deliveries, fields}..., claimed: {id, fields}..., last id looked at,
- * entries looked at}.
- */
-const TAKE_OVER = `
-local pending = redis.call('XPENDING', KEYS[1], ARGV[1], 'IDLE', ARGV[3], ARGV[7], '+', ARGV[5])
-local dead, claim = {}, {}
-for _, p in ipairs(pending) do
-  local id, n = p[1], p[4]
-  if n >= tonumber(ARGV[4]) then
-    local e = redis.call('XRANGE', KEYS[1], id, id)[1]
-    if e then
-      redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[6], '*', 'inbox_id', id, 'deliveries', n, unpack(e[2]))
-      dead[#dead + 1] = {id, n, e[2]}
-    end
-    redis.call('XACK', KEYS[1], ARGV[1], id)
-    redis.call('XDEL', KEYS[1], id)
-  else
-    claim[#claim + 1] = id
-  end
-end
-local claimed = {}
-if #claim > 0 then
-  for _, e in ipairs(redis.call('XCLAIM', KEYS[1], ARGV[1], ARGV[2], ARGV[3], unpack(claim))) do
-    if type(e) == 'table' and e[2] then claimed[#claimed + 1] = e end
-  end
-end
-local last = pending[#pending]
-return {dead, claimed, last and last[1] or '', #pending}
-`;
-
-type TakeOverCommand = (
-  inbox: string,
-  dead: string,
-  group: string,
-  consumer: string,
-  minIdleMs: number,
-  maxDeliveries: number,
-  count: number,
-  deadMaxLen: number,
-  start: string,
-) => Promise<[dead: [id: string, deliveries: number, fields: string[]][], claimed: RawEntry[], last: string, looked: number]>;
-
 export class WorkflowEngine {
   readonly consumer = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   private readonly log: Logger;
@@ -114,20 +65,16 @@ export class WorkflowEngine {
   /** Resolves on close(): a blocking read queued while Redis is away never settles by itself. */
   private readonly closing: Promise<null>;
   private signalClose = () => {};
-  private readonly takeOverCmd: TakeOverCommand;
+  private readonly takeOverCmd: ReturnType<typeof takeOverInbox>;
 
   constructor(private readonly opts: WorkflowEngineOptions) {
     this.log = opts.logger.child({ component: 'workflow-engine', consumer: this.consumer });
     this.closing = new Promise((resolve) => (this.signalClose = () => resolve(null)));
-    this.takeOverCmd = luaCommand<TakeOverCommand>(opts.redis, TAKE_OVER, 2);
+    this.takeOverCmd = takeOverInbox(opts.redis, opts.keys);
   }
 
   async start(): Promise<void> {
-    try {
-      await this.opts.redis.xgroup('CREATE', this.opts.keys.workflowInbox, ENGINE_GROUP, '0', 'MKSTREAM');
-    } catch (err) {
-      if (!String((err as Error).message).includes('BUSYGROUP')) throw err;
-    }
+    await ensureInboxGroup(this.opts.redis, this.opts.keys, ENGINE_GROUP);
     this.blocking = createBlockingRedis(this.opts.redisUrl);
     this.loop = this.readLoop();
     this.sweepTimer = setInterval(() => {
@@ -181,32 +128,25 @@ export class WorkflowEngine {
         }
       }),
     );
-    if (done.length === 0) return;
-    const { redis, keys } = this.opts;
-    await redis
-      .multi()
-      .xack(keys.workflowInbox, ENGINE_GROUP, ...done)
-      .xdel(keys.workflowInbox, ...done)
-      .exec();
+    await ackInboxEntries(this.opts.redis, this.opts.keys, ENGINE_GROUP, done);
   }
 
   /** Takes over entries and releases left unfinished by processes that died. */
   private async sweep(): Promise<void> {
-    const { keys, recoverAfterMs, maxDeliveries } = this.opts;
+    const { recoverAfterMs, maxDeliveries } = this.opts;
     try {
       let start = '-';
       for (;;) {
-        const [dead, claimed, last, looked] = await this.takeOverCmd(
-          keys.workflowInbox,
-          keys.workflowInboxDead,
-          ENGINE_GROUP,
-          this.consumer,
-          recoverAfterMs,
+        // Dead-letters entries tried maxDeliveries times, claims the other idle ones.
+        const { dead, claimed, last, looked } = await this.takeOverCmd({
+          group: ENGINE_GROUP,
+          consumer: this.consumer,
+          minIdleMs: recoverAfterMs,
           maxDeliveries,
-          BATCH,
-          DEAD_MAXLEN,
+          count: BATCH,
+          deadMaxLen: DEAD_MAXLEN,
           start,
-        );
+        });
         for (const [id, tries, fields] of dead) await this.failDeadLettered(id, tries, fields);
         if (claimed.length) {
           this.log.info({ entries: claimed.length }, 'taking over workflow inbox entries of a stopped consumer');
@@ -217,7 +157,7 @@ export class WorkflowEngine {
       }
       while (!this.closed && (await this.opts.runs.recoverReleasing(recoverAfterMs)) > 0);
       await this.opts.runList?.pruneSlice();
-      await this.forgetIdleConsumers();
+      await forgetIdleInboxConsumers(this.opts.redis, this.opts.keys, ENGINE_GROUP, this.consumer, FORGET_CONSUMER_MS);
     } catch (err) {
       if (!this.closed) this.log.warn({ err }, 'workflow sweep failed');
     }
@@ -240,18 +180,6 @@ export class WorkflowEngine {
       await this.opts.runs.cancel(r.workflowId, `step task ${r.taskId}: ${reason}`).catch((e: unknown) => {
         this.log.error({ err: e, runId: r.workflowId }, 'could not cancel the run: cancel it by hand (CancelWorkflowRun)');
       });
-    }
-  }
-
-  private async forgetIdleConsumers(): Promise<void> {
-    const { redis, keys } = this.opts;
-    const list = (await redis.xinfo('CONSUMERS', keys.workflowInbox, ENGINE_GROUP)) as unknown[][];
-    for (const c of list) {
-      const info = new Map<string, unknown>();
-      for (let i = 0; i + 1 < c.length; i += 2) info.set(String(c[i]), c[i + 1]);
-      if (info.get('name') !== this.consumer && Number(info.get('pending')) === 0 && Number(info.get('idle')) > FORGET_CONSUMER_MS) {
-        await redis.xgroup('DELCONSUMER', keys.workflowInbox, ENGINE_GROUP, String(info.get('name')));
-      }
     }
   }
 }

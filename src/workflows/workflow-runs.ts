@@ -1,7 +1,15 @@
 /**
  * Workflow runs: start, advance, cancel and read them. All run state lives in Redis and changes
- * only through the scripts of run-scripts.ts, so any orchestrator process can carry on a run
- * that another started, and a run survives the process that started it.
+ * only through the store's run scripts (src/store/workflows/, src/store/lua/workflows/): every
+ * change of a run's or a step's state happens inside one of them, together with its event, so
+ * a reader that takes a snapshot and the stream's last id in one MULTI sees a consistent
+ * picture, two orchestrators driving the same run can never both release a step, any
+ * orchestrator process can carry on a run that another started, and a run survives the process
+ * that started it.
+ *
+ * Step life: pending -> releasing (its dependencies succeeded: exactly one caller got it back
+ * and submits its task) -> queued (the task is in its queue) -> a final state. A caller that
+ * dies while releasing leaves the step in the releasing zset, where the engine's sweep finds it.
  *
  * Advancing: when a step's task reaches a final state, the pool (or whoever wrote the outcome)
  * also appends it to the workflow inbox; the engine (workflow-engine.ts) hands it to
@@ -20,9 +28,14 @@ import type { ResolvedTask, TaskSubmission } from '../tasks/task-spec.js';
 import type { TaskResultRecord } from '../store/codecs/feed-format.js';
 import { mapTemplatedStrings, RUN_ID_RE, stepIdOf, stepTaskId, templatedStrings, type FailurePolicy, type WorkflowPlan } from './workflow-definition.js';
 import type { WorkflowStore } from './workflow-store.js';
-import { CANCEL_RUN, MARK_QUEUED, RETAKE, START_RUN, STEP_DONE } from './run-scripts.js';
+import { CancelRunCode, RetakeCode, StartRunCode, StepDoneCode } from '../store/codes.js';
+import { cancelRun } from '../store/workflows/cancel-run.js';
+import { markQueued } from '../store/workflows/mark-queued.js';
+import { retakeStep } from '../store/workflows/retake-step.js';
+import { startRun } from '../store/workflows/start-run.js';
+import { stepDone } from '../store/workflows/step-done.js';
+import { setRunTrace } from '../store/workflows/set-run-trace.js';
 import { renderTemplate, TemplateError, templateRefs, type TemplateContext } from './templates.js';
-import { luaCommand, type LuaArg } from '../store/lua-command.js';
 import { parseCarrier, type TraceCarrier } from '../tracing/trace-context.js';
 import type { Tracing } from '../tracing/tracing.js';
 import { ATTR, SPAN } from '../tracing/span-names.js';
@@ -90,9 +103,6 @@ export interface WorkflowRunsOptions {
   tracing?: Tracing;
 }
 
-/** Per-step values go as arrays, never spread (src/store/lua-command.ts): a run may have 100,000 steps. */
-type Script = (...args: LuaArg[]) => Promise<unknown>;
-
 /** A released step with its task resolved, ready to submit. */
 interface PreparedStep {
   stepId: string;
@@ -141,30 +151,27 @@ export function parseOutcome(json: string | undefined | null): StepOutcome | und
 }
 
 export class WorkflowRuns {
-  private readonly scripts: Record<'start' | 'stepDone' | 'markQueued' | 'cancel' | 'retake', Script>;
+  private readonly scripts: {
+    start: ReturnType<typeof startRun>;
+    stepDone: ReturnType<typeof stepDone>;
+    markQueued: ReturnType<typeof markQueued>;
+    cancel: ReturnType<typeof cancelRun>;
+    retake: ReturnType<typeof retakeStep>;
+  };
   private readonly headers = new Map<string, { header: RunHeader; plan: WorkflowPlan }>();
   private readonly log: Logger;
 
   constructor(private readonly opts: WorkflowRunsOptions) {
     this.log = opts.logger.child({ component: 'workflows' });
-    const define = (lua: string) => luaCommand<Script>(opts.redis, lua, 8);
+    const { redis, keys } = opts;
+    const runOpts = { eventsMaxLen: opts.eventsMaxLen, runRetentionMs: opts.runRetentionMs };
     this.scripts = {
-      start: define(START_RUN),
-      stepDone: define(STEP_DONE),
-      markQueued: define(MARK_QUEUED),
-      cancel: define(CANCEL_RUN),
-      retake: define(RETAKE),
+      start: startRun(redis, keys, runOpts),
+      stepDone: stepDone(redis, keys, runOpts),
+      markQueued: markQueued(redis, keys, runOpts),
+      cancel: cancelRun(redis, keys, runOpts),
+      retake: retakeStep(redis, keys, runOpts),
     };
-  }
-
-  /** The eight keys and four common arguments every run script takes. */
-  private scriptArgs(runId: string): (string | number)[] {
-    const k = this.opts.keys;
-    return [k.run(runId), k.runSteps(runId), k.runDeps(runId), k.runOutcomes(runId), k.events, k.activeRuns, k.releasing, k.runIndex];
-  }
-
-  private common(runId: string): (string | number)[] {
-    return [...this.scriptArgs(runId), Date.now(), this.opts.eventsMaxLen, runId, this.opts.runRetentionMs];
   }
 
   async start(req: StartRunRequest): Promise<StartRunOutcome> {
@@ -180,26 +187,26 @@ export class WorkflowRuns {
     if (bytes > this.opts.maxInputBytes) throw invalidArgument('inputs', `are ${bytes} bytes, over the limit of ${this.opts.maxInputBytes}`);
     const plan = await this.opts.store.get(req.name, req.version ?? 0);
     const def = plan.definition;
-    const argv: (string | number)[] = [digestOf(req), def.name, def.version, def.failurePolicy, JSON.stringify(req.inputs)];
-    for (const s of def.steps) argv.push(s.stepId, plan.dependencyCounts.get(s.stepId)!);
-    const reply = (await this.scripts.start(this.common(runId), argv)) as string[];
-    if (reply[0] === 'conflict') {
+    const reply = await this.scripts.start(runId, Date.now(), {
+      digest: digestOf(req),
+      name: def.name,
+      version: def.version,
+      failurePolicy: def.failurePolicy,
+      inputsJson: JSON.stringify(req.inputs),
+      steps: def.steps.map((s) => ({ stepId: s.stepId, dependencies: plan.dependencyCounts.get(s.stepId)! })),
+    });
+    if (reply.code === StartRunCode.Conflict) {
       throw new OrchestratorError('already_exists', `run_id: run "${runId}" already exists with a different workflow, version or inputs`, { field: 'run_id' });
     }
-    if (reply[0] === 'exists') {
+    if (reply.code === StartRunCode.Exists) {
       const header = await this.header(runId);
       return { runId, version: header.version, created: false, state: header.state };
     }
     this.log.debug({ runId, workflow: def.name, version: def.version }, 'run started');
     // Tracing on only (one write per run, none per step): where the steps' spans hang. Before the
     // release below, which reads the run's header.
-    if (req.trace) {
-      await this.opts.redis.hset(this.opts.keys.run(runId), {
-        traceparent: req.trace.traceparent,
-        ...(req.trace.tracestate ? { tracestate: req.trace.tracestate } : {}),
-      });
-    }
-    await this.release(runId, reply.slice(1));
+    if (req.trace) await setRunTrace(this.opts.redis, this.opts.keys, runId, req.trace);
+    await this.release(runId, reply.released);
     return { runId, version: def.version, created: true, state: 'running' };
   }
 
@@ -249,26 +256,24 @@ export class WorkflowRuns {
   private async recordOutcome(runId: string, plan: WorkflowPlan, stepId: string, o: StepOutcome): Promise<void> {
     const direct = plan.dependents.get(stepId) ?? [];
     const downstream = o.state === 'succeeded' ? [] : plan.descendants(stepId);
-    const reply = (await this.scripts.stepDone(
-      this.common(runId),
+    const reply = await this.scripts.stepDone(runId, Date.now(), {
       stepId,
-      o.state,
-      o.attempt,
-      JSON.stringify(o),
-      o.error ?? '',
-      direct.length,
-      direct,
+      state: o.state,
+      attempt: o.attempt,
+      outcomeJson: JSON.stringify(o),
+      error: o.error ?? '',
+      dependents: direct,
       downstream,
-    )) as [0, string[]] | [1, string[], string[], number];
+    });
     const reason = `run stopped: step ${stepId} ${o.state}`;
-    if (reply[0] === 0) {
+    if (reply.code === StepDoneCode.NotRecorded) {
       // Recorded before: the steps of a stopped run still queued are cancelled again, since the
-      // first application may have stopped before its cancels went out (STEP_DONE).
-      await this.cancelSteps(runId, reply[1], reason);
+      // first application may have stopped before its cancels went out (step-done.lua).
+      await this.cancelSteps(runId, reply.cancel, reason);
       return;
     }
-    const [, released, cancel, ended] = reply;
-    if (ended) {
+    const { released, cancel, runEnded } = reply;
+    if (runEnded) {
       this.headers.delete(runId);
       this.log.debug({ runId }, 'run ended');
     }
@@ -306,10 +311,11 @@ export class WorkflowRuns {
     for (let i = 0; i < ready.length; i += SUBMIT_CHUNK) {
       const submitted = await this.submitSteps(ready.slice(i, i + SUBMIT_CHUNK), failed);
       if (submitted.length === 0) continue;
-      const cancel = (await this.scripts.markQueued(
-        this.common(runId),
+      const cancel = await this.scripts.markQueued(
+        runId,
+        Date.now(),
         submitted.map((c) => c.stepId),
-      )) as string[];
+      );
       await this.cancelSteps(runId, cancel, 'run stopped');
     }
     for (const f of failed) {
@@ -407,10 +413,10 @@ export class WorkflowRuns {
   /** CancelWorkflowRun: the state right after the request (RUNNING while tasks are stopping). */
   async cancel(runId: string, reason: string): Promise<RunState> {
     if (!runId) throw invalidArgument('run_id', 'is required');
-    const reply = (await this.scripts.cancel(this.common(runId), reason || 'requested')) as [string, string[]?];
-    if (reply[0] === 'missing') throw new OrchestratorError('not_found', `run_id: no run "${runId}"`, { field: 'run_id' });
-    await this.cancelSteps(runId, reply[1] ?? [], `run cancelled: ${reason || 'requested'}`);
-    return reply[0] as RunState;
+    const reply = await this.scripts.cancel(runId, Date.now(), reason || 'requested');
+    if (reply.code === CancelRunCode.Missing) throw new OrchestratorError('not_found', `run_id: no run "${runId}"`, { field: 'run_id' });
+    await this.cancelSteps(runId, reply.cancel, `run cancelled: ${reason || 'requested'}`);
+    return reply.state as RunState;
   }
 
   /**
@@ -426,7 +432,7 @@ export class WorkflowRuns {
     await Promise.all(
       members.map(async (m) => {
         const [runId, stepId] = m.split('\t') as [string, string];
-        if ((await this.scripts.retake(this.common(runId), stepId, cutoff)) !== 1) return;
+        if ((await this.scripts.retake(runId, Date.now(), stepId, cutoff)) !== RetakeCode.Taken) return;
         byRun.set(runId, [...(byRun.get(runId) ?? []), stepId]);
       }),
     );

@@ -1,7 +1,7 @@
 /**
  * The read side of workflow runs: GetWorkflowRun's whole picture and StreamWorkflowStatus's
  * picture-then-changes. The snapshot and the events stream's last id are read in one MULTI, and
- * every state change is written together with its event (run-scripts.ts), so following the
+ * every state change is written together with its event (src/store/lua/workflows/), so following the
  * stream from that id misses nothing and repeats nothing the snapshot already said, as long as
  * the stream still holds those entries when they are read: a watcher held back by a slow client
  * can find them trimmed (MAXLEN), so it checks now and then and reads the run again when it may

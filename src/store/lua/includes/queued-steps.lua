@@ -1,0 +1,9 @@
+--[[
+  queuedSteps(): the run's steps whose tasks are in their queues (KEYS[2] state "queued").
+]]
+local function queuedSteps()
+  local all = redis.call('HGETALL', KEYS[2])
+  local out = {}
+  for i = 1, #all, 2 do if all[i + 1] == 'queued' then out[#out + 1] = all[i] end end
+  return out
+end

@@ -1,0 +1,34 @@
+/**
+ * What every workflow run script takes first, in its order (lua/includes/run-args.lua): the
+ * run's eight keys, then now, the events stream's MAXLEN, the run id and how long a finished
+ * run is kept. The scripts: start-run, step-done, mark-queued, cancel-run, retake-step.
+ */
+import type { Keys } from '../keys.js';
+
+/** KEYS of every run script: run, steps, deps, outcomes, events, active runs, releasing, run index. */
+export const RUN_SCRIPT_KEYS = 8;
+
+export interface RunScriptOptions {
+  /** MAXLEN ~ of the events stream, where the run and step events go. */
+  eventsMaxLen: number;
+  /** How long a finished run's keys are kept. */
+  runRetentionMs: number;
+}
+
+/** KEYS[1..8] and ARGV[1..4] of a run script. */
+export function runScriptHead(keys: Keys, opts: RunScriptOptions, runId: string, nowMs: number): (string | number)[] {
+  return [
+    keys.run(runId),
+    keys.runSteps(runId),
+    keys.runDeps(runId),
+    keys.runOutcomes(runId),
+    keys.events,
+    keys.activeRuns,
+    keys.releasing,
+    keys.runIndex,
+    nowMs,
+    opts.eventsMaxLen,
+    runId,
+    opts.runRetentionMs,
+  ];
+}

@@ -1,0 +1,36 @@
+import type { Redis } from 'ioredis';
+import type { Keys } from '../keys.js';
+import { StartRunCode } from '../codes.js';
+import type { LuaArg } from '../lua-command.js';
+import { storeScript } from '../store-script.js';
+import { RUN_SCRIPT_KEYS, runScriptHead, type RunScriptOptions } from './run-script-args.js';
+
+/** A run to create (its header and its steps). */
+export interface NewRun {
+  /** Of the workflow name, version and inputs: the same run id with another digest is a conflict. */
+  digest: string;
+  name: string;
+  version: number;
+  failurePolicy: string;
+  inputsJson: string;
+  steps: readonly { stepId: string; dependencies: number }[];
+}
+
+export type StartRunReply =
+  { code: StartRunCode.Created; released: string[] } | { code: StartRunCode.Exists; state: string } | { code: StartRunCode.Conflict; name: string };
+
+/** Per-step values go as one array, never spread (src/store/lua-command.ts): a run may have 100,000 steps. */
+type Command = (head: LuaArg, digest: string, name: string, version: number, policy: string, inputs: string, steps: LuaArg) => Promise<[number, ...string[]]>;
+
+/** lua/workflows/start-run.lua: creates run `runId`, releasing its steps without dependencies. */
+export function startRun(redis: Redis, keys: Keys, opts: RunScriptOptions): (runId: string, nowMs: number, run: NewRun) => Promise<StartRunReply> {
+  const run = storeScript<Command>(redis, 'workflows/start-run', RUN_SCRIPT_KEYS);
+  return async (runId, nowMs, r) => {
+    const steps: (string | number)[] = [];
+    for (const s of r.steps) steps.push(s.stepId, s.dependencies);
+    const [code, ...rest] = await run(runScriptHead(keys, opts, runId, nowMs), r.digest, r.name, r.version, r.failurePolicy, r.inputsJson, steps);
+    if (code === StartRunCode.Created) return { code, released: rest };
+    if (code === StartRunCode.Exists) return { code, state: rest[0] ?? '' };
+    return { code: StartRunCode.Conflict, name: rest[0] ?? '' };
+  };
+}

@@ -1,0 +1,183 @@
+/**
+ * The workflow store's scripts (src/store/workflows/, src/store/lua/workflows/) called directly
+ * against a real Redis: what each typed function returns for each of its codes, what it writes
+ * (run and step states, the releasing zset, the events), and the definition JSON's field order
+ * that create-workflow.lua relies on. The workflow engine's suites (workflows.int,
+ * workflows.chaos) cover the same scripts end to end.
+ */
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { keys as keyLayout } from '../src/store/keys.js';
+import { CancelRunCode, RetakeCode, StartRunCode, StepDoneCode } from '../src/store/codes.js';
+import { createWorkflow, DEFINITION_OPENING } from '../src/store/workflows/create-workflow.js';
+import { startRun, type NewRun } from '../src/store/workflows/start-run.js';
+import { stepDone } from '../src/store/workflows/step-done.js';
+import { markQueued } from '../src/store/workflows/mark-queued.js';
+import { cancelRun } from '../src/store/workflows/cancel-run.js';
+import { retakeStep } from '../src/store/workflows/retake-step.js';
+import { takeOverInbox } from '../src/store/workflows/take-over-inbox.js';
+import { ackInboxEntries, ensureInboxGroup } from '../src/store/workflows/inbox-group.js';
+import { startRedis, type RedisServerHandle } from './helpers/redis-server.js';
+
+const keys = keyLayout('storewf');
+const runOpts = { eventsMaxLen: 1_000, runRetentionMs: 60_000 };
+
+let server: RedisServerHandle;
+let redis: Redis;
+
+beforeAll(async () => {
+  server = await startRedis();
+  redis = new Redis(server.url, { maxRetriesPerRequest: null });
+});
+
+afterAll(async () => {
+  redis?.disconnect();
+  await server?.stop();
+});
+
+/** The events of run `runId` as field maps, oldest first. */
+async function eventsOf(runId: string): Promise<Record<string, string>[]> {
+  const entries = await redis.xrange(keys.events, '-', '+');
+  return entries
+    .map(([, f]) => {
+      const m: Record<string, string> = {};
+      for (let i = 0; i + 1 < f.length; i += 2) m[f[i]!] = f[i + 1]!;
+      return m;
+    })
+    .filter((e) => e.workflow_id === runId);
+}
+
+const twoSteps = (digest = 'd1'): NewRun => ({
+  digest,
+  name: 'wf',
+  version: 1,
+  failurePolicy: 'fail_fast',
+  inputsJson: '{"x":"1"}',
+  steps: [
+    { stepId: 'a', dependencies: 0 },
+    { stepId: 'b', dependencies: 1 },
+  ],
+});
+
+describe('create-workflow', () => {
+  it('numbers versions 1, 2, ... and writes the number into the stored definition', async () => {
+    const create = createWorkflow(redis, keys);
+    const def = (d: string) => `${DEFINITION_OPENING}"name":"w","description":"${d}"}`;
+    expect(await create('w', def('one'))).toBe(1);
+    expect(await create('w', def('two'))).toBe(2);
+    expect(JSON.parse((await redis.hget(keys.workflow('w'), '2'))!)).toEqual({ version: 2, name: 'w', description: 'two' });
+    expect(await redis.hget(keys.workflow('w'), 'latest')).toBe('2');
+    expect(await redis.zscore(keys.workflows, 'w')).toBe('2');
+  });
+
+  it('refuses a definition whose version is not its first field, writing nothing', async () => {
+    const create = createWorkflow(redis, keys);
+    await expect(create('v', '{"name":"v","version":0}')).rejects.toThrow(DEFINITION_OPENING);
+    expect(await redis.exists(keys.workflow('v'))).toBe(0);
+  });
+});
+
+describe('run scripts', () => {
+  it('start-run: Created with the steps released, then Exists for the same content, Conflict for other', async () => {
+    const start = startRun(redis, keys, runOpts);
+    expect(await start('r1', 1_000, twoSteps())).toEqual({ code: StartRunCode.Created, released: ['a'] });
+    expect(await redis.hgetall(keys.runSteps('r1'))).toEqual({ a: 'releasing', b: 'pending' });
+    expect(await redis.hget(keys.runDeps('r1'), 'b')).toBe('1');
+    expect(await redis.zscore(keys.releasing, 'r1\ta')).toBe('1000');
+    expect(await redis.zscore(keys.activeRuns, 'r1')).toBe('1000');
+    expect(await redis.zscore(keys.runIndex, 'r1')).toBe('1000');
+    const h = await redis.hgetall(keys.run('r1'));
+    expect(h).toMatchObject({ name: 'wf', version: '1', policy: 'fail_fast', state: 'running', open: '2', failed: '0', inputs: '{"x":"1"}' });
+    expect(await eventsOf('r1')).toEqual([{ type: 'workflow_run', task_id: '', attempt: '0', at: '1000', workflow_id: 'r1', state: 'running' }]);
+
+    expect(await start('r1', 2_000, twoSteps())).toEqual({ code: StartRunCode.Exists, state: 'running' });
+    expect(await start('r1', 2_000, twoSteps('other'))).toEqual({ code: StartRunCode.Conflict, name: 'wf' });
+    expect(await eventsOf('r1')).toHaveLength(1);
+  });
+
+  it('retake-step: of two sweepers exactly one takes a step left releasing; a fresh one is left alone', async () => {
+    const retake = retakeStep(redis, keys, runOpts);
+    expect(await retake('r1', 3_000, 'a', 500)).toBe(RetakeCode.NotTaken);
+    const both = await Promise.all([retake('r1', 3_000, 'a', 2_000), retake('r1', 3_000, 'a', 2_000)]);
+    expect(both.sort()).toEqual([RetakeCode.NotTaken, RetakeCode.Taken]);
+    expect(await redis.zscore(keys.releasing, 'r1\ta')).toBe('3000');
+  });
+
+  it('mark-queued, then step-done releases the dependent, applies once, and ends the run with the last step', async () => {
+    const queued = markQueued(redis, keys, runOpts);
+    const done = stepDone(redis, keys, runOpts);
+    expect(await queued('r1', 4_000, ['a'])).toEqual([]);
+    expect(await redis.hget(keys.runSteps('r1'), 'a')).toBe('queued');
+    expect(await redis.zscore(keys.releasing, 'r1\ta')).toBeNull();
+
+    const outcome = (state: string) => ({ stepId: 'a', state, attempt: 1, outcomeJson: `{"state":"${state}"}`, error: '', dependents: ['b'], downstream: [] });
+    expect(await done('r1', 5_000, outcome('succeeded'))).toEqual({ code: StepDoneCode.Recorded, released: ['b'], cancel: [], runEnded: false });
+    expect(await done('r1', 5_001, outcome('succeeded'))).toEqual({ code: StepDoneCode.NotRecorded, cancel: [] });
+    expect(await done('r1', 5_001, { ...outcome('succeeded'), stepId: 'nope' })).toEqual({ code: StepDoneCode.NotRecorded, cancel: [] });
+
+    await queued('r1', 6_000, ['b']);
+    const last = { stepId: 'b', state: 'succeeded', attempt: 1, outcomeJson: '{}', error: '', dependents: [], downstream: [] };
+    expect(await done('r1', 7_000, last)).toEqual({ code: StepDoneCode.Recorded, released: [], cancel: [], runEnded: true });
+    expect(await redis.hget(keys.run('r1'), 'state')).toBe('succeeded');
+    expect(await redis.zscore(keys.activeRuns, 'r1')).toBeNull();
+    for (const k of [keys.run('r1'), keys.runSteps('r1'), keys.runDeps('r1'), keys.runOutcomes('r1')]) expect(await redis.pttl(k)).toBeGreaterThan(0);
+    expect((await eventsOf('r1')).map((e) => `${e.type}:${e.step_id ?? ''}:${e.state}`)).toEqual([
+      'workflow_run::running',
+      'workflow_step:a:queued',
+      'workflow_step:a:succeeded',
+      'workflow_step:b:queued',
+      'workflow_step:b:succeeded',
+      'workflow_run::succeeded',
+    ]);
+  });
+
+  it('cancel-run: Missing for no run, nothing for a finished one, the queued steps to cancel for a running one', async () => {
+    const cancel = cancelRun(redis, keys, runOpts);
+    expect(await cancel('none', 1, 'x')).toEqual({ code: CancelRunCode.Missing });
+    expect(await cancel('r1', 8_000, 'x')).toEqual({ code: CancelRunCode.Found, state: 'succeeded', cancel: [] });
+
+    await startRun(redis, keys, runOpts)('r2', 9_000, twoSteps());
+    await markQueued(redis, keys, runOpts)('r2', 9_001, ['a']);
+    expect(await cancel('r2', 9_002, 'by hand')).toEqual({ code: CancelRunCode.Found, state: 'running', cancel: ['a'] });
+    expect(await redis.hgetall(keys.runSteps('r2'))).toEqual({ a: 'queued', b: 'cancelled' });
+    expect(await redis.hget(keys.run('r2'), 'stop_reason')).toBe('cancelled: by hand');
+    // Cancelled again while its task stops: the queued step is handed back again.
+    expect(await cancel('r2', 9_003, 'again')).toEqual({ code: CancelRunCode.Found, state: 'running', cancel: ['a'] });
+    const a = { stepId: 'a', state: 'cancelled', attempt: 1, outcomeJson: '{}', error: 'cancelled', dependents: ['b'], downstream: ['b'] };
+    expect(await stepDone(redis, keys, runOpts)('r2', 9_004, a)).toEqual({ code: StepDoneCode.Recorded, released: [], cancel: [], runEnded: true });
+    expect(await redis.hget(keys.run('r2'), 'state')).toBe('cancelled');
+  });
+});
+
+describe('inbox group', () => {
+  it('is made once (again: no error) and acknowledges applied entries by deleting them', async () => {
+    await ensureInboxGroup(redis, keys, 'eng');
+    await ensureInboxGroup(redis, keys, 'eng');
+    const id = await redis.xadd(keys.workflowInbox, '*', 'task_id', 'r8.a');
+    await redis.xreadgroup('GROUP', 'eng', 'c', 'COUNT', 10, 'STREAMS', keys.workflowInbox, '>');
+    await ackInboxEntries(redis, keys, 'eng', [id!]);
+    expect(await redis.xrange(keys.workflowInbox, id!, id!)).toEqual([]);
+    expect(await redis.xpending(keys.workflowInbox, 'eng')).toEqual([0, null, null, null]);
+    await redis.del(keys.workflowInbox);
+  });
+});
+
+describe('take-over-inbox', () => {
+  it('claims an entry another consumer left, then dead-letters it once it was delivered max_deliveries times', async () => {
+    await redis.xgroup('CREATE', keys.workflowInbox, 'g', '0', 'MKSTREAM');
+    const id = await redis.xadd(keys.workflowInbox, '*', 'task_id', 'r9.a', 'state', 'succeeded');
+    await redis.xreadgroup('GROUP', 'g', 'gone', 'COUNT', 10, 'STREAMS', keys.workflowInbox, '>');
+    const takeOver = takeOverInbox(redis, keys);
+    const req = { group: 'g', consumer: 'me', minIdleMs: 0, maxDeliveries: 2, count: 10, deadMaxLen: 100, start: '-' };
+
+    const first = await takeOver(req);
+    expect(first).toEqual({ dead: [], claimed: [[id, ['task_id', 'r9.a', 'state', 'succeeded']]], last: id, looked: 1 });
+
+    const second = await takeOver(req);
+    expect(second).toEqual({ dead: [[id, 2, ['task_id', 'r9.a', 'state', 'succeeded']]], claimed: [], last: id, looked: 1 });
+    expect(await redis.xlen(keys.workflowInbox)).toBe(0);
+    const [[, fields]] = (await redis.xrange(keys.workflowInboxDead, '-', '+')) as [[string, string[]]];
+    expect(fields).toEqual(['inbox_id', id, 'deliveries', '2', 'task_id', 'r9.a', 'state', 'succeeded']);
+    expect(await takeOver(req)).toEqual({ dead: [], claimed: [], last: '', looked: 0 });
+  });
+});
