@@ -9,3 +9,14 @@ export enum ReplaceScheduleCode {
   NotFound = 0,
   Replaced = 1,
 }
+
+/** lua/tasks/cancel-queued.lua (a negative number is BullMQ's removeJob error) */
+export enum CancelQueuedCode {
+  Locked = 0,
+  Cancelled = 1,
+}
+
+/** lua/tasks/requeue-failed.lua (a negative number is BullMQ's reprocessJob refusal) */
+export enum RequeueFailedCode {
+  Requeued = 1,
+}

@@ -51,10 +51,16 @@ export const JOB_DATA_KEYS = [
   'workflowId',
 ] as const satisfies readonly (keyof JobData)[];
 
-/** `data` with its keys in JOB_DATA_KEYS' order (undefined ones left out), for writers that take an object (Queue.add). */
+/**
+ * `data` with its keys in JOB_DATA_KEYS' order (undefined ones left out), for writers that take
+ * an object (Queue.add). Keys this codec does not know (data written by a newer version) are
+ * kept, before workflowId.
+ */
 export function orderedJobData<D extends JobData>(data: D): D {
   const out: Record<string, unknown> = {};
-  for (const k of JOB_DATA_KEYS) if (data[k] !== undefined) out[k] = data[k];
+  for (const k of JOB_DATA_KEYS) if (k !== 'workflowId' && data[k] !== undefined) out[k] = data[k];
+  for (const [k, v] of Object.entries(data)) if (!(k in out) && k !== 'workflowId' && v !== undefined) out[k] = v;
+  if (data.workflowId !== undefined) out.workflowId = data.workflowId;
   return out as D;
 }
 
