@@ -1,7 +1,7 @@
 --[[
   Defines taskEvent(kind, id, class, attempt, at, workflowId, worker, detail, scheduleId): the
   fields of a task's event on the events stream, as an XADD field list, in the order of
-  src/store/codecs/event.ts's eventFields (the feed's public contract: add fields, never rename
+  src/store/codecs/feed-format.ts's eventFields (the feed's public contract: add fields, never rename
   or remove one). workflowId, worker, detail and scheduleId are left out when nil; attempt is a
   number or a string.
 ]]

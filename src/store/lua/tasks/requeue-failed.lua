@@ -26,7 +26,7 @@
     ARGV[7] data          the job's new data JSON
     ARGV[8] events_maxlen
     ARGV[9] opts          the job's new opts JSON, "" to keep them
-    ARGV[10..] the "requeued" event's fields (src/store/codecs/event.ts)
+    ARGV[10..] the "requeued" event's fields (src/store/codecs/feed-format.ts)
 
   Output (Codes: RequeueFailedCode):
     1  Requeued

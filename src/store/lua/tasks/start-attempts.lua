@@ -11,7 +11,7 @@
     then per start, from ARGV[i] (i = 2 for the first):
       ARGV[i]      task_id
       ARGV[i + 1]  n, the number of event fields that follow
-      ARGV[i + 2 .. i + 1 + n]  the "started" event's fields (src/store/codecs/event.ts)
+      ARGV[i + 2 .. i + 1 + n]  the "started" event's fields (src/store/codecs/feed-format.ts)
 
   Output:
     per start, its task's cancel reason, or nil (false) when none was requested

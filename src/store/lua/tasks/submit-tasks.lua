@@ -11,7 +11,7 @@
 
   Input:
     KEYS[1] tasks           hash task_id -> "<class>\t<digest>" (src/store/codecs/task-index.ts)
-    KEYS[2] events          stream (src/store/codecs/event.ts)
+    KEYS[2] events          stream (src/store/codecs/feed-format.ts)
     KEYS[3] counters        hash
     KEYS[4] schedules_last  hash schedule_id -> "<tick ms>\t<task_id>"
     KEYS[5] schedules       hash schedule_id -> schedule record
