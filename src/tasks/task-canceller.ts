@@ -18,7 +18,7 @@ import { cancelQueued, type CancelQueuedJob } from '../store/tasks/cancel-queued
 import type { TaskEventRecord, TaskResultRecord } from '../store/codecs/feed-format.js';
 import { CancelQueuedCode } from '../store/codes.js';
 import type { Keys } from '../store/keys.js';
-import { attemptsBefore, type TaskJobData } from './task-spec.js';
+import { lastAttempt, type TaskJobData } from './task-spec.js';
 import type { TaskQueues } from './task-queues.js';
 import type { TaskState, TaskStatusReader } from './task-status.js';
 import { mapState } from './task-status.js';
@@ -60,7 +60,7 @@ export class TaskCanceller {
       const base = {
         taskId,
         taskClass,
-        attempt: attemptsBefore(job.data) + job.attemptsMade,
+        attempt: lastAttempt(job.data, job.attemptsMade),
         workflowId: job.data.workflowId,
         scheduleId: job.data.scheduleId,
       };

@@ -24,7 +24,7 @@ import { requeueFailed, type RequeueFailedJob } from '../store/tasks/requeue-fai
 import { OrchestratorError, invalidArgument, type ErrorCode } from '../errors/errors.js';
 import type { TaskFilter, TaskLister } from './task-list.js';
 import { checkFilter } from './task-list.js';
-import { attemptsBefore, MAX_ATTEMPTS, type TaskJobData } from './task-spec.js';
+import { lastAttempt, MAX_ATTEMPTS, type TaskJobData } from './task-spec.js';
 import type { TaskQueues } from './task-queues.js';
 import { mapState, type TaskStatusReader } from './task-status.js';
 
@@ -132,7 +132,7 @@ export class TaskRetrier {
     // BullMQ's count restarts (a retry gets the task's full attempts again); ours goes on, so the
     // attempt numbers on events and results never repeat.
     const { submittedAttempts, ...rest } = job.data;
-    const attempts = attemptsBefore(job.data) + job.attemptsMade;
+    const attempts = lastAttempt(job.data, job.attemptsMade);
     // The round's allowance: the caller's count, else the attempts the task was submitted with
     // (kept in the data once a count replaced them in the job's options).
     const submitted = submittedAttempts ?? job.opts.attempts ?? 1;

@@ -63,6 +63,14 @@ export type TaskJobData = JobData<ExecutorSpec>;
 /** Attempts a task made before its last manual retry (TaskJobData.attemptsBefore). */
 export const attemptsBefore = (data: TaskJobData | undefined): number => data?.attemptsBefore ?? 0;
 
+/**
+ * The attempt number of a job's last run (0 before its first), from its data and BullMQ's
+ * attempts made in this round: attempt numbers go on across RetryTasks rounds, so (task_id,
+ * attempt) stays unique. The run BullMQ hands over next is this plus one; the scripts that start
+ * one compute it by the same rule (src/store/lua/includes/attempt-number.lua).
+ */
+export const lastAttempt = (data: TaskJobData | undefined, attemptsMade: number): number => attemptsBefore(data) + attemptsMade;
+
 /** A validated submission, ready to enqueue. */
 export interface ResolvedTask {
   taskId: string;
