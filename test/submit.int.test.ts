@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskState, toPbTask, type TaskInput } from '../src/client/orchestrator-client.js';
 import type { BackoffType } from '../src/gen/orchestrator/v1/orchestrator.js';
 import { toSubmission } from '../src/grpc/mapping.js';
-import { jobOptions } from '../src/tasks/job-encoding.js';
+import { jobOptions } from '../src/store/codecs/job-data.js';
 import { resolveTask } from '../src/tasks/task-spec.js';
 import { grpcError } from './helpers/grpc.js';
 import { startSystem, type TestSystem } from './helpers/system.js';
@@ -169,7 +169,7 @@ describe('SubmitTasks', () => {
 });
 
 describe('jobs as BullMQ stores them', () => {
-  // The claim script adds each job with BullMQ's own add code (src/tasks/job-encoding.ts): the
+  // The claim script adds each job with BullMQ's own add code (src/store/codecs/job-data.ts): the
   // stored job must be the one Queue.add would have stored. gpu_slurm: no pool of this file
   // serves it, so the jobs stay queued.
   const fields = async (id: string) => {

@@ -17,7 +17,7 @@ import type { Logger } from '../src/logging/logger.js';
 import type { FeedWriter } from '../src/feeds/feed-writer.js';
 import type { Keys } from '../src/store/keys.js';
 import { TaskError } from '../src/errors/errors.js';
-import { attemptsBefore, type TaskJobData } from '../src/tasks/task-spec.js';
+import { lastAttempt, type TaskJobData } from '../src/tasks/task-spec.js';
 import { AttemptStarts } from '../src/tasks/attempt-starts.js';
 import type { TaskResultRecord } from '../src/store/codecs/feed-format.js';
 import type { PendingOutcomes, PendingStarts } from '../src/store/bullmq/task-backend.js';
@@ -179,7 +179,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
   return async (job: Job<TaskJobData>, token?: string, cancelSignal?: AbortSignal) => {
     const taskId = job.id!;
     const taskClass = job.queueName;
-    const attempt = attemptsBefore(job.data) + job.attemptsMade + 1;
+    const attempt = lastAttempt(job.data, job.attemptsMade) + 1;
     // Job data comes from Redis, which others can write: whatever it holds, the attempt ends with
     // an outcome (admission refuses what is not a task), never with an error thrown out of here.
     const data = (typeof job.data === 'object' && job.data !== null ? job.data : {}) as TaskJobData;

@@ -18,7 +18,7 @@ import { FeedWriter } from '../src/feeds/feed-writer.js';
 import type { Logger } from '../src/logging/logger.js';
 import { createOwnRedis, createRedis } from '../src/redis/connection.js';
 import { keys as makeKeys, type Keys } from '../src/store/keys.js';
-import { attemptsBefore, type TaskJobData } from '../src/tasks/task-spec.js';
+import { lastAttempt, type TaskJobData } from '../src/tasks/task-spec.js';
 import { cleanEnvironment } from './executors/command.js';
 import { createPoolExecutors } from './executors/pool-executors.js';
 import { JobAdmission } from './job-admission.js';
@@ -412,7 +412,7 @@ export class WorkerPool {
       taskClass: job.queueName,
       // BullMQ fails a stalled-out job when a worker next takes it, counting that as an attempt
       // made: the attempt that stalled is the last one counted.
-      attempt: attemptsBefore(job.data) + job.attemptsMade,
+      attempt: lastAttempt(job.data, job.attemptsMade),
       workflowId: job.data.workflowId,
       scheduleId: job.data.scheduleId,
       workerId: this.id,

@@ -46,3 +46,14 @@ export enum RetakeCode {
   NotTaken = 0,
   Taken = 1,
 }
+
+/** lua/tasks/cancel-queued.lua (a negative number is BullMQ's removeJob error) */
+export enum CancelQueuedCode {
+  Locked = 0,
+  Cancelled = 1,
+}
+
+/** lua/tasks/requeue-failed.lua (a negative number is BullMQ's reprocessJob refusal) */
+export enum RequeueFailedCode {
+  Requeued = 1,
+}

@@ -8,7 +8,7 @@
  * creates, and an auto-pipelined connection creates one per tick. With our twenty scripts on the
  * orchestrator's connection that was about 4 KB of garbage per tick, more than a lone command
  * costs. (BullMQ's Workers call their commands by name, so src/store/bullmq/task-backend.ts still defines
- * its two on BullMQ's connection.)
+ * its five on BullMQ's connection.)
  *
  * Arguments of per-task (or per-id) length are passed as arrays, never spread: a spread puts
  * every element on the call stack, and a batch of a few thousand tasks (12 values each) overflowed

@@ -1,21 +1,24 @@
 /**
- * A task's final outcome on the feeds, as a piece of a Lua script: its final event, its result
- * (also on the workflow inbox for a workflow's task) and the finished count. The scripts that end
- * a task run it together with the change that ends it, so the feeds and BullMQ's state never
- * disagree: a pool's finish (src/store/bullmq/task-backend.ts) and the removal of a task cancelled while
- * queued (src/tasks/task-canceller.ts).
+ * A task's final outcome on the feeds: the keys and arguments of lua/includes/outcome-writes.lua
+ * (its final event, its result, also on the workflow inbox for a workflow's task, and the
+ * finished count). The scripts that end a task run it together with the change that ends it, so
+ * the feeds and BullMQ's state never disagree: a pool's finish (src/store/bullmq/task-backend.ts)
+ * and the removal of a task cancelled while queued (lua/tasks/cancel-queued.lua).
  */
 import { Packr } from 'msgpackr';
 import type { Keys } from './keys.js';
 import { eventFields, resultFields, type TaskEventRecord, type TaskResultRecord } from './codecs/feed-format.js';
 
-/** The four keys the writes use, in the order outcomeWritesLua expects them. */
+/** The four keys the writes use, in the order writeOutcome expects them (KEYS[k..k+3]). */
 export function outcomeKeys(keys: Keys): string[] {
   return [keys.events, keys.results, keys.counters, keys.workflowInbox];
 }
 
 /** The packer BullMQ's Redis backend uses; Redis's Lua reads it with cmsgpack. */
 const packer = new Packr({ useRecords: false });
+
+/** Arguments of the writes (ARGV[a..a+4]). */
+export const OUTCOME_ARGS = 5;
 
 /**
  * The arguments of the writes: events MAXLEN, results MAXLEN, counter field, the event's and the
@@ -26,17 +29,4 @@ const packer = new Packr({ useRecords: false });
 export function outcomeArgv(event: TaskEventRecord, result: TaskResultRecord, eventsMaxLen: number, resultsMaxLen: number): (string | number | Buffer)[] {
   const fields = packer.pack([eventFields(event), resultFields(result)]) as Buffer;
   return [eventsMaxLen, resultsMaxLen, `${result.state}:${result.taskClass}`, fields, result.workflowId ? '1' : '0'];
-}
-
-/** Lua doing the writes, with outcomeKeys at KEYS[k..k+3] and outcomeArgv from ARGV[a]. */
-export function outcomeWritesLua(k: number, a: number): string {
-  return `
-do
-  local f = cmsgpack.unpack(ARGV[${a + 3}])
-  redis.call('XADD', KEYS[${k}], 'MAXLEN', '~', ARGV[${a}], '*', unpack(f[1]))
-  redis.call('XADD', KEYS[${k + 1}], 'MAXLEN', '~', ARGV[${a + 1}], '*', unpack(f[2]))
-  if ARGV[${a + 4}] == '1' then redis.call('XADD', KEYS[${k + 3}], '*', unpack(f[2])) end
-  redis.call('HINCRBY', KEYS[${k + 2}], ARGV[${a + 2}], 1)
-end
-`;
 }

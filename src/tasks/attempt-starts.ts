@@ -7,36 +7,20 @@
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../store/keys.js';
-import { eventFields, type TaskEventRecord } from '../store/codecs/feed-format.js';
-import { luaCommand } from '../store/lua-command.js';
-
-/**
- * Applies a batch of attempt starts.
- * KEYS[1] events stream, KEYS[2] cancel hash. ARGV[1] events MAXLEN, then per start:
- * task_id, N, N fields of the "started" event. Returns each task's cancel reason (or nil).
- */
-const BATCH = `
-local out = {}
-local i = 2
-while i <= #ARGV do
-  local n = tonumber(ARGV[i + 1])
-  redis.call('XADD', KEYS[1], 'MAXLEN', '~', ARGV[1], '*', unpack(ARGV, i + 2, i + 1 + n))
-  out[#out + 1] = redis.call('HGET', KEYS[2], ARGV[i]) or false
-  i = i + 2 + n
-end
-return out
-`;
+import type { TaskEventRecord } from '../store/codecs/feed-format.js';
+import { startAttempts } from '../store/tasks/start-attempts.js';
 
 /** Most starts in one script call (Lua's unpack and the reply stay small). */
 const MAX_BATCH = 128;
 
 interface Op {
-  args: (string | number)[];
+  started: TaskEventRecord;
   resolve(reply: string | null): void;
   reject(err: unknown): void;
 }
 
-type Script = (argv: (string | number)[]) => Promise<(string | null)[]>;
+/** lua/tasks/start-attempts.lua: one script call per batch. */
+type Script = (starts: readonly TaskEventRecord[]) => Promise<(string | null)[]>;
 
 export interface AttemptStartsOptions {
   redis: Redis;
@@ -49,15 +33,14 @@ export class AttemptStarts {
   private queue: Op[] = [];
   private scheduled = false;
 
-  constructor(private readonly opts: AttemptStartsOptions) {
-    this.batch = luaCommand<Script>(opts.redis, BATCH, 2);
+  constructor(opts: AttemptStartsOptions) {
+    this.batch = startAttempts(opts.redis, opts.keys, opts.eventsMaxLen);
   }
 
   /** Writes the "started" event; resolves to the reason of a cancel requested meanwhile, or null. */
   start(started: TaskEventRecord): Promise<string | null> {
-    const ev = eventFields(started);
     return new Promise((resolve, reject) => {
-      this.queue.push({ args: [started.taskId, ev.length, ...ev], resolve, reject });
+      this.queue.push({ started, resolve, reject });
       if (this.queue.length >= MAX_BATCH) this.flush();
       else if (!this.scheduled) {
         this.scheduled = true;
@@ -71,11 +54,8 @@ export class AttemptStarts {
     const ops = this.queue;
     if (ops.length === 0) return;
     this.queue = [];
-    const { keys } = this.opts;
-    const argv: (string | number)[] = [keys.events, keys.cancel, this.opts.eventsMaxLen];
-    for (const o of ops) for (const a of o.args) argv.push(a);
-    this.batch(argv).then(
-      (replies) => ops.forEach((o, i) => o.resolve(replies[i] ?? null)),
+    this.batch(ops.map((o) => o.started)).then(
+      (replies) => ops.forEach((o, i) => o.resolve(replies[i]!)),
       (err: unknown) => ops.forEach((o) => o.reject(err)),
     );
   }

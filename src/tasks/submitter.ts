@@ -7,97 +7,19 @@
  * script writes nothing and the call fails with already_exists. An id already taken with the
  * same content is "existing": its job is re-added only when it is missing from its queue (it
  * was removed by hand, or by a cancel while queued), which BullMQ's own jobId uniqueness makes
- * safe.
+ * safe. The claim and the adds are one script (src/store/lua/tasks/submit-tasks.lua).
  * A task whose record was removed by retention (queues/ keepCompleted/keepFailed) and is
  * submitted again runs again: idempotency lasts as long as the task is retained.
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../store/keys.js';
-import { addDelayedJobLua, addPrioritizedJobLua } from '../store/bullmq/installed-scripts.js';
-import { encodeJob, jobOptions } from './job-encoding.js';
+import { encodeJob, jobOptions, orderedJobData } from '../store/codecs/job-data.js';
+import { decodeTaskIndex, encodeTaskIndex } from '../store/codecs/task-index.js';
+import { submitTasks, type SubmitEntry, type SubmitReply } from '../store/tasks/submit-tasks.js';
 import { OrchestratorError, invalidArgument } from '../errors/errors.js';
 import type { ExecutorPolicy } from '../executors/executor-policy.js';
 import { resolveTask, type ResolvedTask, type TaskSubmission } from './task-spec.js';
 import type { TaskQueues } from './task-queues.js';
-import { luaCommand } from '../store/lua-command.js';
-
-/** BullMQ queue keys each class of a batch passes to the claim script, after its task list. */
-const QUEUE_KEYS = ['marker', 'meta', 'id', 'prioritized', 'delayed', 'completed', 'active', 'events', 'pc'] as const;
-/** Values per task in the claim script's ARGV. */
-const PER_TASK = 12;
-
-/**
- * Claim task ids, record their submission and add their jobs.
- * KEYS[1] tasks index hash, KEYS[2] events stream, KEYS[3] counters hash,
- * KEYS[4] schedules' last ticks hash, KEYS[5] schedules hash,
- * KEYS[6..] per class of the batch, 10 keys: its task list (zset), then its queue's QUEUE_KEYS
- * ARGV[1] events MAXLEN, then per task 12 values:
- *   task_id, "<class>\t<digest>", class, workflow_id ("" for none), delay_ms,
- *   schedule_id ("" for none), schedule tick ms ("" for none), the KEYS index of its class's task
- *   list, its job as BullMQ's add scripts take it (job-encoding.ts): packed args, data, packed opts,
- *   and for a workflow's step task the KEYS index of its run's steps hash (0 for other tasks)
- * Returns {0, v1, v2, ...}: vi is "" when task i was claimed now, "\ttick" when its schedule tick
- *         already submitted a task (one since forgotten by retention), "\tstopped" when it is a
- *         step task whose step is no longer releasing (its run stopped meanwhile: the task is not
- *         created, so it can never start), else its existing index value;
- *         {1, i, existing} when task i is taken with different content (nothing was written).
- * Claimed tasks get a "submitted" event, count in counters "submitted:<class>", and enter their
- * class's task list scored by Redis's clock (one ZADD: the only per-task cost of listing; one
- * clock for every orchestrator, so a page cursor is never passed by a later submission). A claimed
- * tick becomes its schedule's last tick ("<tick>\t<task_id>") while the schedule exists, in the
- * same script: a tick taken over from a dead orchestrator can never submit a second task.
- * A claimed task's job is added by BullMQ's own addPrioritizedJob (or addDelayedJob, for a delay)
- * code, run as a function in this script: the job is in its queue exactly when its id is claimed.
- */
-/** The claim's answer for a task whose schedule tick already submitted one. */
-const TICK_DONE = '\ttick';
-/** The claim's answer for a step task whose step stopped releasing (its run was cancelled or failed fast). */
-const STEP_STOPPED = '\tstopped';
-
-const claimScript = (): string => `
-${addPrioritizedJobLua('bullAddPrioritized')}
-${addDelayedJobLua('bullAddDelayed')}
-local t = redis.call('TIME')
-local now = tostring(t[1] * 1000 + math.floor(t[2] / 1000))
-local n = (#ARGV - 1) / ${PER_TASK}
-local out = {0}
-for i = 1, n do
-  local b = 1 + (i - 1) * ${PER_TASK}
-  local v = redis.call('HGET', KEYS[1], ARGV[b + 1])
-  if v and v ~= ARGV[b + 2] then return {1, i, v} end
-  if not v and ARGV[b + 7] ~= '' then
-    local last = redis.call('HGET', KEYS[4], ARGV[b + 6])
-    if last and tonumber(string.match(last, '^(%d+)')) >= tonumber(ARGV[b + 7]) then v = '\ttick' end
-  end
-  local g = tonumber(ARGV[b + 12])
-  if not v and g > 0 and redis.call('HGET', KEYS[g], string.sub(ARGV[b + 1], #ARGV[b + 4] + 2)) ~= 'releasing' then v = '${STEP_STOPPED}' end
-  out[i + 1] = v or ''
-end
-for i = 1, n do
-  if out[i + 1] == '' then
-    local b = 1 + (i - 1) * ${PER_TASK}
-    local c = tonumber(ARGV[b + 8])
-    redis.call('HSET', KEYS[1], ARGV[b + 1], ARGV[b + 2])
-    redis.call('ZADD', KEYS[c], now, ARGV[b + 1])
-    if ARGV[b + 7] ~= '' and redis.call('HEXISTS', KEYS[5], ARGV[b + 6]) == 1 then
-      redis.call('HSET', KEYS[4], ARGV[b + 6], ARGV[b + 7] .. '\t' .. ARGV[b + 1])
-    end
-    local ev = {'type', 'submitted', 'task_id', ARGV[b + 1], 'class', ARGV[b + 3], 'attempt', '0', 'at', now}
-    if ARGV[b + 4] ~= '' then table.insert(ev, 'workflow_id'); table.insert(ev, ARGV[b + 4]) end
-    if ARGV[b + 5] ~= '0' then table.insert(ev, 'detail'); table.insert(ev, 'delay_ms=' .. ARGV[b + 5]) end
-    if ARGV[b + 6] ~= '' then table.insert(ev, 'schedule_id'); table.insert(ev, ARGV[b + 6]) end
-    redis.call('XADD', KEYS[2], 'MAXLEN', '~', ARGV[1], '*', unpack(ev))
-    redis.call('HINCRBY', KEYS[3], 'submitted:' .. ARGV[b + 3], 1)
-    local job = {ARGV[b + 9], ARGV[b + 10], ARGV[b + 11]}
-    if ARGV[b + 5] ~= '0' then
-      bullAddDelayed({KEYS[c + 1], KEYS[c + 2], KEYS[c + 3], KEYS[c + 5], KEYS[c + 6], KEYS[c + 8]}, job)
-    else
-      bullAddPrioritized({KEYS[c + 1], KEYS[c + 2], KEYS[c + 3], KEYS[c + 4], KEYS[c + 5], KEYS[c + 6], KEYS[c + 7], KEYS[c + 8], KEYS[c + 9]}, job)
-    end
-  end
-end
-return out
-`;
 
 export interface SubmitterOptions {
   redis: Redis;
@@ -119,14 +41,11 @@ export interface SubmitOutcome {
   scheduled: boolean;
 }
 
-/** Keys and ARGV go as arrays (see src/store/lua-command.ts): a batch of 10,000 tasks is 120,000 arguments. */
-type ClaimCommand = (numKeys: number, keys: string[], argv: (string | number | Buffer)[]) => Promise<(string | number)[]>;
-
 export class TaskSubmitter {
-  private readonly claim: ClaimCommand;
+  private readonly claim: (entries: readonly SubmitEntry[]) => Promise<SubmitReply>;
 
   constructor(private readonly opts: SubmitterOptions) {
-    this.claim = luaCommand<ClaimCommand>(opts.redis, claimScript());
+    this.claim = submitTasks(opts.redis, opts.keys, opts.eventsMaxLen);
   }
 
   /** Most tasks one submitMany takes (grpc.maxBatchSize). */
@@ -184,33 +103,24 @@ export class TaskSubmitter {
       }
     });
 
-    const k = this.opts.keys;
-    const keyList = [k.tasks, k.events, k.counters, k.schedulesLast, k.schedules];
-    const listIndex = new Map<string, number>();
-    const stepsIndex = new Map<string, number>();
-    const argv: (string | number | Buffer)[] = [this.opts.eventsMaxLen];
-    for (const t of unique) {
+    const entries = unique.map((t): SubmitEntry => {
       const queue = this.opts.queues.get(t.taskClass);
-      let li = listIndex.get(t.taskClass);
-      if (li === undefined) {
-        li = keyList.push(k.taskList(t.taskClass));
-        for (const name of QUEUE_KEYS) keyList.push(queue.keys[name]!);
-        listIndex.set(t.taskClass, li);
-      }
-      const job = encodeJob(queue, t);
-      const wf = t.data.workflowId;
-      let si = 0;
-      if (wf) {
-        si = stepsIndex.get(wf) ?? keyList.push(k.runSteps(wf));
-        stepsIndex.set(wf, si);
-      }
-      argv.push(t.taskId, `${t.taskClass}\t${t.digest}`, t.taskClass, wf ?? '', t.delayMs, t.data.scheduleId ?? '', t.scheduleTickMs ?? '', li);
-      argv.push(job.args, job.data, job.opts, si);
-    }
-    const reply = await this.claim(keyList.length, keyList, argv);
-    if (reply[0] === 1) {
-      const t = unique[Number(reply[1]) - 1]!;
-      const [cls] = String(reply[2]).split('\t');
+      return {
+        taskId: t.taskId,
+        indexValue: encodeTaskIndex(t),
+        taskClass: t.taskClass,
+        queueKeys: queue.keys,
+        workflowId: t.data.workflowId,
+        delayMs: t.delayMs,
+        scheduleId: t.data.scheduleId,
+        scheduleTickMs: t.scheduleTickMs,
+        job: encodeJob(queue, t),
+      };
+    });
+    const reply = await this.claim(entries);
+    if (reply.kind === 'conflict') {
+      const t = unique[reply.index]!;
+      const cls = decodeTaskIndex(reply.existing).taskClass;
       throw new OrchestratorError(
         'already_exists',
         `task_id: "${t.taskId}" already exists${cls === t.taskClass ? '' : ` in class ${cls}`} with different content`,
@@ -221,8 +131,9 @@ export class TaskSubmitter {
     const created = new Set<string>();
     const existing: ResolvedTask[] = [];
     unique.forEach((t, i) => {
-      if (reply[i + 1] === '') created.add(t.taskId);
-      else if (reply[i + 1] !== TICK_DONE && reply[i + 1] !== STEP_STOPPED) existing.push(t);
+      const answer = reply.answers[i];
+      if (answer === 'created') created.add(t.taskId);
+      else if (answer === 'existing') existing.push(t);
     });
     // Claimed tasks were added by the claim; an existing task whose job is missing from its
     // queue is added again here.
@@ -247,7 +158,7 @@ export class TaskSubmitter {
       if (list) list.push(t);
       else byClass.set(t.taskClass, [t]);
     }
-    const job = (t: ResolvedTask) => ({ name: t.jobName, data: t.data, opts: jobOptions(t) });
+    const job = (t: ResolvedTask) => ({ name: t.jobName, data: orderedJobData(t.data), opts: jobOptions(t) });
     await Promise.all(
       [...byClass].map(([cls, list]) => {
         const queue = this.opts.queues.get(cls);

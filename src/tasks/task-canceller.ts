@@ -14,14 +14,14 @@
  */
 import { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { outcomeArgv, outcomeKeys, outcomeWritesLua } from '../store/outcome-writes.js';
-import { removeJobLua } from '../store/bullmq/installed-scripts.js';
+import { cancelQueued, type CancelQueuedJob } from '../store/tasks/cancel-queued.js';
+import type { TaskEventRecord, TaskResultRecord } from '../store/codecs/feed-format.js';
+import { CancelQueuedCode } from '../store/codes.js';
 import type { Keys } from '../store/keys.js';
-import { attemptsBefore, type TaskJobData } from './task-spec.js';
+import { lastAttempt, type TaskJobData } from './task-spec.js';
 import type { TaskQueues } from './task-queues.js';
 import type { TaskState, TaskStatusReader } from './task-status.js';
 import { mapState } from './task-status.js';
-import { luaCommand } from '../store/lua-command.js';
 
 export interface TaskCancellerOptions {
   redis: Redis;
@@ -32,38 +32,14 @@ export interface TaskCancellerOptions {
   resultsMaxLen: number;
 }
 
-/**
- * BullMQ's removeJob, which takes the job out of whichever list holds it (waiting, prioritized,
- * delayed) and deletes it; then, when it removed the job, the job's fields again as a failed
- * job (BullMQ's failed zset, scored by its finish time, as moveToFinished scores it) and the
- * task's cancelled outcome.
- * KEYS[1] job key, KEYS[2] the queue's repeat key (BullMQ's), KEYS[3..6] the outcome's keys,
- * KEYS[7] the queue's failed zset;
- * ARGV[1] job id, ARGV[2] remove children "0", ARGV[3] the queue's key prefix (BullMQ's),
- * ARGV[4] finish time (ms), ARGV[5] failedReason, ARGV[6..] the outcome's arguments
- * (src/store/outcome-writes.ts). Returns 1 when cancelled, 0 when locked (the task started: its
- * pool aborts it), negative for BullMQ's errors.
- */
-const removeCancelledScript = (): string => `
-${removeJobLua('bullRemoveJob')}
-local fields = redis.call('HGETALL', KEYS[1])
-local r = bullRemoveJob({KEYS[1], KEYS[2]}, {ARGV[1], ARGV[2], ARGV[3]})
-if r == 1 then
-  if #fields > 0 then redis.call('HSET', KEYS[1], unpack(fields)) end
-  redis.call('HSET', KEYS[1], 'finishedOn', ARGV[4], 'failedReason', ARGV[5])
-  redis.call('ZADD', KEYS[7], ARGV[4], ARGV[1])
-${outcomeWritesLua(3, 6)}
-end
-return r
-`;
-
-type RemoveCancelled = (...args: (string | number | Buffer)[]) => Promise<number>;
+type CancelQueued = (job: CancelQueuedJob, atMs: number, reason: string, event: TaskEventRecord, result: TaskResultRecord) => Promise<number>;
 
 export class TaskCanceller {
-  private readonly removeCancelled: RemoveCancelled;
+  /** The removal with its outcome, in one script (src/store/lua/tasks/cancel-queued.lua). */
+  private readonly removeCancelled: CancelQueued;
 
   constructor(private readonly opts: TaskCancellerOptions) {
-    this.removeCancelled = luaCommand<RemoveCancelled>(opts.redis, removeCancelledScript(), 7);
+    this.removeCancelled = cancelQueued(opts.redis, opts.keys, { events: opts.eventsMaxLen, results: opts.resultsMaxLen });
   }
 
   /** Returns the state right after the request (see CancelTaskResponse). */
@@ -84,29 +60,18 @@ export class TaskCanceller {
       const base = {
         taskId,
         taskClass,
-        attempt: attemptsBefore(job.data) + job.attemptsMade,
+        attempt: lastAttempt(job.data, job.attemptsMade),
         workflowId: job.data.workflowId,
         scheduleId: job.data.scheduleId,
       };
-      const outcome = outcomeArgv(
-        { ...base, type: 'cancelled', atMs: now, detail: `cancelled: ${why}` },
-        { ...base, state: 'cancelled', atMs: now, error: `cancelled: ${why}`, errorCode: 'cancelled', durationMs: 0 },
-        this.opts.eventsMaxLen,
-        this.opts.resultsMaxLen,
-      );
       const removed = await this.removeCancelled(
-        queue.toKey(taskId),
-        queue.keys.repeat!,
-        ...outcomeKeys(keys),
-        queue.keys.failed!,
-        taskId,
-        '0',
-        queue.keys['']!,
+        { taskId, jobKey: queue.toKey(taskId), queueKeys: queue.keys },
         now,
         `cancelled: ${why}`,
-        ...outcome,
+        { ...base, type: 'cancelled', atMs: now, detail: `cancelled: ${why}` },
+        { ...base, state: 'cancelled', atMs: now, error: `cancelled: ${why}`, errorCode: 'cancelled', durationMs: 0 },
       );
-      if (removed === 1) return 'cancelled';
+      if (removed === CancelQueuedCode.Cancelled) return 'cancelled';
       // 0: it started (locked) between our look and the removal: its pool aborts it.
     }
     const after = await job.getState();

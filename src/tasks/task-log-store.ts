@@ -5,22 +5,9 @@
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../store/keys.js';
-import { luaCommand } from '../store/lua-command.js';
+import { appendLog } from '../store/tasks/append-log.js';
 
-/**
- * KEYS[1] the job's hash, KEYS[2] its log list (`<job key>:logs`).
- * ARGV: the entries, appended in order.
- * Returns the list's new length, or -1 when the job is gone (a cancel removed it while queued,
- * retention or PurgeTasks removed it): then nothing is written, so no log list outlives its task.
- * RPUSH goes in slices: `unpack` of thousands of values overflows Lua's C stack.
- */
-const APPEND_SCRIPT = `
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
-local n = 0
-for i = 1, #ARGV, 1000 do
-  n = redis.call('RPUSH', KEYS[2], unpack(ARGV, i, math.min(i + 999, #ARGV)))
-end
-return n`;
+/** lua/tasks/append-log.lua: appends only while the job exists, so no log list outlives its task. */
 
 type Append = (jobKey: string, logKey: string, entries: readonly string[]) => Promise<number>;
 
@@ -31,7 +18,7 @@ export class TaskLogStore {
     private readonly redis: Redis,
     private readonly keys: Keys,
   ) {
-    this.append = luaCommand<Append>(redis, APPEND_SCRIPT, 2);
+    this.append = appendLog(redis);
   }
 
   /** BullMQ's log list of a task's job (what `job.log()` writes and Bull Board's Logs tab reads). */

@@ -16,15 +16,15 @@
  */
 import { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
-import { eventFields } from '../store/codecs/feed-format.js';
-import { reprocessJobLua } from '../store/bullmq/installed-scripts.js';
+import type { TaskEventRecord } from '../store/codecs/feed-format.js';
+import { jobDataJson } from '../store/codecs/job-data.js';
+import { RequeueFailedCode } from '../store/codes.js';
 import type { Keys } from '../store/keys.js';
-import { luaCommand } from '../store/lua-command.js';
+import { requeueFailed, type RequeueFailedJob } from '../store/tasks/requeue-failed.js';
 import { OrchestratorError, invalidArgument, type ErrorCode } from '../errors/errors.js';
 import type { TaskFilter, TaskLister } from './task-list.js';
 import { checkFilter } from './task-list.js';
-import { attemptsBefore, MAX_ATTEMPTS, type TaskJobData } from './task-spec.js';
-import { FAILURE_FIELD } from '../errors/task-failure.js';
+import { lastAttempt, MAX_ATTEMPTS, type TaskJobData } from './task-spec.js';
 import type { TaskQueues } from './task-queues.js';
 import { mapState, type TaskStatusReader } from './task-status.js';
 
@@ -37,31 +37,7 @@ export interface TaskRetrierOptions {
   eventsMaxLen: number;
 }
 
-/**
- * BullMQ's reprocessJob (what Job.retry runs) for a failed job, attempts reset; then, when it
- * requeued the job, the job's new data (attemptsBefore) and options (the round's attempts), the
- * last round's failure dropped, and the "requeued" event. One script, so the event is on the
- * stream before any pool can take the job: a reader never sees the rerun's "started" before its
- * "requeued", nor a "requeued" for a job that was not requeued.
- * KEYS[1..9] reprocessJob's keys (job, BullMQ events, failed, wait, meta, active, marker,
- * prioritized, pc), KEYS[10] our events stream;
- * ARGV[1..6] reprocessJob's arguments, ARGV[7] the job's new data JSON, ARGV[8] events MAXLEN,
- * ARGV[9] the job's new opts JSON ("" to keep them), ARGV[10..] the event's fields. Returns
- * reprocessJob's code: 1 requeued, -1 no such job, -3 not in the failed set.
- */
-const requeueScript = (): string => `
-${reprocessJobLua('bullReprocess')}
-local r = bullReprocess({KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], KEYS[6], KEYS[7], KEYS[8], KEYS[9]}, {ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]})
-if r == 1 then
-  redis.call('HSET', KEYS[1], 'data', ARGV[7])
-  if ARGV[9] ~= '' then redis.call('HSET', KEYS[1], 'opts', ARGV[9]) end
-  redis.call('HDEL', KEYS[1], '${FAILURE_FIELD}')
-  redis.call('XADD', KEYS[10], 'MAXLEN', '~', ARGV[8], '*', unpack(ARGV, 10))
-end
-return r
-`;
-
-type RequeueCommand = (...args: (string | number)[]) => Promise<number>;
+type RequeueCommand = (job: RequeueFailedJob, dataJson: string, optsJson: string, event: TaskEventRecord) => Promise<number>;
 
 /** Why reprocessJob refused, by its code. */
 const REQUEUE_REFUSED: Record<number, string> = {
@@ -82,10 +58,14 @@ export const MAX_RETRY_IDS = 10_000;
 const PARALLEL = 64;
 
 export class TaskRetrier {
+  /**
+   * BullMQ's reprocessJob with the job's new data and options and the "requeued" event, in one
+   * script (src/store/lua/tasks/requeue-failed.lua).
+   */
   private readonly requeue: RequeueCommand;
 
   constructor(private readonly opts: TaskRetrierOptions) {
-    this.requeue = luaCommand<RequeueCommand>(opts.redis, requeueScript(), 10);
+    this.requeue = requeueFailed(opts.redis, opts.keys, opts.eventsMaxLen);
   }
 
   /** `attempts`: the new round's attempts; undefined for the ones the task was submitted with. */
@@ -150,15 +130,15 @@ export class TaskRetrier {
       throw new OrchestratorError('failed_precondition', `task "${taskId}" is ${mapState(state, cancelReason !== null)}, not failed`);
     }
     // BullMQ's count restarts (a retry gets the task's full attempts again); ours goes on, so the
-    // attempt numbers on events and results never repeat. workflowId stays last (task-list.ts).
-    const { workflowId, submittedAttempts, ...rest } = job.data;
-    const attempts = attemptsBefore(job.data) + job.attemptsMade;
+    // attempt numbers on events and results never repeat.
+    const { submittedAttempts, ...rest } = job.data;
+    const attempts = lastAttempt(job.data, job.attemptsMade);
     // The round's allowance: the caller's count, else the attempts the task was submitted with
     // (kept in the data once a count replaced them in the job's options).
     const submitted = submittedAttempts ?? job.opts.attempts ?? 1;
     const allowance = attemptsGiven ?? submitted;
     const keep = allowance !== submitted || submittedAttempts !== undefined ? { submittedAttempts: submitted } : {};
-    const data = JSON.stringify({ ...rest, attemptsBefore: attempts, ...keep, ...(workflowId ? { workflowId } : {}) });
+    const data = jobDataJson({ ...rest, attemptsBefore: attempts, ...keep });
     // BullMQ's options as stored (its own short names), with only `attempts` changed; read raw so
     // nothing else in them is rewritten. Unchanged options are left alone.
     let opts = '';
@@ -168,7 +148,7 @@ export class TaskRetrier {
       opts = JSON.stringify({ ...parsed, attempts: allowance });
     }
     // The attempt the task runs next: its next "started" event carries the same number.
-    const event = eventFields({
+    const code = await this.requeue({ taskId, jobKey: queue.toKey(taskId), queueKeys: queue.keys, lifo: Boolean(job.opts.lifo) }, data, opts, {
       type: 'requeued',
       taskId,
       taskClass,
@@ -178,16 +158,7 @@ export class TaskRetrier {
       scheduleId: job.data.scheduleId,
       detail: 'retried on request',
     });
-    const k = queue.keys;
-    const code = await this.requeue(
-      ...[queue.toKey(taskId), k.events!, k.failed!, k.wait!, k.meta!, k.active!, k.marker!, k.prioritized!, k.pc!, keys.events],
-      ...[taskId, `${job.opts.lifo ? 'R' : 'L'}PUSH`, 'failedReason', 'failed', '1', '1'],
-      data,
-      this.opts.eventsMaxLen,
-      opts,
-      ...event,
-    );
-    if (code !== 1) {
+    if (code !== RequeueFailedCode.Requeued) {
       throw new OrchestratorError('failed_precondition', `task "${taskId}" could not be retried: ${REQUEUE_REFUSED[code] ?? `BullMQ refused (code ${code})`}`);
     }
   }

@@ -5,6 +5,7 @@
 import { createHash, randomFillSync } from 'node:crypto';
 import type { TaskClassOptions, BackoffKind } from '../../queues/task-classes.js';
 import type { ExecutorSpec } from '../executors/executor-spec.js';
+import type { JobData } from '../store/codecs/job-data.js';
 import { checkExecutorSpec } from '../executors/registry.js';
 import { checkInt, listed, type ExecutorCheckContext } from '../executors/spec-checks.js';
 import { permissionDenied, invalidArgument } from '../errors/errors.js';
@@ -56,31 +57,19 @@ export interface TaskSubmission {
 }
 
 /** What a BullMQ job's data holds. Kept small: it is stored once per task. */
-export interface TaskJobData {
-  executor: ExecutorSpec;
-  payload: Record<string, string>;
-  timeoutMs: number;
-  scheduleId?: string;
-  /** W3C trace context of the span that submitted the task (src/tracing/); only while tracing is on. */
-  traceparent?: string;
-  tracestate?: string;
-  /**
-   * Attempts made before the last RetryTasks (which restarts BullMQ's count): attempt numbers
-   * go on from here, so (task_id, attempt) stays unique across retries.
-   */
-  attemptsBefore?: number;
-  /**
-   * The attempts the task was submitted with, kept once a RetryTasks gave it another count, so
-   * a later retry without one renews these. After attemptsBefore (the scripts read that with
-   * a pattern ending in "," or "}").
-   */
-  submittedAttempts?: number;
-  /** Last: ListTasks reads it from the end of the job's data (task-list.ts). */
-  workflowId?: string;
-}
+/** A task's BullMQ job data; its stored form and key order are src/store/codecs/job-data.ts's contract. */
+export type TaskJobData = JobData<ExecutorSpec>;
 
 /** Attempts a task made before its last manual retry (TaskJobData.attemptsBefore). */
 export const attemptsBefore = (data: TaskJobData | undefined): number => data?.attemptsBefore ?? 0;
+
+/**
+ * The attempt number of a job's last run (0 before its first), from its data and BullMQ's
+ * attempts made in this round: attempt numbers go on across RetryTasks rounds, so (task_id,
+ * attempt) stays unique. The run BullMQ hands over next is this plus one; the scripts that start
+ * one compute it by the same rule (src/store/lua/includes/attempt-number.lua).
+ */
+export const lastAttempt = (data: TaskJobData | undefined, attemptsMade: number): number => attemptsBefore(data) + attemptsMade;
 
 /** A validated submission, ready to enqueue. */
 export interface ResolvedTask {
@@ -235,10 +224,8 @@ export function resolveTask(t: TaskSubmission, opts: ValidateOptions): ResolvedT
     payload: t.payload,
     timeoutMs: timeoutMs || cls.timeoutMs,
   };
-  // Key order is a contract with Lua readers of the job's JSON (src/store/bullmq/task-backend.ts
-  // orqJobFacts, task-list.ts): scheduleId right after timeoutMs, workflowId last. The trace
-  // goes between them, and only when there is one: a task submitted with tracing off carries
-  // nothing more than before.
+  // Stored in src/store/codecs/job-data.ts's key order, whatever the order here. The trace is
+  // set only when there is one: a task submitted with tracing off carries nothing more than before.
   if (t.scheduleId) data.scheduleId = t.scheduleId;
   if (t.trace) {
     data.traceparent = t.trace.traceparent;

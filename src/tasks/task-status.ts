@@ -5,6 +5,7 @@
  * (a delay, or a retry's backoff); active -> running; completed -> succeeded; failed -> failed,
  * or cancelled when a cancel was requested.
  */
+import { decodeTaskIndex } from '../store/codecs/task-index.js';
 import { Job, type JobState } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Keys } from '../store/keys.js';
@@ -79,7 +80,7 @@ export class TaskStatusReader {
       [unknown, string | null],
     ];
     if (!entry) throw new OrchestratorError('not_found', `task_id: no task "${taskId}"`, { field: 'task_id' });
-    return { taskClass: entry.slice(0, entry.indexOf('\t')), cancelReason };
+    return { taskClass: decodeTaskIndex(entry).taskClass, cancelReason };
   }
 
   async get(taskId: string): Promise<TaskStatusView> {

@@ -1,7 +1,7 @@
 /**
  * BullMQ's own Lua scripts, as the installed BullMQ defines them, for scripts of ours that run
- * BullMQ's step and ours in one call (task-backend.ts: the moves of a running job; the submit,
- * cancel and requeue scripts of src/tasks). Each is wrapped as a Lua function of (KEYS, ARGV),
+ * BullMQ's step and ours in one call (the `--- @bullmq` lines of src/store/lua/: the submit,
+ * cancel and requeue scripts, the pools' moves of a running job). Each is wrapped as a Lua function of (KEYS, ARGV),
  * so that inside it BullMQ's code sees exactly the keys and arguments BullMQ itself would pass.
  * Building from the installed source keeps the two from drifting apart; the layout our callers
  * were written for is script-layouts.ts's, checked against the installed scripts at start
@@ -39,12 +39,3 @@ function bullmqScript(name: BullScriptName): string {
 export function bullmqFunction(fn: string, name: BullScriptName): string {
   return `local function ${fn}(KEYS, ARGV)\n${bullmqScript(name)}\nend\n`;
 }
-
-/** BullMQ's addPrioritizedJob as Lua function `fn` (the submit script's add of a task's job). */
-export const addPrioritizedJobLua = (fn: string): string => bullmqFunction(fn, 'addPrioritizedJob');
-/** BullMQ's addDelayedJob as Lua function `fn` (the add of a task with a delay). */
-export const addDelayedJobLua = (fn: string): string => bullmqFunction(fn, 'addDelayedJob');
-/** BullMQ's removeJob as Lua function `fn` (the cancel of a queued task). */
-export const removeJobLua = (fn: string): string => bullmqFunction(fn, 'removeJob');
-/** BullMQ's reprocessJob (what Job.retry runs) as Lua function `fn` (the requeue of a failed task). */
-export const reprocessJobLua = (fn: string): string => bullmqFunction(fn, 'reprocessJob');

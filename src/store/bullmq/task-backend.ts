@@ -23,18 +23,22 @@
  *   that moves the job, only when BullMQ's part moved it, that is only by the run that still
  *   holds the job's lock.
  *
- * The scripts are built from the installed BullMQ's own (installed-scripts.ts), so the two
- * cannot drift apart; what we read from BullMQ's arguments is found by name (script-layouts.ts). Every key shares the `{<prefix>}` hash tag, so they are valid on a Redis
- * Cluster too.
+ * The scripts are src/store/lua/tasks/move-*.lua and retry-job.lua, each BullMQ's installed
+ * script run as a function with our writes around it (installed-scripts.ts), so the two cannot
+ * drift apart; they are written for script-layouts.ts's key and argument counts (ours follow
+ * BullMQ's), which the start-up guard checks against the installed BullMQ and
+ * test/task-scripts.test.ts against the scripts' headers. What we read from BullMQ's arguments
+ * is found by name (script-layouts.ts). Every key shares the `{<prefix>}` hash tag, so they are
+ * valid on a Redis Cluster too.
  */
 import { createRedisBackend, type BackendFactory, type RedisQueueBackend } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { Packr, unpack } from 'msgpackr';
 import { eventFields, type TaskEventRecord, type TaskResultRecord } from '../codecs/feed-format.js';
-import { outcomeArgv, outcomeKeys, outcomeWritesLua } from '../outcome-writes.js';
+import { outcomeArgv, outcomeKeys } from '../outcome-writes.js';
 import type { Keys } from '../keys.js';
-import { FAILURE_FIELD, failureJson } from '../../errors/task-failure.js';
-import { bullmqFunction } from './installed-scripts.js';
+import { failureJson } from '../../errors/task-failure.js';
+import { scriptSource } from '../store-script.js';
 import { bullArgCount, bullArgIndex, bullKeyCount } from './script-layouts.js';
 
 /** BullMQ's moveToActive and moveToFinished: their key and argument counts (script-layouts.ts). */
@@ -58,136 +62,9 @@ const MOVE_STALLED = 'orqMoveStalledJobsToWait';
 const MOVE_TO_DELAYED = 'orqMoveToDelayed';
 const RETRY_JOB = 'orqRetryJob';
 const MOVE_TO_FINISHED = 'orqMoveToFinished';
-/** Fields appended to a fetched job's HGETALL reply. */
-const STARTED_FIELD = 'orqStarted';
-const CANCEL_FIELD = 'orqCancel';
-
-/**
- * Lua helpers over a job's data and our events. orqJobFacts(data): attemptsBefore, workflowId
- * and scheduleId, read from the job data's JSON where only ours can be (task-spec.ts keeps them
- * after timeoutMs, workflowId last; payload values are strings). orqEvent(...): an event's
- * fields in feed-format.ts's order, stamped with the Redis server's clock.
- */
-const EVENT_LUA = `
-local function orqJobFacts(data)
-  local before = tonumber(string.match(data, ',"attemptsBefore":(%d+)')) or 0
-  local wf = string.match(data, ',"workflowId":"([^"]*)"}$')
-  local sched = string.match(data, ',"timeoutMs":%d+,"scheduleId":"([^"]*)"')
-  return before, wf, sched
-end
-local function orqEvent(kind, id, class, attempt, wf, worker, detail, sched)
-  local t = redis.call('TIME')
-  local ev = {'type', kind, 'task_id', id, 'class', class, 'attempt', tostring(attempt), 'at', tostring(t[1] * 1000 + math.floor(t[2] / 1000))}
-  if wf then ev[#ev + 1] = 'workflow_id'; ev[#ev + 1] = wf end
-  ev[#ev + 1] = 'worker'; ev[#ev + 1] = worker
-  if detail then ev[#ev + 1] = 'detail'; ev[#ev + 1] = detail end
-  if sched then ev[#ev + 1] = 'schedule_id'; ev[#ev + 1] = sched end
-  return ev
-end
-`;
-
-/**
- * Lua function orqStart(r, e, c, a): when BullMQ's reply `r` hands over a job, writes its
- * "started" event to KEYS[e] and appends STARTED_FIELD, and the cancel reason from the hash
- * KEYS[c] when there is one, to the job's fields. ARGV[a], [a+1], [a+2]: events MAXLEN, the
- * class, the pool id. The attempt is attemptsBefore + attempts made + 1.
- */
-const START_LUA = `
-${EVENT_LUA}
-local function orqStart(r, e, c, a)
-  if type(r) ~= 'table' or type(r[1]) ~= 'table' or not r[2] or r[2] == 0 or r[2] == '0' or r[2] == '' then return end
-  local h = r[1]
-  local data, atm = '', 0
-  for i = 1, #h, 2 do
-    if h[i] == 'data' then data = h[i + 1] elseif h[i] == 'atm' then atm = tonumber(h[i + 1]) or 0 end
-  end
-  local before, wf, sched = orqJobFacts(data)
-  redis.call('XADD', KEYS[e], 'MAXLEN', '~', ARGV[a], '*', unpack(orqEvent('started', r[2], ARGV[a + 1], before + atm + 1, wf, ARGV[a + 2], nil, sched)))
-  h[#h + 1] = '${STARTED_FIELD}'; h[#h + 1] = '1'
-  local cancel = redis.call('HGET', KEYS[c], r[2])
-  if cancel then h[#h + 1] = '${CANCEL_FIELD}'; h[#h + 1] = cancel end
-end
-`;
-
-/**
- * KEYS[1..11] BullMQ's, KEYS[12] events stream, KEYS[13] cancel hash;
- * ARGV[1..3] BullMQ's, ARGV[4..6] the start's (see START_LUA).
- */
-const activeLua = (): string => `
-${bullmqFunction('bullmqMoveToActive', 'moveToActive')}
-${START_LUA}
-local r = bullmqMoveToActive(KEYS, ARGV)
-orqStart(r, 12, 13, 4)
-return r
-`;
-
-/**
- * KEYS[1..14] BullMQ's (KEYS[12] the job), KEYS[15..18] the outcome's (outcome-writes.ts),
- * KEYS[19] cancel hash; ARGV[1..9] BullMQ's, ARGV[10..12] the start's, ARGV[13] "1" when an
- * outcome follows from ARGV[14] (five arguments), then ARGV[19], present for a failure: its JSON
- * (src/errors/task-failure.ts), kept in the job while the job is kept (never recreating a job
- * BullMQ removed on finishing). BullMQ's part returns 0, or the next job as a table; a negative
- * number is an error, and then nothing of ours is written.
- */
-const finishLua = (): string => `
-${bullmqFunction('bullmqMoveToFinished', 'moveToFinished')}
-${START_LUA}
-local r = bullmqMoveToFinished(KEYS, ARGV)
-if r == 0 or type(r) == 'table' then
-  if ARGV[13] == '1' then
-${outcomeWritesLua(FINISH_KEYS + 1, FINISH_ARGS + 5)}
-    local failure = ARGV[${FINISH_ARGS + 10}]
-    if failure and failure ~= '' and redis.call('EXISTS', KEYS[12]) == 1 then
-      redis.call('HSET', KEYS[12], '${FAILURE_FIELD}', failure)
-    end
-  end
-  orqStart(r, 15, 19, 10)
-end
-return r
-`;
-
-/**
- * BullMQ's stall check with the `stalled` event of each job it queues again written in the same
- * script: the event is on the stream before the job can be taken again, so a reader always sees
- * a task's `stalled` before the `started` of its rerun, never a running task that goes back to
- * queued. The attempt is the one that stalled (attempts made + 1, as BullMQ left it), which the
- * rerun repeats. KEYS[1..9] BullMQ's, KEYS[10] events stream; ARGV[1..4] BullMQ's (ARGV[2] the
- * queue's key prefix), ARGV[5..7] events MAXLEN, the class, the pool id that saw it.
- */
-const stalledLua = (): string => `
-${bullmqFunction('bullmqMoveStalledJobsToWait', 'moveStalledJobsToWait')}
-${EVENT_LUA}
-local r = bullmqMoveStalledJobsToWait(KEYS, ARGV)
-for _, id in ipairs(r) do
-  local f = redis.call('HMGET', ARGV[2] .. id, 'data', 'atm', 'defa')
-  local before, wf, sched = orqJobFacts(f[1] or '')
-  local detail = f[3] and ('its pool stopped renewing the lock; queued again to fail: ' .. f[3]) or 'its pool stopped renewing the lock; queued again'
-  redis.call('XADD', KEYS[10], 'MAXLEN', '~', ARGV[5], '*', unpack(orqEvent('stalled', id, ARGV[6], before + (tonumber(f[2]) or 0) + 1, wf, ARGV[7], detail, sched)))
-end
-return r
-`;
-
-/**
- * BullMQ's retry of a job (`moveToDelayed` on a backoff or a hand-back, `retryJob` without
- * backoff) with its `retrying` event (and the retried count) written only when BullMQ's part
- * moved the job, which it does only for the run holding the job's lock: a run that lost its lock
- * writes no `retrying`. KEYS[1..11] BullMQ's, KEYS[12] events, KEYS[13] counters; ARGV[1..n]
- * BullMQ's, ARGV[n+1] "1" when an event follows: ARGV[n+2] events MAXLEN, ARGV[n+3] the event's
- * fields (msgpack), ARGV[n+4] the counter field or "".
- */
-function retryLua(fn: string, script: 'moveToDelayed' | 'retryJob', n: number): string {
-  return `
-${bullmqFunction(fn, script)}
-local r = ${fn}(KEYS, ARGV)
-if ARGV[${n + 1}] == '1' and (type(r) ~= 'number' or r >= 0) then
-  redis.call('XADD', KEYS[12], 'MAXLEN', '~', ARGV[${n + 2}], '*', unpack(cmsgpack.unpack(ARGV[${n + 3}])))
-  if ARGV[${n + 4}] ~= '' then redis.call('HINCRBY', KEYS[13], ARGV[${n + 4}], 1) end
-end
-return r
-`;
-}
-const delayedLua = (): string => retryLua('bullmqMoveToDelayed', 'moveToDelayed', DELAYED_ARGS);
-const retryJobLua = (): string => retryLua('bullmqRetryJob', 'retryJob', RETRY_ARGS);
+/** Fields appended to a fetched job's HGETALL reply (lua/includes/attempt-start.lua's). */
+export const STARTED_FIELD = 'orqStarted';
+export const CANCEL_FIELD = 'orqCancel';
 
 /**
  * Defines the wrapped commands on the connection BullMQ's Workers are given. The scripts are
@@ -196,11 +73,14 @@ const retryJobLua = (): string => retryLua('bullmqRetryJob', 'retryJob', RETRY_A
  */
 export function defineTaskCommands(bullRedis: Redis): void {
   const r = bullRedis as unknown as Record<string, unknown>;
-  if (typeof r[MOVE_TO_ACTIVE] !== 'function') bullRedis.defineCommand(MOVE_TO_ACTIVE, { numberOfKeys: ACTIVE_KEYS + 2, lua: activeLua() });
-  if (typeof r[MOVE_TO_FINISHED] !== 'function') bullRedis.defineCommand(MOVE_TO_FINISHED, { numberOfKeys: FINISH_KEYS + 5, lua: finishLua() });
-  if (typeof r[MOVE_STALLED] !== 'function') bullRedis.defineCommand(MOVE_STALLED, { numberOfKeys: STALLED_KEYS + 1, lua: stalledLua() });
-  if (typeof r[MOVE_TO_DELAYED] !== 'function') bullRedis.defineCommand(MOVE_TO_DELAYED, { numberOfKeys: RETRY_KEYS + 2, lua: delayedLua() });
-  if (typeof r[RETRY_JOB] !== 'function') bullRedis.defineCommand(RETRY_JOB, { numberOfKeys: RETRY_KEYS + 2, lua: retryJobLua() });
+  const define = (command: string, numberOfKeys: number, script: string) => {
+    if (typeof r[command] !== 'function') bullRedis.defineCommand(command, { numberOfKeys, lua: scriptSource(script) });
+  };
+  define(MOVE_TO_ACTIVE, ACTIVE_KEYS + 2, 'tasks/move-to-active');
+  define(MOVE_TO_FINISHED, FINISH_KEYS + 5, 'tasks/move-to-finished');
+  define(MOVE_STALLED, STALLED_KEYS + 1, 'tasks/move-stalled');
+  define(MOVE_TO_DELAYED, RETRY_KEYS + 2, 'tasks/move-to-delayed');
+  define(RETRY_JOB, RETRY_KEYS + 2, 'tasks/retry-job');
 }
 
 /** The packer BullMQ's Redis backend uses; Redis's Lua reads it with cmsgpack. */

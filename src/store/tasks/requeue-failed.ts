@@ -1,0 +1,41 @@
+import type { Redis } from 'ioredis';
+import type { Keys } from '../keys.js';
+import type { RequeueFailedCode } from '../codes.js';
+import { eventFields, type TaskEventRecord } from '../codecs/feed-format.js';
+import { storeScript } from '../store-script.js';
+
+export interface RequeueFailedJob {
+  taskId: string;
+  /** The job's hash (`queue.toKey(taskId)`). */
+  jobKey: string;
+  /** BullMQ's keys of its queue (`queue.keys`). */
+  queueKeys: Readonly<Record<string, string>>;
+  /** BullMQ's lifo option of the job. */
+  lifo: boolean;
+}
+
+type Command = (...args: (string | number)[]) => Promise<number>;
+
+/**
+ * lua/tasks/requeue-failed.lua: puts a failed job back in its queue with `dataJson` as its data
+ * and `optsJson` as its options ("" keeps them), and writes `event` ("requeued"). A negative
+ * answer is reprocessJob's refusal (-1 no such job, -3 not failed).
+ */
+export function requeueFailed(
+  redis: Redis,
+  keys: Keys,
+  eventsMaxLen: number,
+): (job: RequeueFailedJob, dataJson: string, optsJson: string, event: TaskEventRecord) => Promise<RequeueFailedCode | number> {
+  const run = storeScript<Command>(redis, 'tasks/requeue-failed', 10);
+  return (job, dataJson, optsJson, event) => {
+    const k = job.queueKeys;
+    return run(
+      ...[job.jobKey, k.events!, k.failed!, k.wait!, k.meta!, k.active!, k.marker!, k.prioritized!, k.pc!, keys.events],
+      ...[job.taskId, `${job.lifo ? 'R' : 'L'}PUSH`, 'failedReason', 'failed', '1', '1'],
+      dataJson,
+      eventsMaxLen,
+      optsJson,
+      ...eventFields(event),
+    );
+  };
+}
