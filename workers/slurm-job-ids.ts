@@ -6,9 +6,11 @@
  * attempt (BullMQ's stall recovery keeps the attempt number) reads it and tracks that job
  * instead of submitting another. Expires `ttlMs` after it is written, and `endedTtlMs` after the
  * job ended (a rerun may still need it to read the outcome while Slurm remembers the job).
+ * The writes are src/store/slurm/slurm-job-ids.ts's; the read stays here.
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../src/store/keys.js';
+import { keepSlurmJobId, slurmJobEnded } from '../src/store/slurm/slurm-job-ids.js';
 
 export interface SlurmJobIdsOptions {
   redis: Redis;
@@ -22,10 +24,14 @@ export interface SlurmJobIdsOptions {
 export class SlurmJobIds {
   private readonly ttlMs: number;
   private readonly endedTtlMs: number;
+  private readonly keep: ReturnType<typeof keepSlurmJobId>;
+  private readonly expire: ReturnType<typeof slurmJobEnded>;
 
   constructor(private readonly opts: SlurmJobIdsOptions) {
     this.ttlMs = opts.ttlMs ?? 8 * 24 * 3_600_000;
     this.endedTtlMs = opts.endedTtlMs ?? 3_600_000;
+    this.keep = keepSlurmJobId(opts.redis, opts.keys);
+    this.expire = slurmJobEnded(opts.redis, opts.keys);
   }
 
   async get(taskId: string, attempt: number): Promise<string | undefined> {
@@ -33,10 +39,10 @@ export class SlurmJobIds {
   }
 
   async set(taskId: string, attempt: number, jobId: string): Promise<void> {
-    await this.opts.redis.set(this.opts.keys.slurmJob(taskId, attempt), jobId, 'PX', this.ttlMs);
+    await this.keep(taskId, attempt, jobId, this.ttlMs);
   }
 
   async ended(taskId: string, attempt: number): Promise<void> {
-    await this.opts.redis.pexpire(this.opts.keys.slurmJob(taskId, attempt), this.endedTtlMs);
+    await this.expire(taskId, attempt, this.endedTtlMs);
   }
 }

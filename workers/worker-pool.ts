@@ -18,6 +18,9 @@ import { FeedWriter } from '../src/feeds/feed-writer.js';
 import type { Logger } from '../src/logging/logger.js';
 import { createOwnRedis, createRedis } from '../src/redis/connection.js';
 import { keys as makeKeys, type Keys } from '../src/store/keys.js';
+import { poolHeartbeat } from '../src/store/pools/pool-heartbeat.js';
+import { poolLeft } from '../src/store/pools/pool-left.js';
+import { poolRejoined } from '../src/store/pools/pool-rejoined.js';
 import { lastAttempt, type TaskJobData } from '../src/tasks/task-spec.js';
 import { cleanEnvironment } from './executors/command.js';
 import { createPoolExecutors } from './executors/pool-executors.js';
@@ -253,7 +256,7 @@ export class WorkerPool {
     await this.subscriber.subscribe(this.keys.cancelChannel, this.keys.limitsChannel, this.keys.poolDrainChannel);
     // A drain asked of this id's last life does not hold back this one: a restart serves again.
     // Nor does the stop time a previous life of this id left in its hash.
-    await redis.multi().hdel(this.keys.poolDrain, this.id).hdel(this.keys.pool(this.id), 'stopped').exec();
+    await poolRejoined(redis, this.keys)(this.id);
 
     for (const [name, concurrency] of this.concurrency) {
       const cls = config.classes.get(name)!;
@@ -454,17 +457,7 @@ export class WorkerPool {
       draining: this.drainMode,
     });
     try {
-      const replies = await this.redis
-        .multi()
-        .zadd(this.keys.pools, now, this.id)
-        .hset(this.keys.pool(this.id), facts)
-        // Kept past the three beats that make it lost, for ListPools to show what it was.
-        .pexpire(this.keys.pool(this.id), goneListedMs + heartbeatMs * 3)
-        .zremrangebyscore(this.keys.pools, '-inf', now - goneListedMs)
-        .zremrangebyscore(this.keys.poolsGone, '-inf', now - goneListedMs)
-        .hget(this.keys.poolDrain, this.id)
-        .exec();
-      this.applyDrain(replies?.[5]?.[1] as string | null | undefined);
+      this.applyDrain(await poolHeartbeat(this.redis, this.keys)(this.id, { nowMs: now, facts, goneListedMs, heartbeatMs }));
     } catch (err) {
       this.log.warn({ err }, 'heartbeat failed');
     }
@@ -559,19 +552,11 @@ export class WorkerPool {
     await this.guard?.close();
     if (this.redis) {
       await settlesWithin(
-        this.redis
-          .multi()
-          .zrem(this.keys.pools, this.id)
-          // Listed as stopped for pool.goneListedMs (src/pools/pool-registry.ts).
-          .zadd(this.keys.poolsGone, Date.now(), this.id)
-          .hset(this.keys.pool(this.id), { stopped: String(Date.now()), busy: '0' })
-          .pexpire(this.keys.pool(this.id), this.opts.config.pool.goneListedMs)
-          .hdel(this.keys.poolDrain, this.id)
-          .exec()
-          .then(
-            () => undefined,
-            () => undefined,
-          ),
+        // Listed as stopped for pool.goneListedMs (src/pools/pool-registry.ts).
+        poolLeft(this.redis, this.keys)(this.id, Date.now(), this.opts.config.pool.goneListedMs).then(
+          () => undefined,
+          () => undefined,
+        ),
         FAREWELL_MS,
       );
     }

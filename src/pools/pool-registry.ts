@@ -15,6 +15,8 @@
 import type { Redis } from 'ioredis';
 import type { Keys } from '../store/keys.js';
 import { OrchestratorError, invalidArgument } from '../errors/errors.js';
+import { cancelDrain } from '../store/pools/cancel-drain.js';
+import { requestDrain } from '../store/pools/request-drain.js';
 import { parsePoolFacts, POOL_FIELDS, type DrainMode, type PoolFacts } from './pool-facts.js';
 
 export type PoolState = 'running' | 'draining' | 'stopped' | 'lost';
@@ -56,7 +58,13 @@ export const MAX_POOLS_LISTED = 1_000;
 const MAX_POOL_ID = 200;
 
 export class PoolRegistry {
-  constructor(private readonly opts: PoolRegistryOptions) {}
+  private readonly requestDrain: ReturnType<typeof requestDrain>;
+  private readonly cancelDrain: ReturnType<typeof cancelDrain>;
+
+  constructor(private readonly opts: PoolRegistryOptions) {
+    this.requestDrain = requestDrain(opts.redis, opts.keys);
+    this.cancelDrain = cancelDrain(opts.redis, opts.keys);
+  }
 
   private get liveAfterMs(): number {
     return this.opts.heartbeatMs * 3;
@@ -110,10 +118,9 @@ export class PoolRegistry {
    */
   async drain(poolId: string, exitWhenDrained: boolean): Promise<{ changed: boolean }> {
     const current = await this.liveDrain(poolId);
-    const { redis, keys } = this.opts;
     const want: DrainMode = exitWhenDrained || current === 'exit' ? 'exit' : 'stay';
     if (current === want) return { changed: false };
-    await redis.multi().hset(keys.poolDrain, poolId, want).publish(keys.poolDrainChannel, poolId).exec();
+    await this.requestDrain(poolId, want);
     return { changed: true };
   }
 
@@ -129,8 +136,7 @@ export class PoolRegistry {
       });
     }
     if (current === null) return { changed: false };
-    const { redis, keys } = this.opts;
-    await redis.multi().hdel(keys.poolDrain, poolId).publish(keys.poolDrainChannel, poolId).exec();
+    await this.cancelDrain(poolId);
     return { changed: true };
   }
 

@@ -19,9 +19,10 @@
  * - `{<prefix>}:events`, `<prefix>:results`: the feeds (format in src/store/codecs/feed-format.ts).
  * - `{<prefix>}:counters` hash "<submitted|succeeded|failed|cancelled|retried|timed_out>:<class>"
  *   -> count (retried and timed_out count attempts, the others tasks).
- * - `{<prefix>}:slurm:<task_id>:<attempt>` the Slurm job id of an attempt (workers/slurm-job-ids.ts).
+ * - `{<prefix>}:slurm:<task_id>:<attempt>` the Slurm job id of an attempt (written by store/slurm/,
+ *   read by workers/slurm-job-ids.ts).
  * - `{<prefix>}:pools`   zset pool_id -> last heartbeat ms; `<prefix>:pool:<id>` hash of its facts
- *   (workers/pool-heartbeat.ts); `{<prefix>}:pools:gone` zset pool_id -> ms it left cleanly;
+ *   (src/pools/pool-facts.ts; written by store/pools/); `{<prefix>}:pools:gone` zset pool_id -> ms it left cleanly;
  *   `{<prefix>}:pools:drain` hash pool_id -> "stay" | "exit" (drains requested, DrainPool) and
  *   `{<prefix>}:pools:drain:ch` its pub/sub channel (message: the pool id).
  * - Workflows (src/workflows/): `{<prefix>}:wfdef:<name>` hash of a workflow's versions,

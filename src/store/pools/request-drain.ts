@@ -1,0 +1,13 @@
+import type { Redis } from 'ioredis';
+import type { Keys } from '../keys.js';
+
+/**
+ * Stores the drain asked of pool `poolId` ("stay" or "exit") in the drain hash and publishes the
+ * pool id on the drain channel, together (MULTI): the pool applies it at once from the message,
+ * or, having missed it, at its next heartbeat (pool-heartbeat.ts) from the hash.
+ */
+export function requestDrain(redis: Redis, keys: Keys): (poolId: string, mode: 'stay' | 'exit') => Promise<void> {
+  return async (poolId, mode) => {
+    await redis.multi().hset(keys.poolDrain, poolId, mode).publish(keys.poolDrainChannel, poolId).exec();
+  };
+}
