@@ -25,13 +25,13 @@ export class SlurmJobIds {
   private readonly ttlMs: number;
   private readonly endedTtlMs: number;
   private readonly keep: ReturnType<typeof keepSlurmJobId>;
-  private readonly expire: ReturnType<typeof slurmJobEnded>;
+  private readonly markEnded: ReturnType<typeof slurmJobEnded>;
 
   constructor(private readonly opts: SlurmJobIdsOptions) {
     this.ttlMs = opts.ttlMs ?? 8 * 24 * 3_600_000;
     this.endedTtlMs = opts.endedTtlMs ?? 3_600_000;
     this.keep = keepSlurmJobId(opts.redis, opts.keys);
-    this.expire = slurmJobEnded(opts.redis, opts.keys);
+    this.markEnded = slurmJobEnded(opts.redis, opts.keys);
   }
 
   async get(taskId: string, attempt: number): Promise<string | undefined> {
@@ -43,6 +43,6 @@ export class SlurmJobIds {
   }
 
   async ended(taskId: string, attempt: number): Promise<void> {
-    await this.expire(taskId, attempt, this.endedTtlMs);
+    await this.markEnded(taskId, attempt, this.endedTtlMs);
   }
 }

@@ -7,6 +7,7 @@
  */
 import type { Redis } from 'ioredis';
 import type { Keys } from '../store/keys.js';
+import { setPoolConcurrency } from '../store/classes/set-pool-concurrency.js';
 import { invalidArgument } from '../errors/errors.js';
 import type { TaskQueues } from './task-queues.js';
 
@@ -51,7 +52,11 @@ export async function poolConcurrencyOverrides(redis: Redis, keys: Keys, classes
 }
 
 export class ClassControls {
-  constructor(private readonly opts: ClassControlsOptions) {}
+  private readonly setPoolConcurrency: ReturnType<typeof setPoolConcurrency>;
+
+  constructor(private readonly opts: ClassControlsOptions) {
+    this.setPoolConcurrency = setPoolConcurrency(opts.redis, opts.keys);
+  }
 
   async get(taskClass: string): Promise<ClassLimitsView> {
     const queue = this.opts.queues.get(taskClass);
@@ -86,13 +91,7 @@ export class ClassControls {
       if (max === 0) await queue.removeGlobalRateLimit();
       else await queue.setGlobalRateLimit(max, duration);
     }
-    if (change.poolConcurrency !== undefined) {
-      const { redis, keys } = this.opts;
-      const tx = redis.multi();
-      if (change.poolConcurrency === 0) tx.hdel(keys.limits, taskClass);
-      else tx.hset(keys.limits, taskClass, change.poolConcurrency);
-      await tx.publish(keys.limitsChannel, taskClass).exec();
-    }
+    if (change.poolConcurrency !== undefined) await this.setPoolConcurrency(taskClass, change.poolConcurrency);
     return this.get(taskClass);
   }
 

@@ -15,6 +15,8 @@
 import { Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import { cancelQueued, type CancelQueuedJob } from '../store/tasks/cancel-queued.js';
+import { clearCancel } from '../store/tasks/clear-cancel.js';
+import { requestCancel } from '../store/tasks/request-cancel.js';
 import type { TaskEventRecord, TaskResultRecord } from '../store/codecs/feed-format.js';
 import { CancelQueuedCode } from '../store/codes.js';
 import type { Keys } from '../store/keys.js';
@@ -37,14 +39,18 @@ type CancelQueued = (job: CancelQueuedJob, atMs: number, reason: string, event: 
 export class TaskCanceller {
   /** The removal with its outcome, in one script (src/store/lua/tasks/cancel-queued.lua). */
   private readonly removeCancelled: CancelQueued;
+  private readonly request: ReturnType<typeof requestCancel>;
+  private readonly clear: ReturnType<typeof clearCancel>;
 
   constructor(private readonly opts: TaskCancellerOptions) {
     this.removeCancelled = cancelQueued(opts.redis, opts.keys, { events: opts.eventsMaxLen, results: opts.resultsMaxLen });
+    this.request = requestCancel(opts.redis, opts.keys);
+    this.clear = clearCancel(opts.redis, opts.keys);
   }
 
   /** Returns the state right after the request (see CancelTaskResponse). */
   async cancel(taskId: string, reason: string): Promise<TaskState> {
-    const { redis, keys, queues } = this.opts;
+    const { queues } = this.opts;
     const { taskClass, cancelReason } = await this.opts.status.classOf(taskId);
     const queue = queues.get(taskClass);
     const job = (await Job.fromId(queue, taskId)) as Job<TaskJobData> | undefined;
@@ -54,7 +60,7 @@ export class TaskCanceller {
     if (before === 'completed' || before === 'failed') return mapState(before, cancelReason !== null);
 
     const why = reason || 'requested';
-    await redis.multi().hset(keys.cancel, taskId, why).publish(keys.cancelChannel, `${taskId}\t${why}`).exec();
+    await this.request(taskId, why);
     if (before !== 'active') {
       const now = Date.now();
       const base = {
@@ -76,7 +82,7 @@ export class TaskCanceller {
     }
     const after = await job.getState();
     if (after === 'completed') {
-      await redis.hdel(keys.cancel, taskId);
+      await this.clear(taskId);
       return 'succeeded';
     }
     return mapState(after, true);

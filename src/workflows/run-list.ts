@@ -15,6 +15,7 @@ import type { Redis } from 'ioredis';
 import type { Keys } from '../store/keys.js';
 import { invalidArgument } from '../errors/errors.js';
 import { pageNewestFirst } from '../store/lists/page-newest-first.js';
+import { forgetRuns } from '../store/workflows/forget-runs.js';
 import { decodeCursor, encodeCursor } from '../tasks/task-list.js';
 import type { RunState } from './workflow-runs.js';
 
@@ -85,11 +86,14 @@ export function checkRunFilter(f: RunListFilter): void {
 
 export class WorkflowRunList {
   private readonly page: ReturnType<typeof pageNewestFirst>;
+  /** Drops the index entries of runs found gone. */
+  private readonly forget: ReturnType<typeof forgetRuns>;
   /** Where the next prune slice starts (rank in the index, oldest first). */
   private pruneAt = 0;
 
   constructor(private readonly opts: WorkflowRunListOptions) {
     this.page = pageNewestFirst(opts.redis);
+    this.forget = forgetRuns(opts.redis, opts.keys);
   }
 
   /** One page. `pageSize` 0 means DEFAULT_RUN_PAGE_SIZE. */
@@ -160,7 +164,7 @@ export class WorkflowRunList {
         openSteps: Math.min(int(open), steps),
       };
     });
-    if (gone.length) await redis.zrem(keys.runIndex, ...gone);
+    await this.forget(gone);
     return out;
   }
 
@@ -177,7 +181,7 @@ export class WorkflowRunList {
     for (const id of ids) pipe.exists(keys.run(id));
     const replies = (await pipe.exec()) ?? [];
     const gone = ids.filter((_, i) => replies[i]?.[0] == null && replies[i]?.[1] === 0);
-    if (gone.length) await redis.zrem(keys.runIndex, ...gone);
+    await this.forget(gone);
     if (ids.length === PRUNE_SLICE) this.pruneAt += PRUNE_SLICE - gone.length;
     return gone.length;
   }

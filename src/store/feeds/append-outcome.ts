@@ -1,0 +1,40 @@
+import type { Redis } from 'ioredis';
+import type { Keys } from '../keys.js';
+import { eventFields, resultFields, type TaskEventRecord, type TaskResultRecord } from '../codecs/feed-format.js';
+
+/**
+ * Writes a final outcome outside a script: its event, its result and the finished count
+ * (`<state>:<class>` in the counters hash). No MULTI for a plain task: the three go out in order
+ * on one auto-pipelined connection (one round trip), and a reader that sees the result entry
+ * without the event (a dropped connection between them) loses nothing it needs. A workflow's
+ * task also puts the result on the workflow inbox, in a MULTI with the rest: a result the engine
+ * never hears of would leave its run waiting. The first failed command's error is thrown.
+ */
+export function appendOutcome(
+  redis: Redis,
+  keys: Keys,
+  maxLen: { events: number; results: number },
+): (event: TaskEventRecord, result: TaskResultRecord) => Promise<void> {
+  return async (event, result) => {
+    const ev = eventFields(event);
+    const res = resultFields(result);
+    const counter = `${result.state}:${result.taskClass}`;
+    if (!result.workflowId) {
+      await Promise.all([
+        redis.xadd(keys.events, 'MAXLEN', '~', maxLen.events, '*', ...ev),
+        redis.xadd(keys.results, 'MAXLEN', '~', maxLen.results, '*', ...res),
+        redis.hincrby(keys.counters, counter, 1),
+      ]);
+      return;
+    }
+    const replies = await redis
+      .multi()
+      .xadd(keys.events, 'MAXLEN', '~', maxLen.events, '*', ...ev)
+      .xadd(keys.results, 'MAXLEN', '~', maxLen.results, '*', ...res)
+      .hincrby(keys.counters, counter, 1)
+      .xadd(keys.workflowInbox, '*', ...res)
+      .exec();
+    const failed = replies?.find(([err]) => err);
+    if (failed) throw failed[0];
+  };
+}

@@ -1,0 +1,13 @@
+import type { Redis } from 'ioredis';
+import type { Keys } from '../keys.js';
+
+/**
+ * Records a cancel request (HSET task_id -> reason on the cancel hash) and announces it on the
+ * cancel channel (`<task_id>\t<reason>`), in one MULTI: a pool that starts the task later finds
+ * the record, one running it hears the message, and neither can happen without the other.
+ */
+export function requestCancel(redis: Redis, keys: Keys): (taskId: string, reason: string) => Promise<void> {
+  return async (taskId, reason) => {
+    await redis.multi().hset(keys.cancel, taskId, reason).publish(keys.cancelChannel, `${taskId}\t${reason}`).exec();
+  };
+}

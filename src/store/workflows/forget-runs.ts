@@ -1,0 +1,13 @@
+import type { Redis } from 'ioredis';
+import type { Keys } from '../keys.js';
+
+/**
+ * Drops runs from the run index (ZREM on `{orq}:runs:index`): for runs whose keys are gone
+ * (expired after workflows.runRetentionMs), so the index keeps only the runs kept. Nothing for
+ * an empty list (ZREM needs a member).
+ */
+export function forgetRuns(redis: Redis, keys: Keys): (runIds: readonly string[]) => Promise<void> {
+  return async (runIds) => {
+    if (runIds.length) await redis.zrem(keys.runIndex, ...runIds);
+  };
+}
