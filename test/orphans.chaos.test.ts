@@ -13,7 +13,7 @@
  * runs nothing) within 5 s. Processes outlive their parent's tree once reparented, so the tree
  * is taken before the kill.
  */
-import { readFileSync } from 'node:fs';
+import { readFileSync, readdirSync } from 'node:fs';
 import type { TaskInput } from '../src/client/orchestrator-client.js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { allProcesses, procStat, type ProcStat } from '../workers/pool-guard/proc-stat.js';
@@ -204,9 +204,10 @@ describe('a pool killed with SIGKILL', { timeout: 180_000 }, () => {
     expect(running(shell)).toBe(true);
 
     const next = await sys.startPool({ classes: 'inproc:1', env });
-    await waitFor(() => !allProcesses().some((p) => p.pgid === shell.pgid && state(p.pid) !== 'Z'), {
+    const orphaned = () => allProcesses().filter((p) => p.pgid === shell.pgid && state(p.pid) !== 'Z');
+    await waitFor(() => orphaned().length === 0, {
       timeoutMs: GONE_WITHIN_MS,
-      message: 'the next pool did not kill the orphaned command task',
+      message: `the next pool did not kill the orphaned command task (still running: ${JSON.stringify(orphaned().map((p) => [p.pid, state(p.pid), cmdline(p.pid)]))}; guard ${guard.pid} ${state(guard.pid) ?? 'gone'}; run dir: ${readdirSync(runDir).join(', ')}; the next pool's output:\n${next.output().slice(-3000)})`,
     });
     expect(next.output()).toMatch(/killing a command task its pool left behind/);
     expect(() => readFileSync(`${runDir}/${doomed.id}.${guard.pid}.json`)).toThrow();
