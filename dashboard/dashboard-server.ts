@@ -3,7 +3,7 @@
  * probe and cluster metrics routes over one Redis, without the gRPC front end or the workflow
  * engine. The orchestrator serves the same app on its own HTTP server by default.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/redis/redis-client.js';
 import type { Config } from '../src/config/config.js';
 import type { Logger } from '../src/logging/logger.js';
 import { createMetricsRegistry } from '../src/monitoring/metrics-registry.js';
@@ -20,8 +20,8 @@ export interface DashboardServerOptions {
 
 export class DashboardServer {
   private readonly log: Logger;
-  private redis?: Redis;
-  private bullRedis?: Redis;
+  private redis?: RedisClient;
+  private bullRedis?: RedisClient;
   private queues?: TaskQueues;
   private http?: OperatorHttp;
 

@@ -8,7 +8,7 @@
  * time the token is ever written anywhere but its file), and every start logs where the file is.
  */
 import { readFileSync } from 'node:fs';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/redis/redis-client.js';
 import type { Registry } from 'prom-client';
 import { ConfigError, type Config } from '../src/config/config.js';
 import { HttpListener } from '../src/http/http-listener.js';
@@ -31,7 +31,7 @@ import { BoardRetry } from './board-retry.js';
 export interface OperatorHttpOptions {
   config: Config;
   /** Our own connection: /ready PINGs on it. */
-  redis: Redis;
+  redis: RedisClient;
   registry: Registry;
   services: ReadServices;
   /** Serve Bull Board and the workflow pages. */
@@ -131,7 +131,7 @@ export class OperatorHttp extends HttpListener {
  * The readers and actions behind the landing and task pages (dashboard/task-routes.ts), and Bull
  * Board's Retry buttons, answered as RetryTasks answers orchctl (board-retry.ts): one retrier.
  */
-function dashboardActions(config: Config, redis: Redis, services: ReadServices): Pick<DashboardOptions, 'tasks' | 'retry'> {
+function dashboardActions(config: Config, redis: RedisClient, services: ReadServices): Pick<DashboardOptions, 'tasks' | 'retry'> {
   const { keys, queues, status, system } = services;
   const { eventsMaxLen, resultsMaxLen } = config.streams;
   const retrier = new TaskRetrier({ redis, keys, queues, status, lister: new TaskLister({ redis, keys, queues }), eventsMaxLen });

@@ -48,7 +48,9 @@ function redactUrlPassword(url: string): string {
     u.password = 'redacted';
     return u.toString().replace(':redacted@', `:${REDACTED}@`);
   } catch {
-    return url;
+    // Not one URL (a Redis Cluster's seeds, redis://user:pw@host1:1,host2:2): the user info's
+    // password is still one.
+    return url.replace(/^([a-z][a-z0-9+.-]*:\/\/[^:@/]*:)[^@/]+@/i, `$1${REDACTED}@`);
   }
 }
 

@@ -3,7 +3,7 @@
  * start() and close() bring it up and down; close() has a grace budget for open calls and
  * streams, then cuts them.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis/redis-client.js';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { executorPolicyOf, type Config } from './config/config.js';
@@ -73,8 +73,8 @@ function memoryComponent(memory: RedisMemoryWatch): ComponentStatus {
 
 export class Orchestrator {
   private readonly log: Logger;
-  private redis?: Redis;
-  private bullRedis?: Redis;
+  private redis?: RedisClient;
+  private bullRedis?: RedisClient;
   private queues?: TaskQueues;
   private grpc?: GrpcServer;
   private engine?: WorkflowEngine;

@@ -4,7 +4,7 @@
  * figures behind Health, GetMetrics and /metrics. Built over two connections: BullMQ's and ours
  * (see src/redis/connection.ts).
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis/redis-client.js';
 import { executorPolicyOf, type Config } from './config/config.js';
 import { SystemStatus } from './monitoring/system-status.js';
 import { keys as makeKeys, type Keys } from './store/keys.js';
@@ -24,9 +24,9 @@ export interface ReadServicesOptions {
   config: Config;
   redisUrl: string;
   /** Our own connection. */
-  redis: Redis;
+  redis: RedisClient;
   /** BullMQ's connection. */
-  bullRedis: Redis;
+  bullRedis: RedisClient;
   /** The shared reader of the events stream (the orchestrator's); workflow status makes its own when absent. */
   eventsTail?: StreamTailer<TaskEventRecord>;
 }

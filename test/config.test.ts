@@ -38,6 +38,18 @@ describe('config loader', () => {
     expect(c.redis.url).toBe('redis://x:1');
   });
 
+  it('takes a Redis Cluster as a URL of several hosts or as redis.cluster, and refuses a URL it cannot read', () => {
+    expect(loadConfig({ env: { REDIS_URL: 'redis://:pw@10.0.0.1:7000,10.0.0.2:7000' } }).redis.url).toBe('redis://:pw@10.0.0.1:7000,10.0.0.2:7000');
+    const c = loadConfig({ file: tomlFile('[redis]\ncluster = ["redis://:pw@10.0.0.1:7000", "redis://10.0.0.2:7001"]\n'), env: {} });
+    expect(c.redis.url).toBe('redis://:pw@10.0.0.1:7000,10.0.0.2:7001');
+    expect(() => loadConfig({ file: tomlFile('[redis]\ncluster = ["redis://a:1"]\n'), env: { REDIS_URL: 'redis://b:2' } })).toThrow(
+      /config key redis\.cluster: set either/,
+    );
+    expect(() => loadConfig({ env: { REDIS_URL: 'redis://:secret@a:1,b:2/3' } })).toThrow(/config key redis\.url: .*only database 0/);
+    expect(() => loadConfig({ env: { REDIS_URL: 'redis://:secret@a:1,b:2/3' } })).not.toThrow(/secret/);
+    expect(() => loadConfig({ env: { REDIS_URL: 'localhost:6379' } })).toThrow(/config key redis\.url: .*not a redis:\/\/ or rediss:\/\/ URL/);
+  });
+
   it('adds and overrides task classes field by field', () => {
     const file = tomlFile('[classes.cpu_short]\nconcurrency = 3\n[classes.video]\nattempts = 5\n');
     const c = loadConfig({ file, env: {} });

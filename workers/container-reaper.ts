@@ -11,7 +11,7 @@
  *   deliberately much longer than the heartbeat timeout health uses: removing the container of
  *   a pool that is only slow would fail a healthy task.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/redis/redis-client.js';
 import type { DockerClient } from '../src/docker/docker-client.js';
 import type { Logger } from '../src/logging/logger.js';
 import type { Keys } from '../src/store/keys.js';
@@ -19,7 +19,7 @@ import { CONTAINER_LABELS } from './executors/container.js';
 
 export interface ContainerReaperOptions {
   docker: DockerClient;
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   /** The Redis key prefix: only this deployment's containers are considered. */
   prefix: string;

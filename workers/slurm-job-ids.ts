@@ -8,12 +8,12 @@
  * job ended (a rerun may still need it to read the outcome while Slurm remembers the job).
  * The writes are src/store/slurm/slurm-job-ids.ts's; the read stays here.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/redis/redis-client.js';
 import type { Keys } from '../src/store/keys.js';
 import { keepSlurmJobId, slurmJobEnded } from '../src/store/slurm/slurm-job-ids.js';
 
 export interface SlurmJobIdsOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   /** How long a running job's id is kept: beyond any task timeout. @default 8 days */
   ttlMs?: number;

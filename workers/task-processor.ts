@@ -12,7 +12,7 @@
  * carries the same attempt as the run it repeats and consumers can drop a duplicate "started".
  */
 import { DelayedError, UnrecoverableError, type Job, type Processor } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/redis/redis-client.js';
 import type { Logger } from '../src/logging/logger.js';
 import type { FeedWriter } from '../src/feeds/feed-writer.js';
 import type { Keys } from '../src/store/keys.js';
@@ -38,7 +38,7 @@ export class HandBack extends Error {
 }
 
 export interface TaskProcessorOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   feeds: FeedWriter;
   poolId: string;

@@ -10,7 +10,7 @@
  * tells its owner (`onDrainedExit`), whose close() finds nothing running.
  */
 import type { Job, Worker } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../src/redis/redis-client.js';
 import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { ConfigError, executorPolicyOf, type Config } from '../src/config/config.js';
@@ -84,9 +84,9 @@ export class WorkerPool {
   private readonly keys: Keys;
   private readonly log: Logger;
   private readonly tracing: Tracing;
-  private redis?: Redis;
-  private bullRedis?: Redis;
-  private subscriber?: Redis;
+  private redis?: RedisClient;
+  private bullRedis?: RedisClient;
+  private subscriber?: RedisClient;
   private readonly workers = new Map<string, TaskWorker<TaskJobData>>();
   private executors = new Map<string, Executor<unknown>>();
   private readonly shutdown = new AbortController();
@@ -376,7 +376,7 @@ export class WorkerPool {
   }
 
   /** Before taking tasks: remove containers that dead pools (or this id's last life) left behind. */
-  private async reapContainers(docker: DockerClient, redis: Redis): Promise<void> {
+  private async reapContainers(docker: DockerClient, redis: RedisClient): Promise<void> {
     if (!(await docker.ping())) {
       this.log.info({ socket: docker.opts.socketPath }, 'no Docker engine answers: container tasks fail on this pool');
       return;

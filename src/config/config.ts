@@ -17,6 +17,7 @@ import { hostname, totalmem } from 'node:os';
 import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { isLoopback, splitHostPort } from './listen-address.js';
+import { clusterUrl, parseRedisAddress } from './redis-address.js';
 import { EXECUTOR_KINDS, resolveTaskClasses, type ExecutorKind, type TaskClassOptions } from '../../queues/task-classes.js';
 import { ENV_MANAGER_ROLES, GRPC_ROLES } from '../auth/roles.js';
 import { normaliseAbsolutePath, normaliseHttpUrl, type ExecutorPolicy } from '../executors/executor-policy.js';
@@ -324,10 +325,18 @@ const schema = z.strictObject({
     .strictObject({
       /**
        * The Redis to use: `redis://[user:password@]host:port[/db]`, or `rediss://...` for TLS
-       * (see `tls`). Env REDIS_URL. @default "" (the embedded redis-server, see `embedded`: npm
-       * start starts it; any other process only reuses one running, or exits naming REDIS_URL)
+       * (see `tls`); several comma-separated hosts (`redis://host1:port1,host2:port2`) are the
+       * seed nodes of a Redis Cluster (README "Redis Cluster"). Env REDIS_URL. @default "" (the
+       * embedded redis-server, see `embedded`: npm start starts it; any other process only
+       * reuses one running, or exits naming REDIS_URL)
        */
       url: z.string().default(''),
+      /**
+       * The seed nodes of a Redis Cluster, one URL each (`redis://host:port`; the first one's
+       * credentials apply to every node), instead of `url`. A few reachable masters are enough:
+       * the cluster tells the rest. @default [] (not a cluster)
+       */
+      cluster: z.array(z.string()).max(64).default([]),
       /**
        * A file holding the password for `url` when the URL carries none, e.g. a Docker or
        * Kubernetes secret, so the password is in no environment variable or command line;
@@ -354,7 +363,7 @@ const schema = z.strictObject({
           if (Boolean(tls.certFile) !== Boolean(tls.keyFile))
             ctx.addIssue({ code: 'custom', path: [tls.certFile ? 'keyFile' : 'certFile'], message: 'certFile and keyFile go together' });
         }),
-      /** Prefix of every key; queues add a hash tag per class so Redis Cluster works. @default "orq" */
+      /** Prefix of every key (each key starts with the hash tag `{<prefix>}`, README "Redis Cluster"). @default "orq" */
       prefix: z
         .string()
         .regex(/^[A-Za-z0-9_.-]+$/)
@@ -401,17 +410,32 @@ const schema = z.strictObject({
     })
     .prefault({})
     .superRefine((redis, ctx) => {
+      if (redis.url && redis.cluster.length > 0)
+        ctx.addIssue({ code: 'custom', path: ['cluster'], message: 'set either redis.url (REDIS_URL) or redis.cluster, not both' });
+      if (redis.url) {
+        try {
+          parseRedisAddress(redis.url);
+        } catch (err) {
+          ctx.addIssue({ code: 'custom', path: ['url'], message: (err as Error).message });
+        }
+      }
+      let url = redis.url;
+      try {
+        if (redis.cluster.length > 0) url = clusterUrl(redis.cluster);
+      } catch (err) {
+        ctx.addIssue({ code: 'custom', path: ['cluster'], message: (err as Error).message });
+      }
       // TLS settings on a plain URL would be ignored, and the operator would believe the link encrypted.
       const tlsKeys = (['caFile', 'certFile', 'keyFile', 'servername'] as const).filter((k) => redis.tls[k]);
       for (const k of tlsKeys) {
-        if (!redis.url.startsWith('rediss://'))
+        if (!url.startsWith('rediss://'))
           ctx.addIssue({
             code: 'custom',
             path: ['tls', k],
-            message: `needs a rediss:// url (redis.url is ${redis.url ? 'not rediss://' : 'empty: the embedded server has no TLS'})`,
+            message: `needs a rediss:// url (redis.url is ${url ? 'not rediss://' : 'empty: the embedded server has no TLS'})`,
           });
       }
-      if (redis.passwordFile && !redis.url)
+      if (redis.passwordFile && !url)
         ctx.addIssue({ code: 'custom', path: ['passwordFile'], message: 'needs redis.url (the embedded server generates its own password)' });
     }),
   grpc: z
@@ -1077,6 +1101,8 @@ export function loadConfig(opts: LoadConfigOptions = {}): Config {
     if (unknown !== undefined) throw new ConfigError(`config key grpc.auth.tokens.${i}.classes: unknown task class "${unknown}"`);
   });
   checkMemoryBounds(rest);
+  // One URL from here on: every process opens its connections from redis.url.
+  if (rest.redis.cluster.length > 0) rest.redis.url = clusterUrl(rest.redis.cluster);
   if (!rest.pool.id) rest.pool.id = `${hostname()}-${process.pid}`;
   return deepFreeze({ ...rest, classes }) as Config;
 }

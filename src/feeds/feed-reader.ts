@@ -2,7 +2,7 @@
  * Cursors of the feed streams. Reading a stream for subscribers is stream-tailer.ts's job: one
  * shared blocking reader per stream, never one connection per subscriber.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client.js';
 import { invalidArgument } from '../errors/errors.js';
 import type { RawEntry } from '../store/codecs/feed-format.js';
 
@@ -15,7 +15,7 @@ export function checkCursor(field: string, cursor: string): string {
 }
 
 /** The id of the newest entry, or "0-0" for an empty stream: a cursor meaning "from now". */
-export async function lastEntryId(redis: Redis, key: string): Promise<string> {
+export async function lastEntryId(redis: RedisClient, key: string): Promise<string> {
   const last = (await redis.xrevrange(key, '+', '-', 'COUNT', 1)) as RawEntry[];
   return last[0]?.[0] ?? '0-0';
 }

@@ -9,7 +9,7 @@ import type { TaskFailure } from '../errors/task-failure.js';
 import { OrchestratorError } from '../errors/errors.js';
 import { EVENT_TYPES, parseEvent, parseResult, type TaskEventRecord, type TaskResultRecord } from '../store/codecs/feed-format.js';
 import { checkCursor } from './feed-reader.js';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client.js';
 import { invalidArgument } from '../errors/errors.js';
 import type { Logger } from '../logging/logger.js';
 import { StreamTailer } from './stream-tailer.js';
@@ -49,7 +49,7 @@ export interface TaskOutcomeLookup {
 }
 
 export interface FeedSubscriptionsOptions {
-  redis: Redis;
+  redis: RedisClient;
   redisUrl: string;
   keys: Keys;
   status: TaskOutcomeLookup;

@@ -3,7 +3,7 @@
  * (src/store/feeds/). Entries written in the same tick travel in one pipeline (the connection
  * auto-pipelines), so a task's final event and result cost one round trip together.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client.js';
 import type { Keys } from '../store/keys.js';
 import type { TaskEventRecord, TaskResultRecord } from '../store/codecs/feed-format.js';
 import { addCount, type PlainCount } from '../store/feeds/add-count.js';
@@ -11,7 +11,7 @@ import { appendEvent } from '../store/feeds/append-event.js';
 import { appendOutcome } from '../store/feeds/append-outcome.js';
 
 export interface FeedWriterOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   /** Approximate MAXLEN of the events stream. */
   eventsMaxLen: number;

@@ -25,7 +25,7 @@
  * the tailer stops buffering for it. Everything it missed is still in the stream (until MAXLEN
  * trims it), so resuming from that cursor misses nothing still retained.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client.js';
 import { createRedis } from '../redis/connection.js';
 import type { Logger } from '../logging/logger.js';
 import { OrchestratorError } from '../errors/errors.js';
@@ -44,7 +44,7 @@ export function compareIds(a: string, b: string): number {
 export interface StreamTailerOptions<R> {
   redisUrl: string;
   /** The shared, non-blocking connection catch-up reads use. */
-  redis: Redis;
+  redis: RedisClient;
   key: string;
   /** The blocking connection's client name (CLIENT LIST), e.g. "orq-tail-events". */
   name: string;
@@ -118,7 +118,7 @@ const CLOSE_WAIT_MS = 1_000;
 export class StreamTailer<R> {
   private readonly general = new Set<Subscriber<R>>();
   private readonly byTask = new Map<string, Set<Subscriber<R>>>();
-  private blocking?: Redis;
+  private blocking?: RedisClient;
   private ready?: Promise<void>;
   private position = '0-0';
   private closed = false;

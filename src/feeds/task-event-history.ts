@@ -14,11 +14,11 @@
  * incomplete), and cuts every text field of an event at `maxDetailChars`, so a flood of entries
  * naming one task, or one huge field, does not become a huge page.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client.js';
 import { parseEvent, type RawEntry, type TaskEventRecord } from '../store/codecs/feed-format.js';
 
 export interface TaskEventHistoryOptions {
-  redis: Redis;
+  redis: RedisClient;
   /** The events stream key. */
   eventsKey: string;
   /** Most entries one call looks at. @default 5000 */

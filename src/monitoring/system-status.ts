@@ -3,7 +3,7 @@
  * from Redis at call time in a few pipelined round trips.
  */
 import { parsePoolFacts } from '../pools/pool-facts.js';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client.js';
 import type { Keys } from '../store/keys.js';
 import type { TaskQueues } from '../tasks/task-queues.js';
 
@@ -33,7 +33,7 @@ export interface PoolView {
 }
 
 export interface SystemStatusOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   queues: TaskQueues;
   version: string;

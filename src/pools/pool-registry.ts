@@ -12,7 +12,7 @@
  * or reconnects, still finds it at its next heartbeat) and published on its channel (so it
  * applies at once). The pool pauses its BullMQ Workers and lets its running tasks finish.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client.js';
 import type { Keys } from '../store/keys.js';
 import { OrchestratorError, invalidArgument } from '../errors/errors.js';
 import { cancelDrain } from '../store/pools/cancel-drain.js';
@@ -44,7 +44,7 @@ export interface PoolView {
 }
 
 export interface PoolRegistryOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   /** pool.heartbeatMs: a pool silent for three of them is lost. */
   heartbeatMs: number;

@@ -6,7 +6,7 @@
  * ending with "Connection is closed". Errors no retry can fix (TLS verification, credentials)
  * are reported at once; an unreachable server is left to the reconnecting connections.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.js';
 import { createRedis } from './connection.js';
 
 export type RedisAccess =
@@ -14,17 +14,8 @@ export type RedisAccess =
   /** `reason`: tls (the certificate or handshake), auth (credentials), unreachable (anything else). */
   | { ok: false; reason: 'tls' | 'auth' | 'unreachable'; message: string };
 
-/** `url` with any password replaced by `***`, for messages and logs. */
-export function redactRedisUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (!u.password) return url;
-    u.password = '***';
-    return u.toString();
-  } catch {
-    return url.replace(/\/\/[^@/]*@/, '//***@');
-  }
-}
+/** `url` with any password replaced by `***`, for messages and logs (one host or a cluster's seeds). */
+export { redactAddress as redactRedisUrl } from '../config/redis-address.js';
 
 const TLS_CODES = /^(ERR_TLS_|ERR_SSL_|CERT_|UNABLE_TO_|SELF_SIGNED_|DEPTH_ZERO_|ERR_OSSL_)/;
 
@@ -41,7 +32,7 @@ function classify(err: Error & { code?: string }, tls: boolean): 'tls' | 'auth' 
 /** Connects once (no retries) and PINGs, with this process's password and TLS settings. */
 export async function checkRedisAccess(url: string, timeoutMs = 10_000): Promise<RedisAccess> {
   const errors: Error[] = [];
-  const r: Redis = createRedis(url, {
+  const r: RedisClient = createRedis(url, {
     lazyConnect: true,
     connectTimeout: timeoutMs,
     commandTimeout: timeoutMs,

@@ -7,8 +7,10 @@
  * all of them when it is created. That made each of our pipelines cost more than the command it
  * carried. BullMQ gets plain connections; ours auto-pipeline.
  */
-import { Redis, type RedisOptions } from 'ioredis';
+import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { RedisConnectionSettings } from './connection-settings.js';
+import { parseRedisAddress } from '../config/redis-address.js';
+import type { RedisClient } from './redis-client.js';
 
 /**
  * The password and TLS settings of this process's Redis, set once at start (resolveRedis in
@@ -37,9 +39,17 @@ function withPassword(url: string): string {
   return u.toString();
 }
 
-export function createRedis(url: string, opts: RedisOptions = {}): Redis {
+/**
+ * A connection to `url`: one Redis, or a Redis Cluster when the URL names several seed nodes
+ * (src/redis/redis-address.ts). The same options apply either way: to the connection, or to
+ * each of the cluster's node connections (offline queue, lazy connect and auto-pipelining to the
+ * cluster as a whole, as ioredis wants them).
+ */
+export function createRedis(url: string, opts: RedisOptions = {}): RedisClient {
+  const address = parseRedisAddress(url);
+  if (address.cluster) return createCluster(url, opts);
   // Only for rediss://: TLS options on a redis:// URL would silently switch ioredis to TLS.
-  const tls = settings.tls && /^rediss:\/\//i.test(url) ? { tls: settings.tls } : {};
+  const tls = settings.tls && address.tls ? { tls: settings.tls } : {};
   const redis = new Redis(withPassword(url), {
     ...tls,
     maxRetriesPerRequest: null,
@@ -52,8 +62,36 @@ export function createRedis(url: string, opts: RedisOptions = {}): Redis {
   return redis;
 }
 
+/**
+ * A Redis Cluster client. It learns every node from the seeds and follows MOVED/ASK replies,
+ * failovers and resharding by itself; while the cluster is unreachable it retries as a single
+ * connection does (retryStrategy, else every 100 ms to 2 s).
+ */
+function createCluster(url: string, opts: RedisOptions): Cluster {
+  const address = parseRedisAddress(url);
+  const { enableOfflineQueue, enableAutoPipelining, lazyConnect, retryStrategy, ...nodeOptions } = opts;
+  const cluster = new Cluster(address.nodes, {
+    redisOptions: {
+      ...(address.tls ? { tls: settings.tls ?? {} } : {}),
+      ...(address.username ? { username: address.username } : {}),
+      ...(address.password !== undefined || settings.password !== undefined ? { password: address.password ?? settings.password } : {}),
+      maxRetriesPerRequest: null,
+      enableReadyCheck: true,
+      ...nodeOptions,
+    },
+    ...(enableOfflineQueue !== undefined ? { enableOfflineQueue } : {}),
+    ...(enableAutoPipelining !== undefined ? { enableAutoPipelining } : {}),
+    ...(lazyConnect !== undefined ? { lazyConnect } : {}),
+    clusterRetryStrategy: retryStrategy ?? ((times: number) => Math.min(100 * times, 2_000)),
+    // Nodes announce their own addresses; a TLS certificate names the host, so keep it as given.
+    ...(address.tls ? { dnsLookup: (host: string, cb: (err: null, addr: string) => void) => cb(null, host) } : {}),
+  });
+  cluster.on('error', () => undefined);
+  return cluster;
+}
+
 /** A connection for blocking reads (XREAD BLOCK): never shared, never auto-pipelined. */
-export function createBlockingRedis(url: string): Redis {
+export function createBlockingRedis(url: string): RedisClient {
   return createRedis(url);
 }
 
@@ -61,7 +99,7 @@ export function createBlockingRedis(url: string): Redis {
  * A connection for our own commands (never BullMQ's): commands issued in the same tick go out as
  * one pipeline, so the feed entries of many concurrent tasks share round trips.
  */
-export function createOwnRedis(url: string, connectionName: string): Redis {
+export function createOwnRedis(url: string, connectionName: string): RedisClient {
   return createRedis(url, { connectionName, enableAutoPipelining: true });
 }
 
@@ -72,7 +110,7 @@ export function createOwnRedis(url: string, connectionName: string): Redis {
  * both, a Redis that comes up later than its clients) waits for it, reconnecting as every
  * connection does, instead of exiting on the first refused connect.
  */
-export async function createFailFastRedis(url: string, connectionName: string, autoPipeline = false): Promise<Redis> {
+export async function createFailFastRedis(url: string, connectionName: string, autoPipeline = false): Promise<RedisClient> {
   const redis = createRedis(url, { connectionName, enableOfflineQueue: false, maxRetriesPerRequest: 1, lazyConnect: true, enableAutoPipelining: autoPipeline });
   const ready = new Promise<void>((resolve) => redis.once('ready', () => resolve()));
   // The first attempt's failure rejects connect(); ioredis goes on reconnecting by itself.

@@ -17,7 +17,7 @@
  * submissions are let through: they reach Redis, which answers for itself (UNAVAILABLE when it
  * is down, RESOURCE_EXHAUSTED on OOM at its maxmemory).
  */
-import type { Redis } from 'ioredis';
+import { isCluster, type RedisClient } from './redis-client.js';
 import { Gauge, type Registry } from 'prom-client';
 import type { Logger } from '../logging/logger.js';
 
@@ -42,7 +42,7 @@ export interface MemoryView {
 }
 
 export interface RedisMemoryWatchOptions {
-  redis: Redis;
+  redis: RedisClient;
   /** redis.memoryCheckIntervalMs */
   intervalMs: number;
   /** redis.memoryHighWaterMark: a fraction of maxmemory; 0: none. */
@@ -95,20 +95,30 @@ export class RedisMemoryWatch {
     await this.running;
   }
 
-  /** One read of INFO memory; never throws. */
+  /**
+   * One read of INFO memory; never throws. On a Redis Cluster every master is read and the one
+   * nearest its mark decides: a class whose shard is full must be refused even while others have
+   * room (the figures reported are that master's).
+   */
   async check(): Promise<void> {
-    let info: string;
+    let infos: string[];
     try {
-      info = await this.opts.redis.info('memory');
+      const r = this.opts.redis;
+      infos = isCluster(r) ? await Promise.all(r.nodes('master').map((n) => n.info('memory'))) : [await r.info('memory')];
+      if (infos.length === 0) throw new Error('the cluster has no master known yet');
     } catch (err) {
       if (this.view.state !== 'unknown') this.log.warn({ err: (err as Error).message }, 'cannot read Redis memory: submissions are not held back until it can');
       this.view = { ...this.view, state: 'unknown' };
       return;
     }
-    const usedBytes = field(info, 'used_memory') ?? 0;
-    const maxBytes = field(info, 'maxmemory') ?? 0;
     const { highWaterBytes, highWaterFraction } = this.opts;
-    const markBytes = highWaterBytes > 0 ? highWaterBytes : maxBytes > 0 ? Math.floor(maxBytes * highWaterFraction) : 0;
+    const nodes = infos.map((info) => {
+      const usedBytes = field(info, 'used_memory') ?? 0;
+      const maxBytes = field(info, 'maxmemory') ?? 0;
+      const markBytes = highWaterBytes > 0 ? highWaterBytes : maxBytes > 0 ? Math.floor(maxBytes * highWaterFraction) : 0;
+      return { usedBytes, maxBytes, markBytes, load: markBytes > 0 ? usedBytes / markBytes : -1 };
+    });
+    const { usedBytes, maxBytes, markBytes } = nodes.reduce((a, b) => (b.load > a.load ? b : a));
     this.describeMark(markBytes, maxBytes);
     const was = this.view.state;
     let state: MemoryState;

@@ -14,7 +14,7 @@
  */
 import { hostname } from 'node:os';
 import { UnrecoverableError, Worker, type Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client.js';
 import type { Logger } from '../logging/logger.js';
 import { createRedis } from '../redis/connection.js';
 import { SCHEDULE_QUEUE, type Keys } from '../store/keys.js';
@@ -54,7 +54,7 @@ export const tickTaskId = (scheduleId: string, tickMs: number): string => `${sch
 export class ScheduleRunner {
   private readonly log: Logger;
   private worker?: Worker<TickJobData>;
-  private connection?: Redis;
+  private connection?: RedisClient;
   private reconcileTimer?: NodeJS.Timeout;
   private reconciling?: Promise<void>;
 

@@ -3,7 +3,7 @@
  * not BullMQ's job schedulers, is the source of truth: the runner reads the spec from here at
  * every tick, and every orchestrator re-creates missing job schedulers from here when it starts.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client.js';
 import type { Keys } from '../store/keys.js';
 import { OrchestratorError } from '../errors/errors.js';
 import { canonicalJson, type ScheduleSpec, type StoredSchedule } from './schedule-spec.js';
@@ -13,7 +13,7 @@ import { deleteSchedule } from '../store/schedules/delete-schedule.js';
 import { replaceSchedule } from '../store/schedules/replace-schedule.js';
 
 export interface ScheduleStoreOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
 }
 

@@ -13,7 +13,7 @@
  */
 import type { TaskSubmission } from '../tasks/task-spec.js';
 import { Queue, type JobSchedulerJson } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client.js';
 import { SCHEDULE_QUEUE, type Keys } from '../store/keys.js';
 import { BULL_EVENTS_MAXLEN } from '../tasks/task-queues.js';
 import { repeatOptions, type ScheduleSpec } from './schedule-spec.js';
@@ -37,7 +37,7 @@ const TICK_BACKOFF_MS = 500;
 
 export interface ScheduleTimersOptions {
   /** BullMQ's connection (never our own; see src/redis/connection.ts). */
-  bullRedis: Redis;
+  bullRedis: RedisClient;
   keys: Keys;
 }
 

@@ -16,7 +16,7 @@
  * whole process down). The function flattens one level of arrays into the command with a loop.
  */
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client.js';
 
 type Value = string | number | Buffer;
 /** One argument, or an array of them (sent as consecutive arguments). */
@@ -36,7 +36,7 @@ function flatten(head: Value[], args: readonly LuaArg[]): Value[] {
  * A function running `lua` on `redis`. With `numberOfKeys` the first that many arguments are the
  * keys; without, the caller passes the key count first. `F` is the call's type at its site.
  */
-export function luaCommand<F extends (...args: never[]) => Promise<unknown>>(redis: Redis, lua: string, numberOfKeys?: number): F {
+export function luaCommand<F extends (...args: never[]) => Promise<unknown>>(redis: RedisClient, lua: string, numberOfKeys?: number): F {
   const sha = createHash('sha1').update(lua).digest('hex');
   let sent = false;
   const run = async (...args: LuaArg[]): Promise<unknown> => {

@@ -19,7 +19,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client.js';
 import { PROJECT_ROOT } from '../paths.js';
 import { bullmqFunction } from './bullmq/installed-scripts.js';
 import { BULLMQ_SCRIPT_LAYOUTS, type BullScriptName } from './bullmq/script-layouts.js';
@@ -65,6 +65,6 @@ export function scriptSource(name: string): string {
  * `numberOfKeys` the first that many arguments are its keys; without, the caller passes the key
  * count first. `F` is the call's type at its site.
  */
-export function storeScript<F extends (...args: never[]) => Promise<unknown>>(redis: Redis, name: string, numberOfKeys?: number): F {
+export function storeScript<F extends (...args: never[]) => Promise<unknown>>(redis: RedisClient, name: string, numberOfKeys?: number): F {
   return luaCommand<F>(redis, scriptSource(name), numberOfKeys);
 }

@@ -5,7 +5,7 @@
  * is for a job fetched another way (BullMQ's moveToDelayed fetching the next job after a retry's
  * backoff). The starts requested in one turn of the event loop go to Redis as one script call.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client.js';
 import type { Keys } from '../store/keys.js';
 import type { TaskEventRecord } from '../store/codecs/feed-format.js';
 import { startAttempts } from '../store/tasks/start-attempts.js';
@@ -23,7 +23,7 @@ interface Op {
 type Script = (starts: readonly TaskEventRecord[]) => Promise<(string | null)[]>;
 
 export interface AttemptStartsOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   eventsMaxLen: number;
 }

@@ -5,7 +5,7 @@
  * is ours: kept in `{prefix}:limits` so new pools pick it up, and announced on a channel so
  * running pools apply it at once (workers/worker-pool.ts).
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client.js';
 import type { Keys } from '../store/keys.js';
 import { setPoolConcurrency } from '../store/classes/set-pool-concurrency.js';
 import { invalidArgument } from '../errors/errors.js';
@@ -31,7 +31,7 @@ export interface ClassLimitsChange {
 }
 
 export interface ClassControlsOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   queues: TaskQueues;
 }
@@ -45,7 +45,7 @@ function checkLimit(field: string, v: number | undefined): void {
 }
 
 /** The per-pool concurrency overrides of `classes` (0 where none is set). */
-export async function poolConcurrencyOverrides(redis: Redis, keys: Keys, classes: string[]): Promise<Map<string, number>> {
+export async function poolConcurrencyOverrides(redis: RedisClient, keys: Keys, classes: string[]): Promise<Map<string, number>> {
   if (classes.length === 0) return new Map();
   const values = await redis.hmget(keys.limits, ...classes);
   return new Map(classes.map((c, i) => [c, Number(values[i] ?? 0)]));

@@ -11,7 +11,7 @@
  * A task whose record was removed by retention (queues/ keepCompleted/keepFailed) and is
  * submitted again runs again: idempotency lasts as long as the task is retained.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client.js';
 import type { Keys } from '../store/keys.js';
 import { encodeJob, jobOptions, orderedJobData } from '../store/codecs/job-data.js';
 import { decodeTaskIndex, encodeTaskIndex } from '../store/codecs/task-index.js';
@@ -22,7 +22,7 @@ import { resolveTask, type ResolvedTask, type TaskSubmission } from './task-spec
 import type { TaskQueues } from './task-queues.js';
 
 export interface SubmitterOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   queues: TaskQueues;
   maxPayloadBytes: number;

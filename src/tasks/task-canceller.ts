@@ -13,7 +13,7 @@
  * a submit of the same task again finds it (cancelled) instead of queueing it anew.
  */
 import { Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client.js';
 import { cancelQueued, type CancelQueuedJob } from '../store/tasks/cancel-queued.js';
 import { clearCancel } from '../store/tasks/clear-cancel.js';
 import { requestCancel } from '../store/tasks/request-cancel.js';
@@ -26,7 +26,7 @@ import type { TaskState, TaskStatusReader } from './task-status.js';
 import { mapState } from './task-status.js';
 
 export interface TaskCancellerOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   queues: TaskQueues;
   status: TaskStatusReader;

@@ -13,7 +13,7 @@
  * more than `scanLimit` tasks; with selective filters a page can come back short (even empty)
  * with a token to go on from, so one call never walks an unbounded list.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client.js';
 import type { Keys } from '../store/keys.js';
 import { invalidArgument } from '../errors/errors.js';
 import { fromBullPriority } from './task-spec.js';
@@ -107,7 +107,7 @@ export function checkFilter(f: TaskFilter, queues: TaskQueues, field = 'filter')
 }
 
 export interface TaskListerOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   queues: TaskQueues;
 }

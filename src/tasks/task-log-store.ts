@@ -3,7 +3,7 @@
  * task-log-format.ts). Pools append (workers/attempt-log.ts); the front end reads
  * (task-logs.ts).
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client.js';
 import type { Keys } from '../store/keys.js';
 import { appendLog } from '../store/tasks/append-log.js';
 
@@ -15,7 +15,7 @@ export class TaskLogStore {
   private readonly append: Append;
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly keys: Keys,
   ) {
     this.append = appendLog(redis);

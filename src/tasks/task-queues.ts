@@ -3,13 +3,13 @@
  * and metrics; and a view of the internal queue schedule ticks wait on, for the dashboard.
  */
 import { Queue } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client.js';
 import type { TaskClassOptions } from '../../queues/task-classes.js';
 import { SCHEDULE_QUEUE, type Keys } from '../store/keys.js';
 import { invalidArgument } from '../errors/errors.js';
 
 export interface TaskQueuesOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   classes: ReadonlyMap<string, TaskClassOptions>;
 }

@@ -21,7 +21,7 @@
  * A task removed by a cancel while it was queued has no job; its entries go once they are older
  * than `orphanGraceMs` (the grace also covers a task claimed but not yet in its queue).
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client.js';
 import type { Logger } from '../logging/logger.js';
 import type { Keys } from '../store/keys.js';
 import { invalidArgument } from '../errors/errors.js';
@@ -36,7 +36,7 @@ import { sampleFinishedJobs } from '../store/tasks/sample-finished-jobs.js';
 import { repeatLimited, type RepeatedLog } from '../logging/repeat-limiter.js';
 
 export interface TaskRetentionOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   queues: TaskQueues;
   logger: Logger;

@@ -15,7 +15,7 @@
  * step stays failed (the engine ignores an outcome for a step already final).
  */
 import { Job } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client.js';
 import type { TaskEventRecord } from '../store/codecs/feed-format.js';
 import { jobDataJson } from '../store/codecs/job-data.js';
 import { RequeueFailedCode } from '../store/codes.js';
@@ -29,7 +29,7 @@ import type { TaskQueues } from './task-queues.js';
 import { mapState, type TaskStatusReader } from './task-status.js';
 
 export interface TaskRetrierOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   queues: TaskQueues;
   status: TaskStatusReader;

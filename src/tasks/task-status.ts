@@ -7,7 +7,7 @@
  */
 import { decodeTaskIndex } from '../store/codecs/task-index.js';
 import { Job, type JobState } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client.js';
 import type { Keys } from '../store/keys.js';
 import { OrchestratorError } from '../errors/errors.js';
 import { attemptsBefore, fromBullPriority, type TaskJobData } from './task-spec.js';
@@ -59,7 +59,7 @@ export function mapState(state: JobState | 'unknown', cancelRequested: boolean):
 }
 
 export interface TaskStatusReaderOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   queues: TaskQueues;
   /**

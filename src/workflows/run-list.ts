@@ -11,7 +11,7 @@
  * a page looked at; each page looks at a bounded number of runs, so a selective filter can give
  * a short (even empty) page with a token to go on from.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client.js';
 import type { Keys } from '../store/keys.js';
 import { invalidArgument } from '../errors/errors.js';
 import { pageNewestFirst } from '../store/lists/page-newest-first.js';
@@ -49,7 +49,7 @@ export interface RunPage {
 }
 
 export interface WorkflowRunListOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
 }
 

@@ -19,7 +19,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { hostname } from 'node:os';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client.js';
 import type { Logger } from '../logging/logger.js';
 import { createBlockingRedis } from '../redis/connection.js';
 import type { Keys } from '../store/keys.js';
@@ -32,7 +32,7 @@ import { ackInboxEntries, ensureInboxGroup, forgetIdleInboxConsumers } from '../
 export const ENGINE_GROUP = 'engine';
 
 export interface WorkflowEngineOptions {
-  redis: Redis;
+  redis: RedisClient;
   redisUrl: string;
   keys: Keys;
   runs: WorkflowRuns;
@@ -57,7 +57,7 @@ const DEAD_MAXLEN = 10_000;
 export class WorkflowEngine {
   readonly consumer = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   private readonly log: Logger;
-  private blocking?: Redis;
+  private blocking?: RedisClient;
   private loop?: Promise<void>;
   private sweepTimer?: NodeJS.Timeout;
   private sweeping?: Promise<void>;

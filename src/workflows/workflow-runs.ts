@@ -18,7 +18,7 @@
  * id "<run_id>.<step_id>", which the task index makes idempotent.
  */
 import { createHash, randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client.js';
 import type { Keys } from '../store/keys.js';
 import type { Logger } from '../logging/logger.js';
 import { OrchestratorError, invalidArgument } from '../errors/errors.js';
@@ -88,7 +88,7 @@ export interface RunHeader {
 }
 
 export interface WorkflowRunsOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   store: WorkflowStore;
   submitter: TaskSubmitter;

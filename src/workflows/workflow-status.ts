@@ -8,7 +8,7 @@
  * have missed something. Watchers read the events stream through one shared tailer
  * (src/feeds/stream-tailer.ts), never a connection each.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client.js';
 import type { Keys } from '../store/keys.js';
 import { OrchestratorError } from '../errors/errors.js';
 import type { TaskStatusReader } from '../tasks/task-status.js';
@@ -57,7 +57,7 @@ export interface WorkflowUpdate {
 }
 
 export interface WorkflowStatusReaderOptions {
-  redis: Redis;
+  redis: RedisClient;
   redisUrl: string;
   keys: Keys;
   store: WorkflowStore;

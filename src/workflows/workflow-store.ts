@@ -3,14 +3,14 @@
  * keeps the definition it started with. Versions are cached in memory once read (they never
  * change); only "which version is latest" is asked of Redis each time.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client.js';
 import type { Keys } from '../store/keys.js';
 import { OrchestratorError } from '../errors/errors.js';
 import { validateWorkflow, WorkflowPlan, type ValidateWorkflowOptions, type WorkflowDefinition, type WorkflowInput } from './workflow-definition.js';
 import { createWorkflow } from '../store/workflows/create-workflow.js';
 
 export interface WorkflowStoreOptions extends ValidateWorkflowOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
 }
 

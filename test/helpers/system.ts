@@ -7,7 +7,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Redis } from 'ioredis';
+import { Cluster, Redis } from 'ioredis';
 import { OrchestratorClient } from '../../src/client/orchestrator-client.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { createLogger } from '../../src/logging/logger.js';
@@ -98,11 +98,21 @@ export interface OrchestratorProcess {
   kill(signal?: NodeJS.Signals): void;
 }
 
+/** What a system runs on: one throwaway redis-server, or a Redis Cluster (test/helpers/redis-cluster.ts). */
+export interface RedisHandle {
+  /** The URL processes get as REDIS_URL (several hosts for a cluster). */
+  url: string;
+  stop(): Promise<void>;
+}
+
+/** A plain connection for assertions: a Redis, or a Cluster client for a cluster. */
+type AssertConnection<H> = H extends RedisServerHandle ? Redis : Redis | Cluster;
+
 /** Redis, config and child processes, without an orchestrator in the test process. */
-export interface BareSystem {
-  redis: RedisServerHandle;
+export interface BareSystem<H extends RedisHandle = RedisServerHandle> {
+  redis: H;
   /** A plain connection for assertions. */
-  r: Redis;
+  r: AssertConnection<H>;
   keys: Keys;
   config: Config;
   configFile: string;
@@ -114,7 +124,7 @@ export interface BareSystem {
   stop(): Promise<void>;
 }
 
-export interface TestSystem extends BareSystem {
+export interface TestSystem<H extends RedisHandle = RedisServerHandle> extends BareSystem<H> {
   orchestrator: Orchestrator;
   client: OrchestratorClient;
   addr: string;
@@ -133,9 +143,9 @@ function spawnWithOutput(args: string[], env: Record<string, string | undefined>
   return { child, exited, output: () => output, kill: (sig: NodeJS.Signals = 'SIGTERM') => child.kill(sig) };
 }
 
-export async function startBareSystem(opts: { toml?: string; redis?: RedisServerHandle } = {}): Promise<BareSystem> {
-  // A suite may bring a server of its own (the soak's restartable one, with AOF); stop() stops it.
-  const redis = opts.redis ?? (await startRedis());
+export async function startBareSystem<H extends RedisHandle = RedisServerHandle>(opts: { toml?: string; redis?: H } = {}): Promise<BareSystem<H>> {
+  // A suite may bring a server of its own (the soak's restartable one, with AOF; a cluster); stop() stops it.
+  const redis = (opts.redis ?? (await startRedis())) as H;
   const dir = mkdtempSync(join(tmpdir(), 'orq-test-'));
   const configFile = join(dir, 'orchestrator.toml');
   const dashboardTokenFile = join(dir, 'state', 'dashboard-token');
@@ -150,7 +160,12 @@ export async function startBareSystem(opts: { toml?: string; redis?: RedisServer
       http: { addr: '127.0.0.1:0', dashboard: { generatedTokenFile: dashboardTokenFile } },
     },
   });
-  const r = new Redis(redis.url, { maxRetriesPerRequest: null });
+  const seeds = redis.url.replace(/^redis:\/\//, '').split(',');
+  const r = (
+    seeds.length > 1
+      ? new Cluster(seeds.map((h) => ({ host: h.split(':')[0]!, port: Number(h.split(':')[1]) })))
+      : new Redis(redis.url, { maxRetriesPerRequest: null })
+  ) as AssertConnection<H>;
   r.on('error', () => undefined);
   const children: { child: ChildProcess; exited: Promise<unknown>; kill(sig?: NodeJS.Signals): void }[] = [];
   const clients: OrchestratorClient[] = [];
@@ -215,8 +230,8 @@ export async function startBareSystem(opts: { toml?: string; redis?: RedisServer
   return { redis, r, keys: k, config, configFile, startPool, startOrchestrator, startDashboard, stop };
 }
 
-export async function startSystem(opts: { toml?: string } = {}): Promise<TestSystem> {
-  const bare = await startBareSystem(opts);
+export async function startSystem<H extends RedisHandle = RedisServerHandle>(opts: { toml?: string; redis?: H } = {}): Promise<TestSystem<H>> {
+  const bare = await startBareSystem<H>(opts);
   const orchestrator = new Orchestrator({ config: bare.config, redisUrl: bare.redis.url, logger: createLogger('warn', { process: 'test-orchestrator' }) });
   await orchestrator.start();
   const addr = `127.0.0.1:${orchestrator.grpcPort}`;

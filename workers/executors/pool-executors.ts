@@ -4,7 +4,7 @@
  * compile error here until the pool can run it, so a task of a known kind never meets a pool
  * that has no executor for it. The front end's side of a kind is src/executors/<kind>.ts.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../src/redis/redis-client.js';
 import { resolve } from 'node:path';
 import type { Config } from '../../src/config/config.js';
 import type { DockerClient } from '../../src/docker/docker-client.js';
@@ -28,7 +28,7 @@ import { SlurmExecutor } from './slurm.js';
 export interface PoolExecutorOptions {
   config: Config;
   poolId: string;
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   docker: DockerClient;
   logger: Logger;

@@ -32,7 +32,7 @@
  * valid on a Redis Cluster too.
  */
 import { createRedisBackend, type BackendFactory, type RedisQueueBackend } from 'bullmq';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/redis-client.js';
 import { Packr, unpack } from 'msgpackr';
 import { eventFields, type TaskEventRecord, type TaskResultRecord } from '../codecs/feed-format.js';
 import { outcomeArgv, outcomeKeys } from '../outcome-writes.js';
@@ -71,7 +71,7 @@ export const CANCEL_FIELD = 'orqCancel';
  * built here, not at import, so that a mismatched BullMQ is refused by the pool's start-up guard
  * (startup-guard.ts), with its message, before any script is built from it.
  */
-export function defineTaskCommands(bullRedis: Redis): void {
+export function defineTaskCommands(bullRedis: RedisClient): void {
   const r = bullRedis as unknown as Record<string, unknown>;
   const define = (command: string, numberOfKeys: number, script: string) => {
     if (typeof r[command] !== 'function') bullRedis.defineCommand(command, { numberOfKeys, lua: scriptSource(script) });

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/redis-client.js';
 import type { Keys } from '../keys.js';
 
 /**
@@ -7,7 +7,7 @@ import type { Keys } from '../keys.js';
  * the limits channel, in one MULTI: pools that start later read the hash, running ones re-read
  * it when they hear the class, and neither can happen without the other.
  */
-export function setPoolConcurrency(redis: Redis, keys: Keys): (taskClass: string, poolConcurrency: number) => Promise<void> {
+export function setPoolConcurrency(redis: RedisClient, keys: Keys): (taskClass: string, poolConcurrency: number) => Promise<void> {
   return async (taskClass, poolConcurrency) => {
     const tx = redis.multi();
     if (poolConcurrency === 0) tx.hdel(keys.limits, taskClass);

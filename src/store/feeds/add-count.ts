@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/redis-client.js';
 import type { Keys } from '../keys.js';
 
 /** The counts bumped outside a script (the others are kept by the scripts that end a task). */
@@ -7,7 +7,7 @@ export type PlainCount = 'retried' | 'timed_out';
 /**
  * Adds one to a cluster-wide count in the counters hash (HINCRBY of field `<kind>:<class>`).
  */
-export function addCount(redis: Redis, keys: Keys): (kind: PlainCount, taskClass: string) => Promise<void> {
+export function addCount(redis: RedisClient, keys: Keys): (kind: PlainCount, taskClass: string) => Promise<void> {
   return async (kind, taskClass) => {
     await redis.hincrby(keys.counters, `${kind}:${taskClass}`, 1);
   };

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/redis-client.js';
 import type { Keys } from '../keys.js';
 import { eventFields, resultFields, type TaskEventRecord, type TaskResultRecord } from '../codecs/feed-format.js';
 
@@ -11,7 +11,7 @@ import { eventFields, resultFields, type TaskEventRecord, type TaskResultRecord 
  * never hears of would leave its run waiting. The first failed command's error is thrown.
  */
 export function appendOutcome(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   maxLen: { events: number; results: number },
 ): (event: TaskEventRecord, result: TaskResultRecord) => Promise<void> {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/redis-client.js';
 import { storeScript } from '../store-script.js';
 
 /** Where a page starts and what it may hold. */
@@ -26,7 +26,7 @@ const bound = (n: number) => (n === Infinity ? '+inf' : n === -Infinity ? '-inf'
  * lua/lists/page-newest-first.lua: up to `count` entries of the zset `list` ordered by (score,
  * id) descending that come strictly after the cursor, within [minScore, maxScore].
  */
-export function pageNewestFirst(redis: Redis): (list: string, page: NewestFirstPage) => Promise<ScoredEntry[]> {
+export function pageNewestFirst(redis: RedisClient): (list: string, page: NewestFirstPage) => Promise<ScoredEntry[]> {
   const run = storeScript<Command>(redis, 'lists/page-newest-first', 1);
   return async (list, { maxScore, minScore, cursor, count }) => {
     const flat = await run(list, bound(maxScore), bound(minScore), cursor ? String(cursor.score) : '', cursor?.id ?? '', count);

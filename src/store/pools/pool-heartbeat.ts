@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/redis-client.js';
 import type { Keys } from '../keys.js';
 
 export interface PoolBeat {
@@ -20,7 +20,7 @@ export interface PoolBeat {
  * writer left: the caller checks), null when none is asked, undefined when the transaction gave
  * no answer (the caller then changes nothing: no answer is not "resumed").
  */
-export function poolHeartbeat(redis: Redis, keys: Keys): (poolId: string, beat: PoolBeat) => Promise<string | null | undefined> {
+export function poolHeartbeat(redis: RedisClient, keys: Keys): (poolId: string, beat: PoolBeat) => Promise<string | null | undefined> {
   return async (poolId, { nowMs, facts, goneListedMs, heartbeatMs }) => {
     const replies = await redis
       .multi()

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/redis-client.js';
 import type { Keys } from '../keys.js';
 
 /**
@@ -6,7 +6,7 @@ import type { Keys } from '../keys.js';
  * by `nowMs` (listed as stopped for `goneListedMs`, src/pools/pool-registry.ts), its facts marked
  * stopped with nothing busy and expiring after `goneListedMs`, and its drain request cleared.
  */
-export function poolLeft(redis: Redis, keys: Keys): (poolId: string, nowMs: number, goneListedMs: number) => Promise<void> {
+export function poolLeft(redis: RedisClient, keys: Keys): (poolId: string, nowMs: number, goneListedMs: number) => Promise<void> {
   return async (poolId, nowMs, goneListedMs) => {
     await redis
       .multi()

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/redis-client.js';
 import type { Keys } from '../keys.js';
 
 /**
@@ -6,7 +6,7 @@ import type { Keys } from '../keys.js';
  * pool id on the drain channel, together (MULTI): the pool applies it at once from the message,
  * or, having missed it, at its next heartbeat (pool-heartbeat.ts) from the hash.
  */
-export function requestDrain(redis: Redis, keys: Keys): (poolId: string, mode: 'stay' | 'exit') => Promise<void> {
+export function requestDrain(redis: RedisClient, keys: Keys): (poolId: string, mode: 'stay' | 'exit') => Promise<void> {
   return async (poolId, mode) => {
     await redis.multi().hset(keys.poolDrain, poolId, mode).publish(keys.poolDrainChannel, poolId).exec();
   };

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/redis-client.js';
 import type { Keys } from '../keys.js';
 
 /**
@@ -8,14 +8,14 @@ import type { Keys } from '../keys.js';
  */
 
 /** Stores attempt `attempt` of `taskId`'s Slurm job id, expiring after `ttlMs` (SET PX). */
-export function keepSlurmJobId(redis: Redis, keys: Keys): (taskId: string, attempt: number, jobId: string, ttlMs: number) => Promise<void> {
+export function keepSlurmJobId(redis: RedisClient, keys: Keys): (taskId: string, attempt: number, jobId: string, ttlMs: number) => Promise<void> {
   return async (taskId, attempt, jobId, ttlMs) => {
     await redis.set(keys.slurmJob(taskId, attempt), jobId, 'PX', ttlMs);
   };
 }
 
 /** The job ended: its id is kept only `ttlMs` more, for a rerun to read the outcome (PEXPIRE). */
-export function slurmJobEnded(redis: Redis, keys: Keys): (taskId: string, attempt: number, ttlMs: number) => Promise<void> {
+export function slurmJobEnded(redis: RedisClient, keys: Keys): (taskId: string, attempt: number, ttlMs: number) => Promise<void> {
   return async (taskId, attempt, ttlMs) => {
     await redis.pexpire(keys.slurmJob(taskId, attempt), ttlMs);
   };

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/redis-client.js';
 import type { Keys } from '../keys.js';
 import type { CancelQueuedCode } from '../codes.js';
 import { outcomeArgv, outcomeKeys } from '../outcome-writes.js';
@@ -21,7 +21,7 @@ type Command = (...args: (string | number | Buffer)[]) => Promise<number>;
  * removeJob error.
  */
 export function cancelQueued(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   maxLen: { events: number; results: number },
 ): (job: CancelQueuedJob, atMs: number, reason: string, event: TaskEventRecord, result: TaskResultRecord) => Promise<CancelQueuedCode | number> {

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/redis-client.js';
 import type { Keys } from '../keys.js';
 import { storeScript } from '../store-script.js';
 
@@ -47,7 +47,7 @@ const num = (v: string | undefined) => Number(v || 0);
  * `taskIds`; undefined for a task whose job is gone.
  */
 export function readTaskSummaries(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
 ): (taskClass: string, sets: FinishedAndDelayedSets, taskIds: readonly string[]) => Promise<(JobSummary | undefined)[]> {
   const run = storeScript<Command>(redis, 'tasks/read-task-summaries', 3);

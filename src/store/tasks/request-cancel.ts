@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/redis-client.js';
 import type { Keys } from '../keys.js';
 
 /**
@@ -6,7 +6,7 @@ import type { Keys } from '../keys.js';
  * cancel channel (`<task_id>\t<reason>`), in one MULTI: a pool that starts the task later finds
  * the record, one running it hears the message, and neither can happen without the other.
  */
-export function requestCancel(redis: Redis, keys: Keys): (taskId: string, reason: string) => Promise<void> {
+export function requestCancel(redis: RedisClient, keys: Keys): (taskId: string, reason: string) => Promise<void> {
   return async (taskId, reason) => {
     await redis.multi().hset(keys.cancel, taskId, reason).publish(keys.cancelChannel, `${taskId}\t${reason}`).exec();
   };

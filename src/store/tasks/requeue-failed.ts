@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/redis-client.js';
 import type { Keys } from '../keys.js';
 import type { RequeueFailedCode } from '../codes.js';
 import { eventFields, type TaskEventRecord } from '../codecs/feed-format.js';
@@ -22,7 +22,7 @@ type Command = (...args: (string | number)[]) => Promise<number>;
  * answer is reprocessJob's refusal (-1 no such job, -3 not failed).
  */
 export function requeueFailed(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   eventsMaxLen: number,
 ): (job: RequeueFailedJob, dataJson: string, optsJson: string, event: TaskEventRecord) => Promise<RequeueFailedCode | number> {

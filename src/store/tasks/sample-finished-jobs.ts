@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/redis-client.js';
 import type { Keys } from '../keys.js';
 
 /** One finished set (a class queue's completed or failed zset) to sample. */
@@ -23,7 +23,7 @@ export interface FinishedSetSample {
  * round trips (ZCARD and ZRANDMEMBER of every set, then MEMORY USAGE of the sampled jobs and
  * their log lists, skipped when nothing was sampled), whatever the number of tasks.
  */
-export function sampleFinishedJobs(redis: Redis, keys: Keys): (sets: readonly FinishedSetRef[], samples: number) => Promise<FinishedSetSample[]> {
+export function sampleFinishedJobs(redis: RedisClient, keys: Keys): (sets: readonly FinishedSetRef[], samples: number) => Promise<FinishedSetSample[]> {
   return async (sets, samples) => {
     const first = redis.pipeline();
     for (const { set } of sets) first.zcard(set).zrandmember(set, samples);

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/redis-client.js';
 import type { Keys } from '../keys.js';
 import { eventFields, type TaskEventRecord } from '../codecs/feed-format.js';
 import { storeScript } from '../store-script.js';
@@ -9,7 +9,7 @@ type Command = (argv: (string | number)[]) => Promise<(string | null)[]>;
  * lua/tasks/start-attempts.lua: writes each "started" event of `starts` and answers, for each,
  * the reason of a cancel requested for its task, or null.
  */
-export function startAttempts(redis: Redis, keys: Keys, eventsMaxLen: number): (starts: readonly TaskEventRecord[]) => Promise<(string | null)[]> {
+export function startAttempts(redis: RedisClient, keys: Keys, eventsMaxLen: number): (starts: readonly TaskEventRecord[]) => Promise<(string | null)[]> {
   const run = storeScript<Command>(redis, 'tasks/start-attempts', 2);
   return async (starts) => {
     const argv: (string | number)[] = [keys.events, keys.cancel, eventsMaxLen];

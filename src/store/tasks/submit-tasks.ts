@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/redis-client.js';
 import type { Keys } from '../keys.js';
 import type { EncodedJob } from '../codecs/job-data.js';
 import { storeScript } from '../store-script.js';
@@ -47,7 +47,7 @@ type Command = (numKeys: number, keys: string[], argv: (string | number | Buffer
  * lua/tasks/submit-tasks.lua: claims `entries` (ids unique within the batch) and adds their jobs,
  * all or nothing, in one script call.
  */
-export function submitTasks(redis: Redis, keys: Keys, eventsMaxLen: number): (entries: readonly SubmitEntry[]) => Promise<SubmitReply> {
+export function submitTasks(redis: RedisClient, keys: Keys, eventsMaxLen: number): (entries: readonly SubmitEntry[]) => Promise<SubmitReply> {
   const run = storeScript<Command>(redis, 'tasks/submit-tasks');
   return async (entries) => {
     const keyList = [keys.tasks, keys.events, keys.counters, keys.schedulesLast, keys.schedules];

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/redis-client.js';
 import type { Keys } from '../keys.js';
 import { CancelRunCode } from '../codes.js';
 import type { LuaArg } from '../lua-command.js';
@@ -13,7 +13,7 @@ export type CancelRunReply =
 type Command = (head: LuaArg, reason: string) => Promise<[CancelRunCode.Missing] | [CancelRunCode.Found, string, string[]]>;
 
 /** lua/workflows/cancel-run.lua: cancels run `runId`; hands back the steps whose tasks to cancel. */
-export function cancelRun(redis: Redis, keys: Keys, opts: RunScriptOptions): (runId: string, nowMs: number, reason: string) => Promise<CancelRunReply> {
+export function cancelRun(redis: RedisClient, keys: Keys, opts: RunScriptOptions): (runId: string, nowMs: number, reason: string) => Promise<CancelRunReply> {
   const run = storeScript<Command>(redis, 'workflows/cancel-run', RUN_SCRIPT_KEYS);
   return async (runId, nowMs, reason) => {
     const reply = await run(runScriptHead(keys, opts, runId, nowMs), reason);

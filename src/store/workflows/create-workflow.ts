@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/redis-client.js';
 import type { Keys } from '../keys.js';
 import { storeScript } from '../store-script.js';
 
@@ -14,7 +14,7 @@ export const DEFINITION_OPENING = '{"version":0,';
  * lua/workflows/create-workflow.lua: stores `definitionJson` as workflow `name`'s next version;
  * returns the version number. The JSON must open with DEFINITION_OPENING.
  */
-export function createWorkflow(redis: Redis, keys: Keys): (name: string, definitionJson: string) => Promise<number> {
+export function createWorkflow(redis: RedisClient, keys: Keys): (name: string, definitionJson: string) => Promise<number> {
   const run = storeScript<Command>(redis, 'workflows/create-workflow', 2);
   return async (name, definitionJson) => {
     if (!definitionJson.startsWith(DEFINITION_OPENING)) throw new Error(`createWorkflow: the definition of "${name}" must open with ${DEFINITION_OPENING}`);

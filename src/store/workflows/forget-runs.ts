@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/redis-client.js';
 import type { Keys } from '../keys.js';
 
 /**
@@ -6,7 +6,7 @@ import type { Keys } from '../keys.js';
  * (expired after workflows.runRetentionMs), so the index keeps only the runs kept. Nothing for
  * an empty list (ZREM needs a member).
  */
-export function forgetRuns(redis: Redis, keys: Keys): (runIds: readonly string[]) => Promise<void> {
+export function forgetRuns(redis: RedisClient, keys: Keys): (runIds: readonly string[]) => Promise<void> {
   return async (runIds) => {
     if (runIds.length) await redis.zrem(keys.runIndex, ...runIds);
   };

@@ -3,11 +3,11 @@
  * made once, entries acknowledged and deleted together once applied, consumers that left
  * removed. Plain commands; taking over what a stopped consumer left is take-over-inbox.ts.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/redis-client.js';
 import type { Keys } from '../keys.js';
 
 /** Creates the group (and the stream) if missing; a group already there is left as it is. */
-export async function ensureInboxGroup(redis: Redis, keys: Keys, group: string): Promise<void> {
+export async function ensureInboxGroup(redis: RedisClient, keys: Keys, group: string): Promise<void> {
   try {
     await redis.xgroup('CREATE', keys.workflowInbox, group, '0', 'MKSTREAM');
   } catch (err) {
@@ -16,7 +16,7 @@ export async function ensureInboxGroup(redis: Redis, keys: Keys, group: string):
 }
 
 /** Acknowledges and deletes applied entries in one MULTI: an entry is done once, and gone. */
-export async function ackInboxEntries(redis: Redis, keys: Keys, group: string, ids: readonly string[]): Promise<void> {
+export async function ackInboxEntries(redis: RedisClient, keys: Keys, group: string, ids: readonly string[]): Promise<void> {
   if (ids.length === 0) return;
   await redis
     .multi()
@@ -26,7 +26,7 @@ export async function ackInboxEntries(redis: Redis, keys: Keys, group: string, i
 }
 
 /** Removes the group's consumers (but `self`) with nothing pending, idle longer than `idleMs`. */
-export async function forgetIdleInboxConsumers(redis: Redis, keys: Keys, group: string, self: string, idleMs: number): Promise<void> {
+export async function forgetIdleInboxConsumers(redis: RedisClient, keys: Keys, group: string, self: string, idleMs: number): Promise<void> {
   const list = (await redis.xinfo('CONSUMERS', keys.workflowInbox, group)) as unknown[][];
   for (const c of list) {
     const info = new Map<string, unknown>();

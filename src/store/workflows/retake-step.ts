@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/redis-client.js';
 import type { Keys } from '../keys.js';
 import type { RetakeCode } from '../codes.js';
 import type { LuaArg } from '../lua-command.js';
@@ -12,7 +12,7 @@ type Command = (head: LuaArg, stepId: string, cutoffMs: number) => Promise<Retak
  * `cutoffMs` or earlier by a caller that did not finish; Taken for exactly one of several callers.
  */
 export function retakeStep(
-  redis: Redis,
+  redis: RedisClient,
   keys: Keys,
   opts: RunScriptOptions,
 ): (runId: string, nowMs: number, stepId: string, cutoffMs: number) => Promise<RetakeCode> {

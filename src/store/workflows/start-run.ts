@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/redis-client.js';
 import type { Keys } from '../keys.js';
 import { StartRunCode } from '../codes.js';
 import type { LuaArg } from '../lua-command.js';
@@ -23,7 +23,7 @@ export type StartRunReply =
 type Command = (head: LuaArg, digest: string, name: string, version: number, policy: string, inputs: string, steps: LuaArg) => Promise<[number, ...string[]]>;
 
 /** lua/workflows/start-run.lua: creates run `runId`, releasing its steps without dependencies. */
-export function startRun(redis: Redis, keys: Keys, opts: RunScriptOptions): (runId: string, nowMs: number, run: NewRun) => Promise<StartRunReply> {
+export function startRun(redis: RedisClient, keys: Keys, opts: RunScriptOptions): (runId: string, nowMs: number, run: NewRun) => Promise<StartRunReply> {
   const run = storeScript<Command>(redis, 'workflows/start-run', RUN_SCRIPT_KEYS);
   return async (runId, nowMs, r) => {
     const steps: (string | number)[] = [];

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/redis-client.js';
 import type { Keys } from '../keys.js';
 import { StepDoneCode } from '../codes.js';
 import type { LuaArg } from '../lua-command.js';
@@ -38,7 +38,7 @@ type Command = (
 ) => Promise<[StepDoneCode.NotRecorded, string[]] | [StepDoneCode.Recorded, string[], string[], number]>;
 
 /** lua/workflows/step-done.lua: records a step's final outcome in run `runId` and what follows. */
-export function stepDone(redis: Redis, keys: Keys, opts: RunScriptOptions): (runId: string, nowMs: number, step: StepDone) => Promise<StepDoneReply> {
+export function stepDone(redis: RedisClient, keys: Keys, opts: RunScriptOptions): (runId: string, nowMs: number, step: StepDone) => Promise<StepDoneReply> {
   const run = storeScript<Command>(redis, 'workflows/step-done', RUN_SCRIPT_KEYS);
   return async (runId, nowMs, s) => {
     const reply = await run(

@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/redis-client.js';
 import type { Keys } from '../keys.js';
 import type { RawEntry } from '../codecs/feed-format.js';
 import { storeScript } from '../store-script.js';
@@ -43,7 +43,7 @@ type Command = (
 ) => Promise<[TakeOverReply['dead'], RawEntry[], string, number]>;
 
 /** lua/workflows/take-over-inbox.lua: claims, or dead-letters, workflow inbox entries left unfinished. */
-export function takeOverInbox(redis: Redis, keys: Keys): (req: TakeOverRequest) => Promise<TakeOverReply> {
+export function takeOverInbox(redis: RedisClient, keys: Keys): (req: TakeOverRequest) => Promise<TakeOverReply> {
   const run = storeScript<Command>(redis, 'workflows/take-over-inbox', 2);
   return async (r) => {
     const [dead, claimed, last, looked] = await run(

@@ -1,0 +1,104 @@
+/**
+ * The whole system on a Redis Cluster of three masters (test/helpers/redis-cluster.ts), given to
+ * every process as REDIS_URL with several hosts: the core contract a client relies on (submit one
+ * and many, status, results and events streamed and resumed from a cursor, ListTasks, cancel,
+ * a workflow, a schedule) holds there as on one Redis.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { TaskState, WorkflowRunState, type TaskInput } from '../src/client/orchestrator-client.js';
+import { startRedisCluster, type RedisClusterHandle } from './helpers/redis-cluster.js';
+import { startSystem, type TestSystem } from './helpers/system.js';
+import { waitFor } from './helpers/wait.js';
+
+let cluster: RedisClusterHandle;
+let sys: TestSystem<RedisClusterHandle>;
+beforeAll(async () => {
+  cluster = await startRedisCluster({ masters: 3 });
+  sys = await startSystem({ redis: cluster });
+  await sys.startPool({ classes: 'cpu_short:4,inproc:8' });
+}, 120_000);
+afterAll(async () => sys?.stop());
+
+const echo = (payload: Record<string, string>, taskClass = 'inproc'): TaskInput => ({ taskClass, payload });
+
+describe('the system on a Redis Cluster', { timeout: 60_000 }, () => {
+  it('runs on every master the client is given: the connections follow the cluster, not one node', async () => {
+    const views = await cluster.nodes();
+    expect(views.filter((n) => n.role === 'master' && n.slots.length > 0)).toHaveLength(3);
+    expect((await sys.client.health()).components.find((c) => c.name === 'redis')?.detail ?? '').not.toMatch(/down|unreachable/i);
+  });
+
+  it('submits one and many, reports status, delivers results and resumes the events stream from a cursor', async () => {
+    const one = await sys.client.submitTask(echo({ n: 'one' }));
+    const many = await sys.client.submitTasks([echo({ n: '1' }), echo({ n: '2' }, 'cpu_short'), echo({ n: '3' })]);
+    const ids = [one.taskId, ...many.map((t) => t.taskId)];
+    for (const id of ids) expect((await sys.client.waitForResult(id, { timeoutMs: 30_000 })).state).toBe(TaskState.TASK_STATE_SUCCEEDED);
+    const status = await sys.client.getTaskStatus(many[1]!.taskId);
+    expect([status.taskClass, status.state, JSON.parse(status.resultJson)]).toEqual(['cpu_short', TaskState.TASK_STATE_SUCCEEDED, { n: '2' }]);
+
+    // Every result, read back once all are done.
+    const all: string[] = [];
+    for await (const r of sys.client.streamTaskResults({ taskIds: ids, closeWhenDone: true })) all.push(r.taskId);
+    expect(all.sort()).toEqual([...ids].sort());
+
+    // A task's events from the start, then from its `started` event's cursor: only what followed.
+    const events = async (cursor: string, until: string) => {
+      const out: { type: string; cursor: string }[] = [];
+      const stream = sys.client.streamEvents({ taskIds: [one.taskId], cursor });
+      for await (const e of stream) {
+        out.push({ type: e.type, cursor: e.cursor });
+        if (e.type === until) break;
+      }
+      stream.cancel();
+      return out;
+    };
+    const history = await events('0', 'succeeded');
+    expect(history.map((e) => e.type)).toEqual(['submitted', 'started', 'succeeded']);
+    expect((await events(history[1]!.cursor, 'succeeded')).map((e) => e.type)).toEqual(['succeeded']);
+  });
+
+  it('lists tasks newest first across classes and pages by token', async () => {
+    const made = await sys.client.submitTasks(Array.from({ length: 5 }, (_, i) => echo({ page: String(i) })));
+    for (const t of made) await sys.client.waitForResult(t.taskId, { timeoutMs: 30_000 });
+    const first = await sys.client.listTasks({ taskClasses: ['inproc'] }, { pageSize: 3 });
+    const second = await sys.client.listTasks({ taskClasses: ['inproc'] }, { pageSize: 3, pageToken: first.nextPageToken });
+    const listed = [...first.tasks, ...second.tasks].map((t) => t.taskId);
+    // One batch shares its submit time: (time, id) orders it.
+    expect(listed.slice(0, 5).sort()).toEqual(made.map((t) => t.taskId).sort());
+    expect(new Set(listed).size).toBe(listed.length);
+  });
+
+  it('cancels a queued task in a class no pool serves, and refuses a second id in another class', async () => {
+    const { taskId } = await sys.client.submitTask({ taskClass: 'gpu', payload: { wait: '1' }, taskId: 'cluster-cancel-1' });
+    await sys.client.cancelTask(taskId, 'not needed');
+    expect((await sys.client.getTaskStatus(taskId)).state).toBe(TaskState.TASK_STATE_CANCELLED);
+    await expect(sys.client.submitTask({ taskClass: 'cpu_short', payload: { other: '1' }, taskId: 'cluster-cancel-1' })).rejects.toThrow(
+      /already exists|ALREADY_EXISTS/i,
+    );
+  });
+
+  it('runs a workflow to the end and fires a schedule', async () => {
+    await sys.client.createWorkflow({
+      name: 'cluster-chain',
+      steps: [
+        { stepId: 'a', task: echo({ x: '${inputs.x}' }) },
+        { stepId: 'b', dependsOn: ['a'], task: echo({ y: '${steps.a.result.x}' }, 'cpu_short') },
+      ],
+    });
+    const { runId } = await sys.client.startWorkflowRun({ name: 'cluster-chain', inputs: { x: '5' } });
+    const run = await sys.client.waitForRun(runId, { timeoutMs: 45_000 });
+    expect(run.state).toBe(WorkflowRunState.WORKFLOW_RUN_STATE_SUCCEEDED);
+    expect(JSON.parse(run.steps.find((s) => s.stepId === 'b')!.resultJson)).toEqual({ y: '5' });
+
+    await sys.client.createSchedule({ scheduleId: 'cluster-tick', everyMs: 1_000, task: echo({ tick: '1' }) });
+    const fired = await waitFor(
+      async () => {
+        const page = await sys.client.listTasks({ taskClasses: ['inproc'] }, { pageSize: 50 });
+        return page.tasks.find((t) => t.state === TaskState.TASK_STATE_SUCCEEDED && t.taskId.includes('cluster-tick'));
+      },
+      { timeoutMs: 30_000, message: 'the schedule never submitted a task that ran' },
+    );
+    expect(fired).toBeDefined();
+    await sys.client.deleteSchedule('cluster-tick');
+  });
+});
