@@ -2,22 +2,39 @@
  * The whole system on a Redis Cluster of three masters (test/helpers/redis-cluster.ts), given to
  * every process as REDIS_URL with several hosts: the core contract a client relies on (submit one
  * and many, status, results and events streamed and resumed from a cursor, ListTasks, cancel,
- * a workflow, a schedule) holds there as on one Redis.
+ * a workflow, a schedule) holds there as on one Redis. The cpu_short pool runs on another host (a
+ * network namespace of the suite's own lab, test/helpers/netns.ts), reaching the cluster over
+ * the lab's bridge only.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskState, WorkflowRunState, type TaskInput } from '../src/client/orchestrator-client.js';
+import { createNetnsLab, type NetnsHost, type NetnsLab } from './helpers/netns.js';
 import { startRedisCluster, type RedisClusterHandle } from './helpers/redis-cluster.js';
 import { startSystem, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
 
+let lab: NetnsLab;
+let remote: NetnsHost;
 let cluster: RedisClusterHandle;
 let sys: TestSystem<RedisClusterHandle>;
+let remotePoolId: string;
 beforeAll(async () => {
-  cluster = await startRedisCluster({ masters: 3 });
+  lab = createNetnsLab();
+  remote = lab.addHost();
+  cluster = await startRedisCluster({ masters: 3, host: lab.hostAddress });
   sys = await startSystem({ redis: cluster });
-  await sys.startPool({ classes: 'cpu_short:4,inproc:8' });
+  await sys.startPool({ classes: 'inproc:8' });
+  remotePoolId = (await sys.startPool({ classes: 'cpu_short:4', host: remote })).id;
 }, 120_000);
-afterAll(async () => sys?.stop());
+afterAll(async () => {
+  try {
+    await sys?.stop();
+    // Nothing of the suite left on the other host (a killed pool's task children end with it).
+    if (remote) await waitFor(() => remote.pids().length === 0, { timeoutMs: 15_000, message: 'processes left on the other host' });
+  } finally {
+    lab?.remove();
+  }
+});
 
 const echo = (payload: Record<string, string>, taskClass = 'inproc'): TaskInput => ({ taskClass, payload });
 
@@ -35,6 +52,8 @@ describe('the system on a Redis Cluster', { timeout: 60_000 }, () => {
     for (const id of ids) expect((await sys.client.waitForResult(id, { timeoutMs: 30_000 })).state).toBe(TaskState.TASK_STATE_SUCCEEDED);
     const status = await sys.client.getTaskStatus(many[1]!.taskId);
     expect([status.taskClass, status.state, JSON.parse(status.resultJson)]).toEqual(['cpu_short', TaskState.TASK_STATE_SUCCEEDED, { n: '2' }]);
+    // Run on the other host, by the pool there.
+    expect(status.workerId).toBe(remotePoolId);
 
     // Every result, read back once all are done.
     const all: string[] = [];

@@ -22,6 +22,12 @@ export interface StartClusterOptions {
   replicas?: number;
   /** cluster-node-timeout: how long a master may be silent before its replica takes over. @default 2000 */
   nodeTimeoutMs?: number;
+  /**
+   * The address the nodes announce and clients use, besides loopback: a network-namespace lab's
+   * (test/helpers/netns.ts `hostAddress`), so that pools on the lab's hosts reach the cluster.
+   * Nodes then bind it too, without protected mode (the lab is the test's own). @default "127.0.0.1"
+   */
+  host?: string;
 }
 
 export interface ClusterNodeView {
@@ -39,7 +45,7 @@ export interface ClusterNodeView {
 export interface RedisClusterHandle {
   /** Every node started, by port (killed ones too). */
   readonly servers: ReadonlyMap<number, RedisServerHandle>;
-  /** redis://127.0.0.1:P of each node, for seeds. */
+  /** redis://<host>:P of each node, for seeds. */
   readonly seeds: string[];
   /** Every node as one URL of several hosts: what REDIS_URL names a cluster with. */
   readonly url: string;
@@ -99,6 +105,8 @@ export async function startRedisCluster(opts: StartClusterOptions = {}): Promise
   const masters = opts.masters ?? 3;
   const replicas = opts.replicas ?? 0;
   const nodeTimeoutMs = opts.nodeTimeoutMs ?? 2_000;
+  const host = opts.host ?? '127.0.0.1';
+  const bind = host === '127.0.0.1' ? [] : ['--bind', `127.0.0.1 ${host}`, '--protected-mode', 'no'];
   const servers = new Map<number, RedisServerHandle>();
   const killed = new Set<number>();
   const stopAll = () => Promise.all([...servers.values()].map((s) => s.stop()));
@@ -109,6 +117,7 @@ export async function startRedisCluster(opts: StartClusterOptions = {}): Promise
       const busPort = await freePort();
       const s = await startRedis({
         extraArgs: [
+          ...bind,
           '--cluster-enabled',
           'yes',
           '--cluster-config-file',
@@ -122,7 +131,7 @@ export async function startRedisCluster(opts: StartClusterOptions = {}): Promise
       servers.set(s.port, s);
     }
     const ports = [...servers.keys()];
-    await redisCli(['--cluster', 'create', ...ports.map((p) => `127.0.0.1:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes']);
+    await redisCli(['--cluster', 'create', ...ports.map((p) => `${host}:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes']);
   } catch (err) {
     await stopAll();
     throw err;
@@ -186,8 +195,8 @@ export async function startRedisCluster(opts: StartClusterOptions = {}): Promise
 
   return {
     servers,
-    seeds: [...servers.keys()].map((p) => `redis://127.0.0.1:${p}`),
-    url: `redis://${[...servers.keys()].map((p) => `127.0.0.1:${p}`).join(',')}`,
+    seeds: [...servers.keys()].map((p) => `redis://${host}:${p}`),
+    url: `redis://${[...servers.keys()].map((p) => `${host}:${p}`).join(',')}`,
     nodes,
     waitOk,
     async masterOf(key) {
@@ -219,7 +228,7 @@ export async function startRedisCluster(opts: StartClusterOptions = {}): Promise
       const to = all.find((n) => n.port === toPort);
       if (!from || !to) throw new Error(`reshard: no node on ${from ? toPort : fromPort}`);
       await redisCli(
-        ['--cluster', 'reshard', `127.0.0.1:${live()[0]}`, '--cluster-from', from.id, '--cluster-to', to.id, '--cluster-slots', String(slots), '--cluster-yes'],
+        ['--cluster', 'reshard', `${host}:${live()[0]}`, '--cluster-from', from.id, '--cluster-to', to.id, '--cluster-slots', String(slots), '--cluster-yes'],
         120_000,
       );
     },

@@ -3,7 +3,7 @@
  * in-process on 127.0.0.1:0, and worker pools as real child processes (built JS in dist/, so
  * run `npm run build` first; `npm test` does).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type SpawnOptions } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +15,7 @@ import { Orchestrator } from '../../src/orchestrator.js';
 import { keys, type Keys } from '../../src/store/keys.js';
 import { PROJECT_ROOT } from '../../src/paths.js';
 import { startRedis, type RedisServerHandle } from './redis-server.js';
+import type { NetnsHost } from './netns.js';
 import { waitFor } from './wait.js';
 
 /**
@@ -116,7 +117,8 @@ export interface BareSystem<H extends RedisHandle = RedisServerHandle> {
   keys: Keys;
   config: Config;
   configFile: string;
-  startPool(opts?: { classes?: string; id?: string; env?: Record<string, string> }): Promise<PoolProcess>;
+  /** A pool process; with `host`, on that network-namespace host (test/helpers/netns.ts) as another machine. */
+  startPool(opts?: { classes?: string; id?: string; env?: Record<string, string>; host?: NetnsHost }): Promise<PoolProcess>;
   /** An orchestrator as a child process on a free port (built JS in dist/). */
   startOrchestrator(opts?: { addr?: string }): Promise<OrchestratorProcess>;
   /** The dashboard on its own as a child process (src/bin/dashboard.ts). */
@@ -134,8 +136,10 @@ export interface TestSystem<H extends RedisHandle = RedisServerHandle> extends B
 
 let poolSeq = 0;
 
-function spawnWithOutput(args: string[], env: Record<string, string | undefined>) {
-  const child = spawn(process.execPath, args, { env, stdio: ['ignore', 'pipe', 'pipe'] });
+function spawnWithOutput(args: string[], env: Record<string, string | undefined>, host?: NetnsHost) {
+  const opts = { env, stdio: ['ignore', 'pipe', 'pipe'] } satisfies SpawnOptions;
+  // `ip netns exec` execs the command in place: the child's pid is the pool's own.
+  const child = host ? host.spawn(process.execPath, args, opts) : spawn(process.execPath, args, opts);
   let output = '';
   child.stdout!.on('data', (d: Buffer) => (output += d.toString()));
   child.stderr!.on('data', (d: Buffer) => (output += d.toString()));
@@ -179,12 +183,13 @@ export async function startBareSystem<H extends RedisHandle = RedisServerHandle>
     ORCHESTRATOR_POOL_METRICS_ADDR: '127.0.0.1:0',
   };
 
-  async function startPool(p: { classes?: string; id?: string; env?: Record<string, string> } = {}): Promise<PoolProcess> {
+  async function startPool(p: { classes?: string; id?: string; env?: Record<string, string>; host?: NetnsHost } = {}): Promise<PoolProcess> {
     const id = p.id ?? `test-pool-${process.pid}-${++poolSeq}`;
-    const proc = spawnWithOutput([join(PROJECT_ROOT, 'dist/workers/main.js'), '--classes', p.classes ?? 'cpu_short,cpu_long,inproc', '--pool-id', id], {
-      ...env,
-      ...p.env,
-    });
+    const proc = spawnWithOutput(
+      [join(PROJECT_ROOT, 'dist/workers/main.js'), '--classes', p.classes ?? 'cpu_short,cpu_long,inproc', '--pool-id', id],
+      { ...env, ...p.env },
+      p.host,
+    );
     children.push(proc);
     const { child } = proc;
     await waitFor(async () => (await r.zscore(k.pools, id)) !== null || child.exitCode !== null, { timeoutMs: 60_000, message: `pool ${id} never registered` });
