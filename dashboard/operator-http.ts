@@ -144,6 +144,7 @@ function dashboardActions(config: Config, redis: Redis, services: ReadServices):
         queues,
         status,
         history: new TaskEventHistoryReader({ redis, eventsKey: keys.events }),
+        classes: config.classes,
         maxSpecChars: 4 * config.grpc.maxPayloadBytes,
       }),
       canceller: new TaskCanceller({ redis, keys, queues, status, eventsMaxLen, resultsMaxLen }),
