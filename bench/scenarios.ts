@@ -18,6 +18,7 @@ import { OrchestratorClient, type TaskInput } from '../src/client/orchestrator-c
 import { OrchestratorServiceService } from '../src/gen/orchestrator/v1/orchestrator.js';
 import { createLogger } from '../src/logging/logger.js';
 import { Orchestrator } from '../src/orchestrator.js';
+import { jobOptionsForAdd } from '../src/store/codecs/job-data.js';
 import { keys as makeKeys, type Keys } from '../src/store/keys.js';
 import { BULL_EVENTS_MAXLEN } from '../src/tasks/task-queues.js';
 import { resolveTask } from '../src/tasks/task-spec.js';
@@ -78,7 +79,7 @@ function jobsLikeOurs(ctx: BenchContext, taskClass: string, from: number, n: num
   const classes = (benchClasses ??= benchConfig({ redisUrl: ctx.redisUrl, prefix: 'x' }).classes);
   return Array.from({ length: n }, (_, k) => {
     const t = resolveTask({ taskClass, payload: payload(from + k) }, { classes, maxPayloadBytes: 1 << 20, field: 'task' });
-    return { name: t.jobName, data: t.data, opts: { jobId: t.taskId, attempts: t.attempts, backoff: t.backoff, priority: t.bullPriority } };
+    return { name: t.jobName, data: t.data, opts: jobOptionsForAdd(t) };
   });
 }
 

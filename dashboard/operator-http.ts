@@ -144,6 +144,7 @@ function dashboardActions(config: Config, redis: RedisClient, services: ReadServ
         queues,
         status,
         history: new TaskEventHistoryReader({ redis, eventsKey: keys.events }),
+        classes: config.classes,
         maxSpecChars: 4 * config.grpc.maxPayloadBytes,
       }),
       canceller: new TaskCanceller({ redis, keys, queues, status, eventsMaxLen, resultsMaxLen }),

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskState, toPbTask, type TaskInput } from '../src/client/orchestrator-client.js';
 import type { BackoffType } from '../src/gen/orchestrator/v1/orchestrator.js';
 import { toSubmission } from '../src/grpc/mapping.js';
-import { jobOptions } from '../src/store/codecs/job-data.js';
+import { jobOptionsForAdd } from '../src/store/codecs/job-data.js';
 import { resolveTask } from '../src/tasks/task-spec.js';
 import { grpcError } from './helpers/grpc.js';
 import { startSystem, type TestSystem } from './helpers/system.js';
@@ -180,10 +180,11 @@ describe('jobs as BullMQ stores them', () => {
   };
 
   it.each<[string, Partial<TaskInput>]>([
-    ['prioritised, exponential backoff', { priority: 7, maxAttempts: 4, backoff: { type: 'exponential', delayMs: 250 } }],
+    ['prioritised, exponential backoff, timeout', { priority: 7, maxAttempts: 4, backoff: { type: 'exponential', delayMs: 250 }, timeoutMs: 5000 }],
     ['default priority and attempts', {}],
+    ['handler with class defaults', { executor: { handler: 'echo' } }],
     ['delayed', { delayMs: 60_000, priority: 3 }],
-  ])('stores a %s job exactly as Queue.add does', async (_, extra) => {
+  ])('stores a %s job exactly as Queue.add does, without its id in the options', async (_, extra) => {
     const input: TaskInput = { taskClass: 'gpu_slurm', payload: { a: '1', b: 'two' }, executor: { command: { argv: ['true'] } }, ...extra };
     const ours = (await sys.client.submitTask(input)).taskId;
     const t = resolveTask(toSubmission({ ...toPbTask(input), taskId: `${ours}-bull` }, 'task'), {
@@ -193,15 +194,25 @@ describe('jobs as BullMQ stores them', () => {
     });
     const queue = new Queue('gpu_slurm', { connection: sys.r.duplicate(), prefix: sys.keys.queuePrefix });
     try {
-      await queue.add(t.jobName, t.data, jobOptions(t));
+      await queue.add(t.jobName, t.data, jobOptionsForAdd(t));
     } finally {
       await queue.close();
       await queue.disconnect();
     }
     const [a, b] = [await fields(ours), await fields(`${ours}-bull`)];
-    expect((a.opts as { jobId: string }).jobId).toBe(ours);
-    (a.opts as { jobId: string }).jobId = `${ours}-bull`;
+    // Queue.add also keeps the id in the options; ours is only the job's key, where BullMQ's
+    // Job.fromId and our scripts read it. Everything else is what Queue.add stores.
+    expect(a.opts).not.toHaveProperty('jobId');
+    expect((b.opts as { jobId?: string }).jobId).toBe(`${ours}-bull`);
+    delete (b.opts as { jobId?: string }).jobId;
     expect(a).toEqual(b);
+    // Only what the caller gave and the job name does not say (src/store/codecs/job-data.ts).
+    const [data, opts] = [a.data as Record<string, unknown>, a.opts as Record<string, unknown>];
+    expect('timeoutMs' in data).toBe(extra.timeoutMs !== undefined);
+    expect('backoff' in opts).toBe(extra.backoff !== undefined);
+    const handler = extra.executor && 'handler' in extra.executor ? extra.executor.handler : undefined;
+    expect('executor' in data).toBe(handler === undefined);
+    if (handler) expect((a as { name?: string }).name).toBe(`handler:${handler}`);
     const where = extra.delayMs ? 'delayed' : 'prioritized';
     expect(await sys.r.zscore(`${sys.keys.queuePrefix}:gpu_slurm:${where}`, ours)).not.toBeNull();
     expect(await sys.r.zscore(`${sys.keys.queuePrefix}:gpu_slurm:${where}`, `${ours}-bull`)).not.toBeNull();

@@ -33,8 +33,21 @@ describe('task validation', () => {
     const t = resolveTask(ok, opts);
     expect(t.taskId).toMatch(/^[A-Za-z][A-Za-z0-9]{21}$/);
     expect(t.attempts).toBe(3);
-    expect(t.data.timeoutMs).toBe(60_000);
-    expect(t.data.executor).toEqual({ kind: 'handler', name: 'echo' });
+    expect(t.executor).toEqual({ kind: 'handler', name: 'echo' });
+    expect(t.jobName).toBe('handler:echo');
+  });
+
+  it('stores only what the job name and the class do not say', () => {
+    // The class's timeout and backoff apply on the pool that runs the task; the handler is the job name.
+    const t = resolveTask(ok, opts);
+    expect(t.data).toEqual({ payload: ok.payload });
+    expect(t.backoff).toBeUndefined();
+    const given = resolveTask(
+      { ...ok, timeoutMs: 5000, backoff: { type: 'fixed', delayMs: 20 }, executor: { kind: 'command', argv: ['true'], env: {}, cwd: '' } },
+      opts,
+    );
+    expect(given.data).toMatchObject({ timeoutMs: 5000, executor: { kind: 'command', argv: ['true'] } });
+    expect(given.backoff).toEqual({ type: 'fixed', delay: 20 });
   });
 
   it('generates distinct ids that pass its own validation', () => {

@@ -19,6 +19,7 @@
 import { DelayedError, UnrecoverableError, type Job, type Processor } from 'bullmq';
 import { SpanKind, type Attributes, type Span } from '@opentelemetry/api';
 import { attemptsBefore, type TaskJobData } from '../src/tasks/task-spec.js';
+import { jobExecutorKind } from '../src/store/codecs/job-data.js';
 import { OrchestratorError } from '../src/errors/errors.js';
 import { parseCarrier } from '../src/tracing/trace-context.js';
 import { failSpan, type Tracing } from '../src/tracing/tracing.js';
@@ -30,7 +31,7 @@ import type { AttemptOutcome } from './task-processor.js';
 function jobFacts(job: Job<TaskJobData>) {
   const data: unknown = job.data;
   const d = typeof data === 'object' && data !== null ? (data as Partial<TaskJobData>) : {};
-  const kind = typeof d.executor === 'object' && d.executor !== null && typeof d.executor.kind === 'string' ? d.executor.kind.slice(0, 32) : 'handler';
+  const kind = (jobExecutorKind({ name: job.name, data: d as TaskJobData }) ?? 'handler').slice(0, 32);
   return { parent: parseCarrier(d.traceparent, d.tracestate), kind, before: attemptsBefore(d as TaskJobData) };
 }
 

@@ -8,7 +8,9 @@
  * error, never retried, and nothing of it runs.
  *
  * Named commands and scripts are resolved here, from the pool's config: the job carries only a
- * name and values, so what runs is always what the pool's operator defined.
+ * name and values, so what runs is always what the pool's operator defined. So are the class's
+ * defaults a job does not carry: a task submitted without a timeout runs with this pool's
+ * class timeout, and a handler task's executor is its job name (src/store/codecs/job-data.ts).
  */
 import type { TaskClassOptions } from '../queues/task-classes.js';
 import { isExecutorKind, type ExecutorKind } from '../src/executors/executor-kind.js';
@@ -17,6 +19,7 @@ import { fillCommandTemplate } from '../src/executors/command-template.js';
 import { OrchestratorError, TaskError } from '../src/errors/errors.js';
 import type { ExecutorPolicy } from '../src/executors/executor-policy.js';
 import { checkExecutor, containerLimit, MAX_TIMEOUT_MS, type ContainerMountSpec, type ExecutorSpec, type TaskJobData } from '../src/tasks/task-spec.js';
+import { jobExecutor } from '../src/store/codecs/job-data.js';
 import { poolUid, type RunAsUser } from './run-as.js';
 
 /** What the pool runs: the job's task as checked, named commands resolved to their argv. */
@@ -148,9 +151,9 @@ export class JobAdmission {
   }
 
   /** The task to run, or a non-retryable TaskError with code policy_denied. */
-  admit(taskClass: string, data: unknown): AdmittedTask {
+  admit(taskClass: string, job: { name: string; data: unknown }): AdmittedTask {
     try {
-      return this.check(taskClass, data);
+      return this.check(taskClass, job);
     } catch (err) {
       if (err instanceof BadJob)
         throw new TaskError('policy_denied', `refused by the pool: the job's data is not a valid task: ${err.message}`, { retryable: false });
@@ -160,14 +163,18 @@ export class JobAdmission {
     }
   }
 
-  private check(taskClass: string, data: unknown): AdmittedTask {
+  private check(taskClass: string, job: { name: string; data: unknown }): AdmittedTask {
     const cls = this.opts.classes.get(taskClass);
     if (!cls) throw new BadJob(`class "${taskClass}" is not configured on this pool`);
+    const { data } = job;
     if (!isRecord(data)) throw new BadJob('its data is not an object');
     const payload = strRecord(data.payload, 'payload');
-    const timeoutMs = count(data.timeoutMs, 'timeoutMs');
+    // Absent: the task was submitted without one, and gets this pool's class timeout.
+    const timeoutMs = data.timeoutMs === undefined ? cls.timeoutMs : count(data.timeoutMs, 'timeoutMs');
     if (timeoutMs < 1 || timeoutMs > MAX_TIMEOUT_MS) throw new BadJob(`timeoutMs must be from 1 to ${MAX_TIMEOUT_MS}`);
-    const parsed = parseExecutor((data as Partial<TaskJobData>).executor);
+    const executor = jobExecutor({ name: job.name, data: data as Partial<TaskJobData> as TaskJobData });
+    if (executor === undefined) throw new BadJob(`it has no executor and its name "${String(job.name).slice(0, 40)}" names none`);
+    const parsed = parseExecutor(executor);
     const spec = checkExecutor('executor', parsed, { policy: this.opts.policy, cls, payload, timeoutMs, timeoutField: 'timeoutMs' });
     return { executor: this.resolve(cls, spec, payload), payload, timeoutMs };
   }

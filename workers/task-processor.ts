@@ -91,6 +91,16 @@ export interface AttemptObserver {
   ended(taskClass: string, outcome: AttemptOutcome, runMs: number, timedOut: boolean): void;
 }
 
+/**
+ * Gives a job without its own backoff its class's, from this pool's config, before BullMQ's
+ * retry reads it (Job.moveToFailed computes the delay from the job's options): a task submitted
+ * without a backoff stores none (src/store/codecs/job-data.ts) and retries as its class says
+ * where it runs. Only the Job object in this process changes; the stored options stay as they are.
+ */
+function applyClassBackoff(job: Job, cls: TaskClassOptions | undefined): void {
+  if (job.opts.backoff === undefined && cls) job.opts.backoff = { type: cls.backoff.type, delay: cls.backoff.delayMs };
+}
+
 function backoffDelay(job: Job): number {
   const b = job.opts.backoff;
   if (b === undefined) return 0;
@@ -187,7 +197,9 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
     // Built only when something is logged: most attempts log nothing.
     const log = () => logger.child({ taskId, taskClass, attempt });
     const startedAt = Date.now();
-    const maxResultBytes = opts.classes.get(taskClass)?.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
+    const cls = opts.classes.get(taskClass);
+    const maxResultBytes = cls?.maxResultBytes ?? DEFAULT_MAX_RESULT_BYTES;
+    applyClassBackoff(job, cls);
 
     /** Leave the final outcome for BullMQ's finish of this job to commit (src/store/bullmq/task-backend.ts). */
     const finish = (r: TaskResultRecord) =>
@@ -235,7 +247,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
     const output = opts.logs?.open(taskClass, taskId, attempt);
 
     try {
-      const task = opts.admission.admit(taskClass, job.data);
+      const task = opts.admission.admit(taskClass, job);
       const executor = opts.executors.get(task.executor.kind);
       if (!executor) throw new TaskError('task_failed', `this pool has no "${task.executor.kind}" executor`, { retryable: true });
       if (signal.aborted) throw abortReason(signal);

@@ -22,6 +22,7 @@ import { poolHeartbeat } from '../src/store/pools/pool-heartbeat.js';
 import { poolLeft } from '../src/store/pools/pool-left.js';
 import { poolRejoined } from '../src/store/pools/pool-rejoined.js';
 import { lastAttempt, type TaskJobData } from '../src/tasks/task-spec.js';
+import { jobExecutorKind } from '../src/store/codecs/job-data.js';
 import { cleanEnvironment } from './executors/command.js';
 import { createPoolExecutors } from './executors/pool-executors.js';
 import { JobAdmission } from './job-admission.js';
@@ -429,7 +430,7 @@ export class WorkerPool {
       this.log.warn({ err, taskId: job.id }, 'could not record a task that stalled out');
     }
     try {
-      await this.executors.get(job.data.executor.kind)?.abandon?.(base.taskId, base.attempt);
+      await this.executors.get(jobExecutorKind(job) ?? '')?.abandon?.(base.taskId, base.attempt);
     } catch (err) {
       this.log.warn({ err, taskId: job.id }, 'could not stop what a stalled-out task left running');
     }

@@ -13,7 +13,7 @@
  */
 import type { RedisClient } from '../redis/redis-client.js';
 import type { Keys } from '../store/keys.js';
-import { encodeJob, jobOptions, orderedJobData } from '../store/codecs/job-data.js';
+import { encodeJob, jobOptionsForAdd, orderedJobData } from '../store/codecs/job-data.js';
 import { decodeTaskIndex, encodeTaskIndex } from '../store/codecs/task-index.js';
 import { submitTasks, type SubmitEntry, type SubmitReply } from '../store/tasks/submit-tasks.js';
 import { OrchestratorError, invalidArgument } from '../errors/errors.js';
@@ -158,7 +158,7 @@ export class TaskSubmitter {
       if (list) list.push(t);
       else byClass.set(t.taskClass, [t]);
     }
-    const job = (t: ResolvedTask) => ({ name: t.jobName, data: orderedJobData(t.data), opts: jobOptions(t) });
+    const job = (t: ResolvedTask) => ({ name: t.jobName, data: orderedJobData(t.data), opts: jobOptionsForAdd(t) });
     await Promise.all(
       [...byClass].map(([cls, list]) => {
         const queue = this.opts.queues.get(cls);

@@ -8,6 +8,8 @@
  */
 import { Job } from 'bullmq';
 import type { TaskEventHistory, TaskEventHistoryReader } from '../feeds/task-event-history.js';
+import type { TaskClassOptions } from '../../queues/task-classes.js';
+import { jobExecutor } from '../store/codecs/job-data.js';
 import type { ExecutorSpec, TaskJobData } from './task-spec.js';
 import type { TaskQueues } from './task-queues.js';
 import type { TaskStatusReader, TaskStatusView } from './task-status.js';
@@ -16,6 +18,8 @@ export interface TaskDetailsOptions {
   queues: TaskQueues;
   status: TaskStatusReader;
   history: TaskEventHistoryReader;
+  /** The task classes: a task submitted without a timeout shows its class's. */
+  classes: ReadonlyMap<string, TaskClassOptions>;
   /**
    * Most characters of spec JSON handed out. Pass more than the largest payload SubmitTask takes
    * (grpc.maxPayloadBytes) as JSON with its executor spec: the orchestrator passes 4 times it. @default 4 MiB
@@ -46,7 +50,16 @@ export class TaskDetailsReader {
       this.opts.history.read(taskId, status.submittedAtMs, status.finishedAtMs > 0 ? status.finishedAtMs + FINISH_MARGIN_MS : 0),
     ]);
     const data = job?.data;
-    const spec = data ? { executor: data.executor, payload: data.payload, timeoutMs: data.timeoutMs } : undefined;
+    // A job stores its executor and timeout only where its name and class do not say them
+    // (src/store/codecs/job-data.ts); the page shows what the task runs with.
+    const spec =
+      job && data
+        ? {
+            executor: jobExecutor(job) as ExecutorSpec,
+            payload: data.payload,
+            timeoutMs: data.timeoutMs ?? this.opts.classes.get(status.taskClass)?.timeoutMs ?? 0,
+          }
+        : undefined;
     const max = this.opts.maxSpecChars ?? 4 << 20;
     const chars = spec ? JSON.stringify(spec).length : 0;
     if (chars > max) return { status, spec: undefined, specOmitted: `its spec is ${chars} characters of JSON, over the page's ${max}`, history };

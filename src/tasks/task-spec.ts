@@ -5,7 +5,7 @@
 import { createHash, randomFillSync } from 'node:crypto';
 import type { TaskClassOptions, BackoffKind } from '../../queues/task-classes.js';
 import type { ExecutorSpec } from '../executors/executor-spec.js';
-import type { JobData } from '../store/codecs/job-data.js';
+import { executorInData, jobNameOf, type JobData } from '../store/codecs/job-data.js';
 import { checkExecutorSpec } from '../executors/registry.js';
 import { checkInt, listed, type ExecutorCheckContext } from '../executors/spec-checks.js';
 import { permissionDenied, invalidArgument } from '../errors/errors.js';
@@ -80,8 +80,11 @@ export interface ResolvedTask {
   data: TaskJobData;
   /** BullMQ job name: the executor, for dashboards ("handler:echo", "command", "http"). */
   jobName: string;
+  /** The checked executor; `data` holds it only where the job name does not say it (src/store/codecs/job-data.ts). */
+  executor: ExecutorSpec;
   attempts: number;
-  backoff: { type: BackoffKind; delay: number };
+  /** Only when the caller gave one: a task without runs with its class's backoff on the pool. */
+  backoff?: { type: BackoffKind; delay: number };
   bullPriority: number;
   delayMs: number;
   /** The schedule tick this task is for (TaskSubmission.scheduleTickMs). */
@@ -219,11 +222,13 @@ export function resolveTask(t: TaskSubmission, opts: ValidateOptions): ResolvedT
     timeoutMs: timeoutMs || cls.timeoutMs,
     timeoutField: `${f}.timeout_ms`,
   });
-  const data: TaskJobData = {
-    executor,
-    payload: t.payload,
-    timeoutMs: timeoutMs || cls.timeoutMs,
-  };
+  // Only what the job's name and the task's class do not say: a handler's executor is its job
+  // name, and a task without its own timeout or backoff gets its class's on the pool that runs it
+  // (src/store/codecs/job-data.ts).
+  const jobName = jobNameOf(executor);
+  const data: TaskJobData = { payload: t.payload };
+  if (executorInData(jobName, executor)) data.executor = executor;
+  if (timeoutMs) data.timeoutMs = timeoutMs;
   // Stored in src/store/codecs/job-data.ts's key order, whatever the order here. The trace is
   // set only when there is one: a task submitted with tracing off carries nothing more than before.
   if (t.scheduleId) data.scheduleId = t.scheduleId;
@@ -237,9 +242,10 @@ export function resolveTask(t: TaskSubmission, opts: ValidateOptions): ResolvedT
     taskClass: cls.name,
     digest: digestOf(t, executor, priority),
     data,
-    jobName: executor.kind === 'handler' ? `handler:${executor.name}` : executor.kind,
+    jobName,
+    executor,
     attempts: maxAttempts || cls.attempts,
-    backoff: t.backoff ? { type: t.backoff.type ?? cls.backoff.type, delay: t.backoff.delayMs } : { type: cls.backoff.type, delay: cls.backoff.delayMs },
+    ...(t.backoff ? { backoff: { type: t.backoff.type ?? cls.backoff.type, delay: t.backoff.delayMs } } : {}),
     bullPriority: toBullPriority(priority),
     delayMs,
     ...(t.scheduleId && t.scheduleTickMs !== undefined ? { scheduleTickMs: t.scheduleTickMs } : {}),

@@ -4,26 +4,38 @@
  * and the packed options), so that the submit script can add it in the same call
  * (lua/tasks/submit-tasks.lua).
  *
- * Contract (add fields, never rename or remove one): the JSON's keys come in JOB_DATA_KEYS'
- * order, whatever order the object was built in, because Lua reads the JSON with patterns
- * instead of decoding it (includes/job-facts.lua, and the task list's page script):
- *   - scheduleId comes right after timeoutMs (read as ',"timeoutMs":<n>,"scheduleId":"...");
+ * Stored once per queued task, so it holds only what neither the job's name nor the task's class
+ * says: `executor` is left out when the job name says it all (a handler's, "handler:<name>"), and
+ * `timeoutMs` (here) and `backoff` (in the options) only when the caller gave them; the pool
+ * applies its class's value where one is missing (workers/job-admission.ts,
+ * workers/task-processor.ts). Readers get the executor from jobExecutor, never from
+ * `data.executor`. The job id is the job's key, so the options do not repeat it.
+ *
+ * Contract (add fields, never rename or remove one; a field may be absent): the JSON's keys come
+ * in JOB_DATA_KEYS' order, whatever order the object was built in, because Lua reads the JSON with
+ * patterns instead of decoding it (includes/job-facts.lua, and the task list's page script):
+ *   - scheduleId is first (read as '^{"scheduleId":"...'); data written before it moved there
+ *     has it right after timeoutMs (',"timeoutMs":<n>,"scheduleId":"...'), and readers take both;
  *   - attemptsBefore is followed by "," or "}" (read as ',"attemptsBefore":<n>');
  *   - workflowId is last (read as ',"workflowId":"..."}' at the end of the JSON).
- * Payload values are strings, so none of these patterns can match inside the payload before its
- * own key. A new field goes before workflowId. Every writer of job data goes through
- * jobDataJson/orderedJobData (the submit script's, Queue.add's and the retry's);
- * test/job-data.int.test.ts runs the Lua reader on this codec's output.
+ * No reader depends on executor or timeoutMs being there. Payload values are strings, so none of
+ * these patterns can match inside the payload. A new field goes before workflowId. Every writer
+ * of job data goes through jobDataJson/orderedJobData (the submit script's, Queue.add's and the
+ * retry's); test/job-data.int.test.ts runs the Lua reader on this codec's output, with and
+ * without each optional field, and on data in the earlier layout.
  */
 import { Job, type JobsOptions, type Queue } from 'bullmq';
 import { packAddArgs, packAddOptions } from '../bullmq/add-args.js';
 
 /** A task's job data; `E` is the executor spec (src/executors/executor-spec.ts). */
 export interface JobData<E = unknown> {
-  executor: E;
-  payload: Record<string, string>;
-  timeoutMs: number;
+  /** First: Lua reads it from the start of the job's data. */
   scheduleId?: string;
+  /** Absent when the job's name says it (jobExecutor); jobs queued by earlier versions always have it. */
+  executor?: E;
+  payload: Record<string, string>;
+  /** Only when the caller gave one; else the class's timeout on the pool that runs the task. */
+  timeoutMs?: number;
   /** W3C trace context of the span that submitted the task (src/tracing/); only while tracing is on. */
   traceparent?: string;
   tracestate?: string;
@@ -40,10 +52,10 @@ export interface JobData<E = unknown> {
 
 /** The stored order of the keys (see the contract above). */
 export const JOB_DATA_KEYS = [
+  'scheduleId',
   'executor',
   'payload',
   'timeoutMs',
-  'scheduleId',
   'traceparent',
   'tracestate',
   'attemptsBefore',
@@ -69,13 +81,49 @@ export function jobDataJson(data: JobData): string {
   return JSON.stringify(orderedJobData(data));
 }
 
+/** The job name of a task run by `executor`: "handler:<name>" for a handler, else the kind ("command", "http"). */
+export function jobNameOf(executor: { kind: string; name?: string }): string {
+  return executor.kind === 'handler' ? `handler:${executor.name}` : executor.kind;
+}
+
+/**
+ * Whether `executor` must be stored in the data of a job named `jobName`: not when the name says
+ * it all (a handler spec of kind and name only, under the name jobNameOf gives it).
+ */
+export function executorInData(jobName: string, executor: object): boolean {
+  const e = executor as { kind?: unknown; name?: unknown };
+  return !(e.kind === 'handler' && Object.keys(e).length === 2 && typeof e.name === 'string' && jobName === `handler:${e.name}`);
+}
+
+const HANDLER_JOB_PREFIX = 'handler:';
+
+/**
+ * The executor of a job: its data's when stored there (every job an earlier version queued), else
+ * the handler its name says; undefined when neither (the data is not a task's). Job data is
+ * whatever is in Redis: the result is the stored value, unchecked (the pool checks it).
+ */
+export function jobExecutor<E>(job: { name: string; data: JobData<E> | undefined }): E | { kind: 'handler'; name: string } | undefined {
+  const data: unknown = job.data;
+  if (typeof data === 'object' && data !== null && (data as JobData<E>).executor !== undefined) return (data as JobData<E>).executor;
+  const name = typeof job.name === 'string' ? job.name : '';
+  return name.startsWith(HANDLER_JOB_PREFIX) ? { kind: 'handler', name: name.slice(HANDLER_JOB_PREFIX.length) } : undefined;
+}
+
+/** The kind of a job's executor (jobExecutor), when it has one that names a kind. */
+export function jobExecutorKind(job: { name: string; data: JobData | undefined }): string | undefined {
+  const e: unknown = jobExecutor(job);
+  const kind = typeof e === 'object' && e !== null ? (e as { kind?: unknown }).kind : undefined;
+  return typeof kind === 'string' ? kind : undefined;
+}
+
 /** The parts of a task its job is made of. */
 export interface JobSource {
   taskId: string;
   jobName: string;
   data: JobData;
   attempts: number;
-  backoff: { type: string; delay: number };
+  /** Only when the caller gave one; else the class's backoff on the pool that runs the task. */
+  backoff?: { type: string; delay: number };
   bullPriority: number;
   delayMs: number;
 }
@@ -86,15 +134,23 @@ export interface EncodedJob {
   opts: Buffer;
 }
 
-/** The job options of a task, as the submitter has always given them to BullMQ. */
+/**
+ * The job options of a task as stored: no jobId (the id is the job's key: BullMQ's Job.fromId
+ * and our scripts take it from there) and no backoff unless the caller gave one. Queue.add takes
+ * the id in its options (jobOptionsForAdd).
+ */
 export function jobOptions(t: JobSource): JobsOptions {
   return {
-    jobId: t.taskId,
     attempts: t.attempts,
-    backoff: t.backoff,
+    ...(t.backoff ? { backoff: t.backoff } : {}),
     priority: t.bullPriority,
     ...(t.delayMs > 0 ? { delay: t.delayMs } : {}),
   };
+}
+
+/** jobOptions with the id, as Queue.add takes it (it then stores the id in the options too). */
+export function jobOptionsForAdd(t: JobSource): JobsOptions {
+  return { jobId: t.taskId, ...jobOptions(t) };
 }
 
 /**
