@@ -202,8 +202,12 @@ describe('jobs as BullMQ stores them', () => {
     expect((a.opts as { jobId: string }).jobId).toBe(ours);
     (a.opts as { jobId: string }).jobId = `${ours}-bull`;
     expect(a).toEqual(b);
-    const where = extra.delayMs ? 'delayed' : 'prioritized';
-    expect(await sys.r.zscore(`${sys.keys.queuePrefix}:gpu_slurm:${where}`, ours)).not.toBeNull();
-    expect(await sys.r.zscore(`${sys.keys.queuePrefix}:gpu_slurm:${where}`, `${ours}-bull`)).not.toBeNull();
+    // Priority 0 waits in the wait list (BullMQ's standard add), any other in the prioritized set.
+    const where = extra.delayMs ? 'delayed' : extra.priority ? 'prioritized' : 'wait';
+    const key = `${sys.keys.queuePrefix}:gpu_slurm:${where}`;
+    for (const id of [ours, `${ours}-bull`]) {
+      if (where === 'wait') expect(await sys.r.lpos(key, id)).not.toBeNull();
+      else expect(await sys.r.zscore(key, id)).not.toBeNull();
+    }
   });
 });

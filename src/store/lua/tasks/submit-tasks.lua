@@ -3,8 +3,10 @@
   jobs, all or nothing: when any id is already taken with different content nothing is written.
   A claimed task gets a "submitted" event, counts in counters "submitted:<class>", enters its
   class's task list scored by Redis's clock (one clock for every orchestrator, so a page cursor
-  is never passed by a later submission), and its job is added by BullMQ's own
-  addPrioritizedJob (addDelayedJob, for a delay) run in this script: the job is in its queue
+  is never passed by a later submission), and its job is added by BullMQ's own addStandardJob
+  (to the wait list, for a task of priority 0: its job options carry no priority or 0),
+  addPrioritizedJob (any other priority) or addDelayedJob (a delay) run in this script (the
+  pools take prioritized jobs first: includes/take-next-job): the job is in its queue
   exactly when its id is claimed. A claimed schedule tick becomes its schedule's last tick
   (includes/schedule-tick); a workflow step's task is created only while its step is releasing
   (includes/step-releasing).
@@ -15,10 +17,11 @@
     KEYS[3] counters        hash
     KEYS[4] schedules_last  hash schedule_id -> "<tick ms>\t<task_id>"
     KEYS[5] schedules       hash schedule_id -> schedule record
-    KEYS[6..] per class of the batch, CLASS_KEYS (10) keys from KEYS[c]:
+    KEYS[6..] per class of the batch, CLASS_KEYS (12) keys from KEYS[c]:
       KEYS[c]          its task list (zset task_id by submit time)
       KEYS[c + 1..9]   its queue's marker, meta, id, prioritized, delayed, completed, active,
                        events, pc (BullMQ's)
+      KEYS[c + 10..11] its queue's wait, paused (BullMQ's)
       then, per workflow run of the batch, its steps hash
     ARGV[1] events_maxlen
     then per task i, TASK_ARGS (12) values from b = 1 + (i - 1) * TASK_ARGS:
@@ -50,6 +53,7 @@
 --- @include "includes/step-releasing"
 --- @bullmq addPrioritizedJob as bullAddPrioritized
 --- @bullmq addDelayedJob as bullAddDelayed
+--- @bullmq addStandardJob as bullAddStandard
 
 local TASK_ARGS = 12
 local TICK_DONE = '\ttick'
@@ -90,6 +94,8 @@ for i = 1, n do
     local job = {jobArgs, jobData, jobOpts}
     if delayed then
       bullAddDelayed({KEYS[c + 1], KEYS[c + 2], KEYS[c + 3], KEYS[c + 5], KEYS[c + 6], KEYS[c + 8]}, job)
+    elseif (tonumber(cmsgpack.unpack(jobOpts)['priority']) or 0) == 0 then
+      bullAddStandard({KEYS[c + 10], KEYS[c + 11], KEYS[c + 2], KEYS[c + 3], KEYS[c + 6], KEYS[c + 5], KEYS[c + 7], KEYS[c + 8], KEYS[c + 1]}, job)
     else
       bullAddPrioritized({KEYS[c + 1], KEYS[c + 2], KEYS[c + 3], KEYS[c + 4], KEYS[c + 5], KEYS[c + 6], KEYS[c + 7], KEYS[c + 8], KEYS[c + 9]}, job)
     end
