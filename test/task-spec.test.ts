@@ -2,7 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { resolveTaskClasses, type ClassPolicyOverrides } from '../queues/task-classes.js';
 import { OrchestratorError } from '../src/errors/errors.js';
 import { DEFAULT_EXECUTOR_POLICY, type ExecutorPolicy } from '../src/executors/executor-policy.js';
-import { resolveTask, fromBullPriority, toBullPriority, type ContainerExecutorSpec, type SlurmExecutorSpec, type TaskSubmission } from '../src/tasks/task-spec.js';
+import {
+  resolveTask,
+  fromBullPriority,
+  toBullPriority,
+  type ContainerExecutorSpec,
+  type SlurmExecutorSpec,
+  type TaskSubmission,
+} from '../src/tasks/task-spec.js';
 
 // Every kind open: these suites check each executor's own validation (the policy's rules have
 // theirs in test/security/execution-policy.test.ts).

@@ -46,7 +46,12 @@ const list = (names: readonly string[]) => names.map((n, i) => `${i + 1}:${n}`).
 /** The parameters of `local function <name>(...)` in a fragment's text, or undefined when absent. */
 function fragmentParams(text: string, name: string): string[] | undefined {
   const m = new RegExp(`^local function ${name}\\(([^)]*)\\)`, 'm').exec(text);
-  return m ? m[1]!.split(',').map((p) => p.trim()).filter((p) => p !== '') : undefined;
+  return m
+    ? m[1]!
+        .split(',')
+        .map((p) => p.trim())
+        .filter((p) => p !== '')
+    : undefined;
 }
 
 /** The differences between the fragments (includes) in `dir` and BULLMQ_FRAGMENTS. */
