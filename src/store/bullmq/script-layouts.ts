@@ -142,10 +142,11 @@ export const BULLMQ_SCRIPT_LAYOUTS = {
 
 /**
  * The functions of BullMQ's Lua includes (`commands/includes/<name>.lua`) our own scripts are built
- * from (`--- @bullmq-fragment name` in src/store/lua/: the pools' take of the next job,
- * lua/includes/take-next-job.lua), each with its parameters in order, as BullMQ 6.7.0 defines
- * them. The start-up guard compares them with the installed includes' `local function` lines.
- * Fragments a listed one includes in turn are listed too: they come with it.
+ * from and call (`--- @bullmq-fragment name` in src/store/lua/: the pools' take of the next job,
+ * lua/includes/take-next-job.lua; the submit script's add of a job not delayed), each with its
+ * parameters in order, as BullMQ 6.7.0 defines them. The start-up guard compares them with the
+ * installed includes' `local function` lines. What a fragment includes in turn comes with it
+ * (BullMQ's own code, consistent within one version) and is not listed.
  */
 export const BULLMQ_FRAGMENTS = {
   getQueueMetadata: ['queueMetaKey', 'activeKey', 'waitKey'],
@@ -158,6 +159,22 @@ export const BULLMQ_FRAGMENTS = {
   addJobInTargetList: ['targetKey', 'markerKey', 'pushCmd', 'isPausedOrMaxed', 'jobId'],
   addJobWithPriority: ['markerKey', 'prioritizedKey', 'priority', 'jobId', 'priorityCounterKey', 'isPausedOrMaxed'],
   getPriorityScore: ['priority', 'priorityCounterKey'],
+  getOrSetMaxEvents: ['metaKey'],
+  isQueuePausedOrMaxed: ['queueMetaKey', 'activeKey'],
+  storeJob: ['eventsKey', 'jobIdKey', 'jobId', 'name', 'data', 'opts', 'timestamp', 'parentKey', 'parentData', 'repeatJobKey'],
+  handleDuplicatedJob: [
+    'jobKey',
+    'jobId',
+    'currentParentKey',
+    'currentParent',
+    'parentData',
+    'parentDependenciesKey',
+    'completedKey',
+    'eventsKey',
+    'maxEvents',
+    'timestamp',
+    'deferParentRelease',
+  ],
 } as const satisfies Record<string, readonly string[]>;
 
 /** A BullMQ Lua include our scripts are built from. */
