@@ -4,18 +4,18 @@
   A claimed task gets a "submitted" event, counts in counters "submitted:<class>", enters its
   class's task list scored by Redis's clock (one clock for every orchestrator, so a page cursor
   is never passed by a later submission), and its job is added to its queue in this script: the
-  job is in its queue exactly when its id is claimed. A claimed schedule tick becomes its schedule's last tick
-  (includes/schedule-tick); a workflow step's task is created only while its step is releasing
-  (includes/step-releasing).
+  job is in its queue exactly when its id is claimed. A claimed schedule tick becomes its
+  schedule's last tick (includes/schedule-tick); a workflow step's task is created only while
+  its step is releasing (includes/step-releasing).
 
   A job is added as BullMQ's addStandardJob (a task of priority 0: its job options carry no
   priority or 0; to the wait list) or addPrioritizedJob (any other priority; the pools take
-  prioritized jobs first: includes/take-next-job) would add it, by code built from BullMQ's fragments
-  (storeJob, getPriorityScore, handleDuplicatedJob, ...: the same job hash, job counter, "added"
-  and "waiting" events), with what BullMQ's script looks up per job looked up once per class of
-  the batch: the queue's events MAXLEN and paused / maxed state, and its marker set once
-  (nothing else runs while the script does, so they cannot change in between). A delayed task's
-  job is added by BullMQ's own addDelayedJob.
+  prioritized jobs first: includes/take-next-job) would add it, by code built from BullMQ's
+  fragments (storeJob, getPriorityScore, handleDuplicatedJob, ...: the same job hash, job
+  counter, "added" and "waiting" events), with what BullMQ's script looks up per job looked up
+  once per class of the batch: the queue's events MAXLEN and paused / maxed state, and its
+  marker set once (nothing else runs while the script does, so they cannot change in between).
+  A delayed task's job is added by BullMQ's own addDelayedJob.
 
   Input:
     KEYS[1] tasks           hash task_id -> "<class>\t<digest>" (src/store/codecs/task-index.ts)
