@@ -202,6 +202,14 @@ describe('jobs as BullMQ stores them', () => {
     expect((a.opts as { jobId: string }).jobId).toBe(ours);
     (a.opts as { jobId: string }).jobId = `${ours}-bull`;
     expect(a).toEqual(b);
+    // The same events on BullMQ's stream ("added", then "waiting" or "delayed").
+    const bullEvents = async (id: string) =>
+      (await sys.r.xrange(`${sys.keys.queuePrefix}:gpu_slurm:events`, '-', '+'))
+        .map(([, f]) => f)
+        .filter((f) => f[3] === id)
+        .map((f) => f[1]);
+    expect(await bullEvents(ours)).toEqual(await bullEvents(`${ours}-bull`));
+    expect((await bullEvents(ours)).length).toBeGreaterThanOrEqual(2);
     // Priority 0 waits in the wait list (BullMQ's standard add), any other in the prioritized set.
     const where = extra.delayMs ? 'delayed' : extra.priority ? 'prioritized' : 'wait';
     const key = `${sys.keys.queuePrefix}:gpu_slurm:${where}`;
