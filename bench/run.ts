@@ -42,6 +42,8 @@ const HELP = `Usage: node dist/bench/run.js [options]
   --cpu-prof             worker processes write V8 CPU profiles to bench/results/
                          (for this process: node --cpu-prof --cpu-prof-dir=bench/results dist/bench/run.js)
   --redis-stats          print Redis's time per command of each timed run (resets INFO commandstats)
+  --script-stats         print Redis's time per script of each timed run (SLOWLOG at 0: slows the
+                         run, so its other figures do not compare with a run without it)
   --max-seconds N        give up (and clean up) after N seconds (default 300)
   --out FILE             JSON output (default bench/results/latest.json)
 
@@ -60,7 +62,7 @@ function parseArgs(argv: string[]): Map<string, string> {
     if (!a.startsWith('--')) usage(`unexpected argument "${a}"`);
     const eq = a.indexOf('=');
     if (eq > 0) out.set(a.slice(2, eq), a.slice(eq + 1));
-    else if (a === '--help' || a === '--cpu-prof' || a === '--redis-stats') out.set(a.slice(2), 'true');
+    else if (a === '--help' || a === '--cpu-prof' || a === '--redis-stats' || a === '--script-stats') out.set(a.slice(2), 'true');
     else if (i + 1 < argv.length) out.set(a.slice(2), argv[++i]!);
     else usage(`${a} needs a value`);
   }
@@ -86,6 +88,7 @@ const KNOWN = new Set([
   'memory-tasks',
   'cpu-prof',
   'redis-stats',
+  'script-stats',
   'max-seconds',
   'out',
 ]);
@@ -111,6 +114,7 @@ const opts: BenchOptions = {
   latencyWarmupSeconds: num('latency-warmup', 5),
   memoryTasks: num('memory-tasks', 100_000),
   redisStats: args.has('redis-stats'),
+  scriptStats: args.has('script-stats'),
   childExecArgv: args.has('cpu-prof') ? ['--cpu-prof', `--cpu-prof-dir=${join(root, 'bench', 'results')}`] : [],
 };
 const only = (args.get('only') ?? '').split(',').filter(Boolean);

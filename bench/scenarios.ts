@@ -25,6 +25,7 @@ import { resolveTask } from '../src/tasks/task-spec.js';
 import { benchConfig, INPROC_CLASS, INPROC_CONCURRENCY, SANDBOX_CLASS, SANDBOX_CONCURRENCY } from './bench-config.js';
 import { forkReady, peakRssMb, processTree, stopChild, treeCpuMs, waitMessage } from './processes.js';
 import type { Report } from './report.js';
+import { printScriptStats, startScriptStats } from './script-stats.js';
 import { StreamCounter } from './stream-counter.js';
 
 export interface BenchOptions {
@@ -51,6 +52,8 @@ export interface BenchOptions {
   childExecArgv: string[];
   /** Print Redis's per-command time of each timed run (resets Redis's INFO commandstats). */
   redisStats: boolean;
+  /** Print Redis's time per script of each timed run (SLOWLOG at 0: slows the run; bench/script-stats.ts). */
+  scriptStats: boolean;
 }
 
 export interface BenchContext {
@@ -152,6 +155,7 @@ export async function measure(ctx: BenchContext, tasks: number, pids: Record<str
   const redis0 = await redisCpuMs(ctx.control);
   const procs0 = procs.map(([, pid]) => treeCpuMs(pid));
   if (ctx.opts.redisStats) await ctx.control.config('RESETSTAT');
+  if (ctx.opts.scriptStats) await startScriptStats(ctx.control);
   const self0 = process.cpuUsage();
   const t0 = performance.now();
   await fn();
@@ -162,6 +166,7 @@ export async function measure(ctx: BenchContext, tasks: number, pids: Record<str
     redis: ((await redisCpuMs(ctx.control)) - redis0) * (1000 / tasks),
   };
   procs.forEach(([name, pid], i) => (cpuUsPerTask[name] = (treeCpuMs(pid) - procs0[i]!) * (1000 / tasks)));
+  if (ctx.opts.scriptStats) await printScriptStats(ctx.control, tasks);
   const top = ctx.opts.redisStats ? (await commandStats(ctx.control, tasks)).slice(0, 8) : [];
   if (top.length) {
     // Commands a script runs count both on their own line and inside the script's.

@@ -8,7 +8,14 @@ import { copyFileSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFile
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { BullmqScriptsMismatchError, assertBullmqScripts, checkBullmqScripts, installedScriptsDir } from '../src/store/bullmq/startup-guard.js';
+import {
+  BullmqScriptsMismatchError,
+  assertBullmqScripts,
+  checkBullmqFragments,
+  checkBullmqScripts,
+  installedFragmentsDir,
+  installedScriptsDir,
+} from '../src/store/bullmq/startup-guard.js';
 import { BULLMQ_SCRIPT_LAYOUTS } from '../src/store/bullmq/script-layouts.js';
 
 const dirs: string[] = [];
@@ -71,5 +78,21 @@ describe('BullMQ start-up guard', () => {
     const dir = fixture('removeJob', (t) => t);
     for (const f of readdirSync(dir)) if (f.startsWith('removeJob-')) rmSync(join(dir, f));
     expect(checkBullmqScripts(dir)).toEqual([expect.objectContaining({ script: 'removeJob', what: 'missing' })]);
+  });
+
+  it('refuses a fragment our scripts call whose parameters changed, or that is gone', () => {
+    // The includes our take of the next job and our add are built from (BULLMQ_FRAGMENTS).
+    const dir = mkdtempSync(join(tmpdir(), 'orq-bullmq-includes-'));
+    dirs.push(dir);
+    for (const f of readdirSync(installedFragmentsDir())) copyFileSync(join(installedFragmentsDir(), f), join(dir, f));
+    expect(checkBullmqFragments(dir)).toEqual([]);
+    const meta = join(dir, 'getQueueMetadata.lua');
+    writeFileSync(meta, readFileSync(meta, 'utf8').replace('(queueMetaKey, activeKey, waitKey)', '(queueMetaKey, waitKey, activeKey)'));
+    rmSync(join(dir, 'storeJob.lua'));
+    expect(checkBullmqFragments(dir)).toEqual([
+      expect.objectContaining({ script: 'includes/getQueueMetadata', what: 'params', found: '1:queueMetaKey, 2:waitKey, 3:activeKey' }),
+      expect.objectContaining({ script: 'includes/storeJob', what: 'missing' }),
+    ]);
+    expect(() => assertBullmqScripts(undefined, dir)).toThrow(/includes\/getQueueMetadata: params expected \[1:queueMetaKey, 2:activeKey, 3:waitKey\]/);
   });
 });

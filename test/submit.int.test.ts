@@ -213,8 +213,20 @@ describe('jobs as BullMQ stores them', () => {
     const handler = extra.executor && 'handler' in extra.executor ? extra.executor.handler : undefined;
     expect('executor' in data).toBe(handler === undefined);
     if (handler) expect((a as { name?: string }).name).toBe(`handler:${handler}`);
-    const where = extra.delayMs ? 'delayed' : 'prioritized';
-    expect(await sys.r.zscore(`${sys.keys.queuePrefix}:gpu_slurm:${where}`, ours)).not.toBeNull();
-    expect(await sys.r.zscore(`${sys.keys.queuePrefix}:gpu_slurm:${where}`, `${ours}-bull`)).not.toBeNull();
+    // The same events on BullMQ's stream ("added", then "waiting" or "delayed").
+    const bullEvents = async (id: string) =>
+      (await sys.r.xrange(`${sys.keys.queuePrefix}:gpu_slurm:events`, '-', '+'))
+        .map(([, f]) => f)
+        .filter((f) => f[3] === id)
+        .map((f) => f[1]);
+    expect(await bullEvents(ours)).toEqual(await bullEvents(`${ours}-bull`));
+    expect((await bullEvents(ours)).length).toBeGreaterThanOrEqual(2);
+    // Priority 0 waits in the wait list (BullMQ's standard add), any other in the prioritized set.
+    const where = extra.delayMs ? 'delayed' : extra.priority ? 'prioritized' : 'wait';
+    const key = `${sys.keys.queuePrefix}:gpu_slurm:${where}`;
+    for (const id of [ours, `${ours}-bull`]) {
+      if (where === 'wait') expect(await sys.r.lpos(key, id)).not.toBeNull();
+      else expect(await sys.r.zscore(key, id)).not.toBeNull();
+    }
   });
 });

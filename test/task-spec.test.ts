@@ -2,7 +2,14 @@ import { describe, expect, it } from 'vitest';
 import { resolveTaskClasses, type ClassPolicyOverrides } from '../queues/task-classes.js';
 import { OrchestratorError } from '../src/errors/errors.js';
 import { DEFAULT_EXECUTOR_POLICY, type ExecutorPolicy } from '../src/executors/executor-policy.js';
-import { resolveTask, toBullPriority, type ContainerExecutorSpec, type SlurmExecutorSpec, type TaskSubmission } from '../src/tasks/task-spec.js';
+import {
+  resolveTask,
+  fromBullPriority,
+  toBullPriority,
+  type ContainerExecutorSpec,
+  type SlurmExecutorSpec,
+  type TaskSubmission,
+} from '../src/tasks/task-spec.js';
 
 // Every kind open: these suites check each executor's own validation (the policy's rules have
 // theirs in test/security/execution-policy.test.ts).
@@ -58,8 +65,13 @@ describe('task validation', () => {
 
   it('maps priority so higher runs first', () => {
     expect(toBullPriority(1000)).toBe(1);
-    expect(toBullPriority(0)).toBe(1001);
+    expect(toBullPriority(1)).toBe(1000);
     expect(toBullPriority(10)).toBeGreaterThan(toBullPriority(11));
+    // Priority 0: BullMQ's wait list (no BullMQ priority), which the pools take last.
+    expect(toBullPriority(0)).toBe(0);
+    for (const p of [0, 1, 7, 500, 1000]) expect(fromBullPriority(toBullPriority(p))).toBe(p);
+    // A job queued by a previous version with priority 0 carries BullMQ priority 1001.
+    expect(fromBullPriority(1001)).toBe(0);
   });
 
   it('gives equal content the same digest and different content another', () => {

@@ -6,6 +6,9 @@
  *   --- @include "includes/task-event"        a fragment of ours (src/store/lua/includes/), once
  *   --- @bullmq addPrioritizedJob as bullAdd  BullMQ's own script as a local Lua function
  *                                             bullAdd(KEYS, ARGV) (bullmq/installed-scripts.ts)
+ *   --- @bullmq-fragment getQueueMetadata     one of BullMQ's includes (its local function of that
+ *                                             name, and what it includes), once; it calls `rcall`,
+ *                                             which the script defines first
  *
  * A directive is a whole line. A fragment included twice (directly or through another fragment)
  * is inserted once, where it is first included; an include cycle is an error. Nothing is ever
@@ -21,7 +24,7 @@ import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { RedisClient } from '../redis/redis-client.js';
 import { PROJECT_ROOT } from '../paths.js';
-import { bullmqFunction } from './bullmq/installed-scripts.js';
+import { bullmqFragment, bullmqFunction } from './bullmq/installed-scripts.js';
 import { BULLMQ_SCRIPT_LAYOUTS, type BullScriptName } from './bullmq/script-layouts.js';
 import { luaCommand } from './lua-command.js';
 
@@ -29,6 +32,7 @@ export const STORE_LUA_DIR = join(PROJECT_ROOT, 'src', 'store', 'lua');
 
 const INCLUDE = /^--- @include "([a-z0-9/-]+)"[ \t]*$/gm;
 const BULLMQ = /^--- @bullmq ([A-Za-z]+) as ([A-Za-z_][A-Za-z0-9_]*)[ \t]*$/gm;
+const BULLMQ_FRAGMENT = /^--- @bullmq-fragment ([A-Za-z]+)[ \t]*$/gm;
 
 const sources = new Map<string, string>();
 
@@ -47,7 +51,8 @@ export function assembleLua(dir: string, name: string, seen = new Set<string>(),
     .replace(BULLMQ, (_, script: string, fn: string) => {
       if (!Object.hasOwn(BULLMQ_SCRIPT_LAYOUTS, script)) throw new Error(`${name}.lua: no BullMQ script "${script}" in script-layouts.ts`);
       return bullmqFunction(fn, script as BullScriptName).trimEnd();
-    });
+    })
+    .replace(BULLMQ_FRAGMENT, (_, fragment: string) => bullmqFragment(fragment, seen).trimEnd());
 }
 
 /** The whole Lua text of script `name` (its file under src/store/lua/, without ".lua"). */

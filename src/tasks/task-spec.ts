@@ -114,17 +114,22 @@ export interface ValidateOptions {
 }
 
 /**
- * BullMQ runs lower numbers first and puts un-prioritised jobs ahead of all prioritised ones,
- * so every task gets a BullMQ priority: 1 + (1000 - priority). Priority 1000 -> 1 (first),
- * 0 -> 1001 (last); equal priorities keep submission order.
+ * BullMQ runs lower priority numbers first. A task of priority 0 gets BullMQ priority 0: its job
+ * waits in the queue's wait list (FIFO, ~24 B a task where the prioritized set costs ~120 B),
+ * which the pools take after the prioritized set (src/store/lua/includes/take-next-job.lua; BullMQ
+ * itself takes the wait list first). Any other priority gets 1 + (1000 - priority): 1000 -> 1
+ * (first), 1 -> 1000; equal priorities keep submission order.
  */
 export function toBullPriority(priority: number): number {
-  return 1 + (MAX_PRIORITY - priority);
+  return priority > 0 ? 1 + (MAX_PRIORITY - priority) : 0;
 }
 
-/** The inverse of toBullPriority. */
+/**
+ * The inverse of toBullPriority. BullMQ priority 1001 is priority 0 too: the previous versions
+ * queued every task of priority 0 so, and their jobs still run after an upgrade, in order.
+ */
 export function fromBullPriority(bullPriority: number): number {
-  return bullPriority > 0 ? MAX_PRIORITY + 1 - bullPriority : 0;
+  return bullPriority > 0 && bullPriority <= MAX_PRIORITY ? MAX_PRIORITY + 1 - bullPriority : 0;
 }
 
 const DEFAULT_EXECUTOR: ExecutorSpec = Object.freeze({ kind: 'handler', name: 'echo' });

@@ -1,5 +1,5 @@
 /**
- * The packed argument list BullMQ's add scripts (addPrioritizedJob, addDelayedJob) take as their
+ * The packed argument list BullMQ's add scripts (addStandardJob, addPrioritizedJob, addDelayedJob) take as their
  * ARGV[1], by position as Queue.add builds it (its Redis backend's addJob), for a job without
  * parent, repeat or deduplication. Positions are BullMQ's internals, so they live only here;
  * test/submit.int.test.ts checks a job added this way against one Queue.add wrote.

@@ -9,9 +9,11 @@
  * Callers build their scripts when first used, not at import, so that the guard's message at
  * start is what a mismatch shows.
  */
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import { assertBullmqScripts } from './startup-guard.js';
-import { bullKeyCount, type BullScriptName } from './script-layouts.js';
+import { join } from 'node:path';
+import { assertBullmqScripts, installedFragmentsDir } from './startup-guard.js';
+import { BULLMQ_FRAGMENTS, bullKeyCount, type BullScriptName } from './script-layouts.js';
 
 interface BullScript {
   name: string;
@@ -38,4 +40,24 @@ function bullmqScript(name: BullScriptName): string {
 /** BullMQ's script `name` as a local Lua function `fn(KEYS, ARGV)`. */
 export function bullmqFunction(fn: string, name: BullScriptName): string {
   return `local function ${fn}(KEYS, ARGV)\n${bullmqScript(name)}\nend\n`;
+}
+
+const NESTED_INCLUDE = /^--- @include "([A-Za-z]+)"[ \t]*$/gm;
+
+/**
+ * BullMQ's include `name` (a Lua fragment defining `local function name(...)`, checked against
+ * BULLMQ_FRAGMENTS by the start-up guard) with the includes it includes in turn, each inserted
+ * once per script: `seen` holds what the script has already (keys `bullmq:<name>`). The
+ * fragments call `rcall`, which the including script defines (`local rcall = redis.call`).
+ */
+export function bullmqFragment(name: string, seen: Set<string>): string {
+  assertBullmqScripts();
+  if (!Object.hasOwn(BULLMQ_FRAGMENTS, name)) throw new Error(`no BullMQ fragment "${name}" in script-layouts.ts BULLMQ_FRAGMENTS`);
+  const expand = (inc: string): string => {
+    if (seen.has(`bullmq:${inc}`)) return `-- (BullMQ's ${inc}: included above)`;
+    seen.add(`bullmq:${inc}`);
+    const text = readFileSync(join(installedFragmentsDir(), `${inc}.lua`), 'utf8');
+    return text.replace(NESTED_INCLUDE, (_, nested: string) => expand(nested).trimEnd());
+  };
+  return expand(name);
 }

@@ -26,6 +26,10 @@ export const BULLMQ_SCRIPT_LAYOUTS = {
     keys: ['marker', 'meta', 'id', 'prioritized', 'delayed', 'completed', 'active', 'events stream key', 'pc priority counter'],
     args: ['msgpacked arguments array', 'json stringified job data', 'msgpacked options'],
   },
+  addStandardJob: {
+    keys: ['wait', 'paused', 'meta', 'id', 'completed', 'delayed', 'active', 'events stream key', 'marker key'],
+    args: ['msgpacked arguments array', 'json stringified job data', 'msgpacked options'],
+  },
   addDelayedJob: {
     keys: ['marker', 'meta', 'id', 'delayed', 'completed', 'events stream key'],
     args: ['msgpacked arguments array', 'json stringified job data', 'msgpacked options'],
@@ -135,6 +139,46 @@ export const BULLMQ_SCRIPT_LAYOUTS = {
     args: ['key prefix', 'timestamp', 'pushcmd', 'jobid', 'token', 'optional job fields to update'],
   },
 } as const satisfies Record<string, BullScriptLayout>;
+
+/**
+ * The functions of BullMQ's Lua includes (`commands/includes/<name>.lua`) our own scripts are built
+ * from and call (`--- @bullmq-fragment name` in src/store/lua/: the pools' take of the next job,
+ * lua/includes/take-next-job.lua; the submit script's add of a job not delayed), each with its
+ * parameters in order, as BullMQ 6.7.0 defines them. The start-up guard compares them with the
+ * installed includes' `local function` lines. What a fragment includes in turn comes with it
+ * (BullMQ's own code, consistent within one version) and is not listed.
+ */
+export const BULLMQ_FRAGMENTS = {
+  getQueueMetadata: ['queueMetaKey', 'activeKey', 'waitKey'],
+  promoteDelayedJobs: ['delayedKey', 'markerKey', 'targetKey', 'prioritizedKey', 'eventStreamKey', 'prefix', 'timestamp', 'priorityCounterKey', 'isPaused'],
+  getRateLimitTTL: ['maxJobs', 'rateLimiterKey'],
+  moveJobFromPrioritizedToActive: ['priorityKey', 'activeKey', 'priorityCounterKey'],
+  prepareJobForProcessing: ['keyPrefix', 'rateLimiterKey', 'eventStreamKey', 'jobId', 'processedOn', 'maxJobs', 'limiterDuration', 'markerKey', 'opts'],
+  getNextDelayedTimestamp: ['delayedKey'],
+  addBaseMarkerIfNeeded: ['markerKey', 'isPausedOrMaxed'],
+  addJobInTargetList: ['targetKey', 'markerKey', 'pushCmd', 'isPausedOrMaxed', 'jobId'],
+  addJobWithPriority: ['markerKey', 'prioritizedKey', 'priority', 'jobId', 'priorityCounterKey', 'isPausedOrMaxed'],
+  getPriorityScore: ['priority', 'priorityCounterKey'],
+  getOrSetMaxEvents: ['metaKey'],
+  isQueuePausedOrMaxed: ['queueMetaKey', 'activeKey'],
+  storeJob: ['eventsKey', 'jobIdKey', 'jobId', 'name', 'data', 'opts', 'timestamp', 'parentKey', 'parentData', 'repeatJobKey'],
+  handleDuplicatedJob: [
+    'jobKey',
+    'jobId',
+    'currentParentKey',
+    'currentParent',
+    'parentData',
+    'parentDependenciesKey',
+    'completedKey',
+    'eventsKey',
+    'maxEvents',
+    'timestamp',
+    'deferParentRelease',
+  ],
+} as const satisfies Record<string, readonly string[]>;
+
+/** A BullMQ Lua include our scripts are built from. */
+export type BullFragmentName = keyof typeof BULLMQ_FRAGMENTS;
 
 /** A BullMQ script our code depends on. */
 export type BullScriptName = keyof typeof BULLMQ_SCRIPT_LAYOUTS;

@@ -1,6 +1,6 @@
 /**
  * A task's BullMQ job data: the JSON in the job hash's `data` field, and the job as BullMQ's own
- * add scripts take it (addPrioritizedJob, addDelayedJob: a packed argument list, the data JSON
+ * add scripts take it (addStandardJob, addPrioritizedJob, addDelayedJob: a packed argument list, the data JSON
  * and the packed options), so that the submit script can add it in the same call
  * (lua/tasks/submit-tasks.lua).
  *
@@ -160,8 +160,6 @@ export function jobOptionsForAdd(t: JobSource): JobsOptions {
  * the stored job against one Queue.add wrote.
  */
 export function encodeJob(queue: Queue, t: JobSource): EncodedJob {
-  // Every task is prioritised (task-spec.ts), so it never takes BullMQ's standard add.
-  if (!(t.bullPriority > 0)) throw new Error(`task ${t.taskId}: BullMQ priority ${t.bullPriority} is not prioritised`);
   const job = new Job(queue, t.jobName, t.data, jobOptions(t), t.taskId);
   // BullMQ stores options without undefined values, and under short names for a few (none of ours).
   const opts: Record<string, unknown> = {};

@@ -3,8 +3,8 @@ import type { Keys } from '../keys.js';
 import type { EncodedJob } from '../codecs/job-data.js';
 import { storeScript } from '../store-script.js';
 
-/** BullMQ queue keys each class of a batch passes after its task list (the header's KEYS[c + 1..9]). */
-export const SUBMIT_QUEUE_KEYS = ['marker', 'meta', 'id', 'prioritized', 'delayed', 'completed', 'active', 'events', 'pc'] as const;
+/** BullMQ queue keys each class of a batch passes after its task list (the header's KEYS[c + 1..11]). */
+export const SUBMIT_QUEUE_KEYS = ['marker', 'meta', 'id', 'prioritized', 'delayed', 'completed', 'active', 'events', 'pc', 'wait', 'paused'] as const;
 /** Values per task in the script's ARGV: its TASK_ARGS. */
 export const SUBMIT_TASK_ARGS = 12;
 /** The script's answer for a task whose schedule tick already submitted one: its TICK_DONE. */

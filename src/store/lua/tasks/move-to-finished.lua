@@ -1,18 +1,23 @@
 --[[
   BullMQ's moveToFinished for a pool's Worker, with the attempt's final outcome
   (includes/outcome-writes) written only when BullMQ's part finished the job, and the start of
-  the next job it fetches (includes/attempt-start). A pool that dies before leaves a task that
+  the next job it fetches (includes/attempt-start). BullMQ's part is told not to fetch (ARGV[6]
+  set to "0"): the next job is taken after it by includes/take-next-job, prioritized tasks first
+  (as move-to-active). A pool that dies before leaves a task that
   runs again, never one that finished without a result; a run that lost its lock writes nothing.
 
   Input:
     KEYS[1..14] moveToFinished's keys, in its order (src/store/bullmq/script-layouts.ts);
-                KEYS[12] the job's hash
+                KEYS[12] the job's hash; the next job's take reads KEYS[1] wait, KEYS[2] active,
+                KEYS[3] prioritized, KEYS[4] BullMQ's events, KEYS[6] rate limiter,
+                KEYS[7] delayed, KEYS[9] meta, KEYS[10] pc, KEYS[14] marker
     KEYS[15] events          } the outcome's keys (src/store/outcome-writes.ts outcomeKeys)
     KEYS[16] results         }
     KEYS[17] counters        }
     KEYS[18] workflow_inbox  }
     KEYS[19] cancel          hash task_id -> cancel reason
-    ARGV[1..9] moveToFinished's arguments
+    ARGV[1..9] moveToFinished's arguments; ARGV[2] timestamp, ARGV[6] fetch next ("1"),
+               ARGV[7] key prefix, ARGV[8] opts
     ARGV[10] events_maxlen   } the start's
     ARGV[11] class           }
     ARGV[12] pool_id         }
@@ -30,11 +35,18 @@
 ]]
 --- @include "includes/outcome-writes"
 --- @include "includes/attempt-start"
+--- @include "includes/take-next-job"
 --- @bullmq moveToFinished as bullmqMoveToFinished
 
 local FAILURE_FIELD = 'orqFailure'
 
+local fetchNext = ARGV[6] == '1'
+ARGV[6] = '0'
 local r = bullmqMoveToFinished(KEYS, ARGV)
+if r == 0 and fetchNext then
+  r = takeNextJob(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7], KEYS[9], KEYS[10], KEYS[14], ARGV[7], ARGV[2],
+    cmsgpack.unpack(ARGV[8])) or 0
+end
 if r == 0 or type(r) == 'table' then
   if ARGV[13] == '1' then
     writeOutcome(15, 14)

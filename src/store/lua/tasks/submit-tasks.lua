@@ -3,11 +3,19 @@
   jobs, all or nothing: when any id is already taken with different content nothing is written.
   A claimed task gets a "submitted" event, counts in counters "submitted:<class>", enters its
   class's task list scored by Redis's clock (one clock for every orchestrator, so a page cursor
-  is never passed by a later submission), and its job is added by BullMQ's own
-  addPrioritizedJob (addDelayedJob, for a delay) run in this script: the job is in its queue
-  exactly when its id is claimed. A claimed schedule tick becomes its schedule's last tick
-  (includes/schedule-tick); a workflow step's task is created only while its step is releasing
-  (includes/step-releasing).
+  is never passed by a later submission), and its job is added to its queue in this script: the
+  job is in its queue exactly when its id is claimed. A claimed schedule tick becomes its
+  schedule's last tick (includes/schedule-tick); a workflow step's task is created only while
+  its step is releasing (includes/step-releasing).
+
+  A job is added as BullMQ's addStandardJob (a task of priority 0: its job options carry no
+  priority or 0; to the wait list) or addPrioritizedJob (any other priority; the pools take
+  prioritized jobs first: includes/take-next-job) would add it, by code built from BullMQ's
+  fragments (storeJob, getPriorityScore, handleDuplicatedJob, ...: the same job hash, job
+  counter, "added" and "waiting" events), with what BullMQ's script looks up per job looked up
+  once per class of the batch: the queue's events MAXLEN and paused / maxed state, and its
+  marker set once (nothing else runs while the script does, so they cannot change in between).
+  A delayed task's job is added by BullMQ's own addDelayedJob.
 
   Input:
     KEYS[1] tasks           hash task_id -> "<class>\t<digest>" (src/store/codecs/task-index.ts)
@@ -15,10 +23,11 @@
     KEYS[3] counters        hash
     KEYS[4] schedules_last  hash schedule_id -> "<tick ms>\t<task_id>"
     KEYS[5] schedules       hash schedule_id -> schedule record
-    KEYS[6..] per class of the batch, CLASS_KEYS (10) keys from KEYS[c]:
+    KEYS[6..] per class of the batch, CLASS_KEYS (12) keys from KEYS[c]:
       KEYS[c]          its task list (zset task_id by submit time)
       KEYS[c + 1..9]   its queue's marker, meta, id, prioritized, delayed, completed, active,
                        events, pc (BullMQ's)
+      KEYS[c + 10..11] its queue's wait, paused (BullMQ's)
       then, per workflow run of the batch, its steps hash
     ARGV[1] events_maxlen
     then per task i, TASK_ARGS (12) values from b = 1 + (i - 1) * TASK_ARGS:
@@ -48,12 +57,52 @@
 --- @include "includes/task-event"
 --- @include "includes/schedule-tick"
 --- @include "includes/step-releasing"
---- @bullmq addPrioritizedJob as bullAddPrioritized
 --- @bullmq addDelayedJob as bullAddDelayed
+local rcall = redis.call
+--- @bullmq-fragment getOrSetMaxEvents
+--- @bullmq-fragment isQueuePausedOrMaxed
+--- @bullmq-fragment storeJob
+--- @bullmq-fragment getPriorityScore
+--- @bullmq-fragment handleDuplicatedJob
+--- @bullmq-fragment addBaseMarkerIfNeeded
 
 local TASK_ARGS = 12
 local TICK_DONE = '\ttick'
 local STEP_STOPPED = '\tstopped'
+
+-- Per class (its KEYS index c) of the batch: its queue's events MAXLEN and paused / maxed state.
+local queues, queueOrder = {}, {}
+local function queueOf(c)
+  local q = queues[c]
+  if not q then
+    q = {maxEvents = getOrSetMaxEvents(KEYS[c + 2]), pausedOrMaxed = isQueuePausedOrMaxed(KEYS[c + 2], KEYS[c + 7])}
+    queues[c] = q
+    queueOrder[#queueOrder + 1] = c
+  end
+  return q
+end
+
+-- A job not delayed, added as BullMQ's addStandardJob (priority 0) or addPrioritizedJob does.
+local function addJob(c, jobArgs, jobData, jobOpts)
+  local q = queueOf(c)
+  local args = cmsgpack.unpack(jobArgs)
+  local opts = cmsgpack.unpack(jobOpts)
+  local eventsKey = KEYS[c + 8]
+  rcall('INCR', KEYS[c + 3])
+  local jobId, timestamp = args[2], args[4]
+  local jobIdKey = args[1] .. jobId
+  if rcall('EXISTS', jobIdKey) == 1 then
+    handleDuplicatedJob(jobIdKey, jobId, nil, nil, nil, nil, KEYS[c + 6], eventsKey, q.maxEvents, timestamp)
+    return
+  end
+  local _, priority = storeJob(eventsKey, jobIdKey, jobId, args[3], jobData, opts, timestamp, nil, nil, nil)
+  if priority == 0 then
+    rcall(opts['lifo'] and 'RPUSH' or 'LPUSH', KEYS[c + 10], jobId)
+  else
+    rcall('ZADD', KEYS[c + 4], getPriorityScore(priority, KEYS[c + 9]), jobId)
+  end
+  rcall('XADD', eventsKey, 'MAXLEN', '~', q.maxEvents, '*', 'event', 'waiting', 'jobId', jobId)
+end
 
 -- Task i's values, in the header's ARGV[b + n] order.
 local function taskArgs(i)
@@ -66,6 +115,8 @@ local eventsMaxLen = ARGV[1]
 local now = serverNowMs()
 local n = (#ARGV - 1) / TASK_ARGS
 local out = {0}
+-- Claimed tasks per class: one HINCRBY per class of the batch, not one per task.
+local submitted, classes = {}, {}
 for i = 1, n do
   local id, indexValue, _, workflowId, _, scheduleId, tickMs, _, _, _, _, steps = taskArgs(i)
   local v = redis.call('HGET', tasks, id)
@@ -86,13 +137,16 @@ for i = 1, n do
     local ev = taskEvent('submitted', id, class, 0, now, workflowId ~= '' and workflowId or nil, nil,
       delayed and ('delay_ms=' .. delayMs) or nil, scheduleId ~= '' and scheduleId or nil)
     redis.call('XADD', events, 'MAXLEN', '~', eventsMaxLen, '*', unpack(ev))
-    redis.call('HINCRBY', counters, 'submitted:' .. class, 1)
-    local job = {jobArgs, jobData, jobOpts}
+    if not submitted[class] then classes[#classes + 1] = class; submitted[class] = 0 end
+    submitted[class] = submitted[class] + 1
     if delayed then
-      bullAddDelayed({KEYS[c + 1], KEYS[c + 2], KEYS[c + 3], KEYS[c + 5], KEYS[c + 6], KEYS[c + 8]}, job)
+      bullAddDelayed({KEYS[c + 1], KEYS[c + 2], KEYS[c + 3], KEYS[c + 5], KEYS[c + 6], KEYS[c + 8]}, {jobArgs, jobData, jobOpts})
     else
-      bullAddPrioritized({KEYS[c + 1], KEYS[c + 2], KEYS[c + 3], KEYS[c + 4], KEYS[c + 5], KEYS[c + 6], KEYS[c + 7], KEYS[c + 8], KEYS[c + 9]}, job)
+      addJob(c, jobArgs, jobData, jobOpts)
     end
   end
 end
+for _, class in ipairs(classes) do redis.call('HINCRBY', counters, 'submitted:' .. class, submitted[class]) end
+-- The marker BullMQ's add sets per job (its Workers wait on it), once per queue.
+for _, c in ipairs(queueOrder) do addBaseMarkerIfNeeded(KEYS[c + 1], queues[c].pausedOrMaxed) end
 return out
