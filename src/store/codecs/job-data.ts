@@ -136,14 +136,15 @@ export interface EncodedJob {
 
 /**
  * The job options of a task as stored: no jobId (the id is the job's key: BullMQ's Job.fromId
- * and our scripts take it from there) and no backoff unless the caller gave one. Queue.add takes
- * the id in its options (jobOptionsForAdd).
+ * and our scripts take it from there), no backoff unless the caller gave one, and no priority
+ * when it is 0 (BullMQ's default: the wait list; the job hash's own `priority` field says it).
+ * Queue.add takes the id in its options (jobOptionsForAdd).
  */
 export function jobOptions(t: JobSource): JobsOptions {
   return {
     attempts: t.attempts,
     ...(t.backoff ? { backoff: t.backoff } : {}),
-    priority: t.bullPriority,
+    ...(t.bullPriority > 0 ? { priority: t.bullPriority } : {}),
     ...(t.delayMs > 0 ? { delay: t.delayMs } : {}),
   };
 }
