@@ -20,6 +20,7 @@ import { joblessTasks } from '../src/store/tasks/jobless-tasks.js';
 import { sampleFinishedJobs } from '../src/store/tasks/sample-finished-jobs.js';
 import { resolveTask } from '../src/tasks/task-spec.js';
 import { startRedis, type RedisServerHandle } from './helpers/redis-server.js';
+import { countIndexedTasks } from '../src/store/tasks/read-task-index.js';
 
 const keys = makeKeys('orq');
 const CLS = 'cpu_short';
@@ -143,7 +144,7 @@ describe('tasks/remove-finished-tasks and tasks/forget-tasks', () => {
     for (const id of ['t1', 't2', 't3']) {
       await redis.hset(keys.job(CLS, id), 'data', '{}');
       await redis.rpush(`${keys.job(CLS, id)}:logs`, 'line');
-      await redis.hset(keys.tasks, id, `${CLS}\tdigest`);
+      await redis.hset(keys.taskIndex(id), id, `${CLS}\tdigest`);
       await redis.zadd(keys.taskList(CLS), 1, id);
     }
     await redis.hset(keys.cancel, 't1', 'by operator');
@@ -157,7 +158,8 @@ describe('tasks/remove-finished-tasks and tasks/forget-tasks', () => {
     expect(await redis.zcard(sets.failed)).toBe(0);
 
     expect(await forgetTasks(redis, keys)(CLS, removed)).toBe(2);
-    expect(await redis.hkeys(keys.tasks)).toEqual(['t3']);
+    expect(await countIndexedTasks(redis, keys)).toBe(1);
+    expect(await redis.hexists(keys.taskIndex('t3'), 't3')).toBe(1);
     expect(await redis.zrange(keys.taskList(CLS), 0, -1)).toEqual(['t3']);
     expect(await redis.hlen(keys.cancel)).toBe(0);
     expect(await forgetTasks(redis, keys)(CLS, ['t1'])).toBe(0);

@@ -311,7 +311,7 @@ describe('PurgeTasks', { timeout: 120_000 }, () => {
     await sys.client.purgeTasks({ olderThanMs: 0, taskClasses: ['inproc'] });
     expect(await listAll({ taskClasses: ['inproc'] }, 1_000)).toEqual([]);
     expect(await sys.r.zcard(sys.keys.taskList('inproc'))).toBe(0);
-    expect(await sys.r.hget(sys.keys.tasks, 'pg-1')).toBeNull();
+    expect(await sys.r.hget(sys.keys.taskIndex('pg-1'), 'pg-1')).toBeNull();
   });
 
   it('purges cancelled tasks, those cancelled while queued included', async () => {

@@ -75,7 +75,7 @@ export class TaskStatusReader {
 
   /** The task's class, or not_found. */
   async classOf(taskId: string): Promise<{ taskClass: string; cancelReason: string | null }> {
-    const [[, entry], [, cancelReason]] = (await this.opts.redis.pipeline().hget(this.opts.keys.tasks, taskId).hget(this.opts.keys.cancel, taskId).exec()) as [
+    const [[, entry], [, cancelReason]] = (await this.opts.redis.pipeline().hget(this.opts.keys.taskIndex(taskId), taskId).hget(this.opts.keys.cancel, taskId).exec()) as [
       [unknown, string | null],
       [unknown, string | null],
     ];

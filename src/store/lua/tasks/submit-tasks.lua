@@ -1,5 +1,5 @@
 --[[
-  Claims a batch of task ids in the cross-class index, records their submission and adds their
+  Claims a batch of task ids in the cross-class index (its buckets), records their submission and adds their
   jobs, all or nothing: when any id is already taken with different content nothing is written.
   A claimed task gets a "submitted" event, counts in counters "submitted:<class>", enters its
   class's task list scored by Redis's clock (one clock for every orchestrator, so a page cursor
@@ -9,19 +9,23 @@
   (includes/schedule-tick); a workflow step's task is created only while its step is releasing
   (includes/step-releasing).
 
+  A stored index value of a previous version carries a longer digest, of which this version's is
+  the prefix: a value that starts with the task's own is the same content.
+
   Input:
-    KEYS[1] tasks           hash task_id -> "<class>\t<digest>" (src/store/codecs/task-index.ts)
-    KEYS[2] events          stream (src/store/codecs/feed-format.ts)
-    KEYS[3] counters        hash
-    KEYS[4] schedules_last  hash schedule_id -> "<tick ms>\t<task_id>"
-    KEYS[5] schedules       hash schedule_id -> schedule record
-    KEYS[6..] per class of the batch, CLASS_KEYS (10) keys from KEYS[c]:
+    KEYS[1] events          stream (src/store/codecs/feed-format.ts)
+    KEYS[2] counters        hash
+    KEYS[3] schedules_last  hash schedule_id -> "<tick ms>\t<task_id>"
+    KEYS[4] schedules       hash schedule_id -> schedule record
+    KEYS[5..] per class of the batch, CLASS_KEYS (10) keys from KEYS[c]:
       KEYS[c]          its task list (zset task_id by submit time)
       KEYS[c + 1..9]   its queue's marker, meta, id, prioritized, delayed, completed, active,
                        events, pc (BullMQ's)
       then, per workflow run of the batch, its steps hash
+      then the index buckets of the batch's tasks, each once: hash task_id -> "<class>\t<digest>"
+        (src/store/codecs/task-index.ts)
     ARGV[1] events_maxlen
-    then per task i, TASK_ARGS (12) values from b = 1 + (i - 1) * TASK_ARGS:
+    then per task i, TASK_ARGS (13) values from b = 1 + (i - 1) * TASK_ARGS:
       ARGV[b + 1]  task_id
       ARGV[b + 2]  index_value   "<class>\t<digest>"
       ARGV[b + 3]  class
@@ -34,6 +38,7 @@
       ARGV[b + 10] job_data      the job data's JSON
       ARGV[b + 11] job_opts      BullMQ's packed job options
       ARGV[b + 12] steps         KEYS index of its run's steps hash, 0 for a task of no run
+      ARGV[b + 13] ix            KEYS index of its task index bucket
 
   Output:
     {0, v1, v2, ...}  vi: "" claimed now; "\ttick" (TICK_DONE) its schedule tick already
@@ -51,7 +56,7 @@
 --- @bullmq addPrioritizedJob as bullAddPrioritized
 --- @bullmq addDelayedJob as bullAddDelayed
 
-local TASK_ARGS = 12
+local TASK_ARGS = 13
 local TICK_DONE = '\ttick'
 local STEP_STOPPED = '\tstopped'
 
@@ -61,15 +66,15 @@ local function taskArgs(i)
   return unpack(ARGV, b + 1, b + TASK_ARGS)
 end
 
-local tasks, events, counters, schedulesLast, schedules = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local events, counters, schedulesLast, schedules = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local eventsMaxLen = ARGV[1]
 local now = serverNowMs()
 local n = (#ARGV - 1) / TASK_ARGS
 local out = {0}
 for i = 1, n do
-  local id, indexValue, _, workflowId, _, scheduleId, tickMs, _, _, _, _, steps = taskArgs(i)
-  local v = redis.call('HGET', tasks, id)
-  if v and v ~= indexValue then return {1, i, v} end
+  local id, indexValue, _, workflowId, _, scheduleId, tickMs, _, _, _, _, steps, ix = taskArgs(i)
+  local v = redis.call('HGET', KEYS[tonumber(ix)], id)
+  if v and v ~= indexValue and string.sub(v, 1, #indexValue) ~= indexValue then return {1, i, v} end
   if not v and tickMs ~= '' and tickDone(schedulesLast, scheduleId, tickMs) then v = TICK_DONE end
   local g = tonumber(steps)
   if not v and g > 0 and not stepReleasing(KEYS[g], id, workflowId) then v = STEP_STOPPED end
@@ -77,9 +82,9 @@ for i = 1, n do
 end
 for i = 1, n do
   if out[i + 1] == '' then
-    local id, indexValue, class, workflowId, delayMs, scheduleId, tickMs, classKeys, jobArgs, jobData, jobOpts = taskArgs(i)
+    local id, indexValue, class, workflowId, delayMs, scheduleId, tickMs, classKeys, jobArgs, jobData, jobOpts, _, ix = taskArgs(i)
     local c = tonumber(classKeys)
-    redis.call('HSET', tasks, id, indexValue)
+    redis.call('HSET', KEYS[tonumber(ix)], id, indexValue)
     redis.call('ZADD', KEYS[c], now, id)
     if tickMs ~= '' then recordTick(schedulesLast, schedules, scheduleId, tickMs, id) end
     local delayed = delayMs ~= '0'
