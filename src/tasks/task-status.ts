@@ -75,10 +75,11 @@ export class TaskStatusReader {
 
   /** The task's class, or not_found. */
   async classOf(taskId: string): Promise<{ taskClass: string; cancelReason: string | null }> {
-    const [[, entry], [, cancelReason]] = (await this.opts.redis.pipeline().hget(this.opts.keys.taskIndex(taskId), taskId).hget(this.opts.keys.cancel, taskId).exec()) as [
-      [unknown, string | null],
-      [unknown, string | null],
-    ];
+    const [[, entry], [, cancelReason]] = (await this.opts.redis
+      .pipeline()
+      .hget(this.opts.keys.taskIndex(taskId), taskId)
+      .hget(this.opts.keys.cancel, taskId)
+      .exec()) as [[unknown, string | null], [unknown, string | null]];
     if (!entry) throw new OrchestratorError('not_found', `task_id: no task "${taskId}"`, { field: 'task_id' });
     return { taskClass: decodeTaskIndex(entry).taskClass, cancelReason };
   }
