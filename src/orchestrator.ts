@@ -122,8 +122,8 @@ export class Orchestrator {
     const redis = (this.redis = await createFailFastRedis(redisUrl, 'orq-orchestrator', true));
     const bullRedis = (this.bullRedis = await createFailFastRedis(redisUrl, 'orq-orchestrator-queues'));
     const ownerId = `${hostname()}:${process.pid}:${randomUUID()}`;
-    // Before anything reads the task index: an upgrade's previous one-hash index moves into its buckets.
-    await migrateLegacyTaskIndex({ redis, keys: makeKeys(config.redis.prefix), logger, ownerId });
+    // Before anything reads the task index or lists: an upgrade's previous index and task lists move to today's layout.
+    await migrateLegacyTaskIndex({ redis, keys: makeKeys(config.redis.prefix), logger, ownerId, classes: config.classes.keys() });
     // One shared reader of the events stream for StreamEvents and StreamWorkflowStatus alike.
     const eventsTail = (this.eventsTail = new StreamTailer({
       redisUrl,

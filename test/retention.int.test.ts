@@ -92,7 +92,7 @@ describe('retention', () => {
     expect(maxIndex).toBeLessThanOrEqual(indexBound);
     // Once the flow stops, exactly what retention keeps remains.
     await waitFor(async () => (await countIndexedTasks(sys.r, sys.keys)) === KEEP_COMPLETED + KEEP_FAILED, { message: 'the index never settled' });
-    expect(await sys.r.zcard(sys.keys.taskList('flow'))).toBe(KEEP_COMPLETED + KEEP_FAILED);
+    expect(await sys.r.xlen(sys.keys.taskList('flow'))).toBe(KEEP_COMPLETED + KEEP_FAILED);
     await waitFor(async () => (await keysBesideIndex()) <= baseline + 50 + KEEP_COMPLETED + KEEP_FAILED, { message: 'the key count never settled' });
     // The newest are the ones kept.
     expect(await sys.r.hexists(sys.keys.taskIndex(`rf-${TOTAL / BATCH - 1}-${BATCH - 1}`), `rf-${TOTAL / BATCH - 1}-${BATCH - 1}`)).toBe(1);
@@ -119,7 +119,7 @@ describe('tasks whose job is gone', () => {
     }
     expect((await orphans.client.getTaskStatus('orphan-0')).state).toBe(TaskState.TASK_STATE_CANCELLED);
     await waitFor(async () => (await countIndexedTasks(orphans.r, orphans.keys)) === 0, { message: 'cancelled tasks were never forgotten' });
-    expect(await orphans.r.zcard(orphans.keys.taskList('cpu_long'))).toBe(0);
+    expect(await orphans.r.xlen(orphans.keys.taskList('cpu_long'))).toBe(0);
     expect(await orphans.r.hlen(orphans.keys.cancel)).toBe(0);
   });
 });

@@ -1,5 +1,6 @@
 /**
- * Upgrading from the one-hash task index (`{orq}:tasks`) to its buckets: the start-up migration
+ * Upgrading from the one-hash task index (`{orq}:tasks`) and the zset task lists
+ * (`{orq}:tasks:<class>`) to the index buckets and list streams: the start-up migration
  * (src/tasks/task-index-migration.ts) against a real Redis, interrupted mid-way and resumed by
  * another orchestrator once the lock's TTL ran out; then a whole upgrade, with the keys a
  * previous version wrote, through a real orchestrator process.
@@ -19,6 +20,7 @@ import { startBareSystem } from './helpers/system.js';
 const keys = makeKeys('orq');
 const logger = createLogger('warn', { process: 'test-migration' });
 const N = 2_500;
+const CLASSES = ['cpu_short', 'cpu_long'];
 /** A previous version's value: the class and the whole 27-char digest. */
 const legacyValue = (i: number) => `cpu_short\tD${String(i).padStart(11, '0')}xxxxxxxxxxxxxxx`;
 
@@ -37,9 +39,11 @@ beforeEach(async () => {
   await redis.flushall();
 });
 
+/** The previous layout: the index hash, and every task in its class's zset at ms 1000 + i / 2 (two per ms). */
 async function writeLegacyIndex(): Promise<void> {
   const pipe = redis.pipeline();
-  for (let i = 0; i < N; i++) pipe.hset(keys.legacyTaskIndex, `old-${i}`, legacyValue(i));
+  for (let i = 0; i < N; i++)
+    pipe.hset(keys.legacyTaskIndex, `old-${i}`, legacyValue(i)).zadd(keys.legacyTaskList('cpu_short'), 1_000 + Math.floor(i / 2), `old-${i}`);
   await pipe.exec();
 }
 
@@ -55,6 +59,7 @@ describe('the task index migration', () => {
       redis,
       keys,
       logger,
+      classes: CLASSES,
       ownerId: 'first',
       batch: 200,
       lockTtlMs: 1_500,
@@ -63,29 +68,40 @@ describe('the task index migration', () => {
       },
     }).catch((e: Error) => e.message);
     expect(died).toBe('killed');
-    const left = await redis.hlen(keys.legacyTaskIndex);
-    expect(left).toBeGreaterThan(0);
-    expect(left).toBeLessThan(N);
+    // Two batches of the list moved: 400 entries left the zset, with their index values.
+    const left = await redis.zcard(keys.legacyTaskList('cpu_short'));
+    expect(left).toBe(N - 400);
+    expect(await redis.hlen(keys.legacyTaskIndex)).toBe(N);
     expect(await redis.get(keys.migrationLock)).toBe('first');
 
     // The next one waits for the lock, then moves what is left.
     const t0 = Date.now();
-    const moved = await migrateLegacyTaskIndex({ redis, keys, logger, ownerId: 'second', batch: 200, pollMs: 50 });
-    expect(moved).toBe(left);
+    const moved = await migrateLegacyTaskIndex({ redis, keys, logger, classes: CLASSES, ownerId: 'second', batch: 200, pollMs: 50 });
+    // The rest of the list, then the index.
+    expect(moved).toBe(left + N);
     expect(Date.now() - t0).toBeGreaterThan(200);
     expect(await redis.exists(keys.legacyTaskIndex)).toBe(0);
     expect(await redis.exists(keys.migrationLock)).toBe(0);
     expect(await countIndexedTasks(redis, keys)).toBe(N);
-    for (const i of [0, 1, 399, 400, 1_234, N - 1]) expect(await redis.hget(keys.taskIndex(`old-${i}`), `old-${i}`)).toBe(legacyValue(i));
+    expect(await redis.exists(keys.legacyTaskList('cpu_short'))).toBe(0);
+    // Each value got its list entry, at the old score's ms, in the old order.
+    const entries = await redis.xrange(keys.taskList('cpu_short'), '-', '+');
+    expect(entries.map(([, f]) => f[1])).toEqual(Array.from({ length: N }, (_, i) => `old-${i}`));
+    for (const i of [0, 1, 399, 400, 1_234, N - 1]) {
+      const [entry] = entries[i]!;
+      expect(entry.split('-')[0]).toBe(String(1_000 + Math.floor(i / 2)));
+      expect(await redis.hget(keys.taskIndex(`old-${i}`), `old-${i}`)).toBe(`${legacyValue(i)}\t${entry}`);
+    }
     expect(await redis.hget(keys.taskIndex('old-7'), 'old-7')).toBe('cpu_short\tkeptInBucket');
 
     // Idempotent: nothing left, nothing moved, nothing changed.
-    expect(await migrateLegacyTaskIndex({ redis, keys, logger, ownerId: 'third' })).toBe(0);
+    expect(await migrateLegacyTaskIndex({ redis, keys, logger, classes: CLASSES, ownerId: 'third' })).toBe(0);
+    expect(await redis.xlen(keys.taskList('cpu_short'))).toBe(N);
     expect(await countIndexedTasks(redis, keys)).toBe(N);
   });
 
   it('does nothing on a store that never had the previous index', async () => {
-    expect(await migrateLegacyTaskIndex({ redis, keys, logger, ownerId: 'fresh' })).toBe(0);
+    expect(await migrateLegacyTaskIndex({ redis, keys, logger, classes: CLASSES, ownerId: 'fresh' })).toBe(0);
     expect(await redis.dbsize()).toBe(0);
   });
 });
@@ -94,26 +110,44 @@ describe('an upgrade from the one-hash index', () => {
   it('serves the tasks the previous version indexed: status, same-content resubmission, conflicts', async () => {
     const sys = await startBareSystem();
     try {
-      // Tasks queued (cpu_long has no pool here), then their index entries rewritten the way the
-      // previous version kept them: one hash, the whole digest.
+      // Tasks queued (cpu_long has no pool here; one cancelled while queued: its job is gone),
+      // then their index and list rewritten the way the previous version kept them: one hash
+      // with the whole digest, a zset scored by submit ms.
       const first = await sys.startOrchestrator();
       const inputs = Array.from({ length: 50 }, (_, i) => ({ taskId: `up-${i}`, taskClass: 'cpu_long', payload: { i: String(i) } }));
-      await first.client.submitTasks(inputs);
+      await first.client.submitTasks(inputs.slice(0, 25));
+      await first.client.submitTasks(inputs.slice(25));
+      await first.client.cancelTask('up-9', 'not needed');
+      const before = await first.client.listTasks({ taskClasses: ['cpu_long'] }, { pageSize: 100 });
+      const cancelledBefore = await first.client.getTaskStatus('up-9');
       first.kill('SIGKILL');
       await first.exited;
+      const list = sys.keys.taskList('cpu_long');
       for (const t of inputs) {
-        const v = await sys.r.hget(sys.keys.taskIndex(t.taskId), t.taskId);
-        await sys.r.hset(sys.keys.legacyTaskIndex, t.taskId, `${v}ABCDEFGHIJKLMNO`);
+        const [taskClass, digest, entry] = (await sys.r.hget(sys.keys.taskIndex(t.taskId), t.taskId))!.split('\t');
+        await sys.r.hset(sys.keys.legacyTaskIndex, t.taskId, `${taskClass}\t${digest}ABCDEFGHIJKLMNO`);
         await sys.r.hdel(sys.keys.taskIndex(t.taskId), t.taskId);
+        await sys.r.zadd(sys.keys.legacyTaskList('cpu_long'), entry!.split('-')[0]!, t.taskId);
       }
+      await sys.r.del(list);
       expect(await countIndexedTasks(sys.r, sys.keys)).toBe(0);
 
       const next = await sys.startOrchestrator();
       expect(await sys.r.exists(sys.keys.legacyTaskIndex)).toBe(0);
       expect(await countIndexedTasks(sys.r, sys.keys)).toBe(inputs.length);
-      expect(await sys.r.hget(sys.keys.taskIndex('up-3'), 'up-3')).toMatch(/^cpu_long\t[A-Za-z0-9_-]{12}ABCDEFGHIJKLMNO$/);
+      expect(await sys.r.exists(sys.keys.legacyTaskList('cpu_long'))).toBe(0);
+      expect(await sys.r.hget(sys.keys.taskIndex('up-3'), 'up-3')).toMatch(/^cpu_long\t[A-Za-z0-9_-]{12}ABCDEFGHIJKLMNO\t\d+-\d+$/);
+      // Listed as before, newest first, with the same submit times; statuses report them too.
+      const after = await next.client.listTasks({ taskClasses: ['cpu_long'] }, { pageSize: 100 });
+      const brief = (p: typeof after) => p.tasks.map((t) => [t.taskId, t.submittedAtMs, t.state]);
+      expect(brief(after)).toEqual(brief(before));
       const st = await next.client.getTaskStatus('up-3');
       expect(st).toMatchObject({ taskId: 'up-3', taskClass: 'cpu_long', state: TaskState.TASK_STATE_QUEUED });
+      expect(st.submittedAtMs).toBe(before.tasks.find((t) => t.taskId === 'up-3')!.submittedAtMs);
+      expect(await next.client.getTaskStatus('up-9')).toMatchObject({
+        state: TaskState.TASK_STATE_CANCELLED,
+        submittedAtMs: cancelledBefore.submittedAtMs,
+      });
       // The same content again is the same task (its long digest starts with today's short one).
       const again = await next.client.submitTasks(inputs.slice(0, 5));
       expect(again.map((r) => r.created)).toEqual([false, false, false, false, false]);

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { resolveTaskClasses } from '../queues/task-classes.js';
-import { decodeTaskIndex, encodeTaskIndex, sameTaskIndex, TASK_DIGEST_CHARS } from '../src/store/codecs/task-index.js';
+import { decodeTaskIndex, encodeTaskIndex, entryMs, sameTaskIndex, TASK_DIGEST_CHARS } from '../src/store/codecs/task-index.js';
 import { keys as makeKeys, TASK_INDEX_BUCKETS, taskIndexBucket } from '../src/store/keys.js';
 import { scriptSource } from '../src/store/store-script.js';
 import { resolveTask } from '../src/tasks/task-spec.js';
@@ -61,8 +61,16 @@ describe('task index values', () => {
   it('read the class and digest first and second; a previous version’s value is the same content', () => {
     const value = encodeTaskIndex(task);
     expect(value).toBe(`cpu_short\t${task.digest}`);
-    expect(decodeTaskIndex(value)).toEqual({ taskClass: 'cpu_short', digest: task.digest });
+    expect(decodeTaskIndex(value)).toEqual({ taskClass: 'cpu_short', digest: task.digest, listEntry: '' });
+    // As stored: the submit script appends the task's list entry, whose ms is its submit time.
+    const stored = `${value}\t1765000000123-4`;
+    expect(decodeTaskIndex(stored)).toEqual({ taskClass: 'cpu_short', digest: task.digest, listEntry: '1765000000123-4' });
+    expect(entryMs(decodeTaskIndex(stored).listEntry)).toBe(1765000000123);
+    expect(entryMs('')).toBeUndefined();
+    expect(entryMs('12x-3')).toBeUndefined();
+    expect(sameTaskIndex(stored, value)).toBe(true);
     const legacy = `cpu_short\t${task.digest}abcdefghijklmno`;
+    expect(sameTaskIndex(`${legacy}\t1765000000123-0`, value)).toBe(true);
     expect(decodeTaskIndex(legacy).taskClass).toBe('cpu_short');
     expect(sameTaskIndex(legacy, value)).toBe(true);
     expect(sameTaskIndex(value, value)).toBe(true);
@@ -70,7 +78,8 @@ describe('task index values', () => {
     // Another class whose name starts with this one's is another value.
     expect(sameTaskIndex(`cpu_short2\t${task.digest}`, value)).toBe(false);
     // A field added at the end (the codec's contract) keeps the value the same content.
-    expect(sameTaskIndex(`${value}\tmore`, value)).toBe(true);
+    expect(sameTaskIndex(`${stored}\tmore`, value)).toBe(true);
+    expect(decodeTaskIndex(`${stored}\tmore`).listEntry).toBe('1765000000123-4');
   });
 
   it('are compared by prefix in the submit script, as sameTaskIndex does', () => {

@@ -18,8 +18,13 @@
  * - `{<prefix>}:tasks`   the previous versions' index, one hash; moved into the buckets at start
  *                      (src/tasks/task-index-migration.ts) and then gone.
  * - `{<prefix>}:migrate:lock` string: the orchestrator moving the previous index now.
- * - `{<prefix>}:tasks:<class>` zset task_id -> submit time (ms): the class's tasks newest first,
- *                      for ListTasks; written with the index entry, removed with it.
+ * - `{<prefix>}:list:<class>` stream, one entry per task, field `t` = task_id: the class's tasks
+ *                      in submit order, for ListTasks. The entry id's ms is the submit time (Redis's
+ *                      clock); the task's index value names its entry (codecs/task-index.ts), so
+ *                      forgetting a task deletes its entry (XDEL). ~30 B a task against ~120 B
+ *                      in a sorted set.
+ * - `{<prefix>}:tasks:<class>` the previous versions' task list, a zset task_id -> submit ms;
+ *                      moved into the stream at start (src/tasks/task-index-migration.ts).
  * - `{<prefix>}:retention:lock` string: the orchestrator applying retention now (src/tasks/task-retention.ts).
  * - `{<prefix>}:cancel`  hash task_id -> reason: cancellations requested (read by pools).
  * - `{<prefix>}:cancel:ch` pub/sub channel: "<task_id>\t<reason>" for each cancel just requested.
@@ -59,8 +64,10 @@ export interface Keys {
   readonly legacyTaskIndex: string;
   /** Held by the one orchestrator migrating the previous index. */
   readonly migrationLock: string;
-  /** A class's task ids scored by submit time (ms). */
+  /** A class's task list: a stream of task ids in submit order. */
   taskList(taskClass: string): string;
+  /** The previous versions' task list of a class (a zset), migrated at start. */
+  legacyTaskList(taskClass: string): string;
   /** Held by the one orchestrator that applies retention at a time. */
   readonly retentionLock: string;
   readonly cancel: string;
@@ -153,7 +160,8 @@ export function keys(prefix: string): Keys {
     taskIndexBucket: (n: number) => `${own}:ix:${n}`,
     legacyTaskIndex: `${own}:tasks`,
     migrationLock: `${own}:migrate:lock`,
-    taskList: (taskClass: string) => `${own}:tasks:${taskClass}`,
+    taskList: (taskClass: string) => `${own}:list:${taskClass}`,
+    legacyTaskList: (taskClass: string) => `${own}:tasks:${taskClass}`,
     retentionLock: `${own}:retention:lock`,
     cancel: `${own}:cancel`,
     cancelChannel: `${own}:cancel:ch`,

@@ -2,8 +2,9 @@
   Claims a batch of task ids in the cross-class index (its buckets), records their submission and adds their
   jobs, all or nothing: when any id is already taken with different content nothing is written.
   A claimed task gets a "submitted" event, counts in counters "submitted:<class>", enters its
-  class's task list scored by Redis's clock (one clock for every orchestrator, so a page cursor
-  is never passed by a later submission), and its job is added by BullMQ's own
+  class's task list stream with an entry id of Redis's clock (one clock for every orchestrator,
+  so a page cursor is never passed by a later submission; the index value ends with that id),
+  and its job is added by BullMQ's own
   addPrioritizedJob (addDelayedJob, for a delay) run in this script: the job is in its queue
   exactly when its id is claimed. A claimed schedule tick becomes its schedule's last tick
   (includes/schedule-tick); a workflow step's task is created only while its step is releasing
@@ -18,7 +19,7 @@
     KEYS[3] schedules_last  hash schedule_id -> "<tick ms>\t<task_id>"
     KEYS[4] schedules       hash schedule_id -> schedule record
     KEYS[5..] per class of the batch, CLASS_KEYS (10) keys from KEYS[c]:
-      KEYS[c]          its task list (zset task_id by submit time)
+      KEYS[c]          its task list (stream, entry field "t" = task_id)
       KEYS[c + 1..9]   its queue's marker, meta, id, prioritized, delayed, completed, active,
                        events, pc (BullMQ's)
       then, per workflow run of the batch, its steps hash
@@ -27,7 +28,7 @@
     ARGV[1] events_maxlen
     then per task i, TASK_ARGS (13) values from b = 1 + (i - 1) * TASK_ARGS:
       ARGV[b + 1]  task_id
-      ARGV[b + 2]  index_value   "<class>\t<digest>"
+      ARGV[b + 2]  index_value   "<class>\t<digest>" (the script appends "\t<list entry id>")
       ARGV[b + 3]  class
       ARGV[b + 4]  workflow_id   "" for none
       ARGV[b + 5]  delay_ms      "0" for none
@@ -71,6 +72,8 @@ local eventsMaxLen = ARGV[1]
 local now = serverNowMs()
 local n = (#ARGV - 1) / TASK_ARGS
 local out = {0}
+-- Per class (its KEYS index): the ms its list entries get in this call.
+local listMs = {}
 for i = 1, n do
   local id, indexValue, _, workflowId, _, scheduleId, tickMs, _, _, _, _, steps, ix = taskArgs(i)
   local v = redis.call('HGET', KEYS[tonumber(ix)], id)
@@ -84,8 +87,17 @@ for i = 1, n do
   if out[i + 1] == '' then
     local id, indexValue, class, workflowId, delayMs, scheduleId, tickMs, classKeys, jobArgs, jobData, jobOpts, _, ix = taskArgs(i)
     local c = tonumber(classKeys)
-    redis.call('HSET', KEYS[tonumber(ix)], id, indexValue)
-    redis.call('ZADD', KEYS[c], now, id)
+    -- Entry ids at `now`, the events' `at`; after a newer entry (the clock went back), Redis's own.
+    local ms = listMs[c]
+    local entry
+    if ms then
+      entry = redis.call('XADD', KEYS[c], ms .. '-*', 't', id)
+    else
+      entry = redis.pcall('XADD', KEYS[c], now .. '-*', 't', id)
+      if type(entry) == 'table' then entry = redis.call('XADD', KEYS[c], '*', 't', id) end
+      listMs[c] = string.sub(entry, 1, string.find(entry, '-', 1, true) - 1)
+    end
+    redis.call('HSET', KEYS[tonumber(ix)], id, indexValue .. '\t' .. entry)
     if tickMs ~= '' then recordTick(schedulesLast, schedules, scheduleId, tickMs, id) end
     local delayed = delayMs ~= '0'
     local ev = taskEvent('submitted', id, class, 0, now, workflowId ~= '' and workflowId or nil, nil,
