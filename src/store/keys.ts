@@ -9,7 +9,7 @@
  * - BullMQ queues: prefix `{<prefix>}:q` and queue name `<class>` (keys `{orq}:q:<class>:...`).
  *   A task's logs are its job's BullMQ log list, `{orq}:q:<class>:<task_id>:logs`
  *   (src/tasks/task-log-format.ts), removed with the job.
- * - `{<prefix>}:ix:<n>`  hash task_id -> "<class>\t<digest>" (codecs/task-index.ts), n in
+ * - `{<prefix>}:ix:<n>`  hash task_id -> "<class>\t<digest>\t<list entry>" (codecs/task-index.ts), n in
  *                      0..TASK_INDEX_BUCKETS-1: the cross-class id index that makes ids unique
  *                      across classes and submissions idempotent, in buckets small enough for
  *                      Redis's compact listpack encoding (one hash of 100,000 fields is a
