@@ -1,10 +1,13 @@
 /**
  * Upgrading from the one-hash task index (`{orq}:tasks`) and the zset task lists
  * (`{orq}:tasks:<class>`) to the index buckets and list streams: the start-up migration
- * (src/tasks/task-index-migration.ts) against a real Redis, interrupted mid-way and resumed by
- * another orchestrator once the lock's TTL ran out; then a whole upgrade, with the keys a
+ * (src/tasks/task-index-migration.ts) against a real Redis, failing mid-way and a process running
+ * it killed with SIGKILL mid-way, each resumed by another once the lock's TTL ran out; then a whole upgrade, with the keys a
  * previous version wrote, through a real orchestrator process.
  */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { status } from '@grpc/grpc-js';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
@@ -13,7 +16,9 @@ import { createLogger } from '../src/logging/logger.js';
 import { keys as makeKeys } from '../src/store/keys.js';
 import { countIndexedTasks } from '../src/store/tasks/read-task-index.js';
 import { migrateLegacyTaskIndex } from '../src/tasks/task-index-migration.js';
+import { PROJECT_ROOT } from '../src/paths.js';
 import { grpcError } from './helpers/grpc.js';
+import { waitFor } from './helpers/wait.js';
 import { startRedis, type RedisServerHandle } from './helpers/redis-server.js';
 import { startBareSystem } from './helpers/system.js';
 
@@ -48,7 +53,7 @@ async function writeLegacyIndex(): Promise<void> {
 }
 
 describe('the task index migration', () => {
-  it('moves every entry unchanged; a run killed mid-way is resumed by the next orchestrator after the lock TTL', async () => {
+  it('moves every entry unchanged; a run that fails mid-way leaves its lock, and the next orchestrator resumes after its TTL', async () => {
     await writeLegacyIndex();
     // An entry already in its bucket (moved by a batch whose holder died before its HDEL could
     // be seen, or written since) keeps the bucket's value.
@@ -99,6 +104,55 @@ describe('the task index migration', () => {
     expect(await redis.xlen(keys.taskList('cpu_short'))).toBe(N);
     expect(await countIndexedTasks(redis, keys)).toBe(N);
   });
+
+  it('resumes after a migrating process is killed with SIGKILL mid-way: every task once, in order, with its entry', async () => {
+    const n = 20_000;
+    const pipe = redis.pipeline();
+    for (let i = 0; i < n; i++)
+      pipe.hset(keys.legacyTaskIndex, `k-${i}`, legacyValue(i)).zadd(keys.legacyTaskList('cpu_short'), 5_000 + Math.floor(i / 3), `k-${i}`);
+    await pipe.exec();
+    // The built migration in a process of its own, in small batches so that it is still running when killed.
+    const dist = (f: string) => JSON.stringify(pathToFileURL(join(PROJECT_ROOT, 'dist/src', f)).href);
+    const code = `
+      import { Redis } from 'ioredis';
+      const { keys } = await import(${dist('store/keys.js')});
+      const { createLogger } = await import(${dist('logging/logger.js')});
+      const { migrateLegacyTaskIndex } = await import(${dist('tasks/task-index-migration.js')});
+      const redis = new Redis(${JSON.stringify(server.url)});
+      await migrateLegacyTaskIndex({ redis, keys: keys('orq'), logger: createLogger('warn'), classes: ['cpu_short'], ownerId: 'killed', batch: 20, lockTtlMs: 1_500 });
+      process.exit(0);`;
+    const child = spawn(process.execPath, ['--input-type=module', '-e', code], { cwd: PROJECT_ROOT, stdio: ['ignore', 'ignore', 'pipe'] });
+    let stderr = '';
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+    const exited = new Promise((resolve) => child.on('exit', resolve));
+    await waitFor(
+      async () => {
+        if (child.exitCode !== null) throw new Error(`the migration ended before it was killed (${child.exitCode}): ${stderr}`);
+        return (await redis.zcard(keys.legacyTaskList('cpu_short'))) < n - 1_000;
+      },
+      { timeoutMs: 30_000, intervalMs: 5, message: 'the migration never started' },
+    );
+    child.kill('SIGKILL');
+    await exited;
+    const listLeft = await redis.zcard(keys.legacyTaskList('cpu_short'));
+    expect(listLeft).toBeGreaterThan(0);
+    expect(await redis.get(keys.migrationLock)).toBe('killed');
+
+    await migrateLegacyTaskIndex({ redis, keys, logger, classes: CLASSES, ownerId: 'after', pollMs: 50 });
+    expect(await redis.exists(keys.legacyTaskIndex, keys.legacyTaskList('cpu_short'), keys.migrationLock)).toBe(0);
+    const entries = await redis.xrange(keys.taskList('cpu_short'), '-', '+');
+    // The zset's order: by score, then by id bytewise.
+    const ms = (i: number) => 5_000 + Math.floor(i / 3);
+    const order = Array.from({ length: n }, (_, i) => i).sort((x, y) => ms(x) - ms(y) || (`k-${x}` < `k-${y}` ? -1 : 1));
+    expect(entries.map(([, f]) => f[1])).toEqual(order.map((i) => `k-${i}`));
+    expect(await countIndexedTasks(redis, keys)).toBe(n);
+    for (const at of [0, 1, n - listLeft - 1, n - listLeft, n - 1]) {
+      const [entry] = entries[at]!;
+      const i = order[at]!;
+      expect(entry.split('-')[0]).toBe(String(ms(i)));
+      expect(await redis.hget(keys.taskIndex(`k-${i}`), `k-${i}`)).toBe(`${legacyValue(i)}\t${entry}`);
+    }
+  }, 90_000);
 
   it('does nothing on a store that never had the previous index', async () => {
     expect(await migrateLegacyTaskIndex({ redis, keys, logger, classes: CLASSES, ownerId: 'fresh' })).toBe(0);
