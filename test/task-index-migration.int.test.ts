@@ -1,9 +1,10 @@
 /**
  * Upgrading from the one-hash task index (`{orq}:tasks`) and the zset task lists
  * (`{orq}:tasks:<class>`) to the index buckets and list streams: the start-up migration
- * (src/tasks/task-index-migration.ts) against a real Redis, failing mid-way and a process running
- * it killed with SIGKILL mid-way, each resumed by another once the lock's TTL ran out; then a whole upgrade, with the keys a
- * previous version wrote, through a real orchestrator process.
+ * (src/tasks/task-index-migration.ts) against a real Redis: a run failing mid-way, and a process
+ * running it killed with SIGKILL mid-way, each resumed by another once the lock's TTL ran out;
+ * then a whole upgrade, with the keys a previous version wrote, through a real orchestrator
+ * process.
  */
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
