@@ -1,12 +1,12 @@
 --[[
-  Claims a batch of task ids in the cross-class index (its buckets), records their submission and adds their
-  jobs, all or nothing: when any id is already taken with different content nothing is written.
-  A claimed task gets a "submitted" event, counts in counters "submitted:<class>", enters its
-  class's task list stream with an entry id of Redis's clock (one clock for every orchestrator,
-  so a page cursor is never passed by a later submission; the index value ends with that id),
-  and its job is added by BullMQ's own
-  addPrioritizedJob (addDelayedJob, for a delay) run in this script: the job is in its queue
-  exactly when its id is claimed. A claimed schedule tick becomes its schedule's last tick
+  Claims a batch of task ids in the cross-class index (its buckets), records their submission
+  and adds their jobs, all or nothing: when any id is already taken with different content
+  nothing is written. A claimed task gets a "submitted" event, counts in counters
+  "submitted:<class>", enters its class's task list stream with an entry id of Redis's clock
+  (one clock for every orchestrator, so a page cursor is never passed by a later submission; the
+  index value ends with that id), and its job is added by BullMQ's own addPrioritizedJob
+  (addDelayedJob, for a delay) run in this script: the job is in its queue exactly when its id
+  is claimed. A claimed schedule tick becomes its schedule's last tick
   (includes/schedule-tick); a workflow step's task is created only while its step is releasing
   (includes/step-releasing).
 
@@ -23,8 +23,8 @@
       KEYS[c + 1..9]   its queue's marker, meta, id, prioritized, delayed, completed, active,
                        events, pc (BullMQ's)
       then, per workflow run of the batch, its steps hash
-      then the index buckets of the batch's tasks, each once: hash task_id -> "<class>\t<digest>"
-        (src/store/codecs/task-index.ts)
+      then the index buckets of the batch's tasks, each once: hash task_id ->
+        "<class>\t<digest>\t<list entry id>" (src/store/codecs/task-index.ts)
     ARGV[1] events_maxlen
     then per task i, TASK_ARGS (13) values from b = 1 + (i - 1) * TASK_ARGS:
       ARGV[b + 1]  task_id
