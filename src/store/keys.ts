@@ -9,19 +9,20 @@
  * - BullMQ queues: prefix `{<prefix>}:q` and queue name `<class>` (keys `{orq}:q:<class>:...`).
  *   A task's logs are its job's BullMQ log list, `{orq}:q:<class>:<task_id>:logs`
  *   (src/tasks/task-log-format.ts), removed with the job.
- * - `{<prefix>}:ix:<n>`  hash task_id -> "<class>\t<digest>\t<list entry>" (codecs/task-index.ts), n in
- *                      0..TASK_INDEX_BUCKETS-1: the cross-class id index that makes ids unique
- *                      across classes and submissions idempotent, in buckets small enough for
- *                      Redis's compact listpack encoding (one hash of 100,000 fields is a
- *                      hashtable at ~114 B a field; in buckets a field costs ~55 B). A task's
- *                      bucket is taskIndexBucket(task_id), a function of the id alone.
+ * - `{<prefix>}:ix:<n>`  hash task_id -> "<class>\t<digest>\t<list entry>" (codecs/task-index.ts),
+ *                      n in 0..TASK_INDEX_BUCKETS-1: the cross-class id index that makes ids
+ *                      unique across classes and submissions idempotent, in buckets small enough
+ *                      for Redis's compact listpack encoding (one hash of 100,000 fields is a
+ *                      hashtable at ~114 B a field; in buckets ~80 B with 100,000 tasks, the list
+ *                      entry id included). A task's bucket is taskIndexBucket(task_id), a
+ *                      function of the id alone.
  * - `{<prefix>}:tasks`   the previous versions' index, one hash; moved into the buckets at start
  *                      (src/tasks/task-index-migration.ts) and then gone.
  * - `{<prefix>}:migrate:lock` string: the orchestrator moving the previous index now.
  * - `{<prefix>}:list:<class>` stream, one entry per task, field `t` = task_id: the class's tasks
  *                      in submit order, for ListTasks. The entry id's ms is the submit time (Redis's
  *                      clock); the task's index value names its entry (codecs/task-index.ts), so
- *                      forgetting a task deletes its entry (XDEL). ~30 B a task against ~120 B
+ *                      forgetting a task deletes its entry (XDEL). ~40 B a task against ~120 B
  *                      in a sorted set.
  * - `{<prefix>}:tasks:<class>` the previous versions' task list, a zset task_id -> submit ms;
  *                      moved into the stream at start (src/tasks/task-index-migration.ts).
