@@ -41,6 +41,7 @@ import { ScheduleService } from './schedules/schedule-service.js';
 import { ScheduleStore } from './schedules/schedule-store.js';
 import { ScheduleTimers } from './schedules/schedule-timers.js';
 import { assertBullmqScripts } from './store/bullmq/startup-guard.js';
+import { migrateLegacyTaskIndex } from './tasks/task-index-migration.js';
 
 export interface OrchestratorOptions {
   config: Config;
@@ -120,6 +121,9 @@ export class Orchestrator {
     // Two connections: BullMQ's and ours (see src/redis/connection.ts).
     const redis = (this.redis = await createFailFastRedis(redisUrl, 'orq-orchestrator', true));
     const bullRedis = (this.bullRedis = await createFailFastRedis(redisUrl, 'orq-orchestrator-queues'));
+    const ownerId = `${hostname()}:${process.pid}:${randomUUID()}`;
+    // Before anything reads the task index or lists: an upgrade's previous index and task lists move to today's layout.
+    await migrateLegacyTaskIndex({ redis, keys: makeKeys(config.redis.prefix), logger, ownerId, classes: config.classes.keys() });
     // One shared reader of the events stream for StreamEvents and StreamWorkflowStatus alike.
     const eventsTail = (this.eventsTail = new StreamTailer({
       redisUrl,
@@ -167,7 +171,7 @@ export class Orchestrator {
       keys,
       queues,
       logger,
-      ownerId: `${hostname()}:${process.pid}:${randomUUID()}`,
+      ownerId,
       intervalMs: config.retention.sweepIntervalMs,
       orphanGraceMs: config.retention.orphanGraceMs,
       maxFinishedBytes: () => finishedBytesBound(config, memory.current.maxBytes),

@@ -56,7 +56,7 @@ describe('grpc.maxInFlightBytes', () => {
     }
     // Every accepted batch is whole in Redis; no refused one left a task behind.
     for (const [b, o] of outcomes.entries()) {
-      const stored = await sys.r.hexists(sys.keys.tasks, `c${b}-0`);
+      const stored = await sys.r.hexists(sys.keys.taskIndex(`c${b}-0`), `c${b}-0`);
       expect(stored).toBe(o.status === 'fulfilled' ? 1 : 0);
     }
     const peak = peakRss(orch.child.pid!);

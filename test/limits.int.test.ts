@@ -14,6 +14,7 @@ import { ServingStatus, TaskState } from '../src/gen/orchestrator/v1/orchestrato
 import { fieldOf, grpcError } from './helpers/grpc.js';
 import { orchctl } from './helpers/orchctl.js';
 import { startBareSystem, type BareSystem, type OrchestratorProcess } from './helpers/system.js';
+import { countIndexedTasks } from '../src/store/tasks/read-task-index.js';
 
 const BATCH = 10_000;
 
@@ -57,7 +58,7 @@ describe('SubmitTasks at grpc.maxBatchSize', () => {
     const res = await orch.client.submitTasks(tasks, 120_000);
     expect(res).toHaveLength(BATCH);
     expect(res.every((r) => r.created && r.state === TaskState.TASK_STATE_SCHEDULED)).toBe(true);
-    expect(await sys.r.hlen(sys.keys.tasks)).toBe(BATCH);
+    expect(await countIndexedTasks(sys.r, sys.keys)).toBe(BATCH);
     expect(await sys.r.zcard(`${sys.keys.queuePrefix}:cpu_short:delayed`)).toBe(BATCH);
     const one = await orch.client.getTaskStatus('full-9999');
     expect(one).toMatchObject({ taskId: 'full-9999', maxAttempts: 3, priority: 999 });
@@ -67,7 +68,7 @@ describe('SubmitTasks at grpc.maxBatchSize', () => {
   it('answers the same batch again as existing, creating nothing', async () => {
     const res = await orch.client.submitTasks(tasks, 120_000);
     expect(res.filter((r) => r.created)).toHaveLength(0);
-    expect(await sys.r.hlen(sys.keys.tasks)).toBe(BATCH);
+    expect(await countIndexedTasks(sys.r, sys.keys)).toBe(BATCH);
     await expectServing();
   }, 180_000);
 
@@ -76,8 +77,8 @@ describe('SubmitTasks at grpc.maxBatchSize', () => {
     fresh[BATCH - 1] = { ...fullTask('full', 0, 5_000), payload: { other: 'content' } };
     const err = await grpcError(orch.client.submitTasks(fresh, 120_000));
     expect(err.code).toBe(status.ALREADY_EXISTS);
-    expect(await sys.r.hexists(sys.keys.tasks, 'fresh-0')).toBe(0);
-    expect(await sys.r.hlen(sys.keys.tasks)).toBe(BATCH);
+    expect(await sys.r.hexists(sys.keys.taskIndex('fresh-0'), 'fresh-0')).toBe(0);
+    expect(await countIndexedTasks(sys.r, sys.keys)).toBe(BATCH);
     await expectServing();
   }, 180_000);
 
@@ -98,8 +99,8 @@ describe('SubmitTasks at grpc.maxBatchSize', () => {
     const run = await orchctl(['--addr', orch.addr, '--json', 'submit', '--file', file]);
     expect(run.err).toBe('');
     expect(run.code).toBe(0);
-    expect(await sys.r.hexists(sys.keys.tasks, 'cli-9999')).toBe(1);
-    expect(await sys.r.hexists(sys.keys.tasks, 'cli-0')).toBe(1);
+    expect(await sys.r.hexists(sys.keys.taskIndex('cli-9999'), 'cli-9999')).toBe(1);
+    expect(await sys.r.hexists(sys.keys.taskIndex('cli-0'), 'cli-0')).toBe(1);
     await expectServing();
   }, 180_000);
 });
@@ -107,7 +108,7 @@ describe('SubmitTasks at grpc.maxBatchSize', () => {
 describe('a failure inside a request ends that request, not the process', () => {
   it('answers INTERNAL when Redis answers a script error, then serves again', async () => {
     // The tasks index of the wrong type: the claim script's HGET fails inside Redis.
-    const index = sys.keys.tasks;
+    const index = sys.keys.taskIndex('script-error');
     await sys.r.hset(index, 'limits-placeholder', 'x');
     await sys.r.rename(index, `${index}:aside`);
     await sys.r.set(index, 'not a hash');

@@ -9,6 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskState, type TaskInput } from '../src/client/orchestrator-client.js';
 import { OPEN_POLICY, startSystem, TEST_CONFIG_TOML, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
+import { countIndexedTasks, taskIndexBuckets } from '../src/store/tasks/read-task-index.js';
 
 const KEEP_COMPLETED = 200;
 const KEEP_FAILED = 100;
@@ -41,6 +42,12 @@ async function counts(): Promise<{ submitted: number; finished: number }> {
   return { submitted: Number(s ?? 0), finished: Number(ok ?? 0) + Number(failed ?? 0) };
 }
 
+/** Keys in Redis but the task index's buckets (a fixed number of keys, however many tasks). */
+async function keysBesideIndex(): Promise<number> {
+  const [all, buckets] = await Promise.all([sys.r.dbsize(), sys.r.exists(...taskIndexBuckets(sys.keys))]);
+  return all - buckets;
+}
+
 describe('retention', () => {
   beforeAll(async () => {
     sys = await startSystem({ toml: TOML });
@@ -49,7 +56,7 @@ describe('retention', () => {
   afterAll(async () => sys?.stop());
 
   it('keeps Redis bounded while 20,000 tasks flow through', { timeout: 170_000 }, async () => {
-    const baseline = await sys.r.dbsize();
+    const baseline = await keysBesideIndex();
     // One job hash per retained or unfinished task, a lock and a final record per running one,
     // plus the class's own structures (its queue's sets and lists, its task list).
     const keyBound = baseline + 50 + KEEP_COMPLETED + KEEP_FAILED + 2 * IN_FLIGHT + SWEEP_SLACK;
@@ -57,7 +64,7 @@ describe('retention', () => {
     let maxKeys = 0;
     let maxIndex = 0;
     const sample = async () => {
-      const [keys, index] = await Promise.all([sys.r.dbsize(), sys.r.hlen(sys.keys.tasks)]);
+      const [keys, index] = await Promise.all([keysBesideIndex(), countIndexedTasks(sys.r, sys.keys)]);
       maxKeys = Math.max(maxKeys, keys);
       maxIndex = Math.max(maxIndex, index);
     };
@@ -84,12 +91,12 @@ describe('retention', () => {
     expect(maxKeys).toBeLessThanOrEqual(keyBound);
     expect(maxIndex).toBeLessThanOrEqual(indexBound);
     // Once the flow stops, exactly what retention keeps remains.
-    await waitFor(async () => (await sys.r.hlen(sys.keys.tasks)) === KEEP_COMPLETED + KEEP_FAILED, { message: 'the index never settled' });
-    expect(await sys.r.zcard(sys.keys.taskList('flow'))).toBe(KEEP_COMPLETED + KEEP_FAILED);
-    await waitFor(async () => (await sys.r.dbsize()) <= baseline + 50 + KEEP_COMPLETED + KEEP_FAILED, { message: 'the key count never settled' });
+    await waitFor(async () => (await countIndexedTasks(sys.r, sys.keys)) === KEEP_COMPLETED + KEEP_FAILED, { message: 'the index never settled' });
+    expect(await sys.r.xlen(sys.keys.taskList('flow'))).toBe(KEEP_COMPLETED + KEEP_FAILED);
+    await waitFor(async () => (await keysBesideIndex()) <= baseline + 50 + KEEP_COMPLETED + KEEP_FAILED, { message: 'the key count never settled' });
     // The newest are the ones kept.
-    expect(await sys.r.hexists(sys.keys.tasks, `rf-${TOTAL / BATCH - 1}-${BATCH - 1}`)).toBe(1);
-    expect(await sys.r.hexists(sys.keys.tasks, 'rf-0-1')).toBe(0);
+    expect(await sys.r.hexists(sys.keys.taskIndex(`rf-${TOTAL / BATCH - 1}-${BATCH - 1}`), `rf-${TOTAL / BATCH - 1}-${BATCH - 1}`)).toBe(1);
+    expect(await sys.r.hexists(sys.keys.taskIndex('rf-0-1'), 'rf-0-1')).toBe(0);
   });
 });
 
@@ -111,8 +118,8 @@ describe('tasks whose job is gone', () => {
       await orphans.r.multi().del(orphans.keys.job('cpu_long', id)).zrem(orphans.keys.job('cpu_long', 'failed'), id).exec();
     }
     expect((await orphans.client.getTaskStatus('orphan-0')).state).toBe(TaskState.TASK_STATE_CANCELLED);
-    await waitFor(async () => (await orphans.r.hlen(orphans.keys.tasks)) === 0, { message: 'cancelled tasks were never forgotten' });
-    expect(await orphans.r.zcard(orphans.keys.taskList('cpu_long'))).toBe(0);
+    await waitFor(async () => (await countIndexedTasks(orphans.r, orphans.keys)) === 0, { message: 'cancelled tasks were never forgotten' });
+    expect(await orphans.r.xlen(orphans.keys.taskList('cpu_long'))).toBe(0);
     expect(await orphans.r.hlen(orphans.keys.cancel)).toBe(0);
   });
 });

@@ -10,6 +10,8 @@ import { resolveTaskClasses } from '../queues/task-classes.js';
 import { HoldLockCode, ReleaseLockCode } from '../src/store/codes.js';
 import { keys as makeKeys } from '../src/store/keys.js';
 import { pageNewestFirst, type ScoredEntry } from '../src/store/lists/page-newest-first.js';
+import { streamNewestFirst } from '../src/store/lists/stream-newest-first.js';
+import { listEntries } from '../src/store/lists/list-entries.js';
 import { holdLock } from '../src/store/locks/hold-lock.js';
 import { releaseLock } from '../src/store/locks/release-lock.js';
 import { scriptSource } from '../src/store/store-script.js';
@@ -20,6 +22,7 @@ import { joblessTasks } from '../src/store/tasks/jobless-tasks.js';
 import { sampleFinishedJobs } from '../src/store/tasks/sample-finished-jobs.js';
 import { resolveTask } from '../src/tasks/task-spec.js';
 import { startRedis, type RedisServerHandle } from './helpers/redis-server.js';
+import { countIndexedTasks } from '../src/store/tasks/read-task-index.js';
 
 const keys = makeKeys('orq');
 const CLS = 'cpu_short';
@@ -41,7 +44,7 @@ beforeEach(async () => {
 });
 
 describe('lists/page-newest-first', () => {
-  const list = keys.taskList(CLS);
+  const list = keys.runIndex;
   const page = () => pageNewestFirst(redis);
 
   it('pages (score, id) descending, nothing missed or repeated, through runs of one score longer than a chunk', async () => {
@@ -138,13 +141,59 @@ describe('tasks/read-task-summaries', () => {
   });
 });
 
+describe('lists/stream-newest-first and list-entries (the task lists)', () => {
+  const list = keys.taskList(CLS);
+
+  it('pages (ms, id) descending, nothing missed or repeated, through a batch of one ms longer than a chunk', async () => {
+    // 300 ids at one millisecond (a batch), added in an order unlike their ids', more than
+    // count + 64, and some around them.
+    const entries: ScoredEntry[] = [];
+    for (let i = 0; i < 50; i++) entries.push({ id: `a${i}`, score: 1_000 + i });
+    for (let i = 0; i < 300; i++) entries.push({ id: `b${String((i * 7) % 300).padStart(3, '0')}`, score: 2_000 });
+    for (let i = 0; i < 50; i++) entries.push({ id: `c${i}`, score: 3_000 + i });
+    for (const e of entries) await redis.xadd(list, `${e.score}-*`, 't', e.id);
+    await redis.xadd(list, '4000-0', 'other', 'shape');
+    const expected = [...entries].sort((x, y) => y.score - x.score || (x.id < y.id ? 1 : -1));
+
+    const seen: ScoredEntry[] = [];
+    let cursor: { score: number; id: string } | undefined;
+    for (let pages = 0; pages < 100; pages++) {
+      const got = await streamNewestFirst(redis, list, { maxMs: Infinity, minMs: -Infinity, cursor, count: 40 });
+      if (got.length === 0) break;
+      // As ListTasks does: order the page, then go on after its last.
+      got.sort((x, y) => y.score - x.score || (x.id < y.id ? 1 : -1));
+      seen.push(...got);
+      const last = got[got.length - 1]!;
+      cursor = { score: last.score, id: last.id };
+    }
+    expect(seen).toEqual(expected);
+  });
+
+  it('keeps within the ms bounds; reads oldest first from a cursor', async () => {
+    await redis.xadd(list, '10-0', 't', 'x');
+    await redis.xadd(list, '20-0', 't', 'y');
+    await redis.xadd(list, '30-0', 't', 'z');
+    expect(await streamNewestFirst(redis, list, { maxMs: 29, minMs: 20, count: 10 })).toEqual([{ id: 'y', score: 20 }]);
+    expect(await streamNewestFirst(redis, list, { maxMs: Infinity, minMs: -Infinity, count: 2 })).toEqual([
+      { id: 'z', score: 30 },
+      { id: 'y', score: 20 },
+    ]);
+    expect(await streamNewestFirst(redis, `${list}:none`, { maxMs: Infinity, minMs: -Infinity, count: 2 })).toEqual([]);
+    expect(await listEntries(redis, list, '-', 20, 10)).toEqual([
+      { id: 'x', entry: '10-0' },
+      { id: 'y', entry: '20-0' },
+    ]);
+    expect(await listEntries(redis, list, '(10-0', 30, 1)).toEqual([{ id: 'y', entry: '20-0' }]);
+  });
+});
+
 describe('tasks/remove-finished-tasks and tasks/forget-tasks', () => {
   it('removes only jobs still in the finished set, with their keys, then forgets the tasks', async () => {
     for (const id of ['t1', 't2', 't3']) {
       await redis.hset(keys.job(CLS, id), 'data', '{}');
       await redis.rpush(`${keys.job(CLS, id)}:logs`, 'line');
-      await redis.hset(keys.tasks, id, `${CLS}\tdigest`);
-      await redis.zadd(keys.taskList(CLS), 1, id);
+      const entry = await redis.xadd(keys.taskList(CLS), '*', 't', id);
+      await redis.hset(keys.taskIndex(id), id, `${CLS}\tdigest\t${entry}`);
     }
     await redis.hset(keys.cancel, 't1', 'by operator');
     await redis.zadd(sets.failed, 5, 't1', 6, 't2');
@@ -157,8 +206,10 @@ describe('tasks/remove-finished-tasks and tasks/forget-tasks', () => {
     expect(await redis.zcard(sets.failed)).toBe(0);
 
     expect(await forgetTasks(redis, keys)(CLS, removed)).toBe(2);
-    expect(await redis.hkeys(keys.tasks)).toEqual(['t3']);
-    expect(await redis.zrange(keys.taskList(CLS), 0, -1)).toEqual(['t3']);
+    expect(await countIndexedTasks(redis, keys)).toBe(1);
+    expect(await redis.hexists(keys.taskIndex('t3'), 't3')).toBe(1);
+    // Their list entries went too (named by their index values).
+    expect((await redis.xrange(keys.taskList(CLS), '-', '+')).map(([, f]) => f[1])).toEqual(['t3']);
     expect(await redis.hlen(keys.cancel)).toBe(0);
     expect(await forgetTasks(redis, keys)(CLS, ['t1'])).toBe(0);
   });

@@ -77,8 +77,8 @@ describe('the Redis memory high-water mark (a fraction of maxmemory)', () => {
     expectMemoryRefusal(
       await grpcError(sys.client.createSchedule({ scheduleId: 's', everyMs: 60_000, task: { taskClass: 'cpu_short', payload: { n: '1' } } })),
     );
-    expect(await sys.r.hexists(sys.keys.tasks, 'over-1')).toBe(0);
-    expect(await sys.r.hexists(sys.keys.tasks, 'over-2')).toBe(0);
+    expect(await sys.r.hexists(sys.keys.taskIndex('over-1'), 'over-1')).toBe(0);
+    expect(await sys.r.hexists(sys.keys.taskIndex('over-2'), 'over-2')).toBe(0);
     // Reads go on.
     expect((await sys.client.getTaskStatus('before-0')).taskId).toBe('before-0');
 
@@ -172,7 +172,7 @@ submitRateLimit = { perSecond = 1000, burst = 100 }
     const retryAfter = Number(err.metadata.get('retry-after-ms')[0]);
     expect(retryAfter).toBeGreaterThan(0);
     expect(retryAfter).toBeLessThanOrEqual(1_000);
-    expect(await sys.r.hexists(sys.keys.tasks, 'a-next')).toBe(0);
+    expect(await sys.r.hexists(sys.keys.taskIndex('a-next'), 'a-next')).toBe(0);
     // Every submission counts: a run or a schedule too (refused before anything is looked at).
     expect((await grpcError(a.startWorkflowRun({ name: 'none' }))).code).toBe(status.RESOURCE_EXHAUSTED);
 

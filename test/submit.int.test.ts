@@ -13,6 +13,7 @@ import { resolveTask } from '../src/tasks/task-spec.js';
 import { grpcError } from './helpers/grpc.js';
 import { startSystem, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
+import { countIndexedTasks } from '../src/store/tasks/read-task-index.js';
 
 let sys: TestSystem;
 beforeAll(async () => {
@@ -95,13 +96,13 @@ describe('SubmitTask', () => {
     ['empty argv', { executor: { command: { argv: [] } } }, 'task.executor.command.argv'],
   ])('rejects %s with INVALID_ARGUMENT naming the field, enqueueing nothing', async (_name, bad, field) => {
     const before = await queuedJobs();
-    const indexBefore = await sys.r.hlen(sys.keys.tasks);
+    const indexBefore = await countIndexedTasks(sys.r, sys.keys);
     const err = await grpcError(sys.client.submitTask({ taskClass: 'cpu_short', payload: { a: '1' }, ...bad }));
     expect(err.code).toBe(status.INVALID_ARGUMENT);
     expect(err.details).toContain(field);
     expect(err.metadata.get('field')).toEqual([field]);
     expect(await queuedJobs()).toBe(before);
-    expect(await sys.r.hlen(sys.keys.tasks)).toBe(indexBefore);
+    expect(await countIndexedTasks(sys.r, sys.keys)).toBe(indexBefore);
   });
 });
 
@@ -118,7 +119,7 @@ describe('SubmitTasks', () => {
 
   it('rejects the whole batch when one id exists with other content', async () => {
     await sys.client.submitTask({ taskId: 'batch-conflict', taskClass: 'cpu_short', payload: { a: '1' } });
-    const indexBefore = await sys.r.hlen(sys.keys.tasks);
+    const indexBefore = await countIndexedTasks(sys.r, sys.keys);
     const err = await grpcError(
       sys.client.submitTasks([
         { taskId: 'batch-new-1', taskClass: 'cpu_short', payload: { a: '1' } },
@@ -126,7 +127,7 @@ describe('SubmitTasks', () => {
       ]),
     );
     expect(err.code).toBe(status.ALREADY_EXISTS);
-    expect(await sys.r.hlen(sys.keys.tasks)).toBe(indexBefore);
+    expect(await countIndexedTasks(sys.r, sys.keys)).toBe(indexBefore);
     await expect(sys.client.getTaskStatus('batch-new-1')).rejects.toMatchObject({ code: status.NOT_FOUND });
   });
 

@@ -310,8 +310,8 @@ describe('PurgeTasks', { timeout: 120_000 }, () => {
 
     await sys.client.purgeTasks({ olderThanMs: 0, taskClasses: ['inproc'] });
     expect(await listAll({ taskClasses: ['inproc'] }, 1_000)).toEqual([]);
-    expect(await sys.r.zcard(sys.keys.taskList('inproc'))).toBe(0);
-    expect(await sys.r.hget(sys.keys.tasks, 'pg-1')).toBeNull();
+    expect(await sys.r.xlen(sys.keys.taskList('inproc'))).toBe(0);
+    expect(await sys.r.hget(sys.keys.taskIndex('pg-1'), 'pg-1')).toBeNull();
   });
 
   it('purges cancelled tasks, those cancelled while queued included', async () => {
@@ -321,7 +321,7 @@ describe('PurgeTasks', { timeout: 120_000 }, () => {
     expect((await sys.client.getTaskStatus('pg-cq')).state).toBe(TaskState.TASK_STATE_CANCELLED);
     expect(await sys.client.purgeTasks({ olderThanMs: 0, taskClasses: ['cpu_long'], states: [TaskState.TASK_STATE_CANCELLED] })).toBeGreaterThanOrEqual(1);
     expect((await grpcError(sys.client.getTaskStatus('pg-cq'))).code).toBe(status.NOT_FOUND);
-    expect(await sys.r.zscore(sys.keys.taskList('cpu_long'), 'pg-cq')).toBeNull();
+    expect((await sys.r.xrange(sys.keys.taskList('cpu_long'), '-', '+')).filter(([, f]) => f[1] === 'pg-cq')).toEqual([]);
     expect(await sys.r.hget(sys.keys.cancel, 'pg-cq')).toBeNull();
   });
 

@@ -9,10 +9,23 @@
  * - BullMQ queues: prefix `{<prefix>}:q` and queue name `<class>` (keys `{orq}:q:<class>:...`).
  *   A task's logs are its job's BullMQ log list, `{orq}:q:<class>:<task_id>:logs`
  *   (src/tasks/task-log-format.ts), removed with the job.
- * - `{<prefix>}:tasks`   hash task_id -> "<class>\t<digest>": the cross-class id index that makes
- *                      ids unique across classes and submissions idempotent.
- * - `{<prefix>}:tasks:<class>` zset task_id -> submit time (ms): the class's tasks newest first,
- *                      for ListTasks; written with the index entry, removed with it.
+ * - `{<prefix>}:ix:<n>`  hash task_id -> "<class>\t<digest>\t<list entry>" (codecs/task-index.ts),
+ *                      n in 0..TASK_INDEX_BUCKETS-1: the cross-class id index that makes ids
+ *                      unique across classes and submissions idempotent, in buckets small enough
+ *                      for Redis's compact listpack encoding (one hash of 100,000 fields is a
+ *                      hashtable at ~114 B a field; in buckets ~80 B with 100,000 tasks, the list
+ *                      entry id included). A task's bucket is taskIndexBucket(task_id), a
+ *                      function of the id alone.
+ * - `{<prefix>}:tasks`   the previous versions' index, one hash; moved into the buckets at start
+ *                      (src/tasks/task-index-migration.ts) and then gone.
+ * - `{<prefix>}:migrate:lock` string: the orchestrator moving the previous index now.
+ * - `{<prefix>}:list:<class>` stream, one entry per task, field `t` = task_id: the class's tasks
+ *                      in submit order, for ListTasks. The entry id's ms is the submit time (Redis's
+ *                      clock); the task's index value names its entry (codecs/task-index.ts), so
+ *                      forgetting a task deletes its entry (XDEL). ~40 B a task against ~120 B
+ *                      in a sorted set.
+ * - `{<prefix>}:tasks:<class>` the previous versions' task list, a zset task_id -> submit ms;
+ *                      moved into the stream at start (src/tasks/task-index-migration.ts).
  * - `{<prefix>}:retention:lock` string: the orchestrator applying retention now (src/tasks/task-retention.ts).
  * - `{<prefix>}:cancel`  hash task_id -> reason: cancellations requested (read by pools).
  * - `{<prefix>}:cancel:ch` pub/sub channel: "<task_id>\t<reason>" for each cancel just requested.
@@ -44,9 +57,18 @@ export interface Keys {
   readonly queuePrefix: string;
   /** The hash BullMQ keeps for one job (task). */
   job(taskClass: string, taskId: string): string;
-  readonly tasks: string;
-  /** A class's task ids scored by submit time (ms). */
+  /** The task index bucket holding `taskId`'s entry (see taskIndexBucket). */
+  taskIndex(taskId: string): string;
+  /** Index bucket number `n` (0..TASK_INDEX_BUCKETS-1). */
+  taskIndexBucket(n: number): string;
+  /** The previous versions' one-hash index, migrated into the buckets at start. */
+  readonly legacyTaskIndex: string;
+  /** Held by the one orchestrator migrating the previous index. */
+  readonly migrationLock: string;
+  /** A class's task list: a stream of task ids in submit order. */
   taskList(taskClass: string): string;
+  /** The previous versions' task list of a class (a zset), migrated at start. */
+  legacyTaskList(taskClass: string): string;
   /** Held by the one orchestrator that applies retention at a time. */
   readonly retentionLock: string;
   readonly cancel: string;
@@ -96,14 +118,51 @@ export interface Keys {
 /** Name of the internal queue of schedule ticks (not a task class: class names have no "-"). */
 export const SCHEDULE_QUEUE = 'orq-schedules';
 
+/**
+ * How many buckets the task index has. Fixed, never configurable: every reader (and a client
+ * reading Redis directly) must find an id in the bucket the submit script wrote it to. 4096 keep
+ * a bucket under Redis's default hash-max-listpack-entries (128) up to about 350,000 retained
+ * tasks; beyond that a bucket turns into a hashtable, which costs memory, never correctness.
+ */
+export const TASK_INDEX_BUCKETS = 4096;
+
+/**
+ * The task index bucket of `taskId`: FNV-1a (32-bit) of the id's UTF-8 bytes, modulo
+ * TASK_INDEX_BUCKETS. In Python:
+ *
+ *   h = 0x811C9DC5
+ *   for b in task_id.encode(): h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
+ *   bucket = h % 4096
+ */
+export function taskIndexBucket(taskId: string): number {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < taskId.length; i++) {
+    const c = taskId.charCodeAt(i);
+    // Ids are ASCII almost always (one code unit, one byte); anything else goes by its bytes.
+    if (c >= 0x80) return fnvBytes(Buffer.from(taskId, 'utf8'));
+    h = Math.imul(h ^ c, 0x01000193);
+  }
+  return (h >>> 0) % TASK_INDEX_BUCKETS;
+}
+
+function fnvBytes(bytes: Uint8Array): number {
+  let h = 0x811c9dc5;
+  for (const b of bytes) h = Math.imul(h ^ b, 0x01000193);
+  return (h >>> 0) % TASK_INDEX_BUCKETS;
+}
+
 export function keys(prefix: string): Keys {
   const own = `{${prefix}}`;
   return Object.freeze({
     prefix,
     queuePrefix: `${own}:q`,
     job: (taskClass: string, taskId: string) => `${own}:q:${taskClass}:${taskId}`,
-    tasks: `${own}:tasks`,
-    taskList: (taskClass: string) => `${own}:tasks:${taskClass}`,
+    taskIndex: (taskId: string) => `${own}:ix:${taskIndexBucket(taskId)}`,
+    taskIndexBucket: (n: number) => `${own}:ix:${n}`,
+    legacyTaskIndex: `${own}:tasks`,
+    migrationLock: `${own}:migrate:lock`,
+    taskList: (taskClass: string) => `${own}:list:${taskClass}`,
+    legacyTaskList: (taskClass: string) => `${own}:tasks:${taskClass}`,
     retentionLock: `${own}:retention:lock`,
     cancel: `${own}:cancel`,
     cancelChannel: `${own}:cancel:ch`,

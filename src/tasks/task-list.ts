@@ -2,10 +2,10 @@
  * ListTasks: tasks newest first, filtered by class, state, workflow and submit time, paged by an
  * opaque cursor.
  *
- * Order and cursor: each class has a task list (`{<prefix>}:tasks:<class>`, a zset of task ids
- * scored by submit time, written by the claim script with the index entry). Tasks are listed by
- * (submit time, id) descending, merged across the selected classes; the cursor is the last
- * (time, id) a page looked at. A task submitted while a client pages scores above the cursor,
+ * Order and cursor: each class has a task list (`{<prefix>}:list:<class>`, a stream of task ids
+ * whose entry ids' ms is the submit time, written by the claim script with the index entry).
+ * Tasks are listed by (submit time, id) descending, merged across the selected classes
+ * (src/store/lists/stream-newest-first.ts); the cursor is the last (time, id) a page looked at. A task submitted while a client pages scores above the cursor,
  * so it never shifts what later pages hold: nothing is missed or repeated. Tasks removed by
  * retention meanwhile simply no longer appear.
  *
@@ -19,7 +19,7 @@ import { invalidArgument } from '../errors/errors.js';
 import { fromBullPriority } from './task-spec.js';
 import type { TaskQueues } from './task-queues.js';
 import type { TaskState } from './task-status.js';
-import { pageNewestFirst } from '../store/lists/page-newest-first.js';
+import { streamNewestFirst } from '../store/lists/stream-newest-first.js';
 import { readTaskSummaries, type JobPlace, type JobSummary } from '../store/tasks/read-task-summaries.js';
 
 /** Which tasks a list, a retry or a purge is about; empty fields do not filter. */
@@ -122,11 +122,9 @@ interface Candidate {
 const newestFirst = (a: Candidate, b: Candidate) => b.score - a.score || (a.taskId < b.taskId ? 1 : a.taskId > b.taskId ? -1 : 0);
 
 export class TaskLister {
-  private readonly page: ReturnType<typeof pageNewestFirst>;
   private readonly jobs: ReturnType<typeof readTaskSummaries>;
 
   constructor(private readonly opts: TaskListerOptions) {
-    this.page = pageNewestFirst(opts.redis);
     this.jobs = readTaskSummaries(opts.redis, opts.keys);
   }
 
@@ -145,7 +143,14 @@ export class TaskLister {
     if (cursor) max = Math.min(max, cursor.s);
     const minScore = filter.submittedSinceMs || -Infinity;
     const perClass = await Promise.all(
-      classes.map((c) => this.page(this.opts.keys.taskList(c), { maxScore: max, minScore, cursor: cursor && { score: cursor.s, id: cursor.i }, count: scan })),
+      classes.map((c) =>
+        streamNewestFirst(this.opts.redis, this.opts.keys.taskList(c), {
+          maxMs: max,
+          minMs: minScore,
+          cursor: cursor && { score: cursor.s, id: cursor.i },
+          count: scan,
+        }),
+      ),
     );
     let more = false;
     const candidates: Candidate[] = [];

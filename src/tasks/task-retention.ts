@@ -28,6 +28,7 @@ import { invalidArgument } from '../errors/errors.js';
 import type { TaskQueues } from './task-queues.js';
 import type { TaskState } from './task-status.js';
 import { forgetTasks } from '../store/tasks/forget-tasks.js';
+import { listEntries } from '../store/lists/list-entries.js';
 import { removeFinishedTasks } from '../store/tasks/remove-finished-tasks.js';
 import { holdLock } from '../store/locks/hold-lock.js';
 import { releaseLock } from '../store/locks/release-lock.js';
@@ -94,8 +95,8 @@ export class TaskRetention {
   private timer?: NodeJS.Timeout;
   private running?: Promise<unknown>;
   private closed = false;
-  /** Per class: where the orphan scan goes on from (a task-list rank from the oldest). */
-  private readonly orphanAt = new Map<string, number>();
+  /** Per class: where the orphan scan goes on from (an XRANGE start of its task list: "-" or "(<entry id>"). */
+  private readonly orphanAt = new Map<string, string>();
   private readonly log: Logger;
   /** A sweep fails every second while Redis is down: logged once per 30 s. */
   private readonly sweepFailed: RepeatedLog;
@@ -265,17 +266,17 @@ export class TaskRetention {
   /** Forgets, a slice per sweep, tasks whose job is gone (cancelled while queued, or removed by hand). */
   private async sweepOrphans(taskClass: string): Promise<number> {
     const { redis, keys } = this.opts;
-    const list = keys.taskList(taskClass);
-    const from = this.orphanAt.get(taskClass) ?? 0;
+    const from = this.orphanAt.get(taskClass) ?? '-';
     const before = Date.now() - (this.opts.orphanGraceMs ?? 300_000);
-    const flat = await redis.zrangebyscore(list, '-inf', before, 'WITHSCORES', 'LIMIT', from, ORPHAN_SCAN);
-    const ids: string[] = [];
-    for (let i = 0; i < flat.length; i += 2) ids.push(flat[i]!);
-    this.orphanAt.set(taskClass, ids.length < ORPHAN_SCAN ? 0 : from + ids.length);
-    if (ids.length === 0) return 0;
-    const gone = await this.jobless(taskClass, ids);
+    const page = await listEntries(redis, keys.taskList(taskClass), from, before, ORPHAN_SCAN);
+    // The next slice starts after this one's last entry (forgotten ones leave the list).
+    this.orphanAt.set(taskClass, page.length < ORPHAN_SCAN ? '-' : `(${page[page.length - 1]!.entry}`);
+    if (page.length === 0) return 0;
+    const gone = await this.jobless(
+      taskClass,
+      page.map((e) => e.id),
+    );
     if (gone.length === 0) return 0;
-    this.orphanAt.set(taskClass, Math.max(0, (this.orphanAt.get(taskClass) ?? 0) - gone.length));
     return this.forgetTasks(taskClass, gone);
   }
 
@@ -286,16 +287,19 @@ export class TaskRetention {
   private async purgeCancelledQueued(taskClass: string, cutoff: number): Promise<number> {
     const { redis, keys } = this.opts;
     let removed = 0;
-    for (let offset = 0; ;) {
-      const ids = await redis.zrangebyscore(keys.taskList(taskClass), '-inf', cutoff, 'LIMIT', offset, BATCH);
-      if (ids.length === 0) return removed;
-      const gone = await this.jobless(taskClass, ids);
+    for (let from = '-'; ;) {
+      const page = await listEntries(redis, keys.taskList(taskClass), from, cutoff, BATCH);
+      if (page.length === 0) return removed;
+      const gone = await this.jobless(
+        taskClass,
+        page.map((e) => e.id),
+      );
       const marks = gone.length ? await redis.hmget(keys.cancel, ...gone) : [];
       const cancelled = gone.filter((_, i) => marks[i] !== null);
       const n = cancelled.length ? await this.forgetTasks(taskClass, cancelled) : 0;
       removed += n;
-      offset += ids.length - cancelled.length;
-      if (ids.length < BATCH) return removed;
+      from = `(${page[page.length - 1]!.entry}`;
+      if (page.length < BATCH) return removed;
     }
   }
 

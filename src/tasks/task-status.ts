@@ -5,7 +5,7 @@
  * (a delay, or a retry's backoff); active -> running; completed -> succeeded; failed -> failed,
  * or cancelled when a cancel was requested.
  */
-import { decodeTaskIndex } from '../store/codecs/task-index.js';
+import { decodeTaskIndex, entryMs } from '../store/codecs/task-index.js';
 import { Job, type JobState } from 'bullmq';
 import type { RedisClient } from '../redis/redis-client.js';
 import type { Keys } from '../store/keys.js';
@@ -75,26 +75,29 @@ export class TaskStatusReader {
 
   /** The task's class, or not_found. */
   async classOf(taskId: string): Promise<{ taskClass: string; cancelReason: string | null }> {
-    const [[, entry], [, cancelReason]] = (await this.opts.redis.pipeline().hget(this.opts.keys.tasks, taskId).hget(this.opts.keys.cancel, taskId).exec()) as [
-      [unknown, string | null],
-      [unknown, string | null],
-    ];
+    const { taskClass, cancelReason } = await this.indexed(taskId);
+    return { taskClass, cancelReason };
+  }
+
+  /** The task's class and submit time (its list entry's ms) from its index value, and its cancel mark; or not_found. */
+  private async indexed(taskId: string): Promise<{ taskClass: string; submittedAtMs?: number; cancelReason: string | null }> {
+    const [[, entry], [, cancelReason]] = (await this.opts.redis
+      .pipeline()
+      .hget(this.opts.keys.taskIndex(taskId), taskId)
+      .hget(this.opts.keys.cancel, taskId)
+      .exec()) as [[unknown, string | null], [unknown, string | null]];
     if (!entry) throw new OrchestratorError('not_found', `task_id: no task "${taskId}"`, { field: 'task_id' });
-    return { taskClass: decodeTaskIndex(entry).taskClass, cancelReason };
+    const v = decodeTaskIndex(entry);
+    return { taskClass: v.taskClass, submittedAtMs: entryMs(v.listEntry), cancelReason };
   }
 
   async get(taskId: string): Promise<TaskStatusView> {
-    const { taskClass, cancelReason } = await this.classOf(taskId);
+    // The index value's list entry gives the submit time reported (see view()).
+    const { taskClass, submittedAtMs, cancelReason } = await this.indexed(taskId);
     const queue = this.opts.queues.get(taskClass);
-    // Sent together: the task-list score is the submit time reported (see view()); the failure
-    // is read with the job rather than after it, whatever the state turns out to be.
-    const [found, score, failureJson] = await Promise.all([
-      Job.fromId(queue, taskId),
-      this.opts.redis.zscore(this.opts.keys.taskList(taskClass), taskId),
-      this.opts.redis.hget(queue.toKey(taskId), FAILURE_FIELD),
-    ]);
+    // Sent together: the failure is read with the job rather than after it, whatever the state turns out to be.
+    const [found, failureJson] = await Promise.all([Job.fromId(queue, taskId), this.opts.redis.hget(queue.toKey(taskId), FAILURE_FIELD)]);
     const job = found as Job<TaskJobData> | undefined;
-    const submittedAtMs = score === null ? undefined : Number(score);
     if (!job) {
       if (cancelReason !== null) {
         const error = `cancelled: ${cancelReason}`;
@@ -113,8 +116,9 @@ export class TaskStatusReader {
   }
 
   /**
-   * `submittedAtMs`: the task's score in its class's task list, the time ListTasks filters and
-   * pages on (Redis's clock when the claim script ran, also the `at` of its `submitted` event).
+   * `submittedAtMs`: the ms of the task's entry in its class's task list, the time ListTasks
+   * filters and pages on (Redis's clock when the claim script ran, also the `at` of its
+   * `submitted` event).
    * BullMQ's job timestamp is the front end's clock a moment earlier, when the job was encoded:
    * reporting it made a window built from reported times miss the tasks at its edges. Falls back
    * to the job timestamp for a task without a task-list entry.

@@ -6,7 +6,7 @@ import { storeScript } from '../store-script.js';
 /** BullMQ queue keys each class of a batch passes after its task list (the header's KEYS[c + 1..11]). */
 export const SUBMIT_QUEUE_KEYS = ['marker', 'meta', 'id', 'prioritized', 'delayed', 'completed', 'active', 'events', 'pc', 'wait', 'paused'] as const;
 /** Values per task in the script's ARGV: its TASK_ARGS. */
-export const SUBMIT_TASK_ARGS = 12;
+export const SUBMIT_TASK_ARGS = 13;
 /** The script's answer for a task whose schedule tick already submitted one: its TICK_DONE. */
 export const SUBMIT_TICK_DONE = '\ttick';
 /** The script's answer for a step task whose step stopped releasing: its STEP_STOPPED. */
@@ -50,9 +50,12 @@ type Command = (numKeys: number, keys: string[], argv: (string | number | Buffer
 export function submitTasks(redis: RedisClient, keys: Keys, eventsMaxLen: number): (entries: readonly SubmitEntry[]) => Promise<SubmitReply> {
   const run = storeScript<Command>(redis, 'tasks/submit-tasks');
   return async (entries) => {
-    const keyList = [keys.tasks, keys.events, keys.counters, keys.schedulesLast, keys.schedules];
+    const keyList = [keys.events, keys.counters, keys.schedulesLast, keys.schedules];
     const listIndex = new Map<string, number>();
     const stepsIndex = new Map<string, number>();
+    // Index buckets go after the class and run keys; their KEYS indexes are known only then.
+    const buckets = new Map<string, number>();
+    const bucketOf: number[] = [];
     const argv: (string | number | Buffer)[] = [eventsMaxLen];
     for (const t of entries) {
       let li = listIndex.get(t.taskClass);
@@ -68,8 +71,16 @@ export function submitTasks(redis: RedisClient, keys: Keys, eventsMaxLen: number
         stepsIndex.set(wf, si);
       }
       argv.push(t.taskId, t.indexValue, t.taskClass, wf ?? '', t.delayMs, t.scheduleId ?? '', t.scheduleTickMs ?? '', li);
-      argv.push(t.job.args, t.job.data, t.job.opts, si);
+      argv.push(t.job.args, t.job.data, t.job.opts, si, 0);
+      const bucket = keys.taskIndex(t.taskId);
+      let bi = buckets.get(bucket);
+      if (bi === undefined) buckets.set(bucket, (bi = buckets.size));
+      bucketOf.push(bi);
     }
+    const firstBucket = keyList.length + 1;
+    for (const bucket of buckets.keys()) keyList.push(bucket);
+    // Each task's last value (ix): the KEYS index of its bucket.
+    for (let i = 0; i < bucketOf.length; i++) argv[(i + 1) * SUBMIT_TASK_ARGS] = firstBucket + bucketOf[i]!;
     const reply = await run(keyList.length, keyList, argv);
     if (reply[0] === 1) return { kind: 'conflict', index: Number(reply[1]) - 1, existing: String(reply[2]) };
     const answers: SubmitAnswer[] = [];

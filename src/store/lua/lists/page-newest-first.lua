@@ -1,7 +1,7 @@
 --[[
-  One page of a zset scored by time, newest first, after a cursor: the task lists
-  ({<prefix>}:tasks:<class>, ListTasks) and the run index ({<prefix>}:runs:index,
-  ListWorkflowRuns). Entries are ordered by (score, member) descending; those strictly after
+  One page of a zset scored by time, newest first, after a cursor: the run index
+  ({<prefix>}:runs:index, ListWorkflowRuns; the task lists are streams, read by
+  src/store/lists/stream-newest-first.ts). Entries are ordered by (score, member) descending; those strictly after
   (cursor_score, cursor_id) are returned. Members compare bytewise, as the zset orders them; only
   entries sharing the cursor's score (one batch submitted in the same millisecond) are skipped
   one by one. Reads the range in chunks of count + 64 entries until it has `count` or the range

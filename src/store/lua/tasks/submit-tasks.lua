@@ -1,12 +1,13 @@
 --[[
-  Claims a batch of task ids in the cross-class index, records their submission and adds their
-  jobs, all or nothing: when any id is already taken with different content nothing is written.
-  A claimed task gets a "submitted" event, counts in counters "submitted:<class>", enters its
-  class's task list scored by Redis's clock (one clock for every orchestrator, so a page cursor
-  is never passed by a later submission), and its job is added to its queue in this script: the
-  job is in its queue exactly when its id is claimed. A claimed schedule tick becomes its
-  schedule's last tick (includes/schedule-tick); a workflow step's task is created only while
-  its step is releasing (includes/step-releasing).
+  Claims a batch of task ids in the cross-class index (its buckets), records their submission
+  and adds their jobs, all or nothing: when any id is already taken with different content
+  nothing is written. A claimed task gets a "submitted" event, counts in counters
+  "submitted:<class>", enters its class's task list stream with an entry id of Redis's clock
+  (one clock for every orchestrator, so a page cursor is never passed by a later submission; the
+  index value ends with that id), and its job is added to its queue in this script: the job is
+  in its queue exactly when its id is claimed. A claimed schedule tick becomes its schedule's
+  last tick (includes/schedule-tick); a workflow step's task is created only while its step is
+  releasing (includes/step-releasing).
 
   A job is added as BullMQ's addStandardJob (a task of priority 0: its job options carry no
   priority or 0; to the wait list) or addPrioritizedJob (any other priority; the pools take
@@ -17,22 +18,26 @@
   marker set once (nothing else runs while the script does, so they cannot change in between).
   A delayed task's job is added by BullMQ's own addDelayedJob.
 
+  A stored index value of a previous version carries a longer digest, of which this version's is
+  the prefix: a value that starts with the task's own is the same content.
+
   Input:
-    KEYS[1] tasks           hash task_id -> "<class>\t<digest>" (src/store/codecs/task-index.ts)
-    KEYS[2] events          stream (src/store/codecs/feed-format.ts)
-    KEYS[3] counters        hash
-    KEYS[4] schedules_last  hash schedule_id -> "<tick ms>\t<task_id>"
-    KEYS[5] schedules       hash schedule_id -> schedule record
-    KEYS[6..] per class of the batch, CLASS_KEYS (12) keys from KEYS[c]:
-      KEYS[c]          its task list (zset task_id by submit time)
+    KEYS[1] events          stream (src/store/codecs/feed-format.ts)
+    KEYS[2] counters        hash
+    KEYS[3] schedules_last  hash schedule_id -> "<tick ms>\t<task_id>"
+    KEYS[4] schedules       hash schedule_id -> schedule record
+    KEYS[5..] per class of the batch, CLASS_KEYS (12) keys from KEYS[c]:
+      KEYS[c]          its task list (stream, entry field "t" = task_id)
       KEYS[c + 1..9]   its queue's marker, meta, id, prioritized, delayed, completed, active,
                        events, pc (BullMQ's)
       KEYS[c + 10..11] its queue's wait, paused (BullMQ's)
       then, per workflow run of the batch, its steps hash
+      then the index buckets of the batch's tasks, each once: hash task_id ->
+        "<class>\t<digest>\t<list entry id>" (src/store/codecs/task-index.ts)
     ARGV[1] events_maxlen
-    then per task i, TASK_ARGS (12) values from b = 1 + (i - 1) * TASK_ARGS:
+    then per task i, TASK_ARGS (13) values from b = 1 + (i - 1) * TASK_ARGS:
       ARGV[b + 1]  task_id
-      ARGV[b + 2]  index_value   "<class>\t<digest>"
+      ARGV[b + 2]  index_value   "<class>\t<digest>" (the script appends "\t<list entry id>")
       ARGV[b + 3]  class
       ARGV[b + 4]  workflow_id   "" for none
       ARGV[b + 5]  delay_ms      "0" for none
@@ -43,6 +48,7 @@
       ARGV[b + 10] job_data      the job data's JSON
       ARGV[b + 11] job_opts      BullMQ's packed job options
       ARGV[b + 12] steps         KEYS index of its run's steps hash, 0 for a task of no run
+      ARGV[b + 13] ix            KEYS index of its task index bucket
 
   Output:
     {0, v1, v2, ...}  vi: "" claimed now; "\ttick" (TICK_DONE) its schedule tick already
@@ -66,7 +72,7 @@ local rcall = redis.call
 --- @bullmq-fragment handleDuplicatedJob
 --- @bullmq-fragment addBaseMarkerIfNeeded
 
-local TASK_ARGS = 12
+local TASK_ARGS = 13
 local TICK_DONE = '\ttick'
 local STEP_STOPPED = '\tstopped'
 
@@ -110,17 +116,19 @@ local function taskArgs(i)
   return unpack(ARGV, b + 1, b + TASK_ARGS)
 end
 
-local tasks, events, counters, schedulesLast, schedules = KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5]
+local events, counters, schedulesLast, schedules = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
 local eventsMaxLen = ARGV[1]
 local now = serverNowMs()
 local n = (#ARGV - 1) / TASK_ARGS
 local out = {0}
 -- Claimed tasks per class: one HINCRBY per class of the batch, not one per task.
 local submitted, classes = {}, {}
+-- Per class (its KEYS index): the ms its list entries get in this call.
+local listMs = {}
 for i = 1, n do
-  local id, indexValue, _, workflowId, _, scheduleId, tickMs, _, _, _, _, steps = taskArgs(i)
-  local v = redis.call('HGET', tasks, id)
-  if v and v ~= indexValue then return {1, i, v} end
+  local id, indexValue, _, workflowId, _, scheduleId, tickMs, _, _, _, _, steps, ix = taskArgs(i)
+  local v = redis.call('HGET', KEYS[tonumber(ix)], id)
+  if v and v ~= indexValue and string.sub(v, 1, #indexValue) ~= indexValue then return {1, i, v} end
   if not v and tickMs ~= '' and tickDone(schedulesLast, scheduleId, tickMs) then v = TICK_DONE end
   local g = tonumber(steps)
   if not v and g > 0 and not stepReleasing(KEYS[g], id, workflowId) then v = STEP_STOPPED end
@@ -128,10 +136,19 @@ for i = 1, n do
 end
 for i = 1, n do
   if out[i + 1] == '' then
-    local id, indexValue, class, workflowId, delayMs, scheduleId, tickMs, classKeys, jobArgs, jobData, jobOpts = taskArgs(i)
+    local id, indexValue, class, workflowId, delayMs, scheduleId, tickMs, classKeys, jobArgs, jobData, jobOpts, _, ix = taskArgs(i)
     local c = tonumber(classKeys)
-    redis.call('HSET', tasks, id, indexValue)
-    redis.call('ZADD', KEYS[c], now, id)
+    -- Entry ids at `now`, the events' `at`; after a newer entry (the clock went back), Redis's own.
+    local ms = listMs[c]
+    local entry
+    if ms then
+      entry = redis.call('XADD', KEYS[c], ms .. '-*', 't', id)
+    else
+      entry = redis.pcall('XADD', KEYS[c], now .. '-*', 't', id)
+      if type(entry) == 'table' then entry = redis.call('XADD', KEYS[c], '*', 't', id) end
+      listMs[c] = string.sub(entry, 1, string.find(entry, '-', 1, true) - 1)
+    end
+    redis.call('HSET', KEYS[tonumber(ix)], id, indexValue .. '\t' .. entry)
     if tickMs ~= '' then recordTick(schedulesLast, schedules, scheduleId, tickMs, id) end
     local delayed = delayMs ~= '0'
     local ev = taskEvent('submitted', id, class, 0, now, workflowId ~= '' and workflowId or nil, nil,
