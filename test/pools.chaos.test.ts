@@ -8,15 +8,29 @@
  * waits. The one-task tests then run concurrently, so their waits (a stall check, a grace
  * period, a whole rerun of a 4 or 6 s task) overlap rather than add up.
  */
-import { describe, expect } from 'vitest';
+import { describe, expect, test } from 'vitest';
 import { TaskState } from '../src/client/orchestrator-client.js';
-import { TEST_CONFIG_TOML, type TestSystem } from './helpers/system.js';
+import { startSystem, TEST_CONFIG_TOML, type TestSystem } from './helpers/system.js';
 // Each test gets a system of its own from its context.
 import { systemTest as it } from './helpers/system-test.js';
 import { waitFor } from './helpers/wait.js';
 
-/** The test config with a 1.5 s pool shutdown grace instead of 5 s: the hand-back test waits it out. */
-const shortGrace = it.extend({ systemToml: TEST_CONFIG_TOML.replace('shutdownGraceMs = 5000', 'shutdownGraceMs = 1500') });
+/**
+ * The test config with a 1.5 s pool shutdown grace instead of 5 s: the hand-back test waits it
+ * out. A fixture of its own: `it.extend({ systemToml })` does not reach the system fixture,
+ * whose dependencies vitest binds where it is defined, and left the grace at 5 s.
+ */
+const shortGrace = test.extend<{ graceToml: string; sys: TestSystem }>({
+  graceToml: TEST_CONFIG_TOML.replace('shutdownGraceMs = 5000', 'shutdownGraceMs = 1500'),
+  sys: async ({ graceToml }, use) => {
+    const sys = await startSystem({ toml: graceToml });
+    try {
+      await use(sys);
+    } finally {
+      await sys.stop();
+    }
+  },
+});
 
 async function eventsOf(sys: TestSystem, taskId: string): Promise<string[][]> {
   return (await sys.r.xrange(sys.keys.events, '-', '+')).map(([, f]) => f).filter((f) => f[3] === taskId);
@@ -111,6 +125,7 @@ describe('pools', () => {
       'SIGTERM hands back a task that outlives the grace period; it completes elsewhere without using an attempt',
       { timeout: 180_000 },
       async ({ sys }) => {
+        expect(sys.config.pool.shutdownGraceMs).toBe(1500);
         const pool = await sys.startPool({ classes: 'cpu_short:1' });
         // 4.5 s past the 1.5 s grace (the 5 s grace had 3 s), for a slow SIGTERM on a loaded machine:
         // the task still runs when the grace ends.
