@@ -15,7 +15,7 @@
  * Front ends of the previous version must be stopped first: they would keep writing the old keys
  * (and find no task submitted to this version). Pools of either version never touch them.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../redis/redis-client.js';
 import type { Logger } from 'pino';
 import type { Keys } from '../store/keys.js';
 import { holdLock } from '../store/locks/hold-lock.js';
@@ -24,7 +24,7 @@ import { migrateTaskIndex } from '../store/tasks/migrate-task-index.js';
 import { migrateTaskList } from '../store/tasks/migrate-task-list.js';
 
 export interface TaskIndexMigrationOptions {
-  redis: Redis;
+  redis: RedisClient;
   keys: Keys;
   logger: Logger;
   /** The configured classes, whose previous task lists are moved. */

@@ -6,7 +6,9 @@
  * `let sys` set in beforeEach would be replaced by the next test's while the first still runs,
  * so each test gets its own from its context. Tests that wait on wall-clock time (schedule
  * ticks, lock expiry, grace periods, heartbeats) then overlap their waits rather than add them.
- * A test needing other config extends it: `systemTest.extend({ systemToml: '...' })`.
+ * Tests needing other config set it for their describe block with
+ * `systemTest.scoped({ systemToml: '...' })` (vitest 3.2's `extend` with a new value for an
+ * existing fixture does not reach the `sys` fixture: it kept the default config).
  *
  * Pitfall: a test made with `test.extend` does not take its timeout from the enclosing
  * describe's options (vitest 3 passes `testTimeout` instead), so each gives its own:

@@ -2,7 +2,7 @@
  * A task list stream (`{<prefix>}:list:<class>`, keys.ts) oldest first, for retention's scans:
  * a read only (XRANGE). Entries of another shape than `t` = task_id are skipped.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/redis-client.js';
 
 export interface ListEntry {
   /** The task id. */
@@ -12,7 +12,7 @@ export interface ListEntry {
 }
 
 /** Up to `count` entries from `from` ("-" or "(<entry id>") to those of ms `maxMs` included. */
-export async function listEntries(redis: Redis, list: string, from: string, maxMs: number, count: number): Promise<ListEntry[]> {
+export async function listEntries(redis: RedisClient, list: string, from: string, maxMs: number, count: number): Promise<ListEntry[]> {
   const out: ListEntry[] = [];
   for (const [entry, fields] of await redis.xrange(list, from, String(Math.floor(maxMs)), 'COUNT', count)) {
     const at = fields.indexOf('t');

@@ -5,7 +5,7 @@
  * reached are all returned, the page then holding more than `count` (at most one batch more,
  * every task of a batch sharing its ms). A read only: XREVRANGE in chunks.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/redis-client.js';
 import type { ScoredEntry } from './page-newest-first.js';
 
 /** Where a page starts and what it may hold. */
@@ -26,7 +26,7 @@ function taskIdOf(fields: string[]): string | undefined {
   return undefined;
 }
 
-export async function streamNewestFirst(redis: Redis, list: string, { maxMs, minMs, cursor, count }: StreamPage): Promise<ScoredEntry[]> {
+export async function streamNewestFirst(redis: RedisClient, list: string, { maxMs, minMs, cursor, count }: StreamPage): Promise<ScoredEntry[]> {
   const top = Math.min(maxMs, cursor?.score ?? Infinity);
   let end = top === Infinity ? '+' : String(Math.floor(top));
   const start = minMs === -Infinity ? '-' : String(Math.ceil(minMs));

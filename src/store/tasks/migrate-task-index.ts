@@ -1,4 +1,4 @@
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/redis-client.js';
 import type { Keys } from '../keys.js';
 import { storeScript } from '../store-script.js';
 
@@ -8,7 +8,7 @@ type Command = (numKeys: number, keys: string[], taskIds: readonly string[]) => 
  * lua/tasks/migrate-task-index.lua: moves the entries of `taskIds` (at least one) from the
  * previous one-hash index into their buckets; returns how many it moved.
  */
-export function migrateTaskIndex(redis: Redis, keys: Keys): (taskIds: readonly string[]) => Promise<number> {
+export function migrateTaskIndex(redis: RedisClient, keys: Keys): (taskIds: readonly string[]) => Promise<number> {
   const run = storeScript<Command>(redis, 'tasks/migrate-task-index');
   return (taskIds) => {
     const keyList = [keys.legacyTaskIndex];

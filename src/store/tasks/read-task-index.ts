@@ -2,7 +2,7 @@
  * Reads of the task index as a whole (its buckets, keys.ts taskIndex), for the migration's check,
  * tests and the bench. A single task's entry is one HGET of its bucket (task-status.ts classOf).
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from '../../redis/redis-client.js';
 import { TASK_INDEX_BUCKETS, type Keys } from '../keys.js';
 
 /** Every bucket's key, in bucket order. */
@@ -11,7 +11,7 @@ export function taskIndexBuckets(keys: Keys): string[] {
 }
 
 /** How many tasks the index holds (HLEN of every bucket, in one pipeline). */
-export async function countIndexedTasks(redis: Redis, keys: Keys): Promise<number> {
+export async function countIndexedTasks(redis: RedisClient, keys: Keys): Promise<number> {
   const pipe = redis.pipeline();
   for (const bucket of taskIndexBuckets(keys)) pipe.hlen(bucket);
   const res = (await pipe.exec()) ?? [];
@@ -24,6 +24,6 @@ export async function countIndexedTasks(redis: Redis, keys: Keys): Promise<numbe
 }
 
 /** Task `taskId`'s index value, or null when it is not indexed. */
-export async function readTaskIndex(redis: Redis, keys: Keys, taskId: string): Promise<string | null> {
+export async function readTaskIndex(redis: RedisClient, keys: Keys, taskId: string): Promise<string | null> {
   return redis.hget(keys.taskIndex(taskId), taskId);
 }
