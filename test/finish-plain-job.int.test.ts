@@ -102,13 +102,7 @@ async function run(queue: string, ours: boolean, jobs: JobSpec[], workerOpts: Pa
 }
 
 describe('finish-plain-job.lua', () => {
-  const jobs: JobSpec[] = [
-    { name: 'a' },
-    { name: 'b', fail: 'boom' },
-    { name: 'c', opts: { attempts: 2 }, fail: 'twice' },
-    { name: 'd' },
-    { name: 'e' },
-  ];
+  const jobs: JobSpec[] = [{ name: 'a' }, { name: 'b', fail: 'boom' }, { name: 'c', opts: { attempts: 2 }, fail: 'twice' }, { name: 'd' }, { name: 'e' }];
 
   it('leaves what BullMQ’s moveToFinished leaves: job fields, finished sets, events', async () => {
     const plain = await run('plain', false, jobs);

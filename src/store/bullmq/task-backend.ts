@@ -248,8 +248,8 @@ export function taskBackend(opts: TaskBackendOptions): BackendFactory<RedisQueue
         const extra = outcome ? [...startArgs, '1', ...outcome] : [...startArgs, '0'];
         const scriptArgs = args(all, FINISH_KEYS, FINISH_ARGS, finishKeys, extra);
         const whole = () => client.runCommand(MOVE_TO_FINISHED, scriptArgs) as Promise<unknown>;
-        // The plain script answers NeedsFull, having written nothing, for a job with a parent or a
-        // deduplication id: BullMQ's whole script then runs with the same keys and arguments.
+        // The plain script answers NeedsFull, having written nothing, for a job with a parent,
+        // children or a deduplication id: BullMQ's whole script then runs with the same keys and arguments.
         const run = plainFinish(opts)
           ? (client.runCommand(FINISH_PLAIN_JOB, scriptArgs) as Promise<unknown>).then((r) => (r === FinishPlainJobCode.NeedsFull ? whole() : r))
           : whole();

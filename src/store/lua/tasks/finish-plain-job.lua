@@ -8,11 +8,11 @@
 
   The caller (src/store/bullmq/task-backend.ts) sends here only a finish whose worker options keep
   the job (keepJobs count -1, no age) and collect no metrics; this script answers NeedsFull,
-  having written nothing, for a job with a parent or a deduplication id, and the caller runs
+  having written nothing, for a job with a parent, children or a deduplication id, and the caller runs
   move-to-finished (BullMQ's whole script) with the same keys and arguments.
 
-  Everything else is BullMQ's moveToFinished, in its order: the job must exist, have no pending or
-  failed children (completed) and hold the caller's lock; the lock is released, the job's fields
+  Everything else is BullMQ's moveToFinished, in its order: the job must exist and hold the
+  caller's lock; the lock is released, the job's fields
   updated, the job taken off the active list, BullMQ's events trimmed, attemptsMade counted, the
   job added to the completed / failed set with its return value / failed reason and finishedOn,
   its "completed" / "failed" event (and "retries-exhausted") written; then the next job is taken
@@ -43,7 +43,7 @@
                              in the job
 
   Output (Codes: FinishPlainJobCode):
-    1  NeedsFull  the job has a parent or a deduplication id: nothing written
+    1  NeedsFull  the job has a parent, children or a deduplication id: nothing written
   Otherwise moveToFinished's reply: 0, or the next job as a table (with our fields appended, as
   move-to-active's); a negative number is BullMQ's error, and then nothing of ours is written.
 
@@ -65,10 +65,9 @@ local jobKey, jobId, timestamp, target = KEYS[12], ARGV[1], ARGV[2], ARGV[5]
 
 local function finish()
   if rcall('EXISTS', jobKey) ~= 1 then return -1 end
-  if target == 'completed' then
-    if rcall('SCARD', jobKey .. ':dependencies') ~= 0 then return -4 end
-    if rcall('ZCARD', jobKey .. ':unsuccessful') ~= 0 then return -9 end
-  end
+  -- A job with children (pending or failed): BullMQ's whole script answers -4 or -9. A set or zset
+  -- exists only while not empty, so one EXISTS stands for BullMQ's SCARD and ZCARD.
+  if target == 'completed' and rcall('EXISTS', jobKey .. ':dependencies', jobKey .. ':unsuccessful') > 0 then return NEEDS_FULL end
   -- Read before anything is written (BullMQ reads them after the lock): a job that needs BullMQ's
   -- parent or deduplication handling goes to the whole script untouched.
   local attrs = rcall('HMGET', jobKey, 'parentKey', 'parent', 'deid')
