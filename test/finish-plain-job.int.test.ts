@@ -7,7 +7,7 @@
  * script (move-to-finished.lua); which script ran is read from Redis's script cache.
  */
 import { createHash } from 'node:crypto';
-import { Queue, Worker, type JobsOptions, type WorkerOptions } from 'bullmq';
+import { Queue, Worker, type Job, type JobsOptions, type WorkerOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { defineTaskCommands, PendingOutcomes, PendingStarts, taskBackend } from '../src/store/bullmq/task-backend.js';
@@ -52,24 +52,26 @@ async function run(queue: string, ours: boolean, jobs: JobSpec[], workerOpts: Pa
   const bull = new Redis(server.url, { maxRetriesPerRequest: null });
   if (ours) defineTaskCommands(bull);
   const fail = new Map(jobs.filter((j) => j.fail).map((j) => [j.name, j.fail!]));
-  const worker = new Worker(
-    queue,
-    async (job) => {
-      const message = fail.get(job.name);
-      if (message) throw new Error(message);
-      return { ok: job.name };
-    },
-    { connection: bull, prefix: keys.queuePrefix, concurrency: 1, name: 'probe', ...workerOpts },
-    ours
-      ? taskBackend({
+  const processor = async (job: Job) => {
+    const message = fail.get(job.name);
+    if (message) throw new Error(message);
+    return { ok: job.name };
+  };
+  const opts: WorkerOptions = { connection: bull, prefix: keys.queuePrefix, concurrency: 1, name: 'probe', ...workerOpts };
+  const worker = ours
+    ? new Worker(
+        queue,
+        processor,
+        opts,
+        taskBackend({
           keys,
           outcomes: new PendingOutcomes({ eventsMaxLen: 1000, resultsMaxLen: 1000 }),
           starts: new PendingStarts(),
           eventsMaxLen: 1000,
           poolId: 'probe',
-        })
-      : undefined,
-  );
+        }),
+      )
+    : new Worker(queue, processor, opts);
   const finished = new Set<string>();
   worker.on('completed', (job) => finished.add(job.id!));
   worker.on('failed', (job) => {
