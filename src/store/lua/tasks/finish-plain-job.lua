@@ -69,8 +69,9 @@ local function finish()
   -- exists only while not empty, so one EXISTS stands for BullMQ's SCARD and ZCARD.
   if target == 'completed' and rcall('EXISTS', jobKey .. ':dependencies', jobKey .. ':unsuccessful') > 0 then return NEEDS_FULL end
   -- Read before anything is written (BullMQ reads them after the lock): a job that needs BullMQ's
-  -- parent or deduplication handling goes to the whole script untouched.
-  local attrs = rcall('HMGET', jobKey, 'parentKey', 'parent', 'deid')
+  -- parent or deduplication handling goes to the whole script untouched. attemptsMade is read
+  -- here too and written with the finish's fields (BullMQ's HINCRBY, one call fewer).
+  local attrs = rcall('HMGET', jobKey, 'parentKey', 'parent', 'deid', 'atm')
   if attrs[1] or attrs[2] or attrs[3] then return NEEDS_FULL end
   local opts = cmsgpack.unpack(ARGV[8])
   local errorCode = removeLock(jobKey, KEYS[5], opts['token'], jobId)
@@ -78,13 +79,16 @@ local function finish()
   updateJobFields(jobKey, ARGV[9])
   if rcall('LREM', KEYS[2], -1, jobId) < 1 then return -3 end
   trimEvents(KEYS[9], KEYS[4])
-  local attemptsMade = rcall('HINCRBY', jobKey, 'atm', 1)
+  -- BullMQ's fields to update (ARGV[9]: failedReason, stacktrace, tm) never hold atm; were they to,
+  -- the count is taken after them, as BullMQ takes it.
+  local attemptsMade = (tonumber(attrs[4]) or 0) + 1
+  if ARGV[9] and string.find(ARGV[9], 'atm', 1, true) then attemptsMade = rcall('HINCRBY', jobKey, 'atm', 1) end
   rcall('ZADD', KEYS[11], timestamp, jobId)
   local failure = ARGV[13] == '1' and ARGV[19] or nil
   if failure and failure ~= '' then
-    rcall('HSET', jobKey, ARGV[3], ARGV[4], 'finishedOn', timestamp, FAILURE_FIELD, failure)
+    rcall('HSET', jobKey, 'atm', attemptsMade, ARGV[3], ARGV[4], 'finishedOn', timestamp, FAILURE_FIELD, failure)
   else
-    rcall('HSET', jobKey, ARGV[3], ARGV[4], 'finishedOn', timestamp)
+    rcall('HSET', jobKey, 'atm', attemptsMade, ARGV[3], ARGV[4], 'finishedOn', timestamp)
   end
   if target == 'failed' then rcall('HDEL', jobKey, 'defa') end
   rcall('XADD', KEYS[4], '*', 'event', target, 'jobId', jobId, ARGV[3], ARGV[4], 'prev', 'active')
