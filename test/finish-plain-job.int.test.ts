@@ -3,11 +3,12 @@
  * moveToFinished rebuilt from its fragments, must leave in Redis what BullMQ's own script leaves.
  * Each case runs the same jobs through a plain BullMQ Worker and through a Worker on our backend,
  * on a real Redis, and compares the jobs' hashes, the finished sets and BullMQ's event stream. A
- * job with a deduplication id, and a worker that removes finished jobs, go to BullMQ's whole
- * script (move-to-finished.lua); which script ran is read from Redis's script cache.
+ * job with a deduplication id or a parent (a flow's child), and a worker that removes finished
+ * jobs, go to BullMQ's whole script (move-to-finished.lua); which script ran is read from Redis's
+ * script cache.
  */
 import { createHash } from 'node:crypto';
-import { Queue, Worker, type Job, type JobsOptions, type WorkerOptions } from 'bullmq';
+import { FlowProducer, Queue, Worker, type Job, type JobsOptions, type WorkerOptions } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { defineTaskCommands, PendingOutcomes, PendingStarts, taskBackend } from '../src/store/bullmq/task-backend.js';
@@ -45,10 +46,21 @@ interface JobSpec {
 const VARYING = new Set(['timestamp', 'processedOn', 'finishedOn', 'pb', 'stacktrace']);
 
 /** Runs `jobs` on queue `queue` through a Worker (ours when `ours`) until each finished; what Redis holds then. */
-async function run(queue: string, ours: boolean, jobs: JobSpec[], workerOpts: Partial<WorkerOptions> = {}) {
+async function run(queue: string, ours: boolean, jobs: JobSpec[], workerOpts: Partial<WorkerOptions> = {}, flow = false) {
   const q = new Queue(queue, { connection: r.duplicate(), prefix: keys.queuePrefix });
   const ids: string[] = [];
-  for (const j of jobs) ids.push((await q.add(j.name, { n: j.name }, j.opts)).id!);
+  if (flow) {
+    // jobs[0] the parent, the others its children, all on `queue`.
+    const producer = new FlowProducer({ connection: r.duplicate(), prefix: keys.queuePrefix });
+    const tree = await producer.add({
+      name: jobs[0]!.name,
+      queueName: queue,
+      data: { n: jobs[0]!.name },
+      children: jobs.slice(1).map((j) => ({ name: j.name, queueName: queue, data: { n: j.name } })),
+    });
+    ids.push(tree.job.id!, ...tree.children!.map((c) => c.job.id!));
+    await producer.close();
+  } else for (const j of jobs) ids.push((await q.add(j.name, { n: j.name }, j.opts)).id!);
   const bull = new Redis(server.url, { maxRetriesPerRequest: null });
   if (ours) defineTaskCommands(bull);
   const fail = new Map(jobs.filter((j) => j.fail).map((j) => [j.name, j.fail!]));
@@ -139,5 +151,20 @@ describe('finish-plain-job.lua', () => {
     expect(ours).toEqual(plain);
     expect(ours.hashes[0]).toEqual({});
     expect(ours.failed).toEqual(['2']);
+  });
+
+  it('sends a flow’s children to BullMQ’s whole script, which releases their parent', async () => {
+    const tree: JobSpec[] = [{ name: 'parent' }, { name: 'child-1' }, { name: 'child-2' }];
+    const plain = await run('plain', false, tree, {}, true);
+    const ours = await run('ours', true, tree, {}, true);
+    expect(await r.script('EXISTS', sha('tasks/finish-plain-job'), sha('tasks/move-to-finished'))).toEqual([1, 1]);
+    // Job ids are generated and the parent's key names its queue: both are dropped to compare.
+    const strip = (x: typeof ours) =>
+      JSON.stringify(x)
+        .replaceAll(/[0-9a-f]{8}-[0-9a-f-]{27}/g, 'ID')
+        .replaceAll(/q:(plain|ours)/g, 'q:Q');
+    expect(strip(ours)).toEqual(strip(plain));
+    expect(ours.completed).toHaveLength(3);
+    expect(ours.hashes[0]).toMatchObject({ returnvalue: '{"ok":"parent"}' });
   });
 });
