@@ -57,3 +57,11 @@ export enum CancelQueuedCode {
 export enum RequeueFailedCode {
   Requeued = 1,
 }
+
+/**
+ * lua/tasks/finish-plain-job.lua (otherwise BullMQ's moveToFinished reply: 0, the next job, or a
+ * negative error)
+ */
+export enum FinishPlainJobCode {
+  NeedsFull = 1,
+}

@@ -143,7 +143,8 @@ export const BULLMQ_SCRIPT_LAYOUTS = {
 /**
  * The functions of BullMQ's Lua includes (`commands/includes/<name>.lua`) our own scripts are built
  * from and call (`--- @bullmq-fragment name` in src/store/lua/: the pools' take of the next job,
- * lua/includes/take-next-job.lua; the submit script's add of a job not delayed), each with its
+ * lua/includes/take-next-job.lua; the submit script's add of a job not delayed; the pools' plain
+ * finish, lua/tasks/finish-plain-job.lua), each with its
  * parameters in order, as BullMQ 6.7.0 defines them. The start-up guard compares them with the
  * installed includes' `local function` lines. What a fragment includes in turn comes with it
  * (BullMQ's own code, consistent within one version) and is not listed.
@@ -160,6 +161,9 @@ export const BULLMQ_FRAGMENTS = {
   addJobWithPriority: ['markerKey', 'prioritizedKey', 'priority', 'jobId', 'priorityCounterKey', 'isPausedOrMaxed'],
   getPriorityScore: ['priority', 'priorityCounterKey'],
   getOrSetMaxEvents: ['metaKey'],
+  removeLock: ['jobKey', 'stalledKey', 'token', 'jobId'],
+  updateJobFields: ['jobKey', 'msgpackedFields'],
+  trimEvents: ['metaKey', 'eventStreamKey'],
   isQueuePausedOrMaxed: ['queueMetaKey', 'activeKey'],
   storeJob: ['eventsKey', 'jobIdKey', 'jobId', 'name', 'data', 'opts', 'timestamp', 'parentKey', 'parentData', 'repeatJobKey'],
   handleDuplicatedJob: [

@@ -39,6 +39,7 @@ import { outcomeArgv, outcomeKeys } from '../outcome-writes.js';
 import type { Keys } from '../keys.js';
 import { failureJson } from '../../errors/task-failure.js';
 import { scriptSource } from '../store-script.js';
+import { FinishPlainJobCode } from '../codes.js';
 import { bullArgCount, bullArgIndex, bullKeyCount } from './script-layouts.js';
 
 /** BullMQ's moveToActive and moveToFinished: their key and argument counts (script-layouts.ts). */
@@ -62,6 +63,7 @@ const MOVE_STALLED = 'orqMoveStalledJobsToWait';
 const MOVE_TO_DELAYED = 'orqMoveToDelayed';
 const RETRY_JOB = 'orqRetryJob';
 const MOVE_TO_FINISHED = 'orqMoveToFinished';
+const FINISH_PLAIN_JOB = 'orqFinishPlainJob';
 /** Fields appended to a fetched job's HGETALL reply (lua/includes/attempt-start.lua's). */
 export const STARTED_FIELD = 'orqStarted';
 export const CANCEL_FIELD = 'orqCancel';
@@ -78,6 +80,7 @@ export function defineTaskCommands(bullRedis: RedisClient): void {
   };
   define(MOVE_TO_ACTIVE, ACTIVE_KEYS + 2, 'tasks/move-to-active');
   define(MOVE_TO_FINISHED, FINISH_KEYS + 5, 'tasks/move-to-finished');
+  define(FINISH_PLAIN_JOB, FINISH_KEYS + 5, 'tasks/finish-plain-job');
   define(MOVE_STALLED, STALLED_KEYS + 1, 'tasks/move-stalled');
   define(MOVE_TO_DELAYED, RETRY_KEYS + 2, 'tasks/move-to-delayed');
   define(RETRY_JOB, RETRY_KEYS + 2, 'tasks/retry-job');
@@ -178,13 +181,34 @@ export interface TaskBackendOptions {
   poolId: string;
 }
 
-/** The run's lock token, from moveToFinished's packed options (its ARGV[8]); '' when unreadable. */
-function finishToken(packed: unknown): string {
+/** What we read of moveToFinished's packed worker options (its ARGV[8]). */
+interface FinishOpts {
+  token?: unknown;
+  keepJobs?: { count?: unknown; age?: unknown };
+  maxMetricsSize?: unknown;
+}
+
+/** moveToFinished's packed options, or {} when unreadable. */
+function finishOpts(packed: unknown): FinishOpts {
   try {
-    return String((unpack(packed as Buffer) as { token?: unknown }).token ?? '');
+    const opts = unpack(packed as Buffer) as unknown;
+    return opts && typeof opts === 'object' ? (opts as FinishOpts) : {};
   } catch {
-    return '';
+    return {};
   }
+}
+
+/**
+ * Whether a finish with these options can take finish-plain-job.lua (BullMQ's moveToFinished
+ * without retention and metrics): the job is kept (no count to keep, no age) and no metrics are
+ * collected, as for every task's job (src/tasks/task-retention.ts removes them). Anything else,
+ * and anything unreadable, takes move-to-finished.lua, BullMQ's whole script.
+ */
+function plainFinish(opts: FinishOpts): boolean {
+  const keep = opts.keepJobs;
+  if (!keep || typeof keep !== 'object') return false;
+  const count = keep.count;
+  return (count === undefined || (typeof count === 'number' && count < 0)) && keep.age === undefined && !opts.maxMetricsSize;
 }
 
 /**
@@ -218,10 +242,17 @@ export function taskBackend(opts: TaskBackendOptions): BackendFactory<RedisQueue
       }
       if (command === 'moveToFinished') {
         const jobId = String(all[FINISH_JOB_ID]);
-        const token = finishToken(all[FINISH_OPTS]);
+        const opts = finishOpts(all[FINISH_OPTS]);
+        const token = String(opts.token ?? '');
         const outcome = outcomes.get(jobId, token, 'final');
         const extra = outcome ? [...startArgs, '1', ...outcome] : [...startArgs, '0'];
-        const run = client.runCommand(MOVE_TO_FINISHED, args(all, FINISH_KEYS, FINISH_ARGS, finishKeys, extra)) as Promise<unknown>;
+        const scriptArgs = args(all, FINISH_KEYS, FINISH_ARGS, finishKeys, extra);
+        const whole = () => client.runCommand(MOVE_TO_FINISHED, scriptArgs) as Promise<unknown>;
+        // The plain script answers NeedsFull, having written nothing, for a job with a parent,
+        // children or a deduplication id: BullMQ's whole script then runs with the same keys and arguments.
+        const run = plainFinish(opts)
+          ? (client.runCommand(FINISH_PLAIN_JOB, scriptArgs) as Promise<unknown>).then((r) => (r === FinishPlainJobCode.NeedsFull ? whole() : r))
+          : whole();
         return run.then((r) => {
           if (outcome) outcomes.taken(jobId, token, outcome);
           starts.fromReply(r);

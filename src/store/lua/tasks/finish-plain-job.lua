@@ -1,0 +1,114 @@
+--[[
+  move-to-finished's fast path: BullMQ's moveToFinished rebuilt from BullMQ's own fragments for
+  the job a task's run finishes nearly always (no parent, no deduplication id, kept when finished,
+  no metrics), with the attempt's final outcome (includes/outcome-writes) and the start of the next
+  job it fetches (includes/attempt-start), as move-to-finished writes them. A script the size of
+  what it runs: BullMQ's whole moveToFinished (~56 KB of Lua with its parent, deduplication,
+  retention and metrics code) costs ~6.5 µs per call to define its functions alone.
+
+  The caller (src/store/bullmq/task-backend.ts) sends here only a finish whose worker options keep
+  the job (keepJobs count -1, no age) and collect no metrics; this script answers NeedsFull,
+  having written nothing, for a job with a parent, children or a deduplication id, and the caller runs
+  move-to-finished (BullMQ's whole script) with the same keys and arguments.
+
+  Everything else is BullMQ's moveToFinished, in its order: the job must exist and hold the
+  caller's lock; the lock is released, the job's fields
+  updated, the job taken off the active list, BullMQ's events trimmed, attemptsMade counted, the
+  job added to the completed / failed set with its return value / failed reason and finishedOn,
+  its "completed" / "failed" event (and "retries-exhausted") written; then the next job is taken
+  (includes/take-next-job, prioritized tasks first, as move-to-finished), and with none BullMQ's
+  "drained" event when the queue is empty.
+
+  Input:
+    KEYS[1..14] moveToFinished's keys, in its order (src/store/bullmq/script-layouts.ts);
+                KEYS[1] wait, KEYS[2] active, KEYS[3] prioritized, KEYS[4] BullMQ's events,
+                KEYS[5] stalled, KEYS[6] rate limiter, KEYS[7] delayed, KEYS[9] meta,
+                KEYS[10] pc, KEYS[11] completed / failed, KEYS[12] the job's hash,
+                KEYS[14] marker (KEYS[8] paused and KEYS[13] metrics are not used)
+    KEYS[15] events          } the outcome's keys (src/store/outcome-writes.ts outcomeKeys)
+    KEYS[16] results         }
+    KEYS[17] counters        }
+    KEYS[18] workflow_inbox  }
+    KEYS[19] cancel          hash task_id -> cancel reason
+    ARGV[1..9] moveToFinished's arguments; ARGV[1] job id, ARGV[2] timestamp, ARGV[3] the
+               field ("returnvalue" / "failedReason"), ARGV[4] its value, ARGV[5] target
+               ("completed" / "failed"), ARGV[6] fetch next ("1"), ARGV[7] key prefix,
+               ARGV[8] opts (msgpack: token, attempts, ...), ARGV[9] job fields to update
+    ARGV[10] events_maxlen   } the start's
+    ARGV[11] class           }
+    ARGV[12] pool_id         }
+    ARGV[13] has_outcome     "1" when an outcome follows
+    ARGV[14..18] the outcome's arguments (outcomeArgv)
+    ARGV[19] failure         present for a failure: its JSON (src/errors/task-failure.ts), kept
+                             in the job
+
+  Output (Codes: FinishPlainJobCode):
+    1  NeedsFull  the job has a parent, children or a deduplication id: nothing written
+  Otherwise moveToFinished's reply: 0, or the next job as a table (with our fields appended, as
+  move-to-active's); a negative number is BullMQ's error, and then nothing of ours is written.
+
+  Events: BullMQ's "completed" / "failed" (and "retries-exhausted", "drained"); ours: the final
+  event (with its result) when an outcome is given, "started" for a next job.
+]]
+local rcall = redis.call
+--- @bullmq-fragment removeLock
+--- @bullmq-fragment updateJobFields
+--- @bullmq-fragment trimEvents
+--- @include "includes/outcome-writes"
+--- @include "includes/attempt-start"
+--- @include "includes/take-next-job"
+
+local NEEDS_FULL = 1
+local FAILURE_FIELD = 'orqFailure'
+
+local jobKey, jobId, timestamp, target = KEYS[12], ARGV[1], ARGV[2], ARGV[5]
+
+local function finish()
+  if rcall('EXISTS', jobKey) ~= 1 then return -1 end
+  -- A job with children (pending or failed): BullMQ's whole script answers -4 or -9. A set or zset
+  -- exists only while not empty, so one EXISTS stands for BullMQ's SCARD and ZCARD.
+  if target == 'completed' and rcall('EXISTS', jobKey .. ':dependencies', jobKey .. ':unsuccessful') > 0 then return NEEDS_FULL end
+  -- Read before anything is written (BullMQ reads them after the lock): a job that needs BullMQ's
+  -- parent or deduplication handling goes to the whole script untouched. attemptsMade is read
+  -- here too and written with the finish's fields (BullMQ's HINCRBY, one call fewer).
+  local attrs = rcall('HMGET', jobKey, 'parentKey', 'parent', 'deid', 'atm')
+  if attrs[1] or attrs[2] or attrs[3] then return NEEDS_FULL end
+  local opts = cmsgpack.unpack(ARGV[8])
+  local errorCode = removeLock(jobKey, KEYS[5], opts['token'], jobId)
+  if errorCode < 0 then return errorCode end
+  updateJobFields(jobKey, ARGV[9])
+  if rcall('LREM', KEYS[2], -1, jobId) < 1 then return -3 end
+  trimEvents(KEYS[9], KEYS[4])
+  -- BullMQ's fields to update (ARGV[9]: failedReason, stacktrace, tm) never hold atm; were they to,
+  -- the count is taken after them, as BullMQ takes it.
+  local attemptsMade = (tonumber(attrs[4]) or 0) + 1
+  if ARGV[9] and string.find(ARGV[9], 'atm', 1, true) then attemptsMade = rcall('HINCRBY', jobKey, 'atm', 1) end
+  rcall('ZADD', KEYS[11], timestamp, jobId)
+  local failure = ARGV[13] == '1' and ARGV[19] or nil
+  if failure and failure ~= '' then
+    rcall('HSET', jobKey, 'atm', attemptsMade, ARGV[3], ARGV[4], 'finishedOn', timestamp, FAILURE_FIELD, failure)
+  else
+    rcall('HSET', jobKey, 'atm', attemptsMade, ARGV[3], ARGV[4], 'finishedOn', timestamp)
+  end
+  if target == 'failed' then rcall('HDEL', jobKey, 'defa') end
+  rcall('XADD', KEYS[4], '*', 'event', target, 'jobId', jobId, ARGV[3], ARGV[4], 'prev', 'active')
+  if target == 'failed' and tonumber(attemptsMade) >= tonumber(opts['attempts']) then
+    rcall('XADD', KEYS[4], '*', 'event', 'retries-exhausted', 'jobId', jobId, 'attemptsMade', attemptsMade)
+  end
+  if ARGV[6] == '1' then
+    local taken = takeNextJob(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7], KEYS[9], KEYS[10], KEYS[14], ARGV[7],
+      timestamp, opts)
+    if taken then return taken end
+  end
+  if rcall('LLEN', KEYS[1]) == 0 and rcall('LLEN', KEYS[2]) == 0 and rcall('ZCARD', KEYS[3]) == 0 then
+    rcall('XADD', KEYS[4], '*', 'event', 'drained')
+  end
+  return 0
+end
+
+local r = finish()
+if r == 0 or type(r) == 'table' then
+  if ARGV[13] == '1' then writeOutcome(15, 14) end
+  attemptStart(r, 15, 19, 10)
+end
+return r
