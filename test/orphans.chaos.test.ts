@@ -205,9 +205,12 @@ describe('a pool killed with SIGKILL', { timeout: 180_000 }, () => {
 
     const next = await sys.startPool({ classes: 'inproc:1', env });
     const orphaned = () => allProcesses().filter((p) => p.pgid === shell.pgid && state(p.pid) !== 'Z');
-    await waitFor(() => orphaned().length === 0, {
-      timeoutMs: GONE_WITHIN_MS,
-      message: `the next pool did not kill the orphaned command task (still running: ${JSON.stringify(orphaned().map((p) => [p.pid, state(p.pid), cmdline(p.pid)]))}; guard ${guard.pid} ${state(guard.pid) ?? 'gone'}; run dir: ${readdirSync(runDir).join(', ')}; the next pool's output:\n${next.output().slice(-3000)})`,
+    // The diagnostics are read when the wait gives up, not before it starts.
+    await waitFor(() => orphaned().length === 0, { timeoutMs: GONE_WITHIN_MS }).catch((err: Error) => {
+      throw new Error(
+        `the next pool did not kill the orphaned command task (still running: ${JSON.stringify(orphaned().map((p) => [p.pid, state(p.pid), cmdline(p.pid)]))}; guard ${guard.pid} ${state(guard.pid) ?? 'gone'}; run dir: ${readdirSync(runDir).join(', ')}; the next pool's output:\n${next.output().slice(-3000)})`,
+        { cause: err },
+      );
     });
     expect(next.output()).toMatch(/killing a command task its pool left behind/);
     expect(() => readFileSync(`${runDir}/${doomed.id}.${guard.pid}.json`)).toThrow();

@@ -43,7 +43,13 @@ export function reapOrphanGroups(opts: OrphanGroupReaperOptions): number {
     processes ??= allProcesses();
     for (const g of state.groups ?? []) {
       const leader = procStat(g.pgid);
-      if (leader && g.start !== 0 && leader.start !== g.start) continue;
+      if (leader && g.start !== 0 && leader.start !== g.start) {
+        opts.logger.warn(
+          { pgid: g.pgid, poolId: state.poolId, recordedStart: g.start, start: leader.start },
+          'a recorded command task group now belongs to a later process: left alone',
+        );
+        continue;
+      }
       if (!processes.some((p) => p.pgid === g.pgid && !exited(p))) continue;
       opts.logger.warn({ pgid: g.pgid, poolId: state.poolId, taskId: g.taskId }, 'killing a command task its pool left behind');
       try {
