@@ -15,5 +15,5 @@ local function writeOutcome(k, a)
   redis.call('XADD', KEYS[k], 'MAXLEN', '~', ARGV[a], '*', unpack(f[1]))
   redis.call('XADD', KEYS[k + 1], 'MAXLEN', '~', ARGV[a + 1], '*', unpack(f[2]))
   if ARGV[a + 4] == '1' then redis.call('XADD', KEYS[k + 3], '*', unpack(f[2])) end
-  redis.call('HINCRBY', KEYS[k + 2], ARGV[a + 2], 1)
+  redis.call('HINCRBY', KEYS[k + 2], ARGV[a + 2], '1')
 end

@@ -5,5 +5,5 @@
 ]]
 local function serverNowMs()
   local t = redis.call('TIME')
-  return tostring(t[1] * 1000 + math.floor(t[2] / 1000))
+  return string.format('%d', t[1] * 1000 + math.floor(t[2] / 1000))
 end

@@ -34,7 +34,11 @@ local rcall = redis.call
 local function takeNextJob(waitKey, activeKey, prioritizedKey, eventStreamKey, rateLimiterKey, delayedKey,
                            metaKey, pcKey, markerKey, prefix, timestamp, opts)
   local isPausedOrMaxed, rateLimitMax, rateLimitDuration = getQueueMetadata(metaKey, activeKey, waitKey)
-  promoteDelayedJobs(delayedKey, markerKey, waitKey, prioritizedKey, eventStreamKey, prefix, timestamp, pcKey, isPausedOrMaxed)
+  -- BullMQ promotes on every take; an EXISTS first spares its range query (and the formatting of
+  -- its four numeric arguments) on the common take with nothing delayed.
+  if rcall('EXISTS', delayedKey) == 1 then
+    promoteDelayedJobs(delayedKey, markerKey, waitKey, prioritizedKey, eventStreamKey, prefix, timestamp, pcKey, isPausedOrMaxed)
+  end
   local maxJobs = tonumber(rateLimitMax or (opts['limiter'] and opts['limiter']['max']))
   local expireTime = getRateLimitTTL(maxJobs, rateLimiterKey)
   if expireTime > 0 then return {0, 0, expireTime, 0} end

@@ -6,7 +6,7 @@
   number or a string.
 ]]
 local function taskEvent(kind, id, class, attempt, at, workflowId, worker, detail, scheduleId)
-  local ev = {'type', kind, 'task_id', id, 'class', class, 'attempt', tostring(attempt), 'at', at}
+  local ev = {'type', kind, 'task_id', id, 'class', class, 'attempt', string.format('%d', attempt), 'at', at}
   if workflowId then ev[#ev + 1] = 'workflow_id'; ev[#ev + 1] = workflowId end
   if worker then ev[#ev + 1] = 'worker'; ev[#ev + 1] = worker end
   if detail then ev[#ev + 1] = 'detail'; ev[#ev + 1] = detail end

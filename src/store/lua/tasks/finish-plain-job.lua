@@ -53,7 +53,7 @@
 local rcall = redis.call
 --- @bullmq-fragment removeLock
 --- @bullmq-fragment updateJobFields
---- @bullmq-fragment trimEvents
+--- @bullmq-fragment getOrSetMaxEvents
 --- @include "includes/outcome-writes"
 --- @include "includes/attempt-start"
 --- @include "includes/take-next-job"
@@ -64,21 +64,25 @@ local FAILURE_FIELD = 'orqFailure'
 local jobKey, jobId, timestamp, target = KEYS[12], ARGV[1], ARGV[2], ARGV[5]
 
 local function finish()
-  if rcall('EXISTS', jobKey) ~= 1 then return -1 end
+  -- BullMQ's EXISTS of the job, folded into the read of its fields: every job has a timestamp, and
+  -- only a hash without one (a removed job's leftover) takes the EXISTS.
+  local attrs = rcall('HMGET', jobKey, 'parentKey', 'parent', 'deid', 'atm', 'timestamp')
+  if not attrs[5] and rcall('EXISTS', jobKey) ~= 1 then return -1 end
   -- A job with children (pending or failed): BullMQ's whole script answers -4 or -9. A set or zset
   -- exists only while not empty, so one EXISTS stands for BullMQ's SCARD and ZCARD.
   if target == 'completed' and rcall('EXISTS', jobKey .. ':dependencies', jobKey .. ':unsuccessful') > 0 then return NEEDS_FULL end
-  -- Read before anything is written (BullMQ reads them after the lock): a job that needs BullMQ's
-  -- parent or deduplication handling goes to the whole script untouched. attemptsMade is read
-  -- here too and written with the finish's fields (BullMQ's HINCRBY, one call fewer).
-  local attrs = rcall('HMGET', jobKey, 'parentKey', 'parent', 'deid', 'atm')
+  -- Read before anything is written (above; BullMQ reads them after the lock): a job that needs
+  -- BullMQ's parent or deduplication handling goes to the whole script untouched. attemptsMade is
+  -- read there too and written with the finish's fields (BullMQ's HINCRBY, one call fewer).
   if attrs[1] or attrs[2] or attrs[3] then return NEEDS_FULL end
   local opts = cmsgpack.unpack(ARGV[8])
   local errorCode = removeLock(jobKey, KEYS[5], opts['token'], jobId)
   if errorCode < 0 then return errorCode end
   updateJobFields(jobKey, ARGV[9])
   if rcall('LREM', KEYS[2], -1, jobId) < 1 then return -3 end
-  trimEvents(KEYS[9], KEYS[4])
+  -- BullMQ's trimEvents (an XTRIM to the queue's maxLenEvents before the event) done by the event's
+  -- own XADD (MAXLEN ~ after it): the same bound, one call fewer.
+  local maxEvents = getOrSetMaxEvents(KEYS[9])
   -- BullMQ's fields to update (ARGV[9]: failedReason, stacktrace, tm) never hold atm; were they to,
   -- the count is taken after them, as BullMQ takes it.
   local attemptsMade = (tonumber(attrs[4]) or 0) + 1
@@ -86,12 +90,12 @@ local function finish()
   rcall('ZADD', KEYS[11], timestamp, jobId)
   local failure = ARGV[13] == '1' and ARGV[19] or nil
   if failure and failure ~= '' then
-    rcall('HSET', jobKey, 'atm', attemptsMade, ARGV[3], ARGV[4], 'finishedOn', timestamp, FAILURE_FIELD, failure)
+    rcall('HSET', jobKey, 'atm', string.format('%d', attemptsMade), ARGV[3], ARGV[4], 'finishedOn', timestamp, FAILURE_FIELD, failure)
   else
-    rcall('HSET', jobKey, 'atm', attemptsMade, ARGV[3], ARGV[4], 'finishedOn', timestamp)
+    rcall('HSET', jobKey, 'atm', string.format('%d', attemptsMade), ARGV[3], ARGV[4], 'finishedOn', timestamp)
   end
   if target == 'failed' then rcall('HDEL', jobKey, 'defa') end
-  rcall('XADD', KEYS[4], '*', 'event', target, 'jobId', jobId, ARGV[3], ARGV[4], 'prev', 'active')
+  rcall('XADD', KEYS[4], 'MAXLEN', '~', maxEvents, '*', 'event', target, 'jobId', jobId, ARGV[3], ARGV[4], 'prev', 'active')
   if target == 'failed' and tonumber(attemptsMade) >= tonumber(opts['attempts']) then
     rcall('XADD', KEYS[4], '*', 'event', 'retries-exhausted', 'jobId', jobId, 'attemptsMade', attemptsMade)
   end

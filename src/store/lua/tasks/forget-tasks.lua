@@ -17,13 +17,15 @@
   Events: none.
 ]]
 redis.call('HDEL', KEYS[2], unpack(ARGV))
-local removed = 0
+local removed, entries = 0, {}
 for i = 1, #ARGV do
   local v = redis.call('HGET', KEYS[2 + i], ARGV[i])
   if v then
     local entry = string.match(v, '^[^\t]*\t[^\t]*\t([0-9]+%-[0-9]+)')
-    if entry then redis.call('XDEL', KEYS[1], entry) end
+    if entry then entries[#entries + 1] = entry end
     removed = removed + redis.call('HDEL', KEYS[2 + i], ARGV[i])
   end
 end
+-- The list entries go in one XDEL (a batch is at most 500 tasks: task-retention.ts BATCH).
+if #entries > 0 then redis.call('XDEL', KEYS[1], unpack(entries)) end
 return removed

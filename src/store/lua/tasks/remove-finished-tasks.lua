@@ -16,14 +16,30 @@
 
   Events: none.
 ]]
+-- One ZMSCORE, one DEL and one ZREM per slice of ids rather than three calls per id: retention
+-- removes every finished task once, so this is a per-task cost of the whole system.
+local SLICE = 500
 local out = {}
-for i = 2, #ARGV do
-  local id = ARGV[i]
-  if redis.call('ZSCORE', KEYS[1], id) then
-    local k = ARGV[1] .. id
-    redis.call('DEL', k, k .. ':logs', k .. ':dependencies', k .. ':processed', k .. ':failed', k .. ':unsuccessful')
-    redis.call('ZREM', KEYS[1], id)
-    out[#out + 1] = id
+for from = 2, #ARGV, SLICE do
+  local ids = {unpack(ARGV, from, math.min(from + SLICE - 1, #ARGV))}
+  local scores = redis.call('ZMSCORE', KEYS[1], unpack(ids))
+  local gone, doomed = {}, {}
+  for i, id in ipairs(ids) do
+    if scores[i] then
+      local k = ARGV[1] .. id
+      gone[#gone + 1] = id
+      doomed[#doomed + 1] = k
+      doomed[#doomed + 1] = k .. ':logs'
+      doomed[#doomed + 1] = k .. ':dependencies'
+      doomed[#doomed + 1] = k .. ':processed'
+      doomed[#doomed + 1] = k .. ':failed'
+      doomed[#doomed + 1] = k .. ':unsuccessful'
+      out[#out + 1] = id
+    end
+  end
+  if #gone > 0 then
+    redis.call('DEL', unpack(doomed))
+    redis.call('ZREM', KEYS[1], unpack(gone))
   end
 end
 return out

@@ -81,7 +81,7 @@ local queues, queueOrder = {}, {}
 local function queueOf(c)
   local q = queues[c]
   if not q then
-    q = {maxEvents = getOrSetMaxEvents(KEYS[c + 2]), pausedOrMaxed = isQueuePausedOrMaxed(KEYS[c + 2], KEYS[c + 7])}
+    q = {maxEvents = getOrSetMaxEvents(KEYS[c + 2]), pausedOrMaxed = isQueuePausedOrMaxed(KEYS[c + 2], KEYS[c + 7]), adds = 0}
     queues[c] = q
     queueOrder[#queueOrder + 1] = c
   end
@@ -94,7 +94,9 @@ local function addJob(c, jobArgs, jobData, jobOpts)
   local args = cmsgpack.unpack(jobArgs)
   local opts = cmsgpack.unpack(jobOpts)
   local eventsKey = KEYS[c + 8]
-  rcall('INCR', KEYS[c + 3])
+  -- BullMQ's add counts every add in the queue's id counter (a job with its own id too); counted
+  -- here and added once per queue at the end of the batch.
+  q.adds = q.adds + 1
   local jobId, timestamp = args[2], args[4]
   local jobIdKey = args[1] .. jobId
   if rcall('EXISTS', jobIdKey) == 1 then
@@ -165,5 +167,8 @@ for i = 1, n do
 end
 for _, class in ipairs(classes) do redis.call('HINCRBY', counters, 'submitted:' .. class, submitted[class]) end
 -- The marker BullMQ's add sets per job (its Workers wait on it), once per queue.
-for _, c in ipairs(queueOrder) do addBaseMarkerIfNeeded(KEYS[c + 1], queues[c].pausedOrMaxed) end
+for _, c in ipairs(queueOrder) do
+  rcall('INCRBY', KEYS[c + 3], string.format('%d', queues[c].adds))
+  addBaseMarkerIfNeeded(KEYS[c + 1], queues[c].pausedOrMaxed)
+end
 return out
