@@ -77,12 +77,12 @@ const ORPHAN_SCAN_EVERY = 10;
 /** Jobs of each finished set whose MEMORY USAGE is read per sweep to estimate the set's bytes. */
 const SIZE_SAMPLES = 8;
 /**
- * Bytes a finished task takes beyond its job hash: its entries in the index hash, its class's
- * task list and its queue's finished set (bench/redis-sizing.ts measured 360 to 450 with ids of
- * about 20 characters). The events and results streams are not counted: they are bounded by
+ * Bytes a finished task takes beyond its job hash: its entries in the index buckets, its class's
+ * task list and its queue's finished set (bench/redis-sizing.ts measured 190 to 270 with ids of
+ * about 20 characters; the most is taken, so the bound errs on the side of removing). The events and results streams are not counted: they are bounded by
  * their own MAXLEN.
  */
-export const TASK_ENTRY_BYTES = 400;
+export const TASK_ENTRY_BYTES = 270;
 
 export class TaskRetention {
   private readonly forget: ReturnType<typeof forgetTasks>;
