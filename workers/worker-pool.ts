@@ -252,7 +252,12 @@ export class WorkerPool {
       }
       const tab = message.indexOf('\t');
       const [taskId, reason] = tab < 0 ? [message, 'requested'] : [message.slice(0, tab), message.slice(tab + 1)];
-      for (const [name, w] of this.workers) this.cancelRunning(name, taskId, new TaskError('cancelled', `cancelled: ${reason}`), w);
+      let running = false;
+      for (const [name, w] of this.workers) running = this.cancelRunning(name, taskId, new TaskError('cancelled', `cancelled: ${reason}`), w) || running;
+      // Handed to this pool by a take (its "started" event written, so the caller sees it
+      // running) but not yet given to the processor: no signal to abort yet, so its start reads
+      // the cancel there (task-processor.ts). Dropped here, the task would run to its end.
+      if (!running) started.cancelPending(taskId, reason);
     });
     await this.subscriber.subscribe(this.keys.cancelChannel, this.keys.limitsChannel, this.keys.poolDrainChannel);
     // A drain asked of this id's last life does not hold back this one: a restart serves again.
@@ -404,9 +409,9 @@ export class WorkerPool {
    * it back: a TaskError says cancelled or timed out, a HandBack hands the task back). BullMQ
    * types the reason as a string but passes it through as it is.
    */
-  private cancelRunning(taskClass: string, taskId: string, reason: Error, worker = this.workers.get(taskClass)): void {
+  private cancelRunning(taskClass: string, taskId: string, reason: Error, worker = this.workers.get(taskClass)): boolean {
     // Every run of the task on this pool: an older one that lost its lock is being stopped anyway.
-    worker?.cancelJob(taskId, reason as unknown as string);
+    return worker?.cancelJob(taskId, reason as unknown as string) ?? false;
   }
 
   private async onStalledOut(job: Job<TaskJobData>, feeds: FeedWriter): Promise<void> {

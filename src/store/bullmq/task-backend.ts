@@ -157,6 +157,17 @@ export class PendingStarts {
     return { cancelReason };
   }
 
+  /**
+   * A cancel requested of `taskId` while it is handed over here but not yet taken by the
+   * processor: its start then reads `reason` (a cancel the script already found stays). Returns
+   * whether the task was waiting here.
+   */
+  cancelPending(taskId: string, reason: string): boolean {
+    if (!this.byJob.has(taskId)) return false;
+    if (this.byJob.get(taskId) === null) this.byJob.set(taskId, reason);
+    return true;
+  }
+
   /** Takes our fields off a BullMQ reply that hands over a job, and remembers its start. */
   fromReply(reply: unknown): void {
     if (!Array.isArray(reply) || !Array.isArray(reply[0]) || !reply[1]) return;
