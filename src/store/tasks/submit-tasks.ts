@@ -6,7 +6,7 @@ import { storeScript } from '../store-script.js';
 /** BullMQ queue keys each class of a batch passes after its task list (the header's KEYS[c + 1..11]). */
 export const SUBMIT_QUEUE_KEYS = ['marker', 'meta', 'id', 'prioritized', 'delayed', 'completed', 'active', 'events', 'pc', 'wait', 'paused'] as const;
 /** Values per task in the script's ARGV: its TASK_ARGS. */
-export const SUBMIT_TASK_ARGS = 13;
+export const SUBMIT_TASK_ARGS = 15;
 /** The script's answer for a task whose schedule tick already submitted one: its TICK_DONE. */
 export const SUBMIT_TICK_DONE = '\ttick';
 /** The script's answer for a step task whose step stopped releasing: its STEP_STOPPED. */
@@ -71,7 +71,7 @@ export function submitTasks(redis: RedisClient, keys: Keys, eventsMaxLen: number
         stepsIndex.set(wf, si);
       }
       argv.push(t.taskId, t.indexValue, t.taskClass, wf ?? '', t.delayMs, t.scheduleId ?? '', t.scheduleTickMs ?? '', li);
-      argv.push(t.job.args, t.job.data, t.job.opts, si, 0);
+      argv.push(t.job.args ?? '', t.job.data, t.job.opts, t.job.name, t.job.timestamp, si, 0);
       const bucket = keys.taskIndex(t.taskId);
       let bi = buckets.get(bucket);
       if (bi === undefined) buckets.set(bucket, (bi = buckets.size));

@@ -35,7 +35,7 @@
       then the index buckets of the batch's tasks, each once: hash task_id ->
         "<class>\t<digest>\t<list entry id>" (src/store/codecs/task-index.ts)
     ARGV[1] events_maxlen
-    then per task i, TASK_ARGS (13) values from b = 1 + (i - 1) * TASK_ARGS:
+    then per task i, TASK_ARGS (15) values from b = 1 + (i - 1) * TASK_ARGS:
       ARGV[b + 1]  task_id
       ARGV[b + 2]  index_value   "<class>\t<digest>" (the script appends "\t<list entry id>")
       ARGV[b + 3]  class
@@ -44,11 +44,14 @@
       ARGV[b + 6]  schedule_id   "" for none
       ARGV[b + 7]  tick_ms       "" for none
       ARGV[b + 8]  c             KEYS index of its class's task list
-      ARGV[b + 9]  job_args      BullMQ's packed add arguments (src/store/codecs/job-data.ts)
+      ARGV[b + 9]  job_args      a delayed task's: BullMQ's packed add arguments
+                                 (src/store/codecs/job-data.ts); "" for the others
       ARGV[b + 10] job_data      the job data's JSON
       ARGV[b + 11] job_opts      BullMQ's packed job options
-      ARGV[b + 12] steps         KEYS index of its run's steps hash, 0 for a task of no run
-      ARGV[b + 13] ix            KEYS index of its task index bucket
+      ARGV[b + 12] job_name      the job's name
+      ARGV[b + 13] timestamp     the job's creation time (ms)
+      ARGV[b + 14] steps         KEYS index of its run's steps hash, 0 for a task of no run
+      ARGV[b + 15] ix            KEYS index of its task index bucket
 
   Output:
     {0, v1, v2, ...}  vi: "" claimed now; "\ttick" (TICK_DONE) its schedule tick already
@@ -72,7 +75,7 @@ local rcall = redis.call
 --- @bullmq-fragment handleDuplicatedJob
 --- @bullmq-fragment addBaseMarkerIfNeeded
 
-local TASK_ARGS = 13
+local TASK_ARGS = 15
 local TICK_DONE = '\ttick'
 local STEP_STOPPED = '\tstopped'
 
@@ -81,7 +84,10 @@ local queues, queueOrder = {}, {}
 local function queueOf(c)
   local q = queues[c]
   if not q then
-    q = {maxEvents = getOrSetMaxEvents(KEYS[c + 2]), pausedOrMaxed = isQueuePausedOrMaxed(KEYS[c + 2], KEYS[c + 7]), adds = 0}
+    q = {maxEvents = getOrSetMaxEvents(KEYS[c + 2]), pausedOrMaxed = isQueuePausedOrMaxed(KEYS[c + 2], KEYS[c + 7]), adds = 0,
+      -- A job's key is its queue's key prefix and its id, and the meta key is that prefix and
+      -- "meta" (BullMQ's key layout: src/store/bullmq/script-layouts.ts).
+      jobPrefix = string.sub(KEYS[c + 2], 1, -5)}
     queues[c] = q
     queueOrder[#queueOrder + 1] = c
   end
@@ -89,21 +95,19 @@ local function queueOf(c)
 end
 
 -- A job not delayed, added as BullMQ's addStandardJob (priority 0) or addPrioritizedJob does.
-local function addJob(c, jobArgs, jobData, jobOpts)
+local function addJob(c, jobId, name, timestamp, jobData, jobOpts)
   local q = queueOf(c)
-  local args = cmsgpack.unpack(jobArgs)
   local opts = cmsgpack.unpack(jobOpts)
   local eventsKey = KEYS[c + 8]
   -- BullMQ's add counts every add in the queue's id counter (a job with its own id too); counted
   -- here and added once per queue at the end of the batch.
   q.adds = q.adds + 1
-  local jobId, timestamp = args[2], args[4]
-  local jobIdKey = args[1] .. jobId
+  local jobIdKey = q.jobPrefix .. jobId
   if rcall('EXISTS', jobIdKey) == 1 then
     handleDuplicatedJob(jobIdKey, jobId, nil, nil, nil, nil, KEYS[c + 6], eventsKey, q.maxEvents, timestamp)
     return
   end
-  local _, priority = storeJob(eventsKey, jobIdKey, jobId, args[3], jobData, opts, timestamp, nil, nil, nil)
+  local _, priority = storeJob(eventsKey, jobIdKey, jobId, name, jobData, opts, timestamp, nil, nil, nil)
   if priority == 0 then
     rcall(opts['lifo'] and 'RPUSH' or 'LPUSH', KEYS[c + 10], jobId)
   else
@@ -128,7 +132,7 @@ local submitted, classes = {}, {}
 -- Per class (its KEYS index): the ms its list entries get in this call.
 local listMs = {}
 for i = 1, n do
-  local id, indexValue, _, workflowId, _, scheduleId, tickMs, _, _, _, _, steps, ix = taskArgs(i)
+  local id, indexValue, _, workflowId, _, scheduleId, tickMs, _, _, _, _, _, _, steps, ix = taskArgs(i)
   local v = redis.call('HGET', KEYS[tonumber(ix)], id)
   if v and v ~= indexValue and string.sub(v, 1, #indexValue) ~= indexValue then return {1, i, v} end
   if not v and tickMs ~= '' and tickDone(schedulesLast, scheduleId, tickMs) then v = TICK_DONE end
@@ -138,7 +142,7 @@ for i = 1, n do
 end
 for i = 1, n do
   if out[i + 1] == '' then
-    local id, indexValue, class, workflowId, delayMs, scheduleId, tickMs, classKeys, jobArgs, jobData, jobOpts, _, ix = taskArgs(i)
+    local id, indexValue, class, workflowId, delayMs, scheduleId, tickMs, classKeys, jobArgs, jobData, jobOpts, jobName, timestamp, _, ix = taskArgs(i)
     local c = tonumber(classKeys)
     -- Entry ids at `now`, the events' `at`; after a newer entry (the clock went back), Redis's own.
     local ms = listMs[c]
@@ -161,7 +165,7 @@ for i = 1, n do
     if delayed then
       bullAddDelayed({KEYS[c + 1], KEYS[c + 2], KEYS[c + 3], KEYS[c + 5], KEYS[c + 6], KEYS[c + 8]}, {jobArgs, jobData, jobOpts})
     else
-      addJob(c, jobArgs, jobData, jobOpts)
+      addJob(c, id, jobName, timestamp, jobData, jobOpts)
     end
   end
 end
