@@ -58,7 +58,9 @@ describe('acknowledgements on one replica', { timeout: 60_000 }, () => {
     expect(await onReplica.hget(sys.keys.taskIndex('wait-one'), 'wait-one')).toMatch(/^inproc\t/);
     expect(await waitCalls()).toBe(1);
 
-    const batch = await sys.client.submitTasks(Array.from({ length: 200 }, (_, i) => ({ taskId: `wait-b${i}`, taskClass: 'inproc', payload: { i: String(i) } })));
+    const batch = await sys.client.submitTasks(
+      Array.from({ length: 200 }, (_, i) => ({ taskId: `wait-b${i}`, taskClass: 'inproc', payload: { i: String(i) } })),
+    );
     expect(batch).toHaveLength(200);
     const onIt = await onReplica.pipeline(batch.map((r) => ['exists', sys.keys.job('inproc', r.taskId)])).exec();
     expect(onIt!.every(([, n]) => n === 1)).toBe(true);
@@ -92,7 +94,9 @@ describe('acknowledgements on one replica', { timeout: 60_000 }, () => {
       const err = await grpcError(sys.client.submitTask({ taskId: 'wait-short', taskClass: 'inproc', payload: { n: '1' }, delayMs: 3_600_000 }));
       const took = performance.now() - t0;
       expect(err.code).toBe(status.UNAVAILABLE);
-      expect(err.details).toMatch(/replication shortfall: the write reached 0 of the 1 replica\(s\) redis\.waitReplicas asks for within redis\.waitTimeoutMs \(400 ms\)/);
+      expect(err.details).toMatch(
+        /replication shortfall: the write reached 0 of the 1 replica\(s\) redis\.waitReplicas asks for within redis\.waitTimeoutMs \(400 ms\)/,
+      );
       expect(err.details).toMatch(/may or may not survive a failover/);
       expect(took).toBeGreaterThanOrEqual(TIMEOUT_MS - 50);
       expect(took).toBeLessThan(TIMEOUT_MS + 5_000);

@@ -6,10 +6,10 @@
  * Why on that connection: WAIT waits for the replication offset of the calling client's own last
  * write (Redis's `c->woff`); a WAIT sent on any other connection confirms that connection's
  * writes, not ours. On a Redis Cluster each master has its own connection and its own offsets, and
- * WAIT has no key for ioredis to route by: it is sent with the slot of a key the request wrote,
- * through the Cluster's own routing (`sendCommand(command, stream, { slot })`, what ioredis's
- * pipelines use to send every command of a pipeline to one slot's master), so it goes down the
- * connection the write went down, to the master that ran it.
+ * WAIT has no key for ioredis to route by: the request notes a key of each slot it wrote, and the
+ * WAIT goes to the connection of the master the Cluster's slots cache names for that slot (ioredis
+ * sends a keyed command down the same connection: `Cluster.nodes('master')` are the connections
+ * it routes by, `Cluster.slots[slot][0]` the master it picks).
  *
  * Group commit: a blocked WAIT holds its connection (Redis reads nothing more from a blocked
  * client), so WAITs on one connection are never queued behind each other. While one is in flight,
@@ -125,15 +125,25 @@ export class ReplicaWait {
         waits.push(lane(lanes, '').run(() => client.wait(replicas, timeoutMs)));
         continue;
       }
-      // One WAIT per master, whichever of its slots the request wrote.
+      // One WAIT per master, whichever of its slots the request wrote: on the connection to the
+      // master that served the slot when the write's reply came (a MOVED redirect updates the
+      // slots cache before the command resolves). Pinned to that connection, never routed again:
+      // after a failover, a WAIT on the new master would confirm that connection's own writes,
+      // not ours, so a WAIT whose master went away fails (UNAVAILABLE) instead.
       const masters = new Map<string, number>();
       for (const key of slots.values()) {
         const slot = slotOf(key);
         const master = client.slots[slot]?.[0] ?? `slot ${slot}`;
         if (!masters.has(master)) masters.set(master, slot);
       }
+      const byKey = new Map(client.nodes('master').map((n) => [`${n.options.host}:${n.options.port}`, n]));
       for (const [master, slot] of masters) {
-        waits.push(lane(lanes, master).run(() => client.sendCommand(new Command('wait', [replicas, timeoutMs]), undefined, { slot }) as Promise<number>));
+        const node = byKey.get(master);
+        const send = node
+          ? () => node.wait(replicas, timeoutMs)
+          : // Not connected to it yet (slots just learnt): to the slot's master, by ioredis's routing.
+            () => client.sendCommand(new Command('wait', [replicas, timeoutMs]), undefined, { slot }) as Promise<number>;
+        waits.push(lane(lanes, master).run(send));
       }
     }
     const reached = Math.min(...(await Promise.all(waits)).map(Number));
