@@ -55,6 +55,8 @@ export interface BenchOptions {
   redisStats: boolean;
   /** Print Redis's time per script of each timed run (SLOWLOG at 0: slows the run; bench/script-stats.ts). */
   scriptStats: boolean;
+  /** redis.waitReplicas of our orchestrator (--wait-replicas; with --replica for a replica to wait for). */
+  waitReplicas: number;
 }
 
 export interface BenchContext {
@@ -211,7 +213,7 @@ export interface OurSide {
 
 export async function startOurs(ctx: BenchContext, scenario: string, tracingEndpoint?: string): Promise<OurSide> {
   const prefix = `${ctx.runId}-${scenario}`;
-  const config = benchConfig({ redisUrl: ctx.redisUrl, prefix, tracingEndpoint });
+  const config = benchConfig({ redisUrl: ctx.redisUrl, prefix, tracingEndpoint, waitReplicas: ctx.opts.waitReplicas });
   const orchestrator = new Orchestrator({ config, redisUrl: ctx.redisUrl, logger: createLogger('warn', { process: 'bench-orchestrator' }) });
   await orchestrator.start();
   const address = `127.0.0.1:${orchestrator.grpcPort}`;
