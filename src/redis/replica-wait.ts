@@ -6,10 +6,13 @@
  * Why on that connection: WAIT waits for the replication offset of the calling client's own last
  * write (Redis's `c->woff`); a WAIT sent on any other connection confirms that connection's
  * writes, not ours. On a Redis Cluster each master has its own connection and its own offsets, and
- * WAIT has no key for ioredis to route by: the request notes a key of each slot it wrote, and the
- * WAIT goes to the connection of the master the Cluster's slots cache names for that slot (ioredis
- * sends a keyed command down the same connection: `Cluster.nodes('master')` are the connections
- * it routes by, `Cluster.slots[slot][0]` the master it picks).
+ * WAIT has no key for ioredis to route by (a keyless command goes to a random node,
+ * https://github.com/redis/ioredis/issues/66; Jedis's waitReplicas(key, ...) takes the slot's
+ * connection the same way, https://github.com/redis/jedis/issues/1867): the request notes a key of
+ * each slot it wrote, and the WAIT goes to the connection of the master the Cluster's slots cache
+ * names for that slot (ioredis sends a keyed command down the same connection:
+ * `Cluster.nodes('master')` are the connections it routes by, `Cluster.slots[slot][0]` the master
+ * it picks).
  *
  * Group commit: a blocked WAIT holds its connection (Redis reads nothing more from a blocked
  * client), so WAITs on one connection are never queued behind each other. While one is in flight,
