@@ -62,20 +62,21 @@ export function hashedPart(key: string): string {
   return close > open + 1 ? key.slice(open + 1, close) : key;
 }
 
-/** One connection's (on a cluster: one master's) WAITs: one in flight, at most one more queued. */
+/**
+ * One connection's (on a cluster: one master's) WAITs: one in flight, at most one more pending.
+ * A pending WAIT is sent when the one in flight returns, or at the next turn of the event loop
+ * when none is: the writes whose replies came in the same read off the socket share it.
+ */
 class WaitLane {
   private inFlight?: Promise<number>;
   private next?: Promise<number>;
 
   run(send: () => Promise<number>): Promise<number> {
-    if (!this.inFlight) return this.start(send);
     // The WAIT in flight may have been read by Redis before our write: only the next one is sure to cover it.
-    this.next ??= this.inFlight
-      .catch(() => undefined)
-      .then(() => {
-        this.next = undefined;
-        return this.start(send);
-      });
+    this.next ??= (this.inFlight ? this.inFlight.then(noop, noop) : new Promise<void>((resolve) => setImmediate(resolve))).then(() => {
+      this.next = undefined;
+      return this.start(send);
+    });
     return this.next;
   }
 
@@ -89,6 +90,8 @@ class WaitLane {
     return p;
   }
 }
+
+function noop(): void {}
 
 export class ReplicaWait {
   /** No WAIT: acknowledgements as without replicas. */
