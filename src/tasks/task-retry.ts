@@ -110,7 +110,8 @@ export class TaskRetrier {
       await Promise.all(
         tasks.slice(i, i + PARALLEL).map(async (t) => {
           try {
-            written?.note(this.opts.redis, await this.retryOne(t.taskId, t.taskClass, attempts));
+            const jobKey = await this.retryOne(t.taskId, t.taskClass, attempts);
+            written?.note(this.opts.redis, jobKey);
             out.retried.push(t.taskId);
           } catch (err) {
             if (!(err instanceof OrchestratorError)) throw err;
