@@ -15,6 +15,7 @@ import { grpcError } from './helpers/grpc.js';
 import { startRedis, type RedisServerHandle } from './helpers/redis-server.js';
 import { startSystem, TEST_CONFIG_TOML, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
+import { TaskState } from '../src/client/orchestrator-client.js';
 
 const TIMEOUT_MS = 400;
 
@@ -31,7 +32,9 @@ beforeAll(async () => {
     message: 'the replica never synced with its master',
   });
   sys = await startSystem({ redis: master, toml: `${TEST_CONFIG_TOML}\n[redis]\nwaitReplicas = 1\nwaitTimeoutMs = ${TIMEOUT_MS}\n` });
-}, 60_000);
+  // For RetryTasks: a task that fails. Its writes are a pool's, never waited for.
+  await sys.startPool({ classes: 'cpu_short:2' });
+}, 90_000);
 afterAll(async () => {
   onReplica?.disconnect();
   await sys?.stop();
@@ -83,6 +86,29 @@ describe('acknowledgements on one replica', { timeout: 60_000 }, () => {
     // A read writes nothing and waits for nothing.
     await sys.client.getTaskStatus('wait-b0');
     expect(await waitCalls()).toBe(6);
+  });
+
+  it('waits for the replica after a retry that requeued, and not after one that changed nothing', async () => {
+    const { taskId } = await sys.client.submitTask({
+      taskId: 'wait-fails',
+      taskClass: 'cpu_short',
+      payload: { n: '1' },
+      executor: { command: { argv: ['sh', '-c', 'exit 3'] } },
+    });
+    await waitFor(async () => (await sys.client.getTaskStatus(taskId)).state === TaskState.TASK_STATE_FAILED, {
+      timeoutMs: 60_000,
+      message: 'the failing task never failed',
+    });
+    await sys.r.config('RESETSTAT');
+    const refused = await sys.client.retryTasks({ taskIds: ['wait-b1'] });
+    expect(refused.retried).toEqual([]);
+    expect(refused.errors[0]?.code).toBe('FAILED_PRECONDITION');
+    expect(await waitCalls()).toBe(0);
+    const o = await sys.client.retryTasks({ taskIds: [taskId] });
+    expect(o.retried).toEqual([taskId]);
+    expect(await waitCalls()).toBe(1);
+    // Requeued on the replica too: its data records the attempts before this round.
+    expect(JSON.parse((await onReplica.hget(sys.keys.job('cpu_short', taskId), 'data'))!)).toMatchObject({ attemptsBefore: 1 });
   });
 
   it('answers UNAVAILABLE naming the shortfall when the replica does not confirm in time, and the retry is safe', async () => {
