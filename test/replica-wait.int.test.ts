@@ -138,6 +138,9 @@ describe('acknowledgements on one replica', { timeout: 60_000 }, () => {
         ),
       );
       expect(many.every((m) => m.code === status.UNAVAILABLE)).toBe(true);
+      console.log(
+        `replica stopped: one call UNAVAILABLE after ${Math.round(took)} ms, 20 at once after ${Math.round(Math.max(...many.map((m) => m.ms)))} ms at most (timeout ${TIMEOUT_MS} ms)`,
+      );
       expect(Math.max(...many.map((m) => m.ms))).toBeLessThan(2 * TIMEOUT_MS + 5_000);
       expect(Math.max(...many.map((m) => m.ms))).toBeLessThan(20 * TIMEOUT_MS);
     } finally {
