@@ -21,6 +21,8 @@ export interface BenchConfigOptions {
   poolClasses?: Record<string, number>;
   /** OTLP/HTTP endpoint spans go to (the tracing scenario's sink); none: tracing off, as by default. */
   tracingEndpoint?: string;
+  /** redis.waitReplicas of the orchestrator (--wait-replicas). @default 0 */
+  waitReplicas?: number;
 }
 
 export function benchConfig(opts: BenchConfigOptions): Config {
@@ -28,7 +30,7 @@ export function benchConfig(opts: BenchConfigOptions): Config {
     env: {},
     overrides: {
       logLevel: 'warn',
-      redis: { url: opts.redisUrl, prefix: opts.prefix },
+      redis: { url: opts.redisUrl, prefix: opts.prefix, waitReplicas: opts.waitReplicas ?? 0 },
       // Every bench client is one caller (127.0.0.1): the streams scenario holds 1,000 streams
       // and then waitForResult calls beyond them; and it submits as fast as Redis takes it, which
       // is what is measured, so no submit rate limit.

@@ -44,6 +44,9 @@ const HELP = `Usage: node dist/bench/run.js [options]
   --redis-stats          print Redis's time per command of each timed run (resets INFO commandstats)
   --script-stats         print Redis's time per script of each timed run (SLOWLOG at 0: slows the
                          run, so its other figures do not compare with a run without it)
+  --replica              the throwaway Redis gets a replica (a second redis-server, replicaof it)
+  --wait-replicas N      redis.waitReplicas of our orchestrator: acknowledgements wait for N
+                         replicas (default 0; needs --replica, or a REDIS_URL with replicas)
   --max-seconds N        give up (and clean up) after N seconds (default 300)
   --out FILE             JSON output (default bench/results/latest.json)
 
@@ -62,7 +65,7 @@ function parseArgs(argv: string[]): Map<string, string> {
     if (!a.startsWith('--')) usage(`unexpected argument "${a}"`);
     const eq = a.indexOf('=');
     if (eq > 0) out.set(a.slice(2, eq), a.slice(eq + 1));
-    else if (a === '--help' || a === '--cpu-prof' || a === '--redis-stats' || a === '--script-stats') out.set(a.slice(2), 'true');
+    else if (a === '--help' || a === '--cpu-prof' || a === '--redis-stats' || a === '--script-stats' || a === '--replica') out.set(a.slice(2), 'true');
     else if (i + 1 < argv.length) out.set(a.slice(2), argv[++i]!);
     else usage(`${a} needs a value`);
   }
@@ -89,6 +92,8 @@ const KNOWN = new Set([
   'cpu-prof',
   'redis-stats',
   'script-stats',
+  'replica',
+  'wait-replicas',
   'max-seconds',
   'out',
 ]);
@@ -99,6 +104,14 @@ function num(name: string, dflt: number): number {
   if (v === undefined) return dflt;
   const n = Number(v);
   if (!Number.isInteger(n) || n <= 0) usage(`--${name}: expected a positive integer, got "${v}"`);
+  return n;
+}
+
+/** --wait-replicas: 0 (off) or more. */
+function waitReplicas(): number {
+  const v = args.get('wait-replicas') ?? '0';
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) usage(`--wait-replicas: expected 0 or a positive integer, got "${v}"`);
   return n;
 }
 
@@ -115,6 +128,7 @@ const opts: BenchOptions = {
   memoryTasks: num('memory-tasks', 100_000),
   redisStats: args.has('redis-stats'),
   scriptStats: args.has('script-stats'),
+  waitReplicas: waitReplicas(),
   childExecArgv: args.has('cpu-prof') ? ['--cpu-prof', `--cpu-prof-dir=${join(root, 'bench', 'results')}`] : [],
 };
 const only = (args.get('only') ?? '').split(',').filter(Boolean);
@@ -136,7 +150,7 @@ const watchdog = setTimeout(() => emergencyStop(`bench: gave up after ${maxSecon
 
 async function main(): Promise<void> {
   const started = performance.now();
-  redis = await benchRedis(process.env.REDIS_URL);
+  redis = await benchRedis(process.env.REDIS_URL, { replica: args.has('replica') });
   const control = new Redis(redis.url, { maxRetriesPerRequest: null });
   const report = new Report();
   const ctx: BenchContext = { redisUrl: redis.url, control, report, opts, runId: `bench${Date.now().toString(36)}`, dir: here };

@@ -55,6 +55,8 @@ export interface BenchOptions {
   redisStats: boolean;
   /** Print Redis's time per script of each timed run (SLOWLOG at 0: slows the run; bench/script-stats.ts). */
   scriptStats: boolean;
+  /** redis.waitReplicas of our orchestrator (--wait-replicas; with --replica for a replica to wait for). */
+  waitReplicas: number;
 }
 
 export interface BenchContext {
@@ -163,6 +165,7 @@ export interface Measured {
 export async function measure(ctx: BenchContext, tasks: number, pids: Record<string, number | undefined>, fn: () => Promise<void>): Promise<Measured> {
   const procs = Object.entries(pids).filter((e): e is [string, number] => e[1] !== undefined);
   const redis0 = await redisCpuMs(ctx.control);
+  const waits0 = ctx.opts.waitReplicas > 0 ? await waitCalls(ctx.control) : 0;
   const procs0 = procs.map(([, pid]) => treeCpuMs(pid));
   if (ctx.opts.redisStats) await ctx.control.config('RESETSTAT');
   if (ctx.opts.scriptStats) await startScriptStats(ctx.control);
@@ -177,12 +180,19 @@ export async function measure(ctx: BenchContext, tasks: number, pids: Record<str
   };
   procs.forEach(([name, pid], i) => (cpuUsPerTask[name] = (treeCpuMs(pid) - procs0[i]!) * (1000 / tasks)));
   if (ctx.opts.scriptStats) await printScriptStats(ctx.control, tasks);
+  // Both sides' runs count; only ours sends WAIT (the group commit's share: src/redis/replica-wait.ts).
+  if (ctx.opts.waitReplicas > 0) console.log(`    WAIT calls per task: ${(((await waitCalls(ctx.control)) - waits0) / tasks).toFixed(4)}`);
   const top = ctx.opts.redisStats ? (await commandStats(ctx.control, tasks)).slice(0, 8) : [];
   if (top.length) {
     // Commands a script runs count both on their own line and inside the script's.
     console.log(`    Redis µs per task (calls per task): ${top.map(([c, us, n]) => `${c} ${us.toFixed(1)} (${n.toFixed(2)})`).join(', ')}`);
   }
   return { perSecond: tasks / seconds, seconds, cpuUsPerTask };
+}
+
+/** The WAIT calls Redis has served (INFO commandstats). */
+async function waitCalls(control: Redis): Promise<number> {
+  return Number(/^cmdstat_wait:calls=(\d+)/m.exec(await control.info('commandstats'))?.[1] ?? 0);
 }
 
 function noteCpu(ctx: BenchContext, id: string, side: string, m: Measured): void {
@@ -211,7 +221,7 @@ export interface OurSide {
 
 export async function startOurs(ctx: BenchContext, scenario: string, tracingEndpoint?: string): Promise<OurSide> {
   const prefix = `${ctx.runId}-${scenario}`;
-  const config = benchConfig({ redisUrl: ctx.redisUrl, prefix, tracingEndpoint });
+  const config = benchConfig({ redisUrl: ctx.redisUrl, prefix, tracingEndpoint, waitReplicas: ctx.opts.waitReplicas });
   const orchestrator = new Orchestrator({ config, redisUrl: ctx.redisUrl, logger: createLogger('warn', { process: 'bench-orchestrator' }) });
   await orchestrator.start();
   const address = `127.0.0.1:${orchestrator.grpcPort}`;

@@ -42,6 +42,7 @@ import { ScheduleStore } from './schedules/schedule-store.js';
 import { ScheduleTimers } from './schedules/schedule-timers.js';
 import { assertBullmqScripts } from './store/bullmq/startup-guard.js';
 import { migrateLegacyTaskIndex } from './tasks/task-index-migration.js';
+import { ReplicaWait } from './redis/replica-wait.js';
 
 export interface OrchestratorOptions {
   config: Config;
@@ -258,6 +259,7 @@ export class Orchestrator {
         logs: services.logs,
         pools,
         runList,
+        replicas: new ReplicaWait({ replicas: config.redis.waitReplicas, timeoutMs: config.redis.waitTimeoutMs }),
       },
     });
     await this.grpc.start();

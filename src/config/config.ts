@@ -383,6 +383,21 @@ const schema = z.strictObject({
       memoryHighWaterMarkBytes: z.number().int().min(0).default(0),
       /** How often each orchestrator reads Redis's INFO memory (one timer, not one read per call). @default 1000 */
       memoryCheckIntervalMs: z.number().int().min(50).max(60_000).default(1_000),
+      /**
+       * Replicas an acknowledged write must reach before its caller hears OK: after the writes of
+       * SubmitTask, SubmitTasks, CancelTask, RetryTasks, StartWorkflowRun and CreateSchedule the
+       * orchestrator sends Redis's `WAIT <waitReplicas> <waitTimeoutMs>` on the connection (on a
+       * Redis Cluster: to the master) that ran them, once per call and master, and answers
+       * UNAVAILABLE when fewer replicas confirmed within the timeout (README "Redis Cluster").
+       * 0: no WAIT, an acknowledgement means "on the master" (asynchronous replication).
+       * @default 0
+       */
+      waitReplicas: z.number().int().min(0).max(16).default(0),
+      /**
+       * How long the WAIT of waitReplicas may block before the call answers UNAVAILABLE. Never 0:
+       * Redis's WAIT with 0 blocks until the replicas answer, however long. @default 1000
+       */
+      waitTimeoutMs: z.number().int().min(1).max(60_000).default(1_000),
       embedded: z
         .strictObject({
           /**

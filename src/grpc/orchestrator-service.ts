@@ -34,6 +34,7 @@ import { withCallSpan } from './call-tracing.js';
 import type { PoolRegistry } from '../pools/pool-registry.js';
 import type { WorkflowRunList } from '../workflows/run-list.js';
 import { toPbPool, toPbRunSummary, toRunListFilter } from './pool-run-mapping.js';
+import { ReplicaWait } from '../redis/replica-wait.js';
 
 export interface OrchestratorServices {
   submitter: TaskSubmitter;
@@ -59,6 +60,11 @@ export interface OrchestratorServices {
   pools: PoolRegistry;
   /** ListWorkflowRuns. */
   runList: WorkflowRunList;
+  /**
+   * The replicas the writes of SubmitTask(s), CancelTask, RetryTasks, StartWorkflowRun and
+   * CreateSchedule must reach before their reply (redis.waitReplicas). @default ReplicaWait.off
+   */
+  replicas?: ReplicaWait;
 }
 
 function requireRunId(runId: string): string {
@@ -169,6 +175,7 @@ export function serverStream<Req, Item, Res>(
 export function orchestratorHandlers(s: OrchestratorServices): Record<string, UntypedHandleCall> {
   const log = s.logger.child({ component: 'grpc' });
   const tracing = s.tracing ?? Tracing.off;
+  const replicas = s.replicas ?? ReplicaWait.off;
   const handlers = {
     health: unary<pb.HealthRequest, pb.HealthResponse>(async () => toPbHealth(await s.system.health())),
     getMetrics: unary<pb.GetMetricsRequest, pb.GetMetricsResponse>(async () => ({ metrics: await s.system.metrics(), collectedAtMs: Date.now() })),
@@ -186,7 +193,7 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
             attributes: { [ATTR.taskClass]: task.taskClass },
             describe: (r, span) => span.setAttributes({ [ATTR.taskId]: r.taskId, [ATTR.created]: r.created }),
           },
-          (trace) => s.submitter.submit(trace ? { ...task, trace } : task),
+          (trace) => replicas.confirm((w) => s.submitter.submit(trace ? { ...task, trace } : task, w)),
         );
         const state = o.created ? (o.scheduled ? 'scheduled' : 'queued') : (await s.status.get(o.taskId)).state;
         return { taskId: o.taskId, created: o.created, state: toPbState(state) };
@@ -207,7 +214,7 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
             method: 'SubmitTasks',
             attributes: { [ATTR.batchSize]: tasks.length },
           },
-          (trace) => s.submitter.submitMany(trace ? tasks.map((t) => ({ ...t, trace })) : tasks),
+          (trace) => replicas.confirm((w) => s.submitter.submitMany(trace ? tasks.map((t) => ({ ...t, trace })) : tasks, w)),
         );
         return { results: outcomes.map((o) => ({ taskId: o.taskId, created: o.created, state: toPbState(o.scheduled ? 'scheduled' : 'queued') })) };
       }),
@@ -218,7 +225,7 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
     }),
     cancelTask: unary<pb.CancelTaskRequest, pb.CancelTaskResponse>(async (req) => {
       if (!req.taskId) throw invalidArgument('task_id', 'is required');
-      return { taskId: req.taskId, state: toPbState(await s.canceller.cancel(req.taskId, req.reason)) };
+      return { taskId: req.taskId, state: toPbState(await replicas.confirm((w) => s.canceller.cancel(req.taskId, req.reason, w))) };
     }),
     streamEvents: serverStream(
       log,
@@ -261,7 +268,7 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
             attributes: { [ATTR.workflowName]: req.name.slice(0, 200) },
             describe: (r, span) => span.setAttributes({ [ATTR.runId]: r.runId, [ATTR.created]: r.created }),
           },
-          (trace) => s.workflows.runs.start({ name: req.name, version: req.version, inputs: req.inputs, runId: req.runId, trace }),
+          (trace) => replicas.confirm((w) => s.workflows.runs.start({ name: req.name, version: req.version, inputs: req.inputs, runId: req.runId, trace }, w)),
         );
         return { ...o, state: toPbRunState(o.state) };
       }),
@@ -285,9 +292,11 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
     retryTasks: unary<pb.RetryTasksRequest, pb.RetryTasksResponse>(async (req) => {
       if (req.taskIds.length && req.filter) throw invalidArgument('filter', 'give task_ids or filter, not both');
       if (!req.taskIds.length && !req.filter) throw invalidArgument('task_ids', 'give task_ids or a filter (an empty filter: every failed task)');
-      const o = req.taskIds.length
-        ? await s.taskOps.retrier.retryIds(req.taskIds, req.attempts)
-        : await s.taskOps.retrier.retryMatching(toTaskFilter(req.filter), req.attempts);
+      const o = await replicas.confirm((w) =>
+        req.taskIds.length
+          ? s.taskOps.retrier.retryIds(req.taskIds, req.attempts, w)
+          : s.taskOps.retrier.retryMatching(toTaskFilter(req.filter), req.attempts, w),
+      );
       return {
         retried: o.retried,
         errors: o.errors.map((e) => ({ taskId: e.taskId, code: toStatusName(e.code), message: e.message })),
@@ -304,7 +313,10 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
     createSchedule: admitted(
       s.submissions,
       () => 1,
-      unary<pb.CreateScheduleRequest, pb.Schedule>(async (req) => toPbSchedule(await s.schedules.create(toScheduleSpec(req.schedule, 'schedule')))),
+      unary<pb.CreateScheduleRequest, pb.Schedule>(async (req) => {
+        const spec = toScheduleSpec(req.schedule, 'schedule');
+        return toPbSchedule(await replicas.confirm((w) => s.schedules.create(spec, w)));
+      }),
     ),
     getSchedule: unary<pb.GetScheduleRequest, pb.Schedule>(async (req) => toPbSchedule(await s.schedules.get(requireScheduleId(req.scheduleId)))),
     listSchedules: unary<pb.ListSchedulesRequest, pb.ListSchedulesResponse>(async () => ({ schedules: (await s.schedules.list()).map(toPbSchedule) })),

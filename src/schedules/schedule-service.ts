@@ -10,6 +10,7 @@ import type { TaskCheck, ScheduleSpec, ScheduleView, StoredSchedule } from './sc
 import { validateSchedule } from './schedule-spec.js';
 import type { ScheduleStore } from './schedule-store.js';
 import type { ScheduleTimers } from './schedule-timers.js';
+import type { WrittenKeys } from '../redis/replica-wait.js';
 
 export interface ScheduleServiceOptions {
   store: ScheduleStore;
@@ -38,13 +39,16 @@ const FIELD = 'schedule';
 export class ScheduleService {
   constructor(private readonly opts: ScheduleServiceOptions) {}
 
-  /** Idempotent on the id with the same spec; already_exists with a different one. */
-  async create(input: ScheduleSpec): Promise<ScheduleView> {
+  /**
+   * Idempotent on the id with the same spec; already_exists with a different one. `written`:
+   * where a caller's acknowledgement notes what was written (src/redis/replica-wait.ts).
+   */
+  async create(input: ScheduleSpec, written?: WrittenKeys): Promise<ScheduleView> {
     const spec = validateSchedule(input, this.opts.checkTask, FIELD);
-    const { stored, created } = await this.opts.store.create(spec, `${FIELD}.schedule_id`);
+    const { stored, created } = await this.opts.store.create(spec, `${FIELD}.schedule_id`, Date.now(), written);
     // When it existed, only a missing or stale timer is set: a create retried after a crash
     // between the two writes completes it, and a plain repeat leaves the ticks as they are.
-    if (created || !(await this.opts.timers.isCurrent(stored.spec))) await this.opts.timers.apply(stored.spec);
+    if (created || !(await this.opts.timers.isCurrent(stored.spec))) await this.opts.timers.apply(stored.spec, written);
     return this.view(stored);
   }
 

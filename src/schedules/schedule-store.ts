@@ -5,6 +5,7 @@
  */
 import type { RedisClient } from '../redis/redis-client.js';
 import type { Keys } from '../store/keys.js';
+import type { WrittenKeys } from '../redis/replica-wait.js';
 import { OrchestratorError } from '../errors/errors.js';
 import { canonicalJson, type ScheduleSpec, type StoredSchedule } from './schedule-spec.js';
 import { ReplaceScheduleCode } from '../store/codes.js';
@@ -37,8 +38,9 @@ export class ScheduleStore {
    * Stores a new schedule. An existing one with the same spec is returned as it is (created
    * false); one with a different spec is already_exists.
    */
-  async create(spec: ScheduleSpec, field = 'schedule_id', nowMs = Date.now()): Promise<{ stored: StoredSchedule; created: boolean }> {
+  async create(spec: ScheduleSpec, field = 'schedule_id', nowMs = Date.now(), written?: WrittenKeys): Promise<{ stored: StoredSchedule; created: boolean }> {
     const stored: StoredSchedule = { spec, createdAtMs: nowMs, updatedAtMs: nowMs };
+    written?.note(this.opts.redis, this.opts.keys.schedules);
     if (await this.createRecord(spec.scheduleId, JSON.stringify(stored))) return { stored, created: true };
     const existing = await this.find(spec.scheduleId);
     // Deleted between the two calls: the caller may simply try again.

@@ -14,6 +14,7 @@
 import type { TaskSubmission } from '../tasks/task-spec.js';
 import { Queue, type JobSchedulerJson } from 'bullmq';
 import type { RedisClient } from '../redis/redis-client.js';
+import type { WrittenKeys } from '../redis/replica-wait.js';
 import { SCHEDULE_QUEUE, type Keys } from '../store/keys.js';
 import { BULL_EVENTS_MAXLEN } from '../tasks/task-queues.js';
 import { repeatOptions, type ScheduleSpec } from './schedule-spec.js';
@@ -52,7 +53,7 @@ const STUCK_AFTER_MS = 120_000;
 export class ScheduleTimers {
   readonly queue: Queue<TickJobData>;
 
-  constructor(opts: ScheduleTimersOptions) {
+  constructor(private readonly opts: ScheduleTimersOptions) {
     this.queue = new Queue<TickJobData>(SCHEDULE_QUEUE, {
       connection: opts.bullRedis,
       prefix: opts.keys.scheduleQueuePrefix,
@@ -63,8 +64,12 @@ export class ScheduleTimers {
     this.queue.on('error', () => undefined);
   }
 
-  /** Starts or re-times the schedule's ticks; a paused schedule has none. */
-  async apply(spec: ScheduleSpec): Promise<void> {
+  /**
+   * Starts or re-times the schedule's ticks; a paused schedule has none. `written`: where a
+   * caller's acknowledgement notes what was written (src/redis/replica-wait.ts).
+   */
+  async apply(spec: ScheduleSpec, written?: WrittenKeys): Promise<void> {
+    written?.note(this.opts.bullRedis, this.queue.keys.meta);
     if (spec.paused) {
       await this.remove(spec.scheduleId);
       return;

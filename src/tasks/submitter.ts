@@ -20,6 +20,7 @@ import { OrchestratorError, invalidArgument } from '../errors/errors.js';
 import type { ExecutorPolicy } from '../executors/executor-policy.js';
 import { resolveTask, type ResolvedTask, type TaskSubmission } from './task-spec.js';
 import type { TaskQueues } from './task-queues.js';
+import type { WrittenKeys } from '../redis/replica-wait.js';
 
 export interface SubmitterOptions {
   redis: RedisClient;
@@ -53,19 +54,23 @@ export class TaskSubmitter {
     return this.opts.maxBatchSize;
   }
 
-  async submit(task: TaskSubmission): Promise<SubmitOutcome> {
-    return (await this.submitPrepared([this.prepare(task, 'task')]))[0]!;
+  /** `written`: where a caller's acknowledgement notes what was written (src/redis/replica-wait.ts). */
+  async submit(task: TaskSubmission, written?: WrittenKeys): Promise<SubmitOutcome> {
+    return (await this.submitPrepared([this.prepare(task, 'task')], written))[0]!;
   }
 
   /** Validates all, then enqueues all; nothing is enqueued when any task is invalid. */
-  async submitMany(tasks: TaskSubmission[]): Promise<SubmitOutcome[]> {
+  async submitMany(tasks: TaskSubmission[], written?: WrittenKeys): Promise<SubmitOutcome[]> {
     if (tasks.length === 0) throw invalidArgument('tasks', 'must not be empty');
     if (tasks.length > this.opts.maxBatchSize) {
       throw new OrchestratorError('resource_exhausted', `tasks: ${tasks.length} tasks is over the batch limit of ${this.opts.maxBatchSize}`, {
         field: 'tasks',
       });
     }
-    return this.submitPrepared(tasks.map((t, i) => this.prepare(t, `tasks[${i}]`)));
+    return this.submitPrepared(
+      tasks.map((t, i) => this.prepare(t, `tasks[${i}]`)),
+      written,
+    );
   }
 
   /**
@@ -89,7 +94,7 @@ export class TaskSubmitter {
   }
 
   /** Claims and enqueues tasks already validated by prepare(). */
-  async submitPrepared(all: ResolvedTask[]): Promise<SubmitOutcome[]> {
+  async submitPrepared(all: ResolvedTask[], written?: WrittenKeys): Promise<SubmitOutcome[]> {
     // The same id twice in one batch: fine when identical (kept once), an error otherwise.
     const byId = new Map<string, ResolvedTask>();
     const unique: ResolvedTask[] = [];
@@ -118,6 +123,11 @@ export class TaskSubmitter {
       };
     });
     const reply = await this.claim(entries);
+    // Noted for existing tasks too: a repeat of a call that was not confirmed waits for the replicas again.
+    if (written && reply.kind !== 'conflict') {
+      for (const t of unique)
+        written.note(this.opts.redis, this.opts.keys.job(t.taskClass, t.taskId)).note(this.opts.redis, this.opts.keys.taskIndex(t.taskId));
+    }
     if (reply.kind === 'conflict') {
       const t = unique[reply.index]!;
       const cls = decodeTaskIndex(reply.existing).taskClass;
@@ -137,7 +147,9 @@ export class TaskSubmitter {
     });
     // Claimed tasks were added by the claim; an existing task whose job is missing from its
     // queue is added again here.
-    await this.enqueue(await this.missingJobs(existing));
+    const missing = await this.missingJobs(existing);
+    for (const t of missing) written?.note(this.opts.queues.connection, this.opts.keys.job(t.taskClass, t.taskId));
+    await this.enqueue(missing);
 
     return all.map((t) => ({ taskId: t.taskId, taskClass: t.taskClass, created: created.has(t.taskId), scheduled: t.delayMs > 0 }));
   }

@@ -24,6 +24,7 @@ import { lastAttempt, type TaskJobData } from './task-spec.js';
 import type { TaskQueues } from './task-queues.js';
 import type { TaskState, TaskStatusReader } from './task-status.js';
 import { mapState } from './task-status.js';
+import type { WrittenKeys } from '../redis/replica-wait.js';
 
 export interface TaskCancellerOptions {
   redis: RedisClient;
@@ -48,8 +49,11 @@ export class TaskCanceller {
     this.clear = clearCancel(opts.redis, opts.keys);
   }
 
-  /** Returns the state right after the request (see CancelTaskResponse). */
-  async cancel(taskId: string, reason: string): Promise<TaskState> {
+  /**
+   * Returns the state right after the request (see CancelTaskResponse). `written`: where a
+   * caller's acknowledgement notes what was written (src/redis/replica-wait.ts).
+   */
+  async cancel(taskId: string, reason: string, written?: WrittenKeys): Promise<TaskState> {
     const { queues } = this.opts;
     const { taskClass, cancelReason } = await this.opts.status.classOf(taskId);
     const queue = queues.get(taskClass);
@@ -61,6 +65,7 @@ export class TaskCanceller {
 
     const why = reason || 'requested';
     await this.request(taskId, why);
+    written?.note(this.opts.redis, this.opts.keys.cancel).note(this.opts.redis, queue.toKey(taskId));
     if (before !== 'active') {
       const now = Date.now();
       const base = {

@@ -42,6 +42,11 @@ export class TaskQueues {
     for (const q of [...this.queues.values(), this.scheduleTicks]) q.on('error', () => undefined);
   }
 
+  /** The connection every queue writes on (BullMQ's, shared). */
+  get connection(): RedisClient {
+    return this.opts.redis;
+  }
+
   get classes(): ReadonlyMap<string, TaskClassOptions> {
     return this.opts.classes;
   }

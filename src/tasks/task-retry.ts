@@ -27,6 +27,7 @@ import { checkFilter } from './task-list.js';
 import { lastAttempt, MAX_ATTEMPTS, type TaskJobData } from './task-spec.js';
 import type { TaskQueues } from './task-queues.js';
 import { mapState, type TaskStatusReader } from './task-status.js';
+import type { WrittenKeys } from '../redis/replica-wait.js';
 
 export interface TaskRetrierOptions {
   redis: RedisClient;
@@ -68,8 +69,11 @@ export class TaskRetrier {
     this.requeue = requeueFailed(opts.redis, opts.keys, opts.eventsMaxLen);
   }
 
-  /** `attempts`: the new round's attempts; undefined for the ones the task was submitted with. */
-  async retryIds(ids: string[], attempts?: number): Promise<RetryOutcome> {
+  /**
+   * `attempts`: the new round's attempts; undefined for the ones the task was submitted with.
+   * `written`: where a caller's acknowledgement notes what was written (src/redis/replica-wait.ts).
+   */
+  async retryIds(ids: string[], attempts?: number, written?: WrittenKeys): Promise<RetryOutcome> {
     checkAttempts(attempts);
     if (ids.length > MAX_RETRY_IDS) throw invalidArgument('task_ids', `at most ${MAX_RETRY_IDS} ids, got ${ids.length}`);
     ids.forEach((id, i) => {
@@ -78,18 +82,19 @@ export class TaskRetrier {
     return this.retryAll(
       [...new Set(ids)].map((taskId) => ({ taskId })),
       attempts,
+      written,
     );
   }
 
   /** Every failed task matching `filter` (whose states must be empty or just "failed"). */
-  async retryMatching(filter: TaskFilter, attempts?: number): Promise<RetryOutcome> {
+  async retryMatching(filter: TaskFilter, attempts?: number, written?: WrittenKeys): Promise<RetryOutcome> {
     checkAttempts(attempts);
     if (filter.states.some((s) => s !== 'failed')) throw invalidArgument('filter.states', 'only failed tasks can be retried: leave empty or FAILED');
     checkFilter(filter, this.opts.queues);
     const out: RetryOutcome = { retried: [], errors: [], more: false };
     let seen = 0;
     for await (const batch of this.opts.lister.ids({ ...filter, states: ['failed'] }, MAX_RETRY_IDS)) {
-      const o = await this.retryAll(batch, attempts);
+      const o = await this.retryAll(batch, attempts, written);
       for (const id of o.retried) out.retried.push(id);
       for (const e of o.errors) out.errors.push(e);
       seen += batch.length;
@@ -99,13 +104,14 @@ export class TaskRetrier {
     return out;
   }
 
-  private async retryAll(tasks: { taskId: string; taskClass?: string }[], attempts?: number): Promise<RetryOutcome> {
+  private async retryAll(tasks: { taskId: string; taskClass?: string }[], attempts?: number, written?: WrittenKeys): Promise<RetryOutcome> {
     const out: RetryOutcome = { retried: [], errors: [] };
     for (let i = 0; i < tasks.length; i += PARALLEL) {
       await Promise.all(
         tasks.slice(i, i + PARALLEL).map(async (t) => {
           try {
-            await this.retryOne(t.taskId, t.taskClass, attempts);
+            const jobKey = await this.retryOne(t.taskId, t.taskClass, attempts);
+            written?.note(this.opts.redis, jobKey);
             out.retried.push(t.taskId);
           } catch (err) {
             if (!(err instanceof OrchestratorError)) throw err;
@@ -117,7 +123,8 @@ export class TaskRetrier {
     return out;
   }
 
-  private async retryOne(taskId: string, knownClass?: string, attemptsGiven?: number): Promise<void> {
+  /** Returns the key of the job it requeued. */
+  private async retryOne(taskId: string, knownClass?: string, attemptsGiven?: number): Promise<string> {
     const { redis, keys, queues } = this.opts;
     const { taskClass, cancelReason } = knownClass
       ? { taskClass: knownClass, cancelReason: await redis.hget(keys.cancel, taskId) }
@@ -161,6 +168,7 @@ export class TaskRetrier {
     if (code !== RequeueFailedCode.Requeued) {
       throw new OrchestratorError('failed_precondition', `task "${taskId}" could not be retried: ${REQUEUE_REFUSED[code] ?? `BullMQ refused (code ${code})`}`);
     }
+    return queue.toKey(taskId);
   }
 }
 

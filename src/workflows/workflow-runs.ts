@@ -23,6 +23,7 @@ import type { Keys } from '../store/keys.js';
 import type { Logger } from '../logging/logger.js';
 import { OrchestratorError, invalidArgument } from '../errors/errors.js';
 import type { TaskSubmitter } from '../tasks/submitter.js';
+import type { WrittenKeys } from '../redis/replica-wait.js';
 import type { TaskCanceller } from '../tasks/task-canceller.js';
 import type { ResolvedTask, TaskSubmission } from '../tasks/task-spec.js';
 import type { TaskResultRecord } from '../store/codecs/feed-format.js';
@@ -174,7 +175,8 @@ export class WorkflowRuns {
     };
   }
 
-  async start(req: StartRunRequest): Promise<StartRunOutcome> {
+  /** `written`: where a caller's acknowledgement notes what was written (src/redis/replica-wait.ts). */
+  async start(req: StartRunRequest, written?: WrittenKeys): Promise<StartRunOutcome> {
     if (!req.name) throw invalidArgument('name', 'is required');
     const runId = req.runId || randomUUID();
     if (!RUN_ID_RE.test(runId)) throw invalidArgument('run_id', `"${runId.slice(0, 80)}" must be 1-64 characters of A-Z a-z 0-9 _ -`);
@@ -195,6 +197,8 @@ export class WorkflowRuns {
       inputsJson: JSON.stringify(req.inputs),
       steps: def.steps.map((s) => ({ stepId: s.stepId, dependencies: plan.dependencyCounts.get(s.stepId)! })),
     });
+    // The run's record, existing or new: its steps are released from it (and again by the engine's recovery).
+    written?.note(this.opts.redis, this.opts.keys.run(runId));
     if (reply.code === StartRunCode.Conflict) {
       throw new OrchestratorError('already_exists', `run_id: run "${runId}" already exists with a different workflow, version or inputs`, { field: 'run_id' });
     }

@@ -1,0 +1,157 @@
+/**
+ * redis.waitReplicas on one Redis with one replica (README "Redis Cluster": acknowledgements on
+ * N replicas). With the replica following, each acknowledged write is on the replica when its
+ * caller hears OK, and a call costs one WAIT however many tasks it carries. With the replica
+ * stopped (SIGSTOP: connected, but acknowledging nothing), SubmitTask answers UNAVAILABLE naming
+ * the shortfall after redis.waitTimeoutMs, never hangs, and many callers at once wait at most
+ * about two timeouts (one WAIT in flight per connection, the rest joined into the next); once the
+ * replica is back, the caller's retry with the same task id is answered from the same task.
+ */
+import { status } from '@grpc/grpc-js';
+import { readFileSync } from 'node:fs';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { grpcError } from './helpers/grpc.js';
+import { startRedis, type RedisServerHandle } from './helpers/redis-server.js';
+import { startSystem, TEST_CONFIG_TOML, type TestSystem } from './helpers/system.js';
+import { waitFor } from './helpers/wait.js';
+import { TaskState } from '../src/client/orchestrator-client.js';
+
+const TIMEOUT_MS = 400;
+
+let replica: RedisServerHandle;
+let onReplica: Redis;
+let sys: TestSystem;
+beforeAll(async () => {
+  const master = await startRedis();
+  replica = await startRedis({ extraArgs: ['--replicaof', '127.0.0.1', String(master.port)] });
+  onReplica = new Redis(replica.url, { maxRetriesPerRequest: 1 });
+  onReplica.on('error', () => undefined);
+  await waitFor(async () => /^master_link_status:up/m.test(await onReplica.info('replication')), {
+    timeoutMs: 30_000,
+    message: 'the replica never synced with its master',
+  });
+  sys = await startSystem({ redis: master, toml: `${TEST_CONFIG_TOML}\n[redis]\nwaitReplicas = 1\nwaitTimeoutMs = ${TIMEOUT_MS}\n` });
+  // For RetryTasks: a task that fails. Its writes are a pool's, never waited for.
+  await sys.startPool({ classes: 'cpu_short:2' });
+}, 90_000);
+afterAll(async () => {
+  onReplica?.disconnect();
+  await sys?.stop();
+  await replica?.stop();
+});
+
+/** WAIT calls the master has served since the last reset. */
+async function waitCalls(): Promise<number> {
+  return Number(/^cmdstat_wait:calls=(\d+)/m.exec(await sys.r.info('commandstats'))?.[1] ?? 0);
+}
+
+/** A process's state letter from /proc (T: stopped). */
+function procState(pid: number): string {
+  return /^\d+ \(.*\) (\S)/.exec(readFileSync(`/proc/${pid}/stat`, 'utf8'))?.[1] ?? '?';
+}
+
+describe('acknowledgements on one replica', { timeout: 60_000 }, () => {
+  it('puts each acknowledged write on the replica before the reply, with one WAIT per call', async () => {
+    await sys.r.config('RESETSTAT');
+    const one = await sys.client.submitTask({ taskId: 'wait-one', taskClass: 'inproc', payload: { n: '1' }, delayMs: 3_600_000 });
+    expect(one.created).toBe(true);
+    // Read at once from the replica: the reply came only after it had the task.
+    expect(await onReplica.exists(sys.keys.job('inproc', 'wait-one'))).toBe(1);
+    expect(await onReplica.hget(sys.keys.taskIndex('wait-one'), 'wait-one')).toMatch(/^inproc\t/);
+    expect(await waitCalls()).toBe(1);
+
+    const batch = await sys.client.submitTasks(
+      Array.from({ length: 200 }, (_, i) => ({ taskId: `wait-b${i}`, taskClass: 'inproc', payload: { i: String(i) } })),
+    );
+    expect(batch).toHaveLength(200);
+    const onIt = await onReplica.pipeline(batch.map((r) => ['exists', sys.keys.job('inproc', r.taskId)])).exec();
+    expect(onIt!.every(([, n]) => n === 1)).toBe(true);
+    // One WAIT for the 200 tasks, not one each.
+    expect(await waitCalls()).toBe(2);
+
+    expect((await sys.client.cancelTask('wait-one', 'on the replica')).state).toBeDefined();
+    expect(await onReplica.hget(sys.keys.cancel, 'wait-one')).toBe('on the replica');
+    expect(await waitCalls()).toBe(3);
+
+    await sys.client.createSchedule({ scheduleId: 'wait-sched', everyMs: 3_600_000, task: { taskClass: 'inproc', payload: { n: '1' } } });
+    expect(await onReplica.hexists(sys.keys.schedules, 'wait-sched')).toBe(1);
+    // The store's record and BullMQ's job scheduler, on two connections: one WAIT each.
+    expect(await waitCalls()).toBe(5);
+
+    await sys.client.createWorkflow({ name: 'wait-wf', steps: [{ stepId: 'a', task: { taskClass: 'inproc', payload: { n: '1' } } }] });
+    const run = await sys.client.startWorkflowRun({ name: 'wait-wf', inputs: {}, runId: 'wait-run' });
+    expect(run.created).toBe(true);
+    expect(await onReplica.exists(sys.keys.run('wait-run'))).toBe(1);
+    // A read writes nothing and waits for nothing.
+    await sys.client.getTaskStatus('wait-b0');
+    expect(await waitCalls()).toBe(6);
+  });
+
+  it('waits for the replica after a retry that requeued, and not after one that changed nothing', async () => {
+    const { taskId } = await sys.client.submitTask({
+      taskId: 'wait-fails',
+      taskClass: 'cpu_short',
+      payload: { n: '1' },
+      executor: { command: { argv: ['sh', '-c', 'exit 3'] } },
+    });
+    await waitFor(async () => (await sys.client.getTaskStatus(taskId)).state === TaskState.TASK_STATE_FAILED, {
+      timeoutMs: 60_000,
+      message: 'the failing task never failed',
+    });
+    await sys.r.config('RESETSTAT');
+    const refused = await sys.client.retryTasks({ taskIds: ['wait-b1'] });
+    expect(refused.retried).toEqual([]);
+    expect(refused.errors[0]?.code).toBe('FAILED_PRECONDITION');
+    expect(await waitCalls()).toBe(0);
+    const o = await sys.client.retryTasks({ taskIds: [taskId] });
+    expect(o.retried).toEqual([taskId]);
+    expect(await waitCalls()).toBe(1);
+    // Requeued on the replica too: its data records the attempts before this round.
+    expect(JSON.parse((await onReplica.hget(sys.keys.job('cpu_short', taskId), 'data'))!)).toMatchObject({ attemptsBefore: 1 });
+  });
+
+  it('answers UNAVAILABLE naming the shortfall when the replica does not confirm in time, and the retry is safe', async () => {
+    const pid = replica.pid!;
+    process.kill(pid, 'SIGSTOP');
+    try {
+      await waitFor(() => procState(pid) === 'T', { timeoutMs: 5_000, message: 'the replica did not stop' });
+      const t0 = performance.now();
+      const err = await grpcError(sys.client.submitTask({ taskId: 'wait-short', taskClass: 'inproc', payload: { n: '1' }, delayMs: 3_600_000 }));
+      const took = performance.now() - t0;
+      expect(err.code).toBe(status.UNAVAILABLE);
+      expect(err.details).toMatch(
+        /replication shortfall: the write reached 0 of the 1 replica\(s\) redis\.waitReplicas asks for within redis\.waitTimeoutMs \(400 ms\)/,
+      );
+      expect(err.details).toMatch(/may or may not survive a failover/);
+      expect(took).toBeGreaterThanOrEqual(TIMEOUT_MS - 50);
+      expect(took).toBeLessThan(TIMEOUT_MS + 5_000);
+
+      // Many callers at once: one WAIT in flight and one joined by the rest, so none waits much over two timeouts.
+      const t1 = performance.now();
+      const many = await Promise.all(
+        Array.from({ length: 20 }, (_, i) =>
+          grpcError(sys.client.submitTask({ taskId: `wait-many-${i}`, taskClass: 'inproc', payload: { n: '1' }, delayMs: 3_600_000 })).then((e) => ({
+            code: e.code,
+            ms: performance.now() - t1,
+          })),
+        ),
+      );
+      expect(many.every((m) => m.code === status.UNAVAILABLE)).toBe(true);
+      console.log(
+        `replica stopped: one call UNAVAILABLE after ${Math.round(took)} ms, 20 at once after ${Math.round(Math.max(...many.map((m) => m.ms)))} ms at most (timeout ${TIMEOUT_MS} ms)`,
+      );
+      expect(Math.max(...many.map((m) => m.ms))).toBeLessThan(2 * TIMEOUT_MS + 5_000);
+      expect(Math.max(...many.map((m) => m.ms))).toBeLessThan(20 * TIMEOUT_MS);
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    await waitFor(() => procState(pid) !== 'T', { timeoutMs: 5_000, message: 'the replica did not resume' });
+    expect(await onReplica.ping()).toBe('PONG');
+
+    // The write was applied on the master: the caller's retry finds the same task and is confirmed now.
+    const again = await sys.client.submitTask({ taskId: 'wait-short', taskClass: 'inproc', payload: { n: '1' }, delayMs: 3_600_000 });
+    expect(again.created).toBe(false);
+    expect(await onReplica.exists(sys.keys.job('inproc', 'wait-short'))).toBe(1);
+  });
+});
