@@ -1,0 +1,164 @@
+/**
+ * A class's slot moved to another master while tasks flow (README "Redis Cluster": moving slots).
+ * Three masters; the slot holding the system's keys (found with CLUSTER KEYSLOT) is moved to
+ * another master, a few keys per MIGRATE as `redis-cli --cluster reshard` moves them, and then
+ * back again, while a client submits batches and a reader follows StreamTaskResults. The
+ * migration is held open between its MIGRATEs until the next batch was answered, so clients work
+ * through every stage of it: keys on the source, keys on the target (ASK), scripts whose keys are
+ * split between the two (TRYAGAIN), blocked reads on a slot that leaves (MOVED).
+ *
+ * Nothing may be lost or doubled: every acknowledged task succeeds exactly once (one `succeeded`
+ * event, one final results entry, one delivery to the reader), the orchestrator and the pools
+ * stay up, the slot ends on the master it was moved to, no slot is left half moved, and no
+ * process of the suite is left running.
+ */
+import { readFileSync } from 'node:fs';
+import type { Cluster, Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ServingStatus, TaskState } from '../src/client/orchestrator-client.js';
+import { byTask, FINAL_STATES, readFeed } from './helpers/feed-audit.js';
+import { allProcesses, describeProcess, stillRunning } from './helpers/process-tree.js';
+import { startRedisCluster, type RedisClusterHandle } from './helpers/redis-cluster.js';
+import { startSystem, type PoolProcess, type TestSystem } from './helpers/system.js';
+import { waitFor } from './helpers/wait.js';
+
+let cluster: RedisClusterHandle;
+let sys: TestSystem<RedisClusterHandle>;
+const pools: PoolProcess[] = [];
+beforeAll(async () => {
+  cluster = await startRedisCluster({ masters: 3 });
+  sys = await startSystem({ redis: cluster });
+  pools.push(await sys.startPool({ classes: 'inproc:4' }), await sys.startPool({ classes: 'inproc:4' }));
+}, 120_000);
+afterAll(async () => {
+  const url = cluster?.url;
+  await sys?.stop();
+  // Nothing of the suite left running: no process with the cluster as its REDIS_URL.
+  const ours = () =>
+    allProcesses().filter((p) => {
+      if (p.pid === process.pid || !stillRunning(p)) return false;
+      try {
+        return readFileSync(`/proc/${p.pid}/environ`, 'utf8').split('\0').includes(`REDIS_URL=${url}`);
+      } catch {
+        return false;
+      }
+    });
+  await waitFor(() => ours().length === 0, { timeoutMs: 10_000, message: `processes left running: ${ours().map(describeProcess).join('; ')}` });
+});
+
+describe("the system's slot moved to another master while tasks flow", { timeout: 180_000 }, () => {
+  it('loses and doubles nothing: every acknowledged task succeeds once, both ways', async () => {
+    const acked = new Set<string>();
+    const refusals: string[] = [];
+    let answered = 0;
+    let stopping = false;
+
+    const submitter = (async () => {
+      for (let i = 0; !stopping; i++) {
+        try {
+          const res = await sys.client.submitTasks(
+            Array.from({ length: 10 }, (_, k) => ({ taskClass: 'inproc', payload: { i: String(i), k: String(k) } })),
+            10_000,
+          );
+          for (const r of res) acked.add(r.taskId);
+        } catch (err) {
+          refusals.push(String(err));
+        }
+        answered++;
+      }
+    })();
+
+    // The reader resumes from its last cursor after any break, as a client following a class does.
+    const delivered = new Map<string, number>();
+    const breaks: string[] = [];
+    let readerCursor = '';
+    let stream: ReturnType<typeof sys.client.streamTaskResults> | undefined;
+    const reader = (async () => {
+      while (!stopping || [...acked].some((id) => !delivered.has(id))) {
+        stream = sys.client.streamTaskResults({ taskClass: 'inproc', cursor: readerCursor });
+        try {
+          for await (const r of stream) {
+            readerCursor = r.cursor;
+            if (r.undeliverable) breaks.push(`marker: ${r.undeliverable}`);
+            else delivered.set(r.taskId, (delivered.get(r.taskId) ?? 0) + 1);
+            if (stopping && [...acked].every((id) => delivered.has(id))) break;
+          }
+        } catch (err) {
+          if (!stopping) breaks.push(String(err));
+        } finally {
+          stream.cancel();
+        }
+      }
+    })();
+
+    /** How long each move held the slot half moved, and the submit calls that spanned it. */
+    const moves: { ms: number; spanning: number }[] = [];
+    const move = async (slot: number, to: number) => {
+      const calls = answered;
+      const start = Date.now();
+      const from = await cluster.moveSlot(slot, to);
+      moves.push({ ms: Date.now() - start, spanning: answered - calls });
+      return from;
+    };
+
+    await waitFor(() => delivered.size >= 500, { timeoutMs: 60_000, message: 'tasks did not flow before the move' });
+    const slot = await cluster.slotOf(sys.keys.events);
+    const home = await cluster.masterOf(sys.keys.events);
+    const masters = (await cluster.nodes()).filter((n) => n.role === 'master').map((n) => n.port);
+    const other = masters.find((p) => p !== home)!;
+    const node = (port: number) => (sys.r as Cluster).nodes('master').find((c) => c.options.port === port)!;
+    const keysBefore = Number(await node(home).call('CLUSTER', 'COUNTKEYSINSLOT', slot));
+
+    // There: every key of the slot, a few per MIGRATE, with tasks flowing between them.
+    expect(await move(slot, other)).toBe(home);
+    expect(await cluster.masterOf(sys.keys.events)).toBe(other);
+    const ackedAfterFirst = acked.size;
+    await waitFor(() => acked.size >= ackedAfterFirst + 50, { timeoutMs: 30_000, message: 'submissions did not go on after the first move' });
+
+    // And back.
+    expect(await move(slot, home)).toBe(other);
+    expect(await cluster.masterOf(sys.keys.events)).toBe(home);
+    const ackedAfterSecond = acked.size;
+    await waitFor(() => acked.size >= ackedAfterSecond + 50, { timeoutMs: 30_000, message: 'submissions did not go on after the second move' });
+    stopping = true;
+    await submitter;
+
+    // Every acknowledged task delivered to the reader (which ends once it has them all).
+    await waitFor(() => [...acked].every((id) => delivered.has(id)), {
+      timeoutMs: 60_000,
+      message: `acknowledged tasks never delivered: ${[...acked].filter((id) => !delivered.has(id)).length}`,
+    });
+    stream?.cancel();
+    await reader;
+
+    console.log(
+      `reshard: slot ${slot} (${keysBefore} keys) moved ${home} -> ${other} -> ${home} (${moves.map((m) => `${m.ms} ms, ${m.spanning} submit calls answered meanwhile`).join('; ')}); ${acked.size} tasks acknowledged, ${refusals.length} submit calls refused, ${breaks.length} reader breaks`,
+    );
+    expect.soft(refusals, 'submissions refused while the slot moved').toEqual([]);
+    expect.soft(breaks, 'result stream breaks while the slot moved').toEqual([]);
+
+    // Exactly once, as a Redis reader sees the feeds and as the gRPC reader got them.
+    const r = sys.r as unknown as Redis;
+    const events = byTask(await readFeed(r, sys.keys.events));
+    const results = byTask(await readFeed(r, sys.keys.results));
+    const notOnce: string[] = [];
+    for (const id of acked) {
+      const succeeded = (events.get(id) ?? []).filter((e) => e.f.type === 'succeeded').length;
+      const finals = (results.get(id) ?? []).filter((e) => FINAL_STATES.has(e.f.state ?? ''));
+      if (succeeded !== 1 || finals.length !== 1 || finals[0]!.f.state !== 'succeeded' || delivered.get(id) !== 1)
+        notOnce.push(`${id}: ${succeeded} succeeded events, results ${finals.map((e) => e.f.state).join(',') || 'none'}, delivered ${delivered.get(id) ?? 0}`);
+    }
+    expect.soft(notOnce).toEqual([]);
+    if (process.env.RESHARD_DEBUG) for (const p of pools) console.log(p.output());
+    const sample = [...acked][acked.size - 1]!;
+    expect((await sys.client.getTaskStatus(sample)).state).toBe(TaskState.TASK_STATE_SUCCEEDED);
+
+    // Everything stayed up, and no slot is left half moved on any master.
+    for (const p of pools) expect(p.child.exitCode, p.output()).toBeNull();
+    expect((await sys.client.health()).status).toBe(ServingStatus.SERVING_STATUS_SERVING);
+    for (const n of (await cluster.nodes()).filter((v) => v.role === 'master')) {
+      const own = String(await node(n.port).call('CLUSTER', 'NODES'));
+      expect(own, `node ${n.port}`).not.toMatch(/\[\d+-[<>]-/);
+    }
+  });
+});
