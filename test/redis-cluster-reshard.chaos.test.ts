@@ -2,10 +2,11 @@
  * A class's slot moved to another master while tasks flow (README "Redis Cluster": moving slots).
  * Three masters; the slot holding the system's keys (found with CLUSTER KEYSLOT) is moved to
  * another master, a few keys per MIGRATE as `redis-cli --cluster reshard` moves them, and then
- * back again, while a client submits batches and a reader follows StreamTaskResults. The
- * migration is held open between its MIGRATEs until the next batch was answered, so clients work
- * through every stage of it: keys on the source, keys on the target (ASK), scripts whose keys are
- * split between the two (TRYAGAIN), blocked reads on a slot that leaves (MOVED).
+ * back again, while a client submits batches, two pools run them and a reader follows
+ * StreamTaskResults. Each move is held half done until a submission has waited on it for a
+ * second, so clients meet every stage of it: keys on the source, keys on the target (ASK),
+ * scripts whose keys are split between the two (TRYAGAIN, until the last key has moved), blocked
+ * reads on keys that leave, the slot's new owner (MOVED).
  *
  * Nothing may be lost or doubled: every acknowledged task succeeds exactly once (one `succeeded`
  * event, one final results entry, one delivery to the reader), the orchestrator and the pools
@@ -21,6 +22,9 @@ import { allProcesses, describeProcess, stillRunning } from './helpers/process-t
 import { startRedisCluster, type RedisClusterHandle } from './helpers/redis-cluster.js';
 import { startSystem, type PoolProcess, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
+
+/** How long a move is held half done while a submission waits on it. */
+const HOLD_MS = 1_000;
 
 let cluster: RedisClusterHandle;
 let sys: TestSystem<RedisClusterHandle>;
@@ -52,9 +56,13 @@ describe("the system's slot moved to another master while tasks flow", { timeout
     const refusals: string[] = [];
     let answered = 0;
     let stopping = false;
+    /** When the submit call in flight was sent, and the longest any call took. */
+    let callSentAt = 0;
+    let slowestCallMs = 0;
 
     const submitter = (async () => {
       for (let i = 0; !stopping; i++) {
+        callSentAt = Date.now();
         try {
           const res = await sys.client.submitTasks(
             Array.from({ length: 10 }, (_, k) => ({ taskClass: 'inproc', payload: { i: String(i), k: String(k) } })),
@@ -65,6 +73,7 @@ describe("the system's slot moved to another master while tasks flow", { timeout
           refusals.push(String(err));
         }
         answered++;
+        slowestCallMs = Math.max(slowestCallMs, Date.now() - callSentAt);
       }
     })();
 
@@ -91,12 +100,22 @@ describe("the system's slot moved to another master while tasks flow", { timeout
       }
     })();
 
-    /** How long each move held the slot half moved, and the submit calls that spanned it. */
+    /**
+     * Each move, a few keys per MIGRATE as redis-cli moves them, held half done (after its fifth
+     * MIGRATE) until a submission has waited on the split slot for HOLD_MS: what a larger slot or
+     * a slower link costs, within what a call rides out (src/redis/slot-moving.ts) and below the
+     * suite's 2 s locks (a move longer than a class's lock can make its running tasks stall).
+     */
     const moves: { ms: number; spanning: number }[] = [];
     const move = async (slot: number, to: number) => {
       const calls = answered;
       const start = Date.now();
-      const from = await cluster.moveSlot(slot, to);
+      const from = await cluster.moveSlot(slot, to, {
+        keysPerMigrate: 10,
+        betweenBatches: async (n) => {
+          if (n === 5) await waitFor(() => Date.now() - callSentAt >= HOLD_MS, { timeoutMs: 30_000, message: 'no submission waited on the half-moved slot' });
+        },
+      });
       moves.push({ ms: Date.now() - start, spanning: answered - calls });
       return from;
     };
@@ -132,8 +151,9 @@ describe("the system's slot moved to another master while tasks flow", { timeout
     await reader;
 
     console.log(
-      `reshard: slot ${slot} (${keysBefore} keys) moved ${home} -> ${other} -> ${home} (${moves.map((m) => `${m.ms} ms, ${m.spanning} submit calls answered meanwhile`).join('; ')}); ${acked.size} tasks acknowledged, ${refusals.length} submit calls refused, ${breaks.length} reader breaks`,
+      `reshard: slot ${slot} (${keysBefore} keys) moved ${home} -> ${other} -> ${home} (${moves.map((m) => `${m.ms} ms, ${m.spanning} submit calls answered meanwhile`).join('; ')}); ${acked.size} tasks acknowledged, slowest submit call ${slowestCallMs} ms, ${refusals.length} submit calls refused, ${breaks.length} reader breaks`,
     );
+    expect(moves.every((m) => m.spanning >= 1 && m.ms >= HOLD_MS)).toBe(true);
     expect.soft(refusals, 'submissions refused while the slot moved').toEqual([]);
     expect.soft(breaks, 'result stream breaks while the slot moved').toEqual([]);
 
