@@ -12,7 +12,7 @@
  * TRYAGAIN to the caller as an error. `retryWhileSlotMoves` sends such a call again.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import type { Cluster } from 'ioredis';
+import { isCluster, type RedisClient } from './redis-client.js';
 
 /**
  * How long a call rides out a slot being moved before its error is given to the caller: a slot
@@ -46,12 +46,14 @@ export function isSlotMovingError(err: unknown): boolean {
 }
 
 /**
- * `call()` on `cluster`, sent again while it meets a slot being moved, for up to
+ * `call()` on `redis`, sent again while it meets a slot being moved, for up to
  * SLOT_MOVE_RIDE_OUT_MS from the first try; any other error, or the last one, goes to the caller.
- * Only for calls that are all or nothing (a script, a MULTI): a plain pipeline whose other
- * commands ran must not be resent whole.
+ * Only for calls that are all or nothing (a script, a MULTI, which Redis aborts whole when one of
+ * its commands is redirected): a plain pipeline whose other commands ran must not be resent
+ * whole. On a single Redis, `call()` once.
  */
-export async function retryWhileSlotMoves<T>(cluster: Cluster, call: () => Promise<T>): Promise<T> {
+export async function retryWhileSlotMoves<T>(redis: RedisClient, call: () => Promise<T>): Promise<T> {
+  if (!isCluster(redis)) return call();
   const start = Date.now();
   for (;;) {
     try {
@@ -60,7 +62,7 @@ export async function retryWhileSlotMoves<T>(cluster: Cluster, call: () => Promi
       if (!isSlotMovingError(err) || Date.now() - start >= SLOT_MOVE_RIDE_OUT_MS) throw err;
       // A MOVED given to the caller did not update ioredis's slot table (it does so only for
       // the redirections it follows), and an auto-pipeline picks its node from that table.
-      if (/(^|: )MOVED /.test(err instanceof Error ? err.message : '')) cluster.refreshSlotsCache();
+      if (/(^|: )MOVED /.test(err instanceof Error ? err.message : '')) redis.refreshSlotsCache();
       await sleep(SLOT_MOVE_RETRY_DELAY_MS);
     }
   }
