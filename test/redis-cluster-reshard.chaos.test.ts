@@ -17,7 +17,7 @@ import { readFileSync } from 'node:fs';
 import type { Cluster, Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ServingStatus, TaskState } from '../src/client/orchestrator-client.js';
-import { byTask, FINAL_STATES, readFeed } from './helpers/feed-audit.js';
+import { byTask, describeEvents, FINAL_STATES, lifecycleViolations, readFeed } from './helpers/feed-audit.js';
 import { allProcesses, describeProcess, stillRunning } from './helpers/process-tree.js';
 import { startRedisCluster, type RedisClusterHandle } from './helpers/redis-cluster.js';
 import { startSystem, TEST_CONFIG_TOML, type PoolProcess, type TestSystem } from './helpers/system.js';
@@ -196,6 +196,11 @@ describe("the system's slot moved to another master while tasks flow", { timeout
         notOnce.push(`${id}: ${succeeded} succeeded events, results ${finals.map((e) => e.f.state).join(',') || 'none'}, delivered ${delivered.get(id) ?? 0}`);
     }
     expect.soft(notOnce).toEqual([]);
+    // Each task's whole lifecycle is on the events feed, in order: the events written outside a
+    // script (a start, a count) went through the moves too.
+    const incomplete = [...acked].filter((id) => (events.get(id) ?? []).map((e) => e.f.type).join(',') !== 'submitted,started,succeeded');
+    expect.soft(incomplete.map((id) => `${id}: ${describeEvents(events.get(id) ?? [])}`)).toEqual([]);
+    expect.soft(lifecycleViolations(events).map((v) => `${v.taskId}: ${v.why}`)).toEqual([]);
     // And as GetTaskStatus reads each one (its index entry and job moved with the slot).
     const ids = [...acked];
     const states = new Map<string, number>();
