@@ -48,11 +48,15 @@ beforeAll(async () => {
 }, 120_000);
 afterAll(async () => {
   const url = cluster?.url;
-  await sys?.stop();
-  // Nothing of the suite left running: no process with the cluster as its REDIS_URL.
+  // The system stops the cluster it runs on; a start that failed before it still stops the cluster.
+  if (sys) await sys.stop();
+  else await cluster?.stop();
+  // Nothing of the suite left running: no process with the cluster as its REDIS_URL, no node.
+  const nodes = new Set([...(cluster?.servers.values() ?? [])].map((s) => s.pid));
   const ours = () =>
     allProcesses().filter((p) => {
       if (p.pid === process.pid || !stillRunning(p)) return false;
+      if (nodes.has(p.pid)) return true;
       try {
         return readFileSync(`/proc/${p.pid}/environ`, 'utf8').split('\0').includes(`REDIS_URL=${url}`);
       } catch {
@@ -145,7 +149,7 @@ describe("the system's slot moved to another master while tasks flow", { timeout
     let keysBefore: number | undefined;
     const node = (port: number) => (sys.r as Cluster).nodes('master').find((c) => c.options.port === port)!;
     try {
-      await waitFor(() => delivered.size >= 500, { timeoutMs: 60_000, message: 'tasks did not flow before the move' });
+      await waitFor(() => delivered.size >= 300, { timeoutMs: 60_000, message: 'tasks did not flow before the move' });
       slot = await cluster.slotOf(sys.keys.events);
       home = await cluster.masterOf(sys.keys.events);
       const masters = (await cluster.nodes()).filter((n) => n.role === 'master').map((n) => n.port);
