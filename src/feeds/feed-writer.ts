@@ -4,6 +4,7 @@
  * auto-pipelines), so a task's final event and result cost one round trip together.
  */
 import type { RedisClient } from '../redis/redis-client.js';
+import { retryWhileSlotMoves } from '../redis/slot-moving.js';
 import type { Keys } from '../store/keys.js';
 import type { TaskEventRecord, TaskResultRecord } from '../store/codecs/feed-format.js';
 import { addCount, type PlainCount } from '../store/feeds/add-count.js';
@@ -20,23 +21,28 @@ export interface FeedWriterOptions {
 }
 
 export class FeedWriter {
+  private readonly redis: RedisClient;
   private readonly appendEvent: ReturnType<typeof appendEvent>;
   private readonly addCount: ReturnType<typeof addCount>;
   private readonly appendOutcome: ReturnType<typeof appendOutcome>;
 
   constructor(opts: FeedWriterOptions) {
+    this.redis = opts.redis;
     this.appendEvent = appendEvent(opts.redis, opts.keys, opts.eventsMaxLen);
     this.addCount = addCount(opts.redis, opts.keys);
     this.appendOutcome = appendOutcome(opts.redis, opts.keys, { events: opts.eventsMaxLen, results: opts.resultsMaxLen });
   }
 
+  // One command each: on a Redis Cluster whose slot is being moved, an auto-pipeline can hand
+  // back its redirection instead of following it; Redis ran nothing, so it is sent again
+  // (src/redis/slot-moving.ts), rather than failing a task's progress report.
   async event(e: TaskEventRecord): Promise<void> {
-    await this.appendEvent(e);
+    await retryWhileSlotMoves(this.redis, () => this.appendEvent(e));
   }
 
   /** Adds one to a cluster-wide count in the counters hash ("<kind>:<class>"). */
   async count(kind: PlainCount, taskClass: string): Promise<void> {
-    await this.addCount(kind, taskClass);
+    await retryWhileSlotMoves(this.redis, () => this.addCount(kind, taskClass));
   }
 
   /**

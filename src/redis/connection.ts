@@ -11,6 +11,7 @@ import { Cluster, Redis, type RedisOptions } from 'ioredis';
 import type { RedisConnectionSettings } from './connection-settings.js';
 import { parseRedisAddress } from '../config/redis-address.js';
 import type { RedisClient } from './redis-client.js';
+import { CLUSTER_MAX_REDIRECTIONS, SLOT_MOVE_RETRY_DELAY_MS } from './slot-moving.js';
 
 /**
  * The password and TLS settings of this process's Redis, set once at start (resolveRedis in
@@ -64,7 +65,8 @@ export function createRedis(url: string, opts: RedisOptions = {}): RedisClient {
 
 /**
  * A Redis Cluster client. It learns every node from the seeds and follows MOVED/ASK replies,
- * failovers and resharding by itself; while the cluster is unreachable it retries as a single
+ * failovers and resharding by itself (TRYAGAIN of a slot being moved for up to
+ * SLOT_MOVE_RIDE_OUT_MS); while the cluster is unreachable it retries as a single
  * connection does (retryStrategy, else every 100 ms to 2 s).
  */
 function createCluster(url: string, opts: RedisOptions): Cluster {
@@ -83,6 +85,10 @@ function createCluster(url: string, opts: RedisOptions): Cluster {
     ...(enableAutoPipelining !== undefined ? { enableAutoPipelining } : {}),
     ...(lazyConnect !== undefined ? { lazyConnect } : {}),
     clusterRetryStrategy: retryStrategy ?? ((times: number) => Math.min(100 * times, 2_000)),
+    // A slot being moved answers TRYAGAIN until its last key has moved: enough redirections to
+    // wait that out (src/redis/slot-moving.ts) rather than failing after ioredis's default 16.
+    retryDelayOnTryAgain: SLOT_MOVE_RETRY_DELAY_MS,
+    maxRedirections: CLUSTER_MAX_REDIRECTIONS,
     // Nodes announce their own addresses; a TLS certificate names the host, so keep it as given.
     ...(address.tls ? { dnsLookup: (host: string, cb: (err: null, addr: string) => void) => cb(null, host) } : {}),
   });

@@ -14,9 +14,12 @@
  * every element on the call stack, and a batch of a few thousand tasks (12 values each) overflowed
  * it ("Maximum call stack size exceeded", inside ioredis's auto-pipeline flush, where it took the
  * whole process down). The function flattens one level of arrays into the command with a loop.
+ *
+ * On a Redis Cluster a call that meets its slot being moved is sent again (src/redis/slot-moving.ts).
  */
 import { createHash } from 'node:crypto';
-import type { RedisClient } from '../redis/redis-client.js';
+import { isCluster, type RedisClient } from '../redis/redis-client.js';
+import { retryWhileSlotMoves } from '../redis/slot-moving.js';
 
 type Value = string | number | Buffer;
 /** One argument, or an array of them (sent as consecutive arguments). */
@@ -52,5 +55,9 @@ export function luaCommand<F extends (...args: never[]) => Promise<unknown>>(red
       return redis.call('EVAL', rest(lua));
     }
   };
+  // On a Redis Cluster a script can meet its slot being moved; inside an auto-pipeline ioredis
+  // hands that to the caller rather than following it (src/redis/slot-moving.ts). Redis ran
+  // nothing then, so the call is sent again.
+  if (isCluster(redis)) return ((...args: LuaArg[]) => retryWhileSlotMoves(redis, () => run(...args))) as unknown as F;
   return run as unknown as F;
 }

@@ -30,6 +30,16 @@ export interface StartClusterOptions {
   host?: string;
 }
 
+export interface MoveSlotOptions {
+  /** Keys per MIGRATE (redis-cli's --cluster-pipeline). @default 10 */
+  keysPerMigrate?: number;
+  /**
+   * Awaited after each MIGRATE while the slot is half moved (MIGRATING on the source, IMPORTING
+   * on the target): a suite holds the migration open here until clients have worked through it.
+   */
+  betweenBatches?: (batch: number) => Promise<void>;
+}
+
 export interface ClusterNodeView {
   id: string;
   port: number;
@@ -59,6 +69,14 @@ export interface RedisClusterHandle {
   waitOk(timeoutMs?: number): Promise<void>;
   /** Moves `slots` slots from one master to another (redis-cli --cluster reshard), while clients go on. */
   reshard(fromPort: number, toPort: number, slots: number): Promise<void>;
+  /** The hash slot of `key` (CLUSTER KEYSLOT, asked of a live node). */
+  slotOf(key: string): Promise<number>;
+  /**
+   * Moves exactly one slot, with its keys, from the master serving it to the master on `toPort`,
+   * as `redis-cli --cluster reshard` moves each slot (which cannot be told which slot to move).
+   * Resolves with the source master's port.
+   */
+  moveSlot(slot: number, toPort: number, opts?: MoveSlotOptions): Promise<number>;
   /** Stops every node and removes their directories. */
   stop(): Promise<void>;
 }
@@ -231,6 +249,40 @@ export async function startRedisCluster(opts: StartClusterOptions = {}): Promise
         ['--cluster', 'reshard', `${host}:${live()[0]}`, '--cluster-from', from.id, '--cluster-to', to.id, '--cluster-slots', String(slots), '--cluster-yes'],
         120_000,
       );
+    },
+    async slotOf(key) {
+      return Number(await withNode(live()[0]!, (r) => r.call('CLUSTER', 'KEYSLOT', key)));
+    },
+    async moveSlot(slot, toPort, opts = {}) {
+      // The steps of https://redis.io/docs/latest/commands/cluster-setslot/ ("Redis Cluster live
+      // resharding explained"), in the order redis-cli takes them: IMPORTING on the target before
+      // MIGRATING on the source (else a client sent to the target by ASK would be refused), keys
+      // moved a few at a time, then NODE on the target, the source, and every other master.
+      const all = await nodes();
+      const from = all.find((n) => n.role === 'master' && !n.failed && n.slots.some(([a, b]) => slot >= a && slot <= b));
+      const to = all.find((n) => n.port === toPort);
+      if (!from) throw new Error(`moveSlot: no live master serves slot ${slot}`);
+      if (!to || to.role !== 'master') throw new Error(`moveSlot: no master on ${toPort}`);
+      if (from.port === toPort) throw new Error(`moveSlot: slot ${slot} is already on ${toPort}`);
+      const batch = opts.keysPerMigrate ?? 10;
+      await withNode(toPort, (r) => r.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', from.id));
+      await withNode(from.port, (r) => r.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', to.id));
+      await withNode(from.port, async (r) => {
+        for (let n = 1; ; n++) {
+          const keys = (await r.call('CLUSTER', 'GETKEYSINSLOT', slot, batch)) as string[];
+          if (keys.length === 0) break;
+          // No REPLACE: a key the target already holds would mean a write went to both nodes.
+          await r.call('MIGRATE', host, toPort, '', 0, 10_000, 'KEYS', ...keys);
+          await opts.betweenBatches?.(n);
+        }
+      });
+      for (const port of [
+        toPort,
+        from.port,
+        ...all.filter((n) => n.role === 'master' && !n.failed && n.port !== toPort && n.port !== from.port).map((n) => n.port),
+      ])
+        await withNode(port, (r) => r.call('CLUSTER', 'SETSLOT', slot, 'NODE', to.id));
+      return from.port;
     },
     stop: async () => {
       await stopAll();

@@ -1,4 +1,5 @@
 import type { RedisClient } from '../../redis/redis-client.js';
+import { retryWhileSlotMoves } from '../../redis/slot-moving.js';
 import type { Keys } from '../keys.js';
 import { eventFields, resultFields, type TaskEventRecord, type TaskResultRecord } from '../codecs/feed-format.js';
 
@@ -9,6 +10,10 @@ import { eventFields, resultFields, type TaskEventRecord, type TaskResultRecord 
  * without the event (a dropped connection between them) loses nothing it needs. A workflow's
  * task also puts the result on the workflow inbox, in a MULTI with the rest: a result the engine
  * never hears of would leave its run waiting. The first failed command's error is thrown.
+ *
+ * On a Redis Cluster whose slot is being moved, each command (or the MULTI, which Redis then
+ * aborts whole) that met the move is sent again on its own (src/redis/slot-moving.ts): resending
+ * all three would write the ones that went through twice.
  */
 export function appendOutcome(
   redis: RedisClient,
@@ -21,20 +26,22 @@ export function appendOutcome(
     const counter = `${result.state}:${result.taskClass}`;
     if (!result.workflowId) {
       await Promise.all([
-        redis.xadd(keys.events, 'MAXLEN', '~', maxLen.events, '*', ...ev),
-        redis.xadd(keys.results, 'MAXLEN', '~', maxLen.results, '*', ...res),
-        redis.hincrby(keys.counters, counter, 1),
+        retryWhileSlotMoves(redis, () => redis.xadd(keys.events, 'MAXLEN', '~', maxLen.events, '*', ...ev)),
+        retryWhileSlotMoves(redis, () => redis.xadd(keys.results, 'MAXLEN', '~', maxLen.results, '*', ...res)),
+        retryWhileSlotMoves(redis, () => redis.hincrby(keys.counters, counter, 1)),
       ]);
       return;
     }
-    const replies = await redis
-      .multi()
-      .xadd(keys.events, 'MAXLEN', '~', maxLen.events, '*', ...ev)
-      .xadd(keys.results, 'MAXLEN', '~', maxLen.results, '*', ...res)
-      .hincrby(keys.counters, counter, 1)
-      .xadd(keys.workflowInbox, '*', ...res)
-      .exec();
-    const failed = replies?.find(([err]) => err);
-    if (failed) throw failed[0];
+    await retryWhileSlotMoves(redis, async () => {
+      const replies = await redis
+        .multi()
+        .xadd(keys.events, 'MAXLEN', '~', maxLen.events, '*', ...ev)
+        .xadd(keys.results, 'MAXLEN', '~', maxLen.results, '*', ...res)
+        .hincrby(keys.counters, counter, 1)
+        .xadd(keys.workflowInbox, '*', ...res)
+        .exec();
+      const failed = replies?.find(([err]) => err);
+      if (failed) throw failed[0];
+    });
   };
 }

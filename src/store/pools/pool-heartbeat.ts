@@ -1,4 +1,5 @@
 import type { RedisClient } from '../../redis/redis-client.js';
+import { retryWhileSlotMoves } from '../../redis/slot-moving.js';
 import type { Keys } from '../keys.js';
 
 export interface PoolBeat {
@@ -22,15 +23,19 @@ export interface PoolBeat {
  */
 export function poolHeartbeat(redis: RedisClient, keys: Keys): (poolId: string, beat: PoolBeat) => Promise<string | null | undefined> {
   return async (poolId, { nowMs, facts, goneListedMs, heartbeatMs }) => {
-    const replies = await redis
-      .multi()
-      .zadd(keys.pools, nowMs, poolId)
-      .hset(keys.pool(poolId), facts)
-      .pexpire(keys.pool(poolId), goneListedMs + heartbeatMs * 3)
-      .zremrangebyscore(keys.pools, '-inf', nowMs - goneListedMs)
-      .zremrangebyscore(keys.poolsGone, '-inf', nowMs - goneListedMs)
-      .hget(keys.poolDrain, poolId)
-      .exec();
+    // On a Redis Cluster whose slot is being moved the transaction is aborted whole (TRYAGAIN):
+    // sent again, so that a pool is not shown lost for the move's length.
+    const replies = await retryWhileSlotMoves(redis, () =>
+      redis
+        .multi()
+        .zadd(keys.pools, nowMs, poolId)
+        .hset(keys.pool(poolId), facts)
+        .pexpire(keys.pool(poolId), goneListedMs + heartbeatMs * 3)
+        .zremrangebyscore(keys.pools, '-inf', nowMs - goneListedMs)
+        .zremrangebyscore(keys.poolsGone, '-inf', nowMs - goneListedMs)
+        .hget(keys.poolDrain, poolId)
+        .exec(),
+    );
     return replies?.[5]?.[1] as string | null | undefined;
   };
 }
