@@ -173,7 +173,7 @@ export async function startBareSystem<H extends RedisHandle = RedisServerHandle>
   r.on('error', () => undefined);
   const children: { child: ChildProcess; exited: Promise<unknown>; kill(sig?: NodeJS.Signals): void }[] = [];
   const clients: OrchestratorClient[] = [];
-  const k = keys(config.redis.prefix);
+  const k = keys(config.redis.prefix, { cluster: seeds.length > 1 });
   const env = {
     PATH: process.env.PATH,
     REDIS_URL: redis.url,
