@@ -72,7 +72,8 @@ export function parseFeedCursor(field: string, cursor: string, names: ReadonlySe
       const m = ENTRY_RE.exec(part);
       if (!m || !fits(m[2]!) || !fits(m[3]!)) throw notCursor(field);
       const name = m[1]!;
-      if (!names.has(name)) throw invalidArgument(field, name ? `names class "${name}", which this feed does not have` : 'names a stream this feed does not have');
+      if (!names.has(name))
+        throw invalidArgument(field, name ? `names class "${name}", which this feed does not have` : 'names a stream this feed does not have');
       if (ids.has(name)) throw notCursor(field);
       ids.set(name, `${m[2]}-${m[3]}`);
     }

@@ -97,7 +97,8 @@ export class WorkflowStatusReader {
   private readonly events: FeedTailers<TaskEventRecord>;
 
   constructor(private readonly opts: WorkflowStatusReaderOptions) {
-    this.events = opts.events ?? eventsTailers({ redis: opts.redis, redisUrl: opts.redisUrl, keys: opts.keys, classes: opts.classes, logger: createLogger('silent') });
+    this.events =
+      opts.events ?? eventsTailers({ redis: opts.redis, redisUrl: opts.redisUrl, keys: opts.keys, classes: opts.classes, logger: createLogger('silent') });
   }
 
   /** Stops the reader of its own, if it has one (a shared one is closed by its owner). */
