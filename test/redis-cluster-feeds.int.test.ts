@@ -3,11 +3,12 @@
  * streams (src/store/keys.ts), and StreamEvents / StreamTaskResults merge them behind one opaque
  * cursor (src/feeds/feed-cursor.ts). A feed interrupted mid-way and resumed from the last item's
  * cursor delivers exactly the rest of every class's stream, entries written while it was away
- * included; a class filter reads only its class's stream.
+ * included; a class filter reads only its class's stream. StreamWorkflowStatus follows the
+ * workflow events stream and its steps' classes' streams.
  */
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { TaskState, type TaskInput } from '../src/client/orchestrator-client.js';
+import { StepState, TaskState, WorkflowRunState, type TaskInput } from '../src/client/orchestrator-client.js';
 import { startRedisCluster, type RedisClusterHandle } from './helpers/redis-cluster.js';
 import { startSystem, type TestSystem } from './helpers/system.js';
 
@@ -148,5 +149,33 @@ describe('feeds on a Redis Cluster', { timeout: 90_000 }, () => {
       details: expect.stringMatching(/^cursor/),
     });
     await expect(take(sys.client.streamTaskResults({ cursor: 'c1.%%%' }), 1)).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
+  });
+
+  it('streams a run whose steps run in two classes: each step is seen running, from its class stream, then done', async () => {
+    await sys.client.createWorkflow({
+      name: 'cluster-feeds-chain',
+      steps: [
+        { stepId: 'a', task: { taskClass: 'inproc', executor: { handler: 'sleep' }, payload: { ms: '800' } } },
+        { stepId: 'b', dependsOn: ['a'], task: { taskClass: 'cpu_short', executor: { handler: 'sleep' }, payload: { ms: '800' } } },
+      ],
+    });
+    const { runId } = await sys.client.startWorkflowRun({ name: 'cluster-feeds-chain' });
+    const updates: { stepId: string; stepState: StepState; snapshot: boolean; cursor: string }[] = [];
+    const stream = sys.client.streamWorkflowStatus(runId);
+    for await (const u of stream) {
+      updates.push(u);
+      if (u.stepId === '' && u.runState === WorkflowRunState.WORKFLOW_RUN_STATE_SUCCEEDED) break;
+    }
+    stream.cancel();
+    for (const step of ['a', 'b']) {
+      const states = updates.filter((u) => u.stepId === step).map((u) => u.stepState);
+      expect(states).toContain(StepState.STEP_STATE_RUNNING);
+      expect(states.at(-1)).toBe(StepState.STEP_STATE_SUCCEEDED);
+    }
+    // b started after the stream began: its running came from cpu_short's events stream.
+    expect(updates.some((u) => u.stepId === 'b' && u.stepState === StepState.STEP_STATE_RUNNING && !u.snapshot)).toBe(true);
+    // Nothing said twice in a row (a class stream is followed from just before the snapshot).
+    const said = updates.filter((u) => u.stepId).map((u) => `${u.stepId}/${u.stepState}`);
+    expect(said.filter((x, i) => x === said[i - 1])).toEqual([]);
   });
 });
