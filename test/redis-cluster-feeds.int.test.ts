@@ -7,6 +7,7 @@
  * workflow events stream and its steps' classes' streams.
  */
 import { status } from '@grpc/grpc-js';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StepState, TaskState, WorkflowRunState, type TaskInput } from '../src/client/orchestrator-client.js';
 import { startRedisCluster, type RedisClusterHandle } from './helpers/redis-cluster.js';
@@ -78,6 +79,20 @@ describe('feeds on a Redis Cluster', { timeout: 90_000 }, () => {
     expect(events.every((e) => e.cursor.startsWith('c1.'))).toBe(true);
     const results = await take(sys.client.streamTaskResults({ taskIds: ids, closeWhenDone: true }), 8);
     expect(results.map((r) => r.taskId).sort()).toEqual([...ids].sort());
+
+    // One blocking reader per stream, each on the master of its stream's slot.
+    for (const [name, key] of [
+      ['orq-tail-events:inproc', sys.keys.eventsOf('inproc')],
+      ['orq-tail-events:cpu_short', sys.keys.eventsOf('cpu_short')],
+      ['orq-tail-results:inproc', sys.keys.resultsOf('inproc')],
+    ]) {
+      const node = new Redis({ host: '127.0.0.1', port: await cluster.masterOf(key!), lazyConnect: true });
+      try {
+        expect(String(await node.client('LIST'))).toContain(`name=${name} `);
+      } finally {
+        node.disconnect();
+      }
+    }
 
     // GetMetrics sums every class's stream.
     const m = (await sys.client.getMetrics()).metrics;
