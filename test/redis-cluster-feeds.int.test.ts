@@ -9,15 +9,18 @@
 import { status } from '@grpc/grpc-js';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { StepState, TaskState, WorkflowRunState, type TaskInput } from '../src/client/orchestrator-client.js';
+import { StepState, TaskState, WorkflowRunState, type TaskEvent, type TaskInput } from '../src/client/orchestrator-client.js';
+import type { ServiceError } from '@grpc/grpc-js';
 import { startRedisCluster, type RedisClusterHandle } from './helpers/redis-cluster.js';
-import { startSystem, type TestSystem } from './helpers/system.js';
+import { startSystem, TEST_CONFIG_TOML, type TestSystem } from './helpers/system.js';
+import { eventFields } from '../src/store/codecs/feed-format.js';
 
 let cluster: RedisClusterHandle;
 let sys: TestSystem<RedisClusterHandle>;
 beforeAll(async () => {
   cluster = await startRedisCluster({ masters: 3 });
-  sys = await startSystem({ redis: cluster });
+  // A small per-stream buffer, so that a client that stops reading is ended soon (the last test).
+  sys = await startSystem({ redis: cluster, toml: `${TEST_CONFIG_TOML}\n[grpc]\nstreamBufferEntries = 200\n` });
   await sys.startPool({ classes: 'inproc:8,cpu_short:4' });
 }, 120_000);
 afterAll(async () => {
@@ -192,5 +195,43 @@ describe('feeds on a Redis Cluster', { timeout: 90_000 }, () => {
     // Nothing said twice in a row (a class stream is followed from just before the snapshot).
     const said = updates.filter((u) => u.stepId).map((u) => `${u.stepId}/${u.stepState}`);
     expect(said.filter((x, i) => x === said[i - 1])).toEqual([]);
+  });
+
+  it('ends a client that stopped reading with its merged cursor, from which the rest of both classes follows once', async () => {
+    const wf = `slow-${Date.now()}`;
+    let n = 0;
+    /** `k` progress events of run `wf` in each class's stream (one pipeline per stream: streams may be on different shards). */
+    const write = async (k: number) => {
+      for (const taskClass of CLASSES) {
+        const p = sys.r.pipeline();
+        for (let i = 0; i < k; i++) {
+          const taskId = `${wf}-${n++}`;
+          p.xadd(sys.keys.eventsOf(taskClass), '*', ...eventFields({ type: 'progress', taskId, taskClass, attempt: 1, atMs: Date.now(), workflowId: wf }));
+        }
+        for (const [err] of (await p.exec()) ?? []) if (err) throw err;
+      }
+    };
+    await write(1);
+    const it = sys.client.streamEvents({ workflowId: wf, cursor: '0' })[Symbol.asyncIterator]();
+    const got: TaskEvent[] = [(await it.next()).value as TaskEvent];
+    // The client stops reading; gRPC flow control holds the server back and its buffer fills.
+    for (let i = 0; i < 8; i++) await write(400);
+    let ended: ServiceError | undefined;
+    try {
+      for (;;) {
+        const r = await it.next();
+        if (r.done) break;
+        got.push(r.value);
+      }
+    } catch (err) {
+      ended = err as ServiceError;
+    }
+    expect(ended?.code).toBe(status.RESOURCE_EXHAUSTED);
+    expect(ended?.details).toMatch(/resume from the last cursor received \(the last one sent was c1\./);
+    expect(got.length).toBeLessThan(n);
+    const rest = await take(sys.client.streamEvents({ workflowId: wf, cursor: got.at(-1)!.cursor }), n, (r) => got.length + r.length >= n);
+    const all = [...got, ...rest].map((e) => e.taskId);
+    expect(all.length).toBe(n);
+    expect(new Set(all).size).toBe(n);
   });
 });
