@@ -19,7 +19,8 @@ import { OrchestratorServiceService } from '../src/gen/orchestrator/v1/orchestra
 import { createLogger } from '../src/logging/logger.js';
 import { Orchestrator } from '../src/orchestrator.js';
 import { jobOptionsForAdd } from '../src/store/codecs/job-data.js';
-import { keys as makeKeys, type Keys } from '../src/store/keys.js';
+import type { Keys } from '../src/store/keys.js';
+import { keysFor } from '../src/store/keys-for.js';
 import { taskIndexBuckets } from '../src/store/tasks/read-task-index.js';
 import { BULL_EVENTS_MAXLEN } from '../src/tasks/task-queues.js';
 import { resolveTask } from '../src/tasks/task-spec.js';
@@ -229,7 +230,7 @@ export async function startOurs(ctx: BenchContext, scenario: string, tracingEndp
   return {
     prefix,
     address,
-    keys: makeKeys(prefix),
+    keys: keysFor(prefix, ctx.redisUrl),
     client,
     tracingEndpoint,
     close: async () => {

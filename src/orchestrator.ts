@@ -7,11 +7,11 @@ import type { RedisClient } from './redis/redis-client.js';
 import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
 import { executorPolicyOf, type Config } from './config/config.js';
-import { FeedSubscriptions } from './feeds/feed-subscriptions.js';
+import { eventsTailers, FeedSubscriptions } from './feeds/feed-subscriptions.js';
+import type { FeedTailers } from './feeds/feed-tailers.js';
 import { StreamAdmission } from './grpc/stream-admission.js';
-import { StreamTailer } from './feeds/stream-tailer.js';
-import { keys as makeKeys } from './store/keys.js';
-import { parseEvent, type TaskEventRecord } from './store/codecs/feed-format.js';
+import { keysFor } from './store/keys-for.js';
+import type { TaskEventRecord } from './store/codecs/feed-format.js';
 import { GrpcServer } from './grpc/grpc-server.js';
 import type { Logger } from './logging/logger.js';
 import { createFailFastRedis } from './redis/connection.js';
@@ -81,7 +81,7 @@ export class Orchestrator {
   private grpc?: GrpcServer;
   private engine?: WorkflowEngine;
   private feeds?: FeedSubscriptions;
-  private eventsTail?: StreamTailer<TaskEventRecord>;
+  private eventsTail?: FeedTailers<TaskEventRecord>;
   private http?: OperatorHttp;
   private retention?: TaskRetention;
   private scheduleTimers?: ScheduleTimers;
@@ -124,17 +124,17 @@ export class Orchestrator {
     const bullRedis = (this.bullRedis = await createFailFastRedis(redisUrl, 'orq-orchestrator-queues'));
     const ownerId = `${hostname()}:${process.pid}:${randomUUID()}`;
     // Before anything reads the task index or lists: an upgrade's previous index and task lists move to today's layout.
-    await migrateLegacyTaskIndex({ redis, keys: makeKeys(config.redis.prefix), logger, ownerId, classes: config.classes.keys() });
-    // One shared reader of the events stream for StreamEvents and StreamWorkflowStatus alike.
-    const eventsTail = (this.eventsTail = new StreamTailer({
+    const feedKeys = keysFor(config.redis.prefix, redisUrl);
+    await migrateLegacyTaskIndex({ redis, keys: feedKeys, logger, ownerId, classes: config.classes.keys() });
+    // One shared reader per events stream for StreamEvents and StreamWorkflowStatus alike.
+    const eventsTail = (this.eventsTail = eventsTailers({
       redisUrl,
       redis,
-      key: makeKeys(config.redis.prefix).events,
-      name: 'orq-tail-events',
+      keys: feedKeys,
+      classes: config.classes.keys(),
       // Entries too large for one message are delivered as markers (feed-format.ts).
-      parse: (fields) => parseEvent(fields, { maxBytes: maxDeliveredBytes(config) }),
+      maxEntryBytes: maxDeliveredBytes(config),
       logger,
-      taskIdOf: (e) => e.taskId,
     }));
     const services = createReadServices({ config, redisUrl, redis, bullRedis, eventsTail });
     const { keys, queues, status, store, workflowStatus, system, pools, runList } = services;

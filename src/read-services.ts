@@ -7,7 +7,8 @@
 import type { RedisClient } from './redis/redis-client.js';
 import { executorPolicyOf, type Config } from './config/config.js';
 import { SystemStatus } from './monitoring/system-status.js';
-import { keys as makeKeys, type Keys } from './store/keys.js';
+import type { Keys } from './store/keys.js';
+import { keysFor } from './store/keys-for.js';
 import { TaskQueues } from './tasks/task-queues.js';
 import { TaskStatusReader } from './tasks/task-status.js';
 import { TaskLogReader } from './tasks/task-logs.js';
@@ -15,7 +16,7 @@ import { TaskLogStore } from './tasks/task-log-store.js';
 import { VERSION } from './version.js';
 import { WorkflowStatusReader } from './workflows/workflow-status.js';
 import { WorkflowStore } from './workflows/workflow-store.js';
-import type { StreamTailer } from './feeds/stream-tailer.js';
+import type { FeedTailers } from './feeds/feed-tailers.js';
 import type { TaskEventRecord } from './store/codecs/feed-format.js';
 import { PoolRegistry } from './pools/pool-registry.js';
 import { WorkflowRunList } from './workflows/run-list.js';
@@ -27,8 +28,8 @@ export interface ReadServicesOptions {
   redis: RedisClient;
   /** BullMQ's connection. */
   bullRedis: RedisClient;
-  /** The shared reader of the events stream (the orchestrator's); workflow status makes its own when absent. */
-  eventsTail?: StreamTailer<TaskEventRecord>;
+  /** The shared readers of the events streams (the orchestrator's); workflow status makes its own when absent. */
+  eventsTail?: FeedTailers<TaskEventRecord>;
 }
 
 export interface ReadServices {
@@ -56,7 +57,7 @@ export function maxDeliveredBytes(config: Config): number {
 }
 
 export function createReadServices({ config, redisUrl, redis, bullRedis, eventsTail }: ReadServicesOptions): ReadServices {
-  const keys = makeKeys(config.redis.prefix);
+  const keys = keysFor(config.redis.prefix, redisUrl);
   const queues = new TaskQueues({ redis: bullRedis, keys, classes: config.classes });
   const status = new TaskStatusReader({ redis, keys, queues, maxResultBytes: maxDeliveredBytes(config) });
   const store = new WorkflowStore({
@@ -85,6 +86,7 @@ export function createReadServices({ config, redisUrl, redis, bullRedis, eventsT
       store,
       status,
       events: eventsTail,
+      classes: config.classes.keys(),
       maxBufferedEntries: config.grpc.streamBufferEntries,
       maxBufferedBytes: config.grpc.streamBufferBytes,
     }),

@@ -190,8 +190,9 @@ describe("the system's slot moved to another master while tasks flow", { timeout
 
     // Exactly once, as a Redis reader sees the feeds and as the gRPC reader got them.
     const r = sys.r as unknown as Redis;
-    const events = byTask(await readFeed(r, sys.keys.events));
-    const results = byTask(await readFeed(r, sys.keys.results));
+    // The class's own streams: on a cluster each class has its own (README "Feeds").
+    const events = byTask(await readFeed(r, sys.keys.eventsOf('inproc')));
+    const results = byTask(await readFeed(r, sys.keys.resultsOf('inproc')));
     const notOnce: string[] = [];
     for (const id of acked) {
       const succeeded = (events.get(id) ?? []).filter((e) => e.f.type === 'succeeded').length;

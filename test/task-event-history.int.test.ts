@@ -37,8 +37,8 @@ afterAll(async () => {
 
 describe('task event history', () => {
   it("reads one task's events from its submit time to its end, and nothing of other tasks", async () => {
-    const reader = new TaskEventHistoryReader({ redis: r, eventsKey: KEY, maxDetailChars: 100 });
-    const h = await reader.read('t1', 2_000, 6_000);
+    const reader = new TaskEventHistoryReader({ redis: r, eventsKeyOf: () => KEY, maxDetailChars: 100 });
+    const h = await reader.read('t1', 'c', 2_000, 6_000);
     expect(h.incomplete).toBe(false);
     expect(h.events.map((e) => [e.id, e.type])).toEqual([
       ['2000-0', 'submitted'],
@@ -48,15 +48,15 @@ describe('task event history', () => {
     expect(h.events[1]!.workerId).toBe('pool-1');
     expect(h.events[2]!.detail).toHaveLength(100 + '… (cut)'.length);
     // No end: up to now.
-    expect((await reader.read('t1', 2_000, 0)).events.map((e) => e.type)).toEqual(['submitted', 'started', 'failed', 'requeued']);
+    expect((await reader.read('t1', 'c', 2_000, 0)).events.map((e) => e.type)).toEqual(['submitted', 'started', 'failed', 'requeued']);
   });
 
   it('looks at no more entries than its bound, and says so', async () => {
-    const reader = new TaskEventHistoryReader({ redis: r, eventsKey: KEY, maxScannedEntries: 600 });
-    const h = await reader.read('t1', 2_000, 6_000);
+    const reader = new TaskEventHistoryReader({ redis: r, eventsKeyOf: () => KEY, maxScannedEntries: 600 });
+    const h = await reader.read('t1', 'c', 2_000, 6_000);
     expect(h.incomplete).toBe(true);
     expect(h.events.map((e) => e.type)).toEqual(['submitted']);
-    expect(await reader.read('nobody', 0, 0)).toEqual({ events: [], incomplete: true });
-    expect(await new TaskEventHistoryReader({ redis: r, eventsKey: KEY }).read('nobody', 0, 0)).toEqual({ events: [], incomplete: false });
+    expect(await reader.read('nobody', 'c', 0, 0)).toEqual({ events: [], incomplete: true });
+    expect(await new TaskEventHistoryReader({ redis: r, eventsKeyOf: () => KEY }).read('nobody', 'c', 0, 0)).toEqual({ events: [], incomplete: false });
   });
 });

@@ -616,6 +616,7 @@ describe('StreamWorkflowStatus', () => {
       keys: sys.keys,
       store: services.store,
       status: services.status,
+      classes: sys.config.classes.keys(),
       recheckMs: 200,
     });
     const ac = new AbortController();

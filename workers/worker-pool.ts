@@ -17,7 +17,8 @@ import { ConfigError, executorPolicyOf, type Config } from '../src/config/config
 import { FeedWriter } from '../src/feeds/feed-writer.js';
 import type { Logger } from '../src/logging/logger.js';
 import { createOwnRedis, createRedis } from '../src/redis/connection.js';
-import { keys as makeKeys, type Keys } from '../src/store/keys.js';
+import type { Keys } from '../src/store/keys.js';
+import { keysFor } from '../src/store/keys-for.js';
 import { poolHeartbeat } from '../src/store/pools/pool-heartbeat.js';
 import { poolLeft } from '../src/store/pools/pool-left.js';
 import { poolRejoined } from '../src/store/pools/pool-rejoined.js';
@@ -110,7 +111,7 @@ export class WorkerPool {
   constructor(private readonly opts: WorkerPoolOptions) {
     this.id = opts.config.pool.id;
     this.tracing = Tracing.create(opts.config.tracing, 'orchestrator-pool', opts.logger);
-    this.keys = makeKeys(opts.config.redis.prefix);
+    this.keys = keysFor(opts.config.redis.prefix, opts.redisUrl);
     this.log = opts.logger.child({ component: 'pool', poolId: this.id });
   }
 

@@ -68,7 +68,7 @@ export function registerFeedCommands(program: Command, ctx: () => CliContext): v
     .option('--workflow <id>', 'only this workflow run')
     .option('--schedule <id>', 'only tasks this schedule fired')
     .option('--class <class>', 'only this class')
-    .option('--cursor <id>', 'start after this entry id')
+    .option('--cursor <cursor>', 'start after this cursor (one printed before, as it was printed; or an entry id)')
     .option('-f, --follow', 'keep streaming; reconnect and resume when the connection drops')
     .option('--idle-ms <ms>', 'without --follow: stop after this long with nothing new', '1000')
     .action(async (f: { task: string[]; workflow?: string; schedule?: string; class?: string; cursor?: string; follow?: boolean; idleMs: string }) => {
@@ -100,7 +100,10 @@ export function registerFeedCommands(program: Command, ctx: () => CliContext): v
     .option('--task <id>', 'only this task (repeatable)', list, [] as string[])
     .option('--workflow <id>', 'only this workflow run')
     .option('--schedule <id>', 'only tasks this schedule fired')
-    .option('--cursor <id>', 'start after this entry id (default: all retained; with --follow, the end)')
+    .option(
+      '--cursor <cursor>',
+      'start after this cursor (one printed before, as it was printed; or an entry id; default: all retained; with --follow, the end)',
+    )
     .option('--from-start', 'with --follow: print every retained event first, then follow')
     .option('-f, --follow', 'keep streaming, from the end of the feed (new events only); reconnect and resume when the connection drops')
     .option('--idle-ms <ms>', 'without --follow: stop after this long with nothing new', '1000')

@@ -1,18 +1,22 @@
 /**
  * Filtered, resumable subscriptions to the feeds, behind StreamEvents and StreamTaskResults.
- * Each item carries its cursor (the stream entry id) so a client that reconnects resumes
- * exactly after the last item it saw. Every subscription reads through the one shared tailer of
- * its stream (stream-tailer.ts): Redis connections do not grow with subscribers.
+ * Each item carries its cursor so a client that reconnects resumes exactly after the last item it
+ * saw: on a single Redis the stream entry id, on a Redis Cluster (one stream per class,
+ * src/store/keys.ts) one opaque string holding every stream's position (feed-cursor.ts). Every
+ * subscription reads through the one shared tailer of each stream it needs (feed-tailers.ts):
+ * Redis connections do not grow with subscribers. A subscription filtered by class reads only
+ * its classes' streams.
  */
 import type { Keys } from '../store/keys.js';
 import type { TaskFailure } from '../errors/task-failure.js';
 import { OrchestratorError } from '../errors/errors.js';
 import { EVENT_TYPES, parseEvent, parseResult, type TaskEventRecord, type TaskResultRecord } from '../store/codecs/feed-format.js';
-import { checkCursor } from './feed-reader.js';
 import type { RedisClient } from '../redis/redis-client.js';
 import { invalidArgument } from '../errors/errors.js';
 import type { Logger } from '../logging/logger.js';
-import { StreamTailer } from './stream-tailer.js';
+import { parseFeedCursor, type FeedStart } from './feed-cursor.js';
+import { FeedTailers } from './feed-tailers.js';
+import { openMerged, type MergedOptions } from './merged-feed.js';
 
 export interface EventFilter {
   types: string[];
@@ -63,8 +67,8 @@ export interface FeedSubscriptionsOptions {
   maxBufferedBytes: number;
   /** Longest one shared XREAD blocks. @default 5000 */
   blockMs?: number;
-  /** The shared reader of the events stream, when another reader (workflow status) uses it too. */
-  eventsTail?: StreamTailer<TaskEventRecord>;
+  /** The shared readers of the events streams, when another reader (workflow status) uses them too. */
+  eventsTail?: FeedTailers<TaskEventRecord>;
 }
 
 /** What a subscription needs from its call: when it ends, and how to end it early. */
@@ -83,21 +87,56 @@ function checkClasses(field: string, classes: string[], known: ReadonlySet<strin
   for (const c of classes) if (!known.has(c)) throw invalidArgument(field, `unknown class "${c}"`);
 }
 
+/** The shared readers of a deployment's events streams (also used by workflow status). */
+export function eventsTailers(o: {
+  redis: RedisClient;
+  redisUrl: string;
+  keys: Keys;
+  classes: Iterable<string>;
+  maxEntryBytes?: number;
+  logger: Logger;
+  blockMs?: number;
+}): FeedTailers<TaskEventRecord> {
+  const classes = [...o.classes];
+  return new FeedTailers({
+    redisUrl: o.redisUrl,
+    redis: o.redis,
+    streams: o.keys.eventStreams(classes),
+    composite: o.keys.feedsPerClass,
+    classes,
+    name: 'orq-tail-events',
+    parse: (f) => parseEvent(f, { maxBytes: o.maxEntryBytes }),
+    taskIdOf: (e) => e.taskId,
+    logger: o.logger,
+    blockMs: o.blockMs,
+  });
+}
+
 export class FeedSubscriptions {
-  private readonly eventsTail: StreamTailer<TaskEventRecord>;
-  private readonly resultsTail: StreamTailer<TaskResultRecord>;
+  private readonly eventsTail: FeedTailers<TaskEventRecord>;
+  private readonly resultsTail: FeedTailers<TaskResultRecord>;
 
   constructor(private readonly opts: FeedSubscriptionsOptions) {
-    const common = { redisUrl: opts.redisUrl, redis: opts.redis, logger: opts.logger, blockMs: opts.blockMs, taskIdOf: (r: { taskId: string }) => r.taskId };
-    this.eventsTail =
-      opts.eventsTail ??
-      new StreamTailer({ ...common, key: opts.keys.events, parse: (f) => parseEvent(f, { maxBytes: opts.maxEntryBytes }), name: 'orq-tail-events' });
-    this.resultsTail = new StreamTailer({
-      ...common,
-      key: opts.keys.results,
-      parse: (f) => parseResult(f, { maxBytes: opts.maxEntryBytes }),
+    const classes = [...opts.knownClasses];
+    this.eventsTail = opts.eventsTail ?? eventsTailers({ ...opts, classes });
+    this.resultsTail = new FeedTailers({
+      redisUrl: opts.redisUrl,
+      redis: opts.redis,
+      streams: opts.keys.resultStreams(classes),
+      composite: opts.keys.feedsPerClass,
+      classes,
       name: 'orq-tail-results',
+      parse: (f) => parseResult(f, { maxBytes: opts.maxEntryBytes }),
+      taskIdOf: (r) => r.taskId,
+      logger: opts.logger,
+      blockMs: opts.blockMs,
     });
+  }
+
+  /** The streams a subscription reads: those of `classes` when it names some, else all. */
+  private streamsOf<R>(feed: FeedTailers<R>, classes: readonly string[]): MergedOptions<R>['streams'] {
+    if (classes.length === 0 || !feed.composite) return feed.streams;
+    return classes.map((c) => feed.stream(c)).filter((s) => s !== undefined);
   }
 
   /** Subscribers attached to the shared readers now. */
@@ -120,12 +159,13 @@ export class FeedSubscriptions {
       if (!(EVENT_TYPES as readonly string[]).includes(t)) throw invalidArgument('types', `unknown event type "${t}" (known: ${EVENT_TYPES.join(', ')})`);
     }
     checkClasses('task_classes', f.taskClasses, this.opts.knownClasses);
-    if (cursor) checkCursor('cursor', cursor);
+    if (cursor) parseFeedCursor('cursor', cursor, this.eventsTail.cursorNames);
   }
 
   /** Events after `cursor` ("" = only new ones, "0" = all retained) matching the filter. */
   async *events(f: EventFilter, cursor: string, ctx: StreamContext): AsyncGenerator<Cursored<TaskEventRecord>> {
     this.checkEventFilter(f, cursor);
+    const start: FeedStart = cursor ? parseFeedCursor('cursor', cursor, this.eventsTail.cursorNames) : { kind: 'each', id: '$' };
     const types = new Set(f.types);
     const classes = new Set(f.taskClasses);
     const ids = new Set(f.taskIds);
@@ -134,8 +174,14 @@ export class FeedSubscriptions {
       (!classes.size || classes.has(e.taskClass)) &&
       (!f.workflowId || e.workflowId === f.workflowId) &&
       (!f.scheduleId || e.scheduleId === f.scheduleId);
-    const sub = this.eventsTail.subscribe({ cursor: cursor || '$', match, taskIds: ids.size ? ids : undefined, ...this.caps(ctx) });
-    for await (const { id, record } of sub) yield { cursor: id, item: record };
+    const sub = await openMerged(this.eventsTail, {
+      streams: this.streamsOf(this.eventsTail, f.taskClasses),
+      start,
+      match,
+      taskIds: ids.size ? ids : undefined,
+      ...this.caps(ctx),
+    });
+    for await (const { cursor: c, record } of sub.items()) yield { cursor: c, item: record };
   }
 
   /**
@@ -155,7 +201,7 @@ export class FeedSubscriptions {
     cursor: string,
     ctx: StreamContext,
   ): AsyncGenerator<Cursored<TaskResultRecord>> {
-    if (cursor) checkCursor('cursor', cursor);
+    const start: FeedStart | undefined = cursor ? parseFeedCursor('cursor', cursor, this.resultsTail.cursorNames) : undefined;
     if (sel.taskClass) checkClasses('task_class', [sel.taskClass], this.opts.knownClasses);
     if (sel.closeWhenDone && sel.taskIds.length === 0) throw invalidArgument('close_when_done', 'needs task_ids');
     const ids = new Set(sel.taskIds);
@@ -169,10 +215,12 @@ export class FeedSubscriptions {
       (!sel.scheduleId || r.scheduleId === sel.scheduleId);
 
     const taskIds = ids.size ? ids : undefined;
-    if (cursor || !ids.size) {
-      for await (const { id, record } of this.resultsTail.subscribe({ cursor: cursor || '0', match: matches, taskIds, ...this.caps(ctx) })) {
+    const streams = this.streamsOf(this.resultsTail, sel.taskClass ? [sel.taskClass] : []);
+    if (start || !ids.size) {
+      const sub = await openMerged(this.resultsTail, { streams, start: start ?? { kind: 'each', id: '0' }, match: matches, taskIds, ...this.caps(ctx) });
+      for await (const { cursor: c, record } of sub.items()) {
         pending.delete(record.taskId);
-        yield { cursor: id, item: record };
+        yield { cursor: c, item: record };
         if (sel.closeWhenDone && pending.size === 0) return;
       }
       return;
@@ -180,7 +228,7 @@ export class FeedSubscriptions {
     // Named tasks without a cursor: join the live tail first (no round trip once the tailer runs),
     // then read the tasks' records. A result written after a record was read reaches the live
     // buffer; one written before is in the record (the script that writes it ends the task).
-    const live = await this.resultsTail.open({ cursor: '$', match: matches, taskIds, ...this.caps(ctx) });
+    const live = await openMerged(this.resultsTail, { streams, start: { kind: 'each', id: '$' }, match: matches, taskIds, ...this.caps(ctx) });
     try {
       const from = live.from;
       for (const taskId of ids) {
@@ -198,10 +246,10 @@ export class FeedSubscriptions {
         yield { cursor: from, item: r };
       }
       if (sel.closeWhenDone && pending.size === 0) return;
-      for await (const { id, record: r } of live.items()) {
+      for await (const { cursor: c, record: r } of live.items()) {
         if (answered.size > 0 && answered.delete(`${r.taskId}\t${r.attempt}`)) continue;
         pending.delete(r.taskId);
-        yield { cursor: id, item: r };
+        yield { cursor: c, item: r };
         if (sel.closeWhenDone && pending.size === 0) return;
       }
     } finally {

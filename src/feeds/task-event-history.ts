@@ -19,8 +19,8 @@ import { parseEvent, type RawEntry, type TaskEventRecord } from '../store/codecs
 
 export interface TaskEventHistoryOptions {
   redis: RedisClient;
-  /** The events stream key. */
-  eventsKey: string;
+  /** The events stream a task of this class writes to (src/store/keys.ts eventsOf). */
+  eventsKeyOf: (taskClass: string) => string;
   /** Most entries one call looks at. @default 5000 */
   maxScannedEntries?: number;
   /** Most characters of an event's detail (and of each of its other text fields) handed out (a page, not a feed). @default 4096 */
@@ -68,8 +68,9 @@ export class TaskEventHistoryReader {
     }
   }
 
-  /** Events of `taskId` from `sinceMs` to `untilMs` (0: up to now). */
-  async read(taskId: string, sinceMs: number, untilMs: number): Promise<TaskEventHistory> {
+  /** Events of `taskId` (of `taskClass`: only its class's stream is read) from `sinceMs` to `untilMs` (0: up to now). */
+  async read(taskId: string, taskClass: string, sinceMs: number, untilMs: number): Promise<TaskEventHistory> {
+    const key = this.opts.eventsKeyOf(taskClass);
     const events: TaskEventEntry[] = [];
     // Both times come from Redis (a task-list score, a job's finishedOn): anything but a
     // millisecond time XRANGE takes ("1e+300", NaN) reads from the start or to the end instead.
@@ -80,7 +81,7 @@ export class TaskEventHistoryReader {
     let chars = 0;
     while (scanned < this.maxScanned) {
       const count = Math.min(CHUNK, this.maxScanned - scanned);
-      const entries = (await this.opts.redis.xrange(this.opts.eventsKey, start, end, 'COUNT', count)) as RawEntry[];
+      const entries = (await this.opts.redis.xrange(key, start, end, 'COUNT', count)) as RawEntry[];
       scanned += entries.length;
       for (const [id, fields] of entries) {
         // Cheap check before parsing: most entries belong to other tasks.

@@ -147,7 +147,10 @@ export class SystemStatus {
   async snapshot(): Promise<ClusterSnapshot> {
     const { redis, keys } = this.opts;
     const classes = [...this.opts.queues.all()];
-    const [counts, pools, replies] = await Promise.all([
+    // On a cluster each class's feeds are streams of their own, maybe on other shards: one XLEN
+    // each, outside the pipeline (whose keys share one slot), added to the totals.
+    const perClass = keys.feedsPerClass ? classes.map(([name]) => name) : [];
+    const [counts, pools, replies, classEvents, classResults] = await Promise.all([
       Promise.all(classes.map(([, q]) => q.getJobCounts(...COUNT_STATES))),
       this.pools(),
       redis
@@ -160,6 +163,8 @@ export class SystemStatus {
         .zcard(keys.activeRuns)
         .hlen(keys.schedules)
         .exec(),
+      Promise.all(perClass.map((c) => redis.xlen(keys.eventsOf(c)))),
+      Promise.all(perClass.map((c) => redis.xlen(keys.resultsOf(c)))),
     ]);
     for (const [err] of replies ?? []) if (err) throw err;
     const [counters, events, results, workflowInbox, workflowInboxDead, activeRuns, schedules] = (replies ?? []).map(([, v]) => v) as [
@@ -187,7 +192,12 @@ export class SystemStatus {
       queues,
       pools,
       count,
-      streams: { events, results, workflowInbox, workflowInboxDead },
+      streams: {
+        events: classEvents.reduce((a, b) => a + b, events),
+        results: classResults.reduce((a, b) => a + b, results),
+        workflowInbox,
+        workflowInboxDead,
+      },
       activeRuns,
       schedules,
       uptimeMs: Date.now() - this.opts.startedAtMs,

@@ -29,7 +29,15 @@
  * - `{<prefix>}:retention:lock` string: the orchestrator applying retention now (src/tasks/task-retention.ts).
  * - `{<prefix>}:cancel`  hash task_id -> reason: cancellations requested (read by pools).
  * - `{<prefix>}:cancel:ch` pub/sub channel: "<task_id>\t<reason>" for each cancel just requested.
- * - `{<prefix>}:events`, `<prefix>:results`: the feeds (format in src/store/codecs/feed-format.ts).
+ * - The feeds (format in src/store/codecs/feed-format.ts). On a single Redis: `{<prefix>}:events`
+ *   and `{<prefix>}:results`, every class's entries in the two. On a Redis Cluster
+ *   (`keys(prefix, { cluster: true })`): one events and one results stream per class,
+ *   `{<prefix>}:events:<class>` and `{<prefix>}:results:<class>`, written with the class's queue
+ *   and task keys so that a class's per-task writes stay one script when a class gets its own slot;
+ *   `{<prefix>}:events` then holds only workflow_run and workflow_step events (written with the
+ *   run's keys). Readers merge the streams (src/feeds/merged-feed.ts) behind one cursor
+ *   (src/feeds/feed-cursor.ts). A class name matches [a-z0-9_]+, so no class stream is ever
+ *   taken for another key.
  * - `{<prefix>}:counters` hash "<submitted|succeeded|failed|cancelled|retried|timed_out>:<class>"
  *   -> count (retried and timed_out count attempts, the others tasks).
  * - `{<prefix>}:slurm:<task_id>:<attempt>` the Slurm job id of an attempt (written by store/slurm/,
@@ -73,8 +81,25 @@ export interface Keys {
   readonly retentionLock: string;
   readonly cancel: string;
   readonly cancelChannel: string;
+  /** Whether the feeds are one stream per class (a Redis Cluster) or one stream each (a single Redis). */
+  readonly feedsPerClass: boolean;
+  /**
+   * `{<prefix>}:events`: on a single Redis every event; on a cluster the workflow run and step
+   * events only (a class's task events are in eventsOf(class)).
+   */
   readonly events: string;
+  /** `{<prefix>}:results`: on a single Redis every result; on a cluster nothing (see resultsOf). */
   readonly results: string;
+  /** The events stream a task of `taskClass` writes its events to. */
+  eventsOf(taskClass: string): string;
+  /** The results stream a task of `taskClass` writes its results to. */
+  resultsOf(taskClass: string): string;
+  /** Where workflow_run and workflow_step events go (with the run's keys): `{<prefix>}:events`. */
+  readonly workflowEvents: string;
+  /** Every events stream of these classes, the workflow events' included (one on a single Redis). */
+  eventStreams(classes: Iterable<string>): FeedStream[];
+  /** Every results stream of these classes (one on a single Redis). */
+  resultStreams(classes: Iterable<string>): FeedStream[];
   readonly pools: string;
   pool(poolId: string): string;
   /** Pools that left cleanly: pool_id -> ms it left. */
@@ -115,6 +140,24 @@ export interface Keys {
   readonly scheduleQueuePrefix: string;
 }
 
+/**
+ * One stream of a feed as readers see it: `name` is what a cursor calls it (the class whose
+ * entries it holds; "" for the one stream of a single Redis and for the workflow events stream of
+ * a cluster), `key` its Redis key.
+ */
+export interface FeedStream {
+  readonly name: string;
+  readonly key: string;
+}
+
+export interface KeysOptions {
+  /**
+   * The Redis is a cluster: each class's feeds get streams of their own (see Keys). Known where the
+   * connection's URL is (src/config/config.ts feedsPerClass). @default false
+   */
+  cluster?: boolean;
+}
+
 /** Name of the internal queue of schedule ticks (not a task class: class names have no "-"). */
 export const SCHEDULE_QUEUE = 'orq-schedules';
 
@@ -151,10 +194,23 @@ function fnvBytes(bytes: Uint8Array): number {
   return (h >>> 0) % TASK_INDEX_BUCKETS;
 }
 
-export function keys(prefix: string): Keys {
+export function keys(prefix: string, opts: KeysOptions = {}): Keys {
   const own = `{${prefix}}`;
+  const perClass = opts.cluster === true;
+  const events = `${own}:events`;
+  const results = `${own}:results`;
+  const eventsOf = perClass ? (taskClass: string) => `${events}:${taskClass}` : () => events;
+  const resultsOf = perClass ? (taskClass: string) => `${results}:${taskClass}` : () => results;
   return Object.freeze({
     prefix,
+    feedsPerClass: perClass,
+    eventsOf,
+    resultsOf,
+    workflowEvents: events,
+    eventStreams: (classes: Iterable<string>): FeedStream[] =>
+      perClass ? [{ name: '', key: events }, ...[...classes].map((c) => ({ name: c, key: eventsOf(c) }))] : [{ name: '', key: events }],
+    resultStreams: (classes: Iterable<string>): FeedStream[] =>
+      perClass ? [...classes].map((c) => ({ name: c, key: resultsOf(c) })) : [{ name: '', key: results }],
     queuePrefix: `${own}:q`,
     job: (taskClass: string, taskId: string) => `${own}:q:${taskClass}:${taskId}`,
     taskIndex: (taskId: string) => `${own}:ix:${taskIndexBucket(taskId)}`,
@@ -166,8 +222,8 @@ export function keys(prefix: string): Keys {
     retentionLock: `${own}:retention:lock`,
     cancel: `${own}:cancel`,
     cancelChannel: `${own}:cancel:ch`,
-    events: `${own}:events`,
-    results: `${own}:results`,
+    events,
+    results,
     pools: `${own}:pools`,
     pool: (poolId: string) => `${own}:pool:${poolId}`,
     poolsGone: `${own}:pools:gone`,

@@ -9,9 +9,12 @@ import { Packr } from 'msgpackr';
 import type { Keys } from './keys.js';
 import { eventFields, resultFields, type TaskEventRecord, type TaskResultRecord } from './codecs/feed-format.js';
 
-/** The four keys the writes use, in the order writeOutcome expects them (KEYS[k..k+3]). */
-export function outcomeKeys(keys: Keys): string[] {
-  return [keys.events, keys.results, keys.counters, keys.workflowInbox];
+/**
+ * The four keys the writes of a task of `taskClass` use, in the order writeOutcome expects them
+ * (KEYS[k..k+3]): its class's events and results streams (src/store/keys.ts), counters, inbox.
+ */
+export function outcomeKeys(keys: Keys, taskClass: string): string[] {
+  return [keys.eventsOf(taskClass), keys.resultsOf(taskClass), keys.counters, keys.workflowInbox];
 }
 
 /** The packer BullMQ's Redis backend uses; Redis's Lua reads it with cmsgpack. */

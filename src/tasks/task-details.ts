@@ -47,7 +47,7 @@ export class TaskDetailsReader {
     const status = await this.opts.status.get(taskId);
     const [job, history] = await Promise.all([
       Job.fromId(this.opts.queues.get(status.taskClass), taskId) as Promise<Job<TaskJobData> | undefined>,
-      this.opts.history.read(taskId, status.submittedAtMs, status.finishedAtMs > 0 ? status.finishedAtMs + FINISH_MARGIN_MS : 0),
+      this.opts.history.read(taskId, status.taskClass, status.submittedAtMs, status.finishedAtMs > 0 ? status.finishedAtMs + FINISH_MARGIN_MS : 0),
     ]);
     const data = job?.data;
     // A job stores its executor and timeout only where its name and class do not say them

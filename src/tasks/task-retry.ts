@@ -155,7 +155,7 @@ export class TaskRetrier {
       opts = JSON.stringify({ ...parsed, attempts: allowance });
     }
     // The attempt the task runs next: its next "started" event carries the same number.
-    const code = await this.requeue({ taskId, jobKey: queue.toKey(taskId), queueKeys: queue.keys, lifo: Boolean(job.opts.lifo) }, data, opts, {
+    const code = await this.requeue({ taskId, taskClass, jobKey: queue.toKey(taskId), queueKeys: queue.keys, lifo: Boolean(job.opts.lifo) }, data, opts, {
       type: 'requeued',
       taskId,
       taskClass,

@@ -7,14 +7,24 @@
  * can find them trimmed (MAXLEN), so it checks now and then and reads the run again when it may
  * have missed something. Watchers read the events stream through one shared tailer
  * (src/feeds/stream-tailer.ts), never a connection each.
+ *
+ * On a Redis Cluster the run and step events are in the workflow events stream, in the run's slot
+ * (read in the MULTI as above), and the step tasks' own events (started, retrying, stalled) in
+ * their classes' streams, elsewhere: those streams' last ids are read just before the MULTI, so
+ * following them from there misses nothing; what lands in between is seen twice and the second
+ * sighting, no change, is not sent again.
  */
 import type { RedisClient } from '../redis/redis-client.js';
 import type { Keys } from '../store/keys.js';
 import { OrchestratorError } from '../errors/errors.js';
 import type { TaskStatusReader } from '../tasks/task-status.js';
-import { parseEvent, type RawEntry, type TaskEventRecord } from '../store/codecs/feed-format.js';
+import type { RawEntry, TaskEventRecord } from '../store/codecs/feed-format.js';
 import type { Cursored, StreamContext } from '../feeds/feed-subscriptions.js';
-import { compareIds, StreamTailer, type TailSubscription } from '../feeds/stream-tailer.js';
+import { compareIds } from '../feeds/stream-tailer.js';
+import type { FeedTailers } from '../feeds/feed-tailers.js';
+import { encodeFeedCursor } from '../feeds/feed-cursor.js';
+import { openMerged, type MergedItem, type MergedSubscription } from '../feeds/merged-feed.js';
+import { eventsTailers } from '../feeds/feed-subscriptions.js';
 import { createLogger } from '../logging/logger.js';
 import { stepIdOf, stepTaskId, type FailurePolicy } from './workflow-definition.js';
 import type { WorkflowStore } from './workflow-store.js';
@@ -69,8 +79,10 @@ export interface WorkflowStatusReaderOptions {
    * closes when the run has ended. @default 5000
    */
   recheckMs?: number;
-  /** The shared reader of the events stream; one of its own when absent. */
-  events?: StreamTailer<TaskEventRecord>;
+  /** The shared readers of the events streams; ones of its own when absent. */
+  events?: FeedTailers<TaskEventRecord>;
+  /** The configured classes (whose events streams a run's steps write to on a cluster). */
+  classes: Iterable<string>;
   /** Updates one watcher may have waiting to be sent before it is ended (grpc.streamBufferEntries). @default 1000 */
   maxBufferedEntries?: number;
   /** Bytes one watcher may have waiting, as maxBufferedEntries (grpc.streamBufferBytes). @default 4 MiB */
@@ -82,19 +94,11 @@ const FINAL_STEP = new Set<StepState>(['succeeded', 'failed', 'cancelled', 'skip
 const DEFAULT_RECHECK_MS = 5_000;
 
 export class WorkflowStatusReader {
-  private readonly events: StreamTailer<TaskEventRecord>;
+  private readonly events: FeedTailers<TaskEventRecord>;
 
   constructor(private readonly opts: WorkflowStatusReaderOptions) {
     this.events =
-      opts.events ??
-      new StreamTailer({
-        redisUrl: opts.redisUrl,
-        redis: opts.redis,
-        key: opts.keys.events,
-        parse: parseEvent,
-        logger: createLogger('silent'),
-        name: 'orq-tail-events',
-      });
+      opts.events ?? eventsTailers({ redis: opts.redis, redisUrl: opts.redisUrl, keys: opts.keys, classes: opts.classes, logger: createLogger('silent') });
   }
 
   /** Stops the reader of its own, if it has one (a shared one is closed by its owner). */
@@ -107,15 +111,22 @@ export class WorkflowStatusReader {
     return (await this.snapshot(runId)).view;
   }
 
-  /** The run and its steps, with the events-stream id they are current as of. */
-  private async snapshot(runId: string): Promise<{ view: WorkflowRunView; cursor: string }> {
+  /**
+   * The run and its steps, with the events streams' positions they are current as of (the
+   * workflow events stream's under "", first; on a cluster also every class's) and those as a
+   * cursor.
+   */
+  private async snapshot(runId: string): Promise<{ view: WorkflowRunView; cursor: string; positions: Map<string, string> }> {
     const { redis, keys } = this.opts;
+    const classStreams = this.events.composite ? this.events.streams.filter((s) => s.name !== '') : [];
+    // Each on its own (they may live on different shards), before the MULTI: see the header.
+    const classLast = await Promise.all(classStreams.map((s) => redis.xrevrange(s.key, '+', '-', 'COUNT', 1) as Promise<RawEntry[]>));
     const replies = (await redis
       .multi()
       .hgetall(keys.run(runId))
       .hgetall(keys.runSteps(runId))
       .hgetall(keys.runOutcomes(runId))
-      .xrevrange(keys.events, '+', '-', 'COUNT', 1)
+      .xrevrange(keys.workflowEvents, '+', '-', 'COUNT', 1)
       .exec()) as [Error | null, unknown][];
     for (const [err] of replies) if (err) throw err;
     const [run, steps, outcomes, last] = replies.map(([, v]) => v) as [Record<string, string>, Record<string, string>, Record<string, string>, RawEntry[]];
@@ -144,7 +155,10 @@ export class WorkflowStatusReader {
       }),
     );
     await this.addStarts(views);
-    return { view: { ...header, steps: views }, cursor: last[0]?.[0] ?? '0-0' };
+    const positions = new Map([['', last[0]?.[0] ?? '0-0']]);
+    classStreams.forEach((s, i) => positions.set(s.name, classLast[i]![0]?.[0] ?? '0-0'));
+    const cursor = this.events.composite ? encodeFeedCursor(positions) : positions.get('')!;
+    return { view: { ...header, steps: views }, cursor, positions };
   }
 
   /**
@@ -183,7 +197,15 @@ export class WorkflowStatusReader {
    */
   async *watch(runId: string, ctx: StreamContext): AsyncGenerator<Cursored<WorkflowUpdate>> {
     const first = await this.snapshot(runId);
-    let { cursor } = first;
+    let { cursor, positions } = first;
+    const composite = this.events.composite;
+    // The workflow events stream and, on a cluster, the streams of the run's step classes.
+    const streams = composite
+      ? this.events.streams.filter((s) => s.name === '' || first.view.steps.some((st) => st.taskClass === s.name))
+      : this.events.streams;
+    // Positions of the streams followed only: another class's stream trimmed is no miss of this run.
+    const followed = (p: Map<string, string>) => new Map([...p].filter(([name]) => streams.some((st) => st.name === name)));
+    positions = followed(positions);
     let runState = first.view.state;
     const base = { runId, runState, atMs: Date.now(), taskId: '', attempt: 0, error: '', resultJson: '', snapshot: true };
     yield { cursor, item: { ...base, stepId: '', error: first.view.stopReason } };
@@ -196,30 +218,32 @@ export class WorkflowStatusReader {
 
     const recheckMs = this.opts.recheckMs ?? DEFAULT_RECHECK_MS;
     const signal = ctx.signal;
-    const follow = (from: string) =>
-      this.events.open({
-        cursor: from,
+    const follow = (from: Map<string, string>) =>
+      openMerged(this.events, {
+        streams,
+        start: { kind: 'per-stream', ids: from },
         match: (e) => e.workflowId === runId,
         maxBufferedEntries: this.opts.maxBufferedEntries ?? 1_000,
         maxBufferedBytes: this.opts.maxBufferedBytes ?? 4 << 20,
         signal,
         onOverflow: ctx.fail,
       });
-    let sub: TailSubscription<TaskEventRecord> = await follow(cursor);
+    let sub: MergedSubscription<TaskEventRecord> = await follow(positions);
     let items = sub.items();
-    let pending: Promise<IteratorResult<{ id: string; record: TaskEventRecord }>> | undefined;
+    let pending: Promise<IteratorResult<MergedItem<TaskEventRecord>>> | undefined;
     try {
       let checkedAt = Date.now();
       while (!signal.aborted) {
         if (Date.now() - checkedAt >= recheckMs) {
           checkedAt = Date.now();
-          if (await this.mayHaveMissed(cursor)) {
+          if (await this.mayHaveMissed(positions)) {
             // Read the run again (with the stream position it is current as of) and send what
             // changed since what this watcher last sent; then follow the stream from there.
             const again = await this.snapshot(runId);
             cursor = again.cursor;
+            positions = followed(again.positions);
             sub.close();
-            sub = await follow(cursor);
+            sub = await follow(positions);
             items = sub.items();
             pending = undefined;
             for (const s of again.view.steps) {
@@ -264,8 +288,9 @@ export class WorkflowStatusReader {
         if (got === undefined) continue;
         pending = undefined;
         if (got.done) return;
-        const { id, record: e } = got.value;
+        const { cursor: id, stream, id: entryId, record: e } = got.value;
         cursor = id;
+        positions.set(stream, entryId);
         if (e.type === 'workflow_run') {
           runState = (e.state ?? runState) as RunState;
           yield { cursor: id, item: { ...base, runState, snapshot: false, stepId: '', atMs: e.atMs, error: e.detail ?? '' } };
@@ -277,6 +302,8 @@ export class WorkflowStatusReader {
         const prev = last.get(change.stepId);
         // The queued mark can land after the task's start: never step back from running or an end.
         if (prev && (FINAL_STEP.has(prev.state) || (e.type === 'workflow_step' && change.state === 'queued' && prev.state === 'running'))) continue;
+        // On a cluster a class stream is followed from just before the snapshot (see the header).
+        if (composite && prev && prev.state === change.state && prev.attempt === change.attempt) continue;
         last.set(change.stepId, change);
         const outcome = change.state === 'succeeded' ? parseOutcome(await this.opts.redis.hget(this.opts.keys.runOutcomes(runId), change.stepId)) : undefined;
         yield {
@@ -301,14 +328,18 @@ export class WorkflowStatusReader {
   }
 
   /**
-   * Whether a watcher at `cursor` may have missed changes of its run: the events stream no longer
-   * holds the entry at the cursor, so entries after it may have been trimmed unread. (The run's
-   * end, once written, stays readable until trimming removes it and everything before it.)
+   * Whether a watcher at `positions` may have missed changes of its run: an events stream no
+   * longer holds the entry at its position, so entries after it may have been trimmed unread.
+   * (The run's end, once written, stays readable until trimming removes it and everything before it.)
    */
-  private async mayHaveMissed(cursor: string): Promise<boolean> {
-    const oldest = (await this.opts.redis.xrange(this.opts.keys.events, '-', '+', 'COUNT', 1)) as RawEntry[];
-    const oldestId = oldest[0]?.[0];
-    return oldestId === undefined ? cursor !== '0-0' : compareIds(oldestId, cursor) > 0;
+  private async mayHaveMissed(positions: ReadonlyMap<string, string>): Promise<boolean> {
+    const checks = [...positions].map(async ([name, cursor]) => {
+      const key = name === '' ? this.opts.keys.workflowEvents : this.opts.keys.eventsOf(name);
+      const oldest = (await this.opts.redis.xrange(key, '-', '+', 'COUNT', 1)) as RawEntry[];
+      const oldestId = oldest[0]?.[0];
+      return oldestId === undefined ? cursor !== '0-0' : compareIds(oldestId, cursor) > 0;
+    });
+    return (await Promise.all(checks)).some(Boolean);
   }
 }
 

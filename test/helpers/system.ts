@@ -12,7 +12,8 @@ import { OrchestratorClient } from '../../src/client/orchestrator-client.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { createLogger } from '../../src/logging/logger.js';
 import { Orchestrator } from '../../src/orchestrator.js';
-import { keys, type Keys } from '../../src/store/keys.js';
+import type { Keys } from '../../src/store/keys.js';
+import { keysFor } from '../../src/store/keys-for.js';
 import { PROJECT_ROOT } from '../../src/paths.js';
 import { startRedis, type RedisServerHandle } from './redis-server.js';
 import type { NetnsHost } from './netns.js';
@@ -173,7 +174,7 @@ export async function startBareSystem<H extends RedisHandle = RedisServerHandle>
   r.on('error', () => undefined);
   const children: { child: ChildProcess; exited: Promise<unknown>; kill(sig?: NodeJS.Signals): void }[] = [];
   const clients: OrchestratorClient[] = [];
-  const k = keys(config.redis.prefix);
+  const k = keysFor(config.redis.prefix, redis.url);
   const env = {
     PATH: process.env.PATH,
     REDIS_URL: redis.url,

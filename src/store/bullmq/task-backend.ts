@@ -29,7 +29,8 @@
  * BullMQ's), which the start-up guard checks against the installed BullMQ and
  * test/task-scripts.test.ts against the scripts' headers. What we read from BullMQ's arguments
  * is found by name (script-layouts.ts). Every key shares the `{<prefix>}` hash tag, so they are
- * valid on a Redis Cluster too.
+ * valid on a Redis Cluster too; the feeds' keys a queue's scripts get are its class's streams
+ * (keys.eventsOf / resultsOf: one stream per class on a cluster).
  */
 import { createRedisBackend, type BackendFactory, type RedisQueueBackend } from 'bullmq';
 import type { RedisClient } from '../../redis/redis-client.js';
@@ -231,10 +232,12 @@ function plainFinish(opts: FinishOpts): boolean {
  */
 export function taskBackend(opts: TaskBackendOptions): BackendFactory<RedisQueueBackend> {
   const { keys, outcomes, starts } = opts;
-  const finishKeys = [...outcomeKeys(keys), keys.cancel];
-  const retryKeys = [keys.events, keys.counters];
   return (name, queueOpts, flags) => {
     const backend = createRedisBackend(name, queueOpts, flags);
+    // A queue is a class (its name): its tasks' events and results go to the class's streams.
+    const events = keys.eventsOf(name);
+    const finishKeys = [...outcomeKeys(keys, name), keys.cancel];
+    const retryKeys = [events, keys.counters];
     if (backend.moveToFinishedKeys.length !== FINISH_KEYS) {
       throw new Error(`this BullMQ's moveToFinished takes ${backend.moveToFinishedKeys.length} keys, not ${FINISH_KEYS}: see README "Upgrading BullMQ"`);
     }
@@ -248,7 +251,7 @@ export function taskBackend(opts: TaskBackendOptions): BackendFactory<RedisQueue
     };
     backend.execCommand = (client, command, all: unknown[]) => {
       if (command === 'moveToActive') {
-        const run = client.runCommand(MOVE_TO_ACTIVE, args(all, ACTIVE_KEYS, ACTIVE_ARGS, [keys.events, keys.cancel], startArgs)) as Promise<unknown>;
+        const run = client.runCommand(MOVE_TO_ACTIVE, args(all, ACTIVE_KEYS, ACTIVE_ARGS, [events, keys.cancel], startArgs)) as Promise<unknown>;
         return run.then((r) => (starts.fromReply(r), r));
       }
       if (command === 'moveToFinished') {
@@ -271,7 +274,7 @@ export function taskBackend(opts: TaskBackendOptions): BackendFactory<RedisQueue
         });
       }
       if (command === 'moveStalledJobsToWait') {
-        return client.runCommand(MOVE_STALLED, args(all, STALLED_KEYS, STALLED_ARGS, [keys.events], startArgs));
+        return client.runCommand(MOVE_STALLED, args(all, STALLED_KEYS, STALLED_ARGS, [events], startArgs));
       }
       if (command === 'moveToDelayed' || command === 'retryJob') {
         // The job id, then the token: moveToDelayed's ARGV[3] and [4], retryJob's ARGV[4] and [5].

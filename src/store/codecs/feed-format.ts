@@ -1,7 +1,9 @@
 /**
  * Stream protocol of the two feeds. Programs read these with XREAD / XREADGROUP directly,
  * so the field names below are a public contract (also in the README); add fields, never
- * rename or remove one.
+ * rename or remove one. On a Redis Cluster each class has its own events and results stream
+ * (`<prefix>:events:<class>`, `<prefix>:results:<class>`; workflow_run and workflow_step events
+ * stay in `<prefix>:events`: src/store/keys.ts), with these same fields.
  *
  * `<prefix>:events`, one entry per state change, trimmed with MAXLEN ~ streams.eventsMaxLen:
  *   type        submitted | started | progress | retrying | succeeded | failed | cancelled | stalled
@@ -37,7 +39,8 @@
  *               body), at most pool.failureTailBytes, when there was any
  *   retryable   failed, cancelled: "1" when running the task again could help, else "0"
  *
- * The entry id is the cursor: resume with XREAD ... STREAMS key <last id seen>.
+ * The entry id is a stream's cursor: resume with XREAD ... STREAMS key <last id seen>. gRPC
+ * cursors of a cluster's merged feeds hold one such id per stream (src/feeds/feed-cursor.ts).
  *
  * Anyone who can reach Redis can XADD anything to these streams, and an entry is read back whole.
  * parseEvent and parseResult never throw: an entry they cannot turn into a record (a required

@@ -4,7 +4,7 @@ import type { Keys } from '../keys.js';
 import { eventFields, resultFields, type TaskEventRecord, type TaskResultRecord } from '../codecs/feed-format.js';
 
 /**
- * Writes a final outcome outside a script: its event, its result and the finished count
+ * Writes a final outcome outside a script: its event, its result (to its class's streams) and the finished count
  * (`<state>:<class>` in the counters hash). No MULTI for a plain task: the three go out in order
  * on one auto-pipelined connection (one round trip), and a reader that sees the result entry
  * without the event (a dropped connection between them) loses nothing it needs. A workflow's
@@ -24,10 +24,11 @@ export function appendOutcome(
     const ev = eventFields(event);
     const res = resultFields(result);
     const counter = `${result.state}:${result.taskClass}`;
+    const [events, results] = [keys.eventsOf(result.taskClass), keys.resultsOf(result.taskClass)];
     if (!result.workflowId) {
       await Promise.all([
-        retryWhileSlotMoves(redis, () => redis.xadd(keys.events, 'MAXLEN', '~', maxLen.events, '*', ...ev)),
-        retryWhileSlotMoves(redis, () => redis.xadd(keys.results, 'MAXLEN', '~', maxLen.results, '*', ...res)),
+        retryWhileSlotMoves(redis, () => redis.xadd(events, 'MAXLEN', '~', maxLen.events, '*', ...ev)),
+        retryWhileSlotMoves(redis, () => redis.xadd(results, 'MAXLEN', '~', maxLen.results, '*', ...res)),
         retryWhileSlotMoves(redis, () => redis.hincrby(keys.counters, counter, 1)),
       ]);
       return;
@@ -35,8 +36,8 @@ export function appendOutcome(
     await retryWhileSlotMoves(redis, async () => {
       const replies = await redis
         .multi()
-        .xadd(keys.events, 'MAXLEN', '~', maxLen.events, '*', ...ev)
-        .xadd(keys.results, 'MAXLEN', '~', maxLen.results, '*', ...res)
+        .xadd(events, 'MAXLEN', '~', maxLen.events, '*', ...ev)
+        .xadd(results, 'MAXLEN', '~', maxLen.results, '*', ...res)
         .hincrby(keys.counters, counter, 1)
         .xadd(keys.workflowInbox, '*', ...res)
         .exec();

@@ -26,12 +26,11 @@ export function cancelQueued(
   maxLen: { events: number; results: number },
 ): (job: CancelQueuedJob, atMs: number, reason: string, event: TaskEventRecord, result: TaskResultRecord) => Promise<CancelQueuedCode | number> {
   const run = storeScript<Command>(redis, 'tasks/cancel-queued', 7);
-  const outcome = outcomeKeys(keys);
   return (job, atMs, reason, event, result) =>
     run(
       job.jobKey,
       job.queueKeys.repeat!,
-      ...outcome,
+      ...outcomeKeys(keys, result.taskClass),
       job.queueKeys.failed!,
       job.taskId,
       '0',

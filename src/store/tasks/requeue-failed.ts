@@ -6,6 +6,8 @@ import { storeScript } from '../store-script.js';
 
 export interface RequeueFailedJob {
   taskId: string;
+  /** Its class: the requeued event goes to the class's events stream. */
+  taskClass: string;
   /** The job's hash (`queue.toKey(taskId)`). */
   jobKey: string;
   /** BullMQ's keys of its queue (`queue.keys`). */
@@ -30,7 +32,7 @@ export function requeueFailed(
   return (job, dataJson, optsJson, event) => {
     const k = job.queueKeys;
     return run(
-      ...[job.jobKey, k.events!, k.failed!, k.wait!, k.meta!, k.active!, k.marker!, k.prioritized!, k.pc!, keys.events],
+      ...[job.jobKey, k.events!, k.failed!, k.wait!, k.meta!, k.active!, k.marker!, k.prioritized!, k.pc!, keys.eventsOf(job.taskClass)],
       ...[job.taskId, `${job.lifo ? 'R' : 'L'}PUSH`, 'failedReason', 'failed', '1', '1'],
       dataJson,
       eventsMaxLen,

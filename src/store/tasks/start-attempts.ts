@@ -7,12 +7,14 @@ type Command = (argv: (string | number)[]) => Promise<(string | null)[]>;
 
 /**
  * lua/tasks/start-attempts.lua: writes each "started" event of `starts` and answers, for each,
- * the reason of a cancel requested for its task, or null.
+ * the reason of a cancel requested for its task, or null. One script call per events stream:
+ * one on a single Redis, one per class of the batch on a cluster (each class's stream is in its
+ * class's slot).
  */
 export function startAttempts(redis: RedisClient, keys: Keys, eventsMaxLen: number): (starts: readonly TaskEventRecord[]) => Promise<(string | null)[]> {
   const run = storeScript<Command>(redis, 'tasks/start-attempts', 2);
-  return async (starts) => {
-    const argv: (string | number)[] = [keys.events, keys.cancel, eventsMaxLen];
+  const call = async (stream: string, starts: readonly TaskEventRecord[]) => {
+    const argv: (string | number)[] = [stream, keys.cancel, eventsMaxLen];
     for (const s of starts) {
       const ev = eventFields(s);
       argv.push(s.taskId, ev.length);
@@ -20,5 +22,26 @@ export function startAttempts(redis: RedisClient, keys: Keys, eventsMaxLen: numb
     }
     const replies = await run(argv);
     return starts.map((_, i) => replies[i] ?? null);
+  };
+  return async (starts) => {
+    if (!keys.feedsPerClass) return call(keys.events, starts);
+    const byStream = new Map<string, number[]>();
+    starts.forEach((s, i) => {
+      const stream = keys.eventsOf(s.taskClass);
+      const at = byStream.get(stream);
+      if (at) at.push(i);
+      else byStream.set(stream, [i]);
+    });
+    const out: (string | null)[] = new Array<string | null>(starts.length).fill(null);
+    await Promise.all(
+      [...byStream].map(async ([stream, at]) => {
+        const replies = await call(
+          stream,
+          at.map((i) => starts[i]!),
+        );
+        at.forEach((i, j) => (out[i] = replies[j] ?? null));
+      }),
+    );
+    return out;
   };
 }

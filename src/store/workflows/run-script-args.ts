@@ -5,7 +5,11 @@
  */
 import type { Keys } from '../keys.js';
 
-/** KEYS of every run script: run, steps, deps, outcomes, events, active runs, releasing, run index. */
+/**
+ * KEYS of every run script: run, steps, deps, outcomes, events, active runs, releasing, run index.
+ * The events stream is the workflow events stream (keys.workflowEvents: on a cluster the one with
+ * the run's keys, not a class's): run scripts write only workflow_run and workflow_step events.
+ */
 export const RUN_SCRIPT_KEYS = 8;
 
 export interface RunScriptOptions {
@@ -22,7 +26,7 @@ export function runScriptHead(keys: Keys, opts: RunScriptOptions, runId: string,
     keys.runSteps(runId),
     keys.runDeps(runId),
     keys.runOutcomes(runId),
-    keys.events,
+    keys.workflowEvents,
     keys.activeRuns,
     keys.releasing,
     keys.runIndex,

@@ -802,7 +802,11 @@ export interface StreamTaskResultsRequest {
   taskIds: string[];
   workflowId: string;
   taskClass: string;
-  /** A results-stream entry id; delivery starts after it. Empty: from the oldest retained entry. */
+  /**
+   * A cursor a TaskResult carried (opaque: pass it back as received), or a results-stream entry
+   * id ("0" for everything retained); delivery starts after it. Empty: from the oldest retained
+   * entry. On a Redis Cluster a cursor holds the position in every class's stream (README "Feeds").
+   */
   cursor: string;
   /** End the stream once every task in task_ids has a result (only with task_ids). */
   closeWhenDone: boolean;
@@ -811,6 +815,7 @@ export interface StreamTaskResultsRequest {
 }
 
 export interface TaskResult {
+  /** Where this result leaves the subscription (opaque): resume after it with this cursor. */
   cursor: string;
   taskId: string;
   taskClass: string;
@@ -846,13 +851,18 @@ export interface StreamEventsRequest {
   taskClasses: string[];
   taskIds: string[];
   workflowId: string;
-  /** An events-stream entry id, "0" for everything retained; empty: only new events. */
+  /**
+   * A cursor a TaskEvent carried (opaque: pass it back as received), or an events-stream entry
+   * id ("0" for everything retained); empty: only new events. On a Redis Cluster a cursor holds
+   * the position in every class's stream (README "Feeds").
+   */
   cursor: string;
   /** Only the events of tasks this schedule fired. */
   scheduleId: string;
 }
 
 export interface TaskEvent {
+  /** Where this event leaves the subscription (opaque): resume after it with this cursor. */
   cursor: string;
   type: string;
   taskId: string;

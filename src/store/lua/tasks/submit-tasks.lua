@@ -22,15 +22,16 @@
   the prefix: a value that starts with the task's own is the same content.
 
   Input:
-    KEYS[1] events          stream (src/store/codecs/feed-format.ts)
-    KEYS[2] counters        hash
-    KEYS[3] schedules_last  hash schedule_id -> "<tick ms>\t<task_id>"
-    KEYS[4] schedules       hash schedule_id -> schedule record
-    KEYS[5..] per class of the batch, CLASS_KEYS (12) keys from KEYS[c]:
+    KEYS[1] counters        hash
+    KEYS[2] schedules_last  hash schedule_id -> "<tick ms>\t<task_id>"
+    KEYS[3] schedules       hash schedule_id -> schedule record
+    KEYS[4..] per class of the batch, CLASS_KEYS (13) keys from KEYS[c]:
       KEYS[c]          its task list (stream, entry field "t" = task_id)
       KEYS[c + 1..9]   its queue's marker, meta, id, prioritized, delayed, completed, active,
                        events, pc (BullMQ's)
       KEYS[c + 10..11] its queue's wait, paused (BullMQ's)
+      KEYS[c + 12]     the class's events stream (src/store/codecs/feed-format.ts; one stream
+                       for every class on a single Redis, one per class on a cluster)
       then, per workflow run of the batch, its steps hash
       then the index buckets of the batch's tasks, each once: hash task_id ->
         "<class>\t<digest>\t<list entry id>" (src/store/codecs/task-index.ts)
@@ -122,7 +123,7 @@ local function taskArgs(i)
   return unpack(ARGV, b + 1, b + TASK_ARGS)
 end
 
-local events, counters, schedulesLast, schedules = KEYS[1], KEYS[2], KEYS[3], KEYS[4]
+local counters, schedulesLast, schedules = KEYS[1], KEYS[2], KEYS[3]
 local eventsMaxLen = ARGV[1]
 local now = serverNowMs()
 local n = (#ARGV - 1) / TASK_ARGS
@@ -159,7 +160,7 @@ for i = 1, n do
     local delayed = delayMs ~= '0'
     local ev = taskEvent('submitted', id, class, 0, now, workflowId ~= '' and workflowId or nil, nil,
       delayed and ('delay_ms=' .. delayMs) or nil, scheduleId ~= '' and scheduleId or nil)
-    redis.call('XADD', events, 'MAXLEN', '~', eventsMaxLen, '*', unpack(ev))
+    redis.call('XADD', KEYS[c + 12], 'MAXLEN', '~', eventsMaxLen, '*', unpack(ev))
     if not submitted[class] then classes[#classes + 1] = class; submitted[class] = 0 end
     submitted[class] = submitted[class] + 1
     if delayed then
