@@ -10,9 +10,9 @@ import { status } from '@grpc/grpc-js';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { StepState, TaskState, WorkflowRunState, type TaskEvent, type TaskInput } from '../src/client/orchestrator-client.js';
-import type { ServiceError } from '@grpc/grpc-js';
 import { startRedisCluster, type RedisClusterHandle } from './helpers/redis-cluster.js';
 import { startSystem, TEST_CONFIG_TOML, type TestSystem } from './helpers/system.js';
+import { readUntilEnded, take } from './helpers/grpc-streams.js';
 import { eventFields } from '../src/store/codecs/feed-format.js';
 
 let cluster: RedisClusterHandle;
@@ -37,20 +37,6 @@ function batch(tag: string, n: number): TaskInput[] {
 async function runAll(tasks: TaskInput[]): Promise<void> {
   await sys.client.submitTasks(tasks);
   for (const t of tasks) expect((await sys.client.waitForResult(t.taskId!, { timeoutMs: 30_000 })).state).toBe(TaskState.TASK_STATE_SUCCEEDED);
-}
-
-/** Up to `n` items of a stream (all of them when `done` says so first), then the call is cancelled. */
-async function take<T>(stream: AsyncIterable<T> & { cancel(): void }, n: number, done?: (got: T[]) => boolean): Promise<T[]> {
-  const out: T[] = [];
-  try {
-    for await (const x of stream) {
-      out.push(x);
-      if (out.length === n || done?.(out)) break;
-    }
-  } finally {
-    stream.cancel();
-  }
-  return out;
 }
 
 /** The stream names a composite cursor holds a position for. */
@@ -216,16 +202,7 @@ describe('feeds on a Redis Cluster', { timeout: 90_000 }, () => {
     const got: TaskEvent[] = [(await it.next()).value as TaskEvent];
     // The client stops reading; gRPC flow control holds the server back and its buffer fills.
     for (let i = 0; i < 8; i++) await write(400);
-    let ended: ServiceError | undefined;
-    try {
-      for (;;) {
-        const r = await it.next();
-        if (r.done) break;
-        got.push(r.value);
-      }
-    } catch (err) {
-      ended = err as ServiceError;
-    }
+    const ended = await readUntilEnded(it, got);
     expect(ended?.code).toBe(status.RESOURCE_EXHAUSTED);
     expect(ended?.details).toMatch(/resume from the last cursor received \(the last one sent was c1\./);
     expect(got.length).toBeLessThan(n);

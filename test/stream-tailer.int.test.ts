@@ -13,6 +13,7 @@ import { createLogger } from '../src/logging/logger.js';
 import { Orchestrator } from '../src/orchestrator.js';
 import { startBareSystem, TEST_CONFIG_TOML, type BareSystem, type OrchestratorProcess } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
+import { readUntilEnded } from './helpers/grpc-streams.js';
 
 let sys: BareSystem;
 let orch: OrchestratorProcess;
@@ -266,16 +267,7 @@ describe('a subscriber that cannot keep up', () => {
     // The client stops reading; gRPC flow control holds the server back, and its buffer fills.
     const written = [...first];
     for (let i = 1; i < 5000; i += 500) written.push(...(await writeEvents(wf, 500, i)));
-    let ended: ServiceError | undefined;
-    try {
-      for (;;) {
-        const r = await it.next();
-        if (r.done) break;
-        got.push(r.value);
-      }
-    } catch (err) {
-      ended = err as ServiceError;
-    }
+    const ended = await readUntilEnded(it, got);
     expect(ended?.code).toBe(status.RESOURCE_EXHAUSTED);
     expect(ended?.details).toContain('resume from the last cursor received');
     expect(got.length).toBeLessThan(written.length);

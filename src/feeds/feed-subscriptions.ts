@@ -87,8 +87,8 @@ function checkClasses(field: string, classes: string[], known: ReadonlySet<strin
   for (const c of classes) if (!known.has(c)) throw invalidArgument(field, `unknown class "${c}"`);
 }
 
-/** The shared readers of a deployment's events streams (also used by workflow status). */
-export function eventsTailers(o: {
+/** What the shared readers of a feed need of a deployment. */
+interface TailerSource {
   redis: RedisClient;
   redisUrl: string;
   keys: Keys;
@@ -96,20 +96,33 @@ export function eventsTailers(o: {
   maxEntryBytes?: number;
   logger: Logger;
   blockMs?: number;
-}): FeedTailers<TaskEventRecord> {
+}
+
+/** The shared readers of one feed, its streams `streams(classes)` read by `name` connections. */
+function feedTailers<R extends { taskId: string }>(
+  o: TailerSource,
+  streams: (classes: string[]) => ReturnType<Keys['eventStreams']>,
+  name: string,
+  parse: (f: string[], opts: { maxBytes?: number }) => R,
+): FeedTailers<R> {
   const classes = [...o.classes];
   return new FeedTailers({
     redisUrl: o.redisUrl,
     redis: o.redis,
-    streams: o.keys.eventStreams(classes),
+    streams: streams(classes),
     composite: o.keys.feedsPerClass,
     classes,
-    name: 'orq-tail-events',
-    parse: (f) => parseEvent(f, { maxBytes: o.maxEntryBytes }),
-    taskIdOf: (e) => e.taskId,
+    name,
+    parse: (f) => parse(f, { maxBytes: o.maxEntryBytes }),
+    taskIdOf: (r) => r.taskId,
     logger: o.logger,
     blockMs: o.blockMs,
   });
+}
+
+/** The shared readers of a deployment's events streams (also used by workflow status). */
+export function eventsTailers(o: TailerSource): FeedTailers<TaskEventRecord> {
+  return feedTailers(o, (c) => o.keys.eventStreams(c), 'orq-tail-events', parseEvent);
 }
 
 export class FeedSubscriptions {
@@ -119,18 +132,7 @@ export class FeedSubscriptions {
   constructor(private readonly opts: FeedSubscriptionsOptions) {
     const classes = [...opts.knownClasses];
     this.eventsTail = opts.eventsTail ?? eventsTailers({ ...opts, classes });
-    this.resultsTail = new FeedTailers({
-      redisUrl: opts.redisUrl,
-      redis: opts.redis,
-      streams: opts.keys.resultStreams(classes),
-      composite: opts.keys.feedsPerClass,
-      classes,
-      name: 'orq-tail-results',
-      parse: (f) => parseResult(f, { maxBytes: opts.maxEntryBytes }),
-      taskIdOf: (r) => r.taskId,
-      logger: opts.logger,
-      blockMs: opts.blockMs,
-    });
+    this.resultsTail = feedTailers({ ...opts, classes }, (c) => opts.keys.resultStreams(c), 'orq-tail-results', parseResult);
   }
 
   /** The streams a subscription reads: those of `classes` when it names some, else all. */
