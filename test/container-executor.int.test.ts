@@ -2,6 +2,10 @@
  * The container executor end to end against the real Docker engine: tasks submitted over gRPC,
  * run by a real pool process in containers of a local busybox image. Skips without an engine on
  * a laptop; fails under CI=true (see helpers/docker.ts).
+ *
+ * The tests run concurrently: each submits tasks of its own and reads only what belongs to
+ * them (their results, events and containers, found by task id), and most of a test is waiting
+ * on the engine, which then overlaps. The pool's four slots queue what does not fit.
  */
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -24,7 +28,7 @@ let sys: TestSystem;
 /** The one host directory containers may bind here. */
 const mountDir = mkdtempSync(join(tmpdir(), 'orq-mounts-'));
 
-describe.skipIf(!docker)('container executor', () => {
+describe.skipIf(!docker)('container executor', { concurrent: true, timeout: 120_000 }, () => {
   const d = docker!;
   const container = (c: Partial<Extract<ExecutorInput, { container: unknown }>['container']>): ExecutorInput => ({ container: { image, ...c } });
 
@@ -296,7 +300,7 @@ describe.skipIf(!docker)('container executor', () => {
   });
 });
 
-describe.skipIf(!docker)('container executor with networks allowed', () => {
+describe.skipIf(!docker)('container executor with networks allowed', { concurrent: true, timeout: 120_000 }, () => {
   const d = docker!;
   const network = `orq-no-such-network-${process.pid}`;
   let nsys: TestSystem;

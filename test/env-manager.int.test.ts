@@ -5,6 +5,10 @@
  * every method of the gRPC service, with StreamServiceEvents during a restart; /metrics moving
  * with a restart and with failed checks (and passing promtool); bearer tokens and TLS on the
  * env-manager's gRPC server, with orchctl env.
+ *
+ * Every test runs concurrently with the others: each has a Docker project (container label) of
+ * its own and a manager, server or process of its own, and most of a test is waiting on the
+ * engine and on 200 ms health checks, which then overlap.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
@@ -82,7 +86,7 @@ const orchctl = (addr: string, ...args: string[]) => runOrchctl(['--env-addr', a
 
 const at = (events: ServiceEventRecord[], service: string, type: string) => events.findIndex((e) => e.service === service && e.type === type);
 
-describe.skipIf(!docker)('env-manager', () => {
+describe.skipIf(!docker)('env-manager', { concurrent: true, timeout: 120_000 }, () => {
   it('starts A -> B -> C in dependency order, each healthy before the next, and stops them in reverse', async () => {
     const { m, events } = manager(service('c', 'depends_on = ["b"]') + service('a') + service('b', 'depends_on = ["a"]'), `${PROJECT}abc`);
     const up = await m.up();
@@ -187,7 +191,7 @@ interval = "200ms"
   });
 });
 
-describe.skipIf(!docker)('envmanager.v1.EnvManagerService', () => {
+describe.skipIf(!docker)('envmanager.v1.EnvManagerService', { concurrent: true, timeout: 120_000 }, () => {
   it('serves every method, and streams the events of a restart', async () => {
     const { m } = manager(service('db') + service('app', 'depends_on = ["db"]'), `${PROJECT}grpc`);
     const server = new EnvManagerServer({ addr: '127.0.0.1:0', maxMessageBytes: 4 << 20, manager: m, docker: docker!, logger });
@@ -238,7 +242,7 @@ describe.skipIf(!docker)('envmanager.v1.EnvManagerService', () => {
   });
 });
 
-describe.skipIf(!docker)('the env-manager process', () => {
+describe.skipIf(!docker)('the env-manager process', { concurrent: true, timeout: 120_000 }, () => {
   function run(args: string[], env: Record<string, string> = {}) {
     const child = spawn(
       process.execPath,
@@ -306,7 +310,7 @@ async function startProcess(toml: string, project: string, envManager: NonNullab
   return proc;
 }
 
-describe.skipIf(!docker)("the env-manager's /metrics", () => {
+describe.skipIf(!docker)("the env-manager's /metrics", { concurrent: true, timeout: 120_000 }, () => {
   it('shows each service up, its restarts, and its health checks with their latency and failures; passes promtool', async () => {
     // Fails the first two checks of every new container, so each start adds two failures.
     const check = `command = ["sh", "-c", "n=$(cat /tmp/n 2>/dev/null || echo 0); n=$((n+1)); echo $n > /tmp/n; [ $n -ge 3 ]"]`;
@@ -356,7 +360,7 @@ describe.skipIf(!docker)("the env-manager's /metrics", () => {
   });
 });
 
-describe.skipIf(!docker)("the env-manager's gRPC credentials", () => {
+describe.skipIf(!docker)("the env-manager's gRPC credentials", { concurrent: true, timeout: 120_000 }, () => {
   const TOKEN = 'env-token-0123456789abcdef';
 
   it('with a token and TLS configured, refuses a call without the token and takes one with it, leaves the health service open; orchctl env passes both', async () => {

@@ -1,6 +1,10 @@
 /**
  * The process entry points as users run them: `npm start`'s embedded Redis and demo, the
  * orchestrator and pool binaries' SIGTERM handling, and a bad config stopping start-up.
+ *
+ * The tests run concurrently: each starts its own redis-server (or embedded one) and processes
+ * on ports of its own, and most of a test is processes starting, Redis outages and grace
+ * periods, which then overlap.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -8,7 +12,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it, type TestContext } from 'vitest';
 import { PROJECT_ROOT } from '../src/paths.js';
 import { startRedisServerProcess } from '../src/redis/redis-server-process.js';
 import { startRedis } from './helpers/redis-server.js';
@@ -23,27 +27,21 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Every process a test started; whatever a failed test left running is killed after it. */
-const started: ReturnType<typeof spawn>[] = [];
-afterEach(async () => {
-  const alive = started.splice(0).filter((c) => c.exitCode === null && c.signalCode === null);
-  await Promise.all(
-    alive.map(
-      (c) =>
-        new Promise<void>((resolve) => {
-          c.once('exit', () => resolve());
-          c.kill('SIGKILL');
-        }),
-    ),
-  );
-});
-
-function run(script: string, args: string[], env: Record<string, string>) {
+/**
+ * Starts a process for the test `ctx`; whatever it left running is killed when that test ends
+ * (its own finish hook: the tests run concurrently, so an afterEach would kill another's).
+ */
+function run(ctx: TestContext, script: string, args: string[], env: Record<string, string>) {
   const child = spawn(process.execPath, [join(PROJECT_ROOT, script), ...args], {
     env: { PATH: process.env.PATH, ORCHESTRATOR_HTTP_ADDR: '127.0.0.1:0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  started.push(child);
+  ctx.onTestFinished(async () => {
+    if (child.exitCode !== null || child.signalCode !== null) return;
+    const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGKILL');
+    await gone;
+  });
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -51,15 +49,15 @@ function run(script: string, args: string[], env: Record<string, string>) {
   return { child, exited, output: () => out };
 }
 
-describe('process entry points', () => {
-  it('start --demo runs the whole system on an embedded redis-server and shows results', async () => {
+describe('process entry points', { concurrent: true, timeout: 120_000 }, () => {
+  it('start --demo runs the whole system on an embedded redis-server and shows results', async (ctx) => {
     const dir = mkdtempSync(join(tmpdir(), 'orq-start-'));
     const config = join(dir, 'c.toml');
     writeFileSync(
       config,
       `[redis.embedded]\ndataDir = "${join(dir, 'redis')}"\nport = ${await freePort()}\n[grpc]\naddr = "127.0.0.1:${await freePort()}"\n[http]\naddr = "127.0.0.1:0"\n`,
     );
-    const p = run('dist/src/bin/start.js', ['--demo', '--exit', '--config', config], {});
+    const p = run(ctx, 'dist/src/bin/start.js', ['--demo', '--exit', '--config', config], {});
     expect(await p.exited).toBe(0);
     const out = p.output();
     expect(out).toContain('submitted 6 tasks');
@@ -74,12 +72,12 @@ describe('process entry points', () => {
     expect(out).toContain('finished 10');
   });
 
-  it('the orchestrator and a pool exit 0 on SIGTERM', async () => {
+  it('the orchestrator and a pool exit 0 on SIGTERM', async (ctx) => {
     const redis = await startRedis();
     try {
       const env = { REDIS_URL: redis.url, ORCHESTRATOR_GRPC_ADDR: `127.0.0.1:${await freePort()}` };
-      const orch = run('dist/src/bin/orchestrator.js', [], env);
-      const pool = run('dist/workers/main.js', ['--classes', 'cpu_short:2'], env);
+      const orch = run(ctx, 'dist/src/bin/orchestrator.js', [], env);
+      const pool = run(ctx, 'dist/workers/main.js', ['--classes', 'cpu_short:2'], env);
       await waitFor(() => orch.output().includes('orchestrator serving') && pool.output().includes('pool started'));
       orch.child.kill('SIGTERM');
       pool.child.kill('SIGINT');
@@ -92,11 +90,11 @@ describe('process entry points', () => {
     }
   });
 
-  it('an orchestrator and a pool started before Redis wait for it, serve, and ride out an outage without stack traces', async () => {
+  it('an orchestrator and a pool started before Redis wait for it, serve, and ride out an outage without stack traces', async (ctx) => {
     const port = await freePort();
     const env = { REDIS_URL: `redis://127.0.0.1:${port}`, ORCHESTRATOR_GRPC_ADDR: `127.0.0.1:${await freePort()}` };
-    const orch = run('dist/src/bin/orchestrator.js', [], env);
-    const pool = run('dist/workers/main.js', ['--classes', 'cpu_short:2'], env);
+    const orch = run(ctx, 'dist/src/bin/orchestrator.js', [], env);
+    const pool = run(ctx, 'dist/workers/main.js', ['--classes', 'cpu_short:2'], env);
     await waitFor(() => orch.output().includes('Redis is not reachable yet') && pool.output().includes('Redis is not reachable yet'));
     const dir = mkdtempSync(join(tmpdir(), 'orq-late-redis-'));
     let redis = await startRedisServerProcess({ port, dir });
@@ -134,11 +132,11 @@ describe('process entry points', () => {
     }
   });
 
-  it('an orchestrator stopped with SIGTERM ends its open streams UNAVAILABLE; waitForResult rides out the restart', async () => {
+  it('an orchestrator stopped with SIGTERM ends its open streams UNAVAILABLE; waitForResult rides out the restart', async (ctx) => {
     const redis = await startRedis();
     try {
       const env = { REDIS_URL: redis.url, ORCHESTRATOR_GRPC_ADDR: `127.0.0.1:${await freePort()}` };
-      const orch = run('dist/src/bin/orchestrator.js', [], env);
+      const orch = run(ctx, 'dist/src/bin/orchestrator.js', [], env);
       await waitFor(() => orch.output().includes('orchestrator serving'));
       const { OrchestratorClient, TaskState } = await import('../src/client/orchestrator-client.js');
       const client = new OrchestratorClient(env.ORCHESTRATOR_GRPC_ADDR);
@@ -169,8 +167,8 @@ describe('process entry points', () => {
           expect(r).toMatchObject({ code: GrpcStatus.UNAVAILABLE });
           expect((r as { details: string }).details).toContain('resume from your last cursor');
         }
-        const again = run('dist/src/bin/orchestrator.js', [], env);
-        run('dist/workers/main.js', ['--classes', 'cpu_short:1'], env);
+        const again = run(ctx, 'dist/src/bin/orchestrator.js', [], env);
+        run(ctx, 'dist/workers/main.js', ['--classes', 'cpu_short:1'], env);
         await waitFor(() => again.output().includes('orchestrator serving'), { timeoutMs: 30_000 });
         expect((await waited).state).toBe(TaskState.TASK_STATE_SUCCEEDED);
       } finally {
@@ -181,18 +179,18 @@ describe('process entry points', () => {
     }
   });
 
-  it('a pool stopping while Redis is down exits in bounded time: at once when idle, after its grace when busy', async () => {
+  it('a pool stopping while Redis is down exits in bounded time: at once when idle, after its grace when busy', async (ctx) => {
     const redis = await startRedis();
     const dir = mkdtempSync(join(tmpdir(), 'orq-stop-down-'));
     try {
       const env = { REDIS_URL: redis.url, ORCHESTRATOR_GRPC_ADDR: `127.0.0.1:${await freePort()}` };
-      const orch = run('dist/src/bin/orchestrator.js', [], env);
+      const orch = run(ctx, 'dist/src/bin/orchestrator.js', [], env);
       // The idle pool has a grace far longer than the wait below allows: it must not need it.
       writeFileSync(join(dir, 'idle.toml'), '[pool]\nshutdownGraceMs = 600000\n');
       // A 1 s hand-back timeout instead of 10 s: the busy pool waits it out with Redis down.
       writeFileSync(join(dir, 'busy.toml'), '[pool]\nshutdownGraceMs = 2000\nhandBackTimeoutMs = 1000\n');
-      const idle = run('dist/workers/main.js', ['--classes', 'cpu_long:1', '--config', join(dir, 'idle.toml')], env);
-      const busy = run('dist/workers/main.js', ['--classes', 'cpu_short:1', '--config', join(dir, 'busy.toml')], env);
+      const idle = run(ctx, 'dist/workers/main.js', ['--classes', 'cpu_long:1', '--config', join(dir, 'idle.toml')], env);
+      const busy = run(ctx, 'dist/workers/main.js', ['--classes', 'cpu_short:1', '--config', join(dir, 'busy.toml')], env);
       await waitFor(() => orch.output().includes('orchestrator serving') && idle.output().includes('pool started') && busy.output().includes('pool started'));
       const { OrchestratorClient, TaskState } = await import('../src/client/orchestrator-client.js');
       const client = new OrchestratorClient(env.ORCHESTRATOR_GRPC_ADDR);
@@ -217,13 +215,13 @@ describe('process entry points', () => {
     }
   });
 
-  it('a bad config value stops start-up with the key named and exit code 2', async () => {
-    const p = run('dist/workers/main.js', ['--classes', 'cpu_short:2'], { REDIS_URL: 'redis://127.0.0.1:1', ORCHESTRATOR_SANDBOX: 'vm' });
+  it('a bad config value stops start-up with the key named and exit code 2', async (ctx) => {
+    const p = run(ctx, 'dist/workers/main.js', ['--classes', 'cpu_short:2'], { REDIS_URL: 'redis://127.0.0.1:1', ORCHESTRATOR_SANDBOX: 'vm' });
     expect(await p.exited).toBe(2);
     expect(p.output()).toContain('pool.sandbox');
   });
 
-  it('a pool runs sandboxed handlers in worker threads when configured', async () => {
+  it('a pool runs sandboxed handlers in worker threads when configured', async (ctx) => {
     const redis = await startRedis();
     try {
       // The crash handler is a test handler: off unless the config turns test handlers on.
@@ -235,8 +233,8 @@ describe('process entry points', () => {
         ORCHESTRATOR_SANDBOX: 'thread',
         ORCHESTRATOR_CONFIG: config,
       };
-      const orch = run('dist/src/bin/orchestrator.js', [], env);
-      const pool = run('dist/workers/main.js', ['--classes', 'cpu_short:2'], env);
+      const orch = run(ctx, 'dist/src/bin/orchestrator.js', [], env);
+      const pool = run(ctx, 'dist/workers/main.js', ['--classes', 'cpu_short:2'], env);
       await waitFor(() => orch.output().includes('orchestrator serving') && pool.output().includes('pool started'));
       const { OrchestratorClient, TaskState } = await import('../src/client/orchestrator-client.js');
       const client = new OrchestratorClient(env.ORCHESTRATOR_GRPC_ADDR);
