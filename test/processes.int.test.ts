@@ -1,10 +1,6 @@
 /**
  * The process entry points as users run them: `npm start`'s embedded Redis and demo, the
  * orchestrator and pool binaries' SIGTERM handling, and a bad config stopping start-up.
- *
- * The tests run concurrently: each starts its own redis-server (or embedded one) and processes
- * on ports of its own, and most of a test is processes starting, Redis outages and grace
- * periods, which then overlap.
  */
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -12,7 +8,7 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { status as GrpcStatus } from '@grpc/grpc-js';
-import { describe, expect, it, type TestContext } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { PROJECT_ROOT } from '../src/paths.js';
 import { startRedisServerProcess } from '../src/redis/redis-server-process.js';
 import { startRedis } from './helpers/redis-server.js';
@@ -27,21 +23,27 @@ function freePort(): Promise<number> {
   });
 }
 
-/**
- * Starts a process for the test `ctx`; whatever it left running is killed when that test ends
- * (its own finish hook: the tests run concurrently, so an afterEach would kill another's).
- */
-function run(ctx: TestContext, script: string, args: string[], env: Record<string, string>) {
+/** Every process a test started; whatever a failed test left running is killed after it. */
+const started: ReturnType<typeof spawn>[] = [];
+afterEach(async () => {
+  const alive = started.splice(0).filter((c) => c.exitCode === null && c.signalCode === null);
+  await Promise.all(
+    alive.map(
+      (c) =>
+        new Promise<void>((resolve) => {
+          c.once('exit', () => resolve());
+          c.kill('SIGKILL');
+        }),
+    ),
+  );
+});
+
+function run(script: string, args: string[], env: Record<string, string>) {
   const child = spawn(process.execPath, [join(PROJECT_ROOT, script), ...args], {
     env: { PATH: process.env.PATH, ORCHESTRATOR_HTTP_ADDR: '127.0.0.1:0', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
-  ctx.onTestFinished(async () => {
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    child.kill('SIGKILL');
-    await gone;
-  });
+  started.push(child);
   let out = '';
   child.stdout.on('data', (d: Buffer) => (out += d.toString()));
   child.stderr.on('data', (d: Buffer) => (out += d.toString()));
@@ -49,15 +51,15 @@ function run(ctx: TestContext, script: string, args: string[], env: Record<strin
   return { child, exited, output: () => out };
 }
 
-describe('process entry points', { concurrent: true, timeout: 120_000 }, () => {
-  it('start --demo runs the whole system on an embedded redis-server and shows results', async (ctx) => {
+describe('process entry points', () => {
+  it('start --demo runs the whole system on an embedded redis-server and shows results', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'orq-start-'));
     const config = join(dir, 'c.toml');
     writeFileSync(
       config,
       `[redis.embedded]\ndataDir = "${join(dir, 'redis')}"\nport = ${await freePort()}\n[grpc]\naddr = "127.0.0.1:${await freePort()}"\n[http]\naddr = "127.0.0.1:0"\n`,
     );
-    const p = run(ctx, 'dist/src/bin/start.js', ['--demo', '--exit', '--config', config], {});
+    const p = run('dist/src/bin/start.js', ['--demo', '--exit', '--config', config], {});
     expect(await p.exited).toBe(0);
     const out = p.output();
     expect(out).toContain('submitted 6 tasks');
@@ -72,12 +74,12 @@ describe('process entry points', { concurrent: true, timeout: 120_000 }, () => {
     expect(out).toContain('finished 10');
   });
 
-  it('the orchestrator and a pool exit 0 on SIGTERM', async (ctx) => {
+  it('the orchestrator and a pool exit 0 on SIGTERM', async () => {
     const redis = await startRedis();
     try {
       const env = { REDIS_URL: redis.url, ORCHESTRATOR_GRPC_ADDR: `127.0.0.1:${await freePort()}` };
-      const orch = run(ctx, 'dist/src/bin/orchestrator.js', [], env);
-      const pool = run(ctx, 'dist/workers/main.js', ['--classes', 'cpu_short:2'], env);
+      const orch = run('dist/src/bin/orchestrator.js', [], env);
+      const pool = run('dist/workers/main.js', ['--classes', 'cpu_short:2'], env);
       await waitFor(() => orch.output().includes('orchestrator serving') && pool.output().includes('pool started'));
       orch.child.kill('SIGTERM');
       pool.child.kill('SIGINT');
@@ -90,11 +92,11 @@ describe('process entry points', { concurrent: true, timeout: 120_000 }, () => {
     }
   });
 
-  it('an orchestrator and a pool started before Redis wait for it, serve, and ride out an outage without stack traces', async (ctx) => {
+  it('an orchestrator and a pool started before Redis wait for it, serve, and ride out an outage without stack traces', async () => {
     const port = await freePort();
     const env = { REDIS_URL: `redis://127.0.0.1:${port}`, ORCHESTRATOR_GRPC_ADDR: `127.0.0.1:${await freePort()}` };
-    const orch = run(ctx, 'dist/src/bin/orchestrator.js', [], env);
-    const pool = run(ctx, 'dist/workers/main.js', ['--classes', 'cpu_short:2'], env);
+    const orch = run('dist/src/bin/orchestrator.js', [], env);
+    const pool = run('dist/workers/main.js', ['--classes', 'cpu_short:2'], env);
     await waitFor(() => orch.output().includes('Redis is not reachable yet') && pool.output().includes('Redis is not reachable yet'));
     const dir = mkdtempSync(join(tmpdir(), 'orq-late-redis-'));
     let redis = await startRedisServerProcess({ port, dir });
@@ -132,11 +134,11 @@ describe('process entry points', { concurrent: true, timeout: 120_000 }, () => {
     }
   });
 
-  it('an orchestrator stopped with SIGTERM ends its open streams UNAVAILABLE; waitForResult rides out the restart', async (ctx) => {
+  it('an orchestrator stopped with SIGTERM ends its open streams UNAVAILABLE; waitForResult rides out the restart', async () => {
     const redis = await startRedis();
     try {
       const env = { REDIS_URL: redis.url, ORCHESTRATOR_GRPC_ADDR: `127.0.0.1:${await freePort()}` };
-      const orch = run(ctx, 'dist/src/bin/orchestrator.js', [], env);
+      const orch = run('dist/src/bin/orchestrator.js', [], env);
       await waitFor(() => orch.output().includes('orchestrator serving'));
       const { OrchestratorClient, TaskState } = await import('../src/client/orchestrator-client.js');
       const client = new OrchestratorClient(env.ORCHESTRATOR_GRPC_ADDR);
@@ -167,8 +169,8 @@ describe('process entry points', { concurrent: true, timeout: 120_000 }, () => {
           expect(r).toMatchObject({ code: GrpcStatus.UNAVAILABLE });
           expect((r as { details: string }).details).toContain('resume from your last cursor');
         }
-        const again = run(ctx, 'dist/src/bin/orchestrator.js', [], env);
-        run(ctx, 'dist/workers/main.js', ['--classes', 'cpu_short:1'], env);
+        const again = run('dist/src/bin/orchestrator.js', [], env);
+        run('dist/workers/main.js', ['--classes', 'cpu_short:1'], env);
         await waitFor(() => again.output().includes('orchestrator serving'), { timeoutMs: 30_000 });
         expect((await waited).state).toBe(TaskState.TASK_STATE_SUCCEEDED);
       } finally {
@@ -179,18 +181,18 @@ describe('process entry points', { concurrent: true, timeout: 120_000 }, () => {
     }
   });
 
-  it('a pool stopping while Redis is down exits in bounded time: at once when idle, after its grace when busy', async (ctx) => {
+  it('a pool stopping while Redis is down exits in bounded time: at once when idle, after its grace when busy', async () => {
     const redis = await startRedis();
     const dir = mkdtempSync(join(tmpdir(), 'orq-stop-down-'));
     try {
       const env = { REDIS_URL: redis.url, ORCHESTRATOR_GRPC_ADDR: `127.0.0.1:${await freePort()}` };
-      const orch = run(ctx, 'dist/src/bin/orchestrator.js', [], env);
+      const orch = run('dist/src/bin/orchestrator.js', [], env);
       // The idle pool has a grace far longer than the wait below allows: it must not need it.
       writeFileSync(join(dir, 'idle.toml'), '[pool]\nshutdownGraceMs = 600000\n');
       // A 1 s hand-back timeout instead of 10 s: the busy pool waits it out with Redis down.
       writeFileSync(join(dir, 'busy.toml'), '[pool]\nshutdownGraceMs = 2000\nhandBackTimeoutMs = 1000\n');
-      const idle = run(ctx, 'dist/workers/main.js', ['--classes', 'cpu_long:1', '--config', join(dir, 'idle.toml')], env);
-      const busy = run(ctx, 'dist/workers/main.js', ['--classes', 'cpu_short:1', '--config', join(dir, 'busy.toml')], env);
+      const idle = run('dist/workers/main.js', ['--classes', 'cpu_long:1', '--config', join(dir, 'idle.toml')], env);
+      const busy = run('dist/workers/main.js', ['--classes', 'cpu_short:1', '--config', join(dir, 'busy.toml')], env);
       await waitFor(() => orch.output().includes('orchestrator serving') && idle.output().includes('pool started') && busy.output().includes('pool started'));
       const { OrchestratorClient, TaskState } = await import('../src/client/orchestrator-client.js');
       const client = new OrchestratorClient(env.ORCHESTRATOR_GRPC_ADDR);
@@ -215,13 +217,13 @@ describe('process entry points', { concurrent: true, timeout: 120_000 }, () => {
     }
   });
 
-  it('a bad config value stops start-up with the key named and exit code 2', async (ctx) => {
-    const p = run(ctx, 'dist/workers/main.js', ['--classes', 'cpu_short:2'], { REDIS_URL: 'redis://127.0.0.1:1', ORCHESTRATOR_SANDBOX: 'vm' });
+  it('a bad config value stops start-up with the key named and exit code 2', async () => {
+    const p = run('dist/workers/main.js', ['--classes', 'cpu_short:2'], { REDIS_URL: 'redis://127.0.0.1:1', ORCHESTRATOR_SANDBOX: 'vm' });
     expect(await p.exited).toBe(2);
     expect(p.output()).toContain('pool.sandbox');
   });
 
-  it('a pool runs sandboxed handlers in worker threads when configured', async (ctx) => {
+  it('a pool runs sandboxed handlers in worker threads when configured', async () => {
     const redis = await startRedis();
     try {
       // The crash handler is a test handler: off unless the config turns test handlers on.
@@ -233,8 +235,8 @@ describe('process entry points', { concurrent: true, timeout: 120_000 }, () => {
         ORCHESTRATOR_SANDBOX: 'thread',
         ORCHESTRATOR_CONFIG: config,
       };
-      const orch = run(ctx, 'dist/src/bin/orchestrator.js', [], env);
-      const pool = run(ctx, 'dist/workers/main.js', ['--classes', 'cpu_short:2'], env);
+      const orch = run('dist/src/bin/orchestrator.js', [], env);
+      const pool = run('dist/workers/main.js', ['--classes', 'cpu_short:2'], env);
       await waitFor(() => orch.output().includes('orchestrator serving') && pool.output().includes('pool started'));
       const { OrchestratorClient, TaskState } = await import('../src/client/orchestrator-client.js');
       const client = new OrchestratorClient(env.ORCHESTRATOR_GRPC_ADDR);
