@@ -1,5 +1,5 @@
 /**
- * Retention under a steady load: 10,000 tasks flow through a class that keeps 200 completed and
+ * Retention under a steady load: 20,000 tasks flow through a class that keeps 200 completed and
  * 100 failed tasks, and Redis's key count and the task index stay under a bound derived from
  * those counts and the number of tasks in flight, instead of growing with every task. Tasks
  * whose job is gone (removed by hand, or cancelled while queued by an older version) are
@@ -13,14 +13,13 @@ import { countIndexedTasks, taskIndexBuckets } from '../src/store/tasks/read-tas
 
 const KEEP_COMPLETED = 200;
 const KEEP_FAILED = 100;
-const TOTAL = 10_000;
+const TOTAL = 20_000;
 const BATCH = 500;
 /** Most tasks submitted and not yet finished at any time. */
 const IN_FLIGHT = 1_500;
 /**
  * Tasks that may finish between two sweeps (200 ms apart, plus the sweep itself) on a loaded
- * machine; generous, yet well below what 10,000 tasks would leave without retention (the key bound
- * below is about 6,400).
+ * machine; generous, yet far below what 20,000 tasks would leave without retention.
  */
 const SWEEP_SLACK = 3_000;
 
@@ -56,7 +55,7 @@ describe('retention', () => {
   });
   afterAll(async () => sys?.stop());
 
-  it('keeps Redis bounded while 10,000 tasks flow through', { timeout: 170_000 }, async () => {
+  it('keeps Redis bounded while 20,000 tasks flow through', { timeout: 170_000 }, async () => {
     const baseline = await keysBesideIndex();
     // One job hash per retained or unfinished task, a lock and a final record per running one,
     // plus the class's own structures (its queue's sets and lists, its task list).
