@@ -150,7 +150,10 @@ export class SystemStatus {
     // On a cluster each class's feeds are streams of their own, maybe on other shards: one XLEN
     // each, outside the pipeline (whose keys share one slot), added to the totals.
     const perClass = keys.feedsPerClass ? classes.map(([name]) => name) : [];
-    const [counts, pools, replies, classEvents, classResults] = await Promise.all([
+    // On a cluster each class also counts in a hash of its own (keys.ts countersOf): one HGETALL
+    // each, outside the pipeline too, their fields added up with the shared hash's.
+    const counterHashes = keys.counterKeys(perClass).slice(1);
+    const [counts, pools, replies, classEvents, classResults, classCounters] = await Promise.all([
       Promise.all(classes.map(([, q]) => q.getJobCounts(...COUNT_STATES))),
       this.pools(),
       redis
@@ -165,6 +168,7 @@ export class SystemStatus {
         .exec(),
       Promise.all(perClass.map((c) => redis.xlen(keys.eventsOf(c)))),
       Promise.all(perClass.map((c) => redis.xlen(keys.resultsOf(c)))),
+      Promise.all(counterHashes.map((k) => redis.hgetall(k))),
     ]);
     for (const [err] of replies ?? []) if (err) throw err;
     const [counters, events, results, workflowInbox, workflowInboxDead, activeRuns, schedules] = (replies ?? []).map(([, v]) => v) as [
@@ -187,7 +191,9 @@ export class SystemStatus {
         failed: c.failed ?? 0,
       });
     });
-    const count = (kind: CounterKind, taskClass: string) => Number(counters[`${kind}:${taskClass}`] ?? 0);
+    const summed = new Map<string, number>();
+    for (const hash of [counters, ...classCounters]) for (const [field, v] of Object.entries(hash)) summed.set(field, (summed.get(field) ?? 0) + Number(v));
+    const count = (kind: CounterKind, taskClass: string) => summed.get(`${kind}:${taskClass}`) ?? 0;
     return {
       queues,
       pools,

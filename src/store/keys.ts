@@ -39,7 +39,11 @@
  *   (src/feeds/feed-cursor.ts). A class name matches [a-z0-9_]+, so no class stream is ever
  *   taken for another key.
  * - `{<prefix>}:counters` hash "<submitted|succeeded|failed|cancelled|retried|timed_out>:<class>"
- *   -> count (retried and timed_out count attempts, the others tasks).
+ *   -> count (retried and timed_out count attempts, the others tasks). On a Redis Cluster each
+ *   class counts in a hash of its own, `{<prefix>}:counters:<class>` (same fields), written by the
+ *   scripts that write the class's feeds, so that no per-task script needs a key shared by every
+ *   class; readers add up counterKeys(classes), `{<prefix>}:counters` among them (what a cluster
+ *   counted before the split stays counted).
  * - `{<prefix>}:slurm:<task_id>:<attempt>` the Slurm job id of an attempt (written by store/slurm/,
  *   read by workers/slurm-job-ids.ts).
  * - `{<prefix>}:pools`   zset pool_id -> last heartbeat ms; `<prefix>:pool:<id>` hash of its facts
@@ -63,6 +67,8 @@ export interface Keys {
   readonly prefix: string;
   /** BullMQ's prefix for every class's queue (and the schedule queue). */
   readonly queuePrefix: string;
+  /** BullMQ's prefix of `taskClass`'s queue: queuePrefix, unless KeysOptions.classTag is set. */
+  queuePrefixOf(taskClass: string): string;
   /** The hash BullMQ keeps for one job (task). */
   job(taskClass: string, taskId: string): string;
   /** The task index bucket holding `taskId`'s entry (see taskIndexBucket). */
@@ -108,7 +114,12 @@ export interface Keys {
   readonly poolDrain: string;
   /** Pub/sub: a pool id whenever a drain of it was requested. */
   readonly poolDrainChannel: string;
+  /** The counters hash of a single Redis (every class's fields); on a cluster only what was counted before the per-class hashes. */
   readonly counters: string;
+  /** The counters hash a task of `taskClass` counts in: `counters` on a single Redis, the class's own on a cluster. */
+  countersOf(taskClass: string): string;
+  /** Every counters hash that holds counts of these classes, `counters` first (one on a single Redis). */
+  counterKeys(classes: Iterable<string>): string[];
   /** The Slurm job an attempt submitted, so that a rerun of the attempt re-attaches to it. */
   slurmJob(taskId: string, attempt: number): string;
   /** A workflow's versions: field "latest" and one JSON definition per version number. */
@@ -156,6 +167,15 @@ export interface KeysOptions {
    * connection's URL is (src/config/config.ts feedsPerClass). @default false
    */
   cluster?: boolean;
+  /**
+   * Internal, the next step of the cluster layout, not a setting: the hash tag (without braces) of
+   * a class's own keys on a cluster (its queue, jobs, task list, feeds, counters), so that each
+   * class gets a slot of its own. Unset, every key keeps the tag `{<prefix>}`, as today. Only
+   * test/class-slot-keys.test.ts sets it (`<prefix>:<class>`), to check that every per-task
+   * script is given keys of one hash tag; the slice that gives classes their own slots makes it
+   * the cluster's default.
+   */
+  classTag?: (prefix: string, taskClass: string) => string;
 }
 
 /** Name of the internal queue of schedule ticks (not a task class: class names have no "-"). */
@@ -197,10 +217,15 @@ function fnvBytes(bytes: Uint8Array): number {
 export function keys(prefix: string, opts: KeysOptions = {}): Keys {
   const own = `{${prefix}}`;
   const perClass = opts.cluster === true;
+  const tag = opts.classTag;
+  // The hash tag of a class's own keys: `{<prefix>}` unless classTag says otherwise (on a cluster).
+  const classOwn = perClass && tag ? (taskClass: string) => `{${tag(prefix, taskClass)}}` : () => own;
   const events = `${own}:events`;
   const results = `${own}:results`;
-  const eventsOf = perClass ? (taskClass: string) => `${events}:${taskClass}` : () => events;
-  const resultsOf = perClass ? (taskClass: string) => `${results}:${taskClass}` : () => results;
+  const counters = `${own}:counters`;
+  const eventsOf = perClass ? (taskClass: string) => `${classOwn(taskClass)}:events:${taskClass}` : () => events;
+  const resultsOf = perClass ? (taskClass: string) => `${classOwn(taskClass)}:results:${taskClass}` : () => results;
+  const countersOf = perClass ? (taskClass: string) => `${classOwn(taskClass)}:counters:${taskClass}` : () => counters;
   return Object.freeze({
     prefix,
     feedsPerClass: perClass,
@@ -212,12 +237,13 @@ export function keys(prefix: string, opts: KeysOptions = {}): Keys {
     resultStreams: (classes: Iterable<string>): FeedStream[] =>
       perClass ? [...classes].map((c) => ({ name: c, key: resultsOf(c) })) : [{ name: '', key: results }],
     queuePrefix: `${own}:q`,
-    job: (taskClass: string, taskId: string) => `${own}:q:${taskClass}:${taskId}`,
+    queuePrefixOf: (taskClass: string) => `${classOwn(taskClass)}:q`,
+    job: (taskClass: string, taskId: string) => `${classOwn(taskClass)}:q:${taskClass}:${taskId}`,
     taskIndex: (taskId: string) => `${own}:ix:${taskIndexBucket(taskId)}`,
     taskIndexBucket: (n: number) => `${own}:ix:${n}`,
     legacyTaskIndex: `${own}:tasks`,
     migrationLock: `${own}:migrate:lock`,
-    taskList: (taskClass: string) => `${own}:list:${taskClass}`,
+    taskList: (taskClass: string) => `${classOwn(taskClass)}:list:${taskClass}`,
     legacyTaskList: (taskClass: string) => `${own}:tasks:${taskClass}`,
     retentionLock: `${own}:retention:lock`,
     cancel: `${own}:cancel`,
@@ -229,7 +255,9 @@ export function keys(prefix: string, opts: KeysOptions = {}): Keys {
     poolsGone: `${own}:pools:gone`,
     poolDrain: `${own}:pools:drain`,
     poolDrainChannel: `${own}:pools:drain:ch`,
-    counters: `${own}:counters`,
+    counters,
+    countersOf,
+    counterKeys: (classes: Iterable<string>): string[] => (perClass ? [counters, ...[...classes].map(countersOf)] : [counters]),
     slurmJob: (taskId: string, attempt: number) => `${own}:slurm:${taskId}:${attempt}`,
     workflow: (name: string) => `${own}:wfdef:${name}`,
     workflows: `${own}:workflows`,

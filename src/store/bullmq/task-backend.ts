@@ -237,7 +237,7 @@ export function taskBackend(opts: TaskBackendOptions): BackendFactory<RedisQueue
     // A queue is a class (its name): its tasks' events and results go to the class's streams.
     const events = keys.eventsOf(name);
     const finishKeys = [...outcomeKeys(keys, name), keys.cancel];
-    const retryKeys = [events, keys.counters];
+    const retryKeys = [events, keys.countersOf(name)];
     if (backend.moveToFinishedKeys.length !== FINISH_KEYS) {
       throw new Error(`this BullMQ's moveToFinished takes ${backend.moveToFinishedKeys.length} keys, not ${FINISH_KEYS}: see README "Upgrading BullMQ"`);
     }

@@ -5,10 +5,10 @@ import type { Keys } from '../keys.js';
 export type PlainCount = 'retried' | 'timed_out';
 
 /**
- * Adds one to a cluster-wide count in the counters hash (HINCRBY of field `<kind>:<class>`).
+ * Adds one to a cluster-wide count in its class's counters hash (HINCRBY of field `<kind>:<class>`).
  */
 export function addCount(redis: RedisClient, keys: Keys): (kind: PlainCount, taskClass: string) => Promise<void> {
   return async (kind, taskClass) => {
-    await redis.hincrby(keys.counters, `${kind}:${taskClass}`, 1);
+    await redis.hincrby(keys.countersOf(taskClass), `${kind}:${taskClass}`, 1);
   };
 }

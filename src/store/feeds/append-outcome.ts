@@ -29,7 +29,7 @@ export function appendOutcome(
       await Promise.all([
         retryWhileSlotMoves(redis, () => redis.xadd(events, 'MAXLEN', '~', maxLen.events, '*', ...ev)),
         retryWhileSlotMoves(redis, () => redis.xadd(results, 'MAXLEN', '~', maxLen.results, '*', ...res)),
-        retryWhileSlotMoves(redis, () => redis.hincrby(keys.counters, counter, 1)),
+        retryWhileSlotMoves(redis, () => redis.hincrby(keys.countersOf(result.taskClass), counter, 1)),
       ]);
       return;
     }
@@ -38,7 +38,7 @@ export function appendOutcome(
         .multi()
         .xadd(events, 'MAXLEN', '~', maxLen.events, '*', ...ev)
         .xadd(results, 'MAXLEN', '~', maxLen.results, '*', ...res)
-        .hincrby(keys.counters, counter, 1)
+        .hincrby(keys.countersOf(result.taskClass), counter, 1)
         .xadd(keys.workflowInbox, '*', ...res)
         .exec();
       const failed = replies?.find(([err]) => err);

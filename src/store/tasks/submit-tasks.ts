@@ -5,7 +5,7 @@ import { storeScript } from '../store-script.js';
 
 /**
  * BullMQ queue keys each class of a batch passes after its task list (the header's
- * KEYS[c + 1..11]); the class's events stream follows them (KEYS[c + 12]).
+ * KEYS[c + 1..11]); the class's events stream and counters hash follow them (KEYS[c + 12..13]).
  */
 export const SUBMIT_QUEUE_KEYS = ['marker', 'meta', 'id', 'prioritized', 'delayed', 'completed', 'active', 'events', 'pc', 'wait', 'paused'] as const;
 /** Values per task in the script's ARGV: its TASK_ARGS. */
@@ -53,7 +53,7 @@ type Command = (numKeys: number, keys: string[], argv: (string | number | Buffer
 export function submitTasks(redis: RedisClient, keys: Keys, eventsMaxLen: number): (entries: readonly SubmitEntry[]) => Promise<SubmitReply> {
   const run = storeScript<Command>(redis, 'tasks/submit-tasks');
   return async (entries) => {
-    const keyList = [keys.counters, keys.schedulesLast, keys.schedules];
+    const keyList = [keys.schedulesLast, keys.schedules];
     const listIndex = new Map<string, number>();
     const stepsIndex = new Map<string, number>();
     // Index buckets go after the class and run keys; their KEYS indexes are known only then.
@@ -65,7 +65,7 @@ export function submitTasks(redis: RedisClient, keys: Keys, eventsMaxLen: number
       if (li === undefined) {
         li = keyList.push(keys.taskList(t.taskClass));
         for (const name of SUBMIT_QUEUE_KEYS) keyList.push(t.queueKeys[name]!);
-        keyList.push(keys.eventsOf(t.taskClass));
+        keyList.push(keys.eventsOf(t.taskClass), keys.countersOf(t.taskClass));
         listIndex.set(t.taskClass, li);
       }
       const wf = t.workflowId;

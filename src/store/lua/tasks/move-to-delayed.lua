@@ -10,7 +10,7 @@
                 KEYS[4] delayed, KEYS[6] BullMQ's events, KEYS[7] meta, KEYS[9] wait,
                 KEYS[10] rate limiter, KEYS[11] pc
     KEYS[12] events     stream
-    KEYS[13] counters   hash
+    KEYS[13] counters   hash (its class's: src/store/keys.ts countersOf)
     ARGV[1..9] moveToDelayed's arguments; ARGV[1] key prefix, ARGV[2] timestamp,
                ARGV[8] fetch next ("1"), ARGV[9] opts
     ARGV[10] has_event      "1" when an event follows

@@ -5,7 +5,7 @@
   Input:
     KEYS[1..11] retryJob's keys, in its order (src/store/bullmq/script-layouts.ts)
     KEYS[12] events     stream
-    KEYS[13] counters   hash
+    KEYS[13] counters   hash (its class's: src/store/keys.ts countersOf)
     ARGV[1..6] retryJob's arguments
     ARGV[7] has_event       "1" when an event follows
     ARGV[8] events_maxlen

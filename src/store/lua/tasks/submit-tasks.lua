@@ -22,16 +22,17 @@
   the prefix: a value that starts with the task's own is the same content.
 
   Input:
-    KEYS[1] counters        hash
-    KEYS[2] schedules_last  hash schedule_id -> "<tick ms>\t<task_id>"
-    KEYS[3] schedules       hash schedule_id -> schedule record
-    KEYS[4..] per class of the batch, CLASS_KEYS (13) keys from KEYS[c]:
+    KEYS[1] schedules_last  hash schedule_id -> "<tick ms>\t<task_id>"
+    KEYS[2] schedules       hash schedule_id -> schedule record
+    KEYS[3..] per class of the batch, CLASS_KEYS (14) keys from KEYS[c]:
       KEYS[c]          its task list (stream, entry field "t" = task_id)
       KEYS[c + 1..9]   its queue's marker, meta, id, prioritized, delayed, completed, active,
                        events, pc (BullMQ's)
       KEYS[c + 10..11] its queue's wait, paused (BullMQ's)
       KEYS[c + 12]     the class's events stream (src/store/codecs/feed-format.ts; one stream
                        for every class on a single Redis, one per class on a cluster)
+      KEYS[c + 13]     the class's counters hash (one for every class on a single Redis, one
+                       per class on a cluster: src/store/keys.ts countersOf)
       then, per workflow run of the batch, its steps hash
       then the index buckets of the batch's tasks, each once: hash task_id ->
         "<class>\t<digest>\t<list entry id>" (src/store/codecs/task-index.ts)
@@ -123,13 +124,13 @@ local function taskArgs(i)
   return unpack(ARGV, b + 1, b + TASK_ARGS)
 end
 
-local counters, schedulesLast, schedules = KEYS[1], KEYS[2], KEYS[3]
+local schedulesLast, schedules = KEYS[1], KEYS[2]
 local eventsMaxLen = ARGV[1]
 local now = serverNowMs()
 local n = (#ARGV - 1) / TASK_ARGS
 local out = {0}
 -- Claimed tasks per class: one HINCRBY per class of the batch, not one per task.
-local submitted, classes = {}, {}
+local submitted, classes, counterKey = {}, {}, {}
 -- Per class (its KEYS index): the ms its list entries get in this call.
 local listMs = {}
 for i = 1, n do
@@ -161,7 +162,7 @@ for i = 1, n do
     local ev = taskEvent('submitted', id, class, 0, now, workflowId ~= '' and workflowId or nil, nil,
       delayed and ('delay_ms=' .. delayMs) or nil, scheduleId ~= '' and scheduleId or nil)
     redis.call('XADD', KEYS[c + 12], 'MAXLEN', '~', eventsMaxLen, '*', unpack(ev))
-    if not submitted[class] then classes[#classes + 1] = class; submitted[class] = 0 end
+    if not submitted[class] then classes[#classes + 1] = class; submitted[class] = 0; counterKey[class] = KEYS[c + 13] end
     submitted[class] = submitted[class] + 1
     if delayed then
       bullAddDelayed({KEYS[c + 1], KEYS[c + 2], KEYS[c + 3], KEYS[c + 5], KEYS[c + 6], KEYS[c + 8]}, {jobArgs, jobData, jobOpts})
@@ -170,7 +171,7 @@ for i = 1, n do
     end
   end
 end
-for _, class in ipairs(classes) do redis.call('HINCRBY', counters, 'submitted:' .. class, submitted[class]) end
+for _, class in ipairs(classes) do redis.call('HINCRBY', counterKey[class], 'submitted:' .. class, submitted[class]) end
 -- The marker BullMQ's add sets per job (its Workers wait on it), once per queue.
 for _, c in ipairs(queueOrder) do
   rcall('INCRBY', KEYS[c + 3], string.format('%d', queues[c].adds))
