@@ -27,7 +27,9 @@
  * - `{<prefix>}:tasks:<class>` the previous versions' task list, a zset task_id -> submit ms;
  *                      moved into the stream at start (src/tasks/task-index-migration.ts).
  * - `{<prefix>}:retention:lock` string: the orchestrator applying retention now (src/tasks/task-retention.ts).
- * - `{<prefix>}:cancel`  hash task_id -> reason: cancellations requested (read by pools).
+ * - `{<prefix>}:cancel`  hash task_id -> reason: cancellations requested (read by pools). On a Redis
+ *   Cluster one hash per class, `{<prefix>}:cancel:<class>`, read and written with the class's
+ *   queue (CancelTask finds a task's class in the index first).
  * - `{<prefix>}:cancel:ch` pub/sub channel: "<task_id>\t<reason>" for each cancel just requested.
  * - The feeds (format in src/store/codecs/feed-format.ts). On a single Redis: `{<prefix>}:events`
  *   and `{<prefix>}:results`, every class's entries in the two. On a Redis Cluster
@@ -85,7 +87,10 @@ export interface Keys {
   legacyTaskList(taskClass: string): string;
   /** Held by the one orchestrator that applies retention at a time. */
   readonly retentionLock: string;
+  /** The cancel hash of a single Redis (every class's marks); on a cluster see cancelOf. */
   readonly cancel: string;
+  /** The cancel hash of `taskClass`'s tasks: `cancel` on a single Redis, the class's own on a cluster. */
+  cancelOf(taskClass: string): string;
   readonly cancelChannel: string;
   /** Whether the feeds are one stream per class (a Redis Cluster) or one stream each (a single Redis). */
   readonly feedsPerClass: boolean;
@@ -225,6 +230,8 @@ export function keys(prefix: string, opts: KeysOptions = {}): Keys {
   const counters = `${own}:counters`;
   const eventsOf = perClass ? (taskClass: string) => `${classOwn(taskClass)}:events:${taskClass}` : () => events;
   const resultsOf = perClass ? (taskClass: string) => `${classOwn(taskClass)}:results:${taskClass}` : () => results;
+  const cancel = `${own}:cancel`;
+  const cancelOf = perClass ? (taskClass: string) => `${classOwn(taskClass)}:cancel:${taskClass}` : () => cancel;
   const countersOf = perClass ? (taskClass: string) => `${classOwn(taskClass)}:counters:${taskClass}` : () => counters;
   return Object.freeze({
     prefix,
@@ -246,7 +253,8 @@ export function keys(prefix: string, opts: KeysOptions = {}): Keys {
     taskList: (taskClass: string) => `${classOwn(taskClass)}:list:${taskClass}`,
     legacyTaskList: (taskClass: string) => `${own}:tasks:${taskClass}`,
     retentionLock: `${own}:retention:lock`,
-    cancel: `${own}:cancel`,
+    cancel,
+    cancelOf,
     cancelChannel: `${own}:cancel:ch`,
     events,
     results,

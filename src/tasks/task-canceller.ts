@@ -64,8 +64,8 @@ export class TaskCanceller {
     if (before === 'completed' || before === 'failed') return mapState(before, cancelReason !== null);
 
     const why = reason || 'requested';
-    await this.request(taskId, why);
-    written?.note(this.opts.redis, this.opts.keys.cancel).note(this.opts.redis, queue.toKey(taskId));
+    await this.request(taskClass, taskId, why);
+    written?.note(this.opts.redis, this.opts.keys.cancelOf(taskClass)).note(this.opts.redis, queue.toKey(taskId));
     if (before !== 'active') {
       const now = Date.now();
       const base = {
@@ -87,7 +87,7 @@ export class TaskCanceller {
     }
     const after = await job.getState();
     if (after === 'completed') {
-      await this.clear(taskId);
+      await this.clear(taskClass, taskId);
       return 'succeeded';
     }
     return mapState(after, true);

@@ -214,8 +214,13 @@ export class TaskLister {
       else byClass.set(c.taskClass, [i]);
     });
     const jobs: (JobSummary | undefined)[] = new Array<JobSummary | undefined>(list.length);
-    const [marks] = await Promise.all([
-      redis.hmget(keys.cancel, ...list.map((c) => c.taskId)),
+    const marks: (string | null)[] = new Array<string | null>(list.length).fill(null);
+    await Promise.all([
+      // One HMGET of cancel marks per cancel hash: one on a single Redis, one per class on a cluster.
+      ...(keys.feedsPerClass ? [...byClass] : [['', list.map((_, i) => i)] as const]).map(async ([cls, at]) => {
+        const got = await redis.hmget(keys.cancelOf(cls), ...at.map((i) => list[i]!.taskId));
+        at.forEach((i, j) => (marks[i] = got[j] ?? null));
+      }),
       ...[...byClass].map(async ([cls, at]) => {
         const q = queues.get(cls);
         const sets = { completed: q.keys.completed!, failed: q.keys.failed!, delayed: q.keys.delayed! };

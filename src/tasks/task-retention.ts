@@ -294,7 +294,7 @@ export class TaskRetention {
         taskClass,
         page.map((e) => e.id),
       );
-      const marks = gone.length ? await redis.hmget(keys.cancel, ...gone) : [];
+      const marks = gone.length ? await redis.hmget(keys.cancelOf(taskClass), ...gone) : [];
       const cancelled = gone.filter((_, i) => marks[i] !== null);
       const n = cancelled.length ? await this.forgetTasks(taskClass, cancelled) : 0;
       removed += n;
@@ -349,7 +349,7 @@ export class TaskRetention {
         for (;;) {
           const ids = await redis.zrangebyscore(q.keys[kind]!, '-inf', cutoff, 'LIMIT', offset, BATCH);
           if (ids.length === 0) break;
-          const marks = kind === 'failed' ? await redis.hmget(keys.cancel, ...ids) : ids.map(() => null);
+          const marks = kind === 'failed' ? await redis.hmget(keys.cancelOf(cls), ...ids) : ids.map(() => null);
           const take = ids.filter((_, i) => wanted(marks[i] !== null));
           const n = take.length ? await this.removeTasks(cls, kind, take) : 0;
           removed += n;

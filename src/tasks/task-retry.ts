@@ -127,7 +127,7 @@ export class TaskRetrier {
   private async retryOne(taskId: string, knownClass?: string, attemptsGiven?: number): Promise<string> {
     const { redis, keys, queues } = this.opts;
     const { taskClass, cancelReason } = knownClass
-      ? { taskClass: knownClass, cancelReason: await redis.hget(keys.cancel, taskId) }
+      ? { taskClass: knownClass, cancelReason: await redis.hget(keys.cancelOf(knownClass), taskId) }
       : await this.opts.status.classOf(taskId);
     const queue = queues.get(taskClass);
     const job = (await Job.fromId(queue, taskId)) as Job<TaskJobData> | undefined;

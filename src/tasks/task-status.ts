@@ -81,11 +81,19 @@ export class TaskStatusReader {
 
   /** The task's class and submit time (its list entry's ms) from its index value, and its cancel mark; or not_found. */
   private async indexed(taskId: string): Promise<{ taskClass: string; submittedAtMs?: number; cancelReason: string | null }> {
-    const [[, entry], [, cancelReason]] = (await this.opts.redis
-      .pipeline()
-      .hget(this.opts.keys.taskIndex(taskId), taskId)
-      .hget(this.opts.keys.cancel, taskId)
-      .exec()) as [[unknown, string | null], [unknown, string | null]];
+    const { redis, keys } = this.opts;
+    let entry: string | null;
+    let cancelReason: string | null;
+    if (keys.feedsPerClass) {
+      // On a cluster a task's cancel mark is in its class's hash (keys.ts cancelOf), found once the index named the class.
+      entry = await redis.hget(keys.taskIndex(taskId), taskId);
+      cancelReason = entry ? await redis.hget(keys.cancelOf(decodeTaskIndex(entry).taskClass), taskId) : null;
+    } else {
+      [[, entry], [, cancelReason]] = (await redis.pipeline().hget(keys.taskIndex(taskId), taskId).hget(keys.cancel, taskId).exec()) as [
+        [unknown, string | null],
+        [unknown, string | null],
+      ];
+    }
     if (!entry) throw new OrchestratorError('not_found', `task_id: no task "${taskId}"`, { field: 'task_id' });
     const v = decodeTaskIndex(entry);
     return { taskClass: v.taskClass, submittedAtMs: entryMs(v.listEntry), cancelReason };

@@ -236,7 +236,7 @@ export function taskBackend(opts: TaskBackendOptions): BackendFactory<RedisQueue
     const backend = createRedisBackend(name, queueOpts, flags);
     // A queue is a class (its name): its tasks' events and results go to the class's streams.
     const events = keys.eventsOf(name);
-    const finishKeys = [...outcomeKeys(keys, name), keys.cancel];
+    const finishKeys = [...outcomeKeys(keys, name), keys.cancelOf(name)];
     const retryKeys = [events, keys.countersOf(name)];
     if (backend.moveToFinishedKeys.length !== FINISH_KEYS) {
       throw new Error(`this BullMQ's moveToFinished takes ${backend.moveToFinishedKeys.length} keys, not ${FINISH_KEYS}: see README "Upgrading BullMQ"`);
@@ -251,7 +251,7 @@ export function taskBackend(opts: TaskBackendOptions): BackendFactory<RedisQueue
     };
     backend.execCommand = (client, command, all: unknown[]) => {
       if (command === 'moveToActive') {
-        const run = client.runCommand(MOVE_TO_ACTIVE, args(all, ACTIVE_KEYS, ACTIVE_ARGS, [events, keys.cancel], startArgs)) as Promise<unknown>;
+        const run = client.runCommand(MOVE_TO_ACTIVE, args(all, ACTIVE_KEYS, ACTIVE_ARGS, [events, keys.cancelOf(name)], startArgs)) as Promise<unknown>;
         return run.then((r) => (starts.fromReply(r), r));
       }
       if (command === 'moveToFinished') {

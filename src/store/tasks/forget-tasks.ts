@@ -12,7 +12,7 @@ type Command = (numKeys: number, keys: string[], taskIds: readonly string[]) => 
 export function forgetTasks(redis: RedisClient, keys: Keys): (taskClass: string, taskIds: readonly string[]) => Promise<number> {
   const run = storeScript<Command>(redis, 'tasks/forget-tasks');
   return (taskClass, taskIds) => {
-    const keyList = [keys.taskList(taskClass), keys.cancel];
+    const keyList = [keys.taskList(taskClass), keys.cancelOf(taskClass)];
     for (const id of taskIds) keyList.push(keys.taskIndex(id));
     return run(keyList.length, keyList, taskIds);
   };

@@ -7,14 +7,14 @@ type Command = (argv: (string | number)[]) => Promise<(string | null)[]>;
 
 /**
  * lua/tasks/start-attempts.lua: writes each "started" event of `starts` and answers, for each,
- * the reason of a cancel requested for its task, or null. One script call per events stream:
- * one on a single Redis, one per class of the batch on a cluster (each class's stream is in its
- * class's slot).
+ * the reason of a cancel requested for its task, or null. One script call per events stream and
+ * cancel hash: one on a single Redis, one per class of the batch on a cluster (each class's stream
+ * and cancel hash are in its class's slot).
  */
 export function startAttempts(redis: RedisClient, keys: Keys, eventsMaxLen: number): (starts: readonly TaskEventRecord[]) => Promise<(string | null)[]> {
   const run = storeScript<Command>(redis, 'tasks/start-attempts', 2);
-  const call = async (stream: string, starts: readonly TaskEventRecord[]) => {
-    const argv: (string | number)[] = [stream, keys.cancel, eventsMaxLen];
+  const call = async (stream: string, cancel: string, starts: readonly TaskEventRecord[]) => {
+    const argv: (string | number)[] = [stream, cancel, eventsMaxLen];
     for (const s of starts) {
       const ev = eventFields(s);
       argv.push(s.taskId, ev.length);
@@ -24,19 +24,19 @@ export function startAttempts(redis: RedisClient, keys: Keys, eventsMaxLen: numb
     return starts.map((_, i) => replies[i] ?? null);
   };
   return async (starts) => {
-    if (!keys.feedsPerClass) return call(keys.events, starts);
-    const byStream = new Map<string, number[]>();
+    if (!keys.feedsPerClass) return call(keys.events, keys.cancel, starts);
+    const byClass = new Map<string, number[]>();
     starts.forEach((s, i) => {
-      const stream = keys.eventsOf(s.taskClass);
-      const at = byStream.get(stream);
+      const at = byClass.get(s.taskClass);
       if (at) at.push(i);
-      else byStream.set(stream, [i]);
+      else byClass.set(s.taskClass, [i]);
     });
     const out: (string | null)[] = new Array<string | null>(starts.length).fill(null);
     await Promise.all(
-      [...byStream].map(async ([stream, at]) => {
+      [...byClass].map(async ([taskClass, at]) => {
         const replies = await call(
-          stream,
+          keys.eventsOf(taskClass),
+          keys.cancelOf(taskClass),
           at.map((i) => starts[i]!),
         );
         at.forEach((i, j) => (out[i] = replies[j] ?? null));
