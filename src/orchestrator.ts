@@ -194,6 +194,7 @@ export class Orchestrator {
       redis,
       redisUrl,
       keys,
+      taskClasses: [...queues.classes.keys()],
       runs,
       runList,
       logger,

@@ -122,10 +122,10 @@ describe('tasks: cancel requests', () => {
   it('requestCancel records the reason and announces "<task>\\t<reason>"; clearCancel drops the record', async () => {
     const keys = fresh();
     await subscriber.subscribe(keys.cancelChannel);
-    await requestCancel(redis, keys)('t9', 'operator said so');
+    await requestCancel(redis, keys)('cpu_short', 't9', 'operator said so');
     expect(await redis.hget(keys.cancel, 't9')).toBe('operator said so');
     await waitFor(() => heard.some(([c, m]) => c === keys.cancelChannel && m === 't9\toperator said so'), { message: 'cancel announced' });
-    await clearCancel(redis, keys)('t9');
+    await clearCancel(redis, keys)('cpu_short', 't9');
     expect(await redis.hexists(keys.cancel, 't9')).toBe(0);
   });
 });

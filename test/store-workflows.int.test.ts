@@ -20,6 +20,7 @@ import { ackInboxEntries, ensureInboxGroup } from '../src/store/workflows/inbox-
 import { startRedis, type RedisServerHandle } from './helpers/redis-server.js';
 
 const keys = keyLayout('storewf');
+const inbox = { key: keys.workflowInbox, dead: keys.workflowInboxDead };
 const runOpts = { eventsMaxLen: 1_000, runRetentionMs: 60_000 };
 
 let server: RedisServerHandle;
@@ -151,11 +152,11 @@ describe('run scripts', () => {
 
 describe('inbox group', () => {
   it('is made once (again: no error) and acknowledges applied entries by deleting them', async () => {
-    await ensureInboxGroup(redis, keys, 'eng');
-    await ensureInboxGroup(redis, keys, 'eng');
+    await ensureInboxGroup(redis, inbox, 'eng');
+    await ensureInboxGroup(redis, inbox, 'eng');
     const id = await redis.xadd(keys.workflowInbox, '*', 'task_id', 'r8.a');
     await redis.xreadgroup('GROUP', 'eng', 'c', 'COUNT', 10, 'STREAMS', keys.workflowInbox, '>');
-    await ackInboxEntries(redis, keys, 'eng', [id!]);
+    await ackInboxEntries(redis, inbox, 'eng', [id!]);
     expect(await redis.xrange(keys.workflowInbox, id!, id!)).toEqual([]);
     expect(await redis.xpending(keys.workflowInbox, 'eng')).toEqual([0, null, null, null]);
     await redis.del(keys.workflowInbox);
@@ -167,7 +168,7 @@ describe('take-over-inbox', () => {
     await redis.xgroup('CREATE', keys.workflowInbox, 'g', '0', 'MKSTREAM');
     const id = await redis.xadd(keys.workflowInbox, '*', 'task_id', 'r9.a', 'state', 'succeeded');
     await redis.xreadgroup('GROUP', 'g', 'gone', 'COUNT', 10, 'STREAMS', keys.workflowInbox, '>');
-    const takeOver = takeOverInbox(redis, keys);
+    const takeOver = (r: Parameters<ReturnType<typeof takeOverInbox>>[1]) => takeOverInbox(redis)(inbox, r);
     const req = { group: 'g', consumer: 'me', minIdleMs: 0, maxDeliveries: 2, count: 10, deadMaxLen: 100, start: '-' };
 
     const first = await takeOver(req);

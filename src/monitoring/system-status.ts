@@ -153,7 +153,9 @@ export class SystemStatus {
     // On a cluster each class also counts in a hash of its own (keys.ts countersOf): one HGETALL
     // each, outside the pipeline too, their fields added up with the shared hash's.
     const counterHashes = keys.counterKeys(perClass).slice(1);
-    const [counts, pools, replies, classEvents, classResults, classCounters] = await Promise.all([
+    // Likewise each class's workflow inbox and its dead letters (keys.ts workflowInboxes).
+    const classInboxes = keys.workflowInboxes(perClass).slice(1);
+    const [counts, pools, replies, classEvents, classResults, classCounters, inboxLengths] = await Promise.all([
       Promise.all(classes.map(([, q]) => q.getJobCounts(...COUNT_STATES))),
       this.pools(),
       redis
@@ -169,6 +171,7 @@ export class SystemStatus {
       Promise.all(perClass.map((c) => redis.xlen(keys.eventsOf(c)))),
       Promise.all(perClass.map((c) => redis.xlen(keys.resultsOf(c)))),
       Promise.all(counterHashes.map((k) => redis.hgetall(k))),
+      Promise.all(classInboxes.map(async (i) => [await redis.xlen(i.key), await redis.xlen(i.dead)] as const)),
     ]);
     for (const [err] of replies ?? []) if (err) throw err;
     const [counters, events, results, workflowInbox, workflowInboxDead, activeRuns, schedules] = (replies ?? []).map(([, v]) => v) as [
@@ -201,8 +204,8 @@ export class SystemStatus {
       streams: {
         events: classEvents.reduce((a, b) => a + b, events),
         results: classResults.reduce((a, b) => a + b, results),
-        workflowInbox,
-        workflowInboxDead,
+        workflowInbox: inboxLengths.reduce((a, [n]) => a + n, workflowInbox),
+        workflowInboxDead: inboxLengths.reduce((a, [, n]) => a + n, workflowInboxDead),
       },
       activeRuns,
       schedules,

@@ -55,7 +55,10 @@
  * - Workflows (src/workflows/): `{<prefix>}:wfdef:<name>` hash of a workflow's versions,
  *   `{<prefix>}:workflows` zset name -> latest version, `{<prefix>}:run:<id>` and its
  *   `:steps`, `:deps`, `:out` hashes, `{<prefix>}:runs:active` zset, `{<prefix>}:wf:inbox`
- *   stream of finished step tasks, `{<prefix>}:wf:releasing` zset of steps being submitted,
+ *   stream of finished step tasks (on a Redis Cluster one per class, `{<prefix>}:inbox:<class>`,
+ *   written with the class's feeds; the engine reads and claims each, `{<prefix>}:wf:inbox` too
+ *   for what was written before; dead letters go next to their inbox: `{<prefix>}:wf:inbox:dead`,
+ *   `{<prefix>}:inbox:<class>:dead`), `{<prefix>}:wf:releasing` zset of steps being submitted,
  *   `{<prefix>}:runs:index` zset run_id -> start ms (every run still retained, ListWorkflowRuns).
  * - `{<prefix>}:limits` hash class -> per-pool concurrency set at run time; `:limits:ch` its
  *   change channel. Cluster-wide caps, rate limits and pause live in BullMQ's queue meta.
@@ -138,8 +141,12 @@ export interface Keys {
   readonly activeRuns: string;
   /** Every retained run: run_id -> start ms (src/workflows/run-list.ts). */
   readonly runIndex: string;
-  /** Final results of step tasks, consumed by the workflow engine (consumer group "engine"). */
+  /** Final results of step tasks, consumed by the workflow engine (consumer group "engine"): every class's on a single Redis. */
   readonly workflowInbox: string;
+  /** The workflow inbox a step task of `taskClass` is written to: workflowInbox on a single Redis, the class's own on a cluster. */
+  workflowInboxOf(taskClass: string): string;
+  /** Every workflow inbox the engine reads for these classes, each with its dead-letter stream (one on a single Redis). */
+  workflowInboxes(classes: Iterable<string>): InboxStream[];
   /** Inbox entries that could not be applied after `workflows.inboxMaxDeliveries` tries, kept for inspection. */
   readonly workflowInboxDead: string;
   /** "<run_id>\t<step_id>" -> ms: steps released to run whose task is being submitted. */
@@ -164,6 +171,12 @@ export interface Keys {
 export interface FeedStream {
   readonly name: string;
   readonly key: string;
+}
+
+/** A workflow inbox stream (`key`) and the stream its dead letters go to (`dead`), in its slot. */
+export interface InboxStream {
+  readonly key: string;
+  readonly dead: string;
 }
 
 export interface KeysOptions {
@@ -232,6 +245,11 @@ export function keys(prefix: string, opts: KeysOptions = {}): Keys {
   const resultsOf = perClass ? (taskClass: string) => `${classOwn(taskClass)}:results:${taskClass}` : () => results;
   const cancel = `${own}:cancel`;
   const cancelOf = perClass ? (taskClass: string) => `${classOwn(taskClass)}:cancel:${taskClass}` : () => cancel;
+  const inbox: InboxStream = { key: `${own}:wf:inbox`, dead: `${own}:wf:inbox:dead` };
+  const inboxOf = (taskClass: string): InboxStream => {
+    const key = `${classOwn(taskClass)}:inbox:${taskClass}`;
+    return { key, dead: `${key}:dead` };
+  };
   const countersOf = perClass ? (taskClass: string) => `${classOwn(taskClass)}:counters:${taskClass}` : () => counters;
   return Object.freeze({
     prefix,
@@ -275,8 +293,10 @@ export function keys(prefix: string, opts: KeysOptions = {}): Keys {
     runOutcomes: (runId: string) => `${own}:run:${runId}:out`,
     activeRuns: `${own}:runs:active`,
     runIndex: `${own}:runs:index`,
-    workflowInbox: `${own}:wf:inbox`,
-    workflowInboxDead: `${own}:wf:inbox:dead`,
+    workflowInbox: inbox.key,
+    workflowInboxDead: inbox.dead,
+    workflowInboxOf: perClass ? (taskClass: string) => inboxOf(taskClass).key : () => inbox.key,
+    workflowInboxes: (classes: Iterable<string>): InboxStream[] => (perClass ? [inbox, ...[...classes].map(inboxOf)] : [inbox]),
     releasing: `${own}:wf:releasing`,
     limits: `${own}:limits`,
     limitsChannel: `${own}:limits:ch`,

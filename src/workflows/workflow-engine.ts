@@ -3,6 +3,11 @@
  * whoever wrote the outcome) in the consumer group "engine" and advances the runs. Every
  * orchestrator process runs one; the group hands each entry to one of them.
  *
+ * On a Redis Cluster each class has an inbox of its own (src/store/keys.ts workflowInboxes),
+ * written with the class's feeds. XREADGROUP over several streams works only when they share a
+ * slot, so the inboxes are read in groups of one hash tag, each group by a blocking read of its
+ * own (one connection each); claims and dead letters go per inbox, each in its slot.
+ *
  * Crash safety:
  * - An entry is acknowledged (and deleted) only after its outcome was applied and the steps it
  *   released were submitted. An entry whose consumer died is claimed by another after
@@ -22,7 +27,7 @@ import { hostname } from 'node:os';
 import type { RedisClient } from '../redis/redis-client.js';
 import type { Logger } from '../logging/logger.js';
 import { createBlockingRedis } from '../redis/connection.js';
-import type { Keys } from '../store/keys.js';
+import type { InboxStream, Keys } from '../store/keys.js';
 import { parseResult, type RawEntry } from '../store/codecs/feed-format.js';
 import type { WorkflowRuns } from './workflow-runs.js';
 import type { WorkflowRunList } from './run-list.js';
@@ -35,6 +40,8 @@ export interface WorkflowEngineOptions {
   redis: RedisClient;
   redisUrl: string;
   keys: Keys;
+  /** The configured classes: on a cluster each has its inbox. */
+  taskClasses: readonly string[];
   runs: WorkflowRuns;
   /** Its index is pruned of expired runs a slice per sweep. */
   runList?: WorkflowRunList;
@@ -57,8 +64,9 @@ const DEAD_MAXLEN = 10_000;
 export class WorkflowEngine {
   readonly consumer = `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`;
   private readonly log: Logger;
-  private blocking?: RedisClient;
-  private loop?: Promise<void>;
+  private readonly inboxes: InboxStream[];
+  private readonly blocking: RedisClient[] = [];
+  private loops: Promise<void>[] = [];
   private sweepTimer?: NodeJS.Timeout;
   private sweeping?: Promise<void>;
   private closed = false;
@@ -70,13 +78,24 @@ export class WorkflowEngine {
   constructor(private readonly opts: WorkflowEngineOptions) {
     this.log = opts.logger.child({ component: 'workflow-engine', consumer: this.consumer });
     this.closing = new Promise((resolve) => (this.signalClose = () => resolve(null)));
-    this.takeOverCmd = takeOverInbox(opts.redis, opts.keys);
+    this.takeOverCmd = takeOverInbox(opts.redis);
+    this.inboxes = opts.keys.workflowInboxes(opts.taskClasses);
   }
 
   async start(): Promise<void> {
-    await ensureInboxGroup(this.opts.redis, this.opts.keys, ENGINE_GROUP);
-    this.blocking = createBlockingRedis(this.opts.redisUrl);
-    this.loop = this.readLoop();
+    for (const inbox of this.inboxes) await ensureInboxGroup(this.opts.redis, inbox, ENGINE_GROUP);
+    const bySlot = new Map<string, InboxStream[]>();
+    for (const inbox of this.inboxes) {
+      const tag = hashTag(inbox.key);
+      const group = bySlot.get(tag);
+      if (group) group.push(inbox);
+      else bySlot.set(tag, [inbox]);
+    }
+    for (const group of bySlot.values()) {
+      const blocking = createBlockingRedis(this.opts.redisUrl);
+      this.blocking.push(blocking);
+      this.loops.push(this.readLoop(blocking, group));
+    }
     this.sweepTimer = setInterval(() => {
       this.sweeping ??= this.sweep().finally(() => (this.sweeping = undefined));
     }, this.opts.sweepIntervalMs);
@@ -86,21 +105,26 @@ export class WorkflowEngine {
     this.closed = true;
     this.signalClose();
     clearInterval(this.sweepTimer);
-    this.blocking?.disconnect();
-    await Promise.all([this.loop, this.sweeping]);
+    for (const b of this.blocking) b.disconnect();
+    await Promise.all([...this.loops, this.sweeping]);
   }
 
-  private async readLoop(): Promise<void> {
-    const { keys } = this.opts;
+  /** Reads `inboxes` (of one hash tag) on `blocking`, its own connection. */
+  private async readLoop(blocking: RedisClient, inboxes: InboxStream[]): Promise<void> {
+    const byKey = new Map(inboxes.map((i) => [i.key, i]));
+    const streams = [...inboxes.map((i) => i.key), ...inboxes.map(() => '>')];
     let failures = 0;
     while (!this.closed) {
       try {
-        const read = this.blocking!.xreadgroup('GROUP', ENGINE_GROUP, this.consumer, 'COUNT', BATCH, 'BLOCK', 2_000, 'STREAMS', keys.workflowInbox, '>');
+        const read = blocking.xreadgroup('GROUP', ENGINE_GROUP, this.consumer, 'COUNT', BATCH, 'BLOCK', 2_000, 'STREAMS', ...streams);
         read.catch(() => undefined);
         const reply = (await Promise.race([read, this.closing])) as [string, RawEntry[]][] | null;
         if (this.closed) return;
         failures = 0;
-        if (reply) await this.handle(reply[0]![1]);
+        for (const [key, entries] of reply ?? []) {
+          const inbox = byKey.get(key);
+          if (inbox) await this.handle(inbox, entries);
+        }
       } catch (err) {
         if (this.closed) return;
         failures += 1;
@@ -114,7 +138,7 @@ export class WorkflowEngine {
    * Applies entries side by side (each outcome is applied atomically by its own script, so their
    * order does not matter, and the scripts share round trips); acks what was applied.
    */
-  private async handle(entries: RawEntry[]): Promise<void> {
+  private async handle(inbox: InboxStream, entries: RawEntry[]): Promise<void> {
     const done: string[] = [];
     await Promise.all(
       entries.map(async (e) => {
@@ -128,38 +152,46 @@ export class WorkflowEngine {
         }
       }),
     );
-    await ackInboxEntries(this.opts.redis, this.opts.keys, ENGINE_GROUP, done);
+    await ackInboxEntries(this.opts.redis, inbox, ENGINE_GROUP, done);
   }
 
   /** Takes over entries and releases left unfinished by processes that died. */
   private async sweep(): Promise<void> {
-    const { recoverAfterMs, maxDeliveries } = this.opts;
+    const { recoverAfterMs } = this.opts;
     try {
-      let start = '-';
-      for (;;) {
-        // Dead-letters entries tried maxDeliveries times, claims the other idle ones.
-        const { dead, claimed, last, looked } = await this.takeOverCmd({
-          group: ENGINE_GROUP,
-          consumer: this.consumer,
-          minIdleMs: recoverAfterMs,
-          maxDeliveries,
-          count: BATCH,
-          deadMaxLen: DEAD_MAXLEN,
-          start,
-        });
-        for (const [id, tries, fields] of dead) await this.failDeadLettered(id, tries, fields);
-        if (claimed.length) {
-          this.log.info({ entries: claimed.length }, 'taking over workflow inbox entries of a stopped consumer');
-          await this.handle(claimed);
-        }
-        if (looked < BATCH || this.closed) break;
-        start = `(${last}`;
+      for (const inbox of this.inboxes) {
+        if (this.closed) break;
+        await this.takeOver(inbox);
       }
       while (!this.closed && (await this.opts.runs.recoverReleasing(recoverAfterMs)) > 0);
       await this.opts.runList?.pruneSlice();
-      await forgetIdleInboxConsumers(this.opts.redis, this.opts.keys, ENGINE_GROUP, this.consumer, FORGET_CONSUMER_MS);
+      for (const inbox of this.inboxes) await forgetIdleInboxConsumers(this.opts.redis, inbox, ENGINE_GROUP, this.consumer, FORGET_CONSUMER_MS);
     } catch (err) {
       if (!this.closed) this.log.warn({ err }, 'workflow sweep failed');
+    }
+  }
+
+  /** Takes over what stopped consumers left in one inbox. */
+  private async takeOver(inbox: InboxStream): Promise<void> {
+    const { recoverAfterMs, maxDeliveries } = this.opts;
+    for (let start = '-'; ;) {
+      // Dead-letters entries tried maxDeliveries times, claims the other idle ones.
+      const { dead, claimed, last, looked } = await this.takeOverCmd(inbox, {
+        group: ENGINE_GROUP,
+        consumer: this.consumer,
+        minIdleMs: recoverAfterMs,
+        maxDeliveries,
+        count: BATCH,
+        deadMaxLen: DEAD_MAXLEN,
+        start,
+      });
+      for (const [id, tries, fields] of dead) await this.failDeadLettered(inbox, id, tries, fields);
+      if (claimed.length) {
+        this.log.info({ entries: claimed.length, inbox: inbox.key }, 'taking over workflow inbox entries of a stopped consumer');
+        await this.handle(inbox, claimed);
+      }
+      if (looked < BATCH || this.closed) return;
+      start = `(${last}`;
     }
   }
 
@@ -168,9 +200,9 @@ export class WorkflowEngine {
    * failed, naming why, so that its run ends (by its failure policy) instead of waiting for an
    * outcome that will never apply. Should that fail too, the run is cancelled with the reason.
    */
-  private async failDeadLettered(id: string, tries: number, fields: string[]): Promise<void> {
+  private async failDeadLettered(inbox: InboxStream, id: string, tries: number, fields: string[]): Promise<void> {
     const r = parseResult(fields);
-    const reason = `its ${r.state} outcome could not be applied after ${tries} tries (kept in ${this.opts.keys.workflowInboxDead} as inbox entry ${id})`;
+    const reason = `its ${r.state} outcome could not be applied after ${tries} tries (kept in ${inbox.dead} as inbox entry ${id})`;
     this.log.error({ entry: id, taskId: r.taskId, runId: r.workflowId }, `workflow inbox entry dead-lettered: ${reason}`);
     if (!r.workflowId) return;
     try {
@@ -182,4 +214,15 @@ export class WorkflowEngine {
       });
     }
   }
+}
+
+/**
+ * The part of `key` Redis Cluster hashes: what is between its first "{" and the first "}" after
+ * it, when not empty; else the whole key. Keys of one tag share a slot.
+ */
+function hashTag(key: string): string {
+  const open = key.indexOf('{');
+  if (open < 0) return key;
+  const close = key.indexOf('}', open + 1);
+  return close > open + 1 ? key.slice(open + 1, close) : key;
 }

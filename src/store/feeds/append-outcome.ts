@@ -39,7 +39,7 @@ export function appendOutcome(
         .xadd(events, 'MAXLEN', '~', maxLen.events, '*', ...ev)
         .xadd(results, 'MAXLEN', '~', maxLen.results, '*', ...res)
         .hincrby(keys.countersOf(result.taskClass), counter, 1)
-        .xadd(keys.workflowInbox, '*', ...res)
+        .xadd(keys.workflowInboxOf(result.taskClass), '*', ...res)
         .exec();
       const failed = replies?.find(([err]) => err);
       if (failed) throw failed[0];

@@ -1,5 +1,5 @@
 import type { RedisClient } from '../../redis/redis-client.js';
-import type { Keys } from '../keys.js';
+import type { InboxStream } from '../keys.js';
 import type { RawEntry } from '../codecs/feed-format.js';
 import { storeScript } from '../store-script.js';
 
@@ -42,21 +42,11 @@ type Command = (
   start: string,
 ) => Promise<[TakeOverReply['dead'], RawEntry[], string, number]>;
 
-/** lua/workflows/take-over-inbox.lua: claims, or dead-letters, workflow inbox entries left unfinished. */
-export function takeOverInbox(redis: RedisClient, keys: Keys): (req: TakeOverRequest) => Promise<TakeOverReply> {
+/** lua/workflows/take-over-inbox.lua: claims, or dead-letters, entries of `inbox` left unfinished (one inbox per call: each is in its own slot on a cluster). */
+export function takeOverInbox(redis: RedisClient): (inbox: InboxStream, req: TakeOverRequest) => Promise<TakeOverReply> {
   const run = storeScript<Command>(redis, 'workflows/take-over-inbox', 2);
-  return async (r) => {
-    const [dead, claimed, last, looked] = await run(
-      keys.workflowInbox,
-      keys.workflowInboxDead,
-      r.group,
-      r.consumer,
-      r.minIdleMs,
-      r.maxDeliveries,
-      r.count,
-      r.deadMaxLen,
-      r.start,
-    );
+  return async (inbox, r) => {
+    const [dead, claimed, last, looked] = await run(inbox.key, inbox.dead, r.group, r.consumer, r.minIdleMs, r.maxDeliveries, r.count, r.deadMaxLen, r.start);
     return { dead, claimed, last, looked };
   };
 }
