@@ -27,6 +27,7 @@ import { hostname } from 'node:os';
 import type { RedisClient } from '../redis/redis-client.js';
 import type { Logger } from '../logging/logger.js';
 import { createBlockingRedis } from '../redis/connection.js';
+import { hashTag } from '../redis/hash-tag.js';
 import type { InboxStream, Keys } from '../store/keys.js';
 import { parseResult, type RawEntry } from '../store/codecs/feed-format.js';
 import type { WorkflowRuns } from './workflow-runs.js';
@@ -214,15 +215,4 @@ export class WorkflowEngine {
       });
     }
   }
-}
-
-/**
- * The part of `key` Redis Cluster hashes: what is between its first "{" and the first "}" after
- * it, when not empty; else the whole key. Keys of one tag share a slot.
- */
-function hashTag(key: string): string {
-  const open = key.indexOf('{');
-  if (open < 0) return key;
-  const close = key.indexOf('}', open + 1);
-  return close > open + 1 ? key.slice(open + 1, close) : key;
 }

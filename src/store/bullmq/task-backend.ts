@@ -224,6 +224,21 @@ function plainFinish(opts: FinishOpts): boolean {
 }
 
 /**
+ * The keys our wrapped scripts take after BullMQ's, for a queue of class `name`: all of them the
+ * class's own (its feeds, counters, inbox, cancel hash), so that each script stays in the class's
+ * slot once a class has a hash tag of its own (test/class-slot-keys.test.ts).
+ */
+export function backendKeys(keys: Keys, name: string): { active: string[]; finish: string[]; retry: string[]; stalled: string[] } {
+  const events = keys.eventsOf(name);
+  return {
+    active: [events, keys.cancelOf(name)],
+    finish: [...outcomeKeys(keys, name), keys.cancelOf(name)],
+    retry: [events, keys.countersOf(name)],
+    stalled: [events],
+  };
+}
+
+/**
  * BullMQ's Redis backend with `moveToActive`, `moveToFinished`, `moveToDelayed`, `retryJob` and
  * `moveStalledJobsToWait` run by our wrapped scripts. What a run left for a move (its outcome,
  * its `retrying` event) is found by the run's lock token and dropped once the script ran,
@@ -235,9 +250,8 @@ export function taskBackend(opts: TaskBackendOptions): BackendFactory<RedisQueue
   return (name, queueOpts, flags) => {
     const backend = createRedisBackend(name, queueOpts, flags);
     // A queue is a class (its name): its tasks' events and results go to the class's streams.
-    const events = keys.eventsOf(name);
-    const finishKeys = [...outcomeKeys(keys, name), keys.cancelOf(name)];
-    const retryKeys = [events, keys.countersOf(name)];
+    const ours = backendKeys(keys, name);
+    const [finishKeys, retryKeys] = [ours.finish, ours.retry];
     if (backend.moveToFinishedKeys.length !== FINISH_KEYS) {
       throw new Error(`this BullMQ's moveToFinished takes ${backend.moveToFinishedKeys.length} keys, not ${FINISH_KEYS}: see README "Upgrading BullMQ"`);
     }
@@ -251,7 +265,7 @@ export function taskBackend(opts: TaskBackendOptions): BackendFactory<RedisQueue
     };
     backend.execCommand = (client, command, all: unknown[]) => {
       if (command === 'moveToActive') {
-        const run = client.runCommand(MOVE_TO_ACTIVE, args(all, ACTIVE_KEYS, ACTIVE_ARGS, [events, keys.cancelOf(name)], startArgs)) as Promise<unknown>;
+        const run = client.runCommand(MOVE_TO_ACTIVE, args(all, ACTIVE_KEYS, ACTIVE_ARGS, ours.active, startArgs)) as Promise<unknown>;
         return run.then((r) => (starts.fromReply(r), r));
       }
       if (command === 'moveToFinished') {
@@ -274,7 +288,7 @@ export function taskBackend(opts: TaskBackendOptions): BackendFactory<RedisQueue
         });
       }
       if (command === 'moveStalledJobsToWait') {
-        return client.runCommand(MOVE_STALLED, args(all, STALLED_KEYS, STALLED_ARGS, [events], startArgs));
+        return client.runCommand(MOVE_STALLED, args(all, STALLED_KEYS, STALLED_ARGS, ours.stalled, startArgs));
       }
       if (command === 'moveToDelayed' || command === 'retryJob') {
         // The job id, then the token: moveToDelayed's ARGV[3] and [4], retryJob's ARGV[4] and [5].

@@ -13,6 +13,11 @@ export interface CancelQueuedJob {
   queueKeys: Readonly<Record<string, string>>;
 }
 
+/** The script's KEYS for `job` of `taskClass` (its header's order). */
+export function cancelQueuedKeys(keys: Keys, job: CancelQueuedJob, taskClass: string): string[] {
+  return [job.jobKey, job.queueKeys.repeat!, ...outcomeKeys(keys, taskClass), job.queueKeys.failed!];
+}
+
 type Command = (...args: (string | number | Buffer)[]) => Promise<number>;
 
 /**
@@ -28,10 +33,7 @@ export function cancelQueued(
   const run = storeScript<Command>(redis, 'tasks/cancel-queued', 7);
   return (job, atMs, reason, event, result) =>
     run(
-      job.jobKey,
-      job.queueKeys.repeat!,
-      ...outcomeKeys(keys, result.taskClass),
-      job.queueKeys.failed!,
+      ...cancelQueuedKeys(keys, job, result.taskClass),
       job.taskId,
       '0',
       job.queueKeys['']!,

@@ -12,8 +12,12 @@ type Command = (numKeys: number, keys: string[], taskIds: readonly string[]) => 
 export function forgetTasks(redis: RedisClient, keys: Keys): (taskClass: string, taskIds: readonly string[]) => Promise<number> {
   const run = storeScript<Command>(redis, 'tasks/forget-tasks');
   return (taskClass, taskIds) => {
-    const keyList = [keys.taskList(taskClass), keys.cancelOf(taskClass)];
-    for (const id of taskIds) keyList.push(keys.taskIndex(id));
+    const keyList = forgetTasksKeys(keys, taskClass, taskIds);
     return run(keyList.length, keyList, taskIds);
   };
+}
+
+/** The script's KEYS: the class's task list and cancel hash, then each task's index bucket. */
+export function forgetTasksKeys(keys: Keys, taskClass: string, taskIds: readonly string[]): string[] {
+  return [keys.taskList(taskClass), keys.cancelOf(taskClass), ...taskIds.map((id) => keys.taskIndex(id))];
 }

@@ -16,6 +16,12 @@ export interface RequeueFailedJob {
   lifo: boolean;
 }
 
+/** The script's KEYS for `job` (its header's order). */
+export function requeueFailedKeys(keys: Keys, job: RequeueFailedJob): string[] {
+  const k = job.queueKeys;
+  return [job.jobKey, k.events!, k.failed!, k.wait!, k.meta!, k.active!, k.marker!, k.prioritized!, k.pc!, keys.eventsOf(job.taskClass)];
+}
+
 type Command = (...args: (string | number)[]) => Promise<number>;
 
 /**
@@ -30,9 +36,8 @@ export function requeueFailed(
 ): (job: RequeueFailedJob, dataJson: string, optsJson: string, event: TaskEventRecord) => Promise<RequeueFailedCode | number> {
   const run = storeScript<Command>(redis, 'tasks/requeue-failed', 10);
   return (job, dataJson, optsJson, event) => {
-    const k = job.queueKeys;
     return run(
-      ...[job.jobKey, k.events!, k.failed!, k.wait!, k.meta!, k.active!, k.marker!, k.prioritized!, k.pc!, keys.eventsOf(job.taskClass)],
+      ...requeueFailedKeys(keys, job),
       ...[job.taskId, `${job.lifo ? 'R' : 'L'}PUSH`, 'failedReason', 'failed', '1', '1'],
       dataJson,
       eventsMaxLen,

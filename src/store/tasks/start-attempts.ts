@@ -3,6 +3,14 @@ import type { Keys } from '../keys.js';
 import { eventFields, type TaskEventRecord } from '../codecs/feed-format.js';
 import { storeScript } from '../store-script.js';
 
+/**
+ * The events stream and cancel hash a start of a task of `taskClass` is given (one of each for
+ * every class on a single Redis, the class's own on a cluster).
+ */
+export function startAttemptKeys(keys: Keys, taskClass: string): [events: string, cancel: string] {
+  return [keys.eventsOf(taskClass), keys.cancelOf(taskClass)];
+}
+
 type Command = (argv: (string | number)[]) => Promise<(string | null)[]>;
 
 /**
@@ -24,7 +32,7 @@ export function startAttempts(redis: RedisClient, keys: Keys, eventsMaxLen: numb
     return starts.map((_, i) => replies[i] ?? null);
   };
   return async (starts) => {
-    if (!keys.feedsPerClass) return call(keys.events, keys.cancel, starts);
+    if (!keys.feedsPerClass) return call(...startAttemptKeys(keys, starts[0]?.taskClass ?? ''), starts);
     const byClass = new Map<string, number[]>();
     starts.forEach((s, i) => {
       const at = byClass.get(s.taskClass);
@@ -35,8 +43,7 @@ export function startAttempts(redis: RedisClient, keys: Keys, eventsMaxLen: numb
     await Promise.all(
       [...byClass].map(async ([taskClass, at]) => {
         const replies = await call(
-          keys.eventsOf(taskClass),
-          keys.cancelOf(taskClass),
+          ...startAttemptKeys(keys, taskClass),
           at.map((i) => starts[i]!),
         );
         at.forEach((i, j) => (out[i] = replies[j] ?? null));

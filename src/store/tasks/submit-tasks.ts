@@ -53,38 +53,7 @@ type Command = (numKeys: number, keys: string[], argv: (string | number | Buffer
 export function submitTasks(redis: RedisClient, keys: Keys, eventsMaxLen: number): (entries: readonly SubmitEntry[]) => Promise<SubmitReply> {
   const run = storeScript<Command>(redis, 'tasks/submit-tasks');
   return async (entries) => {
-    const keyList = [keys.schedulesLast, keys.schedules];
-    const listIndex = new Map<string, number>();
-    const stepsIndex = new Map<string, number>();
-    // Index buckets go after the class and run keys; their KEYS indexes are known only then.
-    const buckets = new Map<string, number>();
-    const bucketOf: number[] = [];
-    const argv: (string | number | Buffer)[] = [eventsMaxLen];
-    for (const t of entries) {
-      let li = listIndex.get(t.taskClass);
-      if (li === undefined) {
-        li = keyList.push(keys.taskList(t.taskClass));
-        for (const name of SUBMIT_QUEUE_KEYS) keyList.push(t.queueKeys[name]!);
-        keyList.push(keys.eventsOf(t.taskClass), keys.countersOf(t.taskClass));
-        listIndex.set(t.taskClass, li);
-      }
-      const wf = t.workflowId;
-      let si = 0;
-      if (wf) {
-        si = stepsIndex.get(wf) ?? keyList.push(keys.runSteps(wf));
-        stepsIndex.set(wf, si);
-      }
-      argv.push(t.taskId, t.indexValue, t.taskClass, wf ?? '', t.delayMs, t.scheduleId ?? '', t.scheduleTickMs ?? '', li);
-      argv.push(t.job.args ?? '', t.job.data, t.job.opts, t.job.name, t.job.timestamp, si, 0);
-      const bucket = keys.taskIndex(t.taskId);
-      let bi = buckets.get(bucket);
-      if (bi === undefined) buckets.set(bucket, (bi = buckets.size));
-      bucketOf.push(bi);
-    }
-    const firstBucket = keyList.length + 1;
-    for (const bucket of buckets.keys()) keyList.push(bucket);
-    // Each task's last value (ix): the KEYS index of its bucket.
-    for (let i = 0; i < bucketOf.length; i++) argv[(i + 1) * SUBMIT_TASK_ARGS] = firstBucket + bucketOf[i]!;
+    const { keyList, argv } = submitCall(keys, eventsMaxLen, entries);
     const reply = await run(keyList.length, keyList, argv);
     if (reply[0] === 1) return { kind: 'conflict', index: Number(reply[1]) - 1, existing: String(reply[2]) };
     const answers: SubmitAnswer[] = [];
@@ -94,4 +63,41 @@ export function submitTasks(redis: RedisClient, keys: Keys, eventsMaxLen: number
     }
     return { kind: 'accepted', answers };
   };
+}
+
+/** The KEYS and ARGV of one submit-tasks.lua call for `entries` (its header's layout). */
+export function submitCall(keys: Keys, eventsMaxLen: number, entries: readonly SubmitEntry[]): { keyList: string[]; argv: (string | number | Buffer)[] } {
+  const keyList = [keys.schedulesLast, keys.schedules];
+  const listIndex = new Map<string, number>();
+  const stepsIndex = new Map<string, number>();
+  // Index buckets go after the class and run keys; their KEYS indexes are known only then.
+  const buckets = new Map<string, number>();
+  const bucketOf: number[] = [];
+  const argv: (string | number | Buffer)[] = [eventsMaxLen];
+  for (const t of entries) {
+    let li = listIndex.get(t.taskClass);
+    if (li === undefined) {
+      li = keyList.push(keys.taskList(t.taskClass));
+      for (const name of SUBMIT_QUEUE_KEYS) keyList.push(t.queueKeys[name]!);
+      keyList.push(keys.eventsOf(t.taskClass), keys.countersOf(t.taskClass));
+      listIndex.set(t.taskClass, li);
+    }
+    const wf = t.workflowId;
+    let si = 0;
+    if (wf) {
+      si = stepsIndex.get(wf) ?? keyList.push(keys.runSteps(wf));
+      stepsIndex.set(wf, si);
+    }
+    argv.push(t.taskId, t.indexValue, t.taskClass, wf ?? '', t.delayMs, t.scheduleId ?? '', t.scheduleTickMs ?? '', li);
+    argv.push(t.job.args ?? '', t.job.data, t.job.opts, t.job.name, t.job.timestamp, si, 0);
+    const bucket = keys.taskIndex(t.taskId);
+    let bi = buckets.get(bucket);
+    if (bi === undefined) buckets.set(bucket, (bi = buckets.size));
+    bucketOf.push(bi);
+  }
+  const firstBucket = keyList.length + 1;
+  for (const bucket of buckets.keys()) keyList.push(bucket);
+  // Each task's last value (ix): the KEYS index of its bucket.
+  for (let i = 0; i < bucketOf.length; i++) argv[(i + 1) * SUBMIT_TASK_ARGS] = firstBucket + bucketOf[i]!;
+  return { keyList, argv };
 }

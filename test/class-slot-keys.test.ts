@@ -1,0 +1,140 @@
+/**
+ * The contract the next step of the Redis Cluster layout turns on: once each class has a hash tag
+ * of its own (`{<prefix>:<class>}`), every per-task script must be given keys of that one tag, or
+ * Redis Cluster refuses it (CROSSSLOT). The keys are built here as the cluster layout would build
+ * them with per-class tags (keys.ts KeysOptions.classTag, internal until that step), and every
+ * KEYS list the per-task scripts get for one task is checked for a single tag.
+ *
+ * STILL_SHARED names the keys that still span classes in those lists: the cross-class task index
+ * (ids unique across classes, claimed in the submit script), a workflow run's steps hash and the
+ * schedules' tick bookkeeping. Moving them out of the per-task scripts is the work left before the
+ * tag changes; a new shared key fails this test.
+ */
+import { QueueKeys } from 'bullmq';
+import { describe, expect, it } from 'vitest';
+import { keys as keyLayout, type Keys } from '../src/store/keys.js';
+import { hashTag } from '../src/redis/hash-tag.js';
+import { outcomeKeys } from '../src/store/outcome-writes.js';
+import { backendKeys } from '../src/store/bullmq/task-backend.js';
+import { startAttemptKeys } from '../src/store/tasks/start-attempts.js';
+import { cancelQueuedKeys } from '../src/store/tasks/cancel-queued.js';
+import { requeueFailedKeys } from '../src/store/tasks/requeue-failed.js';
+import { forgetTasksKeys } from '../src/store/tasks/forget-tasks.js';
+import { submitCall, type SubmitEntry } from '../src/store/tasks/submit-tasks.js';
+
+const k = keyLayout('orq', { cluster: true, classTag: (prefix, taskClass) => `${prefix}:${taskClass}` });
+
+/** BullMQ's own keys of a class's queue, under the queue prefix the class's tag gives. */
+const queueKeys = (taskClass: string): Record<string, string> => new QueueKeys(k.queuePrefixOf(taskClass)).getKeys(taskClass);
+
+/** Keys that still span classes in a per-task script's KEYS (see the header). */
+function stillShared(keys: Keys, taskId: string, runId?: string): string[] {
+  return [keys.taskIndex(taskId), keys.schedules, keys.schedulesLast, ...(runId ? [keys.runSteps(runId)] : [])];
+}
+
+/** The hash tags of `list` but `except`, and what of `except` it held. */
+function tagsOf(list: readonly string[], except: readonly string[] = []): { tags: string[]; shared: string[] } {
+  return {
+    tags: [...new Set(list.filter((key) => !except.includes(key)).map(hashTag))],
+    shared: [...new Set(list.filter((key) => except.includes(key)))].sort(),
+  };
+}
+
+function entry(taskId: string, taskClass: string, extra: Partial<SubmitEntry> = {}): SubmitEntry {
+  return {
+    taskId,
+    indexValue: `${taskClass}\tdigest`,
+    taskClass,
+    queueKeys: queueKeys(taskClass),
+    delayMs: 0,
+    job: { name: taskId, timestamp: 0, data: '{}', opts: Buffer.alloc(0) },
+    ...extra,
+  };
+}
+
+describe('per-task scripts with a hash tag per class', () => {
+  it('the test layout gives each class its own tag, and its job key is the one BullMQ builds', () => {
+    expect(hashTag(k.taskList('cpu_short'))).toBe('orq:cpu_short');
+    expect(hashTag(k.taskList('gpu'))).toBe('orq:gpu');
+    expect(k.job('cpu_short', 't1')).toBe(`${queueKeys('cpu_short')['']}t1`);
+  });
+
+  it('submit: a task of each kind gets its class keys of one tag (the shared ones named)', () => {
+    const kinds: [string, SubmitEntry, string[]][] = [
+      ['plain', entry('t1', 'cpu_short'), stillShared(k, 't1')],
+      [
+        'delayed',
+        entry('t2', 'cpu_short', { delayMs: 500, job: { args: Buffer.from('x'), name: 't2', timestamp: 0, data: '{}', opts: Buffer.alloc(0) } }),
+        stillShared(k, 't2'),
+      ],
+      ['scheduled', entry('t3', 'cpu_short', { scheduleId: 's1', scheduleTickMs: 1_000 }), stillShared(k, 't3')],
+      ['workflow step', entry('r1.a', 'cpu_short', { workflowId: 'r1' }), stillShared(k, 'r1.a', 'r1')],
+    ];
+    for (const [kind, e, shared] of kinds) {
+      const { keyList } = submitCall(k, 1_000, [e]);
+      const got = tagsOf(keyList, shared);
+      expect(got.tags, kind).toEqual(['orq:cpu_short']);
+      // Every class key the script writes for the task is in the list: its counters among them.
+      expect(keyList, kind).toEqual(expect.arrayContaining([k.taskList('cpu_short'), k.eventsOf('cpu_short'), k.countersOf('cpu_short')]));
+    }
+  });
+
+  it('outcome writes, start, finish, retry and stall of a class take its keys only', () => {
+    const q = Object.values(queueKeys('gpu'));
+    const ours = backendKeys(k, 'gpu');
+    const lists: [string, string[]][] = [
+      ['outcome writes', outcomeKeys(k, 'gpu')],
+      ['move-to-active', [...q, ...ours.active]],
+      ['move-to-finished / finish-plain-job', [...q, ...ours.finish]],
+      ['move-to-delayed / retry-job', [...q, ...ours.retry]],
+      ['move-stalled', [...q, ...ours.stalled]],
+      ['start-attempts', startAttemptKeys(k, 'gpu')],
+    ];
+    for (const [script, list] of lists) expect(tagsOf(list).tags, script).toEqual(['orq:gpu']);
+    expect(ours.finish).toEqual(expect.arrayContaining([k.countersOf('gpu'), k.workflowInboxOf('gpu'), k.cancelOf('gpu')]));
+  });
+
+  it('cancel-queued and requeue-failed take the task class keys only; forget-tasks its index buckets besides', () => {
+    const job = { taskId: 't9', taskClass: 'cpu_long', jobKey: k.job('cpu_long', 't9'), queueKeys: queueKeys('cpu_long'), lifo: false };
+    expect(tagsOf(cancelQueuedKeys(k, job, 'cpu_long')).tags).toEqual(['orq:cpu_long']);
+    expect(tagsOf(requeueFailedKeys(k, job)).tags).toEqual(['orq:cpu_long']);
+    const forget = forgetTasksKeys(k, 'cpu_long', ['t9', 't10']);
+    expect(tagsOf(forget, [k.taskIndex('t9'), k.taskIndex('t10')]).tags).toEqual(['orq:cpu_long']);
+  });
+
+  it('a class workflow inbox and its dead letters share the class tag', () => {
+    const [legacy, ...perClass] = k.workflowInboxes(['cpu_short', 'gpu']);
+    expect(legacy).toEqual({ key: k.workflowInbox, dead: k.workflowInboxDead });
+    expect(perClass.map((i) => [hashTag(i.key), hashTag(i.dead)])).toEqual([
+      ['orq:cpu_short', 'orq:cpu_short'],
+      ['orq:gpu', 'orq:gpu'],
+    ]);
+  });
+});
+
+describe('key names', () => {
+  it('a single Redis keeps one counters hash, cancel hash and workflow inbox for every class', () => {
+    const one = keyLayout('orq');
+    expect([one.countersOf('gpu'), one.cancelOf('gpu'), one.workflowInboxOf('gpu')]).toEqual(['{orq}:counters', '{orq}:cancel', '{orq}:wf:inbox']);
+    expect(one.counterKeys(['gpu', 'cpu_short'])).toEqual(['{orq}:counters']);
+    expect(one.workflowInboxes(['gpu'])).toEqual([{ key: '{orq}:wf:inbox', dead: '{orq}:wf:inbox:dead' }]);
+    expect(one.queuePrefixOf('gpu')).toBe(one.queuePrefix);
+    expect(one.job('gpu', 't1')).toBe('{orq}:q:gpu:t1');
+  });
+
+  it('a cluster (tag {<prefix>} for now) has them per class, the shared ones still read', () => {
+    const c = keyLayout('orq', { cluster: true });
+    expect([c.countersOf('gpu'), c.cancelOf('gpu'), c.workflowInboxOf('gpu')]).toEqual(['{orq}:counters:gpu', '{orq}:cancel:gpu', '{orq}:inbox:gpu']);
+    expect(c.counterKeys(['gpu'])).toEqual(['{orq}:counters', '{orq}:counters:gpu']);
+    expect(c.workflowInboxes(['gpu'])).toEqual([
+      { key: '{orq}:wf:inbox', dead: '{orq}:wf:inbox:dead' },
+      { key: '{orq}:inbox:gpu', dead: '{orq}:inbox:gpu:dead' },
+    ]);
+    expect([c.queuePrefixOf('gpu'), c.job('gpu', 't1'), c.taskList('gpu'), c.eventsOf('gpu')]).toEqual([
+      '{orq}:q',
+      '{orq}:q:gpu:t1',
+      '{orq}:list:gpu',
+      '{orq}:events:gpu',
+    ]);
+  });
+});
