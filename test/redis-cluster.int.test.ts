@@ -91,6 +91,12 @@ describe('the system on a Redis Cluster', { timeout: 60_000 }, () => {
     const { taskId } = await sys.client.submitTask({ taskClass: 'gpu', payload: { wait: '1' }, taskId: 'cluster-cancel-1' });
     await sys.client.cancelTask(taskId, 'not needed');
     expect((await sys.client.getTaskStatus(taskId)).state).toBe(TaskState.TASK_STATE_CANCELLED);
+    // The mark and the count are the class's own (keys.ts cancelOf, countersOf), none in the shared hashes.
+    expect(await sys.r.hget(sys.keys.cancelOf('gpu'), taskId)).toBe('not needed');
+    expect(await sys.r.hexists(sys.keys.cancel, taskId)).toBe(0);
+    expect(await sys.r.hget(sys.keys.countersOf('gpu'), 'cancelled:gpu')).toBe('1');
+    expect(await sys.r.exists(sys.keys.counters)).toBe(0);
+    expect((await sys.client.getMetrics()).metrics['tasks_cancelled_total{class="gpu"}']).toBe(1);
     await expect(sys.client.submitTask({ taskClass: 'cpu_short', payload: { other: '1' }, taskId: 'cluster-cancel-1' })).rejects.toThrow(
       /already exists|ALREADY_EXISTS/i,
     );
@@ -108,6 +114,20 @@ describe('the system on a Redis Cluster', { timeout: 60_000 }, () => {
     const run = await sys.client.waitForRun(runId, { timeoutMs: 45_000 });
     expect(run.state).toBe(WorkflowRunState.WORKFLOW_RUN_STATE_SUCCEEDED);
     expect(JSON.parse(run.steps.find((s) => s.stepId === 'b')!.resultJson)).toEqual({ y: '5' });
+    // Each step's outcome went through its class's inbox (read by the engine's group, then
+    // acknowledged and deleted), none through the shared one.
+    for (const c of ['inproc', 'cpu_short']) {
+      const inbox = sys.keys.workflowInboxOf(c);
+      await waitFor(
+        async () => {
+          const [group] = (await sys.r.xinfo('GROUPS', inbox)) as unknown[][];
+          const read = Number(group![group!.indexOf('entries-read') + 1]);
+          return read >= 1 && (await sys.r.xlen(inbox)) === 0;
+        },
+        { timeoutMs: 10_000, message: `the ${c} step's outcome never went through its class's inbox` },
+      );
+    }
+    expect(await sys.r.xlen(sys.keys.workflowInbox)).toBe(0);
 
     await sys.client.createSchedule({ scheduleId: 'cluster-tick', everyMs: 1_000, task: echo({ tick: '1' }) });
     const fired = await waitFor(
