@@ -29,8 +29,9 @@
  * BullMQ's), which the start-up guard checks against the installed BullMQ and
  * test/task-scripts.test.ts against the scripts' headers. What we read from BullMQ's arguments
  * is found by name (script-layouts.ts). Every key shares the `{<prefix>}` hash tag, so they are
- * valid on a Redis Cluster too; the feeds' keys a queue's scripts get are its class's streams
- * (keys.eventsOf / resultsOf: one stream per class on a cluster).
+ * valid on a Redis Cluster too; the keys of ours a queue's scripts get are its class's own
+ * (backendKeys: its streams, counters, workflow inbox and cancel hash, one each per class on a
+ * cluster).
  */
 import { createRedisBackend, type BackendFactory, type RedisQueueBackend } from 'bullmq';
 import type { RedisClient } from '../../redis/redis-client.js';
