@@ -78,7 +78,7 @@ const k = makeKeys(PREFIX);
 // buffer behind for a while), which would blur a few hundred bytes per task.
 const used = async () => Number(/^used_memory_dataset:(\d+)/m.exec(await r.info('memory'))![1]);
 const usage = async (key: string) => Number((await r.memory('USAGE', key, 'SAMPLES', 0)) ?? 0);
-const succeeded = async () => Number((await r.hget(k.counters, `succeeded:${CLASS}`)) ?? 0);
+const succeeded = async () => Number((await r.hget(k.countersOf(CLASS), `succeeded:${CLASS}`)) ?? 0);
 
 interface Row {
   payload: number;

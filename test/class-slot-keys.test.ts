@@ -112,6 +112,12 @@ describe('per-task scripts with a hash tag per class', () => {
   });
 });
 
+describe('hashTag', () => {
+  it('is what Redis Cluster hashes: the first non-empty {...}, else the whole key', () => {
+    expect(['{orq}:events', '{orq:gpu}:q:gpu:t1', 'plain', '{}:x{y}', 'a{b}{c}'].map(hashTag)).toEqual(['orq', 'orq:gpu', 'plain', '{}:x{y}', 'b']);
+  });
+});
+
 describe('key names', () => {
   it('a single Redis keeps one counters hash, cancel hash and workflow inbox for every class', () => {
     const one = keyLayout('orq');
