@@ -5,21 +5,23 @@
  * them with per-class tags (keys.ts KeysOptions.classTag, internal until that step), and every
  * KEYS list the per-task scripts get for one task is checked for a single tag.
  *
- * STILL_SHARED names the keys that still span classes in those lists: the cross-class task index
- * (ids unique across classes, claimed in the submit script), a workflow run's steps hash and the
- * schedules' tick bookkeeping. Moving them out of the per-task scripts is the work left before the
- * tag changes; a new shared key fails this test.
+ * STILL_SHARED names the keys that still span classes in those lists: a workflow run's steps hash
+ * and the schedules' tick bookkeeping. Moving them out of the per-task scripts is the work left
+ * before the tag changes; a new shared key fails this test. The cross-class task index is apart
+ * already: on a cluster its buckets spread over slots of their own, claimed and settled in
+ * scripts of their own (src/store/tasks/submit-tasks.ts submitApart).
  */
 import { QueueKeys } from 'bullmq';
 import { describe, expect, it } from 'vitest';
-import { keys as keyLayout, type Keys } from '../src/store/keys.js';
+import { keys as keyLayout, TASK_INDEX_SLOTS, type Keys } from '../src/store/keys.js';
 import { hashTag } from '../src/redis/hash-tag.js';
 import { outcomeKeys } from '../src/store/outcome-writes.js';
 import { backendKeys } from '../src/store/bullmq/task-backend.js';
 import { startAttemptKeys } from '../src/store/tasks/start-attempts.js';
 import { cancelQueuedKeys } from '../src/store/tasks/cancel-queued.js';
 import { requeueFailedKeys } from '../src/store/tasks/requeue-failed.js';
-import { forgetTasksKeys } from '../src/store/tasks/forget-tasks.js';
+import { forgetClassKeys } from '../src/store/tasks/forget-tasks.js';
+import { bucketKeys, groupBy } from '../src/store/tasks/index-slots.js';
 import { submitCall, type SubmitEntry } from '../src/store/tasks/submit-tasks.js';
 
 const k = keyLayout('orq', { cluster: true, classTag: (prefix, taskClass) => `${prefix}:${taskClass}` });
@@ -29,7 +31,8 @@ const queueKeys = (taskClass: string): Record<string, string> => new QueueKeys(k
 
 /** Keys that still span classes in a per-task script's KEYS (see the header). */
 function stillShared(keys: Keys, taskId: string, runId?: string): string[] {
-  return [keys.taskIndex(taskId), keys.schedules, keys.schedulesLast, ...(runId ? [keys.runSteps(runId)] : [])];
+  void taskId;
+  return [keys.schedules, keys.schedulesLast, ...(runId ? [keys.runSteps(runId)] : [])];
 }
 
 /** The hash tags of `list` but `except`, and what of `except` it held. */
@@ -75,7 +78,13 @@ describe('per-task scripts with a hash tag per class', () => {
       const got = tagsOf(keyList, shared);
       expect(got.tags, kind).toEqual(['orq:cpu_short']);
       // Every class key the script writes for the task is in the list: its counters among them.
-      expect(keyList, kind).toEqual(expect.arrayContaining([k.taskList('cpu_short'), k.eventsOf('cpu_short'), k.countersOf('cpu_short')]));
+      expect(keyList, kind).toEqual(
+        expect.arrayContaining([k.taskList('cpu_short'), k.eventsOf('cpu_short'), k.countersOf('cpu_short'), k.cancelOf('cpu_short')]),
+      );
+      expect(
+        keyList.some((key) => key.includes(':ix:')),
+        kind,
+      ).toBe(false);
     }
   });
 
@@ -94,12 +103,17 @@ describe('per-task scripts with a hash tag per class', () => {
     expect(ours.finish).toEqual(expect.arrayContaining([k.countersOf('gpu'), k.workflowInboxOf('gpu'), k.cancelOf('gpu')]));
   });
 
-  it('cancel-queued and requeue-failed take the task class keys only; forget-tasks its index buckets besides', () => {
+  it('cancel-queued, requeue-failed and forgetting take the task class keys only; the index goes by its own slots', () => {
     const job = { taskId: 't9', taskClass: 'cpu_long', jobKey: k.job('cpu_long', 't9'), queueKeys: queueKeys('cpu_long'), lifo: false };
     expect(tagsOf(cancelQueuedKeys(k, job, 'cpu_long')).tags).toEqual(['orq:cpu_long']);
     expect(tagsOf(requeueFailedKeys(k, job)).tags).toEqual(['orq:cpu_long']);
-    const forget = forgetTasksKeys(k, 'cpu_long', ['t9', 't10']);
-    expect(tagsOf(forget, [k.taskIndex('t9'), k.taskIndex('t10')]).tags).toEqual(['orq:cpu_long']);
+    expect(tagsOf(forgetClassKeys(k, 'cpu_long')).tags).toEqual(['orq:cpu_long']);
+    // The index's scripts (claim, settle, forget) take one slot's buckets per call.
+    const ids = Array.from({ length: 200 }, (_, i) => `t${i}`);
+    const slots = groupBy(ids, (id) => hashTag(k.taskIndex(id)));
+    expect(slots.size).toBe(TASK_INDEX_SLOTS);
+    for (const group of slots.values()) expect(tagsOf(bucketKeys(k, group).keyList).tags).toHaveLength(1);
+    expect([...slots.keys()].every((tag) => tag.startsWith('orq:ix:'))).toBe(true);
   });
 
   it('a class workflow inbox and its dead letters share the class tag', () => {
@@ -126,10 +140,13 @@ describe('key names', () => {
     expect(one.workflowInboxes(['gpu'])).toEqual([{ key: '{orq}:wf:inbox', dead: '{orq}:wf:inbox:dead' }]);
     expect(one.queuePrefixOf('gpu')).toBe(one.queuePrefix);
     expect(one.job('gpu', 't1')).toBe('{orq}:q:gpu:t1');
+    expect([one.taskIndexBucket(4095), one.cluster]).toEqual(['{orq}:ix:4095', false]);
   });
 
   it('a cluster (tag {<prefix>} for now) has them per class, the shared ones still read', () => {
     const c = keyLayout('orq', { cluster: true });
+    // The index's buckets spread over 16 tags, apart from every class.
+    expect([c.taskIndexBucket(4095), c.taskIndexBucket(17), c.cluster]).toEqual(['{orq:ix:15}:ix:4095', '{orq:ix:1}:ix:17', true]);
     expect([c.countersOf('gpu'), c.cancelOf('gpu'), c.workflowInboxOf('gpu')]).toEqual(['{orq}:counters:gpu', '{orq}:cancel:gpu', '{orq}:inbox:gpu']);
     expect(c.counterKeys(['gpu'])).toEqual(['{orq}:counters', '{orq}:counters:gpu']);
     expect(c.workflowInboxes(['gpu'])).toEqual([

@@ -72,6 +72,8 @@ describe("the system's slot moved to another master while tasks flow", { timeout
     const refusals: string[] = [];
     let answered = 0;
     let stopping = false;
+    /** Set once the submitter's last call has answered: only then is `acked` complete for the reader. */
+    let submitted = false;
     /** Set when the test ends, however it ends: the submitter and the reader stop. */
     let ended = false;
     /** When the submit call in flight was sent, and the longest any call took. */
@@ -101,14 +103,14 @@ describe("the system's slot moved to another master while tasks flow", { timeout
     let readerCursor = '';
     let stream: ReturnType<typeof sys.client.streamTaskResults> | undefined;
     const reader = (async () => {
-      while (!ended && (!stopping || [...acked].some((id) => !delivered.has(id)))) {
+      while (!ended && (!submitted || [...acked].some((id) => !delivered.has(id)))) {
         stream = sys.client.streamTaskResults({ taskClass: 'inproc', cursor: readerCursor });
         try {
           for await (const r of stream) {
             readerCursor = r.cursor;
             if (r.undeliverable) breaks.push(`marker: ${r.undeliverable}`);
             else delivered.set(r.taskId, (delivered.get(r.taskId) ?? 0) + 1);
-            if (stopping && [...acked].every((id) => delivered.has(id))) break;
+            if (submitted && [...acked].every((id) => delivered.has(id))) break;
           }
         } catch (err) {
           if (!stopping && !ended) breaks.push(String(err));
@@ -169,6 +171,7 @@ describe("the system's slot moved to another master while tasks flow", { timeout
       await waitFor(() => acked.size >= ackedAfterSecond + 50, { timeoutMs: 30_000, message: 'submissions did not go on after the second move' });
       stopping = true;
       await submitter;
+      submitted = true;
 
       // Every acknowledged task delivered to the reader (which ends once it has them all).
       await waitFor(() => [...acked].every((id) => delivered.has(id)), {

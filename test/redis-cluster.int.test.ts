@@ -12,6 +12,8 @@ import { createNetnsLab, type NetnsHost, type NetnsLab } from './helpers/netns.j
 import { startRedisCluster, type RedisClusterHandle } from './helpers/redis-cluster.js';
 import { startSystem, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
+import { Redis } from 'ioredis';
+import { decodeTaskIndex, entryMs } from '../src/store/codecs/task-index.js';
 
 let lab: NetnsLab;
 let remote: NetnsHost;
@@ -139,5 +141,68 @@ describe('the system on a Redis Cluster', { timeout: 60_000 }, () => {
     );
     expect(fired).toBeDefined();
     await sys.client.deleteSchedule('cluster-tick');
+  });
+
+  it('a submission killed between its claim and its tasks leaves claims that its retry completes, each task once', async () => {
+    // The class keys' master paused for writes: the claims (index slots on other masters) go
+    // through, the tasks' script waits there, and the front end is killed -9 meanwhile.
+    const classMaster = await cluster.masterOf(sys.keys.taskList('inproc'));
+    const ids: string[] = [];
+    for (let i = 0; ids.length < 6; i++) {
+      const id = `crash-step-${i}`;
+      if ((await cluster.masterOf(sys.keys.taskIndex(id))) !== classMaster) ids.push(id);
+    }
+    const batch = ids.map((taskId, i) => ({ ...echo({ crash: String(i) }), taskId }));
+    const front = await sys.startOrchestrator();
+    const paused = new Redis(cluster.servers.get(classMaster)!.url);
+    try {
+      await paused.call('CLIENT', 'PAUSE', '20000', 'WRITE');
+      const submitting = front.client.submitTasks(batch).then(
+        () => 'acknowledged',
+        () => 'failed',
+      );
+      await waitFor(async () => (await Promise.all(ids.map((id) => sys.r.hget(sys.keys.taskIndex(id), id)))).every((v) => v !== null), {
+        timeoutMs: 15_000,
+        message: 'the claims were never made',
+      });
+      front.kill('SIGKILL');
+      await front.exited;
+      expect(await submitting).toBe('failed');
+    } finally {
+      await paused.call('CLIENT', 'UNPAUSE');
+      paused.disconnect();
+    }
+    // Claimed, no task: no list entry, no job; the status says so.
+    for (const id of ids) expect(decodeTaskIndex((await sys.r.hget(sys.keys.taskIndex(id), id))!)).toMatchObject({ listEntry: '', taskClass: 'inproc' });
+    expect(await sys.r.exists(...ids.map((id) => sys.keys.job('inproc', id)))).toBe(0);
+    await expect(sys.client.getTaskStatus(ids[0]!)).rejects.toThrow(/NOT_FOUND.*submit it again/);
+    // A different content for a claimed id is refused; the same content completes it.
+    await expect(sys.client.submitTask({ ...echo({ other: '1' }), taskId: ids[0]! })).rejects.toThrow(/ALREADY_EXISTS/);
+    const again = await sys.client.submitTasks(batch);
+    expect(again.map((t) => t.created)).toEqual(ids.map(() => true));
+    for (const id of ids) expect((await sys.client.waitForResult(id, { timeoutMs: 30_000 })).state).toBe(TaskState.TASK_STATE_SUCCEEDED);
+    // Settled: each value names its list entry, the only one of its task; one submitted event each.
+    const listed = ((await sys.r.xrange(sys.keys.taskList('inproc'), '-', '+')) as [string, string[]][]).filter(([, f]) => ids.includes(f[1]!));
+    expect(listed.map(([, f]) => f[1]).sort()).toEqual([...ids].sort());
+    for (const id of ids) {
+      const v = decodeTaskIndex((await sys.r.hget(sys.keys.taskIndex(id), id))!);
+      expect(v.listEntry).toBe(listed.find(([, f]) => f[1] === id)![0]);
+    }
+    expect((await sys.client.submitTasks(batch)).map((t) => t.created)).toEqual(ids.map(() => false));
+    expect(await sys.r.xlen(sys.keys.taskList('cpu_short'))).toBeGreaterThan(0);
+  });
+
+  it('a task added whose claim was never settled keeps its status, and its retry is the same task', async () => {
+    const { taskId } = await sys.client.submitTask(echo({ unsettled: '1' }));
+    await sys.client.waitForResult(taskId, { timeoutMs: 30_000 });
+    // As a front end killed after adding the task and before settling its claim leaves it.
+    const v = decodeTaskIndex((await sys.r.hget(sys.keys.taskIndex(taskId), taskId))!);
+    const claimedMs = entryMs(v.listEntry)!;
+    await sys.r.hset(sys.keys.taskIndex(taskId), taskId, `${v.taskClass}\t${v.digest}\t\t${claimedMs}`);
+    const status = await sys.client.getTaskStatus(taskId);
+    expect([status.state, Number(status.submittedAtMs)]).toEqual([TaskState.TASK_STATE_SUCCEEDED, claimedMs]);
+    const [again] = await sys.client.submitTasks([{ ...echo({ unsettled: '1' }), taskId }]);
+    expect(again!.created).toBe(false);
+    expect(((await sys.r.xrange(sys.keys.taskList('inproc'), '-', '+')) as [string, string[]][]).filter(([, f]) => f[1] === taskId)).toHaveLength(1);
   });
 });

@@ -7,7 +7,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { resolveTaskClasses } from '../queues/task-classes.js';
-import { decodeTaskIndex, encodeTaskIndex, entryMs, sameTaskIndex, TASK_DIGEST_CHARS } from '../src/store/codecs/task-index.js';
+import { decodeTaskIndex, encodeTaskIndex, entryMs, sameTaskIndex, submittedMs, TASK_DIGEST_CHARS } from '../src/store/codecs/task-index.js';
 import { keys as makeKeys, TASK_INDEX_BUCKETS, taskIndexBucket } from '../src/store/keys.js';
 import { scriptSource } from '../src/store/store-script.js';
 import { resolveTask } from '../src/tasks/task-spec.js';
@@ -61,10 +61,17 @@ describe('task index values', () => {
   it('read the class and digest first and second; a previous version’s value is the same content', () => {
     const value = encodeTaskIndex(task);
     expect(value).toBe(`cpu_short\t${task.digest}`);
-    expect(decodeTaskIndex(value)).toEqual({ taskClass: 'cpu_short', digest: task.digest, listEntry: '' });
+    expect(decodeTaskIndex(value)).toEqual({ taskClass: 'cpu_short', digest: task.digest, listEntry: '', claimedMs: '' });
     // As stored: the submit script appends the task's list entry, whose ms is its submit time.
     const stored = `${value}\t1765000000123-4`;
-    expect(decodeTaskIndex(stored)).toEqual({ taskClass: 'cpu_short', digest: task.digest, listEntry: '1765000000123-4' });
+    expect(decodeTaskIndex(stored)).toEqual({ taskClass: 'cpu_short', digest: task.digest, listEntry: '1765000000123-4', claimedMs: '' });
+    expect(submittedMs(decodeTaskIndex(stored))).toBe(1765000000123);
+    // Claimed on a Redis Cluster, its task not yet listed: the claim's ms stands for the submit time.
+    const claimed = `${value}\t\t1765000000100`;
+    expect(decodeTaskIndex(claimed)).toEqual({ taskClass: 'cpu_short', digest: task.digest, listEntry: '', claimedMs: '1765000000100' });
+    expect(submittedMs(decodeTaskIndex(claimed))).toBe(1765000000100);
+    expect(sameTaskIndex(claimed, value)).toBe(true);
+    expect(submittedMs(decodeTaskIndex(`${value}\t\tsoon`))).toBeUndefined();
     expect(entryMs(decodeTaskIndex(stored).listEntry)).toBe(1765000000123);
     expect(entryMs('')).toBeUndefined();
     expect(entryMs('12x-3')).toBeUndefined();
@@ -82,7 +89,8 @@ describe('task index values', () => {
     expect(decodeTaskIndex(`${stored}\tmore`).listEntry).toBe('1765000000123-4');
   });
 
-  it('are compared by prefix in the submit script, as sameTaskIndex does', () => {
+  it('are compared by prefix in the submit and claim scripts, as sameTaskIndex does', () => {
     expect(scriptSource('tasks/submit-tasks')).toContain('string.sub(v, 1, #indexValue) ~= indexValue');
+    expect(scriptSource('tasks/claim-task-ids')).toContain('string.sub(v, 1, #value) ~= value');
   });
 });

@@ -8,7 +8,16 @@ import { FAILURE_FIELD } from '../src/errors/task-failure.js';
 import { CANCEL_FIELD, STARTED_FIELD } from '../src/store/bullmq/task-backend.js';
 import { bullArgCount, bullKeyCount, type BullScriptName } from '../src/store/bullmq/script-layouts.js';
 import { OUTCOME_ARGS } from '../src/store/outcome-writes.js';
-import { SUBMIT_QUEUE_KEYS, SUBMIT_STEP_STOPPED, SUBMIT_TASK_ARGS, SUBMIT_TICK_DONE } from '../src/store/tasks/submit-tasks.js';
+import {
+  CLAIM_ARGS,
+  SETTLE_ARGS,
+  SUBMIT_EXISTING,
+  SUBMIT_JOBLESS,
+  SUBMIT_QUEUE_KEYS,
+  SUBMIT_STEP_STOPPED,
+  SUBMIT_TASK_ARGS,
+  SUBMIT_TICK_DONE,
+} from '../src/store/tasks/submit-tasks.js';
 
 /** The value of `local NAME = <literal>` in a script (a number, or a single-quoted Lua string). */
 function luaConstant(script: string, name: string): string | number {
@@ -26,6 +35,17 @@ describe('task scripts share their constants with TypeScript', () => {
     // The header documents the class group as its task list, the queue keys in this order, then its events stream.
     expect(scriptSource('tasks/submit-tasks')).toContain(`CLASS_KEYS (${3 + SUBMIT_QUEUE_KEYS.length}) keys`);
     expect(scriptSource('tasks/submit-tasks')).toContain(`its queue's ${SUBMIT_QUEUE_KEYS.slice(0, 7).join(', ')},`);
+  });
+
+  it('the cluster submit scripts: values per task and answers', () => {
+    expect(luaConstant('tasks/submit-class-tasks', 'TASK_ARGS')).toBe(SUBMIT_TASK_ARGS);
+    expect(luaConstant('tasks/submit-class-tasks', 'TICK_DONE')).toBe(SUBMIT_TICK_DONE);
+    expect(luaConstant('tasks/submit-class-tasks', 'STEP_STOPPED')).toBe(SUBMIT_STEP_STOPPED);
+    expect(luaConstant('tasks/submit-class-tasks', 'EXISTING')).toBe(SUBMIT_EXISTING);
+    expect(luaConstant('tasks/submit-class-tasks', 'JOBLESS')).toBe(SUBMIT_JOBLESS);
+    expect(scriptSource('tasks/submit-class-tasks')).toContain(`CLASS_KEYS (${4 + SUBMIT_QUEUE_KEYS.length}) keys`);
+    expect(luaConstant('tasks/claim-task-ids', 'CLAIM_ARGS')).toBe(CLAIM_ARGS);
+    expect(luaConstant('tasks/settle-task-ids', 'SETTLE_ARGS')).toBe(SETTLE_ARGS);
   });
 });
 

@@ -10,6 +10,7 @@
  *   A task's logs are its job's BullMQ log list, `{orq}:q:<class>:<task_id>:logs`
  *   (src/tasks/task-log-format.ts), removed with the job.
  * - `{<prefix>}:ix:<n>`  hash task_id -> "<class>\t<digest>\t<list entry>" (codecs/task-index.ts),
+ *                      on a Redis Cluster `{<prefix>:ix:<n % 16>}:ix:<n>` (TASK_INDEX_SLOTS),
  *                      n in 0..TASK_INDEX_BUCKETS-1: the cross-class id index that makes ids
  *                      unique across classes and submissions idempotent, in buckets small enough
  *                      for Redis's compact listpack encoding (one hash of 100,000 fields is a
@@ -95,6 +96,12 @@ export interface Keys {
   /** The cancel hash of `taskClass`'s tasks: `cancel` on a single Redis, the class's own on a cluster. */
   cancelOf(taskClass: string): string;
   readonly cancelChannel: string;
+  /**
+   * The Redis is a cluster: the task index lives apart from the classes' keys (its buckets spread
+   * over TASK_INDEX_SLOTS hash tags), so a submission claims its ids and adds its tasks in two
+   * scripts (src/store/tasks/submit-tasks.ts).
+   */
+  readonly cluster: boolean;
   /** Whether the feeds are one stream per class (a Redis Cluster) or one stream each (a single Redis). */
   readonly feedsPerClass: boolean;
   /**
@@ -215,6 +222,14 @@ export const TASK_INDEX_BUCKETS = 4096;
  *   for b in task_id.encode(): h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
  *   bucket = h % 4096
  */
+/**
+ * On a Redis Cluster, how many hash tags the task index's buckets spread over: bucket n is
+ * `{<prefix>:ix:<n % TASK_INDEX_SLOTS>}:ix:<n>`, so that the index, written for every task, is
+ * spread over the shards (one slot each) rather than loading one. Fixed for the same reason as
+ * TASK_INDEX_BUCKETS. A batch claims its ids with one script per slot it touches, at most this many.
+ */
+export const TASK_INDEX_SLOTS = 16;
+
 export function taskIndexBucket(taskId: string): number {
   let h = 0x811c9dc5;
   for (let i = 0; i < taskId.length; i++) {
@@ -251,8 +266,11 @@ export function keys(prefix: string, opts: KeysOptions = {}): Keys {
     return { key, dead: `${key}:dead` };
   };
   const countersOf = perClass ? (taskClass: string) => `${classOwn(taskClass)}:counters:${taskClass}` : () => counters;
+  // On a cluster the buckets spread over TASK_INDEX_SLOTS hash tags, apart from every class's keys.
+  const bucket = perClass ? (n: number) => `{${prefix}:ix:${n % TASK_INDEX_SLOTS}}:ix:${n}` : (n: number) => `${own}:ix:${n}`;
   return Object.freeze({
     prefix,
+    cluster: perClass,
     feedsPerClass: perClass,
     eventsOf,
     resultsOf,
@@ -264,8 +282,8 @@ export function keys(prefix: string, opts: KeysOptions = {}): Keys {
     queuePrefix: `${own}:q`,
     queuePrefixOf: (taskClass: string) => `${classOwn(taskClass)}:q`,
     job: (taskClass: string, taskId: string) => `${classOwn(taskClass)}:q:${taskClass}:${taskId}`,
-    taskIndex: (taskId: string) => `${own}:ix:${taskIndexBucket(taskId)}`,
-    taskIndexBucket: (n: number) => `${own}:ix:${n}`,
+    taskIndex: (taskId: string) => bucket(taskIndexBucket(taskId)),
+    taskIndexBucket: bucket,
     legacyTaskIndex: `${own}:tasks`,
     migrationLock: `${own}:migrate:lock`,
     taskList: (taskClass: string) => `${classOwn(taskClass)}:list:${taskClass}`,

@@ -7,7 +7,9 @@
  * script writes nothing and the call fails with already_exists. An id already taken with the
  * same content is "existing": its job is re-added only when it is missing from its queue (it
  * was removed by hand, or by a cancel while queued), which BullMQ's own jobId uniqueness makes
- * safe. The claim and the adds are one script (src/store/lua/tasks/submit-tasks.lua).
+ * safe. The claim and the adds are one script (src/store/lua/tasks/submit-tasks.lua); on a Redis
+ * Cluster, where the index lives apart from the classes, they are steps that a crash between
+ * leaves completable by the caller's retry (src/store/tasks/submit-tasks.ts submitApart).
  * A task whose record was removed by retention (queues/ keepCompleted/keepFailed) and is
  * submitted again runs again: idempotency lasts as long as the task is retained.
  */
@@ -140,14 +142,17 @@ export class TaskSubmitter {
 
     const created = new Set<string>();
     const existing: ResolvedTask[] = [];
+    const jobless: ResolvedTask[] = [];
     unique.forEach((t, i) => {
       const answer = reply.answers[i];
       if (answer === 'created') created.add(t.taskId);
-      else if (answer === 'existing') existing.push(t);
+      else if (answer === 'jobless') jobless.push(t);
+      // On a cluster the submit script found an existing task's job in its queue already (`jobless` otherwise).
+      else if (answer === 'existing' && !this.opts.keys.cluster) existing.push(t);
     });
     // Claimed tasks were added by the claim; an existing task whose job is missing from its
     // queue is added again here.
-    const missing = await this.missingJobs(existing);
+    const missing = [...jobless, ...(await this.missingJobs(existing))];
     for (const t of missing) written?.note(this.opts.queues.connection, this.opts.keys.job(t.taskClass, t.taskId));
     await this.enqueue(missing);
 

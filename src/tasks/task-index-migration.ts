@@ -44,6 +44,8 @@ export interface TaskIndexMigrationOptions {
 /** Moves everything the previous layout holds; returns how many entries (index and lists) this call moved. */
 export async function migrateLegacyTaskIndex(opts: TaskIndexMigrationOptions): Promise<number> {
   const { redis, keys, ownerId } = opts;
+  // A Redis Cluster has nothing of the previous layout to move: it is served from this layout on.
+  if (keys.cluster) return 0;
   const classes = [...opts.classes];
   const batch = opts.batch ?? 500;
   const ttlMs = opts.lockTtlMs ?? 30_000;

@@ -277,7 +277,8 @@ export class TaskRetention {
       page.map((e) => e.id),
     );
     if (gone.length === 0) return 0;
-    return this.forgetTasks(taskClass, gone);
+    // Their list entries as read, for a task whose index value lacks its own (codecs/task-index.ts).
+    return this.forgetTasks(taskClass, gone, entriesOf(page, gone));
   }
 
   /**
@@ -296,7 +297,7 @@ export class TaskRetention {
       );
       const marks = gone.length ? await redis.hmget(keys.cancelOf(taskClass), ...gone) : [];
       const cancelled = gone.filter((_, i) => marks[i] !== null);
-      const n = cancelled.length ? await this.forgetTasks(taskClass, cancelled) : 0;
+      const n = cancelled.length ? await this.forgetTasks(taskClass, cancelled, entriesOf(page, cancelled)) : 0;
       removed += n;
       from = `(${page[page.length - 1]!.entry}`;
       if (page.length < BATCH) return removed;
@@ -319,9 +320,10 @@ export class TaskRetention {
     return n;
   }
 
-  private async forgetTasks(taskClass: string, ids: string[]): Promise<number> {
+  /** `listEntries`: entries of these tasks read from their task list (at most one page, forgotten with the first batch). */
+  private async forgetTasks(taskClass: string, ids: string[], listEntries?: string[]): Promise<number> {
     let n = 0;
-    for (let i = 0; i < ids.length; i += BATCH) n += await this.forget(taskClass, ids.slice(i, i + BATCH));
+    for (let i = 0; i < ids.length; i += BATCH) n += await this.forget(taskClass, ids.slice(i, i + BATCH), i === 0 ? listEntries : undefined);
     return n;
   }
 
@@ -362,4 +364,10 @@ export class TaskRetention {
     }
     return removed;
   }
+}
+
+/** The entry ids of `page` whose task is one of `ids`. */
+function entriesOf(page: readonly { id: string; entry: string }[], ids: readonly string[]): string[] {
+  const wanted = new Set(ids);
+  return page.filter((e) => wanted.has(e.id)).map((e) => e.entry);
 }

@@ -5,7 +5,7 @@
  * (a delay, or a retry's backoff); active -> running; completed -> succeeded; failed -> failed,
  * or cancelled when a cancel was requested.
  */
-import { decodeTaskIndex, entryMs } from '../store/codecs/task-index.js';
+import { decodeTaskIndex, submittedMs } from '../store/codecs/task-index.js';
 import { Job, type JobState } from 'bullmq';
 import type { RedisClient } from '../redis/redis-client.js';
 import type { Keys } from '../store/keys.js';
@@ -80,7 +80,7 @@ export class TaskStatusReader {
   }
 
   /** The task's class and submit time (its list entry's ms) from its index value, and its cancel mark; or not_found. */
-  private async indexed(taskId: string): Promise<{ taskClass: string; submittedAtMs?: number; cancelReason: string | null }> {
+  private async indexed(taskId: string): Promise<{ taskClass: string; submittedAtMs?: number; cancelReason: string | null; claimedOnly: boolean }> {
     const { redis, keys } = this.opts;
     let entry: string | null;
     let cancelReason: string | null;
@@ -96,12 +96,12 @@ export class TaskStatusReader {
     }
     if (!entry) throw new OrchestratorError('not_found', `task_id: no task "${taskId}"`, { field: 'task_id' });
     const v = decodeTaskIndex(entry);
-    return { taskClass: v.taskClass, submittedAtMs: entryMs(v.listEntry), cancelReason };
+    return { taskClass: v.taskClass, submittedAtMs: submittedMs(v), cancelReason, claimedOnly: v.listEntry === '' && v.claimedMs !== '' };
   }
 
   async get(taskId: string): Promise<TaskStatusView> {
     // The index value's list entry gives the submit time reported (see view()).
-    const { taskClass, submittedAtMs, cancelReason } = await this.indexed(taskId);
+    const { taskClass, submittedAtMs, cancelReason, claimedOnly } = await this.indexed(taskId);
     const queue = this.opts.queues.get(taskClass);
     // Sent together: the failure is read with the job rather than after it, whatever the state turns out to be.
     const [found, failureJson] = await Promise.all([Job.fromId(queue, taskId), this.opts.redis.hget(queue.toKey(taskId), FAILURE_FIELD)]);
@@ -110,6 +110,12 @@ export class TaskStatusReader {
       if (cancelReason !== null) {
         const error = `cancelled: ${cancelReason}`;
         return { ...empty(taskId, taskClass), state: 'cancelled', error, failure: failureFromMessage(error, 'cancelled'), submittedAtMs: submittedAtMs ?? 0 };
+      }
+      if (claimedOnly) {
+        // Claimed on a Redis Cluster by a submission that stopped before adding it (codecs/task-index.ts).
+        throw new OrchestratorError('not_found', `task_id: task "${taskId}" was claimed by a submission that did not complete; submit it again`, {
+          field: 'task_id',
+        });
       }
       throw new OrchestratorError('not_found', `task_id: task "${taskId}" is no longer retained`, { field: 'task_id' });
     }

@@ -12,6 +12,13 @@
  * got), so the submit script takes a stored value that starts with the new one as the same
  * content.
  *
+ * On a Redis Cluster the index is claimed in a script of its own before the task is added
+ * (src/store/tasks/submit-tasks.ts submitApart): a claimed value has no list entry yet and carries
+ * the claim's time (Redis's clock, ms) in a fourth field, "<class>\t<digest>\t\t<ms>", until the
+ * list entry replaces both. A value still claimed after its submission returned is one whose last
+ * step did not run (its front end stopped): its task may or may not have been added, and the
+ * fourth field is its submit time.
+ *
  * Contract: this layout is stored in every retained task's entry, so it only grows: add a
  * tab-separated field at the end, never rename, reorder or remove one. A reader takes the class
  * from the first field, the digest from the second and the list entry from the third (absent:
@@ -26,6 +33,8 @@ export interface TaskIndexValue {
   digest: string;
   /** The task's entry id in its class's task list (`<ms>-<seq>`); '' when the value has none. */
   listEntry?: string;
+  /** A claim's time (ms), while the value has no list entry (Redis Cluster); '' otherwise. */
+  claimedMs?: string;
 }
 
 /** What the submit script is given: class and digest (it appends the list entry). */
@@ -35,8 +44,13 @@ export function encodeTaskIndex(v: TaskIndexValue): string {
 
 /** The value's fields; a value without a tab is all class (no digest). */
 export function decodeTaskIndex(value: string): Required<TaskIndexValue> {
-  const [taskClass = '', digest = '', listEntry = ''] = value.split('\t', 3);
-  return { taskClass, digest, listEntry };
+  const [taskClass = '', digest = '', listEntry = '', claimedMs = ''] = value.split('\t', 4);
+  return { taskClass, digest, listEntry, claimedMs };
+}
+
+/** A value's submit time: its list entry's ms, else its claim's (ms); undefined for neither. */
+export function submittedMs(v: TaskIndexValue): number | undefined {
+  return entryMs(v.listEntry ?? '') ?? (/^\d{1,15}$/.test(v.claimedMs ?? '') ? Number(v.claimedMs) : undefined);
 }
 
 /** The ms of a stream entry id (`<ms>-<seq>`): the task's submit time; undefined for none or a malformed one. */

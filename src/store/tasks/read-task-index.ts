@@ -4,23 +4,29 @@
  */
 import type { RedisClient } from '../../redis/redis-client.js';
 import { TASK_INDEX_BUCKETS, type Keys } from '../keys.js';
+import { hashTag } from '../../redis/hash-tag.js';
+import { groupBy } from './index-slots.js';
 
 /** Every bucket's key, in bucket order. */
 export function taskIndexBuckets(keys: Keys): string[] {
   return Array.from({ length: TASK_INDEX_BUCKETS }, (_, n) => keys.taskIndexBucket(n));
 }
 
-/** How many tasks the index holds (HLEN of every bucket, in one pipeline). */
+/** How many tasks the index holds (HLEN of every bucket, in one pipeline per slot: one on a single Redis). */
 export async function countIndexedTasks(redis: RedisClient, keys: Keys): Promise<number> {
-  const pipe = redis.pipeline();
-  for (const bucket of taskIndexBuckets(keys)) pipe.hlen(bucket);
-  const res = (await pipe.exec()) ?? [];
-  let n = 0;
-  for (const [err, len] of res) {
-    if (err) throw err;
-    n += Number(len);
-  }
-  return n;
+  const counts = await Promise.all(
+    [...groupBy(taskIndexBuckets(keys), hashTag)].map(async ([, buckets]) => {
+      const pipe = redis.pipeline();
+      for (const bucket of buckets) pipe.hlen(bucket);
+      let n = 0;
+      for (const [err, len] of (await pipe.exec()) ?? []) {
+        if (err) throw err;
+        n += Number(len);
+      }
+      return n;
+    }),
+  );
+  return counts.reduce((a, b) => a + b, 0);
 }
 
 /** Task `taskId`'s index value, or null when it is not indexed. */

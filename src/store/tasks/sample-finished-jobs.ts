@@ -1,4 +1,5 @@
-import type { RedisClient } from '../../redis/redis-client.js';
+import { isCluster, type RedisClient } from '../../redis/redis-client.js';
+import { keyedCommand } from '../../redis/keyed-command.js';
 import type { Keys } from '../keys.js';
 
 /** One finished set (a class queue's completed or failed zset) to sample. */
@@ -28,14 +29,14 @@ export function sampleFinishedJobs(redis: RedisClient, keys: Keys): (sets: reado
     const first = redis.pipeline();
     for (const { set } of sets) first.zcard(set).zrandmember(set, samples);
     const counted = (await first.exec()) ?? [];
-    const second = redis.pipeline();
+    const measured: string[] = [];
     const sampled: number[] = [];
     sets.forEach(({ taskClass }, i) => {
       const ids = (counted[i * 2 + 1]?.[1] as string[] | null) ?? [];
       sampled.push(ids.length);
-      for (const id of ids) second.memory('USAGE', keys.job(taskClass, id), 'SAMPLES', 0).memory('USAGE', `${keys.job(taskClass, id)}:logs`, 'SAMPLES', 0);
+      for (const id of ids) measured.push(keys.job(taskClass, id), `${keys.job(taskClass, id)}:logs`);
     });
-    const usages = sampled.some((n) => n > 0) ? ((await second.exec()) ?? []) : [];
+    const usages = await memoryUsages(redis, measured);
     let at = 0;
     return sets.map((_, i) => {
       const jobBytes: number[] = [];
@@ -48,4 +49,26 @@ export function sampleFinishedJobs(redis: RedisClient, keys: Keys): (sets: reado
       return { count: Number(counted[i * 2]?.[1] ?? 0), jobBytes };
     });
   };
+}
+
+/**
+ * MEMORY USAGE of each key, as [error, bytes] pairs in order: one pipeline on a single Redis; on a
+ * cluster one command each, routed by its key (ioredis finds no key in MEMORY USAGE:
+ * src/redis/keyed-command.ts).
+ */
+async function memoryUsages(redis: RedisClient, keys: readonly string[]): Promise<[Error | null, unknown][]> {
+  if (keys.length === 0) return [];
+  if (isCluster(redis)) {
+    return Promise.all(
+      keys.map((key) =>
+        keyedCommand(redis, key, 'memory', ['USAGE', key, 'SAMPLES', 0]).then(
+          (v): [Error | null, unknown] => [null, v],
+          (err: Error): [Error | null, unknown] => [err, null],
+        ),
+      ),
+    );
+  }
+  const pipe = redis.pipeline();
+  for (const key of keys) pipe.memory('USAGE', key, 'SAMPLES', 0);
+  return (await pipe.exec()) ?? [];
 }

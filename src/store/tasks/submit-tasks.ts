@@ -2,6 +2,8 @@ import type { RedisClient } from '../../redis/redis-client.js';
 import type { Keys } from '../keys.js';
 import type { EncodedJob } from '../codecs/job-data.js';
 import { storeScript } from '../store-script.js';
+import { hashTag } from '../../redis/hash-tag.js';
+import { bucketKeys, groupBy } from './index-slots.js';
 
 /**
  * BullMQ queue keys each class of a batch passes after its task list (the header's
@@ -14,6 +16,14 @@ export const SUBMIT_TASK_ARGS = 15;
 export const SUBMIT_TICK_DONE = '\ttick';
 /** The script's answer for a step task whose step stopped releasing: its STEP_STOPPED. */
 export const SUBMIT_STEP_STOPPED = '\tstopped';
+/** submit-class-tasks.lua's answer for a task whose job is in its queue: its EXISTING. */
+export const SUBMIT_EXISTING = '\texisting';
+/** submit-class-tasks.lua's answer for a task a cancel removed while queued: its JOBLESS. */
+export const SUBMIT_JOBLESS = '\tjobless';
+/** Values per task in claim-task-ids.lua's ARGV: its CLAIM_ARGS. */
+export const CLAIM_ARGS = 3;
+/** Values per task in settle-task-ids.lua's ARGV: its SETTLE_ARGS. */
+export const SETTLE_ARGS = 4;
 
 /** One task of a batch, as the submit script takes it. */
 export interface SubmitEntry {
@@ -31,12 +41,13 @@ export interface SubmitEntry {
 }
 
 /**
- * What became of each task of an accepted batch: `created` (claimed now: event, count, list entry
+ * What became of each task of an accepted batch: `created` (added now: event, count, list entry
  * and job written); `tick_done` (its schedule tick already submitted a task), `step_stopped` (a
- * workflow step that no longer releases) and `existing` (in the index with the same content; its
- * job may be missing): nothing written.
+ * workflow step that no longer releases), `existing` (in the index with the same content; on a
+ * single Redis its job may be missing, on a cluster it is in its queue) and `jobless` (existing,
+ * and a cancel removed its job while it was queued; cluster only): nothing written.
  */
-export type SubmitAnswer = 'created' | 'tick_done' | 'step_stopped' | 'existing';
+export type SubmitAnswer = 'created' | 'tick_done' | 'step_stopped' | 'existing' | 'jobless';
 
 export type SubmitReply =
   | { kind: 'accepted'; answers: SubmitAnswer[] }
@@ -47,10 +58,13 @@ export type SubmitReply =
 type Command = (numKeys: number, keys: string[], argv: (string | number | Buffer)[]) => Promise<(string | number)[]>;
 
 /**
- * lua/tasks/submit-tasks.lua: claims `entries` (ids unique within the batch) and adds their jobs,
- * all or nothing, in one script call.
+ * Claims `entries` (ids unique within the batch) and adds their tasks. On a single Redis
+ * lua/tasks/submit-tasks.lua does both, all or nothing, in one script call; on a Redis Cluster the
+ * index is apart from the classes' keys (keys.ts TASK_INDEX_SLOTS) and submitApart does it in
+ * three steps.
  */
 export function submitTasks(redis: RedisClient, keys: Keys, eventsMaxLen: number): (entries: readonly SubmitEntry[]) => Promise<SubmitReply> {
+  if (keys.cluster) return submitApart(redis, keys, eventsMaxLen);
   const run = storeScript<Command>(redis, 'tasks/submit-tasks');
   return async (entries) => {
     const { keyList, argv } = submitCall(keys, eventsMaxLen, entries);
@@ -65,7 +79,106 @@ export function submitTasks(redis: RedisClient, keys: Keys, eventsMaxLen: number
   };
 }
 
-/** The KEYS and ARGV of one submit-tasks.lua call for `entries` (its header's layout). */
+/**
+ * A submission on a Redis Cluster, where no script may take the index and a class's keys
+ * together:
+ * 1. claim-task-ids.lua, one call per index slot of the batch: the ids are claimed, or found
+ *    claimed with the same content (a conflict releases this call's claims in the other slots,
+ *    and nothing else was written);
+ * 2. submit-class-tasks.lua, one call per class slot: the tasks are added, every one of them,
+ *    those found claimed too, unless already added (its job is in its queue, or a cancel removed
+ *    it): so a claim left by a front end stopped between the steps is completed by the
+ *    caller's retry of the same content, and no task is ever added twice;
+ * 3. settle-task-ids.lua, per index slot: each claim gets its task's list entry, or is released
+ *    when its task was not added (tick done, step stopped).
+ * A failure between the steps leaves claims without their list entry; the caller's retry (the
+ * submission was not acknowledged) completes them.
+ */
+function submitApart(redis: RedisClient, keys: Keys, eventsMaxLen: number): (entries: readonly SubmitEntry[]) => Promise<SubmitReply> {
+  const claim = storeScript<Command>(redis, 'tasks/claim-task-ids');
+  const add = storeScript<(numKeys: number, keys: string[], argv: (string | number | Buffer)[]) => Promise<string[]>>(redis, 'tasks/submit-class-tasks');
+  const settle = storeScript<(numKeys: number, keys: string[], argv: string[]) => Promise<number>>(redis, 'tasks/settle-task-ids');
+  /** Settles `which` (entry indexes) with their list entries ("" releases), one call per index slot. */
+  const settleAll = async (entries: readonly SubmitEntry[], which: [number, string][]) => {
+    await Promise.all(
+      [...groupBy(which, ([i]) => hashTag(keys.taskIndex(entries[i]!.taskId)))].map(([, group]) => {
+        const { keyList, indexOf } = bucketKeys(
+          keys,
+          group.map(([i]) => entries[i]!.taskId),
+        );
+        const argv = group.flatMap(([i, entry], k) => [entries[i]!.taskId, entries[i]!.indexValue, entry, String(indexOf[k])]);
+        return settle(keyList.length, keyList, argv);
+      }),
+    );
+  };
+  return async (entries) => {
+    // 1. Claims, per index slot.
+    const bySlot = [...groupBy(entries.keys(), (i) => hashTag(keys.taskIndex(entries[i]!.taskId)))];
+    const claims = await Promise.all(
+      bySlot.map(([, group]) => {
+        const { keyList, indexOf } = bucketKeys(
+          keys,
+          group.map((i) => entries[i]!.taskId),
+        );
+        const argv = group.flatMap((i, k) => [entries[i]!.taskId, entries[i]!.indexValue, String(indexOf[k])]);
+        return claim(keyList.length, keyList, argv);
+      }),
+    );
+    const claimedNow: boolean[] = [];
+    let conflict: { index: number; existing: string } | undefined;
+    claims.forEach((reply, g) => {
+      const group = bySlot[g]![1];
+      if (reply[0] === 1) {
+        const index = group[Number(reply[1]) - 1]!;
+        if (!conflict || index < conflict.index) conflict = { index, existing: String(reply[2]) };
+      } else group.forEach((i, k) => (claimedNow[i] = reply[k + 1] === ''));
+    });
+    if (conflict) {
+      await settleAll(
+        entries,
+        [...entries.keys()].filter((i) => claimedNow[i]).map((i): [number, string] => [i, '']),
+      );
+      return { kind: 'conflict', ...conflict };
+    }
+    // 2. The tasks, per class slot.
+    const answers: SubmitAnswer[] = [];
+    const toSettle: [number, string][] = [];
+    await Promise.all(
+      [...groupBy(entries.keys(), (i) => hashTag(keys.taskList(entries[i]!.taskClass)))].map(async ([, group]) => {
+        const { keyList, argv } = submitCall(
+          keys,
+          eventsMaxLen,
+          group.map((i) => entries[i]!),
+        );
+        const reply = await add(keyList.length, keyList, argv);
+        group.forEach((i, k) => {
+          const v = String(reply[k]);
+          answers[i] =
+            v === SUBMIT_TICK_DONE
+              ? 'tick_done'
+              : v === SUBMIT_STEP_STOPPED
+                ? 'step_stopped'
+                : v === SUBMIT_EXISTING
+                  ? 'existing'
+                  : v === SUBMIT_JOBLESS
+                    ? 'jobless'
+                    : 'created';
+          if (answers[i] === 'created') toSettle.push([i, v]);
+          else if (claimedNow[i] && (answers[i] === 'tick_done' || answers[i] === 'step_stopped')) toSettle.push([i, '']);
+        });
+      }),
+    );
+    // 3. Claims completed with their list entries, or released.
+    await settleAll(entries, toSettle);
+    return { kind: 'accepted', answers };
+  };
+}
+
+/**
+ * The KEYS and ARGV of one submit-tasks.lua call for `entries` (its header's layout); on a cluster
+ * (keys.cluster) of one submit-class-tasks.lua call: each class's cancel hash after its other keys,
+ * no index buckets.
+ */
 export function submitCall(keys: Keys, eventsMaxLen: number, entries: readonly SubmitEntry[]): { keyList: string[]; argv: (string | number | Buffer)[] } {
   const keyList = [keys.schedulesLast, keys.schedules];
   const listIndex = new Map<string, number>();
@@ -80,6 +193,7 @@ export function submitCall(keys: Keys, eventsMaxLen: number, entries: readonly S
       li = keyList.push(keys.taskList(t.taskClass));
       for (const name of SUBMIT_QUEUE_KEYS) keyList.push(t.queueKeys[name]!);
       keyList.push(keys.eventsOf(t.taskClass), keys.countersOf(t.taskClass));
+      if (keys.cluster) keyList.push(keys.cancelOf(t.taskClass));
       listIndex.set(t.taskClass, li);
     }
     const wf = t.workflowId;
@@ -90,6 +204,7 @@ export function submitCall(keys: Keys, eventsMaxLen: number, entries: readonly S
     }
     argv.push(t.taskId, t.indexValue, t.taskClass, wf ?? '', t.delayMs, t.scheduleId ?? '', t.scheduleTickMs ?? '', li);
     argv.push(t.job.args ?? '', t.job.data, t.job.opts, t.job.name, t.job.timestamp, si, 0);
+    if (keys.cluster) continue;
     const bucket = keys.taskIndex(t.taskId);
     let bi = buckets.get(bucket);
     if (bi === undefined) buckets.set(bucket, (bi = buckets.size));

@@ -1,22 +1,12 @@
 --[[
-  Claims a batch of task ids in the cross-class index (its buckets), records their submission
-  and adds their jobs, all or nothing: when any id is already taken with different content
-  nothing is written. A claimed task gets a "submitted" event, counts in counters
-  "submitted:<class>", enters its class's task list stream with an entry id of Redis's clock
-  (one clock for every orchestrator, so a page cursor is never passed by a later submission; the
-  index value ends with that id), and its job is added to its queue in this script: the job is
-  in its queue exactly when its id is claimed. A claimed schedule tick becomes its schedule's
-  last tick (includes/schedule-tick); a workflow step's task is created only while its step is
-  releasing (includes/step-releasing).
-
-  A job is added as BullMQ's addStandardJob (a task of priority 0: its job options carry no
-  priority or 0; to the wait list) or addPrioritizedJob (any other priority; the pools take
-  prioritized jobs first: includes/take-next-job) would add it, by code built from BullMQ's
-  fragments (storeJob, getPriorityScore, handleDuplicatedJob, ...: the same job hash, job
-  counter, "added" and "waiting" events), with what BullMQ's script looks up per job looked up
-  once per class of the batch: the queue's events MAXLEN and paused / maxed state, and its
-  marker set once (nothing else runs while the script does, so they cannot change in between).
-  A delayed task's job is added by BullMQ's own addDelayedJob.
+  On a single Redis: claims a batch of task ids in the cross-class index (its buckets) and adds
+  their tasks, all or nothing: when any id is already taken with different content nothing is
+  written. A claimed task is added as includes/add-tasks adds it (task list entry, "submitted"
+  event, count, job; the index value ends with its list entry id): the job is in its queue
+  exactly when its id is claimed. A workflow step's task is created only while its step is
+  releasing (includes/step-releasing), a schedule tick's only when the tick was not submitted
+  yet (includes/schedule-tick). On a Redis Cluster the claim and the add are two scripts, on the
+  index's slot and on the class's (tasks/claim-task-ids, tasks/submit-class-tasks).
 
   A stored index value of a previous version carries a longer digest, of which this version's is
   the prefix: a value that starts with the task's own is the same content.
@@ -65,77 +55,21 @@
   Events: "submitted" per claimed task (attempt 0; detail "delay_ms=<n>" for a delay).
 ]]
 --- @include "includes/server-clock"
---- @include "includes/task-event"
---- @include "includes/schedule-tick"
 --- @include "includes/step-releasing"
---- @bullmq addDelayedJob as bullAddDelayed
 local rcall = redis.call
---- @bullmq-fragment getOrSetMaxEvents
---- @bullmq-fragment isQueuePausedOrMaxed
---- @bullmq-fragment storeJob
---- @bullmq-fragment getPriorityScore
---- @bullmq-fragment handleDuplicatedJob
---- @bullmq-fragment addBaseMarkerIfNeeded
+--- @include "includes/add-tasks"
 
-local TASK_ARGS = 15
 local TICK_DONE = '\ttick'
 local STEP_STOPPED = '\tstopped'
-
--- Per class (its KEYS index c) of the batch: its queue's events MAXLEN and paused / maxed state.
-local queues, queueOrder = {}, {}
-local function queueOf(c)
-  local q = queues[c]
-  if not q then
-    q = {maxEvents = getOrSetMaxEvents(KEYS[c + 2]), pausedOrMaxed = isQueuePausedOrMaxed(KEYS[c + 2], KEYS[c + 7]), adds = 0,
-      -- A job's key is its queue's key prefix and its id, and the meta key is that prefix and
-      -- "meta" (BullMQ's key layout: src/store/bullmq/script-layouts.ts).
-      jobPrefix = string.sub(KEYS[c + 2], 1, -5)}
-    queues[c] = q
-    queueOrder[#queueOrder + 1] = c
-  end
-  return q
-end
-
--- A job not delayed, added as BullMQ's addStandardJob (priority 0) or addPrioritizedJob does.
-local function addJob(c, jobId, name, timestamp, jobData, jobOpts)
-  local q = queueOf(c)
-  local opts = cmsgpack.unpack(jobOpts)
-  local eventsKey = KEYS[c + 8]
-  -- BullMQ's add counts every add in the queue's id counter (a job with its own id too); counted
-  -- here and added once per queue at the end of the batch.
-  q.adds = q.adds + 1
-  local jobIdKey = q.jobPrefix .. jobId
-  if rcall('EXISTS', jobIdKey) == 1 then
-    handleDuplicatedJob(jobIdKey, jobId, nil, nil, nil, nil, KEYS[c + 6], eventsKey, q.maxEvents, timestamp)
-    return
-  end
-  local _, priority = storeJob(eventsKey, jobIdKey, jobId, name, jobData, opts, timestamp, nil, nil, nil)
-  if priority == 0 then
-    rcall(opts['lifo'] and 'RPUSH' or 'LPUSH', KEYS[c + 10], jobId)
-  else
-    rcall('ZADD', KEYS[c + 4], getPriorityScore(priority, KEYS[c + 9]), jobId)
-  end
-  rcall('XADD', eventsKey, 'MAXLEN', '~', q.maxEvents, '*', 'event', 'waiting', 'jobId', jobId)
-end
-
--- Task i's values, in the header's ARGV[b + n] order.
-local function taskArgs(i)
-  local b = 1 + (i - 1) * TASK_ARGS
-  return unpack(ARGV, b + 1, b + TASK_ARGS)
-end
 
 local schedulesLast, schedules = KEYS[1], KEYS[2]
 local eventsMaxLen = ARGV[1]
 local now = serverNowMs()
 local n = (#ARGV - 1) / TASK_ARGS
 local out = {0}
--- Claimed tasks per class: one HINCRBY per class of the batch, not one per task.
-local submitted, classes, counterKey = {}, {}, {}
--- Per class (its KEYS index): the ms its list entries get in this call.
-local listMs = {}
 for i = 1, n do
   local id, indexValue, _, workflowId, _, scheduleId, tickMs, _, _, _, _, _, _, steps, ix = taskArgs(i)
-  local v = redis.call('HGET', KEYS[tonumber(ix)], id)
+  local v = rcall('HGET', KEYS[tonumber(ix)], id)
   if v and v ~= indexValue and string.sub(v, 1, #indexValue) ~= indexValue then return {1, i, v} end
   if not v and tickMs ~= '' and tickDone(schedulesLast, scheduleId, tickMs) then v = TICK_DONE end
   local g = tonumber(steps)
@@ -144,37 +78,10 @@ for i = 1, n do
 end
 for i = 1, n do
   if out[i + 1] == '' then
-    local id, indexValue, class, workflowId, delayMs, scheduleId, tickMs, classKeys, jobArgs, jobData, jobOpts, jobName, timestamp, _, ix = taskArgs(i)
-    local c = tonumber(classKeys)
-    -- Entry ids at `now`, the events' `at`; after a newer entry (the clock went back), Redis's own.
-    local ms = listMs[c]
-    local entry
-    if ms then
-      entry = redis.call('XADD', KEYS[c], ms .. '-*', 't', id)
-    else
-      entry = redis.pcall('XADD', KEYS[c], now .. '-*', 't', id)
-      if type(entry) == 'table' then entry = redis.call('XADD', KEYS[c], '*', 't', id) end
-      listMs[c] = string.sub(entry, 1, string.find(entry, '-', 1, true) - 1)
-    end
-    redis.call('HSET', KEYS[tonumber(ix)], id, indexValue .. '\t' .. entry)
-    if tickMs ~= '' then recordTick(schedulesLast, schedules, scheduleId, tickMs, id) end
-    local delayed = delayMs ~= '0'
-    local ev = taskEvent('submitted', id, class, 0, now, workflowId ~= '' and workflowId or nil, nil,
-      delayed and ('delay_ms=' .. delayMs) or nil, scheduleId ~= '' and scheduleId or nil)
-    redis.call('XADD', KEYS[c + 12], 'MAXLEN', '~', eventsMaxLen, '*', unpack(ev))
-    if not submitted[class] then classes[#classes + 1] = class; submitted[class] = 0; counterKey[class] = KEYS[c + 13] end
-    submitted[class] = submitted[class] + 1
-    if delayed then
-      bullAddDelayed({KEYS[c + 1], KEYS[c + 2], KEYS[c + 3], KEYS[c + 5], KEYS[c + 6], KEYS[c + 8]}, {jobArgs, jobData, jobOpts})
-    else
-      addJob(c, id, jobName, timestamp, jobData, jobOpts)
-    end
+    local id, indexValue, _, _, _, _, _, _, _, _, _, _, _, _, ix = taskArgs(i)
+    local entry = addTask(i, now, eventsMaxLen, schedulesLast, schedules)
+    rcall('HSET', KEYS[tonumber(ix)], id, indexValue .. '\t' .. entry)
   end
 end
-for _, class in ipairs(classes) do redis.call('HINCRBY', counterKey[class], 'submitted:' .. class, submitted[class]) end
--- The marker BullMQ's add sets per job (its Workers wait on it), once per queue.
-for _, c in ipairs(queueOrder) do
-  rcall('INCRBY', KEYS[c + 3], string.format('%d', queues[c].adds))
-  addBaseMarkerIfNeeded(KEYS[c + 1], queues[c].pausedOrMaxed)
-end
+flushAdds()
 return out
