@@ -16,6 +16,7 @@ import type { RedisClient } from '../redis/redis-client.js';
 import type { Keys } from '../store/keys.js';
 import { OrchestratorError, invalidArgument } from '../errors/errors.js';
 import { cancelDrain } from '../store/pools/cancel-drain.js';
+import type { WrittenKeys } from '../redis/replica-wait.js';
 import { requestDrain } from '../store/pools/request-drain.js';
 import { parsePoolFacts, POOL_FIELDS, type DrainMode, type PoolFacts } from './pool-facts.js';
 
@@ -116,10 +117,11 @@ export class PoolRegistry {
    * asked without exit of a pool asked to exit keeps the exit: a pool on its way out is not
    * held back.
    */
-  async drain(poolId: string, exitWhenDrained: boolean): Promise<{ changed: boolean }> {
+  async drain(poolId: string, exitWhenDrained: boolean, written?: WrittenKeys): Promise<{ changed: boolean }> {
     const current = await this.liveDrain(poolId);
     const want: DrainMode = exitWhenDrained || current === 'exit' ? 'exit' : 'stay';
     if (current === want) return { changed: false };
+    written?.note(this.opts.redis, this.opts.keys.poolDrain);
     await this.requestDrain(poolId, want);
     return { changed: true };
   }
@@ -128,7 +130,7 @@ export class PoolRegistry {
    * Undoes a drain: the pool resumes its Workers. A pool asked to exit is not called back
    * (failed_precondition): it may have begun to leave.
    */
-  async resume(poolId: string): Promise<{ changed: boolean }> {
+  async resume(poolId: string, written?: WrittenKeys): Promise<{ changed: boolean }> {
     const current = await this.liveDrain(poolId);
     if (current === 'exit') {
       throw new OrchestratorError('failed_precondition', `pool_id: pool "${poolId.slice(0, 80)}" was drained to exit; start it again instead`, {
@@ -136,6 +138,7 @@ export class PoolRegistry {
       });
     }
     if (current === null) return { changed: false };
+    written?.note(this.opts.redis, this.opts.keys.poolDrain);
     await this.cancelDrain(poolId);
     return { changed: true };
   }

@@ -52,15 +52,17 @@ export class ScheduleStore {
   }
 
   /** Replaces an existing schedule's spec, keeping its creation time; not_found when unknown. */
-  async replace(spec: ScheduleSpec, field = 'schedule_id', nowMs = Date.now()): Promise<StoredSchedule> {
+  async replace(spec: ScheduleSpec, field = 'schedule_id', nowMs = Date.now(), written?: WrittenKeys): Promise<StoredSchedule> {
     const existing = await this.get(spec.scheduleId, field);
     const stored: StoredSchedule = { spec, createdAtMs: existing.createdAtMs, updatedAtMs: nowMs };
+    written?.note(this.opts.redis, this.opts.keys.schedules);
     if ((await this.replaceRecord(spec.scheduleId, JSON.stringify(stored))) === ReplaceScheduleCode.NotFound) throw notFound(spec.scheduleId, field);
     return stored;
   }
 
   /** Removes a schedule and its last-run record; not_found when unknown. */
-  async delete(id: string): Promise<void> {
+  async delete(id: string, written?: WrittenKeys): Promise<void> {
+    written?.note(this.opts.redis, this.opts.keys.schedules);
     if (!(await this.deleteRecord(id))) throw notFound(id);
   }
 

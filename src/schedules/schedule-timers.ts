@@ -69,9 +69,9 @@ export class ScheduleTimers {
    * caller's acknowledgement notes what was written (src/redis/replica-wait.ts).
    */
   async apply(spec: ScheduleSpec, written?: WrittenKeys): Promise<void> {
-    written?.note(this.opts.bullRedis, this.queue.keys.meta);
+    written?.note(this.opts.bullRedis, this.queue.keys.meta!);
     if (spec.paused) {
-      await this.remove(spec.scheduleId);
+      await this.remove(spec.scheduleId, written);
       return;
     }
     await this.queue.upsertJobScheduler(spec.scheduleId, repeatOptions(spec), {
@@ -81,7 +81,8 @@ export class ScheduleTimers {
     });
   }
 
-  async remove(scheduleId: string): Promise<void> {
+  async remove(scheduleId: string, written?: WrittenKeys): Promise<void> {
+    written?.note(this.opts.bullRedis, this.queue.keys.meta!);
     await this.queue.removeJobScheduler(scheduleId);
   }
 
