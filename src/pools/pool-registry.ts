@@ -51,6 +51,8 @@ export interface PoolRegistryOptions {
   heartbeatMs: number;
   /** pool.goneListedMs: how long stopped and lost pools stay listed. */
   goneListedMs: number;
+  /** The connection DrainPool and ResumePool write on (src/redis/write-connections.ts). @default redis */
+  writes?: RedisClient;
 }
 
 /** Most pools one list returns (live and gone each). */
@@ -63,8 +65,8 @@ export class PoolRegistry {
   private readonly cancelDrain: ReturnType<typeof cancelDrain>;
 
   constructor(private readonly opts: PoolRegistryOptions) {
-    this.requestDrain = requestDrain(opts.redis, opts.keys);
-    this.cancelDrain = cancelDrain(opts.redis, opts.keys);
+    this.requestDrain = requestDrain(opts.writes ?? opts.redis, opts.keys);
+    this.cancelDrain = cancelDrain(opts.writes ?? opts.redis, opts.keys);
   }
 
   private get liveAfterMs(): number {
@@ -121,7 +123,7 @@ export class PoolRegistry {
     const current = await this.liveDrain(poolId);
     const want: DrainMode = exitWhenDrained || current === 'exit' ? 'exit' : 'stay';
     if (current === want) return { changed: false };
-    written?.note(this.opts.redis, this.opts.keys.poolDrain);
+    written?.note(this.opts.writes ?? this.opts.redis, this.opts.keys.poolDrain);
     await this.requestDrain(poolId, want);
     return { changed: true };
   }
@@ -138,7 +140,7 @@ export class PoolRegistry {
       });
     }
     if (current === null) return { changed: false };
-    written?.note(this.opts.redis, this.opts.keys.poolDrain);
+    written?.note(this.opts.writes ?? this.opts.redis, this.opts.keys.poolDrain);
     await this.cancelDrain(poolId);
     return { changed: true };
   }

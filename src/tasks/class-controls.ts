@@ -35,6 +35,11 @@ export interface ClassControlsOptions {
   redis: RedisClient;
   keys: Keys;
   queues: TaskQueues;
+  /**
+   * The connections changes write on (src/redis/write-connections.ts): ours for the per-pool
+   * concurrency, the class queues over BullMQ's for the rest. @default redis and queues
+   */
+  writes?: { redis: RedisClient; queues: TaskQueues };
 }
 
 /** Upper bound of any limit a client may set. */
@@ -56,7 +61,11 @@ export class ClassControls {
   private readonly setPoolConcurrency: ReturnType<typeof setPoolConcurrency>;
 
   constructor(private readonly opts: ClassControlsOptions) {
-    this.setPoolConcurrency = setPoolConcurrency(opts.redis, opts.keys);
+    this.setPoolConcurrency = setPoolConcurrency(this.writes.redis, opts.keys);
+  }
+
+  private get writes(): { redis: RedisClient; queues: TaskQueues } {
+    return this.opts.writes ?? this.opts;
   }
 
   async get(taskClass: string): Promise<ClassLimitsView> {
@@ -78,7 +87,7 @@ export class ClassControls {
    * BullMQ's limits live in the queue's meta hash, written on the queues' connection.
    */
   async set(taskClass: string, change: ClassLimitsChange, written?: WrittenKeys): Promise<ClassLimitsView> {
-    const queue = this.opts.queues.get(taskClass);
+    const queue = this.writes.queues.get(taskClass);
     checkLimit('pool_concurrency', change.poolConcurrency);
     checkLimit('global_concurrency', change.globalConcurrency);
     checkLimit('rate_limit_max', change.rateLimitMax);
@@ -89,7 +98,7 @@ export class ClassControls {
     if (max > 0 && duration === 0) throw invalidArgument('rate_limit_duration_ms', 'a rate limit needs a duration');
 
     if (change.globalConcurrency !== undefined || change.rateLimitMax !== undefined || change.rateLimitDurationMs !== undefined) {
-      written?.note(this.opts.queues.connection, queue.keys.meta!);
+      written?.note(this.writes.queues.connection, queue.keys.meta!);
     }
     if (change.globalConcurrency !== undefined) {
       if (change.globalConcurrency === 0) await queue.removeGlobalConcurrency();
@@ -100,7 +109,7 @@ export class ClassControls {
       else await queue.setGlobalRateLimit(max, duration);
     }
     if (change.poolConcurrency !== undefined) {
-      written?.note(this.opts.redis, this.opts.keys.limits);
+      written?.note(this.writes.redis, this.opts.keys.limits);
       await this.setPoolConcurrency(taskClass, change.poolConcurrency);
     }
     return this.get(taskClass);
@@ -108,15 +117,15 @@ export class ClassControls {
 
   /** Pause and resume are BullMQ's: its meta hash and lists, one slot of the queue's connection. */
   async pause(taskClass: string, written?: WrittenKeys): Promise<ClassLimitsView> {
-    const queue = this.opts.queues.get(taskClass);
-    written?.note(this.opts.queues.connection, queue.keys.meta!);
+    const queue = this.writes.queues.get(taskClass);
+    written?.note(this.writes.queues.connection, queue.keys.meta!);
     await queue.pause();
     return this.get(taskClass);
   }
 
   async resume(taskClass: string, written?: WrittenKeys): Promise<ClassLimitsView> {
-    const queue = this.opts.queues.get(taskClass);
-    written?.note(this.opts.queues.connection, queue.keys.meta!);
+    const queue = this.writes.queues.get(taskClass);
+    written?.note(this.writes.queues.connection, queue.keys.meta!);
     await queue.resume();
     return this.get(taskClass);
   }

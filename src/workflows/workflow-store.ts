@@ -13,6 +13,8 @@ import type { WrittenKeys } from '../redis/replica-wait.js';
 export interface WorkflowStoreOptions extends ValidateWorkflowOptions {
   redis: RedisClient;
   keys: Keys;
+  /** The connection CreateWorkflow writes on (src/redis/write-connections.ts). @default redis */
+  writes?: RedisClient;
 }
 
 export class WorkflowStore {
@@ -20,7 +22,7 @@ export class WorkflowStore {
   private readonly createCmd: ReturnType<typeof createWorkflow>;
 
   constructor(private readonly opts: WorkflowStoreOptions) {
-    this.createCmd = createWorkflow(opts.redis, opts.keys);
+    this.createCmd = createWorkflow(opts.writes ?? opts.redis, opts.keys);
   }
 
   /**
@@ -38,7 +40,7 @@ export class WorkflowStore {
       createdAtMs: Date.now(),
       steps: input.steps.map((s) => ({ stepId: s.stepId, task: s.task, dependsOn: [...new Set(s.dependsOn)] })),
     };
-    written?.note(this.opts.redis, this.opts.keys.workflow(input.name));
+    written?.note(this.opts.writes ?? this.opts.redis, this.opts.keys.workflow(input.name));
     const version = await this.createCmd(input.name, JSON.stringify(def));
     return { name: input.name, version };
   }
