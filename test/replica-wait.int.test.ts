@@ -6,6 +6,10 @@
  * the shortfall after redis.waitTimeoutMs, never hangs, and many callers at once wait at most
  * about two timeouts (one WAIT in flight per connection, the rest joined into the next); once the
  * replica is back, the caller's retry with the same task id is answered from the same task.
+ * Reads on the same front end answer at once while a WAIT is blocked (the writes and their WAITs
+ * have connections of their own). The other changes (schedules, class limits and pauses,
+ * CreateWorkflow, pools) are confirmed the same way, and answer UNAVAILABLE with the replica
+ * stopped while their change is made on the master.
  */
 import { status } from '@grpc/grpc-js';
 import { readFileSync } from 'node:fs';
