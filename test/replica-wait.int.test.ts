@@ -202,7 +202,7 @@ describe('acknowledgements on one replica', { timeout: 60_000 }, () => {
   });
 });
 
-describe('acknowledgements of the changes to schedules, classes, workflows and pools', { timeout: 60_000 }, () => {
+describe('acknowledgements of the changes to schedules, classes, workflows, runs, pools and purges', { timeout: 60_000 }, () => {
   const meta = () => `${sys.keys.queuePrefixOf('cpu_long')}:cpu_long:meta`;
   const every = (scheduleId: string, everyMs: number) => ({ scheduleId, everyMs, task: { taskClass: 'inproc', payload: { n: '1' } } });
 
@@ -234,6 +234,24 @@ describe('acknowledgements of the changes to schedules, classes, workflows and p
     expect(await onReplica.hexists(sys.keys.poolDrain, pool.poolId)).toBe(0);
     expect(await waitCalls()).toBe(10);
     await sys.client.setClassLimits('cpu_long', { rateLimitMax: 0, poolConcurrency: 0 });
+
+    // A run whose step waits in cpu_long, which no pool serves: the cancel stops it.
+    const long = { taskClass: 'cpu_long', payload: { n: '1' }, executor: { command: { argv: ['true'] } } };
+    await sys.client.createWorkflow({ name: 'wait-wf-long', steps: [{ stepId: 'a', task: long }] });
+    await sys.client.startWorkflowRun({ name: 'wait-wf-long', inputs: {}, runId: 'wait-run-long' });
+    await sys.r.config('RESETSTAT');
+    await sys.client.cancelWorkflowRun('wait-run-long', 'on the replica');
+    expect(await onReplica.hget(sys.keys.run('wait-run-long'), 'stop')).toBe('cancel');
+    expect(await waitCalls()).toBe(1);
+
+    // The task the earlier test retried has failed again: purged, and gone from the replica too.
+    await waitFor(async () => (await sys.client.getTaskStatus('wait-fails')).state === TaskState.TASK_STATE_FAILED, {
+      timeoutMs: 30_000,
+      message: 'the retried task never failed again',
+    });
+    expect(await sys.client.purgeTasks({ olderThanMs: 0, taskClasses: ['cpu_short'], states: [TaskState.TASK_STATE_FAILED] })).toBeGreaterThanOrEqual(1);
+    expect(await onReplica.exists(sys.keys.job('cpu_short', 'wait-fails'))).toBe(0);
+    expect(await waitCalls()).toBe(2);
   });
 
   it('answers UNAVAILABLE for each change while the replica is stopped, with the change applied on the master', async () => {
