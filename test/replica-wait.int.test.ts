@@ -257,6 +257,7 @@ describe('acknowledgements of the changes to schedules, classes, workflows, runs
   it('answers UNAVAILABLE for each change while the replica is stopped, with the change applied on the master', async () => {
     await sys.client.createSchedule(every('wait-s-up', 3_600_000));
     await sys.client.createSchedule(every('wait-s-del', 3_600_000));
+    const pool = (await sys.client.listPools())[0]!;
     const pid = replica.pid!;
     process.kill(pid, 'SIGSTOP');
     try {
@@ -270,6 +271,7 @@ describe('acknowledgements of the changes to schedules, classes, workflows, runs
           'CreateWorkflow',
           () => sys.client.createWorkflow({ name: 'wait-wf-down', steps: [{ stepId: 'a', task: { taskClass: 'inproc', payload: { n: '1' } } }] }),
         ],
+        ['DrainPool', () => sys.client.drainPool(pool.poolId)],
       ];
       for (const [name, call] of changes) {
         const err = await grpcError(call());
@@ -296,5 +298,12 @@ describe('acknowledgements of the changes to schedules, classes, workflows, runs
     const wf = await sys.client.createWorkflow({ name: 'wait-wf-down', steps: [{ stepId: 'a', task: { taskClass: 'inproc', payload: { n: '1' } } }] });
     expect(await onReplica.hexists(sys.keys.workflow('wait-wf-down'), String(wf.version))).toBe(1);
     expect(await waitCalls()).toBe(5);
+    // A repeat that finds its change made still waits for it: the drain, and a purge with nothing left.
+    expect((await sys.client.drainPool(pool.poolId)).changed).toBe(false);
+    expect(await onReplica.hget(sys.keys.poolDrain, pool.poolId)).toBe('stay');
+    expect(await waitCalls()).toBe(6);
+    expect((await sys.client.resumePool(pool.poolId)).changed).toBe(true);
+    expect(await sys.client.purgeTasks({ olderThanMs: 3_600_000, taskClasses: ['cpu_long'] })).toBe(0);
+    expect(await waitCalls()).toBe(8);
   });
 });

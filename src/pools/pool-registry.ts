@@ -121,9 +121,10 @@ export class PoolRegistry {
    */
   async drain(poolId: string, exitWhenDrained: boolean, written?: WrittenKeys): Promise<{ changed: boolean }> {
     const current = await this.liveDrain(poolId);
+    // Noted when nothing changes too: the repeat of a call answered UNAVAILABLE waits for its write.
+    written?.note(this.opts.writes ?? this.opts.redis, this.opts.keys.poolDrain);
     const want: DrainMode = exitWhenDrained || current === 'exit' ? 'exit' : 'stay';
     if (current === want) return { changed: false };
-    written?.note(this.opts.writes ?? this.opts.redis, this.opts.keys.poolDrain);
     await this.requestDrain(poolId, want);
     return { changed: true };
   }
@@ -139,8 +140,8 @@ export class PoolRegistry {
         field: 'pool_id',
       });
     }
-    if (current === null) return { changed: false };
     written?.note(this.opts.writes ?? this.opts.redis, this.opts.keys.poolDrain);
+    if (current === null) return { changed: false };
     await this.cancelDrain(poolId);
     return { changed: true };
   }

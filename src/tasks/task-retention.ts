@@ -348,6 +348,9 @@ export class TaskRetention {
       if (states.has('succeeded')) kinds.push(['completed', () => true]);
       if (states.has('failed') || states.has('cancelled')) kinds.push(['failed', (cancelled) => states.has(cancelled ? 'cancelled' : 'failed')]);
       for (const [kind, wanted] of kinds) {
+        // Noted whether or not anything goes: the repeat of a purge answered UNAVAILABLE finds
+        // nothing left to remove and must still wait for the removals it repeats.
+        written?.note(redis, q.keys[kind]!);
         let offset = 0;
         for (;;) {
           const ids = await redis.zrangebyscore(q.keys[kind]!, '-inf', cutoff, 'LIMIT', offset, BATCH);
