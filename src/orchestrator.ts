@@ -22,7 +22,7 @@ import { TaskCanceller } from './tasks/task-canceller.js';
 import { TaskLister } from './tasks/task-list.js';
 import { TaskRetrier } from './tasks/task-retry.js';
 import { TaskRetention } from './tasks/task-retention.js';
-import type { TaskQueues } from './tasks/task-queues.js';
+import { TaskQueues } from './tasks/task-queues.js';
 import { WorkflowEngine } from './workflows/workflow-engine.js';
 import { WorkflowRuns } from './workflows/workflow-runs.js';
 import { createMetricsRegistry } from './monitoring/metrics-registry.js';
@@ -43,6 +43,7 @@ import { ScheduleTimers } from './schedules/schedule-timers.js';
 import { assertBullmqScripts } from './store/bullmq/startup-guard.js';
 import { migrateLegacyTaskIndex } from './tasks/task-index-migration.js';
 import { ReplicaWait } from './redis/replica-wait.js';
+import { openWriteConnections, type WriteConnections } from './redis/write-connections.js';
 
 export interface OrchestratorOptions {
   config: Config;
@@ -77,7 +78,10 @@ export class Orchestrator {
   private readonly log: Logger;
   private redis?: RedisClient;
   private bullRedis?: RedisClient;
+  private writes?: WriteConnections;
   private queues?: TaskQueues;
+  /** The class queues on BullMQ's connection of acknowledged writes (queues itself when there is none apart). */
+  private queueWrites?: TaskQueues;
   private grpc?: GrpcServer;
   private engine?: WorkflowEngine;
   private feeds?: FeedSubscriptions;
@@ -122,6 +126,9 @@ export class Orchestrator {
     // Two connections: BullMQ's and ours (see src/redis/connection.ts).
     const redis = (this.redis = await createFailFastRedis(redisUrl, 'orq-orchestrator', true));
     const bullRedis = (this.bullRedis = await createFailFastRedis(redisUrl, 'orq-orchestrator-queues'));
+    // The calls confirmed on replicas write, and WAIT, on connections of their own, so reads never
+    // queue behind a blocked WAIT (src/redis/write-connections.ts); without waitReplicas, the same two.
+    const writes = (this.writes = await openWriteConnections(redisUrl, config.redis.waitReplicas, { redis, bullRedis }));
     const ownerId = `${hostname()}:${process.pid}:${randomUUID()}`;
     // Before anything reads the task index or lists: an upgrade's previous index and task lists move to today's layout.
     const feedKeys = keysFor(config.redis.prefix, redisUrl);
@@ -136,9 +143,10 @@ export class Orchestrator {
       maxEntryBytes: maxDeliveredBytes(config),
       logger,
     }));
-    const services = createReadServices({ config, redisUrl, redis, bullRedis, eventsTail });
+    const services = createReadServices({ config, redisUrl, redis, bullRedis, writes: writes.redis, eventsTail });
     const { keys, queues, status, store, workflowStatus, system, pools, runList } = services;
     this.queues = queues;
+    const queueWrites = (this.queueWrites = writes.separate ? new TaskQueues({ redis: writes.bullRedis, keys, classes: config.classes }) : queues);
     const memory = (this.memory = new RedisMemoryWatch({
       redis,
       intervalMs: config.redis.memoryCheckIntervalMs,
@@ -148,29 +156,31 @@ export class Orchestrator {
     }));
     await memory.start();
     system.addComponent(() => memoryComponent(memory));
+    // What writes for a caller's call writes on the write connections: submissions, cancels,
+    // retries, runs, purges (and the retention sweeper that shares the purge's code).
     const submitter = new TaskSubmitter({
-      redis,
+      redis: writes.redis,
       keys,
-      queues,
+      queues: queueWrites,
       maxPayloadBytes: config.grpc.maxPayloadBytes,
       maxBatchSize: config.grpc.maxBatchSize,
       eventsMaxLen: config.streams.eventsMaxLen,
       executors: executorPolicyOf(config),
     });
     const canceller = new TaskCanceller({
-      redis,
+      redis: writes.redis,
       keys,
-      queues,
+      queues: queueWrites,
       status,
       eventsMaxLen: config.streams.eventsMaxLen,
       resultsMaxLen: config.streams.resultsMaxLen,
     });
     const lister = new TaskLister({ redis, keys, queues });
-    const retrier = new TaskRetrier({ redis, keys, queues, status, lister, eventsMaxLen: config.streams.eventsMaxLen });
+    const retrier = new TaskRetrier({ redis: writes.redis, keys, queues: queueWrites, status, lister, eventsMaxLen: config.streams.eventsMaxLen });
     this.retention = new TaskRetention({
-      redis,
+      redis: writes.redis,
       keys,
-      queues,
+      queues: queueWrites,
       logger,
       ownerId,
       intervalMs: config.retention.sweepIntervalMs,
@@ -179,7 +189,7 @@ export class Orchestrator {
     });
     this.retention.start();
     const runs = new WorkflowRuns({
-      redis,
+      redis: writes.redis,
       keys,
       store,
       submitter,
@@ -203,8 +213,8 @@ export class Orchestrator {
       maxDeliveries: config.workflows.inboxMaxDeliveries,
     });
     await this.engine.start();
-    const scheduleStore = new ScheduleStore({ redis, keys });
-    const scheduleTimers = (this.scheduleTimers = new ScheduleTimers({ bullRedis, keys }));
+    const scheduleStore = new ScheduleStore({ redis, writes: writes.redis, keys });
+    const scheduleTimers = (this.scheduleTimers = new ScheduleTimers({ bullRedis, bullWrites: writes.bullRedis, keys }));
     this.scheduleRunner = new ScheduleRunner({ redisUrl, keys, store: scheduleStore, timers: scheduleTimers, submitter, logger });
     await this.scheduleRunner.start();
     const schedules = new ScheduleService({ store: scheduleStore, timers: scheduleTimers, checkTask: (t, field) => void submitter.prepare(t, field) });
@@ -252,7 +262,7 @@ export class Orchestrator {
         submissions,
         system,
         workflows: { store, runs, status: workflowStatus },
-        classes: new ClassControls({ redis, keys, queues }),
+        classes: new ClassControls({ redis, keys, queues, writes: { redis: writes.redis, queues: queueWrites } }),
         logger,
         taskOps: { lister, retrier, retention: this.retention },
         schedules,
@@ -283,7 +293,9 @@ export class Orchestrator {
     await this.scheduleRunner?.close(Math.min(graceMs, 2_000));
     await this.scheduleTimers?.close();
     await this.queues?.close();
-    await Promise.all([this.redis?.quit(), this.bullRedis?.quit()]).catch(() => undefined);
+    if (this.queueWrites !== this.queues) await this.queueWrites?.close();
+    const apart = this.writes?.separate ? [this.writes.redis.quit(), this.writes.bullRedis.quit()] : [];
+    await Promise.all([this.redis?.quit(), this.bullRedis?.quit(), ...apart]).catch(() => undefined);
     // Last: the spans of calls that ended during the close are sent too.
     await this.tracing.close();
     this.log.info('orchestrator stopped');

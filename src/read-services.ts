@@ -28,6 +28,11 @@ export interface ReadServicesOptions {
   redis: RedisClient;
   /** BullMQ's connection. */
   bullRedis: RedisClient;
+  /**
+   * Our connection of acknowledged writes (src/redis/write-connections.ts), for the writes of
+   * CreateWorkflow, DrainPool and ResumePool. @default redis
+   */
+  writes?: RedisClient;
   /** The shared readers of the events streams (the orchestrator's); workflow status makes its own when absent. */
   eventsTail?: FeedTailers<TaskEventRecord>;
 }
@@ -56,12 +61,13 @@ export function maxDeliveredBytes(config: Config): number {
   return Math.max(1024, config.grpc.maxMessageBytes - (64 << 10));
 }
 
-export function createReadServices({ config, redisUrl, redis, bullRedis, eventsTail }: ReadServicesOptions): ReadServices {
+export function createReadServices({ config, redisUrl, redis, bullRedis, writes, eventsTail }: ReadServicesOptions): ReadServices {
   const keys = keysFor(config.redis.prefix, redisUrl);
   const queues = new TaskQueues({ redis: bullRedis, keys, classes: config.classes });
   const status = new TaskStatusReader({ redis, keys, queues, maxResultBytes: maxDeliveredBytes(config) });
   const store = new WorkflowStore({
     redis,
+    writes,
     keys,
     classes: config.classes,
     maxPayloadBytes: config.grpc.maxPayloadBytes,
@@ -90,7 +96,7 @@ export function createReadServices({ config, redisUrl, redis, bullRedis, eventsT
       maxBufferedEntries: config.grpc.streamBufferEntries,
       maxBufferedBytes: config.grpc.streamBufferBytes,
     }),
-    pools: new PoolRegistry({ redis, keys, heartbeatMs: config.pool.heartbeatMs, goneListedMs: config.pool.goneListedMs }),
+    pools: new PoolRegistry({ redis, writes, keys, heartbeatMs: config.pool.heartbeatMs, goneListedMs: config.pool.goneListedMs }),
     runList: new WorkflowRunList({ redis, keys }),
     system: new SystemStatus({ redis, keys, queues, version: VERSION, startedAtMs: Date.now(), poolTimeoutMs: config.pool.heartbeatMs * 3 }),
   };

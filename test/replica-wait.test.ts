@@ -9,7 +9,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { loadConfig } from '../src/config/config.js';
-import { hashedPart, ReplicaWait, WrittenKeys } from '../src/redis/replica-wait.js';
+import { ReplicaWait, WrittenKeys } from '../src/redis/replica-wait.js';
+import { hashTag } from '../src/redis/hash-tag.js';
 import type { RedisClient } from '../src/redis/redis-client.js';
 
 function withRedis(lines: string) {
@@ -39,12 +40,8 @@ describe('redis.waitReplicas and redis.waitTimeoutMs', () => {
 
 describe('what a WAIT is sent for', () => {
   it('groups keys by the part Redis Cluster hashes (its hash tag), as Redis does', () => {
-    expect(hashedPart('{orq}:q:cpu:1')).toBe('orq');
-    expect(hashedPart('plain')).toBe('plain');
-    // An empty tag, or none closed, hashes the whole key; only the first tag counts.
-    expect(hashedPart('{}:x')).toBe('{}:x');
-    expect(hashedPart('{orq:x')).toBe('{orq:x');
-    expect(hashedPart('a{b}{c}')).toBe('b');
+    // By hashTag (src/redis/hash-tag.ts, checked against Redis's rule in test/class-slot-keys.test.ts).
+    expect(hashTag('{orq:x')).toBe('{orq:x');
     const client = {} as RedisClient;
     const w = new WrittenKeys().note(client, '{orq}:a').note(client, '{orq}:b').note(client, '{other}:c');
     expect([...w.byClient.get(client)!.values()]).toEqual(['{orq}:a', '{other}:c']);

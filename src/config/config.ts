@@ -385,10 +385,11 @@ const schema = z.strictObject({
       memoryCheckIntervalMs: z.number().int().min(50).max(60_000).default(1_000),
       /**
        * Replicas an acknowledged write must reach before its caller hears OK: after the writes of
-       * SubmitTask, SubmitTasks, CancelTask, RetryTasks, StartWorkflowRun and CreateSchedule the
-       * orchestrator sends Redis's `WAIT <waitReplicas> <waitTimeoutMs>` on the connection (on a
-       * Redis Cluster: to the master) that ran them, once per call and master, and answers
-       * UNAVAILABLE when fewer replicas confirmed within the timeout (README "Redis Cluster").
+       * every RPC that changes Redis (README "Redis Cluster" lists them) the orchestrator sends
+       * Redis's `WAIT <waitReplicas> <waitTimeoutMs>` on the connection (on a Redis Cluster: to
+       * the master) that ran them, once per call and master, and answers UNAVAILABLE when fewer
+       * replicas confirmed within the timeout. Above 0 those writes and WAITs get two connections
+       * of their own, so reads never queue behind a blocked WAIT (src/redis/write-connections.ts).
        * 0: no WAIT, an acknowledgement means "on the master" (asynchronous replication).
        * @default 0
        */

@@ -61,8 +61,8 @@ export interface OrchestratorServices {
   /** ListWorkflowRuns. */
   runList: WorkflowRunList;
   /**
-   * The replicas the writes of SubmitTask(s), CancelTask, RetryTasks, StartWorkflowRun and
-   * CreateSchedule must reach before their reply (redis.waitReplicas). @default ReplicaWait.off
+   * The replicas the writes of every call that changes Redis must reach before its reply
+   * (redis.waitReplicas; README "Redis Cluster" lists them). @default ReplicaWait.off
    */
   replicas?: ReplicaWait;
 }
@@ -250,10 +250,13 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
       toPbResult,
     ),
     getClassLimits: unary<pb.GetClassLimitsRequest, pb.ClassLimits>((req) => s.classes.get(req.taskClass)),
-    setClassLimits: unary<pb.SetClassLimitsRequest, pb.ClassLimits>(({ taskClass, ...change }) => s.classes.set(taskClass, change)),
-    pauseClass: unary<pb.PauseClassRequest, pb.ClassLimits>((req) => s.classes.pause(req.taskClass)),
-    resumeClass: unary<pb.ResumeClassRequest, pb.ClassLimits>((req) => s.classes.resume(req.taskClass)),
-    createWorkflow: unary<pb.CreateWorkflowRequest, pb.CreateWorkflowResponse>((req) => s.workflows.store.create(toWorkflowInput(req))),
+    setClassLimits: unary<pb.SetClassLimitsRequest, pb.ClassLimits>(({ taskClass, ...change }) => replicas.confirm((w) => s.classes.set(taskClass, change, w))),
+    pauseClass: unary<pb.PauseClassRequest, pb.ClassLimits>((req) => replicas.confirm((w) => s.classes.pause(req.taskClass, w))),
+    resumeClass: unary<pb.ResumeClassRequest, pb.ClassLimits>((req) => replicas.confirm((w) => s.classes.resume(req.taskClass, w))),
+    createWorkflow: unary<pb.CreateWorkflowRequest, pb.CreateWorkflowResponse>((req) => {
+      const input = toWorkflowInput(req);
+      return replicas.confirm((w) => s.workflows.store.create(input, w));
+    }),
     // A run counts as one: its steps are released later, by the engine, and are never refused.
     startWorkflowRun: admitted(
       s.submissions,
@@ -276,7 +279,7 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
     getWorkflowRun: unary<pb.GetWorkflowRunRequest, pb.WorkflowRun>(async (req) => toPbRun(await s.workflows.status.get(requireRunId(req.runId)))),
     cancelWorkflowRun: unary<pb.CancelWorkflowRunRequest, pb.CancelWorkflowRunResponse>(async (req) => ({
       runId: req.runId,
-      state: toPbRunState(await s.workflows.runs.cancel(requireRunId(req.runId), req.reason)),
+      state: toPbRunState(await replicas.confirm((w) => s.workflows.runs.cancel(requireRunId(req.runId), req.reason, w))),
     })),
     streamWorkflowStatus: serverStream(
       log,
@@ -304,7 +307,9 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
       };
     }),
     purgeTasks: unary<pb.PurgeTasksRequest, pb.PurgeTasksResponse>(async (req) => ({
-      removed: await s.taskOps.retention.purge({ olderThanMs: req.olderThanMs, taskClasses: req.taskClasses, states: toStates(req.states, 'states') }),
+      removed: await replicas.confirm((w) =>
+        s.taskOps.retention.purge({ olderThanMs: req.olderThanMs, taskClasses: req.taskClasses, states: toStates(req.states, 'states') }, w),
+      ),
     })),
     // Task logs.
     getTaskLogs: unary<pb.GetTaskLogsRequest, pb.TaskLogs>(async (req) => toPbLogs(await s.logs.get(req.taskId, req.attempt, req.allAttempts))),
@@ -320,20 +325,25 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
     ),
     getSchedule: unary<pb.GetScheduleRequest, pb.Schedule>(async (req) => toPbSchedule(await s.schedules.get(requireScheduleId(req.scheduleId)))),
     listSchedules: unary<pb.ListSchedulesRequest, pb.ListSchedulesResponse>(async () => ({ schedules: (await s.schedules.list()).map(toPbSchedule) })),
-    updateSchedule: unary<pb.UpdateScheduleRequest, pb.Schedule>(async (req) =>
-      toPbSchedule(await s.schedules.update(toScheduleSpec(req.schedule, 'schedule'))),
-    ),
+    updateSchedule: unary<pb.UpdateScheduleRequest, pb.Schedule>(async (req) => {
+      const spec = toScheduleSpec(req.schedule, 'schedule');
+      return toPbSchedule(await replicas.confirm((w) => s.schedules.update(spec, w)));
+    }),
     deleteSchedule: unary<pb.DeleteScheduleRequest, pb.DeleteScheduleResponse>(async (req) => {
-      await s.schedules.delete(requireScheduleId(req.scheduleId));
+      const id = requireScheduleId(req.scheduleId);
+      await replicas.confirm((w) => s.schedules.delete(id, w));
       return { scheduleId: req.scheduleId };
     }),
     // Pools and runs.
     listPools: unary<pb.ListPoolsRequest, pb.ListPoolsResponse>(async () => ({ pools: (await s.pools.list()).map(toPbPool) })),
     drainPool: unary<pb.DrainPoolRequest, pb.DrainPoolResponse>(async (req) => ({
       poolId: req.poolId,
-      ...(await s.pools.drain(req.poolId, req.exitWhenDrained)),
+      ...(await replicas.confirm((w) => s.pools.drain(req.poolId, req.exitWhenDrained, w))),
     })),
-    resumePool: unary<pb.ResumePoolRequest, pb.ResumePoolResponse>(async (req) => ({ poolId: req.poolId, ...(await s.pools.resume(req.poolId)) })),
+    resumePool: unary<pb.ResumePoolRequest, pb.ResumePoolResponse>(async (req) => ({
+      poolId: req.poolId,
+      ...(await replicas.confirm((w) => s.pools.resume(req.poolId, w))),
+    })),
     listWorkflowRuns: unary<pb.ListWorkflowRunsRequest, pb.ListWorkflowRunsResponse>(async (req) => {
       const page = await s.runList.list(toRunListFilter(req), req.pageSize, req.pageToken);
       return { runs: page.runs.map(toPbRunSummary), nextPageToken: page.nextPageToken };

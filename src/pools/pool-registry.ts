@@ -16,6 +16,7 @@ import type { RedisClient } from '../redis/redis-client.js';
 import type { Keys } from '../store/keys.js';
 import { OrchestratorError, invalidArgument } from '../errors/errors.js';
 import { cancelDrain } from '../store/pools/cancel-drain.js';
+import type { WrittenKeys } from '../redis/replica-wait.js';
 import { requestDrain } from '../store/pools/request-drain.js';
 import { parsePoolFacts, POOL_FIELDS, type DrainMode, type PoolFacts } from './pool-facts.js';
 
@@ -50,6 +51,8 @@ export interface PoolRegistryOptions {
   heartbeatMs: number;
   /** pool.goneListedMs: how long stopped and lost pools stay listed. */
   goneListedMs: number;
+  /** The connection DrainPool and ResumePool write on (src/redis/write-connections.ts). @default redis */
+  writes?: RedisClient;
 }
 
 /** Most pools one list returns (live and gone each). */
@@ -62,8 +65,8 @@ export class PoolRegistry {
   private readonly cancelDrain: ReturnType<typeof cancelDrain>;
 
   constructor(private readonly opts: PoolRegistryOptions) {
-    this.requestDrain = requestDrain(opts.redis, opts.keys);
-    this.cancelDrain = cancelDrain(opts.redis, opts.keys);
+    this.requestDrain = requestDrain(opts.writes ?? opts.redis, opts.keys);
+    this.cancelDrain = cancelDrain(opts.writes ?? opts.redis, opts.keys);
   }
 
   private get liveAfterMs(): number {
@@ -116,8 +119,10 @@ export class PoolRegistry {
    * asked without exit of a pool asked to exit keeps the exit: a pool on its way out is not
    * held back.
    */
-  async drain(poolId: string, exitWhenDrained: boolean): Promise<{ changed: boolean }> {
+  async drain(poolId: string, exitWhenDrained: boolean, written?: WrittenKeys): Promise<{ changed: boolean }> {
     const current = await this.liveDrain(poolId);
+    // Noted when nothing changes too: the repeat of a call answered UNAVAILABLE waits for its write.
+    written?.note(this.opts.writes ?? this.opts.redis, this.opts.keys.poolDrain);
     const want: DrainMode = exitWhenDrained || current === 'exit' ? 'exit' : 'stay';
     if (current === want) return { changed: false };
     await this.requestDrain(poolId, want);
@@ -128,13 +133,14 @@ export class PoolRegistry {
    * Undoes a drain: the pool resumes its Workers. A pool asked to exit is not called back
    * (failed_precondition): it may have begun to leave.
    */
-  async resume(poolId: string): Promise<{ changed: boolean }> {
+  async resume(poolId: string, written?: WrittenKeys): Promise<{ changed: boolean }> {
     const current = await this.liveDrain(poolId);
     if (current === 'exit') {
       throw new OrchestratorError('failed_precondition', `pool_id: pool "${poolId.slice(0, 80)}" was drained to exit; start it again instead`, {
         field: 'pool_id',
       });
     }
+    written?.note(this.opts.writes ?? this.opts.redis, this.opts.keys.poolDrain);
     if (current === null) return { changed: false };
     await this.cancelDrain(poolId);
     return { changed: true };

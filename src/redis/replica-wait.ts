@@ -25,6 +25,8 @@
 import { Command } from 'ioredis';
 import { OrchestratorError } from '../errors/errors.js';
 import { isCluster, type RedisClient } from './redis-client.js';
+import { hashTag } from './hash-tag.js';
+import { slotOf } from './keyed-command.js';
 
 export interface ReplicaWaitOptions {
   /** Replicas each acknowledged write must reach (redis.waitReplicas); 0: off. */
@@ -44,7 +46,7 @@ export class WrittenKeys {
   note(client: RedisClient, key: string): this {
     let slots = this.byClient.get(client);
     if (!slots) this.byClient.set(client, (slots = new Map()));
-    const tag = hashedPart(key);
+    const tag = hashTag(key);
     if (!slots.has(tag)) slots.set(tag, key);
     return this;
   }
@@ -52,14 +54,6 @@ export class WrittenKeys {
   get empty(): boolean {
     return this.byClient.size === 0;
   }
-}
-
-/** The part of a key Redis Cluster hashes: the hash tag's content when it has one (Redis's rule), else the whole key. */
-export function hashedPart(key: string): string {
-  const open = key.indexOf('{');
-  if (open < 0) return key;
-  const close = key.indexOf('}', open + 1);
-  return close > open + 1 ? key.slice(open + 1, close) : key;
 }
 
 /**
@@ -161,11 +155,6 @@ function lane(lanes: Map<string, WaitLane>, key: string): WaitLane {
   let l = lanes.get(key);
   if (!l) lanes.set(key, (l = new WaitLane()));
   return l;
-}
-
-/** The cluster slot of `key`, by ioredis's own hashing (CRC16 of the hash tag, mod 16384). */
-function slotOf(key: string): number {
-  return new Command('exists', [key]).getSlot();
 }
 
 function shortfall(reached: number, replicas: number, timeoutMs: number): OrchestratorError {

@@ -52,17 +52,17 @@ export class ScheduleService {
     return this.view(stored);
   }
 
-  /** Replaces the whole spec; not_found when unknown. */
-  async update(input: ScheduleSpec): Promise<ScheduleView> {
+  /** Replaces the whole spec; not_found when unknown. `written`: as for create. */
+  async update(input: ScheduleSpec, written?: WrittenKeys): Promise<ScheduleView> {
     const spec = validateSchedule(input, this.opts.checkTask, FIELD);
-    const stored = await this.opts.store.replace(spec, `${FIELD}.schedule_id`);
-    await this.opts.timers.apply(spec);
+    const stored = await this.opts.store.replace(spec, `${FIELD}.schedule_id`, Date.now(), written);
+    await this.opts.timers.apply(spec, written);
     return this.view(stored);
   }
 
-  async delete(scheduleId: string): Promise<void> {
-    await this.opts.store.delete(scheduleId);
-    await this.opts.timers.remove(scheduleId);
+  async delete(scheduleId: string, written?: WrittenKeys): Promise<void> {
+    await this.opts.store.delete(scheduleId, written);
+    await this.opts.timers.remove(scheduleId, written);
   }
 
   async get(scheduleId: string): Promise<ScheduleView> {

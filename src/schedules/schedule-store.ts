@@ -16,6 +16,8 @@ import { replaceSchedule } from '../store/schedules/replace-schedule.js';
 export interface ScheduleStoreOptions {
   redis: RedisClient;
   keys: Keys;
+  /** The connection creates, updates and deletes write on (src/redis/write-connections.ts). @default redis */
+  writes?: RedisClient;
 }
 
 export const sameSpec = (a: ScheduleSpec, b: ScheduleSpec): boolean => canonicalJson(a) === canonicalJson(b);
@@ -29,9 +31,10 @@ export class ScheduleStore {
   private readonly deleteRecord: ReturnType<typeof deleteSchedule>;
 
   constructor(private readonly opts: ScheduleStoreOptions) {
-    this.createRecord = createSchedule(opts.redis, opts.keys);
-    this.replaceRecord = replaceSchedule(opts.redis, opts.keys);
-    this.deleteRecord = deleteSchedule(opts.redis, opts.keys);
+    const writes = opts.writes ?? opts.redis;
+    this.createRecord = createSchedule(writes, opts.keys);
+    this.replaceRecord = replaceSchedule(writes, opts.keys);
+    this.deleteRecord = deleteSchedule(writes, opts.keys);
   }
 
   /**
@@ -40,7 +43,7 @@ export class ScheduleStore {
    */
   async create(spec: ScheduleSpec, field = 'schedule_id', nowMs = Date.now(), written?: WrittenKeys): Promise<{ stored: StoredSchedule; created: boolean }> {
     const stored: StoredSchedule = { spec, createdAtMs: nowMs, updatedAtMs: nowMs };
-    written?.note(this.opts.redis, this.opts.keys.schedules);
+    written?.note(this.opts.writes ?? this.opts.redis, this.opts.keys.schedules);
     if (await this.createRecord(spec.scheduleId, JSON.stringify(stored))) return { stored, created: true };
     const existing = await this.find(spec.scheduleId);
     // Deleted between the two calls: the caller may simply try again.
@@ -52,15 +55,17 @@ export class ScheduleStore {
   }
 
   /** Replaces an existing schedule's spec, keeping its creation time; not_found when unknown. */
-  async replace(spec: ScheduleSpec, field = 'schedule_id', nowMs = Date.now()): Promise<StoredSchedule> {
+  async replace(spec: ScheduleSpec, field = 'schedule_id', nowMs = Date.now(), written?: WrittenKeys): Promise<StoredSchedule> {
     const existing = await this.get(spec.scheduleId, field);
     const stored: StoredSchedule = { spec, createdAtMs: existing.createdAtMs, updatedAtMs: nowMs };
+    written?.note(this.opts.writes ?? this.opts.redis, this.opts.keys.schedules);
     if ((await this.replaceRecord(spec.scheduleId, JSON.stringify(stored))) === ReplaceScheduleCode.NotFound) throw notFound(spec.scheduleId, field);
     return stored;
   }
 
   /** Removes a schedule and its last-run record; not_found when unknown. */
-  async delete(id: string): Promise<void> {
+  async delete(id: string, written?: WrittenKeys): Promise<void> {
+    written?.note(this.opts.writes ?? this.opts.redis, this.opts.keys.schedules);
     if (!(await this.deleteRecord(id))) throw notFound(id);
   }
 

@@ -40,6 +40,8 @@ export interface ScheduleTimersOptions {
   /** BullMQ's connection (never our own; see src/redis/connection.ts). */
   bullRedis: RedisClient;
   keys: Keys;
+  /** BullMQ's connection of acknowledged writes (src/redis/write-connections.ts): apply and remove write there. @default bullRedis */
+  bullWrites?: RedisClient;
 }
 
 /** The tick time of a scheduler job id "repeat:<scheduler id>:<tick ms>". */
@@ -52,16 +54,23 @@ const STUCK_AFTER_MS = 120_000;
 
 export class ScheduleTimers {
   readonly queue: Queue<TickJobData>;
+  /** The same queue on the connection of acknowledged writes (the queue itself when there is none apart). */
+  private readonly writeQueue: Queue<TickJobData>;
 
   constructor(private readonly opts: ScheduleTimersOptions) {
-    this.queue = new Queue<TickJobData>(SCHEDULE_QUEUE, {
-      connection: opts.bullRedis,
-      prefix: opts.keys.scheduleQueuePrefix,
-      streams: { events: { maxLen: BULL_EVENTS_MAXLEN } },
-    });
-    // As for the class queues (src/tasks/task-queues.ts): connection errors reach the failing
-    // call; without a listener BullMQ prints every one to stderr while Redis is down.
-    this.queue.on('error', () => undefined);
+    const open = (connection: RedisClient) => {
+      const q = new Queue<TickJobData>(SCHEDULE_QUEUE, {
+        connection,
+        prefix: opts.keys.scheduleQueuePrefix,
+        streams: { events: { maxLen: BULL_EVENTS_MAXLEN } },
+      });
+      // As for the class queues (src/tasks/task-queues.ts): connection errors reach the failing
+      // call; without a listener BullMQ prints every one to stderr while Redis is down.
+      q.on('error', () => undefined);
+      return q;
+    };
+    this.queue = open(opts.bullRedis);
+    this.writeQueue = opts.bullWrites && opts.bullWrites !== opts.bullRedis ? open(opts.bullWrites) : this.queue;
   }
 
   /**
@@ -69,20 +78,21 @@ export class ScheduleTimers {
    * caller's acknowledgement notes what was written (src/redis/replica-wait.ts).
    */
   async apply(spec: ScheduleSpec, written?: WrittenKeys): Promise<void> {
-    written?.note(this.opts.bullRedis, this.queue.keys.meta);
+    written?.note(this.opts.bullWrites ?? this.opts.bullRedis, this.queue.keys.meta!);
     if (spec.paused) {
-      await this.remove(spec.scheduleId);
+      await this.remove(spec.scheduleId, written);
       return;
     }
-    await this.queue.upsertJobScheduler(spec.scheduleId, repeatOptions(spec), {
+    await this.writeQueue.upsertJobScheduler(spec.scheduleId, repeatOptions(spec), {
       name: TICK_JOB_NAME,
       data: { scheduleId: spec.scheduleId },
       opts: { attempts: TICK_ATTEMPTS, backoff: { type: 'exponential', delay: TICK_BACKOFF_MS } },
     });
   }
 
-  async remove(scheduleId: string): Promise<void> {
-    await this.queue.removeJobScheduler(scheduleId);
+  async remove(scheduleId: string, written?: WrittenKeys): Promise<void> {
+    written?.note(this.opts.bullWrites ?? this.opts.bullRedis, this.queue.keys.meta!);
+    await this.writeQueue.removeJobScheduler(scheduleId);
   }
 
   /** Whether the job scheduler of `spec` exists with the timing the spec asks for. */
@@ -130,6 +140,6 @@ export class ScheduleTimers {
   }
 
   async close(): Promise<void> {
-    await this.queue.close();
+    await Promise.all([this.queue.close(), this.writeQueue !== this.queue && this.writeQueue.close()]);
   }
 }

@@ -10,6 +10,7 @@ import type { Keys } from '../store/keys.js';
 import { setPoolConcurrency } from '../store/classes/set-pool-concurrency.js';
 import { invalidArgument } from '../errors/errors.js';
 import type { TaskQueues } from './task-queues.js';
+import type { WrittenKeys } from '../redis/replica-wait.js';
 
 export interface ClassLimitsView {
   taskClass: string;
@@ -34,6 +35,11 @@ export interface ClassControlsOptions {
   redis: RedisClient;
   keys: Keys;
   queues: TaskQueues;
+  /**
+   * The connections changes write on (src/redis/write-connections.ts): ours for the per-pool
+   * concurrency, the class queues over BullMQ's for the rest. @default redis and queues
+   */
+  writes?: { redis: RedisClient; queues: TaskQueues };
 }
 
 /** Upper bound of any limit a client may set. */
@@ -55,7 +61,11 @@ export class ClassControls {
   private readonly setPoolConcurrency: ReturnType<typeof setPoolConcurrency>;
 
   constructor(private readonly opts: ClassControlsOptions) {
-    this.setPoolConcurrency = setPoolConcurrency(opts.redis, opts.keys);
+    this.setPoolConcurrency = setPoolConcurrency(this.writes.redis, opts.keys);
+  }
+
+  private get writes(): { redis: RedisClient; queues: TaskQueues } {
+    return this.opts.writes ?? this.opts;
   }
 
   async get(taskClass: string): Promise<ClassLimitsView> {
@@ -72,8 +82,12 @@ export class ClassControls {
     };
   }
 
-  async set(taskClass: string, change: ClassLimitsChange): Promise<ClassLimitsView> {
-    const queue = this.opts.queues.get(taskClass);
+  /**
+   * `written`: where a caller's acknowledgement notes what was written (src/redis/replica-wait.ts):
+   * BullMQ's limits live in the queue's meta hash, written on the queues' connection.
+   */
+  async set(taskClass: string, change: ClassLimitsChange, written?: WrittenKeys): Promise<ClassLimitsView> {
+    const queue = this.writes.queues.get(taskClass);
     checkLimit('pool_concurrency', change.poolConcurrency);
     checkLimit('global_concurrency', change.globalConcurrency);
     checkLimit('rate_limit_max', change.rateLimitMax);
@@ -83,6 +97,9 @@ export class ClassControls {
     const duration = change.rateLimitDurationMs ?? current.rateLimitDurationMs;
     if (max > 0 && duration === 0) throw invalidArgument('rate_limit_duration_ms', 'a rate limit needs a duration');
 
+    if (change.globalConcurrency !== undefined || change.rateLimitMax !== undefined || change.rateLimitDurationMs !== undefined) {
+      written?.note(this.writes.queues.connection, queue.keys.meta!);
+    }
     if (change.globalConcurrency !== undefined) {
       if (change.globalConcurrency === 0) await queue.removeGlobalConcurrency();
       else await queue.setGlobalConcurrency(change.globalConcurrency);
@@ -91,17 +108,25 @@ export class ClassControls {
       if (max === 0) await queue.removeGlobalRateLimit();
       else await queue.setGlobalRateLimit(max, duration);
     }
-    if (change.poolConcurrency !== undefined) await this.setPoolConcurrency(taskClass, change.poolConcurrency);
+    if (change.poolConcurrency !== undefined) {
+      written?.note(this.writes.redis, this.opts.keys.limits);
+      await this.setPoolConcurrency(taskClass, change.poolConcurrency);
+    }
     return this.get(taskClass);
   }
 
-  async pause(taskClass: string): Promise<ClassLimitsView> {
-    await this.opts.queues.get(taskClass).pause();
+  /** Pause and resume are BullMQ's: its meta hash and lists, one slot of the queue's connection. */
+  async pause(taskClass: string, written?: WrittenKeys): Promise<ClassLimitsView> {
+    const queue = this.writes.queues.get(taskClass);
+    written?.note(this.writes.queues.connection, queue.keys.meta!);
+    await queue.pause();
     return this.get(taskClass);
   }
 
-  async resume(taskClass: string): Promise<ClassLimitsView> {
-    await this.opts.queues.get(taskClass).resume();
+  async resume(taskClass: string, written?: WrittenKeys): Promise<ClassLimitsView> {
+    const queue = this.writes.queues.get(taskClass);
+    written?.note(this.writes.queues.connection, queue.keys.meta!);
+    await queue.resume();
     return this.get(taskClass);
   }
 }

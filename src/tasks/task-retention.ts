@@ -27,7 +27,8 @@ import type { Keys } from '../store/keys.js';
 import { invalidArgument } from '../errors/errors.js';
 import type { TaskQueues } from './task-queues.js';
 import type { TaskState } from './task-status.js';
-import { forgetTasks } from '../store/tasks/forget-tasks.js';
+import { forgetTasks, forgetTasksKeys } from '../store/tasks/forget-tasks.js';
+import type { WrittenKeys } from '../redis/replica-wait.js';
 import { listEntries } from '../store/lists/list-entries.js';
 import { removeFinishedTasks } from '../store/tasks/remove-finished-tasks.js';
 import { holdLock } from '../store/locks/hold-lock.js';
@@ -278,14 +279,14 @@ export class TaskRetention {
     );
     if (gone.length === 0) return 0;
     // Their list entries as read, for a task whose index value lacks its own (codecs/task-index.ts).
-    return this.forgetTasks(taskClass, gone, entriesOf(page, gone));
+    return this.forgetTasks(taskClass, gone, undefined, entriesOf(page, gone));
   }
 
   /**
    * PurgeTasks of cancelled tasks whose job a cancel removed while they were queued: they have
    * no finish time on record, so those submitted before `cutoff` go.
    */
-  private async purgeCancelledQueued(taskClass: string, cutoff: number): Promise<number> {
+  private async purgeCancelledQueued(taskClass: string, cutoff: number, written?: WrittenKeys): Promise<number> {
     const { redis, keys } = this.opts;
     let removed = 0;
     for (let from = '-'; ;) {
@@ -297,7 +298,7 @@ export class TaskRetention {
       );
       const marks = gone.length ? await redis.hmget(keys.cancelOf(taskClass), ...gone) : [];
       const cancelled = gone.filter((_, i) => marks[i] !== null);
-      const n = cancelled.length ? await this.forgetTasks(taskClass, cancelled, entriesOf(page, cancelled)) : 0;
+      const n = cancelled.length ? await this.forgetTasks(taskClass, cancelled, written, entriesOf(page, cancelled)) : 0;
       removed += n;
       from = `(${page[page.length - 1]!.entry}`;
       if (page.length < BATCH) return removed;
@@ -309,26 +310,28 @@ export class TaskRetention {
    * runs (src/store/tasks/remove-finished-tasks.ts), then their own entries. Retention and PurgeTasks both remove
    * through here. Returns how many were removed.
    */
-  async removeTasks(taskClass: string, kind: 'completed' | 'failed', ids: string[]): Promise<number> {
+  async removeTasks(taskClass: string, kind: 'completed' | 'failed', ids: string[], written?: WrittenKeys): Promise<number> {
     const set = this.opts.queues.get(taskClass).keys[kind]!;
+    written?.note(this.opts.redis, set);
     let n = 0;
     for (let i = 0; i < ids.length; i += BATCH) {
       const done = await this.removeFinished(taskClass, set, ids.slice(i, i + BATCH));
-      await this.forgetTasks(taskClass, done);
+      await this.forgetTasks(taskClass, done, written);
       n += done.length;
     }
     return n;
   }
 
   /** `listEntries`: entries of these tasks read from their task list (at most one page, forgotten with the first batch). */
-  private async forgetTasks(taskClass: string, ids: string[], listEntries?: string[]): Promise<number> {
+  private async forgetTasks(taskClass: string, ids: string[], written?: WrittenKeys, listEntries?: string[]): Promise<number> {
+    if (written && ids.length) for (const k of forgetTasksKeys(this.opts.keys, taskClass, ids)) written.note(this.opts.redis, k);
     let n = 0;
     for (let i = 0; i < ids.length; i += BATCH) n += await this.forget(taskClass, ids.slice(i, i + BATCH), i === 0 ? listEntries : undefined);
     return n;
   }
 
   /** PurgeTasks: finished tasks older than an age, by class and state. Returns how many went. */
-  async purge(req: PurgeRequest): Promise<number> {
+  async purge(req: PurgeRequest, written?: WrittenKeys): Promise<number> {
     const { redis, keys, queues } = this.opts;
     if (!Number.isSafeInteger(req.olderThanMs) || req.olderThanMs < 0) throw invalidArgument('older_than_ms', `must not be negative, got ${req.olderThanMs}`);
     for (const c of req.taskClasses) queues.get(c, 'task_classes');
@@ -347,20 +350,23 @@ export class TaskRetention {
       if (states.has('succeeded')) kinds.push(['completed', () => true]);
       if (states.has('failed') || states.has('cancelled')) kinds.push(['failed', (cancelled) => states.has(cancelled ? 'cancelled' : 'failed')]);
       for (const [kind, wanted] of kinds) {
+        // Noted whether or not anything goes: the repeat of a purge answered UNAVAILABLE finds
+        // nothing left to remove and must still wait for the removals it repeats.
+        written?.note(redis, q.keys[kind]!);
         let offset = 0;
         for (;;) {
           const ids = await redis.zrangebyscore(q.keys[kind]!, '-inf', cutoff, 'LIMIT', offset, BATCH);
           if (ids.length === 0) break;
           const marks = kind === 'failed' ? await redis.hmget(keys.cancelOf(cls), ...ids) : ids.map(() => null);
           const take = ids.filter((_, i) => wanted(marks[i] !== null));
-          const n = take.length ? await this.removeTasks(cls, kind, take) : 0;
+          const n = take.length ? await this.removeTasks(cls, kind, take, written) : 0;
           removed += n;
           // What stays (not wanted, or locked) is skipped on the next read.
           offset += ids.length - n;
           if (ids.length < BATCH) break;
         }
       }
-      if (states.has('cancelled')) removed += await this.purgeCancelledQueued(cls, cutoff);
+      if (states.has('cancelled')) removed += await this.purgeCancelledQueued(cls, cutoff, written);
     }
     return removed;
   }

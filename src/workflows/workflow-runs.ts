@@ -401,11 +401,11 @@ export class WorkflowRuns {
     return out;
   }
 
-  private async cancelSteps(runId: string, stepIds: string[], reason: string): Promise<void> {
+  private async cancelSteps(runId: string, stepIds: string[], reason: string, written?: WrittenKeys): Promise<void> {
     await Promise.all(
       stepIds.map(async (s) => {
         try {
-          await this.opts.canceller.cancel(stepTaskId(runId, s), reason);
+          await this.opts.canceller.cancel(stepTaskId(runId, s), reason, written);
         } catch (err) {
           // A step stopped while releasing may have no task yet: nothing to cancel.
           if (!(err instanceof OrchestratorError && err.code === 'not_found')) throw err;
@@ -415,11 +415,12 @@ export class WorkflowRuns {
   }
 
   /** CancelWorkflowRun: the state right after the request (RUNNING while tasks are stopping). */
-  async cancel(runId: string, reason: string): Promise<RunState> {
+  async cancel(runId: string, reason: string, written?: WrittenKeys): Promise<RunState> {
     if (!runId) throw invalidArgument('run_id', 'is required');
+    written?.note(this.opts.redis, this.opts.keys.run(runId));
     const reply = await this.scripts.cancel(runId, Date.now(), reason || 'requested');
     if (reply.code === CancelRunCode.Missing) throw new OrchestratorError('not_found', `run_id: no run "${runId}"`, { field: 'run_id' });
-    await this.cancelSteps(runId, reply.cancel, `run cancelled: ${reason || 'requested'}`);
+    await this.cancelSteps(runId, reply.cancel, `run cancelled: ${reason || 'requested'}`, written);
     return reply.state as RunState;
   }
 

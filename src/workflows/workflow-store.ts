@@ -8,10 +8,13 @@ import type { Keys } from '../store/keys.js';
 import { OrchestratorError } from '../errors/errors.js';
 import { validateWorkflow, WorkflowPlan, type ValidateWorkflowOptions, type WorkflowDefinition, type WorkflowInput } from './workflow-definition.js';
 import { createWorkflow } from '../store/workflows/create-workflow.js';
+import type { WrittenKeys } from '../redis/replica-wait.js';
 
 export interface WorkflowStoreOptions extends ValidateWorkflowOptions {
   redis: RedisClient;
   keys: Keys;
+  /** The connection CreateWorkflow writes on (src/redis/write-connections.ts). @default redis */
+  writes?: RedisClient;
 }
 
 export class WorkflowStore {
@@ -19,11 +22,14 @@ export class WorkflowStore {
   private readonly createCmd: ReturnType<typeof createWorkflow>;
 
   constructor(private readonly opts: WorkflowStoreOptions) {
-    this.createCmd = createWorkflow(opts.redis, opts.keys);
+    this.createCmd = createWorkflow(opts.writes ?? opts.redis, opts.keys);
   }
 
-  /** Validates, then stores the workflow as its name's next version. */
-  async create(input: WorkflowInput): Promise<{ name: string; version: number }> {
+  /**
+   * Validates, then stores the workflow as its name's next version. `written`: where a caller's
+   * acknowledgement notes what was written (src/redis/replica-wait.ts).
+   */
+  async create(input: WorkflowInput, written?: WrittenKeys): Promise<{ name: string; version: number }> {
     validateWorkflow(input, this.opts);
     // "version" comes first so the store can fill it in without parsing JSON (DEFINITION_OPENING).
     const def: WorkflowDefinition = {
@@ -34,6 +40,7 @@ export class WorkflowStore {
       createdAtMs: Date.now(),
       steps: input.steps.map((s) => ({ stepId: s.stepId, task: s.task, dependsOn: [...new Set(s.dependsOn)] })),
     };
+    written?.note(this.opts.writes ?? this.opts.redis, this.opts.keys.workflow(input.name));
     const version = await this.createCmd(input.name, JSON.stringify(def));
     return { name: input.name, version };
   }
