@@ -14,7 +14,9 @@ import { Redis } from 'ioredis';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { killBenchClusters } from './bench-cluster.js';
 import { benchRedis, type BenchRedis } from './bench-redis.js';
+import { cluster } from './cluster-scenario.js';
 import { killAllChildren } from './processes.js';
 import { Report } from './report.js';
 import { endToEnd, enqueue, latency, memory, unary, type BenchContext, type BenchOptions } from './scenarios.js';
@@ -24,12 +26,18 @@ import { tracingCost } from './tracing-scenario.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
-const SCENARIOS = ['enqueue', 'unary', 'e2e-inproc', 'e2e-sandbox', 'latency', 'memory', 'workflow', 'streams', 'tracing'] as const;
+const SCENARIOS = ['enqueue', 'unary', 'e2e-inproc', 'e2e-sandbox', 'latency', 'memory', 'workflow', 'streams', 'tracing', 'cluster'] as const;
+/** Run only when asked for (--only cluster, or --cluster): it starts three Redis Clusters, longer than the default run should take. */
+const OPT_IN: readonly string[] = ['cluster'];
 
 const HELP = `Usage: node dist/bench/run.js [options]
 
-  --only LIST            scenarios to run, comma-separated (default: all):
+  --only LIST            scenarios to run, comma-separated (default: all but cluster):
                          ${SCENARIOS.join(', ')}
+  --cluster LIST         run the cluster scenario (as well as those of --only, or alone when
+                         --only is not given) on a throwaway Redis Cluster of each of these
+                         master counts, e.g. 1,2,3 (the default of --only cluster)
+  --cluster-tasks N      cluster scenario: tasks per timed run, over its 4 classes (default 8000)
   --tasks N              tasks per enqueue and in-process end-to-end run (default 20000)
   --sandbox-tasks N      tasks of the sandboxed end-to-end run (default tasks / 2)
   --unary-tasks N        unary calls (default 10000)
@@ -96,6 +104,8 @@ const KNOWN = new Set([
   'wait-replicas',
   'max-seconds',
   'out',
+  'cluster',
+  'cluster-tasks',
 ]);
 for (const k of args.keys()) if (!KNOWN.has(k)) usage(`unknown option --${k}`);
 
@@ -115,6 +125,15 @@ function waitReplicas(): number {
   return n;
 }
 
+/** --cluster: master counts, each 1 to 16. */
+function masterCounts(): number[] {
+  const v = args.get('cluster') ?? '1,2,3';
+  const list = v.split(',').map((x) => Number(x.trim()));
+  if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n < 1 || n > 16))
+    usage(`--cluster: expected master counts from 1 to 16, e.g. 1,2,3, got "${v}"`);
+  return list;
+}
+
 const tasks = num('tasks', 20_000);
 const opts: BenchOptions = {
   tasks,
@@ -129,11 +148,16 @@ const opts: BenchOptions = {
   redisStats: args.has('redis-stats'),
   scriptStats: args.has('script-stats'),
   waitReplicas: waitReplicas(),
+  clusterMasters: masterCounts(),
+  clusterTasks: num('cluster-tasks', 8_000),
   childExecArgv: args.has('cpu-prof') ? ['--cpu-prof', `--cpu-prof-dir=${join(root, 'bench', 'results')}`] : [],
 };
 const only = (args.get('only') ?? '').split(',').filter(Boolean);
 for (const s of only) if (!(SCENARIOS as readonly string[]).includes(s)) usage(`--only: unknown scenario "${s}" (known: ${SCENARIOS.join(', ')})`);
-const selected = SCENARIOS.filter((s) => only.length === 0 || only.includes(s));
+const withCluster = args.has('cluster');
+const selected = SCENARIOS.filter((s) =>
+  only.length > 0 ? only.includes(s) || (s === 'cluster' && withCluster) : withCluster ? s === 'cluster' : !OPT_IN.includes(s),
+);
 const out = args.get('out') ?? join(root, 'bench', 'results', 'latest.json');
 const maxSeconds = num('max-seconds', 300);
 
@@ -141,6 +165,7 @@ let redis: BenchRedis | undefined;
 const emergencyStop = (why: string, code: number) => {
   console.error(why);
   killAllChildren();
+  killBenchClusters();
   redis?.kill();
   process.exit(code);
 };
@@ -173,6 +198,7 @@ async function main(): Promise<void> {
       else if (s === 'workflow') await workflow(ctx);
       else if (s === 'streams') await streams(ctx);
       else if (s === 'tracing') await tracingCost(ctx);
+      else if (s === 'cluster') await cluster(ctx);
       console.log(`    (${((performance.now() - t0) / 1000).toFixed(1)} s)`);
     }
 

@@ -58,6 +58,10 @@ export interface BenchOptions {
   scriptStats: boolean;
   /** redis.waitReplicas of our orchestrator (--wait-replicas; with --replica for a replica to wait for). */
   waitReplicas: number;
+  /** Cluster scenario: the master counts of its layouts, one cluster each (--cluster). */
+  clusterMasters: number[];
+  /** Cluster scenario: tasks per timed run, spread over its four classes (--cluster-tasks). */
+  clusterTasks: number;
 }
 
 export interface BenchContext {

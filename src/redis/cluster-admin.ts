@@ -84,6 +84,37 @@ export async function createCluster(host: string, ports: readonly number[], repl
   await redisCli(['--cluster', 'create', ...ports.map((p) => `${host}:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes']);
 }
 
+/** A cluster-enabled server to join: its client port and its cluster bus port (cluster-port). */
+export interface ClusterMember {
+  port: number;
+  busPort: number;
+}
+
+/**
+ * Joins one or more empty cluster-enabled servers as masters without replicas, each given an
+ * even share of the 16384 slots: what `redis-cli --cluster create` does, for the one- and
+ * two-master clusters it refuses to make (it asks for three masters at least).
+ */
+export async function createMastersCluster(host: string, members: readonly ClusterMember[]): Promise<void> {
+  const n = members.length;
+  for (const [i, m] of members.entries()) {
+    const from = Math.floor((16_384 * i) / n);
+    const to = Math.floor((16_384 * (i + 1)) / n) - 1;
+    await withClusterNode(m.port, (r) => r.call('CLUSTER', 'ADDSLOTSRANGE', from, to));
+  }
+  for (const m of members.slice(1)) await withClusterNode(members[0]!.port, (r) => r.call('CLUSTER', 'MEET', host, m.port, m.busPort));
+}
+
+/** Whether every node on `ports` reports cluster_state:ok, every slot served, and `ports.length` nodes known. */
+export async function clusterReady(ports: readonly number[]): Promise<boolean> {
+  for (const p of ports) {
+    const info = String(await withClusterNode(p, (r) => r.call('CLUSTER', 'INFO')));
+    if (!/^cluster_state:ok/m.test(info) || !/^cluster_slots_ok:16384/m.test(info)) return false;
+    if (Number(/^cluster_known_nodes:(\d+)/m.exec(info)?.[1] ?? 0) !== ports.length) return false;
+  }
+  return true;
+}
+
 /** The nodes as the first of `ports` that answers reports them (CLUSTER NODES). */
 export async function clusterNodes(ports: readonly number[]): Promise<ClusterNodeView[]> {
   let lastErr: unknown;
