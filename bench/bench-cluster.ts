@@ -24,7 +24,10 @@ import { findOnPath, freeLoopbackPort, startRedisServerProcess, type RedisServer
 const HOST = '127.0.0.1';
 
 export interface BenchCluster {
-  /** Every master as one URL of several hosts (one host too: the bench tells a cluster by `cluster`). */
+  /**
+   * Every master as one URL of several hosts, what names a cluster (src/config/redis-address.ts);
+   * a one-master cluster's one node is named twice.
+   */
   url: string;
   /** The masters' ports, in the order they were started. */
   ports: readonly number[];
@@ -93,7 +96,7 @@ export async function startBenchCluster(masters: number): Promise<BenchCluster> 
   }
   const ports = members.map((m) => m.port);
   return {
-    url: `redis://${ports.map((p) => `${HOST}:${p}`).join(',')}`,
+    url: `redis://${(ports.length > 1 ? ports : [ports[0]!, ports[0]!]).map((p) => `${HOST}:${p}`).join(',')}`,
     ports,
     slotOf: (key) => clusterKeySlot(ports[0]!, key),
     async masterOf(slot) {

@@ -84,7 +84,14 @@ async function spread(total: number, batch: number, from: number, submit: (cls: 
 }
 
 /** Times `fn` over `total` tasks: wall time, each master's CPU, this process's and the worker's. */
-async function timed(c: BenchCluster, total: number, worker: ChildProcess, placement: Map<number, string[]>, fn: () => Promise<void>): Promise<ClusterRun> {
+async function timed(
+  side: string,
+  c: BenchCluster,
+  total: number,
+  worker: ChildProcess,
+  placement: Map<number, string[]>,
+  fn: () => Promise<void>,
+): Promise<ClusterRun> {
   const redis0 = await Promise.all(c.ports.map((p) => c.cpuMs(p)));
   const worker0 = treeCpuMs(worker.pid!);
   const self0 = process.cpuUsage();
@@ -93,7 +100,7 @@ async function timed(c: BenchCluster, total: number, worker: ChildProcess, place
   const seconds = (performance.now() - t0) / 1000;
   const self = process.cpuUsage(self0);
   const redis1 = await Promise.all(c.ports.map((p) => c.cpuMs(p)));
-  console.log(`    keys on each master after the run: ${(await Promise.all(c.ports.map(async (p) => `:${p} ${await c.dbSize(p)}`))).join(', ')}`);
+  console.log(`    ${side}: keys on each master after the run: ${(await Promise.all(c.ports.map(async (p) => `:${p} ${await c.dbSize(p)}`))).join(', ')}`);
   return {
     perSecond: total / seconds,
     redisUsPerTask: new Map(c.ports.map((p, i) => [p, ((redis1[i]! - redis0[i]!) * 1000) / total])),
@@ -122,7 +129,7 @@ async function oursOn(ctx: BenchContext, c: BenchCluster, url: string, masters: 
     const submit = (cls: string, from: number, n: number) => client.submitTasks(tasks(cls, from, n));
     await spread(WARM, batch, 0, submit);
     await results.until(WARM, 60_000);
-    return await timed(c, total, pool, placement, async () => {
+    return await timed('ours', c, total, pool, placement, async () => {
       await spread(total, batch, WARM, submit);
       await results.until(WARM + total, 300_000);
     });
@@ -151,7 +158,7 @@ async function baselineOn(ctx: BenchContext, c: BenchCluster, url: string, maste
     await spread(WARM, batch, 0, add);
     await completed(worker, WARM, 60_000);
     const w = worker;
-    return await timed(c, total, worker, placement, async () => {
+    return await timed('baseline', c, total, worker, placement, async () => {
       await spread(total, batch, WARM, add);
       await completed(w, WARM + total, 300_000);
     });
@@ -166,9 +173,7 @@ async function baselineOn(ctx: BenchContext, c: BenchCluster, url: string, maste
 async function layout(ctx: BenchContext, masters: number): Promise<void> {
   const c = await startBenchCluster(masters);
   try {
-    // A URL of several hosts is what names a cluster (src/config/redis-address.ts): a
-    // one-master cluster is named by its one node twice.
-    const url = c.ports.length > 1 ? c.url : `redis://127.0.0.1:${c.ports[0]},127.0.0.1:${c.ports[0]}`;
+    const url = c.url;
     const o = await oursOn(ctx, c, url, masters);
     const b = await baselineOn(ctx, c, url, masters);
     const total = ctx.opts.clusterTasks;
