@@ -2,7 +2,11 @@
  * The baseline's worker process: a plain BullMQ Worker (default options: no retention, no
  * feeds), in its own process as our pool is in its own.
  *
- *   node dist/bench/baseline-worker.js REDIS_URL PREFIX QUEUE CONCURRENCY inproc|sandbox
+ *   node dist/bench/baseline-worker.js REDIS_URL PREFIX QUEUE[,QUEUE...] CONCURRENCY inproc|sandbox
+ *
+ * Several queues (the cluster scenario's): one Worker per queue, each with CONCURRENCY, each
+ * queue under its own hash-tagged prefix (bench-config.ts clusterBullPrefix); completions are
+ * counted over all of them. REDIS_URL may name a Redis Cluster (several hosts).
  *
  * inproc: an async processor function in this process. sandbox: the processor file
  * noop-processor.js, run by BullMQ in forked children (one per concurrency slot). The sandbox
@@ -20,13 +24,14 @@
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
 import type * as Bull from 'bullmq';
-import { benchConfig, INPROC_CLASS, SANDBOX_CLASS } from './bench-config.js';
+import { createRedis } from '../src/redis/connection.js';
+import { benchConfig, clusterBullPrefix, INPROC_CLASS, SANDBOX_CLASS } from './bench-config.js';
 
-const [url, prefix, queue, concurrency, mode, variant] = process.argv.slice(2) as [string, string, string, string, 'inproc' | 'sandbox', string?];
+const [url, prefix, queueList, concurrency, mode, variant] = process.argv.slice(2) as [string, string, string, string, 'inproc' | 'sandbox', string?];
+const queues = queueList.split(',');
 const bull: typeof Bull = mode === 'sandbox' ? (createRequire(import.meta.url)('bullmq') as typeof Bull) : await import('bullmq');
-const connection = new Redis(url, { maxRetriesPerRequest: null });
+const connection = createRedis(url);
 const processor =
   mode === 'sandbox'
     ? join(dirname(fileURLToPath(import.meta.url)), 'noop-processor.js')
@@ -45,13 +50,16 @@ function likeOursOptions(): Partial<Bull.WorkerOptions> {
   };
 }
 
-const worker = new bull.Worker(queue, processor, {
-  connection,
-  concurrency: Number(concurrency),
-  prefix,
-  useWorkerThreads: false,
-  ...(variant === 'like-ours' ? likeOursOptions() : {}),
-});
+const workers = queues.map(
+  (queue) =>
+    new bull.Worker(queue, processor, {
+      connection,
+      concurrency: Number(concurrency),
+      prefix: queues.length > 1 ? clusterBullPrefix(prefix, queue) : prefix,
+      useWorkerThreads: false,
+      ...(variant === 'like-ours' ? likeOursOptions() : {}),
+    }),
+);
 
 let completed = 0;
 let waitFor = Infinity;
@@ -61,11 +69,13 @@ const check = () => {
     process.send?.({ reached: completed });
   }
 };
-worker.on('completed', () => {
-  completed++;
-  check();
-});
-worker.on('error', (err) => console.error('baseline worker error:', err.message));
+for (const worker of workers) {
+  worker.on('completed', () => {
+    completed++;
+    check();
+  });
+  worker.on('error', (err) => console.error('baseline worker error:', err.message));
+}
 process.on('message', (msg: { waitFor?: number }) => {
   if (typeof msg.waitFor === 'number') {
     waitFor = msg.waitFor;
@@ -73,9 +83,9 @@ process.on('message', (msg: { waitFor?: number }) => {
   }
 });
 process.on('SIGTERM', () => {
-  void worker.close().finally(() => process.exit(0));
+  void Promise.all(workers.map((w) => w.close())).finally(() => process.exit(0));
 });
 process.on('disconnect', () => process.exit(1));
 
-await worker.waitUntilReady();
+await Promise.all(workers.map((w) => w.waitUntilReady()));
 process.send?.({ ready: true });

@@ -12,6 +12,21 @@ export const SANDBOX_CLASS = 'bench_sandbox';
 export const INPROC_CONCURRENCY = 16;
 /** Concurrency of the sandboxed runs: also the number of sandbox children on either side. */
 export const SANDBOX_CONCURRENCY = 8;
+/**
+ * The cluster scenario's classes (bench/cluster-scenario.ts): four in-process no-op classes, so
+ * that a layout with a hash tag per class can spread them over up to four masters.
+ */
+export const CLUSTER_CLASSES = ['bench_c0', 'bench_c1', 'bench_c2', 'bench_c3'] as const;
+/** Concurrency of each cluster class, ours and the baseline Worker's of its queue. */
+export const CLUSTER_CONCURRENCY = 8;
+
+/**
+ * The BullMQ prefix of the baseline's queue `queue` in the cluster scenario: a hash tag of its
+ * own per queue, as BullMQ asks for on a cluster, so that its queues spread over the masters.
+ */
+export function clusterBullPrefix(prefix: string, queue: string): string {
+  return `{${prefix}-${queue}}`;
+}
 
 export interface BenchConfigOptions {
   redisUrl: string;
@@ -23,6 +38,8 @@ export interface BenchConfigOptions {
   tracingEndpoint?: string;
   /** redis.waitReplicas of the orchestrator (--wait-replicas). @default 0 */
   waitReplicas?: number;
+  /** Also configure CLUSTER_CLASSES (only the cluster scenario: other scenarios' processes know two classes, as before). @default false */
+  clusterClasses?: boolean;
 }
 
 export function benchConfig(opts: BenchConfigOptions): Config {
@@ -42,6 +59,9 @@ export function benchConfig(opts: BenchConfigOptions): Config {
         // One attempt, as a plain BullMQ job has by default: both sides store and run the same.
         [INPROC_CLASS]: { concurrency: INPROC_CONCURRENCY, attempts: 1, inProcessHandlers: true },
         [SANDBOX_CLASS]: { concurrency: SANDBOX_CONCURRENCY, attempts: 1 },
+        ...(opts.clusterClasses
+          ? Object.fromEntries(CLUSTER_CLASSES.map((c) => [c, { concurrency: CLUSTER_CONCURRENCY, attempts: 1, inProcessHandlers: true }]))
+          : {}),
       },
     },
   });

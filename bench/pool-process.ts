@@ -1,8 +1,10 @@
 /**
- * Our side's worker process: one WorkerPool serving one bench class, as workers/main.ts runs it
- * in production, but configured from arguments only (bench-config.ts).
+ * Our side's worker process: one WorkerPool serving the bench classes named, as workers/main.ts
+ * runs it in production, but configured from arguments only (bench-config.ts).
  *
- *   node dist/bench/pool-process.js REDIS_URL PREFIX CLASS CONCURRENCY [OTLP_ENDPOINT]
+ *   node dist/bench/pool-process.js REDIS_URL PREFIX CLASS[,CLASS...] CONCURRENCY [OTLP_ENDPOINT]
+ *
+ * Several classes (the cluster scenario's) each get CONCURRENCY.
  *
  * Sends {ready: true} once the pool has started; SIGTERM closes it; it exits when the bench
  * that forked it goes away.
@@ -10,10 +12,18 @@
 import '../src/process/v8-tuning.js'; // first: V8 settings before any other module is compiled
 import { createLogger } from '../src/logging/logger.js';
 import { WorkerPool } from '../workers/worker-pool.js';
-import { benchConfig } from './bench-config.js';
+import { benchConfig, CLUSTER_CLASSES } from './bench-config.js';
 
-const [redisUrl, prefix, taskClass, concurrency, tracingEndpoint] = process.argv.slice(2) as [string, string, string, string, string | undefined];
-const config = benchConfig({ redisUrl, prefix, poolId: `bench-pool-${process.pid}`, poolClasses: { [taskClass]: Number(concurrency) }, tracingEndpoint });
+const [redisUrl, prefix, classList, concurrency, tracingEndpoint] = process.argv.slice(2) as [string, string, string, string, string | undefined];
+const classes = classList.split(',');
+const config = benchConfig({
+  redisUrl,
+  prefix,
+  poolId: `bench-pool-${process.pid}`,
+  poolClasses: Object.fromEntries(classes.map((c) => [c, Number(concurrency)])),
+  tracingEndpoint,
+  clusterClasses: classes.some((c) => (CLUSTER_CLASSES as readonly string[]).includes(c)),
+});
 const pool = new WorkerPool({ config, redisUrl, logger: createLogger('warn', { process: 'bench-pool' }) });
 
 process.on('SIGTERM', () => {

@@ -21,7 +21,7 @@ import { OrchestratorClient, type TaskInput } from '../src/client/orchestrator-c
 import { loadConfig } from '../src/config/config.js';
 import { createLogger } from '../src/logging/logger.js';
 import { Orchestrator } from '../src/orchestrator.js';
-import { keys as makeKeys } from '../src/store/keys.js';
+import { keysFor } from '../src/store/keys-for.js';
 import { freeLoopbackPort, startRedisServerProcess } from '../src/redis/redis-server-process.js';
 import { WorkerPool } from '../workers/worker-pool.js';
 
@@ -72,12 +72,19 @@ const pool = new WorkerPool({ config, redisUrl: server.url, logger });
 await pool.start();
 const client = new OrchestratorClient(`127.0.0.1:${orchestrator.grpcPort}`, { defaultDeadlineMs: 120_000 });
 const r = new Redis(server.url);
-const k = makeKeys(PREFIX);
+const k = keysFor(PREFIX, server.url);
+// The class's feeds: one events and one results stream on a single Redis, its own on a cluster.
+const feedStreams = [...k.eventStreams([CLASS]), ...k.resultStreams([CLASS])].map((s) => s.key);
 
 // The dataset only: used_memory also counts client buffers (a 10 MiB SubmitTasks leaves a query
 // buffer behind for a while), which would blur a few hundred bytes per task.
 const used = async () => Number(/^used_memory_dataset:(\d+)/m.exec(await r.info('memory'))![1]);
 const usage = async (key: string) => Number((await r.memory('USAGE', key, 'SAMPLES', 0)) ?? 0);
+const feedBytes = async () => {
+  let sum = 0;
+  for (const key of feedStreams) sum += await usage(key);
+  return sum;
+};
 const succeeded = async () => Number((await r.hget(k.countersOf(CLASS), `succeeded:${CLASS}`)) ?? 0);
 
 interface Row {
@@ -97,7 +104,7 @@ try {
   for (const [payloadBytes, resultBytes] of CASES) {
     await client.pauseClass(CLASS);
     const bullEvents = `${k.job(CLASS, 'events')}`;
-    const streams0 = (await usage(k.events)) + (await usage(k.results));
+    const streams0 = await feedBytes();
     const bull0 = await usage(bullEvents);
     const before = await used();
     const resultKey = 'result_bytes';
@@ -119,7 +126,7 @@ try {
     let job = 0;
     for (const id of ids.slice(0, 20)) job += await usage(k.job(CLASS, id));
     job /= 20;
-    const streams = ((await usage(k.events)) + (await usage(k.results)) - streams0) / N;
+    const streams = ((await feedBytes()) - streams0) / N;
     const bull = ((await usage(bullEvents)) - bull0) / N;
     const perFinished = (finished - before) / N;
     rows.push({

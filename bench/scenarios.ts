@@ -58,6 +58,10 @@ export interface BenchOptions {
   scriptStats: boolean;
   /** redis.waitReplicas of our orchestrator (--wait-replicas; with --replica for a replica to wait for). */
   waitReplicas: number;
+  /** Cluster scenario: the master counts of its layouts, one cluster each (--cluster). */
+  clusterMasters: number[];
+  /** Cluster scenario: tasks per timed run, spread over its four classes (--cluster-tasks). */
+  clusterTasks: number;
 }
 
 export interface BenchContext {
@@ -88,6 +92,11 @@ function jobsLikeOurs(ctx: BenchContext, taskClass: string, from: number, n: num
     const t = resolveTask({ taskClass, payload: payload(from + k) }, { classes, maxPayloadBytes: 1 << 20, field: 'task' });
     return { name: t.jobName, data: t.data, opts: jobOptionsForAdd(t) };
   });
+}
+
+/** The keys of the results streams of `classes`: the one stream of a single Redis, each class's own on a cluster. */
+export function resultKeys(keys: Keys, classes: readonly string[]): string[] {
+  return keys.resultStreams(classes).map((s) => s.key);
 }
 
 /** `total` items in calls of `batch`, one call at a time, numbered from `from`. */
@@ -444,7 +453,7 @@ export async function endToEnd(ctx: BenchContext, mode: 'inproc' | 'sandbox'): P
   const label = `end-to-end no-op, ${mode === 'inproc' ? 'in-process' : 'sandboxed'}, concurrency ${concurrency}, ${total.toLocaleString('en-US')} tasks`;
 
   const ours = await startOurs(ctx, id);
-  const results = new StreamCounter(ctx.redisUrl, ours.keys.results);
+  const results = new StreamCounter(ctx.redisUrl, resultKeys(ours.keys, [taskClass]));
   let pool: ChildProcess | undefined;
   let o: Measured;
   try {
@@ -503,7 +512,11 @@ export async function endToEnd(ctx: BenchContext, mode: 'inproc' | 'sandbox'): P
  */
 async function latencySegments(ctx: BenchContext, ours: OurSide, t: LatencyTracker): Promise<void> {
   const at = new Map<string, Record<string, number>>();
-  for (const [, f] of (await ctx.control.xrange(ours.keys.events, '-', '+')) as [string, string[]][]) {
+  // Every events stream of the class: one on a single Redis, the class's own (and the workflow
+  // events') on a cluster. A task's events are all in one of them.
+  const entries: [string, string[]][] = [];
+  for (const s of ours.keys.eventStreams([INPROC_CLASS])) entries.push(...((await ctx.control.xrange(s.key, '-', '+')) as [string, string[]][]));
+  for (const [, f] of entries) {
     const e: Record<string, string> = {};
     for (let i = 0; i < f.length; i += 2) e[f[i]!] = f[i + 1]!;
     if (!t.wall.has(e.task_id!)) continue;
@@ -729,7 +742,8 @@ export async function memory(ctx: BenchContext): Promise<void> {
     // The index is TASK_INDEX_BUCKETS small hashes (src/store/keys.ts): their bytes summed, key names included.
     ctx.report.note('memory.ours.task_index_bytes_per_task', (await memoryUsageOf(r, taskIndexBuckets(ours.keys))) / count);
     ctx.report.note('memory.ours.task_list_bytes_per_task', (await memoryUsage(r, ours.keys.taskList(INPROC_CLASS))) / count);
-    ctx.report.note('memory.ours.events_stream_bytes_per_task', (await memoryUsage(r, ours.keys.events)) / count);
+    const eventStreams = ours.keys.eventStreams([INPROC_CLASS]).map((s) => s.key);
+    ctx.report.note('memory.ours.events_stream_bytes_per_task', (await memoryUsageOf(r, eventStreams)) / count);
     ctx.report.note('memory.ours.job_hash_bytes', await memoryUsage(r, ours.keys.job(INPROC_CLASS, sample)));
     // Every task has a BullMQ priority (src/tasks/task-spec.ts toBullPriority): it waits in the
     // prioritized sorted set, not in the wait list.

@@ -1,31 +1,36 @@
 /**
- * Counts the entries of a Redis stream as they arrive, the way a feed consumer would see them:
- * XREAD BLOCK from the start of the stream, on a connection of its own.
+ * Counts the entries of a feed as they arrive, the way a feed consumer would see them: XREAD
+ * BLOCK from the start of each of its streams, on a connection of its own per stream. A feed is
+ * one stream on a single Redis and one per class on a Redis Cluster (Keys.resultStreams); the
+ * count is their sum. A connection per stream because on a cluster the streams may be on
+ * different masters, and a blocking read would hold a shared connection to one of them.
  */
-import { Redis } from 'ioredis';
+import { createRedis } from '../src/redis/connection.js';
+import type { RedisClient } from '../src/redis/redis-client.js';
 
 export class StreamCounter {
   count = 0;
-  private readonly redis: Redis;
+  private readonly keys: readonly string[];
+  private readonly connections: RedisClient[] = [];
   private readonly waiters: { n: number; resolve(): void }[] = [];
   private stopped = false;
-  private readonly loop: Promise<void>;
+  private readonly loops: Promise<void>[];
 
-  constructor(
-    redisUrl: string,
-    private readonly key: string,
-  ) {
-    this.redis = new Redis(redisUrl, { maxRetriesPerRequest: null });
-    this.redis.on('error', () => undefined);
-    this.loop = this.run();
+  constructor(redisUrl: string, keys: string | readonly string[]) {
+    this.keys = typeof keys === 'string' ? [keys] : keys;
+    this.loops = this.keys.map((key) => {
+      const redis = createRedis(redisUrl);
+      this.connections.push(redis);
+      return this.run(redis, key);
+    });
   }
 
-  private async run(): Promise<void> {
+  private async run(redis: RedisClient, key: string): Promise<void> {
     let cursor = '0';
     while (!this.stopped) {
       let reply: [string, [string, string[]][]][] | null;
       try {
-        reply = (await this.redis.xread('COUNT', 5_000, 'BLOCK', 200, 'STREAMS', this.key, cursor)) as typeof reply;
+        reply = (await redis.xread('COUNT', 5_000, 'BLOCK', 200, 'STREAMS', key, cursor)) as typeof reply;
       } catch (err) {
         if (this.stopped) return;
         throw err;
@@ -44,7 +49,7 @@ export class StreamCounter {
   until(n: number, timeoutMs: number): Promise<void> {
     if (this.count >= n) return Promise.resolve();
     return new Promise((resolve, reject) => {
-      const timer = setTimeout(() => reject(new Error(`timed out: ${this.count} of ${n} entries in ${this.key} after ${timeoutMs} ms`)), timeoutMs);
+      const timer = setTimeout(() => reject(new Error(`timed out: ${this.count} of ${n} entries in ${this.keys.join(', ')} after ${timeoutMs} ms`)), timeoutMs);
       this.waiters.push({
         n,
         resolve: () => {
@@ -57,7 +62,7 @@ export class StreamCounter {
 
   async close(): Promise<void> {
     this.stopped = true;
-    this.redis.disconnect();
-    await this.loop.catch(() => undefined);
+    for (const c of this.connections) c.disconnect();
+    await Promise.all(this.loops.map((l) => l.catch(() => undefined)));
   }
 }

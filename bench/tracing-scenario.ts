@@ -11,7 +11,7 @@ import type { ChildProcess } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { INPROC_CLASS, INPROC_CONCURRENCY } from './bench-config.js';
 import { stopChild } from './processes.js';
-import { inBatches, measure, startOurs, startPool, tasks, type BenchContext, type Measured } from './scenarios.js';
+import { inBatches, measure, resultKeys, startOurs, startPool, tasks, type BenchContext, type Measured } from './scenarios.js';
 import { StreamCounter } from './stream-counter.js';
 
 /** An OTLP/HTTP receiver that reads and drops what it is sent, counting spans (their `"spanId"` fields) and bytes. */
@@ -46,7 +46,7 @@ async function oneRun(ctx: BenchContext, id: string, total: number, endpoint: st
   const warm = 1_000;
   const { batch } = ctx.opts;
   const ours = await startOurs(ctx, id, endpoint);
-  const results = new StreamCounter(ctx.redisUrl, ours.keys.results);
+  const results = new StreamCounter(ctx.redisUrl, resultKeys(ours.keys, [INPROC_CLASS]));
   let pool: ChildProcess | undefined;
   try {
     pool = await startPool(ctx, ours, INPROC_CLASS, INPROC_CONCURRENCY);

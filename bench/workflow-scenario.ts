@@ -13,7 +13,7 @@ import type { TaskInput, WorkflowInput } from '../src/client/orchestrator-client
 import { WorkflowRunState } from '../src/client/orchestrator-client.js';
 import { INPROC_CLASS, INPROC_CONCURRENCY } from './bench-config.js';
 import { stopChild } from './processes.js';
-import { completed, startBaseline, startBaselineWorker, startOurs, startPool, type BenchContext } from './scenarios.js';
+import { completed, resultKeys, startBaseline, startBaselineWorker, startOurs, startPool, type BenchContext } from './scenarios.js';
 import { StreamCounter } from './stream-counter.js';
 
 /** Steps of the wide layer and of the chain; with the root and the fan-in step, 1,000. */
@@ -54,7 +54,7 @@ interface Figures {
 
 async function ours(ctx: BenchContext): Promise<Figures> {
   const side = await startOurs(ctx, 'workflow');
-  const results = new StreamCounter(ctx.redisUrl, side.keys.results);
+  const results = new StreamCounter(ctx.redisUrl, resultKeys(side.keys, [INPROC_CLASS]));
   let pool: ChildProcess | undefined;
   try {
     pool = await startPool(ctx, side, INPROC_CLASS, INPROC_CONCURRENCY);

@@ -5,15 +5,14 @@
  * them with per-class tags (keys.ts KeysOptions.classTag, internal until that step), and every
  * KEYS list the per-task scripts get for one task is checked for a single tag.
  *
- * STILL_SHARED names the keys that still span classes in those lists: a workflow run's steps hash
- * and the schedules' tick bookkeeping. Moving them out of the per-task scripts is the work left
- * before the tag changes; a new shared key fails this test. The cross-class task index is apart
- * already: on a cluster its buckets spread over slots of their own, claimed and settled in
- * scripts of their own (src/store/tasks/submit-tasks.ts submitApart).
+ * No key spans classes in those lists any more: the cross-class task index is claimed and settled
+ * in scripts of its own slots (src/store/tasks/submit-tasks.ts submitApart), a workflow step's
+ * state is checked by the engine after its task is submitted (mark-queued), and a schedule's last
+ * tick is kept in its class's hash. A shared key in a per-task script fails this test.
  */
 import { QueueKeys } from 'bullmq';
 import { describe, expect, it } from 'vitest';
-import { keys as keyLayout, TASK_INDEX_SLOTS, type Keys } from '../src/store/keys.js';
+import { keys as keyLayout, TASK_INDEX_SLOTS } from '../src/store/keys.js';
 import { hashTag } from '../src/redis/hash-tag.js';
 import { outcomeKeys } from '../src/store/outcome-writes.js';
 import { backendKeys } from '../src/store/bullmq/task-backend.js';
@@ -21,19 +20,14 @@ import { startAttemptKeys } from '../src/store/tasks/start-attempts.js';
 import { cancelQueuedKeys } from '../src/store/tasks/cancel-queued.js';
 import { requeueFailedKeys } from '../src/store/tasks/requeue-failed.js';
 import { forgetClassKeys } from '../src/store/tasks/forget-tasks.js';
-import { bucketKeys, groupBy } from '../src/store/tasks/index-slots.js';
+import { bucketKeys } from '../src/store/tasks/index-slots.js';
+import { groupBy } from '../src/store/group-by.js';
 import { submitCall, type SubmitEntry } from '../src/store/tasks/submit-tasks.js';
 
 const k = keyLayout('orq', { cluster: true, classTag: (prefix, taskClass) => `${prefix}:${taskClass}` });
 
 /** BullMQ's own keys of a class's queue, under the queue prefix the class's tag gives. */
 const queueKeys = (taskClass: string): Record<string, string> => new QueueKeys(k.queuePrefixOf(taskClass)).getKeys(taskClass);
-
-/** Keys that still span classes in a per-task script's KEYS (see the header). */
-function stillShared(keys: Keys, taskId: string, runId?: string): string[] {
-  void taskId;
-  return [keys.schedules, keys.schedulesLast, ...(runId ? [keys.runSteps(runId)] : [])];
-}
 
 /** The hash tags of `list` but `except`, and what of `except` it held. */
 function tagsOf(list: readonly string[], except: readonly string[] = []): { tags: string[]; shared: string[] } {
@@ -62,21 +56,17 @@ describe('per-task scripts with a hash tag per class', () => {
     expect(k.job('cpu_short', 't1')).toBe(`${queueKeys('cpu_short')['']}t1`);
   });
 
-  it('submit: a task of each kind gets its class keys of one tag (the shared ones named)', () => {
-    const kinds: [string, SubmitEntry, string[]][] = [
-      ['plain', entry('t1', 'cpu_short'), stillShared(k, 't1')],
-      [
-        'delayed',
-        entry('t2', 'cpu_short', { delayMs: 500, job: { args: Buffer.from('x'), name: 't2', timestamp: 0, data: '{}', opts: Buffer.alloc(0) } }),
-        stillShared(k, 't2'),
-      ],
-      ['scheduled', entry('t3', 'cpu_short', { scheduleId: 's1', scheduleTickMs: 1_000 }), stillShared(k, 't3')],
-      ['workflow step', entry('r1.a', 'cpu_short', { workflowId: 'r1' }), stillShared(k, 'r1.a', 'r1')],
+  it('submit: a task of each kind gets its class keys of one tag, and nothing else', () => {
+    const kinds: [string, SubmitEntry][] = [
+      ['plain', entry('t1', 'cpu_short')],
+      ['delayed', entry('t2', 'cpu_short', { delayMs: 500, job: { args: Buffer.from('x'), name: 't2', timestamp: 0, data: '{}', opts: Buffer.alloc(0) } })],
+      ['scheduled', entry('t3', 'cpu_short', { scheduleId: 's1', scheduleTickMs: 1_000 })],
+      ['workflow step', entry('r1.a', 'cpu_short', { workflowId: 'r1' })],
     ];
-    for (const [kind, e, shared] of kinds) {
+    for (const [kind, e] of kinds) {
       const { keyList } = submitCall(k, 1_000, [e]);
-      const got = tagsOf(keyList, shared);
-      expect(got.tags, kind).toEqual(['orq:cpu_short']);
+      expect(tagsOf(keyList).tags, kind).toEqual(['orq:cpu_short']);
+      expect(keyList, kind).toContain(k.schedulesLastOf('cpu_short'));
       // Every class key the script writes for the task is in the list: its counters among them.
       expect(keyList, kind).toEqual(
         expect.arrayContaining([k.taskList('cpu_short'), k.eventsOf('cpu_short'), k.countersOf('cpu_short'), k.cancelOf('cpu_short')]),

@@ -140,7 +140,21 @@ describe('the system on a Redis Cluster', { timeout: 60_000 }, () => {
       { timeoutMs: 30_000, message: 'the schedule never submitted a task that ran' },
     );
     expect(fired).toBeDefined();
+    // Its last tick is kept with its class (keys.ts schedulesLastOf), as GetSchedule reports it.
+    const last = await waitFor(async () => {
+      const v = await sys.r.hget(sys.keys.schedulesLastOf('inproc'), 'cluster-tick');
+      return v && v !== '0\t' ? v : undefined;
+    });
+    expect(last).toMatch(/^\d+\tcluster-tick\.\d+$/);
+    expect(await sys.r.hexists(sys.keys.schedulesLast, 'cluster-tick')).toBe(0);
+    const seen = await sys.client.getSchedule('cluster-tick');
+    expect(Number(seen.lastRunAtMs)).toBeGreaterThan(0);
+    // A change of class takes the last tick along; a delete removes it.
+    await sys.client.updateSchedule({ scheduleId: 'cluster-tick', everyMs: 60_000, task: echo({ tick: '2' }, 'cpu_short') });
+    expect(await sys.r.hexists(sys.keys.schedulesLastOf('inproc'), 'cluster-tick')).toBe(0);
+    expect((await sys.r.hget(sys.keys.schedulesLastOf('cpu_short'), 'cluster-tick'))?.split('\t')[1]).toMatch(/^cluster-tick\./);
     await sys.client.deleteSchedule('cluster-tick');
+    expect(await sys.r.hexists(sys.keys.schedulesLastOf('cpu_short'), 'cluster-tick')).toBe(0);
   });
 
   it('a submission killed between its claim and its tasks leaves claims that its retry completes, each task once', async () => {

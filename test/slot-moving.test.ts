@@ -14,6 +14,8 @@ describe('slot moving errors', () => {
       true,
     );
     expect(isSlotMovingError(new Error('Too many Cluster redirections. Last error: ReplyError: MOVED 14295 127.0.0.1:39687'))).toBe(true);
+    // A redirected auto-pipeline ioredis would not resend, its slots now on two nodes.
+    expect(isSlotMovingError(new Error('All keys in the pipeline should belong to the same slots allocation group'))).toBe(true);
   });
 
   it('leaves every other error to the caller: a script error, a full Redis, a failover, a closed connection', () => {

@@ -31,7 +31,7 @@ import { readFileSync } from 'node:fs';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, describe, expect, it } from 'vitest';
 import { OrchestratorClient, TaskState, WorkflowRunState, type TaskInput, type WorkflowInput } from '../src/client/orchestrator-client.js';
-import { byTask, describeEvents, duplicateResults, FINAL_STATES, lifecycleViolations, readFeed, type FeedEntry } from './helpers/feed-audit.js';
+import { byTask, describeEvents, duplicateResults, FINAL_STATES, lifecycleViolations, readFeeds, type FeedEntry } from './helpers/feed-audit.js';
 import { allProcesses, cmdline, describeProcess, descendants, procStat, stillRunning, type ProcStat } from './helpers/process-tree.js';
 import { startRestartableRedis, type RestartableRedis } from './helpers/restartable-redis.js';
 import { SeededRandom } from './helpers/seeded-random.js';
@@ -62,6 +62,9 @@ const ORPHANS_GONE_MS = 5_000;
 const DRAIN_MS = 90_000;
 const POOLS = 3;
 const FRONT_ENDS = 2;
+
+/** The classes the soak's tasks run in: the feeds audited are every events and results stream of these. */
+const SOAK_CLASSES = ['cpu_short', 'inproc'] as const;
 
 // Two classes on every pool: handlers in sandbox processes plus command tasks, and handlers in
 // the pool's own process. maxStalledCount 2: one stall is what a fault causes, a second can come
@@ -338,7 +341,7 @@ describe('chaos soak', { timeout: 420_000 }, () => {
         await pause(clientRng.int(50, 250));
       }
     };
-    const readers = ['cpu_short', 'inproc'].map((c) => reader(c));
+    const readers = SOAK_CLASSES.map((c) => reader(c));
     stopReaders = () => {
       reading = false;
       for (const stream of openStreams) stream.cancel();
@@ -368,7 +371,7 @@ describe('chaos soak', { timeout: 420_000 }, () => {
         await waitFor(
           async () => {
             if (Date.now() < stallsShown) return false;
-            const events = await readFeed(s.r, s.keys.events, `${fromMs}-0`);
+            const events = await readFeeds(s.r, s.keys.eventStreams(SOAK_CLASSES), `${fromMs}-0`);
             // In any order: a task whose stall was written after its rerun's outcome has ended too.
             const stalled = new Set(events.filter((e) => e.f.type === 'stalled').map((e) => e.f.task_id));
             for (const e of events) if (FINAL_STATES.has(e.f.type ?? '')) stalled.delete(e.f.task_id);
@@ -457,7 +460,7 @@ describe('chaos soak', { timeout: 420_000 }, () => {
       await waitFor(
         async () => {
           results.clear();
-          for (const [id, list] of byTask(await readFeed(s.r, s.keys.results))) results.set(id, list);
+          for (const [id, list] of byTask(await readFeeds(s.r, s.keys.resultStreams(SOAK_CLASSES)))) results.set(id, list);
           return [...acknowledged.keys()].every((id) => results.has(id));
         },
         { timeoutMs: DRAIN_MS, intervalMs: 500 },
@@ -493,8 +496,8 @@ describe('chaos soak', { timeout: 420_000 }, () => {
     say(`drained in ${Date.now() - drainStart} ms`);
 
     // ---- audit ----
-    const events = byTask(await readFeed(s.r, s.keys.events));
-    for (const [id, list] of byTask(await readFeed(s.r, s.keys.results))) results.set(id, list);
+    const events = byTask(await readFeeds(s.r, s.keys.eventStreams(SOAK_CLASSES)));
+    for (const [id, list] of byTask(await readFeeds(s.r, s.keys.resultStreams(SOAK_CLASSES)))) results.set(id, list);
     const lost: string[] = [];
     const stuck: string[] = [];
     /** Final by its status, but missing from the results stream: the feed lost its outcome. */

@@ -40,10 +40,9 @@ describe('task scripts share their constants with TypeScript', () => {
   it('the cluster submit scripts: values per task and answers', () => {
     expect(luaConstant('tasks/submit-class-tasks', 'TASK_ARGS')).toBe(SUBMIT_TASK_ARGS);
     expect(luaConstant('tasks/submit-class-tasks', 'TICK_DONE')).toBe(SUBMIT_TICK_DONE);
-    expect(luaConstant('tasks/submit-class-tasks', 'STEP_STOPPED')).toBe(SUBMIT_STEP_STOPPED);
     expect(luaConstant('tasks/submit-class-tasks', 'EXISTING')).toBe(SUBMIT_EXISTING);
     expect(luaConstant('tasks/submit-class-tasks', 'JOBLESS')).toBe(SUBMIT_JOBLESS);
-    expect(scriptSource('tasks/submit-class-tasks')).toContain(`CLASS_KEYS (${4 + SUBMIT_QUEUE_KEYS.length}) keys`);
+    expect(scriptSource('tasks/submit-class-tasks')).toContain(`CLASS_KEYS (${5 + SUBMIT_QUEUE_KEYS.length}) keys`);
     expect(luaConstant('tasks/claim-task-ids', 'CLAIM_ARGS')).toBe(CLAIM_ARGS);
     expect(luaConstant('tasks/settle-task-ids', 'SETTLE_ARGS')).toBe(SETTLE_ARGS);
   });

@@ -36,11 +36,22 @@ export const CLUSTER_MAX_REDIRECTIONS = 3 * Math.ceil(SLOT_MOVE_RIDE_OUT_MS / SL
 const MOVING = /^(TRYAGAIN|ASK|MOVED) /;
 
 /**
+ * What ioredis rejects an auto-pipeline with when it resends it after a redirection that every
+ * write of it got (ioredis resends a pipeline whose writes all got the same MOVED or ASK) and the
+ * slots cache, updated by that redirection, now puts its keys on different nodes: commands of
+ * several slots of one node were batched, and one of the slots has moved. The resent pipeline is
+ * not sent at all, and its writes had all been redirected: nothing ran.
+ */
+const SPLIT_PIPELINE = 'All keys in the pipeline should belong to the same slots allocation group';
+
+/**
  * Whether `err` says that the call met a slot being moved and Redis ran nothing: TRYAGAIN, ASK or
- * MOVED as the reply, or ioredis's "Too many Cluster redirections" after one of them.
+ * MOVED as the reply, ioredis's "Too many Cluster redirections" after one of them, or its refusal
+ * to resend a redirected auto-pipeline whose slots are now on different nodes (SPLIT_PIPELINE).
  */
 export function isSlotMovingError(err: unknown): boolean {
   if (!(err instanceof Error)) return false;
+  if (err.message === SPLIT_PIPELINE) return true;
   const last = /^Too many Cluster redirections\. Last error: (?:ReplyError: )?(.*)$/s.exec(err.message);
   return MOVING.test(last ? last[1]! : err.message);
 }

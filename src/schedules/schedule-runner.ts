@@ -120,6 +120,7 @@ export class ScheduleRunner {
     const { timers, store } = this.opts;
     const current = await timers.all();
     const stored = await store.list();
+    await store.seedTicks(stored);
     const ids = new Set(stored.map((s) => s.spec.scheduleId));
     let fixed = 0;
     const now = Date.now();

@@ -71,7 +71,7 @@ export class ScheduleService {
 
   async list(): Promise<ScheduleView[]> {
     const [all, timers] = await Promise.all([this.opts.store.list(), this.opts.timers.all()]);
-    const last = await this.opts.store.lastRuns(all.map((s) => s.spec.scheduleId));
+    const last = await this.opts.store.lastRuns(all);
     return all.map((s) => {
       const id = s.spec.scheduleId;
       const lastRunAtMs = last.get(id)?.tickMs ?? 0;
@@ -86,7 +86,7 @@ export class ScheduleService {
 
   private async view(s: StoredSchedule): Promise<ScheduleView> {
     const id = s.spec.scheduleId;
-    const [next, last] = await Promise.all([s.spec.paused ? 0 : this.opts.timers.next(id), this.opts.store.lastRuns([id])]);
+    const [next, last] = await Promise.all([s.spec.paused ? 0 : this.opts.timers.next(id), this.opts.store.lastRuns([s])]);
     const lastRunAtMs = last.get(id)?.tickMs ?? 0;
     return { ...s, nextRunAtMs: nextRunAt(s.spec, next, lastRunAtMs), lastRunAtMs, lastTaskId: last.get(id)?.taskId ?? '' };
   }

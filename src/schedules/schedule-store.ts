@@ -12,6 +12,7 @@ import { ReplaceScheduleCode } from '../store/codes.js';
 import { createSchedule } from '../store/schedules/create-schedule.js';
 import { deleteSchedule } from '../store/schedules/delete-schedule.js';
 import { replaceSchedule } from '../store/schedules/replace-schedule.js';
+import { groupBy } from '../store/group-by.js';
 
 export interface ScheduleStoreOptions {
   redis: RedisClient;
@@ -19,6 +20,9 @@ export interface ScheduleStoreOptions {
   /** The connection creates, updates and deletes write on (src/redis/write-connections.ts). @default redis */
   writes?: RedisClient;
 }
+
+/** A live schedule's mark in its class's last-tick hash on a cluster, before its first tick: tick 0 (never done), no task. */
+const NO_TICK_YET = '0\t';
 
 export const sameSpec = (a: ScheduleSpec, b: ScheduleSpec): boolean => canonicalJson(a) === canonicalJson(b);
 
@@ -44,13 +48,17 @@ export class ScheduleStore {
   async create(spec: ScheduleSpec, field = 'schedule_id', nowMs = Date.now(), written?: WrittenKeys): Promise<{ stored: StoredSchedule; created: boolean }> {
     const stored: StoredSchedule = { spec, createdAtMs: nowMs, updatedAtMs: nowMs };
     written?.note(this.opts.writes ?? this.opts.redis, this.opts.keys.schedules);
-    if (await this.createRecord(spec.scheduleId, JSON.stringify(stored))) return { stored, created: true };
+    if (await this.createRecord(spec.scheduleId, JSON.stringify(stored))) {
+      await this.seedTicks([stored], written);
+      return { stored, created: true };
+    }
     const existing = await this.find(spec.scheduleId);
     // Deleted between the two calls: the caller may simply try again.
     if (!existing) throw new OrchestratorError('unavailable', `schedule_id: "${spec.scheduleId}" changed during the call; try again`, { retryable: true });
     if (!sameSpec(existing.spec, spec)) {
       throw new OrchestratorError('already_exists', `${field}: schedule "${spec.scheduleId}" already exists with a different spec`, { field });
     }
+    await this.seedTicks([existing], written);
     return { stored: existing, created: false };
   }
 
@@ -60,13 +68,49 @@ export class ScheduleStore {
     const stored: StoredSchedule = { spec, createdAtMs: existing.createdAtMs, updatedAtMs: nowMs };
     written?.note(this.opts.writes ?? this.opts.redis, this.opts.keys.schedules);
     if ((await this.replaceRecord(spec.scheduleId, JSON.stringify(stored))) === ReplaceScheduleCode.NotFound) throw notFound(spec.scheduleId, field);
+    await this.moveTicks(spec.scheduleId, existing.spec.task.taskClass, spec.task.taskClass, written);
+    await this.seedTicks([stored], written);
     return stored;
   }
 
   /** Removes a schedule and its last-run record; not_found when unknown. */
   async delete(id: string, written?: WrittenKeys): Promise<void> {
-    written?.note(this.opts.writes ?? this.opts.redis, this.opts.keys.schedules);
-    if (!(await this.deleteRecord(id))) throw notFound(id);
+    const { keys } = this.opts;
+    written?.note(this.opts.writes ?? this.opts.redis, keys.schedules);
+    // On a cluster the last tick is in the slot of the schedule's class, read from its record.
+    const lastKey = keys.cluster ? keys.schedulesLastOf((await this.get(id)).spec.task.taskClass) : keys.schedulesLast;
+    if (keys.cluster) written?.note(this.opts.writes ?? this.opts.redis, lastKey);
+    if (!(await this.deleteRecord(id, lastKey))) throw notFound(id);
+  }
+
+  /**
+   * On a Redis Cluster, marks each schedule live in its class's last-tick hash ("0\t" unless it
+   * has a tick there): the submit script records a tick only for a schedule found there (on a
+   * single Redis it looks in the schedules hash itself). Called on every create and update, and
+   * by the runner's reconcile, which repairs what a crash between the record and the mark left.
+   */
+  async seedTicks(schedules: readonly StoredSchedule[], written?: WrittenKeys): Promise<void> {
+    const { keys } = this.opts;
+    if (!keys.cluster || schedules.length === 0) return;
+    const writes = this.opts.writes ?? this.opts.redis;
+    await Promise.all(
+      schedules.map((s) => {
+        const key = keys.schedulesLastOf(s.spec.task.taskClass);
+        written?.note(writes, key);
+        return writes.hsetnx(key, s.spec.scheduleId, NO_TICK_YET);
+      }),
+    );
+  }
+
+  /** On a cluster, a schedule whose task changed class takes its last tick to the new class's hash. */
+  private async moveTicks(id: string, from: string, to: string, written?: WrittenKeys): Promise<void> {
+    const { keys } = this.opts;
+    if (!keys.cluster || from === to) return;
+    const writes = this.opts.writes ?? this.opts.redis;
+    const last = await writes.hget(keys.schedulesLastOf(from), id);
+    written?.note(writes, keys.schedulesLastOf(to));
+    if (last) await writes.hsetnx(keys.schedulesLastOf(to), id, last);
+    await writes.hdel(keys.schedulesLastOf(from), id);
   }
 
   async find(id: string): Promise<StoredSchedule | undefined> {
@@ -88,17 +132,23 @@ export class ScheduleStore {
       .map((id) => JSON.parse(all[id]!) as StoredSchedule);
   }
 
-  /** The last submission of each of `ids` (absent for none yet). */
-  async lastRuns(ids: string[]): Promise<Map<string, { tickMs: number; taskId: string }>> {
+  /** The last submission of each of `schedules` (absent for none yet), one HMGET per hash they are kept in. */
+  async lastRuns(schedules: readonly StoredSchedule[]): Promise<Map<string, { tickMs: number; taskId: string }>> {
     const out = new Map<string, { tickMs: number; taskId: string }>();
-    if (ids.length === 0) return out;
-    const values = await this.opts.redis.hmget(this.opts.keys.schedulesLast, ...ids);
-    ids.forEach((id, i) => {
-      const v = values[i];
-      if (!v) return;
-      const tab = v.indexOf('\t');
-      out.set(id, { tickMs: Number(v.slice(0, tab)), taskId: v.slice(tab + 1) });
-    });
+    const { keys, redis } = this.opts;
+    const byKey = groupBy(schedules, (s) => keys.schedulesLastOf(s.spec.task.taskClass));
+    await Promise.all(
+      [...byKey].map(async ([key, group]) => {
+        const ids = group.map((s) => s.spec.scheduleId);
+        const values = await redis.hmget(key, ...ids);
+        ids.forEach((id, i) => {
+          const v = values[i];
+          if (!v || v === NO_TICK_YET) return;
+          const tab = v.indexOf('\t');
+          out.set(id, { tickMs: Number(v.slice(0, tab)), taskId: v.slice(tab + 1) });
+        });
+      }),
+    );
     return out;
   }
 }

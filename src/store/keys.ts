@@ -65,7 +65,9 @@
  *   change channel. Cluster-wide caps, rate limits and pause live in BullMQ's queue meta.
  * - Schedules (src/schedules/): `{<prefix>}:schedules` hash schedule_id -> JSON of the stored
  *   schedule (the durable record); `{<prefix>}:schedules:last` hash schedule_id ->
- *   "<tick ms>\t<task_id>" of its last submission. Their ticks come from BullMQ job schedulers
+ *   "<tick ms>\t<task_id>" of its last submission. On a Redis Cluster the last ticks are per
+ *   class, `{<prefix>}:schedules:last:<class>` (the class of the schedule's task), written with
+ *   the class's keys; a live schedule that has not fired holds "0\t" there. Their ticks come from BullMQ job schedulers
  *   on the internal queue `orq-schedules` (same prefix as the classes' queues; a class name
  *   cannot contain "-", so it never meets a class's queue).
  */
@@ -164,8 +166,14 @@ export interface Keys {
   readonly limitsChannel: string;
   /** schedule_id -> JSON of the stored schedule (src/schedules/schedule-store.ts). */
   readonly schedules: string;
-  /** schedule_id -> "<tick ms>\t<task_id>" of its last submission. */
+  /** schedule_id -> "<tick ms>\t<task_id>" of its last submission (a single Redis; on a cluster see schedulesLastOf). */
   readonly schedulesLast: string;
+  /**
+   * Where the last tick of a schedule of `taskClass`'s tasks is kept: schedulesLast on a single
+   * Redis; on a cluster the class's own hash (written with the class's keys), which also holds
+   * "0\t" for a live schedule not yet fired (src/schedules/schedule-store.ts).
+   */
+  schedulesLastOf(taskClass: string): string;
   /** BullMQ prefix of the internal queue whose job schedulers tick the schedules. */
   readonly scheduleQueuePrefix: string;
 }
@@ -320,6 +328,7 @@ export function keys(prefix: string, opts: KeysOptions = {}): Keys {
     limitsChannel: `${own}:limits:ch`,
     schedules: `${own}:schedules`,
     schedulesLast: `${own}:schedules:last`,
+    schedulesLastOf: perClass ? (taskClass: string) => `${classOwn(taskClass)}:schedules:last:${taskClass}` : () => `${own}:schedules:last`,
     scheduleQueuePrefix: `${own}:q`,
   });
 }

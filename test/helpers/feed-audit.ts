@@ -3,7 +3,9 @@
  * formats", "Delivery guarantees"): every entry read with paged XRANGE, grouped by task, and the
  * rules the feeds promise checked per task.
  */
-import type { Redis } from 'ioredis';
+import type { Cluster, Redis } from 'ioredis';
+import { compareIds } from '../../src/feeds/stream-tailer.js';
+import type { FeedStream } from '../../src/store/keys.js';
 
 export interface FeedEntry {
   id: string;
@@ -15,7 +17,7 @@ export const FINAL_STATES: ReadonlySet<string> = new Set(['succeeded', 'failed',
 const PAGE = 5_000;
 
 /** Every entry of a stream from `start` (an entry id, inclusive; `-` for all) to its end. */
-export async function readFeed(r: Redis, key: string, start = '-'): Promise<FeedEntry[]> {
+export async function readFeed(r: Redis | Cluster, key: string, start = '-'): Promise<FeedEntry[]> {
   const out: FeedEntry[] = [];
   let from = start;
   for (;;) {
@@ -28,6 +30,18 @@ export async function readFeed(r: Redis, key: string, start = '-'): Promise<Feed
     if (page.length < PAGE) return out;
     from = `(${page[page.length - 1]![0]}`;
   }
+}
+
+/**
+ * Every entry of a feed's streams (Keys.eventStreams / resultStreams: one stream on a single
+ * Redis, one per class and the workflow events' on a cluster) from `start`, in entry id order.
+ * A task's entries are all on one stream, whose ids only grow, so each task's entries keep their
+ * stream order; across streams (different shards' clocks) the order means nothing.
+ */
+export async function readFeeds(r: Redis | Cluster, streams: readonly FeedStream[], start = '-'): Promise<FeedEntry[]> {
+  const out: FeedEntry[] = [];
+  for (const s of streams) out.push(...(await readFeed(r, s.key, start)));
+  return streams.length > 1 ? out.sort((a, b) => compareIds(a.id, b.id)) : out;
 }
 
 /** Entries grouped by task id, each group in stream order. Entries without a task id are left out. */

@@ -9,8 +9,18 @@
  * then fails over to its replica after `nodeTimeoutMs`), and slots moved between masters while
  * clients work (`redis-cli --cluster reshard`).
  */
-import { execFile } from 'node:child_process';
-import { Redis } from 'ioredis';
+import {
+  clusterKeySlot,
+  clusterNodes,
+  createCluster,
+  masterOfSlot,
+  moveClusterSlot,
+  REDIS_CLI_NOT_FOUND,
+  redisCli,
+  withClusterNode,
+  type ClusterNodeView,
+  type MoveSlotOptions,
+} from '../../src/redis/cluster-admin.js';
 import { findOnPath } from '../../src/redis/redis-server-process.js';
 import { freePort, startRedis, type RedisServerHandle } from './redis-server.js';
 import { waitFor } from './wait.js';
@@ -30,27 +40,8 @@ export interface StartClusterOptions {
   host?: string;
 }
 
-export interface MoveSlotOptions {
-  /** Keys per MIGRATE (redis-cli's --cluster-pipeline). @default 10 */
-  keysPerMigrate?: number;
-  /**
-   * Awaited after each MIGRATE while the slot is half moved (MIGRATING on the source, IMPORTING
-   * on the target): a suite holds the migration open here until clients have worked through it.
-   */
-  betweenBatches?: (batch: number) => Promise<void>;
-}
-
-export interface ClusterNodeView {
-  id: string;
-  port: number;
-  role: 'master' | 'replica';
-  /** For a replica, its master's id. */
-  masterId: string;
-  /** Whether the others consider it failed. */
-  failed: boolean;
-  /** Slot ranges served (masters), e.g. [[0, 5460]]. */
-  slots: [number, number][];
-}
+// Kept exported from here: the suites import them with the helper.
+export { parseClusterNodes, type ClusterNodeView, type MoveSlotOptions } from '../../src/redis/cluster-admin.js';
 
 export interface RedisClusterHandle {
   /** Every node started, by port (killed ones too). */
@@ -81,45 +72,8 @@ export interface RedisClusterHandle {
   stop(): Promise<void>;
 }
 
-const NOT_FOUND = 'redis-cli not found: install redis-tools (Debian installs it with redis-server); CI installs it in .ci/run';
-
-function redisCli(args: string[], timeoutMs = 60_000): Promise<string> {
-  return new Promise((resolve, reject) => {
-    execFile('redis-cli', args, { timeout: timeoutMs, maxBuffer: 8 << 20 }, (err, stdout, stderr) => {
-      if (err) reject(new Error(`redis-cli ${args.join(' ')} failed: ${err.message}\n${stdout}\n${stderr}`));
-      else resolve(stdout);
-    });
-  });
-}
-
-/** CLUSTER NODES' lines as views (ports from "ip:port@bus"). */
-export function parseClusterNodes(text: string): ClusterNodeView[] {
-  const out: ClusterNodeView[] = [];
-  for (const line of text.split('\n')) {
-    const f = line.trim().split(' ');
-    if (f.length < 8) continue;
-    const port = Number(/:(\d+)@/.exec(f[1]!)?.[1] ?? 0);
-    const flags = f[2]!.split(',');
-    const slots: [number, number][] = [];
-    for (const s of f.slice(8)) {
-      if (s.startsWith('[')) continue; // a slot being migrated or imported
-      const [a, b] = s.split('-').map(Number);
-      slots.push([a!, b ?? a!]);
-    }
-    out.push({
-      id: f[0]!,
-      port,
-      role: flags.includes('master') ? 'master' : 'replica',
-      masterId: f[3] === '-' ? '' : f[3]!,
-      failed: flags.includes('fail') || flags.includes('fail?'),
-      slots,
-    });
-  }
-  return out;
-}
-
 export async function startRedisCluster(opts: StartClusterOptions = {}): Promise<RedisClusterHandle> {
-  if (!findOnPath('redis-cli')) throw new Error(NOT_FOUND);
+  if (!findOnPath('redis-cli')) throw new Error(REDIS_CLI_NOT_FOUND);
   const masters = opts.masters ?? 3;
   const replicas = opts.replicas ?? 0;
   const nodeTimeoutMs = opts.nodeTimeoutMs ?? 2_000;
@@ -149,34 +103,15 @@ export async function startRedisCluster(opts: StartClusterOptions = {}): Promise
       servers.set(s.port, s);
     }
     const ports = [...servers.keys()];
-    await redisCli(['--cluster', 'create', ...ports.map((p) => `${host}:${p}`), '--cluster-replicas', String(replicas), '--cluster-yes']);
+    await createCluster(host, ports, replicas);
   } catch (err) {
     await stopAll();
     throw err;
   }
 
   const live = () => [...servers.keys()].filter((p) => !killed.has(p));
-  const withNode = async <T>(port: number, fn: (r: Redis) => Promise<T>): Promise<T> => {
-    const r = new Redis({ host: '127.0.0.1', port, lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
-    r.on('error', () => undefined);
-    try {
-      await r.connect();
-      return await fn(r);
-    } finally {
-      r.disconnect();
-    }
-  };
-  const nodes = async (): Promise<ClusterNodeView[]> => {
-    let lastErr: unknown;
-    for (const p of live()) {
-      try {
-        return parseClusterNodes(String(await withNode(p, (r) => r.call('CLUSTER', 'NODES'))));
-      } catch (err) {
-        lastErr = err;
-      }
-    }
-    throw new Error('no live cluster node answered CLUSTER NODES', { cause: lastErr });
-  };
+  const withNode = withClusterNode;
+  const nodes = (): Promise<ClusterNodeView[]> => clusterNodes(live());
   const waitOk = async (timeoutMs = 30_000): Promise<void> => {
     await waitFor(
       async () => {
@@ -218,8 +153,8 @@ export async function startRedisCluster(opts: StartClusterOptions = {}): Promise
     nodes,
     waitOk,
     async masterOf(key) {
-      const slot = Number(await withNode(live()[0]!, (r) => r.call('CLUSTER', 'KEYSLOT', key)));
-      const m = (await nodes()).find((n) => n.role === 'master' && !n.failed && n.slots.some(([a, b]) => slot >= a && slot <= b));
+      const slot = await clusterKeySlot(live()[0]!, key);
+      const m = masterOfSlot(await nodes(), slot);
       if (!m) throw new Error(`no live master serves slot ${slot} (key ${key})`);
       return m.port;
     },
@@ -251,38 +186,10 @@ export async function startRedisCluster(opts: StartClusterOptions = {}): Promise
       );
     },
     async slotOf(key) {
-      return Number(await withNode(live()[0]!, (r) => r.call('CLUSTER', 'KEYSLOT', key)));
+      return clusterKeySlot(live()[0]!, key);
     },
     async moveSlot(slot, toPort, opts = {}) {
-      // The steps of https://redis.io/docs/latest/commands/cluster-setslot/ ("Redis Cluster live
-      // resharding explained"), in the order redis-cli takes them: IMPORTING on the target before
-      // MIGRATING on the source (else a client sent to the target by ASK would be refused), keys
-      // moved a few at a time, then NODE on the target, the source, and every other master.
-      const all = await nodes();
-      const from = all.find((n) => n.role === 'master' && !n.failed && n.slots.some(([a, b]) => slot >= a && slot <= b));
-      const to = all.find((n) => n.port === toPort);
-      if (!from) throw new Error(`moveSlot: no live master serves slot ${slot}`);
-      if (!to || to.role !== 'master') throw new Error(`moveSlot: no master on ${toPort}`);
-      if (from.port === toPort) throw new Error(`moveSlot: slot ${slot} is already on ${toPort}`);
-      const batch = opts.keysPerMigrate ?? 10;
-      await withNode(toPort, (r) => r.call('CLUSTER', 'SETSLOT', slot, 'IMPORTING', from.id));
-      await withNode(from.port, (r) => r.call('CLUSTER', 'SETSLOT', slot, 'MIGRATING', to.id));
-      await withNode(from.port, async (r) => {
-        for (let n = 1; ; n++) {
-          const keys = (await r.call('CLUSTER', 'GETKEYSINSLOT', slot, batch)) as string[];
-          if (keys.length === 0) break;
-          // No REPLACE: a key the target already holds would mean a write went to both nodes.
-          await r.call('MIGRATE', host, toPort, '', 0, 10_000, 'KEYS', ...keys);
-          await opts.betweenBatches?.(n);
-        }
-      });
-      for (const port of [
-        toPort,
-        from.port,
-        ...all.filter((n) => n.role === 'master' && !n.failed && n.port !== toPort && n.port !== from.port).map((n) => n.port),
-      ])
-        await withNode(port, (r) => r.call('CLUSTER', 'SETSLOT', slot, 'NODE', to.id));
-      return from.port;
+      return moveClusterSlot(live(), host, slot, toPort, opts);
     },
     stop: async () => {
       await stopAll();

@@ -2,7 +2,8 @@ import type { RedisClient } from '../../redis/redis-client.js';
 import type { Keys } from '../keys.js';
 import { storeScript } from '../store-script.js';
 import { hashTag } from '../../redis/hash-tag.js';
-import { bucketKeys, groupBy } from './index-slots.js';
+import { bucketKeys } from './index-slots.js';
+import { groupBy } from '../group-by.js';
 
 /** Keys and ARGV go as arrays (src/store/lua-command.ts): a batch is one key and one value per task. */
 type Command = (numKeys: number, keys: string[], taskIds: readonly string[]) => Promise<number>;

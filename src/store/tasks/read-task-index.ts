@@ -5,7 +5,7 @@
 import type { RedisClient } from '../../redis/redis-client.js';
 import { TASK_INDEX_BUCKETS, type Keys } from '../keys.js';
 import { hashTag } from '../../redis/hash-tag.js';
-import { groupBy } from './index-slots.js';
+import { groupBy } from '../group-by.js';
 
 /** Every bucket's key, in bucket order. */
 export function taskIndexBuckets(keys: Keys): string[] {

@@ -3,7 +3,8 @@ import type { Keys } from '../keys.js';
 import type { EncodedJob } from '../codecs/job-data.js';
 import { storeScript } from '../store-script.js';
 import { hashTag } from '../../redis/hash-tag.js';
-import { bucketKeys, groupBy } from './index-slots.js';
+import { bucketKeys } from './index-slots.js';
+import { groupBy } from '../group-by.js';
 
 /**
  * BullMQ queue keys each class of a batch passes after its task list (the header's
@@ -88,9 +89,12 @@ export function submitTasks(redis: RedisClient, keys: Keys, eventsMaxLen: number
  * 2. submit-class-tasks.lua, one call per class slot: the tasks are added, every one of them,
  *    those found claimed too, unless already added (its job is in its queue, or a cancel removed
  *    it): so a claim left by a front end stopped between the steps is completed by the
- *    caller's retry of the same content, and no task is ever added twice;
+ *    caller's retry of the same content, and no task is ever added twice. A workflow step's
+ *    task is added without its step's state, which is in its run's slot: the engine reads it
+ *    after the submission (src/workflows/workflow-runs.ts markQueued) and cancels the task of a
+ *    step stopped meanwhile;
  * 3. settle-task-ids.lua, per index slot: each claim gets its task's list entry, or is released
- *    when its task was not added (tick done, step stopped).
+ *    when its task was not added (its schedule tick already submitted one).
  * A failure between the steps leaves claims without their list entry; the caller's retry (the
  * submission was not acknowledged) completes them.
  */
@@ -176,11 +180,12 @@ function submitApart(redis: RedisClient, keys: Keys, eventsMaxLen: number): (ent
 
 /**
  * The KEYS and ARGV of one submit-tasks.lua call for `entries` (its header's layout); on a cluster
- * (keys.cluster) of one submit-class-tasks.lua call: each class's cancel hash after its other keys,
- * no index buckets.
+ * (keys.cluster) of one submit-class-tasks.lua call: each class's cancel hash and last-tick hash
+ * after its other keys, no schedules keys before them, no run steps hashes, no index buckets.
  */
 export function submitCall(keys: Keys, eventsMaxLen: number, entries: readonly SubmitEntry[]): { keyList: string[]; argv: (string | number | Buffer)[] } {
-  const keyList = [keys.schedulesLast, keys.schedules];
+  // On a cluster each class passes its own last-tick hash (with its other keys) instead.
+  const keyList = keys.cluster ? [] : [keys.schedulesLast, keys.schedules];
   const listIndex = new Map<string, number>();
   const stepsIndex = new Map<string, number>();
   // Index buckets go after the class and run keys; their KEYS indexes are known only then.
@@ -193,12 +198,14 @@ export function submitCall(keys: Keys, eventsMaxLen: number, entries: readonly S
       li = keyList.push(keys.taskList(t.taskClass));
       for (const name of SUBMIT_QUEUE_KEYS) keyList.push(t.queueKeys[name]!);
       keyList.push(keys.eventsOf(t.taskClass), keys.countersOf(t.taskClass));
-      if (keys.cluster) keyList.push(keys.cancelOf(t.taskClass));
+      if (keys.cluster) keyList.push(keys.cancelOf(t.taskClass), keys.schedulesLastOf(t.taskClass));
       listIndex.set(t.taskClass, li);
     }
     const wf = t.workflowId;
     let si = 0;
-    if (wf) {
+    // On a cluster a run's steps hash is in another slot than the task's class: the engine checks
+    // its steps after the submission instead (mark-queued: a step stopped meanwhile gets its task cancelled).
+    if (wf && !keys.cluster) {
       si = stepsIndex.get(wf) ?? keyList.push(keys.runSteps(wf));
       stepsIndex.set(wf, si);
     }
