@@ -738,7 +738,7 @@ export async function memory(ctx: BenchContext): Promise<void> {
       sample ||= res[0]!.taskId;
     });
     o = ((await usedMemory(r)) - before) / count;
-    const qp = ours.keys.queuePrefix;
+    const qp = ours.keys.queuePrefixOf(INPROC_CLASS);
     // The index is TASK_INDEX_BUCKETS small hashes (src/store/keys.ts): their bytes summed, key names included.
     ctx.report.note('memory.ours.task_index_bytes_per_task', (await memoryUsageOf(r, taskIndexBuckets(ours.keys))) / count);
     ctx.report.note('memory.ours.task_list_bytes_per_task', (await memoryUsage(r, ours.keys.taskList(INPROC_CLASS))) / count);

@@ -1,9 +1,8 @@
 /**
- * The contract the next step of the Redis Cluster layout turns on: once each class has a hash tag
- * of its own (`{<prefix>:<class>}`), every per-task script must be given keys of that one tag, or
- * Redis Cluster refuses it (CROSSSLOT). The keys are built here as the cluster layout would build
- * them with per-class tags (keys.ts KeysOptions.classTag, internal until that step), and every
- * KEYS list the per-task scripts get for one task is checked for a single tag.
+ * The contract the Redis Cluster layout turns on: each class has a hash tag of its own
+ * (`{<prefix>:<class>}`), so every per-task script must be given keys of that one tag, or Redis
+ * Cluster refuses it (CROSSSLOT). The keys are built here as the cluster layout builds them, and
+ * every KEYS list the per-task scripts get for one task is checked for a single tag.
  *
  * No key spans classes in those lists any more: the cross-class task index is claimed and settled
  * in scripts of its own slots (src/store/tasks/submit-tasks.ts submitApart), a workflow step's
@@ -24,7 +23,7 @@ import { bucketKeys } from '../src/store/tasks/index-slots.js';
 import { groupBy } from '../src/store/group-by.js';
 import { submitCall, type SubmitEntry } from '../src/store/tasks/submit-tasks.js';
 
-const k = keyLayout('orq', { cluster: true, classTag: (prefix, taskClass) => `${prefix}:${taskClass}` });
+const k = keyLayout('orq', { cluster: true });
 
 /** BullMQ's own keys of a class's queue, under the queue prefix the class's tag gives. */
 const queueKeys = (taskClass: string): Record<string, string> => new QueueKeys(k.queuePrefixOf(taskClass)).getKeys(taskClass);
@@ -133,21 +132,29 @@ describe('key names', () => {
     expect([one.taskIndexBucket(4095), one.cluster]).toEqual(['{orq}:ix:4095', false]);
   });
 
-  it('a cluster (tag {<prefix>} for now) has them per class, the shared ones still read', () => {
+  it('a cluster gives each class its own tag, {<prefix>:<class>}; what spans classes keeps {<prefix>}', () => {
     const c = keyLayout('orq', { cluster: true });
     // The index's buckets spread over 16 tags, apart from every class.
     expect([c.taskIndexBucket(4095), c.taskIndexBucket(17), c.cluster]).toEqual(['{orq:ix:15}:ix:4095', '{orq:ix:1}:ix:17', true]);
-    expect([c.countersOf('gpu'), c.cancelOf('gpu'), c.workflowInboxOf('gpu')]).toEqual(['{orq}:counters:gpu', '{orq}:cancel:gpu', '{orq}:inbox:gpu']);
-    expect(c.counterKeys(['gpu'])).toEqual(['{orq}:counters', '{orq}:counters:gpu']);
+    expect([c.countersOf('gpu'), c.cancelOf('gpu'), c.workflowInboxOf('gpu'), c.schedulesLastOf('gpu')]).toEqual([
+      '{orq:gpu}:counters:gpu',
+      '{orq:gpu}:cancel:gpu',
+      '{orq:gpu}:inbox:gpu',
+      '{orq:gpu}:schedules:last:gpu',
+    ]);
+    expect(c.counterKeys(['gpu'])).toEqual(['{orq}:counters', '{orq:gpu}:counters:gpu']);
     expect(c.workflowInboxes(['gpu'])).toEqual([
       { key: '{orq}:wf:inbox', dead: '{orq}:wf:inbox:dead' },
-      { key: '{orq}:inbox:gpu', dead: '{orq}:inbox:gpu:dead' },
+      { key: '{orq:gpu}:inbox:gpu', dead: '{orq:gpu}:inbox:gpu:dead' },
     ]);
-    expect([c.queuePrefixOf('gpu'), c.job('gpu', 't1'), c.taskList('gpu'), c.eventsOf('gpu')]).toEqual([
-      '{orq}:q',
-      '{orq}:q:gpu:t1',
-      '{orq}:list:gpu',
-      '{orq}:events:gpu',
+    expect([c.queuePrefixOf('gpu'), c.job('gpu', 't1'), c.taskList('gpu'), c.eventsOf('gpu'), c.resultsOf('gpu')]).toEqual([
+      '{orq:gpu}:q',
+      '{orq:gpu}:q:gpu:t1',
+      '{orq:gpu}:list:gpu',
+      '{orq:gpu}:events:gpu',
+      '{orq:gpu}:results:gpu',
     ]);
+    // Spanning classes: pools, runs, schedules' records, workflow events, locks.
+    expect([c.pools, c.run('r1'), c.schedules, c.workflowEvents, c.retentionLock].map(hashTag)).toEqual(['orq', 'orq', 'orq', 'orq', 'orq']);
   });
 });

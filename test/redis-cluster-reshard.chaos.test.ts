@@ -1,7 +1,7 @@
 /**
  * A class's slot moved to another master while tasks flow (README "Redis Cluster": moving slots).
- * Three masters; the slot holding the system's keys (found with CLUSTER KEYSLOT) is moved to
- * another master, a few keys per MIGRATE as `redis-cli --cluster reshard` moves them, and then
+ * Three masters; the slot holding the `inproc` class's keys (its tag `{orq:inproc}`, found with
+ * CLUSTER KEYSLOT) is moved to another master, a few keys per MIGRATE as `redis-cli --cluster reshard` moves them, and then
  * back again, while a client submits batches, two pools run them and a reader follows
  * StreamTaskResults. Each move is held half done until a submission has waited on it for a
  * few seconds, so clients meet every stage of it: keys on the source, keys on the target (ASK),
@@ -66,7 +66,7 @@ afterAll(async () => {
   await waitFor(() => ours().length === 0, { timeoutMs: 10_000, message: `processes left running: ${ours().map(describeProcess).join('; ')}` });
 });
 
-describe("the system's slot moved to another master while tasks flow", { timeout: 180_000 }, () => {
+describe("a class's slot moved to another master while tasks flow", { timeout: 180_000 }, () => {
   it('loses and doubles nothing: every acknowledged task succeeds once, both ways', async () => {
     const acked = new Set<string>();
     const refusals: string[] = [];
@@ -152,21 +152,21 @@ describe("the system's slot moved to another master while tasks flow", { timeout
     const node = (port: number) => (sys.r as Cluster).nodes('master').find((c) => c.options.port === port)!;
     try {
       await waitFor(() => delivered.size >= 300, { timeoutMs: 60_000, message: 'tasks did not flow before the move' });
-      slot = await cluster.slotOf(sys.keys.events);
-      home = await cluster.masterOf(sys.keys.events);
+      slot = await cluster.slotOf(sys.keys.taskList('inproc'));
+      home = await cluster.masterOf(sys.keys.taskList('inproc'));
       const masters = (await cluster.nodes()).filter((n) => n.role === 'master').map((n) => n.port);
       other = masters.find((p) => p !== home)!;
       keysBefore = Number(await node(home).call('CLUSTER', 'COUNTKEYSINSLOT', slot));
 
       // There: every key of the slot, a few per MIGRATE, with tasks flowing between them.
       expect(await move(slot, other)).toBe(home);
-      expect(await cluster.masterOf(sys.keys.events)).toBe(other);
+      expect(await cluster.masterOf(sys.keys.taskList('inproc'))).toBe(other);
       const ackedAfterFirst = acked.size;
       await waitFor(() => acked.size >= ackedAfterFirst + 50, { timeoutMs: 30_000, message: 'submissions did not go on after the first move' });
 
       // And back.
       expect(await move(slot, home)).toBe(other);
-      expect(await cluster.masterOf(sys.keys.events)).toBe(home);
+      expect(await cluster.masterOf(sys.keys.taskList('inproc'))).toBe(home);
       const ackedAfterSecond = acked.size;
       await waitFor(() => acked.size >= ackedAfterSecond + 50, { timeoutMs: 30_000, message: 'submissions did not go on after the second move' });
       stopping = true;

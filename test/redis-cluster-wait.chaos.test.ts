@@ -40,17 +40,24 @@ async function onNode<T>(port: number, fn: (r: Redis) => Promise<T>): Promise<T>
 const waitCalls = (port: number) => onNode(port, async (r) => Number(/^cmdstat_wait:calls=(\d+)/m.exec(await r.info('commandstats'))?.[1] ?? 0));
 
 describe('acknowledgements on a replica, on a Redis Cluster', { timeout: 180_000 }, () => {
-  it("sends a submission's WAIT to the master of the task's slot", async () => {
+  it("sends a submission's WAIT to the masters of the slots it wrote: its class's and its index bucket's", async () => {
     const masters = (await cluster.nodes()).filter((n) => n.role === 'master' && n.slots.length > 0).map((n) => n.port);
     expect(masters).toHaveLength(3);
+    // An id whose index bucket is on another master than the class's keys: the submission writes both.
+    const classMaster = await cluster.masterOf(sys.keys.job('inproc', 'x'));
+    let taskId = '';
+    for (let i = 0; !taskId; i++) if ((await cluster.masterOf(sys.keys.taskIndex(`wait-routed-${i}`))) !== classMaster) taskId = `wait-routed-${i}`;
+    const indexMaster = await cluster.masterOf(sys.keys.taskIndex(taskId));
     await Promise.all(masters.map((p) => onNode(p, (r) => r.config('RESETSTAT'))));
-    const { taskId } = await sys.client.submitTask({ taskId: 'wait-routed', taskClass: 'inproc', payload: { n: '1' } });
-    const owner = await cluster.masterOf(sys.keys.job('inproc', taskId));
-    for (const p of masters) expect(await waitCalls(p), `WAIT calls on master ${p} (the task's: ${owner})`).toBe(p === owner ? 1 : 0);
+    await sys.client.submitTask({ taskId, taskClass: 'inproc', payload: { n: '1' } });
+    for (const p of masters) {
+      const wrote = p === classMaster || p === indexMaster;
+      expect(await waitCalls(p), `WAIT calls on master ${p} (the class's: ${classMaster}, the index's: ${indexMaster})`).toBe(wrote ? 1 : 0);
+    }
   });
 
   it('loses no acknowledged task when a master is killed while tasks flow; each succeeds exactly once', async () => {
-    const master = await cluster.masterOf(sys.keys.events);
+    const master = await cluster.masterOf(sys.keys.taskList('inproc'));
     const masterId = (await cluster.nodes()).find((n) => n.port === master)!.id;
     const replicaPids = (await cluster.nodes()).filter((n) => n.masterId === masterId).map((n) => cluster.servers.get(n.port)!.pid!);
     expect(replicaPids).toHaveLength(2);
@@ -69,7 +76,7 @@ describe('acknowledgements on a replica, on a Redis Cluster', { timeout: 180_000
           const res = await sys.client.submitTasks(batch, 5_000);
           const at = Date.now();
           for (const r of res) acked.set(r.taskId, at);
-          if (killedAt && (await cluster.masterOf(sys.keys.events)) !== master) afterFailover++;
+          if (killedAt && (await cluster.masterOf(sys.keys.taskList('inproc'))) !== master) afterFailover++;
         } catch {
           refused++;
           if (stalled) unconfirmed.push(...batch.map((t) => t.taskId));

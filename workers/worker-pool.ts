@@ -274,7 +274,7 @@ export class WorkerPool {
         processor,
         {
           connection: bullRedis,
-          prefix: this.keys.queuePrefix,
+          prefix: this.keys.queuePrefixOf(name),
           name: this.id,
           concurrency,
           lockDuration: cls.lockDurationMs,

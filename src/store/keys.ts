@@ -1,11 +1,15 @@
 /**
  * Every Redis key Orchestrator writes, in one place. `prefix` comes from config (default "orq").
  *
- * - Every key shares the hash tag `{<prefix>}`, BullMQ's too: one Lua script can update our keys
- *   and a queue's together (a pool commits an attempt's outcome to the feeds in the same script
- *   as BullMQ's finish, src/store/bullmq/task-backend.ts), on a Redis Cluster too. The whole system
- *   then lives on one shard; the feeds and the task index, written for every task, would keep
- *   one shard the busiest anyway.
+ * - On a single Redis every key shares the hash tag `{<prefix>}`, BullMQ's too: one Lua script can
+ *   update our keys and a queue's together (a pool commits an attempt's outcome to the feeds in
+ *   the same script as BullMQ's finish, src/store/bullmq/task-backend.ts). On a Redis Cluster
+ *   (`keys(prefix, { cluster: true })`) each class's keys have a tag of their own,
+ *   `{<prefix>:<class>}`, written in the names below where a class's key says `{<prefix>}`
+ *   (`{orq:gpu}:q:gpu:<id>`, `{orq:gpu}:events:gpu`): every per-task script takes one class's
+ *   keys (test/class-slot-keys.test.ts), so classes spread over the shards. The task index gets
+ *   TASK_INDEX_SLOTS tags of its own; what spans classes (pools, workflows' runs, schedules'
+ *   records, limits, locks) keeps `{<prefix>}`.
  * - BullMQ queues: prefix `{<prefix>}:q` and queue name `<class>` (keys `{orq}:q:<class>:...`).
  *   A task's logs are its job's BullMQ log list, `{orq}:q:<class>:<task_id>:logs`
  *   (src/tasks/task-log-format.ts), removed with the job.
@@ -75,7 +79,7 @@ export interface Keys {
   readonly prefix: string;
   /** BullMQ's prefix for every class's queue (and the schedule queue). */
   readonly queuePrefix: string;
-  /** BullMQ's prefix of `taskClass`'s queue: queuePrefix, unless KeysOptions.classTag is set. */
+  /** BullMQ's prefix of `taskClass`'s queue: queuePrefix on a single Redis, `{<prefix>:<class>}:q` on a cluster. */
   queuePrefixOf(taskClass: string): string;
   /** The hash BullMQ keeps for one job (task). */
   job(taskClass: string, taskId: string): string;
@@ -196,19 +200,13 @@ export interface InboxStream {
 
 export interface KeysOptions {
   /**
-   * The Redis is a cluster: each class's feeds get streams of their own (see Keys). Known where the
-   * connection's URL is (src/config/config.ts feedsPerClass). @default false
+   * The Redis is a cluster: each class's keys get a hash tag of their own, `{<prefix>:<class>}`
+   * (its queue, jobs, task list, feeds, counters, cancel marks, workflow inbox, schedules' last
+   * ticks), so that classes spread over the shards; the task index spreads over TASK_INDEX_SLOTS
+   * tags of its own. Known where the connection's URL is (src/config/config.ts feedsPerClass).
+   * @default false
    */
   cluster?: boolean;
-  /**
-   * Internal, the next step of the cluster layout, not a setting: the hash tag (without braces) of
-   * a class's own keys on a cluster (its queue, jobs, task list, feeds, counters), so that each
-   * class gets a slot of its own. Unset, every key keeps the tag `{<prefix>}`, as today. Only
-   * test/class-slot-keys.test.ts sets it (`<prefix>:<class>`), to check that every per-task
-   * script is given keys of one hash tag; the slice that gives classes their own slots makes it
-   * the cluster's default.
-   */
-  classTag?: (prefix: string, taskClass: string) => string;
 }
 
 /** Name of the internal queue of schedule ticks (not a task class: class names have no "-"). */
@@ -258,9 +256,8 @@ function fnvBytes(bytes: Uint8Array): number {
 export function keys(prefix: string, opts: KeysOptions = {}): Keys {
   const own = `{${prefix}}`;
   const perClass = opts.cluster === true;
-  const tag = opts.classTag;
-  // The hash tag of a class's own keys: `{<prefix>}` unless classTag says otherwise (on a cluster).
-  const classOwn = perClass && tag ? (taskClass: string) => `{${tag(prefix, taskClass)}}` : () => own;
+  // The hash tag of a class's own keys: `{<prefix>:<class>}` on a cluster, `{<prefix>}` on a single Redis.
+  const classOwn = perClass ? (taskClass: string) => `{${prefix}:${taskClass}}` : () => own;
   const events = `${own}:events`;
   const results = `${own}:results`;
   const counters = `${own}:counters`;

@@ -28,7 +28,7 @@ export class TaskQueues {
         cls.name,
         new Queue(cls.name, {
           connection: opts.redis,
-          prefix: opts.keys.queuePrefix,
+          prefix: opts.keys.queuePrefixOf(cls.name),
           streams: { events: { maxLen: BULL_EVENTS_MAXLEN } },
           // Retention (keepCompleted / keepFailed) is applied by the orchestrator's sweeper
           // (task-retention.ts), so it is not stored in every job's options.

@@ -14,6 +14,7 @@
  * following them from there misses nothing; what lands in between is seen twice and the second
  * sighting, no change, is not sent again.
  */
+import { pipelineBySlot } from '../redis/slot-pipelines.js';
 import type { RedisClient } from '../redis/redis-client.js';
 import type { Keys } from '../store/keys.js';
 import { OrchestratorError } from '../errors/errors.js';
@@ -162,17 +163,17 @@ export class WorkflowStatusReader {
   }
 
   /**
-   * When each step's task last started, from its BullMQ job (one pipeline for the run), so a
+   * When each step's task last started, from its BullMQ job (one pipeline for the run, one per class on a cluster), so a
    * reader can show how long each step took. Steps that never got a task are left at 0.
    */
   private async addStarts(views: StepRunView[]): Promise<void> {
     const ran = views.filter((v) => v.state !== 'pending' && v.state !== 'skipped');
     if (ran.length === 0) return;
-    const pipe = this.opts.redis.pipeline();
-    for (const v of ran) pipe.hget(this.opts.keys.job(v.taskClass, v.taskId), 'processedOn');
-    const replies = (await pipe.exec()) ?? [];
+    const jobOf = (v: StepRunView) => this.opts.keys.job(v.taskClass, v.taskId);
+    // One pipeline per class's slot on a cluster (src/redis/slot-pipelines.ts).
+    const replies = await pipelineBySlot(this.opts.redis, ran, jobOf, (pipe, v) => pipe.hget(jobOf(v), 'processedOn'));
     ran.forEach((v, i) => {
-      const n = Number(replies[i]?.[1] ?? 0);
+      const n = Number(replies[i]?.[0]?.[1] ?? 0);
       v.startedAtMs = Number.isSafeInteger(n) && n > 0 ? n : 0;
     });
   }

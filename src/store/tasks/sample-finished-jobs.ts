@@ -1,5 +1,6 @@
 import { isCluster, type RedisClient } from '../../redis/redis-client.js';
 import { keyedCommand } from '../../redis/keyed-command.js';
+import { pipelineBySlot } from '../../redis/slot-pipelines.js';
 import type { Keys } from '../keys.js';
 
 /** One finished set (a class queue's completed or failed zset) to sample. */
@@ -22,13 +23,13 @@ export interface FinishedSetSample {
 /**
  * The size of each finished set and the bytes of up to `samples` random jobs of it: two pipelined
  * round trips (ZCARD and ZRANDMEMBER of every set, then MEMORY USAGE of the sampled jobs and
- * their log lists, skipped when nothing was sampled), whatever the number of tasks.
+ * their log lists, skipped when nothing was sampled), whatever the number of tasks; on a Redis
+ * Cluster, where classes live on different shards, one pipeline per set and one MEMORY USAGE per
+ * key, sent together.
  */
 export function sampleFinishedJobs(redis: RedisClient, keys: Keys): (sets: readonly FinishedSetRef[], samples: number) => Promise<FinishedSetSample[]> {
   return async (sets, samples) => {
-    const first = redis.pipeline();
-    for (const { set } of sets) first.zcard(set).zrandmember(set, samples);
-    const counted = (await first.exec()) ?? [];
+    const counted = await countAndSample(redis, sets, samples);
     const measured: string[] = [];
     const sampled: number[] = [];
     sets.forEach(({ taskClass }, i) => {
@@ -71,4 +72,15 @@ async function memoryUsages(redis: RedisClient, keys: readonly string[]): Promis
   const pipe = redis.pipeline();
   for (const key of keys) pipe.memory('USAGE', key, 'SAMPLES', 0);
   return (await pipe.exec()) ?? [];
+}
+
+/** ZCARD and ZRANDMEMBER of each set, as [error, reply] pairs in that order (one pipeline per class's slot: src/redis/slot-pipelines.ts). */
+async function countAndSample(redis: RedisClient, sets: readonly FinishedSetRef[], samples: number): Promise<[Error | null, unknown][]> {
+  const replies = await pipelineBySlot(
+    redis,
+    sets,
+    (s) => s.set,
+    (pipe, s) => pipe.zcard(s.set).zrandmember(s.set, samples),
+  );
+  return replies.flat();
 }
