@@ -13,6 +13,7 @@ import { createSchedule } from '../store/schedules/create-schedule.js';
 import { deleteSchedule } from '../store/schedules/delete-schedule.js';
 import { replaceSchedule } from '../store/schedules/replace-schedule.js';
 import { groupBy } from '../store/group-by.js';
+import { markScheduleLive, moveScheduleTick, NO_TICK_YET } from '../store/schedules/schedule-ticks.js';
 
 export interface ScheduleStoreOptions {
   redis: RedisClient;
@@ -20,9 +21,6 @@ export interface ScheduleStoreOptions {
   /** The connection creates, updates and deletes write on (src/redis/write-connections.ts). @default redis */
   writes?: RedisClient;
 }
-
-/** A live schedule's mark in its class's last-tick hash on a cluster, before its first tick: tick 0 (never done), no task. */
-const NO_TICK_YET = '0\t';
 
 export const sameSpec = (a: ScheduleSpec, b: ScheduleSpec): boolean => canonicalJson(a) === canonicalJson(b);
 
@@ -93,11 +91,12 @@ export class ScheduleStore {
     const { keys } = this.opts;
     if (!keys.cluster || schedules.length === 0) return;
     const writes = this.opts.writes ?? this.opts.redis;
+    const mark = markScheduleLive(writes);
     await Promise.all(
       schedules.map((s) => {
         const key = keys.schedulesLastOf(s.spec.task.taskClass);
         written?.note(writes, key);
-        return writes.hsetnx(key, s.spec.scheduleId, NO_TICK_YET);
+        return mark(key, s.spec.scheduleId);
       }),
     );
   }
@@ -107,10 +106,8 @@ export class ScheduleStore {
     const { keys } = this.opts;
     if (!keys.cluster || from === to) return;
     const writes = this.opts.writes ?? this.opts.redis;
-    const last = await writes.hget(keys.schedulesLastOf(from), id);
     written?.note(writes, keys.schedulesLastOf(to));
-    if (last) await writes.hsetnx(keys.schedulesLastOf(to), id, last);
-    await writes.hdel(keys.schedulesLastOf(from), id);
+    await moveScheduleTick(writes)(keys.schedulesLastOf(from), keys.schedulesLastOf(to), id);
   }
 
   async find(id: string): Promise<StoredSchedule | undefined> {
