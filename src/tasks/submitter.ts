@@ -18,6 +18,7 @@ import type { Keys } from '../store/keys.js';
 import { encodeJob, jobOptionsForAdd, orderedJobData } from '../store/codecs/job-data.js';
 import { decodeTaskIndex, encodeTaskIndex } from '../store/codecs/task-index.js';
 import { submitTasks, type SubmitEntry, type SubmitReply } from '../store/tasks/submit-tasks.js';
+import { groupBy } from '../store/group-by.js';
 import { OrchestratorError, invalidArgument } from '../errors/errors.js';
 import type { ExecutorPolicy } from '../executors/executor-policy.js';
 import { resolveTask, type ResolvedTask, type TaskSubmission } from './task-spec.js';
@@ -169,12 +170,7 @@ export class TaskSubmitter {
   }
 
   private async enqueue(tasks: ResolvedTask[]): Promise<void> {
-    const byClass = new Map<string, ResolvedTask[]>();
-    for (const t of tasks) {
-      const list = byClass.get(t.taskClass);
-      if (list) list.push(t);
-      else byClass.set(t.taskClass, [t]);
-    }
+    const byClass = groupBy(tasks, (t) => t.taskClass);
     const job = (t: ResolvedTask) => ({ name: t.jobName, data: orderedJobData(t.data), opts: jobOptionsForAdd(t) });
     await Promise.all(
       [...byClass].map(([cls, list]) => {
