@@ -58,5 +58,8 @@ describe('redis address', () => {
     expect(clusterUrl(['redis://:pw@127.0.0.1:7001', 'redis://127.0.0.1:7002', 'redis://127.0.0.1:7001'])).toBe('redis://:pw@127.0.0.1:7001,127.0.0.1:7002');
     expect(() => clusterUrl(['redis://a:1', 'rediss://b:2'])).toThrow(/same scheme/);
     expect(clusterUrl([])).toBe('');
+    // One seed is a cluster too: redis.cluster says so, whatever the number of seeds.
+    expect(isClusterUrl(clusterUrl(['redis://10.0.0.1:7000']))).toBe(true);
+    expect(parseRedisAddress(clusterUrl(['redis://10.0.0.1:7000'])).cluster).toBe(true);
   });
 });

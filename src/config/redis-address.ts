@@ -87,7 +87,10 @@ export function redactAddress(url: string): string {
   });
 }
 
-/** The seed URLs of `redis.cluster` as one URL of this module's form (credentials from the first). */
+/**
+ * The seed URLs of `redis.cluster` as one URL of this module's form (credentials from the first):
+ * always a cluster, one seed included.
+ */
 export function clusterUrl(seeds: readonly string[]): string {
   if (seeds.length === 0) return '';
   const parsed = seeds.map(parseRedisAddress);
@@ -96,6 +99,9 @@ export function clusterUrl(seeds: readonly string[]): string {
     if (p.tls !== first.tls) throw new RedisAddressError(`redis.cluster[${i}]: every seed must use the same scheme (${first.tls ? 'rediss' : 'redis'}://)`);
   }
   const head = /^(rediss?:\/\/(?:[^@/]*@)?)/i.exec(seeds[0]!.trim())![1]!;
-  const hosts = parsed.flatMap((p) => p.nodes).map((n) => (n.host.includes(':') ? `[${n.host}]:${n.port}` : `${n.host}:${n.port}`));
-  return `${head}${[...new Set(hosts)].join(',')}`;
+  const hosts = [...new Set(parsed.flatMap((p) => p.nodes).map((n) => (n.host.includes(':') ? `[${n.host}]:${n.port}` : `${n.host}:${n.port}`)))];
+  // A URL names a cluster by naming several hosts; a cluster given by one seed names it twice
+  // (the client connects to it once and learns the rest from it).
+  if (hosts.length === 1) hosts.push(hosts[0]!);
+  return `${head}${hosts.join(',')}`;
 }
