@@ -329,6 +329,7 @@ describe('chaos soak', { timeout: 420_000 }, () => {
     const acknowledged = new Map<string, Planned['expected']>();
     /** When each task was acknowledged: a task lost in a master's failover must have been acknowledged just before it. */
     const ackAt = new Map<string, number>();
+    const classOf = new Map<string, string>();
     submitting = true;
     let next = 0;
     const t0 = Date.now();
@@ -358,6 +359,7 @@ describe('chaos soak', { timeout: 420_000 }, () => {
           for (const p of planned) {
             acknowledged.set(p.task.taskId, p.expected);
             ackAt.set(p.task.taskId, at);
+            classOf.set(p.task.taskId, p.task.taskClass);
           }
         }
       }
@@ -643,7 +645,13 @@ describe('chaos soak', { timeout: 420_000 }, () => {
           const history = describeEvents(events.get(taskId) ?? []);
           const ackedInWindow = inReplicationWindow(ackAt.get(taskId));
           const ackedBeforeKill = masterKills.map((k) => `${k.atMs - ackAt.get(taskId)!} ms before the kill of :${k.port}`).join(', ');
-          if (!final && !FINAL_STATES.has(state) && ackedInWindow) lostInWindow.push(`${taskId}: ${state}, acknowledged ${ackedBeforeKill}; ${history}`);
+          // Lost means gone: a task still indexed must have lost its job too, or it is stuck.
+          const lostInFailover =
+            !final &&
+            ackedInWindow &&
+            !FINAL_STATES.has(state) &&
+            (state === 'not found' || (await s.r.exists(s.keys.job(classOf.get(taskId)!, taskId))) === 0);
+          if (lostInFailover) lostInWindow.push(`${taskId}: ${state}, acknowledged ${ackedBeforeKill}; ${history}`);
           else if (!final && state === 'not found') lost.push(`${taskId}: ${history}`);
           else if (!final && FINAL_STATES.has(state)) noResult.push(`${taskId}: ${state} with no result on the results stream; ${history}`);
           else if (!final) stuck.push(`${taskId}: ${state}; ${history}`);
