@@ -24,6 +24,15 @@
  *
  * The seed is printed at start; SOAK_SEED=<n> replays the same tasks and fault sequence (timings
  * differ from run to run). SOAK_CHAOS_MS and SOAK_RATE change the length and the load.
+ *
+ * SOAK_REDIS=cluster (`npm run soak:cluster`) runs the same soak on a Redis Cluster instead: three
+ * masters with a replica each (test/helpers/redis-cluster.ts), the two classes on different
+ * masters, and in place of the single Redis's faults a kill -9 of a master (twice a round: the
+ * masters of the two classes while they have a replica), which fails over to its replica and
+ * stays dead. The audit is the same, with README "Redis Cluster", "A master's failover" as its one
+ * exception: a task acknowledged within the replication window before a master's kill may be
+ * lost (and an outcome read from the feed in that window may be read again after its task reruns);
+ * those are counted apart, and anything else fails as on one Redis.
  * vitest.config.ts runs this file alone, after every other suite: its pools' 2 s locks and the
  * other suites' must not starve each other on a 2-core machine.
  */
@@ -33,13 +42,25 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { OrchestratorClient, TaskState, WorkflowRunState, type TaskInput, type WorkflowInput } from '../src/client/orchestrator-client.js';
 import { byTask, describeEvents, duplicateResults, FINAL_STATES, lifecycleViolations, readFeeds, type FeedEntry } from './helpers/feed-audit.js';
 import { allProcesses, cmdline, describeProcess, descendants, procStat, stillRunning, type ProcStat } from './helpers/process-tree.js';
+import { masterOfSlot } from '../src/redis/cluster-admin.js';
+import { startRedisCluster, type RedisClusterHandle } from './helpers/redis-cluster.js';
 import { startRestartableRedis, type RestartableRedis } from './helpers/restartable-redis.js';
 import { SeededRandom } from './helpers/seeded-random.js';
-import { OPEN_POLICY, startBareSystem, type BareSystem, type OrchestratorProcess, type PoolProcess } from './helpers/system.js';
+import { OPEN_POLICY, startBareSystem, type BareSystem, type OrchestratorProcess, type PoolProcess, type RedisHandle } from './helpers/system.js';
 import { taskReadableTempDir } from './helpers/temp-dir.js';
 import { waitFor } from './helpers/wait.js';
 
 const SEED = Number(process.env.SOAK_SEED ?? 1515);
+/** What the soak runs on: `single` (the default, one restartable Redis) or `cluster`. */
+const REDIS_KIND = process.env.SOAK_REDIS ?? 'single';
+if (REDIS_KIND !== 'single' && REDIS_KIND !== 'cluster') throw new Error(`SOAK_REDIS=${REDIS_KIND}: expected "single" or "cluster"`);
+const ON_CLUSTER = REDIS_KIND === 'cluster';
+/**
+ * How long before a master's kill an acknowledged task (or an outcome a feed reader got) may be
+ * lost with the writes its replica never received (README "A master's failover"): the replication
+ * lag on loopback is far below it; test/redis-cluster-failover.chaos.test.ts uses the same bound.
+ */
+const REPLICATION_WINDOW_MS = 1_000;
 /**
  * Faults go on for this long after the first round, which always runs whole (every kind once,
  * about 45 to 60 s here): 0, the default, is that one round. One round already hits each part
@@ -100,8 +121,17 @@ maxStalledCount = 2
 backoff = { type = "fixed", delayMs = 100 }
 `;
 
-const FAULT_KINDS = ['pool-kill', 'pool-term', 'pool-stop', 'frontend-kill', 'frontend-term', 'redis-kill', 'redis-outage', 'redis-pause'] as const;
-type FaultKind = (typeof FAULT_KINDS)[number];
+const PROCESS_FAULTS = ['pool-kill', 'pool-term', 'pool-stop', 'frontend-kill', 'frontend-term'] as const;
+const REDIS_FAULTS = ['redis-kill', 'redis-outage', 'redis-pause'] as const;
+/**
+ * On a cluster a round kills two masters (one of each soak class while it has a replica): a
+ * killed master stays dead (the helper starts no node again), so with three masters of one
+ * replica each, a master that has already failed over has no replica left to take over from it.
+ */
+const CLUSTER_FAULTS = ['master-kill', 'master-kill'] as const;
+type FaultKind = (typeof PROCESS_FAULTS)[number] | (typeof REDIS_FAULTS)[number] | 'master-kill';
+const FAULT_KINDS: readonly FaultKind[] = [...PROCESS_FAULTS, ...(ON_CLUSTER ? CLUSTER_FAULTS : REDIS_FAULTS)];
+const KINDS: readonly FaultKind[] = [...new Set(FAULT_KINDS)];
 
 /** Codes whose outcome a client cannot know (or a refusal to retry later): retried with the same id. */
 const UNKNOWN_OUTCOME = new Set([status.UNAVAILABLE, status.DEADLINE_EXCEEDED, status.RESOURCE_EXHAUSTED]);
@@ -174,8 +204,10 @@ const WORKFLOW: WorkflowInput = {
   ],
 };
 
-let sys: BareSystem | undefined;
+let sys: BareSystem<RedisHandle> | undefined;
+/** The single Redis (SOAK_REDIS=single), or the cluster. */
 let redis: RestartableRedis | undefined;
+let cluster: RedisClusterHandle | undefined;
 const clients: OrchestratorClient[] = [];
 /** The clients' loops run while this holds (cleared at the drain, or by a failure's teardown). */
 let submitting = false;
@@ -191,11 +223,28 @@ afterAll(async () => {
 describe('chaos soak', { timeout: 420_000 }, () => {
   it('loses no acknowledged task, finishes none twice, leaves none stuck and no process behind, ends every workflow run', async () => {
     say(
-      `seed ${SEED} (SOAK_SEED=${SEED} replays it), one round of faults${CHAOS_MS ? ` then more until ${CHAOS_MS} ms` : ''}, ${RATE} tasks/s, ${POOLS} pools, ${FRONT_ENDS} front ends`,
+      `seed ${SEED} (SOAK_SEED=${SEED} replays it), on ${ON_CLUSTER ? 'a Redis Cluster (3 masters, 1 replica each)' : 'one Redis'}, one round of faults${CHAOS_MS ? ` then more until ${CHAOS_MS} ms` : ''}, ${RATE} tasks/s, ${POOLS} pools, ${FRONT_ENDS} front ends`,
     );
-    redis = await startRestartableRedis({ extraArgs: ['--appendfsync', 'always'] });
-    const s = (sys = await startBareSystem({ toml: SOAK_TOML, redis }));
-    expect(await s.r.config('GET', 'appendfsync')).toEqual(['appendfsync', 'always']);
+    let s: BareSystem<RedisHandle>;
+    if (ON_CLUSTER) {
+      cluster = await startRedisCluster({ masters: 3, replicas: 1, nodeTimeoutMs: 2_000 });
+      s = sys = await startBareSystem<RedisHandle>({ toml: SOAK_TOML, redis: cluster });
+      // The classes on different masters, so a master's kill meets one class's tasks and not the other's.
+      const [a, b] = SOAK_CLASSES.map((c) => s.keys.taskList(c));
+      const masterA = await cluster.masterOf(a!);
+      if ((await cluster.masterOf(b!)) === masterA) {
+        const other = (await cluster.nodes()).find((n) => n.role === 'master' && n.slots.length > 0 && n.port !== masterA)!;
+        await cluster.moveSlot(await cluster.slotOf(b!), other.port);
+      }
+      const masters = await Promise.all(SOAK_CLASSES.map((c) => cluster!.masterOf(s.keys.taskList(c))));
+      expect(new Set(masters).size, `the soak classes on different masters: ${masters.join(', ')}`).toBe(SOAK_CLASSES.length);
+      say(`cluster ${cluster.url}; ${SOAK_CLASSES.map((c, i) => `${c} on :${masters[i]}`).join(', ')}`);
+    } else {
+      redis = await startRestartableRedis({ extraArgs: ['--appendfsync', 'always'] });
+      s = sys = await startBareSystem<RedisHandle>({ toml: SOAK_TOML, redis });
+      expect(await s.r.config('GET', 'appendfsync')).toEqual(['appendfsync', 'always']);
+    }
+    const redisUrl = s.redis.url;
     const runDir = taskReadableTempDir('orq-soak-run-');
     const faultRng = SeededRandom.derive(SEED, 0x5eed);
     const clientRng = SeededRandom.derive(SEED, 0xc11e);
@@ -278,6 +327,9 @@ describe('chaos soak', { timeout: 420_000 }, () => {
     };
 
     const acknowledged = new Map<string, Planned['expected']>();
+    /** When each task was acknowledged: a task lost in a master's failover must have been acknowledged just before it. */
+    const ackAt = new Map<string, number>();
+    const classOf = new Map<string, string>();
     submitting = true;
     let next = 0;
     const t0 = Date.now();
@@ -302,7 +354,14 @@ describe('chaos soak', { timeout: 420_000 }, () => {
                   5_000,
                 ),
               );
-        if (ok) for (const p of planned) acknowledged.set(p.task.taskId, p.expected);
+        if (ok) {
+          const at = Date.now();
+          for (const p of planned) {
+            acknowledged.set(p.task.taskId, p.expected);
+            ackAt.set(p.task.taskId, at);
+            classOf.set(p.task.taskId, p.task.taskClass);
+          }
+        }
       }
     };
 
@@ -310,6 +369,8 @@ describe('chaos soak', { timeout: 420_000 }, () => {
     // its last cursor after every break (a front end killed, a stream ended), as README "Feeds" says a
     // client does; every acknowledged task's outcome must reach them once ----
     const delivered = new Map<string, number>();
+    /** When a reader first got each outcome: one got again after a failover must have been read just before it. */
+    const firstDeliveredAt = new Map<string, number>();
     const markers: string[] = [];
     const streamEnds = new Map<string, number>();
     const unexpectedStreamCodes: string[] = [];
@@ -325,7 +386,10 @@ describe('chaos soak', { timeout: 420_000 }, () => {
           for await (const r of stream) {
             cursor = r.cursor;
             if (r.undeliverable) markers.push(`${r.cursor} ${r.taskId}: ${r.undeliverable}`);
-            else delivered.set(r.taskId, (delivered.get(r.taskId) ?? 0) + 1);
+            else {
+              delivered.set(r.taskId, (delivered.get(r.taskId) ?? 0) + 1);
+              if (!firstDeliveredAt.has(r.taskId)) firstDeliveredAt.set(r.taskId, Date.now());
+            }
           }
         } catch (err) {
           const e = err as ServiceError;
@@ -349,10 +413,14 @@ describe('chaos soak', { timeout: 420_000 }, () => {
 
     await frontEnds[0]!.client.createWorkflow(WORKFLOW);
     const runs: string[] = [];
+    const runAckAt = new Map<string, number>();
     const runStarter = async () => {
       for (let n = 0; submitting; n++) {
         const runId = `soak-${SEED}-run-${n}`;
-        if (await untilAcknowledged(runId, (c) => c.startWorkflowRun({ name: WORKFLOW.name, runId }))) runs.push(runId);
+        if (await untilAcknowledged(runId, (c) => c.startWorkflowRun({ name: WORKFLOW.name, runId }))) {
+          runs.push(runId);
+          runAckAt.set(runId, Date.now());
+        }
         const due = t0 + (n + 1) * 4_000;
         while (submitting && Date.now() < due) await pause(Math.min(250, due - Date.now()));
       }
@@ -361,6 +429,45 @@ describe('chaos soak', { timeout: 420_000 }, () => {
 
     // ---- faults ----
     const faults: { kind: FaultKind; atMs: number; target: string; tookMs: number }[] = [];
+    /** Each master killed: from `atMs` (the kill sent) to `deadMs` (the process gone), the window's end. */
+    const masterKills: { port: number; atMs: number; deadMs: number }[] = [];
+    /** Whether a moment lies in a master kill's replication window: from REPLICATION_WINDOW_MS before the kill to the master's death. */
+    const inReplicationWindow = (ms: number | undefined) => ms !== undefined && masterKills.some((k) => ms >= k.atMs - REPLICATION_WINDOW_MS && ms <= k.deadMs);
+    /**
+     * kill -9 of a master that still has a replica, preferring one serving a soak class not hit
+     * yet; resolves once its replica serves its slots and every live node reports cluster_state:ok.
+     */
+    const killMaster = async (): Promise<string> => {
+      const c = cluster!;
+      const views = await c.nodes();
+      const withReplica = views.filter(
+        (n) => n.role === 'master' && !n.failed && n.slots.length > 0 && views.some((r) => r.role === 'replica' && !r.failed && r.masterId === n.id),
+      );
+      if (withReplica.length === 0) return 'none: no master has a replica left';
+      const classMasters = new Map<number, string>();
+      for (const cls of SOAK_CLASSES) classMasters.set(await c.masterOf(s.keys.taskList(cls)), cls);
+      const hit = new Set(masterKills.map((k) => k.port));
+      const fresh = withReplica.filter((n) => classMasters.has(n.port) && !hit.has(n.port));
+      const victim = faultRng.pick(fresh.length > 0 ? fresh : withReplica);
+      const firstSlots = victim.slots.map(([a]) => a);
+      const kill = { port: victim.port, atMs: Date.now(), deadMs: Number.POSITIVE_INFINITY };
+      masterKills.push(kill);
+      await c.kill(victim.port);
+      kill.deadMs = Date.now();
+      await waitFor(
+        async () => {
+          const now = await c.nodes();
+          return firstSlots.every((slot) => {
+            const m = masterOfSlot(now, slot);
+            return m !== undefined && m.port !== victim.port;
+          });
+        },
+        { timeoutMs: 60_000, intervalMs: 200, message: `no replica took over the slots of master :${victim.port}` },
+      );
+      await c.waitOk(60_000);
+      const after = masterOfSlot(await c.nodes(), firstSlots[0]!)!;
+      return `master :${victim.port}${classMasters.has(victim.port) ? ` (${classMasters.get(victim.port)})` : ''} -> replica :${after.port}`;
+    };
     /**
      * Waits until the tasks stalled since `fromMs` have ended, so the next fault meets each task
      * at most once; stalls show a lock and a stall check after the fault, so not before that.
@@ -416,6 +523,7 @@ describe('chaos soak', { timeout: 420_000 }, () => {
         frontEnds[slot] = await startFrontEnd();
         return `${fe.proc.addr} -> ${frontEnds[slot]!.proc.addr}`;
       }
+      if (kind === 'master-kill') return killMaster();
       if (kind === 'redis-pause') {
         redis!.pause();
         await pause(DOWN_MS);
@@ -461,7 +569,8 @@ describe('chaos soak', { timeout: 420_000 }, () => {
         async () => {
           results.clear();
           for (const [id, list] of byTask(await readFeeds(s.r, s.keys.resultStreams(SOAK_CLASSES)))) results.set(id, list);
-          return [...acknowledged.keys()].every((id) => results.has(id));
+          // A task acknowledged in a failover's window may be gone: the audit below tells which.
+          return [...acknowledged.keys()].every((id) => results.has(id) || inReplicationWindow(ackAt.get(id)));
         },
         { timeoutMs: DRAIN_MS, intervalMs: 500 },
       );
@@ -475,7 +584,15 @@ describe('chaos soak', { timeout: 420_000 }, () => {
         async () => {
           for (const runId of runs) {
             if (runStates.has(runId)) continue;
-            const run = await client.getWorkflowRun(runId);
+            let run;
+            try {
+              run = await client.getWorkflowRun(runId);
+            } catch (err) {
+              // A run whose StartWorkflowRun was acknowledged in a failover's window may be gone with it.
+              if ((err as ServiceError).code !== status.NOT_FOUND || !inReplicationWindow(runAckAt.get(runId))) throw err;
+              runStates.set(runId, 'LOST_IN_FAILOVER_WINDOW');
+              continue;
+            }
             if (run.state !== WorkflowRunState.WORKFLOW_RUN_STATE_RUNNING && run.state !== WorkflowRunState.WORKFLOW_RUN_STATE_UNSPECIFIED)
               runStates.set(runId, WorkflowRunState[run.state]);
           }
@@ -487,7 +604,10 @@ describe('chaos soak', { timeout: 420_000 }, () => {
       say('drain: not every workflow run ended');
     }
     try {
-      await waitFor(() => [...acknowledged.keys()].every((id) => delivered.has(id)), { timeoutMs: 30_000, intervalMs: 250 });
+      await waitFor(() => [...acknowledged.keys()].every((id) => delivered.has(id) || (inReplicationWindow(ackAt.get(id)) && !results.has(id))), {
+        timeoutMs: 30_000,
+        intervalMs: 250,
+      });
     } catch {
       say('drain: the feed readers did not get every acknowledged outcome within 30 s');
     }
@@ -504,6 +624,12 @@ describe('chaos soak', { timeout: 420_000 }, () => {
     const noResult: string[] = [];
     const disagree: string[] = [];
     const wrongState: string[] = [];
+    /**
+     * Acknowledged within the replication window before a master's kill and gone (README "A
+     * master's failover"): not found, or indexed with its job gone (its class's master died, the
+     * index's did not), so never final.
+     */
+    const lostInWindow: string[] = [];
     const ids = [...acknowledged.keys()];
     for (let i = 0; i < ids.length; i += 32) {
       await Promise.all(
@@ -517,7 +643,16 @@ describe('chaos soak', { timeout: 420_000 }, () => {
             state = 'not found';
           }
           const history = describeEvents(events.get(taskId) ?? []);
-          if (!final && state === 'not found') lost.push(`${taskId}: ${history}`);
+          const ackedInWindow = inReplicationWindow(ackAt.get(taskId));
+          const ackedBeforeKill = masterKills.map((k) => `${k.atMs - ackAt.get(taskId)!} ms before the kill of :${k.port}`).join(', ');
+          // Lost means gone: a task still indexed must have lost its job too, or it is stuck.
+          const lostInFailover =
+            !final &&
+            ackedInWindow &&
+            !FINAL_STATES.has(state) &&
+            (state === 'not found' || (await s.r.exists(s.keys.job(classOf.get(taskId)!, taskId))) === 0);
+          if (lostInFailover) lostInWindow.push(`${taskId}: ${state}, acknowledged ${ackedBeforeKill}; ${history}`);
+          else if (!final && state === 'not found') lost.push(`${taskId}: ${history}`);
           else if (!final && FINAL_STATES.has(state)) noResult.push(`${taskId}: ${state} with no result on the results stream; ${history}`);
           else if (!final) stuck.push(`${taskId}: ${state}; ${history}`);
           else if (state !== final.f.state) disagree.push(`${taskId}: status ${state}, results stream ${final.f.state}`);
@@ -535,8 +670,14 @@ describe('chaos soak', { timeout: 420_000 }, () => {
     const disorder = lifecycleViolations(events);
     const stalledOut = [...results].filter(([, list]) => list.some((e) => /stalled more than allowable limit/.test(e.f.error ?? ''))).map(([id]) => id);
     const runsNotEnded = runs.filter((id) => !runStates.has(id));
-    const notDelivered = ids.filter((id) => !delivered.has(id));
-    const deliveredTwice = [...delivered].filter(([, n]) => n > 1).map(([id, n]) => `${id}: ${n} times`);
+    const goneInWindow = new Set(lostInWindow.map((line) => line.slice(0, line.indexOf(':'))));
+    const notDelivered = ids.filter((id) => !delivered.has(id) && !goneInWindow.has(id));
+    const twice = [...delivered].filter(([, n]) => n > 1);
+    // An outcome read in a failover's window and lost with it: its task ran again, and the reader
+    // got the rerun's outcome too (at least once, README "A master's failover").
+    const redeliveredInWindow = twice.filter(([id]) => inReplicationWindow(firstDeliveredAt.get(id))).map(([id, n]) => `${id}: ${n} times`);
+    const deliveredTwice = twice.filter(([id]) => !inReplicationWindow(firstDeliveredAt.get(id))).map(([id, n]) => `${id}: ${n} times`);
+    const runsLostInWindow = runs.filter((id) => runStates.get(id) === 'LOST_IN_FAILOVER_WINDOW');
 
     // ---- everything stops gracefully; then nothing of theirs may run ----
     clearInterval(snapshots);
@@ -553,7 +694,7 @@ describe('chaos soak', { timeout: 420_000 }, () => {
         if (p.start < firstTick || p.pid === process.pid) return false;
         if (cmdline(p.pid).includes(`soak-${SEED}-cmd`)) return true;
         try {
-          return readFileSync(`/proc/${p.pid}/environ`, 'utf8').split('\0').includes(`REDIS_URL=${redis!.url}`);
+          return readFileSync(`/proc/${p.pid}/environ`, 'utf8').split('\0').includes(`REDIS_URL=${redisUrl}`);
         } catch {
           return false;
         }
@@ -567,9 +708,10 @@ describe('chaos soak', { timeout: 420_000 }, () => {
       orphanViolations.push(`after every pool and front end stopped: ${(await leftOver()).map(describeProcess).join('; ')}`);
     }
 
-    const byKind = Object.fromEntries(FAULT_KINDS.map((k) => [k, faults.filter((f) => f.kind === k).length]));
+    const byKind = Object.fromEntries(KINDS.map((k) => [k, faults.filter((f) => f.kind === k).length]));
     const finished = ids.filter((id) => results.get(id)?.some((e) => FINAL_STATES.has(e.f.state ?? ''))).length;
     const summary = {
+      redis: REDIS_KIND,
       seed: SEED,
       durationS: (Date.now() - started) / 1_000,
       acknowledged: acknowledged.size,
@@ -586,6 +728,14 @@ describe('chaos soak', { timeout: 420_000 }, () => {
       runStates: Object.fromEntries([...runStates.values()].reduce((m, st) => m.set(st, (m.get(st) ?? 0) + 1), new Map<string, number>())),
       processesSeen: seen.size,
       lost: lost.length,
+      ...(ON_CLUSTER && {
+        masterKills: masterKills.map((k) => `:${k.port} at +${((k.atMs - started) / 1_000).toFixed(1)}s`),
+        replicationWindowMs: REPLICATION_WINDOW_MS,
+        acknowledgedInWindow: ids.filter((id) => inReplicationWindow(ackAt.get(id))).length,
+        lostInWindow: lostInWindow.length,
+        redeliveredInWindow: redeliveredInWindow.length,
+        runsLostInWindow: runsLostInWindow.length,
+      }),
       twoFinalResults: duplicates.length + finalEvents.length,
       stuck: stuck.length,
       noResult: noResult.length,
@@ -608,6 +758,9 @@ describe('chaos soak', { timeout: 420_000 }, () => {
       say(`${title}: ${lines.length}\n  ${lines.slice(0, 40).join('\n  ')}${lines.length > 40 ? `\n  ... ${lines.length - 40} more` : ''}`);
     };
     report('LOST', lost);
+    report('LOST IN A FAILOVER WINDOW (README "A master\'s failover")', lostInWindow);
+    report('DELIVERED AGAIN AFTER A FAILOVER WINDOW', redeliveredInWindow);
+    report('WORKFLOW RUNS LOST IN A FAILOVER WINDOW', runsLostInWindow);
     report('TWO FINAL RESULTS', [...duplicates.map((d) => `${d.taskId}: ${d.outcomes.join(', ')}`), ...finalEvents]);
     report('STUCK', stuck);
     report('NO RESULT', noResult);
