@@ -14,6 +14,10 @@ import { startSystem, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
 import { Redis } from 'ioredis';
 import { decodeTaskIndex, entryMs } from '../src/store/codecs/task-index.js';
+import { taskIndexBucket } from '../src/store/keys.js';
+import { TaskQueues } from '../src/tasks/task-queues.js';
+import { TaskRetention } from '../src/tasks/task-retention.js';
+import { createLogger } from '../src/logging/logger.js';
 
 let lab: NetnsLab;
 let remote: NetnsHost;
@@ -164,7 +168,9 @@ describe('the system on a Redis Cluster', { timeout: 60_000 }, () => {
     const ids: string[] = [];
     for (let i = 0; ids.length < 6; i++) {
       const id = `crash-step-${i}`;
-      if ((await cluster.masterOf(sys.keys.taskIndex(id))) !== classMaster) ids.push(id);
+      // Each in a bucket of its own, so that releasing one bucket's claims releases one.
+      const apart = !ids.some((other) => taskIndexBucket(other) === taskIndexBucket(id));
+      if (apart && (await cluster.masterOf(sys.keys.taskIndex(id))) !== classMaster) ids.push(id);
     }
     const batch = ids.map((taskId, i) => ({ ...echo({ crash: String(i) }), taskId }));
     const front = await sys.startOrchestrator();
@@ -192,6 +198,19 @@ describe('the system on a Redis Cluster', { timeout: 60_000 }, () => {
     await expect(sys.client.getTaskStatus(ids[0]!)).rejects.toThrow(/NOT_FOUND.*submit it again/);
     // A different content for a claimed id is refused; the same content completes it.
     await expect(sys.client.submitTask({ ...echo({ other: '1' }), taskId: ids[0]! })).rejects.toThrow(/ALREADY_EXISTS/);
+    // The retention's claim scan releases a claim past the orphan grace whose task never came
+    // (here the last id's, with no grace), and leaves a claim within the grace alone.
+    const queues = new TaskQueues({ redis: sys.r, keys: sys.keys, classes: sys.config.classes });
+    const sweeper = (graceMs: number) =>
+      new TaskRetention({ redis: sys.r, keys: sys.keys, queues, logger: createLogger('warn'), ownerId: 'test', orphanGraceMs: graceMs });
+    const last = ids[ids.length - 1]!;
+    try {
+      expect(await sweeper(60_000).releaseStaleClaims([taskIndexBucket(last)])).toBe(0);
+      expect(await sweeper(0).releaseStaleClaims([taskIndexBucket(last)])).toBe(1);
+    } finally {
+      await queues.close();
+    }
+    expect(await sys.r.hget(sys.keys.taskIndex(last), last)).toBeNull();
     const again = await sys.client.submitTasks(batch);
     expect(again.map((t) => t.created)).toEqual(ids.map(() => true));
     for (const id of ids) expect((await sys.client.waitForResult(id, { timeoutMs: 30_000 })).state).toBe(TaskState.TASK_STATE_SUCCEEDED);

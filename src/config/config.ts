@@ -715,7 +715,11 @@ const schema = z.strictObject({
     .strictObject({
       /** Pause between retention sweeps (one orchestrator sweeps at a time). @default 1000 */
       sweepIntervalMs: z.number().int().min(50).default(1_000),
-      /** Age after which a task whose job is gone (removed by hand, or cancelled while queued by an older version) is forgotten. @default 300000 */
+      /**
+       * Age after which a task whose job is gone (removed by hand, or cancelled while queued by an
+       * older version) is forgotten; on a Redis Cluster also after which a claim whose task was never
+       * added (its front end stopped between a submission's steps) is released. @default 300000
+       */
       orphanGraceMs: z.number().int().min(1_000).default(300_000),
       /**
        * Most bytes of Redis memory finished tasks (all classes) may take, estimated from sampled

@@ -34,6 +34,11 @@ import { removeFinishedTasks } from '../store/tasks/remove-finished-tasks.js';
 import { holdLock } from '../store/locks/hold-lock.js';
 import { releaseLock } from '../store/locks/release-lock.js';
 import { joblessTasks } from '../store/tasks/jobless-tasks.js';
+import { settleTaskIds } from '../store/tasks/settle-task-ids.js';
+import { readIndexBucket } from '../store/tasks/read-task-index.js';
+import { decodeTaskIndex } from '../store/codecs/task-index.js';
+import { groupBy } from '../store/group-by.js';
+import { TASK_INDEX_BUCKETS } from '../store/keys.js';
 import { sampleFinishedJobs } from '../store/tasks/sample-finished-jobs.js';
 import { repeatLimited, type RepeatedLog } from '../logging/repeat-limiter.js';
 
@@ -75,6 +80,8 @@ const BATCH = 500;
 const ORPHAN_SCAN = 500;
 /** Orphans are rare (cancels of queued tasks, removals by hand): one scan every this many sweeps. */
 const ORPHAN_SCAN_EVERY = 10;
+/** On a Redis Cluster: index buckets read per orphan scan for claims whose task was never added (4096 buckets: a pass in about 85 minutes at the defaults). */
+const CLAIM_SCAN_BUCKETS = 8;
 /** Jobs of each finished set whose MEMORY USAGE is read per sweep to estimate the set's bytes. */
 const SIZE_SAMPLES = 8;
 /**
@@ -96,6 +103,9 @@ export class TaskRetention {
   private timer?: NodeJS.Timeout;
   private running?: Promise<unknown>;
   private closed = false;
+  /** On a cluster: the next index bucket the claim scan reads. */
+  private claimAt = 0;
+  private readonly settle: ReturnType<typeof settleTaskIds>;
   /** Per class: where the orphan scan goes on from (an XRANGE start of its task list: "-" or "(<entry id>"). */
   private readonly orphanAt = new Map<string, string>();
   private readonly log: Logger;
@@ -112,6 +122,7 @@ export class TaskRetention {
     this.release = releaseLock(opts.redis, opts.keys.retentionLock);
     this.sample = sampleFinishedJobs(opts.redis, opts.keys);
     this.jobless = joblessTasks(opts.redis, opts.keys);
+    this.settle = settleTaskIds(opts.redis, opts.keys);
     this.log = opts.logger.child({ component: 'retention' });
     this.sweepFailed = repeatLimited(this.log, 'warn');
   }
@@ -162,9 +173,56 @@ export class TaskRetention {
       removed += await this.trim(name, 'failed', cls.keepFailed);
       if (orphans) removed += await this.sweepOrphans(name);
     }
+    if (orphans && this.opts.keys.cluster && (await stillLeader())) await this.sweepClaims(CLAIM_SCAN_BUCKETS);
     const maxBytes = this.opts.maxFinishedBytes?.() ?? 0;
     if (maxBytes > 0 && (await stillLeader())) removed += await this.trimBytes(maxBytes);
     return removed;
+  }
+
+  /**
+   * On a Redis Cluster, where a submission claims its ids before it adds their tasks
+   * (src/store/tasks/submit-tasks.ts submitApart): reads the next `buckets` index buckets and
+   * releases the claims older than the orphan grace whose task was never added (no job, no
+   * cancel mark): left by a front end stopped between the steps, and not completed by a retry
+   * since. Returns how many were released.
+   */
+  async sweepClaims(buckets: number): Promise<number> {
+    const ns: number[] = [];
+    for (let k = 0; k < buckets; k++) {
+      ns.push(this.claimAt);
+      this.claimAt = (this.claimAt + 1) % TASK_INDEX_BUCKETS;
+    }
+    return this.releaseStaleClaims(ns);
+  }
+
+  /** sweepClaims' work on the index buckets numbered `buckets`. */
+  async releaseStaleClaims(buckets: readonly number[]): Promise<number> {
+    const { redis, keys } = this.opts;
+    const before = Date.now() - (this.opts.orphanGraceMs ?? 300_000);
+    const stale: { taskId: string; taskClass: string; indexValue: string }[] = [];
+    for (const n of buckets) {
+      for (const [taskId, value] of Object.entries(await readIndexBucket(redis, keys, n))) {
+        const v = decodeTaskIndex(value);
+        const at = v.listEntry === '' && /^\d{1,15}$/.test(v.claimedMs) ? Number(v.claimedMs) : undefined;
+        if (at !== undefined && at < before && this.opts.queues.classes.has(v.taskClass)) {
+          stale.push({ taskId, taskClass: v.taskClass, indexValue: `${v.taskClass}\t${v.digest}` });
+        }
+      }
+    }
+    if (stale.length === 0) return 0;
+    const orphans: typeof stale = [];
+    for (const [taskClass, claims] of groupBy(stale, (c) => c.taskClass)) {
+      const ids = claims.map((c) => c.taskId);
+      const gone = new Set(await this.jobless(taskClass, ids));
+      const marks = await redis.hmget(keys.cancelOf(taskClass), ...ids);
+      claims.forEach((c, i) => {
+        if (gone.has(c.taskId) && marks[i] === null) orphans.push(c);
+      });
+    }
+    if (orphans.length === 0) return 0;
+    const released = await this.settle(orphans.map((c) => ({ taskId: c.taskId, indexValue: c.indexValue, entry: '' })));
+    if (released > 0) this.log.info({ released }, 'claims of submissions that never added their tasks released');
+    return released;
   }
 
   /**

@@ -33,3 +33,8 @@ export async function countIndexedTasks(redis: RedisClient, keys: Keys): Promise
 export async function readTaskIndex(redis: RedisClient, keys: Keys, taskId: string): Promise<string | null> {
   return redis.hget(keys.taskIndex(taskId), taskId);
 }
+
+/** Every entry of index bucket `n` (keys.ts taskIndexBucket): task_id -> value. */
+export async function readIndexBucket(redis: RedisClient, keys: Keys, n: number): Promise<Record<string, string>> {
+  return redis.hgetall(keys.taskIndexBucket(n));
+}

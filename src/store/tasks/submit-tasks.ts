@@ -4,6 +4,7 @@ import type { EncodedJob } from '../codecs/job-data.js';
 import { storeScript } from '../store-script.js';
 import { hashTag } from '../../redis/hash-tag.js';
 import { bucketKeys } from './index-slots.js';
+import { settleTaskIds } from './settle-task-ids.js';
 import { groupBy } from '../group-by.js';
 
 /**
@@ -101,20 +102,10 @@ export function submitTasks(redis: RedisClient, keys: Keys, eventsMaxLen: number
 function submitApart(redis: RedisClient, keys: Keys, eventsMaxLen: number): (entries: readonly SubmitEntry[]) => Promise<SubmitReply> {
   const claim = storeScript<Command>(redis, 'tasks/claim-task-ids');
   const add = storeScript<(numKeys: number, keys: string[], argv: (string | number | Buffer)[]) => Promise<string[]>>(redis, 'tasks/submit-class-tasks');
-  const settle = storeScript<(numKeys: number, keys: string[], argv: string[]) => Promise<number>>(redis, 'tasks/settle-task-ids');
-  /** Settles `which` (entry indexes) with their list entries ("" releases), one call per index slot. */
-  const settleAll = async (entries: readonly SubmitEntry[], which: [number, string][]) => {
-    await Promise.all(
-      [...groupBy(which, ([i]) => hashTag(keys.taskIndex(entries[i]!.taskId)))].map(([, group]) => {
-        const { keyList, indexOf } = bucketKeys(
-          keys,
-          group.map(([i]) => entries[i]!.taskId),
-        );
-        const argv = group.flatMap(([i, entry], k) => [entries[i]!.taskId, entries[i]!.indexValue, entry, String(indexOf[k])]);
-        return settle(keyList.length, keyList, argv);
-      }),
-    );
-  };
+  const settle = settleTaskIds(redis, keys);
+  /** Settles `which` (entry indexes) with their list entries ("" releases). */
+  const settleAll = (entries: readonly SubmitEntry[], which: [number, string][]) =>
+    settle(which.map(([i, entry]) => ({ taskId: entries[i]!.taskId, indexValue: entries[i]!.indexValue, entry })));
   return async (entries) => {
     // 1. Claims, per index slot.
     const bySlot = [...groupBy(entries.keys(), (i) => hashTag(keys.taskIndex(entries[i]!.taskId)))];
