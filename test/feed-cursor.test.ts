@@ -95,10 +95,11 @@ describe('feed streams', () => {
     expect(single.resultStreams(['gpu', 'cpu_short'])).toEqual([{ name: '', key: '{orq}:results' }]);
 
     const cluster = keys('orq', { cluster: true });
-    expect(cluster.eventsOf('gpu')).toBe('{orq}:events:gpu');
-    expect(cluster.resultsOf('gpu')).toBe('{orq}:results:gpu');
+    // Each class's in its own slot (tag {orq:<class>}); the workflow events stay under {orq}.
+    expect(cluster.eventsOf('gpu')).toBe('{orq:gpu}:events:gpu');
+    expect(cluster.resultsOf('gpu')).toBe('{orq:gpu}:results:gpu');
     expect(cluster.workflowEvents).toBe('{orq}:events');
-    expect(cluster.eventStreams(['gpu', 'cpu_short']).map((s) => s.key)).toEqual(['{orq}:events', '{orq}:events:gpu', '{orq}:events:cpu_short']);
-    expect(cluster.resultStreams(['gpu']).map((s) => s.key)).toEqual(['{orq}:results:gpu']);
+    expect(cluster.eventStreams(['gpu', 'cpu_short']).map((s) => s.key)).toEqual(['{orq}:events', '{orq:gpu}:events:gpu', '{orq:cpu_short}:events:cpu_short']);
+    expect(cluster.resultStreams(['gpu']).map((s) => s.key)).toEqual(['{orq:gpu}:results:gpu']);
   });
 });
