@@ -1,0 +1,381 @@
+/**
+ * Workflows and the task RPCs that span classes, on a Redis Cluster of three masters with the
+ * suite's three classes on three different masters (each class has a slot of its own, README
+ * "Redis Cluster"; a class sharing a master with another is moved with CLUSTER SETSLOT before
+ * any task exists).
+ *
+ * - Runs whose steps fan out over the three classes and fan in again, passing results along
+ *   (`${steps.a.result.x}`), started on an orchestrator process that is killed with kill -9
+ *   twice mid-run and started again: every run ends SUCCEEDED with the right results, each step's
+ *   task was submitted, started and succeeded once (its class's own events stream), nothing is
+ *   left running or releasing.
+ * - A run cancelled while its steps are being submitted: on a cluster a step's task is added
+ *   without a look at its step (its run lives in another slot), and the engine cancels it right
+ *   after; every step task ends cancelled, none succeeds after the cancel was acknowledged.
+ * - RetryTasks (by ids and by filter), CancelTask and GetTaskStatus on tasks of classes on
+ *   different masters, and ListTasks paging across them.
+ */
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { StepState, TaskState, WorkflowRunState, type TaskInput, type WorkflowInput } from '../src/client/orchestrator-client.js';
+import { createLogger } from '../src/logging/logger.js';
+import { createRedis } from '../src/redis/connection.js';
+import { keysFor } from '../src/store/keys-for.js';
+import { TaskCanceller } from '../src/tasks/task-canceller.js';
+import { TaskSubmitter } from '../src/tasks/submitter.js';
+import { TaskQueues } from '../src/tasks/task-queues.js';
+import { TaskStatusReader } from '../src/tasks/task-status.js';
+import { WorkflowRuns } from '../src/workflows/workflow-runs.js';
+import { WorkflowStore } from '../src/workflows/workflow-store.js';
+import { byTask, readFeed } from './helpers/feed-audit.js';
+import { startRedisCluster, type RedisClusterHandle } from './helpers/redis-cluster.js';
+import { startSystem, type OrchestratorProcess, type TestSystem } from './helpers/system.js';
+import { taskReadableTempDir } from './helpers/temp-dir.js';
+import { waitFor } from './helpers/wait.js';
+
+const CLASSES = ['inproc', 'cpu_short', 'cpu_long'] as const;
+type Cls = (typeof CLASSES)[number];
+
+let cluster: RedisClusterHandle;
+let sys: TestSystem<RedisClusterHandle>;
+/** The master serving each class's keys, once they are spread. */
+const masterOfClass = new Map<Cls, number>();
+
+beforeAll(async () => {
+  cluster = await startRedisCluster({ masters: 3 });
+  // Spread the classes over the masters before any of their keys exist (an empty slot moves at once).
+  const masters = (await cluster.nodes()).filter((n) => n.role === 'master' && n.slots.length > 0).map((n) => n.port);
+  const keysOf = keysFor('orq', cluster.url);
+  const taken = new Set<number>();
+  for (const cls of CLASSES) {
+    let m = await cluster.masterOf(keysOf.taskList(cls));
+    if (taken.has(m)) {
+      const free = masters.find((p) => !taken.has(p))!;
+      await cluster.moveSlot(await cluster.slotOf(keysOf.taskList(cls)), free);
+      m = free;
+    }
+    taken.add(m);
+  }
+  await cluster.waitOk();
+  sys = await startSystem({ redis: cluster });
+  for (const cls of CLASSES) masterOfClass.set(cls, await cluster.masterOf(sys.keys.taskList(cls)));
+  await sys.startPool({ classes: 'inproc:8,cpu_short:8,cpu_long:8' });
+}, 120_000);
+afterAll(async () => {
+  if (sys) await sys.stop();
+  else await cluster?.stop();
+});
+
+const echo = (taskClass: Cls, payload: Record<string, string>): TaskInput => ({ taskClass, payload });
+const sleepIn = (taskClass: Cls, ms: number): TaskInput => ({ taskClass, payload: { ms: String(ms) }, executor: { handler: 'sleep' } });
+
+/** Every event of the class's own stream, grouped by task. */
+async function classEvents(cls: Cls): Promise<Map<string, string[]>> {
+  const out = new Map<string, string[]>();
+  for (const [id, list] of byTask(await readFeed(sys.r, sys.keys.eventsOf(cls))))
+    out.set(
+      id,
+      list.map((e) => e.f.type!),
+    );
+  return out;
+}
+
+describe('the suite’s classes', () => {
+  it('are on three different masters', () => {
+    expect(new Set(masterOfClass.values()).size).toBe(3);
+  });
+});
+
+/** Fan-out over three classes from `a`, fan-in at `c`, then `d`; the s* steps take time. */
+const SPREAD: WorkflowInput = {
+  name: 'spread',
+  steps: [
+    { stepId: 'a', task: echo('inproc', { x: '${inputs.x}' }) },
+    { stepId: 'b1', dependsOn: ['a'], task: echo('cpu_short', { y: '${steps.a.result.x}' }) },
+    { stepId: 'b2', dependsOn: ['a'], task: echo('cpu_long', { y: '${steps.a.result.x}0' }) },
+    { stepId: 's1', dependsOn: ['a'], task: sleepIn('cpu_short', 2_000) },
+    { stepId: 's2', dependsOn: ['b1'], task: sleepIn('cpu_long', 2_000) },
+    { stepId: 'c', dependsOn: ['b1', 'b2', 's1', 's2'], task: echo('inproc', { sum: '${steps.b1.result.y}+${steps.b2.result.y}' }) },
+    { stepId: 's3', dependsOn: ['c'], task: sleepIn('inproc', 4_000) },
+    { stepId: 'd', dependsOn: ['c', 's3'], task: echo('cpu_long', { final: '${steps.c.result.sum}' }) },
+  ],
+};
+const STEP_CLASS = new Map<string, Cls>(SPREAD.steps.map((s) => [s.stepId, s.task.taskClass as Cls]));
+
+describe('workflows whose steps run on three masters', { timeout: 120_000 }, () => {
+  it('survive an orchestrator killed with kill -9 twice mid-run: right results, each step task once', async () => {
+    let o: OrchestratorProcess = await sys.startOrchestrator();
+    await o.client.createWorkflow(SPREAD);
+    const RUNS = 6;
+    const runIds = Array.from({ length: RUNS }, (_, i) => `spread-${i}`);
+    for (const [i, runId] of runIds.entries()) await o.client.startWorkflowRun({ name: 'spread', runId, inputs: { x: String(i + 1) } });
+
+    // Killed once a step of the fan-out is running, then once a step after the fan-in is: both
+    // times with runs unfinished, whose engine work the other orchestrators take over.
+    const unfinishedAtKill: number[] = [];
+    for (const past of [
+      ['b1', 'b2', 's1', 's2'],
+      ['c', 's3', 'd'],
+    ]) {
+      const client = o.client;
+      await waitFor(
+        async () => {
+          for (const runId of runIds) {
+            const run = await client.getWorkflowRun(runId);
+            if (run.steps.some((s) => past.includes(s.stepId) && s.state === StepState.STEP_STATE_RUNNING)) return true;
+          }
+          return false;
+        },
+        { timeoutMs: 30_000, message: `no step of ${past.join(', ')} ever ran` },
+      ).catch(async (err) => {
+        const states = await Promise.all(
+          runIds.map(async (r) => `${r}: ${(await sys.client.getWorkflowRun(r)).steps.map((s) => `${s.stepId}=${s.state}`).join(' ')}`),
+        );
+        throw new Error(`${String(err)}\n${states.join('\n')}\n${o.output().slice(-3000)}`);
+      });
+      o.kill('SIGKILL');
+      await o.exited;
+      let open = 0;
+      for (const runId of runIds) if ((await sys.client.getWorkflowRun(runId)).state === WorkflowRunState.WORKFLOW_RUN_STATE_RUNNING) open++;
+      unfinishedAtKill.push(open);
+      o = await sys.startOrchestrator();
+    }
+    expect(unfinishedAtKill.every((n) => n > 0)).toBe(true);
+
+    for (const [i, runId] of runIds.entries()) {
+      const run = await o.client.waitForRun(runId, { timeoutMs: 60_000 });
+      expect(run.state).toBe(WorkflowRunState.WORKFLOW_RUN_STATE_SUCCEEDED);
+      expect(run.steps.every((s) => s.state === StepState.STEP_STATE_SUCCEEDED)).toBe(true);
+      const result = (stepId: string) => JSON.parse(run.steps.find((s) => s.stepId === stepId)!.resultJson) as unknown;
+      const x = String(i + 1);
+      expect([result('b1'), result('b2'), result('c'), result('d')]).toEqual([{ y: x }, { y: `${x}0` }, { sum: `${x}+${x}0` }, { final: `${x}+${x}0` }]);
+    }
+
+    // Each step's task in its own class's stream: submitted, started and succeeded once.
+    const events = new Map<Cls, Map<string, string[]>>();
+    for (const cls of CLASSES) events.set(cls, await classEvents(cls));
+    for (const runId of runIds) {
+      for (const [stepId, cls] of STEP_CLASS) {
+        const taskId = `${runId}.${stepId}`;
+        expect({ taskId, events: events.get(cls)!.get(taskId) }).toEqual({ taskId, events: ['submitted', 'started', 'succeeded'] });
+        // In no other class's stream.
+        for (const other of CLASSES) if (other !== cls) expect(events.get(other)!.has(taskId)).toBe(false);
+      }
+    }
+    // Nothing left running, queued or being released; every inbox read to the end.
+    for (const runId of runIds) {
+      const open = await sys.client.listTasks({ workflowId: runId, states: [TaskState.TASK_STATE_RUNNING, TaskState.TASK_STATE_QUEUED] });
+      expect(open.tasks).toEqual([]);
+    }
+    expect(await sys.r.zcard(sys.keys.releasing)).toBe(0);
+    await waitFor(
+      async () => {
+        for (const cls of CLASSES) if ((await sys.r.xlen(sys.keys.workflowInboxOf(cls))) > 0) return false;
+        return true;
+      },
+      { timeoutMs: 10_000, message: 'step outcomes left in a class inbox' },
+    );
+  });
+});
+
+describe('a run cancelled while its steps are being submitted, on a cluster', { timeout: 60_000 }, () => {
+  it('has each step task added after the cancel cancelled by the engine, none succeeded', async () => {
+    await sys.client.createWorkflow({
+      name: 'cancel-spread',
+      steps: [
+        { stepId: 'a', task: sleepIn('inproc', 3_000) },
+        { stepId: 'b', task: sleepIn('cpu_short', 3_000) },
+        // Fast: what would succeed if the engine's cancel came late.
+        { stepId: 'c', task: echo('cpu_long', { fast: '1' }) },
+      ],
+    });
+    // This test's engine releases the run's first steps, held at the submit until the run's
+    // cancel has been acknowledged: the tasks are added after it, in three slots on three masters.
+    const bull = createRedis(cluster.url);
+    const queues = new TaskQueues({ redis: bull, keys: sys.keys, classes: sys.config.classes });
+    try {
+      const status = new TaskStatusReader({ redis: sys.r, keys: sys.keys, queues });
+      const submitter = new TaskSubmitter({
+        redis: sys.r,
+        keys: sys.keys,
+        queues,
+        maxPayloadBytes: sys.config.grpc.maxPayloadBytes,
+        maxBatchSize: sys.config.grpc.maxBatchSize,
+        eventsMaxLen: sys.config.streams.eventsMaxLen,
+      });
+      const canceller = new TaskCanceller({
+        redis: sys.r,
+        keys: sys.keys,
+        queues,
+        status,
+        eventsMaxLen: sys.config.streams.eventsMaxLen,
+        resultsMaxLen: sys.config.streams.resultsMaxLen,
+      });
+      let reached!: () => void;
+      const atSubmit = new Promise<void>((resolve) => (reached = resolve));
+      let open!: () => void;
+      const gate = new Promise<void>((resolve) => (open = resolve));
+      const held = Object.create(submitter) as TaskSubmitter;
+      held.submitPrepared = async (tasks) => {
+        reached();
+        await gate;
+        return submitter.submitPrepared(tasks);
+      };
+      const runs = new WorkflowRuns({
+        redis: sys.r,
+        keys: sys.keys,
+        store: new WorkflowStore({
+          redis: sys.r,
+          keys: sys.keys,
+          classes: sys.config.classes,
+          maxPayloadBytes: sys.config.grpc.maxPayloadBytes,
+          maxSteps: sys.config.workflows.maxSteps,
+        }),
+        submitter: held,
+        canceller,
+        logger: createLogger('silent'),
+        eventsMaxLen: sys.config.streams.eventsMaxLen,
+        runRetentionMs: sys.config.workflows.runRetentionMs,
+        maxInputBytes: sys.config.grpc.maxPayloadBytes,
+      });
+
+      const runId = 'cancel-spread-1';
+      const started = runs.start({ name: 'cancel-spread', runId, inputs: {} });
+      await atSubmit;
+      expect(await sys.r.hgetall(sys.keys.runSteps(runId))).toEqual({ a: 'releasing', b: 'releasing', c: 'releasing' });
+      await sys.client.cancelWorkflowRun(runId, 'changed my mind');
+      open();
+      await started;
+
+      const run = await sys.client.getWorkflowRun(runId);
+      expect(run.state).toBe(WorkflowRunState.WORKFLOW_RUN_STATE_CANCELLED);
+      expect(run.steps.map((x) => [x.stepId, x.state])).toEqual([
+        ['a', StepState.STEP_STATE_CANCELLED],
+        ['b', StepState.STEP_STATE_CANCELLED],
+        ['c', StepState.STEP_STATE_CANCELLED],
+      ]);
+      // On a cluster the tasks exist (on one Redis they are never created), each cancelled, in
+      // its own class: none succeeded, whether or not a pool started it in between.
+      for (const [stepId, cls] of [
+        ['a', 'inproc'],
+        ['b', 'cpu_short'],
+        ['c', 'cpu_long'],
+      ] as const) {
+        const taskId = `${runId}.${stepId}`;
+        const st = await waitFor(
+          async () => {
+            const s = await sys.client.getTaskStatus(taskId);
+            return s.state === TaskState.TASK_STATE_CANCELLED || s.state === TaskState.TASK_STATE_SUCCEEDED ? s : undefined;
+          },
+          { timeoutMs: 15_000, message: `${taskId} never ended` },
+        );
+        expect([taskId, st!.taskClass, st!.state]).toEqual([taskId, cls, TaskState.TASK_STATE_CANCELLED]);
+        const types = (await classEvents(cls)).get(taskId) ?? [];
+        expect(types[0]).toBe('submitted');
+        expect(types.filter((t) => t === 'cancelled')).toHaveLength(1);
+        expect(types).not.toContain('succeeded');
+      }
+      expect(await sys.r.zcard(sys.keys.releasing)).toBe(0);
+    } finally {
+      await queues.close();
+      bull.disconnect();
+    }
+  });
+});
+
+describe('task RPCs across classes on different masters', { timeout: 60_000 }, () => {
+  it('RetryTasks, by ids and by filter, reruns failed tasks of two classes, which then succeed', async () => {
+    const gate = join(taskReadableTempDir('orq-retry-'), 'open');
+    // Fails until the test opens the gate.
+    const gated = (taskClass: Cls, taskId: string): TaskInput => ({
+      taskId,
+      taskClass,
+      payload: { id: taskId },
+      maxAttempts: 1,
+      executor: { command: { argv: ['sh', '-c', '[ -e "$GATE" ] || exit 3'], env: { GATE: gate } } },
+    });
+    const since = Date.now();
+    const byIds = ['rt-short-1', 'rt-long-1'];
+    const byFilter = ['rt-short-2', 'rt-long-2'];
+    await sys.client.submitTasks([
+      gated('cpu_short', 'rt-short-1'),
+      gated('cpu_long', 'rt-long-1'),
+      gated('cpu_short', 'rt-short-2'),
+      gated('cpu_long', 'rt-long-2'),
+    ]);
+    for (const id of [...byIds, ...byFilter]) expect((await sys.client.waitForResult(id, { timeoutMs: 30_000 })).state).toBe(TaskState.TASK_STATE_FAILED);
+    writeFileSync(gate, '');
+
+    const named = await sys.client.retryTasks({ taskIds: byIds });
+    expect([named.retried.sort(), named.errors]).toEqual([[...byIds].sort(), []]);
+    const filtered = await sys.client.retryTasks({
+      filter: { taskClasses: ['cpu_short', 'cpu_long'], states: [TaskState.TASK_STATE_FAILED], submittedSinceMs: since },
+    });
+    expect([filtered.retried.sort(), filtered.errors, filtered.more]).toEqual([[...byFilter].sort(), [], false]);
+
+    for (const id of [...byIds, ...byFilter]) {
+      await waitFor(async () => (await sys.client.getTaskStatus(id)).state === TaskState.TASK_STATE_SUCCEEDED, {
+        timeoutMs: 30_000,
+        message: `${id} never succeeded`,
+      });
+      const cls: Cls = id.startsWith('rt-short') ? 'cpu_short' : 'cpu_long';
+      expect({ id, events: (await classEvents(cls)).get(id) }).toEqual({ id, events: ['submitted', 'started', 'failed', 'requeued', 'started', 'succeeded'] });
+    }
+    // A second retry finds nothing failed.
+    expect(
+      (await sys.client.retryTasks({ filter: { taskClasses: ['cpu_short', 'cpu_long'], states: [TaskState.TASK_STATE_FAILED], submittedSinceMs: since } }))
+        .retried,
+    ).toEqual([]);
+  });
+
+  it('CancelTask finds a queued task of a class no pool serves, its index on another master, and GetTaskStatus any task', async () => {
+    // gpu_slurm: no pool serves it, so its task stays queued.
+    const cls = 'gpu_slurm';
+    const classMaster = await cluster.masterOf(sys.keys.taskList(cls));
+    let taskId = '';
+    for (let i = 0; !taskId; i++) if ((await cluster.masterOf(sys.keys.taskIndex(`far-cancel-${i}`))) !== classMaster) taskId = `far-cancel-${i}`;
+    await sys.client.submitTask({ taskId, taskClass: cls, payload: { wait: '1' } });
+    expect((await sys.client.getTaskStatus(taskId)).state).toBe(TaskState.TASK_STATE_QUEUED);
+    const res = await sys.client.cancelTask(taskId, 'not needed');
+    expect(res.state).toBe(TaskState.TASK_STATE_CANCELLED);
+    const st = await sys.client.getTaskStatus(taskId);
+    expect([st.taskClass, st.state, st.error]).toEqual([cls, TaskState.TASK_STATE_CANCELLED, 'cancelled: not needed']);
+    expect(await sys.r.hget(sys.keys.cancelOf(cls), taskId)).toBe('not needed');
+    const types = (await readFeed(sys.r, sys.keys.eventsOf(cls))).filter((e) => e.f.task_id === taskId).map((e) => e.f.type);
+    expect(types).toEqual(['submitted', 'cancelled']);
+    // A second cancel changes nothing; an unknown id is NOT_FOUND naming it.
+    expect((await sys.client.cancelTask(taskId, 'again')).state).toBe(TaskState.TASK_STATE_CANCELLED);
+    await expect(sys.client.cancelTask('no-such-task-anywhere')).rejects.toThrow(/NOT_FOUND/);
+
+    // GetTaskStatus finds a task in each class, whichever master holds it.
+    const one = await sys.client.submitTasks(CLASSES.map((c) => echo(c, { where: c })));
+    for (const [i, t] of one.entries()) {
+      await sys.client.waitForResult(t.taskId, { timeoutMs: 30_000 });
+      const s = await sys.client.getTaskStatus(t.taskId);
+      expect([s.taskClass, s.state, JSON.parse(s.resultJson)]).toEqual([CLASSES[i], TaskState.TASK_STATE_SUCCEEDED, { where: CLASSES[i] }]);
+    }
+  });
+
+  it('ListTasks pages across classes on different masters, newest first, none missed or repeated', async () => {
+    const since = Date.now();
+    const made: string[] = [];
+    // One call per task: distinct submit times, interleaving the classes.
+    for (let i = 0; i < 8; i++) made.push((await sys.client.submitTask(echo(i % 2 === 0 ? 'cpu_short' : 'cpu_long', { page: String(i) }))).taskId);
+    await sys.client.submitTask(echo('inproc', { page: 'other class' }));
+    const filter = { taskClasses: ['cpu_short', 'cpu_long'], submittedSinceMs: since };
+    const pages: string[][] = [];
+    const times: number[] = [];
+    let pageToken = '';
+    do {
+      const page = await sys.client.listTasks(filter, { pageSize: 3, pageToken });
+      pages.push(page.tasks.map((t) => t.taskId));
+      times.push(...page.tasks.map((t) => Number(t.submittedAtMs)));
+      pageToken = page.nextPageToken;
+    } while (pageToken && pages.length < 10);
+    expect(pages.map((p) => p.length)).toEqual([3, 3, 2]);
+    const listed = pages.flat();
+    expect(listed).toEqual([...made].reverse());
+    expect(times).toEqual([...times].sort((a, b) => b - a));
+  });
+});
