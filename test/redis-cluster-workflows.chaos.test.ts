@@ -30,12 +30,19 @@ import { WorkflowRuns } from '../src/workflows/workflow-runs.js';
 import { WorkflowStore } from '../src/workflows/workflow-store.js';
 import { byTask, readFeed } from './helpers/feed-audit.js';
 import { startRedisCluster, type RedisClusterHandle } from './helpers/redis-cluster.js';
-import { startSystem, type OrchestratorProcess, type TestSystem } from './helpers/system.js';
+import { startSystem, TEST_CONFIG_TOML, type OrchestratorProcess, type TestSystem } from './helpers/system.js';
 import { taskReadableTempDir } from './helpers/temp-dir.js';
 import { waitFor } from './helpers/wait.js';
 
 const CLASSES = ['inproc', 'cpu_short', 'cpu_long'] as const;
 type Cls = (typeof CLASSES)[number];
+
+/**
+ * Locks longer than the test config's 2 s: on a loaded machine a pool that misses a lock
+ * extension has its task stall and run again (at least once, README "Delivery guarantees"),
+ * which is not what this suite is about; no pool is killed here.
+ */
+const TOML = TEST_CONFIG_TOML.replaceAll('lockDurationMs = 2000', 'lockDurationMs = 10000');
 
 let cluster: RedisClusterHandle;
 let sys: TestSystem<RedisClusterHandle>;
@@ -43,6 +50,7 @@ let sys: TestSystem<RedisClusterHandle>;
 const masterOfClass = new Map<Cls, number>();
 
 beforeAll(async () => {
+  expect(TOML).not.toBe(TEST_CONFIG_TOML);
   cluster = await startRedisCluster({ masters: 3 });
   // Spread the classes over the masters before any of their keys exist (an empty slot moves at once).
   const masters = (await cluster.nodes()).filter((n) => n.role === 'master' && n.slots.length > 0).map((n) => n.port);
@@ -58,7 +66,7 @@ beforeAll(async () => {
     taken.add(m);
   }
   await cluster.waitOk();
-  sys = await startSystem({ redis: cluster });
+  sys = await startSystem({ redis: cluster, toml: TOML });
   for (const cls of CLASSES) masterOfClass.set(cls, await cluster.masterOf(sys.keys.taskList(cls)));
   await sys.startPool({ classes: 'inproc:8,cpu_short:8,cpu_long:8' });
 }, 120_000);
@@ -180,13 +188,13 @@ describe('workflows whose steps run on three masters', { timeout: 120_000 }, () 
 });
 
 describe('a run cancelled while its steps are being submitted, on a cluster', { timeout: 60_000 }, () => {
-  it('has each step task added after the cancel cancelled by the engine, none succeeded', async () => {
+  it('adds none of their tasks, on whichever master their class is', async () => {
     await sys.client.createWorkflow({
       name: 'cancel-spread',
       steps: [
         { stepId: 'a', task: sleepIn('inproc', 3_000) },
         { stepId: 'b', task: sleepIn('cpu_short', 3_000) },
-        // Fast: what would succeed if the engine's cancel came late.
+        // Fast: what a pool would finish if the task were added and cancelled only after.
         { stepId: 'c', task: echo('cpu_long', { fast: '1' }) },
       ],
     });
@@ -255,14 +263,17 @@ describe('a run cancelled while its steps are being submitted, on a cluster', { 
         ['b', StepState.STEP_STATE_CANCELLED],
         ['c', StepState.STEP_STATE_CANCELLED],
       ]);
-      // On a cluster the tasks exist (on one Redis they are never created), each cancelled, in
-      // its own class: none succeeded, whether or not a pool started it in between.
+      // Before the cancel was acknowledged each step's task got a cancel mark in its own class
+      // (three masters), so the task the held release submits after it never runs: a pool that
+      // takes its job finds the mark at the start, or the engine's cancel after mark-queued takes
+      // it out of its queue. Each ends cancelled, none succeeded (the fast one included).
       for (const [stepId, cls] of [
         ['a', 'inproc'],
         ['b', 'cpu_short'],
         ['c', 'cpu_long'],
       ] as const) {
         const taskId = `${runId}.${stepId}`;
+        expect([taskId, await sys.r.hexists(sys.keys.cancelOf(cls), taskId)]).toEqual([taskId, 1]);
         const st = await waitFor(
           async () => {
             const s = await sys.client.getTaskStatus(taskId);
@@ -270,11 +281,9 @@ describe('a run cancelled while its steps are being submitted, on a cluster', { 
           },
           { timeoutMs: 15_000, message: `${taskId} never ended` },
         );
-        expect([taskId, st!.taskClass, st!.state]).toEqual([taskId, cls, TaskState.TASK_STATE_CANCELLED]);
+        expect([taskId, st!.taskClass, st!.state, st!.resultJson]).toEqual([taskId, cls, TaskState.TASK_STATE_CANCELLED, '']);
         const types = (await classEvents(cls)).get(taskId) ?? [];
-        expect(types[0]).toBe('submitted');
-        expect(types.filter((t) => t === 'cancelled')).toHaveLength(1);
-        expect(types).not.toContain('succeeded');
+        expect([taskId, types.filter((t) => t === 'cancelled').length, types.includes('succeeded')]).toEqual([taskId, 1, false]);
       }
       expect(await sys.r.zcard(sys.keys.releasing)).toBe(0);
     } finally {
