@@ -35,6 +35,7 @@ import { taskReadableTempDir } from './helpers/temp-dir.js';
 import { waitFor } from './helpers/wait.js';
 
 const CLASSES = ['inproc', 'cpu_short', 'cpu_long'] as const;
+const FINAL = new Set([TaskState.TASK_STATE_SUCCEEDED, TaskState.TASK_STATE_FAILED, TaskState.TASK_STATE_CANCELLED]);
 type Cls = (typeof CLASSES)[number];
 
 /**
@@ -225,10 +226,20 @@ describe('a run cancelled while its steps are being submitted, on a cluster', { 
       let open!: () => void;
       const gate = new Promise<void>((resolve) => (open = resolve));
       const held = Object.create(submitter) as TaskSubmitter;
+      // Held again after the submission until every task added has ended: the engine's cancel
+      // (after mark-queued) comes too late to stop any of them, only the marks can.
       held.submitPrepared = async (tasks) => {
         reached();
         await gate;
-        return submitter.submitPrepared(tasks);
+        const out = await submitter.submitPrepared(tasks);
+        await waitFor(
+          async () => {
+            for (const t of tasks) if (!FINAL.has((await sys.client.getTaskStatus(t.taskId)).state)) return false;
+            return true;
+          },
+          { timeoutMs: 20_000, message: 'the step tasks never ended' },
+        );
+        return out;
       };
       const runs = new WorkflowRuns({
         redis: sys.r,
@@ -253,6 +264,14 @@ describe('a run cancelled while its steps are being submitted, on a cluster', { 
       await atSubmit;
       expect(await sys.r.hgetall(sys.keys.runSteps(runId))).toEqual({ a: 'releasing', b: 'releasing', c: 'releasing' });
       await sys.client.cancelWorkflowRun(runId, 'changed my mind');
+      // Acknowledged: each step's task is marked cancelled in its own class (three masters).
+      for (const [stepId, cls] of [
+        ['a', 'inproc'],
+        ['b', 'cpu_short'],
+        ['c', 'cpu_long'],
+      ] as const) {
+        expect([stepId, await sys.r.hget(sys.keys.cancelOf(cls), `${runId}.${stepId}`)]).toEqual([stepId, 'run cancelled: changed my mind']);
+      }
       open();
       await started;
 
