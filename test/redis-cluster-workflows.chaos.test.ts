@@ -312,6 +312,64 @@ describe('a run cancelled while its steps are being submitted, on a cluster', { 
   });
 });
 
+describe('a run cancelled as its root step finishes, end to end', { timeout: 60_000 }, () => {
+  it('has no step task succeed that had not started before the cancel was acknowledged', async () => {
+    // A wide layer over the three classes, released as the root succeeds: the cancel is sent the
+    // moment the root is seen succeeded, while the layer is being released, submitted or queued.
+    const width = 60;
+    await sys.client.createWorkflow({
+      name: 'cancel-wide',
+      steps: [
+        { stepId: 'root', task: echo('inproc', { r: '1' }) },
+        ...Array.from({ length: width }, (_, i) => ({ stepId: `w${i}`, dependsOn: ['root'], task: echo(CLASSES[i % 3]!, { w: String(i) }) })),
+      ],
+    });
+    const runId = 'cancel-wide-1';
+    await sys.client.startWorkflowRun({ name: 'cancel-wide', runId });
+    await waitFor(async () => (await sys.r.hget(sys.keys.runSteps(runId), 'root')) === 'succeeded', { intervalMs: 1, message: 'root never finished' });
+    await sys.client.cancelWorkflowRun(runId, 'enough');
+    const ackAt = Date.now();
+    const run = await sys.client.waitForRun(runId, { timeoutMs: 30_000 });
+    expect(run.state).toBe(WorkflowRunState.WORKFLOW_RUN_STATE_CANCELLED);
+
+    const late: string[] = [];
+    let cancelled = 0;
+    for (const cls of CLASSES) {
+      for (const [taskId, list] of byTask(await readFeed(sys.r, sys.keys.eventsOf(cls)))) {
+        if (!taskId.startsWith(`${runId}.w`)) continue;
+        const startedAt = list.find((e) => e.f.type === 'started')?.f.at;
+        if (list.some((e) => e.f.type === 'succeeded') && !(Number(startedAt) <= ackAt))
+          late.push(`${taskId} started ${startedAt}, cancel acknowledged ${ackAt}`);
+        if (list.some((e) => e.f.type === 'cancelled')) cancelled++;
+      }
+    }
+    expect(late).toEqual([]);
+    // Every step that did not succeed ended cancelled, and no task of the run is left open.
+    const steps = run.steps.filter((x) => x.stepId !== 'root');
+    expect(steps.filter((x) => x.state !== StepState.STEP_STATE_SUCCEEDED && x.state !== StepState.STEP_STATE_CANCELLED)).toEqual([]);
+    const open = await sys.client.listTasks({ workflowId: runId, states: [TaskState.TASK_STATE_RUNNING, TaskState.TASK_STATE_QUEUED] });
+    expect(open.tasks).toEqual([]);
+    // Nor any step task the list may not show (one re-added as a bare job): each is final, or was never added.
+    const states = new Map<string, number>();
+    for (let i = 0; i < width; i++) {
+      const taskId = `${runId}.w${i}`;
+      const st = await waitFor(
+        () =>
+          sys.client.getTaskStatus(taskId).then(
+            (x) => (FINAL.has(x.state) ? String(x.state) : undefined),
+            (err: unknown) => (/NOT_FOUND/.test(String(err)) ? 'not found' : undefined),
+          ),
+        { timeoutMs: 15_000, message: `${taskId} is left open` },
+      );
+      states.set(st!, (states.get(st!) ?? 0) + 1);
+    }
+    console.log(`cancel-wide step task states: ${JSON.stringify(Object.fromEntries(states))}`);
+    console.log(
+      `cancel-wide: ${steps.filter((x) => x.state === StepState.STEP_STATE_CANCELLED).length} of ${width} steps cancelled, ${cancelled} tasks with a cancelled event`,
+    );
+  });
+});
+
 describe('task RPCs across classes on different masters', { timeout: 60_000 }, () => {
   it('RetryTasks, by ids and by filter, reruns failed tasks of two classes, which then succeed', async () => {
     const gate = join(taskReadableTempDir('orq-retry-'), 'open');
