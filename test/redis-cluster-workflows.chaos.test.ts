@@ -188,6 +188,74 @@ describe('workflows whose steps run on three masters', { timeout: 120_000 }, () 
   });
 });
 
+/**
+ * A WorkflowRuns of the test's own over the system's cluster, whose submissions of step tasks
+ * wait at `atSubmit` until `open()`, then, once submitted, until every task submitted has ended:
+ * the engine's cancel after mark-queued comes too late to stop any of them, only cancel marks
+ * written before can.
+ */
+function heldEngine() {
+  const bull = createRedis(cluster.url);
+  const queues = new TaskQueues({ redis: bull, keys: sys.keys, classes: sys.config.classes });
+  const status = new TaskStatusReader({ redis: sys.r, keys: sys.keys, queues });
+  const submitter = new TaskSubmitter({
+    redis: sys.r,
+    keys: sys.keys,
+    queues,
+    maxPayloadBytes: sys.config.grpc.maxPayloadBytes,
+    maxBatchSize: sys.config.grpc.maxBatchSize,
+    eventsMaxLen: sys.config.streams.eventsMaxLen,
+  });
+  const canceller = new TaskCanceller({
+    redis: sys.r,
+    keys: sys.keys,
+    queues,
+    status,
+    eventsMaxLen: sys.config.streams.eventsMaxLen,
+    resultsMaxLen: sys.config.streams.resultsMaxLen,
+  });
+  let reached!: () => void;
+  const atSubmit = new Promise<void>((resolve) => (reached = resolve));
+  let open!: () => void;
+  const gate = new Promise<void>((resolve) => (open = resolve));
+  const held = Object.create(submitter) as TaskSubmitter;
+  held.submitPrepared = async (tasks) => {
+    reached();
+    await gate;
+    const out = await submitter.submitPrepared(tasks);
+    await waitFor(
+      async () => {
+        for (const t of tasks) if (!FINAL.has((await sys.client.getTaskStatus(t.taskId)).state)) return false;
+        return true;
+      },
+      { timeoutMs: 20_000, message: 'the step tasks never ended' },
+    );
+    return out;
+  };
+  const runs = new WorkflowRuns({
+    redis: sys.r,
+    keys: sys.keys,
+    store: new WorkflowStore({
+      redis: sys.r,
+      keys: sys.keys,
+      classes: sys.config.classes,
+      maxPayloadBytes: sys.config.grpc.maxPayloadBytes,
+      maxSteps: sys.config.workflows.maxSteps,
+    }),
+    submitter: held,
+    canceller,
+    logger: createLogger('silent'),
+    eventsMaxLen: sys.config.streams.eventsMaxLen,
+    runRetentionMs: sys.config.workflows.runRetentionMs,
+    maxInputBytes: sys.config.grpc.maxPayloadBytes,
+  });
+  const close = async () => {
+    await queues.close();
+    bull.disconnect();
+  };
+  return { runs, atSubmit, open, close };
+}
+
 describe('a run cancelled while its steps are being submitted, on a cluster', { timeout: 60_000 }, () => {
   it('adds none of their tasks, on whichever master their class is', async () => {
     await sys.client.createWorkflow({
@@ -201,64 +269,8 @@ describe('a run cancelled while its steps are being submitted, on a cluster', { 
     });
     // This test's engine releases the run's first steps, held at the submit until the run's
     // cancel has been acknowledged: the tasks are added after it, in three slots on three masters.
-    const bull = createRedis(cluster.url);
-    const queues = new TaskQueues({ redis: bull, keys: sys.keys, classes: sys.config.classes });
+    const { runs, atSubmit, open, close } = heldEngine();
     try {
-      const status = new TaskStatusReader({ redis: sys.r, keys: sys.keys, queues });
-      const submitter = new TaskSubmitter({
-        redis: sys.r,
-        keys: sys.keys,
-        queues,
-        maxPayloadBytes: sys.config.grpc.maxPayloadBytes,
-        maxBatchSize: sys.config.grpc.maxBatchSize,
-        eventsMaxLen: sys.config.streams.eventsMaxLen,
-      });
-      const canceller = new TaskCanceller({
-        redis: sys.r,
-        keys: sys.keys,
-        queues,
-        status,
-        eventsMaxLen: sys.config.streams.eventsMaxLen,
-        resultsMaxLen: sys.config.streams.resultsMaxLen,
-      });
-      let reached!: () => void;
-      const atSubmit = new Promise<void>((resolve) => (reached = resolve));
-      let open!: () => void;
-      const gate = new Promise<void>((resolve) => (open = resolve));
-      const held = Object.create(submitter) as TaskSubmitter;
-      // Held again after the submission until every task added has ended: the engine's cancel
-      // (after mark-queued) comes too late to stop any of them, only the marks can.
-      held.submitPrepared = async (tasks) => {
-        reached();
-        await gate;
-        const out = await submitter.submitPrepared(tasks);
-        await waitFor(
-          async () => {
-            for (const t of tasks) if (!FINAL.has((await sys.client.getTaskStatus(t.taskId)).state)) return false;
-            return true;
-          },
-          { timeoutMs: 20_000, message: 'the step tasks never ended' },
-        );
-        return out;
-      };
-      const runs = new WorkflowRuns({
-        redis: sys.r,
-        keys: sys.keys,
-        store: new WorkflowStore({
-          redis: sys.r,
-          keys: sys.keys,
-          classes: sys.config.classes,
-          maxPayloadBytes: sys.config.grpc.maxPayloadBytes,
-          maxSteps: sys.config.workflows.maxSteps,
-        }),
-        submitter: held,
-        canceller,
-        logger: createLogger('silent'),
-        eventsMaxLen: sys.config.streams.eventsMaxLen,
-        runRetentionMs: sys.config.workflows.runRetentionMs,
-        maxInputBytes: sys.config.grpc.maxPayloadBytes,
-      });
-
       const runId = 'cancel-spread-1';
       const started = runs.start({ name: 'cancel-spread', runId, inputs: {} });
       await atSubmit;
@@ -306,8 +318,46 @@ describe('a run cancelled while its steps are being submitted, on a cluster', { 
       }
       expect(await sys.r.zcard(sys.keys.releasing)).toBe(0);
     } finally {
-      await queues.close();
-      bull.disconnect();
+      await close();
+    }
+  });
+
+  it('on a fail_fast stop, marks the steps it skipped while they were released, so their tasks never run', async () => {
+    await sys.client.createWorkflow({
+      name: 'fail-spread',
+      failurePolicy: 'fail_fast',
+      steps: [
+        { stepId: 'bad', task: echo('inproc', { bad: '1' }) },
+        { stepId: 'x', task: echo('cpu_long', { fast: '1' }) },
+      ],
+    });
+    const { runs, atSubmit, open, close } = heldEngine();
+    try {
+      const runId = 'fail-spread-1';
+      const started = runs.start({ name: 'fail-spread', runId, inputs: {} });
+      await atSubmit;
+      // bad's failure is applied while both steps are still being released (as an engine
+      // applies an outcome read from the inbox): x is skipped, its task marked cancelled.
+      await runs.stepFinished({
+        taskId: `${runId}.bad`,
+        taskClass: 'inproc',
+        attempt: 1,
+        atMs: Date.now(),
+        state: 'failed',
+        workflowId: runId,
+        error: 'boom',
+        durationMs: 1,
+      });
+      expect(await sys.r.hgetall(sys.keys.runSteps(runId))).toEqual({ bad: 'failed', x: 'skipped' });
+      expect(await sys.r.hget(sys.keys.cancelOf('cpu_long'), `${runId}.x`)).toBe('run stopped: step bad failed');
+      open();
+      await started;
+      const st = await sys.client.getTaskStatus(`${runId}.x`);
+      expect([st.state, st.resultJson]).toEqual([TaskState.TASK_STATE_CANCELLED, '']);
+      expect((await classEvents('cpu_long')).get(`${runId}.x`) ?? []).not.toContain('succeeded');
+      expect((await sys.client.getWorkflowRun(runId)).state).toBe(WorkflowRunState.WORKFLOW_RUN_STATE_FAILED);
+    } finally {
+      await close();
     }
   });
 });

@@ -112,13 +112,13 @@ describe('run scripts', () => {
     expect(await redis.zscore(keys.releasing, 'r1\ta')).toBeNull();
 
     const outcome = (state: string) => ({ stepId: 'a', state, attempt: 1, outcomeJson: `{"state":"${state}"}`, error: '', dependents: ['b'], downstream: [] });
-    expect(await done('r1', 5_000, outcome('succeeded'))).toEqual({ code: StepDoneCode.Recorded, released: ['b'], cancel: [], runEnded: false });
+    expect(await done('r1', 5_000, outcome('succeeded'))).toEqual({ code: StepDoneCode.Recorded, released: ['b'], cancel: [], runEnded: false, releasing: [] });
     expect(await done('r1', 5_001, outcome('succeeded'))).toEqual({ code: StepDoneCode.NotRecorded, cancel: [] });
     expect(await done('r1', 5_001, { ...outcome('succeeded'), stepId: 'nope' })).toEqual({ code: StepDoneCode.NotRecorded, cancel: [] });
 
     await queued('r1', 6_000, ['b']);
     const last = { stepId: 'b', state: 'succeeded', attempt: 1, outcomeJson: '{}', error: '', dependents: [], downstream: [] };
-    expect(await done('r1', 7_000, last)).toEqual({ code: StepDoneCode.Recorded, released: [], cancel: [], runEnded: true });
+    expect(await done('r1', 7_000, last)).toEqual({ code: StepDoneCode.Recorded, released: [], cancel: [], runEnded: true, releasing: [] });
     expect(await redis.hget(keys.run('r1'), 'state')).toBe('succeeded');
     expect(await redis.zscore(keys.activeRuns, 'r1')).toBeNull();
     for (const k of [keys.run('r1'), keys.runSteps('r1'), keys.runDeps('r1'), keys.runOutcomes('r1')]) expect(await redis.pttl(k)).toBeGreaterThan(0);
@@ -145,7 +145,13 @@ describe('run scripts', () => {
     // Cancelled again while its task stops: the queued step is handed back again.
     expect(await cancel('r2', 9_003, 'again')).toEqual({ code: CancelRunCode.Found, state: 'running', cancel: ['a'], releasing: [] });
     const a = { stepId: 'a', state: 'cancelled', attempt: 1, outcomeJson: '{}', error: 'cancelled', dependents: ['b'], downstream: ['b'] };
-    expect(await stepDone(redis, keys, runOpts)('r2', 9_004, a)).toEqual({ code: StepDoneCode.Recorded, released: [], cancel: [], runEnded: true });
+    expect(await stepDone(redis, keys, runOpts)('r2', 9_004, a)).toEqual({
+      code: StepDoneCode.Recorded,
+      released: [],
+      cancel: [],
+      runEnded: true,
+      releasing: [],
+    });
     expect(await redis.hget(keys.run('r2'), 'state')).toBe('cancelled');
 
     // A step cancelled while being released is handed back to cancel, and named as releasing:

@@ -280,7 +280,9 @@ export class WorkflowRuns {
       await this.cancelSteps(runId, reply.cancel, reason);
       return;
     }
-    const { released, cancel, runEnded } = reply;
+    const { released, cancel, runEnded, releasing } = reply;
+    // A fail_fast stop skips the steps being released: their tasks must not run either.
+    await this.markReleasingCancelled(runId, releasing, reason);
     if (runEnded) {
       this.headers.delete(runId);
       this.log.debug({ runId }, 'run ended');
@@ -421,8 +423,8 @@ export class WorkflowRuns {
   /**
    * On a cluster, a step's task is added without a look at its step (its run lives in another
    * slot), and the engine cancels it only after the add: long enough for a pool to start it and
-   * even finish it. So before a run's cancel is acknowledged, each step it stopped while being
-   * released gets a cancel mark in its class's cancel hash, as CancelTask writes it: an add that
+   * even finish it. So before a run's cancel is acknowledged (or a failure's stop goes on to
+   * cancel), each step it stopped while being released gets a cancel mark in its class's cancel hash, as CancelTask writes it: an add that
    * comes after finds the mark and adds nothing (submit-class-tasks.lua, "jobless"), and a task
    * added before is refused by any pool that would start it (its start reads the mark). On one
    * Redis the add script reads the step itself: nothing to mark.
