@@ -112,13 +112,13 @@ describe('run scripts', () => {
     expect(await redis.zscore(keys.releasing, 'r1\ta')).toBeNull();
 
     const outcome = (state: string) => ({ stepId: 'a', state, attempt: 1, outcomeJson: `{"state":"${state}"}`, error: '', dependents: ['b'], downstream: [] });
-    expect(await done('r1', 5_000, outcome('succeeded'))).toEqual({ code: StepDoneCode.Recorded, released: ['b'], cancel: [], runEnded: false });
+    expect(await done('r1', 5_000, outcome('succeeded'))).toEqual({ code: StepDoneCode.Recorded, released: ['b'], cancel: [], runEnded: false, releasing: [] });
     expect(await done('r1', 5_001, outcome('succeeded'))).toEqual({ code: StepDoneCode.NotRecorded, cancel: [] });
     expect(await done('r1', 5_001, { ...outcome('succeeded'), stepId: 'nope' })).toEqual({ code: StepDoneCode.NotRecorded, cancel: [] });
 
     await queued('r1', 6_000, ['b']);
     const last = { stepId: 'b', state: 'succeeded', attempt: 1, outcomeJson: '{}', error: '', dependents: [], downstream: [] };
-    expect(await done('r1', 7_000, last)).toEqual({ code: StepDoneCode.Recorded, released: [], cancel: [], runEnded: true });
+    expect(await done('r1', 7_000, last)).toEqual({ code: StepDoneCode.Recorded, released: [], cancel: [], runEnded: true, releasing: [] });
     expect(await redis.hget(keys.run('r1'), 'state')).toBe('succeeded');
     expect(await redis.zscore(keys.activeRuns, 'r1')).toBeNull();
     for (const k of [keys.run('r1'), keys.runSteps('r1'), keys.runDeps('r1'), keys.runOutcomes('r1')]) expect(await redis.pttl(k)).toBeGreaterThan(0);
@@ -135,18 +135,31 @@ describe('run scripts', () => {
   it('cancel-run: Missing for no run, nothing for a finished one, the queued steps to cancel for a running one', async () => {
     const cancel = cancelRun(redis, keys, runOpts);
     expect(await cancel('none', 1, 'x')).toEqual({ code: CancelRunCode.Missing });
-    expect(await cancel('r1', 8_000, 'x')).toEqual({ code: CancelRunCode.Found, state: 'succeeded', cancel: [] });
+    expect(await cancel('r1', 8_000, 'x')).toEqual({ code: CancelRunCode.Found, state: 'succeeded', cancel: [], releasing: [] });
 
     await startRun(redis, keys, runOpts)('r2', 9_000, twoSteps());
     await markQueued(redis, keys, runOpts)('r2', 9_001, ['a']);
-    expect(await cancel('r2', 9_002, 'by hand')).toEqual({ code: CancelRunCode.Found, state: 'running', cancel: ['a'] });
+    expect(await cancel('r2', 9_002, 'by hand')).toEqual({ code: CancelRunCode.Found, state: 'running', cancel: ['a'], releasing: [] });
     expect(await redis.hgetall(keys.runSteps('r2'))).toEqual({ a: 'queued', b: 'cancelled' });
     expect(await redis.hget(keys.run('r2'), 'stop_reason')).toBe('cancelled: by hand');
     // Cancelled again while its task stops: the queued step is handed back again.
-    expect(await cancel('r2', 9_003, 'again')).toEqual({ code: CancelRunCode.Found, state: 'running', cancel: ['a'] });
+    expect(await cancel('r2', 9_003, 'again')).toEqual({ code: CancelRunCode.Found, state: 'running', cancel: ['a'], releasing: [] });
     const a = { stepId: 'a', state: 'cancelled', attempt: 1, outcomeJson: '{}', error: 'cancelled', dependents: ['b'], downstream: ['b'] };
-    expect(await stepDone(redis, keys, runOpts)('r2', 9_004, a)).toEqual({ code: StepDoneCode.Recorded, released: [], cancel: [], runEnded: true });
+    expect(await stepDone(redis, keys, runOpts)('r2', 9_004, a)).toEqual({
+      code: StepDoneCode.Recorded,
+      released: [],
+      cancel: [],
+      runEnded: true,
+      releasing: [],
+    });
     expect(await redis.hget(keys.run('r2'), 'state')).toBe('cancelled');
+
+    // A step cancelled while being released is handed back to cancel, and named as releasing:
+    // its task may not be added yet (on a cluster, WorkflowRuns marks it cancelled first).
+    await startRun(redis, keys, runOpts)('r3', 9_100, twoSteps());
+    expect(await redis.hget(keys.runSteps('r3'), 'a')).toBe('releasing');
+    expect(await cancel('r3', 9_101, 'early')).toEqual({ code: CancelRunCode.Found, state: 'cancelled', cancel: ['a'], releasing: ['a'] });
+    expect(await redis.hgetall(keys.runSteps('r3'))).toEqual({ a: 'cancelled', b: 'cancelled' });
   });
 });
 

@@ -32,6 +32,7 @@ import type { WorkflowStore } from './workflow-store.js';
 import { CancelRunCode, RetakeCode, StartRunCode, StepDoneCode } from '../store/codes.js';
 import { cancelRun } from '../store/workflows/cancel-run.js';
 import { markQueued } from '../store/workflows/mark-queued.js';
+import { requestCancel } from '../store/tasks/request-cancel.js';
 import { retakeStep } from '../store/workflows/retake-step.js';
 import { startRun } from '../store/workflows/start-run.js';
 import { stepDone } from '../store/workflows/step-done.js';
@@ -161,6 +162,8 @@ export class WorkflowRuns {
   };
   private readonly headers = new Map<string, { header: RunHeader; plan: WorkflowPlan }>();
   private readonly log: Logger;
+  /** A cancel mark in a class's cancel hash, for a step task that may not exist yet (cluster). */
+  private readonly requestCancel: ReturnType<typeof requestCancel>;
 
   constructor(private readonly opts: WorkflowRunsOptions) {
     this.log = opts.logger.child({ component: 'workflows' });
@@ -173,6 +176,7 @@ export class WorkflowRuns {
       cancel: cancelRun(redis, keys, runOpts),
       retake: retakeStep(redis, keys, runOpts),
     };
+    this.requestCancel = requestCancel(redis, keys);
   }
 
   /** `written`: where a caller's acknowledgement notes what was written (src/redis/replica-wait.ts). */
@@ -276,7 +280,9 @@ export class WorkflowRuns {
       await this.cancelSteps(runId, reply.cancel, reason);
       return;
     }
-    const { released, cancel, runEnded } = reply;
+    const { released, cancel, runEnded, releasing } = reply;
+    // A fail_fast stop skips the steps being released: their tasks must not run either.
+    await this.markReleasingCancelled(runId, releasing, reason);
     if (runEnded) {
       this.headers.delete(runId);
       this.log.debug({ runId }, 'run ended');
@@ -414,13 +420,39 @@ export class WorkflowRuns {
     );
   }
 
+  /**
+   * On a cluster, a step's task is added without a look at its step (its run lives in another
+   * slot), and the engine cancels it only after the add: long enough for a pool to start it and
+   * even finish it. So before a run's cancel is acknowledged (or a failure's stop goes on to
+   * cancel), each step it stopped while being released gets a cancel mark in its class's cancel hash, as CancelTask writes it: an add that
+   * comes after finds the mark and adds nothing (submit-class-tasks.lua, "jobless"), and a task
+   * added before is refused by any pool that would start it (its start reads the mark). On one
+   * Redis the add script reads the step itself: nothing to mark.
+   */
+  private async markReleasingCancelled(runId: string, stepIds: string[], reason: string, written?: WrittenKeys): Promise<void> {
+    const { keys, redis } = this.opts;
+    if (!keys.cluster || stepIds.length === 0) return;
+    const ctx = await this.context(runId);
+    if (!ctx) return;
+    await Promise.all(
+      stepIds.map(async (stepId) => {
+        const taskClass = ctx.plan.steps.get(stepId)?.task.taskClass;
+        if (!taskClass) return;
+        await this.requestCancel(taskClass, stepTaskId(runId, stepId), reason);
+        written?.note(redis, keys.cancelOf(taskClass));
+      }),
+    );
+  }
+
   /** CancelWorkflowRun: the state right after the request (RUNNING while tasks are stopping). */
   async cancel(runId: string, reason: string, written?: WrittenKeys): Promise<RunState> {
     if (!runId) throw invalidArgument('run_id', 'is required');
     written?.note(this.opts.redis, this.opts.keys.run(runId));
     const reply = await this.scripts.cancel(runId, Date.now(), reason || 'requested');
     if (reply.code === CancelRunCode.Missing) throw new OrchestratorError('not_found', `run_id: no run "${runId}"`, { field: 'run_id' });
-    await this.cancelSteps(runId, reply.cancel, `run cancelled: ${reason || 'requested'}`, written);
+    const why = `run cancelled: ${reason || 'requested'}`;
+    await this.markReleasingCancelled(runId, reply.releasing, why, written);
+    await this.cancelSteps(runId, reply.cancel, why, written);
     return reply.state as RunState;
   }
 

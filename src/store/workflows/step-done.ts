@@ -23,7 +23,8 @@ export interface StepDone {
 
 export type StepDoneReply =
   /** Nothing recorded (no such run or step, or already final); a stopped run's queued steps to cancel again. */
-  { code: StepDoneCode.NotRecorded; cancel: string[] } | { code: StepDoneCode.Recorded; released: string[]; cancel: string[]; runEnded: boolean };
+  | { code: StepDoneCode.NotRecorded; cancel: string[] }
+  | { code: StepDoneCode.Recorded; released: string[]; cancel: string[]; runEnded: boolean; releasing: string[] };
 
 type Command = (
   head: LuaArg,
@@ -35,7 +36,7 @@ type Command = (
   n: number,
   dependents: LuaArg,
   downstream: LuaArg,
-) => Promise<[StepDoneCode.NotRecorded, string[]] | [StepDoneCode.Recorded, string[], string[], number]>;
+) => Promise<[StepDoneCode.NotRecorded, string[]] | [StepDoneCode.Recorded, string[], string[], number, string[]?]>;
 
 /** lua/workflows/step-done.lua: records a step's final outcome in run `runId` and what follows. */
 export function stepDone(redis: RedisClient, keys: Keys, opts: RunScriptOptions): (runId: string, nowMs: number, step: StepDone) => Promise<StepDoneReply> {
@@ -53,6 +54,6 @@ export function stepDone(redis: RedisClient, keys: Keys, opts: RunScriptOptions)
       s.downstream,
     );
     if (reply[0] === StepDoneCode.NotRecorded) return { code: reply[0], cancel: reply[1] };
-    return { code: reply[0], released: reply[1], cancel: reply[2], runEnded: reply[3] === 1 };
+    return { code: reply[0], released: reply[1], cancel: reply[2], runEnded: reply[3] === 1, releasing: reply[4] ?? [] };
   };
 }

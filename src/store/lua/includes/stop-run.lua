@@ -1,18 +1,22 @@
 --[[
   stopRun(kind, reason, pendingState): stops a run early (KEYS[1] stop = kind, "cancel" or
   "failure", with stop_reason): steps that have not started end as pendingState (endStep).
-  Returns the steps whose tasks may exist and must be cancelled (releasing or queued ones).
+  Returns the steps whose tasks may exist and must be cancelled (releasing or queued ones), then
+  those of them that were releasing (whose tasks may not exist yet).
 ]]
 --- @include "includes/end-step"
 local function stopRun(kind, reason, pendingState)
   redis.call('HSET', KEYS[1], 'stop', kind, 'stop_reason', reason)
   local all = redis.call('HGETALL', KEYS[2])
-  local cancel = {}
+  local cancel, releasing = {}, {}
   for i = 1, #all, 2 do
     local step, st = all[i], all[i + 1]
     if st == 'pending' then endStep(step, pendingState, reason)
-    elseif st == 'releasing' then endStep(step, pendingState, reason); cancel[#cancel + 1] = step
+    elseif st == 'releasing' then
+      endStep(step, pendingState, reason)
+      cancel[#cancel + 1] = step
+      releasing[#releasing + 1] = step
     elseif st == 'queued' then cancel[#cancel + 1] = step end
   end
-  return cancel
+  return cancel, releasing
 end

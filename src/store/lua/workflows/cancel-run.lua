@@ -25,7 +25,8 @@
 
   Output (Codes: CancelRunCode):
     0  Missing  no such run
-    1  Found    then the run's state after the call, then {steps whose tasks to cancel}
+    1  Found    then the run's state after the call, then {steps whose tasks to cancel}, then
+                {those of them that were releasing: their tasks may not be added yet}
 
   Events: workflow_step cancelled per step not started; workflow_run cancelled when the run
   ends now.
@@ -37,6 +38,6 @@ local st = redis.call('HGET', KEYS[1], 'state')
 if not st then return {0} end
 if st ~= 'running' then return {1, st, {}} end
 if redis.call('HGET', KEYS[1], 'stop') ~= '' then return {1, st, queuedSteps()} end
-local cancel = stopRun('cancel', 'cancelled: ' .. ARGV[5], 'cancelled')
+local cancel, releasing = stopRun('cancel', 'cancelled: ' .. ARGV[5], 'cancelled')
 finishRun()
-return {1, redis.call('HGET', KEYS[1], 'state'), cancel}
+return {1, redis.call('HGET', KEYS[1], 'state'), cancel, releasing}

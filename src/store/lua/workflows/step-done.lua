@@ -35,7 +35,8 @@
 
   Output (Codes: StepDoneCode):
     0  NotRecorded  then {steps whose tasks to cancel}: no such run or step, or already final
-    1  Recorded     then {steps released}, {steps whose tasks to cancel}, 1 if the run ended else 0
+    1  Recorded     then {steps released}, {steps whose tasks to cancel}, 1 if the run ended else 0,
+                    then {those to cancel that were releasing: their tasks may not be added yet}
 
   Events: workflow_step <state> (attempt ARGV[7]); workflow_step skipped per step skipped;
   workflow_run <final state> when the run ends.
@@ -60,7 +61,7 @@ redis.call('HSET', KEYS[2], step, state)
 redis.call('HSET', KEYS[4], step, ARGV[8])
 stepEvent(step, state, ARGV[7], ARGV[9])
 redis.call('HINCRBY', KEYS[1], 'open', -1)
-local released, cancel = {}, {}
+local released, cancel, releasing = {}, {}, {}
 local n = tonumber(ARGV[10])
 local stop = redis.call('HGET', KEYS[1], 'stop')
 if state == 'succeeded' then
@@ -78,7 +79,7 @@ else
   if stop == '' then
     local reason = 'step ' .. step .. ' ' .. state
     if redis.call('HGET', KEYS[1], 'policy') == 'fail_fast' then
-      cancel = stopRun('failure', reason, 'skipped')
+      cancel, releasing = stopRun('failure', reason, 'skipped')
     else
       for i = 11 + n, #ARGV do
         if redis.call('HGET', KEYS[2], ARGV[i]) == 'pending' then endStep(ARGV[i], 'skipped', 'upstream ' .. reason) end
@@ -86,4 +87,4 @@ else
     end
   end
 end
-return {1, released, cancel, finishRun()}
+return {1, released, cancel, finishRun(), releasing}
