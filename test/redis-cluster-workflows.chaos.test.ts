@@ -112,7 +112,7 @@ const SPREAD: WorkflowInput = {
 };
 const STEP_CLASS = new Map<string, Cls>(SPREAD.steps.map((s) => [s.stepId, s.task.taskClass as Cls]));
 
-describe('workflows whose steps run on three masters', { timeout: 120_000 }, () => {
+describe('workflows whose steps run on three masters', { timeout: 180_000 }, () => {
   it('survive an orchestrator killed with kill -9 twice mid-run: right results, each step task once', async () => {
     let o: OrchestratorProcess = await sys.startOrchestrator();
     await o.client.createWorkflow(SPREAD);
@@ -136,7 +136,8 @@ describe('workflows whose steps run on three masters', { timeout: 120_000 }, () 
           }
           return false;
         },
-        { timeoutMs: 30_000, message: `no step of ${past.join(', ')} ever ran` },
+        // After a kill the runs wait for the engine's recovery (workflows.recoverAfterMs): slow on a loaded machine.
+        { timeoutMs: 60_000, message: `no step of ${past.join(', ')} ever ran` },
       ).catch(async (err) => {
         const states = await Promise.all(
           runIds.map(async (r) => `${r}: ${(await sys.client.getWorkflowRun(r)).steps.map((s) => `${s.stepId}=${s.state}`).join(' ')}`),
@@ -295,9 +296,9 @@ describe('a run cancelled while its steps are being submitted, on a cluster', { 
         ['c', StepState.STEP_STATE_CANCELLED],
       ]);
       // Before the cancel was acknowledged each step's task got a cancel mark in its own class
-      // (three masters), so the task the held release submits after it never runs: a pool that
-      // takes its job finds the mark at the start, or the engine's cancel after mark-queued takes
-      // it out of its queue. Each ends cancelled, none succeeded (the fast one included).
+      // (three masters), so the task the held release submits after it is not added at all (the
+      // add finds the mark, its claim not yet settled): each reads cancelled, none has an event,
+      // none succeeded (the fast one included).
       for (const [stepId, cls] of [
         ['a', 'inproc'],
         ['b', 'cpu_short'],
@@ -313,8 +314,8 @@ describe('a run cancelled while its steps are being submitted, on a cluster', { 
           { timeoutMs: 15_000, message: `${taskId} never ended` },
         );
         expect([taskId, st!.taskClass, st!.state, st!.resultJson]).toEqual([taskId, cls, TaskState.TASK_STATE_CANCELLED, '']);
-        const types = (await classEvents(cls)).get(taskId) ?? [];
-        expect([taskId, types.filter((t) => t === 'cancelled').length, types.includes('succeeded')]).toEqual([taskId, 1, false]);
+        expect([taskId, (await classEvents(cls)).get(taskId) ?? []]).toEqual([taskId, []]);
+        expect(await sys.r.exists(sys.keys.job(cls, taskId))).toBe(0);
       }
       expect(await sys.r.zcard(sys.keys.releasing)).toBe(0);
     } finally {

@@ -184,7 +184,8 @@ export class TaskRetention {
    * (src/store/tasks/submit-tasks.ts submitApart): reads the next `buckets` index buckets and
    * releases the claims older than the orphan grace whose task was never added (no job, no
    * cancel mark): left by a front end stopped between the steps, and not completed by a retry
-   * since. Returns how many were released.
+   * since; one with a cancel mark (a workflow step cancelled before its task was added) is
+   * forgotten with its mark. Returns how many went.
    */
   async sweepClaims(buckets: number): Promise<number> {
     const ns: number[] = [];
@@ -211,18 +212,22 @@ export class TaskRetention {
     }
     if (stale.length === 0) return 0;
     const orphans: typeof stale = [];
+    let forgotten = 0;
     for (const [taskClass, claims] of groupBy(stale, (c) => c.taskClass)) {
       const ids = claims.map((c) => c.taskId);
       const gone = new Set(await this.jobless(taskClass, ids));
       const marks = await redis.hmget(keys.cancelOf(taskClass), ...ids);
+      // Cancelled before it was added (a workflow step whose run stopped while it was released):
+      // its claim and its cancel mark go, as a forgotten task's.
+      const cancelled = ids.filter((id, i) => gone.has(id) && marks[i] !== null);
+      if (cancelled.length > 0) forgotten += await this.forget(taskClass, cancelled);
       claims.forEach((c, i) => {
         if (gone.has(c.taskId) && marks[i] === null) orphans.push(c);
       });
     }
-    if (orphans.length === 0) return 0;
-    const released = await this.settle(orphans.map((c) => ({ taskId: c.taskId, indexValue: c.indexValue, entry: '' })));
-    if (released > 0) this.log.info({ released }, 'claims of submissions that never added their tasks released');
-    return released;
+    const released = orphans.length ? await this.settle(orphans.map((c) => ({ taskId: c.taskId, indexValue: c.indexValue, entry: '' }))) : 0;
+    if (released + forgotten > 0) this.log.info({ released, forgotten }, 'claims of submissions that never added their tasks released');
+    return released + forgotten;
   }
 
   /**

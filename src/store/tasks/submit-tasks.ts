@@ -4,6 +4,7 @@ import type { EncodedJob } from '../codecs/job-data.js';
 import { storeScript } from '../store-script.js';
 import { hashTag } from '../../redis/hash-tag.js';
 import { bucketKeys } from './index-slots.js';
+import { decodeTaskIndex } from '../codecs/task-index.js';
 import { settleTaskIds } from './settle-task-ids.js';
 import { groupBy } from '../group-by.js';
 
@@ -46,10 +47,12 @@ export interface SubmitEntry {
  * What became of each task of an accepted batch: `created` (added now: event, count, list entry
  * and job written); `tick_done` (its schedule tick already submitted a task), `step_stopped` (a
  * workflow step that no longer releases), `existing` (in the index with the same content; on a
- * single Redis its job may be missing, on a cluster it is in its queue) and `jobless` (existing,
- * and a cancel removed its job while it was queued; cluster only): nothing written.
+ * single Redis its job may be missing, on a cluster it is in its queue), `jobless` (existing,
+ * and a cancel removed its job while it was queued; cluster only) and `cancelled` (claimed but
+ * never added, and a cancel is marked for it: a workflow step whose run stopped while its task
+ * was being released; cluster only, not added): nothing written.
  */
-export type SubmitAnswer = 'created' | 'tick_done' | 'step_stopped' | 'existing' | 'jobless';
+export type SubmitAnswer = 'created' | 'tick_done' | 'step_stopped' | 'existing' | 'jobless' | 'cancelled';
 
 export type SubmitReply =
   | { kind: 'accepted'; answers: SubmitAnswer[] }
@@ -120,13 +123,20 @@ function submitApart(redis: RedisClient, keys: Keys, eventsMaxLen: number): (ent
       }),
     );
     const claimedNow: boolean[] = [];
+    /** Claimed, now or before, and not settled: its task may never have been added. */
+    const unsettled: boolean[] = [];
     let conflict: { index: number; existing: string } | undefined;
     claims.forEach((reply, g) => {
       const group = bySlot[g]![1];
       if (reply[0] === 1) {
         const index = group[Number(reply[1]) - 1]!;
         if (!conflict || index < conflict.index) conflict = { index, existing: String(reply[2]) };
-      } else group.forEach((i, k) => (claimedNow[i] = reply[k + 1] === ''));
+      } else
+        group.forEach((i, k) => {
+          const v = String(reply[k + 1]);
+          claimedNow[i] = v === '';
+          unsettled[i] = v === '' || decodeTaskIndex(v).listEntry === '';
+        });
     });
     if (conflict) {
       await settleAll(
@@ -156,7 +166,10 @@ function submitApart(redis: RedisClient, keys: Keys, eventsMaxLen: number): (ent
                 : v === SUBMIT_EXISTING
                   ? 'existing'
                   : v === SUBMIT_JOBLESS
-                    ? 'jobless'
+                    ? // Never added, a cancel mark already there: a workflow step whose run stopped while it was released.
+                      unsettled[i]
+                      ? 'cancelled'
+                      : 'jobless'
                     : 'created';
           if (answers[i] === 'created') toSettle.push([i, v]);
           else if (claimedNow[i] && (answers[i] === 'tick_done' || answers[i] === 'step_stopped')) toSettle.push([i, '']);
