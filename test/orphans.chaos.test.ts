@@ -92,7 +92,19 @@ async function startedOn(pool: PoolProcess, taskIds: string[]): Promise<void> {
   );
 }
 
-const LOOP = ['sh', '-c', 'sleep 600 & while :; do :; done'];
+/** This suite's shell loop: its marker tells it from another suite's on the same machine. */
+const LOOP_MARK = `orphans-suite-${process.pid}`;
+const LOOP = ['sh', '-c', `sleep 600 & while :; do :; done # ${LOOP_MARK}`];
+
+/** Whether process `pid` is this suite's: its shell loop, or a process started with its pools' run folder in its environment. */
+function ofThisSuite(pid: number, runDir: string): boolean {
+  if (cmdline(pid).includes(LOOP_MARK)) return true;
+  try {
+    return readFileSync(`/proc/${pid}/environ`, 'utf8').split('\0').includes(`ORCHESTRATOR_POOL_RUN_DIR=${runDir}`);
+  } catch {
+    return false;
+  }
+}
 
 /** Submits the mix the issue names on `taskClass`; returns the task ids. */
 async function submitMix(taskClass: string, tag: string, opts: { commands: boolean; container: boolean }): Promise<string[]> {
@@ -160,10 +172,16 @@ describe('a pool killed with SIGKILL', { timeout: 180_000 }, () => {
 
     // Nothing burns CPU: besides the processes above, no process of the kinds that spin (a
     // sandbox child, the shell loop) started since these pools did is left without a live pool
-    // as its parent (other suites' pools may run such processes on this machine meanwhile).
+    // as its parent. Only this suite's count: other suites' pools run such processes on this
+    // machine meanwhile, and those killed by their own chaos leave theirs for a moment.
     const spinKind = /bullmq\/dist\/cjs\/classes\/main\.js|while :; do :; done/;
     const stray = allProcesses().filter(
-      (p) => p.start >= firstStart && spinKind.test(cmdline(p.pid)) && !cmdline(p.ppid).includes('workers/main.js') && state(p.pid) !== 'Z',
+      (p) =>
+        p.start >= firstStart &&
+        spinKind.test(cmdline(p.pid)) &&
+        !cmdline(p.ppid).includes('workers/main.js') &&
+        state(p.pid) !== 'Z' &&
+        ofThisSuite(p.pid, runDir),
     );
     expect(stray.map((p) => [p.pid, cmdline(p.pid), cpuTicks(p.pid)])).toEqual([]);
 
