@@ -33,6 +33,7 @@ import { startRedisCluster, type RedisClusterHandle } from './helpers/redis-clus
 import { startSystem, TEST_CONFIG_TOML, type OrchestratorProcess, type TestSystem } from './helpers/system.js';
 import { taskReadableTempDir } from './helpers/temp-dir.js';
 import { waitFor } from './helpers/wait.js';
+import { holdSubmitter } from './helpers/held-submitter.js';
 
 const CLASSES = ['inproc', 'cpu_short', 'cpu_long'] as const;
 const FINAL = new Set([TaskState.TASK_STATE_SUCCEEDED, TaskState.TASK_STATE_FAILED, TaskState.TASK_STATE_CANCELLED]);
@@ -215,15 +216,7 @@ function heldEngine() {
     eventsMaxLen: sys.config.streams.eventsMaxLen,
     resultsMaxLen: sys.config.streams.resultsMaxLen,
   });
-  let reached!: () => void;
-  const atSubmit = new Promise<void>((resolve) => (reached = resolve));
-  let open!: () => void;
-  const gate = new Promise<void>((resolve) => (open = resolve));
-  const held = Object.create(submitter) as TaskSubmitter;
-  held.submitPrepared = async (tasks) => {
-    reached();
-    await gate;
-    const out = await submitter.submitPrepared(tasks);
+  const { held, atSubmit, open } = holdSubmitter(submitter, async (tasks) => {
     await waitFor(
       async () => {
         for (const t of tasks) if (!FINAL.has((await sys.client.getTaskStatus(t.taskId)).state)) return false;
@@ -231,8 +224,7 @@ function heldEngine() {
       },
       { timeoutMs: 20_000, message: 'the step tasks never ended' },
     );
-    return out;
-  };
+  });
   const runs = new WorkflowRuns({
     redis: sys.r,
     keys: sys.keys,

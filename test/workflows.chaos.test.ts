@@ -22,6 +22,7 @@ import { WorkflowRuns, type WorkflowRunsOptions } from '../src/workflows/workflo
 import { WorkflowStore } from '../src/workflows/workflow-store.js';
 import { startBareSystem, type BareSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
+import { holdSubmitter } from './helpers/held-submitter.js';
 import { taskReadableTempDir } from './helpers/temp-dir.js';
 
 let sys: BareSystem | undefined;
@@ -369,16 +370,7 @@ describe('a run cancelled while its steps are being submitted', { timeout: 120_0
         eventsMaxLen: s.config.streams.eventsMaxLen,
         resultsMaxLen: s.config.streams.resultsMaxLen,
       });
-      let reached!: () => void;
-      const atSubmit = new Promise<void>((resolve) => (reached = resolve));
-      let open!: () => void;
-      const gate = new Promise<void>((resolve) => (open = resolve));
-      const held = Object.create(submitter) as TaskSubmitter;
-      held.submitPrepared = async (tasks) => {
-        reached();
-        await gate;
-        return submitter.submitPrepared(tasks);
-      };
+      const { held, atSubmit, open } = holdSubmitter(submitter);
       const runs = new WorkflowRuns(runsOptions(s, { submitter: held, canceller }));
 
       const started = runs.start({ name: 'cancel-early', runId: 'cancel-early-1', inputs: {} });
