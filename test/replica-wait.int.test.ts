@@ -21,7 +21,11 @@ import { startSystem, TEST_CONFIG_TOML, type TestSystem } from './helpers/system
 import { waitFor } from './helpers/wait.js';
 import { TaskState } from '../src/client/orchestrator-client.js';
 
-const TIMEOUT_MS = 400;
+/**
+ * Long enough that the reads of the "at once" test answer within one WAIT on a loaded machine
+ * (the test checks they did not queue behind it by their answering first).
+ */
+const TIMEOUT_MS = 1_500;
 
 let replica: RedisServerHandle;
 let onReplica: Redis;
@@ -148,8 +152,9 @@ describe('acknowledgements on one replica', { timeout: 60_000 }, () => {
       );
       expect(w.code).toBe(status.UNAVAILABLE);
       expect(w.ms).toBeGreaterThanOrEqual(TIMEOUT_MS - 50);
+      // Every read answered before the waiting submission did: none queued behind its WAIT
+      // (a wall-clock bound on the reads would fail on a loaded machine, not on a queued read).
       expect(readWhileWaiting).toBe(true);
-      expect(Math.max(...reads)).toBeLessThan(TIMEOUT_MS / 2);
     } finally {
       process.kill(pid, 'SIGCONT');
     }
@@ -167,7 +172,7 @@ describe('acknowledgements on one replica', { timeout: 60_000 }, () => {
       const took = performance.now() - t0;
       expect(err.code).toBe(status.UNAVAILABLE);
       expect(err.details).toMatch(
-        /replication shortfall: the write reached 0 of the 1 replica\(s\) redis\.waitReplicas asks for within redis\.waitTimeoutMs \(400 ms\)/,
+        /replication shortfall: the write reached 0 of the 1 replica\(s\) redis\.waitReplicas asks for within redis\.waitTimeoutMs \(1500 ms\)/,
       );
       expect(err.details).toMatch(/may or may not survive a failover/);
       expect(took).toBeGreaterThanOrEqual(TIMEOUT_MS - 50);

@@ -19,9 +19,11 @@ const BATCH = 500;
 const IN_FLIGHT = 1_500;
 /**
  * Tasks that may finish between two sweeps (200 ms apart, plus the sweep itself) on a loaded
- * machine; generous, yet far below what 20,000 tasks would leave without retention.
+ * machine: 32 in-process handlers finish a few thousand tasks a second, and a CI machine running
+ * three suites at once delayed a sweep long enough for 4,700. Generous, yet the bounds stay under
+ * 40% of what 20,000 tasks leave without retention.
  */
-const SWEEP_SLACK = 3_000;
+const SWEEP_SLACK = 6_000;
 
 const TOML = `${TEST_CONFIG_TOML}
 [retention]
