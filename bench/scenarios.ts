@@ -650,17 +650,37 @@ export async function latency(ctx: BenchContext): Promise<void> {
   try {
     pool = await startPool(ctx, ours, INPROC_CLASS, INPROC_CONCURRENCY);
     // One subscription for the whole run, as a client waiting on its class's results would hold.
-    const stream = ours.client.streamTaskResults({ taskClass: INPROC_CLASS });
+    // A stream the server ends (a slow reader cut off under load: RESOURCE_EXHAUSTED) is resumed
+    // from its last cursor, as a client would, and the resumptions are reported.
+    let stream = ours.client.streamTaskResults({ taskClass: INPROC_CLASS });
+    let stopped = false;
+    let resumed = 0;
     const consuming = (async () => {
-      for await (const r of stream) arrived(o, r.taskId);
+      let cursor = '';
+      for (;;) {
+        try {
+          for await (const r of stream) {
+            cursor = r.cursor;
+            arrived(o, r.taskId);
+          }
+        } catch (err) {
+          if (stopped) return;
+          resumed++;
+          console.log(`    results stream ended (${(err as Error).message}); resuming from its cursor`);
+        }
+        if (stopped) return;
+        stream = ours.client.streamTaskResults({ taskClass: INPROC_CLASS, cursor });
+      }
     })();
     try {
       await sleep(200);
       await run(o, (taskId, i) => ours.client.submitTask({ taskId, taskClass: INPROC_CLASS, payload: payload(i) }));
     } finally {
+      stopped = true;
       stream.cancel();
-      await consuming.catch(() => undefined);
+      await consuming;
     }
+    ctx.report.note('latency.ours.results_stream_resumed', resumed);
     await latencySegments(ctx, ours, o.steady);
   } finally {
     if (pool) await stopChild(pool);
