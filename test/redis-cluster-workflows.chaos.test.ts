@@ -119,19 +119,22 @@ describe('workflows whose steps run on three masters', { timeout: 180_000 }, () 
     await o.client.createWorkflow(SPREAD);
     const RUNS = 6;
     const runIds = Array.from({ length: RUNS }, (_, i) => `spread-${i}`);
-    for (const [i, runId] of runIds.entries()) await o.client.startWorkflowRun({ name: 'spread', runId, inputs: { x: String(i + 1) } });
 
     // Killed once a step of the fan-out is running, then once a step after the fan-in is: both
-    // times with runs unfinished, whose engine work the other orchestrators take over.
+    // times with runs unfinished, whose engine work the other orchestrators take over. Each kill
+    // has a wave of runs of its own, started on the orchestrator about to be killed: on a loaded
+    // machine the runs of the first wave could all end while the next orchestrator started.
+    const waves = [runIds.slice(0, RUNS / 2), runIds.slice(RUNS / 2)];
     const unfinishedAtKill: number[] = [];
-    for (const past of [
+    for (const [k, past] of [
       ['b1', 'b2', 's1', 's2'],
       ['c', 's3', 'd'],
-    ]) {
+    ].entries()) {
       const client = o.client;
+      for (const runId of waves[k]!) await client.startWorkflowRun({ name: 'spread', runId, inputs: { x: String(runIds.indexOf(runId) + 1) } });
       await waitFor(
         async () => {
-          for (const runId of runIds) {
+          for (const runId of waves[k]!) {
             const run = await client.getWorkflowRun(runId);
             if (run.steps.some((s) => past.includes(s.stepId) && s.state === StepState.STEP_STATE_RUNNING)) return true;
           }
@@ -141,14 +144,23 @@ describe('workflows whose steps run on three masters', { timeout: 180_000 }, () 
         { timeoutMs: 60_000, message: `no step of ${past.join(', ')} ever ran` },
       ).catch(async (err) => {
         const states = await Promise.all(
-          runIds.map(async (r) => `${r}: ${(await sys.client.getWorkflowRun(r)).steps.map((s) => `${s.stepId}=${s.state}`).join(' ')}`),
+          waves
+            .slice(0, k + 1)
+            .flat()
+            .map(async (r) =>
+              sys.client.getWorkflowRun(r).then(
+                (run) => `${r}: ${run.steps.map((s) => `${s.stepId}=${s.state}`).join(' ')}`,
+                (e: Error) => `${r}: ${e.message}`,
+              ),
+            ),
         );
         throw new Error(`${String(err)}\n${states.join('\n')}\n${o.output().slice(-3000)}`);
       });
       o.kill('SIGKILL');
       await o.exited;
       let open = 0;
-      for (const runId of runIds) if ((await sys.client.getWorkflowRun(runId)).state === WorkflowRunState.WORKFLOW_RUN_STATE_RUNNING) open++;
+      for (const runId of waves.slice(0, k + 1).flat())
+        if ((await sys.client.getWorkflowRun(runId)).state === WorkflowRunState.WORKFLOW_RUN_STATE_RUNNING) open++;
       unfinishedAtKill.push(open);
       o = await sys.startOrchestrator();
     }
@@ -390,8 +402,13 @@ describe('a run cancelled as its root step finishes, end to end', { timeout: 60_
     // Every step that did not succeed ended cancelled, and no task of the run is left open.
     const steps = run.steps.filter((x) => x.stepId !== 'root');
     expect(steps.filter((x) => x.state !== StepState.STEP_STATE_SUCCEEDED && x.state !== StepState.STEP_STATE_CANCELLED)).toEqual([]);
-    const open = await sys.client.listTasks({ workflowId: runId, states: [TaskState.TASK_STATE_RUNNING, TaskState.TASK_STATE_QUEUED] });
-    expect(open.tasks).toEqual([]);
+    // On a cluster a step's task added just before the cancel marked it (README "Redis Cluster")
+    // can stay queued a moment after the run ended: never run (checked above), it ends cancelled
+    // when a pool takes it or the releasing engine sees the run stopped.
+    await waitFor(
+      async () => (await sys.client.listTasks({ workflowId: runId, states: [TaskState.TASK_STATE_RUNNING, TaskState.TASK_STATE_QUEUED] })).tasks.length === 0,
+      { timeoutMs: 15_000, message: 'a task of the cancelled run is left open' },
+    );
     // Nor any step task the list may not show (one re-added as a bare job): each is final, or was never added.
     const states = new Map<string, number>();
     for (let i = 0; i < width; i++) {
