@@ -17,11 +17,14 @@ import { ERROR_CODES } from '../src/errors/error-codes.js';
 import { json } from './json-answer.js';
 import { EMPTY_FILTER } from '../src/tasks/task-list.js';
 import type { TaskRetrier } from '../src/tasks/task-retry.js';
+import type { ReplicaWait } from '../src/redis/replica-wait.js';
 
 export interface BoardRetryOptions {
   retrier: TaskRetrier;
   /** The task classes: the queues whose retries land here. */
   classes: ReadonlySet<string>;
+  /** Retries answer once their writes are on redis.waitReplicas replicas, as RetryTasks does. */
+  replicas: ReplicaWait;
 }
 
 export class BoardRetry {
@@ -34,7 +37,13 @@ export class BoardRetry {
 
   /** PUT /api/queues/:queueName/:jobId/retry */
   async retryOne(jobId: string): Promise<RouteResult> {
-    const o = await this.opts.retrier.retryIds([jobId]);
+    let o;
+    try {
+      o = await this.opts.replicas.confirm((w) => this.opts.retrier.retryIds([jobId], undefined, w));
+    } catch (err) {
+      if (err instanceof OrchestratorError && err.code === 'unavailable') return json(503, { error: 'Task retry not confirmed', message: err.message });
+      throw err;
+    }
     const e = o.errors[0];
     // A per-task refusal as its code's HTTP status (a task that is not failed is a conflict with
     // its state: 409); Bull Board shows the body's `error` as its toast's title, `message` under it.
@@ -51,13 +60,16 @@ export class BoardRetry {
       // RetryTasks stops each call at 10,000 tasks; go on while it says more match and it retried
       // something (tasks failing again meanwhile are not chased for ever).
       for (;;) {
-        const o = await this.opts.retrier.retryMatching({ ...EMPTY_FILTER, taskClasses: [queueName], states: ['failed'] });
+        const o = await this.opts.replicas.confirm((w) =>
+          this.opts.retrier.retryMatching({ ...EMPTY_FILTER, taskClasses: [queueName], states: ['failed'] }, undefined, w),
+        );
         retried += o.retried.length;
         skipped += o.errors.length;
         if (!o.more || o.retried.length === 0) break;
       }
     } catch (err) {
       if (err instanceof OrchestratorError && err.code === 'invalid_argument') return json(400, { error: err.message });
+      if (err instanceof OrchestratorError && err.code === 'unavailable') return json(503, { error: err.message, retried, skipped });
       throw err;
     }
     return json(200, { retried, skipped });

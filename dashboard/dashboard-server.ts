@@ -9,7 +9,9 @@ import type { Logger } from '../src/logging/logger.js';
 import { createMetricsRegistry } from '../src/monitoring/metrics-registry.js';
 import { createReadServices } from '../src/read-services.js';
 import { createFailFastRedis } from '../src/redis/connection.js';
-import type { TaskQueues } from '../src/tasks/task-queues.js';
+import { ReplicaWait } from '../src/redis/replica-wait.js';
+import { openWriteConnections, type WriteConnections } from '../src/redis/write-connections.js';
+import { TaskQueues } from '../src/tasks/task-queues.js';
 import { createOperatorHttp, type OperatorHttp } from './operator-http.js';
 
 export interface DashboardServerOptions {
@@ -23,6 +25,8 @@ export class DashboardServer {
   private redis?: RedisClient;
   private bullRedis?: RedisClient;
   private queues?: TaskQueues;
+  private writes?: WriteConnections;
+  private queueWrites?: TaskQueues;
   private http?: OperatorHttp;
 
   constructor(private readonly opts: DashboardServerOptions) {
@@ -37,9 +41,26 @@ export class DashboardServer {
     const { config, redisUrl } = this.opts;
     const redis = (this.redis = await createFailFastRedis(redisUrl, 'orq-dashboard', true));
     const bullRedis = (this.bullRedis = await createFailFastRedis(redisUrl, 'orq-dashboard-queues'));
-    const services = createReadServices({ config, redisUrl, redis, bullRedis });
+    // The actions write on connections of their own when they wait for replicas, as the orchestrator's do.
+    const writes = (this.writes = await openWriteConnections(redisUrl, config.redis.waitReplicas, { redis, bullRedis }));
+    const services = createReadServices({ config, redisUrl, redis, bullRedis, writes: writes.redis });
     this.queues = services.queues;
-    this.http = createOperatorHttp({ config, redis, registry: createMetricsRegistry(), services, dashboard: true, logger: this.opts.logger });
+    const queueWrites = (this.queueWrites = writes.separate
+      ? new TaskQueues({ redis: writes.bullRedis, keys: services.keys, classes: config.classes })
+      : undefined);
+    this.http = createOperatorHttp({
+      config,
+      redis,
+      registry: createMetricsRegistry(),
+      services,
+      dashboard: true,
+      writes: {
+        redis: writes.redis,
+        queues: queueWrites ?? services.queues,
+        replicas: new ReplicaWait({ replicas: config.redis.waitReplicas, timeoutMs: config.redis.waitTimeoutMs }),
+      },
+      logger: this.opts.logger,
+    });
     await this.http.start();
     this.log.info({ http: this.http.address }, 'dashboard serving');
   }
@@ -47,7 +68,9 @@ export class DashboardServer {
   async close(graceMs = 2_000): Promise<void> {
     await this.http?.close(graceMs);
     await this.queues?.close();
-    await Promise.all([this.redis?.quit(), this.bullRedis?.quit()]).catch(() => undefined);
+    await this.queueWrites?.close();
+    const own = this.writes?.separate ? [this.writes.redis.quit(), this.writes.bullRedis.quit()] : [];
+    await Promise.all([this.redis?.quit(), this.bullRedis?.quit(), ...own]).catch(() => undefined);
     this.log.info('dashboard stopped');
   }
 }

@@ -43,7 +43,7 @@ export interface DashboardOptions {
   queues: TaskQueues;
   workflows: WorkflowStatusReader;
   /** What the landing and task pages read and do (task-routes.ts). */
-  tasks: Pick<TaskRoutesOptions, 'system' | 'status' | 'details' | 'canceller' | 'retrier' | 'logs'>;
+  tasks: Pick<TaskRoutesOptions, 'system' | 'status' | 'details' | 'canceller' | 'retrier' | 'replicas' | 'logs'>;
   /** Bull Board's Retry buttons, answered as RetryTasks answers orchctl (board-retry.ts). */
   retry?: BoardRetry;
   /** Configured users and tokens, or the generated admin token: never empty. */

@@ -22,6 +22,8 @@ import { TaskCanceller } from '../src/tasks/task-canceller.js';
 import { TaskDetailsReader } from '../src/tasks/task-details.js';
 import { TaskLister } from '../src/tasks/task-list.js';
 import { TaskRetrier } from '../src/tasks/task-retry.js';
+import type { TaskQueues } from '../src/tasks/task-queues.js';
+import { ReplicaWait } from '../src/redis/replica-wait.js';
 import type { DashboardOptions } from './operator-app.js';
 import type { DashboardCredentials } from './dashboard-auth.js';
 import { loadOrCreateDashboardToken, type GeneratedToken } from './generated-token.js';
@@ -36,7 +38,20 @@ export interface OperatorHttpOptions {
   services: ReadServices;
   /** Serve Bull Board and the workflow pages. */
   dashboard: boolean;
+  /** Where the dashboard's actions write, and their acknowledgement; left out: on `redis` and the read queues, without WAIT. */
+  writes?: DashboardWrites;
   logger: Logger;
+}
+
+/**
+ * The connections the dashboard's actions (cancel, retry, drain, resume) write on and the WAIT
+ * that confirms them, as the gRPC front end's (src/redis/write-connections.ts): with
+ * redis.waitReplicas set, an action answers once its writes reached that many replicas, or 503.
+ */
+export interface DashboardWrites {
+  redis: RedisClient;
+  queues: TaskQueues;
+  replicas: ReplicaWait;
 }
 
 /** How to reach the dashboard, once the server is up. */
@@ -61,6 +76,7 @@ export class OperatorHttp extends HttpListener {
 
   constructor(private readonly o: OperatorHttpOptions) {
     const { config, redis, registry, services, dashboard } = o;
+    const writes = o.writes ?? { redis, queues: services.queues, replicas: ReplicaWait.off };
     const { tls, dashboard: d } = config.http;
     let credentials: DashboardCredentials = d;
     let generated: GeneratedToken | undefined;
@@ -79,14 +95,14 @@ export class OperatorHttp extends HttpListener {
           ? {
               queues: services.queues,
               workflows: services.workflowStatus,
-              ...dashboardActions(config, redis, services),
+              ...dashboardActions(config, redis, services, writes),
               credentials,
               publicNames: config.http.publicNames,
               scheme: tls.certFile ? 'https' : 'http',
               secretPayloadKeys: d.secretPayloadKeys,
               sessionMaxAgeMs: d.sessionMaxAgeMs,
               loginThrottle: d.loginThrottle,
-              poolsAndRuns: { pools: services.pools, runList: services.runList },
+              poolsAndRuns: { pools: services.pools, runList: services.runList, replicas: writes.replicas },
             }
           : undefined,
       }),
@@ -131,10 +147,18 @@ export class OperatorHttp extends HttpListener {
  * The readers and actions behind the landing and task pages (dashboard/task-routes.ts), and Bull
  * Board's Retry buttons, answered as RetryTasks answers orchctl (board-retry.ts): one retrier.
  */
-function dashboardActions(config: Config, redis: RedisClient, services: ReadServices): Pick<DashboardOptions, 'tasks' | 'retry'> {
+function dashboardActions(config: Config, redis: RedisClient, services: ReadServices, writes: DashboardWrites): Pick<DashboardOptions, 'tasks' | 'retry'> {
   const { keys, queues, status, system } = services;
   const { eventsMaxLen, resultsMaxLen } = config.streams;
-  const retrier = new TaskRetrier({ redis, keys, queues, status, lister: new TaskLister({ redis, keys, queues }), eventsMaxLen });
+  const { replicas } = writes;
+  const retrier = new TaskRetrier({
+    redis: writes.redis,
+    keys,
+    queues: writes.queues,
+    status,
+    lister: new TaskLister({ redis, keys, queues }),
+    eventsMaxLen,
+  });
   return {
     tasks: {
       system,
@@ -147,11 +171,12 @@ function dashboardActions(config: Config, redis: RedisClient, services: ReadServ
         classes: config.classes,
         maxSpecChars: 4 * config.grpc.maxPayloadBytes,
       }),
-      canceller: new TaskCanceller({ redis, keys, queues, status, eventsMaxLen, resultsMaxLen }),
+      canceller: new TaskCanceller({ redis: writes.redis, keys, queues: writes.queues, status, eventsMaxLen, resultsMaxLen }),
       retrier,
+      replicas,
       logs: services.logs,
     },
-    retry: new BoardRetry({ retrier, classes: new Set(config.classes.keys()) }),
+    retry: new BoardRetry({ retrier, classes: new Set(config.classes.keys()), replicas }),
   };
 }
 

@@ -11,11 +11,14 @@ import { OrchestratorError } from '../src/errors/errors.js';
 import { errorAnswer, json } from './json-answer.js';
 import type { RunListFilter, WorkflowRunList } from '../src/workflows/run-list.js';
 import type { RunState } from '../src/workflows/workflow-runs.js';
+import type { ReplicaWait } from '../src/redis/replica-wait.js';
 import type { DashboardRole } from './dashboard-auth.js';
 
 export interface PoolRunRoutesOptions {
   pools: PoolRegistry;
   runList: WorkflowRunList;
+  /** Drain and resume answer once their writes are on redis.waitReplicas replicas, as DrainPool and ResumePool do. */
+  replicas: ReplicaWait;
 }
 
 const RUN_STATES = new Set<string>(['running', 'succeeded', 'failed', 'cancelled']);
@@ -54,7 +57,7 @@ export class PoolRunRoutes {
       return json(400, { error: 'exitWhenDrained: expected true or false', field: 'exitWhenDrained' });
     }
     try {
-      const r = await this.opts.pools.drain(b.poolId, b.exitWhenDrained === true);
+      const r = await this.opts.replicas.confirm((w) => this.opts.pools.drain(b.poolId as string, b.exitWhenDrained === true, w));
       return json(200, { poolId: b.poolId, ...r });
     } catch (err) {
       return errorAnswer(err);
@@ -67,7 +70,7 @@ export class PoolRunRoutes {
     const b = (body ?? {}) as { poolId?: unknown };
     if (typeof b.poolId !== 'string') return json(400, { error: 'poolId: expected a string', field: 'poolId' });
     try {
-      return json(200, { poolId: b.poolId, ...(await this.opts.pools.resume(b.poolId)) });
+      return json(200, { poolId: b.poolId, ...(await this.opts.replicas.confirm((w) => this.opts.pools.resume(b.poolId as string, w))) });
     } catch (err) {
       return errorAnswer(err);
     }

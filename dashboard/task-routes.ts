@@ -29,6 +29,7 @@ import type { TaskLogReader } from '../src/tasks/task-logs.js';
 import type { TaskRetrier } from '../src/tasks/task-retry.js';
 import type { TaskStatusReader } from '../src/tasks/task-status.js';
 import type { WorkflowStatusReader } from '../src/workflows/workflow-status.js';
+import type { ReplicaWait } from '../src/redis/replica-wait.js';
 import type { DashboardRole } from './dashboard-auth.js';
 import { redactJsonText, redactSecrets, type SecretKeyTest } from './redaction.js';
 
@@ -38,6 +39,8 @@ export interface TaskRoutesOptions {
   details: TaskDetailsReader;
   canceller: TaskCanceller;
   retrier: TaskRetrier;
+  /** Cancel and retry answer once their writes are on redis.waitReplicas replicas, as CancelTask and RetryTasks do. */
+  replicas: ReplicaWait;
   /** The task page's logs panel (GetTaskLogs' reader). */
   logs: TaskLogReader;
   workflows: WorkflowStatusReader;
@@ -168,7 +171,7 @@ export class TaskRoutes {
     const bad = badId('task_id', taskId);
     if (bad) return bad;
     try {
-      const state = await this.opts.canceller.cancel(taskId, CANCEL_REASON);
+      const state = await this.opts.replicas.confirm((w) => this.opts.canceller.cancel(taskId, CANCEL_REASON, w));
       if (state === 'succeeded' || state === 'failed') return json(409, { error: `task "${taskId}" already ${state}`, state });
       return json(200, { taskId, state });
     } catch (err) {
@@ -180,9 +183,13 @@ export class TaskRoutes {
     if (role !== 'admin') return forbidden();
     const bad = badId('task_id', taskId);
     if (bad) return bad;
-    const out = await this.opts.retrier.retryIds([taskId]);
-    const e = out.errors[0];
-    if (e) return json(ERROR_CODES[e.code]?.http ?? 500, { error: e.message, code: e.code });
-    return json(200, { taskId, state: 'queued' });
+    try {
+      const out = await this.opts.replicas.confirm((w) => this.opts.retrier.retryIds([taskId], undefined, w));
+      const e = out.errors[0];
+      if (e) return json(ERROR_CODES[e.code]?.http ?? 500, { error: e.message, code: e.code });
+      return json(200, { taskId, state: 'queued' });
+    } catch (err) {
+      return errorAnswer(err);
+    }
   }
 }

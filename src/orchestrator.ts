@@ -219,7 +219,17 @@ export class Orchestrator {
     await this.scheduleRunner.start();
     const schedules = new ScheduleService({ store: scheduleStore, timers: scheduleTimers, checkTask: (t, field) => void submitter.prepare(t, field) });
     const registry = createMetricsRegistry();
-    this.http = createOperatorHttp({ config, redis, registry, services, dashboard: config.http.dashboard.enabled, logger });
+    // One WAIT per connection for the gRPC calls and the dashboard's actions alike (their lanes are shared).
+    const replicas = new ReplicaWait({ replicas: config.redis.waitReplicas, timeoutMs: config.redis.waitTimeoutMs });
+    this.http = createOperatorHttp({
+      config,
+      redis,
+      registry,
+      services,
+      dashboard: config.http.dashboard.enabled,
+      writes: { redis: writes.redis, queues: queueWrites, replicas },
+      logger,
+    });
     await this.http.start();
     const inFlight = new InFlightBytes(config.grpc.maxInFlightBytes);
     inFlight.register(registry);
@@ -270,7 +280,7 @@ export class Orchestrator {
         logs: services.logs,
         pools,
         runList,
-        replicas: new ReplicaWait({ replicas: config.redis.waitReplicas, timeoutMs: config.redis.waitTimeoutMs }),
+        replicas,
       },
     });
     await this.grpc.start();

@@ -16,6 +16,8 @@ import { readFileSync } from 'node:fs';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { grpcError } from './helpers/grpc.js';
+import { ADMIN_TOKEN, dashboardAccessToml } from './helpers/dashboard-access.js';
+import { getText } from './helpers/http.js';
 import { startRedis, type RedisServerHandle } from './helpers/redis-server.js';
 import { startSystem, TEST_CONFIG_TOML, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
@@ -39,7 +41,10 @@ beforeAll(async () => {
     timeoutMs: 30_000,
     message: 'the replica never synced with its master',
   });
-  sys = await startSystem({ redis: master, toml: `${TEST_CONFIG_TOML}\n[redis]\nwaitReplicas = 1\nwaitTimeoutMs = ${TIMEOUT_MS}\n` });
+  sys = await startSystem({
+    redis: master,
+    toml: `${TEST_CONFIG_TOML}\n${dashboardAccessToml({ tokens: true, viewer: false })}\n[redis]\nwaitReplicas = 1\nwaitTimeoutMs = ${TIMEOUT_MS}\n`,
+  });
   // For RetryTasks: a task that fails. Its writes are a pool's, never waited for.
   await sys.startPool({ classes: 'cpu_short:2' });
 }, 90_000);
@@ -263,6 +268,8 @@ describe('acknowledgements of the changes to schedules, classes, workflows, runs
     await sys.client.createSchedule(every('wait-s-up', 3_600_000));
     await sys.client.createSchedule(every('wait-s-del', 3_600_000));
     const pool = (await sys.client.listPools())[0]!;
+    // No pool serves cpu_long: queued until the dashboard's cancel.
+    await sys.client.submitTask({ taskId: 'wait-dash-cancel', taskClass: 'cpu_long', payload: { n: '1' } });
     const pid = replica.pid!;
     process.kill(pid, 'SIGSTOP');
     try {
@@ -283,6 +290,18 @@ describe('acknowledgements of the changes to schedules, classes, workflows, runs
         expect({ name, code: err.code }).toEqual({ name, code: status.UNAVAILABLE });
         expect(err.details).toMatch(/replication shortfall/);
       }
+      // The dashboard's actions wait as the RPCs do: 503 naming the shortfall (the drain repeats
+      // DrainPool's, so it changes nothing and still waits).
+      const admin = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' };
+      const actions: [string, string, string | undefined][] = [
+        ['dashboard cancel', '/admin/api/tasks/wait-dash-cancel/cancel', undefined],
+        ['dashboard drain', '/admin/api/pools/drain', JSON.stringify({ poolId: pool.poolId })],
+      ];
+      for (const [name, path, body] of actions) {
+        const r = await getText(`${sys.httpUrl}${path}`, { method: 'POST', headers: admin, body });
+        expect({ name, status: r.status }).toEqual({ name, status: 503 });
+        expect(r.body).toMatch(/replication shortfall/);
+      }
     } finally {
       process.kill(pid, 'SIGCONT');
     }
@@ -293,6 +312,7 @@ describe('acknowledgements of the changes to schedules, classes, workflows, runs
     expect((await sys.client.getSchedule('wait-s-up')).spec?.everyMs).toBe(7_200_000);
     expect(await grpcError(sys.client.getSchedule('wait-s-del'))).toMatchObject({ code: status.NOT_FOUND });
     expect(await sys.client.getClassLimits('cpu_long')).toMatchObject({ globalConcurrency: 7, paused: true });
+    expect((await sys.client.getTaskStatus('wait-dash-cancel')).state).toBe(TaskState.TASK_STATE_CANCELLED);
     // With the replica back, the same changes are confirmed.
     await sys.r.config('RESETSTAT');
     await sys.client.updateSchedule(every('wait-s-up', 7_200_000));
