@@ -57,7 +57,7 @@ export class Report {
   }
 
   table(): string {
-    const head = ['scenario', 'ours', 'plain BullMQ', 'ours/baseline (latency: ours-baseline)'];
+    const head = ['scenario', 'ours', 'baseline (BullMQ unless named)', 'ours/baseline (latency: ours-baseline)'];
     const body = this.rows.map((r) => [r.scenario, fmt(r.ours, r.unit), r.baseline === null ? '-' : fmt(r.baseline, r.unit), this.comparison(r)]);
     const widths = head.map((h, i) => Math.max(h.length, ...body.map((b) => b[i]!.length)));
     const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ');

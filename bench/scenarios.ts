@@ -8,14 +8,12 @@
  * Worker in a child process (baseline-worker.ts), with the same concurrency and execution mode.
  * Each timed run follows a short warm-up on the same side.
  */
-import { Server, ServerCredentials, type ServerUnaryCall, type sendUnaryData } from '@grpc/grpc-js';
 import { Queue, QueueEvents } from 'bullmq';
 import { Redis } from 'ioredis';
 import type { ChildProcess } from 'node:child_process';
 import { join } from 'node:path';
 import type { TaskClassOptions } from '../queues/task-classes.js';
 import { OrchestratorClient, type TaskInput } from '../src/client/orchestrator-client.js';
-import { OrchestratorServiceService } from '../src/gen/orchestrator/v1/orchestrator.js';
 import { createLogger } from '../src/logging/logger.js';
 import { Orchestrator } from '../src/orchestrator.js';
 import { jobOptionsForAdd } from '../src/store/codecs/job-data.js';
@@ -29,6 +27,7 @@ import { forkReady, peakRssMb, processTree, stopChild, treeCpuMs, waitMessage } 
 import type { Report } from './report.js';
 import { printScriptStats, startScriptStats } from './script-stats.js';
 import { StreamCounter } from './stream-counter.js';
+import { startBareGrpc } from './grpc-baseline.js';
 
 export interface BenchOptions {
   /** Tasks per timed run: enqueue and in-process end-to-end. */
@@ -339,17 +338,6 @@ export async function enqueue(ctx: BenchContext): Promise<void> {
   noteCpu(ctx, 'enqueue', 'baseline', b);
 }
 
-/** A gRPC server whose every method answers at once: the cost of the gRPC layer alone. */
-async function startNoopGrpc(): Promise<{ port: number; stop(): void }> {
-  const server = new Server();
-  const answer = (_call: ServerUnaryCall<unknown, unknown>, cb: sendUnaryData<unknown>) => cb(null, { taskId: 'x', created: true, state: 0 });
-  server.addService(OrchestratorServiceService, Object.fromEntries(Object.keys(OrchestratorServiceService).map((m) => [m, answer])));
-  const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-  );
-  return { port, stop: () => server.forceShutdown() };
-}
-
 /** 2. Unary submission with many calls in flight: SubmitTask vs Queue.add. */
 export async function unary(ctx: BenchContext): Promise<void> {
   const { unaryTasks: total, inFlight: width } = ctx.opts;
@@ -384,21 +372,29 @@ export async function unary(ctx: BenchContext): Promise<void> {
   noteCpu(ctx, 'unary', 'ours', o);
   noteCpu(ctx, 'unary', 'baseline', b);
 
-  // For scale: the same client and calls against a server that does nothing.
-  const noop = await startNoopGrpc();
-  const client = new OrchestratorClient(`127.0.0.1:${noop.port}`);
-  try {
-    const call = (i: number) => client.submitTask({ taskClass: INPROC_CLASS, payload: payload(i) });
-    await inFlight(warm, width, 0, call);
-    const n = await measure(ctx, total, {}, () => inFlight(total, width, warm, call));
-    ctx.report.note('unary.grpc_only.calls_per_s', n.perSecond);
-    ctx.report.note('unary.grpc_only.cpu_us_per_call', n.cpuUsPerTask.driver!);
-    console.log(
-      `    gRPC alone (same client, a server whose handler answers at once): ${Math.round(n.perSecond)} calls/s, ${Math.round(n.cpuUsPerTask.driver!)} µs CPU per call`,
-    );
-  } finally {
-    client.close();
-    noop.stop();
+  // The transport's own rate: the same calls, 64 in flight from this process, against a
+  // grpc-js server in this process whose SubmitTask answers at once, with protobufjs codecs
+  // loaded by @grpc/proto-loader and with our generated ts-proto codecs.
+  for (const codecs of ['proto-loader', 'ts-proto'] as const) {
+    const bare = await startBareGrpc(codecs);
+    try {
+      const call = (i: number) => bare.submit({ taskClass: INPROC_CLASS, payload: payload(i) });
+      await inFlight(warm, width, 0, call);
+      const n = await measure(ctx, total, {}, () => inFlight(total, width, warm, call));
+      const key = codecs === 'ts-proto' ? 'grpc_only' : 'grpc_only_proto_loader';
+      ctx.report.note(`unary.${key}.calls_per_s`, n.perSecond);
+      ctx.report.note(`unary.${key}.cpu_us_per_call`, n.cpuUsPerTask.driver!);
+      ctx.report.add({
+        id: `unary-vs-grpc-${codecs}`,
+        scenario: `unary submit vs bare grpc-js (${codecs} codecs), ${width} in flight`,
+        unit: 'calls/s',
+        ours: o.perSecond,
+        baseline: n.perSecond,
+        note: `SubmitTask vs a grpc-js server in this process answering at once (${codecs} codecs): ${Math.round(n.cpuUsPerTask.driver!)} µs CPU per call`,
+      });
+    } finally {
+      bare.close();
+    }
   }
 }
 

@@ -1,0 +1,82 @@
+/**
+ * Bare grpc-js: a server in this process whose SubmitTask answers at once, and a client calling
+ * it, so the unary scenario can print our front end's rate as a ratio to the transport's own.
+ *
+ * - `proto-loader`: the service loaded from proto/ with @grpc/proto-loader (protobufjs codecs),
+ *   as a grpc-js user who writes no code generation gets it.
+ * - `ts-proto`: our generated service definition and client (src/gen), the codecs our front end
+ *   and OrchestratorClient use.
+ *
+ * Both answer every method of OrchestratorService the same way; only SubmitTask is called.
+ */
+import { credentials, loadPackageDefinition, Server, ServerCredentials, type Client, type ServiceDefinition } from '@grpc/grpc-js';
+import { loadSync } from '@grpc/proto-loader';
+import { join } from 'node:path';
+import { OrchestratorClient, type TaskInput } from '../src/client/orchestrator-client.js';
+import { OrchestratorServiceService } from '../src/gen/orchestrator/v1/orchestrator.js';
+import { PROTO_DIR } from '../src/paths.js';
+
+export type BareCodecs = 'proto-loader' | 'ts-proto';
+
+export interface BareGrpc {
+  /** One SubmitTask of `task`, resolved with the answer. */
+  submit(task: TaskInput): Promise<unknown>;
+  close(): void;
+}
+
+const ANSWER = { taskId: 'x', created: true, state: 0 };
+
+type Handler = (call: unknown, cb: (err: null, value: unknown) => void) => void;
+
+function serveAtOnce(definition: ServiceDefinition, names: string[]): { server: Server; bound: Promise<number> } {
+  const server = new Server();
+  const answer: Handler = (_call, cb) => cb(null, ANSWER);
+  server.addService(definition, Object.fromEntries(names.map((m) => [m, answer])));
+  const bound = new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  return { server, bound };
+}
+
+/** Starts the server and connects a client to it, with the codecs named. */
+export async function startBareGrpc(codecs: BareCodecs): Promise<BareGrpc> {
+  if (codecs === 'ts-proto') {
+    const { server, bound } = serveAtOnce(OrchestratorServiceService, Object.keys(OrchestratorServiceService));
+    const client = new OrchestratorClient(`127.0.0.1:${await bound}`);
+    return {
+      submit: (task) => client.submitTask(task),
+      close: () => {
+        client.close();
+        server.forceShutdown();
+      },
+    };
+  }
+  const definition = loadSync(join(PROTO_DIR, 'orchestrator', 'v1', 'orchestrator.proto'), {
+    includeDirs: [PROTO_DIR],
+    longs: String,
+    enums: Number,
+    defaults: false,
+  });
+  const pkg = loadPackageDefinition(definition) as unknown as {
+    orchestrator: {
+      v1: { OrchestratorService: (new (address: string, creds: ReturnType<typeof credentials.createInsecure>) => Client) & { service: ServiceDefinition } };
+    };
+  };
+  const Service = pkg.orchestrator.v1.OrchestratorService;
+  const { server, bound } = serveAtOnce(Service.service, Object.keys(Service.service));
+  const client = new Service(`127.0.0.1:${await bound}`, credentials.createInsecure()) as Client & {
+    SubmitTask(req: unknown, cb: (err: Error | null, res: unknown) => void): void;
+  };
+  return {
+    submit: (task) =>
+      new Promise((resolve, reject) =>
+        client.SubmitTask({ taskId: task.taskId ?? '', taskClass: task.taskClass, payload: task.payload ?? {} }, (err, res) =>
+          err ? reject(err) : resolve(res),
+        ),
+      ),
+    close: () => {
+      client.close();
+      server.forceShutdown();
+    },
+  };
+}
