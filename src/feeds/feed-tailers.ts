@@ -9,7 +9,7 @@
  */
 import type { RedisClient } from '../redis/redis-client.js';
 import type { Logger } from '../logging/logger.js';
-import type { FeedStream } from '../store/keys.js';
+import { classOfStream, type FeedStream } from '../store/keys.js';
 import { StreamTailer } from './stream-tailer.js';
 
 export interface FeedTailersOptions<R> {
@@ -64,7 +64,7 @@ export class FeedTailers<R> {
 
   /** The feed's streams of class `taskClass` (one per partition of a partitioned class). */
   streamsOf(taskClass: string): FeedStream[] {
-    return this.opts.streams.filter((s) => s.taskClass === taskClass);
+    return this.opts.streams.filter((s) => classOfStream(s.name) === taskClass);
   }
 
   /** The shared reader of `stream`. */

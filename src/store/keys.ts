@@ -201,14 +201,19 @@ export interface Keys {
 
 /**
  * One stream of a feed as readers see it: `name` is what a cursor calls it (the class whose
- * entries it holds, `<class>.<p>` for partition p > 0 of a partitioned class; "" for the one
- * stream of a single Redis and for the workflow events stream of a cluster), `key` its Redis key,
- * `taskClass` the class whose entries it holds ("" for every class's or none).
+ * entries it holds, `<class>.<p>` for partition p > 0 of a partitioned class: classOfStream;
+ * "" for the one stream of a single Redis and for the workflow events stream of a cluster), `key`
+ * its Redis key.
  */
 export interface FeedStream {
   readonly name: string;
   readonly key: string;
-  readonly taskClass: string;
+}
+
+/** The class whose entries a feed stream called `name` holds ("" for every class's or none). */
+export function classOfStream(name: string): string {
+  const dot = name.indexOf('.');
+  return dot < 0 ? name : name.slice(0, dot);
 }
 
 /** A workflow inbox stream (`key`) and the stream its dead letters go to (`dead`), in its slot. */
@@ -317,11 +322,11 @@ export function keys(prefix: string, opts: KeysOptions = {}): Keys {
   const streamName = (taskClass: string, part: number) => (part > 0 ? `${taskClass}.${part}` : taskClass);
   const perPartition = <T>(classes: Iterable<string>, f: (c: string, p: number) => T): T[] => [...classes].flatMap((c) => partitions(c).map((p) => f(c, p)));
   const classStreams = (of: (c: string, p: number) => string) => (classes: Iterable<string>) =>
-    perPartition(classes, (c, p) => ({ name: streamName(c, p), key: of(c, p), taskClass: c }));
+    perPartition(classes, (c, p) => ({ name: streamName(c, p), key: of(c, p) }));
   const queuePrefixOf = (taskClass: string, part = 0) => `${classOwn(taskClass, part)}:q`;
   // On a cluster the buckets spread over TASK_INDEX_SLOTS hash tags, apart from every class's keys.
   const bucket = perClass ? (n: number) => `{${prefix}:ix:${n % TASK_INDEX_SLOTS}}:ix:${n}` : (n: number) => `${own}:ix:${n}`;
-  const workflowStream: FeedStream = { name: '', key: events, taskClass: '' };
+  const workflowStream: FeedStream = { name: '', key: events };
   return Object.freeze({
     prefix,
     cluster: perClass,
@@ -330,7 +335,7 @@ export function keys(prefix: string, opts: KeysOptions = {}): Keys {
     resultsOf,
     workflowEvents: events,
     eventStreams: (classes: Iterable<string>): FeedStream[] => (perClass ? [workflowStream, ...classStreams(eventsOf)(classes)] : [workflowStream]),
-    resultStreams: (classes: Iterable<string>): FeedStream[] => (perClass ? classStreams(resultsOf)(classes) : [{ name: '', key: results, taskClass: '' }]),
+    resultStreams: (classes: Iterable<string>): FeedStream[] => (perClass ? classStreams(resultsOf)(classes) : [{ name: '', key: results }]),
     eventsNamed: (name: string): string | undefined => {
       if (name === '' || !perClass) return name === '' ? events : undefined;
       const m = /^([a-z0-9_]+)(?:\.(\d{1,2}))?$/.exec(name);
