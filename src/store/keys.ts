@@ -7,7 +7,10 @@
  *   (`keys(prefix, { cluster: true })`) each class's keys have a tag of their own,
  *   `{<prefix>:<class>}`, written in the names below where a class's key says `{<prefix>}`
  *   (`{orq:gpu}:q:gpu:<id>`, `{orq:gpu}:events:gpu`): every per-task script takes one class's
- *   keys (test/class-slot-keys.test.ts), so classes spread over the shards. The task index gets
+ *   keys (test/class-slot-keys.test.ts), so classes spread over the shards. A class of N partitions
+ *   (`classes.<name>.partitions`, KeysOptions.partitions) has its keys N times: partition 0 under
+ *   `{<prefix>:<class>}`, partition p > 0 under `{<prefix>:<class>:<p>}`, the same names after the
+ *   tag; a task's keys are its partition's (taskPartition of its id). The task index gets
  *   TASK_INDEX_SLOTS tags of its own; what spans classes (pools, workflows' runs, schedules'
  *   records, limits, locks) keeps `{<prefix>}`.
  * - BullMQ queues: prefix `{<prefix>}:q` and queue name `<class>` (keys `{orq}:q:<class>:...`).
