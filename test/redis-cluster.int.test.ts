@@ -315,6 +315,14 @@ describe('the system on a Redis Cluster', { timeout: 60_000 }, () => {
     } while (token);
     expect(listed.filter((id) => id.startsWith('hot-')).sort()).toEqual([...ids].sort());
 
+    // A cluster-wide cap is split over the partitions (4: 2, 1, 1), never more in all; below 3 it is refused.
+    await expect(sys.client.setClassLimits('hot', { globalConcurrency: 2 })).rejects.toThrow(/INVALID_ARGUMENT.*global_concurrency.*3 partitions/);
+    expect((await sys.client.setClassLimits('hot', { globalConcurrency: 4 })).globalConcurrency).toBe(4);
+    const metaOf = (p: number) => sys.r.hget(`${sys.keys.queuePrefixOf('hot', p)}:hot:meta`, 'concurrency');
+    expect(await Promise.all([0, 1, 2].map(metaOf))).toEqual(['2', '1', '1']);
+    expect((await sys.client.setClassLimits('hot', { globalConcurrency: 0 })).globalConcurrency).toBe(0);
+    expect(await Promise.all([0, 1, 2].map(metaOf))).toEqual([null, null, null]);
+
     // A pause stops every partition: one task per partition stays queued while another class runs.
     const paused = await sys.client.pauseClass('hot');
     expect(paused.paused).toBe(true);
@@ -342,5 +350,18 @@ describe('the system on a Redis Cluster', { timeout: 60_000 }, () => {
         message: `${id} never succeeded after its retry`,
       });
     }
+
+    // A workflow whose steps run in the partitioned class: fan out over its partitions, then join.
+    await sys.client.createWorkflow({
+      name: 'hot-fan',
+      steps: [
+        ...['a', 'b', 'c', 'd'].map((stepId) => ({ stepId, task: hot({ s: stepId }) })),
+        { stepId: 'join', dependsOn: ['a', 'b', 'c', 'd'], task: hot({ got: '${steps.a.result.s}${steps.d.result.s}' }) },
+      ],
+    });
+    const { runId } = await sys.client.startWorkflowRun({ name: 'hot-fan', inputs: {} });
+    const run = await sys.client.waitForRun(runId, { timeoutMs: 45_000 });
+    expect(run.state).toBe(WorkflowRunState.WORKFLOW_RUN_STATE_SUCCEEDED);
+    expect(JSON.parse(run.steps.find((st) => st.stepId === 'join')!.resultJson)).toEqual({ got: 'ad' });
   });
 });
