@@ -13,8 +13,9 @@ import { QueueKeys } from 'bullmq';
 import { describe, expect, it } from 'vitest';
 import { classOfStream, keys as keyLayout, TASK_INDEX_SLOTS, taskIndexBucket, taskPartition } from '../src/store/keys.js';
 import { parseFeedCursor, encodeFeedCursor } from '../src/feeds/feed-cursor.js';
-import { partitionShare } from '../src/tasks/partition-share.js';
-import { workerConcurrency } from '../workers/worker-pool.js';
+import { partitionShare, workerConcurrency } from '../src/tasks/partition-share.js';
+import { loadConfig } from '../src/config/config.js';
+import { keysFor } from '../src/store/keys-for.js';
 import { hashTag } from '../src/redis/hash-tag.js';
 import { outcomeKeys } from '../src/store/outcome-writes.js';
 import { backendKeys } from '../src/store/bullmq/task-backend.js';
@@ -259,6 +260,15 @@ describe('a partitioned class (classes.<name>.partitions on a cluster)', () => {
     ]);
     const single = keyLayout('orq', { partitions: new Map([['hot', 3]]) });
     expect([single.partitionCount('hot'), single.job('hot', 'h-1'), single.queuePrefixOf('hot', 0)]).toEqual([1, '{orq}:q:hot:h-1', '{orq}:q']);
+  });
+
+  it('classes.<name>.partitions: 1..64, default 1, handed to the key layout by keysFor on a cluster only', () => {
+    const config = loadConfig({ env: {}, overrides: { classes: { hot: { partitions: 3 } } } });
+    expect([config.classes.get('hot')!.partitions, config.classes.get('cpu_short')!.partitions]).toEqual([3, 1]);
+    for (const bad of [0, 65, 1.5])
+      expect(() => loadConfig({ env: {}, overrides: { classes: { hot: { partitions: bad } } } })).toThrow(/classes\.hot\.partitions/);
+    expect(keysFor('orq', 'redis://127.0.0.1:7000,127.0.0.1:7001', config.classes).partitionCount('hot')).toBe(3);
+    expect(keysFor('orq', 'redis://127.0.0.1:7000', config.classes).partitionCount('hot')).toBe(1);
   });
 
   it('class-wide caps split over partitions add up to the cap; a pool serves every partition', () => {

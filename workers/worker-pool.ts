@@ -54,6 +54,7 @@ import { TaskLogStore } from '../src/tasks/task-log-store.js';
 import { encodePoolFacts, type DrainMode } from '../src/pools/pool-facts.js';
 import { VERSION } from '../src/version.js';
 import { assertBullmqScripts } from '../src/store/bullmq/startup-guard.js';
+import { workerConcurrency } from '../src/tasks/partition-share.js';
 
 const STALLED_LIMIT_REASON = 'job stalled more than allowable limit';
 /** How often a stopping pool looks whether anything still runs. */
@@ -594,14 +595,4 @@ export class WorkerPool {
     await this.tracing.close();
     this.log.info('pool stopped');
   }
-}
-
-/**
- * The concurrency of partition `p`'s Worker when a pool runs `total` tasks of a class of `n`
- * partitions: the total split as evenly as it goes (floor(total/n), one more for p < total mod n),
- * never below one, so that every partition is served. A pool thus runs at most max(total, n) of
- * the class's tasks at once (README "Redis Cluster": partitions).
- */
-export function workerConcurrency(total: number, n: number, p: number): number {
-  return Math.max(1, Math.floor(total / n) + (p < total % n ? 1 : 0));
 }
