@@ -363,5 +363,12 @@ describe('the system on a Redis Cluster', { timeout: 60_000 }, () => {
     const run = await sys.client.waitForRun(runId, { timeoutMs: 45_000 });
     expect(run.state).toBe(WorkflowRunState.WORKFLOW_RUN_STATE_SUCCEEDED);
     expect(JSON.parse(run.steps.find((st) => st.stepId === 'join')!.resultJson)).toEqual({ got: 'ad' });
+
+    // PurgeTasks sweeps every partition: each one's finished tasks, list entries and index entries go.
+    const removed = await sys.client.purgeTasks({ olderThanMs: 0, taskClasses: ['hot'] });
+    expect(removed).toBeGreaterThanOrEqual(300 + held.length + failing.length + 5);
+    const left = await Promise.all([0, 1, 2].map((p) => sys.r.xlen(sys.keys.taskList('hot', p))));
+    expect(left).toEqual([0, 0, 0]);
+    await expect(sys.client.getTaskStatus(ids[0]!)).rejects.toThrow(/NOT_FOUND/);
   });
 });
