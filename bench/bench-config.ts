@@ -21,6 +21,15 @@ export const CLUSTER_CLASSES = ['bench_c0', 'bench_c1', 'bench_c2', 'bench_c3'] 
 export const CLUSTER_CONCURRENCY = 8;
 
 /**
+ * The cluster scenario's hot class: one class taking every task, run unpartitioned and then split
+ * into partitions over the masters (classes.<name>.partitions), to show what partitions buy a
+ * class too busy for one shard.
+ */
+export const HOT_CLASS = 'bench_hot';
+/** The hot class's concurrency in its pool (split over its partitions' Workers). */
+export const HOT_CONCURRENCY = 24;
+
+/**
  * The BullMQ prefix of the baseline's queue `queue` in the cluster scenario: a hash tag of its
  * own per queue, as BullMQ asks for on a cluster, so that its queues spread over the masters.
  */
@@ -40,6 +49,8 @@ export interface BenchConfigOptions {
   waitReplicas?: number;
   /** Also configure CLUSTER_CLASSES (only the cluster scenario: other scenarios' processes know two classes, as before). @default false */
   clusterClasses?: boolean;
+  /** Also configure HOT_CLASS with this many partitions (the cluster scenario's hot class). @default none */
+  hotPartitions?: number;
 }
 
 export function benchConfig(opts: BenchConfigOptions): Config {
@@ -62,6 +73,7 @@ export function benchConfig(opts: BenchConfigOptions): Config {
         ...(opts.clusterClasses
           ? Object.fromEntries(CLUSTER_CLASSES.map((c) => [c, { concurrency: CLUSTER_CONCURRENCY, attempts: 1, inProcessHandlers: true }]))
           : {}),
+        ...(opts.hotPartitions ? { [HOT_CLASS]: { concurrency: HOT_CONCURRENCY, attempts: 1, inProcessHandlers: true, partitions: opts.hotPartitions } } : {}),
       },
     },
   });

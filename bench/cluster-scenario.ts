@@ -16,6 +16,11 @@
  * and of a BullMQ queue's wait list), never assumed from their names: with one hash tag for the
  * whole system every class has the same slot, and one master does all of our side's work; with a
  * hash tag per class the same code spreads them.
+ *
+ * Then, on the largest cluster, one hot class takes every task, unpartitioned and then in as many
+ * partitions as there are masters (classes.<name>.partitions, each partition's slot on a master
+ * of its own): end-to-end tasks/s and the Redis CPU per task of the busiest master, ours alone
+ * (BullMQ's one queue can only be the unpartitioned case).
  */
 import { Queue } from 'bullmq';
 import type { ChildProcess } from 'node:child_process';
@@ -25,7 +30,7 @@ import { createLogger } from '../src/logging/logger.js';
 import { Orchestrator } from '../src/orchestrator.js';
 import { createRedis } from '../src/redis/connection.js';
 import { keysFor } from '../src/store/keys-for.js';
-import { benchConfig, CLUSTER_CLASSES, CLUSTER_CONCURRENCY, clusterBullPrefix } from './bench-config.js';
+import { benchConfig, CLUSTER_CLASSES, CLUSTER_CONCURRENCY, clusterBullPrefix, HOT_CLASS, HOT_CONCURRENCY } from './bench-config.js';
 import { startBenchCluster, type BenchCluster } from './bench-cluster.js';
 import { forkReady, stopChild, treeCpuMs } from './processes.js';
 import { completed, inBatches, resultKeys, tasks, type BenchContext } from './scenarios.js';
@@ -236,10 +241,96 @@ async function layout(ctx: BenchContext, masters: number): Promise<void> {
   }
 }
 
-/** The cluster scenario, one layout per master count. */
+/** The hot class with `partitions` partitions, partition p's slot on master p mod N: ours only. */
+async function hotOn(ctx: BenchContext, c: BenchCluster, masters: number, partitions: number): Promise<ClusterRun> {
+  const { batch } = ctx.opts;
+  const total = ctx.opts.clusterTasks;
+  const url = c.url;
+  const prefix = `${ctx.runId}-hot${masters}-${partitions}`;
+  const config = benchConfig({ redisUrl: url, prefix, hotPartitions: partitions });
+  const keys = keysFor(prefix, url, config.classes);
+  const placement = new Map<number, string[]>(c.ports.map((p) => [p, []]));
+  for (const p of keys.partitions(HOT_CLASS)) {
+    const slot = await c.slotOf(keys.taskList(HOT_CLASS, p));
+    const target = c.ports[p % c.ports.length]!;
+    if ((await c.masterOf(slot)) !== target) await c.moveSlot(slot, target);
+    placement.get(target)!.push(p > 0 ? `${HOT_CLASS}.${p}` : HOT_CLASS);
+  }
+  const orchestrator = new Orchestrator({ config, redisUrl: url, logger: createLogger('warn', { process: 'bench-orchestrator' }) });
+  await orchestrator.start();
+  const client = new OrchestratorClient(`127.0.0.1:${orchestrator.grpcPort}`, { defaultDeadlineMs: 120_000 });
+  const results = new StreamCounter(url, resultKeys(keys, [HOT_CLASS]));
+  let pool: ChildProcess | undefined;
+  try {
+    pool = await forkReady(join(ctx.dir, 'pool-process.js'), [url, prefix, HOT_CLASS, String(HOT_CONCURRENCY), '', String(partitions)], {
+      execArgv: ctx.opts.childExecArgv,
+    });
+    const submit = (from: number, n: number) => client.submitTasks(tasks(HOT_CLASS, from, n));
+    await inBatches(WARM, batch, 0, submit);
+    await results.until(WARM, 60_000);
+    return await timed(`ours, ${partitions} partition(s)`, c, total, pool, placement, async () => {
+      await inBatches(total, batch, WARM, submit);
+      await results.until(WARM + total, 300_000);
+    });
+  } finally {
+    await results.close();
+    if (pool) await stopChild(pool);
+    client.close();
+    await orchestrator.close(1_000);
+  }
+}
+
+/** The hot class on a cluster of `masters` masters: one partition, then one per master. */
+async function hotClass(ctx: BenchContext, masters: number): Promise<void> {
+  const c = await startBenchCluster(masters);
+  try {
+    const one = await hotOn(ctx, c, masters, 1);
+    const split = await hotOn(ctx, c, masters, masters);
+    const busiest = (r: ClusterRun) => Math.max(...r.redisUsPerTask.values());
+    const total = ctx.opts.clusterTasks;
+    ctx.report.add({
+      id: 'cluster',
+      scenario: `cluster hot class, ${masters} masters, ${masters} partitions vs 1, ${total.toLocaleString('en-US')} tasks`,
+      unit: 'tasks/s',
+      ours: split.perSecond,
+      baseline: one.perSecond,
+      note: `baseline column: the same class unpartitioned (all its keys on one master); one pool, concurrency ${HOT_CONCURRENCY} split over the partitions`,
+    });
+    ctx.report.add({
+      id: 'cluster',
+      scenario: `  Redis CPU per task of the busiest master, ${masters} partitions vs 1`,
+      unit: 'µs',
+      ours: busiest(split),
+      baseline: busiest(one),
+      note: 'INFO cpu delta of the master that spent the most over the timed run, divided by every task of the run',
+    });
+    for (const [name, r] of [
+      ['1p', one],
+      [`${masters}p`, split],
+    ] as const) {
+      const key = `cluster.hot.${masters}m.${name}`;
+      ctx.report.note(`${key}.tasks_per_s`, r.perSecond);
+      ctx.report.note(`${key}.busiest_master_redis_cpu_us_per_task`, busiest(r));
+      c.ports.forEach((port, i) => ctx.report.note(`${key}.master${i}.redis_cpu_us_per_task`, r.redisUsPerTask.get(port)!));
+      ctx.report.note(`${key}.cpu_us_per_task.driver`, r.driverUsPerTask);
+      ctx.report.note(`${key}.cpu_us_per_task.worker`, r.workerUsPerTask);
+    }
+    const perMaster = (r: ClusterRun) => c.ports.map((p) => `:${p} ${Math.round(r.redisUsPerTask.get(p)!)}`).join(', ');
+    console.log(`    hot class Redis CPU µs per task on each master: 1 partition ${perMaster(one)}; ${masters} partitions ${perMaster(split)}`);
+  } finally {
+    await c.stop();
+  }
+}
+
+/** The cluster scenario, one layout per master count; then the hot class on the largest. */
 export async function cluster(ctx: BenchContext): Promise<void> {
   for (const masters of ctx.opts.clusterMasters) {
     console.log(`  ${masters} master(s):`);
     await layout(ctx, masters);
+  }
+  const most = Math.max(...ctx.opts.clusterMasters);
+  if (most > 1) {
+    console.log(`  hot class, ${most} masters:`);
+    await hotClass(ctx, most);
   }
 }

@@ -2,9 +2,11 @@
  * Our side's worker process: one WorkerPool serving the bench classes named, as workers/main.ts
  * runs it in production, but configured from arguments only (bench-config.ts).
  *
- *   node dist/bench/pool-process.js REDIS_URL PREFIX CLASS[,CLASS...] CONCURRENCY [OTLP_ENDPOINT]
+ *   node dist/bench/pool-process.js REDIS_URL PREFIX CLASS[,CLASS...] CONCURRENCY [OTLP_ENDPOINT] [HOT_PARTITIONS]
  *
- * Several classes (the cluster scenario's) each get CONCURRENCY.
+ * Several classes (the cluster scenario's) each get CONCURRENCY. HOT_PARTITIONS: the partitions
+ * of the cluster scenario's hot class, which must match the orchestrator's (an empty
+ * OTLP_ENDPOINT before it: no tracing).
  *
  * Sends {ready: true} once the pool has started; SIGTERM closes it; it exits when the bench
  * that forked it goes away.
@@ -14,7 +16,14 @@ import { createLogger } from '../src/logging/logger.js';
 import { WorkerPool } from '../workers/worker-pool.js';
 import { benchConfig, CLUSTER_CLASSES } from './bench-config.js';
 
-const [redisUrl, prefix, classList, concurrency, tracingEndpoint] = process.argv.slice(2) as [string, string, string, string, string | undefined];
+const [redisUrl, prefix, classList, concurrency, tracingEndpoint, hotPartitions] = process.argv.slice(2) as [
+  string,
+  string,
+  string,
+  string,
+  string | undefined,
+  string | undefined,
+];
 const classes = classList.split(',');
 const config = benchConfig({
   redisUrl,
@@ -23,6 +32,7 @@ const config = benchConfig({
   poolClasses: Object.fromEntries(classes.map((c) => [c, Number(concurrency)])),
   tracingEndpoint,
   clusterClasses: classes.some((c) => (CLUSTER_CLASSES as readonly string[]).includes(c)),
+  hotPartitions: hotPartitions ? Number(hotPartitions) : undefined,
 });
 const pool = new WorkerPool({ config, redisUrl, logger: createLogger('warn', { process: 'bench-pool' }) });
 

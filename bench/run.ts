@@ -35,8 +35,10 @@ const HELP = `Usage: node dist/bench/run.js [options]
   --only LIST            scenarios to run, comma-separated (default: all; cluster only where
                          redis-cli is installed): ${SCENARIOS.join(', ')}
   --cluster LIST         cluster scenario: a throwaway Redis Cluster of each of these master
-                         counts in turn (default 1,2,3)
-  --cluster-tasks N      cluster scenario: tasks per timed run, over its 4 classes (default 8000)
+                         counts in turn (default 1,2,3); then, on the largest, one hot class
+                         unpartitioned and in one partition per master
+  --cluster-tasks N      cluster scenario: tasks per timed run, over its 4 classes, and of each
+                         hot class run (default 8000)
   --tasks N              tasks per enqueue and in-process end-to-end run (default 20000)
   --sandbox-tasks N      tasks of the sandboxed end-to-end run (default tasks / 2)
   --unary-tasks N        unary calls (default 10000)

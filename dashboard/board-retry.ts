@@ -18,6 +18,7 @@ import { json } from './json-answer.js';
 import { EMPTY_FILTER } from '../src/tasks/task-list.js';
 import type { TaskRetrier } from '../src/tasks/task-retry.js';
 import type { ReplicaWait } from '../src/redis/replica-wait.js';
+import { classOfBoardName } from './queue-board.js';
 
 export interface BoardRetryOptions {
   retrier: TaskRetrier;
@@ -30,9 +31,9 @@ export interface BoardRetryOptions {
 export class BoardRetry {
   constructor(private readonly opts: BoardRetryOptions) {}
 
-  /** Whether `queueName` is a task class (else the request is left to Bull Board). */
+  /** Whether `queueName` is a task class or one's partition (else the request is left to Bull Board). */
   handles(queueName: string): boolean {
-    return this.opts.classes.has(queueName);
+    return this.opts.classes.has(classOfBoardName(queueName));
   }
 
   /** PUT /api/queues/:queueName/:jobId/retry */
@@ -51,7 +52,7 @@ export class BoardRetry {
     return { status: 204, contentType: 'text/plain', body: '' };
   }
 
-  /** PUT /api/queues/:queueName/retry/:queueStatus: every failed task of the class. */
+  /** PUT /api/queues/:queueName/retry/:queueStatus: every failed task of the class (every partition's). */
   async retryAll(queueName: string, queueStatus: string): Promise<RouteResult> {
     if (queueStatus !== 'failed') return json(400, { error: `only failed tasks are retried (RetryTasks), not ${queueStatus} ones` });
     let retried = 0;
@@ -61,7 +62,7 @@ export class BoardRetry {
       // something (tasks failing again meanwhile are not chased for ever).
       for (;;) {
         const o = await this.opts.replicas.confirm((w) =>
-          this.opts.retrier.retryMatching({ ...EMPTY_FILTER, taskClasses: [queueName], states: ['failed'] }, undefined, w),
+          this.opts.retrier.retryMatching({ ...EMPTY_FILTER, taskClasses: [classOfBoardName(queueName)], states: ['failed'] }, undefined, w),
         );
         retried += o.retried.length;
         skipped += o.errors.length;

@@ -112,7 +112,7 @@ function mountDashboard(app: Express, d: DashboardOptions): void {
       retry.handles(req.params.queueName) ? send(res, await retry.retryOne(req.params.jobId)) : next(),
     );
   }
-  app.use(QUEUES_PATH, queueBoard({ queues: d.queues.all(), readOnlyQueues: [d.queues.scheduleTicks], basePath: QUEUES_PATH }));
+  app.use(QUEUES_PATH, queueBoard({ queues: d.queues.each(), readOnlyQueues: [d.queues.scheduleTicks], basePath: QUEUES_PATH }));
   app.use(`${WORKFLOWS_PATH}/static`, express.static(STATIC_DIR, { index: false, fallthrough: false }));
   mountPoolsAndRuns(app, new PoolRunRoutes(d.poolsAndRuns));
   app.get(`${WORKFLOWS_PATH}/api/runs/:runId`, async (req, res) => send(res, await workflows.run(req.params.runId, roleOf(res))));

@@ -167,7 +167,7 @@ function dashboardActions(config: Config, redis: RedisClient, services: ReadServ
       details: new TaskDetailsReader({
         queues,
         status,
-        history: new TaskEventHistoryReader({ redis, eventsKeyOf: keys.eventsOf }),
+        history: new TaskEventHistoryReader({ redis, eventsKeyOf: (c, id) => keys.eventsOf(c, keys.partitionOf(c, id)) }),
         classes: config.classes,
         maxSpecChars: 4 * config.grpc.maxPayloadBytes,
       }),

@@ -76,7 +76,19 @@ export interface TaskClassOptions {
   maxResultBytes: number;
   /** What the class's tasks may run (config `[classes.NAME.policy]`). */
   policy: ClassPolicy;
+  /**
+   * On a Redis Cluster, how many partitions the class's keys are split into, each with a hash tag
+   * of its own (so on a slot, and maybe a shard, of its own): one BullMQ queue per partition, a
+   * task placed by a hash of its id, every pool serving the class serving every partition
+   * (src/store/keys.ts). For a class too busy for one shard. No effect on a single Redis. 1..64.
+   * Changing it moves where ids are looked for: change it only with the class drained.
+   * @default 1
+   */
+  partitions: number;
 }
+
+/** Most partitions a class may have (`classes.<name>.partitions`). */
+export const MAX_PARTITIONS = 64;
 
 const base: Omit<TaskClassOptions, 'name'> = {
   concurrency: 8,
@@ -92,6 +104,7 @@ const base: Omit<TaskClassOptions, 'name'> = {
   keepFailed: { count: 50_000, ageMs: 7 * 24 * 3_600_000 },
   maxResultBytes: 1 << 20,
   policy: DEFAULT_CLASS_POLICY,
+  partitions: 1,
 };
 
 /** The four classes every installation has (DESIGN.md section 4). */

@@ -131,7 +131,11 @@ export class Orchestrator {
     const writes = (this.writes = await openWriteConnections(redisUrl, config.redis.waitReplicas, { redis, bullRedis }));
     const ownerId = `${hostname()}:${process.pid}:${randomUUID()}`;
     // Before anything reads the task index or lists: an upgrade's previous index and task lists move to today's layout.
-    const feedKeys = keysFor(config.redis.prefix, redisUrl);
+    const feedKeys = keysFor(config.redis.prefix, redisUrl, config.classes);
+    const partitioned = [...config.classes.values()].filter((c) => c.partitions > 1).map((c) => c.name);
+    // One Redis holds every key in one slot anyway: partitions would only add queues.
+    if (!feedKeys.cluster && partitioned.length > 0)
+      logger.warn({ classes: partitioned }, 'classes.<name>.partitions has no effect on a single Redis: each class stays one queue');
     await migrateLegacyTaskIndex({ redis, keys: feedKeys, logger, ownerId, classes: config.classes.keys() });
     // One shared reader per events stream for StreamEvents and StreamWorkflowStatus alike.
     const eventsTail = (this.eventsTail = eventsTailers({

@@ -62,7 +62,7 @@ export function maxDeliveredBytes(config: Config): number {
 }
 
 export function createReadServices({ config, redisUrl, redis, bullRedis, writes, eventsTail }: ReadServicesOptions): ReadServices {
-  const keys = keysFor(config.redis.prefix, redisUrl);
+  const keys = keysFor(config.redis.prefix, redisUrl, config.classes);
   const queues = new TaskQueues({ redis: bullRedis, keys, classes: config.classes });
   const status = new TaskStatusReader({ redis, keys, queues, maxResultBytes: maxDeliveredBytes(config) });
   const store = new WorkflowStore({

@@ -11,7 +11,11 @@
  */
 import { QueueKeys } from 'bullmq';
 import { describe, expect, it } from 'vitest';
-import { keys as keyLayout, TASK_INDEX_SLOTS } from '../src/store/keys.js';
+import { classOfStream, keys as keyLayout, TASK_INDEX_SLOTS, taskIndexBucket, taskPartition } from '../src/store/keys.js';
+import { parseFeedCursor, encodeFeedCursor } from '../src/feeds/feed-cursor.js';
+import { partitionShare, workerConcurrency } from '../src/tasks/partition-share.js';
+import { loadConfig } from '../src/config/config.js';
+import { keysFor } from '../src/store/keys-for.js';
 import { hashTag } from '../src/redis/hash-tag.js';
 import { outcomeKeys } from '../src/store/outcome-writes.js';
 import { backendKeys } from '../src/store/bullmq/task-backend.js';
@@ -156,5 +160,129 @@ describe('key names', () => {
     ]);
     // Spanning classes: pools, runs, schedules' records, workflow events, locks.
     expect([c.pools, c.run('r1'), c.schedules, c.workflowEvents, c.retentionLock].map(hashTag)).toEqual(['orq', 'orq', 'orq', 'orq', 'orq']);
+  });
+});
+
+describe('a partitioned class (classes.<name>.partitions on a cluster)', () => {
+  const pk = keyLayout('orq', { cluster: true, partitions: new Map([['hot', 3]]) });
+  /** BullMQ's keys of partition `p`'s queue. */
+  const partQueue = (p: number): Record<string, string> => new QueueKeys(pk.queuePrefixOf('hot', p)).getKeys('hot');
+  const ids = Array.from({ length: 300 }, (_, i) => `h-${i}`);
+
+  it('places a task by FNV-1a of its id (the index bucket) mod N, each partition on a tag of its own', () => {
+    expect(pk.partitions('hot')).toEqual([0, 1, 2]);
+    expect(pk.partitionCount('cpu_short')).toBe(1);
+    for (const id of ids) expect(pk.partitionOf('hot', id)).toBe(taskIndexBucket(id) % 3);
+    const byPart = groupBy(ids, (id) => String(pk.partitionOf('hot', id)));
+    // 300 ids land on all three, none with fewer than a fifth.
+    expect([...byPart.keys()].sort()).toEqual(['0', '1', '2']);
+    for (const group of byPart.values()) expect(group.length).toBeGreaterThan(60);
+    expect([0, 1, 2].map((p) => hashTag(pk.taskList('hot', p)))).toEqual(['orq:hot', 'orq:hot:1', 'orq:hot:2']);
+    expect(taskPartition('anything', 1)).toBe(0);
+  });
+
+  it('every per-task key of a task is in its partition slot', () => {
+    for (const id of ids.slice(0, 30)) {
+      const p = pk.partitionOf('hot', id);
+      const tag = p === 0 ? 'orq:hot' : `orq:hot:${p}`;
+      const q = partQueue(p);
+      const e: SubmitEntry = {
+        taskId: id,
+        indexValue: 'hot\td',
+        taskClass: 'hot',
+        queueKeys: q,
+        delayMs: 0,
+        job: { name: id, timestamp: 0, data: '{}', opts: Buffer.alloc(0) },
+      };
+      const ours = backendKeys(pk, 'hot', p);
+      const job = { taskId: id, taskClass: 'hot', jobKey: pk.job('hot', id), queueKeys: q, lifo: false };
+      const lists: [string, string[]][] = [
+        ['submit', submitCall(pk, 1_000, [e]).keyList],
+        ['job', [pk.job('hot', id), `${q['']}${id}`, `${pk.jobPrefix('hot', p)}${id}`]],
+        ['finish', [...Object.values(q), ...ours.finish, ...ours.active, ...ours.retry, ...outcomeKeys(pk, 'hot', p)]],
+        ['start-attempts', startAttemptKeys(pk, 'hot', p)],
+        ['cancel-queued', cancelQueuedKeys(pk, job, 'hot')],
+        ['requeue-failed', requeueFailedKeys(pk, job)],
+        ['forget', forgetClassKeys(pk, 'hot', p)],
+        ['schedule tick', [pk.schedulesLastOf('hot', p), pk.workflowInboxOf('hot', p), pk.cancelOf('hot', p)]],
+      ];
+      for (const [what, list] of lists) expect(tagsOf(list).tags, `${what} of ${id}`).toEqual([tag]);
+      expect(pk.job('hot', id)).toBe(`${q['']}${id}`);
+    }
+    // A batch over partitions is one submit call per partition (submitApart groups by tag).
+    const batch = ids.slice(0, 12).map((id) => ({ id, p: pk.partitionOf('hot', id) }));
+    for (const group of groupBy(batch, (b) => String(b.p)).values()) {
+      const entries = group.map(({ id, p }): SubmitEntry => ({ ...entry(id, 'hot'), queueKeys: partQueue(p) }));
+      expect(tagsOf(submitCall(pk, 1_000, entries).keyList).tags).toHaveLength(1);
+    }
+  });
+
+  it('readers see every partition: feeds named <class>.<p> in cursors, counters and inboxes per partition', () => {
+    expect(pk.resultStreams(['hot']).map((s) => s.name)).toEqual(['hot', 'hot.1', 'hot.2']);
+    expect(pk.eventStreams(['hot']).map((s) => [s.name, hashTag(s.key)])).toEqual([
+      ['', 'orq'],
+      ['hot', 'orq:hot'],
+      ['hot.1', 'orq:hot:1'],
+      ['hot.2', 'orq:hot:2'],
+    ]);
+    expect(pk.eventStreams(['hot']).map((s) => classOfStream(s.name))).toEqual(['', 'hot', 'hot', 'hot']);
+    expect(pk.eventsNamed('hot.2')).toBe(pk.eventsOf('hot', 2));
+    expect([pk.eventsNamed('hot.3'), pk.eventsNamed('hot.0'), pk.eventsNamed('')]).toEqual([undefined, undefined, pk.workflowEvents]);
+    expect(pk.counterKeys(['hot']).map(hashTag)).toEqual(['orq', 'orq:hot', 'orq:hot:1', 'orq:hot:2']);
+    expect(pk.workflowInboxes(['hot']).map((i) => hashTag(i.key))).toEqual(['orq', 'orq:hot', 'orq:hot:1', 'orq:hot:2']);
+    // A composite cursor names each partition's stream and resumes it.
+    const names = new Set(['', 'hot', 'hot.1', 'hot.2']);
+    const cursor = encodeFeedCursor(
+      new Map([
+        ['hot', '5-0'],
+        ['hot.2', '7-1'],
+      ]),
+    );
+    expect(parseFeedCursor('cursor', cursor, names)).toEqual({
+      kind: 'per-stream',
+      ids: new Map([
+        ['hot', '5-0'],
+        ['hot.2', '7-1'],
+      ]),
+    });
+    expect(() => parseFeedCursor('cursor', encodeFeedCursor(new Map([['hot.3', '1-0']])), names)).toThrow(/does not have/);
+    expect(pk.partitionOfQueuePrefix('hot', pk.queuePrefixOf('hot', 2))).toBe(2);
+    expect(pk.partitionOfQueuePrefix('hot', '{orq:other}:q')).toBeUndefined();
+  });
+
+  it('one partition is exactly the unpartitioned layout, and a single Redis ignores partitions', () => {
+    const one = keyLayout('orq', { cluster: true, partitions: new Map([['gpu', 1]]) });
+    expect([one.queuePrefixOf('gpu'), one.job('gpu', 't1'), one.eventsOf('gpu'), one.resultStreams(['gpu'])]).toEqual([
+      '{orq:gpu}:q',
+      '{orq:gpu}:q:gpu:t1',
+      '{orq:gpu}:events:gpu',
+      [{ name: 'gpu', key: '{orq:gpu}:results:gpu' }],
+    ]);
+    const single = keyLayout('orq', { partitions: new Map([['hot', 3]]) });
+    expect([single.partitionCount('hot'), single.job('hot', 'h-1'), single.queuePrefixOf('hot', 0)]).toEqual([1, '{orq}:q:hot:h-1', '{orq}:q']);
+  });
+
+  it('classes.<name>.partitions: 1..64, default 1, handed to the key layout by keysFor on a cluster only', () => {
+    const config = loadConfig({ env: {}, overrides: { classes: { hot: { partitions: 3 } } } });
+    expect([config.classes.get('hot')!.partitions, config.classes.get('cpu_short')!.partitions]).toEqual([3, 1]);
+    for (const bad of [0, 65, 1.5])
+      expect(() => loadConfig({ env: {}, overrides: { classes: { hot: { partitions: bad } } } })).toThrow(/classes\.hot\.partitions/);
+    expect(keysFor('orq', 'redis://127.0.0.1:7000,127.0.0.1:7001', config.classes).partitionCount('hot')).toBe(3);
+    expect(keysFor('orq', 'redis://127.0.0.1:7000', config.classes).partitionCount('hot')).toBe(1);
+  });
+
+  it('class-wide caps split over partitions add up to the cap; a pool serves every partition', () => {
+    for (const [total, n] of [
+      [10, 3],
+      [3, 3],
+      [64, 7],
+      [0, 3],
+    ] as const) {
+      const shares = Array.from({ length: n }, (_, p) => partitionShare(total, n, p));
+      expect(shares.reduce((a, b) => a + b, 0)).toBe(total);
+      expect(Math.max(...shares) - Math.min(...shares)).toBeLessThanOrEqual(1);
+    }
+    expect([0, 1, 2].map((p) => workerConcurrency(16, 3, p))).toEqual([6, 5, 5]);
+    expect([0, 1, 2].map((p) => workerConcurrency(1, 3, p))).toEqual([1, 1, 1]);
   });
 });

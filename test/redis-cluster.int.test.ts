@@ -5,12 +5,15 @@
  * a workflow, a schedule) holds there as on one Redis. The cpu_short pool runs on another host (a
  * network namespace of the suite's own lab, test/helpers/netns.ts), reaching the cluster over
  * the lab's bridge only.
+ *
+ * A class split into three partitions (`hot`, classes.hot.partitions = 3) runs there too: its
+ * partitions on three masters, tasks spread over them by id, every operation finding each one.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskState, WorkflowRunState, type TaskInput } from '../src/client/orchestrator-client.js';
 import { createNetnsLab, type NetnsHost, type NetnsLab } from './helpers/netns.js';
 import { startRedisCluster, type RedisClusterHandle } from './helpers/redis-cluster.js';
-import { startSystem, type TestSystem } from './helpers/system.js';
+import { startSystem, TEST_CONFIG_TOML, OPEN_POLICY, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
 import { Redis } from 'ioredis';
 import { decodeTaskIndex, entryMs } from '../src/store/codecs/task-index.js';
@@ -24,12 +27,23 @@ let remote: NetnsHost;
 let cluster: RedisClusterHandle;
 let sys: TestSystem<RedisClusterHandle>;
 let remotePoolId: string;
+/** A class of three partitions, its handlers in the pool's process. */
+const HOT_CLASS = `
+[classes.hot]
+policy = ${OPEN_POLICY}
+concurrency = 6
+attempts = 1
+inProcessHandlers = true
+lockDurationMs = 2000
+stalledIntervalMs = 1000
+partitions = 3
+`;
 beforeAll(async () => {
   lab = createNetnsLab();
   remote = lab.addHost();
   cluster = await startRedisCluster({ masters: 3, host: lab.hostAddress });
-  sys = await startSystem({ redis: cluster });
-  await sys.startPool({ classes: 'inproc:8' });
+  sys = await startSystem({ redis: cluster, toml: `${TEST_CONFIG_TOML}${HOT_CLASS}` });
+  await sys.startPool({ classes: 'inproc:8,hot:6' });
   remotePoolId = (await sys.startPool({ classes: 'cpu_short:4', host: remote })).id;
 }, 120_000);
 afterAll(async () => {
@@ -237,5 +251,124 @@ describe('the system on a Redis Cluster', { timeout: 60_000 }, () => {
     const [again] = await sys.client.submitTasks([{ ...echo({ unsettled: '1' }), taskId }]);
     expect(again!.created).toBe(false);
     expect(((await sys.r.xrange(sys.keys.taskList('inproc'), '-', '+')) as [string, string[]][]).filter(([, f]) => f[1] === taskId)).toHaveLength(1);
+  });
+
+  it('a class of three partitions: on three masters, 300 tasks spread over them, each run once, found by every operation', async () => {
+    const hot = (payload: Record<string, string>, taskId?: string): TaskInput => ({ taskClass: 'hot', payload, ...(taskId ? { taskId } : {}) });
+    // Each partition on a master of its own: one moved where two share one.
+    const masters = await Promise.all([0, 1, 2].map((p) => cluster.masterOf(sys.keys.taskList('hot', p))));
+    const free = [...cluster.servers.keys()].filter((port) => !masters.includes(port));
+    for (let p = 1; p < 3; p++) {
+      if (masters.slice(0, p).includes(masters[p]!)) {
+        masters[p] = free.shift()!;
+        await cluster.moveSlot(await cluster.slotOf(sys.keys.taskList('hot', p)), masters[p]!);
+      }
+    }
+    expect(new Set(await Promise.all([0, 1, 2].map((p) => cluster.masterOf(sys.keys.taskList('hot', p))))).size).toBe(3);
+
+    // 300 tasks: 60 alone, 240 in batches of 60.
+    const ids = Array.from({ length: 300 }, (_, i) => `hot-${i}`);
+    const alone = await Promise.all(ids.slice(0, 60).map((id) => sys.client.submitTask(hot({ i: id }, id))));
+    const batched = (
+      await Promise.all([60, 120, 180, 240].map((from) => sys.client.submitTasks(ids.slice(from, from + 60).map((id) => hot({ i: id }, id)))))
+    ).flat();
+    expect([...alone, ...batched].every((t) => t.created)).toBe(true);
+    // Every result once, merged from the three partitions' streams.
+    const results = new Map<string, number>();
+    for await (const r of sys.client.streamTaskResults({ taskIds: ids, closeWhenDone: true })) {
+      expect(r.state).toBe(TaskState.TASK_STATE_SUCCEEDED);
+      results.set(r.taskId, (results.get(r.taskId) ?? 0) + 1);
+    }
+    expect([...results.keys()].sort()).toEqual([...ids].sort());
+    expect([...results.values()].every((n) => n === 1)).toBe(true);
+    // Landed on every partition, each task in its own: its list, its results stream once, its count.
+    const lists = await Promise.all([0, 1, 2].map((p) => sys.r.xrange(sys.keys.taskList('hot', p), '-', '+') as Promise<[string, string[]][]>));
+    lists.forEach((entries, p) => {
+      expect(entries.length).toBeGreaterThan(50);
+      for (const [, f] of entries) expect(sys.keys.partitionOf('hot', f[1]!)).toBe(p);
+    });
+    expect(lists.reduce((n, l) => n + l.length, 0)).toBe(300);
+    const streamed = (await Promise.all(sys.keys.resultStreams(['hot']).map((st) => sys.r.xrange(st.key, '-', '+') as Promise<[string, string[]][]>))).flat();
+    expect(streamed.length).toBe(300);
+    const counted = await Promise.all(
+      sys.keys
+        .counterKeys(['hot'])
+        .slice(1)
+        .map((k) => sys.r.hget(k, 'succeeded:hot')),
+    );
+    expect(counted.reduce((n, v) => n + Number(v ?? 0), 0)).toBe(300);
+    expect(counted.every((v) => Number(v) > 0)).toBe(true);
+    expect((await sys.client.getMetrics()).metrics['tasks_succeeded_total{class="hot"}']).toBe(300);
+
+    // Status of one task of each partition; ListTasks merges the three lists.
+    for (let p = 0; p < 3; p++) {
+      const id = ids.find((i) => sys.keys.partitionOf('hot', i) === p)!;
+      const st = await sys.client.getTaskStatus(id);
+      expect([st.taskClass, st.state, JSON.parse(st.resultJson)]).toEqual(['hot', TaskState.TASK_STATE_SUCCEEDED, { i: id }]);
+    }
+    const listed: string[] = [];
+    let token = '';
+    do {
+      const page = await sys.client.listTasks({ taskClasses: ['hot'] }, { pageSize: 120, pageToken: token });
+      listed.push(...page.tasks.map((t) => t.taskId));
+      token = page.nextPageToken;
+    } while (token);
+    expect(listed.filter((id) => id.startsWith('hot-')).sort()).toEqual([...ids].sort());
+
+    // A cluster-wide cap is split over the partitions (4: 2, 1, 1), never more in all; below 3 it is refused.
+    await expect(sys.client.setClassLimits('hot', { globalConcurrency: 2 })).rejects.toThrow(/INVALID_ARGUMENT.*global_concurrency.*3 partitions/);
+    expect((await sys.client.setClassLimits('hot', { globalConcurrency: 4 })).globalConcurrency).toBe(4);
+    const metaOf = (p: number) => sys.r.hget(`${sys.keys.queuePrefixOf('hot', p)}:hot:meta`, 'concurrency');
+    expect(await Promise.all([0, 1, 2].map(metaOf))).toEqual(['2', '1', '1']);
+    expect((await sys.client.setClassLimits('hot', { globalConcurrency: 0 })).globalConcurrency).toBe(0);
+    expect(await Promise.all([0, 1, 2].map(metaOf))).toEqual([null, null, null]);
+
+    // A pause stops every partition: one task per partition stays queued while another class runs.
+    const paused = await sys.client.pauseClass('hot');
+    expect(paused.paused).toBe(true);
+    const held = [0, 1, 2].map((p) => Array.from({ length: 200 }, (_, i) => `hot-held-${i}`).find((id) => sys.keys.partitionOf('hot', id) === p)!);
+    await sys.client.submitTasks(held.map((id) => hot({ held: id }, id)));
+    const other = await sys.client.submitTask(echo({ meanwhile: '1' }));
+    await sys.client.waitForResult(other.taskId, { timeoutMs: 30_000 });
+    for (const id of held) expect((await sys.client.getTaskStatus(id)).state).toBe(TaskState.TASK_STATE_QUEUED);
+    // Cancel reaches the one in partition 2; the others run once resumed.
+    await sys.client.cancelTask(held[2]!, 'not needed');
+    expect((await sys.client.getTaskStatus(held[2]!)).state).toBe(TaskState.TASK_STATE_CANCELLED);
+    expect(await sys.r.hget(sys.keys.cancelOf('hot', 2), held[2]!)).toBe('not needed');
+    expect((await sys.client.resumeClass('hot')).paused).toBe(false);
+    for (const id of held.slice(0, 2)) expect((await sys.client.waitForResult(id, { timeoutMs: 30_000 })).state).toBe(TaskState.TASK_STATE_SUCCEEDED);
+
+    // RetryTasks finds failed tasks in every partition: each fails once, then succeeds.
+    const failing = [0, 1, 2].map((p) => Array.from({ length: 200 }, (_, i) => `hot-fail-${i}`).find((id) => sys.keys.partitionOf('hot', id) === p)!);
+    await sys.client.submitTasks(failing.map((taskId) => ({ taskId, taskClass: 'hot', payload: { succeed_on_attempt: '2' }, executor: { handler: 'fail' } })));
+    for (const id of failing) expect((await sys.client.waitForResult(id, { timeoutMs: 30_000 })).state).toBe(TaskState.TASK_STATE_FAILED);
+    const retried = await sys.client.retryTasks({ filter: { taskClasses: ['hot'], states: [TaskState.TASK_STATE_FAILED] } });
+    expect([...retried.retried].sort()).toEqual([...failing].sort());
+    for (const id of failing) {
+      await waitFor(async () => (await sys.client.getTaskStatus(id)).state === TaskState.TASK_STATE_SUCCEEDED, {
+        timeoutMs: 30_000,
+        message: `${id} never succeeded after its retry`,
+      });
+    }
+
+    // A workflow whose steps run in the partitioned class: fan out over its partitions, then join.
+    await sys.client.createWorkflow({
+      name: 'hot-fan',
+      steps: [
+        ...['a', 'b', 'c', 'd'].map((stepId) => ({ stepId, task: hot({ s: stepId }) })),
+        { stepId: 'join', dependsOn: ['a', 'b', 'c', 'd'], task: hot({ got: '${steps.a.result.s}${steps.d.result.s}' }) },
+      ],
+    });
+    const { runId } = await sys.client.startWorkflowRun({ name: 'hot-fan', inputs: {} });
+    const run = await sys.client.waitForRun(runId, { timeoutMs: 45_000 });
+    expect(run.state).toBe(WorkflowRunState.WORKFLOW_RUN_STATE_SUCCEEDED);
+    expect(JSON.parse(run.steps.find((st) => st.stepId === 'join')!.resultJson)).toEqual({ got: 'ad' });
+
+    // PurgeTasks sweeps every partition: each one's finished tasks, list entries and index entries go.
+    const removed = await sys.client.purgeTasks({ olderThanMs: 0, taskClasses: ['hot'] });
+    expect(removed).toBeGreaterThanOrEqual(300 + held.length + failing.length + 5);
+    const left = await Promise.all([0, 1, 2].map((p) => sys.r.xlen(sys.keys.taskList('hot', p))));
+    expect(left).toEqual([0, 0, 0]);
+    await expect(sys.client.getTaskStatus(ids[0]!)).rejects.toThrow(/NOT_FOUND/);
   });
 });

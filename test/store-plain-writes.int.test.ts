@@ -74,9 +74,9 @@ describe('feeds', () => {
   it('addCount adds one to <kind>:<class> each time', async () => {
     const keys = fresh();
     const count = addCount(redis, keys);
-    await count('retried', 'cpu');
-    await count('retried', 'cpu');
-    await count('timed_out', 'gpu');
+    await count('retried', 'cpu', 't1');
+    await count('retried', 'cpu', 't2');
+    await count('timed_out', 'gpu', 't3');
     expect(await redis.hgetall(keys.counters)).toEqual({ 'retried:cpu': '2', 'timed_out:gpu': '1' });
   });
 

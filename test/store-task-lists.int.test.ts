@@ -120,7 +120,7 @@ describe('tasks/read-task-summaries', () => {
     await redis.zadd(sets.completed, 80, 'finished');
     await redis.set(`${keys.job(CLS, 'wf-task')}:lock`, 'token');
 
-    const got = await read()(CLS, sets, ['wf-task', 'retried', 'plain', 'gone', 'later', 'finished']);
+    const got = await read()(CLS, 0, sets, ['wf-task', 'retried', 'plain', 'gone', 'later', 'finished']);
     expect(got[0]).toEqual({
       place: 'active',
       processedOnMs: 50,
@@ -199,7 +199,7 @@ describe('tasks/remove-finished-tasks and tasks/forget-tasks', () => {
     await redis.zadd(sets.failed, 5, 't1', 6, 't2');
     // t3 was retried meanwhile: back in its queue, no longer in the failed set.
 
-    const removed = await removeFinishedTasks(redis, keys)(CLS, sets.failed, ['t1', 't2', 't3']);
+    const removed = await removeFinishedTasks(redis, keys)(CLS, 0, sets.failed, ['t1', 't2', 't3']);
     expect(removed).toEqual(['t1', 't2']);
     expect(await redis.exists(keys.job(CLS, 't1'), `${keys.job(CLS, 't1')}:logs`, keys.job(CLS, 't2'), `${keys.job(CLS, 't2')}:logs`)).toBe(0);
     expect(await redis.exists(keys.job(CLS, 't3'), `${keys.job(CLS, 't3')}:logs`)).toBe(2);

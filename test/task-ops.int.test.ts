@@ -266,7 +266,7 @@ describe('RetryTasks', { timeout: 120_000 }, () => {
     try {
       await sys.client.pauseClass('cpu_short');
       expect((await sys.client.retryTasks({ taskIds: ['rt-stale'] })).retried).toEqual(['rt-stale']);
-      expect(await remover.removeTasks('cpu_short', 'failed', ['rt-stale'])).toBe(0);
+      expect(await remover.removeTasks('cpu_short', 0, 'failed', ['rt-stale'])).toBe(0);
       expect((await sys.client.getTaskStatus('rt-stale')).state).toBe(TaskState.TASK_STATE_QUEUED);
       writeFileSync(flag, '');
       await sys.client.resumeClass('cpu_short');

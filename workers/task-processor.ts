@@ -323,7 +323,7 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
       // The operator sees the task's failure; the pool's own stack is for whoever debugs the pool.
       log().debug({ err }, 'attempt failed');
       timedOut = e.code === 'timed_out';
-      if (timedOut) await feeds.count('timed_out', taskClass);
+      if (timedOut) await feeds.count('timed_out', taskClass, taskId);
       // BullMQ's count against BullMQ's allowance: after RetryTasks, `attempt` goes on from the
       // attempts before it while the job's attempts start again (src/tasks/task-retry.ts).
       const allowed = job.opts.attempts ?? 1;

@@ -54,6 +54,7 @@ import { TaskLogStore } from '../src/tasks/task-log-store.js';
 import { encodePoolFacts, type DrainMode } from '../src/pools/pool-facts.js';
 import { VERSION } from '../src/version.js';
 import { assertBullmqScripts } from '../src/store/bullmq/startup-guard.js';
+import { workerConcurrency } from '../src/tasks/partition-share.js';
 
 const STALLED_LIMIT_REASON = 'job stalled more than allowable limit';
 /** How often a stopping pool looks whether anything still runs. */
@@ -89,7 +90,11 @@ export class WorkerPool {
   private redis?: RedisClient;
   private bullRedis?: RedisClient;
   private subscriber?: RedisClient;
-  private readonly workers = new Map<string, TaskWorker<TaskJobData>>();
+  /**
+   * Per class, one Worker per partition (by partition number; one for an unpartitioned class). A
+   * partitioned class's concurrency is split over its partitions' Workers (workerConcurrency).
+   */
+  private readonly workers = new Map<string, TaskWorker<TaskJobData>[]>();
   private executors = new Map<string, Executor<unknown>>();
   private readonly shutdown = new AbortController();
   private heartbeat?: NodeJS.Timeout;
@@ -111,7 +116,7 @@ export class WorkerPool {
   constructor(private readonly opts: WorkerPoolOptions) {
     this.id = opts.config.pool.id;
     this.tracing = Tracing.create(opts.config.tracing, 'orchestrator-pool', opts.logger);
-    this.keys = keysFor(opts.config.redis.prefix, opts.redisUrl);
+    this.keys = keysFor(opts.config.redis.prefix, opts.redisUrl, opts.config.classes);
     this.log = opts.logger.child({ component: 'pool', poolId: this.id });
   }
 
@@ -223,7 +228,7 @@ export class WorkerPool {
       classes: config.classes,
       logger: this.log,
       shutdownSignal: this.shutdown.signal,
-      abort: (taskClass, taskId, token, reason) => this.workers.get(taskClass)?.cancelRun(taskId, token, reason),
+      abort: (taskClass, taskId, token, reason) => this.workers.get(taskClass)?.[this.keys.partitionOf(taskClass, taskId)]?.cancelRun(taskId, token, reason),
       gpus: this.gpus.length > 0 ? { classes: this.gpuClasses, slots: new GpuSlots(this.gpus) } : undefined,
       onBusy: (n) => {
         this.busy = n;
@@ -254,7 +259,7 @@ export class WorkerPool {
       const tab = message.indexOf('\t');
       const [taskId, reason] = tab < 0 ? [message, 'requested'] : [message.slice(0, tab), message.slice(tab + 1)];
       let running = false;
-      for (const [name, w] of this.workers) running = this.cancelRunning(name, taskId, new TaskError('cancelled', `cancelled: ${reason}`), w) || running;
+      for (const w of this.allWorkers()) running = this.cancelRunning(taskId, new TaskError('cancelled', `cancelled: ${reason}`), w) || running;
       // Handed to this pool by a take (its "started" event written, so the caller sees it
       // running) but not yet given to the processor: no signal to abort yet, so its start reads
       // the cancel there (task-processor.ts). Dropped here, the task would run to its end.
@@ -267,41 +272,45 @@ export class WorkerPool {
 
     for (const [name, concurrency] of this.concurrency) {
       const cls = config.classes.get(name)!;
-      // Lock renewal per run (run-locks.ts): a rerun of a task this pool lost and took again
-      // keeps its lock when the old run ends, and the old run is stopped at once.
-      const worker = new TaskWorker<TaskJobData>(
-        name,
-        processor,
-        {
-          connection: bullRedis,
-          prefix: this.keys.queuePrefixOf(name),
-          name: this.id,
-          concurrency,
-          lockDuration: cls.lockDurationMs,
-          stalledInterval: cls.stalledIntervalMs,
-          maxStalledCount: cls.maxStalledCount,
-          // Finished jobs stay: the orchestrator's retention sweeper removes them together with
-          // the task's own entries (src/tasks/task-retention.ts), which BullMQ would leave behind.
-          removeOnComplete: false,
-          removeOnFail: false,
-          autorun: false,
-        } as ConstructorParameters<typeof Worker>[2],
-        backend,
-      );
-      worker.on('error', (err) => this.log.error({ err, taskClass: name }, 'worker error'));
-      // Tasks a dead pool left behind are found by whichever pool's stall checker runs first; its
-      // script writes the `stalled` event as it queues the task again (src/store/bullmq/task-backend.ts).
-      worker.on('failed', (job, err) => {
-        if (job && err?.message === STALLED_LIMIT_REASON) void this.onStalledOut(job, feeds);
-      });
-      this.workers.set(name, worker);
+      const partitions = this.keys.partitions(name);
+      this.workers.set(name, []);
+      for (const p of partitions) {
+        // Lock renewal per run (run-locks.ts): a rerun of a task this pool lost and took again
+        // keeps its lock when the old run ends, and the old run is stopped at once.
+        const worker = new TaskWorker<TaskJobData>(
+          name,
+          processor,
+          {
+            connection: bullRedis,
+            prefix: this.keys.queuePrefixOf(name, p),
+            name: this.id,
+            concurrency: workerConcurrency(concurrency, partitions.length, p),
+            lockDuration: cls.lockDurationMs,
+            stalledInterval: cls.stalledIntervalMs,
+            maxStalledCount: cls.maxStalledCount,
+            // Finished jobs stay: the orchestrator's retention sweeper removes them together with
+            // the task's own entries (src/tasks/task-retention.ts), which BullMQ would leave behind.
+            removeOnComplete: false,
+            removeOnFail: false,
+            autorun: false,
+          } as ConstructorParameters<typeof Worker>[2],
+          backend,
+        );
+        worker.on('error', (err) => this.log.error({ err, taskClass: name, partition: p }, 'worker error'));
+        // Tasks a dead pool left behind are found by whichever pool's stall checker runs first; its
+        // script writes the `stalled` event as it queues the task again (src/store/bullmq/task-backend.ts).
+        worker.on('failed', (job, err) => {
+          if (job && err?.message === STALLED_LIMIT_REASON) void this.onStalledOut(job, feeds);
+        });
+        this.workers.get(name)!.push(worker);
+      }
     }
     await this.reapContainers(docker, redis);
     await this.applyLimits([...this.workers.keys()]);
     await this.beat();
     this.heartbeat = setInterval(() => void this.beat(), config.pool.heartbeatMs);
     this.heartbeat.unref();
-    for (const w of this.workers.values()) {
+    for (const w of this.allWorkers()) {
       w.run().catch((err) => this.log.error({ err }, 'worker stopped'));
     }
     this.log.info({ classes: Object.fromEntries(this.concurrency), metrics: this.metricsAddress }, 'pool started');
@@ -316,12 +325,12 @@ export class WorkerPool {
     try {
       const overrides = await poolConcurrencyOverrides(this.redis!, this.keys, classes);
       for (const name of classes) {
-        const worker = this.workers.get(name)!;
+        const workers = this.workers.get(name)!;
         let n = overrides.get(name) || this.configured.get(name)!;
         // A GPU class never runs more tasks than the pool has GPUs.
         if (this.opts.config.classes.get(name)!.usesGpu) n = Math.min(n, this.gpus.length);
-        if (worker.concurrency !== n) {
-          worker.concurrency = n;
+        if (this.live.get(name) !== n || workers.some((w, p) => w.concurrency !== workerConcurrency(n, workers.length, p))) {
+          workers.forEach((w, p) => (w.concurrency = workerConcurrency(n, workers.length, p)));
           this.live.set(name, n);
           this.log.info({ taskClass: name, concurrency: n }, 'concurrency changed');
         }
@@ -410,9 +419,14 @@ export class WorkerPool {
    * it back: a TaskError says cancelled or timed out, a HandBack hands the task back). BullMQ
    * types the reason as a string but passes it through as it is.
    */
-  private cancelRunning(taskClass: string, taskId: string, reason: Error, worker = this.workers.get(taskClass)): boolean {
+  private cancelRunning(taskId: string, reason: Error, worker: TaskWorker<TaskJobData>): boolean {
     // Every run of the task on this pool: an older one that lost its lock is being stopped anyway.
-    return worker?.cancelJob(taskId, reason as unknown as string) ?? false;
+    return worker.cancelJob(taskId, reason as unknown as string);
+  }
+
+  /** Every Worker, each class's partitions' included. */
+  private allWorkers(): TaskWorker<TaskJobData>[] {
+    return [...this.workers.values()].flat();
   }
 
   private async onStalledOut(job: Job<TaskJobData>, feeds: FeedWriter): Promise<void> {
@@ -487,7 +501,7 @@ export class WorkerPool {
     if (mode === null && this.drainMode === 'stay') {
       this.drainMode = '';
       this.metrics?.setDraining(false);
-      for (const w of this.workers.values()) void w.resume();
+      for (const w of this.allWorkers()) void w.resume();
       this.log.info('resumed: taking tasks again');
       void this.beat();
       return;
@@ -499,7 +513,7 @@ export class WorkerPool {
     this.metrics?.setDraining(true);
     if (first) {
       // Paused, a Worker takes no new job; the running ones go on and finish as usual.
-      for (const w of this.workers.values()) void w.pause(true).catch((err: unknown) => this.log.warn({ err }, 'could not pause a worker'));
+      for (const w of this.allWorkers()) void w.pause(true).catch((err: unknown) => this.log.warn({ err }, 'could not pause a worker'));
     }
     this.log.info({ running: this.busy, exitWhenDrained: mode === 'exit' }, 'draining: taking no new tasks');
     void this.beat();
@@ -525,7 +539,7 @@ export class WorkerPool {
   private async doClose(graceMs: number): Promise<void> {
     this.log.info({ graceMs, running: this.busy }, 'pool stopping');
     clearInterval(this.heartbeat);
-    const closed = Promise.all([...this.workers.values()].map((w) => w.close())).then(() => undefined);
+    const closed = Promise.all(this.allWorkers().map((w) => w.close())).then(() => undefined);
     // Nothing running: nothing needs the grace. (A Worker whose Redis is away may never finish
     // closing its connections: the wait for that is bounded below.)
     let idleTimer: NodeJS.Timeout | undefined;
@@ -546,7 +560,7 @@ export class WorkerPool {
     if (outcome === 'timeout') {
       this.log.warn({ running: this.busy }, 'grace period over: handing running tasks back');
       this.shutdown.abort();
-      for (const w of this.workers.values()) w.cancelAllJobs(new HandBack() as unknown as string);
+      for (const w of this.allWorkers()) w.cancelAllJobs(new HandBack() as unknown as string);
       if (!(await settlesWithin(closed, this.opts.config.pool.handBackTimeoutMs))) outcome = 'unclosed';
     }
     if (outcome === 'unclosed') {

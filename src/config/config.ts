@@ -18,7 +18,7 @@ import { parse as parseToml } from 'smol-toml';
 import { z } from 'zod';
 import { isLoopback, splitHostPort } from './listen-address.js';
 import { clusterUrl, parseRedisAddress } from './redis-address.js';
-import { EXECUTOR_KINDS, resolveTaskClasses, type ExecutorKind, type TaskClassOptions } from '../../queues/task-classes.js';
+import { EXECUTOR_KINDS, MAX_PARTITIONS, resolveTaskClasses, type ExecutorKind, type TaskClassOptions } from '../../queues/task-classes.js';
 import { ENV_MANAGER_ROLES, GRPC_ROLES } from '../auth/roles.js';
 import { normaliseAbsolutePath, normaliseHttpUrl, type ExecutorPolicy } from '../executors/executor-policy.js';
 import { parseCommandTemplate, type CommandTemplate } from '../executors/command-template.js';
@@ -104,6 +104,12 @@ const classOverrides = z.strictObject({
   maxResultBytes: z.number().int().min(1024).optional(),
   /** What the class's tasks may run. @default handler tasks only (gpu_slurm: and named Slurm scripts) */
   policy: classPolicy.optional(),
+  /**
+   * On a Redis Cluster, partitions of the class, each its own hash tag and BullMQ queue, tasks
+   * placed by a hash of their id (queues/task-classes.ts, src/store/keys.ts). Ignored on a single
+   * Redis (logged at start). @default 1
+   */
+  partitions: z.number().int().min(1).max(MAX_PARTITIONS).optional(),
 });
 
 /** The embedded redis-server's default maxmemory: 1 GiB, or half the machine's memory when that is less. */

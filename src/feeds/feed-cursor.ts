@@ -4,7 +4,8 @@
  *
  *   "c1." + base64url("<name>=<ms>-<seq>,<name>=<ms>-<seq>,...")
  *
- * `name` is the stream's name in the feed (its class; "" for the workflow events stream), the id
+ * `name` is the stream's name in the feed (its class, `<class>.<p>` for partition p > 0 of a
+ * partitioned class; "" for the workflow events stream), the id
  * the last entry of that stream the holder has seen. "c1" is the version: a later encoding gets
  * another prefix, and this one stays readable. Clients treat the whole string as opaque.
  *
@@ -25,7 +26,8 @@ import { invalidArgument } from '../errors/errors.js';
 export const CURSOR_VERSION = 'c1.';
 
 const PLAIN_RE = /^(\d{1,20})(-\d{1,20})?$/;
-const ENTRY_RE = /^([a-z0-9_]*)=(\d{1,20})-(\d{1,20})$/;
+// A name is a class, `<class>.<p>` for partition p > 0 of a partitioned class, or "".
+const ENTRY_RE = /^((?:[a-z0-9_]+(?:\.\d{1,2})?)?)=(\d{1,20})-(\d{1,20})$/;
 const ID_RE = /^(\d{1,20})-(\d{1,20})$/;
 const U64_MAX = 2n ** 64n - 1n;
 

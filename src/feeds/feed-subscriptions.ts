@@ -138,7 +138,7 @@ export class FeedSubscriptions {
   /** The streams a subscription reads: those of `classes` when it names some, else all. */
   private streamsOf<R>(feed: FeedTailers<R>, classes: readonly string[]): MergedOptions<R>['streams'] {
     if (classes.length === 0 || !feed.composite) return feed.streams;
-    return classes.map((c) => feed.stream(c)).filter((s) => s !== undefined);
+    return classes.flatMap((c) => feed.streamsOf(c));
   }
 
   /** Subscribers attached to the shared readers now. */

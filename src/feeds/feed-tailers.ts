@@ -9,7 +9,7 @@
  */
 import type { RedisClient } from '../redis/redis-client.js';
 import type { Logger } from '../logging/logger.js';
-import type { FeedStream } from '../store/keys.js';
+import { classOfStream, type FeedStream } from '../store/keys.js';
 import { StreamTailer } from './stream-tailer.js';
 
 export interface FeedTailersOptions<R> {
@@ -43,7 +43,8 @@ export class FeedTailers<R> {
 
   constructor(private readonly opts: FeedTailersOptions<R>) {
     for (const s of opts.streams) this.byName.set(s.name, s);
-    this.cursorNames = new Set(['', ...opts.classes]);
+    // A partitioned class's partitions p > 0 are streams of their own, named "<class>.<p>".
+    this.cursorNames = new Set(['', ...opts.classes, ...opts.streams.map((s) => s.name)]);
   }
 
   /** Cursors of this feed are composite (a cluster), not plain entry ids. */
@@ -59,6 +60,11 @@ export class FeedTailers<R> {
   /** The feed's stream called `name`, if it has one. */
   stream(name: string): FeedStream | undefined {
     return this.byName.get(name);
+  }
+
+  /** The feed's streams of class `taskClass` (one per partition of a partitioned class). */
+  streamsOf(taskClass: string): FeedStream[] {
+    return this.opts.streams.filter((s) => classOfStream(s.name) === taskClass);
   }
 
   /** The shared reader of `stream`. */

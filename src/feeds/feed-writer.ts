@@ -40,9 +40,9 @@ export class FeedWriter {
     await retryWhileSlotMoves(this.redis, () => this.appendEvent(e));
   }
 
-  /** Adds one to a cluster-wide count in the counters hash ("<kind>:<class>"). */
-  async count(kind: PlainCount, taskClass: string): Promise<void> {
-    await retryWhileSlotMoves(this.redis, () => this.addCount(kind, taskClass));
+  /** Adds one to a cluster-wide count in the counters hash ("<kind>:<class>") of task `taskId`'s partition. */
+  async count(kind: PlainCount, taskClass: string, taskId: string): Promise<void> {
+    await retryWhileSlotMoves(this.redis, () => this.addCount(kind, taskClass, taskId));
   }
 
   /**

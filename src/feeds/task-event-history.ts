@@ -19,8 +19,8 @@ import { parseEvent, type RawEntry, type TaskEventRecord } from '../store/codecs
 
 export interface TaskEventHistoryOptions {
   redis: RedisClient;
-  /** The events stream a task of this class writes to (src/store/keys.ts eventsOf). */
-  eventsKeyOf: (taskClass: string) => string;
+  /** The events stream task `taskId` of this class writes to (src/store/keys.ts eventsOf of its partition). */
+  eventsKeyOf: (taskClass: string, taskId: string) => string;
   /** Most entries one call looks at. @default 5000 */
   maxScannedEntries?: number;
   /** Most characters of an event's detail (and of each of its other text fields) handed out (a page, not a feed). @default 4096 */
@@ -70,7 +70,7 @@ export class TaskEventHistoryReader {
 
   /** Events of `taskId` (of `taskClass`: only its class's stream is read) from `sinceMs` to `untilMs` (0: up to now). */
   async read(taskId: string, taskClass: string, sinceMs: number, untilMs: number): Promise<TaskEventHistory> {
-    const key = this.opts.eventsKeyOf(taskClass);
+    const key = this.opts.eventsKeyOf(taskClass, taskId);
     const events: TaskEventEntry[] = [];
     // Both times come from Redis (a task-list score, a job's finishedOn): anything but a
     // millisecond time XRANGE takes ("1e+300", NaN) reads from the start or to the end instead.

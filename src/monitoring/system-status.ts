@@ -120,7 +120,11 @@ export class SystemStatus {
     const classes = [...this.opts.queues.all()];
     const [pools, facts] = await Promise.all([
       this.pools(),
-      Promise.all(classes.map(([, q]) => Promise.all([q.isPaused(), q.getJobCounts('waiting', 'prioritized', 'delayed', 'active', 'waiting-children')]))),
+      Promise.all(
+        classes.map(([name]) =>
+          Promise.all([this.opts.queues.isPaused(name), this.opts.queues.jobCounts(name, 'waiting', 'prioritized', 'delayed', 'active', 'waiting-children')]),
+        ),
+      ),
     ]);
     classes.forEach(([name], i) => {
       const [paused, counts] = facts[i]!;
@@ -147,16 +151,17 @@ export class SystemStatus {
   async snapshot(): Promise<ClusterSnapshot> {
     const { redis, keys } = this.opts;
     const classes = [...this.opts.queues.all()];
-    // On a cluster each class's feeds are streams of their own, maybe on other shards: one XLEN
-    // each, outside the pipeline (whose keys share one slot), added to the totals.
+    // On a cluster each class's (partition's) feeds are streams of their own, maybe on other
+    // shards: one XLEN each, outside the pipeline (whose keys share one slot), added to the totals.
     const perClass = keys.feedsPerClass ? classes.map(([name]) => name) : [];
+    const [classEventKeys, classResultKeys] = [keys.eventStreams(perClass).slice(1), keys.resultStreams(perClass)].map((ss) => ss.map((s) => s.key));
     // On a cluster each class also counts in a hash of its own (keys.ts countersOf): one HGETALL
     // each, outside the pipeline too, their fields added up with the shared hash's.
     const counterHashes = keys.counterKeys(perClass).slice(1);
     // Likewise each class's workflow inbox and its dead letters (keys.ts workflowInboxes).
     const classInboxes = keys.workflowInboxes(perClass).slice(1);
     const [counts, pools, replies, classEvents, classResults, classCounters, inboxLengths] = await Promise.all([
-      Promise.all(classes.map(([, q]) => q.getJobCounts(...COUNT_STATES))),
+      Promise.all(classes.map(([name]) => this.opts.queues.jobCounts(name, ...COUNT_STATES))),
       this.pools(),
       redis
         .pipeline()
@@ -168,8 +173,8 @@ export class SystemStatus {
         .zcard(keys.activeRuns)
         .hlen(keys.schedules)
         .exec(),
-      Promise.all(perClass.map((c) => redis.xlen(keys.eventsOf(c)))),
-      Promise.all(perClass.map((c) => redis.xlen(keys.resultsOf(c)))),
+      Promise.all(classEventKeys!.map((k) => redis.xlen(k))),
+      Promise.all(classResultKeys!.map((k) => redis.xlen(k))),
       Promise.all(counterHashes.map((k) => redis.hgetall(k))),
       Promise.all(classInboxes.map(async (i) => [await redis.xlen(i.key), await redis.xlen(i.dead)] as const)),
     ]);

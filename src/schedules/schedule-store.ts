@@ -12,7 +12,6 @@ import { ReplaceScheduleCode } from '../store/codes.js';
 import { createSchedule } from '../store/schedules/create-schedule.js';
 import { deleteSchedule } from '../store/schedules/delete-schedule.js';
 import { replaceSchedule } from '../store/schedules/replace-schedule.js';
-import { groupBy } from '../store/group-by.js';
 import { markScheduleLive, moveScheduleTick, NO_TICK_YET } from '../store/schedules/schedule-ticks.js';
 
 export interface ScheduleStoreOptions {
@@ -75,10 +74,20 @@ export class ScheduleStore {
   async delete(id: string, written?: WrittenKeys): Promise<void> {
     const { keys } = this.opts;
     written?.note(this.opts.writes ?? this.opts.redis, keys.schedules);
-    // On a cluster the last tick is in the slot of the schedule's class, read from its record.
-    const lastKey = keys.cluster ? keys.schedulesLastOf((await this.get(id)).spec.task.taskClass) : keys.schedulesLast;
-    if (keys.cluster) written?.note(this.opts.writes ?? this.opts.redis, lastKey);
-    if (!(await this.deleteRecord(id, lastKey))) throw notFound(id);
+    // On a cluster the last tick is in the slot of the schedule's class (each partition's), read from its record.
+    const lastKeys = keys.cluster ? this.lastKeysOf((await this.get(id)).spec.task.taskClass) : [keys.schedulesLast];
+    if (keys.cluster) for (const k of lastKeys) written?.note(this.opts.writes ?? this.opts.redis, k);
+    if (!(await this.deleteRecord(id, lastKeys))) throw notFound(id);
+  }
+
+  /**
+   * The last-tick hashes of a class: one per partition. A tick is recorded with its task, in the
+   * slot of the task's partition, so a schedule of a partitioned class has its ticks spread over
+   * them; its last run is the latest of them (lastRuns).
+   */
+  private lastKeysOf(taskClass: string): string[] {
+    const { keys } = this.opts;
+    return keys.partitions(taskClass).map((p) => keys.schedulesLastOf(taskClass, p));
   }
 
   /**
@@ -93,11 +102,12 @@ export class ScheduleStore {
     const writes = this.opts.writes ?? this.opts.redis;
     const mark = markScheduleLive(writes);
     await Promise.all(
-      schedules.map((s) => {
-        const key = keys.schedulesLastOf(s.spec.task.taskClass);
-        written?.note(writes, key);
-        return mark(key, s.spec.scheduleId);
-      }),
+      schedules.flatMap((s) =>
+        this.lastKeysOf(s.spec.task.taskClass).map((key) => {
+          written?.note(writes, key);
+          return mark(key, s.spec.scheduleId);
+        }),
+      ),
     );
   }
 
@@ -106,8 +116,10 @@ export class ScheduleStore {
     const { keys } = this.opts;
     if (!keys.cluster || from === to) return;
     const writes = this.opts.writes ?? this.opts.redis;
-    written?.note(writes, keys.schedulesLastOf(to));
-    await moveScheduleTick(writes)(keys.schedulesLastOf(from), keys.schedulesLastOf(to), id);
+    const [fromKeys, toKeys] = [this.lastKeysOf(from), this.lastKeysOf(to)];
+    for (const k of toKeys) written?.note(writes, k);
+    // Each partition's tick to a partition of the new class: a lower bound there, as ticks are ids too.
+    await Promise.all(fromKeys.map((k, p) => moveScheduleTick(writes)(k, toKeys[p % toKeys.length]!, id)));
   }
 
   async find(id: string): Promise<StoredSchedule | undefined> {
@@ -133,7 +145,11 @@ export class ScheduleStore {
   async lastRuns(schedules: readonly StoredSchedule[]): Promise<Map<string, { tickMs: number; taskId: string }>> {
     const out = new Map<string, { tickMs: number; taskId: string }>();
     const { keys, redis } = this.opts;
-    const byKey = groupBy(schedules, (s) => keys.schedulesLastOf(s.spec.task.taskClass));
+    const byKey = new Map<string, StoredSchedule[]>();
+    for (const s of schedules) {
+      const lastKeys = keys.cluster ? this.lastKeysOf(s.spec.task.taskClass) : [keys.schedulesLast];
+      for (const k of lastKeys) byKey.set(k, [...(byKey.get(k) ?? []), s]);
+    }
     await Promise.all(
       [...byKey].map(async ([key, group]) => {
         const ids = group.map((s) => s.spec.scheduleId);
@@ -142,7 +158,9 @@ export class ScheduleStore {
           const v = values[i];
           if (!v || v === NO_TICK_YET) return;
           const tab = v.indexOf('\t');
-          out.set(id, { tickMs: Number(v.slice(0, tab)), taskId: v.slice(tab + 1) });
+          const tickMs = Number(v.slice(0, tab));
+          // A partitioned class's ticks are spread over its partitions' hashes: the latest wins.
+          if ((out.get(id)?.tickMs ?? -1) < tickMs) out.set(id, { tickMs, taskId: v.slice(tab + 1) });
         });
       }),
     );

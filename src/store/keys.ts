@@ -7,7 +7,10 @@
  *   (`keys(prefix, { cluster: true })`) each class's keys have a tag of their own,
  *   `{<prefix>:<class>}`, written in the names below where a class's key says `{<prefix>}`
  *   (`{orq:gpu}:q:gpu:<id>`, `{orq:gpu}:events:gpu`): every per-task script takes one class's
- *   keys (test/class-slot-keys.test.ts), so classes spread over the shards. The task index gets
+ *   keys (test/class-slot-keys.test.ts), so classes spread over the shards. A class of N partitions
+ *   (`classes.<name>.partitions`, KeysOptions.partitions) has its keys N times: partition 0 under
+ *   `{<prefix>:<class>}`, partition p > 0 under `{<prefix>:<class>:<p>}`, the same names after the
+ *   tag; a task's keys are its partition's (taskPartition of its id). The task index gets
  *   TASK_INDEX_SLOTS tags of its own; what spans classes (pools, workflows' runs, schedules'
  *   records, limits, locks) keeps `{<prefix>}`.
  * - BullMQ queues: prefix `{<prefix>}:q` and queue name `<class>` (keys `{orq}:q:<class>:...`).
@@ -75,14 +78,29 @@
  *   on the internal queue `orq-schedules` (same prefix as the classes' queues; a class name
  *   cannot contain "-", so it never meets a class's queue).
  */
+import { MAX_PARTITIONS } from '../../queues/task-classes.js';
+
 export interface Keys {
   readonly prefix: string;
   /** BullMQ's prefix for every class's queue (and the schedule queue). */
   readonly queuePrefix: string;
-  /** BullMQ's prefix of `taskClass`'s queue: queuePrefix on a single Redis, `{<prefix>:<class>}:q` on a cluster. */
-  queuePrefixOf(taskClass: string): string;
-  /** The hash BullMQ keeps for one job (task). */
+  /**
+   * BullMQ's prefix of the queue of partition `part` of `taskClass`: queuePrefix on a single
+   * Redis, `{<prefix>:<class>}:q` on a cluster (`{<prefix>:<class>:<part>}:q` for part > 0).
+   */
+  queuePrefixOf(taskClass: string, part?: number): string;
+  /** How many partitions `taskClass` has: `classes.<name>.partitions` on a cluster, 1 on a single Redis. */
+  partitionCount(taskClass: string): number;
+  /** 0..partitionCount(taskClass)-1. */
+  partitions(taskClass: string): number[];
+  /** The partition a task of `taskClass` lives in: taskPartition(taskId, partitionCount(taskClass)). */
+  partitionOf(taskClass: string, taskId: string): number;
+  /** Which partition of `taskClass` a queue prefix (queuePrefixOf) names; undefined when none. */
+  partitionOfQueuePrefix(taskClass: string, queuePrefix: string): number | undefined;
+  /** The hash BullMQ keeps for one job (task), in its partition's slot. */
   job(taskClass: string, taskId: string): string;
+  /** What every job key of partition `part` of `taskClass` starts with (the job's id follows). */
+  jobPrefix(taskClass: string, part: number): string;
   /** The task index bucket holding `taskId`'s entry (see taskIndexBucket). */
   taskIndex(taskId: string): string;
   /** Index bucket number `n` (0..TASK_INDEX_BUCKETS-1). */
@@ -91,8 +109,8 @@ export interface Keys {
   readonly legacyTaskIndex: string;
   /** Held by the one orchestrator migrating the previous index. */
   readonly migrationLock: string;
-  /** A class's task list: a stream of task ids in submit order. */
-  taskList(taskClass: string): string;
+  /** A class's (partition's) task list: a stream of task ids in submit order. */
+  taskList(taskClass: string, part?: number): string;
   /** The previous versions' task list of a class (a zset), migrated at start. */
   legacyTaskList(taskClass: string): string;
   /** Held by the one orchestrator that applies retention at a time. */
@@ -100,7 +118,7 @@ export interface Keys {
   /** The cancel hash of a single Redis (every class's marks); on a cluster see cancelOf. */
   readonly cancel: string;
   /** The cancel hash of `taskClass`'s tasks: `cancel` on a single Redis, the class's own on a cluster. */
-  cancelOf(taskClass: string): string;
+  cancelOf(taskClass: string, part?: number): string;
   readonly cancelChannel: string;
   /**
    * The Redis is a cluster: the task index lives apart from the classes' keys (its buckets spread
@@ -117,16 +135,18 @@ export interface Keys {
   readonly events: string;
   /** `{<prefix>}:results`: on a single Redis every result; on a cluster nothing (see resultsOf). */
   readonly results: string;
-  /** The events stream a task of `taskClass` writes its events to. */
-  eventsOf(taskClass: string): string;
-  /** The results stream a task of `taskClass` writes its results to. */
-  resultsOf(taskClass: string): string;
+  /** The events stream a task of `taskClass` (in partition `part`) writes its events to. */
+  eventsOf(taskClass: string, part?: number): string;
+  /** The results stream a task of `taskClass` (in partition `part`) writes its results to. */
+  resultsOf(taskClass: string, part?: number): string;
   /** Where workflow_run and workflow_step events go (with the run's keys): `{<prefix>}:events`. */
   readonly workflowEvents: string;
-  /** Every events stream of these classes, the workflow events' included (one on a single Redis). */
+  /** Every events stream of these classes (each partition's), the workflow events' included (one on a single Redis). */
   eventStreams(classes: Iterable<string>): FeedStream[];
-  /** Every results stream of these classes (one on a single Redis). */
+  /** Every results stream of these classes (each partition's; one on a single Redis). */
   resultStreams(classes: Iterable<string>): FeedStream[];
+  /** The events stream a feed calls `name` (FeedStream.name), if it is one. */
+  eventsNamed(name: string): string | undefined;
   readonly pools: string;
   pool(poolId: string): string;
   /** Pools that left cleanly: pool_id -> ms it left. */
@@ -138,7 +158,7 @@ export interface Keys {
   /** The counters hash of a single Redis (every class's fields); on a cluster only what was counted before the per-class hashes. */
   readonly counters: string;
   /** The counters hash a task of `taskClass` counts in: `counters` on a single Redis, the class's own on a cluster. */
-  countersOf(taskClass: string): string;
+  countersOf(taskClass: string, part?: number): string;
   /** Every counters hash that holds counts of these classes, `counters` first (one on a single Redis). */
   counterKeys(classes: Iterable<string>): string[];
   /** The Slurm job an attempt submitted, so that a rerun of the attempt re-attaches to it. */
@@ -157,7 +177,7 @@ export interface Keys {
   /** Final results of step tasks, consumed by the workflow engine (consumer group "engine"): every class's on a single Redis. */
   readonly workflowInbox: string;
   /** The workflow inbox a step task of `taskClass` is written to: workflowInbox on a single Redis, the class's own on a cluster. */
-  workflowInboxOf(taskClass: string): string;
+  workflowInboxOf(taskClass: string, part?: number): string;
   /** Every workflow inbox the engine reads for these classes, each with its dead-letter stream (one on a single Redis). */
   workflowInboxes(classes: Iterable<string>): InboxStream[];
   /** Inbox entries that could not be applied after `workflows.inboxMaxDeliveries` tries, kept for inspection. */
@@ -177,19 +197,26 @@ export interface Keys {
    * Redis; on a cluster the class's own hash (written with the class's keys), which also holds
    * "0\t" for a live schedule not yet fired (src/schedules/schedule-store.ts).
    */
-  schedulesLastOf(taskClass: string): string;
+  schedulesLastOf(taskClass: string, part?: number): string;
   /** BullMQ prefix of the internal queue whose job schedulers tick the schedules. */
   readonly scheduleQueuePrefix: string;
 }
 
 /**
  * One stream of a feed as readers see it: `name` is what a cursor calls it (the class whose
- * entries it holds; "" for the one stream of a single Redis and for the workflow events stream of
- * a cluster), `key` its Redis key.
+ * entries it holds, `<class>.<p>` for partition p > 0 of a partitioned class: classOfStream;
+ * "" for the one stream of a single Redis and for the workflow events stream of a cluster), `key`
+ * its Redis key.
  */
 export interface FeedStream {
   readonly name: string;
   readonly key: string;
+}
+
+/** The class whose entries a feed stream called `name` holds ("" for every class's or none). */
+export function classOfStream(name: string): string {
+  const dot = name.indexOf('.');
+  return dot < 0 ? name : name.slice(0, dot);
 }
 
 /** A workflow inbox stream (`key`) and the stream its dead letters go to (`dead`), in its slot. */
@@ -207,6 +234,24 @@ export interface KeysOptions {
    * @default false
    */
   cluster?: boolean;
+  /**
+   * Partitions per class (`classes.<name>.partitions`), on a cluster only: partition p of a class
+   * has the hash tag `{<prefix>:<class>}` for p = 0 (one partition is the layout of an
+   * unpartitioned class) and `{<prefix>:<class>:<p>}` above; a task's partition is
+   * taskPartition(task_id, N). Ignored on a single Redis (one slot holds everything anyway).
+   * @default 1 for every class
+   */
+  partitions?: ReadonlyMap<string, number>;
+}
+
+/**
+ * The partition of `taskId` in a class of `n` partitions: the FNV-1a hash of the task index
+ * (taskIndexBucket) modulo n, a function of the id alone, so any reader finds a task's keys from
+ * its class and id. 4096 buckets are a multiple of every power of two up to 64, so a power of two
+ * spreads ids as evenly as the buckets do.
+ */
+export function taskPartition(taskId: string, n: number): number {
+  return n <= 1 ? 0 : taskIndexBucket(taskId) % n;
 }
 
 /** Name of the internal queue of schedule ticks (not a task class: class names have no "-"). */
@@ -256,23 +301,35 @@ function fnvBytes(bytes: Uint8Array): number {
 export function keys(prefix: string, opts: KeysOptions = {}): Keys {
   const own = `{${prefix}}`;
   const perClass = opts.cluster === true;
-  // The hash tag of a class's own keys: `{<prefix>:<class>}` on a cluster, `{<prefix>}` on a single Redis.
-  const classOwn = perClass ? (taskClass: string) => `{${prefix}:${taskClass}}` : () => own;
+  const counts = perClass ? (opts.partitions ?? new Map<string, number>()) : new Map<string, number>();
+  const partitionCount = (taskClass: string) => Math.max(1, Math.min(MAX_PARTITIONS, counts.get(taskClass) ?? 1));
+  const partitions = (taskClass: string) => Array.from({ length: partitionCount(taskClass) }, (_, p) => p);
+  const partitionOf = (taskClass: string, taskId: string) => taskPartition(taskId, partitionCount(taskClass));
+  // The hash tag of a class's (partition's) own keys: `{<prefix>:<class>}` (`{<prefix>:<class>:<p>}`
+  // for p > 0) on a cluster, `{<prefix>}` on a single Redis.
+  const classOwn = perClass ? (taskClass: string, part = 0) => (part > 0 ? `{${prefix}:${taskClass}:${part}}` : `{${prefix}:${taskClass}}`) : () => own;
   const events = `${own}:events`;
   const results = `${own}:results`;
   const counters = `${own}:counters`;
-  const eventsOf = perClass ? (taskClass: string) => `${classOwn(taskClass)}:events:${taskClass}` : () => events;
-  const resultsOf = perClass ? (taskClass: string) => `${classOwn(taskClass)}:results:${taskClass}` : () => results;
+  const eventsOf = perClass ? (taskClass: string, part = 0) => `${classOwn(taskClass, part)}:events:${taskClass}` : () => events;
+  const resultsOf = perClass ? (taskClass: string, part = 0) => `${classOwn(taskClass, part)}:results:${taskClass}` : () => results;
   const cancel = `${own}:cancel`;
-  const cancelOf = perClass ? (taskClass: string) => `${classOwn(taskClass)}:cancel:${taskClass}` : () => cancel;
+  const cancelOf = perClass ? (taskClass: string, part = 0) => `${classOwn(taskClass, part)}:cancel:${taskClass}` : () => cancel;
   const inbox: InboxStream = { key: `${own}:wf:inbox`, dead: `${own}:wf:inbox:dead` };
-  const inboxOf = (taskClass: string): InboxStream => {
-    const key = `${classOwn(taskClass)}:inbox:${taskClass}`;
+  const inboxOf = (taskClass: string, part = 0): InboxStream => {
+    const key = `${classOwn(taskClass, part)}:inbox:${taskClass}`;
     return { key, dead: `${key}:dead` };
   };
-  const countersOf = perClass ? (taskClass: string) => `${classOwn(taskClass)}:counters:${taskClass}` : () => counters;
+  const countersOf = perClass ? (taskClass: string, part = 0) => `${classOwn(taskClass, part)}:counters:${taskClass}` : () => counters;
+  // A feed's name of a class's stream: the class for partition 0, `<class>.<p>` above (feed-cursor.ts).
+  const streamName = (taskClass: string, part: number) => (part > 0 ? `${taskClass}.${part}` : taskClass);
+  const perPartition = <T>(classes: Iterable<string>, f: (c: string, p: number) => T): T[] => [...classes].flatMap((c) => partitions(c).map((p) => f(c, p)));
+  const classStreams = (of: (c: string, p: number) => string) => (classes: Iterable<string>) =>
+    perPartition(classes, (c, p) => ({ name: streamName(c, p), key: of(c, p) }));
+  const queuePrefixOf = (taskClass: string, part = 0) => `${classOwn(taskClass, part)}:q`;
   // On a cluster the buckets spread over TASK_INDEX_SLOTS hash tags, apart from every class's keys.
   const bucket = perClass ? (n: number) => `{${prefix}:ix:${n % TASK_INDEX_SLOTS}}:ix:${n}` : (n: number) => `${own}:ix:${n}`;
+  const workflowStream: FeedStream = { name: '', key: events };
   return Object.freeze({
     prefix,
     cluster: perClass,
@@ -280,18 +337,28 @@ export function keys(prefix: string, opts: KeysOptions = {}): Keys {
     eventsOf,
     resultsOf,
     workflowEvents: events,
-    eventStreams: (classes: Iterable<string>): FeedStream[] =>
-      perClass ? [{ name: '', key: events }, ...[...classes].map((c) => ({ name: c, key: eventsOf(c) }))] : [{ name: '', key: events }],
-    resultStreams: (classes: Iterable<string>): FeedStream[] =>
-      perClass ? [...classes].map((c) => ({ name: c, key: resultsOf(c) })) : [{ name: '', key: results }],
+    eventStreams: (classes: Iterable<string>): FeedStream[] => (perClass ? [workflowStream, ...classStreams(eventsOf)(classes)] : [workflowStream]),
+    resultStreams: (classes: Iterable<string>): FeedStream[] => (perClass ? classStreams(resultsOf)(classes) : [{ name: '', key: results }]),
+    eventsNamed: (name: string): string | undefined => {
+      if (name === '' || !perClass) return name === '' ? events : undefined;
+      const m = /^([a-z0-9_]+)(?:\.(\d{1,2}))?$/.exec(name);
+      if (!m) return undefined;
+      const part = m[2] === undefined ? 0 : Number(m[2]);
+      return part < partitionCount(m[1]!) && streamName(m[1]!, part) === name ? eventsOf(m[1]!, part) : undefined;
+    },
     queuePrefix: `${own}:q`,
-    queuePrefixOf: (taskClass: string) => `${classOwn(taskClass)}:q`,
-    job: (taskClass: string, taskId: string) => `${classOwn(taskClass)}:q:${taskClass}:${taskId}`,
+    queuePrefixOf,
+    partitionCount,
+    partitions,
+    partitionOf,
+    partitionOfQueuePrefix: (taskClass: string, queuePrefix: string) => partitions(taskClass).find((p) => queuePrefixOf(taskClass, p) === queuePrefix),
+    job: (taskClass: string, taskId: string) => `${classOwn(taskClass, partitionOf(taskClass, taskId))}:q:${taskClass}:${taskId}`,
+    jobPrefix: (taskClass: string, part: number) => `${classOwn(taskClass, part)}:q:${taskClass}:`,
     taskIndex: (taskId: string) => bucket(taskIndexBucket(taskId)),
     taskIndexBucket: bucket,
     legacyTaskIndex: `${own}:tasks`,
     migrationLock: `${own}:migrate:lock`,
-    taskList: (taskClass: string) => `${classOwn(taskClass)}:list:${taskClass}`,
+    taskList: (taskClass: string, part = 0) => `${classOwn(taskClass, part)}:list:${taskClass}`,
     legacyTaskList: (taskClass: string) => `${own}:tasks:${taskClass}`,
     retentionLock: `${own}:retention:lock`,
     cancel,
@@ -306,7 +373,7 @@ export function keys(prefix: string, opts: KeysOptions = {}): Keys {
     poolDrainChannel: `${own}:pools:drain:ch`,
     counters,
     countersOf,
-    counterKeys: (classes: Iterable<string>): string[] => (perClass ? [counters, ...[...classes].map(countersOf)] : [counters]),
+    counterKeys: (classes: Iterable<string>): string[] => (perClass ? [counters, ...perPartition(classes, countersOf)] : [counters]),
     slurmJob: (taskId: string, attempt: number) => `${own}:slurm:${taskId}:${attempt}`,
     workflow: (name: string) => `${own}:wfdef:${name}`,
     workflows: `${own}:workflows`,
@@ -318,14 +385,14 @@ export function keys(prefix: string, opts: KeysOptions = {}): Keys {
     runIndex: `${own}:runs:index`,
     workflowInbox: inbox.key,
     workflowInboxDead: inbox.dead,
-    workflowInboxOf: perClass ? (taskClass: string) => inboxOf(taskClass).key : () => inbox.key,
-    workflowInboxes: (classes: Iterable<string>): InboxStream[] => (perClass ? [inbox, ...[...classes].map(inboxOf)] : [inbox]),
+    workflowInboxOf: perClass ? (taskClass: string, part = 0) => inboxOf(taskClass, part).key : () => inbox.key,
+    workflowInboxes: (classes: Iterable<string>): InboxStream[] => (perClass ? [inbox, ...perPartition(classes, inboxOf)] : [inbox]),
     releasing: `${own}:wf:releasing`,
     limits: `${own}:limits`,
     limitsChannel: `${own}:limits:ch`,
     schedules: `${own}:schedules`,
     schedulesLast: `${own}:schedules:last`,
-    schedulesLastOf: perClass ? (taskClass: string) => `${classOwn(taskClass)}:schedules:last:${taskClass}` : () => `${own}:schedules:last`,
+    schedulesLastOf: perClass ? (taskClass: string, part = 0) => `${classOwn(taskClass, part)}:schedules:last:${taskClass}` : () => `${own}:schedules:last`,
     scheduleQueuePrefix: `${own}:q`,
   });
 }

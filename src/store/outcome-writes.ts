@@ -13,8 +13,8 @@ import { eventFields, resultFields, type TaskEventRecord, type TaskResultRecord 
  * The four keys the writes of a task of `taskClass` use, in the order writeOutcome expects them
  * (KEYS[k..k+3]): its class's events and results streams (src/store/keys.ts), its class's counters and workflow inbox.
  */
-export function outcomeKeys(keys: Keys, taskClass: string): string[] {
-  return [keys.eventsOf(taskClass), keys.resultsOf(taskClass), keys.countersOf(taskClass), keys.workflowInboxOf(taskClass)];
+export function outcomeKeys(keys: Keys, taskClass: string, part = 0): string[] {
+  return [keys.eventsOf(taskClass, part), keys.resultsOf(taskClass, part), keys.countersOf(taskClass, part), keys.workflowInboxOf(taskClass, part)];
 }
 
 /** The packer BullMQ's Redis backend uses; Redis's Lua reads it with cmsgpack. */

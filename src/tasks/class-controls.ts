@@ -4,12 +4,20 @@
  * queue's meta hash and honoured by every Worker when it takes a job); the per-pool concurrency
  * is ours: kept in `{prefix}:limits` so new pools pick it up, and announced on a channel so
  * running pools apply it at once (workers/worker-pool.ts).
+ *
+ * A partitioned class (`classes.<name>.partitions` on a Redis Cluster) has one queue per
+ * partition: pause and resume act on every one, and a cap or rate limit of C is split over the N
+ * partitions, partition p getting floor(C/N) plus one for p < C mod N, so that together they never
+ * allow more than C (a partition may sit at its share while another has room: the class can run
+ * fewer than C at once when its work is uneven). Each partition needs at least one, so such a
+ * class takes a cap or a rate limit of at least N; what get() reports is the partitions' sum.
  */
 import type { RedisClient } from '../redis/redis-client.js';
 import type { Keys } from '../store/keys.js';
 import { setPoolConcurrency } from '../store/classes/set-pool-concurrency.js';
 import { invalidArgument } from '../errors/errors.js';
 import type { TaskQueues } from './task-queues.js';
+import { partitionShare } from './partition-share.js';
 import type { WrittenKeys } from '../redis/replica-wait.js';
 
 export interface ClassLimitsView {
@@ -69,16 +77,20 @@ export class ClassControls {
   }
 
   async get(taskClass: string): Promise<ClassLimitsView> {
-    const queue = this.opts.queues.get(taskClass);
-    const [meta, overrides] = await Promise.all([queue.getMeta(), poolConcurrencyOverrides(this.opts.redis, this.opts.keys, [taskClass])]);
-    const m = meta as { concurrency?: number; max?: number; duration?: number; paused?: boolean };
+    const queues = this.opts.queues.partitionsOf(taskClass);
+    const [metas, overrides] = await Promise.all([
+      Promise.all(queues.map((q) => q.getMeta())),
+      poolConcurrencyOverrides(this.opts.redis, this.opts.keys, [taskClass]),
+    ]);
+    const ms = metas as { concurrency?: number; max?: number; duration?: number; paused?: boolean }[];
+    const sum = (f: (m: (typeof ms)[number]) => number | undefined) => ms.reduce((n, m) => n + Number(f(m) ?? 0), 0);
     return {
       taskClass,
       poolConcurrency: overrides.get(taskClass) ?? 0,
-      globalConcurrency: Number(m.concurrency ?? 0),
-      rateLimitMax: Number(m.max ?? 0),
-      rateLimitDurationMs: Number(m.duration ?? 0),
-      paused: Boolean(m.paused),
+      globalConcurrency: sum((m) => m.concurrency),
+      rateLimitMax: sum((m) => m.max),
+      rateLimitDurationMs: Number(ms[0]?.duration ?? 0),
+      paused: ms.every((m) => Boolean(m.paused)),
     };
   }
 
@@ -87,26 +99,32 @@ export class ClassControls {
    * BullMQ's limits live in the queue's meta hash, written on the queues' connection.
    */
   async set(taskClass: string, change: ClassLimitsChange, written?: WrittenKeys): Promise<ClassLimitsView> {
-    const queue = this.writes.queues.get(taskClass);
+    const queues = this.writes.queues.partitionsOf(taskClass);
+    const n = queues.length;
     checkLimit('pool_concurrency', change.poolConcurrency);
     checkLimit('global_concurrency', change.globalConcurrency);
     checkLimit('rate_limit_max', change.rateLimitMax);
     checkLimit('rate_limit_duration_ms', change.rateLimitDurationMs);
+    // Split over the partitions, a cap below N would leave a partition with none at all.
+    const atLeastPartitions = (field: string, v: number | undefined) => {
+      if (v !== undefined && v > 0 && v < n) throw invalidArgument(field, `class "${taskClass}" has ${n} partitions: set 0 (none) or at least ${n}, got ${v}`);
+    };
+    atLeastPartitions('global_concurrency', change.globalConcurrency);
+    atLeastPartitions('rate_limit_max', change.rateLimitMax);
     const current = await this.get(taskClass);
     const max = change.rateLimitMax ?? current.rateLimitMax;
     const duration = change.rateLimitDurationMs ?? current.rateLimitDurationMs;
     if (max > 0 && duration === 0) throw invalidArgument('rate_limit_duration_ms', 'a rate limit needs a duration');
 
     if (change.globalConcurrency !== undefined || change.rateLimitMax !== undefined || change.rateLimitDurationMs !== undefined) {
-      written?.note(this.writes.queues.connection, queue.keys.meta!);
+      for (const q of queues) written?.note(this.writes.queues.connection, q.keys.meta!);
     }
     if (change.globalConcurrency !== undefined) {
-      if (change.globalConcurrency === 0) await queue.removeGlobalConcurrency();
-      else await queue.setGlobalConcurrency(change.globalConcurrency);
+      const cap = change.globalConcurrency;
+      await Promise.all(queues.map((q, p) => (cap === 0 ? q.removeGlobalConcurrency() : q.setGlobalConcurrency(partitionShare(cap, n, p)))));
     }
     if (change.rateLimitMax !== undefined || change.rateLimitDurationMs !== undefined) {
-      if (max === 0) await queue.removeGlobalRateLimit();
-      else await queue.setGlobalRateLimit(max, duration);
+      await Promise.all(queues.map((q, p) => (max === 0 ? q.removeGlobalRateLimit() : q.setGlobalRateLimit(partitionShare(max, n, p), duration))));
     }
     if (change.poolConcurrency !== undefined) {
       written?.note(this.writes.redis, this.opts.keys.limits);
@@ -115,18 +133,18 @@ export class ClassControls {
     return this.get(taskClass);
   }
 
-  /** Pause and resume are BullMQ's: its meta hash and lists, one slot of the queue's connection. */
+  /** Pause and resume are BullMQ's: its meta hash and lists, one slot of each partition's queue. */
   async pause(taskClass: string, written?: WrittenKeys): Promise<ClassLimitsView> {
-    const queue = this.writes.queues.get(taskClass);
-    written?.note(this.writes.queues.connection, queue.keys.meta!);
-    await queue.pause();
+    const queues = this.writes.queues.partitionsOf(taskClass);
+    for (const q of queues) written?.note(this.writes.queues.connection, q.keys.meta!);
+    await Promise.all(queues.map((q) => q.pause()));
     return this.get(taskClass);
   }
 
   async resume(taskClass: string, written?: WrittenKeys): Promise<ClassLimitsView> {
-    const queue = this.writes.queues.get(taskClass);
-    written?.note(this.writes.queues.connection, queue.keys.meta!);
-    await queue.resume();
+    const queues = this.writes.queues.partitionsOf(taskClass);
+    for (const q of queues) written?.note(this.writes.queues.connection, q.keys.meta!);
+    await Promise.all(queues.map((q) => q.resume()));
     return this.get(taskClass);
   }
 }

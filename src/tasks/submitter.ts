@@ -112,7 +112,7 @@ export class TaskSubmitter {
     });
 
     const entries = unique.map((t): SubmitEntry => {
-      const queue = this.opts.queues.get(t.taskClass);
+      const queue = this.opts.queues.of(t.taskClass, t.taskId);
       return {
         taskId: t.taskId,
         indexValue: encodeTaskIndex(t),
@@ -170,11 +170,12 @@ export class TaskSubmitter {
   }
 
   private async enqueue(tasks: ResolvedTask[]): Promise<void> {
-    const byClass = groupBy(tasks, (t) => t.taskClass);
+    // One addBulk per queue: a partitioned class's tasks go to their partitions' queues.
+    const byQueue = groupBy(tasks, (t) => `${t.taskClass}\t${this.opts.keys.partitionOf(t.taskClass, t.taskId)}`);
     const job = (t: ResolvedTask) => ({ name: t.jobName, data: orderedJobData(t.data), opts: jobOptionsForAdd(t) });
     await Promise.all(
-      [...byClass].map(([cls, list]) => {
-        const queue = this.opts.queues.get(cls);
+      [...byQueue].map(([, list]) => {
+        const queue = this.opts.queues.of(list[0]!.taskClass, list[0]!.taskId);
         // addBulk wraps its jobs in a MULTI; one job goes cheaper on its own.
         if (list.length === 1) {
           const { name, data, opts } = job(list[0]!);

@@ -56,7 +56,7 @@ export class TaskCanceller {
   async cancel(taskId: string, reason: string, written?: WrittenKeys): Promise<TaskState> {
     const { queues } = this.opts;
     const { taskClass, cancelReason } = await this.opts.status.classOf(taskId);
-    const queue = queues.get(taskClass);
+    const queue = queues.of(taskClass, taskId);
     const job = (await Job.fromId(queue, taskId)) as Job<TaskJobData> | undefined;
     if (!job) return (await this.opts.status.get(taskId)).state;
     const before = await job.getState();
@@ -65,7 +65,9 @@ export class TaskCanceller {
 
     const why = reason || 'requested';
     await this.request(taskClass, taskId, why);
-    written?.note(this.opts.redis, this.opts.keys.cancelOf(taskClass)).note(this.opts.redis, queue.toKey(taskId));
+    written
+      ?.note(this.opts.redis, this.opts.keys.cancelOf(taskClass, this.opts.keys.partitionOf(taskClass, taskId)))
+      .note(this.opts.redis, queue.toKey(taskId));
     if (before !== 'active') {
       const now = Date.now();
       const base = {

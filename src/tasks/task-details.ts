@@ -46,7 +46,7 @@ export class TaskDetailsReader {
   async get(taskId: string): Promise<TaskDetails> {
     const status = await this.opts.status.get(taskId);
     const [job, history] = await Promise.all([
-      Job.fromId(this.opts.queues.get(status.taskClass), taskId) as Promise<Job<TaskJobData> | undefined>,
+      Job.fromId(this.opts.queues.of(status.taskClass, taskId), taskId) as Promise<Job<TaskJobData> | undefined>,
       this.opts.history.read(taskId, status.taskClass, status.submittedAtMs, status.finishedAtMs > 0 ? status.finishedAtMs + FINISH_MARGIN_MS : 0),
     ]);
     const data = job?.data;

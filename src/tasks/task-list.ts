@@ -98,7 +98,7 @@ export function decodeCursor(token: string): Cursor | undefined {
 
 /** Checks a filter against the configured classes; throws invalid_argument naming the field. */
 export function checkFilter(f: TaskFilter, queues: TaskQueues, field = 'filter'): void {
-  for (const c of f.taskClasses) queues.get(c, `${field}.task_classes`);
+  for (const c of f.taskClasses) queues.partitionsOf(c, `${field}.task_classes`);
   if (f.submittedSinceMs < 0) throw invalidArgument(`${field}.submitted_since_ms`, `must not be negative, got ${f.submittedSinceMs}`);
   if (f.submittedUntilMs < 0) throw invalidArgument(`${field}.submitted_until_ms`, `must not be negative, got ${f.submittedUntilMs}`);
   if (f.submittedUntilMs && f.submittedUntilMs <= f.submittedSinceMs) {
@@ -142,9 +142,11 @@ export class TaskLister {
     let max = filter.submittedUntilMs ? filter.submittedUntilMs - 1 : Infinity;
     if (cursor) max = Math.min(max, cursor.s);
     const minScore = filter.submittedSinceMs || -Infinity;
+    // One task list per class, per partition of a partitioned class: merged here by time.
+    const lists = classes.flatMap((c) => this.opts.keys.partitions(c).map((p) => ({ c, p })));
     const perClass = await Promise.all(
-      classes.map((c) =>
-        streamNewestFirst(this.opts.redis, this.opts.keys.taskList(c), {
+      lists.map(({ c, p }) =>
+        streamNewestFirst(this.opts.redis, this.opts.keys.taskList(c, p), {
           maxMs: max,
           minMs: minScore,
           cursor: cursor && { score: cursor.s, id: cursor.i },
@@ -156,7 +158,7 @@ export class TaskLister {
     const candidates: Candidate[] = [];
     perClass.forEach((entries, ci) => {
       if (entries.length >= scan) more = true;
-      for (const e of entries) candidates.push({ taskClass: classes[ci]!, taskId: e.id, score: e.score });
+      for (const e of entries) candidates.push({ taskClass: lists[ci]!.c, taskId: e.id, score: e.score });
     });
     candidates.sort(newestFirst);
     if (candidates.length > scan) {
@@ -207,25 +209,34 @@ export class TaskLister {
    */
   private async summaries(list: Candidate[]): Promise<(TaskSummaryView | undefined)[]> {
     const { redis, keys, queues } = this.opts;
+    // By (class, partition): a partition's job keys and cancel hash share its slot.
     const byClass = new Map<string, number[]>();
     list.forEach((c, i) => {
-      const at = byClass.get(c.taskClass);
+      const queue = `${c.taskClass}\t${keys.partitionOf(c.taskClass, c.taskId)}`;
+      const at = byClass.get(queue);
       if (at) at.push(i);
-      else byClass.set(c.taskClass, [i]);
+      else byClass.set(queue, [i]);
     });
+    const split = (queue: string) => {
+      const tab = queue.indexOf('\t');
+      return { cls: queue.slice(0, tab), part: Number(queue.slice(tab + 1)) };
+    };
     const jobs: (JobSummary | undefined)[] = new Array<JobSummary | undefined>(list.length);
     const marks: (string | null)[] = new Array<string | null>(list.length).fill(null);
     await Promise.all([
       // One HMGET of cancel marks per cancel hash: one on a single Redis, one per class on a cluster.
-      ...(keys.feedsPerClass ? [...byClass] : [['', list.map((_, i) => i)] as const]).map(async ([cls, at]) => {
-        const got = await redis.hmget(keys.cancelOf(cls), ...at.map((i) => list[i]!.taskId));
+      ...(keys.feedsPerClass ? [...byClass] : [['\t0', list.map((_, i) => i)] as const]).map(async ([queue, at]) => {
+        const { cls, part } = split(queue);
+        const got = await redis.hmget(keys.cancelOf(cls, part), ...at.map((i) => list[i]!.taskId));
         at.forEach((i, j) => (marks[i] = got[j] ?? null));
       }),
-      ...[...byClass].map(async ([cls, at]) => {
-        const q = queues.get(cls);
+      ...[...byClass].map(async ([queue, at]) => {
+        const { cls, part } = split(queue);
+        const q = queues.partitionsOf(cls)[part]!;
         const sets = { completed: q.keys.completed!, failed: q.keys.failed!, delayed: q.keys.delayed! };
         const found = await this.jobs(
           cls,
+          part,
           sets,
           at.map((i) => list[i]!.taskId),
         );

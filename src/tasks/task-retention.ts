@@ -21,6 +21,7 @@
  * A task removed by a cancel while it was queued has no job; its entries go once they are older
  * than `orphanGraceMs` (the grace also covers a task claimed but not yet in its queue).
  */
+import { partitionShare } from './partition-share.js';
 import type { RedisClient } from '../redis/redis-client.js';
 import type { Logger } from '../logging/logger.js';
 import type { Keys } from '../store/keys.js';
@@ -61,8 +62,11 @@ export interface TaskRetentionOptions {
 export interface FinishedBytes {
   /** Estimated bytes of all finished tasks. */
   totalBytes: number;
-  /** Per class and kind ("cpu_short:completed"): finished tasks and their estimated mean size. */
-  sets: Map<string, { count: number; meanBytes: number }>;
+  /**
+   * Per class (partition: "<class>.<p>" for p > 0) and kind ("cpu_short:completed"): finished
+   * tasks and their estimated mean size.
+   */
+  sets: Map<string, { count: number; meanBytes: number; taskClass: string; part: number; kind: 'completed' | 'failed' }>;
 }
 
 export interface PurgeRequest {
@@ -169,9 +173,14 @@ export class TaskRetention {
     const orphans = this.sweeps++ % ORPHAN_SCAN_EVERY === 0;
     for (const [name, cls] of this.opts.queues.classes) {
       if (!(await stillLeader())) return removed;
-      removed += await this.trim(name, 'completed', cls.keepCompleted);
-      removed += await this.trim(name, 'failed', cls.keepFailed);
-      if (orphans) removed += await this.sweepOrphans(name);
+      // A partitioned class keeps its count split over its partitions (partition-share.ts).
+      const n = this.opts.keys.partitionCount(name);
+      const share = (keep: { count: number; ageMs: number }, p: number) => ({ ...keep, count: partitionShare(keep.count, n, p) });
+      for (const p of this.opts.keys.partitions(name)) {
+        removed += await this.trim(name, p, 'completed', share(cls.keepCompleted, p));
+        removed += await this.trim(name, p, 'failed', share(cls.keepFailed, p));
+        if (orphans) removed += await this.sweepOrphans(name, p);
+      }
     }
     if (orphans && this.opts.keys.cluster && (await stillLeader())) await this.sweepClaims(CLAIM_SCAN_BUCKETS);
     const maxBytes = this.opts.maxFinishedBytes?.() ?? 0;
@@ -213,10 +222,11 @@ export class TaskRetention {
     if (stale.length === 0) return 0;
     const orphans: typeof stale = [];
     let forgotten = 0;
-    for (const [taskClass, claims] of groupBy(stale, (c) => c.taskClass)) {
+    for (const [, claims] of groupBy(stale, (c) => `${c.taskClass}\t${keys.partitionOf(c.taskClass, c.taskId)}`)) {
+      const taskClass = claims[0]!.taskClass;
       const ids = claims.map((c) => c.taskId);
       const gone = new Set(await this.jobless(taskClass, ids));
-      const marks = await redis.hmget(keys.cancelOf(taskClass), ...ids);
+      const marks = await redis.hmget(keys.cancelOf(taskClass, keys.partitionOf(taskClass, ids[0]!)), ...ids);
       // Cancelled before it was added (a workflow step whose run stopped while it was released):
       // its claim and its cancel mark go, as a forgotten task's.
       const cancelled = ids.filter((id, i) => gone.has(id) && marks[i] !== null);
@@ -237,14 +247,16 @@ export class TaskRetention {
    */
   async finishedBytes(): Promise<FinishedBytes> {
     const { queues } = this.opts;
-    const sets: [string, 'completed' | 'failed', string][] = [];
-    for (const name of queues.classes.keys()) for (const kind of ['completed', 'failed'] as const) sets.push([name, kind, queues.get(name).keys[kind]!]);
+    const sets: [string, 'completed' | 'failed', string, number][] = [];
+    for (const { taskClass, partition, queue } of queues.each())
+      for (const kind of ['completed', 'failed'] as const) sets.push([taskClass, kind, queue.keys[kind]!, partition]);
     const samples = await this.sample(
       sets.map(([taskClass, , set]) => ({ taskClass, set })),
       SIZE_SAMPLES,
     );
     const out: FinishedBytes = { totalBytes: 0, sets: new Map() };
-    sets.forEach(([name, kind], i) => {
+    sets.forEach(([taskClass, kind, , part], i) => {
+      const name = part > 0 ? `${taskClass}.${part}` : taskClass;
       const { count, jobBytes: bytes } = samples[i]!;
       // A job removed between the two reads answers nil: it is left out of the mean.
       const present = bytes.filter((b) => b > 0);
@@ -255,7 +267,7 @@ export class TaskRetention {
       const previous = this.meanBytes.get(key);
       const meanBytes = previous === undefined || present.length === 0 ? sampledMean : previous * 0.75 + sampledMean * 0.25;
       if (present.length > 0) this.meanBytes.set(key, meanBytes);
-      out.sets.set(key, { count, meanBytes });
+      out.sets.set(key, { count, meanBytes, taskClass, part, kind });
       out.totalBytes += count * meanBytes;
     });
     return out;
@@ -274,10 +286,9 @@ export class TaskRetention {
     let removed = 0;
     while (excess > 0) {
       const candidates: { score: number; id: string; set: string; bytes: number }[] = [];
-      for (const [set, { count, meanBytes }] of estimate.sets) {
+      for (const [set, { count, meanBytes, taskClass, part, kind }] of estimate.sets) {
         if (count === 0) continue;
-        const [name, kind] = set.split(':') as [string, 'completed' | 'failed'];
-        const flat = await redis.zrange(queues.get(name).keys[kind]!, 0, BATCH - 1, 'WITHSCORES');
+        const flat = await redis.zrange(queues.partitionsOf(taskClass)[part]!.keys[kind]!, 0, BATCH - 1, 'WITHSCORES');
         for (let i = 0; i < flat.length; i += 2) candidates.push({ id: flat[i]!, score: Number(flat[i + 1]), set, bytes: meanBytes });
       }
       candidates.sort((a, b) => a.score - b.score);
@@ -292,10 +303,9 @@ export class TaskRetention {
       }
       let n = 0;
       for (const [set, ids] of chosen) {
-        const [name, kind] = set.split(':') as [string, 'completed' | 'failed'];
-        const done = await this.removeTasks(name, kind, ids);
-        n += done;
         const s = estimate.sets.get(set)!;
+        const done = await this.removeTasks(s.taskClass, s.part, s.kind, ids);
+        n += done;
         excess -= done * s.meanBytes;
         s.count -= done;
       }
@@ -311,16 +321,16 @@ export class TaskRetention {
    * Removes the oldest finished jobs of one kind beyond `keep.count`, and those older than
    * `keep.ageMs` (0: no age limit). BullMQ scores its finished sets by finish time.
    */
-  private async trim(taskClass: string, kind: 'completed' | 'failed', keep: { count: number; ageMs: number }): Promise<number> {
+  private async trim(taskClass: string, part: number, kind: 'completed' | 'failed', keep: { count: number; ageMs: number }): Promise<number> {
     const { redis, queues } = this.opts;
-    const set = queues.get(taskClass).keys[kind]!;
+    const set = queues.partitionsOf(taskClass)[part]!.keys[kind]!;
     let removed = 0;
     for (;;) {
       const excess = (await redis.zcard(set)) - keep.count;
       const ids = new Set(excess > 0 ? await redis.zrange(set, 0, Math.min(excess, BATCH) - 1) : []);
       if (keep.ageMs > 0) for (const id of await redis.zrangebyscore(set, '-inf', Date.now() - keep.ageMs, 'LIMIT', 0, BATCH)) ids.add(id);
       if (ids.size === 0) return removed;
-      const n = await this.removeTasks(taskClass, kind, [...ids]);
+      const n = await this.removeTasks(taskClass, part, kind, [...ids]);
       removed += n;
       // Nothing could be removed (retried meanwhile): try again next sweep.
       if (n === 0 || ids.size < BATCH) return removed;
@@ -328,13 +338,14 @@ export class TaskRetention {
   }
 
   /** Forgets, a slice per sweep, tasks whose job is gone (cancelled while queued, or removed by hand). */
-  private async sweepOrphans(taskClass: string): Promise<number> {
+  private async sweepOrphans(taskClass: string, part: number): Promise<number> {
     const { redis, keys } = this.opts;
-    const from = this.orphanAt.get(taskClass) ?? '-';
+    const at = `${taskClass}\t${part}`;
+    const from = this.orphanAt.get(at) ?? '-';
     const before = Date.now() - (this.opts.orphanGraceMs ?? 300_000);
-    const page = await listEntries(redis, keys.taskList(taskClass), from, before, ORPHAN_SCAN);
+    const page = await listEntries(redis, keys.taskList(taskClass, part), from, before, ORPHAN_SCAN);
     // The next slice starts after this one's last entry (forgotten ones leave the list).
-    this.orphanAt.set(taskClass, page.length < ORPHAN_SCAN ? '-' : `(${page[page.length - 1]!.entry}`);
+    this.orphanAt.set(at, page.length < ORPHAN_SCAN ? '-' : `(${page[page.length - 1]!.entry}`);
     if (page.length === 0) return 0;
     const gone = await this.jobless(
       taskClass,
@@ -349,17 +360,17 @@ export class TaskRetention {
    * PurgeTasks of cancelled tasks whose job a cancel removed while they were queued: they have
    * no finish time on record, so those submitted before `cutoff` go.
    */
-  private async purgeCancelledQueued(taskClass: string, cutoff: number, written?: WrittenKeys): Promise<number> {
+  private async purgeCancelledQueued(taskClass: string, part: number, cutoff: number, written?: WrittenKeys): Promise<number> {
     const { redis, keys } = this.opts;
     let removed = 0;
     for (let from = '-'; ;) {
-      const page = await listEntries(redis, keys.taskList(taskClass), from, cutoff, BATCH);
+      const page = await listEntries(redis, keys.taskList(taskClass, part), from, cutoff, BATCH);
       if (page.length === 0) return removed;
       const gone = await this.jobless(
         taskClass,
         page.map((e) => e.id),
       );
-      const marks = gone.length ? await redis.hmget(keys.cancelOf(taskClass), ...gone) : [];
+      const marks = gone.length ? await redis.hmget(keys.cancelOf(taskClass, part), ...gone) : [];
       const cancelled = gone.filter((_, i) => marks[i] !== null);
       const n = cancelled.length ? await this.forgetTasks(taskClass, cancelled, written, entriesOf(page, cancelled)) : 0;
       removed += n;
@@ -373,12 +384,12 @@ export class TaskRetention {
    * runs (src/store/tasks/remove-finished-tasks.ts), then their own entries. Retention and PurgeTasks both remove
    * through here. Returns how many were removed.
    */
-  async removeTasks(taskClass: string, kind: 'completed' | 'failed', ids: string[], written?: WrittenKeys): Promise<number> {
-    const set = this.opts.queues.get(taskClass).keys[kind]!;
+  async removeTasks(taskClass: string, part: number, kind: 'completed' | 'failed', ids: string[], written?: WrittenKeys): Promise<number> {
+    const set = this.opts.queues.partitionsOf(taskClass)[part]!.keys[kind]!;
     written?.note(this.opts.redis, set);
     let n = 0;
     for (let i = 0; i < ids.length; i += BATCH) {
-      const done = await this.removeFinished(taskClass, set, ids.slice(i, i + BATCH));
+      const done = await this.removeFinished(taskClass, part, set, ids.slice(i, i + BATCH));
       await this.forgetTasks(taskClass, done, written);
       n += done.length;
     }
@@ -387,7 +398,8 @@ export class TaskRetention {
 
   /** `listEntries`: entries of these tasks read from their task list (at most one page, forgotten with the first batch). */
   private async forgetTasks(taskClass: string, ids: string[], written?: WrittenKeys, listEntries?: string[]): Promise<number> {
-    if (written && ids.length) for (const k of forgetTasksKeys(this.opts.keys, taskClass, ids)) written.note(this.opts.redis, k);
+    if (written && ids.length)
+      for (const k of forgetTasksKeys(this.opts.keys, taskClass, ids, this.opts.keys.partitionOf(taskClass, ids[0]!))) written.note(this.opts.redis, k);
     let n = 0;
     for (let i = 0; i < ids.length; i += BATCH) n += await this.forget(taskClass, ids.slice(i, i + BATCH), i === 0 ? listEntries : undefined);
     return n;
@@ -397,7 +409,7 @@ export class TaskRetention {
   async purge(req: PurgeRequest, written?: WrittenKeys): Promise<number> {
     const { redis, keys, queues } = this.opts;
     if (!Number.isSafeInteger(req.olderThanMs) || req.olderThanMs < 0) throw invalidArgument('older_than_ms', `must not be negative, got ${req.olderThanMs}`);
-    for (const c of req.taskClasses) queues.get(c, 'task_classes');
+    for (const c of req.taskClasses) queues.partitionsOf(c, 'task_classes');
     for (const s of req.states) {
       if (s !== 'succeeded' && s !== 'failed' && s !== 'cancelled') {
         throw invalidArgument('states', `only finished states (succeeded, failed, cancelled) can be purged, got ${s}`);
@@ -408,28 +420,29 @@ export class TaskRetention {
     const classes = req.taskClasses.length ? [...new Set(req.taskClasses)] : [...queues.classes.keys()];
     let removed = 0;
     for (const cls of classes) {
-      const q = queues.get(cls);
-      const kinds: ['completed' | 'failed', (cancelled: boolean) => boolean][] = [];
-      if (states.has('succeeded')) kinds.push(['completed', () => true]);
-      if (states.has('failed') || states.has('cancelled')) kinds.push(['failed', (cancelled) => states.has(cancelled ? 'cancelled' : 'failed')]);
-      for (const [kind, wanted] of kinds) {
-        // Noted whether or not anything goes: the repeat of a purge answered UNAVAILABLE finds
-        // nothing left to remove and must still wait for the removals it repeats.
-        written?.note(redis, q.keys[kind]!);
-        let offset = 0;
-        for (;;) {
-          const ids = await redis.zrangebyscore(q.keys[kind]!, '-inf', cutoff, 'LIMIT', offset, BATCH);
-          if (ids.length === 0) break;
-          const marks = kind === 'failed' ? await redis.hmget(keys.cancelOf(cls), ...ids) : ids.map(() => null);
-          const take = ids.filter((_, i) => wanted(marks[i] !== null));
-          const n = take.length ? await this.removeTasks(cls, kind, take, written) : 0;
-          removed += n;
-          // What stays (not wanted, or locked) is skipped on the next read.
-          offset += ids.length - n;
-          if (ids.length < BATCH) break;
+      for (const [part, q] of queues.partitionsOf(cls).entries()) {
+        const kinds: ['completed' | 'failed', (cancelled: boolean) => boolean][] = [];
+        if (states.has('succeeded')) kinds.push(['completed', () => true]);
+        if (states.has('failed') || states.has('cancelled')) kinds.push(['failed', (cancelled) => states.has(cancelled ? 'cancelled' : 'failed')]);
+        for (const [kind, wanted] of kinds) {
+          // Noted whether or not anything goes: the repeat of a purge answered UNAVAILABLE finds
+          // nothing left to remove and must still wait for the removals it repeats.
+          written?.note(redis, q.keys[kind]!);
+          let offset = 0;
+          for (;;) {
+            const ids = await redis.zrangebyscore(q.keys[kind]!, '-inf', cutoff, 'LIMIT', offset, BATCH);
+            if (ids.length === 0) break;
+            const marks = kind === 'failed' ? await redis.hmget(keys.cancelOf(cls, part), ...ids) : ids.map(() => null);
+            const take = ids.filter((_, i) => wanted(marks[i] !== null));
+            const n = take.length ? await this.removeTasks(cls, part, kind, take, written) : 0;
+            removed += n;
+            // What stays (not wanted, or locked) is skipped on the next read.
+            offset += ids.length - n;
+            if (ids.length < BATCH) break;
+          }
         }
+        if (states.has('cancelled')) removed += await this.purgeCancelledQueued(cls, part, cutoff, written);
       }
-      if (states.has('cancelled')) removed += await this.purgeCancelledQueued(cls, cutoff, written);
     }
     return removed;
   }

@@ -127,9 +127,9 @@ export class TaskRetrier {
   private async retryOne(taskId: string, knownClass?: string, attemptsGiven?: number): Promise<string> {
     const { redis, keys, queues } = this.opts;
     const { taskClass, cancelReason } = knownClass
-      ? { taskClass: knownClass, cancelReason: await redis.hget(keys.cancelOf(knownClass), taskId) }
+      ? { taskClass: knownClass, cancelReason: await redis.hget(keys.cancelOf(knownClass, keys.partitionOf(knownClass, taskId)), taskId) }
       : await this.opts.status.classOf(taskId);
-    const queue = queues.get(taskClass);
+    const queue = queues.of(taskClass, taskId);
     const job = (await Job.fromId(queue, taskId)) as Job<TaskJobData> | undefined;
     if (!job) throw new OrchestratorError('not_found', `task "${taskId}" is no longer retained`);
     const state = await job.getState();

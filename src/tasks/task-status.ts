@@ -87,7 +87,8 @@ export class TaskStatusReader {
     if (keys.feedsPerClass) {
       // On a cluster a task's cancel mark is in its class's hash (keys.ts cancelOf), found once the index named the class.
       entry = await redis.hget(keys.taskIndex(taskId), taskId);
-      cancelReason = entry ? await redis.hget(keys.cancelOf(decodeTaskIndex(entry).taskClass), taskId) : null;
+      const cls = entry ? decodeTaskIndex(entry).taskClass : '';
+      cancelReason = entry ? await redis.hget(keys.cancelOf(cls, keys.partitionOf(cls, taskId)), taskId) : null;
     } else {
       [[, entry], [, cancelReason]] = (await redis.pipeline().hget(keys.taskIndex(taskId), taskId).hget(keys.cancel, taskId).exec()) as [
         [unknown, string | null],
@@ -102,7 +103,7 @@ export class TaskStatusReader {
   async get(taskId: string): Promise<TaskStatusView> {
     // The index value's list entry gives the submit time reported (see view()).
     const { taskClass, submittedAtMs, cancelReason, claimedOnly } = await this.indexed(taskId);
-    const queue = this.opts.queues.get(taskClass);
+    const queue = this.opts.queues.of(taskClass, taskId);
     // Sent together: the failure is read with the job rather than after it, whatever the state turns out to be.
     const [found, failureJson] = await Promise.all([Job.fromId(queue, taskId), this.opts.redis.hget(queue.toKey(taskId), FAILURE_FIELD)]);
     const job = found as Job<TaskJobData> | undefined;

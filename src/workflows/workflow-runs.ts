@@ -438,8 +438,9 @@ export class WorkflowRuns {
       stepIds.map(async (stepId) => {
         const taskClass = ctx.plan.steps.get(stepId)?.task.taskClass;
         if (!taskClass) return;
-        await this.requestCancel(taskClass, stepTaskId(runId, stepId), reason);
-        written?.note(redis, keys.cancelOf(taskClass));
+        const taskId = stepTaskId(runId, stepId);
+        await this.requestCancel(taskClass, taskId, reason);
+        written?.note(redis, keys.cancelOf(taskClass, keys.partitionOf(taskClass, taskId)));
       }),
     );
   }

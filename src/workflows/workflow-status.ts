@@ -335,7 +335,8 @@ export class WorkflowStatusReader {
    */
   private async mayHaveMissed(positions: ReadonlyMap<string, string>): Promise<boolean> {
     const checks = [...positions].map(async ([name, cursor]) => {
-      const key = name === '' ? this.opts.keys.workflowEvents : this.opts.keys.eventsOf(name);
+      const key = this.opts.keys.eventsNamed(name);
+      if (key === undefined) return false;
       const oldest = (await this.opts.redis.xrange(key, '-', '+', 'COUNT', 1)) as RawEntry[];
       const oldestId = oldest[0]?.[0];
       return oldestId === undefined ? cursor !== '0-0' : compareIds(oldestId, cursor) > 0;

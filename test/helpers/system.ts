@@ -174,7 +174,7 @@ export async function startBareSystem<H extends RedisHandle = RedisServerHandle>
   r.on('error', () => undefined);
   const children: { child: ChildProcess; exited: Promise<unknown>; kill(sig?: NodeJS.Signals): void }[] = [];
   const clients: OrchestratorClient[] = [];
-  const k = keysFor(config.redis.prefix, redis.url);
+  const k = keysFor(config.redis.prefix, redis.url, config.classes);
   const env = {
     PATH: process.env.PATH,
     REDIS_URL: redis.url,

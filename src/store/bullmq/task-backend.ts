@@ -225,16 +225,18 @@ function plainFinish(opts: FinishOpts): boolean {
 }
 
 /**
- * The keys our wrapped scripts take after BullMQ's, for a queue of class `name`: all of them the
- * class's own (its feeds, counters, inbox, cancel hash), so that each script stays in the class's
- * slot once a class has a hash tag of its own (test/class-slot-keys.test.ts).
+ * The keys our wrapped scripts take after BullMQ's, for the queue of partition `part` of class
+ * `name`: all of them the partition's own (its feeds, counters, inbox, cancel hash), so that each
+ * script stays in the queue's slot once a class (partition) has a hash tag of its own
+ * (test/class-slot-keys.test.ts).
  */
-export function backendKeys(keys: Keys, name: string): { active: string[]; finish: string[]; retry: string[]; stalled: string[] } {
-  const events = keys.eventsOf(name);
+export function backendKeys(keys: Keys, name: string, part = 0): { active: string[]; finish: string[]; retry: string[]; stalled: string[] } {
+  const events = keys.eventsOf(name, part);
+  const cancel = keys.cancelOf(name, part);
   return {
-    active: [events, keys.cancelOf(name)],
-    finish: [...outcomeKeys(keys, name), keys.cancelOf(name)],
-    retry: [events, keys.countersOf(name)],
+    active: [events, cancel],
+    finish: [...outcomeKeys(keys, name, part), cancel],
+    retry: [events, keys.countersOf(name, part)],
     stalled: [events],
   };
 }
@@ -250,8 +252,11 @@ export function taskBackend(opts: TaskBackendOptions): BackendFactory<RedisQueue
   const { keys, outcomes, starts } = opts;
   return (name, queueOpts, flags) => {
     const backend = createRedisBackend(name, queueOpts, flags);
-    // A queue is a class (its name): its tasks' events and results go to the class's streams.
-    const ours = backendKeys(keys, name);
+    // A queue is a class (its name), or a partition of one (its prefix names which): its tasks'
+    // events and results go to the class's (partition's) streams.
+    // A prefix no partition has (a test's own) is taken as an unpartitioned class's.
+    const part = keys.partitionOfQueuePrefix(name, String((queueOpts as { prefix?: string }).prefix ?? '')) ?? 0;
+    const ours = backendKeys(keys, name, part);
     const [finishKeys, retryKeys] = [ours.finish, ours.retry];
     if (backend.moveToFinishedKeys.length !== FINISH_KEYS) {
       throw new Error(`this BullMQ's moveToFinished takes ${backend.moveToFinishedKeys.length} keys, not ${FINISH_KEYS}: see README "Upgrading BullMQ"`);

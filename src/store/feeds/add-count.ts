@@ -7,8 +7,8 @@ export type PlainCount = 'retried' | 'timed_out';
 /**
  * Adds one to a cluster-wide count in its class's counters hash (HINCRBY of field `<kind>:<class>`).
  */
-export function addCount(redis: RedisClient, keys: Keys): (kind: PlainCount, taskClass: string) => Promise<void> {
-  return async (kind, taskClass) => {
-    await redis.hincrby(keys.countersOf(taskClass), `${kind}:${taskClass}`, 1);
+export function addCount(redis: RedisClient, keys: Keys): (kind: PlainCount, taskClass: string, taskId: string) => Promise<void> {
+  return async (kind, taskClass, taskId) => {
+    await redis.hincrby(keys.countersOf(taskClass, keys.partitionOf(taskClass, taskId)), `${kind}:${taskClass}`, 1);
   };
 }

@@ -8,6 +8,13 @@ import { eventFields, type TaskEventRecord } from '../codecs/feed-format.js';
  */
 export function appendEvent(redis: RedisClient, keys: Keys, eventsMaxLen: number): (event: TaskEventRecord) => Promise<void> {
   return async (event) => {
-    await redis.xadd(event.taskClass ? keys.eventsOf(event.taskClass) : keys.workflowEvents, 'MAXLEN', '~', eventsMaxLen, '*', ...eventFields(event));
+    await redis.xadd(
+      event.taskClass ? keys.eventsOf(event.taskClass, keys.partitionOf(event.taskClass, event.taskId)) : keys.workflowEvents,
+      'MAXLEN',
+      '~',
+      eventsMaxLen,
+      '*',
+      ...eventFields(event),
+    );
   };
 }

@@ -24,12 +24,17 @@ export function appendOutcome(
     const ev = eventFields(event);
     const res = resultFields(result);
     const counter = `${result.state}:${result.taskClass}`;
-    const [events, results] = [keys.eventsOf(result.taskClass), keys.resultsOf(result.taskClass)];
+    const part = keys.partitionOf(result.taskClass, result.taskId);
+    const [events, results, counters] = [
+      keys.eventsOf(result.taskClass, part),
+      keys.resultsOf(result.taskClass, part),
+      keys.countersOf(result.taskClass, part),
+    ];
     if (!result.workflowId) {
       await Promise.all([
         retryWhileSlotMoves(redis, () => redis.xadd(events, 'MAXLEN', '~', maxLen.events, '*', ...ev)),
         retryWhileSlotMoves(redis, () => redis.xadd(results, 'MAXLEN', '~', maxLen.results, '*', ...res)),
-        retryWhileSlotMoves(redis, () => redis.hincrby(keys.countersOf(result.taskClass), counter, 1)),
+        retryWhileSlotMoves(redis, () => redis.hincrby(counters, counter, 1)),
       ]);
       return;
     }
@@ -38,8 +43,8 @@ export function appendOutcome(
         .multi()
         .xadd(events, 'MAXLEN', '~', maxLen.events, '*', ...ev)
         .xadd(results, 'MAXLEN', '~', maxLen.results, '*', ...res)
-        .hincrby(keys.countersOf(result.taskClass), counter, 1)
-        .xadd(keys.workflowInboxOf(result.taskClass), '*', ...res)
+        .hincrby(counters, counter, 1)
+        .xadd(keys.workflowInboxOf(result.taskClass, part), '*', ...res)
         .exec();
       const failed = replies?.find(([err]) => err);
       if (failed) throw failed[0];

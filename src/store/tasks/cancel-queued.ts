@@ -15,7 +15,7 @@ export interface CancelQueuedJob {
 
 /** The script's KEYS for `job` of `taskClass` (its header's order). */
 export function cancelQueuedKeys(keys: Keys, job: CancelQueuedJob, taskClass: string): string[] {
-  return [job.jobKey, job.queueKeys.repeat!, ...outcomeKeys(keys, taskClass), job.queueKeys.failed!];
+  return [job.jobKey, job.queueKeys.repeat!, ...outcomeKeys(keys, taskClass, keys.partitionOf(taskClass, job.taskId)), job.queueKeys.failed!];
 }
 
 type Command = (...args: (string | number | Buffer)[]) => Promise<number>;

@@ -7,6 +7,6 @@ import type { Keys } from '../keys.js';
  */
 export function clearCancel(redis: RedisClient, keys: Keys): (taskClass: string, taskId: string) => Promise<void> {
   return async (taskClass, taskId) => {
-    await redis.hdel(keys.cancelOf(taskClass), taskId);
+    await redis.hdel(keys.cancelOf(taskClass, keys.partitionOf(taskClass, taskId)), taskId);
   };
 }

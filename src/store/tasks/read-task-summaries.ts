@@ -43,16 +43,16 @@ type Command = (completed: string, failed: string, delayed: string, jobPrefix: s
 const num = (v: string | undefined) => Number(v || 0);
 
 /**
- * lua/tasks/read-task-summaries.lua: the job summaries of tasks of one class, in the order of
+ * lua/tasks/read-task-summaries.lua: the job summaries of tasks of one class (partition `part` of it), in the order of
  * `taskIds`; undefined for a task whose job is gone.
  */
 export function readTaskSummaries(
   redis: RedisClient,
   keys: Keys,
-): (taskClass: string, sets: FinishedAndDelayedSets, taskIds: readonly string[]) => Promise<(JobSummary | undefined)[]> {
+): (taskClass: string, part: number, sets: FinishedAndDelayedSets, taskIds: readonly string[]) => Promise<(JobSummary | undefined)[]> {
   const run = storeScript<Command>(redis, 'tasks/read-task-summaries', 3);
-  return async (taskClass, sets, taskIds) => {
-    const flat = await run(sets.completed, sets.failed, sets.delayed, keys.job(taskClass, ''), taskIds);
+  return async (taskClass, part, sets, taskIds) => {
+    const flat = await run(sets.completed, sets.failed, sets.delayed, keys.jobPrefix(taskClass, part), taskIds);
     return taskIds.map((_, j) => {
       const [found, code, , processedOn, finishedOn, atm, failedReason, attempts, priority, processedBy, workflowId, before] = flat.slice(
         j * SUMMARY_FIELDS,

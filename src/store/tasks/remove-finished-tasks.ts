@@ -9,7 +9,10 @@ type Command = (finished: string, jobPrefix: string, taskIds: readonly string[])
  * are still in `finishedSet` (the queue's completed or failed zset) with their keys; returns the
  * ids removed. The tasks' own entries stay (forget-tasks.ts).
  */
-export function removeFinishedTasks(redis: RedisClient, keys: Keys): (taskClass: string, finishedSet: string, taskIds: readonly string[]) => Promise<string[]> {
+export function removeFinishedTasks(
+  redis: RedisClient,
+  keys: Keys,
+): (taskClass: string, part: number, finishedSet: string, taskIds: readonly string[]) => Promise<string[]> {
   const run = storeScript<Command>(redis, 'tasks/remove-finished-tasks', 1);
-  return (taskClass, finishedSet, taskIds) => run(finishedSet, keys.job(taskClass, ''), taskIds);
+  return (taskClass, part, finishedSet, taskIds) => run(finishedSet, keys.jobPrefix(taskClass, part), taskIds);
 }

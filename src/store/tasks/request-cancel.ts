@@ -8,6 +8,10 @@ import type { Keys } from '../keys.js';
  */
 export function requestCancel(redis: RedisClient, keys: Keys): (taskClass: string, taskId: string, reason: string) => Promise<void> {
   return async (taskClass, taskId, reason) => {
-    await redis.multi().hset(keys.cancelOf(taskClass), taskId, reason).publish(keys.cancelChannel, `${taskId}\t${reason}`).exec();
+    await redis
+      .multi()
+      .hset(keys.cancelOf(taskClass, keys.partitionOf(taskClass, taskId)), taskId, reason)
+      .publish(keys.cancelChannel, `${taskId}\t${reason}`)
+      .exec();
   };
 }

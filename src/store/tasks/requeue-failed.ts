@@ -19,7 +19,18 @@ export interface RequeueFailedJob {
 /** The script's KEYS for `job` (its header's order). */
 export function requeueFailedKeys(keys: Keys, job: RequeueFailedJob): string[] {
   const k = job.queueKeys;
-  return [job.jobKey, k.events!, k.failed!, k.wait!, k.meta!, k.active!, k.marker!, k.prioritized!, k.pc!, keys.eventsOf(job.taskClass)];
+  return [
+    job.jobKey,
+    k.events!,
+    k.failed!,
+    k.wait!,
+    k.meta!,
+    k.active!,
+    k.marker!,
+    k.prioritized!,
+    k.pc!,
+    keys.eventsOf(job.taskClass, keys.partitionOf(job.taskClass, job.taskId)),
+  ];
 }
 
 type Command = (...args: (string | number)[]) => Promise<number>;

@@ -7,8 +7,8 @@ import { storeScript } from '../store-script.js';
  * The events stream and cancel hash a start of a task of `taskClass` is given (one of each for
  * every class on a single Redis, the class's own on a cluster).
  */
-export function startAttemptKeys(keys: Keys, taskClass: string): [events: string, cancel: string] {
-  return [keys.eventsOf(taskClass), keys.cancelOf(taskClass)];
+export function startAttemptKeys(keys: Keys, taskClass: string, part = 0): [events: string, cancel: string] {
+  return [keys.eventsOf(taskClass, part), keys.cancelOf(taskClass, part)];
 }
 
 type Command = (argv: (string | number)[]) => Promise<(string | null)[]>;
@@ -32,18 +32,21 @@ export function startAttempts(redis: RedisClient, keys: Keys, eventsMaxLen: numb
     return starts.map((_, i) => replies[i] ?? null);
   };
   return async (starts) => {
-    if (!keys.feedsPerClass) return call(...startAttemptKeys(keys, starts[0]?.taskClass ?? ''), starts);
+    if (!keys.feedsPerClass) return call(...startAttemptKeys(keys, starts[0]?.taskClass ?? '', 0), starts);
+    // One call per (class, partition): each one's keys share its slot.
     const byClass = new Map<string, number[]>();
     starts.forEach((s, i) => {
-      const at = byClass.get(s.taskClass);
+      const queue = `${s.taskClass}\t${keys.partitionOf(s.taskClass, s.taskId)}`;
+      const at = byClass.get(queue);
       if (at) at.push(i);
-      else byClass.set(s.taskClass, [i]);
+      else byClass.set(queue, [i]);
     });
     const out: (string | null)[] = new Array<string | null>(starts.length).fill(null);
     await Promise.all(
-      [...byClass].map(async ([taskClass, at]) => {
+      [...byClass].map(async ([queue, at]) => {
+        const [taskClass, part] = queue.split('\t') as [string, string];
         const replies = await call(
-          ...startAttemptKeys(keys, taskClass),
+          ...startAttemptKeys(keys, taskClass, Number(part)),
           at.map((i) => starts[i]!),
         );
         at.forEach((i, j) => (out[i] = replies[j] ?? null));

@@ -149,32 +149,35 @@ function submitApart(redis: RedisClient, keys: Keys, eventsMaxLen: number): (ent
     const answers: SubmitAnswer[] = [];
     const toSettle: [number, string][] = [];
     await Promise.all(
-      [...groupBy(entries.keys(), (i) => hashTag(keys.taskList(entries[i]!.taskClass)))].map(async ([, group]) => {
-        const { keyList, argv } = submitCall(
-          keys,
-          eventsMaxLen,
-          group.map((i) => entries[i]!),
-        );
-        const reply = await add(keyList.length, keyList, argv);
-        group.forEach((i, k) => {
-          const v = String(reply[k]);
-          answers[i] =
-            v === SUBMIT_TICK_DONE
-              ? 'tick_done'
-              : v === SUBMIT_STEP_STOPPED
-                ? 'step_stopped'
-                : v === SUBMIT_EXISTING
-                  ? 'existing'
-                  : v === SUBMIT_JOBLESS
-                    ? // Never added, a cancel mark already there: a workflow step whose run stopped while it was released.
-                      unsettled[i]
-                      ? 'cancelled'
-                      : 'jobless'
-                    : 'created';
-          if (answers[i] === 'created') toSettle.push([i, v]);
-          else if (claimedNow[i] && (answers[i] === 'tick_done' || answers[i] === 'step_stopped')) toSettle.push([i, '']);
-        });
-      }),
+      // A partitioned class's tasks go to their partitions' slots (keys.partitionOf).
+      [...groupBy(entries.keys(), (i) => hashTag(keys.taskList(entries[i]!.taskClass, keys.partitionOf(entries[i]!.taskClass, entries[i]!.taskId))))].map(
+        async ([, group]) => {
+          const { keyList, argv } = submitCall(
+            keys,
+            eventsMaxLen,
+            group.map((i) => entries[i]!),
+          );
+          const reply = await add(keyList.length, keyList, argv);
+          group.forEach((i, k) => {
+            const v = String(reply[k]);
+            answers[i] =
+              v === SUBMIT_TICK_DONE
+                ? 'tick_done'
+                : v === SUBMIT_STEP_STOPPED
+                  ? 'step_stopped'
+                  : v === SUBMIT_EXISTING
+                    ? 'existing'
+                    : v === SUBMIT_JOBLESS
+                      ? // Never added, a cancel mark already there: a workflow step whose run stopped while it was released.
+                        unsettled[i]
+                        ? 'cancelled'
+                        : 'jobless'
+                      : 'created';
+            if (answers[i] === 'created') toSettle.push([i, v]);
+            else if (claimedNow[i] && (answers[i] === 'tick_done' || answers[i] === 'step_stopped')) toSettle.push([i, '']);
+          });
+        },
+      ),
     );
     // 3. Claims completed with their list entries, or released.
     await settleAll(entries, toSettle);
@@ -197,13 +200,16 @@ export function submitCall(keys: Keys, eventsMaxLen: number, entries: readonly S
   const bucketOf: number[] = [];
   const argv: (string | number | Buffer)[] = [eventsMaxLen];
   for (const t of entries) {
-    let li = listIndex.get(t.taskClass);
+    // One set of class keys per (class, partition): a partitioned class's partitions are queues of their own.
+    const part = keys.partitionOf(t.taskClass, t.taskId);
+    const queueOf = `${t.taskClass}\t${part}`;
+    let li = listIndex.get(queueOf);
     if (li === undefined) {
-      li = keyList.push(keys.taskList(t.taskClass));
+      li = keyList.push(keys.taskList(t.taskClass, part));
       for (const name of SUBMIT_QUEUE_KEYS) keyList.push(t.queueKeys[name]!);
-      keyList.push(keys.eventsOf(t.taskClass), keys.countersOf(t.taskClass));
-      if (keys.cluster) keyList.push(keys.cancelOf(t.taskClass), keys.schedulesLastOf(t.taskClass));
-      listIndex.set(t.taskClass, li);
+      keyList.push(keys.eventsOf(t.taskClass, part), keys.countersOf(t.taskClass, part));
+      if (keys.cluster) keyList.push(keys.cancelOf(t.taskClass, part), keys.schedulesLastOf(t.taskClass, part));
+      listIndex.set(queueOf, li);
     }
     const wf = t.workflowId;
     let si = 0;
