@@ -7,9 +7,11 @@
  * - `ts-proto`: our generated service definition and client (src/gen), the codecs our front end
  *   and OrchestratorClient use.
  *
- * Both answer every method of OrchestratorService the same way; only SubmitTask is called.
+ * Both answer every unary method of OrchestratorService the same way (only SubmitTask is called),
+ * and StreamTaskResults with a given message, as fast as flow control lets it go out: the
+ * transport's own rate of result delivery.
  */
-import { credentials, loadPackageDefinition, Server, ServerCredentials, type Client, type ServiceDefinition } from '@grpc/grpc-js';
+import { credentials, loadPackageDefinition, Server, ServerCredentials, type Client, type ServerWritableStream, type ServiceDefinition } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
 import { join } from 'node:path';
 import { OrchestratorClient, type TaskInput } from '../src/client/orchestrator-client.js';
@@ -21,17 +23,39 @@ export type BareCodecs = 'proto-loader' | 'ts-proto';
 export interface BareGrpc {
   /** One SubmitTask of `task`, resolved with the answer. */
   submit(task: TaskInput): Promise<unknown>;
+  /** One StreamTaskResults call, read to its end: how many messages came. */
+  readResults(): Promise<number>;
   close(): void;
+}
+
+export interface BareOptions {
+  /** What StreamTaskResults sends: `message` `count` times, as fast as the call takes them, then ends. */
+  results?: { message: object; count: number };
 }
 
 const ANSWER = { taskId: 'x', created: true, state: 0 };
 
 type Handler = (call: unknown, cb: (err: null, value: unknown) => void) => void;
 
-function serveAtOnce(definition: ServiceDefinition, names: string[]): { server: Server; bound: Promise<number> } {
+/** Writes `count` copies of `message` on a server stream, waiting for 'drain' when its buffer is full. */
+function streamCopies(call: ServerWritableStream<unknown, unknown>, message: object, count: number): void {
+  let sent = 0;
+  const more = () => {
+    while (sent < count) {
+      sent++;
+      if (!call.write(message)) return void call.once('drain', more);
+    }
+    call.end();
+  };
+  more();
+}
+
+function serveAtOnce(definition: ServiceDefinition, names: string[], opts: BareOptions): { server: Server; bound: Promise<number> } {
   const server = new Server();
   const answer: Handler = (_call, cb) => cb(null, ANSWER);
-  server.addService(definition, Object.fromEntries(names.map((m) => [m, answer])));
+  const results = opts.results ?? { message: {}, count: 0 };
+  const stream = (call: ServerWritableStream<unknown, unknown>) => streamCopies(call, results.message, results.count);
+  server.addService(definition, Object.fromEntries(names.map((m) => [m, /^stream/i.test(m) ? stream : answer])));
   const bound = new Promise<number>((resolve, reject) =>
     server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
   );
@@ -39,12 +63,17 @@ function serveAtOnce(definition: ServiceDefinition, names: string[]): { server: 
 }
 
 /** Starts the server and connects a client to it, with the codecs named. */
-export async function startBareGrpc(codecs: BareCodecs): Promise<BareGrpc> {
+export async function startBareGrpc(codecs: BareCodecs, opts: BareOptions = {}): Promise<BareGrpc> {
   if (codecs === 'ts-proto') {
-    const { server, bound } = serveAtOnce(OrchestratorServiceService, Object.keys(OrchestratorServiceService));
+    const { server, bound } = serveAtOnce(OrchestratorServiceService, Object.keys(OrchestratorServiceService), opts);
     const client = new OrchestratorClient(`127.0.0.1:${await bound}`);
     return {
       submit: (task) => client.submitTask(task),
+      readResults: async () => {
+        let n = 0;
+        for await (const _ of client.streamTaskResults({})) n++;
+        return n;
+      },
       close: () => {
         client.close();
         server.forceShutdown();
@@ -63,9 +92,10 @@ export async function startBareGrpc(codecs: BareCodecs): Promise<BareGrpc> {
     };
   };
   const Service = pkg.orchestrator.v1.OrchestratorService;
-  const { server, bound } = serveAtOnce(Service.service, Object.keys(Service.service));
+  const { server, bound } = serveAtOnce(Service.service, Object.keys(Service.service), opts);
   const client = new Service(`127.0.0.1:${await bound}`, credentials.createInsecure()) as Client & {
     SubmitTask(req: unknown, cb: (err: Error | null, res: unknown) => void): void;
+    StreamTaskResults(req: unknown): AsyncIterable<unknown>;
   };
   return {
     submit: (task) =>
@@ -74,6 +104,11 @@ export async function startBareGrpc(codecs: BareCodecs): Promise<BareGrpc> {
           err ? reject(err) : resolve(res),
         ),
       ),
+    readResults: async () => {
+      let n = 0;
+      for await (const _ of client.StreamTaskResults({})) n++;
+      return n;
+    },
     close: () => {
       client.close();
       server.forceShutdown();

@@ -4,15 +4,18 @@
  * open, and waitForResult's submit-to-result latency, at idle and at `rate` tasks/s with the
  * 1,000 subscribers attached. There is no plain-BullMQ counterpart: the figures are ours alone,
  * to compare between versions (README "Streams" has the figures before and after the shared
- * tailer).
+ * tailer). Then result delivery against bare grpc-js (resultDelivery below).
  */
 import { OrchestratorClient } from '../src/client/orchestrator-client.js';
 import { INPROC_CLASS, INPROC_CONCURRENCY } from './bench-config.js';
 import { stopChild } from './processes.js';
-import { startOurs, startPool, type BenchContext } from './scenarios.js';
+import { startOurs, startPool, type BenchContext, type OurSide } from './scenarios.js';
+import { startBareGrpc } from './grpc-baseline.js';
 
 const SUBSCRIBERS = 1_000;
 const IDLE_SAMPLES = 200;
+/** Most results one StreamTaskResults call replays for the result-delivery rows. */
+const REPLAYED = 2_000;
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -115,10 +118,73 @@ export async function streams(ctx: BenchContext): Promise<void> {
         `    WARNING: ${errors} waits failed and ${SUBSCRIBERS - delivered.size} subscribers missed their event: the figures above are not comparable`,
       );
     }
+    await resultDelivery(ctx, ours);
   } finally {
     for (const s of open) s.cancel();
     for (const c of callers) c.close();
     await stopChild(pool);
     await ours.close();
+  }
+}
+
+/**
+ * Result delivery against the transport: StreamTaskResults replaying the class's retained
+ * results from the start of the stream (a reader catching up: Redis reads, decoding, encoding,
+ * flow control), against a bare grpc-js server streaming the same number of copies of one of
+ * those results, with protobufjs (@grpc/proto-loader) and with our ts-proto codecs.
+ */
+async function resultDelivery(ctx: BenchContext, ours: OurSide): Promise<void> {
+  // What the class's results stream holds (every result this run wrote): read that many, no more,
+  // since a stream from the start follows on once it has caught up.
+  let retained = 0;
+  for (const s of ours.keys.resultStreams([INPROC_CLASS])) retained += await ctx.control.xlen(s.key);
+  const count = Math.min(REPLAYED, retained);
+  if (count < 500) {
+    console.log(`    result delivery: only ${retained} results retained; left out`);
+    return;
+  }
+  const replay = async (): Promise<{ n: number; first?: object; ms: number }> => {
+    const t0 = performance.now();
+    let n = 0;
+    let first: object | undefined;
+    const stream = ours.client.streamTaskResults({ taskClass: INPROC_CLASS, cursor: '0' });
+    const timer = setTimeout(() => stream.cancel(), 60_000);
+    try {
+      for await (const r of stream) {
+        first ??= r;
+        if (++n === count) break;
+      }
+    } catch {
+      // Cancelled at the deadline: n says how far it got.
+    } finally {
+      clearTimeout(timer);
+    }
+    return { n, first, ms: performance.now() - t0 };
+  };
+  await replay();
+  const o = await replay();
+  if (o.n < count || !o.first) {
+    console.log(`    result delivery: ${o.n} of ${count} results replayed within 60 s; left out`);
+    return;
+  }
+  const oursPerSecond = (o.n / o.ms) * 1000;
+  for (const codecs of ['proto-loader', 'ts-proto'] as const) {
+    const bare = await startBareGrpc(codecs, { results: { message: o.first, count } });
+    try {
+      await bare.readResults();
+      const t0 = performance.now();
+      const n = await bare.readResults();
+      const perSecond = (n / (performance.now() - t0)) * 1000;
+      ctx.report.add({
+        id: `results-vs-grpc-${codecs}`,
+        scenario: `StreamTaskResults replaying ${count} results vs bare grpc-js (${codecs} codecs)`,
+        unit: 'results/s',
+        ours: oursPerSecond,
+        baseline: perSecond,
+        note: `one stream read from the start of the results stream vs a grpc-js server streaming ${count} copies of one result (${codecs} codecs)`,
+      });
+    } finally {
+      bare.close();
+    }
   }
 }
