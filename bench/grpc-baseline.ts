@@ -21,7 +21,7 @@ import { PROTO_DIR } from '../src/paths.js';
 export type BareCodecs = 'proto-loader' | 'ts-proto';
 
 export interface BareGrpc {
-  /** One SubmitTask of `task`, resolved with the answer. */
+  /** One SubmitTask of `task` (SubmitTaskRequest.task, the same message OrchestratorClient sends), resolved with the answer. */
   submit(task: TaskInput): Promise<unknown>;
   /** One StreamTaskResults call, read to its end: how many messages came. */
   readResults(): Promise<number>;
@@ -100,7 +100,7 @@ export async function startBareGrpc(codecs: BareCodecs, opts: BareOptions = {}):
   return {
     submit: (task) =>
       new Promise((resolve, reject) =>
-        client.SubmitTask({ taskId: task.taskId ?? '', taskClass: task.taskClass, payload: task.payload ?? {} }, (err, res) =>
+        client.SubmitTask({ task: { taskId: task.taskId ?? '', taskClass: task.taskClass, payload: task.payload ?? {} } }, (err, res) =>
           err ? reject(err) : resolve(res),
         ),
       ),
