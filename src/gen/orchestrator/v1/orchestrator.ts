@@ -612,6 +612,21 @@ export interface SlurmExecutor_ArgsEntry {
   value: string;
 }
 
+/**
+ * Hands the task to a task runner: a service speaking orchestrator.runner.v1.TaskRunner
+ * (proto/orchestrator/runner/v1/runner.proto), in any language, that the pool's config names
+ * (executors.runner.runners). Progress and log lines stream back while it runs.
+ */
+export interface RunnerExecutor {
+  /** The task's name among those the runner serves (its Describe's task_names). */
+  task: string;
+  /**
+   * One runner of executors.runner.runners; empty: any of the class's (policy.runner.runners)
+   * that serves `task`.
+   */
+  runner: string;
+}
+
 export interface ExecutorSpec {
   kind:
     | { $case: "handler"; value: HandlerExecutor }
@@ -619,6 +634,7 @@ export interface ExecutorSpec {
     | { $case: "http"; value: HttpExecutor }
     | { $case: "container"; value: ContainerExecutor }
     | { $case: "slurm"; value: SlurmExecutor }
+    | { $case: "runner"; value: RunnerExecutor }
     | undefined;
 }
 
@@ -3033,6 +3049,91 @@ export const SlurmExecutor_ArgsEntry: MessageFns<SlurmExecutor_ArgsEntry> = {
   },
 };
 
+function createBaseRunnerExecutor(): RunnerExecutor {
+  return { task: "", runner: "" };
+}
+
+export const RunnerExecutor: MessageFns<RunnerExecutor> = {
+  encode(message: RunnerExecutor, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.task !== "") {
+      writer.uint32(10).string(message.task);
+    }
+    if (message.runner !== "") {
+      writer.uint32(18).string(message.runner);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): RunnerExecutor {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseRunnerExecutor();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.task = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.runner = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): RunnerExecutor {
+    return {
+      task: isSet(object.task) ? globalThis.String(object.task) : "",
+      runner: isSet(object.runner) ? globalThis.String(object.runner) : "",
+    };
+  },
+
+  toJSON(message: RunnerExecutor): unknown {
+    const obj: any = {};
+    if (message.task !== "") {
+      obj.task = message.task;
+    }
+    if (message.runner !== "") {
+      obj.runner = message.runner;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<RunnerExecutor>, I>>(base?: I): RunnerExecutor {
+    return RunnerExecutor.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<RunnerExecutor>, I>>(object: I): RunnerExecutor {
+    const message = createBaseRunnerExecutor();
+    message.task = object.task ?? "";
+    message.runner = object.runner ?? "";
+    return message;
+  },
+};
+
 function createBaseExecutorSpec(): ExecutorSpec {
   return { kind: undefined };
 }
@@ -3054,6 +3155,9 @@ export const ExecutorSpec: MessageFns<ExecutorSpec> = {
         break;
       case "slurm":
         SlurmExecutor.encode(message.kind.value, writer.uint32(42).fork()).join();
+        break;
+      case "runner":
+        RunnerExecutor.encode(message.kind.value, writer.uint32(50).fork()).join();
         break;
     }
     return writer;
@@ -3112,6 +3216,14 @@ export const ExecutorSpec: MessageFns<ExecutorSpec> = {
             message.kind = { $case: "slurm", value: SlurmExecutor.decode(reader, reader.uint32()) };
             continue;
           }
+          case 6: {
+            if (tag !== 50) {
+              break;
+            }
+
+            message.kind = { $case: "runner", value: RunnerExecutor.decode(reader, reader.uint32()) };
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -3136,6 +3248,8 @@ export const ExecutorSpec: MessageFns<ExecutorSpec> = {
         ? { $case: "container", value: ContainerExecutor.fromJSON(object.container) }
         : isSet(object.slurm)
         ? { $case: "slurm", value: SlurmExecutor.fromJSON(object.slurm) }
+        : isSet(object.runner)
+        ? { $case: "runner", value: RunnerExecutor.fromJSON(object.runner) }
         : undefined,
     };
   },
@@ -3152,6 +3266,8 @@ export const ExecutorSpec: MessageFns<ExecutorSpec> = {
       obj.container = ContainerExecutor.toJSON(message.kind.value);
     } else if (message.kind?.$case === "slurm") {
       obj.slurm = SlurmExecutor.toJSON(message.kind.value);
+    } else if (message.kind?.$case === "runner") {
+      obj.runner = RunnerExecutor.toJSON(message.kind.value);
     }
     return obj;
   },
@@ -3189,6 +3305,12 @@ export const ExecutorSpec: MessageFns<ExecutorSpec> = {
       case "slurm": {
         if (object.kind?.value !== undefined && object.kind?.value !== null) {
           message.kind = { $case: "slurm", value: SlurmExecutor.fromPartial(object.kind.value) };
+        }
+        break;
+      }
+      case "runner": {
+        if (object.kind?.value !== undefined && object.kind?.value !== null) {
+          message.kind = { $case: "runner", value: RunnerExecutor.fromPartial(object.kind.value) };
         }
         break;
       }

@@ -1,0 +1,1 @@
+"""Orchestrator for Python: clients (orchestrator.client) and a task runner (orchestrator.runner)."""
