@@ -13,6 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskState } from '../src/client/orchestrator-client.js';
 import { PROJECT_ROOT } from '../src/paths.js';
 import { TaskFailure, TaskRunner, type RunnerAbort, type RunnerTaskContext } from '../src/runner/task-runner.js';
+import { makeTestCerts } from './helpers/certs.js';
 import { resultFields } from './helpers/results.js';
 import { startSystem, TEST_CONFIG_TOML, type PoolProcess, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
@@ -85,6 +86,12 @@ const runnerA = new TaskRunner({ name: 'suite-a', maxConcurrency: 2 })
   });
 
 const runnerTok = new TaskRunner({ name: 'suite-tok', token: 's3cret' }).task('echo', (payload) => payload);
+const certs = makeTestCerts();
+/** Mutual TLS: the runner requires a client certificate from the suite's CA. */
+const runnerTls = new TaskRunner({ name: 'suite-tls', tls: { cert: certs.serverCert, key: certs.serverKey, ca: certs.caCert } }).task('echo', (payload) => ({
+  over: 'tls',
+  payload,
+}));
 let runnerLate: TaskRunner | undefined;
 
 let sys: TestSystem;
@@ -114,6 +121,7 @@ let portC: number;
 beforeAll(async () => {
   const portA = await runnerA.listen('127.0.0.1:0');
   const portTok = await runnerTok.listen('127.0.0.1:0');
+  const portTls = await runnerTls.listen('127.0.0.1:0');
   latePort = await freePort();
   portB = await freePort();
   portC = await freePort();
@@ -132,13 +140,16 @@ token = "s3cret"
 [executors.runner.runners.badtok]
 address = "127.0.0.1:${portTok}"
 token = "wrong"
+[executors.runner.runners.tls]
+address = "127.0.0.1:${portTls}"
+tls = { ca = "${certs.caCert}", cert = "${certs.clientCert}", key = "${certs.clientKey}" }
 [executors.runner.runners.b]
 address = "127.0.0.1:${portB}"
 [executors.runner.runners.c]
 address = "127.0.0.1:${portC}"
 ${CLASS('run_a', ['a'])}
 ${CLASS('run_late', ['late'])}
-${CLASS('run_tok', ['tok', 'badtok'])}
+${CLASS('run_tok', ['tok', 'badtok', 'tls'])}
 ${CLASS('run_bc', ['b', 'c'])}
 `;
   sys = await startSystem({ toml });
@@ -149,7 +160,7 @@ afterAll(async () => {
   releaseStubborn();
   await sys?.stop();
   for (const c of children) if (c.exitCode === null && c.signalCode === null) c.kill('SIGKILL');
-  await Promise.all([runnerA.shutdown(1_000), runnerTok.shutdown(1_000), runnerLate?.shutdown(1_000)]);
+  await Promise.all([runnerA.shutdown(1_000), runnerTok.shutdown(1_000), runnerTls.shutdown(1_000), runnerLate?.shutdown(1_000)]);
   // Nothing left: every runner process this suite started has exited.
   await waitFor(() => children.every((c) => c.exitCode !== null || c.signalCode !== null), { timeoutMs: 10_000, message: 'a runner process is still running' });
 });
@@ -281,6 +292,13 @@ describe('runner executor', () => {
     expect(state(b.state)).toBe('TASK_STATE_FAILED');
     expect(b.attempt).toBe(1);
     expect(b.error).toMatch(/badtok.*UNAUTHENTICATED/);
+  });
+
+  it('calls a runner over mutual TLS', async () => {
+    const { taskId } = await sys.client.submitTask({ taskClass: 'run_tok', payload: { k: 'v' }, executor: { runner: { task: 'echo', runner: 'tls' } } });
+    const r = await sys.client.waitForResult(taskId);
+    expect(state(r.state), r.error).toBe('TASK_STATE_SUCCEEDED');
+    expect(JSON.parse(r.resultJson)).toEqual({ over: 'tls', payload: { k: 'v' } });
   });
 
   it('a runner that is down fails the attempt retryably at once, shows in Health, and is used once it is up', async () => {
