@@ -14,6 +14,7 @@ import { TaskState } from '../src/client/orchestrator-client.js';
 import { PROJECT_ROOT } from '../src/paths.js';
 import { TaskFailure, TaskRunner, type RunnerAbort, type RunnerTaskContext } from '../src/runner/task-runner.js';
 import { makeTestCerts } from './helpers/certs.js';
+import { orchctl } from './helpers/orchctl.js';
 import { resultFields } from './helpers/results.js';
 import { startSystem, TEST_CONFIG_TOML, type PoolProcess, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
@@ -292,6 +293,16 @@ describe('runner executor', () => {
     expect(state(b.state)).toBe('TASK_STATE_FAILED');
     expect(b.attempt).toBe(1);
     expect(b.error).toMatch(/badtok.*UNAUTHENTICATED/);
+  });
+
+  it('orchctl submits a runner task and waits for its result', async () => {
+    const r = await orchctl(['--addr', sys.addr, 'submit', '-c', 'run_tok', '-p', 'k=from orchctl', '--runner-task', 'echo', '--runner', 'tok', '--wait']);
+    expect(r.code, r.err).toBe(0);
+    expect(r.out).toMatch(/^state\s+succeeded$/m);
+    expect(r.out).toContain('from orchctl');
+    const bad = await orchctl(['--addr', sys.addr, 'submit', '-c', 'run_tok', '-p', 'k=v', '--runner', 'tok']);
+    expect(bad.code).toBe(2);
+    expect(bad.err).toContain('--runner goes with --runner-task');
   });
 
   it('calls a runner over mutual TLS', async () => {
