@@ -11,9 +11,11 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OrchestratorClient } from '../src/client/orchestrator-client.js';
 import { loadConfig } from '../src/config/config.js';
 import { createLogger } from '../src/logging/logger.js';
 import { Orchestrator } from '../src/orchestrator.js';
+import { PROJECT_ROOT } from '../src/paths.js';
 import { makeTestCerts, type TestCerts } from './helpers/certs.js';
 import { installPythonPackage, pythonAvailable, runPythonTests, type PythonEnv } from './helpers/python.js';
 import { startSystem, TEST_CONFIG_TOML, type TestSystem } from './helpers/system.js';
@@ -116,4 +118,60 @@ describe.skipIf(!available)('the Python client package', () => {
     }
     expect(r.out).toMatch(/^OK$/m);
   }, 180_000);
+});
+
+describe.skipIf(!available)('the Python examples (examples/python/)', () => {
+  const example = (name: string, ...args: string[]) =>
+    py!.run([join(PROJECT_ROOT, 'examples/python', name), '--addr', sys.addr, '--token', ADMIN_TOKEN, ...args], { env: { GRPC_VERBOSITY: 'NONE' } });
+
+  it('submit_and_wait.py: a result; a failed task with its failure and logs; a refused submission', async () => {
+    const ok = await example('submit_and_wait.py', '--payload', 'text=from python');
+    expect(ok.code, ok.out).toBe(0);
+    expect(ok.out).toMatch(/^result \S+ succeeded attempt=1 \{"text":"from python"\}$/m);
+    const failed = await example(
+      'submit_and_wait.py',
+      '--handler',
+      'fail',
+      '--payload',
+      'log=hi',
+      '--payload',
+      'message=bad row 7',
+      '--payload',
+      'retryable=false',
+      '--logs',
+    );
+    expect(failed.code, failed.out).toBe(1);
+    expect(failed.out).toMatch(/^result \S+ failed attempt=1 bad row 7$/m);
+    expect(failed.out).toContain('failure kind=task_failed retryable=False');
+    expect(failed.out).toContain('log 1 log hi\nlog 1 stdout console: hi');
+    const refused = await example('submit_and_wait.py', '--task-class', 'no_such_class');
+    expect(refused.code, refused.out).toBe(2);
+    expect(refused.out).toContain('submit failed: INVALID_ARGUMENT: task.task_class: unknown class "no_such_class"');
+  });
+
+  it('workflow.py: a two-step run watched to its end', async () => {
+    const r = await example('workflow.py', '--name', `py-example-${process.pid}`, '--who', 'reader');
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/^step report succeeded \{"greeting":"hello reader"\}$/m);
+    expect(r.out).toMatch(/^run succeeded$/m);
+  });
+
+  it('stream_results.py: a second start goes on after the result the first one handled', async () => {
+    const client = new OrchestratorClient(sys.addr, { token: ADMIN_TOKEN });
+    try {
+      for (const n of ['1', '2'])
+        await client.waitForResult((await client.submitTask({ taskClass: 'cpu_short', payload: { n } })).taskId, { timeoutMs: 30_000 });
+    } finally {
+      client.close();
+    }
+    const cursorFile = join(certs.dir, 'results.cursor');
+    const first = await example('stream_results.py', '--cursor-file', cursorFile, '--count', '1');
+    const second = await example('stream_results.py', '--cursor-file', cursorFile, '--count', '1');
+    expect(first.code, first.out).toBe(0);
+    expect(second.code, second.out).toBe(0);
+    const taskOf = (out: string) => /^result (\S+) /m.exec(out)?.[1];
+    expect(taskOf(first.out)).toBeDefined();
+    expect(taskOf(second.out)).toBeDefined();
+    expect(taskOf(second.out)).not.toBe(taskOf(first.out));
+  });
 });
