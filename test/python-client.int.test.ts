@@ -7,7 +7,8 @@
  * Debian's python3-grpcio and python3-protobuf provide the modules; without them the suite skips
  * on a laptop and fails under CI=true (test/helpers/python.ts).
  */
-import { mkdtempSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,10 +19,13 @@ import { Orchestrator } from '../src/orchestrator.js';
 import { PROJECT_ROOT } from '../src/paths.js';
 import { makeTestCerts, type TestCerts } from './helpers/certs.js';
 import { installPythonPackage, pythonAvailable, runPythonTests, type PythonEnv } from './helpers/python.js';
-import { startSystem, TEST_CONFIG_TOML, type TestSystem } from './helpers/system.js';
+import { startSystem, TEST_CONFIG_TOML, type OrchestratorProcess, type TestSystem } from './helpers/system.js';
+import { waitFor } from './helpers/wait.js';
 
 const ADMIN_TOKEN = 'py-admin-token-0123456789abcdef';
 const READ_TOKEN = 'py-read-token-0123456789abcdef';
+/** A token whose submit rate (one task, then one per 100 s) the suites go over on purpose. */
+const SLOW_TOKEN = 'py-slow-token-0123456789abcdef';
 
 const available = pythonAvailable('python client');
 let sys: TestSystem;
@@ -34,7 +38,7 @@ beforeAll(async () => {
   if (!available) return;
   certs = makeTestCerts();
   sys = await startSystem({
-    toml: `${TEST_CONFIG_TOML}\n[[grpc.auth.tokens]]\ntoken = "${ADMIN_TOKEN}"\nrole = "admin"\n[[grpc.auth.tokens]]\ntoken = "${READ_TOKEN}"\nrole = "read"\n`,
+    toml: `${TEST_CONFIG_TOML}\n[[grpc.auth.tokens]]\ntoken = "${ADMIN_TOKEN}"\nrole = "admin"\n[[grpc.auth.tokens]]\ntoken = "${READ_TOKEN}"\nrole = "read"\n[[grpc.auth.tokens]]\ntoken = "${SLOW_TOKEN}"\nrole = "submit"\nsubmitRateLimit = { perSecond = 0.01, burst = 1 }\n`,
   });
   // The same system (config, Redis, prefix) behind mutual TLS: a second front end.
   const tlsConfig = loadConfig({
@@ -57,6 +61,7 @@ beforeAll(async () => {
     ORQ_TEST_ADDR: sys.addr,
     ORQ_TEST_TOKEN: ADMIN_TOKEN,
     ORQ_TEST_READ_TOKEN: READ_TOKEN,
+    ORQ_TEST_SLOW_TOKEN: SLOW_TOKEN,
     ORQ_TEST_TLS_ADDR: `127.0.0.1:${tlsOrchestrator.grpcPort}`,
     ORQ_TEST_TLS_CA: certs.caCert,
     ORQ_TEST_TLS_CERT: certs.clientCert,
@@ -91,8 +96,10 @@ const EXPECTED: Record<string, string[]> = {
     'test_events_stream_resumes_after_the_connection_breaks',
     'test_workflow_run_watched_to_its_end',
     'test_invalid_workflow_names_the_field',
+    'test_schedules',
     'test_deadlines',
     'test_tokens',
+    'test_resource_exhausted_carries_retry_after',
     'test_mutual_tls',
     'test_class_limits_and_pools',
   ],
@@ -173,5 +180,45 @@ describe.skipIf(!available)('the Python examples (examples/python/)', () => {
     expect(taskOf(first.out)).toBeDefined();
     expect(taskOf(second.out)).toBeDefined();
     expect(taskOf(second.out)).not.toBe(taskOf(first.out));
+  });
+
+  it('stream_results.py: the stream goes on from its cursor when its front end stops and comes back', async () => {
+    const client = new OrchestratorClient(sys.addr, { token: ADMIN_TOKEN });
+    const front = await sys.startOrchestrator();
+    let again: OrchestratorProcess | undefined;
+    // Start after the results there are: an entry id of now (README "Feeds").
+    const cursorFile = join(certs.dir, 'restart.cursor');
+    writeFileSync(cursorFile, `${Date.now()}-0`);
+    const reader = spawn(
+      py!.python,
+      [join(PROJECT_ROOT, 'examples/python/stream_results.py'), '--addr', front.addr, '--token', ADMIN_TOKEN, '--cursor-file', cursorFile, '--count', '2'],
+      {
+        cwd: certs.dir,
+        env: { PATH: process.env.PATH, PYTHONUNBUFFERED: '1', GRPC_VERBOSITY: 'NONE' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    reader.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    reader.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | string>((resolve) => reader.on('exit', (code, sig) => resolve(code ?? sig ?? -1)));
+    try {
+      const a = (await client.submitTask({ taskClass: 'cpu_short', payload: { n: 'before' } })).taskId;
+      await waitFor(() => out.includes(`result ${a} succeeded`), { timeoutMs: 30_000, message: `the first result\n${out}` });
+      // A front end stopping ends its streams UNAVAILABLE; the client reopens from its cursor.
+      front.kill('SIGTERM');
+      expect(await front.exited).toBe(0);
+      again = await sys.startOrchestrator({ addr: front.addr });
+      const b = (await client.submitTask({ taskClass: 'cpu_short', payload: { n: 'after' } })).taskId;
+      expect(await exited, out).toBe(0);
+      expect(out.match(/^result .*$/gm)).toEqual([`result ${a} succeeded {"n":"before"}`, `result ${b} succeeded {"n":"after"}`]);
+    } finally {
+      client.close();
+      if (reader.exitCode === null && reader.signalCode === null) reader.kill('SIGKILL');
+      await exited;
+      again?.kill('SIGTERM');
+      await again?.exited;
+    }
+    expect(reader.exitCode).not.toBeNull();
   });
 });

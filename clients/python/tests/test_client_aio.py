@@ -8,6 +8,7 @@ import unittest
 from typing import Awaitable, Callable, TypeVar
 
 from orchestrator import (
+    AlreadyExistsError,
     AsyncClient,
     DeadlineExceededError,
     HandlerExecutor,
@@ -16,6 +17,7 @@ from orchestrator import (
     NotFoundError,
     PermissionDeniedError,
     PoolState,
+    ResourceExhaustedError,
     ServingStatus,
     Step,
     StepState,
@@ -33,6 +35,7 @@ from test_client_support import (
     ADDR,
     CLASS,
     READ_TOKEN,
+    SLOW_TOKEN,
     TLS_ADDR,
     TLS_CA,
     TLS_CERT,
@@ -238,16 +241,20 @@ class AsyncClientTest(unittest.IsolatedAsyncioTestCase):
         self.assertEqual(raised.exception.field, "attempts")
 
     async def test_list_tasks_by_filter(self) -> None:
-        failed = await self.client.submit(CLASS, {"retryable": "false"}, handler="fail")
-        await self.client.wait_for_result(failed.task_id, timeout=30)
-        page = await self.client.list_tasks(TaskFilter(task_classes=[CLASS], states=[TaskState.FAILED]), page_size=1000)
+        failed = [await self.client.submit(CLASS, {"retryable": "false"}, handler="fail") for _ in range(3)]
+        for f in failed:
+            await self.client.wait_for_result(f.task_id, timeout=30)
+        since = (await self.client.get_status(failed[0].task_id)).submitted_at_ms
+        matching = TaskFilter(task_classes=[CLASS], states=[TaskState.FAILED], submitted_since_ms=since)
+        page = await self.client.list_tasks(matching, page_size=1000)
         listed = {t.task_id: t for t in page.tasks}
-        self.assertIn(failed.task_id, listed)
-        self.assertEqual(listed[failed.task_id].state, TaskState.FAILED)
+        self.assertLessEqual({f.task_id for f in failed}, set(listed))
         self.assertTrue(all(t.state is TaskState.FAILED for t in page.tasks))
-        every = [t.task_id async for t in self.client.iter_tasks(TaskFilter(task_classes=[CLASS]), page_size=2)]
-        self.assertIn(failed.task_id, every)
-        self.assertEqual(len(every), len(set(every)))
+        # Newest first, page by page.
+        every = [t.task_id async for t in self.client.iter_tasks(matching, page_size=2)]
+        self.assertEqual(every, [t.task_id for t in page.tasks])
+        ids = [f.task_id for f in failed]
+        self.assertEqual([t for t in every if t in ids], ids[::-1])
 
     async def test_events_resume_from_a_cursor(self) -> None:
         submitted = await self.client.submit(CLASS, {"a": "1"})
@@ -321,6 +328,33 @@ class AsyncClientTest(unittest.IsolatedAsyncioTestCase):
         with self.assertRaises(NotFoundError):
             await self.client.start_workflow_run(name)
 
+    async def test_schedules(self) -> None:
+        schedule_id = unique("py-every")
+        task = Task(CLASS, {"from": "schedule"})
+        created = await self.client.create_schedule(schedule_id, task, every=3600)
+        self.assertEqual((created.schedule_id, created.every_ms, created.task_class), (schedule_id, 3_600_000, CLASS))
+        self.assertEqual(created.payload, {"from": "schedule"})
+        # The first tick comes at once.
+
+        async def fired() -> str:
+            return (await self.client.get_schedule(schedule_id)).last_task_id
+
+        task_id = await eventually(fired, message="the first tick")
+        self.assertTrue(task_id.startswith(f"{schedule_id}."))
+        self.assertEqual((await self.client.wait_for_result(task_id, timeout=30)).result, {"from": "schedule"})
+        self.assertEqual((await self.client.create_schedule(schedule_id, task, every=3600)).schedule_id, schedule_id)
+        with self.assertRaises(AlreadyExistsError):
+            await self.client.create_schedule(schedule_id, task, every=60)
+        paused = await self.client.update_schedule(schedule_id, task, every=3600, paused=True)
+        self.assertEqual((paused.paused, paused.next_run_at_ms), (True, 0))
+        self.assertIn(schedule_id, [s.schedule_id for s in await self.client.list_schedules()])
+        with self.assertRaises(InvalidArgumentError) as raised:
+            await self.client.create_schedule(unique("py-cron"), task, cron="not a cron")
+        self.assertIn("cron", raised.exception.field or "")
+        await self.client.delete_schedule(schedule_id)
+        with self.assertRaises(NotFoundError):
+            await self.client.get_schedule(schedule_id)
+
     async def test_deadlines(self) -> None:
         with self.assertRaises(DeadlineExceededError) as raised:
             await self.client.health(rpc_timeout=0.000001)
@@ -342,6 +376,19 @@ class AsyncClientTest(unittest.IsolatedAsyncioTestCase):
             with self.assertRaises(PermissionDeniedError) as raised:
                 await reader.submit(CLASS, {"a": "1"})
             self.assertIn("submit", raised.exception.message)
+
+    async def test_resource_exhausted_carries_retry_after(self) -> None:
+        if not SLOW_TOKEN:
+            self.skipTest("no rate-limited token given")
+        async with AsyncClient(ADDR, token=SLOW_TOKEN) as slow:
+            # The token's bucket holds one task; the next is refused until it refills.
+            with self.assertRaises(ResourceExhaustedError) as raised:
+                for i in range(2):
+                    await slow.submit(CLASS, {"i": str(i)})
+        self.assertIsNotNone(raised.exception.retry_after_ms)
+        assert raised.exception.retry_after_ms is not None and raised.exception.retry_after is not None
+        self.assertGreater(raised.exception.retry_after_ms, 0)
+        self.assertAlmostEqual(raised.exception.retry_after, raised.exception.retry_after_ms / 1000)
 
     async def test_mutual_tls(self) -> None:
         if not TLS_ADDR:

@@ -4,6 +4,7 @@ connection through it, and a poll with a deadline.
 
 Environment: ORQ_TEST_ADDR (host:port of a live orchestrator with a pool serving cpu_short and
 the test handlers), ORQ_TEST_TOKEN (an admin token), ORQ_TEST_READ_TOKEN (a read-only one),
+ORQ_TEST_SLOW_TOKEN (a submit token allowed one task, then one per 100 s),
 ORQ_TEST_TLS_ADDR with ORQ_TEST_TLS_CA, ORQ_TEST_TLS_CERT, ORQ_TEST_TLS_KEY (the same system
 behind mutual TLS). Without ORQ_TEST_ADDR the suites skip.
 """
@@ -24,6 +25,7 @@ T = TypeVar("T")
 ADDR = os.environ.get("ORQ_TEST_ADDR", "")
 TOKEN = os.environ.get("ORQ_TEST_TOKEN", "")
 READ_TOKEN = os.environ.get("ORQ_TEST_READ_TOKEN", "")
+SLOW_TOKEN = os.environ.get("ORQ_TEST_SLOW_TOKEN", "")
 TLS_ADDR = os.environ.get("ORQ_TEST_TLS_ADDR", "")
 TLS_CA = os.environ.get("ORQ_TEST_TLS_CA", "")
 TLS_CERT = os.environ.get("ORQ_TEST_TLS_CERT", "")

@@ -34,6 +34,7 @@ from ._types import (
     Pool,
     RetryError,
     RetryResult,
+    Schedule,
     Step,
     SubmitResult,
     Task,
@@ -484,6 +485,85 @@ class AsyncClient:
         if raise_on_failure and result.state in (TaskState.FAILED, TaskState.CANCELLED):
             raise TaskFailedError(result)
         return result
+
+    # ---------- schedules ----------
+
+    @staticmethod
+    def _schedule_spec(
+        schedule_id: str,
+        task: Task,
+        cron: str | None,
+        tz: str,
+        every: Duration | None,
+        start_at_ms: int,
+        end_at_ms: int,
+        paused: bool,
+    ) -> pb.ScheduleSpec:
+        if not isinstance(task, Task):
+            raise InvalidArgumentError(f"task: expected a Task, got {type(task).__name__}", field="task")
+        return pb.ScheduleSpec(
+            schedule_id=schedule_id,
+            cron=cron or "",
+            tz=tz,
+            every_ms=_ms(every, "every", 2**53 - 1),
+            start_at_ms=_int(start_at_ms, "start_at_ms"),
+            end_at_ms=_int(end_at_ms, "end_at_ms"),
+            task=task._to_pb("task"),
+            paused=paused,
+        )
+
+    async def create_schedule(
+        self,
+        schedule_id: str,
+        task: Task,
+        *,
+        cron: str | None = None,
+        tz: str = "",
+        every: Duration | None = None,
+        start_at_ms: int = 0,
+        end_at_ms: int = 0,
+        paused: bool = False,
+        rpc_timeout: float | None = None,
+    ) -> Schedule:
+        """Stores a recurring submission of ``task`` (without ``task_id``): exactly one of
+        ``cron`` (5 fields, or 6 with seconds first; read in ``tz``, default UTC) and ``every``
+        (seconds, at least 0.1; the first tick at once or at ``start_at_ms``). Idempotent with
+        the same spec; AlreadyExistsError with another."""
+        spec = self._schedule_spec(schedule_id, task, cron, tz, every, start_at_ms, end_at_ms, paused)
+        res = await self._unary(self._stub.CreateSchedule, pb.CreateScheduleRequest(schedule=spec), rpc_timeout)
+        return Schedule._from_pb(res)
+
+    async def update_schedule(
+        self,
+        schedule_id: str,
+        task: Task,
+        *,
+        cron: str | None = None,
+        tz: str = "",
+        every: Duration | None = None,
+        start_at_ms: int = 0,
+        end_at_ms: int = 0,
+        paused: bool = False,
+        rpc_timeout: float | None = None,
+    ) -> Schedule:
+        """Replaces a schedule's whole spec (what is left out takes its default); NotFoundError when unknown."""
+        spec = self._schedule_spec(schedule_id, task, cron, tz, every, start_at_ms, end_at_ms, paused)
+        res = await self._unary(self._stub.UpdateSchedule, pb.UpdateScheduleRequest(schedule=spec), rpc_timeout)
+        return Schedule._from_pb(res)
+
+    async def get_schedule(self, schedule_id: str, *, rpc_timeout: float | None = None) -> Schedule:
+        """One schedule with its next and last tick; NotFoundError when unknown."""
+        req = pb.GetScheduleRequest(schedule_id=schedule_id)
+        return Schedule._from_pb(await self._unary(self._stub.GetSchedule, req, rpc_timeout))
+
+    async def list_schedules(self, *, rpc_timeout: float | None = None) -> list[Schedule]:
+        """Every schedule, by id."""
+        res = await self._unary(self._stub.ListSchedules, pb.ListSchedulesRequest(), rpc_timeout)
+        return [Schedule._from_pb(s) for s in res.schedules]
+
+    async def delete_schedule(self, schedule_id: str, *, rpc_timeout: float | None = None) -> None:
+        """Removes a schedule: it fires no more (the tasks it submitted stay); NotFoundError when unknown."""
+        await self._unary(self._stub.DeleteSchedule, pb.DeleteScheduleRequest(schedule_id=schedule_id), rpc_timeout)
 
     # ---------- workflows ----------
 

@@ -192,6 +192,12 @@ class Client:
     results = _blocking_iter(AsyncClient.results)
     events = _blocking_iter(AsyncClient.events)
 
+    create_schedule = _blocking(AsyncClient.create_schedule)
+    update_schedule = _blocking(AsyncClient.update_schedule)
+    get_schedule = _blocking(AsyncClient.get_schedule)
+    list_schedules = _blocking(AsyncClient.list_schedules)
+    delete_schedule = _blocking(AsyncClient.delete_schedule)
+
     create_workflow = _blocking(AsyncClient.create_workflow)
     start_workflow_run = _blocking(AsyncClient.start_workflow_run)
     get_workflow_run = _blocking(AsyncClient.get_workflow_run)

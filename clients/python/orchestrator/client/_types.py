@@ -192,8 +192,8 @@ Duration = Union[float, int, timedelta]
 _UINT32_MAX = 2**32 - 1
 
 
-def _ms(value: Duration | None, name: str) -> int:
-    """A duration in whole milliseconds for a uint32 field (0 for None)."""
+def _ms(value: Duration | None, name: str, max_ms: int = _UINT32_MAX) -> int:
+    """A duration in whole milliseconds for a uint32 field, or up to `max_ms` (0 for None)."""
     if value is None:
         return 0
     if isinstance(value, timedelta):
@@ -203,8 +203,8 @@ def _ms(value: Duration | None, name: str) -> int:
     else:
         raise InvalidArgumentError(f"{name}: expected seconds or a timedelta, got {type(value).__name__}", field=name)
     ms = round(seconds * 1000)
-    if not 0 <= ms <= _UINT32_MAX:
-        raise InvalidArgumentError(f"{name}: {seconds} s is out of range (0 to {_UINT32_MAX // 1000} s)", field=name)
+    if not 0 <= ms <= max_ms:
+        raise InvalidArgumentError(f"{name}: {seconds} s is out of range (0 to {max_ms // 1000} s)", field=name)
     return ms
 
 
@@ -879,6 +879,48 @@ class Pool:
                 m,
                 state=PoolState._from_pb(m.state),
                 classes=[PoolClass(c.task_class, c.concurrency, c.busy) for c in m.classes],
+            )
+        )
+
+
+# ---------- schedules ----------
+
+
+@dataclass(frozen=True, slots=True)
+class Schedule:
+    """A stored schedule: its timing (``cron`` in ``tz``, or every ``every_ms``), the task it
+    submits each tick (``task_class``, ``payload``; each tick's task id is
+    ``"<schedule_id>.<tick ms>"``), and when it fires next (0: paused or past its end)."""
+
+    schedule_id: str
+    cron: str
+    tz: str
+    every_ms: int
+    start_at_ms: int
+    end_at_ms: int
+    paused: bool
+    task_class: str
+    payload: dict[str, str]
+    created_at_ms: int
+    updated_at_ms: int
+    next_run_at_ms: int
+    last_run_at_ms: int
+    last_task_id: str
+
+    @classmethod
+    def _from_pb(cls, m: pb.Schedule) -> Schedule:
+        spec = m.spec
+        return cls(
+            **_fields(
+                cls,
+                spec,
+                task_class=spec.task.task_class,
+                payload=dict(spec.task.payload),
+                created_at_ms=m.created_at_ms,
+                updated_at_ms=m.updated_at_ms,
+                next_run_at_ms=m.next_run_at_ms,
+                last_run_at_ms=m.last_run_at_ms,
+                last_task_id=m.last_task_id,
             )
         )
 
