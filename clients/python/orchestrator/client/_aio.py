@@ -72,6 +72,10 @@ _FIRST_BACKOFF_S = 0.1
 _MAX_BACKOFF_S = 2.0
 #: How long a broken stream keeps trying to reopen, with no message in between, before it raises.
 DEFAULT_RECONNECT_TIMEOUT_S = 60.0
+#: A call that stayed open this long before it broke counts as a new break, not one more failed
+#: attempt of the last: a quiet stream (no message for an hour) that breaks twice gets its full
+#: reconnect_timeout each time.
+_ESTABLISHED_S = 5.0
 
 
 class AsyncStream(Generic[T], AsyncIterator[T]):
@@ -80,7 +84,8 @@ class AsyncStream(Generic[T], AsyncIterator[T]):
     When the stream ends UNAVAILABLE (the server stopped, the connection broke) or
     RESOURCE_EXHAUSTED (it fell behind), it is opened again after the last message received
     (its ``cursor``), with a backoff from 0.1 s to 2 s (or the server's ``retry-after-ms``),
-    for up to the client's ``reconnect_timeout`` without a message; then the error is raised.
+    for up to the client's ``reconnect_timeout`` of failed attempts in a row (an attempt that
+    delivers a message, or stays open 5 s, ends the row); then the error is raised.
     Any other status raises at once. Nothing is missed and nothing repeated as long as the
     server still retains the entries after the cursor.
 
@@ -147,6 +152,7 @@ class AsyncStream(Generic[T], AsyncIterator[T]):
         while not self._cancelled:
             call = self._open(self._cursor)
             self._call = call
+            opened_at = loop.time()
             try:
                 async for msg in call:
                     broken_since, backoff = None, _FIRST_BACKOFF_S
@@ -163,7 +169,8 @@ class AsyncStream(Generic[T], AsyncIterator[T]):
                     return
                 err = from_rpc_error(rpc_err)
                 now = loop.time()
-                broken_since = now if broken_since is None else broken_since
+                if broken_since is None or now - opened_at >= _ESTABLISHED_S:
+                    broken_since, backoff = now, _FIRST_BACKOFF_S
                 if not self._resume or err.code not in _RESUMABLE or now - broken_since >= self._reconnect_timeout:
                     raise err from rpc_err
                 await asyncio.sleep(max(backoff, err.retry_after or 0.0))
@@ -469,16 +476,18 @@ class AsyncClient:
         no result within ``timeout`` seconds raises DeadlineExceededError (a ``TimeoutError``).
         The wait survives a server restart (it asks again, README "Streams").
         """
+        result: TaskResult | None = None
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(timeout) as scope:
                 await self.get_status(task_id)  # NOT_FOUND now, rather than waiting for a task that never comes
-                result: TaskResult | None = None
                 # Read on to the end the server gives the stream (close_when_done): cancelling it
                 # instead resets the stream, and a client resetting hundreds a second has its
                 # connection closed by the server's HTTP/2 rapid-reset protection.
                 async for r in self.results(task_ids=[task_id], close_when_done=True):
                     result = result or r
         except TimeoutError:
+            if not scope.expired():
+                raise  # a call's own deadline (DeadlineExceededError), not the wait's
             raise DeadlineExceededError(f"no result for task {task_id} within {timeout} s") from None
         if result is None:
             raise OrchestratorError(f"the result stream of task {task_id} ended without a result")
@@ -634,12 +643,14 @@ class AsyncClient:
     async def wait_for_workflow_run(self, run_id: str, timeout: float | None = None) -> WorkflowRun:
         """The whole run once it has ended (at once when it has); DeadlineExceededError after
         ``timeout`` seconds. Steps that failed do not raise: look at ``state`` and the steps."""
+        ended = False
         try:
-            async with asyncio.timeout(timeout):
-                ended = False
+            async with asyncio.timeout(timeout) as scope:
                 async for update in self.watch_workflow_run(run_id):
                     ended = ended or update.run_state.is_final
         except TimeoutError:
+            if not scope.expired():
+                raise
             raise DeadlineExceededError(f"run {run_id} did not end within {timeout} s") from None
         if not ended:
             raise OrchestratorError(f"the status stream of run {run_id} ended before the run did")
