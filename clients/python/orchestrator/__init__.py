@@ -10,7 +10,7 @@ runner (``orchestrator.runner``).
         async with AsyncClient("127.0.0.1:50052") as client:
             submitted = await client.submit("cpu_short", {"text": "hello"})
             result = await client.wait_for_result(submitted.task_id, timeout=60)
-            print(result.state, result.result)  # TaskState.SUCCEEDED {'text': 'hello'}
+            print(result.state, result.result)  # succeeded {'text': 'hello'}
 
     asyncio.run(main())
 
