@@ -1,7 +1,7 @@
 """The asyncio client (grpc.aio): every call of orchestrator.v1.OrchestratorService as a
 coroutine, and its server streams as async iterators that resume from their cursor.
 
-The blocking :class:`~orchestrator.Client` runs this same client on a private event loop.
+The blocking :class:`~orchestrator.Client` runs this same client on an event loop thread of its own.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from ._types import (
     Executor,
     FailurePolicy,
     Health,
+    LogLine,
     Metrics,
     Pool,
     RetryError,
@@ -53,7 +54,6 @@ from ._types import (
     WorkflowRunSummary,
     WorkflowUpdate,
     WorkflowVersion,
-    LogLine,
     _int,
     _ms,
     _str_list,
@@ -70,7 +70,7 @@ T = TypeVar("T")
 _RESUMABLE = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
 _FIRST_BACKOFF_S = 0.1
 _MAX_BACKOFF_S = 2.0
-#: How long a broken stream keeps trying to reopen, with no message in between, before it raises.
+#: How long a broken stream keeps trying to reopen (failed attempts in a row) before it raises.
 DEFAULT_RECONNECT_TIMEOUT_S = 60.0
 #: A call that stayed open this long before it broke counts as a new break, not one more failed
 #: attempt of the last: a quiet stream (no message for an hour) that breaks twice gets its full
