@@ -190,6 +190,9 @@ class AsyncClient:
             result = await client.wait_for_result(submitted.task_id, timeout=60)
             print(result.state, result.result)
 
+    Make it inside a coroutine, on the loop that will use it: grpc.aio binds a channel to the
+    event loop running when it is made (outside any loop, ``Client`` is the one to use).
+
     Args:
         address: ``host:port`` of the orchestrator's gRPC server.
         token: Bearer token sent with every call (``authorization: Bearer <token>``).
