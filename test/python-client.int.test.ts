@@ -99,6 +99,7 @@ const EXPECTED: Record<string, string[]> = {
     'test_schedules',
     'test_deadlines',
     'test_tokens',
+    'test_call_metadata_is_asked_for_each_call',
     'test_resource_exhausted_carries_retry_after',
     'test_mutual_tls',
     'test_class_limits_and_pools',

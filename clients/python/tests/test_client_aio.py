@@ -383,6 +383,20 @@ class AsyncClientTest(unittest.IsolatedAsyncioTestCase):
                 await reader.submit(CLASS, {"a": "1"})
             self.assertIn("submit", raised.exception.message)
 
+    async def test_call_metadata_is_asked_for_each_call(self) -> None:
+        asked: list[str] = []
+
+        def traceparent() -> dict[str, str]:
+            asked.append("traceparent")
+            return {"traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+
+        async with AsyncClient(ADDR, token=TOKEN, call_metadata=traceparent) as traced:
+            await traced.health()
+            submitted = await traced.submit(CLASS, {"traced": "yes"})
+            self.assertEqual((await traced.wait_for_result(submitted.task_id, timeout=30)).result, {"traced": "yes"})
+        # health, submit, and the wait's status call and result stream.
+        self.assertEqual(len(asked), 4)
+
     async def test_resource_exhausted_carries_retry_after(self) -> None:
         if not SLOW_TOKEN:
             self.skipTest("no rate-limited token given")

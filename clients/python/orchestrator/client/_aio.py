@@ -19,7 +19,7 @@ from ._connection import (
     DEFAULT_MAX_MESSAGE_BYTES,
     DEFAULT_TIMEOUT_S,
     TlsConfig,
-    call_metadata,
+    call_metadata as _call_metadata,
     channel_options as _channel_options,
 )
 from ._types import (
@@ -201,7 +201,9 @@ class AsyncClient:
         timeout: Deadline of unary calls in seconds, when a call gives none (``rpc_timeout``);
             ``None``: no deadline. Default 30.
         max_message_bytes: Largest message sent or received; default 64 MiB, the server's.
-        metadata: Extra metadata every call carries (e.g. a ``traceparent``).
+        metadata: Extra metadata every call carries.
+        call_metadata: Extra metadata asked for at each call: e.g. the W3C ``traceparent`` of
+            the caller's active span, which submissions continue (README "Tracing").
         reconnect_timeout: How long a broken stream keeps trying to reopen, in seconds.
         channel_options: Extra gRPC channel arguments, after the client's own.
     """
@@ -215,6 +217,7 @@ class AsyncClient:
         timeout: float | None = DEFAULT_TIMEOUT_S,
         max_message_bytes: int = DEFAULT_MAX_MESSAGE_BYTES,
         metadata: Mapping[str, str] | None = None,
+        call_metadata: Callable[[], Mapping[str, str]] | None = None,
         reconnect_timeout: float = DEFAULT_RECONNECT_TIMEOUT_S,
         channel_options: Sequence[tuple[str, Any]] = (),
     ) -> None:
@@ -227,7 +230,8 @@ class AsyncClient:
         else:
             self._channel = grpc.aio.secure_channel(address, tls_config._credentials(), options=options)
         self._stub = pb_grpc.OrchestratorServiceStub(self._channel)
-        self._metadata = call_metadata(token, metadata)
+        self._metadata = _call_metadata(token, metadata)
+        self._per_call = call_metadata
         self._timeout = timeout
         self._reconnect_timeout = reconnect_timeout
         self.address = address
@@ -244,10 +248,16 @@ class AsyncClient:
 
     # ---------- plumbing ----------
 
+    def _md(self) -> tuple[tuple[str, str], ...]:
+        """The metadata of one call: the client's, then call_metadata's (never an authorization)."""
+        if self._per_call is None:
+            return self._metadata
+        return self._metadata + _call_metadata(None, self._per_call())
+
     async def _unary(self, method: Callable[..., Awaitable[Any]], request: Any, rpc_timeout: float | None) -> Any:
         try:
             return await method(
-                request, metadata=self._metadata, timeout=self._timeout if rpc_timeout is None else rpc_timeout
+                request, metadata=self._md(), timeout=self._timeout if rpc_timeout is None else rpc_timeout
             )
         except grpc.aio.AioRpcError as err:
             raise from_rpc_error(err) from err
@@ -258,7 +268,7 @@ class AsyncClient:
         def open_call(cursor: str) -> Any:
             if cursor and hasattr(request, "cursor"):
                 request.cursor = cursor
-            return method(request, metadata=self._metadata)
+            return method(request, metadata=self._md())
 
         return AsyncStream(
             open_call, decode, cursor=getattr(request, "cursor", ""), resume=resume, reconnect_timeout=self._reconnect_timeout
@@ -442,7 +452,7 @@ class AsyncClient:
                 req.task_ids.extend(t for t in task_ids if t not in delivered)
                 if not req.task_ids:
                     return _EmptyCall()
-            return self._stub.StreamTaskResults(req, metadata=self._metadata)
+            return self._stub.StreamTaskResults(req, metadata=self._md())
 
         return AsyncStream(open_call, decode, cursor=cursor, reconnect_timeout=self._reconnect_timeout)
 
