@@ -37,6 +37,9 @@ let env: Record<string, string>;
 beforeAll(async () => {
   if (!available) return;
   certs = makeTestCerts();
+  // pip builds the package while the system starts.
+  const installing = installPythonPackage();
+  installing.catch(() => undefined);
   sys = await startSystem({
     toml: `${TEST_CONFIG_TOML}\n[[grpc.auth.tokens]]\ntoken = "${ADMIN_TOKEN}"\nrole = "admin"\n[[grpc.auth.tokens]]\ntoken = "${READ_TOKEN}"\nrole = "read"\n[[grpc.auth.tokens]]\ntoken = "${SLOW_TOKEN}"\nrole = "submit"\nsubmitRateLimit = { perSecond = 0.01, burst = 1 }\n`,
   });
@@ -56,7 +59,7 @@ beforeAll(async () => {
   tlsOrchestrator = new Orchestrator({ config: tlsConfig, redisUrl: sys.redis.url, logger: createLogger('warn', { process: 'test-orchestrator-tls' }) });
   await tlsOrchestrator.start();
   await sys.startPool({ classes: 'cpu_short' });
-  py = await installPythonPackage();
+  py = await installing;
   env = {
     ORQ_TEST_ADDR: sys.addr,
     ORQ_TEST_TOKEN: ADMIN_TOKEN,
