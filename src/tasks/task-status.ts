@@ -7,6 +7,7 @@
  */
 import { decodeTaskIndex, submittedMs } from '../store/codecs/task-index.js';
 import { Job, type JobState } from 'bullmq';
+import { readTaskStatus, type TaskStatusRead } from '../store/tasks/read-task-status.js';
 import type { RedisClient } from '../redis/redis-client.js';
 import type { Keys } from '../store/keys.js';
 import { OrchestratorError } from '../errors/errors.js';
@@ -71,7 +72,12 @@ export interface TaskStatusReaderOptions {
 }
 
 export class TaskStatusReader {
-  constructor(private readonly opts: TaskStatusReaderOptions) {}
+  /** GetTaskStatus's one-call read, on a single Redis (on a cluster the index and the class's keys are apart). */
+  private readonly readOne?: (taskId: string) => Promise<TaskStatusRead>;
+
+  constructor(private readonly opts: TaskStatusReaderOptions) {
+    if (!opts.keys.feedsPerClass) this.readOne = readTaskStatus(opts.redis, opts.keys);
+  }
 
   /** The task's class, or not_found. */
   async classOf(taskId: string): Promise<{ taskClass: string; cancelReason: string | null }> {
@@ -101,25 +107,14 @@ export class TaskStatusReader {
   }
 
   async get(taskId: string): Promise<TaskStatusView> {
+    if (this.readOne) return this.getInOneCall(taskId);
     // The index value's list entry gives the submit time reported (see view()).
     const { taskClass, submittedAtMs, cancelReason, claimedOnly } = await this.indexed(taskId);
     const queue = this.opts.queues.of(taskClass, taskId);
     // Sent together: the failure is read with the job rather than after it, whatever the state turns out to be.
     const [found, failureJson] = await Promise.all([Job.fromId(queue, taskId), this.opts.redis.hget(queue.toKey(taskId), FAILURE_FIELD)]);
     const job = found as Job<TaskJobData> | undefined;
-    if (!job) {
-      if (cancelReason !== null) {
-        const error = `cancelled: ${cancelReason}`;
-        return { ...empty(taskId, taskClass), state: 'cancelled', error, failure: failureFromMessage(error, 'cancelled'), submittedAtMs: submittedAtMs ?? 0 };
-      }
-      if (claimedOnly) {
-        // Claimed on a Redis Cluster by a submission that stopped before adding it (codecs/task-index.ts).
-        throw new OrchestratorError('not_found', `task_id: task "${taskId}" was claimed by a submission that did not complete; submit it again`, {
-          field: 'task_id',
-        });
-      }
-      throw new OrchestratorError('not_found', `task_id: task "${taskId}" is no longer retained`, { field: 'task_id' });
-    }
+    if (!job) return this.jobless(taskId, taskClass, submittedAtMs, cancelReason, claimedOnly);
     const state = await job.getState();
     if ((state === 'completed' || state === 'failed') && !job.finishedOn) {
       // It finished between reading the job and reading its state: read the finished job.
@@ -130,6 +125,40 @@ export class TaskStatusReader {
     return this.view(job, state, cancelReason !== null, submittedAtMs, failureJson);
   }
 
+  /** get() on a single Redis: one script reads the index, the cancel mark, the job and its state at one instant. */
+  private async getInOneCall(taskId: string): Promise<TaskStatusView> {
+    const read = await this.readOne!(taskId);
+    if (read.indexValue === null) throw new OrchestratorError('not_found', `task_id: no task "${taskId}"`, { field: 'task_id' });
+    const v = decodeTaskIndex(read.indexValue);
+    const { taskClass } = v;
+    const submittedAtMs = submittedMs(v);
+    // The class is Redis's word: one this front end does not serve throws here, as it would reading the job.
+    const queue = this.opts.queues.of(taskClass, taskId);
+    if (!read.job) return this.jobless(taskId, taskClass, submittedAtMs, read.cancelReason, v.listEntry === '' && v.claimedMs !== '');
+    return this.view(
+      jobOfHash(queue.name, taskId, read.job.fields),
+      read.job.state,
+      read.cancelReason !== null,
+      submittedAtMs,
+      read.job.fields[FAILURE_FIELD] ?? null,
+    );
+  }
+
+  /** A task whose job is gone: cancelled while queued, claimed by a submission that did not complete, or no longer retained. */
+  private jobless(taskId: string, taskClass: string, submittedAtMs: number | undefined, cancelReason: string | null, claimedOnly: boolean): TaskStatusView {
+    if (cancelReason !== null) {
+      const error = `cancelled: ${cancelReason}`;
+      return { ...empty(taskId, taskClass), state: 'cancelled', error, failure: failureFromMessage(error, 'cancelled'), submittedAtMs: submittedAtMs ?? 0 };
+    }
+    if (claimedOnly) {
+      // Claimed on a Redis Cluster by a submission that stopped before adding it (codecs/task-index.ts).
+      throw new OrchestratorError('not_found', `task_id: task "${taskId}" was claimed by a submission that did not complete; submit it again`, {
+        field: 'task_id',
+      });
+    }
+    throw new OrchestratorError('not_found', `task_id: task "${taskId}" is no longer retained`, { field: 'task_id' });
+  }
+
   /**
    * `submittedAtMs`: the ms of the task's entry in its class's task list, the time ListTasks
    * filters and pages on (Redis's clock when the claim script ran, also the `at` of its
@@ -138,7 +167,7 @@ export class TaskStatusReader {
    * reporting it made a window built from reported times miss the tasks at its edges. Falls back
    * to the job timestamp for a task without a task-list entry.
    */
-  view(job: Job<TaskJobData>, state: JobState | 'unknown', cancelRequested: boolean, submittedAtMs?: number, failureJson?: string | null): TaskStatusView {
+  view(job: StatusJob, state: JobState | 'unknown', cancelRequested: boolean, submittedAtMs?: number, failureJson?: string | null): TaskStatusView {
     const ours = mapState(state, cancelRequested);
     const before = attemptsBefore(job.data);
     let resultJson = state === 'completed' ? JSON.stringify(job.returnvalue ?? null) : '';
@@ -184,6 +213,57 @@ export class TaskStatusReader {
       undeliverable,
     };
   }
+}
+
+/** What a status shows of a task's BullMQ job: a Job has it, and so has a job read from its hash (jobOfHash). */
+export type StatusJob = Pick<
+  Job<TaskJobData>,
+  | 'id'
+  | 'queueName'
+  | 'data'
+  | 'returnvalue'
+  | 'failedReason'
+  | 'attemptsMade'
+  | 'progress'
+  | 'processedBy'
+  | 'timestamp'
+  | 'processedOn'
+  | 'finishedOn'
+  | 'priority'
+> & { opts: { attempts?: number } };
+
+const int = (v: string | undefined): number | undefined => (v ? parseInt(v, 10) : undefined);
+
+/**
+ * A job's hash (as HGETALL gives it) read the way BullMQ reads one (its Job.fromId): the
+ * attempts made under BullMQ's short name `atm`, the worker under `pb`, the return value and
+ * progress as JSON, the options' attempts from the stored options.
+ */
+export function jobOfHash(queueName: string, id: string, h: Record<string, string>): StatusJob {
+  let returnvalue: unknown;
+  if (h.returnvalue !== undefined) {
+    try {
+      returnvalue = JSON.parse(h.returnvalue);
+    } catch {
+      returnvalue = h.returnvalue;
+    }
+  }
+  const opts = JSON.parse(h.opts || '{}') as { attempts?: unknown };
+  return {
+    id,
+    queueName,
+    data: JSON.parse(h.data || '{}') as TaskJobData,
+    opts: { attempts: typeof opts.attempts === 'number' ? opts.attempts : undefined },
+    returnvalue,
+    failedReason: h.failedReason as string,
+    attemptsMade: int(h.atm ?? h.attemptsMade) ?? 0,
+    progress: JSON.parse(h.progress || '0') as Job['progress'],
+    processedBy: h.pb,
+    timestamp: int(h.timestamp) ?? 0,
+    processedOn: int(h.processedOn),
+    finishedOn: int(h.finishedOn),
+    priority: int(h.priority) ?? 0,
+  };
 }
 
 /** A failed task's kind, read back from the prefix of its stored error (processor's failedReason). */
