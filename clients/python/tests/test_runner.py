@@ -275,7 +275,7 @@ class CancelTest(RunnerCase):
         await self.started(call)
         call.cancel()
         await wait_until(lambda: f"t-{task}-call" in self.seen.cancelled, what="the function saw its cancel")
-        self.assertEqual(self.seen.cancelled[f"t-{task}-call"], "call_ended")
+        self.assertEqual(self.seen.cancelled[f"t-{task}-call"], "caller_gone")
         await wait_until(lambda: self.runner.running == 0, what="the slot is free")
 
     async def test_cancelling_the_call_cancels_an_async_function(self) -> None:
@@ -463,6 +463,8 @@ class RegistrationTest(unittest.TestCase):
         cases += [
             (lambda: runner.register("a", lambda payload: None), 'task "a" is already registered'),
             (lambda: runner.register("", lambda payload: None), "name"),
+            (lambda: runner.register("../etc", lambda payload: None), "is not a task name"),
+            (lambda: runner.register("a b", lambda payload: None), "is not a task name"),
             (lambda: runner.register("b", 42), "fn"),  # type: ignore[arg-type]
             (lambda: runner.register("c", lambda: None), "fn"),
         ]

@@ -163,7 +163,7 @@ class ShutdownTest(unittest.IsolatedAsyncioTestCase):
         for call in calls:
             failure = (await self.rest(call))[-1].failure
             self.assertEqual((failure.error_type, failure.retryable), ("Shutdown", True))
-            self.assertEqual(failure.message, "the runner shut down before the task finished")
+            self.assertEqual(failure.message, "a shutdown stopped the task before it finished")
         self.assertEqual(await child.exit_code(), 0, "\n".join(child.lines))
 
     async def test_a_sync_function_ignoring_its_cancel_does_not_hold_the_process(self) -> None:

@@ -39,8 +39,9 @@ _CANCEL_FAILURES: dict[str, tuple[str, bool, str]] = {
     "cancelled": ("cancelled", False, "Cancelled"),
     "timed_out": ("timed out: the attempt's deadline passed", True, "TimedOut"),
     "replaced": ("replaced by a second delivery of the same attempt", True, "Cancelled"),
-    "shutdown": ("the runner shut down before the task finished", True, "Shutdown"),
-    "call_ended": ("the call ended before the task finished", True, "Cancelled"),
+    "shutdown": ("a shutdown stopped the task before it finished", True, "Shutdown"),
+    "caller_gone": ("the call ended before the task finished", True, "Cancelled"),
+    "abandoned": ("abandoned by its pool", True, "Cancelled"),
 }
 
 

@@ -109,8 +109,9 @@ class TaskContext:
 
     @property
     def cancel_reason(self) -> str:
-        """Why the attempt was cancelled ("cancelled", "timed_out", "replaced", "shutdown",
-        "call_ended"), or empty while it was not."""
+        """Why the attempt was cancelled, or empty while it was not: "cancelled" (CancelTask),
+        "timed_out", "replaced" (a second delivery), "shutdown" (the runner's or the pool's),
+        "caller_gone" (the call ended: a pool that died), "abandoned", or a pool's own word."""
         return self._cancel_reason
 
     def time_left(self) -> float | None:

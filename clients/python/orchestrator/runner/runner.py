@@ -7,6 +7,7 @@ import asyncio
 import inspect
 import logging
 import os
+import re
 import signal
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -25,6 +26,9 @@ from orchestrator.runner.v1 import runner_pb2_grpc
 log = logging.getLogger("orchestrator.runner")
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+#: A task name: what pools accept in a task's executor (src/executors/runner.ts, RUNNER_TASK_NAME_RE).
+TASK_NAME_RE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.:/-]{0,127}")
 
 #: Default address: where the earlier stack's Python task service listened.
 DEFAULT_ADDRESS = "127.0.0.1:8083"
@@ -131,8 +135,8 @@ class Runner:
 
     def register(self, name: str, fn: Callable[..., Any]) -> None:
         """Serves ``fn`` under ``name``; see :meth:`task`."""
-        if not isinstance(name, str) or not name:
-            raise ValueError("name: a task name must be a non-empty string")
+        if not isinstance(name, str) or not TASK_NAME_RE.fullmatch(name):
+            raise ValueError(f"name: {name!r} is not a task name ([A-Za-z0-9_.:/-], at most 128, not starting with one of .:/-)")
         if name in self._tasks:
             raise ValueError(f'name: task "{name}" is already registered')
         if not callable(fn):

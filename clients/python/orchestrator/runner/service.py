@@ -108,4 +108,4 @@ class TaskRunnerService(runner_pb2_grpc.TaskRunnerServicer):
             if not finished:
                 # The caller went away (the pool's timeout, CancelTask, a pool that stopped or
                 # died, the runner's own shutdown): the work is wasted, stop it.
-                attempt.cancel("call_ended")
+                attempt.cancel("caller_gone")
