@@ -77,6 +77,12 @@ def make_runner(seen: Seen, **options: Any) -> Runner:
         print("partial", end="")
         return list(range(int(payload["n"])))
 
+    @runner.task("chatter")
+    async def chatter(payload: dict[str, str], ctx: TaskContext) -> None:
+        for i in range(20):
+            print(ctx.task_id, i)
+            await asyncio.sleep(0)
+
     @runner.task()
     def payload_only(payload: dict[str, str]) -> int:
         return len(payload)
@@ -183,7 +189,7 @@ class ExecuteTest(RunnerCase):
         answer = await self.stub.Describe(runner_pb2.DescribeRequest(), timeout=10)
         self.assertEqual(
             list(answer.task_names),
-            ["echo", "fail", "payload_only", "refuse", "steps", "sync_steps", "unserialisable", "wait_async", "wait_sync"],
+            ["chatter", "echo", "fail", "payload_only", "refuse", "steps", "sync_steps", "unserialisable", "wait_async", "wait_sync"],
         )
         self.assertEqual(answer.max_concurrency, 4)
         self.assertIn("test-runner", answer.runner)
@@ -226,6 +232,12 @@ class ExecuteTest(RunnerCase):
         texts = [e.progress.json if kind(e) == "progress" else e.log.text if kind(e) == "log" else e.result.json for e in events]
         self.assertEqual(texts, ["0", "line 0", "1", "line 1", "2", "line 2", "partial", "[0,1,2]"])
         self.assertEqual(kind(events[-1]), "result")
+
+    async def test_print_in_concurrent_tasks_reaches_each_attempts_own_log(self) -> None:
+        first, second = await asyncio.gather(self.execute(request("chatter", "t-one")), self.execute(request("chatter", "t-two")))
+        for task_id, events in (("t-one", first), ("t-two", second)):
+            lines = [e.log.text for e in events if kind(e) == "log"]
+            self.assertEqual(lines, [f"{task_id} {i}" for i in range(20)])
 
     async def test_a_function_of_the_payload_alone(self) -> None:
         events = await self.execute(request("payload_only", "t-one", payload={"x": "1", "y": "2"}))

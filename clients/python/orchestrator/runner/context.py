@@ -20,14 +20,14 @@ MAX_PROGRESS_BYTES = 64 * 1024
 
 class Sent:
     """The return value of ``ctx.progress`` and ``ctx.log``: the event is already queued when the
-    call returns, so synchronous code ignores it and asynchronous code may ``await`` it (which
-    returns at once). It is not a coroutine, so an un-awaited call warns about nothing."""
+    call returns, so synchronous code ignores it. Awaiting it (in async code) lets the event loop
+    run once, so the call can send the event even while the function computes in a loop. It is
+    not a coroutine, so an un-awaited call warns about nothing."""
 
     __slots__ = ()
 
-    def __await__(self) -> Generator[Any, None, None]:
-        return
-        yield  # pragma: no cover - makes this a generator
+    def __await__(self) -> Generator[None, None, None]:
+        yield  # one turn of the event loop, as asyncio.sleep(0)
 
 
 _SENT = Sent()

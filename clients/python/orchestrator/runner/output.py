@@ -13,7 +13,7 @@ import io
 import sys
 import threading
 from collections.abc import Callable
-from typing import TextIO
+from typing import Any, TextIO
 
 #: Where the current task's writes go: one sink per stream, or None outside a task.
 current_sinks: contextvars.ContextVar[tuple[LineSink, LineSink] | None] = contextvars.ContextVar(
@@ -73,6 +73,10 @@ class _RoutedStream(io.TextIOBase):
     @property
     def encoding(self) -> str:  # type: ignore[override]
         return getattr(self.original, "encoding", "utf-8")
+
+    def __getattr__(self, name: str) -> Any:
+        # What the stand-in does not route (`buffer`, `errors`, ...) is the original stream's.
+        return getattr(self.original, name)
 
 
 _lock = threading.Lock()
