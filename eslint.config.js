@@ -28,9 +28,9 @@ export default tseslint.config(
     },
   },
   {
-    // npm start's wrapper: plain Node ESM, run before anything is compiled.
-    files: ['src/bin/npm-start.mjs'],
-    languageOptions: { sourceType: 'module', globals: { process: 'readonly', performance: 'readonly', URL: 'readonly' } },
+    // npm start's wrapper and the suites' fixture processes: plain Node ESM.
+    files: ['src/bin/npm-start.mjs', 'test/fixtures/*.mjs'],
+    languageOptions: { sourceType: 'module', globals: { process: 'readonly', performance: 'readonly', URL: 'readonly', setTimeout: 'readonly' } },
   },
   {
     // The client's import chain (orchestrator/client) loads gRPC and the generated code only, so

@@ -20,6 +20,7 @@ export interface ClassPolicyOverrides {
   command?: Partial<ClassPolicy['command']>;
   container?: Partial<ClassPolicy['container']>;
   slurm?: Partial<ClassPolicy['slurm']>;
+  runner?: Partial<ClassPolicy['runner']>;
 }
 
 function mergePolicy(base: ClassPolicy, o: ClassPolicyOverrides | undefined): ClassPolicy {
@@ -30,6 +31,7 @@ function mergePolicy(base: ClassPolicy, o: ClassPolicyOverrides | undefined): Cl
     command: { ...base.command, ...o.command },
     container: { ...base.container, ...o.container },
     slurm: { ...base.slurm, ...o.slurm },
+    runner: { ...base.runner, ...o.runner },
   };
 }
 

@@ -107,6 +107,7 @@ describe('executor registry', () => {
       timeLimitMinutes: 0,
       env: { S: '${inputs.x}' },
     },
+    { kind: 'runner', task: 'resize', runner: 'py' },
   ];
 
   it('maps each kind to its proto message and back unchanged', () => {
@@ -156,6 +157,7 @@ describe('executor registry', () => {
       http: [],
       container: ['executor.container.command[0]', 'executor.container.env.E'],
       slurm: ['executor.slurm.script', 'executor.slurm.env.S'],
+      runner: [],
     });
   });
 
@@ -179,6 +181,8 @@ describe('executor registry', () => {
           env: {},
         },
       },
+      { runner: { task: 'resize', runner: 'py' } },
+      { runner: { task: 'resize' } },
     ];
     for (const e of input) expect(executorInputFromPb(executorInputToPb(e))).toEqual(e);
     const container = executorInputToPb({ container: { image: 'busybox' } });

@@ -91,6 +91,18 @@ describe('package entry points', { timeout: 60_000 }, () => {
     expect(ours.filter((m) => !allowed.test(m))).toEqual([]);
   });
 
+  it('orchestrator/runner loads the task runner, its generated code and gRPC, and none of the server', () => {
+    const { exports, modules } = load('orchestrator/runner');
+    expect(exports).toEqual(readmeExports('orchestrator/runner'));
+    const packages = packagesOf(modules);
+    for (const name of SERVER_ONLY) expect(packages, `the runner loaded ${name}`).not.toContain(name);
+    expect(packages).toContain('@grpc/grpc-js');
+    const ours = modules.filter((m) => m.startsWith('dist/'));
+    expect(ours).toContain('dist/src/runner/task-runner.js');
+    const allowed = /^dist\/src\/(entry|runner)\/|^dist\/src\/gen\/orchestrator\/runner\/|^dist\/src\/version\.js$/;
+    expect(ours.filter((m) => !allowed.test(m))).toEqual([]);
+  });
+
   it.each(['orchestrator/server', 'orchestrator/pool'])('%s exports what the README lists', (entry) => {
     expect(load(entry).exports).toEqual(readmeExports(entry));
   });

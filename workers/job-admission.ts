@@ -134,6 +134,7 @@ export const JOB_EXECUTOR_READERS = {
       env: strRecord(v.env ?? {}, `${f}.env`),
     };
   },
+  runner: (v, f) => ({ kind: 'runner', task: str(v.task, `${f}.task`), runner: str(v.runner ?? '', `${f}.runner`) }),
 } as const satisfies { readonly [K in ExecutorKind]: (v: Record<string, unknown>, field: string) => ExecutorSpecOf<K> };
 
 /** The executor spec of a job, every field of the right type; BadJob otherwise. */

@@ -262,6 +262,8 @@ export function createTaskProcessor(opts: TaskProcessorOptions): Processor<TaskJ
         taskId,
         taskClass,
         attempt,
+        maxAttempts: job.opts.attempts ?? 1,
+        deadlineAtMs: Date.now() + task.timeoutMs,
         signal,
         env,
         gpu,

@@ -26,6 +26,7 @@ import { lastAttempt, type TaskJobData } from '../src/tasks/task-spec.js';
 import { jobExecutorKind } from '../src/store/codecs/job-data.js';
 import { cleanEnvironment } from './executors/command.js';
 import { createPoolExecutors } from './executors/pool-executors.js';
+import type { RunnerExecutor } from './executors/runner.js';
 import { JobAdmission } from './job-admission.js';
 import { canRunAs, poolUid, poolUserName, resolveRunAs, type RunAsUser } from './run-as.js';
 import type { Executor } from './executors/executor.js';
@@ -211,6 +212,7 @@ export class WorkerPool {
       runAs,
       guard,
       commandKillGraceMs: COMMAND_KILL_GRACE_MS,
+      registry,
     });
     const outcomes = new PendingOutcomes({ eventsMaxLen: config.streams.eventsMaxLen, resultsMaxLen: config.streams.resultsMaxLen });
     const started = new PendingStarts();
@@ -476,6 +478,7 @@ export class WorkerPool {
       lastHeartbeatMs: now,
       startedAtMs: this.startedAtMs,
       draining: this.drainMode,
+      runners: (this.executors.get('runner') as RunnerExecutor | undefined)?.statuses() ?? [],
     });
     try {
       this.applyDrain(await poolHeartbeat(this.redis, this.keys)(this.id, { nowMs: now, facts, goneListedMs, heartbeatMs }));

@@ -142,6 +142,10 @@ export const EXECUTOR_READERS = {
       },
     };
   },
+  runner: (v, at) => {
+    const r = fields(v, at, ['task', 'runner']);
+    return { runner: { task: str(r.task, `${at}.task`) ?? bad(at, 'needs a task'), runner: str(r.runner, `${at}.runner`) } };
+  },
 } satisfies { [K in ExecutorKind]: (v: unknown, at: string) => { [P in K]: ExecutorInputs[K] } };
 
 function executor(v: unknown, where: string): ExecutorInput | undefined {

@@ -23,6 +23,7 @@ import { ENV_MANAGER_ROLES, GRPC_ROLES } from '../auth/roles.js';
 import { normaliseAbsolutePath, normaliseHttpUrl, type ExecutorPolicy } from '../executors/executor-policy.js';
 import { parseCommandTemplate, type CommandTemplate } from '../executors/command-template.js';
 import { CONTAINER_USER_RE, IMAGE_PATTERN_RE } from '../executors/container.js';
+import { RUNNER_NAME_RE, RUNNER_TASK_NAME_RE } from '../executors/runner.js';
 import { SLURM_NAME_RE } from '../executors/slurm.js';
 
 const keep = z.strictObject({ count: z.number().int().min(0), ageMs: z.number().int().min(0) });
@@ -65,6 +66,12 @@ const classPolicy = z.strictObject({
       raw: z.boolean().optional(),
       partitions: z.array(z.string().regex(SLURM_NAME_RE)).optional(),
       accounts: z.array(z.string().regex(SLURM_NAME_RE)).optional(),
+    })
+    .optional(),
+  runner: z
+    .strictObject({
+      runners: z.array(z.string().regex(RUNNER_NAME_RE, 'expected a runner name of executors.runner.runners')).optional(),
+      tasks: z.array(z.string().regex(RUNNER_TASK_NAME_RE, 'expected a task name')).optional(),
     })
     .optional(),
 });
@@ -236,6 +243,33 @@ function refuseOpenProbes(ctx: z.RefinementCtx, addrKey: string, addr: string, o
  * EXECUTOR_KINDS (src/executors/executor-kind.ts) is a compile error here until it has its
  * section (README "Adding an executor kind").
  */
+/** One task runner of `[executors.runner.runners.NAME]` (workers/executors/runner-targets.ts). */
+const runnerTarget = z.strictObject({
+  /** host:port the runner serves orchestrator.runner.v1.TaskRunner on, e.g. "127.0.0.1:8083". */
+  address: hostPort,
+  /** Sent as "authorization: Bearer <token>" on every call; "" for none. @default "" */
+  token: z.string().default(''),
+  /** A file holding the token (read at start; wins over `token`). @default "" */
+  tokenFile: z.string().default(''),
+  /**
+   * TLS to the runner: true for the system's CAs, or the PEM files of a private CA and a client
+   * certificate, and the name the runner's certificate is checked against. @default false (plaintext)
+   */
+  tls: z
+    .union([
+      z.boolean(),
+      z.strictObject({
+        ca: z.string().default(''),
+        cert: z.string().default(''),
+        key: z.string().default(''),
+        serverName: z.string().default(''),
+      }),
+    ])
+    .default(false),
+  /** Most calls in flight from one pool; 0 for what the runner announces (Describe), else the lower of both. @default 0 */
+  maxConcurrency: z.number().int().min(0).max(100_000).default(0),
+});
+
 const executorSections = {
   handler: z
     .strictObject({
@@ -321,6 +355,24 @@ const executorSections = {
       outputTailBytes: z.number().int().min(0).default(16_384),
       /** Named scripts: `[executors.slurm.scripts.NAME] argv = [...]`, run by a generated batch script. @default {} */
       scripts: z.record(commandName, commandTemplate).default({}),
+    })
+    .prefault({}),
+  runner: z
+    .strictObject({
+      /** Task runners by name: `[executors.runner.runners.NAME] address = "host:port"` (README "Task runners"). @default {} */
+      runners: z.record(z.string().regex(RUNNER_NAME_RE, 'a runner name is [A-Za-z0-9_.-], not starting with "." or "-"'), runnerTarget).default({}),
+      /** After a Cancel, how long a runner has to end the attempt's call before it is cut off. @default 5000 */
+      cancelGraceMs: z.number().int().min(0).default(5_000),
+      /** Longest a pool waits for a runner to answer Describe (connecting included). @default 5000 */
+      connectTimeoutMs: z.number().int().min(100).default(5_000),
+      /** How often a runner that is down is asked again (Describe). @default 1000 */
+      reconnectMs: z.number().int().min(50).default(1_000),
+      /** Largest result (its JSON) or failure detail a runner may send, in bytes. @default 1048576 */
+      maxMessageBytes: z
+        .number()
+        .int()
+        .min(1024)
+        .default(1 << 20),
     })
     .prefault({}),
 } satisfies Record<ExecutorKind, z.ZodType>;
@@ -1056,6 +1108,7 @@ export function executorPolicyOf(config: Config): ExecutorPolicy {
     testHandlers: config.executors.handler.testHandlers,
     commands: templates(config.executors.command.commands),
     slurmScripts: templates(config.executors.slurm.scripts),
+    runners: new Set(Object.keys(config.executors.runner.runners)),
     containerDefaults: { memoryBytes: c.defaultMemoryBytes, cpuMillis: c.defaultCpuMillis, pidsLimit: c.defaultPidsLimit },
   };
 }
@@ -1071,6 +1124,10 @@ function checkPolicies(rest: Omit<Parsed, 'classes'>, classes: ReadonlyMap<strin
       for (const n of names ?? []) {
         if (!Object.hasOwn(defined, n)) throw new ConfigError(`config key classes.${cls.name}.policy.${section}.names: "${n}" is not defined in ${where}`);
       }
+    }
+    for (const n of p.runner.runners) {
+      if (!Object.hasOwn(rest.executors.runner.runners, n))
+        throw new ConfigError(`config key classes.${cls.name}.policy.runner.runners: "${n}" is not defined in executors.runner.runners`);
     }
     if (/^(root|0+)(:|$)/.test(p.container.user) && !p.container.allowRootUser)
       throw new ConfigError(`config key classes.${cls.name}.policy.container.user: "${p.container.user}" is root; set allowRootUser = true to mean it`);

@@ -40,6 +40,15 @@ export interface ClassPolicy {
     /** Whether a task may ask to run as root (user "root", "0" or "0:<gid>"). @default false */
     allowRootUser: boolean;
   };
+  runner: {
+    /**
+     * Task runners (executors.runner.runners) the class's runner tasks may go to; a task that
+     * names none goes to any of them that serves its task name. @default [] (none)
+     */
+    runners: readonly string[];
+    /** Task names the class's runner tasks may ask for; unset: any a runner serves. @default unset */
+    tasks?: readonly string[];
+  };
   slurm: {
     /** Named scripts (executors.slurm.scripts) tasks may use; unset: every one defined. @default unset */
     names?: readonly string[];
@@ -65,5 +74,6 @@ export const DEFAULT_CLASS_POLICY: ClassPolicy = {
     user: '65534:65534',
     allowRootUser: false,
   },
+  runner: { runners: [] },
   slurm: { raw: false, partitions: [], accounts: [] },
 };

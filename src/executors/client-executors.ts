@@ -52,6 +52,11 @@ export interface ExecutorInputs {
     timeLimitMinutes?: number;
     env?: Record<string, string>;
   };
+  /**
+   * Hand the task to a task runner (any language, orchestrator.runner.v1.TaskRunner) that
+   * serves `task`: one named by `runner` (executors.runner.runners), or any of the class's.
+   */
+  runner: { task: string; runner?: string };
 }
 
 /** How a task runs: exactly one executor, named by its kind (`{ handler: "echo" }`). */
@@ -102,6 +107,7 @@ export const CLIENT_EXECUTORS = {
     }),
     fromPb: (v) => v,
   },
+  runner: { toPb: (r) => ({ task: r.task, runner: r.runner ?? '' }), fromPb: (v) => ({ task: v.task, ...(v.runner ? { runner: v.runner } : {}) }) },
 } as const satisfies { readonly [K in ExecutorKind]: ClientExecutor<K> };
 
 /** The one widening of the table: TypeScript cannot tie a kind's module to a value of that kind. */

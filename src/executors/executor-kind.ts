@@ -4,7 +4,7 @@
  * workers/executors/pool-executors.ts for the pool) are typed by it, so a kind added here is a
  * compile error at every site until it is handled (README "Adding an executor kind").
  */
-export const EXECUTOR_KINDS = ['handler', 'command', 'http', 'container', 'slurm'] as const;
+export const EXECUTOR_KINDS = ['handler', 'command', 'http', 'container', 'slurm', 'runner'] as const;
 export type ExecutorKind = (typeof EXECUTOR_KINDS)[number];
 
 const KINDS: ReadonlySet<string> = new Set(EXECUTOR_KINDS);

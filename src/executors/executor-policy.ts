@@ -24,6 +24,8 @@ export interface ExecutorPolicy {
   commands: ReadonlyMap<string, CommandTemplate>;
   /** Named scripts of the slurm executor. */
   slurmScripts: ReadonlyMap<string, CommandTemplate>;
+  /** Names of the task runners configured (executors.runner.runners). */
+  runners: ReadonlySet<string>;
   /** What a container task that sets no limit gets (before the class's ceilings). */
   containerDefaults: { memoryBytes: number; cpuMillis: number; pidsLimit: number };
 }
@@ -36,6 +38,7 @@ export const DEFAULT_EXECUTOR_POLICY: ExecutorPolicy = Object.freeze({
   testHandlers: false,
   commands: new Map(),
   slurmScripts: new Map(),
+  runners: new Set<string>(),
   containerDefaults: Object.freeze({ memoryBytes: 1 << 30, cpuMillis: 1000, pidsLimit: 256 }),
 });
 

@@ -5,7 +5,7 @@
  */
 import type { ExecutorKind } from './executor-kind.js';
 
-export type ExecutorSpec = HandlerExecutorSpec | CommandExecutorSpec | HttpExecutorSpec | ContainerExecutorSpec | SlurmExecutorSpec;
+export type ExecutorSpec = HandlerExecutorSpec | CommandExecutorSpec | HttpExecutorSpec | ContainerExecutorSpec | SlurmExecutorSpec | RunnerExecutorSpec;
 
 /**
  * Run a subprocess: a named command of the pool's config (`name`, `args`; argv empty), or a
@@ -32,6 +32,18 @@ export interface HttpExecutorSpec {
   /** POST, PUT or PATCH; '' on input means POST. */
   method: string;
   headers: Record<string, string>;
+}
+
+/**
+ * Hand the task to a task runner (proto/orchestrator/runner/v1/runner.proto) of the pool's
+ * config (workers/executors/runner.ts).
+ */
+export interface RunnerExecutorSpec {
+  kind: 'runner';
+  /** A task name the runner serves. */
+  task: string;
+  /** One of executors.runner.runners; '' for any of the class's that serves `task`. */
+  runner: string;
 }
 
 /** Run `image` as a locked-down Docker container (workers/executors/container.ts). */

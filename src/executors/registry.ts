@@ -13,6 +13,7 @@ import type { ExecutorModule, TemplateMapper } from './executor-module.js';
 import type { ExecutorSpec } from './executor-spec.js';
 import { handlerExecutor } from './handler.js';
 import { httpExecutor } from './http.js';
+import { runnerExecutor } from './runner.js';
 import { slurmExecutor } from './slurm.js';
 import type { ExecutorCheckContext } from './spec-checks.js';
 
@@ -25,6 +26,7 @@ export const EXECUTORS = {
   http: httpExecutor,
   container: containerExecutor,
   slurm: slurmExecutor,
+  runner: runnerExecutor,
 } as const satisfies ExecutorTable;
 
 /**

@@ -2,7 +2,7 @@
  * Health and the metrics snapshot behind the Health and GetMetrics calls. Everything is read
  * from Redis at call time in a few pipelined round trips.
  */
-import { parsePoolFacts } from '../pools/pool-facts.js';
+import { parsePoolFacts, type PoolRunner } from '../pools/pool-facts.js';
 import type { RedisClient } from '../redis/redis-client.js';
 import type { Keys } from '../store/keys.js';
 import type { TaskQueues } from '../tasks/task-queues.js';
@@ -30,6 +30,8 @@ export interface PoolView {
   busy: number;
   /** Drained or draining (DrainPool): takes no new tasks. */
   draining: boolean;
+  /** The task runners the pool calls, as it sees them. */
+  runners: PoolRunner[];
 }
 
 export interface SystemStatusOptions {
@@ -88,14 +90,16 @@ export class SystemStatus {
     const pipe = redis.pipeline();
     const pools: PoolView[] = [];
     for (let i = 0; i < ids.length; i += 2) {
-      pools.push({ id: ids[i]!, lastSeenMs: Number(ids[i + 1]), classes: {}, busy: 0, draining: false });
-      pipe.hmget(keys.pool(ids[i]!), 'classes', 'busy', 'draining');
+      pools.push({ id: ids[i]!, lastSeenMs: Number(ids[i + 1]), classes: {}, busy: 0, draining: false, runners: [] });
+      pipe.hmget(keys.pool(ids[i]!), 'classes', 'busy', 'draining', 'runners');
     }
     const facts = (await pipe.exec()) ?? [];
     pools.forEach((p, i) => {
-      const [classes, busy, draining] = (facts[i]?.[1] as (string | null)[]) ?? [];
+      const [classes, busy, draining, runners] = (facts[i]?.[1] as (string | null)[]) ?? [];
       // Redis contents are not trusted: a malformed entry counts as serving nothing.
-      p.classes = parsePoolFacts({ classes: classes ?? '', at: '0' })?.classes ?? {};
+      const parsed = parsePoolFacts({ classes: classes ?? '', at: '0', runners: runners ?? '' });
+      p.classes = parsed?.classes ?? {};
+      p.runners = parsed?.runners ?? [];
       p.busy = Number(busy ?? 0) || 0;
       p.draining = !!draining;
     });
@@ -138,6 +142,7 @@ export class SystemStatus {
         detail: `${paused ? 'paused; ' : ''}${serving} pool(s) serving; ${unfinished} task(s) waiting or running${stranded ? ': no pool serves this class' : ''}`,
       });
     });
+    components.push(...runnerComponents(pools));
     const draining = pools.filter((p) => p.draining).length;
     components.push({ name: 'pools', status: 'serving', detail: `${pools.length} pool(s) seen recently${draining ? `, ${draining} draining` : ''}` });
     for (const component of this.extra) components.push(component());
@@ -260,4 +265,30 @@ export class SystemStatus {
     out.uptime_seconds = snap.uptimeMs / 1000;
     return out;
   }
+}
+
+/**
+ * One component per task runner the live pools call (`runner:<name>`): serving while some pool
+ * reaches it, degraded when every pool that calls it finds it down (its tasks fail, retryably).
+ */
+function runnerComponents(pools: readonly PoolView[]): ComponentStatus[] {
+  const byName = new Map<string, PoolRunner[]>();
+  for (const p of pools) {
+    if (p.draining) continue;
+    for (const r of p.runners) byName.set(r.name, [...(byName.get(r.name) ?? []), r]);
+  }
+  return [...byName]
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([name, seen]) => {
+      const up = seen.filter((r) => r.state === 'up');
+      const inFlight = seen.reduce((n, r) => n + r.inFlight, 0);
+      const capacity = up.reduce((n, r) => n + r.capacity, 0);
+      const down = seen.filter((r) => r.state === 'down');
+      const serves = [...new Set(up.flatMap((r) => r.tasks))].slice(0, 20);
+      const detail =
+        `${seen[0]!.address}: up on ${up.length} of ${seen.length} pool(s); ${inFlight} call(s) in flight of ${capacity}` +
+        (serves.length ? `; serves ${serves.join(', ')}` : '') +
+        (down.length ? `; down: ${down[0]!.detail}` : '');
+      return { name: `runner:${name}`, status: up.length === 0 && down.length > 0 ? 'degraded' : 'serving', detail } satisfies ComponentStatus;
+    });
 }

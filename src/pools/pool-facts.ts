@@ -10,12 +10,27 @@
  *   metrics                  host:port of its /metrics
  *   at, started              last heartbeat and start time, ms since the epoch
  *   draining                 "" | "stay" | "exit": the drain the pool has applied
+ *   runners                  JSON [{name, address, state, inFlight, capacity, tasks, detail}]:
+ *                            the task runners the pool calls, as it sees them (PoolRunner)
  *   stopped                  ms it left cleanly (written by its farewell), absent before
  * Redis contents are not trusted: a reader bounds every field and skips an entry that does not
  * parse, rather than failing the whole list.
  */
 
 export type DrainMode = 'stay' | 'exit';
+
+/** One task runner as a pool sees it (workers/executors/runner-targets.ts). */
+export interface PoolRunner {
+  name: string;
+  address: string;
+  state: 'unknown' | 'up' | 'down';
+  inFlight: number;
+  capacity: number;
+  /** The task names it serves (at most MAX_RUNNER_TASKS kept). */
+  tasks: string[];
+  /** Its own description, or why it is down. */
+  detail: string;
+}
 
 export interface PoolFacts {
   host: string;
@@ -30,6 +45,7 @@ export interface PoolFacts {
   startedAtMs: number;
   draining: DrainMode | '';
   stoppedAtMs: number;
+  runners: PoolRunner[];
 }
 
 /** Most classes one pool entry may list. */
@@ -39,7 +55,25 @@ const CLASS_NAME = /^[a-z0-9_]{1,100}$/;
 const MAX_SLOTS = 1_000_000;
 
 /** Every field of the hash, in the order readers ask for them. */
-export const POOL_FIELDS = ['host', 'pid', 'version', 'classes', 'busy', 'busy_by_class', 'metrics', 'at', 'started', 'draining', 'stopped'] as const;
+export const POOL_FIELDS = [
+  'host',
+  'pid',
+  'version',
+  'classes',
+  'busy',
+  'busy_by_class',
+  'metrics',
+  'at',
+  'started',
+  'draining',
+  'stopped',
+  'runners',
+] as const;
+
+/** Most runners, and task names per runner, one pool entry may list. */
+const MAX_RUNNERS = 100;
+const MAX_RUNNER_TASKS = 50;
+const RUNNER_STATES: ReadonlySet<string> = new Set(['unknown', 'up', 'down']);
 
 export function encodePoolFacts(f: Omit<PoolFacts, 'stoppedAtMs'>): Record<string, string> {
   return {
@@ -53,7 +87,40 @@ export function encodePoolFacts(f: Omit<PoolFacts, 'stoppedAtMs'>): Record<strin
     at: String(f.lastHeartbeatMs),
     started: String(f.startedAtMs),
     draining: f.draining,
+    runners: JSON.stringify(f.runners.slice(0, MAX_RUNNERS).map((r) => ({ ...r, tasks: r.tasks.slice(0, MAX_RUNNER_TASKS) }))),
   };
+}
+
+/** The runners of a pool's hash; a malformed one makes the whole entry unreadable, as any field. */
+function runnerList(v: string | undefined): PoolRunner[] {
+  if (v === undefined || v === '') return [];
+  if (v.length > 256 * 1024) throw new Error('too long');
+  const parsed: unknown = JSON.parse(v);
+  if (!Array.isArray(parsed) || parsed.length > MAX_RUNNERS) throw new Error('not a runner list');
+  return parsed.map((r: unknown): PoolRunner => {
+    if (!r || typeof r !== 'object') throw new Error('bad runner');
+    const o = r as Record<string, unknown>;
+    const str = (x: unknown, max: number) => {
+      if (typeof x !== 'string' || x.length > max) throw new Error('bad runner field');
+      return x;
+    };
+    const num = (x: unknown) => {
+      if (typeof x !== 'number' || !Number.isInteger(x) || x < 0 || x > MAX_SLOTS) throw new Error('bad runner count');
+      return x;
+    };
+    const state = str(o.state, 10);
+    if (!RUNNER_STATES.has(state)) throw new Error('bad runner state');
+    if (!Array.isArray(o.tasks) || o.tasks.length > MAX_RUNNER_TASKS) throw new Error('bad runner tasks');
+    return {
+      name: str(o.name, 64),
+      address: str(o.address, 300),
+      state: state as PoolRunner['state'],
+      inFlight: num(o.inFlight),
+      capacity: num(o.capacity),
+      tasks: o.tasks.map((t) => str(t, 128)),
+      detail: str(o.detail, 300),
+    };
+  });
 }
 
 function boundedString(v: string | undefined, max: number): string {
@@ -109,6 +176,7 @@ export function parsePoolFacts(h: Record<string, string>): PoolFacts | undefined
       startedAtMs: count(h.started, Number.MAX_SAFE_INTEGER),
       draining,
       stoppedAtMs: count(h.stopped, Number.MAX_SAFE_INTEGER),
+      runners: runnerList(h.runners),
     };
   } catch {
     return undefined;

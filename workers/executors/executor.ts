@@ -9,6 +9,10 @@ export interface ExecutionContext {
   taskClass: string;
   /** 1-based number of this attempt. */
   attempt: number;
+  /** Attempts the task may have in all. */
+  maxAttempts?: number;
+  /** When the pool gives up on this attempt (its timeout), ms since the epoch. */
+  deadlineAtMs?: number;
   /** Aborted on timeout or cancel; `signal.reason` is a TaskError saying which. */
   signal: AbortSignal;
   /** Extra environment for subprocesses (e.g. CUDA_VISIBLE_DEVICES). */

@@ -4,6 +4,7 @@
  * compile error here until the pool can run it, so a task of a known kind never meets a pool
  * that has no executor for it. The front end's side of a kind is src/executors/<kind>.ts.
  */
+import type { Registry } from 'prom-client';
 import type { RedisClient } from '../../src/redis/redis-client.js';
 import { resolve } from 'node:path';
 import type { Config } from '../../src/config/config.js';
@@ -22,6 +23,8 @@ import { ContainerExecutor } from './container.js';
 import type { Executor } from './executor.js';
 import { HandlerExecutor } from './handler.js';
 import { HttpExecutor } from './http.js';
+import { RunnerExecutor } from './runner.js';
+import { RunnerTargets } from './runner-targets.js';
 import { SlurmExecutor } from './slurm.js';
 
 /** What the factories build from: the pool's config, connections and per-class settings. */
@@ -42,6 +45,8 @@ export interface PoolExecutorOptions {
   guard: PoolGuard | undefined;
   /** SIGTERM to SIGKILL for command tasks. */
   commandKillGraceMs: number;
+  /** The pool's metrics registry, for executors that keep series of their own (runner calls). */
+  registry?: Registry;
 }
 
 export type PoolExecutorFactory<K extends ExecutorKind> = (o: PoolExecutorOptions) => Executor<ExecutorSpecOf<K>>;
@@ -105,6 +110,22 @@ export const POOL_EXECUTORS = {
       outputTailBytes: s.outputTailBytes,
       envPassthrough: (c) => config.classes.get(c)?.policy.envPassthrough ?? [],
       logger,
+    });
+  },
+  runner: ({ config, classes, registry }) => {
+    const r = config.executors.runner;
+    // Only the runners a served class may use: a pool keeps no channel it will never call.
+    const used = new Set(classes.flatMap((c) => config.classes.get(c)!.policy.runner.runners));
+    return new RunnerExecutor({
+      targets: new RunnerTargets({
+        runners: Object.fromEntries(Object.entries(r.runners).filter(([name]) => used.has(name))),
+        connectTimeoutMs: r.connectTimeoutMs,
+        reconnectMs: r.reconnectMs,
+        maxMessageBytes: r.maxMessageBytes,
+        registry,
+      }),
+      classRunners: (c) => config.classes.get(c)?.policy.runner.runners ?? [],
+      cancelGraceMs: r.cancelGraceMs,
     });
   },
 } as const satisfies { readonly [K in ExecutorKind]: PoolExecutorFactory<K> };
