@@ -18,6 +18,7 @@ import { TaskState } from '../src/client/orchestrator-client.js';
 import { PROJECT_ROOT } from '../src/paths.js';
 import { allProcesses, cmdline, describeProcess } from './helpers/process-tree.js';
 import { installPythonPackage, PYTHON_PACKAGE_DIR, pythonAvailable, runPythonTests, type PythonEnv } from './helpers/python.js';
+import { makeTestCerts, type TestCerts } from './helpers/certs.js';
 import { resultFields } from './helpers/results.js';
 import { startSystem, TEST_CONFIG_TOML, type PoolProcess, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
@@ -81,7 +82,11 @@ let marks = '';
 const runners: RunnerProcess[] = [];
 
 /** `python -m orchestrator.runner test_runner_tasks.py:runner` named `name` on `port`; resolves once it serves. */
-async function startRunner(name: string, port: number, opts: { maxConcurrency?: number; token?: string; target?: string } = {}): Promise<RunnerProcess> {
+async function startRunner(
+  name: string,
+  port: number,
+  opts: { maxConcurrency?: number; token?: string; target?: string; tls?: string[] } = {},
+): Promise<RunnerProcess> {
   const args = [
     '-m',
     'orchestrator.runner',
@@ -94,6 +99,7 @@ async function startRunner(name: string, port: number, opts: { maxConcurrency?: 
     '1',
   ];
   if (opts.maxConcurrency) args.push('--max-concurrency', String(opts.maxConcurrency));
+  if (opts.tls) args.push(...opts.tls);
   const child = spawn(py!.python, args, {
     // Not the checkout: `import orchestrator` must find the installed package.
     cwd: tmpdir(),
@@ -134,12 +140,13 @@ const CLASS = (name: string, runnerNames: string[]) =>
   'concurrency = 4\nattempts = 1\nlockDurationMs = 2000\nstalledIntervalMs = 1000\n';
 
 const state = (s: TaskState) => TaskState[s];
-const POOL_CLASSES = 'py_main,py_late,py_kill,py_shared,py_example';
+const POOL_CLASSES = 'py_main,py_late,py_kill,py_shared,py_example,py_tls';
 
 describe.skipIf(!available)('Python task runners behind real pools (the runner executor)', () => {
   let sys: TestSystem;
   let pool: PoolProcess;
-  const ports = { py: 0, late: 0, k: 0, b: 0, c: 0, ex: 0 };
+  const ports = { py: 0, late: 0, k: 0, b: 0, c: 0, ex: 0, sec: 0 };
+  let certs: TestCerts;
 
   /** The task's entries of the events stream (its feed), as "type field value ..." lines. */
   async function events(taskId: string, type?: string): Promise<string[]> {
@@ -164,6 +171,7 @@ describe.skipIf(!available)('Python task runners behind real pools (the runner e
 
   beforeAll(async () => {
     marks = mkdtempSync(join(tmpdir(), 'orq-py-marks-'));
+    certs = makeTestCerts();
     for (const name of Object.keys(ports) as (keyof typeof ports)[]) ports[name] = await freePort();
     const toml = `${TEST_CONFIG_TOML}
 [executors.runner]
@@ -183,11 +191,15 @@ address = "127.0.0.1:${ports.b}"
 address = "127.0.0.1:${ports.c}"
 [executors.runner.runners.ex]
 address = "127.0.0.1:${ports.ex}"
+[executors.runner.runners.sec]
+address = "127.0.0.1:${ports.sec}"
+tls = { ca = "${certs.caCert}", cert = "${certs.clientCert}", key = "${certs.clientKey}", serverName = "localhost" }
 ${CLASS('py_main', ['py'])}
 ${CLASS('py_late', ['late'])}
 ${CLASS('py_kill', ['k'])}
 ${CLASS('py_shared', ['b', 'c'])}
 ${CLASS('py_example', ['ex'])}
+${CLASS('py_tls', ['sec'])}
 `;
     await startRunner('py', ports.py, { token: 'py-s3cret' });
     sys = await startSystem({ toml });
@@ -201,6 +213,7 @@ ${CLASS('py_example', ['ex'])}
     for (const r of runners) if (r.child.exitCode === null && r.child.signalCode === null) r.child.kill('SIGKILL');
     await Promise.all(runners.map((r) => r.exited));
     if (marks) rmSync(marks, { recursive: true, force: true });
+    if (certs) rmSync(certs.dir, { recursive: true, force: true });
   });
 
   it("puts the function's progress on the task's feed and its log lines in GetTaskLogs, and takes its result", async () => {
@@ -375,6 +388,15 @@ ${CLASS('py_example', ['ex'])}
     const sha = await sys.client.submitTask({ taskClass: 'py_example', payload: { rounds: '2' }, maxAttempts: 3, executor: { runner: { task: 'sha256' } } });
     const r = await sys.client.waitForResult(sha.taskId);
     expect([state(r.state), r.attempt, r.error]).toEqual(['TASK_STATE_FAILED', 1, 'payload.text: required']);
+  });
+
+  it("serves pools over mutual TLS (the pool's client certificate of the runner's CA)", async () => {
+    await startRunner('sec', ports.sec, { tls: ['--tls-cert', certs.serverCert, '--tls-key', certs.serverKey, '--tls-client-ca', certs.caCert] });
+    await poolUses('py_tls', 'sec');
+    const { taskId } = await sys.client.submitTask({ taskClass: 'py_tls', payload: { over: 'tls' }, executor: { runner: { task: 'report' } } });
+    const r = await sys.client.waitForResult(taskId);
+    expect(state(r.state), r.error).toBe('TASK_STATE_SUCCEEDED');
+    expect(JSON.parse(r.resultJson)).toMatchObject({ runner: 'sec', got: { over: 'tls' } });
   });
 
   it('a pool killed mid-call: the Python function sees the call go, and another pool runs the task again', async () => {
