@@ -488,6 +488,16 @@ class RegistrationTest(unittest.TestCase):
                 self.assertIn(text, str(caught.exception))
         self.assertEqual(runner.task_names, ["a"])
 
+    def test_a_bare_decorator_names_the_task_after_the_function(self) -> None:
+        runner = Runner()
+
+        @runner.task
+        def resize(payload: dict[str, str]) -> None:
+            return None
+
+        self.assertEqual(runner.task_names, ["resize"])
+        self.assertTrue(callable(resize))
+
     def test_progress_must_be_json_of_at_most_64_kib(self) -> None:
         from orchestrator.runner.context import AttemptInfo
 

@@ -180,18 +180,18 @@ class Attempt:
         except TaskFailure as err:
             if self.ctx.cancelled.is_set():
                 return self._cancelled(err)
-            return _failure(err.message, err.retryable, err.error_type or "TaskFailure", _json_object(err.detail))
+            return failure_event(err.message, err.retryable, err.error_type or "TaskFailure", _json_object(err.detail))
         except (Exception, SystemExit) as err:
             if self.ctx.cancelled.is_set():
                 return self._cancelled(err)
             tb = "".join(traceback.format_exception(err))[-MAX_TRACEBACK_CHARS:]
-            return _failure(str(err) or type(err).__name__, True, type(err).__qualname__, json.dumps({"traceback": tb}))
+            return failure_event(str(err) or type(err).__name__, True, type(err).__qualname__, json.dumps({"traceback": tb}))
         if self.ctx.cancelled.is_set():
             return self._cancelled(None)
         try:
             text = json.dumps(value, separators=(",", ":"))
         except (TypeError, ValueError) as err:
-            return _failure(f"result: not JSON-serialisable: {err}", False, type(err).__qualname__, "")
+            return failure_event(f"result: not JSON-serialisable: {err}", False, type(err).__qualname__, "")
         return runner_pb2.ExecuteEvent(result=runner_pb2.Result(json=text))
 
     def _cancelled(self, err: BaseException | None) -> runner_pb2.ExecuteEvent:
@@ -204,7 +204,7 @@ class Attempt:
         if err is not None and not isinstance(err, TaskCancelled):
             detail["error_type"] = type(err).__qualname__
             detail["error"] = str(err)[:MAX_MESSAGE_CHARS]
-        return _failure(message, retryable, error_type, json.dumps(detail))
+        return failure_event(message, retryable, error_type, json.dumps(detail))
 
 
 class AttemptTable:
@@ -291,7 +291,7 @@ async def _first_of(*aws: Awaitable[Any]) -> None:
             t.cancel()
 
 
-def _failure(message: str, retryable: bool, error_type: str, detail_json: str) -> runner_pb2.ExecuteEvent:
+def failure_event(message: str, retryable: bool, error_type: str, detail_json: str) -> runner_pb2.ExecuteEvent:
     return runner_pb2.ExecuteEvent(
         failure=runner_pb2.Failure(
             message=message[:MAX_MESSAGE_CHARS], retryable=retryable, error_type=error_type, detail_json=detail_json

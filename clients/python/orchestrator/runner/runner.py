@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, TypeVar, overload
 
 import grpc
 
@@ -115,17 +115,27 @@ class Runner:
         self._table: AttemptTable | None = None
         self._executor: ThreadPoolExecutor | None = None
         self._port = 0
-        self._stopping: asyncio.Task[None] | None = None
+        self._stopping: asyncio.Future[None] | None = None
         self._stopped = asyncio.Event()
         self._unfinished = 0
 
     # Registration
 
-    def task(self, name: str | None = None) -> Callable[[F], F]:
-        """Decorator: serves the function under ``name`` (default: the function's name).
+    @overload
+    def task(self, name: F) -> F: ...
+
+    @overload
+    def task(self, name: str | None = None) -> Callable[[F], F]: ...
+
+    def task(self, name: str | F | None = None) -> Callable[[F], F] | F:
+        """Decorator: serves the function under ``name`` (default, and with a bare
+        ``@runner.task``: the function's name).
 
         The function takes ``(payload, ctx)`` (or just ``payload``), may be ``async`` (run on the
         runner's event loop) or not (run in a thread), and returns a JSON-serialisable result."""
+        if callable(name):
+            self.register(getattr(name, "__name__", ""), name)
+            return name
 
         def decorate(fn: F) -> F:
             self.register(name if name is not None else getattr(fn, "__name__", ""), fn)

@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Mapping
 
 import grpc
 
-from orchestrator.runner.attempt import AttemptTable, RunnerBusy, RunnerClosing, TaskFunction, _failure
+from orchestrator.runner.attempt import AttemptTable, RunnerBusy, RunnerClosing, TaskFunction, failure_event
 from orchestrator.runner.context import AttemptInfo, deadline_from_ms
 from orchestrator.runner.v1 import runner_pb2, runner_pb2_grpc
 
@@ -73,7 +73,7 @@ class TaskRunnerService(runner_pb2_grpc.TaskRunnerServicer):
         task = self._tasks.get(request.task_name)
         if task is None:
             served = ", ".join(sorted(self._tasks)) or "none"
-            yield _failure(
+            yield failure_event(
                 f'unknown task "{request.task_name}": runner "{self._name}" serves {served}', False, "UnknownTask", ""
             )
             return
