@@ -72,7 +72,8 @@ class TaskRunnerService(runner_pb2_grpc.TaskRunnerServicer):
             await context.abort(grpc.StatusCode.INVALID_ARGUMENT, "attempt: must be at least 1 (attempts are 1-based)")
         task = self._tasks.get(request.task_name)
         if task is None:
-            served = ", ".join(sorted(self._tasks)) or "none"
+            names = sorted(self._tasks)
+            served = ", ".join(names[:50]) + (f" and {len(names) - 50} more" if len(names) > 50 else "")
             yield failure_event(
                 f'unknown task "{request.task_name}": runner "{self._name}" serves {served}', False, "UnknownTask", ""
             )
