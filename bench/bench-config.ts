@@ -10,6 +10,11 @@ export const INPROC_CLASS = 'bench_inproc';
 export const SANDBOX_CLASS = 'bench_sandbox';
 /** Concurrency of the in-process runs, ours and the baseline Worker's. */
 export const INPROC_CONCURRENCY = 16;
+/**
+ * The runner scenario's class (bench/runner-scenario.ts): its tasks go to one task runner
+ * process (bench/runner-process.ts) over the runner protocol, at the in-process concurrency.
+ */
+export const RUNNER_CLASS = 'bench_runner';
 /** Concurrency of the sandboxed runs: also the number of sandbox children on either side. */
 export const SANDBOX_CONCURRENCY = 8;
 /**
@@ -51,6 +56,8 @@ export interface BenchConfigOptions {
   clusterClasses?: boolean;
   /** Also configure HOT_CLASS with this many partitions (the cluster scenario's hot class). @default none */
   hotPartitions?: number;
+  /** host:port of the runner scenario's task runner: configures RUNNER_CLASS and its runner. @default none */
+  runnerAddress?: string;
 }
 
 export function benchConfig(opts: BenchConfigOptions): Config {
@@ -64,6 +71,7 @@ export function benchConfig(opts: BenchConfigOptions): Config {
       // is what is measured, so no submit rate limit.
       grpc: { addr: '127.0.0.1:0', maxStreamsPerCaller: 100_000, submitRateLimit: { perSecond: 0 } },
       http: { addr: '127.0.0.1:0' },
+      ...(opts.runnerAddress ? { executors: { runner: { runners: { bench: { address: opts.runnerAddress } } } } } : {}),
       pool: { id: opts.poolId ?? 'bench-pool', classes: opts.poolClasses ?? {}, heartbeatMs: 1_000, shutdownGraceMs: 2_000 },
       ...(opts.tracingEndpoint ? { tracing: { endpoint: opts.tracingEndpoint } } : {}),
       classes: {
@@ -72,6 +80,15 @@ export function benchConfig(opts: BenchConfigOptions): Config {
         [SANDBOX_CLASS]: { concurrency: SANDBOX_CONCURRENCY, attempts: 1 },
         ...(opts.clusterClasses
           ? Object.fromEntries(CLUSTER_CLASSES.map((c) => [c, { concurrency: CLUSTER_CONCURRENCY, attempts: 1, inProcessHandlers: true }]))
+          : {}),
+        ...(opts.runnerAddress
+          ? {
+              [RUNNER_CLASS]: {
+                concurrency: INPROC_CONCURRENCY,
+                attempts: 1,
+                policy: { executors: ['runner' as const], runner: { runners: ['bench'] } },
+              },
+            }
           : {}),
         ...(opts.hotPartitions ? { [HOT_CLASS]: { concurrency: HOT_CONCURRENCY, attempts: 1, inProcessHandlers: true, partitions: opts.hotPartitions } } : {}),
       },

@@ -22,13 +22,14 @@ import { cluster } from './cluster-scenario.js';
 import { killAllChildren } from './processes.js';
 import { Report } from './report.js';
 import { endToEnd, enqueue, latency, memory, unary, type BenchContext, type BenchOptions } from './scenarios.js';
+import { runnerScenario } from './runner-scenario.js';
 import { workflow } from './workflow-scenario.js';
 import { streams } from './streams-scenario.js';
 import { tracingCost } from './tracing-scenario.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
-const SCENARIOS = ['enqueue', 'unary', 'e2e-inproc', 'e2e-sandbox', 'latency', 'memory', 'workflow', 'streams', 'tracing', 'cluster'] as const;
+const SCENARIOS = ['enqueue', 'unary', 'e2e-inproc', 'e2e-sandbox', 'runner', 'latency', 'memory', 'workflow', 'streams', 'tracing', 'cluster'] as const;
 
 const HELP = `Usage: node dist/bench/run.js [options]
 
@@ -196,6 +197,7 @@ async function main(): Promise<void> {
       else if (s === 'unary') await unary(ctx);
       else if (s === 'e2e-inproc') await endToEnd(ctx, 'inproc');
       else if (s === 'e2e-sandbox') await endToEnd(ctx, 'sandbox');
+      else if (s === 'runner') await runnerScenario(ctx);
       else if (s === 'latency') await latency(ctx);
       else if (s === 'memory') await memory(ctx);
       else if (s === 'workflow') await workflow(ctx);

@@ -225,12 +225,15 @@ export interface OurSide {
   client: OrchestratorClient;
   /** Where its processes export spans (the tracing scenario); none: tracing off, the default. */
   tracingEndpoint?: string;
+  /** The runner scenario's task runner, host:port. */
+  runnerAddress?: string;
   close(): Promise<void>;
 }
 
-export async function startOurs(ctx: BenchContext, scenario: string, tracingEndpoint?: string): Promise<OurSide> {
+export async function startOurs(ctx: BenchContext, scenario: string, opts: { tracingEndpoint?: string; runnerAddress?: string } = {}): Promise<OurSide> {
+  const { tracingEndpoint, runnerAddress } = opts;
   const prefix = `${ctx.runId}-${scenario}`;
-  const config = benchConfig({ redisUrl: ctx.redisUrl, prefix, tracingEndpoint, waitReplicas: ctx.opts.waitReplicas });
+  const config = benchConfig({ redisUrl: ctx.redisUrl, prefix, tracingEndpoint, runnerAddress, waitReplicas: ctx.opts.waitReplicas });
   const orchestrator = new Orchestrator({ config, redisUrl: ctx.redisUrl, logger: createLogger('warn', { process: 'bench-orchestrator' }) });
   await orchestrator.start();
   const address = `127.0.0.1:${orchestrator.grpcPort}`;
@@ -241,6 +244,7 @@ export async function startOurs(ctx: BenchContext, scenario: string, tracingEndp
     keys: keysFor(prefix, ctx.redisUrl),
     client,
     tracingEndpoint,
+    runnerAddress,
     close: async () => {
       client.close();
       await orchestrator.close(1_000);
@@ -279,7 +283,7 @@ const poolFile = (ctx: BenchContext) => join(ctx.dir, 'pool-process.js');
 const baselineWorkerFile = (ctx: BenchContext) => join(ctx.dir, 'baseline-worker.js');
 
 export function startPool(ctx: BenchContext, ours: OurSide, taskClass: string, concurrency: number): Promise<ChildProcess> {
-  const args = [ctx.redisUrl, ours.prefix, taskClass, String(concurrency), ...(ours.tracingEndpoint ? [ours.tracingEndpoint] : [])];
+  const args = [ctx.redisUrl, ours.prefix, taskClass, String(concurrency), ours.tracingEndpoint ?? '', '', ours.runnerAddress ?? ''];
   return forkReady(poolFile(ctx), args, { execArgv: ctx.opts.childExecArgv });
 }
 

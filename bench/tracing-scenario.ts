@@ -45,7 +45,7 @@ class OtlpSink {
 async function oneRun(ctx: BenchContext, id: string, total: number, endpoint: string | undefined): Promise<Measured> {
   const warm = 1_000;
   const { batch } = ctx.opts;
-  const ours = await startOurs(ctx, id, endpoint);
+  const ours = await startOurs(ctx, id, { tracingEndpoint: endpoint });
   const results = new StreamCounter(ctx.redisUrl, resultKeys(ours.keys, [INPROC_CLASS]));
   let pool: ChildProcess | undefined;
   try {

@@ -1,83 +1,230 @@
 /**
- * The Python example (examples/python/) against a live server: stubs generated from our proto
- * with grpcio-tools, a task submitted and its result streamed. Debian's python3-grpcio and
- * python3-grpc-tools provide the modules; without them the suite skips on a laptop and fails
- * under CI=true (.ci/run installs them).
+ * The Python package's clients (clients/python/orchestrator/client) against a live system: one
+ * orchestrator with bearer tokens, the same system behind mutual TLS, a pool serving cpu_short
+ * with the test handlers. The package is installed the README's way into one venv and its
+ * unittest suites (clients/python/tests/test_client*.py) run in one Python process; this file
+ * checks that it exits 0 and that each expected test passed (a skipped or missing test fails).
+ * Debian's python3-grpcio and python3-protobuf provide the modules; without them the suite skips
+ * on a laptop and fails under CI=true (test/helpers/python.ts).
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { OrchestratorClient } from '../src/client/orchestrator-client.js';
+import { loadConfig } from '../src/config/config.js';
+import { createLogger } from '../src/logging/logger.js';
+import { Orchestrator } from '../src/orchestrator.js';
 import { PROJECT_ROOT } from '../src/paths.js';
-import { startSystem, type TestSystem } from './helpers/system.js';
+import { makeTestCerts, type TestCerts } from './helpers/certs.js';
+import { installPythonPackage, pythonAvailable, runPythonTests, type PythonEnv } from './helpers/python.js';
+import { startSystem, TEST_CONFIG_TOML, type OrchestratorProcess, type TestSystem } from './helpers/system.js';
+import { waitFor } from './helpers/wait.js';
 
-/** Debian's interpreter: the one its python3-grpcio packages install into. */
-const PYTHON = '/usr/bin/python3';
+const ADMIN_TOKEN = 'py-admin-token-0123456789abcdef';
+const READ_TOKEN = 'py-read-token-0123456789abcdef';
+/** A token whose submit rate (one task, then one per 100 s) the suites go over on purpose. */
+const SLOW_TOKEN = 'py-slow-token-0123456789abcdef';
 
-function pythonHasGrpc(): boolean {
-  const r = spawnSync(PYTHON, ['-c', 'import grpc, grpc_tools'], { stdio: 'ignore' });
-  if (r.status === 0) return true;
-  const why = `python client: ${PYTHON} cannot import grpc and grpc_tools`;
-  if (process.env.CI === 'true') throw new Error(`${why}; CI must install python3-grpcio and python3-grpc-tools (.ci/run)`);
-  process.stderr.write(`SKIPPED ${why} (apt-get install python3-grpcio python3-grpc-tools)\n`);
-  return false;
-}
-
-const available = pythonHasGrpc();
+const available = pythonAvailable('python client');
 let sys: TestSystem;
+let tlsOrchestrator: Orchestrator | undefined;
+let certs: TestCerts;
+let py: PythonEnv | undefined;
+let env: Record<string, string>;
+
 beforeAll(async () => {
   if (!available) return;
-  sys = await startSystem();
+  certs = makeTestCerts();
+  // pip builds the package while the system starts.
+  const installing = installPythonPackage();
+  installing.catch(() => undefined);
+  sys = await startSystem({
+    toml: `${TEST_CONFIG_TOML}\n[[grpc.auth.tokens]]\ntoken = "${ADMIN_TOKEN}"\nrole = "admin"\n[[grpc.auth.tokens]]\ntoken = "${READ_TOKEN}"\nrole = "read"\n[[grpc.auth.tokens]]\ntoken = "${SLOW_TOKEN}"\nrole = "submit"\nsubmitRateLimit = { perSecond = 0.01, burst = 1 }\n`,
+  });
+  // The same system (config, Redis, prefix) behind mutual TLS: a second front end.
+  const tlsConfig = loadConfig({
+    file: sys.configFile,
+    env: {},
+    overrides: {
+      redis: { url: sys.redis.url },
+      grpc: {
+        addr: '127.0.0.1:0',
+        tls: { certFile: certs.serverCert, keyFile: certs.serverKey, clientCaFile: certs.caCert, requireClientCert: true },
+      },
+      http: { addr: '127.0.0.1:0', dashboard: { generatedTokenFile: join(mkdtempSync(join(tmpdir(), 'orq-py-tls-')), 'dashboard-token') } },
+    },
+  });
+  tlsOrchestrator = new Orchestrator({ config: tlsConfig, redisUrl: sys.redis.url, logger: createLogger('warn', { process: 'test-orchestrator-tls' }) });
+  await tlsOrchestrator.start();
   await sys.startPool({ classes: 'cpu_short' });
+  py = await installing;
+  env = {
+    ORQ_TEST_ADDR: sys.addr,
+    ORQ_TEST_TOKEN: ADMIN_TOKEN,
+    ORQ_TEST_READ_TOKEN: READ_TOKEN,
+    ORQ_TEST_SLOW_TOKEN: SLOW_TOKEN,
+    ORQ_TEST_TLS_ADDR: `127.0.0.1:${tlsOrchestrator.grpcPort}`,
+    ORQ_TEST_TLS_CA: certs.caCert,
+    ORQ_TEST_TLS_CERT: certs.clientCert,
+    ORQ_TEST_TLS_KEY: certs.clientKey,
+    // gRPC core logs a refused TLS handshake on stderr, in the middle of unittest's report lines.
+    GRPC_VERBOSITY: 'NONE',
+  };
+}, 120_000);
+
+afterAll(async () => {
+  await tlsOrchestrator?.close(500);
+  await sys?.stop();
+  py?.remove();
 });
-afterAll(async () => sys?.stop());
 
-function python(args: string[]): Promise<{ code: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(PYTHON, [join(PROJECT_ROOT, 'examples/python/orchestrator_client.py'), ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
-    child.stderr.on('data', (d: Buffer) => (out += d.toString()));
-    child.on('exit', (code) => resolve({ code, out }));
-  });
-}
+/** Every test of the suites, as unittest prints it: `name (module.Class.name) ... ok`. */
+const EXPECTED: Record<string, string[]> = {
+  'test_client_aio.AsyncClientTest': [
+    'test_health_and_metrics',
+    'test_submit_and_wait_for_result',
+    'test_submit_is_idempotent_on_task_id',
+    'test_submit_many',
+    'test_failed_task_gives_its_failure_or_raises',
+    'test_logs_of_a_failed_task',
+    'test_bad_input_raises_invalid_argument_naming_the_field',
+    'test_bad_input_refused_by_the_client_names_the_field',
+    'test_unknown_ids_raise_not_found',
+    'test_cancel_a_running_task',
+    'test_retry_a_failed_task',
+    'test_list_tasks_by_filter',
+    'test_events_resume_from_a_cursor',
+    'test_events_stream_resumes_after_the_connection_breaks',
+    'test_workflow_run_watched_to_its_end',
+    'test_invalid_workflow_names_the_field',
+    'test_schedules',
+    'test_deadlines',
+    'test_tokens',
+    'test_call_metadata_is_asked_for_each_call',
+    'test_resource_exhausted_carries_retry_after',
+    'test_mutual_tls',
+    'test_class_limits_and_pools',
+  ],
+  'test_client_sync.BlockingClientTest': [
+    'test_submit_and_wait_for_result',
+    'test_failed_task_and_errors',
+    'test_results_stream_resumes_after_the_connection_breaks',
+    'test_events_iterator_and_cursor',
+    'test_workflow_run_watched_to_its_end',
+    'test_list_tasks_pages',
+    'test_closed_client_refuses_calls',
+    'test_client_used_from_threads',
+  ],
+};
 
-describe.skipIf(!available)('the Python client example', () => {
-  it('submits a task over gRPC and streams its result', async () => {
-    const r = await python(['--addr', sys.addr, '--task-class', 'cpu_short', '--payload', 'text=from python']);
+describe.skipIf(!available)('the Python client package', () => {
+  it('passes its unittest suites against a live orchestrator, with tokens and mutual TLS', async () => {
+    const r = await runPythonTests(py!, 'test_client*.py', env, 120_000);
     expect(r.code, r.out).toBe(0);
-    expect(r.out).toMatch(/^submitted \S+ \(TASK_STATE_QUEUED\)/m);
-    expect(r.out).toMatch(/result \S+ TASK_STATE_SUCCEEDED attempt=1 \{"text":"from python"\}/);
-  });
+    // unittest -v prints `name (module.Class.name) ... ok` on its stderr, where anything else
+    // written there may land between the name and the verdict: the names are checked one by
+    // one, the verdicts by the summary (no failure, no error, nothing skipped, all of them ran).
+    const all = Object.entries(EXPECTED).flatMap(([where, names]) => names.map((name) => `${name} (${where}.${name})`));
+    for (const header of all) expect(r.out).toContain(header);
+    expect(r.out).toContain(`Ran ${all.length} tests`);
+    expect(r.out).toMatch(/^OK$/m);
+  }, 180_000);
+});
 
-  it("reads a failed task's logs (GetTaskLogs): the handler's ctx.log and its console, by attempt and stream", async () => {
-    const r = await python(['--addr', sys.addr, '--task-class', 'cpu_short', '--handler', 'fail', '--payload', 'log=hello from python', '--logs']);
-    expect(r.code, r.out).toBe(1);
-    expect(r.out).toMatch(/result \S+ TASK_STATE_FAILED attempt=1 /);
-    expect(r.out).toContain('log 1 LOG_STREAM_LOG hello from python');
-    expect(r.out).toContain('log 1 LOG_STREAM_STDOUT console: hello from python');
-  });
+describe.skipIf(!available)('the Python examples (examples/python/)', () => {
+  const example = (name: string, ...args: string[]) =>
+    py!.run([join(PROJECT_ROOT, 'examples/python', name), '--addr', sys.addr, '--token', ADMIN_TOKEN, ...args], { env: { GRPC_VERBOSITY: 'NONE' } });
 
-  it("prints a failed task's own failure", async () => {
-    const r = await python([
-      '--addr',
-      sys.addr,
-      '--task-class',
-      'cpu_short',
+  it('submit_and_wait.py: a result; a failed task with its failure and logs; a refused submission', async () => {
+    const ok = await example('submit_and_wait.py', '--payload', 'text=from python');
+    expect(ok.code, ok.out).toBe(0);
+    expect(ok.out).toMatch(/^result \S+ succeeded attempt=1 \{"text":"from python"\}$/m);
+    const failed = await example(
+      'submit_and_wait.py',
       '--handler',
       'fail',
+      '--payload',
+      'log=hi',
       '--payload',
       'message=bad row 7',
       '--payload',
       'retryable=false',
-    ]);
-    expect(r.code).toBe(1);
-    expect(r.out).toMatch(/result \S+ TASK_STATE_FAILED attempt=1 bad row 7/);
-    expect(r.out).toContain('failure kind=task_failed retryable=False');
+      '--logs',
+    );
+    expect(failed.code, failed.out).toBe(1);
+    expect(failed.out).toMatch(/^result \S+ failed attempt=1 bad row 7$/m);
+    expect(failed.out).toContain('failure kind=task_failed retryable=False');
+    expect(failed.out).toContain('log 1 log hi\nlog 1 stdout console: hi');
+    const refused = await example('submit_and_wait.py', '--task-class', 'no_such_class');
+    expect(refused.code, refused.out).toBe(2);
+    expect(refused.out).toContain('submit failed: INVALID_ARGUMENT: task.task_class: unknown class "no_such_class"');
   });
 
-  it('reports a bad request with its gRPC status', async () => {
-    const r = await python(['--addr', sys.addr, '--task-class', 'no_such_class']);
-    expect(r.code).toBe(2);
-    expect(r.out).toContain('INVALID_ARGUMENT: task.task_class: unknown class "no_such_class"');
+  it('workflow.py: a two-step run watched to its end', async () => {
+    const r = await example('workflow.py', '--name', `py-example-${process.pid}`, '--who', 'reader');
+    expect(r.code, r.out).toBe(0);
+    expect(r.out).toMatch(/^step report succeeded \{"greeting":"hello reader"\}$/m);
+    expect(r.out).toMatch(/^run succeeded$/m);
+  });
+
+  it('stream_results.py: a second start goes on after the result the first one handled', async () => {
+    const client = new OrchestratorClient(sys.addr, { token: ADMIN_TOKEN });
+    try {
+      for (const n of ['1', '2'])
+        await client.waitForResult((await client.submitTask({ taskClass: 'cpu_short', payload: { n } })).taskId, { timeoutMs: 30_000 });
+    } finally {
+      client.close();
+    }
+    const cursorFile = join(certs.dir, 'results.cursor');
+    const first = await example('stream_results.py', '--cursor-file', cursorFile, '--count', '1');
+    const second = await example('stream_results.py', '--cursor-file', cursorFile, '--count', '1');
+    expect(first.code, first.out).toBe(0);
+    expect(second.code, second.out).toBe(0);
+    const taskOf = (out: string) => /^result (\S+) /m.exec(out)?.[1];
+    expect(taskOf(first.out)).toBeDefined();
+    expect(taskOf(second.out)).toBeDefined();
+    expect(taskOf(second.out)).not.toBe(taskOf(first.out));
+  });
+
+  it('stream_results.py: the stream goes on from its cursor when its front end stops and comes back', async () => {
+    const client = new OrchestratorClient(sys.addr, { token: ADMIN_TOKEN });
+    const front = await sys.startOrchestrator();
+    let again: OrchestratorProcess | undefined;
+    // Start after the results there are: an entry id of now (README "Feeds").
+    const cursorFile = join(certs.dir, 'restart.cursor');
+    writeFileSync(cursorFile, `${Date.now()}-0`);
+    const reader = spawn(
+      py!.python,
+      [join(PROJECT_ROOT, 'examples/python/stream_results.py'), '--addr', front.addr, '--token', ADMIN_TOKEN, '--cursor-file', cursorFile, '--count', '2'],
+      {
+        cwd: certs.dir,
+        env: { PATH: process.env.PATH, PYTHONUNBUFFERED: '1', GRPC_VERBOSITY: 'NONE' },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let out = '';
+    reader.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    reader.stderr.on('data', (d: Buffer) => (out += d.toString()));
+    const exited = new Promise<number | string>((resolve) => reader.on('exit', (code, sig) => resolve(code ?? sig ?? -1)));
+    try {
+      const a = (await client.submitTask({ taskClass: 'cpu_short', payload: { n: 'before' } })).taskId;
+      await waitFor(() => out.includes(`result ${a} succeeded`), { timeoutMs: 30_000, message: `the first result\n${out}` });
+      // A front end stopping ends its streams UNAVAILABLE; the client reopens from its cursor.
+      front.kill('SIGTERM');
+      expect(await front.exited).toBe(0);
+      again = await sys.startOrchestrator({ addr: front.addr });
+      const b = (await client.submitTask({ taskClass: 'cpu_short', payload: { n: 'after' } })).taskId;
+      expect(await exited, out).toBe(0);
+      expect(out.match(/^result .*$/gm)).toEqual([`result ${a} succeeded {"n":"before"}`, `result ${b} succeeded {"n":"after"}`]);
+    } finally {
+      client.close();
+      if (reader.exitCode === null && reader.signalCode === null) reader.kill('SIGKILL');
+      await exited;
+      again?.kill('SIGTERM');
+      await again?.exited;
+    }
+    expect(reader.exitCode).not.toBeNull();
   });
 });

@@ -65,6 +65,8 @@ interface SubmitFlags {
   handler?: string;
   command?: string;
   arg: string[];
+  runnerTask?: string;
+  runner?: string;
   file?: string;
   wait?: boolean;
 }
@@ -81,9 +83,10 @@ function taskFromFlags(f: SubmitFlags, argv: string[]): TaskInput {
   let payload = pairs(f.payload, '--payload');
   if (f.payloadFile) payload = { ...stringMap(readJson(readFileSync(f.payloadFile, 'utf8'), f.payloadFile), f.payloadFile), ...payload };
   if (f.payloadStdin) payload = { ...stringMap(readJson(readFileSync(0, 'utf8'), 'stdin'), 'stdin'), ...payload };
-  if ([argv.length > 0, Boolean(f.handler), Boolean(f.command)].filter(Boolean).length > 1)
-    throw new CliError('submit: give one of --handler, --command or a raw command after --', EXIT.usage);
+  if ([argv.length > 0, Boolean(f.handler), Boolean(f.command), Boolean(f.runnerTask)].filter(Boolean).length > 1)
+    throw new CliError('submit: give one of --handler, --command, --runner-task or a raw command after --', EXIT.usage);
   if (f.arg.length && !f.command) throw new CliError('submit: --arg goes with --command', EXIT.usage);
+  if (f.runner && !f.runnerTask) throw new CliError('submit: --runner goes with --runner-task', EXIT.usage);
   return {
     taskClass: f.taskClass,
     payload,
@@ -96,9 +99,11 @@ function taskFromFlags(f: SubmitFlags, argv: string[]): TaskInput {
       ? { command: { name: f.command, args: pairs(f.arg, '--arg') } }
       : argv.length
         ? { command: { argv } }
-        : f.handler
-          ? { handler: f.handler }
-          : undefined,
+        : f.runnerTask
+          ? { runner: { task: f.runnerTask, runner: f.runner } }
+          : f.handler
+            ? { handler: f.handler }
+            : undefined,
   };
 }
 
@@ -150,6 +155,8 @@ export function registerTaskCommands(program: Command, ctx: () => CliContext): v
     .option('--handler <name>', 'handler executor (default echo)')
     .option('--command <name>', "a named command of the pools' config")
     .option('--arg <k=v>', 'a value of the named command (repeatable)', (v: string, prev: string[]) => [...prev, v], [] as string[])
+    .option('--runner-task <name>', 'runner executor: the task name a task runner serves')
+    .option('--runner <name>', 'with --runner-task: one runner of executors.runner.runners (default: any of the class)')
     .option('--file <file>', 'a batch: JSON array or JSON lines of tasks ("-" for stdin)')
     .option('-w, --wait', 'wait for the results (exit 1 unless all succeed)')
     .argument('[command...]', "a raw command to run (after --), where the class's policy allows raw commands")

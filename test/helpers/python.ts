@@ -42,14 +42,19 @@ export async function installPythonPackage(): Promise<PythonEnv> {
   const dir = mkdtempSync(join(tmpdir(), 'orq-py-'));
   const venv = join(dir, 'venv');
   const python = join(venv, 'bin', 'python');
-  const step = (cmd: string, args: string[]) => {
-    const r = spawnSync(cmd, args, { encoding: 'utf8', cwd: dir, env: { ...process.env, PIP_DISABLE_PIP_VERSION_CHECK: '1' } });
-    if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} failed (${r.status ?? r.signal}):\n${r.stdout}\n${r.stderr}`);
-  };
+  // Asynchronous, so that a suite can start its system while pip works.
+  const step = (cmd: string, args: string[]) =>
+    new Promise<void>((resolve, reject) => {
+      const child = spawn(cmd, args, { cwd: dir, env: { ...process.env, PIP_DISABLE_PIP_VERSION_CHECK: '1' }, stdio: ['ignore', 'pipe', 'pipe'] });
+      let out = '';
+      child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+      child.stderr.on('data', (d: Buffer) => (out += d.toString()));
+      child.on('exit', (code, sig) => (code === 0 ? resolve() : reject(new Error(`${cmd} ${args.join(' ')} failed (${code ?? sig}):\n${out}`))));
+    });
   const source = join(dir, 'package');
   cpSync(PYTHON_PACKAGE_DIR, source, { recursive: true, filter: (f) => !/(^|\/)(build|__pycache__|[^/]*\.egg-info|\.venv)$/.test(f) });
-  step(SYSTEM_PYTHON, ['-m', 'venv', '--system-site-packages', venv]);
-  step(join(venv, 'bin', 'pip'), ['install', '--quiet', '--no-build-isolation', '--no-index', source]);
+  await step(SYSTEM_PYTHON, ['-m', 'venv', '--system-site-packages', venv]);
+  await step(join(venv, 'bin', 'pip'), ['install', '--quiet', '--no-build-isolation', '--no-index', source]);
   return {
     python,
     run: (args, opts = {}) =>
