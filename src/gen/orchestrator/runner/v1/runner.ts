@@ -167,7 +167,10 @@ export interface Failure {
 export interface CancelRequest {
   taskId: string;
   attempt: number;
-  /** Why: "cancelled" (CancelTask), "timed_out", "shutdown". */
+  /**
+   * Why: "cancelled" (CancelTask), "timed_out", "shutdown" (the pool stops), "abandoned" (the
+   * attempt's pool is gone and no pool will run it again). A runner treats every reason alike.
+   */
   reason: string;
 }
 
