@@ -4,26 +4,18 @@
  * an orchestrator restart without missing or repeating an event.
  */
 import { mkdtempSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startBareSystem, type BareSystem, type OrchestratorProcess } from './helpers/system.js';
 import { spawnOrchctl, type OrchctlProcess } from './helpers/orchctl.js';
 import { waitFor } from './helpers/wait.js';
+import { freePort } from './helpers/free-port.js';
 
 let sys: BareSystem;
 let orch: OrchestratorProcess;
 let addr: string;
 const dir = mkdtempSync(join(tmpdir(), 'orq-cli-'));
-
-async function freePort(): Promise<number> {
-  const srv = createServer();
-  await new Promise<void>((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const port = (srv.address() as { port: number }).port;
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
-}
 
 beforeAll(async () => {
   sys = await startBareSystem();

@@ -10,7 +10,6 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -22,6 +21,7 @@ import { makeTestCerts, type TestCerts } from './helpers/certs.js';
 import { resultFields } from './helpers/results.js';
 import { startSystem, TEST_CONFIG_TOML, type PoolProcess, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
+import { freePort } from './helpers/free-port.js';
 
 const available = pythonAvailable('python runner');
 let py: PythonEnv | undefined;
@@ -58,15 +58,6 @@ describe.skipIf(!available)('the Python task runner, by its own suites over gRPC
     expect(leftFromVenv(env).map(describeProcess)).toEqual([]);
   }, 300_000);
 });
-
-/** A port free a moment ago (for a runner started later, or again after a kill). */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
 
 interface RunnerProcess {
   name: string;

@@ -6,7 +6,6 @@
  * protocol is language-neutral.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { status, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,15 +17,7 @@ import { orchctl } from './helpers/orchctl.js';
 import { resultFields } from './helpers/results.js';
 import { startSystem, TEST_CONFIG_TOML, type PoolProcess, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
-
-/** A port free a moment ago (for a runner started later, or never). */
-async function freePort(): Promise<number> {
-  const s = createServer();
-  await new Promise<void>((resolve) => s.listen(0, '127.0.0.1', resolve));
-  const port = (s.address() as { port: number }).port;
-  await new Promise((resolve) => s.close(resolve));
-  return port;
-}
+import { freePort } from './helpers/free-port.js';
 
 /** What the in-process runner saw, by task id. */
 const seen = new Map<string, { ctx: RunnerTaskContext; abortedBy?: string; ended: boolean }>();

@@ -13,6 +13,7 @@ import * as grpc from '@grpc/grpc-js';
 import type { Registry } from 'prom-client';
 import { Counter, Gauge, Histogram } from 'prom-client';
 import { TASK_SECONDS_BUCKETS } from '../../src/monitoring/metrics-registry.js';
+import type { PoolRunner } from '../../src/pools/pool-facts.js';
 import { TaskRunnerClient, type DescribeResponse } from '../../src/gen/orchestrator/runner/v1/runner.js';
 
 export interface RunnerTargetConfig {
@@ -32,19 +33,12 @@ export interface RunnerTargetsOptions {
   registry?: Registry;
 }
 
-/** What Health and the heartbeat show of one runner (src/pools/pool-facts.ts `runners`). */
-export interface RunnerStatus {
-  name: string;
-  address: string;
-  state: 'unknown' | 'up' | 'down';
-  /** Calls in flight from this pool. */
-  inFlight: number;
-  /** Calls this pool may have in flight (the runner's announced concurrency, capped by config); 0 before Describe. */
-  capacity: number;
-  tasks: string[];
-  /** The runner's own description (DescribeResponse.runner), or why it is down. */
-  detail: string;
-}
+/**
+ * What Health and the heartbeat show of one runner (src/pools/pool-facts.ts `runners`): its
+ * calls in flight from this pool, its capacity (the runner's announced concurrency, capped by
+ * config; 0 before Describe), its task names, its own description or why it is down.
+ */
+export type RunnerStatus = PoolRunner;
 
 type Outcome = 'succeeded' | 'failed' | 'error' | 'cancelled';
 
