@@ -23,6 +23,7 @@ import { descendants, procState as state, stillRunning as running } from './help
 import { startSystem, TEST_CONFIG_TOML, type PoolProcess, type TestSystem } from './helpers/system.js';
 import { taskReadableTempDir } from './helpers/temp-dir.js';
 import { waitFor } from './helpers/wait.js';
+import type { GuardState } from '../workers/pool-guard/guard-state.js';
 
 const docker = await dockerForTests('orphan processes suite');
 const image = docker ? await ensureTestImage(docker) : '';
@@ -211,9 +212,15 @@ describe('a pool killed with SIGKILL', { timeout: 180_000 }, () => {
     // The guard is the pool's child in a session of its own.
     const guard = tree.find((p) => p.ppid === doomed.child.pid && p.pgid === p.pid && p.pgid !== shell.pgid && comm(p.pid) === 'node')!;
     expect(guard).toBeDefined();
-    await waitFor(() => readFileSync(`${runDir}/${doomed.id}.${guard.pid}.json`, 'utf8').includes(String(shell.pgid)), {
-      message: 'the guard never recorded the group',
-    });
+    // The record's groups, parsed: the pgid's digits can appear in the file before the group does
+    // (in the guard's start time), and a guard killed before it recorded the group leaves nothing to reap.
+    await waitFor(
+      () => {
+        const recorded = JSON.parse(readFileSync(`${runDir}/${doomed.id}.${guard.pid}.json`, 'utf8')) as GuardState;
+        return recorded.groups.some((g) => g.pgid === shell.pgid);
+      },
+      { message: 'the guard never recorded the group' },
+    );
 
     process.kill(guard.pid, 'SIGKILL');
     doomed.kill('SIGKILL');
