@@ -12,6 +12,7 @@
  * What it returns (JSON) is the result; what it throws fails the attempt, retryably unless it
  * is a TaskFailure saying otherwise.
  */
+import { timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import * as grpc from '@grpc/grpc-js';
 import {
@@ -93,8 +94,12 @@ export class TaskRunner {
   private server?: grpc.Server;
   private closing = false;
 
+  /** "Bearer <token>" as bytes, when a token is configured. */
+  private readonly expected?: Buffer;
+
   constructor(private readonly opts: TaskRunnerOptions = {}) {
     this.maxConcurrency = Math.max(1, opts.maxConcurrency ?? 4);
+    if (opts.token) this.expected = Buffer.from(`Bearer ${opts.token}`);
   }
 
   /** Serves `fn` as the task `name`. */
@@ -161,8 +166,16 @@ export class TaskRunner {
     return { found: r !== undefined };
   }
 
+  /** Whether the call carries the token (compared in constant time), when one is configured. */
+  private tokenOk(md: grpc.Metadata): boolean {
+    if (!this.expected) return true;
+    const given = md.get('authorization')[0];
+    const bytes = Buffer.from(typeof given === 'string' ? given : (given ?? ''));
+    return bytes.length === this.expected.length && timingSafeEqual(bytes, this.expected);
+  }
+
   private authorised(md: grpc.Metadata, cb: (err: grpc.ServiceError) => void): boolean {
-    if (!this.opts.token || md.get('authorization')[0] === `Bearer ${this.opts.token}`) return true;
+    if (this.tokenOk(md)) return true;
     cb(serviceError(grpc.status.UNAUTHENTICATED, 'a valid "authorization: Bearer <token>" is required'));
     return false;
   }
@@ -170,8 +183,7 @@ export class TaskRunner {
   private execute(call: grpc.ServerWritableStream<ExecuteRequest, ExecuteEvent>): void {
     // grpc-js ends a server stream with this status when the stream emits the error.
     const fail = (code: grpc.status, message: string): void => void call.emit('error', serviceError(code, message));
-    if (this.opts.token && call.metadata.get('authorization')[0] !== `Bearer ${this.opts.token}`)
-      return fail(grpc.status.UNAUTHENTICATED, 'a valid "authorization: Bearer <token>" is required');
+    if (!this.tokenOk(call.metadata)) return fail(grpc.status.UNAUTHENTICATED, 'a valid "authorization: Bearer <token>" is required');
     if (this.closing) return fail(grpc.status.UNAVAILABLE, 'the runner is shutting down');
     const req = call.request;
     const k = key(req.taskId, req.attempt);
