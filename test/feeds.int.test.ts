@@ -1,6 +1,6 @@
 /**
  * The events and results feeds over gRPC: filters, cursors, results that finished before the
- * call, and trimming.
+ * call, trimming, and the Redis calls a look-up of a finished task makes.
  */
 import { status } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -58,6 +58,68 @@ describe('StreamTaskResults', () => {
   it('rejects a bad cursor and an unknown class', async () => {
     await expect(take(sys.client.streamTaskResults({ cursor: 'yesterday' }), 1)).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
     await expect(take(sys.client.streamTaskResults({ taskClass: 'nope' }), 1)).rejects.toMatchObject({ code: status.INVALID_ARGUMENT });
+  });
+});
+
+/**
+ * The commands sent to Redis by clients (not those a script runs) that name `taskId`, from the
+ * start of `fn` until a marker sent after it comes back through MONITOR.
+ */
+async function commandsNaming(taskId: string, fn: () => Promise<unknown>): Promise<string[]> {
+  const monitor = await sys.r.monitor();
+  const seen: string[] = [];
+  const marker = `round-trip-marker-${taskId}`;
+  let markerSeen = false;
+  monitor.on('monitor', (_time: string, args: string[], source: string) => {
+    if (args.includes(marker)) markerSeen = true;
+    else if (source !== 'lua' && args.some((a) => a.includes(taskId))) seen.push(args.map((a) => (a.length > 40 ? `${a.slice(0, 40)}…` : a)).join(' '));
+  });
+  try {
+    await fn();
+    await sys.r.echo(marker);
+    await waitFor(() => markerSeen, { message: 'MONITOR never showed the marker' });
+  } finally {
+    monitor.disconnect();
+  }
+  return seen;
+}
+
+/** One script call (EVALSHA: the scripts are loaded by then). */
+const ONE_SCRIPT = expect.stringMatching(/^evalsha /i);
+
+describe('a finished task costs one Redis call to answer', () => {
+  let taskId: string;
+  beforeAll(async () => {
+    ({ taskId } = await sys.client.submitTask({ taskClass: 'inproc', payload: { rt: 'once' } }));
+    await sys.client.waitForResult(taskId, { timeoutMs: 20_000 });
+    // The results reader is running (its start reads the stream's end once, for every subscriber
+    // to come), and the scripts are loaded: what is counted below is the steady state.
+    await sys.client.waitForResult(taskId, { timeoutMs: 20_000 });
+    await sys.client.getTaskStatus(taskId);
+  });
+
+  it('GetTaskStatus: one script call', async () => {
+    const seen = await commandsNaming(taskId, async () => expect((await sys.client.getTaskStatus(taskId)).state).toBe(TaskState.TASK_STATE_SUCCEEDED));
+    expect(seen).toEqual([ONE_SCRIPT]);
+  });
+
+  it('waitForResult and StreamTaskResults: one script call each', async () => {
+    const waited = await commandsNaming(taskId, async () => expect(JSON.parse((await sys.client.waitForResult(taskId)).resultJson)).toEqual({ rt: 'once' }));
+    expect(waited).toEqual([ONE_SCRIPT]);
+    const streamed = await commandsNaming(taskId, async () => {
+      const got: TaskResult[] = [];
+      for await (const r of sys.client.streamTaskResults({ taskIds: [taskId], closeWhenDone: true })) got.push(r);
+      expect(got.map((r) => r.taskId)).toEqual([taskId]);
+    });
+    expect(streamed).toEqual([ONE_SCRIPT]);
+  });
+
+  it('a queued task: GetTaskStatus is one script call too', async () => {
+    // No pool here serves cpu_long: the task stays queued.
+    const { taskId: queued } = await sys.client.submitTask({ taskClass: 'cpu_long', payload: { rt: 'queued' } });
+    const seen = await commandsNaming(queued, async () => expect((await sys.client.getTaskStatus(queued)).state).toBe(TaskState.TASK_STATE_QUEUED));
+    expect(seen).toEqual([ONE_SCRIPT]);
+    await sys.client.cancelTask(queued);
   });
 });
 
