@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskState, type TaskEvent, type TaskResult } from '../src/client/orchestrator-client.js';
 import { startSystem, TEST_CONFIG_TOML, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
+import { commandsNaming } from './helpers/redis-monitor.js';
 
 let sys: TestSystem;
 beforeAll(async () => {
@@ -61,29 +62,6 @@ describe('StreamTaskResults', () => {
   });
 });
 
-/**
- * The commands sent to Redis by clients (not those a script runs) that name `taskId`, from the
- * start of `fn` until a marker sent after it comes back through MONITOR.
- */
-async function commandsNaming(taskId: string, fn: () => Promise<unknown>): Promise<string[]> {
-  const monitor = await sys.r.monitor();
-  const seen: string[] = [];
-  const marker = `round-trip-marker-${taskId}`;
-  let markerSeen = false;
-  monitor.on('monitor', (_time: string, args: string[], source: string) => {
-    if (args.includes(marker)) markerSeen = true;
-    else if (source !== 'lua' && args.some((a) => a.includes(taskId))) seen.push(args.map((a) => (a.length > 40 ? `${a.slice(0, 40)}…` : a)).join(' '));
-  });
-  try {
-    await fn();
-    await sys.r.echo(marker);
-    await waitFor(() => markerSeen, { message: 'MONITOR never showed the marker' });
-  } finally {
-    monitor.disconnect();
-  }
-  return seen;
-}
-
 /** One script call (EVALSHA: the scripts are loaded by then). */
 const ONE_SCRIPT = expect.stringMatching(/^evalsha /i);
 
@@ -99,14 +77,16 @@ describe('a finished task costs one Redis call to answer', () => {
   });
 
   it('GetTaskStatus: one script call', async () => {
-    const seen = await commandsNaming(taskId, async () => expect((await sys.client.getTaskStatus(taskId)).state).toBe(TaskState.TASK_STATE_SUCCEEDED));
+    const seen = await commandsNaming(sys.r, taskId, async () => expect((await sys.client.getTaskStatus(taskId)).state).toBe(TaskState.TASK_STATE_SUCCEEDED));
     expect(seen).toEqual([ONE_SCRIPT]);
   });
 
   it('waitForResult and StreamTaskResults: one script call each', async () => {
-    const waited = await commandsNaming(taskId, async () => expect(JSON.parse((await sys.client.waitForResult(taskId)).resultJson)).toEqual({ rt: 'once' }));
+    const waited = await commandsNaming(sys.r, taskId, async () =>
+      expect(JSON.parse((await sys.client.waitForResult(taskId)).resultJson)).toEqual({ rt: 'once' }),
+    );
     expect(waited).toEqual([ONE_SCRIPT]);
-    const streamed = await commandsNaming(taskId, async () => {
+    const streamed = await commandsNaming(sys.r, taskId, async () => {
       const got: TaskResult[] = [];
       for await (const r of sys.client.streamTaskResults({ taskIds: [taskId], closeWhenDone: true })) got.push(r);
       expect(got.map((r) => r.taskId)).toEqual([taskId]);
@@ -117,7 +97,7 @@ describe('a finished task costs one Redis call to answer', () => {
   it('a queued task: GetTaskStatus is one script call too', async () => {
     // No pool here serves cpu_long: the task stays queued.
     const { taskId: queued } = await sys.client.submitTask({ taskClass: 'cpu_long', payload: { rt: 'queued' } });
-    const seen = await commandsNaming(queued, async () => expect((await sys.client.getTaskStatus(queued)).state).toBe(TaskState.TASK_STATE_QUEUED));
+    const seen = await commandsNaming(sys.r, queued, async () => expect((await sys.client.getTaskStatus(queued)).state).toBe(TaskState.TASK_STATE_QUEUED));
     expect(seen).toEqual([ONE_SCRIPT]);
     await sys.client.cancelTask(queued);
   });

@@ -13,6 +13,7 @@ import { resolveTask } from '../src/tasks/task-spec.js';
 import { grpcError } from './helpers/grpc.js';
 import { startSystem, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
+import { commandsSent } from './helpers/redis-monitor.js';
 import { countIndexedTasks } from '../src/store/tasks/read-task-index.js';
 
 let sys: TestSystem;
@@ -103,6 +104,67 @@ describe('SubmitTask', () => {
     expect(err.metadata.get('field')).toEqual([field]);
     expect(await queuedJobs()).toBe(before);
     expect(await countIndexedTasks(sys.r, sys.keys)).toBe(indexBefore);
+  });
+});
+
+describe('SubmitTask calls in flight together', () => {
+  /** The answer of one call, or the status it failed with. */
+  const settled = (p: Promise<{ created: boolean }>) =>
+    p.then(
+      (r) => ({ created: r.created, code: status.OK }),
+      (e: { code: number }) => ({ created: false, code: e.code }),
+    );
+
+  it('share script calls, each answered as if alone: created, existing, ALREADY_EXISTS', async () => {
+    const tag = `burst-${Date.now()}`;
+    await sys.client.submitTask({ taskId: `${tag}-taken`, taskClass: 'cpu_long', payload: { v: 'first' } });
+    const indexBefore = await countIndexedTasks(sys.r, sys.keys);
+    const calls: { name: string; task: TaskInput }[] = [
+      ...Array.from({ length: 40 }, (_, i) => ({ name: 'new', task: { taskId: `${tag}-${i}`, taskClass: 'cpu_long', payload: { i: String(i) } } })),
+      // The id is taken with other content: refused, and only this call.
+      { name: 'taken', task: { taskId: `${tag}-taken`, taskClass: 'cpu_long', payload: { v: 'second' } } },
+      // Five of one new task: one creates it, four find it.
+      ...Array.from({ length: 5 }, () => ({ name: 'same', task: { taskId: `${tag}-same`, taskClass: 'cpu_long', payload: { v: 'same' } } })),
+      // Two of one new id with different content: one creates it, the other is refused.
+      { name: 'race', task: { taskId: `${tag}-race`, taskClass: 'cpu_long', payload: { v: 'a' } } },
+      { name: 'race', task: { taskId: `${tag}-race`, taskClass: 'cpu_long', payload: { v: 'b' } } },
+    ];
+    let answers: { name: string; created: boolean; code: number }[] = [];
+    const scriptCalls = await commandsSent(
+      sys.r,
+      (args) => /^eval/i.test(args[0]!) && args.some((a) => a.startsWith(tag)),
+      async () => {
+        answers = await Promise.all(calls.map(async (c) => ({ name: c.name, ...(await settled(sys.client.submitTask(c.task))) })));
+      },
+    );
+    const of = (name: string) => answers.filter((a) => a.name === name);
+    expect(of('new').every((a) => a.code === status.OK && a.created)).toBe(true);
+    expect(of('taken')).toEqual([{ name: 'taken', created: false, code: status.ALREADY_EXISTS }]);
+    expect(
+      of('same')
+        .map((a) => [a.code, a.created])
+        .sort(),
+    ).toEqual([
+      [status.OK, false],
+      [status.OK, false],
+      [status.OK, false],
+      [status.OK, false],
+      [status.OK, true],
+    ]);
+    expect(
+      of('race')
+        .map((a) => a.code)
+        .sort(),
+    ).toEqual([status.OK, status.ALREADY_EXISTS].sort());
+    expect(of('race').find((a) => a.code === status.OK)!.created).toBe(true);
+    // 42 new tasks, each once in the index and in its queue.
+    expect((await countIndexedTasks(sys.r, sys.keys)) - indexBefore).toBe(42);
+    const waiting = await sys.r.lrange(`${sys.keys.queuePrefix}:cpu_long:wait`, 0, -1);
+    expect(waiting.filter((id) => id.startsWith(tag) && id !== `${tag}-taken`).sort()).toEqual(
+      [...Array.from({ length: 40 }, (_, i) => `${tag}-${i}`), `${tag}-same`, `${tag}-race`].sort(),
+    );
+    // Fewer script calls than calls: they were coalesced (a refused task costs one more call for the rest of its round).
+    expect(scriptCalls.length).toBeLessThan(calls.length / 2);
   });
 });
 

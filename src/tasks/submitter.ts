@@ -12,12 +12,20 @@
  * leaves completable by the caller's retry (src/store/tasks/submit-tasks.ts submitApart).
  * A task whose record was removed by retention (queues/ keepCompleted/keepFailed) and is
  * submitted again runs again: idempotency lasts as long as the task is retained.
+ *
+ * Single submissions (submit(): SubmitTask, schedule ticks) made while the event loop works
+ * through one batch of I/O are coalesced into one script call, sent when that batch is done
+ * (setImmediate: no timer, no wait when a call comes alone). Each keeps its own answer, as if
+ * sent on its own: its own created or existing, its own already_exists (the script's all or
+ * nothing is kept by sending the call again without the task it refused; nothing was written),
+ * and a task id given twice in one round waits for the next round, where it meets the first's
+ * claim as a separate call would.
  */
 import type { RedisClient } from '../redis/redis-client.js';
 import type { Keys } from '../store/keys.js';
 import { encodeJob, jobOptionsForAdd, orderedJobData } from '../store/codecs/job-data.js';
 import { decodeTaskIndex, encodeTaskIndex } from '../store/codecs/task-index.js';
-import { submitTasks, type SubmitEntry, type SubmitReply } from '../store/tasks/submit-tasks.js';
+import { submitTasks, type SubmitAnswer, type SubmitEntry, type SubmitReply } from '../store/tasks/submit-tasks.js';
 import { groupBy } from '../store/group-by.js';
 import { OrchestratorError, invalidArgument } from '../errors/errors.js';
 import type { ExecutorPolicy } from '../executors/executor-policy.js';
@@ -45,8 +53,21 @@ export interface SubmitOutcome {
   scheduled: boolean;
 }
 
+/** Most single submissions one script call takes; more wait for the next round. */
+const MAX_COALESCED = 256;
+
+/** A single submission waiting for its round's script call. */
+interface PendingSubmit {
+  task: ResolvedTask;
+  written?: WrittenKeys;
+  resolve: (o: SubmitOutcome) => void;
+  reject: (err: unknown) => void;
+}
+
 export class TaskSubmitter {
   private readonly claim: (entries: readonly SubmitEntry[]) => Promise<SubmitReply>;
+  /** Single submissions of the round being collected (sent by the setImmediate it scheduled). */
+  private pending: PendingSubmit[] = [];
 
   constructor(private readonly opts: SubmitterOptions) {
     this.claim = submitTasks(opts.redis, opts.keys, opts.eventsMaxLen);
@@ -57,9 +78,53 @@ export class TaskSubmitter {
     return this.opts.maxBatchSize;
   }
 
-  /** `written`: where a caller's acknowledgement notes what was written (src/redis/replica-wait.ts). */
-  async submit(task: TaskSubmission, written?: WrittenKeys): Promise<SubmitOutcome> {
-    return (await this.submitPrepared([this.prepare(task, 'task')], written))[0]!;
+  /**
+   * One task, coalesced with the other single submissions of this turn of the event loop.
+   * `written`: where a caller's acknowledgement notes what was written (src/redis/replica-wait.ts).
+   */
+  submit(task: TaskSubmission, written?: WrittenKeys): Promise<SubmitOutcome> {
+    const resolved = this.prepare(task, 'task');
+    return new Promise((resolve, reject) => {
+      if (this.pending.push({ task: resolved, written, resolve, reject }) === 1) setImmediate(() => this.sendRound());
+    });
+  }
+
+  /** Sends the collected single submissions, MAX_COALESCED at most; a task id seen twice waits for the next round. */
+  private sendRound(): void {
+    const round: PendingSubmit[] = [];
+    const later: PendingSubmit[] = [];
+    const ids = new Set<string>();
+    for (const p of this.pending) {
+      if (round.length < MAX_COALESCED && !ids.has(p.task.taskId)) {
+        ids.add(p.task.taskId);
+        round.push(p);
+      } else later.push(p);
+    }
+    this.pending = later;
+    if (later.length > 0) setImmediate(() => this.sendRound());
+    void this.submitEach(round);
+  }
+
+  /** Submits each task of `round` (unique ids) as if alone: a refused one is answered and the rest sent again. */
+  private async submitEach(round: PendingSubmit[]): Promise<void> {
+    let left = round;
+    try {
+      while (left.length > 0) {
+        const unique = left.map((p) => p.task);
+        const reply = await this.claim(this.entriesOf(unique));
+        if (reply.kind === 'conflict') {
+          left[reply.index]!.reject(this.conflictError(unique[reply.index]!, reply.existing));
+          left = left.filter((_, i) => i !== reply.index);
+          continue;
+        }
+        const sent = left;
+        left = [];
+        const outcomes = await this.settle(unique, reply.answers, (i) => sent[i]!.written);
+        sent.forEach((p, i) => p.resolve(outcomes[i]!));
+      }
+    } catch (err) {
+      for (const p of left) p.reject(err);
+    }
   }
 
   /** Validates all, then enqueues all; nothing is enqueued when any task is invalid. */
@@ -96,7 +161,7 @@ export class TaskSubmitter {
     });
   }
 
-  /** Claims and enqueues tasks already validated by prepare(). */
+  /** Claims and enqueues tasks already validated by prepare(), all or nothing. */
   async submitPrepared(all: ResolvedTask[], written?: WrittenKeys): Promise<SubmitOutcome[]> {
     // The same id twice in one batch: fine when identical (kept once), an error otherwise.
     const byId = new Map<string, ResolvedTask>();
@@ -110,8 +175,16 @@ export class TaskSubmitter {
         throw invalidArgument(`tasks[${i}].task_id`, `"${t.taskId}" appears twice in the batch with different content`);
       }
     });
+    const reply = await this.claim(this.entriesOf(unique));
+    if (reply.kind === 'conflict') throw this.conflictError(unique[reply.index]!, reply.existing);
+    const outcomes = await this.settle(unique, reply.answers, () => written);
+    const byTask = new Map(unique.map((t, i) => [t.taskId, outcomes[i]!]));
+    return all.map((t) => byTask.get(t.taskId)!);
+  }
 
-    const entries = unique.map((t): SubmitEntry => {
+  /** The submit script's entries of `tasks` (unique ids). */
+  private entriesOf(tasks: readonly ResolvedTask[]): SubmitEntry[] {
+    return tasks.map((t): SubmitEntry => {
       const queue = this.opts.queues.of(t.taskClass, t.taskId);
       return {
         taskId: t.taskId,
@@ -125,39 +198,53 @@ export class TaskSubmitter {
         job: encodeJob(queue, t),
       };
     });
-    const reply = await this.claim(entries);
-    // Noted for existing tasks too: a repeat of a call that was not confirmed waits for the replicas again.
-    if (written && reply.kind !== 'conflict') {
-      for (const t of unique)
-        written.note(this.opts.redis, this.opts.keys.job(t.taskClass, t.taskId)).note(this.opts.redis, this.opts.keys.taskIndex(t.taskId));
-    }
-    if (reply.kind === 'conflict') {
-      const t = unique[reply.index]!;
-      const cls = decodeTaskIndex(reply.existing).taskClass;
-      throw new OrchestratorError(
-        'already_exists',
-        `task_id: "${t.taskId}" already exists${cls === t.taskClass ? '' : ` in class ${cls}`} with different content`,
-        { field: 'task_id' },
-      );
-    }
+  }
 
-    const created = new Set<string>();
+  /** already_exists for `t`, whose id the index holds as `existing` with other content. */
+  private conflictError(t: ResolvedTask, existing: string): OrchestratorError {
+    const cls = decodeTaskIndex(existing).taskClass;
+    return new OrchestratorError(
+      'already_exists',
+      `task_id: "${t.taskId}" already exists${cls === t.taskClass ? '' : ` in class ${cls}`} with different content`,
+      {
+        field: 'task_id',
+      },
+    );
+  }
+
+  /**
+   * After an accepted claim of `unique`: notes what was written where each task's caller
+   * (`writtenOf(i)`) confirms it, adds again the jobs of existing tasks missing from their
+   * queue, and answers each task.
+   */
+  private async settle(
+    unique: readonly ResolvedTask[],
+    answers: readonly SubmitAnswer[],
+    writtenOf: (i: number) => WrittenKeys | undefined,
+  ): Promise<SubmitOutcome[]> {
+    // Noted for existing tasks too: a repeat of a call that was not confirmed waits for the replicas again.
+    unique.forEach((t, i) =>
+      writtenOf(i)?.note(this.opts.redis, this.opts.keys.job(t.taskClass, t.taskId)).note(this.opts.redis, this.opts.keys.taskIndex(t.taskId)),
+    );
     const existing: ResolvedTask[] = [];
-    const jobless: ResolvedTask[] = [];
+    const jobless = new Set<number>();
     unique.forEach((t, i) => {
-      const answer = reply.answers[i];
-      if (answer === 'created') created.add(t.taskId);
-      else if (answer === 'jobless') jobless.push(t);
+      const answer = answers[i];
+      if (answer === 'jobless') jobless.add(i);
       // On a cluster the submit script found an existing task's job in its queue already (`jobless` otherwise).
       else if (answer === 'existing' && !this.opts.keys.cluster) existing.push(t);
     });
     // Claimed tasks were added by the claim; an existing task whose job is missing from its
     // queue is added again here.
-    const missing = [...jobless, ...(await this.missingJobs(existing))];
-    for (const t of missing) written?.note(this.opts.queues.connection, this.opts.keys.job(t.taskClass, t.taskId));
+    const missingExisting = new Set(await this.missingJobs(existing));
+    const missing: ResolvedTask[] = [];
+    unique.forEach((t, i) => {
+      if (!jobless.has(i) && !missingExisting.has(t)) return;
+      missing.push(t);
+      writtenOf(i)?.note(this.opts.queues.connection, this.opts.keys.job(t.taskClass, t.taskId));
+    });
     await this.enqueue(missing);
-
-    return all.map((t) => ({ taskId: t.taskId, taskClass: t.taskClass, created: created.has(t.taskId), scheduled: t.delayMs > 0 }));
+    return unique.map((t, i) => ({ taskId: t.taskId, taskClass: t.taskClass, created: answers[i] === 'created', scheduled: t.delayMs > 0 }));
   }
 
   /** Of tasks already in the index, those whose job is missing from their queue. */
