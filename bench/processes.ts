@@ -12,6 +12,8 @@ export interface ForkOptions {
   execArgv?: string[];
   /** How long the child may take to say it is ready. @default 30000 */
   readyTimeoutMs?: number;
+  /** Gets the child's ready message (what else it says there: a port). */
+  onReady?: (message: Record<string, unknown>) => void;
 }
 
 /** Forks a bench child and resolves once it sends {ready: true}. */
@@ -20,7 +22,8 @@ export async function forkReady(file: string, args: string[], opts: ForkOptions 
   live.add(child);
   child.once('exit', () => live.delete(child));
   try {
-    await waitMessage(child, (m) => (m as { ready?: boolean }).ready === true, opts.readyTimeoutMs ?? 30_000, `${file} to start`);
+    const ready = await waitMessage(child, (m) => (m as { ready?: boolean }).ready === true, opts.readyTimeoutMs ?? 30_000, `${file} to start`);
+    opts.onReady?.(ready as Record<string, unknown>);
   } catch (err) {
     child.kill('SIGKILL');
     throw err;

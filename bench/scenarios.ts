@@ -230,9 +230,35 @@ export interface OurSide {
   close(): Promise<void>;
 }
 
-export async function startOurs(ctx: BenchContext, scenario: string, opts: { tracingEndpoint?: string; runnerAddress?: string } = {}): Promise<OurSide> {
+export async function startOurs(
+  ctx: BenchContext,
+  scenario: string,
+  opts: { tracingEndpoint?: string; runnerAddress?: string; ownProcess?: boolean } = {},
+): Promise<OurSide> {
   const { tracingEndpoint, runnerAddress } = opts;
   const prefix = `${ctx.runId}-${scenario}`;
+  const deleteOurKeys = () => deleteKeys(ctx.control, [`{${prefix}}:*`, `${prefix}:*`]);
+  if (opts.ownProcess) {
+    // The front end in a process of its own (bench/orchestrator-process.ts), its client here.
+    let port = 0;
+    const child = await forkReady(join(ctx.dir, 'orchestrator-process.js'), [ctx.redisUrl, prefix], {
+      execArgv: ctx.opts.childExecArgv,
+      onReady: (m) => (port = Number(m.port)),
+    });
+    const address = `127.0.0.1:${port}`;
+    const client = new OrchestratorClient(address, { defaultDeadlineMs: 120_000 });
+    return {
+      prefix,
+      address,
+      keys: keysFor(prefix, ctx.redisUrl),
+      client,
+      close: async () => {
+        client.close();
+        await stopChild(child);
+        await deleteOurKeys();
+      },
+    };
+  }
   const config = benchConfig({ redisUrl: ctx.redisUrl, prefix, tracingEndpoint, runnerAddress, waitReplicas: ctx.opts.waitReplicas });
   const orchestrator = new Orchestrator({ config, redisUrl: ctx.redisUrl, logger: createLogger('warn', { process: 'bench-orchestrator' }) });
   await orchestrator.start();
@@ -248,7 +274,7 @@ export async function startOurs(ctx: BenchContext, scenario: string, opts: { tra
     close: async () => {
       client.close();
       await orchestrator.close(1_000);
-      await deleteKeys(ctx.control, [`{${prefix}}:*`, `${prefix}:*`]);
+      await deleteOurKeys();
     },
   };
 }
@@ -510,7 +536,7 @@ export async function endToEnd(ctx: BenchContext, mode: 'inproc' | 'sandbox'): P
  * until the pool's start, the run, and the result's way back to the client. Medians over all
  * tasks, and over the slowest 1% (what the p99 is made of).
  */
-async function latencySegments(ctx: BenchContext, ours: OurSide, t: LatencyTracker): Promise<void> {
+async function latencySegments(ctx: BenchContext, ours: OurSide, t: LatencyTracker, layout: string, layoutLabel: string): Promise<void> {
   const at = new Map<string, Record<string, number>>();
   // Every events stream of the class: one on a single Redis, the class's own (and the workflow
   // events') on a cluster. A task's events are all in one of them.
@@ -544,9 +570,9 @@ async function latencySegments(ctx: BenchContext, ours: OurSide, t: LatencyTrack
     ['medians over the slowest 1%', 'slowest_1pct_segment_p50_ms', slowest],
   ] as const) {
     const seg = segments(tasks);
-    for (const [k, v] of Object.entries(seg)) ctx.report.note(`latency.ours.${key}.${k}`, v);
+    for (const [k, v] of Object.entries(seg)) ctx.report.note(`latency.${layout}.${key}.${k}`, v);
     console.log(
-      `    ours, ${label} from event timestamps (ms): call->claim ${seg.call_to_claim}, claim->pool start ${seg.claim_to_start}, start->finish ${seg.start_to_finish}, finish->client ${seg.finish_to_client}`,
+      `    ours (${layoutLabel}), ${label} from event timestamps (ms): call->claim ${seg.call_to_claim}, claim->pool start ${seg.claim_to_start}, start->finish ${seg.start_to_finish}, finish->client ${seg.finish_to_client}`,
     );
   }
 }
@@ -606,6 +632,18 @@ class LatencyTracker {
   }
 }
 
+/** Tasks of the latency run's idle phase: one at a time, each result's delivery measured. */
+const IDLE_DELIVERIES = 200;
+
+/** Resolves once `cond()` holds (checked every millisecond), or fails naming `what` after `timeoutMs`. */
+async function waitUntil(cond: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = performance.now() + timeoutMs;
+  while (!cond()) {
+    if (performance.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await sleep(1);
+  }
+}
+
 /** Calls `fn(i)` for i in [0, count) at `rate` per second, catching up in bursts when late. */
 async function paced(count: number, rate: number, fn: (i: number) => void): Promise<void> {
   const start = performance.now();
@@ -644,48 +682,115 @@ export async function latency(ctx: BenchContext): Promise<void> {
   };
   const arrived = (side: LatencyRun, id: string) => (id.startsWith('warm-') ? side.warm : side.steady).arrived(id);
 
-  const ours = await startOurs(ctx, 'latency');
-  const o: LatencyRun = { warm: new LatencyTracker(), steady: new LatencyTracker() };
-  let pool: ChildProcess | undefined;
-  try {
-    pool = await startPool(ctx, ours, INPROC_CLASS, INPROC_CONCURRENCY);
-    // One subscription for the whole run, as a client waiting on its class's results would hold.
-    // A stream the server ends (a slow reader cut off under load: RESOURCE_EXHAUSTED) is resumed
-    // from its last cursor, as a client would, and the resumptions are reported.
-    let stream = ours.client.streamTaskResults({ taskClass: INPROC_CLASS });
-    let stopped = false;
-    let resumed = 0;
-    const consuming = (async () => {
-      let cursor = '';
-      for (;;) {
-        try {
-          for await (const r of stream) {
-            cursor = r.cursor;
-            arrived(o, r.taskId);
-          }
-        } catch (err) {
-          if (stopped) return;
-          resumed++;
-          console.log(`    results stream ended (${(err as Error).message}); resuming from its cursor`);
+  /** Our side's run, the front end in the bench's process or in one of its own. */
+  const oursRun = async (ownProcess: boolean): Promise<LatencyRun> => {
+    const layout = ownProcess ? 'ours' : 'ours_one_process';
+    const layoutLabel = ownProcess ? 'front end in its own process' : "client in the front end's process";
+    const ours = await startOurs(ctx, ownProcess ? 'latency' : 'latency-1p', { ownProcess });
+    const o: LatencyRun = { warm: new LatencyTracker(), steady: new LatencyTracker() };
+    let pool: ChildProcess | undefined;
+    // When each result entry reached a reader of the results stream in this process (XREAD
+    // BLOCK on a connection of its own, as the front end's shared reader reads it), against when
+    // the client had it through the front end and gRPC. Either may come first: the difference is
+    // taken whichever does, in the phase the client's side was in.
+    const delivery: { idle: number[]; loaded: number[] } = { idle: [], loaded: [] };
+    let deliveryPhase: keyof typeof delivery | undefined;
+    const onStream = new Map<string, number>();
+    const atClient = new Map<string, { at: number; phase: keyof typeof delivery }>();
+    const watch = new StreamCounter(
+      ctx.redisUrl,
+      ours.keys.resultStreams([INPROC_CLASS]).map((s) => s.key),
+      (entries) => {
+        const now = performance.now();
+        for (const [, f] of entries) {
+          const i = f.indexOf('task_id');
+          if (i < 0 || i % 2 !== 0) continue;
+          const id = f[i + 1]!;
+          const client = atClient.get(id);
+          if (client) {
+            atClient.delete(id);
+            delivery[client.phase].push(client.at - now);
+          } else onStream.set(id, now);
         }
-        if (stopped) return;
-        stream = ours.client.streamTaskResults({ taskClass: INPROC_CLASS, cursor });
+      },
+    );
+    const delivered = (taskId: string) => {
+      if (!deliveryPhase) return;
+      const now = performance.now();
+      const seen = onStream.get(taskId);
+      if (seen === undefined) atClient.set(taskId, { at: now, phase: deliveryPhase });
+      else {
+        onStream.delete(taskId);
+        delivery[deliveryPhase].push(now - seen);
       }
-    })();
+    };
     try {
-      await sleep(200);
-      await run(o, (taskId, i) => ours.client.submitTask({ taskId, taskClass: INPROC_CLASS, payload: payload(i) }));
+      pool = await startPool(ctx, ours, INPROC_CLASS, INPROC_CONCURRENCY);
+      // One subscription for the whole run, as a client waiting on its class's results would hold.
+      // A stream the server ends (a slow reader cut off under load: RESOURCE_EXHAUSTED) is resumed
+      // from its last cursor, as a client would, and the resumptions are reported.
+      let stream = ours.client.streamTaskResults({ taskClass: INPROC_CLASS });
+      let stopped = false;
+      let resumed = 0;
+      const consuming = (async () => {
+        let cursor = '';
+        for (;;) {
+          try {
+            for await (const r of stream) {
+              cursor = r.cursor;
+              delivered(r.taskId);
+              arrived(o, r.taskId);
+            }
+          } catch (err) {
+            if (stopped) return;
+            resumed++;
+            console.log(`    results stream ended (${(err as Error).message}); resuming from its cursor`);
+          }
+          if (stopped) return;
+          stream = ours.client.streamTaskResults({ taskClass: INPROC_CLASS, cursor });
+        }
+      })();
+      try {
+        await sleep(200);
+        // At idle: one task at a time, the next 5 ms after the last result.
+        deliveryPhase = 'idle';
+        for (let i = 0; i < IDLE_DELIVERIES; i++) {
+          await ours.client.submitTask({ taskId: `idle-${i}`, taskClass: INPROC_CLASS, payload: payload(i) });
+          await waitUntil(() => delivery.idle.length > i, 10_000, `the result of idle task ${i}`);
+          await sleep(5);
+        }
+        deliveryPhase = undefined;
+        await run(o, (taskId, i) => {
+          if (i === warm) deliveryPhase = 'loaded';
+          return ours.client.submitTask({ taskId, taskClass: INPROC_CLASS, payload: payload(i) });
+        });
+      } finally {
+        stopped = true;
+        stream.cancel();
+        await consuming;
+        await watch.close();
+      }
+      ctx.report.note(`latency.${layout}.results_stream_resumed`, resumed);
+      for (const phase of ['idle', 'loaded'] as const) {
+        const v = delivery[phase].sort((a, b) => a - b);
+        const at = (p: number) => v[Math.min(v.length - 1, Math.ceil((p / 100) * v.length) - 1)] ?? NaN;
+        ctx.report.note(`latency.${layout}.delivery_${phase}_p50_ms`, at(50));
+        ctx.report.note(`latency.${layout}.delivery_${phase}_p99_ms`, at(99));
+        ctx.report.note(`latency.${layout}.delivery_${phase}_samples`, v.length);
+        console.log(
+          `    ours (${layoutLabel}), result delivery ${phase === 'idle' ? 'at idle' : `at ${rate}/s`}: the client has it ${at(50).toFixed(2)} ms (p50), ${at(99).toFixed(2)} ms (p99) after a reader of the results stream (${v.length} results)`,
+        );
+      }
+      await latencySegments(ctx, ours, o.steady, layout, layoutLabel);
     } finally {
-      stopped = true;
-      stream.cancel();
-      await consuming;
+      if (pool) await stopChild(pool);
+      await ours.close();
     }
-    ctx.report.note('latency.ours.results_stream_resumed', resumed);
-    await latencySegments(ctx, ours, o.steady);
-  } finally {
-    if (pool) await stopChild(pool);
-    await ours.close();
-  }
+    return o;
+  };
+  // The layouts alternate with nothing else between: the client beside the front end, then apart.
+  const o1 = await oursRun(false);
+  const o = await oursRun(true);
 
   const base = startBaseline(ctx, 'latency');
   const b: LatencyRun = { warm: new LatencyTracker(), steady: new LatencyTracker() };
@@ -714,7 +819,18 @@ export async function latency(ctx: BenchContext): Promise<void> {
       ours: o.steady.percentile(p),
       baseline: b.steady.percentile(p),
       latency: true,
-      note: `SubmitTask -> StreamTaskResults(class) vs Queue.add -> QueueEvents completed, after ${latencyWarmupSeconds} s at the rate`,
+      note: `SubmitTask -> StreamTaskResults(class) vs Queue.add -> QueueEvents completed, after ${latencyWarmupSeconds} s at the rate; our front end in its own process`,
+    });
+  }
+  for (const p of [50, 99]) {
+    ctx.report.add({
+      id: 'latency-one-process',
+      scenario: `  the same p${p}, the client in the front end's process`,
+      unit: 'ms',
+      ours: o1.steady.percentile(p),
+      baseline: b.steady.percentile(p),
+      latency: true,
+      note: 'client and front end share one process (and its CPU), as in the unary run',
     });
   }
   ctx.report.add({
@@ -728,6 +844,7 @@ export async function latency(ctx: BenchContext): Promise<void> {
   });
   for (const [side, r] of [
     ['ours', o],
+    ['ours_one_process', o1],
     ['baseline', b],
   ] as const) {
     const t = r.steady;

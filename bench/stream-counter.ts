@@ -16,7 +16,12 @@ export class StreamCounter {
   private stopped = false;
   private readonly loops: Promise<void>[];
 
-  constructor(redisUrl: string, keys: string | readonly string[]) {
+  /** `onEntries`: gets each batch of entries as the read returns it (ids and fields). */
+  constructor(
+    redisUrl: string,
+    keys: string | readonly string[],
+    private readonly onEntries?: (entries: readonly [string, string[]][]) => void,
+  ) {
     this.keys = typeof keys === 'string' ? [keys] : keys;
     this.loops = this.keys.map((key) => {
       const redis = createRedis(redisUrl);
@@ -37,6 +42,7 @@ export class StreamCounter {
       }
       if (!reply) continue;
       const entries = reply[0]![1];
+      this.onEntries?.(entries);
       this.count += entries.length;
       cursor = entries[entries.length - 1]![0];
       for (let i = this.waiters.length - 1; i >= 0; i--) {
