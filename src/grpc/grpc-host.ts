@@ -6,14 +6,13 @@
  * env-manager's servers are both one of these.
  */
 import { Server, ServerCredentials, type ServerInterceptor, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
-import { loadSync } from '@grpc/proto-loader';
-import { ReflectionService } from '@grpc/reflection';
 import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
 import { PROTO_DIR } from '../paths.js';
 import type { CallPolicy } from './auth-interceptor.js';
 import type { GrpcSecurity } from './grpc-security.js';
 import type { InFlightBytes } from './in-flight-bytes.js';
 import { tolerantService } from './request-decoding.js';
+import { LazyReflection } from './lazy-reflection.js';
 
 export interface GrpcServiceSpec {
   /** Full name, as the health service and reflection know it, e.g. "orchestrator.v1.OrchestratorService". */
@@ -59,8 +58,7 @@ export class GrpcHost {
     this.server.addService(inFlight ? inFlight.wrap(tolerant.definition) : tolerant.definition, tolerant.handlers);
     this.health = new HealthImplementation({ '': 'NOT_SERVING', [service.name]: 'NOT_SERVING' });
     this.health.addToServer(this.server);
-    const definitions = loadSync([service.protoFile, healthProtoPath], { includeDirs: [PROTO_DIR] });
-    new ReflectionService(definitions).addToServer(this.server);
+    new LazyReflection([service.protoFile, healthProtoPath], [PROTO_DIR]).addToServer(this.server);
   }
 
   /** The port actually bound (useful with port 0). */

@@ -9,8 +9,10 @@
  * INVALID_ARGUMENT. To name the field, the request is decoded a second time, only then, by
  * protobufjs (through @grpc/proto-loader) with 64-bit integers as strings.
  */
+import { createRequire } from 'node:module';
 import { type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
-import { loadSync, type MethodDefinition, type PackageDefinition } from '@grpc/proto-loader';
+import type * as ProtoLoader from '@grpc/proto-loader';
+import type { MethodDefinition, PackageDefinition } from '@grpc/proto-loader';
 import { PROTO_DIR } from '../paths.js';
 import { invalidArgument } from '../errors/errors.js';
 import { toServiceError } from './status.js';
@@ -66,7 +68,11 @@ export function tolerantService(
 ): { definition: ServiceDefinition; handlers: UntypedServiceImplementation } {
   let loaded: PackageDefinition | undefined;
   const loose = (path: string) => {
-    loaded ??= loadSync(protoFile, { includeDirs: [PROTO_DIR], keepCase: true, longs: String, enums: String });
+    if (!loaded) {
+      // Loaded only here, for a request that did not decode: most processes never need it.
+      const { loadSync } = createRequire(import.meta.url)('@grpc/proto-loader') as typeof ProtoLoader;
+      loaded = loadSync(protoFile, { includeDirs: [PROTO_DIR], keepCase: true, longs: String, enums: String });
+    }
     const methods = (loaded[serviceName] ?? {}) as Record<string, MethodDefinition<unknown, unknown>>;
     return Object.values(methods).find((m) => m.path === path);
   };
