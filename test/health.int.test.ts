@@ -74,12 +74,13 @@ describe('Health', () => {
     health.close();
   });
 
-  it('serves reflection listing the orchestrator service', async () => {
-    const reflectionProto = loadSync('grpc/reflection/v1alpha/reflection.proto', {
+  // Built on the first call (src/grpc/lazy-reflection.ts): both versions answer, whichever comes first.
+  it.each(['v1alpha', 'v1'])('serves reflection (%s) listing the orchestrator service', async (version) => {
+    const reflectionProto = loadSync(`grpc/reflection/${version}/reflection.proto`, {
       includeDirs: [new URL('../node_modules/@grpc/reflection/build/proto', import.meta.url).pathname],
     });
     const def = loadPackageDefinition(reflectionProto) as any;
-    const client = new def.grpc.reflection.v1alpha.ServerReflection(sys.addr, credentials.createInsecure());
+    const client = new def.grpc.reflection[version].ServerReflection(sys.addr, credentials.createInsecure());
     const call = client.ServerReflectionInfo();
     const names = await new Promise<string[]>((resolve, reject) => {
       call.on('data', (res: any) => {
