@@ -114,6 +114,9 @@ describe('package entry points', { timeout: 60_000 }, () => {
     expect(exports).toEqual(readmeExports('orchestrator'));
     // The positive control of the client's check: the same probe does see these when loaded.
     const packages = packagesOf(modules);
-    for (const name of ['bullmq', 'ioredis', 'dockerode', 'express']) expect(packages).toContain(name);
+    for (const name of ['bullmq', 'ioredis', 'express', 'pino', 'prom-client']) expect(packages).toContain(name);
+    // Loaded on first use only (src/docker/docker-client.ts, src/grpc/lazy-reflection.ts): a
+    // process that never runs a container or answers a reflection call does not pay for them.
+    for (const name of ['dockerode', '@grpc/reflection']) expect(packages, `${name} loaded at import`).not.toContain(name);
   });
 });
