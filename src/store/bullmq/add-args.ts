@@ -22,8 +22,3 @@ export interface AddJobArgs {
 export function packAddArgs(a: AddJobArgs): Buffer {
   return packer.pack([a.keyPrefix, a.jobId, a.jobName, a.timestamp, null, null, undefined, undefined, null, null]) as Buffer;
 }
-
-/** A job's options packed as BullMQ's add scripts take them (their ARGV[3]). */
-export function packAddOptions(opts: Record<string, unknown>): Buffer {
-  return packer.pack(opts) as Buffer;
-}

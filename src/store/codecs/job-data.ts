@@ -24,8 +24,8 @@
  * retry's); test/job-data.int.test.ts runs the Lua reader on this codec's output, with and
  * without each optional field, and on data in the earlier layout.
  */
-import { Job, type JobsOptions, type Queue } from 'bullmq';
-import { packAddArgs, packAddOptions } from '../bullmq/add-args.js';
+import type { JobsOptions, Queue } from 'bullmq';
+import { packAddArgs } from '../bullmq/add-args.js';
 
 /** A task's job data; `E` is the executor spec (src/executors/executor-spec.ts). */
 export interface JobData<E = unknown> {
@@ -135,7 +135,8 @@ export interface EncodedJob {
   name: string;
   timestamp: number;
   data: string;
-  opts: Buffer;
+  /** The job options' JSON (jobOptions). */
+  opts: string;
 }
 
 /**
@@ -159,23 +160,24 @@ export function jobOptionsForAdd(t: JobSource): JobsOptions {
 }
 
 /**
- * The job of `t` as BullMQ's add scripts take it. Built the way Queue.addBulk builds it: BullMQ's
- * Job normalises the options (attempts, backoff), and the argument list has the slots of
- * Queue.add's for a job without parent, repeat or deduplication. test/submit.int.test.ts checks
- * the stored job against one Queue.add wrote.
+ * The job of `t` as the submit script takes it (src/store/lua/includes/add-tasks.lua). BullMQ's
+ * Queue.addBulk builds a Job, whose constructor puts `attempts` first in the options and
+ * normalises a numeric backoff (ours is always an object already), then packs the options with
+ * msgpack: here they are those same options as JSON, which the script decodes (a whole batch of
+ * strings is encoded for Redis in one piece, where one binary argument makes ioredis copy every
+ * argument of the call into a buffer of its own). A delayed task also gets the argument list of
+ * BullMQ's addDelayedJob, which adds it. test/submit.int.test.ts checks the stored job against
+ * one Queue.add wrote.
  */
 export function encodeJob(queue: Queue, t: JobSource): EncodedJob {
-  const job = new Job(queue, t.jobName, t.data, jobOptions(t), t.taskId);
-  // BullMQ stores options without undefined values, and under short names for a few (none of ours).
-  const opts: Record<string, unknown> = {};
-  for (const [k, v] of Object.entries(job.opts)) if (v !== undefined) opts[k] = v;
+  const timestamp = Date.now();
   return {
     // The submit script adds a task without a delay itself, from the name and timestamp: an
     // unpacked argument list costs Redis less per task than a packed one.
-    ...(t.delayMs > 0 ? { args: packAddArgs({ keyPrefix: queue.keys['']!, jobId: t.taskId, jobName: t.jobName, timestamp: job.timestamp }) } : {}),
+    ...(t.delayMs > 0 ? { args: packAddArgs({ keyPrefix: queue.keys['']!, jobId: t.taskId, jobName: t.jobName, timestamp }) } : {}),
     name: t.jobName,
-    timestamp: job.timestamp,
+    timestamp,
     data: jobDataJson(t.data),
-    opts: packAddOptions(opts),
+    opts: JSON.stringify(jobOptions(t)),
   };
 }

@@ -64,7 +64,7 @@ end
 -- A job not delayed, added as BullMQ's addStandardJob (priority 0) or addPrioritizedJob does.
 local function addJob(c, jobId, name, timestamp, jobData, jobOpts)
   local q = queueOf(c)
-  local opts = cmsgpack.unpack(jobOpts)
+  local opts = cjson.decode(jobOpts)
   local eventsKey = KEYS[c + 8]
   -- BullMQ's add counts every add in the queue's id counter (a job with its own id too); counted
   -- here and added once per queue at the end of the batch.
@@ -109,7 +109,8 @@ local function addTask(i, now, eventsMaxLen, schedulesLast, schedules)
   if not submitted[class] then submittedClasses[#submittedClasses + 1] = class; submitted[class] = 0; counterKey[class] = KEYS[c + 13] end
   submitted[class] = submitted[class] + 1
   if delayed then
-    bullAddDelayed({KEYS[c + 1], KEYS[c + 2], KEYS[c + 3], KEYS[c + 5], KEYS[c + 6], KEYS[c + 8]}, {jobArgs, jobData, jobOpts})
+    -- BullMQ's addDelayedJob takes the options packed, as Queue.add sends them.
+    bullAddDelayed({KEYS[c + 1], KEYS[c + 2], KEYS[c + 3], KEYS[c + 5], KEYS[c + 6], KEYS[c + 8]}, {jobArgs, jobData, cmsgpack.pack(cjson.decode(jobOpts))})
   else
     addJob(c, id, jobName, timestamp, jobData, jobOpts)
   end

@@ -39,7 +39,7 @@
       ARGV[b + 9]  job_args      a delayed task's: BullMQ's packed add arguments
                                  (src/store/codecs/job-data.ts); "" for the others
       ARGV[b + 10] job_data      the job data's JSON
-      ARGV[b + 11] job_opts      BullMQ's packed job options
+      ARGV[b + 11] job_opts      the job options' JSON (src/store/codecs/job-data.ts encodeJob)
       ARGV[b + 12] job_name      the job's name
       ARGV[b + 13] timestamp     the job's creation time (ms)
       ARGV[b + 14] steps         KEYS index of its run's steps hash, 0 for a task of no run
