@@ -237,14 +237,8 @@ export async function startOurs(
 ): Promise<OurSide> {
   const { tracingEndpoint, runnerAddress } = opts;
   const prefix = `${ctx.runId}-${scenario}`;
-  const deleteOurKeys = () => deleteKeys(ctx.control, [`{${prefix}}:*`, `${prefix}:*`]);
-  if (opts.ownProcess) {
-    // The front end in a process of its own (bench/orchestrator-process.ts), its client here.
-    let port = 0;
-    const child = await forkReady(join(ctx.dir, 'orchestrator-process.js'), [ctx.redisUrl, prefix], {
-      execArgv: ctx.opts.childExecArgv,
-      onReady: (m) => (port = Number(m.port)),
-    });
+  /** Our side on the front end at `port`, closed with `stop` and its keys deleted. */
+  const side = (port: number, stop: () => Promise<unknown>): OurSide => {
     const address = `127.0.0.1:${port}`;
     const client = new OrchestratorClient(address, { defaultDeadlineMs: 120_000 });
     return {
@@ -252,31 +246,28 @@ export async function startOurs(
       address,
       keys: keysFor(prefix, ctx.redisUrl),
       client,
+      tracingEndpoint,
+      runnerAddress,
       close: async () => {
         client.close();
-        await stopChild(child);
-        await deleteOurKeys();
+        await stop();
+        await deleteKeys(ctx.control, [`{${prefix}}:*`, `${prefix}:*`]);
       },
     };
+  };
+  if (opts.ownProcess) {
+    // The front end in a process of its own (bench/orchestrator-process.ts), its client here.
+    let port = 0;
+    const child = await forkReady(join(ctx.dir, 'orchestrator-process.js'), [ctx.redisUrl, prefix], {
+      execArgv: ctx.opts.childExecArgv,
+      onReady: (m) => (port = Number(m.port)),
+    });
+    return side(port, () => stopChild(child));
   }
   const config = benchConfig({ redisUrl: ctx.redisUrl, prefix, tracingEndpoint, runnerAddress, waitReplicas: ctx.opts.waitReplicas });
   const orchestrator = new Orchestrator({ config, redisUrl: ctx.redisUrl, logger: createLogger('warn', { process: 'bench-orchestrator' }) });
   await orchestrator.start();
-  const address = `127.0.0.1:${orchestrator.grpcPort}`;
-  const client = new OrchestratorClient(address, { defaultDeadlineMs: 120_000 });
-  return {
-    prefix,
-    address,
-    keys: keysFor(prefix, ctx.redisUrl),
-    client,
-    tracingEndpoint,
-    runnerAddress,
-    close: async () => {
-      client.close();
-      await orchestrator.close(1_000);
-      await deleteOurKeys();
-    },
-  };
+  return side(orchestrator.grpcPort, () => orchestrator.close(1_000));
 }
 
 /** The baseline's side of one scenario: a plain BullMQ Queue on a connection of its own. */
