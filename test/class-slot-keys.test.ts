@@ -47,7 +47,7 @@ function entry(taskId: string, taskClass: string, extra: Partial<SubmitEntry> = 
     taskClass,
     queueKeys: queueKeys(taskClass),
     delayMs: 0,
-    job: { name: taskId, timestamp: 0, data: '{}', opts: Buffer.alloc(0) },
+    job: { name: taskId, timestamp: 0, data: '{}', opts: '{}' },
     ...extra,
   };
 }
@@ -62,7 +62,7 @@ describe('per-task scripts with a hash tag per class', () => {
   it('submit: a task of each kind gets its class keys of one tag, and nothing else', () => {
     const kinds: [string, SubmitEntry][] = [
       ['plain', entry('t1', 'cpu_short')],
-      ['delayed', entry('t2', 'cpu_short', { delayMs: 500, job: { args: Buffer.from('x'), name: 't2', timestamp: 0, data: '{}', opts: Buffer.alloc(0) } })],
+      ['delayed', entry('t2', 'cpu_short', { delayMs: 500, job: { args: Buffer.from('x'), name: 't2', timestamp: 0, data: '{}', opts: '{}' } })],
       ['scheduled', entry('t3', 'cpu_short', { scheduleId: 's1', scheduleTickMs: 1_000 })],
       ['workflow step', entry('r1.a', 'cpu_short', { workflowId: 'r1' })],
     ];
@@ -192,7 +192,7 @@ describe('a partitioned class (classes.<name>.partitions on a cluster)', () => {
         taskClass: 'hot',
         queueKeys: q,
         delayMs: 0,
-        job: { name: id, timestamp: 0, data: '{}', opts: Buffer.alloc(0) },
+        job: { name: id, timestamp: 0, data: '{}', opts: '{}' },
       };
       const ours = backendKeys(pk, 'hot', p);
       const job = { taskId: id, taskClass: 'hot', jobKey: pk.job('hot', id), queueKeys: q, lifo: false };
