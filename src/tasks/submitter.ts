@@ -117,10 +117,12 @@ export class TaskSubmitter {
           left = left.filter((_, i) => i !== reply.index);
           continue;
         }
-        const sent = left;
-        left = [];
-        const outcomes = await this.settle(unique, reply.answers, (i) => sent[i]!.written);
-        sent.forEach((p, i) => p.resolve(outcomes[i]!));
+        const accepted = left;
+        // A failure from here on reaches every caller of the round (the catch below): their
+        // outcome is unknown, and a retry with the same ids is answered as existing.
+        const outcomes = await this.settle(unique, reply.answers, (i) => accepted[i]!.written);
+        accepted.forEach((p, i) => p.resolve(outcomes[i]!));
+        return;
       }
     } catch (err) {
       for (const p of left) p.reject(err);
