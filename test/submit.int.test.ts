@@ -166,6 +166,26 @@ describe('SubmitTask calls in flight together', () => {
     // Fewer script calls than calls: they were coalesced (a refused task costs one more call for the rest of its round).
     expect(scriptCalls.length).toBeLessThan(calls.length / 2);
   });
+
+  it('are each answered when Redis fails after the claim: none is left waiting', async () => {
+    // An existing task whose job was removed: the submit script finds it claimed, and the front
+    // end then looks for its job (EXISTS, outside the script), which Redis refuses here.
+    const tag = `settle-${Date.now()}`;
+    const ids = [`${tag}-a`, `${tag}-b`, `${tag}-c`];
+    for (const id of ids) await sys.client.submitTask({ taskId: id, taskClass: 'cpu_long', payload: { v: id } });
+    for (const id of ids) await sys.r.del(sys.keys.job('cpu_long', id));
+    await sys.r.call('ACL', 'SETUSER', 'default', '-exists');
+    try {
+      // A caller left waiting would end DEADLINE_EXCEEDED at the client's deadline instead.
+      const answers = await Promise.all(ids.map((id) => settled(sys.client.submitTask({ taskId: id, taskClass: 'cpu_long', payload: { v: id } }))));
+      expect(answers.map((a) => a.code)).toEqual(ids.map(() => status.INTERNAL));
+    } finally {
+      await sys.r.call('ACL', 'SETUSER', 'default', '+exists');
+    }
+    // Once Redis takes EXISTS again, the same calls add the missing jobs.
+    for (const id of ids) expect((await sys.client.submitTask({ taskId: id, taskClass: 'cpu_long', payload: { v: id } })).created).toBe(false);
+    for (const id of ids) expect(await sys.r.exists(sys.keys.job('cpu_long', id))).toBe(1);
+  });
 });
 
 describe('SubmitTasks', () => {

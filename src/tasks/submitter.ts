@@ -255,7 +255,12 @@ export class TaskSubmitter {
     const pipe = this.opts.redis.pipeline();
     for (const t of tasks) pipe.exists(this.opts.keys.job(t.taskClass, t.taskId));
     const res = (await pipe.exec()) ?? [];
-    return tasks.filter((_, i) => res[i]?.[1] === 0);
+    return tasks.filter((t, i) => {
+      // A pipeline answers each command's error in its place: one is this call's failure, not an answer.
+      const [err, exists] = res[i] ?? [new Error(`no answer to EXISTS of ${t.taskId}'s job`), null];
+      if (err) throw err;
+      return exists === 0;
+    });
   }
 
   private async enqueue(tasks: ResolvedTask[]): Promise<void> {
