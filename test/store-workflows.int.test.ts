@@ -5,6 +5,7 @@
  * that create-workflow.lua relies on. The workflow engine's suites (workflows.int,
  * workflows.chaos) cover the same scripts end to end.
  */
+import { QueueKeys } from 'bullmq';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keys as keyLayout } from '../src/store/keys.js';
@@ -17,6 +18,7 @@ import { cancelRun } from '../src/store/workflows/cancel-run.js';
 import { retakeStep } from '../src/store/workflows/retake-step.js';
 import { takeOverInbox } from '../src/store/workflows/take-over-inbox.js';
 import { ackInboxEntries, ensureInboxGroup } from '../src/store/workflows/inbox-group.js';
+import type { SubmitEntry } from '../src/store/tasks/submit-tasks.js';
 import { startRedis, type RedisServerHandle } from './helpers/redis-server.js';
 
 const keys = keyLayout('storewf');
@@ -112,13 +114,29 @@ describe('run scripts', () => {
     expect(await redis.zscore(keys.releasing, 'r1\ta')).toBeNull();
 
     const outcome = (state: string) => ({ stepId: 'a', state, attempt: 1, outcomeJson: `{"state":"${state}"}`, error: '', dependents: ['b'], downstream: [] });
-    expect(await done('r1', 5_000, outcome('succeeded'))).toEqual({ code: StepDoneCode.Recorded, released: ['b'], cancel: [], runEnded: false, releasing: [] });
-    expect(await done('r1', 5_001, outcome('succeeded'))).toEqual({ code: StepDoneCode.NotRecorded, cancel: [] });
-    expect(await done('r1', 5_001, { ...outcome('succeeded'), stepId: 'nope' })).toEqual({ code: StepDoneCode.NotRecorded, cancel: [] });
+    expect(await done('r1', 5_000, outcome('succeeded'))).toEqual({
+      code: StepDoneCode.Recorded,
+      released: ['b'],
+      cancel: [],
+      runEnded: false,
+      releasing: [],
+      queued: [],
+      acked: false,
+    });
+    expect(await done('r1', 5_001, outcome('succeeded'))).toEqual({ code: StepDoneCode.NotRecorded, cancel: [], acked: false });
+    expect(await done('r1', 5_001, { ...outcome('succeeded'), stepId: 'nope' })).toEqual({ code: StepDoneCode.NotRecorded, cancel: [], acked: false });
 
     await queued('r1', 6_000, ['b']);
     const last = { stepId: 'b', state: 'succeeded', attempt: 1, outcomeJson: '{}', error: '', dependents: [], downstream: [] };
-    expect(await done('r1', 7_000, last)).toEqual({ code: StepDoneCode.Recorded, released: [], cancel: [], runEnded: true, releasing: [] });
+    expect(await done('r1', 7_000, last)).toEqual({
+      code: StepDoneCode.Recorded,
+      released: [],
+      cancel: [],
+      runEnded: true,
+      releasing: [],
+      queued: [],
+      acked: false,
+    });
     expect(await redis.hget(keys.run('r1'), 'state')).toBe('succeeded');
     expect(await redis.zscore(keys.activeRuns, 'r1')).toBeNull();
     for (const k of [keys.run('r1'), keys.runSteps('r1'), keys.runDeps('r1'), keys.runOutcomes('r1')]) expect(await redis.pttl(k)).toBeGreaterThan(0);
@@ -151,6 +169,8 @@ describe('run scripts', () => {
       cancel: [],
       runEnded: true,
       releasing: [],
+      queued: [],
+      acked: false,
     });
     expect(await redis.hget(keys.run('r2'), 'state')).toBe('cancelled');
 
@@ -160,6 +180,107 @@ describe('run scripts', () => {
     expect(await redis.hget(keys.runSteps('r3'), 'a')).toBe('releasing');
     expect(await cancel('r3', 9_101, 'early')).toEqual({ code: CancelRunCode.Found, state: 'cancelled', cancel: ['a'], releasing: ['a'] });
     expect(await redis.hgetall(keys.runSteps('r3'))).toEqual({ a: 'cancelled', b: 'cancelled' });
+  });
+});
+
+describe("step-done with its dependents' tasks and its inbox entry (single Redis)", () => {
+  const taskClass = 'cpu';
+  const queue = new QueueKeys(keys.queuePrefixOf(taskClass)).getKeys(taskClass);
+  const task = (taskId: string): SubmitEntry => ({
+    taskId,
+    indexValue: `${taskClass}\tdg`,
+    taskClass,
+    queueKeys: queue,
+    workflowId: taskId.split('.')[0],
+    delayMs: 0,
+    job: { name: 'cmd', timestamp: 1, data: '{"n":1}', opts: '{"attempts":2}' },
+  });
+  const fanOut = (): NewRun => ({
+    digest: 'd',
+    name: 'wf',
+    version: 1,
+    failurePolicy: 'fail_fast',
+    inputsJson: '{}',
+    steps: [
+      { stepId: 'a', dependencies: 0 },
+      { stepId: 'b', dependencies: 1 },
+      { stepId: 'c', dependencies: 1 },
+    ],
+  });
+  /** An inbox entry read by consumer "c" of group "eng" (pending). */
+  async function pendingEntry(): Promise<string> {
+    await ensureInboxGroup(redis, inbox, 'eng');
+    const id = (await redis.xadd(keys.workflowInbox, '*', 'task_id', 'x'))!;
+    await redis.xreadgroup('GROUP', 'eng', 'c', 'COUNT', 100, 'STREAMS', keys.workflowInbox, '>');
+    return id;
+  }
+  const succeeded = (entry: string, tasks: SubmitEntry[]) => ({
+    stepId: 'a',
+    state: 'succeeded',
+    attempt: 1,
+    outcomeJson: '{"state":"succeeded"}',
+    error: '',
+    dependents: ['b', 'c'],
+    downstream: [],
+    inbox: { key: keys.workflowInbox, group: 'eng', entry },
+    tasks,
+  });
+
+  it("adds a released step's task given with it and queues the step in the same call; the others are left releasing; the entry is acknowledged", async () => {
+    await startRun(redis, keys, runOpts)('r5', 10_000, fanOut());
+    await markQueued(redis, keys, runOpts)('r5', 10_001, ['a']);
+    const entry = await pendingEntry();
+    expect(await stepDone(redis, keys, runOpts)('r5', 10_002, succeeded(entry, [task('r5.b')]))).toEqual({
+      code: StepDoneCode.Recorded,
+      released: ['c'],
+      cancel: [],
+      runEnded: false,
+      releasing: [],
+      queued: ['b'],
+      acked: true,
+    });
+    expect(await redis.hgetall(keys.runSteps('r5'))).toEqual({ a: 'succeeded', b: 'queued', c: 'releasing' });
+    expect(await redis.zrange(keys.releasing, 0, -1)).toContain('r5\tc');
+    expect(await redis.zrange(keys.releasing, 0, -1)).not.toContain('r5\tb');
+    // The task as the submit script adds it: index value with its list entry, job in the wait list.
+    expect(await redis.hget(keys.taskIndex('r5.b'), 'r5.b')).toMatch(/^cpu\tdg\t\d+-\d+$/);
+    expect(await redis.lrange(queue.wait!, 0, -1)).toEqual(['r5.b']);
+    expect(await redis.hget(keys.job(taskClass, 'r5.b'), 'data')).toBe('{"n":1}');
+    expect((await eventsOf('r5')).map((e) => `${e.type}:${e.task_id}:${e.state ?? ''}`)).toEqual([
+      'workflow_run::running',
+      'workflow_step:r5.a:queued',
+      'workflow_step:r5.a:succeeded',
+      'submitted:r5.b:',
+      'workflow_step:r5.b:queued',
+    ]);
+    expect(await redis.xrange(keys.workflowInbox, entry, entry)).toEqual([]);
+    expect((await redis.xpending(keys.workflowInbox, 'eng'))[0]).toBe(0);
+  });
+
+  it('leaves a step whose task id the index already holds releasing, adding nothing', async () => {
+    await startRun(redis, keys, runOpts)('r6', 11_000, fanOut());
+    await redis.hset(keys.taskIndex('r6.b'), 'r6.b', 'other\tx\t1-0');
+    const entry = await pendingEntry();
+    const reply = await stepDone(redis, keys, runOpts)('r6', 11_001, succeeded(entry, [task('r6.b'), task('r6.c')]));
+    expect(reply).toMatchObject({ code: StepDoneCode.Recorded, released: ['b'], queued: ['c'], acked: true });
+    expect(await redis.hget(keys.taskIndex('r6.b'), 'r6.b')).toBe('other\tx\t1-0');
+    expect(await redis.exists(keys.job(taskClass, 'r6.b'))).toBe(0);
+    expect(await redis.hgetall(keys.runSteps('r6'))).toEqual({ a: 'succeeded', b: 'releasing', c: 'queued' });
+  });
+
+  it('keeps the entry pending when steps are left to cancel (a fail_fast stop), and on a second application acknowledges it once nothing is', async () => {
+    await startRun(redis, keys, runOpts)('r7', 12_000, fanOut());
+    await redis.hset(keys.runSteps('r7'), 'b', 'queued');
+    const entry = await pendingEntry();
+    const failed = { ...succeeded(entry, []), state: 'failed', outcomeJson: '{"state":"failed"}', error: 'boom', downstream: ['b', 'c'] };
+    const reply = await stepDone(redis, keys, runOpts)('r7', 12_001, failed);
+    expect(reply).toMatchObject({ code: StepDoneCode.Recorded, cancel: ['b'], queued: [], acked: false });
+    expect((await redis.xpending(keys.workflowInbox, 'eng'))[0]).toBe(1);
+    // Applied again (taken over) while b's task still stops: b handed back again, entry kept.
+    expect(await stepDone(redis, keys, runOpts)('r7', 12_002, failed)).toEqual({ code: StepDoneCode.NotRecorded, cancel: ['b'], acked: false });
+    await redis.hset(keys.runSteps('r7'), 'b', 'cancelled');
+    expect(await stepDone(redis, keys, runOpts)('r7', 12_003, failed)).toEqual({ code: StepDoneCode.NotRecorded, cancel: [], acked: true });
+    expect((await redis.xpending(keys.workflowInbox, 'eng'))[0]).toBe(0);
   });
 });
 

@@ -18,7 +18,7 @@ import { TaskSubmitter } from '../src/tasks/submitter.js';
 import { TaskQueues } from '../src/tasks/task-queues.js';
 import { TaskStatusReader } from '../src/tasks/task-status.js';
 import { ENGINE_GROUP, WorkflowEngine } from '../src/workflows/workflow-engine.js';
-import { WorkflowRuns, type WorkflowRunsOptions } from '../src/workflows/workflow-runs.js';
+import { WorkflowRuns, type InboxEntry, type StepFinished, type WorkflowRunsOptions } from '../src/workflows/workflow-runs.js';
 import { WorkflowStore } from '../src/workflows/workflow-store.js';
 import { startBareSystem, type BareSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
@@ -160,12 +160,15 @@ describe('an orchestrator killed mid-run', { timeout: 180_000 }, () => {
     // A wide layer after a short root: the kill is meant to land after the script that releases
     // the 300 steps (root succeeded) and before the one that marks them queued. Where a kill
     // lands is up to the scheduler, so a run it missed is left to finish and another is tried.
+    // Each wide step depends on two steps (pre, then root): a step depending on one step alone
+    // has its task added by the script that records that step's success (no window to kill in).
     const width = 300;
     await o.client.createWorkflow({
       name: 'wide-kill',
       steps: [
-        { stepId: 'root', task: sleepTask(200) },
-        ...Array.from({ length: width }, (_, i) => ({ stepId: `w${i}`, dependsOn: ['root'], task: sleepTask(0) })),
+        { stepId: 'pre', task: sleepTask(0) },
+        { stepId: 'root', dependsOn: ['pre'], task: sleepTask(200) },
+        ...Array.from({ length: width }, (_, i) => ({ stepId: `w${i}`, dependsOn: ['pre', 'root'], task: sleepTask(0) })),
       ],
     });
     let runId = '';
@@ -192,7 +195,7 @@ describe('an orchestrator killed mid-run', { timeout: 180_000 }, () => {
       .split('\n')
       .filter((l) => l.includes('releasing steps whose releaser stopped') && l.includes(`"runId":"${runId}"`));
     expect(recovered.length).toBeGreaterThan(0);
-    await expectEachStepOnce(s, restarted.client, runId, width + 1);
+    await expectEachStepOnce(s, restarted.client, runId, width + 2);
     expect(await s.r.zcard(s.keys.releasing)).toBe(0);
   });
 });
@@ -281,8 +284,8 @@ describe('a step outcome that fails to apply every time', { timeout: 120_000 }, 
     // Play an orchestrator whose engine fails to apply a's success every time (as a bug, or run
     // state it cannot read, would make it), trying each entry twice.
     class Poisoned extends WorkflowRuns {
-      override stepFinished(r: TaskResultRecord): Promise<void> {
-        return r.state === 'succeeded' ? Promise.reject(new Error('cannot apply this outcome')) : super.stepFinished(r);
+      override stepFinished(r: TaskResultRecord, inbox?: InboxEntry): Promise<StepFinished> {
+        return r.state === 'succeeded' ? Promise.reject(new Error('cannot apply this outcome')) : super.stepFinished(r, inbox);
       }
     }
     // With the continue policy and a's dependent skipped, nothing is submitted or cancelled.

@@ -185,7 +185,7 @@ export class TaskSubmitter {
   }
 
   /** The submit script's entries of `tasks` (unique ids). */
-  private entriesOf(tasks: readonly ResolvedTask[]): SubmitEntry[] {
+  entriesOf(tasks: readonly ResolvedTask[]): SubmitEntry[] {
     return tasks.map((t): SubmitEntry => {
       const queue = this.opts.queues.of(t.taskClass, t.taskId);
       return {

@@ -9,9 +9,12 @@
  * own (one connection each); claims and dead letters go per inbox, each in its slot.
  *
  * Crash safety:
- * - An entry is acknowledged (and deleted) only after its outcome was applied and the steps it
- *   released were submitted. An entry whose consumer died is claimed by another after
- *   `recoverAfterMs` (XCLAIM) and applied again, which changes nothing the first time did.
+ * - An entry is acknowledged (and deleted) only after its outcome was applied and what it led to
+ *   was done, or left where the sweep finds it: on a single Redis the script that applies it
+ *   acknowledges it when it leaves no step to cancel (steps it released and did not queue itself
+ *   wait in the releasing zset), else once the steps it released were submitted and its cancels
+ *   sent. An entry whose consumer died is claimed by another after `recoverAfterMs` (XCLAIM) and
+ *   applied again, which changes nothing the first time did.
  * - Steps released by a process that died before submitting them wait in the releasing zset;
  *   the sweep submits them after `recoverAfterMs`.
  * - An entry that still could not be applied after `maxDeliveries` tries (its outcome, or the
@@ -145,8 +148,8 @@ export class WorkflowEngine {
       entries.map(async (e) => {
         if (!e?.[1]) return;
         try {
-          await this.opts.runs.stepFinished(parseResult(e[1]));
-          done.push(e[0]);
+          const { acked } = await this.opts.runs.stepFinished(parseResult(e[1]), { key: inbox.key, group: ENGINE_GROUP, entry: e[0] });
+          if (!acked) done.push(e[0]);
         } catch (err) {
           // Left pending: claimed again after recoverAfterMs.
           this.log.warn({ err, entry: e[0] }, 'could not apply a step outcome; will retry');

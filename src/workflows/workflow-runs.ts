@@ -35,7 +35,8 @@ import { markQueued } from '../store/workflows/mark-queued.js';
 import { requestCancel } from '../store/tasks/request-cancel.js';
 import { retakeStep } from '../store/workflows/retake-step.js';
 import { startRun } from '../store/workflows/start-run.js';
-import { stepDone } from '../store/workflows/step-done.js';
+import { stepDone, type StepDoneReply } from '../store/workflows/step-done.js';
+import type { SubmitEntry } from '../store/tasks/submit-tasks.js';
 import { setRunTrace } from '../store/workflows/set-run-trace.js';
 import { renderTemplate, TemplateError, templateRefs, type TemplateContext } from './templates.js';
 import { parseCarrier, type TraceCarrier } from '../tracing/trace-context.js';
@@ -103,6 +104,18 @@ export interface WorkflowRunsOptions {
   maxInputBytes: number;
   /** Spans of released steps (src/tracing/). @default Tracing.off */
   tracing?: Tracing;
+}
+
+/** The workflow inbox entry a step's outcome came from (src/workflows/workflow-engine.ts). */
+export interface InboxEntry {
+  key: string;
+  group: string;
+  entry: string;
+}
+
+export interface StepFinished {
+  /** Whether the outcome's inbox entry was acknowledged with it (single Redis, nothing to cancel). */
+  acked: boolean;
 }
 
 /** A released step with its task resolved, ready to submit. */
@@ -248,22 +261,26 @@ export class WorkflowRuns {
    * recorded changes nothing (but sends a stopped run's cancels again), nor does one of a task
    * that belongs to no run.
    */
-  async stepFinished(r: TaskResultRecord): Promise<void> {
-    if (!r.workflowId) return;
+  async stepFinished(r: TaskResultRecord, inbox?: InboxEntry): Promise<StepFinished> {
+    if (!r.workflowId) return { acked: false };
     const stepId = stepIdOf(r.workflowId, r.taskId);
-    if (!stepId) return;
+    if (!stepId) return { acked: false };
     const ctx = await this.context(r.workflowId);
-    if (!ctx?.plan.steps.has(stepId)) return;
+    if (!ctx?.plan.steps.has(stepId)) return { acked: false };
     const outcome: StepOutcome = { state: r.state, attempt: r.attempt, at: r.atMs };
     if (r.state === 'succeeded') outcome.result = r.resultJson ?? 'null';
     if (r.error) outcome.error = r.error;
-    await this.recordOutcome(r.workflowId, ctx.plan, stepId, outcome);
+    return this.recordOutcome(r.workflowId, ctx.plan, stepId, outcome, inbox);
   }
 
-  /** Applies a final outcome, then releases and cancels what it leads to. */
-  private async recordOutcome(runId: string, plan: WorkflowPlan, stepId: string, o: StepOutcome): Promise<void> {
+  /**
+   * Applies a final outcome, then releases and cancels what it leads to. `inbox`: the entry it
+   * came from, acknowledged by the same script call when nothing is left to cancel (single Redis).
+   */
+  private async recordOutcome(runId: string, plan: WorkflowPlan, stepId: string, o: StepOutcome, inbox?: InboxEntry): Promise<StepFinished> {
     const direct = plan.dependents.get(stepId) ?? [];
     const downstream = o.state === 'succeeded' ? [] : plan.descendants(stepId);
+    const { cluster } = this.opts.keys;
     const reply = await this.scripts.stepDone(runId, Date.now(), {
       stepId,
       state: o.state,
@@ -272,14 +289,55 @@ export class WorkflowRuns {
       error: o.error ?? '',
       dependents: direct,
       downstream,
+      ...(cluster ? {} : { inbox, tasks: await this.tasksReleasedBy(runId, stepId, o) }),
     });
     const reason = `run stopped: step ${stepId} ${o.state}`;
     if (reply.code === StepDoneCode.NotRecorded) {
       // Recorded before: the steps of a stopped run still queued are cancelled again, since the
       // first application may have stopped before its cancels went out (step-done.lua).
       await this.cancelSteps(runId, reply.cancel, reason);
-      return;
+      return { acked: reply.acked };
     }
+    await this.followOutcome(runId, reason, reply);
+    return { acked: reply.acked };
+  }
+
+  /**
+   * On a single Redis, the tasks of `stepId`'s direct dependents that its success may release,
+   * for step-done to add in the same call (their steps queued at once): those that depend on
+   * this step alone and whose references resolve with the run's inputs and id and this step's
+   * result. Any other dependent (a fan-in step, whose task would be sent with every one of its
+   * dependencies' outcomes; one that refers to another step's result; a task that does not
+   * render or is invalid, whose failure release() records; a step of a traced run, whose span
+   * release() starts) is released for release() to submit.
+   */
+  private async tasksReleasedBy(runId: string, stepId: string, o: StepOutcome): Promise<SubmitEntry[] | undefined> {
+    if (o.state !== 'succeeded') return undefined;
+    const ctx = await this.context(runId);
+    if (!ctx || (ctx.header.trace && this.opts.tracing?.enabled)) return undefined;
+    const { plan, header } = ctx;
+    let result: unknown;
+    try {
+      result = JSON.parse(o.result ?? 'null');
+    } catch {
+      result = o.result;
+    }
+    const tctx: TemplateContext = { runId, inputs: header.inputs, stepResult: (id) => (id === stepId ? { value: result } : undefined) };
+    const tasks: ResolvedTask[] = [];
+    for (const d of plan.dependents.get(stepId) ?? []) {
+      const step = plan.steps.get(d)!;
+      if (plan.dependencyCounts.get(d) !== 1 || !refersAtMostTo(step.task, stepId)) continue;
+      try {
+        tasks.push(this.opts.submitter.prepareStep(renderTask(step.task, tctx, runId, d), `steps.${d}.task`));
+      } catch {
+        // Left for release(), which records why the step could not start.
+      }
+    }
+    return tasks.length ? this.opts.submitter.entriesOf(tasks) : undefined;
+  }
+
+  /** What a recorded outcome leads to beyond the script: releases, cancels, the run's end. */
+  private async followOutcome(runId: string, reason: string, reply: Extract<StepDoneReply, { code: StepDoneCode.Recorded }>): Promise<void> {
     const { released, cancel, runEnded, releasing } = reply;
     // A fail_fast stop skips the steps being released: their tasks must not run either.
     await this.markReleasingCancelled(runId, releasing, reason);
@@ -482,6 +540,12 @@ export class WorkflowRuns {
     }
     return recovered;
   }
+}
+
+/** Whether the templates of task `t` refer to no step's result but `stepId`'s. */
+function refersAtMostTo(t: TaskSubmission, stepId: string): boolean {
+  for (const [, s] of templatedStrings(t, '')) for (const r of templateRefs(s)) if (r.kind === 'step' && r.stepId !== stepId) return false;
+  return true;
 }
 
 /** The step's task with references resolved, named and tied to its run. */

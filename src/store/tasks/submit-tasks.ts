@@ -189,8 +189,15 @@ function submitApart(redis: RedisClient, keys: Keys, eventsMaxLen: number): (ent
  * The KEYS and ARGV of one submit-tasks.lua call for `entries` (its header's layout); on a cluster
  * (keys.cluster) of one submit-class-tasks.lua call: each class's cancel hash and last-tick hash
  * after its other keys, no schedules keys before them, no run steps hashes, no index buckets.
+ * `keysBefore`: keys the call passes before these (workflows/step-done.lua), which the KEYS
+ * indexes in `argv` count.
  */
-export function submitCall(keys: Keys, eventsMaxLen: number, entries: readonly SubmitEntry[]): { keyList: string[]; argv: (string | number | Buffer)[] } {
+export function submitCall(
+  keys: Keys,
+  eventsMaxLen: number,
+  entries: readonly SubmitEntry[],
+  keysBefore = 0,
+): { keyList: string[]; argv: (string | number | Buffer)[] } {
   // On a cluster each class passes its own last-tick hash (with its other keys) instead.
   const keyList = keys.cluster ? [] : [keys.schedulesLast, keys.schedules];
   const listIndex = new Map<string, number>();
@@ -205,7 +212,7 @@ export function submitCall(keys: Keys, eventsMaxLen: number, entries: readonly S
     const queueOf = `${t.taskClass}\t${part}`;
     let li = listIndex.get(queueOf);
     if (li === undefined) {
-      li = keyList.push(keys.taskList(t.taskClass, part));
+      li = keysBefore + keyList.push(keys.taskList(t.taskClass, part));
       for (const name of SUBMIT_QUEUE_KEYS) keyList.push(t.queueKeys[name]!);
       keyList.push(keys.eventsOf(t.taskClass, part), keys.countersOf(t.taskClass, part));
       if (keys.cluster) keyList.push(keys.cancelOf(t.taskClass, part), keys.schedulesLastOf(t.taskClass, part));
@@ -216,7 +223,7 @@ export function submitCall(keys: Keys, eventsMaxLen: number, entries: readonly S
     // On a cluster a run's steps hash is in another slot than the task's class: the engine checks
     // its steps after the submission instead (mark-queued: a step stopped meanwhile gets its task cancelled).
     if (wf && !keys.cluster) {
-      si = stepsIndex.get(wf) ?? keyList.push(keys.runSteps(wf));
+      si = stepsIndex.get(wf) ?? keysBefore + keyList.push(keys.runSteps(wf));
       stepsIndex.set(wf, si);
     }
     argv.push(t.taskId, t.indexValue, t.taskClass, wf ?? '', t.delayMs, t.scheduleId ?? '', t.scheduleTickMs ?? '', li);
@@ -227,7 +234,7 @@ export function submitCall(keys: Keys, eventsMaxLen: number, entries: readonly S
     if (bi === undefined) buckets.set(bucket, (bi = buckets.size));
     bucketOf.push(bi);
   }
-  const firstBucket = keyList.length + 1;
+  const firstBucket = keysBefore + keyList.length + 1;
   for (const bucket of buckets.keys()) keyList.push(bucket);
   // Each task's last value (ix): the KEYS index of its bucket.
   for (let i = 0; i < bucketOf.length; i++) argv[(i + 1) * SUBMIT_TASK_ARGS] = firstBucket + bucketOf[i]!;

@@ -22,6 +22,9 @@
 
   Defines:
     TASK_ARGS                       values per task in ARGV (the headers' ARGV[b + 1..15])
+    setTaskArgvBase(a)              where the tasks' section starts: the ARGV index a of the
+                                    events MAXLEN the tasks follow (1, as in the submit scripts'
+                                    headers, unless set)
     taskArgs(i)                     task i's values
     queueOf(c)                      the class's queue state for this call (its job key prefix)
     addTask(i, now, eventsMaxLen, schedulesLast, schedules)
@@ -39,10 +42,15 @@
 --- @bullmq-fragment addBaseMarkerIfNeeded
 
 local TASK_ARGS = 15
+local taskArgvBase = 1
+
+local function setTaskArgvBase(a)
+  taskArgvBase = a
+end
 
 -- Task i's values, in the headers' ARGV[b + n] order.
 local function taskArgs(i)
-  local b = 1 + (i - 1) * TASK_ARGS
+  local b = taskArgvBase + (i - 1) * TASK_ARGS
   return unpack(ARGV, b + 1, b + TASK_ARGS)
 end
 
