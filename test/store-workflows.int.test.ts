@@ -12,7 +12,7 @@ import { keys as keyLayout } from '../src/store/keys.js';
 import { CancelRunCode, RetakeCode, StartRunCode, StepDoneCode } from '../src/store/codes.js';
 import { createWorkflow, DEFINITION_OPENING } from '../src/store/workflows/create-workflow.js';
 import { startRun, type NewRun } from '../src/store/workflows/start-run.js';
-import { stepDone } from '../src/store/workflows/step-done.js';
+import { stepDone, type StepDoneReply } from '../src/store/workflows/step-done.js';
 import { markQueued } from '../src/store/workflows/mark-queued.js';
 import { cancelRun } from '../src/store/workflows/cancel-run.js';
 import { retakeStep } from '../src/store/workflows/retake-step.js';
@@ -50,17 +50,28 @@ async function eventsOf(runId: string): Promise<Record<string, string>[]> {
     .filter((e) => e.workflow_id === runId);
 }
 
-const twoSteps = (digest = 'd1'): NewRun => ({
+/** step-done's Recorded reply: nothing released, cancelled, queued or acknowledged, but `r`. */
+const recorded = (r: Partial<Extract<StepDoneReply, { code: StepDoneCode.Recorded }>>): StepDoneReply => ({
+  code: StepDoneCode.Recorded,
+  released: [],
+  cancel: [],
+  runEnded: false,
+  releasing: [],
+  queued: [],
+  acked: false,
+  ...r,
+});
+
+/** A fail_fast run of a, then `dependents` each depending on a alone. */
+const runOf = (digest: string, dependents: string[]): NewRun => ({
   digest,
   name: 'wf',
   version: 1,
   failurePolicy: 'fail_fast',
   inputsJson: '{"x":"1"}',
-  steps: [
-    { stepId: 'a', dependencies: 0 },
-    { stepId: 'b', dependencies: 1 },
-  ],
+  steps: [{ stepId: 'a', dependencies: 0 }, ...dependents.map((stepId) => ({ stepId, dependencies: 1 }))],
 });
+const twoSteps = (digest = 'd1'): NewRun => runOf(digest, ['b']);
 
 describe('create-workflow', () => {
   it('numbers versions 1, 2, ... and writes the number into the stored definition', async () => {
@@ -114,29 +125,13 @@ describe('run scripts', () => {
     expect(await redis.zscore(keys.releasing, 'r1\ta')).toBeNull();
 
     const outcome = (state: string) => ({ stepId: 'a', state, attempt: 1, outcomeJson: `{"state":"${state}"}`, error: '', dependents: ['b'], downstream: [] });
-    expect(await done('r1', 5_000, outcome('succeeded'))).toEqual({
-      code: StepDoneCode.Recorded,
-      released: ['b'],
-      cancel: [],
-      runEnded: false,
-      releasing: [],
-      queued: [],
-      acked: false,
-    });
+    expect(await done('r1', 5_000, outcome('succeeded'))).toEqual(recorded({ released: ['b'] }));
     expect(await done('r1', 5_001, outcome('succeeded'))).toEqual({ code: StepDoneCode.NotRecorded, cancel: [], acked: false });
     expect(await done('r1', 5_001, { ...outcome('succeeded'), stepId: 'nope' })).toEqual({ code: StepDoneCode.NotRecorded, cancel: [], acked: false });
 
     await queued('r1', 6_000, ['b']);
     const last = { stepId: 'b', state: 'succeeded', attempt: 1, outcomeJson: '{}', error: '', dependents: [], downstream: [] };
-    expect(await done('r1', 7_000, last)).toEqual({
-      code: StepDoneCode.Recorded,
-      released: [],
-      cancel: [],
-      runEnded: true,
-      releasing: [],
-      queued: [],
-      acked: false,
-    });
+    expect(await done('r1', 7_000, last)).toEqual(recorded({ runEnded: true }));
     expect(await redis.hget(keys.run('r1'), 'state')).toBe('succeeded');
     expect(await redis.zscore(keys.activeRuns, 'r1')).toBeNull();
     for (const k of [keys.run('r1'), keys.runSteps('r1'), keys.runDeps('r1'), keys.runOutcomes('r1')]) expect(await redis.pttl(k)).toBeGreaterThan(0);
@@ -163,15 +158,7 @@ describe('run scripts', () => {
     // Cancelled again while its task stops: the queued step is handed back again.
     expect(await cancel('r2', 9_003, 'again')).toEqual({ code: CancelRunCode.Found, state: 'running', cancel: ['a'], releasing: [] });
     const a = { stepId: 'a', state: 'cancelled', attempt: 1, outcomeJson: '{}', error: 'cancelled', dependents: ['b'], downstream: ['b'] };
-    expect(await stepDone(redis, keys, runOpts)('r2', 9_004, a)).toEqual({
-      code: StepDoneCode.Recorded,
-      released: [],
-      cancel: [],
-      runEnded: true,
-      releasing: [],
-      queued: [],
-      acked: false,
-    });
+    expect(await stepDone(redis, keys, runOpts)('r2', 9_004, a)).toEqual(recorded({ runEnded: true }));
     expect(await redis.hget(keys.run('r2'), 'state')).toBe('cancelled');
 
     // A step cancelled while being released is handed back to cancel, and named as releasing:
@@ -195,18 +182,7 @@ describe("step-done with its dependents' tasks and its inbox entry (single Redis
     delayMs: 0,
     job: { name: 'cmd', timestamp: 1, data: '{"n":1}', opts: '{"attempts":2}' },
   });
-  const fanOut = (): NewRun => ({
-    digest: 'd',
-    name: 'wf',
-    version: 1,
-    failurePolicy: 'fail_fast',
-    inputsJson: '{}',
-    steps: [
-      { stepId: 'a', dependencies: 0 },
-      { stepId: 'b', dependencies: 1 },
-      { stepId: 'c', dependencies: 1 },
-    ],
-  });
+  const fanOut = (): NewRun => runOf('d', ['b', 'c']);
   /** An inbox entry read by consumer "c" of group "eng" (pending). */
   async function pendingEntry(): Promise<string> {
     await ensureInboxGroup(redis, inbox, 'eng');
@@ -230,15 +206,9 @@ describe("step-done with its dependents' tasks and its inbox entry (single Redis
     await startRun(redis, keys, runOpts)('r5', 10_000, fanOut());
     await markQueued(redis, keys, runOpts)('r5', 10_001, ['a']);
     const entry = await pendingEntry();
-    expect(await stepDone(redis, keys, runOpts)('r5', 10_002, succeeded(entry, [task('r5.b')]))).toEqual({
-      code: StepDoneCode.Recorded,
-      released: ['c'],
-      cancel: [],
-      runEnded: false,
-      releasing: [],
-      queued: ['b'],
-      acked: true,
-    });
+    expect(await stepDone(redis, keys, runOpts)('r5', 10_002, succeeded(entry, [task('r5.b')]))).toEqual(
+      recorded({ released: ['c'], queued: ['b'], acked: true }),
+    );
     expect(await redis.hgetall(keys.runSteps('r5'))).toEqual({ a: 'succeeded', b: 'queued', c: 'releasing' });
     expect(await redis.zrange(keys.releasing, 0, -1)).toContain('r5\tc');
     expect(await redis.zrange(keys.releasing, 0, -1)).not.toContain('r5\tb');

@@ -41,8 +41,9 @@
                            outcome may release, as tasks/submit-tasks takes them (its ARGV from
                            the events MAXLEN on, their KEYS indexes into this call's KEYS)
     KEYS[9]  inbox         stream (read only when ARGV[12] is not "")
-    KEYS[10 ..]            with tasks given: tasks/submit-tasks's KEYS (schedules last, schedules,
-                           the class groups, the run's steps hash, the index buckets)
+    KEYS[10 ..]            with tasks given: tasks/submit-tasks's KEYS, from its schedules last
+                           (KEYS[10]) and schedules (KEYS[11]) on: the class groups, the run's
+                           steps hash, the index buckets
 
   A released step whose task was given, and whose task id the index does not hold yet, has its
   task added here as tasks/submit-tasks adds it and becomes queued at once (never releasing);
@@ -52,12 +53,11 @@
   should the caller stop (the releasing zset).
 
   Output (Codes: StepDoneCode):
-    0  NotRecorded  then {steps whose tasks to cancel}, 1 if the entry was acknowledged else 0:
-                    no such run or step, or already final
+    0  NotRecorded  then {steps whose tasks to cancel}, acked: no such run or step, or already final
     1  Recorded     then {steps released (releasing)}, {steps whose tasks to cancel}, 1 if the
                     run ended else 0, {those to cancel that were releasing: their tasks may not
-                    be added yet}, {steps queued here (their tasks added)}, 1 if the entry was
-                    acknowledged else 0
+                    be added yet}, {steps queued here (their tasks added)}, acked
+    acked: 1 if the inbox entry was acknowledged, else 0
 
   Events: workflow_step <state> (attempt ARGV[7]); workflow_step skipped per step skipped;
   workflow_run <final state> when the run ends; per task added here, what tasks/submit-tasks
