@@ -107,6 +107,13 @@ describe('package entry points', { timeout: 60_000 }, () => {
     expect(load(entry).exports).toEqual(readmeExports(entry));
   });
 
+  it('orchestrator/pool loads no gRPC at import: the runner executor is loaded when a served class may use a runner', () => {
+    const packages = packagesOf(load('orchestrator/pool').modules);
+    for (const name of ['@grpc/grpc-js', '@bufbuild/protobuf']) expect(packages, `${name} loaded at import`).not.toContain(name);
+    // The positive control: the pool's own packages are seen.
+    for (const name of ['bullmq', 'ioredis']) expect(packages).toContain(name);
+  });
+
   it('the root entry keeps every export of the three (and so loads the whole server)', () => {
     const { exports, modules } = load('orchestrator');
     const all = new Set(['orchestrator/client', 'orchestrator/server', 'orchestrator/pool'].flatMap(readmeExports));

@@ -200,7 +200,7 @@ export class WorkerPool {
     const guard = this.startGuard(classes);
     const poolEnv = this.opts.env ?? process.env;
     const classEnv = new Map(classes.map((c) => [c, cleanEnvironment(poolEnv, config.classes.get(c)!.policy.envPassthrough, runAs.get(c))]));
-    this.executors = createPoolExecutors({
+    this.executors = await createPoolExecutors({
       config,
       poolId: this.id,
       redis,
@@ -478,7 +478,7 @@ export class WorkerPool {
       lastHeartbeatMs: now,
       startedAtMs: this.startedAtMs,
       draining: this.drainMode,
-      runners: (this.executors.get('runner') as RunnerExecutor | undefined)?.statuses() ?? [],
+      runners: (this.executors.get('runner') as Partial<Pick<RunnerExecutor, 'statuses'>> | undefined)?.statuses?.() ?? [],
     });
     try {
       this.applyDrain(await poolHeartbeat(this.redis, this.keys)(this.id, { nowMs: now, facts, goneListedMs, heartbeatMs }));

@@ -58,3 +58,22 @@ export interface Executor<Spec> {
    */
   abandon?(taskId: string, attempt: number): Promise<void>;
 }
+
+/**
+ * An executor built on its kind's first task, so that a pool which never runs the kind never
+ * loads what it needs (the runner executor's gRPC). Nothing is loaded to close it or to abandon a
+ * task: an executor never built has nothing running.
+ */
+export function lazyExecutor<Spec>(kind: string, build: () => Promise<Executor<Spec>>): Executor<Spec> {
+  let built: Promise<Executor<Spec>> | undefined;
+  return {
+    kind,
+    run: async (spec, payload, ctx) => (await (built ??= build())).run(spec, payload, ctx),
+    close: async () => {
+      if (built) await (await built).close?.();
+    },
+    abandon: async (taskId, attempt) => {
+      if (built) await (await built).abandon?.(taskId, attempt);
+    },
+  };
+}

@@ -20,11 +20,9 @@ import { SandboxRunner } from '../sandbox/sandbox-runner.js';
 import { SlurmJobIds } from '../slurm-job-ids.js';
 import { CommandExecutor } from './command.js';
 import { ContainerExecutor } from './container.js';
-import type { Executor } from './executor.js';
+import { lazyExecutor, type Executor } from './executor.js';
 import { HandlerExecutor } from './handler.js';
 import { HttpExecutor } from './http.js';
-import { RunnerExecutor } from './runner.js';
-import { RunnerTargets } from './runner-targets.js';
 import { SlurmExecutor } from './slurm.js';
 
 /** What the factories build from: the pool's config, connections and per-class settings. */
@@ -49,7 +47,7 @@ export interface PoolExecutorOptions {
   registry?: Registry;
 }
 
-export type PoolExecutorFactory<K extends ExecutorKind> = (o: PoolExecutorOptions) => Executor<ExecutorSpecOf<K>>;
+export type PoolExecutorFactory<K extends ExecutorKind> = (o: PoolExecutorOptions) => Executor<ExecutorSpecOf<K>> | Promise<Executor<ExecutorSpecOf<K>>>;
 
 export const POOL_EXECUTORS = {
   handler: ({ config, classes }) => {
@@ -112,25 +110,35 @@ export const POOL_EXECUTORS = {
       logger,
     });
   },
-  runner: ({ config, classes, registry }) => {
-    const r = config.executors.runner;
+  runner: async ({ config, classes, registry }) => {
     // Only the runners a served class may use: a pool keeps no channel it will never call.
     const used = new Set(classes.flatMap((c) => config.classes.get(c)!.policy.runner.runners));
-    return new RunnerExecutor({
-      targets: new RunnerTargets({
-        runners: Object.fromEntries(Object.entries(r.runners).filter(([name]) => used.has(name))),
-        connectTimeoutMs: r.connectTimeoutMs,
-        reconnectMs: r.reconnectMs,
-        maxMessageBytes: r.maxMessageBytes,
-        registry,
-      }),
-      classRunners: (c) => config.classes.get(c)?.policy.runner.runners ?? [],
-      cancelGraceMs: r.cancelGraceMs,
-    });
+    const build = async () => {
+      // Loaded here, not at import: it brings gRPC and the runner protocol's code.
+      const [{ RunnerExecutor }, { RunnerTargets }] = await Promise.all([import('./runner.js'), import('./runner-targets.js')]);
+      const r = config.executors.runner;
+      return new RunnerExecutor({
+        targets: new RunnerTargets({
+          runners: Object.fromEntries(Object.entries(r.runners).filter(([name]) => used.has(name))),
+          connectTimeoutMs: r.connectTimeoutMs,
+          reconnectMs: r.reconnectMs,
+          maxMessageBytes: r.maxMessageBytes,
+          registry,
+        }),
+        classRunners: (c) => config.classes.get(c)?.policy.runner.runners ?? [],
+        cancelGraceMs: r.cancelGraceMs,
+      });
+    };
+    // With a runner to call, built at once: it describes its runners for the first heartbeat.
+    // With none, built only if a runner task comes, to fail it as it fails when none is configured.
+    return used.size > 0 ? build() : lazyExecutor('runner', build);
   },
 } as const satisfies { readonly [K in ExecutorKind]: PoolExecutorFactory<K> };
 
 /** One executor of every kind, keyed by kind (the processor looks a job's kind up here). */
-export function createPoolExecutors(o: PoolExecutorOptions): Map<string, Executor<unknown>> {
-  return new Map(Object.entries(POOL_EXECUTORS).map(([kind, make]) => [kind, (make as PoolExecutorFactory<ExecutorKind>)(o) as Executor<unknown>]));
+export async function createPoolExecutors(o: PoolExecutorOptions): Promise<Map<string, Executor<unknown>>> {
+  const made = await Promise.all(
+    Object.entries(POOL_EXECUTORS).map(async ([kind, make]) => [kind, (await (make as PoolExecutorFactory<ExecutorKind>)(o)) as Executor<unknown>] as const),
+  );
+  return new Map(made);
 }
