@@ -15,3 +15,5 @@ function findRoot(): string {
 
 export const PROJECT_ROOT = findRoot();
 export const PROTO_DIR = join(PROJECT_ROOT, 'proto');
+/** gRPC's standard health protocol (src/grpc/health-service.ts serves it). */
+export const HEALTH_PROTO = join(PROTO_DIR, 'grpc/health/v1/health.proto');

@@ -2,12 +2,14 @@
  * Health, GetMetrics, the standard grpc.health.v1 service and server reflection, through real
  * gRPC clients.
  */
-import { credentials, loadPackageDefinition, type ServiceError } from '@grpc/grpc-js';
+import { credentials, loadPackageDefinition, Server, ServerCredentials, status, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import { protoPath as healthProtoPath } from 'grpc-health-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { HEALTH_PROTO } from '../src/paths.js';
 import { ServingStatus } from '../src/client/orchestrator-client.js';
 import { VERSION } from '../src/version.js';
+import { HealthService, ServingStatus as HealthStatus } from '../src/grpc/health-service.js';
+import { HealthClient, type HealthCheckResponse } from '../src/gen/grpc/health/v1/health.js';
 import pkg from '../package.json' with { type: 'json' };
 import { startSystem, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
@@ -63,7 +65,7 @@ describe('Health', () => {
   });
 
   it('serves grpc.health.v1.Health for probes', async () => {
-    const def = loadPackageDefinition(loadSync(healthProtoPath, { enums: String })) as any;
+    const def = loadPackageDefinition(loadSync(HEALTH_PROTO, { enums: String })) as any;
     const health = new def.grpc.health.v1.Health(sys.addr, credentials.createInsecure());
     const check = (service: string) =>
       new Promise<{ status: string }>((resolve, reject) =>
@@ -93,6 +95,56 @@ describe('Health', () => {
     expect(names).toContain('orchestrator.v1.OrchestratorService');
     expect(names).toContain('grpc.health.v1.Health');
     client.close();
+  });
+});
+
+describe('grpc.health.v1 as the protocol says (src/grpc/health-service.ts)', () => {
+  let server: Server;
+  let client: HealthClient;
+  const health = new HealthService({ '': HealthStatus.SERVING, known: HealthStatus.NOT_SERVING });
+  beforeAll(async () => {
+    server = new Server();
+    health.addToServer(server);
+    const port = await new Promise<number>((resolve, reject) =>
+      server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+    );
+    client = new HealthClient(`127.0.0.1:${port}`, credentials.createInsecure());
+  });
+  afterAll(() => {
+    client?.close();
+    server?.forceShutdown();
+  });
+
+  const check = (service: string) =>
+    new Promise<HealthCheckResponse>((resolve, reject) => client.check({ service }, (err, res) => (err ? reject(err) : resolve(res))));
+
+  it('Check answers a known service and NOT_FOUND for an unknown one', async () => {
+    expect((await check('')).status).toBe(HealthStatus.SERVING);
+    expect((await check('known')).status).toBe(HealthStatus.NOT_SERVING);
+    expect(((await check('other').catch((e: unknown) => e)) as ServiceError).code).toBe(status.NOT_FOUND);
+  });
+
+  it('Watch sends the current status at once, SERVICE_UNKNOWN for an unknown service, then each change', async () => {
+    const seen: Record<string, HealthStatus[]> = { known: [], later: [] };
+    const calls = Object.keys(seen).map((service) => {
+      const call = client.watch({ service });
+      call.on('data', (r: HealthCheckResponse) => seen[service]!.push(r.status));
+      call.on('error', () => undefined);
+      return call;
+    });
+    await waitFor(() => seen.known!.length === 1 && seen.later!.length === 1);
+    health.setStatus('known', HealthStatus.SERVING);
+    health.setStatus('later', HealthStatus.SERVING);
+    await waitFor(() => seen.known!.length === 2 && seen.later!.length === 2);
+    expect(seen).toEqual({ known: [HealthStatus.NOT_SERVING, HealthStatus.SERVING], later: [HealthStatus.SERVICE_UNKNOWN, HealthStatus.SERVING] });
+    for (const call of calls) call.cancel();
+  });
+
+  it('List answers every service', async () => {
+    const res = await new Promise<Record<string, HealthCheckResponse>>((resolve, reject) =>
+      client.list({}, (err, r) => (err ? reject(err) : resolve(r.statuses))),
+    );
+    expect(res).toEqual({ '': { status: HealthStatus.SERVING }, known: { status: HealthStatus.SERVING }, later: { status: HealthStatus.SERVING } });
   });
 });
 

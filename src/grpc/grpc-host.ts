@@ -6,8 +6,8 @@
  * env-manager's servers are both one of these.
  */
 import { Server, ServerCredentials, type ServerInterceptor, type ServiceDefinition, type UntypedServiceImplementation } from '@grpc/grpc-js';
-import { HealthImplementation, protoPath as healthProtoPath } from 'grpc-health-check';
-import { PROTO_DIR } from '../paths.js';
+import { HEALTH_PROTO, PROTO_DIR } from '../paths.js';
+import { HealthService, ServingStatus } from './health-service.js';
 import type { CallPolicy } from './auth-interceptor.js';
 import type { GrpcSecurity } from './grpc-security.js';
 import type { InFlightBytes } from './in-flight-bytes.js';
@@ -41,7 +41,7 @@ export interface GrpcHostOptions {
 
 export class GrpcHost {
   private readonly server: Server;
-  readonly health: HealthImplementation;
+  readonly health: HealthService;
   private boundPort = 0;
 
   constructor(private readonly opts: GrpcHostOptions) {
@@ -56,9 +56,9 @@ export class GrpcHost {
     });
     const tolerant = tolerantService(service.definition, service.handlers, service.name, service.protoFile);
     this.server.addService(inFlight ? inFlight.wrap(tolerant.definition) : tolerant.definition, tolerant.handlers);
-    this.health = new HealthImplementation({ '': 'NOT_SERVING', [service.name]: 'NOT_SERVING' });
+    this.health = new HealthService({ '': ServingStatus.NOT_SERVING, [service.name]: ServingStatus.NOT_SERVING });
     this.health.addToServer(this.server);
-    new LazyReflection([service.protoFile, healthProtoPath], [PROTO_DIR]).addToServer(this.server);
+    new LazyReflection([service.protoFile, HEALTH_PROTO], [PROTO_DIR]).addToServer(this.server);
   }
 
   /** The port actually bound (useful with port 0). */
@@ -71,12 +71,12 @@ export class GrpcHost {
     this.boundPort = await new Promise<number>((resolve, reject) =>
       this.server.bindAsync(this.opts.addr, credentials, (err, port) => (err ? reject(err) : resolve(port))),
     );
-    this.setServing('SERVING');
+    this.setServing(ServingStatus.SERVING);
   }
 
   /** Stop accepting calls, let running ones end for `graceMs`, then cut the rest. */
   async close(graceMs: number): Promise<void> {
-    this.setServing('NOT_SERVING');
+    this.setServing(ServingStatus.NOT_SERVING);
     await new Promise<void>((resolve) => {
       const timer = setTimeout(() => {
         this.server.forceShutdown();
@@ -89,7 +89,7 @@ export class GrpcHost {
     });
   }
 
-  private setServing(state: 'SERVING' | 'NOT_SERVING'): void {
+  private setServing(state: ServingStatus): void {
     this.health.setStatus('', state);
     this.health.setStatus(this.opts.service.name, state);
   }

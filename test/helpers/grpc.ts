@@ -1,7 +1,7 @@
 /** gRPC assertions shared by the suites. */
 import { credentials, loadPackageDefinition, type ServiceError } from '@grpc/grpc-js';
 import { loadSync } from '@grpc/proto-loader';
-import { protoPath as healthProtoPath } from 'grpc-health-check';
+import { HEALTH_PROTO } from '../../src/paths.js';
 
 /** The error a call failed with; fails the test when the call succeeds. */
 export async function grpcError(p: Promise<unknown>): Promise<ServiceError> {
@@ -20,7 +20,7 @@ export function fieldOf(err: ServiceError): string {
 
 /** The status grpc.health.v1.Health/Check gives for the whole server (service ""), without a token. */
 export function healthCheck(addr: string, creds = credentials.createInsecure()): Promise<string> {
-  const def = loadPackageDefinition(loadSync(healthProtoPath, { enums: String })) as any;
+  const def = loadPackageDefinition(loadSync(HEALTH_PROTO, { enums: String })) as any;
   const health = new def.grpc.health.v1.Health(addr, creds);
   return new Promise<string>((resolve, reject) =>
     health.Check({ service: '' }, (err: ServiceError | null, res: { status: string }) => {
