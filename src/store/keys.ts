@@ -62,7 +62,9 @@
  *   `{<prefix>}:pools:drain:ch` its pub/sub channel (message: the pool id).
  * - Workflows (src/workflows/): `{<prefix>}:wfdef:<name>` hash of a workflow's versions,
  *   `{<prefix>}:workflows` zset name -> latest version, `{<prefix>}:run:<id>` and its
- *   `:steps`, `:deps`, `:out` hashes, `{<prefix>}:runs:active` zset, `{<prefix>}:wf:inbox`
+ *   `:steps`, `:deps`, `:out` hashes, its `:staged` hash (single Redis: step -> the tasks of its
+ *   direct dependents, rendered at the run's start, which the pool that finishes the step adds;
+ *   deleted when the run ends), `{<prefix>}:runs:active` zset, `{<prefix>}:wf:inbox`
  *   stream of finished step tasks (on a Redis Cluster one per class, `{<prefix>}:inbox:<class>`,
  *   written with the class's feeds; the engine reads and claims each, `{<prefix>}:wf:inbox` too
  *   for what was written before; dead letters go next to their inbox: `{<prefix>}:wf:inbox:dead`,
@@ -171,6 +173,12 @@ export interface Keys {
   runSteps(runId: string): string;
   runDeps(runId: string): string;
   runOutcomes(runId: string): string;
+  /**
+   * A run's staged releases (single Redis): step -> msgpack of its direct dependents and their
+   * tasks, rendered at the run's start, which a pool's finish of the step adds itself
+   * (src/store/workflows/staged-steps.ts).
+   */
+  runStaged(runId: string): string;
   readonly activeRuns: string;
   /** Every retained run: run_id -> start ms (src/workflows/run-list.ts). */
   readonly runIndex: string;
@@ -381,6 +389,7 @@ export function keys(prefix: string, opts: KeysOptions = {}): Keys {
     runSteps: (runId: string) => `${own}:run:${runId}:steps`,
     runDeps: (runId: string) => `${own}:run:${runId}:deps`,
     runOutcomes: (runId: string) => `${own}:run:${runId}:out`,
+    runStaged: (runId: string) => `${own}:run:${runId}:staged`,
     activeRuns: `${own}:runs:active`,
     runIndex: `${own}:runs:index`,
     workflowInbox: inbox.key,

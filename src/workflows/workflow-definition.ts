@@ -42,14 +42,8 @@ export const WORKFLOW_NAME_RE = /^[A-Za-z0-9_-][A-Za-z0-9_.-]{0,127}$/;
 export const STEP_ID_RE = /^[A-Za-z0-9_-]{1,63}$/;
 export const RUN_ID_RE = /^[A-Za-z0-9_-]{1,64}$/;
 
-export function stepTaskId(runId: string, stepId: string): string {
-  return `${runId}.${stepId}`;
-}
-
-/** The step id of a step task of `runId`, or undefined for any other task. */
-export function stepIdOf(runId: string, taskId: string): string | undefined {
-  return taskId.startsWith(`${runId}.`) ? taskId.slice(runId.length + 1) : undefined;
-}
+/** A step task's id and back (src/store/codecs/step-outcome.ts: pools derive it too). */
+export { stepIdOf, stepTaskId } from '../store/codecs/step-outcome.js';
 
 export interface ValidateWorkflowOptions {
   classes: ReadonlyMap<string, TaskClassOptions>;

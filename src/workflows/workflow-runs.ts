@@ -38,6 +38,8 @@ import { startRun } from '../store/workflows/start-run.js';
 import { stepDone, type StepDoneReply } from '../store/workflows/step-done.js';
 import type { SubmitEntry } from '../store/tasks/submit-tasks.js';
 import { setRunTrace } from '../store/workflows/set-run-trace.js';
+import { stagedStep, type StagedStep } from '../store/workflows/staged-steps.js';
+import { stepOutcomeOf, type StepOutcome } from '../store/codecs/step-outcome.js';
 import { renderTemplate, TemplateError, templateRefs, type TemplateContext } from './templates.js';
 import { parseCarrier, type TraceCarrier } from '../tracing/trace-context.js';
 import type { Tracing } from '../tracing/tracing.js';
@@ -47,15 +49,8 @@ export type RunState = 'running' | 'succeeded' | 'failed' | 'cancelled';
 /** Step states as stored; `releasing` reads as pending to clients. */
 export type StoredStepState = 'pending' | 'releasing' | 'queued' | 'succeeded' | 'failed' | 'cancelled' | 'skipped';
 
-/** A final step's outcome as stored (the outcomes hash). */
-export interface StepOutcome {
-  state: 'succeeded' | 'failed' | 'cancelled' | 'skipped';
-  attempt: number;
-  /** JSON text of the result, when succeeded. */
-  result?: string;
-  error?: string;
-  at: number;
-}
+/** A final step's outcome as stored (the outcomes hash): src/store/codecs/step-outcome.ts. */
+export type { StepOutcome } from '../store/codecs/step-outcome.js';
 
 export interface StartRunRequest {
   name: string;
@@ -213,6 +208,7 @@ export class WorkflowRuns {
       failurePolicy: def.failurePolicy,
       inputsJson: JSON.stringify(req.inputs),
       steps: def.steps.map((s) => ({ stepId: s.stepId, dependencies: plan.dependencyCounts.get(s.stepId)! })),
+      staged: this.staged(runId, plan, req),
     });
     // The run's record, existing or new: its steps are released from it (and again by the engine's recovery).
     written?.note(this.opts.redis, this.opts.keys.run(runId));
@@ -229,6 +225,48 @@ export class WorkflowRuns {
     if (req.trace) await setRunTrace(this.opts.redis, this.opts.keys, runId, req.trace);
     await this.release(runId, reply.released);
     return { runId, version: def.version, created: true, state: 'running' };
+  }
+
+  /**
+   * On a single Redis, a new run's staged releases (src/store/workflows/staged-steps.ts): for
+   * each step all of whose direct dependents depend on it alone and have tasks that refer to no
+   * step's result (only the run's inputs and id) and are not delayed, those tasks, rendered and
+   * validated now, which the pool that finishes the step's task adds with its success, queueing
+   * the dependents without a hop through the engine. A dependent whose task does not render or is
+   * invalid keeps its step off the stage: release() records why it could not start. Nothing is
+   * staged for a traced run (release() starts each step's span) nor for a step without dependents
+   * (its success may end the run, which the engine sees: its header cache, its log).
+   */
+  private staged(runId: string, plan: WorkflowPlan, req: StartRunRequest): StagedStep[] | undefined {
+    const { keys, tracing, submitter } = this.opts;
+    if (keys.cluster || (req.trace && tracing?.enabled)) return undefined;
+    const tctx: TemplateContext = { runId, inputs: req.inputs, stepResult: () => undefined };
+    const prepared = new Map<string, ResolvedTask | undefined>();
+    const taskOf = (d: string): ResolvedTask | undefined => {
+      if (prepared.has(d)) return prepared.get(d);
+      let task: ResolvedTask | undefined;
+      const step = plan.steps.get(d)!;
+      if (plan.dependencyCounts.get(d) === 1 && refersToNoStep(step.task)) {
+        try {
+          task = submitter.prepareStep(renderTask(step.task, tctx, runId, d), `steps.${d}.task`);
+          if (task.delayMs > 0) task = undefined;
+        } catch {
+          // Left for release(), which records why the step could not start.
+        }
+      }
+      prepared.set(d, task);
+      return task;
+    };
+    const runOpts = { eventsMaxLen: this.opts.eventsMaxLen, runRetentionMs: this.opts.runRetentionMs };
+    const out: StagedStep[] = [];
+    for (const stepId of plan.steps.keys()) {
+      const dependents = plan.dependents.get(stepId) ?? [];
+      if (dependents.length === 0) continue;
+      const tasks = dependents.map(taskOf);
+      if (tasks.some((t) => t === undefined)) continue;
+      out.push(stagedStep(keys, runOpts, stepId, dependents, submitter.entriesOf(tasks as ResolvedTask[])));
+    }
+    return out;
   }
 
   /** A run's header, or not_found. */
@@ -267,10 +305,7 @@ export class WorkflowRuns {
     if (!stepId) return { acked: false };
     const ctx = await this.context(r.workflowId);
     if (!ctx?.plan.steps.has(stepId)) return { acked: false };
-    const outcome: StepOutcome = { state: r.state, attempt: r.attempt, at: r.atMs };
-    if (r.state === 'succeeded') outcome.result = r.resultJson ?? 'null';
-    if (r.error) outcome.error = r.error;
-    return this.recordOutcome(r.workflowId, ctx.plan, stepId, outcome, inbox);
+    return this.recordOutcome(r.workflowId, ctx.plan, stepId, stepOutcomeOf(r), inbox);
   }
 
   /**
@@ -540,6 +575,12 @@ export class WorkflowRuns {
     }
     return recovered;
   }
+}
+
+/** Whether the templates of task `t` refer to no step's result at all. */
+function refersToNoStep(t: TaskSubmission): boolean {
+  for (const [, s] of templatedStrings(t, '')) for (const r of templateRefs(s)) if (r.kind === 'step') return false;
+  return true;
 }
 
 /** Whether the templates of task `t` refer to no step's result but `stepId`'s. */

@@ -37,12 +37,14 @@ import { createRedisBackend, type BackendFactory, type RedisQueueBackend } from 
 import type { RedisClient } from '../../redis/redis-client.js';
 import { Packr, unpack } from 'msgpackr';
 import { eventFields, type TaskEventRecord, type TaskResultRecord } from '../codecs/feed-format.js';
-import { outcomeArgv, outcomeKeys } from '../outcome-writes.js';
+import { OUTCOME_ARGS, outcomeArgv, outcomeKeys } from '../outcome-writes.js';
 import type { Keys } from '../keys.js';
 import { failureJson } from '../../errors/task-failure.js';
 import { scriptSource } from '../store-script.js';
 import { FinishPlainJobCode } from '../codes.js';
 import { bullArgCount, bullArgIndex, bullKeyCount } from './script-layouts.js';
+import { stepIdOf, stepOutcomeOf } from '../codecs/step-outcome.js';
+import { runScriptKeys } from '../workflows/run-script-args.js';
 
 /** BullMQ's moveToActive and moveToFinished: their key and argument counts (script-layouts.ts). */
 const ACTIVE_KEYS = bullKeyCount('moveToActive');
@@ -77,12 +79,15 @@ export const CANCEL_FIELD = 'orqCancel';
  */
 export function defineTaskCommands(bullRedis: RedisClient): void {
   const r = bullRedis as unknown as Record<string, unknown>;
-  const define = (command: string, numberOfKeys: number, script: string) => {
-    if (typeof r[command] !== 'function') bullRedis.defineCommand(command, { numberOfKeys, lua: scriptSource(script) });
+  const define = (command: string, numberOfKeys: number | undefined, script: string) => {
+    if (typeof r[command] !== 'function')
+      bullRedis.defineCommand(command, { ...(numberOfKeys === undefined ? {} : { numberOfKeys }), lua: scriptSource(script) });
   };
   define(MOVE_TO_ACTIVE, ACTIVE_KEYS + 2, 'tasks/move-to-active');
-  define(MOVE_TO_FINISHED, FINISH_KEYS + 5, 'tasks/move-to-finished');
-  define(FINISH_PLAIN_JOB, FINISH_KEYS + 5, 'tasks/finish-plain-job');
+  // The finishes take a step section's run keys after their own (FINISH_KEYS + 5), when they
+  // have one: the key count goes first in each call.
+  define(MOVE_TO_FINISHED, undefined, 'tasks/move-to-finished');
+  define(FINISH_PLAIN_JOB, undefined, 'tasks/finish-plain-job');
   define(MOVE_STALLED, STALLED_KEYS + 1, 'tasks/move-stalled');
   define(MOVE_TO_DELAYED, RETRY_KEYS + 2, 'tasks/move-to-delayed');
   define(RETRY_JOB, RETRY_KEYS + 2, 'tasks/retry-job');
@@ -90,6 +95,20 @@ export function defineTaskCommands(bullRedis: RedisClient): void {
 
 /** The packer BullMQ's Redis backend uses; Redis's Lua reads it with cmsgpack. */
 const packer = new Packr({ useRecords: false });
+
+type Arg = string | number | Buffer;
+
+/** What a run left for the script of its job's next move. */
+export interface PendingWrites {
+  kind: 'final' | 'retry';
+  argv: Arg[];
+  /**
+   * A workflow step's success: the step section (lua/tasks/finish-plain-job.lua ARGV[20..23]:
+   * run id, step id, attempt, the outcome as the run's outcomes hash stores it), which the
+   * finish sends with the run's keys on a single Redis.
+   */
+  step?: { runId: string; argv: string[] };
+}
 
 /**
  * The outcomes processors left for BullMQ's next `moveToFinished` of each job, and the
@@ -101,7 +120,7 @@ export class PendingOutcomes {
    * still retry its refused finish (BullMQ retries a finish that met a dropped connection) while
    * a rerun of the same job on this pool leaves its own outcome; neither may take the other's.
    */
-  private readonly byRun = new Map<string, Map<string, { kind: 'final' | 'retry'; argv: (string | number | Buffer)[] }>>();
+  private readonly byRun = new Map<string, Map<string, PendingWrites>>();
 
   constructor(private readonly opts: { eventsMaxLen: number; resultsMaxLen: number }) {}
 
@@ -110,7 +129,12 @@ export class PendingOutcomes {
     const argv = outcomeArgv(event, result, this.opts.eventsMaxLen, this.opts.resultsMaxLen);
     // Only a failure adds an argument: a success costs what it did.
     if (result.failure) argv.push(failureJson(result.failure));
-    this.put(result.taskId, token, 'final', argv);
+    const stepId = result.state === 'succeeded' && result.workflowId ? stepIdOf(result.workflowId, result.taskId) : undefined;
+    const step =
+      stepId === undefined
+        ? undefined
+        : { runId: result.workflowId!, argv: [result.workflowId!, stepId, String(result.attempt), JSON.stringify(stepOutcomeOf(result))] };
+    this.put(result.taskId, token, { kind: 'final', argv, ...(step ? { step } : {}) });
   }
 
   /**
@@ -118,25 +142,25 @@ export class PendingOutcomes {
    * and the `counter` field to add one to when there is one, go with BullMQ's move of the job.
    */
   setRetry(token: string, event: TaskEventRecord, counter?: string): void {
-    this.put(event.taskId, token, 'retry', ['1', this.opts.eventsMaxLen, packer.pack(eventFields(event)) as Buffer, counter ?? '']);
+    this.put(event.taskId, token, { kind: 'retry', argv: ['1', this.opts.eventsMaxLen, packer.pack(eventFields(event)) as Buffer, counter ?? ''] });
   }
 
-  private put(taskId: string, token: string, kind: 'final' | 'retry', argv: (string | number | Buffer)[]): void {
+  private put(taskId: string, token: string, writes: PendingWrites): void {
     let runs = this.byRun.get(taskId);
     if (!runs) this.byRun.set(taskId, (runs = new Map()));
-    runs.set(token, { kind, argv });
+    runs.set(token, writes);
   }
 
   /** What the run holding `token` left of `kind`, for the script BullMQ is about to run. */
-  get(taskId: string, token: string, kind: 'final' | 'retry'): (string | number | Buffer)[] | undefined {
+  get(taskId: string, token: string, kind: 'final' | 'retry'): PendingWrites | undefined {
     const left = this.byRun.get(taskId)?.get(token);
-    return left?.kind === kind ? left.argv : undefined;
+    return left?.kind === kind ? left : undefined;
   }
 
-  /** The script carrying `argv` ran: drop it (unless the run has left something newer since). */
-  taken(taskId: string, token: string, argv: unknown): void {
+  /** The script carrying `writes` ran: drop them (unless the run has left something newer since). */
+  taken(taskId: string, token: string, writes: PendingWrites): void {
     const runs = this.byRun.get(taskId);
-    if (!runs || runs.get(token)?.argv !== argv) return;
+    if (!runs || runs.get(token) !== writes) return;
     runs.delete(token);
     if (runs.size === 0) this.byRun.delete(taskId);
   }
@@ -279,8 +303,14 @@ export function taskBackend(opts: TaskBackendOptions): BackendFactory<RedisQueue
         const opts = finishOpts(all[FINISH_OPTS]);
         const token = String(opts.token ?? '');
         const outcome = outcomes.get(jobId, token, 'final');
-        const extra = outcome ? [...startArgs, '1', ...outcome] : [...startArgs, '0'];
-        const scriptArgs = args(all, FINISH_KEYS, FINISH_ARGS, finishKeys, extra);
+        const extra: unknown[] = outcome ? [...startArgs, '1', ...outcome.argv] : [...startArgs, '0'];
+        let ownKeys = finishKeys;
+        // A step's success, on a single Redis: the step section, after an empty failure (ARGV[19]).
+        if (outcome?.step && !keys.cluster) {
+          ownKeys = [...finishKeys, ...runScriptKeys(keys, outcome.step.runId)];
+          extra.push(...(outcome.argv.length === OUTCOME_ARGS ? [''] : []), ...outcome.step.argv);
+        }
+        const scriptArgs = [FINISH_KEYS + ownKeys.length, ...args(all, FINISH_KEYS, FINISH_ARGS, ownKeys, extra)];
         const whole = () => client.runCommand(MOVE_TO_FINISHED, scriptArgs) as Promise<unknown>;
         // The plain script answers NeedsFull, having written nothing, for a job with a parent,
         // children or a deduplication id: BullMQ's whole script then runs with the same keys and arguments.
@@ -302,7 +332,7 @@ export function taskBackend(opts: TaskBackendOptions): BackendFactory<RedisQueue
         const [jobId, token] = [String(all[at]), String(all[at + 1])];
         const retry = outcomes.get(jobId, token, 'retry');
         const [name, n] = command === 'moveToDelayed' ? [MOVE_TO_DELAYED, DELAYED_ARGS] : [RETRY_JOB, RETRY_ARGS];
-        const run = client.runCommand(name, args(all, RETRY_KEYS, n, retryKeys, retry ?? ['0'])) as Promise<unknown>;
+        const run = client.runCommand(name, args(all, RETRY_KEYS, n, retryKeys, retry?.argv ?? ['0'])) as Promise<unknown>;
         return run.then((r) => {
           if (retry) outcomes.taken(jobId, token, retry);
           return r;

@@ -18,13 +18,16 @@
   The including script defines `rcall` (redis.call) before this include and passes, per class,
   the KEYS index c of its group (the script headers' KEYS[c..c + 13]: task list, BullMQ's marker,
   meta, id, prioritized, delayed, completed, active, events, pc, wait, paused, then the class's
-  events stream and counters hash).
+  events stream and counters hash). The keys and values are the script's KEYS and ARGV, or the
+  tables setTaskSource names (a script whose own KEYS and ARGV have another layout: a pool's
+  finish adding a step's staged tasks, includes/staged-step).
 
   Defines:
     TASK_ARGS                       values per task in ARGV (the headers' ARGV[b + 1..15])
-    setTaskArgvBase(a)              where the tasks' section starts: the ARGV index a of the
-                                    events MAXLEN the tasks follow (1, as in the submit scripts'
-                                    headers, unless set)
+    setTaskSource(k, a, base)       the tasks' keys and values are the tables k and a (instead of
+                                    KEYS and ARGV), their section after a[base], the events MAXLEN
+                                    the tasks follow (by default KEYS, ARGV and 1, as in the
+                                    submit scripts' headers)
     taskArgs(i)                     task i's values
     queueOf(c)                      the class's queue state for this call (its job key prefix)
     addTask(i, now, eventsMaxLen, schedulesLast, schedules)
@@ -43,15 +46,17 @@
 
 local TASK_ARGS = 15
 local taskArgvBase = 1
+-- Where the keys and values of the tasks are: this script's KEYS and ARGV unless set.
+local TK, TA = KEYS, ARGV
 
-local function setTaskArgvBase(a)
-  taskArgvBase = a
+local function setTaskSource(k, a, base)
+  TK, TA, taskArgvBase = k, a, base
 end
 
 -- Task i's values, in the headers' ARGV[b + n] order.
 local function taskArgs(i)
   local b = taskArgvBase + (i - 1) * TASK_ARGS
-  return unpack(ARGV, b + 1, b + TASK_ARGS)
+  return unpack(TA, b + 1, b + TASK_ARGS)
 end
 
 -- Per class (its KEYS index c) of the batch: its queue's events MAXLEN and paused / maxed state.
@@ -59,10 +64,10 @@ local queues, queueOrder = {}, {}
 local function queueOf(c)
   local q = queues[c]
   if not q then
-    q = {maxEvents = getOrSetMaxEvents(KEYS[c + 2]), pausedOrMaxed = isQueuePausedOrMaxed(KEYS[c + 2], KEYS[c + 7]), adds = 0,
+    q = {maxEvents = getOrSetMaxEvents(TK[c + 2]), pausedOrMaxed = isQueuePausedOrMaxed(TK[c + 2], TK[c + 7]), adds = 0,
       -- A job's key is its queue's key prefix and its id, and the meta key is that prefix and
       -- "meta" (BullMQ's key layout: src/store/bullmq/script-layouts.ts).
-      jobPrefix = string.sub(KEYS[c + 2], 1, -5)}
+      jobPrefix = string.sub(TK[c + 2], 1, -5)}
     queues[c] = q
     queueOrder[#queueOrder + 1] = c
   end
@@ -73,20 +78,20 @@ end
 local function addJob(c, jobId, name, timestamp, jobData, jobOpts)
   local q = queueOf(c)
   local opts = cjson.decode(jobOpts)
-  local eventsKey = KEYS[c + 8]
+  local eventsKey = TK[c + 8]
   -- BullMQ's add counts every add in the queue's id counter (a job with its own id too); counted
   -- here and added once per queue at the end of the batch.
   q.adds = q.adds + 1
   local jobIdKey = q.jobPrefix .. jobId
   if rcall('EXISTS', jobIdKey) == 1 then
-    handleDuplicatedJob(jobIdKey, jobId, nil, nil, nil, nil, KEYS[c + 6], eventsKey, q.maxEvents, timestamp)
+    handleDuplicatedJob(jobIdKey, jobId, nil, nil, nil, nil, TK[c + 6], eventsKey, q.maxEvents, timestamp)
     return
   end
   local _, priority = storeJob(eventsKey, jobIdKey, jobId, name, jobData, opts, timestamp, nil, nil, nil)
   if priority == 0 then
-    rcall(opts['lifo'] and 'RPUSH' or 'LPUSH', KEYS[c + 10], jobId)
+    rcall(opts['lifo'] and 'RPUSH' or 'LPUSH', TK[c + 10], jobId)
   else
-    rcall('ZADD', KEYS[c + 4], getPriorityScore(priority, KEYS[c + 9]), jobId)
+    rcall('ZADD', TK[c + 4], getPriorityScore(priority, TK[c + 9]), jobId)
   end
   rcall('XADD', eventsKey, 'MAXLEN', '~', q.maxEvents, '*', 'event', 'waiting', 'jobId', jobId)
 end
@@ -103,22 +108,22 @@ local function addTask(i, now, eventsMaxLen, schedulesLast, schedules)
   local ms = listMs[c]
   local entry
   if ms then
-    entry = rcall('XADD', KEYS[c], ms .. '-*', 't', id)
+    entry = rcall('XADD', TK[c], ms .. '-*', 't', id)
   else
-    entry = redis.pcall('XADD', KEYS[c], now .. '-*', 't', id)
-    if type(entry) == 'table' then entry = rcall('XADD', KEYS[c], '*', 't', id) end
+    entry = redis.pcall('XADD', TK[c], now .. '-*', 't', id)
+    if type(entry) == 'table' then entry = rcall('XADD', TK[c], '*', 't', id) end
     listMs[c] = string.sub(entry, 1, string.find(entry, '-', 1, true) - 1)
   end
   if tickMs ~= '' then recordTick(schedulesLast, schedules, scheduleId, tickMs, id) end
   local delayed = delayMs ~= '0'
   local ev = taskEvent('submitted', id, class, 0, now, workflowId ~= '' and workflowId or nil, nil,
     delayed and ('delay_ms=' .. delayMs) or nil, scheduleId ~= '' and scheduleId or nil)
-  rcall('XADD', KEYS[c + 12], 'MAXLEN', '~', eventsMaxLen, '*', unpack(ev))
-  if not submitted[class] then submittedClasses[#submittedClasses + 1] = class; submitted[class] = 0; counterKey[class] = KEYS[c + 13] end
+  rcall('XADD', TK[c + 12], 'MAXLEN', '~', eventsMaxLen, '*', unpack(ev))
+  if not submitted[class] then submittedClasses[#submittedClasses + 1] = class; submitted[class] = 0; counterKey[class] = TK[c + 13] end
   submitted[class] = submitted[class] + 1
   if delayed then
     -- BullMQ's addDelayedJob takes the options packed, as Queue.add sends them.
-    bullAddDelayed({KEYS[c + 1], KEYS[c + 2], KEYS[c + 3], KEYS[c + 5], KEYS[c + 6], KEYS[c + 8]}, {jobArgs, jobData, cmsgpack.pack(cjson.decode(jobOpts))})
+    bullAddDelayed({TK[c + 1], TK[c + 2], TK[c + 3], TK[c + 5], TK[c + 6], TK[c + 8]}, {jobArgs, jobData, cmsgpack.pack(cjson.decode(jobOpts))})
   else
     addJob(c, id, jobName, timestamp, jobData, jobOpts)
   end
@@ -129,7 +134,7 @@ local function flushAdds()
   for _, class in ipairs(submittedClasses) do rcall('HINCRBY', counterKey[class], 'submitted:' .. class, submitted[class]) end
   -- The marker BullMQ's add sets per job (its Workers wait on it), once per queue.
   for _, c in ipairs(queueOrder) do
-    rcall('INCRBY', KEYS[c + 3], string.format('%d', queues[c].adds))
-    addBaseMarkerIfNeeded(KEYS[c + 1], queues[c].pausedOrMaxed)
+    rcall('INCRBY', TK[c + 3], string.format('%d', queues[c].adds))
+    addBaseMarkerIfNeeded(TK[c + 1], queues[c].pausedOrMaxed)
   end
 end

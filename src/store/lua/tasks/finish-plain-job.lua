@@ -19,6 +19,12 @@
   (includes/take-next-job, prioritized tasks first, as move-to-finished), and with none BullMQ's
   "drained" event when the queue is empty.
 
+  With a step section, once BullMQ's part finished the job: when the run staged the step's
+  releases and they apply now (includes/staged-step), the outcome is recorded and the staged
+  dependents' tasks added and their steps queued here, as workflows/step-done does, before the
+  next job is taken (so a dependent of this class can be that job), and the outcome goes to the
+  feeds but not to the workflow inbox; otherwise the inbox entry is written as without one.
+
   Input:
     KEYS[1..14] moveToFinished's keys, in its order (src/store/bullmq/script-layouts.ts);
                 KEYS[1] wait, KEYS[2] active, KEYS[3] prioritized, KEYS[4] BullMQ's events,
@@ -30,6 +36,12 @@
     KEYS[17] counters        }
     KEYS[18] workflow_inbox  }
     KEYS[19] cancel          hash task_id -> cancel reason
+    KEYS[20..28] the step section's (optional; a step's success on a single Redis, sent by
+                 the caller with ARGV[20..23]): the run's keys, in includes/run-args's order
+                 (run, steps, deps, outcomes, events, active runs, releasing, run index,
+                 staged). The keys of the tasks a staged record adds are named in the record
+                 (includes/staged-step says why they cannot be KEYS here). The key count is
+                 sent with the call: 19, or 28 with a step section.
     ARGV[1..9] moveToFinished's arguments; ARGV[1] job id, ARGV[2] timestamp, ARGV[3] the
                field ("returnvalue" / "failedReason"), ARGV[4] its value, ARGV[5] target
                ("completed" / "failed"), ARGV[6] fetch next ("1"), ARGV[7] key prefix,
@@ -40,7 +52,11 @@
     ARGV[13] has_outcome     "1" when an outcome follows
     ARGV[14..18] the outcome's arguments (outcomeArgv)
     ARGV[19] failure         present for a failure: its JSON (src/errors/task-failure.ts), kept
-                             in the job
+                             in the job; "" before a step section
+    ARGV[20] run_id          } the step section (optional): the task is step step_id of run
+    ARGV[21] step_id         } run_id and succeeded; outcome: its JSON as the engine stores it
+    ARGV[22] attempt         } in the run's outcomes hash (src/store/codecs/step-outcome.ts)
+    ARGV[23] outcome         }
 
   Output (Codes: FinishPlainJobCode):
     1  NeedsFull  the job has a parent, children or a deduplication id: nothing written
@@ -48,7 +64,8 @@
   move-to-active's); a negative number is BullMQ's error, and then nothing of ours is written.
 
   Events: BullMQ's "completed" / "failed" (and "retries-exhausted", "drained"); ours: the final
-  event (with its result) when an outcome is given, "started" for a next job.
+  event (with its result) when an outcome is given, a staged step's (workflow_step succeeded,
+  then per dependent its task's "submitted" and workflow_step queued), "started" for a next job.
 ]]
 local rcall = redis.call
 --- @bullmq-fragment removeLock
@@ -57,6 +74,7 @@ local rcall = redis.call
 --- @include "includes/outcome-writes"
 --- @include "includes/attempt-start"
 --- @include "includes/take-next-job"
+--- @include "includes/staged-step"
 
 local NEEDS_FULL = 1
 local FAILURE_FIELD = 'orqFailure'
@@ -99,6 +117,12 @@ local function finish()
   if target == 'failed' and tonumber(attemptsMade) >= tonumber(opts['attempts']) then
     rcall('XADD', KEYS[4], '*', 'event', 'retries-exhausted', 'jobId', jobId, 'attemptsMade', attemptsMade)
   end
+  return 0, opts
+end
+
+-- The next job, after the finish (and a staged step's tasks, which it may be): BullMQ's take,
+-- with its "drained" when the queue is empty.
+local function takeNext(opts)
   if ARGV[6] == '1' then
     local taken = takeNextJob(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[6], KEYS[7], KEYS[9], KEYS[10], KEYS[14], ARGV[7],
       timestamp, opts)
@@ -110,9 +134,16 @@ local function finish()
   return 0
 end
 
-local r = finish()
-if r == 0 or type(r) == 'table' then
-  if ARGV[13] == '1' then writeOutcome(15, 14) end
+local r, opts = finish()
+if r == 0 then
+  local staged, runKeys
+  if ARGV[13] == '1' and ARGV[20] then
+    runKeys = {unpack(KEYS, 20, 28)}
+    staged = stagedStep(runKeys, ARGV[21])
+  end
+  if ARGV[13] == '1' then writeOutcome(15, 14, staged ~= nil) end
+  if staged then applyStaged(runKeys, KEYS[18], staged, ARGV[20], ARGV[21], ARGV[22], ARGV[23], timestamp) end
+  r = takeNext(opts)
   attemptStart(r, 15, 19, 10)
 end
 return r

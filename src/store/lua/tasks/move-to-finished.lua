@@ -16,6 +16,8 @@
     KEYS[17] counters        }
     KEYS[18] workflow_inbox  }
     KEYS[19] cancel          hash task_id -> cancel reason
+    KEYS[20..28]             a step section's run keys, when the caller sends one (the key
+                             count goes with the call: 19, or 28): not used here
     ARGV[1..9] moveToFinished's arguments; ARGV[2] timestamp, ARGV[6] fetch next ("1"),
                ARGV[7] key prefix, ARGV[8] opts
     ARGV[10] events_maxlen   } the start's
@@ -25,7 +27,16 @@
     ARGV[14..18] the outcome's arguments (outcomeArgv)
     ARGV[19] failure         present for a failure: its JSON (src/errors/task-failure.ts), kept
                              in the job while the job is kept (never recreating a job BullMQ
-                             removed on finishing)
+                             removed on finishing); "" before a step section
+    ARGV[20..23]             a step section (tasks/finish-plain-job): not used here
+
+  A step section (a workflow step's success whose releases the run may have staged) is applied
+  only by tasks/finish-plain-job; here the outcome goes to the workflow inbox as always, and the
+  engine applies it. A step task's finish comes here only when finish-plain-job answers
+  NeedsFull (a job with a parent, children or a deduplication id, which the engine never gives a
+  step's task) or the Worker's options do not keep jobs (a pool's always do), so the fast path
+  loses nothing; and this script stays free of the workflow event fragments, which would be a
+  second builder of event fields next to includes/task-event (test/task-scripts.test.ts).
 
   Output:
     moveToFinished's reply: 0, or the next job as a table (with our fields appended, as

@@ -1,7 +1,9 @@
 --[[
   Creates a workflow run: its header, its steps (those without dependencies released at once,
-  the others pending with their dependency counts), and its entries in the active runs and the
-  run index. A run id already taken changes nothing.
+  the others pending with their dependency counts), its staged releases (single Redis:
+  src/store/workflows/staged-steps.ts, applied by the pool that finishes a staged step,
+  includes/staged-step), and its entries in the active runs and the run index. A run id already
+  taken changes nothing.
 
   Input:
     KEYS[1] run            hash: name, version, policy, digest, inputs (JSON), state, started_at,
@@ -15,6 +17,7 @@
     KEYS[6] active runs    zset run_id -> start ms
     KEYS[7] releasing      zset "<run_id>\t<step_id>" -> ms it was released (or retaken)
     KEYS[8] run index      zset run_id -> start ms (every run retained)
+    KEYS[9] staged         hash step -> msgpack of the step's staged releases
     ARGV[1] now            ms
     ARGV[2] events_maxlen  MAXLEN ~ of the events stream
     ARGV[3] run_id
@@ -25,9 +28,13 @@
     ARGV[7] version        workflow version
     ARGV[8] policy         failure policy: fail_fast | continue
     ARGV[9] inputs         JSON of the run's inputs
-    then per step (group width 2, from ARGV[10]):
+    ARGV[10] n             number of steps
+    then per step (group width 2, from ARGV[11]):
     ARGV[s + 0] step_id
     ARGV[s + 1] deps       number of dependencies
+    then per staged step (group width 2, from ARGV[11 + 2n]; none on a Redis Cluster):
+    ARGV[g + 0] step_id
+    ARGV[g + 1] record     msgpack of its staged releases
 
   Output (Codes: StartRunCode):
     0  Created   then the steps released now (their tasks are the caller's to submit)
@@ -42,13 +49,13 @@ if redis.call('EXISTS', KEYS[1]) == 1 then
   if redis.call('HGET', KEYS[1], 'digest') ~= ARGV[5] then return {2, redis.call('HGET', KEYS[1], 'name') or ''} end
   return {1, redis.call('HGET', KEYS[1], 'state')}
 end
-local n = (#ARGV - 9) / 2
+local n = tonumber(ARGV[10])
 redis.call('HSET', KEYS[1], 'name', ARGV[6], 'version', ARGV[7], 'policy', ARGV[8], 'digest', ARGV[5], 'inputs', ARGV[9],
   'state', 'running', 'started_at', NOW, 'finished_at', '0', 'open', n, 'failed', 0, 'stop', '', 'stop_reason', '')
 runEvent('running', '')
 local out = {0}
 for i = 0, n - 1 do
-  local step, deps = ARGV[10 + 2 * i], ARGV[11 + 2 * i]
+  local step, deps = ARGV[11 + 2 * i], ARGV[12 + 2 * i]
   if deps == '0' then
     releaseStep(step)
     out[#out + 1] = step
@@ -57,6 +64,7 @@ for i = 0, n - 1 do
     redis.call('HSET', KEYS[3], step, deps)
   end
 end
+for g = 11 + 2 * n, #ARGV, 2 do redis.call('HSET', KEYS[9], ARGV[g], ARGV[g + 1]) end
 redis.call('ZADD', KEYS[6], NOW, RUN)
 redis.call('ZADD', KEYS[8], NOW, RUN)
 return out

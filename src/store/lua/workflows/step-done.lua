@@ -20,6 +20,8 @@
     KEYS[6] active runs    zset run_id -> start ms
     KEYS[7] releasing      zset "<run_id>\t<step_id>" -> ms it was released (or retaken)
     KEYS[8] run index      zset run_id -> start ms (every run retained)
+    KEYS[9] staged         hash step -> msgpack of the step's staged releases (the field of
+                           this step is deleted when its outcome is recorded)
     ARGV[1] now            ms
     ARGV[2] events_maxlen  MAXLEN ~ of the events stream
     ARGV[3] run_id
@@ -40,9 +42,9 @@
     ARGV[14 + n + m ..]    optional (single Redis only): the tasks of direct dependents this
                            outcome may release, as tasks/submit-tasks takes them (its ARGV from
                            the events MAXLEN on, their KEYS indexes into this call's KEYS)
-    KEYS[9]  inbox         stream (read only when ARGV[12] is not "")
-    KEYS[10 ..]            with tasks given: tasks/submit-tasks's KEYS, from its schedules last
-                           (KEYS[10]) and schedules (KEYS[11]) on: the class groups, the run's
+    KEYS[10] inbox         stream (read only when ARGV[12] is not "")
+    KEYS[11 ..]            with tasks given: tasks/submit-tasks's KEYS, from its schedules last
+                           (KEYS[11]) and schedules (KEYS[12]) on: the class groups, the run's
                            steps hash, the index buckets
 
   A released step whose task was given, and whose task id the index does not hold yet, has its
@@ -63,99 +65,6 @@
   workflow_run <final state> when the run ends; per task added here, what tasks/submit-tasks
   writes, then workflow_step queued (attempt 0).
 ]]
---- @include "includes/release-step"
---- @include "includes/end-step"
---- @include "includes/stop-run"
---- @include "includes/finish-run"
---- @include "includes/queued-steps"
---- @include "includes/step-event"
---- @include "includes/server-clock"
 local rcall = redis.call
---- @include "includes/add-tasks"
-local FINAL = {succeeded = true, failed = true, cancelled = true, skipped = true}
-local n, m, entry = tonumber(ARGV[10]), tonumber(ARGV[11]), ARGV[12]
--- Where each list starts in ARGV.
-local DEPS, DOWN, TASKS = 14, 14 + n, 14 + n + m
-
--- The reply, with whether the inbox entry was acknowledged (when nothing is left to cancel).
-local function reply(r, cancel)
-  if entry ~= '' and #cancel == 0 then
-    rcall('XACK', KEYS[9], ARGV[13], entry)
-    rcall('XDEL', KEYS[9], entry)
-    r[#r + 1] = 1
-  else
-    r[#r + 1] = 0
-  end
-  return r
-end
-
-local run = rcall('HGET', KEYS[1], 'state')
-if not run then return reply({0, {}}, {}) end
-local step, state = ARGV[5], ARGV[6]
-local cur = rcall('HGET', KEYS[2], step)
-if not cur then return reply({0, {}}, {}) end
-if FINAL[cur] then
-  if run == 'running' and rcall('HGET', KEYS[1], 'stop') ~= '' then
-    local queued = queuedSteps()
-    return reply({0, queued}, queued)
-  end
-  return reply({0, {}}, {})
-end
-
--- The tasks given, by task id.
-local given = {}
-if #ARGV >= TASKS then
-  setTaskArgvBase(TASKS)
-  for i = 1, (#ARGV - TASKS) / TASK_ARGS do given[(taskArgs(i))] = i end
-end
-local now
--- Adds released step d's task when given and its id is free; whether it did.
-local function submitStep(d)
-  local i = given[RUN .. '.' .. d]
-  if not i then return false end
-  local id, indexValue, _, _, _, _, _, _, _, _, _, _, _, _, ix = taskArgs(i)
-  local bucket = KEYS[tonumber(ix)]
-  if rcall('HEXISTS', bucket, id) == 1 then return false end
-  now = now or serverNowMs()
-  rcall('HSET', bucket, id, indexValue .. '\t' .. addTask(i, now, ARGV[TASKS], KEYS[10], KEYS[11]))
-  rcall('HSET', KEYS[2], d, 'queued')
-  stepEvent(d, 'queued', '0', '')
-  return true
-end
-
-if cur == 'releasing' then rcall('ZREM', KEYS[7], RUN .. '\t' .. step) end
-rcall('HSET', KEYS[2], step, state)
-rcall('HSET', KEYS[4], step, ARGV[8])
-stepEvent(step, state, ARGV[7], ARGV[9])
-rcall('HINCRBY', KEYS[1], 'open', -1)
-local released, cancel, releasing, queued = {}, {}, {}, {}
-local stop = rcall('HGET', KEYS[1], 'stop')
-if state == 'succeeded' then
-  if stop == '' then
-    for i = DEPS, DOWN - 1 do
-      local d = ARGV[i]
-      if rcall('HINCRBY', KEYS[3], d, -1) == 0 and rcall('HGET', KEYS[2], d) == 'pending' then
-        if submitStep(d) then
-          queued[#queued + 1] = d
-        else
-          releaseStep(d)
-          released[#released + 1] = d
-        end
-      end
-    end
-    if #queued > 0 then flushAdds() end
-  end
-else
-  if stop ~= 'cancel' then rcall('HINCRBY', KEYS[1], 'failed', 1) end
-  if stop == '' then
-    local reason = 'step ' .. step .. ' ' .. state
-    if rcall('HGET', KEYS[1], 'policy') == 'fail_fast' then
-      cancel, releasing = stopRun('failure', reason, 'skipped')
-    else
-      for i = DOWN, TASKS - 1 do
-        if rcall('HGET', KEYS[2], ARGV[i]) == 'pending' then endStep(ARGV[i], 'skipped', 'upstream ' .. reason) end
-      end
-    end
-  end
-end
-return reply({1, released, cancel, finishRun(), releasing, queued}, cancel)
+--- @include "includes/apply-step-done"
+return applyStepDone(KEYS, ARGV)

@@ -1,0 +1,273 @@
+/**
+ * A staged step's success applied by the pool's finish (lua/includes/staged-step.lua in
+ * tasks/finish-plain-job.lua), against a real Redis: a run started with staged releases
+ * (src/store/workflows/staged-steps.ts), its first step's task taken and finished by a BullMQ
+ * Worker on our backend (src/store/bullmq/task-backend.ts), driven by hand (getNextJob, then
+ * moveToCompleted / moveToFailed, as BullMQ documents for manual processing) so that the job the
+ * finish hands back is seen. When the staged record applies, the finish records the outcome, adds
+ * the dependent's task, queues its step and writes no workflow inbox entry; in every other case
+ * (no record, a cancelled run, a failure) it writes the inbox entry as before and leaves the
+ * run to the engine (here: step-done called as the engine calls it).
+ */
+import { createHash } from 'node:crypto';
+import { Job, QueueKeys, Worker } from 'bullmq';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { keys as keyLayout } from '../src/store/keys.js';
+import { StepDoneCode } from '../src/store/codes.js';
+import { defineTaskCommands, PendingOutcomes, PendingStarts, taskBackend } from '../src/store/bullmq/task-backend.js';
+import { startRun, type NewRun } from '../src/store/workflows/start-run.js';
+import { stagedStep } from '../src/store/workflows/staged-steps.js';
+import { markQueued } from '../src/store/workflows/mark-queued.js';
+import { cancelRun } from '../src/store/workflows/cancel-run.js';
+import { stepDone } from '../src/store/workflows/step-done.js';
+import { submitTasks, type SubmitEntry } from '../src/store/tasks/submit-tasks.js';
+import { stepOutcomeOf } from '../src/store/codecs/step-outcome.js';
+import { parseResult, type TaskResultRecord } from '../src/store/codecs/feed-format.js';
+import { scriptSource } from '../src/store/store-script.js';
+import { startRedis, type RedisServerHandle } from './helpers/redis-server.js';
+
+const keys = keyLayout('staged');
+const runOpts = { eventsMaxLen: 1_000, runRetentionMs: 60_000 };
+const CLS = 'cpu';
+const queueKeys = new QueueKeys(keys.queuePrefixOf(CLS)).getKeys(CLS);
+const sha = (name: string) => createHash('sha1').update(scriptSource(name)).digest('hex');
+
+let server: RedisServerHandle;
+let redis: Redis;
+let bull: Redis;
+let worker: Worker;
+let outcomes: PendingOutcomes;
+
+beforeAll(async () => {
+  server = await startRedis();
+  redis = new Redis(server.url, { maxRetriesPerRequest: null });
+});
+
+afterAll(async () => {
+  redis?.disconnect();
+  await server?.stop();
+});
+
+beforeEach(async () => {
+  await redis.flushall();
+  await redis.script('FLUSH');
+  await worker?.close();
+  bull?.disconnect();
+  bull = new Redis(server.url, { maxRetriesPerRequest: null });
+  defineTaskCommands(bull);
+  outcomes = new PendingOutcomes({ eventsMaxLen: 1_000, resultsMaxLen: 1_000 });
+  const backend = taskBackend({ keys, outcomes, starts: new PendingStarts(), eventsMaxLen: 1_000, poolId: 'probe' });
+  const opts = { connection: bull, prefix: keys.queuePrefixOf(CLS), name: 'probe', autorun: false, removeOnComplete: false, removeOnFail: false };
+  worker = new Worker(CLS, null, opts as ConstructorParameters<typeof Worker>[2], backend);
+});
+
+/** Step `stepId`'s task of run `runId` as the engine submits it. */
+const task = (runId: string, stepId: string): SubmitEntry => ({
+  taskId: `${runId}.${stepId}`,
+  indexValue: `${CLS}\tdg-${stepId}`,
+  taskClass: CLS,
+  queueKeys,
+  workflowId: runId,
+  delayMs: 0,
+  job: { name: 'cmd', timestamp: 1, data: `{"payload":{"step":"${stepId}"},"workflowId":"${runId}"}`, opts: '{"attempts":1}' },
+});
+
+/** A fail_fast run of a then b (b depends on a alone), a's releases staged when `staged`. */
+async function started(runId: string, staged: boolean): Promise<void> {
+  const run: NewRun = {
+    digest: runId,
+    name: 'wf',
+    version: 1,
+    failurePolicy: 'fail_fast',
+    inputsJson: '{}',
+    steps: [
+      { stepId: 'a', dependencies: 0 },
+      { stepId: 'b', dependencies: 1 },
+    ],
+    ...(staged ? { staged: [stagedStep(keys, runOpts, 'a', ['b'], [task(runId, 'b')])] } : {}),
+  };
+  await startRun(redis, keys, runOpts)(runId, 1_000, run);
+  // What the engine's release() does with a's task: submitted, then its step marked queued.
+  const reply = await submitTasks(redis, keys, 1_000)([task(runId, 'a')]);
+  expect(reply).toEqual({ kind: 'accepted', answers: ['created'] });
+  expect(await markQueued(redis, keys, runOpts)(runId, 1_001, ['a'])).toEqual([]);
+}
+
+/** The result record a pool writes for its task's final outcome. */
+const resultOf = (runId: string, stepId: string, state: 'succeeded' | 'failed'): TaskResultRecord => ({
+  taskId: `${runId}.${stepId}`,
+  taskClass: CLS,
+  attempt: 1,
+  atMs: 5_000,
+  state,
+  workflowId: runId,
+  workerId: 'probe',
+  durationMs: 3,
+  ...(state === 'succeeded' ? { resultJson: `{"from":"${stepId}"}` } : { error: 'boom', errorCode: 'task_failed' }),
+});
+
+/** Takes the next job, which must be `taskId`, on token `token`. */
+async function take(taskId: string, token: string): Promise<Job> {
+  const job = (await worker.getNextJob(token, { block: false })) as Job | undefined;
+  expect(job?.id).toBe(taskId);
+  return job!;
+}
+
+/** Finishes `job` on `token` as a pool does with `r`; the id of the job the finish handed back, if any. */
+async function finish(job: Job, token: string, r: TaskResultRecord): Promise<string | undefined> {
+  outcomes.set(token, { type: r.state, taskId: r.taskId, taskClass: CLS, attempt: 1, atMs: r.atMs, workflowId: r.workflowId, workerId: 'probe' }, r);
+  const next = (
+    r.state === 'succeeded' ? await job.moveToCompleted(JSON.parse(r.resultJson!), token, true) : await job.moveToFailed(new Error(r.error), token, true)
+  ) as unknown;
+  // BullMQ's next job data: [job fields, job id, ...], empty when none was taken.
+  return Array.isArray(next) && next[1] ? String(next[1]) : undefined;
+}
+
+/** Run `runId`'s entries of the events stream, as "<type>:<task or step>:<state>". */
+async function eventsOf(runId: string): Promise<string[]> {
+  return (await redis.xrange(keys.events, '-', '+'))
+    .map(([, f]) => {
+      const m: Record<string, string> = {};
+      for (let i = 0; i + 1 < f.length; i += 2) m[f[i]!] = f[i + 1]!;
+      return m;
+    })
+    .filter((e) => e.workflow_id === runId)
+    .map((e) => (e.type.startsWith('workflow_') ? `${e.type}:${e.step_id ?? ''}:${e.state}` : `${e.type}:${e.task_id}`));
+}
+
+const inboxEntries = async () => (await redis.xrange(keys.workflowInbox, '-', '+')).map(([, f]) => parseResult(f));
+
+describe('a staged step finished by its pool', () => {
+  it('records the outcome, adds the dependent’s task, queues its step and hands its job back as the next one; no inbox entry', async () => {
+    await started('r1', true);
+    const a = await take('r1.a', 'tok-a');
+    // The finish took b's job for this worker in the same call.
+    expect(await finish(a, 'tok-a', resultOf('r1', 'a', 'succeeded'))).toBe('r1.b');
+    expect(await redis.script('EXISTS', sha('tasks/finish-plain-job'), sha('tasks/move-to-finished'))).toEqual([1, 0]);
+
+    expect(await redis.hgetall(keys.runSteps('r1'))).toEqual({ a: 'succeeded', b: 'queued' });
+    // The outcome as the engine would have stored it from the inbox entry.
+    expect(await redis.hget(keys.runOutcomes('r1'), 'a')).toBe(JSON.stringify(stepOutcomeOf(resultOf('r1', 'a', 'succeeded'))));
+    expect(await redis.hget(keys.run('r1'), 'open')).toBe('1');
+    expect(await redis.hget(keys.runDeps('r1'), 'b')).toBe('0');
+    expect(await redis.hexists(keys.runStaged('r1'), 'a')).toBe(0);
+    expect(await redis.hget(keys.taskIndex('r1.b'), 'r1.b')).toMatch(/^cpu\tdg-b\t\d+-\d+$/);
+    expect(JSON.parse((await redis.hget(keys.job(CLS, 'r1.b'), 'data'))!)).toEqual({ payload: { step: 'b' }, workflowId: 'r1' });
+    expect(await inboxEntries()).toEqual([]);
+    expect((await redis.xrange(keys.results, '-', '+')).map(([, f]) => parseResult(f).taskId)).toEqual(['r1.a']);
+    expect(await eventsOf('r1')).toEqual([
+      'workflow_run::running',
+      'submitted:r1.a',
+      'workflow_step:a:queued',
+      'started:r1.a',
+      'succeeded:r1.a',
+      'workflow_step:a:succeeded',
+      'submitted:r1.b',
+      'workflow_step:b:queued',
+      'started:r1.b',
+    ]);
+    // A job's creation time is its release's, not the run's start (the staged entry said 1).
+    expect(Number(await redis.hget(keys.job(CLS, 'r1.b'), 'timestamp'))).toBeGreaterThan(1);
+  });
+
+  it('without a staged record writes the inbox entry as before and changes nothing of the run', async () => {
+    await started('r2', false);
+    const a = await take('r2.a', 'tok-a');
+    expect(await finish(a, 'tok-a', resultOf('r2', 'a', 'succeeded'))).toBeUndefined();
+    expect(await redis.hgetall(keys.runSteps('r2'))).toEqual({ a: 'queued', b: 'pending' });
+    expect(await redis.hexists(keys.runOutcomes('r2'), 'a')).toBe(0);
+    expect((await inboxEntries()).map((r) => [r.taskId, r.state])).toEqual([['r2.a', 'succeeded']]);
+    expect(await redis.exists(keys.job(CLS, 'r2.b'))).toBe(0);
+  });
+
+  it('of a cancelled run adds nothing and writes the inbox entry; the engine then ends the run', async () => {
+    await started('r3', true);
+    const a = await take('r3.a', 'tok-a');
+    const cancel = await cancelRun(redis, keys, runOpts)('r3', 2_000, 'by hand');
+    expect(cancel).toMatchObject({ state: 'running', cancel: ['a'] });
+    expect(await finish(a, 'tok-a', resultOf('r3', 'a', 'succeeded'))).toBeUndefined();
+    expect(await redis.hgetall(keys.runSteps('r3'))).toEqual({ a: 'queued', b: 'cancelled' });
+    expect(await redis.exists(keys.job(CLS, 'r3.b'))).toBe(0);
+    expect(await redis.hexists(keys.taskIndex('r3.b'), 'r3.b')).toBe(0);
+    const [entry] = await inboxEntries();
+    expect(entry?.taskId).toBe('r3.a');
+
+    // The engine applies the entry: the run ends, its staged releases go with it.
+    const done = stepDone(redis, keys, runOpts);
+    const o = stepOutcomeOf(entry!);
+    const reply = await done('r3', 6_000, {
+      stepId: 'a',
+      state: o.state,
+      attempt: o.attempt,
+      outcomeJson: JSON.stringify(o),
+      error: '',
+      dependents: ['b'],
+      downstream: [],
+    });
+    expect(reply).toMatchObject({ code: StepDoneCode.Recorded, runEnded: true });
+    expect(await redis.hget(keys.run('r3'), 'state')).toBe('cancelled');
+    expect(await redis.exists(keys.runStaged('r3'))).toBe(0);
+  });
+
+  it('that failed takes the old path: inbox entry, no dependent; the engine’s fail_fast ends the run and its staged releases', async () => {
+    await started('r4', true);
+    const a = await take('r4.a', 'tok-a');
+    expect(await finish(a, 'tok-a', resultOf('r4', 'a', 'failed'))).toBeUndefined();
+    expect(await redis.hgetall(keys.runSteps('r4'))).toEqual({ a: 'queued', b: 'pending' });
+    expect(await redis.hexists(keys.runStaged('r4'), 'a')).toBe(1);
+    expect(await redis.exists(keys.job(CLS, 'r4.b'))).toBe(0);
+    const [entry] = await inboxEntries();
+    expect([entry?.taskId, entry?.state]).toEqual(['r4.a', 'failed']);
+
+    const o = stepOutcomeOf(entry!);
+    const reply = await stepDone(redis, keys, runOpts)('r4', 6_000, {
+      stepId: 'a',
+      state: o.state,
+      attempt: o.attempt,
+      outcomeJson: JSON.stringify(o),
+      error: o.error ?? '',
+      dependents: ['b'],
+      downstream: ['b'],
+    });
+    expect(reply).toMatchObject({ code: StepDoneCode.Recorded, runEnded: true });
+    expect(await redis.hgetall(keys.runSteps('r4'))).toEqual({ a: 'failed', b: 'skipped' });
+    expect(await redis.exists(keys.runStaged('r4'))).toBe(0);
+  });
+
+  it('whose dependent’s task id is already taken takes the old path (step-done would leave it releasing with no one to submit it)', async () => {
+    await started('r5', true);
+    await redis.hset(keys.taskIndex('r5.b'), 'r5.b', `${CLS}\tother\t1-0`);
+    const a = await take('r5.a', 'tok-a');
+    expect(await finish(a, 'tok-a', resultOf('r5', 'a', 'succeeded'))).toBeUndefined();
+    expect(await redis.hgetall(keys.runSteps('r5'))).toEqual({ a: 'queued', b: 'pending' });
+    expect((await inboxEntries()).map((r) => r.taskId)).toEqual(['r5.a']);
+  });
+
+  it('reaches the run’s end: the last step goes through the engine, and the run’s keys expire with the staged ones gone', async () => {
+    await started('r6', true);
+    const a = await take('r6.a', 'tok-a');
+    expect(await finish(a, 'tok-a', resultOf('r6', 'a', 'succeeded'))).toBe('r6.b');
+    // b's job came back locked with a's token (BullMQ's fetch of the next job takes the finishing one's).
+    const b = await Job.fromId(worker as unknown as Parameters<typeof Job.fromId>[0], 'r6.b');
+    expect(await finish(b!, 'tok-a', resultOf('r6', 'b', 'succeeded'))).toBeUndefined();
+    // b has no dependents, so nothing was staged for it: its outcome goes to the engine.
+    const [entry] = await inboxEntries();
+    expect(entry?.taskId).toBe('r6.b');
+    const o = stepOutcomeOf(entry!);
+    const reply = await stepDone(redis, keys, runOpts)('r6', 7_000, {
+      stepId: 'b',
+      state: o.state,
+      attempt: o.attempt,
+      outcomeJson: JSON.stringify(o),
+      error: '',
+      dependents: [],
+      downstream: [],
+    });
+    expect(reply).toMatchObject({ code: StepDoneCode.Recorded, runEnded: true });
+    expect(await redis.hget(keys.run('r6'), 'state')).toBe('succeeded');
+    for (const k of [keys.run('r6'), keys.runSteps('r6'), keys.runDeps('r6'), keys.runOutcomes('r6')]) expect(await redis.pttl(k)).toBeGreaterThan(0);
+    expect(await redis.exists(keys.runStaged('r6'))).toBe(0);
+    expect(await redis.zscore(keys.activeRuns, 'r6')).toBeNull();
+  });
+});
