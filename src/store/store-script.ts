@@ -30,9 +30,12 @@ import { luaCommand } from './lua-command.js';
 
 export const STORE_LUA_DIR = join(PROJECT_ROOT, 'src', 'store', 'lua');
 
-const INCLUDE = /^--- @include "([a-z0-9/-]+)"[ \t]*$/gm;
-const BULLMQ = /^--- @bullmq ([A-Za-z]+) as ([A-Za-z_][A-Za-z0-9_]*)[ \t]*$/gm;
-const BULLMQ_FRAGMENT = /^--- @bullmq-fragment ([A-Za-z]+)[ \t]*$/gm;
+/** The three directives, each a whole line: one line's match. */
+const INCLUDE = /^--- @include "([a-z0-9/-]+)"[ \t]*$/;
+const BULLMQ = /^--- @bullmq ([A-Za-z]+) as ([A-Za-z_][A-Za-z0-9_]*)[ \t]*$/;
+const BULLMQ_FRAGMENT = /^--- @bullmq-fragment ([A-Za-z]+)[ \t]*$/;
+/** Any of them, every line of a file. */
+const DIRECTIVE = /^--- @(?:include "[a-z0-9/-]+"|bullmq [A-Za-z]+ as [A-Za-z_][A-Za-z0-9_]*|bullmq-fragment [A-Za-z]+)[ \t]*$/gm;
 
 const sources = new Map<string, string>();
 
@@ -41,18 +44,27 @@ const sources = new Map<string, string>();
  * inserted, `path` the includes that led here.
  */
 export function assembleLua(dir: string, name: string, seen = new Set<string>(), path: readonly string[] = []): string {
-  return readFileSync(join(dir, `${name}.lua`), 'utf8')
-    .replace(INCLUDE, (_, inc: string) => {
-      if (inc === name || path.includes(inc)) throw new Error(`Lua include cycle: ${[...path, name, inc].join(' -> ')}`);
-      if (seen.has(inc)) return `-- (${inc}: included above)`;
-      seen.add(inc);
-      return assembleLua(dir, inc, seen, [...path, name]).trimEnd();
-    })
-    .replace(BULLMQ, (_, script: string, fn: string) => {
+  // One pass over every kind of directive, in the file's order, so that a fragment is inserted
+  // where it is first included in the assembled text: a fragment included inside a function
+  // (includes/staged-step) is local to it, and the script's own earlier directives must win.
+  return readFileSync(join(dir, `${name}.lua`), 'utf8').replace(DIRECTIVE, (line: string) => {
+    const inc = INCLUDE.exec(line);
+    if (inc) {
+      const included = inc[1]!;
+      if (included === name || path.includes(included)) throw new Error(`Lua include cycle: ${[...path, name, included].join(' -> ')}`);
+      if (seen.has(included)) return `-- (${included}: included above)`;
+      seen.add(included);
+      return assembleLua(dir, included, seen, [...path, name]).trimEnd();
+    }
+    const bull = BULLMQ.exec(line);
+    if (bull) {
+      const [, script, fn] = bull as unknown as [string, string, string];
       if (!Object.hasOwn(BULLMQ_SCRIPT_LAYOUTS, script)) throw new Error(`${name}.lua: no BullMQ script "${script}" in script-layouts.ts`);
       return bullmqFunction(fn, script as BullScriptName).trimEnd();
-    })
-    .replace(BULLMQ_FRAGMENT, (_, fragment: string) => bullmqFragment(fragment, seen).trimEnd());
+    }
+    const fragment = BULLMQ_FRAGMENT.exec(line)!;
+    return bullmqFragment(fragment[1]!, seen).trimEnd();
+  });
 }
 
 /** The whole Lua text of script `name` (its file under src/store/lua/, without ".lua"). */

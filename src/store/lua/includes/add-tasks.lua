@@ -13,7 +13,8 @@
   counter, "added" and "waiting" events), with what BullMQ's script looks up per job looked up
   once per class of the batch: the queue's events MAXLEN and paused / maxed state, and its
   marker set once (nothing else runs while the script does, so they cannot change in between).
-  A delayed task's job is added by BullMQ's own addDelayedJob.
+  A delayed task's job is added by BullMQ's own addDelayedJob (includes/add-delayed-task, which
+  a script that may add one includes before this fragment).
 
   The including script defines `rcall` (redis.call) before this include and passes, per class,
   the KEYS index c of its group (the script headers' KEYS[c..c + 13]: task list, BullMQ's marker,
@@ -36,7 +37,6 @@
 ]]
 --- @include "includes/task-event"
 --- @include "includes/schedule-tick"
---- @bullmq addDelayedJob as bullAddDelayed
 --- @bullmq-fragment getOrSetMaxEvents
 --- @bullmq-fragment isQueuePausedOrMaxed
 --- @bullmq-fragment storeJob
@@ -122,8 +122,7 @@ local function addTask(i, now, eventsMaxLen, schedulesLast, schedules)
   if not submitted[class] then submittedClasses[#submittedClasses + 1] = class; submitted[class] = 0; counterKey[class] = TK[c + 13] end
   submitted[class] = submitted[class] + 1
   if delayed then
-    -- BullMQ's addDelayedJob takes the options packed, as Queue.add sends them.
-    bullAddDelayed({TK[c + 1], TK[c + 2], TK[c + 3], TK[c + 5], TK[c + 6], TK[c + 8]}, {jobArgs, jobData, cmsgpack.pack(cjson.decode(jobOpts))})
+    addDelayedTask({TK[c + 1], TK[c + 2], TK[c + 3], TK[c + 5], TK[c + 6], TK[c + 8]}, jobArgs, jobData, jobOpts)
   else
     addJob(c, id, jobName, timestamp, jobData, jobOpts)
   end

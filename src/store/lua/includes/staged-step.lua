@@ -1,6 +1,6 @@
 --[[
-  A workflow step's success applied by the pool's finish of its task (tasks/finish-plain-job,
-  tasks/move-to-finished), single Redis only: when the run's start staged the step's releases
+  A workflow step's success applied by the pool's finish of its task (tasks/finish-plain-job;
+  tasks/move-to-finished says why not there), single Redis only: when the run's start staged the step's releases
   (src/store/workflows/staged-steps.ts: its direct dependents, each depending on it alone, and
   their tasks rendered and validated then, as tasks/submit-tasks takes them), the outcome is
   recorded with exactly step-done's logic (includes/apply-step-done), the dependents' tasks added
@@ -8,7 +8,9 @@
   the engine has nothing left to do. In every other case the caller writes the inbox entry as
   before and the engine applies the outcome.
 
-  Defines:
+  Defines stagedStepFunctions(), which returns two functions (defined only by a call that has a
+  step to apply: the fragments they need are most of step-done, and a finish defines every one
+  of its functions in each call, that of a task of no run too):
     stagedStep(rk, step)   the step's staged record (unpacked) when it applies now, else nil: it
                            exists (rk[9]), the run (rk[1]) is running and not stopping, the step
                            (rk[2]) is queued or releasing (not final), and every dependent it
@@ -29,44 +31,49 @@
 
   The including script defines `rcall` (redis.call) before this include.
 ]]
---- @include "includes/apply-step-done"
 
 -- Where a staged record's keys start in step-done's KEYS (after the run's nine and the inbox).
 local STAGED_KEYS_BEFORE = 10
 
-local function stagedStep(rk, step)
-  local raw = rcall('HGET', rk[9], step)
-  if not raw then return nil end
-  local h = rcall('HMGET', rk[1], 'state', 'stop')
-  if h[1] ~= 'running' or h[2] ~= '' then return nil end
-  local cur = rcall('HGET', rk[2], step)
-  if cur ~= 'queued' and cur ~= 'releasing' then return nil end
-  local rec = cmsgpack.unpack(raw)
-  for _, d in ipairs(rec[1]) do
-    if rcall('HGET', rk[2], d) ~= 'pending' or rcall('HGET', rk[3], d) ~= '1' then return nil end
-  end
-  local keys, values = rec[2], rec[3]
-  for b = 1, #values - 1, TASK_ARGS do
-    -- A task's id (its first value) and its index bucket's KEYS index (its last).
-    if rcall('HEXISTS', keys[tonumber(values[b + TASK_ARGS]) - STAGED_KEYS_BEFORE], values[b + 1]) == 1 then return nil end
-  end
-  return rec
-end
+local function stagedStepFunctions()
+--- @include "includes/apply-step-done"
 
-local function applyStaged(rk, inbox, rec, run, step, attempt, outcome, now)
-  local K = {}
-  for i = 1, 9 do K[i] = rk[i] end
-  K[STAGED_KEYS_BEFORE] = inbox
-  for i, k in ipairs(rec[2]) do K[STAGED_KEYS_BEFORE + i] = k end
-  local deps, values = rec[1], rec[3]
-  -- step-done's ARGV: the run's values (its events MAXLEN the tasks' own), the outcome (no
-  -- downstream steps after a success), no inbox entry, the dependents, then the tasks.
-  local A = {now, values[1], run, rec[4], step, 'succeeded', attempt, outcome, '', tostring(#deps), '0', '', ''}
-  for _, d in ipairs(deps) do A[#A + 1] = d end
-  local tasks = #A + 1
-  for _, v in ipairs(values) do A[#A + 1] = v end
-  -- A job's creation time is its release's, as when the engine renders it then (the 13th value).
-  local ts = serverNowMs()
-  for b = tasks, #A - 1, TASK_ARGS do A[b + 13] = ts end
-  return applyStepDone(K, A)
+  local function stagedStep(rk, step)
+    local raw = rcall('HGET', rk[9], step)
+    if not raw then return nil end
+    local h = rcall('HMGET', rk[1], 'state', 'stop')
+    if h[1] ~= 'running' or h[2] ~= '' then return nil end
+    local cur = rcall('HGET', rk[2], step)
+    if cur ~= 'queued' and cur ~= 'releasing' then return nil end
+    local rec = cmsgpack.unpack(raw)
+    for _, d in ipairs(rec[1]) do
+      if rcall('HGET', rk[2], d) ~= 'pending' or rcall('HGET', rk[3], d) ~= '1' then return nil end
+    end
+    local keys, values = rec[2], rec[3]
+    for b = 1, #values - 1, TASK_ARGS do
+      -- A task's id (its first value) and its index bucket's KEYS index (its last).
+      if rcall('HEXISTS', keys[tonumber(values[b + TASK_ARGS]) - STAGED_KEYS_BEFORE], values[b + 1]) == 1 then return nil end
+    end
+    return rec
+  end
+
+  local function applyStaged(rk, inbox, rec, run, step, attempt, outcome, now)
+    local K = {}
+    for i = 1, 9 do K[i] = rk[i] end
+    K[STAGED_KEYS_BEFORE] = inbox
+    for i, k in ipairs(rec[2]) do K[STAGED_KEYS_BEFORE + i] = k end
+    local deps, values = rec[1], rec[3]
+    -- step-done's ARGV: the run's values (its events MAXLEN the tasks' own), the outcome (no
+    -- downstream steps after a success), no inbox entry, the dependents, then the tasks.
+    local A = {now, values[1], run, rec[4], step, 'succeeded', attempt, outcome, '', tostring(#deps), '0', '', ''}
+    for _, d in ipairs(deps) do A[#A + 1] = d end
+    local tasks = #A + 1
+    for _, v in ipairs(values) do A[#A + 1] = v end
+    -- A job's creation time is its release's, as when the engine renders it then (the 13th value).
+    local ts = serverNowMs()
+    for b = tasks, #A - 1, TASK_ARGS do A[b + 13] = ts end
+    return applyStepDone(K, A)
+  end
+
+  return stagedStep, applyStaged
 end

@@ -136,8 +136,10 @@ end
 
 local r, opts = finish()
 if r == 0 then
-  local staged, runKeys
+  local staged, runKeys, applyStaged
   if ARGV[13] == '1' and ARGV[20] then
+    local stagedStep
+    stagedStep, applyStaged = stagedStepFunctions()
     runKeys = {unpack(KEYS, 20, 28)}
     staged = stagedStep(runKeys, ARGV[21])
   end

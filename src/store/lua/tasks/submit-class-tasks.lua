@@ -30,6 +30,7 @@
 ]]
 --- @include "includes/server-clock"
 local rcall = redis.call
+--- @include "includes/add-delayed-task"
 --- @include "includes/add-tasks"
 
 local TICK_DONE = '\ttick'

@@ -57,6 +57,7 @@
 --- @include "includes/server-clock"
 --- @include "includes/step-releasing"
 local rcall = redis.call
+--- @include "includes/add-delayed-task"
 --- @include "includes/add-tasks"
 
 local TICK_DONE = '\ttick'

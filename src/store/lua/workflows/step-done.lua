@@ -66,5 +66,6 @@
   writes, then workflow_step queued (attempt 0).
 ]]
 local rcall = redis.call
+--- @include "includes/add-delayed-task"
 --- @include "includes/apply-step-done"
 return applyStepDone(KEYS, ARGV)
