@@ -145,6 +145,8 @@ describe('a staged step finished by its pool', () => {
     // The finish took b's job for this worker in the same call.
     expect(await finish(a, 'tok-a', resultOf('r1', 'a', 'succeeded'))).toBe('r1.b');
     expect(await redis.script('EXISTS', sha('tasks/finish-plain-job'), sha('tasks/move-to-finished'))).toEqual([1, 0]);
+    // No marker left to wake a blocked fetcher for a job already taken.
+    expect(await redis.zscore(queueKeys.marker!, '0')).toBeNull();
 
     expect(await redis.hgetall(keys.runSteps('r1'))).toEqual({ a: 'succeeded', b: 'queued' });
     // The outcome as the engine would have stored it from the inbox entry.

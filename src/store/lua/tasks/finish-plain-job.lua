@@ -146,6 +146,13 @@ if r == 0 then
   if ARGV[13] == '1' then writeOutcome(15, 14, staged ~= nil) end
   if staged then applyStaged(runKeys, KEYS[18], staged, ARGV[20], ARGV[21], ARGV[22], ARGV[23], timestamp) end
   r = takeNext(opts)
+  -- A staged dependent of this class was taken right here: the marker its add set (member "0",
+  -- BullMQ's "a job waits") would only wake a blocked fetcher to find nothing, one wasted
+  -- move-to-active per chained step. Removed when no job waits (a delayed job's marker is member
+  -- "1", left alone).
+  if staged and type(r) == 'table' and rcall('LLEN', KEYS[1]) == 0 and rcall('ZCARD', KEYS[3]) == 0 then
+    rcall('ZREM', KEYS[14], '0')
+  end
   attemptStart(r, 15, 19, 10)
 end
 return r
