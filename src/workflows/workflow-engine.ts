@@ -1,7 +1,9 @@
 /**
  * The workflow engine: reads the workflow inbox (final outcomes of step tasks, appended by
  * whoever wrote the outcome) in the consumer group "engine" and advances the runs. Every
- * orchestrator process runs one; the group hands each entry to one of them.
+ * orchestrator process runs one; the group hands each entry to one of them. A staged step's
+ * success (single Redis: workflow-runs.ts staged()) is applied by the pool's finish itself and
+ * never reaches the inbox.
  *
  * On a Redis Cluster each class has an inbox of its own (src/store/keys.ts workflowInboxes),
  * written with the class's feeds. XREADGROUP over several streams works only when they share a

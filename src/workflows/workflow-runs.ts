@@ -16,6 +16,12 @@
  * stepFinished(), which records it and releases the steps whose dependencies have all succeeded.
  * Released steps get their references resolved (templates.ts) and their tasks submitted with the
  * id "<run_id>.<step_id>", which the task index makes idempotent.
+ *
+ * On a single Redis a chain skips the engine: start() stages, for each step whose direct
+ * dependents all depend on it alone and need no step's result, their rendered tasks (staged());
+ * the pool's finish of that step's success applies it with step-done's logic, adds those tasks
+ * and queues their steps, and writes no inbox entry (src/store/lua/includes/staged-step.lua).
+ * Whatever the finish does not apply that way goes to the inbox as above.
  */
 import { createHash, randomUUID } from 'node:crypto';
 import type { RedisClient } from '../redis/redis-client.js';

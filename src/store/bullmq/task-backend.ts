@@ -9,7 +9,10 @@
  *   src/store/outcome-writes.ts) run only when BullMQ's part finished the job. A pool that dies
  *   before leaves a task that runs again, never one that finished without a result; a run that
  *   lost its lock to the stall checker writes nothing, and the rerun elsewhere writes the one
- *   outcome.
+ *   outcome. A workflow step's success also carries a step section (single Redis: the run's
+ *   keys, the step, its attempt and its outcome as the run stores it), with which the finish
+ *   applies the step when the run staged its releases (lua/includes/staged-step.lua); the key
+ *   count of the finishes is therefore sent with each call.
  * - Start: when BullMQ's `moveToActive`, or the `moveToFinished` that fetches the next job, hands
  *   a job to this pool, the same script writes the attempt's "started" event and looks up a
  *   cancel requested while the task waited (a pool may have missed the cancel message). The
