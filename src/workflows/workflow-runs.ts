@@ -247,21 +247,17 @@ export class WorkflowRuns {
     const { keys, tracing, submitter } = this.opts;
     if (keys.cluster || (req.trace && tracing?.enabled)) return undefined;
     const tctx: TemplateContext = { runId, inputs: req.inputs, stepResult: () => undefined };
-    const prepared = new Map<string, ResolvedTask | undefined>();
+    // A dependent's task, when it can be staged (each such dependent has one step to be staged under).
     const taskOf = (d: string): ResolvedTask | undefined => {
-      if (prepared.has(d)) return prepared.get(d);
-      let task: ResolvedTask | undefined;
       const step = plan.steps.get(d)!;
-      if (plan.dependencyCounts.get(d) === 1 && refersToNoStep(step.task)) {
-        try {
-          task = submitter.prepareStep(renderTask(step.task, tctx, runId, d), `steps.${d}.task`);
-          if (task.delayMs > 0) task = undefined;
-        } catch {
-          // Left for release(), which records why the step could not start.
-        }
+      if (plan.dependencyCounts.get(d) !== 1 || !refersToNoStep(step.task)) return undefined;
+      try {
+        const task = submitter.prepareStep(renderTask(step.task, tctx, runId, d), `steps.${d}.task`);
+        return task.delayMs > 0 ? undefined : task;
+      } catch {
+        // Left for release(), which records why the step could not start.
+        return undefined;
       }
-      prepared.set(d, task);
-      return task;
     };
     const runOpts = { eventsMaxLen: this.opts.eventsMaxLen, runRetentionMs: this.opts.runRetentionMs };
     const out: StagedStep[] = [];
