@@ -12,6 +12,7 @@
 import { createHash } from 'node:crypto';
 import { Job, QueueKeys, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
+import { pack, unpack } from 'msgpackr';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { keys as keyLayout } from '../src/store/keys.js';
 import { StepDoneCode } from '../src/store/codes.js';
@@ -244,6 +245,32 @@ describe('a staged step finished by its pool', () => {
     expect(await finish(a, 'tok-a', resultOf('r5', 'a', 'succeeded'))).toBeUndefined();
     expect(await redis.hgetall(keys.runSteps('r5'))).toEqual({ a: 'queued', b: 'pending' });
     expect((await inboxEntries()).map((r) => r.taskId)).toEqual(['r5.a']);
+  });
+
+  it.each([
+    ['not msgpack', 'r7a', () => Buffer.from([0xc1, 0x00])],
+    ['another shape', 'r7b', () => pack(['b', 'no keys'])],
+    [
+      'job options that are not JSON',
+      'r7c',
+      (rec: unknown[]) => pack([rec[0], rec[1], (rec[2] as string[]).map((v) => (v === '{"attempts":1}' ? '{attempts' : v)), rec[3]]),
+    ],
+    [
+      'a key index it does not have',
+      'r7d',
+      (rec: unknown[]) => pack([rec[0], rec[1], (rec[2] as string[]).map((v, i, all) => (i === all.length - 1 ? '999' : v)), rec[3]]),
+    ],
+  ] as const)('with a staged record changed in Redis (%s) takes the old path and writes everything a finish writes', async (_, runId, change) => {
+    await started(runId, true);
+    const rec = unpack((await redis.hgetBuffer(keys.runStaged(runId), 'a'))!) as unknown[];
+    await redis.hset(keys.runStaged(runId), 'a', change(rec as never));
+    const a = await take(`${runId}.a`, 'tok-a');
+    expect(await finish(a, 'tok-a', resultOf(runId, 'a', 'succeeded'))).toBeUndefined();
+    // BullMQ's part, the result and the inbox entry: the engine applies the outcome as without a record.
+    expect(await redis.zscore(queueKeys.completed!, `${runId}.a`)).not.toBeNull();
+    expect((await redis.xrange(keys.results, '-', '+')).map(([, f]) => parseResult(f).taskId)).toContain(`${runId}.a`);
+    expect((await inboxEntries()).map((r) => r.taskId)).toContain(`${runId}.a`);
+    expect(await redis.hgetall(keys.runSteps(runId))).toEqual({ a: 'queued', b: 'pending' });
   });
 
   it('reaches the run’s end: the last step goes through the engine, and the run’s keys expire with the staged ones gone', async () => {

@@ -263,7 +263,9 @@ describe('a step outcome that fails to apply every time', { timeout: 120_000 }, 
       failurePolicy: 'continue',
       steps: [
         { stepId: 'a', task: gatedTask(gate, 0) },
-        { stepId: 'b', dependsOn: ['a'], task: sleepTask(10) },
+        // b refers to a's result, so a's success is not staged for its pool to apply
+        // (src/store/workflows/staged-steps.ts): it goes through the engine's inbox.
+        { stepId: 'b', dependsOn: ['a'], task: { ...sleepTask(10), payload: { ms: '10', after: '${steps.a.result}' } } },
         { stepId: 'c', task: sleepTask(10) },
       ],
     });

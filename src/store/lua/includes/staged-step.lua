@@ -38,6 +38,44 @@ local STAGED_KEYS_BEFORE = 10
 local function stagedStepFunctions()
 --- @include "includes/apply-step-done"
 
+  -- The record, decoded, when its shape is the one staged-steps.ts writes: dependents (strings),
+  -- keys (strings), values (strings or numbers: the events MAXLEN then TASK_ARGS per task, as
+  -- many tasks as dependents, none delayed, each naming keys the record has and job options that
+  -- decode to an object), a retention in ms. Anything else (a record of another version, or one
+  -- anybody who can write to Redis changed) is nil, and the step takes the inbox's way: no error
+  -- may stop the finish halfway.
+  local function decodeRecord(raw)
+    local ok, rec = pcall(cmsgpack.unpack, raw)
+    if not ok or type(rec) ~= 'table' then return nil end
+    local deps, keys, values = rec[1], rec[2], rec[3]
+    if type(deps) ~= 'table' or type(keys) ~= 'table' or type(values) ~= 'table' or not tonumber(rec[4]) then return nil end
+    if #deps == 0 or #values ~= 1 + #deps * TASK_ARGS or not tonumber(values[1]) then return nil end
+    for _, d in ipairs(deps) do
+      if type(d) ~= 'string' then return nil end
+    end
+    for _, k in ipairs(keys) do
+      if type(k) ~= 'string' then return nil end
+    end
+    for i = 1, #values do
+      local t = type(values[i])
+      if t ~= 'string' and t ~= 'number' then return nil end
+    end
+    local key = function(ix)
+      local n = tonumber(ix)
+      return n and keys[n - STAGED_KEYS_BEFORE]
+    end
+    for b = 1, #values - 1, TASK_ARGS do
+      -- The task's values (includes/add-tasks taskArgs order): delay "0", no schedule tick, its
+      -- class's KEYS group (14 keys from the 8th value on), job options a JSON object, and its
+      -- index bucket (the last).
+      local c = tonumber(values[b + 8])
+      if not c or not key(c) or not key(c + 13) or not key(values[b + TASK_ARGS]) or tostring(values[b + 5]) ~= '0' or values[b + 7] ~= '' then return nil end
+      local okOpts, opts = pcall(cjson.decode, values[b + 11])
+      if not okOpts or type(opts) ~= 'table' then return nil end
+    end
+    return rec
+  end
+
   local function stagedStep(rk, step)
     local raw = rcall('HGET', rk[9], step)
     if not raw then return nil end
@@ -45,7 +83,8 @@ local function stagedStepFunctions()
     if h[1] ~= 'running' or h[2] ~= '' then return nil end
     local cur = rcall('HGET', rk[2], step)
     if cur ~= 'queued' and cur ~= 'releasing' then return nil end
-    local rec = cmsgpack.unpack(raw)
+    local rec = decodeRecord(raw)
+    if not rec then return nil end
     for _, d in ipairs(rec[1]) do
       if rcall('HGET', rk[2], d) ~= 'pending' or rcall('HGET', rk[3], d) ~= '1' then return nil end
     end

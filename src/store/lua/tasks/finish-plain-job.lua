@@ -134,15 +134,17 @@ local function takeNext(opts)
   return 0
 end
 
+-- A staged step is looked up (reads only) before anything is written: whatever it finds, the
+-- finish below never stops halfway on it.
+local staged, runKeys, applyStaged
+if ARGV[13] == '1' and ARGV[20] then
+  local stagedStep
+  stagedStep, applyStaged = stagedStepFunctions()
+  runKeys = {unpack(KEYS, 20, 28)}
+  staged = stagedStep(runKeys, ARGV[21])
+end
 local r, opts = finish()
 if r == 0 then
-  local staged, runKeys, applyStaged
-  if ARGV[13] == '1' and ARGV[20] then
-    local stagedStep
-    stagedStep, applyStaged = stagedStepFunctions()
-    runKeys = {unpack(KEYS, 20, 28)}
-    staged = stagedStep(runKeys, ARGV[21])
-  end
   if ARGV[13] == '1' then writeOutcome(15, 14, staged ~= nil) end
   if staged then applyStaged(runKeys, KEYS[18], staged, ARGV[20], ARGV[21], ARGV[22], ARGV[23], timestamp) end
   r = takeNext(opts)
