@@ -139,6 +139,30 @@ async function eventsOf(runId: string): Promise<string[]> {
 
 const inboxEntries = async () => (await redis.xrange(keys.workflowInbox, '-', '+')).map(([, f]) => parseResult(f));
 
+/**
+ * The finish of run `runId`'s step a took the old way: its step left queued for the engine and b
+ * pending, its outcome on the inbox (as `state`), and no job of b's.
+ */
+async function expectOldPath(runId: string, state: 'succeeded' | 'failed' = 'succeeded'): Promise<void> {
+  expect(await redis.hgetall(keys.runSteps(runId))).toEqual({ a: 'queued', b: 'pending' });
+  expect((await inboxEntries()).filter((r) => r.taskId === `${runId}.a`).map((r) => r.state)).toEqual([state]);
+  expect(await redis.exists(keys.job(CLS, `${runId}.b`))).toBe(0);
+}
+
+/** What the engine does with inbox entry `r` of step `stepId`: step-done with its outcome. */
+function engineApplies(runId: string, stepId: string, r: TaskResultRecord, dependents: string[], downstream: string[]) {
+  const o = stepOutcomeOf(r);
+  return stepDone(redis, keys, runOpts)(runId, Date.now(), {
+    stepId,
+    state: o.state,
+    attempt: o.attempt,
+    outcomeJson: JSON.stringify(o),
+    error: o.error ?? '',
+    dependents,
+    downstream,
+  });
+}
+
 describe('a staged step finished by its pool', () => {
   it('records the outcome, adds the dependent’s task, queues its step and hands its job back as the next one; no inbox entry', async () => {
     await started('r1', true);
@@ -178,10 +202,8 @@ describe('a staged step finished by its pool', () => {
     await started('r2', false);
     const a = await take('r2.a', 'tok-a');
     expect(await finish(a, 'tok-a', resultOf('r2', 'a', 'succeeded'))).toBeUndefined();
-    expect(await redis.hgetall(keys.runSteps('r2'))).toEqual({ a: 'queued', b: 'pending' });
+    await expectOldPath('r2');
     expect(await redis.hexists(keys.runOutcomes('r2'), 'a')).toBe(0);
-    expect((await inboxEntries()).map((r) => [r.taskId, r.state])).toEqual([['r2.a', 'succeeded']]);
-    expect(await redis.exists(keys.job(CLS, 'r2.b'))).toBe(0);
   });
 
   it('of a cancelled run adds nothing and writes the inbox entry; the engine then ends the run', async () => {
@@ -217,22 +239,11 @@ describe('a staged step finished by its pool', () => {
     await started('r4', true);
     const a = await take('r4.a', 'tok-a');
     expect(await finish(a, 'tok-a', resultOf('r4', 'a', 'failed'))).toBeUndefined();
-    expect(await redis.hgetall(keys.runSteps('r4'))).toEqual({ a: 'queued', b: 'pending' });
+    await expectOldPath('r4', 'failed');
     expect(await redis.hexists(keys.runStaged('r4'), 'a')).toBe(1);
-    expect(await redis.exists(keys.job(CLS, 'r4.b'))).toBe(0);
     const [entry] = await inboxEntries();
-    expect([entry?.taskId, entry?.state]).toEqual(['r4.a', 'failed']);
 
-    const o = stepOutcomeOf(entry!);
-    const reply = await stepDone(redis, keys, runOpts)('r4', 6_000, {
-      stepId: 'a',
-      state: o.state,
-      attempt: o.attempt,
-      outcomeJson: JSON.stringify(o),
-      error: o.error ?? '',
-      dependents: ['b'],
-      downstream: ['b'],
-    });
+    const reply = await engineApplies('r4', 'a', entry!, ['b'], ['b']);
     expect(reply).toMatchObject({ code: StepDoneCode.Recorded, runEnded: true });
     expect(await redis.hgetall(keys.runSteps('r4'))).toEqual({ a: 'failed', b: 'skipped' });
     expect(await redis.exists(keys.runStaged('r4'))).toBe(0);
@@ -243,8 +254,7 @@ describe('a staged step finished by its pool', () => {
     await redis.hset(keys.taskIndex('r5.b'), 'r5.b', `${CLS}\tother\t1-0`);
     const a = await take('r5.a', 'tok-a');
     expect(await finish(a, 'tok-a', resultOf('r5', 'a', 'succeeded'))).toBeUndefined();
-    expect(await redis.hgetall(keys.runSteps('r5'))).toEqual({ a: 'queued', b: 'pending' });
-    expect((await inboxEntries()).map((r) => r.taskId)).toEqual(['r5.a']);
+    await expectOldPath('r5');
   });
 
   it.each([
@@ -269,8 +279,7 @@ describe('a staged step finished by its pool', () => {
     // BullMQ's part, the result and the inbox entry: the engine applies the outcome as without a record.
     expect(await redis.zscore(queueKeys.completed!, `${runId}.a`)).not.toBeNull();
     expect((await redis.xrange(keys.results, '-', '+')).map(([, f]) => parseResult(f).taskId)).toContain(`${runId}.a`);
-    expect((await inboxEntries()).map((r) => r.taskId)).toContain(`${runId}.a`);
-    expect(await redis.hgetall(keys.runSteps(runId))).toEqual({ a: 'queued', b: 'pending' });
+    await expectOldPath(runId);
   });
 
   it('reaches the run’s end: the last step goes through the engine, and the run’s keys expire with the staged ones gone', async () => {
@@ -283,16 +292,7 @@ describe('a staged step finished by its pool', () => {
     // b has no dependents, so nothing was staged for it: its outcome goes to the engine.
     const [entry] = await inboxEntries();
     expect(entry?.taskId).toBe('r6.b');
-    const o = stepOutcomeOf(entry!);
-    const reply = await stepDone(redis, keys, runOpts)('r6', 7_000, {
-      stepId: 'b',
-      state: o.state,
-      attempt: o.attempt,
-      outcomeJson: JSON.stringify(o),
-      error: '',
-      dependents: [],
-      downstream: [],
-    });
+    const reply = await engineApplies('r6', 'b', entry!, [], []);
     expect(reply).toMatchObject({ code: StepDoneCode.Recorded, runEnded: true });
     expect(await redis.hget(keys.run('r6'), 'state')).toBe('succeeded');
     for (const k of [keys.run('r6'), keys.runSteps('r6'), keys.runDeps('r6'), keys.runOutcomes('r6')]) expect(await redis.pttl(k)).toBeGreaterThan(0);
