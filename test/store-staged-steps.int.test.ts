@@ -64,18 +64,18 @@ beforeEach(async () => {
 });
 
 /** Step `stepId`'s task of run `runId` as the engine submits it. */
-const task = (runId: string, stepId: string): SubmitEntry => ({
+const task = (runId: string, stepId: string, taskClass = CLS): SubmitEntry => ({
   taskId: `${runId}.${stepId}`,
-  indexValue: `${CLS}\tdg-${stepId}`,
-  taskClass: CLS,
-  queueKeys,
+  indexValue: `${taskClass}\tdg-${stepId}`,
+  taskClass,
+  queueKeys: taskClass === CLS ? queueKeys : new QueueKeys(keys.queuePrefixOf(taskClass)).getKeys(taskClass),
   workflowId: runId,
   delayMs: 0,
   job: { name: 'cmd', timestamp: 1, data: `{"payload":{"step":"${stepId}"},"workflowId":"${runId}"}`, opts: '{"attempts":1}' },
 });
 
-/** A fail_fast run of a then b (b depends on a alone), a's releases staged when `staged`. */
-async function started(runId: string, staged: boolean): Promise<void> {
+/** A fail_fast run of a then b (b depends on a alone, of class `bClass`), a's releases staged when `staged`. */
+async function started(runId: string, staged: boolean, bClass = CLS): Promise<void> {
   const run: NewRun = {
     digest: runId,
     name: 'wf',
@@ -86,7 +86,7 @@ async function started(runId: string, staged: boolean): Promise<void> {
       { stepId: 'a', dependencies: 0 },
       { stepId: 'b', dependencies: 1 },
     ],
-    ...(staged ? { staged: [stagedStep(keys, runOpts, 'a', ['b'], [task(runId, 'b')])] } : {}),
+    ...(staged ? { staged: [stagedStep(keys, runOpts, 'a', ['b'], [task(runId, 'b', bClass)])] } : {}),
   };
   await startRun(redis, keys, runOpts)(runId, 1_000, run);
   // What the engine's release() does with a's task: submitted, then its step marked queued.
@@ -196,6 +196,21 @@ describe('a staged step finished by its pool', () => {
     ]);
     // A job's creation time is its release's, not the run's start (the staged entry said 1).
     expect(Number(await redis.hget(keys.job(CLS, 'r1.b'), 'timestamp'))).toBeGreaterThan(1);
+  });
+
+  it('adds a dependent of another class to its own queue, waiting for that class’s pools, and hands back no job', async () => {
+    const other = 'gpu';
+    const otherKeys = new QueueKeys(keys.queuePrefixOf(other)).getKeys(other);
+    await started('r8', true, other);
+    const a = await take('r8.a', 'tok-a');
+    expect(await finish(a, 'tok-a', resultOf('r8', 'a', 'succeeded'))).toBeUndefined();
+    expect(await redis.hgetall(keys.runSteps('r8'))).toEqual({ a: 'succeeded', b: 'queued' });
+    expect(await redis.lrange(otherKeys.wait!, 0, -1)).toEqual(['r8.b']);
+    // Its class's marker is set, so that class's blocked fetchers wake for it.
+    expect(await redis.zscore(otherKeys.marker!, '0')).not.toBeNull();
+    expect(await redis.llen(queueKeys.wait!)).toBe(0);
+    expect(await redis.hget(keys.taskIndex('r8.b'), 'r8.b')).toMatch(/^gpu\tdg-b\t\d+-\d+$/);
+    expect(await inboxEntries()).toEqual([]);
   });
 
   it('without a staged record writes the inbox entry as before and changes nothing of the run', async () => {
