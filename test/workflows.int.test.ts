@@ -590,8 +590,15 @@ describe('StreamWorkflowStatus', () => {
       ['c', StepState.STEP_STATE_PENDING],
     ]);
     expect(JSON.parse(snapshot[1]!.resultJson)).toEqual({ a: '1' });
+    // A run-only watcher (run_only, as waitForRun asks) beside it: the run's state and nothing of its steps.
+    const runOnly = sys.client.streamWorkflowStatus(runId, { runOnly: true });
+    const runIt = runOnly[Symbol.asyncIterator]();
+    const runSnapshot = await next(runIt, 1, () => runOnly.cancel());
+    expect(runSnapshot.map((u) => [u.stepId, u.runState, u.snapshot])).toEqual([['', WorkflowRunState.WORKFLOW_RUN_STATE_RUNNING, true]]);
 
     writeFileSync(gate, '');
+    const runRest = await next(runIt, Infinity, () => runOnly.cancel());
+    expect(runRest.map((u) => [u.stepId, u.runState, u.snapshot])).toEqual([['', WorkflowRunState.WORKFLOW_RUN_STATE_SUCCEEDED, false]]);
     const rest = await next(it, Infinity, () => stream.cancel());
     expect(rest.every((u) => !u.snapshot)).toBe(true);
     // Nothing again about the steps that had ended; b ends, then c runs, then the run ends.
@@ -634,6 +641,8 @@ describe('StreamWorkflowStatus', () => {
       let overflow: Error | undefined;
       const watch = reader.watch(runId, { signal: ac.signal, fail: (err) => (overflow = err) });
       const snapshot = (await next(watch, 3, () => ac.abort())).map((u) => u.item);
+      const runOnly = reader.watch(runId, { signal: ac.signal, fail: (err) => (overflow = err) }, { runOnly: true });
+      expect((await next(runOnly, 1, () => ac.abort())).map((u) => [u.item.stepId, u.item.runState, u.item.snapshot])).toEqual([['', 'running', true]]);
       expect(snapshot.map((u) => [u.stepId, u.stepState ?? u.runState])).toEqual([
         ['', 'running'],
         ['a', 'running'],
@@ -653,6 +662,10 @@ describe('StreamWorkflowStatus', () => {
         ['', 'succeeded', false],
       ]);
       expect(JSON.parse(rest[1]!.resultJson)).toEqual({ b: '1' });
+      // The run-only watcher finds the run's end by reading the run again, as the other one.
+      expect((await next(runOnly, Infinity, () => ac.abort())).map((u) => [u.item.stepId, u.item.runState, u.item.snapshot])).toEqual([
+        ['', 'succeeded', false],
+      ]);
       expect(overflow).toBeUndefined();
     } finally {
       ac.abort();

@@ -378,14 +378,18 @@ export class OrchestratorClient {
     return this.call(this.raw.cancelWorkflowRun as Unary<pb.CancelWorkflowRunRequest, pb.CancelWorkflowRunResponse>, { runId, reason });
   }
 
-  /** The run as it stands, then every change until it ends; iterate with for-await. */
-  streamWorkflowStatus(runId: string): AsyncIterable<pb.WorkflowStatusUpdate> & { cancel(): void } {
-    return iterate(this.raw.streamWorkflowStatus({ runId }, this.metadata()));
+  /**
+   * The run as it stands, then every change until it ends; iterate with for-await. `runOnly`:
+   * the run's own updates alone (its state, then each change of it), none of its steps'.
+   */
+  streamWorkflowStatus(runId: string, opts: { runOnly?: boolean } = {}): AsyncIterable<pb.WorkflowStatusUpdate> & { cancel(): void } {
+    return iterate(this.raw.streamWorkflowStatus({ runId, runOnly: opts.runOnly ?? false }, this.metadata()));
   }
 
   /** Resolves with the whole run once it has ended (at once when it already has). */
   async waitForRun(runId: string, opts: { timeoutMs?: number } = {}): Promise<pb.WorkflowRun> {
-    const stream = this.streamWorkflowStatus(runId);
+    // The run's own updates only: a step's would cost both sides for nothing here.
+    const stream = this.streamWorkflowStatus(runId, { runOnly: true });
     const timer = opts.timeoutMs ? setTimeout(() => stream.cancel(), opts.timeoutMs) : undefined;
     let ended = false;
     try {

@@ -284,7 +284,7 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
     streamWorkflowStatus: serverStream(
       log,
       s.streams,
-      (req: pb.StreamWorkflowStatusRequest, ctx) => s.workflows.status.watch(requireRunId(req.runId), ctx),
+      (req: pb.StreamWorkflowStatusRequest, ctx) => s.workflows.status.watch(requireRunId(req.runId), ctx, { runOnly: req.runOnly }),
       toPbUpdate,
     ),
     // ---- finding and replaying tasks ----

@@ -115,24 +115,29 @@ export class WorkflowStatusReader {
   /**
    * The run and its steps, with the events streams' positions they are current as of (the
    * workflow events stream's under "", first; on a cluster also every class's) and those as a
-   * cursor.
+   * cursor. `runOnly`: the run alone (no steps) and the workflow events stream's position alone.
    */
-  private async snapshot(runId: string): Promise<{ view: WorkflowRunView; cursor: string; positions: Map<string, string> }> {
+  private async snapshot(runId: string, runOnly = false): Promise<{ view: WorkflowRunView; cursor: string; positions: Map<string, string> }> {
     const { redis, keys } = this.opts;
-    const classStreams = this.events.composite ? this.events.streams.filter((s) => s.name !== '') : [];
+    const classStreams = this.events.composite && !runOnly ? this.events.streams.filter((s) => s.name !== '') : [];
     // Each on its own (they may live on different shards), before the MULTI: see the header.
     const classLast = await Promise.all(classStreams.map((s) => redis.xrevrange(s.key, '+', '-', 'COUNT', 1) as Promise<RawEntry[]>));
-    const replies = (await redis
-      .multi()
-      .hgetall(keys.run(runId))
-      .hgetall(keys.runSteps(runId))
-      .hgetall(keys.runOutcomes(runId))
-      .xrevrange(keys.workflowEvents, '+', '-', 'COUNT', 1)
-      .exec()) as [Error | null, unknown][];
+    const multi = redis.multi().hgetall(keys.run(runId)).xrevrange(keys.workflowEvents, '+', '-', 'COUNT', 1);
+    if (!runOnly) multi.hgetall(keys.runSteps(runId)).hgetall(keys.runOutcomes(runId));
+    const replies = (await multi.exec()) as [Error | null, unknown][];
     for (const [err] of replies) if (err) throw err;
-    const [run, steps, outcomes, last] = replies.map(([, v]) => v) as [Record<string, string>, Record<string, string>, Record<string, string>, RawEntry[]];
+    const [run, last, steps, outcomes] = replies.map(([, v]) => v) as [Record<string, string>, RawEntry[], Record<string, string>?, Record<string, string>?];
     if (!run.name) throw new OrchestratorError('not_found', `run_id: no run "${runId}"`, { field: 'run_id' });
     const header = parseHeader(runId, run);
+    const views = steps && outcomes ? await this.stepViews(runId, header, steps, outcomes) : [];
+    const positions = new Map([['', last[0]?.[0] ?? '0-0']]);
+    classStreams.forEach((s, i) => positions.set(s.name, classLast[i]![0]?.[0] ?? '0-0'));
+    const cursor = this.events.composite ? encodeFeedCursor(positions) : positions.get('')!;
+    return { view: { ...header, steps: views }, cursor, positions };
+  }
+
+  /** Every step of the run as its stored state, outcome and task say. */
+  private async stepViews(runId: string, header: RunHeader, steps: Record<string, string>, outcomes: Record<string, string>): Promise<StepRunView[]> {
     const plan = await this.opts.store.get(header.name, header.version);
     const views = await Promise.all(
       plan.definition.steps.map(async (s): Promise<StepRunView> => {
@@ -156,10 +161,7 @@ export class WorkflowStatusReader {
       }),
     );
     await this.addStarts(views);
-    const positions = new Map([['', last[0]?.[0] ?? '0-0']]);
-    classStreams.forEach((s, i) => positions.set(s.name, classLast[i]![0]?.[0] ?? '0-0'));
-    const cursor = this.events.composite ? encodeFeedCursor(positions) : positions.get('')!;
-    return { view: { ...header, steps: views }, cursor, positions };
+    return views;
   }
 
   /**
@@ -195,9 +197,13 @@ export class WorkflowStatusReader {
    * StreamWorkflowStatus: the run and every step as they stand, then each change, until the run
    * ends. Steps' running and retrying come from their tasks' events; the rest from the run's own.
    * Every `recheckMs` the watcher also makes sure it has not missed the end (see mayHaveMissed).
+   * `runOnly` (run_only): the run's updates alone, read from the run's hash and its own events
+   * (workflow_run), never a step's: with no steps in its snapshots, the step updates below have
+   * nothing to send and the class streams are not followed.
    */
-  async *watch(runId: string, ctx: StreamContext): AsyncGenerator<Cursored<WorkflowUpdate>> {
-    const first = await this.snapshot(runId);
+  async *watch(runId: string, ctx: StreamContext, opts: { runOnly?: boolean } = {}): AsyncGenerator<Cursored<WorkflowUpdate>> {
+    const runOnly = opts.runOnly ?? false;
+    const first = await this.snapshot(runId, runOnly);
     let { cursor, positions } = first;
     const composite = this.events.composite;
     // The workflow events stream and, on a cluster, the streams of the run's step classes.
@@ -223,7 +229,7 @@ export class WorkflowStatusReader {
       openMerged(this.events, {
         streams,
         start: { kind: 'per-stream', ids: from },
-        match: (e) => e.workflowId === runId,
+        match: runOnly ? (e) => e.workflowId === runId && e.type === 'workflow_run' : (e) => e.workflowId === runId,
         maxBufferedEntries: this.opts.maxBufferedEntries ?? 1_000,
         maxBufferedBytes: this.opts.maxBufferedBytes ?? 4 << 20,
         signal,
@@ -240,7 +246,7 @@ export class WorkflowStatusReader {
           if (await this.mayHaveMissed(positions)) {
             // Read the run again (with the stream position it is current as of) and send what
             // changed since what this watcher last sent; then follow the stream from there.
-            const again = await this.snapshot(runId);
+            const again = await this.snapshot(runId, runOnly);
             cursor = again.cursor;
             positions = followed(again.positions);
             sub.close();

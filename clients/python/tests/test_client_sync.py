@@ -112,6 +112,9 @@ class BlockingClientTest(unittest.TestCase):
         states = {s.step_id: s.state for s in run.steps}
         self.assertEqual(states, {"ok": StepState.SUCCEEDED, "bad": StepState.FAILED, "after": StepState.SKIPPED})
         self.assertIn("bad", run.stop_reason)
+        # Run-only, as wait_for_workflow_run watches: the ended run's state alone, no step.
+        only = list(self.client.watch_workflow_run(started.run_id, run_only=True))
+        self.assertEqual([(u.step_id, u.run_state, u.snapshot) for u in only], [("", WorkflowRunState.FAILED, True)])
         # The same run id again with the same inputs: the existing run.
         again = self.client.start_workflow_run(name, {"v": "1"}, run_id=started.run_id)
         self.assertEqual((again.run_id, again.created, again.state), (started.run_id, False, WorkflowRunState.FAILED))

@@ -647,10 +647,11 @@ class AsyncClient:
         req = pb.CancelWorkflowRunRequest(run_id=run_id, reason=reason)
         return WorkflowRunState._from_pb((await self._unary(self._stub.CancelWorkflowRun, req, rpc_timeout)).state)
 
-    def watch_workflow_run(self, run_id: str) -> AsyncStream[WorkflowUpdate]:
+    def watch_workflow_run(self, run_id: str, *, run_only: bool = False) -> AsyncStream[WorkflowUpdate]:
         """The run and its steps as they stand (``snapshot`` updates), then each change, ending
-        when the run ends. After a break it opens again and starts with a new snapshot."""
-        req = pb.StreamWorkflowStatusRequest(run_id=run_id)
+        when the run ends. After a break it opens again and starts with a new snapshot.
+        ``run_only``: the run's own updates alone (its state, then each change of it), no step's."""
+        req = pb.StreamWorkflowStatusRequest(run_id=run_id, run_only=run_only)
         return self._stream(self._stub.StreamWorkflowStatus, req, WorkflowUpdate._from_pb)
 
     async def wait_for_workflow_run(self, run_id: str, timeout: float | None = None) -> WorkflowRun:
@@ -659,7 +660,7 @@ class AsyncClient:
         ended = False
         try:
             async with asyncio.timeout(timeout) as scope:
-                async for update in self.watch_workflow_run(run_id):
+                async for update in self.watch_workflow_run(run_id, run_only=True):
                     ended = ended or update.run_state.is_final
         except TimeoutError:
             if not scope.expired():

@@ -21,7 +21,7 @@ DESCRIPTOR = _descriptor.FileDescriptor(
   name='orchestrator/v1/orchestrator.proto',
   package='orchestrator.v1',
   syntax='proto3',
-  serialized_pb=_b('\n\"orchestrator/v1/orchestrator.proto\x12\x0forchestrator.v1\x1a\x1egoogle/protobuf/wrappers.proto\"G\n\x07\x42\x61\x63koff\x12*\n\x04type\x18\x01 \x01(\x0e\x32\x1c.orchestrator.v1.BackoffType\x12\x10\n\x08\x64\x65lay_ms\x18\x02 \x01(\r\"\x1f\n\x0fHandlerExecutor\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x85\x02\n\x0f\x43ommandExecutor\x12\x0c\n\x04\x61rgv\x18\x01 \x03(\t\x12\x36\n\x03\x65nv\x18\x02 \x03(\x0b\x32).orchestrator.v1.CommandExecutor.EnvEntry\x12\x0b\n\x03\x63wd\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x38\n\x04\x61rgs\x18\x05 \x03(\x0b\x32*.orchestrator.v1.CommandExecutor.ArgsEntry\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a+\n\tArgsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x98\x01\n\x0cHttpExecutor\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12;\n\x07headers\x18\x03 \x03(\x0b\x32*.orchestrator.v1.HttpExecutor.HeadersEntry\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xbc\x02\n\x11\x43ontainerExecutor\x12\r\n\x05image\x18\x01 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x02 \x03(\t\x12\x38\n\x03\x65nv\x18\x03 \x03(\x0b\x32+.orchestrator.v1.ContainerExecutor.EnvEntry\x12\x13\n\x0bworking_dir\x18\x04 \x01(\t\x12\x12\n\ncpu_millis\x18\x05 \x01(\r\x12\x14\n\x0cmemory_bytes\x18\x06 \x01(\x04\x12\x12\n\npids_limit\x18\x07 \x01(\r\x12\x0c\n\x04user\x18\x08 \x01(\t\x12\x0f\n\x07network\x18\t \x01(\x08\x12/\n\x06mounts\x18\n \x03(\x0b\x32\x1f.orchestrator.v1.ContainerMount\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"M\n\x0e\x43ontainerMount\x12\x11\n\thost_path\x18\x01 \x01(\t\x12\x16\n\x0e\x63ontainer_path\x18\x02 \x01(\t\x12\x10\n\x08writable\x18\x03 \x01(\x08\"\xf4\x02\n\rSlurmExecutor\x12\x0e\n\x06script\x18\x01 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x02 \x03(\t\x12\x11\n\tpartition\x18\x03 \x01(\t\x12\x0c\n\x04gres\x18\x04 \x01(\t\x12\x0c\n\x04\x63pus\x18\x05 \x01(\r\x12\x11\n\tmemory_mb\x18\x06 \x01(\x04\x12\x1a\n\x12time_limit_minutes\x18\x07 \x01(\r\x12\x34\n\x03\x65nv\x18\x08 \x03(\x0b\x32\'.orchestrator.v1.SlurmExecutor.EnvEntry\x12\x0c\n\x04name\x18\t \x01(\t\x12\x36\n\x04\x61rgs\x18\n \x03(\x0b\x32(.orchestrator.v1.SlurmExecutor.ArgsEntry\x12\x0f\n\x07\x61\x63\x63ount\x18\x0b \x01(\t\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a+\n\tArgsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\".\n\x0eRunnerExecutor\x12\x0c\n\x04task\x18\x01 \x01(\t\x12\x0e\n\x06runner\x18\x02 \x01(\t\"\xcc\x02\n\x0c\x45xecutorSpec\x12\x33\n\x07handler\x18\x01 \x01(\x0b\x32 .orchestrator.v1.HandlerExecutorH\x00\x12\x33\n\x07\x63ommand\x18\x02 \x01(\x0b\x32 .orchestrator.v1.CommandExecutorH\x00\x12-\n\x04http\x18\x03 \x01(\x0b\x32\x1d.orchestrator.v1.HttpExecutorH\x00\x12\x37\n\tcontainer\x18\x04 \x01(\x0b\x32\".orchestrator.v1.ContainerExecutorH\x00\x12/\n\x05slurm\x18\x05 \x01(\x0b\x32\x1e.orchestrator.v1.SlurmExecutorH\x00\x12\x31\n\x06runner\x18\x06 \x01(\x0b\x32\x1f.orchestrator.v1.RunnerExecutorH\x00\x42\x06\n\x04kind\"\xd7\x02\n\x08TaskSpec\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x12\n\ntask_class\x18\x02 \x01(\t\x12\x37\n\x07payload\x18\x03 \x03(\x0b\x32&.orchestrator.v1.TaskSpec.PayloadEntry\x12\x10\n\x08priority\x18\x04 \x01(\x05\x12\x13\n\x0bworkflow_id\x18\x05 \x01(\t\x12\x14\n\x0cmax_attempts\x18\x06 \x01(\x05\x12)\n\x07\x62\x61\x63koff\x18\x07 \x01(\x0b\x32\x18.orchestrator.v1.Backoff\x12\x12\n\ntimeout_ms\x18\x08 \x01(\r\x12\x10\n\x08\x64\x65lay_ms\x18\t \x01(\r\x12/\n\x08\x65xecutor\x18\n \x01(\x0b\x32\x1d.orchestrator.v1.ExecutorSpec\x1a.\n\x0cPayloadEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"<\n\x11SubmitTaskRequest\x12\'\n\x04task\x18\x01 \x01(\x0b\x32\x19.orchestrator.v1.TaskSpec\"a\n\x12SubmitTaskResponse\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12)\n\x05state\x18\x03 \x01(\x0e\x32\x1a.orchestrator.v1.TaskState\">\n\x12SubmitTasksRequest\x12(\n\x05tasks\x18\x01 \x03(\x0b\x32\x19.orchestrator.v1.TaskSpec\"K\n\x13SubmitTasksResponse\x12\x34\n\x07results\x18\x01 \x03(\x0b\x32#.orchestrator.v1.SubmitTaskResponse\"\'\n\x14GetTaskStatusRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"\xb2\x03\n\nTaskStatus\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x12\n\ntask_class\x18\x02 \x01(\t\x12)\n\x05state\x18\x03 \x01(\x0e\x32\x1a.orchestrator.v1.TaskState\x12\x15\n\rattempts_made\x18\x04 \x01(\x05\x12\x14\n\x0cmax_attempts\x18\x05 \x01(\x05\x12\x13\n\x0bresult_json\x18\x06 \x01(\t\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x15\n\rprogress_json\x18\x08 \x01(\t\x12\x11\n\tworker_id\x18\t \x01(\t\x12\x17\n\x0fsubmitted_at_ms\x18\n \x01(\x03\x12\x15\n\rstarted_at_ms\x18\x0b \x01(\x03\x12\x16\n\x0e\x66inished_at_ms\x18\x0c \x01(\x03\x12\x13\n\x0bworkflow_id\x18\r \x01(\t\x12\x10\n\x08priority\x18\x0e \x01(\x05\x12\x13\n\x0bschedule_id\x18\x0f \x01(\t\x12\x15\n\rundeliverable\x18\x10 \x01(\t\x12-\n\x07\x66\x61ilure\x18\x11 \x01(\x0b\x32\x1c.orchestrator.v1.TaskFailure\x12\x0f\n\x07\x61ttempt\x18\x12 \x01(\x05\"\x94\x01\n\x0bTaskFailure\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12.\n\texit_code\x18\x03 \x01(\x0b\x32\x1b.google.protobuf.Int32Value\x12\x0e\n\x06signal\x18\x04 \x01(\t\x12\x13\n\x0boutput_tail\x18\x05 \x01(\t\x12\x11\n\tretryable\x18\x06 \x01(\x08\"4\n\x11\x43\x61ncelTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"P\n\x12\x43\x61ncelTaskResponse\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12)\n\x05state\x18\x02 \x01(\x0e\x32\x1a.orchestrator.v1.TaskState\"g\n\x0bTaskLogLine\x12\x0f\n\x07\x61ttempt\x18\x01 \x01(\x05\x12\r\n\x05\x61t_ms\x18\x02 \x01(\x03\x12*\n\x06stream\x18\x03 \x01(\x0e\x32\x1a.orchestrator.v1.LogStream\x12\x0c\n\x04text\x18\x04 \x01(\t\"L\n\x12GetTaskLogsRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x14\n\x0c\x61ll_attempts\x18\x03 \x01(\x08\"\xa9\x01\n\x08TaskLogs\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12+\n\x05lines\x18\x03 \x03(\x0b\x32\x1c.orchestrator.v1.TaskLogLine\x12\x11\n\ttruncated\x18\x04 \x01(\x08\x12\x10\n\x08\x61ttempts\x18\x05 \x03(\x05\x12)\n\x05state\x18\x06 \x01(\x0e\x32\x1a.orchestrator.v1.TaskState\"9\n\x15StreamTaskLogsRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\"\x93\x01\n\x18StreamTaskResultsRequest\x12\x10\n\x08task_ids\x18\x01 \x03(\t\x12\x13\n\x0bworkflow_id\x18\x02 \x01(\t\x12\x12\n\ntask_class\x18\x03 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x04 \x01(\t\x12\x17\n\x0f\x63lose_when_done\x18\x05 \x01(\x08\x12\x13\n\x0bschedule_id\x18\x06 \x01(\t\"\xd1\x02\n\nTaskResult\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x12\n\ntask_class\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12)\n\x05state\x18\x05 \x01(\x0e\x32\x1a.orchestrator.v1.TaskState\x12\x13\n\x0bresult_json\x18\x06 \x01(\t\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x13\n\x0bworkflow_id\x18\x08 \x01(\t\x12\x11\n\tworker_id\x18\t \x01(\t\x12\x16\n\x0e\x66inished_at_ms\x18\n \x01(\x03\x12\x13\n\x0b\x64uration_ms\x18\x0b \x01(\x03\x12\x13\n\x0bschedule_id\x18\x0c \x01(\t\x12\x15\n\rundeliverable\x18\r \x01(\t\x12-\n\x07\x66\x61ilure\x18\x0e \x01(\x0b\x32\x1c.orchestrator.v1.TaskFailure\"\x86\x01\n\x13StreamEventsRequest\x12\r\n\x05types\x18\x01 \x03(\t\x12\x14\n\x0ctask_classes\x18\x02 \x03(\t\x12\x10\n\x08task_ids\x18\x03 \x03(\t\x12\x13\n\x0bworkflow_id\x18\x04 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x05 \x01(\t\x12\x13\n\x0bschedule_id\x18\x06 \x01(\t\"\xf2\x01\n\tTaskEvent\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0f\n\x07task_id\x18\x03 \x01(\t\x12\x12\n\ntask_class\x18\x04 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x05 \x01(\x05\x12\x13\n\x0bworkflow_id\x18\x06 \x01(\t\x12\r\n\x05\x61t_ms\x18\x07 \x01(\x03\x12\x11\n\tworker_id\x18\x08 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\t \x01(\t\x12\x0f\n\x07step_id\x18\n \x01(\t\x12\r\n\x05state\x18\x0b \x01(\t\x12\x13\n\x0bschedule_id\x18\x0c \x01(\t\x12\x15\n\rundeliverable\x18\r \x01(\t\"\x9f\x01\n\x0b\x43lassLimits\x12\x12\n\ntask_class\x18\x01 \x01(\t\x12\x18\n\x10pool_concurrency\x18\x02 \x01(\x05\x12\x1a\n\x12global_concurrency\x18\x03 \x01(\x05\x12\x16\n\x0erate_limit_max\x18\x04 \x01(\x05\x12\x1e\n\x16rate_limit_duration_ms\x18\x05 \x01(\x05\x12\x0e\n\x06paused\x18\x06 \x01(\x08\"+\n\x15GetClassLimitsRequest\x12\x12\n\ntask_class\x18\x01 \x01(\t\"\x8d\x02\n\x15SetClassLimitsRequest\x12\x12\n\ntask_class\x18\x01 \x01(\t\x12\x35\n\x10pool_concurrency\x18\x02 \x01(\x0b\x32\x1b.google.protobuf.Int32Value\x12\x37\n\x12global_concurrency\x18\x03 \x01(\x0b\x32\x1b.google.protobuf.Int32Value\x12\x33\n\x0erate_limit_max\x18\x04 \x01(\x0b\x32\x1b.google.protobuf.Int32Value\x12;\n\x16rate_limit_duration_ms\x18\x05 \x01(\x0b\x32\x1b.google.protobuf.Int32Value\"\'\n\x11PauseClassRequest\x12\x12\n\ntask_class\x18\x01 \x01(\t\"(\n\x12ResumeClassRequest\x12\x12\n\ntask_class\x18\x01 \x01(\t\"\x0f\n\rHealthRequest\"_\n\x0f\x43omponentHealth\x12\x0c\n\x04name\x18\x01 \x01(\t\x12.\n\x06status\x18\x02 \x01(\x0e\x32\x1e.orchestrator.v1.ServingStatus\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"\x9a\x01\n\x0eHealthResponse\x12.\n\x06status\x18\x01 \x01(\x0e\x32\x1e.orchestrator.v1.ServingStatus\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x11\n\tuptime_ms\x18\x03 \x01(\x03\x12\x34\n\ncomponents\x18\x04 \x03(\x0b\x32 .orchestrator.v1.ComponentHealth\"\x13\n\x11GetMetricsRequest\"\xa0\x01\n\x12GetMetricsResponse\x12\x41\n\x07metrics\x18\x01 \x03(\x0b\x32\x30.orchestrator.v1.GetMetricsResponse.MetricsEntry\x12\x17\n\x0f\x63ollected_at_ms\x18\x02 \x01(\x03\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\\\n\x0cWorkflowStep\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\'\n\x04task\x18\x02 \x01(\x0b\x32\x19.orchestrator.v1.TaskSpec\x12\x12\n\ndepends_on\x18\x03 \x03(\t\"\xa0\x01\n\x15\x43reateWorkflowRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12,\n\x05steps\x18\x02 \x03(\x0b\x32\x1d.orchestrator.v1.WorkflowStep\x12\x36\n\x0e\x66\x61ilure_policy\x18\x03 \x01(\x0e\x32\x1e.orchestrator.v1.FailurePolicy\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\"7\n\x16\x43reateWorkflowResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\"\xbd\x01\n\x17StartWorkflowRunRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x44\n\x06inputs\x18\x02 \x03(\x0b\x32\x34.orchestrator.v1.StartWorkflowRunRequest.InputsEntry\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x05\x1a-\n\x0bInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"~\n\x18StartWorkflowRunResponse\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x08\x12\x30\n\x05state\x18\x04 \x01(\x0e\x32!.orchestrator.v1.WorkflowRunState\"\xe2\x01\n\x07StepRun\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x12\n\ntask_class\x18\x03 \x01(\t\x12)\n\x05state\x18\x04 \x01(\x0e\x32\x1a.orchestrator.v1.StepState\x12\x12\n\ndepends_on\x18\x05 \x03(\t\x12\x0f\n\x07\x61ttempt\x18\x06 \x01(\x05\x12\x13\n\x0bresult_json\x18\x07 \x01(\t\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12\x16\n\x0e\x66inished_at_ms\x18\t \x01(\x03\x12\x15\n\rstarted_at_ms\x18\n \x01(\x03\"\'\n\x15GetWorkflowRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"\x85\x03\n\x0bWorkflowRun\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x15\n\rworkflow_name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x05\x12\x30\n\x05state\x18\x04 \x01(\x0e\x32!.orchestrator.v1.WorkflowRunState\x12\x36\n\x0e\x66\x61ilure_policy\x18\x05 \x01(\x0e\x32\x1e.orchestrator.v1.FailurePolicy\x12\x38\n\x06inputs\x18\x06 \x03(\x0b\x32(.orchestrator.v1.WorkflowRun.InputsEntry\x12\x15\n\rstarted_at_ms\x18\x07 \x01(\x03\x12\x16\n\x0e\x66inished_at_ms\x18\x08 \x01(\x03\x12\x13\n\x0bstop_reason\x18\t \x01(\t\x12\'\n\x05steps\x18\n \x03(\x0b\x32\x18.orchestrator.v1.StepRun\x1a-\n\x0bInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\":\n\x18\x43\x61ncelWorkflowRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"]\n\x19\x43\x61ncelWorkflowRunResponse\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x30\n\x05state\x18\x02 \x01(\x0e\x32!.orchestrator.v1.WorkflowRunState\"-\n\x1bStreamWorkflowStatusRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"\x94\x02\n\x14WorkflowStatusUpdate\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0f\n\x07step_id\x18\x02 \x01(\t\x12\x34\n\trun_state\x18\x03 \x01(\x0e\x32!.orchestrator.v1.WorkflowRunState\x12.\n\nstep_state\x18\x04 \x01(\x0e\x32\x1a.orchestrator.v1.StepState\x12\r\n\x05\x61t_ms\x18\x05 \x01(\x03\x12\x0f\n\x07task_id\x18\x06 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x07 \x01(\x05\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12\x13\n\x0bresult_json\x18\t \x01(\t\x12\x10\n\x08snapshot\x18\n \x01(\x08\x12\x0e\n\x06\x63ursor\x18\x0b \x01(\t\"\x9b\x01\n\nTaskFilter\x12\x14\n\x0ctask_classes\x18\x01 \x03(\t\x12*\n\x06states\x18\x02 \x03(\x0e\x32\x1a.orchestrator.v1.TaskState\x12\x13\n\x0bworkflow_id\x18\x03 \x01(\t\x12\x1a\n\x12submitted_since_ms\x18\x04 \x01(\x03\x12\x1a\n\x12submitted_until_ms\x18\x05 \x01(\x03\"f\n\x10ListTasksRequest\x12+\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1b.orchestrator.v1.TaskFilter\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"\xac\x02\n\x0bTaskSummary\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x12\n\ntask_class\x18\x02 \x01(\t\x12)\n\x05state\x18\x03 \x01(\x0e\x32\x1a.orchestrator.v1.TaskState\x12\x15\n\rattempts_made\x18\x04 \x01(\x05\x12\x14\n\x0cmax_attempts\x18\x05 \x01(\x05\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x13\n\x0bworkflow_id\x18\x07 \x01(\t\x12\x10\n\x08priority\x18\x08 \x01(\x05\x12\x11\n\tworker_id\x18\t \x01(\t\x12\x17\n\x0fsubmitted_at_ms\x18\n \x01(\x03\x12\x15\n\rstarted_at_ms\x18\x0b \x01(\x03\x12\x16\n\x0e\x66inished_at_ms\x18\x0c \x01(\x03\x12\x0f\n\x07\x61ttempt\x18\r \x01(\x05\"Y\n\x11ListTasksResponse\x12+\n\x05tasks\x18\x01 \x03(\x0b\x32\x1c.orchestrator.v1.TaskSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x81\x01\n\x11RetryTasksRequest\x12\x10\n\x08task_ids\x18\x01 \x03(\t\x12+\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x1b.orchestrator.v1.TaskFilter\x12-\n\x08\x61ttempts\x18\x03 \x01(\x0b\x32\x1b.google.protobuf.Int32Value\"<\n\nRetryError\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"`\n\x12RetryTasksResponse\x12\x0f\n\x07retried\x18\x01 \x03(\t\x12+\n\x06\x65rrors\x18\x02 \x03(\x0b\x32\x1b.orchestrator.v1.RetryError\x12\x0c\n\x04more\x18\x03 \x01(\x08\"l\n\x11PurgeTasksRequest\x12\x15\n\rolder_than_ms\x18\x01 \x01(\x03\x12\x14\n\x0ctask_classes\x18\x02 \x03(\t\x12*\n\x06states\x18\x03 \x03(\x0e\x32\x1a.orchestrator.v1.TaskState\"%\n\x12PurgeTasksResponse\x12\x0f\n\x07removed\x18\x01 \x01(\x03\"\xb0\x01\n\x0cScheduleSpec\x12\x13\n\x0bschedule_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ron\x18\x02 \x01(\t\x12\n\n\x02tz\x18\x03 \x01(\t\x12\x10\n\x08\x65very_ms\x18\x04 \x01(\x03\x12\x13\n\x0bstart_at_ms\x18\x05 \x01(\x03\x12\x11\n\tend_at_ms\x18\x06 \x01(\x03\x12\'\n\x04task\x18\x07 \x01(\x0b\x32\x19.orchestrator.v1.TaskSpec\x12\x0e\n\x06paused\x18\x08 \x01(\x08\"\xab\x01\n\x08Schedule\x12+\n\x04spec\x18\x01 \x01(\x0b\x32\x1d.orchestrator.v1.ScheduleSpec\x12\x15\n\rcreated_at_ms\x18\x02 \x01(\x03\x12\x15\n\rupdated_at_ms\x18\x03 \x01(\x03\x12\x16\n\x0enext_run_at_ms\x18\x04 \x01(\x03\x12\x16\n\x0elast_run_at_ms\x18\x05 \x01(\x03\x12\x14\n\x0clast_task_id\x18\x06 \x01(\t\"H\n\x15\x43reateScheduleRequest\x12/\n\x08schedule\x18\x01 \x01(\x0b\x32\x1d.orchestrator.v1.ScheduleSpec\")\n\x12GetScheduleRequest\x12\x13\n\x0bschedule_id\x18\x01 \x01(\t\"\x16\n\x14ListSchedulesRequest\"E\n\x15ListSchedulesResponse\x12,\n\tschedules\x18\x01 \x03(\x0b\x32\x19.orchestrator.v1.Schedule\"H\n\x15UpdateScheduleRequest\x12/\n\x08schedule\x18\x01 \x01(\x0b\x32\x1d.orchestrator.v1.ScheduleSpec\",\n\x15\x44\x65leteScheduleRequest\x12\x13\n\x0bschedule_id\x18\x01 \x01(\t\"-\n\x16\x44\x65leteScheduleResponse\x12\x13\n\x0bschedule_id\x18\x01 \x01(\t\"\x12\n\x10ListPoolsRequest\"B\n\tPoolClass\x12\x12\n\ntask_class\x18\x01 \x01(\t\x12\x13\n\x0b\x63oncurrency\x18\x02 \x01(\x05\x12\x0c\n\x04\x62usy\x18\x03 \x01(\x05\"\xb5\x02\n\x04Pool\x12\x0f\n\x07pool_id\x18\x01 \x01(\t\x12)\n\x05state\x18\x02 \x01(\x0e\x32\x1a.orchestrator.v1.PoolState\x12\x0c\n\x04host\x18\x03 \x01(\t\x12\x0b\n\x03pid\x18\x04 \x01(\x05\x12\x0f\n\x07version\x18\x05 \x01(\t\x12+\n\x07\x63lasses\x18\x06 \x03(\x0b\x32\x1a.orchestrator.v1.PoolClass\x12\x0c\n\x04\x62usy\x18\x07 \x01(\x05\x12\x15\n\rstarted_at_ms\x18\x08 \x01(\x03\x12\x19\n\x11last_heartbeat_ms\x18\t \x01(\x03\x12\x10\n\x08\x64raining\x18\n \x01(\x08\x12\x19\n\x11\x65xit_when_drained\x18\x0b \x01(\x08\x12\x14\n\x0cmetrics_addr\x18\x0c \x01(\t\x12\x15\n\rstopped_at_ms\x18\r \x01(\x03\"9\n\x11ListPoolsResponse\x12$\n\x05pools\x18\x01 \x03(\x0b\x32\x15.orchestrator.v1.Pool\">\n\x10\x44rainPoolRequest\x12\x0f\n\x07pool_id\x18\x01 \x01(\t\x12\x19\n\x11\x65xit_when_drained\x18\x02 \x01(\x08\"5\n\x11\x44rainPoolResponse\x12\x0f\n\x07pool_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hanged\x18\x02 \x01(\x08\"$\n\x11ResumePoolRequest\x12\x0f\n\x07pool_id\x18\x01 \x01(\t\"6\n\x12ResumePoolResponse\x12\x0f\n\x07pool_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hanged\x18\x02 \x01(\x08\"\xbe\x01\n\x17ListWorkflowRunsRequest\x12\x15\n\rworkflow_name\x18\x01 \x01(\t\x12\x31\n\x06states\x18\x02 \x03(\x0e\x32!.orchestrator.v1.WorkflowRunState\x12\x18\n\x10started_since_ms\x18\x03 \x01(\x03\x12\x18\n\x10started_until_ms\x18\x04 \x01(\x03\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\t\"\xe5\x01\n\x12WorkflowRunSummary\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x15\n\rworkflow_name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x05\x12\x30\n\x05state\x18\x04 \x01(\x0e\x32!.orchestrator.v1.WorkflowRunState\x12\x15\n\rstarted_at_ms\x18\x05 \x01(\x03\x12\x16\n\x0e\x66inished_at_ms\x18\x06 \x01(\x03\x12\x13\n\x0bstop_reason\x18\x07 \x01(\t\x12\r\n\x05steps\x18\x08 \x01(\x05\x12\x12\n\nopen_steps\x18\t \x01(\x05\"f\n\x18ListWorkflowRunsResponse\x12\x31\n\x04runs\x18\x01 \x03(\x0b\x32#.orchestrator.v1.WorkflowRunSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*a\n\x0b\x42\x61\x63koffType\x12\x1c\n\x18\x42\x41\x43KOFF_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x42\x41\x43KOFF_TYPE_FIXED\x10\x01\x12\x1c\n\x18\x42\x41\x43KOFF_TYPE_EXPONENTIAL\x10\x02*\xbb\x01\n\tTaskState\x12\x1a\n\x16TASK_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11TASK_STATE_QUEUED\x10\x01\x12\x18\n\x14TASK_STATE_SCHEDULED\x10\x02\x12\x16\n\x12TASK_STATE_RUNNING\x10\x03\x12\x18\n\x14TASK_STATE_SUCCEEDED\x10\x04\x12\x15\n\x11TASK_STATE_FAILED\x10\x05\x12\x18\n\x14TASK_STATE_CANCELLED\x10\x06*\x80\x01\n\tLogStream\x12\x1a\n\x16LOG_STREAM_UNSPECIFIED\x10\x00\x12\x15\n\x11LOG_STREAM_STDOUT\x10\x01\x12\x15\n\x11LOG_STREAM_STDERR\x10\x02\x12\x12\n\x0eLOG_STREAM_LOG\x10\x03\x12\x15\n\x11LOG_STREAM_SYSTEM\x10\x04*\x88\x01\n\rServingStatus\x12\x1e\n\x1aSERVING_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16SERVING_STATUS_SERVING\x10\x01\x12\x1b\n\x17SERVING_STATUS_DEGRADED\x10\x02\x12\x1e\n\x1aSERVING_STATUS_NOT_SERVING\x10\x03*j\n\rFailurePolicy\x12\x1e\n\x1a\x46\x41ILURE_POLICY_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x46\x41ILURE_POLICY_FAIL_FAST\x10\x01\x12\x1b\n\x17\x46\x41ILURE_POLICY_CONTINUE\x10\x02*\xb9\x01\n\x10WorkflowRunState\x12\"\n\x1eWORKFLOW_RUN_STATE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aWORKFLOW_RUN_STATE_RUNNING\x10\x01\x12 \n\x1cWORKFLOW_RUN_STATE_SUCCEEDED\x10\x02\x12\x1d\n\x19WORKFLOW_RUN_STATE_FAILED\x10\x03\x12 \n\x1cWORKFLOW_RUN_STATE_CANCELLED\x10\x04*\xd1\x01\n\tStepState\x12\x1a\n\x16STEP_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12STEP_STATE_PENDING\x10\x01\x12\x15\n\x11STEP_STATE_QUEUED\x10\x02\x12\x16\n\x12STEP_STATE_RUNNING\x10\x03\x12\x18\n\x14STEP_STATE_SUCCEEDED\x10\x04\x12\x15\n\x11STEP_STATE_FAILED\x10\x05\x12\x18\n\x14STEP_STATE_CANCELLED\x10\x06\x12\x16\n\x12STEP_STATE_SKIPPED\x10\x07*\x85\x01\n\tPoolState\x12\x1a\n\x16POOL_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12POOL_STATE_RUNNING\x10\x01\x12\x17\n\x13POOL_STATE_DRAINING\x10\x02\x12\x16\n\x12POOL_STATE_STOPPED\x10\x03\x12\x13\n\x0fPOOL_STATE_LOST\x10\x04\x32\xe7\x15\n\x13OrchestratorService\x12I\n\x06Health\x12\x1e.orchestrator.v1.HealthRequest\x1a\x1f.orchestrator.v1.HealthResponse\x12U\n\nGetMetrics\x12\".orchestrator.v1.GetMetricsRequest\x1a#.orchestrator.v1.GetMetricsResponse\x12U\n\nSubmitTask\x12\".orchestrator.v1.SubmitTaskRequest\x1a#.orchestrator.v1.SubmitTaskResponse\x12X\n\x0bSubmitTasks\x12#.orchestrator.v1.SubmitTasksRequest\x1a$.orchestrator.v1.SubmitTasksResponse\x12S\n\rGetTaskStatus\x12%.orchestrator.v1.GetTaskStatusRequest\x1a\x1b.orchestrator.v1.TaskStatus\x12U\n\nCancelTask\x12\".orchestrator.v1.CancelTaskRequest\x1a#.orchestrator.v1.CancelTaskResponse\x12]\n\x11StreamTaskResults\x12).orchestrator.v1.StreamTaskResultsRequest\x1a\x1b.orchestrator.v1.TaskResult0\x01\x12\x61\n\x0e\x43reateWorkflow\x12&.orchestrator.v1.CreateWorkflowRequest\x1a\'.orchestrator.v1.CreateWorkflowResponse\x12g\n\x10StartWorkflowRun\x12(.orchestrator.v1.StartWorkflowRunRequest\x1a).orchestrator.v1.StartWorkflowRunResponse\x12m\n\x14StreamWorkflowStatus\x12,.orchestrator.v1.StreamWorkflowStatusRequest\x1a%.orchestrator.v1.WorkflowStatusUpdate0\x01\x12V\n\x0eGetWorkflowRun\x12&.orchestrator.v1.GetWorkflowRunRequest\x1a\x1c.orchestrator.v1.WorkflowRun\x12j\n\x11\x43\x61ncelWorkflowRun\x12).orchestrator.v1.CancelWorkflowRunRequest\x1a*.orchestrator.v1.CancelWorkflowRunResponse\x12R\n\x0cStreamEvents\x12$.orchestrator.v1.StreamEventsRequest\x1a\x1a.orchestrator.v1.TaskEvent0\x01\x12V\n\x0eGetClassLimits\x12&.orchestrator.v1.GetClassLimitsRequest\x1a\x1c.orchestrator.v1.ClassLimits\x12V\n\x0eSetClassLimits\x12&.orchestrator.v1.SetClassLimitsRequest\x1a\x1c.orchestrator.v1.ClassLimits\x12N\n\nPauseClass\x12\".orchestrator.v1.PauseClassRequest\x1a\x1c.orchestrator.v1.ClassLimits\x12P\n\x0bResumeClass\x12#.orchestrator.v1.ResumeClassRequest\x1a\x1c.orchestrator.v1.ClassLimits\x12R\n\tListTasks\x12!.orchestrator.v1.ListTasksRequest\x1a\".orchestrator.v1.ListTasksResponse\x12U\n\nRetryTasks\x12\".orchestrator.v1.RetryTasksRequest\x1a#.orchestrator.v1.RetryTasksResponse\x12U\n\nPurgeTasks\x12\".orchestrator.v1.PurgeTasksRequest\x1a#.orchestrator.v1.PurgeTasksResponse\x12M\n\x0bGetTaskLogs\x12#.orchestrator.v1.GetTaskLogsRequest\x1a\x19.orchestrator.v1.TaskLogs\x12X\n\x0eStreamTaskLogs\x12&.orchestrator.v1.StreamTaskLogsRequest\x1a\x1c.orchestrator.v1.TaskLogLine0\x01\x12S\n\x0e\x43reateSchedule\x12&.orchestrator.v1.CreateScheduleRequest\x1a\x19.orchestrator.v1.Schedule\x12M\n\x0bGetSchedule\x12#.orchestrator.v1.GetScheduleRequest\x1a\x19.orchestrator.v1.Schedule\x12^\n\rListSchedules\x12%.orchestrator.v1.ListSchedulesRequest\x1a&.orchestrator.v1.ListSchedulesResponse\x12S\n\x0eUpdateSchedule\x12&.orchestrator.v1.UpdateScheduleRequest\x1a\x19.orchestrator.v1.Schedule\x12\x61\n\x0e\x44\x65leteSchedule\x12&.orchestrator.v1.DeleteScheduleRequest\x1a\'.orchestrator.v1.DeleteScheduleResponse\x12R\n\tListPools\x12!.orchestrator.v1.ListPoolsRequest\x1a\".orchestrator.v1.ListPoolsResponse\x12R\n\tDrainPool\x12!.orchestrator.v1.DrainPoolRequest\x1a\".orchestrator.v1.DrainPoolResponse\x12U\n\nResumePool\x12\".orchestrator.v1.ResumePoolRequest\x1a#.orchestrator.v1.ResumePoolResponse\x12g\n\x10ListWorkflowRuns\x12(.orchestrator.v1.ListWorkflowRunsRequest\x1a).orchestrator.v1.ListWorkflowRunsResponseb\x06proto3')
+  serialized_pb=_b('\n\"orchestrator/v1/orchestrator.proto\x12\x0forchestrator.v1\x1a\x1egoogle/protobuf/wrappers.proto\"G\n\x07\x42\x61\x63koff\x12*\n\x04type\x18\x01 \x01(\x0e\x32\x1c.orchestrator.v1.BackoffType\x12\x10\n\x08\x64\x65lay_ms\x18\x02 \x01(\r\"\x1f\n\x0fHandlerExecutor\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x85\x02\n\x0f\x43ommandExecutor\x12\x0c\n\x04\x61rgv\x18\x01 \x03(\t\x12\x36\n\x03\x65nv\x18\x02 \x03(\x0b\x32).orchestrator.v1.CommandExecutor.EnvEntry\x12\x0b\n\x03\x63wd\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x38\n\x04\x61rgs\x18\x05 \x03(\x0b\x32*.orchestrator.v1.CommandExecutor.ArgsEntry\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a+\n\tArgsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x98\x01\n\x0cHttpExecutor\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12;\n\x07headers\x18\x03 \x03(\x0b\x32*.orchestrator.v1.HttpExecutor.HeadersEntry\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xbc\x02\n\x11\x43ontainerExecutor\x12\r\n\x05image\x18\x01 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x02 \x03(\t\x12\x38\n\x03\x65nv\x18\x03 \x03(\x0b\x32+.orchestrator.v1.ContainerExecutor.EnvEntry\x12\x13\n\x0bworking_dir\x18\x04 \x01(\t\x12\x12\n\ncpu_millis\x18\x05 \x01(\r\x12\x14\n\x0cmemory_bytes\x18\x06 \x01(\x04\x12\x12\n\npids_limit\x18\x07 \x01(\r\x12\x0c\n\x04user\x18\x08 \x01(\t\x12\x0f\n\x07network\x18\t \x01(\x08\x12/\n\x06mounts\x18\n \x03(\x0b\x32\x1f.orchestrator.v1.ContainerMount\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"M\n\x0e\x43ontainerMount\x12\x11\n\thost_path\x18\x01 \x01(\t\x12\x16\n\x0e\x63ontainer_path\x18\x02 \x01(\t\x12\x10\n\x08writable\x18\x03 \x01(\x08\"\xf4\x02\n\rSlurmExecutor\x12\x0e\n\x06script\x18\x01 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x02 \x03(\t\x12\x11\n\tpartition\x18\x03 \x01(\t\x12\x0c\n\x04gres\x18\x04 \x01(\t\x12\x0c\n\x04\x63pus\x18\x05 \x01(\r\x12\x11\n\tmemory_mb\x18\x06 \x01(\x04\x12\x1a\n\x12time_limit_minutes\x18\x07 \x01(\r\x12\x34\n\x03\x65nv\x18\x08 \x03(\x0b\x32\'.orchestrator.v1.SlurmExecutor.EnvEntry\x12\x0c\n\x04name\x18\t \x01(\t\x12\x36\n\x04\x61rgs\x18\n \x03(\x0b\x32(.orchestrator.v1.SlurmExecutor.ArgsEntry\x12\x0f\n\x07\x61\x63\x63ount\x18\x0b \x01(\t\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a+\n\tArgsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\".\n\x0eRunnerExecutor\x12\x0c\n\x04task\x18\x01 \x01(\t\x12\x0e\n\x06runner\x18\x02 \x01(\t\"\xcc\x02\n\x0c\x45xecutorSpec\x12\x33\n\x07handler\x18\x01 \x01(\x0b\x32 .orchestrator.v1.HandlerExecutorH\x00\x12\x33\n\x07\x63ommand\x18\x02 \x01(\x0b\x32 .orchestrator.v1.CommandExecutorH\x00\x12-\n\x04http\x18\x03 \x01(\x0b\x32\x1d.orchestrator.v1.HttpExecutorH\x00\x12\x37\n\tcontainer\x18\x04 \x01(\x0b\x32\".orchestrator.v1.ContainerExecutorH\x00\x12/\n\x05slurm\x18\x05 \x01(\x0b\x32\x1e.orchestrator.v1.SlurmExecutorH\x00\x12\x31\n\x06runner\x18\x06 \x01(\x0b\x32\x1f.orchestrator.v1.RunnerExecutorH\x00\x42\x06\n\x04kind\"\xd7\x02\n\x08TaskSpec\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x12\n\ntask_class\x18\x02 \x01(\t\x12\x37\n\x07payload\x18\x03 \x03(\x0b\x32&.orchestrator.v1.TaskSpec.PayloadEntry\x12\x10\n\x08priority\x18\x04 \x01(\x05\x12\x13\n\x0bworkflow_id\x18\x05 \x01(\t\x12\x14\n\x0cmax_attempts\x18\x06 \x01(\x05\x12)\n\x07\x62\x61\x63koff\x18\x07 \x01(\x0b\x32\x18.orchestrator.v1.Backoff\x12\x12\n\ntimeout_ms\x18\x08 \x01(\r\x12\x10\n\x08\x64\x65lay_ms\x18\t \x01(\r\x12/\n\x08\x65xecutor\x18\n \x01(\x0b\x32\x1d.orchestrator.v1.ExecutorSpec\x1a.\n\x0cPayloadEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"<\n\x11SubmitTaskRequest\x12\'\n\x04task\x18\x01 \x01(\x0b\x32\x19.orchestrator.v1.TaskSpec\"a\n\x12SubmitTaskResponse\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12)\n\x05state\x18\x03 \x01(\x0e\x32\x1a.orchestrator.v1.TaskState\">\n\x12SubmitTasksRequest\x12(\n\x05tasks\x18\x01 \x03(\x0b\x32\x19.orchestrator.v1.TaskSpec\"K\n\x13SubmitTasksResponse\x12\x34\n\x07results\x18\x01 \x03(\x0b\x32#.orchestrator.v1.SubmitTaskResponse\"\'\n\x14GetTaskStatusRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"\xb2\x03\n\nTaskStatus\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x12\n\ntask_class\x18\x02 \x01(\t\x12)\n\x05state\x18\x03 \x01(\x0e\x32\x1a.orchestrator.v1.TaskState\x12\x15\n\rattempts_made\x18\x04 \x01(\x05\x12\x14\n\x0cmax_attempts\x18\x05 \x01(\x05\x12\x13\n\x0bresult_json\x18\x06 \x01(\t\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x15\n\rprogress_json\x18\x08 \x01(\t\x12\x11\n\tworker_id\x18\t \x01(\t\x12\x17\n\x0fsubmitted_at_ms\x18\n \x01(\x03\x12\x15\n\rstarted_at_ms\x18\x0b \x01(\x03\x12\x16\n\x0e\x66inished_at_ms\x18\x0c \x01(\x03\x12\x13\n\x0bworkflow_id\x18\r \x01(\t\x12\x10\n\x08priority\x18\x0e \x01(\x05\x12\x13\n\x0bschedule_id\x18\x0f \x01(\t\x12\x15\n\rundeliverable\x18\x10 \x01(\t\x12-\n\x07\x66\x61ilure\x18\x11 \x01(\x0b\x32\x1c.orchestrator.v1.TaskFailure\x12\x0f\n\x07\x61ttempt\x18\x12 \x01(\x05\"\x94\x01\n\x0bTaskFailure\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12.\n\texit_code\x18\x03 \x01(\x0b\x32\x1b.google.protobuf.Int32Value\x12\x0e\n\x06signal\x18\x04 \x01(\t\x12\x13\n\x0boutput_tail\x18\x05 \x01(\t\x12\x11\n\tretryable\x18\x06 \x01(\x08\"4\n\x11\x43\x61ncelTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"P\n\x12\x43\x61ncelTaskResponse\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12)\n\x05state\x18\x02 \x01(\x0e\x32\x1a.orchestrator.v1.TaskState\"g\n\x0bTaskLogLine\x12\x0f\n\x07\x61ttempt\x18\x01 \x01(\x05\x12\r\n\x05\x61t_ms\x18\x02 \x01(\x03\x12*\n\x06stream\x18\x03 \x01(\x0e\x32\x1a.orchestrator.v1.LogStream\x12\x0c\n\x04text\x18\x04 \x01(\t\"L\n\x12GetTaskLogsRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x14\n\x0c\x61ll_attempts\x18\x03 \x01(\x08\"\xa9\x01\n\x08TaskLogs\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12+\n\x05lines\x18\x03 \x03(\x0b\x32\x1c.orchestrator.v1.TaskLogLine\x12\x11\n\ttruncated\x18\x04 \x01(\x08\x12\x10\n\x08\x61ttempts\x18\x05 \x03(\x05\x12)\n\x05state\x18\x06 \x01(\x0e\x32\x1a.orchestrator.v1.TaskState\"9\n\x15StreamTaskLogsRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\"\x93\x01\n\x18StreamTaskResultsRequest\x12\x10\n\x08task_ids\x18\x01 \x03(\t\x12\x13\n\x0bworkflow_id\x18\x02 \x01(\t\x12\x12\n\ntask_class\x18\x03 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x04 \x01(\t\x12\x17\n\x0f\x63lose_when_done\x18\x05 \x01(\x08\x12\x13\n\x0bschedule_id\x18\x06 \x01(\t\"\xd1\x02\n\nTaskResult\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x12\n\ntask_class\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12)\n\x05state\x18\x05 \x01(\x0e\x32\x1a.orchestrator.v1.TaskState\x12\x13\n\x0bresult_json\x18\x06 \x01(\t\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x13\n\x0bworkflow_id\x18\x08 \x01(\t\x12\x11\n\tworker_id\x18\t \x01(\t\x12\x16\n\x0e\x66inished_at_ms\x18\n \x01(\x03\x12\x13\n\x0b\x64uration_ms\x18\x0b \x01(\x03\x12\x13\n\x0bschedule_id\x18\x0c \x01(\t\x12\x15\n\rundeliverable\x18\r \x01(\t\x12-\n\x07\x66\x61ilure\x18\x0e \x01(\x0b\x32\x1c.orchestrator.v1.TaskFailure\"\x86\x01\n\x13StreamEventsRequest\x12\r\n\x05types\x18\x01 \x03(\t\x12\x14\n\x0ctask_classes\x18\x02 \x03(\t\x12\x10\n\x08task_ids\x18\x03 \x03(\t\x12\x13\n\x0bworkflow_id\x18\x04 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x05 \x01(\t\x12\x13\n\x0bschedule_id\x18\x06 \x01(\t\"\xf2\x01\n\tTaskEvent\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0f\n\x07task_id\x18\x03 \x01(\t\x12\x12\n\ntask_class\x18\x04 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x05 \x01(\x05\x12\x13\n\x0bworkflow_id\x18\x06 \x01(\t\x12\r\n\x05\x61t_ms\x18\x07 \x01(\x03\x12\x11\n\tworker_id\x18\x08 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\t \x01(\t\x12\x0f\n\x07step_id\x18\n \x01(\t\x12\r\n\x05state\x18\x0b \x01(\t\x12\x13\n\x0bschedule_id\x18\x0c \x01(\t\x12\x15\n\rundeliverable\x18\r \x01(\t\"\x9f\x01\n\x0b\x43lassLimits\x12\x12\n\ntask_class\x18\x01 \x01(\t\x12\x18\n\x10pool_concurrency\x18\x02 \x01(\x05\x12\x1a\n\x12global_concurrency\x18\x03 \x01(\x05\x12\x16\n\x0erate_limit_max\x18\x04 \x01(\x05\x12\x1e\n\x16rate_limit_duration_ms\x18\x05 \x01(\x05\x12\x0e\n\x06paused\x18\x06 \x01(\x08\"+\n\x15GetClassLimitsRequest\x12\x12\n\ntask_class\x18\x01 \x01(\t\"\x8d\x02\n\x15SetClassLimitsRequest\x12\x12\n\ntask_class\x18\x01 \x01(\t\x12\x35\n\x10pool_concurrency\x18\x02 \x01(\x0b\x32\x1b.google.protobuf.Int32Value\x12\x37\n\x12global_concurrency\x18\x03 \x01(\x0b\x32\x1b.google.protobuf.Int32Value\x12\x33\n\x0erate_limit_max\x18\x04 \x01(\x0b\x32\x1b.google.protobuf.Int32Value\x12;\n\x16rate_limit_duration_ms\x18\x05 \x01(\x0b\x32\x1b.google.protobuf.Int32Value\"\'\n\x11PauseClassRequest\x12\x12\n\ntask_class\x18\x01 \x01(\t\"(\n\x12ResumeClassRequest\x12\x12\n\ntask_class\x18\x01 \x01(\t\"\x0f\n\rHealthRequest\"_\n\x0f\x43omponentHealth\x12\x0c\n\x04name\x18\x01 \x01(\t\x12.\n\x06status\x18\x02 \x01(\x0e\x32\x1e.orchestrator.v1.ServingStatus\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"\x9a\x01\n\x0eHealthResponse\x12.\n\x06status\x18\x01 \x01(\x0e\x32\x1e.orchestrator.v1.ServingStatus\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x11\n\tuptime_ms\x18\x03 \x01(\x03\x12\x34\n\ncomponents\x18\x04 \x03(\x0b\x32 .orchestrator.v1.ComponentHealth\"\x13\n\x11GetMetricsRequest\"\xa0\x01\n\x12GetMetricsResponse\x12\x41\n\x07metrics\x18\x01 \x03(\x0b\x32\x30.orchestrator.v1.GetMetricsResponse.MetricsEntry\x12\x17\n\x0f\x63ollected_at_ms\x18\x02 \x01(\x03\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\\\n\x0cWorkflowStep\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\'\n\x04task\x18\x02 \x01(\x0b\x32\x19.orchestrator.v1.TaskSpec\x12\x12\n\ndepends_on\x18\x03 \x03(\t\"\xa0\x01\n\x15\x43reateWorkflowRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12,\n\x05steps\x18\x02 \x03(\x0b\x32\x1d.orchestrator.v1.WorkflowStep\x12\x36\n\x0e\x66\x61ilure_policy\x18\x03 \x01(\x0e\x32\x1e.orchestrator.v1.FailurePolicy\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\"7\n\x16\x43reateWorkflowResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\"\xbd\x01\n\x17StartWorkflowRunRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x44\n\x06inputs\x18\x02 \x03(\x0b\x32\x34.orchestrator.v1.StartWorkflowRunRequest.InputsEntry\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x05\x1a-\n\x0bInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"~\n\x18StartWorkflowRunResponse\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x08\x12\x30\n\x05state\x18\x04 \x01(\x0e\x32!.orchestrator.v1.WorkflowRunState\"\xe2\x01\n\x07StepRun\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x12\n\ntask_class\x18\x03 \x01(\t\x12)\n\x05state\x18\x04 \x01(\x0e\x32\x1a.orchestrator.v1.StepState\x12\x12\n\ndepends_on\x18\x05 \x03(\t\x12\x0f\n\x07\x61ttempt\x18\x06 \x01(\x05\x12\x13\n\x0bresult_json\x18\x07 \x01(\t\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12\x16\n\x0e\x66inished_at_ms\x18\t \x01(\x03\x12\x15\n\rstarted_at_ms\x18\n \x01(\x03\"\'\n\x15GetWorkflowRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"\x85\x03\n\x0bWorkflowRun\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x15\n\rworkflow_name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x05\x12\x30\n\x05state\x18\x04 \x01(\x0e\x32!.orchestrator.v1.WorkflowRunState\x12\x36\n\x0e\x66\x61ilure_policy\x18\x05 \x01(\x0e\x32\x1e.orchestrator.v1.FailurePolicy\x12\x38\n\x06inputs\x18\x06 \x03(\x0b\x32(.orchestrator.v1.WorkflowRun.InputsEntry\x12\x15\n\rstarted_at_ms\x18\x07 \x01(\x03\x12\x16\n\x0e\x66inished_at_ms\x18\x08 \x01(\x03\x12\x13\n\x0bstop_reason\x18\t \x01(\t\x12\'\n\x05steps\x18\n \x03(\x0b\x32\x18.orchestrator.v1.StepRun\x1a-\n\x0bInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\":\n\x18\x43\x61ncelWorkflowRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"]\n\x19\x43\x61ncelWorkflowRunResponse\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x30\n\x05state\x18\x02 \x01(\x0e\x32!.orchestrator.v1.WorkflowRunState\"?\n\x1bStreamWorkflowStatusRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x10\n\x08run_only\x18\x02 \x01(\x08\"\x94\x02\n\x14WorkflowStatusUpdate\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0f\n\x07step_id\x18\x02 \x01(\t\x12\x34\n\trun_state\x18\x03 \x01(\x0e\x32!.orchestrator.v1.WorkflowRunState\x12.\n\nstep_state\x18\x04 \x01(\x0e\x32\x1a.orchestrator.v1.StepState\x12\r\n\x05\x61t_ms\x18\x05 \x01(\x03\x12\x0f\n\x07task_id\x18\x06 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x07 \x01(\x05\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12\x13\n\x0bresult_json\x18\t \x01(\t\x12\x10\n\x08snapshot\x18\n \x01(\x08\x12\x0e\n\x06\x63ursor\x18\x0b \x01(\t\"\x9b\x01\n\nTaskFilter\x12\x14\n\x0ctask_classes\x18\x01 \x03(\t\x12*\n\x06states\x18\x02 \x03(\x0e\x32\x1a.orchestrator.v1.TaskState\x12\x13\n\x0bworkflow_id\x18\x03 \x01(\t\x12\x1a\n\x12submitted_since_ms\x18\x04 \x01(\x03\x12\x1a\n\x12submitted_until_ms\x18\x05 \x01(\x03\"f\n\x10ListTasksRequest\x12+\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1b.orchestrator.v1.TaskFilter\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"\xac\x02\n\x0bTaskSummary\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x12\n\ntask_class\x18\x02 \x01(\t\x12)\n\x05state\x18\x03 \x01(\x0e\x32\x1a.orchestrator.v1.TaskState\x12\x15\n\rattempts_made\x18\x04 \x01(\x05\x12\x14\n\x0cmax_attempts\x18\x05 \x01(\x05\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x13\n\x0bworkflow_id\x18\x07 \x01(\t\x12\x10\n\x08priority\x18\x08 \x01(\x05\x12\x11\n\tworker_id\x18\t \x01(\t\x12\x17\n\x0fsubmitted_at_ms\x18\n \x01(\x03\x12\x15\n\rstarted_at_ms\x18\x0b \x01(\x03\x12\x16\n\x0e\x66inished_at_ms\x18\x0c \x01(\x03\x12\x0f\n\x07\x61ttempt\x18\r \x01(\x05\"Y\n\x11ListTasksResponse\x12+\n\x05tasks\x18\x01 \x03(\x0b\x32\x1c.orchestrator.v1.TaskSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x81\x01\n\x11RetryTasksRequest\x12\x10\n\x08task_ids\x18\x01 \x03(\t\x12+\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x1b.orchestrator.v1.TaskFilter\x12-\n\x08\x61ttempts\x18\x03 \x01(\x0b\x32\x1b.google.protobuf.Int32Value\"<\n\nRetryError\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"`\n\x12RetryTasksResponse\x12\x0f\n\x07retried\x18\x01 \x03(\t\x12+\n\x06\x65rrors\x18\x02 \x03(\x0b\x32\x1b.orchestrator.v1.RetryError\x12\x0c\n\x04more\x18\x03 \x01(\x08\"l\n\x11PurgeTasksRequest\x12\x15\n\rolder_than_ms\x18\x01 \x01(\x03\x12\x14\n\x0ctask_classes\x18\x02 \x03(\t\x12*\n\x06states\x18\x03 \x03(\x0e\x32\x1a.orchestrator.v1.TaskState\"%\n\x12PurgeTasksResponse\x12\x0f\n\x07removed\x18\x01 \x01(\x03\"\xb0\x01\n\x0cScheduleSpec\x12\x13\n\x0bschedule_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ron\x18\x02 \x01(\t\x12\n\n\x02tz\x18\x03 \x01(\t\x12\x10\n\x08\x65very_ms\x18\x04 \x01(\x03\x12\x13\n\x0bstart_at_ms\x18\x05 \x01(\x03\x12\x11\n\tend_at_ms\x18\x06 \x01(\x03\x12\'\n\x04task\x18\x07 \x01(\x0b\x32\x19.orchestrator.v1.TaskSpec\x12\x0e\n\x06paused\x18\x08 \x01(\x08\"\xab\x01\n\x08Schedule\x12+\n\x04spec\x18\x01 \x01(\x0b\x32\x1d.orchestrator.v1.ScheduleSpec\x12\x15\n\rcreated_at_ms\x18\x02 \x01(\x03\x12\x15\n\rupdated_at_ms\x18\x03 \x01(\x03\x12\x16\n\x0enext_run_at_ms\x18\x04 \x01(\x03\x12\x16\n\x0elast_run_at_ms\x18\x05 \x01(\x03\x12\x14\n\x0clast_task_id\x18\x06 \x01(\t\"H\n\x15\x43reateScheduleRequest\x12/\n\x08schedule\x18\x01 \x01(\x0b\x32\x1d.orchestrator.v1.ScheduleSpec\")\n\x12GetScheduleRequest\x12\x13\n\x0bschedule_id\x18\x01 \x01(\t\"\x16\n\x14ListSchedulesRequest\"E\n\x15ListSchedulesResponse\x12,\n\tschedules\x18\x01 \x03(\x0b\x32\x19.orchestrator.v1.Schedule\"H\n\x15UpdateScheduleRequest\x12/\n\x08schedule\x18\x01 \x01(\x0b\x32\x1d.orchestrator.v1.ScheduleSpec\",\n\x15\x44\x65leteScheduleRequest\x12\x13\n\x0bschedule_id\x18\x01 \x01(\t\"-\n\x16\x44\x65leteScheduleResponse\x12\x13\n\x0bschedule_id\x18\x01 \x01(\t\"\x12\n\x10ListPoolsRequest\"B\n\tPoolClass\x12\x12\n\ntask_class\x18\x01 \x01(\t\x12\x13\n\x0b\x63oncurrency\x18\x02 \x01(\x05\x12\x0c\n\x04\x62usy\x18\x03 \x01(\x05\"\xb5\x02\n\x04Pool\x12\x0f\n\x07pool_id\x18\x01 \x01(\t\x12)\n\x05state\x18\x02 \x01(\x0e\x32\x1a.orchestrator.v1.PoolState\x12\x0c\n\x04host\x18\x03 \x01(\t\x12\x0b\n\x03pid\x18\x04 \x01(\x05\x12\x0f\n\x07version\x18\x05 \x01(\t\x12+\n\x07\x63lasses\x18\x06 \x03(\x0b\x32\x1a.orchestrator.v1.PoolClass\x12\x0c\n\x04\x62usy\x18\x07 \x01(\x05\x12\x15\n\rstarted_at_ms\x18\x08 \x01(\x03\x12\x19\n\x11last_heartbeat_ms\x18\t \x01(\x03\x12\x10\n\x08\x64raining\x18\n \x01(\x08\x12\x19\n\x11\x65xit_when_drained\x18\x0b \x01(\x08\x12\x14\n\x0cmetrics_addr\x18\x0c \x01(\t\x12\x15\n\rstopped_at_ms\x18\r \x01(\x03\"9\n\x11ListPoolsResponse\x12$\n\x05pools\x18\x01 \x03(\x0b\x32\x15.orchestrator.v1.Pool\">\n\x10\x44rainPoolRequest\x12\x0f\n\x07pool_id\x18\x01 \x01(\t\x12\x19\n\x11\x65xit_when_drained\x18\x02 \x01(\x08\"5\n\x11\x44rainPoolResponse\x12\x0f\n\x07pool_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hanged\x18\x02 \x01(\x08\"$\n\x11ResumePoolRequest\x12\x0f\n\x07pool_id\x18\x01 \x01(\t\"6\n\x12ResumePoolResponse\x12\x0f\n\x07pool_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hanged\x18\x02 \x01(\x08\"\xbe\x01\n\x17ListWorkflowRunsRequest\x12\x15\n\rworkflow_name\x18\x01 \x01(\t\x12\x31\n\x06states\x18\x02 \x03(\x0e\x32!.orchestrator.v1.WorkflowRunState\x12\x18\n\x10started_since_ms\x18\x03 \x01(\x03\x12\x18\n\x10started_until_ms\x18\x04 \x01(\x03\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\t\"\xe5\x01\n\x12WorkflowRunSummary\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x15\n\rworkflow_name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x05\x12\x30\n\x05state\x18\x04 \x01(\x0e\x32!.orchestrator.v1.WorkflowRunState\x12\x15\n\rstarted_at_ms\x18\x05 \x01(\x03\x12\x16\n\x0e\x66inished_at_ms\x18\x06 \x01(\x03\x12\x13\n\x0bstop_reason\x18\x07 \x01(\t\x12\r\n\x05steps\x18\x08 \x01(\x05\x12\x12\n\nopen_steps\x18\t \x01(\x05\"f\n\x18ListWorkflowRunsResponse\x12\x31\n\x04runs\x18\x01 \x03(\x0b\x32#.orchestrator.v1.WorkflowRunSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*a\n\x0b\x42\x61\x63koffType\x12\x1c\n\x18\x42\x41\x43KOFF_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x42\x41\x43KOFF_TYPE_FIXED\x10\x01\x12\x1c\n\x18\x42\x41\x43KOFF_TYPE_EXPONENTIAL\x10\x02*\xbb\x01\n\tTaskState\x12\x1a\n\x16TASK_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11TASK_STATE_QUEUED\x10\x01\x12\x18\n\x14TASK_STATE_SCHEDULED\x10\x02\x12\x16\n\x12TASK_STATE_RUNNING\x10\x03\x12\x18\n\x14TASK_STATE_SUCCEEDED\x10\x04\x12\x15\n\x11TASK_STATE_FAILED\x10\x05\x12\x18\n\x14TASK_STATE_CANCELLED\x10\x06*\x80\x01\n\tLogStream\x12\x1a\n\x16LOG_STREAM_UNSPECIFIED\x10\x00\x12\x15\n\x11LOG_STREAM_STDOUT\x10\x01\x12\x15\n\x11LOG_STREAM_STDERR\x10\x02\x12\x12\n\x0eLOG_STREAM_LOG\x10\x03\x12\x15\n\x11LOG_STREAM_SYSTEM\x10\x04*\x88\x01\n\rServingStatus\x12\x1e\n\x1aSERVING_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16SERVING_STATUS_SERVING\x10\x01\x12\x1b\n\x17SERVING_STATUS_DEGRADED\x10\x02\x12\x1e\n\x1aSERVING_STATUS_NOT_SERVING\x10\x03*j\n\rFailurePolicy\x12\x1e\n\x1a\x46\x41ILURE_POLICY_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x46\x41ILURE_POLICY_FAIL_FAST\x10\x01\x12\x1b\n\x17\x46\x41ILURE_POLICY_CONTINUE\x10\x02*\xb9\x01\n\x10WorkflowRunState\x12\"\n\x1eWORKFLOW_RUN_STATE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aWORKFLOW_RUN_STATE_RUNNING\x10\x01\x12 \n\x1cWORKFLOW_RUN_STATE_SUCCEEDED\x10\x02\x12\x1d\n\x19WORKFLOW_RUN_STATE_FAILED\x10\x03\x12 \n\x1cWORKFLOW_RUN_STATE_CANCELLED\x10\x04*\xd1\x01\n\tStepState\x12\x1a\n\x16STEP_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12STEP_STATE_PENDING\x10\x01\x12\x15\n\x11STEP_STATE_QUEUED\x10\x02\x12\x16\n\x12STEP_STATE_RUNNING\x10\x03\x12\x18\n\x14STEP_STATE_SUCCEEDED\x10\x04\x12\x15\n\x11STEP_STATE_FAILED\x10\x05\x12\x18\n\x14STEP_STATE_CANCELLED\x10\x06\x12\x16\n\x12STEP_STATE_SKIPPED\x10\x07*\x85\x01\n\tPoolState\x12\x1a\n\x16POOL_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12POOL_STATE_RUNNING\x10\x01\x12\x17\n\x13POOL_STATE_DRAINING\x10\x02\x12\x16\n\x12POOL_STATE_STOPPED\x10\x03\x12\x13\n\x0fPOOL_STATE_LOST\x10\x04\x32\xe7\x15\n\x13OrchestratorService\x12I\n\x06Health\x12\x1e.orchestrator.v1.HealthRequest\x1a\x1f.orchestrator.v1.HealthResponse\x12U\n\nGetMetrics\x12\".orchestrator.v1.GetMetricsRequest\x1a#.orchestrator.v1.GetMetricsResponse\x12U\n\nSubmitTask\x12\".orchestrator.v1.SubmitTaskRequest\x1a#.orchestrator.v1.SubmitTaskResponse\x12X\n\x0bSubmitTasks\x12#.orchestrator.v1.SubmitTasksRequest\x1a$.orchestrator.v1.SubmitTasksResponse\x12S\n\rGetTaskStatus\x12%.orchestrator.v1.GetTaskStatusRequest\x1a\x1b.orchestrator.v1.TaskStatus\x12U\n\nCancelTask\x12\".orchestrator.v1.CancelTaskRequest\x1a#.orchestrator.v1.CancelTaskResponse\x12]\n\x11StreamTaskResults\x12).orchestrator.v1.StreamTaskResultsRequest\x1a\x1b.orchestrator.v1.TaskResult0\x01\x12\x61\n\x0e\x43reateWorkflow\x12&.orchestrator.v1.CreateWorkflowRequest\x1a\'.orchestrator.v1.CreateWorkflowResponse\x12g\n\x10StartWorkflowRun\x12(.orchestrator.v1.StartWorkflowRunRequest\x1a).orchestrator.v1.StartWorkflowRunResponse\x12m\n\x14StreamWorkflowStatus\x12,.orchestrator.v1.StreamWorkflowStatusRequest\x1a%.orchestrator.v1.WorkflowStatusUpdate0\x01\x12V\n\x0eGetWorkflowRun\x12&.orchestrator.v1.GetWorkflowRunRequest\x1a\x1c.orchestrator.v1.WorkflowRun\x12j\n\x11\x43\x61ncelWorkflowRun\x12).orchestrator.v1.CancelWorkflowRunRequest\x1a*.orchestrator.v1.CancelWorkflowRunResponse\x12R\n\x0cStreamEvents\x12$.orchestrator.v1.StreamEventsRequest\x1a\x1a.orchestrator.v1.TaskEvent0\x01\x12V\n\x0eGetClassLimits\x12&.orchestrator.v1.GetClassLimitsRequest\x1a\x1c.orchestrator.v1.ClassLimits\x12V\n\x0eSetClassLimits\x12&.orchestrator.v1.SetClassLimitsRequest\x1a\x1c.orchestrator.v1.ClassLimits\x12N\n\nPauseClass\x12\".orchestrator.v1.PauseClassRequest\x1a\x1c.orchestrator.v1.ClassLimits\x12P\n\x0bResumeClass\x12#.orchestrator.v1.ResumeClassRequest\x1a\x1c.orchestrator.v1.ClassLimits\x12R\n\tListTasks\x12!.orchestrator.v1.ListTasksRequest\x1a\".orchestrator.v1.ListTasksResponse\x12U\n\nRetryTasks\x12\".orchestrator.v1.RetryTasksRequest\x1a#.orchestrator.v1.RetryTasksResponse\x12U\n\nPurgeTasks\x12\".orchestrator.v1.PurgeTasksRequest\x1a#.orchestrator.v1.PurgeTasksResponse\x12M\n\x0bGetTaskLogs\x12#.orchestrator.v1.GetTaskLogsRequest\x1a\x19.orchestrator.v1.TaskLogs\x12X\n\x0eStreamTaskLogs\x12&.orchestrator.v1.StreamTaskLogsRequest\x1a\x1c.orchestrator.v1.TaskLogLine0\x01\x12S\n\x0e\x43reateSchedule\x12&.orchestrator.v1.CreateScheduleRequest\x1a\x19.orchestrator.v1.Schedule\x12M\n\x0bGetSchedule\x12#.orchestrator.v1.GetScheduleRequest\x1a\x19.orchestrator.v1.Schedule\x12^\n\rListSchedules\x12%.orchestrator.v1.ListSchedulesRequest\x1a&.orchestrator.v1.ListSchedulesResponse\x12S\n\x0eUpdateSchedule\x12&.orchestrator.v1.UpdateScheduleRequest\x1a\x19.orchestrator.v1.Schedule\x12\x61\n\x0e\x44\x65leteSchedule\x12&.orchestrator.v1.DeleteScheduleRequest\x1a\'.orchestrator.v1.DeleteScheduleResponse\x12R\n\tListPools\x12!.orchestrator.v1.ListPoolsRequest\x1a\".orchestrator.v1.ListPoolsResponse\x12R\n\tDrainPool\x12!.orchestrator.v1.DrainPoolRequest\x1a\".orchestrator.v1.DrainPoolResponse\x12U\n\nResumePool\x12\".orchestrator.v1.ResumePoolRequest\x1a#.orchestrator.v1.ResumePoolResponse\x12g\n\x10ListWorkflowRuns\x12(.orchestrator.v1.ListWorkflowRunsRequest\x1a).orchestrator.v1.ListWorkflowRunsResponseb\x06proto3')
   ,
   dependencies=[google_dot_protobuf_dot_wrappers__pb2.DESCRIPTOR,])
 
@@ -46,8 +46,8 @@ _BACKOFFTYPE = _descriptor.EnumDescriptor(
   ],
   containing_type=None,
   options=None,
-  serialized_start=10291,
-  serialized_end=10388,
+  serialized_start=10309,
+  serialized_end=10406,
 )
 _sym_db.RegisterEnumDescriptor(_BACKOFFTYPE)
 
@@ -89,8 +89,8 @@ _TASKSTATE = _descriptor.EnumDescriptor(
   ],
   containing_type=None,
   options=None,
-  serialized_start=10391,
-  serialized_end=10578,
+  serialized_start=10409,
+  serialized_end=10596,
 )
 _sym_db.RegisterEnumDescriptor(_TASKSTATE)
 
@@ -124,8 +124,8 @@ _LOGSTREAM = _descriptor.EnumDescriptor(
   ],
   containing_type=None,
   options=None,
-  serialized_start=10581,
-  serialized_end=10709,
+  serialized_start=10599,
+  serialized_end=10727,
 )
 _sym_db.RegisterEnumDescriptor(_LOGSTREAM)
 
@@ -155,8 +155,8 @@ _SERVINGSTATUS = _descriptor.EnumDescriptor(
   ],
   containing_type=None,
   options=None,
-  serialized_start=10712,
-  serialized_end=10848,
+  serialized_start=10730,
+  serialized_end=10866,
 )
 _sym_db.RegisterEnumDescriptor(_SERVINGSTATUS)
 
@@ -182,8 +182,8 @@ _FAILUREPOLICY = _descriptor.EnumDescriptor(
   ],
   containing_type=None,
   options=None,
-  serialized_start=10850,
-  serialized_end=10956,
+  serialized_start=10868,
+  serialized_end=10974,
 )
 _sym_db.RegisterEnumDescriptor(_FAILUREPOLICY)
 
@@ -217,8 +217,8 @@ _WORKFLOWRUNSTATE = _descriptor.EnumDescriptor(
   ],
   containing_type=None,
   options=None,
-  serialized_start=10959,
-  serialized_end=11144,
+  serialized_start=10977,
+  serialized_end=11162,
 )
 _sym_db.RegisterEnumDescriptor(_WORKFLOWRUNSTATE)
 
@@ -264,8 +264,8 @@ _STEPSTATE = _descriptor.EnumDescriptor(
   ],
   containing_type=None,
   options=None,
-  serialized_start=11147,
-  serialized_end=11356,
+  serialized_start=11165,
+  serialized_end=11374,
 )
 _sym_db.RegisterEnumDescriptor(_STEPSTATE)
 
@@ -299,8 +299,8 @@ _POOLSTATE = _descriptor.EnumDescriptor(
   ],
   containing_type=None,
   options=None,
-  serialized_start=11359,
-  serialized_end=11492,
+  serialized_start=11377,
+  serialized_end=11510,
 )
 _sym_db.RegisterEnumDescriptor(_POOLSTATE)
 
@@ -3312,6 +3312,13 @@ _STREAMWORKFLOWSTATUSREQUEST = _descriptor.Descriptor(
       message_type=None, enum_type=None, containing_type=None,
       is_extension=False, extension_scope=None,
       options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='run_only', full_name='orchestrator.v1.StreamWorkflowStatusRequest.run_only', index=1,
+      number=2, type=8, cpp_type=7, label=1,
+      has_default_value=False, default_value=False,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
   ],
   extensions=[
   ],
@@ -3325,7 +3332,7 @@ _STREAMWORKFLOWSTATUSREQUEST = _descriptor.Descriptor(
   oneofs=[
   ],
   serialized_start=6935,
-  serialized_end=6980,
+  serialized_end=6998,
 )
 
 
@@ -3425,8 +3432,8 @@ _WORKFLOWSTATUSUPDATE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=6983,
-  serialized_end=7259,
+  serialized_start=7001,
+  serialized_end=7277,
 )
 
 
@@ -3484,8 +3491,8 @@ _TASKFILTER = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=7262,
-  serialized_end=7417,
+  serialized_start=7280,
+  serialized_end=7435,
 )
 
 
@@ -3529,8 +3536,8 @@ _LISTTASKSREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=7419,
-  serialized_end=7521,
+  serialized_start=7437,
+  serialized_end=7539,
 )
 
 
@@ -3644,8 +3651,8 @@ _TASKSUMMARY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=7524,
-  serialized_end=7824,
+  serialized_start=7542,
+  serialized_end=7842,
 )
 
 
@@ -3682,8 +3689,8 @@ _LISTTASKSRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=7826,
-  serialized_end=7915,
+  serialized_start=7844,
+  serialized_end=7933,
 )
 
 
@@ -3727,8 +3734,8 @@ _RETRYTASKSREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=7918,
-  serialized_end=8047,
+  serialized_start=7936,
+  serialized_end=8065,
 )
 
 
@@ -3772,8 +3779,8 @@ _RETRYERROR = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=8049,
-  serialized_end=8109,
+  serialized_start=8067,
+  serialized_end=8127,
 )
 
 
@@ -3817,8 +3824,8 @@ _RETRYTASKSRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=8111,
-  serialized_end=8207,
+  serialized_start=8129,
+  serialized_end=8225,
 )
 
 
@@ -3862,8 +3869,8 @@ _PURGETASKSREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=8209,
-  serialized_end=8317,
+  serialized_start=8227,
+  serialized_end=8335,
 )
 
 
@@ -3893,8 +3900,8 @@ _PURGETASKSRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=8319,
-  serialized_end=8356,
+  serialized_start=8337,
+  serialized_end=8374,
 )
 
 
@@ -3973,8 +3980,8 @@ _SCHEDULESPEC = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=8359,
-  serialized_end=8535,
+  serialized_start=8377,
+  serialized_end=8553,
 )
 
 
@@ -4039,8 +4046,8 @@ _SCHEDULE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=8538,
-  serialized_end=8709,
+  serialized_start=8556,
+  serialized_end=8727,
 )
 
 
@@ -4070,8 +4077,8 @@ _CREATESCHEDULEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=8711,
-  serialized_end=8783,
+  serialized_start=8729,
+  serialized_end=8801,
 )
 
 
@@ -4101,8 +4108,8 @@ _GETSCHEDULEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=8785,
-  serialized_end=8826,
+  serialized_start=8803,
+  serialized_end=8844,
 )
 
 
@@ -4125,8 +4132,8 @@ _LISTSCHEDULESREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=8828,
-  serialized_end=8850,
+  serialized_start=8846,
+  serialized_end=8868,
 )
 
 
@@ -4156,8 +4163,8 @@ _LISTSCHEDULESRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=8852,
-  serialized_end=8921,
+  serialized_start=8870,
+  serialized_end=8939,
 )
 
 
@@ -4187,8 +4194,8 @@ _UPDATESCHEDULEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=8923,
-  serialized_end=8995,
+  serialized_start=8941,
+  serialized_end=9013,
 )
 
 
@@ -4218,8 +4225,8 @@ _DELETESCHEDULEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=8997,
-  serialized_end=9041,
+  serialized_start=9015,
+  serialized_end=9059,
 )
 
 
@@ -4249,8 +4256,8 @@ _DELETESCHEDULERESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=9043,
-  serialized_end=9088,
+  serialized_start=9061,
+  serialized_end=9106,
 )
 
 
@@ -4273,8 +4280,8 @@ _LISTPOOLSREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=9090,
-  serialized_end=9108,
+  serialized_start=9108,
+  serialized_end=9126,
 )
 
 
@@ -4318,8 +4325,8 @@ _POOLCLASS = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=9110,
-  serialized_end=9176,
+  serialized_start=9128,
+  serialized_end=9194,
 )
 
 
@@ -4433,8 +4440,8 @@ _POOL = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=9179,
-  serialized_end=9488,
+  serialized_start=9197,
+  serialized_end=9506,
 )
 
 
@@ -4464,8 +4471,8 @@ _LISTPOOLSRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=9490,
-  serialized_end=9547,
+  serialized_start=9508,
+  serialized_end=9565,
 )
 
 
@@ -4502,8 +4509,8 @@ _DRAINPOOLREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=9549,
-  serialized_end=9611,
+  serialized_start=9567,
+  serialized_end=9629,
 )
 
 
@@ -4540,8 +4547,8 @@ _DRAINPOOLRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=9613,
-  serialized_end=9666,
+  serialized_start=9631,
+  serialized_end=9684,
 )
 
 
@@ -4571,8 +4578,8 @@ _RESUMEPOOLREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=9668,
-  serialized_end=9704,
+  serialized_start=9686,
+  serialized_end=9722,
 )
 
 
@@ -4609,8 +4616,8 @@ _RESUMEPOOLRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=9706,
-  serialized_end=9760,
+  serialized_start=9724,
+  serialized_end=9778,
 )
 
 
@@ -4675,8 +4682,8 @@ _LISTWORKFLOWRUNSREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=9763,
-  serialized_end=9953,
+  serialized_start=9781,
+  serialized_end=9971,
 )
 
 
@@ -4762,8 +4769,8 @@ _WORKFLOWRUNSUMMARY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=9956,
-  serialized_end=10185,
+  serialized_start=9974,
+  serialized_end=10203,
 )
 
 
@@ -4800,8 +4807,8 @@ _LISTWORKFLOWRUNSRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=10187,
-  serialized_end=10289,
+  serialized_start=10205,
+  serialized_end=10307,
 )
 
 _BACKOFF.fields_by_name['type'].enum_type = _BACKOFFTYPE
@@ -5644,8 +5651,8 @@ _ORCHESTRATORSERVICE = _descriptor.ServiceDescriptor(
   file=DESCRIPTOR,
   index=0,
   options=None,
-  serialized_start=11495,
-  serialized_end=14286,
+  serialized_start=11513,
+  serialized_end=14304,
   methods=[
   _descriptor.MethodDescriptor(
     name='Health',

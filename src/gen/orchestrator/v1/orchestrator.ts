@@ -1077,6 +1077,13 @@ export interface CancelWorkflowRunResponse {
 
 export interface StreamWorkflowStatusRequest {
   runId: string;
+  /**
+   * Only the run's own updates: its state as the stream begins, then each change of it until it
+   * ends, and no step updates. For a caller that waits for the run's end (the clients'
+   * waitForRun): the front end reads and sends one update per run state instead of several per
+   * step, and the snapshot reads the run alone, not its steps.
+   */
+  runOnly: boolean;
 }
 
 export interface WorkflowStatusUpdate {
@@ -8896,13 +8903,16 @@ export const CancelWorkflowRunResponse: MessageFns<CancelWorkflowRunResponse> = 
 };
 
 function createBaseStreamWorkflowStatusRequest(): StreamWorkflowStatusRequest {
-  return { runId: "" };
+  return { runId: "", runOnly: false };
 }
 
 export const StreamWorkflowStatusRequest: MessageFns<StreamWorkflowStatusRequest> = {
   encode(message: StreamWorkflowStatusRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
     if (message.runId !== "") {
       writer.uint32(10).string(message.runId);
+    }
+    if (message.runOnly !== false) {
+      writer.uint32(16).bool(message.runOnly);
     }
     return writer;
   },
@@ -8928,6 +8938,14 @@ export const StreamWorkflowStatusRequest: MessageFns<StreamWorkflowStatusRequest
             message.runId = reader.string();
             continue;
           }
+          case 2: {
+            if (tag !== 16) {
+              break;
+            }
+
+            message.runOnly = reader.bool();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -8947,6 +8965,11 @@ export const StreamWorkflowStatusRequest: MessageFns<StreamWorkflowStatusRequest
         : isSet(object.run_id)
         ? globalThis.String(object.run_id)
         : "",
+      runOnly: isSet(object.runOnly)
+        ? globalThis.Boolean(object.runOnly)
+        : isSet(object.run_only)
+        ? globalThis.Boolean(object.run_only)
+        : false,
     };
   },
 
@@ -8954,6 +8977,9 @@ export const StreamWorkflowStatusRequest: MessageFns<StreamWorkflowStatusRequest
     const obj: any = {};
     if (message.runId !== "") {
       obj.runId = message.runId;
+    }
+    if (message.runOnly !== false) {
+      obj.runOnly = message.runOnly;
     }
     return obj;
   },
@@ -8964,6 +8990,7 @@ export const StreamWorkflowStatusRequest: MessageFns<StreamWorkflowStatusRequest
   fromPartial<I extends Exact<DeepPartial<StreamWorkflowStatusRequest>, I>>(object: I): StreamWorkflowStatusRequest {
     const message = createBaseStreamWorkflowStatusRequest();
     message.runId = object.runId ?? "";
+    message.runOnly = object.runOnly ?? false;
     return message;
   },
 };
