@@ -6,6 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { DEFAULT_TASK_CLASSES } from '../queues/task-classes.js';
 import { canonicalJson, nextCronTick, repeatOptions, validateSchedule, type ScheduleSpec } from '../src/schedules/schedule-spec.js';
 import { ScheduleTimers, tickOf } from '../src/schedules/schedule-timers.js';
+import { nextRunAt } from '../src/schedules/schedule-service.js';
 import { OrchestratorError } from '../src/errors/errors.js';
 import { resolveTask } from '../src/tasks/task-spec.js';
 
@@ -79,6 +80,27 @@ describe('cron timing', () => {
 
   it('has no tick past the end', () => {
     expect(nextCronTick('0 0 9 * * *', 'UTC', NOW, NOW + 3_600_000)).toBeUndefined();
+  });
+});
+
+describe('the next run reported', () => {
+  it("is the scheduler's next tick while that tick is still to fire", () => {
+    expect(nextRunAt(spec({ everyMs: 1_000 }), NOW + 1_000, NOW)).toBe(NOW + 1_000);
+    expect(nextRunAt(spec({ everyMs: 1_000 }), NOW + 1_000, 0)).toBe(NOW + 1_000);
+  });
+
+  it("is the tick after the last one when the scheduler's next is the tick that just fired", () => {
+    // Between a tick's firing and the scheduler timing the following one.
+    expect(nextRunAt(spec({ everyMs: 1_000 }), NOW, NOW)).toBe(NOW + 1_000);
+    expect(nextRunAt(spec({ cron: '0 9 * * *', tz: 'Europe/Berlin' }), NOW, NOW)).toBe(nextCronTick('0 9 * * *', 'Europe/Berlin', NOW));
+  });
+
+  it('is none past the end, when paused, or without a timer', () => {
+    expect(nextRunAt(spec({ everyMs: 1_000, endAtMs: NOW + 500 }), NOW, NOW)).toBe(0);
+    expect(nextRunAt(spec({ everyMs: 1_000, endAtMs: NOW + 500 }), NOW + 1_000, NOW - 1_000)).toBe(0);
+    expect(nextRunAt(spec({ cron: '0 9 * * *', endAtMs: NOW + 60_000 }), NOW, NOW)).toBe(0);
+    expect(nextRunAt(spec({ everyMs: 1_000, paused: true }), NOW + 1_000, NOW)).toBe(0);
+    expect(nextRunAt(spec({ everyMs: 1_000 }), 0, NOW)).toBe(0);
   });
 });
 

@@ -7,7 +7,7 @@
  * anything, since the runner reads the spec from the store at each tick.
  */
 import type { TaskCheck, ScheduleSpec, ScheduleView, StoredSchedule } from './schedule-spec.js';
-import { validateSchedule } from './schedule-spec.js';
+import { nextCronTick, validateSchedule } from './schedule-spec.js';
 import type { ScheduleStore } from './schedule-store.js';
 import type { ScheduleTimers } from './schedule-timers.js';
 import type { WrittenKeys } from '../redis/replica-wait.js';
@@ -21,16 +21,22 @@ export interface ScheduleServiceOptions {
 
 /**
  * When a schedule fires next, as GetSchedule and ListSchedules report it: 0 when it will not fire
- * again. BullMQ's job scheduler keeps the time of its last tick as its "next" once it stops adding
- * ticks (end_at_ms passed), and may have timed one tick past end_at_ms that the runner skips; so
- * a next tick that is past end_at_ms, or that already fired (at or before the last tick
- * recorded), is no next tick.
+ * again. BullMQ's job scheduler times the next tick when it hands out the tick before, so right
+ * after a tick fired (recorded as the last one) its "next" can still be that tick; it also keeps
+ * its last tick as its "next" once it stops adding ticks (end_at_ms passed), and may have timed
+ * one tick past end_at_ms that the runner skips. So a "next" at or before the last tick recorded
+ * stands for the tick that follows the last one by the spec, and a tick past end_at_ms is none.
  */
 export function nextRunAt(spec: ScheduleSpec, schedulerNextMs: number, lastTickMs: number): number {
   if (spec.paused || !schedulerNextMs) return 0;
-  if (spec.endAtMs && schedulerNextMs > spec.endAtMs) return 0;
-  if (lastTickMs && schedulerNextMs <= lastTickMs) return 0;
-  return schedulerNextMs;
+  const next = lastTickMs && schedulerNextMs <= lastTickMs ? tickAfter(spec, lastTickMs) : schedulerNextMs;
+  if (!next || (spec.endAtMs && next > spec.endAtMs)) return 0;
+  return next;
+}
+
+/** The spec's tick after `tickMs` (a tick of it); 0 when there is none. */
+function tickAfter(spec: ScheduleSpec, tickMs: number): number {
+  return spec.cron ? (nextCronTick(spec.cron, spec.tz, tickMs, spec.endAtMs) ?? 0) : tickMs + spec.everyMs;
 }
 
 /** The request field that holds the schedule, for error messages. */
