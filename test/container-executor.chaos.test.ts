@@ -95,14 +95,15 @@ describe.skipIf(!docker)('containers of a task that stalls out', () => {
 
   beforeAll(async () => {
     image = await ensureTestImage(d);
-    // No stall recovery at all: the first time its pool dies, the task fails for good.
+    // No stall recovery at all: the first time its pool dies, the task fails for good. A lock of
+    // 5 s: a live pool starved of CPU on a busy machine for a second or two must keep it.
     stall = await startSystem({
       toml: `${containerSuiteToml('orqcstall')}
 [classes.stallout]
 policy = ${OPEN_POLICY}
 concurrency = 1
 attempts = 1
-lockDurationMs = 2000
+lockDurationMs = 5000
 stalledIntervalMs = 1000
 maxStalledCount = 0
 `,
@@ -115,14 +116,19 @@ maxStalledCount = 0
     for (const c of await d.containersLabelled({ [CONTAINER_LABELS.prefix]: stall.config.redis.prefix })) await d.remove(c.Id);
   });
 
-  it('removes the container of a task that failed because its pool died more often than allowed', async () => {
+  it('removes the container of a task that failed because its pool died more often than allowed', { timeout: 120_000 }, async () => {
     const doomed = await stall.startPool({ classes: 'stallout:1' });
     const { taskId } = await stall.client.submitTask({
       taskClass: 'stallout',
       payload: { a: '1' },
       executor: { container: { image, command: ['sleep', '300'] } },
     });
-    await waitFor(async () => (await taskContainers(d, stall, taskId)).some((c) => c.State === 'running'), { message: 'the container never ran' });
+    // The pool's start and the container's creation, on a machine busy with other suites.
+    await waitFor(async () => (await taskContainers(d, stall, taskId)).some((c) => c.State === 'running'), {
+      timeoutMs: 60_000,
+      message: 'the container never ran',
+    });
+    expect(TaskState[(await stall.client.getTaskStatus(taskId)).state]).toBe('TASK_STATE_RUNNING');
     doomed.kill('SIGKILL');
     await doomed.exited;
 
