@@ -11,7 +11,7 @@ import { Cluster, Redis } from 'ioredis';
 import { OrchestratorClient } from '../../src/client/orchestrator-client.js';
 import { loadConfig, type Config } from '../../src/config/config.js';
 import { createLogger } from '../../src/logging/logger.js';
-import { Orchestrator } from '../../src/orchestrator.js';
+import type { Orchestrator } from '../../src/orchestrator.js';
 import type { Keys } from '../../src/store/keys.js';
 import { keysFor } from '../../src/store/keys-for.js';
 import { PROJECT_ROOT } from '../../src/paths.js';
@@ -238,6 +238,8 @@ export async function startBareSystem<H extends RedisHandle = RedisServerHandle>
 
 export async function startSystem<H extends RedisHandle = RedisServerHandle>(opts: { toml?: string; redis?: H } = {}): Promise<TestSystem<H>> {
   const bare = await startBareSystem<H>(opts);
+  // Imported here: a suite that starts its front ends as processes (startBareSystem) does not load it.
+  const { Orchestrator } = await import('../../src/orchestrator.js');
   const orchestrator = new Orchestrator({ config: bare.config, redisUrl: bare.redis.url, logger: createLogger('warn', { process: 'test-orchestrator' }) });
   await orchestrator.start();
   const addr = `127.0.0.1:${orchestrator.grpcPort}`;
