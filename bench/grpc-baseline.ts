@@ -1,6 +1,8 @@
 /**
- * Bare grpc-js: a server in this process whose SubmitTask answers at once, and a client calling
- * it, so the unary scenario can print our front end's rate as a ratio to the transport's own.
+ * Bare grpc-js: a server whose SubmitTask answers at once, and a client calling it, so the unary
+ * scenario can print our front end's rate as a ratio to the transport's own (both in this
+ * process), and the latency scenario our submit->result times beside a bare call's (the server
+ * in a process of its own: bench/bare-grpc-process.ts).
  *
  * - `proto-loader`: the service loaded from proto/ with @grpc/proto-loader (protobufjs codecs),
  *   as a grpc-js user who writes no code generation gets it.
@@ -62,24 +64,9 @@ function serveAtOnce(definition: ServiceDefinition, names: string[], opts: BareO
   return { server, bound };
 }
 
-/** Starts the server and connects a client to it, with the codecs named. */
-export async function startBareGrpc(codecs: BareCodecs, opts: BareOptions = {}): Promise<BareGrpc> {
-  if (codecs === 'ts-proto') {
-    const { server, bound } = serveAtOnce(OrchestratorServiceService, Object.keys(OrchestratorServiceService), opts);
-    const client = new OrchestratorClient(`127.0.0.1:${await bound}`);
-    return {
-      submit: (task) => client.submitTask(task),
-      readResults: async () => {
-        let n = 0;
-        for await (const _ of client.streamTaskResults({})) n++;
-        return n;
-      },
-      close: () => {
-        client.close();
-        server.forceShutdown();
-      },
-    };
-  }
+/** The bare service's definition and method names, with the codecs named. */
+function bareService(codecs: BareCodecs) {
+  if (codecs === 'ts-proto') return { definition: OrchestratorServiceService as ServiceDefinition, Client: undefined };
   const definition = loadSync(join(PROTO_DIR, 'orchestrator', 'v1', 'orchestrator.proto'), {
     includeDirs: [PROTO_DIR],
     longs: String,
@@ -92,8 +79,32 @@ export async function startBareGrpc(codecs: BareCodecs, opts: BareOptions = {}):
     };
   };
   const Service = pkg.orchestrator.v1.OrchestratorService;
-  const { server, bound } = serveAtOnce(Service.service, Object.keys(Service.service), opts);
-  const client = new Service(`127.0.0.1:${await bound}`, credentials.createInsecure()) as Client & {
+  return { definition: Service.service, Client: Service };
+}
+
+/** Serves the bare service on a free loopback port: the port, and how to stop it. */
+export async function serveBareGrpc(codecs: BareCodecs, opts: BareOptions = {}): Promise<{ port: number; close(): void }> {
+  const { definition } = bareService(codecs);
+  const { server, bound } = serveAtOnce(definition, Object.keys(definition), opts);
+  return { port: await bound, close: () => server.forceShutdown() };
+}
+
+/** A client of the bare service at `addr`, with the codecs named; close() closes the client only. */
+export function connectBareGrpc(codecs: BareCodecs, addr: string): BareGrpc {
+  const { Client: Service } = bareService(codecs);
+  if (!Service) {
+    const client = new OrchestratorClient(addr);
+    return {
+      submit: (task) => client.submitTask(task),
+      readResults: async () => {
+        let n = 0;
+        for await (const _ of client.streamTaskResults({})) n++;
+        return n;
+      },
+      close: () => client.close(),
+    };
+  }
+  const client = new Service(addr, credentials.createInsecure()) as Client & {
     SubmitTask(req: unknown, cb: (err: Error | null, res: unknown) => void): void;
     StreamTaskResults(req: unknown): AsyncIterable<unknown>;
   };
@@ -109,9 +120,19 @@ export async function startBareGrpc(codecs: BareCodecs, opts: BareOptions = {}):
       for await (const _ of client.StreamTaskResults({})) n++;
       return n;
     },
+    close: () => client.close(),
+  };
+}
+
+/** Starts the server and connects a client to it in this process, with the codecs named. */
+export async function startBareGrpc(codecs: BareCodecs, opts: BareOptions = {}): Promise<BareGrpc> {
+  const server = await serveBareGrpc(codecs, opts);
+  const client = connectBareGrpc(codecs, `127.0.0.1:${server.port}`);
+  return {
+    ...client,
     close: () => {
       client.close();
-      server.forceShutdown();
+      server.close();
     },
   };
 }

@@ -27,7 +27,7 @@ import { forkReady, peakRssMb, processTree, stopChild, treeCpuMs, waitMessage } 
 import type { Report } from './report.js';
 import { printScriptStats, startScriptStats } from './script-stats.js';
 import { StreamCounter } from './stream-counter.js';
-import { startBareGrpc } from './grpc-baseline.js';
+import { connectBareGrpc, startBareGrpc } from './grpc-baseline.js';
 
 export interface BenchOptions {
   /** Tasks per timed run: enqueue and in-process end-to-end. */
@@ -801,6 +801,23 @@ export async function latency(ctx: BenchContext): Promise<void> {
     await base.close();
   }
 
+  // The transport alone: a unary SubmitTask of the same message at the same pace, answered at
+  // once by a bare grpc-js server (our codecs) in a process of its own, the client in this one.
+  // No Redis, no task: what a call costs in time before our front end does anything.
+  const t: LatencyRun = { warm: new LatencyTracker(), steady: new LatencyTracker() };
+  let port = 0;
+  const bare = await forkReady(join(ctx.dir, 'bare-grpc-process.js'), [], { execArgv: ctx.opts.childExecArgv, onReady: (m) => (port = Number(m.port)) });
+  try {
+    const client = connectBareGrpc('ts-proto', `127.0.0.1:${port}`);
+    try {
+      await run(t, (taskId, i) => client.submit({ taskId, taskClass: INPROC_CLASS, payload: payload(i) }).then(() => arrived(t, taskId)));
+    } finally {
+      client.close();
+    }
+  } finally {
+    await stopChild(bare);
+  }
+
   const label = `${rate}/s for ${latencySeconds} s`;
   for (const p of [50, 99]) {
     ctx.report.add({
@@ -824,6 +841,17 @@ export async function latency(ctx: BenchContext): Promise<void> {
       note: 'client and front end share one process (and its CPU), as in the unary run',
     });
   }
+  for (const p of [50, 99]) {
+    ctx.report.add({
+      id: 'latency-transport',
+      scenario: `  the same p${p}, against a bare grpc-js unary call's`,
+      unit: 'ms',
+      ours: o.steady.percentile(p),
+      baseline: t.steady.percentile(p),
+      latency: true,
+      note: 'baseline: SubmitTask answered at once by a bare grpc-js server (ts-proto codecs) in its own process, paced the same from this process: the transport alone',
+    });
+  }
   ctx.report.add({
     id: 'latency',
     scenario: `  p50 of the first ${latencyWarmupSeconds} s after start (warm-up)`,
@@ -837,6 +865,7 @@ export async function latency(ctx: BenchContext): Promise<void> {
     ['ours', o],
     ['ours_one_process', o1],
     ['baseline', b],
+    ['transport', t],
   ] as const) {
     const t = r.steady;
     ctx.report.note(`latency.${side}.p90_ms`, t.percentile(90));
@@ -848,6 +877,9 @@ export async function latency(ctx: BenchContext): Promise<void> {
   const ms = (v: number) => v.toFixed(2);
   console.log(
     `    p90 ours ${ms(o.steady.percentile(90))} ms, baseline ${ms(b.steady.percentile(90))} ms; max ours ${ms(o.steady.percentile(100))} ms, baseline ${ms(b.steady.percentile(100))} ms`,
+  );
+  console.log(
+    `    a bare grpc-js unary call alone at ${rate}/s (server in its own process): p50 ${ms(t.steady.percentile(50))} ms, p90 ${ms(t.steady.percentile(90))} ms, p99 ${ms(t.steady.percentile(99))} ms, max ${ms(t.steady.percentile(100))} ms`,
   );
 }
 
