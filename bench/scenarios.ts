@@ -673,10 +673,13 @@ export async function latency(ctx: BenchContext): Promise<void> {
   };
   const arrived = (side: LatencyRun, id: string) => (id.startsWith('warm-') ? side.warm : side.steady).arrived(id);
 
-  /** Our side's run, the front end in the bench's process or in one of its own. */
-  const oursRun = async (ownProcess: boolean): Promise<LatencyRun> => {
-    const layout = ownProcess ? 'ours' : 'ours_one_process';
-    const layoutLabel = ownProcess ? 'front end in its own process' : "client in the front end's process";
+  /**
+   * Our side's run, the front end in the bench's process or in one of its own; the tasks
+   * submitted with a unary SubmitTask each, or over one SubmitTaskStream call (`viaStream`).
+   */
+  const oursRun = async (ownProcess: boolean, viaStream = false): Promise<LatencyRun> => {
+    const layout = viaStream ? 'ours_stream' : ownProcess ? 'ours' : 'ours_one_process';
+    const layoutLabel = `${ownProcess ? 'front end in its own process' : "client in the front end's process"}${viaStream ? ', submitted over one stream' : ''}`;
     const ours = await startOurs(ctx, ownProcess ? 'latency' : 'latency-1p', { ownProcess });
     const o: LatencyRun = { warm: new LatencyTracker(), steady: new LatencyTracker() };
     let pool: ChildProcess | undefined;
@@ -751,10 +754,13 @@ export async function latency(ctx: BenchContext): Promise<void> {
           await sleep(5);
         }
         deliveryPhase = undefined;
+        const submits = viaStream ? ours.client.submitStream() : undefined;
         await run(o, (taskId, i) => {
           if (i === warm) deliveryPhase = 'loaded';
-          return ours.client.submitTask({ taskId, taskClass: INPROC_CLASS, payload: payload(i) });
+          const t = { taskId, taskClass: INPROC_CLASS, payload: payload(i) };
+          return submits ? submits.submit(t) : ours.client.submitTask(t);
         });
+        await submits?.close();
       } finally {
         stopped = true;
         stream.cancel();
@@ -782,6 +788,7 @@ export async function latency(ctx: BenchContext): Promise<void> {
   // The layouts alternate with nothing else between: the client beside the front end, then apart.
   const o1 = await oursRun(false);
   const o = await oursRun(true);
+  const os = await oursRun(true, true);
 
   const base = startBaseline(ctx, 'latency');
   const b: LatencyRun = { warm: new LatencyTracker(), steady: new LatencyTracker() };
@@ -843,6 +850,17 @@ export async function latency(ctx: BenchContext): Promise<void> {
   }
   for (const p of [50, 99]) {
     ctx.report.add({
+      id: 'latency-stream',
+      scenario: `  the same p${p}, submitted over one SubmitTaskStream call`,
+      unit: 'ms',
+      ours: os.steady.percentile(p),
+      baseline: b.steady.percentile(p),
+      latency: true,
+      note: 'front end in its own process; each task a message of one long-lived call instead of a unary call',
+    });
+  }
+  for (const p of [50, 99]) {
+    ctx.report.add({
       id: 'latency-transport',
       scenario: `  the same p${p}, against a bare grpc-js unary call's`,
       unit: 'ms',
@@ -864,6 +882,7 @@ export async function latency(ctx: BenchContext): Promise<void> {
   for (const [side, r] of [
     ['ours', o],
     ['ours_one_process', o1],
+    ['ours_stream', os],
     ['baseline', b],
     ['transport', t],
   ] as const) {

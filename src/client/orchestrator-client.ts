@@ -17,6 +17,7 @@ import {
 } from '@grpc/grpc-js';
 import * as pb from '../gen/orchestrator/v1/orchestrator.js';
 import { executorInputToPb, type ExecutorInput } from '../executors/client-executors.js';
+import { TaskSubmitStream } from './task-submit-stream.js';
 
 export type { ServiceError };
 export type { ExecutorInput, ExecutorInputs } from '../executors/client-executors.js';
@@ -248,6 +249,31 @@ export class OrchestratorClient {
 
   submitTask(task: TaskInput): Promise<pb.SubmitTaskResponse> {
     return this.call(this.raw.submitTask as Unary<pb.SubmitTaskRequest, pb.SubmitTaskResponse>, { task: toPbTask(task) });
+  }
+
+  /**
+   * Submits tasks over one long-lived call (SubmitTaskStream) instead of a call each: for a
+   * client that submits continuously. Each submit() gets SubmitTask's answer or its refusal.
+   * One stream serves any number of submit() calls, concurrent or not; close() ends it.
+   */
+  submitStream(): { submit(task: TaskInput): Promise<pb.SubmitTaskResponse>; close(): Promise<void>; cancel(): void; readonly unanswered: number } {
+    const method = pb.OrchestratorServiceService.submitTaskStream;
+    const stream = new TaskSubmitStream(() =>
+      this.raw.makeBidiStreamRequest(
+        method.path,
+        (bytes: Buffer) => bytes,
+        method.responseDeserialize as (b: Buffer) => pb.SubmitTaskStreamResponse,
+        this.metadata(),
+      ),
+    );
+    return {
+      submit: (task) => stream.submit(toPbTask(task)),
+      close: () => stream.close(),
+      cancel: () => stream.cancel(),
+      get unanswered() {
+        return stream.unanswered;
+      },
+    };
   }
 
   async submitTasks(tasks: TaskInput[], deadlineMs?: number): Promise<pb.SubmitTaskResponse[]> {

@@ -81,6 +81,8 @@ const REACH = {
   getMetrics: everyClass,
   submitTask: async (r: pb.SubmitTaskRequest) => [r.task?.taskClass ?? ''],
   submitTasks: async (r: pb.SubmitTasksRequest) => r.tasks.map((t) => t.taskClass),
+  // Each request of the stream on its own, as it arrives: a task of another class ends the call.
+  submitTaskStream: async (r: pb.SubmitTaskStreamRequest) => [r.task?.taskClass ?? ''],
   getTaskStatus: (r: pb.GetTaskStatusRequest, l) => ofTasks([r.taskId], l, 'skip'),
   cancelTask: (r: pb.CancelTaskRequest, l) => ofTasks([r.taskId], l, 'skip'),
   streamTaskResults: (r: pb.StreamTaskResultsRequest, l) => ofFeedFilter({ ...r, taskClasses: r.taskClass ? [r.taskClass] : [] }, l),

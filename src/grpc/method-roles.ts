@@ -30,6 +30,7 @@ export const ORCHESTRATOR_METHOD_ROLES = {
   // submit: put work in and take it back.
   submitTask: 'submit',
   submitTasks: 'submit',
+  submitTaskStream: 'submit',
   cancelTask: 'submit',
   startWorkflowRun: 'submit',
   cancelWorkflowRun: 'submit',

@@ -2,7 +2,7 @@
  * gRPC handlers of orchestrator.v1.OrchestratorService. Each maps the request to one domain call
  * and the result, or the error (src/grpc/status.ts), back: no logic lives here.
  */
-import type { ServerUnaryCall, ServerWritableStream, sendUnaryData, UntypedHandleCall } from '@grpc/grpc-js';
+import type { Metadata, ServerUnaryCall, ServerWritableStream, sendUnaryData, UntypedHandleCall } from '@grpc/grpc-js';
 import type { Logger } from '../logging/logger.js';
 import type { FeedSubscriptions, Cursored, StreamContext } from '../feeds/feed-subscriptions.js';
 import type { StreamAdmission } from './stream-admission.js';
@@ -26,6 +26,7 @@ import type { TaskRetention } from '../tasks/task-retention.js';
 import type { TaskLogReader } from '../tasks/task-logs.js';
 import { toPbRun, toPbRunState, toPbUpdate, toWorkflowInput } from './workflow-mapping.js';
 import { toServiceError } from './status.js';
+import { submitStream } from './submit-stream.js';
 import type { ScheduleService } from '../schedules/schedule-service.js';
 import { toPbSchedule, toScheduleSpec } from './schedule-mapping.js';
 import { Tracing } from '../tracing/tracing.js';
@@ -176,29 +177,37 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
   const log = s.logger.child({ component: 'grpc' });
   const tracing = s.tracing ?? Tracing.off;
   const replicas = s.replicas ?? ReplicaWait.off;
+  /** One task, as SubmitTask and each request of SubmitTaskStream submit it. */
+  const submitOne = async (spec: pb.TaskSpec | undefined, metadata: Metadata, method = 'SubmitTask'): Promise<pb.SubmitTaskResponse> => {
+    const task = toSubmission(spec, 'task');
+    const o = await withCallSpan<SubmitOutcome>(
+      tracing,
+      metadata,
+      {
+        name: SPAN.submit,
+        method,
+        attributes: { [ATTR.taskClass]: task.taskClass },
+        describe: (r, span) => span.setAttributes({ [ATTR.taskId]: r.taskId, [ATTR.created]: r.created }),
+      },
+      (trace) => replicas.confirm((w) => s.submitter.submit(trace ? { ...task, trace } : task, w)),
+    );
+    const state = o.created ? (o.scheduled ? 'scheduled' : 'queued') : (await s.status.get(o.taskId)).state;
+    return { taskId: o.taskId, created: o.created, state: toPbState(state) };
+  };
   const handlers = {
     health: unary<pb.HealthRequest, pb.HealthResponse>(async () => toPbHealth(await s.system.health())),
     getMetrics: unary<pb.GetMetricsRequest, pb.GetMetricsResponse>(async () => ({ metrics: await s.system.metrics(), collectedAtMs: Date.now() })),
     submitTask: admitted(
       s.submissions,
       () => 1,
-      unary<pb.SubmitTaskRequest, pb.SubmitTaskResponse>(async (req, call) => {
-        const task = toSubmission(req.task, 'task');
-        const o = await withCallSpan<SubmitOutcome>(
-          tracing,
-          call.metadata,
-          {
-            name: SPAN.submit,
-            method: 'SubmitTask',
-            attributes: { [ATTR.taskClass]: task.taskClass },
-            describe: (r, span) => span.setAttributes({ [ATTR.taskId]: r.taskId, [ATTR.created]: r.created }),
-          },
-          (trace) => replicas.confirm((w) => s.submitter.submit(trace ? { ...task, trace } : task, w)),
-        );
-        const state = o.created ? (o.scheduled ? 'scheduled' : 'queued') : (await s.status.get(o.taskId)).state;
-        return { taskId: o.taskId, created: o.created, state: toPbState(state) };
-      }),
+      unary<pb.SubmitTaskRequest, pb.SubmitTaskResponse>((req, call) => submitOne(req.task, call.metadata)),
     ),
+    submitTaskStream: submitStream({
+      log,
+      streams: s.streams,
+      submissions: s.submissions,
+      submit: (task, metadata) => submitOne(task, metadata, 'SubmitTaskStream'),
+    }),
     submitTasks: admitted(
       s.submissions,
       // A batch over grpc.maxBatchSize is refused by the submitter, with its own message, and takes nothing.

@@ -44,7 +44,7 @@ interface Outcome {
   messages: unknown[];
 }
 
-type MethodDef = { path: string; responseStream: boolean; requestDeserialize: (b: Buffer) => unknown };
+type MethodDef = { path: string; requestStream: boolean; responseStream: boolean; requestDeserialize: (b: Buffer) => unknown };
 
 /**
  * One call by method name, with `token` (none: no metadata). A stream ends at its first message
@@ -74,7 +74,18 @@ function call(
       });
       return;
     }
-    const stream = fn(req, md, { deadline: Date.now() + STREAM_MS }) as NodeJS.EventEmitter & { cancel(): void };
+    // A bidirectional call (SubmitTaskStream) takes its request as its one message, then its half-close.
+    const stream = (
+      m.requestStream ? fn(md, { deadline: Date.now() + STREAM_MS }) : fn(req, md, { deadline: Date.now() + STREAM_MS })
+    ) as NodeJS.EventEmitter & {
+      cancel(): void;
+      write?(msg: unknown): void;
+      end?(): void;
+    };
+    if (m.requestStream) {
+      stream.write!(req);
+      stream.end!();
+    }
     stream.on('data', (msg: unknown) => {
       messages.push(msg);
       if (firstMessage) {

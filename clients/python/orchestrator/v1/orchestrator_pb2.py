@@ -21,7 +21,7 @@ DESCRIPTOR = _descriptor.FileDescriptor(
   name='orchestrator/v1/orchestrator.proto',
   package='orchestrator.v1',
   syntax='proto3',
-  serialized_pb=_b('\n\"orchestrator/v1/orchestrator.proto\x12\x0forchestrator.v1\x1a\x1egoogle/protobuf/wrappers.proto\"G\n\x07\x42\x61\x63koff\x12*\n\x04type\x18\x01 \x01(\x0e\x32\x1c.orchestrator.v1.BackoffType\x12\x10\n\x08\x64\x65lay_ms\x18\x02 \x01(\r\"\x1f\n\x0fHandlerExecutor\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x85\x02\n\x0f\x43ommandExecutor\x12\x0c\n\x04\x61rgv\x18\x01 \x03(\t\x12\x36\n\x03\x65nv\x18\x02 \x03(\x0b\x32).orchestrator.v1.CommandExecutor.EnvEntry\x12\x0b\n\x03\x63wd\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x38\n\x04\x61rgs\x18\x05 \x03(\x0b\x32*.orchestrator.v1.CommandExecutor.ArgsEntry\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a+\n\tArgsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x98\x01\n\x0cHttpExecutor\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12;\n\x07headers\x18\x03 \x03(\x0b\x32*.orchestrator.v1.HttpExecutor.HeadersEntry\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xbc\x02\n\x11\x43ontainerExecutor\x12\r\n\x05image\x18\x01 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x02 \x03(\t\x12\x38\n\x03\x65nv\x18\x03 \x03(\x0b\x32+.orchestrator.v1.ContainerExecutor.EnvEntry\x12\x13\n\x0bworking_dir\x18\x04 \x01(\t\x12\x12\n\ncpu_millis\x18\x05 \x01(\r\x12\x14\n\x0cmemory_bytes\x18\x06 \x01(\x04\x12\x12\n\npids_limit\x18\x07 \x01(\r\x12\x0c\n\x04user\x18\x08 \x01(\t\x12\x0f\n\x07network\x18\t \x01(\x08\x12/\n\x06mounts\x18\n \x03(\x0b\x32\x1f.orchestrator.v1.ContainerMount\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"M\n\x0e\x43ontainerMount\x12\x11\n\thost_path\x18\x01 \x01(\t\x12\x16\n\x0e\x63ontainer_path\x18\x02 \x01(\t\x12\x10\n\x08writable\x18\x03 \x01(\x08\"\xf4\x02\n\rSlurmExecutor\x12\x0e\n\x06script\x18\x01 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x02 \x03(\t\x12\x11\n\tpartition\x18\x03 \x01(\t\x12\x0c\n\x04gres\x18\x04 \x01(\t\x12\x0c\n\x04\x63pus\x18\x05 \x01(\r\x12\x11\n\tmemory_mb\x18\x06 \x01(\x04\x12\x1a\n\x12time_limit_minutes\x18\x07 \x01(\r\x12\x34\n\x03\x65nv\x18\x08 \x03(\x0b\x32\'.orchestrator.v1.SlurmExecutor.EnvEntry\x12\x0c\n\x04name\x18\t \x01(\t\x12\x36\n\x04\x61rgs\x18\n \x03(\x0b\x32(.orchestrator.v1.SlurmExecutor.ArgsEntry\x12\x0f\n\x07\x61\x63\x63ount\x18\x0b \x01(\t\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a+\n\tArgsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\".\n\x0eRunnerExecutor\x12\x0c\n\x04task\x18\x01 \x01(\t\x12\x0e\n\x06runner\x18\x02 \x01(\t\"\xcc\x02\n\x0c\x45xecutorSpec\x12\x33\n\x07handler\x18\x01 \x01(\x0b\x32 .orchestrator.v1.HandlerExecutorH\x00\x12\x33\n\x07\x63ommand\x18\x02 \x01(\x0b\x32 .orchestrator.v1.CommandExecutorH\x00\x12-\n\x04http\x18\x03 \x01(\x0b\x32\x1d.orchestrator.v1.HttpExecutorH\x00\x12\x37\n\tcontainer\x18\x04 \x01(\x0b\x32\".orchestrator.v1.ContainerExecutorH\x00\x12/\n\x05slurm\x18\x05 \x01(\x0b\x32\x1e.orchestrator.v1.SlurmExecutorH\x00\x12\x31\n\x06runner\x18\x06 \x01(\x0b\x32\x1f.orchestrator.v1.RunnerExecutorH\x00\x42\x06\n\x04kind\"\xd7\x02\n\x08TaskSpec\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x12\n\ntask_class\x18\x02 \x01(\t\x12\x37\n\x07payload\x18\x03 \x03(\x0b\x32&.orchestrator.v1.TaskSpec.PayloadEntry\x12\x10\n\x08priority\x18\x04 \x01(\x05\x12\x13\n\x0bworkflow_id\x18\x05 \x01(\t\x12\x14\n\x0cmax_attempts\x18\x06 \x01(\x05\x12)\n\x07\x62\x61\x63koff\x18\x07 \x01(\x0b\x32\x18.orchestrator.v1.Backoff\x12\x12\n\ntimeout_ms\x18\x08 \x01(\r\x12\x10\n\x08\x64\x65lay_ms\x18\t \x01(\r\x12/\n\x08\x65xecutor\x18\n \x01(\x0b\x32\x1d.orchestrator.v1.ExecutorSpec\x1a.\n\x0cPayloadEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"<\n\x11SubmitTaskRequest\x12\'\n\x04task\x18\x01 \x01(\x0b\x32\x19.orchestrator.v1.TaskSpec\"a\n\x12SubmitTaskResponse\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12)\n\x05state\x18\x03 \x01(\x0e\x32\x1a.orchestrator.v1.TaskState\">\n\x12SubmitTasksRequest\x12(\n\x05tasks\x18\x01 \x03(\x0b\x32\x19.orchestrator.v1.TaskSpec\"K\n\x13SubmitTasksResponse\x12\x34\n\x07results\x18\x01 \x03(\x0b\x32#.orchestrator.v1.SubmitTaskResponse\"\'\n\x14GetTaskStatusRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"\xb2\x03\n\nTaskStatus\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x12\n\ntask_class\x18\x02 \x01(\t\x12)\n\x05state\x18\x03 \x01(\x0e\x32\x1a.orchestrator.v1.TaskState\x12\x15\n\rattempts_made\x18\x04 \x01(\x05\x12\x14\n\x0cmax_attempts\x18\x05 \x01(\x05\x12\x13\n\x0bresult_json\x18\x06 \x01(\t\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x15\n\rprogress_json\x18\x08 \x01(\t\x12\x11\n\tworker_id\x18\t \x01(\t\x12\x17\n\x0fsubmitted_at_ms\x18\n \x01(\x03\x12\x15\n\rstarted_at_ms\x18\x0b \x01(\x03\x12\x16\n\x0e\x66inished_at_ms\x18\x0c \x01(\x03\x12\x13\n\x0bworkflow_id\x18\r \x01(\t\x12\x10\n\x08priority\x18\x0e \x01(\x05\x12\x13\n\x0bschedule_id\x18\x0f \x01(\t\x12\x15\n\rundeliverable\x18\x10 \x01(\t\x12-\n\x07\x66\x61ilure\x18\x11 \x01(\x0b\x32\x1c.orchestrator.v1.TaskFailure\x12\x0f\n\x07\x61ttempt\x18\x12 \x01(\x05\"\x94\x01\n\x0bTaskFailure\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12.\n\texit_code\x18\x03 \x01(\x0b\x32\x1b.google.protobuf.Int32Value\x12\x0e\n\x06signal\x18\x04 \x01(\t\x12\x13\n\x0boutput_tail\x18\x05 \x01(\t\x12\x11\n\tretryable\x18\x06 \x01(\x08\"4\n\x11\x43\x61ncelTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"P\n\x12\x43\x61ncelTaskResponse\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12)\n\x05state\x18\x02 \x01(\x0e\x32\x1a.orchestrator.v1.TaskState\"g\n\x0bTaskLogLine\x12\x0f\n\x07\x61ttempt\x18\x01 \x01(\x05\x12\r\n\x05\x61t_ms\x18\x02 \x01(\x03\x12*\n\x06stream\x18\x03 \x01(\x0e\x32\x1a.orchestrator.v1.LogStream\x12\x0c\n\x04text\x18\x04 \x01(\t\"L\n\x12GetTaskLogsRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x14\n\x0c\x61ll_attempts\x18\x03 \x01(\x08\"\xa9\x01\n\x08TaskLogs\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12+\n\x05lines\x18\x03 \x03(\x0b\x32\x1c.orchestrator.v1.TaskLogLine\x12\x11\n\ttruncated\x18\x04 \x01(\x08\x12\x10\n\x08\x61ttempts\x18\x05 \x03(\x05\x12)\n\x05state\x18\x06 \x01(\x0e\x32\x1a.orchestrator.v1.TaskState\"9\n\x15StreamTaskLogsRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\"\x93\x01\n\x18StreamTaskResultsRequest\x12\x10\n\x08task_ids\x18\x01 \x03(\t\x12\x13\n\x0bworkflow_id\x18\x02 \x01(\t\x12\x12\n\ntask_class\x18\x03 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x04 \x01(\t\x12\x17\n\x0f\x63lose_when_done\x18\x05 \x01(\x08\x12\x13\n\x0bschedule_id\x18\x06 \x01(\t\"\xd1\x02\n\nTaskResult\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x12\n\ntask_class\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12)\n\x05state\x18\x05 \x01(\x0e\x32\x1a.orchestrator.v1.TaskState\x12\x13\n\x0bresult_json\x18\x06 \x01(\t\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x13\n\x0bworkflow_id\x18\x08 \x01(\t\x12\x11\n\tworker_id\x18\t \x01(\t\x12\x16\n\x0e\x66inished_at_ms\x18\n \x01(\x03\x12\x13\n\x0b\x64uration_ms\x18\x0b \x01(\x03\x12\x13\n\x0bschedule_id\x18\x0c \x01(\t\x12\x15\n\rundeliverable\x18\r \x01(\t\x12-\n\x07\x66\x61ilure\x18\x0e \x01(\x0b\x32\x1c.orchestrator.v1.TaskFailure\"\x86\x01\n\x13StreamEventsRequest\x12\r\n\x05types\x18\x01 \x03(\t\x12\x14\n\x0ctask_classes\x18\x02 \x03(\t\x12\x10\n\x08task_ids\x18\x03 \x03(\t\x12\x13\n\x0bworkflow_id\x18\x04 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x05 \x01(\t\x12\x13\n\x0bschedule_id\x18\x06 \x01(\t\"\xf2\x01\n\tTaskEvent\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0f\n\x07task_id\x18\x03 \x01(\t\x12\x12\n\ntask_class\x18\x04 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x05 \x01(\x05\x12\x13\n\x0bworkflow_id\x18\x06 \x01(\t\x12\r\n\x05\x61t_ms\x18\x07 \x01(\x03\x12\x11\n\tworker_id\x18\x08 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\t \x01(\t\x12\x0f\n\x07step_id\x18\n \x01(\t\x12\r\n\x05state\x18\x0b \x01(\t\x12\x13\n\x0bschedule_id\x18\x0c \x01(\t\x12\x15\n\rundeliverable\x18\r \x01(\t\"\x9f\x01\n\x0b\x43lassLimits\x12\x12\n\ntask_class\x18\x01 \x01(\t\x12\x18\n\x10pool_concurrency\x18\x02 \x01(\x05\x12\x1a\n\x12global_concurrency\x18\x03 \x01(\x05\x12\x16\n\x0erate_limit_max\x18\x04 \x01(\x05\x12\x1e\n\x16rate_limit_duration_ms\x18\x05 \x01(\x05\x12\x0e\n\x06paused\x18\x06 \x01(\x08\"+\n\x15GetClassLimitsRequest\x12\x12\n\ntask_class\x18\x01 \x01(\t\"\x8d\x02\n\x15SetClassLimitsRequest\x12\x12\n\ntask_class\x18\x01 \x01(\t\x12\x35\n\x10pool_concurrency\x18\x02 \x01(\x0b\x32\x1b.google.protobuf.Int32Value\x12\x37\n\x12global_concurrency\x18\x03 \x01(\x0b\x32\x1b.google.protobuf.Int32Value\x12\x33\n\x0erate_limit_max\x18\x04 \x01(\x0b\x32\x1b.google.protobuf.Int32Value\x12;\n\x16rate_limit_duration_ms\x18\x05 \x01(\x0b\x32\x1b.google.protobuf.Int32Value\"\'\n\x11PauseClassRequest\x12\x12\n\ntask_class\x18\x01 \x01(\t\"(\n\x12ResumeClassRequest\x12\x12\n\ntask_class\x18\x01 \x01(\t\"\x0f\n\rHealthRequest\"_\n\x0f\x43omponentHealth\x12\x0c\n\x04name\x18\x01 \x01(\t\x12.\n\x06status\x18\x02 \x01(\x0e\x32\x1e.orchestrator.v1.ServingStatus\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"\x9a\x01\n\x0eHealthResponse\x12.\n\x06status\x18\x01 \x01(\x0e\x32\x1e.orchestrator.v1.ServingStatus\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x11\n\tuptime_ms\x18\x03 \x01(\x03\x12\x34\n\ncomponents\x18\x04 \x03(\x0b\x32 .orchestrator.v1.ComponentHealth\"\x13\n\x11GetMetricsRequest\"\xa0\x01\n\x12GetMetricsResponse\x12\x41\n\x07metrics\x18\x01 \x03(\x0b\x32\x30.orchestrator.v1.GetMetricsResponse.MetricsEntry\x12\x17\n\x0f\x63ollected_at_ms\x18\x02 \x01(\x03\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\\\n\x0cWorkflowStep\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\'\n\x04task\x18\x02 \x01(\x0b\x32\x19.orchestrator.v1.TaskSpec\x12\x12\n\ndepends_on\x18\x03 \x03(\t\"\xa0\x01\n\x15\x43reateWorkflowRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12,\n\x05steps\x18\x02 \x03(\x0b\x32\x1d.orchestrator.v1.WorkflowStep\x12\x36\n\x0e\x66\x61ilure_policy\x18\x03 \x01(\x0e\x32\x1e.orchestrator.v1.FailurePolicy\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\"7\n\x16\x43reateWorkflowResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\"\xbd\x01\n\x17StartWorkflowRunRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x44\n\x06inputs\x18\x02 \x03(\x0b\x32\x34.orchestrator.v1.StartWorkflowRunRequest.InputsEntry\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x05\x1a-\n\x0bInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"~\n\x18StartWorkflowRunResponse\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x08\x12\x30\n\x05state\x18\x04 \x01(\x0e\x32!.orchestrator.v1.WorkflowRunState\"\xe2\x01\n\x07StepRun\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x12\n\ntask_class\x18\x03 \x01(\t\x12)\n\x05state\x18\x04 \x01(\x0e\x32\x1a.orchestrator.v1.StepState\x12\x12\n\ndepends_on\x18\x05 \x03(\t\x12\x0f\n\x07\x61ttempt\x18\x06 \x01(\x05\x12\x13\n\x0bresult_json\x18\x07 \x01(\t\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12\x16\n\x0e\x66inished_at_ms\x18\t \x01(\x03\x12\x15\n\rstarted_at_ms\x18\n \x01(\x03\"\'\n\x15GetWorkflowRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"\x85\x03\n\x0bWorkflowRun\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x15\n\rworkflow_name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x05\x12\x30\n\x05state\x18\x04 \x01(\x0e\x32!.orchestrator.v1.WorkflowRunState\x12\x36\n\x0e\x66\x61ilure_policy\x18\x05 \x01(\x0e\x32\x1e.orchestrator.v1.FailurePolicy\x12\x38\n\x06inputs\x18\x06 \x03(\x0b\x32(.orchestrator.v1.WorkflowRun.InputsEntry\x12\x15\n\rstarted_at_ms\x18\x07 \x01(\x03\x12\x16\n\x0e\x66inished_at_ms\x18\x08 \x01(\x03\x12\x13\n\x0bstop_reason\x18\t \x01(\t\x12\'\n\x05steps\x18\n \x03(\x0b\x32\x18.orchestrator.v1.StepRun\x1a-\n\x0bInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\":\n\x18\x43\x61ncelWorkflowRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"]\n\x19\x43\x61ncelWorkflowRunResponse\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x30\n\x05state\x18\x02 \x01(\x0e\x32!.orchestrator.v1.WorkflowRunState\"?\n\x1bStreamWorkflowStatusRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x10\n\x08run_only\x18\x02 \x01(\x08\"\x94\x02\n\x14WorkflowStatusUpdate\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0f\n\x07step_id\x18\x02 \x01(\t\x12\x34\n\trun_state\x18\x03 \x01(\x0e\x32!.orchestrator.v1.WorkflowRunState\x12.\n\nstep_state\x18\x04 \x01(\x0e\x32\x1a.orchestrator.v1.StepState\x12\r\n\x05\x61t_ms\x18\x05 \x01(\x03\x12\x0f\n\x07task_id\x18\x06 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x07 \x01(\x05\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12\x13\n\x0bresult_json\x18\t \x01(\t\x12\x10\n\x08snapshot\x18\n \x01(\x08\x12\x0e\n\x06\x63ursor\x18\x0b \x01(\t\"\x9b\x01\n\nTaskFilter\x12\x14\n\x0ctask_classes\x18\x01 \x03(\t\x12*\n\x06states\x18\x02 \x03(\x0e\x32\x1a.orchestrator.v1.TaskState\x12\x13\n\x0bworkflow_id\x18\x03 \x01(\t\x12\x1a\n\x12submitted_since_ms\x18\x04 \x01(\x03\x12\x1a\n\x12submitted_until_ms\x18\x05 \x01(\x03\"f\n\x10ListTasksRequest\x12+\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1b.orchestrator.v1.TaskFilter\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"\xac\x02\n\x0bTaskSummary\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x12\n\ntask_class\x18\x02 \x01(\t\x12)\n\x05state\x18\x03 \x01(\x0e\x32\x1a.orchestrator.v1.TaskState\x12\x15\n\rattempts_made\x18\x04 \x01(\x05\x12\x14\n\x0cmax_attempts\x18\x05 \x01(\x05\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x13\n\x0bworkflow_id\x18\x07 \x01(\t\x12\x10\n\x08priority\x18\x08 \x01(\x05\x12\x11\n\tworker_id\x18\t \x01(\t\x12\x17\n\x0fsubmitted_at_ms\x18\n \x01(\x03\x12\x15\n\rstarted_at_ms\x18\x0b \x01(\x03\x12\x16\n\x0e\x66inished_at_ms\x18\x0c \x01(\x03\x12\x0f\n\x07\x61ttempt\x18\r \x01(\x05\"Y\n\x11ListTasksResponse\x12+\n\x05tasks\x18\x01 \x03(\x0b\x32\x1c.orchestrator.v1.TaskSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x81\x01\n\x11RetryTasksRequest\x12\x10\n\x08task_ids\x18\x01 \x03(\t\x12+\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x1b.orchestrator.v1.TaskFilter\x12-\n\x08\x61ttempts\x18\x03 \x01(\x0b\x32\x1b.google.protobuf.Int32Value\"<\n\nRetryError\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"`\n\x12RetryTasksResponse\x12\x0f\n\x07retried\x18\x01 \x03(\t\x12+\n\x06\x65rrors\x18\x02 \x03(\x0b\x32\x1b.orchestrator.v1.RetryError\x12\x0c\n\x04more\x18\x03 \x01(\x08\"l\n\x11PurgeTasksRequest\x12\x15\n\rolder_than_ms\x18\x01 \x01(\x03\x12\x14\n\x0ctask_classes\x18\x02 \x03(\t\x12*\n\x06states\x18\x03 \x03(\x0e\x32\x1a.orchestrator.v1.TaskState\"%\n\x12PurgeTasksResponse\x12\x0f\n\x07removed\x18\x01 \x01(\x03\"\xb0\x01\n\x0cScheduleSpec\x12\x13\n\x0bschedule_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ron\x18\x02 \x01(\t\x12\n\n\x02tz\x18\x03 \x01(\t\x12\x10\n\x08\x65very_ms\x18\x04 \x01(\x03\x12\x13\n\x0bstart_at_ms\x18\x05 \x01(\x03\x12\x11\n\tend_at_ms\x18\x06 \x01(\x03\x12\'\n\x04task\x18\x07 \x01(\x0b\x32\x19.orchestrator.v1.TaskSpec\x12\x0e\n\x06paused\x18\x08 \x01(\x08\"\xab\x01\n\x08Schedule\x12+\n\x04spec\x18\x01 \x01(\x0b\x32\x1d.orchestrator.v1.ScheduleSpec\x12\x15\n\rcreated_at_ms\x18\x02 \x01(\x03\x12\x15\n\rupdated_at_ms\x18\x03 \x01(\x03\x12\x16\n\x0enext_run_at_ms\x18\x04 \x01(\x03\x12\x16\n\x0elast_run_at_ms\x18\x05 \x01(\x03\x12\x14\n\x0clast_task_id\x18\x06 \x01(\t\"H\n\x15\x43reateScheduleRequest\x12/\n\x08schedule\x18\x01 \x01(\x0b\x32\x1d.orchestrator.v1.ScheduleSpec\")\n\x12GetScheduleRequest\x12\x13\n\x0bschedule_id\x18\x01 \x01(\t\"\x16\n\x14ListSchedulesRequest\"E\n\x15ListSchedulesResponse\x12,\n\tschedules\x18\x01 \x03(\x0b\x32\x19.orchestrator.v1.Schedule\"H\n\x15UpdateScheduleRequest\x12/\n\x08schedule\x18\x01 \x01(\x0b\x32\x1d.orchestrator.v1.ScheduleSpec\",\n\x15\x44\x65leteScheduleRequest\x12\x13\n\x0bschedule_id\x18\x01 \x01(\t\"-\n\x16\x44\x65leteScheduleResponse\x12\x13\n\x0bschedule_id\x18\x01 \x01(\t\"\x12\n\x10ListPoolsRequest\"B\n\tPoolClass\x12\x12\n\ntask_class\x18\x01 \x01(\t\x12\x13\n\x0b\x63oncurrency\x18\x02 \x01(\x05\x12\x0c\n\x04\x62usy\x18\x03 \x01(\x05\"\xb5\x02\n\x04Pool\x12\x0f\n\x07pool_id\x18\x01 \x01(\t\x12)\n\x05state\x18\x02 \x01(\x0e\x32\x1a.orchestrator.v1.PoolState\x12\x0c\n\x04host\x18\x03 \x01(\t\x12\x0b\n\x03pid\x18\x04 \x01(\x05\x12\x0f\n\x07version\x18\x05 \x01(\t\x12+\n\x07\x63lasses\x18\x06 \x03(\x0b\x32\x1a.orchestrator.v1.PoolClass\x12\x0c\n\x04\x62usy\x18\x07 \x01(\x05\x12\x15\n\rstarted_at_ms\x18\x08 \x01(\x03\x12\x19\n\x11last_heartbeat_ms\x18\t \x01(\x03\x12\x10\n\x08\x64raining\x18\n \x01(\x08\x12\x19\n\x11\x65xit_when_drained\x18\x0b \x01(\x08\x12\x14\n\x0cmetrics_addr\x18\x0c \x01(\t\x12\x15\n\rstopped_at_ms\x18\r \x01(\x03\"9\n\x11ListPoolsResponse\x12$\n\x05pools\x18\x01 \x03(\x0b\x32\x15.orchestrator.v1.Pool\">\n\x10\x44rainPoolRequest\x12\x0f\n\x07pool_id\x18\x01 \x01(\t\x12\x19\n\x11\x65xit_when_drained\x18\x02 \x01(\x08\"5\n\x11\x44rainPoolResponse\x12\x0f\n\x07pool_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hanged\x18\x02 \x01(\x08\"$\n\x11ResumePoolRequest\x12\x0f\n\x07pool_id\x18\x01 \x01(\t\"6\n\x12ResumePoolResponse\x12\x0f\n\x07pool_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hanged\x18\x02 \x01(\x08\"\xbe\x01\n\x17ListWorkflowRunsRequest\x12\x15\n\rworkflow_name\x18\x01 \x01(\t\x12\x31\n\x06states\x18\x02 \x03(\x0e\x32!.orchestrator.v1.WorkflowRunState\x12\x18\n\x10started_since_ms\x18\x03 \x01(\x03\x12\x18\n\x10started_until_ms\x18\x04 \x01(\x03\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\t\"\xe5\x01\n\x12WorkflowRunSummary\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x15\n\rworkflow_name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x05\x12\x30\n\x05state\x18\x04 \x01(\x0e\x32!.orchestrator.v1.WorkflowRunState\x12\x15\n\rstarted_at_ms\x18\x05 \x01(\x03\x12\x16\n\x0e\x66inished_at_ms\x18\x06 \x01(\x03\x12\x13\n\x0bstop_reason\x18\x07 \x01(\t\x12\r\n\x05steps\x18\x08 \x01(\x05\x12\x12\n\nopen_steps\x18\t \x01(\x05\"f\n\x18ListWorkflowRunsResponse\x12\x31\n\x04runs\x18\x01 \x03(\x0b\x32#.orchestrator.v1.WorkflowRunSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*a\n\x0b\x42\x61\x63koffType\x12\x1c\n\x18\x42\x41\x43KOFF_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x42\x41\x43KOFF_TYPE_FIXED\x10\x01\x12\x1c\n\x18\x42\x41\x43KOFF_TYPE_EXPONENTIAL\x10\x02*\xbb\x01\n\tTaskState\x12\x1a\n\x16TASK_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11TASK_STATE_QUEUED\x10\x01\x12\x18\n\x14TASK_STATE_SCHEDULED\x10\x02\x12\x16\n\x12TASK_STATE_RUNNING\x10\x03\x12\x18\n\x14TASK_STATE_SUCCEEDED\x10\x04\x12\x15\n\x11TASK_STATE_FAILED\x10\x05\x12\x18\n\x14TASK_STATE_CANCELLED\x10\x06*\x80\x01\n\tLogStream\x12\x1a\n\x16LOG_STREAM_UNSPECIFIED\x10\x00\x12\x15\n\x11LOG_STREAM_STDOUT\x10\x01\x12\x15\n\x11LOG_STREAM_STDERR\x10\x02\x12\x12\n\x0eLOG_STREAM_LOG\x10\x03\x12\x15\n\x11LOG_STREAM_SYSTEM\x10\x04*\x88\x01\n\rServingStatus\x12\x1e\n\x1aSERVING_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16SERVING_STATUS_SERVING\x10\x01\x12\x1b\n\x17SERVING_STATUS_DEGRADED\x10\x02\x12\x1e\n\x1aSERVING_STATUS_NOT_SERVING\x10\x03*j\n\rFailurePolicy\x12\x1e\n\x1a\x46\x41ILURE_POLICY_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x46\x41ILURE_POLICY_FAIL_FAST\x10\x01\x12\x1b\n\x17\x46\x41ILURE_POLICY_CONTINUE\x10\x02*\xb9\x01\n\x10WorkflowRunState\x12\"\n\x1eWORKFLOW_RUN_STATE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aWORKFLOW_RUN_STATE_RUNNING\x10\x01\x12 \n\x1cWORKFLOW_RUN_STATE_SUCCEEDED\x10\x02\x12\x1d\n\x19WORKFLOW_RUN_STATE_FAILED\x10\x03\x12 \n\x1cWORKFLOW_RUN_STATE_CANCELLED\x10\x04*\xd1\x01\n\tStepState\x12\x1a\n\x16STEP_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12STEP_STATE_PENDING\x10\x01\x12\x15\n\x11STEP_STATE_QUEUED\x10\x02\x12\x16\n\x12STEP_STATE_RUNNING\x10\x03\x12\x18\n\x14STEP_STATE_SUCCEEDED\x10\x04\x12\x15\n\x11STEP_STATE_FAILED\x10\x05\x12\x18\n\x14STEP_STATE_CANCELLED\x10\x06\x12\x16\n\x12STEP_STATE_SKIPPED\x10\x07*\x85\x01\n\tPoolState\x12\x1a\n\x16POOL_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12POOL_STATE_RUNNING\x10\x01\x12\x17\n\x13POOL_STATE_DRAINING\x10\x02\x12\x16\n\x12POOL_STATE_STOPPED\x10\x03\x12\x13\n\x0fPOOL_STATE_LOST\x10\x04\x32\xe7\x15\n\x13OrchestratorService\x12I\n\x06Health\x12\x1e.orchestrator.v1.HealthRequest\x1a\x1f.orchestrator.v1.HealthResponse\x12U\n\nGetMetrics\x12\".orchestrator.v1.GetMetricsRequest\x1a#.orchestrator.v1.GetMetricsResponse\x12U\n\nSubmitTask\x12\".orchestrator.v1.SubmitTaskRequest\x1a#.orchestrator.v1.SubmitTaskResponse\x12X\n\x0bSubmitTasks\x12#.orchestrator.v1.SubmitTasksRequest\x1a$.orchestrator.v1.SubmitTasksResponse\x12S\n\rGetTaskStatus\x12%.orchestrator.v1.GetTaskStatusRequest\x1a\x1b.orchestrator.v1.TaskStatus\x12U\n\nCancelTask\x12\".orchestrator.v1.CancelTaskRequest\x1a#.orchestrator.v1.CancelTaskResponse\x12]\n\x11StreamTaskResults\x12).orchestrator.v1.StreamTaskResultsRequest\x1a\x1b.orchestrator.v1.TaskResult0\x01\x12\x61\n\x0e\x43reateWorkflow\x12&.orchestrator.v1.CreateWorkflowRequest\x1a\'.orchestrator.v1.CreateWorkflowResponse\x12g\n\x10StartWorkflowRun\x12(.orchestrator.v1.StartWorkflowRunRequest\x1a).orchestrator.v1.StartWorkflowRunResponse\x12m\n\x14StreamWorkflowStatus\x12,.orchestrator.v1.StreamWorkflowStatusRequest\x1a%.orchestrator.v1.WorkflowStatusUpdate0\x01\x12V\n\x0eGetWorkflowRun\x12&.orchestrator.v1.GetWorkflowRunRequest\x1a\x1c.orchestrator.v1.WorkflowRun\x12j\n\x11\x43\x61ncelWorkflowRun\x12).orchestrator.v1.CancelWorkflowRunRequest\x1a*.orchestrator.v1.CancelWorkflowRunResponse\x12R\n\x0cStreamEvents\x12$.orchestrator.v1.StreamEventsRequest\x1a\x1a.orchestrator.v1.TaskEvent0\x01\x12V\n\x0eGetClassLimits\x12&.orchestrator.v1.GetClassLimitsRequest\x1a\x1c.orchestrator.v1.ClassLimits\x12V\n\x0eSetClassLimits\x12&.orchestrator.v1.SetClassLimitsRequest\x1a\x1c.orchestrator.v1.ClassLimits\x12N\n\nPauseClass\x12\".orchestrator.v1.PauseClassRequest\x1a\x1c.orchestrator.v1.ClassLimits\x12P\n\x0bResumeClass\x12#.orchestrator.v1.ResumeClassRequest\x1a\x1c.orchestrator.v1.ClassLimits\x12R\n\tListTasks\x12!.orchestrator.v1.ListTasksRequest\x1a\".orchestrator.v1.ListTasksResponse\x12U\n\nRetryTasks\x12\".orchestrator.v1.RetryTasksRequest\x1a#.orchestrator.v1.RetryTasksResponse\x12U\n\nPurgeTasks\x12\".orchestrator.v1.PurgeTasksRequest\x1a#.orchestrator.v1.PurgeTasksResponse\x12M\n\x0bGetTaskLogs\x12#.orchestrator.v1.GetTaskLogsRequest\x1a\x19.orchestrator.v1.TaskLogs\x12X\n\x0eStreamTaskLogs\x12&.orchestrator.v1.StreamTaskLogsRequest\x1a\x1c.orchestrator.v1.TaskLogLine0\x01\x12S\n\x0e\x43reateSchedule\x12&.orchestrator.v1.CreateScheduleRequest\x1a\x19.orchestrator.v1.Schedule\x12M\n\x0bGetSchedule\x12#.orchestrator.v1.GetScheduleRequest\x1a\x19.orchestrator.v1.Schedule\x12^\n\rListSchedules\x12%.orchestrator.v1.ListSchedulesRequest\x1a&.orchestrator.v1.ListSchedulesResponse\x12S\n\x0eUpdateSchedule\x12&.orchestrator.v1.UpdateScheduleRequest\x1a\x19.orchestrator.v1.Schedule\x12\x61\n\x0e\x44\x65leteSchedule\x12&.orchestrator.v1.DeleteScheduleRequest\x1a\'.orchestrator.v1.DeleteScheduleResponse\x12R\n\tListPools\x12!.orchestrator.v1.ListPoolsRequest\x1a\".orchestrator.v1.ListPoolsResponse\x12R\n\tDrainPool\x12!.orchestrator.v1.DrainPoolRequest\x1a\".orchestrator.v1.DrainPoolResponse\x12U\n\nResumePool\x12\".orchestrator.v1.ResumePoolRequest\x1a#.orchestrator.v1.ResumePoolResponse\x12g\n\x10ListWorkflowRuns\x12(.orchestrator.v1.ListWorkflowRunsRequest\x1a).orchestrator.v1.ListWorkflowRunsResponseb\x06proto3')
+  serialized_pb=_b('\n\"orchestrator/v1/orchestrator.proto\x12\x0forchestrator.v1\x1a\x1egoogle/protobuf/wrappers.proto\"G\n\x07\x42\x61\x63koff\x12*\n\x04type\x18\x01 \x01(\x0e\x32\x1c.orchestrator.v1.BackoffType\x12\x10\n\x08\x64\x65lay_ms\x18\x02 \x01(\r\"\x1f\n\x0fHandlerExecutor\x12\x0c\n\x04name\x18\x01 \x01(\t\"\x85\x02\n\x0f\x43ommandExecutor\x12\x0c\n\x04\x61rgv\x18\x01 \x03(\t\x12\x36\n\x03\x65nv\x18\x02 \x03(\x0b\x32).orchestrator.v1.CommandExecutor.EnvEntry\x12\x0b\n\x03\x63wd\x18\x03 \x01(\t\x12\x0c\n\x04name\x18\x04 \x01(\t\x12\x38\n\x04\x61rgs\x18\x05 \x03(\x0b\x32*.orchestrator.v1.CommandExecutor.ArgsEntry\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a+\n\tArgsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\x98\x01\n\x0cHttpExecutor\x12\x0b\n\x03url\x18\x01 \x01(\t\x12\x0e\n\x06method\x18\x02 \x01(\t\x12;\n\x07headers\x18\x03 \x03(\x0b\x32*.orchestrator.v1.HttpExecutor.HeadersEntry\x1a.\n\x0cHeadersEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"\xbc\x02\n\x11\x43ontainerExecutor\x12\r\n\x05image\x18\x01 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x02 \x03(\t\x12\x38\n\x03\x65nv\x18\x03 \x03(\x0b\x32+.orchestrator.v1.ContainerExecutor.EnvEntry\x12\x13\n\x0bworking_dir\x18\x04 \x01(\t\x12\x12\n\ncpu_millis\x18\x05 \x01(\r\x12\x14\n\x0cmemory_bytes\x18\x06 \x01(\x04\x12\x12\n\npids_limit\x18\x07 \x01(\r\x12\x0c\n\x04user\x18\x08 \x01(\t\x12\x0f\n\x07network\x18\t \x01(\x08\x12/\n\x06mounts\x18\n \x03(\x0b\x32\x1f.orchestrator.v1.ContainerMount\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"M\n\x0e\x43ontainerMount\x12\x11\n\thost_path\x18\x01 \x01(\t\x12\x16\n\x0e\x63ontainer_path\x18\x02 \x01(\t\x12\x10\n\x08writable\x18\x03 \x01(\x08\"\xf4\x02\n\rSlurmExecutor\x12\x0e\n\x06script\x18\x01 \x01(\t\x12\x0f\n\x07\x63ommand\x18\x02 \x03(\t\x12\x11\n\tpartition\x18\x03 \x01(\t\x12\x0c\n\x04gres\x18\x04 \x01(\t\x12\x0c\n\x04\x63pus\x18\x05 \x01(\r\x12\x11\n\tmemory_mb\x18\x06 \x01(\x04\x12\x1a\n\x12time_limit_minutes\x18\x07 \x01(\r\x12\x34\n\x03\x65nv\x18\x08 \x03(\x0b\x32\'.orchestrator.v1.SlurmExecutor.EnvEntry\x12\x0c\n\x04name\x18\t \x01(\t\x12\x36\n\x04\x61rgs\x18\n \x03(\x0b\x32(.orchestrator.v1.SlurmExecutor.ArgsEntry\x12\x0f\n\x07\x61\x63\x63ount\x18\x0b \x01(\t\x1a*\n\x08\x45nvEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x1a+\n\tArgsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\".\n\x0eRunnerExecutor\x12\x0c\n\x04task\x18\x01 \x01(\t\x12\x0e\n\x06runner\x18\x02 \x01(\t\"\xcc\x02\n\x0c\x45xecutorSpec\x12\x33\n\x07handler\x18\x01 \x01(\x0b\x32 .orchestrator.v1.HandlerExecutorH\x00\x12\x33\n\x07\x63ommand\x18\x02 \x01(\x0b\x32 .orchestrator.v1.CommandExecutorH\x00\x12-\n\x04http\x18\x03 \x01(\x0b\x32\x1d.orchestrator.v1.HttpExecutorH\x00\x12\x37\n\tcontainer\x18\x04 \x01(\x0b\x32\".orchestrator.v1.ContainerExecutorH\x00\x12/\n\x05slurm\x18\x05 \x01(\x0b\x32\x1e.orchestrator.v1.SlurmExecutorH\x00\x12\x31\n\x06runner\x18\x06 \x01(\x0b\x32\x1f.orchestrator.v1.RunnerExecutorH\x00\x42\x06\n\x04kind\"\xd7\x02\n\x08TaskSpec\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x12\n\ntask_class\x18\x02 \x01(\t\x12\x37\n\x07payload\x18\x03 \x03(\x0b\x32&.orchestrator.v1.TaskSpec.PayloadEntry\x12\x10\n\x08priority\x18\x04 \x01(\x05\x12\x13\n\x0bworkflow_id\x18\x05 \x01(\t\x12\x14\n\x0cmax_attempts\x18\x06 \x01(\x05\x12)\n\x07\x62\x61\x63koff\x18\x07 \x01(\x0b\x32\x18.orchestrator.v1.Backoff\x12\x12\n\ntimeout_ms\x18\x08 \x01(\r\x12\x10\n\x08\x64\x65lay_ms\x18\t \x01(\r\x12/\n\x08\x65xecutor\x18\n \x01(\x0b\x32\x1d.orchestrator.v1.ExecutorSpec\x1a.\n\x0cPayloadEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"<\n\x11SubmitTaskRequest\x12\'\n\x04task\x18\x01 \x01(\x0b\x32\x19.orchestrator.v1.TaskSpec\"a\n\x12SubmitTaskResponse\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63reated\x18\x02 \x01(\x08\x12)\n\x05state\x18\x03 \x01(\x0e\x32\x1a.orchestrator.v1.TaskState\"V\n\x17SubmitTaskStreamRequest\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\'\n\x04task\x18\x02 \x01(\x0b\x32\x19.orchestrator.v1.TaskSpec\"\xa9\x01\n\x18SubmitTaskStreamResponse\x12\x12\n\nrequest_id\x18\x01 \x01(\x04\x12\x35\n\x06result\x18\x02 \x01(\x0b\x32#.orchestrator.v1.SubmitTaskResponseH\x00\x12\x37\n\x05\x65rror\x18\x03 \x01(\x0b\x32&.orchestrator.v1.SubmitTaskStreamErrorH\x00\x42\t\n\x07outcome\"]\n\x15SubmitTaskStreamError\x12\x0c\n\x04\x63ode\x18\x01 \x01(\x05\x12\x0f\n\x07message\x18\x02 \x01(\t\x12\x16\n\x0eretry_after_ms\x18\x03 \x01(\r\x12\r\n\x05\x66ield\x18\x04 \x01(\t\">\n\x12SubmitTasksRequest\x12(\n\x05tasks\x18\x01 \x03(\x0b\x32\x19.orchestrator.v1.TaskSpec\"K\n\x13SubmitTasksResponse\x12\x34\n\x07results\x18\x01 \x03(\x0b\x32#.orchestrator.v1.SubmitTaskResponse\"\'\n\x14GetTaskStatusRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\"\xb2\x03\n\nTaskStatus\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x12\n\ntask_class\x18\x02 \x01(\t\x12)\n\x05state\x18\x03 \x01(\x0e\x32\x1a.orchestrator.v1.TaskState\x12\x15\n\rattempts_made\x18\x04 \x01(\x05\x12\x14\n\x0cmax_attempts\x18\x05 \x01(\x05\x12\x13\n\x0bresult_json\x18\x06 \x01(\t\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x15\n\rprogress_json\x18\x08 \x01(\t\x12\x11\n\tworker_id\x18\t \x01(\t\x12\x17\n\x0fsubmitted_at_ms\x18\n \x01(\x03\x12\x15\n\rstarted_at_ms\x18\x0b \x01(\x03\x12\x16\n\x0e\x66inished_at_ms\x18\x0c \x01(\x03\x12\x13\n\x0bworkflow_id\x18\r \x01(\t\x12\x10\n\x08priority\x18\x0e \x01(\x05\x12\x13\n\x0bschedule_id\x18\x0f \x01(\t\x12\x15\n\rundeliverable\x18\x10 \x01(\t\x12-\n\x07\x66\x61ilure\x18\x11 \x01(\x0b\x32\x1c.orchestrator.v1.TaskFailure\x12\x0f\n\x07\x61ttempt\x18\x12 \x01(\x05\"\x94\x01\n\x0bTaskFailure\x12\x0f\n\x07message\x18\x01 \x01(\t\x12\x0c\n\x04kind\x18\x02 \x01(\t\x12.\n\texit_code\x18\x03 \x01(\x0b\x32\x1b.google.protobuf.Int32Value\x12\x0e\n\x06signal\x18\x04 \x01(\t\x12\x13\n\x0boutput_tail\x18\x05 \x01(\t\x12\x11\n\tretryable\x18\x06 \x01(\x08\"4\n\x11\x43\x61ncelTaskRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"P\n\x12\x43\x61ncelTaskResponse\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12)\n\x05state\x18\x02 \x01(\x0e\x32\x1a.orchestrator.v1.TaskState\"g\n\x0bTaskLogLine\x12\x0f\n\x07\x61ttempt\x18\x01 \x01(\x05\x12\r\n\x05\x61t_ms\x18\x02 \x01(\x03\x12*\n\x06stream\x18\x03 \x01(\x0e\x32\x1a.orchestrator.v1.LogStream\x12\x0c\n\x04text\x18\x04 \x01(\t\"L\n\x12GetTaskLogsRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12\x14\n\x0c\x61ll_attempts\x18\x03 \x01(\x08\"\xa9\x01\n\x08TaskLogs\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\x12+\n\x05lines\x18\x03 \x03(\x0b\x32\x1c.orchestrator.v1.TaskLogLine\x12\x11\n\ttruncated\x18\x04 \x01(\x08\x12\x10\n\x08\x61ttempts\x18\x05 \x03(\x05\x12)\n\x05state\x18\x06 \x01(\x0e\x32\x1a.orchestrator.v1.TaskState\"9\n\x15StreamTaskLogsRequest\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x02 \x01(\x05\"\x93\x01\n\x18StreamTaskResultsRequest\x12\x10\n\x08task_ids\x18\x01 \x03(\t\x12\x13\n\x0bworkflow_id\x18\x02 \x01(\t\x12\x12\n\ntask_class\x18\x03 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x04 \x01(\t\x12\x17\n\x0f\x63lose_when_done\x18\x05 \x01(\x08\x12\x13\n\x0bschedule_id\x18\x06 \x01(\t\"\xd1\x02\n\nTaskResult\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x12\n\ntask_class\x18\x03 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x04 \x01(\x05\x12)\n\x05state\x18\x05 \x01(\x0e\x32\x1a.orchestrator.v1.TaskState\x12\x13\n\x0bresult_json\x18\x06 \x01(\t\x12\r\n\x05\x65rror\x18\x07 \x01(\t\x12\x13\n\x0bworkflow_id\x18\x08 \x01(\t\x12\x11\n\tworker_id\x18\t \x01(\t\x12\x16\n\x0e\x66inished_at_ms\x18\n \x01(\x03\x12\x13\n\x0b\x64uration_ms\x18\x0b \x01(\x03\x12\x13\n\x0bschedule_id\x18\x0c \x01(\t\x12\x15\n\rundeliverable\x18\r \x01(\t\x12-\n\x07\x66\x61ilure\x18\x0e \x01(\x0b\x32\x1c.orchestrator.v1.TaskFailure\"\x86\x01\n\x13StreamEventsRequest\x12\r\n\x05types\x18\x01 \x03(\t\x12\x14\n\x0ctask_classes\x18\x02 \x03(\t\x12\x10\n\x08task_ids\x18\x03 \x03(\t\x12\x13\n\x0bworkflow_id\x18\x04 \x01(\t\x12\x0e\n\x06\x63ursor\x18\x05 \x01(\t\x12\x13\n\x0bschedule_id\x18\x06 \x01(\t\"\xf2\x01\n\tTaskEvent\x12\x0e\n\x06\x63ursor\x18\x01 \x01(\t\x12\x0c\n\x04type\x18\x02 \x01(\t\x12\x0f\n\x07task_id\x18\x03 \x01(\t\x12\x12\n\ntask_class\x18\x04 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x05 \x01(\x05\x12\x13\n\x0bworkflow_id\x18\x06 \x01(\t\x12\r\n\x05\x61t_ms\x18\x07 \x01(\x03\x12\x11\n\tworker_id\x18\x08 \x01(\t\x12\x0e\n\x06\x64\x65tail\x18\t \x01(\t\x12\x0f\n\x07step_id\x18\n \x01(\t\x12\r\n\x05state\x18\x0b \x01(\t\x12\x13\n\x0bschedule_id\x18\x0c \x01(\t\x12\x15\n\rundeliverable\x18\r \x01(\t\"\x9f\x01\n\x0b\x43lassLimits\x12\x12\n\ntask_class\x18\x01 \x01(\t\x12\x18\n\x10pool_concurrency\x18\x02 \x01(\x05\x12\x1a\n\x12global_concurrency\x18\x03 \x01(\x05\x12\x16\n\x0erate_limit_max\x18\x04 \x01(\x05\x12\x1e\n\x16rate_limit_duration_ms\x18\x05 \x01(\x05\x12\x0e\n\x06paused\x18\x06 \x01(\x08\"+\n\x15GetClassLimitsRequest\x12\x12\n\ntask_class\x18\x01 \x01(\t\"\x8d\x02\n\x15SetClassLimitsRequest\x12\x12\n\ntask_class\x18\x01 \x01(\t\x12\x35\n\x10pool_concurrency\x18\x02 \x01(\x0b\x32\x1b.google.protobuf.Int32Value\x12\x37\n\x12global_concurrency\x18\x03 \x01(\x0b\x32\x1b.google.protobuf.Int32Value\x12\x33\n\x0erate_limit_max\x18\x04 \x01(\x0b\x32\x1b.google.protobuf.Int32Value\x12;\n\x16rate_limit_duration_ms\x18\x05 \x01(\x0b\x32\x1b.google.protobuf.Int32Value\"\'\n\x11PauseClassRequest\x12\x12\n\ntask_class\x18\x01 \x01(\t\"(\n\x12ResumeClassRequest\x12\x12\n\ntask_class\x18\x01 \x01(\t\"\x0f\n\rHealthRequest\"_\n\x0f\x43omponentHealth\x12\x0c\n\x04name\x18\x01 \x01(\t\x12.\n\x06status\x18\x02 \x01(\x0e\x32\x1e.orchestrator.v1.ServingStatus\x12\x0e\n\x06\x64\x65tail\x18\x03 \x01(\t\"\x9a\x01\n\x0eHealthResponse\x12.\n\x06status\x18\x01 \x01(\x0e\x32\x1e.orchestrator.v1.ServingStatus\x12\x0f\n\x07version\x18\x02 \x01(\t\x12\x11\n\tuptime_ms\x18\x03 \x01(\x03\x12\x34\n\ncomponents\x18\x04 \x03(\x0b\x32 .orchestrator.v1.ComponentHealth\"\x13\n\x11GetMetricsRequest\"\xa0\x01\n\x12GetMetricsResponse\x12\x41\n\x07metrics\x18\x01 \x03(\x0b\x32\x30.orchestrator.v1.GetMetricsResponse.MetricsEntry\x12\x17\n\x0f\x63ollected_at_ms\x18\x02 \x01(\x03\x1a.\n\x0cMetricsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\x01:\x02\x38\x01\"\\\n\x0cWorkflowStep\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\'\n\x04task\x18\x02 \x01(\x0b\x32\x19.orchestrator.v1.TaskSpec\x12\x12\n\ndepends_on\x18\x03 \x03(\t\"\xa0\x01\n\x15\x43reateWorkflowRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12,\n\x05steps\x18\x02 \x03(\x0b\x32\x1d.orchestrator.v1.WorkflowStep\x12\x36\n\x0e\x66\x61ilure_policy\x18\x03 \x01(\x0e\x32\x1e.orchestrator.v1.FailurePolicy\x12\x13\n\x0b\x64\x65scription\x18\x04 \x01(\t\"7\n\x16\x43reateWorkflowResponse\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\"\xbd\x01\n\x17StartWorkflowRunRequest\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\x44\n\x06inputs\x18\x02 \x03(\x0b\x32\x34.orchestrator.v1.StartWorkflowRunRequest.InputsEntry\x12\x0e\n\x06run_id\x18\x03 \x01(\t\x12\x0f\n\x07version\x18\x04 \x01(\x05\x1a-\n\x0bInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\"~\n\x18StartWorkflowRunResponse\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0f\n\x07version\x18\x02 \x01(\x05\x12\x0f\n\x07\x63reated\x18\x03 \x01(\x08\x12\x30\n\x05state\x18\x04 \x01(\x0e\x32!.orchestrator.v1.WorkflowRunState\"\xe2\x01\n\x07StepRun\x12\x0f\n\x07step_id\x18\x01 \x01(\t\x12\x0f\n\x07task_id\x18\x02 \x01(\t\x12\x12\n\ntask_class\x18\x03 \x01(\t\x12)\n\x05state\x18\x04 \x01(\x0e\x32\x1a.orchestrator.v1.StepState\x12\x12\n\ndepends_on\x18\x05 \x03(\t\x12\x0f\n\x07\x61ttempt\x18\x06 \x01(\x05\x12\x13\n\x0bresult_json\x18\x07 \x01(\t\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12\x16\n\x0e\x66inished_at_ms\x18\t \x01(\x03\x12\x15\n\rstarted_at_ms\x18\n \x01(\x03\"\'\n\x15GetWorkflowRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\"\x85\x03\n\x0bWorkflowRun\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x15\n\rworkflow_name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x05\x12\x30\n\x05state\x18\x04 \x01(\x0e\x32!.orchestrator.v1.WorkflowRunState\x12\x36\n\x0e\x66\x61ilure_policy\x18\x05 \x01(\x0e\x32\x1e.orchestrator.v1.FailurePolicy\x12\x38\n\x06inputs\x18\x06 \x03(\x0b\x32(.orchestrator.v1.WorkflowRun.InputsEntry\x12\x15\n\rstarted_at_ms\x18\x07 \x01(\x03\x12\x16\n\x0e\x66inished_at_ms\x18\x08 \x01(\x03\x12\x13\n\x0bstop_reason\x18\t \x01(\t\x12\'\n\x05steps\x18\n \x03(\x0b\x32\x18.orchestrator.v1.StepRun\x1a-\n\x0bInputsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\":\n\x18\x43\x61ncelWorkflowRunRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0e\n\x06reason\x18\x02 \x01(\t\"]\n\x19\x43\x61ncelWorkflowRunResponse\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x30\n\x05state\x18\x02 \x01(\x0e\x32!.orchestrator.v1.WorkflowRunState\"?\n\x1bStreamWorkflowStatusRequest\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x10\n\x08run_only\x18\x02 \x01(\x08\"\x94\x02\n\x14WorkflowStatusUpdate\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x0f\n\x07step_id\x18\x02 \x01(\t\x12\x34\n\trun_state\x18\x03 \x01(\x0e\x32!.orchestrator.v1.WorkflowRunState\x12.\n\nstep_state\x18\x04 \x01(\x0e\x32\x1a.orchestrator.v1.StepState\x12\r\n\x05\x61t_ms\x18\x05 \x01(\x03\x12\x0f\n\x07task_id\x18\x06 \x01(\t\x12\x0f\n\x07\x61ttempt\x18\x07 \x01(\x05\x12\r\n\x05\x65rror\x18\x08 \x01(\t\x12\x13\n\x0bresult_json\x18\t \x01(\t\x12\x10\n\x08snapshot\x18\n \x01(\x08\x12\x0e\n\x06\x63ursor\x18\x0b \x01(\t\"\x9b\x01\n\nTaskFilter\x12\x14\n\x0ctask_classes\x18\x01 \x03(\t\x12*\n\x06states\x18\x02 \x03(\x0e\x32\x1a.orchestrator.v1.TaskState\x12\x13\n\x0bworkflow_id\x18\x03 \x01(\t\x12\x1a\n\x12submitted_since_ms\x18\x04 \x01(\x03\x12\x1a\n\x12submitted_until_ms\x18\x05 \x01(\x03\"f\n\x10ListTasksRequest\x12+\n\x06\x66ilter\x18\x01 \x01(\x0b\x32\x1b.orchestrator.v1.TaskFilter\x12\x11\n\tpage_size\x18\x02 \x01(\x05\x12\x12\n\npage_token\x18\x03 \x01(\t\"\xac\x02\n\x0bTaskSummary\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x12\n\ntask_class\x18\x02 \x01(\t\x12)\n\x05state\x18\x03 \x01(\x0e\x32\x1a.orchestrator.v1.TaskState\x12\x15\n\rattempts_made\x18\x04 \x01(\x05\x12\x14\n\x0cmax_attempts\x18\x05 \x01(\x05\x12\r\n\x05\x65rror\x18\x06 \x01(\t\x12\x13\n\x0bworkflow_id\x18\x07 \x01(\t\x12\x10\n\x08priority\x18\x08 \x01(\x05\x12\x11\n\tworker_id\x18\t \x01(\t\x12\x17\n\x0fsubmitted_at_ms\x18\n \x01(\x03\x12\x15\n\rstarted_at_ms\x18\x0b \x01(\x03\x12\x16\n\x0e\x66inished_at_ms\x18\x0c \x01(\x03\x12\x0f\n\x07\x61ttempt\x18\r \x01(\x05\"Y\n\x11ListTasksResponse\x12+\n\x05tasks\x18\x01 \x03(\x0b\x32\x1c.orchestrator.v1.TaskSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t\"\x81\x01\n\x11RetryTasksRequest\x12\x10\n\x08task_ids\x18\x01 \x03(\t\x12+\n\x06\x66ilter\x18\x02 \x01(\x0b\x32\x1b.orchestrator.v1.TaskFilter\x12-\n\x08\x61ttempts\x18\x03 \x01(\x0b\x32\x1b.google.protobuf.Int32Value\"<\n\nRetryError\x12\x0f\n\x07task_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ode\x18\x02 \x01(\t\x12\x0f\n\x07message\x18\x03 \x01(\t\"`\n\x12RetryTasksResponse\x12\x0f\n\x07retried\x18\x01 \x03(\t\x12+\n\x06\x65rrors\x18\x02 \x03(\x0b\x32\x1b.orchestrator.v1.RetryError\x12\x0c\n\x04more\x18\x03 \x01(\x08\"l\n\x11PurgeTasksRequest\x12\x15\n\rolder_than_ms\x18\x01 \x01(\x03\x12\x14\n\x0ctask_classes\x18\x02 \x03(\t\x12*\n\x06states\x18\x03 \x03(\x0e\x32\x1a.orchestrator.v1.TaskState\"%\n\x12PurgeTasksResponse\x12\x0f\n\x07removed\x18\x01 \x01(\x03\"\xb0\x01\n\x0cScheduleSpec\x12\x13\n\x0bschedule_id\x18\x01 \x01(\t\x12\x0c\n\x04\x63ron\x18\x02 \x01(\t\x12\n\n\x02tz\x18\x03 \x01(\t\x12\x10\n\x08\x65very_ms\x18\x04 \x01(\x03\x12\x13\n\x0bstart_at_ms\x18\x05 \x01(\x03\x12\x11\n\tend_at_ms\x18\x06 \x01(\x03\x12\'\n\x04task\x18\x07 \x01(\x0b\x32\x19.orchestrator.v1.TaskSpec\x12\x0e\n\x06paused\x18\x08 \x01(\x08\"\xab\x01\n\x08Schedule\x12+\n\x04spec\x18\x01 \x01(\x0b\x32\x1d.orchestrator.v1.ScheduleSpec\x12\x15\n\rcreated_at_ms\x18\x02 \x01(\x03\x12\x15\n\rupdated_at_ms\x18\x03 \x01(\x03\x12\x16\n\x0enext_run_at_ms\x18\x04 \x01(\x03\x12\x16\n\x0elast_run_at_ms\x18\x05 \x01(\x03\x12\x14\n\x0clast_task_id\x18\x06 \x01(\t\"H\n\x15\x43reateScheduleRequest\x12/\n\x08schedule\x18\x01 \x01(\x0b\x32\x1d.orchestrator.v1.ScheduleSpec\")\n\x12GetScheduleRequest\x12\x13\n\x0bschedule_id\x18\x01 \x01(\t\"\x16\n\x14ListSchedulesRequest\"E\n\x15ListSchedulesResponse\x12,\n\tschedules\x18\x01 \x03(\x0b\x32\x19.orchestrator.v1.Schedule\"H\n\x15UpdateScheduleRequest\x12/\n\x08schedule\x18\x01 \x01(\x0b\x32\x1d.orchestrator.v1.ScheduleSpec\",\n\x15\x44\x65leteScheduleRequest\x12\x13\n\x0bschedule_id\x18\x01 \x01(\t\"-\n\x16\x44\x65leteScheduleResponse\x12\x13\n\x0bschedule_id\x18\x01 \x01(\t\"\x12\n\x10ListPoolsRequest\"B\n\tPoolClass\x12\x12\n\ntask_class\x18\x01 \x01(\t\x12\x13\n\x0b\x63oncurrency\x18\x02 \x01(\x05\x12\x0c\n\x04\x62usy\x18\x03 \x01(\x05\"\xb5\x02\n\x04Pool\x12\x0f\n\x07pool_id\x18\x01 \x01(\t\x12)\n\x05state\x18\x02 \x01(\x0e\x32\x1a.orchestrator.v1.PoolState\x12\x0c\n\x04host\x18\x03 \x01(\t\x12\x0b\n\x03pid\x18\x04 \x01(\x05\x12\x0f\n\x07version\x18\x05 \x01(\t\x12+\n\x07\x63lasses\x18\x06 \x03(\x0b\x32\x1a.orchestrator.v1.PoolClass\x12\x0c\n\x04\x62usy\x18\x07 \x01(\x05\x12\x15\n\rstarted_at_ms\x18\x08 \x01(\x03\x12\x19\n\x11last_heartbeat_ms\x18\t \x01(\x03\x12\x10\n\x08\x64raining\x18\n \x01(\x08\x12\x19\n\x11\x65xit_when_drained\x18\x0b \x01(\x08\x12\x14\n\x0cmetrics_addr\x18\x0c \x01(\t\x12\x15\n\rstopped_at_ms\x18\r \x01(\x03\"9\n\x11ListPoolsResponse\x12$\n\x05pools\x18\x01 \x03(\x0b\x32\x15.orchestrator.v1.Pool\">\n\x10\x44rainPoolRequest\x12\x0f\n\x07pool_id\x18\x01 \x01(\t\x12\x19\n\x11\x65xit_when_drained\x18\x02 \x01(\x08\"5\n\x11\x44rainPoolResponse\x12\x0f\n\x07pool_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hanged\x18\x02 \x01(\x08\"$\n\x11ResumePoolRequest\x12\x0f\n\x07pool_id\x18\x01 \x01(\t\"6\n\x12ResumePoolResponse\x12\x0f\n\x07pool_id\x18\x01 \x01(\t\x12\x0f\n\x07\x63hanged\x18\x02 \x01(\x08\"\xbe\x01\n\x17ListWorkflowRunsRequest\x12\x15\n\rworkflow_name\x18\x01 \x01(\t\x12\x31\n\x06states\x18\x02 \x03(\x0e\x32!.orchestrator.v1.WorkflowRunState\x12\x18\n\x10started_since_ms\x18\x03 \x01(\x03\x12\x18\n\x10started_until_ms\x18\x04 \x01(\x03\x12\x11\n\tpage_size\x18\x05 \x01(\x05\x12\x12\n\npage_token\x18\x06 \x01(\t\"\xe5\x01\n\x12WorkflowRunSummary\x12\x0e\n\x06run_id\x18\x01 \x01(\t\x12\x15\n\rworkflow_name\x18\x02 \x01(\t\x12\x0f\n\x07version\x18\x03 \x01(\x05\x12\x30\n\x05state\x18\x04 \x01(\x0e\x32!.orchestrator.v1.WorkflowRunState\x12\x15\n\rstarted_at_ms\x18\x05 \x01(\x03\x12\x16\n\x0e\x66inished_at_ms\x18\x06 \x01(\x03\x12\x13\n\x0bstop_reason\x18\x07 \x01(\t\x12\r\n\x05steps\x18\x08 \x01(\x05\x12\x12\n\nopen_steps\x18\t \x01(\x05\"f\n\x18ListWorkflowRunsResponse\x12\x31\n\x04runs\x18\x01 \x03(\x0b\x32#.orchestrator.v1.WorkflowRunSummary\x12\x17\n\x0fnext_page_token\x18\x02 \x01(\t*a\n\x0b\x42\x61\x63koffType\x12\x1c\n\x18\x42\x41\x43KOFF_TYPE_UNSPECIFIED\x10\x00\x12\x16\n\x12\x42\x41\x43KOFF_TYPE_FIXED\x10\x01\x12\x1c\n\x18\x42\x41\x43KOFF_TYPE_EXPONENTIAL\x10\x02*\xbb\x01\n\tTaskState\x12\x1a\n\x16TASK_STATE_UNSPECIFIED\x10\x00\x12\x15\n\x11TASK_STATE_QUEUED\x10\x01\x12\x18\n\x14TASK_STATE_SCHEDULED\x10\x02\x12\x16\n\x12TASK_STATE_RUNNING\x10\x03\x12\x18\n\x14TASK_STATE_SUCCEEDED\x10\x04\x12\x15\n\x11TASK_STATE_FAILED\x10\x05\x12\x18\n\x14TASK_STATE_CANCELLED\x10\x06*\x80\x01\n\tLogStream\x12\x1a\n\x16LOG_STREAM_UNSPECIFIED\x10\x00\x12\x15\n\x11LOG_STREAM_STDOUT\x10\x01\x12\x15\n\x11LOG_STREAM_STDERR\x10\x02\x12\x12\n\x0eLOG_STREAM_LOG\x10\x03\x12\x15\n\x11LOG_STREAM_SYSTEM\x10\x04*\x88\x01\n\rServingStatus\x12\x1e\n\x1aSERVING_STATUS_UNSPECIFIED\x10\x00\x12\x1a\n\x16SERVING_STATUS_SERVING\x10\x01\x12\x1b\n\x17SERVING_STATUS_DEGRADED\x10\x02\x12\x1e\n\x1aSERVING_STATUS_NOT_SERVING\x10\x03*j\n\rFailurePolicy\x12\x1e\n\x1a\x46\x41ILURE_POLICY_UNSPECIFIED\x10\x00\x12\x1c\n\x18\x46\x41ILURE_POLICY_FAIL_FAST\x10\x01\x12\x1b\n\x17\x46\x41ILURE_POLICY_CONTINUE\x10\x02*\xb9\x01\n\x10WorkflowRunState\x12\"\n\x1eWORKFLOW_RUN_STATE_UNSPECIFIED\x10\x00\x12\x1e\n\x1aWORKFLOW_RUN_STATE_RUNNING\x10\x01\x12 \n\x1cWORKFLOW_RUN_STATE_SUCCEEDED\x10\x02\x12\x1d\n\x19WORKFLOW_RUN_STATE_FAILED\x10\x03\x12 \n\x1cWORKFLOW_RUN_STATE_CANCELLED\x10\x04*\xd1\x01\n\tStepState\x12\x1a\n\x16STEP_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12STEP_STATE_PENDING\x10\x01\x12\x15\n\x11STEP_STATE_QUEUED\x10\x02\x12\x16\n\x12STEP_STATE_RUNNING\x10\x03\x12\x18\n\x14STEP_STATE_SUCCEEDED\x10\x04\x12\x15\n\x11STEP_STATE_FAILED\x10\x05\x12\x18\n\x14STEP_STATE_CANCELLED\x10\x06\x12\x16\n\x12STEP_STATE_SKIPPED\x10\x07*\x85\x01\n\tPoolState\x12\x1a\n\x16POOL_STATE_UNSPECIFIED\x10\x00\x12\x16\n\x12POOL_STATE_RUNNING\x10\x01\x12\x17\n\x13POOL_STATE_DRAINING\x10\x02\x12\x16\n\x12POOL_STATE_STOPPED\x10\x03\x12\x13\n\x0fPOOL_STATE_LOST\x10\x04\x32\xd4\x16\n\x13OrchestratorService\x12I\n\x06Health\x12\x1e.orchestrator.v1.HealthRequest\x1a\x1f.orchestrator.v1.HealthResponse\x12U\n\nGetMetrics\x12\".orchestrator.v1.GetMetricsRequest\x1a#.orchestrator.v1.GetMetricsResponse\x12U\n\nSubmitTask\x12\".orchestrator.v1.SubmitTaskRequest\x1a#.orchestrator.v1.SubmitTaskResponse\x12X\n\x0bSubmitTasks\x12#.orchestrator.v1.SubmitTasksRequest\x1a$.orchestrator.v1.SubmitTasksResponse\x12k\n\x10SubmitTaskStream\x12(.orchestrator.v1.SubmitTaskStreamRequest\x1a).orchestrator.v1.SubmitTaskStreamResponse(\x01\x30\x01\x12S\n\rGetTaskStatus\x12%.orchestrator.v1.GetTaskStatusRequest\x1a\x1b.orchestrator.v1.TaskStatus\x12U\n\nCancelTask\x12\".orchestrator.v1.CancelTaskRequest\x1a#.orchestrator.v1.CancelTaskResponse\x12]\n\x11StreamTaskResults\x12).orchestrator.v1.StreamTaskResultsRequest\x1a\x1b.orchestrator.v1.TaskResult0\x01\x12\x61\n\x0e\x43reateWorkflow\x12&.orchestrator.v1.CreateWorkflowRequest\x1a\'.orchestrator.v1.CreateWorkflowResponse\x12g\n\x10StartWorkflowRun\x12(.orchestrator.v1.StartWorkflowRunRequest\x1a).orchestrator.v1.StartWorkflowRunResponse\x12m\n\x14StreamWorkflowStatus\x12,.orchestrator.v1.StreamWorkflowStatusRequest\x1a%.orchestrator.v1.WorkflowStatusUpdate0\x01\x12V\n\x0eGetWorkflowRun\x12&.orchestrator.v1.GetWorkflowRunRequest\x1a\x1c.orchestrator.v1.WorkflowRun\x12j\n\x11\x43\x61ncelWorkflowRun\x12).orchestrator.v1.CancelWorkflowRunRequest\x1a*.orchestrator.v1.CancelWorkflowRunResponse\x12R\n\x0cStreamEvents\x12$.orchestrator.v1.StreamEventsRequest\x1a\x1a.orchestrator.v1.TaskEvent0\x01\x12V\n\x0eGetClassLimits\x12&.orchestrator.v1.GetClassLimitsRequest\x1a\x1c.orchestrator.v1.ClassLimits\x12V\n\x0eSetClassLimits\x12&.orchestrator.v1.SetClassLimitsRequest\x1a\x1c.orchestrator.v1.ClassLimits\x12N\n\nPauseClass\x12\".orchestrator.v1.PauseClassRequest\x1a\x1c.orchestrator.v1.ClassLimits\x12P\n\x0bResumeClass\x12#.orchestrator.v1.ResumeClassRequest\x1a\x1c.orchestrator.v1.ClassLimits\x12R\n\tListTasks\x12!.orchestrator.v1.ListTasksRequest\x1a\".orchestrator.v1.ListTasksResponse\x12U\n\nRetryTasks\x12\".orchestrator.v1.RetryTasksRequest\x1a#.orchestrator.v1.RetryTasksResponse\x12U\n\nPurgeTasks\x12\".orchestrator.v1.PurgeTasksRequest\x1a#.orchestrator.v1.PurgeTasksResponse\x12M\n\x0bGetTaskLogs\x12#.orchestrator.v1.GetTaskLogsRequest\x1a\x19.orchestrator.v1.TaskLogs\x12X\n\x0eStreamTaskLogs\x12&.orchestrator.v1.StreamTaskLogsRequest\x1a\x1c.orchestrator.v1.TaskLogLine0\x01\x12S\n\x0e\x43reateSchedule\x12&.orchestrator.v1.CreateScheduleRequest\x1a\x19.orchestrator.v1.Schedule\x12M\n\x0bGetSchedule\x12#.orchestrator.v1.GetScheduleRequest\x1a\x19.orchestrator.v1.Schedule\x12^\n\rListSchedules\x12%.orchestrator.v1.ListSchedulesRequest\x1a&.orchestrator.v1.ListSchedulesResponse\x12S\n\x0eUpdateSchedule\x12&.orchestrator.v1.UpdateScheduleRequest\x1a\x19.orchestrator.v1.Schedule\x12\x61\n\x0e\x44\x65leteSchedule\x12&.orchestrator.v1.DeleteScheduleRequest\x1a\'.orchestrator.v1.DeleteScheduleResponse\x12R\n\tListPools\x12!.orchestrator.v1.ListPoolsRequest\x1a\".orchestrator.v1.ListPoolsResponse\x12R\n\tDrainPool\x12!.orchestrator.v1.DrainPoolRequest\x1a\".orchestrator.v1.DrainPoolResponse\x12U\n\nResumePool\x12\".orchestrator.v1.ResumePoolRequest\x1a#.orchestrator.v1.ResumePoolResponse\x12g\n\x10ListWorkflowRuns\x12(.orchestrator.v1.ListWorkflowRunsRequest\x1a).orchestrator.v1.ListWorkflowRunsResponseb\x06proto3')
   ,
   dependencies=[google_dot_protobuf_dot_wrappers__pb2.DESCRIPTOR,])
 
@@ -46,8 +46,8 @@ _BACKOFFTYPE = _descriptor.EnumDescriptor(
   ],
   containing_type=None,
   options=None,
-  serialized_start=10309,
-  serialized_end=10406,
+  serialized_start=10664,
+  serialized_end=10761,
 )
 _sym_db.RegisterEnumDescriptor(_BACKOFFTYPE)
 
@@ -89,8 +89,8 @@ _TASKSTATE = _descriptor.EnumDescriptor(
   ],
   containing_type=None,
   options=None,
-  serialized_start=10409,
-  serialized_end=10596,
+  serialized_start=10764,
+  serialized_end=10951,
 )
 _sym_db.RegisterEnumDescriptor(_TASKSTATE)
 
@@ -124,8 +124,8 @@ _LOGSTREAM = _descriptor.EnumDescriptor(
   ],
   containing_type=None,
   options=None,
-  serialized_start=10599,
-  serialized_end=10727,
+  serialized_start=10954,
+  serialized_end=11082,
 )
 _sym_db.RegisterEnumDescriptor(_LOGSTREAM)
 
@@ -155,8 +155,8 @@ _SERVINGSTATUS = _descriptor.EnumDescriptor(
   ],
   containing_type=None,
   options=None,
-  serialized_start=10730,
-  serialized_end=10866,
+  serialized_start=11085,
+  serialized_end=11221,
 )
 _sym_db.RegisterEnumDescriptor(_SERVINGSTATUS)
 
@@ -182,8 +182,8 @@ _FAILUREPOLICY = _descriptor.EnumDescriptor(
   ],
   containing_type=None,
   options=None,
-  serialized_start=10868,
-  serialized_end=10974,
+  serialized_start=11223,
+  serialized_end=11329,
 )
 _sym_db.RegisterEnumDescriptor(_FAILUREPOLICY)
 
@@ -217,8 +217,8 @@ _WORKFLOWRUNSTATE = _descriptor.EnumDescriptor(
   ],
   containing_type=None,
   options=None,
-  serialized_start=10977,
-  serialized_end=11162,
+  serialized_start=11332,
+  serialized_end=11517,
 )
 _sym_db.RegisterEnumDescriptor(_WORKFLOWRUNSTATE)
 
@@ -264,8 +264,8 @@ _STEPSTATE = _descriptor.EnumDescriptor(
   ],
   containing_type=None,
   options=None,
-  serialized_start=11165,
-  serialized_end=11374,
+  serialized_start=11520,
+  serialized_end=11729,
 )
 _sym_db.RegisterEnumDescriptor(_STEPSTATE)
 
@@ -299,8 +299,8 @@ _POOLSTATE = _descriptor.EnumDescriptor(
   ],
   containing_type=None,
   options=None,
-  serialized_start=11377,
-  serialized_end=11510,
+  serialized_start=11732,
+  serialized_end=11865,
 )
 _sym_db.RegisterEnumDescriptor(_POOLSTATE)
 
@@ -1297,6 +1297,144 @@ _SUBMITTASKRESPONSE = _descriptor.Descriptor(
 )
 
 
+_SUBMITTASKSTREAMREQUEST = _descriptor.Descriptor(
+  name='SubmitTaskStreamRequest',
+  full_name='orchestrator.v1.SubmitTaskStreamRequest',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='request_id', full_name='orchestrator.v1.SubmitTaskStreamRequest.request_id', index=0,
+      number=1, type=4, cpp_type=4, label=1,
+      has_default_value=False, default_value=0,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='task', full_name='orchestrator.v1.SubmitTaskStreamRequest.task', index=1,
+      number=2, type=11, cpp_type=10, label=1,
+      has_default_value=False, default_value=None,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=2275,
+  serialized_end=2361,
+)
+
+
+_SUBMITTASKSTREAMRESPONSE = _descriptor.Descriptor(
+  name='SubmitTaskStreamResponse',
+  full_name='orchestrator.v1.SubmitTaskStreamResponse',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='request_id', full_name='orchestrator.v1.SubmitTaskStreamResponse.request_id', index=0,
+      number=1, type=4, cpp_type=4, label=1,
+      has_default_value=False, default_value=0,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='result', full_name='orchestrator.v1.SubmitTaskStreamResponse.result', index=1,
+      number=2, type=11, cpp_type=10, label=1,
+      has_default_value=False, default_value=None,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='error', full_name='orchestrator.v1.SubmitTaskStreamResponse.error', index=2,
+      number=3, type=11, cpp_type=10, label=1,
+      has_default_value=False, default_value=None,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+    _descriptor.OneofDescriptor(
+      name='outcome', full_name='orchestrator.v1.SubmitTaskStreamResponse.outcome',
+      index=0, containing_type=None, fields=[]),
+  ],
+  serialized_start=2364,
+  serialized_end=2533,
+)
+
+
+_SUBMITTASKSTREAMERROR = _descriptor.Descriptor(
+  name='SubmitTaskStreamError',
+  full_name='orchestrator.v1.SubmitTaskStreamError',
+  filename=None,
+  file=DESCRIPTOR,
+  containing_type=None,
+  fields=[
+    _descriptor.FieldDescriptor(
+      name='code', full_name='orchestrator.v1.SubmitTaskStreamError.code', index=0,
+      number=1, type=5, cpp_type=1, label=1,
+      has_default_value=False, default_value=0,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='message', full_name='orchestrator.v1.SubmitTaskStreamError.message', index=1,
+      number=2, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='retry_after_ms', full_name='orchestrator.v1.SubmitTaskStreamError.retry_after_ms', index=2,
+      number=3, type=13, cpp_type=3, label=1,
+      has_default_value=False, default_value=0,
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+    _descriptor.FieldDescriptor(
+      name='field', full_name='orchestrator.v1.SubmitTaskStreamError.field', index=3,
+      number=4, type=9, cpp_type=9, label=1,
+      has_default_value=False, default_value=_b("").decode('utf-8'),
+      message_type=None, enum_type=None, containing_type=None,
+      is_extension=False, extension_scope=None,
+      options=None, file=DESCRIPTOR),
+  ],
+  extensions=[
+  ],
+  nested_types=[],
+  enum_types=[
+  ],
+  options=None,
+  is_extendable=False,
+  syntax='proto3',
+  extension_ranges=[],
+  oneofs=[
+  ],
+  serialized_start=2535,
+  serialized_end=2628,
+)
+
+
 _SUBMITTASKSREQUEST = _descriptor.Descriptor(
   name='SubmitTasksRequest',
   full_name='orchestrator.v1.SubmitTasksRequest',
@@ -1323,8 +1461,8 @@ _SUBMITTASKSREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=2275,
-  serialized_end=2337,
+  serialized_start=2630,
+  serialized_end=2692,
 )
 
 
@@ -1354,8 +1492,8 @@ _SUBMITTASKSRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=2339,
-  serialized_end=2414,
+  serialized_start=2694,
+  serialized_end=2769,
 )
 
 
@@ -1385,8 +1523,8 @@ _GETTASKSTATUSREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=2416,
-  serialized_end=2455,
+  serialized_start=2771,
+  serialized_end=2810,
 )
 
 
@@ -1535,8 +1673,8 @@ _TASKSTATUS = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=2458,
-  serialized_end=2892,
+  serialized_start=2813,
+  serialized_end=3247,
 )
 
 
@@ -1601,8 +1739,8 @@ _TASKFAILURE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=2895,
-  serialized_end=3043,
+  serialized_start=3250,
+  serialized_end=3398,
 )
 
 
@@ -1639,8 +1777,8 @@ _CANCELTASKREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3045,
-  serialized_end=3097,
+  serialized_start=3400,
+  serialized_end=3452,
 )
 
 
@@ -1677,8 +1815,8 @@ _CANCELTASKRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3099,
-  serialized_end=3179,
+  serialized_start=3454,
+  serialized_end=3534,
 )
 
 
@@ -1729,8 +1867,8 @@ _TASKLOGLINE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3181,
-  serialized_end=3284,
+  serialized_start=3536,
+  serialized_end=3639,
 )
 
 
@@ -1774,8 +1912,8 @@ _GETTASKLOGSREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3286,
-  serialized_end=3362,
+  serialized_start=3641,
+  serialized_end=3717,
 )
 
 
@@ -1840,8 +1978,8 @@ _TASKLOGS = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3365,
-  serialized_end=3534,
+  serialized_start=3720,
+  serialized_end=3889,
 )
 
 
@@ -1878,8 +2016,8 @@ _STREAMTASKLOGSREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3536,
-  serialized_end=3593,
+  serialized_start=3891,
+  serialized_end=3948,
 )
 
 
@@ -1944,8 +2082,8 @@ _STREAMTASKRESULTSREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3596,
-  serialized_end=3743,
+  serialized_start=3951,
+  serialized_end=4098,
 )
 
 
@@ -2066,8 +2204,8 @@ _TASKRESULT = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=3746,
-  serialized_end=4083,
+  serialized_start=4101,
+  serialized_end=4438,
 )
 
 
@@ -2132,8 +2270,8 @@ _STREAMEVENTSREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4086,
-  serialized_end=4220,
+  serialized_start=4441,
+  serialized_end=4575,
 )
 
 
@@ -2247,8 +2385,8 @@ _TASKEVENT = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4223,
-  serialized_end=4465,
+  serialized_start=4578,
+  serialized_end=4820,
 )
 
 
@@ -2313,8 +2451,8 @@ _CLASSLIMITS = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4468,
-  serialized_end=4627,
+  serialized_start=4823,
+  serialized_end=4982,
 )
 
 
@@ -2344,8 +2482,8 @@ _GETCLASSLIMITSREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4629,
-  serialized_end=4672,
+  serialized_start=4984,
+  serialized_end=5027,
 )
 
 
@@ -2403,8 +2541,8 @@ _SETCLASSLIMITSREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4675,
-  serialized_end=4944,
+  serialized_start=5030,
+  serialized_end=5299,
 )
 
 
@@ -2434,8 +2572,8 @@ _PAUSECLASSREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4946,
-  serialized_end=4985,
+  serialized_start=5301,
+  serialized_end=5340,
 )
 
 
@@ -2465,8 +2603,8 @@ _RESUMECLASSREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=4987,
-  serialized_end=5027,
+  serialized_start=5342,
+  serialized_end=5382,
 )
 
 
@@ -2489,8 +2627,8 @@ _HEALTHREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5029,
-  serialized_end=5044,
+  serialized_start=5384,
+  serialized_end=5399,
 )
 
 
@@ -2534,8 +2672,8 @@ _COMPONENTHEALTH = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5046,
-  serialized_end=5141,
+  serialized_start=5401,
+  serialized_end=5496,
 )
 
 
@@ -2586,8 +2724,8 @@ _HEALTHRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5144,
-  serialized_end=5298,
+  serialized_start=5499,
+  serialized_end=5653,
 )
 
 
@@ -2610,8 +2748,8 @@ _GETMETRICSREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5300,
-  serialized_end=5319,
+  serialized_start=5655,
+  serialized_end=5674,
 )
 
 
@@ -2648,8 +2786,8 @@ _GETMETRICSRESPONSE_METRICSENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5436,
-  serialized_end=5482,
+  serialized_start=5791,
+  serialized_end=5837,
 )
 
 _GETMETRICSRESPONSE = _descriptor.Descriptor(
@@ -2685,8 +2823,8 @@ _GETMETRICSRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5322,
-  serialized_end=5482,
+  serialized_start=5677,
+  serialized_end=5837,
 )
 
 
@@ -2730,8 +2868,8 @@ _WORKFLOWSTEP = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5484,
-  serialized_end=5576,
+  serialized_start=5839,
+  serialized_end=5931,
 )
 
 
@@ -2782,8 +2920,8 @@ _CREATEWORKFLOWREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5579,
-  serialized_end=5739,
+  serialized_start=5934,
+  serialized_end=6094,
 )
 
 
@@ -2820,8 +2958,8 @@ _CREATEWORKFLOWRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5741,
-  serialized_end=5796,
+  serialized_start=6096,
+  serialized_end=6151,
 )
 
 
@@ -2858,8 +2996,8 @@ _STARTWORKFLOWRUNREQUEST_INPUTSENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5943,
-  serialized_end=5988,
+  serialized_start=6298,
+  serialized_end=6343,
 )
 
 _STARTWORKFLOWRUNREQUEST = _descriptor.Descriptor(
@@ -2909,8 +3047,8 @@ _STARTWORKFLOWRUNREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5799,
-  serialized_end=5988,
+  serialized_start=6154,
+  serialized_end=6343,
 )
 
 
@@ -2961,8 +3099,8 @@ _STARTWORKFLOWRUNRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5990,
-  serialized_end=6116,
+  serialized_start=6345,
+  serialized_end=6471,
 )
 
 
@@ -3055,8 +3193,8 @@ _STEPRUN = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=6119,
-  serialized_end=6345,
+  serialized_start=6474,
+  serialized_end=6700,
 )
 
 
@@ -3086,8 +3224,8 @@ _GETWORKFLOWRUNREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=6347,
-  serialized_end=6386,
+  serialized_start=6702,
+  serialized_end=6741,
 )
 
 
@@ -3124,8 +3262,8 @@ _WORKFLOWRUN_INPUTSENTRY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=5943,
-  serialized_end=5988,
+  serialized_start=6298,
+  serialized_end=6343,
 )
 
 _WORKFLOWRUN = _descriptor.Descriptor(
@@ -3217,8 +3355,8 @@ _WORKFLOWRUN = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=6389,
-  serialized_end=6778,
+  serialized_start=6744,
+  serialized_end=7133,
 )
 
 
@@ -3255,8 +3393,8 @@ _CANCELWORKFLOWRUNREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=6780,
-  serialized_end=6838,
+  serialized_start=7135,
+  serialized_end=7193,
 )
 
 
@@ -3293,8 +3431,8 @@ _CANCELWORKFLOWRUNRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=6840,
-  serialized_end=6933,
+  serialized_start=7195,
+  serialized_end=7288,
 )
 
 
@@ -3331,8 +3469,8 @@ _STREAMWORKFLOWSTATUSREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=6935,
-  serialized_end=6998,
+  serialized_start=7290,
+  serialized_end=7353,
 )
 
 
@@ -3432,8 +3570,8 @@ _WORKFLOWSTATUSUPDATE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=7001,
-  serialized_end=7277,
+  serialized_start=7356,
+  serialized_end=7632,
 )
 
 
@@ -3491,8 +3629,8 @@ _TASKFILTER = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=7280,
-  serialized_end=7435,
+  serialized_start=7635,
+  serialized_end=7790,
 )
 
 
@@ -3536,8 +3674,8 @@ _LISTTASKSREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=7437,
-  serialized_end=7539,
+  serialized_start=7792,
+  serialized_end=7894,
 )
 
 
@@ -3651,8 +3789,8 @@ _TASKSUMMARY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=7542,
-  serialized_end=7842,
+  serialized_start=7897,
+  serialized_end=8197,
 )
 
 
@@ -3689,8 +3827,8 @@ _LISTTASKSRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=7844,
-  serialized_end=7933,
+  serialized_start=8199,
+  serialized_end=8288,
 )
 
 
@@ -3734,8 +3872,8 @@ _RETRYTASKSREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=7936,
-  serialized_end=8065,
+  serialized_start=8291,
+  serialized_end=8420,
 )
 
 
@@ -3779,8 +3917,8 @@ _RETRYERROR = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=8067,
-  serialized_end=8127,
+  serialized_start=8422,
+  serialized_end=8482,
 )
 
 
@@ -3824,8 +3962,8 @@ _RETRYTASKSRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=8129,
-  serialized_end=8225,
+  serialized_start=8484,
+  serialized_end=8580,
 )
 
 
@@ -3869,8 +4007,8 @@ _PURGETASKSREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=8227,
-  serialized_end=8335,
+  serialized_start=8582,
+  serialized_end=8690,
 )
 
 
@@ -3900,8 +4038,8 @@ _PURGETASKSRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=8337,
-  serialized_end=8374,
+  serialized_start=8692,
+  serialized_end=8729,
 )
 
 
@@ -3980,8 +4118,8 @@ _SCHEDULESPEC = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=8377,
-  serialized_end=8553,
+  serialized_start=8732,
+  serialized_end=8908,
 )
 
 
@@ -4046,8 +4184,8 @@ _SCHEDULE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=8556,
-  serialized_end=8727,
+  serialized_start=8911,
+  serialized_end=9082,
 )
 
 
@@ -4077,8 +4215,8 @@ _CREATESCHEDULEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=8729,
-  serialized_end=8801,
+  serialized_start=9084,
+  serialized_end=9156,
 )
 
 
@@ -4108,8 +4246,8 @@ _GETSCHEDULEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=8803,
-  serialized_end=8844,
+  serialized_start=9158,
+  serialized_end=9199,
 )
 
 
@@ -4132,8 +4270,8 @@ _LISTSCHEDULESREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=8846,
-  serialized_end=8868,
+  serialized_start=9201,
+  serialized_end=9223,
 )
 
 
@@ -4163,8 +4301,8 @@ _LISTSCHEDULESRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=8870,
-  serialized_end=8939,
+  serialized_start=9225,
+  serialized_end=9294,
 )
 
 
@@ -4194,8 +4332,8 @@ _UPDATESCHEDULEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=8941,
-  serialized_end=9013,
+  serialized_start=9296,
+  serialized_end=9368,
 )
 
 
@@ -4225,8 +4363,8 @@ _DELETESCHEDULEREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=9015,
-  serialized_end=9059,
+  serialized_start=9370,
+  serialized_end=9414,
 )
 
 
@@ -4256,8 +4394,8 @@ _DELETESCHEDULERESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=9061,
-  serialized_end=9106,
+  serialized_start=9416,
+  serialized_end=9461,
 )
 
 
@@ -4280,8 +4418,8 @@ _LISTPOOLSREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=9108,
-  serialized_end=9126,
+  serialized_start=9463,
+  serialized_end=9481,
 )
 
 
@@ -4325,8 +4463,8 @@ _POOLCLASS = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=9128,
-  serialized_end=9194,
+  serialized_start=9483,
+  serialized_end=9549,
 )
 
 
@@ -4440,8 +4578,8 @@ _POOL = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=9197,
-  serialized_end=9506,
+  serialized_start=9552,
+  serialized_end=9861,
 )
 
 
@@ -4471,8 +4609,8 @@ _LISTPOOLSRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=9508,
-  serialized_end=9565,
+  serialized_start=9863,
+  serialized_end=9920,
 )
 
 
@@ -4509,8 +4647,8 @@ _DRAINPOOLREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=9567,
-  serialized_end=9629,
+  serialized_start=9922,
+  serialized_end=9984,
 )
 
 
@@ -4547,8 +4685,8 @@ _DRAINPOOLRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=9631,
-  serialized_end=9684,
+  serialized_start=9986,
+  serialized_end=10039,
 )
 
 
@@ -4578,8 +4716,8 @@ _RESUMEPOOLREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=9686,
-  serialized_end=9722,
+  serialized_start=10041,
+  serialized_end=10077,
 )
 
 
@@ -4616,8 +4754,8 @@ _RESUMEPOOLRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=9724,
-  serialized_end=9778,
+  serialized_start=10079,
+  serialized_end=10133,
 )
 
 
@@ -4682,8 +4820,8 @@ _LISTWORKFLOWRUNSREQUEST = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=9781,
-  serialized_end=9971,
+  serialized_start=10136,
+  serialized_end=10326,
 )
 
 
@@ -4769,8 +4907,8 @@ _WORKFLOWRUNSUMMARY = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=9974,
-  serialized_end=10203,
+  serialized_start=10329,
+  serialized_end=10558,
 )
 
 
@@ -4807,8 +4945,8 @@ _LISTWORKFLOWRUNSRESPONSE = _descriptor.Descriptor(
   extension_ranges=[],
   oneofs=[
   ],
-  serialized_start=10205,
-  serialized_end=10307,
+  serialized_start=10560,
+  serialized_end=10662,
 )
 
 _BACKOFF.fields_by_name['type'].enum_type = _BACKOFFTYPE
@@ -4855,6 +4993,15 @@ _TASKSPEC.fields_by_name['backoff'].message_type = _BACKOFF
 _TASKSPEC.fields_by_name['executor'].message_type = _EXECUTORSPEC
 _SUBMITTASKREQUEST.fields_by_name['task'].message_type = _TASKSPEC
 _SUBMITTASKRESPONSE.fields_by_name['state'].enum_type = _TASKSTATE
+_SUBMITTASKSTREAMREQUEST.fields_by_name['task'].message_type = _TASKSPEC
+_SUBMITTASKSTREAMRESPONSE.fields_by_name['result'].message_type = _SUBMITTASKRESPONSE
+_SUBMITTASKSTREAMRESPONSE.fields_by_name['error'].message_type = _SUBMITTASKSTREAMERROR
+_SUBMITTASKSTREAMRESPONSE.oneofs_by_name['outcome'].fields.append(
+  _SUBMITTASKSTREAMRESPONSE.fields_by_name['result'])
+_SUBMITTASKSTREAMRESPONSE.fields_by_name['result'].containing_oneof = _SUBMITTASKSTREAMRESPONSE.oneofs_by_name['outcome']
+_SUBMITTASKSTREAMRESPONSE.oneofs_by_name['outcome'].fields.append(
+  _SUBMITTASKSTREAMRESPONSE.fields_by_name['error'])
+_SUBMITTASKSTREAMRESPONSE.fields_by_name['error'].containing_oneof = _SUBMITTASKSTREAMRESPONSE.oneofs_by_name['outcome']
 _SUBMITTASKSREQUEST.fields_by_name['tasks'].message_type = _TASKSPEC
 _SUBMITTASKSRESPONSE.fields_by_name['results'].message_type = _SUBMITTASKRESPONSE
 _TASKSTATUS.fields_by_name['state'].enum_type = _TASKSTATE
@@ -4921,6 +5068,9 @@ DESCRIPTOR.message_types_by_name['ExecutorSpec'] = _EXECUTORSPEC
 DESCRIPTOR.message_types_by_name['TaskSpec'] = _TASKSPEC
 DESCRIPTOR.message_types_by_name['SubmitTaskRequest'] = _SUBMITTASKREQUEST
 DESCRIPTOR.message_types_by_name['SubmitTaskResponse'] = _SUBMITTASKRESPONSE
+DESCRIPTOR.message_types_by_name['SubmitTaskStreamRequest'] = _SUBMITTASKSTREAMREQUEST
+DESCRIPTOR.message_types_by_name['SubmitTaskStreamResponse'] = _SUBMITTASKSTREAMRESPONSE
+DESCRIPTOR.message_types_by_name['SubmitTaskStreamError'] = _SUBMITTASKSTREAMERROR
 DESCRIPTOR.message_types_by_name['SubmitTasksRequest'] = _SUBMITTASKSREQUEST
 DESCRIPTOR.message_types_by_name['SubmitTasksResponse'] = _SUBMITTASKSRESPONSE
 DESCRIPTOR.message_types_by_name['GetTaskStatusRequest'] = _GETTASKSTATUSREQUEST
@@ -5136,6 +5286,27 @@ SubmitTaskResponse = _reflection.GeneratedProtocolMessageType('SubmitTaskRespons
   # @@protoc_insertion_point(class_scope:orchestrator.v1.SubmitTaskResponse)
   ))
 _sym_db.RegisterMessage(SubmitTaskResponse)
+
+SubmitTaskStreamRequest = _reflection.GeneratedProtocolMessageType('SubmitTaskStreamRequest', (_message.Message,), dict(
+  DESCRIPTOR = _SUBMITTASKSTREAMREQUEST,
+  __module__ = 'orchestrator.v1.orchestrator_pb2'
+  # @@protoc_insertion_point(class_scope:orchestrator.v1.SubmitTaskStreamRequest)
+  ))
+_sym_db.RegisterMessage(SubmitTaskStreamRequest)
+
+SubmitTaskStreamResponse = _reflection.GeneratedProtocolMessageType('SubmitTaskStreamResponse', (_message.Message,), dict(
+  DESCRIPTOR = _SUBMITTASKSTREAMRESPONSE,
+  __module__ = 'orchestrator.v1.orchestrator_pb2'
+  # @@protoc_insertion_point(class_scope:orchestrator.v1.SubmitTaskStreamResponse)
+  ))
+_sym_db.RegisterMessage(SubmitTaskStreamResponse)
+
+SubmitTaskStreamError = _reflection.GeneratedProtocolMessageType('SubmitTaskStreamError', (_message.Message,), dict(
+  DESCRIPTOR = _SUBMITTASKSTREAMERROR,
+  __module__ = 'orchestrator.v1.orchestrator_pb2'
+  # @@protoc_insertion_point(class_scope:orchestrator.v1.SubmitTaskStreamError)
+  ))
+_sym_db.RegisterMessage(SubmitTaskStreamError)
 
 SubmitTasksRequest = _reflection.GeneratedProtocolMessageType('SubmitTasksRequest', (_message.Message,), dict(
   DESCRIPTOR = _SUBMITTASKSREQUEST,
@@ -5651,8 +5822,8 @@ _ORCHESTRATORSERVICE = _descriptor.ServiceDescriptor(
   file=DESCRIPTOR,
   index=0,
   options=None,
-  serialized_start=11513,
-  serialized_end=14304,
+  serialized_start=11868,
+  serialized_end=14768,
   methods=[
   _descriptor.MethodDescriptor(
     name='Health',
@@ -5691,9 +5862,18 @@ _ORCHESTRATORSERVICE = _descriptor.ServiceDescriptor(
     options=None,
   ),
   _descriptor.MethodDescriptor(
+    name='SubmitTaskStream',
+    full_name='orchestrator.v1.OrchestratorService.SubmitTaskStream',
+    index=4,
+    containing_service=None,
+    input_type=_SUBMITTASKSTREAMREQUEST,
+    output_type=_SUBMITTASKSTREAMRESPONSE,
+    options=None,
+  ),
+  _descriptor.MethodDescriptor(
     name='GetTaskStatus',
     full_name='orchestrator.v1.OrchestratorService.GetTaskStatus',
-    index=4,
+    index=5,
     containing_service=None,
     input_type=_GETTASKSTATUSREQUEST,
     output_type=_TASKSTATUS,
@@ -5702,7 +5882,7 @@ _ORCHESTRATORSERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='CancelTask',
     full_name='orchestrator.v1.OrchestratorService.CancelTask',
-    index=5,
+    index=6,
     containing_service=None,
     input_type=_CANCELTASKREQUEST,
     output_type=_CANCELTASKRESPONSE,
@@ -5711,7 +5891,7 @@ _ORCHESTRATORSERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='StreamTaskResults',
     full_name='orchestrator.v1.OrchestratorService.StreamTaskResults',
-    index=6,
+    index=7,
     containing_service=None,
     input_type=_STREAMTASKRESULTSREQUEST,
     output_type=_TASKRESULT,
@@ -5720,7 +5900,7 @@ _ORCHESTRATORSERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='CreateWorkflow',
     full_name='orchestrator.v1.OrchestratorService.CreateWorkflow',
-    index=7,
+    index=8,
     containing_service=None,
     input_type=_CREATEWORKFLOWREQUEST,
     output_type=_CREATEWORKFLOWRESPONSE,
@@ -5729,7 +5909,7 @@ _ORCHESTRATORSERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='StartWorkflowRun',
     full_name='orchestrator.v1.OrchestratorService.StartWorkflowRun',
-    index=8,
+    index=9,
     containing_service=None,
     input_type=_STARTWORKFLOWRUNREQUEST,
     output_type=_STARTWORKFLOWRUNRESPONSE,
@@ -5738,7 +5918,7 @@ _ORCHESTRATORSERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='StreamWorkflowStatus',
     full_name='orchestrator.v1.OrchestratorService.StreamWorkflowStatus',
-    index=9,
+    index=10,
     containing_service=None,
     input_type=_STREAMWORKFLOWSTATUSREQUEST,
     output_type=_WORKFLOWSTATUSUPDATE,
@@ -5747,7 +5927,7 @@ _ORCHESTRATORSERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='GetWorkflowRun',
     full_name='orchestrator.v1.OrchestratorService.GetWorkflowRun',
-    index=10,
+    index=11,
     containing_service=None,
     input_type=_GETWORKFLOWRUNREQUEST,
     output_type=_WORKFLOWRUN,
@@ -5756,7 +5936,7 @@ _ORCHESTRATORSERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='CancelWorkflowRun',
     full_name='orchestrator.v1.OrchestratorService.CancelWorkflowRun',
-    index=11,
+    index=12,
     containing_service=None,
     input_type=_CANCELWORKFLOWRUNREQUEST,
     output_type=_CANCELWORKFLOWRUNRESPONSE,
@@ -5765,7 +5945,7 @@ _ORCHESTRATORSERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='StreamEvents',
     full_name='orchestrator.v1.OrchestratorService.StreamEvents',
-    index=12,
+    index=13,
     containing_service=None,
     input_type=_STREAMEVENTSREQUEST,
     output_type=_TASKEVENT,
@@ -5774,7 +5954,7 @@ _ORCHESTRATORSERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='GetClassLimits',
     full_name='orchestrator.v1.OrchestratorService.GetClassLimits',
-    index=13,
+    index=14,
     containing_service=None,
     input_type=_GETCLASSLIMITSREQUEST,
     output_type=_CLASSLIMITS,
@@ -5783,7 +5963,7 @@ _ORCHESTRATORSERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='SetClassLimits',
     full_name='orchestrator.v1.OrchestratorService.SetClassLimits',
-    index=14,
+    index=15,
     containing_service=None,
     input_type=_SETCLASSLIMITSREQUEST,
     output_type=_CLASSLIMITS,
@@ -5792,7 +5972,7 @@ _ORCHESTRATORSERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='PauseClass',
     full_name='orchestrator.v1.OrchestratorService.PauseClass',
-    index=15,
+    index=16,
     containing_service=None,
     input_type=_PAUSECLASSREQUEST,
     output_type=_CLASSLIMITS,
@@ -5801,7 +5981,7 @@ _ORCHESTRATORSERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='ResumeClass',
     full_name='orchestrator.v1.OrchestratorService.ResumeClass',
-    index=16,
+    index=17,
     containing_service=None,
     input_type=_RESUMECLASSREQUEST,
     output_type=_CLASSLIMITS,
@@ -5810,7 +5990,7 @@ _ORCHESTRATORSERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='ListTasks',
     full_name='orchestrator.v1.OrchestratorService.ListTasks',
-    index=17,
+    index=18,
     containing_service=None,
     input_type=_LISTTASKSREQUEST,
     output_type=_LISTTASKSRESPONSE,
@@ -5819,7 +5999,7 @@ _ORCHESTRATORSERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='RetryTasks',
     full_name='orchestrator.v1.OrchestratorService.RetryTasks',
-    index=18,
+    index=19,
     containing_service=None,
     input_type=_RETRYTASKSREQUEST,
     output_type=_RETRYTASKSRESPONSE,
@@ -5828,7 +6008,7 @@ _ORCHESTRATORSERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='PurgeTasks',
     full_name='orchestrator.v1.OrchestratorService.PurgeTasks',
-    index=19,
+    index=20,
     containing_service=None,
     input_type=_PURGETASKSREQUEST,
     output_type=_PURGETASKSRESPONSE,
@@ -5837,7 +6017,7 @@ _ORCHESTRATORSERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='GetTaskLogs',
     full_name='orchestrator.v1.OrchestratorService.GetTaskLogs',
-    index=20,
+    index=21,
     containing_service=None,
     input_type=_GETTASKLOGSREQUEST,
     output_type=_TASKLOGS,
@@ -5846,7 +6026,7 @@ _ORCHESTRATORSERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='StreamTaskLogs',
     full_name='orchestrator.v1.OrchestratorService.StreamTaskLogs',
-    index=21,
+    index=22,
     containing_service=None,
     input_type=_STREAMTASKLOGSREQUEST,
     output_type=_TASKLOGLINE,
@@ -5855,7 +6035,7 @@ _ORCHESTRATORSERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='CreateSchedule',
     full_name='orchestrator.v1.OrchestratorService.CreateSchedule',
-    index=22,
+    index=23,
     containing_service=None,
     input_type=_CREATESCHEDULEREQUEST,
     output_type=_SCHEDULE,
@@ -5864,7 +6044,7 @@ _ORCHESTRATORSERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='GetSchedule',
     full_name='orchestrator.v1.OrchestratorService.GetSchedule',
-    index=23,
+    index=24,
     containing_service=None,
     input_type=_GETSCHEDULEREQUEST,
     output_type=_SCHEDULE,
@@ -5873,7 +6053,7 @@ _ORCHESTRATORSERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='ListSchedules',
     full_name='orchestrator.v1.OrchestratorService.ListSchedules',
-    index=24,
+    index=25,
     containing_service=None,
     input_type=_LISTSCHEDULESREQUEST,
     output_type=_LISTSCHEDULESRESPONSE,
@@ -5882,7 +6062,7 @@ _ORCHESTRATORSERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='UpdateSchedule',
     full_name='orchestrator.v1.OrchestratorService.UpdateSchedule',
-    index=25,
+    index=26,
     containing_service=None,
     input_type=_UPDATESCHEDULEREQUEST,
     output_type=_SCHEDULE,
@@ -5891,7 +6071,7 @@ _ORCHESTRATORSERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='DeleteSchedule',
     full_name='orchestrator.v1.OrchestratorService.DeleteSchedule',
-    index=26,
+    index=27,
     containing_service=None,
     input_type=_DELETESCHEDULEREQUEST,
     output_type=_DELETESCHEDULERESPONSE,
@@ -5900,7 +6080,7 @@ _ORCHESTRATORSERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='ListPools',
     full_name='orchestrator.v1.OrchestratorService.ListPools',
-    index=27,
+    index=28,
     containing_service=None,
     input_type=_LISTPOOLSREQUEST,
     output_type=_LISTPOOLSRESPONSE,
@@ -5909,7 +6089,7 @@ _ORCHESTRATORSERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='DrainPool',
     full_name='orchestrator.v1.OrchestratorService.DrainPool',
-    index=28,
+    index=29,
     containing_service=None,
     input_type=_DRAINPOOLREQUEST,
     output_type=_DRAINPOOLRESPONSE,
@@ -5918,7 +6098,7 @@ _ORCHESTRATORSERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='ResumePool',
     full_name='orchestrator.v1.OrchestratorService.ResumePool',
-    index=29,
+    index=30,
     containing_service=None,
     input_type=_RESUMEPOOLREQUEST,
     output_type=_RESUMEPOOLRESPONSE,
@@ -5927,7 +6107,7 @@ _ORCHESTRATORSERVICE = _descriptor.ServiceDescriptor(
   _descriptor.MethodDescriptor(
     name='ListWorkflowRuns',
     full_name='orchestrator.v1.OrchestratorService.ListWorkflowRuns',
-    index=30,
+    index=31,
     containing_service=None,
     input_type=_LISTWORKFLOWRUNSREQUEST,
     output_type=_LISTWORKFLOWRUNSRESPONSE,

@@ -34,6 +34,11 @@ class OrchestratorServiceStub(object):
         request_serializer=orchestrator_dot_v1_dot_orchestrator__pb2.SubmitTasksRequest.SerializeToString,
         response_deserializer=orchestrator_dot_v1_dot_orchestrator__pb2.SubmitTasksResponse.FromString,
         )
+    self.SubmitTaskStream = channel.stream_stream(
+        '/orchestrator.v1.OrchestratorService/SubmitTaskStream',
+        request_serializer=orchestrator_dot_v1_dot_orchestrator__pb2.SubmitTaskStreamRequest.SerializeToString,
+        response_deserializer=orchestrator_dot_v1_dot_orchestrator__pb2.SubmitTaskStreamResponse.FromString,
+        )
     self.GetTaskStatus = channel.unary_unary(
         '/orchestrator.v1.OrchestratorService/GetTaskStatus',
         request_serializer=orchestrator_dot_v1_dot_orchestrator__pb2.GetTaskStatusRequest.SerializeToString,
@@ -198,6 +203,17 @@ class OrchestratorServiceServicer(object):
 
   def SubmitTasks(self, request, context):
     """Enqueue many tasks in one call: the fast path. All-or-nothing validation.
+    """
+    context.set_code(grpc.StatusCode.UNIMPLEMENTED)
+    context.set_details('Method not implemented!')
+    raise NotImplementedError('Method not implemented!')
+
+  def SubmitTaskStream(self, request_iterator, context):
+    """Enqueue tasks over one long-lived call: each request one task, each answered by one response
+    with its request_id, as SubmitTask would answer it (an answer may come before an earlier
+    request's). A refused task is answered with its error and the stream goes on. For a client
+    that submits continuously: no call per task. Needs the same role as SubmitTask; a token
+    limited to classes ends the call PERMISSION_DENIED at a task of another class.
     """
     context.set_code(grpc.StatusCode.UNIMPLEMENTED)
     context.set_details('Method not implemented!')
@@ -427,6 +443,11 @@ def add_OrchestratorServiceServicer_to_server(servicer, server):
           servicer.SubmitTasks,
           request_deserializer=orchestrator_dot_v1_dot_orchestrator__pb2.SubmitTasksRequest.FromString,
           response_serializer=orchestrator_dot_v1_dot_orchestrator__pb2.SubmitTasksResponse.SerializeToString,
+      ),
+      'SubmitTaskStream': grpc.stream_stream_rpc_method_handler(
+          servicer.SubmitTaskStream,
+          request_deserializer=orchestrator_dot_v1_dot_orchestrator__pb2.SubmitTaskStreamRequest.FromString,
+          response_serializer=orchestrator_dot_v1_dot_orchestrator__pb2.SubmitTaskStreamResponse.SerializeToString,
       ),
       'GetTaskStatus': grpc.unary_unary_rpc_method_handler(
           servicer.GetTaskStatus,

@@ -10,9 +10,11 @@ import {
   type CallOptions,
   type ChannelCredentials,
   Client,
+  type ClientDuplexStream,
   type ClientOptions,
   type ClientReadableStream,
   type ClientUnaryCall,
+  type handleBidiStreamingCall,
   type handleServerStreamingCall,
   type handleUnaryCall,
   makeGenericClientConstructor,
@@ -678,6 +680,34 @@ export interface SubmitTaskResponse {
   /** False when a task with this id and the same content already existed. */
   created: boolean;
   state: TaskState;
+}
+
+export interface SubmitTaskStreamRequest {
+  /** Chosen by the client and echoed in the answer; unique among the stream's unanswered requests. */
+  requestId: number;
+  task: TaskSpec | undefined;
+}
+
+export interface SubmitTaskStreamResponse {
+  requestId: number;
+  outcome:
+    | //
+    /** The task was accepted: SubmitTask's answer. */
+    { $case: "result"; value: SubmitTaskResponse }
+    | //
+    /** The task was refused: the status SubmitTask would have ended with. */
+    { $case: "error"; value: SubmitTaskStreamError }
+    | undefined;
+}
+
+export interface SubmitTaskStreamError {
+  /** A gRPC status code (INVALID_ARGUMENT, ALREADY_EXISTS, RESOURCE_EXHAUSTED, ...). */
+  code: number;
+  message: string;
+  /** How long to wait before submitting it again, when waiting helps (RESOURCE_EXHAUSTED); else 0. */
+  retryAfterMs: number;
+  /** The request field at fault (for example task.task_class), when one is. */
+  field: string;
 }
 
 export interface SubmitTasksRequest {
@@ -3861,6 +3891,337 @@ export const SubmitTaskResponse: MessageFns<SubmitTaskResponse> = {
     message.taskId = object.taskId ?? "";
     message.created = object.created ?? false;
     message.state = object.state ?? 0;
+    return message;
+  },
+};
+
+function createBaseSubmitTaskStreamRequest(): SubmitTaskStreamRequest {
+  return { requestId: 0, task: undefined };
+}
+
+export const SubmitTaskStreamRequest: MessageFns<SubmitTaskStreamRequest> = {
+  encode(message: SubmitTaskStreamRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== 0) {
+      writer.uint32(8).uint64(message.requestId);
+    }
+    if (message.task !== undefined) {
+      TaskSpec.encode(message.task, writer.uint32(18).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SubmitTaskStreamRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSubmitTaskStreamRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.requestId = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.task = TaskSpec.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SubmitTaskStreamRequest {
+    return {
+      requestId: isSet(object.requestId)
+        ? globalThis.Number(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.Number(object.request_id)
+        : 0,
+      task: isSet(object.task) ? TaskSpec.fromJSON(object.task) : undefined,
+    };
+  },
+
+  toJSON(message: SubmitTaskStreamRequest): unknown {
+    const obj: any = {};
+    if (message.requestId !== 0) {
+      obj.requestId = Math.round(message.requestId);
+    }
+    if (message.task !== undefined) {
+      obj.task = TaskSpec.toJSON(message.task);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SubmitTaskStreamRequest>, I>>(base?: I): SubmitTaskStreamRequest {
+    return SubmitTaskStreamRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SubmitTaskStreamRequest>, I>>(object: I): SubmitTaskStreamRequest {
+    const message = createBaseSubmitTaskStreamRequest();
+    message.requestId = object.requestId ?? 0;
+    message.task = (object.task !== undefined && object.task !== null) ? TaskSpec.fromPartial(object.task) : undefined;
+    return message;
+  },
+};
+
+function createBaseSubmitTaskStreamResponse(): SubmitTaskStreamResponse {
+  return { requestId: 0, outcome: undefined };
+}
+
+export const SubmitTaskStreamResponse: MessageFns<SubmitTaskStreamResponse> = {
+  encode(message: SubmitTaskStreamResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.requestId !== 0) {
+      writer.uint32(8).uint64(message.requestId);
+    }
+    switch (message.outcome?.$case) {
+      case "result":
+        SubmitTaskResponse.encode(message.outcome.value, writer.uint32(18).fork()).join();
+        break;
+      case "error":
+        SubmitTaskStreamError.encode(message.outcome.value, writer.uint32(26).fork()).join();
+        break;
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SubmitTaskStreamResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSubmitTaskStreamResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.requestId = longToNumber(reader.uint64());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.outcome = { $case: "result", value: SubmitTaskResponse.decode(reader, reader.uint32()) };
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.outcome = { $case: "error", value: SubmitTaskStreamError.decode(reader, reader.uint32()) };
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SubmitTaskStreamResponse {
+    return {
+      requestId: isSet(object.requestId)
+        ? globalThis.Number(object.requestId)
+        : isSet(object.request_id)
+        ? globalThis.Number(object.request_id)
+        : 0,
+      outcome: isSet(object.result)
+        ? { $case: "result", value: SubmitTaskResponse.fromJSON(object.result) }
+        : isSet(object.error)
+        ? { $case: "error", value: SubmitTaskStreamError.fromJSON(object.error) }
+        : undefined,
+    };
+  },
+
+  toJSON(message: SubmitTaskStreamResponse): unknown {
+    const obj: any = {};
+    if (message.requestId !== 0) {
+      obj.requestId = Math.round(message.requestId);
+    }
+    if (message.outcome?.$case === "result") {
+      obj.result = SubmitTaskResponse.toJSON(message.outcome.value);
+    } else if (message.outcome?.$case === "error") {
+      obj.error = SubmitTaskStreamError.toJSON(message.outcome.value);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SubmitTaskStreamResponse>, I>>(base?: I): SubmitTaskStreamResponse {
+    return SubmitTaskStreamResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SubmitTaskStreamResponse>, I>>(object: I): SubmitTaskStreamResponse {
+    const message = createBaseSubmitTaskStreamResponse();
+    message.requestId = object.requestId ?? 0;
+    switch (object.outcome?.$case) {
+      case "result": {
+        if (object.outcome?.value !== undefined && object.outcome?.value !== null) {
+          message.outcome = { $case: "result", value: SubmitTaskResponse.fromPartial(object.outcome.value) };
+        }
+        break;
+      }
+      case "error": {
+        if (object.outcome?.value !== undefined && object.outcome?.value !== null) {
+          message.outcome = { $case: "error", value: SubmitTaskStreamError.fromPartial(object.outcome.value) };
+        }
+        break;
+      }
+    }
+    return message;
+  },
+};
+
+function createBaseSubmitTaskStreamError(): SubmitTaskStreamError {
+  return { code: 0, message: "", retryAfterMs: 0, field: "" };
+}
+
+export const SubmitTaskStreamError: MessageFns<SubmitTaskStreamError> = {
+  encode(message: SubmitTaskStreamError, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.code !== 0) {
+      writer.uint32(8).int32(message.code);
+    }
+    if (message.message !== "") {
+      writer.uint32(18).string(message.message);
+    }
+    if (message.retryAfterMs !== 0) {
+      writer.uint32(24).uint32(message.retryAfterMs);
+    }
+    if (message.field !== "") {
+      writer.uint32(34).string(message.field);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): SubmitTaskStreamError {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseSubmitTaskStreamError();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 8) {
+              break;
+            }
+
+            message.code = reader.int32();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.message = reader.string();
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.retryAfterMs = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.field = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): SubmitTaskStreamError {
+    return {
+      code: isSet(object.code) ? globalThis.Number(object.code) : 0,
+      message: isSet(object.message) ? globalThis.String(object.message) : "",
+      retryAfterMs: isSet(object.retryAfterMs)
+        ? globalThis.Number(object.retryAfterMs)
+        : isSet(object.retry_after_ms)
+        ? globalThis.Number(object.retry_after_ms)
+        : 0,
+      field: isSet(object.field) ? globalThis.String(object.field) : "",
+    };
+  },
+
+  toJSON(message: SubmitTaskStreamError): unknown {
+    const obj: any = {};
+    if (message.code !== 0) {
+      obj.code = Math.round(message.code);
+    }
+    if (message.message !== "") {
+      obj.message = message.message;
+    }
+    if (message.retryAfterMs !== 0) {
+      obj.retryAfterMs = Math.round(message.retryAfterMs);
+    }
+    if (message.field !== "") {
+      obj.field = message.field;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<SubmitTaskStreamError>, I>>(base?: I): SubmitTaskStreamError {
+    return SubmitTaskStreamError.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<SubmitTaskStreamError>, I>>(object: I): SubmitTaskStreamError {
+    const message = createBaseSubmitTaskStreamError();
+    message.code = object.code ?? 0;
+    message.message = object.message ?? "";
+    message.retryAfterMs = object.retryAfterMs ?? 0;
+    message.field = object.field ?? "";
     return message;
   },
 };
@@ -12703,6 +13064,24 @@ export const OrchestratorServiceService = {
     responseSerialize: (value: SubmitTasksResponse): Buffer => Buffer.from(SubmitTasksResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): SubmitTasksResponse => SubmitTasksResponse.decode(value),
   },
+  /**
+   * Enqueue tasks over one long-lived call: each request one task, each answered by one response
+   * with its request_id, as SubmitTask would answer it (an answer may come before an earlier
+   * request's). A refused task is answered with its error and the stream goes on. For a client
+   * that submits continuously: no call per task. Needs the same role as SubmitTask; a token
+   * limited to classes ends the call PERMISSION_DENIED at a task of another class.
+   */
+  submitTaskStream: {
+    path: "/orchestrator.v1.OrchestratorService/SubmitTaskStream" as const,
+    requestStream: true as const,
+    responseStream: true as const,
+    requestSerialize: (value: SubmitTaskStreamRequest): Buffer =>
+      Buffer.from(SubmitTaskStreamRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): SubmitTaskStreamRequest => SubmitTaskStreamRequest.decode(value),
+    responseSerialize: (value: SubmitTaskStreamResponse): Buffer =>
+      Buffer.from(SubmitTaskStreamResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): SubmitTaskStreamResponse => SubmitTaskStreamResponse.decode(value),
+  },
   /** The state of one task in any class. NOT_FOUND when unknown. */
   getTaskStatus: {
     path: "/orchestrator.v1.OrchestratorService/GetTaskStatus" as const,
@@ -13034,6 +13413,14 @@ export interface OrchestratorServiceServer extends UntypedServiceImplementation 
   submitTask: handleUnaryCall<SubmitTaskRequest, SubmitTaskResponse>;
   /** Enqueue many tasks in one call: the fast path. All-or-nothing validation. */
   submitTasks: handleUnaryCall<SubmitTasksRequest, SubmitTasksResponse>;
+  /**
+   * Enqueue tasks over one long-lived call: each request one task, each answered by one response
+   * with its request_id, as SubmitTask would answer it (an answer may come before an earlier
+   * request's). A refused task is answered with its error and the stream goes on. For a client
+   * that submits continuously: no call per task. Needs the same role as SubmitTask; a token
+   * limited to classes ends the call PERMISSION_DENIED at a task of another class.
+   */
+  submitTaskStream: handleBidiStreamingCall<SubmitTaskStreamRequest, SubmitTaskStreamResponse>;
   /** The state of one task in any class. NOT_FOUND when unknown. */
   getTaskStatus: handleUnaryCall<GetTaskStatusRequest, TaskStatus>;
   /** Remove a queued task or stop a running one; it ends as cancelled and is not retried. */
@@ -13185,6 +13572,21 @@ export interface OrchestratorServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: SubmitTasksResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Enqueue tasks over one long-lived call: each request one task, each answered by one response
+   * with its request_id, as SubmitTask would answer it (an answer may come before an earlier
+   * request's). A refused task is answered with its error and the stream goes on. For a client
+   * that submits continuously: no call per task. Needs the same role as SubmitTask; a token
+   * limited to classes ends the call PERMISSION_DENIED at a task of another class.
+   */
+  submitTaskStream(): ClientDuplexStream<SubmitTaskStreamRequest, SubmitTaskStreamResponse>;
+  submitTaskStream(
+    options: Partial<CallOptions>,
+  ): ClientDuplexStream<SubmitTaskStreamRequest, SubmitTaskStreamResponse>;
+  submitTaskStream(
+    metadata: Metadata,
+    options?: Partial<CallOptions>,
+  ): ClientDuplexStream<SubmitTaskStreamRequest, SubmitTaskStreamResponse>;
   /** The state of one task in any class. NOT_FOUND when unknown. */
   getTaskStatus(
     request: GetTaskStatusRequest,
