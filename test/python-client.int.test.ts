@@ -87,6 +87,8 @@ const EXPECTED: Record<string, string[]> = {
     'test_submit_and_wait_for_result',
     'test_submit_is_idempotent_on_task_id',
     'test_submit_many',
+    'test_submit_stream',
+    'test_submit_stream_needs_the_submit_role',
     'test_failed_task_gives_its_failure_or_raises',
     'test_logs_of_a_failed_task',
     'test_bad_input_raises_invalid_argument_naming_the_field',
@@ -108,6 +110,7 @@ const EXPECTED: Record<string, string[]> = {
     'test_class_limits_and_pools',
   ],
   'test_client_sync.BlockingClientTest': [
+    'test_submit_stream',
     'test_submit_and_wait_for_result',
     'test_failed_task_and_errors',
     'test_results_stream_resumes_after_the_connection_breaks',

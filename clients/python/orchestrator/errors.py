@@ -241,13 +241,22 @@ def from_rpc_error(err: grpc.RpcError) -> OrchestratorError:
     Reads the status, its details, and the ``field`` and ``retry-after-ms`` trailers.
     """
     code: grpc.StatusCode = err.code()  # type: ignore[attr-defined]
-    details: str = err.details() or code.name  # type: ignore[attr-defined]
     trailers = err.trailing_metadata()  # type: ignore[attr-defined]
     retry_after = _metadata_value(trailers, "retry-after-ms")
-    cls = _BY_CODE.get(code, OrchestratorError)
-    return cls(
-        details,
-        code=code,
+    return error_for(
+        code,
+        err.details() or code.name,  # type: ignore[attr-defined]
         field=_metadata_value(trailers, "field"),
         retry_after_ms=int(retry_after) if retry_after and retry_after.isdigit() else None,
     )
+
+
+_STATUS_BY_NUMBER = {c.value[0]: c for c in grpc.StatusCode}
+
+
+def error_for(code: grpc.StatusCode | int, details: str, *, field: str | None = None, retry_after_ms: int | None = None) -> OrchestratorError:
+    """The :class:`OrchestratorError` subclass for a status: a call's, or one task's refusal on a
+    submit stream (its code as a number, as the proto carries it)."""
+    status = code if isinstance(code, grpc.StatusCode) else _STATUS_BY_NUMBER.get(code, grpc.StatusCode.UNKNOWN)
+    cls = _BY_CODE.get(status, OrchestratorError)
+    return cls(details or status.name, code=status, field=field or None, retry_after_ms=retry_after_ms or None)

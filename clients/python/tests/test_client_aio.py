@@ -126,6 +126,31 @@ class AsyncClientTest(unittest.IsolatedAsyncioTestCase):
         results = await asyncio.gather(*(self.client.wait_for_result(t, timeout=30) for t in ids))
         self.assertEqual([r.result for r in results], [{"i": "0"}, {"i": "1"}, {"i": "2"}])
 
+    async def test_submit_stream(self) -> None:
+        ids = [unique("py-stream") for _ in range(20)]
+        async with self.client.submit_stream() as stream:
+            submitted = await asyncio.gather(*(stream.submit(Task(CLASS, {"i": str(i)}, task_id=t)) for i, t in enumerate(ids)))
+            self.assertEqual([s.task_id for s in submitted], ids)
+            self.assertTrue(all(s.created for s in submitted))
+            # A refused task raises its own error, naming the field; the stream goes on.
+            with self.assertRaises(InvalidArgumentError) as raised:
+                await stream.submit(Task("no_such_class", {"a": "1"}))
+            self.assertEqual(raised.exception.field, "task.task_class")
+            with self.assertRaises(AlreadyExistsError):
+                await stream.submit(Task(CLASS, {"i": "other"}, task_id=ids[0]))
+            again = await stream.submit(Task(CLASS, {"i": "0"}, task_id=ids[0]))
+            self.assertEqual((again.task_id, again.created), (ids[0], False))
+            self.assertEqual(stream.unanswered, 0)
+        results = await asyncio.gather(*(self.client.wait_for_result(t, timeout=30) for t in ids))
+        self.assertEqual([r.result for r in results], [{"i": str(i)} for i in range(20)])
+
+    async def test_submit_stream_needs_the_submit_role(self) -> None:
+        if not READ_TOKEN:
+            self.skipTest("no read-only token given")
+        async with AsyncClient(ADDR, token=READ_TOKEN) as reader:
+            with self.assertRaises(PermissionDeniedError):
+                await reader.submit_stream().submit(Task(CLASS, {"a": "1"}))
+
     async def test_failed_task_gives_its_failure_or_raises(self) -> None:
         submitted = await self.client.submit(CLASS, {"message": "bad row 7", "retryable": "false"}, handler="fail")
         result = await self.client.wait_for_result(submitted.task_id, timeout=30)

@@ -36,6 +36,16 @@ class BlockingClientTest(unittest.TestCase):
     def tearDownClass(cls) -> None:
         cls.client.close()
 
+    def test_submit_stream(self) -> None:
+        ids = [unique("py-sync-stream") for _ in range(5)]
+        with self.client.submit_stream() as stream:
+            answers = [stream.submit(Task(CLASS, {"i": str(i)}, task_id=t)) for i, t in enumerate(ids)]
+            refused = stream.submit(Task("no_such_class", {"a": "1"}))
+            self.assertEqual([a.result(timeout=30).task_id for a in answers], ids)
+            with self.assertRaises(InvalidArgumentError):
+                refused.result(timeout=30)
+        self.assertEqual(self.client.wait_for_result(ids[-1], timeout=30).result, {"i": "4"})
+
     def test_submit_and_wait_for_result(self) -> None:
         submitted = self.client.submit(CLASS, {"text": "blocking"})
         result = self.client.wait_for_result(submitted.task_id, timeout=30)

@@ -1,9 +1,9 @@
 """Clients of orchestrator.v1.OrchestratorService: :class:`AsyncClient` (asyncio) and
 :class:`Client` (blocking), with the typed values they take and return."""
 
-from ._aio import AsyncClient, AsyncStream
+from ._aio import AsyncClient, AsyncStream, AsyncSubmitStream
 from ._connection import TlsConfig
-from ._sync import Client, Stream
+from ._sync import Client, Stream, SubmitStream
 from ._types import (
     Backoff,
     BackoffType,
@@ -56,8 +56,10 @@ from ._types import (
 __all__ = [
     "AsyncClient",
     "AsyncStream",
+    "AsyncSubmitStream",
     "Client",
     "Stream",
+    "SubmitStream",
     "TlsConfig",
     "Backoff",
     "BackoffType",

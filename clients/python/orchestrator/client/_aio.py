@@ -12,7 +12,7 @@ from typing import Any, AsyncIterator, Awaitable, Callable, Generic, Iterable, M
 import grpc
 import grpc.aio
 
-from ..errors import DeadlineExceededError, InvalidArgumentError, OrchestratorError, TaskFailedError, from_rpc_error
+from ..errors import DeadlineExceededError, InvalidArgumentError, OrchestratorError, TaskFailedError, error_for, from_rpc_error
 from ..v1 import orchestrator_pb2 as pb
 from ..v1 import orchestrator_pb2_grpc as pb_grpc
 from ._connection import (
@@ -60,7 +60,7 @@ from ._types import (
     _str_map,
 )
 
-__all__ = ["AsyncClient", "AsyncStream"]
+__all__ = ["AsyncClient", "AsyncStream", "AsyncSubmitStream"]
 
 T = TypeVar("T")
 
@@ -76,6 +76,118 @@ DEFAULT_RECONNECT_TIMEOUT_S = 60.0
 #: attempt of the last: a quiet stream (no message for an hour) that breaks twice gets its full
 #: reconnect_timeout each time.
 _ESTABLISHED_S = 5.0
+
+
+class AsyncSubmitStream:
+    """Tasks submitted over one long-lived SubmitTaskStream call instead of a call each (README
+    "Submitting over one stream"): for a client that submits continuously.
+
+    ``await submit(task)`` gives the task's own :class:`SubmitResult`, or raises its own
+    refusal (the :class:`OrchestratorError` SubmitTask would have raised), and the call goes on;
+    any number of submits may wait at once. The call opens with the first submit, and again
+    with the first after it ended. When it ends before a task is answered (the server went away,
+    the call was refused), that submit raises the call's error: the task's outcome is unknown,
+    and submitting it again with the same ``task_id`` is answered as existing if it was accepted.
+    ``await close()`` (or leaving ``async with``) half-closes the call and waits for the answers
+    still due.
+    """
+
+    def __init__(self, open_call: Callable[[], Any]) -> None:
+        self._open = open_call
+        self._call: Any = None
+        self._reader: asyncio.Task[None] | None = None
+        self._waiting: dict[int, asyncio.Future[SubmitResult]] = {}
+        self._next_id = 1
+        # grpc.aio takes one write of a call at a time.
+        self._writing = asyncio.Lock()
+
+    @property
+    def unanswered(self) -> int:
+        """Tasks sent and not yet answered."""
+        return len(self._waiting)
+
+    async def submit(self, task: Task) -> SubmitResult:
+        """Submits one task on the stream; its answer, or its refusal raised."""
+        if not isinstance(task, Task):
+            raise InvalidArgumentError(f"task: expected a Task, got {type(task).__name__}", field="task")
+        request = pb.SubmitTaskStreamRequest(request_id=self._next_id, task=task._to_pb("task"))
+        self._next_id += 1
+        call = self._call if self._call is not None else self._start()
+        answer: asyncio.Future[SubmitResult] = asyncio.get_running_loop().create_future()
+        self._waiting[request.request_id] = answer
+        try:
+            async with self._writing:
+                await call.write(request)
+        except (grpc.aio.AioRpcError, asyncio.InvalidStateError) as err:
+            # The call ended meanwhile: its reader answers every waiting task, this one too unless it is done already.
+            if self._waiting.pop(request.request_id, None) is not None and not answer.done():
+                raise (from_rpc_error(err) if isinstance(err, grpc.aio.AioRpcError) else _ended()) from err
+        return await answer
+
+    async def close(self) -> None:
+        """Half-closes the call and waits until every task sent has its answer (or the call ended)."""
+        call, reader = self._call, self._reader
+        if call is None:
+            return
+        self._call = None
+        try:
+            async with self._writing:
+                await call.done_writing()
+        except (grpc.aio.AioRpcError, asyncio.InvalidStateError):
+            pass
+        if reader is not None:
+            await reader
+
+    async def cancel(self) -> None:
+        """Ends the call at once: tasks not yet answered raise CancelledError (their outcome unknown)."""
+        call, reader = self._call, self._reader
+        self._call = None
+        if call is not None:
+            call.cancel()
+        if reader is not None:
+            await reader
+
+    async def __aenter__(self) -> AsyncSubmitStream:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def _start(self) -> Any:
+        call = self._open()
+        self._call = call
+        self._reader = asyncio.ensure_future(self._read(call))
+        return call
+
+    async def _read(self, call: Any) -> None:
+        """Answers each waiting task as its response comes; when the call ends, every task still waiting."""
+        error: OrchestratorError = _ended()
+        try:
+            async for r in call:
+                answer = self._waiting.pop(r.request_id, None)
+                if answer is None or answer.done():
+                    continue
+                if r.WhichOneof("outcome") == "result":
+                    answer.set_result(SubmitResult._from_pb(r.result))
+                else:
+                    e = r.error
+                    answer.set_exception(error_for(e.code, e.message, field=e.field, retry_after_ms=e.retry_after_ms))
+        except grpc.aio.AioRpcError as err:
+            error = from_rpc_error(err)
+        except asyncio.CancelledError:
+            error = error_for(grpc.StatusCode.CANCELLED, "the submit stream was cancelled")
+        finally:
+            if self._call is call:
+                self._call = None
+            waiting = list(self._waiting.values())
+            self._waiting.clear()
+            for answer in waiting:
+                if not answer.done():
+                    answer.set_exception(error)
+
+
+def _ended() -> OrchestratorError:
+    return error_for(grpc.StatusCode.UNAVAILABLE, "the submit stream ended before answering")
 
 
 class AsyncStream(Generic[T], AsyncIterator[T]):
@@ -322,6 +434,16 @@ class AsyncClient:
             specs.append(t._to_pb(f"tasks[{i}]"))
         res = await self._unary(self._stub.SubmitTasks, pb.SubmitTasksRequest(tasks=specs), rpc_timeout)
         return [SubmitResult._from_pb(r) for r in res.results]
+
+    def submit_stream(self) -> AsyncSubmitStream:
+        """A stream to submit tasks over one long-lived call instead of a call each (SubmitTaskStream)::
+
+            async with client.submit_stream() as stream:
+                results = await asyncio.gather(*(stream.submit(t) for t in tasks))
+
+        Each submit gets the task's own answer or raises its own refusal; see :class:`AsyncSubmitStream`.
+        """
+        return AsyncSubmitStream(lambda: self._stub.SubmitTaskStream(metadata=self._md()))
 
     async def get_status(self, task_id: str, *, rpc_timeout: float | None = None) -> TaskStatus:
         """The task's state, attempts, result or failure, progress and times. NotFoundError when unknown."""

@@ -19,9 +19,10 @@ import functools
 import threading
 from typing import Any, AsyncIterator, Callable, Concatenate, Coroutine, Generic, Iterator, ParamSpec, TypeVar
 
-from ._aio import AsyncClient
+from ._aio import AsyncClient, AsyncSubmitStream
+from ._types import SubmitResult, Task
 
-__all__ = ["Client", "Stream"]
+__all__ = ["Client", "Stream", "SubmitStream"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -88,6 +89,52 @@ class Stream(Generic[T], Iterator[T]):
             self._client._run(aclose())
 
     def __enter__(self) -> Stream[T]:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class SubmitStream:
+    """The blocking twin of :class:`~orchestrator.AsyncSubmitStream`: tasks over one long-lived
+    SubmitTaskStream call. ``submit(task)`` sends the task and returns at once a
+    ``concurrent.futures.Future`` of its answer (``.result()`` waits for it, raising the task's
+    own refusal), so one thread keeps many tasks in flight::
+
+        with client.submit_stream() as stream:
+            answers = [stream.submit(t) for t in tasks]
+            results = [a.result() for a in answers]
+
+    ``close()`` (also on leaving a ``with`` block) half-closes the call and waits for the answers
+    still due.
+    """
+
+    def __init__(self, client: Client, stream: AsyncSubmitStream) -> None:
+        self._client = client
+        self._stream = stream
+
+    @property
+    def unanswered(self) -> int:
+        """Tasks sent and not yet answered."""
+        return self._stream.unanswered
+
+    def submit(self, task: Task) -> concurrent.futures.Future[SubmitResult]:
+        """Sends one task; the future of its answer."""
+        if self._client._closed:
+            raise RuntimeError("the client is closed")
+        return asyncio.run_coroutine_threadsafe(self._stream.submit(task), self._client._loop)
+
+    def close(self) -> None:
+        """Half-closes the call and waits until every task sent has its answer (or the call ended)."""
+        if not self._client._closed:
+            self._client._run(self._stream.close())
+
+    def cancel(self) -> None:
+        """Ends the call at once: tasks not yet answered raise CancelledError (their outcome unknown)."""
+        if not self._client._closed:
+            self._client._run(self._stream.cancel())
+
+    def __enter__(self) -> SubmitStream:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -179,6 +226,12 @@ class Client:
 
     submit = _blocking(AsyncClient.submit)
     submit_many = _blocking(AsyncClient.submit_many)
+
+    def submit_stream(self) -> SubmitStream:
+        """A stream to submit tasks over one long-lived call instead of a call each
+        (SubmitTaskStream); see :class:`SubmitStream`."""
+        return SubmitStream(self, self._aio.submit_stream())
+
     get_status = _blocking(AsyncClient.get_status)
     cancel = _blocking(AsyncClient.cancel)
     retry = _blocking(AsyncClient.retry)
