@@ -9,6 +9,7 @@ import { status, type ServiceError } from '@grpc/grpc-js';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { TaskInput } from '../src/client/orchestrator-client.js';
 import { getText, sample } from './helpers/http.js';
+import { waitFor } from './helpers/wait.js';
 import { startBareSystem, TEST_CONFIG_TOML, type BareSystem, type OrchestratorProcess } from './helpers/system.js';
 
 const MIB = 1 << 20;
@@ -21,7 +22,9 @@ const PAYLOAD = 16 << 10;
 let sys: BareSystem;
 let orch: OrchestratorProcess;
 beforeAll(async () => {
-  sys = await startBareSystem({ toml: `${TEST_CONFIG_TOML}\n[grpc]\nmaxInFlightBytes = ${CAP}\n` });
+  sys = await startBareSystem({
+    toml: `${TEST_CONFIG_TOML}\n[grpc]\nmaxInFlightBytes = ${CAP}\n# One stream per caller: a submit stream the cap ended must have given its slot back.\nmaxStreamsPerCaller = 1\n`,
+  });
   orch = await sys.startOrchestrator();
 });
 afterAll(async () => sys?.stop());
@@ -85,5 +88,36 @@ describe('grpc.maxInFlightBytes', () => {
       '{grpc_service="orchestrator.v1.OrchestratorService",grpc_method="SubmitTasks",grpc_type="unary",grpc_code="RESOURCE_EXHAUSTED"}',
     );
     expect(refused).toBeGreaterThanOrEqual(1);
+  });
+
+  it('counts each request of a submit stream until its answer: one over the cap ends the call, and its bytes come back', async () => {
+    const stream = orch.client.submitStream();
+    const answered = await stream.submit({ taskId: 'st-first', taskClass: 'cpu_short', payload: { a: '1' } });
+    expect(answered.created).toBe(true);
+    // Redis stopped: no request is answered, so the requests' bytes add up until one goes over.
+    const pid = sys.redis.pid!;
+    process.kill(pid, 'SIGSTOP');
+    let outcomes: PromiseSettledResult<unknown>[];
+    try {
+      const big = (i: number) => ({ taskId: `st-${i}`, taskClass: 'cpu_short', payload: { data: 'x'.repeat(900 << 10) } });
+      outcomes = await Promise.allSettled(Array.from({ length: 40 }, (_, i) => stream.submit(big(i))));
+    } finally {
+      process.kill(pid, 'SIGCONT');
+    }
+    // The call ended RESOURCE_EXHAUSTED with the cap's hint, and every task it had not answered has its error.
+    expect(outcomes.every((o) => o.status === 'rejected')).toBe(true);
+    for (const o of outcomes) {
+      const e = (o as PromiseRejectedResult).reason as ServiceError;
+      expect(e.code).toBe(status.RESOURCE_EXHAUSTED);
+      expect(e.details).toMatch(/grpc\.maxInFlightBytes \(25165824\); retry in about \d+ ms/);
+      expect(Number(e.metadata.get('retry-after-ms')[0])).toBeGreaterThan(0);
+    }
+    // The requests it had taken are given back once the call ended and their submissions finished.
+    await waitFor(async () => sample((await getText(`${orch.httpUrl}/metrics`)).body, 'orq_grpc_in_flight_request_bytes') === 0, {
+      message: 'the in-flight bytes back to 0',
+    });
+    // A new call (opened by the next submit) is answered.
+    expect(await stream.submit({ taskId: 'st-after', taskClass: 'cpu_short', payload: { a: '1' } })).toMatchObject({ created: true });
+    await stream.close();
   });
 });

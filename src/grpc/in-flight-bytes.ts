@@ -12,7 +12,14 @@
  * The wire size of a request is known only to its deserializer, so the service definition's
  * deserializers are wrapped to note it (a WeakMap keyed by the decoded message), and the
  * interceptor counts it from when the message arrives until the call's status is sent or the
- * call is cancelled. Streaming calls are not counted: their requests are small and they last long.
+ * call is cancelled.
+ *
+ * A bidirectional call whose requests are each answered by one response with the same
+ * `requestId` (SubmitTaskStream) is counted per request: from its arrival (before the handler
+ * reads it, so requests grpc-js holds for the handler count too) until its answer goes out, or
+ * the call ends. A request that would go over the cap ends the call RESOURCE_EXHAUSTED with the
+ * same hint; its unanswered requests' outcomes are unknown to the client, as for a unary call
+ * that fails. Server streams are not counted: their one request is small and they last long.
  */
 import {
   Metadata,
@@ -53,11 +60,11 @@ export class InFlightBytes {
     return this.used;
   }
 
-  /** The definition with each unary method's deserializer noting the size of what it decodes. */
+  /** The definition with each unary or bidirectional method's deserializer noting the size of what it decodes. */
   wrap(definition: ServiceDefinition): ServiceDefinition {
     const wrapped: Record<string, ServiceDefinition[string]> = {};
     for (const [name, method] of Object.entries(definition)) {
-      if (method.requestStream || method.responseStream) {
+      if (method.requestStream !== method.responseStream) {
         wrapped[name] = method;
         continue;
       }
@@ -81,8 +88,66 @@ export class InFlightBytes {
     return true;
   }
 
+  /** The RESOURCE_EXHAUSTED status of a request of `bytes` that would take the total over the cap. */
+  private refusal(bytes: number) {
+    const metadata = new Metadata();
+    metadata.set('retry-after-ms', String(IN_FLIGHT_RETRY_AFTER_MS));
+    return {
+      code: status.RESOURCE_EXHAUSTED,
+      details:
+        `server busy: ${this.used} bytes of requests in flight, and this one's ${bytes} would go over ` +
+        `grpc.maxInFlightBytes (${this.maxBytes}); retry in about ${IN_FLIGHT_RETRY_AFTER_MS} ms`,
+      metadata,
+    };
+  }
+
+  private sizeOf(message: unknown): number {
+    return (typeof message === 'object' && message !== null && this.sizes.get(message)) || 0;
+  }
+
+  /** A call whose requests are each answered by one response with the same requestId: each counted until its answer. */
+  private answeredOneForOne(call: Parameters<ServerInterceptor>[1]): ServerInterceptingCall {
+    const held = new Map<unknown, number>();
+    const give = (id: unknown) => {
+      const bytes = held.get(id);
+      if (bytes === undefined) return;
+      held.delete(id);
+      this.used -= bytes;
+    };
+    const releaseAll = () => {
+      for (const id of [...held.keys()]) give(id);
+    };
+    const listener = new ServerListenerBuilder()
+      .withOnReceiveMessage((message: unknown, next) => {
+        const bytes = this.sizeOf(message);
+        if (!this.tryTake(bytes)) {
+          call.sendStatus(this.refusal(bytes));
+          return;
+        }
+        // A request_id sent again while it waits is the handler's to refuse: its bytes add up until then.
+        const id = (message as { requestId?: unknown }).requestId;
+        held.set(id, (held.get(id) ?? 0) + bytes);
+        next(message);
+      })
+      .withOnCancel(releaseAll)
+      .build();
+    const responder = new ResponderBuilder()
+      .withStart((next) => next(listener))
+      .withSendMessage((message: unknown, next) => {
+        give((message as { requestId?: unknown }).requestId);
+        next(message);
+      })
+      .withSendStatus((st, next) => {
+        releaseAll();
+        next(st);
+      })
+      .build();
+    return new ServerInterceptingCall(call, responder);
+  }
+
   /** The server interceptor enforcing the cap; put it outermost, so that refusals pass the metrics one. */
   readonly interceptor: ServerInterceptor = (method, call) => {
+    if (method.requestStream && method.responseStream) return this.answeredOneForOne(call);
     if (method.requestStream || method.responseStream) return new ServerInterceptingCall(call);
     let held = 0;
     const release = () => {
@@ -91,17 +156,9 @@ export class InFlightBytes {
     };
     const listener = new ServerListenerBuilder()
       .withOnReceiveMessage((message: unknown, next) => {
-        const bytes = (typeof message === 'object' && message !== null && this.sizes.get(message)) || 0;
+        const bytes = this.sizeOf(message);
         if (!this.tryTake(bytes)) {
-          const metadata = new Metadata();
-          metadata.set('retry-after-ms', String(IN_FLIGHT_RETRY_AFTER_MS));
-          call.sendStatus({
-            code: status.RESOURCE_EXHAUSTED,
-            details:
-              `server busy: ${this.used} bytes of requests in flight, and this one's ${bytes} would go over ` +
-              `grpc.maxInFlightBytes (${this.maxBytes}); retry in about ${IN_FLIGHT_RETRY_AFTER_MS} ms`,
-            metadata,
-          });
+          call.sendStatus(this.refusal(bytes));
           return;
         }
         held += bytes;

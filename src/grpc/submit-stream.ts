@@ -14,6 +14,7 @@
  * - at most MAX_UNANSWERED requests wait for their answer: reading stops there (HTTP/2 flow
  *   control then holds the client back) and goes on as answers go out, and stops too while the
  *   client does not read its answers;
+ * - each request counts against grpc.maxInFlightBytes until its answer goes out (in-flight-bytes.ts);
  * - a request_id already waiting for its answer ends the call INVALID_ARGUMENT: two answers
  *   with one id could not be told apart.
  *
