@@ -208,12 +208,14 @@ function noteCpu(ctx: BenchContext, id: string, side: string, m: Measured): void
   for (const [proc, us] of Object.entries(m.cpuUsPerTask)) ctx.report.note(`${id}.${side}.cpu_us_per_task.${proc}`, us);
 }
 
+/** "driver 120, redis 60, ...": CPU µs per task by process. */
+const cpuText = (m: Measured) =>
+  Object.entries(m.cpuUsPerTask)
+    .map(([k, v]) => `${k} ${Math.round(v)}`)
+    .join(', ');
+
 function printCpu(ours: Measured, base: Measured): void {
-  const fmt = (m: Measured) =>
-    Object.entries(m.cpuUsPerTask)
-      .map(([k, v]) => `${k} ${Math.round(v)}`)
-      .join(', ');
-  console.log(`    CPU µs per task: ours ${fmt(ours)}; baseline ${fmt(base)}`);
+  console.log(`    CPU µs per task: ours ${cpuText(ours)}; baseline ${cpuText(base)}`);
 }
 
 /** Our side of one scenario: an Orchestrator over fresh prefixes, and a client for it. */
@@ -372,6 +374,18 @@ export async function unary(ctx: BenchContext): Promise<void> {
   } finally {
     await ours.close();
   }
+  // The same tasks over one SubmitTaskStream call, as many waiting for their answers at a time.
+  const oursStream = await startOurs(ctx, 'unary-stream');
+  let os: Measured;
+  try {
+    const stream = oursStream.client.submitStream();
+    const submit = (i: number) => stream.submit({ taskClass: INPROC_CLASS, payload: payload(i) });
+    await inFlight(warm, width, 0, submit);
+    os = await measure(ctx, total, {}, () => inFlight(total, width, warm, submit));
+    await stream.close();
+  } finally {
+    await oursStream.close();
+  }
   const base = startBaseline(ctx, 'unary');
   let b: Measured;
   try {
@@ -389,8 +403,18 @@ export async function unary(ctx: BenchContext): Promise<void> {
     baseline: b.perSecond,
     note: 'SubmitTask (gRPC) vs Queue.add',
   });
+  ctx.report.add({
+    id: 'unary-stream',
+    scenario: `  the same over one SubmitTaskStream call, ${width} in flight`,
+    unit: 'tasks/s',
+    ours: os.perSecond,
+    baseline: b.perSecond,
+    note: 'each task a message of one long-lived call, answered on it, vs Queue.add',
+  });
   printCpu(o, b);
+  console.log(`    CPU µs per task over one SubmitTaskStream call: ${cpuText(os)}`);
   noteCpu(ctx, 'unary', 'ours', o);
+  noteCpu(ctx, 'unary', 'ours_stream', os);
   noteCpu(ctx, 'unary', 'baseline', b);
 
   // The transport's own rate: the same calls, 64 in flight from this process, against a
@@ -413,6 +437,15 @@ export async function unary(ctx: BenchContext): Promise<void> {
         baseline: n.perSecond,
         note: `SubmitTask vs a grpc-js server in this process answering at once (${codecs} codecs): ${Math.round(n.cpuUsPerTask.driver!)} µs CPU per call`,
       });
+      if (codecs === 'ts-proto')
+        ctx.report.add({
+          id: 'unary-stream-vs-grpc',
+          scenario: `submit over one stream vs bare grpc-js unary (${codecs} codecs), ${width} in flight`,
+          unit: 'calls/s',
+          ours: os.perSecond,
+          baseline: n.perSecond,
+          note: 'SubmitTaskStream (a message per task) vs a grpc-js server in this process answering unary calls at once',
+        });
     } finally {
       bare.close();
     }
