@@ -165,6 +165,21 @@ describe.skipIf(!available)('the Python examples (examples/python/)', () => {
     expect(refused.out).toContain('submit failed: INVALID_ARGUMENT: task.task_class: unknown class "no_such_class"');
   });
 
+  it('submit_stream.py: many tasks over one call, existing when sent again, refused each on its own', async () => {
+    const prefix = `py-stream-example-${process.pid}`;
+    const first = await example('submit_stream.py', '--count', '50', '--prefix', prefix, '--wait');
+    expect(first.code, first.out).toBe(0);
+    expect(first.out).toContain('submitted 50: created 50, existing 0, refused 0');
+    expect(first.out).toContain('results: 50 succeeded, 0 not');
+    const again = await example('submit_stream.py', '--count', '50', '--prefix', prefix);
+    expect(again.code, again.out).toBe(0);
+    expect(again.out).toContain('submitted 50: created 0, existing 50, refused 0');
+    const refused = await example('submit_stream.py', '--count', '3', '--task-class', 'no_such_class');
+    expect(refused.code, refused.out).toBe(2);
+    expect(refused.out).toContain('submitted 3: created 0, existing 0, refused 3');
+    expect(refused.out).toContain('INVALID_ARGUMENT: task.task_class: unknown class "no_such_class"');
+  });
+
   it('workflow.py: a two-step run watched to its end', async () => {
     const r = await example('workflow.py', '--name', `py-example-${process.pid}`, '--who', 'reader');
     expect(r.code, r.out).toBe(0);
