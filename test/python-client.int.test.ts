@@ -88,6 +88,7 @@ const EXPECTED: Record<string, string[]> = {
     'test_submit_is_idempotent_on_task_id',
     'test_submit_many',
     'test_submit_stream',
+    'test_submit_stream_gives_up_past_the_deadline',
     'test_submit_stream_needs_the_submit_role',
     'test_failed_task_gives_its_failure_or_raises',
     'test_logs_of_a_failed_task',

@@ -169,30 +169,37 @@ describe('SubmitTaskStream', () => {
   });
 });
 
+/** A grpc-js server of SubmitTaskStream alone whose submissions wait until the test opens their gates. */
+async function gatedServer(maxUnanswered: number) {
+  let seen = 0;
+  const gates: (() => void)[] = [];
+  const server = new Server();
+  server.addService(
+    { submitTaskStream: pb.OrchestratorServiceService.submitTaskStream },
+    {
+      submitTaskStream: submitStream({
+        log: createLogger('silent', { process: 'test' }),
+        streams: undefined,
+        submissions: undefined,
+        maxUnanswered,
+        submit: (t) => {
+          seen++;
+          return new Promise((resolve) => gates.push(() => resolve({ taskId: t!.taskId, created: true, state: TaskState.TASK_STATE_QUEUED })));
+        },
+      }),
+    },
+  );
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
+  );
+  return { port, gates, seen: () => seen, close: () => server.forceShutdown() };
+}
+
 describe('the stream of one call', () => {
   it('reads at most maxUnanswered requests ahead of their answers, and ends OK once all are answered', async () => {
-    let seen = 0;
-    const gates: (() => void)[] = [];
-    const server = new Server();
-    server.addService(
-      { submitTaskStream: pb.OrchestratorServiceService.submitTaskStream },
-      {
-        submitTaskStream: submitStream({
-          log: createLogger('silent', { process: 'test' }),
-          streams: undefined,
-          submissions: undefined,
-          maxUnanswered: 4,
-          submit: (t) => {
-            seen++;
-            return new Promise((resolve) => gates.push(() => resolve({ taskId: t!.taskId, created: true, state: TaskState.TASK_STATE_QUEUED })));
-          },
-        }),
-      },
-    );
-    const port = await new Promise<number>((resolve, reject) =>
-      server.bindAsync('127.0.0.1:0', ServerCredentials.createInsecure(), (err, p) => (err ? reject(err) : resolve(p))),
-    );
-    const raw = new pb.OrchestratorServiceClient(`127.0.0.1:${port}`, credentials.createInsecure());
+    const gated = await gatedServer(4);
+    const { gates } = gated;
+    const raw = new pb.OrchestratorServiceClient(`127.0.0.1:${gated.port}`, credentials.createInsecure());
     try {
       const call = raw.submitTaskStream();
       const answers = new Map<number, pb.SubmitTaskStreamResponse>();
@@ -200,11 +207,11 @@ describe('the stream of one call', () => {
       const ended = new Promise<StatusObject>((resolve) => call.on('status', resolve));
       for (let i = 1; i <= 20; i++) call.write({ requestId: i, task: pb.TaskSpec.fromPartial(task(`p-${i}`)) });
       call.end();
-      await waitFor(() => seen === 4);
+      await waitFor(() => gated.seen() === 4);
       // One answer lets exactly one more request in.
       gates.shift()!();
-      await waitFor(() => answers.size === 1 && seen === 5);
-      expect(seen).toBe(5);
+      await waitFor(() => answers.size === 1 && gated.seen() === 5);
+      expect(gated.seen()).toBe(5);
       while (answers.size < 20) {
         gates.splice(0).forEach((open) => open());
         await waitFor(() => gates.length > 0 || answers.size === 20);
@@ -214,7 +221,29 @@ describe('the stream of one call', () => {
       expect(answers.get(20)?.outcome).toMatchObject({ $case: 'result', value: { taskId: 'p-20' } });
     } finally {
       raw.close();
-      server.forceShutdown();
+      gated.close();
+    }
+  });
+
+  it("gives up on a task with no answer within the client's deadline: DEADLINE_EXCEEDED, its outcome unknown", async () => {
+    const gated = await gatedServer(4);
+    const c = new OrchestratorClient(`127.0.0.1:${gated.port}`);
+    try {
+      const s = c.submitStream({ deadlineMs: 300 });
+      const err = await grpcError(s.submit(task('late-1')));
+      expect(err.code).toBe(status.DEADLINE_EXCEEDED);
+      expect(err.details).toContain("no answer within 300 ms: the task's outcome is unknown");
+      expect(s.unanswered).toBe(0);
+      // Its answer, coming late, is dropped; the call goes on and the next task is answered.
+      gated.gates.splice(0).forEach((open) => open());
+      const next = s.submit(task('late-2'));
+      await waitFor(() => gated.gates.length === 1);
+      gated.gates.shift()!();
+      expect(await next).toMatchObject({ taskId: 'late-2', created: true });
+      s.cancel();
+    } finally {
+      c.close();
+      gated.close();
     }
   });
 });

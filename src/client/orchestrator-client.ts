@@ -254,17 +254,26 @@ export class OrchestratorClient {
   /**
    * Submits tasks over one long-lived call (SubmitTaskStream) instead of a call each: for a
    * client that submits continuously. Each submit() gets SubmitTask's answer or its refusal.
-   * One stream serves any number of submit() calls, concurrent or not; close() ends it.
+   * One stream serves any number of submit() calls, concurrent or not; close() ends it. A task
+   * with no answer within `deadlineMs` (default: the client's defaultDeadlineMs) rejects
+   * DEADLINE_EXCEEDED, its outcome unknown, as a unary call past its deadline.
    */
-  submitStream(): { submit(task: TaskInput): Promise<pb.SubmitTaskResponse>; close(): Promise<void>; cancel(): void; readonly unanswered: number } {
+  submitStream(opts: { deadlineMs?: number } = {}): {
+    submit(task: TaskInput): Promise<pb.SubmitTaskResponse>;
+    close(): Promise<void>;
+    cancel(): void;
+    readonly unanswered: number;
+  } {
     const method = pb.OrchestratorServiceService.submitTaskStream;
-    const stream = new TaskSubmitStream(() =>
-      this.raw.makeBidiStreamRequest(
-        method.path,
-        (bytes: Buffer) => bytes,
-        method.responseDeserialize as (b: Buffer) => pb.SubmitTaskStreamResponse,
-        this.metadata(),
-      ),
+    const stream = new TaskSubmitStream(
+      () =>
+        this.raw.makeBidiStreamRequest(
+          method.path,
+          (bytes: Buffer) => bytes,
+          method.responseDeserialize as (b: Buffer) => pb.SubmitTaskStreamResponse,
+          this.metadata(),
+        ),
+      opts.deadlineMs ?? this.deadlineMs,
     );
     return {
       submit: (task) => stream.submit(toPbTask(task)),

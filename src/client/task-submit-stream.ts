@@ -6,7 +6,9 @@
  *
  * When the call ends before a task is answered (the server went away, the call was refused),
  * that task's submit() rejects with the call's error: its outcome is unknown, and submitting it
- * again with the same task_id is answered as existing if it had been accepted.
+ * again with the same task_id is answered as existing if it had been accepted. So does a task
+ * with no answer within the deadline (DEADLINE_EXCEEDED), as a unary call past its deadline: a
+ * front end that hangs does not hold its callers forever.
  */
 import { Metadata, status as Status, type ClientDuplexStream, type ServiceError } from '@grpc/grpc-js';
 import * as pb from '../gen/orchestrator/v1/orchestrator.js';
@@ -17,6 +19,8 @@ type Call = ClientDuplexStream<Buffer, pb.SubmitTaskStreamResponse>;
 interface Waiter {
   resolve: (r: pb.SubmitTaskResponse) => void;
   reject: (err: unknown) => void;
+  /** Date.now() past which it rejects DEADLINE_EXCEEDED. */
+  deadline: number;
 }
 
 /** A stream answer's refusal as the ServiceError SubmitTask would have failed with. */
@@ -32,10 +36,15 @@ export function refusalError(e: pb.SubmitTaskStreamError | undefined): ServiceEr
 export class TaskSubmitStream {
   private call?: Call;
   private nextId = 1;
+  /** In the order sent, so in the order of their deadlines. */
   private readonly waiting = new Map<number, Waiter>();
+  private sweep?: NodeJS.Timeout;
 
-  /** `open` starts a call (with the client's metadata). */
-  constructor(private readonly open: () => Call) {}
+  /** `open` starts a call (with the client's metadata); `deadlineMs`: how long a task waits for its answer. */
+  constructor(
+    private readonly open: () => Call,
+    private readonly deadlineMs: number,
+  ) {}
 
   /** Tasks sent and not yet answered. */
   get unanswered(): number {
@@ -55,9 +64,31 @@ export class TaskSubmitStream {
     this.nextId = this.nextId >= Number.MAX_SAFE_INTEGER ? 1 : this.nextId + 1;
     const call = this.call ?? this.start();
     return new Promise((resolve, reject) => {
-      this.waiting.set(requestId, { resolve, reject });
+      this.waiting.set(requestId, { resolve, reject, deadline: Date.now() + this.deadlineMs });
+      this.sweep ??= setInterval(() => this.expire(), Math.min(1_000, this.deadlineMs)).unref();
       call.write(bytes);
     });
+  }
+
+  /** Rejects the tasks past their deadline (the oldest first); stops the sweep when none waits. */
+  private expire(): void {
+    const now = Date.now();
+    for (const [id, w] of this.waiting) {
+      if (w.deadline > now) break;
+      this.waiting.delete(id);
+      w.reject(
+        refusalError({
+          code: Status.DEADLINE_EXCEEDED,
+          message: `no answer within ${this.deadlineMs} ms: the task's outcome is unknown (submitted again with the same task_id, it is answered as existing if it was accepted)`,
+          retryAfterMs: 0,
+          field: '',
+        }),
+      );
+    }
+    if (this.waiting.size === 0) {
+      clearInterval(this.sweep);
+      this.sweep = undefined;
+    }
   }
 
   /** Half-closes the call and waits for every task sent to be answered (or the call to end). */

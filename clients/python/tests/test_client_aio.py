@@ -144,6 +144,18 @@ class AsyncClientTest(unittest.IsolatedAsyncioTestCase):
         results = await asyncio.gather(*(self.client.wait_for_result(t, timeout=30) for t in ids))
         self.assertEqual([r.result for r in results], [{"i": str(i)} for i in range(20)])
 
+    async def test_submit_stream_gives_up_past_the_deadline(self) -> None:
+        task_id = unique("py-stream-late")
+        async with self.client.submit_stream() as stream:
+            # No answer can come within a microsecond: the task's outcome is unknown.
+            with self.assertRaises(DeadlineExceededError) as raised:
+                await stream.submit(Task(CLASS, {"a": "1"}, task_id=task_id), rpc_timeout=1e-6)
+            self.assertIn("outcome is unknown", str(raised.exception))
+            self.assertEqual(stream.unanswered, 0)
+            # Sent again with its id, it is answered: created, or existing if the first was accepted.
+            again = await stream.submit(Task(CLASS, {"a": "1"}, task_id=task_id))
+            self.assertEqual(again.task_id, task_id)
+
     async def test_submit_stream_needs_the_submit_role(self) -> None:
         if not READ_TOKEN:
             self.skipTest("no read-only token given")

@@ -88,12 +88,15 @@ class AsyncSubmitStream:
     with the first after it ended. When it ends before a task is answered (the server went away,
     the call was refused), that submit raises the call's error: the task's outcome is unknown,
     and submitting it again with the same ``task_id`` is answered as existing if it was accepted.
+    So does a task with no answer within the client's ``timeout`` (or the submit's
+    ``rpc_timeout``): DeadlineExceededError, as a unary call past its deadline.
     ``await close()`` (or leaving ``async with``) half-closes the call and waits for the answers
     still due.
     """
 
-    def __init__(self, open_call: Callable[[], Any]) -> None:
+    def __init__(self, open_call: Callable[[], Any], timeout: float | None = None) -> None:
         self._open = open_call
+        self._timeout = timeout
         self._call: Any = None
         self._reader: asyncio.Task[None] | None = None
         self._waiting: dict[int, asyncio.Future[SubmitResult]] = {}
@@ -106,7 +109,7 @@ class AsyncSubmitStream:
         """Tasks sent and not yet answered."""
         return len(self._waiting)
 
-    async def submit(self, task: Task) -> SubmitResult:
+    async def submit(self, task: Task, *, rpc_timeout: float | None = None) -> SubmitResult:
         """Submits one task on the stream; its answer, or its refusal raised."""
         if not isinstance(task, Task):
             raise InvalidArgumentError(f"task: expected a Task, got {type(task).__name__}", field="task")
@@ -122,7 +125,19 @@ class AsyncSubmitStream:
             # The call ended meanwhile: its reader answers every waiting task, this one too unless it is done already.
             if self._waiting.pop(request.request_id, None) is not None and not answer.done():
                 raise (from_rpc_error(err) if isinstance(err, grpc.aio.AioRpcError) else _ended()) from err
-        return await answer
+        timeout = self._timeout if rpc_timeout is None else rpc_timeout
+        if timeout is None:
+            return await answer
+        try:
+            return await asyncio.wait_for(asyncio.shield(answer), timeout)
+        except TimeoutError:
+            if self._waiting.pop(request.request_id, None) is None and answer.done():
+                return answer.result()
+            raise error_for(
+                grpc.StatusCode.DEADLINE_EXCEEDED,
+                f"no answer within {timeout} s: the task's outcome is unknown "
+                "(submitted again with the same task_id, it is answered as existing if it was accepted)",
+            ) from None
 
     async def close(self) -> None:
         """Half-closes the call and waits until every task sent has its answer (or the call ended)."""
@@ -443,7 +458,7 @@ class AsyncClient:
 
         Each submit gets the task's own answer or raises its own refusal; see :class:`AsyncSubmitStream`.
         """
-        return AsyncSubmitStream(lambda: self._stub.SubmitTaskStream(metadata=self._md()))
+        return AsyncSubmitStream(lambda: self._stub.SubmitTaskStream(metadata=self._md()), self._timeout)
 
     async def get_status(self, task_id: str, *, rpc_timeout: float | None = None) -> TaskStatus:
         """The task's state, attempts, result or failure, progress and times. NotFoundError when unknown."""

@@ -118,11 +118,11 @@ class SubmitStream:
         """Tasks sent and not yet answered."""
         return self._stream.unanswered
 
-    def submit(self, task: Task) -> concurrent.futures.Future[SubmitResult]:
-        """Sends one task; the future of its answer."""
+    def submit(self, task: Task, *, rpc_timeout: float | None = None) -> concurrent.futures.Future[SubmitResult]:
+        """Sends one task; the future of its answer (DeadlineExceededError past the client's timeout or ``rpc_timeout``)."""
         if self._client._closed:
             raise RuntimeError("the client is closed")
-        return asyncio.run_coroutine_threadsafe(self._stream.submit(task), self._client._loop)
+        return asyncio.run_coroutine_threadsafe(self._stream.submit(task, rpc_timeout=rpc_timeout), self._client._loop)
 
     def close(self) -> None:
         """Half-closes the call and waits until every task sent has its answer (or the call ended)."""
