@@ -7,7 +7,8 @@
  *   child processes, on the test classes with 2 s locks.
  * - Clients submit handler tasks (sleeps, some failing once then succeeding, a few failing for
  *   good, in-process and sandboxed), command tasks and SubmitTasks batches through both front
- *   ends, with ids of their own, and retry every call whose outcome is unknown with the same id
+ *   ends (a third of the single tasks over each front end's SubmitTaskStream call), with ids of
+ *   their own, and retry every call whose outcome is unknown with the same id
  *   until it is acknowledged (OK, or ALREADY_EXISTS on a retry). Workflow runs start among them,
  *   retried the same way by run id. Two readers follow StreamTaskResults by class, resuming from
  *   their last cursor after every break.
@@ -209,6 +210,9 @@ let sys: BareSystem<RedisHandle> | undefined;
 let redis: RestartableRedis | undefined;
 let cluster: RedisClusterHandle | undefined;
 const clients: OrchestratorClient[] = [];
+/** Each client's SubmitTaskStream (opened with its first task on it, again after the call ends). */
+const submitStreams = new Map<OrchestratorClient, ReturnType<OrchestratorClient['submitStream']>>();
+const submitStreamOf = (c: OrchestratorClient) => submitStreams.get(c) ?? submitStreams.set(c, c.submitStream()).get(c)!;
 /** The clients' loops run while this holds (cleared at the drain, or by a failure's teardown). */
 let submitting = false;
 /** Ends the feed readers' streams (set once they run). */
@@ -216,6 +220,7 @@ let stopReaders = () => undefined as void;
 afterAll(async () => {
   submitting = false;
   stopReaders();
+  for (const st of submitStreams.values()) st.cancel();
   for (const c of clients) c.close();
   await sys?.stop();
 });
@@ -345,9 +350,13 @@ describe('chaos soak', { timeout: 420_000 }, () => {
         const count = first % 100 === 50 ? 10 : 1;
         next += count;
         const planned = Array.from({ length: count }, (_, k) => plannedTask(first + k));
+        // A third of the single tasks go over the front end's SubmitTaskStream call: a task it
+        // answered with its result is acknowledged as SubmitTask's OK is.
         const ok =
           count === 1
-            ? await untilAcknowledged(planned[0]!.task.taskId, (c) => c.submitTask(planned[0]!.task))
+            ? await untilAcknowledged(planned[0]!.task.taskId, (c) =>
+                first % 3 === 1 ? submitStreamOf(c).submit(planned[0]!.task) : c.submitTask(planned[0]!.task),
+              )
             : await untilAcknowledged(`batch ${first}..${first + count - 1}`, (c) =>
                 c.submitTasks(
                   planned.map((p) => p.task),
@@ -562,6 +571,7 @@ describe('chaos soak', { timeout: 420_000 }, () => {
     // ---- drain: submissions stop, everything runs, every acknowledged task reaches a final state ----
     submitting = false;
     await Promise.all(load);
+    await Promise.all([...submitStreams.values()].map((st) => st.close()));
     const results = new Map<string, FeedEntry[]>();
     const drainStart = Date.now();
     try {
