@@ -105,8 +105,12 @@ export class InFlightBytes {
     return (typeof message === 'object' && message !== null && this.sizes.get(message)) || 0;
   }
 
-  /** A call whose requests are each answered by one response with the same requestId: each counted until its answer. */
-  private answeredOneForOne(call: Parameters<ServerInterceptor>[1]): ServerInterceptingCall {
+  /**
+   * Counts each request of a call from its arrival: a unary call's until its status is sent or it
+   * is cancelled; with `perAnswer` (a bidirectional call answered one for one by requestId), each
+   * until its answer goes out, and those still unanswered until then.
+   */
+  private counted(call: Parameters<ServerInterceptor>[1], perAnswer: boolean): ServerInterceptingCall {
     const held = new Map<unknown, number>();
     const give = (id: unknown) => {
       const bytes = held.get(id);
@@ -117,6 +121,7 @@ export class InFlightBytes {
     const releaseAll = () => {
       for (const id of [...held.keys()]) give(id);
     };
+    const idOf = (message: unknown) => (perAnswer ? (message as { requestId?: unknown }).requestId : undefined);
     const listener = new ServerListenerBuilder()
       .withOnReceiveMessage((message: unknown, next) => {
         const bytes = this.sizeOf(message);
@@ -125,7 +130,7 @@ export class InFlightBytes {
           return;
         }
         // A request_id sent again while it waits is the handler's to refuse: its bytes add up until then.
-        const id = (message as { requestId?: unknown }).requestId;
+        const id = idOf(message);
         held.set(id, (held.get(id) ?? 0) + bytes);
         next(message);
       })
@@ -134,7 +139,7 @@ export class InFlightBytes {
     const responder = new ResponderBuilder()
       .withStart((next) => next(listener))
       .withSendMessage((message: unknown, next) => {
-        give((message as { requestId?: unknown }).requestId);
+        if (perAnswer) give(idOf(message));
         next(message);
       })
       .withSendStatus((st, next) => {
@@ -147,32 +152,7 @@ export class InFlightBytes {
 
   /** The server interceptor enforcing the cap; put it outermost, so that refusals pass the metrics one. */
   readonly interceptor: ServerInterceptor = (method, call) => {
-    if (method.requestStream && method.responseStream) return this.answeredOneForOne(call);
-    if (method.requestStream || method.responseStream) return new ServerInterceptingCall(call);
-    let held = 0;
-    const release = () => {
-      this.used -= held;
-      held = 0;
-    };
-    const listener = new ServerListenerBuilder()
-      .withOnReceiveMessage((message: unknown, next) => {
-        const bytes = this.sizeOf(message);
-        if (!this.tryTake(bytes)) {
-          call.sendStatus(this.refusal(bytes));
-          return;
-        }
-        held += bytes;
-        next(message);
-      })
-      .withOnCancel(release)
-      .build();
-    const responder = new ResponderBuilder()
-      .withStart((next) => next(listener))
-      .withSendStatus((st, next) => {
-        release();
-        next(st);
-      })
-      .build();
-    return new ServerInterceptingCall(call, responder);
+    if (method.requestStream !== method.responseStream) return new ServerInterceptingCall(call);
+    return this.counted(call, method.requestStream);
   };
 }
