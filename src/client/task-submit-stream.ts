@@ -65,13 +65,13 @@ export class TaskSubmitStream {
     const call = this.call ?? this.start();
     return new Promise((resolve, reject) => {
       this.waiting.set(requestId, { resolve, reject, deadline: Date.now() + this.deadlineMs });
-      this.sweep ??= setInterval(() => this.expire(), Math.min(1_000, this.deadlineMs)).unref();
+      this.sweep ??= setInterval(() => this.rejectOverdue(), Math.min(1_000, this.deadlineMs)).unref();
       call.write(bytes);
     });
   }
 
   /** Rejects the tasks past their deadline (the oldest first); stops the sweep when none waits. */
-  private expire(): void {
+  private rejectOverdue(): void {
     const now = Date.now();
     for (const [id, w] of this.waiting) {
       if (w.deadline > now) break;
