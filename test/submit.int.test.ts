@@ -10,6 +10,7 @@ import type { BackoffType } from '../src/gen/orchestrator/v1/orchestrator.js';
 import { toSubmission } from '../src/grpc/mapping.js';
 import { jobOptionsForAdd } from '../src/store/codecs/job-data.js';
 import { resolveTask } from '../src/tasks/task-spec.js';
+import { ROUND_SIZE } from '../src/tasks/submitter.js';
 import { grpcError } from './helpers/grpc.js';
 import { startSystem, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
@@ -165,6 +166,11 @@ describe('SubmitTask calls in flight together', () => {
     );
     // Fewer script calls than calls: they were coalesced (a refused task costs one more call for the rest of its round).
     expect(scriptCalls.length).toBeLessThan(calls.length / 2);
+    // And in rounds of ROUND_SIZE at most, each sent as soon as it was full.
+    const ids = new Set(calls.map((c) => c.task.taskId));
+    const perCall = scriptCalls.map((line) => new Set(line.split(' ').filter((a) => ids.has(a))).size);
+    expect(Math.max(...perCall)).toBeLessThanOrEqual(ROUND_SIZE);
+    expect(perCall.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(42);
   });
 
   it('are each answered when Redis fails after the claim: none is left waiting', async () => {

@@ -18,6 +18,7 @@ import {
 import * as pb from '../gen/orchestrator/v1/orchestrator.js';
 import { executorInputToPb, type ExecutorInput } from '../executors/client-executors.js';
 import { TaskSubmitStream } from './task-submit-stream.js';
+import { CHANNELZ_OFF } from './channelz.js';
 
 export type { ServiceError };
 export type { ExecutorInput, ExecutorInputs } from '../executors/client-executors.js';
@@ -220,6 +221,7 @@ export class OrchestratorClient {
     this.token = opts.token;
     this.callMetadata = opts.callMetadata;
     this.raw = new pb.OrchestratorServiceClient(address, channelCredentials(opts), {
+      ...CHANNELZ_OFF,
       'grpc.max_receive_message_length': max,
       'grpc.max_send_message_length': max,
     });

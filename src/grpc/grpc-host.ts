@@ -13,6 +13,7 @@ import type { GrpcSecurity } from './grpc-security.js';
 import type { InFlightBytes } from './in-flight-bytes.js';
 import { tolerantService } from './request-decoding.js';
 import { LazyReflection } from './lazy-reflection.js';
+import { CHANNELZ_OFF } from '../client/channelz.js';
 
 export interface GrpcServiceSpec {
   /** Full name, as the health service and reflection know it, e.g. "orchestrator.v1.OrchestratorService". */
@@ -48,6 +49,7 @@ export class GrpcHost {
     const { service } = opts;
     const { inFlight } = opts;
     this.server = new Server({
+      ...CHANNELZ_OFF,
       'grpc.max_receive_message_length': opts.maxMessageBytes,
       'grpc.max_send_message_length': opts.maxMessageBytes,
       'grpc.keepalive_permit_without_calls': 1,

@@ -111,17 +111,16 @@ export class InFlightBytes {
    * until its answer goes out, and those still unanswered until then.
    */
   private counted(call: Parameters<ServerInterceptor>[1], perAnswer: boolean): ServerInterceptingCall {
-    const held = new Map<unknown, number>();
-    const give = (id: unknown) => {
-      const bytes = held.get(id);
-      if (bytes === undefined) return;
-      held.delete(id);
-      this.used -= bytes;
-    };
+    /** A unary call's bytes; a stream's are in `held`, by requestId. */
+    let single = 0;
+    const held = perAnswer ? new Map<unknown, number>() : undefined;
     const releaseAll = () => {
-      for (const id of [...held.keys()]) give(id);
+      this.used -= single;
+      single = 0;
+      if (!held) return;
+      for (const bytes of held.values()) this.used -= bytes;
+      held.clear();
     };
-    const idOf = (message: unknown) => (perAnswer ? (message as { requestId?: unknown }).requestId : undefined);
     const listener = new ServerListenerBuilder()
       .withOnReceiveMessage((message: unknown, next) => {
         const bytes = this.sizeOf(message);
@@ -129,25 +128,36 @@ export class InFlightBytes {
           call.sendStatus(this.refusal(bytes));
           return;
         }
-        // A request_id sent again while it waits is the handler's to refuse: its bytes add up until then.
-        const id = idOf(message);
-        held.set(id, (held.get(id) ?? 0) + bytes);
+        if (held) {
+          // A request_id sent again while it waits is the handler's to refuse: its bytes add up until then.
+          const id = (message as { requestId?: unknown }).requestId;
+          held.set(id, (held.get(id) ?? 0) + bytes);
+        } else single += bytes;
         next(message);
       })
       .withOnCancel(releaseAll)
       .build();
-    const responder = new ResponderBuilder()
-      .withStart((next) => next(listener))
-      .withSendMessage((message: unknown, next) => {
-        if (perAnswer) give(idOf(message));
+    let responder = new ResponderBuilder().withStart((next) => next(listener));
+    if (held) {
+      responder = responder.withSendMessage((message: unknown, next) => {
+        const id = (message as { requestId?: unknown }).requestId;
+        const bytes = held.get(id);
+        if (bytes !== undefined) {
+          held.delete(id);
+          this.used -= bytes;
+        }
         next(message);
-      })
-      .withSendStatus((st, next) => {
-        releaseAll();
-        next(st);
-      })
-      .build();
-    return new ServerInterceptingCall(call, responder);
+      });
+    }
+    return new ServerInterceptingCall(
+      call,
+      responder
+        .withSendStatus((st, next) => {
+          releaseAll();
+          next(st);
+        })
+        .build(),
+    );
   }
 
   /** The server interceptor enforcing the cap; put it outermost, so that refusals pass the metrics one. */

@@ -80,17 +80,31 @@ function requireScheduleId(id: string): string {
 
 export function unary<Req, Res>(fn: (req: Req, call: ServerUnaryCall<Req, Res>) => Promise<Res>) {
   return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
-    // Inside a promise: a request mapping that throws before fn returns one is answered with
-    // its own status too, not grpc-js's UNKNOWN.
-    // The last catch: the request has had its answer (or a status) whatever callback did; a throw
-    // there must not become an unhandled rejection, which would end the process.
-    new Promise<Res>((resolve) => resolve(fn(call.request, call)))
-      .then(
-        (res) => callback(null, res),
-        (err) => callback(toServiceError(err)),
-      )
-      .catch(() => undefined);
+    let answer: Promise<Res>;
+    try {
+      answer = fn(call.request, call);
+    } catch (err) {
+      // A request mapping that throws before fn returns its promise is answered with its own
+      // status too, not grpc-js's UNKNOWN.
+      answer = Promise.reject(err);
+    }
+    answer.then(
+      (res) => answerWith(callback, null, res),
+      (err) => answerWith(callback, toServiceError(err)),
+    );
   };
+}
+
+/**
+ * The request has had its answer (or a status) whatever callback did: a throw there must not
+ * become an unhandled rejection, which would end the process.
+ */
+function answerWith<Res>(callback: sendUnaryData<Res>, err: ReturnType<typeof toServiceError> | null, res?: Res): void {
+  try {
+    callback(err, res);
+  } catch {
+    // nothing left to tell the caller
+  }
 }
 
 /**
@@ -180,17 +194,20 @@ export function orchestratorHandlers(s: OrchestratorServices): Record<string, Un
   /** One task, as SubmitTask and each request of SubmitTaskStream submit it. */
   const submitOne = async (spec: pb.TaskSpec | undefined, metadata: Metadata, method = 'SubmitTask'): Promise<pb.SubmitTaskResponse> => {
     const task = toSubmission(spec, 'task');
-    const o = await withCallSpan<SubmitOutcome>(
-      tracing,
-      metadata,
-      {
-        name: SPAN.submit,
-        method,
-        attributes: { [ATTR.taskClass]: task.taskClass },
-        describe: (r, span) => span.setAttributes({ [ATTR.taskId]: r.taskId, [ATTR.created]: r.created }),
-      },
-      (trace) => replicas.confirm((w) => s.submitter.submit(trace ? { ...task, trace } : task, w)),
-    );
+    const o = tracing.enabled
+      ? await withCallSpan<SubmitOutcome>(
+          tracing,
+          metadata,
+          {
+            name: SPAN.submit,
+            method,
+            attributes: { [ATTR.taskClass]: task.taskClass },
+            describe: (r, span) => span.setAttributes({ [ATTR.taskId]: r.taskId, [ATTR.created]: r.created }),
+          },
+          (trace) => replicas.confirm((w) => s.submitter.submit(trace ? { ...task, trace } : task, w)),
+        )
+      : // Off: no span, nor its options, made for every call.
+        await replicas.confirm((w) => s.submitter.submit(task, w));
     const state = o.created ? (o.scheduled ? 'scheduled' : 'queued') : (await s.status.get(o.taskId)).state;
     return { taskId: o.taskId, created: o.created, state: toPbState(state) };
   };

@@ -36,10 +36,28 @@ export class GrpcMetrics {
     });
   }
 
+  /** Each method's labels, made once (a call makes none). */
+  private readonly methods = new Map<string, MethodLabels>();
+
+  private labelsOf(method: Parameters<ServerInterceptor>[0]): MethodLabels {
+    let m = this.methods.get(method.path);
+    if (!m) {
+      const [, service = '', name = ''] = method.path.split('/');
+      const type = method.requestStream ? (method.responseStream ? 'bidi_stream' : 'client_stream') : method.responseStream ? 'server_stream' : 'unary';
+      m = { labels: { grpc_service: service, grpc_method: name, grpc_type: type }, byCode: new Map() };
+      this.methods.set(method.path, m);
+    }
+    return m;
+  }
+
+  private handledLabels(m: MethodLabels, code: number): HandledLabels {
+    let labels = m.byCode.get(code);
+    if (!labels) m.byCode.set(code, (labels = { ...m.labels, grpc_code: CODE_NAMES.get(code) ?? String(code) }));
+    return labels;
+  }
+
   readonly interceptor: ServerInterceptor = (method, call) => {
-    const [, service = '', name = ''] = method.path.split('/');
-    const type = method.requestStream ? (method.responseStream ? 'bidi_stream' : 'client_stream') : method.responseStream ? 'server_stream' : 'unary';
-    const labels = { grpc_service: service, grpc_method: name, grpc_type: type };
+    const m = this.labelsOf(method);
     let startedAt = 0;
     return new ServerInterceptingCall(
       call,
@@ -49,11 +67,18 @@ export class GrpcMetrics {
           next();
         })
         .withSendStatus((st, next) => {
-          this.handled.inc({ ...labels, grpc_code: CODE_NAMES.get(st.code) ?? String(st.code) });
-          this.latency.observe(labels, (performance.now() - startedAt) / 1000);
+          this.handled.inc(this.handledLabels(m, st.code));
+          this.latency.observe(m.labels, (performance.now() - startedAt) / 1000);
           next(st);
         })
         .build(),
     );
   };
+}
+
+type MethodLabel = 'grpc_service' | 'grpc_method' | 'grpc_type';
+type HandledLabels = Record<MethodLabel | 'grpc_code', string>;
+interface MethodLabels {
+  labels: Record<MethodLabel, string>;
+  byCode: Map<number, HandledLabels>;
 }

@@ -26,7 +26,7 @@ import type { RedisClient } from '../redis/redis-client.js';
 import { PROJECT_ROOT } from '../paths.js';
 import { bullmqFragment, bullmqFunction } from './bullmq/installed-scripts.js';
 import { BULLMQ_SCRIPT_LAYOUTS, type BullScriptName } from './bullmq/script-layouts.js';
-import { luaCommand } from './lua-command.js';
+import { luaCommand, type LuaCommandOptions } from './lua-command.js';
 
 export const STORE_LUA_DIR = join(PROJECT_ROOT, 'src', 'store', 'lua');
 
@@ -78,10 +78,9 @@ export function scriptSource(name: string): string {
 }
 
 /**
- * Script `name` as a function over `redis` (EVALSHA, falling back to EVAL: lua-command.ts). With
- * `numberOfKeys` the first that many arguments are its keys; without, the caller passes the key
- * count first. `F` is the call's type at its site.
+ * Script `name` as a function over `redis` (EVALSHA, falling back to EVAL: lua-command.ts, which
+ * also says what `opts` are). `F` is the call's type at its site.
  */
-export function storeScript<F extends (...args: never[]) => Promise<unknown>>(redis: RedisClient, name: string, numberOfKeys?: number): F {
-  return luaCommand<F>(redis, scriptSource(name), numberOfKeys);
+export function storeScript<F extends (...args: never[]) => Promise<unknown>>(redis: RedisClient, name: string, opts: LuaCommandOptions = {}): F {
+  return luaCommand<F>(redis, scriptSource(name), opts);
 }

@@ -27,7 +27,7 @@ const bound = (n: number) => (n === Infinity ? '+inf' : n === -Infinity ? '-inf'
  * id) descending that come strictly after the cursor, within [minScore, maxScore].
  */
 export function pageNewestFirst(redis: RedisClient): (list: string, page: NewestFirstPage) => Promise<ScoredEntry[]> {
-  const run = storeScript<Command>(redis, 'lists/page-newest-first', 1);
+  const run = storeScript<Command>(redis, 'lists/page-newest-first', { numberOfKeys: 1 });
   return async (list, { maxScore, minScore, cursor, count }) => {
     const flat = await run(list, bound(maxScore), bound(minScore), cursor ? String(cursor.score) : '', cursor?.id ?? '', count);
     const out: ScoredEntry[] = [];

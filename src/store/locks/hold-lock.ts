@@ -9,6 +9,6 @@ type Command = (lock: string, owner: string, ttlMs: number) => Promise<HoldLockC
  * holds it; true when `owner` holds it for `ttlMs` from now.
  */
 export function holdLock(redis: RedisClient, lock: string): (owner: string, ttlMs: number) => Promise<boolean> {
-  const run = storeScript<Command>(redis, 'locks/hold-lock', 1);
+  const run = storeScript<Command>(redis, 'locks/hold-lock', { numberOfKeys: 1 });
   return async (owner, ttlMs) => (await run(lock, owner, ttlMs)) === HoldLockCode.Held;
 }

@@ -7,6 +7,6 @@ type Command = (schedules: string, scheduleId: string, record: string) => Promis
 
 /** lua/schedules/replace-schedule.lua: writes `record` as schedule `scheduleId`'s only if it exists. */
 export function replaceSchedule(redis: RedisClient, keys: Keys): (scheduleId: string, record: string) => Promise<ReplaceScheduleCode> {
-  const run = storeScript<Command>(redis, 'schedules/replace-schedule', 1);
+  const run = storeScript<Command>(redis, 'schedules/replace-schedule', { numberOfKeys: 1 });
   return (scheduleId, record) => run(keys.schedules, scheduleId, record);
 }

@@ -8,5 +8,5 @@ type Command = (jobKey: string, logKey: string, entries: readonly string[]) => P
  * list's new length, or -1 when the job is gone (nothing written).
  */
 export function appendLog(redis: RedisClient): (jobKey: string, logKey: string, entries: readonly string[]) => Promise<number> {
-  return storeScript<Command>(redis, 'tasks/append-log', 2);
+  return storeScript<Command>(redis, 'tasks/append-log', { numberOfKeys: 2 });
 }

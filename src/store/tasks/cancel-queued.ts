@@ -30,7 +30,7 @@ export function cancelQueued(
   keys: Keys,
   maxLen: { events: number; results: number },
 ): (job: CancelQueuedJob, atMs: number, reason: string, event: TaskEventRecord, result: TaskResultRecord) => Promise<CancelQueuedCode | number> {
-  const run = storeScript<Command>(redis, 'tasks/cancel-queued', 7);
+  const run = storeScript<Command>(redis, 'tasks/cancel-queued', { numberOfKeys: 7 });
   return (job, atMs, reason, event, result) =>
     run(
       ...cancelQueuedKeys(keys, job, result.taskClass),

@@ -23,7 +23,7 @@ const STATES: ReadonlySet<string> = new Set(['completed', 'failed', 'delayed', '
 /** Only for a single Redis (keys.feedsPerClass false): there every key shares the system's hash tag. */
 export function readTaskStatus(redis: RedisClient, keys: Keys): (taskId: string) => Promise<TaskStatusRead> {
   if (keys.feedsPerClass) throw new Error('readTaskStatus reads across classes in one script: a single Redis only');
-  const run = storeScript<Command>(redis, 'tasks/read-task-status', 2);
+  const run = storeScript<Command>(redis, 'tasks/read-task-status', { numberOfKeys: 2 });
   return async (taskId) => {
     const [indexValue = null, cancelReason = null, state = null, ...flat] = await run(keys.taskIndex(taskId), keys.cancel, taskId, keys.queuePrefix);
     if (state === null || !STATES.has(state)) return { indexValue, cancelReason };

@@ -50,7 +50,7 @@ export function readTaskSummaries(
   redis: RedisClient,
   keys: Keys,
 ): (taskClass: string, part: number, sets: FinishedAndDelayedSets, taskIds: readonly string[]) => Promise<(JobSummary | undefined)[]> {
-  const run = storeScript<Command>(redis, 'tasks/read-task-summaries', 3);
+  const run = storeScript<Command>(redis, 'tasks/read-task-summaries', { numberOfKeys: 3 });
   return async (taskClass, part, sets, taskIds) => {
     const flat = await run(sets.completed, sets.failed, sets.delayed, keys.jobPrefix(taskClass, part), taskIds);
     return taskIds.map((_, j) => {

@@ -13,6 +13,6 @@ export function removeFinishedTasks(
   redis: RedisClient,
   keys: Keys,
 ): (taskClass: string, part: number, finishedSet: string, taskIds: readonly string[]) => Promise<string[]> {
-  const run = storeScript<Command>(redis, 'tasks/remove-finished-tasks', 1);
+  const run = storeScript<Command>(redis, 'tasks/remove-finished-tasks', { numberOfKeys: 1 });
   return (taskClass, part, finishedSet, taskIds) => run(finishedSet, keys.jobPrefix(taskClass, part), taskIds);
 }

@@ -45,7 +45,7 @@ export function requeueFailed(
   keys: Keys,
   eventsMaxLen: number,
 ): (job: RequeueFailedJob, dataJson: string, optsJson: string, event: TaskEventRecord) => Promise<RequeueFailedCode | number> {
-  const run = storeScript<Command>(redis, 'tasks/requeue-failed', 10);
+  const run = storeScript<Command>(redis, 'tasks/requeue-failed', { numberOfKeys: 10 });
   return (job, dataJson, optsJson, event) => {
     return run(
       ...requeueFailedKeys(keys, job),

@@ -20,7 +20,7 @@ type Command = (argv: (string | number)[]) => Promise<(string | null)[]>;
  * and cancel hash are in its class's slot).
  */
 export function startAttempts(redis: RedisClient, keys: Keys, eventsMaxLen: number): (starts: readonly TaskEventRecord[]) => Promise<(string | null)[]> {
-  const run = storeScript<Command>(redis, 'tasks/start-attempts', 2);
+  const run = storeScript<Command>(redis, 'tasks/start-attempts', { numberOfKeys: 2 });
   const call = async (stream: string, cancel: string, starts: readonly TaskEventRecord[]) => {
     const argv: (string | number)[] = [stream, cancel, eventsMaxLen];
     for (const s of starts) {

@@ -70,7 +70,8 @@ type Command = (numKeys: number, keys: string[], argv: (string | number | Buffer
  */
 export function submitTasks(redis: RedisClient, keys: Keys, eventsMaxLen: number): (entries: readonly SubmitEntry[]) => Promise<SubmitReply> {
   if (keys.cluster) return submitApart(redis, keys, eventsMaxLen);
-  const run = storeScript<Command>(redis, 'tasks/submit-tasks');
+  // Written at once: the caller batches its calls already (src/tasks/submitter.ts rounds).
+  const run = storeScript<Command>(redis, 'tasks/submit-tasks', { atOnce: true });
   return async (entries) => {
     const { keyList, argv } = submitCall(keys, eventsMaxLen, entries);
     const reply = await run(keyList.length, keyList, argv);

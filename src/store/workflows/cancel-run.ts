@@ -17,7 +17,7 @@ type Command = (head: LuaArg, reason: string) => Promise<[CancelRunCode.Missing]
 
 /** lua/workflows/cancel-run.lua: cancels run `runId`; hands back the steps whose tasks to cancel. */
 export function cancelRun(redis: RedisClient, keys: Keys, opts: RunScriptOptions): (runId: string, nowMs: number, reason: string) => Promise<CancelRunReply> {
-  const run = storeScript<Command>(redis, 'workflows/cancel-run', RUN_SCRIPT_KEYS);
+  const run = storeScript<Command>(redis, 'workflows/cancel-run', { numberOfKeys: RUN_SCRIPT_KEYS });
   return async (runId, nowMs, reason) => {
     const reply = await run(runScriptHead(keys, opts, runId, nowMs), reason);
     if (reply[0] === CancelRunCode.Missing) return { code: reply[0] };

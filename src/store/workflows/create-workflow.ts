@@ -15,7 +15,7 @@ export const DEFINITION_OPENING = '{"version":0,';
  * returns the version number. The JSON must open with DEFINITION_OPENING.
  */
 export function createWorkflow(redis: RedisClient, keys: Keys): (name: string, definitionJson: string) => Promise<number> {
-  const run = storeScript<Command>(redis, 'workflows/create-workflow', 2);
+  const run = storeScript<Command>(redis, 'workflows/create-workflow', { numberOfKeys: 2 });
   return async (name, definitionJson) => {
     if (!definitionJson.startsWith(DEFINITION_OPENING)) throw new Error(`createWorkflow: the definition of "${name}" must open with ${DEFINITION_OPENING}`);
     return Number(await run(keys.workflow(name), keys.workflows, definitionJson, name));

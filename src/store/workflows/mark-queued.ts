@@ -15,6 +15,6 @@ export function markQueued(
   keys: Keys,
   opts: RunScriptOptions,
 ): (runId: string, nowMs: number, stepIds: readonly string[]) => Promise<string[]> {
-  const run = storeScript<Command>(redis, 'workflows/mark-queued', RUN_SCRIPT_KEYS);
+  const run = storeScript<Command>(redis, 'workflows/mark-queued', { numberOfKeys: RUN_SCRIPT_KEYS });
   return (runId, nowMs, stepIds) => run(runScriptHead(keys, opts, runId, nowMs), stepIds);
 }

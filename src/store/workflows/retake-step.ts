@@ -16,6 +16,6 @@ export function retakeStep(
   keys: Keys,
   opts: RunScriptOptions,
 ): (runId: string, nowMs: number, stepId: string, cutoffMs: number) => Promise<RetakeCode> {
-  const run = storeScript<Command>(redis, 'workflows/retake-step', RUN_SCRIPT_KEYS);
+  const run = storeScript<Command>(redis, 'workflows/retake-step', { numberOfKeys: RUN_SCRIPT_KEYS });
   return (runId, nowMs, stepId, cutoffMs) => run(runScriptHead(keys, opts, runId, nowMs), stepId, cutoffMs);
 }

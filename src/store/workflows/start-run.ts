@@ -37,7 +37,7 @@ type Command = (
 
 /** lua/workflows/start-run.lua: creates run `runId`, releasing its steps without dependencies. */
 export function startRun(redis: RedisClient, keys: Keys, opts: RunScriptOptions): (runId: string, nowMs: number, run: NewRun) => Promise<StartRunReply> {
-  const run = storeScript<Command>(redis, 'workflows/start-run', RUN_SCRIPT_KEYS);
+  const run = storeScript<Command>(redis, 'workflows/start-run', { numberOfKeys: RUN_SCRIPT_KEYS });
   return async (runId, nowMs, r) => {
     const steps: (string | number)[] = [];
     for (const s of r.steps) steps.push(s.stepId, s.dependencies);

@@ -44,7 +44,7 @@ type Command = (
 
 /** lua/workflows/take-over-inbox.lua: claims, or dead-letters, entries of `inbox` left unfinished (one inbox per call: each is in its own slot on a cluster). */
 export function takeOverInbox(redis: RedisClient): (inbox: InboxStream, req: TakeOverRequest) => Promise<TakeOverReply> {
-  const run = storeScript<Command>(redis, 'workflows/take-over-inbox', 2);
+  const run = storeScript<Command>(redis, 'workflows/take-over-inbox', { numberOfKeys: 2 });
   return async (inbox, r) => {
     const [dead, claimed, last, looked] = await run(inbox.key, inbox.dead, r.group, r.consumer, r.minIdleMs, r.maxDeliveries, r.count, r.deadMaxLen, r.start);
     return { dead, claimed, last, looked };
