@@ -362,18 +362,70 @@ export async function enqueue(ctx: BenchContext): Promise<void> {
 }
 
 /** 2. Unary submission with many calls in flight: SubmitTask vs Queue.add. */
+/** Segments each side of an interleaved comparison is measured in (unary: ours and the bare servers). */
+const INTERLEAVED_SEGMENTS = 5;
+
+/**
+ * Measures each of `runs` over `total` tasks in INTERLEAVED_SEGMENTS segments, taking turns (the
+ * order rotating each round), and sums each side's segments: a machine whose speed drifts over
+ * seconds (a shared host) slows every side alike, where one side measured after the other
+ * could meet another machine. `run(from, n)` submits tasks from..from+n-1.
+ */
+async function interleaved<K extends string>(
+  ctx: BenchContext,
+  total: number,
+  runs: Record<K, (from: number, n: number) => Promise<void>>,
+): Promise<Record<K, Measured>> {
+  const names = Object.keys(runs) as K[];
+  const parts = new Map<K, Measured[]>(names.map((k) => [k, []]));
+  const per = Math.ceil(total / INTERLEAVED_SEGMENTS);
+  for (let seg = 0; seg < INTERLEAVED_SEGMENTS; seg++) {
+    const n = Math.min(per, total - seg * per);
+    for (let j = 0; j < names.length; j++) {
+      const name = names[(seg + j) % names.length]!;
+      parts.get(name)!.push(await measure(ctx, n, {}, () => runs[name](seg * per, n)));
+    }
+  }
+  const out = {} as Record<K, Measured>;
+  for (const [name, ms] of parts) {
+    const seconds = ms.reduce((a, m) => a + m.seconds, 0);
+    const tasks = ms.reduce((a, m) => a + m.perSecond * m.seconds, 0);
+    const cpuUsPerTask: Record<string, number> = {};
+    for (const m of ms) for (const [k, v] of Object.entries(m.cpuUsPerTask)) cpuUsPerTask[k] = (cpuUsPerTask[k] ?? 0) + (v * m.perSecond * m.seconds) / tasks;
+    out[name] = { perSecond: tasks / seconds, seconds, cpuUsPerTask };
+  }
+  return out;
+}
+
 export async function unary(ctx: BenchContext): Promise<void> {
   const { unaryTasks: total, inFlight: width } = ctx.opts;
   const warm = Math.min(1_000, total);
+  // Unary SubmitTask and the transport's own rate: the same calls, 64 in flight from this
+  // process, against a grpc-js server in this process whose SubmitTask answers at once, with
+  // protobufjs codecs loaded by @grpc/proto-loader and with our generated ts-proto codecs. All
+  // three serve at once and are measured in turns (interleaved()).
   const ours = await startOurs(ctx, 'unary');
-  let o: Measured;
+  const bareLoader = await startBareGrpc('proto-loader');
+  const bareTs = await startBareGrpc('ts-proto');
+  let m: Record<'ours' | 'proto-loader' | 'ts-proto', Measured>;
   try {
-    const submit = (i: number) => ours.client.submitTask({ taskClass: INPROC_CLASS, payload: payload(i) });
-    await inFlight(warm, width, 0, submit);
-    o = await measure(ctx, total, {}, () => inFlight(total, width, warm, submit));
+    const calls = {
+      ours: (i: number) => ours.client.submitTask({ taskClass: INPROC_CLASS, payload: payload(i) }),
+      'proto-loader': (i: number) => bareLoader.submit({ taskClass: INPROC_CLASS, payload: payload(i) }),
+      'ts-proto': (i: number) => bareTs.submit({ taskClass: INPROC_CLASS, payload: payload(i) }),
+    };
+    for (const call of Object.values(calls)) await inFlight(warm, width, 0, call);
+    m = await interleaved(ctx, total, {
+      ours: (from, n) => inFlight(n, width, warm + from, calls.ours),
+      'proto-loader': (from, n) => inFlight(n, width, warm + from, calls['proto-loader']),
+      'ts-proto': (from, n) => inFlight(n, width, warm + from, calls['ts-proto']),
+    });
   } finally {
+    bareLoader.close();
+    bareTs.close();
     await ours.close();
   }
+  const o = m.ours;
   // The same tasks over one SubmitTaskStream call, as many waiting for their answers at a time.
   const oursStream = await startOurs(ctx, 'unary-stream');
   let os: Measured;
@@ -417,38 +469,28 @@ export async function unary(ctx: BenchContext): Promise<void> {
   noteCpu(ctx, 'unary', 'ours_stream', os);
   noteCpu(ctx, 'unary', 'baseline', b);
 
-  // The transport's own rate: the same calls, 64 in flight from this process, against a
-  // grpc-js server in this process whose SubmitTask answers at once, with protobufjs codecs
-  // loaded by @grpc/proto-loader and with our generated ts-proto codecs.
   for (const codecs of ['proto-loader', 'ts-proto'] as const) {
-    const bare = await startBareGrpc(codecs);
-    try {
-      const call = (i: number) => bare.submit({ taskClass: INPROC_CLASS, payload: payload(i) });
-      await inFlight(warm, width, 0, call);
-      const n = await measure(ctx, total, {}, () => inFlight(total, width, warm, call));
-      const key = codecs === 'ts-proto' ? 'grpc_only' : 'grpc_only_proto_loader';
-      ctx.report.note(`unary.${key}.calls_per_s`, n.perSecond);
-      ctx.report.note(`unary.${key}.cpu_us_per_call`, n.cpuUsPerTask.driver!);
+    const n = m[codecs];
+    const key = codecs === 'ts-proto' ? 'grpc_only' : 'grpc_only_proto_loader';
+    ctx.report.note(`unary.${key}.calls_per_s`, n.perSecond);
+    ctx.report.note(`unary.${key}.cpu_us_per_call`, n.cpuUsPerTask.driver!);
+    ctx.report.add({
+      id: `unary-vs-grpc-${codecs}`,
+      scenario: `unary submit vs bare grpc-js (${codecs} codecs), ${width} in flight`,
+      unit: 'calls/s',
+      ours: o.perSecond,
+      baseline: n.perSecond,
+      note: `SubmitTask vs a grpc-js server in this process answering at once (${codecs} codecs), measured in turns with it: ${Math.round(n.cpuUsPerTask.driver!)} µs CPU per call`,
+    });
+    if (codecs === 'ts-proto')
       ctx.report.add({
-        id: `unary-vs-grpc-${codecs}`,
-        scenario: `unary submit vs bare grpc-js (${codecs} codecs), ${width} in flight`,
+        id: 'unary-stream-vs-grpc',
+        scenario: `submit over one stream vs bare grpc-js unary (${codecs} codecs), ${width} in flight`,
         unit: 'calls/s',
-        ours: o.perSecond,
+        ours: os.perSecond,
         baseline: n.perSecond,
-        note: `SubmitTask vs a grpc-js server in this process answering at once (${codecs} codecs): ${Math.round(n.cpuUsPerTask.driver!)} µs CPU per call`,
+        note: 'SubmitTaskStream (a message per task) vs a grpc-js server in this process answering unary calls at once',
       });
-      if (codecs === 'ts-proto')
-        ctx.report.add({
-          id: 'unary-stream-vs-grpc',
-          scenario: `submit over one stream vs bare grpc-js unary (${codecs} codecs), ${width} in flight`,
-          unit: 'calls/s',
-          ours: os.perSecond,
-          baseline: n.perSecond,
-          note: 'SubmitTaskStream (a message per task) vs a grpc-js server in this process answering unary calls at once',
-        });
-    } finally {
-      bare.close();
-    }
   }
 }
 

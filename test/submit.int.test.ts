@@ -4,13 +4,15 @@
  */
 import { status } from '@grpc/grpc-js';
 import { Queue } from 'bullmq';
+import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TaskState, toPbTask, type TaskInput } from '../src/client/orchestrator-client.js';
 import type { BackoffType } from '../src/gen/orchestrator/v1/orchestrator.js';
 import { toSubmission } from '../src/grpc/mapping.js';
 import { jobOptionsForAdd } from '../src/store/codecs/job-data.js';
 import { resolveTask } from '../src/tasks/task-spec.js';
-import { ROUND_SIZE } from '../src/tasks/submitter.js';
+import { EAGER_IN_FLIGHT, EAGER_ROUND, MAX_ROUND, TaskSubmitter } from '../src/tasks/submitter.js';
+import { TaskQueues } from '../src/tasks/task-queues.js';
 import { grpcError } from './helpers/grpc.js';
 import { startSystem, type TestSystem } from './helpers/system.js';
 import { waitFor } from './helpers/wait.js';
@@ -166,11 +168,49 @@ describe('SubmitTask calls in flight together', () => {
     );
     // Fewer script calls than calls: they were coalesced (a refused task costs one more call for the rest of its round).
     expect(scriptCalls.length).toBeLessThan(calls.length / 2);
-    // And in rounds of ROUND_SIZE at most, each sent as soon as it was full.
+    // Each task in one of them (the script call of the round it was sent in).
     const ids = new Set(calls.map((c) => c.task.taskId));
     const perCall = scriptCalls.map((line) => new Set(line.split(' ').filter((a) => ids.has(a))).size);
-    expect(Math.max(...perCall)).toBeLessThanOrEqual(ROUND_SIZE);
+    expect(Math.max(...perCall)).toBeLessThanOrEqual(MAX_ROUND);
     expect(perCall.reduce((a, b) => a + b, 0)).toBeGreaterThanOrEqual(42);
+  });
+
+  it('go out in rounds: two of EAGER_ROUND at once, the rest together when the turn ends', async () => {
+    const bull = new Redis(sys.redis.url, { maxRetriesPerRequest: null });
+    try {
+      const submitter = new TaskSubmitter({
+        redis: sys.r,
+        keys: sys.keys,
+        queues: new TaskQueues({ redis: bull, keys: sys.keys, classes: sys.config.classes }),
+        maxPayloadBytes: sys.config.grpc.maxPayloadBytes,
+        maxBatchSize: sys.config.grpc.maxBatchSize,
+        eventsMaxLen: sys.config.streams.eventsMaxLen,
+      });
+      const tag = `rounds-${Date.now()}`;
+      const ids = new Set<string>();
+      // Submissions made in one turn of the event loop, as calls decoded from one read of a socket.
+      const burst = (n: number, from: number) =>
+        Array.from({ length: n }, (_, i) => {
+          const taskId = `${tag}-${from + i}`;
+          ids.add(taskId);
+          return submitter.submit({ taskId, taskClass: 'cpu_long', payload: { i: String(i) } });
+        });
+      const scriptCalls = await commandsSent(
+        sys.r,
+        (args) => /^eval/i.test(args[0]!) && args.some((a) => a.startsWith(tag)),
+        async () => {
+          expect((await Promise.all(burst(100, 0))).every((o) => o.created)).toBe(true);
+          // Once those are answered, Redis is free again: the next full round goes at once too.
+          expect((await Promise.all(burst(20, 100))).every((o) => o.created)).toBe(true);
+        },
+      );
+      const sizes = scriptCalls.map((line) => new Set(line.split(' ').filter((a) => ids.has(a))).size);
+      expect(EAGER_IN_FLIGHT).toBe(2);
+      expect(sizes).toEqual([EAGER_ROUND, EAGER_ROUND, 100 - 2 * EAGER_ROUND, EAGER_ROUND, 20 - EAGER_ROUND]);
+      expect(await sys.r.llen(`${sys.keys.queuePrefix}:cpu_long:wait`)).toBeGreaterThanOrEqual(120);
+    } finally {
+      await bull.quit();
+    }
   });
 
   it('are each answered when Redis fails after the claim: none is left waiting', async () => {

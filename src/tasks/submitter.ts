@@ -16,13 +16,14 @@
  * Single submissions (submit(): SubmitTask, SubmitTaskStream, schedule ticks) made while the
  * event loop works through one batch of I/O are coalesced into rounds of one script call each: a
  * round goes out when that batch is done (setImmediate: no timer, no wait when a call comes
- * alone), or as soon as it has ROUND_SIZE tasks, so that Redis runs it while the process decodes
- * the calls behind it (its script call is written at once, not left to the connection's
- * auto-pipeline: lua-command.ts atOnce). Each keeps its own answer, as if sent on its own: its
- * own created or existing, its own already_exists (the script's all or nothing is kept by sending
- * the call again without the task it refused; nothing was written), and a task id given twice in
- * one round waits for the next round, where it meets the first's claim as a separate call would
- * (rounds run in the order sent, on one connection).
+ * alone), or, while Redis is not busy with this submitter's rounds, as soon as it has
+ * EAGER_ROUND tasks, so that Redis runs it while the process decodes the calls behind it (its
+ * script call is written at once, not left to the connection's auto-pipeline: lua-command.ts
+ * atOnce). Each keeps its own answer, as if sent on its own: its own created or existing, its own
+ * already_exists (the script's all or nothing is kept by sending the call again without the task
+ * it refused; nothing was written), and a task id given twice in one round waits for the next
+ * round, where it meets the first's claim as a separate call would (rounds run in the order sent,
+ * on one connection).
  */
 import type { RedisClient } from '../redis/redis-client.js';
 import type { Keys } from '../store/keys.js';
@@ -57,12 +58,17 @@ export interface SubmitOutcome {
 }
 
 /**
- * Most single submissions one script call takes: a round that reaches it is sent at once. Rounds
- * of 64 (what 64 calls in flight made) left the process idle while Redis ran each; rounds of 16
- * took unary SubmitTask from 0.67 to 0.75 of bare grpc-js in alternating runs (README
- * Benchmarks). Smaller rounds cost Redis a script call's overhead more often.
+ * A round this big goes out at once while fewer than EAGER_IN_FLIGHT of this submitter's rounds
+ * wait for Redis. Rounds of 64 (what 64 calls in flight made) left the process idle while Redis
+ * ran each; eager rounds of 16 took unary SubmitTask from 0.66 to 0.76 of bare grpc-js (medians of
+ * five alternating runs, README Benchmarks). Past EAGER_IN_FLIGHT, Redis is the one behind, and
+ * the round grows to MAX_ROUND until the turn of the event loop ends: fewer script calls for the
+ * same tasks (a call costs Redis about as much as a task).
  */
-export const ROUND_SIZE = 16;
+export const EAGER_ROUND = 16;
+export const EAGER_IN_FLIGHT = 2;
+/** Most single submissions one script call takes; more wait for the next round. */
+export const MAX_ROUND = 256;
 
 /** A single submission waiting for its round's script call. */
 interface PendingSubmit {
@@ -78,6 +84,8 @@ export class TaskSubmitter {
   private pending: PendingSubmit[] = [];
   /** Whether a setImmediate will send what is pending. */
   private roundScheduled = false;
+  /** Rounds sent and not yet answered. */
+  private roundsInFlight = 0;
 
   constructor(private readonly opts: SubmitterOptions) {
     this.claim = submitTasks(opts.redis, opts.keys, opts.eventsMaxLen);
@@ -95,8 +103,9 @@ export class TaskSubmitter {
   submit(task: TaskSubmission, written?: WrittenKeys): Promise<SubmitOutcome> {
     const resolved = this.prepare(task, 'task');
     return new Promise((resolve, reject) => {
-      if (this.pending.push({ task: resolved, written, resolve, reject }) >= ROUND_SIZE) this.sendRound();
-      else this.scheduleRound();
+      if (this.pending.push({ task: resolved, written, resolve, reject }) >= EAGER_ROUND && this.roundsInFlight < EAGER_IN_FLIGHT) {
+        this.sendRound(EAGER_ROUND);
+      } else this.scheduleRound();
     });
   }
 
@@ -105,17 +114,17 @@ export class TaskSubmitter {
     this.roundScheduled = true;
     setImmediate(() => {
       this.roundScheduled = false;
-      this.sendRound();
+      this.sendRound(MAX_ROUND);
     });
   }
 
-  /** Sends a round of the pending submissions, ROUND_SIZE at most; a task id seen twice waits for a later round. */
-  private sendRound(): void {
+  /** Sends a round of the pending submissions, `size` at most; a task id seen twice waits for a later round. */
+  private sendRound(size: number): void {
     const round: PendingSubmit[] = [];
     const later: PendingSubmit[] = [];
     const ids = new Set<string>();
     for (const p of this.pending) {
-      if (round.length < ROUND_SIZE && !ids.has(p.task.taskId)) {
+      if (round.length < size && !ids.has(p.task.taskId)) {
         ids.add(p.task.taskId);
         round.push(p);
       } else later.push(p);
@@ -128,6 +137,7 @@ export class TaskSubmitter {
   /** Submits each task of `round` (unique ids) as if alone: a refused one is answered and the rest sent again. */
   private async submitEach(round: PendingSubmit[]): Promise<void> {
     let left = round;
+    this.roundsInFlight++;
     try {
       while (left.length > 0) {
         const unique = left.map((p) => p.task);
@@ -146,6 +156,8 @@ export class TaskSubmitter {
       }
     } catch (err) {
       for (const p of left) p.reject(err);
+    } finally {
+      this.roundsInFlight--;
     }
   }
 
