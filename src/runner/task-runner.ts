@@ -27,7 +27,6 @@ import {
   type TaskRunnerServer,
 } from '../gen/orchestrator/runner/v1/runner.js';
 import { VERSION } from '../version.js';
-import { CHANNELZ_OFF } from '../client/channelz.js';
 
 export interface RunnerTaskContext {
   taskId: string;
@@ -117,7 +116,8 @@ export class TaskRunner {
 
   /** Starts serving; resolves with the port (useful with port 0). @default address "127.0.0.1:8083" */
   async listen(address = '127.0.0.1:8083'): Promise<number> {
-    const server = (this.server = new grpc.Server({ ...CHANNELZ_OFF, 'grpc.max_receive_message_length': 16 << 20 }));
+    // Channelz off as on our other servers (src/client/channelz.ts, which this package does not load).
+    const server = (this.server = new grpc.Server({ 'grpc.enable_channelz': 0, 'grpc.max_receive_message_length': 16 << 20 }));
     const impl: TaskRunnerServer = {
       execute: (call) => this.execute(call),
       cancel: (call, cb) => this.authorised(call.metadata, cb) && cb(null, this.cancel(call.request)),
