@@ -330,24 +330,24 @@ export async function completed(worker: ChildProcess, n: number, timeoutMs: numb
 /** 1. Enqueue rate: SubmitTasks in batches vs Queue.addBulk with the same batches. */
 export async function enqueue(ctx: BenchContext): Promise<void> {
   const { tasks: total, batch } = ctx.opts;
+  // Both sides at once, measured in turns (interleaved()).
   const ours = await startOurs(ctx, 'enqueue');
-  let o: Measured;
+  const base = startBaseline(ctx, 'enqueue');
+  let m: Record<'ours' | 'bullmq', Measured>;
   try {
     const submit = (from: number, n: number) => ours.client.submitTasks(tasks(INPROC_CLASS, from, n));
-    await inBatches(batch, batch, 0, submit);
-    o = await measure(ctx, total, {}, () => inBatches(total, batch, batch, submit));
-  } finally {
-    await ours.close();
-  }
-  const base = startBaseline(ctx, 'enqueue');
-  let b: Measured;
-  try {
     const add = (from: number, n: number) => base.queue.addBulk(jobs(from, n));
+    await inBatches(batch, batch, 0, submit);
     await inBatches(batch, batch, 0, add);
-    b = await measure(ctx, total, {}, () => inBatches(total, batch, batch, add));
+    m = await interleaved(ctx, total, {
+      ours: (from, n) => inBatches(n, batch, batch + from, submit),
+      bullmq: (from, n) => inBatches(n, batch, batch + from, add),
+    });
   } finally {
     await base.close();
+    await ours.close();
   }
+  const { ours: o, bullmq: b } = m;
   ctx.report.add({
     id: 'enqueue',
     scenario: `enqueue, ${total.toLocaleString('en-US')} in batches of ${batch.toLocaleString('en-US')}`,
@@ -361,8 +361,7 @@ export async function enqueue(ctx: BenchContext): Promise<void> {
   noteCpu(ctx, 'enqueue', 'baseline', b);
 }
 
-/** 2. Unary submission with many calls in flight: SubmitTask vs Queue.add. */
-/** Segments each side of an interleaved comparison is measured in (unary: ours and the bare servers). */
+/** Segments each side of an interleaved comparison is measured in (enqueue, unary). */
 const INTERLEAVED_SEGMENTS = 5;
 
 /**
@@ -397,6 +396,7 @@ async function interleaved<K extends string>(
   return out;
 }
 
+/** 2. Unary submission with many calls in flight: SubmitTask vs Queue.add. */
 export async function unary(ctx: BenchContext): Promise<void> {
   const { unaryTasks: total, inFlight: width } = ctx.opts;
   const warm = Math.min(1_000, total);
