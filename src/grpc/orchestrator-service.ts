@@ -89,19 +89,19 @@ export function unary<Req, Res>(fn: (req: Req, call: ServerUnaryCall<Req, Res>) 
       answer = Promise.reject(err);
     }
     answer.then(
-      (res) => answerWith(callback, null, res),
-      (err) => answerWith(callback, toServiceError(err)),
+      (res) => answerWith(() => callback(null, res)),
+      (err: unknown) => answerWith(() => callback(toServiceError(err))),
     );
   };
 }
 
 /**
- * The request has had its answer (or a status) whatever callback did: a throw there must not
- * become an unhandled rejection, which would end the process.
+ * Answers a call. The request has had its answer (or a status) whatever happens in there: a throw
+ * must not become an unhandled rejection, which would end the process.
  */
-function answerWith<Res>(callback: sendUnaryData<Res>, err: ReturnType<typeof toServiceError> | null, res?: Res): void {
+function answerWith(answer: () => void): void {
   try {
-    callback(err, res);
+    answer();
   } catch {
     // nothing left to tell the caller
   }
