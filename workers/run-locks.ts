@@ -15,10 +15,12 @@
  *   (task-processor.ts then writes nothing for it); the rerun owns the task.
  * - Only the newest run of a job id is renewed: an older one has lost its lock already.
  *
- * BullMQ's processJob untracks by job id alone; the token of the run doing so is read from the
- * async context TaskWorker.processJob runs it in.
+ * BullMQ's processJob untracks by job id alone, so its call is ignored here: TaskWorker untracks
+ * each run by its token where BullMQ would, right before the run's finish (handleCompleted,
+ * handleFailed, which are given the token) and when processJob ends. An AsyncLocalStorage carrying
+ * the token did the same, but on Node 20 it turns on async hooks for every promise of the pool's
+ * process (about 5% of a pool's CPU in the workflow run's profile).
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { LockManager, Worker, type Job } from 'bullmq';
 
 /** The reason a run's signal is aborted when its job's lock is no longer its own. */
@@ -37,9 +39,6 @@ interface Run {
   /** Set once the run is known to have lost its lock: never renewed again. */
   lost: boolean;
 }
-
-/** The lock token of the processJob call an untrack comes from. */
-const currentRun = new AsyncLocalStorage<string>();
 
 export interface RunLockManagerOptions {
   lockRenewTime: number;
@@ -131,11 +130,14 @@ export class RunLockManager extends LockManager {
     return bullController;
   }
 
-  override untrackJob(jobId: string): void {
-    const token = currentRun.getStore();
+  /** BullMQ's untrack names the job, not the run: TaskWorker untracks each run itself (untrackRun). */
+  override untrackJob(): void {}
+
+  /** Stops tracking the run of `jobId` holding `token`: it ends, and its lock is no longer renewed. */
+  untrackRun(jobId: string, token: string): void {
     const runs = this.runs.get(jobId);
     if (!runs) return;
-    const left = token === undefined ? [] : runs.filter((r) => r.token !== token);
+    const left = runs.filter((r) => r.token !== token);
     if (left.length) this.runs.set(jobId, left);
     else this.runs.delete(jobId);
   }
@@ -184,12 +186,32 @@ export class TaskWorker<D = unknown> extends Worker<D> {
     });
   }
 
-  override processJob(job: Job<D>, token: string, fetchNextCallback?: () => boolean): ReturnType<Worker<D>['processJob']> {
-    return currentRun.run(token, () => super.processJob(job, token, fetchNextCallback));
+  private get runLocks(): RunLockManager {
+    return this.lockManager as RunLockManager;
+  }
+
+  override async processJob(job: Job<D>, token: string, fetchNextCallback?: () => boolean): ReturnType<Worker<D>['processJob']> {
+    try {
+      return await super.processJob(job, token, fetchNextCallback);
+    } finally {
+      // Where BullMQ's own untrack comes last (a run that never reached its finish).
+      this.runLocks.untrackRun(job.id!, token);
+    }
+  }
+
+  // BullMQ untracks a run right before its finish: no renewal races the finish's script.
+  protected override handleCompleted(...args: Parameters<Worker<D>['handleCompleted']>): ReturnType<Worker<D>['handleCompleted']> {
+    this.runLocks.untrackRun(args[1].id!, args[2]);
+    return super.handleCompleted(...args);
+  }
+
+  protected override handleFailed(...args: Parameters<Worker<D>['handleFailed']>): ReturnType<Worker<D>['handleFailed']> {
+    this.runLocks.untrackRun(args[1].id!, args[2]);
+    return super.handleFailed(...args);
   }
 
   /** Aborts the run of `jobId` holding `token`, not a newer one of the same job. */
   cancelRun(jobId: string, token: string, reason: unknown): boolean {
-    return (this.lockManager as RunLockManager).cancelRun(jobId, token, reason);
+    return this.runLocks.cancelRun(jobId, token, reason);
   }
 }
